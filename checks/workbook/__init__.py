@@ -1,0 +1,88 @@
+"""Workbook (WB) and schema (SCH) rules.
+
+These faults are found while the file is inspected (WB001–WB003, before any
+parsing) and while it is parsed into the model (WB004–WB009, SCH001–SCH006).
+Registering them here gives them the same catalogue entry, selection and
+documentation as every other rule; their check returns the findings the
+reader already made.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from isap.findings import Domain, Finding, Severity
+from isap.model import ParsedWorkbook
+from isap.policy import Policy
+from isap.registry import ALL_CHECKPOINTS, register
+
+
+def _structural(rule_id: str):
+    def check(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
+        return [f for f in wb.structural_findings if f.rule_id == rule_id]
+
+    check.__name__ = f"check_{rule_id.lower()}"
+    check.__doc__ = f"{rule_id}: reported by the reader while the workbook is inspected and parsed."
+    return check
+
+
+_FILE = "ISAP-WB 1.0 §1, §4"
+_WB = [
+    ("WB001", Severity.ERROR, "The file is not a readable .xlsx workbook.", "file",
+     "Not a zip, corrupt or truncated, a legacy .xls, an .ods or CSV, an encrypted (password-protected) "
+     "workbook, an XML part declaring a DTD or entities, or a path that does not exist. Nothing else is "
+     "checked: fix the file and check it again."),
+    ("WB002", Severity.ERROR, "The workbook contains macros.", "file",
+     "Judged by content, never by the file extension: a VBA project (xl/vbaProject.bin) or a "
+     "macro-enabled content type. Save the workbook as an Excel Workbook (.xlsx)."),
+    ("WB003", Severity.ERROR, "The workbook exceeds a safety limit.", "file",
+     "Policy limits: file size, total uncompressed size (from the zip directory and from the bytes actually "
+     "inflated), any part's compression ratio, rows holding a value or formula in any sheet, the area a "
+     "sheet's values span, and the time to assess one file. Rows that are only formatted do not count."),
+    ("WB004", Severity.ERROR, "A required sheet is missing.", "sheet",
+     "All seven template sheets (Cover, Services, Finance, Safeguards, Transparency, Partners, Engagement) "
+     "are required at every checkpoint. Names match case-insensitively, trimmed, with _ and space alike."),
+    ("WB005", Severity.ERROR, "A required column or field is missing, or a field is given twice.",
+     "sheet, column / field",
+     "An always-required column must be present; a conditionally required column must be present when at "
+     "least one row needs a value in it at the effective checkpoint. A required key/value field that is "
+     "absent is reported with row and cell empty; a field given twice is reported at the second and the "
+     "first value is used."),
+    ("WB006", Severity.WARNING, "An unknown sheet or column is present.", "sheet, column",
+     "Sheets and columns that are not part of the template are ignored, as is a second sheet or column "
+     "matching one already read. Instructions and Findings sheets are known and ignored."),
+    ("WB007", Severity.ERROR, "template_version is not a supported version.", "Cover B-cell",
+     "This engine reads template ISAP-WB 1.0. A number 1 (Excel's rendering of a typed 1.0) reads as 1.0."),
+    ("WB008", Severity.ERROR, "A cell holds an Excel error value.", "cell",
+     "#REF!, #DIV/0!, #N/A, #VALUE!, #NAME?, #NULL!, #NUM! (stored as an error or typed as text) in a "
+     "template column or field. The cell gets no further schema finding and rules needing it are skipped."),
+    ("WB009", Severity.WARNING, "A formula cell has no cached value.", "cell",
+     "Formulas are read through the value Excel last calculated. A formula never calculated (for example "
+     "written by a script) counts as empty; rules needing it are skipped."),
+]
+_SCH = [
+    ("SCH001", "A required value is missing.",
+     "Including conditional requirements: from checkpoint 2 (provider and safeguard fields), for GP "
+     "practices (gp_contract_type, registered_list_size, supports_proposal), for Subcontract partners "
+     "(commissioner_approved, direct_agreement), for Subcontracted services (subcontractor_id) and when a "
+     "guarantor is named (guarantor_name)."),
+    ("SCH002", "A value has the wrong type.",
+     "Whole numbers, amounts in pounds (1250000, £1,250,000, -500), dates (a date cell or YYYY-MM-DD text) "
+     "and Yes/No (Yes, No, Y, N in any case, or an Excel boolean) are accepted; anything else is reported."),
+    ("SCH003", "A choice value is not one of the allowed values.",
+     "Choices match case-insensitively; the finding lists the allowed values."),
+    ("SCH004", "A number is out of its range.",
+     "For example a negative amount where the amount must be at least 0, or checkpoint 4."),
+    ("SCH005", "A code, reference, identifier or email does not match its format.",
+     "ODS codes (3–6 letters or digits), GP practice codes (a letter and five digits), proposal references "
+     "(ISAP-YYYY-NNN), SVC-/P-/E- identifiers, email addresses."),
+    ("SCH006", "An identifier that must be unique is repeated.",
+     "Every repeat after the first is reported; the first occurrence is used by the rules."),
+]
+
+for _id, _sev, _summary, _points, _expl in _WB:
+    register(_id, severity=_sev, domain=Domain.WORKBOOK, checkpoints=ALL_CHECKPOINTS, summary=_summary,
+             source=_FILE, explanation=_expl, points_at=_points)(_structural(_id))
+for _id, _summary, _expl in _SCH:
+    register(_id, severity=Severity.ERROR, domain=Domain.SCHEMA, checkpoints=ALL_CHECKPOINTS, summary=_summary,
+             source="ISAP-WB 1.0 §2, §4", explanation=_expl, points_at="cell")(_structural(_id))

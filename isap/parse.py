@@ -1,0 +1,412 @@
+"""Parse an inspected workbook once into the typed model, with WB004–WB009 and SCH findings.
+
+The order matters and is the no-cascade principle in practice: the Cover is
+typed first (its checkpoint decides what is required), then each sheet's
+layout is matched (missing sheets and columns, unknown ones), then each cell
+is typed, then the sheet's pandera schema runs over the typed values.  Every
+input that fails one of these steps is marked `FAILED` in the model, so the
+assurance rules that need it are skipped instead of piling on.
+"""
+
+from __future__ import annotations
+
+import io
+from types import MappingProxyType
+from typing import Iterable
+
+from python_calamine import CalamineError, CalamineWorkbook
+
+from isap import schemas
+from isap.findings import Domain, Finding, Severity
+from isap.model import FAILED, KeyValueSheet, ParsedWorkbook, Table
+from isap.safety import Inspection, SheetScan, SpecialCell, wb001
+from isap.template import (
+    COVER,
+    FORMAT_EXAMPLES,
+    IGNORED_SHEETS,
+    SHEETS,
+    SUPPORTED_VERSIONS,
+    UPPERCASED_FORMATS,
+    Column,
+    Need,
+    SheetKind,
+    SheetSpec,
+    ValueType,
+    column_letter,
+    normalise_name,
+    section_for,
+)
+from isap.values import Bad, converter_for, describe, is_empty, template_version_text
+
+_SEVERITY = {
+    "WB004": Severity.ERROR, "WB005": Severity.ERROR, "WB006": Severity.WARNING, "WB007": Severity.ERROR,
+    "WB008": Severity.ERROR, "WB009": Severity.WARNING,
+}
+_TEMPLATE_BY_NORM = {normalise_name(s.name): s for s in SHEETS}
+_IGNORED_NORM = {normalise_name(n) for n in IGNORED_SHEETS}
+
+
+def _finding(rule_id: str, sheet: str | None, row: int | None, column: str | None, cell: str | None,
+             message: str) -> Finding:
+    domain = Domain.SCHEMA if rule_id.startswith("SCH") else Domain.WORKBOOK
+    severity = _SEVERITY.get(rule_id, Severity.ERROR)
+    return Finding(rule_id, severity, domain, sheet, row, column, cell, message, section_for(sheet))
+
+
+def read_sheets(inspection: Inspection, wanted: Iterable[SheetScan]) -> dict[str, list[list]]:
+    """Values of the wanted worksheets, as calamine sees them (row 0 = Excel row 1)."""
+    out: dict[str, list[list]] = {}
+    try:
+        book = CalamineWorkbook.from_filelike(io.BytesIO(inspection.data))
+        for scan in wanted:
+            if scan.max_row == 0:
+                out[scan.name] = []
+                continue
+            out[scan.name] = book.get_sheet_by_name(scan.name).to_python(skip_empty_area=False)
+    except (CalamineError, ValueError, OSError, KeyError) as exc:
+        raise wb001(f"The workbook is corrupt and cannot be read ({type(exc).__name__}).") from None
+    return out
+
+
+class _Builder:
+    def __init__(self, inspection: Inspection, checkpoint_override: int | None):
+        self.inspection = inspection
+        self.override = checkpoint_override
+        self.findings: list[Finding] = []
+        self.checkpoint: int | None = checkpoint_override
+
+    def add(self, *args) -> None:
+        self.findings.append(_finding(*args))
+
+    # ---------------------------------------------------------------- sheets
+    def match_sheets(self) -> tuple[dict[str, SheetScan], dict[str, int]]:
+        matched: dict[str, SheetScan] = {}
+        unknown: dict[str, int] = {}
+        for order, scan in enumerate(self.inspection.sheets):
+            norm = normalise_name(scan.name)
+            spec = _TEMPLATE_BY_NORM.get(norm)
+            if norm in _IGNORED_NORM:
+                continue
+            if spec is not None and scan.is_worksheet and spec.name not in matched:
+                matched[spec.name] = scan
+                continue
+            unknown[scan.name] = order
+            if spec is not None:
+                self.add("WB006", scan.name, None, None, None,
+                         f"Sheet {scan.name!r} repeats the {spec.name} sheet; only the first one is read.")
+            else:
+                self.add("WB006", scan.name, None, None, None,
+                         f"Sheet {scan.name!r} is not part of template ISAP-WB 1.0 and is ignored.")
+        for spec in SHEETS:
+            if spec.name not in matched:
+                self.add("WB004", spec.name, None, None, None,
+                         f"The required sheet {spec.name!r} is missing.")
+        return matched, unknown
+
+    # ------------------------------------------------------------ key/value
+    def key_value(self, spec: SheetSpec, rows: list[list] | None, special: dict) -> KeyValueSheet:
+        if rows is None:
+            return KeyValueSheet(spec, False, MappingProxyType({}), MappingProxyType({}))
+        by_norm = {normalise_name(c.name): c for c in spec.columns}
+        raw: dict[str, object] = {}
+        where: dict[str, int] = {}
+        failed: set[str] = set()
+        for r0 in range(1, len(rows)):
+            row = rows[r0]
+            key = row[0] if row else ""
+            if is_empty(key):
+                continue
+            excel_row = r0 + 1
+            col = by_norm.get(normalise_name(key))
+            if col is None:
+                self.add("WB006", spec.name, excel_row, str(key).strip(), f"B{excel_row}",
+                         f"Field {str(key).strip()!r} is not part of the {spec.name} sheet and is ignored.")
+                continue
+            if col.name in where:
+                self.add("WB005", spec.name, excel_row, col.name, f"B{excel_row}",
+                         f"Field {col.name} is given twice (first on row {where[col.name]}); the first value is used.")
+                continue
+            where[col.name] = excel_row
+            sp = special.get((r0, 1))
+            if sp is not None:
+                self._special(sp, spec.name, excel_row, col.name, f"B{excel_row}")
+                failed.add(col.name)
+                continue
+            raw[col.name] = row[1] if len(row) > 1 else ""
+
+        values: dict[str, object] = {}
+        for name, v in raw.items():
+            col = spec.column(name)
+            typed = template_version_text(v) if name == "template_version" and not is_empty(v) else \
+                converter_for(col)(v)
+            if isinstance(typed, Bad):
+                self.add(typed.rule_id, spec.name, where[name], name, f"B{where[name]}", typed.message)
+                failed.add(name)
+                continue
+            if isinstance(typed, str) and col.format in UPPERCASED_FORMATS:
+                typed = typed.upper()
+            values[name] = typed
+
+        if spec is COVER:
+            cp = values.get("checkpoint")
+            if self.override is None:
+                self.checkpoint = cp if isinstance(cp, int) and 1 <= cp <= 3 else None
+
+        # required fields that are absent
+        for col in spec.columns:
+            if col.name in where or not self._field_required(col, values):
+                continue
+            self.add("WB005", spec.name, None, col.name, None,
+                     f"The required field {col.name} is missing from the {spec.name} sheet"
+                     f"{self._need_suffix(col)}.")
+            failed.add(col.name)
+
+        present = {k: values.get(k) for k in where if k not in failed}
+        bad = self._schema(spec, {k: [v] for k, v in present.items()}, [0],
+                           lambda name, pos: where[name], lambda name, pos: f"B{where[name]}",
+                           {k: (v,) for k, v in present.items()})
+        failed |= {name for name, _ in bad}
+        final = {k: (FAILED if k in failed else values.get(k)) for k in where}
+        for k in failed:
+            final[k] = FAILED
+        if spec is COVER and "template_version" not in failed:
+            tv = final.get("template_version")
+            if isinstance(tv, str) and tv not in SUPPORTED_VERSIONS:
+                self.add("WB007", spec.name, where["template_version"], "template_version",
+                         f"B{where['template_version']}",
+                         f"Template version {tv!r} is not supported: use the ISAP-WB 1.0 template.")
+        return KeyValueSheet(spec, True, MappingProxyType(final), MappingProxyType(where))
+
+    def _field_required(self, col: Column, values: dict) -> bool:
+        if col.need is Need.ALWAYS:
+            return True
+        if col.need is Need.CP2:
+            return self.checkpoint is not None and self.checkpoint >= 2
+        if col.need is Need.WHEN and col.when is not None:
+            return col.when.holds(values.get(col.when.column))
+        return False
+
+    def _need_suffix(self, col: Column) -> str:
+        if col.need is Need.CP2:
+            return f" (required from checkpoint 2; this submission is for checkpoint {self.checkpoint})"
+        if col.need is Need.WHEN and col.when is not None:
+            return f" ({col.when.text})"
+        return ""
+
+    # ---------------------------------------------------------------- tables
+    def table(self, spec: SheetSpec, rows: list[list] | None, special: dict) -> Table:
+        if rows is None:
+            cols = {c.name: () for c in spec.columns}
+            return Table(spec, False, MappingProxyType(cols), MappingProxyType({}), ())
+        header = rows[0] if rows else []
+        by_norm = {normalise_name(c.name): c for c in spec.columns}
+        index: dict[str, int] = {}
+        for ci, h in enumerate(header):
+            if is_empty(h):
+                continue
+            col = by_norm.get(normalise_name(h))
+            label = str(h).strip()
+            if col is None:
+                self.add("WB006", spec.name, 1, label, f"{column_letter(ci)}1",
+                         f"Column {label!r} is not part of the {spec.name} sheet and is ignored.")
+            elif col.name in index:
+                self.add("WB006", spec.name, 1, col.name, f"{column_letter(ci)}1",
+                         f"Column {col.name} appears twice; only the first (column "
+                         f"{column_letter(index[col.name])}) is read.")
+            else:
+                index[col.name] = ci
+        known_idx = list(index.values())
+        data: list[int] = []
+        special_rows = {r for (r, c), sp in special.items() if sp.kind == "error" and c in known_idx}
+        for r0 in range(1, len(rows)):
+            row = rows[r0]
+            for ci in known_idx:
+                v = row[ci] if ci < len(row) else ""
+                if v != "" and not (isinstance(v, str) and not v.strip()):
+                    data.append(r0)
+                    break
+            else:
+                if r0 in special_rows:
+                    data.append(r0)
+        excel_rows = tuple(r0 + 1 for r0 in data)
+        columns: dict[str, list] = {}
+        failed: dict[str, set[int]] = {}
+        # WB009 is reported for formulas with no cached value even on otherwise empty rows
+        data_set = set(data)
+        for (r0, ci), sp in sorted(special.items()):
+            if sp.kind == "no_cached_value" and r0 not in data_set and r0 >= 1 and ci in known_idx:
+                name = next(n for n, i in index.items() if i == ci)
+                self._special(sp, spec.name, r0 + 1, name, f"{column_letter(ci)}{r0 + 1}")
+        for name, ci in index.items():
+            col = spec.column(name)
+            conv = converter_for(col)
+            upper = col.format in UPPERCASED_FORMATS
+            letter = column_letter(ci)
+            out: list = []
+            bad_pos: set[int] = set()
+            for pos, r0 in enumerate(data):
+                row = rows[r0]
+                if special:
+                    sp = special.get((r0, ci))
+                    if sp is not None:
+                        self._special(sp, spec.name, r0 + 1, name, f"{letter}{r0 + 1}")
+                        out.append(None)
+                        bad_pos.add(pos)
+                        continue
+                v = row[ci] if ci < len(row) else ""
+                typed = conv(v)
+                if typed.__class__ is Bad:
+                    self.add(typed.rule_id, spec.name, r0 + 1, name, f"{letter}{r0 + 1}", typed.message)
+                    out.append(None)
+                    bad_pos.add(pos)
+                    continue
+                if upper and typed is not None:
+                    typed = typed.upper()
+                out.append(typed)
+            columns[name] = out
+            failed[name] = bad_pos
+
+        # missing columns
+        for col in spec.columns:
+            if col.name in index:
+                continue
+            if self._column_needed(col, columns):
+                self.add("WB005", spec.name, None, col.name, None,
+                         f"The required column {col.name} is missing from the {spec.name} sheet"
+                         f"{self._column_need_suffix(col)}.")
+                columns_fail = True
+            else:
+                columns_fail = False
+            columns[col.name] = [FAILED if columns_fail else None] * len(data)
+
+        letters = {n: column_letter(ci) for n, ci in index.items()}
+        present = {n: columns[n] for n in index}
+        bad = self._schema(spec, present, list(range(len(data))),
+                           lambda name, pos: excel_rows[pos],
+                           lambda name, pos: f"{letters[name]}{excel_rows[pos]}",
+                           None, skip=failed)
+        repeated: set[int] = set()
+        for name, pos in bad:
+            failed.setdefault(name, set()).add(pos)
+        for name, pos in self._repeats:
+            repeated.add(pos)
+        final: dict[str, tuple] = {}
+        for name, vals in columns.items():
+            fp = failed.get(name)
+            if fp:
+                vals = [FAILED if i in fp else v for i, v in enumerate(vals)]
+            final[name] = tuple(vals)
+        return Table(spec, True, MappingProxyType(final), MappingProxyType(letters), excel_rows,
+                     frozenset(repeated))
+
+    def _column_needed(self, col: Column, columns: dict[str, list]) -> bool:
+        if col.need is Need.ALWAYS:
+            return True
+        if col.need is Need.CP2:
+            return self.checkpoint is not None and self.checkpoint >= 2
+        if col.when is None:
+            return False
+        if col.need is Need.OPTIONAL and col.rule_need_cp2 and not (self.checkpoint and self.checkpoint >= 2):
+            return False
+        cond = columns.get(col.when.column)
+        return bool(cond) and any(col.when.holds(v) for v in cond)
+
+    def _column_need_suffix(self, col: Column) -> str:
+        if col.when is not None and col.need is not Need.ALWAYS:
+            return f": at least one row needs it ({col.when.text})"
+        return ""
+
+    # ---------------------------------------------------------------- schema
+    _repeats: list[tuple[str, int]]
+
+    def _schema(self, spec: SheetSpec, present: dict[str, list], positions: list[int], row_of, cell_of,
+                _unused, skip: dict[str, set[int]] | None = None) -> list[tuple[str, int]]:
+        """Run the sheet's schema; add SCH findings; return (column, position) that failed."""
+        self._repeats = []
+        if not positions or not present:
+            return []
+        frame = schemas.frame_for(spec, present)
+        failures = schemas.validate(spec, frame, self.checkpoint)
+        failed: list[tuple[str, int]] = []
+        already = skip or {}
+        for f in sorted(failures, key=lambda f: (f.position, f.rule_id)):
+            if f.column not in present or f.position in already.get(f.column, ()):
+                continue
+            value = present[f.column][f.position]
+            col = spec.column(f.column)
+            msg = self._schema_message(spec, col, f.rule_id, value, present, f.position, row_of)
+            self.add(f.rule_id, spec.name, row_of(f.column, f.position), f.column,
+                     cell_of(f.column, f.position), msg)
+            if f.rule_id == "SCH006":
+                self._repeats.append((f.column, f.position))
+            else:
+                failed.append((f.column, f.position))
+        return failed
+
+    def _schema_message(self, spec, col: Column, rule_id: str, value, present, pos, row_of) -> str:
+        name = col.name
+        if rule_id == "SCH001":
+            cond = ""
+            if col.need is Need.CP2:
+                cond = f" from checkpoint 2 (this submission is for checkpoint {self.checkpoint})"
+            elif col.need is Need.WHEN and col.when is not None:
+                cond = f" {col.when.text}"
+            return f"{name} is required{cond} but is empty."
+        if rule_id == "SCH003":
+            return f"{describe(value)} is not an allowed {name}: choose one of {', '.join(col.choices)}."
+        if rule_id == "SCH004":
+            return f"{name} {describe(value)} is out of range: it must be {col.range_text()}."
+        if rule_id == "SCH005":
+            fmt = col.format
+            if name == schemas.PARTNER_CODE and present.get("partner_type", [None] * (pos + 1))[pos] == "GP practice":
+                from isap.template import Format
+                fmt = Format.GP_PRACTICE
+            return f"{describe(value)} is not a valid {fmt.value}: expected {FORMAT_EXAMPLES[fmt]}."
+        if rule_id == "SCH006":
+            first = next(i for i, v in enumerate(present[name]) if v == value)
+            return f"{name} {describe(value)} is repeated; it first appears on row {row_of(name, first)}."
+        return f"{name} {describe(value)} is not valid."
+
+    def _special(self, sp: SpecialCell, sheet: str, row: int, column: str, cell: str) -> None:
+        if sp.kind == "error":
+            self.add("WB008", sheet, row, column, cell, f"The cell holds the Excel error value {sp.literal}.")
+        else:
+            self.add("WB009", sheet, row, column, cell,
+                     "The cell holds a formula with no calculated value: open the workbook in Excel, "
+                     "let it calculate and save it again, or type the value.")
+
+
+def parse(inspection: Inspection, checkpoint_override: int | None = None) -> ParsedWorkbook:
+    b = _Builder(inspection, checkpoint_override)
+    matched, unknown = b.match_sheets()
+    sheets = read_sheets(inspection, matched.values())
+
+    def rows_of(spec: SheetSpec):
+        scan = matched.get(spec.name)
+        return (sheets[scan.name], scan.special) if scan else (None, {})
+
+    built = {}
+    for spec in SHEETS:  # Cover first: its checkpoint decides what is required
+        rows, special = rows_of(spec)
+        if spec.kind is SheetKind.KEY_VALUE:
+            built[spec.name] = b.key_value(spec, rows, special)
+        else:
+            built[spec.name] = b.table(spec, rows, special)
+    cover = built["Cover"]
+    tv = cover["template_version"]
+    return ParsedWorkbook(
+        cover=cover,
+        services=built["Services"],
+        finance=built["Finance"],
+        safeguards=built["Safeguards"],
+        transparency=built["Transparency"],
+        partners=built["Partners"],
+        engagement=built["Engagement"],
+        checkpoint=b.checkpoint,
+        template_version=tv if isinstance(tv, str) else None,
+        structural_findings=tuple(b.findings),
+        unknown_sheets=MappingProxyType(unknown),
+    )
+
+
+__all__ = ["parse", "read_sheets", "ValueType"]

@@ -1,0 +1,78 @@
+"""Assurance-policy thresholds, in one typed settings object.
+
+The numbers here are this engine's defaults, not figures published by NHS
+England (rules.md marks them *policy*).  They can be overridden by a TOML
+file, and every report states the values it used, so a finding can always be
+traced to the threshold that produced it.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+POLICY_FILE_NAME = "isap-policy.toml"
+
+
+class PolicyError(ValueError):
+    """A policy file that cannot be used; the message says why."""
+
+
+class Policy(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # Capitalisation
+    working_capital_months: float = Field(1.0, gt=0, description="CAP004: months of contract value year-1 working capital must cover.")
+    # Service scope
+    scope_tolerance_gbp: float = Field(1000.0, ge=0, description="SCP007: absolute tolerance in pounds (the larger of this and the percentage applies).")
+    scope_tolerance_fraction: float = Field(0.005, ge=0, description="SCP007: tolerance as a fraction of annual_contract_value_gbp.")
+    population_tolerance_fraction: float = Field(0.05, ge=0, description="SCP010: allowed difference between practices' list sizes and population_registered.")
+    # Relationships
+    material_subcontract_fraction: float = Field(0.10, ge=0, description="REL010: share of annual_contract_value_gbp that makes a subcontract material.")
+    # Workbook safety (WB003)
+    max_file_bytes: int = Field(26_214_400, gt=0, description="WB003: largest file accepted, in bytes.")
+    max_uncompressed_bytes: int = Field(262_144_000, gt=0, description="WB003: largest total of uncompressed parts, in bytes.")
+    max_compression_ratio: float = Field(200.0, gt=0, description="WB003: largest uncompressed ÷ compressed ratio of any part.")
+    max_rows_per_sheet: int = Field(100_000, gt=0, description="WB003: most rows holding a value or formula in any sheet.")
+    max_cells_per_sheet: int = Field(5_000_000, gt=0, description="WB003: largest area (rows × columns) a sheet's values may span.")
+    max_seconds_per_file: float = Field(60.0, gt=0, description="Time budget for assessing one file.")
+    # Workflow
+    review_target_working_days: int = Field(20, gt=0, description="Target working days a submission may wait in review.")
+
+    @classmethod
+    def from_toml(cls, path: Path) -> "Policy":
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise PolicyError(f"cannot read policy file {path}: {exc.strerror or exc}") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise PolicyError(f"policy file {path} is not valid TOML: {exc}") from None
+        section: Any = data.get("policy", data)
+        if not isinstance(section, dict):
+            raise PolicyError(f"policy file {path}: [policy] must be a table")
+        try:
+            return cls(**section)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'policy'}: {e['msg']}" for e in exc.errors()
+            )
+            raise PolicyError(f"policy file {path}: {problems}") from None
+
+    @classmethod
+    def load(cls, path: Path | None = None, cwd: Path | None = None) -> "Policy":
+        """The policy from `path`, else `isap-policy.toml` in the working directory, else defaults."""
+        if path is not None:
+            return cls.from_toml(path)
+        found = (cwd or Path.cwd()) / POLICY_FILE_NAME
+        if found.is_file():
+            return cls.from_toml(found)
+        return cls()
+
+    def values(self) -> dict[str, float | int]:
+        return self.model_dump()
+
+
+DEFAULT_POLICY = Policy()

@@ -1,0 +1,53 @@
+"""Rendering reports for people and for machines.
+
+Text for the commissioner at a terminal (grouped by sheet, errors named in
+plain words), and JSON exactly as workbook.md §3 specifies for CI.  Every
+format states the policy values used.
+"""
+
+from __future__ import annotations
+
+import json
+from itertools import groupby
+from typing import Sequence
+
+from isap.checker import Report
+
+
+def to_json(reports: Sequence[Report]) -> str:
+    if len(reports) == 1:
+        return json.dumps(reports[0].to_dict(), indent=2, ensure_ascii=False)
+    return json.dumps([r.to_dict() for r in reports], indent=2, ensure_ascii=False)
+
+
+def to_text(reports: Sequence[Report]) -> str:
+    return "\n".join(_text_one(r) for r in reports)
+
+
+def _text_one(r: Report) -> str:
+    lines = [f"{r.file}"]
+    meta = []
+    if r.proposal_reference:
+        meta.append(f"proposal {r.proposal_reference}")
+    meta.append(f"checkpoint {r.checkpoint if r.checkpoint is not None else 'unknown'}")
+    if r.template_version:
+        meta.append(f"template {r.template_version}")
+    if r.sha256:
+        meta.append(f"sha256 {r.sha256[:12]}…")
+    lines.append("  " + " · ".join(meta))
+    if not r.findings:
+        lines.append("  No findings: the workbook meets every rule checked.")
+    for sheet, group in groupby(r.findings, key=lambda f: f.sheet):
+        lines.append("")
+        lines.append(f"  {sheet}" if sheet else "  File")
+        for f in group:
+            where = f.cell or (f"column {f.column}" if f.column else "")
+            where = f"{where:<8}" if where else " " * 8
+            lines.append(f"    {where} {f.severity.value.upper():<7} {f.rule_id:<6} {f.message}  [{f.source}]")
+    s = r.summary
+    lines.append("")
+    if r.refused:
+        lines.append("  The file could not be assessed.")
+    lines.append(f"  {s['error']} error(s), {s['warning']} warning(s).")
+    lines.append("  Policy: " + ", ".join(f"{k}={v}" for k, v in r.policy.items()))
+    return "\n".join(lines) + "\n"

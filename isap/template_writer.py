@@ -1,0 +1,141 @@
+"""Writing the blank ISAP-WB 1.0 template from the template definition.
+
+The commissioner's starting point: every sheet and header, a note on each
+header saying what goes there, drop-down lists on every choice and yes/no
+column, date and money formats, frozen header rows, an Instructions sheet,
+and the Transparency sheet with its ten commitment codes already listed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from openpyxl import Workbook
+from openpyxl.comments import Comment
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.worksheet.datavalidation import DataValidation
+
+from isap.template import (
+    SHEETS,
+    TEMPLATE_VERSION,
+    Column,
+    SheetKind,
+    SheetSpec,
+    ValueType,
+    column_letter,
+)
+
+DATE_FORMAT = "yyyy-mm-dd"
+MONEY_FORMAT = '"£"#,##0.00;-"£"#,##0.00'
+HEADER_FILL = PatternFill("solid", fgColor="005EB8")  # NHS blue
+HEADER_FONT = Font(bold=True, color="FFFFFF")
+LAST_ROW = 5000  # drop-downs and formats cover this many rows
+
+INSTRUCTIONS = [
+    "ICP proposal workbook — template ISAP-WB 1.0",
+    "",
+    "Fill in one workbook per proposal and checkpoint. Keep the sheet names and column headers as they are.",
+    "Cover and Safeguards: one field per row; type each value in column B.",
+    "Other sheets: one row per item, starting on row 2. Leave unused rows empty.",
+    "Choices and Yes/No: pick from the drop-down list in the cell.",
+    "Amounts are in pounds (e.g. 1250000 or £1,250,000). Dates: a date cell or YYYY-MM-DD.",
+    "Hover over a header (or a Cover/Safeguards field name) to see what it needs.",
+    "Check the workbook before you submit it:  isap check your-workbook.xlsx",
+    "Fields marked 'checkpoint ≥ 2' are needed from checkpoint 2 (preferred bidder) onwards.",
+]
+
+
+def _note(col: Column) -> str:
+    parts = [col.description or col.name, f"Type: {col.type.value}."]
+    if col.choices:
+        parts.append("Allowed: " + ", ".join(col.choices) + ".")
+    if col.format is not None:
+        parts.append(f"Format: {col.format.value}.")
+    rng = col.range_text()
+    if rng:
+        parts.append(f"Must be {rng}.")
+    parts.append(f"Required: {col.required_text}.")
+    return "\n".join(parts)
+
+
+def _validation(col: Column) -> DataValidation | None:
+    if col.type is ValueType.CHOICE:
+        items = ",".join(col.choices)
+    elif col.type is ValueType.YESNO:
+        items = "Yes,No"
+    else:
+        return None
+    dv = DataValidation(type="list", formula1=f'"{items}"', allow_blank=True, showDropDown=False)
+    dv.error = f"Choose one of: {items.replace(',', ', ')}"
+    dv.errorTitle = col.name
+    dv.prompt = col.description
+    dv.promptTitle = col.name
+    return dv
+
+
+def _number_format(col: Column) -> str | None:
+    return {ValueType.DATE: DATE_FORMAT, ValueType.MONEY: MONEY_FORMAT}.get(col.type)
+
+
+def _table(ws, spec: SheetSpec) -> None:
+    for ci, col in enumerate(spec.columns, start=1):
+        cell = ws.cell(row=1, column=ci, value=col.name)
+        cell.fill, cell.font = HEADER_FILL, HEADER_FONT
+        cell.comment = Comment(_note(col), "ISAP-WB 1.0", width=320, height=180)
+        letter = column_letter(ci - 1)
+        ws.column_dimensions[letter].width = max(14, len(col.name) + 4)
+        fmt = _number_format(col)
+        if fmt:
+            ws.column_dimensions[letter].number_format = fmt
+        dv = _validation(col)
+        if dv is not None:
+            ws.add_data_validation(dv)
+            dv.add(f"{letter}2:{letter}{LAST_ROW}")
+    for r, preset in enumerate(spec.preset_rows, start=2):
+        for ci, value in enumerate(preset, start=1):
+            ws.cell(row=r, column=ci, value=value)
+    ws.freeze_panes = "A2"
+
+
+def _key_value(ws, spec: SheetSpec) -> None:
+    for ci, title in enumerate(("field", "value"), start=1):
+        cell = ws.cell(row=1, column=ci, value=title)
+        cell.fill, cell.font = HEADER_FILL, HEADER_FONT
+    ws.column_dimensions["A"].width = 36
+    ws.column_dimensions["B"].width = 40
+    for r, col in enumerate(spec.columns, start=2):
+        name = ws.cell(row=r, column=1, value=col.name)
+        name.comment = Comment(_note(col), "ISAP-WB 1.0", width=320, height=180)
+        value = ws.cell(row=r, column=2)
+        fmt = _number_format(col)
+        if fmt:
+            value.number_format = fmt
+        if col.name == "template_version":
+            value.value = TEMPLATE_VERSION
+            value.number_format = "@"
+        dv = _validation(col)
+        if dv is not None:
+            ws.add_data_validation(dv)
+            dv.add(f"B{r}")
+    ws.freeze_panes = "A2"
+
+
+def build_template() -> Workbook:
+    wb = Workbook()
+    ins = wb.active
+    ins.title = "Instructions"
+    for r, line in enumerate(INSTRUCTIONS, start=1):
+        ins.cell(row=r, column=1, value=line).alignment = Alignment(wrap_text=False)
+    ins["A1"].font = Font(bold=True, size=14)
+    ins.column_dimensions["A"].width = 110
+    for spec in SHEETS:
+        ws = wb.create_sheet(spec.name)
+        if spec.kind is SheetKind.TABLE:
+            _table(ws, spec)
+        else:
+            _key_value(ws, spec)
+    return wb
+
+
+def write_template(out: str | Path) -> None:
+    build_template().save(out)

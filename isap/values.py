@@ -1,0 +1,202 @@
+"""Typing raw cell values as the template says (workbook.md §1 and §4 "Values").
+
+Commissioners type `£1,250,000`, `y`, `2026-04-01` or let Excel store a
+number; these functions turn what the reader saw into one Python value of the
+column's type, or a `Bad` saying which schema rule it breaks and why.  They
+run once per cell on the hot path of every check, so the common cases come
+first and nothing is allocated that is not needed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Callable, NamedTuple
+
+from isap.template import ERROR_LITERALS, Column, ValueType
+
+
+class Bad(NamedTuple):
+    rule_id: str  # SCH002 / SCH003 / WB008
+    message: str
+
+
+_INT_TEXT = re.compile(r"^[+-]?[0-9]+$")
+_MONEY_TEXT = re.compile(r"^([+-]?) *(£?) *([0-9]+|[0-9]{1,3}(?:,[0-9]{3})+)(\.[0-9]+)?$")
+_DATE_TEXT = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+_YES = frozenset({"yes", "y"})
+_NO = frozenset({"no", "n"})
+
+
+def describe(v: object) -> str:
+    """How a raw value is quoted back to the commissioner."""
+    if isinstance(v, bool):
+        return "TRUE" if v else "FALSE"
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    if isinstance(v, (dt.datetime, dt.date)):
+        return v.isoformat()[:10]
+    return repr(v) if isinstance(v, str) else str(v)
+
+
+def is_empty(v: object) -> bool:
+    return v is None or v == "" or (isinstance(v, str) and not v.strip())
+
+
+def _error_literal(v: object) -> Bad | None:
+    if isinstance(v, str) and v.strip() in ERROR_LITERALS:
+        return Bad("WB008", f"The cell holds the Excel error value {v.strip()}.")
+    return None
+
+
+def to_text(v: object) -> object:
+    if isinstance(v, str):
+        s = v.strip()
+        return s or None
+    if isinstance(v, bool) or isinstance(v, (dt.date, dt.datetime, dt.time, dt.timedelta)):
+        return Bad("SCH002", f"Expected text, found {describe(v)}.")
+    if isinstance(v, float):
+        return str(int(v)) if v.is_integer() else repr(v)
+    if isinstance(v, int):
+        return str(v)
+    return Bad("SCH002", f"Expected text, found {describe(v)}.")
+
+
+def to_integer(v: object) -> object:
+    if isinstance(v, float):
+        if v.is_integer():
+            return int(v)
+        return Bad("SCH002", f"Expected a whole number, found {describe(v)}.")
+    if isinstance(v, bool):
+        return Bad("SCH002", f"Expected a whole number, found {describe(v)}.")
+    if isinstance(v, int):
+        return v
+    if isinstance(v, str):
+        s = v.strip()
+        if not s:
+            return None
+        if _INT_TEXT.match(s):
+            return int(s)
+    return Bad("SCH002", f"Expected a whole number, found {describe(v)}.")
+
+
+def to_money(v: object) -> object:
+    if isinstance(v, float):
+        return v
+    if isinstance(v, bool):
+        return Bad("SCH002", f"Expected an amount in pounds, found {describe(v)}.")
+    if isinstance(v, int):
+        return float(v)
+    if isinstance(v, str):
+        s = v.strip()
+        if not s:
+            return None
+        m = _MONEY_TEXT.match(s)
+        if m:
+            sign, _, digits, decimals = m.groups()
+            amount = float(digits.replace(",", "") + (decimals or ""))
+            return -amount if sign == "-" else amount
+    return Bad("SCH002", f"Expected an amount in pounds (e.g. 1250000 or £1,250,000), found {describe(v)}.")
+
+
+def to_date(v: object) -> object:
+    if isinstance(v, dt.datetime):
+        return v.date()
+    if isinstance(v, dt.date):
+        return v
+    if isinstance(v, str):
+        s = v.strip()
+        if not s:
+            return None
+        if _DATE_TEXT.match(s):
+            try:
+                return dt.date.fromisoformat(s)
+            except ValueError:
+                return Bad("SCH002", f"{s!r} is not a real date.")
+    if isinstance(v, float) and not isinstance(v, bool):
+        return Bad("SCH002", f"Expected a date, found the number {describe(v)}: format the cell as a date or type YYYY-MM-DD.")
+    return Bad("SCH002", f"Expected a date (a date cell or text YYYY-MM-DD), found {describe(v)}.")
+
+
+def to_yesno(v: object) -> object:
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, str):
+        s = v.strip().lower()
+        if not s:
+            return None
+        if s in _YES:
+            return True
+        if s in _NO:
+            return False
+    return Bad("SCH002", f"Expected Yes or No, found {describe(v)}.")
+
+
+def to_choice(v: object) -> object:
+    """Text only; whether it is an allowed value is the schema's check (SCH003)."""
+    if isinstance(v, str):
+        s = v.strip()
+        return s or None
+    return Bad("SCH003", f"Expected one of the listed values, found {describe(v)}.")
+
+
+CONVERTERS: dict[ValueType, Callable[[object], object]] = {
+    ValueType.TEXT: to_text,
+    ValueType.INTEGER: to_integer,
+    ValueType.MONEY: to_money,
+    ValueType.DATE: to_date,
+    ValueType.YESNO: to_yesno,
+    ValueType.CHOICE: to_choice,
+}
+
+
+def converter_for(column: Column) -> Callable[[object], object]:
+    """The cell typer for a column: error literals first, then the column's type."""
+    base = CONVERTERS[column.type]
+    canonical = {c.casefold(): c for c in column.choices}
+
+    if column.type is ValueType.CHOICE:
+        def convert_choice(v: object) -> object:
+            if v == "" or v is None:
+                return None
+            bad = _error_literal(v)
+            if bad:
+                return bad
+            out = base(v)
+            if isinstance(out, str):
+                return canonical.get(out.casefold(), out)
+            return out
+        return convert_choice
+
+    def convert(v: object) -> object:
+        if v == "" or v is None:
+            return None
+        if isinstance(v, str):
+            bad = _error_literal(v)
+            if bad:
+                return bad
+        return base(v)
+
+    return convert
+
+
+def template_version_text(v: object) -> object:
+    """`template_version` as text; a number (Excel turns a typed 1.0 into 1) reads as `1.0`."""
+    if isinstance(v, float) and not isinstance(v, bool):
+        return f"{int(v)}.0" if v.is_integer() else repr(v)
+    if isinstance(v, int) and not isinstance(v, bool):
+        return f"{v}.0"
+    return to_text(v)
+
+
+def money(x: float) -> str:
+    """£1,200,000 / -£500 / £1,250.50, for messages."""
+    sign = "-" if x < 0 else ""
+    x = abs(x)
+    if float(x).is_integer():
+        return f"{sign}£{int(x):,}"
+    return f"{sign}£{x:,.2f}"
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" + ("" if n == 1 else "s")

@@ -1,0 +1,51 @@
+"""The blank template: every sheet, header and aid of the spec, and it reads back cleanly."""
+
+from __future__ import annotations
+
+import openpyxl
+
+from isap.checker import check_file
+from isap.template import COMMITMENT_CODES, SHEETS, SheetKind, ValueType
+
+
+def test_blank_template_reads_back_with_no_workbook_findings(template_path):
+    report = check_file(template_path)
+    assert report.exit_code == 1  # content not filled in yet
+    assert report.template_version == "1.0"
+    assert not [f for f in report.findings if f.rule_id.startswith("WB")]
+    assert {f.rule_id for f in report.findings} <= {"SCH001"}
+    # the blank Cover asks for its always-required fields, not for checkpoint-2 ones
+    cover = {f.column for f in report.findings if f.sheet == "Cover"}
+    assert "proposal_reference" in cover and "provider_name" not in cover
+
+
+def test_template_has_every_sheet_header_and_aid(template_path):
+    wb = openpyxl.load_workbook(template_path)
+    assert wb.sheetnames[0] == "Instructions"
+    for spec in SHEETS:
+        ws = wb[spec.name]
+        assert ws.freeze_panes == "A2"
+        validated = " ".join(str(dv.sqref) for dv in ws.data_validations.dataValidation)
+        if spec.kind is SheetKind.TABLE:
+            headers = [c.value for c in ws[1]]
+            assert headers == list(spec.column_names)
+            for i, col in enumerate(spec.columns):
+                cell = ws.cell(1, i + 1)
+                assert cell.comment is not None and col.name in cell.comment.text or cell.comment.text
+                letter = cell.column_letter
+                if col.type in (ValueType.CHOICE, ValueType.YESNO):
+                    assert f"{letter}2:{letter}" in validated, (spec.name, col.name)
+                if col.type is ValueType.DATE:
+                    assert ws.column_dimensions[letter].number_format == "yyyy-mm-dd"
+                if col.type is ValueType.MONEY:
+                    assert "£" in ws.column_dimensions[letter].number_format
+        else:
+            fields = [ws.cell(r, 1).value for r in range(2, 2 + len(spec.columns))]
+            assert fields == list(spec.column_names)
+            for r, col in enumerate(spec.columns, start=2):
+                assert ws.cell(r, 1).comment is not None
+                if col.type in (ValueType.CHOICE, ValueType.YESNO):
+                    assert f"B{r}" in validated.split(), (spec.name, col.name)
+    codes = [wb["Transparency"].cell(r, 1).value for r in range(2, 12)]
+    assert codes == list(COMMITMENT_CODES)
+    assert wb["Cover"]["B2"].value == "1.0"
