@@ -464,7 +464,9 @@ def _scan_cells(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
                 key = (row_no - 1, cur_col - 1)
                 if el.get("t") == "e":
                     scan.special[key] = SpecialCell("error", v_text.strip() or "#N/A")
-                elif has_f and not has_v:
+                elif has_f and (not has_v or (not v_text and el.get("t") not in ("str", "inlineStr"))):
+                    # an empty <v/> is a cached empty string only when typed as a string (t="str");
+                    # untyped it is what writers such as openpyxl leave for a formula never calculated
                     scan.special[key] = SpecialCell("no_cached_value")
                 if has_content and measure:
                     rows.add(row_no)

@@ -1,0 +1,236 @@
+"""Reading and typing exactly as workbook.md says: names, types, provenance, edge cases."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import openpyxl
+import pytest
+
+from isap.checker import check_file
+from isap.model import FAILED
+from isap.parse import parse
+from isap.policy import Policy
+from isap.safety import inspect
+from isap.values import to_date, to_integer, to_money, to_yesno, Bad
+from sample_submissions.generate import Layout, clean, write
+from tests.conftest import findings_of
+
+
+def parsed(tmp_path, proposal, layout=None, checkpoint=None):
+    p = write(proposal, tmp_path / "p.xlsx", layout)
+    return parse(inspect(p, Policy()), checkpoint)
+
+
+@pytest.mark.parametrize("text,value", [
+    ("1250000", 1250000.0), ("£1,250,000", 1250000.0), ("1250000.00", 1250000.0), ("-500", -500.0),
+    ("- £ 500", -500.0), ("+£12.5", 12.5), ("£ 1,000", 1000.0), (3.5, 3.5), (7.0, 7.0),
+])
+def test_money_accepts(text, value):
+    assert to_money(text) == value
+
+
+@pytest.mark.parametrize("text", ["12m", "GBP 100", "(500)", "1 000", "1,00", "£-500", True, dt.date(2026, 1, 1)])
+def test_money_refuses(text):
+    out = to_money(text)
+    assert isinstance(out, Bad) and out.rule_id == "SCH002"
+
+
+@pytest.mark.parametrize("v,out", [(3.0, 3), ("-1", -1), ("+3", 3), (" 12 ", 12)])
+def test_integer_accepts(v, out):
+    assert to_integer(v) == out
+
+
+@pytest.mark.parametrize("v", ["1,000", "3.0", 2.5, True, "three"])
+def test_integer_refuses(v):
+    assert isinstance(to_integer(v), Bad)
+
+
+@pytest.mark.parametrize("v,out", [("Yes", True), ("n", False), ("Y", True), ("NO", False), (True, True)])
+def test_yesno_accepts(v, out):
+    assert to_yesno(v) is out
+
+
+@pytest.mark.parametrize("v", ["TRUE", "FALSE", 1.0, 0.0, "yep"])
+def test_yesno_refuses(v):
+    assert isinstance(to_yesno(v), Bad)
+
+
+def test_date_text_and_plain_number(tmp_path):
+    assert to_date("2027-04-01") == dt.date(2027, 4, 1)
+    assert isinstance(to_date("2027-02-30"), Bad)
+    assert isinstance(to_date("01/04/2027"), Bad)
+    assert isinstance(to_date(46000.0), Bad)
+
+
+def test_header_and_sheet_names_match_loosely(tmp_path):
+    p = clean(2)
+    layout = Layout(rename_sheets={"Services": " services "},
+                    headers={"Services": {"annual_value_gbp": "Annual value GBP", "service_id": "SERVICE ID"}})
+    wb = parsed(tmp_path, p, layout)
+    assert wb.structural_findings == ()
+    assert wb.services.column("annual_value_gbp")[0] == 60_000_000.0
+    assert wb.services.cell("annual_value_gbp", 0) == "F2"
+
+
+def test_column_order_is_free_and_provenance_points_at_the_real_cell(tmp_path):
+    p = clean(2)
+    path = write(p, tmp_path / "p.xlsx")
+    wb = openpyxl.load_workbook(path)
+    ws = wb["Finance"]
+    ws.move_range("A1:A11", cols=12)  # contract_year moves to column M
+    wb.save(path)
+    model = parse(inspect(path, Policy()))
+    assert model.finance.letters["contract_year"] == "M"
+    assert model.finance.cell("contract_year", 2) == "M4"
+    assert model.finance.row(2)["contract_year"] == 3
+
+
+def test_text_numbers_dates_and_codes_are_normalised(tmp_path):
+    p = clean(2)
+    p["Cover"]["annual_contract_value_gbp"] = "£133,000,000"
+    p["Cover"]["contract_start_date"] = "2027-04-01"
+    p["Cover"]["lead_commissioner_code"] = "qua"
+    p["Cover"]["template_version"] = 1
+    p["Partners"][0]["supports_proposal"] = "y"
+    p["Services"][0]["category"] = "community HEALTH"
+    wb = parsed(tmp_path, p)
+    assert wb.structural_findings == ()
+    assert wb.cover["annual_contract_value_gbp"] == 133_000_000.0
+    assert wb.cover["contract_start_date"] == dt.date(2027, 4, 1)
+    assert wb.cover["lead_commissioner_code"] == "QUA"
+    assert wb.template_version == "1.0"
+    assert wb.partners.column("supports_proposal")[0] is True
+    assert wb.services.column("category")[0] == "Community health"
+
+
+def test_proposal_reference_is_case_sensitive(run_check):
+    p = clean(2)
+    p["Cover"]["proposal_reference"] = "isap-2026-014"
+    assert findings_of(run_check(p)) == [("SCH005", "Cover", "B3")]
+
+
+def test_boolean_and_number_where_choice_expected(run_check):
+    p = clean(2)
+    p["Services"][0]["category"] = True
+    p["Cover"]["checkpoint"] = 4
+    r = run_check(p)
+    assert ("SCH003", "Services", "C2") in findings_of(r)
+    assert ("SCH004", "Cover", "B5") in findings_of(r)
+    assert r.checkpoint is None  # invalid Cover checkpoint, no override
+
+
+def test_checkpoint_override_decides_requirements(run_check):
+    p = clean(1)
+    p["Cover"]["provider_name"] = None
+    assert findings_of(run_check(p)) == []
+    r = run_check(p, checkpoint=2)
+    assert r.checkpoint == 2
+    assert ("SCH001", "Cover", "B8") in findings_of(r)
+
+
+def test_empty_rows_are_ignored_and_row_numbers_are_excel_rows(tmp_path):
+    p = clean(2)
+    path = write(p, tmp_path / "p.xlsx")
+    wb = openpyxl.load_workbook(path)
+    ws = wb["Engagement"]
+    ws.insert_rows(3, amount=2)  # two empty rows between E-001 and E-002
+    ws["H4"] = "a note in an unknown column only"  # not a template column: still an empty row
+    wb.save(path)
+    model = parse(inspect(path, Policy()))
+    assert model.engagement.excel_rows[:2] == (2, 5)
+    assert len(model.engagement) == 4
+
+
+def test_key_value_field_twice_uses_first_and_unknown_field_warns(tmp_path, run_check):
+    p = clean(2)
+    r = run_check(p, Layout(kv_extra_rows={"Safeguards": [("guarantor_type", "Parent organisation"),
+                                                          ("board_minutes", "see annex")]}))
+    assert findings_of(r) == [("WB005", "Safeguards", "B6"), ("WB006", "Safeguards", "B7")]
+
+
+def test_missing_key_value_field_is_wb005_without_cell(run_check):
+    r = run_check(clean(2), Layout(drop_columns={"Cover": ("submission_date",)}))
+    assert ("WB005", "Cover", None) in findings_of(r)
+    f = next(f for f in r.findings if f.rule_id == "WB005")
+    assert f.column == "submission_date" and f.row is None
+
+
+def test_checkpoint_two_fields_may_be_absent_at_checkpoint_one(run_check):
+    r = run_check(clean(1), Layout(drop_columns={"Cover": ("provider_name", "provider_code", "provider_type",
+                                                           "provider_board_approval_date"),
+                                                 "Safeguards": ("guarantor_type", "no_other_business")}))
+    assert findings_of(r) == []
+
+
+def test_conditional_column_needed_only_when_a_row_needs_it(run_check):
+    # no Subcontracted service: subcontractor_id may be absent
+    p = clean(2)
+    p["Services"][2].update(delivery="Direct", subcontractor_id=None)
+    p["Partners"] = [x for x in p["Partners"] if x["partner_id"] != "P-010"]
+    r = run_check(p, Layout(drop_columns={"Services": ("subcontractor_id",)}), select=("WB", "SCH"))
+    assert findings_of(r) == []
+    # with one: WB005
+    r = run_check(clean(2), Layout(drop_columns={"Services": ("subcontractor_id",)}), select=("WB", "SCH"))
+    assert findings_of(r) == [("WB005", "Services", None)]
+
+
+def test_conditional_requirements_by_relationship_and_guarantor(run_check):
+    p = clean(2, provider_type="GP federation")
+    p["Partners"][4]["commissioner_approved"] = None  # Subcontract partner P-010
+    p["Safeguards"]["guarantor_name"] = None
+    r = run_check(p, select=("SCH",))
+    assert findings_of(r) == [("SCH001", "Safeguards", "B3"), ("SCH001", "Partners", "K6")]
+
+
+def test_error_literal_text_is_wb008_and_nothing_more(run_check):
+    p = clean(2)
+    p["Services"][0]["start_year"] = "#N/A"  # typed as text
+    r = run_check(p, select=("WB", "SCH"))
+    assert findings_of(r) == [("WB008", "Services", "G2")]
+
+
+def test_failed_value_is_marked_failed_in_the_model(tmp_path):
+    p = clean(2)
+    p["Finance"][0]["net_assets_gbp"] = "lots"
+    wb = parsed(tmp_path, p)
+    assert wb.finance.column("net_assets_gbp")[0] is FAILED
+    assert wb.finance.column("net_assets_gbp")[1] == 14_500_000.0
+
+
+def test_negative_money_is_sch004_not_sch002(run_check):
+    p = clean(2)
+    p["Finance"][0]["guarantee_gbp"] = "-£5"
+    assert findings_of(run_check(p, select=("SCH",))) == [("SCH004", "Finance", "H2")]
+
+
+def test_dates_in_1904_workbooks(tmp_path):
+    p = clean(2)
+    path = write(p, tmp_path / "p.xlsx")
+    wb = openpyxl.load_workbook(path)
+    wb.epoch = openpyxl.utils.datetime.CALENDAR_MAC_1904
+    wb.save(path)
+    model = parse(inspect(path, Policy()))
+    assert model.cover["submission_date"] == dt.date(2026, 11, 2)
+
+
+def test_duplicate_template_sheet_and_column(run_check):
+    p = clean(2)
+    r = run_check(p, Layout(extra_sheets={" Engagement": [["engagement_id"]]},
+                            extra_columns={"Finance": {"Guarantee GBP": [1, 2]}}), select=("WB",))
+    assert findings_of(r) == [("WB006", "Finance", "J1"), ("WB006", " Engagement", None)]
+
+
+def test_excel_style_workbook_reads_like_openpyxl(tmp_path):
+    """Shared strings, styles, a date number format and data validation, as Excel writes them."""
+    from tests.excel_like import excel_style_copy
+
+    p = clean(2)
+    plain = write(p, tmp_path / "plain.xlsx")
+    excel = excel_style_copy(plain, tmp_path / "excel.xlsx")
+    a = parse(inspect(plain, Policy()))
+    b = parse(inspect(excel, Policy()))
+    for spec_name in ("Services", "Finance", "Transparency", "Partners", "Engagement"):
+        assert dict(a.sheet(spec_name).columns) == dict(b.sheet(spec_name).columns)
+    assert dict(a.cover.values) == dict(b.cover.values)
+    assert check_file(excel).findings == []

@@ -1,0 +1,146 @@
+"""Hostile files are refused cleanly: their WB001–WB003 finding, exit 2, in bounded time and memory."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from isap.checker import check_file
+from tests.hostile import build_all, formatted_million_rows
+
+# Runs the real CLI in a child process and reports its peak memory (ru_maxrss of the child).
+PROBE = textwrap.dedent("""
+    import json, resource, subprocess, sys
+    p = subprocess.run([sys.executable, "-m", "isap.cli", "check", "--format", "json", sys.argv[1]],
+                       capture_output=True, text=True, timeout=60)
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(json.dumps({"rc": p.returncode, "out": p.stdout, "err": p.stderr, "peak_mb": peak}))
+""")
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory):
+    return build_all(tmp_path_factory.mktemp("hostile"))
+
+
+def run_cli(path):
+    start = time.monotonic()
+    proc = subprocess.run([sys.executable, "-c", PROBE, str(path)], capture_output=True, text=True, timeout=120)
+    elapsed = time.monotonic() - start
+    result = json.loads(proc.stdout)
+    return result, elapsed
+
+
+@pytest.mark.parametrize("name", [
+    "empty", "truncated", "csv_renamed", "pdf_renamed", "password_protected", "ods", "docx", "macro_enabled",
+    "zip_bomb", "xml_entity_bomb", "external_entity", "too_many_rows", "dense_extent", "oversized_file",
+])
+def test_hostile_file_is_refused_with_its_finding_quickly_and_in_bounded_memory(hostile, name):
+    path, rule = hostile[name]
+    result, elapsed = run_cli(path)
+    assert result["rc"] == 2, result
+    assert "Traceback" not in result["err"]
+    report = json.loads(result["out"])
+    assert {f["rule_id"] for f in report["findings"]} == {rule}, report["findings"]
+    assert report["template_version"] is None and report["checkpoint"] is None
+    assert elapsed < 10, f"{name} took {elapsed:.1f}s"
+    assert result["peak_mb"] < 500, f"{name} peaked at {result['peak_mb']:.0f} MB"
+
+
+def test_external_entity_never_reads_outside_the_file(hostile):
+    report = check_file(hostile["external_entity"][0])
+    assert "root:" not in json.dumps(report.to_dict())
+
+
+def test_million_formatted_rows_are_not_data(tmp_path):
+    path = formatted_million_rows(tmp_path)
+    start = time.monotonic()
+    report = check_file(path)
+    elapsed = time.monotonic() - start
+    assert report.findings == []
+    assert elapsed < 10
+
+
+def test_missing_file_is_wb001_with_null_sha(tmp_path):
+    report = check_file(tmp_path / "nope.xlsx")
+    assert [f.rule_id for f in report.findings] == ["WB001"]
+    assert report.sha256 is None and report.exit_code == 2
+
+
+def test_refused_file_keeps_its_sha(hostile):
+    report = check_file(hostile["macro_enabled"][0])
+    assert report.sha256 and len(report.sha256) == 64
+
+
+def test_wb002_and_wb003_are_reported_together(tmp_path):
+    from tests.hostile import _zip
+
+    data = _zip({"[Content_Types].xml": b"<Types/>", "xl/workbook.xml": b"<workbook/>",
+                 "xl/vbaProject.bin": b"\x00" * 10, "xl/worksheets/sheet1.xml": b"\x00" * (50 * 1024 * 1024)})
+    p = tmp_path / "both.xlsx"
+    p.write_bytes(data)
+    assert [f.rule_id for f in check_file(p).findings] == ["WB002", "WB003"]
+
+
+def test_macro_content_type_alone_is_wb002(tmp_path):
+    from tests.hostile import rezip, valid_bytes
+
+    base = valid_bytes(tmp_path)
+    import io
+    import zipfile
+
+    ct = zipfile.ZipFile(io.BytesIO(base)).read("[Content_Types].xml").replace(
+        b"spreadsheetml.sheet.main+xml", b"ms-excel.sheet.macroEnabled.main+xml")
+    p = tmp_path / "macro_ct.xlsx"
+    p.write_bytes(rezip(base, replace={"[Content_Types].xml": ct}))
+    assert [f.rule_id for f in check_file(p).findings] == ["WB002"]
+
+
+def test_harmless_doctype_is_still_refused(tmp_path):
+    from tests.hostile import engagement_part, rezip, valid_bytes
+
+    base = valid_bytes(tmp_path)
+    part = engagement_part(base)
+    import io
+    import zipfile
+
+    xml = zipfile.ZipFile(io.BytesIO(base)).read(part)
+    xml = b"<!DOCTYPE worksheet>" + xml
+    assert b"<!DOCTYPE" in xml
+    p = tmp_path / "doctype.xlsx"
+    p.write_bytes(rezip(base, replace={part: xml}))
+    assert [f.rule_id for f in check_file(p).findings] == ["WB001"]
+
+
+def test_lying_zip_directory_is_caught(tmp_path):
+    """A part whose directory entry declares fewer bytes than it inflates to."""
+    import struct
+
+    from tests.hostile import valid_bytes
+
+    data = bytearray(valid_bytes(tmp_path))
+    # shrink the first central-directory entry's uncompressed size
+    cd = data.find(b"PK\x01\x02")
+    size = struct.unpack_from("<I", data, cd + 24)[0]
+    struct.pack_into("<I", data, cd + 24, max(1, size // 4))
+    p = tmp_path / "lying.xlsx"
+    p.write_bytes(bytes(data))
+    report = check_file(p)
+    assert report.exit_code == 2
+    assert [f.rule_id for f in report.findings] in (["WB003"], ["WB001"])
+
+
+def test_several_files_one_bad(tmp_path, hostile):
+    from sample_submissions.generate import clean, write
+
+    good = write(clean(1), tmp_path / "good.xlsx")
+    proc = subprocess.run([sys.executable, "-m", "isap.cli", "check", "--format", "json", str(good),
+                           str(hostile["truncated"][0])], capture_output=True, text=True)
+    assert proc.returncode == 2
+    reports = json.loads(proc.stdout)
+    assert [r["summary"]["error"] for r in reports] == [0, 1]
