@@ -5,4 +5,4 @@ depend on the workbook model and the policy only: no I/O, no database, no
 orchestration.
 """
 
-from checks import workbook  # noqa: F401
+from checks import capitalisation, governance, relationships, service_scope, transparency, workbook  # noqa: F401

@@ -1,0 +1,38 @@
+"""Small helpers the domain checks share (reading the model, wording messages)."""
+
+from __future__ import annotations
+
+from isap.model import FAILED, Row, Table
+from isap.values import money  # noqa: F401  (re-exported for checks)
+
+SEEDS = {
+    "000": "000_d2c44084dfb7e1c7.txt",
+    "001": "001_fe4937a85331cf2d.txt",
+    "002": "002_beafc3e198b0dad1.txt",
+    "003": "003_22a63f7275332d78.txt",
+}
+
+
+def src(*refs: str) -> str:
+    """`src("002 §34", "001 §97c")` → full seed file names with their paragraphs."""
+    out = []
+    for ref in refs:
+        seed, _, para = ref.partition(" ")
+        out.append(f"{SEEDS[seed]} {para}".strip())
+    return "; ".join(out)
+
+
+def ok(*values: object) -> bool:
+    """Every value is present and passed its own checks."""
+    return all(v is not None and v is not FAILED for v in values)
+
+
+def any_failed(table: Table, column: str, rows=None) -> bool:
+    col = table.column(column)
+    idx = range(len(col)) if rows is None else rows
+    return any(col[i] is FAILED for i in idx)
+
+
+def year_label(row: Row) -> str:
+    y = row["contract_year"]
+    return f"Year {y}" if ok(y) else f"Row {row.excel_row}"

@@ -1,0 +1,130 @@
+"""Transparency rules (TRN): the ten commitments an ICP contract carries.
+
+Board meetings in public, publication of performance and finance, Healthwatch
+(002 §35, §99, §137); open book accounting (002 §97, §100); FOI (002 §137);
+complaints and duty of candour (002 §143); conflicts of interest (002 §151,
+001 §58); public involvement (002 §138).
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from checks.common import any_failed, ok, src
+from isap.findings import Domain, Finding, Severity
+from isap.model import FAILED, ParsedWorkbook, Row
+from isap.policy import Policy
+from isap.registry import ALL_CHECKPOINTS, FROM_CP2, register
+from isap.template import COMMITMENT_CODES
+
+TRN = Domain.TRANSPARENCY
+PUBLISHED = ("BOARD_MEETINGS_PUBLIC", "PUBLISH_PERFORMANCE", "PUBLISH_FINANCE")
+SOURCE = src("002 §35", "002 §97", "002 §99", "002 §100", "002 §137", "002 §138", "002 §143", "002 §151", "001 §58")
+
+
+def _commitments(wb: ParsedWorkbook) -> dict[str, Row]:
+    """Each valid commitment code's row (repeats under SCH006 are left out)."""
+    out: dict[str, Row] = {}
+    for row in wb.transparency.rows():
+        code = row["commitment_code"]
+        if ok(code) and not row.repeated:
+            out.setdefault(code, row)
+    return out
+
+
+@register("TRN001", severity=Severity.ERROR, domain=TRN, checkpoints=ALL_CHECKPOINTS,
+          summary="A transparency commitment code has no row.", source=SOURCE, points_at="Transparency sheet",
+          explanation="All ten commitment codes must be listed (one finding per missing code). Skipped when any "
+                      "commitment_code failed its own check.")
+def trn001(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
+    t = wb.transparency
+    if not t.present or any(v is FAILED for v in t.column("commitment_code")):
+        return
+    have = _commitments(wb)
+    for code in COMMITMENT_CODES:
+        if code not in have:
+            yield trn001.rule.finding("Transparency", None, None, None,
+                                      f"The commitment {code} has no row: list it and say whether the provider "
+                                      "commits to it.")
+
+
+@register("TRN002", severity=Severity.ERROR, domain=TRN, checkpoints=ALL_CHECKPOINTS,
+          summary="A transparency commitment is not made (committed is No).", source=SOURCE,
+          points_at="committed cell",
+          explanation="Every one of the ten commitments must be made; one finding per code answered No.")
+def trn002(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
+    for code, row in _commitments(wb).items():
+        if row["committed"] is False:
+            yield trn002.rule.finding("Transparency", row.excel_row, "committed", row.cell("committed"),
+                                      f"{code} is not committed to: the contract must carry this commitment.")
+
+
+@register("TRN003", severity=Severity.ERROR, domain=TRN, checkpoints=ALL_CHECKPOINTS,
+          summary="Board meetings, performance or finance publication has no frequency.", source=SOURCE,
+          points_at="frequency cell",
+          explanation="BOARD_MEETINGS_PUBLIC, PUBLISH_PERFORMANCE and PUBLISH_FINANCE need a frequency, whether "
+                      "or not they are committed.")
+def trn003(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
+    for code, row in _commitments(wb).items():
+        if code in PUBLISHED and row["frequency"] is None:
+            yield trn003.rule.finding("Transparency", row.excel_row, "frequency", row.cell("frequency"),
+                                      f"{code} has no frequency: say how often (e.g. Quarterly).")
+
+
+@register("TRN004", severity=Severity.ERROR, domain=TRN, checkpoints=ALL_CHECKPOINTS,
+          summary="Healthwatch is committed but no Healthwatch partner is listed.", source=src("002 §99", "002 §137"),
+          points_at="HEALTHWATCH committed cell",
+          explanation="A HEALTHWATCH commitment needs a Partners row of type Healthwatch. Skipped when a partner "
+                      "whose type failed its own check could be it.")
+def trn004(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
+    row = _commitments(wb).get("HEALTHWATCH")
+    p = wb.partners
+    if row is None or row["committed"] is not True or not p.present or any_failed(p, "partner_type"):
+        return
+    if "Healthwatch" not in p.column("partner_type"):
+        yield trn004.rule.finding("Transparency", row.excel_row, "committed", row.cell("committed"),
+                                  "HEALTHWATCH is committed but Partners lists no Healthwatch organisation.")
+
+
+@register("TRN005", severity=Severity.ERROR, domain=TRN, checkpoints=FROM_CP2,
+          summary="A committed commitment has no evidence reference.", source=SOURCE, points_at="evidence_reference cell",
+          explanation="From checkpoint 2, every committed commitment must say where it is written down "
+                      "(document, section or URL).")
+def trn005(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
+    for code, row in _commitments(wb).items():
+        if row["committed"] is True and row["evidence_reference"] is None:
+            yield trn005.rule.finding("Transparency", row.excel_row, "evidence_reference",
+                                      row.cell("evidence_reference"),
+                                      f"{code} is committed but has no evidence reference: name the document, "
+                                      "section or URL where it is written down.")
+
+
+@register("TRN006", severity=Severity.WARNING, domain=TRN, checkpoints=ALL_CHECKPOINTS,
+          summary="Public involvement is committed but no engagement with patients and public is recorded.",
+          source=src("002 §138", "001 §24"), points_at="PUBLIC_INVOLVEMENT committed cell",
+          explanation="A PUBLIC_INVOLVEMENT commitment needs an Engagement event with audience Patients and "
+                      "public dated on or before submission_date.")
+def trn006(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
+    row = _commitments(wb).get("PUBLIC_INVOLVEMENT")
+    sub = wb.cover["submission_date"]
+    if row is None or row["committed"] is not True or not ok(sub) or not wb.engagement.present:
+        return
+    if _engaged(wb, "Patients and public", sub) is False:
+        yield trn006.rule.finding("Transparency", row.excel_row, "committed", row.cell("committed"),
+                                  f"PUBLIC_INVOLVEMENT is committed but Engagement records no event with patients "
+                                  f"and the public on or before the submission date {sub.isoformat()}.")
+
+
+def _engaged(wb: ParsedWorkbook, audience: str, by) -> bool | None:
+    """True if an event with the audience is dated on or before `by`; None when a failed row could be one."""
+    e = wb.engagement
+    unknown = False
+    for a, d in zip(e.column("audience"), e.column("engagement_date")):
+        if a == audience and ok(d) and d <= by:
+            return True
+        if (a is FAILED and (d is FAILED or (ok(d) and d <= by))) or (a == audience and d is FAILED):
+            unknown = True
+    return None if unknown else False
+
+
+engaged = _engaged
