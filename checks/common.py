@@ -14,12 +14,12 @@ SEEDS = {
 
 
 def src(*refs: str) -> str:
-    """`src("002 §34", "001 §97c")` → full seed file names with their paragraphs."""
-    out = []
+    """`src("002 §34", "002 §35", "001 §97c")` → `002_….txt §34, §35; 001_….txt §97c`."""
+    grouped: dict[str, list[str]] = {}
     for ref in refs:
         seed, _, para = ref.partition(" ")
-        out.append(f"{SEEDS[seed]} {para}".strip())
-    return "; ".join(out)
+        grouped.setdefault(SEEDS[seed], []).append(para)
+    return "; ".join(f"{name} {', '.join(paras)}" for name, paras in grouped.items())
 
 
 def ok(*values: object) -> bool:

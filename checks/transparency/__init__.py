@@ -60,7 +60,8 @@ def trn002(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
 
 
 @register("TRN003", severity=Severity.ERROR, domain=TRN, checkpoints=ALL_CHECKPOINTS,
-          summary="Board meetings, performance or finance publication has no frequency.", source=SOURCE,
+          summary="Board meetings, performance or finance publication has no frequency.",
+          source=src("002 §35", "002 §99", "002 §137"),
           points_at="frequency cell",
           explanation="BOARD_MEETINGS_PUBLIC, PUBLISH_PERFORMANCE and PUBLISH_FINANCE need a frequency, whether "
                       "or not they are committed.")
