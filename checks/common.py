@@ -24,7 +24,10 @@ def src(*refs: str) -> str:
 
 def ok(*values: object) -> bool:
     """Every value is present and passed its own checks."""
-    return all(v is not None and v is not FAILED for v in values)
+    for v in values:
+        if v is None or v is FAILED:
+            return False
+    return True
 
 
 def any_failed(table: Table, column: str, rows=None) -> bool:

@@ -74,7 +74,7 @@ def check_file(path: str | Path, policy: Policy | None = None, checkpoint: int |
         report.sha256 = _sha_if_readable(path, policy)
         return report
     except Exception as exc:  # noqa: BLE001 - any failure on one file is a finding, not a crash
-        log.exception("unexpected failure inspecting %s", path)
+        log.debug("unexpected failure inspecting %s", path, exc_info=True)
         report.findings = [file_finding("WB001", f"The workbook could not be read ({type(exc).__name__}).")]
         report.sha256 = _sha_if_readable(path, policy)
         return report
@@ -98,7 +98,7 @@ def check_file(path: str | Path, policy: Policy | None = None, checkpoint: int |
         report.findings = refused.findings
         report.template_version = report.checkpoint = None
     except Exception as exc:  # noqa: BLE001
-        log.exception("unexpected failure checking %s", path)
+        log.debug("unexpected failure checking %s", path, exc_info=True)
         report.findings = [file_finding("WB001", f"The workbook could not be read ({type(exc).__name__}).")]
         report.template_version = report.checkpoint = None
     return report

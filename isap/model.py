@@ -122,6 +122,18 @@ class Table:
         for i in range(len(self.excel_rows)):
             yield Row(self, i)
 
+    def where(self, column: str, *values: object) -> Iterator["Row"]:
+        """Rows whose `column` holds one of `values` (a column-wise scan; rows are built only for matches)."""
+        col = self.columns[column]
+        if len(values) == 1:
+            v0 = values[0]
+            hits = [i for i, v in enumerate(col) if v == v0 and v is not FAILED]
+        else:
+            wanted = set(values)
+            hits = [i for i, v in enumerate(col) if v is not FAILED and v in wanted]
+        for i in hits:
+            yield Row(self, i)
+
     def row(self, position: int) -> "Row":
         return Row(self, position)
 

@@ -11,6 +11,7 @@ assurance rules that need it are skipped instead of piling on.
 from __future__ import annotations
 
 import io
+from operator import itemgetter
 from types import MappingProxyType
 from typing import Iterable
 
@@ -216,19 +217,19 @@ class _Builder:
             else:
                 index[col.name] = ci
         known_idx = list(index.values())
+        body = rows[1:]
+        raw = {name: list(map(itemgetter(ci), body)) for name, ci in index.items()}
+        error_rows = {r for (r, c), sp in special.items() if sp.kind == "error" and c in known_idx}
+        blank = ("",) * len(raw)
         data: list[int] = []
-        special_rows = {r for (r, c), sp in special.items() if sp.kind == "error" and c in known_idx}
-        for r0 in range(1, len(rows)):
-            row = rows[r0]
-            for ci in known_idx:
-                v = row[ci] if ci < len(row) else ""
-                if v != "" and not (isinstance(v, str) and not v.strip()):
-                    data.append(r0)
-                    break
-            else:
-                if r0 in special_rows:
-                    data.append(r0)
+        for i, vals in enumerate(zip(*raw.values())):
+            # a row is data when some template column holds something other than blanks
+            if vals != blank and any(v.__class__ is not str or v.strip() for v in vals):
+                data.append(i + 1)
+            elif i + 1 in error_rows:
+                data.append(i + 1)
         excel_rows = tuple(r0 + 1 for r0 in data)
+        contiguous = len(data) == len(rows) - 1
         columns: dict[str, list] = {}
         failed: dict[str, set[int]] = {}
         # WB009 is reported for formulas with no cached value even on otherwise empty rows
@@ -240,30 +241,27 @@ class _Builder:
         for name, ci in index.items():
             col = spec.column(name)
             conv = converter_for(col)
-            upper = col.format in UPPERCASED_FORMATS
             letter = column_letter(ci)
-            out: list = []
+            # most sheets have no empty rows between data rows
+            column_raw = raw[name]
+            source = column_raw if contiguous else [column_raw[r0 - 1] for r0 in data]
+            typed = list(map(conv, source))
             bad_pos: set[int] = set()
-            for pos, r0 in enumerate(data):
-                row = rows[r0]
-                if special:
+            if special:
+                for pos, r0 in enumerate(data):
                     sp = special.get((r0, ci))
                     if sp is not None:
                         self._special(sp, spec.name, r0 + 1, name, f"{letter}{r0 + 1}")
-                        out.append(None)
+                        typed[pos] = None
                         bad_pos.add(pos)
-                        continue
-                v = row[ci] if ci < len(row) else ""
-                typed = conv(v)
-                if typed.__class__ is Bad:
-                    self.add(typed.rule_id, spec.name, r0 + 1, name, f"{letter}{r0 + 1}", typed.message)
-                    out.append(None)
-                    bad_pos.add(pos)
-                    continue
-                if upper and typed is not None:
-                    typed = typed.upper()
-                out.append(typed)
-            columns[name] = out
+            for pos in [i for i, t in enumerate(typed) if t.__class__ is Bad]:
+                t = typed[pos]
+                self.add(t.rule_id, spec.name, data[pos] + 1, name, f"{letter}{data[pos] + 1}", t.message)
+                typed[pos] = None
+                bad_pos.add(pos)
+            if col.format in UPPERCASED_FORMATS:
+                typed = [t.upper() if t.__class__ is str else t for t in typed]
+            columns[name] = typed
             failed[name] = bad_pos
 
         # missing columns

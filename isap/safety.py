@@ -41,9 +41,13 @@ _MARKERS = tuple(
 )
 _MARKER_TAIL = max(len(m) for m in _MARKERS)
 _XML_SUFFIXES = (".xml", ".rels", ".vml")
-_CELL = re.compile(rb'<c r="([A-Z]{1,3})([0-9]{1,7})"[^>]*?(/?)>')
-_PREFIXED_CELL = re.compile(rb"<[A-Za-z_][\w.\-]*:(?:c|row)[\s>/]")
-_FORMULA_OR_ERROR = re.compile(rb'<(?:[A-Za-z_][\w.\-]*:)?f[\s>/]|\st="e"')
+# A cell with content (not self-closing), as Excel and most writers emit it: the row number.
+_CELL_ROW = re.compile(rb'<c r="[A-Z]{1,3}([0-9]{1,7})"[^>/]*>')
+_WIDE_CELL = re.compile(rb'<c r="([A-Z]{2,3})[0-9]{1,7}"[^>/]*>')
+# Formula or error cells, and namespace-prefixed cells: plain substring tests (memchr-fast);
+# a false positive only sends the sheet down the slower, exact path.
+_FORMULA_OR_ERROR = (b"<f", b't="e"')
+_ROOT_TAG = re.compile(rb"<([A-Za-z_][\w.\-]*:)?worksheet[\s>]")
 _REF = re.compile(r"^([A-Z]{1,3})([0-9]{1,7})$")
 
 NS_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
@@ -382,14 +386,16 @@ def _scan_sheet(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
     sheet written differently (no `r`, namespace prefixes) is measured by a
     streaming parse instead.
     """
-    rows: set[int] = set()
-    cols: set[bytes] = set()
+    rows: set[bytes] = set()
+    wide: set[bytes] = set()
+    first = True
     carry = b""
     tail = b""
     fast = True
     limit = policy.max_rows_per_sheet
     for chunk in _inflate(data, info, budget, total, policy):
-        _check_markers(tail + chunk, info.filename)
+        _check_markers(chunk, info.filename)
+        _check_markers(tail + chunk[:_MARKER_TAIL], info.filename)  # a marker split across chunks
         tail = chunk[-_MARKER_TAIL:]
         if not fast:
             continue
@@ -397,23 +403,27 @@ def _scan_sheet(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
         cut = buf.rfind(b">") + 1
         carry = buf[cut:]
         buf = buf[:cut]
-        if not scan.needs_cell_scan and _FORMULA_OR_ERROR.search(buf):
+        if not scan.needs_cell_scan and any(m in buf for m in _FORMULA_OR_ERROR):  # noqa: SIM102
             scan.needs_cell_scan = True
-        matches = _CELL.findall(buf)
-        if len(matches) != buf.count(b"<c ") + buf.count(b"<c>") or _PREFIXED_CELL.search(buf):
+        if first:
+            first = False
+            root = _ROOT_TAG.search(buf)
+            if root is None or root.group(1):  # namespace-prefixed elements: parse exactly instead
+                fast = False
+                continue
+        if buf.count(b'<c r="') != buf.count(b"<c ") or b"<c>" in buf:
             fast = False
             continue
-        for letters, row, slash in matches:
-            if not slash:
-                cols.add(letters)
-                rows.add(int(row))
+        rows.update(_CELL_ROW.findall(buf))
+        wide.update(_WIDE_CELL.findall(buf))
         if len(rows) > limit:
             scan.rows_with_values = len(rows)
             return
     if fast:
         scan.rows_with_values = len(rows)
-        scan.max_row = max(rows) if rows else 0
-        scan.max_col = max((col_number(c.decode()) for c in cols), default=0)
+        scan.max_row = max(map(int, rows)) if rows else 0
+        # without a column past Z, 26 is a safe upper bound for the extent check
+        scan.max_col = max((col_number(c.decode()) for c in wide), default=26 if rows else 0)
     else:
         _scan_cells(data, info, scan, budget, policy)
         scan.needs_cell_scan = False

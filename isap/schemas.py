@@ -80,7 +80,9 @@ def _required_when(col: Column):
     def isap_required_when(df: pd.DataFrame) -> pd.Series:
         if when.column not in df:
             return pd.Series(True, index=df.index)
-        holds = df[when.column].map(when.holds).astype(bool)
+        allowed = [when.equals] if isinstance(when.equals, str) else list(when.equals)
+        cond = df[when.column]
+        holds = (cond.notna() & ~cond.isin(allowed)) if when.negate else cond.isin(allowed)
         return ~(holds & df[col.name].isna())
 
     return pa.Check(isap_required_when, name=f"SCH001|{col.name}")
@@ -111,7 +113,7 @@ def schema_for(sheet: SheetSpec, checkpoint: int | None, present: frozenset[str]
         else:
             nullable = True
         columns[col.name] = pa.Column(
-            object, nullable=nullable, checks=_column_checks(col), required=True, coerce=False,
+            None, nullable=nullable, checks=_column_checks(col), required=True, coerce=False,
             name=col.name,
         )
         if col.need is Need.WHEN:
@@ -153,5 +155,13 @@ def _failures(cases: pd.DataFrame) -> list[SchemaFailure]:
 
 
 def frame_for(sheet: SheetSpec, columns: dict[str, list]) -> pd.DataFrame:
-    """A frame of typed values (object dtype, None for empty or failed) for validation."""
-    return pd.DataFrame({k: pd.Series(v, dtype=object) for k, v in columns.items()})
+    """A frame of typed values for validation: numbers as float64 (NaN for empty or failed),
+    everything else as objects (None for empty or failed)."""
+    data = {}
+    for name, values in columns.items():
+        col = sheet.column(name)
+        if col.type in (ValueType.MONEY, ValueType.INTEGER):
+            data[name] = pd.Series([float("nan") if v is None else v for v in values], dtype="float64")
+        else:
+            data[name] = pd.Series(values, dtype=object)
+    return pd.DataFrame(data)

@@ -151,30 +151,45 @@ CONVERTERS: dict[ValueType, Callable[[object], object]] = {
 
 
 def converter_for(column: Column) -> Callable[[object], object]:
-    """The cell typer for a column: error literals first, then the column's type."""
+    """The cell typer for a column: error literals first, then the column's type.
+
+    Numbers take a fast path, and text results are memoised per column: choice,
+    yes/no and code columns repeat a handful of values across thousands of rows.
+    """
     base = CONVERTERS[column.type]
     canonical = {c.casefold(): c for c in column.choices}
+    is_choice = column.type is ValueType.CHOICE
+    numeric = column.type in (ValueType.MONEY, ValueType.INTEGER)
+    memo: dict[str, object] = {}
 
-    if column.type is ValueType.CHOICE:
-        def convert_choice(v: object) -> object:
-            if v == "" or v is None:
-                return None
-            bad = _error_literal(v)
-            if bad:
-                return bad
-            out = base(v)
-            if isinstance(out, str):
-                return canonical.get(out.casefold(), out)
-            return out
-        return convert_choice
+    def convert_text(v: str) -> object:
+        s = v.strip()
+        if not s:
+            return None
+        if s in ERROR_LITERALS:
+            return Bad("WB008", f"The cell holds the Excel error value {s}.")
+        out = base(v)
+        if is_choice and out.__class__ is str:
+            out = canonical.get(out.casefold(), out)
+        return out
 
     def convert(v: object) -> object:
-        if v == "" or v is None:
+        cls = v.__class__
+        if cls is str:
+            if v == "":
+                return None
+            out = memo.get(v, memo)
+            if out is memo:
+                out = convert_text(v)
+                if len(memo) < 4096:
+                    memo[v] = out
+            return out
+        if cls is float and numeric:
+            if column.type is ValueType.MONEY:
+                return v
+            return int(v) if v.is_integer() else base(v)
+        if v is None:
             return None
-        if isinstance(v, str):
-            bad = _error_literal(v)
-            if bad:
-                return bad
         return base(v)
 
     return convert

@@ -58,8 +58,8 @@ def rel001(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
           explanation="A GP practice with an Integration agreement or Suspended contract must answer Yes to "
                       "supports_proposal: participation is voluntary.")
 def rel002(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
-    for row in wb.partners.rows():
-        if row["partner_type"] == GP and row["relationship"] in PARTICIPATING and row["supports_proposal"] is False:
+    for row in wb.partners.where("supports_proposal", False):
+        if row["partner_type"] == GP and row["relationship"] in PARTICIPATING:
             yield rel002.rule.finding("Partners", row.excel_row, "supports_proposal", row.cell("supports_proposal"),
                                       f"{_name(row)} has a {row['relationship'].lower()} but does not support the "
                                       "proposal.")
@@ -84,11 +84,10 @@ def rel003(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
                                       "The proposal is fully integrated but no practice suspends its GMS/PMS "
                                       "contract (no partner has relationship Suspended contract).")
     else:
-        for row in p.rows():
-            if row["relationship"] == SUSPENDED:
-                yield rel003.rule.finding("Partners", row.excel_row, "relationship", row.cell("relationship"),
-                                          f"{_name(row)} suspends its contract, but the proposal is partially "
-                                          "integrated.")
+        for row in p.where("relationship", SUSPENDED):
+            yield rel003.rule.finding("Partners", row.excel_row, "relationship", row.cell("relationship"),
+                                      f"{_name(row)} suspends its contract, but the proposal is partially "
+                                      "integrated.")
 
 
 @register("REL004", severity=Severity.ERROR, domain=REL, checkpoints=ALL_CHECKPOINTS,
@@ -97,9 +96,7 @@ def rel003(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
           explanation="Only GMS and PMS contracts of GP practices can be suspended. Points at partner_type when "
                       "the partner is not a GP practice, otherwise at gp_contract_type — never both.")
 def rel004(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
-    for row in wb.partners.rows():
-        if row["relationship"] != SUSPENDED:
-            continue
+    for row in wb.partners.where("relationship", SUSPENDED):
         ptype, contract = row["partner_type"], row["gp_contract_type"]
         if ok(ptype) and ptype != GP:
             yield rel004.rule.finding("Partners", row.excel_row, "partner_type", row.cell("partner_type"),
@@ -116,8 +113,8 @@ def rel004(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
           explanation="Every Suspended contract partner needs gp_participation (Employed or Subcontractor). This "
                       "rule reports the empty value; no SCH001 is added.")
 def rel005(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
-    for row in wb.partners.rows():
-        if row["relationship"] == SUSPENDED and row["gp_participation"] is None:
+    for row in wb.partners.where("relationship", SUSPENDED):
+        if row["gp_participation"] is None:
             yield rel005.rule.finding("Partners", row.excel_row, "gp_participation", row.cell("gp_participation"),
                                       f"{_name(row)} suspends its contract but does not say how its GPs take part "
                                       "(Employed or Subcontractor).")
@@ -131,9 +128,9 @@ def rel005(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
 def rel006(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
     need = "Signed" if wb.checkpoint == 3 else "Heads of terms agreed"
     floor = AGREEMENT_STATUSES.index(need)
-    for row in wb.partners.rows():
+    for row in wb.partners.where("relationship", *PARTICIPATING):
         status = row["agreement_status"]
-        if row["partner_type"] == GP and row["relationship"] in PARTICIPATING and ok(status) \
+        if row["partner_type"] == GP and ok(status) \
                 and AGREEMENT_STATUSES.index(status) < floor:
             yield rel006.rule.finding("Partners", row.excel_row, "agreement_status", row.cell("agreement_status"),
                                       f"{_name(row)}'s agreement is at '{status}'; checkpoint {wb.checkpoint} needs "
@@ -147,9 +144,7 @@ def rel006(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
                       "contract_start_date. This rule reports a missing date; no SCH001 is added.")
 def rel007(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
     start = wb.cover["contract_start_date"]
-    for row in wb.partners.rows():
-        if row["relationship"] != SUSPENDED:
-            continue
+    for row in wb.partners.where("relationship", SUSPENDED):
         told = row["patient_notification_date"]
         if told is None:
             msg = f"{_name(row)} suspends its contract but no date is given for telling its registered patients."
@@ -165,10 +160,10 @@ def rel007(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
 def _partners_by_id(wb: ParsedWorkbook) -> dict[str, Row]:
     """Partners by identifier; rows repeated under SCH006 are left out."""
     out: dict[str, Row] = {}
-    for row in wb.partners.rows():
-        pid = row["partner_id"]
-        if ok(pid) and not row.repeated:
-            out.setdefault(pid, row)
+    p = wb.partners
+    for i, pid in enumerate(p.column("partner_id")):
+        if pid is not None and pid is not FAILED and i not in p.repeated and pid not in out:
+            out[pid] = p.row(i)
     return out
 
 
@@ -183,9 +178,9 @@ def rel008(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
     if not p.present or FAILED in p.column("partner_id"):
         return
     partners = _partners_by_id(wb)
-    for row in wb.services.rows():
+    for row in wb.services.where("delivery", "Subcontracted"):
         sub = row["subcontractor_id"]
-        if row["delivery"] != "Subcontracted" or not ok(sub):
+        if not ok(sub):
             continue
         target = partners.get(sub)
         if target is None:
@@ -203,8 +198,8 @@ def rel008(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
           points_at="commissioner_approved cell",
           explanation="From checkpoint 2, every Subcontract partner needs the commissioner's prior approval.")
 def rel009(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
-    for row in wb.partners.rows():
-        if row["relationship"] == SUBCONTRACT and row["commissioner_approved"] is False:
+    for row in wb.partners.where("commissioner_approved", False):
+        if row["relationship"] == SUBCONTRACT:
             yield rel009.rule.finding("Partners", row.excel_row, "commissioner_approved",
                                       row.cell("commissioner_approved"),
                                       f"The subcontract with {_name(row)} has not been approved by the commissioner.")

@@ -81,11 +81,10 @@ def scp004(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
                                       "The proposal is fully integrated but no service of category Primary "
                                       "medical services is in scope.")
     else:
-        for row in wb.services.rows():
-            if row["category"] == PMS:
-                yield scp004.rule.finding("Services", row.excel_row, "category", row.cell("category"),
-                                          f"{row['service_id'] or 'This service'} is Primary medical services, "
-                                          "but a partially integrated ICP excludes them.")
+        for row in wb.services.where("category", PMS):
+            yield scp004.rule.finding("Services", row.excel_row, "category", row.cell("category"),
+                                      f"{row['service_id'] or 'This service'} is Primary medical services, "
+                                      "but a partially integrated ICP excludes them.")
 
 
 @register("SCP005", severity=Severity.ERROR, domain=SCP, checkpoints=ALL_CHECKPOINTS,
@@ -95,11 +94,11 @@ def scp005(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
     term = wb.cover["contract_term_years"]
     if not ok(term):
         return
-    for row in wb.services.rows():
-        start = row["start_year"]
-        if ok(start) and start > term:
-            yield scp005.rule.finding("Services", row.excel_row, "start_year", row.cell("start_year"),
-                                      f"Start year {start} is after the {term}-year contract term.")
+    starts = wb.services.column("start_year")
+    for i in [i for i, s in enumerate(starts) if s.__class__ is int and s > term]:
+        row, start = wb.services.row(i), starts[i]
+        yield scp005.rule.finding("Services", row.excel_row, "start_year", row.cell("start_year"),
+                                  f"Start year {start} is after the {term}-year contract term.")
 
 
 @register("SCP006", severity=Severity.ERROR, domain=SCP, checkpoints=ALL_CHECKPOINTS,
@@ -108,10 +107,10 @@ def scp005(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
           explanation="A service that starts in year 1 is not an anticipated extension (Yes with start_year 1); "
                       "one that starts later is (No with start_year more than 1).")
 def scp006(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
-    for row in wb.services.rows():
-        ext, start = row["anticipated_extension"], row["start_year"]
-        if not ok(ext, start):
-            continue
+    col_ext, col_start = wb.services.column("anticipated_extension"), wb.services.column("start_year")
+    for i in [i for i, (e, s) in enumerate(zip(col_ext, col_start))
+              if (e is True and s == 1) or (e is False and s.__class__ is int and s > 1)]:
+        row, ext, start = wb.services.row(i), col_ext[i], col_start[i]
         if ext is True and start == 1:
             msg = "is marked as an anticipated extension but starts in year 1."
         elif ext is False and start > 1:
@@ -155,9 +154,9 @@ def scp007(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
           explanation="Public health and adult social care are local authority services: their funding_source "
                       "must be Local authority.")
 def scp008(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
-    for row in wb.services.rows():
+    for row in wb.services.where("category", "Public health", "Adult social care"):
         cat, fund = row["category"], row["funding_source"]
-        if ok(cat, fund) and cat in ("Public health", "Adult social care") and fund != "Local authority":
+        if ok(fund) and fund != "Local authority":
             yield scp008.rule.finding("Services", row.excel_row, "funding_source", row.cell("funding_source"),
                                       f"{row['service_id'] or 'The service'} is {cat} but funded by {fund}: it "
                                       "must be funded by the local authority.")
@@ -169,7 +168,7 @@ def scp008(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
           explanation="When a service is funded by the local authority, Partners needs a Local authority with a "
                       "relationship other than Engagement only (e.g. a Section 75 agreement).")
 def scp009(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
-    first = next((r for r in wb.services.rows() if r["funding_source"] == "Local authority"), None)
+    first = next(wb.services.where("funding_source", "Local authority"), None)
     p = wb.partners
     if first is None or not p.present:
         return

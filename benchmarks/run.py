@@ -1,0 +1,104 @@
+"""The benchmark suite: one command, inputs generated, a table of figures and ratios.
+
+    .venv/bin/python -m benchmarks.run [--only check,store,...]
+
+Every figure is reported against a reference measured in the same run on the
+same machine (python-calamine's raw read of the same file, a plain loop,
+...), so the ratios hold on machines of different speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+_PROBE = textwrap.dedent("""
+    import json, resource, sys, time
+    kind, path = sys.argv[1], sys.argv[2]
+    t0 = time.perf_counter()
+    if kind == "calamine":
+        import python_calamine
+        book = python_calamine.CalamineWorkbook.from_path(path)
+        cells = 0
+        for name in book.sheet_names:
+            rows = book.get_sheet_by_name(name).to_python(skip_empty_area=False)
+            cells += sum(len(r) for r in rows)
+        t1 = time.perf_counter()
+        out = {"cells": cells}
+    else:
+        from isap.checker import check_file
+        t_import = time.perf_counter()
+        report = check_file(path)
+        t1 = time.perf_counter()
+        out = {"findings": len(report.findings), "exit": report.exit_code,
+               "import_s": t_import - t0, "check_only_s": t1 - t_import}
+    out["seconds"] = t1 - t0
+    out["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(out))
+""")
+
+
+def _probe(kind: str, path: Path) -> dict:
+    proc = subprocess.run([sys.executable, "-c", _PROBE, kind, str(path)], capture_output=True, text=True,
+                          cwd=ROOT, check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def bench_check(repeat: int = 3) -> list[dict]:
+    from benchmarks.stress import stress_workbook
+    from sample_submissions.generate import clean, write
+
+    typical = ROOT / "benchmarks" / "out" / "typical.xlsx"
+    typical.parent.mkdir(parents=True, exist_ok=True)
+    write(clean(2), typical)
+    rows = []
+    for label, path in (("typical (clean cp2 sample)", typical), ("stress (50k/20k/20k rows)", stress_workbook())):
+        cal = min((_probe("calamine", path) for _ in range(repeat)), key=lambda r: r["seconds"])
+        chk = min((_probe("check", path) for _ in range(repeat)), key=lambda r: r["seconds"])
+        rows.append({
+            "benchmark": f"isap check, {label}",
+            "reference": "python-calamine raw read of every sheet",
+            "reference_s": round(cal["seconds"], 3),
+            "measured_s": round(chk["check_only_s"], 3),
+            "ratio": round(chk["check_only_s"] / cal["seconds"], 2),
+            "with_imports_s": round(chk["seconds"], 3),
+            "peak_mb": round(chk["peak_mb"]),
+            "reference_peak_mb": round(cal["peak_mb"]),
+            "file_mb": round(path.stat().st_size / 1e6, 1),
+        })
+    return rows
+
+
+BENCHES = {"check": bench_check}
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", default=",".join(BENCHES), help="comma-separated: " + ", ".join(BENCHES))
+    ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    args = ap.parse_args(argv)
+    results = []
+    for name in args.only.split(","):
+        results.extend(BENCHES[name.strip()]())
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    cols = ["benchmark", "reference", "reference_s", "measured_s", "ratio", "peak_mb"]
+    extra = sorted({k for r in results for k in r} - set(cols))
+    print("| " + " | ".join(cols + extra) + " |")
+    print("|" + "---|" * (len(cols) + len(extra)))
+    for r in results:
+        print("| " + " | ".join(str(r.get(c, "")) for c in cols + extra) + " |")
+
+
+if __name__ == "__main__":
+    main()
