@@ -33,6 +33,8 @@ class Report:
     catalogue_version: str = CATALOGUE_VERSION
     proposal_reference: str | None = None
     lead_commissioner_code: str | None = None
+    title: str | None = None
+    provider_type: str | None = None
 
     @property
     def summary(self) -> dict[str, int]:
@@ -89,6 +91,9 @@ def check_file(path: str | Path, policy: Policy | None = None, checkpoint: int |
         report.proposal_reference = ref if isinstance(ref, str) else None
         code = wb.cover["lead_commissioner_code"]
         report.lead_commissioner_code = code if isinstance(code, str) else None
+        title, ptype = wb.cover["proposal_title"], wb.cover["provider_type"]
+        report.title = title if isinstance(title, str) else None
+        report.provider_type = ptype if isinstance(ptype, str) else None
         findings: list[Finding] = []
         for rule in selected(all_rules(), select, ignore):
             if rule.applies_at(wb.checkpoint):

@@ -13,7 +13,7 @@ from typing import List, Optional
 
 import typer
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="ISAP assurance engine: check ICP proposal workbooks and follow them through review.")
 
 
@@ -92,8 +92,237 @@ def rules(format: RulesFormat = typer.Option(RulesFormat.text, "--format", "-f")
     typer.echo(render(format.value), nl=False)
 
 
+# ---------------------------------------------------------------------- the workflow store
+
+db_app = typer.Typer(pretty_exceptions_enable=False, help="Database schema.", no_args_is_help=True)
+org_app = typer.Typer(pretty_exceptions_enable=False, help="Organisations.", no_args_is_help=True)
+user_app = typer.Typer(pretty_exceptions_enable=False, help="Users.", no_args_is_help=True)
+review_app = typer.Typer(pretty_exceptions_enable=False, help="Reviewers' actions.", no_args_is_help=True)
+condition_app = typer.Typer(pretty_exceptions_enable=False, help="Conditions.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(org_app, name="org")
+app.add_typer(user_app, name="user")
+app.add_typer(review_app, name="review")
+app.add_typer(condition_app, name="condition")
+
+AS = typer.Option(..., "--as", help="The acting user (a local administrative tool, not a login).")
+
+
+def _service():
+    from isap.store.db import StoreError
+    from isap.workflow import Service
+
+    try:
+        return Service(policy=_policy(None))
+    except StoreError as exc:
+        _die(str(exc), 1)
+
+
+def _call(fn, *args, **kwargs):
+    """Run a service call; a refused or failed action is one clear line and exit 1."""
+    from isap.store.db import StoreError
+    from isap.workflow import WorkflowError
+
+    try:
+        return fn(*args, **kwargs)
+    except (WorkflowError, StoreError) as exc:
+        _die(str(exc), 1)
+
+
+def _emit(data, fmt: CheckFormat, text: str) -> None:
+    import json
+
+    if fmt is CheckFormat.json:
+        typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    else:
+        typer.echo(text)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or upgrade the database schema to this version."""
+    from isap.store.db import StoreError, database_url, upgrade
+
+    try:
+        rev = upgrade()
+    except StoreError as exc:
+        _die(str(exc), 1)
+    url = database_url()
+    safe = url.split("@")[-1] if "@" in url else url
+    typer.echo(f"Database at schema {rev}: {safe}")
+
+
+@org_app.command("add")
+def org_add(code: str, name: str) -> None:
+    """Add an organisation (ODS code and name)."""
+    org = _call(_service().add_organisation, code, name)
+    typer.echo(f"Added organisation {org.code} {org.name}")
+
+
+@user_app.command("add")
+def user_add(username: str, role: str = typer.Option(..., "--role", help="commissioner, reviewer or admin"),
+             org: Optional[str] = typer.Option(None, "--org", help="Organisation code (commissioners)."),
+             password: Optional[str] = typer.Option(None, "--password", envvar="ISAP_NEW_PASSWORD",
+                                                    help="Password for the dashboard (or ISAP_NEW_PASSWORD)."),
+             email: Optional[str] = typer.Option(None, "--email")) -> None:
+    """Add a user."""
+    user = _call(_service().add_user, username, role, org, password, email)
+    typer.echo(f"Added {user.role} {user.username}")
+
+
+@app.command()
+def upload(file: Path, as_: str = AS, format: CheckFormat = typer.Option(CheckFormat.text, "--format", "-f")) -> None:
+    """Check a workbook and keep it as a new proposal or a new version."""
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        _die(f"cannot read {file}: {exc.strerror or exc}", 2)
+    from isap.pipeline import upload_file
+
+    res = _call(upload_file, _service(), as_, file.name, data)
+    text = (f"{res.reference} version {res.version}: {res.errors} error(s), {res.warnings} warning(s)"
+            + (" (new proposal)" if res.created_proposal else "")
+            + (f" — {res.message}" if res.message else "")) if res.reference else \
+        f"{file.name}: {res.message} Kept as {res.kept_as}. {res.errors} error(s)."
+    _emit({"reference": res.reference, "version": res.version, "created_proposal": res.created_proposal,
+           "duplicate": res.duplicate, "errors": res.errors, "warnings": res.warnings, "sha256": res.sha256,
+           "kept_as": res.kept_as}, format, text)
+    if res.reference is None:
+        raise typer.Exit(1)
+
+
+@app.command()
+def acknowledge(reference: str, rule_id: str, note: str = typer.Option(..., "--note"),
+                cell: Optional[str] = typer.Option(None, "--cell"), as_: str = AS) -> None:
+    """Acknowledge a warning of the latest version with an explanatory note."""
+    _call(_service().acknowledge, as_, reference, rule_id.upper(), note, cell)
+    typer.echo(f"Acknowledged {rule_id.upper()} on {reference}")
+
+
+@app.command()
+def submit(reference: str, as_: str = AS) -> None:
+    """Submit the latest version for the proposal's current checkpoint."""
+    _call(_service().submit, as_, reference)
+    typer.echo(f"Submitted {reference}")
+
+
+@app.command()
+def withdraw(reference: str, as_: str = AS, reason: Optional[str] = typer.Option(None, "--reason")) -> None:
+    """Withdraw a proposal (terminal)."""
+    _call(_service().withdraw, as_, reference, reason)
+    typer.echo(f"Withdrew {reference}")
+
+
+@review_app.command("take")
+def review_take(reference: str, as_: str = AS) -> None:
+    """Take a submitted proposal into review."""
+    _call(_service().take, as_, reference)
+    typer.echo(f"{reference} is in review")
+
+
+@review_app.command("return")
+def review_return(reference: str, reason: str = typer.Option(..., "--reason"), as_: str = AS) -> None:
+    """Return a submitted proposal to the commissioner without a decision."""
+    _call(_service().return_submission, as_, reference, reason)
+    typer.echo(f"Returned {reference}")
+
+
+@review_app.command("comment")
+def review_comment(reference: str, text: str, as_: str = AS) -> None:
+    """Comment on a proposal."""
+    _call(_service().comment, as_, reference, text)
+    typer.echo(f"Commented on {reference}")
+
+
+@review_app.command("decide")
+def review_decide(reference: str,
+                  outcome: str = typer.Option(..., "--outcome",
+                                              help="approved, approved_with_conditions, returned or halted"),
+                  rating: List[str] = typer.Option([], "--rating", help="DOMAIN=green|amber|red, one per domain"),
+                  rationale: str = typer.Option("", "--rationale"),
+                  condition: List[str] = typer.Option([], "--condition", help="TEXT|OWNER|YYYY-MM-DD"),
+                  as_: str = AS) -> None:
+    """Record the checkpoint decision with the five domain ratings."""
+    from isap.workflow import ConditionInput, WorkflowError
+
+    ratings: dict[str, str] = {}
+    for r in rating:
+        if "=" not in r:
+            _die(f"a rating must be DOMAIN=green|amber|red, got {r!r}", 1)
+        d, v = r.split("=", 1)
+        ratings[d.strip().lower().replace(" ", "_")] = v.strip().lower()
+    try:
+        conds = [ConditionInput.parse(c) for c in condition]
+    except WorkflowError as exc:
+        _die(str(exc), 1)
+    _call(_service().decide, as_, reference, outcome, ratings, rationale, conds)
+    typer.echo(f"Decided {reference}: {outcome}")
+
+
+@condition_app.command("discharge")
+def condition_discharge(reference: str, condition_id: int, note: str = typer.Option(..., "--note"),
+                        as_: str = AS) -> None:
+    """Discharge a condition."""
+    _call(_service().discharge, as_, reference, condition_id, note)
+    typer.echo(f"Discharged condition {condition_id} of {reference}")
+
+
+@condition_app.command("carry-forward")
+def condition_carry(reference: str, condition_id: int, note: str = typer.Option(..., "--note"),
+                    as_: str = AS) -> None:
+    """Carry a condition forward to the next checkpoint explicitly."""
+    _call(_service().discharge, as_, reference, condition_id, note, carry_forward=True)
+    typer.echo(f"Carried condition {condition_id} of {reference} forward")
+
+
+@condition_app.command("answer")
+def condition_answer(reference: str, condition_id: int, text: str, as_: str = AS) -> None:
+    """Answer a condition (commissioner)."""
+    _call(_service().answer_condition, as_, reference, condition_id, text)
+    typer.echo(f"Answered condition {condition_id} of {reference}")
+
+
+@app.command("list")
+def list_(state: Optional[str] = typer.Option(None, "--state"), as_: str = AS,
+          format: CheckFormat = typer.Option(CheckFormat.text, "--format", "-f")) -> None:
+    """List the proposals you can see."""
+    rows = _call(_service().list_proposals, as_, state)
+    lines = [f"{r['reference']:<15}{r['state']:<12}cp {r['checkpoint']}  {r['commissioner']:<7}"
+             f"v{r['latest_version'] or '-':<4}{r['title'][:60]}" for r in rows]
+    _emit(rows, format, "\n".join(lines) if lines else "No proposals.")
+
+
+@app.command()
+def show(reference: str, as_: str = AS, format: CheckFormat = typer.Option(CheckFormat.text, "--format", "-f")) -> None:
+    """Show a proposal: versions, findings, conditions, reviews and history."""
+    d = _call(_service().show, as_, reference)
+    lines = [f"{d['reference']} — {d['title']}", f"  {d['state']} at checkpoint {d['checkpoint']} "
+             f"({d['commissioner']})", "  Versions:"]
+    lines += [f"    v{v['number']} cp{v['checkpoint']} {v['errors']} error(s) {v['warnings']} warning(s) "
+              f"{v['sha256'][:12]}… by {v['uploaded_by']} {v['uploaded_at'][:16]}" for v in d["versions"]]
+    if d["conditions"]:
+        lines.append("  Conditions:")
+        lines += [f"    #{c['id']} cp{c['checkpoint']} {c['status']}: {c['text']} ({c['owner']}, due {c['due_date']})"
+                  for c in d["conditions"]]
+    lines.append("  History:")
+    lines += [f"    {h['at'][:19]} {h['actor']:<12} {h['action']:<24} "
+              f"{(h['from_state'] or '') + ' → ' + (h['to_state'] or '') if h['to_state'] else ''}"
+              f"{'  ' + h['reason'] if h['reason'] else ''}" for h in d["history"]]
+    _emit(d, format, "\n".join(lines))
+
+
 def main() -> None:
-    app()
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.stderr.write("isap: interrupted\n")
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - a last resort: one line, never a traceback
+        import logging
+
+        logging.getLogger("isap").debug("unexpected failure", exc_info=True)
+        sys.stderr.write(f"isap: unexpected failure ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})\n")
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,113 @@
+"""Where the data lives and how to reach it.
+
+`ISAP_DATABASE_URL` names the database (PostgreSQL for real deployments);
+without it, an embedded SQLite file under `ISAP_DATA_DIR` (default: the
+user's data directory) is used.  The same directory holds the file store of
+original uploads.  The schema is managed by Alembic (`isap db upgrade`);
+every command checks the schema version first and says plainly when the
+database is unreachable or not at the version this code expects.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlmodel import create_engine
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+
+class StoreError(RuntimeError):
+    """A problem with the database that the user can act on; the message says what to do."""
+
+
+def data_dir() -> Path:
+    env = os.environ.get("ISAP_DATA_DIR")
+    if env:
+        path = Path(env)
+    else:
+        from platformdirs import user_data_dir
+
+        path = Path(user_data_dir("isap", appauthor=False))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def database_url() -> str:
+    return os.environ.get("ISAP_DATABASE_URL") or f"sqlite:///{data_dir() / 'isap.db'}"
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cur = dbapi_connection.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.close()
+
+
+@lru_cache(maxsize=8)
+def engine_for(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        eng = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
+        event.listen(eng, "connect", _sqlite_pragmas)
+    else:
+        eng = create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 5})
+    return eng
+
+
+def get_engine() -> Engine:
+    return engine_for(database_url())
+
+
+def alembic_config(url: str):
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def upgrade(url: str | None = None) -> str:
+    """Bring the schema to the latest version; returns the revision now in place."""
+    from alembic import command
+
+    url = url or database_url()
+    try:
+        command.upgrade(alembic_config(url), "head")
+    except OperationalError as exc:
+        raise StoreError(f"cannot reach the database: {_short(exc)}") from None
+    return head_revision()
+
+
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head() or ""
+
+
+def check_schema(engine: Engine) -> None:
+    """Refuse to work on a database that is unreachable or not at this code's schema version."""
+    try:
+        with engine.connect() as conn:
+            try:
+                current = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+            except SQLAlchemyError:
+                current = None
+    except OperationalError as exc:
+        raise StoreError(f"cannot reach the database: {_short(exc)}") from None
+    head = head_revision()
+    if current != head:
+        raise StoreError(
+            f"the database schema is at {current or 'no version'} but this isap needs {head}: "
+            "run `isap db upgrade`")
+
+
+def _short(exc: Exception) -> str:
+    msg = str(getattr(exc, "orig", exc)).strip().splitlines()
+    return msg[0] if msg else type(exc).__name__

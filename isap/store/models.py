@@ -1,0 +1,171 @@
+"""The system of record: SQLModel tables for proposals, versions, findings and the review.
+
+Everything a reviewer relies on later is kept here: every uploaded version
+(with its SHA-256 and the findings as run, catalogue version and policy
+values), every acknowledgement, rating, comment, condition and decision, and
+an append-only audit history that the database itself refuses to change.
+Times are stored as UTC.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Optional
+
+from sqlalchemy import Column, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class Organisation(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    code: str = Field(index=True, unique=True, max_length=12)
+    name: str = Field(max_length=200)
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "app_user"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    username: str = Field(index=True, unique=True, max_length=80)
+    role: str = Field(max_length=20)  # commissioner | reviewer | admin | system
+    organisation_id: Optional[int] = Field(default=None, foreign_key="organisation.id")
+    password_hash: Optional[str] = Field(default=None, sa_column=Column(Text))
+    email: Optional[str] = Field(default=None, max_length=200)
+    created_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class Proposal(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    reference: str = Field(index=True, unique=True, max_length=20)
+    title: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    organisation_id: int = Field(foreign_key="organisation.id", index=True)
+    provider_type: Optional[str] = Field(default=None, max_length=60)
+    checkpoint: int = Field(default=1)
+    state: str = Field(default="draft", index=True, max_length=30)
+    state_since: dt.datetime = Field(default_factory=utcnow)
+    version: int = Field(default=1)  # optimistic concurrency
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    updated_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class SubmissionVersion(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("proposal_id", "sha256", name="uq_version_proposal_sha"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    proposal_id: int = Field(foreign_key="proposal.id", index=True)
+    number: int
+    sha256: str = Field(max_length=64, index=True)
+    filename: str = Field(max_length=255)
+    size: int
+    uploaded_by: int = Field(foreign_key="app_user.id")
+    uploaded_at: dt.datetime = Field(default_factory=utcnow)
+    checkpoint: Optional[int] = None
+    errors: int = 0
+    warnings: int = 0
+    infos: int = 0
+    catalogue_version: str = Field(max_length=60)
+    policy_json: str = Field(sa_column=Column(Text, nullable=False))
+    report_json: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class UnassignedUpload(SQLModel, table=True):
+    """A file too broken to name its proposal: kept byte for byte and reported, never lost."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    sha256: str = Field(max_length=64, index=True)
+    filename: str = Field(max_length=255)
+    size: int
+    uploaded_by: int = Field(foreign_key="app_user.id")
+    uploaded_at: dt.datetime = Field(default_factory=utcnow)
+    report_json: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class FindingRecord(SQLModel, table=True):
+    __tablename__ = "finding"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    version_id: int = Field(foreign_key="submissionversion.id", index=True)
+    rule_id: str = Field(max_length=10, index=True)
+    severity: str = Field(max_length=10)
+    domain: str = Field(max_length=20)
+    sheet: Optional[str] = Field(default=None, max_length=100)
+    row: Optional[int] = None
+    column: Optional[str] = Field(default=None, max_length=100)
+    cell: Optional[str] = Field(default=None, max_length=12)
+    message: str = Field(sa_column=Column(Text, nullable=False))
+    source: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class Acknowledgement(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    finding_id: int = Field(foreign_key="finding.id", index=True, unique=True)
+    note: str = Field(sa_column=Column(Text, nullable=False))
+    by: int = Field(foreign_key="app_user.id")
+    at: dt.datetime = Field(default_factory=utcnow)
+
+
+class Review(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    proposal_id: int = Field(foreign_key="proposal.id", index=True)
+    version_id: int = Field(foreign_key="submissionversion.id")
+    checkpoint: int
+    reviewer_id: int = Field(foreign_key="app_user.id")
+    started_at: dt.datetime = Field(default_factory=utcnow)
+    decided_at: Optional[dt.datetime] = None
+
+
+class Rating(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    review_id: int = Field(foreign_key="review.id", index=True)
+    domain: str = Field(max_length=20)
+    rating: str = Field(max_length=10)  # green | amber | red
+
+
+class Decision(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    review_id: int = Field(foreign_key="review.id", unique=True)
+    proposal_id: int = Field(foreign_key="proposal.id", index=True)
+    checkpoint: int
+    outcome: str = Field(max_length=30)
+    rationale: str = Field(sa_column=Column(Text, nullable=False))
+    by: int = Field(foreign_key="app_user.id")
+    at: dt.datetime = Field(default_factory=utcnow)
+
+
+class Comment(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    proposal_id: int = Field(foreign_key="proposal.id", index=True)
+    checkpoint: int
+    author_id: int = Field(foreign_key="app_user.id")
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    at: dt.datetime = Field(default_factory=utcnow)
+
+
+class Condition(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    proposal_id: int = Field(foreign_key="proposal.id", index=True)
+    review_id: int = Field(foreign_key="review.id")
+    checkpoint: int
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    owner: str = Field(max_length=200)
+    due_date: dt.date
+    status: str = Field(default="open", max_length=20)  # open | discharged | carried_forward
+    response: Optional[str] = Field(default=None, sa_column=Column(Text))
+    closed_by: Optional[int] = Field(default=None, foreign_key="app_user.id")
+    closed_at: Optional[dt.datetime] = None
+    closing_note: Optional[str] = Field(default=None, sa_column=Column(Text))
+
+
+class AuditEvent(SQLModel, table=True):
+    """Append-only: the application never updates or deletes a row, and triggers refuse it."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    proposal_id: Optional[int] = Field(default=None, foreign_key="proposal.id", index=True)
+    action: str = Field(max_length=40)
+    actor: str = Field(max_length=80)
+    from_state: Optional[str] = Field(default=None, max_length=30)
+    to_state: Optional[str] = Field(default=None, max_length=30)
+    checkpoint: Optional[int] = None
+    reason: Optional[str] = Field(default=None, sa_column=Column(Text))
+    at: dt.datetime = Field(default_factory=utcnow, index=True)

@@ -1,0 +1,696 @@
+"""The ISAP review workflow: the service layer every interface goes through.
+
+The CLI, the dashboard and the pipeline call these methods and nothing else,
+so the rules of workflow.md hold whoever acts: the state machine and its
+guards, organisation scoping (a commissioner never sees or touches another
+organisation's proposal), optimistic concurrency (the second of two people
+acting at once is refused, never silently applied), and the append-only
+audit history.  Every method is one transaction: it either happens whole or
+changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from sqlalchemy import func, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlmodel import Session, select
+
+from isap.policy import Policy
+from isap.store.db import StoreError, check_schema, get_engine
+from isap.store.files import FileStore, FileStoreError, default_store
+from isap.store.models import (
+    Acknowledgement,
+    AuditEvent,
+    Comment,
+    Condition,
+    Decision,
+    FindingRecord,
+    Organisation,
+    Proposal,
+    Rating,
+    Review,
+    SubmissionVersion,
+    UnassignedUpload,
+    User,
+    utcnow,
+)
+
+ROLES = ("commissioner", "reviewer", "admin")
+SYSTEM_USER = "isap"
+DOMAINS = ("capitalisation", "transparency", "service_scope", "relationships", "governance")
+RATINGS = ("green", "amber", "red")
+OUTCOMES = ("approved", "approved_with_conditions", "returned", "halted")
+TERMINAL = frozenset({"assured", "halted", "withdrawn"})
+UPLOADABLE = frozenset({"draft", "returned"})
+STATES = ("draft", "submitted", "in_review", "returned", "assured", "halted", "withdrawn")
+
+
+class WorkflowError(Exception):
+    """An action that cannot be done; the message is for the person who tried."""
+
+
+class NotFound(WorkflowError):
+    pass
+
+
+class Forbidden(WorkflowError):
+    pass
+
+
+class Refused(WorkflowError):
+    """A guard of the workflow refused the transition; nothing was changed."""
+
+
+class Conflict(WorkflowError):
+    """Someone else changed the proposal since it was loaded."""
+
+
+@dataclass
+class ConditionInput:
+    text: str
+    owner: str
+    due_date: dt.date
+
+    @classmethod
+    def parse(cls, spec: str) -> "ConditionInput":
+        """`TEXT|OWNER|YYYY-MM-DD`."""
+        parts = spec.split("|")
+        if len(parts) != 3 or not parts[0].strip() or not parts[1].strip():
+            raise WorkflowError(f"a condition must be TEXT|OWNER|YYYY-MM-DD, got {spec!r}")
+        try:
+            due = dt.date.fromisoformat(parts[2].strip())
+        except ValueError:
+            raise WorkflowError(f"the condition's due date {parts[2].strip()!r} is not a date YYYY-MM-DD") from None
+        return cls(parts[0].strip(), parts[1].strip(), due)
+
+
+@dataclass
+class UploadResult:
+    reference: str | None
+    version: int | None
+    created_proposal: bool
+    duplicate: bool
+    errors: int
+    warnings: int
+    sha256: str | None
+    report: dict = field(default_factory=dict)
+    kept_as: str | None = None  # "unassigned" when the file could not name its proposal
+    message: str = ""
+
+
+class Service:
+    def __init__(self, engine: Engine | None = None, files: FileStore | None = None, policy: Policy | None = None,
+                 check_schema_version: bool = True):
+        self.engine = engine or get_engine()
+        self.files = files or default_store()
+        self.policy = policy or Policy()
+        if check_schema_version:
+            check_schema(self.engine)
+
+    # ------------------------------------------------------------------ plumbing
+    def _session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    def _run(self, fn, *args, **kwargs):
+        """One transaction; database failures become a clear StoreError."""
+        try:
+            with self._session() as s:
+                with s.begin():
+                    return fn(s, *args, **kwargs)
+        except WorkflowError:
+            raise
+        except IntegrityError:
+            raise Conflict("someone else made the same change at the same moment; reload and try again") from None
+        except (OperationalError, SQLAlchemyError) as exc:
+            first = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise StoreError(f"the database failed: {first}") from None
+
+    @staticmethod
+    def _user(s: Session, username: str) -> User:
+        user = s.exec(select(User).where(User.username == username)).first()
+        if user is None:
+            raise NotFound(f"unknown user {username!r}")
+        return user
+
+    @staticmethod
+    def _role(user: User, *roles: str) -> None:
+        if user.role not in roles:
+            raise Forbidden(f"{user.username} is a {user.role}; this needs a {' or '.join(roles)}")
+
+    def _proposal(self, s: Session, user: User, reference: str) -> Proposal:
+        p = s.exec(select(Proposal).where(Proposal.reference == reference)).first()
+        if p is None or not self._may_see(user, p):
+            # the same answer whether it does not exist or is another organisation's
+            raise NotFound(f"no proposal {reference} that you can see")
+        return p
+
+    @staticmethod
+    def _may_see(user: User, p: Proposal) -> bool:
+        if user.role in ("reviewer", "admin", "system"):
+            return True
+        return user.role == "commissioner" and user.organisation_id == p.organisation_id
+
+    def _own(self, user: User, p: Proposal) -> None:
+        if user.role == "admin":
+            return
+        if user.role != "commissioner" or user.organisation_id != p.organisation_id:
+            raise Forbidden(f"only the lead commissioner's organisation may do this to {p.reference}")
+
+    @staticmethod
+    def _audit(s: Session, p: Proposal | None, action: str, actor: str, from_state: str | None = None,
+               to_state: str | None = None, reason: str | None = None) -> None:
+        s.add(AuditEvent(proposal_id=p.id if p else None, action=action, actor=actor, from_state=from_state,
+                         to_state=to_state, checkpoint=p.checkpoint if p else None, reason=reason))
+
+    @staticmethod
+    def _bump(s: Session, p: Proposal, expected_version: int | None, **changes: Any) -> None:
+        """Apply changes only if nobody else changed the proposal since it was loaded."""
+        seen = p.version if expected_version is None else expected_version
+        now = utcnow()
+        values = {"version": seen + 1, "updated_at": now, **changes}
+        if "state" in changes and changes["state"] != p.state:
+            values["state_since"] = now
+        res = s.execute(update(Proposal).where(Proposal.id == p.id, Proposal.version == seen).values(**values))
+        if res.rowcount != 1:
+            raise Conflict(f"{p.reference} was changed by someone else since you loaded it; reload and try again")
+        for k, v in values.items():
+            setattr(p, k, v)
+
+    def _transition(self, s: Session, p: Proposal, actor: User, action: str, to_state: str,
+                    expected_version: int | None, reason: str | None = None, **changes: Any) -> None:
+        from_state = p.state
+        self._bump(s, p, expected_version, state=to_state, **changes)
+        self._audit(s, p, action, actor.username, from_state, to_state, reason)
+
+    @staticmethod
+    def _latest(s: Session, p: Proposal) -> SubmissionVersion | None:
+        return s.exec(select(SubmissionVersion).where(SubmissionVersion.proposal_id == p.id)
+                      .order_by(SubmissionVersion.number.desc())).first()
+
+    # ------------------------------------------------------------------ administration
+    def add_organisation(self, code: str, name: str, actor: str | None = None) -> Organisation:
+        def run(s: Session) -> Organisation:
+            if actor is not None:
+                self._role(self._user(s, actor), "admin")
+            code_u = code.strip().upper()
+            if not code_u or not name.strip():
+                raise WorkflowError("an organisation needs a code and a name")
+            if s.exec(select(Organisation).where(Organisation.code == code_u)).first():
+                raise Refused(f"organisation {code_u} already exists")
+            org = Organisation(code=code_u, name=name.strip())
+            s.add(org)
+            s.flush()
+            self._audit(s, None, "org_added", actor or "admin-cli", reason=f"{code_u} {name.strip()}")
+            return org
+        return self._run(run)
+
+    def add_user(self, username: str, role: str, org_code: str | None = None, password: str | None = None,
+                 email: str | None = None, actor: str | None = None) -> User:
+        if role not in ROLES:
+            raise WorkflowError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+        if role == "commissioner" and not org_code:
+            raise WorkflowError("a commissioner needs an organisation (--org CODE)")
+
+        def run(s: Session) -> User:
+            if actor is not None:
+                self._role(self._user(s, actor), "admin")
+            name = username.strip()
+            if not name or name == SYSTEM_USER:
+                raise WorkflowError(f"{username!r} cannot be used as a user name")
+            if s.exec(select(User).where(User.username == name)).first():
+                raise Refused(f"user {name} already exists")
+            org_id = None
+            if org_code:
+                org = s.exec(select(Organisation).where(Organisation.code == org_code.strip().upper())).first()
+                if org is None:
+                    raise NotFound(f"unknown organisation {org_code}")
+                org_id = org.id
+            from isap.auth import hash_password
+
+            user = User(username=name, role=role, organisation_id=org_id, email=email,
+                        password_hash=hash_password(password) if password else None)
+            s.add(user)
+            s.flush()
+            self._audit(s, None, "user_added", actor or "admin-cli", reason=f"{name} ({role})")
+            return user
+        return self._run(run)
+
+    def set_password(self, username: str, password: str) -> None:
+        from isap.auth import hash_password
+
+        def run(s: Session) -> None:
+            user = self._user(s, username)
+            user.password_hash = hash_password(password)
+            s.add(user)
+        self._run(run)
+
+    def user(self, username: str) -> User:
+        return self._run(lambda s: self._user(s, username))
+
+    def authenticate(self, username: str, password: str) -> User | None:
+        from isap.auth import verify_password
+
+        def run(s: Session) -> User | None:
+            user = s.exec(select(User).where(User.username == username)).first()
+            if user is None or not user.password_hash or user.role == "system":
+                return None
+            return user if verify_password(user.password_hash, password) else None
+        return self._run(run)
+
+    def _system_user(self, s: Session) -> User:
+        user = s.exec(select(User).where(User.username == SYSTEM_USER)).first()
+        if user is None:
+            user = User(username=SYSTEM_USER, role="system")
+            s.add(user)
+            s.flush()
+        return user
+
+    # ------------------------------------------------------------------ upload
+    def upload(self, actor: str, filename: str, data: bytes, report: Any = None) -> UploadResult:
+        """Check a workbook and keep it: a new proposal, a new version, or (identical bytes) nothing new."""
+        import hashlib
+        import tempfile
+
+        from isap.checker import check_file
+
+        sha = hashlib.sha256(data).hexdigest()
+        if report is None:
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / "upload.xlsx"
+                path.write_bytes(data)
+                report = check_file(path, self.policy)
+        report.file = Path(filename).name
+        report_dict = report.to_dict()
+        try:
+            self.files.put(data)
+        except FileStoreError as exc:
+            raise StoreError(str(exc)) from None
+
+        def run(s: Session) -> UploadResult:
+            user = self._user(s, actor)
+            self._role(user, "commissioner", "admin")
+            ref = report.proposal_reference
+            code = report.lead_commissioner_code
+            summary = report.summary
+            if ref is None or code is None:
+                kept = UnassignedUpload(sha256=sha, filename=Path(filename).name[:255], size=len(data),
+                                        uploaded_by=user.id, report_json=json.dumps(report_dict))
+                s.add(kept)
+                s.flush()
+                self._audit(s, None, "upload_unassigned", user.username,
+                            reason=f"{Path(filename).name}: kept as unassigned upload {kept.id}")
+                return UploadResult(None, None, False, False, summary["error"], summary["warning"], sha,
+                                    report_dict, kept_as=f"unassigned upload {kept.id}",
+                                    message="The file does not name its proposal (a valid proposal_reference and "
+                                            "lead_commissioner_code on the Cover); it is kept, and its findings are "
+                                            "below.")
+            org = s.exec(select(Organisation).where(Organisation.code == code)).first()
+            if user.role == "commissioner":
+                mine = s.get(Organisation, user.organisation_id)
+                if mine is None or mine.code != code:
+                    raise Forbidden(f"the workbook's lead_commissioner_code is {code}, not your organisation's "
+                                    f"({mine.code if mine else 'none'})")
+            if org is None:
+                raise NotFound(f"unknown organisation {code}: an administrator must add it first")
+            p = s.exec(select(Proposal).where(Proposal.reference == ref)).first()
+            created = False
+            if p is None:
+                title = report_dict.get("title") or ""
+                p = Proposal(reference=ref, title=title, organisation_id=org.id, checkpoint=1, state="draft")
+                s.add(p)
+                s.flush()
+                created = True
+                self._audit(s, p, "proposal_created", user.username, None, "draft")
+            elif p.organisation_id != org.id or not self._may_see(user, p):
+                raise Forbidden(f"{ref} belongs to another organisation")
+            existing = s.exec(select(SubmissionVersion).where(SubmissionVersion.proposal_id == p.id,
+                                                              SubmissionVersion.sha256 == sha)).first()
+            if existing is not None:
+                return UploadResult(ref, existing.number, False, True, existing.errors, existing.warnings, sha,
+                                    report_dict, message=f"Identical to version {existing.number}: nothing new kept.")
+            if p.state not in UPLOADABLE:
+                raise Refused(f"{ref} is {p.state.replace('_', ' ')}: new versions can be uploaded only while it "
+                              "is a draft or returned")
+            number = (s.exec(select(func.max(SubmissionVersion.number))
+                             .where(SubmissionVersion.proposal_id == p.id)).one() or 0) + 1
+            v = SubmissionVersion(proposal_id=p.id, number=number, sha256=sha, filename=Path(filename).name[:255],
+                                  size=len(data), uploaded_by=user.id, checkpoint=report.checkpoint,
+                                  errors=summary["error"], warnings=summary["warning"], infos=summary["info"],
+                                  catalogue_version=report.catalogue_version, policy_json=json.dumps(report.policy),
+                                  report_json=json.dumps(report_dict))
+            s.add(v)
+            s.flush()
+            s.add_all(FindingRecord(version_id=v.id, **f.to_dict()) for f in report.findings)
+            changes: dict[str, Any] = {}
+            if report.provider_type and report.provider_type != p.provider_type:
+                changes["provider_type"] = report.provider_type
+            if report.title and report.title != p.title:
+                changes["title"] = report.title
+            self._bump(s, p, None, **changes)
+            self._audit(s, p, "version_uploaded", user.username, reason=f"version {number} ({Path(filename).name})")
+            system = self._system_user(s)
+            self._audit(s, p, "checked", system.username,
+                        reason=f"version {number}: {summary['error']} error(s), {summary['warning']} warning(s)")
+            return UploadResult(ref, number, created, False, summary["error"], summary["warning"], sha, report_dict)
+        return self._run(run)
+
+    # ------------------------------------------------------------------ commissioner actions
+    def acknowledge(self, actor: str, reference: str, rule_id: str, note: str, cell: str | None = None,
+                    expected_version: int | None = None) -> int:
+        if not note or not note.strip():
+            raise WorkflowError("an acknowledgement needs an explanatory note")
+
+        def run(s: Session) -> int:
+            user = self._user(s, actor)
+            p = self._proposal(s, user, reference)
+            self._own(user, p)
+            latest = self._latest(s, p)
+            if latest is None:
+                raise Refused(f"{reference} has no version yet")
+            q = select(FindingRecord).where(FindingRecord.version_id == latest.id, FindingRecord.rule_id == rule_id,
+                                            FindingRecord.severity == "warning")
+            found = list(s.exec(q))
+            if cell:
+                found = [f for f in found if (f.cell or "") == cell.upper()]
+            if not found:
+                raise NotFound(f"version {latest.number} of {reference} has no {rule_id} warning"
+                               + (f" at {cell}" if cell else ""))
+            if len(found) > 1:
+                cells = ", ".join(f.cell or f.sheet or "file" for f in found)
+                raise WorkflowError(f"{rule_id} is raised {len(found)} times ({cells}): say which with --cell")
+            f = found[0]
+            if s.exec(select(Acknowledgement).where(Acknowledgement.finding_id == f.id)).first():
+                raise Refused(f"that {rule_id} warning is already acknowledged")
+            s.add(Acknowledgement(finding_id=f.id, note=note.strip(), by=user.id))
+            self._bump(s, p, expected_version)
+            self._audit(s, p, "warning_acknowledged", user.username,
+                        reason=f"{rule_id}{' ' + f.cell if f.cell else ''}: {note.strip()}")
+            return f.id
+        return self._run(run)
+
+    def submit(self, actor: str, reference: str, expected_version: int | None = None) -> None:
+        def run(s: Session) -> None:
+            user = self._user(s, actor)
+            p = self._proposal(s, user, reference)
+            self._own(user, p)
+            if p.state not in ("draft", "returned"):
+                raise Refused(f"{reference} is {p.state.replace('_', ' ')}; only a draft or returned proposal "
+                              "can be submitted")
+            latest = self._latest(s, p)
+            if latest is None:
+                raise Refused(f"{reference} has no version to submit: upload a workbook first")
+            if latest.checkpoint != p.checkpoint:
+                raise Refused(f"version {latest.number} is for checkpoint {latest.checkpoint or 'unknown'}, but "
+                              f"{reference} is at checkpoint {p.checkpoint}")
+            if latest.errors:
+                raise Refused(f"version {latest.number} has {latest.errors} error finding(s): fix them and upload "
+                              "a new version")
+            unacknowledged = s.exec(
+                select(func.count(FindingRecord.id)).where(
+                    FindingRecord.version_id == latest.id, FindingRecord.severity == "warning",
+                    ~FindingRecord.id.in_(select(Acknowledgement.finding_id)))).one()
+            if unacknowledged:
+                raise Refused(f"version {latest.number} has {unacknowledged} warning(s) without an explanatory "
+                              "note: acknowledge each one")
+            if p.checkpoint >= 2:
+                open_conditions = list(s.exec(select(Condition).where(
+                    Condition.proposal_id == p.id, Condition.checkpoint < p.checkpoint, Condition.status == "open")))
+                if open_conditions:
+                    ids = ", ".join(str(c.id) for c in open_conditions)
+                    raise Refused(f"condition(s) {ids} from earlier checkpoints are still open: they must be "
+                                  "discharged or carried forward by a reviewer")
+            self._transition(s, p, user, "submit", "submitted", expected_version,
+                             reason=f"version {latest.number} for checkpoint {p.checkpoint}")
+        self._run(run)
+
+    def withdraw(self, actor: str, reference: str, reason: str | None = None,
+                 expected_version: int | None = None) -> None:
+        def run(s: Session) -> None:
+            user = self._user(s, actor)
+            p = self._proposal(s, user, reference)
+            self._own(user, p)
+            if p.state in TERMINAL:
+                raise Refused(f"{reference} is {p.state}: it cannot be withdrawn")
+            self._transition(s, p, user, "withdraw", "withdrawn", expected_version, reason=reason)
+        self._run(run)
+
+    def answer_condition(self, actor: str, reference: str, condition_id: int, response: str) -> None:
+        if not response.strip():
+            raise WorkflowError("an answer needs some text")
+
+        def run(s: Session) -> None:
+            user = self._user(s, actor)
+            p = self._proposal(s, user, reference)
+            self._own(user, p)
+            c = self._condition(s, p, condition_id)
+            if c.status != "open":
+                raise Refused(f"condition {condition_id} is {c.status.replace('_', ' ')}")
+            c.response = response.strip()
+            s.add(c)
+            self._bump(s, p, None)
+            self._audit(s, p, "condition_answered", user.username, reason=f"condition {c.id}: {response.strip()}")
+        self._run(run)
+
+    # ------------------------------------------------------------------ reviewer actions
+    def take(self, actor: str, reference: str, expected_version: int | None = None) -> None:
+        def run(s: Session) -> None:
+            user = self._user(s, actor)
+            self._role(user, "reviewer", "admin")
+            p = self._proposal(s, user, reference)
+            if p.state != "submitted":
+                raise Refused(f"{reference} is {p.state.replace('_', ' ')}; only a submitted proposal can be taken "
+                              "into review")
+            latest = self._latest(s, p)
+            s.add(Review(proposal_id=p.id, version_id=latest.id, checkpoint=p.checkpoint, reviewer_id=user.id))
+            self._transition(s, p, user, "take", "in_review", expected_version)
+        self._run(run)
+
+    def return_submission(self, actor: str, reference: str, reason: str,
+                          expected_version: int | None = None) -> None:
+        if not reason or not reason.strip():
+            raise WorkflowError("returning a submission needs a reason")
+
+        def run(s: Session) -> None:
+            user = self._user(s, actor)
+            self._role(user, "reviewer", "admin")
+            p = self._proposal(s, user, reference)
+            if p.state != "submitted":
+                raise Refused(f"{reference} is {p.state.replace('_', ' ')}; only a submitted proposal can be "
+                              "returned without a decision")
+            self._transition(s, p, user, "return", "returned", expected_version, reason=reason.strip())
+        self._run(run)
+
+    def comment(self, actor: str, reference: str, text: str) -> None:
+        if not text or not text.strip():
+            raise WorkflowError("a comment needs some text")
+
+        def run(s: Session) -> None:
+            user = self._user(s, actor)
+            p = self._proposal(s, user, reference)
+            if user.role == "commissioner":
+                self._own(user, p)
+            s.add(Comment(proposal_id=p.id, checkpoint=p.checkpoint, author_id=user.id, text=text.strip()))
+            self._bump(s, p, None)
+            self._audit(s, p, "comment", user.username, reason=text.strip())
+        self._run(run)
+
+    def decide(self, actor: str, reference: str, outcome: str, ratings: dict[str, str], rationale: str,
+               conditions: Iterable[ConditionInput] = (), expected_version: int | None = None) -> None:
+        conditions = list(conditions)
+        if outcome not in OUTCOMES:
+            raise WorkflowError(f"outcome must be one of {', '.join(OUTCOMES)}, not {outcome!r}")
+        missing = [d for d in DOMAINS if d not in ratings]
+        unknown = [d for d in ratings if d not in DOMAINS]
+        bad = [f"{d}={r}" for d, r in ratings.items() if r not in RATINGS]
+        if unknown:
+            raise WorkflowError(f"unknown assurance domain(s): {', '.join(unknown)} (use {', '.join(DOMAINS)})")
+        if bad:
+            raise WorkflowError(f"ratings must be green, amber or red: {', '.join(bad)}")
+        if missing:
+            raise Refused(f"a decision needs a rating for every domain; missing: {', '.join(missing)}")
+        if not rationale or not rationale.strip():
+            raise Refused("a decision needs a rationale")
+        if outcome == "approved_with_conditions" and not conditions:
+            raise Refused("approved_with_conditions needs at least one condition (text, owner, due date)")
+        if conditions and outcome != "approved_with_conditions":
+            raise Refused("conditions are set only with the outcome approved_with_conditions")
+
+        def run(s: Session) -> None:
+            user = self._user(s, actor)
+            self._role(user, "reviewer", "admin")
+            p = self._proposal(s, user, reference)
+            if p.state != "in_review":
+                raise Refused(f"{reference} is {p.state.replace('_', ' ')}; only a proposal in review can be decided")
+            review = s.exec(select(Review).where(Review.proposal_id == p.id, Review.decided_at.is_(None))
+                            .order_by(Review.id.desc())).first()
+            review.decided_at = utcnow()
+            s.add(review)
+            s.add_all(Rating(review_id=review.id, domain=d, rating=ratings[d]) for d in DOMAINS)
+            s.add(Decision(review_id=review.id, proposal_id=p.id, checkpoint=p.checkpoint, outcome=outcome,
+                           rationale=rationale.strip(), by=user.id))
+            for c in conditions:
+                s.add(Condition(proposal_id=p.id, review_id=review.id, checkpoint=p.checkpoint, text=c.text,
+                                owner=c.owner, due_date=c.due_date))
+            cp = p.checkpoint
+            if outcome in ("approved", "approved_with_conditions"):
+                to_state, changes = ("assured", {}) if cp == 3 else ("draft", {"checkpoint": cp + 1})
+            else:
+                to_state, changes = outcome, {}
+            ratings_text = ", ".join(f"{d}={ratings[d]}" for d in DOMAINS)
+            self._transition(s, p, user, f"decide:{outcome}", to_state, expected_version,
+                             reason=f"{rationale.strip()} [{ratings_text}]", **changes)
+            for c in conditions:
+                self._audit(s, p, "condition_raised", user.username,
+                            reason=f"{c.text} (owner {c.owner}, due {c.due_date.isoformat()})")
+        self._run(run)
+
+    def _condition(self, s: Session, p: Proposal, condition_id: int) -> Condition:
+        c = s.get(Condition, condition_id)
+        if c is None or c.proposal_id != p.id:
+            raise NotFound(f"{p.reference} has no condition {condition_id}")
+        return c
+
+    def discharge(self, actor: str, reference: str, condition_id: int, note: str, carry_forward: bool = False) -> None:
+        if not note or not note.strip():
+            raise WorkflowError("discharging a condition needs a note")
+
+        def run(s: Session) -> None:
+            user = self._user(s, actor)
+            self._role(user, "reviewer", "admin")
+            p = self._proposal(s, user, reference)
+            c = self._condition(s, p, condition_id)
+            if c.status != "open":
+                raise Refused(f"condition {condition_id} is already {c.status.replace('_', ' ')}")
+            c.status = "carried_forward" if carry_forward else "discharged"
+            c.closed_by, c.closed_at, c.closing_note = user.id, utcnow(), note.strip()
+            s.add(c)
+            self._bump(s, p, None)
+            self._audit(s, p, "condition_carried_forward" if carry_forward else "condition_discharged",
+                        user.username, reason=f"condition {c.id}: {note.strip()}")
+        self._run(run)
+
+    # ------------------------------------------------------------------ reading
+    def list_proposals(self, actor: str, state: str | None = None) -> list[dict]:
+        if state is not None and state not in STATES:
+            raise WorkflowError(f"state must be one of {', '.join(STATES)}")
+
+        def run(s: Session) -> list[dict]:
+            user = self._user(s, actor)
+            q = select(Proposal, Organisation).join(Organisation, Organisation.id == Proposal.organisation_id)
+            if user.role == "commissioner":
+                q = q.where(Proposal.organisation_id == user.organisation_id)
+            elif user.role not in ("reviewer", "admin"):
+                raise Forbidden(f"{user.username} cannot list proposals")
+            if state:
+                q = q.where(Proposal.state == state)
+            rows = s.exec(q.order_by(Proposal.reference)).all()
+            latest = dict(s.exec(select(SubmissionVersion.proposal_id, func.max(SubmissionVersion.number))
+                                 .group_by(SubmissionVersion.proposal_id)).all()) if rows else {}
+            return [self._summary(p, org, latest.get(p.id)) for p, org in rows]
+        return self._run(run)
+
+    def pipeline(self, actor: str) -> list[dict]:
+        """The reviewer's pipeline: every visible proposal with its waiting time against the policy target."""
+        import numpy as np
+
+        rows = self.list_proposals(actor)
+        today = dt.date.today()
+        for r in rows:
+            since = dt.date.fromisoformat(r["state_since"][:10])
+            r["days_in_state"] = (today - since).days
+            r["working_days_in_state"] = int(np.busday_count(since, today)) if today > since else 0
+            r["overdue"] = (r["state"] in ("submitted", "in_review")
+                            and r["working_days_in_state"] > self.policy.review_target_working_days)
+        return rows
+
+    @staticmethod
+    def _summary(p: Proposal, org: Organisation, latest_version: int | None) -> dict:
+        return {
+            "reference": p.reference, "title": p.title, "commissioner": org.code, "commissioner_name": org.name,
+            "provider_type": p.provider_type, "checkpoint": p.checkpoint, "state": p.state,
+            "state_since": p.state_since.isoformat(), "version": p.version, "latest_version": latest_version,
+            "updated_at": p.updated_at.isoformat(),
+        }
+
+    def show(self, actor: str, reference: str) -> dict:
+        def run(s: Session) -> dict:
+            user = self._user(s, actor)
+            p = self._proposal(s, user, reference)
+            org = s.get(Organisation, p.organisation_id)
+            users = {u.id: u.username for u in s.exec(select(User))}
+            versions = list(s.exec(select(SubmissionVersion).where(SubmissionVersion.proposal_id == p.id)
+                                   .order_by(SubmissionVersion.number)))
+            out = self._summary(p, org, versions[-1].number if versions else None)
+            out["versions"] = [{
+                "number": v.number, "sha256": v.sha256, "filename": v.filename, "size": v.size,
+                "checkpoint": v.checkpoint, "errors": v.errors, "warnings": v.warnings,
+                "uploaded_by": users.get(v.uploaded_by), "uploaded_at": v.uploaded_at.isoformat(),
+                "catalogue_version": v.catalogue_version, "policy": json.loads(v.policy_json),
+            } for v in versions]
+            findings = []
+            if versions:
+                acks = {a.finding_id: a for a in s.exec(
+                    select(Acknowledgement).join(FindingRecord, FindingRecord.id == Acknowledgement.finding_id)
+                    .where(FindingRecord.version_id == versions[-1].id))}
+                for f in s.exec(select(FindingRecord).where(FindingRecord.version_id == versions[-1].id)
+                                .order_by(FindingRecord.id)):
+                    d = {k: getattr(f, k) for k in ("rule_id", "severity", "domain", "sheet", "row", "column", "cell",
+                                                    "message", "source")}
+                    a = acks.get(f.id)
+                    d["acknowledged"] = ({"note": a.note, "by": users.get(a.by), "at": a.at.isoformat()}
+                                         if a else None)
+                    findings.append(d)
+            out["findings"] = findings
+            out["conditions"] = [{
+                "id": c.id, "checkpoint": c.checkpoint, "text": c.text, "owner": c.owner,
+                "due_date": c.due_date.isoformat(), "status": c.status, "response": c.response,
+                "closing_note": c.closing_note,
+            } for c in s.exec(select(Condition).where(Condition.proposal_id == p.id).order_by(Condition.id))]
+            reviews = []
+            for r in s.exec(select(Review).where(Review.proposal_id == p.id).order_by(Review.id)):
+                dec = s.exec(select(Decision).where(Decision.review_id == r.id)).first()
+                reviews.append({
+                    "checkpoint": r.checkpoint, "reviewer": users.get(r.reviewer_id),
+                    "version": next((v.number for v in versions if v.id == r.version_id), None),
+                    "started_at": r.started_at.isoformat(),
+                    "ratings": {x.domain: x.rating for x in s.exec(select(Rating).where(Rating.review_id == r.id))},
+                    "decision": ({"outcome": dec.outcome, "rationale": dec.rationale, "by": users.get(dec.by),
+                                  "at": dec.at.isoformat()} if dec else None),
+                })
+            out["reviews"] = reviews
+            out["comments"] = [{"author": users.get(c.author_id), "checkpoint": c.checkpoint, "text": c.text,
+                                "at": c.at.isoformat()}
+                               for c in s.exec(select(Comment).where(Comment.proposal_id == p.id).order_by(Comment.id))]
+            out["history"] = [{"action": e.action, "actor": e.actor, "from_state": e.from_state,
+                               "to_state": e.to_state, "checkpoint": e.checkpoint, "at": e.at.isoformat(),
+                               "reason": e.reason}
+                              for e in s.exec(select(AuditEvent).where(AuditEvent.proposal_id == p.id)
+                                              .order_by(AuditEvent.id))]
+            return out
+        return self._run(run)
+
+    def version_bytes(self, actor: str, reference: str, number: int) -> tuple[str, bytes]:
+        def run(s: Session) -> tuple[str, str]:
+            user = self._user(s, actor)
+            p = self._proposal(s, user, reference)
+            v = s.exec(select(SubmissionVersion).where(SubmissionVersion.proposal_id == p.id,
+                                                       SubmissionVersion.number == number)).first()
+            if v is None:
+                raise NotFound(f"{reference} has no version {number}")
+            return v.filename, v.sha256
+        name, sha = self._run(run)
+        try:
+            return name, self.files.get(sha)
+        except FileStoreError as exc:
+            raise StoreError(str(exc)) from None
+
+
+__all__ = ["Service", "WorkflowError", "NotFound", "Forbidden", "Refused", "Conflict", "ConditionInput",
+           "UploadResult", "IntegrityError"]
