@@ -1,0 +1,305 @@
+"""The ISAP workflow on SQLite and on a real PostgreSQL server: journey, guards, scoping, history."""
+
+from __future__ import annotations
+
+import copy
+import threading
+
+import pytest
+from sqlalchemy import text
+
+from isap.workflow import ConditionInput, Conflict, Forbidden, NotFound, Refused, WorkflowError
+from sample_submissions.generate import clean, write
+
+REF = "ISAP-2026-014"
+RATINGS = {"capitalisation": "green", "transparency": "amber", "service_scope": "green",
+           "relationships": "green", "governance": "green"}
+
+
+def book(tmp_path, p, name="w.xlsx") -> bytes:
+    return write(p, tmp_path / name).read_bytes()
+
+
+def proposal(cp, **kw):
+    return clean(cp, kw.pop("model", "Partially integrated"), kw.pop("provider_type", "NHS trust"), REF)
+
+
+def history(service, actor="rita"):
+    return [(h["action"], h["from_state"], h["to_state"]) for h in service.show(actor, REF)["history"]
+            if h["to_state"]]
+
+
+def test_journey_from_upload_to_assured(service, tmp_path):
+    # checkpoint 1: an error first, then a warning to acknowledge
+    bad = proposal(1)
+    bad["Cover"]["wpap_annual_value_gbp"] = 1
+    r = service.upload("alice", "v1.xlsx", book(tmp_path, bad, "v1.xlsx"))
+    assert (r.reference, r.version, r.created_proposal, r.errors) == (REF, 1, True, 1)
+    with pytest.raises(Refused, match="error finding"):
+        service.submit("alice", REF)
+    warn = proposal(1)
+    warn["Partners"] = [x for x in warn["Partners"] if x["partner_type"] != "Voluntary sector"]  # REL011
+    r = service.upload("alice", "v2.xlsx", book(tmp_path, warn, "v2.xlsx"))
+    assert (r.version, r.errors, r.warnings) == (2, 0, 1)
+    with pytest.raises(Refused, match="without an explanatory note"):
+        service.submit("alice", REF)
+    service.acknowledge("alice", REF, "REL011", "The CVS joins through the alliance board from year 2.")
+    service.submit("alice", REF)
+    service.take("rita", REF)
+    service.decide("rita", REF, "returned", RATINGS, "Engagement evidence is thin: add the LMC minutes.")
+    assert service.show("alice", REF)["state"] == "returned"
+    r = service.upload("alice", "v3.xlsx", book(tmp_path, proposal(1), "v3.xlsx"))
+    assert r.version == 3 and r.warnings == 0
+    service.submit("alice", REF)
+    service.take("rita", REF)
+    service.decide("rita", REF, "approved_with_conditions", RATINGS, "A sound strategic case.",
+                   [ConditionInput("Publish the engagement report", "ICB programme director",
+                                   __import__("datetime").date(2027, 1, 31))])
+    shown = service.show("alice", REF)
+    assert (shown["state"], shown["checkpoint"]) == ("draft", 2)
+    [cond] = shown["conditions"]
+    # checkpoint 2: the open condition blocks submission until a reviewer discharges it
+    service.upload("alice", "v4.xlsx", book(tmp_path, proposal(2), "v4.xlsx"))
+    with pytest.raises(Refused, match="still open"):
+        service.submit("alice", REF)
+    service.answer_condition("alice", REF, cond["id"], "Published on the ICB website, 12 January.")
+    service.discharge("rita", REF, cond["id"], "Seen and checked.")
+    service.submit("alice", REF)
+    service.take("rita", REF)
+    service.decide("rita", REF, "approved", RATINGS, "Preferred bidder meets the standards.")
+    # checkpoint 3
+    service.upload("alice", "v5.xlsx", book(tmp_path, proposal(3), "v5.xlsx"))
+    service.submit("alice", REF)
+    service.take("rita", REF)
+    service.decide("rita", REF, "approved", RATINGS, "Ready to mobilise.")
+    final = service.show("rita", REF)
+    assert final["state"] == "assured"
+    assert [v["number"] for v in final["versions"]] == [1, 2, 3, 4, 5]
+    assert history(service) == [
+        ("proposal_created", None, "draft"),
+        ("submit", "draft", "submitted"), ("take", "submitted", "in_review"),
+        ("decide:returned", "in_review", "returned"),
+        ("submit", "returned", "submitted"), ("take", "submitted", "in_review"),
+        ("decide:approved_with_conditions", "in_review", "draft"),
+        ("submit", "draft", "submitted"), ("take", "submitted", "in_review"), ("decide:approved", "in_review", "draft"),
+        ("submit", "draft", "submitted"), ("take", "submitted", "in_review"),
+        ("decide:approved", "in_review", "assured"),
+    ]
+    actions = [h["action"] for h in final["history"]]
+    assert {"warning_acknowledged", "condition_raised", "condition_answered", "condition_discharged",
+            "checked"} <= set(actions)
+    assert all(h["actor"] == "isap" for h in final["history"] if h["action"] == "checked")
+    with pytest.raises(Refused):
+        service.withdraw("alice", REF)  # terminal
+
+
+def test_identical_bytes_make_no_new_version(service, tmp_path):
+    data = book(tmp_path, proposal(1))
+    first = service.upload("alice", "a.xlsx", data)
+    again = service.upload("alice", "copy.xlsx", data)
+    assert (again.duplicate, again.version) == (True, first.version)
+    assert len(service.show("alice", REF)["versions"]) == 1
+
+
+def test_broken_file_is_kept_not_lost(service, tmp_path):
+    r = service.upload("alice", "scan.xlsx", b"%PDF-1.7 not a workbook")
+    assert r.reference is None and r.kept_as and r.errors == 1
+    assert service.files.get(r.sha256) == b"%PDF-1.7 not a workbook"
+
+
+def test_original_bytes_are_kept_and_downloadable(service, tmp_path):
+    data = book(tmp_path, proposal(1))
+    service.upload("alice", "a.xlsx", data)
+    name, got = service.version_bytes("alice", REF, 1)
+    assert (name, got) == ("a.xlsx", data)
+
+
+def test_commissioner_scoping(service, tmp_path):
+    service.upload("alice", "a.xlsx", book(tmp_path, proposal(1)))
+    for action in (lambda: service.show("otto", REF), lambda: service.submit("otto", REF),
+                   lambda: service.withdraw("otto", REF), lambda: service.version_bytes("otto", REF, 1),
+                   lambda: service.acknowledge("otto", REF, "REL011", "x"), lambda: service.comment("otto", REF, "hi")):
+        with pytest.raises(NotFound, match="that you can see"):
+            action()
+    assert service.list_proposals("otto") == []
+    assert [p["reference"] for p in service.list_proposals("rita")] == [REF]
+    # otto cannot upload a workbook that names another organisation as lead commissioner
+    with pytest.raises(Forbidden, match="not your organisation"):
+        service.upload("otto", "b.xlsx", book(tmp_path, proposal(1), "b.xlsx"))
+
+
+def test_roles(service, tmp_path):
+    service.upload("alice", "a.xlsx", book(tmp_path, proposal(1)))
+    service.submit("alice", REF)
+    with pytest.raises(Forbidden):
+        service.take("alice", REF)
+    service.take("rita", REF)
+    with pytest.raises(Forbidden):
+        service.decide("alice", REF, "approved", RATINGS, "self-approval")
+    with pytest.raises(Forbidden):
+        service.upload("rita", "a.xlsx", book(tmp_path, proposal(1), "r.xlsx"))
+    with pytest.raises(NotFound, match="unknown user"):
+        service.submit("mallory", REF)
+
+
+@pytest.mark.parametrize("ratings,rationale,outcome,conditions,match", [
+    ({k: v for k, v in RATINGS.items() if k != "governance"}, "ok", "approved", [], "missing: governance"),
+    ({**RATINGS, "governance": "purple"}, "ok", "approved", [], "green, amber or red"),
+    (RATINGS, "  ", "approved", [], "rationale"),
+    (RATINGS, "ok", "approved_with_conditions", [], "at least one condition"),
+    (RATINGS, "", "halted", [], "rationale"),
+    (RATINGS, "ok", "approved", [ConditionInput("x", "y", __import__("datetime").date(2027, 1, 1))],
+     "only with the outcome approved_with_conditions"),
+])
+def test_decide_guards_change_nothing(service, tmp_path, ratings, rationale, outcome, conditions, match):
+    service.upload("alice", "a.xlsx", book(tmp_path, proposal(1)))
+    service.submit("alice", REF)
+    service.take("rita", REF)
+    before = service.show("rita", REF)
+    with pytest.raises(WorkflowError, match=match):
+        service.decide("rita", REF, outcome, ratings, rationale, conditions)
+    after = service.show("rita", REF)
+    assert after == before
+
+
+def test_halted_is_terminal(service, tmp_path):
+    service.upload("alice", "a.xlsx", book(tmp_path, proposal(1)))
+    service.submit("alice", REF)
+    service.take("rita", REF)
+    service.decide("rita", REF, "halted", RATINGS, "Not affordable.")
+    assert service.show("alice", REF)["state"] == "halted"
+    with pytest.raises(Refused):
+        service.upload("alice", "b.xlsx", book(tmp_path, proposal(1, provider_type="NHS foundation trust"), "b.xlsx"))
+
+
+def test_refused_paths(service, tmp_path):
+    with pytest.raises(NotFound):
+        service.submit("alice", "ISAP-2099-001")
+    service.upload("alice", "a.xlsx", book(tmp_path, proposal(2), "cp2.xlsx"))
+    with pytest.raises(Refused, match="is for checkpoint 2"):
+        service.submit("alice", REF)
+    with pytest.raises(Refused, match="only a submitted proposal"):
+        service.take("rita", REF)
+    with pytest.raises(Refused, match="only a proposal in review"):
+        service.decide("rita", REF, "approved", RATINGS, "x")
+    service.upload("alice", "b.xlsx", book(tmp_path, proposal(1), "cp1.xlsx"))
+    service.submit("alice", REF)
+    with pytest.raises(Refused, match="draft or returned"):
+        service.upload("alice", "c.xlsx", book(tmp_path, proposal(1, provider_type="NHS foundation trust"), "c.xlsx"))
+    with pytest.raises(Refused, match="draft or returned"):
+        service.submit("alice", REF)
+    service.return_submission("rita", REF, "Please add the LMC minutes.")
+    assert service.show("alice", REF)["state"] == "returned"
+    service.withdraw("alice", REF, "Merged into ISAP-2026-020")
+    assert service.show("alice", REF)["state"] == "withdrawn"
+
+
+def test_refused_transition_is_not_recorded(service, tmp_path):
+    service.upload("alice", "a.xlsx", book(tmp_path, proposal(2)))
+    before = service.show("alice", REF)
+    with pytest.raises(Refused):
+        service.submit("alice", REF)
+    assert service.show("alice", REF)["history"] == before["history"]
+    assert service.show("alice", REF)["version"] == before["version"]
+
+
+def test_stale_version_is_a_conflict(service, tmp_path):
+    service.upload("alice", "a.xlsx", book(tmp_path, proposal(1)))
+    seen = service.show("alice", REF)["version"]
+    service.comment("rita", REF, "Looks promising.")  # someone else acts
+    with pytest.raises(Conflict, match="changed by someone else"):
+        service.submit("alice", REF, expected_version=seen)
+    assert service.show("alice", REF)["state"] == "draft"
+
+
+def test_two_concurrent_sessions_second_is_refused(service, tmp_path):
+    service.upload("alice", "a.xlsx", book(tmp_path, proposal(1)))
+    service.submit("alice", REF)
+    seen = service.show("rita", REF)["version"]
+    service.add_user("rob", "reviewer")
+    barrier = threading.Barrier(2)
+    outcomes: dict[str, object] = {}
+
+    def act(user):
+        barrier.wait()
+        try:
+            service.take(user, REF, expected_version=seen)
+            outcomes[user] = "ok"
+        except Conflict as exc:
+            outcomes[user] = exc
+        except Refused as exc:  # the loser may also see the new state first
+            outcomes[user] = exc
+
+    threads = [threading.Thread(target=act, args=(u,)) for u in ("rita", "rob")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(type(v).__name__ if not isinstance(v, str) else v for v in outcomes.values())[0] in (
+        "Conflict", "Refused")
+    assert list(outcomes.values()).count("ok") == 1
+    takes = [h for h in service.show("rita", REF)["history"] if h["action"] == "take"]
+    assert len(takes) == 1
+
+
+def test_audit_rows_cannot_be_updated_or_deleted(service, tmp_path):
+    service.upload("alice", "a.xlsx", book(tmp_path, proposal(1)))
+    with service.engine.connect() as conn:
+        n = conn.execute(text("SELECT count(*) FROM auditevent")).scalar()
+        assert n > 0
+    for sql in ("UPDATE auditevent SET actor = 'mallory'", "DELETE FROM auditevent"):
+        with pytest.raises(Exception, match="append-only"):
+            with service.engine.begin() as conn:
+                conn.execute(text(sql))
+    with service.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM auditevent")).scalar() == n
+        assert conn.execute(text("SELECT count(*) FROM auditevent WHERE actor = 'mallory'")).scalar() == 0
+
+
+def test_passwords_are_hashed(service):
+    with service.engine.connect() as conn:
+        stored = conn.execute(text("SELECT password_hash FROM app_user WHERE username = 'alice'")).scalar()
+    assert stored.startswith("$argon2") and "correct horse" not in stored
+    assert service.authenticate("alice", "correct horse").username == "alice"
+    assert service.authenticate("alice", "wrong") is None
+
+
+def test_wrong_schema_version_and_unreachable_database(tmp_path):
+    from isap.store.db import StoreError, engine_for
+    from isap.workflow import Service
+
+    with pytest.raises(StoreError, match="isap db upgrade"):
+        Service(engine_for(f"sqlite:///{tmp_path / 'empty.db'}"))
+    with pytest.raises(StoreError, match="cannot reach the database"):
+        Service(engine_for("postgresql+psycopg://nobody@127.0.0.1:1/none"))
+
+
+def test_cli_errors_are_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    env = {**__import__("os").environ, "ISAP_DATA_DIR": str(tmp_path / "data")}
+    env.pop("ISAP_DATABASE_URL", None)
+
+    def isap(*args):
+        return subprocess.run([sys.executable, "-m", "isap.cli", *args], capture_output=True, text=True, env=env)
+
+    r = isap("list", "--as", "alice")
+    assert r.returncode == 1 and "isap db upgrade" in r.stderr and "Traceback" not in r.stderr
+    assert isap("db", "upgrade").returncode == 0
+    assert isap("org", "add", "QUA", "Black Country ICB").returncode == 0
+    assert isap("user", "add", "alice", "--role", "commissioner", "--org", "QUA").returncode == 0
+    r = isap("submit", "ISAP-2026-001", "--as", "alice")
+    assert r.returncode == 1 and r.stderr.count("\n") == 1 and "no proposal" in r.stderr
+    r = isap("review", "decide", "ISAP-2026-001", "--outcome", "approved", "--condition", "x|y|31/01/2027",
+             "--as", "alice")
+    assert r.returncode == 1 and "not a date" in r.stderr
+    path = write(copy.deepcopy(clean(1, reference="ISAP-2026-001")), tmp_path / "w.xlsx")
+    r = isap("upload", str(path), "--as", "alice", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    assert __import__("json").loads(r.stdout)["version"] == 1
+    r = isap("show", "ISAP-2026-001", "--as", "alice", "--format", "json")
+    shown = __import__("json").loads(r.stdout)
+    assert {"reference", "state", "checkpoint", "versions", "conditions", "history"} <= set(shown)
+    assert set(shown["versions"][0]) >= {"number", "sha256", "errors", "warnings"}
+    assert set(shown["history"][0]) >= {"action", "actor", "from_state", "to_state", "at", "reason"}
