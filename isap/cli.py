@@ -311,6 +311,38 @@ def show(reference: str, as_: str = AS, format: CheckFormat = typer.Option(Check
     _emit(d, format, "\n".join(lines))
 
 
+demo_app = typer.Typer(pretty_exceptions_enable=False, help="Demo data.", no_args_is_help=True)
+app.add_typer(demo_app, name="demo")
+
+
+@demo_app.command("load")
+def demo_load() -> None:
+    """Load demo organisations, users and sample proposals (once)."""
+    from isap.demo import DEMO_USERS, load
+
+    created = _call(load, _service())
+    if created:
+        typer.echo("Loaded the demo data. Sign in as:")
+        for name, role, org, password in DEMO_USERS:
+            typer.echo(f"  {name:<6} {role:<13} {org or '':<5} password {password}")
+    else:
+        typer.echo("The demo data is already loaded.")
+
+
+@app.command()
+def dashboard(port: int = typer.Option(8501, "--port"), host: str = typer.Option("localhost", "--host")) -> None:
+    """Start the dashboard on the configured database."""
+    import os
+    import subprocess
+
+    _service()  # refuse early, with a clear message, when the database is not ready
+    app_path = Path(__file__).resolve().parent.parent / "dashboards" / "app.py"
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app_path), "--server.port", str(port),
+           "--server.address", host, "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    typer.echo(f"Dashboard: http://{host}:{port}")
+    raise typer.Exit(subprocess.call(cmd, env=os.environ.copy()))
+
+
 def main() -> None:
     try:
         app()

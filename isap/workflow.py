@@ -676,6 +676,20 @@ class Service:
             return out
         return self._run(run)
 
+    def version_findings(self, actor: str, reference: str, number: int) -> list[dict]:
+        def run(s: Session) -> list[dict]:
+            user = self._user(s, actor)
+            p = self._proposal(s, user, reference)
+            v = s.exec(select(SubmissionVersion).where(SubmissionVersion.proposal_id == p.id,
+                                                       SubmissionVersion.number == number)).first()
+            if v is None:
+                raise NotFound(f"{reference} has no version {number}")
+            return [{k: getattr(f, k) for k in ("rule_id", "severity", "domain", "sheet", "row", "column", "cell",
+                                                "message", "source")}
+                    for f in s.exec(select(FindingRecord).where(FindingRecord.version_id == v.id)
+                                    .order_by(FindingRecord.id))]
+        return self._run(run)
+
     def version_bytes(self, actor: str, reference: str, number: int) -> tuple[str, bytes]:
         def run(s: Session) -> tuple[str, str]:
             user = self._user(s, actor)
@@ -692,5 +706,33 @@ class Service:
             raise StoreError(str(exc)) from None
 
 
-__all__ = ["Service", "WorkflowError", "NotFound", "Forbidden", "Refused", "Conflict", "ConditionInput",
+def next_step(proposal: dict, role: str) -> str:
+    """What the proposal is waiting for, in words, for the person looking at it."""
+    state, cp = proposal["state"], proposal["checkpoint"]
+    commissioner = role == "commissioner"
+    if state == "draft":
+        return (f"Upload a clean workbook for checkpoint {cp} and submit it" if commissioner
+                else f"Commissioner preparing checkpoint {cp}")
+    if state == "returned":
+        return "Fix what the reviewer asked for and submit again" if commissioner else "Returned to the commissioner"
+    if state == "submitted":
+        return "Waiting for a reviewer to take it" if commissioner else "Take it into review"
+    if state == "in_review":
+        return "In review with NHS England" if commissioner else "Rate the five domains and decide"
+    return {"assured": "Assured: nothing more to do", "halted": "Halted: do not proceed",
+            "withdrawn": "Withdrawn"}.get(state, state)
+
+
+def diff_findings(old: list[dict], new: list[dict]) -> dict[str, list[dict]]:
+    """What changed between two versions' findings, keyed by rule and place."""
+    def key(f: dict) -> tuple:
+        return (f["rule_id"], f["sheet"], f["cell"], f["column"], f["message"])
+
+    old_keys, new_keys = {key(f) for f in old}, {key(f) for f in new}
+    return {"fixed": [f for f in old if key(f) not in new_keys],
+            "new": [f for f in new if key(f) not in old_keys],
+            "unchanged": [f for f in new if key(f) in old_keys]}
+
+
+__all__ = ["next_step", "diff_findings", "Service", "WorkflowError", "NotFound", "Forbidden", "Refused", "Conflict", "ConditionInput",
            "UploadResult", "IntegrityError"]

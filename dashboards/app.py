@@ -1,0 +1,47 @@
+"""The ISAP dashboard: commissioners upload and fix, reviewers follow every proposal.
+
+Run with `isap dashboard`.  This file is the router: it signs people in and
+offers the pages their role may use.  Every page renders what the service
+layer returns and sends every action back through it, where roles,
+organisation scoping and the workflow's guards are enforced; so a
+commissioner never sees another organisation's proposal, whatever they type.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboards import ui
+from isap.store.db import StoreError
+
+
+def main() -> None:
+    st.set_page_config(page_title="ISAP assurance", layout="wide")
+    try:
+        ui.service()
+    except StoreError as exc:
+        st.error(f"The database is not ready: {exc}")
+        st.stop()
+    user = ui.me()
+    if user is None:
+        st.navigation([st.Page("views/sign_in.py", title="Sign in", url_path="sign-in")]).run()
+        return
+    flash = st.session_state.pop("flash", None)
+    if flash:
+        st.toast(flash)
+    with st.sidebar:
+        st.write(f"Signed in as **{user['username']}** ({user['role']})")
+        if st.button("Sign out"):
+            ui.sign_out()
+    proposal = st.Page("views/proposal.py", title="Proposal", url_path="proposal")
+    rules = st.Page("views/rules.py", title="Rule catalogue", url_path="rules")
+    if user["role"] == "commissioner":
+        pages = [st.Page("views/my_proposals.py", title="My proposals", url_path="mine", default=True),
+                 st.Page("views/upload.py", title="Upload", url_path="upload"), proposal,
+                 st.Page("views/template.py", title="Template", url_path="template"), rules]
+    else:
+        pages = [st.Page("views/pipeline.py", title="Pipeline", url_path="pipeline", default=True), proposal, rules]
+    st.navigation(pages).run()
+
+
+main()

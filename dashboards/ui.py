@@ -1,0 +1,356 @@
+"""The dashboard's views: each page function renders what the service layer returns.
+
+Pages render what the service layer returns and
+send every action back through it: roles, organisation scoping and the
+workflow's guards are enforced there, not here, so a commissioner never sees
+another organisation's proposal whatever they type into the URL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+import pandas as pd
+import streamlit as st
+
+from isap.registry import all_rules
+from isap.store.db import StoreError
+from isap.workflow import DOMAINS, OUTCOMES, RATINGS, ConditionInput, Service, WorkflowError, diff_findings, next_step
+
+SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+
+
+@st.cache_resource
+def service() -> Service:
+    return Service()
+
+
+def kind_error(exc: Exception) -> None:
+    """Refused actions in plain, kind words."""
+    from isap.workflow import Conflict
+
+    if isinstance(exc, Conflict):
+        st.warning("Someone else changed this proposal while you were looking at it. "
+                   "The page has the latest now; please check and try again.")
+    else:
+        st.error(f"That could not be done: {exc}")
+
+
+def act(fn, *args, success: str, **kwargs) -> bool:
+    try:
+        fn(*args, **kwargs)
+    except (WorkflowError, StoreError) as exc:
+        kind_error(exc)
+        return False
+    st.session_state["flash"] = success
+    st.rerun()
+    return True
+
+
+def me() -> dict | None:
+    return st.session_state.get("user")
+
+
+# ---------------------------------------------------------------------------- sign-in
+def sign_in_page() -> None:
+    st.title("ISAP assurance")
+    st.write("Sign in to check and submit ICP proposals, or to review them.")
+    with st.form("sign_in"):
+        username = st.text_input("User name", key="username")
+        password = st.text_input("Password", type="password", key="password")
+        submitted = st.form_submit_button("Sign in")
+    if submitted:
+        user = service().authenticate(username.strip(), password)
+        if user is None:
+            st.error("That user name and password do not match an account.")
+        else:
+            st.session_state["user"] = {"username": user.username, "role": user.role}
+            st.rerun()
+
+
+def sign_out() -> None:
+    st.session_state.pop("user", None)
+    st.rerun()
+
+
+# ---------------------------------------------------------------------------- shared views
+def findings_view(findings: list[dict], key: str) -> None:
+    if not findings:
+        st.success("No findings: the workbook meets every rule checked.")
+        return
+    frame = pd.DataFrame(findings)
+    frame["order"] = frame["severity"].map(SEVERITY_ORDER)
+    counts = frame.groupby(["domain", "severity"]).size().unstack(fill_value=0)
+    st.bar_chart(counts, height=220)
+    for domain, group in sorted(frame.groupby("domain"), key=lambda g: g[1]["order"].min()):
+        errors = int((group["severity"] == "error").sum())
+        warnings = int((group["severity"] == "warning").sum())
+        with st.expander(f"{domain.replace('_', ' ').capitalize()}: {errors} error(s), {warnings} warning(s)",
+                         expanded=errors > 0):
+            cols = [c for c in ("severity", "rule_id", "sheet", "cell", "message", "source", "acknowledged")
+                    if c in group]
+            st.dataframe(group.sort_values(["order", "sheet", "row"])[cols], hide_index=True,
+                         width="stretch", key=f"{key}-{domain}")
+
+
+def pick_proposal(rows: list[dict], key: str) -> str | None:
+    if not rows:
+        st.info("There are no proposals yet.")
+        return None
+    refs = [r["reference"] for r in rows]
+    default = st.session_state.get("current_ref")
+    index = refs.index(default) if default in refs else 0
+    ref = st.selectbox("Proposal", refs, index=index, key=key,
+                       format_func=lambda r: f"{r} — {next(x['title'] for x in rows if x['reference'] == r)[:70]}")
+    st.session_state["current_ref"] = ref
+    return ref
+
+
+def proposal_page() -> None:
+    user = me()
+    svc = service()
+    rows = svc.list_proposals(user["username"])
+    ref = pick_proposal(rows, "proposal_pick")
+    if ref is None:
+        return
+    d = svc.show(user["username"], ref)
+    st.header(f"{d['reference']}")
+    st.caption(d["title"])
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("State", d["state"].replace("_", " "))
+    c2.metric("Checkpoint", d["checkpoint"])
+    c3.metric("Versions", len(d["versions"]))
+    c4.metric("Lead commissioner", d["commissioner"])
+    st.info(next_step(d, user["role"]))
+    tabs = st.tabs(["Findings", "Versions", "Conditions", "Review", "History"])
+    with tabs[0]:
+        latest = d["versions"][-1]["number"] if d["versions"] else None
+        if latest:
+            st.subheader(f"Version {latest}")
+        findings_view(d["findings"], "latest")
+        if user["role"] in ("commissioner", "admin"):
+            pending = [f for f in d["findings"] if f["severity"] == "warning" and not f["acknowledged"]]
+            if pending:
+                st.subheader("Acknowledge warnings")
+                for i, f in enumerate(pending):
+                    with st.form(f"ack-{i}"):
+                        st.write(f"**{f['rule_id']}** {f['sheet'] or ''} {f['cell'] or ''}: {f['message']}")
+                        note = st.text_area("Explanatory note", key=f"ack-note-{i}")
+                        if st.form_submit_button("Acknowledge"):
+                            act(svc.acknowledge, user["username"], ref, f["rule_id"], note, f["cell"],
+                                success=f"{f['rule_id']} acknowledged.")
+            c1, c2 = st.columns(2)
+            if d["state"] in ("draft", "returned") and c1.button("Submit for checkpoint "
+                                                                 f"{d['checkpoint']}", type="primary"):
+                act(svc.submit, user["username"], ref, expected_version=d["version"], success=f"{ref} submitted.")
+            if d["state"] not in ("assured", "halted", "withdrawn") and c2.button("Withdraw proposal"):
+                act(svc.withdraw, user["username"], ref, expected_version=d["version"], success=f"{ref} withdrawn.")
+    with tabs[1]:
+        if d["versions"]:
+            st.dataframe(pd.DataFrame(d["versions"])[["number", "checkpoint", "errors", "warnings", "filename",
+                                                      "uploaded_by", "uploaded_at", "sha256"]],
+                         hide_index=True, width="stretch")
+            numbers = [v["number"] for v in d["versions"]]
+            if len(numbers) > 1:
+                c1, c2 = st.columns(2)
+                a = c1.selectbox("Compare version", numbers, index=len(numbers) - 2)
+                b = c2.selectbox("with version", numbers, index=len(numbers) - 1)
+                diff = diff_findings(svc.version_findings(user["username"], ref, a),
+                                     svc.version_findings(user["username"], ref, b))
+                st.write(f"Fixed: {len(diff['fixed'])} · New: {len(diff['new'])} · "
+                         f"Unchanged: {len(diff['unchanged'])}")
+                for label in ("fixed", "new"):
+                    if diff[label]:
+                        st.caption(label.capitalize())
+                        st.dataframe(pd.DataFrame(diff[label])[["rule_id", "severity", "sheet", "cell", "message"]],
+                                     hide_index=True, width="stretch")
+            number = st.selectbox("Download version", numbers, index=len(numbers) - 1, key="dl-version")
+            name, data = svc.version_bytes(user["username"], ref, number)
+            st.download_button("Download the original workbook", data, file_name=name,
+                               mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    with tabs[2]:
+        if not d["conditions"]:
+            st.write("No conditions.")
+        for c in d["conditions"]:
+            overdue = c["status"] == "open" and dt.date.fromisoformat(c["due_date"]) < dt.date.today()
+            st.markdown(f"**#{c['id']}** (checkpoint {c['checkpoint']}, {c['status'].replace('_', ' ')}"
+                        f"{', overdue' if overdue else ''}) {c['text']} — owner {c['owner']}, due {c['due_date']}")
+            if c["response"]:
+                st.caption(f"Answer: {c['response']}")
+            if c["status"] == "open" and user["role"] == "commissioner":
+                with st.form(f"answer-{c['id']}"):
+                    text = st.text_area("Your answer", key=f"answer-text-{c['id']}")
+                    if st.form_submit_button("Send answer"):
+                        act(svc.answer_condition, user["username"], ref, c["id"], text, success="Answer sent.")
+            if c["status"] == "open" and user["role"] in ("reviewer", "admin"):
+                with st.form(f"close-{c['id']}"):
+                    note = st.text_input("Note", key=f"close-note-{c['id']}")
+                    carry = st.checkbox("Carry forward to the next checkpoint instead", key=f"carry-{c['id']}")
+                    if st.form_submit_button("Discharge" if not carry else "Carry forward"):
+                        act(svc.discharge, user["username"], ref, c["id"], note, carry_forward=carry,
+                            success="Condition updated.")
+    with tabs[3]:
+        review_tab(svc, user, d)
+    with tabs[4]:
+        if d["history"]:
+            st.dataframe(pd.DataFrame(d["history"])[["at", "actor", "action", "from_state", "to_state", "reason"]],
+                         hide_index=True, width="stretch")
+
+
+def review_tab(svc: Service, user: dict, d: dict) -> None:
+    for r in d["reviews"]:
+        dec = r["decision"]
+        st.markdown(f"**Checkpoint {r['checkpoint']}**, version {r['version']}, reviewer {r['reviewer']}: "
+                    f"{dec['outcome'].replace('_', ' ') if dec else 'in progress'}")
+        if r["ratings"]:
+            st.write(" · ".join(f"{k.replace('_', ' ')}: {v}" for k, v in r["ratings"].items()))
+        if dec:
+            st.caption(dec["rationale"])
+    for c in d["comments"]:
+        st.markdown(f"> {c['text']}  \n— {c['author']}, {c['at'][:16]}")
+    ref = d["reference"]
+    if user["role"] in ("reviewer", "admin"):
+        if d["state"] == "submitted":
+            c1, c2 = st.columns(2)
+            if c1.button("Take into review", type="primary"):
+                act(svc.take, user["username"], ref, expected_version=d["version"], success="Taken into review.")
+            with c2.form("return"):
+                reason = st.text_input("Reason to return without a decision")
+                if st.form_submit_button("Return to commissioner"):
+                    act(svc.return_submission, user["username"], ref, reason, expected_version=d["version"],
+                        success="Returned.")
+        if d["state"] == "in_review":
+            with st.form("decide"):
+                st.subheader(f"Checkpoint {d['checkpoint']} decision")
+                cols = st.columns(len(DOMAINS))
+                ratings = {dom: cols[i].selectbox(dom.replace("_", " ").capitalize(), ("",) + RATINGS,
+                                                  key=f"rating-{dom}")
+                           for i, dom in enumerate(DOMAINS)}
+                outcome = st.selectbox("Outcome", OUTCOMES, key="outcome")
+                rationale = st.text_area("Rationale", key="rationale")
+                conditions = st.text_area("Conditions, one per line: text | owner | YYYY-MM-DD", key="conditions")
+                if st.form_submit_button("Record decision", type="primary"):
+                    try:
+                        conds = [ConditionInput.parse(line) for line in conditions.splitlines() if line.strip()]
+                    except WorkflowError as exc:
+                        kind_error(exc)
+                    else:
+                        act(svc.decide, user["username"], ref, outcome, {k: v for k, v in ratings.items() if v},
+                            rationale, conds, expected_version=d["version"], success="Decision recorded.")
+    if user["role"] in ("reviewer", "admin") or user["role"] == "commissioner":
+        with st.form("comment"):
+            text = st.text_area("Comment", key="comment-text")
+            if st.form_submit_button("Add comment"):
+                act(svc.comment, user["username"], ref, text, success="Comment added.")
+
+
+# ---------------------------------------------------------------------------- commissioner pages
+def my_proposals_page() -> None:
+    user = me()
+    st.title("My proposals")
+    rows = service().list_proposals(user["username"])
+    if not rows:
+        st.info("No proposals yet: download the template, fill it in and upload it.")
+        return
+    frame = pd.DataFrame(rows)
+    frame["next step"] = [next_step(r, user["role"]) for r in rows]
+    st.dataframe(frame[["reference", "title", "state", "checkpoint", "latest_version", "next step"]],
+                 hide_index=True, width="stretch")
+
+
+def upload_page() -> None:
+    from isap.pipeline import upload_file
+
+    user = me()
+    st.title("Upload a workbook")
+    st.write("Drop your ICP proposal workbook here. It is checked at once; you can upload new versions until it "
+             "is clean, then submit it from the proposal page.")
+    file = st.file_uploader("Workbook (.xlsx)", type=["xlsx"], key="uploader")
+    if file is None:
+        return
+    data = file.getvalue()
+    marker = (file.name, len(data))
+    if st.session_state.get("last_upload_marker") != marker:
+        try:
+            result = upload_file(service(), user["username"], file.name, data)
+        except (WorkflowError, StoreError) as exc:
+            kind_error(exc)
+            return
+        st.session_state["last_upload_marker"] = marker
+        st.session_state["last_upload"] = result
+    result = st.session_state["last_upload"]
+    if result.reference:
+        st.session_state["current_ref"] = result.reference
+        what = ("is identical to version" if result.duplicate else "saved as version")
+        st.success(f"{result.reference} {what} {result.version}: {result.errors} error(s), "
+                   f"{result.warnings} warning(s).")
+    else:
+        st.error(result.message)
+    findings_view(result.report.get("findings", []), "upload")
+
+
+def template_page() -> None:
+    from isap.template_writer import build_template
+
+    st.title("Template")
+    st.write("The ISAP-WB 1.0 workbook: every sheet, drop-down lists, notes on each column.")
+    buf = io.BytesIO()
+    build_template().save(buf)
+    st.download_button("Download the blank template", buf.getvalue(), file_name="ISAP-WB-1.0-template.xlsx",
+                       mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+
+
+# ---------------------------------------------------------------------------- reviewer pages
+def pipeline_page() -> None:
+    user = me()
+    svc = service()
+    st.title("Pipeline")
+    rows = svc.pipeline(user["username"])
+    if not rows:
+        st.info("There are no proposals yet.")
+        return
+    frame = pd.DataFrame(rows)
+    c = st.columns(4)
+    c[0].metric("Waiting to be taken", int((frame["state"] == "submitted").sum()))
+    c[1].metric("In review", int((frame["state"] == "in_review").sum()))
+    c[2].metric("Overdue", int(frame["overdue"].sum()))
+    c[3].metric("Assured", int((frame["state"] == "assured").sum()))
+    st.bar_chart(frame.groupby(["checkpoint", "state"]).size().unstack(fill_value=0), height=220)
+    f1, f2, f3, f4 = st.columns(4)
+    states = f1.multiselect("State", sorted(frame["state"].unique()), key="f_state")
+    cps = f2.multiselect("Checkpoint", sorted(frame["checkpoint"].unique()), key="f_cp")
+    orgs = f3.multiselect("Commissioner", sorted(frame["commissioner"].unique()), key="f_org")
+    ptypes = f4.multiselect("Provider type", sorted(frame["provider_type"].dropna().unique()), key="f_ptype")
+    max_age = st.slider("Waiting at most (working days)", 0, max(60, int(frame["working_days_in_state"].max())),
+                        max(60, int(frame["working_days_in_state"].max())), key="f_age")
+    view = frame
+    for col, chosen in (("state", states), ("checkpoint", cps), ("commissioner", orgs), ("provider_type", ptypes)):
+        if chosen:
+            view = view[view[col].isin(chosen)]
+    view = view[view["working_days_in_state"] <= max_age]
+    target = svc.policy.review_target_working_days
+    st.caption(f"Policy target: {target} working days in review. Overdue rows are marked.")
+    shown = view[["reference", "title", "commissioner", "provider_type", "checkpoint", "state",
+                  "working_days_in_state", "overdue"]].copy()
+    shown["overdue"] = shown["overdue"].map({True: "OVERDUE", False: ""})
+    st.dataframe(shown, hide_index=True, width="stretch")
+    st.subheader("Days waiting")
+    st.bar_chart(view.set_index("reference")["working_days_in_state"], height=200)
+
+
+def rules_page() -> None:
+    st.title("Rule catalogue")
+    st.write("Every rule the pre-submission check applies, from the rule registry.")
+    frame = pd.DataFrame([r.to_dict() for r in all_rules()])
+    domain = st.selectbox("Domain", ["all"] + sorted(frame["domain"].unique()), key="rules_domain")
+    if domain != "all":
+        frame = frame[frame["domain"] == domain]
+    st.dataframe(frame[["id", "severity", "when", "domain", "summary", "points_at", "source"]], hide_index=True,
+                 width="stretch")
+    for r in frame.itertuples():
+        with st.expander(f"{r.id} — {r.summary}"):
+            st.write(r.explanation)
+            st.caption(f"Source: {r.source}")
+
+

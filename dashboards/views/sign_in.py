@@ -1,0 +1,3 @@
+from dashboards import ui
+
+ui.sign_in_page()
