@@ -194,8 +194,25 @@ def proposal_page() -> None:
         review_tab(svc, user, d)
     with tabs[4]:
         if d["history"]:
-            st.dataframe(pd.DataFrame(d["history"])[["at", "actor", "action", "from_state", "to_state", "reason"]],
-                         hide_index=True, width="stretch")
+            cols = ["at", "actor", "action", "from_state", "to_state", "reason"]
+            st.dataframe(pd.DataFrame(d["history"])[cols], hide_index=True, width="stretch")
+            from isap.exports import to_csv
+
+            st.download_button("Download the history (CSV)", to_csv(d["history"], cols),
+                               file_name=f"{ref}-history.csv", mime="text/csv")
+        if user["role"] in ("reviewer", "admin"):
+            from isap.assurance_report import render_report
+
+            cp = st.selectbox("Assurance report for checkpoint", sorted({h["checkpoint"] for h in d["history"]
+                                                                         if h["checkpoint"]}), key="report_cp")
+            if cp:
+                try:
+                    html = render_report(svc, user["username"], ref, cp)
+                except WorkflowError as exc:
+                    kind_error(exc)
+                else:
+                    st.download_button("Download the assurance report (HTML, printable)", html,
+                                       file_name=f"{ref}-checkpoint-{cp}-assurance.html", mime="text/html")
 
 
 def review_tab(svc: Service, user: dict, d: dict) -> None:
@@ -288,6 +305,18 @@ def upload_page() -> None:
     else:
         st.error(result.message)
     findings_view(result.report.get("findings", []), "upload")
+    if result.report.get("findings") and result.errors + result.warnings:
+        from isap.annotate import AnnotateError, annotate_bytes
+        from isap.checker import Report
+
+        try:
+            annotated = annotate_bytes(data, Report.from_dict(result.report))
+        except (AnnotateError, OSError, ValueError):
+            annotated = None
+        if annotated:
+            st.download_button("Download your workbook with the findings marked", annotated,
+                               file_name=file.name.rsplit(".", 1)[0] + "-findings.xlsx",
+                               mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
 
 def template_page() -> None:

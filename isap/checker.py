@@ -53,6 +53,11 @@ class Report:
             return 2
         return 1 if any(f.severity is Severity.ERROR for f in self.findings) else 0
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "Report":
+        return cls(d["file"], d.get("sha256"), d.get("template_version"), d.get("checkpoint"), d.get("policy", {}),
+                   [Finding.from_dict(f) for f in d.get("findings", [])])
+
     def to_dict(self) -> dict:
         return {
             "file": self.file,

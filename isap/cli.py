@@ -22,6 +22,18 @@ class CheckFormat(str, Enum):
     json = "json"
 
 
+class ReportFormat(str, Enum):
+    text = "text"
+    json = "json"
+    junit = "junit"
+    markdown = "markdown"
+
+
+class FailOn(str, Enum):
+    error = "error"
+    warning = "warning"
+
+
 class RulesFormat(str, Enum):
     text = "text"
     json = "json"
@@ -52,9 +64,12 @@ def _split(values: Optional[List[str]]) -> list[str]:
 @app.command()
 def check(
     files: List[Path] = typer.Argument(..., help="Workbooks (.xlsx) to check.", show_default=False),
-    format: CheckFormat = typer.Option(CheckFormat.text, "--format", "-f", help="Output format."),
+    format: ReportFormat = typer.Option(ReportFormat.text, "--format", "-f", help="Output format."),
     checkpoint: Optional[int] = typer.Option(None, "--checkpoint", help="Check for this checkpoint (1–3) "
                                              "instead of the Cover's."),
+    annotate: Optional[Path] = typer.Option(None, "--annotate", help="Write an annotated copy of the (single) "
+                                            "workbook here."),
+    fail_on: FailOn = typer.Option(FailOn.error, "--fail-on", help="What makes the exit status 1."),
     policy: Optional[Path] = typer.Option(None, "--policy", help="Policy TOML file (default: ./isap-policy.toml)."),
     select: Optional[List[str]] = typer.Option(None, "--select", help="Only rules whose ID starts with these."),
     ignore: Optional[List[str]] = typer.Option(None, "--ignore", help="Skip rules whose ID starts with these."),
@@ -65,11 +80,39 @@ def check(
     from isap.checker import check_file
     from isap.reports import to_json, to_text
 
+    if annotate is not None and len(files) != 1:
+        _die("--annotate takes exactly one workbook")
     pol = _policy(policy)
     reports = [check_file(f, pol, checkpoint, _split(select), _split(ignore)) for f in files]
-    out = to_json(reports) if format is CheckFormat.json else to_text(reports)
+    if format is ReportFormat.json:
+        out = to_json(reports)
+    elif format is ReportFormat.junit:
+        from isap.exports import to_junit
+
+        out = to_junit(reports)
+    elif format is ReportFormat.markdown:
+        from isap.exports import to_markdown
+
+        out = to_markdown(reports)
+    else:
+        out = to_text(reports)
     sys.stdout.write(out if out.endswith("\n") else out + "\n")
-    raise typer.Exit(max(r.exit_code for r in reports))
+    if annotate is not None:
+        from isap.annotate import AnnotateError
+        from isap.annotate import annotate as write_annotated
+
+        try:
+            marked = write_annotated(files[0], reports[0], annotate)
+            typer.echo(f"Annotated copy: {annotate} ({marked} cell(s) marked)", err=True)
+        except (AnnotateError, OSError) as exc:
+            typer.echo(f"isap: cannot annotate: {exc}", err=True)
+    codes = []
+    for r in reports:
+        code = r.exit_code
+        if code == 0 and fail_on is FailOn.warning and r.summary["warning"]:
+            code = 1
+        codes.append(code)
+    raise typer.Exit(max(codes))
 
 
 @app.command()
@@ -309,6 +352,20 @@ def show(reference: str, as_: str = AS, format: CheckFormat = typer.Option(Check
               f"{(h['from_state'] or '') + ' → ' + (h['to_state'] or '') if h['to_state'] else ''}"
               f"{'  ' + h['reason'] if h['reason'] else ''}" for h in d["history"]]
     _emit(d, format, "\n".join(lines))
+
+
+@app.command()
+def report(reference: str, checkpoint: int = typer.Option(..., "--checkpoint"),
+           out: Path = typer.Option(..., "--out", help="Where to write the HTML report."), as_: str = AS) -> None:
+    """Write the checkpoint assurance report (printable HTML)."""
+    from isap.assurance_report import render_report
+
+    html = _call(render_report, _service(), as_, reference, checkpoint)
+    try:
+        out.write_text(html, encoding="utf-8")
+    except OSError as exc:
+        _die(f"cannot write {out}: {exc.strerror or exc}", 1)
+    typer.echo(f"Wrote the checkpoint {checkpoint} assurance report for {reference} to {out}")
 
 
 demo_app = typer.Typer(pretty_exceptions_enable=False, help="Demo data.", no_args_is_help=True)

@@ -1,0 +1,48 @@
+"""The checkpoint assurance report: what was assessed, found, rated, decided and recorded.
+
+One printable HTML page per proposal and checkpoint, for the assurance
+letter and the file.  Everything comes from the service layer (so scoping
+holds) and is escaped by the template engine (so text from a submission
+cannot inject markup).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from itertools import groupby
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from isap.workflow import NotFound, Service
+
+_ENV = Environment(loader=PackageLoader("isap", "templates"), autoescape=select_autoescape(["html"]))
+SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+
+
+def render_report(service: Service, actor: str, reference: str, checkpoint: int) -> str:
+    d = service.show(actor, reference)
+    reviews = [r for r in d["reviews"] if r["checkpoint"] == checkpoint]
+    review = reviews[-1] if reviews else None
+    if review is not None:
+        number = review["version"]
+    else:
+        candidates = [v for v in d["versions"] if v["checkpoint"] == checkpoint]
+        number = candidates[-1]["number"] if candidates else None
+    if number is None and not [h for h in d["history"] if h["checkpoint"] == checkpoint]:
+        raise NotFound(f"{reference} has nothing recorded at checkpoint {checkpoint}")
+    version = next((v for v in d["versions"] if v["number"] == number), None)
+    if version is None:
+        findings = []
+    elif number == (d["versions"][-1]["number"] if d["versions"] else None):
+        findings = d["findings"]
+    else:
+        findings = [dict(f, acknowledged=None) for f in service.version_findings(actor, reference, number)]
+    findings = sorted(findings, key=lambda f: (f["domain"], SEVERITY_ORDER.get(f["severity"], 9), f["rule_id"]))
+    by_domain = [(k, list(g)) for k, g in groupby(findings, key=lambda f: f["domain"])]
+    return _ENV.get_template("assurance_report.html").render(
+        p=d, checkpoint=checkpoint, version=version, findings=findings, findings_by_domain=by_domain,
+        acknowledged=[f for f in findings if f.get("acknowledged")], review=review,
+        conditions=[c for c in d["conditions"] if c["checkpoint"] == checkpoint],
+        history=[h for h in d["history"] if h["checkpoint"] == checkpoint],
+        generated=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    )

@@ -1,0 +1,101 @@
+"""Exports people open elsewhere: JUnit XML and Markdown reports, and safe spreadsheet text.
+
+Text that came from a submission can reach Excel again (the annotated
+workbook, CSV downloads); anything that starts like a formula is written so
+that it cannot execute (CWE-1236).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import xml.etree.ElementTree as ET
+from typing import Iterable, Sequence
+
+from isap.checker import Report
+from isap.registry import all_rules
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value: object) -> object:
+    """Text starting like a formula gets a leading apostrophe; numbers (negative ones too) are untouched."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def to_csv(rows: Iterable[dict], columns: Sequence[str]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([neutralise(row.get(c)) for c in columns])
+    return buf.getvalue()
+
+
+def to_junit(reports: Sequence[Report]) -> str:
+    """One test suite per file; one test case per rule; a failure for each rule with error findings."""
+    suites = ET.Element("testsuites", name="isap check")
+    rules = all_rules()
+    total_tests = total_failures = total_errors = 0
+    for r in reports:
+        suite = ET.SubElement(suites, "testsuite", name=r.file)
+        tests = failures = errors = 0
+        if r.refused:
+            case = ET.SubElement(suite, "testcase", classname=r.file, name="file")
+            err = ET.SubElement(case, "error", message=r.findings[0].message, type=r.findings[0].rule_id)
+            err.text = "\n".join(f"{f.rule_id}: {f.message}" for f in r.findings)
+            tests, errors = 1, 1
+        else:
+            by_rule: dict[str, list] = {}
+            for f in r.findings:
+                by_rule.setdefault(f.rule_id, []).append(f)
+            for rule in rules:
+                if rule.id in ("WB001", "WB002", "WB003") or not rule.applies_at(r.checkpoint):
+                    continue
+                tests += 1
+                case = ET.SubElement(suite, "testcase", classname=r.file, name=f"{rule.id} {rule.summary}")
+                found = by_rule.get(rule.id, [])
+                errs = [f for f in found if f.severity.value == "error"]
+                lines = [f"{f.sheet or 'file'}{'!' + f.cell if f.cell else ''}: {f.message}" for f in found]
+                if errs:
+                    failures += 1
+                    fail = ET.SubElement(case, "failure", message=f"{len(errs)} finding(s): {errs[0].message}",
+                                         type=rule.severity.value)
+                    fail.text = "\n".join(lines)
+                elif found:
+                    ET.SubElement(case, "system-out").text = "\n".join(lines)
+        suite.set("tests", str(tests))
+        suite.set("failures", str(failures))
+        suite.set("errors", str(errors))
+        suite.set("skipped", "0")
+        total_tests, total_failures, total_errors = total_tests + tests, total_failures + failures, total_errors + errors
+    suites.set("tests", str(total_tests))
+    suites.set("failures", str(total_failures))
+    suites.set("errors", str(total_errors))
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+
+
+def _md(text: object) -> str:
+    return str(text if text is not None else "").replace("|", "\\|").replace("\n", " ")
+
+
+def to_markdown(reports: Sequence[Report]) -> str:
+    out = []
+    for r in reports:
+        s = r.summary
+        status = "not assessable" if r.refused else ("errors" if s["error"] else "ready to submit")
+        out.append(f"### `{_md(r.file)}` — {status}\n")
+        out.append(f"{s['error']} error(s), {s['warning']} warning(s); checkpoint {r.checkpoint or 'unknown'}; "
+                   f"template {r.template_version or 'unknown'}.\n")
+        if r.findings:
+            out.append("| severity | rule | sheet | cell | message |")
+            out.append("|---|---|---|---|---|")
+            for f in r.findings:
+                out.append(f"| {f.severity.value} | {f.rule_id} | {_md(f.sheet or '')} | {_md(f.cell or '')} | "
+                           f"{_md(f.message)} |")
+            out.append("")
+        out.append("<details><summary>Policy values used</summary>\n\n"
+                   + "\n".join(f"- `{k}` = {v}" for k, v in r.policy.items()) + "\n</details>\n")
+    return "\n".join(out)

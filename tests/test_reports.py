@@ -1,0 +1,190 @@
+"""Reports people use: annotated workbook, CI formats, assurance report, injection-safe exports."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import openpyxl
+import pytest
+
+from isap.annotate import ERROR_FILL, WARNING_FILL, annotate
+from isap.checker import check_file
+from isap.exports import neutralise, to_csv, to_junit, to_markdown
+from sample_submissions.generate import Layout, clean, write
+
+PAYLOADS = ["=HYPERLINK(\"http://evil.example\",\"x\")", "+cmd|' /C calc'!A0", "-2+3+cmd|' /C calc'!A0",
+            "@SUM(1+1)*cmd|' /C calc'!A0", "\t=1+1", "\r=1+1"]
+
+
+def faulty(tmp_path):
+    p = clean(2)
+    p["Finance"][5].update(net_assets_gbp=1_200_000, minimum_assets_gbp=2_000_000)  # CAP002 at D7
+    p["Finance"][0]["startup_costs_gbp"] = 0  # CAP011 warning at I2
+    return write(p, tmp_path / "faulty.xlsx", Layout(drop_sheets=("Engagement",)))  # WB004: no cell
+
+
+def test_annotated_copy_marks_cells_and_lists_every_finding(tmp_path):
+    src = faulty(tmp_path)
+    report = check_file(src)
+    assert {(f.rule_id, f.cell) for f in report.findings} == {("WB004", None), ("CAP002", "D7"), ("CAP011", "I2")}
+    out = tmp_path / "annotated.xlsx"
+    assert annotate(src, report, out) == 2
+    wb = openpyxl.load_workbook(out)
+    fin = wb["Finance"]
+    assert fin["D7"].fill.fgColor.rgb.endswith(ERROR_FILL.fgColor.rgb[-6:])
+    assert fin["I2"].fill.fgColor.rgb.endswith(WARNING_FILL.fgColor.rgb[-6:])
+    assert "CAP002" in fin["D7"].comment.text and "002_beafc3e198b0dad1.txt §34" in fin["D7"].comment.text
+    assert fin["D7"].value == 1_200_000 and fin["E7"].comment is None  # data untouched, only faults marked
+    sheet = wb["Findings"]
+    rows = list(sheet.iter_rows(min_row=2, values_only=True))
+    assert [(r[1], r[2], r[3]) for r in rows] == [(f.rule_id, f.sheet, f.cell) for f in report.findings]
+    link = next(c for c in sheet["G"][1:] if c.value and "D7" in c.value)
+    assert link.hyperlink.location == "'Finance'!D7" or "#'Finance'!D7" in (link.hyperlink.target or
+                                                                          link.hyperlink.location or "")
+    # reading the annotated copy back gives the same findings
+    again = check_file(out)
+    assert [(f.rule_id, f.sheet, f.cell) for f in again.findings] == [(f.rule_id, f.sheet, f.cell)
+                                                                     for f in report.findings]
+
+
+def test_annotate_cli_and_refused_file(tmp_path):
+    src = faulty(tmp_path)
+    out = tmp_path / "a.xlsx"
+    r = subprocess.run([sys.executable, "-m", "isap.cli", "check", str(src), "--annotate", str(out)],
+                       capture_output=True, text=True)
+    assert r.returncode == 1 and out.exists() and "2 cell(s) marked" in r.stderr
+    bad = tmp_path / "bad.xlsx"
+    bad.write_bytes(b"not a workbook")
+    r = subprocess.run([sys.executable, "-m", "isap.cli", "check", str(bad), "--annotate", str(tmp_path / "b.xlsx")],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "cannot annotate" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_junit_shape(tmp_path):
+    reports = [check_file(faulty(tmp_path)), check_file(write(clean(1), tmp_path / "ok.xlsx"))]
+    bad = tmp_path / "bad.xlsx"
+    bad.write_bytes(b"")
+    reports.append(check_file(bad))
+    root = ET.fromstring(to_junit(reports))
+    assert root.tag == "testsuites"
+    suites = root.findall("testsuite")
+    assert len(suites) == 3
+    total = 0
+    for suite in suites:
+        cases = suite.findall("testcase")
+        assert int(suite.get("tests")) == len(cases) and suite.get("name")
+        fails = [c for c in cases if c.find("failure") is not None]
+        errors = [c for c in cases if c.find("error") is not None]
+        assert int(suite.get("failures")) == len(fails) and int(suite.get("errors")) == len(errors)
+        for c in cases:
+            assert c.get("classname") and c.get("name")
+        total += len(cases)
+    assert int(root.get("tests")) == total
+    first = suites[0]
+    failed = {c.get("name").split()[0] for c in first.findall("testcase") if c.find("failure") is not None}
+    assert failed == {"WB004", "CAP002"}  # errors fail; the CAP011 warning does not
+    warned = [c for c in first.findall("testcase") if c.get("name").startswith("CAP011")]
+    assert "startup" in "".join(warned[0].find("system-out").itertext()).lower() or warned[0].find("system-out") is not None
+    assert suites[2].find("testcase/error").get("type") == "WB001"
+
+
+def test_markdown_and_fail_on(tmp_path):
+    src = faulty(tmp_path)
+    md = to_markdown([check_file(src)])
+    assert "| error | CAP002 | Finance | D7 |" in md and "working_capital_months" in md
+    only_warning = clean(2)
+    only_warning["Finance"][0]["startup_costs_gbp"] = 0
+    path = write(only_warning, tmp_path / "warn.xlsx")
+    run = lambda *a: subprocess.run([sys.executable, "-m", "isap.cli", "check", str(path), *a],  # noqa: E731
+                                    capture_output=True, text=True)
+    assert run().returncode == 0
+    assert run("--fail-on", "warning").returncode == 1
+    assert run("--format", "markdown").stdout.startswith("### ")
+
+
+def test_neutralise():
+    for p in PAYLOADS:
+        assert neutralise(p).startswith("'")
+    assert neutralise(-5) == -5 and neutralise("Community health") == "Community health"
+    import csv
+    import io
+
+    rows = list(csv.reader(io.StringIO(to_csv([{"a": p} for p in PAYLOADS], ["a"]))))[1:]
+    assert [r[0] for r in rows] == ["'" + p for p in PAYLOADS]
+
+
+def test_injection_payloads_in_text_fields_come_out_inert(tmp_path):
+    p = clean(2)
+    p["Cover"]["proposal_title"] = PAYLOADS[0]
+    p["Services"][0]["service_name"] = PAYLOADS[1]
+    p["Services"][1]["category"] = PAYLOADS[3]  # not an allowed choice: quoted in a finding's message
+    p["Partners"][0]["partner_name"] = PAYLOADS[2]
+    p["Engagement"][0]["summary"] = PAYLOADS[0]
+    p["Safeguards"]["guarantor_name"] = PAYLOADS[1]
+    src = write(p, tmp_path / "payload.xlsx")
+    report = check_file(src)
+    out = tmp_path / "annotated.xlsx"
+    annotate(src, report, out)
+    wb = openpyxl.load_workbook(out)
+    for row in wb["Findings"].iter_rows(min_row=2):
+        for c in row:
+            assert c.data_type != "f", c.value
+            assert not (isinstance(c.value, str) and c.value.startswith(("=", "+", "-", "@", "\t", "\r")))
+    # the commissioner's own cells are untouched (they are their data), and still text
+    assert wb["Services"]["B2"].data_type == "s"
+
+
+@pytest.fixture
+def reviewed(service, tmp_path):
+    import datetime as dt
+
+    from isap.workflow import ConditionInput
+
+    ref = "ISAP-2026-014"
+    p = clean(1, reference=ref)
+    p["Partners"] = [x for x in p["Partners"] if x["partner_type"] != "Voluntary sector"]
+    p["Cover"]["proposal_title"] = "<script>alert(1)</script> Dudley ICP"
+    service.upload("alice", "v1.xlsx", write(p, tmp_path / "v1.xlsx").read_bytes())
+    service.acknowledge("alice", ref, "REL011", "CVS joins via the alliance board.")
+    service.submit("alice", ref)
+    service.take("rita", ref)
+    service.decide("rita", ref, "approved_with_conditions",
+                   {"capitalisation": "green", "transparency": "amber", "service_scope": "green",
+                    "relationships": "red", "governance": "green"}, "Sound case; relationships need work.",
+                   [ConditionInput("Sign heads of terms with all practices", "ICB primary care lead",
+                                   dt.date(2027, 3, 31))])
+    return service, ref
+
+
+def test_assurance_report_has_every_part(reviewed, db_url):
+    from isap.assurance_report import render_report
+
+    service, ref = reviewed
+    html = render_report(service, "rita", ref, 1)
+    version = service.show("rita", ref)["versions"][0]
+    for part in (ref, version["sha256"], "Findings by domain", "REL011", "CVS joins via the alliance board.",
+                 "rating-red", "approved with conditions", "Sound case; relationships need work.",
+                 "Sign heads of terms with all practices", "ICB primary care lead", "2027-03-31",
+                 "Audit trail for checkpoint 1", "submitted → in_review", "@media print", "working_capital_months"):
+        assert part in html, part
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
+    from isap.workflow import NotFound
+
+    with pytest.raises(NotFound):
+        render_report(service, "otto", ref, 1)
+
+
+def test_report_cli(reviewed, db_url, tmp_path, monkeypatch):
+    service, ref = reviewed
+    if not db_url.startswith("sqlite"):
+        pytest.skip("the CLI test uses the embedded database")
+    env = {**__import__("os").environ, "ISAP_DATABASE_URL": db_url}
+    out = tmp_path / "r.html"
+    r = subprocess.run([sys.executable, "-m", "isap.cli", "report", ref, "--checkpoint", "1", "--out", str(out),
+                        "--as", "rita"], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    assert ref in out.read_text()
+    _ = json
