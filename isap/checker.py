@@ -35,6 +35,7 @@ class Report:
     lead_commissioner_code: str | None = None
     title: str | None = None
     provider_type: str | None = None
+    contact_email: str | None = None
 
     @property
     def summary(self) -> dict[str, int]:
@@ -99,6 +100,8 @@ def check_file(path: str | Path, policy: Policy | None = None, checkpoint: int |
         title, ptype = wb.cover["proposal_title"], wb.cover["provider_type"]
         report.title = title if isinstance(title, str) else None
         report.provider_type = ptype if isinstance(ptype, str) else None
+        email = wb.cover["contact_email"]
+        report.contact_email = email if isinstance(email, str) else None
         findings: list[Finding] = []
         for rule in selected(all_rules(), select, ignore):
             if rule.applies_at(wb.checkpoint):

@@ -235,6 +235,52 @@ def upload(file: Path, as_: str = AS, format: CheckFormat = typer.Option(CheckFo
 
 
 @app.command()
+def ingest(directory: Path, as_: str = AS,
+           format: CheckFormat = typer.Option(CheckFormat.text, "--format", "-f")) -> None:
+    """Assure every .xlsx in a folder (a Prefect flow; concurrent; files already assured are skipped)."""
+    if not directory.is_dir():
+        _die(f"{directory} is not a folder", 2)
+    _service()
+    from isap.flows import assure_inbox
+
+    rows = assure_inbox(directory=str(directory.resolve()), actor=as_)
+    lines = [f"{'file':<40} {'reference':<15} {'version':>7} {'errors':>6} {'warnings':>8}  outcome"]
+    for r in rows:
+        lines.append(f"{r['file'][:40]:<40} {r['reference'] or '-':<15} {r['version'] or '-':>7} "
+                     f"{'-' if r['errors'] is None else r['errors']:>6} "
+                     f"{'-' if r['warnings'] is None else r['warnings']:>8}  {r['outcome']}")
+    _emit(rows, format, "\n".join(lines))
+    if any(r["outcome"].startswith(("failed", "refused")) for r in rows):
+        raise typer.Exit(1)
+
+
+@app.command()
+def reminders(as_of: Optional[str] = typer.Option(None, "--today", help="YYYY-MM-DD (default: today)")) -> None:
+    """Write reminders for overdue reviews and conditions to the outbox (the daily flow's work)."""
+    import datetime as dt
+
+    from isap.pipeline import reminders as write_reminders
+
+    try:
+        day = dt.date.fromisoformat(as_of) if as_of else None
+    except ValueError:
+        _die(f"--today must be YYYY-MM-DD, not {as_of!r}", 2)
+    paths = _call(write_reminders, _service(), day)
+    typer.echo(f"Wrote {len(paths)} reminder(s)")
+
+
+@app.command()
+def worker(pool: str = typer.Option("isap", "--pool", help="Prefect work pool to serve.")) -> None:
+    """Serve the flows' deployments from a Prefect work pool (needs PREFECT_API_URL)."""
+    import os
+    import subprocess
+
+    if not os.environ.get("PREFECT_API_URL"):
+        _die("set PREFECT_API_URL to the Prefect server first (see docs/deployment.md)", 2)
+    raise typer.Exit(subprocess.call([sys.executable, "-m", "prefect", "worker", "start", "--pool", pool]))
+
+
+@app.command()
 def acknowledge(reference: str, rule_id: str, note: str = typer.Option(..., "--note"),
                 cell: Optional[str] = typer.Option(None, "--cell"), as_: str = AS) -> None:
     """Acknowledge a warning of the latest version with an explanatory note."""

@@ -1,14 +1,152 @@
-"""The upload pipeline's steps as plain functions.
+"""The assurance pipeline's steps as plain functions.
 
-`isap upload` and the dashboard call `upload_file`, which runs the steps in
-process: check the workbook, keep the original, persist the version and its
-findings.  The same steps are what an orchestrated flow would wrap as tasks.
+Keep the original, check the workbook, persist the version and its findings,
+notify the people concerned.  `isap.flows` wraps exactly these steps as
+Prefect tasks; `assure` runs them through the flow on a Prefect server when
+one is configured (PREFECT_API_URL) and in-process otherwise, so a laptop
+upload answers in a second or two instead of waiting for Prefect's temporary
+server.  Nothing here imports Prefect.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import os
+import re
+from email.message import EmailMessage
+from pathlib import Path
+
+from isap.store.db import StoreError, data_dir
+from isap.store.files import FileStoreError
 from isap.workflow import Service, UploadResult
+
+SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class TransientError(RuntimeError):
+    """A failure worth retrying (database busy, file store unavailable)."""
+
+
+def outbox_dir() -> Path:
+    path = Path(os.environ.get("ISAP_OUTBOX") or data_dir() / "outbox")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def prefect_server_configured() -> bool:
+    return bool(os.environ.get("PREFECT_API_URL"))
+
+
+# ---------------------------------------------------------------------------- steps
+def store_original(service: Service, data: bytes) -> str:
+    try:
+        return service.files.put(data)
+    except FileStoreError as exc:
+        raise TransientError(str(exc)) from None
+
+
+def check_workbook(service: Service, filename: str, data: bytes):
+    import tempfile
+
+    from isap.checker import check_file
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "upload.xlsx"
+        path.write_bytes(data)
+        report = check_file(path, service.policy)
+    report.file = Path(filename).name
+    return report
+
+
+def persist_version(service: Service, actor: str, filename: str, data: bytes, report) -> UploadResult:
+    try:
+        return service.upload(actor, filename, data, report=report)
+    except StoreError as exc:
+        if "locked" in str(exc) or "busy" in str(exc) or "cannot reach" in str(exc):
+            raise TransientError(str(exc)) from None
+        raise
+
+
+def notify(service: Service, result: UploadResult, contact_email: str | None) -> Path | None:
+    """An .eml in the outbox to the proposal's contact and its reviewers (one per version: re-runs add nothing)."""
+    if result.reference is None or result.duplicate:
+        return None
+    recipients = [e for e in [contact_email, *service.reviewer_emails(result.reference)] if e]
+    if not recipients:
+        return None
+    name = SAFE_NAME.sub("_", f"{result.reference}-v{result.version}-checked") + ".eml"
+    path = outbox_dir() / name
+    if path.exists():
+        return path
+    msg = EmailMessage()
+    msg["From"] = "isap@localhost"
+    msg["To"] = ", ".join(dict.fromkeys(recipients))
+    msg["Subject"] = f"{result.reference} version {result.version}: {result.errors} error(s), {result.warnings} warning(s)"
+    msg["Date"] = dt.datetime.now(dt.timezone.utc).strftime("%a, %d %b %Y %H:%M:%S +0000")
+    msg.set_content(
+        f"Version {result.version} of {result.reference} has been checked.\n\n"
+        f"Errors: {result.errors}\nWarnings: {result.warnings}\nSHA-256: {result.sha256}\n\n"
+        "Open the ISAP dashboard to see the findings.\n")
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(bytes(msg))
+    tmp.replace(path)
+    return path
+
+
+def assure_in_process(service: Service, actor: str, filename: str, data: bytes) -> UploadResult:
+    store_original(service, data)
+    report = check_workbook(service, filename, data)
+    result = persist_version(service, actor, filename, data, report)
+    notify(service, result, report_contact(report))
+    return result
+
+
+def report_contact(report) -> str | None:
+    return getattr(report, "contact_email", None)
+
+
+def assure(service: Service, actor: str, filename: str, data: bytes) -> UploadResult:
+    """Assure one upload: through the Prefect flow on a configured server, else in-process."""
+    if prefect_server_configured():
+        from isap.flows import assure_submission
+
+        staged = stage(data)
+        return assure_submission(actor=actor, filename=filename, path=str(staged))
+    return assure_in_process(service, actor, filename, data)
+
+
+def stage(data: bytes) -> Path:
+    """Put an upload where a worker can read it (the shared data directory)."""
+    sha = hashlib.sha256(data).hexdigest()
+    path = data_dir() / "incoming" / f"{sha}.xlsx"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    return path
 
 
 def upload_file(service: Service, actor: str, filename: str, data: bytes) -> UploadResult:
-    return service.upload(actor, filename, data)
+    return assure(service, actor, filename, data)
+
+
+# ---------------------------------------------------------------------------- reminders
+def reminders(service: Service, today: dt.date | None = None) -> list[Path]:
+    """Reminders for reviews waiting past the policy target and conditions past their due date."""
+    today = today or dt.date.today()
+    written = []
+    for item in service.overdue(today):
+        name = SAFE_NAME.sub("_", f"reminder-{today.isoformat()}-{item['kind']}-{item['key']}") + ".eml"
+        path = outbox_dir() / name
+        if path.exists():
+            continue
+        msg = EmailMessage()
+        msg["From"] = "isap@localhost"
+        msg["To"] = ", ".join(item["to"]) or "isap-reviewers@localhost"
+        msg["Subject"] = item["subject"]
+        msg.set_content(item["body"])
+        path.write_bytes(bytes(msg))
+        written.append(path)
+    return written

@@ -676,6 +676,47 @@ class Service:
             return out
         return self._run(run)
 
+    def reviewer_emails(self, reference: str) -> list[str]:
+        """Emails of the reviewers who have reviewed this proposal (for notifications)."""
+        def run(s: Session) -> list[str]:
+            p = s.exec(select(Proposal).where(Proposal.reference == reference)).first()
+            if p is None:
+                return []
+            q = select(User.email).join(Review, Review.reviewer_id == User.id).where(Review.proposal_id == p.id)
+            return sorted({e for e in s.exec(q) if e})
+        return self._run(run)
+
+    def sha_known(self, sha256: str) -> bool:
+        """Whether these exact bytes were assured already (as a version or an unassigned upload)."""
+        def run(s: Session) -> bool:
+            return bool(s.exec(select(SubmissionVersion.id).where(SubmissionVersion.sha256 == sha256)).first()
+                        or s.exec(select(UnassignedUpload.id).where(UnassignedUpload.sha256 == sha256)).first())
+        return self._run(run)
+
+    def overdue(self, today: dt.date) -> list[dict]:
+        """Reviews waiting longer than the policy target, and open conditions past their due date."""
+        import numpy as np
+
+        def run(s: Session) -> list[dict]:
+            out = []
+            reviewers = [u.email for u in s.exec(select(User).where(User.role.in_(("reviewer", "admin")))) if u.email]
+            for p in s.exec(select(Proposal).where(Proposal.state.in_(("submitted", "in_review")))):
+                since = p.state_since.date()
+                waited = int(np.busday_count(since, today)) if today > since else 0
+                if waited > self.policy.review_target_working_days:
+                    out.append({"kind": "review", "key": p.reference, "to": reviewers,
+                                "subject": f"{p.reference} has waited {waited} working days ({p.state})",
+                                "body": f"{p.reference} has been {p.state.replace('_', ' ')} since {since}, more "
+                                        f"than the {self.policy.review_target_working_days}-working-day target."})
+            for c, p in s.exec(select(Condition, Proposal).join(Proposal, Proposal.id == Condition.proposal_id)
+                               .where(Condition.status == "open", Condition.due_date < today)):
+                out.append({"kind": "condition", "key": f"{p.reference}-{c.id}", "to": reviewers,
+                            "subject": f"{p.reference}: condition {c.id} was due on {c.due_date}",
+                            "body": f"Condition {c.id} of {p.reference} ({c.text}; owner {c.owner}) was due on "
+                                    f"{c.due_date} and is still open."})
+            return out
+        return self._run(run)
+
     def version_findings(self, actor: str, reference: str, number: int) -> list[dict]:
         def run(s: Session) -> list[dict]:
             user = self._user(s, actor)

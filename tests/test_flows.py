@@ -1,0 +1,167 @@
+"""Prefect orchestration: flows under a real (temporary) Prefect server, steps as plain functions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from sample_submissions.generate import clean, write
+
+
+@pytest.fixture(scope="module")
+def prefect_harness(tmp_path_factory):
+    home = tmp_path_factory.mktemp("prefect-home")
+    settings = {"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+                "PREFECT_SERVER_UI_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING",
+                "PREFECT_TELEMETRY_ENABLE_RESOURCE_METRICS": "false",
+                "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90"}
+    old = {k: os.environ.get(k) for k in settings}
+    os.environ.update(settings)
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=90):
+        yield
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    """An upgraded embedded database with two organisations, used through the environment like the flows do."""
+    from isap.store.db import upgrade
+    from isap.workflow import Service
+
+    monkeypatch.setenv("ISAP_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("ISAP_DATABASE_URL", raising=False)
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    upgrade()
+    svc = Service()
+    svc.add_organisation("QUA", "Black Country ICB")
+    svc.add_organisation("QHM", "North East ICB")
+    svc.add_user("alice", "commissioner", "QUA")
+    svc.add_user("rita", "reviewer", email="rita@england.nhs.uk")
+    return svc
+
+
+def test_assure_submission_flow(prefect_harness, env, tmp_path):
+    from isap.flows import assure_submission
+
+    path = write(clean(1, reference="ISAP-2026-011"), tmp_path / "a.xlsx")
+    result = assure_submission(actor="alice", filename="a.xlsx", path=str(path))
+    assert (result.reference, result.version, result.errors) == ("ISAP-2026-011", 1, 0)
+    assert env.files.get(result.sha256) == path.read_bytes()
+    [eml] = list((tmp_path / "data" / "outbox").glob("*.eml"))
+    content = eml.read_text()
+    assert "To: icp.programme@nhs.net" in content and "ISAP-2026-011 version 1" in content
+    again = assure_submission(actor="alice", filename="a.xlsx", path=str(path))
+    assert again.duplicate and len(env.show("alice", "ISAP-2026-011")["versions"]) == 1
+
+
+def test_assure_inbox_flow_each_file_independently_and_skips_assured(prefect_harness, env, tmp_path):
+    from isap.flows import assure_inbox
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    write(clean(1, reference="ISAP-2026-011"), inbox / "dudley.xlsx")
+    bad = clean(1, reference="ISAP-2026-012")
+    bad["Cover"]["wpap_annual_value_gbp"] = 1
+    write(bad, inbox / "sandwell.xlsx")
+    (inbox / "broken.xlsx").write_bytes(b"PK\x03\x04 truncated")
+    other = clean(1, reference="ISAP-2026-013")
+    other["Cover"]["lead_commissioner_code"] = "QHM"
+    write(other, inbox / "other-org.xlsx")
+    (inbox / "notes.txt").write_text("ignored")
+    rows = {r["file"]: r for r in assure_inbox(directory=str(inbox), actor="alice")}
+    assert set(rows) == {"dudley.xlsx", "sandwell.xlsx", "broken.xlsx", "other-org.xlsx"}
+    assert rows["dudley.xlsx"]["outcome"] == "clean" and rows["dudley.xlsx"]["version"] == 1
+    assert rows["sandwell.xlsx"]["outcome"] == "has errors" and rows["sandwell.xlsx"]["errors"] == 1
+    assert rows["broken.xlsx"]["outcome"] == "kept, not assessable"
+    assert rows["other-org.xlsx"]["outcome"].startswith("refused")
+    again = {r["file"]: r["outcome"] for r in assure_inbox(directory=str(inbox), actor="alice")}
+    assert again["dudley.xlsx"] == again["sandwell.xlsx"] == again["broken.xlsx"] == "already assured"
+    with env.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM submissionversion")).scalar() == 2
+        assert conn.execute(text("SELECT count(*) FROM unassignedupload")).scalar() == 1
+
+
+def test_review_reminders_flow(prefect_harness, env, tmp_path):
+    from isap.flows import review_reminders
+    from isap.workflow import ConditionInput
+
+    env.upload("alice", "a.xlsx", write(clean(1, reference="ISAP-2026-011"), tmp_path / "a.xlsx").read_bytes())
+    env.submit("alice", "ISAP-2026-011")
+    env.upload("alice", "b.xlsx", write(clean(1, reference="ISAP-2026-012"), tmp_path / "b.xlsx").read_bytes())
+    env.submit("alice", "ISAP-2026-012")
+    env.take("rita", "ISAP-2026-012")
+    ratings = dict.fromkeys(("capitalisation", "transparency", "service_scope", "relationships", "governance"),
+                            "green")
+    env.decide("rita", "ISAP-2026-012", "approved_with_conditions", ratings, "ok",
+               [ConditionInput("Publish the report", "ICB", dt.date.today() + dt.timedelta(days=10))])
+    later = (dt.date.today() + dt.timedelta(days=60)).isoformat()
+    written = review_reminders(today=later)
+    names = sorted(Path(p).name for p in written)
+    assert len(names) == 2 and any("review-ISAP-2026-011" in n for n in names)
+    assert any("condition-ISAP-2026-012" in n for n in names)
+    assert "To: rita@england.nhs.uk" in Path(written[0]).read_text()
+    assert review_reminders(today=later) == []  # the same day twice writes nothing new
+    assert review_reminders(today=dt.date.today().isoformat()) == []
+
+
+def test_transient_failure_is_retried(prefect_harness, env, tmp_path, monkeypatch):
+    from isap import pipeline
+    from isap.flows import assure_submission
+
+    calls = {"n": 0}
+    real = pipeline.persist_version
+
+    def flaky(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise pipeline.TransientError("database is locked")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "persist_version", flaky)
+    path = write(clean(1, reference="ISAP-2026-011"), tmp_path / "a.xlsx")
+    result = assure_submission(actor="alice", filename="a.xlsx", path=str(path))
+    assert calls["n"] == 2 and result.version == 1
+
+
+def test_steps_are_plain_functions(env, tmp_path):
+    from isap import pipeline
+
+    data = write(clean(1, reference="ISAP-2026-011"), tmp_path / "a.xlsx").read_bytes()
+    result = pipeline.assure_in_process(env, "alice", "a.xlsx", data)
+    assert result.version == 1 and result.reference == "ISAP-2026-011"
+
+
+def test_plain_check_never_imports_prefect(tmp_path):
+    path = write(clean(1), tmp_path / "a.xlsx")
+    code = ("import sys; from isap.cli import app\n"
+            "try:\n    app(['check', sys.argv[1]])\nexcept SystemExit:\n    pass\n"
+            "print('PREFECT' if any(m == 'prefect' or m.startswith('prefect.') for m in sys.modules) else 'CLEAN')")
+    r = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True)
+    assert r.stdout.strip().splitlines()[-1] == "CLEAN", r.stdout + r.stderr
+
+
+def test_cli_upload_without_a_server_runs_in_process_quickly(env, tmp_path):
+    import time
+
+    path = write(clean(1, reference="ISAP-2026-011"), tmp_path / "a.xlsx")
+    environ = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    start = time.monotonic()
+    r = subprocess.run([sys.executable, "-c", "import sys\nfrom isap.cli import main\nsys.argv=['isap','upload',"
+                        f"{str(path)!r},'--as','alice']\nmain()\nprint(sorted(m for m in sys.modules if m=='prefect'))"],
+                       capture_output=True, text=True, env=environ)
+    elapsed = time.monotonic() - start
+    assert r.returncode == 0, r.stderr
+    assert "ISAP-2026-011 version 1" in r.stdout
+    assert elapsed < 20
