@@ -13,11 +13,15 @@ import pytest
 from isap.checker import check_file
 from tests.hostile import build_all, formatted_million_rows
 
-# Runs the real CLI in a child process and reports its peak memory (ru_maxrss of the child).
+# Runs the real CLI in a child process under a 512 MiB address-space cap and a timeout, and reports its
+# peak resident memory (ru_maxrss of the child).
 PROBE = textwrap.dedent("""
     import json, resource, subprocess, sys
+    CAP = 512 * 1024 * 1024  # the address space the checker may use, enforced by the kernel
+    def cap():
+        resource.setrlimit(resource.RLIMIT_AS, (CAP, CAP))
     p = subprocess.run([sys.executable, "-m", "isap.cli", "check", "--format", "json", sys.argv[1]],
-                       capture_output=True, text=True, timeout=60)
+                       capture_output=True, text=True, timeout=60, preexec_fn=cap)
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(json.dumps({"rc": p.returncode, "out": p.stdout, "err": p.stderr, "peak_mb": peak}))
 """)

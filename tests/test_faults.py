@@ -1,0 +1,118 @@
+"""Faults: the database disappears, the process is killed, the file store is read-only, hostile names."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from isap.store.db import StoreError
+from isap.store.files import FileStore, FileStoreError
+from sample_submissions.generate import clean, write
+
+REF = "ISAP-2026-014"
+
+
+def test_database_disappears_mid_upload_nothing_half_written_retry_succeeds(service, db_url, tmp_path,
+                                                                            monkeypatch):
+    if not db_url.startswith("postgresql"):
+        pytest.skip("losing the server mid-transaction is a client/server fault")
+    from isap.workflow import Service
+
+    data = write(clean(1, reference=REF), tmp_path / "a.xlsx").read_bytes()
+    real_audit = Service._audit
+    state = {"killed": False}
+
+    def audit_then_lose_the_connection(s, p, action, *args, **kwargs):
+        real_audit(s, p, action, *args, **kwargs)
+        if action == "version_uploaded" and not state["killed"]:
+            state["killed"] = True
+            s.flush()
+            s.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
+
+    monkeypatch.setattr(Service, "_audit", staticmethod(audit_then_lose_the_connection))
+    with pytest.raises(StoreError, match="database"):
+        service.upload("alice", "a.xlsx", data)
+    monkeypatch.setattr(Service, "_audit", staticmethod(real_audit))
+    with service.engine.connect() as conn:
+        for table in ("proposal", "submissionversion", "finding"):
+            assert conn.execute(text(f"SELECT count(*) FROM {table}")).scalar() == 0, table
+    result = service.upload("alice", "a.xlsx", data)
+    assert (result.reference, result.version) == (REF, 1)
+
+
+def test_read_only_file_store_fails_cleanly(service, tmp_path):
+    service.files = FileStore(Path("/proc/isap-file-store"))  # not writable, even by root
+    data = write(clean(1, reference=REF), tmp_path / "a.xlsx").read_bytes()
+    with pytest.raises(StoreError, match="cannot store the file"):
+        service.upload("alice", "a.xlsx", data)
+    assert service.list_proposals("alice") == []
+
+
+def test_uploaded_names_cannot_escape_the_file_store(service, tmp_path):
+    data = write(clean(1, reference=REF), tmp_path / "a.xlsx").read_bytes()
+    r = service.upload("alice", "../../../../tmp/evil.xlsx", data)
+    shown = service.show("alice", REF)
+    assert shown["versions"][0]["filename"] == "evil.xlsx"
+    stored = service.files.path_for(r.sha256)
+    assert stored.resolve().is_relative_to(service.files.root.resolve())
+    for bad in ("../etc/passwd", "a" * 64 + "/..", "/etc/passwd"):
+        with pytest.raises(FileStoreError):
+            service.files.path_for(bad)
+
+
+def test_killed_ingest_completes_on_rerun_without_duplicates(tmp_path):
+    env = {**os.environ, "ISAP_DATA_DIR": str(tmp_path / "data"), "PREFECT_HOME": str(tmp_path / "prefect"),
+           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_SERVER_UI_ENABLED": "false",
+           "PREFECT_LOGGING_LEVEL": "WARNING", "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90"}
+    env.pop("ISAP_DATABASE_URL", None)
+    env.pop("PREFECT_API_URL", None)
+
+    def isap(*args, **kw):
+        return subprocess.run([sys.executable, "-m", "isap.cli", *args], env=env, capture_output=True, text=True,
+                              **kw)
+
+    assert isap("db", "upgrade").returncode == 0
+    assert isap("org", "add", "QUA", "Black Country ICB").returncode == 0
+    assert isap("user", "add", "alice", "--role", "commissioner", "--org", "QUA").returncode == 0
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    n = 16
+    for i in range(n):
+        write(clean(1, reference=f"ISAP-2026-{100 + i:03d}"), inbox / f"p{i:02d}.xlsx")
+    proc = subprocess.Popen([sys.executable, "-m", "isap.cli", "ingest", str(inbox), "--as", "alice"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    db = tmp_path / "data" / "isap.db"
+    import sqlite3
+
+    deadline = time.monotonic() + 120
+    done = 0
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with sqlite3.connect(db, timeout=1) as conn:
+                done = conn.execute("SELECT count(*) FROM submissionversion").fetchone()[0]
+        except sqlite3.Error:
+            done = 0
+        if done >= 2:
+            break
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert done < n, "the batch finished before it could be interrupted"
+    r = isap("ingest", str(inbox), "--as", "alice", "--format", "json", timeout=300)
+    assert r.returncode == 0, r.stderr
+    import json
+
+    rows = json.loads(r.stdout)
+    assert len(rows) == n
+    assert sum(1 for x in rows if x["outcome"] == "already assured") >= 2
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM submissionversion").fetchone()[0] == n
+        assert conn.execute("SELECT count(*) FROM (SELECT sha256 FROM submissionversion GROUP BY sha256 "
+                            "HAVING count(*) > 1)").fetchone()[0] == 0
