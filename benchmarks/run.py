@@ -81,7 +81,16 @@ def bench_check(repeat: int = 3) -> list[dict]:
     return rows
 
 
-BENCHES = {"check": bench_check}
+def _store(name):
+    def run():
+        from benchmarks import store
+
+        return getattr(store, name)()
+    return run
+
+
+BENCHES = {"check": bench_check, "queries": _store("bench_queries"), "ingest": _store("bench_ingest"),
+           "dashboard": _store("bench_dashboard")}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -96,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(results, indent=2))
         return
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
-    cols = ["benchmark", "reference", "reference_s", "measured_s", "ratio", "peak_mb"]
+    cols = ["benchmark", "reference", "reference_s", "measured_s", "ratio"]
     extra = sorted({k for r in results for k in r} - set(cols))
     print("| " + " | ".join(cols + extra) + " |")
     print("|" + "---|" * (len(cols) + len(extra)))

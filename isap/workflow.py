@@ -583,17 +583,29 @@ class Service:
 
         def run(s: Session) -> list[dict]:
             user = self._user(s, actor)
-            q = select(Proposal, Organisation).join(Organisation, Organisation.id == Proposal.organisation_id)
+            latest = (select(SubmissionVersion.proposal_id, func.max(SubmissionVersion.number).label("n"))
+                      .group_by(SubmissionVersion.proposal_id).subquery())
+            # plain columns, not ORM objects: the reviewer's list holds every proposal in England
+            q = (select(Proposal.reference, Proposal.title, Organisation.code, Organisation.name,
+                        Proposal.provider_type, Proposal.checkpoint, Proposal.state, Proposal.state_since,
+                        Proposal.version, latest.c.n, Proposal.updated_at)
+                 .join(Organisation, Organisation.id == Proposal.organisation_id)
+                 .outerjoin(latest, latest.c.proposal_id == Proposal.id))
             if user.role == "commissioner":
                 q = q.where(Proposal.organisation_id == user.organisation_id)
             elif user.role not in ("reviewer", "admin"):
                 raise Forbidden(f"{user.username} cannot list proposals")
             if state:
                 q = q.where(Proposal.state == state)
-            rows = s.exec(q.order_by(Proposal.reference)).all()
-            latest = dict(s.exec(select(SubmissionVersion.proposal_id, func.max(SubmissionVersion.number))
-                                 .group_by(SubmissionVersion.proposal_id)).all()) if rows else {}
-            return [self._summary(p, org, latest.get(p.id)) for p, org in rows]
+            keys = ("reference", "title", "commissioner", "commissioner_name", "provider_type", "checkpoint",
+                    "state", "state_since", "version", "latest_version", "updated_at")
+            out = []
+            for row in s.execute(q.order_by(Proposal.reference)):
+                d = dict(zip(keys, row))
+                d["state_since"] = _iso(d["state_since"])
+                d["updated_at"] = _iso(d["updated_at"])
+                out.append(d)
+            return out
         return self._run(run)
 
     def pipeline(self, actor: str) -> list[dict]:
@@ -601,13 +613,17 @@ class Service:
         import numpy as np
 
         rows = self.list_proposals(actor)
-        today = dt.date.today()
-        for r in rows:
-            since = dt.date.fromisoformat(r["state_since"][:10])
-            r["days_in_state"] = (today - since).days
-            r["working_days_in_state"] = int(np.busday_count(since, today)) if today > since else 0
-            r["overdue"] = (r["state"] in ("submitted", "in_review")
-                            and r["working_days_in_state"] > self.policy.review_target_working_days)
+        if not rows:
+            return rows
+        today = np.datetime64(dt.date.today(), "D")
+        since = np.array([r["state_since"][:10] for r in rows], dtype="datetime64[D]")
+        days = (today - since).astype(int)
+        working = np.where(since < today, np.busday_count(np.minimum(since, today), today), 0)
+        target = self.policy.review_target_working_days
+        for r, d, w in zip(rows, days.tolist(), working.tolist()):
+            r["days_in_state"] = d
+            r["working_days_in_state"] = w
+            r["overdue"] = r["state"] in ("submitted", "in_review") and w > target
         return rows
 
     @staticmethod
@@ -745,6 +761,13 @@ class Service:
             return name, self.files.get(sha)
         except FileStoreError as exc:
             raise StoreError(str(exc)) from None
+
+
+def _iso(value) -> str:
+    """ISO text for a stored time (SQLite gives text or naive datetimes back, PostgreSQL aware ones)."""
+    if isinstance(value, str):
+        return value.replace(" ", "T")
+    return value.isoformat()
 
 
 def next_step(proposal: dict, role: str) -> str:

@@ -48,55 +48,18 @@ def samples_dir(tmp_path_factory) -> Path:
 
 # ---------------------------------------------------------------------- databases
 
-def _find_pg_bin() -> Path | None:
-    import glob
-    import shutil
-
-    found = shutil.which("initdb")
-    if found:
-        return Path(found).parent
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    return Path(candidates[-1]).parent if candidates else None
-
-
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory):
+def postgres_server():
     """A real PostgreSQL server on loopback for the session (or ISAP_TEST_POSTGRES_URL)."""
-    import os
-    import shutil
-    import socket
-    import subprocess
+    from tests.pgserver import PostgresUnavailable, temporary_server
 
-    url = os.environ.get("ISAP_TEST_POSTGRES_URL")
-    if url:
-        yield url
-        return
-    bindir = _find_pg_bin()
-    if bindir is None:
-        pytest.skip("PostgreSQL is not installed here (CI installs Debian's postgresql)")
-    base = Path(tempfile.mkdtemp(prefix="isap-pg-"))
-    data = base / "data"
-    as_root = os.geteuid() == 0
-    runner = ["runuser", "-u", "postgres", "--"] if as_root else []
-    if as_root:
-        shutil.chown(base, "postgres")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    subprocess.run(runner + [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust",
-                             "--no-sync", "-E", "UTF8"], check=True, capture_output=True)
-    subprocess.run(runner + [str(bindir / "pg_ctl"), "-D", str(data), "-w", "-l", str(base / "log"), "-o",
-                             f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off", "start"],
-                   check=True, capture_output=True)
     try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run(runner + [str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-                       capture_output=True)
-        shutil.rmtree(base, ignore_errors=True)
+        with temporary_server() as url:
+            yield url
+    except PostgresUnavailable as exc:
+        pytest.skip(str(exc))
 
 
-import tempfile  # noqa: E402
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -109,13 +72,9 @@ def db_url(request, tmp_path):
     else:
         import uuid
 
-        import psycopg
+        from tests.pgserver import create_database
 
-        server = request.getfixturevalue("postgres_server")
-        name = "t_" + uuid.uuid4().hex[:12]
-        with psycopg.connect(server.replace("postgresql+psycopg", "postgresql"), autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {name}")
-        url = server.rsplit("/", 1)[0] + "/" + name
+        url = create_database(request.getfixturevalue("postgres_server"), "t_" + uuid.uuid4().hex[:12])
     upgrade(url)
     return url
 

@@ -1,0 +1,179 @@
+"""Store, ingest and dashboard benchmarks (see benchmarks/run.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from sqlalchemy import insert
+
+N_PROPOSALS = 10_000
+FINDINGS_PER_VERSION = 10
+
+
+def populate(url: str, n: int = N_PROPOSALS) -> None:
+    """10,000 proposals, one version each, 100,000 findings: bulk-inserted (this is set-up, not measured)."""
+    from isap.store.db import engine_for, upgrade
+    from isap.store.models import FindingRecord, Organisation, Proposal, SubmissionVersion, User
+    from isap.workflow import Service
+
+    upgrade(url)
+    engine = engine_for(url)
+    svc = Service(engine)
+    for i in range(40):
+        svc.add_organisation(f"Q{i:02d}", f"Integrated care board {i}")
+    svc.add_user("rita", "reviewer")
+    svc.add_user("alice", "commissioner", "Q00")
+    now = dt.datetime.now(dt.timezone.utc)
+    states = ["draft", "submitted", "in_review", "returned", "assured", "withdrawn"]
+    with engine.begin() as conn:
+        org_ids = [r[0] for r in conn.execute(Organisation.__table__.select().with_only_columns(Organisation.id))]
+        uid = conn.execute(User.__table__.select().with_only_columns(User.id).where(User.username == "alice")).scalar()
+        conn.execute(insert(Proposal), [
+            {"reference": f"ISAP-{2000 + i // 1000:04d}-{i % 1000:03d}", "title": f"Proposal {i}",
+             "organisation_id": org_ids[i % len(org_ids)], "provider_type": "NHS trust", "checkpoint": 1 + i % 3,
+             "state": states[i % len(states)], "state_since": now - dt.timedelta(days=i % 90), "version": 1,
+             "created_at": now, "updated_at": now} for i in range(n)])
+        pids = [r[0] for r in conn.execute(Proposal.__table__.select().with_only_columns(Proposal.id))]
+        conn.execute(insert(SubmissionVersion), [
+            {"proposal_id": pid, "number": 1, "sha256": f"{pid:064x}", "filename": "w.xlsx", "size": 1000,
+             "uploaded_by": uid, "uploaded_at": now, "checkpoint": 1, "errors": 1, "warnings": 1, "infos": 0,
+             "catalogue_version": "bench", "policy_json": "{}", "report_json": "{}"} for pid in pids])
+        vids = [r[0] for r in conn.execute(SubmissionVersion.__table__.select()
+                                           .with_only_columns(SubmissionVersion.id))]
+        rows = [{"version_id": vid, "rule_id": "CAP002", "severity": "error", "domain": "capitalisation",
+                 "sheet": "Finance", "row": 2 + k, "column": "net_assets_gbp", "cell": f"D{2 + k}",
+                 "message": "Year 1: net assets are below the committed minimum.", "source": "002 §34"}
+                for vid in vids for k in range(FINDINGS_PER_VERSION)]
+        for i in range(0, len(rows), 20_000):
+            conn.execute(insert(FindingRecord), rows[i:i + 20_000])
+
+
+def _best(fn, repeat: int = 5) -> float:
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def bench_queries() -> list[dict]:
+    from isap.store.db import engine_for
+    from isap.workflow import Service
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        targets = [("SQLite", f"sqlite:///{Path(tmp) / 'bench.db'}")]
+        pg = None
+        try:
+            from tests.pgserver import PostgresUnavailable, create_database, temporary_server
+
+            pg = temporary_server()
+            server = pg.__enter__()
+            targets.append(("PostgreSQL", create_database(server, "bench")))
+        except (ImportError, PostgresUnavailable) as exc:  # pragma: no cover - reported in the table
+            rows.append({"benchmark": "PostgreSQL queries", "reference": "", "measured_s": "", "ratio": "",
+                         "note": f"skipped: {exc}"})
+        try:
+            for label, url in targets:
+                populate(url)
+                svc = Service(engine_for(url))
+                t_list = _best(lambda: svc.list_proposals("rita"))
+                t_pipe = _best(lambda: svc.pipeline("rita"))
+                t_scoped = _best(lambda: svc.list_proposals("alice"))
+                for what, t in (("isap list (reviewer, all 10,000)", t_list),
+                                ("pipeline view data (reviewer)", t_pipe),
+                                ("isap list (one commissioner, 250)", t_scoped)):
+                    rows.append({"benchmark": f"{what}, {label}", "reference": "target 0.300 s",
+                                 "reference_s": 0.3, "measured_s": round(t, 3), "ratio": round(t / 0.3, 2)})
+        finally:
+            if pg is not None:
+                pg.__exit__(None, None, None)
+    return rows
+
+
+def bench_ingest(n: int = 20) -> list[dict]:
+    """The assure_inbox flow against a plain loop over the same steps, same files, fresh databases."""
+    from sample_submissions.generate import clean, write
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        inbox = tmp / "inbox"
+        inbox.mkdir()
+        for i in range(n):
+            write(clean(1 + i % 3, reference=f"ISAP-2026-{100 + i:03d}"), inbox / f"p{i:02d}.xlsx")
+        os.environ.update({"PREFECT_HOME": str(tmp / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+                           "PREFECT_LOGGING_LEVEL": "ERROR", "PREFECT_SERVER_UI_ENABLED": "false",
+                           "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90"})
+
+        def fresh(name: str):
+            from isap.store.db import upgrade
+            from isap.workflow import Service
+
+            os.environ["ISAP_DATA_DIR"] = str(tmp / name)
+            os.environ.pop("ISAP_DATABASE_URL", None)
+            upgrade()
+            svc = Service()
+            svc.add_organisation("QUA", "Black Country ICB")
+            svc.add_user("alice", "commissioner", "QUA")
+            return svc
+
+        from isap import pipeline
+
+        svc = fresh("loop")
+        t = time.perf_counter()
+        for f in sorted(inbox.iterdir()):
+            pipeline.assure_in_process(svc, "alice", f.name, f.read_bytes())
+        t_loop = time.perf_counter() - t
+
+        from isap.flows import assure_inbox
+
+        fresh("warmup")
+        assure_inbox(directory=str(inbox), actor="alice")  # starts Prefect's temporary server once
+        fresh("flow")
+        t = time.perf_counter()
+        out = assure_inbox(directory=str(inbox), actor="alice")
+        t_flow = time.perf_counter() - t
+        assert sum(1 for r in out if r["version"] == 1) == n
+        rows.append({"benchmark": f"ingest {n} workbooks through assure_inbox (server warm)",
+                     "reference": "plain loop over the same steps", "reference_s": round(t_loop, 3),
+                     "measured_s": round(t_flow, 3), "ratio": round(t_flow / t_loop, 2),
+                     "per_file_s": round(t_flow / n, 3)})
+    return rows
+
+
+def bench_dashboard() -> list[dict]:
+    """The reviewer's pipeline page rendered by Streamlit (AppTest) over 10,000 proposals."""
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from isap.workflow import Service
+
+    app = str(Path(__file__).resolve().parents[1] / "dashboards" / "app.py")
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["ISAP_DATA_DIR"] = tmp
+        os.environ.pop("ISAP_DATABASE_URL", None)
+        from isap.store.db import database_url
+
+        populate(database_url())
+        Service().set_password("rita", "bench-password")
+        st.cache_resource.clear()
+        times = []
+        for _ in range(3):
+            at = AppTest.from_file(app, default_timeout=120)
+            at.session_state["user"] = {"username": "rita", "role": "reviewer"}
+            t = time.perf_counter()
+            at.run()
+            times.append(time.perf_counter() - t)
+            assert not at.exception and len(at.dataframe[0].value) == N_PROPOSALS
+    return [{"benchmark": "dashboard pipeline page, 10,000 proposals (AppTest run)", "reference": "target 2 s",
+             "reference_s": 2.0, "measured_s": round(min(times), 3), "ratio": round(min(times) / 2.0, 2),
+             "median_s": round(statistics.median(times), 3)}]
+
