@@ -37,7 +37,7 @@ from isap.template import (
     normalise_name,
     section_for,
 )
-from isap.values import Bad, converter_for, describe, is_empty, template_version_text
+from isap.values import Bad, converter_for, describe, is_empty, template_version_text, type_column
 
 _SEVERITY = {
     "WB004": Severity.ERROR, "WB005": Severity.ERROR, "WB006": Severity.WARNING, "WB007": Severity.ERROR,
@@ -216,53 +216,56 @@ class _Builder:
                          f"{column_letter(index[col.name])}) is read.")
             else:
                 index[col.name] = ci
-        known_idx = list(index.values())
+        known_idx = set(index.values())
         body = rows[1:]
-        raw = {name: list(map(itemgetter(ci), body)) for name, ci in index.items()}
-        error_rows = {r for (r, c), sp in special.items() if sp.kind == "error" and c in known_idx}
-        blank = ("",) * len(raw)
-        data: list[int] = []
-        for i, vals in enumerate(zip(*raw.values())):
-            # a row is data when some template column holds something other than blanks
-            if vals != blank and any(v.__class__ is not str or v.strip() for v in vals):
-                data.append(i + 1)
-            elif i + 1 in error_rows:
-                data.append(i + 1)
-        excel_rows = tuple(r0 + 1 for r0 in data)
-        contiguous = len(data) == len(rows) - 1
+        n = len(body)
+        sheet_columns = list(zip(*body)) if body else []
+        blank = ("",) * n
+        typed_cols: dict[str, list] = {}
+        maybe_bad: dict[str, bool] = {}
+        for name, ci in index.items():
+            raw = sheet_columns[ci] if ci < len(sheet_columns) else blank
+            typed_cols[name], maybe_bad[name] = type_column(spec.column(name), raw)
+        # cells calamine cannot show (errors, uncalculated formulas) come from the safety scan
+        by_ci = {ci: name for name, ci in index.items()}
+        failed_rows: dict[str, set[int]] = {name: set() for name in index}
+        forced: set[int] = set()
+        for (r0, ci), sp in sorted(special.items()):
+            name = by_ci.get(ci)
+            if name is None or r0 < 1 or r0 > n:
+                continue
+            self._special(sp, spec.name, r0 + 1, name, f"{column_letter(ci)}{r0 + 1}")
+            typed_cols[name][r0 - 1] = None
+            failed_rows[name].add(r0 - 1)
+            if sp.kind == "error":
+                forced.add(r0 - 1)
+        # a row is data when some template column holds a value (or a type error, or an error value)
+        if typed_cols and any(None not in t for t in typed_cols.values()):
+            data = list(range(n))
+        else:
+            data = [i for i, vals in enumerate(zip(*typed_cols.values()))
+                    if i in forced or any(v is not None for v in vals)] if typed_cols else []
+        contiguous = len(data) == n
         columns: dict[str, list] = {}
         failed: dict[str, set[int]] = {}
-        # WB009 is reported for formulas with no cached value even on otherwise empty rows
-        data_set = set(data)
-        for (r0, ci), sp in sorted(special.items()):
-            if sp.kind == "no_cached_value" and r0 not in data_set and r0 >= 1 and ci in known_idx:
-                name = next(n for n, i in index.items() if i == ci)
-                self._special(sp, spec.name, r0 + 1, name, f"{column_letter(ci)}{r0 + 1}")
-        for name, ci in index.items():
-            col = spec.column(name)
-            conv = converter_for(col)
-            letter = column_letter(ci)
-            # most sheets have no empty rows between data rows
-            column_raw = raw[name]
-            source = column_raw if contiguous else [column_raw[r0 - 1] for r0 in data]
-            typed = list(map(conv, source))
-            bad_pos: set[int] = set()
-            if special:
-                for pos, r0 in enumerate(data):
-                    sp = special.get((r0, ci))
-                    if sp is not None:
-                        self._special(sp, spec.name, r0 + 1, name, f"{letter}{r0 + 1}")
-                        typed[pos] = None
-                        bad_pos.add(pos)
-            for pos in [i for i, t in enumerate(typed) if t.__class__ is Bad]:
-                t = typed[pos]
-                self.add(t.rule_id, spec.name, data[pos] + 1, name, f"{letter}{data[pos] + 1}", t.message)
-                typed[pos] = None
-                bad_pos.add(pos)
-            if col.format in UPPERCASED_FORMATS:
+        position = None if contiguous else {row_i: pos for pos, row_i in enumerate(data)}
+        for name, typed in typed_cols.items():
+            letter = column_letter(index[name])
+            if maybe_bad[name]:
+                for i in [i for i, t in enumerate(typed) if t.__class__ is Bad]:
+                    t = typed[i]
+                    self.add(t.rule_id, spec.name, i + 2, name, f"{letter}{i + 2}", t.message)
+                    typed[i] = None
+                    failed_rows[name].add(i)
+            if spec.column(name).format in UPPERCASED_FORMATS:
                 typed = [t.upper() if t.__class__ is str else t for t in typed]
-            columns[name] = typed
-            failed[name] = bad_pos
+            if contiguous:
+                columns[name] = typed
+                failed[name] = failed_rows[name]
+            else:
+                columns[name] = [typed[i] for i in data]
+                failed[name] = {position[i] for i in failed_rows[name] if i in position}
+        excel_rows = tuple(i + 2 for i in data)
 
         # missing columns
         for col in spec.columns:

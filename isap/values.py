@@ -195,6 +195,32 @@ def converter_for(column: Column) -> Callable[[object], object]:
     return convert
 
 
+def type_column(column: Column, raw) -> tuple[list, bool]:
+    """Type a whole column; returns the values and whether any may be `Bad`.
+
+    Whole columns of one kind take C-level paths; low-cardinality columns
+    (choices, yes/no, codes) convert each distinct value once.  Numbers never
+    share the distinct-value map with booleans (True == 1.0 in Python).
+    """
+    kinds = set(map(type, raw))
+    t = column.type
+    if t is ValueType.MONEY and kinds <= {float}:
+        return list(raw), False
+    if t is ValueType.INTEGER and kinds <= {float} and all(map(float.is_integer, raw)):
+        return list(map(int, raw)), False
+    if t is ValueType.TEXT and kinds <= {str} and column.format is None:
+        stripped = list(map(str.strip, raw))
+        if ERROR_LITERALS.isdisjoint(stripped):
+            return [s or None for s in stripped], False
+    conv = converter_for(column)
+    if float not in kinds and int not in kinds:
+        distinct = set(raw)
+        if len(distinct) * 4 < len(raw):
+            mapping = {v: conv(v) for v in distinct}
+            return list(map(mapping.__getitem__, raw)), any(x.__class__ is Bad for x in mapping.values())
+    return list(map(conv, raw)), True
+
+
 def template_version_text(v: object) -> object:
     """`template_version` as text; a number (Excel turns a typed 1.0 into 1) reads as `1.0`."""
     if isinstance(v, float) and not isinstance(v, bool):

@@ -11,7 +11,7 @@ import zipfile
 import openpyxl
 from openpyxl.utils.exceptions import IllegalCharacterError
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
 from isap.checker import check_file
@@ -75,7 +75,10 @@ def apply(data: bytes, mutations) -> bytes:
             except (ValueError, TypeError, IllegalCharacterError):
                 pass
     out = io.BytesIO()
-    wb.save(out)
+    try:
+        wb.save(out)
+    except (ValueError, TypeError, AttributeError, IllegalCharacterError):
+        reject()  # openpyxl cannot write it (control characters): not a workbook anyone can make
     return out.getvalue()
 
 
