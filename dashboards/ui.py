@@ -364,6 +364,10 @@ def pipeline_page() -> None:
                   "working_days_in_state", "overdue"]].copy()
     shown["overdue"] = shown["overdue"].map({True: "OVERDUE", False: ""})
     st.dataframe(shown, hide_index=True, width="stretch")
+    st.subheader("Proposals by state over time")
+    history = svc.states_over_time(user["username"])
+    if history:
+        st.line_chart(pd.DataFrame(history).set_index("day").fillna(0), height=220)
     st.subheader("Days waiting")
     st.bar_chart(view.set_index("reference")["working_days_in_state"], height=200)
 

@@ -692,6 +692,30 @@ class Service:
             return out
         return self._run(run)
 
+    def states_over_time(self, actor: str) -> list[dict]:
+        """How many visible proposals were in each state at the end of each day (from the audit history)."""
+        def run(s: Session) -> list[dict]:
+            user = self._user(s, actor)
+            q = (select(AuditEvent.proposal_id, AuditEvent.at, AuditEvent.to_state)
+                 .join(Proposal, Proposal.id == AuditEvent.proposal_id)
+                 .where(AuditEvent.to_state.is_not(None)).order_by(AuditEvent.at, AuditEvent.id))
+            if user.role == "commissioner":
+                q = q.where(Proposal.organisation_id == user.organisation_id)
+            elif user.role not in ("reviewer", "admin"):
+                raise Forbidden(f"{user.username} cannot see the pipeline")
+            current: dict[int, str] = {}
+            counts: dict[str, int] = {}
+            by_day: dict[str, dict[str, int]] = {}
+            for pid, at, to_state in s.execute(q):
+                before = current.get(pid)
+                if before is not None:
+                    counts[before] -= 1
+                current[pid] = to_state
+                counts[to_state] = counts.get(to_state, 0) + 1
+                by_day[_iso(at)[:10]] = dict(counts)
+            return [{"day": d, **c} for d, c in sorted(by_day.items())]
+        return self._run(run)
+
     def reviewer_emails(self, reference: str) -> list[str]:
         """Emails of the reviewers who have reviewed this proposal (for notifications)."""
         def run(s: Session) -> list[str]:

@@ -303,3 +303,11 @@ def test_cli_errors_are_one_line(tmp_path):
     assert {"reference", "state", "checkpoint", "versions", "conditions", "history"} <= set(shown)
     assert set(shown["versions"][0]) >= {"number", "sha256", "errors", "warnings"}
     assert set(shown["history"][0]) >= {"action", "actor", "from_state", "to_state", "at", "reason"}
+
+
+def test_states_over_time_follows_the_history(service, tmp_path):
+    service.upload("alice", "a.xlsx", book(tmp_path, proposal(1)))
+    service.submit("alice", REF)
+    [today] = service.states_over_time("rita")
+    assert today["submitted"] == 1 and today.get("draft", 0) == 0
+    assert service.states_over_time("otto") == []
