@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from isap.model import FAILED, Row, Table
-from isap.values import money  # noqa: F401  (re-exported for checks)
 
 SEEDS = {
     "000": "000_d2c44084dfb7e1c7.txt",

@@ -10,8 +10,6 @@ ignores the Findings sheet.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from openpyxl import load_workbook
 from openpyxl.comments import Comment
 from openpyxl.styles import Font, PatternFill

@@ -117,6 +117,18 @@ def check_file(path: str | Path, policy: Policy | None = None, checkpoint: int |
     return report
 
 
+def check_bytes(data: bytes, filename: str, policy: Policy | None = None) -> Report:
+    """Check an upload held in memory; the report names the upload's own file name."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "upload.xlsx"
+        path.write_bytes(data)
+        report = check_file(path, policy)
+    report.file = Path(filename).name
+    return report
+
+
 def _sha_if_readable(path: str | Path, policy: Policy) -> str | None:
     import hashlib
 

@@ -11,7 +11,6 @@ assurance rules that need it are skipped instead of piling on.
 from __future__ import annotations
 
 import io
-from operator import itemgetter
 from types import MappingProxyType
 from typing import Iterable
 
@@ -25,6 +24,7 @@ from isap.template import (
     COVER,
     FORMAT_EXAMPLES,
     IGNORED_SHEETS,
+    Format,
     SHEETS,
     SUPPORTED_VERSIONS,
     UPPERCASED_FORMATS,
@@ -32,7 +32,6 @@ from isap.template import (
     Need,
     SheetKind,
     SheetSpec,
-    ValueType,
     column_letter,
     normalise_name,
     section_for,
@@ -164,8 +163,7 @@ class _Builder:
 
         present = {k: values.get(k) for k in where if k not in failed}
         bad = self._schema(spec, {k: [v] for k, v in present.items()}, [0],
-                           lambda name, pos: where[name], lambda name, pos: f"B{where[name]}",
-                           {k: (v,) for k, v in present.items()})
+                           lambda name, pos: where[name], lambda name, pos: f"B{where[name]}")
         failed |= {name for name, _ in bad}
         final = {k: (FAILED if k in failed else values.get(k)) for k in where}
         for k in failed:
@@ -216,7 +214,6 @@ class _Builder:
                          f"{column_letter(index[col.name])}) is read.")
             else:
                 index[col.name] = ci
-        known_idx = set(index.values())
         body = rows[1:]
         n = len(body)
         sheet_columns = list(zip(*body)) if body else []
@@ -284,8 +281,7 @@ class _Builder:
         present = {n: columns[n] for n in index}
         bad = self._schema(spec, present, list(range(len(data))),
                            lambda name, pos: excel_rows[pos],
-                           lambda name, pos: f"{letters[name]}{excel_rows[pos]}",
-                           None, skip=failed)
+                           lambda name, pos: f"{letters[name]}{excel_rows[pos]}", skip=failed)
         repeated: set[int] = set()
         for name, pos in bad:
             failed.setdefault(name, set()).add(pos)
@@ -321,7 +317,7 @@ class _Builder:
     _repeats: list[tuple[str, int]]
 
     def _schema(self, spec: SheetSpec, present: dict[str, list], positions: list[int], row_of, cell_of,
-                _unused, skip: dict[str, set[int]] | None = None) -> list[tuple[str, int]]:
+                skip: dict[str, set[int]] | None = None) -> list[tuple[str, int]]:
         """Run the sheet's schema; add SCH findings; return (column, position) that failed."""
         self._repeats = []
         if not positions or not present:
@@ -360,7 +356,6 @@ class _Builder:
         if rule_id == "SCH005":
             fmt = col.format
             if name == schemas.PARTNER_CODE and present.get("partner_type", [None] * (pos + 1))[pos] == "GP practice":
-                from isap.template import Format
                 fmt = Format.GP_PRACTICE
             return f"{describe(value)} is not a valid {fmt.value}: expected {FORMAT_EXAMPLES[fmt]}."
         if rule_id == "SCH006":
@@ -410,4 +405,4 @@ def parse(inspection: Inspection, checkpoint_override: int | None = None) -> Par
     )
 
 
-__all__ = ["parse", "read_sheets", "ValueType"]
+__all__ = ["parse", "read_sheets"]

@@ -47,16 +47,9 @@ def store_original(service: Service, data: bytes) -> str:
 
 
 def check_workbook(service: Service, filename: str, data: bytes):
-    import tempfile
+    from isap.checker import check_bytes
 
-    from isap.checker import check_file
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "upload.xlsx"
-        path.write_bytes(data)
-        report = check_file(path, service.policy)
-    report.file = Path(filename).name
-    return report
+    return check_bytes(data, filename, service.policy)
 
 
 def persist_version(service: Service, actor: str, filename: str, data: bytes, report) -> UploadResult:

@@ -305,9 +305,8 @@ def inspect(path: str | Path, policy: Policy) -> Inspection:
     macro = [n for n in names if n.rsplit("/", 1)[-1].lower() == "vbaproject.bin"]
     total = [0]
     ct_info = names["[Content_Types].xml"]
-    content_types = b""
-    if not any(f.rule_id == "WB003" for f in problems) or ct_info.file_size <= 10 * CHUNK:
-        content_types = _read_small(data, ct_info, budget, total, policy) if ct_info.file_size <= 10 * CHUNK else b""
+    # a plausible [Content_Types].xml is small; a huge one is already WB003 and is not inflated
+    content_types = _read_small(data, ct_info, budget, total, policy) if ct_info.file_size <= 10 * CHUNK else b""
     if macro or b"macroenabled" in content_types.lower() or b"vbaproject" in content_types.lower():
         problems.insert(0, file_finding(
             "WB002",

@@ -276,16 +276,11 @@ class Service:
     def upload(self, actor: str, filename: str, data: bytes, report: Any = None) -> UploadResult:
         """Check a workbook and keep it: a new proposal, a new version, or (identical bytes) nothing new."""
         import hashlib
-        import tempfile
 
-        from isap.checker import check_file
+        from isap.checker import check_bytes
 
         sha = hashlib.sha256(data).hexdigest()
-        if report is None:
-            with tempfile.TemporaryDirectory() as tmp:
-                path = Path(tmp) / "upload.xlsx"
-                path.write_bytes(data)
-                report = check_file(path, self.policy)
+        report = report if report is not None else check_bytes(data, filename, self.policy)
         report.file = Path(filename).name
         report_dict = report.to_dict()
         try:
