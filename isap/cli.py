@@ -240,8 +240,17 @@ def ingest(directory: Path, as_: str = AS,
     """Assure every .xlsx in a folder (a Prefect flow; concurrent; files already assured are skipped)."""
     if not directory.is_dir():
         _die(f"{directory} is not a folder", 2)
+    from isap.pipeline import batch_runner_setting
+
+    try:
+        batch_runner_setting()
+    except ValueError as exc:
+        _die(str(exc), 2)
     _service()
-    from isap.flows import assure_inbox
+    try:
+        from isap.flows import assure_inbox
+    except ValueError as exc:
+        _die(str(exc), 2)
 
     rows = assure_inbox(directory=str(directory.resolve()), actor=as_)
     lines = [f"{'file':<40} {'reference':<15} {'version':>7} {'errors':>6} {'warnings':>8}  outcome"]
@@ -273,11 +282,17 @@ def reminders(as_of: Optional[str] = typer.Option(None, "--today", help="YYYY-MM
 def worker(pool: str = typer.Option("isap", "--pool", help="Prefect work pool to serve.")) -> None:
     """Serve the flows' deployments from a Prefect work pool (needs PREFECT_API_URL)."""
     import os
-    import subprocess
+
+    from isap.pipeline import batch_runner_setting
 
     if not os.environ.get("PREFECT_API_URL"):
         _die("set PREFECT_API_URL to the Prefect server first (see docs/deployment.md)", 2)
-    raise typer.Exit(subprocess.call([sys.executable, "-m", "prefect", "worker", "start", "--pool", pool]))
+    try:
+        batch_runner_setting()
+    except ValueError as exc:
+        _die(str(exc), 2)
+    # Replace this process so a service manager's signals reach the worker itself.
+    os.execv(sys.executable, [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool])
 
 
 @app.command()

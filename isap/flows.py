@@ -23,6 +23,26 @@ from isap.workflow import Service, WorkflowError
 RETRY_DELAYS = exponential_backoff(backoff_factor=1)
 
 
+def batch_task_runner(spec: str | None = None):
+    """The task runner ISAP_TASK_RUNNER asks for (see `pipeline.batch_runner_setting`).
+
+    Chosen when this module is imported, so a deployment run on a worker uses
+    the worker's setting, and `isap ingest` uses the caller's.
+    """
+    kind, value = pipeline.batch_runner_setting(spec)
+    if kind == "threads":
+        return ThreadPoolTaskRunner(max_workers=value)
+    try:
+        from prefect_dask import DaskTaskRunner
+    except ImportError:
+        raise ValueError("ISAP_TASK_RUNNER asks for Dask: install isap[dask] (prefect-dask)") from None
+    if kind == "dask-address":
+        return DaskTaskRunner(address=value)
+    # One thread per worker process: checking is CPU-bound Python, so processes give the parallelism.
+    return DaskTaskRunner(cluster_kwargs={"n_workers": value, "threads_per_worker": 1,
+                                          "processes": True, "dashboard_address": None})
+
+
 def _transient(task_, task_run, state) -> bool:
     try:
         state.result()
@@ -88,7 +108,7 @@ def assure_file(actor: str, path: str) -> dict:
             "warnings": r.warnings, "outcome": outcome}
 
 
-@flow(name="assure_inbox", task_runner=ThreadPoolTaskRunner(max_workers=4))
+@flow(name="assure_inbox", task_runner=batch_task_runner())
 def assure_inbox(directory: str, actor: str) -> list[dict]:
     """Every .xlsx in a folder, concurrently; files already assured are skipped."""
     logger = get_run_logger()

@@ -38,6 +38,31 @@ def prefect_server_configured() -> bool:
     return bool(os.environ.get("PREFECT_API_URL"))
 
 
+def batch_runner_setting(spec: str | None = None) -> tuple[str, int | str]:
+    """How inbox batches run concurrently, from ISAP_TASK_RUNNER.
+
+    `threads` or `threads:N` (default, 4 threads in the flow's process);
+    `dask` or `dask:N` (a local Dask cluster of N worker processes, default 2);
+    `tcp://host:port` (an existing Dask scheduler, for batches across machines).
+    Parsed here, without Prefect, so the CLI can refuse a bad value before
+    starting anything.
+    """
+    raw = (os.environ.get("ISAP_TASK_RUNNER", "") if spec is None else spec).strip()
+    if not raw:
+        return ("threads", 4)
+    if raw.startswith(("tcp://", "tls://")):
+        return ("dask-address", raw)
+    kind, _, count = raw.partition(":")
+    defaults = {"threads": 4, "dask": 2}
+    if kind not in defaults:
+        raise ValueError(f"ISAP_TASK_RUNNER={raw!r}: use threads[:N], dask[:N] or tcp://host:port")
+    if not count:
+        return (kind, defaults[kind])
+    if not count.isdigit() or not 1 <= int(count) <= 256:
+        raise ValueError(f"ISAP_TASK_RUNNER={raw!r}: N must be a whole number from 1 to 256")
+    return (kind, int(count))
+
+
 # ---------------------------------------------------------------------------- steps
 def store_original(service: Service, data: bytes) -> str:
     try:

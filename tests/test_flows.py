@@ -165,3 +165,45 @@ def test_cli_upload_without_a_server_runs_in_process_quickly(env, tmp_path):
     assert r.returncode == 0, r.stderr
     assert "ISAP-2026-011 version 1" in r.stdout
     assert elapsed < 20
+
+
+def test_inbox_batch_on_a_dask_cluster(prefect_harness, env, tmp_path):
+    """ISAP_TASK_RUNNER=dask:N spreads a batch over a local Dask cluster of worker processes."""
+    from prefect_dask import DaskTaskRunner
+
+    from isap.flows import assure_inbox, batch_task_runner
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for i in range(3):
+        write(clean(1, reference=f"ISAP-2026-02{i}"), inbox / f"d{i}.xlsx")
+    (inbox / "broken.xlsx").write_bytes(b"PK\x03\x04 truncated")
+    runner = batch_task_runner("dask:2")
+    assert isinstance(runner, DaskTaskRunner)
+    rows = {r["file"]: r for r in assure_inbox.with_options(task_runner=runner)(directory=str(inbox), actor="alice")}
+    assert {f: r["outcome"] for f, r in rows.items()} == {
+        "d0.xlsx": "clean", "d1.xlsx": "clean", "d2.xlsx": "clean", "broken.xlsx": "kept, not assessable"}
+    assert {p["reference"] for p in env.list_proposals("alice")} == {"ISAP-2026-020", "ISAP-2026-021", "ISAP-2026-022"}
+
+
+@pytest.mark.parametrize("spec, expected", [
+    ("", ("threads", 4)), ("threads", ("threads", 4)), ("threads:8", ("threads", 8)),
+    ("dask", ("dask", 2)), ("dask:3", ("dask", 3)), ("tcp://10.0.0.5:8786", ("dask-address", "tcp://10.0.0.5:8786")),
+])
+def test_batch_runner_setting(spec, expected):
+    from isap.pipeline import batch_runner_setting
+
+    assert batch_runner_setting(spec) == expected
+
+
+@pytest.mark.parametrize("spec", ["ray", "threads:0", "dask:x", "threads:-1", "dask:100000"])
+def test_batch_runner_setting_refuses_nonsense(spec, env, tmp_path):
+    from isap.pipeline import batch_runner_setting
+
+    with pytest.raises(ValueError, match="ISAP_TASK_RUNNER"):
+        batch_runner_setting(spec)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    r = subprocess.run([sys.executable, "-m", "isap.cli", "ingest", str(inbox), "--as", "alice"],
+                       capture_output=True, text=True, env={**os.environ, "ISAP_TASK_RUNNER": spec})
+    assert r.returncode == 2 and "ISAP_TASK_RUNNER" in r.stderr and "Traceback" not in r.stderr
