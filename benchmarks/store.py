@@ -165,6 +165,13 @@ def bench_dashboard() -> list[dict]:
         populate(database_url())
         Service().set_password("rita", "bench-password")
         st.cache_resource.clear()
+        # A dashboard process starts Prefect once, in the background; let that finish before timing pages.
+        warm = AppTest.from_file(app, default_timeout=120)
+        warm.session_state["user"] = {"username": "rita", "role": "reviewer"}
+        warm.run()
+        from dashboards import ui
+
+        ui.start_orchestration().join(180)
         times = []
         for _ in range(3):
             at = AppTest.from_file(app, default_timeout=120)

@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboards import ui
-from isap.store.db import StoreError
+from isap.pipeline import orchestration_defaults
+
+orchestration_defaults()  # before anything imports Prefect
+
+from dashboards import ui  # noqa: E402
+from isap.store.db import StoreError  # noqa: E402
 
 
 def main() -> None:
@@ -22,6 +26,7 @@ def main() -> None:
     except StoreError as exc:
         st.error(f"The database is not ready: {exc}")
         st.stop()
+    ui.start_orchestration()
     user = ui.me()
     if user is None:
         st.navigation([st.Page("views/sign_in.py", title="Sign in", url_path="sign-in")]).run()

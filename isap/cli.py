@@ -220,9 +220,9 @@ def upload(file: Path, as_: str = AS, format: CheckFormat = typer.Option(CheckFo
         data = file.read_bytes()
     except OSError as exc:
         _die(f"cannot read {file}: {exc.strerror or exc}", 2)
-    from isap.pipeline import upload_file
+    from isap.pipeline import assure
 
-    res = _call(upload_file, _service(), as_, file.name, data)
+    res = _call(assure, _service(), as_, file.name, data)
     text = (f"{res.reference} version {res.version}: {res.errors} error(s), {res.warnings} warning(s)"
             + (" (new proposal)" if res.created_proposal else "")
             + (f" — {res.message}" if res.message else "")) if res.reference else \
@@ -453,10 +453,14 @@ def dashboard(port: int = typer.Option(8501, "--port"), host: str = typer.Option
     import os
     import subprocess
 
+    from isap.pipeline import orchestration_defaults
+
     _service()  # refuse early, with a clear message, when the database is not ready
+    orchestration_defaults()
     app_path = Path(__file__).resolve().parent.parent / "dashboards" / "app.py"
     cmd = [sys.executable, "-m", "streamlit", "run", str(app_path), "--server.port", str(port),
-           "--server.address", host, "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+           "--server.address", host, "--server.headless", "true", "--browser.gatherUsageStats", "false",
+           "--client.toolbarMode", "viewer"]
     typer.echo(f"Dashboard: http://{host}:{port}")
     raise typer.Exit(subprocess.call(cmd, env=os.environ.copy()))
 

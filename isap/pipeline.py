@@ -2,10 +2,13 @@
 
 Keep the original, check the workbook, persist the version and its findings,
 notify the people concerned.  `isap.flows` wraps exactly these steps as
-Prefect tasks; `assure` runs them through the flow on a Prefect server when
-one is configured (PREFECT_API_URL) and in-process otherwise, so a laptop
-upload answers in a second or two instead of waiting for Prefect's temporary
-server.  Nothing here imports Prefect.
+Prefect tasks.  Command-line uploads (`assure`) go through the flow on a
+Prefect server when one is configured (PREFECT_API_URL) and run in-process
+otherwise, so a laptop upload answers in a second or two instead of waiting
+for Prefect's temporary server.  Dashboard uploads (`assure_dashboard_upload`)
+always go through the flow: the dashboard is a long-running process, so it
+starts Prefect once, in the background, when it starts.  Nothing here imports
+Prefect at module level.
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
+import logging
 import re
+import threading
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -21,6 +26,7 @@ from isap.store.db import StoreError, data_dir
 from isap.store.files import FileStoreError
 from isap.workflow import Service, UploadResult
 
+log = logging.getLogger("isap.pipeline")
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -146,8 +152,59 @@ def stage(data: bytes) -> Path:
     return path
 
 
-def upload_file(service: Service, actor: str, filename: str, data: bytes) -> UploadResult:
-    return assure(service, actor, filename, data)
+def orchestration_defaults() -> None:
+    """Quiet, local settings for Prefect's ephemeral mode, unless a Prefect server is configured.
+
+    Must run before Prefect is imported (its settings are read once).  Keeps
+    Prefect's own database beside isap's data rather than in the user's home.
+    """
+    if prefect_server_configured():
+        return
+    os.environ.setdefault("PREFECT_HOME", str(data_dir() / "prefect"))
+    for key, value in {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_SERVER_UI_ENABLED": "false",
+                       "PREFECT_TELEMETRY_ENABLE_RESOURCE_METRICS": "false", "PREFECT_LOGGING_LEVEL": "WARNING",
+                       "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90"}.items():
+        os.environ.setdefault(key, value)
+
+
+_orchestration_lock = threading.Lock()
+
+
+def orchestration_problem() -> str | None:
+    """Reach the Prefect API (starting the ephemeral server on first use); None when it answers.
+
+    Serialised: an upload that arrives while the dashboard's background warm-up
+    is still starting Prefect's temporary server waits for it rather than
+    racing it to start a second one.
+    """
+    with _orchestration_lock:
+        return _reach_orchestration()
+
+
+def _reach_orchestration() -> str | None:
+    try:
+        from prefect.client.orchestration import get_client
+
+        with get_client(sync_client=True) as client:
+            failure = client.api_healthcheck()
+    except Exception as exc:  # noqa: BLE001 - any failure to reach Prefect means: run the steps directly
+        return f"{type(exc).__name__}: {exc}"
+    return None if failure is None else f"{type(failure).__name__}: {failure}"
+
+
+def assure_dashboard_upload(service: Service, actor: str, filename: str, data: bytes) -> tuple[UploadResult, bool]:
+    """A dashboard upload through the `assure_submission` flow; (result, ran_as_flow).
+
+    If Prefect cannot be reached the same steps run in-process, so an upload is
+    never lost to an orchestration outage; the page says so.
+    """
+    problem = orchestration_problem()
+    if problem is None:
+        from isap.flows import assure_submission
+
+        return assure_submission(actor=actor, filename=filename, path=str(stage(data))), True
+    log.warning("Prefect is unreachable (%s); assuring %s in-process", problem, filename)
+    return assure_in_process(service, actor, filename, data), False
 
 
 # ---------------------------------------------------------------------------- reminders

@@ -11,7 +11,7 @@ APP = str(Path(__file__).resolve().parents[1] / "dashboards" / "app.py")
 
 
 @pytest.fixture
-def demo_env(tmp_path, monkeypatch):
+def demo_env(tmp_path, monkeypatch, prefect_harness):
     import streamlit as st
 
     from isap.demo import load
@@ -78,6 +78,14 @@ def test_commissioner_uploads_and_sees_findings(demo_env, tmp_path):
     assert "ISAP-2026-013 saved as version 2: 1 error(s)" in out
     tables = [t.value for t in at.dataframe]
     assert any("CAP010" in set(t.get("rule_id", [])) for t in tables)
+    assert "could not be reached" not in out
+    # The upload ran as an assure_submission flow run, visible in Prefect.
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["assure_submission"])))
+    assert any(r.parameters.get("filename") == "walsall-v2.xlsx" and r.state.is_completed() for r in runs)
 
 
 def test_commissioner_cannot_upload_for_another_organisation(demo_env, tmp_path):

@@ -14,26 +14,6 @@ from sqlalchemy import text
 from sample_submissions.generate import clean, write
 
 
-@pytest.fixture(scope="module")
-def prefect_harness(tmp_path_factory):
-    home = tmp_path_factory.mktemp("prefect-home")
-    settings = {"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-                "PREFECT_SERVER_UI_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING",
-                "PREFECT_TELEMETRY_ENABLE_RESOURCE_METRICS": "false",
-                "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90"}
-    old = {k: os.environ.get(k) for k in settings}
-    os.environ.update(settings)
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=90):
-        yield
-    for k, v in old.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
-
-
 @pytest.fixture
 def env(tmp_path, monkeypatch):
     """An upgraded embedded database with two organisations, used through the environment like the flows do."""
@@ -207,3 +187,27 @@ def test_batch_runner_setting_refuses_nonsense(spec, env, tmp_path):
     r = subprocess.run([sys.executable, "-m", "isap.cli", "ingest", str(inbox), "--as", "alice"],
                        capture_output=True, text=True, env={**os.environ, "ISAP_TASK_RUNNER": spec})
     assert r.returncode == 2 and "ISAP_TASK_RUNNER" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_dashboard_upload_runs_as_a_flow_and_is_never_lost_without_prefect(prefect_harness, env, tmp_path):
+    import socket
+    import time
+
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from isap.pipeline import assure_dashboard_upload
+
+    data = write(clean(1, reference="ISAP-2026-011"), tmp_path / "a.xlsx").read_bytes()
+    result, as_flow = assure_dashboard_upload(env, "alice", "a.xlsx", data)
+    assert as_flow and (result.reference, result.version) == ("ISAP-2026-011", 1)
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    data = write(clean(1, reference="ISAP-2026-012"), tmp_path / "b.xlsx").read_bytes()
+    started = time.monotonic()
+    with temporary_settings({PREFECT_API_URL: f"http://127.0.0.1:{dead}/api"}):
+        result, as_flow = assure_dashboard_upload(env, "alice", "b.xlsx", data)
+    assert not as_flow and (result.reference, result.version, result.errors) == ("ISAP-2026-012", 1, 0)
+    assert time.monotonic() - started < 30
+    assert {p["reference"] for p in env.list_proposals("alice")} == {"ISAP-2026-011", "ISAP-2026-012"}
