@@ -60,14 +60,43 @@ def act(fn, *args, success: str, **kwargs) -> bool:
     return True
 
 
+def single_sign_on() -> bool:
+    """True when OpenID Connect is configured (an [auth] section in Streamlit's secrets)."""
+    try:
+        return "auth" in st.secrets
+    except Exception:  # noqa: BLE001 - no secrets file, or an unreadable one: local accounts only
+        return False
+
+
 def me() -> dict | None:
-    return st.session_state.get("user")
+    user = st.session_state.get("user")
+    if user is None and single_sign_on() and st.user.get("is_logged_in"):
+        # Who someone is comes from the identity provider; what they may do comes from isap's account.
+        try:
+            account = service().identify(st.user.get("email"), st.user.get("email_verified"))
+        except WorkflowError as exc:
+            st.session_state["sign_in_refused"] = str(exc)
+            return None
+        user = {"username": account.username, "role": account.role, "sso": True}
+        st.session_state["user"] = user
+    return user
 
 
 # ---------------------------------------------------------------------------- sign-in
 def sign_in_page() -> None:
     st.title("ISAP assurance")
     st.write("Sign in to check and submit ICP proposals, or to review them.")
+    if single_sign_on():
+        refused = st.session_state.get("sign_in_refused")
+        if refused and st.user.get("is_logged_in"):
+            st.error(f"You are signed in with your organisation's account, but cannot use ISAP yet: {refused}.")
+            if st.button("Sign out"):
+                st.session_state.pop("sign_in_refused", None)
+                st.logout()
+            return
+        if st.button("Sign in with your organisation's account", type="primary"):
+            st.login()
+        return
     with st.form("sign_in"):
         username = st.text_input("User name", key="username")
         password = st.text_input("Password", type="password", key="password")
@@ -82,7 +111,10 @@ def sign_in_page() -> None:
 
 
 def sign_out() -> None:
-    st.session_state.pop("user", None)
+    user = st.session_state.pop("user", None)
+    if user and user.get("sso"):
+        st.logout()  # the browser goes to the identity provider's sign-out; a rerun here could race it
+        st.stop()
     st.rerun()
 
 

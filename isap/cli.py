@@ -448,10 +448,23 @@ def demo_load() -> None:
 
 
 @app.command()
-def dashboard(port: int = typer.Option(8501, "--port"), host: str = typer.Option("localhost", "--host")) -> None:
+def dashboard(port: int = typer.Option(8501, "--port"), host: str = typer.Option("localhost", "--host"),
+              secrets: Optional[Path] = typer.Option(
+                  None, "--secrets", help="A Streamlit secrets.toml whose [auth] section configures single sign-on "
+                                          "(OpenID Connect); without one, local accounts sign in.")) -> None:
     """Start the dashboard on the configured database."""
     import os
     import subprocess
+    import tomllib
+
+    if secrets is not None:
+        try:
+            auth = tomllib.loads(secrets.read_text(encoding="utf-8")).get("auth")
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            _die(f"cannot read {secrets}: {exc}", 2)
+        missing = [k for k in ("redirect_uri", "cookie_secret") if not isinstance(auth, dict) or k not in auth]
+        if missing:
+            _die(f"{secrets} needs an [auth] section with {', '.join(missing)} (see docs/deployment.md)", 2)
 
     from isap.pipeline import orchestration_defaults
 
@@ -461,6 +474,8 @@ def dashboard(port: int = typer.Option(8501, "--port"), host: str = typer.Option
     cmd = [sys.executable, "-m", "streamlit", "run", str(app_path), "--server.port", str(port),
            "--server.address", host, "--server.headless", "true", "--browser.gatherUsageStats", "false",
            "--client.toolbarMode", "viewer"]
+    if secrets is not None:
+        cmd += ["--secrets.files", str(secrets.resolve())]
     typer.echo(f"Dashboard: http://{host}:{port}")
     raise typer.Exit(subprocess.call(cmd, env=os.environ.copy()))
 

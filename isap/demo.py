@@ -38,7 +38,7 @@ def load(service: Service) -> bool:
     service.add_organisation("QHM", "NHS North East and North Cumbria Integrated Care Board")
     service.add_organisation("X24", "NHS England")
     for name, role, org, password in DEMO_USERS:
-        service.add_user(name, role, org, password=password)
+        service.add_user(name, role, org, password=password, email=f"{name}@isap.example")
 
     with tempfile.TemporaryDirectory() as tmp:
         def put(user: str, p: dict, name: str):

@@ -264,6 +264,29 @@ class Service:
             return user if verify_password(user.password_hash, password) else None
         return self._run(run)
 
+    def identify(self, email: str | None, email_verified: bool | None = None) -> User:
+        """The account a single sign-on identity belongs to, matched on its e-mail address.
+
+        Roles and organisations stay in isap (an identity provider only proves
+        who someone is), so an identity signs in only when exactly one account
+        carries its address, and never when the provider says the address is
+        unverified.
+        """
+        address = (email or "").strip().lower()
+        if not address:
+            raise Forbidden("your identity provider did not share an e-mail address, so no ISAP account matches it")
+        if email_verified is False:
+            raise Forbidden(f"your identity provider has not verified {address}")
+
+        def run(s: Session) -> User:
+            users = s.exec(select(User).where(func.lower(User.email) == address, User.role != "system")).all()
+            if not users:
+                raise Forbidden(f"{address} has no ISAP account: ask an ISAP administrator to add you")
+            if len(users) > 1:
+                raise Forbidden(f"{address} belongs to more than one ISAP account: ask an ISAP administrator")
+            return users[0]
+        return self._run(run)
+
     def _system_user(self, s: Session) -> User:
         user = s.exec(select(User).where(User.username == SYSTEM_USER)).first()
         if user is None:

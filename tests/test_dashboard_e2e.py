@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -19,17 +20,23 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed")
 
 
-@pytest.fixture
-def server(tmp_path):
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def dashboard(tmp_path: Path, port: int | None = None, extra: tuple[str, ...] = ()):
+    """`isap dashboard` on a fresh embedded database with the demo data, as a newcomer would start it."""
     env = {**os.environ, "ISAP_DATA_DIR": str(tmp_path / "data")}
     env.pop("ISAP_DATABASE_URL", None)
     for args in (["db", "upgrade"], ["demo", "load"]):
         subprocess.run([sys.executable, "-m", "isap.cli", *args], env=env, check=True, capture_output=True)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = port or free_port()
+    log = tmp_path / "dashboard.log"
     proc = subprocess.Popen([sys.executable, "-m", "isap.cli", "dashboard", "--port", str(port), "--host",
-                             "127.0.0.1"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             "127.0.0.1", *extra], env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -37,13 +44,31 @@ def server(tmp_path):
             if urllib.request.urlopen(url + "/_stcore/health", timeout=2).status == 200:
                 break
         except OSError:
+            if proc.poll() is not None:
+                break
             time.sleep(0.3)
     else:
         proc.kill()
-        pytest.fail("the dashboard did not start")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
+        pytest.fail(f"the dashboard did not start:\n{log.read_text()[-3000:]}")
+    if proc.poll() is not None:
+        pytest.fail(f"the dashboard exited:\n{log.read_text()[-3000:]}")
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture
+def server(tmp_path):
+    with dashboard(tmp_path) as url:
+        yield url
+
+
+def launch(pw):
+    return pw.chromium.launch(executable_path=CHROMIUM, args=[
+        "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"])
 
 
 def sign_in(page, url: str, username: str, password: str) -> None:
@@ -84,9 +109,7 @@ def test_commissioner_uploads_fixes_and_submits_then_reviewer_decides(server, tm
     first = write(broken, tmp_path / "walsall-v1.xlsx")
     fixed = write(clean(1, reference="ISAP-2026-030"), tmp_path / "walsall-v2.xlsx")
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
+        browser = launch(pw)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(server)
         expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=30_000)
@@ -156,3 +179,51 @@ def test_commissioner_uploads_fixes_and_submits_then_reviewer_decides(server, tm
             "ON p.id = r.proposal_id WHERE p.reference = 'ISAP-2026-030'")).scalar()
     engine.dispose()
     assert outcome == "approved" and state != "submitted"
+
+
+def test_single_sign_on_with_an_openid_provider(tmp_path):
+    """With [auth] configured, people sign in at their identity provider; isap's account decides what they may do."""
+    from oidc_provider_mock import User, run_server_in_thread
+    from playwright.sync_api import expect, sync_playwright
+
+    claims = [User(sub="alice-sso", claims={"email": "Alice@isap.example", "email_verified": True}),
+              User(sub="mallory", claims={"email": "mallory@elsewhere.example", "email_verified": True})]
+    with run_server_in_thread(user_claims=claims) as provider:
+        port = free_port()
+        secrets = tmp_path / "secrets.toml"
+        secrets.write_text(
+            "[auth]\n"
+            f'redirect_uri = "http://127.0.0.1:{port}/oauth2callback"\n'
+            'cookie_secret = "a-long-random-test-cookie-secret-0123456789"\n'
+            'client_id = "isap-dashboard"\n'
+            'client_secret = "isap-dashboard-secret"\n'
+            f'server_metadata_url = "http://127.0.0.1:{provider.server_port}/.well-known/openid-configuration"\n')
+        with dashboard(tmp_path, port, ("--secrets", str(secrets))) as url, sync_playwright() as pw:
+            browser = launch(pw)
+            page = browser.new_page()
+            page.goto(url)
+            expect(page.get_by_role("button", name="Sign in with your organisation's account")).to_be_visible(
+                timeout=30_000)
+            expect(page.get_by_label("User name")).to_have_count(0)  # local passwords are off with single sign-on
+            page.get_by_role("button", name="Sign in with your organisation's account").click()
+            page.get_by_placeholder("sub").fill("alice-sso")
+            page.get_by_role("button", name="Authorize").click()
+            expect(page.get_by_text("Signed in as alice")).to_be_visible(timeout=30_000)
+            expect(page.locator('[data-testid="stDataFrame"]').first).to_be_visible(timeout=30_000)
+            expect(page.get_by_text("ISAP-2026-011")).to_be_attached()
+            expect(page.get_by_text("ISAP-2026-021")).to_have_count(0)  # another organisation's proposal
+            settle(page)
+            page.get_by_role("button", name="Sign out").click()
+            # Signing out ends the session at the identity provider too (RP-initiated logout).
+            page.wait_for_url(re.compile(r".*/end_session.*"), timeout=30_000)
+            page.get_by_role("button", name="End session").click()
+            expect(page.get_by_role("button", name="Sign in with your organisation's account")).to_be_visible(
+                timeout=30_000)
+
+            # A real identity without an ISAP account is told so, kindly, and sees nothing.
+            page.get_by_role("button", name="Sign in with your organisation's account").click()
+            page.get_by_placeholder("sub").fill("mallory")
+            page.get_by_role("button", name="Authorize").click()
+            expect(page.get_by_text("mallory@elsewhere.example has no ISAP account")).to_be_visible(timeout=30_000)
+            expect(page.locator('[data-testid="stDataFrame"]')).to_have_count(0)
+            browser.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import threading
 
 import pytest
@@ -311,3 +312,39 @@ def test_states_over_time_follows_the_history(service, tmp_path):
     [today] = service.states_over_time("rita")
     assert today["submitted"] == 1 and today.get("draft", 0) == 0
     assert service.states_over_time("otto") == []
+
+
+def test_single_sign_on_identity_maps_to_exactly_one_account(service):
+    from isap.workflow import Forbidden
+
+    service.add_user("carol", "commissioner", "QUA", email="Carol.Jones@nhs.net")
+    assert service.identify("carol.jones@NHS.net", True).username == "carol"
+    assert service.identify(" carol.jones@nhs.net ", None).username == "carol"  # no verification claim at all
+    with pytest.raises(Forbidden, match="not verified"):
+        service.identify("carol.jones@nhs.net", False)
+    with pytest.raises(Forbidden, match="has no ISAP account"):
+        service.identify("mallory@example.org", True)
+    with pytest.raises(Forbidden, match="did not share an e-mail"):
+        service.identify(None, True)
+    service.add_user("carol2", "reviewer", email="carol.jones@nhs.net")
+    with pytest.raises(Forbidden, match="more than one ISAP account"):
+        service.identify("carol.jones@nhs.net", True)
+
+
+@pytest.mark.parametrize("content, message", [
+    ("[auth]\nclient_id = 'x'\n", "redirect_uri, cookie_secret"),
+    ("not toml = = =", "cannot read"),
+    ("[other]\n", "needs an [auth] section"),
+])
+def test_dashboard_refuses_an_unusable_secrets_file(tmp_path, content, message):
+    import subprocess
+    import sys
+
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text(content)
+    env = {**os.environ, "ISAP_DATA_DIR": str(tmp_path / "data")}
+    env.pop("ISAP_DATABASE_URL", None)
+    subprocess.run([sys.executable, "-m", "isap.cli", "db", "upgrade"], env=env, check=True, capture_output=True)
+    r = subprocess.run([sys.executable, "-m", "isap.cli", "dashboard", "--secrets", str(secrets)],
+                       env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
