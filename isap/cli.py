@@ -240,13 +240,14 @@ def ingest(directory: Path, as_: str = AS,
     """Assure every .xlsx in a folder (a Prefect flow; concurrent; files already assured are skipped)."""
     if not directory.is_dir():
         _die(f"{directory} is not a folder", 2)
-    from isap.pipeline import batch_runner_setting
+    from isap.pipeline import batch_runner_setting, orchestration_defaults
 
     try:
         batch_runner_setting()
     except ValueError as exc:
         _die(str(exc), 2)
     _service()
+    orchestration_defaults(quiet=False)
     try:
         from isap.flows import assure_inbox
     except ValueError as exc:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
+import time
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
@@ -39,8 +41,30 @@ def batch_task_runner(spec: str | None = None):
     if kind == "dask-address":
         return DaskTaskRunner(address=value)
     # One thread per worker process: checking is CPU-bound Python, so processes give the parallelism.
-    return DaskTaskRunner(cluster_kwargs={"n_workers": value, "threads_per_worker": 1,
+    return DaskTaskRunner(cluster_class=_local_cluster,
+                          cluster_kwargs={"n_workers": value, "threads_per_worker": 1,
                                           "processes": True, "dashboard_address": None})
+
+
+def _local_cluster(**kwargs):
+    """A local Dask cluster whose worker processes report to this flow run's Prefect API.
+
+    Worker processes inherit the environment when they start.  With no Prefect
+    server configured, the flow runs against Prefect's temporary server, whose
+    address is nowhere in the environment: without it each worker would start a
+    temporary server of its own (20 s each) and report its task runs there.
+    """
+    from distributed import LocalCluster
+    from prefect.context import FlowRunContext
+
+    ctx = FlowRunContext.get()
+    if ctx is None or os.environ.get("PREFECT_API_URL"):
+        return LocalCluster(**kwargs)
+    os.environ["PREFECT_API_URL"] = str(ctx.client.api_url)
+    try:
+        return LocalCluster(**kwargs)
+    finally:
+        del os.environ["PREFECT_API_URL"]
 
 
 def _transient(task_, task_run, state) -> bool:
@@ -87,25 +111,57 @@ def assure_submission(actor: str, filename: str, path: str):
     return result
 
 
-@task(retries=2, retry_delay_seconds=RETRY_DELAYS, retry_condition_fn=_transient)
-def assure_file(actor: str, path: str) -> dict:
-    """One inbox file, independently: any failure is this file's outcome, never the batch's."""
+def assure_one(actor: str, path: str, attempts: int = 3) -> dict:
+    """One inbox file, independently: any failure is this file's outcome, never the batch's.
+
+    Transient failures (database busy, file store unavailable) are retried here,
+    per file, with backoff, so a retry never re-runs the other files of a chunk.
+    """
+    name = Path(path).name
+    for attempt in range(attempts):
+        try:
+            return _assure_one(actor, path, name)
+        except pipeline.TransientError as exc:
+            if attempt == attempts - 1:
+                return _row(name, f"failed: {exc} (tried {attempts} times)")
+            time.sleep(2 ** attempt)
+        except Exception as exc:  # noqa: BLE001 - one bad file never stops the batch
+            return _row(name, f"failed: {type(exc).__name__}: {exc}")
+    raise AssertionError("unreachable")
+
+
+def _row(name: str, outcome: str, r=None) -> dict:
+    return {"file": name, "reference": r and r.reference, "version": r and r.version,
+            "errors": r and r.errors, "warnings": r and r.warnings, "outcome": outcome}
+
+
+def _assure_one(actor: str, path: str, name: str) -> dict:
     service = _service()
     data = Path(path).read_bytes()
-    name = Path(path).name
     if service.sha_known(hashlib.sha256(data).hexdigest()):
-        return {"file": name, "reference": None, "version": None, "errors": None, "warnings": None,
-                "outcome": "already assured"}
+        return _row(name, "already assured")
     try:
         r = pipeline.assure_in_process(service, actor, name, data)
     except WorkflowError as exc:
-        return {"file": name, "reference": None, "version": None, "errors": None, "warnings": None,
-                "outcome": f"refused: {exc}"}
-    outcome = "kept, not assessable" if r.reference is None else ("clean" if not r.errors else "has errors")
+        return _row(name, f"refused: {exc}")
     if r.duplicate:
-        outcome = "already assured"
-    return {"file": name, "reference": r.reference, "version": r.version, "errors": r.errors,
-            "warnings": r.warnings, "outcome": outcome}
+        return _row(name, "already assured", r)
+    return _row(name, "kept, not assessable" if r.reference is None else ("clean" if not r.errors else "has errors"), r)
+
+
+@task
+def assure_files(actor: str, paths: list[str]) -> list[dict]:
+    """A chunk of inbox files, one after another, each independently."""
+    return [assure_one(actor, p) for p in paths]
+
+
+def chunk_size(files: int, concurrency: int) -> int:
+    """Files per task: one each for small batches; for large ones about four tasks per worker, at most 25 files.
+
+    Each task run costs tens of milliseconds of Prefect bookkeeping, as much as
+    checking a typical workbook, so a task per file would double a large batch's time.
+    """
+    return max(1, min(25, files // (4 * max(1, concurrency))))
 
 
 @flow(name="assure_inbox", task_runner=batch_task_runner())
@@ -113,16 +169,20 @@ def assure_inbox(directory: str, actor: str) -> list[dict]:
     """Every .xlsx in a folder, concurrently; files already assured are skipped."""
     logger = get_run_logger()
     files = sorted(str(p) for p in Path(directory).iterdir() if p.suffix.lower() == ".xlsx" and p.is_file())
-    logger.info("assuring %d workbook(s) from %s", len(files), directory)
-    futures = [assure_file.submit(actor, f) for f in files]
+    kind, value = pipeline.batch_runner_setting()
+    size = chunk_size(len(files), value if isinstance(value, int) else 8)
+    chunks = [files[i:i + size] for i in range(0, len(files), size)]
+    logger.info("assuring %d workbook(s) from %s in %d task(s)", len(files), directory, len(chunks))
+    futures = [assure_files.submit(actor, chunk) for chunk in chunks]
     rows = []
-    for f, fut in zip(files, futures):
+    for chunk, fut in zip(chunks, futures):
         try:
-            rows.append(fut.result())
-        except Exception as exc:  # noqa: BLE001 - one bad file never stops the batch
-            rows.append({"file": Path(f).name, "reference": None, "version": None, "errors": None,
-                         "warnings": None, "outcome": f"failed: {type(exc).__name__}: {exc}"})
-        logger.info("%d/%d %s: %s", len(rows), len(files), rows[-1]["file"], rows[-1]["outcome"])
+            done = fut.result()
+        except Exception as exc:  # noqa: BLE001 - one bad chunk never stops the batch
+            done = [_row(Path(f).name, f"failed: {type(exc).__name__}: {exc}") for f in chunk]
+        for row in done:
+            rows.append(row)
+            logger.info("%d/%d %s: %s", len(rows), len(files), row["file"], row["outcome"])
     return rows
 
 

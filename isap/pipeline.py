@@ -47,19 +47,22 @@ def prefect_server_configured() -> bool:
 def batch_runner_setting(spec: str | None = None) -> tuple[str, int | str]:
     """How inbox batches run concurrently, from ISAP_TASK_RUNNER.
 
-    `threads` or `threads:N` (default, 4 threads in the flow's process);
+    `threads` or `threads:N` (default: as many threads as cores, at most 4,
+    in the flow's process; checking is CPU-bound Python, so more threads than
+    cores only contend for the interpreter lock);
     `dask` or `dask:N` (a local Dask cluster of N worker processes, default 2);
     `tcp://host:port` (an existing Dask scheduler, for batches across machines).
     Parsed here, without Prefect, so the CLI can refuse a bad value before
     starting anything.
     """
     raw = (os.environ.get("ISAP_TASK_RUNNER", "") if spec is None else spec).strip()
+    threads = max(1, min(4, os.cpu_count() or 1))
     if not raw:
-        return ("threads", 4)
+        return ("threads", threads)
     if raw.startswith(("tcp://", "tls://")):
         return ("dask-address", raw)
     kind, _, count = raw.partition(":")
-    defaults = {"threads": 4, "dask": 2}
+    defaults = {"threads": threads, "dask": 2}
     if kind not in defaults:
         raise ValueError(f"ISAP_TASK_RUNNER={raw!r}: use threads[:N], dask[:N] or tcp://host:port")
     if not count:
@@ -152,18 +155,24 @@ def stage(data: bytes) -> Path:
     return path
 
 
-def orchestration_defaults() -> None:
-    """Quiet, local settings for Prefect's ephemeral mode, unless a Prefect server is configured.
+def orchestration_defaults(quiet: bool = True) -> None:
+    """Local settings for Prefect's ephemeral mode, unless a Prefect server is configured.
 
     Must run before Prefect is imported (its settings are read once).  Keeps
-    Prefect's own database beside isap's data rather than in the user's home.
+    Prefect's own database beside isap's data rather than in the user's home,
+    allows for a slow first start (database set-up on a busy machine), and keeps
+    Prefect's logs out of the dashboard's console (`quiet`) while `isap ingest`
+    shows its progress.
     """
     if prefect_server_configured():
         return
     os.environ.setdefault("PREFECT_HOME", str(data_dir() / "prefect"))
-    for key, value in {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_SERVER_UI_ENABLED": "false",
-                       "PREFECT_TELEMETRY_ENABLE_RESOURCE_METRICS": "false", "PREFECT_LOGGING_LEVEL": "WARNING",
-                       "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90"}.items():
+    settings = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_SERVER_UI_ENABLED": "false",
+                "PREFECT_TELEMETRY_ENABLE_RESOURCE_METRICS": "false",
+                "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90"}
+    if quiet:
+        settings["PREFECT_LOGGING_LEVEL"] = "WARNING"
+    for key, value in settings.items():
         os.environ.setdefault(key, value)
 
 

@@ -166,8 +166,11 @@ def test_inbox_batch_on_a_dask_cluster(prefect_harness, env, tmp_path):
     assert {p["reference"] for p in env.list_proposals("alice")} == {"ISAP-2026-020", "ISAP-2026-021", "ISAP-2026-022"}
 
 
+CORES = max(1, min(4, os.cpu_count() or 1))
+
+
 @pytest.mark.parametrize("spec, expected", [
-    ("", ("threads", 4)), ("threads", ("threads", 4)), ("threads:8", ("threads", 8)),
+    ("", ("threads", CORES)), ("threads", ("threads", CORES)), ("threads:8", ("threads", 8)),
     ("dask", ("dask", 2)), ("dask:3", ("dask", 3)), ("tcp://10.0.0.5:8786", ("dask-address", "tcp://10.0.0.5:8786")),
 ])
 def test_batch_runner_setting(spec, expected):
@@ -211,3 +214,34 @@ def test_dashboard_upload_runs_as_a_flow_and_is_never_lost_without_prefect(prefe
     assert not as_flow and (result.reference, result.version, result.errors) == ("ISAP-2026-012", 1, 0)
     assert time.monotonic() - started < 30
     assert {p["reference"] for p in env.list_proposals("alice")} == {"ISAP-2026-011", "ISAP-2026-012"}
+
+
+@pytest.mark.parametrize("files, workers, size", [(0, 2, 1), (3, 2, 1), (7, 1, 1), (100, 4, 6), (500, 2, 25),
+                                                  (10_000, 2, 25)])
+def test_large_batches_are_chunked_small_ones_are_not(files, workers, size):
+    from isap.flows import chunk_size
+
+    assert chunk_size(files, workers) == size
+
+
+def test_inbox_file_retries_transient_failures_on_its_own(env, tmp_path, monkeypatch):
+    """Plain functions, no Prefect: a busy database is retried per file; a persistent failure is that file's outcome."""
+    from isap import pipeline
+    from isap.flows import assure_one
+
+    real = pipeline.assure_in_process
+    calls = {"a.xlsx": 0, "b.xlsx": 0}
+
+    def flaky(service, actor, name, data):
+        calls[name] += 1
+        if name == "b.xlsx" or calls[name] == 1:
+            raise pipeline.TransientError("database is locked")
+        return real(service, actor, name, data)
+
+    monkeypatch.setattr(pipeline, "assure_in_process", flaky)
+    a = write(clean(1, reference="ISAP-2026-011"), tmp_path / "a.xlsx")
+    b = write(clean(1, reference="ISAP-2026-012"), tmp_path / "b.xlsx")
+    assert assure_one("alice", str(a))["outcome"] == "clean" and calls["a.xlsx"] == 2
+    row = assure_one("alice", str(b))
+    assert row["outcome"] == "failed: database is locked (tried 3 times)" and calls["b.xlsx"] == 3
+    assert {p["reference"] for p in env.list_proposals("alice")} == {"ISAP-2026-011"}
