@@ -11,8 +11,8 @@ assurance rules that need it are skipped instead of piling on.
 from __future__ import annotations
 
 import io
+from concurrent.futures import ThreadPoolExecutor
 from types import MappingProxyType
-from typing import Iterable
 
 from python_calamine import CalamineError, CalamineWorkbook
 
@@ -51,21 +51,6 @@ def _finding(rule_id: str, sheet: str | None, row: int | None, column: str | Non
     domain = Domain.SCHEMA if rule_id.startswith("SCH") else Domain.WORKBOOK
     severity = _SEVERITY.get(rule_id, Severity.ERROR)
     return Finding(rule_id, severity, domain, sheet, row, column, cell, message, section_for(sheet))
-
-
-def read_sheets(inspection: Inspection, wanted: Iterable[SheetScan]) -> dict[str, list[list]]:
-    """Values of the wanted worksheets, as calamine sees them (row 0 = Excel row 1)."""
-    out: dict[str, list[list]] = {}
-    try:
-        book = CalamineWorkbook.from_filelike(io.BytesIO(inspection.data))
-        for scan in wanted:
-            if scan.max_row == 0:
-                out[scan.name] = []
-                continue
-            out[scan.name] = book.get_sheet_by_name(scan.name).to_python(skip_empty_area=False)
-    except (CalamineError, ValueError, OSError, KeyError) as exc:
-        raise wb001(f"The workbook is corrupt and cannot be read ({type(exc).__name__}).") from None
-    return out
 
 
 class _Builder:
@@ -372,22 +357,53 @@ class _Builder:
                      "let it calculate and save it again, or type the value.")
 
 
+class _SheetReader:
+    """Reads the wanted worksheets with calamine on one background thread, in template order.
+
+    calamine releases the interpreter lock for most of its work, so while it
+    reads the next sheet the caller types and validates the previous one; on a
+    large workbook that hides most of the read.  Every part has already passed
+    the safety scan, so nothing reaches calamine that could exhaust memory.
+    """
+
+    def __init__(self, inspection: Inspection, order: list[SheetScan]):
+        self._data = inspection.data
+        self._book = None
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="isap-read")
+        self._futures = {scan.name: self._pool.submit(self._read, scan) for scan in order}
+
+    def _read(self, scan: SheetScan) -> list[list]:
+        if scan.max_row == 0:
+            return []
+        if self._book is None:  # opened on the reading thread, used only there
+            self._book = CalamineWorkbook.from_filelike(io.BytesIO(self._data))
+        return self._book.get_sheet_by_name(scan.name).to_python(skip_empty_area=False)
+
+    def rows(self, name: str) -> list[list]:
+        try:
+            return self._futures[name].result()
+        except (CalamineError, ValueError, OSError, KeyError) as exc:
+            raise wb001(f"The workbook is corrupt and cannot be read ({type(exc).__name__}).") from None
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
 def parse(inspection: Inspection, checkpoint_override: int | None = None) -> ParsedWorkbook:
     b = _Builder(inspection, checkpoint_override)
     matched, unknown = b.match_sheets()
-    sheets = read_sheets(inspection, matched.values())
-
-    def rows_of(spec: SheetSpec):
-        scan = matched.get(spec.name)
-        return (sheets[scan.name], scan.special) if scan else (None, {})
-
+    reader = _SheetReader(inspection, [matched[spec.name] for spec in SHEETS if spec.name in matched])
     built = {}
-    for spec in SHEETS:  # Cover first: its checkpoint decides what is required
-        rows, special = rows_of(spec)
-        if spec.kind is SheetKind.KEY_VALUE:
-            built[spec.name] = b.key_value(spec, rows, special)
-        else:
-            built[spec.name] = b.table(spec, rows, special)
+    try:
+        for spec in SHEETS:  # Cover first: its checkpoint decides what is required
+            scan = matched.get(spec.name)
+            rows, special = (reader.rows(scan.name), scan.special) if scan else (None, {})
+            if spec.kind is SheetKind.KEY_VALUE:
+                built[spec.name] = b.key_value(spec, rows, special)
+            else:
+                built[spec.name] = b.table(spec, rows, special)
+    finally:
+        reader.close()
     cover = built["Cover"]
     tv = cover["template_version"]
     return ParsedWorkbook(
@@ -405,4 +421,4 @@ def parse(inspection: Inspection, checkpoint_override: int | None = None) -> Par
     )
 
 
-__all__ = ["parse", "read_sheets"]
+__all__ = ["parse"]
