@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from sample_submissions.generate import clean, write
+from tests.inboxes import mixed_inbox
 
 
 @pytest.fixture
@@ -49,13 +50,7 @@ def test_assure_submission_flow(prefect_harness, env, tmp_path):
 def test_assure_inbox_flow_each_file_independently_and_skips_assured(prefect_harness, env, tmp_path):
     from isap.flows import assure_inbox
 
-    inbox = tmp_path / "inbox"
-    inbox.mkdir()
-    write(clean(1, reference="ISAP-2026-011"), inbox / "dudley.xlsx")
-    bad = clean(1, reference="ISAP-2026-012")
-    bad["Cover"]["wpap_annual_value_gbp"] = 1
-    write(bad, inbox / "sandwell.xlsx")
-    (inbox / "broken.xlsx").write_bytes(b"PK\x03\x04 truncated")
+    inbox = mixed_inbox(tmp_path / "inbox")
     other = clean(1, reference="ISAP-2026-013")
     other["Cover"]["lead_commissioner_code"] = "QHM"
     write(other, inbox / "other-org.xlsx")

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from sample_submissions.generate import clean, write
+from tests.inboxes import mixed_inbox
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
@@ -103,13 +103,7 @@ def test_deployment_run_of_assure_inbox_on_a_worker(prefect_server):
     run([*isap, "org", "add", "QUA", "Black Country ICB"], env)
     run([*isap, "user", "add", "alice", "--role", "commissioner", "--org", "QUA", "--password", "pw-alice"], env)
 
-    inbox = base / "inbox"
-    inbox.mkdir()
-    write(clean(1, reference="ISAP-2026-011"), inbox / "dudley.xlsx")
-    bad = clean(1, reference="ISAP-2026-012")
-    bad["Cover"]["wpap_annual_value_gbp"] = 1
-    write(bad, inbox / "sandwell.xlsx")
-    (inbox / "broken.xlsx").write_bytes(b"PK\x03\x04 not really a workbook")
+    inbox = mixed_inbox(base / "inbox")
 
     run([sys.executable, "-m", "prefect", "work-pool", "create", "isap", "--type", "process"], env)
     deployed = run([sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all"], env)
