@@ -477,14 +477,18 @@ class Service:
         self._run(run)
 
     # ------------------------------------------------------------------ reviewer actions
+    def _submitted(self, s: Session, actor: str, reference: str, doing: str) -> tuple[User, Proposal]:
+        """A reviewer (or admin) and a proposal waiting for review, or the guard's reason."""
+        user = self._user(s, actor)
+        self._role(user, "reviewer", "admin")
+        p = self._proposal(s, user, reference)
+        if p.state != "submitted":
+            raise Refused(f"{reference} is {p.state.replace('_', ' ')}; only a submitted proposal can be {doing}")
+        return user, p
+
     def take(self, actor: str, reference: str, expected_version: int | None = None) -> None:
         def run(s: Session) -> None:
-            user = self._user(s, actor)
-            self._role(user, "reviewer", "admin")
-            p = self._proposal(s, user, reference)
-            if p.state != "submitted":
-                raise Refused(f"{reference} is {p.state.replace('_', ' ')}; only a submitted proposal can be taken "
-                              "into review")
+            user, p = self._submitted(s, actor, reference, "taken into review")
             latest = self._latest(s, p)
             s.add(Review(proposal_id=p.id, version_id=latest.id, checkpoint=p.checkpoint, reviewer_id=user.id))
             self._transition(s, p, user, "take", "in_review", expected_version)
@@ -496,12 +500,7 @@ class Service:
             raise WorkflowError("returning a submission needs a reason")
 
         def run(s: Session) -> None:
-            user = self._user(s, actor)
-            self._role(user, "reviewer", "admin")
-            p = self._proposal(s, user, reference)
-            if p.state != "submitted":
-                raise Refused(f"{reference} is {p.state.replace('_', ' ')}; only a submitted proposal can be "
-                              "returned without a decision")
+            user, p = self._submitted(s, actor, reference, "returned without a decision")
             self._transition(s, p, user, "return", "returned", expected_version, reason=reason.strip())
         self._run(run)
 
