@@ -169,7 +169,7 @@ def assure_inbox(directory: str, actor: str) -> list[dict]:
     """Every .xlsx in a folder, concurrently; files already assured are skipped."""
     logger = get_run_logger()
     files = sorted(str(p) for p in Path(directory).iterdir() if p.suffix.lower() == ".xlsx" and p.is_file())
-    kind, value = pipeline.batch_runner_setting()
+    _, value = pipeline.batch_runner_setting()
     size = chunk_size(len(files), value if isinstance(value, int) else 8)
     chunks = [files[i:i + size] for i in range(0, len(files), size)]
     logger.info("assuring %d workbook(s) from %s in %d task(s)", len(files), directory, len(chunks))

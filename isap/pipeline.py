@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
 import logging
+import os
 import re
 import threading
 from email.message import EmailMessage
