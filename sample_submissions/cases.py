@@ -30,7 +30,7 @@ CASES_DIR = Path(__file__).resolve().parent / "rule_cases"
 # One prefix order for files and samples: the catalogue's domains in template order.
 DOMAIN_PREFIXES = ("WB", "SCH", "CAP", "TRN", "SCP", "REL", "GOV")
 
-CASE_KEYS = {"description", "base", "edits", "layout", "package", "checkpoint", "policy", "expect"}
+CASE_KEYS = {"description", "base", "edits", "layout", "package", "checkpoint", "policy", "expect", "xfail"}
 EDIT_KEYS = {"sheet", "where", "set", "drop", "add", "like", "reverse"}
 EXPECT_KEYS = {"rule", "sheet", "column", "where", "field", "occurrence", "header"}
 LAYOUT_KEYS = {"drop_sheets", "drop_columns", "rename_sheets", "headers", "extra_sheets", "extra_columns",
@@ -67,6 +67,9 @@ class Case:
     checkpoint: int | None = None
     policy: dict = field(default_factory=dict)
     expect: list[dict] = field(default_factory=list)
+    # A case the checker does not meet yet: the reason, naming the spec it departs from.  The runner
+    # marks it xfail(strict=True), so fixing the checker turns it into a failure until this is removed.
+    xfail: str | None = None
 
     @property
     def id(self) -> str:
