@@ -106,12 +106,24 @@ def test_case_name_says_what_it_expects(case):
         assert not own, f"{case.id} is named pass_ but expects a {case.rule} finding"
 
 
+def changes_its_base(case) -> bool:
+    return (case.proposal() != case.base_proposal() or case.layout_object() not in (None, Layout())
+            or bool(case.package))
+
+
 @pytest.mark.parametrize("case", [c for c in CASES if not c.failing], ids=lambda c: c.id)
 def test_passing_case_edits_its_base(case):
     """A passing case on the unchanged clean sample proves nothing about the rule's line."""
-    changed_cells = case.proposal() != case.base_proposal()
-    changed_layout = case.layout_object() not in (None, Layout())
-    assert changed_cells or changed_layout or case.package, f"{case.id} does not change its base"
+    assert changes_its_base(case), f"{case.id} does not change its base"
+
+
+def test_an_edit_that_restates_the_base_is_no_change(tmp_path):
+    [same, moved] = load_file(_case_file(tmp_path, "CAP002", {
+        "pass_same": {"base": "clean_cp2", "edits": [
+            {"sheet": "Finance", "where": {"contract_year": 6}, "set": {"minimum_assets_gbp": 10_000_000}}]},
+        "pass_moved": {"base": "clean_cp2", "layout": {"headers": {"Finance": {"net_assets_gbp": "Net assets"}}}},
+    }))
+    assert not changes_its_base(same) and changes_its_base(moved)
 
 
 def test_cases_name_only_registered_rules():
