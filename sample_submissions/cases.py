@@ -21,7 +21,6 @@ import zipfile
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 from isap.template import SHEETS_BY_NAME, SheetKind
 
@@ -109,7 +108,8 @@ class Case:
             rename_sheets=dict(lay.get("rename_sheets", {})),
             headers={k: dict(v) for k, v in lay.get("headers", {}).items()},
             extra_sheets={k: [list(r) for r in v] for k, v in lay.get("extra_sheets", {}).items()},
-            extra_columns={k: {h: list(vals) for h, vals in v.items()} for k, v in lay.get("extra_columns", {}).items()},
+            extra_columns={k: {h: list(vals) for h, vals in v.items()}
+                           for k, v in lay.get("extra_columns", {}).items()},
             kv_extra_rows={k: [tuple(r) for r in v] for k, v in lay.get("kv_extra_rows", {}).items()},
             instructions=lay.get("instructions", True),
         )
@@ -153,7 +153,7 @@ def load_file(path: Path) -> list[Case]:
         raise CaseError(f"{path.name}: names rule {rule}; the file must be called {rule}.yml")
     cases = []
     for name, body in data.items():
-        if not (name.startswith("fail_") or name.startswith("pass_")):
+        if not name.startswith(("fail_", "pass_")):
             raise CaseError(f"{path.name}: case {name!r} must be named fail_… or pass_…")
         if not isinstance(body, dict):
             raise CaseError(f"{path.name}: case {name} is not a mapping")
