@@ -62,6 +62,24 @@ def to_text(v: object) -> object:
     return Bad("SCH002", f"Expected text, found {describe(v)}.")
 
 
+_EPOCH_1900 = dt.datetime(1899, 12, 30)
+_EPOCH_1904 = dt.datetime(1904, 1, 1)
+
+
+def excel_date(serial: float, date1904: bool = False) -> object:
+    """The date (or date and time) an Excel serial number stands for, in the workbook's date system.
+    Serials before 1 March 1900 allow for Excel's phantom 29 February 1900, as Excel shows them."""
+    if date1904:
+        base = _EPOCH_1904
+    else:
+        base = _EPOCH_1900 if serial >= 61 else _EPOCH_1900 + dt.timedelta(days=1)
+    try:
+        when = base + dt.timedelta(days=serial)
+    except (OverflowError, ValueError):
+        return serial  # not a date any calendar shows: left a number (SCH002 where a date is expected)
+    return when.date() if when.time() == dt.time() else when
+
+
 def to_integer(v: object) -> object:
     if isinstance(v, float):
         if v.is_integer():
