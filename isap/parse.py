@@ -176,8 +176,12 @@ class _Builder:
         if col.need is Need.CP2:
             return self.checkpoint is not None and self.checkpoint >= 2
         if col.need is Need.WHEN and col.when is not None:
-            return col.when.holds(values.get(col.when.column))
+            return _condition_holds(self._spec_of(col), col, values.get(col.when.column))
         return False
+
+    @staticmethod
+    def _spec_of(col: Column) -> SheetSpec | None:
+        return next((s for s in SHEETS if any(c is col for c in s.columns)), None)
 
     def _need_suffix(self, col: Column) -> str:
         if col.need is Need.CP2:
@@ -300,7 +304,8 @@ class _Builder:
         if col.need is Need.OPTIONAL and col.rule_need_cp2 and not (self.checkpoint and self.checkpoint >= 2):
             return False
         cond = columns.get(col.when.column)
-        return bool(cond) and any(col.when.holds(v) for v in cond)
+        spec = self._spec_of(col)
+        return bool(cond) and any(_condition_holds(spec, col, v) for v in cond)
 
     def _column_need_suffix(self, col: Column) -> str:
         if col.when is not None and col.need is not Need.ALWAYS:
@@ -364,6 +369,19 @@ class _Builder:
             self.add("WB009", sheet, row, column, cell,
                      "The cell holds a formula with no calculated value: open the workbook in Excel, "
                      "let it calculate and save it again, or type the value.")
+
+
+def _condition_holds(spec: SheetSpec | None, col: Column, value: object) -> bool:
+    """Whether a conditional requirement applies: never when the value it depends on failed its own
+    check (an invalid choice is SCH003 alone, with no cascade onto the columns it would require)."""
+    when = col.when
+    if when is None:
+        return False
+    if spec is not None and when.column in spec.column_names:
+        dep = spec.column(when.column)
+        if dep.choices and value not in dep.choices:
+            return False
+    return when.holds(value)
 
 
 class _SheetReader:

@@ -10,7 +10,9 @@ first and nothing is allocated that is not needed.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
+from decimal import Decimal
 from typing import Callable, NamedTuple
 
 from isap.template import ERROR_LITERALS, Column, ValueType
@@ -50,16 +52,27 @@ def _error_literal(v: object) -> Bad | None:
 
 
 def to_text(v: object) -> object:
+    """Any cell reads as text (§4 "Values"): a number as its plain digits, a date as YYYY-MM-DD,
+    a boolean as TRUE/FALSE.  The text is then checked like any other; never SCH002."""
     if isinstance(v, str):
         s = v.strip()
         return s or None
-    if isinstance(v, bool) or isinstance(v, (dt.date, dt.datetime, dt.time, dt.timedelta)):
-        return Bad("SCH002", f"Expected text, found {describe(v)}.")
+    if isinstance(v, bool):
+        return "TRUE" if v else "FALSE"
     if isinstance(v, float):
-        return str(int(v)) if v.is_integer() else repr(v)
+        if v.is_integer():
+            return str(int(v))
+        # the shortest digits that round-trip, written out without an exponent
+        return format(Decimal(repr(v)), "f") if math.isfinite(v) else repr(v)
     if isinstance(v, int):
         return str(v)
-    return Bad("SCH002", f"Expected text, found {describe(v)}.")
+    if isinstance(v, dt.datetime):
+        return v.date().isoformat() if v.time() == dt.time() else v.isoformat(sep=" ")
+    if isinstance(v, (dt.date, dt.time)):
+        return v.isoformat()
+    if isinstance(v, dt.timedelta):
+        return str(v)
+    return None if v is None else str(v).strip() or None
 
 
 _EPOCH_1900 = dt.datetime(1899, 12, 30)
