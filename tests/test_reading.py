@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 
 import openpyxl
 import pytest
@@ -378,3 +379,28 @@ def test_invalid_guarantor_type_is_not_a_cascade(run_check):
     p["Safeguards"]["guarantor_name"] = None
     r = run_check(p, select=("SCH",))
     assert findings_of(r) == [("SCH003", "Safeguards", "B2")]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("ssconvert") is None, reason="Gnumeric (ssconvert) is not installed")
+def test_gnumeric_date_column_without_cell_styles(tmp_path):
+    """Gnumeric leaves out a cell's style when it equals its column's: the dates must stay dates."""
+    import subprocess
+    import zipfile
+
+    p = clean(2)
+    path = write(p, tmp_path / "a.xlsx")
+    wb = openpyxl.load_workbook(path)
+    ws = wb["Engagement"]
+    ws.column_dimensions["B"].number_format = "yyyy-mm-dd"
+    for (cell,) in ws.iter_rows(min_col=2, max_col=2, min_row=2):
+        cell.number_format = "yyyy-mm-dd"
+    wb.save(tmp_path / "b.xlsx")
+    out = tmp_path / "gnumeric.xlsx"
+    subprocess.run(["ssconvert", "--export-type=Gnumeric_Excel:xlsx2", str(tmp_path / "b.xlsx"), str(out)],
+                   check=True, capture_output=True, timeout=120, start_new_session=True)
+    with zipfile.ZipFile(out) as z:
+        assert b'<c r="B2">' in z.read("xl/worksheets/sheet8.xml")  # what makes this case: no style of its own
+    model = parse(inspect(out, Policy()))
+    assert list(model.engagement.column("engagement_date")) == [r["engagement_date"] for r in p["Engagement"]]
+    assert check_file(out).findings == []
