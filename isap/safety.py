@@ -718,6 +718,8 @@ def _scan_sheet(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
         scan.rows_with_values = len(rows)
         scan.max_row = max(map(int, rows)) if rows else 0
         scan.max_col = max((col_number(c.decode()) for c in cols), default=0)
+        if scan.max_row > MAX_ROW or scan.max_col > MAX_COL:
+            raise wb001(f"The workbook is corrupt: sheet {scan.name!r} has a cell outside the sheet.")
     else:
         scan.needs_cell_scan = True
 
