@@ -728,6 +728,12 @@ _first = itemgetter(0)
 _second = itemgetter(1)
 
 
+def _detach(parent, el) -> None:
+    # a row or cell already measured is dropped from the tree, so a million of them cost nothing
+    if parent is not None and len(parent) and parent[-1] is el:
+        del parent[-1]
+
+
 def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
@@ -752,6 +758,7 @@ def _scan_cells(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
     col_styles: list[tuple[int, int, int]] = []  # (min, max, style) of <col> elements with a date style
     row_style: int | None = None  # the style of the current row when it has a custom format
     pos = (0, 0)
+    sheet_data = None
     special: dict[tuple[int, int], SpecialCell] = {}
     inherited: set[tuple[int, int]] = set()
     try:
@@ -760,6 +767,7 @@ def _scan_cells(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
             if not in_data:
                 if event == "start" and tag == "sheetData":
                     in_data = True
+                    sheet_data = el
                 elif event == "end" and tag == "col" and date_styles:
                     style, lo, hi = el.get("style", ""), el.get("min", ""), el.get("max", "")
                     if style.isdigit() and int(style) in date_styles and lo.isdigit() and hi.isdigit():
@@ -789,6 +797,7 @@ def _scan_cells(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
                 col0 = 0
                 row_style = None
                 el.clear()
+                _detach(sheet_data, el)
                 continue
             if tag != "c":
                 continue
@@ -835,6 +844,7 @@ def _scan_cells(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
                     if style is not None and style in date_styles:
                         inherited.add(pos)
             el.clear()
+            _detach(sheet_data, el)
     except (ParseError, DefusedXmlException, ValueError):
         raise wb001(f"The workbook is corrupt: sheet {scan.name!r} cannot be read.") from None
     scan.special = special
