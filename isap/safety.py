@@ -693,7 +693,8 @@ def _scan_sheet(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
             continue
         buf = carry + chunk
         # cut after the last complete cell or row, so that no cell is split between two chunks
-        cut = max(buf.rfind(b"</c>") + 4, buf.rfind(b"</row>") + 6, 0)
+        end_c, end_row = buf.rfind(b"</c>"), buf.rfind(b"</row>")
+        cut = max(end_c + 4 if end_c >= 0 else 0, end_row + 6 if end_row >= 0 else 0)
         carry = buf[cut:]
         buf = buf[:cut]
         if len(carry) > 8 * CHUNK:
