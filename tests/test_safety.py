@@ -197,3 +197,25 @@ def test_excel4_macro_sheet_is_wb002(tmp_path, rel_type, content_type):
     report = check_file(path)
     assert {f.rule_id for f in report.findings} == {"WB002"}, report.findings
     assert report.exit_code == 2
+
+
+def test_fast_path_and_exact_parse_measure_the_same(tmp_path):
+    """The byte-pattern fast path is taken for canonical sheets and agrees with the exact parse."""
+    import zipfile
+
+    from isap.policy import Policy
+    from isap.safety import SheetScan, _Budget, _scan_cells, _scan_sheet, inspect
+
+    path = tmp_path / "base.xlsx"
+    path.write_bytes(valid_bytes(tmp_path))
+    policy = Policy()
+    data = path.read_bytes()
+    infos = {i.filename: i for i in zipfile.ZipFile(path).infolist()}
+    for sheet in inspect(path, policy).sheets:
+        fast = SheetScan(sheet.name, sheet.part, True)
+        _scan_sheet(data, infos[sheet.part], fast, _Budget(60), [0], policy, frozenset())
+        assert not fast.needs_cell_scan, sheet.name  # openpyxl writes the canonical spelling
+        exact = SheetScan(sheet.name, sheet.part, True)
+        _scan_cells(data, infos[sheet.part], exact, _Budget(60), policy)
+        assert (fast.max_row, fast.max_col, fast.rows_with_values) == \
+            (exact.max_row, exact.max_col, exact.rows_with_values) != (0, 0, 0)
