@@ -36,7 +36,7 @@ from isap.template import (
     normalise_name,
     section_for,
 )
-from isap.values import Bad, converter_for, describe, is_empty, template_version_text, type_column
+from isap.values import Bad, converter_for, describe, excel_date, is_empty, template_version_text, type_column
 
 _SEVERITY = {
     "WB004": Severity.ERROR, "WB005": Severity.ERROR, "WB006": Severity.WARNING, "WB007": Severity.ERROR,
@@ -44,6 +44,7 @@ _SEVERITY = {
 }
 _TEMPLATE_BY_NORM = {normalise_name(s.name): s for s in SHEETS}
 _IGNORED_NORM = {normalise_name(n) for n in IGNORED_SHEETS}
+_KINDS = {"chartsheet": "a chart sheet", "dialogsheet": "a dialog sheet"}
 
 
 def _finding(rule_id: str, sheet: str | None, row: int | None, column: str | None, cell: str | None,
@@ -70,9 +71,17 @@ class _Builder:
         for order, scan in enumerate(self.inspection.sheets):
             norm = normalise_name(scan.name)
             spec = _TEMPLATE_BY_NORM.get(norm)
+            if not scan.is_worksheet:
+                # only worksheets are sheets of the workbook, whatever the name of anything else
+                if spec is None and norm not in _IGNORED_NORM:
+                    unknown[scan.name] = order
+                kind = _KINDS.get(scan.kind, "not a worksheet")
+                self.add("WB006", scan.name, None, None, None,
+                         f"Sheet {scan.name!r} is {kind}, not a worksheet, and is ignored.")
+                continue
             if norm in _IGNORED_NORM:
                 continue
-            if spec is not None and scan.is_worksheet and spec.name not in matched:
+            if spec is not None and spec.name not in matched:
                 matched[spec.name] = scan
                 continue
             unknown[scan.name] = order
@@ -167,8 +176,12 @@ class _Builder:
         if col.need is Need.CP2:
             return self.checkpoint is not None and self.checkpoint >= 2
         if col.need is Need.WHEN and col.when is not None:
-            return col.when.holds(values.get(col.when.column))
+            return _condition_holds(self._spec_of(col), col, values.get(col.when.column))
         return False
+
+    @staticmethod
+    def _spec_of(col: Column) -> SheetSpec | None:
+        return next((s for s in SHEETS if any(c is col for c in s.columns)), None)
 
     def _need_suffix(self, col: Column) -> str:
         if col.need is Need.CP2:
@@ -291,7 +304,8 @@ class _Builder:
         if col.need is Need.OPTIONAL and col.rule_need_cp2 and not (self.checkpoint and self.checkpoint >= 2):
             return False
         cond = columns.get(col.when.column)
-        return bool(cond) and any(col.when.holds(v) for v in cond)
+        spec = self._spec_of(col)
+        return bool(cond) and any(_condition_holds(spec, col, v) for v in cond)
 
     def _column_need_suffix(self, col: Column) -> str:
         if col.when is not None and col.need is not Need.ALWAYS:
@@ -357,6 +371,19 @@ class _Builder:
                      "let it calculate and save it again, or type the value.")
 
 
+def _condition_holds(spec: SheetSpec | None, col: Column, value: object) -> bool:
+    """Whether a conditional requirement applies: never when the value it depends on failed its own
+    check (an invalid choice is SCH003 alone, with no cascade onto the columns it would require)."""
+    when = col.when
+    if when is None:
+        return False
+    if spec is not None and when.column in spec.column_names:
+        dep = spec.column(when.column)
+        if dep.choices and value not in dep.choices:
+            return False
+    return when.holds(value)
+
+
 class _SheetReader:
     """Reads the wanted worksheets with calamine on one background thread, in template order.
 
@@ -367,7 +394,9 @@ class _SheetReader:
     """
 
     def __init__(self, inspection: Inspection, order: list[SheetScan]):
-        self._data = inspection.data
+        # the package as the safety scan prepared it: each worksheet under a name only it has
+        self._data = inspection.reading_data or inspection.data
+        self._date1904 = inspection.date1904
         self._book = None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="isap-read")
         self._futures = {scan.name: self._pool.submit(self._read, scan) for scan in order}
@@ -377,7 +406,13 @@ class _SheetReader:
             return []
         if self._book is None:  # opened on the reading thread, used only there
             self._book = CalamineWorkbook.from_filelike(io.BytesIO(self._data))
-        return self._book.get_sheet_by_name(scan.name).to_python(skip_empty_area=False)
+        rows = self._book.get_sheet_by_name(scan.read_name or scan.name).to_python(skip_empty_area=False)
+        # a number without a style of its own under its row's or column's date format is a date;
+        # calamine only looks at the cell's own style
+        for r0, c0 in scan.inherited_dates:
+            if r0 < len(rows) and c0 < len(rows[r0]) and rows[r0][c0].__class__ is float:
+                rows[r0][c0] = excel_date(rows[r0][c0], self._date1904)
+        return rows
 
     def rows(self, name: str) -> list[list]:
         try:

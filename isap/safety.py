@@ -21,6 +21,7 @@ import struct
 import time
 import zipfile
 import zlib
+from operator import itemgetter
 from dataclasses import dataclass, field
 from pathlib import Path
 from xml.etree.ElementTree import ParseError
@@ -41,14 +42,37 @@ _MARKERS = tuple(
 )
 _MARKER_TAIL = max(len(m) for m in _MARKERS)
 _XML_SUFFIXES = (".xml", ".rels", ".vml")
-# A cell with content (not self-closing), as Excel and most writers emit it: the row number.
-_CELL_ROW = re.compile(rb'<c r="[A-Z]{1,3}([0-9]{1,7})"[^>/]*>')
-_WIDE_CELL = re.compile(rb'<c r="([A-Z]{2,3})[0-9]{1,7}"[^>/]*>')
-# Formula or error cells, and namespace-prefixed cells: plain substring tests (memchr-fast);
-# a false positive only sends the sheet down the slower, exact path.
-_FORMULA_OR_ERROR = (b"<f", b't="e"')
+# The canonical spelling of a cell that holds a value, as Excel, openpyxl, LibreOffice and
+# Gnumeric write it: `r` first, then `s`, then `t`, one child read by the reader as a value.
+# Groups: column letters, row number.  A cell matched here is exactly a cell calamine reads.
+_CANON_VALUE = re.compile(
+    rb'<c r="([A-Z]{1,3})([1-9][0-9]{0,6})"(?: s="[0-9]{1,9}")?(?: t="(?:n|s|b|str|d|inlineStr)")?>'
+    rb'(?:<v>[^<&][^<]*</v>|<is><t(?: xml:space="preserve")?>[^<]*</t></is>)</c>')
+# (the reader ignores a <v> in an inline string cell: such a cell is left to the exact parse)
+_INLINE_V = b'"inlineStr"><v>'
+# ... and of a cell that is only formatted (self-closing: the reader sees nothing).
+# (an empty group: findall then lists one shared empty bytes object per match, nothing to allocate)
+_CANON_EMPTY = re.compile(
+    rb'<c r="[A-Z]{1,3}[1-9][0-9]{0,6}"(?: s="[0-9]{1,9}")?(?: t="(?:n|s|b|str|d|inlineStr)")? ?/>()')
+# Cell start tags the canonical patterns do not cover: the chunk is then measured exactly.
+_ODD_CELL_TAG = re.compile(rb"<c[>/\t\n\r]")
+_PREFIXED_CELL = re.compile(rb"<[^\s<>/]*:c[\s/>]")
+# Formula or error cells need the exact parse (their values are not what the reader shows);
+# comments, CDATA and processing instructions could hide or fake a tag from a byte pattern.
+_CUSTOM_ROW = (b'customFormat="1"', b'customFormat="true"')
+# A row with a custom format (its style then applies to its cells without a style of their own),
+# and a number cell without a style of its own: groups are row numbers.
+_CANON_CUSTOM_ROW = re.compile(
+    rb'<row r="([1-9][0-9]{0,6})"(?: spans="[0-9:]{1,20}")? s="([0-9]{1,9})" customFormat="(?:1|true)"[^<>]{0,2000}>')
+_CANON_NUMBER_NO_STYLE = re.compile(rb'<c r="[A-Z]{1,3}([1-9][0-9]{0,6})"(?: t="n")?><v>')
+_COL_STYLE = re.compile(rb'<col\b[^>]{0,2000}?\bstyle="([0-9]{1,9})"')
 _ROOT_TAG = re.compile(rb"<([A-Za-z_][\w.\-]*:)?worksheet[\s>]")
-_REF = re.compile(r"^([A-Z]{1,3})([0-9]{1,7})$")
+# A cell or row reference as the reader accepts it: letters in either case, digits with any
+# leading zeros.  Anything else, or a position outside Excel's grid, is refused (WB001).
+_REF = re.compile(r"([A-Za-z]*)([0-9]+)")
+MAX_ROW = 1_048_576
+MAX_COL = 16_384
+_SAFE_PART = re.compile(r"[A-Za-z0-9_\-.\[\]/ %~@+=,;'()!$&]+")
 
 NS_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 NS_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -85,11 +109,15 @@ class SheetScan:
     part: str
     is_worksheet: bool
     state: str = "visible"
-    max_row: int = 0  # 1-based extent of cells that hold something
+    kind: str = "worksheet"  # worksheet | chartsheet | dialogsheet | macrosheet | other
+    max_row: int = 0  # 1-based extent of cells that hold a value or a formula
     max_col: int = 0
     rows_with_values: int = 0
     needs_cell_scan: bool = False
     special: dict[tuple[int, int], SpecialCell] = field(default_factory=dict)  # (row0, col0)
+    # cells with no style of their own whose row's or column's style is a date format (row0, col0)
+    inherited_dates: set[tuple[int, int]] = field(default_factory=set)
+    read_name: str = ""  # the name under which the reader finds this very sheet in `Inspection.reading_data`
 
 
 @dataclass
@@ -98,6 +126,10 @@ class Inspection:
     data: bytes
     sha256: str
     sheets: list[SheetScan]
+    date1904: bool = False
+    # the package as the reader is given it: the file itself, or the same sheets rewritten so that
+    # each is found under a name no other part shares (see `_reading_package`)
+    reading_data: bytes = b""
 
 
 class _Budget:
@@ -222,6 +254,8 @@ def _read_small(data: bytes, info: zipfile.ZipInfo, budget: _Budget, total: list
 
 
 def _check_markers(buf: bytes, name: str) -> None:
+    if b"!" not in buf:  # every marker holds a "!" in each encoding; memchr-fast where there is none
+        return
     for m in _MARKERS:
         if m in buf:
             raise wb001(
@@ -258,6 +292,27 @@ def col_number(letters: str) -> int:
     return n
 
 
+def parse_ref(text: str, *, need_column: bool) -> tuple[int, int]:
+    """(row, column), 1-based, of a cell or row reference, as the reader reads it (letters in any
+    case, leading zeros); column 0 when a row reference has no letters.  A reference the reader
+    would reject, or one outside Excel's grid, is WB001: no spreadsheet program writes one."""
+    m = _REF.fullmatch(text)
+    digits = m.group(2).lstrip("0") if m else ""
+    letters = m.group(1).upper() if m else ""
+    if (m is None or not digits or len(digits) > 7 or len(letters) > 3
+            or (need_column and not letters)):
+        raise wb001(f"The workbook is corrupt: {text[:20]!r} is not a valid cell reference.")
+    row = int(digits)
+    col = col_number(letters) if letters else 0
+    if row > MAX_ROW or col > MAX_COL:
+        raise wb001(f"The workbook is corrupt: cell reference {text[:20]!r} lies outside the sheet.")
+    return row, col
+
+
+_REL_OFFICE_DOCUMENT = "/officeDocument"
+_MACRO_SHEET_TYPES = ("/xlMacrosheet", "/xlIntlMacrosheet")
+
+
 def inspect(path: str | Path, policy: Policy) -> Inspection:
     """Check the file before parsing; raise `Refused` with WB001–WB003 findings."""
     budget = _Budget(policy.max_seconds_per_file)
@@ -283,8 +338,7 @@ def inspect(path: str | Path, policy: Policy) -> Inspection:
         raise wb001("The file is an OpenDocument spreadsheet (.ods), not an Excel workbook (.xlsx).")
     if "[Content_Types].xml" not in names:
         raise wb001("The file is a zip archive but not an Excel workbook (.xlsx): it has no [Content_Types].xml.")
-    if "xl/workbook.xml" not in names:
-        raise wb001("The file is an Office document but not an Excel workbook (.xlsx): it has no workbook part.")
+    _check_part_names(infos)
 
     problems: list[Finding] = []
     total_declared = sum(i.file_size for i in infos)
@@ -307,29 +361,52 @@ def inspect(path: str | Path, policy: Policy) -> Inspection:
     ct_info = names["[Content_Types].xml"]
     # a plausible [Content_Types].xml is small; a huge one is already WB003 and is not inflated
     content_types = _read_small(data, ct_info, budget, total, policy) if ct_info.file_size <= 10 * CHUNK else b""
-    if macro or b"macroenabled" in content_types.lower() or b"vbaproject" in content_types.lower():
+    ct_lower = content_types.lower()
+    if macro or b"macroenabled" in ct_lower or b"vbaproject" in ct_lower:
         problems.insert(0, file_finding(
             "WB002",
             "The workbook contains macros (a VBA project). Macro-enabled workbooks are refused: "
             "save it as an Excel Workbook (.xlsx) without macros."))
+    elif b"macrosheet" in ct_lower:
+        problems.insert(0, _macro_sheet_finding())
     if problems:
         raise Refused(problems)
 
-    wb_xml = _read_small(data, names["xl/workbook.xml"], budget, total, policy)
-    rels_info = names.get("xl/_rels/workbook.xml.rels")
-    rels_xml = _read_small(data, rels_info, budget, total, policy) if rels_info else b""
-    sheets = _sheet_list(wb_xml, rels_xml)
-    by_part = {s.part: s for s in sheets}
+    small = {}
+
+    def read_part(name: str) -> bytes:
+        if name not in small:
+            info = names[name]
+            if info.file_size > 10 * CHUNK:
+                raise Refused([file_finding(
+                    "WB003", f"Part {name} is {info.file_size:,} bytes, over the safety limit for its kind.")])
+            small[name] = _read_small(data, info, budget, total, policy)
+        return small[name]
+
+    if "_rels/.rels" not in names:
+        raise wb001("The file is an Office document but not an Excel workbook (.xlsx): it has no workbook part.")
+    wb_part = _office_document(read_part("_rels/.rels"))
+    if wb_part is None or wb_part not in names:
+        raise wb001("The file is an Office document but not an Excel workbook (.xlsx): it has no workbook part.")
+    wb_dir, wb_file = wb_part.rsplit("/", 1) if "/" in wb_part else ("", wb_part)
+    wb_base = wb_dir + "/" if wb_dir else ""
+    rels_part = f"{wb_base}_rels/{wb_file}.rels"
+    wb_xml = read_part(wb_part)
+    rels_xml = read_part(rels_part) if rels_part in names else b""
+    sheets, date1904, targets = _sheet_list(wb_xml, rels_xml, wb_base, wb_part)
+    if any(s.kind == "macrosheet" for s in sheets):
+        raise Refused([_macro_sheet_finding()])
+    styles_part = targets.get("styles")
+    date_styles = _date_styles(read_part(styles_part)) if styles_part in names else frozenset()
+    by_part = {s.part: s for s in sheets if s.is_worksheet}
 
     for i in infos:
-        if i.filename in ("[Content_Types].xml", "xl/workbook.xml", "xl/_rels/workbook.xml.rels"):
-            continue
-        if i.is_dir():
+        if i.filename in small or i.is_dir():
             continue
         scan = by_part.get(i.filename)
         is_xml = i.filename.lower().endswith(_XML_SUFFIXES)
-        if scan is not None and scan.is_worksheet:
-            _scan_sheet(data, i, scan, budget, total, policy)
+        if scan is not None:
+            _scan_sheet(data, i, scan, budget, total, policy, date_styles)
         else:
             tail = b""
             for chunk in _inflate(data, i, budget, total, policy):
@@ -337,10 +414,12 @@ def inspect(path: str | Path, policy: Policy) -> Inspection:
                     _check_markers(tail + chunk, i.filename)
                     tail = chunk[-_MARKER_TAIL:]
     for s in sheets:
-        if s.is_worksheet and s.part not in names:
+        if not s.is_worksheet:
+            continue
+        if s.part not in names:
             raise wb001(f"The workbook is corrupt: sheet {s.name!r} has no data part.")
         if s.needs_cell_scan:
-            _scan_cells(data, names[s.part], s, budget, policy)
+            _scan_cells(data, names[s.part], s, budget, policy, date_styles)
         if s.rows_with_values > policy.max_rows_per_sheet:
             raise Refused([file_finding(
                 "WB003",
@@ -351,47 +430,261 @@ def inspect(path: str | Path, policy: Policy) -> Inspection:
                 "WB003",
                 f"Sheet {s.name!r} spans {s.max_row:,} rows × {s.max_col:,} columns, over the safety limit of "
                 f"{policy.max_cells_per_sheet:,} cells.")])
-    return Inspection(str(path), data, sha, sheets)
+    inspection = Inspection(str(path), data, sha, sheets, date1904)
+    inspection.reading_data = _reading_package(inspection, names, wb_part, rels_part, targets, budget, policy)
+    return inspection
 
 
-def _sheet_list(wb_xml: bytes, rels_xml: bytes) -> list[SheetScan]:
-    root = _parse_xml(wb_xml, "xl/workbook.xml")
-    targets: dict[str, tuple[str, str]] = {}
+def _macro_sheet_finding() -> Finding:
+    return file_finding(
+        "WB002",
+        "The workbook contains an Excel 4 macro sheet. Workbooks with macros are refused: "
+        "delete the macro sheet and save it as an Excel Workbook (.xlsx).")
+
+
+def _check_part_names(infos: list[zipfile.ZipInfo]) -> None:
+    """Each part has one plain name.  Readers look parts up case-insensitively and do not resolve
+    `..`, so two names that differ only in case, or a name with `..`, could make the reader open a
+    part other than the one measured here; no spreadsheet program writes either."""
+    seen: set[str] = set()
+    for i in infos:
+        name = i.filename
+        if (not name or name.startswith("/") or "\\" in name or "//" in name
+                or any(seg in (".", "..") for seg in name.split("/"))):
+            raise wb001(f"The workbook is corrupt: it holds a part with an invalid name ({name[:60]!r}).")
+        key = name.lower()
+        if key in seen:
+            raise wb001(f"The workbook is corrupt: it holds two parts named {name[:60]!r}.")
+        seen.add(key)
+
+
+def _office_document(rels_xml: bytes) -> str | None:
+    root = _parse_xml(rels_xml, "_rels/.rels")
+    for rel in root.iter(f"{{{NS_PKG_REL}}}Relationship"):
+        if rel.get("Type", "").endswith(_REL_OFFICE_DOCUMENT) and rel.get("TargetMode") != "External":
+            return _norm_target(rel.get("Target", ""), "")
+    return None
+
+
+def _sheet_list(wb_xml: bytes, rels_xml: bytes, base: str, wb_part: str
+                ) -> tuple[list[SheetScan], bool, dict[str, str]]:
+    """The sheets of workbook.xml in order, the 1904 date system flag, and the parts the
+    workbook's relationships name for shared strings and styles."""
+    root = _parse_xml(wb_xml, wb_part)
+    rel_targets: dict[str, tuple[str, str]] = {}
+    parts: dict[str, str] = {}
     if rels_xml:
-        rels = _parse_xml(rels_xml, "xl/_rels/workbook.xml.rels")
+        rels = _parse_xml(rels_xml, "the workbook's relationships")
         for rel in rels.iter(f"{{{NS_PKG_REL}}}Relationship"):
-            targets[rel.get("Id", "")] = (rel.get("Target", ""), rel.get("Type", ""))
+            target, typ = rel.get("Target", ""), rel.get("Type", "")
+            rel_targets[rel.get("Id", "")] = (target, typ)
+            kind = typ.rsplit("/", 1)[-1]
+            if kind in ("sharedStrings", "styles") and kind not in parts and target:
+                parts[kind] = _norm_target(target, base)
     out: list[SheetScan] = []
+    date1904 = False
     for el in root.iter():
-        if el.tag.rsplit("}", 1)[-1] != "sheet":
+        tag = el.tag.rsplit("}", 1)[-1]
+        if tag == "workbookPr":
+            date1904 = el.get("date1904", "").strip().lower() in ("1", "true")
+        if tag != "sheet":
             continue
         name = el.get("name", "")
         rid = el.get(f"{{{NS_REL}}}id", "")
-        target, typ = targets.get(rid, ("", ""))
+        target, typ = rel_targets.get(rid, ("", ""))
+        if typ.endswith(_MACRO_SHEET_TYPES):
+            kind = "macrosheet"
+        else:
+            kind = typ.rsplit("/", 1)[-1] if typ.rsplit("/", 1)[-1] in ("worksheet", "chartsheet", "dialogsheet") \
+                else "other"
         out.append(SheetScan(
             name=name,
-            part=_norm_target(target) if target else "",
-            is_worksheet=typ.endswith("/worksheet"),
+            part=_norm_target(target, base) if target else "",
+            is_worksheet=kind == "worksheet",
             state=el.get("state", "visible"),
+            kind=kind,
         ))
-    return out
+    return out, date1904, parts
+
+
+def _reading_package(inspection: Inspection, names: dict[str, zipfile.ZipInfo], wb_part: str, rels_part: str,
+                     targets: dict[str, str], budget: _Budget, policy: Policy) -> bytes:
+    """The bytes the reader is given, so that it reads exactly the parts measured here.
+
+    calamine finds a sheet by its name (the first sheet of that name, whatever its kind), takes
+    the workbook part's folder from `_rels/.rels` but then reads `workbook.xml`,
+    `sharedStrings.xml` and `styles.xml` by those fixed names in it, and joins sheet targets
+    without resolving `..`.  When the file is laid out as spreadsheet programs write it and every
+    worksheet is the first sheet of its name, the file itself is read.  Otherwise the worksheets
+    are copied into a new package with a workbook part listing only them, under names of our
+    own, so no other part can stand in for them.
+    """
+    seen: set[str] = set()
+    direct = wb_part == "xl/workbook.xml" and rels_part == "xl/_rels/workbook.xml.rels"
+    for kind, fixed in (("sharedStrings", "xl/sharedStrings.xml"), ("styles", "xl/styles.xml")):
+        if targets.get(kind, fixed if fixed in names else None) != (fixed if fixed in names else None):
+            direct = False
+    for s in inspection.sheets:
+        if s.kind == "other":
+            direct = False  # the reader refuses a workbook listing a sheet kind it does not know
+        if s.is_worksheet:
+            if s.name in seen:
+                direct = False
+            s.read_name = s.name
+        seen.add(s.name)
+    if direct and all(_literal_target_ok(s) for s in inspection.sheets if s.is_worksheet):
+        return inspection.data
+    worksheets = [s for s in inspection.sheets if s.is_worksheet]
+    out = io.BytesIO()
+    total = [0]
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
+        z.writestr("[Content_Types].xml", _READING_CONTENT_TYPES)
+        z.writestr("_rels/.rels", _READING_ROOT_RELS)
+        sheet_entries = "".join(
+            f'<sheet name="isap{n}" sheetId="{n + 1}" r:id="rId{n + 1}"/>' for n in range(len(worksheets)))
+        pr = '<workbookPr date1904="1"/>' if inspection.date1904 else ""
+        z.writestr("xl/workbook.xml", f'<workbook xmlns="{NS_MAIN}" xmlns:r="{NS_REL}">{pr}'
+                                      f"<sheets>{sheet_entries}</sheets></workbook>")
+        rels = "".join(f'<Relationship Id="rId{n + 1}" Type="{NS_REL}/worksheet" '
+                       f'Target="worksheets/isap{n}.xml"/>' for n in range(len(worksheets)))
+        z.writestr("xl/_rels/workbook.xml.rels", f'<Relationships xmlns="{NS_PKG_REL}">{rels}</Relationships>')
+        for kind, fixed in (("sharedStrings", "xl/sharedStrings.xml"), ("styles", "xl/styles.xml")):
+            part = targets.get(kind)
+            if part in names:
+                z.writestr(fixed, b"".join(_inflate(inspection.data, names[part], budget, total, policy)))
+        for n, s in enumerate(worksheets):
+            s.read_name = f"isap{n}"
+            with z.open(f"xl/worksheets/isap{n}.xml", "w") as dst:
+                for chunk in _inflate(inspection.data, names[s.part], budget, total, policy):
+                    dst.write(chunk)
+    return out.getvalue()
+
+
+def _literal_target_ok(s: SheetScan) -> bool:
+    # the reader joins "xl/" and the target as written; the parts were checked to be plain names
+    return bool(s.part) and s.part.startswith("xl/")
+
+
+_READING_CONTENT_TYPES = (
+    '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+    '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+    '<Default Extension="xml" ContentType="application/xml"/></Types>')
+_READING_ROOT_RELS = (
+    f'<Relationships xmlns="{NS_PKG_REL}"><Relationship Id="rId1" '
+    f'Type="{NS_REL}/officeDocument" Target="xl/workbook.xml"/></Relationships>')
+
+
+def _date_styles(styles_xml: bytes) -> frozenset[int]:
+    """Indexes of the cell formats (`cellXfs`) whose number format is a date, as the reader decides."""
+    try:
+        root = _parse_xml(styles_xml, "styles")
+    except Refused:
+        return frozenset()
+    custom: dict[int, str] = {}
+    xfs: list[int] = []
+    for el in root.iter():
+        tag = el.tag.rsplit("}", 1)[-1]
+        if tag == "numFmt":
+            fid = el.get("numFmtId", "")
+            if fid.isdigit():
+                custom[int(fid)] = el.get("formatCode", "")
+        elif tag == "cellXfs":
+            for xf in el:
+                fid = xf.get("numFmtId", "0")
+                xfs.append(int(fid) if fid.isdigit() else 0)
+    out = set()
+    for i, fid in enumerate(xfs):
+        if fid in custom:
+            if _is_date_format(custom[fid]):
+                out.add(i)
+        elif 14 <= fid <= 22 or fid in (45, 47):
+            out.add(i)
+    return frozenset(out)
+
+
+def _is_date_format(code: str) -> bool:
+    """A number format code that shows a date or time (the reader's own test, durations aside)."""
+    escaped = quoted = ap = False
+    brackets = 0
+    for ch in code:
+        if escaped:
+            escaped = False
+        elif ch in "_\\*":
+            escaped = True
+        elif quoted:
+            quoted = ch != '"'
+        elif ch == '"':
+            quoted = True
+        elif ch == ";":
+            return False
+        elif ch == "[":
+            brackets += 1
+        elif ch == "]":
+            brackets = max(0, brackets - 1)
+        elif brackets:
+            continue
+        elif ap and ch in "pmPM/":
+            return True
+        elif ch in "aA":
+            ap = True
+        elif ch in "dmhysDMHYS":
+            return True
+    return False
 
 
 def _scan_sheet(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Budget,
-                total: list[int], policy: Policy) -> None:
-    """Extent and row count of a worksheet, from its bytes, without an XML parser.
+                total: list[int], policy: Policy, date_styles: frozenset[int]) -> None:
+    """Extent and row count of a worksheet, from its bytes.
 
-    The fast path reads the `<c r="A1" …>` tags Excel and most writers emit; a
-    sheet written differently (no `r`, namespace prefixes) is measured by a
-    streaming parse instead.
+    The fast path reads cells spelled exactly as spreadsheet programs write them, and is taken
+    for a chunk only when every cell tag in it (counted whatever its spelling) matched that
+    canonical spelling: then the cells it saw are exactly the cells the reader reads.  Anything
+    else (another attribute order, line breaks in tags, prefixes, lower case, leading zeros,
+    cells without `r`, comments, formulas, error values, styles inherited from rows or columns)
+    sends the sheet to the exact streaming parse, `_scan_cells`.
     """
     rows: set[bytes] = set()
-    wide: set[bytes] = set()
+    cols: set[bytes] = set()
     first = True
     carry = b""
     tail = b""
     fast = True
     limit = policy.max_rows_per_sheet
+
+    def measure(buf: bytes, first: bool) -> bool:
+        # single-byte tests first: memchr-fast, and these bytes are rare in canonical sheets
+        if b"!" in buf and b"<!" in buf:
+            return False
+        if b"?" in buf and buf.find(b"<?", 1 if first else 0) != -1:
+            return False
+        if b":" in buf and b":c" in buf and _PREFIXED_CELL.search(buf):
+            return False
+        if _INLINE_V in buf:
+            return False
+        if date_styles:
+            if b"<col" in buf and any(int(x) in date_styles for x in _COL_STYLE.findall(buf)):
+                return False  # numbers without a style of their own may be dates: measured exactly
+            # a row's custom format matters only to numbers without a style of their own
+            n_custom = sum(buf.count(m) for m in _CUSTOM_ROW) if b"customFormat" in buf else 0
+            if n_custom:
+                bare = _CANON_NUMBER_NO_STYLE.findall(buf)
+                if bare:
+                    custom = _CANON_CUSTOM_ROW.findall(buf)
+                    if len(custom) != n_custom:
+                        return False
+                    if not {r for r, st in custom if int(st) in date_styles}.isdisjoint(bare):
+                        return False
+        found = _CANON_VALUE.findall(buf)
+        # every cell start tag, whatever its spelling, begins "<c" followed by white space, "/" or ">"
+        if len(found) != buf.count(b"<c"):  # some "<c…" tag is not a canonical value cell: look closer
+            if _ODD_CELL_TAG.search(buf):
+                return False
+            if len(found) + len(_CANON_EMPTY.findall(buf)) != buf.count(b"<c "):
+                return False
+        rows.update(map(_second, found))
+        cols.update(map(_first, found))
+        return True
+
     for chunk in _inflate(data, info, budget, total, policy):
         _check_markers(chunk, info.filename)
         _check_markers(tail + chunk[:_MARKER_TAIL], info.filename)  # a marker split across chunks
@@ -399,99 +692,167 @@ def _scan_sheet(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
         if not fast:
             continue
         buf = carry + chunk
-        cut = buf.rfind(b">") + 1
+        # cut after the last complete cell or row, so that no cell is split between two chunks
+        end_c, end_row = buf.rfind(b"</c>"), buf.rfind(b"</row>")
+        cut = max(end_c + 4 if end_c >= 0 else 0, end_row + 6 if end_row >= 0 else 0)
         carry = buf[cut:]
         buf = buf[:cut]
-        if not scan.needs_cell_scan and any(m in buf for m in _FORMULA_OR_ERROR):  # noqa: SIM102
-            scan.needs_cell_scan = True
-        if first:
-            first = False
+        if len(carry) > 8 * CHUNK:
+            fast = False
+            continue
+        if first and buf:
             root = _ROOT_TAG.search(buf)
             if root is None or root.group(1):  # namespace-prefixed elements: parse exactly instead
                 fast = False
                 continue
-        if buf.count(b'<c r="') != buf.count(b"<c ") or b"<c>" in buf:
-            fast = False
-            continue
-        rows.update(_CELL_ROW.findall(buf))
-        wide.update(_WIDE_CELL.findall(buf))
+        if buf:
+            if not measure(buf, first):
+                fast = False
+                continue
+            first = False
         if len(rows) > limit:
             scan.rows_with_values = len(rows)
             return
+    if fast and carry and not measure(carry, first):
+        fast = False
     if fast:
         scan.rows_with_values = len(rows)
         scan.max_row = max(map(int, rows)) if rows else 0
-        # without a column past Z, 26 is a safe upper bound for the extent check
-        scan.max_col = max((col_number(c.decode()) for c in wide), default=26 if rows else 0)
+        scan.max_col = max((col_number(c.decode()) for c in cols), default=0)
+        if scan.max_row > MAX_ROW or scan.max_col > MAX_COL:
+            raise wb001(f"The workbook is corrupt: sheet {scan.name!r} has a cell outside the sheet.")
     else:
-        _scan_cells(data, info, scan, budget, policy)
-        scan.needs_cell_scan = False
+        scan.needs_cell_scan = True
 
 
-def _scan_cells(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Budget, policy: Policy) -> None:
-    """Streaming parse of one worksheet: error cells, formulas with no cached value and,
-    where the fast path could not run, the sheet's extent."""
+_first = itemgetter(0)
+_second = itemgetter(1)
+
+
+def _detach(parent, el) -> None:
+    # a row or cell already measured is dropped from the tree, so a million of them cost nothing
+    if parent is not None and len(parent) and parent[-1] is el:
+        del parent[-1]
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _scan_cells(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Budget, policy: Policy,
+                date_styles: frozenset[int] = frozenset()) -> None:
+    """The exact measure of one worksheet, by a streaming parse that follows the reader's rules.
+
+    Only the first `sheetData` is read.  A row's `r` sets the current row; a row without one
+    follows the one before.  A cell's `r` sets its position (and the current column); a cell
+    without one takes the next column of the current row.  A cell holds a value when its last
+    child is `<is>`, or a `<v>` that is not empty (any `<v>` for text and date types, none for
+    inline strings); a formula counts too, as the template says.  Also collects error values,
+    formulas with no cached value, and cells that take a date format from their row or column.
+    """
     # this part's size was already checked against the totals on the first pass
     stream = _ChunkStream(_inflate(data, info, budget, [0], policy))
     rows: set[int] = set()
     max_row = max_col = 0
-    cur_row = 0
-    cur_col = 0
-    measure = scan.max_row == 0 and scan.rows_with_values == 0
+    row0 = col0 = 0
+    in_data = False
+    col_styles: list[tuple[int, int, int]] = []  # (min, max, style) of <col> elements with a date style
+    row_style: int | None = None  # the style of the current row when it has a custom format
+    pos = (0, 0)
+    sheet_data = None
+    special: dict[tuple[int, int], SpecialCell] = {}
+    inherited: set[tuple[int, int]] = set()
     try:
         for event, el in safe_iterparse(stream, events=("start", "end"), forbid_dtd=True):
-            tag = el.tag.rsplit("}", 1)[-1]
+            tag = _local(el.tag)
+            if not in_data:
+                if event == "start" and tag == "sheetData":
+                    in_data = True
+                    sheet_data = el
+                elif event == "end" and tag == "col" and date_styles:
+                    style, lo, hi = el.get("style", ""), el.get("min", ""), el.get("max", "")
+                    if style.isdigit() and int(style) in date_styles and lo.isdigit() and hi.isdigit():
+                        col_styles.append((int(lo), int(hi), int(style)))
+                continue
             if event == "start":
                 if tag == "row":
                     r = el.get("r")
-                    cur_row = int(r) if r and r.isdigit() else cur_row + 1
-                    cur_col = 0
+                    if r is not None:
+                        row0 = parse_ref(r, need_column=False)[0] - 1
+                    custom = el.get("customFormat", "").strip().lower() in ("1", "true")
+                    s = el.get("s", "0")
+                    row_style = (int(s) if s.isdigit() else 0) if custom else None
+                elif tag == "c":
+                    r = el.get("r")
+                    if r is not None:
+                        row_no, col_no = parse_ref(r, need_column=True)
+                        pos = (row_no - 1, col_no - 1)
+                        col0 = col_no - 1
+                    else:
+                        pos = (row0, col0)
                 continue
-            if tag == "c":
-                ref = el.get("r")
-                m = _REF.match(ref) if ref else None
-                if m:
-                    cur_col = col_number(m.group(1))
-                    row_no = int(m.group(2))
-                else:
-                    cur_col += 1
-                    row_no = cur_row
-                has_f = has_v = False
-                v_text = ""
-                has_content = False
-                for child in el:
-                    ctag = child.tag.rsplit("}", 1)[-1]
-                    if ctag == "f":
-                        has_f = True
-                        has_content = True
-                    elif ctag == "v":
-                        has_v = True
-                        v_text = child.text or ""
-                        has_content = True
-                    elif ctag == "is":
-                        has_content = True
-                key = (row_no - 1, cur_col - 1)
-                if el.get("t") == "e":
-                    scan.special[key] = SpecialCell("error", v_text.strip() or "#N/A")
-                elif has_f and (not has_v or (not v_text and el.get("t") not in ("str", "inlineStr"))):
-                    # an empty <v/> is a cached empty string only when typed as a string (t="str");
-                    # untyped it is what writers such as openpyxl leave for a formula never calculated
-                    scan.special[key] = SpecialCell("no_cached_value")
-                if has_content and measure:
-                    rows.add(row_no)
-                    max_row = max(max_row, row_no)
-                    max_col = max(max_col, cur_col)
-                    if len(rows) > policy.max_rows_per_sheet:
-                        break
+            if tag == "sheetData":
+                break
+            if tag == "row":
+                row0 += 1
+                col0 = 0
+                row_style = None
                 el.clear()
-            elif tag == "row":
-                el.clear()
+                _detach(sheet_data, el)
+                continue
+            if tag != "c":
+                continue
+            col0 += 1
+            t = el.get("t")
+            has_f = has_v = False
+            v_text = ""
+            last = ""
+            for child in el:
+                ctag = _local(child.tag)
+                if ctag == "f":
+                    has_f = True
+                elif ctag == "v":
+                    has_v = True
+                    v_text = child.text or ""
+                last = ctag
+            if last == "is":
+                read = True
+            elif last == "v":
+                read = bool(v_text) if t in (None, "n", "s", "b", "e") else t not in ("inlineStr", "is")
+            else:
+                read = False
+            if pos[0] >= MAX_ROW or pos[1] >= MAX_COL:
+                raise wb001("The workbook is corrupt: a cell lies outside the sheet.")
+            if t == "e":
+                special[pos] = SpecialCell("error", v_text.strip() or "#N/A")
+            elif has_f and (not has_v or (not v_text and t not in ("str", "inlineStr"))):
+                # an empty <v/> is a cached empty string only when typed as a string (t="str");
+                # untyped it is what writers such as openpyxl leave for a formula never calculated
+                special[pos] = SpecialCell("no_cached_value")
+            if read or has_f:
+                row_no, col_no = pos[0] + 1, pos[1] + 1
+                rows.add(row_no)
+                if row_no > max_row:
+                    max_row = row_no
+                if col_no > max_col:
+                    max_col = col_no
+                if len(rows) > policy.max_rows_per_sheet:
+                    break
+                if (read and last == "v" and t in (None, "n") and el.get("s") is None
+                        and (row_style is not None or col_styles)):
+                    style = row_style if row_style is not None else next(
+                        (st for lo, hi, st in col_styles if lo <= col_no <= hi), None)
+                    if style is not None and style in date_styles:
+                        inherited.add(pos)
+            el.clear()
+            _detach(sheet_data, el)
     except (ParseError, DefusedXmlException, ValueError):
         raise wb001(f"The workbook is corrupt: sheet {scan.name!r} cannot be read.") from None
-    if measure:
-        scan.rows_with_values = len(rows)
-        scan.max_row = max_row
-        scan.max_col = max_col
+    scan.special = special
+    scan.inherited_dates = inherited
+    scan.rows_with_values = len(rows)
+    scan.max_row = max_row
+    scan.max_col = max_col
 
 
 class _ChunkStream(io.RawIOBase):

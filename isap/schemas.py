@@ -73,9 +73,12 @@ def _column_checks(col: Column) -> list[pa.Check]:
     return checks
 
 
-def _required_when(col: Column):
+def _required_when(col: Column, sheet: SheetSpec):
     when = col.when
     assert when is not None
+    dep = sheet.column(when.column) if when.column in sheet.column_names else None
+    # the requirement is not enforced where the value it depends on fails its own check (no cascade)
+    valid = list(dep.choices) if dep is not None and dep.choices else None
 
     def isap_required_when(df: pd.DataFrame) -> pd.Series:
         if when.column not in df:
@@ -83,6 +86,8 @@ def _required_when(col: Column):
         allowed = [when.equals] if isinstance(when.equals, str) else list(when.equals)
         cond = df[when.column]
         holds = (cond.notna() & ~cond.isin(allowed)) if when.negate else cond.isin(allowed)
+        if valid is not None:
+            holds &= cond.isin(valid)
         return ~(holds & df[col.name].isna())
 
     return pa.Check(isap_required_when, name=f"SCH001|{col.name}")
@@ -117,7 +122,7 @@ def schema_for(sheet: SheetSpec, checkpoint: int | None, present: frozenset[str]
             name=col.name,
         )
         if col.need is Need.WHEN:
-            wide.append(_required_when(col))
+            wide.append(_required_when(col, sheet))
     if PARTNER_CODE in present and sheet.name == "Partners":
         wide.append(pa.Check(_partner_code_format, name=f"SCH005|{PARTNER_CODE}"))
     return pa.DataFrameSchema(columns, checks=wide, name=sheet.name, strict=False, coerce=False)

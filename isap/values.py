@@ -10,7 +10,9 @@ first and nothing is allocated that is not needed.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
+from decimal import Decimal
 from typing import Callable, NamedTuple
 
 from isap.template import ERROR_LITERALS, Column, ValueType
@@ -50,16 +52,45 @@ def _error_literal(v: object) -> Bad | None:
 
 
 def to_text(v: object) -> object:
+    """Any cell reads as text (§4 "Values"): a number as its plain digits, a date as YYYY-MM-DD,
+    a boolean as TRUE/FALSE.  The text is then checked like any other; never SCH002."""
     if isinstance(v, str):
         s = v.strip()
         return s or None
-    if isinstance(v, bool) or isinstance(v, (dt.date, dt.datetime, dt.time, dt.timedelta)):
-        return Bad("SCH002", f"Expected text, found {describe(v)}.")
+    if isinstance(v, bool):
+        return "TRUE" if v else "FALSE"
     if isinstance(v, float):
-        return str(int(v)) if v.is_integer() else repr(v)
+        if v.is_integer():
+            return str(int(v))
+        # the shortest digits that round-trip, written out without an exponent
+        return format(Decimal(repr(v)), "f") if math.isfinite(v) else repr(v)
     if isinstance(v, int):
         return str(v)
-    return Bad("SCH002", f"Expected text, found {describe(v)}.")
+    if isinstance(v, dt.datetime):
+        return v.date().isoformat() if v.time() == dt.time() else v.isoformat(sep=" ")
+    if isinstance(v, (dt.date, dt.time)):
+        return v.isoformat()
+    if isinstance(v, dt.timedelta):
+        return str(v)
+    return None if v is None else str(v).strip() or None
+
+
+_EPOCH_1900 = dt.datetime(1899, 12, 30)
+_EPOCH_1904 = dt.datetime(1904, 1, 1)
+
+
+def excel_date(serial: float, date1904: bool = False) -> object:
+    """The date (or date and time) an Excel serial number stands for, in the workbook's date system.
+    Serials before 1 March 1900 allow for Excel's phantom 29 February 1900, as Excel shows them."""
+    if date1904:
+        base = _EPOCH_1904
+    else:
+        base = _EPOCH_1900 if serial >= 61 else _EPOCH_1900 + dt.timedelta(days=1)
+    try:
+        when = base + dt.timedelta(days=serial)
+    except (OverflowError, ValueError):
+        return serial  # not a date any calendar shows: left a number (SCH002 where a date is expected)
+    return when.date() if when.time() == dt.time() else when
 
 
 def to_integer(v: object) -> object:

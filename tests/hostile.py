@@ -69,12 +69,73 @@ def build_all(tmp: Path) -> dict[str, tuple[Path, str]]:
         '<row r="1"><c r="A1"><v>1</v></c></row><row r="1048576"><c r="XFD1048576"><v>2</v></c></row>')}),
         "WB003")
     files["oversized_file"] = (b"PK" + b"\x00" * (26 * 1024 * 1024), "WB003")
+    for name, rows in HOSTILE_EXTENTS.items():
+        files[name] = (inject_rows(base, eng, rows), "WB003")
     out: dict[str, tuple[Path, str]] = {}
     for name, (data, rule) in files.items():
         p = tmp / f"{name}.xlsx"
         p.write_bytes(data)
         out[name] = (p, rule)
     return out
+
+
+MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+# One far cell, spelled every way a spreadsheet program would still read it (each within every
+# policy limit, and each read by calamine as a grid of about 550 GB without the extent scan).
+HOSTILE_EXTENTS = {
+    "far_cell_lower_case": '<row r="1048576"><c r="xfd1048576"><v>2</v></c></row>',
+    "far_cell_line_break_in_tag": '<row r="1048576"><c\nr="XFD1048576"><v>2</v></c></row>',
+    "far_cell_tab_in_tag": '<row\tr="1048576"><c\tr="XFD1048576"\t><v>2</v></c></row>',
+    "far_cell_behind_slash_attribute": '<row r="1048576"><c ph="a/b>c" r="XFD1048576"><v>2</v></c></row>',
+    "far_cell_leading_zeros": '<row r="01048576"><c r="XFD01048576"><v>2</v></c></row>',
+    "far_cell_namespace_prefix":
+        f'<row r="1048576"><x:c xmlns:x="{MAIN_NS}" r="XFD1048576"><x:v>2</x:v></x:c></row>',
+    "far_row_namespace_prefix_no_r":
+        f'<x:row xmlns:x="{MAIN_NS}" r="1048576"><x:c><x:v>2</x:v></x:c>'
+        + "<x:c><x:v>2</x:v></x:c>" * 9 + "</x:row>",
+    "far_row_cells_without_r": '<row r="1048576">' + "<c><v>2</v></c>" * 10 + "</row>",
+    "far_cell_after_comment": '<!-- a note --><row r="1048576"><c r="XFD1048576"><v>2</v></c></row>',
+    "far_cell_after_cdata": ('<row r="1048570"><c r="A1048570" t="str"><v><![CDATA[x]]></v></c></row>'
+                             '<row r="1048576"><c r="XFD1048576"><v>2</v></c></row>'),
+    "wide_rows": '<row r="2000"><c r="XFD2000"><v>2</v></c></row>',
+    "wide_rows_lower_case": '<row r="2000"><c r="xfd2000"><v>2</v></c></row>',
+}
+
+
+def inject_rows(data: bytes, part: str, rows: str) -> bytes:
+    """The workbook with `rows` added at the end of the sheet data of `part`."""
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        original = z.read(part).decode()
+    return rezip(data, replace={part: original.replace("</sheetData>", rows + "</sheetData>", 1).encode()})
+
+
+WS_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/"
+
+
+def add_sheet(data: bytes, name: str, kind: str, content: bytes, *, first: bool = True,
+              content_type: str | None = None, rel_type: str | None = None) -> bytes:
+    """The workbook with one more sheet part of the given kind (dialogsheet, chartsheet, xlMacrosheet…),
+    listed first (or last) in workbook.xml."""
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        wb = z.read("xl/workbook.xml").decode()
+        rels = z.read("xl/_rels/workbook.xml.rels").decode()
+        ct = z.read("[Content_Types].xml").decode()
+    part = f"xl/{kind.lower()}s/extra1.xml"
+    entry = f'<sheet name="{name}" sheetId="99" r:id="rIdExtra" />'
+    wb = wb.replace("<sheets>", "<sheets>" + entry, 1) if first else wb.replace("</sheets>", entry + "</sheets>", 1)
+    rels = rels.replace("</Relationships>", f'<Relationship Type="{rel_type or WS_REL + kind}" '
+                        f'Target="/{part}" Id="rIdExtra" /></Relationships>')
+    if content_type:
+        ct = ct.replace("</Types>", f'<Override PartName="/{part}" ContentType="{content_type}" /></Types>')
+    return rezip(data, replace={"xl/workbook.xml": wb.encode(), "xl/_rels/workbook.xml.rels": rels.encode(),
+                                "[Content_Types].xml": ct.encode()}, add={part: content})
+
+
+def dialogsheet_named_engagement(data: bytes) -> bytes:
+    """A dialogsheet named Engagement, before the real sheet, whose cells span the whole grid."""
+    body = (f'<dialogsheet xmlns="{MAIN_NS}"><sheetData><row r="1"><c r="A1"><v>1</v></c></row>'
+            '<row r="1048576"><c r="XFD1048576"><v>2</v></c></row></sheetData></dialogsheet>').encode()
+    return add_sheet(data, "Engagement", "dialogsheet", body)
 
 
 def formatted_million_rows(tmp: Path) -> Path:

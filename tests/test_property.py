@@ -140,3 +140,143 @@ def test_random_part_content_always_gets_an_answer(tmp_path_factory, tmp_path, w
     path.write_bytes(out.getvalue())
     assert_answers(path)
     _ = pytest
+
+
+# ------------------------------------------------------------------ the extent scan reads what the reader reads
+
+_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+
+
+def _letters(n: int) -> str:
+    out = ""
+    while n:
+        n, rem = divmod(n - 1, 26)
+        out = chr(65 + rem) + out
+    return out
+
+
+def _sheet_cells(xml: bytes) -> list[tuple[int, list[tuple[int, dict, list]]]]:
+    """(row, [(column, attributes, children)]) of a sheet as openpyxl wrote it."""
+    from xml.etree import ElementTree as ET
+
+    from isap.safety import parse_ref
+
+    rows = []
+    for row in ET.fromstring(xml).iter(f"{{{_MAIN}}}row"):
+        cells = []
+        for c in row:
+            r, col = parse_ref(c.get("r"), need_column=True)
+            attrs = {k: v for k, v in c.attrib.items() if k != "r"}
+            children = [(ch.tag.rsplit("}", 1)[-1], "".join(ch.itertext())) for ch in c]
+            cells.append((col, attrs, children))
+        rows.append((int(row.get("r")), cells))
+    return rows
+
+
+def _respell(rows, rnd, flags) -> bytes:
+    """The same cells written in another spelling a reader accepts."""
+    from xml.sax.saxutils import escape, quoteattr
+
+    def ws() -> str:
+        return rnd.choice([" ", "\n", "\t", "\r\n ", "  "]) if flags["whitespace"] else " "
+
+    def name(local: str) -> str:
+        return ("x:" + local) if flags["prefix"] and rnd.random() < 0.6 else local
+
+    def start(qname: str, attrs: list[tuple[str, str]], close: str = ">") -> str:
+        if flags["order"]:
+            rnd.shuffle(attrs)
+        body = "".join(ws() + k + "=" + quoteattr(v) for k, v in attrs)
+        return f"<{qname}{body}{ws() if flags['whitespace'] and rnd.random() < 0.3 else ''}{close}"
+
+    def ref(col: int, row: int) -> str:
+        zeros = "0" * rnd.randint(1, 3) if flags["zeros"] and rnd.random() < 0.5 else ""
+        text = _letters(col) + zeros + str(row)
+        return text.lower() if flags["lower"] and rnd.random() < 0.5 else text
+
+    def noise() -> str:
+        if not flags["comments"] or rnd.random() > 0.2:
+            return ""
+        return rnd.choice(['<!-- <c r="XFD1048576"><v>1</v></c> -->', '<![CDATA[<c r="XFD1"><v>1</v></c>]]>'])
+
+    out = [f'<worksheet xmlns="{_MAIN}" xmlns:x="{_MAIN}"><sheetData>']
+    prev_row = 0
+    for row_no, cells in rows:
+        r_attrs = []
+        if not (flags["no_r"] and row_no == prev_row + 1 and rnd.random() < 0.5):
+            zeros = "0" * rnd.randint(1, 3) if flags["zeros"] and rnd.random() < 0.5 else ""
+            r_attrs.append(("r", zeros + str(row_no)))
+        if flags["slash"] and rnd.random() < 0.3:
+            r_attrs.append(("ph", "a/b>c"))
+        row_name = name("row")
+        out.append(start(row_name, r_attrs))
+        prev_col = 0
+        for col, attrs, children in cells:
+            if flags["formatted"] and rnd.random() < 0.1:  # only formatted: not part of the extent
+                out.append(start(name("c"), [("r", ref(rnd.randint(col + 1, col + 40), row_no)), ("s", "0")], "/>"))
+                prev_col = -1  # the next cell cannot leave out its reference
+            c_attrs = list(attrs.items())
+            if not (flags["no_r"] and col == prev_col + 1 and rnd.random() < 0.5):
+                c_attrs.append(("r", ref(col, row_no)))
+            if flags["slash"] and rnd.random() < 0.3:
+                c_attrs.append(("ph", "1/>2"))
+            inner = ""
+            for local, text in children:
+                q = name(local)
+                if local == "is":
+                    t = name("t")
+                    inner += f"<{q}><{t}>{escape(text)}</{t}></{q}>"
+                else:
+                    inner += f"<{q}>{escape(text)}</{q}>"
+            c_name = name("c")
+            out.append(f"{start(c_name, c_attrs)}{inner}</{c_name}>{noise()}")
+            prev_col = col
+        out.append(f"</{row_name}>")
+        prev_row = row_no
+    out.append("</sheetData></worksheet>")
+    return "".join(out).encode()
+
+
+_FLAGS = ("whitespace", "prefix", "order", "zeros", "lower", "no_r", "slash", "comments", "formatted")
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(which=st.sampled_from(["cp1", "cp2_fully", "cp3"]), sheet_index=st.integers(0, 7),
+       flags=st.fixed_dictionaries({f: st.booleans() for f in _FLAGS}), seed=st.integers(0, 2**32 - 1))
+def test_scan_extent_equals_the_readers_whatever_the_spelling(tmp_path_factory, tmp_path, which, sheet_index,
+                                                               flags, seed):
+    import random
+
+    from python_calamine import CalamineWorkbook
+
+    from isap.policy import Policy
+    from isap.safety import inspect
+    from tests.hostile import rezip
+
+    data = base(tmp_path_factory, which)
+    part = f"xl/worksheets/sheet{sheet_index + 1}.xml"
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        rows = _sheet_cells(z.read(part))
+    respelt = rezip(data, replace={part: _respell(rows, random.Random(seed), flags)})
+    path = tmp_path / f"respelt_{seed}.xlsx"
+    path.write_bytes(respelt)
+    scan = inspect(path, Policy()).sheets[sheet_index]
+    sheet = CalamineWorkbook.from_filelike(io.BytesIO(respelt)).get_sheet_by_name(scan.name)
+    values = sheet.to_python(skip_empty_area=False)
+    filled = sum(1 for row in values if any(v != "" for v in row))
+    if values:
+        end_row, end_col = sheet.end
+        assert (scan.max_row, scan.max_col) == (end_row + 1, end_col + 1)
+    else:
+        assert (scan.max_row, scan.max_col) == (0, 0)
+    assert scan.rows_with_values == filled
+    # and the same spelling, read through the whole check, gives the original's findings
+    assert [f.to_dict() for f in check_file(path).findings] == \
+        [f.to_dict() for f in check_file(_original(tmp_path, which, data)).findings]
+
+
+def _original(tmp_path, which, data):
+    p = tmp_path / f"original_{which}.xlsx"
+    if not p.exists():
+        p.write_bytes(data)
+    return p

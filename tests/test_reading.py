@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 
 import openpyxl
 import pytest
@@ -234,3 +235,172 @@ def test_excel_style_workbook_reads_like_openpyxl(tmp_path):
         assert dict(a.sheet(spec_name).columns) == dict(b.sheet(spec_name).columns)
     assert dict(a.cover.values) == dict(b.cover.values)
     assert check_file(excel).findings == []
+
+
+# ------------------------------------------------------------------ reading what real programs write
+
+def _rewrite_part(path, part, fn):
+    import io
+    import zipfile
+
+    from tests.hostile import rezip
+
+    data = path.read_bytes()
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        text = z.read(part).decode()
+    path.write_bytes(rezip(data, replace={part: fn(text).encode()}))
+
+
+def _engagement_with_inherited_date_style(tmp_path, how: str, date1904: bool = False):
+    """The Engagement sheet's date cells (column B) without a style of their own, their date format
+    given by the column (as Gnumeric writes it) or by each row's custom format."""
+    import re
+
+    p = clean(2)
+    path = write(p, tmp_path / f"{how}.xlsx")
+    if date1904:
+        wb = openpyxl.load_workbook(path)
+        wb.epoch = openpyxl.utils.datetime.CALENDAR_MAC_1904
+        wb.save(path)
+    part = "xl/worksheets/sheet8.xml"
+
+    def edit(xml: str) -> str:
+        date_style = re.search(r'<c r="B2" s="([0-9]+)"', xml).group(1)
+        xml = re.sub(r'<c r="(B[0-9]+)" s="[0-9]+"', r'<c r="\1"', xml)
+        if how == "column":
+            xml = xml.replace("<sheetData>", f'<cols><col min="2" max="2" width="12" style="{date_style}"/></cols>'
+                                             "<sheetData>", 1)
+        else:  # the row's format applies to every cell of the row without a style of its own
+            xml = re.sub(r'<row r="([2-9])"', rf'<row r="\1" s="{date_style}" customFormat="1"', xml)
+            xml = re.sub(r'<c r="(E[0-9]+)" t="n">', r'<c r="\1" s="0" t="n">', xml)
+        return xml
+
+    _rewrite_part(path, part, edit)
+    return p, path
+
+
+@pytest.mark.parametrize("how", ["column", "row"])
+@pytest.mark.parametrize("date1904", [False, True])
+def test_cells_take_their_row_or_column_date_style(tmp_path, how, date1904):
+    p, path = _engagement_with_inherited_date_style(tmp_path, how, date1904)
+    model = parse(inspect(path, Policy()))
+    assert model.structural_findings == ()
+    expected = [row["engagement_date"] for row in p["Engagement"]]
+    assert list(model.engagement.column("engagement_date")) == expected
+    assert check_file(path).findings == []
+
+
+def test_a_cell_with_its_own_style_keeps_it_under_a_date_column(tmp_path):
+    import re
+
+    p, path = _engagement_with_inherited_date_style(tmp_path, "column")
+    # E (participants) gets the date column style too; its cells keep their own style "0": numbers
+    _rewrite_part(path, "xl/worksheets/sheet8.xml",
+                  lambda x: re.sub(r'<c r="(E[0-9]+)" t="n">', r'<c r="\1" s="0" t="n">',
+                                   x.replace('max="2"', 'max="5"')))
+    model = parse(inspect(path, Policy()))
+    assert list(model.engagement.column("participants")) == [r["participants"] for r in p["Engagement"]]
+
+
+def test_a_row_without_custom_format_does_not_lend_its_style(tmp_path):
+    import re
+
+    p, path = _engagement_with_inherited_date_style(tmp_path, "row")
+    _rewrite_part(path, "xl/worksheets/sheet8.xml", lambda x: x.replace(' customFormat="1"', ""))
+    r = check_file(path)
+    assert {(f.rule_id, f.column) for f in r.findings} == {("SCH002", "engagement_date")}
+    assert re.search("found the number", r.findings[0].message)
+
+
+def test_workbook_part_named_by_package_relationships(tmp_path):
+    import io
+    import zipfile
+
+    from tests.hostile import rezip
+
+    p = clean(2)
+    original = write(p, tmp_path / "original.xlsx")
+    data = original.read_bytes()
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        parts = {n: z.read(n) for n in z.namelist()}
+    parts["xl/book.xml"] = parts.pop("xl/workbook.xml")
+    parts["xl/_rels/book.xml.rels"] = parts.pop("xl/_rels/workbook.xml.rels")
+    parts["_rels/.rels"] = parts["_rels/.rels"].replace(b'Target="xl/workbook.xml"', b'Target="/xl/book.xml"')
+    parts["[Content_Types].xml"] = parts["[Content_Types].xml"].replace(b"/xl/workbook.xml", b"/xl/book.xml")
+    moved = tmp_path / "moved.xlsx"
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for n, content in parts.items():
+            z.writestr(n, content)
+    moved.write_bytes(out.getvalue())
+    # a workbook with findings, so that the comparison means something
+    p["Services"][0]["service_id"] = "bad"
+    bad = write(p, tmp_path / "bad.xlsx")
+    with zipfile.ZipFile(bad) as z:
+        bad_sheet = {n: z.read(n) for n in z.namelist() if n.startswith("xl/worksheets/")}
+    moved_bad = tmp_path / "moved_bad.xlsx"
+    moved_bad.write_bytes(rezip(moved.read_bytes(), replace=bad_sheet))
+    assert check_file(moved).findings == check_file(original).findings == []
+    assert [f.to_dict() for f in check_file(moved_bad).findings] == [f.to_dict() for f in check_file(bad).findings]
+    assert check_file(moved_bad).findings
+
+
+def test_two_parts_whose_names_differ_only_in_case_are_refused(tmp_path):
+    from tests.hostile import rezip, sheet_xml, valid_bytes
+
+    data = rezip(valid_bytes(tmp_path), add={"xl/worksheets/SHEET8.xml": sheet_xml("")})
+    path = tmp_path / "case.xlsx"
+    path.write_bytes(data)
+    assert [f.rule_id for f in check_file(path).findings] == ["WB001"]
+
+
+@pytest.mark.parametrize("value,shown", [(123, "123"), (1.5, "1.5"), (dt.date(2026, 3, 1), "2026-03-01"),
+                                         (True, "TRUE"), (False, "FALSE")])
+def test_text_column_reads_numbers_dates_and_booleans_as_text(tmp_path, value, shown):
+    p = clean(2)
+    p["Services"][0]["service_name"] = value
+    wb = parsed(tmp_path, p)
+    assert wb.structural_findings == ()
+    assert wb.services.column("service_name")[0] == shown
+
+
+def test_text_then_checked_like_any_other(run_check):
+    p = clean(2)
+    p["Services"][0]["commissioner_code"] = 12  # an ODS code column: "12" is too short
+    p["Engagement"][0]["summary"] = dt.date(2026, 3, 1)
+    r = run_check(p, select=("SCH",))
+    assert findings_of(r) == [("SCH005", "Services", "D2")]
+    assert "'12'" in r.findings[0].message
+
+
+def test_invalid_guarantor_type_is_not_a_cascade(run_check):
+    p = clean(2)
+    p["Safeguards"]["guarantor_type"] = "Bank"
+    p["Safeguards"]["guarantor_name"] = None
+    r = run_check(p, select=("SCH",))
+    assert findings_of(r) == [("SCH003", "Safeguards", "B2")]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("ssconvert") is None, reason="Gnumeric (ssconvert) is not installed")
+def test_gnumeric_date_column_without_cell_styles(tmp_path):
+    """Gnumeric leaves out a cell's style when it equals its column's: the dates must stay dates."""
+    import subprocess
+    import zipfile
+
+    p = clean(2)
+    path = write(p, tmp_path / "a.xlsx")
+    wb = openpyxl.load_workbook(path)
+    ws = wb["Engagement"]
+    ws.column_dimensions["B"].number_format = "yyyy-mm-dd"
+    for (cell,) in ws.iter_rows(min_col=2, max_col=2, min_row=2):
+        cell.number_format = "yyyy-mm-dd"
+    wb.save(tmp_path / "b.xlsx")
+    out = tmp_path / "gnumeric.xlsx"
+    subprocess.run(["ssconvert", "--export-type=Gnumeric_Excel:xlsx2", str(tmp_path / "b.xlsx"), str(out)],
+                   check=True, capture_output=True, timeout=120, start_new_session=True)
+    with zipfile.ZipFile(out) as z:
+        assert b'<c r="B2">' in z.read("xl/worksheets/sheet8.xml")  # what makes this case: no style of its own
+    model = parse(inspect(out, Policy()))
+    assert list(model.engagement.column("engagement_date")) == [r["engagement_date"] for r in p["Engagement"]]
+    assert check_file(out).findings == []

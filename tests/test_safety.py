@@ -11,7 +11,14 @@ import time
 import pytest
 
 from isap.checker import check_file
-from tests.hostile import build_all, formatted_million_rows
+from tests.hostile import (
+    HOSTILE_EXTENTS,
+    add_sheet,
+    build_all,
+    dialogsheet_named_engagement,
+    formatted_million_rows,
+    valid_bytes,
+)
 
 # Runs the real CLI in a child process under a 512 MiB address-space cap and a timeout, and reports its
 # peak resident memory (ru_maxrss of the child).
@@ -43,6 +50,7 @@ def run_cli(path):
 @pytest.mark.parametrize("name", [
     "empty", "truncated", "csv_renamed", "pdf_renamed", "password_protected", "ods", "docx", "macro_enabled",
     "zip_bomb", "xml_entity_bomb", "external_entity", "too_many_rows", "dense_extent", "oversized_file",
+    *HOSTILE_EXTENTS,
 ])
 def test_hostile_file_is_refused_with_its_finding_quickly_and_in_bounded_memory(hostile, name):
     path, rule = hostile[name]
@@ -148,3 +156,66 @@ def test_several_files_one_bad(tmp_path, hostile):
     assert proc.returncode == 2
     reports = json.loads(proc.stdout)
     assert [r["summary"]["error"] for r in reports] == [0, 1]
+
+
+def test_dialogsheet_named_like_a_template_sheet_is_ignored_and_never_read(tmp_path):
+    path = tmp_path / "dialog.xlsx"
+    path.write_bytes(dialogsheet_named_engagement(valid_bytes(tmp_path)))
+    result, elapsed = run_cli(path)
+    assert result["rc"] in (0, 1), result
+    report = json.loads(result["out"])
+    wb006 = [f for f in report["findings"] if f["rule_id"] == "WB006"]
+    assert [f["sheet"] for f in wb006] == ["Engagement"], report["findings"]
+    assert "dialog" in wb006[0]["message"]
+    assert not any(f["rule_id"] in ("WB001", "WB003", "WB004") for f in report["findings"])
+    assert result["peak_mb"] < 500
+
+
+@pytest.mark.parametrize("kind,name", [("chartsheet", "Instructions"), ("chartsheet", "Cover"),
+                                       ("dialogsheet", "Notes")])
+def test_chartsheets_and_dialogsheets_are_ignored_with_wb006_whatever_their_name(tmp_path, kind, name):
+    body = (f'<{kind} xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"></{kind}>').encode()
+    path = tmp_path / "extra.xlsx"
+    path.write_bytes(add_sheet(valid_bytes(tmp_path), name, kind, body))
+    report = check_file(path)
+    wb006 = [f for f in report.findings if f.rule_id == "WB006"]
+    assert [f.sheet for f in wb006] == [name]
+    assert report.exit_code in (0, 1)
+    assert not any(f.rule_id in ("WB001", "WB004") for f in report.findings)
+
+
+@pytest.mark.parametrize("rel_type,content_type", [
+    ("http://schemas.microsoft.com/office/2006/relationships/xlMacrosheet", None),
+    ("http://schemas.microsoft.com/office/2006/relationships/xlIntlMacrosheet", None),
+    (None, "application/vnd.ms-excel.macrosheet+xml"),
+])
+def test_excel4_macro_sheet_is_wb002(tmp_path, rel_type, content_type):
+    body = b'<xm:macrosheet xmlns:xm="http://schemas.microsoft.com/office/excel/2006/main"/>'
+    path = tmp_path / "xlm.xlsx"
+    path.write_bytes(add_sheet(valid_bytes(tmp_path), "Macro1", "worksheet", body, first=False,
+                               rel_type=rel_type, content_type=content_type))
+    report = check_file(path)
+    assert {f.rule_id for f in report.findings} == {"WB002"}, report.findings
+    assert report.exit_code == 2
+
+
+def test_fast_path_and_exact_parse_measure_the_same(tmp_path):
+    """The byte-pattern fast path is taken for canonical sheets and agrees with the exact parse."""
+    import zipfile
+
+    from isap.policy import Policy
+    from isap.safety import SheetScan, _Budget, _scan_cells, _scan_sheet, inspect
+
+    path = tmp_path / "base.xlsx"
+    path.write_bytes(valid_bytes(tmp_path))
+    policy = Policy()
+    data = path.read_bytes()
+    infos = {i.filename: i for i in zipfile.ZipFile(path).infolist()}
+    for sheet in inspect(path, policy).sheets:
+        fast = SheetScan(sheet.name, sheet.part, True)
+        _scan_sheet(data, infos[sheet.part], fast, _Budget(60), [0], policy, frozenset())
+        assert not fast.needs_cell_scan, sheet.name  # openpyxl writes the canonical spelling
+        exact = SheetScan(sheet.name, sheet.part, True)
+        _scan_cells(data, infos[sheet.part], exact, _Budget(60), policy)
+        assert (fast.max_row, fast.max_col, fast.rows_with_values) == \
+            (exact.max_row, exact.max_col, exact.rows_with_values) != (0, 0, 0)
