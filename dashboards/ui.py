@@ -55,7 +55,10 @@ def guarded(page):
 
 @st.cache_resource
 def service() -> Service:
-    return Service()
+    from isap.policy import Policy
+
+    # The same policy `isap dashboard` read when it set Streamlit's upload limit (./isap-policy.toml or defaults).
+    return Service(policy=Policy.load())
 
 
 @st.cache_resource

@@ -469,16 +469,33 @@ def dashboard(port: int = typer.Option(8501, "--port"), host: str = typer.Option
 
     from isap.pipeline import orchestration_defaults
 
-    _service()  # refuse early, with a clear message, when the database is not ready
+    svc = _service()  # refuse early, with a clear message, when the database is not ready
     orchestration_defaults()
-    app_path = Path(__file__).resolve().parent.parent / "dashboards" / "app.py"
-    cmd = [sys.executable, "-m", "streamlit", "run", str(app_path), "--server.port", str(port),
-           "--server.address", host, "--server.headless", "true", "--browser.gatherUsageStats", "false",
-           "--client.toolbarMode", "viewer"]
-    if secrets is not None:
-        cmd += ["--secrets.files", str(secrets.resolve())]
+    cmd = dashboard_command(port, host, svc.policy.max_file_bytes, secrets)
     typer.echo(f"Dashboard: http://{host}:{port}")
     raise typer.Exit(subprocess.call(cmd, env=os.environ.copy()))
+
+
+def dashboard_command(port: int, host: str, max_file_bytes: int, secrets: Optional[Path] = None,
+                      app_path: Optional[Path] = None) -> list[str]:
+    """The `streamlit run` command line of the dashboard.
+
+    Error details are never shown in the browser (`client.showErrorDetails
+    none`): pages already turn failures into plain messages, and this is the
+    second line of defence against server paths and tracebacks reaching a
+    page.  Streamlit's upload limit is whole megabytes, the policy's
+    `max_file_bytes` rounded up; the upload page checks the exact bytes.
+    """
+    import math
+
+    app_path = app_path or Path(__file__).resolve().parent.parent / "dashboards" / "app.py"
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app_path), "--server.port", str(port),
+           "--server.address", host, "--server.headless", "true", "--browser.gatherUsageStats", "false",
+           "--client.toolbarMode", "viewer", "--client.showErrorDetails", "none",
+           "--server.maxUploadSize", str(max(1, math.ceil(max_file_bytes / (1024 * 1024))))]
+    if secrets is not None:
+        cmd += ["--secrets.files", str(secrets.resolve())]
+    return cmd
 
 
 def main() -> None:

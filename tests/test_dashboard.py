@@ -263,3 +263,103 @@ def test_hostile_text_is_shown_escaped_on_the_proposal_page(hostile_proposal, wh
     assert not unescaped, unescaped
     for prefix in ("T ", "C ", "R ", "K ", "A "):
         assert md(prefix + HOSTILE) in joined, prefix
+
+
+# ---------------------------------------------------------------------------- uploads and failures
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def rezip(data: bytes, replace: dict[str, bytes] | None = None) -> bytes:
+    """The same workbook with its parts stored uncompressed (so equal-length edits keep the size), some replaced."""
+    import io
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as dst:
+        for info in src.infolist():
+            body = (replace or {}).get(info.filename, src.read(info.filename))
+            dst.writestr(zipfile.ZipInfo(info.filename, date_time=(2026, 1, 1, 0, 0, 0)), body)
+    return out.getvalue()
+
+
+def workbook(tmp_path, title: str, errors: bool = False) -> bytes:
+    from sample_submissions.generate import clean, write
+
+    p = clean(1, reference="ISAP-2026-013", provider_type="NHS foundation trust")
+    p["Cover"]["proposal_title"] = title
+    if errors:
+        p["Cover"]["wpap_annual_value_gbp"] = 10
+    return rezip(write(p, tmp_path / "w.xlsx").read_bytes())
+
+
+def upload(at, name: str, data: bytes):
+    at.file_uploader(key="uploader").set_value((name, data, XLSX))
+    at.run()
+    assert not at.exception, at.exception
+    return texts(at)
+
+
+def no_traceback(out: str) -> None:
+    for leak in ("Traceback", 'File "/', "site-packages", "Error:", ".py"):
+        assert leak not in out, (leak, out)
+
+
+def test_changed_content_of_the_same_name_and_size_is_a_new_upload(demo_env, tmp_path):
+    from isap.workflow import Service
+
+    first, second = workbook(tmp_path, "Walsall title AAAA"), workbook(tmp_path, "Walsall title BBBB")
+    assert len(first) == len(second) and first != second
+    at = signed_in("alice", "alice-demo")
+    at.switch_page("views/upload.py")
+    at.run()
+    assert "saved as version 2" in upload(at, "walsall.xlsx", first)
+    assert "saved as version 3" in upload(at, "walsall.xlsx", second)
+    versions = Service().show("alice", "ISAP-2026-013")["versions"]
+    assert [v["number"] for v in versions] == [1, 2, 3]
+    assert Service().show("alice", "ISAP-2026-013")["title"] == "Walsall title BBBB"
+
+
+def test_upload_larger_than_the_policy_allows_is_refused_clearly(demo_env, tmp_path, monkeypatch):
+    import hashlib
+
+    import streamlit as st
+
+    from isap.workflow import Service
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "isap-policy.toml").write_text("[policy]\nmax_file_bytes = 4096\n", encoding="utf-8")
+    st.cache_resource.clear()
+    data = workbook(tmp_path, "Too big")
+    assert len(data) > 4096
+    at = signed_in("alice", "alice-demo")
+    at.switch_page("views/upload.py")
+    at.run()
+    out = upload(at, "big.xlsx", data)
+    assert "larger than the 4 KB a workbook may be" in out and "Nothing was kept" in out
+    assert not Service().sha_known(hashlib.sha256(data).hexdigest())
+
+
+def test_workbook_with_unreadable_core_properties_shows_no_traceback(demo_env, tmp_path):
+    data = workbook(tmp_path, "Broken properties", errors=True)
+    data = rezip(data, {"docProps/core.xml": b"<<< this is not XML"})
+    at = signed_in("alice", "alice-demo")
+    at.switch_page("views/upload.py")
+    at.run()
+    out = upload(at, "broken-core.xlsx", data)
+    no_traceback(out)
+    assert "error(s)" in out
+
+
+def test_an_unexpected_failure_is_a_plain_message(demo_env, monkeypatch):
+    from isap.workflow import Service
+
+    def broken(self, *args, **kwargs):
+        raise RuntimeError("secret detail at /srv/isap/internal.py line 12")
+
+    monkeypatch.setattr(Service, "list_proposals", broken)
+    at = signed_in("alice", "alice-demo")
+    assert not at.exception, at.exception
+    out = texts(at)
+    assert "Something went wrong on this page" in out
+    assert "secret detail" not in out
+    no_traceback(out)
