@@ -227,3 +227,87 @@ def test_single_sign_on_with_an_openid_provider(tmp_path):
             expect(page.get_by_text("mallory@elsewhere.example has no ISAP account")).to_be_visible(timeout=30_000)
             expect(page.locator('[data-testid="stDataFrame"]')).to_have_count(0)
             browser.close()
+
+
+@contextlib.contextmanager
+def beacon_server():
+    """A local HTTP server on loopback that records every request it gets (a browser fetching hostile URLs)."""
+    import http.server
+    import threading
+
+    hits: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the standard library's name
+            hits.append(self.path)
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{httpd.server_address[1]}", hits
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_hostile_text_opened_by_a_reviewer_fetches_nothing_and_links_nowhere(tmp_path, monkeypatch):
+    """Title, file name, comment, rationale, condition and answer all carry images, links and HTML pointing at a
+    loopback server: the reviewer's browser requests none of them and the page holds no link or image from them."""
+    import datetime as dt
+
+    from playwright.sync_api import expect, sync_playwright
+
+    from isap.workflow import ConditionInput, Service
+    from sample_submissions.generate import clean, write
+
+    with beacon_server() as (host, hits), dashboard(tmp_path) as url:
+        monkeypatch.setenv("ISAP_DATA_DIR", str(tmp_path / "data"))
+        monkeypatch.delenv("ISAP_DATABASE_URL", raising=False)
+        evil = (f"![x](http://{host}/md-image) [click me](http://{host}/md-link) <img src=\"http://{host}/html-img\">"
+                f" <a href=\"http://{host}/html-link\">a</a> http://{host}/bare www.evil.example a@evil.example")
+        svc = Service()
+        ref = "ISAP-2026-078"
+        p = clean(1, reference=ref)
+        p["Cover"]["proposal_title"] = "Title " + evil
+        svc.upload("alice", f"![f](http://{host}/file-name).xlsx", write(p, tmp_path / "h.xlsx").read_bytes())
+        svc.comment("alice", ref, "Comment " + evil)
+        svc.submit("alice", ref)
+        svc.take("rita", ref)
+        ratings = dict.fromkeys(("capitalisation", "transparency", "service_scope", "relationships", "governance"),
+                                "green")
+        svc.decide("rita", ref, "approved_with_conditions", ratings, "Rationale " + evil,
+                   [ConditionInput("Condition " + evil, f"[owner](http://{host}/owner)", dt.date(2030, 1, 1))])
+        cond = svc.show("alice", ref)["conditions"][0]["id"]
+        svc.answer_condition("alice", ref, cond, "Answer " + evil)
+        svc.engine.dispose()
+
+        with sync_playwright() as pw:
+            browser = launch(pw)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            sign_in(page, url, "rita", "rita-demo")
+            page.get_by_role("link", name="Proposal", exact=True).click()
+            page.get_by_label("Proposal", exact=True).click()
+            page.get_by_role("option", name=re.compile(f"^{ref}")).click()
+            expect(page.get_by_role("heading", name=ref)).to_be_visible(timeout=30_000)
+            for tab in ("Versions", "Conditions", "Review", "History", "Findings"):
+                page.get_by_role("tab", name=tab).click()
+                settle(page)
+            page.get_by_label("Proposal", exact=True).click()  # the options list shows the title too
+            settle(page)
+            shown = page.locator("body").text_content().replace("\u2060", "")
+            links = page.eval_on_selector_all("a[href]", "els => els.map(e => e.getAttribute('href'))")
+            images = page.eval_on_selector_all("img", "els => els.map(e => e.getAttribute('src') || '')")
+            browser.close()
+        page_links = [h for h in links if h and not h.startswith(("#", "/", url))]
+        assert page_links == [], page_links
+        assert not [s for s in images if host in s or "evil" in s], images
+        for prefix in ("Title ", "Comment ", "Rationale ", "Condition ", "Answer "):
+            assert f"{prefix}![x](http://{host}/md-image)" in shown, prefix  # shown as the text it is
+        time.sleep(1)
+        assert hits == [], hits
