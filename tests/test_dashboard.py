@@ -45,7 +45,12 @@ def texts(at) -> str:
     parts = [m.value for m in at.markdown] + [m.value for m in at.title] + [m.value for m in at.header]
     parts += [str(m.value) for m in at.info] + [str(m.value) for m in at.success] + [str(m.value) for m in at.error]
     parts += [str(m.value) for m in at.caption] + [str(m.value) for m in at.warning]
-    return "\n".join(str(p) for p in parts)
+    return read("\n".join(str(p) for p in parts))
+
+
+def read(markdown: str) -> str:
+    """What a reader sees of Markdown source built by dashboards.render: escapes resolved, word joiners gone."""
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown).replace("\u2060", "")
 
 
 def test_wrong_password_is_refused_kindly(demo_env):
