@@ -311,3 +311,43 @@ def test_hostile_text_opened_by_a_reviewer_fetches_nothing_and_links_nowhere(tmp
             assert f"{prefix}![x](http://{host}/md-image)" in shown, prefix  # shown as the text it is
         time.sleep(1)
         assert hits == [], hits
+
+
+def test_the_dashboards_streamlit_never_sends_error_details(tmp_path):
+    """A failure no page catches still reaches the browser without its message, traceback or server paths."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from isap.cli import dashboard_command
+
+    script = tmp_path / "failing.py"
+    script.write_text("import streamlit as st\nst.file_uploader('Workbook')\n"
+                      "raise RuntimeError('secret detail in /srv/isap/internal.py')\n", encoding="utf-8")
+    port = free_port()
+    log = tmp_path / "streamlit.log"
+    proc = subprocess.Popen(dashboard_command(port, "127.0.0.1", 3 * 1024 * 1024 + 1, app_path=script),
+                            stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                urllib.request.urlopen(url + "/_stcore/health", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.3)
+        with sync_playwright() as pw:
+            browser = launch(pw)
+            page = browser.new_page()
+            page.goto(url)
+            expect(page.locator('[data-testid="stException"]')).to_be_attached(timeout=30_000)
+            settle(page)
+            shown = page.locator("body").text_content()
+            uploader = page.locator('[data-testid="stFileUploader"]').text_content()
+            browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert "secret detail" not in shown and "/srv/isap" not in shown and "Traceback" not in shown
+    assert "failing.py" not in shown and "RuntimeError" not in shown
+    assert "4MB per file" in uploader, uploader  # the policy's 3 MB and one byte, rounded up to whole megabytes
+    assert "secret detail" in log.read_text()  # the details are in the server's log

@@ -133,3 +133,14 @@ def test_the_command_line_obeys_the_quota(db_url, tmp_path, monkeypatch):
     refused = (tmp_path / "j2.xlsx").read_bytes()
     assert not svc.sha_known(hashlib.sha256(refused).hexdigest())
     assert stored_copies(tmp_path / "data", refused) == []  # nothing stored, not even staged
+
+
+# ---------------------------------------------------------------------------- the dashboard's launch
+@pytest.mark.parametrize(("max_file_bytes", "mb"), [(26_214_400, "25"), (26_214_401, "26"), (1, "1")])
+def test_the_dashboards_upload_limit_is_the_policys(max_file_bytes, mb):
+    from isap.cli import dashboard_command
+
+    cmd = dashboard_command(8501, "127.0.0.1", max_file_bytes)
+    options = dict(zip(cmd[::1], cmd[1::1]))
+    assert options["--server.maxUploadSize"] == mb
+    assert options["--client.showErrorDetails"] == "none"
