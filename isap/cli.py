@@ -454,8 +454,6 @@ def dashboard(port: int = typer.Option(8501, "--port"), host: str = typer.Option
                   None, "--secrets", help="A Streamlit secrets.toml whose [auth] section configures single sign-on "
                                           "(OpenID Connect); without one, local accounts sign in.")) -> None:
     """Start the dashboard on the configured database."""
-    import os
-    import subprocess
     import tomllib
 
     if secrets is not None:
@@ -473,7 +471,36 @@ def dashboard(port: int = typer.Option(8501, "--port"), host: str = typer.Option
     orchestration_defaults()
     cmd = dashboard_command(port, host, svc.policy.max_file_bytes, secrets)
     typer.echo(f"Dashboard: http://{host}:{port}")
-    raise typer.Exit(subprocess.call(cmd, env=os.environ.copy()))
+    raise typer.Exit(_run_child(cmd))
+
+
+def _run_child(cmd: list[str]) -> int:
+    """Run Streamlit as a child that ends with this process, however this process ends.
+
+    A terminated `isap dashboard` used to leave Streamlit (and its Prefect
+    server) running with no parent: SIGTERM is passed on, and on Linux the
+    kernel also ends the child if this process dies without a chance to.
+    """
+    import os
+    import signal
+    import subprocess
+
+    def die_with_parent() -> None:
+        if sys.platform.startswith("linux"):
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+    proc = subprocess.Popen(cmd, env=os.environ.copy(), preexec_fn=die_with_parent)
+    signal.signal(signal.SIGTERM, lambda *_: proc.terminate())
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:  # the terminal's Ctrl-C reached Streamlit too; give it time to stop
+        try:
+            return proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
 
 
 def dashboard_command(port: int, host: str, max_file_bytes: int, secrets: Optional[Path] = None,

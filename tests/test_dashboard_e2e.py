@@ -353,3 +353,39 @@ def test_the_dashboards_streamlit_never_sends_error_details(tmp_path):
     assert "failing.py" not in shown and "RuntimeError" not in shown
     assert "4MB per file" in uploader, uploader  # the policy's 3 MB and one byte, rounded up to whole megabytes
     assert "secret detail" in log.read_text()  # the details are in the server's log
+
+
+@pytest.mark.parametrize("how", ["terminate", "kill"])
+def test_the_dashboard_server_ends_with_isap_dashboard(tmp_path, how):
+    """Streamlit started by `isap dashboard` never outlives it, whether it is asked to stop or killed outright."""
+    import signal
+
+    port = free_port()
+    env = {**os.environ, "ISAP_DATA_DIR": str(tmp_path / "data")}
+    env.pop("ISAP_DATABASE_URL", None)
+    subprocess.run([sys.executable, "-m", "isap.cli", "db", "upgrade"], env=env, check=True, capture_output=True)
+    proc = subprocess.Popen([sys.executable, "-m", "isap.cli", "dashboard", "--port", str(port), "--host",
+                             "127.0.0.1"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    health = f"http://127.0.0.1:{port}/_stcore/health"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(health, timeout=2)
+                break
+            except OSError:
+                assert time.monotonic() < deadline and proc.poll() is None, "the dashboard did not start"
+                time.sleep(0.3)
+        proc.send_signal(signal.SIGTERM if how == "terminate" else signal.SIGKILL)
+        proc.wait(timeout=20)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(health, timeout=1)
+            except OSError:
+                return
+            time.sleep(0.3)
+        pytest.fail("Streamlit still answers after isap dashboard ended")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
