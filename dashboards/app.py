@@ -16,15 +16,17 @@ from isap.pipeline import orchestration_defaults
 orchestration_defaults()  # before anything imports Prefect
 
 from dashboards import ui  # noqa: E402
+from dashboards.render import fmt, md  # noqa: E402
 from isap.store.db import StoreError  # noqa: E402
 
 
+@ui.guarded
 def main() -> None:
     st.set_page_config(page_title="ISAP assurance", layout="wide")
     try:
         ui.service()
     except StoreError as exc:
-        st.error(f"The database is not ready: {exc}")
+        st.error(fmt("The database is not ready: {}", exc))
         st.stop()
     ui.start_orchestration()
     user = ui.me()
@@ -33,9 +35,9 @@ def main() -> None:
         return
     flash = st.session_state.pop("flash", None)
     if flash:
-        st.toast(flash)
+        st.toast(md(flash))
     with st.sidebar:
-        st.write(f"Signed in as **{user['username']}** ({user['role']})")
+        st.markdown(fmt("Signed in as **{}** ({})", user["username"], user["role"]))
         if st.button("Sign out"):
             ui.sign_out()
     proposal = st.Page("views/proposal.py", title="Proposal", url_path="proposal")

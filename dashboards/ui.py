@@ -4,26 +4,61 @@ Pages render what the service layer returns and
 send every action back through it: roles, organisation scoping and the
 workflow's guards are enforced there, not here, so a commissioner never sees
 another organisation's proposal whatever they type into the URL.
+
+Everything that came from a workbook or a person is shown inert: through
+`dashboards.render` (escaped Markdown) or elements that do not interpret
+Markdown (dataframe cells, selectbox options).  Every page runs inside
+`guarded`, so an unexpected failure is a short message on the page and a
+traceback in the server's log, never a traceback in someone's browser.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import hashlib
 import io
+import logging
+import math
+import uuid
 
 import pandas as pd
 import streamlit as st
 
+from dashboards.render import fmt, md, plain
 from isap.registry import all_rules
 from isap.store.db import StoreError
 from isap.workflow import DOMAINS, OUTCOMES, RATINGS, ConditionInput, Service, WorkflowError, diff_findings, next_step
 
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+MIB = 1024 * 1024
+log = logging.getLogger("isap.dashboard")
+
+
+def guarded(page):
+    """Run a page; an unexpected failure becomes a short, plain message here and a full traceback in the log.
+
+    Streamlit's own control flow (`st.rerun`, `st.stop`) passes through: it is
+    a BaseException, not an Exception.
+    """
+    @functools.wraps(page)
+    def run(*args, **kwargs):
+        try:
+            return page(*args, **kwargs)
+        except Exception:  # noqa: BLE001 - the boundary of a page: nothing unexpected reaches the browser
+            incident = uuid.uuid4().hex[:8]
+            log.exception("dashboard page %s failed (incident %s)", getattr(page, "__name__", "?"), incident)
+            st.error(fmt("Something went wrong on this page, and it has been logged (reference {}). "
+                         "Nothing you saved is lost: reload the page, or try again later.", incident))
+    return run
 
 
 @st.cache_resource
 def service() -> Service:
-    return Service()
+    from isap.policy import Policy
+
+    # The same policy `isap dashboard` read when it set Streamlit's upload limit (./isap-policy.toml or defaults).
+    return Service(policy=Policy.load())
 
 
 @st.cache_resource
@@ -46,7 +81,7 @@ def kind_error(exc: Exception) -> None:
         st.warning("Someone else changed this proposal while you were looking at it. "
                    "The page has the latest now; please check and try again.")
     else:
-        st.error(f"That could not be done: {exc}")
+        st.error(fmt("That could not be done: {}", exc))
 
 
 def act(fn, *args, success: str, **kwargs) -> bool:
@@ -85,11 +120,11 @@ def me() -> dict | None:
 # ---------------------------------------------------------------------------- sign-in
 def sign_in_page() -> None:
     st.title("ISAP assurance")
-    st.write("Sign in to check and submit ICP proposals, or to review them.")
+    st.markdown("Sign in to check and submit ICP proposals, or to review them.")
     if single_sign_on():
         refused = st.session_state.get("sign_in_refused")
         if refused and st.user.get("is_logged_in"):
-            st.error(f"You are signed in with your organisation's account, but cannot use ISAP yet: {refused}.")
+            st.error(fmt("You are signed in with your organisation's account, but cannot use ISAP yet: {}.", refused))
             if st.button("Sign out"):
                 st.session_state.pop("sign_in_refused", None)
                 st.logout()
@@ -124,13 +159,18 @@ def findings_view(findings: list[dict], key: str) -> None:
         st.success("No findings: the workbook meets every rule checked.")
         return
     frame = pd.DataFrame(findings)
+    if "acknowledged" in frame:
+        # A dataframe cell shows text as it is; the note is flattened so that it is shown, not a dict.
+        frame["acknowledged"] = [plain(f"{a.get('note', '')} ({a.get('by', '')})") if isinstance(a, dict) else ""
+                                 for a in frame["acknowledged"]]
     frame["order"] = frame["severity"].map(SEVERITY_ORDER)
     counts = frame.groupby(["domain", "severity"]).size().unstack(fill_value=0)
     st.bar_chart(counts, height=220, x_label="Domain", y_label="Findings")
     for domain, group in sorted(frame.groupby("domain"), key=lambda g: g[1]["order"].min()):
         errors = int((group["severity"] == "error").sum())
         warnings = int((group["severity"] == "warning").sum())
-        with st.expander(f"{domain.replace('_', ' ').capitalize()}: {errors} error(s), {warnings} warning(s)",
+        with st.expander(fmt("{}: {} error(s), {} warning(s)", str(domain).replace("_", " ").capitalize(),
+                             errors, warnings),
                          expanded=errors > 0):
             cols = [c for c in ("severity", "rule_id", "sheet", "cell", "message", "source", "acknowledged")
                     if c in group]
@@ -143,10 +183,11 @@ def pick_proposal(rows: list[dict], key: str) -> str | None:
         st.info("There are no proposals yet.")
         return None
     refs = [r["reference"] for r in rows]
+    titles = {r["reference"]: r["title"] for r in rows}
     default = st.session_state.get("current_ref")
     index = refs.index(default) if default in refs else 0
     ref = st.selectbox("Proposal", refs, index=index, key=key,
-                       format_func=lambda r: f"{r} — {next(x['title'] for x in rows if x['reference'] == r)[:70]}")
+                       format_func=lambda r: plain(f"{r} — {titles.get(r) or ''}", 90))
     st.session_state["current_ref"] = ref
     return ref
 
@@ -159,19 +200,19 @@ def proposal_page() -> None:
     if ref is None:
         return
     d = svc.show(user["username"], ref)
-    st.header(f"{d['reference']}")
-    st.caption(d["title"])
+    st.header(md(d["reference"]))
+    st.caption(md(d["title"]))
     c1, c2, c3, c4 = st.columns(4)
-    c1.metric("State", d["state"].replace("_", " "))
-    c2.metric("Checkpoint", d["checkpoint"])
+    c1.metric("State", md(d["state"].replace("_", " ")))
+    c2.metric("Checkpoint", md(d["checkpoint"]))
     c3.metric("Versions", len(d["versions"]))
-    c4.metric("Lead commissioner", d["commissioner"])
-    st.info(next_step(d, user["role"]))
+    c4.metric("Lead commissioner", md(d["commissioner"]))
+    st.info(md(next_step(d, user["role"])))
     tabs = st.tabs(["Findings", "Versions", "Conditions", "Review", "History"])
     with tabs[0]:
         latest = d["versions"][-1]["number"] if d["versions"] else None
         if latest:
-            st.subheader(f"Version {latest}")
+            st.subheader(fmt("Version {}", latest))
         findings_view(d["findings"], "latest")
         if user["role"] in ("commissioner", "admin"):
             pending = [f for f in d["findings"] if f["severity"] == "warning" and not f["acknowledged"]]
@@ -179,14 +220,15 @@ def proposal_page() -> None:
                 st.subheader("Acknowledge warnings")
                 for i, f in enumerate(pending):
                     with st.form(f"ack-{i}"):
-                        st.write(f"**{f['rule_id']}** {f['sheet'] or ''} {f['cell'] or ''}: {f['message']}")
+                        st.markdown(fmt("**{}** {} {}: {}", f["rule_id"], f["sheet"] or "", f["cell"] or "",
+                                        f["message"]))
                         note = st.text_area("Explanatory note", key=f"ack-note-{i}")
                         if st.form_submit_button("Acknowledge"):
                             act(svc.acknowledge, user["username"], ref, f["rule_id"], note, f["cell"],
                                 success=f"{f['rule_id']} acknowledged.")
             c1, c2 = st.columns(2)
-            if d["state"] in ("draft", "returned") and c1.button("Submit for checkpoint "
-                                                                 f"{d['checkpoint']}", type="primary"):
+            if d["state"] in ("draft", "returned") and c1.button(fmt("Submit for checkpoint {}", d["checkpoint"]),
+                                                                 type="primary"):
                 act(svc.submit, user["username"], ref, expected_version=d["version"], success=f"{ref} submitted.")
             if d["state"] not in ("assured", "halted", "withdrawn") and c2.button("Withdraw proposal"):
                 act(svc.withdraw, user["username"], ref, expected_version=d["version"], success=f"{ref} withdrawn.")
@@ -202,11 +244,11 @@ def proposal_page() -> None:
                 b = c2.selectbox("with version", numbers, index=len(numbers) - 1)
                 diff = diff_findings(svc.version_findings(user["username"], ref, a),
                                      svc.version_findings(user["username"], ref, b))
-                st.write(f"Fixed: {len(diff['fixed'])} · New: {len(diff['new'])} · "
-                         f"Unchanged: {len(diff['unchanged'])}")
+                st.markdown(fmt("Fixed: {} · New: {} · Unchanged: {}", len(diff["fixed"]), len(diff["new"]),
+                                len(diff["unchanged"])))
                 for label in ("fixed", "new"):
                     if diff[label]:
-                        st.caption(label.capitalize())
+                        st.caption(md(label.capitalize()))
                         st.dataframe(pd.DataFrame(diff[label])[["rule_id", "severity", "sheet", "cell", "message"]],
                                      hide_index=True, width="stretch")
             number = st.selectbox("Download version", numbers, index=len(numbers) - 1, key="dl-version")
@@ -215,13 +257,14 @@ def proposal_page() -> None:
                                mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
     with tabs[2]:
         if not d["conditions"]:
-            st.write("No conditions.")
+            st.markdown("No conditions.")
         for c in d["conditions"]:
             overdue = c["status"] == "open" and dt.date.fromisoformat(c["due_date"]) < dt.date.today()
-            st.markdown(f"**#{c['id']}** (checkpoint {c['checkpoint']}, {c['status'].replace('_', ' ')}"
-                        f"{', overdue' if overdue else ''}) {c['text']} — owner {c['owner']}, due {c['due_date']}")
+            st.markdown(fmt("**#{}** (checkpoint {}, {}{}) {} — owner {}, due {}", c["id"], c["checkpoint"],
+                            c["status"].replace("_", " "), ", overdue" if overdue else "", c["text"], c["owner"],
+                            c["due_date"]))
             if c["response"]:
-                st.caption(f"Answer: {c['response']}")
+                st.caption(fmt("Answer: {}", c["response"]))
             if c["status"] == "open" and user["role"] == "commissioner":
                 with st.form(f"answer-{c['id']}"):
                     text = st.text_area("Your answer", key=f"answer-text-{c['id']}")
@@ -262,14 +305,14 @@ def proposal_page() -> None:
 def review_tab(svc: Service, user: dict, d: dict) -> None:
     for r in d["reviews"]:
         dec = r["decision"]
-        st.markdown(f"**Checkpoint {r['checkpoint']}**, version {r['version']}, reviewer {r['reviewer']}: "
-                    f"{dec['outcome'].replace('_', ' ') if dec else 'in progress'}")
+        st.markdown(fmt("**Checkpoint {}**, version {}, reviewer {}: {}", r["checkpoint"], r["version"],
+                        r["reviewer"], dec["outcome"].replace("_", " ") if dec else "in progress"))
         if r["ratings"]:
-            st.write(" · ".join(f"{k.replace('_', ' ')}: {v}" for k, v in r["ratings"].items()))
+            st.markdown(md(" · ".join(f"{k.replace('_', ' ')}: {v}" for k, v in r["ratings"].items())))
         if dec:
-            st.caption(dec["rationale"])
+            st.caption(md(dec["rationale"]))
     for c in d["comments"]:
-        st.markdown(f"> {c['text']}  \n— {c['author']}, {c['at'][:16]}")
+        st.markdown(fmt("> {}  \n— {}, {}", c["text"], c["author"], c["at"][:16]))
     ref = d["reference"]
     if user["role"] in ("reviewer", "admin"):
         if d["state"] == "submitted":
@@ -283,9 +326,9 @@ def review_tab(svc: Service, user: dict, d: dict) -> None:
                         success="Returned.")
         if d["state"] == "in_review":
             with st.form("decide"):
-                st.subheader(f"Checkpoint {d['checkpoint']} decision")
+                st.subheader(fmt("Checkpoint {} decision", d["checkpoint"]))
                 cols = st.columns(len(DOMAINS))
-                ratings = {dom: cols[i].selectbox(dom.replace("_", " ").capitalize(), ("",) + RATINGS,
+                ratings = {dom: cols[i].selectbox(md(dom.replace("_", " ").capitalize()), ("",) + RATINGS,
                                                   key=f"rating-{dom}")
                            for i, dom in enumerate(DOMAINS)}
                 outcome = st.selectbox("Outcome", OUTCOMES, key="outcome")
@@ -320,23 +363,37 @@ def my_proposals_page() -> None:
                  hide_index=True, width="stretch")
 
 
+def upload_limit_mb(max_file_bytes: int) -> int:
+    """Streamlit's upload limit (whole megabytes) that lets every file the policy accepts through."""
+    return max(1, math.ceil(max_file_bytes / MIB))
+
+
 def upload_page() -> None:
     from isap.pipeline import assure_dashboard_upload
 
     user = me()
+    svc = service()
+    limit = svc.policy.max_file_bytes
     st.title("Upload a workbook")
-    st.write("Drop your ICP proposal workbook here. It is checked at once; you can upload new versions until it "
-             "is clean, then submit it from the proposal page.")
-    file = st.file_uploader("Workbook (.xlsx)", type=["xlsx"], key="uploader")
+    st.markdown("Drop your ICP proposal workbook here. It is checked at once; you can upload new versions until it "
+                "is clean, then submit it from the proposal page.")
+    file = st.file_uploader(fmt("Workbook (.xlsx), at most {}", size_text(limit)), type=["xlsx"], key="uploader",
+                            max_upload_size=upload_limit_mb(limit))
     if file is None:
         return
     data = file.getvalue()
-    marker = (file.name, len(data))
+    if len(data) > limit:
+        st.error(fmt("{} is {}, larger than the {} a workbook may be. Nothing was kept; please upload a smaller "
+                     "file.", plain(file.name), size_text(len(data)), size_text(limit)))
+        return
+    # Told apart by content, never by name and size: a changed file of the same name and size is a new upload.
+    marker = hashlib.sha256(data).hexdigest()
     if st.session_state.get("last_upload_marker") != marker:
         try:
             with st.spinner("Checking the workbook…"):
-                result, as_flow = assure_dashboard_upload(service(), user["username"], file.name, data)
+                result, as_flow = assure_dashboard_upload(svc, user["username"], file.name, data)
         except (WorkflowError, StoreError) as exc:
+            st.session_state.pop("last_upload_marker", None)
             kind_error(exc)
             return
         st.session_state["last_upload_marker"] = marker
@@ -348,30 +405,46 @@ def upload_page() -> None:
     if result.reference:
         st.session_state["current_ref"] = result.reference
         what = ("is identical to version" if result.duplicate else "saved as version")
-        st.success(f"{result.reference} {what} {result.version}: {result.errors} error(s), "
-                   f"{result.warnings} warning(s).")
+        st.success(fmt("{} {} {}: {} error(s), {} warning(s).", result.reference, what, result.version,
+                       result.errors, result.warnings))
     else:
-        st.error(result.message)
+        st.error(md(result.message))
     findings_view(result.report.get("findings", []), "upload")
     if result.report.get("findings") and result.errors + result.warnings:
-        from isap.annotate import AnnotateError, annotate_bytes
-        from isap.checker import Report
+        annotated_download(data, result.report, file.name)
 
-        try:
-            annotated = annotate_bytes(data, Report.from_dict(result.report))
-        except (AnnotateError, OSError, ValueError):
-            annotated = None
-        if annotated:
-            st.download_button("Download your workbook with the findings marked", annotated,
-                               file_name=file.name.rsplit(".", 1)[0] + "-findings.xlsx",
-                               mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+
+def annotated_download(data: bytes, report: dict, filename: str) -> None:
+    """Offer the workbook with its findings marked; a workbook the annotation cannot read gets a plain message.
+
+    The annotation reads the uploaded bytes again, outside the check, so any
+    failure there is this download's, never the page's.
+    """
+    from isap.annotate import annotate_bytes
+    from isap.checker import Report
+
+    try:
+        annotated = annotate_bytes(data, Report.from_dict(report))
+    except Exception:  # noqa: BLE001 - hostile bytes may fail in any parser; the check's result stands
+        log.warning("annotating %r failed", plain(filename), exc_info=True)
+        st.caption("A copy of your workbook with the findings marked cannot be made for this file; the findings "
+                   "above are complete.")
+        return
+    if annotated:
+        st.download_button("Download your workbook with the findings marked", annotated,
+                           file_name=plain(filename).rsplit(".", 1)[0] + "-findings.xlsx",
+                           mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+
+
+def size_text(size: int) -> str:
+    return f"{size / MIB:.1f} MB" if size >= MIB else f"{size / 1024:.0f} KB"
 
 
 def template_page() -> None:
     from isap.template_writer import build_template
 
     st.title("Template")
-    st.write("The ISAP-WB 1.0 workbook: every sheet, drop-down lists, notes on each column.")
+    st.markdown("The ISAP-WB 1.0 workbook: every sheet, drop-down lists, notes on each column.")
     buf = io.BytesIO()
     build_template().save(buf)
     st.download_button("Download the blank template", buf.getvalue(), file_name="ISAP-WB-1.0-template.xlsx",
@@ -408,7 +481,7 @@ def pipeline_page() -> None:
             view = view[view[col].isin(chosen)]
     view = view[view["working_days_in_state"] <= max_age]
     target = svc.policy.review_target_working_days
-    st.caption(f"Policy target: {target} working days in review. Overdue reviews come first, marked OVERDUE.")
+    st.caption(fmt("Policy target: {} working days in review. Overdue reviews come first, marked OVERDUE.", target))
     shown = view[["reference", "title", "commissioner", "provider_type", "checkpoint", "state",
                   "working_days_in_state", "overdue"]].copy()
     # Overdue rows first and marked: a Styler would highlight too, but costs seconds at 10,000 rows.
@@ -427,7 +500,7 @@ def pipeline_page() -> None:
 
 def rules_page() -> None:
     st.title("Rule catalogue")
-    st.write("Every rule the pre-submission check applies, from the rule registry.")
+    st.markdown("Every rule the pre-submission check applies, from the rule registry.")
     frame = pd.DataFrame([r.to_dict() for r in all_rules()])
     domain = st.selectbox("Domain", ["all"] + sorted(frame["domain"].unique()), key="rules_domain")
     if domain != "all":
@@ -435,8 +508,8 @@ def rules_page() -> None:
     st.dataframe(frame[["id", "severity", "when", "domain", "summary", "points_at", "source"]], hide_index=True,
                  width="stretch")
     for r in frame.itertuples():
-        with st.expander(f"{r.id} — {r.summary}"):
-            st.write(r.explanation)
-            st.caption(f"Source: {r.source}")
+        with st.expander(fmt("{} — {}", r.id, r.summary)):
+            st.markdown(md(r.explanation))
+            st.caption(fmt("Source: {}", r.source))
 
 

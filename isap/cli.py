@@ -454,8 +454,6 @@ def dashboard(port: int = typer.Option(8501, "--port"), host: str = typer.Option
                   None, "--secrets", help="A Streamlit secrets.toml whose [auth] section configures single sign-on "
                                           "(OpenID Connect); without one, local accounts sign in.")) -> None:
     """Start the dashboard on the configured database."""
-    import os
-    import subprocess
     import tomllib
 
     if secrets is not None:
@@ -469,16 +467,62 @@ def dashboard(port: int = typer.Option(8501, "--port"), host: str = typer.Option
 
     from isap.pipeline import orchestration_defaults
 
-    _service()  # refuse early, with a clear message, when the database is not ready
+    svc = _service()  # refuse early, with a clear message, when the database is not ready
     orchestration_defaults()
-    app_path = Path(__file__).resolve().parent.parent / "dashboards" / "app.py"
+    cmd = dashboard_command(port, host, svc.policy.max_file_bytes, secrets)
+    typer.echo(f"Dashboard: http://{host}:{port}")
+    raise typer.Exit(_run_child(cmd))
+
+
+def _run_child(cmd: list[str]) -> int:
+    """Run Streamlit as a child that ends with this process, however this process ends.
+
+    A terminated `isap dashboard` used to leave Streamlit (and its Prefect
+    server) running with no parent: SIGTERM is passed on, and on Linux the
+    kernel also ends the child if this process dies without a chance to.
+    """
+    import os
+    import signal
+    import subprocess
+
+    def die_with_parent() -> None:
+        if sys.platform.startswith("linux"):
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+    proc = subprocess.Popen(cmd, env=os.environ.copy(), preexec_fn=die_with_parent)
+    signal.signal(signal.SIGTERM, lambda *_: proc.terminate())
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:  # the terminal's Ctrl-C reached Streamlit too; give it time to stop
+        try:
+            return proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+
+
+def dashboard_command(port: int, host: str, max_file_bytes: int, secrets: Optional[Path] = None,
+                      app_path: Optional[Path] = None) -> list[str]:
+    """The `streamlit run` command line of the dashboard.
+
+    Error details are never shown in the browser (`client.showErrorDetails
+    none`): pages already turn failures into plain messages, and this is the
+    second line of defence against server paths and tracebacks reaching a
+    page.  Streamlit's upload limit is whole megabytes, the policy's
+    `max_file_bytes` rounded up; the upload page checks the exact bytes.
+    """
+    import math
+
+    app_path = app_path or Path(__file__).resolve().parent.parent / "dashboards" / "app.py"
     cmd = [sys.executable, "-m", "streamlit", "run", str(app_path), "--server.port", str(port),
            "--server.address", host, "--server.headless", "true", "--browser.gatherUsageStats", "false",
-           "--client.toolbarMode", "viewer"]
+           "--client.toolbarMode", "viewer", "--client.showErrorDetails", "none",
+           "--server.maxUploadSize", str(max(1, math.ceil(max_file_bytes / (1024 * 1024))))]
     if secrets is not None:
         cmd += ["--secrets.files", str(secrets.resolve())]
-    typer.echo(f"Dashboard: http://{host}:{port}")
-    raise typer.Exit(subprocess.call(cmd, env=os.environ.copy()))
+    return cmd
 
 
 def main() -> None:

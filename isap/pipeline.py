@@ -1,7 +1,8 @@
 """The assurance pipeline's steps as plain functions.
 
-Keep the original, check the workbook, persist the version and its findings,
-notify the people concerned.  `isap.flows` wraps exactly these steps as
+Check the workbook, keep the original with its version and findings (or as an
+unassigned upload, within the organisation's quota), notify the people
+concerned.  `isap.flows` wraps exactly these steps as
 Prefect tasks.  Command-line uploads (`assure`) go through the flow on a
 Prefect server when one is configured (PREFECT_API_URL) and run in-process
 otherwise, so a laptop upload answers in a second or two instead of waiting
@@ -13,17 +14,19 @@ Prefect at module level.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import logging
 import os
 import re
+import tempfile
 import threading
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Iterator
 
 from isap.store.db import StoreError, data_dir
-from isap.store.files import FileStoreError
 from isap.workflow import Service, UploadResult
 
 log = logging.getLogger("isap.pipeline")
@@ -74,10 +77,13 @@ def batch_runner_setting(spec: str | None = None) -> tuple[str, int | str]:
 
 # ---------------------------------------------------------------------------- steps
 def store_original(service: Service, data: bytes) -> str:
-    try:
-        return service.files.put(data)
-    except FileStoreError as exc:
-        raise TransientError(str(exc)) from None
+    """Name the original (its SHA-256); `Service.upload` keeps it once the upload is admitted.
+
+    Keeping it here, before the check, would store a file that the
+    organisation's quota then refuses; the staged copy the flow reads stays
+    until the upload is kept, so nothing is lost in between.
+    """
+    return hashlib.sha256(data).hexdigest()
 
 
 def check_workbook(service: Service, filename: str, data: bytes):
@@ -90,7 +96,7 @@ def persist_version(service: Service, actor: str, filename: str, data: bytes, re
     try:
         return service.upload(actor, filename, data, report=report)
     except StoreError as exc:
-        if "locked" in str(exc) or "busy" in str(exc) or "cannot reach" in str(exc):
+        if any(w in str(exc) for w in ("locked", "busy", "cannot reach", "cannot store the file")):
             raise TransientError(str(exc)) from None
         raise
 
@@ -122,7 +128,6 @@ def notify(service: Service, result: UploadResult, contact_email: str | None) ->
 
 
 def assure_in_process(service: Service, actor: str, filename: str, data: bytes) -> UploadResult:
-    store_original(service, data)
     report = check_workbook(service, filename, data)
     result = persist_version(service, actor, filename, data, report)
     notify(service, result, report_contact(report))
@@ -138,21 +143,32 @@ def assure(service: Service, actor: str, filename: str, data: bytes) -> UploadRe
     if prefect_server_configured():
         from isap.flows import assure_submission
 
-        staged = stage(data)
-        return assure_submission(actor=actor, filename=filename, path=str(staged))
+        with stage(data) as staged:
+            return assure_submission(actor=actor, filename=filename, path=str(staged))
     return assure_in_process(service, actor, filename, data)
 
 
-def stage(data: bytes) -> Path:
-    """Put an upload where a worker can read it (the shared data directory)."""
+@contextlib.contextmanager
+def stage(data: bytes) -> Iterator[Path]:
+    """An upload where a flow's tasks can read it (the shared data directory), for as long as the flow runs.
+
+    A spool, not a store: the file store keeps the bytes once the upload is
+    admitted, and the staged copy is removed when the flow has finished, kept
+    or refused, so no upload stays on disk twice.  Each upload gets its own
+    name, so two people uploading the same bytes at once never remove each
+    other's copy.
+    """
     sha = hashlib.sha256(data).hexdigest()
-    path = data_dir() / "incoming" / f"{sha}.xlsx"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(data)
-        tmp.replace(path)
-    return path
+    folder = data_dir() / "incoming"
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=folder, prefix=f"{sha[:16]}-", suffix=".xlsx")
+    path = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
 
 
 def orchestration_defaults(quiet: bool = True) -> None:
@@ -211,7 +227,8 @@ def assure_dashboard_upload(service: Service, actor: str, filename: str, data: b
     if problem is None:
         from isap.flows import assure_submission
 
-        return assure_submission(actor=actor, filename=filename, path=str(stage(data))), True
+        with stage(data) as staged:
+            return assure_submission(actor=actor, filename=filename, path=str(staged)), True
     log.warning("Prefect is unreachable (%s); assuring %s in-process", problem, filename)
     return assure_in_process(service, actor, filename, data), False
 

@@ -39,6 +39,9 @@ class Policy(BaseModel):
     max_rows_per_sheet: int = Field(100_000, gt=0, description="WB003: most rows holding a value or formula in any sheet.")
     max_cells_per_sheet: int = Field(5_000_000, gt=0, description="WB003: largest area (rows × columns) a sheet's values may span.")
     max_seconds_per_file: float = Field(60.0, gt=0, description="Time budget for assessing one file.")
+    # Upload quota: refused files and files that cannot name their proposal are kept, so they are bounded
+    max_kept_unassigned_uploads: int = Field(50, gt=0, description="Most uploads one organisation may have kept that were refused or could not name their proposal.")
+    max_kept_unassigned_bytes: int = Field(262_144_000, gt=0, description="Largest total size, in bytes, of one organisation's kept uploads that were refused or could not name their proposal.")
     # Workflow
     review_target_working_days: int = Field(20, gt=0, description="Target working days a submission may wait in review.")
 

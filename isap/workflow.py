@@ -306,6 +306,9 @@ class Service:
         report = report if report is not None else check_bytes(data, filename, self.policy)
         report.file = Path(filename).name
         report_dict = report.to_dict()
+        unassigned = report.proposal_reference is None or report.lead_commissioner_code is None
+        if unassigned:  # refused before anything is stored
+            self._run(lambda s: self._within_quota(s, self._user(s, actor), len(data)))
         try:
             self.files.put(data)
         except FileStoreError as exc:
@@ -317,7 +320,8 @@ class Service:
             ref = report.proposal_reference
             code = report.lead_commissioner_code
             summary = report.summary
-            if ref is None or code is None:
+            if unassigned:
+                self._within_quota(s, user, len(data))  # again, in the transaction that keeps it
                 kept = UnassignedUpload(sha256=sha, filename=Path(filename).name[:255], size=len(data),
                                         uploaded_by=user.id, report_json=json.dumps(report_dict))
                 s.add(kept)
@@ -378,6 +382,26 @@ class Service:
                         reason=f"version {number}: {summary['error']} error(s), {summary['warning']} warning(s)")
             return UploadResult(ref, number, created, False, summary["error"], summary["warning"], sha, report_dict)
         return self._run(run)
+
+    def _within_quota(self, s: Session, user: User, size: int) -> None:
+        """Refuse an upload that would be kept unassigned past its organisation's quota (policy).
+
+        Refused files and files that cannot name their proposal are kept byte
+        for byte, so without a bound anyone could fill the disk with them.  The
+        quota is per organisation (administrators without one share a quota);
+        what is already kept is never touched.
+        """
+        q = (select(func.count(UnassignedUpload.id), func.coalesce(func.sum(UnassignedUpload.size), 0))
+             .join(User, User.id == UnassignedUpload.uploaded_by))
+        q = q.where(User.organisation_id == user.organisation_id if user.organisation_id is not None
+                    else User.organisation_id.is_(None))
+        count, used = s.exec(q).one()
+        most, most_bytes = self.policy.max_kept_unassigned_uploads, self.policy.max_kept_unassigned_bytes
+        if count >= most or used + size > most_bytes:
+            raise Refused(f"your organisation already keeps {count} upload(s) that were refused or could not name "
+                          f"their proposal ({_size(used)}); the policy allows at most {most} uploads and "
+                          f"{_size(most_bytes)}, so this file was not kept. Upload a workbook that names its "
+                          "proposal on the Cover, or ask an administrator to clear the unassigned uploads")
 
     # ------------------------------------------------------------------ commissioner actions
     def acknowledge(self, actor: str, reference: str, rule_id: str, note: str, cell: str | None = None,
@@ -802,6 +826,10 @@ class Service:
             return name, self.files.get(sha)
         except FileStoreError as exc:
             raise StoreError(str(exc)) from None
+
+
+def _size(n: int) -> str:
+    return f"{n / (1024 * 1024):.1f} MB" if n >= 1024 * 1024 else f"{n / 1024:.0f} KB"
 
 
 def _iso(value) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -44,7 +45,12 @@ def texts(at) -> str:
     parts = [m.value for m in at.markdown] + [m.value for m in at.title] + [m.value for m in at.header]
     parts += [str(m.value) for m in at.info] + [str(m.value) for m in at.success] + [str(m.value) for m in at.error]
     parts += [str(m.value) for m in at.caption] + [str(m.value) for m in at.warning]
-    return "\n".join(str(p) for p in parts)
+    return read("\n".join(str(p) for p in parts))
+
+
+def read(markdown: str) -> str:
+    """What a reader sees of Markdown source built by dashboards.render: escapes resolved, word joiners gone."""
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown).replace("\u2060", "")
 
 
 def test_wrong_password_is_refused_kindly(demo_env):
@@ -144,3 +150,221 @@ def test_decision_without_ratings_is_refused_with_the_reason(demo_env):
     at.run()
     assert "missing: capitalisation" in texts(at)
     _ = os
+
+
+# ---------------------------------------------------------------------------- inert text
+HOSTILE = "![x](http://127.0.0.1:9/beacon) [click](https://evil.example) <img src=x> www.evil.example a@evil.example"
+
+
+def test_md_escapes_every_markdown_and_html_construct():
+    from markdown_it import MarkdownIt
+
+    from dashboards.render import fmt, md
+
+    parser = MarkdownIt("commonmark").enable(["table", "strikethrough"])
+    for raw in (HOSTILE, "**bold** _it_ `code` ~~s~~ :red[x] $x^2$ # h\n- item\n1. one\n> quote\n    code\n---",
+                "<script>alert(1)</script>", "&lt;b&gt;", "javascript:alert(1)", "\\![x](y)"):
+        html = parser.render(md(raw))
+        assert "<a" not in html and "<img" not in html and "<script" not in html, (raw, html)
+        for tag in ("<strong", "<em", "<code", "<h1", "<li", "<blockquote", "<pre", "<hr", "<s>", "<del"):
+            assert tag not in html, (raw, tag, html)
+    # GitHub-flavoured linkifiers match bare URLs, www. names and e-mail addresses in text after escapes are
+    # resolved: none of those patterns may survive.
+    unescaped = re.sub(r"\\\\(.)", r"\\1", md(HOSTILE))
+    assert "http" in unescaped and not re.search(r"(?i)https?://|www\\.|@\\w", unescaped), unescaped
+    # What a reader sees is the text itself (the word joiner is invisible).
+    shown = MarkdownIt("commonmark").render(md("a_b*c* [l](u) 1.5 50%")).replace("\u2060", "")
+    assert "a_b*c* [l](u) 1.5 50%" in shown
+    assert fmt("**{}** said {t}", "a*b", t="[x](y)") == "**a\\*b** said \\[x\\]\\(y\\)"
+    assert md("x" * 5000).endswith("…") and len(md("x" * 5000)) < 2100
+    assert md(None) == ""
+
+
+def test_no_page_interpolates_text_into_markdown():
+    """Every string that reaches a Markdown-interpreting call is a literal or built by render.fmt/md."""
+    import ast
+
+    interpreting = {"markdown", "write", "caption", "info", "success", "warning", "error", "toast", "expander",
+                    "metric", "header", "subheader", "title", "tabs", "button", "form_submit_button",
+                    "download_button", "text_area", "text_input", "selectbox", "multiselect", "checkbox", "slider",
+                    "spinner"}
+    root = Path(APP).parent
+    bad = []
+
+    def inert(arg) -> bool:
+        if isinstance(arg, ast.Constant):
+            return True
+        if isinstance(arg, (ast.List, ast.Tuple)):
+            return all(inert(e) for e in arg.elts)
+        if isinstance(arg, ast.IfExp):
+            return inert(arg.body) and inert(arg.orelse)
+        if isinstance(arg, ast.Call):
+            name = arg.func.id if isinstance(arg.func, ast.Name) else getattr(arg.func, "attr", "")
+            return name in ("fmt", "md", "int", "len")
+        return False
+
+    for path in sorted(root.rglob("*.py")):
+        if path.name == "render.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr in interpreting):
+                continue
+            if isinstance(node.func.value, ast.Name) and node.func.value.id in ("log", "logger", "logging"):
+                continue
+            for arg in list(node.args[:2 if node.func.attr == "metric" else 1]) + \
+                    [k.value for k in node.keywords if k.arg in ("label", "body", "value")]:
+                if not inert(arg):
+                    bad.append(f"{path.name}:{node.lineno} {node.func.attr}")
+    assert not bad, "outside text may reach Markdown unescaped (use render.fmt): " + ", ".join(bad)
+
+
+@pytest.fixture
+def hostile_proposal(demo_env, tmp_path):
+    """A proposal whose title, comments, condition, answer and rationale are all hostile Markdown."""
+    from isap.workflow import ConditionInput, Service
+    from sample_submissions.generate import clean, write
+
+    svc = Service()
+    p = clean(1, reference="ISAP-2026-077")
+    p["Cover"]["proposal_title"] = "T " + HOSTILE
+    svc.upload("alice", "evil ![f](http://127.0.0.1:9/f).xlsx", write(p, tmp_path / "h.xlsx").read_bytes())
+    svc.comment("alice", "ISAP-2026-077", "C " + HOSTILE)
+    svc.submit("alice", "ISAP-2026-077")
+    svc.take("rita", "ISAP-2026-077")
+    ratings = dict.fromkeys(("capitalisation", "transparency", "service_scope", "relationships", "governance"),
+                            "green")
+    import datetime as dt
+
+    svc.decide("rita", "ISAP-2026-077", "approved_with_conditions", ratings, "R " + HOSTILE,
+               [ConditionInput("K " + HOSTILE, "O [o](http://evil.example)", dt.date(2030, 1, 1))])
+    cond = svc.show("alice", "ISAP-2026-077")["conditions"][0]["id"]
+    svc.answer_condition("alice", "ISAP-2026-077", cond, "A " + HOSTILE)
+    return "ISAP-2026-077"
+
+
+def rendered_strings(at) -> list[str]:
+    """Every string of the page that Streamlit may interpret as Markdown."""
+    out = [str(e.value) for kind in ("markdown", "caption", "info", "success", "warning", "error", "title",
+                                     "header", "subheader", "toast") for e in getattr(at, kind)]
+    out += [e.label for e in at.expander] + [e.label for e in at.button] + [e.label for e in at.tabs]
+    out += [str(x) for m in at.metric for x in (m.label, m.value)]
+    return out
+
+
+@pytest.mark.parametrize("who", [("rita", "rita-demo"), ("alice", "alice-demo")])
+def test_hostile_text_is_shown_escaped_on_the_proposal_page(hostile_proposal, who):
+    from dashboards.render import md
+
+    at = signed_in(*who)
+    at.switch_page("views/proposal.py")
+    at.run()
+    at.selectbox(key="proposal_pick").select(hostile_proposal)
+    at.run()
+    assert not at.exception, at.exception
+    shown = rendered_strings(at)
+    joined = "\n".join(shown)
+    unescaped = re.findall(r"(?<!\\)(?:\]\(|<img|!\[)", joined)
+    assert not unescaped, unescaped
+    for prefix in ("T ", "C ", "R ", "K ", "A "):
+        assert md(prefix + HOSTILE) in joined, prefix
+
+
+# ---------------------------------------------------------------------------- uploads and failures
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def rezip(data: bytes, replace: dict[str, bytes] | None = None) -> bytes:
+    """The same workbook with its parts stored uncompressed (so equal-length edits keep the size), some replaced."""
+    import io
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as dst:
+        for info in src.infolist():
+            body = (replace or {}).get(info.filename, src.read(info.filename))
+            dst.writestr(zipfile.ZipInfo(info.filename, date_time=(2026, 1, 1, 0, 0, 0)), body)
+    return out.getvalue()
+
+
+def workbook(tmp_path, title: str, errors: bool = False) -> bytes:
+    from sample_submissions.generate import clean, write
+
+    p = clean(1, reference="ISAP-2026-013", provider_type="NHS foundation trust")
+    p["Cover"]["proposal_title"] = title
+    if errors:
+        p["Cover"]["wpap_annual_value_gbp"] = 10
+    return rezip(write(p, tmp_path / "w.xlsx").read_bytes())
+
+
+def upload(at, name: str, data: bytes):
+    at.file_uploader(key="uploader").set_value((name, data, XLSX))
+    at.run()
+    assert not at.exception, at.exception
+    return texts(at)
+
+
+def no_traceback(out: str) -> None:
+    for leak in ("Traceback", 'File "/', "site-packages", "Error:", ".py"):
+        assert leak not in out, (leak, out)
+
+
+def test_changed_content_of_the_same_name_and_size_is_a_new_upload(demo_env, tmp_path):
+    from isap.workflow import Service
+
+    first, second = workbook(tmp_path, "Walsall title AAAA"), workbook(tmp_path, "Walsall title BBBB")
+    assert len(first) == len(second) and first != second
+    at = signed_in("alice", "alice-demo")
+    at.switch_page("views/upload.py")
+    at.run()
+    assert "saved as version 2" in upload(at, "walsall.xlsx", first)
+    assert "saved as version 3" in upload(at, "walsall.xlsx", second)
+    versions = Service().show("alice", "ISAP-2026-013")["versions"]
+    assert [v["number"] for v in versions] == [1, 2, 3]
+    assert Service().show("alice", "ISAP-2026-013")["title"] == "Walsall title BBBB"
+
+
+def test_upload_larger_than_the_policy_allows_is_refused_clearly(demo_env, tmp_path, monkeypatch):
+    import hashlib
+
+    import streamlit as st
+
+    from isap.workflow import Service
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "isap-policy.toml").write_text("[policy]\nmax_file_bytes = 4096\n", encoding="utf-8")
+    st.cache_resource.clear()
+    data = workbook(tmp_path, "Too big")
+    assert len(data) > 4096
+    at = signed_in("alice", "alice-demo")
+    at.switch_page("views/upload.py")
+    at.run()
+    out = upload(at, "big.xlsx", data)
+    assert "larger than the 4 KB a workbook may be" in out and "Nothing was kept" in out
+    assert not Service().sha_known(hashlib.sha256(data).hexdigest())
+
+
+def test_workbook_with_unreadable_core_properties_shows_no_traceback(demo_env, tmp_path):
+    data = workbook(tmp_path, "Broken properties", errors=True)
+    data = rezip(data, {"docProps/core.xml": b"<<< this is not XML"})
+    at = signed_in("alice", "alice-demo")
+    at.switch_page("views/upload.py")
+    at.run()
+    out = upload(at, "broken-core.xlsx", data)
+    no_traceback(out)
+    assert "error(s)" in out
+
+
+def test_an_unexpected_failure_is_a_plain_message(demo_env, monkeypatch):
+    from isap.workflow import Service
+
+    def broken(self, *args, **kwargs):
+        raise RuntimeError("secret detail at /srv/isap/internal.py line 12")
+
+    monkeypatch.setattr(Service, "list_proposals", broken)
+    at = signed_in("alice", "alice-demo")
+    assert not at.exception, at.exception
+    out = texts(at)
+    assert "Something went wrong on this page" in out
+    assert "secret detail" not in out
+    no_traceback(out)

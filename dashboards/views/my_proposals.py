@@ -1,3 +1,3 @@
 from dashboards import ui
 
-ui.my_proposals_page()
+ui.guarded(ui.my_proposals_page)()

@@ -1,3 +1,3 @@
 from dashboards import ui
 
-ui.pipeline_page()
+ui.guarded(ui.pipeline_page)()

@@ -1,3 +1,3 @@
 from dashboards import ui
 
-ui.proposal_page()
+ui.guarded(ui.proposal_page)()

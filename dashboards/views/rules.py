@@ -1,3 +1,3 @@
 from dashboards import ui
 
-ui.rules_page()
+ui.guarded(ui.rules_page)()

@@ -1,3 +1,3 @@
 from dashboards import ui
 
-ui.sign_in_page()
+ui.guarded(ui.sign_in_page)()

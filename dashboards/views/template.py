@@ -1,3 +1,3 @@
 from dashboards import ui
 
-ui.template_page()
+ui.guarded(ui.template_page)()

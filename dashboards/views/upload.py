@@ -1,3 +1,3 @@
 from dashboards import ui
 
-ui.upload_page()
+ui.guarded(ui.upload_page)()
