@@ -257,6 +257,21 @@ def proposal_page() -> None:
                 else:
                     st.download_button("Download the assurance report (HTML, printable)", html,
                                        file_name=f"{ref}-checkpoint-{cp}-assurance.html", mime="text/html")
+                    from isap.letters import FontsMissing, render_letter_pdf, render_report_pdf
+
+                    decided = any(r["checkpoint"] == cp and r["decision"] for r in d["reviews"])
+                    try:
+                        report_pdf = render_report_pdf(svc, user["username"], ref, cp)
+                        letter_pdf = render_letter_pdf(svc, user["username"], ref, cp) if decided else None
+                    except (WorkflowError, FontsMissing) as exc:
+                        kind_error(exc)
+                    else:
+                        st.download_button("Download the assurance report (PDF)", report_pdf,
+                                           file_name=f"{ref}-checkpoint-{cp}-assurance.pdf", mime="application/pdf")
+                        if letter_pdf is not None:
+                            st.download_button("Download the decision letter (PDF)", letter_pdf,
+                                               file_name=f"{ref}-checkpoint-{cp}-decision-letter.pdf",
+                                               mime="application/pdf")
 
 
 def review_tab(svc: Service, user: dict, d: dict) -> None:
