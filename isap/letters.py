@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.util
+import math
 import secrets
 from pathlib import Path
 
@@ -128,6 +129,27 @@ class _Document(FPDF):
         self.set_text_color(*TEXT)
         self.ln(3)
 
+    def _fit(self, value, width: float, size: float) -> str:
+        """The text clipped so that its table cell fits on one page (fpdf2 cannot split a row)."""
+        text = _clip(value)
+        usable = max(width - 3, 4)
+        max_lines = int((self.eph - 40) / (size * 0.5))
+
+        def lines(t: str) -> int:
+            # 1.2: room for what word wrapping wastes at line ends
+            return sum(max(1, math.ceil(self.get_string_width(part) * 1.2 / usable)) for part in t.split("\n"))
+
+        if lines(text) <= max_lines:
+            return text
+        lo, hi = 0, len(text)
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if lines(text[:mid] + " … [cut]") <= max_lines:
+                lo = mid
+            else:
+                hi = mid - 1
+        return text[:lo] + " … [cut]"
+
     def table_of(self, headings: list[str] | None, rows: list[list], widths: tuple, fills: list[dict] | None = None,
                  size: float = 8.5) -> None:
         """A table whose column widths are in millimetres (narrower than the page if they add up so)."""
@@ -147,7 +169,7 @@ class _Document(FPDF):
                 row = table.row()
                 for j, v in enumerate(values):
                     fill = (fills[i] or {}).get(j) if fills else None
-                    row.cell(_clip(v), style=FontFace(fill_color=fill) if fill else None)
+                    row.cell(self._fit(v, widths[j], size), style=FontFace(fill_color=fill) if fill else None)
         self.ln(3)
 
 

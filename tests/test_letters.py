@@ -199,3 +199,22 @@ def test_cli_report_pdf_and_letter(sqlite_service, tmp_path):
     assert "Traceback" not in r.stderr and not (tmp_path / "l2.pdf").exists()
     r = run("letter", REF, "--checkpoint", "1", "--out", str(tmp_path / "missing" / "l.pdf"))
     assert r.returncode == 1 and "cannot write" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_huge_text_is_bounded_and_still_prints(sqlite_service, tmp_path):
+    from isap.letters import render_letter_pdf, render_report_pdf
+    from isap.workflow import ConditionInput
+
+    svc, _ = sqlite_service
+    decided(svc, tmp_path, decide=False)
+    unbroken = "W" * 20_000  # one "word" taller than a page in a narrow column
+    svc.decide("rita", REF, "approved_with_conditions", RATINGS, "Because " + "very " * 20_000 + "sound.",
+               [ConditionInput(unbroken, "line\n" * 2_000, dt.date(2027, 1, 29))])
+    for render in (render_letter_pdf, render_report_pdf):
+        path = tmp_path / "big.pdf"
+        path.write_bytes(render(svc, "rita", REF, 1))
+        info = subprocess.run(["pdfinfo", str(path)], capture_output=True, text=True, check=True).stdout
+        pages = int(re.search(r"Pages:\s+(\d+)", info).group(1))
+        assert pages <= 8, (render.__name__, pages)
+        words = flat(pdf_text(path.read_bytes(), tmp_path, layout=False))
+        assert "[cut]" in words and "Because very very" in words
