@@ -46,7 +46,8 @@ def report_context(service: Service, actor: str, reference: str, checkpoint: int
     findings = sorted(findings, key=lambda f: (f["domain"], SEVERITY_ORDER.get(f["severity"], 9), f["rule_id"]))
     by_domain = [(k, list(g)) for k, g in groupby(findings, key=lambda f: f["domain"])]
     return dict(
-        p=d, checkpoint=checkpoint, checkpoint_name=CHECKPOINT_NAMES.get(checkpoint, ""), version=version, findings=findings, findings_by_domain=by_domain,
+        p=d, checkpoint=checkpoint, checkpoint_name=CHECKPOINT_NAMES.get(checkpoint, ""), version=version,
+        findings=findings, findings_by_domain=by_domain,
         acknowledged=[f for f in findings if f.get("acknowledged")], review=review,
         conditions=[c for c in d["conditions"] if c["checkpoint"] == checkpoint],
         history=[h for h in d["history"] if h["checkpoint"] == checkpoint],
