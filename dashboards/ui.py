@@ -257,19 +257,22 @@ def proposal_page() -> None:
                 else:
                     st.download_button("Download the assurance report (HTML, printable)", html,
                                        file_name=f"{ref}-checkpoint-{cp}-assurance.html", mime="text/html")
-                    from isap.letters import FontsMissing, render_letter_pdf, render_report_pdf
+                    from functools import partial
 
-                    decided = any(r["checkpoint"] == cp and r["decision"] for r in d["reviews"])
+                    from isap.letters import FontsMissing, font_dir, render_letter_pdf, render_report_pdf
+
                     try:
-                        report_pdf = render_report_pdf(svc, user["username"], ref, cp)
-                        letter_pdf = render_letter_pdf(svc, user["username"], ref, cp) if decided else None
-                    except (WorkflowError, FontsMissing) as exc:
-                        kind_error(exc)
+                        font_dir()
+                    except FontsMissing as exc:
+                        st.warning(f"PDF downloads are not available here: {exc}")
                     else:
-                        st.download_button("Download the assurance report (PDF)", report_pdf,
+                        # made on click, not on every rerun of the page
+                        st.download_button("Download the assurance report (PDF)",
+                                           partial(render_report_pdf, svc, user["username"], ref, cp),
                                            file_name=f"{ref}-checkpoint-{cp}-assurance.pdf", mime="application/pdf")
-                        if letter_pdf is not None:
-                            st.download_button("Download the decision letter (PDF)", letter_pdf,
+                        if any(r["checkpoint"] == cp and r["decision"] for r in d["reviews"]):
+                            st.download_button("Download the decision letter (PDF)",
+                                               partial(render_letter_pdf, svc, user["username"], ref, cp),
                                                file_name=f"{ref}-checkpoint-{cp}-decision-letter.pdf",
                                                mime="application/pdf")
 

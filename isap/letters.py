@@ -45,7 +45,7 @@ class FontsMissing(RuntimeError):
     """The DejaVu Sans font files are not installed (matplotlib ships them)."""
 
 
-def _font_dir() -> Path:
+def font_dir() -> Path:
     # find matplotlib's data folder without importing matplotlib (which is slow and not needed)
     spec = importlib.util.find_spec("matplotlib")
     if spec is None or not spec.submodule_search_locations:
@@ -77,7 +77,7 @@ def _long_date(iso: str | None) -> str:
 class _Document(FPDF):
     def __init__(self, title: str, footer_left: str, footer_right: str = ""):
         super().__init__(orientation="P", unit="mm", format="A4")
-        folder = _font_dir()
+        folder = font_dir()
         self.add_font(FONT, "", str(folder / "DejaVuSans.ttf"))
         self.add_font(FONT, "B", str(folder / "DejaVuSans-Bold.ttf"))
         self.add_font(FONT, "I", str(folder / "DejaVuSans-Oblique.ttf"))

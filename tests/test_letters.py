@@ -218,3 +218,47 @@ def test_huge_text_is_bounded_and_still_prints(sqlite_service, tmp_path):
         assert pages <= 8, (render.__name__, pages)
         words = flat(pdf_text(path.read_bytes(), tmp_path, layout=False))
         assert "[cut]" in words and "Because very very" in words
+
+
+@pytest.mark.slow
+def test_dashboard_downloads_the_letter_in_a_real_browser(tmp_path):
+    """The PDF buttons make their file on click (deferred): a real click in Chromium gets the real letter."""
+    from tests.test_dashboard_e2e import CHROMIUM, choose, dashboard, launch, settle, sign_in
+
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("Debian's chromium is not installed")
+    from playwright.sync_api import expect, sync_playwright
+
+    with dashboard(tmp_path) as url, sync_playwright() as pw:
+        browser = launch(pw)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+        sign_in(page, url, "rita", "rita-demo")
+        page.get_by_role("link", name="Proposal", exact=True).click()
+        page.get_by_label("Proposal", exact=True).click()
+        page.get_by_role("option", name=re.compile("^ISAP-2026-011")).click()
+        expect(page.get_by_role("heading", name="ISAP-2026-011")).to_be_visible(timeout=30_000)
+        page.get_by_role("tab", name="Review").click()
+        page.get_by_role("button", name="Take into review").click()
+        expect(page.get_by_text("Checkpoint 1 decision")).to_be_visible(timeout=30_000)
+        page.get_by_role("tab", name="Review").click()
+        for domain in ("Capitalisation", "Transparency", "Service scope", "Relationships", "Governance"):
+            choose(page, domain, "amber")
+        choose(page, "Outcome", "approved")
+        page.get_by_label("Rationale").fill("Meets the strategic case within the £40m envelope.")
+        page.get_by_role("button", name="Record decision").click()
+        expect(page.get_by_text("Decision recorded.")).to_be_visible(timeout=30_000)
+        page.get_by_role("tab", name="History").click()
+        settle(page)
+        files = {}
+        for label in ("Download the decision letter (PDF)", "Download the assurance report (PDF)"):
+            with page.expect_download(timeout=60_000) as got:
+                page.get_by_role("button", name=label).click()
+            files[label] = tmp_path / got.value.suggested_filename
+            got.value.save_as(files[label])
+        browser.close()
+    letter = files["Download the decision letter (PDF)"]
+    assert letter.name == "ISAP-2026-011-checkpoint-1-decision-letter.pdf"
+    words = flat(pdf_text(letter.read_bytes(), tmp_path, layout=False))
+    assert "ISAP-2026-011" in words and "Decision: Approved" in words and "£40m envelope" in words
+    report = flat(pdf_text(files["Download the assurance report (PDF)"].read_bytes(), tmp_path, layout=False))
+    assert "checkpoint 1 assurance report" in report and "Audit trail for checkpoint 1" in report
