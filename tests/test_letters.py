@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import re
@@ -229,7 +230,14 @@ def test_dashboard_downloads_the_letter_in_a_real_browser(tmp_path):
         pytest.skip("Debian's chromium is not installed")
     from playwright.sync_api import expect, sync_playwright
 
+    import psutil
+
+    started = []
     with dashboard(tmp_path) as url, sync_playwright() as pw:
+        port = url.rsplit(":", 1)[1]
+        # `isap dashboard` runs Streamlit as its child; stopping the command leaves the child to us
+        started = [p for p in psutil.process_iter(["cmdline"])
+                   if "streamlit" in " ".join(p.info["cmdline"] or []) and port in (p.info["cmdline"] or [])]
         browser = launch(pw)
         page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
         sign_in(page, url, "rita", "rita-demo")
@@ -256,6 +264,10 @@ def test_dashboard_downloads_the_letter_in_a_real_browser(tmp_path):
             files[label] = tmp_path / got.value.suggested_filename
             got.value.save_as(files[label])
         browser.close()
+    for proc in started:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.terminate()
+    psutil.wait_procs(started, timeout=20)
     letter = files["Download the decision letter (PDF)"]
     assert letter.name == "ISAP-2026-011-checkpoint-1-decision-letter.pdf"
     words = flat(pdf_text(letter.read_bytes(), tmp_path, layout=False))
