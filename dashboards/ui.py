@@ -300,6 +300,24 @@ def proposal_page() -> None:
                 else:
                     st.download_button("Download the assurance report (HTML, printable)", html,
                                        file_name=f"{ref}-checkpoint-{cp}-assurance.html", mime="text/html")
+                    from functools import partial
+
+                    from isap.letters import FontsMissing, font_dir, render_letter_pdf, render_report_pdf
+
+                    try:
+                        font_dir()
+                    except FontsMissing as exc:
+                        st.warning(f"PDF downloads are not available here: {exc}")
+                    else:
+                        # made on click, not on every rerun of the page
+                        st.download_button("Download the assurance report (PDF)",
+                                           partial(render_report_pdf, svc, user["username"], ref, cp),
+                                           file_name=f"{ref}-checkpoint-{cp}-assurance.pdf", mime="application/pdf")
+                        if any(r["checkpoint"] == cp and r["decision"] for r in d["reviews"]):
+                            st.download_button("Download the decision letter (PDF)",
+                                               partial(render_letter_pdf, svc, user["username"], ref, cp),
+                                               file_name=f"{ref}-checkpoint-{cp}-decision-letter.pdf",
+                                               mime="application/pdf")
 
 
 def review_tab(svc: Service, user: dict, d: dict) -> None:

@@ -1,9 +1,9 @@
 """The checkpoint assurance report: what was assessed, found, rated, decided and recorded.
 
 One printable HTML page per proposal and checkpoint, for the assurance
-letter and the file.  Everything comes from the service layer (so scoping
-holds) and is escaped by the template engine (so text from a submission
-cannot inject markup).
+letter and the file (and the same content as PDF, from `isap.letters`).
+Everything comes from the service layer (so scoping holds) and is escaped by
+the template engine (so text from a submission cannot inject markup).
 """
 
 from __future__ import annotations
@@ -19,7 +19,13 @@ _ENV = Environment(loader=PackageLoader("isap", "templates"), autoescape=select_
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
 
-def render_report(service: Service, actor: str, reference: str, checkpoint: int) -> str:
+CHECKPOINT_NAMES = {1: "strategic case", 2: "preferred bidder", 3: "mobilisation"}
+
+
+def report_context(service: Service, actor: str, reference: str, checkpoint: int) -> dict:
+    """Everything the report shows, gathered once for the HTML and the PDF."""
+    from isap.working_days import describe
+
     d = service.show(actor, reference)
     reviews = [r for r in d["reviews"] if r["checkpoint"] == checkpoint]
     review = reviews[-1] if reviews else None
@@ -39,10 +45,18 @@ def render_report(service: Service, actor: str, reference: str, checkpoint: int)
         findings = [dict(f, acknowledged=None) for f in service.version_findings(actor, reference, number)]
     findings = sorted(findings, key=lambda f: (f["domain"], SEVERITY_ORDER.get(f["severity"], 9), f["rule_id"]))
     by_domain = [(k, list(g)) for k, g in groupby(findings, key=lambda f: f["domain"])]
-    return _ENV.get_template("assurance_report.html").render(
-        p=d, checkpoint=checkpoint, version=version, findings=findings, findings_by_domain=by_domain,
+    return dict(
+        p=d, checkpoint=checkpoint, checkpoint_name=CHECKPOINT_NAMES.get(checkpoint, ""), version=version,
+        findings=findings, findings_by_domain=by_domain,
         acknowledged=[f for f in findings if f.get("acknowledged")], review=review,
         conditions=[c for c in d["conditions"] if c["checkpoint"] == checkpoint],
         history=[h for h in d["history"] if h["checkpoint"] == checkpoint],
         generated=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        calendar=describe(service.policy.working_days_calendar),
+        # the audit chain's head hash, once the store keeps one
+        chain_head=d.get("audit_chain_head"),
     )
+
+
+def render_report(service: Service, actor: str, reference: str, checkpoint: int) -> str:
+    return _ENV.get_template("assurance_report.html").render(**report_context(service, actor, reference, checkpoint))

@@ -416,18 +416,57 @@ def show(reference: str, as_: str = AS, format: CheckFormat = typer.Option(Check
     _emit(d, format, "\n".join(lines))
 
 
-@app.command()
-def report(reference: str, checkpoint: int = typer.Option(..., "--checkpoint"),
-           out: Path = typer.Option(..., "--out", help="Where to write the HTML report."), as_: str = AS) -> None:
-    """Write the checkpoint assurance report (printable HTML)."""
-    from isap.assurance_report import render_report
+class DocumentFormat(str, Enum):
+    html = "html"
+    pdf = "pdf"
 
-    html = _call(render_report, _service(), as_, reference, checkpoint)
+
+def _write_document(out: Path, data: str | bytes) -> None:
     try:
-        out.write_text(html, encoding="utf-8")
+        if isinstance(data, bytes):
+            out.write_bytes(data)
+        else:
+            out.write_text(data, encoding="utf-8")
     except OSError as exc:
         _die(f"cannot write {out}: {exc.strerror or exc}", 1)
-    typer.echo(f"Wrote the checkpoint {checkpoint} assurance report for {reference} to {out}")
+
+
+def _pdf(fn, *args):
+    from isap.letters import FontsMissing
+
+    try:
+        return _call(fn, *args)
+    except FontsMissing as exc:
+        _die(f"cannot make a PDF: {exc}", 1)
+
+
+@app.command()
+def report(reference: str, checkpoint: int = typer.Option(..., "--checkpoint"),
+           out: Path = typer.Option(..., "--out", help="Where to write the report (.html or .pdf)."),
+           format: Optional[DocumentFormat] = typer.Option(
+               None, "--format", "-f", help="html or pdf; by default from the --out suffix (.pdf is PDF)."),
+           as_: str = AS) -> None:
+    """Write the checkpoint assurance report (printable HTML, or PDF)."""
+    fmt = format or (DocumentFormat.pdf if out.suffix.lower() == ".pdf" else DocumentFormat.html)
+    if fmt is DocumentFormat.pdf:
+        from isap.letters import render_report_pdf
+
+        _write_document(out, _pdf(render_report_pdf, _service(), as_, reference, checkpoint))
+    else:
+        from isap.assurance_report import render_report
+
+        _write_document(out, _call(render_report, _service(), as_, reference, checkpoint))
+    typer.echo(f"Wrote the checkpoint {checkpoint} assurance report for {reference} to {out} ({fmt.value.upper()})")
+
+
+@app.command()
+def letter(reference: str, checkpoint: int = typer.Option(..., "--checkpoint"),
+           out: Path = typer.Option(..., "--out", help="Where to write the letter (PDF)."), as_: str = AS) -> None:
+    """Write the decision letter for a checkpoint decision (PDF), addressed to the commissioner."""
+    from isap.letters import render_letter_pdf
+
+    _write_document(out, _pdf(render_letter_pdf, _service(), as_, reference, checkpoint))
+    typer.echo(f"Wrote the checkpoint {checkpoint} decision letter for {reference} to {out}")
 
 
 demo_app = typer.Typer(pretty_exceptions_enable=False, help="Demo data.", no_args_is_help=True)

@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 POLICY_FILE_NAME = "isap-policy.toml"
 
@@ -44,6 +44,23 @@ class Policy(BaseModel):
     max_kept_unassigned_bytes: int = Field(262_144_000, gt=0, description="Largest total size, in bytes, of one organisation's kept uploads that were refused or could not name their proposal.")
     # Workflow
     review_target_working_days: int = Field(20, gt=0, description="Target working days a submission may wait in review.")
+    working_days_calendar: str = Field(
+        "GB-ENG", pattern=r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$",
+        description="Bank holidays that working days leave out: ISO country and subdivision as the holidays "
+                    "library names them (GB-ENG: England).")
+
+    @field_validator("working_days_calendar")
+    @classmethod
+    def _known_calendar(cls, value: str) -> str:
+        # the default is known good; only a changed calendar pays for loading the holidays library
+        if value != "GB-ENG":
+            from isap.working_days import CalendarError, parse_calendar
+
+            try:
+                parse_calendar(value)
+            except CalendarError as exc:
+                raise ValueError(str(exc)) from None
+        return value
 
     @classmethod
     def from_toml(cls, path: Path) -> "Policy":

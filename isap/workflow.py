@@ -649,17 +649,19 @@ class Service:
             return out
         return self._run(run)
 
-    def pipeline(self, actor: str) -> list[dict]:
+    def pipeline(self, actor: str, today: dt.date | None = None) -> list[dict]:
         """The reviewer's pipeline: every visible proposal with its waiting time against the policy target."""
         import numpy as np
+
+        from isap import working_days
 
         rows = self.list_proposals(actor)
         if not rows:
             return rows
-        today = np.datetime64(dt.date.today(), "D")
+        today = np.datetime64(today or dt.date.today(), "D")
         since = np.array([r["state_since"][:10] for r in rows], dtype="datetime64[D]")
         days = (today - since).astype(int)
-        working = np.where(since < today, np.busday_count(np.minimum(since, today), today), 0)
+        working = working_days.count(since, today, self.policy.working_days_calendar)
         target = self.policy.review_target_working_days
         for r, d, w in zip(rows, days.tolist(), working.tolist()):
             r["days_in_state"] = d
@@ -776,14 +778,14 @@ class Service:
 
     def overdue(self, today: dt.date) -> list[dict]:
         """Reviews waiting longer than the policy target, and open conditions past their due date."""
-        import numpy as np
+        from isap import working_days
 
         def run(s: Session) -> list[dict]:
             out = []
             reviewers = [u.email for u in s.exec(select(User).where(User.role.in_(("reviewer", "admin")))) if u.email]
             for p in s.exec(select(Proposal).where(Proposal.state.in_(("submitted", "in_review")))):
                 since = p.state_since.date()
-                waited = int(np.busday_count(since, today)) if today > since else 0
+                waited = working_days.working_days_between(since, today, self.policy.working_days_calendar)
                 if waited > self.policy.review_target_working_days:
                     out.append({"kind": "review", "key": p.reference, "to": reviewers,
                                 "subject": f"{p.reference} has waited {waited} working days ({p.state})",

@@ -168,7 +168,8 @@ def test_assurance_report_has_every_part(reviewed, db_url):
     for part in (ref, version["sha256"], "Findings by domain", "REL011", "CVS joins via the alliance board.",
                  "rating-red", "approved with conditions", "Sound case; relationships need work.",
                  "Sign heads of terms with all practices", "ICB primary care lead", "2027-03-31",
-                 "Audit trail for checkpoint 1", "submitted → in_review", "@media print", "working_capital_months"):
+                 "Audit trail for checkpoint 1", "submitted → in_review", "@media print", "working_capital_months",
+                 "Monday to Friday less England bank holidays", "GB-ENG"):
         assert part in html, part
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
     from isap.workflow import NotFound
@@ -188,3 +189,22 @@ def test_report_cli(reviewed, db_url, tmp_path, monkeypatch):
     assert r.returncode == 0, r.stderr
     assert ref in out.read_text()
     _ = json
+
+
+def test_assurance_report_pdf_matches_the_html(reviewed, db_url, tmp_path):
+    import shutil
+
+    from isap.letters import render_report_pdf
+
+    if not shutil.which("pdftotext"):
+        pytest.skip("needs Debian's poppler-utils (pdftotext)")
+    service, ref = reviewed
+    path = tmp_path / "r.pdf"
+    path.write_bytes(render_report_pdf(service, "rita", ref, 1))
+    text = " ".join(subprocess.run(["pdftotext", "-enc", "UTF-8", str(path), "-"], capture_output=True, text=True,
+                                   check=True).stdout.split())
+    for part in (ref, "<script>alert(1)</script> Dudley ICP", "Findings by domain", "REL011",
+                 "CVS joins via the alliance board.", "approved with conditions", "Sound case; relationships need work.",
+                 "Sign heads of terms with all practices", "ICB primary care lead", "2027-03-31",
+                 "Audit trail for checkpoint 1", "submitted → in_review", "working_capital_months", "GB-ENG"):
+        assert part in text, part

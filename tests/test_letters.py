@@ -1,0 +1,276 @@
+"""The decision letter and the assurance report as PDF, read back with poppler's pdftotext."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from sample_submissions.generate import clean, write
+
+needs_poppler = pytest.mark.skipif(not shutil.which("pdftotext") or not shutil.which("pdftoppm"),
+                                   reason="needs Debian's poppler-utils (pdftotext, pdftoppm)")
+pytestmark = needs_poppler
+
+REF = "ISAP-2026-031"
+TITLE = "Dudley Integrated Care Provider — £1.2bn over 10 years"
+HOSTILE = "**Bold** <b>tag</b> [link](http://evil.example) {nb} =SUM(A1) &amp; _x_"
+RATINGS = {"capitalisation": "green", "transparency": "amber", "service_scope": "green",
+           "relationships": "red", "governance": "amber"}
+RATIONALE = "Sound case for change within the £1.2bn envelope; relationships with practices need work."
+
+
+def pdf_text(data: bytes, tmp_path, layout: bool = True) -> str:
+    path = tmp_path / "doc.pdf"
+    path.write_bytes(data)
+    args = ["pdftotext", "-enc", "UTF-8"] + (["-layout"] if layout else []) + [str(path), "-"]
+    return subprocess.run(args, capture_output=True, check=True, text=True).stdout
+
+
+def flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+@pytest.fixture
+def sqlite_service(tmp_path):
+    from isap.store.db import engine_for, upgrade
+    from isap.store.files import FileStore
+    from isap.workflow import Service
+
+    url = f"sqlite:///{tmp_path / 'isap.db'}"
+    upgrade(url)
+    svc = Service(engine_for(url), FileStore(tmp_path / "files"))
+    svc.add_organisation("QUA", "NHS Black Country ICB")
+    svc.add_organisation("QHM", "NHS North East and North Cumbria ICB")
+    svc.add_user("alice", "commissioner", "QUA")
+    svc.add_user("otto", "commissioner", "QHM")
+    svc.add_user("rita", "reviewer")
+    return svc, url
+
+
+def decided(svc, tmp_path, title=TITLE, outcome="approved_with_conditions", decide=True):
+    from isap.workflow import ConditionInput
+
+    p = clean(1, reference=REF)
+    p["Partners"] = [x for x in p["Partners"] if x["partner_type"] != "Voluntary sector"]
+    p["Cover"]["proposal_title"] = title
+    svc.upload("alice", "v1.xlsx", write(p, tmp_path / "v1.xlsx").read_bytes())
+    svc.acknowledge("alice", REF, "REL011", "CVS joins via the alliance board.")
+    svc.submit("alice", REF)
+    svc.take("rita", REF)
+    if decide:
+        conditions = [ConditionInput("Sign heads of terms with all practices", "ICB primary care lead",
+                                     dt.date(2027, 3, 31)),
+                      ConditionInput("Publish the engagement summary (Łódź and Zürich residents too)",
+                                     "ICB director of strategy", dt.date(2027, 1, 29))]
+        svc.decide("rita", REF, outcome, RATINGS, RATIONALE,
+                   conditions if outcome == "approved_with_conditions" else [])
+    return svc
+
+
+def test_letter_carries_the_decision(sqlite_service, tmp_path):
+    from isap.letters import render_letter_pdf
+
+    svc, _ = sqlite_service
+    decided(svc, tmp_path)
+    data = render_letter_pdf(svc, "rita", REF, 1)
+    assert data.startswith(b"%PDF-")
+    text = pdf_text(data, tmp_path)
+    words = flat(pdf_text(data, tmp_path, layout=False))  # reading order, so wrapped cells read whole
+    for fact in ("NHS England", "NHS Black Country ICB", "QUA", f"{REF}/CP1", REF, TITLE,
+                 "checkpoint 1 (strategic case)", "Decision: Approved with conditions", RATIONALE,
+                 "Sign heads of terms with all practices", "ICB primary care lead", "31 March 2027",
+                 "Publish the engagement summary (Łódź and Zürich residents too)", "29 January 2027",
+                 "checkpoint 2 (preferred bidder)", "Yours sincerely", "rita", "Page 1 of 1"):
+        assert fact in words, fact
+    assert "£1.2bn" in words and "—" in words
+    # each domain with its own rating, on one line of the table
+    lines = text.splitlines()
+    for domain, rating in RATINGS.items():
+        name = domain.replace("_", " ").capitalize()
+        row = next(line for line in lines if line.strip().startswith(name))
+        assert row.split()[-1] == rating.capitalize(), row
+    version = svc.show("rita", REF)["versions"][0]
+    assert version["sha256"] in words.replace(" ", "")  # the workbook assessed, wrapped or not
+
+
+def test_letter_for_a_halted_proposal_says_so_plainly(sqlite_service, tmp_path):
+    from isap.letters import render_letter_pdf
+
+    svc, _ = sqlite_service
+    decided(svc, tmp_path, outcome="halted")
+    words = flat(pdf_text(render_letter_pdf(svc, "rita", REF, 1), tmp_path, layout=False))
+    assert "Decision: Halted: do not proceed" in words and "must not proceed" in words
+    assert "This decision carries no conditions." in words
+
+
+def test_hostile_title_is_printed_literally(sqlite_service, tmp_path):
+    from isap.letters import render_letter_pdf, render_report_pdf
+
+    svc, _ = sqlite_service
+    decided(svc, tmp_path, title=HOSTILE)
+    for render in (render_letter_pdf, render_report_pdf):
+        words = flat(pdf_text(render(svc, "rita", REF, 1), tmp_path, layout=False))
+        assert HOSTILE in words, render.__name__
+
+
+def test_no_letter_without_a_decision_and_scoping_holds(sqlite_service, tmp_path):
+    from isap.letters import render_letter_pdf
+    from isap.workflow import NotFound
+
+    svc, _ = sqlite_service
+    decided(svc, tmp_path, decide=False)
+    with pytest.raises(NotFound, match="no decision recorded at checkpoint 1"):
+        render_letter_pdf(svc, "rita", REF, 1)
+    svc.decide("rita", REF, "approved", RATINGS, RATIONALE, [])
+    assert render_letter_pdf(svc, "alice", REF, 1).startswith(b"%PDF-")  # the commissioner's own
+    with pytest.raises(NotFound):
+        render_letter_pdf(svc, "otto", REF, 1)  # another organisation's
+
+
+def test_report_pdf_has_every_section_of_the_html(sqlite_service, tmp_path):
+    from isap.assurance_report import render_report
+    from isap.letters import render_report_pdf
+
+    svc, _ = sqlite_service
+    decided(svc, tmp_path)
+    html = render_report(svc, "rita", REF, 1)
+    words = flat(pdf_text(render_report_pdf(svc, "rita", REF, 1), tmp_path, layout=False))
+    sections = re.findall(r"<h2>([^<{]+)", html)
+    assert len(sections) >= 6
+    for section in sections:
+        assert " ".join(section.split()) in words, section
+    version = svc.show("rita", REF)["versions"][0]
+    for fact in (REF, TITLE, "REL011", "CVS joins via the alliance board.", "approved with conditions", RATIONALE,
+                 "Sign heads of terms with all practices", "ICB primary care lead", "2027-03-31",
+                 "submitted → in_review", "working_capital_months", "England bank holidays", "GB-ENG"):
+        assert fact in words, fact
+    assert version["sha256"] in words.replace(" ", "")
+    for rating in ("Green", "Amber", "Red"):
+        assert rating in words
+
+
+def test_letter_page_one_renders(sqlite_service, tmp_path):
+    from isap.letters import render_letter_pdf
+
+    svc, _ = sqlite_service
+    decided(svc, tmp_path)
+    pdf = tmp_path / "letter.pdf"
+    pdf.write_bytes(render_letter_pdf(svc, "rita", REF, 1))
+    subprocess.run(["pdftoppm", "-png", "-r", "80", "-f", "1", "-l", "1", str(pdf), str(tmp_path / "page")],
+                   check=True, capture_output=True)
+    png = tmp_path / "page-1.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    from PIL import Image
+
+    with Image.open(png) as im:
+        width, height = im.size
+        assert abs(width - 661) <= 1 and abs(height - 935) <= 1  # A4 (210 x 297 mm) at 80 dpi
+        colours = im.convert("RGB").getcolors(1_000_000)
+    assert any(c == (0, 94, 184) for _, c in colours)  # the NHS blue of the heading is drawn
+
+
+def test_cli_report_pdf_and_letter(sqlite_service, tmp_path):
+    svc, url = sqlite_service
+    decided(svc, tmp_path)
+    env = {**os.environ, "ISAP_DATABASE_URL": url}
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "isap.cli", *args, "--as", "rita"], capture_output=True,
+                              text=True, env=env)
+
+    r = run("report", REF, "--checkpoint", "1", "--out", str(tmp_path / "r.pdf"))
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "r.pdf").read_bytes().startswith(b"%PDF-") and "(PDF)" in r.stdout
+    r = run("report", REF, "--checkpoint", "1", "--out", str(tmp_path / "r.out"), "--format", "pdf")
+    assert r.returncode == 0 and (tmp_path / "r.out").read_bytes().startswith(b"%PDF-")
+    r = run("report", REF, "--checkpoint", "1", "--out", str(tmp_path / "r.html"))
+    assert r.returncode == 0 and "<h1>" in (tmp_path / "r.html").read_text()
+    r = run("letter", REF, "--checkpoint", "1", "--out", str(tmp_path / "l.pdf"))
+    assert r.returncode == 0, r.stderr
+    assert "Approved with conditions" in flat(pdf_text((tmp_path / "l.pdf").read_bytes(), tmp_path))
+    r = run("letter", REF, "--checkpoint", "2", "--out", str(tmp_path / "l2.pdf"))
+    assert r.returncode == 1 and "no decision recorded at checkpoint 2" in r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "l2.pdf").exists()
+    r = run("letter", REF, "--checkpoint", "1", "--out", str(tmp_path / "missing" / "l.pdf"))
+    assert r.returncode == 1 and "cannot write" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_huge_text_is_bounded_and_still_prints(sqlite_service, tmp_path):
+    from isap.letters import render_letter_pdf, render_report_pdf
+    from isap.workflow import ConditionInput
+
+    svc, _ = sqlite_service
+    decided(svc, tmp_path, decide=False)
+    unbroken = "W" * 20_000  # one "word" taller than a page in a narrow column
+    svc.decide("rita", REF, "approved_with_conditions", RATINGS, "Because " + "very " * 20_000 + "sound.",
+               [ConditionInput(unbroken, "line\n" * 2_000, dt.date(2027, 1, 29))])
+    for render in (render_letter_pdf, render_report_pdf):
+        path = tmp_path / "big.pdf"
+        path.write_bytes(render(svc, "rita", REF, 1))
+        info = subprocess.run(["pdfinfo", str(path)], capture_output=True, text=True, check=True).stdout
+        pages = int(re.search(r"Pages:\s+(\d+)", info).group(1))
+        assert pages <= 8, (render.__name__, pages)
+        words = flat(pdf_text(path.read_bytes(), tmp_path, layout=False))
+        assert "[cut]" in words and "Because very very" in words
+
+
+@pytest.mark.slow
+def test_dashboard_downloads_the_letter_in_a_real_browser(tmp_path):
+    """The PDF buttons make their file on click (deferred): a real click in Chromium gets the real letter."""
+    from tests.test_dashboard_e2e import CHROMIUM, choose, dashboard, launch, settle, sign_in
+
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("Debian's chromium is not installed")
+    from playwright.sync_api import expect, sync_playwright
+
+    import psutil
+
+    started = []
+    with dashboard(tmp_path) as url, sync_playwright() as pw:
+        port = url.rsplit(":", 1)[1]
+        # `isap dashboard` runs Streamlit as its child; stopping the command leaves the child to us
+        started = [p for p in psutil.process_iter(["cmdline"])
+                   if "streamlit" in " ".join(p.info["cmdline"] or []) and port in (p.info["cmdline"] or [])]
+        browser = launch(pw)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+        sign_in(page, url, "rita", "rita-demo")
+        page.get_by_role("link", name="Proposal", exact=True).click()
+        page.get_by_label("Proposal", exact=True).click()
+        page.get_by_role("option", name=re.compile("^ISAP-2026-011")).click()
+        expect(page.get_by_role("heading", name="ISAP-2026-011")).to_be_visible(timeout=30_000)
+        page.get_by_role("tab", name="Review").click()
+        page.get_by_role("button", name="Take into review").click()
+        expect(page.get_by_text("Checkpoint 1 decision")).to_be_visible(timeout=30_000)
+        page.get_by_role("tab", name="Review").click()
+        for domain in ("Capitalisation", "Transparency", "Service scope", "Relationships", "Governance"):
+            choose(page, domain, "amber")
+        choose(page, "Outcome", "approved")
+        page.get_by_label("Rationale").fill("Meets the strategic case within the £40m envelope.")
+        page.get_by_role("button", name="Record decision").click()
+        expect(page.get_by_text("Decision recorded.")).to_be_visible(timeout=30_000)
+        page.get_by_role("tab", name="History").click()
+        settle(page)
+        files = {}
+        for label in ("Download the decision letter (PDF)", "Download the assurance report (PDF)"):
+            with page.expect_download(timeout=60_000) as got:
+                page.get_by_role("button", name=label).click()
+            files[label] = tmp_path / got.value.suggested_filename
+            got.value.save_as(files[label])
+        browser.close()
+    for proc in started:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.terminate()
+    psutil.wait_procs(started, timeout=20)
+    letter = files["Download the decision letter (PDF)"]
+    assert letter.name == "ISAP-2026-011-checkpoint-1-decision-letter.pdf"
+    words = flat(pdf_text(letter.read_bytes(), tmp_path, layout=False))
+    assert "ISAP-2026-011" in words and "Decision: Approved" in words and "£40m envelope" in words
+    report = flat(pdf_text(files["Download the assurance report (PDF)"].read_bytes(), tmp_path, layout=False))
+    assert "checkpoint 1 assurance report" in report and "Audit trail for checkpoint 1" in report
