@@ -22,7 +22,9 @@ class Bad(NamedTuple):
 
 
 _INT_TEXT = re.compile(r"^[+-]?[0-9]+$")
-_MONEY_TEXT = re.compile(r"^([+-]?) *(£?) *([0-9]+|[0-9]{1,3}(?:,[0-9]{3})+)(\.[0-9]+)?$")
+# spaces after the sign, then optionally £ and its own spaces: two adjacent runs of spaces
+# (` *(£?) *`) would make a failing match try every split of a long run (quadratic time)
+_MONEY_TEXT = re.compile(r"^([+-]?) *(£ *)?([0-9]+|[0-9]{1,3}(?:,[0-9]{3})+)(\.[0-9]+)?$")
 _DATE_TEXT = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _YES = frozenset({"yes", "y"})
 _NO = frozenset({"no", "n"})
