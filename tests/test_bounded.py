@@ -114,3 +114,49 @@ def test_money_text_still_reads(text, amount):
 @pytest.mark.parametrize("text", ["12m", "GBP 100", "(500)", "1 000", "1,00", "£-5", "+ x", "££1", "1,0000"])
 def test_money_text_still_refused(text):
     assert isinstance(values.to_money(text), values.Bad)
+
+
+# ------------------------------------------------------------------ quoting cell text
+
+def test_quote_and_describe_cut_text_at_100_characters():
+    assert values.quote("x" * 100) == repr("x" * 100)
+    assert values.quote("x" * 101) == repr("x" * 100 + "…")
+    assert values.describe("y" * 10_000_000) == repr("y" * 100 + "…")
+    assert values.describe(" short ") == repr(" short ")
+    assert values.describe(1.0) == "1" and values.describe(True) == "TRUE"
+    assert values.clip("z" * 5000) == "z" * 100 + "…"
+    assert values.clip("short") == "short"
+
+
+LONG = 32_767  # characters: the most a cell holds in Excel (openpyxl cuts longer text to it)
+
+
+def test_no_finding_echoes_a_long_cell_whole(run_check):
+    """Every place a message embeds workbook text: choices, codes, identifiers, names, unknown
+    fields, columns and sheets, the template version."""
+    from sample_submissions.generate import Layout, clean
+
+    p = clean(2)
+    p["Cover"]["template_version"] = "v" * LONG                  # WB007
+    p["Cover"]["provider_type"] = "t" * LONG                     # SCH003
+    p["Cover"]["contact_email"] = "a@@" + "." * LONG              # SCH005
+    p["Services"][0]["category"] = "c" * LONG                    # SCH003
+    p["Services"][1]["annual_value_gbp"] = "x£" + "9" * LONG     # SCH002
+    p["Services"][2]["service_id"] = "SVC-" + "1" * LONG         # a valid id, quoted by SCP and REL rules
+    p["Services"][2]["subcontractor_id"] = "P-" + "7" * LONG     # REL008: not in Partners
+    p["Partners"][0]["partner_name"] = "n" * LONG
+    p["Partners"][0]["supports_proposal"] = "No"                 # REL002 names the partner
+    p["Partners"][1]["partner_id"] = "P-" + "2" * LONG
+    p["Partners"][1]["partner_name"] = None
+    p["Partners"][1]["registered_list_size"] = "s" * LONG        # SCH002
+    layout = Layout(kv_extra_rows={"Cover": [("f" * LONG, "x")]},            # WB006 unknown field
+                    extra_columns={"Services": {"h" * LONG: ["x"]}},          # WB006 unknown column
+                    extra_sheets={"S" * 300: [["x"]]})                        # WB006 unknown sheet
+    report = run_check(p, layout)
+    rules = {f.rule_id for f in report.findings}
+    assert {"WB006", "WB007", "SCH002", "SCH003", "SCH005", "REL008"} <= rules, sorted(rules)
+    for f in report.findings:
+        assert len(f.message) < 400, (f.rule_id, f.message[:200])
+        assert f.column is None or len(f.column) <= 101, (f.rule_id, f.column[:50])
+    long_quoted = [f for f in report.findings if "…" in f.message]
+    assert len(long_quoted) >= 8, [(f.rule_id, f.message[:120]) for f in report.findings]
