@@ -39,6 +39,8 @@ class Policy(BaseModel):
     max_rows_per_sheet: int = Field(100_000, gt=0, description="WB003: most rows holding a value or formula in any sheet.")
     max_cells_per_sheet: int = Field(5_000_000, gt=0, description="WB003: largest area (rows × columns) a sheet's values may span.")
     max_seconds_per_file: float = Field(60.0, gt=0, description="Time budget for assessing one file.")
+    # Output
+    max_findings_per_rule: int = Field(500, gt=0, description="Most findings of one rule on one sheet listed; the rest are counted in one more finding.")
     # Workflow
     review_target_working_days: int = Field(20, gt=0, description="Target working days a submission may wait in review.")
 
