@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -188,3 +189,79 @@ def test_report_cli(reviewed, db_url, tmp_path, monkeypatch):
     assert r.returncode == 0, r.stderr
     assert ref in out.read_text()
     _ = json
+
+
+# ------------------------------------------------------------------ hostile text in exports
+
+HOSTILE = [
+    "<script>alert(1)</script>", "<img src=x onerror=alert(1)>", "[click](javascript:alert(1))",
+    "![x](http://evil.example/pixel.png)", "<javascript:alert(1)>", "<http://evil.example>",
+    "`code` | broken | table |", "**bold** _em_ # heading", "[ref]: javascript:alert(1)",
+    "&lt;script&gt;alert(1)&lt;/script&gt;", "<a href='javascript:alert(1)'>x</a>", "line\nbreak | x",
+    "\\<script>alert(1)\\</script>", "<details open ontoggle=alert(1)>",
+]
+
+
+def _render(md: str) -> str:
+    """Render as a permissive Markdown viewer would: raw HTML allowed, tables on."""
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark", {"html": True}).enable("table").render(md)
+
+
+def _assert_inert(html: str) -> None:
+    from html.parser import HTMLParser
+
+    allowed = {"h3", "p", "table", "thead", "tbody", "tr", "th", "td", "code", "details", "summary", "ul", "li",
+               "strong", "em"}
+
+    class Tags(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.bad = []
+
+        def handle_starttag(self, tag, attrs):
+            if tag not in allowed or any(k not in ("style",) for k, _ in attrs):
+                self.bad.append((tag, attrs))
+
+    parser = Tags()
+    parser.feed(html)
+    assert parser.bad == [], parser.bad
+    for needle in ("<a", "<img", "<script"):
+        assert needle not in html.lower(), (needle, html[html.lower().find(needle) - 80:][:200])
+    # `javascript:` may be shown as the text it is, but never inside a tag (a link or a source)
+    assert not re.search(r"<[^>]*javascript:", html, re.I)
+
+
+def test_markdown_export_keeps_workbook_text_inert(tmp_path):
+    from isap.checker import Report
+    from isap.findings import Domain, Finding, Severity
+
+    findings = [Finding("WB006", Severity.WARNING, Domain.WORKBOOK, text, 1, text, "A1",
+                        f"Sheet {text} is not part of template ISAP-WB 1.0: {text}", "ISAP-WB 1.0 §2")
+                for text in HOSTILE]
+    report = Report(HOSTILE[2] + ".xlsx", "0" * 64, HOSTILE[0], 2, {"max_findings_per_rule": 500}, findings)
+    md = to_markdown([report])
+    html = _render(md)
+    _assert_inert(html)
+    # the text is still all there, shown as text: one table row per finding
+    assert html.count("<tr>") == len(HOSTILE) + 1
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_markdown_export_of_a_hostile_workbook(tmp_path):
+    p = clean(2)
+    p["Cover"]["proposal_title"] = HOSTILE[3]
+    p["Cover"]["template_version"] = HOSTILE[0]                 # WB007 quotes it
+    p["Services"][0]["category"] = HOSTILE[2]                   # SCH003 quotes it
+    p["Services"][1]["category"] = HOSTILE[6]
+    p["Partners"][0]["partner_name"] = HOSTILE[1]
+    p["Partners"][0]["supports_proposal"] = "No"                # REL002 names the partner
+    layout = Layout(extra_sheets={"<img src=x onerror=1>": [["x"]], "`tick` |pipe| <b>": [["x"]]},
+                    kv_extra_rows={"Cover": [(HOSTILE[4], "x")]})
+    src = write(p, tmp_path / "hostile.xlsx", layout)
+    out = subprocess.run([sys.executable, "-m", "isap.cli", "check", str(src), "--format", "markdown"],
+                         capture_output=True, text=True)
+    assert out.returncode == 1, out.stderr
+    assert "WB007" in out.stdout and "SCH003" in out.stdout and "REL002" in out.stdout
+    _assert_inert(_render(out.stdout))
