@@ -15,12 +15,12 @@ from typing import Iterable, Sequence
 from isap.checker import Report
 from isap.registry import all_rules
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def neutralise(value: object) -> object:
     """Text starting like a formula gets a leading apostrophe; numbers (negative ones too) are untouched."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
+    if isinstance(value, str) and value.startswith(FORMULA_START):
         return "'" + value
     return value
 

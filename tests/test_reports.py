@@ -265,3 +265,62 @@ def test_markdown_export_of_a_hostile_workbook(tmp_path):
     assert out.returncode == 1, out.stderr
     assert "WB007" in out.stdout and "SCH003" in out.stdout and "REL002" in out.stdout
     _assert_inert(_render(out.stdout))
+
+
+# ------------------------------------------------------------------ annotated workbook: text stays text
+
+def test_annotated_copy_writes_workbook_text_as_strings_and_quotes_sheet_names(tmp_path):
+    from openpyxl.cell.cell import TYPE_STRING
+
+    hostile_sheet = "=WEBSERVICE(Cover!B4)&Cover"
+    quoted_sheet = "O'Brien's =1+1"
+    p = clean(2)
+    p["Partners"][0]["partner_name"] = PAYLOADS[2]           # REL002's message starts with "-2+3+cmd|…"
+    p["Partners"][0]["supports_proposal"] = "No"
+    p["Partners"][1]["partner_name"] = PAYLOADS[1]           # "+" first
+    p["Partners"][1]["supports_proposal"] = "No"
+    p["Finance"][5].update(net_assets_gbp=-1_200_000, minimum_assets_gbp=2_000_000)  # CAP002: a real negative
+    layout = Layout(extra_sheets={hostile_sheet: [["x"]], quoted_sheet: [["y"]], "-1": [["z"]]})
+    src = write(p, tmp_path / "hostile.xlsx", layout)
+    report = check_file(src)
+    assert {"REL002", "WB006", "CAP002"} <= {f.rule_id for f in report.findings}
+    out = tmp_path / "annotated.xlsx"
+    annotate(src, report, out)
+    wb = openpyxl.load_workbook(out)
+    sheet = wb["Findings"]
+    assert sheet.max_row == len(report.findings) + 1
+    for row, f in zip(sheet.iter_rows(min_row=2), report.findings):
+        for c in row:
+            assert c.data_type != "f" and (c.value is None or c.data_type == TYPE_STRING), (c.coordinate, c.value)
+        # every text exactly as found, no apostrophe or other change
+        assert [c.value for c in row[:6]] == [f.severity.value, f.rule_id, f.sheet, f.cell, f.message, f.source]
+    messages = [c.value for c in sheet["E"][1:]]
+    assert any(m.startswith(PAYLOADS[2]) for m in messages) and any(m.startswith(PAYLOADS[1]) for m in messages)
+    links = {c.value: c.hyperlink for c in sheet["G"][1:] if c.value}
+    for name in (hostile_sheet, quoted_sheet, "-1"):
+        (text, link), = [(t, h) for t, h in links.items() if t.startswith(name + "!")]
+        assert link.location == "'" + name.replace("'", "''") + "'!A1", link.location
+    assert wb["Finance"]["D7"].value == -1_200_000 and wb["Finance"]["D7"].data_type == "n"
+    # what LibreOffice or Excel would read back: the link cells hold no formula in the file itself
+    import zipfile
+
+    with zipfile.ZipFile(out) as z:
+        findings_part = z.read("xl/worksheets/sheet1.xml").decode()
+    assert "<f>" not in findings_part and "<f " not in findings_part
+
+
+def test_annotation_that_cannot_read_a_part_does_not_change_the_exit_status(tmp_path):
+    from tests.hostile import rezip
+
+    src = write(clean(2), tmp_path / "clean.xlsx")
+    broken = tmp_path / "broken-props.xlsx"
+    broken.write_bytes(rezip(src.read_bytes(), replace={"docProps/core.xml": b"this is not XML <<<"}))
+    plain = subprocess.run([sys.executable, "-m", "isap.cli", "check", str(broken)], capture_output=True, text=True)
+    out = tmp_path / "annotated.xlsx"
+    r = subprocess.run([sys.executable, "-m", "isap.cli", "check", str(broken), "--annotate", str(out)],
+                       capture_output=True, text=True)
+    assert r.returncode == plain.returncode == 0, (plain.stderr, r.stderr)
+    assert r.stdout == plain.stdout
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("isap: cannot annotate:") and "Traceback" not in r.stderr
+    assert not out.exists()
