@@ -7,6 +7,8 @@ the text report, JSON, annotated copy and dashboard all agree.
 
 from __future__ import annotations
 
+import heapq
+from collections import Counter
 from dataclasses import asdict, dataclass
 from enum import Enum
 from typing import Iterable
@@ -116,18 +118,30 @@ def cap_findings(findings: Iterable[Finding], limit: int,
         if len(group) <= limit:
             listed.extend(group)
             continue
-        group.sort(key=_place_key)
-        rest = group[limit:]
-        listed.extend(group[:limit])
-        severity = min((f.severity for f in rest), key=_SEVERITY_RANK.__getitem__)
+        first = _first(group, limit)
+        kept = set(map(id, first))
+        rest = [f for f in group if id(f) not in kept]
+        listed.extend(first)
+        severity = min({f.severity for f in rest}, key=_SEVERITY_RANK.__getitem__)
+        n = len(rest)
         where = "in the file" if sheet is None else "on this sheet"
         listed.append(Finding(
             rule_id, severity, rest[0].domain, sheet, None, None, None,
-            f"{len(rest):,} more {rule_id} finding{'s' if len(rest) != 1 else ''} {where} "
-            f"{'are' if len(rest) != 1 else 'is'} not listed: at most {limit:,} of one rule on one sheet are "
-            "listed (policy max_findings_per_rule). Fix the ones above and check again.",
+            f"{n:,} more {rule_id} finding{'s' if n != 1 else ''} {where} {'are' if n != 1 else 'is'} not "
+            f"listed: at most {limit:,} of one rule on one sheet are listed (policy max_findings_per_rule). "
+            "Fix the ones above and check again.",
             rest[0].source))
-        for f in rest:
-            unlisted[f.severity.value] += 1
+        for value, count in Counter(f.severity.value for f in rest).items():
+            unlisted[value] += count
         unlisted[severity.value] -= 1  # the note itself is listed and counted
     return sort_findings(listed, unknown_sheet_order), unlisted
+
+
+def _first(group: list[Finding], limit: int) -> list[Finding]:
+    """The first `limit` findings of one rule on one sheet in report order, without sorting them all:
+    only findings on rows up to the `limit`-th smallest row can be among them."""
+    rows = [-1 if f.row is None else f.row for f in group]
+    bound = heapq.nsmallest(limit, rows)[-1]
+    candidates = [f for f, r in zip(group, rows) if r <= bound]
+    candidates.sort(key=_place_key)
+    return candidates[:limit]
