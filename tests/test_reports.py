@@ -324,3 +324,29 @@ def test_annotation_that_cannot_read_a_part_does_not_change_the_exit_status(tmp_
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("isap: cannot annotate:") and "Traceback" not in r.stderr
     assert not out.exists()
+
+
+def test_libreoffice_reads_the_annotated_text_as_text(tmp_path):
+    """A real spreadsheet program opens the annotated copy: the hostile sheet name and message come out
+    as the text they are, not as the results of formulas."""
+    import csv
+    import shutil
+
+    soffice = shutil.which("soffice")
+    if soffice is None:
+        pytest.skip("LibreOffice (soffice) is not installed")
+    hostile_sheet = "=WEBSERVICE(Cover!B4)&Cover"
+    p = clean(2)
+    p["Partners"][0]["partner_name"] = PAYLOADS[2]
+    p["Partners"][0]["supports_proposal"] = "No"
+    src = write(p, tmp_path / "hostile.xlsx", Layout(extra_sheets={hostile_sheet: [["x"]]}))
+    out = tmp_path / "annotated.xlsx"
+    annotate(src, check_file(src), out)
+    subprocess.run([soffice, f"-env:UserInstallation=file://{tmp_path / 'profile'}", "--headless", "--calc",
+                    "--convert-to", "csv:Text - txt - csv (StarCalc):44,34,76", "--outdir", str(tmp_path / "csv"),
+                    str(out)], capture_output=True, timeout=180, check=True)
+    rows = list(csv.reader((tmp_path / "csv" / "annotated.csv").open(encoding="utf-8")))
+    assert rows[0] == ["severity", "rule_id", "sheet", "cell", "message", "source", "go to"]
+    by_rule = {r[1]: r for r in rows[1:]}
+    assert by_rule["WB006"][2] == hostile_sheet and by_rule["WB006"][6] == hostile_sheet + "!A1"
+    assert by_rule["REL002"][4].startswith(PAYLOADS[2])
