@@ -97,8 +97,14 @@ def _store(name):
     return run
 
 
+def bench_bounded() -> list[dict]:
+    from benchmarks.bounded import bench_bounded as run
+
+    return run()
+
+
 BENCHES = {"check": bench_check, "queries": _store("bench_queries"), "ingest": _store("bench_ingest"),
-           "dashboard": _store("bench_dashboard")}
+           "dashboard": _store("bench_dashboard"), "bounded": bench_bounded}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -11,11 +11,13 @@ ignores the Findings sheet.
 from __future__ import annotations
 
 from openpyxl import load_workbook
+from openpyxl.cell.cell import TYPE_STRING
 from openpyxl.comments import Comment
 from openpyxl.styles import Font, PatternFill
+from openpyxl.worksheet.hyperlink import Hyperlink
 
 from isap.checker import Report
-from isap.exports import neutralise
+from isap.exports import FORMULA_START
 from isap.template import normalise_name
 
 ERROR_FILL = PatternFill("solid", fgColor="F4B6B6")
@@ -36,12 +38,52 @@ def annotate_bytes(data: bytes, report: Report) -> bytes:
     return out.getvalue()
 
 
+def sheet_reference(title: str, cell: str) -> str:
+    """`'Sheet name'!A1`, quoted as Excel requires (an apostrophe in the name is doubled), whatever
+    the name holds: the name is workbook text."""
+    return "'" + title.replace("'", "''") + "'!" + cell
+
+
+def _text(ws, row: int, column: int, value: str | None):
+    """A cell holding workbook text as a string, never a formula: openpyxl would take text starting
+    with `=` for one.  Text that starts like a formula also gets Excel's quote prefix, so that editing
+    the cell in Excel keeps it text (CWE-1236)."""
+    c = ws.cell(row=row, column=column)
+    if value is None:
+        return c
+    c.value = value
+    c.data_type = TYPE_STRING
+    if value.startswith(FORMULA_START):
+        c.quotePrefix = True
+    return c
+
+
 def annotate(source, report: Report, out) -> int:
-    """Write the annotated copy; returns how many cells were marked."""
+    """Write the annotated copy; returns how many cells were marked.
+
+    Raises `AnnotateError`, with a one-line reason, for anything that stops the copy being made (a
+    part openpyxl cannot read, an unwritable destination): annotation is an extra, and its failure is
+    reported apart from the check."""
     if report.refused:
         raise AnnotateError("the workbook could not be assessed, so it cannot be annotated: "
                             + "; ".join(f.message for f in report.findings))
-    wb = load_workbook(source)  # the file has passed the safety checks already
+    try:
+        # the file has passed the safety checks already
+        wb = load_workbook(source)
+    except Exception as exc:  # noqa: BLE001 - any part openpyxl cannot read, however it fails
+        raise AnnotateError(f"a part of the workbook could not be read for the annotated copy "
+                            f"({type(exc).__name__}); the check itself is complete") from None
+    marked = _mark(wb, report)
+    try:
+        wb.save(out)
+    except OSError as exc:
+        raise AnnotateError(f"cannot write {out}: {exc.strerror or exc}") from None
+    except Exception as exc:  # noqa: BLE001
+        raise AnnotateError(f"the annotated copy could not be written ({type(exc).__name__})") from None
+    return marked
+
+
+def _mark(wb, report: Report) -> int:
     for name in list(wb.sheetnames):
         if normalise_name(name) == normalise_name(FINDINGS_SHEET):
             del wb[name]
@@ -68,17 +110,16 @@ def annotate(source, report: Report, out) -> int:
     fs.append(headers)
     for c in fs[1]:
         c.font = Font(bold=True)
-    for f in report.findings:
-        fs.append([neutralise(v) for v in (f.severity.value, f.rule_id, f.sheet, f.cell, f.message, f.source)]
-                  + [None])
-        row = fs.max_row
+    for row, f in enumerate(report.findings, start=2):
+        for column, value in enumerate((f.severity.value, f.rule_id, f.sheet, f.cell, f.message, f.source), 1):
+            _text(fs, row, column, value)
         ws = by_norm.get(normalise_name(f.sheet)) if f.sheet else None
         if ws is not None:
-            link = fs.cell(row=row, column=7, value=f"{ws.title}!{f.cell or 'A1'}")
-            link.hyperlink = f"#'{ws.title}'!{f.cell or 'A1'}"
+            target = sheet_reference(ws.title, f.cell or "A1")
+            link = _text(fs, row, 7, f"{ws.title}!{f.cell or 'A1'}")
+            link.hyperlink = Hyperlink(ref=link.coordinate, location=target, display=link.value)
             link.font = Font(color="0563C1", underline="single")
     fs.freeze_panes = "A2"
     for col, width in zip("ABCDEFG", (10, 9, 14, 8, 90, 36, 22)):
         fs.column_dimensions[col].width = width
-    wb.save(out)
     return marked

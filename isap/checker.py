@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from isap.findings import Finding, Severity, sort_findings
+from isap.findings import Finding, Severity, cap_findings
 from isap.policy import Policy
 from isap.registry import CATALOGUE_VERSION, all_rules, selected
 from isap.safety import Refused, file_finding, inspect
@@ -24,6 +24,9 @@ FILE_LEVEL = frozenset({"WB001", "WB002", "WB003"})
 
 @dataclass
 class Report:
+    """One file's result.  `findings` is what is listed (at most `max_findings_per_rule` of one rule on
+    one sheet, then a note); `unlisted` is, per severity, how many more findings the summary counts."""
+
     file: str
     sha256: str | None
     template_version: str | None
@@ -36,10 +39,12 @@ class Report:
     title: str | None = None
     provider_type: str | None = None
     contact_email: str | None = None
+    unlisted: dict[str, int] = field(default_factory=dict)
 
     @property
     def summary(self) -> dict[str, int]:
-        counts = {s.value: 0 for s in Severity}
+        """Every finding, listed or not (workbook.md §4 "Output")."""
+        counts = {s.value: self.unlisted.get(s.value, 0) for s in Severity}
         for f in self.findings:
             counts[f.severity.value] += 1
         return counts
@@ -56,8 +61,12 @@ class Report:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Report":
-        return cls(d["file"], d.get("sha256"), d.get("template_version"), d.get("checkpoint"), d.get("policy", {}),
-                   [Finding.from_dict(f) for f in d.get("findings", [])])
+        report = cls(d["file"], d.get("sha256"), d.get("template_version"), d.get("checkpoint"),
+                     d.get("policy", {}), [Finding.from_dict(f) for f in d.get("findings", [])])
+        listed = report.summary
+        total = d.get("summary") or {}
+        report.unlisted = {k: max(0, int(total.get(k, n)) - n) for k, n in listed.items()}
+        return report
 
     def to_dict(self) -> dict:
         return {
@@ -106,7 +115,8 @@ def check_file(path: str | Path, policy: Policy | None = None, checkpoint: int |
         for rule in selected(all_rules(), select, ignore):
             if rule.applies_at(wb.checkpoint):
                 findings.extend(rule.check(wb, policy))
-        report.findings = sort_findings(findings, dict(wb.unknown_sheets))
+        report.findings, report.unlisted = cap_findings(findings, policy.max_findings_per_rule,
+                                                        dict(wb.unknown_sheets))
     except Refused as refused:
         report.findings = refused.findings
         report.template_version = report.checkpoint = None

@@ -101,11 +101,15 @@ def check(
         from isap.annotate import AnnotateError
         from isap.annotate import annotate as write_annotated
 
+        # the annotated copy is an extra: its failure is told on its own line and never changes the
+        # check's exit status
         try:
             marked = write_annotated(files[0], reports[0], annotate)
             typer.echo(f"Annotated copy: {annotate} ({marked} cell(s) marked)", err=True)
         except (AnnotateError, OSError) as exc:
-            typer.echo(f"isap: cannot annotate: {exc}", err=True)
+            typer.echo(f"isap: cannot annotate: {' '.join(str(exc).split())}", err=True)
+        except Exception as exc:  # noqa: BLE001
+            typer.echo(f"isap: cannot annotate: unexpected failure ({type(exc).__name__})", err=True)
     codes = []
     for r in reports:
         code = r.exit_code

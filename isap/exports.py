@@ -15,12 +15,12 @@ from typing import Iterable, Sequence
 from isap.checker import Report
 from isap.registry import all_rules
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def neutralise(value: object) -> object:
     """Text starting like a formula gets a leading apostrophe; numbers (negative ones too) are untouched."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
+    if isinstance(value, str) and value.startswith(FORMULA_START):
         return "'" + value
     return value
 
@@ -77,8 +77,18 @@ def to_junit(reports: Sequence[Report]) -> str:
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
 
 
-def _md(text: object) -> str:
-    return str(text if text is not None else "").replace("|", "\\|").replace("\n", " ")
+# Every ASCII punctuation character may be backslash-escaped in CommonMark and then stands for
+# itself; escaping all of them leaves no way for text to open a link, image, HTML tag, autolink,
+# entity, code span, emphasis or table cell.
+_MD_ESCAPES = {ord(c): "\\" + c for c in "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"}
+# line breaks and other control characters would end a table row or heading
+_MD_ESCAPES.update({i: " " for i in range(32)})
+_MD_ESCAPES[0x7F] = " "
+
+
+def md_text(text: object) -> str:
+    """Text from a workbook or a person, shown literally in Markdown (never interpreted)."""
+    return str(text if text is not None else "").translate(_MD_ESCAPES)
 
 
 def to_markdown(reports: Sequence[Report]) -> str:
@@ -86,16 +96,16 @@ def to_markdown(reports: Sequence[Report]) -> str:
     for r in reports:
         s = r.summary
         status = "not assessable" if r.refused else ("errors" if s["error"] else "ready to submit")
-        out.append(f"### `{_md(r.file)}` — {status}\n")
-        out.append(f"{s['error']} error(s), {s['warning']} warning(s); checkpoint {r.checkpoint or 'unknown'}; "
-                   f"template {r.template_version or 'unknown'}.\n")
+        out.append(f"### {md_text(r.file)} — {status}\n")
+        out.append(f"{s['error']} error(s), {s['warning']} warning(s); checkpoint {md_text(r.checkpoint or 'unknown')}; "
+                   f"template {md_text(r.template_version or 'unknown')}.\n")
         if r.findings:
             out.append("| severity | rule | sheet | cell | message |")
             out.append("|---|---|---|---|---|")
             for f in r.findings:
-                out.append(f"| {f.severity.value} | {f.rule_id} | {_md(f.sheet or '')} | {_md(f.cell or '')} | "
-                           f"{_md(f.message)} |")
+                out.append(f"| {f.severity.value} | {md_text(f.rule_id)} | {md_text(f.sheet or '')} | "
+                           f"{md_text(f.cell or '')} | {md_text(f.message)} |")
             out.append("")
         out.append("<details><summary>Policy values used</summary>\n\n"
-                   + "\n".join(f"- `{k}` = {v}" for k, v in r.policy.items()) + "\n</details>\n")
+                   + "\n".join(f"- `{k}` = {md_text(v)}" for k, v in r.policy.items()) + "\n</details>\n")
     return "\n".join(out)

@@ -7,8 +7,11 @@ the text report, JSON, annotated copy and dashboard all agree.
 
 from __future__ import annotations
 
+import heapq
+from collections import Counter
 from dataclasses import asdict, dataclass
 from enum import Enum
+from typing import Iterable
 
 from isap.template import SHEET_ORDER, SHEETS_BY_NAME
 
@@ -62,6 +65,18 @@ class Finding:
         )
 
 
+_SEVERITY_RANK = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
+# column order within each template sheet, for sorting
+_COLUMN_ORDER = {name: {c: i for i, c in enumerate(spec.column_names)} for name, spec in SHEETS_BY_NAME.items()}
+
+
+def _place_key(f: Finding) -> tuple:
+    """Order within one sheet: row null first, then row, rule_id, column order."""
+    order = _COLUMN_ORDER.get(f.sheet, {}) if f.sheet else {}
+    col_key = order.get(f.column, len(order)) if f.column is not None else len(order)
+    return (f.row is not None, f.row or 0, f.rule_id, col_key, f.column or "", f.cell or "")
+
+
 def sort_findings(findings: list[Finding], unknown_sheet_order: dict[str, int] | None = None) -> list[Finding]:
     """File-level findings first; then template sheets in template order; then unknown
     sheets in workbook order; within a sheet row null first, then row, rule_id, column order."""
@@ -74,9 +89,59 @@ def sort_findings(findings: list[Finding], unknown_sheet_order: dict[str, int] |
             sheet_key = (1, SHEET_ORDER[f.sheet])
         else:
             sheet_key = (2, unknown.get(f.sheet, 10**9))
-        spec = SHEETS_BY_NAME.get(f.sheet) if f.sheet else None
-        col_names = spec.column_names if spec else ()
-        col_key = col_names.index(f.column) if f.column in col_names else len(col_names)
-        return (sheet_key, f.row is not None, f.row or 0, f.rule_id, col_key, f.column or "", f.cell or "")
+        return (sheet_key, _place_key(f))
 
     return sorted(findings, key=key)
+
+
+def cap_findings(findings: Iterable[Finding], limit: int,
+                 unknown_sheet_order: dict[str, int] | None = None) -> tuple[list[Finding], dict[str, int]]:
+    """At most `limit` findings of one rule on one sheet, in report order (workbook.md §4 "Output").
+
+    Past the limit, the first `limit` findings (in report order) are listed and one more finding of the
+    same rule, severity and sheet, with row, column and cell null, says how many more there were.
+    Returns the listed findings, sorted, and per severity how many findings the summary counts beyond
+    the listed ones: a note counts as one of the findings it stands for, so the summary is
+    `len(listed)` plus these, per severity.
+    """
+    groups: dict[tuple[str, str | None], list[Finding]] = {}
+    for f in findings:
+        key = (f.rule_id, f.sheet)
+        group = groups.get(key)
+        if group is None:
+            groups[key] = [f]
+        else:
+            group.append(f)
+    unlisted = {s.value: 0 for s in Severity}
+    listed: list[Finding] = []
+    for (rule_id, sheet), group in groups.items():
+        if len(group) <= limit:
+            listed.extend(group)
+            continue
+        first = _first(group, limit)
+        kept = set(map(id, first))
+        rest = [f for f in group if id(f) not in kept]
+        listed.extend(first)
+        severity = min({f.severity for f in rest}, key=_SEVERITY_RANK.__getitem__)
+        n = len(rest)
+        where = "in the file" if sheet is None else "on this sheet"
+        listed.append(Finding(
+            rule_id, severity, rest[0].domain, sheet, None, None, None,
+            f"{n:,} more {rule_id} finding{'s' if n != 1 else ''} {where} {'are' if n != 1 else 'is'} not "
+            f"listed: at most {limit:,} of one rule on one sheet are listed (policy max_findings_per_rule). "
+            "Fix the ones above and check again.",
+            rest[0].source))
+        for value, count in Counter(f.severity.value for f in rest).items():
+            unlisted[value] += count
+        unlisted[severity.value] -= 1  # the note itself is listed and counted
+    return sort_findings(listed, unknown_sheet_order), unlisted
+
+
+def _first(group: list[Finding], limit: int) -> list[Finding]:
+    """The first `limit` findings of one rule on one sheet in report order, without sorting them all:
+    only findings on rows up to the `limit`-th smallest row can be among them."""
+    rows = [-1 if f.row is None else f.row for f in group]
+    bound = heapq.nsmallest(limit, rows)[-1]
+    candidates = [f for f, r in zip(group, rows) if r <= bound]
+    candidates.sort(key=_place_key)
+    return candidates[:limit]

@@ -36,7 +36,17 @@ from isap.template import (
     normalise_name,
     section_for,
 )
-from isap.values import Bad, converter_for, describe, excel_date, is_empty, template_version_text, type_column
+from isap.values import (
+    Bad,
+    clip,
+    converter_for,
+    describe,
+    excel_date,
+    is_empty,
+    quote,
+    template_version_text,
+    type_column,
+)
 
 _SEVERITY = {
     "WB004": Severity.ERROR, "WB005": Severity.ERROR, "WB006": Severity.WARNING, "WB007": Severity.ERROR,
@@ -87,10 +97,10 @@ class _Builder:
             unknown[scan.name] = order
             if spec is not None:
                 self.add("WB006", scan.name, None, None, None,
-                         f"Sheet {scan.name!r} repeats the {spec.name} sheet; only the first one is read.")
+                         f"Sheet {quote(scan.name)} repeats the {spec.name} sheet; only the first one is read.")
             else:
                 self.add("WB006", scan.name, None, None, None,
-                         f"Sheet {scan.name!r} is not part of template ISAP-WB 1.0 and is ignored.")
+                         f"Sheet {quote(scan.name)} is not part of template ISAP-WB 1.0 and is ignored.")
         for spec in SHEETS:
             if spec.name not in matched:
                 self.add("WB004", spec.name, None, None, None,
@@ -113,8 +123,9 @@ class _Builder:
             excel_row = r0 + 1
             col = by_norm.get(normalise_name(key))
             if col is None:
-                self.add("WB006", spec.name, excel_row, str(key).strip(), f"B{excel_row}",
-                         f"Field {str(key).strip()!r} is not part of the {spec.name} sheet and is ignored.")
+                label = str(key).strip()
+                self.add("WB006", spec.name, excel_row, clip(label), f"B{excel_row}",
+                         f"Field {quote(label)} is not part of the {spec.name} sheet and is ignored.")
                 continue
             if col.name in where:
                 self.add("WB005", spec.name, excel_row, col.name, f"B{excel_row}",
@@ -167,7 +178,7 @@ class _Builder:
             if isinstance(tv, str) and tv not in SUPPORTED_VERSIONS:
                 self.add("WB007", spec.name, where["template_version"], "template_version",
                          f"B{where['template_version']}",
-                         f"Template version {tv!r} is not supported: use the ISAP-WB 1.0 template.")
+                         f"Template version {quote(tv)} is not supported: use the ISAP-WB 1.0 template.")
         return KeyValueSheet(spec, True, MappingProxyType(final), MappingProxyType(where))
 
     def _field_required(self, col: Column, values: dict) -> bool:
@@ -204,8 +215,8 @@ class _Builder:
             col = by_norm.get(normalise_name(h))
             label = str(h).strip()
             if col is None:
-                self.add("WB006", spec.name, 1, label, f"{column_letter(ci)}1",
-                         f"Column {label!r} is not part of the {spec.name} sheet and is ignored.")
+                self.add("WB006", spec.name, 1, clip(label), f"{column_letter(ci)}1",
+                         f"Column {quote(label)} is not part of the {spec.name} sheet and is ignored.")
             elif col.name in index:
                 self.add("WB006", spec.name, 1, col.name, f"{column_letter(ci)}1",
                          f"Column {col.name} appears twice; only the first (column "

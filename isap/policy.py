@@ -42,6 +42,9 @@ class Policy(BaseModel):
     # Upload quota: refused files and files that cannot name their proposal are kept, so they are bounded
     max_kept_unassigned_uploads: int = Field(50, gt=0, description="Most uploads one organisation may have kept that were refused or could not name their proposal.")
     max_kept_unassigned_bytes: int = Field(262_144_000, gt=0, description="Largest total size, in bytes, of one organisation's kept uploads that were refused or could not name their proposal.")
+
+    # Output
+    max_findings_per_rule: int = Field(500, gt=0, description="Most findings of one rule on one sheet listed; the rest are counted in one more finding.")
     # Workflow
     review_target_working_days: int = Field(20, gt=0, description="Target working days a submission may wait in review.")
     working_days_calendar: str = Field(

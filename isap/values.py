@@ -24,10 +24,25 @@ class Bad(NamedTuple):
 
 
 _INT_TEXT = re.compile(r"^[+-]?[0-9]+$")
-_MONEY_TEXT = re.compile(r"^([+-]?) *(£?) *([0-9]+|[0-9]{1,3}(?:,[0-9]{3})+)(\.[0-9]+)?$")
+# spaces after the sign, then optionally £ and its own spaces: two adjacent runs of spaces
+# (` *(£?) *`) would make a failing match try every split of a long run (quadratic time)
+_MONEY_TEXT = re.compile(r"^([+-]?) *(£ *)?([0-9]+|[0-9]{1,3}(?:,[0-9]{3})+)(\.[0-9]+)?$")
 _DATE_TEXT = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _YES = frozenset({"yes", "y"})
 _NO = frozenset({"no", "n"})
+
+
+QUOTE_LIMIT = 100  # characters of a cell's text a message quotes (workbook.md §4 "Values")
+
+
+def clip(text: str, limit: int = QUOTE_LIMIT) -> str:
+    """Workbook text cut to `limit` characters, then `…`: a cell can hold megabytes."""
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def quote(text: str) -> str:
+    """Workbook text quoted in a message: at most 100 of its characters, then `…`."""
+    return repr(clip(text))
 
 
 def describe(v: object) -> str:
@@ -38,7 +53,7 @@ def describe(v: object) -> str:
         return str(int(v))
     if isinstance(v, (dt.datetime, dt.date)):
         return v.isoformat()[:10]
-    return repr(v) if isinstance(v, str) else str(v)
+    return quote(v) if isinstance(v, str) else clip(str(v))
 
 
 def is_empty(v: object) -> bool:

@@ -369,7 +369,7 @@ class Service:
                                   report_json=json.dumps(report_dict))
             s.add(v)
             s.flush()
-            s.add_all(FindingRecord(version_id=v.id, **f.to_dict()) for f in report.findings)
+            s.add_all(_finding_record(v.id, f) for f in report.findings)
             changes: dict[str, Any] = {}
             if report.provider_type and report.provider_type != p.provider_type:
                 changes["provider_type"] = report.provider_type
@@ -856,6 +856,16 @@ def next_step(proposal: dict, role: str) -> str:
         return "In review with NHS England" if commissioner else "Rate the five domains and decide"
     return {"assured": "Assured: nothing more to do", "halted": "Halted: do not proceed",
             "withdrawn": "Withdrawn"}.get(state, state)
+
+
+def _finding_record(version_id: int, finding: Any) -> FindingRecord:
+    """A listed finding as stored: a sheet or column name is workbook text of any length (an unknown
+    sheet or column), cut to what the store keeps."""
+    d = finding.to_dict()
+    for name in ("sheet", "column"):
+        if d[name] is not None and len(d[name]) > 100:
+            d[name] = d[name][:99] + "…"
+    return FindingRecord(version_id=version_id, **d)
 
 
 def diff_findings(old: list[dict], new: list[dict]) -> dict[str, list[dict]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -208,3 +209,164 @@ def test_assurance_report_pdf_matches_the_html(reviewed, db_url, tmp_path):
                  "Sign heads of terms with all practices", "ICB primary care lead", "2027-03-31",
                  "Audit trail for checkpoint 1", "submitted → in_review", "working_capital_months", "GB-ENG"):
         assert part in text, part
+
+
+# ------------------------------------------------------------------ hostile text in exports
+
+HOSTILE = [
+    "<script>alert(1)</script>", "<img src=x onerror=alert(1)>", "[click](javascript:alert(1))",
+    "![x](http://evil.example/pixel.png)", "<javascript:alert(1)>", "<http://evil.example>",
+    "`code` | broken | table |", "**bold** _em_ # heading", "[ref]: javascript:alert(1)",
+    "&lt;script&gt;alert(1)&lt;/script&gt;", "<a href='javascript:alert(1)'>x</a>", "line\nbreak | x",
+    "\\<script>alert(1)\\</script>", "<details open ontoggle=alert(1)>",
+]
+
+
+def _render(md: str) -> str:
+    """Render as a permissive Markdown viewer would: raw HTML allowed, tables on."""
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark", {"html": True}).enable("table").render(md)
+
+
+def _assert_inert(html: str) -> None:
+    from html.parser import HTMLParser
+
+    allowed = {"h3", "p", "table", "thead", "tbody", "tr", "th", "td", "code", "details", "summary", "ul", "li",
+               "strong", "em"}
+
+    class Tags(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.bad = []
+
+        def handle_starttag(self, tag, attrs):
+            if tag not in allowed or any(k not in ("style",) for k, _ in attrs):
+                self.bad.append((tag, attrs))
+
+    parser = Tags()
+    parser.feed(html)
+    assert parser.bad == [], parser.bad
+    for needle in ("<a", "<img", "<script"):
+        assert needle not in html.lower(), (needle, html[html.lower().find(needle) - 80:][:200])
+    # `javascript:` may be shown as the text it is, but never inside a tag (a link or a source)
+    assert not re.search(r"<[^>]*javascript:", html, re.I)
+
+
+def test_markdown_export_keeps_workbook_text_inert(tmp_path):
+    from isap.checker import Report
+    from isap.findings import Domain, Finding, Severity
+
+    findings = [Finding("WB006", Severity.WARNING, Domain.WORKBOOK, text, 1, text, "A1",
+                        f"Sheet {text} is not part of template ISAP-WB 1.0: {text}", "ISAP-WB 1.0 §2")
+                for text in HOSTILE]
+    report = Report(HOSTILE[2] + ".xlsx", "0" * 64, HOSTILE[0], 2, {"max_findings_per_rule": 500}, findings)
+    md = to_markdown([report])
+    html = _render(md)
+    _assert_inert(html)
+    # the text is still all there, shown as text: one table row per finding
+    assert html.count("<tr>") == len(HOSTILE) + 1
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_markdown_export_of_a_hostile_workbook(tmp_path):
+    p = clean(2)
+    p["Cover"]["proposal_title"] = HOSTILE[3]
+    p["Cover"]["template_version"] = HOSTILE[0]                 # WB007 quotes it
+    p["Services"][0]["category"] = HOSTILE[2]                   # SCH003 quotes it
+    p["Services"][1]["category"] = HOSTILE[6]
+    p["Partners"][0]["partner_name"] = HOSTILE[1]
+    p["Partners"][0]["supports_proposal"] = "No"                # REL002 names the partner
+    layout = Layout(extra_sheets={"<img src=x onerror=1>": [["x"]], "`tick` |pipe| <b>": [["x"]]},
+                    kv_extra_rows={"Cover": [(HOSTILE[4], "x")]})
+    src = write(p, tmp_path / "hostile.xlsx", layout)
+    out = subprocess.run([sys.executable, "-m", "isap.cli", "check", str(src), "--format", "markdown"],
+                         capture_output=True, text=True)
+    assert out.returncode == 1, out.stderr
+    assert "WB007" in out.stdout and "SCH003" in out.stdout and "REL002" in out.stdout
+    _assert_inert(_render(out.stdout))
+
+
+# ------------------------------------------------------------------ annotated workbook: text stays text
+
+def test_annotated_copy_writes_workbook_text_as_strings_and_quotes_sheet_names(tmp_path):
+    from openpyxl.cell.cell import TYPE_STRING
+
+    hostile_sheet = "=WEBSERVICE(Cover!B4)&Cover"
+    quoted_sheet = "O'Brien's =1+1"
+    p = clean(2)
+    p["Partners"][0]["partner_name"] = PAYLOADS[2]           # REL002's message starts with "-2+3+cmd|…"
+    p["Partners"][0]["supports_proposal"] = "No"
+    p["Partners"][1]["partner_name"] = PAYLOADS[1]           # "+" first
+    p["Partners"][1]["supports_proposal"] = "No"
+    p["Finance"][5].update(net_assets_gbp=-1_200_000, minimum_assets_gbp=2_000_000)  # CAP002: a real negative
+    layout = Layout(extra_sheets={hostile_sheet: [["x"]], quoted_sheet: [["y"]], "-1": [["z"]]})
+    src = write(p, tmp_path / "hostile.xlsx", layout)
+    report = check_file(src)
+    assert {"REL002", "WB006", "CAP002"} <= {f.rule_id for f in report.findings}
+    out = tmp_path / "annotated.xlsx"
+    annotate(src, report, out)
+    wb = openpyxl.load_workbook(out)
+    sheet = wb["Findings"]
+    assert sheet.max_row == len(report.findings) + 1
+    for row, f in zip(sheet.iter_rows(min_row=2), report.findings):
+        for c in row:
+            assert c.data_type != "f" and (c.value is None or c.data_type == TYPE_STRING), (c.coordinate, c.value)
+        # every text exactly as found, no apostrophe or other change
+        assert [c.value for c in row[:6]] == [f.severity.value, f.rule_id, f.sheet, f.cell, f.message, f.source]
+    messages = [c.value for c in sheet["E"][1:]]
+    assert any(m.startswith(PAYLOADS[2]) for m in messages) and any(m.startswith(PAYLOADS[1]) for m in messages)
+    links = {c.value: c.hyperlink for c in sheet["G"][1:] if c.value}
+    for name in (hostile_sheet, quoted_sheet, "-1"):
+        (text, link), = [(t, h) for t, h in links.items() if t.startswith(name + "!")]
+        assert link.location == "'" + name.replace("'", "''") + "'!A1", link.location
+    assert wb["Finance"]["D7"].value == -1_200_000 and wb["Finance"]["D7"].data_type == "n"
+    # what LibreOffice or Excel would read back: the link cells hold no formula in the file itself
+    import zipfile
+
+    with zipfile.ZipFile(out) as z:
+        findings_part = z.read("xl/worksheets/sheet1.xml").decode()
+    assert "<f>" not in findings_part and "<f " not in findings_part
+
+
+def test_annotation_that_cannot_read_a_part_does_not_change_the_exit_status(tmp_path):
+    from tests.hostile import rezip
+
+    src = write(clean(2), tmp_path / "clean.xlsx")
+    broken = tmp_path / "broken-props.xlsx"
+    broken.write_bytes(rezip(src.read_bytes(), replace={"docProps/core.xml": b"this is not XML <<<"}))
+    plain = subprocess.run([sys.executable, "-m", "isap.cli", "check", str(broken)], capture_output=True, text=True)
+    out = tmp_path / "annotated.xlsx"
+    r = subprocess.run([sys.executable, "-m", "isap.cli", "check", str(broken), "--annotate", str(out)],
+                       capture_output=True, text=True)
+    assert r.returncode == plain.returncode == 0, (plain.stderr, r.stderr)
+    assert r.stdout == plain.stdout
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("isap: cannot annotate:") and "Traceback" not in r.stderr
+    assert not out.exists()
+
+
+def test_libreoffice_reads_the_annotated_text_as_text(tmp_path):
+    """A real spreadsheet program opens the annotated copy: the hostile sheet name and message come out
+    as the text they are, not as the results of formulas."""
+    import csv
+    import shutil
+
+    soffice = shutil.which("soffice")
+    if soffice is None:
+        pytest.skip("LibreOffice (soffice) is not installed")
+    hostile_sheet = "=WEBSERVICE(Cover!B4)&Cover"
+    p = clean(2)
+    p["Partners"][0]["partner_name"] = PAYLOADS[2]
+    p["Partners"][0]["supports_proposal"] = "No"
+    src = write(p, tmp_path / "hostile.xlsx", Layout(extra_sheets={hostile_sheet: [["x"]]}))
+    out = tmp_path / "annotated.xlsx"
+    annotate(src, check_file(src), out)
+    subprocess.run([soffice, f"-env:UserInstallation=file://{tmp_path / 'profile'}", "--headless", "--calc",
+                    "--convert-to", "csv:Text - txt - csv (StarCalc):44,34,76", "--outdir", str(tmp_path / "csv"),
+                    str(out)], capture_output=True, timeout=180, check=True)
+    rows = list(csv.reader((tmp_path / "csv" / "annotated.csv").open(encoding="utf-8")))
+    assert rows[0] == ["severity", "rule_id", "sheet", "cell", "message", "source", "go to"]
+    by_rule = {r[1]: r for r in rows[1:]}
+    assert by_rule["WB006"][2] == hostile_sheet and by_rule["WB006"][6] == hostile_sheet + "!A1"
+    assert by_rule["REL002"][4].startswith(PAYLOADS[2])

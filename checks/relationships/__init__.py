@@ -19,7 +19,7 @@ from isap.model import FAILED, ParsedWorkbook, Row
 from isap.policy import Policy
 from isap.registry import ALL_CHECKPOINTS, FROM_CP2, register
 from isap.template import AGREEMENT_STATUSES
-from isap.values import money
+from isap.values import clip, money
 
 REL = Domain.RELATIONSHIPS
 GP = "GP practice"
@@ -28,8 +28,12 @@ PARTICIPATING = ("Integration agreement", SUSPENDED)
 SUBCONTRACT = "Subcontract"
 
 
+def _service(row: Row) -> str:
+    return clip(str(row["service_id"] or "The service"))
+
+
 def _name(row: Row) -> str:
-    return str(row["partner_name"] or row["partner_id"] or f"The partner on row {row.excel_row}")
+    return clip(str(row["partner_name"] or row["partner_id"] or f"The partner on row {row.excel_row}"))
 
 
 @register("REL001", severity=Severity.ERROR, domain=REL, checkpoints=ALL_CHECKPOINTS,
@@ -184,11 +188,11 @@ def rel008(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
             continue
         target = partners.get(sub)
         if target is None:
-            msg = f"{row['service_id'] or 'The service'} is subcontracted to {sub}, which is not listed in Partners."
+            msg = f"{_service(row)} is subcontracted to {clip(str(sub))}, which is not listed in Partners."
         elif target["relationship"] is FAILED or target["relationship"] == SUBCONTRACT:
             continue
         else:
-            msg = (f"{row['service_id'] or 'The service'} is subcontracted to {sub}, whose relationship is "
+            msg = (f"{_service(row)} is subcontracted to {clip(str(sub))}, whose relationship is "
                    f"{target['relationship']}, not Subcontract.")
         yield rel008.rule.finding("Services", row.excel_row, "subcontractor_id", row.cell("subcontractor_id"), msg)
 

@@ -15,7 +15,7 @@ from isap.findings import Domain, Finding, Severity
 from isap.model import FAILED, ParsedWorkbook
 from isap.policy import Policy
 from isap.registry import ALL_CHECKPOINTS, register
-from isap.values import money
+from isap.values import clip, money
 
 SCP = Domain.SERVICE_SCOPE
 PMS = "Primary medical services"
@@ -83,7 +83,7 @@ def scp004(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
     else:
         for row in wb.services.where("category", PMS):
             yield scp004.rule.finding("Services", row.excel_row, "category", row.cell("category"),
-                                      f"{row['service_id'] or 'This service'} is Primary medical services, "
+                                      f"{clip(str(row['service_id'] or 'This service'))} is Primary medical services, "
                                       "but a partially integrated ICP excludes them.")
 
 
@@ -118,7 +118,7 @@ def scp006(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
         else:
             continue
         yield scp006.rule.finding("Services", row.excel_row, "anticipated_extension",
-                                  row.cell("anticipated_extension"), f"{row['service_id'] or 'The service'} {msg}")
+                                  row.cell("anticipated_extension"), f"{clip(str(row['service_id'] or 'The service'))} {msg}")
 
 
 @register("SCP007", severity=Severity.ERROR, domain=SCP, checkpoints=ALL_CHECKPOINTS,
@@ -158,7 +158,7 @@ def scp008(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
         cat, fund = row["category"], row["funding_source"]
         if ok(fund) and fund != "Local authority":
             yield scp008.rule.finding("Services", row.excel_row, "funding_source", row.cell("funding_source"),
-                                      f"{row['service_id'] or 'The service'} is {cat} but funded by {fund}: it "
+                                      f"{clip(str(row['service_id'] or 'The service'))} is {cat} but funded by {fund}: it "
                                       "must be funded by the local authority.")
 
 
