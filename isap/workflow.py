@@ -19,11 +19,11 @@ from typing import Any, Iterable
 
 from sqlalchemy import func, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, select
 
 from isap.policy import Policy
-from isap.store.db import StoreError, check_schema, get_engine
+from isap.store.db import StoreError, check_schema, get_engine, store_error
 from isap.store.files import FileStore, FileStoreError, default_store
 from isap.store.models import (
     Acknowledgement,
@@ -127,10 +127,10 @@ class Service:
         except WorkflowError:
             raise
         except IntegrityError:
-            raise Conflict("someone else made the same change at the same moment; reload and try again") from None
-        except (OperationalError, SQLAlchemyError) as exc:
-            first = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise StoreError(f"the database failed: {first}") from None
+            raise Conflict("this was changed by someone else at the same moment; reload and try again") from None
+        except SQLAlchemyError as exc:
+            # StoreBusy when the driver's error code says a retry may succeed (busy, deadlock, lost connection)
+            raise store_error(exc) from None
 
     @staticmethod
     def _user(s: Session, username: str) -> User:
@@ -547,6 +547,9 @@ class Service:
                 raise Refused(f"{reference} is {p.state.replace('_', ' ')}; only a proposal in review can be decided")
             review = s.exec(select(Review).where(Review.proposal_id == p.id, Review.decided_at.is_(None))
                             .order_by(Review.id.desc())).first()
+            if review is None:
+                # another reviewer's decision landed between reading the proposal and reading its review
+                raise Conflict(f"{reference} was changed by someone else since you loaded it; reload and try again")
             review.decided_at = utcnow()
             s.add(review)
             s.add_all(Rating(review_id=review.id, domain=d, rating=ratings[d]) for d in DOMAINS)

@@ -348,3 +348,91 @@ def test_dashboard_refuses_an_unusable_secrets_file(tmp_path, content, message):
     r = subprocess.run([sys.executable, "-m", "isap.cli", "dashboard", "--secrets", str(secrets)],
                        env=env, capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
+
+
+def _in_review(service, tmp_path):
+    service.upload("alice", "a.xlsx", book(tmp_path, proposal(1)))
+    service.submit("alice", REF)
+    service.take("rita", REF)
+    service.add_user("rob", "reviewer")
+
+
+def test_concurrent_decisions_the_loser_is_told_someone_else_changed_it(service, tmp_path):
+    """The losing reviewer reads the proposal in review, then the winner's decision lands: a clean Conflict.
+
+    The interleaving is made certain with the database's own statement hook: rob's transaction pauses just
+    before it reads the open review until rita's decision is committed.
+    """
+    from sqlalchemy import event
+
+    _in_review(service, tmp_path)
+    rita_done, rob_waiting = threading.Event(), threading.Event()
+    rob = threading.local()
+
+    def pause(conn, cursor, statement, params, context, executemany):
+        if getattr(rob, "active", False) and statement.lstrip().upper().startswith("SELECT") \
+                and "FROM review" in statement:
+            rob.active = False
+            rob_waiting.set()
+            assert rita_done.wait(30)
+
+    event.listen(service.engine, "before_cursor_execute", pause)
+    outcome: dict[str, object] = {}
+
+    def rob_decides():
+        rob.active = True
+        try:
+            service.decide("rob", REF, "halted", RATINGS, "Not viable.")
+            outcome["rob"] = "ok"
+        except Exception as exc:  # noqa: BLE001 - the test looks at exactly what the loser got
+            outcome["rob"] = exc
+
+    try:
+        t = threading.Thread(target=rob_decides)
+        t.start()
+        assert rob_waiting.wait(30)
+        service.decide("rita", REF, "approved", RATINGS, "A sound strategic case.")
+        rita_done.set()
+        t.join(60)
+    finally:
+        event.remove(service.engine, "before_cursor_execute", pause)
+    assert isinstance(outcome["rob"], Conflict), repr(outcome["rob"])
+    assert "changed by someone else" in str(outcome["rob"])
+    shown = service.show("rita", REF)
+    assert (shown["state"], shown["checkpoint"]) == ("draft", 2)
+    assert [h["action"] for h in shown["history"] if h["action"].startswith("decide")] == ["decide:approved"]
+
+
+def test_concurrent_decisions_in_two_processes(db_url, tmp_path):
+    """Two `isap review decide` processes at once: one decides, the other gets the clean refusal."""
+    import subprocess
+    import sys
+
+    from isap.store.db import engine_for
+    from isap.store.files import FileStore
+    from isap.workflow import Service
+
+    service = Service(engine_for(db_url), FileStore(tmp_path / "files"))
+    service.add_organisation("QUA", "NHS Black Country ICB")
+    service.add_user("alice", "commissioner", "QUA")
+    service.add_user("rita", "reviewer")
+    env = {**os.environ, "ISAP_DATABASE_URL": db_url, "ISAP_DATA_DIR": str(tmp_path / "data")}
+    ratings = [a for d, r in RATINGS.items() for a in ("--rating", f"{d}={r}")]
+    for attempt in range(2):
+        ref = f"ISAP-2026-0{20 + attempt}"
+        service.upload("alice", f"{ref}.xlsx", book(tmp_path, clean(1, reference=ref), f"{ref}.xlsx"))
+        service.submit("alice", ref)
+        service.take("rita", ref)
+        procs = [subprocess.Popen([sys.executable, "-m", "isap.cli", "review", "decide", ref, "--outcome", outcome,
+                                   *ratings, "--rationale", "Both reviewers at once.", "--as", "rita"],
+                                  env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for outcome in ("approved", "halted")]
+        results = [(p.wait(120), *p.communicate()) for p in procs]
+        codes = sorted(r[0] for r in results)
+        errors = [r[2] for r in results if r[0]]
+        assert codes == [0, 1], results
+        assert "unexpected failure" not in errors[0] and "Traceback" not in errors[0], errors
+        assert ("changed by someone else" in errors[0] or "only a proposal in review can be decided" in errors[0]), \
+            errors
+        decisions = [h for h in service.show("rita", ref)["history"] if h["action"].startswith("decide")]
+        assert len(decisions) == 1
