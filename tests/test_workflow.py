@@ -436,3 +436,140 @@ def test_concurrent_decisions_in_two_processes(db_url, tmp_path):
             errors
         decisions = [h for h in service.show("rita", ref)["history"] if h["action"].startswith("decide")]
         assert len(decisions) == 1
+
+
+# ---------------------------------------------------------------------- retryable database failures
+
+def test_a_busy_sqlite_database_is_retryable_by_its_error_code(tmp_path):
+    """Another process holds the write lock: the driver's SQLITE_BUSY makes StoreBusy, which the pipeline retries."""
+    import sqlite3
+
+    from sqlalchemy import event
+    from sqlmodel import create_engine
+
+    from isap import pipeline
+    from isap.store.db import StoreBusy, _sqlite_pragmas, upgrade
+    from isap.store.files import FileStore
+    from isap.workflow import Service
+
+    url = f"sqlite:///{tmp_path / 'isap.db'}"
+    upgrade(url)
+    engine = create_engine(url, connect_args={"check_same_thread": False})
+    event.listen(engine, "connect", _sqlite_pragmas)
+    event.listen(engine, "connect", lambda conn, _r: conn.execute("PRAGMA busy_timeout=100"))
+    service = Service(engine, FileStore(tmp_path / "files"))
+    service.add_organisation("QUA", "NHS Black Country ICB")
+    service.add_user("alice", "commissioner", "QUA")
+    data = book(tmp_path, proposal(1))
+    holder = sqlite3.connect(tmp_path / "isap.db")
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(StoreBusy):
+            service.add_organisation("QHM", "North East ICB")
+        with pytest.raises(pipeline.TransientError):
+            pipeline.persist_version(service, "alice", "a.xlsx", data, pipeline.check_workbook(service, "a", data))
+    finally:
+        holder.rollback()
+        holder.close()
+    assert service.upload("alice", "a.xlsx", data).version == 1
+
+
+def test_a_message_that_mentions_locking_is_not_what_makes_a_failure_retryable(tmp_path):
+    """A failure whose message says 'locked' (a trigger calling a function that does not exist) is not retried."""
+    from sqlalchemy import text
+
+    from isap import pipeline
+    from isap.store.db import StoreBusy, StoreError, engine_for, upgrade
+    from isap.store.files import FileStore
+    from isap.workflow import Service
+
+    url = f"sqlite:///{tmp_path / 'isap.db'}"
+    upgrade(url)
+    service = Service(engine_for(url), FileStore(tmp_path / "files"))
+    service.add_organisation("QUA", "NHS Black Country ICB")
+    service.add_user("alice", "commissioner", "QUA")
+    with service.engine.begin() as conn:
+        conn.execute(text("CREATE TRIGGER no_versions BEFORE INSERT ON submissionversion "
+                          "BEGIN SELECT database_is_locked(); END"))
+    data = book(tmp_path, proposal(1))
+    report = pipeline.check_workbook(service, "a.xlsx", data)
+    with pytest.raises(StoreError, match="locked") as caught:
+        pipeline.persist_version(service, "alice", "a.xlsx", data, report)
+    assert not isinstance(caught.value, (StoreBusy, pipeline.TransientError))
+
+
+def test_postgresql_failures_are_classified_by_sqlstate(postgres_server):
+    """Real serialisation failure, deadlock, lock timeout and terminated connection: retryable; a raised
+    exception whose text says 'locked': not."""
+    import uuid
+
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import DBAPIError
+
+    from isap.store.db import retryable
+    from tests.pgserver import create_database
+
+    url = create_database(postgres_server, "t_" + uuid.uuid4().hex[:12])
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (id int primary key, n int)"))
+        conn.execute(text("INSERT INTO t VALUES (1, 0), (2, 0)"))
+
+    def failure(fn) -> DBAPIError:
+        with pytest.raises(DBAPIError) as caught:
+            fn()
+        return caught.value
+
+    a, b = engine.connect(), engine.connect()
+    try:
+        # 40001 serialization_failure
+        a.execute(text("BEGIN ISOLATION LEVEL REPEATABLE READ"))
+        a.execute(text("SELECT n FROM t WHERE id = 1"))
+        b.execute(text("UPDATE t SET n = n + 1 WHERE id = 1"))
+        b.commit()
+        exc = failure(lambda: a.execute(text("UPDATE t SET n = n + 1 WHERE id = 1")))
+        assert exc.orig.sqlstate == "40001" and retryable(exc)
+        a.rollback()
+        # 55P03 lock_not_available
+        b.execute(text("SELECT * FROM t WHERE id = 1 FOR UPDATE"))
+        a.execute(text("SET lock_timeout = '50ms'"))
+        exc = failure(lambda: a.execute(text("SELECT * FROM t WHERE id = 1 FOR UPDATE")))
+        assert exc.orig.sqlstate == "55P03" and retryable(exc)
+        a.rollback()
+        b.rollback()
+        # 40P01 deadlock_detected
+        a.execute(text("SET deadlock_timeout = '50ms'"))
+        a.execute(text("UPDATE t SET n = 0 WHERE id = 1"))
+        b.execute(text("UPDATE t SET n = 0 WHERE id = 2"))
+        waiting = threading.Thread(target=lambda: _quietly(lambda: b.execute(text("UPDATE t SET n = 0 WHERE id = 1"))))
+        waiting.start()
+        exc = failure(lambda: a.execute(text("UPDATE t SET n = 0 WHERE id = 2")))
+        waiting.join(30)
+        assert exc.orig.sqlstate == "40P01" and retryable(exc)
+        a.rollback()
+        b.rollback()
+        # P0001 raise_exception, whatever its words say
+        exc = failure(lambda: a.execute(text("DO $$ BEGIN RAISE EXCEPTION 'database is locked'; END $$")))
+        assert "locked" in str(exc) and not retryable(exc)
+        a.rollback()
+        # 57P01 admin_shutdown: the server ends the session
+        pid = a.execute(text("SELECT pg_backend_pid()")).scalar()
+        a.commit()
+        b.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        b.commit()
+        exc = failure(lambda: a.execute(text("SELECT 1")))
+        assert retryable(exc)
+    finally:
+        for c in (a, b):
+            _quietly(c.close)
+        engine.dispose()
+    unreachable = create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none", connect_args={"connect_timeout": 2})
+    exc = failure(lambda: unreachable.connect())
+    assert retryable(exc)
+
+
+def _quietly(fn):
+    try:
+        fn()
+    except Exception:  # noqa: BLE001 - the other side of an induced failure
+        pass
