@@ -16,6 +16,7 @@ from isap.pipeline import orchestration_defaults
 orchestration_defaults()  # before anything imports Prefect
 
 from dashboards import ui  # noqa: E402
+from isap.policy import PolicyError  # noqa: E402
 from isap.store.db import StoreError  # noqa: E402
 
 
@@ -25,6 +26,9 @@ def main() -> None:
         ui.service()
     except StoreError as exc:
         st.error(f"The database is not ready: {exc}")
+        st.stop()
+    except PolicyError as exc:
+        st.error(f"The assurance policy cannot be used: {exc}")
         st.stop()
     ui.start_orchestration()
     user = ui.me()

@@ -23,7 +23,9 @@ SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
 @st.cache_resource
 def service() -> Service:
-    return Service()
+    from isap.composition import service as wired
+
+    return wired()
 
 
 @st.cache_resource
