@@ -184,7 +184,7 @@ def proposal_page() -> None:
                         st.write(f"**{f['rule_id']}** {f['sheet'] or ''} {f['cell'] or ''}: {f['message']}")
                         note = st.text_area("Explanatory note", key=f"ack-note-{i}")
                         if st.form_submit_button("Acknowledge"):
-                            act(svc.acknowledge, user["username"], ref, f["rule_id"], note, f["cell"],
+                            act(svc.acknowledge, user["username"], ref, f["rule_id"], note, finding_id=f["id"],
                                 success=f"{f['rule_id']} acknowledged.")
             c1, c2 = st.columns(2)
             if d["state"] in ("draft", "returned") and c1.button("Submit for checkpoint "

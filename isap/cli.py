@@ -319,9 +319,14 @@ def worker(pool: str = typer.Option("isap", "--pool", help="Prefect work pool to
 
 @app.command()
 def acknowledge(reference: str, rule_id: str, note: str = typer.Option(..., "--note"),
-                cell: Optional[str] = typer.Option(None, "--cell"), as_: str = AS) -> None:
+                cell: Optional[str] = typer.Option(None, "--cell", help="The warning's cell, or - for the one "
+                                                   "without a cell."),
+                sheet: Optional[str] = typer.Option(None, "--sheet", help="The warning's sheet."),
+                finding: Optional[int] = typer.Option(None, "--finding", help="The warning's number, as `show "
+                                                      "--format json` lists it (findings[].id)."),
+                as_: str = AS) -> None:
     """Acknowledge a warning of the latest version with an explanatory note."""
-    _call(_service().acknowledge, as_, reference, rule_id.upper(), note, cell)
+    _call(_service().acknowledge, as_, reference, rule_id.upper(), note, cell, finding_id=finding, sheet=sheet)
     typer.echo(f"Acknowledged {rule_id.upper()} on {reference}")
 
 

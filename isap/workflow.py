@@ -381,7 +381,15 @@ class Service:
 
     # ------------------------------------------------------------------ commissioner actions
     def acknowledge(self, actor: str, reference: str, rule_id: str, note: str, cell: str | None = None,
-                    expected_version: int | None = None) -> int:
+                    expected_version: int | None = None, finding_id: int | None = None,
+                    sheet: str | None = None) -> int:
+        """Give one warning of the latest version its explanatory note; returns the finding's id.
+
+        Every warning can be named: by `finding_id` (as `show` lists it), or by
+        its rule narrowed by `cell` (`-` for the occurrence that has no cell)
+        and `sheet`.  A name that fits several warnings is refused with the way
+        to name each of them.
+        """
         if not note or not note.strip():
             raise WorkflowError("an acknowledgement needs an explanatory note")
 
@@ -393,23 +401,32 @@ class Service:
             if latest is None:
                 raise Refused(f"{reference} has no version yet")
             q = select(FindingRecord).where(FindingRecord.version_id == latest.id, FindingRecord.rule_id == rule_id,
-                                            FindingRecord.severity == "warning")
+                                            FindingRecord.severity == "warning").order_by(FindingRecord.id)
             found = list(s.exec(q))
-            if cell:
-                found = [f for f in found if (f.cell or "") == cell.upper()]
+            wanted = []
+            if finding_id is not None:
+                found = [f for f in found if f.id == finding_id]
+                wanted.append(f"number {finding_id}")
+            if cell is not None and cell.strip():
+                no_cell = cell.strip() == "-"
+                found = [f for f in found if (not f.cell if no_cell else (f.cell or "") == cell.strip().upper())]
+                wanted.append("without a cell" if no_cell else f"at {cell.strip().upper()}")
+            if sheet is not None and sheet.strip():
+                found = [f for f in found if (f.sheet or "").casefold() == sheet.strip().casefold()]
+                wanted.append(f"on sheet {sheet.strip()}")
             if not found:
                 raise NotFound(f"version {latest.number} of {reference} has no {rule_id} warning"
-                               + (f" at {cell}" if cell else ""))
+                               + (" " + " ".join(wanted) if wanted else ""))
             if len(found) > 1:
-                cells = ", ".join(f.cell or f.sheet or "file" for f in found)
-                raise WorkflowError(f"{rule_id} is raised {len(found)} times ({cells}): say which with --cell")
+                ways = "; ".join(f"--finding {f.id} ({_place(f)})" for f in found)
+                raise WorkflowError(f"{rule_id} is raised {len(found)} times: say which with {ways}")
             f = found[0]
             if s.exec(select(Acknowledgement).where(Acknowledgement.finding_id == f.id)).first():
                 raise Refused(f"that {rule_id} warning is already acknowledged")
             s.add(Acknowledgement(finding_id=f.id, note=note.strip(), by=user.id))
             self._bump(s, p, expected_version)
             self._audit(s, p, "warning_acknowledged", user.username,
-                        reason=f"{rule_id}{' ' + f.cell if f.cell else ''}: {note.strip()}")
+                        reason=f"{rule_id} {_place(f)}: {note.strip()}")
             return f.id
         return self._run(run)
 
@@ -677,8 +694,8 @@ class Service:
                     .where(FindingRecord.version_id == versions[-1].id))}
                 for f in s.exec(select(FindingRecord).where(FindingRecord.version_id == versions[-1].id)
                                 .order_by(FindingRecord.id)):
-                    d = {k: getattr(f, k) for k in ("rule_id", "severity", "domain", "sheet", "row", "column", "cell",
-                                                    "message", "source")}
+                    d = {k: getattr(f, k) for k in ("id", "rule_id", "severity", "domain", "sheet", "row", "column",
+                                                    "cell", "message", "source")}
                     a = acks.get(f.id)
                     d["acknowledged"] = ({"note": a.note, "by": users.get(a.by), "at": a.at.isoformat()}
                                          if a else None)
@@ -805,6 +822,12 @@ class Service:
             return name, self.files.get(sha)
         except FileStoreError as exc:
             raise StoreError(str(exc)) from None
+
+
+def _place(f: FindingRecord) -> str:
+    """Where a finding is, in words: its sheet and cell, or that it has no cell."""
+    where = f.sheet or "the workbook"
+    return f"{where} {f.cell}" if f.cell else f"{where}, no cell"
 
 
 def _iso(value) -> str:

@@ -573,3 +573,118 @@ def _quietly(fn):
         fn()
     except Exception:  # noqa: BLE001 - the other side of an induced failure
         pass
+
+
+# ---------------------------------------------------------------------- every warning can be answered
+
+def _three_wb006(service, tmp_path) -> None:
+    """WB006 three times: an unknown column (a cell) and two unknown sheets (no cell)."""
+    from sample_submissions.generate import Layout
+
+    layout = Layout(extra_sheets={"Notes": [["hello"]], "Scratch": [["x"]]},
+                    extra_columns={"Partners": {"notes": ["a"]}})
+    data = write(proposal(1), tmp_path / "w.xlsx", layout).read_bytes()
+    r = service.upload("alice", "w.xlsx", data)
+    assert (r.errors, r.warnings) == (0, 3)
+
+
+def test_every_warning_can_be_acknowledged_even_without_a_cell(service, tmp_path):
+    _three_wb006(service, tmp_path)
+    with pytest.raises(WorkflowError, match="raised 3 times") as caught:
+        service.acknowledge("alice", REF, "WB006", "Our working notes.")
+    ids = {f["sheet"]: f["id"] for f in service.show("alice", REF)["findings"]}
+    for sheet, fid in ids.items():
+        assert f"--finding {fid} ({sheet}" in str(caught.value)
+    with pytest.raises(WorkflowError, match="raised 2 times"):
+        service.acknowledge("alice", REF, "WB006", "Our working notes.", cell="-")
+    service.acknowledge("alice", REF, "WB006", "A notes column for our own use.", cell="N1")
+    service.acknowledge("alice", REF, "WB006", "Working notes, ignored by ISAP.", cell="-", sheet="notes")
+    with pytest.raises(NotFound, match="number 999"):
+        service.acknowledge("alice", REF, "WB006", "x", finding_id=999)
+    service.acknowledge("alice", REF, "WB006", "Scratch space.", finding_id=ids["Scratch"])
+    with pytest.raises(Refused, match="already acknowledged"):
+        service.acknowledge("alice", REF, "WB006", "again", finding_id=ids["Scratch"])
+    service.submit("alice", REF)
+    assert service.show("alice", REF)["state"] == "submitted"
+    reasons = [h["reason"] for h in service.show("alice", REF)["history"] if h["action"] == "warning_acknowledged"]
+    assert reasons == ["WB006 Partners N1: A notes column for our own use.",
+                       "WB006 Notes, no cell: Working notes, ignored by ISAP.", "WB006 Scratch, no cell: Scratch space."]
+
+
+def test_the_cli_acknowledges_a_warning_without_a_cell(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from sample_submissions.generate import Layout
+
+    env = {**os.environ, "ISAP_DATA_DIR": str(tmp_path / "data")}
+    env.pop("ISAP_DATABASE_URL", None)
+    env.pop("ISAP_POLICY", None)
+
+    def isap(*args):
+        return subprocess.run([sys.executable, "-m", "isap.cli", *args], capture_output=True, text=True, env=env,
+                              cwd=tmp_path)
+
+    assert isap("db", "upgrade").returncode == 0
+    assert isap("org", "add", "QUA", "Black Country ICB").returncode == 0
+    assert isap("user", "add", "alice", "--role", "commissioner", "--org", "QUA").returncode == 0
+    layout = Layout(extra_sheets={"Notes": [["hello"]]}, extra_columns={"Partners": {"notes": ["a"]}})
+    path = write(proposal(1), tmp_path / "w.xlsx", layout)
+    assert isap("upload", str(path), "--as", "alice").returncode == 0
+    r = isap("acknowledge", REF, "WB006", "--note", "Notes.", "--as", "alice")
+    assert r.returncode == 1 and "raised 2 times" in r.stderr and "--finding" in r.stderr
+    r = isap("acknowledge", REF, "WB006", "--cell", "-", "--note", "Our working notes.", "--as", "alice")
+    assert r.returncode == 0, r.stderr
+    shown = json.loads(isap("show", REF, "--as", "alice", "-f", "json").stdout)
+    [left] = [f for f in shown["findings"] if not f["acknowledged"]]
+    assert left["cell"] == "N1"
+    r = isap("acknowledge", REF, "wb006", "--finding", str(left["id"]), "--note", "Our column.", "--as", "alice")
+    assert r.returncode == 0, r.stderr
+    assert isap("submit", REF, "--as", "alice").returncode == 0
+
+
+def test_the_dashboard_acknowledges_every_warning_even_without_a_cell(prefect_harness, tmp_path, monkeypatch):
+    """AppTest: each pending warning's own form acknowledges exactly that warning, cell or no cell."""
+    from pathlib import Path
+
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from isap.store.db import upgrade
+    from isap.workflow import Service
+
+    monkeypatch.setenv("ISAP_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("ISAP_DATABASE_URL", raising=False)
+    monkeypatch.delenv("ISAP_POLICY", raising=False)
+    monkeypatch.chdir(tmp_path)
+    upgrade()
+    service = Service()
+    service.add_organisation("QUA", "NHS Black Country ICB")
+    service.add_user("alice", "commissioner", "QUA", password="alice-pass")
+    _three_wb006(service, tmp_path)
+    st.cache_resource.clear()
+    try:
+        at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "dashboards" / "app.py"),
+                               default_timeout=90)
+        at.run()
+        at.text_input(key="username").input("alice")
+        at.text_input(key="password").input("alice-pass")
+        at.button[0].click()
+        at.run()
+        at.switch_page("views/proposal.py")
+        at.run()
+        for n in range(3):
+            at.text_area(key="ack-note-0").input(f"Explained {n}.")
+            next(b for b in at.button if b.label == "Acknowledge").click()
+            at.run()
+            assert not at.exception, at.exception
+            assert not [e.value for e in at.error], [e.value for e in at.error]
+        assert not [b for b in at.button if b.label == "Acknowledge"]
+        next(b for b in at.button if b.label.startswith("Submit for checkpoint")).click()
+        at.run()
+    finally:
+        st.cache_resource.clear()
+    shown = service.show("alice", REF)
+    assert all(f["acknowledged"] for f in shown["findings"])
+    assert shown["state"] == "submitted"
