@@ -4,7 +4,11 @@ The tasks wrap the plain steps of `isap.pipeline`, so the same code runs
 in-process on a laptop, in Prefect's ephemeral mode, or on a Prefect server
 with workers on many machines (see prefect.yaml and docs/deployment.md).
 Transient failures (database busy, file store unavailable) are retried with
-backoff; a workbook that fails its checks is a result, not a failure.
+backoff; a workbook that fails its checks is a result, not a failure.  An
+inbox batch checks its files concurrently but keeps the files for one proposal
+one after another, in file-name order, so a batch never conflicts with itself.
+Every flow builds its service through `isap.composition`, so it applies the
+same policy as the CLI and the dashboard.
 """
 
 from __future__ import annotations
