@@ -17,6 +17,7 @@ orchestration_defaults()  # before anything imports Prefect
 
 from dashboards import ui  # noqa: E402
 from dashboards.render import fmt, md  # noqa: E402
+from isap.policy import PolicyError  # noqa: E402
 from isap.store.db import StoreError  # noqa: E402
 
 
@@ -27,6 +28,9 @@ def main() -> None:
         ui.service()
     except StoreError as exc:
         st.error(fmt("The database is not ready: {}", exc))
+        st.stop()
+    except PolicyError as exc:
+        st.error(fmt("The assurance policy cannot be used: {}", exc))
         st.stop()
     ui.start_orchestration()
     user = ui.me()

@@ -55,10 +55,9 @@ def guarded(page):
 
 @st.cache_resource
 def service() -> Service:
-    from isap.policy import Policy
+    from isap.composition import service as wired
 
-    # The same policy `isap dashboard` read when it set Streamlit's upload limit (./isap-policy.toml or defaults).
-    return Service(policy=Policy.load())
+    return wired()
 
 
 @st.cache_resource
@@ -224,7 +223,7 @@ def proposal_page() -> None:
                                         f["message"]))
                         note = st.text_area("Explanatory note", key=f"ack-note-{i}")
                         if st.form_submit_button("Acknowledge"):
-                            act(svc.acknowledge, user["username"], ref, f["rule_id"], note, f["cell"],
+                            act(svc.acknowledge, user["username"], ref, f["rule_id"], note, finding_id=f["id"],
                                 success=f"{f['rule_id']} acknowledged.")
             c1, c2 = st.columns(2)
             if d["state"] in ("draft", "returned") and c1.button(fmt("Submit for checkpoint {}", d["checkpoint"]),

@@ -46,12 +46,18 @@ def _die(message: str, code: int = 2) -> None:
 
 
 def _policy(path: Optional[Path]):
-    from isap.policy import Policy, PolicyError
+    """The policy: --policy, else ISAP_POLICY, else ./isap-policy.toml, else defaults (see isap.composition)."""
+    from isap.composition import load_policy
+    from isap.policy import PolicyError
 
     try:
-        return Policy.load(path)
+        return load_policy(path)
     except PolicyError as exc:
         _die(str(exc))
+
+
+POLICY = typer.Option(None, "--policy", help="Policy TOML file (default: $ISAP_POLICY, else ./isap-policy.toml, "
+                                             "else the built-in defaults).")
 
 
 def _split(values: Optional[List[str]]) -> list[str]:
@@ -155,14 +161,21 @@ app.add_typer(condition_app, name="condition")
 AS = typer.Option(..., "--as", help="The acting user (a local administrative tool, not a login).")
 
 
-def _service():
+def _service(policy: Optional[Path] = None):
+    """The service wired by the composition root; a bad policy file is exit 2, a database not ready exit 1."""
+    from isap.composition import export_policy, wire
+    from isap.policy import PolicyError
     from isap.store.db import StoreError
-    from isap.workflow import Service
 
     try:
-        return Service(policy=_policy(None))
+        wiring = wire(policy)
+    except PolicyError as exc:
+        _die(str(exc), 2)
     except StoreError as exc:
         _die(str(exc), 1)
+    # flows run here, Dask workers and the dashboard this process starts apply the same policy file
+    export_policy(policy)
+    return wiring.service
 
 
 def _call(fn, *args, **kwargs):
@@ -218,7 +231,8 @@ def user_add(username: str, role: str = typer.Option(..., "--role", help="commis
 
 
 @app.command()
-def upload(file: Path, as_: str = AS, format: CheckFormat = typer.Option(CheckFormat.text, "--format", "-f")) -> None:
+def upload(file: Path, as_: str = AS, format: CheckFormat = typer.Option(CheckFormat.text, "--format", "-f"),
+           policy: Optional[Path] = POLICY) -> None:
     """Check a workbook and keep it as a new proposal or a new version."""
     try:
         data = file.read_bytes()
@@ -226,7 +240,7 @@ def upload(file: Path, as_: str = AS, format: CheckFormat = typer.Option(CheckFo
         _die(f"cannot read {file}: {exc.strerror or exc}", 2)
     from isap.pipeline import assure
 
-    res = _call(assure, _service(), as_, file.name, data)
+    res = _call(assure, _service(policy), as_, file.name, data)
     text = (f"{res.reference} version {res.version}: {res.errors} error(s), {res.warnings} warning(s)"
             + (" (new proposal)" if res.created_proposal else "")
             + (f" — {res.message}" if res.message else "")) if res.reference else \
@@ -240,7 +254,8 @@ def upload(file: Path, as_: str = AS, format: CheckFormat = typer.Option(CheckFo
 
 @app.command()
 def ingest(directory: Path, as_: str = AS,
-           format: CheckFormat = typer.Option(CheckFormat.text, "--format", "-f")) -> None:
+           format: CheckFormat = typer.Option(CheckFormat.text, "--format", "-f"),
+           policy: Optional[Path] = POLICY) -> None:
     """Assure every .xlsx in a folder (a Prefect flow; concurrent; files already assured are skipped)."""
     if not directory.is_dir():
         _die(f"{directory} is not a folder", 2)
@@ -250,7 +265,7 @@ def ingest(directory: Path, as_: str = AS,
         batch_runner_setting()
     except ValueError as exc:
         _die(str(exc), 2)
-    _service()
+    _service(policy)
     orchestration_defaults(quiet=False)
     try:
         from isap.flows import assure_inbox
@@ -269,7 +284,8 @@ def ingest(directory: Path, as_: str = AS,
 
 
 @app.command()
-def reminders(as_of: Optional[str] = typer.Option(None, "--today", help="YYYY-MM-DD (default: today)")) -> None:
+def reminders(as_of: Optional[str] = typer.Option(None, "--today", help="YYYY-MM-DD (default: today)"),
+              policy: Optional[Path] = POLICY) -> None:
     """Write reminders for overdue reviews and conditions to the outbox (the daily flow's work)."""
     import datetime as dt
 
@@ -279,15 +295,17 @@ def reminders(as_of: Optional[str] = typer.Option(None, "--today", help="YYYY-MM
         day = dt.date.fromisoformat(as_of) if as_of else None
     except ValueError:
         _die(f"--today must be YYYY-MM-DD, not {as_of!r}", 2)
-    paths = _call(write_reminders, _service(), day)
+    paths = _call(write_reminders, _service(policy), day)
     typer.echo(f"Wrote {len(paths)} reminder(s)")
 
 
 @app.command()
-def worker(pool: str = typer.Option("isap", "--pool", help="Prefect work pool to serve.")) -> None:
+def worker(pool: str = typer.Option("isap", "--pool", help="Prefect work pool to serve."),
+           policy: Optional[Path] = POLICY) -> None:
     """Serve the flows' deployments from a Prefect work pool (needs PREFECT_API_URL)."""
     import os
 
+    from isap.composition import export_policy
     from isap.pipeline import batch_runner_setting
 
     if not os.environ.get("PREFECT_API_URL"):
@@ -296,15 +314,23 @@ def worker(pool: str = typer.Option("isap", "--pool", help="Prefect work pool to
         batch_runner_setting()
     except ValueError as exc:
         _die(str(exc), 2)
+    _policy(policy)  # a bad policy file stops the worker here, not each flow run later
+    # flow runs start in their deployment's working directory: name the policy for them by its absolute path
+    export_policy(policy)
     # Replace this process so a service manager's signals reach the worker itself.
     os.execv(sys.executable, [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool])
 
 
 @app.command()
 def acknowledge(reference: str, rule_id: str, note: str = typer.Option(..., "--note"),
-                cell: Optional[str] = typer.Option(None, "--cell"), as_: str = AS) -> None:
+                cell: Optional[str] = typer.Option(None, "--cell", help="The warning's cell, or - for the one "
+                                                   "without a cell."),
+                sheet: Optional[str] = typer.Option(None, "--sheet", help="The warning's sheet."),
+                finding: Optional[int] = typer.Option(None, "--finding", help="The warning's number, as `show "
+                                                      "--format json` lists it (findings[].id)."),
+                as_: str = AS) -> None:
     """Acknowledge a warning of the latest version with an explanatory note."""
-    _call(_service().acknowledge, as_, reference, rule_id.upper(), note, cell)
+    _call(_service().acknowledge, as_, reference, rule_id.upper(), note, cell, finding_id=finding, sheet=sheet)
     typer.echo(f"Acknowledged {rule_id.upper()} on {reference}")
 
 

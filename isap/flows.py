@@ -4,22 +4,30 @@ The tasks wrap the plain steps of `isap.pipeline`, so the same code runs
 in-process on a laptop, in Prefect's ephemeral mode, or on a Prefect server
 with workers on many machines (see prefect.yaml and docs/deployment.md).
 Transient failures (database busy, file store unavailable) are retried with
-backoff; a workbook that fails its checks is a result, not a failure.
+backoff; a workbook that fails its checks is a result, not a failure.  An
+inbox batch checks its files concurrently but keeps the files for one proposal
+one after another, in file-name order, so a batch never conflicts with itself.
+Every flow builds its service through `isap.composition`, so it applies the
+same policy as the CLI and the dashboard.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import os
 import time
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.tasks import exponential_backoff
 
-from isap import pipeline
+from isap import composition, pipeline
+from isap.policy import Policy
+from isap.store.db import StoreBusy
 from isap.workflow import Service, WorkflowError
 
 RETRY_DELAYS = exponential_backoff(backoff_factor=1)
@@ -78,7 +86,8 @@ def _transient(task_, task_run, state) -> bool:
 
 
 def _service() -> Service:
-    return Service()
+    """The wired service of this process (policy, database and file store from the composition root)."""
+    return composition.service()
 
 
 @task(retries=3, retry_delay_seconds=RETRY_DELAYS, retry_condition_fn=_transient)
@@ -111,48 +120,84 @@ def assure_submission(actor: str, filename: str, path: str):
     return result
 
 
-def assure_one(actor: str, path: str, attempts: int = 3) -> dict:
-    """One inbox file, independently: any failure is this file's outcome, never the batch's.
-
-    Transient failures (database busy, file store unavailable) are retried here,
-    per file, with backoff, so a retry never re-runs the other files of a chunk.
-    """
-    name = Path(path).name
-    for attempt in range(attempts):
-        try:
-            return _assure_one(actor, path, name)
-        except pipeline.TransientError as exc:
-            if attempt == attempts - 1:
-                return _row(name, f"failed: {exc} (tried {attempts} times)")
-            time.sleep(2 ** attempt)
-        except Exception as exc:  # noqa: BLE001 - one bad file never stops the batch
-            return _row(name, f"failed: {type(exc).__name__}: {exc}")
-    raise AssertionError("unreachable")
-
-
 def _row(name: str, outcome: str, r=None) -> dict:
     return {"file": name, "reference": r and r.reference, "version": r and r.version,
             "errors": r and r.errors, "warnings": r and r.warnings, "outcome": outcome}
 
 
-def _assure_one(actor: str, path: str, name: str) -> dict:
-    service = _service()
-    data = Path(path).read_bytes()
-    if service.sha_known(hashlib.sha256(data).hexdigest()):
-        return _row(name, "already assured")
+def _retrying(fn, name: str, attempts: int):
+    """fn() with transient failures (database busy, file store unavailable) retried with backoff, per file."""
+    for attempt in range(attempts):
+        try:
+            return fn()
+        except (pipeline.TransientError, StoreBusy) as exc:
+            if attempt == attempts - 1:
+                return _row(name, f"failed: {exc} (tried {attempts} times)")
+            time.sleep(2 ** attempt)
+    raise AssertionError("unreachable")
+
+
+def check_one(path: str, policy: Policy | None = None, attempts: int = 3) -> dict:
+    """Read and check one inbox file; nothing is written.  A row when there is nothing more to do."""
+    name = Path(path).name
+
+    def run() -> dict:
+        data = Path(path).read_bytes()
+        sha = hashlib.sha256(data).hexdigest()
+        if _service().sha_known(sha):
+            return _row(name, "already assured")
+        report = pipeline.check_workbook(_service(), name, data, policy)
+        return {"file": name, "path": path, "sha256": sha, "report": report,
+                "reference": getattr(report, "proposal_reference", None)}
+
     try:
-        r = pipeline.assure_in_process(service, actor, name, data)
-    except WorkflowError as exc:
-        return _row(name, f"refused: {exc}")
-    if r.duplicate:
-        return _row(name, "already assured", r)
-    return _row(name, "kept, not assessable" if r.reference is None else ("clean" if not r.errors else "has errors"), r)
+        return _retrying(run, name, attempts)
+    except Exception as exc:  # noqa: BLE001 - one bad file never stops the batch
+        return _row(name, f"failed: {type(exc).__name__}: {exc}")
 
 
-@task
-def assure_files(actor: str, paths: list[str]) -> list[dict]:
-    """A chunk of inbox files, one after another, each independently."""
-    return [assure_one(actor, p) for p in paths]
+def persist_one(actor: str, item: dict, policy: Policy | None = None, attempts: int = 3) -> dict:
+    """Keep one checked inbox file as a version (or an unassigned upload) and notify.
+
+    A guard's refusal is this file's outcome; conflicts with people outside the
+    batch are retried inside `pipeline.persist_version`, transient failures here.
+    """
+    name = item["file"]
+
+    def run() -> dict:
+        data = Path(item["path"]).read_bytes()
+        report = item["report"]
+        if hashlib.sha256(data).hexdigest() != item["sha256"]:
+            report = pipeline.check_workbook(_service(), name, data, policy)  # replaced since it was checked
+        try:
+            r = pipeline.persist_version(_service(), actor, name, data, report)
+        except WorkflowError as exc:
+            return _row(name, f"refused: {exc}")
+        try:
+            pipeline.notify(_service(), r, pipeline.report_contact(report))
+        except OSError as exc:
+            logging.getLogger("isap.flows").warning("%s: could not write the notification: %s", name, exc)
+        if r.duplicate:
+            return _row(name, "already assured", r)
+        return _row(name, "kept, not assessable" if r.reference is None else
+                    ("clean" if not r.errors else "has errors"), r)
+
+    try:
+        return _retrying(run, name, attempts)
+    except Exception as exc:  # noqa: BLE001 - one bad file never stops the batch
+        return _row(name, f"failed: {type(exc).__name__}: {exc}")
+
+
+@task(cache_policy=NO_CACHE)
+def check_files(paths: list[str], policy: Policy) -> list[dict]:
+    """A chunk of inbox files checked, one after another; checking writes nothing, so chunks run in parallel."""
+    return [check_one(p, policy) for p in paths]
+
+
+@task(cache_policy=NO_CACHE)
+def persist_files(actor: str, groups: list[list[dict]], policy: Policy) -> list[dict]:
+    """Groups of checked files, each group the files for one proposal, kept one after another in name order."""
+    return [persist_one(actor, item, policy) for group in groups for item in group]
 
 
 def chunk_size(files: int, concurrency: int) -> int:
@@ -164,25 +209,71 @@ def chunk_size(files: int, concurrency: int) -> int:
     return max(1, min(25, files // (4 * max(1, concurrency))))
 
 
+def proposal_groups(items: list[dict]) -> list[list[dict]]:
+    """Checked files grouped by the proposal they name, each group in file-name order.
+
+    Versions of one proposal are kept one after another, in name order, so the
+    files of a batch never race each other for the same proposal.  Files that
+    name no proposal are grouped by their bytes (identical copies are kept once).
+    """
+    groups: dict[tuple, list[dict]] = {}
+    for item in sorted(items, key=lambda i: i["file"]):
+        key = ("proposal", item["reference"]) if item["reference"] else ("bytes", item["sha256"])
+        groups.setdefault(key, []).append(item)
+    return sorted(groups.values(), key=lambda g: g[0]["file"])
+
+
+def pack(groups: list[list[dict]], size: int) -> list[list[list[dict]]]:
+    """Whole groups into tasks of about `size` files (a group is never split across tasks)."""
+    tasks: list[list[list[dict]]] = []
+    files = size
+    for group in groups:
+        if files >= size:
+            tasks.append([])
+            files = 0
+        tasks[-1].append(group)
+        files += len(group)
+    return tasks
+
+
 @flow(name="assure_inbox", task_runner=batch_task_runner())
 def assure_inbox(directory: str, actor: str) -> list[dict]:
-    """Every .xlsx in a folder, concurrently; files already assured are skipped."""
+    """Every .xlsx in a folder: checked concurrently, then kept, each proposal's files in name order.
+
+    Files already assured are skipped.  The policy is read once, here, and
+    handed to every check, so every file of a batch is checked against the
+    same thresholds wherever its task runs.
+    """
     logger = get_run_logger()
+    policy = composition.load_policy()
     files = sorted(str(p) for p in Path(directory).iterdir() if p.suffix.lower() == ".xlsx" and p.is_file())
     _, value = pipeline.batch_runner_setting()
     size = chunk_size(len(files), value if isinstance(value, int) else 8)
     chunks = [files[i:i + size] for i in range(0, len(files), size)]
     logger.info("assuring %d workbook(s) from %s in %d task(s)", len(files), directory, len(chunks))
-    futures = [assure_files.submit(actor, chunk) for chunk in chunks]
-    rows = []
-    for chunk, fut in zip(chunks, futures):
+    done: dict[str, dict] = {}
+    checked: list[dict] = []
+    for chunk, fut in zip(chunks, [check_files.submit(chunk, policy) for chunk in chunks]):
         try:
-            done = fut.result()
+            results = fut.result()
         except Exception as exc:  # noqa: BLE001 - one bad chunk never stops the batch
-            done = [_row(Path(f).name, f"failed: {type(exc).__name__}: {exc}") for f in chunk]
-        for row in done:
-            rows.append(row)
-            logger.info("%d/%d %s: %s", len(rows), len(files), row["file"], row["outcome"])
+            results = [_row(Path(f).name, f"failed: {type(exc).__name__}: {exc}") for f in chunk]
+        for item in results:
+            if "report" in item:
+                checked.append(item)
+            else:
+                done[item["file"]] = item
+    tasks = pack(proposal_groups(checked), size)
+    for groups, fut in zip(tasks, [persist_files.submit(actor, groups, policy) for groups in tasks]):
+        try:
+            results = fut.result()
+        except Exception as exc:  # noqa: BLE001 - one bad chunk never stops the batch
+            results = [_row(i["file"], f"failed: {type(exc).__name__}: {exc}") for g in groups for i in g]
+        for row in results:
+            done[row["file"]] = row
+    rows = [done[Path(f).name] for f in files]
+    for n, row in enumerate(rows, start=1):
+        logger.info("%d/%d %s: %s", n, len(rows), row["file"], row["outcome"])
     return rows
 
 

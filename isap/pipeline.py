@@ -19,15 +19,17 @@ import datetime as dt
 import hashlib
 import logging
 import os
+import random
 import re
 import tempfile
 import threading
+import time
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Iterator
 
-from isap.store.db import StoreError, data_dir
-from isap.workflow import Service, UploadResult
+from isap.store.db import StoreBusy, data_dir
+from isap.workflow import Conflict, Service, UploadResult
 
 log = logging.getLogger("isap.pipeline")
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -86,19 +88,36 @@ def store_original(service: Service, data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def check_workbook(service: Service, filename: str, data: bytes):
+def check_workbook(service: Service, filename: str, data: bytes, policy=None):
+    """The findings for one workbook, against `policy` (default: the service's)."""
     from isap.checker import check_bytes
 
-    return check_bytes(data, filename, service.policy)
+    return check_bytes(data, filename, policy or service.policy)
 
 
-def persist_version(service: Service, actor: str, filename: str, data: bytes, report) -> UploadResult:
-    try:
-        return service.upload(actor, filename, data, report=report)
-    except StoreError as exc:
-        if any(w in str(exc) for w in ("locked", "busy", "cannot reach", "cannot store the file")):
+CONFLICT_ATTEMPTS = 6
+
+
+def persist_version(service: Service, actor: str, filename: str, data: bytes, report,
+                    attempts: int = CONFLICT_ATTEMPTS) -> UploadResult:
+    """Keep the version and its findings.
+
+    An upload is an append: if someone else changed the proposal between this
+    upload reading it and writing it (optimistic concurrency), the upload is
+    simply run again on the new state, with growing, jittered pauses.  Only
+    when it keeps losing does the caller see a TransientError (and retry later);
+    a guard that refuses the upload (Refused, Forbidden, NotFound) is final.
+    """
+    for attempt in range(attempts):
+        try:
+            return service.upload(actor, filename, data, report=report)
+        except Conflict as exc:
+            if attempt == attempts - 1:
+                raise TransientError(f"{exc} (tried {attempts} times)") from None
+            time.sleep(min(2.0, 0.05 * 2 ** attempt) * (0.5 + random.random()))
+        except StoreBusy as exc:
             raise TransientError(str(exc)) from None
-        raise
+    raise AssertionError("unreachable")
 
 
 def notify(service: Service, result: UploadResult, contact_email: str | None) -> Path | None:

@@ -19,11 +19,11 @@ from typing import Any, Iterable
 
 from sqlalchemy import func, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, select
 
 from isap.policy import Policy
-from isap.store.db import StoreError, check_schema, get_engine
+from isap.store.db import StoreError, check_schema, get_engine, store_error
 from isap.store.files import FileStore, FileStoreError, default_store
 from isap.store.models import (
     Acknowledgement,
@@ -127,10 +127,10 @@ class Service:
         except WorkflowError:
             raise
         except IntegrityError:
-            raise Conflict("someone else made the same change at the same moment; reload and try again") from None
-        except (OperationalError, SQLAlchemyError) as exc:
-            first = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise StoreError(f"the database failed: {first}") from None
+            raise Conflict("this was changed by someone else at the same moment; reload and try again") from None
+        except SQLAlchemyError as exc:
+            # StoreBusy when the driver's error code says a retry may succeed (busy, deadlock, lost connection)
+            raise store_error(exc) from None
 
     @staticmethod
     def _user(s: Session, username: str) -> User:
@@ -405,7 +405,15 @@ class Service:
 
     # ------------------------------------------------------------------ commissioner actions
     def acknowledge(self, actor: str, reference: str, rule_id: str, note: str, cell: str | None = None,
-                    expected_version: int | None = None) -> int:
+                    expected_version: int | None = None, finding_id: int | None = None,
+                    sheet: str | None = None) -> int:
+        """Give one warning of the latest version its explanatory note; returns the finding's id.
+
+        Every warning can be named: by `finding_id` (as `show` lists it), or by
+        its rule narrowed by `cell` (`-` for the occurrence that has no cell)
+        and `sheet`.  A name that fits several warnings is refused with the way
+        to name each of them.
+        """
         if not note or not note.strip():
             raise WorkflowError("an acknowledgement needs an explanatory note")
 
@@ -417,23 +425,32 @@ class Service:
             if latest is None:
                 raise Refused(f"{reference} has no version yet")
             q = select(FindingRecord).where(FindingRecord.version_id == latest.id, FindingRecord.rule_id == rule_id,
-                                            FindingRecord.severity == "warning")
+                                            FindingRecord.severity == "warning").order_by(FindingRecord.id)
             found = list(s.exec(q))
-            if cell:
-                found = [f for f in found if (f.cell or "") == cell.upper()]
+            wanted = []
+            if finding_id is not None:
+                found = [f for f in found if f.id == finding_id]
+                wanted.append(f"number {finding_id}")
+            if cell is not None and cell.strip():
+                no_cell = cell.strip() == "-"
+                found = [f for f in found if (not f.cell if no_cell else (f.cell or "") == cell.strip().upper())]
+                wanted.append("without a cell" if no_cell else f"at {cell.strip().upper()}")
+            if sheet is not None and sheet.strip():
+                found = [f for f in found if (f.sheet or "").casefold() == sheet.strip().casefold()]
+                wanted.append(f"on sheet {sheet.strip()}")
             if not found:
                 raise NotFound(f"version {latest.number} of {reference} has no {rule_id} warning"
-                               + (f" at {cell}" if cell else ""))
+                               + (" " + " ".join(wanted) if wanted else ""))
             if len(found) > 1:
-                cells = ", ".join(f.cell or f.sheet or "file" for f in found)
-                raise WorkflowError(f"{rule_id} is raised {len(found)} times ({cells}): say which with --cell")
+                ways = "; ".join(f"--finding {f.id} ({_place(f)})" for f in found)
+                raise WorkflowError(f"{rule_id} is raised {len(found)} times: say which with {ways}")
             f = found[0]
             if s.exec(select(Acknowledgement).where(Acknowledgement.finding_id == f.id)).first():
                 raise Refused(f"that {rule_id} warning is already acknowledged")
             s.add(Acknowledgement(finding_id=f.id, note=note.strip(), by=user.id))
             self._bump(s, p, expected_version)
             self._audit(s, p, "warning_acknowledged", user.username,
-                        reason=f"{rule_id}{' ' + f.cell if f.cell else ''}: {note.strip()}")
+                        reason=f"{rule_id} {_place(f)}: {note.strip()}")
             return f.id
         return self._run(run)
 
@@ -571,6 +588,9 @@ class Service:
                 raise Refused(f"{reference} is {p.state.replace('_', ' ')}; only a proposal in review can be decided")
             review = s.exec(select(Review).where(Review.proposal_id == p.id, Review.decided_at.is_(None))
                             .order_by(Review.id.desc())).first()
+            if review is None:
+                # another reviewer's decision landed between reading the proposal and reading its review
+                raise Conflict(f"{reference} was changed by someone else since you loaded it; reload and try again")
             review.decided_at = utcnow()
             s.add(review)
             s.add_all(Rating(review_id=review.id, domain=d, rating=ratings[d]) for d in DOMAINS)
@@ -700,8 +720,8 @@ class Service:
                     .where(FindingRecord.version_id == versions[-1].id))}
                 for f in s.exec(select(FindingRecord).where(FindingRecord.version_id == versions[-1].id)
                                 .order_by(FindingRecord.id)):
-                    d = {k: getattr(f, k) for k in ("rule_id", "severity", "domain", "sheet", "row", "column", "cell",
-                                                    "message", "source")}
+                    d = {k: getattr(f, k) for k in ("id", "rule_id", "severity", "domain", "sheet", "row", "column",
+                                                    "cell", "message", "source")}
                     a = acks.get(f.id)
                     d["acknowledged"] = ({"note": a.note, "by": users.get(a.by), "at": a.at.isoformat()}
                                          if a else None)
@@ -832,6 +852,12 @@ class Service:
 
 def _size(n: int) -> str:
     return f"{n / (1024 * 1024):.1f} MB" if n >= 1024 * 1024 else f"{n / 1024:.0f} KB"
+
+
+def _place(f: FindingRecord) -> str:
+    """Where a finding is, in words: its sheet and cell, or that it has no cell."""
+    where = f.sheet or "the workbook"
+    return f"{where} {f.cell}" if f.cell else f"{where}, no cell"
 
 
 def _iso(value) -> str:

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from sample_submissions.generate import clean, write
-from tests.inboxes import mixed_inbox
+from tests.inboxes import BUSY_REFERENCE, busy_inbox, mixed_inbox, one_proposal_inbox
 
 
 @pytest.fixture
@@ -222,21 +222,108 @@ def test_large_batches_are_chunked_small_ones_are_not(files, workers, size):
 def test_inbox_file_retries_transient_failures_on_its_own(env, tmp_path, monkeypatch):
     """Plain functions, no Prefect: a busy database is retried per file; a persistent failure is that file's outcome."""
     from isap import pipeline
-    from isap.flows import assure_one
+    from isap.flows import check_one, persist_one
 
-    real = pipeline.assure_in_process
+    real = pipeline.persist_version
     calls = {"a.xlsx": 0, "b.xlsx": 0}
 
-    def flaky(service, actor, name, data):
+    def flaky(service, actor, name, data, report):
         calls[name] += 1
         if name == "b.xlsx" or calls[name] == 1:
-            raise pipeline.TransientError("database is locked")
-        return real(service, actor, name, data)
+            raise pipeline.TransientError("the database is busy")
+        return real(service, actor, name, data, report)
 
-    monkeypatch.setattr(pipeline, "assure_in_process", flaky)
+    monkeypatch.setattr(pipeline, "persist_version", flaky)
     a = write(clean(1, reference="ISAP-2026-011"), tmp_path / "a.xlsx")
     b = write(clean(1, reference="ISAP-2026-012"), tmp_path / "b.xlsx")
-    assert assure_one("alice", str(a))["outcome"] == "clean" and calls["a.xlsx"] == 2
-    row = assure_one("alice", str(b))
-    assert row["outcome"] == "failed: database is locked (tried 3 times)" and calls["b.xlsx"] == 3
+    assert persist_one("alice", check_one(str(a)))["outcome"] == "clean" and calls["a.xlsx"] == 2
+    row = persist_one("alice", check_one(str(b)))
+    assert row["outcome"] == "failed: the database is busy (tried 3 times)" and calls["b.xlsx"] == 3
     assert {p["reference"] for p in env.list_proposals("alice")} == {"ISAP-2026-011"}
+
+
+def test_an_upload_that_loses_a_race_with_someone_outside_the_batch_is_retried(env, tmp_path, monkeypatch):
+    """Someone else changes the proposal between the upload reading and writing it: the upload runs again."""
+    from isap import pipeline
+    from isap.workflow import Conflict, Service
+
+    env.upload("alice", "a.xlsx", write(clean(1, reference="ISAP-2026-011"), tmp_path / "a.xlsx").read_bytes())
+    real = Service.upload
+    raced = {"n": 0}
+
+    def upload(self, *args, **kwargs):
+        if raced["n"] < 2:  # a reviewer comments at just the wrong moment, twice
+            raced["n"] += 1
+            self.comment("rita", "ISAP-2026-011", f"comment {raced['n']}")
+            raise Conflict("ISAP-2026-011 was changed by someone else since you loaded it; reload and try again")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Service, "upload", upload)
+    p = clean(1, reference="ISAP-2026-011")
+    p["Cover"]["proposal_title"] = "Revised"
+    data = write(p, tmp_path / "b.xlsx").read_bytes()
+    result = pipeline.persist_version(env, "alice", "b.xlsx", data, pipeline.check_workbook(env, "b.xlsx", data))
+    assert (result.version, raced["n"]) == (2, 2)
+    with pytest.raises(pipeline.TransientError, match="tried 2 times"):
+        raced["n"] = 0
+        pipeline.persist_version(env, "alice", "b.xlsx", data, None, attempts=2)
+
+
+def _versions(service, reference):
+    return [(v["number"], v["filename"]) for v in service.show("alice", reference)["versions"]]
+
+
+def _stored_files(root: Path) -> set[str]:
+    return {p.name for p in (root / "files").glob("*/*") if not p.name.startswith(".")}
+
+
+def _recorded_shas(service) -> set[str]:
+    with service.engine.connect() as conn:
+        return ({r[0] for r in conn.execute(text("SELECT sha256 FROM submissionversion"))}
+                | {r[0] for r in conn.execute(text("SELECT sha256 FROM unassignedupload"))})
+
+
+@pytest.mark.parametrize("runner", ["threads:4", "dask:2"])
+def test_a_batch_never_refuses_its_own_files(prefect_harness, env, tmp_path, runner):
+    """Fifty revisions of one proposal become fifty versions in file-name order, whatever runs them."""
+    import time
+
+    from isap.flows import assure_inbox, batch_task_runner
+
+    inbox = tmp_path / "inbox"
+    names = one_proposal_inbox(inbox, 50)
+    flow = assure_inbox.with_options(task_runner=batch_task_runner(runner))
+    started = time.monotonic()
+    rows = flow(directory=str(inbox), actor="alice")
+    print(f"{runner}: 50 revisions of one proposal in {time.monotonic() - started:.1f} s")
+    outcomes = [r["outcome"] for r in rows]
+    assert not [o for o in outcomes if o.startswith(("refused", "failed"))], outcomes
+    assert _versions(env, BUSY_REFERENCE) == list(enumerate(names, start=1))
+    assert [r["version"] for r in sorted(rows, key=lambda r: r["file"])] == list(range(1, 51))
+    assert _stored_files(tmp_path / "data") == _recorded_shas(env)
+    again = flow(directory=str(inbox), actor="alice")
+    assert {r["outcome"] for r in again} == {"already assured"}
+    assert len(_versions(env, BUSY_REFERENCE)) == 50
+
+
+def test_a_busy_inbox_refuses_none_of_its_own_files(prefect_harness, env, tmp_path):
+    """84 mixed workbooks, most for one proposal: nothing refused, nothing left unrecorded, nothing added twice."""
+    from isap.flows import assure_inbox, batch_task_runner
+
+    inbox = busy_inbox(tmp_path / "inbox", 84)
+    flow = assure_inbox.with_options(task_runner=batch_task_runner("threads:4"))
+    rows = {r["file"]: r for r in flow(directory=str(inbox), actor="alice")}
+    assert len(rows) == 84
+    assert not [(f, r["outcome"]) for f, r in rows.items() if r["outcome"].startswith(("refused", "failed"))]
+    dudley = sorted(f for f in rows if f.startswith("dudley-"))
+    assert _versions(env, BUSY_REFERENCE) == list(enumerate(dudley, start=1))
+    assert rows["zz-copy-of-dudley-001.xlsx"]["outcome"] == "already assured"
+    assert rows["broken.xlsx"]["outcome"] == "kept, not assessable"
+    assert _stored_files(tmp_path / "data") == _recorded_shas(env)
+    with env.engine.connect() as conn:
+        before = conn.execute(text("SELECT count(*) FROM submissionversion")).scalar()
+    assert before == len(dudley) + 6 + 2
+    again = flow(directory=str(inbox), actor="alice")
+    assert {r["outcome"] for r in again} == {"already assured"}
+    with env.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM submissionversion")).scalar() == before

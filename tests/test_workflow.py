@@ -348,3 +348,343 @@ def test_dashboard_refuses_an_unusable_secrets_file(tmp_path, content, message):
     r = subprocess.run([sys.executable, "-m", "isap.cli", "dashboard", "--secrets", str(secrets)],
                        env=env, capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
+
+
+def _in_review(service, tmp_path):
+    service.upload("alice", "a.xlsx", book(tmp_path, proposal(1)))
+    service.submit("alice", REF)
+    service.take("rita", REF)
+    service.add_user("rob", "reviewer")
+
+
+def test_concurrent_decisions_the_loser_is_told_someone_else_changed_it(service, tmp_path):
+    """The losing reviewer reads the proposal in review, then the winner's decision lands: a clean Conflict.
+
+    The interleaving is made certain with the database's own statement hook: rob's transaction pauses just
+    before it reads the open review until rita's decision is committed.
+    """
+    from sqlalchemy import event
+
+    _in_review(service, tmp_path)
+    rita_done, rob_waiting = threading.Event(), threading.Event()
+    rob = threading.local()
+
+    def pause(conn, cursor, statement, params, context, executemany):
+        if getattr(rob, "active", False) and statement.lstrip().upper().startswith("SELECT") \
+                and "FROM review" in statement:
+            rob.active = False
+            rob_waiting.set()
+            assert rita_done.wait(30)
+
+    event.listen(service.engine, "before_cursor_execute", pause)
+    outcome: dict[str, object] = {}
+
+    def rob_decides():
+        rob.active = True
+        try:
+            service.decide("rob", REF, "halted", RATINGS, "Not viable.")
+            outcome["rob"] = "ok"
+        except Exception as exc:  # noqa: BLE001 - the test looks at exactly what the loser got
+            outcome["rob"] = exc
+
+    try:
+        t = threading.Thread(target=rob_decides)
+        t.start()
+        assert rob_waiting.wait(30)
+        service.decide("rita", REF, "approved", RATINGS, "A sound strategic case.")
+        rita_done.set()
+        t.join(60)
+    finally:
+        event.remove(service.engine, "before_cursor_execute", pause)
+    assert isinstance(outcome["rob"], Conflict), repr(outcome["rob"])
+    assert "changed by someone else" in str(outcome["rob"])
+    shown = service.show("rita", REF)
+    assert (shown["state"], shown["checkpoint"]) == ("draft", 2)
+    assert [h["action"] for h in shown["history"] if h["action"].startswith("decide")] == ["decide:approved"]
+
+
+def test_concurrent_decisions_in_two_processes(db_url, tmp_path):
+    """Two `isap review decide` processes at once: one decides, the other gets the clean refusal."""
+    import subprocess
+    import sys
+
+    from isap.store.db import engine_for
+    from isap.store.files import FileStore
+    from isap.workflow import Service
+
+    service = Service(engine_for(db_url), FileStore(tmp_path / "files"))
+    service.add_organisation("QUA", "NHS Black Country ICB")
+    service.add_user("alice", "commissioner", "QUA")
+    service.add_user("rita", "reviewer")
+    env = {**os.environ, "ISAP_DATABASE_URL": db_url, "ISAP_DATA_DIR": str(tmp_path / "data")}
+    ratings = [a for d, r in RATINGS.items() for a in ("--rating", f"{d}={r}")]
+    for attempt in range(2):
+        ref = f"ISAP-2026-0{20 + attempt}"
+        service.upload("alice", f"{ref}.xlsx", book(tmp_path, clean(1, reference=ref), f"{ref}.xlsx"))
+        service.submit("alice", ref)
+        service.take("rita", ref)
+        procs = [subprocess.Popen([sys.executable, "-m", "isap.cli", "review", "decide", ref, "--outcome", outcome,
+                                   *ratings, "--rationale", "Both reviewers at once.", "--as", "rita"],
+                                  env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for outcome in ("approved", "halted")]
+        results = [(p.wait(120), *p.communicate()) for p in procs]
+        codes = sorted(r[0] for r in results)
+        errors = [r[2] for r in results if r[0]]
+        assert codes == [0, 1], results
+        assert "unexpected failure" not in errors[0] and "Traceback" not in errors[0], errors
+        assert ("changed by someone else" in errors[0] or "only a proposal in review can be decided" in errors[0]), \
+            errors
+        decisions = [h for h in service.show("rita", ref)["history"] if h["action"].startswith("decide")]
+        assert len(decisions) == 1
+
+
+# ---------------------------------------------------------------------- retryable database failures
+
+def test_a_busy_sqlite_database_is_retryable_by_its_error_code(tmp_path):
+    """Another process holds the write lock: the driver's SQLITE_BUSY makes StoreBusy, which the pipeline retries."""
+    import sqlite3
+
+    from sqlalchemy import event
+    from sqlmodel import create_engine
+
+    from isap import pipeline
+    from isap.store.db import StoreBusy, _sqlite_pragmas, upgrade
+    from isap.store.files import FileStore
+    from isap.workflow import Service
+
+    url = f"sqlite:///{tmp_path / 'isap.db'}"
+    upgrade(url)
+    engine = create_engine(url, connect_args={"check_same_thread": False})
+    event.listen(engine, "connect", _sqlite_pragmas)
+    event.listen(engine, "connect", lambda conn, _r: conn.execute("PRAGMA busy_timeout=100"))
+    service = Service(engine, FileStore(tmp_path / "files"))
+    service.add_organisation("QUA", "NHS Black Country ICB")
+    service.add_user("alice", "commissioner", "QUA")
+    data = book(tmp_path, proposal(1))
+    holder = sqlite3.connect(tmp_path / "isap.db")
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(StoreBusy):
+            service.add_organisation("QHM", "North East ICB")
+        with pytest.raises(pipeline.TransientError):
+            pipeline.persist_version(service, "alice", "a.xlsx", data, pipeline.check_workbook(service, "a", data))
+    finally:
+        holder.rollback()
+        holder.close()
+    assert service.upload("alice", "a.xlsx", data).version == 1
+
+
+def test_a_message_that_mentions_locking_is_not_what_makes_a_failure_retryable(tmp_path):
+    """A failure whose message says 'locked' (a trigger calling a function that does not exist) is not retried."""
+    from sqlalchemy import text
+
+    from isap import pipeline
+    from isap.store.db import StoreBusy, StoreError, engine_for, upgrade
+    from isap.store.files import FileStore
+    from isap.workflow import Service
+
+    url = f"sqlite:///{tmp_path / 'isap.db'}"
+    upgrade(url)
+    service = Service(engine_for(url), FileStore(tmp_path / "files"))
+    service.add_organisation("QUA", "NHS Black Country ICB")
+    service.add_user("alice", "commissioner", "QUA")
+    with service.engine.begin() as conn:
+        conn.execute(text("CREATE TRIGGER no_versions BEFORE INSERT ON submissionversion "
+                          "BEGIN SELECT database_is_locked(); END"))
+    data = book(tmp_path, proposal(1))
+    report = pipeline.check_workbook(service, "a.xlsx", data)
+    with pytest.raises(StoreError, match="locked") as caught:
+        pipeline.persist_version(service, "alice", "a.xlsx", data, report)
+    assert not isinstance(caught.value, (StoreBusy, pipeline.TransientError))
+
+
+def test_postgresql_failures_are_classified_by_sqlstate(postgres_server):
+    """Real serialisation failure, deadlock, lock timeout and terminated connection: retryable; a raised
+    exception whose text says 'locked': not."""
+    import uuid
+
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import DBAPIError
+
+    from isap.store.db import retryable
+    from tests.pgserver import create_database
+
+    url = create_database(postgres_server, "t_" + uuid.uuid4().hex[:12])
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (id int primary key, n int)"))
+        conn.execute(text("INSERT INTO t VALUES (1, 0), (2, 0)"))
+
+    def failure(fn) -> DBAPIError:
+        with pytest.raises(DBAPIError) as caught:
+            fn()
+        return caught.value
+
+    a, b = engine.connect(), engine.connect()
+    try:
+        # 40001 serialization_failure
+        a.execute(text("BEGIN ISOLATION LEVEL REPEATABLE READ"))
+        a.execute(text("SELECT n FROM t WHERE id = 1"))
+        b.execute(text("UPDATE t SET n = n + 1 WHERE id = 1"))
+        b.commit()
+        exc = failure(lambda: a.execute(text("UPDATE t SET n = n + 1 WHERE id = 1")))
+        assert exc.orig.sqlstate == "40001" and retryable(exc)
+        a.rollback()
+        # 55P03 lock_not_available
+        b.execute(text("SELECT * FROM t WHERE id = 1 FOR UPDATE"))
+        a.execute(text("SET lock_timeout = '50ms'"))
+        exc = failure(lambda: a.execute(text("SELECT * FROM t WHERE id = 1 FOR UPDATE")))
+        assert exc.orig.sqlstate == "55P03" and retryable(exc)
+        a.rollback()
+        b.rollback()
+        # 40P01 deadlock_detected
+        a.execute(text("SET deadlock_timeout = '50ms'"))
+        a.execute(text("UPDATE t SET n = 0 WHERE id = 1"))
+        b.execute(text("UPDATE t SET n = 0 WHERE id = 2"))
+        waiting = threading.Thread(target=lambda: _quietly(lambda: b.execute(text("UPDATE t SET n = 0 WHERE id = 1"))))
+        waiting.start()
+        exc = failure(lambda: a.execute(text("UPDATE t SET n = 0 WHERE id = 2")))
+        waiting.join(30)
+        assert exc.orig.sqlstate == "40P01" and retryable(exc)
+        a.rollback()
+        b.rollback()
+        # P0001 raise_exception, whatever its words say
+        exc = failure(lambda: a.execute(text("DO $$ BEGIN RAISE EXCEPTION 'database is locked'; END $$")))
+        assert "locked" in str(exc) and not retryable(exc)
+        a.rollback()
+        # 57P01 admin_shutdown: the server ends the session
+        pid = a.execute(text("SELECT pg_backend_pid()")).scalar()
+        a.commit()
+        b.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        b.commit()
+        exc = failure(lambda: a.execute(text("SELECT 1")))
+        assert retryable(exc)
+    finally:
+        for c in (a, b):
+            _quietly(c.close)
+        engine.dispose()
+    unreachable = create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none", connect_args={"connect_timeout": 2})
+    exc = failure(lambda: unreachable.connect())
+    assert retryable(exc)
+
+
+def _quietly(fn):
+    try:
+        fn()
+    except Exception:  # noqa: BLE001 - the other side of an induced failure
+        pass
+
+
+# ---------------------------------------------------------------------- every warning can be answered
+
+def _three_wb006(service, tmp_path) -> None:
+    """WB006 three times: an unknown column (a cell) and two unknown sheets (no cell)."""
+    from sample_submissions.generate import Layout
+
+    layout = Layout(extra_sheets={"Notes": [["hello"]], "Scratch": [["x"]]},
+                    extra_columns={"Partners": {"notes": ["a"]}})
+    data = write(proposal(1), tmp_path / "w.xlsx", layout).read_bytes()
+    r = service.upload("alice", "w.xlsx", data)
+    assert (r.errors, r.warnings) == (0, 3)
+
+
+def test_every_warning_can_be_acknowledged_even_without_a_cell(service, tmp_path):
+    _three_wb006(service, tmp_path)
+    with pytest.raises(WorkflowError, match="raised 3 times") as caught:
+        service.acknowledge("alice", REF, "WB006", "Our working notes.")
+    ids = {f["sheet"]: f["id"] for f in service.show("alice", REF)["findings"]}
+    for sheet, fid in ids.items():
+        assert f"--finding {fid} ({sheet}" in str(caught.value)
+    with pytest.raises(WorkflowError, match="raised 2 times"):
+        service.acknowledge("alice", REF, "WB006", "Our working notes.", cell="-")
+    service.acknowledge("alice", REF, "WB006", "A notes column for our own use.", cell="N1")
+    service.acknowledge("alice", REF, "WB006", "Working notes, ignored by ISAP.", cell="-", sheet="notes")
+    with pytest.raises(NotFound, match="number 999"):
+        service.acknowledge("alice", REF, "WB006", "x", finding_id=999)
+    service.acknowledge("alice", REF, "WB006", "Scratch space.", finding_id=ids["Scratch"])
+    with pytest.raises(Refused, match="already acknowledged"):
+        service.acknowledge("alice", REF, "WB006", "again", finding_id=ids["Scratch"])
+    service.submit("alice", REF)
+    assert service.show("alice", REF)["state"] == "submitted"
+    reasons = [h["reason"] for h in service.show("alice", REF)["history"] if h["action"] == "warning_acknowledged"]
+    assert reasons == ["WB006 Partners N1: A notes column for our own use.",
+                       "WB006 Notes, no cell: Working notes, ignored by ISAP.", "WB006 Scratch, no cell: Scratch space."]
+
+
+def test_the_cli_acknowledges_a_warning_without_a_cell(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from sample_submissions.generate import Layout
+
+    env = {**os.environ, "ISAP_DATA_DIR": str(tmp_path / "data")}
+    env.pop("ISAP_DATABASE_URL", None)
+    env.pop("ISAP_POLICY", None)
+
+    def isap(*args):
+        return subprocess.run([sys.executable, "-m", "isap.cli", *args], capture_output=True, text=True, env=env,
+                              cwd=tmp_path)
+
+    assert isap("db", "upgrade").returncode == 0
+    assert isap("org", "add", "QUA", "Black Country ICB").returncode == 0
+    assert isap("user", "add", "alice", "--role", "commissioner", "--org", "QUA").returncode == 0
+    layout = Layout(extra_sheets={"Notes": [["hello"]]}, extra_columns={"Partners": {"notes": ["a"]}})
+    path = write(proposal(1), tmp_path / "w.xlsx", layout)
+    assert isap("upload", str(path), "--as", "alice").returncode == 0
+    r = isap("acknowledge", REF, "WB006", "--note", "Notes.", "--as", "alice")
+    assert r.returncode == 1 and "raised 2 times" in r.stderr and "--finding" in r.stderr
+    r = isap("acknowledge", REF, "WB006", "--cell", "-", "--note", "Our working notes.", "--as", "alice")
+    assert r.returncode == 0, r.stderr
+    shown = json.loads(isap("show", REF, "--as", "alice", "-f", "json").stdout)
+    [left] = [f for f in shown["findings"] if not f["acknowledged"]]
+    assert left["cell"] == "N1"
+    r = isap("acknowledge", REF, "wb006", "--finding", str(left["id"]), "--note", "Our column.", "--as", "alice")
+    assert r.returncode == 0, r.stderr
+    assert isap("submit", REF, "--as", "alice").returncode == 0
+
+
+def test_the_dashboard_acknowledges_every_warning_even_without_a_cell(prefect_harness, tmp_path, monkeypatch):
+    """AppTest: each pending warning's own form acknowledges exactly that warning, cell or no cell."""
+    from pathlib import Path
+
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from isap.store.db import upgrade
+    from isap.workflow import Service
+
+    monkeypatch.setenv("ISAP_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("ISAP_DATABASE_URL", raising=False)
+    monkeypatch.delenv("ISAP_POLICY", raising=False)
+    monkeypatch.chdir(tmp_path)
+    upgrade()
+    service = Service()
+    service.add_organisation("QUA", "NHS Black Country ICB")
+    service.add_user("alice", "commissioner", "QUA", password="alice-pass")
+    _three_wb006(service, tmp_path)
+    st.cache_resource.clear()
+    try:
+        at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "dashboards" / "app.py"),
+                               default_timeout=90)
+        at.run()
+        at.text_input(key="username").input("alice")
+        at.text_input(key="password").input("alice-pass")
+        at.button[0].click()
+        at.run()
+        at.switch_page("views/proposal.py")
+        at.run()
+        for n in range(3):
+            at.text_area(key="ack-note-0").input(f"Explained {n}.")
+            next(b for b in at.button if b.label == "Acknowledge").click()
+            at.run()
+            assert not at.exception, at.exception
+            assert not [e.value for e in at.error], [e.value for e in at.error]
+        assert not [b for b in at.button if b.label == "Acknowledge"]
+        next(b for b in at.button if b.label.startswith("Submit for checkpoint")).click()
+        at.run()
+    finally:
+        st.cache_resource.clear()
+    shown = service.show("alice", REF)
+    assert all(f["acknowledged"] for f in shown["findings"])
+    assert shown["state"] == "submitted"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlmodel import create_engine
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -24,6 +24,43 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 class StoreError(RuntimeError):
     """A problem with the database that the user can act on; the message says what to do."""
+
+
+class StoreBusy(StoreError):
+    """A database failure that is worth retrying: busy or locked, a serialisation failure or deadlock, a lost
+    connection.  Recognised by error type and code (see `retryable`), never by the wording of a message."""
+
+
+# SQLite result codes (https://sqlite.org/rescode.html): extended codes keep the primary code in their low byte.
+SQLITE_BUSY, SQLITE_LOCKED = 5, 6
+# PostgreSQL SQLSTATEs (https://www.postgresql.org/docs/current/errcodes-appendix.html) worth retrying:
+# serialization_failure, deadlock_detected, lock_not_available, too_many_connections, and the server going
+# away (admin_shutdown, crash_shutdown, cannot_connect_now); class 08 (connection exceptions) as a whole.
+PG_RETRYABLE = frozenset({"40001", "40P01", "55P03", "53300", "57P01", "57P02", "57P03"})
+
+
+def retryable(exc: BaseException) -> bool:
+    """Whether a database failure is transient: decided by the driver's error type and code."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    orig = getattr(exc, "orig", None) or exc
+    code = getattr(orig, "sqlite_errorcode", None)
+    if code is not None:
+        return (code & 0xFF) in (SQLITE_BUSY, SQLITE_LOCKED)
+    state = getattr(orig, "sqlstate", None)
+    if state:
+        return state in PG_RETRYABLE or state.startswith("08")
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - psycopg is a dependency
+        return False
+    # psycopg raises OperationalError without a SQLSTATE when it cannot reach the server at all
+    return isinstance(orig, psycopg.OperationalError)
+
+
+def store_error(exc: BaseException, prefix: str = "the database failed") -> StoreError:
+    """The StoreError (or, when worth retrying, StoreBusy) for a database failure."""
+    return (StoreBusy if retryable(exc) else StoreError)(f"{prefix}: {_short(exc)}")
 
 
 def data_dir() -> Path:
@@ -81,7 +118,7 @@ def upgrade(url: str | None = None) -> str:
     try:
         command.upgrade(alembic_config(url), "head")
     except OperationalError as exc:
-        raise StoreError(f"cannot reach the database: {_short(exc)}") from None
+        raise store_error(exc, "cannot reach the database") from None
     return head_revision()
 
 
@@ -100,7 +137,7 @@ def check_schema(engine: Engine) -> None:
             except SQLAlchemyError:
                 current = None
     except OperationalError as exc:
-        raise StoreError(f"cannot reach the database: {_short(exc)}") from None
+        raise store_error(exc, "cannot reach the database") from None
     head = head_revision()
     if current != head:
         raise StoreError(

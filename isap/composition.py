@@ -1,0 +1,120 @@
+"""The one place that builds what every entry point needs: policy, database, file store and service.
+
+The CLI, the Prefect flows (on a laptop, in Dask worker processes or on
+Prefect workers), reminders and the dashboard all build their `Service` here,
+so they all apply the same assurance policy and reach the same data.  The
+policy is looked up in one order everywhere:
+
+1. the `--policy FILE` a command was given;
+2. `ISAP_POLICY` (a path), for processes that have no working directory of
+   their own, such as Prefect workers and service managers;
+3. `isap-policy.toml` in the working directory;
+4. the built-in defaults.
+
+Only the policy lookup is cheap to import: `isap check` uses it without
+loading the database layer.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from isap.policy import POLICY_FILE_NAME, Policy
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from isap.store.files import FileStore
+    from isap.workflow import Service
+
+POLICY_ENV = "ISAP_POLICY"
+
+
+def policy_file(explicit: Path | str | None = None, cwd: Path | None = None) -> Path | None:
+    """The policy file that applies here, or None for the built-in defaults."""
+    if explicit is not None and str(explicit) != "":
+        return Path(explicit)
+    named = os.environ.get(POLICY_ENV, "").strip()
+    if named:
+        return Path(named)
+    found = (cwd or Path.cwd()) / POLICY_FILE_NAME
+    return found if found.is_file() else None
+
+
+def load_policy(explicit: Path | str | None = None, cwd: Path | None = None) -> Policy:
+    """The policy that applies here; a file that cannot be used raises PolicyError, naming the file."""
+    path = policy_file(explicit, cwd)
+    return Policy.from_toml(path) if path is not None else Policy()
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """Everything an entry point acts through, built once."""
+
+    policy: Policy
+    policy_file: Path | None
+    engine: "Engine"
+    files: "FileStore"
+    service: "Service"
+
+
+_lock = threading.Lock()
+_built: dict[tuple, Wiring] = {}
+
+
+def wire(policy: Path | str | None = None) -> Wiring:
+    """The policy, engine, file store and service for this process's settings.
+
+    Built once per distinct setting (policy file and its modification time,
+    database URL, data directory) and shared after that, so a flow's tasks do
+    not each re-read the policy and re-check the schema.  Raises PolicyError
+    for an unusable policy file and StoreError when the database is not ready.
+    """
+    from isap.store.db import data_dir, database_url
+
+    path = policy_file(policy)
+    resolved = path.resolve() if path is not None else None
+    try:
+        stamp = resolved.stat().st_mtime_ns if resolved is not None else None
+    except OSError:
+        stamp = None  # Policy.from_toml says what is wrong with it
+    key = (resolved, stamp, database_url(), str(data_dir()))
+    with _lock:
+        built = _built.get(key)
+        if built is None:
+            built = _build(resolved)
+            _built[key] = built
+        return built
+
+
+def _build(path: Path | None) -> Wiring:
+    from isap.store.db import get_engine
+    from isap.store.files import default_store
+    from isap.workflow import Service
+
+    policy = Policy.from_toml(path) if path is not None else Policy()
+    engine = get_engine()
+    files = default_store()
+    return Wiring(policy, path, engine, files, Service(engine, files, policy))
+
+
+def service(policy: Path | str | None = None) -> "Service":
+    """The wired service (see `wire`)."""
+    return wire(policy).service
+
+
+def export_policy(explicit: Path | str | None = None) -> Path | None:
+    """Name the policy that applies here in ISAP_POLICY, as an absolute path, for the processes this one starts.
+
+    Flow runs on Dask workers and Prefect workers do not share this process's
+    working directory or command line; naming the file in the environment they
+    inherit makes them apply the same policy.
+    """
+    path = policy_file(explicit)
+    if path is not None:
+        os.environ[POLICY_ENV] = str(path.resolve())
+    return path
