@@ -16,6 +16,7 @@ from isap.pipeline import orchestration_defaults
 orchestration_defaults()  # before anything imports Prefect
 
 from dashboards import ui  # noqa: E402
+from isap.isolation import warm_up  # noqa: E402
 from isap.store.db import StoreError  # noqa: E402
 
 
@@ -27,6 +28,7 @@ def main() -> None:
         st.error(f"The database is not ready: {exc}")
         st.stop()
     ui.start_orchestration()
+    warm_up(background=True)  # the children that check uploads, started once per server process
     user = ui.me()
     if user is None:
         st.navigation([st.Page("views/sign_in.py", title="Sign in", url_path="sign-in")]).run()

@@ -80,7 +80,7 @@ class Failure:
 
 # ---------------------------------------------------------------------------- in the child
 
-def _init_child(stderr_dir: str, parent_pid: int | None) -> None:
+def _init_child(stderr_dir: str, parent_pid: int | None, preload: bool) -> None:
     """Runs once in every new child, before it takes any file."""
     parent_pid = parent_pid or os.getppid()  # under forkserver: the forkserver, which ends with our parent
     try:
@@ -114,10 +114,11 @@ def _init_child(stderr_dir: str, parent_pid: int | None) -> None:
     os.dup2(fd, 2)
     os.close(fd)
     os.environ["RUST_BACKTRACE"] = "0"
-    import importlib
+    if preload:  # under forkserver the modules come loaded; under fork they load as the file needs them
+        import importlib
 
-    for name in PRELOAD:  # already loaded under forkserver; loaded here once under fork/spawn
-        importlib.import_module(name)
+        for name in PRELOAD:
+            importlib.import_module(name)
 
 
 def _limited(fn: Callable, args: tuple, limits: Limits) -> Any:
@@ -162,8 +163,7 @@ class Isolation:
         # Under fork the child's parent is this process; under forkserver it is the forkserver.
         parent = os.getpid() if context == "fork" else None
         self._pool = ProcessPool(max_workers=workers, max_tasks=max_tasks, initializer=_init_child,
-                                 initargs=(self._stderr_dir, parent), context=ctx)
-        self._lock = threading.Lock()
+                                 initargs=(self._stderr_dir, parent, context == "spawn"), context=ctx)
 
     def run(self, fn: Callable, args: tuple, limits: Limits) -> Any | Failure:
         """`fn(*args)` in a child under `limits`: its result, or a `Failure` saying why there is none.
@@ -260,13 +260,24 @@ def use_fork() -> None:
     _CONTEXT = "fork"
 
 
-def warm_up(workers: int = WARM_WORKERS) -> Isolation:
-    """For a long-running process (dashboard, worker): start a warm pool of children now."""
-    global _WORKERS
-    _WORKERS = max(_WORKERS, workers)
-    pool = _pool()
-    pool.warm()
-    return pool
+_WARMED = False
+
+
+def warm_up(workers: int = WARM_WORKERS, background: bool = False) -> None:
+    """For a long-running process (dashboard, worker): start a warm pool of children now, once.
+
+    Cheap to call again (on every page run, say). With `background`, the children start on a
+    thread so the caller (a page being drawn) need not wait for them."""
+    global _WORKERS, _WARMED
+    with _POOL_LOCK:
+        if _WARMED:
+            return
+        _WARMED = True
+        _WORKERS = max(_WORKERS, workers)
+    if background:
+        threading.Thread(target=lambda: _pool().warm(), name="isap-isolation-warm-up", daemon=True).start()
+    else:
+        _pool().warm()
 
 
 def _pool() -> Isolation:
@@ -281,11 +292,12 @@ def _pool() -> Isolation:
 
 def shutdown() -> None:
     """Stop the process's pool (also done at exit)."""
-    global _POOL
+    global _POOL, _WARMED
     with _POOL_LOCK:
         if _POOL is not None:
             _POOL.close()
             _POOL = None
+        _WARMED = False
 
 
 atexit.register(shutdown)
