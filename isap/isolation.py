@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import atexit
 import ctypes
+import io
 import logging
 import math
 import multiprocessing
@@ -35,6 +36,8 @@ import signal
 import tempfile
 import threading
 from concurrent.futures import TimeoutError as FutureTimeout
+from multiprocessing import context as mp_context
+from multiprocessing import forkserver, popen_forkserver, reduction, spawn, util
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -80,7 +83,7 @@ class Failure:
 
 # ---------------------------------------------------------------------------- in the child
 
-def _init_child(stderr_dir: str, parent_pid: int | None, preload: bool) -> None:
+def _init_child(stderr_dir: str, parent_pid: int | None) -> None:
     """Runs once in every new child, before it takes any file."""
     parent_pid = parent_pid or os.getppid()  # under forkserver: the forkserver, which ends with our parent
     try:
@@ -93,8 +96,6 @@ def _init_child(stderr_dir: str, parent_pid: int | None, preload: bool) -> None:
     # A forkserver child inherits the forkserver's "clients alive" pipe, which keeps the forkserver
     # (our parent, whose death kills us) running as long as we do. Letting it go means: our parent
     # process dies → the forkserver sees the end of that pipe and exits → the kernel kills us.
-    from multiprocessing import forkserver
-
     alive_fd = getattr(forkserver._forkserver, "_forkserver_alive_fd", None)
     if alive_fd is not None:
         try:
@@ -114,11 +115,6 @@ def _init_child(stderr_dir: str, parent_pid: int | None, preload: bool) -> None:
     os.dup2(fd, 2)
     os.close(fd)
     os.environ["RUST_BACKTRACE"] = "0"
-    if preload:  # under forkserver the modules come loaded; under fork they load as the file needs them
-        import importlib
-
-        for name in PRELOAD:
-            importlib.import_module(name)
 
 
 def _limited(fn: Callable, args: tuple, limits: Limits) -> Any:
@@ -148,22 +144,66 @@ def _limited(fn: Callable, args: tuple, limits: Limits) -> Any:
 
 # ---------------------------------------------------------------------------- in the parent
 
+class _NoMainPopen(popen_forkserver.Popen):
+    """A forkserver start whose child does not re-import the parent's `__main__`.
+
+    multiprocessing re-runs the parent's main module in every forkserver child. In the dashboard
+    that module is the Streamlit page script (Streamlit installs it as `__main__`), so each child
+    would run the whole dashboard, Prefect server included. The children need only the check
+    modules, which the forkserver preloads.
+    """
+
+    def _launch(self, process_obj):  # popen_forkserver.Popen._launch, less the main module
+        prep_data = spawn.get_preparation_data(process_obj._name)
+        prep_data.pop("init_main_from_path", None)
+        prep_data.pop("init_main_from_name", None)
+        buf = io.BytesIO()
+        mp_context.set_spawning_popen(self)
+        try:
+            reduction.dump(prep_data, buf)
+            reduction.dump(process_obj, buf)
+        finally:
+            mp_context.set_spawning_popen(None)
+        self.sentinel, w = forkserver.connect_to_new_process(self._fds)
+        _parent_w = os.dup(w)
+        self.finalizer = util.Finalize(self, util.close_fds, (_parent_w, self.sentinel))
+        with open(w, "wb", closefd=True) as f:
+            f.write(buf.getbuffer())
+        self.pid = forkserver.read_signed(self.sentinel)
+
+
+class _NoMainProcess(mp_context.ForkServerProcess):
+    @staticmethod
+    def _Popen(process_obj):
+        return _NoMainPopen(process_obj)
+
+
+class _NoMainContext(mp_context.ForkServerContext):
+    Process = _NoMainProcess
+
+
+def _forkserver_context() -> _NoMainContext:
+    ctx = _NoMainContext()
+    ctx.set_forkserver_preload(PRELOAD)
+    return ctx
+
+
 class Isolation:
     """A small pool of limited children; `run` never raises for what happens inside one."""
 
     def __init__(self, context: str = "forkserver", workers: int = 1, max_tasks: int = MAX_TASKS_PER_CHILD):
         from pebble import ProcessPool
 
-        ctx = multiprocessing.get_context(context)
-        if context == "forkserver":
-            ctx.set_forkserver_preload(PRELOAD)
+        if context not in ("fork", "forkserver"):
+            raise ValueError(f"children start by fork or forkserver, not {context!r}")
+        ctx = _forkserver_context() if context == "forkserver" else multiprocessing.get_context("fork")
         self.context = context
         self.workers = workers
         self._stderr_dir = tempfile.mkdtemp(prefix="isap-check-")
         # Under fork the child's parent is this process; under forkserver it is the forkserver.
         parent = os.getpid() if context == "fork" else None
         self._pool = ProcessPool(max_workers=workers, max_tasks=max_tasks, initializer=_init_child,
-                                 initargs=(self._stderr_dir, parent, context == "spawn"), context=ctx)
+                                 initargs=(self._stderr_dir, parent), context=ctx)
 
     def run(self, fn: Callable, args: tuple, limits: Limits) -> Any | Failure:
         """`fn(*args)` in a child under `limits`: its result, or a `Failure` saying why there is none.

@@ -321,3 +321,22 @@ def test_no_child_survives_a_sigkill_of_its_parent(context, state):
         alive = [p for p in alive if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
         time.sleep(0.1)
     assert alive == [], f"children {alive} outlived their parent"
+
+
+def test_children_do_not_rerun_the_parents_main_module(tmp_path):
+    """The dashboard's main module is its page script: a child that re-ran it would start a second dashboard."""
+    mark = tmp_path / "runs.txt"
+    script = tmp_path / "page.py"
+    script.write_text(textwrap.dedent(f"""
+        import os
+        open({str(mark)!r}, "a").write(__name__ + "\\n")
+        if __name__ == "__main__":
+            from isap import isolation
+            pool = isolation.Isolation("forkserver", workers=1)
+            print(pool.run(os.getpid, (), isolation.Limits(60, 60, 1 << 30)))
+            pool.close()
+    """))
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert int(proc.stdout.strip()) > 0  # the child ran the function
+    assert mark.read_text().split() == ["__main__"]
