@@ -205,7 +205,7 @@ _FAILURE_POLICY = {"memory": "max_memory_bytes", "cpu": "max_cpu_seconds", "time
 def _failed_child(path: str | Path, policy: Policy, failure) -> Report:
     """The report of a file whose isolated check returned nothing: a finding for that file."""
     report = Report(str(path), _sha_if_readable(path, policy), None, None, policy.values())
-    if failure.kind == "error":  # the check raised outside its own guards, or its result could not come back
+    if failure.kind in ("error", "unavailable"):  # raised outside its own guards, or no child could run it
         log.error("isap defect: the isolated check of %s failed:\n%s", path, failure.detail)
         report.findings = [_defect_finding("the isolated check")]
     elif failure.kind in _FAILURE_RULE:

@@ -74,7 +74,8 @@ class Failure:
     """Why an isolated run returned no result.
 
     kind: "time" (wall clock), "cpu", "memory" (a limit ran out), "crash" (the child died or was
-    killed for another reason) or "error" (the function raised; `detail` holds its traceback).
+    killed for another reason), "error" (the function raised; `detail` holds its traceback) or
+    "unavailable" (no child could be started).
     """
 
     kind: str
@@ -211,7 +212,10 @@ class Isolation:
         `fn` and its arguments and result must be picklable (plain data)."""
         from pebble import ProcessExpired
 
-        future = self._pool.schedule(_limited, args=(fn, args, limits), timeout=limits.wall_seconds)
+        try:
+            future = self._pool.schedule(_limited, args=(fn, args, limits), timeout=limits.wall_seconds)
+        except Exception as exc:  # noqa: BLE001 - a pool that cannot start children (its forkserver died, say)
+            return Failure("unavailable", f"{type(exc).__name__}: {exc}")
         try:
             return future.result()
         except FutureTimeout:
@@ -274,7 +278,10 @@ class Isolation:
 
     @property
     def alive(self) -> bool:
-        return self._pool.active
+        try:
+            return self._pool.active
+        except Exception:  # noqa: BLE001 - a pool that cannot even start is not alive
+            return False
 
 
 def _seconds(s: float) -> str:
@@ -344,9 +351,16 @@ atexit.register(shutdown)
 
 
 def run(fn: Callable, args: tuple, limits: Limits) -> Any | Failure:
-    """Run `fn(*args)` in one of this process's limited children (see `Isolation.run`)."""
-    pool = _pool()
-    result = pool.run(fn, args, limits)
-    if isinstance(result, Failure) and result.kind == "error" and not pool.alive:
-        shutdown()  # a broken pool is rebuilt for the next file
+    """Run `fn(*args)` in one of this process's limited children (see `Isolation.run`).
+
+    A pool that can no longer start children is replaced once, so one broken pool does not
+    fail every later file."""
+    result: Any = None
+    for _ in range(2):
+        pool = _pool()
+        result = pool.run(fn, args, limits)
+        if not (isinstance(result, Failure) and result.kind in ("unavailable", "error") and not pool.alive):
+            return result
+        log.warning("replacing the isolated check pool: %s", result.detail.splitlines()[-1] if result.detail else "")
+        shutdown()
     return result

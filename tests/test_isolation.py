@@ -340,3 +340,22 @@ def test_children_do_not_rerun_the_parents_main_module(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert int(proc.stdout.strip()) > 0  # the child ran the function
     assert mark.read_text().split() == ["__main__"]
+
+
+def test_a_pool_whose_forkserver_died_is_replaced_for_the_next_file(typical):
+    import psutil
+
+    isolation.shutdown()
+    try:
+        isolation.warm_up(workers=1)
+        forkservers = [c for c in psutil.Process().children() if "forkserver" in " ".join(c.cmdline())]
+        assert forkservers
+        for c in forkservers:
+            for child in c.children():
+                child.kill()
+            c.kill()  # not reaped here: multiprocessing reaps its own forkserver
+        time.sleep(1)
+        report = checker.check_file(typical)
+        assert report.findings == [] and checker.exit_status(report) == 0
+    finally:
+        isolation.shutdown()
