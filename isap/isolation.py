@@ -197,6 +197,11 @@ class Isolation:
 
         if context not in ("fork", "forkserver"):
             raise ValueError(f"children start by fork or forkserver, not {context!r}")
+        me = multiprocessing.current_process()
+        if me.daemon:
+            # A Dask worker is a daemonic process, which multiprocessing forbids to have children lest
+            # they outlive it. Ours cannot: each dies with its parent (see _init_child).
+            me._config["daemon"] = False
         ctx = _forkserver_context() if context == "forkserver" else multiprocessing.get_context("fork")
         self.context = context
         self.workers = workers

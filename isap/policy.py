@@ -40,7 +40,7 @@ class Policy(BaseModel):
     max_cells_per_sheet: int = Field(5_000_000, gt=0, description="WB003: largest area (rows × columns) a sheet's values may span.")
     max_seconds_per_file: float = Field(60.0, gt=0, description="Time budget for assessing one file.")
     max_cpu_seconds: float = Field(60.0, gt=0, description="WB003: processor seconds the child checking one file may use.")
-    max_memory_bytes: int = Field(3_221_225_472, ge=268_435_456, description="WB003: address space, in bytes, of the child checking one file.")
+    max_memory_bytes: int = Field(3_221_225_472, ge=536_870_912, description="WB003: address space, in bytes, of the child checking one file.")
     # Workflow
     review_target_working_days: int = Field(20, gt=0, description="Target working days a submission may wait in review.")
 

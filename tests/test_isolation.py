@@ -359,3 +359,24 @@ def test_a_pool_whose_forkserver_died_is_replaced_for_the_next_file(typical):
         assert report.findings == [] and checker.exit_status(report) == 0
     finally:
         isolation.shutdown()
+
+
+DAEMONIC = textwrap.dedent("""
+    import multiprocessing, sys
+    def target(path):
+        from isap import checker
+        report = checker.check_file(path)
+        print(checker.exit_status(report), [f.rule_id for f in report.findings], flush=True)
+    if __name__ == "__main__":
+        p = multiprocessing.get_context("spawn").Process(target=target, args=(sys.argv[1],), daemon=True)
+        p.start()
+        p.join()
+""")
+
+
+def test_a_daemonic_process_such_as_a_dask_worker_checks_in_a_child_too(typical, tmp_path):
+    script = tmp_path / "daemonic.py"
+    script.write_text(DAEMONIC)
+    proc = subprocess.run([sys.executable, str(script), str(typical)], capture_output=True, text=True, timeout=120,
+                          cwd=ROOT)
+    assert proc.stdout.strip() == "0 []", proc.stderr
