@@ -353,6 +353,9 @@ def shutdown() -> None:
 
 
 atexit.register(shutdown)
+# A multiprocessing child (a Dask worker, say) does not run atexit handlers: it runs these
+# finalizers, and then joins its own children, which would wait for ours forever.
+util.Finalize(None, shutdown, exitpriority=100)
 
 
 def run(fn: Callable, args: tuple, limits: Limits) -> Any | Failure:
