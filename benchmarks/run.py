@@ -34,7 +34,7 @@ _PROBE = textwrap.dedent("""
         t1 = time.perf_counter()
         out = {"cells": cells}
     else:
-        from isap.checker import check_file
+        from isap.checker import check_file_in_process as check_file  # the check itself; isolation: benchmarks/isolation.py
         import isap.parse
         from isap.registry import all_rules
         all_rules()
@@ -103,8 +103,14 @@ def bench_bounded() -> list[dict]:
     return run()
 
 
+def _isolation():
+    from benchmarks.isolation import bench_isolation
+
+    return bench_isolation()
+
+
 BENCHES = {"check": bench_check, "queries": _store("bench_queries"), "ingest": _store("bench_ingest"),
-           "dashboard": _store("bench_dashboard"), "bounded": bench_bounded}
+           "dashboard": _store("bench_dashboard"), "bounded": bench_bounded, "isolation": _isolation}
 
 
 def main(argv: list[str] | None = None) -> None:

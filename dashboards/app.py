@@ -17,6 +17,7 @@ orchestration_defaults()  # before anything imports Prefect
 
 from dashboards import ui  # noqa: E402
 from dashboards.render import fmt, md  # noqa: E402
+from isap.isolation import warm_up  # noqa: E402
 from isap.policy import PolicyError  # noqa: E402
 from isap.store.db import StoreError  # noqa: E402
 
@@ -33,6 +34,7 @@ def main() -> None:
         st.error(fmt("The assurance policy cannot be used: {}", exc))
         st.stop()
     ui.start_orchestration()
+    warm_up(background=True)  # the children that check uploads, started once per server process
     user = ui.me()
     if user is None:
         st.navigation([st.Page("views/sign_in.py", title="Sign in", url_path="sign-in")]).run()

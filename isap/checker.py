@@ -1,9 +1,12 @@
 """The pre-submission check: one file in, one `Report` out, never an exception.
 
 It runs the stages in order (file safety, parsing into the model, every
-registered rule that applies at the effective checkpoint) and turns any
-unexpected failure into a WB001 finding for that file, so a batch of files is
-always fully reported.
+registered rule that applies at the effective checkpoint) in a child process
+with hard limits, so a file that crashes a reader or exhausts a limit is a
+WB001/WB003 finding for that file and never takes the caller down.  A failure
+inside isap itself (a rule or the reader raising where the file is not at
+fault) is reported as such, exit status 3, with the other rules' findings
+still listed, so a batch of files is always fully reported.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from isap.findings import Finding, Severity, cap_findings
+from isap.findings import Domain, Finding, Severity, cap_findings
 from isap.policy import Policy
 from isap.registry import CATALOGUE_VERSION, all_rules, selected
 from isap.safety import Refused, file_finding, inspect
@@ -55,6 +58,9 @@ class Report:
 
     @property
     def exit_code(self) -> int:
+        """3 isap itself failed, 2 not assessable, 1 errors, 0 none (the spec's exit status of one file)."""
+        if any(f.rule_id == ENGINE_DEFECT for f in self.findings):
+            return 3
         if self.refused:
             return 2
         return 1 if any(f.severity is Severity.ERROR for f in self.findings) else 0
@@ -82,56 +88,156 @@ class Report:
 
 def check_file(path: str | Path, policy: Policy | None = None, checkpoint: int | None = None,
                select: Iterable[str] = (), ignore: Iterable[str] = ()) -> Report:
+    """Check one file in a child process with hard limits (see `isap.isolation`).
+
+    What happens in the child cannot reach the caller: a crash, a kill or an exhausted limit is a
+    WB001 or WB003 finding for this file."""
+    from isap import isolation
+
+    policy = policy or Policy()
+    limits = isolation.Limits.from_policy(policy)
+    outcome = isolation.run(_check_in_child, (str(path), policy, checkpoint, tuple(select), tuple(ignore)), limits)
+    if isinstance(outcome, isolation.Failure):
+        return _failed_child(path, policy, outcome)
+    report, defects = outcome
+    for defect in defects:
+        log.error("%s", defect)
+    report.file = str(path)
+    return report
+
+
+def check_file_in_process(path: str | Path, policy: Policy | None = None, checkpoint: int | None = None,
+                          select: Iterable[str] = (), ignore: Iterable[str] = ()) -> Report:
+    """The check itself, in this process: what the isolated child runs. Only for trusted callers
+    (the child, tests): a file that crashes a reader takes this process with it."""
+    report, defects = _check(path, policy, checkpoint, select, ignore)
+    for defect in defects:
+        log.error("%s", defect)
+    return report
+
+
+def _check_in_child(path: str, policy: Policy, checkpoint: int | None, select: tuple, ignore: tuple):
+    # The child returns its defects' tracebacks as text so the parent, whose logging is configured,
+    # logs them; the child's own standard error is not seen by anyone.
+    return _check(path, policy, checkpoint, select, ignore)
+
+
+def _check(path: str | Path, policy: Policy | None, checkpoint: int | None, select: Iterable[str],
+           ignore: Iterable[str]) -> tuple[Report, list[str]]:
     policy = policy or Policy()
     report = Report(str(path), None, None, None, policy.values())
+    defects: list[str] = []
     try:
         inspection = inspect(path, policy)
     except Refused as refused:
         report.findings = refused.findings
         report.sha256 = _sha_if_readable(path, policy)
-        return report
-    except Exception as exc:  # noqa: BLE001 - any failure on one file is a finding, not a crash
-        log.debug("unexpected failure inspecting %s", path, exc_info=True)
-        report.findings = [file_finding("WB001", f"The workbook could not be read ({type(exc).__name__}).")]
+        return report, defects
+    except MemoryError:
+        report.findings = [_memory_finding(policy)]
         report.sha256 = _sha_if_readable(path, policy)
-        return report
+        return report, defects
+    except Exception:  # noqa: BLE001 - a file's faults are Refused; anything else is isap's own defect
+        defects.append(_defect_log("the safety scan", path))
+        report.findings = [_defect_finding("the safety scan")]
+        report.sha256 = _sha_if_readable(path, policy)
+        return report, defects
     report.sha256 = inspection.sha256
     try:
         from isap.parse import parse  # pandas/pandera load only when a file gets this far
 
         wb = parse(inspection, checkpoint)
-        report.template_version = wb.template_version
-        report.checkpoint = wb.checkpoint
-        ref = wb.cover["proposal_reference"]
-        report.proposal_reference = ref if isinstance(ref, str) else None
-        code = wb.cover["lead_commissioner_code"]
-        report.lead_commissioner_code = code if isinstance(code, str) else None
-        title, ptype = wb.cover["proposal_title"], wb.cover["provider_type"]
-        report.title = title if isinstance(title, str) else None
-        report.provider_type = ptype if isinstance(ptype, str) else None
-        email = wb.cover["contact_email"]
-        report.contact_email = email if isinstance(email, str) else None
-        findings: list[Finding] = []
-        for rule in selected(all_rules(), select, ignore):
-            if rule.applies_at(wb.checkpoint):
-                findings.extend(rule.check(wb, policy))
-        report.findings, report.unlisted = cap_findings(findings, policy.max_findings_per_rule,
-                                                        dict(wb.unknown_sheets))
     except Refused as refused:
         report.findings = refused.findings
-        report.template_version = report.checkpoint = None
-    except Exception as exc:  # noqa: BLE001
-        log.debug("unexpected failure checking %s", path, exc_info=True)
-        report.findings = [file_finding("WB001", f"The workbook could not be read ({type(exc).__name__}).")]
-        report.template_version = report.checkpoint = None
+        return report, defects
+    except MemoryError:
+        report.findings = [_memory_finding(policy)]
+        return report, defects
+    except Exception:  # noqa: BLE001
+        defects.append(_defect_log("reading the workbook", path))
+        report.findings = [_defect_finding("reading the workbook")]
+        return report, defects
+    report.template_version = wb.template_version
+    report.checkpoint = wb.checkpoint
+    ref = wb.cover["proposal_reference"]
+    report.proposal_reference = ref if isinstance(ref, str) else None
+    code = wb.cover["lead_commissioner_code"]
+    report.lead_commissioner_code = code if isinstance(code, str) else None
+    title, ptype = wb.cover["proposal_title"], wb.cover["provider_type"]
+    report.title = title if isinstance(title, str) else None
+    report.provider_type = ptype if isinstance(ptype, str) else None
+    email = wb.cover["contact_email"]
+    report.contact_email = email if isinstance(email, str) else None
+    findings: list[Finding] = []
+    for rule in selected(all_rules(), select, ignore):
+        if not rule.applies_at(wb.checkpoint):
+            continue
+        # Each rule on its own: one defective rule must not hide what the others found.
+        try:
+            findings.extend(list(rule.check(wb, policy)))
+        except MemoryError:
+            report.template_version = report.checkpoint = None
+            report.findings = [_memory_finding(policy)]
+            return report, defects
+        except Exception:  # noqa: BLE001
+            defects.append(_defect_log(f"rule {rule.id}", path))
+            findings.append(_defect_finding(f"rule {rule.id}"))
+    report.findings, report.unlisted = cap_findings(findings, policy.max_findings_per_rule, dict(wb.unknown_sheets))
+    return report, defects
+
+
+# Not a catalogue rule: the finding that says isap itself failed (exit status 3).
+ENGINE_DEFECT = "ISAP"
+SECTION_OUTPUT = "ISAP-WB 1.0 §4"
+
+
+def _defect_finding(stage: str) -> Finding:
+    return Finding(ENGINE_DEFECT, Severity.ERROR, Domain.WORKBOOK, None, None, None, None,
+                   f"isap itself failed while running {stage}: this is a defect in isap, not a fault in the "
+                   "workbook. The findings of the checks that did run are listed; please report this to the "
+                   "isap team.", SECTION_OUTPUT)
+
+
+def _defect_log(stage: str, path: str | Path) -> str:
+    import traceback
+
+    return f"isap defect in {stage} while checking {path}:\n{traceback.format_exc()}"
+
+
+def _memory_finding(policy: Policy) -> Finding:
+    return file_finding("WB003", f"The workbook could not be assessed: it needed more than the "
+                                 f"{policy.max_memory_bytes / 1048576:,.0f} MiB of memory allowed (policy "
+                                 "max_memory_bytes).")
+
+
+_FAILURE_RULE = {"memory": "WB003", "cpu": "WB003", "time": "WB003"}
+_FAILURE_POLICY = {"memory": "max_memory_bytes", "cpu": "max_cpu_seconds", "time": "max_seconds_per_file"}
+
+
+def _failed_child(path: str | Path, policy: Policy, failure) -> Report:
+    """The report of a file whose isolated check returned nothing: a finding for that file."""
+    report = Report(str(path), _sha_if_readable(path, policy), None, None, policy.values())
+    if failure.kind in ("error", "unavailable"):  # raised outside its own guards, or no child could run it
+        log.error("isap defect: the isolated check of %s failed:\n%s", path, failure.detail)
+        report.findings = [_defect_finding("the isolated check")]
+    elif failure.kind in _FAILURE_RULE:
+        report.findings = [file_finding(_FAILURE_RULE[failure.kind], f"The workbook could not be assessed within "
+                                        f"the limits: {failure.detail} (policy {_FAILURE_POLICY[failure.kind]}).")]
+    else:
+        report.findings = [file_finding("WB001", f"The workbook could not be read: {failure.detail}.")]
     return report
 
 
+def worst_status(statuses: Iterable[int]) -> int:
+    """With several files the worst status wins: 3 over 2 over 1 over 0."""
+    return max(statuses, default=0)
+
+
 def check_bytes(data: bytes, filename: str, policy: Policy | None = None) -> Report:
-    """Check an upload held in memory; the report names the upload's own file name."""
+    """Check an upload held in memory (isolated, as `check_file`); the report names the upload's own file name."""
     import tempfile
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(prefix="isap-upload-") as tmp:
         path = Path(tmp) / "upload.xlsx"
         path.write_bytes(data)
         report = check_file(path, policy)

@@ -80,15 +80,17 @@ def check(
     select: Optional[List[str]] = typer.Option(None, "--select", help="Only rules whose ID starts with these."),
     ignore: Optional[List[str]] = typer.Option(None, "--ignore", help="Skip rules whose ID starts with these."),
 ) -> None:
-    """Check workbooks before submission. Exit 0: no errors; 1: errors; 2: not assessable."""
+    """Check workbooks before submission. Exit 0: no errors; 1: errors; 2: not assessable; 3: isap failed."""
     if checkpoint is not None and checkpoint not in (1, 2, 3):
         _die("--checkpoint must be 1, 2 or 3")
-    from isap.checker import check_file
+    from isap import isolation
+    from isap.checker import check_file, worst_status
     from isap.reports import to_json, to_text
 
     if annotate is not None and len(files) != 1:
         _die("--annotate takes exactly one workbook")
     pol = _policy(policy)
+    isolation.use_fork()  # this one-shot process has no threads of its own: its forks are the cheapest children
     reports = [check_file(f, pol, checkpoint, _split(select), _split(ignore)) for f in files]
     if format is ReportFormat.json:
         out = to_json(reports)
@@ -122,7 +124,7 @@ def check(
         if code == 0 and fail_on is FailOn.warning and r.summary["warning"]:
             code = 1
         codes.append(code)
-    raise typer.Exit(max(codes))
+    raise typer.Exit(worst_status(codes))
 
 
 @app.command()

@@ -42,9 +42,11 @@ class Policy(BaseModel):
     # Upload quota: refused files and files that cannot name their proposal are kept, so they are bounded
     max_kept_unassigned_uploads: int = Field(50, gt=0, description="Most uploads one organisation may have kept that were refused or could not name their proposal.")
     max_kept_unassigned_bytes: int = Field(262_144_000, gt=0, description="Largest total size, in bytes, of one organisation's kept uploads that were refused or could not name their proposal.")
-
     # Output
     max_findings_per_rule: int = Field(500, gt=0, description="Most findings of one rule on one sheet listed; the rest are counted in one more finding.")
+    # Isolation of each file's check (WB003 when exhausted)
+    max_cpu_seconds: float = Field(60.0, gt=0, description="WB003: processor seconds the child checking one file may use.")
+    max_memory_bytes: int = Field(3_221_225_472, ge=536_870_912, description="WB003: address space, in bytes, of the child checking one file.")
     # Workflow
     review_target_working_days: int = Field(20, gt=0, description="Target working days a submission may wait in review.")
     working_days_calendar: str = Field(

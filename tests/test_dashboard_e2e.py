@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import re
 import shutil
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -389,3 +391,38 @@ def test_the_dashboard_server_ends_with_isap_dashboard(tmp_path, how):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+def test_a_workbook_that_crashes_the_reader_leaves_the_server_serving_everyone(server, tmp_path):
+    """One extra cell at xfd1048576 once made python-calamine abort the whole server; checked in a
+    limited child, it is a finding for that file, and another signed-in user is still served."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from sample_submissions.generate import clean, write
+    from tests.hostile import engagement_part, rezip
+
+    base = write(clean(2, reference="ISAP-2026-031"), tmp_path / "base.xlsx").read_bytes()
+    eng = engagement_part(base)
+    with zipfile.ZipFile(io.BytesIO(base)) as z:
+        xml = z.read(eng).decode()
+    xml = xml.replace("</sheetData>", '<row r="1048576"><c r="xfd1048576"><v>2</v></c></row></sheetData>')
+    crash = tmp_path / "extent.xlsx"
+    crash.write_bytes(rezip(base, replace={eng: xml.encode()}))
+    with sync_playwright() as pw:
+        browser = launch(pw)
+        reviewer = browser.new_context().new_page()
+        sign_in(reviewer, server, "rita", "rita-demo")  # signed in before the upload, and still served after
+        commissioner = browser.new_context().new_page()
+        sign_in(commissioner, server, "alice", "alice-demo")
+        commissioner.get_by_role("link", name="Upload").click()
+        commissioner.locator("input[type=file]").set_input_files(str(crash))
+        expect(commissioner.locator('[data-testid="stDataFrame"] td', has_text=re.compile("^WB00[13]$")).first
+               ).to_be_attached(timeout=150_000)
+        assert urllib.request.urlopen(server + "/_stcore/health", timeout=5).status == 200
+        # The reviewer's session, opened before the upload, is still served (a dead server would show a
+        # connection error), and a new sign-in works too.
+        reviewer.get_by_role("link", name="Rule catalogue").click()
+        expect(reviewer.locator('[data-testid="stDataFrame"]').first).to_be_visible(timeout=30_000)
+        expect(reviewer.get_by_text("Signed in as rita")).to_be_visible()
+        third = browser.new_context().new_page()
+        sign_in(third, server, "rita", "rita-demo")
+        browser.close()

@@ -1,0 +1,374 @@
+"""Untrusted bytes are parsed only in a child process with hard limits.
+
+A workbook can make a native reader misbehave in ways Python cannot catch:
+python-calamine asked for a 550 GB grid aborts the whole process.  So the
+whole per-file check (safety scan, parse, rules) runs in a pool child whose
+address space and CPU seconds are capped by the kernel (`RLIMIT_AS`,
+`RLIMIT_CPU`, set in the child) and whose wall-clock time is watched by the
+parent, which kills it when the budget runs out.  A child that crashes, is
+killed or exhausts a limit becomes a finding for that one file (WB003 naming
+the limit, or WB001); the calling process, and whoever else it serves,
+carries on, and the pool replaces the child for the next file.
+
+The pool is pebble's `ProcessPool` (per-task timeout, replacement of dead
+workers, an initializer).  Long-running processes, which have threads and so
+must not fork themselves, call `warm_up()` once: children then come from a
+forkserver that has the check modules preloaded, so a check costs a few
+milliseconds more than in-process.  The one-shot, single-threaded CLI calls
+`use_fork()`: forking the CLI itself is the cheapest safe start there.
+
+Every child asks the kernel to kill it when its parent dies
+(`PR_SET_PDEATHSIG`), so no child outlives the process it serves.
+"""
+
+from __future__ import annotations
+
+import atexit
+import ctypes
+import io
+import logging
+import math
+import multiprocessing
+import os
+import resource
+import shutil
+import signal
+import tempfile
+import threading
+from concurrent.futures import TimeoutError as FutureTimeout
+from multiprocessing import context as mp_context
+from multiprocessing import forkserver, popen_forkserver, reduction, spawn, util
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+log = logging.getLogger(__name__)
+
+# Imported by the forkserver (or the child, under fork) before any file arrives, so a warm child
+# pays no import cost when it checks one.
+PRELOAD = ["isap.checker", "isap.parse", "isap.safety", "isap.registry", "checks"]
+WARM_WORKERS = 2
+# A child is replaced after this many files, so fragmentation or a leak in a reader cannot build up.
+MAX_TASKS_PER_CHILD = 200
+
+_PR_SET_PDEATHSIG = 1
+_M_ARENA_MAX = -8
+_STDERR_TAIL = 4096
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The hard limits of one isolated run (from the policy)."""
+
+    wall_seconds: float
+    cpu_seconds: float
+    memory_bytes: int
+
+    @classmethod
+    def from_policy(cls, policy) -> "Limits":
+        return cls(float(policy.max_seconds_per_file), float(policy.max_cpu_seconds), int(policy.max_memory_bytes))
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why an isolated run returned no result.
+
+    kind: "time" (wall clock), "cpu", "memory" (a limit ran out), "crash" (the child died or was
+    killed for another reason), "error" (the function raised; `detail` holds its traceback) or
+    "unavailable" (no child could be started).
+    """
+
+    kind: str
+    detail: str
+
+
+# ---------------------------------------------------------------------------- in the child
+
+def _init_child(stderr_dir: str, parent_pid: int | None) -> None:
+    """Runs once in every new child, before it takes any file."""
+    parent_pid = parent_pid or os.getppid()  # under forkserver: the forkserver, which ends with our parent
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: the pool's pipe still ends the idle child
+        pass
+    # The parent may have died before the death signal was armed; then nobody would kill us.
+    if os.getppid() != parent_pid:
+        os._exit(0)
+    # A forkserver child inherits the forkserver's "clients alive" pipe, which keeps the forkserver
+    # (our parent, whose death kills us) running as long as we do. Letting it go means: our parent
+    # process dies → the forkserver sees the end of that pipe and exits → the kernel kills us.
+    alive_fd = getattr(forkserver._forkserver, "_forkserver_alive_fd", None)
+    if alive_fd is not None:
+        try:
+            os.close(alive_fd)
+        except OSError:
+            pass
+        forkserver._forkserver._forkserver_alive_fd = None
+    try:
+        # Each thread's malloc arena reserves address space; two arenas keep the address-space
+        # limit about memory actually used, on machines with any number of cores.
+        ctypes.CDLL(None).mallopt(_M_ARENA_MAX, 2)
+    except (OSError, AttributeError):
+        pass
+    # A native reader that aborts writes its reason (e.g. "memory allocation of N bytes failed") to
+    # standard error. Keep it off the user's terminal; the parent reads it to name the cause.
+    fd = os.open(os.path.join(stderr_dir, f"{os.getpid()}.err"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.dup2(fd, 2)
+    os.close(fd)
+    os.environ["RUST_BACKTRACE"] = "0"
+
+
+def _limited(fn: Callable, args: tuple, limits: Limits) -> Any:
+    """Runs `fn(*args)` in the child under this run's limits.
+
+    The soft limits are set per run (the hard ones stay open so the next run can set its own):
+    CPU seconds are counted from what the child has used so far, so a warm child that has checked
+    many files gets the full budget for each.
+    """
+    os.ftruncate(2, 0)
+    os.lseek(2, 0, os.SEEK_SET)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    used = usage.ru_utime + usage.ru_stime
+    _, cpu_hard = resource.getrlimit(resource.RLIMIT_CPU)
+    _, as_hard = resource.getrlimit(resource.RLIMIT_AS)
+    cpu_soft = math.ceil(used + limits.cpu_seconds)
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu_soft if cpu_hard == resource.RLIM_INFINITY else min(cpu_soft, cpu_hard),
+                                             cpu_hard))
+    mem_soft = limits.memory_bytes if as_hard == resource.RLIM_INFINITY else min(limits.memory_bytes, as_hard)
+    resource.setrlimit(resource.RLIMIT_AS, (mem_soft, as_hard))
+    try:
+        return fn(*args)
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (as_hard, as_hard))
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu_hard, cpu_hard))
+
+
+# ---------------------------------------------------------------------------- in the parent
+
+class _NoMainPopen(popen_forkserver.Popen):
+    """A forkserver start whose child does not re-import the parent's `__main__`.
+
+    multiprocessing re-runs the parent's main module in every forkserver child. In the dashboard
+    that module is the Streamlit page script (Streamlit installs it as `__main__`), so each child
+    would run the whole dashboard, Prefect server included. The children need only the check
+    modules, which the forkserver preloads.
+    """
+
+    def _launch(self, process_obj):  # popen_forkserver.Popen._launch, less the main module
+        prep_data = spawn.get_preparation_data(process_obj._name)
+        prep_data.pop("init_main_from_path", None)
+        prep_data.pop("init_main_from_name", None)
+        buf = io.BytesIO()
+        mp_context.set_spawning_popen(self)
+        try:
+            reduction.dump(prep_data, buf)
+            reduction.dump(process_obj, buf)
+        finally:
+            mp_context.set_spawning_popen(None)
+        self.sentinel, w = forkserver.connect_to_new_process(self._fds)
+        _parent_w = os.dup(w)
+        self.finalizer = util.Finalize(self, util.close_fds, (_parent_w, self.sentinel))
+        with open(w, "wb", closefd=True) as f:
+            f.write(buf.getbuffer())
+        self.pid = forkserver.read_signed(self.sentinel)
+
+
+class _NoMainProcess(mp_context.ForkServerProcess):
+    @staticmethod
+    def _Popen(process_obj):
+        return _NoMainPopen(process_obj)
+
+
+class _NoMainContext(mp_context.ForkServerContext):
+    Process = _NoMainProcess
+
+
+def _forkserver_context() -> _NoMainContext:
+    ctx = _NoMainContext()
+    ctx.set_forkserver_preload(PRELOAD)
+    return ctx
+
+
+class Isolation:
+    """A small pool of limited children; `run` never raises for what happens inside one."""
+
+    def __init__(self, context: str = "forkserver", workers: int = 1, max_tasks: int = MAX_TASKS_PER_CHILD):
+        from pebble import ProcessPool
+
+        if context not in ("fork", "forkserver"):
+            raise ValueError(f"children start by fork or forkserver, not {context!r}")
+        me = multiprocessing.current_process()
+        if me.daemon:
+            # A Dask worker is a daemonic process, which multiprocessing forbids to have children lest
+            # they outlive it. Ours cannot: each dies with its parent (see _init_child).
+            me._config["daemon"] = False
+        ctx = _forkserver_context() if context == "forkserver" else multiprocessing.get_context("fork")
+        self.context = context
+        self.workers = workers
+        self._stderr_dir = tempfile.mkdtemp(prefix="isap-check-")
+        # Under fork the child's parent is this process; under forkserver it is the forkserver.
+        parent = os.getpid() if context == "fork" else None
+        self._pool = ProcessPool(max_workers=workers, max_tasks=max_tasks, initializer=_init_child,
+                                 initargs=(self._stderr_dir, parent), context=ctx)
+
+    def run(self, fn: Callable, args: tuple, limits: Limits) -> Any | Failure:
+        """`fn(*args)` in a child under `limits`: its result, or a `Failure` saying why there is none.
+
+        `fn` and its arguments and result must be picklable (plain data)."""
+        from pebble import ProcessExpired
+
+        try:
+            future = self._pool.schedule(_limited, args=(fn, args, limits), timeout=limits.wall_seconds)
+        except Exception as exc:  # noqa: BLE001 - a pool that cannot start children (its forkserver died, say)
+            return Failure("unavailable", f"{type(exc).__name__}: {exc}")
+        try:
+            return future.result()
+        except FutureTimeout:
+            return Failure("time", f"it took longer than the {_seconds(limits.wall_seconds)} allowed")
+        except ProcessExpired as exc:
+            return self._expired(exc, limits)
+        except MemoryError:
+            return Failure("memory", f"it needed more than the {_mib(limits.memory_bytes)} of memory allowed")
+        except Exception as exc:  # noqa: BLE001 - whatever the child raised is reported, not re-raised
+            tb = getattr(getattr(exc, "__cause__", None), "traceback", None) or repr(exc)
+            return Failure("error", str(tb))
+
+    def _expired(self, exc, limits: Limits) -> Failure:
+        code = exc.exitcode if isinstance(exc.exitcode, int) else 0
+        tail = self._stderr_tail(exc.pid)
+        if tail:
+            log.info("isolated check child %s ended with status %s: %s", exc.pid, code, tail)
+        if code == -signal.SIGXCPU:
+            return Failure("cpu", f"it used more than the {_seconds(limits.cpu_seconds)} of processor time allowed")
+        if "memory allocation of" in tail or "MemoryError" in tail or "out of memory" in tail.lower():
+            return Failure("memory", f"it needed more than the {_mib(limits.memory_bytes)} of memory allowed")
+        if code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            return Failure("crash", f"the reader stopped abruptly ({name})")
+        return Failure("crash", f"the reader stopped abruptly (exit status {code})")
+
+    def _stderr_tail(self, pid: int | None) -> str:
+        if pid is None:
+            return ""
+        path = Path(self._stderr_dir) / f"{pid}.err"
+        try:
+            with open(path, "rb") as fh:
+                fh.seek(0, os.SEEK_END)
+                fh.seek(max(0, fh.tell() - _STDERR_TAIL))
+                text = fh.read().decode("utf-8", "replace").strip()
+            path.unlink(missing_ok=True)
+            return text
+        except OSError:
+            return ""
+
+    def warm(self) -> None:
+        """Start the children now (and the forkserver with its preloads) rather than at the first file."""
+        futures = [self._pool.schedule(os.getpid) for _ in range(self.workers)]
+        for f in futures:
+            try:
+                f.result(timeout=120)
+            except Exception:  # noqa: BLE001 - a child that cannot start shows up at the first real file
+                log.warning("an isolated check child did not start", exc_info=True)
+
+    def close(self) -> None:
+        try:
+            self._pool.stop()
+            self._pool.join(timeout=10)
+        except Exception:  # noqa: BLE001 - closing at exit must not fail the exit
+            log.debug("closing the isolation pool", exc_info=True)
+        shutil.rmtree(self._stderr_dir, ignore_errors=True)
+
+    @property
+    def alive(self) -> bool:
+        try:
+            return self._pool.active
+        except Exception:  # noqa: BLE001 - a pool that cannot even start is not alive
+            return False
+
+
+def _seconds(s: float) -> str:
+    return f"{s:g} second{'s' if s != 1 else ''}"
+
+
+def _mib(n: int) -> str:
+    return f"{n / 1048576:,.0f} MiB"
+
+
+# ---------------------------------------------------------------------------- the process's pool
+
+_POOL: Isolation | None = None
+_POOL_LOCK = threading.Lock()
+_CONTEXT = "forkserver"
+_WORKERS = 1
+
+
+def use_fork() -> None:
+    """For a one-shot, single-threaded process (the CLI): children are forks of it, started in
+    milliseconds. Call before the first check."""
+    global _CONTEXT
+    _CONTEXT = "fork"
+
+
+_WARMED = False
+
+
+def warm_up(workers: int = WARM_WORKERS, background: bool = False) -> None:
+    """For a long-running process (dashboard, worker): start a warm pool of children now, once.
+
+    Cheap to call again (on every page run, say). With `background`, the children start on a
+    thread so the caller (a page being drawn) need not wait for them."""
+    global _WORKERS, _WARMED
+    with _POOL_LOCK:
+        if _WARMED:
+            return
+        _WARMED = True
+        _WORKERS = max(_WORKERS, workers)
+    if background:
+        threading.Thread(target=lambda: _pool().warm(), name="isap-isolation-warm-up", daemon=True).start()
+    else:
+        _pool().warm()
+
+
+def _pool() -> Isolation:
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None or not _POOL.alive:
+            if _POOL is not None:
+                _POOL.close()
+            _POOL = Isolation(_CONTEXT, _WORKERS)
+        return _POOL
+
+
+def shutdown() -> None:
+    """Stop the process's pool (also done at exit)."""
+    global _POOL, _WARMED
+    with _POOL_LOCK:
+        if _POOL is not None:
+            _POOL.close()
+            _POOL = None
+        _WARMED = False
+
+
+atexit.register(shutdown)
+# A multiprocessing child (a Dask worker, say) does not run atexit handlers: it runs these
+# finalizers, and then joins its own children, which would wait for ours forever.
+util.Finalize(None, shutdown, exitpriority=100)
+
+
+def run(fn: Callable, args: tuple, limits: Limits) -> Any | Failure:
+    """Run `fn(*args)` in one of this process's limited children (see `Isolation.run`).
+
+    A pool that can no longer start children is replaced once, so one broken pool does not
+    fail every later file."""
+    result: Any = None
+    for _ in range(2):
+        pool = _pool()
+        result = pool.run(fn, args, limits)
+        if not (isinstance(result, Failure) and result.kind in ("unavailable", "error") and not pool.alive):
+            return result
+        log.warning("replacing the isolated check pool: %s", result.detail.splitlines()[-1] if result.detail else "")
+        shutdown()
+    return result
