@@ -248,12 +248,16 @@ def ingest(directory: Path, as_: str = AS,
         _die(str(exc), 2)
     _service()
     orchestration_defaults(quiet=False)
-    try:
-        from isap.flows import assure_inbox
-    except ValueError as exc:
-        _die(str(exc), 2)
+    from isap.processes import Children
 
-    rows = assure_inbox(directory=str(directory.resolve()), actor=as_)
+    with Children() as children:
+        _prefect_api(children, wait=True)
+        try:
+            from isap.flows import assure_inbox
+        except ValueError as exc:
+            _die(str(exc), 2)
+
+        rows = assure_inbox(directory=str(directory.resolve()), actor=as_)
     lines = [f"{'file':<40} {'reference':<15} {'version':>7} {'errors':>6} {'warnings':>8}  outcome"]
     for r in rows:
         lines.append(f"{r['file'][:40]:<40} {r['reference'] or '-':<15} {r['version'] or '-':>7} "
@@ -455,7 +459,6 @@ def dashboard(port: int = typer.Option(8501, "--port"), host: str = typer.Option
                                           "(OpenID Connect); without one, local accounts sign in.")) -> None:
     """Start the dashboard on the configured database."""
     import os
-    import subprocess
     import tomllib
 
     if secrets is not None:
@@ -477,8 +480,32 @@ def dashboard(port: int = typer.Option(8501, "--port"), host: str = typer.Option
            "--client.toolbarMode", "viewer"]
     if secrets is not None:
         cmd += ["--secrets.files", str(secrets.resolve())]
+    from isap.processes import Children
+
     typer.echo(f"Dashboard: http://{host}:{port}")
-    raise typer.Exit(subprocess.call(cmd, env=os.environ.copy()))
+    # Streamlit and the Prefect API are this command's children: stopping it (SIGTERM, Ctrl-C) stops them,
+    # and killing it outright kills them (a parent-death signal).
+    with Children() as children:
+        _prefect_api(children, wait=False)  # starts beside Streamlit; the first upload waits for it
+        code = children.start(cmd, env=os.environ.copy()).wait()
+    raise typer.Exit(code)
+
+
+def _prefect_api(children, wait: bool) -> None:
+    """Run the Prefect API flows need as a child of this command, unless a Prefect server is configured.
+
+    Prefect would otherwise start a temporary server of its own that outlives
+    this command when it is stopped or killed (see isap.processes).
+    """
+    from isap.pipeline import prefect_server_configured
+    from isap.processes import prefect_server, startup_timeout, wait_for_api
+
+    if prefect_server_configured():
+        return
+    url = prefect_server(children)
+    if wait and not wait_for_api(url, startup_timeout(), children.procs[-1]):
+        _die(f"Prefect's API did not start within {startup_timeout():.0f} s "
+             "(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS)", 1)
 
 
 def main() -> None:

@@ -191,6 +191,11 @@ def orchestration_problem() -> str | None:
 
 
 def _reach_orchestration() -> str | None:
+    from isap.processes import MANAGED_API_ENV, startup_timeout, wait_for_api
+
+    if os.environ.get(MANAGED_API_ENV):
+        # The `isap` parent started this API moments ago; give it the time Prefect gives its own.
+        wait_for_api(os.environ["PREFECT_API_URL"], startup_timeout())
     try:
         from prefect.client.orchestration import get_client
 
