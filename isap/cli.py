@@ -115,16 +115,32 @@ def check(
     raise typer.Exit(max(codes))
 
 
-@app.command()
-def template(out: Path = typer.Argument(..., help="Where to write the blank template (.xlsx).")) -> None:
-    """Write the blank ISAP-WB 1.0 template a commissioner fills in."""
-    from isap.template_writer import write_template
+EXAMPLE_REFERENCE = "ISAP-2026-014"
 
+
+@app.command()
+def template(out: Path = typer.Argument(..., help="Where to write the workbook (.xlsx)."),
+             example: bool = typer.Option(False, "--example",
+                                          help=f"Write a filled-in example proposal ({EXAMPLE_REFERENCE}, "
+                                               "checkpoint 1) instead of the blank template.")) -> None:
+    """Write the blank ISAP-WB 1.0 template a commissioner fills in (or, with --example, a filled-in one)."""
     try:
-        write_template(out)
+        if example:
+            from sample_submissions.generate import clean, write
+
+            # A strategic case as a commissioner would send it, still without a voluntary sector partner:
+            # one warning (REL011) to show how warnings are explained and acknowledged.
+            proposal = clean(1, reference=EXAMPLE_REFERENCE)
+            proposal["Partners"] = [p for p in proposal["Partners"] if p["partner_type"] != "Voluntary sector"]
+            write(proposal, out)
+        else:
+            from isap.template_writer import write_template
+
+            write_template(out)
     except OSError as exc:
         _die(f"cannot write {out}: {exc.strerror or exc}")
-    typer.echo(f"Wrote the ISAP-WB 1.0 template to {out}")
+    typer.echo(f"Wrote the example proposal {EXAMPLE_REFERENCE} to {out}" if example
+               else f"Wrote the ISAP-WB 1.0 template to {out}")
 
 
 @app.command()
@@ -248,7 +264,7 @@ def ingest(directory: Path, as_: str = AS,
         _die(str(exc), 2)
     _service()
     orchestration_defaults(quiet=False)
-    from isap.processes import Children
+    from isap.processes import Children, flush_prefect
 
     with Children() as children:
         _prefect_api(children, wait=True)
@@ -257,7 +273,10 @@ def ingest(directory: Path, as_: str = AS,
         except ValueError as exc:
             _die(str(exc), 2)
 
-        rows = assure_inbox(directory=str(directory.resolve()), actor=as_)
+        try:
+            rows = assure_inbox(directory=str(directory.resolve()), actor=as_)
+        finally:
+            flush_prefect()
     lines = [f"{'file':<40} {'reference':<15} {'version':>7} {'errors':>6} {'warnings':>8}  outcome"]
     for r in rows:
         lines.append(f"{r['file'][:40]:<40} {r['reference'] or '-':<15} {r['version'] or '-':>7} "

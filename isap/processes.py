@@ -171,3 +171,20 @@ def startup_timeout() -> float:
         return float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90"))
     except ValueError:
         return 90.0
+
+
+def flush_prefect(timeout: float = 10.0) -> None:
+    """Send Prefect's queued logs and events to the API before the server this process runs is stopped.
+
+    Prefect flushes them itself at interpreter exit, which is after the server
+    has gone; without this the last log lines of a batch are lost with an
+    "Error logging to API" message.  Only call once Prefect has been imported.
+    """
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    for worker in (APILogWorker, EventsWorker):
+        try:
+            worker.drain_all(timeout=timeout)
+        except Exception:  # noqa: BLE001 - losing a log line must not fail the batch
+            pass

@@ -30,7 +30,17 @@ def _started_by_this_run() -> list:
                 found[p.pid] = p
         except (psutil.Error, OSError):
             continue
-    return [p for p in found.values() if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    return [p for p in found.values() if p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+            and not _ends_with_pytest(p)]
+
+
+def _ends_with_pytest(p) -> bool:
+    """Python's multiprocessing resource tracker (started by Dask's local clusters) reads a pipe from this
+    process and exits when it closes, that is when pytest exits: it cannot outlive the run."""
+    try:
+        return "from multiprocessing.resource_tracker import main" in " ".join(p.cmdline())
+    except Exception:  # noqa: BLE001 - gone already
+        return True
 
 
 @pytest.fixture(scope="session", autouse=True)
