@@ -39,7 +39,7 @@ PR_SET_PDEATHSIG = 1
 MANAGED_API_ENV = "ISAP_PREFECT_MANAGED"  # set when PREFECT_API_URL names a server an `isap` parent runs
 
 
-def _die_with_parent():
+def die_with_parent():
     """A `preexec_fn` that makes the child receive SIGKILL when its parent dies (Linux; elsewhere None).
 
     The kernel sends the signal when the *thread* that started the child ends,
@@ -80,7 +80,7 @@ class Children:
         if threading.current_thread() is not threading.main_thread():
             raise RuntimeError("child processes are started from the main thread (the parent-death signal "
                                "is tied to the thread that starts them)")
-        proc = subprocess.Popen(list(args), preexec_fn=_die_with_parent(), **popen_kwargs)
+        proc = subprocess.Popen(list(args), preexec_fn=die_with_parent(), **popen_kwargs)
         self.procs.append(proc)
         return proc
 
