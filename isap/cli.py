@@ -127,16 +127,32 @@ def check(
     raise typer.Exit(worst_status(codes))
 
 
-@app.command()
-def template(out: Path = typer.Argument(..., help="Where to write the blank template (.xlsx).")) -> None:
-    """Write the blank ISAP-WB 1.0 template a commissioner fills in."""
-    from isap.template_writer import write_template
+EXAMPLE_REFERENCE = "ISAP-2026-014"
 
+
+@app.command()
+def template(out: Path = typer.Argument(..., help="Where to write the workbook (.xlsx)."),
+             example: bool = typer.Option(False, "--example",
+                                          help=f"Write a filled-in example proposal ({EXAMPLE_REFERENCE}, "
+                                               "checkpoint 1) instead of the blank template.")) -> None:
+    """Write the blank ISAP-WB 1.0 template a commissioner fills in (or, with --example, a filled-in one)."""
     try:
-        write_template(out)
+        if example:
+            from sample_submissions.generate import clean, write
+
+            # A strategic case as a commissioner would send it, still without a voluntary sector partner:
+            # one warning (REL011) to show how warnings are explained and acknowledged.
+            proposal = clean(1, reference=EXAMPLE_REFERENCE)
+            proposal["Partners"] = [p for p in proposal["Partners"] if p["partner_type"] != "Voluntary sector"]
+            write(proposal, out)
+        else:
+            from isap.template_writer import write_template
+
+            write_template(out)
     except OSError as exc:
         _die(f"cannot write {out}: {exc.strerror or exc}")
-    typer.echo(f"Wrote the ISAP-WB 1.0 template to {out}")
+    typer.echo(f"Wrote the example proposal {EXAMPLE_REFERENCE} to {out}" if example
+               else f"Wrote the ISAP-WB 1.0 template to {out}")
 
 
 @app.command()
@@ -269,12 +285,19 @@ def ingest(directory: Path, as_: str = AS,
         _die(str(exc), 2)
     _service(policy)
     orchestration_defaults(quiet=False)
-    try:
-        from isap.flows import assure_inbox
-    except ValueError as exc:
-        _die(str(exc), 2)
+    from isap.processes import Children, flush_prefect
 
-    rows = assure_inbox(directory=str(directory.resolve()), actor=as_)
+    with Children() as children:
+        _prefect_api(children, wait=True)
+        try:
+            from isap.flows import assure_inbox
+        except ValueError as exc:
+            _die(str(exc), 2)
+
+        try:
+            rows = assure_inbox(directory=str(directory.resolve()), actor=as_)
+        finally:
+            flush_prefect()
     lines = [f"{'file':<40} {'reference':<15} {'version':>7} {'errors':>6} {'warnings':>8}  outcome"]
     for r in rows:
         lines.append(f"{r['file'][:40]:<40} {r['reference'] or '-':<15} {r['version'] or '-':>7} "
@@ -525,6 +548,7 @@ def dashboard(port: int = typer.Option(8501, "--port"), host: str = typer.Option
                   None, "--secrets", help="A Streamlit secrets.toml whose [auth] section configures single sign-on "
                                           "(OpenID Connect); without one, local accounts sign in.")) -> None:
     """Start the dashboard on the configured database."""
+    import os
     import tomllib
 
     if secrets is not None:
@@ -541,37 +565,15 @@ def dashboard(port: int = typer.Option(8501, "--port"), host: str = typer.Option
     svc = _service()  # refuse early, with a clear message, when the database is not ready
     orchestration_defaults()
     cmd = dashboard_command(port, host, svc.policy.max_file_bytes, secrets)
+    from isap.processes import Children
+
     typer.echo(f"Dashboard: http://{host}:{port}")
-    raise typer.Exit(_run_child(cmd))
-
-
-def _run_child(cmd: list[str]) -> int:
-    """Run Streamlit as a child that ends with this process, however this process ends.
-
-    A terminated `isap dashboard` used to leave Streamlit (and its Prefect
-    server) running with no parent: SIGTERM is passed on, and on Linux the
-    kernel also ends the child if this process dies without a chance to.
-    """
-    import os
-    import signal
-    import subprocess
-
-    def die_with_parent() -> None:
-        if sys.platform.startswith("linux"):
-            import ctypes
-
-            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-    proc = subprocess.Popen(cmd, env=os.environ.copy(), preexec_fn=die_with_parent)
-    signal.signal(signal.SIGTERM, lambda *_: proc.terminate())
-    try:
-        return proc.wait()
-    except KeyboardInterrupt:  # the terminal's Ctrl-C reached Streamlit too; give it time to stop
-        try:
-            return proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise
+    # Streamlit and the Prefect API are this command's children: stopping it (SIGTERM, Ctrl-C) stops them,
+    # and killing it outright kills them (a parent-death signal).
+    with Children() as children:
+        _prefect_api(children, wait=False)  # starts beside Streamlit; the first upload waits for it
+        code = children.start(cmd, env=os.environ.copy()).wait()
+    raise typer.Exit(code)
 
 
 def dashboard_command(port: int, host: str, max_file_bytes: int, secrets: Optional[Path] = None,
@@ -594,6 +596,23 @@ def dashboard_command(port: int, host: str, max_file_bytes: int, secrets: Option
     if secrets is not None:
         cmd += ["--secrets.files", str(secrets.resolve())]
     return cmd
+
+
+def _prefect_api(children, wait: bool) -> None:
+    """Run the Prefect API flows need as a child of this command, unless a Prefect server is configured.
+
+    Prefect would otherwise start a temporary server of its own that outlives
+    this command when it is stopped or killed (see isap.processes).
+    """
+    from isap.pipeline import prefect_server_configured
+    from isap.processes import prefect_server, startup_timeout, wait_for_api
+
+    if prefect_server_configured():
+        return
+    url = prefect_server(children)
+    if wait and not wait_for_api(url, startup_timeout(), children.procs[-1]):
+        _die(f"Prefect's API did not start within {startup_timeout():.0f} s "
+             "(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS)", 1)
 
 
 def main() -> None:

@@ -225,7 +225,18 @@ def orchestration_problem() -> str | None:
         return _reach_orchestration()
 
 
+_waited_for_managed_api = False
+
+
 def _reach_orchestration() -> str | None:
+    global _waited_for_managed_api
+    from isap.processes import MANAGED_API_ENV, startup_timeout, wait_for_api
+
+    if os.environ.get(MANAGED_API_ENV) and not _waited_for_managed_api:
+        # The `isap` parent started this API moments ago: the first caller gives it the time Prefect gives
+        # its own temporary server; later callers find out at once if it has gone.
+        wait_for_api(os.environ["PREFECT_API_URL"], startup_timeout())
+        _waited_for_managed_api = True
     try:
         from prefect.client.orchestration import get_client
 

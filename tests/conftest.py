@@ -3,11 +3,72 @@
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Every process the tests start carries this run's mark in its environment (children inherit it), so the
+# session can find them even after they have been orphaned and adopted by init.
+RUN_MARK = "ISAP_TEST_RUN"
+os.environ[RUN_MARK] = uuid.uuid4().hex
+
+
+def _started_by_this_run() -> list:
+    import psutil
+
+    me = psutil.Process()
+    found = {p.pid: p for p in me.children(recursive=True)}
+    mark = os.environ[RUN_MARK]
+    for p in psutil.process_iter():
+        if p.pid == me.pid or p.pid in found:
+            continue
+        try:
+            if p.environ().get(RUN_MARK) == mark:
+                found[p.pid] = p
+        except (psutil.Error, OSError):
+            continue
+    return [p for p in found.values() if p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+            and not _ends_with_pytest(p)]
+
+
+def _ends_with_pytest(p) -> bool:
+    """Python's multiprocessing resource tracker (started by Dask's local clusters) reads a pipe from this
+    process and exits when it closes, that is when pytest exits: it cannot outlive the run."""
+    try:
+        return "from multiprocessing.resource_tracker import main" in " ".join(p.cmdline())
+    except Exception:  # noqa: BLE001 - gone already
+        return True
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_process_outlives_the_tests():
+    """Fail the session if any process the tests started is still running once every other fixture is done.
+
+    Autouse and session-scoped, so it is set up first and torn down last.
+    Whatever is found is killed after it is reported, so a failing run does not
+    leave servers behind either.
+    """
+    yield
+    import time
+
+    import psutil
+
+    deadline = time.monotonic() + 10  # processes told to stop may take a moment
+    while (left := _started_by_this_run()) and time.monotonic() < deadline:
+        time.sleep(0.25)
+    described = []
+    for p in left:
+        try:
+            described.append(f"{p.pid} {' '.join(p.cmdline())[:200]}")
+            for child in p.children(recursive=True):
+                child.kill()
+            p.kill()
+        except psutil.Error:
+            pass
+    assert not described, "processes started by the tests are still running:\n  " + "\n  ".join(described)
 
 
 @pytest.fixture(scope="session")

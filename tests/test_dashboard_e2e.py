@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from isap.processes import die_with_parent
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed")
 
@@ -38,7 +40,8 @@ def dashboard(tmp_path: Path, port: int | None = None, extra: tuple[str, ...] = 
     port = port or free_port()
     log = tmp_path / "dashboard.log"
     proc = subprocess.Popen([sys.executable, "-m", "isap.cli", "dashboard", "--port", str(port), "--host",
-                             "127.0.0.1", *extra], env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+                             "127.0.0.1", *extra], env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+                            preexec_fn=die_with_parent())  # gone even if pytest itself is killed
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -57,8 +60,12 @@ def dashboard(tmp_path: Path, port: int | None = None, extra: tuple[str, ...] = 
     try:
         yield url
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        proc.terminate()  # `isap dashboard` stops its Streamlit and Prefect children before it exits
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 @pytest.fixture

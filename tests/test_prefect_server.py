@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from isap.processes import die_with_parent
 from tests.inboxes import mixed_inbox
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,9 +35,10 @@ def free_port() -> int:
 
 
 def start(args: list[str], env: dict, log: Path) -> subprocess.Popen:
-    # A session of its own so the server's and the worker's children are stopped with them.
+    # A session of its own so the server's and the worker's children are stopped with them, and a
+    # parent-death signal so they go even if pytest itself is killed.
     return subprocess.Popen(args, cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=die_with_parent())
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -79,7 +81,7 @@ def prefect_server(tmp_path_factory):
     base = tmp_path_factory.mktemp("prefect-server")
     port = free_port()
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("PREFECT_", "ISAP_"))}
+           if not k.startswith(("PREFECT_", "ISAP_")) or k == "ISAP_TEST_RUN"}  # the run's mark stays
     env.update({"PREFECT_HOME": str(base / "home"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
                 "PREFECT_SERVER_UI_ENABLED": "false", "PREFECT_TELEMETRY_ENABLE_RESOURCE_METRICS": "false",
                 "PREFECT_LOGGING_LEVEL": "INFO"})
