@@ -309,10 +309,14 @@ class Service:
         unassigned = report.proposal_reference is None or report.lead_commissioner_code is None
         if unassigned:  # refused before anything is stored
             self._run(lambda s: self._within_quota(s, self._user(s, actor), len(data)))
-        try:
-            self.files.put(data)
-        except FileStoreError as exc:
-            raise StoreError(str(exc)) from None
+
+        def keep_bytes() -> None:
+            # Only once every guard has let the upload through, so a refused upload leaves nothing behind;
+            # inside the transaction, so the record never exists without its bytes.
+            try:
+                self.files.put(data)
+            except FileStoreError as exc:
+                raise StoreError(str(exc)) from None
 
         def run(s: Session) -> UploadResult:
             user = self._user(s, actor)
@@ -322,6 +326,7 @@ class Service:
             summary = report.summary
             if unassigned:
                 self._within_quota(s, user, len(data))  # again, in the transaction that keeps it
+                keep_bytes()
                 kept = UnassignedUpload(sha256=sha, filename=Path(filename).name[:255], size=len(data),
                                         uploaded_by=user.id, report_json=json.dumps(report_dict))
                 s.add(kept)
@@ -360,6 +365,7 @@ class Service:
             if p.state not in UPLOADABLE:
                 raise Refused(f"{ref} is {p.state.replace('_', ' ')}: new versions can be uploaded only while it "
                               "is a draft or returned")
+            keep_bytes()
             number = (s.exec(select(func.max(SubmissionVersion.number))
                              .where(SubmissionVersion.proposal_id == p.id)).one() or 0) + 1
             v = SubmissionVersion(proposal_id=p.id, number=number, sha256=sha, filename=Path(filename).name[:255],

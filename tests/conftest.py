@@ -35,10 +35,14 @@ def _started_by_this_run() -> list:
 
 
 def _ends_with_pytest(p) -> bool:
-    """Python's multiprocessing resource tracker (started by Dask's local clusters) reads a pipe from this
-    process and exits when it closes, that is when pytest exits: it cannot outlive the run."""
+    """Python's multiprocessing resource tracker (started by Dask's local clusters) and the forkserver that
+    starts this process's isolated checks read a pipe from this process and exit when it closes, that is
+    when pytest exits: they cannot outlive the run."""
     try:
-        return "from multiprocessing.resource_tracker import main" in " ".join(p.cmdline())
+        command = " ".join(p.cmdline())
+        if "from multiprocessing.resource_tracker import main" in command:
+            return True
+        return "from multiprocessing.forkserver import main" in command and p.ppid() == os.getpid()
     except Exception:  # noqa: BLE001 - gone already
         return True
 
@@ -55,6 +59,10 @@ def no_process_outlives_the_tests():
     import time
 
     import psutil
+
+    from isap import isolation
+
+    isolation.shutdown()  # the isolated-check children of this process, stopped as at exit
 
     deadline = time.monotonic() + 10  # processes told to stop may take a moment
     while (left := _started_by_this_run()) and time.monotonic() < deadline:

@@ -144,3 +144,32 @@ def test_the_dashboards_upload_limit_is_the_policys(max_file_bytes, mb):
     options = dict(zip(cmd[::1], cmd[1::1]))
     assert options["--server.maxUploadSize"] == mb
     assert options["--client.showErrorDetails"] == "none"
+
+
+# ---------------------------------------------------------------------------- refused by a guard: nothing kept
+def _workbook(tmp_path, name, **cover):
+    from sample_submissions.generate import clean, write
+
+    proposal = clean(2, reference="ISAP-2026-021")
+    proposal["Cover"].update(cover)
+    return write(proposal, tmp_path / name).read_bytes()
+
+
+def test_an_upload_a_guard_refuses_leaves_no_bytes_behind(service, tmp_path):
+    from isap.workflow import Forbidden, Refused
+
+    # another organisation's workbook: refused before anything is kept
+    theirs = _workbook(tmp_path, "theirs.xlsx", lead_commissioner_code="QHM")
+    with pytest.raises(Forbidden):
+        service.upload("alice", "theirs.xlsx", theirs)
+    assert stored_copies(service.files.root, theirs) == []
+
+    # a proposal that is not open for new versions: refused, and the new bytes are not kept
+    first = _workbook(tmp_path, "v1.xlsx")
+    service.upload("alice", "v1.xlsx", first)
+    service.withdraw("alice", "ISAP-2026-021", reason="no longer pursued")
+    second = _workbook(tmp_path, "v2.xlsx", proposal_title="A later title")
+    with pytest.raises(Refused):
+        service.upload("alice", "v2.xlsx", second)
+    assert stored_copies(service.files.root, second) == []
+    assert stored_copies(service.files.root, first) != []  # what was kept stays
