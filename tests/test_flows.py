@@ -127,19 +127,15 @@ def test_plain_check_never_imports_prefect(tmp_path):
     assert r.stdout.strip().splitlines()[-1] == "CLEAN", r.stdout + r.stderr
 
 
-def test_cli_upload_without_a_server_runs_in_process_quickly(env, tmp_path):
-    import time
-
+def test_cli_upload_without_a_server_runs_in_process_without_prefect(env, tmp_path):
     path = write(clean(1, reference="ISAP-2026-011"), tmp_path / "a.xlsx")
     environ = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
-    start = time.monotonic()
     r = subprocess.run([sys.executable, "-c", "import sys\nfrom isap.cli import main\nsys.argv=['isap','upload',"
                         f"{str(path)!r},'--as','alice']\nmain()\nprint(sorted(m for m in sys.modules if m=='prefect'))"],
                        capture_output=True, text=True, env=environ)
-    elapsed = time.monotonic() - start
     assert r.returncode == 0, r.stderr
     assert "ISAP-2026-011 version 1" in r.stdout
-    assert elapsed < 20
+    assert r.stdout.strip().splitlines()[-1] == "[]"  # Prefect was never imported, let alone its server started
 
 
 def test_inbox_batch_on_a_dask_cluster(prefect_harness, env, tmp_path):
@@ -207,7 +203,7 @@ def test_dashboard_upload_runs_as_a_flow_and_is_never_lost_without_prefect(prefe
     with temporary_settings({PREFECT_API_URL: f"http://127.0.0.1:{dead}/api"}):
         result, as_flow = assure_dashboard_upload(env, "alice", "b.xlsx", data)
     assert not as_flow and (result.reference, result.version, result.errors) == ("ISAP-2026-012", 1, 0)
-    assert time.monotonic() - started < 30
+    assert time.monotonic() - started < 120  # it falls back instead of hanging (a guard, not a speed target)
     assert {p["reference"] for p in env.list_proposals("alice")} == {"ISAP-2026-011", "ISAP-2026-012"}
 
 

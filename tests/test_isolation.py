@@ -201,7 +201,7 @@ def test_a_child_that_waits_runs_out_of_wall_clock_time(pool):
     start = time.monotonic()
     failure = pool.run(_sleep, (), limits)
     assert isinstance(failure, isolation.Failure) and failure.kind == "time", failure
-    assert time.monotonic() - start < 6
+    assert time.monotonic() - start < 30  # the child is stopped, not waited for (a guard, not a speed target)
     assert pool.run(_allocate, (10,), LIMITS) == 10
 
 
