@@ -154,6 +154,10 @@ class FindingCollector:
 
     def findings(self) -> list[Finding]:
         """The kept findings in the order they came, then one `Unlisted` per group that dropped some."""
+        if self.limit is not None:
+            for key, group in self._groups.items():
+                if len(group) > self.limit:
+                    self._prune(key, group)
         out = [f for group in self._groups.values() for f in group]
         for (rule_id, sheet, _), (count, ex) in self._dropped.items():
             out.append(Unlisted(rule_id, ex.severity, ex.domain, sheet, None, None, None, "", ex.source, count))
