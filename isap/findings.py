@@ -8,6 +8,7 @@ the text report, JSON, annotated copy and dashboard all agree.
 from __future__ import annotations
 
 import heapq
+import re
 from collections import Counter
 from dataclasses import asdict, dataclass
 from enum import Enum
@@ -214,6 +215,20 @@ def cap_findings(findings: Iterable[Finding], limit: int,
             unlisted[u.severity.value] += u.count
         unlisted[severity.value] -= 1  # the note itself is listed and counted
     return sort_findings(listed, unknown_sheet_order), unlisted
+
+
+_NOTE = re.compile(r"([0-9][0-9,]*) more ([A-Z]+[0-9]+) findings? (?:in the file|on this sheet) (?:are|is) not listed: ")
+
+
+def unlisted_by(f: Finding) -> int | None:
+    """How many findings a "N more" note of `cap_findings` stands for; None for any other finding.
+    Read from the note itself, so it holds for findings read back from JSON or the store too."""
+    if f.row is not None or f.column is not None or f.cell is not None:
+        return None
+    m = _NOTE.match(f.message)
+    if m is None or m.group(2) != f.rule_id:
+        return None
+    return int(m.group(1).replace(",", ""))
 
 
 def _first(group: list[Finding], limit: int) -> list[Finding]:

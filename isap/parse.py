@@ -88,26 +88,29 @@ class _Builder:
         unknown: dict[str, int] = {}
         for order, scan in enumerate(self.inspection.sheets):
             norm = normalise_name(scan.name)
+            # a sheet name is workbook text: findings carry it cut as messages quote it, and the order
+            # of unknown sheets is kept under that same name so their findings sort in workbook order
+            shown = clip(scan.name)
             spec = _TEMPLATE_BY_NORM.get(norm)
             if not scan.is_worksheet:
                 # only worksheets are sheets of the workbook, whatever the name of anything else
                 if spec is None and norm not in _IGNORED_NORM:
-                    unknown[scan.name] = order
+                    unknown.setdefault(shown, order)
                 kind = _KINDS.get(scan.kind, "not a worksheet")
-                self.add("WB006", scan.name, None, None, None,
-                         f"Sheet {scan.name!r} is {kind}, not a worksheet, and is ignored.")
+                self.add("WB006", shown, None, None, None,
+                         f"Sheet {quote(scan.name)} is {kind}, not a worksheet, and is ignored.")
                 continue
             if norm in _IGNORED_NORM:
                 continue
             if spec is not None and spec.name not in matched:
                 matched[spec.name] = scan
                 continue
-            unknown[scan.name] = order
+            unknown.setdefault(shown, order)
             if spec is not None:
-                self.add("WB006", scan.name, None, None, None,
+                self.add("WB006", shown, None, None, None,
                          f"Sheet {quote(scan.name)} repeats the {spec.name} sheet; only the first one is read.")
             else:
-                self.add("WB006", scan.name, None, None, None,
+                self.add("WB006", shown, None, None, None,
                          f"Sheet {quote(scan.name)} is not part of template ISAP-WB 1.0 and is ignored.")
         for spec in SHEETS:
             if spec.name not in matched:

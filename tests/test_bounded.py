@@ -340,3 +340,34 @@ def test_bounded_parse_lists_exactly_what_capping_the_whole_parse_lists(tmp_path
         assert cap_findings(bounded.structural_findings, limit) == cap_findings(whole.structural_findings, limit)
     counts = Counter((f.rule_id, f.sheet) for f in whole.structural_findings)
     assert max(counts.values()) > 7, counts  # the cases did reach the limits
+
+
+# ------------------------------------------------------------------ small output fixes
+
+def test_junit_counts_the_findings_a_note_stands_for_not_the_note(tmp_path):
+    import xml.etree.ElementTree as ET
+
+    from isap.checker import Report
+    from isap.exports import to_junit
+    from isap.findings import cap_findings
+
+    r = Report("many.xlsx", "0" * 64, "1.0", 2, {})
+    r.findings, r.unlisted = cap_findings([_f(row=n) for n in range(2, 1_202)]
+                                          + [_f("SCH003", row=n, column="category") for n in range(2, 5)], 500)
+    assert r.summary["error"] == 1_203
+    cases = {c.get("name").split()[0]: c for c in ET.fromstring(to_junit([r])).iter("testcase")}
+    sch002 = cases["SCH002"].find("failure")
+    assert sch002.get("message").startswith("1,200 finding(s), 500 listed: "), sch002.get("message")
+    assert "bad 2" in sch002.get("message")          # the first real finding, never the note
+    assert "700 more SCH002 findings" in sch002.text  # the note is still there, as a line of its own
+    assert cases["SCH003"].find("failure").get("message").startswith("3 finding(s): ")
+
+
+def test_unknown_sheet_names_are_cut_in_the_report_and_keep_their_order(run_check):
+    from sample_submissions.generate import Layout, clean
+
+    layout = Layout(extra_sheets={"Z" * 300: [["x"]], "A" * 300: [["x"]]})
+    report = run_check(clean(2), layout)
+    wb006 = [f for f in report.findings if f.rule_id == "WB006"]
+    assert [f.sheet for f in wb006] == [values.clip("Z" * 300), values.clip("A" * 300)]  # workbook order
+    assert all(len(f.sheet) == 101 and f.sheet[:100] in f.message for f in wb006)
