@@ -154,7 +154,8 @@ class FindingCollector:
         del group[self.limit:]
 
     def findings(self) -> list[Finding]:
-        """The kept findings in the order they came, then one `Unlisted` per group that dropped some."""
+        """The kept findings, group by group, then one `Unlisted` per rule, sheet and severity that
+        dropped some (in a parse, a rule has one severity)."""
         if self.limit is not None:
             for key, group in self._groups.items():
                 if len(group) > self.limit:
