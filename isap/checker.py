@@ -146,7 +146,7 @@ def _check(path: str | Path, policy: Policy | None, checkpoint: int | None, sele
     try:
         from isap.parse import parse  # pandas/pandera load only when a file gets this far
 
-        wb = parse(inspection, checkpoint)
+        wb = parse(inspection, checkpoint, policy.max_findings_per_rule)
     except Refused as refused:
         report.findings = refused.findings
         return report, defects

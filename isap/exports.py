@@ -13,6 +13,7 @@ import xml.etree.ElementTree as ET
 from typing import Iterable, Sequence
 
 from isap.checker import Report
+from isap.findings import unlisted_by
 from isap.registry import all_rules
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -57,11 +58,17 @@ def to_junit(reports: Sequence[Report]) -> str:
                 tests += 1
                 case = ET.SubElement(suite, "testcase", classname=r.file, name=f"{rule.id} {rule.summary}")
                 found = by_rule.get(rule.id, [])
+                # a "N more" note is listed as a line of its own and counts as the findings it stands for
+                more = {id(f): n for f in found if (n := unlisted_by(f)) is not None}
                 errs = [f for f in found if f.severity.value == "error"]
+                listed = [f for f in errs if id(f) not in more]
+                counted = len(listed) + sum(more.get(id(f), 0) for f in errs)
                 lines = [f"{f.sheet or 'file'}{'!' + f.cell if f.cell else ''}: {f.message}" for f in found]
                 if errs:
                     failures += 1
-                    fail = ET.SubElement(case, "failure", message=f"{len(errs)} finding(s): {errs[0].message}",
+                    shown = f"{counted:,} finding(s)" + (f", {len(listed):,} listed" if counted > len(listed) else "")
+                    first = (listed or errs)[0]
+                    fail = ET.SubElement(case, "failure", message=f"{shown}: {first.message}",
                                          type=rule.severity.value)
                     fail.text = "\n".join(lines)
                 elif found:

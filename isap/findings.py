@@ -8,6 +8,7 @@ the text report, JSON, annotated copy and dashboard all agree.
 from __future__ import annotations
 
 import heapq
+import re
 from collections import Counter
 from dataclasses import asdict, dataclass
 from enum import Enum
@@ -94,6 +95,77 @@ def sort_findings(findings: list[Finding], unknown_sheet_order: dict[str, int] |
     return sorted(findings, key=key)
 
 
+@dataclass(frozen=True, slots=True)
+class Unlisted(Finding):
+    """Stands for `count` findings of one rule on one sheet that were counted but never built, because
+    `limit` findings of that rule on that sheet that come before them in report order were already kept.
+
+    Only `cap_findings` reads it: it turns the counts into the one "N more" finding.  Its severity,
+    domain and source are those of the findings it stands for."""
+
+    count: int = 0
+
+
+class FindingCollector:
+    """Findings of one parse, keeping at most `limit` of one rule on one sheet: the first ones in report
+    order (`_place_key`).  The rest are only counted, so a sheet with a million faults costs a million
+    counts, not a million worded findings.  `limit=None` keeps everything.
+
+    A group holds at most twice the limit: past that it is sorted and cut back to the limit, and what is
+    cut can never come back, since `limit` findings before it are kept.  Whole columns go through
+    `add_column`, which builds only the first `limit` of a column, since findings of one rule in one
+    column are in report order when their rows ascend."""
+
+    def __init__(self, limit: int | None = None):
+        self.limit = limit
+        self._groups: dict[tuple[str, str | None], list[Finding]] = {}
+        self._dropped: dict[tuple[str, str | None, Severity], tuple[int, Finding]] = {}
+
+    def add(self, finding: Finding) -> None:
+        key = (finding.rule_id, finding.sheet)
+        group = self._groups.get(key)
+        if group is None:
+            group = self._groups[key] = []
+        group.append(finding)
+        if self.limit is not None and len(group) > 2 * self.limit:
+            self._prune(key, group)
+
+    def add_column(self, rule_id: str, sheet: str | None, rows, build) -> None:
+        """`len(rows)` findings of one rule in one column, `rows` ascending; `build(i)` makes the
+        finding of `rows[i]`, and is called only for the ones that can still be listed."""
+        n = len(rows)
+        if n == 0:
+            return
+        keep = n if self.limit is None else min(n, self.limit)
+        for i in range(keep):
+            self.add(build(i))
+        if keep < n:
+            self._drop((rule_id, sheet), n - keep, build(keep))
+
+    def _drop(self, key: tuple[str, str | None], n: int, example: Finding) -> None:
+        full = (*key, example.severity)
+        count, first = self._dropped.get(full, (0, example))
+        self._dropped[full] = (count + n, first)
+
+    def _prune(self, key: tuple[str, str | None], group: list[Finding]) -> None:
+        group.sort(key=_place_key)
+        for f in group[self.limit:]:
+            self._drop(key, 1, f)
+        del group[self.limit:]
+
+    def findings(self) -> list[Finding]:
+        """The kept findings, group by group, then one `Unlisted` per rule, sheet and severity that
+        dropped some (in a parse, a rule has one severity)."""
+        if self.limit is not None:
+            for key, group in self._groups.items():
+                if len(group) > self.limit:
+                    self._prune(key, group)
+        out = [f for group in self._groups.values() for f in group]
+        for (rule_id, sheet, _), (count, ex) in self._dropped.items():
+            out.append(Unlisted(rule_id, ex.severity, ex.domain, sheet, None, None, None, "", ex.source, count))
+        return out
+
+
 def cap_findings(findings: Iterable[Finding], limit: int,
                  unknown_sheet_order: dict[str, int] | None = None) -> tuple[list[Finding], dict[str, int]]:
     """At most `limit` findings of one rule on one sheet, in report order (workbook.md §4 "Output").
@@ -105,36 +177,59 @@ def cap_findings(findings: Iterable[Finding], limit: int,
     `len(listed)` plus these, per severity.
     """
     groups: dict[tuple[str, str | None], list[Finding]] = {}
+    counted: dict[tuple[str, str | None], list[Unlisted]] = {}  # findings a bounded parse only counted
     for f in findings:
         key = (f.rule_id, f.sheet)
         group = groups.get(key)
         if group is None:
-            groups[key] = [f]
+            group = groups[key] = []
+        if f.__class__ is Unlisted:
+            counted.setdefault(key, []).append(f)
         else:
             group.append(f)
     unlisted = {s.value: 0 for s in Severity}
     listed: list[Finding] = []
     for (rule_id, sheet), group in groups.items():
-        if len(group) <= limit:
+        only_counted = counted.get((rule_id, sheet), [])
+        hidden = sum(u.count for u in only_counted)
+        if len(group) + hidden <= limit:
             listed.extend(group)
             continue
-        first = _first(group, limit)
+        first = _first(group, limit) if len(group) > limit else group
         kept = set(map(id, first))
         rest = [f for f in group if id(f) not in kept]
         listed.extend(first)
-        severity = min({f.severity for f in rest}, key=_SEVERITY_RANK.__getitem__)
-        n = len(rest)
+        severity = min({f.severity for f in rest} | {u.severity for u in only_counted},
+                       key=_SEVERITY_RANK.__getitem__)
+        n = len(rest) + hidden
+        like = rest[0] if rest else only_counted[0]
         where = "in the file" if sheet is None else "on this sheet"
         listed.append(Finding(
-            rule_id, severity, rest[0].domain, sheet, None, None, None,
+            rule_id, severity, like.domain, sheet, None, None, None,
             f"{n:,} more {rule_id} finding{'s' if n != 1 else ''} {where} {'are' if n != 1 else 'is'} not "
             f"listed: at most {limit:,} of one rule on one sheet are listed (policy max_findings_per_rule). "
             "Fix the ones above and check again.",
-            rest[0].source))
+            like.source))
         for value, count in Counter(f.severity.value for f in rest).items():
             unlisted[value] += count
+        for u in only_counted:
+            unlisted[u.severity.value] += u.count
         unlisted[severity.value] -= 1  # the note itself is listed and counted
     return sort_findings(listed, unknown_sheet_order), unlisted
+
+
+_NOTE = re.compile(r"([0-9][0-9,]*) more ([A-Z]+[0-9]+) findings? (?:in the file|on this sheet) (?:are|is) not listed: ")
+
+
+def unlisted_by(f: Finding) -> int | None:
+    """How many findings a "N more" note of `cap_findings` stands for; None for any other finding.
+    Read from the note itself, so it holds for findings read back from JSON or the store too."""
+    if f.row is not None or f.column is not None or f.cell is not None:
+        return None
+    m = _NOTE.match(f.message)
+    if m is None or m.group(2) != f.rule_id:
+        return None
+    return int(m.group(1).replace(",", ""))
 
 
 def _first(group: list[Finding], limit: int) -> list[Finding]:

@@ -17,7 +17,9 @@ from types import MappingProxyType
 from python_calamine import CalamineError, CalamineWorkbook
 
 from isap import schemas
-from isap.findings import Domain, Finding, Severity
+import numpy as np
+
+from isap.findings import Domain, Finding, FindingCollector, Severity
 from isap.model import FAILED, KeyValueSheet, ParsedWorkbook, Table
 from isap.safety import Inspection, SheetScan, SpecialCell, wb001
 from isap.template import (
@@ -65,14 +67,20 @@ def _finding(rule_id: str, sheet: str | None, row: int | None, column: str | Non
 
 
 class _Builder:
-    def __init__(self, inspection: Inspection, checkpoint_override: int | None):
+    def __init__(self, inspection: Inspection, checkpoint_override: int | None, limit: int | None):
         self.inspection = inspection
         self.override = checkpoint_override
-        self.findings: list[Finding] = []
+        # every finding of the parse goes through here: at most `limit` of one rule on one sheet are
+        # built, the rest only counted
+        self.findings = FindingCollector(limit)
         self.checkpoint: int | None = checkpoint_override
 
     def add(self, *args) -> None:
-        self.findings.append(_finding(*args))
+        self.findings.add(_finding(*args))
+
+    def add_column(self, rule_id: str, sheet: str, rows, build) -> None:
+        """Findings of one rule in one column, rows ascending; `build(i)` words the i-th."""
+        self.findings.add_column(rule_id, sheet, rows, build)
 
     # ---------------------------------------------------------------- sheets
     def match_sheets(self) -> tuple[dict[str, SheetScan], dict[str, int]]:
@@ -80,26 +88,29 @@ class _Builder:
         unknown: dict[str, int] = {}
         for order, scan in enumerate(self.inspection.sheets):
             norm = normalise_name(scan.name)
+            # a sheet name is workbook text: findings carry it cut as messages quote it, and the order
+            # of unknown sheets is kept under that same name so their findings sort in workbook order
+            shown = clip(scan.name)
             spec = _TEMPLATE_BY_NORM.get(norm)
             if not scan.is_worksheet:
                 # only worksheets are sheets of the workbook, whatever the name of anything else
                 if spec is None and norm not in _IGNORED_NORM:
-                    unknown[scan.name] = order
+                    unknown.setdefault(shown, order)
                 kind = _KINDS.get(scan.kind, "not a worksheet")
-                self.add("WB006", scan.name, None, None, None,
-                         f"Sheet {scan.name!r} is {kind}, not a worksheet, and is ignored.")
+                self.add("WB006", shown, None, None, None,
+                         f"Sheet {quote(scan.name)} is {kind}, not a worksheet, and is ignored.")
                 continue
             if norm in _IGNORED_NORM:
                 continue
             if spec is not None and spec.name not in matched:
                 matched[spec.name] = scan
                 continue
-            unknown[scan.name] = order
+            unknown.setdefault(shown, order)
             if spec is not None:
-                self.add("WB006", scan.name, None, None, None,
+                self.add("WB006", shown, None, None, None,
                          f"Sheet {quote(scan.name)} repeats the {spec.name} sheet; only the first one is read.")
             else:
-                self.add("WB006", scan.name, None, None, None,
+                self.add("WB006", shown, None, None, None,
                          f"Sheet {quote(scan.name)} is not part of template ISAP-WB 1.0 and is ignored.")
         for spec in SHEETS:
             if spec.name not in matched:
@@ -258,11 +269,15 @@ class _Builder:
         for name, typed in typed_cols.items():
             letter = column_letter(index[name])
             if maybe_bad[name]:
-                for i in [i for i, t in enumerate(typed) if t.__class__ is Bad]:
-                    t = typed[i]
-                    self.add(t.rule_id, spec.name, i + 2, name, f"{letter}{i + 2}", t.message)
+                bad_at = [i for i, t in enumerate(typed) if t.__class__ is Bad]
+                by_rule: dict[str, list[int]] = {}
+                for i in bad_at:
+                    by_rule.setdefault(typed[i].rule_id, []).append(i)
+                for rule_id, at in by_rule.items():
+                    self.add_column(rule_id, spec.name, at, self._typing_finding(spec.name, name, letter, typed, at))
+                for i in bad_at:
                     typed[i] = None
-                    failed_rows[name].add(i)
+                failed_rows[name].update(bad_at)
             if spec.column(name).format in UPPERCASED_FORMATS:
                 typed = [t.upper() if t.__class__ is str else t for t in typed]
             if contiguous:
@@ -292,10 +307,10 @@ class _Builder:
                            lambda name, pos: excel_rows[pos],
                            lambda name, pos: f"{letters[name]}{excel_rows[pos]}", skip=failed)
         repeated: set[int] = set()
-        for name, pos in bad:
-            failed.setdefault(name, set()).add(pos)
-        for name, pos in self._repeats:
-            repeated.add(pos)
+        for name, positions in bad:
+            failed.setdefault(name, set()).update(positions.tolist())
+        for name, positions in self._repeats:
+            repeated.update(positions.tolist())
         final: dict[str, tuple] = {}
         for name, vals in columns.items():
             fp = failed.get(name)
@@ -323,32 +338,55 @@ class _Builder:
             return f": at least one row needs it ({col.when.text})"
         return ""
 
+    @staticmethod
+    def _typing_finding(sheet: str, name: str, letter: str, typed: list, at: list[int]):
+        def build(k: int) -> Finding:
+            i = at[k]
+            t = typed[i]
+            return _finding(t.rule_id, sheet, i + 2, name, f"{letter}{i + 2}", t.message)
+
+        return build
+
     # ---------------------------------------------------------------- schema
-    _repeats: list[tuple[str, int]]
+    _repeats: list[tuple[str, np.ndarray]]
 
     def _schema(self, spec: SheetSpec, present: dict[str, list], positions: list[int], row_of, cell_of,
-                skip: dict[str, set[int]] | None = None) -> list[tuple[str, int]]:
-        """Run the sheet's schema; add SCH findings; return (column, position) that failed."""
+                skip: dict[str, set[int]] | None = None) -> list[tuple[str, np.ndarray]]:
+        """Run the sheet's schema; add SCH findings; return, per column, the positions that failed."""
         self._repeats = []
+        self._first_seen: dict[str, dict] = {}
         if not positions or not present:
             return []
         frame = schemas.frame_for(spec, present)
         failures = schemas.validate(spec, frame, self.checkpoint)
-        failed: list[tuple[str, int]] = []
+        failed: list[tuple[str, np.ndarray]] = []
         already = skip or {}
-        for f in sorted(failures, key=lambda f: (f.position, f.rule_id)):
-            if f.column not in present or f.position in already.get(f.column, ()):
+        for (rule_id, name), at in failures.items():
+            if name not in present:
                 continue
-            value = present[f.column][f.position]
-            col = spec.column(f.column)
-            msg = self._schema_message(spec, col, f.rule_id, value, present, f.position, row_of)
-            self.add(f.rule_id, spec.name, row_of(f.column, f.position), f.column,
-                     cell_of(f.column, f.position), msg)
-            if f.rule_id == "SCH006":
-                self._repeats.append((f.column, f.position))
+            done = already.get(name)
+            if done:  # a cell that failed its typing has its finding already
+                at = at[~np.isin(at, np.fromiter(done, dtype=np.int64, count=len(done)))]
+            if not at.size:
+                continue
+            self.add_column(rule_id, spec.name, at, self._schema_finding(spec, rule_id, name, at, present,
+                                                                         row_of, cell_of))
+            if rule_id == "SCH006":
+                self._repeats.append((name, at))
             else:
-                failed.append((f.column, f.position))
+                failed.append((name, at))
         return failed
+
+    def _schema_finding(self, spec: SheetSpec, rule_id: str, name: str, at: np.ndarray, present, row_of,
+                        cell_of):
+        col = spec.column(name)
+
+        def build(k: int) -> Finding:
+            pos = int(at[k])
+            msg = self._schema_message(spec, col, rule_id, present[name][pos], present, pos, row_of)
+            return _finding(rule_id, spec.name, row_of(name, pos), name, cell_of(name, pos), msg)
+
+        return build
 
     def _schema_message(self, spec, col: Column, rule_id: str, value, present, pos, row_of) -> str:
         name = col.name
@@ -369,7 +407,12 @@ class _Builder:
                 fmt = Format.GP_PRACTICE
             return f"{describe(value)} is not a valid {fmt.value}: expected {FORMAT_EXAMPLES[fmt]}."
         if rule_id == "SCH006":
-            first = next(i for i, v in enumerate(present[name]) if v == value)
+            seen = self._first_seen.get(name)
+            if seen is None:  # once per column, not once per repeat
+                seen = self._first_seen[name] = {}
+                for i, v in enumerate(present[name]):
+                    seen.setdefault(v, i)
+            first = seen[value]
             return f"{name} {describe(value)} is repeated; it first appears on row {row_of(name, first)}."
         return f"{name} {describe(value)} is not valid."
 
@@ -435,8 +478,12 @@ class _SheetReader:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
-def parse(inspection: Inspection, checkpoint_override: int | None = None) -> ParsedWorkbook:
-    b = _Builder(inspection, checkpoint_override)
+def parse(inspection: Inspection, checkpoint_override: int | None = None,
+          max_findings_per_rule: int | None = None) -> ParsedWorkbook:
+    """The typed model and the reader's findings.  With `max_findings_per_rule`, at most that many
+    findings of one rule on one sheet are built (the first in report order); the others are counted in
+    an `Unlisted` finding, which `cap_findings` turns into the report's "N more" note."""
+    b = _Builder(inspection, checkpoint_override, max_findings_per_rule)
     matched, unknown = b.match_sheets()
     reader = _SheetReader(inspection, [matched[spec.name] for spec in SHEETS if spec.name in matched])
     built = {}
@@ -462,7 +509,7 @@ def parse(inspection: Inspection, checkpoint_override: int | None = None) -> Par
         engagement=built["Engagement"],
         checkpoint=b.checkpoint,
         template_version=tv if isinstance(tv, str) else None,
-        structural_findings=tuple(b.findings),
+        structural_findings=tuple(b.findings.findings()),
         unknown_sheets=MappingProxyType(unknown),
     )
 

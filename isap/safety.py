@@ -65,11 +65,14 @@ _CUSTOM_ROW = (b'customFormat="1"', b'customFormat="true"')
 _CANON_CUSTOM_ROW = re.compile(
     rb'<row r="([1-9][0-9]{0,6})"(?: spans="[0-9:]{1,20}")? s="([0-9]{1,9})" customFormat="(?:1|true)"[^<>]{0,2000}>')
 _CANON_NUMBER_NO_STYLE = re.compile(rb'<c r="[A-Z]{1,3}([1-9][0-9]{0,6})"(?: t="n")?><v>')
-_COL_STYLE = re.compile(rb'<col\b[^>]{0,2000}?\bstyle="([0-9]{1,9})"')
+# (no "<" in the attribute run: each match attempt then ends at the next tag, never rescanning
+# the same bytes from every "<col" of a run of unclosed ones)
+_COL_STYLE = re.compile(rb'<col\b[^<>]{0,2000}?\bstyle="([0-9]{1,9})"')
 _ROOT_TAG = re.compile(rb"<([A-Za-z_][\w.\-]*:)?worksheet[\s>]")
 # A cell or row reference as the reader accepts it: letters in either case, digits with any
 # leading zeros.  Anything else, or a position outside Excel's grid, is refused (WB001).
-_REF = re.compile(r"([A-Za-z]*)([0-9]+)")
+# (never starting inside a run of letters, so a search cannot rescan the run from each of its letters)
+_REF = re.compile(r"(?<![A-Za-z])([A-Za-z]*)([0-9]+)")
 MAX_ROW = 1_048_576
 MAX_COL = 16_384
 _SAFE_PART = re.compile(r"[A-Za-z0-9_\-.\[\]/ %~@+=,;'()!$&]+")

@@ -2,8 +2,7 @@
 
 Cells are typed by `isap.values` first (keeping their provenance), so pandera
 never coerces and a bad value cannot hide the real violations beside it in
-the same column.  The schemas then check, lazily and all at once, what is
-left: required values (including conditional requirements by checkpoint,
+the same column.  The schemas then check, column by column, what is left: required values (including conditional requirements by checkpoint,
 provider type or relationship), allowed choices, formats, ranges and
 uniqueness.  Every check is named `SCHnnn|column` so that its failures map
 back to findings without guessing.
@@ -11,12 +10,11 @@ back to findings without guessing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
-from pandera.errors import SchemaErrors
 
 from isap.template import (
     FORMAT_PATTERNS,
@@ -28,13 +26,6 @@ from isap.template import (
 )
 
 PARTNER_CODE = "partner_code"
-
-
-@dataclass(frozen=True)
-class SchemaFailure:
-    rule_id: str
-    column: str
-    position: int  # row position in the frame
 
 
 def _check(fn, rule_id: str, column: str, **kw) -> pa.Check:
@@ -128,35 +119,49 @@ def schema_for(sheet: SheetSpec, checkpoint: int | None, present: frozenset[str]
     return pa.DataFrameSchema(columns, checks=wide, name=sheet.name, strict=False, coerce=False)
 
 
-def validate(sheet: SheetSpec, frame: pd.DataFrame, checkpoint: int | None) -> list[SchemaFailure]:
-    """Every schema failure of the frame, at once (lazy validation)."""
+def validate(sheet: SheetSpec, frame: pd.DataFrame, checkpoint: int | None) -> dict[tuple[str, str], np.ndarray]:
+    """Every schema failure of the frame, as the ascending row positions that fail each rule on each
+    column: `{(rule_id, column): positions}`.
+
+    Each of the schema's checks runs once over its whole column (or the frame, for checks across
+    columns) and yields a boolean mask; failures are counted from the masks with numpy.  Nothing is
+    built per failing cell here, so a column of a hundred thousand faults costs one mask, and the
+    caller words only the ones it lists.  (pandera's own lazy report would build a row of its
+    failure-case frame per failing cell.)
+    """
+    out: dict[tuple[str, str], np.ndarray] = {}
     if frame.empty:
-        return []
+        return out
+
+    def add(rule_id: str, column: str, positions: np.ndarray) -> None:
+        if positions.size:
+            key = (rule_id, column)
+            out[key] = np.union1d(out[key], positions) if key in out else positions
+
     schema = schema_for(sheet, checkpoint, frozenset(frame.columns))
-    try:
-        schema.validate(frame, lazy=True)
-    except SchemaErrors as exc:
-        return _failures(exc.failure_cases)
-    return []
+    for name, column in schema.columns.items():
+        series = frame[name]
+        if not column.nullable:
+            add("SCH001", name, np.flatnonzero(series.isna().to_numpy()))
+        for check in column.checks:
+            rule_id, target = check.name.split("|", 1)
+            add(rule_id, target, _failing(check, series))
+    for check in schema.checks:
+        rule_id, target = check.name.split("|", 1)
+        add(rule_id, target, _failing(check, frame))
+    return out
 
 
-def _failures(cases: pd.DataFrame) -> list[SchemaFailure]:
-    out: dict[tuple[str, str, int], SchemaFailure] = {}
-    for check, column, index, case in zip(cases["check"], cases["column"], cases["index"],
-                                          cases["failure_case"]):
-        if index is None or pd.isna(index):
-            # a check that could not run is a defect of ours, never the commissioner's fault
-            raise RuntimeError(f"schema check {check} on {column} could not run: {case}")
-        check = str(check)
-        if check == "not_nullable":
-            rule_id, target = "SCH001", str(column)
-        elif "|" in check:
-            rule_id, target = check.split("|", 1)
-        else:  # a failure no check of ours names: schema-level problem, reported on the column
-            rule_id, target = "SCH002", str(column)
-        key = (rule_id, target, int(index))
-        out.setdefault(key, SchemaFailure(rule_id, target, int(index)))
-    return list(out.values())
+def _failing(check: pa.Check, data) -> np.ndarray:
+    """The positions where a pandera check fails (an empty value passes a check that ignores them).
+    A check that cannot run raises: a defect of ours, never the commissioner's fault."""
+    result = check(data).check_output
+    if isinstance(result, pd.DataFrame):
+        result = result.all(axis=1)
+    ok = result.to_numpy(dtype=bool, na_value=False)
+    # the frame has a range index, so index labels are positions; a check ignoring empty values
+    # returns its result over the non-empty ones only
+    return np.asarray(result.index[~ok], dtype=np.int64)
 
 
 def frame_for(sheet: SheetSpec, columns: dict[str, list]) -> pd.DataFrame:

@@ -108,31 +108,61 @@ def excel_date(serial: float, date1904: bool = False) -> object:
     return when.date() if when.time() == dt.time() else when
 
 
+# The largest magnitude a number in the workbook may have: 15 digits before the decimal point, as many
+# as Excel keeps and as float64 holds exactly.  Past it a number is not one the template can hold
+# (SCH002), which also keeps Python's limit on digits turned into an int and float overflow out of
+# typing (docs/decisions.md "Numbers too large to hold").
+NUMBER_LIMIT = 1e15
+_MAX_DIGITS = 15
+
+
+def _too_large(what: str, v: object) -> Bad:
+    if isinstance(v, float) and not math.isfinite(v):
+        found = "a value that is not a finite number"
+    elif isinstance(v, str):
+        found = describe(v)
+    else:
+        found = "a number"
+    return Bad("SCH002", f"Expected {what}, found {found}: a number of more than {_MAX_DIGITS} digits "
+                         "before the decimal point is not one the template can hold.")
+
+
+def _digits(text: str) -> str:
+    """The significant digits of a run of digits (leading zeros dropped, never empty)."""
+    return text.lstrip("0") or "0"
+
+
 def to_integer(v: object) -> object:
     if isinstance(v, float):
+        if not -NUMBER_LIMIT < v < NUMBER_LIMIT:
+            return _too_large("a whole number", v)
         if v.is_integer():
             return int(v)
         return Bad("SCH002", f"Expected a whole number, found {describe(v)}.")
     if isinstance(v, bool):
         return Bad("SCH002", f"Expected a whole number, found {describe(v)}.")
     if isinstance(v, int):
-        return v
+        return v if -NUMBER_LIMIT < v < NUMBER_LIMIT else _too_large("a whole number", v)
     if isinstance(v, str):
         s = v.strip()
         if not s:
             return None
         if _INT_TEXT.match(s):
-            return int(s)
+            sign = s[0] if s[0] in "+-" else ""
+            digits = _digits(s[len(sign):])
+            if len(digits) > _MAX_DIGITS:
+                return _too_large("a whole number", v)
+            return int(sign + digits)
     return Bad("SCH002", f"Expected a whole number, found {describe(v)}.")
 
 
 def to_money(v: object) -> object:
     if isinstance(v, float):
-        return v
+        return v if -NUMBER_LIMIT < v < NUMBER_LIMIT else _too_large("an amount in pounds", v)
     if isinstance(v, bool):
         return Bad("SCH002", f"Expected an amount in pounds, found {describe(v)}.")
     if isinstance(v, int):
-        return float(v)
+        return float(v) if -NUMBER_LIMIT < v < NUMBER_LIMIT else _too_large("an amount in pounds", v)
     if isinstance(v, str):
         s = v.strip()
         if not s:
@@ -140,6 +170,8 @@ def to_money(v: object) -> object:
         m = _MONEY_TEXT.match(s)
         if m:
             sign, _, digits, decimals = m.groups()
+            if len(_digits(digits.replace(",", ""))) > _MAX_DIGITS:
+                return _too_large("an amount in pounds", v)
             amount = float(digits.replace(",", "") + (decimals or ""))
             return -amount if sign == "-" else amount
     return Bad("SCH002", f"Expected an amount in pounds (e.g. 1250000 or £1,250,000), found {describe(v)}.")
@@ -230,7 +262,7 @@ def converter_for(column: Column) -> Callable[[object], object]:
                 if len(memo) < 4096:
                     memo[v] = out
             return out
-        if cls is float and numeric:
+        if cls is float and numeric and -NUMBER_LIMIT < v < NUMBER_LIMIT:
             if column.type is ValueType.MONEY:
                 return v
             return int(v) if v.is_integer() else base(v)
@@ -250,10 +282,11 @@ def type_column(column: Column, raw) -> tuple[list, bool]:
     """
     kinds = set(map(type, raw))
     t = column.type
-    if t is ValueType.MONEY and kinds <= {float}:
-        return list(raw), False
-    if t is ValueType.INTEGER and kinds <= {float} and all(map(float.is_integer, raw)):
-        return list(map(int, raw)), False
+    if kinds <= {float} and all(-NUMBER_LIMIT < x < NUMBER_LIMIT for x in raw):  # never NaN or infinite
+        if t is ValueType.MONEY:
+            return list(raw), False
+        if t is ValueType.INTEGER and all(map(float.is_integer, raw)):
+            return list(map(int, raw)), False
     if t is ValueType.TEXT and kinds <= {str} and column.format is None:
         stripped = list(map(str.strip, raw))
         if ERROR_LITERALS.isdisjoint(stripped):

@@ -289,3 +289,85 @@ def test_upload_keeps_long_sheet_and_column_names_within_the_store(service, tmp_
     wb006 = [f for f in stored if f["rule_id"] == "WB006"]
     assert len(wb006) == 2
     assert all(len(f["sheet"] or "") <= 100 and len(f["column"] or "") <= 100 for f in wb006)
+
+
+# ------------------------------------------------------------------ bounded work while parsing
+
+_SERVICE_VALUES = {
+    "service_id": ["SVC-001", "SVC-002", "service one", None, "#N/A", "SVC-003"],
+    "service_name": ["Dental care", None, " ", "x" * 150],
+    "category": ["Community health", "Dentistry", None, 7.0],
+    "commissioner_code": ["QUA", "not a code", None, "qua"],
+    "funding_source": ["NHS", "Lottery", None, True],
+    "annual_value_gbp": [1_250_000.0, "about a million", "£1,000", None, -5.0, "#DIV/0!"],
+    "start_year": [1.0, "soon", 2.5, None, 99.0],
+    "anticipated_extension": ["Yes", "maybe", None, "n"],
+    "delivery": ["In person", "By post", None],
+    "subcontractor_id": [None, "partner ten", "P-001"],
+}
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_bounded_parse_lists_exactly_what_capping_the_whole_parse_lists(tmp_path, seed):
+    """Randomised Services and Partners sheets full of faults: the parse that stops building findings
+    at the limit gives, once capped, the very same findings, order, notes and counts as capping the
+    parse that builds them all; and it never keeps more than the limit of one rule on one sheet."""
+    import random
+    from collections import Counter
+
+    from isap.findings import Unlisted, cap_findings
+    from isap.parse import parse
+    from isap.policy import Policy
+    from isap.safety import inspect
+    from sample_submissions.generate import clean, write
+
+    rng = random.Random(seed)
+    p = clean(rng.choice([1, 2, 3]))
+    p["Services"] = [{c: rng.choice(vals) for c, vals in _SERVICE_VALUES.items()}
+                     for _ in range(rng.randint(5, 60))]
+    for row in p["Partners"]:
+        for c in list(row):
+            if rng.random() < 0.3:
+                row[c] = rng.choice([None, "bad", row[c], 3.0])
+    path = write(p, tmp_path / "p.xlsx")
+    inspection = inspect(path, Policy())
+    whole = parse(inspection)
+    assert not any(isinstance(f, Unlisted) for f in whole.structural_findings)
+    for limit in (1, 2, 3, 7):
+        bounded = parse(inspection, None, limit)
+        kept = Counter((f.rule_id, f.sheet) for f in bounded.structural_findings if not isinstance(f, Unlisted))
+        assert max(kept.values()) <= limit
+        assert cap_findings(bounded.structural_findings, limit) == cap_findings(whole.structural_findings, limit)
+    counts = Counter((f.rule_id, f.sheet) for f in whole.structural_findings)
+    assert max(counts.values()) > 7, counts  # the cases did reach the limits
+
+
+# ------------------------------------------------------------------ small output fixes
+
+def test_junit_counts_the_findings_a_note_stands_for_not_the_note(tmp_path):
+    import xml.etree.ElementTree as ET
+
+    from isap.checker import Report
+    from isap.exports import to_junit
+    from isap.findings import cap_findings
+
+    r = Report("many.xlsx", "0" * 64, "1.0", 2, {})
+    r.findings, r.unlisted = cap_findings([_f(row=n) for n in range(2, 1_202)]
+                                          + [_f("SCH003", row=n, column="category") for n in range(2, 5)], 500)
+    assert r.summary["error"] == 1_203
+    cases = {c.get("name").split()[0]: c for c in ET.fromstring(to_junit([r])).iter("testcase")}
+    sch002 = cases["SCH002"].find("failure")
+    assert sch002.get("message").startswith("1,200 finding(s), 500 listed: "), sch002.get("message")
+    assert "bad 2" in sch002.get("message")          # the first real finding, never the note
+    assert "700 more SCH002 findings" in sch002.text  # the note is still there, as a line of its own
+    assert cases["SCH003"].find("failure").get("message").startswith("3 finding(s): ")
+
+
+def test_unknown_sheet_names_are_cut_in_the_report_and_keep_their_order(run_check):
+    from sample_submissions.generate import Layout, clean
+
+    layout = Layout(extra_sheets={"Z" * 300: [["x"]], "A" * 300: [["x"]]})
+    report = run_check(clean(2), layout)
+    wb006 = [f for f in report.findings if f.rule_id == "WB006"]
+    assert [f.sheet for f in wb006] == [values.clip("Z" * 300), values.clip("A" * 300)]  # workbook order
+    assert all(len(f.sheet) == 101 and f.sheet[:100] in f.message for f in wb006)

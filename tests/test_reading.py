@@ -404,3 +404,48 @@ def test_gnumeric_date_column_without_cell_styles(tmp_path):
     model = parse(inspect(out, Policy()))
     assert list(model.engagement.column("engagement_date")) == [r["engagement_date"] for r in p["Engagement"]]
     assert check_file(out).findings == []
+
+
+# ------------------------------------------------------------------ numbers too large to type
+
+@pytest.mark.parametrize("convert,text", [
+    (to_integer, "9" * 5_000),            # past Python's limit on digits turned into an int
+    (to_integer, "-" + "1" * 4_301),
+    (to_integer, "1" * 16),               # more digits than the template holds
+    (to_money, "9" * 400),                # float() of this is infinity
+    (to_money, "£" + "9" * 400 + ".50"),
+    (to_money, "-£" + "9,999" * 100),
+    (to_money, "1" * 16),
+    (to_money, float("inf")),
+    (to_money, float("-inf")),
+    (to_money, float("nan")),
+    (to_money, 1e300),
+    (to_integer, float("inf")),
+    (to_integer, 1e300),
+])
+def test_numbers_too_large_to_hold_are_a_typing_fault_with_a_short_message(convert, text):
+    out = convert(text)
+    assert isinstance(out, Bad) and out.rule_id == "SCH002", out
+    assert len(out.message) < 250, out.message
+    assert "found inf" not in out.message and "nan" not in out.message, out.message
+
+
+@pytest.mark.parametrize("convert,text,value", [
+    (to_integer, "9" * 15, 10**15 - 1), (to_money, "£" + "999," * 4 + "999.99", 999_999_999_999_999.99),
+    (to_money, -(1e15 - 1), -(1e15 - 1)),
+])
+def test_numbers_up_to_fifteen_digits_still_read(convert, text, value):
+    assert convert(text) == value
+
+
+def test_huge_numbers_in_a_workbook_are_findings_not_a_defect(run_check):
+    p = clean(2)
+    p["Services"][0]["start_year"] = "9" * 5_000
+    p["Services"][1]["annual_value_gbp"] = "£" + "9" * 400
+    p["Cover"]["population_registered"] = "1" * 4_400
+    report = run_check(p)
+    assert report.exit_code == 1, [(f.rule_id, f.message[:80]) for f in report.findings]
+    sch002 = {(f.sheet, f.column) for f in report.findings if f.rule_id == "SCH002"}
+    assert {("Services", "start_year"), ("Services", "annual_value_gbp"), ("Cover", "population_registered")} <= sch002
+    for f in report.findings:
+        assert len(f.message) < 400 and "£inf" not in f.message, (f.rule_id, f.message[:200])

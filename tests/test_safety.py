@@ -213,3 +213,56 @@ def test_fast_path_and_exact_parse_measure_the_same(tmp_path):
         _scan_cells(data, infos[sheet.part], exact, _Budget(60), policy)
         assert (fast.max_row, fast.max_col, fast.rows_with_values) == \
             (exact.max_row, exact.max_col, exact.rows_with_values) != (0, 0, 0)
+
+
+# ------------------------------------------------------------------ linear-time scan patterns
+
+def _scan_patterns():
+    import re
+
+    from isap import parse, safety
+
+    return {f"{mod.__name__}.{name}": p for mod in (safety, parse) for name, p in vars(mod).items()
+            if isinstance(p, re.Pattern)}
+
+
+# Pieces an attacker can repeat in a sheet's XML: the openings of every tag the scan looks for,
+# tags never closed, attribute runs without an end, many "<" without ">".
+_XML_UNITS = [b'<c r="A1"', b'<c r="A1" ', b'<c r="A1"><v>1', b'<c r="A1"><is><t>x', b"<c", b"<c ", b"<c\t",
+              b"<col", b"<col ", b'<col style="1', b'<row r="1" s="1" customFormat="1"', b'<row r="1" ',
+              b"<", b"<a", b"<a:", b"a:", b":c", b"<x:c", b"<worksheet", b"<a.b", b'="', b" s=\"1\"", b"x",
+              b"/", b"<v>", b"</v"]
+_XML_ENDS = [b"", b"/>", b">", b"<", b"!"]
+_TEXT_UNITS = ["A", "1", "a1", "%", "<"]
+
+
+def _cpu_best(fn, repeat: int = 3) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.process_time()
+        fn()
+        best = min(best, time.process_time() - t)
+    return best
+
+
+@pytest.mark.parametrize("name", sorted(_scan_patterns()))
+def test_scan_patterns_run_in_linear_time(name):
+    """Every pattern of the safety scan and the reader, run as the scan runs it (findall and search
+    over a chunk) on adversarial XML of 1,000, 10,000 and 100,000 bytes: each tenfold step of the
+    input must cost well under the hundredfold a quadratic pattern takes.  CPU time, best of three,
+    so a loaded machine does not decide the result; steps under 20 µs are timer noise."""
+    pattern = _scan_patterns()[name]
+    if isinstance(pattern.pattern, bytes):
+        families = [(u, e) for u in _XML_UNITS for e in _XML_ENDS]
+    else:
+        families = [(u, e) for u in _TEXT_UNITS for e in ("", "!", "<")]
+    for unit, end in families:
+        before = None
+        for n in (1_000, 10_000, 100_000):
+            s = unit * (n // len(unit)) + end
+            took = _cpu_best(lambda: (pattern.findall(s), pattern.search(s), pattern.fullmatch(s)))
+            if before is not None:
+                growth = took / max(before, 20e-6)
+                assert growth < 35, (f"{name} is {growth:.0f}x slower on {unit!r}×{n // len(unit):,}+{end!r} "
+                                     "than on a tenth of it: not linear")
+            before = took
