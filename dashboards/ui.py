@@ -306,7 +306,7 @@ def proposal_page() -> None:
                     try:
                         font_dir()
                     except FontsMissing as exc:
-                        st.warning(f"PDF downloads are not available here: {exc}")
+                        st.warning(fmt("PDF downloads are not available here: {}", exc))
                     else:
                         # made on click, not on every rerun of the page
                         st.download_button("Download the assurance report (PDF)",

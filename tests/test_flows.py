@@ -131,7 +131,8 @@ def test_cli_upload_without_a_server_runs_in_process_without_prefect(env, tmp_pa
     path = write(clean(1, reference="ISAP-2026-011"), tmp_path / "a.xlsx")
     environ = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     r = subprocess.run([sys.executable, "-c", "import sys\nfrom isap.cli import main\nsys.argv=['isap','upload',"
-                        f"{str(path)!r},'--as','alice']\nmain()\nprint(sorted(m for m in sys.modules if m=='prefect'))"],
+                        f"{str(path)!r},'--as','alice']\ncode = 0\ntry:\n    main()\nexcept SystemExit as e:\n    code = e.code\n"
+                        "print(sorted(m for m in sys.modules if m=='prefect'))\nsys.exit(code)"],
                        capture_output=True, text=True, env=environ)
     assert r.returncode == 0, r.stderr
     assert "ISAP-2026-011 version 1" in r.stdout
