@@ -361,6 +361,22 @@ def submit_blockers(facts: ProposalFacts) -> list[Blocker]:
     return out
 
 
+def decision_refusal(outcome: Outcome, ratings: dict[str, str], rationale: str | None,
+                     conditions: int) -> Refusal | None:
+    """What a checkpoint decision lacks: a rating per assurance domain, a rationale, and conditions exactly when
+    the outcome is approved with conditions."""
+    missing = [d.value for d in AssuranceDomain if d not in ratings]
+    if missing:
+        return Refusal(f"a decision needs a rating for every domain; missing: {', '.join(missing)}")
+    if not rationale or not rationale.strip():
+        return Refusal("a decision needs a rationale")
+    if outcome is Outcome.APPROVED_WITH_CONDITIONS and not conditions:
+        return Refusal("approved_with_conditions needs at least one condition (text, owner, due date)")
+    if conditions and outcome is not Outcome.APPROVED_WITH_CONDITIONS:
+        return Refusal("conditions are set only with the outcome approved_with_conditions")
+    return None
+
+
 def checkpoint_mismatch(reference: str, version: int, version_checkpoint: int | None, proposal_checkpoint: int) -> str:
     """The one wording for a version whose checkpoint is not the proposal's (CLI, dashboard, notification)."""
     which = f"checkpoint {version_checkpoint}" if version_checkpoint else "no valid checkpoint"
