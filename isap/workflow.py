@@ -702,6 +702,9 @@ class Service:
     def allowed_actions(self, actor: str, reference: str) -> list[lifecycle.ActionOption]:
         return lifecycle.allowed_actions(*self.proposal_facts(actor, reference))
 
+    def next_step(self, actor: str, reference: str) -> str:
+        return lifecycle.next_step(*self.proposal_facts(actor, reference))
+
     def show(self, actor: str, reference: str) -> dict:
         def run(s: Session) -> dict:
             user = self._user(s, actor)
