@@ -296,16 +296,28 @@ def _service(url, files):
 
 
 @pytest.fixture(scope="module")
-def walk_world(tmp_path_factory):
-    """One SQLite database per scenario, built once through the service; each triple works on a copy."""
+def walk_builder(tmp_path_factory):
+    return Builder(tmp_path_factory.mktemp("walk-books"))
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def walk_world(request, tmp_path_factory, walk_builder):
+    """One database per scenario, built once through the service; each triple works on a copy of it
+    (SQLite's backup, or PostgreSQL's CREATE DATABASE … TEMPLATE)."""
     from isap.store.db import upgrade
 
     tmp = tmp_path_factory.mktemp("walk")
     files = tmp / "files"
-    builder = Builder(tmp)
+    builder = walk_builder
+    server = request.getfixturevalue("postgres_server") if request.param == "postgresql" else None
     made = {}
     for name, state in SCENARIOS.items():
-        url = f"sqlite:///{tmp / name}.db"
+        if server is None:
+            url = f"sqlite:///{tmp / name}.db"
+        else:
+            from tests.pgserver import create_database
+
+            url = create_database(server, f"walk_{name}_{uuid.uuid4().hex[:8]}")
         upgrade(url)
         svc = _service(url, files)
         svc.add_organisation("QUA", "NHS Black Country ICB")
@@ -317,15 +329,35 @@ def walk_world(tmp_path_factory):
         builder.build(svc, name)
         assert svc.show("ada", REF)["state"] == state, name
         svc.engine.dispose()
-        made[name] = tmp / f"{name}.db"
-    return builder, made, files
+        made[name] = url
+    return builder, made, files, server
 
 
-def _copy(src, dst) -> None:
-    with sqlite3.connect(src) as a, sqlite3.connect(dst) as b:
+def _copy(world, scenario, tmp_path) -> str:
+    """A fresh copy of the scenario's database; its URL."""
+    _, made, _, server = world
+    src = made[scenario]
+    if server is None:
+        a, b = sqlite3.connect(src.removeprefix("sqlite:///")), sqlite3.connect(tmp_path / "copy.db")
         a.backup(b)
-    a.close()
-    b.close()
+        a.close()
+        b.close()
+        return f"sqlite:///{tmp_path / 'copy.db'}"
+    import psycopg
+
+    name = "walk_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(server.replace("postgresql+psycopg", "postgresql"), autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name} TEMPLATE {src.rsplit('/', 1)[1]}")
+    return server.rsplit("/", 1)[0] + "/" + name
+
+
+def _drop(world, url) -> None:
+    server = world[3]
+    if server is not None:
+        import psycopg
+
+        with psycopg.connect(server.replace("postgresql+psycopg", "postgresql"), autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]}")
 
 
 def _call(svc, builder, action, user, shown):
@@ -363,9 +395,8 @@ def _call(svc, builder, action, user, shown):
 def test_the_service_refuses_exactly_what_the_table_refuses(walk_world, tmp_path, scenario, user, action):
     from isap.workflow import Forbidden, NotFound, Refused
 
-    builder, made, files = walk_world
-    url = f"sqlite:///{tmp_path / 'copy.db'}"
-    _copy(made[scenario], tmp_path / "copy.db")
+    builder, _, files, _ = walk_world
+    url = _copy(walk_world, scenario, tmp_path)
     svc = _service(url, files)
     try:
         shown = svc.show("ada", REF)
@@ -402,3 +433,4 @@ def test_the_service_refuses_exactly_what_the_table_refuses(walk_world, tmp_path
         assert (after["history"], after["version"]) == (shown["history"], shown["version"])
     finally:
         svc.engine.dispose()
+        _drop(walk_world, url)
