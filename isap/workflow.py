@@ -26,7 +26,6 @@ from isap import lifecycle
 from isap.lifecycle import (
     Action,
     Actor,
-    AssuranceDomain,
     ConditionFacts,
     ConditionStatus,
     Outcome,
