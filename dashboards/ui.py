@@ -471,6 +471,8 @@ def upload_page() -> None:
         what = ("is identical to version" if result.duplicate else "saved as version")
         st.success(fmt("{} {} {}: {} error(s), {} warning(s).", result.reference, what, result.version,
                        result.errors, result.warnings))
+        if result.message and not result.duplicate:
+            st.warning(md(result.message[:1].upper() + result.message[1:]))  # the checkpoint mismatch, at once
     else:
         st.error(md(result.message))
     findings_view(result.report.get("findings", []), "upload")

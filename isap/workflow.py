@@ -418,7 +418,10 @@ class Service:
             system = self._system_user(s)
             self._audit(s, p, "checked", system.username,
                         reason=f"version {number}: {summary['error']} error(s), {summary['warning']} warning(s)")
-            return UploadResult(ref, number, created, False, summary["error"], summary["warning"], sha, report_dict)
+            mismatch = ("" if report.checkpoint == p.checkpoint
+                        else lifecycle.checkpoint_mismatch(ref, number, report.checkpoint, p.checkpoint))
+            return UploadResult(ref, number, created, False, summary["error"], summary["warning"], sha, report_dict,
+                                message=mismatch)
         return self._run(run)
 
     def _within_quota(self, s: Session, user: User, size: int) -> None:

@@ -419,3 +419,17 @@ def test_a_reviewer_never_sees_commissioner_buttons(demo_env, ref):
     if commissioner is not None:
         theirs = {b.label for b in commissioner.button}
         assert not theirs & {"Take into review", "Return to commissioner", "Record decision", "Discharge"}, theirs
+
+
+def test_an_upload_for_another_checkpoint_says_so_at_once_in_the_clis_words(demo_env, tmp_path):
+    from isap.lifecycle import checkpoint_mismatch
+    from sample_submissions.generate import clean, write
+
+    at = signed_in("alice", "alice-demo")
+    at.switch_page("views/upload.py")
+    at.run()
+    data = write(clean(2, reference="ISAP-2026-013", provider_type="NHS foundation trust"),
+                 tmp_path / "walsall-cp2.xlsx").read_bytes()
+    upload(at, "walsall-cp2.xlsx", data)
+    words = checkpoint_mismatch("ISAP-2026-013", 2, 2, 1)
+    assert any(read(w.value) == words[0].upper() + words[1:] for w in at.warning), [w.value for w in at.warning]

@@ -711,6 +711,10 @@ def test_the_checkpoint_mismatch_reads_the_same_on_the_cli_and_in_the_service(tm
     path = write(proposal(2), tmp_path / "cp2.xlsx")
     assert isap("upload", str(path), "--as", "alice").returncode == 0
     words = checkpoint_mismatch(REF, 1, 2, 1)
+    r = isap("upload", str(write(proposal(2, provider_type="NHS foundation trust"), tmp_path / "again.xlsx")),
+             "--as", "alice")
+    assert r.returncode == 0 and checkpoint_mismatch(REF, 2, 2, 1) in r.stdout, r.stdout  # said at once
+    words = checkpoint_mismatch(REF, 2, 2, 1)
     r = isap("submit", REF, "--as", "alice")
     assert r.returncode == 1 and r.stderr.strip().endswith(words), r.stderr
     assert words in isap("show", REF, "--as", "alice").stdout
