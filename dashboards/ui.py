@@ -28,7 +28,8 @@ import streamlit as st
 from dashboards.render import fmt, md, plain
 from isap.registry import all_rules
 from isap.store.db import StoreError
-from isap.workflow import DOMAINS, OUTCOMES, RATINGS, ConditionInput, Service, WorkflowError, diff_findings, next_step
+from isap.lifecycle import Action, AssuranceDomain, Outcome, Rating, condition_overdue
+from isap.workflow import ConditionInput, Service, WorkflowError, diff_findings
 
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 MIB = 1024 * 1024
@@ -177,6 +178,38 @@ def findings_view(findings: list[dict], key: str) -> None:
                          width="stretch", key=f"{key}-{domain}")
 
 
+class Offer:
+    """The workflow actions the state machine offers the signed-in person on one proposal (from `Service.show`).
+
+    A page asks this, never the proposal's state or the person's role: an
+    action that is not listed is not shown; one listed but not allowed yet is
+    shown disabled, with the reason as its help and a caption beside it.
+    """
+
+    def __init__(self, shown: dict):
+        self._options = {Action(o["action"]): o for o in shown.get("actions", [])}
+
+    def listed(self, action: Action) -> bool:
+        return action in self._options
+
+    def allowed(self, action: Action) -> bool:
+        return bool(self._options.get(action, {}).get("allowed"))
+
+    def reason(self, action: Action) -> str | None:
+        return self._options.get(action, {}).get("reason")
+
+    def disabled(self, action: Action) -> dict:
+        """Keyword arguments for the action's button: disabled with its reason when not allowed yet."""
+        if self.allowed(action):
+            return {"disabled": False}
+        return {"disabled": True, "help": md(self.reason(action))}
+
+    def explain(self, action: Action, where=st) -> None:
+        """Say why a listed action cannot be done yet."""
+        if self.listed(action) and not self.allowed(action):
+            where.caption(fmt("{}: {}", action.label, self.reason(action)))
+
+
 def pick_proposal(rows: list[dict], key: str) -> str | None:
     if not rows:
         st.info("There are no proposals yet.")
@@ -206,31 +239,35 @@ def proposal_page() -> None:
     c2.metric("Checkpoint", md(d["checkpoint"]))
     c3.metric("Versions", len(d["versions"]))
     c4.metric("Lead commissioner", md(d["commissioner"]))
-    st.info(md(next_step(d, user["role"])))
+    offer = Offer(d)
+    st.info(md(d["next_step"]))
     tabs = st.tabs(["Findings", "Versions", "Conditions", "Review", "History"])
     with tabs[0]:
         latest = d["versions"][-1]["number"] if d["versions"] else None
         if latest:
             st.subheader(fmt("Version {}", latest))
         findings_view(d["findings"], "latest")
-        if user["role"] in ("commissioner", "admin"):
+        if offer.allowed(Action.ACKNOWLEDGE):
             pending = [f for f in d["findings"] if f["severity"] == "warning" and not f["acknowledged"]]
-            if pending:
-                st.subheader("Acknowledge warnings")
-                for i, f in enumerate(pending):
-                    with st.form(f"ack-{i}"):
-                        st.markdown(fmt("**{}** {} {}: {}", f["rule_id"], f["sheet"] or "", f["cell"] or "",
-                                        f["message"]))
-                        note = st.text_area("Explanatory note", key=f"ack-note-{i}")
-                        if st.form_submit_button("Acknowledge"):
-                            act(svc.acknowledge, user["username"], ref, f["rule_id"], note, finding_id=f["id"],
-                                success=f"{f['rule_id']} acknowledged.")
-            c1, c2 = st.columns(2)
-            if d["state"] in ("draft", "returned") and c1.button(fmt("Submit for checkpoint {}", d["checkpoint"]),
-                                                                 type="primary"):
+            st.subheader("Acknowledge warnings")
+            for i, f in enumerate(pending):
+                with st.form(f"ack-{i}"):
+                    st.markdown(fmt("**{}** {} {}: {}", f["rule_id"], f["sheet"] or "", f["cell"] or "",
+                                    f["message"]))
+                    note = st.text_area("Explanatory note", key=f"ack-note-{i}")
+                    if st.form_submit_button("Acknowledge"):
+                        act(svc.acknowledge, user["username"], ref, f["rule_id"], note, finding_id=f["id"],
+                            success=f"{f['rule_id']} acknowledged.")
+        c1, c2 = st.columns(2)
+        if offer.listed(Action.SUBMIT):
+            if c1.button(fmt("Submit for checkpoint {}", d["checkpoint"]), type="primary", key="submit",
+                         **offer.disabled(Action.SUBMIT)):
                 act(svc.submit, user["username"], ref, expected_version=d["version"], success=f"{ref} submitted.")
-            if d["state"] not in ("assured", "halted", "withdrawn") and c2.button("Withdraw proposal"):
+            offer.explain(Action.SUBMIT, c1)
+        if offer.listed(Action.WITHDRAW):
+            if c2.button("Withdraw proposal", key="withdraw", **offer.disabled(Action.WITHDRAW)):
                 act(svc.withdraw, user["username"], ref, expected_version=d["version"], success=f"{ref} withdrawn.")
+            offer.explain(Action.WITHDRAW, c2)
     with tabs[1]:
         if d["versions"]:
             st.dataframe(pd.DataFrame(d["versions"])[["number", "checkpoint", "errors", "warnings", "filename",
@@ -258,22 +295,29 @@ def proposal_page() -> None:
         if not d["conditions"]:
             st.markdown("No conditions.")
         for c in d["conditions"]:
-            overdue = c["status"] == "open" and dt.date.fromisoformat(c["due_date"]) < dt.date.today()
+            overdue = condition_overdue(dt.date.fromisoformat(c["due_date"]), c["status"], dt.date.today())
             st.markdown(fmt("**#{}** (checkpoint {}, {}{}) {} — owner {}, due {}", c["id"], c["checkpoint"],
                             c["status"].replace("_", " "), ", overdue" if overdue else "", c["text"], c["owner"],
                             c["due_date"]))
             if c["response"]:
                 st.caption(fmt("Answer: {}", c["response"]))
-            if c["status"] == "open" and user["role"] == "commissioner":
+            if c["status"] != "open":
+                continue  # closed conditions offer nothing more
+            if offer.listed(Action.ANSWER_CONDITION):
                 with st.form(f"answer-{c['id']}"):
                     text = st.text_area("Your answer", key=f"answer-text-{c['id']}")
-                    if st.form_submit_button("Send answer"):
+                    if st.form_submit_button("Send answer", **offer.disabled(Action.ANSWER_CONDITION)):
                         act(svc.answer_condition, user["username"], ref, c["id"], text, success="Answer sent.")
-            if c["status"] == "open" and user["role"] in ("reviewer", "admin"):
+            closing = [a for a in (Action.DISCHARGE_CONDITION, Action.CARRY_FORWARD_CONDITION) if offer.listed(a)]
+            if closing:
                 with st.form(f"close-{c['id']}"):
                     note = st.text_input("Note", key=f"close-note-{c['id']}")
-                    carry = st.checkbox("Carry forward to the next checkpoint instead", key=f"carry-{c['id']}")
-                    if st.form_submit_button("Discharge" if not carry else "Carry forward"):
+                    carry = (Action.CARRY_FORWARD_CONDITION in closing
+                             and st.checkbox("Carry forward to the next checkpoint instead", key=f"carry-{c['id']}"))
+                    if Action.DISCHARGE_CONDITION not in closing:
+                        carry = True
+                    chosen = Action.CARRY_FORWARD_CONDITION if carry else Action.DISCHARGE_CONDITION
+                    if st.form_submit_button("Discharge" if not carry else "Carry forward", **offer.disabled(chosen)):
                         act(svc.discharge, user["username"], ref, c["id"], note, carry_forward=carry,
                             success="Condition updated.")
     with tabs[3]:
@@ -331,38 +375,41 @@ def review_tab(svc: Service, user: dict, d: dict) -> None:
     for c in d["comments"]:
         st.markdown(fmt("> {}  \n— {}, {}", c["text"], c["author"], c["at"][:16]))
     ref = d["reference"]
-    if user["role"] in ("reviewer", "admin"):
-        if d["state"] == "submitted":
-            c1, c2 = st.columns(2)
-            if c1.button("Take into review", type="primary"):
+    offer = Offer(d)
+    if offer.listed(Action.TAKE) or offer.listed(Action.RETURN):
+        c1, c2 = st.columns(2)
+        if offer.listed(Action.TAKE):
+            if c1.button("Take into review", type="primary", **offer.disabled(Action.TAKE)):
                 act(svc.take, user["username"], ref, expected_version=d["version"], success="Taken into review.")
+            offer.explain(Action.TAKE, c1)
+        if offer.listed(Action.RETURN):
             with c2.form("return"):
                 reason = st.text_input("Reason to return without a decision")
-                if st.form_submit_button("Return to commissioner"):
+                if st.form_submit_button("Return to commissioner", **offer.disabled(Action.RETURN)):
                     act(svc.return_submission, user["username"], ref, reason, expected_version=d["version"],
                         success="Returned.")
-        if d["state"] == "in_review":
-            with st.form("decide"):
-                st.subheader(fmt("Checkpoint {} decision", d["checkpoint"]))
-                cols = st.columns(len(DOMAINS))
-                ratings = {dom: cols[i].selectbox(md(dom.replace("_", " ").capitalize()), ("",) + RATINGS,
-                                                  key=f"rating-{dom}")
-                           for i, dom in enumerate(DOMAINS)}
-                outcome = st.selectbox("Outcome", OUTCOMES, key="outcome")
-                rationale = st.text_area("Rationale", key="rationale")
-                conditions = st.text_area("Conditions, one per line: text | owner | YYYY-MM-DD", key="conditions")
-                if st.form_submit_button("Record decision", type="primary"):
-                    try:
-                        conds = [ConditionInput.parse(line) for line in conditions.splitlines() if line.strip()]
-                    except WorkflowError as exc:
-                        kind_error(exc)
-                    else:
-                        act(svc.decide, user["username"], ref, outcome, {k: v for k, v in ratings.items() if v},
-                            rationale, conds, expected_version=d["version"], success="Decision recorded.")
-    if user["role"] in ("reviewer", "admin") or user["role"] == "commissioner":
+    if offer.listed(Action.DECIDE):
+        with st.form("decide"):
+            st.subheader(fmt("Checkpoint {} decision", d["checkpoint"]))
+            cols = st.columns(len(AssuranceDomain))
+            ratings = {dom.value: cols[i].selectbox(md(dom.label), ("",) + tuple(r.value for r in Rating),
+                                                    key=f"rating-{dom.value}")
+                       for i, dom in enumerate(AssuranceDomain)}
+            outcome = st.selectbox("Outcome", tuple(o.value for o in Outcome), key="outcome")
+            rationale = st.text_area("Rationale", key="rationale")
+            conditions = st.text_area("Conditions, one per line: text | owner | YYYY-MM-DD", key="conditions")
+            if st.form_submit_button("Record decision", type="primary", **offer.disabled(Action.DECIDE)):
+                try:
+                    conds = [ConditionInput.parse(line) for line in conditions.splitlines() if line.strip()]
+                except WorkflowError as exc:
+                    kind_error(exc)
+                else:
+                    act(svc.decide, user["username"], ref, outcome, {k: v for k, v in ratings.items() if v},
+                        rationale, conds, expected_version=d["version"], success="Decision recorded.")
+    if offer.listed(Action.COMMENT):
         with st.form("comment"):
             text = st.text_area("Comment", key="comment-text")
-            if st.form_submit_button("Add comment"):
+            if st.form_submit_button("Add comment", **offer.disabled(Action.COMMENT)):
                 act(svc.comment, user["username"], ref, text, success="Comment added.")
 
 
@@ -375,7 +422,7 @@ def my_proposals_page() -> None:
         st.info("No proposals yet: download the template, fill it in and upload it.")
         return
     frame = pd.DataFrame(rows)
-    frame["next step"] = [next_step(r, user["role"]) for r in rows]
+    frame["next step"] = [service().next_step(user["username"], r["reference"]) for r in rows]
     st.dataframe(frame[["reference", "title", "state", "checkpoint", "latest_version", "next step"]],
                  hide_index=True, width="stretch")
 
@@ -424,6 +471,8 @@ def upload_page() -> None:
         what = ("is identical to version" if result.duplicate else "saved as version")
         st.success(fmt("{} {} {}: {} error(s), {} warning(s).", result.reference, what, result.version,
                        result.errors, result.warnings))
+        if result.message and not result.duplicate:
+            st.warning(md(result.message[:1].upper() + result.message[1:]))  # the checkpoint mismatch, at once
     else:
         st.error(md(result.message))
     findings_view(result.report.get("findings", []), "upload")

@@ -457,7 +457,7 @@ def show(reference: str, as_: str = AS, format: CheckFormat = typer.Option(Check
     """Show a proposal: versions, findings, conditions, reviews and history."""
     d = _call(_service().show, as_, reference)
     lines = [f"{d['reference']} — {d['title']}", f"  {d['state']} at checkpoint {d['checkpoint']} "
-             f"({d['commissioner']})", "  Versions:"]
+             f"({d['commissioner']})", f"  Next step: {d['next_step']}", "  Versions:"]
     lines += [f"    v{v['number']} cp{v['checkpoint']} {v['errors']} error(s) {v['warnings']} warning(s) "
               f"{v['sha256'][:12]}… by {v['uploaded_by']} {v['uploaded_at'][:16]}" for v in d["versions"]]
     if d["conditions"]:

@@ -22,6 +22,18 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, select
 
+from isap import lifecycle
+from isap.lifecycle import (
+    Action,
+    Actor,
+    ConditionFacts,
+    ConditionStatus,
+    Outcome,
+    ProposalFacts,
+    Role,
+    State,
+    WarningFacts,
+)
 from isap.policy import Policy
 from isap.store.db import StoreError, check_schema, get_engine, store_error
 from isap.store.files import FileStore, FileStoreError, default_store
@@ -42,14 +54,11 @@ from isap.store.models import (
     utcnow,
 )
 
-ROLES = ("commissioner", "reviewer", "admin")
 SYSTEM_USER = "isap"
-DOMAINS = ("capitalisation", "transparency", "service_scope", "relationships", "governance")
-RATINGS = ("green", "amber", "red")
-OUTCOMES = ("approved", "approved_with_conditions", "returned", "halted")
-TERMINAL = frozenset({"assured", "halted", "withdrawn"})
-UPLOADABLE = frozenset({"draft", "returned"})
-STATES = ("draft", "submitted", "in_review", "returned", "assured", "halted", "withdrawn")
+PEOPLE = (Role.COMMISSIONER, Role.REVIEWER, Role.ADMIN)  # the roles an account may be given
+# The domains and ratings as plain values, in the order forms and reports show them.
+DOMAINS = tuple(d.value for d in lifecycle.AssuranceDomain)
+RATINGS = tuple(r.value for r in lifecycle.Rating)
 
 
 class WorkflowError(Exception):
@@ -140,9 +149,46 @@ class Service:
         return user
 
     @staticmethod
-    def _role(user: User, *roles: str) -> None:
+    def _role(user: User, *roles: Role) -> None:
         if user.role not in roles:
             raise Forbidden(f"{user.username} is a {user.role}; this needs a {' or '.join(roles)}")
+
+    @staticmethod
+    def _actor(user: User, p: Proposal | None = None) -> Actor:
+        owns = (user.role == Role.COMMISSIONER and p is not None and user.organisation_id == p.organisation_id)
+        return Actor(user.username, Role(user.role), owns)
+
+    def _facts(self, s: Session, p: Proposal) -> ProposalFacts:
+        """What the state machine's guards need to know about `p`, read in the caller's transaction."""
+        latest = self._latest(s, p)
+        unanswered = 0
+        if latest is not None and latest.warnings:
+            unanswered = s.exec(select(func.count(FindingRecord.id)).where(
+                FindingRecord.version_id == latest.id, FindingRecord.severity == "warning",
+                ~FindingRecord.id.in_(select(Acknowledgement.finding_id)))).one()
+        open_conditions = list(s.exec(select(Condition.id, Condition.checkpoint).where(
+            Condition.proposal_id == p.id, Condition.status == ConditionStatus.OPEN).order_by(Condition.id)))
+        return ProposalFacts(
+            reference=p.reference, state=State(p.state), checkpoint=p.checkpoint,
+            latest_version=latest.number if latest else None, latest_checkpoint=latest.checkpoint if latest else None,
+            latest_errors=latest.errors if latest else 0, latest_warnings=latest.warnings if latest else 0,
+            unanswered_warnings=unanswered, open_conditions=tuple(c for c, _ in open_conditions),
+            open_earlier_conditions=tuple(c for c, cp in open_conditions if cp < p.checkpoint))
+
+    def _guard(self, s: Session, action: Action, user: User, p: Proposal,
+               item: ConditionFacts | WarningFacts | None = None) -> ProposalFacts:
+        """Refuse `action` unless the state machine allows it now; the facts it was decided on otherwise."""
+        facts = self._facts(s, p)
+        refused = lifecycle.refusal(action, facts, self._actor(user, p), item)
+        if refused is not None:
+            raise (Forbidden if refused.forbidden else Refused)(refused.reason)
+        return facts
+
+    def _may_ever(self, action: Action, user: User) -> None:
+        """Refuse a role that may never do `action` (before there is a proposal to ask about)."""
+        refused = lifecycle.role_refusal(action, self._actor(user))
+        if refused is not None:
+            raise Forbidden(refused.reason)
 
     def _proposal(self, s: Session, user: User, reference: str) -> Proposal:
         p = s.exec(select(Proposal).where(Proposal.reference == reference)).first()
@@ -153,15 +199,9 @@ class Service:
 
     @staticmethod
     def _may_see(user: User, p: Proposal) -> bool:
-        if user.role in ("reviewer", "admin", "system"):
+        if user.role in (Role.REVIEWER, Role.ADMIN, Role.SYSTEM):
             return True
-        return user.role == "commissioner" and user.organisation_id == p.organisation_id
-
-    def _own(self, user: User, p: Proposal) -> None:
-        if user.role == "admin":
-            return
-        if user.role != "commissioner" or user.organisation_id != p.organisation_id:
-            raise Forbidden(f"only the lead commissioner's organisation may do this to {p.reference}")
+        return user.role == Role.COMMISSIONER and user.organisation_id == p.organisation_id
 
     @staticmethod
     def _audit(s: Session, p: Proposal | None, action: str, actor: str, from_state: str | None = None,
@@ -183,7 +223,7 @@ class Service:
         for k, v in values.items():
             setattr(p, k, v)
 
-    def _transition(self, s: Session, p: Proposal, actor: User, action: str, to_state: str,
+    def _transition(self, s: Session, p: Proposal, actor: User, action: str, to_state: State,
                     expected_version: int | None, reason: str | None = None, **changes: Any) -> None:
         from_state = p.state
         self._bump(s, p, expected_version, state=to_state, **changes)
@@ -198,7 +238,7 @@ class Service:
     def add_organisation(self, code: str, name: str, actor: str | None = None) -> Organisation:
         def run(s: Session) -> Organisation:
             if actor is not None:
-                self._role(self._user(s, actor), "admin")
+                self._role(self._user(s, actor), Role.ADMIN)
             code_u = code.strip().upper()
             if not code_u or not name.strip():
                 raise WorkflowError("an organisation needs a code and a name")
@@ -213,14 +253,14 @@ class Service:
 
     def add_user(self, username: str, role: str, org_code: str | None = None, password: str | None = None,
                  email: str | None = None, actor: str | None = None) -> User:
-        if role not in ROLES:
-            raise WorkflowError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
-        if role == "commissioner" and not org_code:
+        if role not in PEOPLE:
+            raise WorkflowError(f"role must be one of {', '.join(PEOPLE)}, not {role!r}")
+        if role == Role.COMMISSIONER and not org_code:
             raise WorkflowError("a commissioner needs an organisation (--org CODE)")
 
         def run(s: Session) -> User:
             if actor is not None:
-                self._role(self._user(s, actor), "admin")
+                self._role(self._user(s, actor), Role.ADMIN)
             name = username.strip()
             if not name or name == SYSTEM_USER:
                 raise WorkflowError(f"{username!r} cannot be used as a user name")
@@ -259,7 +299,7 @@ class Service:
 
         def run(s: Session) -> User | None:
             user = s.exec(select(User).where(User.username == username)).first()
-            if user is None or not user.password_hash or user.role == "system":
+            if user is None or not user.password_hash or user.role == Role.SYSTEM:
                 return None
             return user if verify_password(user.password_hash, password) else None
         return self._run(run)
@@ -279,7 +319,7 @@ class Service:
             raise Forbidden(f"your identity provider has not verified {address}")
 
         def run(s: Session) -> User:
-            users = s.exec(select(User).where(func.lower(User.email) == address, User.role != "system")).all()
+            users = s.exec(select(User).where(func.lower(User.email) == address, User.role != Role.SYSTEM)).all()
             if not users:
                 raise Forbidden(f"{address} has no ISAP account: ask an ISAP administrator to add you")
             if len(users) > 1:
@@ -290,7 +330,7 @@ class Service:
     def _system_user(self, s: Session) -> User:
         user = s.exec(select(User).where(User.username == SYSTEM_USER)).first()
         if user is None:
-            user = User(username=SYSTEM_USER, role="system")
+            user = User(username=SYSTEM_USER, role=Role.SYSTEM)
             s.add(user)
             s.flush()
         return user
@@ -320,7 +360,7 @@ class Service:
 
         def run(s: Session) -> UploadResult:
             user = self._user(s, actor)
-            self._role(user, "commissioner", "admin")
+            self._may_ever(Action.UPLOAD, user)
             ref = report.proposal_reference
             code = report.lead_commissioner_code
             summary = report.summary
@@ -339,7 +379,7 @@ class Service:
                                             "lead_commissioner_code on the Cover); it is kept, and its findings are "
                                             "below.")
             org = s.exec(select(Organisation).where(Organisation.code == code)).first()
-            if user.role == "commissioner":
+            if user.role == Role.COMMISSIONER:
                 mine = s.get(Organisation, user.organisation_id)
                 if mine is None or mine.code != code:
                     raise Forbidden(f"the workbook's lead_commissioner_code is {code}, not your organisation's "
@@ -350,11 +390,11 @@ class Service:
             created = False
             if p is None:
                 title = report_dict.get("title") or ""
-                p = Proposal(reference=ref, title=title, organisation_id=org.id, checkpoint=1, state="draft")
+                p = Proposal(reference=ref, title=title, organisation_id=org.id, checkpoint=1, state=State.DRAFT)
                 s.add(p)
                 s.flush()
                 created = True
-                self._audit(s, p, "proposal_created", user.username, None, "draft")
+                self._audit(s, p, "proposal_created", user.username, None, State.DRAFT)
             elif p.organisation_id != org.id or not self._may_see(user, p):
                 raise Forbidden(f"{ref} belongs to another organisation")
             existing = s.exec(select(SubmissionVersion).where(SubmissionVersion.proposal_id == p.id,
@@ -362,9 +402,7 @@ class Service:
             if existing is not None:
                 return UploadResult(ref, existing.number, False, True, existing.errors, existing.warnings, sha,
                                     report_dict, message=f"Identical to version {existing.number}: nothing new kept.")
-            if p.state not in UPLOADABLE:
-                raise Refused(f"{ref} is {p.state.replace('_', ' ')}: new versions can be uploaded only while it "
-                              "is a draft or returned")
+            self._guard(s, Action.UPLOAD, user, p)
             keep_bytes()
             number = (s.exec(select(func.max(SubmissionVersion.number))
                              .where(SubmissionVersion.proposal_id == p.id)).one() or 0) + 1
@@ -386,7 +424,10 @@ class Service:
             system = self._system_user(s)
             self._audit(s, p, "checked", system.username,
                         reason=f"version {number}: {summary['error']} error(s), {summary['warning']} warning(s)")
-            return UploadResult(ref, number, created, False, summary["error"], summary["warning"], sha, report_dict)
+            mismatch = ("" if report.checkpoint == p.checkpoint
+                        else lifecycle.checkpoint_mismatch(ref, number, report.checkpoint, p.checkpoint))
+            return UploadResult(ref, number, created, False, summary["error"], summary["warning"], sha, report_dict,
+                                message=mismatch)
         return self._run(run)
 
     def _within_quota(self, s: Session, user: User, size: int) -> None:
@@ -426,10 +467,8 @@ class Service:
         def run(s: Session) -> int:
             user = self._user(s, actor)
             p = self._proposal(s, user, reference)
-            self._own(user, p)
+            self._guard(s, Action.ACKNOWLEDGE, user, p)
             latest = self._latest(s, p)
-            if latest is None:
-                raise Refused(f"{reference} has no version yet")
             q = select(FindingRecord).where(FindingRecord.version_id == latest.id, FindingRecord.rule_id == rule_id,
                                             FindingRecord.severity == "warning").order_by(FindingRecord.id)
             found = list(s.exec(q))
@@ -451,8 +490,8 @@ class Service:
                 ways = "; ".join(f"--finding {f.id} ({_place(f)})" for f in found)
                 raise WorkflowError(f"{rule_id} is raised {len(found)} times: say which with {ways}")
             f = found[0]
-            if s.exec(select(Acknowledgement).where(Acknowledgement.finding_id == f.id)).first():
-                raise Refused(f"that {rule_id} warning is already acknowledged")
+            answered = s.exec(select(Acknowledgement).where(Acknowledgement.finding_id == f.id)).first() is not None
+            self._guard(s, Action.ACKNOWLEDGE, user, p, WarningFacts(rule_id, answered))
             s.add(Acknowledgement(finding_id=f.id, note=note.strip(), by=user.id))
             self._bump(s, p, expected_version)
             self._audit(s, p, "warning_acknowledged", user.username,
@@ -464,35 +503,9 @@ class Service:
         def run(s: Session) -> None:
             user = self._user(s, actor)
             p = self._proposal(s, user, reference)
-            self._own(user, p)
-            if p.state not in ("draft", "returned"):
-                raise Refused(f"{reference} is {p.state.replace('_', ' ')}; only a draft or returned proposal "
-                              "can be submitted")
-            latest = self._latest(s, p)
-            if latest is None:
-                raise Refused(f"{reference} has no version to submit: upload a workbook first")
-            if latest.checkpoint != p.checkpoint:
-                raise Refused(f"version {latest.number} is for checkpoint {latest.checkpoint or 'unknown'}, but "
-                              f"{reference} is at checkpoint {p.checkpoint}")
-            if latest.errors:
-                raise Refused(f"version {latest.number} has {latest.errors} error finding(s): fix them and upload "
-                              "a new version")
-            unacknowledged = s.exec(
-                select(func.count(FindingRecord.id)).where(
-                    FindingRecord.version_id == latest.id, FindingRecord.severity == "warning",
-                    ~FindingRecord.id.in_(select(Acknowledgement.finding_id)))).one()
-            if unacknowledged:
-                raise Refused(f"version {latest.number} has {unacknowledged} warning(s) without an explanatory "
-                              "note: acknowledge each one")
-            if p.checkpoint >= 2:
-                open_conditions = list(s.exec(select(Condition).where(
-                    Condition.proposal_id == p.id, Condition.checkpoint < p.checkpoint, Condition.status == "open")))
-                if open_conditions:
-                    ids = ", ".join(str(c.id) for c in open_conditions)
-                    raise Refused(f"condition(s) {ids} from earlier checkpoints are still open: they must be "
-                                  "discharged or carried forward by a reviewer")
-            self._transition(s, p, user, "submit", "submitted", expected_version,
-                             reason=f"version {latest.number} for checkpoint {p.checkpoint}")
+            facts = self._guard(s, Action.SUBMIT, user, p)
+            self._transition(s, p, user, Action.SUBMIT, lifecycle.TABLE[Action.SUBMIT].to_state, expected_version,
+                             reason=f"version {facts.latest_version} for checkpoint {p.checkpoint}")
         self._run(run)
 
     def withdraw(self, actor: str, reference: str, reason: str | None = None,
@@ -500,10 +513,9 @@ class Service:
         def run(s: Session) -> None:
             user = self._user(s, actor)
             p = self._proposal(s, user, reference)
-            self._own(user, p)
-            if p.state in TERMINAL:
-                raise Refused(f"{reference} is {p.state}: it cannot be withdrawn")
-            self._transition(s, p, user, "withdraw", "withdrawn", expected_version, reason=reason)
+            self._guard(s, Action.WITHDRAW, user, p)
+            self._transition(s, p, user, Action.WITHDRAW, lifecycle.TABLE[Action.WITHDRAW].to_state,
+                             expected_version, reason=reason)
         self._run(run)
 
     def answer_condition(self, actor: str, reference: str, condition_id: int, response: str) -> None:
@@ -513,10 +525,7 @@ class Service:
         def run(s: Session) -> None:
             user = self._user(s, actor)
             p = self._proposal(s, user, reference)
-            self._own(user, p)
-            c = self._condition(s, p, condition_id)
-            if c.status != "open":
-                raise Refused(f"condition {condition_id} is {c.status.replace('_', ' ')}")
+            c = self._guarded_condition(s, Action.ANSWER_CONDITION, user, p, condition_id)
             c.response = response.strip()
             s.add(c)
             self._bump(s, p, None)
@@ -524,21 +533,19 @@ class Service:
         self._run(run)
 
     # ------------------------------------------------------------------ reviewer actions
-    def _submitted(self, s: Session, actor: str, reference: str, doing: str) -> tuple[User, Proposal]:
-        """A reviewer (or admin) and a proposal waiting for review, or the guard's reason."""
+    def _allowed(self, s: Session, action: Action, actor: str, reference: str) -> tuple[User, Proposal]:
+        """The acting user and the proposal, once the state machine allows `action`; its reason otherwise."""
         user = self._user(s, actor)
-        self._role(user, "reviewer", "admin")
         p = self._proposal(s, user, reference)
-        if p.state != "submitted":
-            raise Refused(f"{reference} is {p.state.replace('_', ' ')}; only a submitted proposal can be {doing}")
+        self._guard(s, action, user, p)
         return user, p
 
     def take(self, actor: str, reference: str, expected_version: int | None = None) -> None:
         def run(s: Session) -> None:
-            user, p = self._submitted(s, actor, reference, "taken into review")
+            user, p = self._allowed(s, Action.TAKE, actor, reference)
             latest = self._latest(s, p)
             s.add(Review(proposal_id=p.id, version_id=latest.id, checkpoint=p.checkpoint, reviewer_id=user.id))
-            self._transition(s, p, user, "take", "in_review", expected_version)
+            self._transition(s, p, user, Action.TAKE, lifecycle.TABLE[Action.TAKE].to_state, expected_version)
         self._run(run)
 
     def return_submission(self, actor: str, reference: str, reason: str,
@@ -547,8 +554,9 @@ class Service:
             raise WorkflowError("returning a submission needs a reason")
 
         def run(s: Session) -> None:
-            user, p = self._submitted(s, actor, reference, "returned without a decision")
-            self._transition(s, p, user, "return", "returned", expected_version, reason=reason.strip())
+            user, p = self._allowed(s, Action.RETURN, actor, reference)
+            self._transition(s, p, user, Action.RETURN, lifecycle.TABLE[Action.RETURN].to_state, expected_version,
+                             reason=reason.strip())
         self._run(run)
 
     def comment(self, actor: str, reference: str, text: str) -> None:
@@ -556,10 +564,7 @@ class Service:
             raise WorkflowError("a comment needs some text")
 
         def run(s: Session) -> None:
-            user = self._user(s, actor)
-            p = self._proposal(s, user, reference)
-            if user.role == "commissioner":
-                self._own(user, p)
+            user, p = self._allowed(s, Action.COMMENT, actor, reference)
             s.add(Comment(proposal_id=p.id, checkpoint=p.checkpoint, author_id=user.id, text=text.strip()))
             self._bump(s, p, None)
             self._audit(s, p, "comment", user.username, reason=text.strip())
@@ -568,30 +573,21 @@ class Service:
     def decide(self, actor: str, reference: str, outcome: str, ratings: dict[str, str], rationale: str,
                conditions: Iterable[ConditionInput] = (), expected_version: int | None = None) -> None:
         conditions = list(conditions)
-        if outcome not in OUTCOMES:
-            raise WorkflowError(f"outcome must be one of {', '.join(OUTCOMES)}, not {outcome!r}")
-        missing = [d for d in DOMAINS if d not in ratings]
+        if outcome not in tuple(Outcome):
+            raise WorkflowError(f"outcome must be one of {', '.join(Outcome)}, not {outcome!r}")
+        outcome = Outcome(outcome)
         unknown = [d for d in ratings if d not in DOMAINS]
         bad = [f"{d}={r}" for d, r in ratings.items() if r not in RATINGS]
         if unknown:
             raise WorkflowError(f"unknown assurance domain(s): {', '.join(unknown)} (use {', '.join(DOMAINS)})")
         if bad:
             raise WorkflowError(f"ratings must be green, amber or red: {', '.join(bad)}")
-        if missing:
-            raise Refused(f"a decision needs a rating for every domain; missing: {', '.join(missing)}")
-        if not rationale or not rationale.strip():
-            raise Refused("a decision needs a rationale")
-        if outcome == "approved_with_conditions" and not conditions:
-            raise Refused("approved_with_conditions needs at least one condition (text, owner, due date)")
-        if conditions and outcome != "approved_with_conditions":
-            raise Refused("conditions are set only with the outcome approved_with_conditions")
+        incomplete = lifecycle.decision_refusal(outcome, ratings, rationale, len(conditions))
+        if incomplete is not None:
+            raise Refused(incomplete.reason)
 
         def run(s: Session) -> None:
-            user = self._user(s, actor)
-            self._role(user, "reviewer", "admin")
-            p = self._proposal(s, user, reference)
-            if p.state != "in_review":
-                raise Refused(f"{reference} is {p.state.replace('_', ' ')}; only a proposal in review can be decided")
+            user, p = self._allowed(s, Action.DECIDE, actor, reference)
             review = s.exec(select(Review).where(Review.proposal_id == p.id, Review.decided_at.is_(None))
                             .order_by(Review.id.desc())).first()
             if review is None:
@@ -605,22 +601,23 @@ class Service:
             for c in conditions:
                 s.add(Condition(proposal_id=p.id, review_id=review.id, checkpoint=p.checkpoint, text=c.text,
                                 owner=c.owner, due_date=c.due_date))
-            cp = p.checkpoint
-            if outcome in ("approved", "approved_with_conditions"):
-                to_state, changes = ("assured", {}) if cp == 3 else ("draft", {"checkpoint": cp + 1})
-            else:
-                to_state, changes = outcome, {}
+            to_state, checkpoint = lifecycle.outcome_effect(outcome, p.checkpoint)
+            changes = {"checkpoint": checkpoint} if checkpoint != p.checkpoint else {}
             ratings_text = ", ".join(f"{d}={ratings[d]}" for d in DOMAINS)
-            self._transition(s, p, user, f"decide:{outcome}", to_state, expected_version,
+            self._transition(s, p, user, f"{Action.DECIDE}:{outcome}", to_state, expected_version,
                              reason=f"{rationale.strip()} [{ratings_text}]", **changes)
             for c in conditions:
                 self._audit(s, p, "condition_raised", user.username,
                             reason=f"{c.text} (owner {c.owner}, due {c.due_date.isoformat()})")
         self._run(run)
 
-    def _condition(self, s: Session, p: Proposal, condition_id: int) -> Condition:
+    def _guarded_condition(self, s: Session, action: Action, user: User, p: Proposal, condition_id: int) -> Condition:
+        """The proposal's condition `condition_id`, once the state machine allows `action` on it."""
         c = s.get(Condition, condition_id)
-        if c is None or c.proposal_id != p.id:
+        if c is not None and c.proposal_id != p.id:
+            c = None
+        self._guard(s, action, user, p, ConditionFacts(c.id, ConditionStatus(c.status)) if c else None)
+        if c is None:
             raise NotFound(f"{p.reference} has no condition {condition_id}")
         return c
 
@@ -630,12 +627,10 @@ class Service:
 
         def run(s: Session) -> None:
             user = self._user(s, actor)
-            self._role(user, "reviewer", "admin")
             p = self._proposal(s, user, reference)
-            c = self._condition(s, p, condition_id)
-            if c.status != "open":
-                raise Refused(f"condition {condition_id} is already {c.status.replace('_', ' ')}")
-            c.status = "carried_forward" if carry_forward else "discharged"
+            action = Action.CARRY_FORWARD_CONDITION if carry_forward else Action.DISCHARGE_CONDITION
+            c = self._guarded_condition(s, action, user, p, condition_id)
+            c.status = ConditionStatus.CARRIED_FORWARD if carry_forward else ConditionStatus.DISCHARGED
             c.closed_by, c.closed_at, c.closing_note = user.id, utcnow(), note.strip()
             s.add(c)
             self._bump(s, p, None)
@@ -645,8 +640,8 @@ class Service:
 
     # ------------------------------------------------------------------ reading
     def list_proposals(self, actor: str, state: str | None = None) -> list[dict]:
-        if state is not None and state not in STATES:
-            raise WorkflowError(f"state must be one of {', '.join(STATES)}")
+        if state is not None and state not in tuple(State):
+            raise WorkflowError(f"state must be one of {', '.join(State)}")
 
         def run(s: Session) -> list[dict]:
             user = self._user(s, actor)
@@ -658,9 +653,9 @@ class Service:
                         Proposal.version, latest.c.n, Proposal.updated_at)
                  .join(Organisation, Organisation.id == Proposal.organisation_id)
                  .outerjoin(latest, latest.c.proposal_id == Proposal.id))
-            if user.role == "commissioner":
+            if user.role == Role.COMMISSIONER:
                 q = q.where(Proposal.organisation_id == user.organisation_id)
-            elif user.role not in ("reviewer", "admin"):
+            elif user.role not in lifecycle.REVIEWERS:
                 raise Forbidden(f"{user.username} cannot list proposals")
             if state:
                 q = q.where(Proposal.state == state)
@@ -692,7 +687,7 @@ class Service:
         for r, d, w in zip(rows, days.tolist(), working.tolist()):
             r["days_in_state"] = d
             r["working_days_in_state"] = w
-            r["overdue"] = r["state"] in ("submitted", "in_review") and w > target
+            r["overdue"] = lifecycle.waiting_for_review(r["state"]) and w > target
         return rows
 
     @staticmethod
@@ -704,15 +699,34 @@ class Service:
             "updated_at": p.updated_at.isoformat(),
         }
 
+    def proposal_facts(self, actor: str, reference: str) -> tuple[ProposalFacts, Actor]:
+        """What the state machine knows about a proposal and the person looking at it (for pages and tests)."""
+        def run(s: Session) -> tuple[ProposalFacts, Actor]:
+            user = self._user(s, actor)
+            p = self._proposal(s, user, reference)
+            return self._facts(s, p), self._actor(user, p)
+        return self._run(run)
+
+    def allowed_actions(self, actor: str, reference: str) -> list[lifecycle.ActionOption]:
+        return lifecycle.allowed_actions(*self.proposal_facts(actor, reference))
+
+    def next_step(self, actor: str, reference: str) -> str:
+        return lifecycle.next_step(*self.proposal_facts(actor, reference))
+
     def show(self, actor: str, reference: str) -> dict:
         def run(s: Session) -> dict:
             user = self._user(s, actor)
             p = self._proposal(s, user, reference)
+            facts, who = self._facts(s, p), self._actor(user, p)
             org = s.get(Organisation, p.organisation_id)
             users = {u.id: u.username for u in s.exec(select(User))}
             versions = list(s.exec(select(SubmissionVersion).where(SubmissionVersion.proposal_id == p.id)
                                    .order_by(SubmissionVersion.number)))
             out = self._summary(p, org, versions[-1].number if versions else None)
+            # what the state machine says, so a page renders it and decides nothing
+            out["next_step"] = lifecycle.next_step(facts, who)
+            out["actions"] = [{"action": o.action.value, "allowed": o.allowed, "reason": o.reason}
+                              for o in lifecycle.allowed_actions(facts, who)]
             out["versions"] = [{
                 "number": v.number, "sha256": v.sha256, "filename": v.filename, "size": v.size,
                 "checkpoint": v.checkpoint, "errors": v.errors, "warnings": v.warnings,
@@ -768,9 +782,9 @@ class Service:
             q = (select(AuditEvent.proposal_id, AuditEvent.at, AuditEvent.to_state)
                  .join(Proposal, Proposal.id == AuditEvent.proposal_id)
                  .where(AuditEvent.to_state.is_not(None)).order_by(AuditEvent.at, AuditEvent.id))
-            if user.role == "commissioner":
+            if user.role == Role.COMMISSIONER:
                 q = q.where(Proposal.organisation_id == user.organisation_id)
-            elif user.role not in ("reviewer", "admin"):
+            elif user.role not in lifecycle.REVIEWERS:
                 raise Forbidden(f"{user.username} cannot see the pipeline")
             current: dict[int, str] = {}
             counts: dict[str, int] = {}
@@ -808,8 +822,9 @@ class Service:
 
         def run(s: Session) -> list[dict]:
             out = []
-            reviewers = [u.email for u in s.exec(select(User).where(User.role.in_(("reviewer", "admin")))) if u.email]
-            for p in s.exec(select(Proposal).where(Proposal.state.in_(("submitted", "in_review")))):
+            reviewers = [u.email for u in s.exec(select(User).where(User.role.in_(tuple(lifecycle.REVIEWERS))))
+                         if u.email]
+            for p in s.exec(select(Proposal).where(Proposal.state.in_(tuple(lifecycle.WAITING_FOR_REVIEW)))):
                 since = p.state_since.date()
                 waited = working_days.working_days_between(since, today, self.policy.working_days_calendar)
                 if waited > self.policy.review_target_working_days:
@@ -818,7 +833,7 @@ class Service:
                                 "body": f"{p.reference} has been {p.state.replace('_', ' ')} since {since}, more "
                                         f"than the {self.policy.review_target_working_days}-working-day target."})
             for c, p in s.exec(select(Condition, Proposal).join(Proposal, Proposal.id == Condition.proposal_id)
-                               .where(Condition.status == "open", Condition.due_date < today)):
+                               .where(Condition.status == ConditionStatus.OPEN, Condition.due_date < today)):
                 out.append({"kind": "condition", "key": f"{p.reference}-{c.id}", "to": reviewers,
                             "subject": f"{p.reference}: condition {c.id} was due on {c.due_date}",
                             "body": f"Condition {c.id} of {p.reference} ({c.text}; owner {c.owner}) was due on "
@@ -873,23 +888,6 @@ def _iso(value) -> str:
     return value.isoformat()
 
 
-def next_step(proposal: dict, role: str) -> str:
-    """What the proposal is waiting for, in words, for the person looking at it."""
-    state, cp = proposal["state"], proposal["checkpoint"]
-    commissioner = role == "commissioner"
-    if state == "draft":
-        return (f"Upload a clean workbook for checkpoint {cp} and submit it" if commissioner
-                else f"Commissioner preparing checkpoint {cp}")
-    if state == "returned":
-        return "Fix what the reviewer asked for and submit again" if commissioner else "Returned to the commissioner"
-    if state == "submitted":
-        return "Waiting for a reviewer to take it" if commissioner else "Take it into review"
-    if state == "in_review":
-        return "In review with NHS England" if commissioner else "Rate the five domains and decide"
-    return {"assured": "Assured: nothing more to do", "halted": "Halted: do not proceed",
-            "withdrawn": "Withdrawn"}.get(state, state)
-
-
 def _finding_record(version_id: int, finding: Any) -> FindingRecord:
     """A listed finding as stored: a sheet or column name is workbook text of any length (an unknown
     sheet or column), cut to what the store keeps."""
@@ -911,5 +909,5 @@ def diff_findings(old: list[dict], new: list[dict]) -> dict[str, list[dict]]:
             "unchanged": [f for f in new if key(f) in old_keys]}
 
 
-__all__ = ["next_step", "diff_findings", "Service", "WorkflowError", "NotFound", "Forbidden", "Refused", "Conflict", "ConditionInput",
+__all__ = ["diff_findings", "Service", "WorkflowError", "NotFound", "Forbidden", "Refused", "Conflict", "ConditionInput",
            "UploadResult", "IntegrityError"]

@@ -368,3 +368,68 @@ def test_an_unexpected_failure_is_a_plain_message(demo_env, monkeypatch):
     assert "Something went wrong on this page" in out
     assert "secret detail" not in out
     no_traceback(out)
+
+
+# ---------------------------------------------------------------------------- the state machine decides
+def proposal(at, ref: str):
+    at.switch_page("views/proposal.py")
+    at.run()
+    at.selectbox(key="proposal_pick").select(ref)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_submit_is_disabled_with_the_reason_when_the_latest_version_has_errors(demo_env):
+    from isap.lifecycle import Action
+    from isap.workflow import Service
+
+    at = proposal(signed_in("alice", "alice-demo"), "ISAP-2026-013")
+    [submit] = [b for b in at.button if b.label.startswith("Submit for checkpoint")]
+    [option] = [o for o in Service().allowed_actions("alice", "ISAP-2026-013") if o.action is Action.SUBMIT]
+    assert not option.allowed and "error finding" in option.reason
+    assert submit.disabled and read(submit.help) == option.reason
+    assert f"Submit: {option.reason}" in texts(at)
+    # the banner says what blocks and who must act
+    assert "you must fix the 2 error findings of version 1" in read(at.info[0].value)
+    withdraw = next(b for b in at.button if b.label == "Withdraw proposal")
+    assert not withdraw.disabled
+
+
+def test_the_sandwell_banner_names_the_reviewer_and_the_open_condition(demo_env):
+    from isap.workflow import Service
+
+    [cond] = Service().show("rita", "ISAP-2026-012")["conditions"]
+    at = proposal(signed_in("alice", "alice-demo"), "ISAP-2026-012")
+    banner = read(at.info[0].value)
+    assert f"a reviewer must discharge or carry forward condition {cond['id']}" in banner, banner
+    assert "Upload a clean workbook" not in banner
+    at = proposal(signed_in("rita", "rita-demo"), "ISAP-2026-012")
+    assert f"you must discharge or carry forward condition {cond['id']}" in read(at.info[0].value)
+    assert any(b.label == "Discharge" for b in at.button)
+
+
+@pytest.mark.parametrize("ref", ["ISAP-2026-011", "ISAP-2026-012", "ISAP-2026-013", "ISAP-2026-021"])
+def test_a_reviewer_never_sees_commissioner_buttons(demo_env, ref):
+    at = proposal(signed_in("rita", "rita-demo"), ref)
+    labels = {b.label for b in at.button}
+    assert not {lab for lab in labels if lab.startswith("Submit for checkpoint")}
+    assert not labels & {"Withdraw proposal", "Acknowledge", "Send answer"}, labels
+    commissioner = proposal(signed_in("alice", "alice-demo"), ref) if ref != "ISAP-2026-021" else None
+    if commissioner is not None:
+        theirs = {b.label for b in commissioner.button}
+        assert not theirs & {"Take into review", "Return to commissioner", "Record decision", "Discharge"}, theirs
+
+
+def test_an_upload_for_another_checkpoint_says_so_at_once_in_the_clis_words(demo_env, tmp_path):
+    from isap.lifecycle import checkpoint_mismatch
+    from sample_submissions.generate import clean, write
+
+    at = signed_in("alice", "alice-demo")
+    at.switch_page("views/upload.py")
+    at.run()
+    data = write(clean(2, reference="ISAP-2026-013", provider_type="NHS foundation trust"),
+                 tmp_path / "walsall-cp2.xlsx").read_bytes()
+    upload(at, "walsall-cp2.xlsx", data)
+    words = checkpoint_mismatch("ISAP-2026-013", 2, 2, 1)
+    assert any(read(w.value) == words[0].upper() + words[1:] for w in at.warning), [w.value for w in at.warning]

@@ -688,3 +688,40 @@ def test_the_dashboard_acknowledges_every_warning_even_without_a_cell(prefect_ha
     shown = service.show("alice", REF)
     assert all(f["acknowledged"] for f in shown["findings"])
     assert shown["state"] == "submitted"
+
+
+def test_the_checkpoint_mismatch_reads_the_same_on_the_cli_and_in_the_service(tmp_path):
+    """One wording (lifecycle.checkpoint_mismatch) for `isap submit`, `isap show` and the dashboard's Submit."""
+    import subprocess
+    import sys
+
+    from isap.lifecycle import Action, checkpoint_mismatch
+
+    env = {**os.environ, "ISAP_DATA_DIR": str(tmp_path / "data")}
+    env.pop("ISAP_DATABASE_URL", None)
+    env.pop("ISAP_POLICY", None)
+
+    def isap(*args):
+        return subprocess.run([sys.executable, "-m", "isap.cli", *args], capture_output=True, text=True, env=env,
+                              cwd=tmp_path)
+
+    assert isap("db", "upgrade").returncode == 0
+    assert isap("org", "add", "QUA", "Black Country ICB").returncode == 0
+    assert isap("user", "add", "alice", "--role", "commissioner", "--org", "QUA").returncode == 0
+    path = write(proposal(2), tmp_path / "cp2.xlsx")
+    assert isap("upload", str(path), "--as", "alice").returncode == 0
+    words = checkpoint_mismatch(REF, 1, 2, 1)
+    r = isap("upload", str(write(proposal(2, provider_type="NHS foundation trust"), tmp_path / "again.xlsx")),
+             "--as", "alice")
+    assert r.returncode == 0 and checkpoint_mismatch(REF, 2, 2, 1) in r.stdout, r.stdout  # said at once
+    words = checkpoint_mismatch(REF, 2, 2, 1)
+    r = isap("submit", REF, "--as", "alice")
+    assert r.returncode == 1 and r.stderr.strip().endswith(words), r.stderr
+    assert words in isap("show", REF, "--as", "alice").stdout
+    from isap.store.db import engine_for
+    from isap.store.files import FileStore
+    from isap.workflow import Service
+
+    svc = Service(engine_for(f"sqlite:///{tmp_path / 'data' / 'isap.db'}"), FileStore(tmp_path / "data" / "files"))
+    [submit] = [o for o in svc.allowed_actions("alice", REF) if o.action is Action.SUBMIT]
+    assert submit.reason == words

@@ -1,0 +1,446 @@
+"""The review state machine of workflow.md, as one table.
+
+Every rule of the workflow that decides *whether* something may happen lives
+here: the states, who may act, the transitions and their guards.  The
+service applies a command only after `refusal()` says nothing stands in its
+way; the dashboard offers exactly the actions `allowed_actions()` lists and
+shows the banner `next_step()` gives; the CLI prints the same refusal text.
+Nothing here touches the database: guards are pure functions of a
+`ProposalFacts` snapshot that the service reads inside the command's own
+transaction, so what a page offers and what the service does cannot drift.
+
+The enums' values are the strings the store has always held, so the
+database needs no migration.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class State(StrEnum):
+    DRAFT = "draft"
+    SUBMITTED = "submitted"
+    IN_REVIEW = "in_review"
+    RETURNED = "returned"
+    ASSURED = "assured"
+    HALTED = "halted"
+    WITHDRAWN = "withdrawn"
+
+    @property
+    def label(self) -> str:
+        return STATE_LABELS[self]
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL
+
+    @property
+    def phrase(self) -> str:
+        """The state after "ISAP-2026-014 is …"."""
+        return "a draft" if self is State.DRAFT else self.label.lower()
+
+
+class Role(StrEnum):
+    COMMISSIONER = "commissioner"
+    REVIEWER = "reviewer"
+    ADMIN = "admin"
+    SYSTEM = "system"  # the automated checks' own account
+
+    @property
+    def label(self) -> str:
+        return ROLE_LABELS[self]
+
+
+class Outcome(StrEnum):
+    """What a reviewer decides at a checkpoint; not a state (see `outcome_effect`)."""
+
+    APPROVED = "approved"
+    APPROVED_WITH_CONDITIONS = "approved_with_conditions"
+    RETURNED = "returned"
+    HALTED = "halted"
+
+    @property
+    def label(self) -> str:
+        return OUTCOME_LABELS[self]
+
+
+class Action(StrEnum):
+    UPLOAD = "upload"
+    ACKNOWLEDGE = "acknowledge"
+    SUBMIT = "submit"
+    WITHDRAW = "withdraw"
+    ANSWER_CONDITION = "answer_condition"
+    COMMENT = "comment"
+    TAKE = "take"
+    RETURN = "return"
+    DECIDE = "decide"
+    DISCHARGE_CONDITION = "discharge_condition"
+    CARRY_FORWARD_CONDITION = "carry_forward_condition"
+
+    @property
+    def label(self) -> str:
+        return ACTION_LABELS[self]
+
+
+class Rating(StrEnum):
+    GREEN = "green"
+    AMBER = "amber"
+    RED = "red"
+
+
+class AssuranceDomain(StrEnum):
+    CAPITALISATION = "capitalisation"
+    TRANSPARENCY = "transparency"
+    SERVICE_SCOPE = "service_scope"
+    RELATIONSHIPS = "relationships"
+    GOVERNANCE = "governance"
+
+    @property
+    def label(self) -> str:
+        return self.value.replace("_", " ").capitalize()
+
+
+class ConditionStatus(StrEnum):
+    OPEN = "open"
+    DISCHARGED = "discharged"
+    CARRIED_FORWARD = "carried_forward"
+
+
+TERMINAL = frozenset({State.ASSURED, State.HALTED, State.WITHDRAWN})
+NON_TERMINAL = frozenset(State) - TERMINAL
+ANY_STATE = frozenset(State)
+PREPARING = frozenset({State.DRAFT, State.RETURNED})  # the commissioner's turn: versions, notes, submission
+WAITING_FOR_REVIEW = frozenset({State.SUBMITTED, State.IN_REVIEW})  # the reviewers' turn: the policy target runs
+LAST_CHECKPOINT = 3
+
+STATE_LABELS = {
+    State.DRAFT: "Draft", State.SUBMITTED: "Submitted", State.IN_REVIEW: "In review",
+    State.RETURNED: "Returned", State.ASSURED: "Assured", State.HALTED: "Halted", State.WITHDRAWN: "Withdrawn",
+}
+ROLE_LABELS = {
+    Role.COMMISSIONER: "Commissioner", Role.REVIEWER: "Reviewer (NHS England)", Role.ADMIN: "Administrator",
+    Role.SYSTEM: "Automated check",
+}
+_ROLE_PLURALS = {Role.COMMISSIONER: "commissioners", Role.REVIEWER: "reviewers", Role.ADMIN: "administrators",
+                 Role.SYSTEM: "automated checks"}
+OUTCOME_LABELS = {
+    Outcome.APPROVED: "Approved", Outcome.APPROVED_WITH_CONDITIONS: "Approved with conditions",
+    Outcome.RETURNED: "Returned", Outcome.HALTED: "Halted",
+}
+ACTION_LABELS = {
+    Action.UPLOAD: "Upload a version", Action.ACKNOWLEDGE: "Answer a warning", Action.SUBMIT: "Submit",
+    Action.WITHDRAW: "Withdraw", Action.ANSWER_CONDITION: "Answer a condition", Action.COMMENT: "Comment",
+    Action.TAKE: "Take into review", Action.RETURN: "Return without a decision", Action.DECIDE: "Record the decision",
+    Action.DISCHARGE_CONDITION: "Discharge a condition", Action.CARRY_FORWARD_CONDITION: "Carry a condition forward",
+}
+
+REVIEWERS = frozenset({Role.REVIEWER, Role.ADMIN})
+OWNERS = frozenset({Role.COMMISSIONER, Role.ADMIN})  # a commissioner only for their own organisation
+EVERYONE = frozenset({Role.COMMISSIONER, Role.REVIEWER, Role.ADMIN})
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One row of the table: from which states, by whom, to which state (None: the state stays)."""
+
+    action: Action
+    from_states: frozenset[State]
+    roles: frozenset[Role]
+    to_state: State | None
+    may: str  # "only reviewers may …": what the action is, in words
+    done: str  # "only a submitted proposal can be …"
+    owner_only: bool = False  # commissioners act only on their own organisation's proposals
+
+
+TABLE: dict[Action, Transition] = {t.action: t for t in (
+    Transition(Action.UPLOAD, PREPARING, OWNERS, None, "upload a version", "given a new version", owner_only=True),
+    Transition(Action.ACKNOWLEDGE, PREPARING, OWNERS, None, "answer a warning",
+               "given explanatory notes", owner_only=True),
+    Transition(Action.SUBMIT, PREPARING, OWNERS, State.SUBMITTED, "submit a proposal", "submitted",
+               owner_only=True),
+    Transition(Action.WITHDRAW, NON_TERMINAL, OWNERS, State.WITHDRAWN, "withdraw a proposal", "withdrawn",
+               owner_only=True),
+    Transition(Action.ANSWER_CONDITION, ANY_STATE, OWNERS, None, "answer a condition", "answered",
+               owner_only=True),
+    Transition(Action.COMMENT, ANY_STATE, EVERYONE, None, "comment", "commented on", owner_only=True),
+    Transition(Action.TAKE, frozenset({State.SUBMITTED}), REVIEWERS, State.IN_REVIEW,
+               "take a proposal into review", "taken into review"),
+    Transition(Action.RETURN, frozenset({State.SUBMITTED}), REVIEWERS, State.RETURNED,
+               "return a submission without a decision", "returned without a decision"),
+    Transition(Action.DECIDE, frozenset({State.IN_REVIEW}), REVIEWERS, None,  # the outcome decides: outcome_effect
+               "record a checkpoint decision", "decided"),
+    Transition(Action.DISCHARGE_CONDITION, ANY_STATE, REVIEWERS, None, "discharge a condition", "discharged"),
+    Transition(Action.CARRY_FORWARD_CONDITION, ANY_STATE, REVIEWERS, None, "carry a condition forward",
+               "carried forward"),
+)}
+
+CONDITION_ACTIONS = frozenset({Action.ANSWER_CONDITION, Action.DISCHARGE_CONDITION, Action.CARRY_FORWARD_CONDITION})
+
+
+def outcome_effect(outcome: Outcome, checkpoint: int) -> tuple[State, int]:
+    """The state and checkpoint a decision leads to."""
+    if outcome in (Outcome.APPROVED, Outcome.APPROVED_WITH_CONDITIONS):
+        if checkpoint >= LAST_CHECKPOINT:
+            return State.ASSURED, checkpoint
+        return State.DRAFT, checkpoint + 1
+    if outcome is Outcome.RETURNED:
+        return State.RETURNED, checkpoint
+    return State.HALTED, checkpoint
+
+
+@dataclass(frozen=True)
+class ProposalFacts:
+    """What the guards need to know about one proposal, read in one transaction."""
+
+    reference: str
+    state: State
+    checkpoint: int
+    latest_version: int | None = None
+    latest_checkpoint: int | None = None
+    latest_errors: int = 0
+    latest_warnings: int = 0
+    unanswered_warnings: int = 0
+    open_conditions: tuple[int, ...] = ()  # condition numbers, as the CLI and the pages name them
+    open_earlier_conditions: tuple[int, ...] = ()  # open conditions from checkpoints before the current one
+
+
+@dataclass(frozen=True)
+class Actor:
+    username: str
+    role: Role
+    owns: bool  # a commissioner of the proposal's organisation (False for everyone else)
+
+
+@dataclass(frozen=True)
+class ConditionFacts:
+    """The one condition a condition action names."""
+
+    number: int
+    status: ConditionStatus
+
+
+@dataclass(frozen=True)
+class WarningFacts:
+    """The one warning an acknowledgement names."""
+
+    rule_id: str
+    acknowledged: bool
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why an action may not be done now.  `forbidden`: it is not this person's to do (role or organisation),
+    as opposed to not yet or no longer possible."""
+
+    reason: str
+    forbidden: bool = False
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+@dataclass(frozen=True)
+class ActionOption:
+    action: Action
+    allowed: bool
+    reason: str | None  # why not, in plain words, when not allowed
+
+
+@dataclass(frozen=True)
+class Blocker:
+    """One thing that stops a submission: who must act, the refusal's words and the banner's."""
+
+    who: frozenset[Role]
+    reason: str
+    task: str
+
+
+def _plural(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
+def _listed(words: list[str], last: str = "and") -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + f" {last} " + words[-1]
+
+
+def _numbers(ns: tuple[int, ...]) -> str:
+    return _listed([str(n) for n in ns])
+
+
+def role_refusal(action: Action, actor: Actor) -> Refusal | None:
+    """Whether the actor's role may ever do the action (no proposal needed: an upload may create one)."""
+    t = TABLE[action]
+    if actor.role in t.roles:
+        return None
+    who = " and ".join(_ROLE_PLURALS[r] for r in Role if r in t.roles)
+    article = "an" if actor.role.value[0] in "aeiou" else "a"
+    return Refusal(f"{actor.username} is {article} {actor.role.value}: only {who} may {t.may}", forbidden=True)
+
+
+def refusal(action: Action, facts: ProposalFacts, actor: Actor,
+            item: ConditionFacts | WarningFacts | None = None) -> Refusal | None:
+    """Why `actor` may not do `action` to this proposal now, or None when nothing stands in the way.
+
+    `item` is the condition or warning the action names, when it names one;
+    without it the question is whether the action could be done to any.
+    """
+    t = TABLE[action]
+    if (r := role_refusal(action, actor)) is not None:
+        return r
+    if t.owner_only and actor.role is Role.COMMISSIONER and not actor.owns:
+        return Refusal(f"only the lead commissioner's organisation may do this to {facts.reference}", forbidden=True)
+    if facts.state not in t.from_states:
+        return Refusal(f"{facts.reference} is {facts.state.phrase}; only {_describe(t.from_states)} can be {t.done}")
+    if action is Action.SUBMIT:
+        blockers = submit_blockers(facts)
+        return Refusal(blockers[0].reason) if blockers else None
+    if action is Action.ACKNOWLEDGE:
+        return _acknowledge_refusal(facts, item if isinstance(item, WarningFacts) else None)
+    if action in CONDITION_ACTIONS:
+        if isinstance(item, ConditionFacts):
+            if item.status is not ConditionStatus.OPEN:
+                return Refusal(f"condition {item.number} is already {item.status.value.replace('_', ' ')}")
+        elif not facts.open_conditions:
+            return Refusal(f"{facts.reference} has no open condition")
+    return None
+
+
+def _acknowledge_refusal(facts: ProposalFacts, warning: WarningFacts | None) -> Refusal | None:
+    if facts.latest_version is None:
+        return Refusal(f"{facts.reference} has no version yet")
+    if warning is not None:
+        return Refusal(f"that {warning.rule_id} warning is already acknowledged") if warning.acknowledged else None
+    if facts.latest_warnings == 0:
+        return Refusal(f"version {facts.latest_version} of {facts.reference} has no warnings")
+    if facts.unanswered_warnings == 0:
+        return Refusal(f"every warning of version {facts.latest_version} is already acknowledged")
+    return None
+
+
+def _describe(states: frozenset[State]) -> str:
+    """The states an action needs, as "a draft or returned proposal", "a proposal in review"."""
+    if states == NON_TERMINAL:
+        return "a proposal that is not " + _listed([s.label.lower() for s in State if s in TERMINAL], "or")
+    before = [s.label.lower() for s in State if s in states and s is not State.IN_REVIEW]
+    parts = [f"a {_listed(before, 'or')} proposal"] if before else []
+    if State.IN_REVIEW in states:
+        parts.append("a proposal in review")
+    return " or ".join(parts)
+
+
+def submit_blockers(facts: ProposalFacts) -> list[Blocker]:
+    """Everything that stops the latest version being submitted for the proposal's checkpoint, first first."""
+    out: list[Blocker] = []
+    commissioner, reviewer = frozenset({Role.COMMISSIONER}), frozenset({Role.REVIEWER})
+    v, cp = facts.latest_version, facts.checkpoint
+    if v is None:
+        out.append(Blocker(commissioner, f"{facts.reference} has no version to submit: upload a workbook first",
+                           f"upload the workbook for checkpoint {cp}"))
+    elif facts.latest_checkpoint != cp:
+        text = checkpoint_mismatch(facts.reference, v, facts.latest_checkpoint, cp)
+        out.append(Blocker(commissioner, text, f"upload a version for checkpoint {cp} ({text})"))
+    else:
+        if facts.latest_errors:
+            n = _plural(facts.latest_errors, "error finding")
+            out.append(Blocker(commissioner, f"version {v} has {n}: fix them and upload a new version",
+                               f"fix the {n} of version {v} and upload a new version"))
+        if facts.unanswered_warnings:
+            n = _plural(facts.unanswered_warnings, "warning")
+            out.append(Blocker(commissioner, f"version {v} has {n} without an explanatory note: acknowledge each one",
+                               f"answer the {n} of version {v} with an explanatory note"))
+    if cp >= 2 and facts.open_earlier_conditions:
+        ids = facts.open_earlier_conditions
+        which = f"condition {ids[0]}" if len(ids) == 1 else f"conditions {_numbers(ids)}"
+        verb, it = ("is", "it") if len(ids) == 1 else ("are", "them")
+        out.append(Blocker(reviewer, f"{which} from an earlier checkpoint {verb} still open: a reviewer must "
+                                     f"discharge {it} or carry {it} forward",
+                           f"discharge or carry forward {which} from an earlier checkpoint"))
+    return out
+
+
+def decision_refusal(outcome: Outcome, ratings: dict[str, str], rationale: str | None,
+                     conditions: int) -> Refusal | None:
+    """What a checkpoint decision lacks: a rating per assurance domain, a rationale, and conditions exactly when
+    the outcome is approved with conditions."""
+    missing = [d.value for d in AssuranceDomain if d not in ratings]
+    if missing:
+        return Refusal(f"a decision needs a rating for every domain; missing: {', '.join(missing)}")
+    if not rationale or not rationale.strip():
+        return Refusal("a decision needs a rationale")
+    if outcome is Outcome.APPROVED_WITH_CONDITIONS and not conditions:
+        return Refusal("approved_with_conditions needs at least one condition (text, owner, due date)")
+    if conditions and outcome is not Outcome.APPROVED_WITH_CONDITIONS:
+        return Refusal("conditions are set only with the outcome approved_with_conditions")
+    return None
+
+
+def checkpoint_mismatch(reference: str, version: int, version_checkpoint: int | None, proposal_checkpoint: int) -> str:
+    """The one wording for a version whose checkpoint is not the proposal's (CLI, dashboard, notification)."""
+    which = f"checkpoint {version_checkpoint}" if version_checkpoint else "no valid checkpoint"
+    return (f"version {version} is for {which}, but {reference} is at checkpoint {proposal_checkpoint}: "
+            f"set checkpoint to {proposal_checkpoint} on the Cover sheet and upload it again")
+
+
+def allowed_actions(facts: ProposalFacts, actor: Actor) -> list[ActionOption]:
+    """The actions a page offers this actor on this proposal: allowed, or not yet possible with the reason.
+
+    Actions the actor's role or organisation can never take, and actions the
+    proposal's state rules out, are left out; an action the state admits but
+    something else blocks (errors, unanswered warnings, an open condition) is
+    listed as not allowed, with its reason, so a page shows it disabled.
+    """
+    out = []
+    for action, t in TABLE.items():
+        if actor.role not in t.roles or facts.state not in t.from_states:
+            continue
+        if t.owner_only and actor.role is Role.COMMISSIONER and not actor.owns:
+            continue
+        r = refusal(action, facts, actor)
+        out.append(ActionOption(action, r is None, None if r is None else r.reason))
+    return out
+
+
+def next_step(facts: ProposalFacts, actor: Actor) -> str:
+    """What the proposal is waiting for and who must act, in plain words, for the person looking at it."""
+    cp = facts.checkpoint
+
+    def who(roles: frozenset[Role]) -> str:
+        if actor.role in roles or (actor.role is Role.ADMIN and roles & REVIEWERS):
+            return "you"
+        return "the commissioner" if Role.COMMISSIONER in roles else "a reviewer"
+
+    if facts.state in PREPARING:
+        blockers = submit_blockers(facts)
+        if not blockers:
+            if actor.role in OWNERS:
+                return f"Ready to submit: version {facts.latest_version} is clean for checkpoint {cp}."
+            return f"Waiting for the commissioner to submit version {facts.latest_version} for checkpoint {cp}."
+        steps = "; ".join(f"{who(b.who)} must {b.task}" for b in blockers)
+        prefix = "Returned to the commissioner. " if facts.state is State.RETURNED else ""
+        return f"{prefix}Before it can be submitted for checkpoint {cp}: {steps}."
+    if facts.state is State.SUBMITTED:
+        return ("Take it into review." if actor.role in REVIEWERS
+                else "Submitted: waiting for a reviewer to take it into review.")
+    if facts.state is State.IN_REVIEW:
+        return ("Rate the five assurance domains and record the decision." if actor.role in REVIEWERS
+                else "In review with NHS England.")
+    ending = {State.ASSURED: "Assured: nothing more to do", State.HALTED: "Halted: do not proceed",
+              State.WITHDRAWN: "Withdrawn: nothing more to do"}[facts.state]
+    if facts.open_conditions:
+        ids = facts.open_conditions
+        which = f"condition {ids[0]} is" if len(ids) == 1 else f"conditions {_numbers(ids)} are"
+        return f"{ending}, but {which} still open."
+    return ending + "."
+
+
+def condition_overdue(due: dt.date, status: str, today: dt.date) -> bool:
+    """An open condition past its due date (the dashboard's marking and the reminders' rule)."""
+    return status == ConditionStatus.OPEN and due < today
+
+
+def waiting_for_review(state: str) -> bool:
+    """Whether the review target's clock runs for a proposal in this state."""
+    return state in WAITING_FOR_REVIEW

@@ -1,0 +1,436 @@
+"""The review state machine: its guards and banner as pure functions, and a walk of every (state, role, action)
+that checks the service refuses exactly what the table refuses, with the table's words."""
+
+from __future__ import annotations
+
+import copy
+import sqlite3
+import uuid
+
+import pytest
+
+from isap.lifecycle import (
+    TABLE,
+    Action,
+    ActionOption,
+    Actor,
+    ConditionFacts,
+    ConditionStatus,
+    Outcome,
+    ProposalFacts,
+    Role,
+    State,
+    WarningFacts,
+    allowed_actions,
+    checkpoint_mismatch,
+    condition_overdue,
+    next_step,
+    outcome_effect,
+    refusal,
+)
+
+REF = "ISAP-2026-014"
+ALICE = Actor("alice", Role.COMMISSIONER, owns=True)
+OTTO = Actor("otto", Role.COMMISSIONER, owns=False)
+RITA = Actor("rita", Role.REVIEWER, owns=False)
+ADA = Actor("ada", Role.ADMIN, owns=False)
+CLEAN = ProposalFacts(REF, State.DRAFT, 1, latest_version=1, latest_checkpoint=1)
+
+
+def options(facts, actor) -> dict[Action, ActionOption]:
+    return {o.action: o for o in allowed_actions(facts, actor)}
+
+
+# ---------------------------------------------------------------------- refusal
+
+def test_a_clean_draft_can_be_submitted_by_its_commissioner_only():
+    assert refusal(Action.SUBMIT, CLEAN, ALICE) is None
+    assert refusal(Action.SUBMIT, CLEAN, ADA) is None
+    r = refusal(Action.SUBMIT, CLEAN, RITA)
+    assert r.forbidden and r.reason == "rita is a reviewer: only commissioners and administrators may submit a proposal"
+    r = refusal(Action.SUBMIT, CLEAN, OTTO)
+    assert r.forbidden and "lead commissioner's organisation" in r.reason
+
+
+@pytest.mark.parametrize("facts, words", [
+    (ProposalFacts(REF, State.DRAFT, 1), "ISAP-2026-014 has no version to submit: upload a workbook first"),
+    (ProposalFacts(REF, State.DRAFT, 1, 2, 2),
+     "version 2 is for checkpoint 2, but ISAP-2026-014 is at checkpoint 1: set checkpoint to 1 on the Cover sheet "
+     "and upload it again"),
+    (ProposalFacts(REF, State.DRAFT, 1, 2, None),
+     "version 2 is for no valid checkpoint, but ISAP-2026-014 is at checkpoint 1"),
+    (ProposalFacts(REF, State.RETURNED, 1, 3, 1, latest_errors=2),
+     "version 3 has 2 error findings: fix them and upload a new version"),
+    (ProposalFacts(REF, State.DRAFT, 1, 3, 1, latest_errors=1, latest_warnings=4, unanswered_warnings=4),
+     "version 3 has 1 error finding: fix them"),
+    (ProposalFacts(REF, State.DRAFT, 1, 3, 1, latest_warnings=2, unanswered_warnings=1),
+     "version 3 has 1 warning without an explanatory note: acknowledge each one"),
+    (ProposalFacts(REF, State.DRAFT, 2, 4, 2, open_conditions=(7,), open_earlier_conditions=(7,)),
+     "condition 7 from an earlier checkpoint is still open: a reviewer must discharge it or carry it forward"),
+    (ProposalFacts(REF, State.DRAFT, 3, 4, 3, open_conditions=(7, 9, 12), open_earlier_conditions=(7, 9)),
+     "conditions 7 and 9 from an earlier checkpoint are still open"),
+    (ProposalFacts(REF, State.SUBMITTED, 1, 1, 1),
+     "ISAP-2026-014 is submitted; only a draft or returned proposal can be submitted"),
+])
+def test_each_submit_blocker_is_refused_with_its_reason(facts, words):
+    r = refusal(Action.SUBMIT, facts, ALICE)
+    assert r is not None and not r.forbidden and words in r.reason
+
+
+def test_a_condition_of_the_current_checkpoint_does_not_block_submission():
+    facts = ProposalFacts(REF, State.DRAFT, 2, 4, 2, open_conditions=(7,), open_earlier_conditions=())
+    assert refusal(Action.SUBMIT, facts, ALICE) is None
+
+
+def test_state_guards_name_the_states_the_action_needs():
+    in_review = ProposalFacts(REF, State.IN_REVIEW, 1, 1, 1)
+    assert refusal(Action.TAKE, in_review, RITA).reason == \
+        "ISAP-2026-014 is in review; only a submitted proposal can be taken into review"
+    assert refusal(Action.DECIDE, CLEAN, RITA).reason == \
+        "ISAP-2026-014 is a draft; only a proposal in review can be decided"
+    assured = ProposalFacts(REF, State.ASSURED, 3, 5, 3)
+    assert refusal(Action.WITHDRAW, assured, ALICE).reason == \
+        "ISAP-2026-014 is assured; only a proposal that is not assured, halted or withdrawn can be withdrawn"
+    assert refusal(Action.UPLOAD, in_review, ALICE).reason == \
+        "ISAP-2026-014 is in review; only a draft or returned proposal can be given a new version"
+    assert refusal(Action.COMMENT, assured, RITA) is None
+
+
+def test_condition_and_warning_guards():
+    facts = ProposalFacts(REF, State.DRAFT, 2, 4, 2, latest_warnings=1, open_conditions=(3,))
+    assert refusal(Action.DISCHARGE_CONDITION, facts, RITA) is None
+    assert refusal(Action.DISCHARGE_CONDITION, facts, RITA, ConditionFacts(2, ConditionStatus.DISCHARGED)).reason \
+        == "condition 2 is already discharged"
+    assert refusal(Action.CARRY_FORWARD_CONDITION, facts, ALICE).forbidden
+    assert refusal(Action.ANSWER_CONDITION, CLEAN, ALICE).reason == "ISAP-2026-014 has no open condition"
+    assert refusal(Action.ACKNOWLEDGE, facts, ALICE).reason == "every warning of version 4 is already acknowledged"
+    assert refusal(Action.ACKNOWLEDGE, CLEAN, ALICE).reason == "version 1 of ISAP-2026-014 has no warnings"
+    waiting = ProposalFacts(REF, State.DRAFT, 1, 1, 1, latest_warnings=2, unanswered_warnings=1)
+    assert refusal(Action.ACKNOWLEDGE, waiting, ALICE) is None
+    assert refusal(Action.ACKNOWLEDGE, waiting, ALICE, WarningFacts("REL011", True)).reason == \
+        "that REL011 warning is already acknowledged"
+
+
+def test_the_checkpoint_mismatch_has_one_wording():
+    facts = ProposalFacts(REF, State.DRAFT, 1, 1, 2)
+    assert refusal(Action.SUBMIT, facts, ALICE).reason == checkpoint_mismatch(REF, 1, 2, 1)
+    assert checkpoint_mismatch(REF, 1, 2, 1) in next_step(facts, ALICE)
+
+
+def test_outcomes_are_not_states_and_lead_where_the_spec_says():
+    assert outcome_effect(Outcome.APPROVED, 1) == (State.DRAFT, 2)
+    assert outcome_effect(Outcome.APPROVED_WITH_CONDITIONS, 2) == (State.DRAFT, 3)
+    assert outcome_effect(Outcome.APPROVED_WITH_CONDITIONS, 3) == (State.ASSURED, 3)
+    assert outcome_effect(Outcome.RETURNED, 2) == (State.RETURNED, 2)
+    assert outcome_effect(Outcome.HALTED, 1) == (State.HALTED, 1)
+
+
+def test_condition_overdue_is_one_rule():
+    import datetime as dt
+
+    today = dt.date(2026, 11, 23)
+    assert condition_overdue(dt.date(2026, 11, 22), "open", today)
+    assert not condition_overdue(dt.date(2026, 11, 23), "open", today)
+    assert not condition_overdue(dt.date(2026, 1, 1), "discharged", today)
+
+
+# ---------------------------------------------------------------------- allowed actions and the next step
+
+def test_allowed_actions_leave_out_other_roles_and_other_states():
+    errors = ProposalFacts(REF, State.DRAFT, 1, 2, 1, latest_errors=3)
+    mine = options(errors, ALICE)
+    assert set(mine) == {Action.UPLOAD, Action.ACKNOWLEDGE, Action.SUBMIT, Action.WITHDRAW,
+                         Action.ANSWER_CONDITION, Action.COMMENT}
+    assert not mine[Action.SUBMIT].allowed and "3 error findings" in mine[Action.SUBMIT].reason
+    assert mine[Action.UPLOAD].allowed and mine[Action.WITHDRAW].allowed
+    theirs = options(errors, RITA)
+    assert set(theirs) == {Action.COMMENT, Action.DISCHARGE_CONDITION, Action.CARRY_FORWARD_CONDITION}
+    assert not theirs[Action.DISCHARGE_CONDITION].allowed
+    assert options(errors, OTTO) == {}  # another organisation's proposal offers nothing
+    submitted = options(ProposalFacts(REF, State.SUBMITTED, 1, 2, 1), RITA)
+    assert submitted[Action.TAKE].allowed and submitted[Action.RETURN].allowed and Action.DECIDE not in submitted
+
+
+def test_allowed_actions_agree_with_refusal_for_every_state_and_role():
+    for state in State:
+        facts = ProposalFacts(REF, state, 2, 3, 2, latest_warnings=1, unanswered_warnings=1,
+                              open_conditions=(4,), open_earlier_conditions=(4,))
+        for actor in (ALICE, OTTO, RITA, ADA):
+            listed = options(facts, actor)
+            for action in Action:
+                r = refusal(action, facts, actor)
+                if action in listed:
+                    assert listed[action].allowed == (r is None)
+                    assert listed[action].reason == (None if r is None else r.reason)
+                else:  # left out only when the role, the organisation or the state rules it out
+                    assert r is not None and (r.forbidden or state not in TABLE[action].from_states)
+
+
+def test_next_step_for_the_sandwell_case_names_the_reviewer_and_the_condition():
+    """ISAP-2026-012: a clean version at checkpoint 2, but condition 1 from checkpoint 1 is still open."""
+    facts = ProposalFacts("ISAP-2026-012", State.DRAFT, 2, 3, 2, open_conditions=(1,), open_earlier_conditions=(1,))
+    for actor in (ALICE, RITA):
+        banner = next_step(facts, actor)
+        assert "discharge or carry forward condition 1" in banner, banner
+        assert "Upload a clean workbook" not in banner
+    assert "a reviewer must discharge or carry forward condition 1" in next_step(facts, ALICE)
+    assert "you must discharge or carry forward condition 1" in next_step(facts, RITA)
+    submit = options(facts, ALICE)[Action.SUBMIT]
+    assert not submit.allowed
+    assert submit.reason == ("condition 1 from an earlier checkpoint is still open: a reviewer must discharge it or "
+                             "carry it forward")
+
+
+@pytest.mark.parametrize("facts, words", [
+    (ProposalFacts(REF, State.DRAFT, 1, 2, 1, latest_errors=5), "the commissioner must fix the 5 error findings"),
+    (ProposalFacts(REF, State.DRAFT, 1, 2, 1, latest_warnings=2, unanswered_warnings=2),
+     "the commissioner must answer the 2 warnings of version 2 with an explanatory note"),
+    (ProposalFacts(REF, State.DRAFT, 1, 1, 2), "upload a version for checkpoint 1 (version 1 is for checkpoint 2"),
+    (ProposalFacts(REF, State.DRAFT, 1), "the commissioner must upload the workbook for checkpoint 1"),
+    (ProposalFacts(REF, State.RETURNED, 1, 2, 1, latest_errors=1), "Returned to the commissioner."),
+    (ProposalFacts(REF, State.DRAFT, 1, 2, 1), "Waiting for the commissioner to submit version 2"),
+    (ProposalFacts(REF, State.SUBMITTED, 1, 2, 1), "Take it into review."),
+    (ProposalFacts(REF, State.IN_REVIEW, 1, 2, 1), "record the decision"),
+    (ProposalFacts(REF, State.ASSURED, 3, 5, 3, open_conditions=(8,)), "Assured: nothing more to do, but condition 8"),
+])
+def test_next_step_says_what_blocks_and_who_must_act(facts, words):
+    assert words in next_step(facts, RITA), next_step(facts, RITA)
+
+
+def test_next_step_speaks_to_the_commissioner_as_you():
+    facts = ProposalFacts(REF, State.DRAFT, 2, 2, 2, latest_errors=1, open_earlier_conditions=(3,),
+                          open_conditions=(3,))
+    banner = next_step(facts, ALICE)
+    assert banner.startswith("Before it can be submitted for checkpoint 2: you must fix the 1 error finding")
+    assert "a reviewer must discharge or carry forward condition 3" in banner
+    assert next_step(CLEAN, ALICE).startswith("Ready to submit: version 1")
+
+
+# ---------------------------------------------------------------------- the walk: service and table agree
+
+RATINGS = {"capitalisation": "green", "transparency": "amber", "service_scope": "green",
+           "relationships": "green", "governance": "green"}
+PEOPLE = {"alice": ALICE, "otto": OTTO, "rita": RITA, "ada": ADA}
+
+
+class Builder:
+    """Drives a proposal through the real service; workbooks are checked once and their reports reused."""
+
+    def __init__(self, tmp):
+        from isap.checker import check_bytes
+        from sample_submissions.generate import clean, write
+
+        def report(cp, edit=None):
+            p = copy.deepcopy(clean(cp, "Partially integrated", "NHS trust", REF))
+            if edit:
+                edit(p)
+            data = write(p, tmp / f"w{uuid.uuid4().hex}.xlsx").read_bytes()
+            return check_bytes(data, "w.xlsx")
+
+        def errors(p):
+            p["Cover"]["wpap_annual_value_gbp"] = 1
+
+        def warning(p):
+            p["Partners"] = [x for x in p["Partners"] if x["partner_type"] != "Voluntary sector"]  # REL011
+
+        self.reports = {1: report(1), 2: report(2), 3: report(3), "errors": report(1, errors),
+                        "warning": report(1, warning)}
+        assert self.reports["errors"].summary["error"] and not self.reports["warning"].summary["error"]
+        assert self.reports["warning"].summary["warning"] == 1
+        for cp in (1, 2, 3):
+            assert self.reports[cp].summary == {**self.reports[cp].summary, "error": 0, "warning": 0}
+
+    def upload(self, svc, actor, kind):
+        return svc.upload(actor, f"{kind}.xlsx", uuid.uuid4().bytes, copy.deepcopy(self.reports[kind]))
+
+    def through(self, svc, outcome, conditions=()):
+        svc.submit("alice", REF)
+        svc.take("rita", REF)
+        svc.decide("rita", REF, outcome, RATINGS, "Walk.", list(conditions))
+
+    def build(self, svc, name):
+        import datetime as dt
+
+        from isap.workflow import ConditionInput
+
+        cond = [ConditionInput("Publish the engagement report", "ICB director", dt.date(2030, 1, 31))]
+        first = {"draft_errors": "errors", "draft_warning": "warning", "draft_mismatch": 2}.get(name, 1)
+        self.upload(svc, "alice", first)
+        if name in ("draft_clean", "draft_errors", "draft_warning", "draft_mismatch"):
+            return
+        if name in ("submitted", "in_review", "returned", "halted"):
+            svc.submit("alice", REF)
+            if name == "returned":
+                svc.return_submission("rita", REF, "Add the LMC minutes.")
+            elif name != "submitted":
+                svc.take("rita", REF)
+                if name == "halted":
+                    svc.decide("rita", REF, "halted", RATINGS, "Not affordable.")
+            return
+        if name in ("draft_cp2_condition", "withdrawn"):
+            self.through(svc, "approved_with_conditions", cond)
+            self.upload(svc, "alice", 2)
+            if name == "withdrawn":
+                svc.withdraw("alice", REF, "Merged into another proposal.")
+            return
+        assert name == "assured"
+        self.through(svc, "approved")
+        self.upload(svc, "alice", 2)
+        self.through(svc, "approved")
+        self.upload(svc, "alice", 3)
+        self.through(svc, "approved_with_conditions", cond)  # assured, with a condition still open
+
+
+SCENARIOS = {"draft_clean": State.DRAFT, "draft_errors": State.DRAFT, "draft_warning": State.DRAFT,
+             "draft_mismatch": State.DRAFT, "draft_cp2_condition": State.DRAFT, "submitted": State.SUBMITTED,
+             "in_review": State.IN_REVIEW, "returned": State.RETURNED, "assured": State.ASSURED,
+             "halted": State.HALTED, "withdrawn": State.WITHDRAWN}
+
+
+def _service(url, files):
+    from isap.store.db import engine_for
+    from isap.store.files import FileStore
+    from isap.workflow import Service
+
+    return Service(engine_for(url), FileStore(files))
+
+
+@pytest.fixture(scope="module")
+def walk_builder(tmp_path_factory):
+    return Builder(tmp_path_factory.mktemp("walk-books"))
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def walk_world(request, tmp_path_factory, walk_builder):
+    """One database per scenario, built once through the service; each triple works on a copy of it
+    (SQLite's backup, or PostgreSQL's CREATE DATABASE … TEMPLATE)."""
+    from isap.store.db import upgrade
+
+    tmp = tmp_path_factory.mktemp("walk")
+    files = tmp / "files"
+    builder = walk_builder
+    server = request.getfixturevalue("postgres_server") if request.param == "postgresql" else None
+    made = {}
+    for name, state in SCENARIOS.items():
+        if server is None:
+            url = f"sqlite:///{tmp / name}.db"
+        else:
+            from tests.pgserver import create_database
+
+            url = create_database(server, f"walk_{name}_{uuid.uuid4().hex[:8]}")
+        upgrade(url)
+        svc = _service(url, files)
+        svc.add_organisation("QUA", "NHS Black Country ICB")
+        svc.add_organisation("QHM", "NHS North East and North Cumbria ICB")
+        svc.add_user("alice", "commissioner", "QUA")
+        svc.add_user("otto", "commissioner", "QHM")
+        svc.add_user("rita", "reviewer")
+        svc.add_user("ada", "admin")
+        builder.build(svc, name)
+        assert svc.show("ada", REF)["state"] == state, name
+        svc.engine.dispose()
+        made[name] = url
+    return builder, made, files, server
+
+
+def _copy(world, scenario, tmp_path) -> str:
+    """A fresh copy of the scenario's database; its URL."""
+    _, made, _, server = world
+    src = made[scenario]
+    if server is None:
+        a, b = sqlite3.connect(src.removeprefix("sqlite:///")), sqlite3.connect(tmp_path / "copy.db")
+        a.backup(b)
+        a.close()
+        b.close()
+        return f"sqlite:///{tmp_path / 'copy.db'}"
+    import psycopg
+
+    name = "walk_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(server.replace("postgresql+psycopg", "postgresql"), autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name} TEMPLATE {src.rsplit('/', 1)[1]}")
+    return server.rsplit("/", 1)[0] + "/" + name
+
+
+def _drop(world, url) -> None:
+    server = world[3]
+    if server is not None:
+        import psycopg
+
+        with psycopg.connect(server.replace("postgresql+psycopg", "postgresql"), autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]}")
+
+
+def _call(svc, builder, action, user, shown):
+    """Do `action` as `user` the way the CLI and the dashboard do; returns the item it names, for the table."""
+    warnings = [f for f in shown["findings"] if f["severity"] == "warning"]
+    warning = next((f for f in warnings if not f["acknowledged"]), warnings[0] if warnings else None)
+    conds = shown["conditions"]
+    cond = next((c for c in conds if c["status"] == "open"), conds[0] if conds else None)
+    cid = cond["id"] if cond else 999_999
+    calls = {
+        Action.UPLOAD: lambda: builder.upload(svc, user, shown["checkpoint"]),
+        Action.ACKNOWLEDGE: lambda: svc.acknowledge(user, REF, warning["rule_id"] if warning else "REL011",
+                                                    "Explained.", finding_id=warning["id"] if warning else None),
+        Action.SUBMIT: lambda: svc.submit(user, REF),
+        Action.WITHDRAW: lambda: svc.withdraw(user, REF, "Walk."),
+        Action.ANSWER_CONDITION: lambda: svc.answer_condition(user, REF, cid, "Done."),
+        Action.COMMENT: lambda: svc.comment(user, REF, "A comment."),
+        Action.TAKE: lambda: svc.take(user, REF),
+        Action.RETURN: lambda: svc.return_submission(user, REF, "Add the minutes."),
+        Action.DECIDE: lambda: svc.decide(user, REF, "approved", RATINGS, "Walk."),
+        Action.DISCHARGE_CONDITION: lambda: svc.discharge(user, REF, cid, "Seen."),
+        Action.CARRY_FORWARD_CONDITION: lambda: svc.discharge(user, REF, cid, "Next time.", carry_forward=True),
+    }
+    item = None
+    if action is Action.ACKNOWLEDGE and warning:
+        item = WarningFacts(warning["rule_id"], bool(warning["acknowledged"]))
+    if action in (Action.ANSWER_CONDITION, Action.DISCHARGE_CONDITION, Action.CARRY_FORWARD_CONDITION) and cond:
+        item = ConditionFacts(cond["id"], ConditionStatus(cond["status"]))
+    return calls[action], item
+
+
+@pytest.mark.parametrize("action", list(Action), ids=str)
+@pytest.mark.parametrize("user", list(PEOPLE))
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+def test_the_service_refuses_exactly_what_the_table_refuses(walk_world, tmp_path, scenario, user, action):
+    from isap.workflow import Forbidden, NotFound, Refused
+
+    builder, _, files, _ = walk_world
+    url = _copy(walk_world, scenario, tmp_path)
+    svc = _service(url, files)
+    try:
+        shown = svc.show("ada", REF)
+        facts, _ = svc.proposal_facts("ada", REF)
+        assert facts.state is SCENARIOS[scenario]
+        actor = PEOPLE[user]
+        call, item = _call(svc, builder, action, user, shown)
+        expected = refusal(action, facts, actor)
+        if expected is None and item is not None:
+            expected = refusal(action, facts, actor, item)
+        if user != "otto":  # what the dashboard offers is what the table says
+            offered = {Action(o["action"]): o for o in svc.show(user, REF)["actions"]}
+            if action in offered:
+                assert offered[action]["allowed"] == (expected is None), offered[action]
+        if expected is None:
+            call()
+            after = svc.show("ada", REF)
+            to_state = TABLE[action].to_state
+            if action is Action.DECIDE:
+                to_state = outcome_effect(Outcome.APPROVED, facts.checkpoint)[0]
+            assert after["state"] == (to_state or facts.state)
+            assert len(after["history"]) > len(shown["history"])
+            return
+        with pytest.raises((Forbidden, Refused, NotFound)) as caught:
+            call()
+        if user == "otto":  # another organisation's proposal looks exactly like an unknown one
+            assert expected.forbidden
+            assert isinstance(caught.value, NotFound) or (action is Action.UPLOAD
+                                                          and isinstance(caught.value, Forbidden))
+        else:
+            assert type(caught.value) is (Forbidden if expected.forbidden else Refused), caught.value
+            assert str(caught.value) == expected.reason
+        after = svc.show("ada", REF)
+        assert (after["history"], after["version"]) == (shown["history"], shown["version"])
+    finally:
+        svc.engine.dispose()
+        _drop(walk_world, url)
