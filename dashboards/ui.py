@@ -483,14 +483,15 @@ def upload_page() -> None:
 def annotated_download(data: bytes, report: dict, filename: str) -> None:
     """Offer the workbook with its findings marked; a workbook the annotation cannot read gets a plain message.
 
-    The annotation reads the uploaded bytes again, outside the check, so any
-    failure there is this download's, never the page's.
+    The annotation reads the uploaded bytes again, in a limited child as the
+    check does (never in this server process), so any failure there is this
+    download's, never the page's.
     """
     from isap.annotate import annotate_bytes
     from isap.checker import Report
 
     try:
-        annotated = annotate_bytes(data, Report.from_dict(report))
+        annotated = annotate_bytes(data, Report.from_dict(report), service().policy)
     except Exception:  # noqa: BLE001 - hostile bytes may fail in any parser; the check's result stands
         log.warning("annotating %r failed", plain(filename), exc_info=True)
         st.caption("A copy of your workbook with the findings marked cannot be made for this file; the findings "

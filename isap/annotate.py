@@ -29,13 +29,46 @@ class AnnotateError(RuntimeError):
     pass
 
 
-def annotate_bytes(data: bytes, report: Report) -> bytes:
-    """The annotated copy of a workbook held in memory (for downloads)."""
+def annotated_copy(data: bytes, report: Report, policy=None) -> tuple[bytes, int]:
+    """The annotated copy of a workbook held in memory, and how many cells were marked.
+
+    Making it parses the uploaded bytes again (openpyxl reads the whole
+    workbook), so it runs in a limited child like the check itself, never in
+    the process that serves other people; a child that runs out of a limit
+    is an `AnnotateError` like any other reason the copy cannot be made."""
+    from isap import isolation
+    from isap.policy import Policy
+
+    if report.refused:
+        raise _not_assessed(report)
+    outcome = isolation.run(_annotate_in_child, (data, report), isolation.Limits.from_policy(policy or Policy()))
+    if isinstance(outcome, isolation.Failure):
+        raise AnnotateError(f"the annotated copy could not be made within the safety limits ({outcome.detail})")
+    made, payload, marked = outcome
+    if not made:
+        raise AnnotateError(payload)
+    return payload, marked
+
+
+def annotate_bytes(data: bytes, report: Report, policy=None) -> bytes:
+    """The annotated copy of a workbook held in memory (for downloads), made in a limited child."""
+    return annotated_copy(data, report, policy)[0]
+
+
+def _annotate_in_child(data: bytes, report: Report) -> tuple[bool, bytes | str, int]:
     import io
 
     out = io.BytesIO()
-    annotate(io.BytesIO(data), report, out)
-    return out.getvalue()
+    try:
+        marked = annotate(io.BytesIO(data), report, out)
+    except AnnotateError as exc:
+        return False, str(exc), 0
+    return True, out.getvalue(), marked
+
+
+def _not_assessed(report: Report) -> AnnotateError:
+    return AnnotateError("the workbook could not be assessed, so it cannot be annotated: "
+                         + "; ".join(f.message for f in report.findings))
 
 
 def sheet_reference(title: str, cell: str) -> str:
@@ -65,8 +98,7 @@ def annotate(source, report: Report, out) -> int:
     part openpyxl cannot read, an unwritable destination): annotation is an extra, and its failure is
     reported apart from the check."""
     if report.refused:
-        raise AnnotateError("the workbook could not be assessed, so it cannot be annotated: "
-                            + "; ".join(f.message for f in report.findings))
+        raise _not_assessed(report)
     try:
         # the file has passed the safety checks already
         wb = load_workbook(source)

@@ -20,8 +20,11 @@ from isap.findings import Domain, Finding, Severity, cap_findings
 from isap.policy import Policy
 from isap.registry import CATALOGUE_VERSION, all_rules, selected
 from isap.safety import Refused, file_finding, inspect
+from isap.values import clip
 
 log = logging.getLogger(__name__)
+TITLE_LIMIT = 300  # characters of a proposal title kept; a real title is far shorter
+EMAIL_LIMIT = 254  # the longest address mail systems accept (RFC 5321)
 FILE_LEVEL = frozenset({"WB001", "WB002", "WB003"})
 
 
@@ -157,17 +160,20 @@ def _check(path: str | Path, policy: Policy | None, checkpoint: int | None, sele
         defects.append(_defect_log("reading the workbook", path))
         report.findings = [_defect_finding("reading the workbook")]
         return report, defects
-    report.template_version = wb.template_version
+    # Cover text echoed into every report (and stored with every version) is bounded like messages:
+    # a cell can hold megabytes.
+    report.template_version = clip(wb.template_version) if wb.template_version is not None else None
     report.checkpoint = wb.checkpoint
     ref = wb.cover["proposal_reference"]
     report.proposal_reference = ref if isinstance(ref, str) else None
     code = wb.cover["lead_commissioner_code"]
     report.lead_commissioner_code = code if isinstance(code, str) else None
     title, ptype = wb.cover["proposal_title"], wb.cover["provider_type"]
-    report.title = title if isinstance(title, str) else None
+    report.title = clip(title, TITLE_LIMIT) if isinstance(title, str) else None
     report.provider_type = ptype if isinstance(ptype, str) else None
     email = wb.cover["contact_email"]
-    report.contact_email = email if isinstance(email, str) else None
+    # an address longer than any mail system accepts cannot be written to: no contact rather than a cut one
+    report.contact_email = email if isinstance(email, str) and len(email) <= EMAIL_LIMIT else None
     findings: list[Finding] = []
     for rule in selected(all_rules(), select, ignore):
         if not rule.applies_at(wb.checkpoint):

@@ -40,8 +40,23 @@ class RulesFormat(str, Enum):
     markdown = "markdown"
 
 
+# Control characters (terminal escape sequences, carriage returns, bidirectional overrides) shown as
+# visible escapes: workbook and user text must never drive the terminal that reads isap's output.
+_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0, 9), *range(11, 32), *range(127, 160))}
+_CONTROLS.update({c: f"\\u{c:04x}" for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))})
+
+
+def terminal_text(text: str) -> str:
+    """`text` with every control character but tab and newline shown as an escape."""
+    return text.translate(_CONTROLS)
+
+
+def echo(message: str = "", err: bool = False, nl: bool = True) -> None:
+    typer.echo(terminal_text(message), err=err, nl=nl)
+
+
 def _die(message: str, code: int = 2) -> None:
-    typer.echo(f"isap: {message}", err=True)
+    echo(f"isap: {message}", err=True)
     raise typer.Exit(code)
 
 
@@ -104,20 +119,22 @@ def check(
         out = to_markdown(reports)
     else:
         out = to_text(reports)
-    sys.stdout.write(out if out.endswith("\n") else out + "\n")
+    echo(out if out.endswith("\n") else out + "\n", nl=False)
     if annotate is not None:
-        from isap.annotate import AnnotateError
-        from isap.annotate import annotate as write_annotated
+        from isap.annotate import AnnotateError, annotated_copy
 
         # the annotated copy is an extra: its failure is told on its own line and never changes the
-        # check's exit status
+        # check's exit status; it is made in a limited child, as the check was
         try:
-            marked = write_annotated(files[0], reports[0], annotate)
-            typer.echo(f"Annotated copy: {annotate} ({marked} cell(s) marked)", err=True)
+            if reports[0].refused:  # not read again at all: the check already refused it
+                annotated_copy(b"", reports[0], pol)
+            copy, marked = annotated_copy(files[0].read_bytes(), reports[0], pol)
+            annotate.write_bytes(copy)
+            echo(f"Annotated copy: {annotate} ({marked} cell(s) marked)", err=True)
         except (AnnotateError, OSError) as exc:
-            typer.echo(f"isap: cannot annotate: {' '.join(str(exc).split())}", err=True)
+            echo(f"isap: cannot annotate: {' '.join(str(exc).split())}", err=True)
         except Exception as exc:  # noqa: BLE001
-            typer.echo(f"isap: cannot annotate: unexpected failure ({type(exc).__name__})", err=True)
+            echo(f"isap: cannot annotate: unexpected failure ({type(exc).__name__})", err=True)
     codes = []
     for r in reports:
         code = r.exit_code
@@ -151,7 +168,7 @@ def template(out: Path = typer.Argument(..., help="Where to write the workbook (
             write_template(out)
     except OSError as exc:
         _die(f"cannot write {out}: {exc.strerror or exc}")
-    typer.echo(f"Wrote the example proposal {EXAMPLE_REFERENCE} to {out}" if example
+    echo(f"Wrote the example proposal {EXAMPLE_REFERENCE} to {out}" if example
                else f"Wrote the ISAP-WB 1.0 template to {out}")
 
 
@@ -160,7 +177,7 @@ def rules(format: RulesFormat = typer.Option(RulesFormat.text, "--format", "-f")
     """List the assurance rule catalogue."""
     from isap.catalogue import render
 
-    typer.echo(render(format.value), nl=False)
+    echo(render(format.value), nl=False)
 
 
 # ---------------------------------------------------------------------- the workflow store
@@ -211,9 +228,9 @@ def _emit(data, fmt: CheckFormat, text: str) -> None:
     import json
 
     if fmt is CheckFormat.json:
-        typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+        echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
     else:
-        typer.echo(text)
+        echo(text)
 
 
 @db_app.command("upgrade")
@@ -227,14 +244,14 @@ def db_upgrade() -> None:
         _die(str(exc), 1)
     url = database_url()
     safe = url.split("@")[-1] if "@" in url else url
-    typer.echo(f"Database at schema {rev}: {safe}")
+    echo(f"Database at schema {rev}: {safe}")
 
 
 @org_app.command("add")
 def org_add(code: str, name: str) -> None:
     """Add an organisation (ODS code and name)."""
     org = _call(_service().add_organisation, code, name)
-    typer.echo(f"Added organisation {org.code} {org.name}")
+    echo(f"Added organisation {org.code} {org.name}")
 
 
 @user_app.command("add")
@@ -245,7 +262,7 @@ def user_add(username: str, role: str = typer.Option(..., "--role", help="commis
              email: Optional[str] = typer.Option(None, "--email")) -> None:
     """Add a user."""
     user = _call(_service().add_user, username, role, org, password, email)
-    typer.echo(f"Added {user.role} {user.username}")
+    echo(f"Added {user.role} {user.username}")
 
 
 @app.command()
@@ -321,7 +338,7 @@ def reminders(as_of: Optional[str] = typer.Option(None, "--today", help="YYYY-MM
     except ValueError:
         _die(f"--today must be YYYY-MM-DD, not {as_of!r}", 2)
     paths = _call(write_reminders, _service(policy), day)
-    typer.echo(f"Wrote {len(paths)} reminder(s)")
+    echo(f"Wrote {len(paths)} reminder(s)")
 
 
 @app.command()
@@ -356,42 +373,42 @@ def acknowledge(reference: str, rule_id: str, note: str = typer.Option(..., "--n
                 as_: str = AS) -> None:
     """Acknowledge a warning of the latest version with an explanatory note."""
     _call(_service().acknowledge, as_, reference, rule_id.upper(), note, cell, finding_id=finding, sheet=sheet)
-    typer.echo(f"Acknowledged {rule_id.upper()} on {reference}")
+    echo(f"Acknowledged {rule_id.upper()} on {reference}")
 
 
 @app.command()
 def submit(reference: str, as_: str = AS) -> None:
     """Submit the latest version for the proposal's current checkpoint."""
     _call(_service().submit, as_, reference)
-    typer.echo(f"Submitted {reference}")
+    echo(f"Submitted {reference}")
 
 
 @app.command()
 def withdraw(reference: str, as_: str = AS, reason: Optional[str] = typer.Option(None, "--reason")) -> None:
     """Withdraw a proposal (terminal)."""
     _call(_service().withdraw, as_, reference, reason)
-    typer.echo(f"Withdrew {reference}")
+    echo(f"Withdrew {reference}")
 
 
 @review_app.command("take")
 def review_take(reference: str, as_: str = AS) -> None:
     """Take a submitted proposal into review."""
     _call(_service().take, as_, reference)
-    typer.echo(f"{reference} is in review")
+    echo(f"{reference} is in review")
 
 
 @review_app.command("return")
 def review_return(reference: str, reason: str = typer.Option(..., "--reason"), as_: str = AS) -> None:
     """Return a submitted proposal to the commissioner without a decision."""
     _call(_service().return_submission, as_, reference, reason)
-    typer.echo(f"Returned {reference}")
+    echo(f"Returned {reference}")
 
 
 @review_app.command("comment")
 def review_comment(reference: str, text: str, as_: str = AS) -> None:
     """Comment on a proposal."""
     _call(_service().comment, as_, reference, text)
-    typer.echo(f"Commented on {reference}")
+    echo(f"Commented on {reference}")
 
 
 @review_app.command("decide")
@@ -416,7 +433,7 @@ def review_decide(reference: str,
     except WorkflowError as exc:
         _die(str(exc), 1)
     _call(_service().decide, as_, reference, outcome, ratings, rationale, conds)
-    typer.echo(f"Decided {reference}: {outcome}")
+    echo(f"Decided {reference}: {outcome}")
 
 
 @condition_app.command("discharge")
@@ -424,7 +441,7 @@ def condition_discharge(reference: str, condition_id: int, note: str = typer.Opt
                         as_: str = AS) -> None:
     """Discharge a condition."""
     _call(_service().discharge, as_, reference, condition_id, note)
-    typer.echo(f"Discharged condition {condition_id} of {reference}")
+    echo(f"Discharged condition {condition_id} of {reference}")
 
 
 @condition_app.command("carry-forward")
@@ -432,14 +449,14 @@ def condition_carry(reference: str, condition_id: int, note: str = typer.Option(
                     as_: str = AS) -> None:
     """Carry a condition forward to the next checkpoint explicitly."""
     _call(_service().discharge, as_, reference, condition_id, note, carry_forward=True)
-    typer.echo(f"Carried condition {condition_id} of {reference} forward")
+    echo(f"Carried condition {condition_id} of {reference} forward")
 
 
 @condition_app.command("answer")
 def condition_answer(reference: str, condition_id: int, text: str, as_: str = AS) -> None:
     """Answer a condition (commissioner)."""
     _call(_service().answer_condition, as_, reference, condition_id, text)
-    typer.echo(f"Answered condition {condition_id} of {reference}")
+    echo(f"Answered condition {condition_id} of {reference}")
 
 
 @app.command("list")
@@ -511,7 +528,7 @@ def report(reference: str, checkpoint: int = typer.Option(..., "--checkpoint"),
         from isap.assurance_report import render_report
 
         _write_document(out, _call(render_report, _service(), as_, reference, checkpoint))
-    typer.echo(f"Wrote the checkpoint {checkpoint} assurance report for {reference} to {out} ({fmt.value.upper()})")
+    echo(f"Wrote the checkpoint {checkpoint} assurance report for {reference} to {out} ({fmt.value.upper()})")
 
 
 @app.command()
@@ -521,7 +538,7 @@ def letter(reference: str, checkpoint: int = typer.Option(..., "--checkpoint"),
     from isap.letters import render_letter_pdf
 
     _write_document(out, _pdf(render_letter_pdf, _service(), as_, reference, checkpoint))
-    typer.echo(f"Wrote the checkpoint {checkpoint} decision letter for {reference} to {out}")
+    echo(f"Wrote the checkpoint {checkpoint} decision letter for {reference} to {out}")
 
 
 demo_app = typer.Typer(pretty_exceptions_enable=False, help="Demo data.", no_args_is_help=True)
@@ -535,11 +552,11 @@ def demo_load() -> None:
 
     created = _call(load, _service())
     if created:
-        typer.echo("Loaded the demo data. Sign in as:")
+        echo("Loaded the demo data. Sign in as:")
         for name, role, org, password in DEMO_USERS:
-            typer.echo(f"  {name:<6} {role:<13} {org or '':<5} password {password}")
+            echo(f"  {name:<6} {role:<13} {org or '':<5} password {password}")
     else:
-        typer.echo("The demo data is already loaded.")
+        echo("The demo data is already loaded.")
 
 
 @app.command()
@@ -567,7 +584,7 @@ def dashboard(port: int = typer.Option(8501, "--port"), host: str = typer.Option
     cmd = dashboard_command(port, host, svc.policy.max_file_bytes, secrets)
     from isap.processes import Children
 
-    typer.echo(f"Dashboard: http://{host}:{port}")
+    echo(f"Dashboard: http://{host}:{port}")
     # Streamlit and the Prefect API are this command's children: stopping it (SIGTERM, Ctrl-C) stops them,
     # and killing it outright kills them (a parent-death signal).
     with Children() as children:

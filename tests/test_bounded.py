@@ -7,6 +7,9 @@ test.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 
 import pytest
@@ -370,3 +373,74 @@ def test_unknown_sheet_names_are_cut_in_the_report_and_keep_their_order(run_chec
     wb006 = [f for f in report.findings if f.rule_id == "WB006"]
     assert [f.sheet for f in wb006] == [values.clip("Z" * 300), values.clip("A" * 300)]  # workbook order
     assert all(len(f.sheet) == 101 and f.sheet[:100] in f.message for f in wb006)
+
+
+# ---------------------------------------------------------------------------- Cover text echoed into reports
+def _cover_text(tmp_path, field: str, text: str):
+    """A clean workbook whose Cover `field` holds `text` exactly (written through openpyxl as a string)."""
+    from sample_submissions.generate import clean, write
+
+    proposal = clean(2)
+    proposal["Cover"][field] = text
+    return write(proposal, tmp_path / f"{field}.xlsx")
+
+
+def test_cover_text_echoed_into_the_report_is_bounded(tmp_path):
+    from isap.checker import TITLE_LIMIT, check_file
+
+    huge = "x" * 1_000_000
+    report = check_file(_cover_text(tmp_path, "template_version", huge))
+    assert len(report.template_version) <= 101 and report.template_version.startswith("xxx")
+    assert len(json.dumps(report.to_dict())) < 100_000
+    report = check_file(_cover_text(tmp_path, "proposal_title", huge))
+    assert report.title is not None and len(report.title) <= TITLE_LIMIT + 1
+    assert check_file(_cover_text(tmp_path, "contact_email", "a@" + "." * 300)).contact_email is None
+
+
+# ---------------------------------------------------------------------------- text that would drive a terminal
+def test_control_characters_from_a_workbook_never_reach_the_terminal_raw(tmp_path):
+    from tests.hostile import rezip
+
+    marker = "TITLEMARKER"
+    data = _cover_text(tmp_path, "template_version", marker).read_bytes()
+    import io
+    import zipfile
+
+    cover = zipfile.ZipFile(io.BytesIO(data)).read("xl/worksheets/sheet2.xml").decode()  # inline strings
+    # OOXML's own escapes for ESC, BEL and a right-to-left override, as a hostile writer would put them
+    hostile = "X_x001B_]0;owned_x0007__x001B_[2J_x001B_[31mFAKE: 0 errors_x001B_[0m_x202E_"
+    path = tmp_path / "controls.xlsx"
+    path.write_bytes(rezip(data, replace={"xl/worksheets/sheet2.xml": cover.replace(marker, hostile).encode()}))
+    r = subprocess.run([sys.executable, "-m", "isap.cli", "check", str(path)], capture_output=True, text=True)
+    assert r.returncode == 1, r.stderr
+    assert "owned" in r.stdout  # the text is reported ...
+    for raw in ("\x1b", "\x07", "\u202e"):  # ... but none of its control characters reaches the terminal
+        assert raw not in r.stdout and raw not in r.stderr
+    assert "\\x1b]0;owned\\x07" in r.stdout  # shown as an escape anyone can read
+
+
+# ---------------------------------------------------------------------------- the annotated copy, made under the limits
+def test_the_annotated_copy_is_made_in_a_limited_child_and_its_failure_is_an_annotate_error(tmp_path, monkeypatch):
+    from isap import annotate, isolation
+    from isap.checker import check_file
+    from sample_submissions.generate import clean, write
+
+    proposal = clean(2)
+    proposal["Services"][0]["category"] = "Not a category"
+    path = write(proposal, tmp_path / "w.xlsx")
+    report = check_file(path)
+    calls = []
+    real_run = isolation.run
+
+    def spy(fn, args, limits):
+        calls.append((fn, limits))
+        return real_run(fn, args, limits)
+
+    monkeypatch.setattr(isolation, "run", spy)
+    copy, marked = annotate.annotated_copy(path.read_bytes(), report)
+    assert marked >= 1 and copy[:2] == b"PK"
+    assert [fn for fn, _ in calls] == [annotate._annotate_in_child]  # openpyxl read the bytes in a limited child
+    # a child that runs out of a limit: the copy is refused with the reason, and the caller carries on
+    monkeypatch.setattr(isolation, "run", lambda fn, args, limits: isolation.Failure("memory", "it needed more"))
+    with pytest.raises(annotate.AnnotateError, match="safety limits"):
+        annotate.annotated_copy(path.read_bytes(), report)
