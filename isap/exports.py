@@ -91,6 +91,9 @@ _MD_ESCAPES = {ord(c): "\\" + c for c in "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"}
 # line breaks and other control characters would end a table row or heading
 _MD_ESCAPES.update({i: " " for i in range(32)})
 _MD_ESCAPES[0x7F] = " "
+# GitHub-flavoured Markdown links bare e-mail addresses after escapes are resolved: an invisible
+# WORD JOINER after the `@` breaks the pattern without changing what a reader sees (as on the dashboard)
+_MD_ESCAPES[ord("@")] = "\\@\u2060"
 
 
 def md_text(text: object) -> str:

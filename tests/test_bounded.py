@@ -444,3 +444,17 @@ def test_the_annotated_copy_is_made_in_a_limited_child_and_its_failure_is_an_ann
     monkeypatch.setattr(isolation, "run", lambda fn, args, limits: isolation.Failure("memory", "it needed more"))
     with pytest.raises(annotate.AnnotateError, match="safety limits"):
         annotate.annotated_copy(path.read_bytes(), report)
+
+
+def test_markdown_export_leaves_no_bare_email_address_for_a_linkifier():
+    import html
+    import re
+
+    from markdown_it import MarkdownIt
+
+    from isap.exports import md_text
+
+    shown = html.unescape(re.sub(r"<[^>]+>", "", MarkdownIt("commonmark").render(md_text("mail helpdesk@evil.example"))))
+    assert shown.replace("\u2060", "").strip() == "mail helpdesk@evil.example"  # reads as written
+    # GitHub's extended e-mail autolink: local part, @, then a domain with a dot, all in one run of text
+    assert not re.search(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", shown)
