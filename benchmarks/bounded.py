@@ -18,9 +18,8 @@ import textwrap
 import time
 from pathlib import Path
 
-from openpyxl import Workbook
-
-from isap.template import SHEETS, SheetKind
+from benchmarks.stress import write_fast
+from isap.template import SHEETS_BY_NAME
 from sample_submissions.generate import clean
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -48,27 +47,8 @@ def many_findings_workbook(rows: int = 99_999, path: Path | None = None) -> Path
     if path.exists():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    p = clean(2)
-    wb = Workbook(write_only=True)
-    for spec in SHEETS:
-        ws = wb.create_sheet(spec.name)
-        if spec.kind is SheetKind.KEY_VALUE:
-            ws.append(["field", "value"])
-            for k, v in p[spec.name].items():
-                ws.append([k, v])
-        elif spec.name == "Services":
-            ws.append(list(spec.column_names))
-            bad = [BAD_SERVICE_ROW[c] for c in spec.column_names]
-            for _ in range(rows):
-                ws.append(bad)
-        else:
-            ws.append(list(spec.column_names))
-            for row in p[spec.name]:
-                ws.append([row.get(c) for c in spec.column_names])
-    tmp = path.with_suffix(".tmp")
-    wb.save(tmp)
-    tmp.rename(path)
-    return path
+    bad = [BAD_SERVICE_ROW[c] for c in SHEETS_BY_NAME["Services"].column_names]
+    return write_fast(clean(2), path, rows={"Services": (bad for _ in range(rows))})
 
 
 ROOT = Path(__file__).resolve().parent.parent
