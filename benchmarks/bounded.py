@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 
 from benchmarks.stress import write_fast
-from isap.template import SHEETS_BY_NAME
-from sample_submissions.generate import clean
+from isap.workbook.template import SHEETS_BY_NAME
+from sample_submissions.proposals import clean
 
 OUT = Path(__file__).resolve().parent / "out"
 
@@ -59,8 +59,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # rather than wall time, since the machine may be shared.
 _CHECK = textwrap.dedent("""
     import json, resource, sys, time
-    from isap.checker import check_file_in_process
-    from isap.reports import to_json
+    from isap.rules.engine import check_file_in_process
+    from isap.outputs.formats import to_json
     t0, c0 = time.perf_counter(), time.process_time()
     report = check_file_in_process(sys.argv[1])
     out = to_json([report])
@@ -82,7 +82,7 @@ _CALAMINE = textwrap.dedent("""
 _UPLOAD = textwrap.dedent("""
     import json, resource, sys, time
     from pathlib import Path
-    from isap.workflow import Service
+    from isap.review.service import Service
     svc = Service()
     data = Path(sys.argv[1]).read_bytes()
     t0 = time.perf_counter()
@@ -133,7 +133,7 @@ def bench_bounded(rows: int = 99_999) -> list[dict]:
         _isap(env, "org", "add", "QUA", "NHS Black Country ICB")
         _isap(env, "user", "add", "alice", "--role", "commissioner", "--org", "QUA", "--password", "bench-only")
         # a small clean version first, so that `isap show` has a reference of the same proposal
-        from sample_submissions.generate import clean, write
+        from sample_submissions.proposals import clean, write
 
         small = write(clean(2), Path(tmp) / "clean.xlsx")
         _isap(env, "upload", str(small), "--as", "alice")

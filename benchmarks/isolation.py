@@ -20,18 +20,19 @@ ROOT = Path(__file__).resolve().parent.parent
 
 _WARM = textwrap.dedent("""
     import json, statistics, sys, time
-    from isap import checker, isolation
+    from isap.rules import engine
+from isap.workbook import isolation
     path, warmup, repeat = sys.argv[1], sys.argv[2], int(sys.argv[3])
     isolation.warm_up()
     for _ in range(2):  # both paths warm (imports, caches, children) on another workbook
-        checker.check_file_in_process(warmup)
-        checker.check_file(warmup)
+        engine.check_file_in_process(warmup)
+        engine.check_file(warmup)
     inproc, isolated, upload = [], [], []
     data = open(path, "rb").read()
     for _ in range(repeat):
-        t0 = time.perf_counter(); a = checker.check_file_in_process(path); t1 = time.perf_counter()
-        b = checker.check_file(path); t2 = time.perf_counter()
-        checker.check_bytes(data, "typical.xlsx"); t3 = time.perf_counter()
+        t0 = time.perf_counter(); a = engine.check_file_in_process(path); t1 = time.perf_counter()
+        b = engine.check_file(path); t2 = time.perf_counter()
+        engine.check_bytes(data, "typical.xlsx"); t3 = time.perf_counter()
         assert a.findings == b.findings
         inproc.append(t1 - t0); isolated.append(t2 - t1); upload.append(t3 - t2)
     print(json.dumps({"inproc": statistics.median(inproc), "isolated": statistics.median(isolated),
@@ -39,7 +40,7 @@ _WARM = textwrap.dedent("""
     isolation.shutdown()
 """)
 
-_COLD_REFERENCE = "import sys; from isap.checker import check_file_in_process; check_file_in_process(sys.argv[1])"
+_COLD_REFERENCE = "import sys; from isap.rules.engine import check_file_in_process; check_file_in_process(sys.argv[1])"
 
 
 def _cold(args: list[str]) -> float:
@@ -49,7 +50,7 @@ def _cold(args: list[str]) -> float:
 
 
 def bench_isolation(repeat: int = 15, cold_repeat: int = 5) -> list[dict]:
-    from sample_submissions.generate import clean, write
+    from sample_submissions.proposals import clean, write
 
     out = ROOT / "benchmarks" / "out"
     out.mkdir(parents=True, exist_ok=True)

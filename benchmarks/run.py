@@ -34,9 +34,9 @@ _PROBE = textwrap.dedent("""
         t1 = time.perf_counter()
         out = {"cells": cells}
     else:
-        from isap.checker import check_file_in_process as check_file  # the check itself; isolation: benchmarks/isolation.py
-        import isap.parse
-        from isap.registry import all_rules
+        from isap.rules.engine import check_file_in_process as check_file  # the check itself; isolation: benchmarks/isolation.py
+        import isap.workbook.parse
+        from isap.rules.registry import all_rules
         all_rules()
         t_import = time.perf_counter()
         first = check_file(path)  # the first file in a fresh process also pays one-time set-up
@@ -62,7 +62,7 @@ def _probe(kind: str, path: Path, warmup: Path | None = None) -> dict:
 
 def bench_check(repeat: int = 3) -> list[dict]:
     from benchmarks.stress import stress_workbook
-    from sample_submissions.generate import clean, write
+    from sample_submissions.proposals import clean, write
 
     typical = ROOT / "benchmarks" / "out" / "typical.xlsx"
     typical.parent.mkdir(parents=True, exist_ok=True)

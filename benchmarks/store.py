@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-
 import os
 import statistics
 import tempfile
@@ -18,9 +17,9 @@ FINDINGS_PER_VERSION = 10
 
 def populate(url: str, n: int = N_PROPOSALS) -> None:
     """10,000 proposals, one version each, 100,000 findings: bulk-inserted (this is set-up, not measured)."""
+    from isap.review.service import Service
     from isap.store.db import engine_for, upgrade
     from isap.store.models import FindingRecord, Organisation, Proposal, SubmissionVersion, User
-    from isap.workflow import Service
 
     upgrade(url)
     engine = engine_for(url)
@@ -64,8 +63,8 @@ def _best(fn, repeat: int = 5) -> float:
 
 
 def bench_queries() -> list[dict]:
+    from isap.review.service import Service
     from isap.store.db import engine_for
-    from isap.workflow import Service
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -102,7 +101,7 @@ def bench_ingest(n: int | None = None) -> list[dict]:
     """`assure_inbox` over n generated workbooks (default 500, ISAP_BENCH_INGEST_FILES) against a plain loop
     calling the same steps on the same files, each into a fresh database; then the same batch on a local
     Dask cluster of two worker processes."""
-    from sample_submissions.generate import clean, write
+    from sample_submissions.proposals import clean, write
 
     n = n or int(os.environ.get("ISAP_BENCH_INGEST_FILES", "500"))
     if not 1 <= n <= 899:  # references ISAP-2026-100 … ISAP-2026-998
@@ -121,8 +120,8 @@ def bench_ingest(n: int | None = None) -> list[dict]:
                            "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90"})
 
         def fresh(name: str):
+            from isap.review.service import Service
             from isap.store.db import upgrade
-            from isap.workflow import Service
 
             os.environ["ISAP_DATA_DIR"] = str(tmp / name)
             os.environ.pop("ISAP_DATABASE_URL", None)
@@ -132,15 +131,15 @@ def bench_ingest(n: int | None = None) -> list[dict]:
             svc.add_user("alice", "commissioner", "QUA")
             return svc
 
-        from isap import pipeline
+        from isap.orchestration import steps
 
         svc = fresh("loop")
         t = time.perf_counter()
         for f in sorted(inbox.iterdir()):
-            pipeline.assure_in_process(svc, "alice", f.name, f.read_bytes())
+            steps.assure_in_process(svc, "alice", f.name, f.read_bytes())
         t_loop = time.perf_counter() - t
 
-        from isap.flows import assure_inbox, batch_task_runner
+        from isap.orchestration.flows import assure_inbox, batch_task_runner
 
         def row(label: str, seconds: float) -> dict:
             return {"benchmark": f"ingest {n} workbooks, {label}", "reference": "plain loop over the same steps",
@@ -148,7 +147,7 @@ def bench_ingest(n: int | None = None) -> list[dict]:
                     "ratio": round(seconds / t_loop, 2), "workbooks_per_s": round(n / seconds, 1),
                     "loop_workbooks_per_s": round(n / t_loop, 1)}
 
-        threads = pipeline.batch_runner_setting("")[1]
+        threads = steps.batch_runner_setting("")[1]
         for name, spec, label in (("threads", "", f"assure_inbox flow, {threads} threads (default)"),
                                   ("dask", "dask:2", "assure_inbox flow, Dask cluster of 2 processes")):
             os.environ["ISAP_TASK_RUNNER"] = spec  # the flow sizes its chunks by it
@@ -170,7 +169,7 @@ def bench_dashboard() -> list[dict]:
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
-    from isap.workflow import Service
+    from isap.review.service import Service
 
     app = str(Path(__file__).resolve().parents[1] / "dashboards" / "app.py")
     with tempfile.TemporaryDirectory() as tmp:

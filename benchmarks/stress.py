@@ -7,8 +7,8 @@ from pathlib import Path
 
 from openpyxl import Workbook
 
-from isap.template import SHEETS, SheetKind
-from sample_submissions.generate import clean
+from isap.workbook.template import SHEETS, SheetKind
+from sample_submissions.proposals import clean
 
 OUT = Path(__file__).resolve().parent / "out"
 

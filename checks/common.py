@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from isap.model import FAILED, Row, Table
+from isap.workbook.model import FAILED, ParsedWorkbook, Row, Table
 
 SEEDS = {
     "000": "000_d2c44084dfb7e1c7.txt",
@@ -38,3 +38,15 @@ def any_failed(table: Table, column: str, rows=None) -> bool:
 def year_label(row: Row) -> str:
     y = row["contract_year"]
     return f"Year {y}" if ok(y) else f"Row {row.excel_row}"
+
+
+def engaged(wb: ParsedWorkbook, audience: str, by) -> bool | None:
+    """True if an event with the audience is dated on or before `by`; None when a failed row could be one."""
+    e = wb.engagement
+    unknown = False
+    for a, d in zip(e.column("audience"), e.column("engagement_date")):
+        if a == audience and ok(d) and d <= by:
+            return True
+        if (a is FAILED and (d is FAILED or (ok(d) and d <= by))) or (a == audience and d is FAILED):
+            unknown = True
+    return None if unknown else False

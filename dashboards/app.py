@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import streamlit as st
 
-from isap.pipeline import orchestration_defaults
+from isap.orchestration.dispatch import orchestration_defaults
 
 orchestration_defaults()  # before anything imports Prefect
 
 from dashboards import ui  # noqa: E402
 from dashboards.render import fmt, md  # noqa: E402
-from isap.isolation import warm_up  # noqa: E402
 from isap.policy import PolicyError  # noqa: E402
-from isap.store.db import StoreError  # noqa: E402
+from isap.review.service import StoreError  # noqa: E402
+from isap.rules.engine import checking_modules  # noqa: E402
+from isap.workbook.isolation import warm_up  # noqa: E402
 
 
 @ui.guarded
@@ -34,7 +35,8 @@ def main() -> None:
         st.error(fmt("The assurance policy cannot be used: {}", exc))
         st.stop()
     ui.start_orchestration()
-    warm_up(background=True)  # the children that check uploads, started once per server process
+    # the children that check uploads, started once per server process
+    warm_up(background=True, preload=checking_modules())
     user = ui.me()
     if user is None:
         st.navigation([st.Page("views/sign_in.py", title="Sign in", url_path="sign-in")]).run()

@@ -26,10 +26,9 @@ import pandas as pd
 import streamlit as st
 
 from dashboards.render import fmt, md, plain
-from isap.registry import all_rules
-from isap.store.db import StoreError
-from isap.lifecycle import Action, AssuranceDomain, Outcome, Rating, condition_overdue
-from isap.workflow import ConditionInput, Service, WorkflowError, diff_findings
+from isap.review.lifecycle import Action, AssuranceDomain, Outcome, Rating, condition_overdue
+from isap.review.service import ConditionInput, Service, StoreError, WorkflowError, diff_findings
+from isap.rules.registry import all_rules
 
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 MIB = 1024 * 1024
@@ -66,7 +65,7 @@ def start_orchestration():
     """Start Prefect once per dashboard process, in the background, so the first upload need not wait for it."""
     import threading
 
-    from isap.pipeline import orchestration_problem
+    from isap.orchestration.dispatch import orchestration_problem
 
     thread = threading.Thread(target=orchestration_problem, name="isap-prefect-warm-up", daemon=True)
     thread.start()
@@ -75,7 +74,7 @@ def start_orchestration():
 
 def kind_error(exc: Exception) -> None:
     """Refused actions in plain, kind words."""
-    from isap.workflow import Conflict
+    from isap.review.service import Conflict
 
     if isinstance(exc, Conflict):
         st.warning("Someone else changed this proposal while you were looking at it. "
@@ -326,12 +325,12 @@ def proposal_page() -> None:
         if d["history"]:
             cols = ["at", "actor", "action", "from_state", "to_state", "reason"]
             st.dataframe(pd.DataFrame(d["history"])[cols], hide_index=True, width="stretch")
-            from isap.exports import to_csv
+            from isap.outputs.exports import to_csv
 
             st.download_button("Download the history (CSV)", to_csv(d["history"], cols),
                                file_name=f"{ref}-history.csv", mime="text/csv")
         if user["role"] in ("reviewer", "admin"):
-            from isap.assurance_report import render_report
+            from isap.outputs.assurance_report import render_report
 
             cp = st.selectbox("Assurance report for checkpoint", sorted({h["checkpoint"] for h in d["history"]
                                                                          if h["checkpoint"]}), key="report_cp")
@@ -345,7 +344,7 @@ def proposal_page() -> None:
                                        file_name=f"{ref}-checkpoint-{cp}-assurance.html", mime="text/html")
                     from functools import partial
 
-                    from isap.letters import FontsMissing, font_dir, render_letter_pdf, render_report_pdf
+                    from isap.outputs.letters import FontsMissing, font_dir, render_letter_pdf, render_report_pdf
 
                     try:
                         font_dir()
@@ -433,7 +432,7 @@ def upload_limit_mb(max_file_bytes: int) -> int:
 
 
 def upload_page() -> None:
-    from isap.pipeline import assure_dashboard_upload
+    from isap.orchestration.dispatch import assure_dashboard_upload
 
     user = me()
     svc = service()
@@ -487,8 +486,8 @@ def annotated_download(data: bytes, report: dict, filename: str) -> None:
     check does (never in this server process), so any failure there is this
     download's, never the page's.
     """
-    from isap.annotate import annotate_bytes
-    from isap.checker import Report
+    from isap.outputs.annotated_copy import annotate_bytes
+    from isap.rules.engine import Report
 
     try:
         annotated = annotate_bytes(data, Report.from_dict(report), service().policy)
@@ -508,7 +507,7 @@ def size_text(size: int) -> str:
 
 
 def template_page() -> None:
-    from isap.template_writer import build_template
+    from isap.workbook.blank_template import build_template
 
     st.title("Template")
     st.markdown("The ISAP-WB 1.0 workbook: every sheet, drop-down lists, notes on each column.")

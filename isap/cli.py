@@ -98,9 +98,9 @@ def check(
     """Check workbooks before submission. Exit 0: no errors; 1: errors; 2: not assessable; 3: isap failed."""
     if checkpoint is not None and checkpoint not in (1, 2, 3):
         _die("--checkpoint must be 1, 2 or 3")
-    from isap import isolation
-    from isap.checker import check_file, worst_status
-    from isap.reports import to_json, to_text
+    from isap.outputs.formats import to_json, to_text
+    from isap.rules.engine import check_file, worst_status
+    from isap.workbook import isolation
 
     if annotate is not None and len(files) != 1:
         _die("--annotate takes exactly one workbook")
@@ -110,18 +110,18 @@ def check(
     if format is ReportFormat.json:
         out = to_json(reports)
     elif format is ReportFormat.junit:
-        from isap.exports import to_junit
+        from isap.outputs.exports import to_junit
 
         out = to_junit(reports)
     elif format is ReportFormat.markdown:
-        from isap.exports import to_markdown
+        from isap.outputs.exports import to_markdown
 
         out = to_markdown(reports)
     else:
         out = to_text(reports)
     echo(out if out.endswith("\n") else out + "\n", nl=False)
     if annotate is not None:
-        from isap.annotate import AnnotateError, annotated_copy
+        from isap.outputs.annotated_copy import AnnotateError, annotated_copy
 
         # the annotated copy is an extra: its failure is told on its own line and never changes the
         # check's exit status; it is made in a limited child, as the check was
@@ -155,7 +155,7 @@ def template(out: Path = typer.Argument(..., help="Where to write the workbook (
     """Write the blank ISAP-WB 1.0 template a commissioner fills in (or, with --example, a filled-in one)."""
     try:
         if example:
-            from sample_submissions.generate import clean, write
+            from sample_submissions.proposals import clean, write
 
             # A strategic case as a commissioner would send it, still without a voluntary sector partner:
             # one warning (REL011) to show how warnings are explained and acknowledged.
@@ -163,7 +163,7 @@ def template(out: Path = typer.Argument(..., help="Where to write the workbook (
             proposal["Partners"] = [p for p in proposal["Partners"] if p["partner_type"] != "Voluntary sector"]
             write(proposal, out)
         else:
-            from isap.template_writer import write_template
+            from isap.workbook.blank_template import write_template
 
             write_template(out)
     except OSError as exc:
@@ -175,7 +175,7 @@ def template(out: Path = typer.Argument(..., help="Where to write the workbook (
 @app.command()
 def rules(format: RulesFormat = typer.Option(RulesFormat.text, "--format", "-f")) -> None:
     """List the assurance rule catalogue."""
-    from isap.catalogue import render
+    from isap.rules.catalogue import render
 
     echo(render(format.value), nl=False)
 
@@ -200,7 +200,7 @@ def _service(policy: Optional[Path] = None):
     """The service wired by the composition root; a bad policy file is exit 2, a database not ready exit 1."""
     from isap.composition import export_policy, wire
     from isap.policy import PolicyError
-    from isap.store.db import StoreError
+    from isap.review.service import StoreError
 
     try:
         wiring = wire(policy)
@@ -215,8 +215,7 @@ def _service(policy: Optional[Path] = None):
 
 def _call(fn, *args, **kwargs):
     """Run a service call; a refused or failed action is one clear line and exit 1."""
-    from isap.store.db import StoreError
-    from isap.workflow import WorkflowError
+    from isap.review.service import StoreError, WorkflowError
 
     try:
         return fn(*args, **kwargs)
@@ -236,15 +235,14 @@ def _emit(data, fmt: CheckFormat, text: str) -> None:
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or upgrade the database schema to this version."""
-    from isap.store.db import StoreError, database_url, upgrade
+    from isap.composition import upgrade_database
+    from isap.review.service import StoreError
 
     try:
-        rev = upgrade()
+        rev, where = upgrade_database()
     except StoreError as exc:
         _die(str(exc), 1)
-    url = database_url()
-    safe = url.split("@")[-1] if "@" in url else url
-    echo(f"Database at schema {rev}: {safe}")
+    echo(f"Database at schema {rev}: {where}")
 
 
 @org_app.command("add")
@@ -273,7 +271,7 @@ def upload(file: Path, as_: str = AS, format: CheckFormat = typer.Option(CheckFo
         data = file.read_bytes()
     except OSError as exc:
         _die(f"cannot read {file}: {exc.strerror or exc}", 2)
-    from isap.pipeline import assure
+    from isap.orchestration.dispatch import assure
 
     res = _call(assure, _service(policy), as_, file.name, data)
     text = (f"{res.reference} version {res.version}: {res.errors} error(s), {res.warnings} warning(s)"
@@ -294,7 +292,8 @@ def ingest(directory: Path, as_: str = AS,
     """Assure every .xlsx in a folder (a Prefect flow; concurrent; files already assured are skipped)."""
     if not directory.is_dir():
         _die(f"{directory} is not a folder", 2)
-    from isap.pipeline import batch_runner_setting, orchestration_defaults
+    from isap.orchestration.dispatch import orchestration_defaults
+    from isap.orchestration.steps import batch_runner_setting
 
     try:
         batch_runner_setting()
@@ -302,12 +301,12 @@ def ingest(directory: Path, as_: str = AS,
         _die(str(exc), 2)
     _service(policy)
     orchestration_defaults(quiet=False)
-    from isap.processes import Children, flush_prefect
+    from isap.orchestration.processes import Children, flush_prefect
 
     with Children() as children:
         _prefect_api(children, wait=True)
         try:
-            from isap.flows import assure_inbox
+            from isap.orchestration.flows import assure_inbox
         except ValueError as exc:
             _die(str(exc), 2)
 
@@ -331,7 +330,7 @@ def reminders(as_of: Optional[str] = typer.Option(None, "--today", help="YYYY-MM
     """Write reminders for overdue reviews and conditions to the outbox (the daily flow's work)."""
     import datetime as dt
 
-    from isap.pipeline import reminders as write_reminders
+    from isap.orchestration.steps import reminders as write_reminders
 
     try:
         day = dt.date.fromisoformat(as_of) if as_of else None
@@ -348,7 +347,7 @@ def worker(pool: str = typer.Option("isap", "--pool", help="Prefect work pool to
     import os
 
     from isap.composition import export_policy
-    from isap.pipeline import batch_runner_setting
+    from isap.orchestration.steps import batch_runner_setting
 
     if not os.environ.get("PREFECT_API_URL"):
         _die("set PREFECT_API_URL to the Prefect server first (see docs/deployment.md)", 2)
@@ -420,7 +419,7 @@ def review_decide(reference: str,
                   condition: List[str] = typer.Option([], "--condition", help="TEXT|OWNER|YYYY-MM-DD"),
                   as_: str = AS) -> None:
     """Record the checkpoint decision with the five domain ratings."""
-    from isap.workflow import ConditionInput, WorkflowError
+    from isap.review.service import ConditionInput, WorkflowError
 
     ratings: dict[str, str] = {}
     for r in rating:
@@ -504,7 +503,7 @@ def _write_document(out: Path, data: str | bytes) -> None:
 
 
 def _pdf(fn, *args):
-    from isap.letters import FontsMissing
+    from isap.outputs.letters import FontsMissing
 
     try:
         return _call(fn, *args)
@@ -521,11 +520,11 @@ def report(reference: str, checkpoint: int = typer.Option(..., "--checkpoint"),
     """Write the checkpoint assurance report (printable HTML, or PDF)."""
     fmt = format or (DocumentFormat.pdf if out.suffix.lower() == ".pdf" else DocumentFormat.html)
     if fmt is DocumentFormat.pdf:
-        from isap.letters import render_report_pdf
+        from isap.outputs.letters import render_report_pdf
 
         _write_document(out, _pdf(render_report_pdf, _service(), as_, reference, checkpoint))
     else:
-        from isap.assurance_report import render_report
+        from isap.outputs.assurance_report import render_report
 
         _write_document(out, _call(render_report, _service(), as_, reference, checkpoint))
     echo(f"Wrote the checkpoint {checkpoint} assurance report for {reference} to {out} ({fmt.value.upper()})")
@@ -535,7 +534,7 @@ def report(reference: str, checkpoint: int = typer.Option(..., "--checkpoint"),
 def letter(reference: str, checkpoint: int = typer.Option(..., "--checkpoint"),
            out: Path = typer.Option(..., "--out", help="Where to write the letter (PDF)."), as_: str = AS) -> None:
     """Write the decision letter for a checkpoint decision (PDF), addressed to the commissioner."""
-    from isap.letters import render_letter_pdf
+    from isap.outputs.letters import render_letter_pdf
 
     _write_document(out, _pdf(render_letter_pdf, _service(), as_, reference, checkpoint))
     echo(f"Wrote the checkpoint {checkpoint} decision letter for {reference} to {out}")
@@ -577,12 +576,12 @@ def dashboard(port: int = typer.Option(8501, "--port"), host: str = typer.Option
         if missing:
             _die(f"{secrets} needs an [auth] section with {', '.join(missing)} (see docs/deployment.md)", 2)
 
-    from isap.pipeline import orchestration_defaults
+    from isap.orchestration.dispatch import orchestration_defaults
 
     svc = _service()  # refuse early, with a clear message, when the database is not ready
     orchestration_defaults()
     cmd = dashboard_command(port, host, svc.policy.max_file_bytes, secrets)
-    from isap.processes import Children
+    from isap.orchestration.processes import Children
 
     echo(f"Dashboard: http://{host}:{port}")
     # Streamlit and the Prefect API are this command's children: stopping it (SIGTERM, Ctrl-C) stops them,
@@ -619,10 +618,10 @@ def _prefect_api(children, wait: bool) -> None:
     """Run the Prefect API flows need as a child of this command, unless a Prefect server is configured.
 
     Prefect would otherwise start a temporary server of its own that outlives
-    this command when it is stopped or killed (see isap.processes).
+    this command when it is stopped or killed (see isap.orchestration.processes).
     """
-    from isap.pipeline import prefect_server_configured
-    from isap.processes import prefect_server, startup_timeout, wait_for_api
+    from isap.orchestration.dispatch import prefect_server_configured
+    from isap.orchestration.processes import prefect_server, startup_timeout, wait_for_api
 
     if prefect_server_configured():
         return

@@ -28,8 +28,8 @@ from isap.policy import POLICY_FILE_NAME, Policy
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
+    from isap.review.service import Service
     from isap.store.files import FileStore
-    from isap.workflow import Service
 
 POLICY_ENV = "ISAP_POLICY"
 
@@ -92,14 +92,31 @@ def wire(policy: Path | str | None = None) -> Wiring:
 
 
 def _build(path: Path | None) -> Wiring:
+    from isap.review.service import Service
     from isap.store.db import get_engine
     from isap.store.files import default_store
-    from isap.workflow import Service
 
     policy = Policy.from_toml(path) if path is not None else Policy()
     engine = get_engine()
     files = default_store()
     return Wiring(policy, path, engine, files, Service(engine, files, policy))
+
+
+def data_dir() -> Path:
+    """Where this installation keeps its data (ISAP_DATA_DIR, else the user's data folder)."""
+    from isap.store.db import data_dir as store_data_dir
+
+    return store_data_dir()
+
+
+def upgrade_database() -> tuple[str, str]:
+    """Create or upgrade the database schema: the revision now in force and the database's address with
+    any password left out.  Raises StoreError when the database cannot be reached or upgraded."""
+    from isap.store.db import database_url, upgrade
+
+    revision = upgrade()
+    url = database_url()
+    return revision, url.split("@")[-1] if "@" in url else url
 
 
 def service(policy: Path | str | None = None) -> "Service":

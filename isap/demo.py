@@ -11,7 +11,7 @@ import datetime as dt
 import tempfile
 from pathlib import Path
 
-from isap.workflow import ConditionInput, Service
+from isap.review.service import ConditionInput, Service
 
 DEMO_USERS = [
     ("alice", "commissioner", "QUA", "alice-demo"),
@@ -25,14 +25,9 @@ RATINGS = {"capitalisation": "green", "transparency": "amber", "service_scope": 
 
 def load(service: Service) -> bool:
     """Create the demo data unless it is there already; True when it was created now."""
-    from sqlmodel import Session, select
-
-    from isap.store.models import User
-
-    with Session(service.engine) as s:
-        if s.exec(select(User).where(User.username == "alice")).first():
-            return False
-    from sample_submissions.generate import clean, write
+    if service.has_user("alice"):
+        return False
+    from sample_submissions.proposals import clean, write
 
     service.add_organisation("QUA", "NHS Black Country Integrated Care Board")
     service.add_organisation("QHM", "NHS North East and North Cumbria Integrated Care Board")

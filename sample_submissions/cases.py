@@ -1,9 +1,9 @@
 """Rule cases as data: one YAML file per rule in `rule_cases/`, read here.
 
-Each case starts from a named clean proposal (`generate.BASES`), edits it by
+Each case starts from a named clean proposal (`proposals.BASES`), edits it by
 sheet, column and row key (never by A1 reference), and lists the findings the
 checker must report, each pointing at a column and a row key.  This module
-turns a case into a workbook (with `generate.write`) and its expected findings
+turns a case into a workbook (with `proposals.write`) and its expected findings
 into the exact (rule, sheet, row, column, cell) the report must hold, counting
 rows and columns the way `write` lays them out.  So inserting a column in the
 template, or a row in a base proposal, moves every expected cell with it.
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-from isap.template import SHEETS_BY_NAME, SheetKind
+from isap.workbook.template import SHEETS_BY_NAME, SheetKind
 
 CASES_DIR = Path(__file__).resolve().parent / "rule_cases"
 
@@ -86,7 +86,7 @@ class Case:
     # ------------------------------------------------------------------ building
 
     def base_proposal(self) -> dict:
-        from sample_submissions.generate import BASES
+        from sample_submissions.proposals import BASES
 
         return BASES[self.base]()
 
@@ -97,7 +97,7 @@ class Case:
         return p
 
     def layout_object(self):
-        from sample_submissions.generate import Layout
+        from sample_submissions.proposals import Layout
 
         if not self.layout:
             return None
@@ -120,8 +120,8 @@ class Case:
         return Policy(**self.policy)
 
     def write(self, path: str | Path) -> Path:
-        """The case's workbook: the edited base written by `generate.write`, then any package edits."""
-        from sample_submissions.generate import write
+        """The case's workbook: the edited base written by `proposals.write`, then any package edits."""
+        from sample_submissions.proposals import write
 
         path = write(self.proposal(), path, self.layout_object())
         if self.package:
@@ -190,7 +190,7 @@ def all_cases() -> tuple[Case, ...]:
 
 
 def _validate(case: Case) -> None:
-    from sample_submissions.generate import BASES
+    from sample_submissions.proposals import BASES
 
     where = f"{case.path.name}: case {case.name}"
     if case.base not in BASES:

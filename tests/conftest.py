@@ -60,7 +60,7 @@ def no_process_outlives_the_tests():
 
     import psutil
 
-    from isap import isolation
+    from isap.workbook import isolation
 
     isolation.shutdown()  # the isolated-check children of this process, stopped as at exit
 
@@ -81,7 +81,7 @@ def no_process_outlives_the_tests():
 
 @pytest.fixture(scope="session")
 def template_path(tmp_path_factory) -> Path:
-    from isap.template_writer import write_template
+    from isap.workbook.blank_template import write_template
 
     p = tmp_path_factory.mktemp("template") / "template.xlsx"
     write_template(p)
@@ -95,8 +95,8 @@ def findings_of(report, rules: set[str] | None = None) -> list[tuple]:
 @pytest.fixture
 def run_check(tmp_path):
     """Write a proposal (dict) as a workbook and check it; returns the Report."""
-    from isap.checker import check_file
-    from sample_submissions.generate import write
+    from isap.rules.engine import check_file
+    from sample_submissions.proposals import write
 
     counter = iter(range(10**6))
 
@@ -151,9 +151,9 @@ def db_url(request, tmp_path):
 
 @pytest.fixture
 def service(db_url, tmp_path):
+    from isap.review.service import Service
     from isap.store.db import engine_for
     from isap.store.files import FileStore
-    from isap.workflow import Service
 
     svc = Service(engine_for(db_url), FileStore(tmp_path / "files"))
     svc.add_organisation("QUA", "NHS Black Country ICB")

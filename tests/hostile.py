@@ -6,7 +6,7 @@ import io
 import zipfile
 from pathlib import Path
 
-from sample_submissions.generate import clean, write
+from sample_submissions.proposals import clean, write
 
 SHEET_NS = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sample_submissions.generate import clean, write
+from sample_submissions.proposals import clean, write
 
 BUSY_REFERENCE = "ISAP-2026-014"
 

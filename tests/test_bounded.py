@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from isap.template import FORMAT_PATTERNS, Format
-from isap import values
+from isap.workbook import values
+from isap.workbook.template import FORMAT_PATTERNS, Format
 
 # ------------------------------------------------------------------ linear-time patterns
 
@@ -136,7 +136,7 @@ LONG = 32_767  # characters: the most a cell holds in Excel (openpyxl cuts longe
 def test_no_finding_echoes_a_long_cell_whole(run_check):
     """Every place a message embeds workbook text: choices, codes, identifiers, names, unknown
     fields, columns and sheets, the template version."""
-    from sample_submissions.generate import Layout, clean
+    from sample_submissions.proposals import Layout, clean
 
     p = clean(2)
     p["Cover"]["template_version"] = "v" * LONG                  # WB007
@@ -167,7 +167,7 @@ def test_no_finding_echoes_a_long_cell_whole(run_check):
 # ------------------------------------------------------------------ bounded findings
 
 def _f(rule="SCH002", sheet="Services", row=2, column="annual_value_gbp", severity="error"):
-    from isap.findings import Domain, Finding, Severity
+    from isap.workbook.findings import Domain, Finding, Severity
 
     cell = None if row is None else f"F{row}"
     return Finding(rule, Severity(severity), Domain.SCHEMA, sheet, row, column, cell, f"bad {row}", "ISAP-WB 1.0 §2.2")
@@ -176,7 +176,7 @@ def _f(rule="SCH002", sheet="Services", row=2, column="annual_value_gbp", severi
 def test_cap_lists_the_first_findings_of_a_rule_on_a_sheet_then_says_how_many_more():
     import random
 
-    from isap.findings import cap_findings, sort_findings
+    from isap.workbook.findings import cap_findings, sort_findings
 
     many = [_f(row=r) for r in range(2, 1_202)]          # 1,200 of one rule on one sheet
     other_rule = [_f("SCH003", row=r, column="category") for r in range(2, 12)]
@@ -202,7 +202,7 @@ def test_cap_lists_the_first_findings_of_a_rule_on_a_sheet_then_says_how_many_mo
 
 
 def test_cap_is_exact_at_the_limit_and_keeps_severities_apart():
-    from isap.findings import cap_findings
+    from isap.workbook.findings import cap_findings
 
     exactly = [_f(row=r) for r in range(2, 502)]
     listed, unlisted = cap_findings(exactly, 500)
@@ -214,8 +214,8 @@ def test_cap_is_exact_at_the_limit_and_keeps_severities_apart():
 
 
 def test_report_summary_counts_unlisted_findings_and_round_trips():
-    from isap.checker import Report
-    from isap.findings import cap_findings
+    from isap.rules.engine import Report
+    from isap.workbook.findings import cap_findings
 
     r = Report("w.xlsx", "0" * 64, "1.0", 2, {"max_findings_per_rule": 5})
     r.findings, r.unlisted = cap_findings([_f(row=n) for n in range(2, 102)]
@@ -238,9 +238,9 @@ def _many_bad_rows(tmp_path, rows: int):
 def test_check_lists_at_most_the_policy_limit_per_rule_and_sheet(tmp_path):
     import json
 
-    from isap.checker import check_file
+    from isap.outputs.formats import to_json
     from isap.policy import Policy
-    from isap.reports import to_json
+    from isap.rules.engine import check_file
 
     path = _many_bad_rows(tmp_path, 120)
     report = check_file(path, Policy(max_findings_per_rule=25))
@@ -263,8 +263,8 @@ def test_check_lists_at_most_the_policy_limit_per_rule_and_sheet(tmp_path):
 
 
 def test_upload_stores_the_listed_findings_and_the_true_counts(service, tmp_path):
-    from isap.checker import check_file
     from isap.policy import Policy
+    from isap.rules.engine import check_file
 
     path = _many_bad_rows(tmp_path, 120)
     service.policy = Policy(max_findings_per_rule=25)
@@ -282,7 +282,7 @@ def test_upload_stores_the_listed_findings_and_the_true_counts(service, tmp_path
 
 def test_upload_keeps_long_sheet_and_column_names_within_the_store(service, tmp_path):
     """A finding's sheet or column can be workbook text of any length; the store keeps it cut short."""
-    from sample_submissions.generate import Layout, clean, write
+    from sample_submissions.proposals import Layout, clean, write
 
     layout = Layout(extra_columns={"Services": {"h" * 500: ["x"]}}, extra_sheets={"S" * 300: [["x"]]})
     data = write(clean(1, reference="ISAP-2026-014"), tmp_path / "long.xlsx", layout).read_bytes()
@@ -317,11 +317,11 @@ def test_bounded_parse_lists_exactly_what_capping_the_whole_parse_lists(tmp_path
     import random
     from collections import Counter
 
-    from isap.findings import Unlisted, cap_findings
-    from isap.parse import parse
     from isap.policy import Policy
-    from isap.safety import inspect
-    from sample_submissions.generate import clean, write
+    from isap.workbook.findings import Unlisted, cap_findings
+    from isap.workbook.parse import parse
+    from isap.workbook.safety import inspect
+    from sample_submissions.proposals import clean, write
 
     rng = random.Random(seed)
     p = clean(rng.choice([1, 2, 3]))
@@ -349,9 +349,9 @@ def test_bounded_parse_lists_exactly_what_capping_the_whole_parse_lists(tmp_path
 def test_junit_counts_the_findings_a_note_stands_for_not_the_note(tmp_path):
     import xml.etree.ElementTree as ET
 
-    from isap.checker import Report
-    from isap.exports import to_junit
-    from isap.findings import cap_findings
+    from isap.outputs.exports import to_junit
+    from isap.rules.engine import Report
+    from isap.workbook.findings import cap_findings
 
     r = Report("many.xlsx", "0" * 64, "1.0", 2, {})
     r.findings, r.unlisted = cap_findings([_f(row=n) for n in range(2, 1_202)]
@@ -366,7 +366,7 @@ def test_junit_counts_the_findings_a_note_stands_for_not_the_note(tmp_path):
 
 
 def test_unknown_sheet_names_are_cut_in_the_report_and_keep_their_order(run_check):
-    from sample_submissions.generate import Layout, clean
+    from sample_submissions.proposals import Layout, clean
 
     layout = Layout(extra_sheets={"Z" * 300: [["x"]], "A" * 300: [["x"]]})
     report = run_check(clean(2), layout)
@@ -378,7 +378,7 @@ def test_unknown_sheet_names_are_cut_in_the_report_and_keep_their_order(run_chec
 # ---------------------------------------------------------------------------- Cover text echoed into reports
 def _cover_text(tmp_path, field: str, text: str):
     """A clean workbook whose Cover `field` holds `text` exactly (written through openpyxl as a string)."""
-    from sample_submissions.generate import clean, write
+    from sample_submissions.proposals import clean, write
 
     proposal = clean(2)
     proposal["Cover"][field] = text
@@ -386,7 +386,7 @@ def _cover_text(tmp_path, field: str, text: str):
 
 
 def test_cover_text_echoed_into_the_report_is_bounded(tmp_path):
-    from isap.checker import TITLE_LIMIT, check_file
+    from isap.rules.engine import TITLE_LIMIT, check_file
 
     huge = "x" * 1_000_000
     report = check_file(_cover_text(tmp_path, "template_version", huge))
@@ -421,9 +421,10 @@ def test_control_characters_from_a_workbook_never_reach_the_terminal_raw(tmp_pat
 
 # ---------------------------------------------------------------------------- the annotated copy, made under the limits
 def test_the_annotated_copy_is_made_in_a_limited_child_and_its_failure_is_an_annotate_error(tmp_path, monkeypatch):
-    from isap import annotate, isolation
-    from isap.checker import check_file
-    from sample_submissions.generate import clean, write
+    from isap.outputs import annotated_copy
+    from isap.rules.engine import check_file
+    from isap.workbook import isolation
+    from sample_submissions.proposals import clean, write
 
     proposal = clean(2)
     proposal["Services"][0]["category"] = "Not a category"
@@ -437,13 +438,13 @@ def test_the_annotated_copy_is_made_in_a_limited_child_and_its_failure_is_an_ann
         return real_run(fn, args, limits)
 
     monkeypatch.setattr(isolation, "run", spy)
-    copy, marked = annotate.annotated_copy(path.read_bytes(), report)
+    copy, marked = annotated_copy.annotated_copy(path.read_bytes(), report)
     assert marked >= 1 and copy[:2] == b"PK"
-    assert [fn for fn, _ in calls] == [annotate._annotate_in_child]  # openpyxl read the bytes in a limited child
+    assert [fn for fn, _ in calls] == [annotated_copy._annotate_in_child]  # openpyxl read the bytes in a limited child
     # a child that runs out of a limit: the copy is refused with the reason, and the caller carries on
     monkeypatch.setattr(isolation, "run", lambda fn, args, limits: isolation.Failure("memory", "it needed more"))
-    with pytest.raises(annotate.AnnotateError, match="safety limits"):
-        annotate.annotated_copy(path.read_bytes(), report)
+    with pytest.raises(annotated_copy.AnnotateError, match="safety limits"):
+        annotated_copy.annotated_copy(path.read_bytes(), report)
 
 
 def test_markdown_export_leaves_no_bare_email_address_for_a_linkifier():
@@ -452,7 +453,7 @@ def test_markdown_export_leaves_no_bare_email_address_for_a_linkifier():
 
     from markdown_it import MarkdownIt
 
-    from isap.exports import md_text
+    from isap.outputs.exports import md_text
 
     shown = html.unescape(re.sub(r"<[^>]+>", "", MarkdownIt("commonmark").render(md_text("mail helpdesk@evil.example"))))
     assert shown.replace("\u2060", "").strip() == "mail helpdesk@evil.example"  # reads as written

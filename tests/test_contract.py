@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from isap.registry import all_rules
+from isap.rules.registry import all_rules
 
 MIRROR = Path(__file__).resolve().parent / "contract" / "rules.yml"
 SPEC = Path(__file__).resolve().parents[2] / "shared" / "spec" / "rules.md"

@@ -16,8 +16,8 @@ def demo_env(tmp_path, monkeypatch, prefect_harness):
     import streamlit as st
 
     from isap.demo import load
+    from isap.review.service import Service
     from isap.store.db import upgrade
-    from isap.workflow import Service
 
     monkeypatch.setenv("ISAP_DATA_DIR", str(tmp_path))
     monkeypatch.delenv("ISAP_DATABASE_URL", raising=False)
@@ -68,7 +68,7 @@ def test_commissioner_sees_only_own_proposals(demo_env):
 
 
 def test_commissioner_uploads_and_sees_findings(demo_env, tmp_path):
-    from sample_submissions.generate import clean, write
+    from sample_submissions.proposals import clean, write
 
     at = signed_in("alice", "alice-demo")
     at.switch_page("views/upload.py")
@@ -95,7 +95,7 @@ def test_commissioner_uploads_and_sees_findings(demo_env, tmp_path):
 
 
 def test_commissioner_cannot_upload_for_another_organisation(demo_env, tmp_path):
-    from sample_submissions.generate import clean, write
+    from sample_submissions.proposals import clean, write
 
     at = signed_in("otto", "otto-demo")
     at.switch_page("views/upload.py")
@@ -118,7 +118,7 @@ def test_reviewer_pipeline_and_rules(demo_env):
 
 
 def test_reviewer_takes_and_decides_through_the_page(demo_env):
-    from isap.workflow import Service
+    from isap.review.service import Service
 
     at = signed_in("rita", "rita-demo")
     at.switch_page("views/proposal.py")
@@ -222,8 +222,8 @@ def test_no_page_interpolates_text_into_markdown():
 @pytest.fixture
 def hostile_proposal(demo_env, tmp_path):
     """A proposal whose title, comments, condition, answer and rationale are all hostile Markdown."""
-    from isap.workflow import ConditionInput, Service
-    from sample_submissions.generate import clean, write
+    from isap.review.service import ConditionInput, Service
+    from sample_submissions.proposals import clean, write
 
     svc = Service()
     p = clean(1, reference="ISAP-2026-077")
@@ -288,7 +288,7 @@ def rezip(data: bytes, replace: dict[str, bytes] | None = None) -> bytes:
 
 
 def workbook(tmp_path, title: str, errors: bool = False) -> bytes:
-    from sample_submissions.generate import clean, write
+    from sample_submissions.proposals import clean, write
 
     p = clean(1, reference="ISAP-2026-013", provider_type="NHS foundation trust")
     p["Cover"]["proposal_title"] = title
@@ -310,7 +310,7 @@ def no_traceback(out: str) -> None:
 
 
 def test_changed_content_of_the_same_name_and_size_is_a_new_upload(demo_env, tmp_path):
-    from isap.workflow import Service
+    from isap.review.service import Service
 
     first, second = workbook(tmp_path, "Walsall title AAAA"), workbook(tmp_path, "Walsall title BBBB")
     assert len(first) == len(second) and first != second
@@ -329,7 +329,7 @@ def test_upload_larger_than_the_policy_allows_is_refused_clearly(demo_env, tmp_p
 
     import streamlit as st
 
-    from isap.workflow import Service
+    from isap.review.service import Service
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "isap-policy.toml").write_text("[policy]\nmax_file_bytes = 4096\n", encoding="utf-8")
@@ -356,7 +356,7 @@ def test_workbook_with_unreadable_core_properties_shows_no_traceback(demo_env, t
 
 
 def test_an_unexpected_failure_is_a_plain_message(demo_env, monkeypatch):
-    from isap.workflow import Service
+    from isap.review.service import Service
 
     def broken(self, *args, **kwargs):
         raise RuntimeError("secret detail at /srv/isap/internal.py line 12")
@@ -381,8 +381,8 @@ def proposal(at, ref: str):
 
 
 def test_submit_is_disabled_with_the_reason_when_the_latest_version_has_errors(demo_env):
-    from isap.lifecycle import Action
-    from isap.workflow import Service
+    from isap.review.lifecycle import Action
+    from isap.review.service import Service
 
     at = proposal(signed_in("alice", "alice-demo"), "ISAP-2026-013")
     [submit] = [b for b in at.button if b.label.startswith("Submit for checkpoint")]
@@ -397,7 +397,7 @@ def test_submit_is_disabled_with_the_reason_when_the_latest_version_has_errors(d
 
 
 def test_the_sandwell_banner_names_the_reviewer_and_the_open_condition(demo_env):
-    from isap.workflow import Service
+    from isap.review.service import Service
 
     [cond] = Service().show("rita", "ISAP-2026-012")["conditions"]
     at = proposal(signed_in("alice", "alice-demo"), "ISAP-2026-012")
@@ -422,8 +422,8 @@ def test_a_reviewer_never_sees_commissioner_buttons(demo_env, ref):
 
 
 def test_an_upload_for_another_checkpoint_says_so_at_once_in_the_clis_words(demo_env, tmp_path):
-    from isap.lifecycle import checkpoint_mismatch
-    from sample_submissions.generate import clean, write
+    from isap.review.lifecycle import checkpoint_mismatch
+    from sample_submissions.proposals import clean, write
 
     at = signed_in("alice", "alice-demo")
     at.switch_page("views/upload.py")

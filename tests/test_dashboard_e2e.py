@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from isap.processes import die_with_parent
+from isap.orchestration.processes import die_with_parent
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed")
@@ -109,7 +109,7 @@ def test_commissioner_uploads_fixes_and_submits_then_reviewer_decides(server, tm
     """The whole round trip in a real browser; screenshots of each main page go to ISAP_SCREENSHOTS_DIR."""
     from playwright.sync_api import expect, sync_playwright
 
-    from sample_submissions.generate import clean, write
+    from sample_submissions.proposals import clean, write
 
     shots = Path(os.environ.get("ISAP_SCREENSHOTS_DIR") or tmp_path / "shots")
     shots.mkdir(parents=True, exist_ok=True)
@@ -274,8 +274,8 @@ def test_hostile_text_opened_by_a_reviewer_fetches_nothing_and_links_nowhere(tmp
 
     from playwright.sync_api import expect, sync_playwright
 
-    from isap.workflow import ConditionInput, Service
-    from sample_submissions.generate import clean, write
+    from isap.review.service import ConditionInput, Service
+    from sample_submissions.proposals import clean, write
 
     with beacon_server() as (host, hits), dashboard(tmp_path) as url:
         monkeypatch.setenv("ISAP_DATA_DIR", str(tmp_path / "data"))
@@ -404,7 +404,7 @@ def test_a_workbook_that_crashes_the_reader_leaves_the_server_serving_everyone(s
     limited child, it is a finding for that file, and another signed-in user is still served."""
     from playwright.sync_api import expect, sync_playwright
 
-    from sample_submissions.generate import clean, write
+    from sample_submissions.proposals import clean, write
     from tests.hostile import engagement_part, rezip
 
     base = write(clean(2, reference="ISAP-2026-031"), tmp_path / "base.xlsx").read_bytes()

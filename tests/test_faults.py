@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 from isap.store.db import StoreError
 from isap.store.files import FileStore, FileStoreError
-from sample_submissions.generate import clean, write
+from sample_submissions.proposals import clean, write
 
 REF = "ISAP-2026-014"
 
@@ -23,7 +23,7 @@ def test_database_disappears_mid_upload_nothing_half_written_retry_succeeds(serv
                                                                             monkeypatch):
     if not db_url.startswith("postgresql"):
         pytest.skip("losing the server mid-transaction is a client/server fault")
-    from isap.workflow import Service
+    from isap.review.service import Service
 
     data = write(clean(1, reference=REF), tmp_path / "a.xlsx").read_bytes()
     real_audit = Service._audit

@@ -11,15 +11,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from sample_submissions.generate import clean, write
+from sample_submissions.proposals import clean, write
 from tests.inboxes import BUSY_REFERENCE, busy_inbox, mixed_inbox, one_proposal_inbox
 
 
 @pytest.fixture
 def env(tmp_path, monkeypatch):
     """An upgraded embedded database with two organisations, used through the environment like the flows do."""
+    from isap.review.service import Service
     from isap.store.db import upgrade
-    from isap.workflow import Service
 
     monkeypatch.setenv("ISAP_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("ISAP_DATABASE_URL", raising=False)
@@ -34,7 +34,7 @@ def env(tmp_path, monkeypatch):
 
 
 def test_assure_submission_flow(prefect_harness, env, tmp_path):
-    from isap.flows import assure_submission
+    from isap.orchestration.flows import assure_submission
 
     path = write(clean(1, reference="ISAP-2026-011"), tmp_path / "a.xlsx")
     result = assure_submission(actor="alice", filename="a.xlsx", path=str(path))
@@ -48,7 +48,7 @@ def test_assure_submission_flow(prefect_harness, env, tmp_path):
 
 
 def test_assure_inbox_flow_each_file_independently_and_skips_assured(prefect_harness, env, tmp_path):
-    from isap.flows import assure_inbox
+    from isap.orchestration.flows import assure_inbox
 
     inbox = mixed_inbox(tmp_path / "inbox")
     other = clean(1, reference="ISAP-2026-013")
@@ -69,8 +69,8 @@ def test_assure_inbox_flow_each_file_independently_and_skips_assured(prefect_har
 
 
 def test_review_reminders_flow(prefect_harness, env, tmp_path):
-    from isap.flows import review_reminders
-    from isap.workflow import ConditionInput
+    from isap.orchestration.flows import review_reminders
+    from isap.review.service import ConditionInput
 
     env.upload("alice", "a.xlsx", write(clean(1, reference="ISAP-2026-011"), tmp_path / "a.xlsx").read_bytes())
     env.submit("alice", "ISAP-2026-011")
@@ -92,29 +92,29 @@ def test_review_reminders_flow(prefect_harness, env, tmp_path):
 
 
 def test_transient_failure_is_retried(prefect_harness, env, tmp_path, monkeypatch):
-    from isap import pipeline
-    from isap.flows import assure_submission
+    from isap.orchestration import steps
+    from isap.orchestration.flows import assure_submission
 
     calls = {"n": 0}
-    real = pipeline.persist_version
+    real = steps.persist_version
 
     def flaky(*args, **kwargs):
         calls["n"] += 1
         if calls["n"] == 1:
-            raise pipeline.TransientError("database is locked")
+            raise steps.TransientError("database is locked")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(pipeline, "persist_version", flaky)
+    monkeypatch.setattr(steps, "persist_version", flaky)
     path = write(clean(1, reference="ISAP-2026-011"), tmp_path / "a.xlsx")
     result = assure_submission(actor="alice", filename="a.xlsx", path=str(path))
     assert calls["n"] == 2 and result.version == 1
 
 
 def test_steps_are_plain_functions(env, tmp_path):
-    from isap import pipeline
+    from isap.orchestration import steps
 
     data = write(clean(1, reference="ISAP-2026-011"), tmp_path / "a.xlsx").read_bytes()
-    result = pipeline.assure_in_process(env, "alice", "a.xlsx", data)
+    result = steps.assure_in_process(env, "alice", "a.xlsx", data)
     assert result.version == 1 and result.reference == "ISAP-2026-011"
 
 
@@ -143,7 +143,7 @@ def test_inbox_batch_on_a_dask_cluster(prefect_harness, env, tmp_path):
     """ISAP_TASK_RUNNER=dask:N spreads a batch over a local Dask cluster of worker processes."""
     from prefect_dask import DaskTaskRunner
 
-    from isap.flows import assure_inbox, batch_task_runner
+    from isap.orchestration.flows import assure_inbox, batch_task_runner
 
     inbox = tmp_path / "inbox"
     inbox.mkdir()
@@ -166,14 +166,14 @@ CORES = max(1, min(4, os.cpu_count() or 1))
     ("dask", ("dask", 2)), ("dask:3", ("dask", 3)), ("tcp://10.0.0.5:8786", ("dask-address", "tcp://10.0.0.5:8786")),
 ])
 def test_batch_runner_setting(spec, expected):
-    from isap.pipeline import batch_runner_setting
+    from isap.orchestration.steps import batch_runner_setting
 
     assert batch_runner_setting(spec) == expected
 
 
 @pytest.mark.parametrize("spec", ["ray", "threads:0", "dask:x", "threads:-1", "dask:100000"])
 def test_batch_runner_setting_refuses_nonsense(spec, env, tmp_path):
-    from isap.pipeline import batch_runner_setting
+    from isap.orchestration.steps import batch_runner_setting
 
     with pytest.raises(ValueError, match="ISAP_TASK_RUNNER"):
         batch_runner_setting(spec)
@@ -190,7 +190,7 @@ def test_dashboard_upload_runs_as_a_flow_and_is_never_lost_without_prefect(prefe
 
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from isap.pipeline import assure_dashboard_upload
+    from isap.orchestration.dispatch import assure_dashboard_upload
 
     data = write(clean(1, reference="ISAP-2026-011"), tmp_path / "a.xlsx").read_bytes()
     result, as_flow = assure_dashboard_upload(env, "alice", "a.xlsx", data)
@@ -211,26 +211,26 @@ def test_dashboard_upload_runs_as_a_flow_and_is_never_lost_without_prefect(prefe
 @pytest.mark.parametrize("files, workers, size", [(0, 2, 1), (3, 2, 1), (7, 1, 1), (100, 4, 6), (500, 2, 25),
                                                   (10_000, 2, 25)])
 def test_large_batches_are_chunked_small_ones_are_not(files, workers, size):
-    from isap.flows import chunk_size
+    from isap.orchestration.flows import chunk_size
 
     assert chunk_size(files, workers) == size
 
 
 def test_inbox_file_retries_transient_failures_on_its_own(env, tmp_path, monkeypatch):
     """Plain functions, no Prefect: a busy database is retried per file; a persistent failure is that file's outcome."""
-    from isap import pipeline
-    from isap.flows import check_one, persist_one
+    from isap.orchestration import steps
+    from isap.orchestration.flows import check_one, persist_one
 
-    real = pipeline.persist_version
+    real = steps.persist_version
     calls = {"a.xlsx": 0, "b.xlsx": 0}
 
     def flaky(service, actor, name, data, report):
         calls[name] += 1
         if name == "b.xlsx" or calls[name] == 1:
-            raise pipeline.TransientError("the database is busy")
+            raise steps.TransientError("the database is busy")
         return real(service, actor, name, data, report)
 
-    monkeypatch.setattr(pipeline, "persist_version", flaky)
+    monkeypatch.setattr(steps, "persist_version", flaky)
     a = write(clean(1, reference="ISAP-2026-011"), tmp_path / "a.xlsx")
     b = write(clean(1, reference="ISAP-2026-012"), tmp_path / "b.xlsx")
     assert persist_one("alice", check_one(str(a)))["outcome"] == "clean" and calls["a.xlsx"] == 2
@@ -241,8 +241,8 @@ def test_inbox_file_retries_transient_failures_on_its_own(env, tmp_path, monkeyp
 
 def test_an_upload_that_loses_a_race_with_someone_outside_the_batch_is_retried(env, tmp_path, monkeypatch):
     """Someone else changes the proposal between the upload reading and writing it: the upload runs again."""
-    from isap import pipeline
-    from isap.workflow import Conflict, Service
+    from isap.orchestration import steps
+    from isap.review.service import Conflict, Service
 
     env.upload("alice", "a.xlsx", write(clean(1, reference="ISAP-2026-011"), tmp_path / "a.xlsx").read_bytes())
     real = Service.upload
@@ -259,11 +259,11 @@ def test_an_upload_that_loses_a_race_with_someone_outside_the_batch_is_retried(e
     p = clean(1, reference="ISAP-2026-011")
     p["Cover"]["proposal_title"] = "Revised"
     data = write(p, tmp_path / "b.xlsx").read_bytes()
-    result = pipeline.persist_version(env, "alice", "b.xlsx", data, pipeline.check_workbook(env, "b.xlsx", data))
+    result = steps.persist_version(env, "alice", "b.xlsx", data, steps.check_workbook(env, "b.xlsx", data))
     assert (result.version, raced["n"]) == (2, 2)
-    with pytest.raises(pipeline.TransientError, match="tried 2 times"):
+    with pytest.raises(steps.TransientError, match="tried 2 times"):
         raced["n"] = 0
-        pipeline.persist_version(env, "alice", "b.xlsx", data, None, attempts=2)
+        steps.persist_version(env, "alice", "b.xlsx", data, None, attempts=2)
 
 
 def _versions(service, reference):
@@ -285,7 +285,7 @@ def test_a_batch_never_refuses_its_own_files(prefect_harness, env, tmp_path, run
     """Fifty revisions of one proposal become fifty versions in file-name order, whatever runs them."""
     import time
 
-    from isap.flows import assure_inbox, batch_task_runner
+    from isap.orchestration.flows import assure_inbox, batch_task_runner
 
     inbox = tmp_path / "inbox"
     names = one_proposal_inbox(inbox, 50)
@@ -305,7 +305,7 @@ def test_a_batch_never_refuses_its_own_files(prefect_harness, env, tmp_path, run
 
 def test_a_busy_inbox_refuses_none_of_its_own_files(prefect_harness, env, tmp_path):
     """84 mixed workbooks, most for one proposal: nothing refused, nothing left unrecorded, nothing added twice."""
-    from isap.flows import assure_inbox, batch_task_runner
+    from isap.orchestration.flows import assure_inbox, batch_task_runner
 
     inbox = busy_inbox(tmp_path / "inbox", 84)
     flow = assure_inbox.with_options(task_runner=batch_task_runner("threads:4"))

@@ -18,11 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from isap import checker, isolation
-from isap.findings import Domain, Severity
 from isap.policy import Policy
-from isap.registry import ALL_CHECKPOINTS, register
-from sample_submissions.generate import clean, write
+from isap.rules import engine
+from isap.rules.registry import ALL_CHECKPOINTS, assurance_rule
+from isap.workbook import isolation
+from isap.workbook.findings import Domain, Severity
+from sample_submissions.proposals import clean, write
 from tests.hostile import engagement_part, rezip, sheet_xml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,18 +37,17 @@ def typical(tmp_path_factory) -> Path:
 @pytest.fixture
 def raising_rule():
     """A rule that raises, registered for one test only (as a defect in a real rule would)."""
-    from isap import registry
+    from isap.rules import registry
 
-    registry.all_rules()
-
-    @register("GOV999", severity=Severity.ERROR, domain=Domain.GOVERNANCE, checkpoints=ALL_CHECKPOINTS,
-              summary="Test rule that fails.", source="test", explanation="Raises, as a defective rule would.")
+    @assurance_rule("GOV999", severity=Severity.ERROR, domain=Domain.GOVERNANCE, checkpoints=ALL_CHECKPOINTS,
+                    summary="Test rule that fails.", source="test", explanation="Raises, as a defective rule would.")
     def broken(wb, policy):
         yield from ()
         raise KeyError("no_such_field")
 
+    registry.installed().extend([broken.rule])
     yield "GOV999"
-    registry._RULES.pop("GOV999", None)
+    registry.installed().remove("GOV999")
 
 
 # ---------------------------------------------------------------------------- engine defects
@@ -55,14 +55,14 @@ def raising_rule():
 def test_a_rule_that_raises_is_an_engine_defect_and_the_other_rules_still_report(typical, tmp_path, raising_rule,
                                                                                   caplog):
     faulty = write(_with_bad_email(clean(2)), tmp_path / "faulty.xlsx")
-    expected = checker.check_file_in_process(faulty, ignore=[raising_rule]).findings
+    expected = engine.check_file_in_process(faulty, ignore=[raising_rule]).findings
     assert expected, "the faulty workbook must have findings of its own"
-    caplog.set_level(logging.ERROR, logger="isap.checker")
-    report = checker.check_file_in_process(faulty)
-    defects = [f for f in report.findings if f.rule_id == checker.ENGINE_DEFECT]
+    caplog.set_level(logging.ERROR, logger="isap.rules.engine")
+    report = engine.check_file_in_process(faulty)
+    defects = [f for f in report.findings if f.rule_id == engine.ENGINE_DEFECT]
     assert len(defects) == 1
     assert "isap itself failed" in defects[0].message and "GOV999" in defects[0].message
-    assert [f for f in report.findings if f.rule_id != checker.ENGINE_DEFECT] == expected
+    assert [f for f in report.findings if f.rule_id != engine.ENGINE_DEFECT] == expected
     assert report.exit_code == 3
     assert not report.refused
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
@@ -71,15 +71,15 @@ def test_a_rule_that_raises_is_an_engine_defect_and_the_other_rules_still_report
 
 
 def test_a_parser_defect_is_an_engine_defect_not_an_unreadable_workbook(typical, monkeypatch, caplog):
-    import isap.parse
+    import isap.workbook.parse
 
     def broken_parse(*a, **k):
         raise AttributeError("'NoneType' object has no attribute 'rows'")
 
-    monkeypatch.setattr(isap.parse, "parse", broken_parse)
-    caplog.set_level(logging.ERROR, logger="isap.checker")
-    report = checker.check_file_in_process(typical)
-    assert [f.rule_id for f in report.findings] == [checker.ENGINE_DEFECT]
+    monkeypatch.setattr(isap.workbook.parse, "parse", broken_parse)
+    caplog.set_level(logging.ERROR, logger="isap.rules.engine")
+    report = engine.check_file_in_process(typical)
+    assert [f.rule_id for f in report.findings] == [engine.ENGINE_DEFECT]
     assert "isap itself failed" in report.findings[0].message
     assert report.exit_code == 3
     assert report.sha256 is not None
@@ -90,10 +90,10 @@ def test_worst_status_wins_three_over_two_over_one(typical, tmp_path, raising_ru
     refused = tmp_path / "refused.xlsx"
     refused.write_bytes(b"not a workbook")
     faulty = write(_with_bad_email(clean(2)), tmp_path / "faulty.xlsx")
-    statuses = [(checker.check_file_in_process(p)).exit_code for p in (refused, faulty)]
+    statuses = [(engine.check_file_in_process(p)).exit_code for p in (refused, faulty)]
     assert statuses == [2, 3]
-    assert checker.worst_status(statuses + [1, 0]) == 3
-    assert checker.worst_status([0, 2, 1]) == 2
+    assert engine.worst_status(statuses + [1, 0]) == 3
+    assert engine.worst_status([0, 2, 1]) == 2
 
 
 def test_cli_exits_3_with_a_json_report_for_an_engine_defect(tmp_path):
@@ -101,13 +101,13 @@ def test_cli_exits_3_with_a_json_report_for_an_engine_defect(tmp_path):
     faulty = write(_with_bad_email(clean(2)), tmp_path / "faulty.xlsx")
     script = textwrap.dedent("""
         import sys
-        from isap import registry
-        from isap.findings import Domain, Severity
-        registry.all_rules()
-        @registry.register("GOV999", severity=Severity.ERROR, domain=Domain.GOVERNANCE,
-                           checkpoints=registry.ALL_CHECKPOINTS, summary="x", source="x", explanation="x")
+        from isap.rules import registry
+        from isap.workbook.findings import Domain, Severity
+        @registry.assurance_rule("GOV999", severity=Severity.ERROR, domain=Domain.GOVERNANCE,
+                                 checkpoints=registry.ALL_CHECKPOINTS, summary="x", source="x", explanation="x")
         def broken(wb, policy):
             raise KeyError("no_such_field")
+        registry.installed().extend([broken.rule])
         from isap.cli import main
         sys.argv = ["isap", "check", "--format", "json", sys.argv[1]]
         main()
@@ -117,7 +117,7 @@ def test_cli_exits_3_with_a_json_report_for_an_engine_defect(tmp_path):
     assert proc.returncode == 3, proc.stderr
     report = json.loads(proc.stdout)
     ids = [f["rule_id"] for f in report["findings"]]
-    assert checker.ENGINE_DEFECT in ids and len(ids) > 1
+    assert engine.ENGINE_DEFECT in ids and len(ids) > 1
     assert "KeyError" in proc.stderr and "Traceback" in proc.stderr  # logged with its traceback, for isap's team
 
 
@@ -157,9 +157,9 @@ def _sleep():
 
 def _native_huge_allocation():
     """What calamine does with a huge extent: a native allocation that cannot be met aborts."""
-    import python_calamine  # noqa: F401  (a Rust reader in the child, as for a real file)
-
     import ctypes
+
+    import python_calamine  # noqa: F401  (a Rust reader in the child, as for a real file)
 
     libc = ctypes.CDLL(None)
     libc.malloc.restype = ctypes.c_void_p
@@ -171,8 +171,8 @@ def _native_huge_allocation():
 def test_a_child_that_aborts_is_a_failure_and_the_pool_serves_the_next_file(pool, typical):
     failure = pool.run(_abort, (), LIMITS)
     assert isinstance(failure, isolation.Failure) and failure.kind == "crash" and "SIGABRT" in failure.detail
-    report = pool.run(checker.check_file_in_process, (typical,), LIMITS)
-    assert isinstance(report, checker.Report) and report.findings == [] and report.exit_code == 0
+    report = pool.run(engine.check_file_in_process, (typical,), LIMITS)
+    assert isinstance(report, engine.Report) and report.findings == [] and report.exit_code == 0
 
 
 def test_a_child_that_exceeds_its_memory_is_a_memory_failure(pool):
@@ -226,7 +226,7 @@ def test_a_failed_child_becomes_a_wb003_or_wb001_finding_for_that_file(typical, 
              "crash": ("WB001", "stopped abruptly")}
     for kind, (rule, words) in cases.items():
         monkeypatch.setattr(isolation, "run", lambda fn, args, limits, k=kind: isolation.Failure(k, _detail(k)))
-        report = checker.check_file(typical, policy)
+        report = engine.check_file(typical, policy)
         assert [f.rule_id for f in report.findings] == [rule], kind
         assert words in report.findings[0].message
         assert report.exit_code == 2 and report.refused
@@ -277,11 +277,11 @@ def test_cli_on_a_file_that_crashes_the_reader_exits_2_with_a_json_report(tmp_pa
 def test_check_bytes_of_a_crashing_file_is_a_finding_and_the_process_lives(tmp_path):
     data = hostile_extent(tmp_path).read_bytes()
     policy = Policy(max_cells_per_sheet=10**15, max_rows_per_sheet=10**7, max_memory_bytes=2 << 30)
-    report = checker.check_bytes(data, "extent.xlsx", policy)
+    report = engine.check_bytes(data, "extent.xlsx", policy)
     assert report.file == "extent.xlsx"
     assert [f.rule_id for f in report.findings] in (["WB003"], ["WB001"])
     assert report.exit_code == 2
-    typical = checker.check_bytes(write(clean(2), tmp_path / "ok.xlsx").read_bytes(), "ok.xlsx")
+    typical = engine.check_bytes(write(clean(2), tmp_path / "ok.xlsx").read_bytes(), "ok.xlsx")
     assert typical.findings == []
 
 
@@ -289,7 +289,7 @@ def test_check_bytes_of_a_crashing_file_is_a_finding_and_the_process_lives(tmp_p
 
 PARENT = textwrap.dedent("""
     import sys, time
-    from isap import isolation
+    from isap.workbook import isolation
     context = sys.argv[1]
     pool = isolation.Isolation(context, workers=2)
     pool.warm()
@@ -331,7 +331,7 @@ def test_children_do_not_rerun_the_parents_main_module(tmp_path):
         import os
         open({str(mark)!r}, "a").write(__name__ + "\\n")
         if __name__ == "__main__":
-            from isap import isolation
+            from isap.workbook import isolation
             pool = isolation.Isolation("forkserver", workers=1)
             print(pool.run(os.getpid, (), isolation.Limits(60, 60, 1 << 30)))
             pool.close()
@@ -355,7 +355,7 @@ def test_a_pool_whose_forkserver_died_is_replaced_for_the_next_file(typical):
                 child.kill()
             c.kill()  # not reaped here: multiprocessing reaps its own forkserver
         time.sleep(1)
-        report = checker.check_file(typical)
+        report = engine.check_file(typical)
         assert report.findings == [] and report.exit_code == 0
     finally:
         isolation.shutdown()
@@ -364,8 +364,8 @@ def test_a_pool_whose_forkserver_died_is_replaced_for_the_next_file(typical):
 DAEMONIC = textwrap.dedent("""
     import multiprocessing, sys
     def target(path):
-        from isap import checker
-        report = checker.check_file(path)
+        from isap.rules import engine
+        report = engine.check_file(path)
         print(report.exit_code, [f.rule_id for f in report.findings], flush=True)
     if __name__ == "__main__":
         p = multiprocessing.get_context("spawn").Process(target=target, args=(sys.argv[1],), daemon=True)

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from sample_submissions.generate import clean, write
+from sample_submissions.proposals import clean, write
 
 needs_poppler = pytest.mark.skipif(not shutil.which("pdftotext") or not shutil.which("pdftoppm"),
                                    reason="needs Debian's poppler-utils (pdftotext, pdftoppm)")
@@ -39,9 +39,9 @@ def flat(text: str) -> str:
 
 @pytest.fixture
 def sqlite_service(tmp_path):
+    from isap.review.service import Service
     from isap.store.db import engine_for, upgrade
     from isap.store.files import FileStore
-    from isap.workflow import Service
 
     url = f"sqlite:///{tmp_path / 'isap.db'}"
     upgrade(url)
@@ -55,7 +55,7 @@ def sqlite_service(tmp_path):
 
 
 def decided(svc, tmp_path, title=TITLE, outcome="approved_with_conditions", decide=True):
-    from isap.workflow import ConditionInput
+    from isap.review.service import ConditionInput
 
     p = clean(1, reference=REF)
     p["Partners"] = [x for x in p["Partners"] if x["partner_type"] != "Voluntary sector"]
@@ -75,7 +75,7 @@ def decided(svc, tmp_path, title=TITLE, outcome="approved_with_conditions", deci
 
 
 def test_letter_carries_the_decision(sqlite_service, tmp_path):
-    from isap.letters import render_letter_pdf
+    from isap.outputs.letters import render_letter_pdf
 
     svc, _ = sqlite_service
     decided(svc, tmp_path)
@@ -101,7 +101,7 @@ def test_letter_carries_the_decision(sqlite_service, tmp_path):
 
 
 def test_letter_for_a_halted_proposal_says_so_plainly(sqlite_service, tmp_path):
-    from isap.letters import render_letter_pdf
+    from isap.outputs.letters import render_letter_pdf
 
     svc, _ = sqlite_service
     decided(svc, tmp_path, outcome="halted")
@@ -111,7 +111,7 @@ def test_letter_for_a_halted_proposal_says_so_plainly(sqlite_service, tmp_path):
 
 
 def test_hostile_title_is_printed_literally(sqlite_service, tmp_path):
-    from isap.letters import render_letter_pdf, render_report_pdf
+    from isap.outputs.letters import render_letter_pdf, render_report_pdf
 
     svc, _ = sqlite_service
     decided(svc, tmp_path, title=HOSTILE)
@@ -121,8 +121,8 @@ def test_hostile_title_is_printed_literally(sqlite_service, tmp_path):
 
 
 def test_no_letter_without_a_decision_and_scoping_holds(sqlite_service, tmp_path):
-    from isap.letters import render_letter_pdf
-    from isap.workflow import NotFound
+    from isap.outputs.letters import render_letter_pdf
+    from isap.review.service import NotFound
 
     svc, _ = sqlite_service
     decided(svc, tmp_path, decide=False)
@@ -135,8 +135,8 @@ def test_no_letter_without_a_decision_and_scoping_holds(sqlite_service, tmp_path
 
 
 def test_report_pdf_has_every_section_of_the_html(sqlite_service, tmp_path):
-    from isap.assurance_report import render_report
-    from isap.letters import render_report_pdf
+    from isap.outputs.assurance_report import render_report
+    from isap.outputs.letters import render_report_pdf
 
     svc, _ = sqlite_service
     decided(svc, tmp_path)
@@ -157,7 +157,7 @@ def test_report_pdf_has_every_section_of_the_html(sqlite_service, tmp_path):
 
 
 def test_letter_page_one_renders(sqlite_service, tmp_path):
-    from isap.letters import render_letter_pdf
+    from isap.outputs.letters import render_letter_pdf
 
     svc, _ = sqlite_service
     decided(svc, tmp_path)
@@ -203,8 +203,8 @@ def test_cli_report_pdf_and_letter(sqlite_service, tmp_path):
 
 
 def test_huge_text_is_bounded_and_still_prints(sqlite_service, tmp_path):
-    from isap.letters import render_letter_pdf, render_report_pdf
-    from isap.workflow import ConditionInput
+    from isap.outputs.letters import render_letter_pdf, render_report_pdf
+    from isap.review.service import ConditionInput
 
     svc, _ = sqlite_service
     decided(svc, tmp_path, decide=False)
@@ -228,9 +228,8 @@ def test_dashboard_downloads_the_letter_in_a_real_browser(tmp_path):
 
     if not os.path.exists(CHROMIUM):
         pytest.skip("Debian's chromium is not installed")
-    from playwright.sync_api import expect, sync_playwright
-
     import psutil
+    from playwright.sync_api import expect, sync_playwright
 
     started = []
     with dashboard(tmp_path) as url, sync_playwright() as pw:

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from isap.lifecycle import (
+from isap.review.lifecycle import (
     TABLE,
     Action,
     ActionOption,
@@ -217,8 +217,8 @@ class Builder:
     """Drives a proposal through the real service; workbooks are checked once and their reports reused."""
 
     def __init__(self, tmp):
-        from isap.checker import check_bytes
-        from sample_submissions.generate import clean, write
+        from isap.rules.engine import check_bytes
+        from sample_submissions.proposals import clean, write
 
         def report(cp, edit=None):
             p = copy.deepcopy(clean(cp, "Partially integrated", "NHS trust", REF))
@@ -251,7 +251,7 @@ class Builder:
     def build(self, svc, name):
         import datetime as dt
 
-        from isap.workflow import ConditionInput
+        from isap.review.service import ConditionInput
 
         cond = [ConditionInput("Publish the engagement report", "ICB director", dt.date(2030, 1, 31))]
         first = {"draft_errors": "errors", "draft_warning": "warning", "draft_mismatch": 2}.get(name, 1)
@@ -288,9 +288,9 @@ SCENARIOS = {"draft_clean": State.DRAFT, "draft_errors": State.DRAFT, "draft_war
 
 
 def _service(url, files):
+    from isap.review.service import Service
     from isap.store.db import engine_for
     from isap.store.files import FileStore
-    from isap.workflow import Service
 
     return Service(engine_for(url), FileStore(files))
 
@@ -393,7 +393,7 @@ def _call(svc, builder, action, user, shown):
 @pytest.mark.parametrize("user", list(PEOPLE))
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
 def test_the_service_refuses_exactly_what_the_table_refuses(walk_world, tmp_path, scenario, user, action):
-    from isap.workflow import Forbidden, NotFound, Refused
+    from isap.review.service import Forbidden, NotFound, Refused
 
     builder, _, files, _ = walk_world
     url = _copy(walk_world, scenario, tmp_path)

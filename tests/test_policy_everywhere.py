@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from sample_submissions.generate import clean, write
+from sample_submissions.proposals import clean, write
 
 ROOT = Path(__file__).resolve().parents[1]
 POLICY = "[policy]\nworking_capital_months = 100\nreview_target_working_days = 1\n"
@@ -27,8 +27,8 @@ POLICY = "[policy]\nworking_capital_months = 100\nreview_target_working_days = 1
 @pytest.fixture
 def env(tmp_path, monkeypatch):
     """An upgraded embedded database reached through the environment, and a policy file in its own folder."""
+    from isap.review.service import Service
     from isap.store.db import upgrade
-    from isap.workflow import Service
 
     monkeypatch.setenv("ISAP_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("ISAP_DATABASE_URL", raising=False)
@@ -174,7 +174,7 @@ def test_a_worker_refuses_a_bad_policy_before_serving(env, tmp_path):
 
 def test_flows_run_directly_apply_the_policy(prefect_harness, env, tmp_path, monkeypatch):
     """As on a Prefect worker: no command line, the policy named by ISAP_POLICY."""
-    from isap.flows import assure_inbox, assure_submission, review_reminders
+    from isap.orchestration.flows import assure_inbox, assure_submission, review_reminders
 
     monkeypatch.setenv("ISAP_POLICY", str(tmp_path / "policy" / "isap-policy.toml"))
     result = assure_submission(actor="alice", filename="a.xlsx", path=str(cp2(tmp_path)))
@@ -193,7 +193,7 @@ def test_flows_run_directly_apply_the_policy(prefect_harness, env, tmp_path, mon
 
 def test_an_inbox_batch_on_dask_workers_applies_the_policy(prefect_harness, env, tmp_path, monkeypatch):
     """Dask worker processes check the files: the flow hands them the policy it read."""
-    from isap.flows import assure_inbox, batch_task_runner
+    from isap.orchestration.flows import assure_inbox, batch_task_runner
 
     monkeypatch.chdir(tmp_path / "policy")
     inbox = tmp_path / "inbox"

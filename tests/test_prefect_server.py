@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from isap.processes import die_with_parent
+from isap.orchestration.processes import die_with_parent
 from tests.inboxes import mixed_inbox
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,14 +8,14 @@ import json
 import zipfile
 
 import openpyxl
-from openpyxl.utils.exceptions import IllegalCharacterError
 import pytest
 from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
+from openpyxl.utils.exceptions import IllegalCharacterError
 
-from isap.checker import check_file
-from isap.template import ERROR_LITERALS, SHEETS
-from sample_submissions.generate import clean, write
+from isap.rules.engine import check_file
+from isap.workbook.template import ERROR_LITERALS, SHEETS
+from sample_submissions.proposals import clean, write
 
 BASES: dict[str, bytes] = {}
 
@@ -155,7 +155,7 @@ def _sheet_cells(xml: bytes) -> list[tuple[int, list[tuple[int, dict, list]]]]:
     """(row, [(column, attributes, children)]) of a sheet as openpyxl wrote it."""
     from xml.etree import ElementTree as ET
 
-    from isap.safety import parse_ref
+    from isap.workbook.safety import parse_ref
 
     rows = []
     for row in ET.fromstring(xml).iter(f"{{{_MAIN}}}row"):
@@ -246,7 +246,7 @@ def test_scan_extent_equals_the_readers_whatever_the_spelling(tmp_path_factory, 
     from python_calamine import CalamineWorkbook
 
     from isap.policy import Policy
-    from isap.safety import inspect
+    from isap.workbook.safety import inspect
     from tests.hostile import rezip
 
     data = base(tmp_path_factory, which)

@@ -8,13 +8,13 @@ import shutil
 import openpyxl
 import pytest
 
-from isap.checker import check_file
-from isap.model import FAILED
-from isap.parse import parse
 from isap.policy import Policy
-from isap.safety import inspect
-from isap.values import to_date, to_integer, to_money, to_yesno, Bad
-from sample_submissions.generate import Layout, clean, write
+from isap.rules.engine import check_file
+from isap.workbook.model import FAILED
+from isap.workbook.parse import parse
+from isap.workbook.safety import inspect
+from isap.workbook.values import Bad, to_date, to_integer, to_money, to_yesno
+from sample_submissions.proposals import Layout, clean, write
 from tests.conftest import findings_of
 
 

@@ -11,10 +11,10 @@ import xml.etree.ElementTree as ET
 import openpyxl
 import pytest
 
-from isap.annotate import ERROR_FILL, WARNING_FILL, annotate
-from isap.checker import check_file
-from isap.exports import neutralise, to_csv, to_junit, to_markdown
-from sample_submissions.generate import Layout, clean, write
+from isap.outputs.annotated_copy import ERROR_FILL, WARNING_FILL, annotate
+from isap.outputs.exports import neutralise, to_csv, to_junit, to_markdown
+from isap.rules.engine import check_file
+from sample_submissions.proposals import Layout, clean, write
 
 PAYLOADS = ["=HYPERLINK(\"http://evil.example\",\"x\")", "+cmd|' /C calc'!A0", "-2+3+cmd|' /C calc'!A0",
             "@SUM(1+1)*cmd|' /C calc'!A0", "\t=1+1", "\r=1+1"]
@@ -142,7 +142,7 @@ def test_injection_payloads_in_text_fields_come_out_inert(tmp_path):
 def reviewed(service, tmp_path):
     import datetime as dt
 
-    from isap.workflow import ConditionInput
+    from isap.review.service import ConditionInput
 
     ref = "ISAP-2026-014"
     p = clean(1, reference=ref)
@@ -161,7 +161,7 @@ def reviewed(service, tmp_path):
 
 
 def test_assurance_report_has_every_part(reviewed, db_url):
-    from isap.assurance_report import render_report
+    from isap.outputs.assurance_report import render_report
 
     service, ref = reviewed
     html = render_report(service, "rita", ref, 1)
@@ -173,7 +173,7 @@ def test_assurance_report_has_every_part(reviewed, db_url):
                  "Monday to Friday less England bank holidays", "GB-ENG"):
         assert part in html, part
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
-    from isap.workflow import NotFound
+    from isap.review.service import NotFound
 
     with pytest.raises(NotFound):
         render_report(service, "otto", ref, 1)
@@ -195,7 +195,7 @@ def test_report_cli(reviewed, db_url, tmp_path, monkeypatch):
 def test_assurance_report_pdf_matches_the_html(reviewed, db_url, tmp_path):
     import shutil
 
-    from isap.letters import render_report_pdf
+    from isap.outputs.letters import render_report_pdf
 
     if not shutil.which("pdftotext"):
         pytest.skip("needs Debian's poppler-utils (pdftotext)")
@@ -254,8 +254,8 @@ def _assert_inert(html: str) -> None:
 
 
 def test_markdown_export_keeps_workbook_text_inert(tmp_path):
-    from isap.checker import Report
-    from isap.findings import Domain, Finding, Severity
+    from isap.rules.engine import Report
+    from isap.workbook.findings import Domain, Finding, Severity
 
     findings = [Finding("WB006", Severity.WARNING, Domain.WORKBOOK, text, 1, text, "A1",
                         f"Sheet {text} is not part of template ISAP-WB 1.0: {text}", "ISAP-WB 1.0 §2")

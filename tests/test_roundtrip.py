@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from isap.checker import check_file
+from isap.rules.engine import check_file
 
 pytestmark = pytest.mark.slow
 

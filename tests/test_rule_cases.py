@@ -1,7 +1,7 @@
 """The one runner of the rule cases in sample_submissions/rule_cases/, and the rules it holds them to.
 
-Every case is built with `sample_submissions.generate.write` and checked in-process with
-`isap.checker.check_file`.  A case asserts the WHOLE findings list — every (rule, sheet, row,
+Every case is built with `sample_submissions.proposals.write` and checked in-process with
+`isap.rules.engine.check_file`.  A case asserts the WHOLE findings list — every (rule, sheet, row,
 column, cell), in the report's order — not only its own rule's findings: a case that raised its
 rule plus a stray finding of another rule, or lost a finding to a cascade, fails.  Messages are not
 compared (they are worded elsewhere and may change).
@@ -19,9 +19,9 @@ import copy
 import pytest
 from openpyxl import load_workbook
 
-from isap.checker import check_file
-from isap.registry import all_rules
-from isap.template import SHEETS_BY_NAME, SheetKind
+from isap.rules.engine import check_file
+from isap.rules.registry import all_rules
+from isap.workbook.template import SHEETS_BY_NAME, SheetKind
 from sample_submissions.cases import (
     CaseError,
     all_cases,
@@ -31,7 +31,8 @@ from sample_submissions.cases import (
     written_columns,
     written_fields,
 )
-from sample_submissions.generate import BASES, Layout, samples
+from sample_submissions.generate import samples
+from sample_submissions.proposals import BASES, Layout
 
 CASES = all_cases()
 RULES = {r.id: r for r in all_rules()}
@@ -142,7 +143,7 @@ def test_cases_name_only_registered_rules():
 
 @pytest.mark.parametrize("name", list(BASES))
 def test_base_is_clean(tmp_path, name):
-    from sample_submissions.generate import write
+    from sample_submissions.proposals import write
 
     report = check_file(write(BASES[name](), tmp_path / f"{name}.xlsx"))
     assert got(report) == []
@@ -152,10 +153,12 @@ def test_base_is_clean(tmp_path, name):
 
 
 def _disagreements(findings, *fields: str) -> list[str]:
+    """Findings whose fields differ from what their registered rule builds at that place."""
     out = []
     for f in findings:
         rule = RULES[f.rule_id]
-        mine, registered = [getattr(f, k) for k in fields], [getattr(rule, k) for k in fields]
+        built = rule.finding(f.sheet, f.row, f.column, f.cell, f.message)
+        mine, registered = [getattr(f, k) for k in fields], [getattr(built, k) for k in fields]
         if mine != registered:
             out.append(f"{f.rule_id} at {f.sheet}!{f.cell}: {mine} but registered {registered}")
     return out
@@ -170,20 +173,29 @@ def every_finding(checked, samples_dir):
     return findings
 
 
-def test_every_finding_carries_its_registered_severity_and_domain(every_finding):
-    assert _disagreements(every_finding, "severity", "domain") == []
+def test_every_finding_carries_its_registered_severity_domain_and_source(every_finding):
+    assert _disagreements(every_finding, "severity", "domain", "source") == []
 
 
-def test_assurance_rule_findings_carry_their_registered_source(every_finding):
-    assert _disagreements([f for f in every_finding if not f.rule_id.startswith(("WB", "SCH"))], "source") == []
+def test_reader_findings_cite_the_template_section_of_their_sheet(every_finding):
+    """workbook.md §4: a WB/SCH finding's source names the template section of its sheet."""
+    from isap.workbook.template import SECTION_FILE, SHEETS_BY_NAME
+
+    reader = [f for f in every_finding if f.rule_id.startswith(("WB", "SCH"))]
+    assert {f.source for f in reader if f.sheet is None} == {SECTION_FILE}
+    for f in reader:
+        if f.sheet in SHEETS_BY_NAME:
+            assert f.source == f"ISAP-WB 1.0 §{SHEETS_BY_NAME[f.sheet].section}", f
 
 
-@pytest.mark.xfail(strict=True, reason="WB/SCH findings are built outside the registry")
-def test_workbook_and_schema_findings_carry_their_registered_source(every_finding):
-    # Today a WB/SCH finding names its sheet's template section (e.g. "ISAP-WB 1.0 §2.3", as
-    # workbook.md §4 asks) while the registry holds one fixed source ("ISAP-WB 1.0 §1, §4" /
-    # "ISAP-WB 1.0 §2, §4"); parse.py and safety.py build these findings themselves.
-    assert _disagreements([f for f in every_finding if f.rule_id.startswith(("WB", "SCH"))], "source") == []
+def test_a_finding_a_rule_did_not_build_is_caught():
+    """The check above can fail: a finding with another rule's severity or source disagrees."""
+    import dataclasses
+
+    f = RULES["GOV001"].finding("Cover", 3, "commissioner_board_approval_date", "B3", "x")
+    assert _disagreements([f], "severity", "domain", "source") == []
+    assert _disagreements([dataclasses.replace(f, source="ISAP-WB 1.0 §1")], "source")
+    assert _disagreements([dataclasses.replace(f, rule_id="WB006")], "severity", "domain")
 
 
 # ---------------------------------------------------------------------- the case format refuses nonsense

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sample_submissions.generate import clean
+from sample_submissions.proposals import clean
 from tests.conftest import findings_of
 
 
@@ -41,7 +41,7 @@ def test_select_and_ignore_by_prefix(run_check):
 
 
 def test_docs_catalogue_is_generated_from_the_registry():
-    from isap.catalogue import render
+    from isap.rules.catalogue import render
 
     docs = Path(__file__).resolve().parents[1] / "docs" / "rules.md"
     assert docs.read_text(encoding="utf-8") == render("markdown"), "run: isap rules --format markdown > docs/rules.md"

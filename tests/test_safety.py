@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 import textwrap
+import time
 
 import pytest
 
-from isap.checker import check_file
+from isap.rules.engine import check_file
 from tests.hostile import (
     HOSTILE_EXTENTS,
     add_sheet,
@@ -143,7 +143,7 @@ def test_lying_zip_directory_is_caught(tmp_path):
 
 
 def test_several_files_one_bad(tmp_path, hostile):
-    from sample_submissions.generate import clean, write
+    from sample_submissions.proposals import clean, write
 
     good = write(clean(1), tmp_path / "good.xlsx")
     proc = subprocess.run([sys.executable, "-m", "isap.cli", "check", "--format", "json", str(good),
@@ -199,7 +199,7 @@ def test_fast_path_and_exact_parse_measure_the_same(tmp_path):
     import zipfile
 
     from isap.policy import Policy
-    from isap.safety import SheetScan, _Budget, _scan_cells, _scan_sheet, inspect
+    from isap.workbook.safety import SheetScan, _Budget, _scan_cells, _scan_sheet, inspect
 
     path = tmp_path / "base.xlsx"
     path.write_bytes(valid_bytes(tmp_path))
@@ -221,7 +221,7 @@ def test_fast_path_and_exact_parse_measure_the_same(tmp_path):
 def _scan_patterns():
     import re
 
-    from isap import parse, safety
+    from isap.workbook import parse, safety
 
     return {f"{mod.__name__}.{name}": p for mod in (safety, parse) for name, p in vars(mod).items()
             if isinstance(p, re.Pattern)}

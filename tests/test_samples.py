@@ -11,8 +11,8 @@ import json
 
 import pytest
 
-from isap.checker import check_file
-from isap.registry import all_rules
+from isap.rules.engine import check_file
+from isap.rules.registry import all_rules
 from sample_submissions.cases import all_cases
 from sample_submissions.generate import CLEAN, HERE, publishable, samples
 from tests.conftest import findings_of
@@ -52,9 +52,9 @@ def test_clean_samples_cover_each_checkpoint_model_and_provider_kind(samples_dir
     reports = [check_file(samples_dir / f"{s.name}.xlsx") for s in CLEAN]
     assert {r.checkpoint for r in reports} == {1, 2, 3}
     assert all(r.findings == [] and r.exit_code == 0 for r in reports)
-    from isap.parse import parse
     from isap.policy import Policy
-    from isap.safety import inspect
+    from isap.workbook.parse import parse
+    from isap.workbook.safety import inspect
 
     models, statutory = set(), set()
     for s in CLEAN:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import openpyxl
 
-from isap.checker import check_file
-from isap.template import COMMITMENT_CODES, SHEETS, SheetKind, ValueType
+from isap.rules.engine import check_file
+from isap.workbook.template import COMMITMENT_CODES, SHEETS, SheetKind, ValueType
 
 
 def test_blank_template_reads_back_with_no_workbook_findings(template_path):

@@ -29,14 +29,14 @@ def bytes_on_disk(root: Path, *skip: str) -> int:
 
 
 def with_policy(service, **values):
-    from isap.workflow import Service
+    from isap.review.service import Service
 
     return Service(service.engine, service.files, policy=Policy(**values), check_schema_version=False)
 
 
 # ---------------------------------------------------------------------------- stored once
 def test_a_refused_upload_is_stored_once_in_process(service, tmp_path, monkeypatch):
-    from isap.pipeline import assure
+    from isap.orchestration.dispatch import assure
 
     monkeypatch.setenv("ISAP_DATA_DIR", str(tmp_path))
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
@@ -51,10 +51,10 @@ def test_a_refused_upload_is_stored_once_in_process(service, tmp_path, monkeypat
 
 def test_a_refused_dashboard_upload_through_the_flow_is_stored_once(tmp_path, monkeypatch, prefect_harness):
     """The flow path stages the bytes for its tasks; once the upload is kept, the staged copy is gone."""
-    from isap.pipeline import assure_dashboard_upload
+    from isap.orchestration.dispatch import assure_dashboard_upload
     from isap.policy import DEFAULT_POLICY
+    from isap.review.service import Service
     from isap.store.db import upgrade
-    from isap.workflow import Service
 
     monkeypatch.setenv("ISAP_DATA_DIR", str(tmp_path))
     monkeypatch.delenv("ISAP_DATABASE_URL", raising=False)
@@ -71,7 +71,7 @@ def test_a_refused_dashboard_upload_through_the_flow_is_stored_once(tmp_path, mo
 
 # ---------------------------------------------------------------------------- quota
 def test_unassigned_uploads_past_the_count_quota_are_refused_and_nothing_kept_is_lost(service, tmp_path):
-    from isap.workflow import Refused
+    from isap.review.service import Refused
 
     svc = with_policy(service, max_kept_unassigned_uploads=2)
     files = [junk(2_000, i) for i in range(2)]
@@ -90,7 +90,7 @@ def test_unassigned_uploads_past_the_count_quota_are_refused_and_nothing_kept_is
 
 
 def test_unassigned_uploads_past_the_byte_quota_are_refused(service):
-    from isap.workflow import Refused
+    from isap.review.service import Refused
 
     svc = with_policy(service, max_kept_unassigned_bytes=10_000)
     assert svc.upload("alice", "a.xlsx", junk(6_000, 1)).kept_as
@@ -100,7 +100,7 @@ def test_unassigned_uploads_past_the_byte_quota_are_refused(service):
 
 
 def test_uploads_that_name_their_proposal_do_not_count(service, tmp_path):
-    from sample_submissions.generate import clean, write
+    from sample_submissions.proposals import clean, write
 
     svc = with_policy(service, max_kept_unassigned_uploads=1)
     assert svc.upload("alice", "j.xlsx", junk(2_000, 1)).kept_as
@@ -113,7 +113,7 @@ def test_the_command_line_obeys_the_quota(db_url, tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
     from isap.cli import app
-    from isap.workflow import Service
+    from isap.review.service import Service
 
     monkeypatch.setenv("ISAP_DATABASE_URL", db_url)
     monkeypatch.setenv("ISAP_DATA_DIR", str(tmp_path / "data"))
@@ -148,7 +148,7 @@ def test_the_dashboards_upload_limit_is_the_policys(max_file_bytes, mb):
 
 # ---------------------------------------------------------------------------- refused by a guard: nothing kept
 def _workbook(tmp_path, name, **cover):
-    from sample_submissions.generate import clean, write
+    from sample_submissions.proposals import clean, write
 
     proposal = clean(2, reference="ISAP-2026-021")
     proposal["Cover"].update(cover)
@@ -156,7 +156,7 @@ def _workbook(tmp_path, name, **cover):
 
 
 def test_an_upload_a_guard_refuses_leaves_no_bytes_behind(service, tmp_path):
-    from isap.workflow import Forbidden, Refused
+    from isap.review.service import Forbidden, Refused
 
     # another organisation's workbook: refused before anything is kept
     theirs = _workbook(tmp_path, "theirs.xlsx", lead_commissioner_code="QHM")

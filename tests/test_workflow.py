@@ -9,8 +9,8 @@ import threading
 import pytest
 from sqlalchemy import text
 
-from isap.workflow import ConditionInput, Conflict, Forbidden, NotFound, Refused, WorkflowError
-from sample_submissions.generate import clean, write
+from isap.review.service import ConditionInput, Conflict, Forbidden, NotFound, Refused, WorkflowError
+from sample_submissions.proposals import clean, write
 
 REF = "ISAP-2026-014"
 RATINGS = {"capitalisation": "green", "transparency": "amber", "service_scope": "green",
@@ -266,8 +266,8 @@ def test_passwords_are_hashed(service):
 
 
 def test_wrong_schema_version_and_unreachable_database(tmp_path):
+    from isap.review.service import Service
     from isap.store.db import StoreError, engine_for
-    from isap.workflow import Service
 
     with pytest.raises(StoreError, match="isap db upgrade"):
         Service(engine_for(f"sqlite:///{tmp_path / 'empty.db'}"))
@@ -315,7 +315,7 @@ def test_states_over_time_follows_the_history(service, tmp_path):
 
 
 def test_single_sign_on_identity_maps_to_exactly_one_account(service):
-    from isap.workflow import Forbidden
+    from isap.review.service import Forbidden
 
     service.add_user("carol", "commissioner", "QUA", email="Carol.Jones@nhs.net")
     assert service.identify("carol.jones@NHS.net", True).username == "carol"
@@ -408,9 +408,9 @@ def test_concurrent_decisions_in_two_processes(db_url, tmp_path):
     import subprocess
     import sys
 
+    from isap.review.service import Service
     from isap.store.db import engine_for
     from isap.store.files import FileStore
-    from isap.workflow import Service
 
     service = Service(engine_for(db_url), FileStore(tmp_path / "files"))
     service.add_organisation("QUA", "NHS Black Country ICB")
@@ -447,10 +447,10 @@ def test_a_busy_sqlite_database_is_retryable_by_its_error_code(tmp_path):
     from sqlalchemy import event
     from sqlmodel import create_engine
 
-    from isap import pipeline
+    from isap.orchestration import steps
+    from isap.review.service import Service
     from isap.store.db import StoreBusy, _sqlite_pragmas, upgrade
     from isap.store.files import FileStore
-    from isap.workflow import Service
 
     url = f"sqlite:///{tmp_path / 'isap.db'}"
     upgrade(url)
@@ -466,8 +466,8 @@ def test_a_busy_sqlite_database_is_retryable_by_its_error_code(tmp_path):
     try:
         with pytest.raises(StoreBusy):
             service.add_organisation("QHM", "North East ICB")
-        with pytest.raises(pipeline.TransientError):
-            pipeline.persist_version(service, "alice", "a.xlsx", data, pipeline.check_workbook(service, "a", data))
+        with pytest.raises(steps.TransientError):
+            steps.persist_version(service, "alice", "a.xlsx", data, steps.check_workbook(service, "a", data))
     finally:
         holder.rollback()
         holder.close()
@@ -478,10 +478,10 @@ def test_a_message_that_mentions_locking_is_not_what_makes_a_failure_retryable(t
     """A failure whose message says 'locked' (a trigger calling a function that does not exist) is not retried."""
     from sqlalchemy import text
 
-    from isap import pipeline
+    from isap.orchestration import steps
+    from isap.review.service import Service
     from isap.store.db import StoreBusy, StoreError, engine_for, upgrade
     from isap.store.files import FileStore
-    from isap.workflow import Service
 
     url = f"sqlite:///{tmp_path / 'isap.db'}"
     upgrade(url)
@@ -492,10 +492,10 @@ def test_a_message_that_mentions_locking_is_not_what_makes_a_failure_retryable(t
         conn.execute(text("CREATE TRIGGER no_versions BEFORE INSERT ON submissionversion "
                           "BEGIN SELECT database_is_locked(); END"))
     data = book(tmp_path, proposal(1))
-    report = pipeline.check_workbook(service, "a.xlsx", data)
+    report = steps.check_workbook(service, "a.xlsx", data)
     with pytest.raises(StoreError, match="locked") as caught:
-        pipeline.persist_version(service, "alice", "a.xlsx", data, report)
-    assert not isinstance(caught.value, (StoreBusy, pipeline.TransientError))
+        steps.persist_version(service, "alice", "a.xlsx", data, report)
+    assert not isinstance(caught.value, (StoreBusy, steps.TransientError))
 
 
 def test_postgresql_failures_are_classified_by_sqlstate(postgres_server):
@@ -579,7 +579,7 @@ def _quietly(fn):
 
 def _three_wb006(service, tmp_path) -> None:
     """WB006 three times: an unknown column (a cell) and two unknown sheets (no cell)."""
-    from sample_submissions.generate import Layout
+    from sample_submissions.proposals import Layout
 
     layout = Layout(extra_sheets={"Notes": [["hello"]], "Scratch": [["x"]]},
                     extra_columns={"Partners": {"notes": ["a"]}})
@@ -616,7 +616,7 @@ def test_the_cli_acknowledges_a_warning_without_a_cell(tmp_path):
     import subprocess
     import sys
 
-    from sample_submissions.generate import Layout
+    from sample_submissions.proposals import Layout
 
     env = {**os.environ, "ISAP_DATA_DIR": str(tmp_path / "data")}
     env.pop("ISAP_DATABASE_URL", None)
@@ -651,8 +651,8 @@ def test_the_dashboard_acknowledges_every_warning_even_without_a_cell(prefect_ha
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
+    from isap.review.service import Service
     from isap.store.db import upgrade
-    from isap.workflow import Service
 
     monkeypatch.setenv("ISAP_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("ISAP_DATABASE_URL", raising=False)
@@ -695,7 +695,7 @@ def test_the_checkpoint_mismatch_reads_the_same_on_the_cli_and_in_the_service(tm
     import subprocess
     import sys
 
-    from isap.lifecycle import Action, checkpoint_mismatch
+    from isap.review.lifecycle import Action, checkpoint_mismatch
 
     env = {**os.environ, "ISAP_DATA_DIR": str(tmp_path / "data")}
     env.pop("ISAP_DATABASE_URL", None)
@@ -718,9 +718,9 @@ def test_the_checkpoint_mismatch_reads_the_same_on_the_cli_and_in_the_service(tm
     r = isap("submit", REF, "--as", "alice")
     assert r.returncode == 1 and r.stderr.strip().endswith(words), r.stderr
     assert words in isap("show", REF, "--as", "alice").stdout
+    from isap.review.service import Service
     from isap.store.db import engine_for
     from isap.store.files import FileStore
-    from isap.workflow import Service
 
     svc = Service(engine_for(f"sqlite:///{tmp_path / 'data' / 'isap.db'}"), FileStore(tmp_path / "data" / "files"))
     [submit] = [o for o in svc.allowed_actions("alice", REF) if o.action is Action.SUBMIT]

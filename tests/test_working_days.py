@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from isap import working_days as wd
 from isap.policy import Policy, PolicyError
+from isap.policy import working_days as wd
 
 D = dt.date
 
@@ -83,7 +83,7 @@ def waiting(service, tmp_path):
     from sqlmodel import Session
 
     from isap.store.models import Proposal
-    from sample_submissions.generate import clean, write
+    from sample_submissions.proposals import clean, write
 
     ref = "ISAP-2026-021"
     p = clean(1, reference=ref)

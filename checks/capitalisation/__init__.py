@@ -10,11 +10,11 @@ from __future__ import annotations
 from typing import Iterable
 
 from checks.common import ok, src, year_label
-from isap.findings import Domain, Finding, Severity
-from isap.model import FAILED, ParsedWorkbook
 from isap.policy import Policy
-from isap.registry import ALL_CHECKPOINTS, FROM_CP2, register
-from isap.values import money
+from isap.rules.registry import ALL_CHECKPOINTS, FROM_CP2, assurance_rule
+from isap.workbook.findings import Domain, Finding, Severity
+from isap.workbook.model import FAILED, ParsedWorkbook
+from isap.workbook.values import money
 
 CAP = Domain.CAPITALISATION
 MAX_YEARS = 1000
@@ -27,7 +27,7 @@ def _year1(wb: ParsedWorkbook):
     return None
 
 
-@register("CAP001", severity=Severity.ERROR, domain=CAP, checkpoints=FROM_CP2,
+@assurance_rule("CAP001", severity=Severity.ERROR, domain=CAP, checkpoints=FROM_CP2,
           summary="A contract year has no Finance row.", source=src("002 §35"), points_at="Finance sheet",
           explanation="Every contract year from 1 to contract_term_years needs a financial plan row; one finding "
                       "per missing year (at most 1,000 years are enumerated). Skipped when any contract_year "
@@ -45,7 +45,7 @@ def cap001(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
                                f"Contract year {y} of {term} has no row in Finance: add its financial plan.")
 
 
-@register("CAP002", severity=Severity.ERROR, domain=CAP, checkpoints=FROM_CP2,
+@assurance_rule("CAP002", severity=Severity.ERROR, domain=CAP, checkpoints=FROM_CP2,
           summary="Net assets are below the committed minimum level of assets.", source=src("002 §34"),
           points_at="Finance net_assets_gbp cell",
           explanation="In each year, net_assets_gbp must be at least minimum_assets_gbp: the provider must "
@@ -59,7 +59,7 @@ def cap002(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
                                       f"{money(floor)}.")
 
 
-@register("CAP003", severity=Severity.ERROR, domain=CAP, checkpoints=FROM_CP2,
+@assurance_rule("CAP003", severity=Severity.ERROR, domain=CAP, checkpoints=FROM_CP2,
           summary="No minimum level of assets is committed (minimum_assets_gbp is 0).", source=src("002 §34"),
           points_at="Finance minimum_assets_gbp cell",
           explanation="A minimum level of assets is one of the safeguards: it cannot be zero in any year.")
@@ -71,7 +71,7 @@ def cap003(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
                                       f"{year_label(row)}: no minimum level of assets is committed (£0).")
 
 
-@register("CAP004", severity=Severity.ERROR, domain=CAP, checkpoints=FROM_CP2,
+@assurance_rule("CAP004", severity=Severity.ERROR, domain=CAP, checkpoints=FROM_CP2,
           summary="Year-1 working capital is below one monthly instalment of the contract value.",
           source=src("001 §28", "001 §97b"), points_at="Finance working_capital_gbp cell, year 1",
           explanation="Year-1 working_capital_gbp must be at least annual_contract_value_gbp × "
@@ -92,7 +92,7 @@ def cap004(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
                                   f"{money(acv)}.")
 
 
-@register("CAP005", severity=Severity.ERROR, domain=CAP, checkpoints=FROM_CP2,
+@assurance_rule("CAP005", severity=Severity.ERROR, domain=CAP, checkpoints=FROM_CP2,
           summary="No resilience to down-side risk: contingency reserve and guarantee are both 0.",
           source=src("001 §97c"), points_at="Finance contingency_reserve_gbp cell",
           explanation="In each year, contingency_reserve_gbp + guarantee_gbp must be more than 0.")
@@ -106,7 +106,7 @@ def cap005(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
                                       "cover for down-side risk.")
 
 
-@register("CAP006", severity=Severity.ERROR, domain=CAP, checkpoints=FROM_CP2,
+@assurance_rule("CAP006", severity=Severity.ERROR, domain=CAP, checkpoints=FROM_CP2,
           summary="A planned deficit exceeds the contingency reserve and guarantee.", source=src("001 §97c"),
           points_at="Finance planned_expenditure_gbp cell",
           explanation="Where planned income − expenditure is negative, the deficit must be covered by "
@@ -125,7 +125,7 @@ def cap006(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
                                       f"contingency reserve and guarantee {money(c + g)}.")
 
 
-@register("CAP007", severity=Severity.ERROR, domain=CAP, checkpoints=FROM_CP2,
+@assurance_rule("CAP007", severity=Severity.ERROR, domain=CAP, checkpoints=FROM_CP2,
           summary="A non-statutory provider has no guarantee from a parent or third party.",
           source=src("002 §34"), points_at="Safeguards guarantor_type cell / Finance guarantee_gbp cell",
           explanation="Non-statutory providers only: guarantor_type None is one finding, and each year with "
@@ -158,7 +158,7 @@ def _safeguard_answer(rule, wb: ParsedWorkbook, field: str, what: str) -> Iterab
                            f"{field}: {what}")
 
 
-@register("CAP008", severity=Severity.ERROR, domain=CAP, checkpoints=FROM_CP2,
+@assurance_rule("CAP008", severity=Severity.ERROR, domain=CAP, checkpoints=FROM_CP2,
           summary="A non-statutory provider may carry on other business.", source=src("002 §34"),
           points_at="Safeguards no_other_business cell",
           explanation="Non-statutory providers must carry on no business other than that the contract requires.")
@@ -167,7 +167,7 @@ def cap008(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
                                  "it must carry on no business other than that the contract requires.")
 
 
-@register("CAP009", severity=Severity.ERROR, domain=CAP, checkpoints=FROM_CP2,
+@assurance_rule("CAP009", severity=Severity.ERROR, domain=CAP, checkpoints=FROM_CP2,
           summary="A non-statutory provider may distribute funds without conditions.", source=src("002 §34"),
           points_at="Safeguards distributions_restricted cell",
           explanation="Non-statutory providers must not distribute funds unless quality standards and financial "
@@ -177,7 +177,7 @@ def cap009(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
                                  "distributions must be prohibited unless quality and financial conditions are met.")
 
 
-@register("CAP010", severity=Severity.ERROR, domain=CAP, checkpoints=ALL_CHECKPOINTS,
+@assurance_rule("CAP010", severity=Severity.ERROR, domain=CAP, checkpoints=ALL_CHECKPOINTS,
           summary="The WPAP is not the majority of the contract value, or exceeds it.", source=src("001 §28"),
           points_at="Cover wpap_annual_value_gbp cell",
           explanation="wpap_annual_value_gbp must be more than half of annual_contract_value_gbp and not more "
@@ -197,7 +197,7 @@ def cap010(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
                                           f"(more than {money(acv / 2)}).")
 
 
-@register("CAP011", severity=Severity.WARNING, domain=CAP, checkpoints=FROM_CP2,
+@assurance_rule("CAP011", severity=Severity.WARNING, domain=CAP, checkpoints=FROM_CP2,
           summary="No start-up costs are planned in year 1.", source=src("001 §97a"),
           points_at="Finance startup_costs_gbp cell, year 1",
           explanation="Start-up capital is one of the three areas of capital; year-1 startup_costs_gbp of 0 "

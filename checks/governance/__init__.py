@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Iterable
 
 from checks.common import ok, src
-from isap.findings import Domain, Finding, Severity
-from isap.model import ParsedWorkbook
 from isap.policy import Policy
-from isap.registry import ALL_CHECKPOINTS, FROM_CP2, register
+from isap.rules.registry import ALL_CHECKPOINTS, FROM_CP2, assurance_rule
+from isap.workbook.findings import Domain, Finding, Severity
+from isap.workbook.model import ParsedWorkbook
 
 GOV = Domain.GOVERNANCE
 
@@ -17,7 +17,7 @@ def _cover(rule, wb: ParsedWorkbook, field: str, message: str) -> Finding:
     return rule.finding("Cover", wb.cover.row(field), field, wb.cover.cell(field), message)
 
 
-@register("GOV001", severity=Severity.ERROR, domain=GOV, checkpoints=ALL_CHECKPOINTS,
+@assurance_rule("GOV001", severity=Severity.ERROR, domain=GOV, checkpoints=ALL_CHECKPOINTS,
           summary="The commissioner's board approved after the submission date.", source=src("002 §93"),
           points_at="Cover commissioner_board_approval_date cell",
           explanation="The commissioner's governing body must approve the proposal on or before submission_date.")
@@ -29,7 +29,7 @@ def gov001(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
                      f"({sub.isoformat()}).")
 
 
-@register("GOV002", severity=Severity.ERROR, domain=GOV, checkpoints=FROM_CP2,
+@assurance_rule("GOV002", severity=Severity.ERROR, domain=GOV, checkpoints=FROM_CP2,
           summary="The provider's board approved after the submission date.", source=src("002 §93"),
           points_at="Cover provider_board_approval_date cell",
           explanation="From checkpoint 2, the provider's board must approve the proposal on or before "
@@ -42,7 +42,7 @@ def gov002(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
                      f"({sub.isoformat()}).")
 
 
-@register("GOV003", severity=Severity.ERROR, domain=GOV, checkpoints=ALL_CHECKPOINTS,
+@assurance_rule("GOV003", severity=Severity.ERROR, domain=GOV, checkpoints=ALL_CHECKPOINTS,
           summary="The contract starts on or before the submission date.", source=src("002 §93", "000 §1.11"),
           points_at="Cover contract_start_date cell",
           explanation="Assurance comes before services start: contract_start_date must be after submission_date.")

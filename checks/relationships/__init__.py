@@ -12,14 +12,13 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from checks.common import ok, src
-from checks.transparency import engaged
-from isap.findings import Domain, Finding, Severity
-from isap.model import FAILED, ParsedWorkbook, Row
+from checks.common import engaged, ok, src
 from isap.policy import Policy
-from isap.registry import ALL_CHECKPOINTS, FROM_CP2, register
-from isap.template import AGREEMENT_STATUSES
-from isap.values import clip, money
+from isap.rules.registry import ALL_CHECKPOINTS, FROM_CP2, assurance_rule
+from isap.workbook.findings import Domain, Finding, Severity
+from isap.workbook.model import FAILED, ParsedWorkbook, Row
+from isap.workbook.template import AGREEMENT_STATUSES
+from isap.workbook.values import clip, money
 
 REL = Domain.RELATIONSHIPS
 GP = "GP practice"
@@ -36,7 +35,7 @@ def _name(row: Row) -> str:
     return clip(str(row["partner_name"] or row["partner_id"] or f"The partner on row {row.excel_row}"))
 
 
-@register("REL001", severity=Severity.ERROR, domain=REL, checkpoints=ALL_CHECKPOINTS,
+@assurance_rule("REL001", severity=Severity.ERROR, domain=REL, checkpoints=ALL_CHECKPOINTS,
           summary="No GP practice supports the proposal.", source=src("001 §4", "001 §82"),
           points_at="Partners sheet",
           explanation="Proposals cannot proceed without general practice's support: at least one GP practice "
@@ -56,7 +55,7 @@ def rel001(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
                               "proceed.")
 
 
-@register("REL002", severity=Severity.ERROR, domain=REL, checkpoints=ALL_CHECKPOINTS,
+@assurance_rule("REL002", severity=Severity.ERROR, domain=REL, checkpoints=ALL_CHECKPOINTS,
           summary="A participating GP practice does not support the proposal.", source=src("001 §4", "001 §82"),
           points_at="supports_proposal cell",
           explanation="A GP practice with an Integration agreement or Suspended contract must answer Yes to "
@@ -69,7 +68,7 @@ def rel002(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
                                       "proposal.")
 
 
-@register("REL003", severity=Severity.ERROR, domain=REL, checkpoints=ALL_CHECKPOINTS,
+@assurance_rule("REL003", severity=Severity.ERROR, domain=REL, checkpoints=ALL_CHECKPOINTS,
           summary="Suspended contracts disagree with the integration model.", source=src("001 §4", "001 §85", "001 §88"),
           points_at="the partner's relationship cell / Cover integration_model cell",
           explanation="Partially integrated: no partner may have relationship Suspended contract (one finding "
@@ -94,7 +93,7 @@ def rel003(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
                                       "integrated.")
 
 
-@register("REL004", severity=Severity.ERROR, domain=REL, checkpoints=ALL_CHECKPOINTS,
+@assurance_rule("REL004", severity=Severity.ERROR, domain=REL, checkpoints=ALL_CHECKPOINTS,
           summary="A suspended contract is not a GP practice's GMS or PMS contract.", source=src("001 §85", "001 §88"),
           points_at="partner_type or gp_contract_type cell",
           explanation="Only GMS and PMS contracts of GP practices can be suspended. Points at partner_type when "
@@ -111,7 +110,7 @@ def rel004(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
                                       "suspended.")
 
 
-@register("REL005", severity=Severity.ERROR, domain=REL, checkpoints=ALL_CHECKPOINTS,
+@assurance_rule("REL005", severity=Severity.ERROR, domain=REL, checkpoints=ALL_CHECKPOINTS,
           summary="A suspended-contract practice does not say how its GPs take part.", source=src("001 §85", "001 §87"),
           points_at="gp_participation cell",
           explanation="Every Suspended contract partner needs gp_participation (Employed or Subcontractor). This "
@@ -124,7 +123,7 @@ def rel005(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
                                       "(Employed or Subcontractor).")
 
 
-@register("REL006", severity=Severity.ERROR, domain=REL, checkpoints=FROM_CP2,
+@assurance_rule("REL006", severity=Severity.ERROR, domain=REL, checkpoints=FROM_CP2,
           summary="A participating GP practice's agreement is not far enough along.", source=src("001 §85", "001 §86"),
           points_at="agreement_status cell",
           explanation="At checkpoint 2, GP practices with an Integration agreement or Suspended contract need "
@@ -141,7 +140,7 @@ def rel006(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
                                       f"'{need}'{' or better' if need != 'Signed' else ''}.")
 
 
-@register("REL007", severity=Severity.ERROR, domain=REL, checkpoints=FROM_CP2,
+@assurance_rule("REL007", severity=Severity.ERROR, domain=REL, checkpoints=FROM_CP2,
           summary="Patients of a suspended-contract practice are not told before the contract starts.",
           source=src("001 §40", "002 §106"), points_at="patient_notification_date cell",
           explanation="Every Suspended contract partner needs a patient_notification_date before "
@@ -171,7 +170,7 @@ def _partners_by_id(wb: ParsedWorkbook) -> dict[str, Row]:
     return out
 
 
-@register("REL008", severity=Severity.ERROR, domain=REL, checkpoints=ALL_CHECKPOINTS,
+@assurance_rule("REL008", severity=Severity.ERROR, domain=REL, checkpoints=ALL_CHECKPOINTS,
           summary="A subcontracted service names no subcontract partner.", source=src("002 §45"),
           points_at="subcontractor_id cell",
           explanation="A Subcontracted service's subcontractor_id must name a Partners row whose relationship is "
@@ -197,7 +196,7 @@ def rel008(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
         yield rel008.rule.finding("Services", row.excel_row, "subcontractor_id", row.cell("subcontractor_id"), msg)
 
 
-@register("REL009", severity=Severity.ERROR, domain=REL, checkpoints=FROM_CP2,
+@assurance_rule("REL009", severity=Severity.ERROR, domain=REL, checkpoints=FROM_CP2,
           summary="A subcontract is not approved by the commissioner.", source=src("002 §45"),
           points_at="commissioner_approved cell",
           explanation="From checkpoint 2, every Subcontract partner needs the commissioner's prior approval.")
@@ -209,7 +208,7 @@ def rel009(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
                                       f"The subcontract with {_name(row)} has not been approved by the commissioner.")
 
 
-@register("REL010", severity=Severity.WARNING, domain=REL, checkpoints=FROM_CP2,
+@assurance_rule("REL010", severity=Severity.WARNING, domain=REL, checkpoints=FROM_CP2,
           summary="A material subcontract has no direct agreement with the commissioner.", source=src("002 §45"),
           points_at="direct_agreement cell",
           explanation="A Subcontract partner whose subcontracted services add up to at least policy "
@@ -237,7 +236,7 @@ def rel010(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
                                       f"({money(threshold)}), but has no direct agreement with the commissioner.")
 
 
-@register("REL011", severity=Severity.WARNING, domain=REL, checkpoints=ALL_CHECKPOINTS,
+@assurance_rule("REL011", severity=Severity.WARNING, domain=REL, checkpoints=ALL_CHECKPOINTS,
           summary="No voluntary sector partner.", source=src("002 §74"), points_at="Partners sheet",
           explanation="The voluntary sector should be involved; no partner of type Voluntary sector needs a "
                       "reviewer's look. Skipped when a partner's type failed its own check.")
@@ -251,7 +250,7 @@ def rel011(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
                                   "No voluntary sector organisation is a partner.")
 
 
-@register("REL012", severity=Severity.ERROR, domain=REL, checkpoints=ALL_CHECKPOINTS,
+@assurance_rule("REL012", severity=Severity.ERROR, domain=REL, checkpoints=ALL_CHECKPOINTS,
           summary="No engagement with GP practices before submission.", source=src("001 §24", "001 §39"),
           points_at="Engagement sheet",
           explanation="Engagement needs an event with audience GP practices dated on or before submission_date. "

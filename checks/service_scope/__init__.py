@@ -11,11 +11,11 @@ from __future__ import annotations
 from typing import Iterable
 
 from checks.common import ok, src
-from isap.findings import Domain, Finding, Severity
-from isap.model import FAILED, ParsedWorkbook
 from isap.policy import Policy
-from isap.registry import ALL_CHECKPOINTS, register
-from isap.values import clip, money
+from isap.rules.registry import ALL_CHECKPOINTS, assurance_rule
+from isap.workbook.findings import Domain, Finding, Severity
+from isap.workbook.model import FAILED, ParsedWorkbook
+from isap.workbook.values import clip, money
 
 SCP = Domain.SERVICE_SCOPE
 PMS = "Primary medical services"
@@ -28,7 +28,7 @@ def _services_rows(wb: ParsedWorkbook) -> bool:
     return wb.services.present and len(wb.services) > 0
 
 
-@register("SCP001", severity=Severity.ERROR, domain=SCP, checkpoints=ALL_CHECKPOINTS,
+@assurance_rule("SCP001", severity=Severity.ERROR, domain=SCP, checkpoints=ALL_CHECKPOINTS,
           summary="Services lists no service.", source=src("002 §85"), points_at="Services sheet",
           explanation="The scope must list at least one service line. An empty Services sheet gives this "
                       "finding only: the other scope rules need services to look at.")
@@ -37,7 +37,7 @@ def scp001(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
         yield scp001.rule.finding("Services", None, None, None, "Services lists no service: add the services in scope.")
 
 
-@register("SCP002", severity=Severity.ERROR, domain=SCP, checkpoints=ALL_CHECKPOINTS,
+@assurance_rule("SCP002", severity=Severity.ERROR, domain=SCP, checkpoints=ALL_CHECKPOINTS,
           summary="The contract term is more than ten years.", source=src("002 §86", "001 §99"),
           points_at="Cover contract_term_years cell",
           explanation="ICP contracts run for up to ten years.")
@@ -49,7 +49,7 @@ def scp002(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
                                   f"The contract term of {term} years is more than the {MAX_TERM}-year maximum.")
 
 
-@register("SCP003", severity=Severity.WARNING, domain=SCP, checkpoints=ALL_CHECKPOINTS,
+@assurance_rule("SCP003", severity=Severity.WARNING, domain=SCP, checkpoints=ALL_CHECKPOINTS,
           summary="The term with its optional extension is more than ten years.", source=src("002 §86", "001 §99"),
           points_at="Cover extension_years cell",
           explanation="contract_term_years + extension_years more than 10 needs a reviewer's look; it is reported "
@@ -63,7 +63,7 @@ def scp003(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
                                   f"years, more than {MAX_TERM}.")
 
 
-@register("SCP004", severity=Severity.ERROR, domain=SCP, checkpoints=ALL_CHECKPOINTS,
+@assurance_rule("SCP004", severity=Severity.ERROR, domain=SCP, checkpoints=ALL_CHECKPOINTS,
           summary="Primary medical services disagree with the integration model.", source=src("001 §4"),
           points_at="Cover integration_model cell / the service's category cell",
           explanation="Fully integrated: at least one service of category Primary medical services (one "
@@ -87,7 +87,7 @@ def scp004(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
                                       "but a partially integrated ICP excludes them.")
 
 
-@register("SCP005", severity=Severity.ERROR, domain=SCP, checkpoints=ALL_CHECKPOINTS,
+@assurance_rule("SCP005", severity=Severity.ERROR, domain=SCP, checkpoints=ALL_CHECKPOINTS,
           summary="A service starts after the contract ends.", source=src("002 §85"), points_at="start_year cell",
           explanation="A service's start_year must not be after contract_term_years.")
 def scp005(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
@@ -101,7 +101,7 @@ def scp005(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
                                   f"Start year {start} is after the {term}-year contract term.")
 
 
-@register("SCP006", severity=Severity.ERROR, domain=SCP, checkpoints=ALL_CHECKPOINTS,
+@assurance_rule("SCP006", severity=Severity.ERROR, domain=SCP, checkpoints=ALL_CHECKPOINTS,
           summary="anticipated_extension disagrees with start_year.", source=src("002 §85"),
           points_at="anticipated_extension cell",
           explanation="A service that starts in year 1 is not an anticipated extension (Yes with start_year 1); "
@@ -121,7 +121,7 @@ def scp006(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
                                   row.cell("anticipated_extension"), f"{clip(str(row['service_id'] or 'The service'))} {msg}")
 
 
-@register("SCP007", severity=Severity.ERROR, domain=SCP, checkpoints=ALL_CHECKPOINTS,
+@assurance_rule("SCP007", severity=Severity.ERROR, domain=SCP, checkpoints=ALL_CHECKPOINTS,
           summary="Year-1 services do not add up to the contract value.", source=src("002 §85"),
           points_at="Cover annual_contract_value_gbp cell",
           explanation="The services with start_year 1 must add up to annual_contract_value_gbp within the policy "
@@ -148,7 +148,7 @@ def scp007(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
                                   f"{money(tolerance)}.")
 
 
-@register("SCP008", severity=Severity.ERROR, domain=SCP, checkpoints=ALL_CHECKPOINTS,
+@assurance_rule("SCP008", severity=Severity.ERROR, domain=SCP, checkpoints=ALL_CHECKPOINTS,
           summary="A public health or adult social care service is not funded by the local authority.",
           source=src("002 §72", "002 §121", "002 §122"), points_at="funding_source cell",
           explanation="Public health and adult social care are local authority services: their funding_source "
@@ -162,7 +162,7 @@ def scp008(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
                                       "must be funded by the local authority.")
 
 
-@register("SCP009", severity=Severity.ERROR, domain=SCP, checkpoints=ALL_CHECKPOINTS,
+@assurance_rule("SCP009", severity=Severity.ERROR, domain=SCP, checkpoints=ALL_CHECKPOINTS,
           summary="Local authority services are in scope but no local authority is a partner.",
           source=src("002 §72", "002 §121", "002 §122"), points_at="the first such service's funding_source cell",
           explanation="When a service is funded by the local authority, Partners needs a Local authority with a "
@@ -185,7 +185,7 @@ def scp009(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
                                   "partner beyond engagement (e.g. under a Section 75 agreement).")
 
 
-@register("SCP010", severity=Severity.WARNING, domain=SCP, checkpoints=ALL_CHECKPOINTS,
+@assurance_rule("SCP010", severity=Severity.WARNING, domain=SCP, checkpoints=ALL_CHECKPOINTS,
           summary="Participating practices' list sizes differ from the registered population.",
           source=src("002 §72"), points_at="Cover population_registered cell",
           explanation="The list sizes of GP practices with an Integration agreement or Suspended contract should "

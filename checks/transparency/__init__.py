@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from checks.common import any_failed, ok, src
-from isap.findings import Domain, Finding, Severity
-from isap.model import FAILED, ParsedWorkbook, Row
+from checks.common import any_failed, engaged, ok, src
 from isap.policy import Policy
-from isap.registry import ALL_CHECKPOINTS, FROM_CP2, register
-from isap.template import COMMITMENT_CODES
+from isap.rules.registry import ALL_CHECKPOINTS, FROM_CP2, assurance_rule
+from isap.workbook.findings import Domain, Finding, Severity
+from isap.workbook.model import FAILED, ParsedWorkbook, Row
+from isap.workbook.template import COMMITMENT_CODES
 
 TRN = Domain.TRANSPARENCY
 PUBLISHED = ("BOARD_MEETINGS_PUBLIC", "PUBLISH_PERFORMANCE", "PUBLISH_FINANCE")
@@ -32,7 +32,7 @@ def _commitments(wb: ParsedWorkbook) -> dict[str, Row]:
     return out
 
 
-@register("TRN001", severity=Severity.ERROR, domain=TRN, checkpoints=ALL_CHECKPOINTS,
+@assurance_rule("TRN001", severity=Severity.ERROR, domain=TRN, checkpoints=ALL_CHECKPOINTS,
           summary="A transparency commitment code has no row.", source=SOURCE, points_at="Transparency sheet",
           explanation="All ten commitment codes must be listed (one finding per missing code). Skipped when any "
                       "commitment_code failed its own check.")
@@ -48,7 +48,7 @@ def trn001(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
                                       "commits to it.")
 
 
-@register("TRN002", severity=Severity.ERROR, domain=TRN, checkpoints=ALL_CHECKPOINTS,
+@assurance_rule("TRN002", severity=Severity.ERROR, domain=TRN, checkpoints=ALL_CHECKPOINTS,
           summary="A transparency commitment is not made (committed is No).", source=SOURCE,
           points_at="committed cell",
           explanation="Every one of the ten commitments must be made; one finding per code answered No.")
@@ -59,7 +59,7 @@ def trn002(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
                                       f"{code} is not committed to: the contract must carry this commitment.")
 
 
-@register("TRN003", severity=Severity.ERROR, domain=TRN, checkpoints=ALL_CHECKPOINTS,
+@assurance_rule("TRN003", severity=Severity.ERROR, domain=TRN, checkpoints=ALL_CHECKPOINTS,
           summary="Board meetings, performance or finance publication has no frequency.",
           source=src("002 §35", "002 §99", "002 §137"),
           points_at="frequency cell",
@@ -72,7 +72,7 @@ def trn003(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
                                       f"{code} has no frequency: say how often (e.g. Quarterly).")
 
 
-@register("TRN004", severity=Severity.ERROR, domain=TRN, checkpoints=ALL_CHECKPOINTS,
+@assurance_rule("TRN004", severity=Severity.ERROR, domain=TRN, checkpoints=ALL_CHECKPOINTS,
           summary="Healthwatch is committed but no Healthwatch partner is listed.", source=src("002 §99", "002 §137"),
           points_at="HEALTHWATCH committed cell",
           explanation="A HEALTHWATCH commitment needs a Partners row of type Healthwatch. Skipped when a partner "
@@ -87,7 +87,7 @@ def trn004(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
                                   "HEALTHWATCH is committed but Partners lists no Healthwatch organisation.")
 
 
-@register("TRN005", severity=Severity.ERROR, domain=TRN, checkpoints=FROM_CP2,
+@assurance_rule("TRN005", severity=Severity.ERROR, domain=TRN, checkpoints=FROM_CP2,
           summary="A committed commitment has no evidence reference.", source=SOURCE, points_at="evidence_reference cell",
           explanation="From checkpoint 2, every committed commitment must say where it is written down "
                       "(document, section or URL).")
@@ -100,7 +100,7 @@ def trn005(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
                                       "section or URL where it is written down.")
 
 
-@register("TRN006", severity=Severity.WARNING, domain=TRN, checkpoints=ALL_CHECKPOINTS,
+@assurance_rule("TRN006", severity=Severity.WARNING, domain=TRN, checkpoints=ALL_CHECKPOINTS,
           summary="Public involvement is committed but no engagement with patients and public is recorded.",
           source=src("002 §138", "001 §24"), points_at="PUBLIC_INVOLVEMENT committed cell",
           explanation="A PUBLIC_INVOLVEMENT commitment needs an Engagement event with audience Patients and "
@@ -110,22 +110,7 @@ def trn006(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
     sub = wb.cover["submission_date"]
     if row is None or row["committed"] is not True or not ok(sub) or not wb.engagement.present:
         return
-    if _engaged(wb, "Patients and public", sub) is False:
+    if engaged(wb, "Patients and public", sub) is False:
         yield trn006.rule.finding("Transparency", row.excel_row, "committed", row.cell("committed"),
                                   f"PUBLIC_INVOLVEMENT is committed but Engagement records no event with patients "
                                   f"and the public on or before the submission date {sub.isoformat()}.")
-
-
-def _engaged(wb: ParsedWorkbook, audience: str, by) -> bool | None:
-    """True if an event with the audience is dated on or before `by`; None when a failed row could be one."""
-    e = wb.engagement
-    unknown = False
-    for a, d in zip(e.column("audience"), e.column("engagement_date")):
-        if a == audience and ok(d) and d <= by:
-            return True
-        if (a is FAILED and (d is FAILED or (ok(d) and d <= by))) or (a == audience and d is FAILED):
-            unknown = True
-    return None if unknown else False
-
-
-engaged = _engaged

@@ -1,24 +1,22 @@
-"""Workbook (WB) and schema (SCH) rules.
+"""The rules of reading a workbook: WB001–WB009 (the file and its sheets) and SCH001–SCH006 (values).
 
-These faults are found while the file is inspected (WB001–WB003, before any
-parsing) and while it is parsed into the model (WB004–WB009, SCH001–SCH006).
-Registering them here gives them the same catalogue entry, selection and
-documentation as every other rule; their check returns the findings the
-reader already made.
+The reader finds these faults itself while it inspects the file (WB001–WB003, before any parsing)
+and while it parses it into the model (WB004–WB009, SCH001–SCH006); it builds every such finding
+through the rule defined here.  The registry lists these rules beside the domain rules of
+`checks`, so they share one catalogue entry, selection (`--select`/`--ignore`) and documentation;
+their check returns the findings the reader already made.
 """
 
 from __future__ import annotations
 
 from typing import Iterable
 
-from isap.findings import Domain, Finding, Severity
-from isap.model import ParsedWorkbook
-from isap.policy import Policy
-from isap.registry import ALL_CHECKPOINTS, register
+from isap.workbook.findings import ALL_CHECKPOINTS, Domain, Finding, Rule, Severity
+from isap.workbook.model import ParsedWorkbook
 
 
-def _structural(rule_id: str):
-    def check(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
+def _made_by_reader(rule_id: str):
+    def check(wb: ParsedWorkbook, policy: object) -> Iterable[Finding]:
         return [f for f in wb.structural_findings if f.rule_id == rule_id]
 
     check.__name__ = f"check_{rule_id.lower()}"
@@ -80,9 +78,17 @@ _SCH = [
      "Every repeat after the first is reported; the first occurrence is used by the rules."),
 ]
 
+
+READING_RULES: dict[str, Rule] = {}
 for _id, _sev, _summary, _points, _expl in _WB:
-    register(_id, severity=_sev, domain=Domain.WORKBOOK, checkpoints=ALL_CHECKPOINTS, summary=_summary,
-             source=_FILE, explanation=_expl, points_at=_points)(_structural(_id))
+    READING_RULES[_id] = Rule(_id, _sev, Domain.WORKBOOK, ALL_CHECKPOINTS, _summary, _FILE, _expl,
+                              _made_by_reader(_id), _points, source_by_section=True)
 for _id, _summary, _expl in _SCH:
-    register(_id, severity=Severity.ERROR, domain=Domain.SCHEMA, checkpoints=ALL_CHECKPOINTS, summary=_summary,
-             source="ISAP-WB 1.0 §2, §4", explanation=_expl, points_at="cell")(_structural(_id))
+    READING_RULES[_id] = Rule(_id, Severity.ERROR, Domain.SCHEMA, ALL_CHECKPOINTS, _summary, "ISAP-WB 1.0 §2, §4",
+                              _expl, _made_by_reader(_id), "cell", source_by_section=True)
+
+
+def reading_finding(rule_id: str, sheet: str | None, row: int | None, column: str | None, cell: str | None,
+                    message: str) -> Finding:
+    """A finding of the reader, built by its rule."""
+    return READING_RULES[rule_id].finding(sheet, row, column, cell, message)

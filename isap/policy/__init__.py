@@ -59,7 +59,7 @@ class Policy(BaseModel):
     def _known_calendar(cls, value: str) -> str:
         # the default is known good; only a changed calendar pays for loading the holidays library
         if value != "GB-ENG":
-            from isap.working_days import CalendarError, parse_calendar
+            from isap.policy.working_days import CalendarError, parse_calendar
 
             try:
                 parse_calendar(value)

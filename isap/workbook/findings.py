@@ -12,9 +12,9 @@ import re
 from collections import Counter
 from dataclasses import asdict, dataclass
 from enum import Enum
-from typing import Iterable
+from typing import Callable, Iterable
 
-from isap.template import SHEET_ORDER, SHEETS_BY_NAME
+from isap.workbook.template import SHEET_ORDER, SHEETS_BY_NAME, section_for
 
 
 class Severity(str, Enum):
@@ -64,6 +64,64 @@ class Finding:
             message=d["message"],
             source=d["source"],
         )
+
+
+ALL_CHECKPOINTS = frozenset({1, 2, 3})
+FROM_CP2 = frozenset({2, 3})
+
+CheckFn = Callable[..., Iterable[Finding]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One rule of the catalogue: what it says and the check that finds it.
+
+    Every finding is built by its rule (`Rule.finding`), so a finding's severity, domain and source
+    are always its registered rule's.  Rules of the reader (WB, SCH) cite the template section of the
+    sheet they point at (`source_by_section`); their catalogue `source` lists the sections."""
+
+    id: str
+    severity: Severity
+    domain: Domain
+    checkpoints: frozenset[int]
+    summary: str
+    source: str
+    explanation: str
+    check: CheckFn
+    points_at: str = ""
+    source_by_section: bool = False
+
+    @property
+    def when(self) -> str:
+        return "all" if self.checkpoints == ALL_CHECKPOINTS else "cp ≥ 2" if self.checkpoints == FROM_CP2 else \
+            ", ".join(str(c) for c in sorted(self.checkpoints))
+
+    def applies_at(self, checkpoint: int | None) -> bool:
+        """Rules for all checkpoints always run; the others need a valid checkpoint they list."""
+        if self.checkpoints == ALL_CHECKPOINTS:
+            return True
+        return checkpoint is not None and checkpoint in self.checkpoints
+
+    def source_at(self, sheet: str | None) -> str:
+        """The source a finding of this rule on `sheet` cites."""
+        return section_for(sheet) if self.source_by_section else self.source
+
+    def finding(self, sheet: str | None, row: int | None, column: str | None, cell: str | None,
+                message: str) -> Finding:
+        return Finding(self.id, self.severity, self.domain, sheet, row, column, cell, message, self.source_at(sheet))
+
+    def to_dict(self) -> dict:
+        return {
+            "id": self.id,
+            "severity": self.severity.value,
+            "domain": self.domain.value,
+            "checkpoints": sorted(self.checkpoints),
+            "when": self.when,
+            "summary": self.summary,
+            "points_at": self.points_at,
+            "source": self.source,
+            "explanation": self.explanation,
+        }
 
 
 _SEVERITY_RANK = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}

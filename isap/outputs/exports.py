@@ -12,9 +12,9 @@ import io
 import xml.etree.ElementTree as ET
 from typing import Iterable, Sequence
 
-from isap.checker import Report
-from isap.findings import unlisted_by
-from isap.registry import all_rules
+from isap.rules.engine import Report
+from isap.rules.registry import all_rules
+from isap.workbook.findings import unlisted_by
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 

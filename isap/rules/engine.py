@@ -16,13 +16,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from isap.findings import Domain, Finding, Severity, cap_findings
 from isap.policy import Policy
-from isap.registry import CATALOGUE_VERSION, all_rules, selected
-from isap.safety import Refused, file_finding, inspect
-from isap.values import clip
+from isap.rules.registry import CATALOGUE_VERSION, ENTRY_POINT_GROUP, all_rules, selected
+from isap.workbook.findings import Domain, Finding, Severity, cap_findings
+from isap.workbook.safety import Refused, file_finding, inspect
+from isap.workbook.values import clip
 
 log = logging.getLogger(__name__)
+
+
+def checking_modules() -> tuple[str, ...]:
+    """The modules a child that checks workbooks runs: worth importing once in a forkserver."""
+    from importlib.metadata import entry_points
+
+    return ("isap.rules.engine", *sorted(ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)))
 TITLE_LIMIT = 300  # characters of a proposal title kept; a real title is far shorter
 EMAIL_LIMIT = 254  # the longest address mail systems accept (RFC 5321)
 FILE_LEVEL = frozenset({"WB001", "WB002", "WB003"})
@@ -91,11 +98,11 @@ class Report:
 
 def check_file(path: str | Path, policy: Policy | None = None, checkpoint: int | None = None,
                select: Iterable[str] = (), ignore: Iterable[str] = ()) -> Report:
-    """Check one file in a child process with hard limits (see `isap.isolation`).
+    """Check one file in a child process with hard limits (see `isap.workbook.isolation`).
 
     What happens in the child cannot reach the caller: a crash, a kill or an exhausted limit is a
     WB001 or WB003 finding for this file."""
-    from isap import isolation
+    from isap.workbook import isolation
 
     policy = policy or Policy()
     limits = isolation.Limits.from_policy(policy)
@@ -147,7 +154,7 @@ def _check(path: str | Path, policy: Policy | None, checkpoint: int | None, sele
         return report, defects
     report.sha256 = inspection.sha256
     try:
-        from isap.parse import parse  # pandas/pandera load only when a file gets this far
+        from isap.workbook.parse import parse  # pandas/pandera load only when a file gets this far
 
         wb = parse(inspection, checkpoint, policy.max_findings_per_rule)
     except Refused as refused:

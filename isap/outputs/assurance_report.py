@@ -1,7 +1,7 @@
 """The checkpoint assurance report: what was assessed, found, rated, decided and recorded.
 
 One printable HTML page per proposal and checkpoint, for the assurance
-letter and the file (and the same content as PDF, from `isap.letters`).
+letter and the file (and the same content as PDF, from `isap.outputs.letters`).
 Everything comes from the service layer (so scoping holds) and is escaped by
 the template engine (so text from a submission cannot inject markup).
 """
@@ -13,9 +13,9 @@ from itertools import groupby
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from isap.workflow import NotFound, Service
+from isap.review.service import NotFound, Service
 
-_ENV = Environment(loader=PackageLoader("isap", "templates"), autoescape=select_autoescape(["html"]))
+_ENV = Environment(loader=PackageLoader("isap.outputs", "html"), autoescape=select_autoescape(["html"]))
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
 
@@ -24,7 +24,7 @@ CHECKPOINT_NAMES = {1: "strategic case", 2: "preferred bidder", 3: "mobilisation
 
 def report_context(service: Service, actor: str, reference: str, checkpoint: int) -> dict:
     """Everything the report shows, gathered once for the HTML and the PDF."""
-    from isap.working_days import describe
+    from isap.policy.working_days import describe
 
     d = service.show(actor, reference)
     reviews = [r for r in d["reviews"] if r["checkpoint"] == checkpoint]

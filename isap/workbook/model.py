@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Iterator, Mapping
 
-from isap.findings import Finding
-from isap.template import (
+from isap.workbook.findings import Finding
+from isap.workbook.template import (
     COVER,
     ENGAGEMENT,
     FINANCE,

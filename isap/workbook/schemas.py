@@ -1,6 +1,6 @@
 """Pandera schemas, one per template sheet, over values that are already typed.
 
-Cells are typed by `isap.values` first (keeping their provenance), so pandera
+Cells are typed by `isap.workbook.values` first (keeping their provenance), so pandera
 never coerces and a bad value cannot hide the real violations beside it in
 the same column.  The schemas then check, column by column, what is left: required values (including conditional requirements by checkpoint,
 provider type or relationship), allowed choices, formats, ranges and
@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from isap.template import (
+from isap.workbook.template import (
     FORMAT_PATTERNS,
     Column,
     Format,

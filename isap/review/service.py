@@ -22,8 +22,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, select
 
-from isap import lifecycle
-from isap.lifecycle import (
+from isap.policy import Policy
+from isap.review import lifecycle
+from isap.review.lifecycle import (
     Action,
     Actor,
     ConditionFacts,
@@ -34,8 +35,7 @@ from isap.lifecycle import (
     State,
     WarningFacts,
 )
-from isap.policy import Policy
-from isap.store.db import StoreError, check_schema, get_engine, store_error
+from isap.store.db import StoreBusy, StoreError, check_schema, get_engine, store_error
 from isap.store.files import FileStore, FileStoreError, default_store
 from isap.store.models import (
     Acknowledgement,
@@ -272,7 +272,7 @@ class Service:
                 if org is None:
                     raise NotFound(f"unknown organisation {org_code}")
                 org_id = org.id
-            from isap.auth import hash_password
+            from isap.review.passwords import hash_password
 
             user = User(username=name, role=role, organisation_id=org_id, email=email,
                         password_hash=hash_password(password) if password else None)
@@ -283,7 +283,7 @@ class Service:
         return self._run(run)
 
     def set_password(self, username: str, password: str) -> None:
-        from isap.auth import hash_password
+        from isap.review.passwords import hash_password
 
         def run(s: Session) -> None:
             user = self._user(s, username)
@@ -291,11 +291,15 @@ class Service:
             s.add(user)
         self._run(run)
 
+    def has_user(self, username: str) -> bool:
+        with self._session() as s:
+            return s.exec(select(User).where(User.username == username)).first() is not None
+
     def user(self, username: str) -> User:
         return self._run(lambda s: self._user(s, username))
 
     def authenticate(self, username: str, password: str) -> User | None:
-        from isap.auth import verify_password
+        from isap.review.passwords import verify_password
 
         def run(s: Session) -> User | None:
             user = s.exec(select(User).where(User.username == username)).first()
@@ -340,7 +344,7 @@ class Service:
         """Check a workbook and keep it: a new proposal, a new version, or (identical bytes) nothing new."""
         import hashlib
 
-        from isap.checker import check_bytes
+        from isap.rules.engine import check_bytes
 
         sha = hashlib.sha256(data).hexdigest()
         report = report if report is not None else check_bytes(data, filename, self.policy)
@@ -674,7 +678,7 @@ class Service:
         """The reviewer's pipeline: every visible proposal with its waiting time against the policy target."""
         import numpy as np
 
-        from isap import working_days
+        from isap.policy import working_days
 
         rows = self.list_proposals(actor)
         if not rows:
@@ -818,7 +822,7 @@ class Service:
 
     def overdue(self, today: dt.date) -> list[dict]:
         """Reviews waiting longer than the policy target, and open conditions past their due date."""
-        from isap import working_days
+        from isap.policy import working_days
 
         def run(s: Session) -> list[dict]:
             out = []
@@ -909,5 +913,5 @@ def diff_findings(old: list[dict], new: list[dict]) -> dict[str, list[dict]]:
             "unchanged": [f for f in new if key(f) in old_keys]}
 
 
-__all__ = ["diff_findings", "Service", "WorkflowError", "NotFound", "Forbidden", "Refused", "Conflict", "ConditionInput",
+__all__ = ["StoreBusy", "StoreError", "diff_findings", "Service", "WorkflowError", "NotFound", "Forbidden", "Refused", "Conflict", "ConditionInput",
            "UploadResult", "IntegrityError"]

@@ -21,8 +21,8 @@ import struct
 import time
 import zipfile
 import zlib
-from operator import itemgetter
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from xml.etree.ElementTree import ParseError
 
@@ -30,9 +30,9 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring as safe_fromstring
 from defusedxml.ElementTree import iterparse as safe_iterparse
 
-from isap.findings import Domain, Finding, Severity
 from isap.policy import Policy
-from isap.template import SECTION_FILE
+from isap.workbook.findings import Finding
+from isap.workbook.reading_rules import reading_finding
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 CHUNK = 1 << 20
@@ -91,7 +91,8 @@ class Refused(Exception):
 
 
 def file_finding(rule_id: str, message: str) -> Finding:
-    return Finding(rule_id, Severity.ERROR, Domain.WORKBOOK, None, None, None, None, message, SECTION_FILE)
+    """A finding about the whole file (sheet, row, column and cell null), built by its rule."""
+    return reading_finding(rule_id, None, None, None, None, message)
 
 
 def wb001(message: str) -> Refused:

@@ -15,7 +15,7 @@ from openpyxl.comments import Comment
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.worksheet.datavalidation import DataValidation
 
-from isap.template import (
+from isap.workbook.template import (
     SHEETS,
     TEMPLATE_VERSION,
     Column,

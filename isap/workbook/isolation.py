@@ -36,17 +36,17 @@ import signal
 import tempfile
 import threading
 from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
 from multiprocessing import context as mp_context
 from multiprocessing import forkserver, popen_forkserver, reduction, spawn, util
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 log = logging.getLogger(__name__)
 
-# Imported by the forkserver (or the child, under fork) before any file arrives, so a warm child
-# pays no import cost when it checks one.
-PRELOAD = ["isap.checker", "isap.parse", "isap.safety", "isap.registry", "checks"]
+# Imported by the forkserver before any file arrives, so a warm child pays no import cost when it
+# reads one; `warm_up(preload=...)` adds what the caller's children run (the rules, say).
+PRELOAD = ["isap.workbook.parse", "isap.workbook.safety"]
 WARM_WORKERS = 2
 # A child is replaced after this many files, so fragmentation or a leak in a reader cannot build up.
 MAX_TASKS_PER_CHILD = 200
@@ -185,7 +185,7 @@ class _NoMainContext(mp_context.ForkServerContext):
 
 def _forkserver_context() -> _NoMainContext:
     ctx = _NoMainContext()
-    ctx.set_forkserver_preload(PRELOAD)
+    ctx.set_forkserver_preload(list(PRELOAD))
     return ctx
 
 
@@ -315,16 +315,18 @@ def use_fork() -> None:
 _WARMED = False
 
 
-def warm_up(workers: int = WARM_WORKERS, background: bool = False) -> None:
+def warm_up(workers: int = WARM_WORKERS, background: bool = False, preload: tuple[str, ...] = ()) -> None:
     """For a long-running process (dashboard, worker): start a warm pool of children now, once.
 
     Cheap to call again (on every page run, say). With `background`, the children start on a
-    thread so the caller (a page being drawn) need not wait for them."""
+    thread so the caller (a page being drawn) need not wait for them.  `preload` names modules the
+    children will need, imported once by the forkserver."""
     global _WORKERS, _WARMED
     with _POOL_LOCK:
         if _WARMED:
             return
         _WARMED = True
+        PRELOAD.extend(m for m in preload if m not in PRELOAD)
         _WORKERS = max(_WORKERS, workers)
     if background:
         threading.Thread(target=lambda: _pool().warm(), name="isap-isolation-warm-up", daemon=True).start()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from isap.registry import CATALOGUE_VERSION, all_rules
+from isap.rules.registry import CATALOGUE_VERSION, all_rules
 
 DOCS_HEADER = """# Assurance rule catalogue
 

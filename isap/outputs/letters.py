@@ -23,8 +23,8 @@ from pathlib import Path
 from fpdf import FPDF, FontFace
 from fpdf.enums import TableBordersLayout, TableCellFillMode
 
-from isap.assurance_report import report_context
-from isap.workflow import DOMAINS, NotFound, Service
+from isap.outputs.assurance_report import report_context
+from isap.review.service import DOMAINS, NotFound, Service
 
 FONT = "DejaVuSans"
 NHS_BLUE = (0, 94, 184)
@@ -285,7 +285,7 @@ def _next_steps(outcome: str, cp: int) -> str:
 
 
 def _checkpoint_name(cp: int) -> str:
-    from isap.assurance_report import CHECKPOINT_NAMES
+    from isap.outputs.assurance_report import CHECKPOINT_NAMES
 
     return CHECKPOINT_NAMES.get(cp, "")
 

@@ -16,9 +16,9 @@ from openpyxl.comments import Comment
 from openpyxl.styles import Font, PatternFill
 from openpyxl.worksheet.hyperlink import Hyperlink
 
-from isap.checker import Report
-from isap.exports import FORMULA_START
-from isap.template import normalise_name
+from isap.outputs.exports import FORMULA_START
+from isap.rules.engine import Report
+from isap.workbook.template import normalise_name
 
 ERROR_FILL = PatternFill("solid", fgColor="F4B6B6")
 WARNING_FILL = PatternFill("solid", fgColor="FFE08A")
@@ -36,8 +36,8 @@ def annotated_copy(data: bytes, report: Report, policy=None) -> tuple[bytes, int
     workbook), so it runs in a limited child like the check itself, never in
     the process that serves other people; a child that runs out of a limit
     is an `AnnotateError` like any other reason the copy cannot be made."""
-    from isap import isolation
     from isap.policy import Policy
+    from isap.workbook import isolation
 
     if report.refused:
         raise _not_assessed(report)

@@ -11,7 +11,7 @@ import json
 from itertools import groupby
 from typing import Sequence
 
-from isap.checker import Report
+from isap.rules.engine import Report
 
 
 def to_json(reports: Sequence[Report]) -> str:

@@ -15,7 +15,7 @@ import re
 from decimal import Decimal
 from typing import Callable, NamedTuple
 
-from isap.template import ERROR_LITERALS, Column, ValueType
+from isap.workbook.template import ERROR_LITERALS, Column, ValueType
 
 
 class Bad(NamedTuple):

@@ -1,6 +1,6 @@
 """Prefect flows: every upload assured by a flow, inbox batches, daily reminders.
 
-The tasks wrap the plain steps of `isap.pipeline`, so the same code runs
+The tasks wrap the plain steps of `isap.orchestration.steps`, so the same code runs
 in-process on a laptop, in Prefect's ephemeral mode, or on a Prefect server
 with workers on many machines (see prefect.yaml and docs/deployment.md).
 Transient failures (database busy, file store unavailable) are retried with
@@ -25,21 +25,21 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.tasks import exponential_backoff
 
-from isap import composition, pipeline
+from isap import composition
+from isap.orchestration import steps
 from isap.policy import Policy
-from isap.store.db import StoreBusy
-from isap.workflow import Service, WorkflowError
+from isap.review.service import Service, StoreBusy, WorkflowError
 
 RETRY_DELAYS = exponential_backoff(backoff_factor=1)
 
 
 def batch_task_runner(spec: str | None = None):
-    """The task runner ISAP_TASK_RUNNER asks for (see `pipeline.batch_runner_setting`).
+    """The task runner ISAP_TASK_RUNNER asks for (see `steps.batch_runner_setting`).
 
     Chosen when this module is imported, so a deployment run on a worker uses
     the worker's setting, and `isap ingest` uses the caller's.
     """
-    kind, value = pipeline.batch_runner_setting(spec)
+    kind, value = steps.batch_runner_setting(spec)
     if kind == "threads":
         return ThreadPoolTaskRunner(max_workers=value)
     try:
@@ -78,7 +78,7 @@ def _local_cluster(**kwargs):
 def _transient(task_, task_run, state) -> bool:
     try:
         state.result()
-    except pipeline.TransientError:
+    except steps.TransientError:
         return True
     except Exception:  # noqa: BLE001 - anything else is not worth retrying
         return False
@@ -92,22 +92,22 @@ def _service() -> Service:
 
 @task(retries=3, retry_delay_seconds=RETRY_DELAYS, retry_condition_fn=_transient)
 def store_original(path: str) -> str:
-    return pipeline.store_original(_service(), Path(path).read_bytes())
+    return steps.store_original(_service(), Path(path).read_bytes())
 
 
 @task
 def check_workbook(path: str, filename: str):
-    return pipeline.check_workbook(_service(), filename, Path(path).read_bytes())
+    return steps.check_workbook(_service(), filename, Path(path).read_bytes())
 
 
 @task(retries=3, retry_delay_seconds=RETRY_DELAYS, retry_condition_fn=_transient)
 def persist_version(actor: str, filename: str, path: str, report):
-    return pipeline.persist_version(_service(), actor, filename, Path(path).read_bytes(), report)
+    return steps.persist_version(_service(), actor, filename, Path(path).read_bytes(), report)
 
 
 @task(retries=2, retry_delay_seconds=RETRY_DELAYS)
 def notify(result, contact: str | None):
-    return pipeline.notify(_service(), result, contact)
+    return steps.notify(_service(), result, contact)
 
 
 @flow(name="assure_submission")
@@ -116,7 +116,7 @@ def assure_submission(actor: str, filename: str, path: str):
     store_original(path)
     report = check_workbook(path, filename)
     result = persist_version(actor, filename, path, report)
-    notify(result, pipeline.report_contact(report))
+    notify(result, steps.report_contact(report))
     return result
 
 
@@ -130,7 +130,7 @@ def _retrying(fn, name: str, attempts: int):
     for attempt in range(attempts):
         try:
             return fn()
-        except (pipeline.TransientError, StoreBusy) as exc:
+        except (steps.TransientError, StoreBusy) as exc:
             if attempt == attempts - 1:
                 return _row(name, f"failed: {exc} (tried {attempts} times)")
             time.sleep(2 ** attempt)
@@ -146,7 +146,7 @@ def check_one(path: str, policy: Policy | None = None, attempts: int = 3) -> dic
         sha = hashlib.sha256(data).hexdigest()
         if _service().sha_known(sha):
             return _row(name, "already assured")
-        report = pipeline.check_workbook(_service(), name, data, policy)
+        report = steps.check_workbook(_service(), name, data, policy)
         return {"file": name, "path": path, "sha256": sha, "report": report,
                 "reference": getattr(report, "proposal_reference", None)}
 
@@ -160,7 +160,7 @@ def persist_one(actor: str, item: dict, policy: Policy | None = None, attempts: 
     """Keep one checked inbox file as a version (or an unassigned upload) and notify.
 
     A guard's refusal is this file's outcome; conflicts with people outside the
-    batch are retried inside `pipeline.persist_version`, transient failures here.
+    batch are retried inside `steps.persist_version`, transient failures here.
     """
     name = item["file"]
 
@@ -168,15 +168,15 @@ def persist_one(actor: str, item: dict, policy: Policy | None = None, attempts: 
         data = Path(item["path"]).read_bytes()
         report = item["report"]
         if hashlib.sha256(data).hexdigest() != item["sha256"]:
-            report = pipeline.check_workbook(_service(), name, data, policy)  # replaced since it was checked
+            report = steps.check_workbook(_service(), name, data, policy)  # replaced since it was checked
         try:
-            r = pipeline.persist_version(_service(), actor, name, data, report)
+            r = steps.persist_version(_service(), actor, name, data, report)
         except WorkflowError as exc:
             return _row(name, f"refused: {exc}")
         try:
-            pipeline.notify(_service(), r, pipeline.report_contact(report))
+            steps.notify(_service(), r, steps.report_contact(report))
         except OSError as exc:
-            logging.getLogger("isap.flows").warning("%s: could not write the notification: %s", name, exc)
+            logging.getLogger("isap.orchestration.flows").warning("%s: could not write the notification: %s", name, exc)
         if r.duplicate:
             return _row(name, "already assured", r)
         return _row(name, "kept, not assessable" if r.reference is None else
@@ -247,7 +247,7 @@ def assure_inbox(directory: str, actor: str) -> list[dict]:
     logger = get_run_logger()
     policy = composition.load_policy()
     files = sorted(str(p) for p in Path(directory).iterdir() if p.suffix.lower() == ".xlsx" and p.is_file())
-    _, value = pipeline.batch_runner_setting()
+    _, value = steps.batch_runner_setting()
     size = chunk_size(len(files), value if isinstance(value, int) else 8)
     chunks = [files[i:i + size] for i in range(0, len(files), size)]
     logger.info("assuring %d workbook(s) from %s in %d task(s)", len(files), directory, len(chunks))
@@ -281,4 +281,4 @@ def assure_inbox(directory: str, actor: str) -> list[dict]:
 def review_reminders(today: str | None = None) -> list[str]:
     """Daily: reminders for reviews past the policy target and conditions past their due date."""
     day = dt.date.fromisoformat(today) if today else None
-    return [str(p) for p in pipeline.reminders(_service(), day)]
+    return [str(p) for p in steps.reminders(_service(), day)]

@@ -14,31 +14,30 @@ import io
 from concurrent.futures import ThreadPoolExecutor
 from types import MappingProxyType
 
+import numpy as np
 from python_calamine import CalamineError, CalamineWorkbook
 
-from isap import schemas
-import numpy as np
-
-from isap.findings import Domain, Finding, FindingCollector, Severity
-from isap.model import FAILED, KeyValueSheet, ParsedWorkbook, Table
-from isap.safety import Inspection, SheetScan, SpecialCell, wb001
-from isap.template import (
+from isap.workbook import schemas
+from isap.workbook.findings import Finding, FindingCollector
+from isap.workbook.model import FAILED, KeyValueSheet, ParsedWorkbook, Table
+from isap.workbook.reading_rules import reading_finding
+from isap.workbook.safety import Inspection, SheetScan, SpecialCell, wb001
+from isap.workbook.template import (
     COVER,
     FORMAT_EXAMPLES,
     IGNORED_SHEETS,
-    Format,
     SHEETS,
     SUPPORTED_VERSIONS,
     UPPERCASED_FORMATS,
     Column,
+    Format,
     Need,
     SheetKind,
     SheetSpec,
     column_letter,
     normalise_name,
-    section_for,
 )
-from isap.values import (
+from isap.workbook.values import (
     Bad,
     clip,
     converter_for,
@@ -50,10 +49,6 @@ from isap.values import (
     type_column,
 )
 
-_SEVERITY = {
-    "WB004": Severity.ERROR, "WB005": Severity.ERROR, "WB006": Severity.WARNING, "WB007": Severity.ERROR,
-    "WB008": Severity.ERROR, "WB009": Severity.WARNING,
-}
 _TEMPLATE_BY_NORM = {normalise_name(s.name): s for s in SHEETS}
 _IGNORED_NORM = {normalise_name(n) for n in IGNORED_SHEETS}
 _KINDS = {"chartsheet": "a chart sheet", "dialogsheet": "a dialog sheet"}
@@ -61,9 +56,7 @@ _KINDS = {"chartsheet": "a chart sheet", "dialogsheet": "a dialog sheet"}
 
 def _finding(rule_id: str, sheet: str | None, row: int | None, column: str | None, cell: str | None,
              message: str) -> Finding:
-    domain = Domain.SCHEMA if rule_id.startswith("SCH") else Domain.WORKBOOK
-    severity = _SEVERITY.get(rule_id, Severity.ERROR)
-    return Finding(rule_id, severity, domain, sheet, row, column, cell, message, section_for(sheet))
+    return reading_finding(rule_id, sheet, row, column, cell, message)
 
 
 class _Builder:
@@ -309,7 +302,7 @@ class _Builder:
         repeated: set[int] = set()
         for name, positions in bad:
             failed.setdefault(name, set()).update(positions.tolist())
-        for name, positions in self._repeats:
+        for _name, positions in self._repeats:
             repeated.update(positions.tolist())
         final: dict[str, tuple] = {}
         for name, vals in columns.items():

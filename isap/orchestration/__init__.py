@@ -1,0 +1,2 @@
+"""The orchestration layer: Prefect flows over the review service, dispatch to them, and child processes.
+"""
