@@ -84,7 +84,7 @@ def bench_queries() -> list[dict]:
                 populate(url)
                 svc = Service(engine_for(url))
                 t_list = _best(lambda: svc.list_proposals("rita"))
-                t_pipe = _best(lambda: svc.pipeline("rita"))
+                t_pipe = _best(lambda: svc.review_queue("rita"))
                 t_scoped = _best(lambda: svc.list_proposals("alice"))
                 for what, t in (("isap list (reviewer, all 10,000)", t_list),
                                 ("pipeline view data (reviewer)", t_pipe),

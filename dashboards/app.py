@@ -55,7 +55,11 @@ def main() -> None:
                  st.Page("views/upload.py", title="Upload", url_path="upload"), proposal,
                  st.Page("views/template.py", title="Template", url_path="template"), rules]
     else:
-        pages = [st.Page("views/pipeline.py", title="Pipeline", url_path="pipeline", default=True), proposal, rules]
+        pages = [
+            st.Page("views/review_queue.py", title="Review queue", url_path="queue", default=True),
+            proposal,
+            rules,
+        ]
     st.navigation(pages).run()
 
 

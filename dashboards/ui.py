@@ -487,10 +487,10 @@ def annotated_download(data: bytes, report: dict, filename: str) -> None:
     download's, never the page's.
     """
     from isap.outputs.annotated_copy import annotate_bytes
-    from isap.rules.engine import Report
+    from isap.rules.engine import CheckReport
 
     try:
-        annotated = annotate_bytes(data, Report.from_dict(report), service().policy)
+        annotated = annotate_bytes(data, CheckReport.from_dict(report), service().policy)
     except Exception:  # noqa: BLE001 - hostile bytes may fail in any parser; the check's result stands
         log.warning("annotating %r failed", plain(filename), exc_info=True)
         st.caption("A copy of your workbook with the findings marked cannot be made for this file; the findings "
@@ -518,11 +518,11 @@ def template_page() -> None:
 
 
 # ---------------------------------------------------------------------------- reviewer pages
-def pipeline_page() -> None:
+def review_queue_page() -> None:
     user = me()
     svc = service()
-    st.title("Pipeline")
-    rows = svc.pipeline(user["username"])
+    st.title("Review queue")
+    rows = svc.review_queue(user["username"])
     if not rows:
         st.info("There are no proposals yet.")
         return

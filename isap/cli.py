@@ -641,7 +641,9 @@ def main() -> None:
         import logging
 
         logging.getLogger("isap").debug("unexpected failure", exc_info=True)
-        sys.stderr.write(f"isap: unexpected failure ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})\n")
+        sys.stderr.write(
+            f"isap: unexpected failure ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})\n"
+        )
         sys.exit(1)
 
 

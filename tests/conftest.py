@@ -94,7 +94,7 @@ def findings_of(report, rules: set[str] | None = None) -> list[tuple]:
 
 @pytest.fixture
 def run_check(tmp_path):
-    """Write a proposal (dict) as a workbook and check it; returns the Report."""
+    """Write a proposal (dict) as a workbook and check it; returns the CheckReport."""
     from isap.rules.engine import check_file
     from sample_submissions.proposals import write
 

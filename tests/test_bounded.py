@@ -214,17 +214,17 @@ def test_cap_is_exact_at_the_limit_and_keeps_severities_apart():
 
 
 def test_report_summary_counts_unlisted_findings_and_round_trips():
-    from isap.rules.engine import Report
+    from isap.rules.engine import CheckReport
     from isap.workbook.findings import cap_findings
 
-    r = Report("w.xlsx", "0" * 64, "1.0", 2, {"max_findings_per_rule": 5})
+    r = CheckReport("w.xlsx", "0" * 64, "1.0", 2, {"max_findings_per_rule": 5})
     r.findings, r.unlisted = cap_findings([_f(row=n) for n in range(2, 102)]
                                           + [_f("WB009", row=3, severity="warning")], 5)
     assert r.summary == {"error": 100, "warning": 1, "info": 0}
     assert len(r.findings) == 7
     d = r.to_dict()
     assert d["summary"] == {"error": 100, "warning": 1, "info": 0} and len(d["findings"]) == 7
-    back = Report.from_dict(d)
+    back = CheckReport.from_dict(d)
     assert back.summary == r.summary and back.findings == r.findings
     assert r.exit_code == back.exit_code == 1
 
@@ -350,10 +350,10 @@ def test_junit_counts_the_findings_a_note_stands_for_not_the_note(tmp_path):
     import xml.etree.ElementTree as ET
 
     from isap.outputs.exports import to_junit
-    from isap.rules.engine import Report
+    from isap.rules.engine import CheckReport
     from isap.workbook.findings import cap_findings
 
-    r = Report("many.xlsx", "0" * 64, "1.0", 2, {})
+    r = CheckReport("many.xlsx", "0" * 64, "1.0", 2, {})
     r.findings, r.unlisted = cap_findings([_f(row=n) for n in range(2, 1_202)]
                                           + [_f("SCH003", row=n, column="category") for n in range(2, 5)], 500)
     assert r.summary["error"] == 1_203
@@ -455,7 +455,9 @@ def test_markdown_export_leaves_no_bare_email_address_for_a_linkifier():
 
     from isap.outputs.exports import md_text
 
-    shown = html.unescape(re.sub(r"<[^>]+>", "", MarkdownIt("commonmark").render(md_text("mail helpdesk@evil.example"))))
+    shown = html.unescape(
+        re.sub(r"<[^>]+>", "", MarkdownIt("commonmark").render(md_text("mail helpdesk@evil.example")))
+    )
     assert shown.replace("\u2060", "").strip() == "mail helpdesk@evil.example"  # reads as written
     # GitHub's extended e-mail autolink: local part, @, then a domain with a dot, all in one run of text
     assert not re.search(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", shown)

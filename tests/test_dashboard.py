@@ -108,7 +108,7 @@ def test_commissioner_cannot_upload_for_another_organisation(demo_env, tmp_path)
 
 def test_reviewer_pipeline_and_rules(demo_env):
     at = signed_in("rita", "rita-demo")
-    assert "Pipeline" in texts(at)
+    assert "Review queue" in texts(at)
     table = at.dataframe[0].value
     assert set(table["reference"]) == {"ISAP-2026-011", "ISAP-2026-012", "ISAP-2026-013", "ISAP-2026-021"}
     at.switch_page("views/rules.py")

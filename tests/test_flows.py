@@ -130,10 +130,18 @@ def test_plain_check_never_imports_prefect(tmp_path):
 def test_cli_upload_without_a_server_runs_in_process_without_prefect(env, tmp_path):
     path = write(clean(1, reference="ISAP-2026-011"), tmp_path / "a.xlsx")
     environ = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
-    r = subprocess.run([sys.executable, "-c", "import sys\nfrom isap.cli import main\nsys.argv=['isap','upload',"
-                        f"{str(path)!r},'--as','alice']\ncode = 0\ntry:\n    main()\nexcept SystemExit as e:\n    code = e.code\n"
-                        "print(sorted(m for m in sys.modules if m=='prefect'))\nsys.exit(code)"],
-                       capture_output=True, text=True, env=environ)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys\nfrom isap.cli import main\nsys.argv=['isap','upload',"
+            f"{str(path)!r},'--as','alice']\ncode = 0\ntry:\n    main()\nexcept SystemExit as e:\n    code = e.code\n"
+            "print(sorted(m for m in sys.modules if m=='prefect'))\nsys.exit(code)",
+        ],
+        capture_output=True,
+        text=True,
+        env=environ,
+    )
     assert r.returncode == 0, r.stderr
     assert "ISAP-2026-011 version 1" in r.stdout
     assert r.stdout.strip().splitlines()[-1] == "[]"  # Prefect was never imported, let alone its server started

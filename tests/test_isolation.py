@@ -172,7 +172,7 @@ def test_a_child_that_aborts_is_a_failure_and_the_pool_serves_the_next_file(pool
     failure = pool.run(_abort, (), LIMITS)
     assert isinstance(failure, isolation.Failure) and failure.kind == "crash" and "SIGABRT" in failure.detail
     report = pool.run(engine.check_file_in_process, (typical,), LIMITS)
-    assert isinstance(report, engine.Report) and report.findings == [] and report.exit_code == 0
+    assert isinstance(report, engine.CheckReport) and report.findings == [] and report.exit_code == 0
 
 
 def test_a_child_that_exceeds_its_memory_is_a_memory_failure(pool):

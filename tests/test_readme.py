@@ -138,9 +138,12 @@ def script_for(commands: list[str], clone: Path) -> str:
     for command in commands:
         found = EXPECTED_STATUS.search(command)
         expected = int(found.group(1)) if found else 0
-        lines += [command, f"__status=$?; if [ $__status -ne {expected} ]; then echo "
-                           f"{shlex.quote('README command exited ')}$__status{shlex.quote(f' (expected {expected}): ' + command)}"
-                           " >&2; exit 100; fi"]
+        lines += [
+            command,
+            f"__status=$?; if [ $__status -ne {expected} ]; then echo "
+            f"{shlex.quote('README command exited ')}$__status{shlex.quote(f' (expected {expected}): ' + command)}"
+            " >&2; exit 100; fi",
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -88,7 +88,10 @@ def test_junit_shape(tmp_path):
     failed = {c.get("name").split()[0] for c in first.findall("testcase") if c.find("failure") is not None}
     assert failed == {"WB004", "CAP002"}  # errors fail; the CAP011 warning does not
     warned = [c for c in first.findall("testcase") if c.get("name").startswith("CAP011")]
-    assert "startup" in "".join(warned[0].find("system-out").itertext()).lower() or warned[0].find("system-out") is not None
+    assert (
+        "startup" in "".join(warned[0].find("system-out").itertext()).lower()
+        or warned[0].find("system-out") is not None
+    )
     assert suites[2].find("testcase/error").get("type") == "WB001"
 
 
@@ -204,10 +207,22 @@ def test_assurance_report_pdf_matches_the_html(reviewed, db_url, tmp_path):
     path.write_bytes(render_report_pdf(service, "rita", ref, 1))
     text = " ".join(subprocess.run(["pdftotext", "-enc", "UTF-8", str(path), "-"], capture_output=True, text=True,
                                    check=True).stdout.split())
-    for part in (ref, "<script>alert(1)</script> Dudley ICP", "Findings by domain", "REL011",
-                 "CVS joins via the alliance board.", "approved with conditions", "Sound case; relationships need work.",
-                 "Sign heads of terms with all practices", "ICB primary care lead", "2027-03-31",
-                 "Audit trail for checkpoint 1", "submitted → in_review", "working_capital_months", "GB-ENG"):
+    for part in (
+        ref,
+        "<script>alert(1)</script> Dudley ICP",
+        "Findings by domain",
+        "REL011",
+        "CVS joins via the alliance board.",
+        "approved with conditions",
+        "Sound case; relationships need work.",
+        "Sign heads of terms with all practices",
+        "ICB primary care lead",
+        "2027-03-31",
+        "Audit trail for checkpoint 1",
+        "submitted → in_review",
+        "working_capital_months",
+        "GB-ENG",
+    ):
         assert part in text, part
 
 
@@ -254,13 +269,13 @@ def _assert_inert(html: str) -> None:
 
 
 def test_markdown_export_keeps_workbook_text_inert(tmp_path):
-    from isap.rules.engine import Report
+    from isap.rules.engine import CheckReport
     from isap.workbook.findings import Domain, Finding, Severity
 
     findings = [Finding("WB006", Severity.WARNING, Domain.WORKBOOK, text, 1, text, "A1",
                         f"Sheet {text} is not part of template ISAP-WB 1.0: {text}", "ISAP-WB 1.0 §2")
                 for text in HOSTILE]
-    report = Report(HOSTILE[2] + ".xlsx", "0" * 64, HOSTILE[0], 2, {"max_findings_per_rule": 500}, findings)
+    report = CheckReport(HOSTILE[2] + ".xlsx", "0" * 64, HOSTILE[0], 2, {"max_findings_per_rule": 500}, findings)
     md = to_markdown([report])
     html = _render(md)
     _assert_inert(html)

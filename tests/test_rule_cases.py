@@ -45,7 +45,7 @@ def _param(case):
 
 @pytest.fixture(scope="session")
 def checked(tmp_path_factory):
-    """Check each case's workbook once per session, whichever tests ask for it: id → (path, Report)."""
+    """Check each case's workbook once per session, whichever tests ask for it: id → (path, CheckReport)."""
     out = tmp_path_factory.mktemp("rule-cases")
     cache: dict[str, tuple] = {}
 

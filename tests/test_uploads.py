@@ -52,7 +52,7 @@ def test_a_refused_upload_is_stored_once_in_process(service, tmp_path, monkeypat
 def test_a_refused_dashboard_upload_through_the_flow_is_stored_once(tmp_path, monkeypatch, prefect_harness):
     """The flow path stages the bytes for its tasks; once the upload is kept, the staged copy is gone."""
     from isap.orchestration.dispatch import assure_dashboard_upload
-    from isap.policy import DEFAULT_POLICY
+    from isap.policy import Policy
     from isap.review.service import Service
     from isap.store.db import upgrade
 
@@ -62,7 +62,7 @@ def test_a_refused_dashboard_upload_through_the_flow_is_stored_once(tmp_path, mo
     svc = Service()
     svc.add_organisation("QUA", "NHS Black Country ICB")
     svc.add_user("alice", "commissioner", "QUA")
-    data = junk(DEFAULT_POLICY.max_file_bytes + 1, 2)  # too large for the policy: refused
+    data = junk(Policy().max_file_bytes + 1, 2)  # too large for the policy: refused
     result, as_flow = assure_dashboard_upload(svc, "alice", "big.xlsx", data)
     assert as_flow and result.reference is None and result.kept_as
     assert [p.parent.parent for p in stored_copies(tmp_path, data)] == [svc.files.root]

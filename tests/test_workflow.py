@@ -607,8 +607,11 @@ def test_every_warning_can_be_acknowledged_even_without_a_cell(service, tmp_path
     service.submit("alice", REF)
     assert service.show("alice", REF)["state"] == "submitted"
     reasons = [h["reason"] for h in service.show("alice", REF)["history"] if h["action"] == "warning_acknowledged"]
-    assert reasons == ["WB006 Partners N1: A notes column for our own use.",
-                       "WB006 Notes, no cell: Working notes, ignored by ISAP.", "WB006 Scratch, no cell: Scratch space."]
+    assert reasons == [
+        "WB006 Partners N1: A notes column for our own use.",
+        "WB006 Notes, no cell: Working notes, ignored by ISAP.",
+        "WB006 Scratch, no cell: Scratch space.",
+    ]
 
 
 def test_the_cli_acknowledges_a_warning_without_a_cell(tmp_path):

@@ -68,12 +68,18 @@ def rel002(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
                                       "proposal.")
 
 
-@assurance_rule("REL003", severity=Severity.ERROR, domain=REL, checkpoints=ALL_CHECKPOINTS,
-          summary="Suspended contracts disagree with the integration model.", source=src("001 §4", "001 §85", "001 §88"),
-          points_at="the partner's relationship cell / Cover integration_model cell",
-          explanation="Partially integrated: no partner may have relationship Suspended contract (one finding "
-                      "each). Fully integrated: at least one must (one finding at integration_model; skipped when "
-                      "a relationship failed its own check).")
+@assurance_rule(
+    "REL003",
+    severity=Severity.ERROR,
+    domain=REL,
+    checkpoints=ALL_CHECKPOINTS,
+    summary="Suspended contracts disagree with the integration model.",
+    source=src("001 §4", "001 §85", "001 §88"),
+    points_at="the partner's relationship cell / Cover integration_model cell",
+    explanation="Partially integrated: no partner may have relationship Suspended contract (one finding "
+    "each). Fully integrated: at least one must (one finding at integration_model; skipped when "
+    "a relationship failed its own check).",
+)
 def rel003(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
     model = wb.cover["integration_model"]
     p = wb.partners

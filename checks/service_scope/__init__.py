@@ -117,8 +117,13 @@ def scp006(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
             msg = f"starts in year {start} but is not marked as an anticipated extension."
         else:
             continue
-        yield scp006.rule.finding("Services", row.excel_row, "anticipated_extension",
-                                  row.cell("anticipated_extension"), f"{clip(str(row['service_id'] or 'The service'))} {msg}")
+        yield scp006.rule.finding(
+            "Services",
+            row.excel_row,
+            "anticipated_extension",
+            row.cell("anticipated_extension"),
+            f"{clip(str(row['service_id'] or 'The service'))} {msg}",
+        )
 
 
 @assurance_rule("SCP007", severity=Severity.ERROR, domain=SCP, checkpoints=ALL_CHECKPOINTS,
@@ -157,9 +162,14 @@ def scp008(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
     for row in wb.services.where("category", "Public health", "Adult social care"):
         cat, fund = row["category"], row["funding_source"]
         if ok(fund) and fund != "Local authority":
-            yield scp008.rule.finding("Services", row.excel_row, "funding_source", row.cell("funding_source"),
-                                      f"{clip(str(row['service_id'] or 'The service'))} is {cat} but funded by {fund}: it "
-                                      "must be funded by the local authority.")
+            yield scp008.rule.finding(
+                "Services",
+                row.excel_row,
+                "funding_source",
+                row.cell("funding_source"),
+                f"{clip(str(row['service_id'] or 'The service'))} is {cat} but funded by {fund}: it "
+                "must be funded by the local authority.",
+            )
 
 
 @assurance_rule("SCP009", severity=Severity.ERROR, domain=SCP, checkpoints=ALL_CHECKPOINTS,

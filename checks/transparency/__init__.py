@@ -87,10 +87,17 @@ def trn004(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
                                   "HEALTHWATCH is committed but Partners lists no Healthwatch organisation.")
 
 
-@assurance_rule("TRN005", severity=Severity.ERROR, domain=TRN, checkpoints=FROM_CP2,
-          summary="A committed commitment has no evidence reference.", source=SOURCE, points_at="evidence_reference cell",
-          explanation="From checkpoint 2, every committed commitment must say where it is written down "
-                      "(document, section or URL).")
+@assurance_rule(
+    "TRN005",
+    severity=Severity.ERROR,
+    domain=TRN,
+    checkpoints=FROM_CP2,
+    summary="A committed commitment has no evidence reference.",
+    source=SOURCE,
+    points_at="evidence_reference cell",
+    explanation="From checkpoint 2, every committed commitment must say where it is written down "
+    "(document, section or URL).",
+)
 def trn005(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
     for code, row in _commitments(wb).items():
         if row["committed"] is True and row["evidence_reference"] is None:

@@ -125,7 +125,9 @@ def notify(service: Service, result: UploadResult, contact_email: str | None) ->
     msg = EmailMessage()
     msg["From"] = "isap@localhost"
     msg["To"] = ", ".join(dict.fromkeys(recipients))
-    msg["Subject"] = f"{result.reference} version {result.version}: {result.errors} error(s), {result.warnings} warning(s)"
+    msg["Subject"] = (
+        f"{result.reference} version {result.version}: {result.errors} error(s), {result.warnings} warning(s)"
+    )
     msg["Date"] = dt.datetime.now(dt.timezone.utc).strftime("%a, %d %b %Y %H:%M:%S +0000")
     msg.set_content(
         f"Version {result.version} of {result.reference} has been checked.\n\n"

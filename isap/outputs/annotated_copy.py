@@ -17,7 +17,7 @@ from openpyxl.styles import Font, PatternFill
 from openpyxl.worksheet.hyperlink import Hyperlink
 
 from isap.outputs.exports import FORMULA_START
-from isap.rules.engine import Report
+from isap.rules.engine import CheckReport
 from isap.workbook.template import normalise_name
 
 ERROR_FILL = PatternFill("solid", fgColor="F4B6B6")
@@ -29,7 +29,7 @@ class AnnotateError(RuntimeError):
     pass
 
 
-def annotated_copy(data: bytes, report: Report, policy=None) -> tuple[bytes, int]:
+def annotated_copy(data: bytes, report: CheckReport, policy=None) -> tuple[bytes, int]:
     """The annotated copy of a workbook held in memory, and how many cells were marked.
 
     Making it parses the uploaded bytes again (openpyxl reads the whole
@@ -50,12 +50,12 @@ def annotated_copy(data: bytes, report: Report, policy=None) -> tuple[bytes, int
     return payload, marked
 
 
-def annotate_bytes(data: bytes, report: Report, policy=None) -> bytes:
+def annotate_bytes(data: bytes, report: CheckReport, policy=None) -> bytes:
     """The annotated copy of a workbook held in memory (for downloads), made in a limited child."""
     return annotated_copy(data, report, policy)[0]
 
 
-def _annotate_in_child(data: bytes, report: Report) -> tuple[bool, bytes | str, int]:
+def _annotate_in_child(data: bytes, report: CheckReport) -> tuple[bool, bytes | str, int]:
     import io
 
     out = io.BytesIO()
@@ -66,7 +66,7 @@ def _annotate_in_child(data: bytes, report: Report) -> tuple[bool, bytes | str, 
     return True, out.getvalue(), marked
 
 
-def _not_assessed(report: Report) -> AnnotateError:
+def _not_assessed(report: CheckReport) -> AnnotateError:
     return AnnotateError("the workbook could not be assessed, so it cannot be annotated: "
                          + "; ".join(f.message for f in report.findings))
 
@@ -91,7 +91,7 @@ def _text(ws, row: int, column: int, value: str | None):
     return c
 
 
-def annotate(source, report: Report, out) -> int:
+def annotate(source, report: CheckReport, out) -> int:
     """Write the annotated copy; returns how many cells were marked.
 
     Raises `AnnotateError`, with a one-line reason, for anything that stops the copy being made (a
@@ -115,7 +115,7 @@ def annotate(source, report: Report, out) -> int:
     return marked
 
 
-def _mark(wb, report: Report) -> int:
+def _mark(wb, report: CheckReport) -> int:
     for name in list(wb.sheetnames):
         if normalise_name(name) == normalise_name(FINDINGS_SHEET):
             del wb[name]

@@ -12,7 +12,7 @@ import io
 import xml.etree.ElementTree as ET
 from typing import Iterable, Sequence
 
-from isap.rules.engine import Report
+from isap.rules.engine import CheckReport
 from isap.rules.registry import all_rules
 from isap.workbook.findings import unlisted_by
 
@@ -35,7 +35,7 @@ def to_csv(rows: Iterable[dict], columns: Sequence[str]) -> str:
     return buf.getvalue()
 
 
-def to_junit(reports: Sequence[Report]) -> str:
+def to_junit(reports: Sequence[CheckReport]) -> str:
     """One test suite per file; one test case per rule; a failure for each rule with error findings."""
     suites = ET.Element("testsuites", name="isap check")
     rules = all_rules()
@@ -77,7 +77,11 @@ def to_junit(reports: Sequence[Report]) -> str:
         suite.set("failures", str(failures))
         suite.set("errors", str(errors))
         suite.set("skipped", "0")
-        total_tests, total_failures, total_errors = total_tests + tests, total_failures + failures, total_errors + errors
+        total_tests, total_failures, total_errors = (
+            total_tests + tests,
+            total_failures + failures,
+            total_errors + errors,
+        )
     suites.set("tests", str(total_tests))
     suites.set("failures", str(total_failures))
     suites.set("errors", str(total_errors))
@@ -101,14 +105,16 @@ def md_text(text: object) -> str:
     return str(text if text is not None else "").translate(_MD_ESCAPES)
 
 
-def to_markdown(reports: Sequence[Report]) -> str:
+def to_markdown(reports: Sequence[CheckReport]) -> str:
     out = []
     for r in reports:
         s = r.summary
         status = "not assessable" if r.refused else ("errors" if s["error"] else "ready to submit")
         out.append(f"### {md_text(r.file)} — {status}\n")
-        out.append(f"{s['error']} error(s), {s['warning']} warning(s); checkpoint {md_text(r.checkpoint or 'unknown')}; "
-                   f"template {md_text(r.template_version or 'unknown')}.\n")
+        out.append(
+            f"{s['error']} error(s), {s['warning']} warning(s); checkpoint {md_text(r.checkpoint or 'unknown')}; "
+            f"template {md_text(r.template_version or 'unknown')}.\n"
+        )
         if r.findings:
             out.append("| severity | rule | sheet | cell | message |")
             out.append("|---|---|---|---|---|")

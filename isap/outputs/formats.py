@@ -11,20 +11,20 @@ import json
 from itertools import groupby
 from typing import Sequence
 
-from isap.rules.engine import Report
+from isap.rules.engine import CheckReport
 
 
-def to_json(reports: Sequence[Report]) -> str:
+def to_json(reports: Sequence[CheckReport]) -> str:
     if len(reports) == 1:
         return json.dumps(reports[0].to_dict(), indent=2, ensure_ascii=False)
     return json.dumps([r.to_dict() for r in reports], indent=2, ensure_ascii=False)
 
 
-def to_text(reports: Sequence[Report]) -> str:
+def to_text(reports: Sequence[CheckReport]) -> str:
     return "\n".join(_text_one(r) for r in reports)
 
 
-def _text_one(r: Report) -> str:
+def _text_one(r: CheckReport) -> str:
     lines = [f"{r.file}"]
     meta = []
     if r.proposal_reference:

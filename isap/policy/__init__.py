@@ -25,30 +25,69 @@ class Policy(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     # Capitalisation
-    working_capital_months: float = Field(1.0, gt=0, description="CAP004: months of contract value year-1 working capital must cover.")
+    working_capital_months: float = Field(
+        1.0, gt=0, description="CAP004: months of contract value year-1 working capital must cover."
+    )
     # Service scope
-    scope_tolerance_gbp: float = Field(1000.0, ge=0, description="SCP007: absolute tolerance in pounds (the larger of this and the percentage applies).")
-    scope_tolerance_fraction: float = Field(0.005, ge=0, description="SCP007: tolerance as a fraction of annual_contract_value_gbp.")
-    population_tolerance_fraction: float = Field(0.05, ge=0, description="SCP010: allowed difference between practices' list sizes and population_registered.")
+    scope_tolerance_gbp: float = Field(
+        1000.0,
+        ge=0,
+        description="SCP007: absolute tolerance in pounds (the larger of this and the percentage applies).",
+    )
+    scope_tolerance_fraction: float = Field(
+        0.005, ge=0, description="SCP007: tolerance as a fraction of annual_contract_value_gbp."
+    )
+    population_tolerance_fraction: float = Field(
+        0.05, ge=0, description="SCP010: allowed difference between practices' list sizes and population_registered."
+    )
     # Relationships
-    material_subcontract_fraction: float = Field(0.10, ge=0, description="REL010: share of annual_contract_value_gbp that makes a subcontract material.")
+    material_subcontract_fraction: float = Field(
+        0.10, ge=0, description="REL010: share of annual_contract_value_gbp that makes a subcontract material."
+    )
     # Workbook safety (WB003)
     max_file_bytes: int = Field(26_214_400, gt=0, description="WB003: largest file accepted, in bytes.")
-    max_uncompressed_bytes: int = Field(262_144_000, gt=0, description="WB003: largest total of uncompressed parts, in bytes.")
-    max_compression_ratio: float = Field(200.0, gt=0, description="WB003: largest uncompressed ÷ compressed ratio of any part.")
-    max_rows_per_sheet: int = Field(100_000, gt=0, description="WB003: most rows holding a value or formula in any sheet.")
-    max_cells_per_sheet: int = Field(5_000_000, gt=0, description="WB003: largest area (rows × columns) a sheet's values may span.")
+    max_uncompressed_bytes: int = Field(
+        262_144_000, gt=0, description="WB003: largest total of uncompressed parts, in bytes."
+    )
+    max_compression_ratio: float = Field(
+        200.0, gt=0, description="WB003: largest uncompressed ÷ compressed ratio of any part."
+    )
+    max_rows_per_sheet: int = Field(
+        100_000, gt=0, description="WB003: most rows holding a value or formula in any sheet."
+    )
+    max_cells_per_sheet: int = Field(
+        5_000_000, gt=0, description="WB003: largest area (rows × columns) a sheet's values may span."
+    )
     max_seconds_per_file: float = Field(60.0, gt=0, description="Time budget for assessing one file.")
     # Upload quota: refused files and files that cannot name their proposal are kept, so they are bounded
-    max_kept_unassigned_uploads: int = Field(50, gt=0, description="Most uploads one organisation may have kept that were refused or could not name their proposal.")
-    max_kept_unassigned_bytes: int = Field(262_144_000, gt=0, description="Largest total size, in bytes, of one organisation's kept uploads that were refused or could not name their proposal.")
+    max_kept_unassigned_uploads: int = Field(
+        50,
+        gt=0,
+        description="Most uploads one organisation may have kept that were refused or could not name their proposal.",
+    )
+    max_kept_unassigned_bytes: int = Field(
+        262_144_000,
+        gt=0,
+        description="Largest total size, in bytes, of one organisation's kept uploads that were refused or "
+                    "could not name their proposal.",
+    )
     # Output
-    max_findings_per_rule: int = Field(500, gt=0, description="Most findings of one rule on one sheet listed; the rest are counted in one more finding.")
+    max_findings_per_rule: int = Field(
+        500,
+        gt=0,
+        description="Most findings of one rule on one sheet listed; the rest are counted in one more finding.",
+    )
     # Isolation of each file's check (WB003 when exhausted)
-    max_cpu_seconds: float = Field(60.0, gt=0, description="WB003: processor seconds the child checking one file may use.")
-    max_memory_bytes: int = Field(3_221_225_472, ge=536_870_912, description="WB003: address space, in bytes, of the child checking one file.")
+    max_cpu_seconds: float = Field(
+        60.0, gt=0, description="WB003: processor seconds the child checking one file may use."
+    )
+    max_memory_bytes: int = Field(
+        3_221_225_472, ge=536_870_912, description="WB003: address space, in bytes, of the child checking one file."
+    )
     # Workflow
-    review_target_working_days: int = Field(20, gt=0, description="Target working days a submission may wait in review.")
+    review_target_working_days: int = Field(
+        20, gt=0, description="Target working days a submission may wait in review."
+    )
     working_days_calendar: str = Field(
         "GB-ENG", pattern=r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$",
         description="Bank holidays that working days leave out: ISO country and subdivision as the holidays "
@@ -100,4 +139,3 @@ class Policy(BaseModel):
         return self.model_dump()
 
 
-DEFAULT_POLICY = Policy()

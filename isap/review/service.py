@@ -643,6 +643,16 @@ class Service:
         self._run(run)
 
     # ------------------------------------------------------------------ reading
+    @staticmethod
+    def _scoped(q, user: User, doing: str):
+        """A query over proposals narrowed to those `user` may see: a commissioner their organisation's,
+        a reviewer all; anyone else may not ask."""
+        if user.role == Role.COMMISSIONER:
+            return q.where(Proposal.organisation_id == user.organisation_id)
+        if user.role not in lifecycle.REVIEWERS:
+            raise Forbidden(f"{user.username} cannot {doing}")
+        return q
+
     def list_proposals(self, actor: str, state: str | None = None) -> list[dict]:
         if state is not None and state not in tuple(State):
             raise WorkflowError(f"state must be one of {', '.join(State)}")
@@ -657,10 +667,7 @@ class Service:
                         Proposal.version, latest.c.n, Proposal.updated_at)
                  .join(Organisation, Organisation.id == Proposal.organisation_id)
                  .outerjoin(latest, latest.c.proposal_id == Proposal.id))
-            if user.role == Role.COMMISSIONER:
-                q = q.where(Proposal.organisation_id == user.organisation_id)
-            elif user.role not in lifecycle.REVIEWERS:
-                raise Forbidden(f"{user.username} cannot list proposals")
+            q = self._scoped(q, user, "list proposals")
             if state:
                 q = q.where(Proposal.state == state)
             keys = ("reference", "title", "commissioner", "commissioner_name", "provider_type", "checkpoint",
@@ -674,7 +681,7 @@ class Service:
             return out
         return self._run(run)
 
-    def pipeline(self, actor: str, today: dt.date | None = None) -> list[dict]:
+    def review_queue(self, actor: str, today: dt.date | None = None) -> list[dict]:
         """The reviewer's pipeline: every visible proposal with its waiting time against the policy target."""
         import numpy as np
 
@@ -786,10 +793,7 @@ class Service:
             q = (select(AuditEvent.proposal_id, AuditEvent.at, AuditEvent.to_state)
                  .join(Proposal, Proposal.id == AuditEvent.proposal_id)
                  .where(AuditEvent.to_state.is_not(None)).order_by(AuditEvent.at, AuditEvent.id))
-            if user.role == Role.COMMISSIONER:
-                q = q.where(Proposal.organisation_id == user.organisation_id)
-            elif user.role not in lifecycle.REVIEWERS:
-                raise Forbidden(f"{user.username} cannot see the pipeline")
+            q = self._scoped(q, user, "see the review queue")
             current: dict[int, str] = {}
             counts: dict[str, int] = {}
             by_day: dict[str, dict[str, int]] = {}
@@ -913,5 +917,17 @@ def diff_findings(old: list[dict], new: list[dict]) -> dict[str, list[dict]]:
             "unchanged": [f for f in new if key(f) in old_keys]}
 
 
-__all__ = ["StoreBusy", "StoreError", "diff_findings", "Service", "WorkflowError", "NotFound", "Forbidden", "Refused", "Conflict", "ConditionInput",
-           "UploadResult", "IntegrityError"]
+__all__ = [
+    "StoreBusy",
+    "StoreError",
+    "diff_findings",
+    "Service",
+    "WorkflowError",
+    "NotFound",
+    "Forbidden",
+    "Refused",
+    "Conflict",
+    "ConditionInput",
+    "UploadResult",
+    "IntegrityError",
+]

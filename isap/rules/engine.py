@@ -1,4 +1,4 @@
-"""The pre-submission check: one file in, one `Report` out, never an exception.
+"""The pre-submission check: one file in, one `CheckReport` out, never an exception.
 
 It runs the stages in order (file safety, parsing into the model, every
 registered rule that applies at the effective checkpoint) in a child process
@@ -19,7 +19,7 @@ from typing import Iterable
 from isap.policy import Policy
 from isap.rules.registry import CATALOGUE_VERSION, ENTRY_POINT_GROUP, all_rules, selected
 from isap.workbook.findings import Domain, Finding, Severity, cap_findings
-from isap.workbook.safety import Refused, file_finding, inspect
+from isap.workbook.safety import FileRefused, file_finding, inspect
 from isap.workbook.values import clip
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ FILE_LEVEL = frozenset({"WB001", "WB002", "WB003"})
 
 
 @dataclass
-class Report:
+class CheckReport:
     """One file's result.  `findings` is what is listed (at most `max_findings_per_rule` of one rule on
     one sheet, then a note); `unlisted` is, per severity, how many more findings the summary counts."""
 
@@ -76,7 +76,7 @@ class Report:
         return 1 if any(f.severity is Severity.ERROR for f in self.findings) else 0
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Report":
+    def from_dict(cls, d: dict) -> "CheckReport":
         report = cls(d["file"], d.get("sha256"), d.get("template_version"), d.get("checkpoint"),
                      d.get("policy", {}), [Finding.from_dict(f) for f in d.get("findings", [])])
         listed = report.summary
@@ -97,7 +97,7 @@ class Report:
 
 
 def check_file(path: str | Path, policy: Policy | None = None, checkpoint: int | None = None,
-               select: Iterable[str] = (), ignore: Iterable[str] = ()) -> Report:
+               select: Iterable[str] = (), ignore: Iterable[str] = ()) -> CheckReport:
     """Check one file in a child process with hard limits (see `isap.workbook.isolation`).
 
     What happens in the child cannot reach the caller: a crash, a kill or an exhausted limit is a
@@ -117,7 +117,7 @@ def check_file(path: str | Path, policy: Policy | None = None, checkpoint: int |
 
 
 def check_file_in_process(path: str | Path, policy: Policy | None = None, checkpoint: int | None = None,
-                          select: Iterable[str] = (), ignore: Iterable[str] = ()) -> Report:
+                          select: Iterable[str] = (), ignore: Iterable[str] = ()) -> CheckReport:
     """The check itself, in this process: what the isolated child runs. Only for trusted callers
     (the child, tests): a file that crashes a reader takes this process with it."""
     report, defects = _check(path, policy, checkpoint, select, ignore)
@@ -133,13 +133,13 @@ def _check_in_child(path: str, policy: Policy, checkpoint: int | None, select: t
 
 
 def _check(path: str | Path, policy: Policy | None, checkpoint: int | None, select: Iterable[str],
-           ignore: Iterable[str]) -> tuple[Report, list[str]]:
+           ignore: Iterable[str]) -> tuple[CheckReport, list[str]]:
     policy = policy or Policy()
-    report = Report(str(path), None, None, None, policy.values())
+    report = CheckReport(str(path), None, None, None, policy.values())
     defects: list[str] = []
     try:
         inspection = inspect(path, policy)
-    except Refused as refused:
+    except FileRefused as refused:
         report.findings = refused.findings
         report.sha256 = _sha_if_readable(path, policy)
         return report, defects
@@ -147,7 +147,7 @@ def _check(path: str | Path, policy: Policy | None, checkpoint: int | None, sele
         report.findings = [_memory_finding(policy)]
         report.sha256 = _sha_if_readable(path, policy)
         return report, defects
-    except Exception:  # noqa: BLE001 - a file's faults are Refused; anything else is isap's own defect
+    except Exception:  # noqa: BLE001 - a file's faults are FileRefused; anything else is isap's own defect
         defects.append(_defect_log("the safety scan", path))
         report.findings = [_defect_finding("the safety scan")]
         report.sha256 = _sha_if_readable(path, policy)
@@ -157,7 +157,7 @@ def _check(path: str | Path, policy: Policy | None, checkpoint: int | None, sele
         from isap.workbook.parse import parse  # pandas/pandera load only when a file gets this far
 
         wb = parse(inspection, checkpoint, policy.max_findings_per_rule)
-    except Refused as refused:
+    except FileRefused as refused:
         report.findings = refused.findings
         return report, defects
     except MemoryError:
@@ -227,9 +227,9 @@ _FAILURE_RULE = {"memory": "WB003", "cpu": "WB003", "time": "WB003"}
 _FAILURE_POLICY = {"memory": "max_memory_bytes", "cpu": "max_cpu_seconds", "time": "max_seconds_per_file"}
 
 
-def _failed_child(path: str | Path, policy: Policy, failure) -> Report:
+def _failed_child(path: str | Path, policy: Policy, failure) -> CheckReport:
     """The report of a file whose isolated check returned nothing: a finding for that file."""
-    report = Report(str(path), _sha_if_readable(path, policy), None, None, policy.values())
+    report = CheckReport(str(path), _sha_if_readable(path, policy), None, None, policy.values())
     if failure.kind in ("error", "unavailable"):  # raised outside its own guards, or no child could run it
         log.error("isap defect: the isolated check of %s failed:\n%s", path, failure.detail)
         report.findings = [_defect_finding("the isolated check")]
@@ -246,7 +246,7 @@ def worst_status(statuses: Iterable[int]) -> int:
     return max(statuses, default=0)
 
 
-def check_bytes(data: bytes, filename: str, policy: Policy | None = None) -> Report:
+def check_bytes(data: bytes, filename: str, policy: Policy | None = None) -> CheckReport:
     """Check an upload held in memory (isolated, as `check_file`); the report names the upload's own file name."""
     import tempfile
 

@@ -276,7 +276,9 @@ def cap_findings(findings: Iterable[Finding], limit: int,
     return sort_findings(listed, unknown_sheet_order), unlisted
 
 
-_NOTE = re.compile(r"([0-9][0-9,]*) more ([A-Z]+[0-9]+) findings? (?:in the file|on this sheet) (?:are|is) not listed: ")
+_NOTE = re.compile(
+    r"([0-9][0-9,]*) more ([A-Z]+[0-9]+) findings? (?:in the file|on this sheet) (?:are|is) not listed: "
+)
 
 
 def unlisted_by(f: Finding) -> int | None:

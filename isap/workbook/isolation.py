@@ -132,8 +132,9 @@ def _limited(fn: Callable, args: tuple, limits: Limits) -> Any:
     _, cpu_hard = resource.getrlimit(resource.RLIMIT_CPU)
     _, as_hard = resource.getrlimit(resource.RLIMIT_AS)
     cpu_soft = math.ceil(used + limits.cpu_seconds)
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu_soft if cpu_hard == resource.RLIM_INFINITY else min(cpu_soft, cpu_hard),
-                                             cpu_hard))
+    resource.setrlimit(
+        resource.RLIMIT_CPU, (cpu_soft if cpu_hard == resource.RLIM_INFINITY else min(cpu_soft, cpu_hard), cpu_hard)
+    )
     mem_soft = limits.memory_bytes if as_hard == resource.RLIM_INFINITY else min(limits.memory_bytes, as_hard)
     resource.setrlimit(resource.RLIMIT_AS, (mem_soft, as_hard))
     try:

@@ -54,11 +54,6 @@ class _Failed:
 FAILED = _Failed()
 
 
-def known(*values: object) -> bool:
-    """True when none of the values failed its own check (None counts as known: empty)."""
-    return all(v is not FAILED for v in values)
-
-
 @dataclass(frozen=True)
 class Provenance:
     sheet: str
@@ -110,9 +105,6 @@ class Table:
 
     def column(self, name: str) -> tuple:
         return self.columns[name]
-
-    def has_failed(self, name: str) -> bool:
-        return any(v is FAILED for v in self.columns[name])
 
     def cell(self, name: str, position: int) -> str | None:
         letter = self.letters.get(name)

@@ -82,7 +82,7 @@ NS_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 NS_PKG_REL = "http://schemas.openxmlformats.org/package/2006/relationships"
 
 
-class Refused(Exception):
+class FileRefused(Exception):
     """The file cannot be assessed; carries its WB001–WB003 findings."""
 
     def __init__(self, findings: list[Finding]):
@@ -95,8 +95,8 @@ def file_finding(rule_id: str, message: str) -> Finding:
     return reading_finding(rule_id, None, None, None, None, message)
 
 
-def wb001(message: str) -> Refused:
-    return Refused([file_finding("WB001", message)])
+def wb001(message: str) -> FileRefused:
+    return FileRefused([file_finding("WB001", message)])
 
 
 @dataclass(frozen=True)
@@ -143,7 +143,7 @@ class _Budget:
 
     def check(self) -> None:
         if time.monotonic() > self.deadline:
-            raise Refused([file_finding(
+            raise FileRefused([file_finding(
                 "WB003", f"The workbook could not be assessed within the time limit of {self.seconds:g} seconds.")])
 
 
@@ -159,7 +159,7 @@ def read_file(path: str | Path, policy: Policy) -> tuple[bytes, str]:
     if not p.is_file():
         raise wb001(f"{str(path)!r} is not a file.")
     if st.st_size > policy.max_file_bytes:
-        raise Refused([file_finding(
+        raise FileRefused([file_finding(
             "WB003",
             f"The file is {st.st_size:,} bytes, over the limit of {policy.max_file_bytes:,} bytes.")])
     try:
@@ -168,7 +168,7 @@ def read_file(path: str | Path, policy: Policy) -> tuple[bytes, str]:
     except OSError as exc:
         raise wb001(f"The file {str(path)!r} cannot be read: {exc.strerror or exc}.") from None
     if len(data) > policy.max_file_bytes:  # grew while we looked
-        raise Refused([file_finding("WB003", f"The file is over the limit of {policy.max_file_bytes:,} bytes.")])
+        raise FileRefused([file_finding("WB003", f"The file is over the limit of {policy.max_file_bytes:,} bytes.")])
     return data, hashlib.sha256(data).hexdigest()
 
 
@@ -217,11 +217,24 @@ def _inflate(data: bytes, info: zipfile.ZipInfo, budget: _Budget, total: list[in
         produced += len(chunk)
         total[0] += len(chunk)
         if produced > declared:
-            raise Refused([file_finding(
-                "WB003", f"Part {info.filename} inflates to more than the {declared:,} bytes its zip directory declares.")])
+            raise FileRefused(
+                [
+                    file_finding(
+                        "WB003",
+                        f"Part {info.filename} inflates to more than the {declared:,} bytes its zip directory "
+                        "declares.",
+                    )
+                ]
+            )
         if total[0] > policy.max_uncompressed_bytes:
-            raise Refused([file_finding(
-                "WB003", f"The workbook's parts inflate to more than {policy.max_uncompressed_bytes:,} bytes in total.")])
+            raise FileRefused(
+                [
+                    file_finding(
+                        "WB003",
+                        f"The workbook's parts inflate to more than {policy.max_uncompressed_bytes:,} bytes in total.",
+                    )
+                ]
+            )
         crc = zlib.crc32(chunk, crc)
         budget.check()
         yield chunk
@@ -318,7 +331,7 @@ _MACRO_SHEET_TYPES = ("/xlMacrosheet", "/xlIntlMacrosheet")
 
 
 def inspect(path: str | Path, policy: Policy) -> Inspection:
-    """Check the file before parsing; raise `Refused` with WB001–WB003 findings."""
+    """Check the file before parsing; raise `FileRefused` with WB001–WB003 findings."""
     budget = _Budget(policy.max_seconds_per_file)
     data, sha = read_file(path, policy)
     if data.startswith(OLE_MAGIC) or not data.startswith(b"PK"):
@@ -327,8 +340,11 @@ def inspect(path: str | Path, policy: Policy) -> Inspection:
         zf = zipfile.ZipFile(io.BytesIO(data))
         infos = zf.infolist()
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, struct.error):
-        raise wb001(_describe_non_zip(data) if not data.startswith(b"PK")
-                    else "The file is a corrupt or truncated zip archive, not a readable Excel workbook (.xlsx).") from None
+        raise wb001(
+            _describe_non_zip(data)
+            if not data.startswith(b"PK")
+            else "The file is a corrupt or truncated zip archive, not a readable Excel workbook (.xlsx)."
+        ) from None
     names = {i.filename: i for i in infos}
     for i in infos:
         if i.flag_bits & 0x1:
@@ -374,7 +390,7 @@ def inspect(path: str | Path, policy: Policy) -> Inspection:
     elif b"macrosheet" in ct_lower:
         problems.insert(0, _macro_sheet_finding())
     if problems:
-        raise Refused(problems)
+        raise FileRefused(problems)
 
     small = {}
 
@@ -382,7 +398,7 @@ def inspect(path: str | Path, policy: Policy) -> Inspection:
         if name not in small:
             info = names[name]
             if info.file_size > 10 * CHUNK:
-                raise Refused([file_finding(
+                raise FileRefused([file_finding(
                     "WB003", f"Part {name} is {info.file_size:,} bytes, over the safety limit for its kind.")])
             small[name] = _read_small(data, info, budget, total, policy)
         return small[name]
@@ -399,7 +415,7 @@ def inspect(path: str | Path, policy: Policy) -> Inspection:
     rels_xml = read_part(rels_part) if rels_part in names else b""
     sheets, date1904, targets = _sheet_list(wb_xml, rels_xml, wb_base, wb_part)
     if any(s.kind == "macrosheet" for s in sheets):
-        raise Refused([_macro_sheet_finding()])
+        raise FileRefused([_macro_sheet_finding()])
     styles_part = targets.get("styles")
     date_styles = _date_styles(read_part(styles_part)) if styles_part in names else frozenset()
     by_part = {s.part: s for s in sheets if s.is_worksheet}
@@ -425,12 +441,12 @@ def inspect(path: str | Path, policy: Policy) -> Inspection:
         if s.needs_cell_scan:
             _scan_cells(data, names[s.part], s, budget, policy, date_styles)
         if s.rows_with_values > policy.max_rows_per_sheet:
-            raise Refused([file_finding(
+            raise FileRefused([file_finding(
                 "WB003",
                 f"Sheet {s.name!r} has more than {policy.max_rows_per_sheet:,} rows holding values, "
                 "over the safety limit.")])
         if s.max_row * s.max_col > policy.max_cells_per_sheet:
-            raise Refused([file_finding(
+            raise FileRefused([file_finding(
                 "WB003",
                 f"Sheet {s.name!r} spans {s.max_row:,} rows × {s.max_col:,} columns, over the safety limit of "
                 f"{policy.max_cells_per_sheet:,} cells.")])
@@ -582,7 +598,7 @@ def _date_styles(styles_xml: bytes) -> frozenset[int]:
     """Indexes of the cell formats (`cellXfs`) whose number format is a date, as the reader decides."""
     try:
         root = _parse_xml(styles_xml, "styles")
-    except Refused:
+    except FileRefused:
         return frozenset()
     custom: dict[int, str] = {}
     xfs: list[int] = []

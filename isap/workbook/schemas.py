@@ -2,7 +2,8 @@
 
 Cells are typed by `isap.workbook.values` first (keeping their provenance), so pandera
 never coerces and a bad value cannot hide the real violations beside it in
-the same column.  The schemas then check, column by column, what is left: required values (including conditional requirements by checkpoint,
+the same column.  The schemas then check, column by column, what is left:
+required values (including conditional requirements by checkpoint,
 provider type or relationship), allowed choices, formats, ranges and
 uniqueness.  Every check is named `SCHnnn|column` so that its failures map
 back to findings without guessing.

@@ -15,7 +15,6 @@ from enum import Enum
 TEMPLATE_VERSION = "1.0"
 SUPPORTED_VERSIONS = frozenset({"1.0"})
 SECTION_FILE = "ISAP-WB 1.0 §1"
-SECTION_DETAILS = "ISAP-WB 1.0 §4"
 
 
 def section_for(sheet: str | None) -> str:
@@ -289,18 +288,40 @@ SERVICES = SheetSpec(
     "2.2",
     "Service scope: one row per service line.",
     (
-        Column("service_id", T, format=Format.SERVICE_ID, unique=True, description="Unique service identifier, e.g. SVC-001."),
+        Column(
+            "service_id",
+            T,
+            format=Format.SERVICE_ID,
+            unique=True,
+            description="Unique service identifier, e.g. SVC-001.",
+        ),
         Column("service_name", T, description="Name of the service."),
         Column("category", C, choices=SERVICE_CATEGORIES, description="Service category."),
-        Column("commissioner_code", T, format=Format.ODS, description="ODS code of the body that commissions the service."),
+        Column(
+            "commissioner_code", T, format=Format.ODS, description="ODS code of the body that commissions the service."
+        ),
         Column("funding_source", C, choices=FUNDING_SOURCES, description="NHS or Local authority."),
         Column("annual_value_gbp", M, minimum=0, minimum_exclusive=True, description="Full-year value in pounds."),
-        Column("start_year", I, minimum=1, description="Contract year in which the service comes into scope (1 = from the start)."),
-        Column("anticipated_extension", YN, description="Yes when the service is an anticipated extension of scope during the term."),
+        Column(
+            "start_year",
+            I,
+            minimum=1,
+            description="Contract year in which the service comes into scope (1 = from the start).",
+        ),
+        Column(
+            "anticipated_extension",
+            YN,
+            description="Yes when the service is an anticipated extension of scope during the term.",
+        ),
         Column("delivery", C, choices=DELIVERY, description="Delivered directly or subcontracted."),
-        Column("subcontractor_id", T, Need.WHEN, format=Format.PARTNER_ID,
-               when=When("delivery", "Subcontracted", text="when delivery is Subcontracted"),
-               description="Partner identifier of the subcontractor (a row of Partners) when delivery is Subcontracted."),
+        Column(
+            "subcontractor_id",
+            T,
+            Need.WHEN,
+            format=Format.PARTNER_ID,
+            when=When("delivery", "Subcontracted", text="when delivery is Subcontracted"),
+            description="Partner identifier of the subcontractor (a row of Partners) when delivery is Subcontracted.",
+        ),
     ),
 )
 
@@ -314,8 +335,15 @@ FINANCE = SheetSpec(
         Column("planned_income_gbp", M, minimum=0, description="Planned income in pounds."),
         Column("planned_expenditure_gbp", M, minimum=0, description="Planned expenditure in pounds."),
         Column("net_assets_gbp", M, description="Net assets at the end of the year, in pounds (may be negative)."),
-        Column("minimum_assets_gbp", M, minimum=0, description="Minimum level of assets the provider commits to maintain."),
-        Column("working_capital_gbp", M, minimum=0, description="Working capital available (cash and committed facilities)."),
+        Column(
+            "minimum_assets_gbp", M, minimum=0, description="Minimum level of assets the provider commits to maintain."
+        ),
+        Column(
+            "working_capital_gbp",
+            M,
+            minimum=0,
+            description="Working capital available (cash and committed facilities).",
+        ),
         Column("contingency_reserve_gbp", M, minimum=0, description="Contingency reserve in pounds."),
         Column("guarantee_gbp", M, minimum=0, description="Parent or third-party guarantee available in the year."),
         Column("startup_costs_gbp", M, minimum=0, description="Start-up costs planned in the year."),
@@ -328,14 +356,32 @@ SAFEGUARDS = SheetSpec(
     "2.4",
     "Financial safeguards: one field per row, the field name in column A and its value in column B.",
     (
-        Column("guarantor_type", C, Need.CP2, choices=GUARANTOR_TYPES, description="Who guarantees the provider (checkpoint 2 on)."),
-        Column("guarantor_name", T, Need.WHEN,
-               when=When("guarantor_type", "None", negate=True, text="when guarantor_type is not None"),
-               description="Name of the guarantor, when there is one."),
-        Column("no_other_business", YN, Need.CP2,
-               description="Yes if the provider carries on no business other than that the contract requires."),
-        Column("distributions_restricted", YN, Need.CP2,
-               description="Yes if no funds are distributed unless quality and financial conditions are met."),
+        Column(
+            "guarantor_type",
+            C,
+            Need.CP2,
+            choices=GUARANTOR_TYPES,
+            description="Who guarantees the provider (checkpoint 2 on).",
+        ),
+        Column(
+            "guarantor_name",
+            T,
+            Need.WHEN,
+            when=When("guarantor_type", "None", negate=True, text="when guarantor_type is not None"),
+            description="Name of the guarantor, when there is one.",
+        ),
+        Column(
+            "no_other_business",
+            YN,
+            Need.CP2,
+            description="Yes if the provider carries on no business other than that the contract requires.",
+        ),
+        Column(
+            "distributions_restricted",
+            YN,
+            Need.CP2,
+            description="Yes if no funds are distributed unless quality and financial conditions are met.",
+        ),
     ),
 )
 
@@ -364,31 +410,69 @@ PARTNERS = SheetSpec(
     "2.6",
     "Relationships: one row per partner organisation.",
     (
-        Column("partner_id", T, format=Format.PARTNER_ID, unique=True, description="Unique partner identifier, e.g. P-001."),
+        Column(
+            "partner_id", T, format=Format.PARTNER_ID, unique=True, description="Unique partner identifier, e.g. P-001."
+        ),
         Column("partner_name", T, description="Name of the partner organisation."),
-        Column("partner_code", T, format=Format.ODS, description="ODS code, or the GP practice code for a GP practice."),
+        Column(
+            "partner_code", T, format=Format.ODS, description="ODS code, or the GP practice code for a GP practice."
+        ),
         Column("partner_type", C, choices=PARTNER_TYPES, description="Type of partner."),
         Column("relationship", C, choices=RELATIONSHIPS, description="Relationship with the ICP."),
         Column("agreement_status", C, choices=AGREEMENT_STATUSES, description="How far the agreement has got."),
-        Column("gp_contract_type", C, Need.WHEN, choices=GP_CONTRACT_TYPES,
-               when=When("partner_type", "GP practice", text="for GP practices"), description="GMS, PMS or APMS (GP practices)."),
-        Column("registered_list_size", I, Need.WHEN, minimum=0,
-               when=When("partner_type", "GP practice", text="for GP practices"), description="Registered list size (GP practices)."),
-        Column("supports_proposal", YN, Need.WHEN,
-               when=When("partner_type", "GP practice", text="for GP practices"), description="Yes if the practice supports the proposal (GP practices)."),
-        Column("gp_participation", C, Need.OPTIONAL, choices=GP_PARTICIPATION,
-               when=When("relationship", "Suspended contract", text="see REL005"),
-               description="How the practice's GPs deliver services within the ICP (Suspended contract)."),
-        Column("commissioner_approved", YN, Need.WHEN,
-               when=When("relationship", "Subcontract", text="for Subcontract"),
-               description="Yes if the commissioner approved the subcontract in advance."),
-        Column("direct_agreement", YN, Need.WHEN,
-               when=When("relationship", "Subcontract", text="for Subcontract"),
-               description="Yes if a direct agreement between commissioner and subcontractor exists."),
-        Column("patient_notification_date", D, Need.OPTIONAL,
-               when=When("relationship", "Suspended contract", text="see REL007"),
-               rule_need_cp2=True,
-               description="When the practice's registered patients are told (Suspended contract)."),
+        Column(
+            "gp_contract_type",
+            C,
+            Need.WHEN,
+            choices=GP_CONTRACT_TYPES,
+            when=When("partner_type", "GP practice", text="for GP practices"),
+            description="GMS, PMS or APMS (GP practices).",
+        ),
+        Column(
+            "registered_list_size",
+            I,
+            Need.WHEN,
+            minimum=0,
+            when=When("partner_type", "GP practice", text="for GP practices"),
+            description="Registered list size (GP practices).",
+        ),
+        Column(
+            "supports_proposal",
+            YN,
+            Need.WHEN,
+            when=When("partner_type", "GP practice", text="for GP practices"),
+            description="Yes if the practice supports the proposal (GP practices).",
+        ),
+        Column(
+            "gp_participation",
+            C,
+            Need.OPTIONAL,
+            choices=GP_PARTICIPATION,
+            when=When("relationship", "Suspended contract", text="see REL005"),
+            description="How the practice's GPs deliver services within the ICP (Suspended contract).",
+        ),
+        Column(
+            "commissioner_approved",
+            YN,
+            Need.WHEN,
+            when=When("relationship", "Subcontract", text="for Subcontract"),
+            description="Yes if the commissioner approved the subcontract in advance.",
+        ),
+        Column(
+            "direct_agreement",
+            YN,
+            Need.WHEN,
+            when=When("relationship", "Subcontract", text="for Subcontract"),
+            description="Yes if a direct agreement between commissioner and subcontractor exists.",
+        ),
+        Column(
+            "patient_notification_date",
+            D,
+            Need.OPTIONAL,
+            when=When("relationship", "Suspended contract", text="see REL007"),
+            rule_need_cp2=True,
+            description="When the practice's registered patients are told (Suspended contract).",
+        ),
     ),
 )
 
@@ -398,7 +482,13 @@ ENGAGEMENT = SheetSpec(
     "2.7",
     "Evidence of engagement: one row per engagement event.",
     (
-        Column("engagement_id", T, format=Format.ENGAGEMENT_ID, unique=True, description="Unique engagement identifier, e.g. E-001."),
+        Column(
+            "engagement_id",
+            T,
+            format=Format.ENGAGEMENT_ID,
+            unique=True,
+            description="Unique engagement identifier, e.g. E-001.",
+        ),
         Column("engagement_date", D, description="Date of the event."),
         Column("audience", C, choices=AUDIENCES, description="Who was engaged."),
         Column("method", T, description="How, e.g. public meeting, survey, LMC meeting."),

@@ -60,12 +60,6 @@ def is_empty(v: object) -> bool:
     return v is None or v == "" or (isinstance(v, str) and not v.strip())
 
 
-def _error_literal(v: object) -> Bad | None:
-    if isinstance(v, str) and v.strip() in ERROR_LITERALS:
-        return Bad("WB008", f"The cell holds the Excel error value {v.strip()}.")
-    return None
-
-
 def to_text(v: object) -> object:
     """Any cell reads as text (§4 "Values"): a number as its plain digits, a date as YYYY-MM-DD,
     a boolean as TRUE/FALSE.  The text is then checked like any other; never SCH002."""
@@ -192,7 +186,9 @@ def to_date(v: object) -> object:
             except ValueError:
                 return Bad("SCH002", f"{s!r} is not a real date.")
     if isinstance(v, float) and not isinstance(v, bool):
-        return Bad("SCH002", f"Expected a date, found the number {describe(v)}: format the cell as a date or type YYYY-MM-DD.")
+        return Bad(
+            "SCH002", f"Expected a date, found the number {describe(v)}: format the cell as a date or type YYYY-MM-DD."
+        )
     return Bad("SCH002", f"Expected a date (a date cell or text YYYY-MM-DD), found {describe(v)}.")
 
 
@@ -317,6 +313,3 @@ def money(x: float) -> str:
         return f"{sign}£{int(x):,}"
     return f"{sign}£{x:,.2f}"
 
-
-def plural(n: int, word: str) -> str:
-    return f"{n:,} {word}" + ("" if n == 1 else "s")

@@ -1,3 +1,0 @@
-from dashboards import ui
-
-ui.guarded(ui.pipeline_page)()

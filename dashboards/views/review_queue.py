@@ -1,0 +1,3 @@
+from dashboards import ui
+
+ui.guarded(ui.review_queue_page)()
