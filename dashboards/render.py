@@ -17,38 +17,15 @@ A test reads the dashboard's source and fails if an f-string, `%` or
 
 from __future__ import annotations
 
-import re
-import string
+from isap.outputs.inert_markdown import inert_markdown
 
-# Every ASCII punctuation character may be backslash-escaped in CommonMark, and
-# escaping all of them is simpler to trust than choosing the dangerous ones:
-# it also covers Streamlit's own additions (`:red[…]` colours, `$…$` LaTeX).
-_PUNCTUATION = re.compile("([" + re.escape(string.punctuation) + "])")
-# GitHub-flavoured Markdown turns bare URLs, `www.` names and e-mail addresses
-# into links after escapes are resolved, so escaping alone does not stop them:
-# a WORD JOINER (invisible, zero width) breaks the patterns the linkifier looks
-# for without changing what a reader sees.
-_WORD_JOINER = "\u2060"
-_AUTOLINK = re.compile(r"(?i)(?<=[a-z])(?=\\:\\/\\/)|(?<=www)(?=\\\.)|(?<=\\@)")
-_LEADING_SPACE = re.compile(r"^[ \t]+", re.MULTILINE)
-_LINE_BREAK = re.compile(r"\r\n?|\n|[\u2028\u2029\x0b\x0c\x85]")
 MAX_CHARS = 2_000  # output is bounded: a page never echoes a megabyte of someone's text
 
 
 def md(value: object, limit: int = MAX_CHARS) -> str:
-    """`value` as Markdown source that renders as exactly its text, nothing more.
-
-    Line breaks are kept as hard breaks; leading spaces are dropped so that no
-    line can become an indented code block; text past `limit` characters is cut
-    with an ellipsis.
-    """
-    text = "" if value is None else str(value)
-    if len(text) > limit:
-        text = text[:limit] + "…"
-    text = _PUNCTUATION.sub(r"\\\1", text)
-    text = _AUTOLINK.sub(_WORD_JOINER, text)
-    lines = [line for line in _LINE_BREAK.split(_LEADING_SPACE.sub("", text))]
-    return "  \n".join(line.strip() for line in lines if line.strip())
+    """`value` as Markdown source that renders as exactly its text, nothing more (see
+    `isap.outputs.inert_markdown`); line breaks are kept, text past `limit` characters is cut."""
+    return inert_markdown(value, limit)
 
 
 def fmt(template: str, *args: object, **kwargs: object) -> str:

@@ -461,3 +461,19 @@ def test_markdown_export_leaves_no_bare_email_address_for_a_linkifier():
     assert shown.replace("\u2060", "").strip() == "mail helpdesk@evil.example"  # reads as written
     # GitHub's extended e-mail autolink: local part, @, then a domain with a dot, all in one run of text
     assert not re.search(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", shown)
+
+
+def test_markdown_export_leaves_no_bare_web_address_for_a_linkifier():
+    """GitHub's extended autolinks also take `http://…` and `www.…`: the report breaks those runs too, as the
+    dashboard does (one escaper for both)."""
+    import html
+    import re
+
+    from markdown_it import MarkdownIt
+
+    from isap.outputs.exports import md_text
+
+    text = "see http://evil.example/x and www.evil.example"
+    shown = html.unescape(re.sub(r"<[^>]+>", "", MarkdownIt("commonmark").render(md_text(text))))
+    assert shown.replace("\u2060", "").strip() == text  # reads as written
+    assert not re.search(r"(?i)(?:https?://|www\.)[\w-]", shown)  # no run a linkifier would take

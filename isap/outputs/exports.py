@@ -12,6 +12,7 @@ import io
 import xml.etree.ElementTree as ET
 from typing import Iterable, Sequence
 
+from isap.outputs.inert_markdown import inert_markdown
 from isap.rules.engine import CheckReport
 from isap.rules.registry import all_rules
 from isap.workbook.findings import unlisted_by
@@ -88,21 +89,9 @@ def to_junit(reports: Sequence[CheckReport]) -> str:
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
 
 
-# Every ASCII punctuation character may be backslash-escaped in CommonMark and then stands for
-# itself; escaping all of them leaves no way for text to open a link, image, HTML tag, autolink,
-# entity, code span, emphasis or table cell.
-_MD_ESCAPES = {ord(c): "\\" + c for c in "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"}
-# line breaks and other control characters would end a table row or heading
-_MD_ESCAPES.update({i: " " for i in range(32)})
-_MD_ESCAPES[0x7F] = " "
-# GitHub-flavoured Markdown links bare e-mail addresses after escapes are resolved: an invisible
-# WORD JOINER after the `@` breaks the pattern without changing what a reader sees (as on the dashboard)
-_MD_ESCAPES[ord("@")] = "\\@\u2060"
-
-
 def md_text(text: object) -> str:
     """Text from a workbook or a person, shown literally in Markdown (never interpreted)."""
-    return str(text if text is not None else "").translate(_MD_ESCAPES)
+    return inert_markdown(text, one_line=True)
 
 
 def to_markdown(reports: Sequence[CheckReport]) -> str:
