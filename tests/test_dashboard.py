@@ -115,6 +115,10 @@ def test_reviewer_pipeline_and_rules(demo_env):
     at.run()
     rules = at.dataframe[0].value
     assert {"CAP001", "REL012", "WB001"} <= set(rules["id"])
+    # sources by document title, never by seed file name
+    sources = dict(zip(rules["id"], rules["source"]))
+    assert sources["CAP002"].startswith("Contracting arrangements for integrated care providers")
+    assert not any(".txt" in s for s in sources.values())
 
 
 def test_reviewer_takes_and_decides_through_the_page(demo_env):
