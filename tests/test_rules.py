@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from sample_submissions.proposals import clean
 from tests.conftest import findings_of
 
@@ -132,3 +134,14 @@ def test_a_sheet_of_an_unknown_kind_is_named_once_as_not_a_worksheet(tmp_path):
     path.write_bytes(add_sheet(data, "Odd", "oddsheet", b"<oddsheet/>"))
     [f] = check_file(path).findings
     assert (f.rule_id, f.message) == ("WB006", "Sheet 'Odd' is not a worksheet and is ignored.")
+
+
+@pytest.mark.parametrize("seconds, words", [(1, "1 second."), (0.5, "0.5 seconds."), (60, "60 seconds.")])
+def test_the_time_limit_is_worded_in_seconds_singular_or_plural(seconds, words):
+    from isap.workbook.safety import FileRefused, _Budget
+
+    budget = _Budget(seconds)
+    budget.deadline = float("-inf")  # already past
+    with pytest.raises(FileRefused) as refused:
+        budget.check()
+    assert refused.value.findings[0].message.endswith(f"within the time limit of {words}")
