@@ -11,6 +11,7 @@ instead. This module is the one place that knows both names.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from isap.workbook.template import SUPPORTED_VERSIONS
 
@@ -75,6 +76,7 @@ def unknown_documents(source: str) -> list[str]:
     return [name for name, _ in cited(source) if document_name(name) is None]
 
 
+@lru_cache(maxsize=512)  # a report repeats the same few sources on thousands of findings
 def readable(source: str | None) -> str:
     """A source as a person reads it: each document by title, publisher and year, then its paragraphs.
 
