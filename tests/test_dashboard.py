@@ -84,6 +84,10 @@ def test_commissioner_uploads_and_sees_findings(demo_env, tmp_path):
     assert "ISAP-2026-013 saved as version 2: 1 error(s)" in out
     tables = [t.value for t in at.dataframe]
     assert any("CAP010" in set(t.get("rule_id", [])) for t in tables)
+    # CAP010 cites 001 §28: shown by the document's title, not the seed file name
+    cap010 = next(t for t in tables if "CAP010" in set(t.get("rule_id", [])))
+    assert set(cap010["source"]) == {"GP participation in an Integrated Care Provider: ICP Contract Package "
+                                     "(NHS England and NHS Improvement, 2019) §28"}
     assert "could not be reached" not in out
     # The upload ran as an assure_submission flow run, visible in Prefect.
     from prefect.client.orchestration import get_client
