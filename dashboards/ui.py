@@ -29,6 +29,7 @@ from dashboards.render import fmt, md, plain
 from isap.review.lifecycle import Action, AssuranceDomain, Outcome, Rating, condition_overdue
 from isap.review.service import ConditionInput, Service, StoreError, WorkflowError, diff_findings
 from isap.rules.registry import all_rules
+from isap.rules.sources import readable
 
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 MIB = 1024 * 1024
@@ -163,6 +164,8 @@ def findings_view(findings: list[dict], key: str) -> None:
         frame["acknowledged"] = [plain(f"{a.get('note', '')} ({a.get('by', '')})") if isinstance(a, dict) else ""
                                  for a in frame["acknowledged"]]
     frame["order"] = frame["severity"].map(SEVERITY_ORDER)
+    if "source" in frame:
+        frame["source"] = frame["source"].map(readable)
     counts = frame.groupby(["domain", "severity"]).size().unstack(fill_value=0)
     st.bar_chart(counts, height=220, x_label="Domain", y_label="Findings")
     for domain, group in sorted(frame.groupby("domain"), key=lambda g: g[1]["order"].min()):
@@ -567,7 +570,7 @@ def review_queue_page() -> None:
 def rules_page() -> None:
     st.title("Rule catalogue")
     st.markdown("Every rule the pre-submission check applies, from the rule registry.")
-    frame = pd.DataFrame([r.to_dict() for r in all_rules()])
+    frame = pd.DataFrame([dict(r.to_dict(), source=readable(r.source)) for r in all_rules()])
     domain = st.selectbox("Domain", ["all"] + sorted(frame["domain"].unique()), key="rules_domain")
     if domain != "all":
         frame = frame[frame["domain"] == domain]

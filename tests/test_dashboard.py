@@ -84,6 +84,10 @@ def test_commissioner_uploads_and_sees_findings(demo_env, tmp_path):
     assert "ISAP-2026-013 saved as version 2: 1 error(s)" in out
     tables = [t.value for t in at.dataframe]
     assert any("CAP010" in set(t.get("rule_id", [])) for t in tables)
+    # CAP010 cites 001 §28: shown by the document's title, not the seed file name
+    cap010 = next(t for t in tables if "CAP010" in set(t.get("rule_id", [])))
+    assert set(cap010["source"]) == {"GP participation in an Integrated Care Provider: ICP Contract Package "
+                                     "(NHS England and NHS Improvement, 2019) §28"}
     assert "could not be reached" not in out
     # The upload ran as an assure_submission flow run, visible in Prefect.
     from prefect.client.orchestration import get_client
@@ -115,6 +119,10 @@ def test_reviewer_pipeline_and_rules(demo_env):
     at.run()
     rules = at.dataframe[0].value
     assert {"CAP001", "REL012", "WB001"} <= set(rules["id"])
+    # sources by document title, never by seed file name
+    sources = dict(zip(rules["id"], rules["source"]))
+    assert sources["CAP002"].startswith("Contracting arrangements for integrated care providers")
+    assert not any(".txt" in s for s in sources.values())
 
 
 def test_reviewer_takes_and_decides_through_the_page(demo_env):

@@ -14,6 +14,7 @@ import pytest
 from isap.outputs.annotated_copy import ERROR_FILL, WARNING_FILL, annotate
 from isap.outputs.exports import neutralise, to_csv, to_junit, to_markdown
 from isap.rules.engine import check_file
+from isap.rules.sources import readable
 from sample_submissions.proposals import Layout, clean, write
 
 PAYLOADS = ["=HYPERLINK(\"http://evil.example\",\"x\")", "+cmd|' /C calc'!A0", "-2+3+cmd|' /C calc'!A0",
@@ -37,7 +38,7 @@ def test_annotated_copy_marks_cells_and_lists_every_finding(tmp_path):
     fin = wb["Finance"]
     assert fin["D7"].fill.fgColor.rgb.endswith(ERROR_FILL.fgColor.rgb[-6:])
     assert fin["I2"].fill.fgColor.rgb.endswith(WARNING_FILL.fgColor.rgb[-6:])
-    assert "CAP002" in fin["D7"].comment.text and "002_beafc3e198b0dad1.txt §34" in fin["D7"].comment.text
+    assert "CAP002" in fin["D7"].comment.text and readable("002_beafc3e198b0dad1.txt §34") in fin["D7"].comment.text
     assert fin["D7"].value == 1_200_000 and fin["E7"].comment is None  # data untouched, only faults marked
     sheet = wb["Findings"]
     rows = list(sheet.iter_rows(min_row=2, values_only=True))
@@ -141,6 +142,11 @@ def test_injection_payloads_in_text_fields_come_out_inert(tmp_path):
     assert wb["Services"]["B2"].data_type == "s"
 
 
+# REL011 (no voluntary sector partner) cites 002 §74
+REL011_SOURCE = ("Contracting arrangements for integrated care providers — response to consultation "
+                 "(NHS England, 2019) §74")
+
+
 @pytest.fixture
 def reviewed(service, tmp_path):
     import datetime as dt
@@ -173,8 +179,9 @@ def test_assurance_report_has_every_part(reviewed, db_url):
                  "rating-red", "approved with conditions", "Sound case; relationships need work.",
                  "Sign heads of terms with all practices", "ICB primary care lead", "2027-03-31",
                  "Audit trail for checkpoint 1", "submitted → in_review", "@media print", "working_capital_months",
-                 "Monday to Friday less England bank holidays", "GB-ENG"):
+                 "Monday to Friday less England bank holidays", "GB-ENG", REL011_SOURCE):
         assert part in html, part
+    assert "002_beafc3e198b0dad1.txt" not in html  # sources by title, not by file name
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
     from isap.review.service import NotFound
 
@@ -222,8 +229,10 @@ def test_assurance_report_pdf_matches_the_html(reviewed, db_url, tmp_path):
         "submitted → in_review",
         "working_capital_months",
         "GB-ENG",
+        REL011_SOURCE,
     ):
         assert part in text, part
+    assert "002_beafc3e198b0dad1.txt" not in text
 
 
 # ------------------------------------------------------------------ hostile text in exports
@@ -328,7 +337,8 @@ def test_annotated_copy_writes_workbook_text_as_strings_and_quotes_sheet_names(t
         for c in row:
             assert c.data_type != "f" and (c.value is None or c.data_type == TYPE_STRING), (c.coordinate, c.value)
         # every text exactly as found, no apostrophe or other change
-        assert [c.value for c in row[:6]] == [f.severity.value, f.rule_id, f.sheet, f.cell, f.message, f.source]
+        assert [c.value for c in row[:6]] == [f.severity.value, f.rule_id, f.sheet, f.cell, f.message,
+                                              readable(f.source)]
     messages = [c.value for c in sheet["E"][1:]]
     assert any(m.startswith(PAYLOADS[2]) for m in messages) and any(m.startswith(PAYLOADS[1]) for m in messages)
     links = {c.value: c.hyperlink for c in sheet["G"][1:] if c.value}

@@ -188,6 +188,22 @@ def test_reader_findings_cite_the_template_section_of_their_sheet(every_finding)
             assert f.source == f"ISAP-WB 1.0 §{SHEETS_BY_NAME[f.sheet].section}", f
 
 
+def test_every_finding_cites_a_known_document(every_finding):
+    """People see a source by title (isap.rules.sources): no finding may cite a document it cannot name."""
+    from isap.rules.sources import unknown_documents
+
+    assert sorted({(f.rule_id, f.source) for f in every_finding if unknown_documents(f.source)}) == []
+
+
+def test_every_message_reads_as_english(every_finding):
+    """No wrong article ("has a integration agreement"), no repeated word, and each message is a sentence."""
+    from tests.test_rules import grammar_errors
+
+    bad = sorted({(f.rule_id, f.message) for f in every_finding
+                  if grammar_errors(f.message) or not f.message.endswith(".")})
+    assert bad == []
+
+
 def test_a_finding_a_rule_did_not_build_is_caught():
     """The check above can fail: a finding with another rule's severity or source disagrees."""
     import dataclasses

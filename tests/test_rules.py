@@ -7,7 +7,10 @@ the registry is held to the contract by tests/test_contract.py.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+
+import pytest
 
 from sample_submissions.proposals import clean
 from tests.conftest import findings_of
@@ -45,3 +48,100 @@ def test_docs_catalogue_is_generated_from_the_registry():
 
     docs = Path(__file__).resolve().parents[1] / "docs" / "rules.md"
     assert docs.read_text(encoding="utf-8") == render("markdown"), "run: isap rules --format markdown > docs/rules.md"
+
+
+# ---------------------------------------------------------------------- grammar guard
+
+# "a" before these vowel letters is right: the word starts with a consonant sound
+_A_BEFORE_VOWEL = ("uni", "use", "usu", "uti", "one", "once", "eu")
+# "an" before these is right: the h is silent
+_AN_BEFORE_H = ("hour", "honest", "honour", "heir")
+# an initialism read letter by letter starts with a vowel sound when its first letter is one of these
+_VOWEL_SOUND_LETTERS = set("AEFHILMNORSX")
+_ARTICLE = re.compile(r"\b([Aa]n?) ([A-Za-z][\w-]*)")
+_REPEATED = re.compile(r"\b([A-Za-z]+) \1\b", re.IGNORECASE)
+
+
+def grammar_errors(text: str) -> list[str]:
+    """Wrong indefinite articles ("a integration", "an GP", "a NHS trust") and repeated words ("the the").
+
+    An initialism (NHS, GP, APMS) is judged by how its first letter is read, so "an NHS trust" and
+    "a GP practice" pass; words like "unique" and "one" that start with a consonant sound take "a"."""
+    errors = []
+    for m in _ARTICLE.finditer(text):
+        article, word = m.group(1).lower(), m.group(2)
+        letters = word.split("-")[0].split("_")[0]
+        if 2 <= len(letters) <= 5 and letters.isupper():  # longer capitals are codes read as words
+            vowel_sound = letters[0] in _VOWEL_SOUND_LETTERS
+        else:
+            low = word.lower()
+            vowel_sound = (low[0] in "aeiou" and not low.startswith(_A_BEFORE_VOWEL)) or low.startswith(_AN_BEFORE_H)
+        if vowel_sound != (article == "an"):
+            errors.append(m.group(0))
+    errors += [m.group(0) for m in _REPEATED.finditer(text)]
+    return errors
+
+
+def test_grammar_guard_catches_what_it_should_and_not_more():
+    assert grammar_errors("X has a integration agreement and a NHS trust.") == ["a integration", "a NHS"]
+    assert grammar_errors("An GP practice, an unique id, the the end.") == ["An GP", "an unique", "the the"]
+    assert grammar_errors("A unique identifier, an NHS trust, a GP practice, an APMS contract, a one-off, "
+                          "an hour, a Subcontract partner, an SVC- identifier, a URL, an allowed value, "
+                          "a HEALTHWATCH row.") == []
+
+
+def test_catalogue_summaries_and_explanations_read_as_english():
+    from isap.rules.registry import all_rules
+
+    for r in all_rules():
+        for part in (r.summary, r.explanation, r.points_at):
+            assert grammar_errors(part) == [], (r.id, part)
+        assert r.summary[:1].isupper() or "_" in r.summary.split()[0], (r.id, r.summary)
+        assert r.summary.endswith(".") and r.explanation.endswith((".", ")")), r.id
+
+
+def test_messages_read_as_english_whatever_type_they_name(run_check):
+    """Messages that name a provider or partner type read right for every type, not only the sample's."""
+    from isap.workbook.template import PARTNER_TYPES, PROVIDER_TYPES, STATUTORY_PROVIDER_TYPES
+
+    seen = set()
+    for ptype in sorted(set(PROVIDER_TYPES) - STATUTORY_PROVIDER_TYPES):
+        p = clean(2, provider_type=ptype)
+        p["Safeguards"]["guarantor_type"] = "None"
+        p["Safeguards"]["no_other_business"] = "No"
+        p["Safeguards"]["distributions_restricted"] = "No"
+        fin(p, 2)["guarantee_gbp"] = 0
+        findings = run_check(p).findings
+        seen |= {f.rule_id for f in findings}
+        for f in findings:
+            assert grammar_errors(f.message) == [], f.message
+    for ptype in PARTNER_TYPES:
+        p = clean(2, model="Fully integrated")
+        p["Partners"][0].update(partner_type=ptype, supports_proposal="No")
+        for f in run_check(p).findings:
+            seen.add(f.rule_id)
+            assert grammar_errors(f.message) == [], f.message
+    assert {"CAP007", "CAP008", "CAP009", "REL004", "REL002"} <= seen
+
+
+def test_a_sheet_of_an_unknown_kind_is_named_once_as_not_a_worksheet(tmp_path):
+    from isap.rules.engine import check_file
+    from sample_submissions.proposals import write
+    from tests.hostile import add_sheet
+
+    data = write(clean(2), tmp_path / "clean.xlsx").read_bytes()
+    path = tmp_path / "odd.xlsx"
+    path.write_bytes(add_sheet(data, "Odd", "oddsheet", b"<oddsheet/>"))
+    [f] = check_file(path).findings
+    assert (f.rule_id, f.message) == ("WB006", "Sheet 'Odd' is not a worksheet and is ignored.")
+
+
+@pytest.mark.parametrize("seconds, words", [(1, "1 second."), (0.5, "0.5 seconds."), (60, "60 seconds.")])
+def test_the_time_limit_is_worded_in_seconds_singular_or_plural(seconds, words):
+    from isap.workbook.safety import FileRefused, _Budget
+
+    budget = _Budget(seconds)
+    budget.deadline = float("-inf")  # already past
+    with pytest.raises(FileRefused) as refused:
+        budget.check()
+    assert refused.value.findings[0].message.endswith(f"within the time limit of {words}")

@@ -138,14 +138,14 @@ def cap007(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
     sg = wb.safeguards
     if sg["guarantor_type"] == "None":
         yield cap007.rule.finding("Safeguards", sg.row("guarantor_type"), "guarantor_type", sg.cell("guarantor_type"),
-                                  f"The provider is a {ptype} (non-statutory) but names no guarantor: a parent "
-                                  "or third-party guarantee is required.")
+                                  f"The provider ({ptype}, non-statutory) names no guarantor: a parent or "
+                                  "third-party guarantee is required.")
     for row in wb.finance.rows():
         g = row["guarantee_gbp"]
         if ok(g) and g == 0:
             yield cap007.rule.finding("Finance", row.excel_row, "guarantee_gbp", row.cell("guarantee_gbp"),
-                                      f"{year_label(row)}: no guarantee is available (£0); a {ptype} "
-                                      "(non-statutory) provider needs one every year.")
+                                      f"{year_label(row)}: no guarantee is available (£0); a non-statutory "
+                                      f"provider ({ptype}) needs one every year.")
 
 
 def _safeguard_answer(rule, wb: ParsedWorkbook, field: str, what: str) -> Iterable[Finding]:
@@ -154,7 +154,7 @@ def _safeguard_answer(rule, wb: ParsedWorkbook, field: str, what: str) -> Iterab
     sg = wb.safeguards
     if sg[field] is False:
         yield rule.finding("Safeguards", sg.row(field), field, sg.cell(field),
-                           f"The provider is a {wb.cover['provider_type']} (non-statutory) and answers No to "
+                           f"The provider ({wb.cover['provider_type']}, non-statutory) answers No to "
                            f"{field}: {what}")
 
 

@@ -24,6 +24,8 @@ REL = Domain.RELATIONSHIPS
 GP = "GP practice"
 SUSPENDED = "Suspended contract"
 PARTICIPATING = ("Integration agreement", SUSPENDED)
+# how a message names a participating relationship, article included
+HAS = {"Integration agreement": "has an integration agreement", SUSPENDED: "has a suspended contract"}
 SUBCONTRACT = "Subcontract"
 
 
@@ -64,7 +66,7 @@ def rel002(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
     for row in wb.partners.where("supports_proposal", False):
         if row["partner_type"] == GP and row["relationship"] in PARTICIPATING:
             yield rel002.rule.finding("Partners", row.excel_row, "supports_proposal", row.cell("supports_proposal"),
-                                      f"{_name(row)} has a {row['relationship'].lower()} but does not support the "
+                                      f"{_name(row)} {HAS[row['relationship']]} but does not support the "
                                       "proposal.")
 
 
@@ -109,7 +111,8 @@ def rel004(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
         ptype, contract = row["partner_type"], row["gp_contract_type"]
         if ok(ptype) and ptype != GP:
             yield rel004.rule.finding("Partners", row.excel_row, "partner_type", row.cell("partner_type"),
-                                      f"{_name(row)} is a {ptype}: only a GP practice's contract can be suspended.")
+                                      f"{_name(row)} is a partner of type {ptype}: only a GP practice's "
+                                      "contract can be suspended.")
         elif ptype == GP and ok(contract) and contract not in ("GMS", "PMS"):
             yield rel004.rule.finding("Partners", row.excel_row, "gp_contract_type", row.cell("gp_contract_type"),
                                       f"{_name(row)} holds an {contract} contract: only GMS and PMS contracts can be "
@@ -244,8 +247,8 @@ def rel010(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
 
 @assurance_rule("REL011", severity=Severity.WARNING, domain=REL, checkpoints=ALL_CHECKPOINTS,
           summary="No voluntary sector partner.", source=src("002 §74"), points_at="Partners sheet",
-          explanation="The voluntary sector should be involved; no partner of type Voluntary sector needs a "
-                      "reviewer's look. Skipped when a partner's type failed its own check.")
+          explanation="The voluntary sector should be involved: a proposal with no partner of type Voluntary "
+                      "sector needs a reviewer's look. Skipped when a partner's type failed its own check.")
 def rel011(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
     p = wb.partners
     if not p.present:

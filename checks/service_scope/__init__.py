@@ -21,6 +21,12 @@ SCP = Domain.SERVICE_SCOPE
 PMS = "Primary medical services"
 MAX_TERM = 10
 PARTICIPATING = ("Integration agreement", "Suspended contract")
+# how a message names a local authority service, article included
+LA_SERVICE = {"Public health": "a public health service", "Adult social care": "an adult social care service"}
+
+
+def _years(n: int) -> str:
+    return f"{n} year{'' if n == 1 else 's'}"
 
 
 def _services_rows(wb: ParsedWorkbook) -> bool:
@@ -59,8 +65,10 @@ def scp003(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
     if ok(term, ext) and term + ext > MAX_TERM:
         yield scp003.rule.finding("Cover", wb.cover.row("extension_years"), "extension_years",
                                   wb.cover.cell("extension_years"),
-                                  f"The term of {term} years with the {ext}-year extension comes to {term + ext} "
-                                  f"years, more than {MAX_TERM}.")
+                                  f"The term of {_years(term)} with no extension is more than {MAX_TERM} years."
+                                  if ext == 0 else
+                                  f"The term of {_years(term)} with the {ext}-year extension comes to "
+                                  f"{_years(term + ext)}, more than {MAX_TERM}.")
 
 
 @assurance_rule("SCP004", severity=Severity.ERROR, domain=SCP, checkpoints=ALL_CHECKPOINTS,
@@ -83,8 +91,8 @@ def scp004(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
     else:
         for row in wb.services.where("category", PMS):
             yield scp004.rule.finding("Services", row.excel_row, "category", row.cell("category"),
-                                      f"{clip(str(row['service_id'] or 'This service'))} is Primary medical services, "
-                                      "but a partially integrated ICP excludes them.")
+                                      f"{clip(str(row['service_id'] or 'This service'))} is in category Primary "
+                                      "medical services, which a partially integrated ICP excludes.")
 
 
 @assurance_rule("SCP005", severity=Severity.ERROR, domain=SCP, checkpoints=ALL_CHECKPOINTS,
@@ -167,8 +175,8 @@ def scp008(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
                 row.excel_row,
                 "funding_source",
                 row.cell("funding_source"),
-                f"{clip(str(row['service_id'] or 'The service'))} is {cat} but funded by {fund}: it "
-                "must be funded by the local authority.",
+                f"{clip(str(row['service_id'] or 'The service'))} is {LA_SERVICE[cat]} but its funding "
+                f"source is {fund}: it must be funded by the local authority.",
             )
 
 
@@ -224,4 +232,4 @@ def scp010(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
                                   wb.cover.cell("population_registered"),
                                   f"Participating practices' list sizes add up to {total:,}, but the registered "
                                   f"population is {pop:,}: a difference of {diff:,}, more than "
-                                  f"{policy.population_tolerance_fraction:.0%}.")
+                                  f"the {policy.population_tolerance_fraction:.0%} tolerance.")

@@ -2,8 +2,9 @@
 
 Their data and formatting are left as they are; each cell at fault gets a
 red (error) or amber (warning) fill and a comment with the rule, message and
-source, and a `Findings` sheet lists every finding with a link to its cell
-(findings with no cell, such as a missing sheet, are listed too).  Reading
+source (the document by title, publisher and year), and a `Findings` sheet
+lists every finding with a link to its cell (findings with no cell, such as a
+missing sheet, are listed too).  Reading
 the annotated copy back gives the same findings: the engine knows and
 ignores the Findings sheet.
 """
@@ -18,6 +19,7 @@ from openpyxl.worksheet.hyperlink import Hyperlink
 
 from isap.outputs.exports import FORMULA_START
 from isap.rules.engine import CheckReport
+from isap.rules.sources import readable
 from isap.workbook.template import normalise_name
 
 ERROR_FILL = PatternFill("solid", fgColor="F4B6B6")
@@ -134,8 +136,9 @@ def _mark(wb, report: CheckReport) -> int:
         c = ws[cell]
         worst = "error" if any(f.severity.value == "error" for f in findings) else "warning"
         c.fill = ERROR_FILL if worst == "error" else WARNING_FILL
-        text = "\n\n".join(f"{f.rule_id} ({f.severity.value}): {f.message}\nSource: {f.source}" for f in findings)
-        c.comment = Comment(text, "ISAP check", width=360, height=min(400, 90 + 70 * len(findings)))
+        text = "\n\n".join(f"{f.rule_id} ({f.severity.value}): {f.message}\nSource: {readable(f.source)}"
+                           for f in findings)
+        c.comment = Comment(text, "ISAP check", width=360, height=min(480, 110 + 90 * len(findings)))
         marked += 1
     fs = wb.create_sheet(FINDINGS_SHEET, 0)
     headers = ["severity", "rule_id", "sheet", "cell", "message", "source", "go to"]
@@ -143,7 +146,8 @@ def _mark(wb, report: CheckReport) -> int:
     for c in fs[1]:
         c.font = Font(bold=True)
     for row, f in enumerate(report.findings, start=2):
-        for column, value in enumerate((f.severity.value, f.rule_id, f.sheet, f.cell, f.message, f.source), 1):
+        for column, value in enumerate((f.severity.value, f.rule_id, f.sheet, f.cell, f.message,
+                                                       readable(f.source)), 1):
             _text(fs, row, column, value)
         ws = by_norm.get(normalise_name(f.sheet)) if f.sheet else None
         if ws is not None:
@@ -152,6 +156,6 @@ def _mark(wb, report: CheckReport) -> int:
             link.hyperlink = Hyperlink(ref=link.coordinate, location=target, display=link.value)
             link.font = Font(color="0563C1", underline="single")
     fs.freeze_panes = "A2"
-    for col, width in zip("ABCDEFG", (10, 9, 14, 8, 90, 36, 22)):
+    for col, width in zip("ABCDEFG", (10, 9, 14, 8, 90, 60, 22)):
         fs.column_dimensions[col].width = width
     return marked

@@ -14,6 +14,7 @@ from itertools import groupby
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from isap.review.service import NotFound, Service
+from isap.rules.sources import readable
 
 _ENV = Environment(loader=PackageLoader("isap.outputs", "html"), autoescape=select_autoescape(["html"]))
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
@@ -44,6 +45,8 @@ def report_context(service: Service, actor: str, reference: str, checkpoint: int
     else:
         findings = [dict(f, acknowledged=None) for f in service.version_findings(actor, reference, number)]
     findings = sorted(findings, key=lambda f: (f["domain"], SEVERITY_ORDER.get(f["severity"], 9), f["rule_id"]))
+    # the report is read by people: each source by its document's title, publisher and year
+    findings = [dict(f, source_title=readable(f["source"])) for f in findings]
     by_domain = [(k, list(g)) for k, g in groupby(findings, key=lambda f: f["domain"])]
     return dict(
         p=d, checkpoint=checkpoint, checkpoint_name=CHECKPOINT_NAMES.get(checkpoint, ""), version=version,

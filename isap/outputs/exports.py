@@ -1,5 +1,8 @@
 """Exports people open elsewhere: JUnit XML and Markdown reports, and safe spreadsheet text.
 
+People read these, so a finding's source is named by its document's title, publisher and year
+(`isap.rules.sources`), not by the file name the JSON report keeps.
+
 Text that came from a submission can reach Excel again (the annotated
 workbook, CSV downloads); anything that starts like a formula is written so
 that it cannot execute (CWE-1236).
@@ -15,6 +18,7 @@ from typing import Iterable, Sequence
 from isap.outputs.inert_markdown import inert_markdown
 from isap.rules.engine import CheckReport
 from isap.rules.registry import all_rules
+from isap.rules.sources import readable
 from isap.workbook.findings import unlisted_by
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -47,7 +51,7 @@ def to_junit(reports: Sequence[CheckReport]) -> str:
         if r.refused:
             case = ET.SubElement(suite, "testcase", classname=r.file, name="file")
             err = ET.SubElement(case, "error", message=r.findings[0].message, type=r.findings[0].rule_id)
-            err.text = "\n".join(f"{f.rule_id}: {f.message}" for f in r.findings)
+            err.text = "\n".join([f"{f.rule_id}: {f.message}" for f in r.findings] + _sources(r.findings))
             tests, errors = 1, 1
         else:
             by_rule: dict[str, list] = {}
@@ -65,6 +69,7 @@ def to_junit(reports: Sequence[CheckReport]) -> str:
                 listed = [f for f in errs if id(f) not in more]
                 counted = len(listed) + sum(more.get(id(f), 0) for f in errs)
                 lines = [f"{f.sheet or 'file'}{'!' + f.cell if f.cell else ''}: {f.message}" for f in found]
+                lines += _sources(found)
                 if errs:
                     failures += 1
                     shown = f"{counted:,} finding(s)" + (f", {len(listed):,} listed" if counted > len(listed) else "")
@@ -89,6 +94,11 @@ def to_junit(reports: Sequence[CheckReport]) -> str:
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
 
 
+def _sources(findings) -> list[str]:
+    """One `Source:` line for each document and paragraphs the findings cite, in order of first citation."""
+    return [f"Source: {readable(s)}" for s in dict.fromkeys(f.source for f in findings if f.source)]
+
+
 def md_text(text: object) -> str:
     """Text from a workbook or a person, shown literally in Markdown (never interpreted)."""
     return inert_markdown(text, one_line=True)
@@ -105,11 +115,11 @@ def to_markdown(reports: Sequence[CheckReport]) -> str:
             f"template {md_text(r.template_version or 'unknown')}.\n"
         )
         if r.findings:
-            out.append("| severity | rule | sheet | cell | message |")
-            out.append("|---|---|---|---|---|")
+            out.append("| severity | rule | sheet | cell | message | source |")
+            out.append("|---|---|---|---|---|---|")
             for f in r.findings:
                 out.append(f"| {f.severity.value} | {md_text(f.rule_id)} | {md_text(f.sheet or '')} | "
-                           f"{md_text(f.cell or '')} | {md_text(f.message)} |")
+                           f"{md_text(f.cell or '')} | {md_text(f.message)} | {md_text(readable(f.source))} |")
             out.append("")
         out.append("<details><summary>Policy values used</summary>\n\n"
                    + "\n".join(f"- `{k}` = {md_text(v)}" for k, v in r.policy.items()) + "\n</details>\n")

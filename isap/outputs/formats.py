@@ -1,8 +1,9 @@
 """Rendering reports for people and for machines.
 
 Text for the commissioner at a terminal (grouped by sheet, errors named in
-plain words), and JSON exactly as workbook.md §3 specifies for CI.  Every
-format states the policy values used.
+plain words, each source named by its document's title), and JSON exactly as
+workbook.md §3 specifies for CI (sources by file name).  Every format states the
+policy values used.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from itertools import groupby
 from typing import Sequence
 
 from isap.rules.engine import CheckReport
+from isap.rules.sources import readable
 
 
 def to_json(reports: Sequence[CheckReport]) -> str:
@@ -43,7 +45,9 @@ def _text_one(r: CheckReport) -> str:
         for f in group:
             where = f.cell or (f"column {f.column}" if f.column else "")
             where = f"{where:<8}" if where else " " * 8
-            lines.append(f"    {where} {f.severity.value.upper():<7} {f.rule_id:<6} {f.message}  [{f.source}]")
+            lines.append(f"    {where} {f.severity.value.upper():<7} {f.rule_id:<6} {f.message}")
+            if f.source:
+                lines.append(f"{'':<28}Source: {readable(f.source)}")
     s = r.summary
     lines.append("")
     if r.refused:

@@ -218,7 +218,7 @@ def report_pdf_from_context(ctx: dict) -> bytes:
         doc.para(_words(domain).capitalize(), size=10.5, style="B", gap=1)
         doc.table_of(["Severity", "Rule", "Where", "Message", "Source"],
                      [[f["severity"], f["rule_id"], f"{f['sheet'] or 'file'}{' ' + f['cell'] if f['cell'] else ''}",
-                       f["message"], f["source"]] for f in found], (18, 14, 22, 76, 40))
+                       f["message"], f["source_title"]] for f in found], (18, 14, 22, 76, 40))
 
     doc.heading("Acknowledged warnings")
     if ctx["acknowledged"]:

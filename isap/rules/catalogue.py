@@ -1,10 +1,15 @@
-"""The rule catalogue rendered from the registry: `isap rules`, docs/rules.md, the dashboard page."""
+"""The rule catalogue rendered from the registry: `isap rules`, docs/rules.md, the dashboard page.
+
+Text and Markdown are read by people, so they name each source document by title, publisher and
+year; JSON keeps the file names a machine follows.
+"""
 
 from __future__ import annotations
 
 import json
 
 from isap.rules.registry import CATALOGUE_VERSION, all_rules
+from isap.rules.sources import readable
 
 DOCS_HEADER = """# Assurance rule catalogue
 
@@ -31,10 +36,11 @@ def render(fmt: str = "text") -> str:
                 out.append(f"\n## {domain.value.replace('_', ' ').capitalize()}\n")
             out.append(f"### {r.id} — {r.summary}\n")
             out.append(f"- severity: **{r.severity.value}**; when: {r.when}; points at: {r.points_at or '—'}")
-            out.append(f"- source: {r.source}\n")
+            out.append(f"- source: {readable(r.source)}\n")
             out.append(r.explanation + "\n")
         return "\n".join(out)
     lines = []
     for r in rules:
-        lines.append(f"{r.id:<7}{r.severity.value:<8}{r.when:<8}{r.domain.value:<15}{r.summary}  [{r.source}]")
+        lines.append(f"{r.id:<7}{r.severity.value:<8}{r.when:<8}{r.domain.value:<15}{r.summary}  "
+                     f"[{readable(r.source)}]")
     return "\n".join(lines) + "\n"

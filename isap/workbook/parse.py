@@ -89,9 +89,10 @@ class _Builder:
                 # only worksheets are sheets of the workbook, whatever the name of anything else
                 if spec is None and norm not in _IGNORED_NORM:
                     unknown.setdefault(shown, order)
-                kind = _KINDS.get(scan.kind, "not a worksheet")
+                kind = _KINDS.get(scan.kind)
                 self.add("WB006", shown, None, None, None,
-                         f"Sheet {quote(scan.name)} is {kind}, not a worksheet, and is ignored.")
+                         f"Sheet {quote(scan.name)} is {kind}, not a worksheet, and is ignored." if kind
+                         else f"Sheet {quote(scan.name)} is not a worksheet and is ignored.")
                 continue
             if norm in _IGNORED_NORM:
                 continue

@@ -71,7 +71,7 @@ _SCH = [
      "Choices match case-insensitively; the finding lists the allowed values."),
     ("SCH004", "A number is out of its range.",
      "For example a negative amount where the amount must be at least 0, or checkpoint 4."),
-    ("SCH005", "A code, reference, identifier or email does not match its format.",
+    ("SCH005", "A code, reference, identifier or email address does not match its format.",
      "ODS codes (3–6 letters or digits), GP practice codes (a letter and five digits), proposal references "
      "(ISAP-YYYY-NNN), SVC-/P-/E- identifiers, email addresses."),
     ("SCH006", "An identifier that must be unique is repeated.",

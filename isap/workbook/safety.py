@@ -144,7 +144,8 @@ class _Budget:
     def check(self) -> None:
         if time.monotonic() > self.deadline:
             raise FileRefused([file_finding(
-                "WB003", f"The workbook could not be assessed within the time limit of {self.seconds:g} seconds.")])
+                "WB003", f"The workbook could not be assessed within the time limit of {self.seconds:g} "
+                         f"second{'' if self.seconds == 1 else 's'}.")])
 
 
 def read_file(path: str | Path, policy: Policy) -> tuple[bytes, str]:

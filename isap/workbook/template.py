@@ -455,14 +455,14 @@ PARTNERS = SheetSpec(
             "commissioner_approved",
             YN,
             Need.WHEN,
-            when=When("relationship", "Subcontract", text="for Subcontract"),
+            when=When("relationship", "Subcontract", text="for Subcontract partners"),
             description="Yes if the commissioner approved the subcontract in advance.",
         ),
         Column(
             "direct_agreement",
             YN,
             Need.WHEN,
-            when=When("relationship", "Subcontract", text="for Subcontract"),
+            when=When("relationship", "Subcontract", text="for Subcontract partners"),
             description="Yes if a direct agreement between commissioner and subcontractor exists.",
         ),
         Column(
