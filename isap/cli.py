@@ -263,6 +263,26 @@ def user_add(username: str, role: str = typer.Option(..., "--role", help="commis
     echo(f"Added {user.role} {user.username}")
 
 
+@user_app.command("unlock")
+def user_unlock(username: str) -> None:
+    """Let a user name that was locked out after too many failed sign-ins sign in again at once."""
+    _call(_service().unlock, username)
+    echo(f"Unlocked sign-in for {username}")
+
+
+audit_app = typer.Typer(pretty_exceptions_enable=False, help="The audit history.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Walk the audit history's hash chain. Exit 0: every event matches; 1: the first event that does not."""
+    result = _call(_service().verify_audit)
+    if not result.ok:
+        _die(f"the audit history was changed: {result.summary()}", 1)
+    echo(result.summary())
+
+
 @app.command()
 def upload(file: Path, as_: str = AS, format: CheckFormat = typer.Option(CheckFormat.text, "--format", "-f"),
            policy: Optional[Path] = POLICY) -> None:
