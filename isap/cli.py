@@ -233,16 +233,18 @@ def _emit(data, fmt: CheckFormat, text: str) -> None:
 
 
 @db_app.command("upgrade")
-def db_upgrade() -> None:
+def db_upgrade(app_role: Optional[str] = typer.Option(
+        None, "--app-role", help="PostgreSQL: the role the application connects as, granted only what it needs "
+                                 "(run this as the role that owns the tables; see docs/deployment.md).")) -> None:
     """Create or upgrade the database schema to this version."""
     from isap.composition import upgrade_database
     from isap.review.service import StoreError
 
     try:
-        rev, where = upgrade_database()
+        rev, where = upgrade_database(app_role)
     except StoreError as exc:
         _die(str(exc), 1)
-    echo(f"Database at schema {rev}: {where}")
+    echo(f"Database at schema {rev}: {where}" + (f"; {app_role} may read and add to it" if app_role else ""))
 
 
 @org_app.command("add")
