@@ -141,3 +141,35 @@ def test_concurrent_writers_do_not_fork_the_chain(service):
         prevs = conn.execute(text("SELECT prev_hash FROM auditevent")).scalars().all()
     assert len(prevs) == len(set(prevs))  # no two events claim the same predecessor
     assert len(errors) < 32
+
+
+def test_each_assurance_report_prints_the_chain_head_when_it_was_made(service, tmp_path):
+    from isap.outputs.assurance_report import render_report
+    from tests.test_workflow import book, proposal
+
+    res = service.upload("alice", "a.xlsx", book(tmp_path, proposal(1)))
+    head = service.audit_head()
+    html = render_report(service, "rita", res.reference, 1)
+    assert head != "0" * 64 and head in html
+    service.comment("rita", res.reference, "later")
+    assert service.audit_head() != head and service.audit_head() in render_report(service, "rita", res.reference, 1)
+
+
+def test_the_daily_reminders_verify_the_chain_and_alert_administrators(service, tmp_path, monkeypatch):
+    from isap.orchestration.steps import reminders
+
+    monkeypatch.setenv("ISAP_OUTBOX", str(tmp_path / "outbox"))
+    service.add_user("ann", "admin", email="ann@isap.example")
+    assert reminders(service) == []
+    assert service.last_audit_verification("ada")["ok"]
+    with service.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("ALTER TABLE auditevent DISABLE TRIGGER auditevent_append_only"))
+        else:
+            conn.execute(text("DROP TRIGGER auditevent_no_update"))
+        conn.execute(text("UPDATE auditevent SET reason = 'nothing happened' WHERE action = 'user_added'"))
+    written = reminders(service)
+    assert len(written) == 1 and written[0].name.startswith("alert-")
+    mail = written[0].read_text()
+    assert "ann@isap.example" in mail and "audit history was changed" in mail and "does not match" in mail
+    assert service.last_audit_verification("ada")["ok"] is False

@@ -958,6 +958,11 @@ class Service:
             return [{"day": d, **c} for d, c in sorted(by_day.items())]
         return self._run(run)
 
+    def administrator_emails(self) -> list[str]:
+        """Where alerts about the system itself go (a broken audit chain)."""
+        return self._run(lambda s: sorted({e for e in s.exec(select(User.email).where(User.role == Role.ADMIN))
+                                           if e}))
+
     def reviewer_emails(self, reference: str) -> list[str]:
         """Emails of the reviewers who have reviewed this proposal (for notifications)."""
         def run(s: Session) -> list[str]:
