@@ -54,7 +54,7 @@ def current() -> dict | None:
     token = st.session_state.get(_TOKEN_KEY)
     if token is None:
         cookie = st.context.cookies.get(COOKIE_NAME)
-        if cookie and cookie != st.session_state.get(_DEAD) and _TOKEN.fullmatch(cookie):
+        if isinstance(cookie, str) and cookie != st.session_state.get(_DEAD) and _TOKEN.fullmatch(cookie):
             token = cookie
     if token is None:
         return None
@@ -90,3 +90,39 @@ def sign_out() -> None:
 
 def ended_reason() -> str | None:
     return st.session_state.get(_ENDED)
+
+
+def security_page() -> None:
+    """Administrators: the last verification of the audit chain, and failed and refused sign-ins."""
+    import pandas as pd
+
+    from dashboards.render import fmt
+    from dashboards.ui import me
+
+    user = me()
+    svc = _service()
+    st.title("Security")
+    st.subheader("Audit history")
+    last = svc.last_audit_verification(user["username"])
+    if last is None:
+        st.info("The audit history has not been verified yet. The daily reminders verify it; so does "
+                "`isap audit verify`.")
+    elif last["ok"]:
+        st.success(fmt("Verified {} UTC: {}", last["at"][:16].replace("T", " "), last["summary"]))
+    else:
+        st.error(fmt("The audit history was changed (found {} UTC): {}", last["at"][:16].replace("T", " "),
+                     last["summary"]))
+    if st.button("Verify now"):
+        svc.verify_audit(user["username"])
+        st.rerun()
+    st.subheader("Failed and refused sign-ins")
+    attempts = svc.sign_in_attempts(user["username"])
+    if not attempts:
+        st.info("No failed sign-ins.")
+        return
+    window = format(svc.policy.sign_in_failure_window_minutes, "g")
+    st.caption(fmt("The latest {}, newest first. A user name is paused after {} failures within {} minutes; "
+                   "`isap user unlock NAME` lifts it at once.", len(attempts), svc.policy.sign_in_max_failures,
+                   window))
+    # a dataframe shows each user name as the text it is (a name typed by anyone is never Markdown)
+    st.dataframe(pd.DataFrame(attempts)[["at", "username", "outcome"]], hide_index=True, width="stretch")

@@ -1,0 +1,3 @@
+from dashboards import session, ui
+
+ui.guarded(session.security_page)()
