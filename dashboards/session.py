@@ -25,7 +25,8 @@ _USER, _TOKEN_KEY, _ENDED, _DEAD = "user", "session_token", "session_ended", "se
 
 
 def _service():
-    from dashboards.ui import service
+    # the composition root's service, the one dashboards.ui caches too (built once per process either way)
+    from isap.composition import service
 
     return service()
 
@@ -92,14 +93,12 @@ def ended_reason() -> str | None:
     return st.session_state.get(_ENDED)
 
 
-def security_page() -> None:
+def security_page(user: dict) -> None:
     """Administrators: the last verification of the audit chain, and failed and refused sign-ins."""
     import pandas as pd
 
     from dashboards.render import fmt
-    from dashboards.ui import me
 
-    user = me()
     svc = _service()
     st.title("Security")
     st.subheader("Audit history")

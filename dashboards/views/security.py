@@ -1,3 +1,3 @@
 from dashboards import session, ui
 
-ui.guarded(session.security_page)()
+ui.guarded(lambda: session.security_page(ui.me()))()
