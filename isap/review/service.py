@@ -359,7 +359,8 @@ class Service:
             s.flush()
             if until is not None:
                 return -1, until
-            user = s.exec(select(User).where(User.username == name)).first()
+            # looked up by the name as typed: the cut one recorded could belong to someone else
+            user = s.exec(select(User).where(User.username == (username or "").strip())).first()
             return attempt.id, user
 
         attempt_id, found = self._run(begin)
