@@ -173,3 +173,18 @@ def test_the_daily_reminders_verify_the_chain_and_alert_administrators(service, 
     mail = written[0].read_text()
     assert "ann@isap.example" in mail and "audit history was changed" in mail and "does not match" in mail
     assert service.last_audit_verification("ada")["ok"] is False
+
+
+def test_the_upgrade_can_be_undone_and_done_again(tmp_path):
+    from alembic import command
+
+    from isap.store.db import alembic_config, engine_for
+
+    url = f"sqlite:///{tmp_path / 'round.db'}"
+    command.upgrade(alembic_config(url), "head")
+    command.downgrade(alembic_config(url), "0001")
+    with engine_for(url).connect() as conn:
+        names = {r[0] for r in conn.execute(text("SELECT name FROM sqlite_master"))}
+    assert "signinsession" not in names and "auditevent_no_replace" not in names
+    assert {"auditevent_no_update", "auditevent_no_delete"} <= names
+    command.upgrade(alembic_config(url), "head")
