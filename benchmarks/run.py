@@ -104,6 +104,18 @@ def bench_bounded() -> list[dict]:
     return run()
 
 
+def _chain():
+    from benchmarks.audit_chain import bench_chain
+
+    return bench_chain()
+
+
+def _sign_in():
+    from benchmarks.sign_in import bench_sign_in
+
+    return bench_sign_in()
+
+
 def _isolation():
     from benchmarks.isolation import bench_isolation
 
@@ -111,7 +123,8 @@ def _isolation():
 
 
 BENCHES = {"check": bench_check, "queries": _store("bench_queries"), "ingest": _store("bench_ingest"),
-           "dashboard": _store("bench_dashboard"), "bounded": bench_bounded, "isolation": _isolation}
+           "dashboard": _store("bench_dashboard"), "bounded": bench_bounded, "isolation": _isolation,
+           "chain": _chain, "sign_in": _sign_in}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -60,6 +60,8 @@ def main() -> None:
             proposal,
             rules,
         ]
+        if user["role"] == "admin":
+            pages.append(st.Page("views/security.py", title="Security", url_path="security"))
     st.navigation(pages).run()
 
 

@@ -104,8 +104,12 @@ def single_sign_on() -> bool:
 
 
 def me() -> dict | None:
+    if not single_sign_on():
+        from dashboards import session
+
+        return session.current()  # a local sign-in: the server-side session in the browser's cookie
     user = st.session_state.get("user")
-    if user is None and single_sign_on() and st.user.get("is_logged_in"):
+    if user is None and st.user.get("is_logged_in"):
         # Who someone is comes from the identity provider; what they may do comes from isap's account.
         try:
             account = service().identify(st.user.get("email"), st.user.get("email_verified"))
@@ -136,20 +140,30 @@ def sign_in_page() -> None:
         username = st.text_input("User name", key="username")
         password = st.text_input("Password", type="password", key="password")
         submitted = st.form_submit_button("Sign in")
+    from dashboards import session
+    from isap.review.service import SignInRefused
+
     if submitted:
-        user = service().authenticate(username.strip(), password)
-        if user is None:
-            st.error("That user name and password do not match an account.")
+        try:
+            user, token = service().sign_in(username.strip(), password)
+        except SignInRefused as exc:
+            st.error(md(str(exc)))
         else:
-            st.session_state["user"] = {"username": user.username, "role": user.role}
+            session.start(user, token)
             st.rerun()
+    elif session.ended_reason():
+        st.info(md(session.ended_reason()))
 
 
 def sign_out() -> None:
-    user = st.session_state.pop("user", None)
+    user = st.session_state.get("user")
     if user and user.get("sso"):
+        st.session_state.pop("user", None)
         st.logout()  # the browser goes to the identity provider's sign-out; a rerun here could race it
         st.stop()
+    from dashboards import session
+
+    session.sign_out()
     st.rerun()
 
 

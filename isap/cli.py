@@ -233,16 +233,18 @@ def _emit(data, fmt: CheckFormat, text: str) -> None:
 
 
 @db_app.command("upgrade")
-def db_upgrade() -> None:
+def db_upgrade(app_role: Optional[str] = typer.Option(
+        None, "--app-role", help="PostgreSQL: the role the application connects as, granted only what it needs "
+                                 "(run this as the role that owns the tables; see docs/deployment.md).")) -> None:
     """Create or upgrade the database schema to this version."""
     from isap.composition import upgrade_database
     from isap.review.service import StoreError
 
     try:
-        rev, where = upgrade_database()
+        rev, where = upgrade_database(app_role)
     except StoreError as exc:
         _die(str(exc), 1)
-    echo(f"Database at schema {rev}: {where}")
+    echo(f"Database at schema {rev}: {where}" + (f"; {app_role} may read and add to it" if app_role else ""))
 
 
 @org_app.command("add")
@@ -261,6 +263,26 @@ def user_add(username: str, role: str = typer.Option(..., "--role", help="commis
     """Add a user."""
     user = _call(_service().add_user, username, role, org, password, email)
     echo(f"Added {user.role} {user.username}")
+
+
+@user_app.command("unlock")
+def user_unlock(username: str) -> None:
+    """Let a user name that was locked out after too many failed sign-ins sign in again at once."""
+    _call(_service().unlock, username)
+    echo(f"Unlocked sign-in for {username}")
+
+
+audit_app = typer.Typer(pretty_exceptions_enable=False, help="The audit history.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Walk the audit history's hash chain. Exit 0: every event matches; 1: the first event that does not."""
+    result = _call(_service().verify_audit)
+    if not result.ok:
+        _die(f"the audit history was changed: {result.summary()}", 1)
+    echo(result.summary())
 
 
 @app.command()

@@ -109,12 +109,15 @@ def data_dir() -> Path:
     return store_data_dir()
 
 
-def upgrade_database() -> tuple[str, str]:
+def upgrade_database(app_role: str | None = None) -> tuple[str, str]:
     """Create or upgrade the database schema: the revision now in force and the database's address with
-    any password left out.  Raises StoreError when the database cannot be reached or upgraded."""
-    from isap.store.db import database_url, upgrade
+    any password left out.  With `app_role` (PostgreSQL), that role is then granted what the application
+    needs and no more.  Raises StoreError when the database cannot be reached, upgraded or granted."""
+    from isap.store.db import database_url, grant_application_role, upgrade
 
     revision = upgrade()
+    if app_role:
+        grant_application_role(app_role)
     url = database_url()
     return revision, url.split("@")[-1] if "@" in url else url
 

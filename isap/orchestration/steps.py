@@ -175,9 +175,13 @@ def stage(data: bytes) -> Iterator[Path]:
 
 # ---------------------------------------------------------------------------- reminders
 def reminders(service: Service, today: dt.date | None = None) -> list[Path]:
-    """Reminders for reviews waiting past the policy target and conditions past their due date."""
+    """Reminders for reviews waiting past the policy target and conditions past their due date; first, the
+    audit chain is verified, and administrators are alerted when it is broken."""
     today = today or dt.date.today()
     written = []
+    alert = verify_audit_chain(service, today)
+    if alert is not None:
+        written.append(alert)
     for item in service.overdue(today):
         name = SAFE_NAME.sub("_", f"reminder-{today.isoformat()}-{item['kind']}-{item['key']}") + ".eml"
         path = outbox_dir() / name
@@ -191,3 +195,21 @@ def reminders(service: Service, today: dt.date | None = None) -> list[Path]:
         path.write_bytes(bytes(msg))
         written.append(path)
     return written
+
+
+def verify_audit_chain(service: Service, today: dt.date) -> Path | None:
+    """Walk the audit chain (the result is recorded in the history); an alert to administrators when it breaks."""
+    result = service.verify_audit()
+    if result.ok:
+        return None
+    path = outbox_dir() / f"alert-{today.isoformat()}-audit-chain.eml"
+    msg = EmailMessage()
+    msg["From"] = "isap@localhost"
+    msg["To"] = ", ".join(service.administrator_emails()) or "isap-administrators@localhost"
+    msg["Subject"] = "ISAP: the audit history was changed"
+    msg.set_content("The daily verification of the audit history's hash chain failed:\n\n"
+                    f"  {result.summary()}\n\n"
+                    "Someone changed, removed or inserted audit events outside isap. Compare the chain heads "
+                    "printed on recent checkpoint assurance reports, and run `isap audit verify`.")
+    path.write_bytes(bytes(msg))
+    return path

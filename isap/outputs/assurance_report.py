@@ -56,8 +56,8 @@ def report_context(service: Service, actor: str, reference: str, checkpoint: int
         history=[h for h in d["history"] if h["checkpoint"] == checkpoint],
         generated=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         calendar=describe(service.policy.working_days_calendar),
-        # the audit chain's head hash, once the store keeps one
-        chain_head=d.get("audit_chain_head"),
+        # the audit chain's head when the report was made: a later rewrite of history cannot match it
+        chain_head=service.audit_head(),
     )
 
 

@@ -93,6 +93,18 @@ class Policy(BaseModel):
         description="Bank holidays that working days leave out: ISO country and subdivision as the holidays "
                     "library names them (GB-ENG: England).")
 
+    # Sign-in (the dashboard's local accounts)
+    session_absolute_hours: float = Field(
+        8.0, gt=0, description="Hours a dashboard sign-in lasts at most, however active.")
+    session_idle_minutes: float = Field(
+        60.0, gt=0, description="Minutes without activity after which a dashboard sign-in ends.")
+    sign_in_max_failures: int = Field(
+        5, gt=0, description="Consecutive failed sign-ins for one user name that lock the name out.")
+    sign_in_failure_window_minutes: float = Field(
+        15.0, gt=0, description="Minutes within which that many failures lock the user name out.")
+    sign_in_lockout_minutes: float = Field(
+        15.0, gt=0, description="Minutes a locked-out user name is refused (an administrator can unlock it).")
+
     @field_validator("working_days_calendar")
     @classmethod
     def _known_calendar(cls, value: str) -> str:

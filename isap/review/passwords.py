@@ -19,3 +19,18 @@ def verify_password(stored_hash: str, password: str) -> bool:
         return _HASHER.verify(stored_hash, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+_DUMMY: list[str] = []
+
+
+def verify_unknown(password: str) -> bool:
+    """Spend the time a real check takes, for a user name without an account; always False.
+
+    Without it an unknown name is refused in a millisecond and a known one in
+    half a second, which tells anyone which accounts exist.
+    """
+    if not _DUMMY:
+        _DUMMY.append(_HASHER.hash("isap: no account has this name"))
+    verify_password(_DUMMY[0], password or " ")
+    return False

@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from sqlalchemy import func, update
+from sqlalchemy import func, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, select
 
 from isap.policy import Policy
-from isap.review import lifecycle
+from isap.review import audit_chain, lifecycle, sessions
 from isap.review.lifecycle import (
     Action,
     Actor,
@@ -48,6 +48,8 @@ from isap.store.models import (
     Proposal,
     Rating,
     Review,
+    SignInAttempt,
+    SignInSession,
     SubmissionVersion,
     UnassignedUpload,
     User,
@@ -79,6 +81,14 @@ class Refused(WorkflowError):
 
 class Conflict(WorkflowError):
     """Someone else changed the proposal since it was loaded."""
+
+
+class SignInRefused(WorkflowError):
+    """A sign-in that did not succeed: wrong details, or a user name locked out after too many failures."""
+
+
+class SessionEnded(WorkflowError):
+    """A session token that no longer signs anyone in; the message says why, in a few words."""
 
 
 @dataclass
@@ -299,13 +309,155 @@ class Service:
         return self._run(lambda s: self._user(s, username))
 
     def authenticate(self, username: str, password: str) -> User | None:
-        from isap.review.passwords import verify_password
+        """The account these details sign in, or None; throttled and recorded as `sign_in` is.
 
-        def run(s: Session) -> User | None:
-            user = s.exec(select(User).where(User.username == username)).first()
-            if user is None or not user.password_hash or user.role == Role.SYSTEM:
+        Raises SignInRefused while the user name is locked out."""
+        try:
+            return self._check_password(username, password)[0]
+        except SignInRefused as exc:
+            if str(exc) == sessions.WRONG:
                 return None
-            return user if verify_password(user.password_hash, password) else None
+            raise
+
+    def sign_in(self, username: str, password: str) -> tuple[User, str]:
+        """Sign in with a local account: the account and a new session's token (kept by the browser only).
+
+        Raises SignInRefused, in the same words whether or not the name has an
+        account, for wrong details and while the name is locked out.
+        """
+        user, attempt_id = self._check_password(username, password)
+        if user is None:
+            raise SignInRefused(sessions.WRONG)
+        token = sessions.new_token()
+
+        def run(s: Session) -> None:
+            now = utcnow()
+            s.add(SignInSession(token_hash=sessions.token_hash(token), user_id=user.id, created_at=now,
+                                last_seen_at=now, expires_at=sessions.expiry(now, self.policy)))
+        self._run(run)
+        return user, token
+
+    def _check_password(self, username: str, password: str) -> tuple[User | None, int]:
+        """Check a user name and password under the lockout; the attempt is recorded before the password is
+        checked (as a failure until it succeeds), so guesses sent at once cannot slip past the count."""
+        from isap.review.passwords import verify_password, verify_unknown
+
+        name = sessions.recorded_name(username or "")
+
+        def begin(s: Session) -> tuple[int, User | None]:
+            if s.bind.dialect.name == "postgresql":  # one check-and-record at a time per name
+                s.execute(text("SELECT pg_advisory_xact_lock(hashtext(:n))"), {"n": "isap-sign-in:" + name})
+            now = utcnow()
+            since = now - sessions.lookback(self.policy)
+            attempts = s.exec(select(SignInAttempt.at, SignInAttempt.outcome)
+                              .where(SignInAttempt.username == name, SignInAttempt.at >= since)
+                              .order_by(SignInAttempt.at, SignInAttempt.id)).all()
+            until = sessions.locked_until(attempts, now, self.policy)
+            outcome = sessions.REFUSED if until is not None else sessions.FAILED
+            attempt = SignInAttempt(username=name, outcome=outcome, at=now)
+            s.add(attempt)
+            s.flush()
+            if until is not None:
+                return -1, until
+            # looked up by the name as typed: the cut one recorded could belong to someone else
+            user = s.exec(select(User).where(User.username == (username or "").strip())).first()
+            return attempt.id, user
+
+        attempt_id, found = self._run(begin)
+        if attempt_id == -1:
+            raise SignInRefused(sessions.LOCKED.format(until=found.strftime("%H:%M")))
+        if found is None or not found.password_hash or found.role == Role.SYSTEM:
+            verify_unknown(password)
+            raise SignInRefused(sessions.WRONG)
+        if not verify_password(found.password_hash, password):
+            raise SignInRefused(sessions.WRONG)
+
+        def succeeded(s: Session) -> None:
+            s.execute(update(SignInAttempt).where(SignInAttempt.id == attempt_id)
+                      .values(outcome=sessions.SUCCEEDED))
+        self._run(succeeded)
+        return found, attempt_id
+
+    def session_user(self, token: str) -> User:
+        """The account a session token signs in; SessionEnded (with a short reason) when it no longer does.
+
+        Each use counts as activity for the idle timeout.
+        """
+        def run(s: Session) -> User | str:
+            row = s.exec(select(SignInSession).where(SignInSession.token_hash == sessions.token_hash(token))).first()
+            if row is None:
+                return "unknown"
+            now = utcnow()
+            state = sessions.session_state(row.created_at, row.last_seen_at, row.expires_at, row.ended_reason, now,
+                                           self.policy)
+            if not state.valid:
+                if row.ended_reason is None:
+                    row.ended_at, row.ended_reason = now, state.reason
+                    s.add(row)
+                return state.reason
+            if now - row.last_seen_at > dt.timedelta(seconds=30):  # not a write on every page run
+                row.last_seen_at = now
+                s.add(row)
+            return s.get(User, row.user_id)
+        found = self._run(run)
+        if isinstance(found, str):
+            raise SessionEnded(sessions.ENDED_REASONS[found])
+        return found
+
+    def sign_out(self, token: str) -> None:
+        """End a session on the server: the token signs no one in again, in any tab or browser."""
+        def run(s: Session) -> None:
+            s.execute(update(SignInSession).where(SignInSession.token_hash == sessions.token_hash(token),
+                                                  SignInSession.ended_at.is_(None))
+                      .values(ended_at=utcnow(), ended_reason="signed_out"))
+        self._run(run)
+
+    def unlock(self, username: str, actor: str | None = None) -> None:
+        """Let a locked-out user name sign in again at once (an administrator's action)."""
+        name = sessions.recorded_name(username)
+
+        def run(s: Session) -> None:
+            if actor is not None:
+                self._role(self._user(s, actor), Role.ADMIN)
+            s.add(SignInAttempt(username=name, outcome=sessions.UNLOCKED))
+            self._audit(s, None, "sign_in_unlocked", actor or "admin-cli", reason=name)
+        self._run(run)
+
+    def sign_in_attempts(self, actor: str, limit: int = 200) -> list[dict]:
+        """The latest failed and refused sign-ins, newest first (administrators only)."""
+        def run(s: Session) -> list[dict]:
+            self._role(self._user(s, actor), Role.ADMIN)
+            q = (select(SignInAttempt).where(SignInAttempt.outcome.in_((sessions.FAILED, sessions.REFUSED)))
+                 .order_by(SignInAttempt.id.desc()).limit(limit))
+            return [{"at": _iso(a.at), "username": a.username, "outcome": a.outcome} for a in s.exec(q)]
+        return self._run(run)
+
+    # ------------------------------------------------------------------ the audit chain
+    def verify_audit(self, actor: str | None = None) -> audit_chain.Verification:
+        """Walk the audit chain; the outcome is itself recorded in the history (what administrators see)."""
+        def check(s: Session) -> audit_chain.Verification:
+            if actor is not None:
+                self._role(self._user(s, actor), Role.ADMIN)
+            return audit_chain.verify(s.connection())
+        result = self._run(check)
+
+        def record(s: Session) -> None:
+            self._audit(s, None, "audit_verified" if result.ok else "audit_chain_broken", actor or SYSTEM_USER,
+                        reason=result.summary())
+        self._run(record)
+        return result
+
+    def audit_head(self) -> str:
+        """The hash of the latest audit event: printed in reports so a later rewrite can be shown."""
+        return self._run(lambda s: audit_chain.head(s.connection()))
+
+    def last_audit_verification(self, actor: str) -> dict | None:
+        def run(s: Session) -> dict | None:
+            self._role(self._user(s, actor), Role.ADMIN)
+            e = s.exec(select(AuditEvent).where(AuditEvent.action.in_(("audit_verified", "audit_chain_broken")))
+                       .order_by(AuditEvent.id.desc())).first()
+            return None if e is None else {"at": _iso(e.at), "ok": e.action == "audit_verified",
+                                           "summary": e.reason, "by": e.actor}
         return self._run(run)
 
     def identify(self, email: str | None, email_verified: bool | None = None) -> User:
@@ -807,6 +959,11 @@ class Service:
             return [{"day": d, **c} for d, c in sorted(by_day.items())]
         return self._run(run)
 
+    def administrator_emails(self) -> list[str]:
+        """Where alerts about the system itself go (a broken audit chain)."""
+        return self._run(lambda s: sorted({e for e in s.exec(select(User.email).where(User.role == Role.ADMIN))
+                                           if e}))
+
     def reviewer_emails(self, reference: str) -> list[str]:
         """Emails of the reviewers who have reviewed this proposal (for notifications)."""
         def run(s: Session) -> list[str]:
@@ -927,6 +1084,8 @@ __all__ = [
     "Forbidden",
     "Refused",
     "Conflict",
+    "SignInRefused",
+    "SessionEnded",
     "ConditionInput",
     "UploadResult",
     "IntegrityError",

@@ -11,6 +11,7 @@ database is unreachable or not at the version this code expects.
 from __future__ import annotations
 
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -120,6 +121,46 @@ def upgrade(url: str | None = None) -> str:
     except OperationalError as exc:
         raise store_error(exc, "cannot reach the database") from None
     return head_revision()
+
+
+_ROLE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+def grant_application_role(role: str, url: str | None = None) -> None:
+    """Give the role the application connects as what it needs and no more (PostgreSQL; run as the owner).
+
+    Migrations run as the role that owns the tables; the application connects
+    as another role that cannot alter, disable or drop a trigger, replace a
+    function or change the schema (only an owner can), and that may only add
+    to and read the audit history.  Run again after every upgrade: a new
+    table is granted then.
+    """
+    url = url or database_url()
+    if not url.startswith("postgresql"):
+        raise StoreError("an application role applies to PostgreSQL only (SQLite has no roles)")
+    if not _ROLE.fullmatch(role):
+        raise StoreError(f"{role!r} is not a role name isap grants to (lower-case letters, digits and _)")
+    statements = [
+        f'GRANT USAGE ON SCHEMA public TO "{role}"',
+        f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "{role}"',
+        f'REVOKE ALL ON auditevent FROM "{role}"',
+        f'GRANT SELECT, INSERT ON auditevent TO "{role}"',
+        f'REVOKE ALL ON alembic_version FROM "{role}"',
+        f'GRANT SELECT ON alembic_version TO "{role}"',
+        f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO "{role}"',
+        # nobody but the owner creates objects here (PostgreSQL 15 and later already say so)
+        "REVOKE CREATE ON SCHEMA public FROM PUBLIC",
+        'REVOKE ALL ON FUNCTION isap_audit_refuse() FROM PUBLIC',
+    ]
+    try:
+        with engine_for(url).begin() as conn:
+            owner = conn.execute(text("SELECT tableowner FROM pg_tables WHERE tablename = 'auditevent'")).scalar()
+            if owner == role:
+                raise StoreError(f"{role} owns the tables: the application must connect as another role")
+            for sql in statements:
+                conn.execute(text(sql))
+    except SQLAlchemyError as exc:
+        raise store_error(exc, "cannot grant the application role") from None
 
 
 def head_revision() -> str:

@@ -10,6 +10,8 @@ Times are stored as UTC.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from typing import Optional
 
 from sqlalchemy import Column, Text, UniqueConstraint
@@ -158,7 +160,12 @@ class Condition(SQLModel, table=True):
 
 
 class AuditEvent(SQLModel, table=True):
-    """Append-only: the application never updates or deletes a row, and triggers refuse it."""
+    """Append-only: the application never updates or deletes a row, and triggers refuse it.
+
+    Each row also carries a SHA-256 over its own content and the previous
+    row's hash (`isap.review.audit_chain`), so a rewrite by anyone who gets
+    past the triggers is still detected by `isap audit verify`.
+    """
 
     id: Optional[int] = Field(default=None, primary_key=True)
     proposal_id: Optional[int] = Field(default=None, foreign_key="proposal.id", index=True)
@@ -168,4 +175,49 @@ class AuditEvent(SQLModel, table=True):
     to_state: Optional[str] = Field(default=None, max_length=30)
     checkpoint: Optional[int] = None
     reason: Optional[str] = Field(default=None, sa_column=Column(Text))
+    at: dt.datetime = Field(default_factory=utcnow, index=True)
+    prev_hash: Optional[str] = Field(default=None, max_length=64)
+    hash: Optional[str] = Field(default=None, max_length=64, index=True)
+
+    def chain_digest(self, prev_hash: str) -> str:
+        """SHA-256 over this row's canonical content and the previous row's hash.
+
+        Canonical: a JSON array in a fixed order, UTF-8, no spaces, the time
+        in UTC to the microsecond; the row's id is not part of it (it is given
+        by the database after the hash is computed), its place is fixed by
+        `prev_hash`.
+        """
+        at = self.at if self.at.tzinfo is not None else self.at.replace(tzinfo=dt.timezone.utc)
+        content = [AUDIT_CHAIN_FORMAT, prev_hash, self.proposal_id, self.action, self.actor, self.from_state,
+                   self.to_state, self.checkpoint, self.reason,
+                   at.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")]
+        return hashlib.sha256(json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode()).hexdigest()
+
+
+AUDIT_CHAIN_FORMAT = "isap-audit-1"
+AUDIT_CHAIN_GENESIS = "0" * 64  # the previous hash of the first event
+
+
+class SignInSession(SQLModel, table=True):
+    """A dashboard sign-in: only the SHA-256 of its random token is kept, so a copy of the table signs no one in."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, index=True, unique=True)
+    user_id: int = Field(foreign_key="app_user.id", index=True)
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    last_seen_at: dt.datetime = Field(default_factory=utcnow)
+    expires_at: dt.datetime
+    ended_at: Optional[dt.datetime] = None
+    ended_reason: Optional[str] = Field(default=None, max_length=40)
+
+
+class SignInAttempt(SQLModel, table=True):
+    """Every sign-in by user name and password: failed, refused (locked out), succeeded, or an unlock.
+
+    The user name is kept as typed (cut to 80 characters), whether or not an account has it.
+    """
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    username: str = Field(max_length=80, index=True)
+    outcome: str = Field(max_length=20)  # failed | refused | succeeded | unlocked
     at: dt.datetime = Field(default_factory=utcnow, index=True)

@@ -1,0 +1,23 @@
+"""The administrators' Security page (Streamlit's AppTest on a real database): failed sign-ins and the last
+verification of the audit chain."""
+
+from __future__ import annotations
+
+from tests.test_dashboard import demo_env, signed_in, texts  # noqa: F401 - demo_env is a fixture
+
+
+def test_administrators_see_failed_sign_ins_and_the_last_verification(demo_env):  # noqa: F811
+    refused = signed_in("alice", "nope")
+    assert "do not match" in texts(refused)
+    at = signed_in("ada", "ada-demo")
+    at.switch_page("views/security.py")
+    at.run()
+    assert not at.exception, at.exception
+    shown = texts(at)
+    assert "Failed and refused sign-ins" in [h.value for h in at.subheader] and "not been verified yet" in shown
+    frame = at.dataframe[0].value
+    assert list(frame["username"]) == ["alice"] and list(frame["outcome"]) == ["failed"]
+    next(b for b in at.button if b.label == "Verify now").click()
+    at.run()
+    assert "events verified, head" in texts(at)
+

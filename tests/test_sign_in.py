@@ -1,0 +1,164 @@
+"""Sign-in that resists guessing and sessions that stay: the attacks of issue reports, reproduced."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+from sqlalchemy import text
+
+from isap.policy import Policy
+from isap.review import sessions
+
+T0 = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.timezone.utc)
+
+
+def at(minutes: float) -> dt.datetime:
+    return T0 + dt.timedelta(minutes=minutes)
+
+
+def test_lockout_rule():
+    p = Policy()
+    fails = [(at(i), sessions.FAILED) for i in range(5)]
+    assert sessions.locked_until(fails[:4], at(4), p) is None
+    assert sessions.locked_until(fails, at(5), p) == at(4 + 15)
+    assert sessions.locked_until(fails, at(18.5), p) == at(19)
+    assert sessions.locked_until(fails, at(19), p) is None  # free on time
+    # refused attempts during the lockout neither count nor extend it
+    refused = fails + [(at(5 + i), sessions.REFUSED) for i in range(10)]
+    assert sessions.locked_until(refused, at(18), p) == at(19)
+    # five failures spread wider than the window do not lock
+    spread = [(at(i * 4), sessions.FAILED) for i in range(5)]
+    assert sessions.locked_until(spread, at(17), p) is None
+    # a success or an unlock starts the count afresh
+    assert sessions.locked_until(fails[:3] + [(at(3), sessions.SUCCEEDED)] + fails[3:], at(5), p) is None
+    assert sessions.locked_until(fails + [(at(6), sessions.UNLOCKED)], at(7), p) is None
+
+
+def test_fifty_guesses_then_the_right_password_is_refused_and_recorded(service):
+    from isap.review.service import SignInRefused
+
+    outcomes = []
+    for i in range(50):
+        try:
+            service.sign_in("alice", f"guess {i}")
+        except SignInRefused as exc:
+            outcomes.append(str(exc))
+    assert outcomes[:5] == [sessions.WRONG] * 5
+    assert all(o.startswith("Too many failed sign-ins") for o in outcomes[5:])
+    with pytest.raises(SignInRefused, match="Too many failed sign-ins"):
+        service.sign_in("alice", "correct horse")  # the sixth-and-later guess is refused even when right
+    with pytest.raises(SignInRefused, match="Too many failed sign-ins"):
+        service.authenticate("alice", "correct horse")
+    listed = service.sign_in_attempts("ada")
+    mine = [a for a in listed if a["username"] == "alice"]
+    assert len(mine) == 52
+    assert [a["outcome"] for a in mine].count("failed") == 5 and [a["outcome"] for a in mine].count("refused") == 47
+    with pytest.raises(Exception, match="admin"):
+        service.sign_in_attempts("rita")
+    service.unlock("alice", actor="ada")
+    user, token = service.sign_in("alice", "correct horse")
+    assert user.username == "alice" and token
+
+
+def test_unknown_and_known_names_are_refused_in_the_same_words(service):
+    from isap.review.service import SignInRefused
+
+    said = {}
+    for name in ("alice", "nobody"):
+        words = []
+        for _ in range(6):
+            try:
+                service.sign_in(name, "wrong")
+            except SignInRefused as exc:
+                words.append(str(exc).split(" until ")[0])
+        said[name] = words
+    assert said["alice"] == said["nobody"]
+    assert said["nobody"][-1].startswith("Too many failed sign-ins")
+    assert any(a["username"] == "nobody" for a in service.sign_in_attempts("ada"))
+
+
+def test_unknown_names_cost_the_same_password_check_as_known_ones(service, monkeypatch):
+    """Each refused name, known or not, runs exactly one argon2 verification (a refusal while locked out none):
+    the same work, so the same time (benchmarks/sign_in.py measures it)."""
+    from isap.review import passwords
+    from isap.review.service import SignInRefused
+
+    real, checks = passwords.verify_password, []
+
+    def counted(stored_hash: str, password: str) -> bool:
+        checks.append(stored_hash.startswith("$argon2"))
+        return real(stored_hash, password)
+
+    monkeypatch.setattr(passwords, "verify_password", counted)
+    for name in ("alice", "nobody", "x" * 500):
+        checks.clear()
+        with pytest.raises(SignInRefused, match="do not match"):
+            service.sign_in(name, "wrong")
+        assert checks == [True], name
+    for _ in range(4):
+        with pytest.raises(SignInRefused):
+            service.sign_in("nobody", "wrong")
+    checks.clear()
+    with pytest.raises(SignInRefused, match="Too many"):
+        service.sign_in("nobody", "wrong")
+    assert checks == []
+
+
+def test_unlock_from_the_command_line(service, db_url, tmp_path):
+    from isap.review.service import SignInRefused
+
+    for _ in range(6):
+        with pytest.raises(SignInRefused):
+            service.sign_in("alice", "wrong")
+    env = {**os.environ, "ISAP_DATABASE_URL": db_url, "ISAP_DATA_DIR": str(tmp_path / "data")}
+    r = subprocess.run([sys.executable, "-m", "isap.cli", "user", "unlock", "alice"], capture_output=True,
+                       text=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert service.sign_in("alice", "correct horse")[0].username == "alice"
+    assert any(h["action"] == "sign_in_unlocked" for h in _history(service))
+
+
+def _history(service) -> list[dict]:
+    with service.engine.connect() as conn:
+        return [dict(r) for r in conn.execute(text("SELECT action, reason FROM auditevent")).mappings()]
+
+
+def test_a_session_is_kept_only_as_a_hash_and_ends_when_signed_out(service):
+    from isap.review.service import SessionEnded
+
+    user, token = service.sign_in("alice", "correct horse")
+    assert len(token) >= 40
+    assert service.session_user(token).username == "alice"
+    assert service.session_user(token).username == "alice"  # a second tab with the same cookie
+    with service.engine.connect() as conn:
+        stored = conn.execute(text("SELECT token_hash FROM signinsession")).scalars().all()
+    assert stored == [sessions.token_hash(token)] and token not in stored
+    service.sign_out(token)
+    with pytest.raises(SessionEnded, match="You signed out"):
+        service.session_user(token)
+    with pytest.raises(SessionEnded, match="no longer valid"):
+        service.session_user("forged" + token)
+
+
+def test_sessions_expire_and_time_out_when_idle(service):
+    from isap.review.service import Service, SessionEnded
+
+    short = Service(service.engine, service.files, Policy(session_absolute_hours=1 / 3600),
+                    check_schema_version=False)
+    _, token = short.sign_in("alice", "correct horse")
+    time.sleep(1.2)
+    with pytest.raises(SessionEnded, match="expired"):
+        short.session_user(token)
+    idle = Service(service.engine, service.files, Policy(session_idle_minutes=1 / 60), check_schema_version=False)
+    _, token = idle.sign_in("alice", "correct horse")
+    assert idle.session_user(token).username == "alice"
+    time.sleep(1.2)
+    with pytest.raises(SessionEnded, match="without activity"):
+        idle.session_user(token)
+    with pytest.raises(SessionEnded, match="without activity"):
+        service.session_user(token)  # ended for good, whatever the policy of the one asking
