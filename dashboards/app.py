@@ -60,6 +60,8 @@ def main() -> None:
             proposal,
             rules,
         ]
+        if user["role"] == "admin":
+            pages.append(st.Page("views/outbox.py", title="Outbox", url_path="outbox"))
     st.navigation(pages).run()
 
 

@@ -369,3 +369,42 @@ def test_the_checkpoint_report_holds_its_decision_and_conditions(env, tmp_path):
     assert env.show("rita", REF)["checkpoint"] == 2
     with pytest.raises(NotFound):
         report_context(env, "rita", REF, 2)
+
+
+# ---------------------------------------------------------------------- the administrators' page
+def test_administrators_see_the_outbox_on_the_dashboard(tmp_path, monkeypatch, prefect_harness):
+    import streamlit as st
+
+    from isap.demo import load
+    from isap.orchestration.notifications import MailSettings, deliver
+    from isap.review.service import Service
+    from isap.store.db import upgrade
+    from tests.test_dashboard import signed_in
+
+    monkeypatch.setenv("ISAP_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("ISAP_DATABASE_URL", raising=False)
+    upgrade()
+    svc = Service()
+    load(svc)
+    queued = len(svc.outbox("ada"))
+    assert queued > 0
+    # one pass against a server that is not there, allowed one attempt: each message fails, with the reason
+    deliver(svc, MailSettings(host="127.0.0.1", port=free_port(), timeout=5, max_attempts=1), limit=1)
+    st.cache_resource.clear()
+    try:
+        at = signed_in("ada", "ada-demo")
+        at.switch_page("views/outbox.py")
+        at.run()
+        assert not at.exception, at.exception
+        metrics = {m.label: m.value for m in at.metric}
+        assert metrics["Failed"] == "1" and metrics["Waiting to be sent"] == str(queued - 1)
+        frame = at.dataframe[0].value
+        failed = frame[frame["Status"] == "Failed"]
+        assert len(failed) == 1 and "cannot reach the mail server" in failed["Reason"].iloc[0]
+        assert set(frame["Status"]) == {"Failed", "Waiting to be sent"}
+        rita = signed_in("rita", "rita-demo")
+        rita.switch_page("views/outbox.py")
+        rita.run()
+        assert not rita.exception and "Outbox" not in [t.value for t in rita.title]  # reviewers are not shown it
+    finally:
+        st.cache_resource.clear()
