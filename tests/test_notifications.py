@@ -290,6 +290,18 @@ def test_an_unreachable_server_is_retried_later(env, tmp_path):
     assert row["status"] == "pending" and "cannot reach the mail server" in row["last_error"]
 
 
+def test_the_delivery_flow_sends_the_outbox(prefect_harness, env, tmp_path, smtp, monkeypatch):
+    from isap.orchestration.flows import deliver_notifications
+
+    env.upload("alice", "v1.xlsx", write(clean(1, reference=REF), tmp_path / "v1.xlsx").read_bytes())
+    monkeypatch.setenv("ISAP_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("ISAP_SMTP_PORT", str(smtp.port))
+    assert deliver_notifications() == {"sent": 1, "retry": 0, "failed": 0}
+    [(to, msg)] = smtp.accepted
+    assert to == [CONTACT] and msg["Subject"] == f"{REF} version 1 checked: 0 error(s), 0 warning(s)"
+    assert deliver_notifications() == {"sent": 0, "retry": 0, "failed": 0}
+
+
 def _cli(args, extra):
     environ = {**os.environ, "PYTHONPATH": str(ROOT), **extra}
     return subprocess.Popen([sys.executable, "-m", "isap.cli", *args], env=environ, stdout=subprocess.PIPE,
