@@ -415,8 +415,7 @@ def test_administrators_see_the_outbox_on_the_dashboard(tmp_path, monkeypatch, p
         assert len(failed) == 1 and "cannot reach the mail server" in failed["Reason"].iloc[0]
         assert set(frame["Status"]) == {"Failed", "Waiting to be sent"}
         rita = signed_in("rita", "rita-demo")
-        rita.switch_page("views/outbox.py")
-        rita.run()
-        assert not rita.exception and "Outbox" not in [t.value for t in rita.title]  # reviewers are not shown it
+        with pytest.raises(ValueError, match="Could not find a navigation page"):
+            rita.switch_page("views/outbox.py")  # a reviewer's navigation has no outbox
     finally:
         st.cache_resource.clear()

@@ -139,7 +139,7 @@ class SmtpTransport:
             raise DeliveryError(f"every recipient was refused: {_replies(exc.recipients)}",
                                 transient=any(400 <= c < 500 for c in codes)) from None
         except smtplib.SMTPResponseException as exc:  # sender refused, data refused, authentication
-            self.close_quietly(exc.smtp_code >= 500)
+            self.close_quietly(exc.smtp_code >= 500 or exc.smtp_code == 421)  # 421: the server is closing
             text = exc.smtp_error.decode("utf-8", "replace") if isinstance(exc.smtp_error, bytes) else exc.smtp_error
             raise DeliveryError(f"the mail server replied {exc.smtp_code} {text}",
                                 transient=400 <= exc.smtp_code < 500) from None
