@@ -62,6 +62,7 @@ def main() -> None:
         ]
         if user["role"] == "admin":
             pages.append(st.Page("views/security.py", title="Security", url_path="security"))
+            pages.append(st.Page("views/outbox.py", title="Outbox", url_path="outbox"))
     st.navigation(pages).run()
 
 

@@ -192,6 +192,8 @@ app.add_typer(org_app, name="org")
 app.add_typer(user_app, name="user")
 app.add_typer(review_app, name="review")
 app.add_typer(condition_app, name="condition")
+notify_app = typer.Typer(pretty_exceptions_enable=False, help="Notifications (the outbox).", no_args_is_help=True)
+app.add_typer(notify_app, name="notify")
 
 AS = typer.Option(..., "--as", help="The acting user (a local administrative tool, not a login).")
 
@@ -349,7 +351,8 @@ def ingest(directory: Path, as_: str = AS,
 @app.command()
 def reminders(as_of: Optional[str] = typer.Option(None, "--today", help="YYYY-MM-DD (default: today)"),
               policy: Optional[Path] = POLICY) -> None:
-    """Write reminders for overdue reviews and conditions to the outbox (the daily flow's work)."""
+    """Queue reminders for overdue reviews and conditions due soon or overdue in the outbox (the daily flow's
+    work); `isap notify send` delivers them."""
     import datetime as dt
 
     from isap.orchestration.steps import reminders as write_reminders
@@ -358,8 +361,25 @@ def reminders(as_of: Optional[str] = typer.Option(None, "--today", help="YYYY-MM
         day = dt.date.fromisoformat(as_of) if as_of else None
     except ValueError:
         _die(f"--today must be YYYY-MM-DD, not {as_of!r}", 2)
-    paths = _call(write_reminders, _service(policy), day)
-    echo(f"Wrote {len(paths)} reminder(s)")
+    queued = _call(write_reminders, _service(policy), day)
+    echo(f"Wrote {len(queued)} reminder(s)")
+
+
+@notify_app.command("send")
+def notify_send(limit: int = typer.Option(200, "--limit", min=1, max=100_000, help="At most this many messages."),
+                policy: Optional[Path] = POLICY) -> None:
+    """Deliver the outbox once: by SMTP when ISAP_SMTP_HOST is set, else as .eml files in the outbox folder.
+    Exit 1 when a message failed for good or the mail settings cannot be used."""
+    from isap.orchestration.notifications import MailSettings, deliver
+
+    try:
+        settings = MailSettings.from_env()
+    except ValueError as exc:
+        _die(str(exc), 2)
+    counts = _call(deliver, _service(policy), settings, limit)
+    echo(f"Sent {counts['sent']}, to retry later {counts['retry']}, failed {counts['failed']}")
+    if counts["failed"]:
+        raise typer.Exit(1)
 
 
 @app.command()

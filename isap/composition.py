@@ -82,7 +82,7 @@ def wire(policy: Path | str | None = None) -> Wiring:
         stamp = resolved.stat().st_mtime_ns if resolved is not None else None
     except OSError:
         stamp = None  # Policy.from_toml says what is wrong with it
-    key = (resolved, stamp, database_url(), str(data_dir()))
+    key = (resolved, stamp, database_url(), str(data_dir()), base_url())
     with _lock:
         built = _built.get(key)
         if built is None:
@@ -99,7 +99,15 @@ def _build(path: Path | None) -> Wiring:
     policy = Policy.from_toml(path) if path is not None else Policy()
     engine = get_engine()
     files = default_store()
-    return Wiring(policy, path, engine, files, Service(engine, files, policy))
+    return Wiring(policy, path, engine, files, Service(engine, files, policy, base_url=base_url()))
+
+
+BASE_URL_ENV = "ISAP_BASE_URL"
+
+
+def base_url() -> str | None:
+    """The dashboard's address as people reach it (ISAP_BASE_URL), for the links in notifications."""
+    return os.environ.get(BASE_URL_ENV, "").strip() or None
 
 
 def data_dir() -> Path:

@@ -80,14 +80,17 @@ def test_review_reminders_flow(prefect_harness, env, tmp_path):
     ratings = dict.fromkeys(("capitalisation", "transparency", "service_scope", "relationships", "governance"),
                             "green")
     env.decide("rita", "ISAP-2026-012", "approved_with_conditions", ratings, "ok",
-               [ConditionInput("Publish the report", "ICB", dt.date.today() + dt.timedelta(days=10))])
+               [ConditionInput("Publish the report", "ICB", dt.date.today() + dt.timedelta(days=30))])
     later = (dt.date.today() + dt.timedelta(days=60)).isoformat()
     written = review_reminders(today=later)
-    names = sorted(Path(p).name for p in written)
-    assert len(names) == 2 and any("review-ISAP-2026-011" in n for n in names)
-    assert any("condition-ISAP-2026-012" in n for n in names)
-    assert "To: rita@england.nhs.uk" in Path(written[0]).read_text()
-    assert review_reminders(today=later) == []  # the same day twice writes nothing new
+    assert len(written) == 2 and any(k.startswith("review-overdue:ISAP-2026-011:") for k in written)
+    assert any(k.startswith("condition-overdue:") for k in written)
+    # queued and sent in the same run: written to the offline outbox folder
+    review = next((tmp_path / "data" / "outbox").glob("review-overdue_ISAP-2026-011_*.eml")).read_text()
+    assert "To: rita@england.nhs.uk" in review
+    condition = next((tmp_path / "data" / "outbox").glob("condition-overdue_*.eml")).read_text()
+    assert "To: icp.programme@nhs.net" in condition and "Publish the report" in condition
+    assert review_reminders(today=later) == []  # the same day twice queues nothing new
     assert review_reminders(today=dt.date.today().isoformat()) == []
 
 

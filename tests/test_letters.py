@@ -196,7 +196,8 @@ def test_cli_report_pdf_and_letter(sqlite_service, tmp_path):
     assert r.returncode == 0, r.stderr
     assert "Approved with conditions" in flat(pdf_text((tmp_path / "l.pdf").read_bytes(), tmp_path))
     r = run("letter", REF, "--checkpoint", "2", "--out", str(tmp_path / "l2.pdf"))
-    assert r.returncode == 1 and "no decision recorded at checkpoint 2" in r.stderr
+    # nothing has happened at checkpoint 2 yet (the decision belongs to checkpoint 1)
+    assert r.returncode == 1 and "nothing recorded at checkpoint 2" in r.stderr
     assert "Traceback" not in r.stderr and not (tmp_path / "l2.pdf").exists()
     r = run("letter", REF, "--checkpoint", "1", "--out", str(tmp_path / "missing" / "l.pdf"))
     assert r.returncode == 1 and "cannot write" in r.stderr and "Traceback" not in r.stderr

@@ -138,7 +138,9 @@ def test_cli_reminders_apply_the_policy(env, tmp_path):
     r = isap("reminders", "--today", day, cwd=tmp_path / "policy")
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "Wrote 1 reminder(s)"
-    [eml] = (tmp_path / "data" / "outbox").glob("reminder-*-review-ISAP-2026-013.eml")
+    sent = isap("notify", "send", cwd=tmp_path)
+    assert sent.returncode == 0, sent.stderr
+    [eml] = (tmp_path / "data" / "outbox").glob("review-overdue_ISAP-2026-013_*.eml")
     assert "has waited 4 working days" in eml.read_text()
 
 
@@ -186,7 +188,7 @@ def test_flows_run_directly_apply_the_policy(prefect_harness, env, tmp_path, mon
     assert (row["outcome"], row["errors"]) == ("has errors", 1)
     day = _submitted_days_ago(env, tmp_path, 4)
     [reminder] = review_reminders(today=day.isoformat())
-    assert "review-ISAP-2026-013" in reminder
+    assert reminder.startswith("review-overdue:ISAP-2026-013:")
     monkeypatch.delenv("ISAP_POLICY")
     assert review_reminders(today=(day + dt.timedelta(days=1)).isoformat()) == []
 

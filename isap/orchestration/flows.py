@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import logging
 import os
 import time
 from pathlib import Path
@@ -26,7 +25,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.tasks import exponential_backoff
 
 from isap import composition
-from isap.orchestration import steps
+from isap.orchestration import notifications, steps
 from isap.policy import Policy
 from isap.review.service import Service, StoreBusy, WorkflowError
 
@@ -105,18 +104,18 @@ def persist_version(actor: str, filename: str, path: str, report):
     return steps.persist_version(_service(), actor, filename, Path(path).read_bytes(), report)
 
 
-@task(retries=2, retry_delay_seconds=RETRY_DELAYS)
-def notify(result, contact: str | None):
-    return steps.notify(_service(), result, contact)
+@task(cache_policy=NO_CACHE)
+def notify() -> dict:
+    return steps.notify(_service())
 
 
 @flow(name="assure_submission")
 def assure_submission(actor: str, filename: str, path: str):
-    """Keep the original, check it, persist the version and findings, notify."""
+    """Keep the original, check it, persist the version and findings (which queues its notification), send."""
     store_original(path)
     report = check_workbook(path, filename)
     result = persist_version(actor, filename, path, report)
-    notify(result, steps.report_contact(report))
+    notify()
     return result
 
 
@@ -157,7 +156,7 @@ def check_one(path: str, policy: Policy | None = None, attempts: int = 3) -> dic
 
 
 def persist_one(actor: str, item: dict, policy: Policy | None = None, attempts: int = 3) -> dict:
-    """Keep one checked inbox file as a version (or an unassigned upload) and notify.
+    """Keep one checked inbox file as a version (or an unassigned upload); its notification is queued with it.
 
     A guard's refusal is this file's outcome; conflicts with people outside the
     batch are retried inside `steps.persist_version`, transient failures here.
@@ -173,10 +172,6 @@ def persist_one(actor: str, item: dict, policy: Policy | None = None, attempts: 
             r = steps.persist_version(_service(), actor, name, data, report)
         except WorkflowError as exc:
             return _row(name, f"refused: {exc}")
-        try:
-            steps.notify(_service(), r, steps.report_contact(report))
-        except OSError as exc:
-            logging.getLogger("isap.orchestration.flows").warning("%s: could not write the notification: %s", name, exc)
         if r.duplicate:
             return _row(name, "already assured", r)
         return _row(name, "kept, not assessable" if r.reference is None else
@@ -274,11 +269,39 @@ def assure_inbox(directory: str, actor: str) -> list[dict]:
     rows = [done[Path(f).name] for f in files]
     for n, row in enumerate(rows, start=1):
         logger.info("%d/%d %s: %s", n, len(rows), row["file"], row["outcome"])
+    notify()
     return rows
 
 
 @flow(name="review_reminders")
 def review_reminders(today: str | None = None) -> list[str]:
-    """Daily: reminders for reviews past the policy target and conditions past their due date."""
+    """Daily: queue reminders for reviews past the policy target and conditions due soon or overdue, then send.
+    Returns the outbox keys of the reminders queued now."""
     day = dt.date.fromisoformat(today) if today else None
-    return [str(p) for p in steps.reminders(_service(), day)]
+    queued = [r["key"] for r in steps.reminders(_service(), day)]
+    notify()
+    return queued
+
+
+def _delivery_transient(task_, task_run, state) -> bool:
+    try:
+        state.result()
+    except StoreBusy:
+        return True
+    except Exception:  # noqa: BLE001 - anything else is not worth retrying
+        return False
+    return False
+
+
+@task(retries=3, retry_delay_seconds=RETRY_DELAYS, retry_condition_fn=_delivery_transient, cache_policy=NO_CACHE)
+def delivery_pass(limit: int) -> dict:
+    return notifications.deliver(_service(), limit=limit)
+
+
+@flow(name="deliver_notifications")
+def deliver_notifications(limit: int = 200) -> dict:
+    """Send what the outbox holds: each message claimed, sent and marked once; a refusal worth retrying is
+    retried with growing pauses (kept on the row), a busy database by the task's retries."""
+    counts = delivery_pass(limit)
+    get_run_logger().info("notifications: %(sent)d sent, %(retry)d to retry, %(failed)d failed", counts)
+    return counts

@@ -1,9 +1,9 @@
 """The assurance steps as plain functions: check, keep, notify, remind.
 
 Check the workbook, keep the original with its version and findings (or as an unassigned upload,
-within the organisation's quota), notify the people concerned.  `isap.orchestration.flows` wraps
-exactly these steps as Prefect tasks, and `isap.orchestration.dispatch` runs them in-process when
-no flow can run.  Nothing here imports Prefect.
+within the organisation's quota), send the notifications the service queued in the outbox.
+`isap.orchestration.flows` wraps exactly these steps as Prefect tasks, and
+`isap.orchestration.dispatch` runs them in-process when no flow can run.  Nothing here imports Prefect.
 """
 
 from __future__ import annotations
@@ -14,10 +14,8 @@ import hashlib
 import logging
 import os
 import random
-import re
 import tempfile
 import time
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Iterator
 
@@ -27,17 +25,10 @@ from isap.review.service import Conflict, Service, StoreBusy, UploadResult
 log = logging.getLogger(__name__)
 
 
-SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 class TransientError(RuntimeError):
     """A failure worth retrying (database busy, file store unavailable)."""
-
-
-def outbox_dir() -> Path:
-    path = Path(os.environ.get("ISAP_OUTBOX") or data_dir() / "outbox")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def batch_runner_setting(spec: str | None = None) -> tuple[str, int | str]:
@@ -111,43 +102,24 @@ def persist_version(service: Service, actor: str, filename: str, data: bytes, re
     raise AssertionError("unreachable")
 
 
-def notify(service: Service, result: UploadResult, contact_email: str | None) -> Path | None:
-    """An .eml in the outbox to the proposal's contact and its reviewers (one per version: re-runs add nothing)."""
-    if result.reference is None or result.duplicate:
-        return None
-    recipients = [e for e in [contact_email, *service.reviewer_emails(result.reference)] if e]
-    if not recipients:
-        return None
-    name = SAFE_NAME.sub("_", f"{result.reference}-v{result.version}-checked") + ".eml"
-    path = outbox_dir() / name
-    if path.exists():
-        return path
-    msg = EmailMessage()
-    msg["From"] = "isap@localhost"
-    msg["To"] = ", ".join(dict.fromkeys(recipients))
-    msg["Subject"] = (
-        f"{result.reference} version {result.version}: {result.errors} error(s), {result.warnings} warning(s)"
-    )
-    msg["Date"] = dt.datetime.now(dt.timezone.utc).strftime("%a, %d %b %Y %H:%M:%S +0000")
-    msg.set_content(
-        f"Version {result.version} of {result.reference} has been checked.\n\n"
-        f"Errors: {result.errors}\nWarnings: {result.warnings}\nSHA-256: {result.sha256}\n\n"
-        "Open the ISAP dashboard to see the findings.\n")
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(bytes(msg))
-    tmp.replace(path)
-    return path
+def notify(service: Service) -> dict:
+    """Send what the outbox holds (one delivery pass); the messages themselves were queued by the service in
+    the transaction of the event, so a failure here delays them and loses none."""
+    from isap.orchestration import notifications
+
+    try:
+        return notifications.deliver(service)
+    except (StoreBusy, ValueError) as exc:
+        # the rows stay pending for the next pass (the notification flow, `isap notify send`)
+        log.warning("the outbox was not delivered now: %s", exc)
+        return {"sent": 0, "retry": 0, "failed": 0}
 
 
 def assure_in_process(service: Service, actor: str, filename: str, data: bytes) -> UploadResult:
     report = check_workbook(service, filename, data)
     result = persist_version(service, actor, filename, data, report)
-    notify(service, result, report_contact(report))
+    notify(service)
     return result
-
-
-def report_contact(report) -> str | None:
-    return getattr(report, "contact_email", None)
 
 
 @contextlib.contextmanager
@@ -174,42 +146,28 @@ def stage(data: bytes) -> Iterator[Path]:
 
 
 # ---------------------------------------------------------------------------- reminders
-def reminders(service: Service, today: dt.date | None = None) -> list[Path]:
-    """Reminders for reviews waiting past the policy target and conditions past their due date; first, the
-    audit chain is verified, and administrators are alerted when it is broken."""
+def reminders(service: Service, today: dt.date | None = None) -> list[dict]:
+    """The daily step: verify the audit chain (an alert to administrators when it is broken), then queue the
+    day's reminders in the outbox (reviews past the policy target, conditions due within five working days or
+    past their date).  Each message is queued once however often this runs; returns those queued now."""
     today = today or dt.date.today()
-    written = []
+    queued = []
     alert = verify_audit_chain(service, today)
     if alert is not None:
-        written.append(alert)
-    for item in service.overdue(today):
-        name = SAFE_NAME.sub("_", f"reminder-{today.isoformat()}-{item['kind']}-{item['key']}") + ".eml"
-        path = outbox_dir() / name
-        if path.exists():
-            continue
-        msg = EmailMessage()
-        msg["From"] = "isap@localhost"
-        msg["To"] = ", ".join(item["to"]) or "isap-reviewers@localhost"
-        msg["Subject"] = item["subject"]
-        msg.set_content(item["body"])
-        path.write_bytes(bytes(msg))
-        written.append(path)
-    return written
+        queued.append(alert)
+    return queued + service.remind(today)
 
 
-def verify_audit_chain(service: Service, today: dt.date) -> Path | None:
-    """Walk the audit chain (the result is recorded in the history); an alert to administrators when it breaks."""
+def verify_audit_chain(service: Service, today: dt.date) -> dict | None:
+    """Walk the audit chain (the result is recorded in the history); queue an alert to administrators when it
+    is broken, once a day."""
     result = service.verify_audit()
     if result.ok:
         return None
-    path = outbox_dir() / f"alert-{today.isoformat()}-audit-chain.eml"
-    msg = EmailMessage()
-    msg["From"] = "isap@localhost"
-    msg["To"] = ", ".join(service.administrator_emails()) or "isap-administrators@localhost"
-    msg["Subject"] = "ISAP: the audit history was changed"
-    msg.set_content("The daily verification of the audit history's hash chain failed:\n\n"
-                    f"  {result.summary()}\n\n"
-                    "Someone changed, removed or inserted audit events outside isap. Compare the chain heads "
-                    "printed on recent checkpoint assurance reports, and run `isap audit verify`.")
-    path.write_bytes(bytes(msg))
-    return path
+    return service.alert_administrators(
+        f"audit-chain-broken-{today.isoformat()}",
+        "ISAP: the audit history was changed",
+        "The daily verification of the audit history's hash chain failed:\n\n"
+        f"  {result.summary()}\n\n"
+        "Someone changed, removed or inserted audit events outside isap. Compare the chain heads printed on "
+        "recent checkpoint assurance reports, and run `isap audit verify`.")

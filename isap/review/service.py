@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, select
 
 from isap.policy import Policy
-from isap.review import audit_chain, lifecycle, sessions
+from isap.review import audit_chain, lifecycle, notices, sessions
 from isap.review.lifecycle import (
     Action,
     Actor,
@@ -44,6 +44,7 @@ from isap.store.models import (
     Condition,
     Decision,
     FindingRecord,
+    Notification,
     Organisation,
     Proposal,
     Rating,
@@ -61,6 +62,8 @@ PEOPLE = (Role.COMMISSIONER, Role.REVIEWER, Role.ADMIN)  # the roles an account 
 # The domains and ratings as plain values, in the order forms and reports show them.
 DOMAINS = tuple(d.value for d in lifecycle.AssuranceDomain)
 RATINGS = tuple(r.value for r in lifecycle.Rating)
+DEFAULT_BASE_URL = "http://localhost:8501"  # the dashboard on this machine, when no address is set
+DUE_SOON_WORKING_DAYS = 5  # a condition's owner and the contact are told this many working days ahead
 
 
 class WorkflowError(Exception):
@@ -126,10 +129,12 @@ class UploadResult:
 
 class Service:
     def __init__(self, engine: Engine | None = None, files: FileStore | None = None, policy: Policy | None = None,
-                 check_schema_version: bool = True):
+                 check_schema_version: bool = True, base_url: str | None = None):
         self.engine = engine or get_engine()
         self.files = files or default_store()
         self.policy = policy or Policy()
+        # where people open a proposal (the dashboard's address), for the links in notifications
+        self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
         if check_schema_version:
             check_schema(self.engine)
 
@@ -215,9 +220,49 @@ class Service:
 
     @staticmethod
     def _audit(s: Session, p: Proposal | None, action: str, actor: str, from_state: str | None = None,
-               to_state: str | None = None, reason: str | None = None) -> None:
+               to_state: str | None = None, reason: str | None = None, checkpoint: int | None = None) -> None:
+        """Append to the history; `checkpoint` is the one the event belongs to (default: the proposal's now)."""
+        if checkpoint is None and p is not None:
+            checkpoint = p.checkpoint
         s.add(AuditEvent(proposal_id=p.id if p else None, action=action, actor=actor, from_state=from_state,
-                         to_state=to_state, checkpoint=p.checkpoint if p else None, reason=reason))
+                         to_state=to_state, checkpoint=checkpoint, reason=reason))
+
+    # ------------------------------------------------------------------ the outbox
+    @staticmethod
+    def _notify(s: Session, kind: str, key: str, recipients: Iterable[str | None], notice: notices.Notice,
+                p: Proposal | None = None, checkpoint: int | None = None, attachment: str | None = None) -> bool:
+        """Queue one message in the caller's transaction, so it exists exactly when the event does.
+
+        `key` names the event: a second message for the same event is not queued
+        (False).  A message with nobody to send it to is kept, as failed with the
+        reason, so administrators see who was not told.
+        """
+        if s.exec(select(Notification.id).where(Notification.key == key)).first() is not None:
+            return False
+        import uuid
+
+        to = list(dict.fromkeys(a.strip() for a in recipients if a and notices.is_address(a.strip())))
+        row = Notification(key=key, kind=kind, proposal_reference=p.reference if p else None, checkpoint=checkpoint,
+                           recipients="\n".join(to), subject=notices._line(notice.subject, 250), body=notice.body,
+                           attachment=attachment, message_id=f"<{uuid.uuid4().hex}@isap>")
+        if not to:
+            row.status, row.last_error = "failed", "nobody to send it to: no e-mail address is recorded for them"
+        s.add(row)
+        return True
+
+    def _link(self, p: Proposal) -> str:
+        return notices.link(self.base_url, p.reference)
+
+    @staticmethod
+    def _reviewer_addresses(s: Session) -> list[str]:
+        return [u.email for u in s.exec(select(User).where(User.role.in_(tuple(lifecycle.REVIEWERS)))
+                                        .order_by(User.id)) if u.email]
+
+    @staticmethod
+    def _commissioner_addresses(s: Session, p: Proposal) -> list[str]:
+        return [u.email for u in s.exec(select(User).where(User.organisation_id == p.organisation_id,
+                                                           User.role == Role.COMMISSIONER).order_by(User.id))
+                if u.email]
 
     @staticmethod
     def _bump(s: Session, p: Proposal, expected_version: int | None, **changes: Any) -> None:
@@ -520,6 +565,8 @@ class Service:
             ref = report.proposal_reference
             code = report.lead_commissioner_code
             summary = report.summary
+            contact = getattr(report, "contact_email", None)
+            contact = contact.strip() if isinstance(contact, str) and notices.is_address(contact.strip()) else None
             if unassigned:
                 self._within_quota(s, user, len(data))  # again, in the transaction that keeps it
                 keep_bytes()
@@ -546,7 +593,8 @@ class Service:
             created = False
             if p is None:
                 title = report_dict.get("title") or ""
-                p = Proposal(reference=ref, title=title, organisation_id=org.id, checkpoint=1, state=State.DRAFT)
+                p = Proposal(reference=ref, title=title, organisation_id=org.id, checkpoint=1, state=State.DRAFT,
+                             contact_email=contact)
                 s.add(p)
                 s.flush()
                 created = True
@@ -575,11 +623,16 @@ class Service:
                 changes["provider_type"] = report.provider_type
             if report.title and report.title != p.title:
                 changes["title"] = report.title
+            if contact and contact != p.contact_email:
+                changes["contact_email"] = contact
             self._bump(s, p, None, **changes)
             self._audit(s, p, "version_uploaded", user.username, reason=f"version {number} ({Path(filename).name})")
             system = self._system_user(s)
             self._audit(s, p, "checked", system.username,
                         reason=f"version {number}: {summary['error']} error(s), {summary['warning']} warning(s)")
+            self._notify(s, "version_checked", f"checked:{p.reference}:v{number}", [p.contact_email],
+                         notices.version_checked(p.reference, p.title, number, summary["error"], summary["warning"],
+                                                 self._link(p)), p, p.checkpoint)
             mismatch = ("" if report.checkpoint == p.checkpoint
                         else lifecycle.checkpoint_mismatch(ref, number, report.checkpoint, p.checkpoint))
             return UploadResult(ref, number, created, False, summary["error"], summary["warning"], sha, report_dict,
@@ -662,6 +715,11 @@ class Service:
             facts = self._guard(s, Action.SUBMIT, user, p)
             self._transition(s, p, user, Action.SUBMIT, lifecycle.TABLE[Action.SUBMIT].to_state, expected_version,
                              reason=f"version {facts.latest_version} for checkpoint {p.checkpoint}")
+            org = s.get(Organisation, p.organisation_id)
+            self._notify(s, "submitted", f"submitted:{p.reference}:{p.version}", self._reviewer_addresses(s),
+                         notices.submitted(p.reference, p.title, org.name if org else "", facts.latest_version,
+                                           p.checkpoint, self.policy.review_target_working_days, self._link(p)),
+                         p, p.checkpoint)
         self._run(run)
 
     def withdraw(self, actor: str, reference: str, reason: str | None = None,
@@ -702,6 +760,9 @@ class Service:
             latest = self._latest(s, p)
             s.add(Review(proposal_id=p.id, version_id=latest.id, checkpoint=p.checkpoint, reviewer_id=user.id))
             self._transition(s, p, user, Action.TAKE, lifecycle.TABLE[Action.TAKE].to_state, expected_version)
+            self._notify(s, "taken_into_review", f"taken:{p.reference}:{p.version}", [p.contact_email],
+                         notices.taken(p.reference, p.title, p.checkpoint, user.username, self._link(p)),
+                         p, p.checkpoint)
         self._run(run)
 
     def return_submission(self, actor: str, reference: str, reason: str,
@@ -757,14 +818,22 @@ class Service:
             for c in conditions:
                 s.add(Condition(proposal_id=p.id, review_id=review.id, checkpoint=p.checkpoint, text=c.text,
                                 owner=c.owner, due_date=c.due_date))
-            to_state, checkpoint = lifecycle.outcome_effect(outcome, p.checkpoint)
-            changes = {"checkpoint": checkpoint} if checkpoint != p.checkpoint else {}
+            decided_at = p.checkpoint  # the decision and its conditions belong to the checkpoint decided
+            from_state = p.state
+            to_state, checkpoint = lifecycle.outcome_effect(outcome, decided_at)
+            changes = {"checkpoint": checkpoint} if checkpoint != decided_at else {}
             ratings_text = ", ".join(f"{d}={ratings[d]}" for d in DOMAINS)
-            self._transition(s, p, user, f"{Action.DECIDE}:{outcome}", to_state, expected_version,
-                             reason=f"{rationale.strip()} [{ratings_text}]", **changes)
+            self._bump(s, p, expected_version, state=to_state, **changes)
+            self._audit(s, p, f"{Action.DECIDE}:{outcome}", user.username, from_state, to_state,
+                        f"{rationale.strip()} [{ratings_text}]", checkpoint=decided_at)
             for c in conditions:
                 self._audit(s, p, "condition_raised", user.username,
-                            reason=f"{c.text} (owner {c.owner}, due {c.due_date.isoformat()})")
+                            reason=f"{c.text} (owner {c.owner}, due {c.due_date.isoformat()})", checkpoint=decided_at)
+            notice = notices.decided(p.reference, p.title, decided_at, outcome, rationale.strip(),
+                                     [(c.text, c.owner, c.due_date) for c in conditions], self._link(p))
+            self._notify(s, "decision_recorded", f"decided:{p.reference}:review{review.id}",
+                         [p.contact_email, *self._commissioner_addresses(s, p)], notice, p, decided_at,
+                         attachment="decision_letter")
         self._run(run)
 
     def _guarded_condition(self, s: Session, action: Action, user: User, p: Proposal, condition_id: int) -> Condition:
@@ -959,19 +1028,13 @@ class Service:
             return [{"day": d, **c} for d, c in sorted(by_day.items())]
         return self._run(run)
 
-    def administrator_emails(self) -> list[str]:
-        """Where alerts about the system itself go (a broken audit chain)."""
-        return self._run(lambda s: sorted({e for e in s.exec(select(User.email).where(User.role == Role.ADMIN))
-                                           if e}))
-
-    def reviewer_emails(self, reference: str) -> list[str]:
-        """Emails of the reviewers who have reviewed this proposal (for notifications)."""
-        def run(s: Session) -> list[str]:
-            p = s.exec(select(Proposal).where(Proposal.reference == reference)).first()
-            if p is None:
-                return []
-            q = select(User.email).join(Review, Review.reviewer_id == User.id).where(Review.proposal_id == p.id)
-            return sorted({e for e in s.exec(q) if e})
+    def alert_administrators(self, key: str, subject: str, body: str) -> dict | None:
+        """Queue a message about the system itself to every administrator (once per `key`); what was queued."""
+        def run(s: Session) -> dict | None:
+            admins = [u.email for u in s.exec(select(User).where(User.role == Role.ADMIN))]
+            if self._notify(s, "administrator_alert", key, admins, notices.Notice(subject, body)):
+                return {"kind": "administrator_alert", "key": key, "reference": None, "subject": subject}
+            return None
         return self._run(run)
 
     def sha_known(self, sha256: str) -> bool:
@@ -981,29 +1044,133 @@ class Service:
                         or s.exec(select(UnassignedUpload.id).where(UnassignedUpload.sha256 == sha256)).first())
         return self._run(run)
 
-    def overdue(self, today: dt.date) -> list[dict]:
-        """Reviews waiting longer than the policy target, and open conditions past their due date."""
+    def _due(self, s: Session, today: dt.date) -> list[dict]:
+        """The time-based notifications owed on `today`, each with the key that makes it once only."""
         from isap.policy import working_days
 
+        calendar = self.policy.working_days_calendar
+        target = self.policy.review_target_working_days
+        out = []
+        reviewers = self._reviewer_addresses(s)
+        for p in s.exec(select(Proposal).where(Proposal.state.in_(tuple(lifecycle.WAITING_FOR_REVIEW)))
+                        .order_by(Proposal.reference)):
+            since = p.state_since.date()
+            waited = working_days.working_days_between(since, today, calendar)
+            if waited > target:
+                # once per wait: a proposal returned and submitted again waits afresh
+                out.append({"kind": "review", "key": p.reference, "proposal": p, "to": reviewers,
+                            "outbox_key": f"review-overdue:{p.reference}:{p.state}:{p.state_since.isoformat()}",
+                            "notice": notices.review_overdue(p.reference, p.title, State(p.state), since, waited,
+                                                             target, self._link(p))})
+        soon = working_days.add_working_days(today, DUE_SOON_WORKING_DAYS, calendar)
+        for c, p in s.exec(select(Condition, Proposal).join(Proposal, Proposal.id == Condition.proposal_id)
+                           .where(Condition.status == ConditionStatus.OPEN, Condition.due_date <= soon)
+                           .order_by(Condition.id)):
+            to = [c.owner, p.contact_email]
+            if lifecycle.condition_overdue(c.due_date, c.status, today):
+                out.append({"kind": "condition", "key": f"{p.reference}-{c.id}", "proposal": p, "to": to,
+                            "outbox_key": f"condition-overdue:{c.id}",
+                            "notice": notices.condition_overdue(p.reference, p.title, c.text, c.owner, c.due_date,
+                                                                self._link(p))})
+            else:
+                left = working_days.working_days_between(today, c.due_date, calendar)
+                out.append({"kind": "condition_due", "key": f"{p.reference}-{c.id}", "proposal": p, "to": to,
+                            "outbox_key": f"condition-due:{c.id}",
+                            "notice": notices.condition_due(p.reference, p.title, c.text, c.owner, c.due_date,
+                                                            left, self._link(p))})
+        return out
+
+    def overdue(self, today: dt.date) -> list[dict]:
+        """Reviews waiting past the policy target, open conditions past their due date, and conditions due
+        within five working days, as plain rows (kind, key, recipients, subject, body); nothing is written."""
         def run(s: Session) -> list[dict]:
-            out = []
-            reviewers = [u.email for u in s.exec(select(User).where(User.role.in_(tuple(lifecycle.REVIEWERS))))
-                         if u.email]
-            for p in s.exec(select(Proposal).where(Proposal.state.in_(tuple(lifecycle.WAITING_FOR_REVIEW)))):
-                since = p.state_since.date()
-                waited = working_days.working_days_between(since, today, self.policy.working_days_calendar)
-                if waited > self.policy.review_target_working_days:
-                    out.append({"kind": "review", "key": p.reference, "to": reviewers,
-                                "subject": f"{p.reference} has waited {waited} working days ({p.state})",
-                                "body": f"{p.reference} has been {p.state.replace('_', ' ')} since {since}, more "
-                                        f"than the {self.policy.review_target_working_days}-working-day target."})
-            for c, p in s.exec(select(Condition, Proposal).join(Proposal, Proposal.id == Condition.proposal_id)
-                               .where(Condition.status == ConditionStatus.OPEN, Condition.due_date < today)):
-                out.append({"kind": "condition", "key": f"{p.reference}-{c.id}", "to": reviewers,
-                            "subject": f"{p.reference}: condition {c.id} was due on {c.due_date}",
-                            "body": f"Condition {c.id} of {p.reference} ({c.text}; owner {c.owner}) was due on "
-                                    f"{c.due_date} and is still open."})
-            return out
+            return [{"kind": d["kind"], "key": d["key"], "to": [a for a in d["to"] if notices.is_address(a)],
+                     "subject": d["notice"].subject, "body": d["notice"].body} for d in self._due(s, today)]
+        return self._run(run)
+
+    def remind(self, today: dt.date) -> list[dict]:
+        """Queue the reminders owed on `today` (the daily step); each is queued once, whenever it runs again.
+        Returns the ones queued now."""
+        def run(s: Session) -> list[dict]:
+            queued = []
+            for d in self._due(s, today):
+                kind = {"review": "review_overdue", "condition": "condition_overdue",
+                        "condition_due": "condition_due_soon"}[d["kind"]]
+                p = d["proposal"]
+                if self._notify(s, kind, d["outbox_key"], d["to"], d["notice"], p, p.checkpoint):
+                    queued.append({"kind": kind, "key": d["outbox_key"], "reference": p.reference,
+                                   "subject": d["notice"].subject})
+            return queued
+        return self._run(run)
+
+    # ------------------------------------------------------------------ delivering the outbox
+    def claim_notifications(self, limit: int = 50, lease_seconds: float = 300.0,
+                            now: dt.datetime | None = None) -> list[dict]:
+        """Claim up to `limit` messages that are due for sending, each for this caller alone.
+
+        A message is due when it is pending and its next attempt has come, or
+        when it was claimed more than `lease_seconds` ago and never marked (its
+        sender died): that one may already have reached the server, so it is sent
+        again with the same Message-ID.  Each claim is a compare-and-set on the
+        row, so two senders never claim the same message.
+        """
+        now = now or utcnow()
+        stale = now - dt.timedelta(seconds=lease_seconds)
+
+        def run(s: Session) -> list[dict]:
+            q = (select(Notification.id, Notification.status).where(
+                ((Notification.status == "pending") & (Notification.next_attempt_at <= now))
+                | ((Notification.status == "sending") & (Notification.claimed_at <= stale)))
+                 .order_by(Notification.id).limit(limit))
+            claimed = []
+            for nid, status in list(s.execute(q)):
+                res = s.execute(update(Notification).where(Notification.id == nid, Notification.status == status)
+                                .values(status="sending", claimed_at=now, attempts=Notification.attempts + 1))
+                if res.rowcount == 1:
+                    claimed.append(nid)
+            rows = s.exec(select(Notification).where(Notification.id.in_(claimed)).order_by(Notification.id))
+            return [_notification_row(n) for n in rows]
+        return self._run(run)
+
+    def notification_sent(self, notification_id: int) -> bool:
+        """Mark a claimed message sent (once: False when it was not being sent)."""
+        def run(s: Session) -> bool:
+            res = s.execute(update(Notification).where(Notification.id == notification_id,
+                                                       Notification.status == "sending")
+                            .values(status="sent", sent_at=utcnow(), last_error=None))
+            return res.rowcount == 1
+        return self._run(run)
+
+    def notification_failed(self, notification_id: int, reason: str, retry_at: dt.datetime | None) -> None:
+        """A claimed message that did not go: pending again from `retry_at`, or failed for good (None)."""
+        def run(s: Session) -> None:
+            values: dict[str, Any] = {"last_error": reason[:2000]}
+            if retry_at is None:
+                values["status"] = "failed"
+            else:
+                values.update(status="pending", next_attempt_at=retry_at)
+            s.execute(update(Notification).where(Notification.id == notification_id,
+                                                 Notification.status == "sending").values(**values))
+        self._run(run)
+
+    def outbox(self, actor: str, status: str | None = None, limit: int = 500) -> list[dict]:
+        """The outbox for administrators: the newest messages first, with their state and the last failure."""
+        def run(s: Session) -> list[dict]:
+            self._role(self._user(s, actor), Role.ADMIN)
+            q = select(Notification).order_by(Notification.id.desc()).limit(limit)
+            if status:
+                q = q.where(Notification.status == status)
+            return [_notification_row(n) for n in s.exec(q)]
+        return self._run(run)
+
+    def outbox_counts(self) -> dict[str, int]:
+        """How many messages are in each state (pending, sending, sent, failed)."""
+        def run(s: Session) -> dict[str, int]:
+            counts = dict.fromkeys(("pending", "sending", "sent", "failed"), 0)
+            for status, n in s.execute(select(Notification.status, func.count(Notification.id))
+                                       .group_by(Notification.status)):
+                counts[status] = n
+            return counts
         return self._run(run)
 
     def version_findings(self, actor: str, reference: str, number: int) -> list[dict]:
@@ -1034,6 +1201,14 @@ class Service:
             return name, self.files.get(sha)
         except FileStoreError as exc:
             raise StoreError(str(exc)) from None
+
+
+def _notification_row(n: Notification) -> dict:
+    return {"id": n.id, "key": n.key, "kind": n.kind, "reference": n.proposal_reference, "checkpoint": n.checkpoint,
+            "recipients": [a for a in n.recipients.split("\n") if a], "subject": n.subject, "body": n.body,
+            "attachment": n.attachment, "message_id": n.message_id, "status": n.status, "attempts": n.attempts,
+            "last_error": n.last_error, "created_at": _iso(n.created_at),
+            "sent_at": _iso(n.sent_at) if n.sent_at else None}
 
 
 def _size(n: int) -> str:

@@ -45,6 +45,8 @@ class Proposal(SQLModel, table=True):
     title: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
     organisation_id: int = Field(foreign_key="organisation.id", index=True)
     provider_type: Optional[str] = Field(default=None, max_length=60)
+    # the Cover's contact e-mail address as last uploaded: who is told what happens to the proposal
+    contact_email: Optional[str] = Field(default=None, max_length=254)
     checkpoint: int = Field(default=1)
     state: str = Field(default="draft", index=True, max_length=30)
     state_since: dt.datetime = Field(default_factory=utcnow)
@@ -221,3 +223,31 @@ class SignInAttempt(SQLModel, table=True):
     username: str = Field(max_length=80, index=True)
     outcome: str = Field(max_length=20)  # failed | refused | succeeded | unlocked
     at: dt.datetime = Field(default_factory=utcnow, index=True)
+
+
+class Notification(SQLModel, table=True):
+    """The outbox: a message owed to someone, written in the same transaction as the event that causes it.
+
+    Written rows are delivered later (`isap notify send`, the notification
+    flow); `key` names the event, so the same event never queues two messages,
+    and `message_id` is fixed when the row is written, so a message sent again
+    after a crash carries the same Message-ID and a mail server can drop the copy.
+    """
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    key: str = Field(max_length=200, unique=True)
+    kind: str = Field(max_length=40, index=True)
+    proposal_reference: Optional[str] = Field(default=None, max_length=20, index=True)
+    checkpoint: Optional[int] = None
+    recipients: str = Field(sa_column=Column(Text, nullable=False))  # one address a line
+    subject: str = Field(sa_column=Column(Text, nullable=False))
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    attachment: Optional[str] = Field(default=None, max_length=40)  # "decision_letter", rendered at delivery
+    message_id: str = Field(max_length=200)
+    status: str = Field(default="pending", max_length=10, index=True)  # pending | sending | sent | failed
+    attempts: int = 0
+    last_error: Optional[str] = Field(default=None, sa_column=Column(Text))
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    next_attempt_at: dt.datetime = Field(default_factory=utcnow)
+    claimed_at: Optional[dt.datetime] = None
+    sent_at: Optional[dt.datetime] = None
