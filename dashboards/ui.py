@@ -30,6 +30,9 @@ from isap.review.lifecycle import Action, AssuranceDomain, Outcome, Rating, cond
 from isap.review.service import ConditionInput, Service, StoreError, WorkflowError, diff_findings
 from isap.rules.registry import all_rules
 
+PICK = "proposal_pick"
+REF, TAB = "ref", "tab"  # the query parameters of a proposal's link: /proposal?ref=ISAP-2026-014&tab=Conditions
+TAB_NAMES = ("Findings", "Versions", "Conditions", "Review", "History")
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 MIB = 1024 * 1024
 log = logging.getLogger("isap.dashboard")
@@ -209,25 +212,59 @@ class Offer:
             where.caption(fmt("{}: {}", action.label, self.reason(action)))
 
 
-def pick_proposal(rows: list[dict], key: str) -> str | None:
+def pick_proposal(rows: list[dict]) -> str | None:
+    """The proposal the page is about: chosen from the list, or named by the link (`/proposal?ref=…`).
+
+    The choice is bound to the address bar, so the URL always names the
+    proposal shown and can be shared.  A link to a proposal the person may not
+    see gets the same words as a link to one that does not exist.
+    """
     if not rows:
         st.info("There are no proposals yet.")
         return None
     refs = [r["reference"] for r in rows]
     titles = {r["reference"]: r["title"] for r in rows}
-    default = st.session_state.get("current_ref")
-    index = refs.index(default) if default in refs else 0
-    ref = st.selectbox("Proposal", refs, index=index, key=key,
-                       format_func=lambda r: plain(f"{r} — {titles.get(r) or ''}", 90))
-    st.session_state["current_ref"] = ref
+    asked = st.query_params.get(REF)
+    if asked and asked not in titles:
+        st.error(fmt("There is no proposal {} that you can see. Choose one from the list below.", plain(asked, 40)))
+        st.session_state[PICK] = None
+    elif asked and st.session_state.get(PICK) != asked:
+        st.session_state[PICK] = asked  # the link decides, also when the page is already open
+    elif not asked and PICK not in st.session_state and st.session_state.get("current_ref") in titles:
+        st.session_state[PICK] = st.session_state["current_ref"]
+
+    def follow() -> None:  # the address bar follows the choice; a new proposal opens on its first tab
+        st.query_params.pop(TAB, None)
+        st.session_state.pop(TAB, None)
+        if st.session_state.get(PICK):
+            st.query_params[REF] = st.session_state[PICK]
+
+    ref = st.selectbox("Proposal", refs, index=None, key=PICK, on_change=follow, placeholder="Choose a proposal",
+                       format_func=lambda r: plain(f"{r} — {titles.get(r) or ''}", 200))
+    if ref is not None:
+        st.session_state["current_ref"] = ref
+        if st.query_params.get(REF) != ref:
+            st.query_params[REF] = ref
     return ref
+
+
+def open_proposal(ref: str, tab: str | None = None) -> None:
+    """Go to a proposal's page; the address bar then reads `/proposal?ref=…` (and `&tab=…`)."""
+    params = {REF: ref} | ({TAB: tab} if tab else {})
+    st.switch_page("views/proposal.py", query_params=params)
+
+
+def opened_row(event, frame: pd.DataFrame) -> str | None:
+    """The reference of the row someone selected in a table, if they selected one."""
+    rows = getattr(getattr(event, "selection", None), "rows", None) or []
+    return str(frame.iloc[rows[0]]["reference"]) if rows else None
 
 
 def proposal_page() -> None:
     user = me()
     svc = service()
     rows = svc.list_proposals(user["username"])
-    ref = pick_proposal(rows, "proposal_pick")
+    ref = pick_proposal(rows)
     if ref is None:
         return
     d = svc.show(user["username"], ref)
@@ -240,7 +277,15 @@ def proposal_page() -> None:
     c4.metric("Lead commissioner", md(d["commissioner"]))
     offer = Offer(d)
     st.info(md(d["next_step"]))
-    tabs = st.tabs(["Findings", "Versions", "Conditions", "Review", "History"])
+    st.caption(fmt("Link to this proposal: {}", f"/proposal?ref={ref}"))
+    asked_tab = st.query_params.get(TAB)
+    if asked_tab in TAB_NAMES and st.session_state.get(TAB) != asked_tab:
+        st.session_state[TAB] = asked_tab
+
+    def follow_tab() -> None:
+        st.query_params[TAB] = st.session_state[TAB]
+
+    tabs = st.tabs(["Findings", "Versions", "Conditions", "Review", "History"], key=TAB, on_change=follow_tab)
     with tabs[0]:
         latest = d["versions"][-1]["number"] if d["versions"] else None
         if latest:
@@ -275,8 +320,9 @@ def proposal_page() -> None:
             numbers = [v["number"] for v in d["versions"]]
             if len(numbers) > 1:
                 c1, c2 = st.columns(2)
-                a = c1.selectbox("Compare version", numbers, index=len(numbers) - 2)
-                b = c2.selectbox("with version", numbers, index=len(numbers) - 1)
+                a = c1.selectbox("Compare version", numbers, index=len(numbers) - 2,
+                                 key=f"compare-a-{ref}-{numbers[-1]}")
+                b = c2.selectbox("with version", numbers, index=len(numbers) - 1, key=f"compare-b-{ref}-{numbers[-1]}")
                 diff = diff_findings(svc.version_findings(user["username"], ref, a),
                                      svc.version_findings(user["username"], ref, b))
                 st.markdown(fmt("Fixed: {} · New: {} · Unchanged: {}", len(diff["fixed"]), len(diff["new"]),
@@ -286,7 +332,9 @@ def proposal_page() -> None:
                         st.caption(md(label.capitalize()))
                         st.dataframe(pd.DataFrame(diff[label])[["rule_id", "severity", "sheet", "cell", "message"]],
                                      hide_index=True, width="stretch")
-            number = st.selectbox("Download version", numbers, index=len(numbers) - 1, key="dl-version")
+            # keyed by proposal and latest version, so a choice made elsewhere never outlives a new version
+            number = st.selectbox("Download version", numbers, index=len(numbers) - 1,
+                                  key=f"dl-version-{ref}-{numbers[-1]}")
             name, data = svc.version_bytes(user["username"], ref, number)
             st.download_button("Download the original workbook", data, file_name=name,
                                mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
@@ -422,8 +470,12 @@ def my_proposals_page() -> None:
         return
     frame = pd.DataFrame(rows)
     frame["next step"] = [service().next_step(user["username"], r["reference"]) for r in rows]
-    st.dataframe(frame[["reference", "title", "state", "checkpoint", "latest_version", "next step"]],
-                 hide_index=True, width="stretch")
+    shown = frame[["reference", "title", "state", "checkpoint", "latest_version", "next step"]]
+    st.caption("Select a row to open the proposal.")
+    event = st.dataframe(shown, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
+                         key="mine-table")
+    if (ref := opened_row(event, shown)) is not None:
+        open_proposal(ref)
 
 
 def upload_limit_mb(max_file_bytes: int) -> int:
@@ -470,6 +522,8 @@ def upload_page() -> None:
         what = ("is identical to version" if result.duplicate else "saved as version")
         st.success(fmt("{} {} {}: {} error(s), {} warning(s).", result.reference, what, result.version,
                        result.errors, result.warnings))
+        if st.button(fmt("Open {}", result.reference), key="open-uploaded"):
+            open_proposal(result.reference)
         if result.message and not result.duplicate:
             st.warning(md(result.message[:1].upper() + result.message[1:]))  # the checkpoint mismatch, at once
     else:
@@ -553,7 +607,11 @@ def review_queue_page() -> None:
     # Overdue rows first and marked: a Styler would highlight too, but costs seconds at 10,000 rows.
     shown = shown.sort_values(["overdue", "working_days_in_state"], ascending=False, kind="stable")
     shown["overdue"] = shown["overdue"].map({True: "OVERDUE", False: ""})
-    st.dataframe(shown, hide_index=True, width="stretch")
+    st.caption("Select a row to open the proposal.")
+    event = st.dataframe(shown, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
+                         key="queue-table")
+    if (ref := opened_row(event, shown)) is not None:
+        open_proposal(ref)
     st.subheader("Proposals by state over time")
     history = svc.states_over_time(user["username"])
     if history:

@@ -433,3 +433,41 @@ def test_an_upload_for_another_checkpoint_says_so_at_once_in_the_clis_words(demo
     upload(at, "walsall-cp2.xlsx", data)
     words = checkpoint_mismatch("ISAP-2026-013", 2, 2, 1)
     assert any(read(w.value) == words[0].upper() + words[1:] for w in at.warning), [w.value for w in at.warning]
+
+
+# ---------------------------------------------------------------------------- links
+def linked(at, **params):
+    """Open the proposal page as a link would: /proposal?ref=…&tab=…"""
+    at.switch_page("views/proposal.py")
+    at.run()
+    for k, v in params.items():
+        at.query_params[k] = v
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_a_link_opens_the_proposal_and_its_tab_and_the_address_follows(demo_env):
+    at = linked(signed_in("rita", "rita-demo"), ref="ISAP-2026-012", tab="Conditions")
+    assert at.selectbox(key="proposal_pick").value == "ISAP-2026-012"
+    assert at.session_state["tab"] == "Conditions"
+    assert "Link to this proposal: /proposal?ref=ISAP-2026-012" in texts(at)
+    at.selectbox(key="proposal_pick").select("ISAP-2026-011")
+    at.run()
+    assert dict(at.query_params) == {"ref": "ISAP-2026-011"}  # the address bar follows; the new one opens at its start
+    # Download version defaults to the latest
+    at = linked(at, ref="ISAP-2026-012", tab="Versions")
+    [download] = [b for b in at.selectbox if b.label == "Download version"]
+    assert (download.options, download.value) == (["1", "2"], 2)
+
+
+def test_a_link_to_another_organisations_proposal_reads_as_an_unknown_one(demo_env):
+    def shown(ref):
+        at = linked(signed_in("otto", "otto-demo"), ref=ref)
+        assert at.selectbox(key="proposal_pick").value is None
+        return texts(at).replace(ref, "REF")
+
+    theirs, unknown = shown("ISAP-2026-012"), shown("ISAP-2026-999")
+    assert "There is no proposal REF that you can see" in theirs
+    assert theirs == unknown
+    assert "Sandwell" not in theirs
