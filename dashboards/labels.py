@@ -52,7 +52,7 @@ EVENTS: dict[str, str] = {
     "acknowledged": "Warning answered", "submitted": "Submitted", "withdrawn": "Withdrawn",
     "taken": "Taken into review", "returned": "Returned", "commented": "Comment added",
 }
-RATING_COLOURS = {"green": "🟢 Green", "amber": "🟠 Amber", "red": "🔴 Red"}
+RATING_COLOURS = {"green": "green", "amber": "orange", "red": "red"}  # Streamlit's colour names, for badges
 # column headers, one table for every page
 COLUMNS: dict[str, str] = {
     "reference": "Reference", "title": "Title", "commissioner": "Commissioner",

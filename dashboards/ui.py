@@ -452,8 +452,11 @@ def review_tab(svc: Service, user: dict, d: dict) -> None:
         st.markdown(fmt("**Checkpoint {}**, version {}, reviewer {}: {}", r["checkpoint"], r["version"],
                         r["reviewer"], labels.code(dec["outcome"]) if dec else "in progress"))
         if r["ratings"]:
-            st.markdown(md(" · ".join(f"{labels.domain(k)}: {labels.RATING_COLOURS.get(v, v)}"
-                                      for k, v in r["ratings"].items())))
+            # each rating as a badge in its colour; the words say it too, for anyone who cannot see colour
+            template = " ".join(":" + labels.RATING_COLOURS.get(v, "gray") + "-badge[{}: {}]"
+                                for v in r["ratings"].values())
+            st.markdown(fmt(template, *[w for k, v in r["ratings"].items()
+                                        for w in (labels.domain(k), labels.code(v))]))
         if dec:
             st.caption(md(dec["rationale"]))
     for c in d["comments"]:
@@ -478,7 +481,7 @@ def review_tab(svc: Service, user: dict, d: dict) -> None:
             cols = st.columns(len(AssuranceDomain))
             ratings = {dom.value: cols[i].selectbox(md(dom.label), tuple(r.value for r in RATED), index=None,
                                                     key=f"rating-{dom.value}", placeholder="Rate",
-                                                    format_func=lambda v: labels.RATING_COLOURS.get(v, v))
+                                                    format_func=labels.code)
                        for i, dom in enumerate(AssuranceDomain)}
             # no default: the reviewer chooses the outcome every time
             outcome = st.selectbox("Outcome", tuple(o.value for o in Outcome), index=None, key="outcome",

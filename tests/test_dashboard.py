@@ -138,7 +138,7 @@ def test_reviewer_takes_and_decides_through_the_page(demo_env):
     assert Service().show("rita", "ISAP-2026-011")["state"] == "in_review"
     assert at.selectbox(key="outcome").value is None  # no default outcome
     for dom in ("capitalisation", "transparency", "service_scope", "relationships", "governance"):
-        assert at.selectbox(key=f"rating-{dom}").options == ["🔴 Red", "🟠 Amber", "🟢 Green"]
+        assert at.selectbox(key=f"rating-{dom}").options == ["Red", "Amber", "Green"]
         at.selectbox(key=f"rating-{dom}").set_value("green")
     at.selectbox(key="outcome").set_value("approved")
     at.text_area(key="rationale").input("Meets the strategic case.")
