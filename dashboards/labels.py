@@ -67,6 +67,7 @@ COLUMNS: dict[str, str] = {
     "summary": "Summary", "points_at": "Points at",
 }
 WIDE = {"title", "message", "next step", "reason", "summary", "source", "acknowledged"}
+PIXELS = {"reference": 120, "rule_id": 80, "id": 80}  # wide enough for "ISAP-2026-014", no wider
 NARROW = {"checkpoint", "latest_version", "severity", "cell", "errors", "warnings", "number", "overdue",
           "working_days_in_state", "days_in_state", "rule_id", "id", "state", "when"}
 
@@ -130,6 +131,7 @@ def table(frame: pd.DataFrame, columns: list[str], *, codes: tuple[str, ...] = (
     config = {}
     for c in shown:
         label = COLUMNS.get(c, c.replace("_", " ").capitalize())
-        width = "large" if c in WIDE else "small" if c in NARROW else "medium"
-        config[label] = st.column_config.Column(label, width=width)
+        width = PIXELS.get(c) or ("large" if c in WIDE else "small" if c in NARROW else "medium")
+        config[label] = st.column_config.Column(
+            label, width=width, help="Select a cell to read all of its text." if c in WIDE else None)
     return shown.rename(columns={c: COLUMNS.get(c, c.replace("_", " ").capitalize()) for c in shown}), config

@@ -365,8 +365,12 @@ def proposal_page() -> None:
             # keyed by proposal and latest version, so a choice made elsewhere never outlives a new version
             number = st.selectbox("Download version", numbers, index=len(numbers) - 1,
                                   key=f"dl-version-{ref}-{numbers[-1]}")
-            name, data = svc.version_bytes(user["username"], ref, number)
-            st.download_button("Download the original workbook", data, file_name=name,
+            name = next(v["filename"] for v in d["versions"] if v["number"] == number)
+
+            def original(number: int = number) -> bytes:  # read on click, not on every rerun of the page
+                return svc.version_bytes(user["username"], ref, number)[1]
+
+            st.download_button("Download the original workbook", original, file_name=plain(name),
                                mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
     with tabs[2]:
         if not d["conditions"]:
@@ -539,7 +543,8 @@ def my_proposals_page() -> None:
         return
     frame = pd.DataFrame(rows)
     frame["next step"] = [service().next_step(user["username"], r["reference"]) for r in rows]
-    shown, config = labels.table(frame, ["reference", "title", "state", "checkpoint", "latest_version", "next step"],
+    # reference, state and the next step first: what matters is on screen at 1280 px
+    shown, config = labels.table(frame, ["reference", "state", "next step", "title", "checkpoint", "latest_version"],
                                  codes=("state",))
     st.caption("Select a row to open the proposal.")
     event = st.dataframe(shown, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
@@ -686,7 +691,7 @@ def review_queue_page() -> None:
     # the key columns first, so state, waiting time and overdue are on screen without scrolling sideways
     shown, config = labels.table(ordered, ["reference", "state", "working_days_in_state", "overdue", "checkpoint",
                                            "title", "commissioner", "provider_type"], codes=("state",))
-    config["Reference"] = st.column_config.Column("Reference", width="small", pinned=True)
+    config["Reference"] = st.column_config.Column("Reference", width=120, pinned=True)
     st.caption("Select a row to open the proposal.")
     event = st.dataframe(shown, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
                          key="queue-table", column_config=config)
