@@ -257,8 +257,10 @@ def pick_proposal(rows: list[dict]) -> str | None:
         st.session_state[PICK] = None
     elif asked and st.session_state.get(PICK) != asked:
         st.session_state[PICK] = asked  # the link decides, also when the page is already open
-    elif not asked and PICK not in st.session_state and st.session_state.get("current_ref") in titles:
-        st.session_state[PICK] = st.session_state["current_ref"]
+    elif not asked and PICK not in st.session_state:
+        # no link: the proposal last worked on, or the first
+        last = st.session_state.get("current_ref")
+        st.session_state[PICK] = last if last in titles else refs[0]
 
     def follow() -> None:  # the address bar follows the choice; a new proposal opens on its first tab
         st.query_params.pop(TAB, None)
