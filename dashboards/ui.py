@@ -752,8 +752,9 @@ def rules_page() -> None:
     st.title("Rule catalogue")
     st.markdown("Every rule the pre-submission check applies, from the rule registry.")
     frame = pd.DataFrame([r.to_dict() for r in all_rules()])
-    domain = st.selectbox("Domain", sorted(frame["domain"].unique()), index=None, key="rules_domain",
-                          format_func=labels.domain, placeholder="All domains")
+    # "All domains" is a real option, not a placeholder: Streamlit's placeholder grey fails WCAG AA contrast
+    domain = st.selectbox("Domain", [None, *sorted(frame["domain"].unique())], key="rules_domain",
+                          format_func=lambda d: "All domains" if d is None else labels.domain(d))
     if domain is not None:
         frame = frame[frame["domain"] == domain]
     ordered = frame.assign(severity=frame["severity"].map(lambda v: labels.SEVERITIES.get(v, v)))

@@ -452,7 +452,8 @@ def accessible(page, where: str, found: list) -> None:
                                        "resultTypes": ["violations"]})
     for v in results.response["violations"]:
         found.append({"where": where, "id": v["id"], "impact": v["impact"], "help": v["help"],
-                      "targets": [n["target"] for n in v["nodes"]][:5]})
+                      "targets": [n["target"] for n in v["nodes"]][:5],
+                      "html": [n["html"][:300] for n in v["nodes"]][:5]})
 
 
 def serious(found: list) -> list:
