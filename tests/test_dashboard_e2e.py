@@ -163,8 +163,8 @@ def test_commissioner_uploads_fixes_and_submits_then_reviewer_decides(server, tm
         expect(page.get_by_text("Checkpoint 1 decision")).to_be_visible(timeout=30_000)
         page.get_by_role("tab", name="Review").click()
         for domain in ("Capitalisation", "Transparency", "Service scope", "Relationships", "Governance"):
-            choose(page, domain, "green")
-        choose(page, "Outcome", "approved")
+            choose(page, domain, "Green")
+        choose(page, "Outcome", "Approved")
         page.get_by_label("Rationale").fill("Meets every checkpoint 1 expectation.")
         settle(page)
         page.screenshot(path=shots / "decision-form.png", full_page=True)
