@@ -22,6 +22,8 @@ from isap.review.service import StoreError  # noqa: E402
 from isap.rules.engine import checking_modules  # noqa: E402
 from isap.workbook.isolation import warm_up  # noqa: E402
 
+PAGE_PATHS = ("mine", "upload", "proposal", "template", "rules", "queue")
+
 
 @ui.guarded
 def main() -> None:
@@ -39,7 +41,11 @@ def main() -> None:
     warm_up(background=True, preload=checking_modules())
     user = ui.me()
     if user is None:
-        st.navigation([st.Page("views/sign_in.py", title="Sign in", url_path="sign-in")]).run()
+        # Every page's address shows the sign-in page while signed out, so a shared link never ends in "Page not
+        # found"; signed in, the same address (query included) is the page the link names.
+        st.navigation([st.Page("views/sign_in.py", title="Sign in", url_path="sign-in", default=True)]
+                      + [st.Page(ui.guarded(ui.sign_in_page), title="Sign in", url_path=path, visibility="hidden")
+                         for path in PAGE_PATHS], position="hidden").run()
         return
     flash = st.session_state.pop("flash", None)
     if flash:

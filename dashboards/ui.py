@@ -25,12 +25,19 @@ import uuid
 import pandas as pd
 import streamlit as st
 
+from dashboards import labels
 from dashboards.render import fmt, md, plain
-from isap.review.lifecycle import Action, AssuranceDomain, Outcome, Rating, condition_overdue
+from isap.review.lifecycle import Action, AssuranceDomain, Outcome, Rating, State, condition_overdue
 from isap.review.service import ConditionInput, Service, StoreError, WorkflowError, diff_findings
 from isap.rules.registry import all_rules
 from isap.rules.sources import readable
 
+PICK = "proposal_pick"
+REF, TAB = "ref", "tab"  # the query parameters of a proposal's link: /proposal?ref=ISAP-2026-014&tab=Conditions
+TAB_NAMES = ("Findings", "Versions", "Conditions", "Review", "History")
+RATED = (Rating.RED, Rating.AMBER, Rating.GREEN)
+DUE_SOON_DAYS = 14  # an open condition due within two weeks is marked "due soon"
+WRAPPING_ROW = 64  # rows taller than one line let the table wrap long text instead of cutting it
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 MIB = 1024 * 1024
 log = logging.getLogger("isap.dashboard")
@@ -180,18 +187,41 @@ def findings_view(findings: list[dict], key: str) -> None:
     frame["order"] = frame["severity"].map(SEVERITY_ORDER)
     if "source" in frame:
         frame["source"] = frame["source"].map(readable)
-    counts = frame.groupby(["domain", "severity"]).size().unstack(fill_value=0)
-    st.bar_chart(counts, height=220, x_label="Domain", y_label="Findings")
+    findings_chart(frame)
     for domain, group in sorted(frame.groupby("domain"), key=lambda g: g[1]["order"].min()):
         errors = int((group["severity"] == "error").sum())
         warnings = int((group["severity"] == "warning").sum())
-        with st.expander(fmt("{}: {} error(s), {} warning(s)", str(domain).replace("_", " ").capitalize(),
-                             errors, warnings),
+        with st.expander(fmt("{}: {} error(s), {} warning(s)", labels.domain(domain), errors, warnings),
                          expanded=errors > 0):
-            cols = [c for c in ("severity", "rule_id", "sheet", "cell", "message", "source", "acknowledged")
-                    if c in group]
-            st.dataframe(group.sort_values(["order", "sheet", "row"])[cols], hide_index=True,
-                         width="stretch", key=f"{key}-{domain}")
+            ordered = group.sort_values(["order", "sheet", "row"]).copy()
+            ordered["severity"] = ordered["severity"].map(lambda v: labels.SEVERITIES.get(v, v))
+            shown, config = labels.table(ordered, ["severity", "rule_id", "sheet", "cell", "message", "source",
+                                                   "acknowledged"])
+            st.dataframe(shown, hide_index=True, width="stretch", column_config=config, key=f"{key}-{domain}",
+                         row_height=WRAPPING_ROW)
+
+
+SEVERITY_COLOURS = {"Errors": "#d5281b", "Warnings": "#ffb81c"}  # NHS red and warm yellow, with a legend
+
+
+def findings_chart(frame: pd.DataFrame) -> None:
+    """Findings per domain, errors and warnings stacked in their own colours, with a legend."""
+    import altair as alt
+
+    counts = (frame.assign(Domain=frame["domain"].map(labels.domain),
+                           Severity=frame["severity"].map({"error": "Errors", "warning": "Warnings"}))
+              .dropna(subset=["Severity"]).groupby(["Domain", "Severity"]).size().reset_index(name="Findings"))
+    if counts.empty:
+        return
+    chart = alt.Chart(counts).mark_bar().encode(
+        x=alt.X("Domain:N", axis=alt.Axis(labelAngle=0, labelLimit=200)),
+        y=alt.Y("Findings:Q", axis=alt.Axis(tickMinStep=1, format="d")),
+        color=alt.Color("Severity:N", scale=alt.Scale(domain=list(SEVERITY_COLOURS),
+                                                      range=list(SEVERITY_COLOURS.values())),
+                        legend=alt.Legend(orient="top", title=None)),
+        tooltip=["Domain", "Severity", "Findings"],
+    ).properties(height=220)
+    st.altair_chart(chart, width="stretch")
 
 
 class Offer:
@@ -226,38 +256,82 @@ class Offer:
             where.caption(fmt("{}: {}", action.label, self.reason(action)))
 
 
-def pick_proposal(rows: list[dict], key: str) -> str | None:
+def pick_proposal(rows: list[dict]) -> str | None:
+    """The proposal the page is about: chosen from the list, or named by the link (`/proposal?ref=…`).
+
+    The choice is bound to the address bar, so the URL always names the
+    proposal shown and can be shared.  A link to a proposal the person may not
+    see gets the same words as a link to one that does not exist.
+    """
     if not rows:
         st.info("There are no proposals yet.")
         return None
     refs = [r["reference"] for r in rows]
     titles = {r["reference"]: r["title"] for r in rows}
-    default = st.session_state.get("current_ref")
-    index = refs.index(default) if default in refs else 0
-    ref = st.selectbox("Proposal", refs, index=index, key=key,
-                       format_func=lambda r: plain(f"{r} — {titles.get(r) or ''}", 90))
-    st.session_state["current_ref"] = ref
+    asked = st.query_params.get(REF)
+    if asked and asked not in titles:
+        st.error(fmt("There is no proposal {} that you can see. Choose one from the list below.", plain(asked, 40)))
+        st.session_state[PICK] = None
+    elif asked and st.session_state.get(PICK) != asked:
+        st.session_state[PICK] = asked  # the link decides, also when the page is already open
+    elif not asked and PICK not in st.session_state:
+        # no link: the proposal last worked on, or the first
+        last = st.session_state.get("current_ref")
+        st.session_state[PICK] = last if last in titles else refs[0]
+
+    def follow() -> None:  # the address bar follows the choice; a new proposal opens on its first tab
+        st.query_params.pop(TAB, None)
+        st.session_state.pop(TAB, None)
+        if st.session_state.get(PICK):
+            st.query_params[REF] = st.session_state[PICK]
+
+    ref = st.selectbox("Proposal", refs, index=None, key=PICK, on_change=follow, placeholder="Choose a proposal",
+                       format_func=lambda r: plain(f"{r} — {titles.get(r) or ''}", 200))
+    if ref is not None:
+        st.session_state["current_ref"] = ref
+        if st.query_params.get(REF) != ref:
+            st.query_params[REF] = ref
     return ref
+
+
+def open_proposal(ref: str, tab: str | None = None) -> None:
+    """Go to a proposal's page; the address bar then reads `/proposal?ref=…` (and `&tab=…`)."""
+    params = {REF: ref} | ({TAB: tab} if tab else {})
+    st.switch_page("views/proposal.py", query_params=params)
+
+
+def opened_row(event, frame: pd.DataFrame) -> str | None:
+    """The reference of the row someone selected in a table, if they selected one."""
+    rows = getattr(getattr(event, "selection", None), "rows", None) or []
+    return str(frame.iloc[rows[0]]["reference"]) if rows else None
 
 
 def proposal_page() -> None:
     user = me()
     svc = service()
     rows = svc.list_proposals(user["username"])
-    ref = pick_proposal(rows, "proposal_pick")
+    ref = pick_proposal(rows)
     if ref is None:
         return
     d = svc.show(user["username"], ref)
     st.header(md(d["reference"]))
     st.caption(md(d["title"]))
     c1, c2, c3, c4 = st.columns(4)
-    c1.metric("State", md(d["state"].replace("_", " ")))
+    c1.metric("State", md(labels.code(d["state"])))
     c2.metric("Checkpoint", md(d["checkpoint"]))
     c3.metric("Versions", len(d["versions"]))
     c4.metric("Lead commissioner", md(d["commissioner"]))
     offer = Offer(d)
     st.info(md(d["next_step"]))
-    tabs = st.tabs(["Findings", "Versions", "Conditions", "Review", "History"])
+    st.caption(fmt("Link to this proposal: {}", f"/proposal?ref={ref}"))
+    asked_tab = st.query_params.get(TAB)
+    if asked_tab in TAB_NAMES and st.session_state.get(TAB) != asked_tab:
+        st.session_state[TAB] = asked_tab
+
+    def follow_tab() -> None:
+        st.query_params[TAB] = st.session_state[TAB]
+
+    tabs = st.tabs(["Findings", "Versions", "Conditions", "Review", "History"], key=TAB, on_change=follow_tab)
     with tabs[0]:
         latest = d["versions"][-1]["number"] if d["versions"] else None
         if latest:
@@ -286,14 +360,16 @@ def proposal_page() -> None:
             offer.explain(Action.WITHDRAW, c2)
     with tabs[1]:
         if d["versions"]:
-            st.dataframe(pd.DataFrame(d["versions"])[["number", "checkpoint", "errors", "warnings", "filename",
-                                                      "uploaded_by", "uploaded_at", "sha256"]],
-                         hide_index=True, width="stretch")
+            shown, config = labels.table(pd.DataFrame(d["versions"]), ["number", "checkpoint", "errors", "warnings",
+                                                                       "filename", "uploaded_by", "uploaded_at",
+                                                                       "sha256"], times=("uploaded_at",))
+            st.dataframe(shown, hide_index=True, width="stretch", column_config=config)
             numbers = [v["number"] for v in d["versions"]]
             if len(numbers) > 1:
                 c1, c2 = st.columns(2)
-                a = c1.selectbox("Compare version", numbers, index=len(numbers) - 2)
-                b = c2.selectbox("with version", numbers, index=len(numbers) - 1)
+                a = c1.selectbox("Compare version", numbers, index=len(numbers) - 2,
+                                 key=f"compare-a-{ref}-{numbers[-1]}")
+                b = c2.selectbox("with version", numbers, index=len(numbers) - 1, key=f"compare-b-{ref}-{numbers[-1]}")
                 diff = diff_findings(svc.version_findings(user["username"], ref, a),
                                      svc.version_findings(user["username"], ref, b))
                 st.markdown(fmt("Fixed: {} · New: {} · Unchanged: {}", len(diff["fixed"]), len(diff["new"]),
@@ -301,20 +377,31 @@ def proposal_page() -> None:
                 for label in ("fixed", "new"):
                     if diff[label]:
                         st.caption(md(label.capitalize()))
-                        st.dataframe(pd.DataFrame(diff[label])[["rule_id", "severity", "sheet", "cell", "message"]],
-                                     hide_index=True, width="stretch")
-            number = st.selectbox("Download version", numbers, index=len(numbers) - 1, key="dl-version")
-            name, data = svc.version_bytes(user["username"], ref, number)
-            st.download_button("Download the original workbook", data, file_name=name,
+                        shown, config = labels.table(pd.DataFrame(diff[label]),
+                                                     ["rule_id", "severity", "sheet", "cell", "message"])
+                        st.dataframe(shown, hide_index=True, width="stretch", column_config=config,
+                                     row_height=WRAPPING_ROW)
+            # keyed by proposal and latest version, so a choice made elsewhere never outlives a new version
+            number = st.selectbox("Download version", numbers, index=len(numbers) - 1,
+                                  key=f"dl-version-{ref}-{numbers[-1]}")
+            name = next(v["filename"] for v in d["versions"] if v["number"] == number)
+
+            def original(number: int = number) -> bytes:  # read on click, not on every rerun of the page
+                return svc.version_bytes(user["username"], ref, number)[1]
+
+            st.download_button("Download the original workbook", original, file_name=plain(name),
                                mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
     with tabs[2]:
         if not d["conditions"]:
             st.markdown("No conditions.")
         for c in d["conditions"]:
-            overdue = condition_overdue(dt.date.fromisoformat(c["due_date"]), c["status"], dt.date.today())
-            st.markdown(fmt("**#{}** (checkpoint {}, {}{}) {} — owner {}, due {}", c["id"], c["checkpoint"],
-                            c["status"].replace("_", " "), ", overdue" if overdue else "", c["text"], c["owner"],
-                            c["due_date"]))
+            due = dt.date.fromisoformat(c["due_date"])
+            overdue = condition_overdue(due, c["status"], dt.date.today())
+            soon = (c["status"] == "open" and not overdue and (due - dt.date.today()).days <= DUE_SOON_DAYS)
+            st.markdown(fmt("**Condition {}** (checkpoint {}, {}{}) {} — owner {}, due {}", c["id"], c["checkpoint"],
+                            labels.code(c["status"]).lower(),
+                            ", overdue" if overdue else ", due soon" if soon else "", c["text"], c["owner"],
+                            labels.day(c["due_date"])))
             if c["response"]:
                 st.caption(fmt("Answer: {}", c["response"]))
             if c["status"] != "open":
@@ -341,7 +428,10 @@ def proposal_page() -> None:
     with tabs[4]:
         if d["history"]:
             cols = ["at", "actor", "action", "from_state", "to_state", "reason"]
-            st.dataframe(pd.DataFrame(d["history"])[cols], hide_index=True, width="stretch")
+            history = pd.DataFrame(d["history"])
+            history["action"] = history["action"].map(labels.event)
+            shown, config = labels.table(history, cols, codes=("from_state", "to_state"), times=("at",))
+            st.dataframe(shown, hide_index=True, width="stretch", column_config=config, row_height=WRAPPING_ROW)
             from isap.outputs.exports import to_csv
 
             st.download_button("Download the history (CSV)", to_csv(d["history"], cols),
@@ -383,13 +473,17 @@ def review_tab(svc: Service, user: dict, d: dict) -> None:
     for r in d["reviews"]:
         dec = r["decision"]
         st.markdown(fmt("**Checkpoint {}**, version {}, reviewer {}: {}", r["checkpoint"], r["version"],
-                        r["reviewer"], dec["outcome"].replace("_", " ") if dec else "in progress"))
+                        r["reviewer"], labels.code(dec["outcome"]) if dec else "in progress"))
         if r["ratings"]:
-            st.markdown(md(" · ".join(f"{k.replace('_', ' ')}: {v}" for k, v in r["ratings"].items())))
+            # each rating as a badge in its colour; the words say it too, for anyone who cannot see colour
+            template = " ".join(":" + labels.RATING_COLOURS.get(v, "gray") + "-badge[{}: {}]"
+                                for v in r["ratings"].values())
+            st.markdown(fmt(template, *[w for k, v in r["ratings"].items()
+                                        for w in (labels.domain(k), labels.code(v))]))
         if dec:
             st.caption(md(dec["rationale"]))
     for c in d["comments"]:
-        st.markdown(fmt("> {}  \n— {}, {}", c["text"], c["author"], c["at"][:16]))
+        st.markdown(fmt("> {}  \n— {}, {}", c["text"], c["author"], labels.when(c["at"])))
     ref = d["reference"]
     offer = Offer(d)
     if offer.listed(Action.TAKE) or offer.listed(Action.RETURN):
@@ -408,17 +502,31 @@ def review_tab(svc: Service, user: dict, d: dict) -> None:
         with st.form("decide"):
             st.subheader(fmt("Checkpoint {} decision", d["checkpoint"]))
             cols = st.columns(len(AssuranceDomain))
-            ratings = {dom.value: cols[i].selectbox(md(dom.label), ("",) + tuple(r.value for r in Rating),
-                                                    key=f"rating-{dom.value}")
+            ratings = {dom.value: cols[i].selectbox(md(dom.label), tuple(r.value for r in RATED), index=None,
+                                                    key=f"rating-{dom.value}", placeholder="Rate",
+                                                    format_func=labels.code)
                        for i, dom in enumerate(AssuranceDomain)}
-            outcome = st.selectbox("Outcome", tuple(o.value for o in Outcome), key="outcome")
+            # no default: the reviewer chooses the outcome every time
+            outcome = st.selectbox("Outcome", tuple(o.value for o in Outcome), index=None, key="outcome",
+                                   format_func=labels.code, placeholder="Choose the outcome")
             rationale = st.text_area("Rationale", key="rationale")
-            conditions = st.text_area("Conditions, one per line: text | owner | YYYY-MM-DD", key="conditions")
+            st.markdown("**Conditions** (only with the outcome Approved with conditions)")
+            conditions = st.data_editor(
+                pd.DataFrame({"text": pd.Series(dtype="str"), "owner": pd.Series(dtype="str"),
+                              "due": pd.Series(dtype="datetime64[ns]")}),
+                num_rows="dynamic", hide_index=True, width="stretch", key="conditions",
+                column_config={
+                    "text": st.column_config.TextColumn("Condition", width="large", max_chars=2000),
+                    "owner": st.column_config.TextColumn("Owner", width="medium", max_chars=200),
+                    "due": st.column_config.DateColumn("Due date", format="D MMM YYYY",
+                                                       min_value=dt.date.today()),
+                })
             if st.form_submit_button("Record decision", type="primary", **offer.disabled(Action.DECIDE)):
-                try:
-                    conds = [ConditionInput.parse(line) for line in conditions.splitlines() if line.strip()]
-                except WorkflowError as exc:
-                    kind_error(exc)
+                conds = condition_inputs(conditions)
+                if outcome is None:
+                    st.error("Choose the outcome of the decision.")
+                elif isinstance(conds, str):
+                    st.error(md(conds))
                 else:
                     act(svc.decide, user["username"], ref, outcome, {k: v for k, v in ratings.items() if v},
                         rationale, conds, expected_version=d["version"], success="Decision recorded.")
@@ -427,6 +535,21 @@ def review_tab(svc: Service, user: dict, d: dict) -> None:
             text = st.text_area("Comment", key="comment-text")
             if st.form_submit_button("Add comment", **offer.disabled(Action.COMMENT)):
                 act(svc.comment, user["username"], ref, text, success="Comment added.")
+
+
+def condition_inputs(table: pd.DataFrame) -> list[ConditionInput] | str:
+    """The conditions typed into the decision's table, or what is missing from one of them, in words."""
+    out = []
+    for i, row in enumerate(table.itertuples(index=False), start=1):
+        text = "" if pd.isna(row.text) else str(row.text).strip()
+        owner = "" if pd.isna(row.owner) else str(row.owner).strip()
+        due = None if pd.isna(row.due) else pd.Timestamp(row.due).date()
+        if not (text or owner or due):
+            continue  # an empty row the table editor left behind
+        if not (text and owner and due):
+            return f"Condition {i} needs its text, an owner and a due date."
+        out.append(ConditionInput(text, owner, due))
+    return out
 
 
 # ---------------------------------------------------------------------------- commissioner pages
@@ -439,8 +562,14 @@ def my_proposals_page() -> None:
         return
     frame = pd.DataFrame(rows)
     frame["next step"] = [service().next_step(user["username"], r["reference"]) for r in rows]
-    st.dataframe(frame[["reference", "title", "state", "checkpoint", "latest_version", "next step"]],
-                 hide_index=True, width="stretch")
+    # reference, state and the next step first: what matters is on screen at 1280 px
+    shown, config = labels.table(frame, ["reference", "state", "next step", "title", "checkpoint", "latest_version"],
+                                 codes=("state",))
+    st.caption("Select a row to open the proposal.")
+    event = st.dataframe(shown, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
+                         key="mine-table", column_config=config, row_height=WRAPPING_ROW)
+    if (ref := opened_row(event, frame)) is not None:
+        open_proposal(ref)
 
 
 def upload_limit_mb(max_file_bytes: int) -> int:
@@ -484,11 +613,18 @@ def upload_page() -> None:
                    "directly; nothing is lost and the result is the same.")
     if result.reference:
         st.session_state["current_ref"] = result.reference
-        what = ("is identical to version" if result.duplicate else "saved as version")
-        st.success(fmt("{} {} {}: {} error(s), {} warning(s).", result.reference, what, result.version,
-                       result.errors, result.warnings))
         if result.message and not result.duplicate:
-            st.warning(md(result.message[:1].upper() + result.message[1:]))  # the checkpoint mismatch, at once
+            # the checkpoint mismatch, at once and first, in the words the CLI and the notification use
+            st.error(md(result.message[:1].upper() + result.message[1:]))
+        what = ("is identical to version" if result.duplicate else "saved as version")
+        # coloured by outcome: errors red, warnings amber, clean green
+        shown = st.error if result.errors else st.warning if result.warnings else st.success
+        shown(fmt("{} {} {}: {} error(s), {} warning(s).", result.reference, what, result.version,
+                  result.errors, result.warnings))
+        if result.retitled is not None:
+            st.info(fmt("This version changed the proposal's title from “{}” to “{}”.", *result.retitled))
+        if st.button(fmt("Open {}", result.reference), key="open-uploaded"):
+            open_proposal(result.reference)
     else:
         st.error(md(result.message))
     findings_view(result.report.get("findings", []), "upload")
@@ -549,13 +685,16 @@ def review_queue_page() -> None:
     c[1].metric("In review", int((frame["state"] == "in_review").sum()))
     c[2].metric("Overdue", int(frame["overdue"].sum()))
     c[3].metric("Assured", int((frame["state"] == "assured").sum()))
-    st.bar_chart(frame.groupby(["checkpoint", "state"]).size().unstack(fill_value=0), height=220,
+    st.bar_chart(frame.groupby(["checkpoint", "state"]).size().unstack(fill_value=0).rename(columns=labels.code),
+                 height=220,
                  x_label="Checkpoint", y_label="Proposals")
     f1, f2, f3, f4 = st.columns(4)
-    states = f1.multiselect("State", sorted(frame["state"].unique()), key="f_state")
+    states = f1.multiselect("State", [s for s in State if s in set(frame["state"])], key="f_state",
+                            format_func=labels.code)
     cps = f2.multiselect("Checkpoint", sorted(frame["checkpoint"].unique()), key="f_cp")
     orgs = f3.multiselect("Commissioner", sorted(frame["commissioner"].unique()), key="f_org")
-    ptypes = f4.multiselect("Provider type", sorted(frame["provider_type"].dropna().unique()), key="f_ptype")
+    ptypes = f4.multiselect("Provider type", sorted(frame["provider_type"].dropna().unique()), key="f_ptype",
+                            format_func=plain)
     max_age = st.slider("Waiting at most (working days)", 0, max(60, int(frame["working_days_in_state"].max())),
                         max(60, int(frame["working_days_in_state"].max())), key="f_age")
     view = frame
@@ -565,31 +704,80 @@ def review_queue_page() -> None:
     view = view[view["working_days_in_state"] <= max_age]
     target = svc.policy.review_target_working_days
     st.caption(fmt("Policy target: {} working days in review. Overdue reviews come first, marked OVERDUE.", target))
-    shown = view[["reference", "title", "commissioner", "provider_type", "checkpoint", "state",
-                  "working_days_in_state", "overdue"]].copy()
     # Overdue rows first and marked: a Styler would highlight too, but costs seconds at 10,000 rows.
-    shown = shown.sort_values(["overdue", "working_days_in_state"], ascending=False, kind="stable")
-    shown["overdue"] = shown["overdue"].map({True: "OVERDUE", False: ""})
-    st.dataframe(shown, hide_index=True, width="stretch")
+    ordered = view.sort_values(["overdue", "working_days_in_state"], ascending=False, kind="stable").copy()
+    ordered["overdue"] = ordered["overdue"].map({True: "⚠ OVERDUE", False: ""})
+    # the key columns first, so state, waiting time and overdue are on screen without scrolling sideways
+    shown, config = labels.table(ordered, ["reference", "state", "working_days_in_state", "overdue", "checkpoint",
+                                           "title", "commissioner", "provider_type"], codes=("state",))
+    config["Reference"] = st.column_config.Column("Reference", width=120, pinned=True)
+    st.caption("Select a row to open the proposal.")
+    event = st.dataframe(shown, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
+                         key="queue-table", column_config=config)
+    if (ref := opened_row(event, ordered)) is not None:
+        open_proposal(ref)
     st.subheader("Proposals by state over time")
     history = svc.states_over_time(user["username"])
     if history:
-        st.line_chart(pd.DataFrame(history).set_index("day").fillna(0), height=220, x_label="Day",
-                      y_label="Proposals")
-    st.subheader("Days waiting")
-    st.bar_chart(view.set_index("reference")["working_days_in_state"], height=200, x_label="Proposal",
-                 y_label="Working days waiting")
+        states_chart(history)
+    st.subheader("Working days waiting for review")
+    waiting_chart(view, target)
+
+
+def states_chart(history: list[dict]) -> None:
+    """How many proposals were in each state at the end of each day, from the history."""
+    import altair as alt
+
+    frame = pd.DataFrame(history).set_index("day").fillna(0)
+    frame = frame.rename(columns=labels.code).reset_index().melt("day", var_name="State", value_name="Proposals")
+    frame["Day"] = pd.to_datetime(frame["day"])
+    chart = alt.Chart(frame).mark_line(point=True, interpolate="step-after").encode(
+        x=alt.X("Day:T", axis=alt.Axis(format="%d %b", title=None)),
+        y=alt.Y("Proposals:Q", axis=alt.Axis(tickMinStep=1, format="d")),
+        color=alt.Color("State:N", legend=alt.Legend(orient="top", title=None)),
+        tooltip=[alt.Tooltip("Day:T", format="%d %b %Y"), "State", "Proposals"],
+    ).properties(height=240)
+    st.altair_chart(chart, width="stretch")
+
+
+def waiting_chart(view: pd.DataFrame, target: int) -> None:
+    """Working days each proposal has waited for review, against the policy target (the dashed line)."""
+    import altair as alt
+
+    waiting = view[view["state"].isin([State.SUBMITTED, State.IN_REVIEW])]
+    if waiting.empty:
+        st.caption("No proposal is waiting for review.")
+        return
+    waiting = waiting.nlargest(40, "working_days_in_state")  # the longest waits; the table lists every one
+    frame = pd.DataFrame({"Proposal": waiting["reference"], "Working days": waiting["working_days_in_state"],
+                          "Waiting": [("Overdue" if o else "Within target") for o in waiting["overdue"]]})
+    bars = alt.Chart(frame).mark_bar().encode(
+        y=alt.Y("Proposal:N", sort="-x", title=None, axis=alt.Axis(labelLimit=200)),
+        x=alt.X("Working days:Q", axis=alt.Axis(tickMinStep=1, format="d")),
+        color=alt.Color("Waiting:N", scale=alt.Scale(domain=["Within target", "Overdue"],
+                                                     range=["#005eb8", "#d5281b"]),
+                        legend=alt.Legend(orient="top", title=None)),
+        tooltip=["Proposal", "Working days", "Waiting"],
+    )
+    rule = alt.Chart(pd.DataFrame({"Target": [target]})).mark_rule(strokeDash=[6, 4], color="#212b32").encode(
+        x="Target:Q", tooltip=["Target"])
+    st.altair_chart((bars + rule).properties(height=max(120, 28 * len(frame))), width="stretch")
+    st.caption(fmt("The dashed line is the policy target of {} working days.", target))
 
 
 def rules_page() -> None:
     st.title("Rule catalogue")
     st.markdown("Every rule the pre-submission check applies, from the rule registry.")
     frame = pd.DataFrame([dict(r.to_dict(), source=readable(r.source)) for r in all_rules()])
-    domain = st.selectbox("Domain", ["all"] + sorted(frame["domain"].unique()), key="rules_domain")
-    if domain != "all":
+    # "All domains" is a real option, not a placeholder: Streamlit's placeholder grey fails WCAG AA contrast
+    domain = st.selectbox("Domain", [None, *sorted(frame["domain"].unique())], key="rules_domain",
+                          format_func=lambda d: "All domains" if d is None else labels.domain(d))
+    if domain is not None:
         frame = frame[frame["domain"] == domain]
-    st.dataframe(frame[["id", "severity", "when", "domain", "summary", "points_at", "source"]], hide_index=True,
-                 width="stretch")
+    ordered = frame.assign(severity=frame["severity"].map(lambda v: labels.SEVERITIES.get(v, v)))
+    shown, config = labels.table(ordered, ["id", "severity", "when", "domain", "summary", "points_at", "source"],
+                                 domains=("domain",))
+    st.dataframe(shown, hide_index=True, width="stretch", column_config=config, row_height=WRAPPING_ROW)
     for r in frame.itertuples():
         with st.expander(fmt("{} — {}", r.id, r.summary)):
             st.markdown(md(r.explanation))

@@ -27,13 +27,29 @@ def load(service: Service) -> bool:
     """Create the demo data unless it is there already; True when it was created now."""
     if service.has_user("alice"):
         return False
-    from sample_submissions.proposals import clean, write
-
     service.add_organisation("QUA", "NHS Black Country Integrated Care Board")
     service.add_organisation("QHM", "NHS North East and North Cumbria Integrated Care Board")
     service.add_organisation("X24", "NHS England")
     for name, role, org, password in DEMO_USERS:
         service.add_user(name, role, org, password=password, email=f"{name}@isap.example")
+
+    # The demo is recorded over the past weeks, through the real commands, so the review queue shows waiting
+    # times, an overdue review and a history over time; the clock is the service's own again afterwards.
+    real_clock = service.clock
+    now = real_clock()
+
+    def days_ago(days: float) -> None:
+        service.clock = lambda: now - dt.timedelta(days=days)
+
+    try:
+        _record(service, days_ago)
+    finally:
+        service.clock = real_clock
+    return True
+
+
+def _record(service: Service, days_ago) -> None:
+    from sample_submissions.proposals import clean, write
 
     with tempfile.TemporaryDirectory() as tmp:
         def put(user: str, p: dict, name: str):
@@ -43,24 +59,32 @@ def load(service: Service) -> bool:
             p["Cover"]["proposal_title"] = title
             return p
 
-        # ISAP-2026-011: a strategic case waiting for a reviewer
+        # ISAP-2026-011: a strategic case waiting for a reviewer for five weeks: overdue
+        days_ago(38)
         put("alice", titled(clean(1, reference="ISAP-2026-011"), "Dudley integrated care provider"),
             "dudley-cp1.xlsx")
+        days_ago(35)
         service.submit("alice", "ISAP-2026-011")
-        # ISAP-2026-012: approved at checkpoint 1 with a condition; checkpoint 2 in preparation
+        # ISAP-2026-012: approved at checkpoint 1 with a condition due soon; checkpoint 2 in preparation
+        days_ago(60)
         put("alice", titled(clean(1, "Fully integrated", "GP federation", "ISAP-2026-012"),
                             "Sandwell fully integrated primary and community care"), "sandwell-cp1.xlsx")
+        days_ago(55)
         service.submit("alice", "ISAP-2026-012")
+        days_ago(50)
         service.take("rita", "ISAP-2026-012")
+        days_ago(40)
         service.decide("rita", "ISAP-2026-012", "approved_with_conditions", RATINGS,
                        "A clear case for change with strong GP support.",
                        [ConditionInput("Publish the public engagement report", "ICB director of strategy",
-                                       dt.date.today() + dt.timedelta(days=45))])
+                                       dt.date.today() + dt.timedelta(days=6))])
         cp2 = titled(clean(2, "Fully integrated", "GP federation", "ISAP-2026-012"),
                      "Sandwell fully integrated primary and community care")
         cp2["Finance"][0]["startup_costs_gbp"] = 0  # a warning to acknowledge
+        days_ago(2)
         put("alice", cp2, "sandwell-cp2.xlsx")
         # ISAP-2026-013: a first upload with errors to fix
+        days_ago(4)
         bad = titled(clean(1, "Partially integrated", "NHS foundation trust", "ISAP-2026-013"),
                      "Walsall community and mental health ICP")
         bad["Cover"]["wpap_annual_value_gbp"] = 10_000_000
@@ -70,8 +94,10 @@ def load(service: Service) -> bool:
         other = titled(clean(1, reference="ISAP-2026-021"), "Tyneside integrated care provider")
         other["Cover"].update(lead_commissioner_code="QHM",
                               lead_commissioner_name="NHS North East and North Cumbria ICB")
+        days_ago(16)
         put("otto", other, "tyneside-cp1.xlsx")
         service.submit("otto", "ISAP-2026-021")
+        days_ago(9)
         service.take("rita", "ISAP-2026-021")
+        days_ago(1)
         service.comment("rita", "ISAP-2026-021", "Please confirm the voluntary sector alliance terms.")
-    return True

@@ -61,10 +61,10 @@ def test_wrong_password_is_refused_kindly(demo_env):
 def test_commissioner_sees_only_own_proposals(demo_env):
     at = signed_in("alice", "alice-demo")
     assert "My proposals" in texts(at)
-    refs = set(at.dataframe[0].value["reference"])
+    refs = set(at.dataframe[0].value["Reference"])
     assert refs == {"ISAP-2026-011", "ISAP-2026-012", "ISAP-2026-013"}
     at2 = signed_in("otto", "otto-demo")
-    assert set(at2.dataframe[0].value["reference"]) == {"ISAP-2026-021"}
+    assert set(at2.dataframe[0].value["Reference"]) == {"ISAP-2026-021"}
 
 
 def test_commissioner_uploads_and_sees_findings(demo_env, tmp_path):
@@ -82,11 +82,14 @@ def test_commissioner_uploads_and_sees_findings(demo_env, tmp_path):
     assert not at.exception, at.exception
     out = texts(at)
     assert "ISAP-2026-013 saved as version 2: 1 error(s)" in out
+    # coloured by outcome: a version with errors is red, never a green "saved"
+    assert any("saved as version 2: 1 error(s)" in read(e.value) for e in at.error)
+    assert not any("saved as version" in read(s.value) for s in at.success)
     tables = [t.value for t in at.dataframe]
-    assert any("CAP010" in set(t.get("rule_id", [])) for t in tables)
+    assert any("CAP010" in set(t.get("Rule", [])) for t in tables)
     # CAP010 cites 001 §28: shown by the document's title, not the seed file name
-    cap010 = next(t for t in tables if "CAP010" in set(t.get("rule_id", [])))
-    assert set(cap010["source"]) == {"GP participation in an Integrated Care Provider: ICP Contract Package "
+    cap010 = next(t for t in tables if "CAP010" in set(t.get("Rule", [])))
+    assert set(cap010["Source"]) == {"GP participation in an Integrated Care Provider: ICP Contract Package "
                                      "(NHS England and NHS Improvement, 2019) §28"}
     assert "could not be reached" not in out
     # The upload ran as an assure_submission flow run, visible in Prefect.
@@ -114,13 +117,18 @@ def test_reviewer_pipeline_and_rules(demo_env):
     at = signed_in("rita", "rita-demo")
     assert "Review queue" in texts(at)
     table = at.dataframe[0].value
-    assert set(table["reference"]) == {"ISAP-2026-011", "ISAP-2026-012", "ISAP-2026-013", "ISAP-2026-021"}
+    assert set(table["Reference"]) == {"ISAP-2026-011", "ISAP-2026-012", "ISAP-2026-013", "ISAP-2026-021"}
+    # plain words, key columns first, the demo's overdue review first and marked
+    assert list(table.columns[:4]) == ["Reference", "State", "Working days waiting", "Overdue"]
+    assert table.iloc[0]["Reference"] == "ISAP-2026-011" and "OVERDUE" in table.iloc[0]["Overdue"]
+    assert set(table["State"]) == {"Submitted", "Draft", "In review"}
     at.switch_page("views/rules.py")
     at.run()
     rules = at.dataframe[0].value
-    assert {"CAP001", "REL012", "WB001"} <= set(rules["id"])
+    assert {"CAP001", "REL012", "WB001"} <= set(rules["Rule"])
+    assert "service_scope" not in set(rules["Domain"]) and "Service scope" in set(rules["Domain"])
     # sources by document title, never by seed file name
-    sources = dict(zip(rules["id"], rules["source"]))
+    sources = dict(zip(rules["Rule"], rules["Source"]))
     assert sources["CAP002"].startswith("Contracting arrangements for integrated care providers")
     assert not any(".txt" in s for s in sources.values())
 
@@ -136,9 +144,11 @@ def test_reviewer_takes_and_decides_through_the_page(demo_env):
     next(b for b in at.button if b.label == "Take into review").click()
     at.run()
     assert Service().show("rita", "ISAP-2026-011")["state"] == "in_review"
+    assert at.selectbox(key="outcome").value is None  # no default outcome
     for dom in ("capitalisation", "transparency", "service_scope", "relationships", "governance"):
-        at.selectbox(key=f"rating-{dom}").select("green")
-    at.selectbox(key="outcome").select("approved")
+        assert at.selectbox(key=f"rating-{dom}").options == ["Red", "Amber", "Green"]
+        at.selectbox(key=f"rating-{dom}").set_value("green")
+    at.selectbox(key="outcome").set_value("approved")
     at.text_area(key="rationale").input("Meets the strategic case.")
     next(b for b in at.button if b.label == "Record decision").click()
     at.run()
@@ -154,6 +164,10 @@ def test_decision_without_ratings_is_refused_with_the_reason(demo_env):
     at.selectbox(key="proposal_pick").select("ISAP-2026-021")
     at.run()
     at.text_area(key="rationale").input("Too early.")
+    next(b for b in at.button if b.label == "Record decision").click()
+    at.run()
+    assert "Choose the outcome of the decision" in texts(at)
+    at.selectbox(key="outcome").set_value("halted")
     next(b for b in at.button if b.label == "Record decision").click()
     at.run()
     assert "missing: capitalisation" in texts(at)
@@ -440,4 +454,120 @@ def test_an_upload_for_another_checkpoint_says_so_at_once_in_the_clis_words(demo
                  tmp_path / "walsall-cp2.xlsx").read_bytes()
     upload(at, "walsall-cp2.xlsx", data)
     words = checkpoint_mismatch("ISAP-2026-013", 2, 2, 1)
-    assert any(read(w.value) == words[0].upper() + words[1:] for w in at.warning), [w.value for w in at.warning]
+    # at once: the first message on the page, in red, before the result
+    assert read(at.error[0].value) == words[0].upper() + words[1:], [e.value for e in at.error]
+
+
+# ---------------------------------------------------------------------------- links
+def linked(at, **params):
+    """Open the proposal page as a link would: /proposal?ref=…&tab=…"""
+    at.switch_page("views/proposal.py")
+    at.run()
+    for k, v in params.items():
+        at.query_params[k] = v
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_a_link_opens_the_proposal_and_its_tab_and_the_address_follows(demo_env):
+    at = linked(signed_in("rita", "rita-demo"), ref="ISAP-2026-012", tab="Conditions")
+    assert at.selectbox(key="proposal_pick").value == "ISAP-2026-012"
+    assert at.session_state["tab"] == "Conditions"
+    assert "Link to this proposal: /proposal?ref=ISAP-2026-012" in texts(at)
+    at.selectbox(key="proposal_pick").select("ISAP-2026-011")
+    at.run()
+    assert dict(at.query_params) == {"ref": "ISAP-2026-011"}  # the address bar follows; the new one opens at its start
+    # Download version defaults to the latest
+    at = linked(at, ref="ISAP-2026-012", tab="Versions")
+    [download] = [b for b in at.selectbox if b.label == "Download version"]
+    assert (download.options, download.value) == (["1", "2"], 2)
+
+
+def test_a_link_to_another_organisations_proposal_reads_as_an_unknown_one(demo_env):
+    def shown(ref):
+        at = linked(signed_in("otto", "otto-demo"), ref=ref)
+        assert at.selectbox(key="proposal_pick").value is None
+        return texts(at).replace(ref, "REF")
+
+    theirs, unknown = shown("ISAP-2026-012"), shown("ISAP-2026-999")
+    assert "There is no proposal REF that you can see" in theirs
+    assert theirs == unknown
+    assert "Sandwell" not in theirs
+
+
+# ---------------------------------------------------------------------------- plain words
+def test_codes_times_and_gaps_are_shown_in_plain_words():
+    import datetime as dt
+
+    import pandas as pd
+
+    from dashboards import labels
+    from isap.review.lifecycle import Outcome, Role, State
+
+    assert [labels.code(s) for s in State] == [s.label for s in State]
+    assert labels.code("approved_with_conditions") == Outcome.APPROVED_WITH_CONDITIONS.label
+    assert Outcome.APPROVED_WITH_CONDITIONS.label == "Approved with conditions"
+    assert labels.code("reviewer") == Role.REVIEWER.label
+    assert labels.domain("service_scope") == "Service scope"
+    assert labels.event("decide:approved") != "decide:approved"
+    # UK time: GMT in winter, BST in summer
+    assert labels.when("2026-11-23T14:05:09.876683+00:00") == "23 Nov 2026, 14:05"
+    assert labels.when(dt.datetime(2026, 7, 1, 9, 30)) == "1 Jul 2026, 10:30"
+    assert labels.day("2027-01-07") == "7 Jan 2027"
+    assert labels.when(None) == labels.code(None) == ""
+    shown, config = labels.table(pd.DataFrame([{"reference": "R", "state": "in_review", "title": None,
+                                                "at": "2026-11-23T02:40:00.876683+00:00"}]),
+                                 ["reference", "state", "title", "at"], codes=("state",), times=("at",))
+    assert list(shown.columns) == ["Reference", "State", "Title", "When"]
+    assert shown.iloc[0].tolist() == ["R", "In review", "", "23 Nov 2026, 02:40"]
+    assert "None" not in shown.to_string()
+
+
+def test_conditions_typed_into_the_table_editor():
+    import datetime as dt
+
+    import pandas as pd
+
+    from dashboards.ui import condition_inputs
+
+    due = dt.date(2027, 3, 1)
+    table = pd.DataFrame({"text": ["Publish the report", None], "owner": ["ICB director", None],
+                          "due": [pd.Timestamp(due), pd.NaT]})
+    [c] = condition_inputs(table)
+    assert (c.text, c.owner, c.due_date) == ("Publish the report", "ICB director", due)
+    missing = pd.DataFrame({"text": ["Publish"], "owner": [""], "due": [pd.Timestamp(due)]})
+    assert condition_inputs(missing) == "Condition 1 needs its text, an owner and a due date."
+
+
+def test_demo_history_shows_an_overdue_review_a_condition_due_soon_and_states_over_time(demo_env):
+    import datetime as dt
+
+    from isap.review.service import Service
+
+    svc = Service()
+    overdue = [r["reference"] for r in svc.review_queue("rita") if r["overdue"]]
+    assert overdue == ["ISAP-2026-011"]
+    [cond] = svc.show("rita", "ISAP-2026-012")["conditions"]
+    assert cond["id"] == 1  # numbered within its proposal
+    assert 0 <= (dt.date.fromisoformat(cond["due_date"]) - dt.date.today()).days <= 14
+    days = svc.states_over_time("rita")
+    assert len(days) >= 5 and days[0]["day"] < days[-1]["day"]
+    at = linked(signed_in("alice", "alice-demo"), ref="ISAP-2026-012", tab="Conditions")
+    assert "due soon" in texts(at)
+
+
+def test_an_upload_that_changes_the_title_says_so_and_the_history_records_it(demo_env, tmp_path):
+    from isap.review.service import Service
+    from sample_submissions.proposals import clean, write
+
+    at = signed_in("alice", "alice-demo")
+    at.switch_page("views/upload.py")
+    at.run()
+    p = clean(1, reference="ISAP-2026-013", provider_type="NHS foundation trust")
+    p["Cover"]["proposal_title"] = "Walsall ICP, renamed"
+    upload(at, "walsall-renamed.xlsx", write(p, tmp_path / "walsall-renamed.xlsx").read_bytes())
+    assert "changed the proposal's title from “Walsall community and mental health ICP” to “Walsall ICP, renamed”" \
+        in texts(at)
+    history = Service().show("alice", "ISAP-2026-013")["history"]
+    assert any(h["action"] == "title_changed" and "Walsall ICP, renamed" in h["reason"] for h in history)

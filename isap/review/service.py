@@ -15,7 +15,7 @@ import datetime as dt
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from sqlalchemy import func, text, update
 from sqlalchemy.engine import Engine
@@ -125,6 +125,7 @@ class UploadResult:
     report: dict = field(default_factory=dict)
     kept_as: str | None = None  # "unassigned" when the file could not name its proposal
     message: str = ""
+    retitled: tuple[str, str] | None = None  # (old, new) when this version changed the proposal's title
 
 
 class Service:
@@ -135,6 +136,8 @@ class Service:
         self.policy = policy or Policy()
         # where people open a proposal (the dashboard's address), for the links in notifications
         self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
+        # what "now" is for everything recorded; demonstration data sets it to build a history over weeks
+        self.clock: Callable[[], dt.datetime] = utcnow
         if check_schema_version:
             check_schema(self.engine)
 
@@ -181,8 +184,10 @@ class Service:
             unanswered = s.exec(select(func.count(FindingRecord.id)).where(
                 FindingRecord.version_id == latest.id, FindingRecord.severity == "warning",
                 ~FindingRecord.id.in_(select(Acknowledgement.finding_id)))).one()
-        open_conditions = list(s.exec(select(Condition.id, Condition.checkpoint).where(
-            Condition.proposal_id == p.id, Condition.status == ConditionStatus.OPEN).order_by(Condition.id)))
+        # conditions are numbered within their proposal (1, 2, …), in the order they were set
+        open_conditions = [(n, cp) for n, (status, cp) in enumerate(s.exec(
+            select(Condition.status, Condition.checkpoint).where(Condition.proposal_id == p.id)
+            .order_by(Condition.id)), start=1) if status == ConditionStatus.OPEN]
         return ProposalFacts(
             reference=p.reference, state=State(p.state), checkpoint=p.checkpoint,
             latest_version=latest.number if latest else None, latest_checkpoint=latest.checkpoint if latest else None,
@@ -218,14 +223,13 @@ class Service:
             return True
         return user.role == Role.COMMISSIONER and user.organisation_id == p.organisation_id
 
-    @staticmethod
-    def _audit(s: Session, p: Proposal | None, action: str, actor: str, from_state: str | None = None,
+    def _audit(self, s: Session, p: Proposal | None, action: str, actor: str, from_state: str | None = None,
                to_state: str | None = None, reason: str | None = None, checkpoint: int | None = None) -> None:
         """Append to the history; `checkpoint` is the one the event belongs to (default: the proposal's now)."""
         if checkpoint is None and p is not None:
             checkpoint = p.checkpoint
         s.add(AuditEvent(proposal_id=p.id if p else None, action=action, actor=actor, from_state=from_state,
-                         to_state=to_state, checkpoint=checkpoint, reason=reason))
+                         to_state=to_state, checkpoint=checkpoint, reason=reason, at=self.clock()))
 
     # ------------------------------------------------------------------ the outbox
     @staticmethod
@@ -264,11 +268,10 @@ class Service:
                                                            User.role == Role.COMMISSIONER).order_by(User.id))
                 if u.email]
 
-    @staticmethod
-    def _bump(s: Session, p: Proposal, expected_version: int | None, **changes: Any) -> None:
+    def _bump(self, s: Session, p: Proposal, expected_version: int | None, **changes: Any) -> None:
         """Apply changes only if nobody else changed the proposal since it was loaded."""
         seen = p.version if expected_version is None else expected_version
-        now = utcnow()
+        now = self.clock()
         values = {"version": seen + 1, "updated_at": now, **changes}
         if "state" in changes and changes["state"] != p.state:
             values["state_since"] = now
@@ -593,8 +596,9 @@ class Service:
             created = False
             if p is None:
                 title = report_dict.get("title") or ""
+                now = self.clock()
                 p = Proposal(reference=ref, title=title, organisation_id=org.id, checkpoint=1, state=State.DRAFT,
-                             contact_email=contact)
+                             contact_email=contact, state_since=now, created_at=now, updated_at=now)
                 s.add(p)
                 s.flush()
                 created = True
@@ -610,7 +614,8 @@ class Service:
             keep_bytes()
             number = (s.exec(select(func.max(SubmissionVersion.number))
                              .where(SubmissionVersion.proposal_id == p.id)).one() or 0) + 1
-            v = SubmissionVersion(proposal_id=p.id, number=number, sha256=sha, filename=Path(filename).name[:255],
+            v = SubmissionVersion(proposal_id=p.id, number=number, uploaded_at=self.clock(),
+                                  sha256=sha, filename=Path(filename).name[:255],
                                   size=len(data), uploaded_by=user.id, checkpoint=report.checkpoint,
                                   errors=summary["error"], warnings=summary["warning"], infos=summary["info"],
                                   catalogue_version=report.catalogue_version, policy_json=json.dumps(report.policy),
@@ -621,12 +626,17 @@ class Service:
             changes: dict[str, Any] = {}
             if report.provider_type and report.provider_type != p.provider_type:
                 changes["provider_type"] = report.provider_type
+            retitled_from = None
             if report.title and report.title != p.title:
                 changes["title"] = report.title
+                retitled_from = p.title
             if contact and contact != p.contact_email:
                 changes["contact_email"] = contact
             self._bump(s, p, None, **changes)
             self._audit(s, p, "version_uploaded", user.username, reason=f"version {number} ({Path(filename).name})")
+            if retitled_from is not None:
+                self._audit(s, p, "title_changed", user.username,
+                            reason=f"version {number} changed the title from “{retitled_from}” to “{report.title}”")
             system = self._system_user(s)
             self._audit(s, p, "checked", system.username,
                         reason=f"version {number}: {summary['error']} error(s), {summary['warning']} warning(s)")
@@ -636,7 +646,8 @@ class Service:
             mismatch = ("" if report.checkpoint == p.checkpoint
                         else lifecycle.checkpoint_mismatch(ref, number, report.checkpoint, p.checkpoint))
             return UploadResult(ref, number, created, False, summary["error"], summary["warning"], sha, report_dict,
-                                message=mismatch)
+                                message=mismatch,
+                                retitled=None if created or retitled_from is None else (retitled_from, report.title))
         return self._run(run)
 
     def _within_quota(self, s: Session, user: User, size: int) -> None:
@@ -701,7 +712,7 @@ class Service:
             f = found[0]
             answered = s.exec(select(Acknowledgement).where(Acknowledgement.finding_id == f.id)).first() is not None
             self._guard(s, Action.ACKNOWLEDGE, user, p, WarningFacts(rule_id, answered))
-            s.add(Acknowledgement(finding_id=f.id, note=note.strip(), by=user.id))
+            s.add(Acknowledgement(finding_id=f.id, note=note.strip(), by=user.id, at=self.clock()))
             self._bump(s, p, expected_version)
             self._audit(s, p, "warning_acknowledged", user.username,
                         reason=f"{rule_id} {_place(f)}: {note.strip()}")
@@ -743,7 +754,8 @@ class Service:
             c.response = response.strip()
             s.add(c)
             self._bump(s, p, None)
-            self._audit(s, p, "condition_answered", user.username, reason=f"condition {c.id}: {response.strip()}")
+            self._audit(s, p, "condition_answered", user.username,
+                        reason=f"condition {condition_id}: {response.strip()}")
         self._run(run)
 
     # ------------------------------------------------------------------ reviewer actions
@@ -758,7 +770,8 @@ class Service:
         def run(s: Session) -> None:
             user, p = self._allowed(s, Action.TAKE, actor, reference)
             latest = self._latest(s, p)
-            s.add(Review(proposal_id=p.id, version_id=latest.id, checkpoint=p.checkpoint, reviewer_id=user.id))
+            s.add(Review(proposal_id=p.id, version_id=latest.id, checkpoint=p.checkpoint, reviewer_id=user.id,
+                         started_at=self.clock()))
             self._transition(s, p, user, Action.TAKE, lifecycle.TABLE[Action.TAKE].to_state, expected_version)
             self._notify(s, "taken_into_review", f"taken:{p.reference}:{p.version}", [p.contact_email],
                          notices.taken(p.reference, p.title, p.checkpoint, user.username, self._link(p)),
@@ -782,7 +795,8 @@ class Service:
 
         def run(s: Session) -> None:
             user, p = self._allowed(s, Action.COMMENT, actor, reference)
-            s.add(Comment(proposal_id=p.id, checkpoint=p.checkpoint, author_id=user.id, text=text.strip()))
+            s.add(Comment(proposal_id=p.id, checkpoint=p.checkpoint, author_id=user.id, text=text.strip(),
+                          at=self.clock()))
             self._bump(s, p, None)
             self._audit(s, p, "comment", user.username, reason=text.strip())
         self._run(run)
@@ -810,11 +824,11 @@ class Service:
             if review is None:
                 # another reviewer's decision landed between reading the proposal and reading its review
                 raise Conflict(f"{reference} was changed by someone else since you loaded it; reload and try again")
-            review.decided_at = utcnow()
+            review.decided_at = self.clock()
             s.add(review)
             s.add_all(Rating(review_id=review.id, domain=d, rating=ratings[d]) for d in DOMAINS)
             s.add(Decision(review_id=review.id, proposal_id=p.id, checkpoint=p.checkpoint, outcome=outcome,
-                           rationale=rationale.strip(), by=user.id))
+                           rationale=rationale.strip(), by=user.id, at=self.clock()))
             for c in conditions:
                 s.add(Condition(proposal_id=p.id, review_id=review.id, checkpoint=p.checkpoint, text=c.text,
                                 owner=c.owner, due_date=c.due_date))
@@ -837,11 +851,13 @@ class Service:
         self._run(run)
 
     def _guarded_condition(self, s: Session, action: Action, user: User, p: Proposal, condition_id: int) -> Condition:
-        """The proposal's condition `condition_id`, once the state machine allows `action` on it."""
-        c = s.get(Condition, condition_id)
-        if c is not None and c.proposal_id != p.id:
-            c = None
-        self._guard(s, action, user, p, ConditionFacts(c.id, ConditionStatus(c.status)) if c else None)
+        """The proposal's condition number `condition_id` (1, 2, … within the proposal), once the state machine
+        allows `action` on it."""
+        c = None
+        if isinstance(condition_id, int) and condition_id >= 1:
+            c = s.exec(select(Condition).where(Condition.proposal_id == p.id).order_by(Condition.id)
+                       .offset(condition_id - 1).limit(1)).first()
+        self._guard(s, action, user, p, ConditionFacts(condition_id, ConditionStatus(c.status)) if c else None)
         if c is None:
             raise NotFound(f"{p.reference} has no condition {condition_id}")
         return c
@@ -856,11 +872,11 @@ class Service:
             action = Action.CARRY_FORWARD_CONDITION if carry_forward else Action.DISCHARGE_CONDITION
             c = self._guarded_condition(s, action, user, p, condition_id)
             c.status = ConditionStatus.CARRIED_FORWARD if carry_forward else ConditionStatus.DISCHARGED
-            c.closed_by, c.closed_at, c.closing_note = user.id, utcnow(), note.strip()
+            c.closed_by, c.closed_at, c.closing_note = user.id, self.clock(), note.strip()
             s.add(c)
             self._bump(s, p, None)
             self._audit(s, p, "condition_carried_forward" if carry_forward else "condition_discharged",
-                        user.username, reason=f"condition {c.id}: {note.strip()}")
+                        user.username, reason=f"condition {condition_id}: {note.strip()}")
         self._run(run)
 
     # ------------------------------------------------------------------ reading
@@ -980,10 +996,11 @@ class Service:
                     findings.append(d)
             out["findings"] = findings
             out["conditions"] = [{
-                "id": c.id, "checkpoint": c.checkpoint, "text": c.text, "owner": c.owner,
+                "id": number, "checkpoint": c.checkpoint, "text": c.text, "owner": c.owner,
                 "due_date": c.due_date.isoformat(), "status": c.status, "response": c.response,
                 "closing_note": c.closing_note,
-            } for c in s.exec(select(Condition).where(Condition.proposal_id == p.id).order_by(Condition.id))]
+            } for number, c in enumerate(s.exec(select(Condition).where(Condition.proposal_id == p.id)
+                                                .order_by(Condition.id)), start=1)]
             reviews = []
             for r in s.exec(select(Review).where(Review.proposal_id == p.id).order_by(Review.id)):
                 dec = s.exec(select(Decision).where(Decision.review_id == r.id)).first()
