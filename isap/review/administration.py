@@ -1,0 +1,283 @@
+"""Administration: organisations, accounts, passwords and sign-in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import func, text, update
+from sqlmodel import Session, select
+
+from isap.review import audit_chain, sessions
+from isap.review.lifecycle import (
+    Role,
+)
+from isap.review.unit_of_work import (
+    PEOPLE,
+    SYSTEM_USER,
+    Forbidden,
+    NotFound,
+    Refused,
+    SessionEnded,
+    SignInRefused,
+    UnitOfWork,
+    WorkflowError,
+    iso_time,
+)
+from isap.store.models import (
+    AuditEvent,
+    Organisation,
+    SignInAttempt,
+    SignInSession,
+    User,
+    utcnow,
+)
+
+
+class Administration(UnitOfWork):
+    # ------------------------------------------------------------------ administration
+    def add_organisation(self, code: str, name: str, actor: str | None = None) -> Organisation:
+        def run(s: Session) -> Organisation:
+            if actor is not None:
+                self._role(self._user(s, actor), Role.ADMIN)
+            code_u = code.strip().upper()
+            if not code_u or not name.strip():
+                raise WorkflowError("an organisation needs a code and a name")
+            if s.exec(select(Organisation).where(Organisation.code == code_u)).first():
+                raise Refused(f"organisation {code_u} already exists")
+            org = Organisation(code=code_u, name=name.strip())
+            s.add(org)
+            s.flush()
+            self._audit(s, None, "org_added", actor or "admin-cli", reason=f"{code_u} {name.strip()}")
+            return org
+        return self._run(run)
+
+    def add_user(self, username: str, role: str, org_code: str | None = None, password: str | None = None,
+                 email: str | None = None, actor: str | None = None) -> User:
+        if role not in PEOPLE:
+            raise WorkflowError(f"role must be one of {', '.join(PEOPLE)}, not {role!r}")
+        if role == Role.COMMISSIONER and not org_code:
+            raise WorkflowError("a commissioner needs an organisation (--org CODE)")
+
+        def run(s: Session) -> User:
+            if actor is not None:
+                self._role(self._user(s, actor), Role.ADMIN)
+            name = username.strip()
+            if not name or name == SYSTEM_USER:
+                raise WorkflowError(f"{username!r} cannot be used as a user name")
+            if s.exec(select(User).where(User.username == name)).first():
+                raise Refused(f"user {name} already exists")
+            org_id = None
+            if org_code:
+                org = s.exec(select(Organisation).where(Organisation.code == org_code.strip().upper())).first()
+                if org is None:
+                    raise NotFound(f"unknown organisation {org_code}")
+                org_id = org.id
+            from isap.review.passwords import hash_password
+
+            user = User(username=name, role=role, organisation_id=org_id, email=email,
+                        password_hash=hash_password(password) if password else None)
+            s.add(user)
+            s.flush()
+            self._audit(s, None, "user_added", actor or "admin-cli", reason=f"{name} ({role})")
+            return user
+        return self._run(run)
+
+    def set_password(self, username: str, password: str) -> None:
+        from isap.review.passwords import hash_password
+
+        def run(s: Session) -> None:
+            user = self._user(s, username)
+            user.password_hash = hash_password(password)
+            s.add(user)
+        self._run(run)
+
+    def has_user(self, username: str) -> bool:
+        with self._session() as s:
+            return s.exec(select(User).where(User.username == username)).first() is not None
+
+    def user(self, username: str) -> User:
+        return self._run(lambda s: self._user(s, username))
+
+    def authenticate(self, username: str, password: str) -> User | None:
+        """The account these details sign in, or None; throttled and recorded as `sign_in` is.
+
+        Raises SignInRefused while the user name is locked out."""
+        try:
+            return self._check_password(username, password)[0]
+        except SignInRefused as exc:
+            if str(exc) == sessions.WRONG:
+                return None
+            raise
+
+    def sign_in(self, username: str, password: str) -> tuple[User, str]:
+        """Sign in with a local account: the account and a new session's token (kept by the browser only).
+
+        Raises SignInRefused, in the same words whether or not the name has an
+        account, for wrong details and while the name is locked out.
+        """
+        user, attempt_id = self._check_password(username, password)
+        if user is None:
+            raise SignInRefused(sessions.WRONG)
+        token = sessions.new_token()
+
+        def run(s: Session) -> None:
+            now = utcnow()
+            s.add(SignInSession(token_hash=sessions.token_hash(token), user_id=user.id, created_at=now,
+                                last_seen_at=now, expires_at=sessions.expiry(now, self.policy)))
+        self._run(run)
+        return user, token
+
+    def _check_password(self, username: str, password: str) -> tuple[User | None, int]:
+        """Check a user name and password under the lockout; the attempt is recorded before the password is
+        checked (as a failure until it succeeds), so guesses sent at once cannot slip past the count."""
+        from isap.review.passwords import verify_password, verify_unknown
+
+        name = sessions.recorded_name(username or "")
+
+        def begin(s: Session) -> tuple[int, User | None]:
+            if s.bind.dialect.name == "postgresql":  # one check-and-record at a time per name
+                s.execute(text("SELECT pg_advisory_xact_lock(hashtext(:n))"), {"n": "isap-sign-in:" + name})
+            now = utcnow()
+            since = now - sessions.lookback(self.policy)
+            attempts = s.exec(select(SignInAttempt.at, SignInAttempt.outcome)
+                              .where(SignInAttempt.username == name, SignInAttempt.at >= since)
+                              .order_by(SignInAttempt.at, SignInAttempt.id)).all()
+            until = sessions.locked_until(attempts, now, self.policy)
+            outcome = sessions.REFUSED if until is not None else sessions.FAILED
+            attempt = SignInAttempt(username=name, outcome=outcome, at=now)
+            s.add(attempt)
+            s.flush()
+            if until is not None:
+                return -1, until
+            # looked up by the name as typed: the cut one recorded could belong to someone else
+            user = s.exec(select(User).where(User.username == (username or "").strip())).first()
+            return attempt.id, user
+
+        attempt_id, found = self._run(begin)
+        if attempt_id == -1:
+            raise SignInRefused(sessions.LOCKED.format(until=found.strftime("%H:%M")))
+        if found is None or not found.password_hash or found.role == Role.SYSTEM:
+            verify_unknown(password)
+            raise SignInRefused(sessions.WRONG)
+        if not verify_password(found.password_hash, password):
+            raise SignInRefused(sessions.WRONG)
+
+        def succeeded(s: Session) -> None:
+            s.execute(update(SignInAttempt).where(SignInAttempt.id == attempt_id)
+                      .values(outcome=sessions.SUCCEEDED))
+        self._run(succeeded)
+        return found, attempt_id
+
+    def session_user(self, token: str) -> User:
+        """The account a session token signs in; SessionEnded (with a short reason) when it no longer does.
+
+        Each use counts as activity for the idle timeout.
+        """
+        def run(s: Session) -> User | str:
+            row = s.exec(select(SignInSession).where(SignInSession.token_hash == sessions.token_hash(token))).first()
+            if row is None:
+                return "unknown"
+            now = utcnow()
+            state = sessions.session_state(row.created_at, row.last_seen_at, row.expires_at, row.ended_reason, now,
+                                           self.policy)
+            if not state.valid:
+                if row.ended_reason is None:
+                    row.ended_at, row.ended_reason = now, state.reason
+                    s.add(row)
+                return state.reason
+            if now - row.last_seen_at > dt.timedelta(seconds=30):  # not a write on every page run
+                row.last_seen_at = now
+                s.add(row)
+            return s.get(User, row.user_id)
+        found = self._run(run)
+        if isinstance(found, str):
+            raise SessionEnded(sessions.ENDED_REASONS[found])
+        return found
+
+    def sign_out(self, token: str) -> None:
+        """End a session on the server: the token signs no one in again, in any tab or browser."""
+        def run(s: Session) -> None:
+            s.execute(update(SignInSession).where(SignInSession.token_hash == sessions.token_hash(token),
+                                                  SignInSession.ended_at.is_(None))
+                      .values(ended_at=utcnow(), ended_reason="signed_out"))
+        self._run(run)
+
+    def unlock(self, username: str, actor: str | None = None) -> None:
+        """Let a locked-out user name sign in again at once (an administrator's action)."""
+        name = sessions.recorded_name(username)
+
+        def run(s: Session) -> None:
+            if actor is not None:
+                self._role(self._user(s, actor), Role.ADMIN)
+            s.add(SignInAttempt(username=name, outcome=sessions.UNLOCKED))
+            self._audit(s, None, "sign_in_unlocked", actor or "admin-cli", reason=name)
+        self._run(run)
+
+    def sign_in_attempts(self, actor: str, limit: int = 200) -> list[dict]:
+        """The latest failed and refused sign-ins, newest first (administrators only)."""
+        def run(s: Session) -> list[dict]:
+            self._role(self._user(s, actor), Role.ADMIN)
+            q = (select(SignInAttempt).where(SignInAttempt.outcome.in_((sessions.FAILED, sessions.REFUSED)))
+                 .order_by(SignInAttempt.id.desc()).limit(limit))
+            return [{"at": iso_time(a.at), "username": a.username, "outcome": a.outcome} for a in s.exec(q)]
+        return self._run(run)
+
+    # ------------------------------------------------------------------ the audit chain
+    def verify_audit(self, actor: str | None = None) -> audit_chain.Verification:
+        """Walk the audit chain; the outcome is itself recorded in the history (what administrators see)."""
+        def check(s: Session) -> audit_chain.Verification:
+            if actor is not None:
+                self._role(self._user(s, actor), Role.ADMIN)
+            return audit_chain.verify(s.connection())
+        result = self._run(check)
+
+        def record(s: Session) -> None:
+            self._audit(s, None, "audit_verified" if result.ok else "audit_chain_broken", actor or SYSTEM_USER,
+                        reason=result.summary())
+        self._run(record)
+        return result
+
+    def audit_head(self) -> str:
+        """The hash of the latest audit event: printed in reports so a later rewrite can be shown."""
+        return self._run(lambda s: audit_chain.head(s.connection()))
+
+    def last_audit_verification(self, actor: str) -> dict | None:
+        def run(s: Session) -> dict | None:
+            self._role(self._user(s, actor), Role.ADMIN)
+            e = s.exec(select(AuditEvent).where(AuditEvent.action.in_(("audit_verified", "audit_chain_broken")))
+                       .order_by(AuditEvent.id.desc())).first()
+            return None if e is None else {"at": iso_time(e.at), "ok": e.action == "audit_verified",
+                                           "summary": e.reason, "by": e.actor}
+        return self._run(run)
+
+    def identify(self, email: str | None, email_verified: bool | None = None) -> User:
+        """The account a single sign-on identity belongs to, matched on its e-mail address.
+
+        Roles and organisations stay in isap (an identity provider only proves
+        who someone is), so an identity signs in only when exactly one account
+        carries its address, and never when the provider says the address is
+        unverified.
+        """
+        address = (email or "").strip().lower()
+        if not address:
+            raise Forbidden("your identity provider did not share an e-mail address, so no ISAP account matches it")
+        if email_verified is False:
+            raise Forbidden(f"your identity provider has not verified {address}")
+
+        def run(s: Session) -> User:
+            users = s.exec(select(User).where(func.lower(User.email) == address, User.role != Role.SYSTEM)).all()
+            if not users:
+                raise Forbidden(f"{address} has no ISAP account: ask an ISAP administrator to add you")
+            if len(users) > 1:
+                raise Forbidden(f"{address} belongs to more than one ISAP account: ask an ISAP administrator")
+            return users[0]
+        return self._run(run)
+
+    def _system_user(self, s: Session) -> User:
+        user = s.exec(select(User).where(User.username == SYSTEM_USER)).first()
+        if user is None:
+            user = User(username=SYSTEM_USER, role=Role.SYSTEM)
+            s.add(user)
+            s.flush()
+        return user

@@ -1,0 +1,395 @@
+"""The commands of the review: each checks its guards and changes the proposal in one unit of work.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterable
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from isap.review import lifecycle, notices
+from isap.review.lifecycle import (
+    Action,
+    ConditionFacts,
+    ConditionStatus,
+    Outcome,
+    Role,
+    State,
+    WarningFacts,
+)
+from isap.review.unit_of_work import (
+    DOMAINS,
+    RATINGS,
+    ConditionInput,
+    Conflict,
+    Forbidden,
+    NotFound,
+    Refused,
+    UnitOfWork,
+    UploadResult,
+    WorkflowError,
+    finding_place,
+    finding_record,
+    readable_size,
+)
+from isap.store.db import StoreError
+from isap.store.files import FileStoreError
+from isap.store.models import (
+    Acknowledgement,
+    Comment,
+    Condition,
+    Decision,
+    FindingRecord,
+    Organisation,
+    Proposal,
+    Rating,
+    Review,
+    SubmissionVersion,
+    UnassignedUpload,
+    User,
+)
+
+
+class Commands(UnitOfWork):
+    # ------------------------------------------------------------------ upload
+    def upload(self, actor: str, filename: str, data: bytes, report: Any = None) -> UploadResult:
+        """Check a workbook and keep it: a new proposal, a new version, or (identical bytes) nothing new."""
+        import hashlib
+
+        from isap.rules.engine import check_bytes
+
+        sha = hashlib.sha256(data).hexdigest()
+        report = report if report is not None else check_bytes(data, filename, self.policy)
+        report.file = Path(filename).name
+        report_dict = report.to_dict()
+        unassigned = report.proposal_reference is None or report.lead_commissioner_code is None
+        if unassigned:  # refused before anything is stored
+            self._run(lambda s: self._within_quota(s, self._user(s, actor), len(data)))
+
+        def keep_bytes() -> None:
+            # Only once every guard has let the upload through, so a refused upload leaves nothing behind;
+            # inside the transaction, so the record never exists without its bytes.
+            try:
+                self.files.put(data)
+            except FileStoreError as exc:
+                raise StoreError(str(exc)) from None
+
+        def run(s: Session) -> UploadResult:
+            user = self._user(s, actor)
+            self._may_ever(Action.UPLOAD, user)
+            ref = report.proposal_reference
+            code = report.lead_commissioner_code
+            summary = report.summary
+            contact = getattr(report, "contact_email", None)
+            contact = contact.strip() if isinstance(contact, str) and notices.is_address(contact.strip()) else None
+            if unassigned:
+                self._within_quota(s, user, len(data))  # again, in the transaction that keeps it
+                keep_bytes()
+                kept = UnassignedUpload(sha256=sha, filename=Path(filename).name[:255], size=len(data),
+                                        uploaded_by=user.id, report_json=json.dumps(report_dict))
+                s.add(kept)
+                s.flush()
+                self._audit(s, None, "upload_unassigned", user.username,
+                            reason=f"{Path(filename).name}: kept as unassigned upload {kept.id}")
+                return UploadResult(None, None, False, False, summary["error"], summary["warning"], sha,
+                                    report_dict, kept_as=f"unassigned upload {kept.id}",
+                                    message="The file does not name its proposal (a valid proposal_reference and "
+                                            "lead_commissioner_code on the Cover); it is kept, and its findings are "
+                                            "below.")
+            org = s.exec(select(Organisation).where(Organisation.code == code)).first()
+            if user.role == Role.COMMISSIONER:
+                mine = s.get(Organisation, user.organisation_id)
+                if mine is None or mine.code != code:
+                    raise Forbidden(f"the workbook's lead_commissioner_code is {code}, not your organisation's "
+                                    f"({mine.code if mine else 'none'})")
+            if org is None:
+                raise NotFound(f"unknown organisation {code}: an administrator must add it first")
+            p = s.exec(select(Proposal).where(Proposal.reference == ref)).first()
+            created = False
+            if p is None:
+                title = report_dict.get("title") or ""
+                now = self.clock()
+                p = Proposal(reference=ref, title=title, organisation_id=org.id, checkpoint=1, state=State.DRAFT,
+                             contact_email=contact, state_since=now, created_at=now, updated_at=now)
+                s.add(p)
+                s.flush()
+                created = True
+                self._audit(s, p, "proposal_created", user.username, None, State.DRAFT)
+            elif p.organisation_id != org.id or not self._may_see(user, p):
+                raise Forbidden(f"{ref} belongs to another organisation")
+            existing = s.exec(select(SubmissionVersion).where(SubmissionVersion.proposal_id == p.id,
+                                                              SubmissionVersion.sha256 == sha)).first()
+            if existing is not None:
+                return UploadResult(ref, existing.number, False, True, existing.errors, existing.warnings, sha,
+                                    report_dict, message=f"Identical to version {existing.number}: nothing new kept.")
+            self._guard(s, Action.UPLOAD, user, p)
+            keep_bytes()
+            number = (s.exec(select(func.max(SubmissionVersion.number))
+                             .where(SubmissionVersion.proposal_id == p.id)).one() or 0) + 1
+            v = SubmissionVersion(proposal_id=p.id, number=number, uploaded_at=self.clock(),
+                                  sha256=sha, filename=Path(filename).name[:255],
+                                  size=len(data), uploaded_by=user.id, checkpoint=report.checkpoint,
+                                  errors=summary["error"], warnings=summary["warning"], infos=summary["info"],
+                                  catalogue_version=report.catalogue_version, policy_json=json.dumps(report.policy),
+                                  report_json=json.dumps(report_dict))
+            s.add(v)
+            s.flush()
+            s.add_all(finding_record(v.id, f) for f in report.findings)
+            changes: dict[str, Any] = {}
+            if report.provider_type and report.provider_type != p.provider_type:
+                changes["provider_type"] = report.provider_type
+            retitled_from = None
+            if report.title and report.title != p.title:
+                changes["title"] = report.title
+                retitled_from = p.title
+            if contact and contact != p.contact_email:
+                changes["contact_email"] = contact
+            self._bump(s, p, None, **changes)
+            self._audit(s, p, "version_uploaded", user.username, reason=f"version {number} ({Path(filename).name})")
+            if retitled_from is not None:
+                self._audit(s, p, "title_changed", user.username,
+                            reason=f"version {number} changed the title from “{retitled_from}” to “{report.title}”")
+            system = self._system_user(s)
+            self._audit(s, p, "checked", system.username,
+                        reason=f"version {number}: {summary['error']} error(s), {summary['warning']} warning(s)")
+            self._notify(s, "version_checked", f"checked:{p.reference}:v{number}", [p.contact_email],
+                         notices.version_checked(p.reference, p.title, number, summary["error"], summary["warning"],
+                                                 self._link(p)), p, p.checkpoint)
+            mismatch = ("" if report.checkpoint == p.checkpoint
+                        else lifecycle.checkpoint_mismatch(ref, number, report.checkpoint, p.checkpoint))
+            return UploadResult(ref, number, created, False, summary["error"], summary["warning"], sha, report_dict,
+                                message=mismatch,
+                                retitled=None if created or retitled_from is None else (retitled_from, report.title))
+        return self._run(run)
+
+    def _within_quota(self, s: Session, user: User, size: int) -> None:
+        """Refuse an upload that would be kept unassigned past its organisation's quota (policy).
+
+        Refused files and files that cannot name their proposal are kept byte
+        for byte, so without a bound anyone could fill the disk with them.  The
+        quota is per organisation (administrators without one share a quota);
+        what is already kept is never touched.
+        """
+        q = (select(func.count(UnassignedUpload.id), func.coalesce(func.sum(UnassignedUpload.size), 0))
+             .join(User, User.id == UnassignedUpload.uploaded_by))
+        q = q.where(User.organisation_id == user.organisation_id if user.organisation_id is not None
+                    else User.organisation_id.is_(None))
+        count, used = s.exec(q).one()
+        most, most_bytes = self.policy.max_kept_unassigned_uploads, self.policy.max_kept_unassigned_bytes
+        if count >= most or used + size > most_bytes:
+            raise Refused(f"your organisation already keeps {count} upload(s) that were refused or could not name "
+                          f"their proposal ({readable_size(used)}); the policy allows at most {most} uploads and "
+                          f"{readable_size(most_bytes)}, so this file was not kept. Upload a workbook that names its "
+                          "proposal on the Cover, or ask an administrator to clear the unassigned uploads")
+
+    # ------------------------------------------------------------------ commissioner actions
+    def acknowledge(self, actor: str, reference: str, rule_id: str, note: str, cell: str | None = None,
+                    expected_version: int | None = None, finding_id: int | None = None,
+                    sheet: str | None = None) -> int:
+        """Give one warning of the latest version its explanatory note; returns the finding's id.
+
+        Every warning can be named: by `finding_id` (as `show` lists it), or by
+        its rule narrowed by `cell` (`-` for the occurrence that has no cell)
+        and `sheet`.  A name that fits several warnings is refused with the way
+        to name each of them.
+        """
+        if not note or not note.strip():
+            raise WorkflowError("an acknowledgement needs an explanatory note")
+
+        def run(s: Session) -> int:
+            user = self._user(s, actor)
+            p = self._proposal(s, user, reference)
+            self._guard(s, Action.ACKNOWLEDGE, user, p)
+            latest = self._latest(s, p)
+            q = select(FindingRecord).where(FindingRecord.version_id == latest.id, FindingRecord.rule_id == rule_id,
+                                            FindingRecord.severity == "warning").order_by(FindingRecord.id)
+            found = list(s.exec(q))
+            wanted = []
+            if finding_id is not None:
+                found = [f for f in found if f.id == finding_id]
+                wanted.append(f"number {finding_id}")
+            if cell is not None and cell.strip():
+                no_cell = cell.strip() == "-"
+                found = [f for f in found if (not f.cell if no_cell else (f.cell or "") == cell.strip().upper())]
+                wanted.append("without a cell" if no_cell else f"at {cell.strip().upper()}")
+            if sheet is not None and sheet.strip():
+                found = [f for f in found if (f.sheet or "").casefold() == sheet.strip().casefold()]
+                wanted.append(f"on sheet {sheet.strip()}")
+            if not found:
+                raise NotFound(f"version {latest.number} of {reference} has no {rule_id} warning"
+                               + (" " + " ".join(wanted) if wanted else ""))
+            if len(found) > 1:
+                ways = "; ".join(f"--finding {f.id} ({finding_place(f)})" for f in found)
+                raise WorkflowError(f"{rule_id} is raised {len(found)} times: say which with {ways}")
+            f = found[0]
+            answered = s.exec(select(Acknowledgement).where(Acknowledgement.finding_id == f.id)).first() is not None
+            self._guard(s, Action.ACKNOWLEDGE, user, p, WarningFacts(rule_id, answered))
+            s.add(Acknowledgement(finding_id=f.id, note=note.strip(), by=user.id, at=self.clock()))
+            self._bump(s, p, expected_version)
+            self._audit(s, p, "warning_acknowledged", user.username,
+                        reason=f"{rule_id} {finding_place(f)}: {note.strip()}")
+            return f.id
+        return self._run(run)
+
+    def submit(self, actor: str, reference: str, expected_version: int | None = None) -> None:
+        def run(s: Session) -> None:
+            user = self._user(s, actor)
+            p = self._proposal(s, user, reference)
+            facts = self._guard(s, Action.SUBMIT, user, p)
+            self._transition(s, p, user, Action.SUBMIT, lifecycle.TABLE[Action.SUBMIT].to_state, expected_version,
+                             reason=f"version {facts.latest_version} for checkpoint {p.checkpoint}")
+            org = s.get(Organisation, p.organisation_id)
+            self._notify(s, "submitted", f"submitted:{p.reference}:{p.version}", self._reviewer_addresses(s),
+                         notices.submitted(p.reference, p.title, org.name if org else "", facts.latest_version,
+                                           p.checkpoint, self.policy.review_target_working_days, self._link(p)),
+                         p, p.checkpoint)
+        self._run(run)
+
+    def withdraw(self, actor: str, reference: str, reason: str | None = None,
+                 expected_version: int | None = None) -> None:
+        def run(s: Session) -> None:
+            user = self._user(s, actor)
+            p = self._proposal(s, user, reference)
+            self._guard(s, Action.WITHDRAW, user, p)
+            self._transition(s, p, user, Action.WITHDRAW, lifecycle.TABLE[Action.WITHDRAW].to_state,
+                             expected_version, reason=reason)
+        self._run(run)
+
+    def answer_condition(self, actor: str, reference: str, condition_id: int, response: str) -> None:
+        if not response.strip():
+            raise WorkflowError("an answer needs some text")
+
+        def run(s: Session) -> None:
+            user = self._user(s, actor)
+            p = self._proposal(s, user, reference)
+            c = self._guarded_condition(s, Action.ANSWER_CONDITION, user, p, condition_id)
+            c.response = response.strip()
+            s.add(c)
+            self._bump(s, p, None)
+            self._audit(s, p, "condition_answered", user.username,
+                        reason=f"condition {condition_id}: {response.strip()}")
+        self._run(run)
+
+    # ------------------------------------------------------------------ reviewer actions
+    def _allowed(self, s: Session, action: Action, actor: str, reference: str) -> tuple[User, Proposal]:
+        """The acting user and the proposal, once the state machine allows `action`; its reason otherwise."""
+        user = self._user(s, actor)
+        p = self._proposal(s, user, reference)
+        self._guard(s, action, user, p)
+        return user, p
+
+    def take(self, actor: str, reference: str, expected_version: int | None = None) -> None:
+        def run(s: Session) -> None:
+            user, p = self._allowed(s, Action.TAKE, actor, reference)
+            latest = self._latest(s, p)
+            s.add(Review(proposal_id=p.id, version_id=latest.id, checkpoint=p.checkpoint, reviewer_id=user.id,
+                         started_at=self.clock()))
+            self._transition(s, p, user, Action.TAKE, lifecycle.TABLE[Action.TAKE].to_state, expected_version)
+            self._notify(s, "taken_into_review", f"taken:{p.reference}:{p.version}", [p.contact_email],
+                         notices.taken(p.reference, p.title, p.checkpoint, user.username, self._link(p)),
+                         p, p.checkpoint)
+        self._run(run)
+
+    def return_submission(self, actor: str, reference: str, reason: str,
+                          expected_version: int | None = None) -> None:
+        if not reason or not reason.strip():
+            raise WorkflowError("returning a submission needs a reason")
+
+        def run(s: Session) -> None:
+            user, p = self._allowed(s, Action.RETURN, actor, reference)
+            self._transition(s, p, user, Action.RETURN, lifecycle.TABLE[Action.RETURN].to_state, expected_version,
+                             reason=reason.strip())
+        self._run(run)
+
+    def comment(self, actor: str, reference: str, text: str) -> None:
+        if not text or not text.strip():
+            raise WorkflowError("a comment needs some text")
+
+        def run(s: Session) -> None:
+            user, p = self._allowed(s, Action.COMMENT, actor, reference)
+            s.add(Comment(proposal_id=p.id, checkpoint=p.checkpoint, author_id=user.id, text=text.strip(),
+                          at=self.clock()))
+            self._bump(s, p, None)
+            self._audit(s, p, "comment", user.username, reason=text.strip())
+        self._run(run)
+
+    def decide(self, actor: str, reference: str, outcome: str, ratings: dict[str, str], rationale: str,
+               conditions: Iterable[ConditionInput] = (), expected_version: int | None = None) -> None:
+        conditions = list(conditions)
+        if outcome not in tuple(Outcome):
+            raise WorkflowError(f"outcome must be one of {', '.join(Outcome)}, not {outcome!r}")
+        outcome = Outcome(outcome)
+        unknown = [d for d in ratings if d not in DOMAINS]
+        bad = [f"{d}={r}" for d, r in ratings.items() if r not in RATINGS]
+        if unknown:
+            raise WorkflowError(f"unknown assurance domain(s): {', '.join(unknown)} (use {', '.join(DOMAINS)})")
+        if bad:
+            raise WorkflowError(f"ratings must be green, amber or red: {', '.join(bad)}")
+        incomplete = lifecycle.decision_refusal(outcome, ratings, rationale, len(conditions))
+        if incomplete is not None:
+            raise Refused(incomplete.reason)
+
+        def run(s: Session) -> None:
+            user, p = self._allowed(s, Action.DECIDE, actor, reference)
+            review = s.exec(select(Review).where(Review.proposal_id == p.id, Review.decided_at.is_(None))
+                            .order_by(Review.id.desc())).first()
+            if review is None:
+                # another reviewer's decision landed between reading the proposal and reading its review
+                raise Conflict(f"{reference} was changed by someone else since you loaded it; reload and try again")
+            review.decided_at = self.clock()
+            s.add(review)
+            s.add_all(Rating(review_id=review.id, domain=d, rating=ratings[d]) for d in DOMAINS)
+            s.add(Decision(review_id=review.id, proposal_id=p.id, checkpoint=p.checkpoint, outcome=outcome,
+                           rationale=rationale.strip(), by=user.id, at=self.clock()))
+            for c in conditions:
+                s.add(Condition(proposal_id=p.id, review_id=review.id, checkpoint=p.checkpoint, text=c.text,
+                                owner=c.owner, due_date=c.due_date))
+            decided_at = p.checkpoint  # the decision and its conditions belong to the checkpoint decided
+            from_state = p.state
+            to_state, checkpoint = lifecycle.outcome_effect(outcome, decided_at)
+            changes = {"checkpoint": checkpoint} if checkpoint != decided_at else {}
+            ratings_text = ", ".join(f"{d}={ratings[d]}" for d in DOMAINS)
+            self._bump(s, p, expected_version, state=to_state, **changes)
+            self._audit(s, p, f"{Action.DECIDE}:{outcome}", user.username, from_state, to_state,
+                        f"{rationale.strip()} [{ratings_text}]", checkpoint=decided_at)
+            for c in conditions:
+                self._audit(s, p, "condition_raised", user.username,
+                            reason=f"{c.text} (owner {c.owner}, due {c.due_date.isoformat()})", checkpoint=decided_at)
+            notice = notices.decided(p.reference, p.title, decided_at, outcome, rationale.strip(),
+                                     [(c.text, c.owner, c.due_date) for c in conditions], self._link(p))
+            self._notify(s, "decision_recorded", f"decided:{p.reference}:review{review.id}",
+                         [p.contact_email, *self._commissioner_addresses(s, p)], notice, p, decided_at,
+                         attachment="decision_letter")
+        self._run(run)
+
+    def _guarded_condition(self, s: Session, action: Action, user: User, p: Proposal, condition_id: int) -> Condition:
+        """The proposal's condition number `condition_id` (1, 2, … within the proposal), once the state machine
+        allows `action` on it."""
+        c = None
+        if isinstance(condition_id, int) and condition_id >= 1:
+            c = s.exec(select(Condition).where(Condition.proposal_id == p.id).order_by(Condition.id)
+                       .offset(condition_id - 1).limit(1)).first()
+        self._guard(s, action, user, p, ConditionFacts(condition_id, ConditionStatus(c.status)) if c else None)
+        if c is None:
+            raise NotFound(f"{p.reference} has no condition {condition_id}")
+        return c
+
+    def discharge(self, actor: str, reference: str, condition_id: int, note: str, carry_forward: bool = False) -> None:
+        if not note or not note.strip():
+            raise WorkflowError("discharging a condition needs a note")
+
+        def run(s: Session) -> None:
+            user = self._user(s, actor)
+            p = self._proposal(s, user, reference)
+            action = Action.CARRY_FORWARD_CONDITION if carry_forward else Action.DISCHARGE_CONDITION
+            c = self._guarded_condition(s, action, user, p, condition_id)
+            c.status = ConditionStatus.CARRIED_FORWARD if carry_forward else ConditionStatus.DISCHARGED
+            c.closed_by, c.closed_at, c.closing_note = user.id, self.clock(), note.strip()
+            s.add(c)
+            self._bump(s, p, None)
+            self._audit(s, p, "condition_carried_forward" if carry_forward else "condition_discharged",
+                        user.username, reason=f"condition {condition_id}: {note.strip()}")
+        self._run(run)

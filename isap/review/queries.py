@@ -1,0 +1,246 @@
+"""What people ask of the review: read models for lists, the review queue, a proposal and its history.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from isap.review import lifecycle
+from isap.review.lifecycle import (
+    Actor,
+    ProposalFacts,
+    Role,
+    State,
+)
+from isap.review.unit_of_work import (
+    Forbidden,
+    NotFound,
+    UnitOfWork,
+    WorkflowError,
+    iso_time,
+)
+from isap.store.db import StoreError
+from isap.store.files import FileStoreError
+from isap.store.models import (
+    Acknowledgement,
+    AuditEvent,
+    Comment,
+    Condition,
+    Decision,
+    FindingRecord,
+    Organisation,
+    Proposal,
+    Rating,
+    Review,
+    SubmissionVersion,
+    UnassignedUpload,
+    User,
+)
+
+
+class Queries(UnitOfWork):
+    # ------------------------------------------------------------------ reading
+    @staticmethod
+    def _scoped(q, user: User, doing: str):
+        """A query over proposals narrowed to those `user` may see: a commissioner their organisation's,
+        a reviewer all; anyone else may not ask."""
+        if user.role == Role.COMMISSIONER:
+            return q.where(Proposal.organisation_id == user.organisation_id)
+        if user.role not in lifecycle.REVIEWERS:
+            raise Forbidden(f"{user.username} cannot {doing}")
+        return q
+
+    def list_proposals(self, actor: str, state: str | None = None) -> list[dict]:
+        if state is not None and state not in tuple(State):
+            raise WorkflowError(f"state must be one of {', '.join(State)}")
+
+        def run(s: Session) -> list[dict]:
+            user = self._user(s, actor)
+            latest = (select(SubmissionVersion.proposal_id, func.max(SubmissionVersion.number).label("n"))
+                      .group_by(SubmissionVersion.proposal_id).subquery())
+            # plain columns, not ORM objects: the reviewer's list holds every proposal in England
+            q = (select(Proposal.reference, Proposal.title, Organisation.code, Organisation.name,
+                        Proposal.provider_type, Proposal.checkpoint, Proposal.state, Proposal.state_since,
+                        Proposal.version, latest.c.n, Proposal.updated_at)
+                 .join(Organisation, Organisation.id == Proposal.organisation_id)
+                 .outerjoin(latest, latest.c.proposal_id == Proposal.id))
+            q = self._scoped(q, user, "list proposals")
+            if state:
+                q = q.where(Proposal.state == state)
+            keys = ("reference", "title", "commissioner", "commissioner_name", "provider_type", "checkpoint",
+                    "state", "state_since", "version", "latest_version", "updated_at")
+            out = []
+            for row in s.execute(q.order_by(Proposal.reference)):
+                d = dict(zip(keys, row))
+                d["state_since"] = iso_time(d["state_since"])
+                d["updated_at"] = iso_time(d["updated_at"])
+                out.append(d)
+            return out
+        return self._run(run)
+
+    def review_queue(self, actor: str, today: dt.date | None = None) -> list[dict]:
+        """The reviewer's pipeline: every visible proposal with its waiting time against the policy target."""
+        import numpy as np
+
+        from isap.policy import working_days
+
+        rows = self.list_proposals(actor)
+        if not rows:
+            return rows
+        today = np.datetime64(today or dt.date.today(), "D")
+        since = np.array([r["state_since"][:10] for r in rows], dtype="datetime64[D]")
+        days = (today - since).astype(int)
+        working = working_days.count(since, today, self.policy.working_days_calendar)
+        target = self.policy.review_target_working_days
+        for r, d, w in zip(rows, days.tolist(), working.tolist()):
+            r["days_in_state"] = d
+            r["working_days_in_state"] = w
+            r["overdue"] = lifecycle.waiting_for_review(r["state"]) and w > target
+        return rows
+
+    @staticmethod
+    def _summary(p: Proposal, org: Organisation, latest_version: int | None) -> dict:
+        return {
+            "reference": p.reference, "title": p.title, "commissioner": org.code, "commissioner_name": org.name,
+            "provider_type": p.provider_type, "checkpoint": p.checkpoint, "state": p.state,
+            "state_since": p.state_since.isoformat(), "version": p.version, "latest_version": latest_version,
+            "updated_at": p.updated_at.isoformat(),
+        }
+
+    def proposal_facts(self, actor: str, reference: str) -> tuple[ProposalFacts, Actor]:
+        """What the state machine knows about a proposal and the person looking at it (for pages and tests)."""
+        def run(s: Session) -> tuple[ProposalFacts, Actor]:
+            user = self._user(s, actor)
+            p = self._proposal(s, user, reference)
+            return self._facts(s, p), self._actor(user, p)
+        return self._run(run)
+
+    def allowed_actions(self, actor: str, reference: str) -> list[lifecycle.ActionOption]:
+        return lifecycle.allowed_actions(*self.proposal_facts(actor, reference))
+
+    def next_step(self, actor: str, reference: str) -> str:
+        return lifecycle.next_step(*self.proposal_facts(actor, reference))
+
+    def show(self, actor: str, reference: str) -> dict:
+        def run(s: Session) -> dict:
+            user = self._user(s, actor)
+            p = self._proposal(s, user, reference)
+            facts, who = self._facts(s, p), self._actor(user, p)
+            org = s.get(Organisation, p.organisation_id)
+            users = {u.id: u.username for u in s.exec(select(User))}
+            versions = list(s.exec(select(SubmissionVersion).where(SubmissionVersion.proposal_id == p.id)
+                                   .order_by(SubmissionVersion.number)))
+            out = self._summary(p, org, versions[-1].number if versions else None)
+            # what the state machine says, so a page renders it and decides nothing
+            out["next_step"] = lifecycle.next_step(facts, who)
+            out["actions"] = [{"action": o.action.value, "allowed": o.allowed, "reason": o.reason}
+                              for o in lifecycle.allowed_actions(facts, who)]
+            out["versions"] = [{
+                "number": v.number, "sha256": v.sha256, "filename": v.filename, "size": v.size,
+                "checkpoint": v.checkpoint, "errors": v.errors, "warnings": v.warnings,
+                "uploaded_by": users.get(v.uploaded_by), "uploaded_at": v.uploaded_at.isoformat(),
+                "catalogue_version": v.catalogue_version, "policy": json.loads(v.policy_json),
+            } for v in versions]
+            findings = []
+            if versions:
+                acks = {a.finding_id: a for a in s.exec(
+                    select(Acknowledgement).join(FindingRecord, FindingRecord.id == Acknowledgement.finding_id)
+                    .where(FindingRecord.version_id == versions[-1].id))}
+                for f in s.exec(select(FindingRecord).where(FindingRecord.version_id == versions[-1].id)
+                                .order_by(FindingRecord.id)):
+                    d = {k: getattr(f, k) for k in ("id", "rule_id", "severity", "domain", "sheet", "row", "column",
+                                                    "cell", "message", "source")}
+                    a = acks.get(f.id)
+                    d["acknowledged"] = ({"note": a.note, "by": users.get(a.by), "at": a.at.isoformat()}
+                                         if a else None)
+                    findings.append(d)
+            out["findings"] = findings
+            out["conditions"] = [{
+                "id": number, "checkpoint": c.checkpoint, "text": c.text, "owner": c.owner,
+                "due_date": c.due_date.isoformat(), "status": c.status, "response": c.response,
+                "closing_note": c.closing_note,
+            } for number, c in enumerate(s.exec(select(Condition).where(Condition.proposal_id == p.id)
+                                                .order_by(Condition.id)), start=1)]
+            reviews = []
+            for r in s.exec(select(Review).where(Review.proposal_id == p.id).order_by(Review.id)):
+                dec = s.exec(select(Decision).where(Decision.review_id == r.id)).first()
+                reviews.append({
+                    "checkpoint": r.checkpoint, "reviewer": users.get(r.reviewer_id),
+                    "version": next((v.number for v in versions if v.id == r.version_id), None),
+                    "started_at": r.started_at.isoformat(),
+                    "ratings": {x.domain: x.rating for x in s.exec(select(Rating).where(Rating.review_id == r.id))},
+                    "decision": ({"outcome": dec.outcome, "rationale": dec.rationale, "by": users.get(dec.by),
+                                  "at": dec.at.isoformat()} if dec else None),
+                })
+            out["reviews"] = reviews
+            out["comments"] = [{"author": users.get(c.author_id), "checkpoint": c.checkpoint, "text": c.text,
+                                "at": c.at.isoformat()}
+                               for c in s.exec(select(Comment).where(Comment.proposal_id == p.id).order_by(Comment.id))]
+            out["history"] = [{"action": e.action, "actor": e.actor, "from_state": e.from_state,
+                               "to_state": e.to_state, "checkpoint": e.checkpoint, "at": e.at.isoformat(),
+                               "reason": e.reason}
+                              for e in s.exec(select(AuditEvent).where(AuditEvent.proposal_id == p.id)
+                                              .order_by(AuditEvent.id))]
+            return out
+        return self._run(run)
+
+    def states_over_time(self, actor: str) -> list[dict]:
+        """How many visible proposals were in each state at the end of each day (from the audit history)."""
+        def run(s: Session) -> list[dict]:
+            user = self._user(s, actor)
+            q = (select(AuditEvent.proposal_id, AuditEvent.at, AuditEvent.to_state)
+                 .join(Proposal, Proposal.id == AuditEvent.proposal_id)
+                 .where(AuditEvent.to_state.is_not(None)).order_by(AuditEvent.at, AuditEvent.id))
+            q = self._scoped(q, user, "see the review queue")
+            current: dict[int, str] = {}
+            counts: dict[str, int] = {}
+            by_day: dict[str, dict[str, int]] = {}
+            for pid, at, to_state in s.execute(q):
+                before = current.get(pid)
+                if before is not None:
+                    counts[before] -= 1
+                current[pid] = to_state
+                counts[to_state] = counts.get(to_state, 0) + 1
+                by_day[iso_time(at)[:10]] = dict(counts)
+            return [{"day": d, **c} for d, c in sorted(by_day.items())]
+        return self._run(run)
+
+    def sha_known(self, sha256: str) -> bool:
+        """Whether these exact bytes were assured already (as a version or an unassigned upload)."""
+        def run(s: Session) -> bool:
+            return bool(s.exec(select(SubmissionVersion.id).where(SubmissionVersion.sha256 == sha256)).first()
+                        or s.exec(select(UnassignedUpload.id).where(UnassignedUpload.sha256 == sha256)).first())
+        return self._run(run)
+
+    def version_findings(self, actor: str, reference: str, number: int) -> list[dict]:
+        def run(s: Session) -> list[dict]:
+            user = self._user(s, actor)
+            p = self._proposal(s, user, reference)
+            v = s.exec(select(SubmissionVersion).where(SubmissionVersion.proposal_id == p.id,
+                                                       SubmissionVersion.number == number)).first()
+            if v is None:
+                raise NotFound(f"{reference} has no version {number}")
+            return [{k: getattr(f, k) for k in ("rule_id", "severity", "domain", "sheet", "row", "column", "cell",
+                                                "message", "source")}
+                    for f in s.exec(select(FindingRecord).where(FindingRecord.version_id == v.id)
+                                    .order_by(FindingRecord.id))]
+        return self._run(run)
+
+    def version_bytes(self, actor: str, reference: str, number: int) -> tuple[str, bytes]:
+        def run(s: Session) -> tuple[str, str]:
+            user = self._user(s, actor)
+            p = self._proposal(s, user, reference)
+            v = s.exec(select(SubmissionVersion).where(SubmissionVersion.proposal_id == p.id,
+                                                       SubmissionVersion.number == number)).first()
+            if v is None:
+                raise NotFound(f"{reference} has no version {number}")
+            return v.filename, v.sha256
+        name, sha = self._run(run)
+        try:
+            return name, self.files.get(sha)
+        except FileStoreError as exc:
+            raise StoreError(str(exc)) from None

@@ -1,0 +1,327 @@
+"""The unit of work every command and query of the review runs in, and what they share.
+
+One transaction per call (`_run`): it either happens whole or changes nothing, and database
+failures become a clear StoreError.  Here too are the guards every command applies before it
+changes anything: who the actor is, whether they may see the proposal, and whether the state
+machine (`lifecycle`) allows the action; and the audit history every change appends to.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from sqlalchemy import func, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlmodel import Session, select
+
+from isap.policy import Policy
+from isap.review import lifecycle, notices
+from isap.review.lifecycle import (
+    Action,
+    Actor,
+    ConditionFacts,
+    ConditionStatus,
+    ProposalFacts,
+    Role,
+    State,
+    WarningFacts,
+)
+from isap.store.db import check_schema, get_engine, store_error
+from isap.store.files import FileStore, default_store
+from isap.store.models import (
+    Acknowledgement,
+    AuditEvent,
+    Condition,
+    FindingRecord,
+    Notification,
+    Proposal,
+    SubmissionVersion,
+    User,
+    utcnow,
+)
+
+SYSTEM_USER = "isap"
+PEOPLE = (Role.COMMISSIONER, Role.REVIEWER, Role.ADMIN)  # the roles an account may be given
+# The domains and ratings as plain values, in the order forms and reports show them.
+DOMAINS = tuple(d.value for d in lifecycle.AssuranceDomain)
+RATINGS = tuple(r.value for r in lifecycle.Rating)
+DEFAULT_BASE_URL = "http://localhost:8501"  # the dashboard on this machine, when no address is set
+DUE_SOON_WORKING_DAYS = 5  # a condition's owner and the contact are told this many working days ahead
+
+
+class WorkflowError(Exception):
+    """An action that cannot be done; the message is for the person who tried."""
+
+
+class NotFound(WorkflowError):
+    pass
+
+
+class Forbidden(WorkflowError):
+    pass
+
+
+class Refused(WorkflowError):
+    """A guard of the workflow refused the transition; nothing was changed."""
+
+
+class Conflict(WorkflowError):
+    """Someone else changed the proposal since it was loaded."""
+
+
+class SignInRefused(WorkflowError):
+    """A sign-in that did not succeed: wrong details, or a user name locked out after too many failures."""
+
+
+class SessionEnded(WorkflowError):
+    """A session token that no longer signs anyone in; the message says why, in a few words."""
+
+
+@dataclass
+class ConditionInput:
+    text: str
+    owner: str
+    due_date: dt.date
+
+    @classmethod
+    def parse(cls, spec: str) -> "ConditionInput":
+        """`TEXT|OWNER|YYYY-MM-DD`."""
+        parts = spec.split("|")
+        if len(parts) != 3 or not parts[0].strip() or not parts[1].strip():
+            raise WorkflowError(f"a condition must be TEXT|OWNER|YYYY-MM-DD, got {spec!r}")
+        try:
+            due = dt.date.fromisoformat(parts[2].strip())
+        except ValueError:
+            raise WorkflowError(f"the condition's due date {parts[2].strip()!r} is not a date YYYY-MM-DD") from None
+        return cls(parts[0].strip(), parts[1].strip(), due)
+
+
+@dataclass
+class UploadResult:
+    reference: str | None
+    version: int | None
+    created_proposal: bool
+    duplicate: bool
+    errors: int
+    warnings: int
+    sha256: str | None
+    report: dict = field(default_factory=dict)
+    kept_as: str | None = None  # "unassigned" when the file could not name its proposal
+    message: str = ""
+    retitled: tuple[str, str] | None = None  # (old, new) when this version changed the proposal's title
+
+
+class UnitOfWork:
+    def __init__(self, engine: Engine | None = None, files: FileStore | None = None, policy: Policy | None = None,
+                 check_schema_version: bool = True, base_url: str | None = None):
+        self.engine = engine or get_engine()
+        self.files = files or default_store()
+        self.policy = policy or Policy()
+        # where people open a proposal (the dashboard's address), for the links in notifications
+        self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
+        # what "now" is for everything recorded; demonstration data sets it to build a history over weeks
+        self.clock: Callable[[], dt.datetime] = utcnow
+        if check_schema_version:
+            check_schema(self.engine)
+
+    # ------------------------------------------------------------------ plumbing
+    def _session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    def _run(self, fn, *args, **kwargs):
+        """One transaction; database failures become a clear StoreError."""
+        try:
+            with self._session() as s:
+                with s.begin():
+                    return fn(s, *args, **kwargs)
+        except WorkflowError:
+            raise
+        except IntegrityError:
+            raise Conflict("this was changed by someone else at the same moment; reload and try again") from None
+        except SQLAlchemyError as exc:
+            # StoreBusy when the driver's error code says a retry may succeed (busy, deadlock, lost connection)
+            raise store_error(exc) from None
+
+    @staticmethod
+    def _user(s: Session, username: str) -> User:
+        user = s.exec(select(User).where(User.username == username)).first()
+        if user is None:
+            raise NotFound(f"unknown user {username!r}")
+        return user
+
+    @staticmethod
+    def _role(user: User, *roles: Role) -> None:
+        if user.role not in roles:
+            raise Forbidden(f"{user.username} is a {user.role}; this needs a {' or '.join(roles)}")
+
+    @staticmethod
+    def _actor(user: User, p: Proposal | None = None) -> Actor:
+        owns = (user.role == Role.COMMISSIONER and p is not None and user.organisation_id == p.organisation_id)
+        return Actor(user.username, Role(user.role), owns)
+
+    def _facts(self, s: Session, p: Proposal) -> ProposalFacts:
+        """What the state machine's guards need to know about `p`, read in the caller's transaction."""
+        latest = self._latest(s, p)
+        unanswered = 0
+        if latest is not None and latest.warnings:
+            unanswered = s.exec(select(func.count(FindingRecord.id)).where(
+                FindingRecord.version_id == latest.id, FindingRecord.severity == "warning",
+                ~FindingRecord.id.in_(select(Acknowledgement.finding_id)))).one()
+        # conditions are numbered within their proposal (1, 2, …), in the order they were set
+        open_conditions = [(n, cp) for n, (status, cp) in enumerate(s.exec(
+            select(Condition.status, Condition.checkpoint).where(Condition.proposal_id == p.id)
+            .order_by(Condition.id)), start=1) if status == ConditionStatus.OPEN]
+        return ProposalFacts(
+            reference=p.reference, state=State(p.state), checkpoint=p.checkpoint,
+            latest_version=latest.number if latest else None, latest_checkpoint=latest.checkpoint if latest else None,
+            latest_errors=latest.errors if latest else 0, latest_warnings=latest.warnings if latest else 0,
+            unanswered_warnings=unanswered, open_conditions=tuple(c for c, _ in open_conditions),
+            open_earlier_conditions=tuple(c for c, cp in open_conditions if cp < p.checkpoint))
+
+    def _guard(self, s: Session, action: Action, user: User, p: Proposal,
+               item: ConditionFacts | WarningFacts | None = None) -> ProposalFacts:
+        """Refuse `action` unless the state machine allows it now; the facts it was decided on otherwise."""
+        facts = self._facts(s, p)
+        refused = lifecycle.refusal(action, facts, self._actor(user, p), item)
+        if refused is not None:
+            raise (Forbidden if refused.forbidden else Refused)(refused.reason)
+        return facts
+
+    def _may_ever(self, action: Action, user: User) -> None:
+        """Refuse a role that may never do `action` (before there is a proposal to ask about)."""
+        refused = lifecycle.role_refusal(action, self._actor(user))
+        if refused is not None:
+            raise Forbidden(refused.reason)
+
+    def _proposal(self, s: Session, user: User, reference: str) -> Proposal:
+        p = s.exec(select(Proposal).where(Proposal.reference == reference)).first()
+        if p is None or not self._may_see(user, p):
+            # the same answer whether it does not exist or is another organisation's
+            raise NotFound(f"no proposal {reference} that you can see")
+        return p
+
+    @staticmethod
+    def _may_see(user: User, p: Proposal) -> bool:
+        if user.role in (Role.REVIEWER, Role.ADMIN, Role.SYSTEM):
+            return True
+        return user.role == Role.COMMISSIONER and user.organisation_id == p.organisation_id
+
+    def _audit(self, s: Session, p: Proposal | None, action: str, actor: str, from_state: str | None = None,
+               to_state: str | None = None, reason: str | None = None, checkpoint: int | None = None) -> None:
+        """Append to the history; `checkpoint` is the one the event belongs to (default: the proposal's now)."""
+        if checkpoint is None and p is not None:
+            checkpoint = p.checkpoint
+        s.add(AuditEvent(proposal_id=p.id if p else None, action=action, actor=actor, from_state=from_state,
+                         to_state=to_state, checkpoint=checkpoint, reason=reason, at=self.clock()))
+
+    # ------------------------------------------------------------------ the outbox
+    @staticmethod
+    def _notify(s: Session, kind: str, key: str, recipients: Iterable[str | None], notice: notices.Notice,
+                p: Proposal | None = None, checkpoint: int | None = None, attachment: str | None = None) -> bool:
+        """Queue one message in the caller's transaction, so it exists exactly when the event does.
+
+        `key` names the event: a second message for the same event is not queued
+        (False).  A message with nobody to send it to is kept, as failed with the
+        reason, so administrators see who was not told.
+        """
+        if s.exec(select(Notification.id).where(Notification.key == key)).first() is not None:
+            return False
+        import uuid
+
+        to = list(dict.fromkeys(a.strip() for a in recipients if a and notices.is_address(a.strip())))
+        row = Notification(key=key, kind=kind, proposal_reference=p.reference if p else None, checkpoint=checkpoint,
+                           recipients="\n".join(to), subject=notices._line(notice.subject, 250), body=notice.body,
+                           attachment=attachment, message_id=f"<{uuid.uuid4().hex}@isap>")
+        if not to:
+            row.status, row.last_error = "failed", "nobody to send it to: no e-mail address is recorded for them"
+        s.add(row)
+        return True
+
+    def _link(self, p: Proposal) -> str:
+        return notices.link(self.base_url, p.reference)
+
+    @staticmethod
+    def _reviewer_addresses(s: Session) -> list[str]:
+        return [u.email for u in s.exec(select(User).where(User.role.in_(tuple(lifecycle.REVIEWERS)))
+                                        .order_by(User.id)) if u.email]
+
+    @staticmethod
+    def _commissioner_addresses(s: Session, p: Proposal) -> list[str]:
+        return [u.email for u in s.exec(select(User).where(User.organisation_id == p.organisation_id,
+                                                           User.role == Role.COMMISSIONER).order_by(User.id))
+                if u.email]
+
+    def _bump(self, s: Session, p: Proposal, expected_version: int | None, **changes: Any) -> None:
+        """Apply changes only if nobody else changed the proposal since it was loaded."""
+        seen = p.version if expected_version is None else expected_version
+        now = self.clock()
+        values = {"version": seen + 1, "updated_at": now, **changes}
+        if "state" in changes and changes["state"] != p.state:
+            values["state_since"] = now
+        res = s.execute(update(Proposal).where(Proposal.id == p.id, Proposal.version == seen).values(**values))
+        if res.rowcount != 1:
+            raise Conflict(f"{p.reference} was changed by someone else since you loaded it; reload and try again")
+        for k, v in values.items():
+            setattr(p, k, v)
+
+    def _transition(self, s: Session, p: Proposal, actor: User, action: str, to_state: State,
+                    expected_version: int | None, reason: str | None = None, **changes: Any) -> None:
+        from_state = p.state
+        self._bump(s, p, expected_version, state=to_state, **changes)
+        self._audit(s, p, action, actor.username, from_state, to_state, reason)
+
+    @staticmethod
+    def _latest(s: Session, p: Proposal) -> SubmissionVersion | None:
+        return s.exec(select(SubmissionVersion).where(SubmissionVersion.proposal_id == p.id)
+                      .order_by(SubmissionVersion.number.desc())).first()
+
+
+def notification_row(n: Notification) -> dict:
+    return {"id": n.id, "key": n.key, "kind": n.kind, "reference": n.proposal_reference, "checkpoint": n.checkpoint,
+            "recipients": [a for a in n.recipients.split("\n") if a], "subject": n.subject, "body": n.body,
+            "attachment": n.attachment, "message_id": n.message_id, "status": n.status, "attempts": n.attempts,
+            "last_error": n.last_error, "created_at": iso_time(n.created_at),
+            "sent_at": iso_time(n.sent_at) if n.sent_at else None}
+
+
+def readable_size(n: int) -> str:
+    return f"{n / (1024 * 1024):.1f} MB" if n >= 1024 * 1024 else f"{n / 1024:.0f} KB"
+
+
+def finding_place(f: FindingRecord) -> str:
+    """Where a finding is, in words: its sheet and cell, or that it has no cell."""
+    where = f.sheet or "the workbook"
+    return f"{where} {f.cell}" if f.cell else f"{where}, no cell"
+
+
+def iso_time(value) -> str:
+    """ISO text for a stored time (SQLite gives text or naive datetimes back, PostgreSQL aware ones)."""
+    if isinstance(value, str):
+        return value.replace(" ", "T")
+    return value.isoformat()
+
+
+def finding_record(version_id: int, finding: Any) -> FindingRecord:
+    """A listed finding as stored: a sheet or column name is workbook text of any length (an unknown
+    sheet or column), cut to what the store keeps."""
+    d = finding.to_dict()
+    for name in ("sheet", "column"):
+        if d[name] is not None and len(d[name]) > 100:
+            d[name] = d[name][:99] + "…"
+    return FindingRecord(version_id=version_id, **d)
+
+
+def diff_findings(old: list[dict], new: list[dict]) -> dict[str, list[dict]]:
+    """What changed between two versions' findings, keyed by rule and place."""
+    def key(f: dict) -> tuple:
+        return (f["rule_id"], f["sheet"], f["cell"], f["column"], f["message"])
+
+    old_keys, new_keys = {key(f) for f in old}, {key(f) for f in new}
+    return {"fixed": [f for f in old if key(f) not in new_keys],
+            "new": [f for f in new if key(f) not in old_keys],
+            "unchanged": [f for f in new if key(f) in old_keys]}
+
+
