@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboards import ui
-from dashboards.render import plain
+from dashboards.render import md, plain
 
 KIND_WORDS = {
     "version_checked": "Version checked", "submitted": "Submitted", "taken_into_review": "Taken into review",
@@ -35,7 +35,7 @@ def outbox_page() -> None:
     counts = svc.outbox_counts()
     cols = st.columns(4)
     for col, status in zip(cols, ("pending", "sending", "sent", "failed")):
-        col.metric(STATUS_WORDS[status], counts.get(status, 0))
+        col.metric(md(STATUS_WORDS[status]), int(counts.get(status, 0)))
     choice = st.selectbox("Show", ["All", *STATUS_WORDS.values()], key="outbox_status")
     status = next((k for k, v in STATUS_WORDS.items() if v == choice), None)
     rows = svc.outbox(user["username"], status)
