@@ -549,12 +549,14 @@ def test_journeys_alice_rita_otto_by_link_and_keyboard_with_axe(server, tmp_path
 
         # otto: alice's proposal is out of reach by any link, and reads exactly like one that does not exist
         seen = {}
+        page.goto(f"{server}/proposal?ref=ISAP-2026-030")  # signed out: the link shows the sign-in page
+        page.get_by_label("User name").fill("otto")
+        page.get_by_role("textbox", name="Password").fill("otto-demo")
+        page.get_by_role("textbox", name="Password").press("Enter")
+        expect(page.get_by_text("There is no proposal ISAP-2026-030 that you can see")).to_be_visible(timeout=30_000)
         for ref in ("ISAP-2026-030", "ISAP-2026-999"):
             for tab in ("", "&tab=Conditions"):
-                page.goto(f"{server}/proposal?ref={ref}{tab}")  # a new page load: signed out, so sign in
-                page.get_by_label("User name").fill("otto")
-                page.get_by_role("textbox", name="Password").fill("otto-demo")
-                page.get_by_role("textbox", name="Password").press("Enter")
+                page.goto(f"{server}/proposal?ref={ref}{tab}")  # a new page load, signed in by the session cookie
                 expect(page.get_by_text(f"There is no proposal {ref} that you can see")).to_be_visible(
                     timeout=30_000)
                 settle(page)
