@@ -29,17 +29,17 @@ def test_database_disappears_mid_upload_nothing_half_written_retry_succeeds(serv
     real_audit = Service._audit
     state = {"killed": False}
 
-    def audit_then_lose_the_connection(s, p, action, *args, **kwargs):
-        real_audit(s, p, action, *args, **kwargs)
+    def audit_then_lose_the_connection(self, s, p, action, *args, **kwargs):
+        real_audit(self, s, p, action, *args, **kwargs)
         if action == "version_uploaded" and not state["killed"]:
             state["killed"] = True
             s.flush()
             s.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
 
-    monkeypatch.setattr(Service, "_audit", staticmethod(audit_then_lose_the_connection))
+    monkeypatch.setattr(Service, "_audit", audit_then_lose_the_connection)
     with pytest.raises(StoreError, match="database"):
         service.upload("alice", "a.xlsx", data)
-    monkeypatch.setattr(Service, "_audit", staticmethod(real_audit))
+    monkeypatch.setattr(Service, "_audit", real_audit)
     with service.engine.connect() as conn:
         for table in ("proposal", "submissionversion", "finding"):
             assert conn.execute(text(f"SELECT count(*) FROM {table}")).scalar() == 0, table

@@ -250,8 +250,8 @@ def test_dashboard_downloads_the_letter_in_a_real_browser(tmp_path):
         expect(page.get_by_text("Checkpoint 1 decision")).to_be_visible(timeout=30_000)
         page.get_by_role("tab", name="Review").click()
         for domain in ("Capitalisation", "Transparency", "Service scope", "Relationships", "Governance"):
-            choose(page, domain, "amber")
-        choose(page, "Outcome", "approved")
+            choose(page, domain, "Amber")
+        choose(page, "Outcome", "Approved")
         page.get_by_label("Rationale").fill("Meets the strategic case within the £40m envelope.")
         page.get_by_role("button", name="Record decision").click()
         expect(page.get_by_text("Decision recorded.")).to_be_visible(timeout=30_000)
