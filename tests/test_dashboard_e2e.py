@@ -514,6 +514,8 @@ def test_journeys_alice_rita_otto_by_link_and_keyboard_with_axe(server, tmp_path
         expect(page.get_by_text("ISAP-2026-030 submitted.")).to_be_visible(timeout=30_000)
         page.screenshot(path=shots / "proposal-commissioner.png", full_page=True)
         page.get_by_role("button", name="Sign out").click()
+        # the session ends on the server before the next address is opened, or the cookie would still sign in
+        expect(page.get_by_label("User name")).to_be_visible(timeout=30_000)
 
         # rita: finds it through the link, signs in, lands on it, decides with a condition
         page.goto(link)
@@ -546,6 +548,8 @@ def test_journeys_alice_rita_otto_by_link_and_keyboard_with_axe(server, tmp_path
         accessible(page, "rita: rules", found)
         page.screenshot(path=shots / "rules.png", full_page=True)
         page.get_by_role("button", name="Sign out").click()
+        # the session ends on the server before the next address is opened, or the cookie would still sign in
+        expect(page.get_by_label("User name")).to_be_visible(timeout=30_000)
 
         # otto: alice's proposal is out of reach by any link, and reads exactly like one that does not exist
         seen = {}
