@@ -447,9 +447,14 @@ def accessible(page, where: str, found: list) -> None:
     """Run axe-core on the page as it is now; keep what it found, for the report and the final assertion."""
     from axe_playwright_python.sync_playwright import Axe
 
-    settle(page)
-    results = Axe().run(page, options={"runOnly": {"type": "tag", "values": WCAG_AA},
-                                       "resultTypes": ["violations"]})
+    # A page at rest: Streamlit's own "Running… Stop" status shows only while a script runs, so a run that
+    # starts while axe looks (a rerun after the page set its address) is waited out and the page looked at again.
+    for _ in range(3):
+        settle(page)
+        results = Axe().run(page, options={"runOnly": {"type": "tag", "values": WCAG_AA},
+                                           "resultTypes": ["violations"]})
+        if page.locator('[data-testid="stStatusWidget"]').count() == 0:
+            break
     for v in results.response["violations"]:
         found.append({"where": where, "id": v["id"], "impact": v["impact"], "help": v["help"],
                       "targets": [n["target"] for n in v["nodes"]][:5],
