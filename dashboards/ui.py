@@ -300,6 +300,11 @@ def open_proposal(ref: str, tab: str | None = None) -> None:
     st.switch_page("views/proposal.py", query_params=params)
 
 
+# By mouse, the box at the start of a row; by keyboard, Tab into the table, arrow keys to the row, Shift+Space.
+ROW_OPENS = ("Select a row to open its proposal: click the box at the start of the row, or, by keyboard, Tab into "
+             "the table, move to the row with the arrow keys and press Shift+Space.")
+
+
 def opened_row(event, frame: pd.DataFrame) -> str | None:
     """The reference of the row someone selected in a table, if they selected one."""
     rows = getattr(getattr(event, "selection", None), "rows", None) or []
@@ -511,10 +516,14 @@ def review_tab(svc: Service, user: dict, d: dict) -> None:
                                    format_func=labels.code, placeholder="Choose the outcome")
             rationale = st.text_area("Rationale", key="rationale")
             st.markdown("**Conditions** (only with the outcome Approved with conditions)")
+            st.caption("Type in the last row to add a condition. By keyboard: Tab into the table, move with the arrow "
+                       "keys, press Enter to type in a cell, Enter again to keep it; the due date opens a date "
+                       "picker.")
             conditions = st.data_editor(
                 pd.DataFrame({"text": pd.Series(dtype="str"), "owner": pd.Series(dtype="str"),
                               "due": pd.Series(dtype="datetime64[ns]")}),
-                num_rows="dynamic", hide_index=True, width="stretch", key="conditions",
+                num_rows="dynamic", hide_index=True, width="stretch", key="conditions", placeholder="",
+                alt="Conditions of the decision: one row each, with the condition, its owner and its due date",
                 column_config={
                     "text": st.column_config.TextColumn("Condition", width="large", max_chars=2000),
                     "owner": st.column_config.TextColumn("Owner", width="medium", max_chars=200),
@@ -565,7 +574,7 @@ def my_proposals_page() -> None:
     # reference, state and the next step first: what matters is on screen at 1280 px
     shown, config = labels.table(frame, ["reference", "state", "next step", "title", "checkpoint", "latest_version"],
                                  codes=("state",))
-    st.caption("Select a row to open the proposal.")
+    st.caption(ROW_OPENS)
     event = st.dataframe(shown, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
                          key="mine-table", column_config=config, row_height=WRAPPING_ROW)
     if (ref := opened_row(event, frame)) is not None:
@@ -711,7 +720,7 @@ def review_queue_page() -> None:
     shown, config = labels.table(ordered, ["reference", "state", "working_days_in_state", "overdue", "checkpoint",
                                            "title", "commissioner", "provider_type"], codes=("state",))
     config["Reference"] = st.column_config.Column("Reference", width=120, pinned=True)
-    st.caption("Select a row to open the proposal.")
+    st.caption(ROW_OPENS)
     event = st.dataframe(shown, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
                          key="queue-table", column_config=config)
     if (ref := opened_row(event, ordered)) is not None:

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from dashboards.ui import WRAPPING_ROW
 from isap.orchestration.processes import die_with_parent
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -435,6 +436,61 @@ def test_a_workbook_that_crashes_the_reader_leaves_the_server_serving_everyone(s
         browser.close()
 
 
+# ---------------------------------------------------------------------------- by keyboard and by mouse
+def focused(page) -> str:
+    """The focused element as "TAG|accessible name|test id|text", for finding it by keyboard."""
+    return page.evaluate("""() => { const e = document.activeElement;
+        return [e.tagName, e.getAttribute('aria-label') || '', e.getAttribute('data-testid') || '',
+                (e.innerText || '').trim().slice(0, 80)].join('|'); }""")
+
+
+def tab_to(page, pattern: str, limit: int = 150) -> str:
+    """Press Tab until the focused element matches: what someone on a keyboard does to reach a control."""
+    settle(page)
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        now = focused(page)
+        if re.search(pattern, now):
+            return now
+    pytest.fail(f"nothing matching {pattern!r} can be reached with the Tab key")
+
+
+def choose_by_keyboard(page, label: str, option: str) -> None:
+    """Pick a selectbox option by keyboard alone: Tab to it, type to filter, Enter."""
+    tab_to(page, rf"^INPUT\|{re.escape(label)}\|")
+    page.keyboard.type(option)
+    page.keyboard.press("Enter")
+    expect_value = page.evaluate("() => document.activeElement.value")
+    assert expect_value == option, (label, expect_value)
+
+
+def type_in_cell(page, text: str, then: str) -> None:
+    """In a table editor whose cell is selected: Enter opens the cell's editor, the text is typed, and `then`
+    (Tab: keep it and go to the next cell; Enter: keep it) closes the editor."""
+    from playwright.sync_api import expect
+
+    page.keyboard.press("Enter")
+    editor = page.get_by_test_id("portal").locator(".gdg-clip-region").locator("textarea, input").first
+    expect(editor).to_be_focused(timeout=10_000)  # keys typed before the editor has the focus would be lost
+    page.keyboard.type(text, delay=20)
+    if editor.get_attribute("type") != "date":
+        expect(editor).to_have_value(text)
+    else:
+        expect(editor).not_to_have_value("")
+    page.keyboard.press(then)
+    expect(page.get_by_test_id("portal").locator(".gdg-clip-region")).to_have_count(0, timeout=10_000)
+    page.wait_for_timeout(300)  # the grid takes the value in before the next key
+
+
+def click_row(table, reference: str, row_height: int = 35) -> None:
+    """Select the row of `reference` in a Streamlit table by clicking the box at the start of the row (under a
+    header row 35 pixels high)."""
+    cell = table.locator("canvas table td", has_text=re.compile(f"^{reference}$")).first
+    row = int(cell.get_attribute("id").rsplit("-", 1)[1])  # glide-cell-<column>-<row>
+    table.locator('[data-testid="stDataFrameResizable"]').click(
+        position={"x": 15, "y": 35 + row_height * row + row_height // 2})
+
+
 # ---------------------------------------------------------------------------- journeys, with accessibility checks
 # WCAG 2.2 AA, as axe-core tags its rules (NHS services must meet it)
 WCAG_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
@@ -486,7 +542,7 @@ def test_journeys_alice_rita_otto_by_link_and_keyboard_with_axe(server, tmp_path
     found: list = []
     with sync_playwright() as pw:
         browser = launch(pw)
-        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page = browser.new_page(viewport={"width": 1280, "height": 1000}, locale="en-GB")
         # signed out, a link shows the sign-in page, never "Page not found"
         page.goto(link)
         expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=150_000)  # a cold start
@@ -507,7 +563,12 @@ def test_journeys_alice_rita_otto_by_link_and_keyboard_with_axe(server, tmp_path
         page.locator("input[type=file]").set_input_files(str(second))
         expect(page.get_by_text("ISAP-2026-030 saved as version 2: 0 error(s), 1 warning(s)")).to_be_visible(
             timeout=60_000)
-        page.get_by_role("button", name="Open ISAP-2026-030").click()
+        # back to My proposals; selecting the proposal's row by mouse opens it
+        page.get_by_role("link", name="My proposals").click()
+        mine = page.locator('[data-testid="stDataFrame"]').first
+        expect(mine.locator("canvas table td", has_text="ISAP-2026-030")).to_be_attached(timeout=30_000)
+        settle(page)
+        click_row(mine, "ISAP-2026-030", row_height=WRAPPING_ROW)
         expect(page.get_by_role("heading", name="ISAP-2026-030")).to_be_visible(timeout=30_000)
         expect(page).to_have_url(re.compile(r"/proposal\?ref=ISAP-2026-030"))  # the address bar follows
         expect(page.get_by_role("button", name=re.compile("^Submit for checkpoint 1"))).to_be_disabled()
@@ -522,24 +583,34 @@ def test_journeys_alice_rita_otto_by_link_and_keyboard_with_axe(server, tmp_path
         # the session ends on the server before the next address is opened, or the cookie would still sign in
         expect(page.get_by_label("User name")).to_be_visible(timeout=30_000)
 
-        # rita: finds it through the link, signs in, lands on it, decides with a condition
+        # rita: finds it through the link, signs in, lands on it, decides with a condition, all by keyboard
         page.goto(link)
-        page.get_by_label("User name").fill("rita")
-        page.get_by_role("textbox", name="Password").fill("rita-demo")
-        page.get_by_role("textbox", name="Password").press("Enter")  # by keyboard
+        tab_to(page, r"^INPUT\|User name\|")
+        page.keyboard.type("rita")
+        tab_to(page, r"^INPUT\|Password\|")
+        page.keyboard.type("rita-demo")
+        page.keyboard.press("Enter")
         expect(page.get_by_role("heading", name="ISAP-2026-030")).to_be_visible(timeout=30_000)
-        page.get_by_role("button", name="Take into review").click()
+        tab_to(page, r"^BUTTON\|\|[^|]*\|Take into review$")
+        page.keyboard.press("Enter")
         expect(page.get_by_text("Checkpoint 1 decision")).to_be_visible(timeout=30_000)
-        page.get_by_role("tab", name="Review").click()
         for domain in ("Capitalisation", "Transparency", "Service scope", "Relationships", "Governance"):
-            choose(page, domain, "Green")
-        # The conditions' table editor is drawn on a canvas that keyboard typing here does not reach reliably;
-        # what it hands over is tested in test_dashboard.py (condition_inputs) and the service's decide.
-        choose(page, "Outcome", "Approved")
-        page.get_by_label("Rationale").fill("Meets checkpoint 1; the voluntary sector offer must follow.")
+            choose_by_keyboard(page, domain, "Green")
+        choose_by_keyboard(page, "Outcome", "Approved with conditions")
+        tab_to(page, r"^TEXTAREA\|Rationale\|")
+        page.keyboard.type("Meets checkpoint 1; the voluntary sector offer must follow.")
+        # the conditions' table editor: Tab into it, arrow to the row for a new condition, type each cell
+        tab_to(page, r"^CANVAS\|\|data-grid-canvas\|")
+        page.keyboard.press("ArrowDown")
+        type_in_cell(page, "Publish the voluntary sector offer", then="Tab")
+        type_in_cell(page, "Walsall ICB", then="Tab")
+        # the date picker, typed segment by segment; headless Chromium lays it out month, day, year whatever
+        # the page's locale (a UK browser shows day, month, year), and the value it hands over is the same
+        type_in_cell(page, "01312030", then="Enter")
         accessible(page, "rita: decision form", found)
         page.screenshot(path=shots / "decision-form.png", full_page=True)
-        page.get_by_role("button", name="Record decision").click()
+        tab_to(page, r"^BUTTON\|\|[^|]*\|Record decision$")
+        page.keyboard.press("Enter")
         expect(page.get_by_text("Decision recorded.")).to_be_visible(timeout=30_000)
         page.get_by_role("tab", name="History").click()
         accessible(page, "rita: history", found)
@@ -548,6 +619,15 @@ def test_journeys_alice_rita_otto_by_link_and_keyboard_with_axe(server, tmp_path
         expect(page.locator('[data-testid="stDataFrame"]').first).to_be_visible(timeout=30_000)
         accessible(page, "rita: review queue", found)
         page.screenshot(path=shots / "pipeline.png", full_page=True)
+        # a row of the queue opens its proposal by keyboard: Tab into the table, arrow to a row, Shift+Space
+        tab_to(page, r"^CANVAS\|\|data-grid-canvas\|")
+        page.keyboard.press("ArrowDown")
+        page.wait_for_function("() => document.activeElement.tagName === 'TD'", timeout=10_000)
+        picked = focused(page).rsplit("|", 1)[1]
+        assert re.fullmatch(r"ISAP-\d{4}-\d{3}", picked), picked  # the focus is on a reference cell
+        page.keyboard.press("Shift+Space")
+        expect(page.get_by_role("heading", name=picked)).to_be_visible(timeout=30_000)
+        expect(page).to_have_url(re.compile(rf"/proposal\?ref={picked}"))
         page.get_by_role("link", name="Rule catalogue").click()
         expect(page.locator('[data-testid="stDataFrame"]').first).to_be_visible(timeout=30_000)
         accessible(page, "rita: rules", found)
@@ -584,7 +664,8 @@ def test_journeys_alice_rita_otto_by_link_and_keyboard_with_axe(server, tmp_path
             "SELECT d.outcome FROM decision d JOIN proposal p ON p.id = d.proposal_id "
             "WHERE p.reference = 'ISAP-2026-030'")).scalar()
         conditions = conn.execute(text(
-            "SELECT c.text, c.due_date FROM condition c JOIN proposal p ON p.id = c.proposal_id "
+            "SELECT c.text, c.owner, c.due_date FROM condition c JOIN proposal p ON p.id = c.proposal_id "
             "WHERE p.reference = 'ISAP-2026-030'")).all()
     engine.dispose()
-    assert outcome == "approved" and conditions == []
+    assert outcome == "approved_with_conditions"
+    assert conditions == [("Publish the voluntary sector offer", "Walsall ICB", "2030-01-31")], conditions
