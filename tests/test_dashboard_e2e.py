@@ -171,7 +171,14 @@ def test_commissioner_uploads_fixes_and_submits_then_reviewer_decides(server, tm
         page.screenshot(path=shots / "decision-form.png", full_page=True)
         page.get_by_role("button", name="Record decision").click()
         expect(page.get_by_text("Decision recorded.")).to_be_visible(timeout=30_000)
-        page.get_by_role("tab", name="History").click()
+        # the tabs by keyboard too: Tab reaches the open tab, the arrow keys move along the tabs
+        tab_to(page, r"^DIV\|\|stTab\|")
+        for _ in range(5):
+            if focused(page).endswith("|History"):
+                break
+            page.keyboard.press("ArrowRight")
+        page.keyboard.press("Enter")
+        expect(page.get_by_role("tab", name="History")).to_have_attribute("aria-selected", "true")
         settle(page)
         page.screenshot(path=shots / "proposal-history.png", full_page=True)
         page.get_by_role("link", name="Rule catalogue").click()
@@ -447,12 +454,15 @@ def focused(page) -> str:
 def tab_to(page, pattern: str, limit: int = 150) -> str:
     """Press Tab until the focused element matches: what someone on a keyboard does to reach a control."""
     settle(page)
+    seen: list[str] = []
     for _ in range(limit):
         page.keyboard.press("Tab")
         now = focused(page)
         if re.search(pattern, now):
             return now
-    pytest.fail(f"nothing matching {pattern!r} can be reached with the Tab key")
+        if now not in seen:
+            seen.append(now)
+    pytest.fail(f"nothing matching {pattern!r} can be reached with the Tab key; it reaches: {seen}")
 
 
 def choose_by_keyboard(page, label: str, option: str) -> None:
@@ -560,11 +570,17 @@ def test_journeys_alice_rita_otto_by_link_and_keyboard_with_axe(server, tmp_path
         expect(page.get_by_text("ISAP-2026-030 saved as version 1: 1 error(s)")).to_be_visible(timeout=150_000)
         accessible(page, "alice: upload with errors", found)
         page.screenshot(path=shots / "upload-findings.png", full_page=True)
-        page.locator("input[type=file]").set_input_files(str(second))
+        # the fixed version by keyboard: Tab to the uploader's button ("Add files" once a file is there), Enter
+        # opens the file chooser
+        tab_to(page, r"^BUTTON\|(Add files\|[^|]*\||[^|]*\|[^|]*\|Browse files)")
+        with page.expect_file_chooser() as chooser:
+            page.keyboard.press("Enter")
+        chooser.value.set_files(str(second))
         expect(page.get_by_text("ISAP-2026-030 saved as version 2: 0 error(s), 1 warning(s)")).to_be_visible(
             timeout=60_000)
-        # back to My proposals; selecting the proposal's row by mouse opens it
-        page.get_by_role("link", name="My proposals").click()
+        # back to My proposals (by keyboard); selecting the proposal's row by mouse opens it
+        tab_to(page, r"^A\|[^|]*\|[^|]*\|My proposals$")
+        page.keyboard.press("Enter")
         mine = page.locator('[data-testid="stDataFrame"]').first
         expect(mine.locator("canvas table td", has_text="ISAP-2026-030")).to_be_attached(timeout=30_000)
         settle(page)
@@ -572,14 +588,19 @@ def test_journeys_alice_rita_otto_by_link_and_keyboard_with_axe(server, tmp_path
         expect(page.get_by_role("heading", name="ISAP-2026-030")).to_be_visible(timeout=30_000)
         expect(page).to_have_url(re.compile(r"/proposal\?ref=ISAP-2026-030"))  # the address bar follows
         expect(page.get_by_role("button", name=re.compile("^Submit for checkpoint 1"))).to_be_disabled()
-        page.get_by_label("Explanatory note").first.fill("Our voluntary sector partners join in year two.")
-        page.get_by_role("button", name="Acknowledge").first.click()
+        # the warning answered and the proposal submitted by keyboard
+        tab_to(page, r"^TEXTAREA\|Explanatory note\|")
+        page.keyboard.type("Our voluntary sector partners join in year two.")
+        tab_to(page, r"^BUTTON\|\|[^|]*\|Acknowledge$")
+        page.keyboard.press("Enter")
         expect(page.get_by_text("REL011 acknowledged.")).to_be_visible(timeout=30_000)
         accessible(page, "alice: proposal", found)
-        page.get_by_role("button", name="Submit for checkpoint 1").click()
+        tab_to(page, r"^BUTTON\|\|[^|]*\|Submit for checkpoint 1$")
+        page.keyboard.press("Enter")
         expect(page.get_by_text("ISAP-2026-030 submitted.")).to_be_visible(timeout=30_000)
         page.screenshot(path=shots / "proposal-commissioner.png", full_page=True)
-        page.get_by_role("button", name="Sign out").click()
+        tab_to(page, r"^BUTTON\|\|[^|]*\|Sign out$")
+        page.keyboard.press("Enter")
         # the session ends on the server before the next address is opened, or the cookie would still sign in
         expect(page.get_by_label("User name")).to_be_visible(timeout=30_000)
 
@@ -612,7 +633,14 @@ def test_journeys_alice_rita_otto_by_link_and_keyboard_with_axe(server, tmp_path
         tab_to(page, r"^BUTTON\|\|[^|]*\|Record decision$")
         page.keyboard.press("Enter")
         expect(page.get_by_text("Decision recorded.")).to_be_visible(timeout=30_000)
-        page.get_by_role("tab", name="History").click()
+        # the tabs by keyboard too: Tab reaches the open tab, the arrow keys move along the tabs
+        tab_to(page, r"^DIV\|\|stTab\|")
+        for _ in range(5):
+            if focused(page).endswith("|History"):
+                break
+            page.keyboard.press("ArrowRight")
+        page.keyboard.press("Enter")
+        expect(page.get_by_role("tab", name="History")).to_have_attribute("aria-selected", "true")
         accessible(page, "rita: history", found)
         page.screenshot(path=shots / "proposal-history.png", full_page=True)
         page.get_by_role("link", name="Review queue").click()
