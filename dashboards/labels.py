@@ -67,8 +67,9 @@ COLUMNS: dict[str, str] = {
     "summary": "Summary", "points_at": "Points at",
 }
 WIDE = {"title", "message", "next step", "reason", "summary", "source", "acknowledged"}
+# wide enough for their text, no wider
 PIXELS = {"reference": 120, "rule_id": 80, "id": 80, "at": 140, "actor": 90, "action": 170, "from_state": 90,
-          "to_state": 90, "working_days_in_state": 110, "overdue": 110}  # wide enough for their text, no wider
+          "to_state": 90, "working_days_in_state": 160, "overdue": 110, "state": 110}
 NARROW = {"checkpoint", "latest_version", "severity", "cell", "errors", "warnings", "number", "overdue",
           "working_days_in_state", "days_in_state", "rule_id", "id", "state", "when"}
 

@@ -37,7 +37,9 @@ REF, TAB = "ref", "tab"  # the query parameters of a proposal's link: /proposal?
 TAB_NAMES = ("Findings", "Versions", "Conditions", "Review", "History")
 RATED = (Rating.RED, Rating.AMBER, Rating.GREEN)
 DUE_SOON_DAYS = 14  # an open condition due within two weeks is marked "due soon"
-WRAPPING_ROW = 64  # rows taller than one line let the table wrap long text instead of cutting it
+# Streamlit's tables wrap long text only in rows taller than 4rem (64 px), so a row of 76 px shows three
+# lines of text instead of cutting it mid-word; selecting a cell still shows all of it.
+WRAPPING_ROW = 76
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 MIB = 1024 * 1024
 log = logging.getLogger("isap.dashboard")
@@ -719,10 +721,9 @@ def review_queue_page() -> None:
     # the key columns first, so state, waiting time and overdue are on screen without scrolling sideways
     shown, config = labels.table(ordered, ["reference", "state", "working_days_in_state", "overdue", "checkpoint",
                                            "title", "commissioner", "provider_type"], codes=("state",))
-    config["Reference"] = st.column_config.Column("Reference", width=120, pinned=True)
     st.caption(ROW_OPENS)
     event = st.dataframe(shown, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
-                         key="queue-table", column_config=config)
+                         key="queue-table", column_config=config, row_height=WRAPPING_ROW)
     if (ref := opened_row(event, ordered)) is not None:
         open_proposal(ref)
     st.subheader("Proposals by state over time")
