@@ -40,6 +40,7 @@ DUE_SOON_DAYS = 14  # an open condition due within two weeks is marked "due soon
 WRAPPING_ROW = 64  # rows taller than one line let the table wrap long text instead of cutting it
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 MIB = 1024 * 1024
+CLOSING = {Action.DISCHARGE_CONDITION: "Discharge", Action.CARRY_FORWARD_CONDITION: "Carry forward"}  # button labels
 log = logging.getLogger("isap.dashboard")
 
 
@@ -415,14 +416,16 @@ def proposal_page() -> None:
             if closing:
                 with st.form(f"close-{c['id']}"):
                     note = st.text_input("Note", key=f"close-note-{c['id']}")
-                    carry = (Action.CARRY_FORWARD_CONDITION in closing
-                             and st.checkbox("Carry forward to the next checkpoint instead", key=f"carry-{c['id']}"))
-                    if Action.DISCHARGE_CONDITION not in closing:
-                        carry = True
-                    chosen = Action.CARRY_FORWARD_CONDITION if carry else Action.DISCHARGE_CONDITION
-                    if st.form_submit_button("Discharge" if not carry else "Carry forward", **offer.disabled(chosen)):
+                    # A form sends its inputs only when submitted, so a choice inside it could not relabel its
+                    # button beforehand: each way of closing is its own button, and the click is the choice.
+                    places = st.columns(len(closing))
+                    clicked = [a for a, place in zip(closing, places)
+                               if place.form_submit_button(CLOSING[a], key=f"{a.value}-{c['id']}",
+                                                           **offer.disabled(a))]
+                    if clicked:
+                        carry = clicked[0] is Action.CARRY_FORWARD_CONDITION
                         act(svc.discharge, user["username"], ref, c["id"], note, carry_forward=carry,
-                            success="Condition updated.")
+                            success=f"Condition {c['id']} {'carried forward' if carry else 'discharged'}.")
     with tabs[3]:
         review_tab(svc, user, d)
     with tabs[4]:
