@@ -81,6 +81,15 @@ def start_orchestration():
     return thread
 
 
+@st.cache_resource
+def checking_modules() -> tuple[str, ...]:
+    """The modules the children that check uploads import once: read from the installed rules' entry points once
+    per process, not on every page run (scanning the entry points costs tens of milliseconds)."""
+    from isap.rules.engine import checking_modules as installed
+
+    return installed()
+
+
 def kind_error(exc: Exception) -> None:
     """Refused actions in plain, kind words."""
     from isap.review.service import Conflict
@@ -257,18 +266,18 @@ class Offer:
             where.caption(fmt("{}: {}", action.label, self.reason(action)))
 
 
-def pick_proposal(rows: list[dict]) -> str | None:
+def pick_proposal(choices: list[tuple[str, str]]) -> str | None:
     """The proposal the page is about: chosen from the list, or named by the link (`/proposal?ref=…`).
 
     The choice is bound to the address bar, so the URL always names the
     proposal shown and can be shared.  A link to a proposal the person may not
     see gets the same words as a link to one that does not exist.
     """
-    if not rows:
+    if not choices:
         st.info("There are no proposals yet.")
         return None
-    refs = [r["reference"] for r in rows]
-    titles = {r["reference"]: r["title"] for r in rows}
+    refs = [ref for ref, _ in choices]
+    titles = dict(choices)
     asked = st.query_params.get(REF)
     if asked and asked not in titles:
         st.error(fmt("There is no proposal {} that you can see. Choose one from the list below.", plain(asked, 40)))
@@ -310,8 +319,7 @@ def opened_row(event, frame: pd.DataFrame) -> str | None:
 def proposal_page() -> None:
     user = me()
     svc = service()
-    rows = svc.list_proposals(user["username"])
-    ref = pick_proposal(rows)
+    ref = pick_proposal(svc.proposal_choices(user["username"]))
     if ref is None:
         return
     d = svc.show(user["username"], ref)
