@@ -40,7 +40,6 @@ DUE_SOON_DAYS = 14  # an open condition due within two weeks is marked "due soon
 WRAPPING_ROW = 64  # rows taller than one line let the table wrap long text instead of cutting it
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 MIB = 1024 * 1024
-CLOSING = {Action.DISCHARGE_CONDITION: "Discharge", Action.CARRY_FORWARD_CONDITION: "Carry forward"}  # button labels
 log = logging.getLogger("isap.dashboard")
 
 
@@ -428,8 +427,9 @@ def proposal_page() -> None:
                     # button beforehand: each way of closing is its own button, and the click is the choice.
                     places = st.columns(len(closing))
                     clicked = [a for a, place in zip(closing, places)
-                               if place.form_submit_button(CLOSING[a], key=f"{a.value}-{c['id']}",
-                                                           **offer.disabled(a))]
+                               if place.form_submit_button(
+                                   "Discharge" if a is Action.DISCHARGE_CONDITION else "Carry forward",
+                                   key=f"{a.value}-{c['id']}", **offer.disabled(a))]
                     if clicked:
                         carry = clicked[0] is Action.CARRY_FORWARD_CONDITION
                         act(svc.discharge, user["username"], ref, c["id"], note, carry_forward=carry,
