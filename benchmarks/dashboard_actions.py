@@ -310,7 +310,8 @@ def upload_time(svc, tokens: dict[str, str], repeat: int, through_prefect: bool 
     how = "through the Prefect flow" if through_prefect else "Prefect unreachable: the flow's steps in-process"
     row = _row(f"upload and check a typical workbook (alice; the check runs in a limited child process; {how})",
                1.0, times)
-    row["note"] = "reported apart: most of its time is the check's and Prefect's, not the page's"
+    row["note"] = ("reported apart: Prefect's bookkeeping of a flow run and its four task runs" if through_prefect
+                   else "reported apart: what the page and the check cost without the flow")
     return row
 
 
