@@ -123,13 +123,15 @@ def _isolation():
 
 
 BENCHES = {"check": bench_check, "queries": _store("bench_queries"), "ingest": _store("bench_ingest"),
-           "dashboard": _store("bench_dashboard"), "bounded": bench_bounded, "isolation": _isolation,
-           "chain": _chain, "sign_in": _sign_in}
+           "dashboard": _store("bench_dashboard"), "dashboard_actions": _store("bench_dashboard_actions"),
+           "bounded": bench_bounded, "isolation": _isolation, "chain": _chain, "sign_in": _sign_in}
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", default=",".join(BENCHES), help="comma-separated: " + ", ".join(BENCHES))
+    # "dashboard" runs the actions too, on the database it populates; "dashboard_actions" runs them alone
+    default = ",".join(name for name in BENCHES if name != "dashboard_actions")
+    ap.add_argument("--only", default=default, help="comma-separated: " + ", ".join(BENCHES))
     ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = ap.parse_args(argv)
     results = []

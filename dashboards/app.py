@@ -19,7 +19,6 @@ from dashboards import ui  # noqa: E402
 from dashboards.render import fmt, md  # noqa: E402
 from isap.policy import PolicyError  # noqa: E402
 from isap.review.service import StoreError  # noqa: E402
-from isap.rules.engine import checking_modules  # noqa: E402
 from isap.workbook.isolation import warm_up  # noqa: E402
 
 PAGE_PATHS = ("mine", "upload", "proposal", "template", "rules", "queue")
@@ -38,7 +37,7 @@ def main() -> None:
         st.stop()
     ui.start_orchestration()
     # the children that check uploads, started once per server process
-    warm_up(background=True, preload=checking_modules())
+    warm_up(background=True, preload=ui.checking_modules())
     user = ui.me()
     if user is None:
         # Every page's address shows the sign-in page while signed out, so a shared link never ends in "Page not

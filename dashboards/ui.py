@@ -82,6 +82,15 @@ def start_orchestration():
     return thread
 
 
+@st.cache_resource
+def checking_modules() -> tuple[str, ...]:
+    """The modules the children that check uploads import once: read from the installed rules' entry points once
+    per process, not on every page run (scanning the entry points costs tens of milliseconds)."""
+    from isap.rules.engine import checking_modules as installed
+
+    return installed()
+
+
 def kind_error(exc: Exception) -> None:
     """Refused actions in plain, kind words."""
     from isap.review.service import Conflict
@@ -258,18 +267,18 @@ class Offer:
             where.caption(fmt("{}: {}", action.label, self.reason(action)))
 
 
-def pick_proposal(rows: list[dict]) -> str | None:
+def pick_proposal(choices: list[tuple[str, str]]) -> str | None:
     """The proposal the page is about: chosen from the list, or named by the link (`/proposal?ref=…`).
 
     The choice is bound to the address bar, so the URL always names the
     proposal shown and can be shared.  A link to a proposal the person may not
     see gets the same words as a link to one that does not exist.
     """
-    if not rows:
+    if not choices:
         st.info("There are no proposals yet.")
         return None
-    refs = [r["reference"] for r in rows]
-    titles = {r["reference"]: r["title"] for r in rows}
+    refs = [ref for ref, _ in choices]
+    titles = dict(choices)
     asked = st.query_params.get(REF)
     if asked and asked not in titles:
         st.error(fmt("There is no proposal {} that you can see. Choose one from the list below.", plain(asked, 40)))
@@ -316,8 +325,7 @@ def opened_row(event, frame: pd.DataFrame) -> str | None:
 def proposal_page() -> None:
     user = me()
     svc = service()
-    rows = svc.list_proposals(user["username"])
-    ref = pick_proposal(rows)
+    ref = pick_proposal(svc.proposal_choices(user["username"]))
     if ref is None:
         return
     d = svc.show(user["username"], ref)
@@ -422,14 +430,17 @@ def proposal_page() -> None:
             if closing:
                 with st.form(f"close-{c['id']}"):
                     note = st.text_input("Note", key=f"close-note-{c['id']}")
-                    carry = (Action.CARRY_FORWARD_CONDITION in closing
-                             and st.checkbox("Carry forward to the next checkpoint instead", key=f"carry-{c['id']}"))
-                    if Action.DISCHARGE_CONDITION not in closing:
-                        carry = True
-                    chosen = Action.CARRY_FORWARD_CONDITION if carry else Action.DISCHARGE_CONDITION
-                    if st.form_submit_button("Discharge" if not carry else "Carry forward", **offer.disabled(chosen)):
+                    # A form sends its inputs only when submitted, so a choice inside it could not relabel its
+                    # button beforehand: each way of closing is its own button, and the click is the choice.
+                    places = st.columns(len(closing))
+                    clicked = [a for a, place in zip(closing, places)
+                               if place.form_submit_button(
+                                   "Discharge" if a is Action.DISCHARGE_CONDITION else "Carry forward",
+                                   key=f"{a.value}-{c['id']}", **offer.disabled(a))]
+                    if clicked:
+                        carry = clicked[0] is Action.CARRY_FORWARD_CONDITION
                         act(svc.discharge, user["username"], ref, c["id"], note, carry_forward=carry,
-                            success="Condition updated.")
+                            success=f"Condition {c['id']} {'carried forward' if carry else 'discharged'}.")
     with tabs[3]:
         review_tab(svc, user, d)
     with tabs[4]:

@@ -431,6 +431,23 @@ def test_the_sandwell_banner_names_the_reviewer_and_the_open_condition(demo_env)
     assert any(b.label == "Discharge" for b in at.button)
 
 
+@pytest.mark.parametrize("button, status", [("Discharge", "discharged"), ("Carry forward", "carried_forward")])
+def test_a_reviewer_closes_a_condition_either_way_with_one_click(demo_env, button, status):
+    # A form sends its inputs only when it is submitted, so a choice inside it cannot relabel its button first:
+    # each way of closing the condition is its own button, and the click is the choice.
+    from isap.review.service import Service
+
+    at = linked(signed_in("rita", "rita-demo"), ref="ISAP-2026-012", tab="Conditions")
+    at.text_input(key="close-note-1").input("Seen the published report.")
+    [clicked] = [b for b in at.button if b.label == button]
+    clicked.click()
+    at.run()
+    assert not at.exception, at.exception
+    [cond] = Service().show("rita", "ISAP-2026-012")["conditions"]
+    assert (cond["status"], cond["closing_note"]) == (status, "Seen the published report.")
+    assert any(read(t.value) == f"Condition 1 {status.replace('_', ' ')}." for t in at.toast), at.toast
+
+
 @pytest.mark.parametrize("ref", ["ISAP-2026-011", "ISAP-2026-012", "ISAP-2026-013", "ISAP-2026-021"])
 def test_a_reviewer_never_sees_commissioner_buttons(demo_env, ref):
     at = proposal(signed_in("rita", "rita-demo"), ref)

@@ -124,6 +124,10 @@ def test_commissioner_scoping(service, tmp_path):
             action()
     assert service.list_proposals("otto") == []
     assert [p["reference"] for p in service.list_proposals("rita")] == [REF]
+    # the proposal page's choice of proposal is scoped the same way
+    assert service.proposal_choices("otto") == []
+    assert service.proposal_choices("alice") == service.proposal_choices("rita") == [
+        (REF, service.show("rita", REF)["title"])]
     # otto cannot upload a workbook that names another organisation as lead commissioner
     with pytest.raises(Forbidden, match="not your organisation"):
         service.upload("otto", "b.xlsx", book(tmp_path, proposal(1), "b.xlsx"))

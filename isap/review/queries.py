@@ -82,6 +82,16 @@ class Queries(UnitOfWork):
             return out
         return self._run(run)
 
+    def proposal_choices(self, actor: str) -> list[tuple[str, str]]:
+        """(reference, title) of every proposal `actor` may see, by reference: what a page needs to offer a
+        choice of proposal, without the rest of `list_proposals` (a reviewer's choice is every proposal in
+        England, and a page asks on every run)."""
+        def run(s: Session) -> list[tuple[str, str]]:
+            user = self._user(s, actor)
+            q = self._scoped(select(Proposal.reference, Proposal.title), user, "list proposals")
+            return [(ref, title) for ref, title in s.execute(q.order_by(Proposal.reference))]
+        return self._run(run)
+
     def review_queue(self, actor: str, today: dt.date | None = None) -> list[dict]:
         """The reviewer's pipeline: every visible proposal with its waiting time against the policy target."""
         import numpy as np
