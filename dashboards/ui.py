@@ -311,9 +311,10 @@ def open_proposal(ref: str, tab: str | None = None) -> None:
     st.switch_page("views/proposal.py", query_params=params)
 
 
-# By mouse, the box at the start of a row; by keyboard, Tab into the table, arrow keys to the row, Shift+Space.
-ROW_OPENS = ("Select a row to open its proposal: click the box at the start of the row, or, by keyboard, Tab into "
-             "the table, move to the row with the arrow keys and press Shift+Space.")
+def row_opens_caption() -> None:
+    """Tell people how a row opens its proposal, by mouse and by keyboard (Shift+Space is the table's own key)."""
+    st.caption("Select a row to open its proposal: click the box at the start of the row, or, by keyboard, Tab into "
+               "the table, move to the row with the arrow keys and press Shift+Space.")
 
 
 def opened_row(event, frame: pd.DataFrame) -> str | None:
@@ -587,7 +588,7 @@ def my_proposals_page() -> None:
     # reference, state and the next step first: what matters is on screen at 1280 px
     shown, config = labels.table(frame, ["reference", "state", "next step", "title", "checkpoint", "latest_version"],
                                  codes=("state",))
-    st.caption(ROW_OPENS)
+    row_opens_caption()
     event = st.dataframe(shown, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
                          key="mine-table", column_config=config, row_height=WRAPPING_ROW)
     if (ref := opened_row(event, frame)) is not None:
@@ -732,7 +733,7 @@ def review_queue_page() -> None:
     # the key columns first, so state, waiting time and overdue are on screen without scrolling sideways
     shown, config = labels.table(ordered, ["reference", "state", "working_days_in_state", "overdue", "checkpoint",
                                            "title", "commissioner", "provider_type"], codes=("state",))
-    st.caption(ROW_OPENS)
+    row_opens_caption()
     event = st.dataframe(shown, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
                          key="queue-table", column_config=config, row_height=WRAPPING_ROW)
     if (ref := opened_row(event, ordered)) is not None:
