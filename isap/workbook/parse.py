@@ -14,7 +14,6 @@ import io
 from concurrent.futures import ThreadPoolExecutor
 from types import MappingProxyType
 
-import numpy as np
 from python_calamine import CalamineError, CalamineWorkbook
 
 from isap.workbook import schemas
@@ -302,9 +301,9 @@ class _Builder:
                            lambda name, pos: f"{letters[name]}{excel_rows[pos]}", skip=failed)
         repeated: set[int] = set()
         for name, positions in bad:
-            failed.setdefault(name, set()).update(positions.tolist())
+            failed.setdefault(name, set()).update(positions)
         for _name, positions in self._repeats:
-            repeated.update(positions.tolist())
+            repeated.update(positions)
         final: dict[str, tuple] = {}
         for name, vals in columns.items():
             fp = failed.get(name)
@@ -342,10 +341,10 @@ class _Builder:
         return build
 
     # ---------------------------------------------------------------- schema
-    _repeats: list[tuple[str, np.ndarray]]
+    _repeats: list[tuple[str, list[int]]]
 
     def _schema(self, spec: SheetSpec, present: dict[str, list], positions: list[int], row_of, cell_of,
-                skip: dict[str, set[int]] | None = None) -> list[tuple[str, np.ndarray]]:
+                skip: dict[str, set[int]] | None = None) -> list[tuple[str, list[int]]]:
         """Run the sheet's schema; add SCH findings; return, per column, the positions that failed."""
         self._repeats = []
         self._first_seen: dict[str, dict] = {}
@@ -353,15 +352,15 @@ class _Builder:
             return []
         frame = schemas.frame_for(spec, present)
         failures = schemas.validate(spec, frame, self.checkpoint)
-        failed: list[tuple[str, np.ndarray]] = []
+        failed: list[tuple[str, list[int]]] = []
         already = skip or {}
         for (rule_id, name), at in failures.items():
             if name not in present:
                 continue
             done = already.get(name)
             if done:  # a cell that failed its typing has its finding already
-                at = at[~np.isin(at, np.fromiter(done, dtype=np.int64, count=len(done)))]
-            if not at.size:
+                at = [i for i in at if i not in done]
+            if not at:
                 continue
             self.add_column(rule_id, spec.name, at, self._schema_finding(spec, rule_id, name, at, present,
                                                                          row_of, cell_of))
@@ -371,12 +370,12 @@ class _Builder:
                 failed.append((name, at))
         return failed
 
-    def _schema_finding(self, spec: SheetSpec, rule_id: str, name: str, at: np.ndarray, present, row_of,
+    def _schema_finding(self, spec: SheetSpec, rule_id: str, name: str, at: list[int], present, row_of,
                         cell_of):
         col = spec.column(name)
 
         def build(k: int) -> Finding:
-            pos = int(at[k])
+            pos = at[k]
             msg = self._schema_message(spec, col, rule_id, present[name][pos], present, pos, row_of)
             return _finding(rule_id, spec.name, row_of(name, pos), name, cell_of(name, pos), msg)
 
