@@ -47,12 +47,18 @@ class _Absent(importlib.abc.MetaPathFinder):
         return None
 
 
-class _WithoutPandas:
-    """While active, pandas and numpy look uninstalled to imports in a process that has not loaded
-    them (where importing them would cost nothing, they are left alone)."""
+# What pandera would import for features the check does not use: pandas and numpy (its pandas API
+# and the routing of pandas frames) and hypothesis (its data-synthesis strategies).
+_UNUSED = ("pandas", "numpy", "hypothesis")
+
+
+class _WithoutUnusedPackages:
+    """While active, the packages pandera could use but the check does not look uninstalled, in a
+    process that has not loaded them (where importing them would cost nothing, they are left
+    alone)."""
 
     def __enter__(self):
-        self.absent = _Absent(frozenset(n for n in ("pandas", "numpy") if n not in sys.modules))
+        self.absent = _Absent(frozenset(n for n in _UNUSED if n not in sys.modules))
         if self.absent.names:
             sys.meta_path.insert(0, self.absent)
         return self
@@ -66,34 +72,16 @@ def _pandera_polars():
     """`pandera.polars`, loaded without pandas and numpy.
 
     pandera's package `__init__` imports pandas and numpy whenever they are installed (for its
-    deprecated top-level pandas API), and its check registry imports pandas at the first check of
-    any frame (to route pandas frames; see `_route_checks`).  This project installs pandas for the
+    deprecated top-level pandas API).  This project installs pandas for the
     dashboard, so a plain `import pandera.polars` would cost the check path about a second of
     pandas it never uses.  pandera is written to work without them (a polars-only installation),
     so while it loads pandas and numpy are made to look uninstalled.  Nothing here validates pandas
     frames, so pandera's pandas API and routing are not needed in this process.
     """
-    with _WithoutPandas():
+    with _WithoutUnusedPackages():
         import pandera.polars
 
     return pandera.polars
-
-
-_ROUTED = False
-
-
-def _route_checks() -> None:
-    """Runs before the first check of the process: pandera decides there, once, whether pandas
-    frames can be routed, by importing pandas.  That first check runs here without pandas.  (Not at
-    import time: running polars starts its thread pools, which a process that forks children, such
-    as the check's forkserver, must not have.)"""
-    global _ROUTED
-    if _ROUTED:
-        return
-    with _WithoutPandas():
-        probe = pa.Check(lambda data: data.lazyframe.select(pl.col(data.key).is_not_null()), name="probe")
-        probe(pl.LazyFrame({"probe": [1]}), "probe")
-    _ROUTED = True
 
 
 pa = _pandera_polars()
@@ -121,15 +109,37 @@ def polars_pattern(fmt: Format) -> str:
 
 # ------------------------------------------------------------------------------------- checks
 
-def _check(expr_of, rule_id: str, column: str) -> pa.Check:
-    """A column check whose `expr_of(column expression)` is true where a value passes.  An empty
+class _Test:
+    """A check's test as one polars expression, true where a row passes.
+
+    pandera runs it like any check function (`__call__`, given pandera's `PolarsData`); `validate`
+    puts the expressions of every check of a sheet into one polars query instead, which gives the
+    same masks (tests/test_schemas.py) without paying pandera's per-check set-up, several
+    milliseconds a sheet, on every sheet of every check."""
+
+    def __init__(self, name: str, expression_of):
+        self.__name__ = name  # pandera names the check's function after it
+        self._expression_of = expression_of
+
+    def expression(self, key: str | None, columns) -> pl.Expr:
+        """The test over column `key` (None for a test across columns) of a frame with `columns`."""
+        return self._expression_of(key, columns)
+
+    def __call__(self, data) -> pl.LazyFrame:
+        lazyframe = data.lazyframe
+        key = None if data.key == "*" else data.key
+        return lazyframe.select(self.expression(key, lazyframe.collect_schema()))
+
+
+def _check(test, rule_id: str, column: str) -> pa.Check:
+    """A column check whose `test(column expression)` is true where a value passes.  An empty
     value always passes (`ignore_na`): emptiness is the nullable setting's concern."""
 
-    def isap_column_check(data) -> pl.LazyFrame:
-        c = pl.col(data.key)
-        return data.lazyframe.select(c.is_null() | expr_of(c))
+    def expression(key, columns) -> pl.Expr:
+        c = pl.col(key)
+        return c.is_null() | test(c)
 
-    return pa.Check(isap_column_check, name=f"{rule_id}|{column}", ignore_na=True)
+    return pa.Check(_Test("isap_column_check", expression), name=f"{rule_id}|{column}", ignore_na=True)
 
 
 def _range_check(col: Column) -> pa.Check | None:
@@ -164,9 +174,9 @@ def _column_checks(col: Column) -> list[pa.Check]:
     return checks
 
 
-def _is_in(frame_schema, name: str, values: list[str]) -> pl.Expr:
+def _is_in(columns, name: str, values: list[str]) -> pl.Expr:
     """Where column `name` holds one of `values`: never where it is empty or not text."""
-    if frame_schema.get(name) != pl.String:
+    if columns.get(name) != pl.String:
         return pl.lit(False)
     return pl.col(name).is_in(values).fill_null(False)
 
@@ -179,32 +189,28 @@ def _required_when(col: Column, sheet: SheetSpec) -> pa.Check:
     valid = list(dep.choices) if dep is not None and dep.choices else None
     allowed = [when.equals] if isinstance(when.equals, str) else list(when.equals)
 
-    def isap_required_when(data) -> pl.LazyFrame:
-        lf = data.lazyframe
-        names = lf.collect_schema()
-        if when.column not in names:
-            return lf.select(pl.lit(True, dtype=pl.Boolean).alias(col.name))
+    def expression(key, columns) -> pl.Expr:
+        if when.column not in columns:
+            return pl.lit(True, dtype=pl.Boolean)
         cond = pl.col(when.column)
-        holds = (cond.is_not_null() & ~_is_in(names, when.column, allowed)) if when.negate \
-            else _is_in(names, when.column, allowed)
+        holds = (cond.is_not_null() & ~_is_in(columns, when.column, allowed)) if when.negate \
+            else _is_in(columns, when.column, allowed)
         if valid is not None:
-            holds = holds & _is_in(names, when.column, valid)
-        return lf.select((~(holds & pl.col(col.name).is_null())).alias(col.name))
+            holds = holds & _is_in(columns, when.column, valid)
+        return ~(holds & pl.col(col.name).is_null())
 
-    return pa.Check(isap_required_when, name=f"SCH001|{col.name}")
+    return pa.Check(_Test("isap_required_when", expression), name=f"SCH001|{col.name}")
 
 
-def _partner_code_format(data) -> pl.LazyFrame:
-    lf = data.lazyframe
-    names = lf.collect_schema()
+def _partner_code_format(key, columns) -> pl.Expr:
     codes = pl.col(PARTNER_CODE)
     present = codes.is_not_null()
-    gp = (pl.col("partner_type").eq("GP practice").fill_null(False) if names.get("partner_type") == pl.String
+    gp = (pl.col("partner_type").eq("GP practice").fill_null(False) if columns.get("partner_type") == pl.String
           else pl.lit(False))
     as_text = codes.fill_null("")
     ods_ok = as_text.str.contains(polars_pattern(Format.ODS))
     gp_ok = as_text.str.contains(polars_pattern(Format.GP_PRACTICE))
-    return lf.select((~present | (gp & gp_ok) | (~gp & ods_ok)).alias(PARTNER_CODE))
+    return ~present | (gp & gp_ok) | (~gp & ods_ok)
 
 
 @lru_cache(maxsize=64)
@@ -228,49 +234,58 @@ def schema_for(sheet: SheetSpec, checkpoint: int | None, present: frozenset[str]
         if col.need is Need.WHEN:
             wide.append(_required_when(col, sheet))
     if PARTNER_CODE in present and sheet.name == "Partners":
-        wide.append(pa.Check(_partner_code_format, name=f"SCH005|{PARTNER_CODE}"))
+        wide.append(pa.Check(_Test("isap_partner_code_format", _partner_code_format), name=f"SCH005|{PARTNER_CODE}"))
     return pa.DataFrameSchema(columns, checks=wide, name=sheet.name, strict=False, coerce=False)
+
+
+def tests_of(schema: pa.DataFrameSchema, columns) -> list[tuple[str, str, pl.Expr]]:
+    """Every test of the schema over a frame with `columns`, as `(rule_id, column, expression true
+    where a row passes)`, in the schema's order: a column that may not be empty (pandera's nullable
+    setting, which counts NaN as empty), then each column's checks, then the checks across columns.
+    An empty value passes a check that ignores them, as in pandera's own check backend."""
+    out: list[tuple[str, str, pl.Expr]] = []
+    for name, column in schema.columns.items():
+        if not column.nullable:
+            filled = pl.col(name).is_not_null()
+            if columns[name].is_float():
+                filled = filled & pl.col(name).is_not_nan()
+            out.append(("SCH001", name, filled))
+        for check in column.checks:
+            out.append((*check.name.split("|", 1), _passing(check, check._check_fn.expression(name, columns))))
+    for check in schema.checks:
+        out.append((*check.name.split("|", 1), _passing(check, check._check_fn.expression(None, columns))))
+    return out
+
+
+def _passing(check: pa.Check, expression: pl.Expr) -> pl.Expr:
+    return (expression | expression.is_null()) if check.ignore_na else expression.fill_null(False)
 
 
 def validate(sheet: SheetSpec, frame: pl.DataFrame, checkpoint: int | None) -> dict[tuple[str, str], list[int]]:
     """Every schema failure of the frame, as the ascending row positions that fail each rule on each
     column: `{(rule_id, column): positions}`.
 
-    Each of the schema's checks runs once over its whole column (or the frame, for checks across
-    columns) and yields a boolean column; the failing positions are read from it by polars.
-    Nothing is built per failing cell here, so a column of a hundred thousand faults costs one
-    mask, and the caller words only the ones it lists.  (pandera's own lazy report would build a
-    row of its failure-case frame per failing cell.)
+    The schema's tests run together, in one polars query over the frame, and each yields a boolean
+    column; the failing positions are read from it by polars.  Nothing is built per failing cell
+    here, so a column of a hundred thousand faults costs one mask, and the caller words only the
+    ones it lists.  (pandera's own lazy report would build a failure-case row per failing cell.)
+    A test that cannot run raises: a defect of ours, never the commissioner's fault.
     """
     out: dict[tuple[str, str], list[int]] = {}
     if frame.height == 0 or frame.width == 0:
         return out
-
-    def add(rule_id: str, column: str, positions: list[int]) -> None:
-        if positions:
-            key = (rule_id, column)
-            out[key] = sorted(set(out[key]).union(positions)) if key in out else positions
-
-    _route_checks()
     schema = schema_for(sheet, checkpoint, frozenset(frame.columns))
-    lazy = frame.lazy()
-    for name, column in schema.columns.items():
-        if not column.nullable:
-            add("SCH001", name, frame.get_column(name).is_null().arg_true().to_list())
-        for check in column.checks:
-            rule_id, target = check.name.split("|", 1)
-            add(rule_id, target, _failing(check, lazy, name))
-    for check in schema.checks:
-        rule_id, target = check.name.split("|", 1)
-        add(rule_id, target, _failing(check, lazy, None))
+    tests = tests_of(schema, frame.schema)
+    if not tests:
+        return out
+    masks = frame.select([expression.alias(str(i)) for i, (_, _, expression) in enumerate(tests)])
+    for (rule_id, column), mask in zip(((r, c) for r, c, _ in tests), masks.iter_columns()):
+        if mask.all():
+            continue
+        positions = mask.not_().arg_true().to_list()
+        key = (rule_id, column)
+        out[key] = sorted(set(out[key]).union(positions)) if key in out else positions
     return out
-
-
-def _failing(check: pa.Check, lazy: pl.LazyFrame, column: str | None) -> list[int]:
-    """The positions where a pandera check fails (an empty value passes a check that ignores them).
-    A check that cannot run raises: a defect of ours, never the commissioner's fault."""
-    ok = check(lazy, column).check_output.collect().to_series()
-    return ok.not_().arg_true().to_list()
 
 
 # How each template type is held for validation: one polars type per column, so a value of another
