@@ -277,7 +277,8 @@ class ForkedChild:
     about 0.3 s of a cold `isap check`, docs/performance.md).
     """
 
-    def __init__(self):
+    def __init__(self, preload: tuple[str, ...] = ()):
+        self._preload = preload
         self._stderr_dir = tempfile.mkdtemp(prefix="isap-check-")
         self._pid: int | None = None
         self._tasks = -1
@@ -305,6 +306,7 @@ class ForkedChild:
                 os.close(task_w)
                 os.close(result_r)
                 _init_child(self._stderr_dir, parent)
+                _import(self._preload)
                 _serve(task_r, result_w)
             except BaseException:  # noqa: BLE001 - nothing a child does may run the parent's code on exit
                 code = 1
@@ -352,8 +354,8 @@ class ForkedChild:
         return _ended(pid, code, _stderr_tail(self._stderr_dir, pid), limits)
 
     def _stop(self) -> int:
-        """End the child (it leaves when its task pipe closes; killed if it does not at once) and
-        return its exit status."""
+        """End the child and return its exit status.  No task is under way when this runs (or the
+        one under way is given up), so the child has nothing to finish: it is killed outright."""
         pid, self._pid = self._pid, None
         for fd in (self._tasks, self._results):
             if fd >= 0:
@@ -364,18 +366,14 @@ class ForkedChild:
         self._tasks = self._results = -1
         if pid is None:
             return 0
-        deadline = time.monotonic() + 1.0
-        while True:
-            try:
-                done, status = os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                return 0
-            if done:
-                return os.waitstatus_to_exitcode(status)
-            if time.monotonic() > deadline:
+        try:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if not done:
                 os.kill(pid, signal.SIGKILL)
-                deadline = float("inf")
-            time.sleep(0.001)
+                _, status = os.waitpid(pid, 0)
+        except (ChildProcessError, ProcessLookupError):
+            return 0
+        return os.waitstatus_to_exitcode(status)
 
     def close(self) -> None:
         with self._lock:
@@ -413,6 +411,25 @@ def _read(fd: int, n: int, deadline: float) -> bytes | None:
             return None
         chunks += chunk
     return bytes(chunks)
+
+
+def _import(names: tuple[str, ...]) -> None:
+    """Import `module` (or import `module` and call its `function`, for `module:function`) for each
+    name.  A failure is left for the task that needs the module to meet and report.  What the
+    imports made lives as long as the child: it is moved out of the garbage collector's sight."""
+    import gc
+    import importlib
+
+    for name in names:
+        module, _, function = name.partition(":")
+        try:
+            loaded = importlib.import_module(module)
+            if function:
+                getattr(loaded, function)()
+        except Exception:  # noqa: BLE001 - see above
+            log.debug("preloading %s", name, exc_info=True)
+    gc.freeze()
+    gc.enable()  # (a parent may pause it for its own start-up; the child's tasks run with it on)
 
 
 def _serve(tasks: int, results: int) -> None:
@@ -488,11 +505,21 @@ _CONTEXT = "forkserver"
 _WORKERS = 1
 
 
-def use_fork() -> None:
+def use_fork(preload: tuple[str, ...] = ()) -> None:
     """For a one-shot, single-threaded process (the CLI): one child forked from it (`ForkedChild`),
-    started in a millisecond, checks its files. Call before the first check."""
-    global _CONTEXT
+    started in a millisecond, checks its files. Call before the first check.
+
+    With `preload` (module names, or `module:function` to call one too), the child is forked now
+    and imports them at once, while this process goes on with its own start-up: a command that
+    will check files calls this first thing, so the check's imports cost it no time of its own
+    when another core is free."""
+    global _CONTEXT, _POOL
     _CONTEXT = "fork"
+    if preload:
+        with _POOL_LOCK:
+            if _POOL is None:
+                _POOL = ForkedChild(preload)
+                _POOL.warm()
 
 
 _WARMED = False

@@ -283,7 +283,8 @@ def type_column(column: Column, raw) -> tuple[list, bool]:
             return list(raw), False
         if t is ValueType.INTEGER and all(map(float.is_integer, raw)):
             return list(map(int, raw)), False
-    if t is ValueType.TEXT and kinds <= {str} and column.format is None:
+    if t is ValueType.TEXT and kinds <= {str}:
+        # what `to_text` makes of each: the stripped text, None for blank, WB008 for an error literal
         stripped = list(map(str.strip, raw))
         if ERROR_LITERALS.isdisjoint(stripped):
             return [s or None for s in stripped], False
