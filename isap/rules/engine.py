@@ -162,8 +162,20 @@ def _check_file(path: str | Path, policy: Policy | None, checkpoint: int | None,
     policy = policy or Policy()
     report = CheckReport(str(path), None, None, None, policy.values())
     defects: list[str] = []
+    from isap.workbook.parse import SheetReader
+
+    # the reader starts on each worksheet as soon as the safety scan has passed it (see `inspect`)
+    reader = SheetReader()
     try:
-        inspection = inspect(path, policy)
+        return _assess(path, policy, checkpoint, select, ignore, report, defects, reader)
+    finally:
+        reader.close()
+
+
+def _assess(path: str | Path, policy: Policy, checkpoint: int | None, select: Iterable[str], ignore: Iterable[str],
+            report: CheckReport, defects: list[str], reader) -> tuple[CheckReport, list[str]]:
+    try:
+        inspection = inspect(path, policy, on_ready=reader.start)
     except FileRefused as refused:
         report.findings = refused.findings
         report.sha256 = _sha_if_readable(path, policy)
@@ -179,9 +191,9 @@ def _check_file(path: str | Path, policy: Policy | None, checkpoint: int | None,
         return report, defects
     report.sha256 = inspection.sha256
     try:
-        from isap.workbook.parse import parse  # pandas/pandera load only when a file gets this far
+        from isap.workbook.parse import parse
 
-        wb = parse(inspection, checkpoint, policy.max_findings_per_rule)
+        wb = parse(inspection, checkpoint, policy.max_findings_per_rule, reader=reader)
     except FileRefused as refused:
         report.findings = refused.findings
         return report, defects

@@ -11,7 +11,7 @@ assurance rules that need it are skipped instead of piling on.
 from __future__ import annotations
 
 import io
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from types import MappingProxyType
 
 from python_calamine import CalamineError, CalamineWorkbook
@@ -431,36 +431,45 @@ def _condition_holds(spec: SheetSpec | None, col: Column, value: object) -> bool
     return when.holds(value)
 
 
-# A workbook with more cells than this is read on two threads (see _SheetReader).
+# A workbook with more cells than this is read on two threads (see SheetReader).
 _TWO_READERS_FROM_CELLS = 100_000
 
 
-class _SheetReader:
+class SheetReader:
     """Reads the wanted worksheets with calamine on background threads.
 
-    calamine releases the interpreter lock while it parses a sheet, so while it reads the next
-    sheets the caller types and validates the previous one; on a large workbook that hides most of
-    the read.  A large workbook is read on two threads, each with a workbook of its own (one
-    workbook cannot read two sheets at once), the sheets shared between them by size in template
-    order: on a second core, the largest sheet is read while the others are, instead of before
-    them.  Every part has already passed the safety scan, so nothing reaches calamine that could
-    exhaust memory.
+    calamine releases the interpreter lock while it parses a sheet, so while it reads some sheets
+    the caller scans, types and validates others.  A sheet can be started as soon as the safety
+    scan has measured it (`start`, which `inspect` calls as its `on_ready`), so a large sheet is
+    read while the scan looks at the next ones.  A large workbook is read on two threads, each
+    with a workbook of its own (one workbook cannot read two sheets at once), the sheets shared
+    between them by size as they come: on a second core, the largest sheet is read while the
+    others are, instead of before them.  Nothing reaches calamine before the scan has passed it,
+    so nothing can exhaust memory.
     """
 
-    def __init__(self, inspection: Inspection, order: list[SheetScan]):
-        # the package as the safety scan prepared it: each worksheet under a name only it has
-        self._data = inspection.reading_data or inspection.data
-        self._date1904 = inspection.date1904
-        sizes = [scan.max_row * scan.max_col for scan in order]
-        lanes = 2 if sum(sizes) > _TWO_READERS_FROM_CELLS else 1
-        self._books: list = [None] * lanes
-        self._pools = [ThreadPoolExecutor(max_workers=1, thread_name_prefix="isap-read") for _ in range(lanes)]
-        queued = [0] * lanes
-        self._futures = {}
-        for scan, size in zip(order, sizes):
-            lane = queued.index(min(queued))
-            queued[lane] += size
-            self._futures[scan.name] = self._pools[lane].submit(self._read, lane, scan)
+    def __init__(self):
+        self._data: bytes | None = None
+        self._date1904 = False
+        self._books: list = [None, None]
+        self._pools: list[ThreadPoolExecutor | None] = [None, None]
+        self._queued = [0, 0]
+        self._futures: dict[str, Future] = {}
+
+    def start(self, data: bytes, date1904: bool, scan: SheetScan) -> None:
+        """Read `scan`'s sheet from the package `data` (once; a sheet already started is left be)."""
+        if scan.name in self._futures:
+            return
+        self._data, self._date1904 = data, date1904
+        size = scan.max_row * scan.max_col
+        if sum(self._queued) + size <= _TWO_READERS_FROM_CELLS:
+            lane = 0
+        else:
+            lane = self._queued.index(min(self._queued))
+        self._queued[lane] += size
+        if self._pools[lane] is None:
+            self._pools[lane] = ThreadPoolExecutor(max_workers=1, thread_name_prefix="isap-read")
+        self._futures[scan.name] = self._pools[lane].submit(self._read, lane, scan)
 
     def _read(self, lane: int, scan: SheetScan) -> list[list]:
         if scan.max_row == 0:
@@ -475,6 +484,9 @@ class _SheetReader:
                 rows[r0][c0] = excel_date(rows[r0][c0], self._date1904)
         return rows
 
+    def future(self, name: str) -> Future:
+        return self._futures[name]
+
     def rows(self, name: str) -> list[list]:
         try:
             return self._futures[name].result()
@@ -483,26 +495,50 @@ class _SheetReader:
 
     def close(self) -> None:
         for pool in self._pools:
-            pool.shutdown(wait=True, cancel_futures=True)
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
 
 
 def parse(inspection: Inspection, checkpoint_override: int | None = None,
-          max_findings_per_rule: int | None = None) -> ParsedWorkbook:
+          max_findings_per_rule: int | None = None, reader: SheetReader | None = None) -> ParsedWorkbook:
     """The typed model and the reader's findings.  With `max_findings_per_rule`, at most that many
     findings of one rule on one sheet are built (the first in report order); the others are counted in
-    an `Unlisted` finding, which `cap_findings` turns into the report's "N more" note."""
+    an `Unlisted` finding, which `cap_findings` turns into the report's "N more" note.  `reader` is one
+    the scan may already have started sheets on (see `inspect`'s `on_ready`); it is closed here."""
     b = _Builder(inspection, checkpoint_override, max_findings_per_rule)
     matched, unknown = b.match_sheets()
-    reader = _SheetReader(inspection, [matched[spec.name] for spec in SHEETS if spec.name in matched])
-    built = {}
+    reader = reader or SheetReader()
+    built: dict[str, object] = {}
     try:
-        for spec in SHEETS:  # Cover first: its checkpoint decides what is required
-            scan = matched.get(spec.name)
-            rows, special = (reader.rows(scan.name), scan.special) if scan else (None, {})
-            if spec.kind is SheetKind.KEY_VALUE:
-                built[spec.name] = b.key_value(spec, rows, special)
+        data = inspection.reading_data or inspection.data
+        for spec in SHEETS:
+            if spec.name in matched:
+                reader.start(data, inspection.date1904, matched[spec.name])
+        # Cover first: its checkpoint decides what is required.  The other sheets depend on nothing
+        # but the checkpoint, so each is built as soon as it has been read, in whatever order the
+        # reads end; what a sheet adds to the report does not depend on when it was built.
+        built[COVER.name] = _build(b, COVER, matched, reader)
+        faults: dict[str, Exception] = {}
+        waiting = {}
+        for spec in SHEETS[1:]:
+            if spec.name in matched:
+                waiting[reader.future(matched[spec.name].name)] = spec
             else:
-                built[spec.name] = b.table(spec, rows, special)
+                built[spec.name] = _build(b, spec, matched, reader)
+        while waiting:
+            done, _ = wait(waiting, return_when=FIRST_COMPLETED)
+            ready = {waiting[f].name for f in done}
+            for spec in [s for s in SHEETS if s.name in ready]:
+                try:
+                    built[spec.name] = _build(b, spec, matched, reader)
+                except Exception as fault:  # noqa: BLE001 - raised below, in template order
+                    faults[spec.name] = fault
+            for f in done:
+                del waiting[f]
+        # as if built in template order: the first sheet that failed decides
+        for spec in SHEETS:
+            if spec.name in faults:
+                raise faults[spec.name]
     finally:
         reader.close()
     cover = built["Cover"]
@@ -522,4 +558,12 @@ def parse(inspection: Inspection, checkpoint_override: int | None = None,
     )
 
 
-__all__ = ["parse"]
+def _build(b: _Builder, spec: SheetSpec, matched: dict[str, SheetScan], reader: SheetReader):
+    scan = matched.get(spec.name)
+    rows, special = (reader.rows(scan.name), scan.special) if scan else (None, {})
+    if spec.kind is SheetKind.KEY_VALUE:
+        return b.key_value(spec, rows, special)
+    return b.table(spec, rows, special)
+
+
+__all__ = ["SheetReader", "parse"]
