@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 
 # Imported by the forkserver before any file arrives, so a warm child pays no import cost when it
 # reads one; `warm_up(preload=...)` adds what the caller's children run (the rules, say).
-PRELOAD = ["isap.workbook.parse", "isap.workbook.safety"]
+PRELOAD = ["isap.workbook.parse", "isap.workbook.schemas", "isap.workbook.safety"]
 WARM_WORKERS = 2
 # A child is replaced after this many files, so fragmentation or a leak in a reader cannot build up.
 MAX_TASKS_PER_CHILD = 200

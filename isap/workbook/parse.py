@@ -16,7 +16,6 @@ from types import MappingProxyType
 
 from python_calamine import CalamineError, CalamineWorkbook
 
-from isap.workbook import schemas
 from isap.workbook.findings import Finding, FindingCollector
 from isap.workbook.model import FAILED, KeyValueSheet, ParsedWorkbook, Table
 from isap.workbook.reading_rules import reading_finding
@@ -48,6 +47,7 @@ from isap.workbook.values import (
     type_column,
 )
 
+PARTNER_CODE = "partner_code"  # its format depends on the partner's type (see schemas)
 _TEMPLATE_BY_NORM = {normalise_name(s.name): s for s in SHEETS}
 _IGNORED_NORM = {normalise_name(n) for n in IGNORED_SHEETS}
 _KINDS = {"chartsheet": "a chart sheet", "dialogsheet": "a dialog sheet"}
@@ -350,6 +350,10 @@ class _Builder:
         self._first_seen: dict[str, dict] = {}
         if not positions or not present:
             return []
+        # imported at the first sheet with values to validate, not with this module: on a large
+        # workbook that is while the reader threads are still busy with the large sheets
+        from isap.workbook import schemas
+
         frame = schemas.frame_for(spec, present)
         failures = schemas.validate(spec, frame, self.checkpoint)
         failed: list[tuple[str, list[int]]] = []
@@ -396,7 +400,7 @@ class _Builder:
             return f"{name} {describe(value)} is out of range: it must be {col.range_text()}."
         if rule_id == "SCH005":
             fmt = col.format
-            if name == schemas.PARTNER_CODE and present.get("partner_type", [None] * (pos + 1))[pos] == "GP practice":
+            if name == PARTNER_CODE and present.get("partner_type", [None] * (pos + 1))[pos] == "GP practice":
                 fmt = Format.GP_PRACTICE
             return f"{describe(value)} is not a valid {fmt.value}: expected {FORMAT_EXAMPLES[fmt]}."
         if rule_id == "SCH006":

@@ -32,7 +32,7 @@ from isap.workbook.template import (
     ValueType,
 )
 
-PARTNER_CODE = "partner_code"
+PARTNER_CODE = "partner_code"  # (parse.PARTNER_CODE: the parser words its findings without importing this)
 
 
 class _Absent(importlib.abc.MetaPathFinder):
