@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import atexit
 import ctypes
+import faulthandler
 import io
 import logging
 import math
@@ -118,6 +119,10 @@ def _init_child(stderr_dir: str, parent_pid: int | None) -> None:
     fd = os.open(os.path.join(stderr_dir, f"{os.getpid()}.err"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.dup2(fd, 2)
     os.close(fd)
+    # A parent's fault handler (PYTHONFAULTHANDLER, or a test runner's) writes to a copy of the
+    # parent's standard error that a forked child inherits: its report of the crash would reach the
+    # terminal and crowd the reader's own reason out of what the parent reads.
+    faulthandler.disable()
     os.environ["RUST_BACKTRACE"] = "0"
 
 
