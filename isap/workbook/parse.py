@@ -272,14 +272,16 @@ class _Builder:
                     typed[i] = None
                 failed_rows[name].update(bad_at)
             if spec.column(name).format in UPPERCASED_FORMATS:
-                typed = [t.upper() if t.__class__ is str else t for t in typed]
+                # codes repeat: each distinct one is upper-cased once
+                upper = {t: t.upper() for t in set(typed) if t.__class__ is str}
+                typed = list(map(upper.get, typed, typed))
             if contiguous:
                 columns[name] = typed
                 failed[name] = failed_rows[name]
             else:
                 columns[name] = [typed[i] for i in data]
                 failed[name] = {position[i] for i in failed_rows[name] if i in position}
-        excel_rows = tuple(i + 2 for i in data)
+        excel_rows = tuple(range(2, n + 2)) if contiguous else tuple(i + 2 for i in data)
 
         # missing columns
         for col in spec.columns:

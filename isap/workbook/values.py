@@ -278,7 +278,9 @@ def type_column(column: Column, raw) -> tuple[list, bool]:
     """
     kinds = set(map(type, raw))
     t = column.type
-    if kinds <= {float} and all(-NUMBER_LIMIT < x < NUMBER_LIMIT for x in raw):  # never NaN or infinite
+    # (never NaN or infinite)
+    if kinds <= {float} and (not raw or not any(map(math.isnan, raw)) and -NUMBER_LIMIT < min(raw)
+                             and max(raw) < NUMBER_LIMIT):
         if t is ValueType.MONEY:
             return list(raw), False
         if t is ValueType.INTEGER and all(map(float.is_integer, raw)):
