@@ -34,10 +34,10 @@ def checking_modules() -> tuple[str, ...]:
 
 
 def prepare() -> None:
-    """Import what a check runs first (the parser and every rule module), so that a child started
-    ahead of its first file pays no import time for them then.  The schemas (polars and pandera)
-    are left to the first sheet to validate: on a large workbook that is while calamine reads."""
+    """Import everything a check runs (the parser, its schemas and every rule module), so that a
+    child started ahead of its first file pays no import time then."""
     import isap.workbook.parse  # noqa: F401
+    import isap.workbook.schemas  # noqa: F401
 
     all_rules()
 

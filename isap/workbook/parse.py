@@ -352,8 +352,7 @@ class _Builder:
         self._first_seen: dict[str, dict] = {}
         if not positions or not present:
             return []
-        # imported at the first sheet with values to validate, not with this module: on a large
-        # workbook that is while the reader threads are still busy with the large sheets
+        # (imported here rather than with this module: a file refused by the scan never needs it)
         from isap.workbook import schemas
 
         frame = schemas.frame_for(spec, present)
