@@ -176,7 +176,7 @@ def _check_file(path: str | Path, policy: Policy | None, checkpoint: int | None,
 def _assess(path: str | Path, policy: Policy, checkpoint: int | None, select: Iterable[str], ignore: Iterable[str],
             report: CheckReport, defects: list[str], reader) -> tuple[CheckReport, list[str]]:
     try:
-        inspection = inspect(path, policy, on_ready=reader.start)
+        inspection = inspect(path, policy, on_ready=reader.ahead)
     except FileRefused as refused:
         report.findings = refused.findings
         report.sha256 = _sha_if_readable(path, policy)

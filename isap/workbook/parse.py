@@ -444,11 +444,12 @@ class SheetReader:
     """Reads the wanted worksheets with calamine on background threads.
 
     calamine releases the interpreter lock while it parses a sheet, so while it reads some sheets
-    the caller scans, types and validates others.  A sheet can be started as soon as the safety
-    scan has measured it (`start`, which `inspect` calls as its `on_ready`), so a large sheet is
-    read while the scan looks at the next ones.  A large workbook is read on two threads, each
-    with a workbook of its own (one workbook cannot read two sheets at once), the sheets shared
-    between them by size as they come: on a second core, the largest sheet is read while the
+    the caller scans, types and validates others.  While the safety scan runs, each sheet it has
+    measured can be read ahead (`ahead`, which `inspect` calls as its `on_ready`), one at a time:
+    the scan keeps one core busy and a read the other, so the first large sheet is read while the
+    scan looks at the next ones.  Once the scan is over (`start`), a large workbook is read on two
+    threads, each with a workbook of its own (one workbook cannot read two sheets at once), the
+    sheets shared between them by size: on a second core, the largest sheet is read while the
     others are, instead of before them.  Nothing reaches calamine before the scan has passed it,
     so nothing can exhaust memory.
     """
@@ -460,21 +461,36 @@ class SheetReader:
         self._pools: list[ThreadPoolExecutor | None] = [None, None]
         self._queued = [0, 0]
         self._futures: dict[str, Future] = {}
+        self._lanes: dict[str, int] = {}
+        self._reading_ahead: Future | None = None
+
+    def ahead(self, data: bytes, date1904: bool, scan: SheetScan) -> None:
+        """During the scan: read `scan`'s sheet now if no other sheet is being read ahead; if one
+        is, it waits for `start`, after the scan."""
+        if self._reading_ahead is None or self._reading_ahead.done():
+            idle = [lane for lane, pool in enumerate(self._pools) if not any(
+                not f.done() for n, f in self._futures.items() if self._lanes.get(n) == lane)]
+            self._reading_ahead = self._submit(data, date1904, scan, idle[0] if idle else 0)
 
     def start(self, data: bytes, date1904: bool, scan: SheetScan) -> None:
         """Read `scan`'s sheet from the package `data` (once; a sheet already started is left be)."""
         if scan.name in self._futures:
             return
-        self._data, self._date1904 = data, date1904
         size = scan.max_row * scan.max_col
         if sum(self._queued) + size <= _TWO_READERS_FROM_CELLS:
             lane = 0
         else:
             lane = self._queued.index(min(self._queued))
-        self._queued[lane] += size
+        self._submit(data, date1904, scan, lane)
+
+    def _submit(self, data: bytes, date1904: bool, scan: SheetScan, lane: int) -> Future:
+        self._data, self._date1904 = data, date1904
+        self._queued[lane] += scan.max_row * scan.max_col
+        self._lanes[scan.name] = lane
         if self._pools[lane] is None:
             self._pools[lane] = ThreadPoolExecutor(max_workers=1, thread_name_prefix="isap-read")
-        self._futures[scan.name] = self._pools[lane].submit(self._read, lane, scan)
+        future = self._futures[scan.name] = self._pools[lane].submit(self._read, lane, scan)
+        return future
 
     def _read(self, lane: int, scan: SheetScan) -> list[list]:
         if scan.max_row == 0:
