@@ -278,8 +278,12 @@ class ForkedChild:
     without a pool's machinery.  The child is a plain fork that reads tasks from a pipe and writes
     each result back; the parent waits on the pipe for at most the task's wall-clock budget and
     kills the child when it runs out.  A child that dies is replaced at the next file.  Starting
-    one costs a fork, and stopping it, closing a pipe (a pool's threads and result loops cost
-    about 0.3 s of a cold `isap check`, docs/performance.md).
+    one costs a fork, and stopping it a kill (a pool's threads and result loops cost about 0.3 s of
+    a cold `isap check`, docs/performance.md).
+
+    Only for a process that has not run a check itself: polars' thread pool, once started, is not
+    there in a forked child, whose first polars query would then wait for ever (the wall-clock
+    limit would end it).  The CLI never checks in its own process.
     """
 
     def __init__(self, preload: tuple[str, ...] = ()):
