@@ -50,7 +50,10 @@ log = logging.getLogger(__name__)
 
 # Imported by the forkserver before any file arrives, so a warm child pays no import cost when it
 # reads one; `warm_up(preload=...)` adds what the caller's children run (the rules, say).
-PRELOAD = ["isap.workbook.parse", "isap.workbook.schemas", "isap.workbook.safety"]
+PRELOAD = ["isap.workbook.parse", "isap.workbook.safety"]
+# Imported by each child as it starts, before its first file: polars starts threads, which a
+# process that forks (the forkserver) should not have; each child forked from it loads its own.
+CHILD_IMPORTS = ("isap.workbook.schemas",)
 WARM_WORKERS = 2
 # A child is replaced after this many files, so fragmentation or a leak in a reader cannot build up.
 MAX_TASKS_PER_CHILD = 200
@@ -88,7 +91,7 @@ class Failure:
 
 # ---------------------------------------------------------------------------- in the child
 
-def _init_child(stderr_dir: str, parent_pid: int | None) -> None:
+def _init_child(stderr_dir: str, parent_pid: int | None, imports: tuple[str, ...] = ()) -> None:
     """Runs once in every new child, before it takes any file."""
     parent_pid = parent_pid or os.getppid()  # under forkserver: the forkserver, which ends with our parent
     try:
@@ -124,6 +127,8 @@ def _init_child(stderr_dir: str, parent_pid: int | None) -> None:
     # terminal and crowd the reader's own reason out of what the parent reads.
     faulthandler.disable()
     os.environ["RUST_BACKTRACE"] = "0"
+    if imports:
+        _import(imports)
 
 
 def _limited(fn: Callable, args: tuple, limits: Limits) -> Any:
@@ -218,7 +223,7 @@ class Isolation:
         # Under fork the child's parent is this process; under forkserver it is the forkserver.
         parent = os.getpid() if context == "fork" else None
         self._pool = ProcessPool(max_workers=workers, max_tasks=max_tasks, initializer=_init_child,
-                                 initargs=(self._stderr_dir, parent), context=ctx)
+                                 initargs=(self._stderr_dir, parent, CHILD_IMPORTS), context=ctx)
 
     def run(self, fn: Callable, args: tuple, limits: Limits) -> Any | Failure:
         """`fn(*args)` in a child under `limits`: its result, or a `Failure` saying why there is none.
