@@ -35,10 +35,8 @@ _PROBE = textwrap.dedent("""
         out = {"cells": cells}
     else:
         # the check itself; the isolation around it is measured in benchmarks/isolation.py
-        from isap.rules.engine import check_file_in_process as check_file
-        import isap.workbook.parse
-        from isap.rules.registry import all_rules
-        all_rules()
+        from isap.rules.engine import check_file_in_process as check_file, prepare
+        prepare()  # the parser, its schemas and the rules
         t_import = time.perf_counter()
         first = check_file(path)  # the first file in a fresh process also pays one-time set-up
         t_first = time.perf_counter()
