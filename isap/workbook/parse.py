@@ -76,7 +76,7 @@ class _Builder:
 
     # ---------------------------------------------------------------- sheets
     def match_sheets(self) -> tuple[dict[str, SheetScan], dict[str, int]]:
-        matched: dict[str, SheetScan] = {}
+        matched = matched_sheets(self.inspection.sheets)
         unknown: dict[str, int] = {}
         for order, scan in enumerate(self.inspection.sheets):
             norm = normalise_name(scan.name)
@@ -93,10 +93,7 @@ class _Builder:
                          f"Sheet {quote(scan.name)} is {kind}, not a worksheet, and is ignored." if kind
                          else f"Sheet {quote(scan.name)} is not a worksheet and is ignored.")
                 continue
-            if norm in _IGNORED_NORM:
-                continue
-            if spec is not None and spec.name not in matched:
-                matched[spec.name] = scan
+            if norm in _IGNORED_NORM or (spec is not None and matched[spec.name] is scan):
                 continue
             unknown.setdefault(shown, order)
             if spec is not None:
@@ -423,6 +420,18 @@ class _Builder:
                      "let it calculate and save it again, or type the value.")
 
 
+def matched_sheets(sheets: list[SheetScan]) -> dict[str, SheetScan]:
+    """The worksheet read for each template sheet: the first, in workbook order, whose name is the
+    template sheet's (in any case or spacing)."""
+    matched: dict[str, SheetScan] = {}
+    for scan in sheets:
+        norm = normalise_name(scan.name)
+        spec = _TEMPLATE_BY_NORM.get(norm)
+        if scan.is_worksheet and norm not in _IGNORED_NORM and spec is not None and spec.name not in matched:
+            matched[spec.name] = scan
+    return matched
+
+
 def _condition_holds(spec: SheetSpec | None, col: Column, value: object) -> bool:
     """Whether a conditional requirement applies: never when the value it depends on failed its own
     check (an invalid choice is SCH003 alone, with no cascade onto the columns it would require)."""
@@ -463,10 +472,16 @@ class SheetReader:
         self._futures: dict[str, Future] = {}
         self._lanes: dict[str, int] = {}
         self._reading_ahead: Future | None = None
+        self._wanted: set[int] | None = None
 
-    def ahead(self, data: bytes, date1904: bool, scan: SheetScan) -> None:
-        """During the scan: read `scan`'s sheet now if no other sheet is being read ahead; if one
-        is, it waits for `start`, after the scan."""
+    def ahead(self, data: bytes, date1904: bool, scan: SheetScan, sheets: list[SheetScan]) -> None:
+        """During the scan: read `scan`'s sheet now, if the parser will read it (of `sheets`, the
+        workbook's, see `matched_sheets`) and no other sheet is being read ahead; if one is, it
+        waits for `start`, after the scan."""
+        if self._wanted is None:
+            self._wanted = {id(s) for s in matched_sheets(sheets).values()}
+        if id(scan) not in self._wanted:
+            return
         if self._reading_ahead is None or self._reading_ahead.done():
             idle = [lane for lane, pool in enumerate(self._pools) if not any(
                 not f.done() for n, f in self._futures.items() if self._lanes.get(n) == lane)]

@@ -333,10 +333,10 @@ _MACRO_SHEET_TYPES = ("/xlMacrosheet", "/xlIntlMacrosheet")
 
 
 def inspect(path: str | Path, policy: Policy,
-            on_ready: Callable[[bytes, bool, SheetScan], None] | None = None) -> Inspection:
+            on_ready: Callable[[bytes, bool, SheetScan, list[SheetScan]], None] | None = None) -> Inspection:
     """Check the file before parsing; raise `FileRefused` with WB001–WB003 findings.
 
-    `on_ready(data, date1904, scan)`, if given, is called for each worksheet that may be read before
+    `on_ready(data, date1904, scan, sheets)`, if given, is called for each worksheet that may be read before
     the scan ends: the reader is to be given the file itself (see `_reading_package`), every other
     part has passed, and the worksheet has been measured within the limits.  The file may still be
     refused afterwards (for a fault in a later worksheet); what was read then goes unused."""
@@ -457,7 +457,7 @@ def inspect(path: str | Path, policy: Policy,
         if scan is not None:
             _scan_sheet(data, i, scan, budget, total, policy, date_styles)
             if early and not scan.needs_cell_scan and _within_limits(scan, policy):
-                on_ready(data, date1904, scan)
+                on_ready(data, date1904, scan, sheets)
         else:
             _check_part(data, i, budget, total, policy)
     for s in sheets:
