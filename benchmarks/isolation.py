@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 _WARM = textwrap.dedent("""
     import json, statistics, sys, time
     from isap.rules import engine
-from isap.workbook import isolation
+    from isap.workbook import isolation
     path, warmup, repeat = sys.argv[1], sys.argv[2], int(sys.argv[3])
     isolation.warm_up()
     for _ in range(2):  # both paths warm (imports, caches, children) on another workbook

@@ -6,6 +6,7 @@ layer or pandas at start-up; each command imports what it needs.
 
 from __future__ import annotations
 
+import gc
 import sys
 from enum import Enum
 from pathlib import Path
@@ -106,6 +107,9 @@ def check(
         _die("--annotate takes exactly one workbook")
     pol = _policy(policy)
     isolation.use_fork()  # this one-shot process has no threads of its own: its forks are the cheapest children
+    if not gc.isenabled():  # paused for start-up (see main): what start-up made stays, out of the collector's way
+        gc.freeze()
+        gc.enable()
     reports = [check_file(f, pol, checkpoint, _split(select), _split(ignore)) for f in files]
     if format is ReportFormat.json:
         out = to_json(reports)
@@ -675,7 +679,23 @@ def _prefect_api(children, wait: bool) -> None:
              "(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS)", 1)
 
 
+# What a checking child runs, imported by it while this process parses its arguments (see main).
+CHECKING = ("isap.rules.engine:prepare",)
+
+
 def main() -> None:
+    args = sys.argv[1:]
+    if args[:1] == ["check"] and not {"--help", "-h"} & set(args[1:]):
+        # `isap check` forks its checking child before parsing its arguments: the child imports the
+        # checking modules (polars, pandera, the rules) on one core while this process parses its
+        # arguments and reads the policy on the other.  What both need is imported first, once.
+        # Start-up makes many long-lived objects and no cyclic garbage: the collector waits until
+        # it is over (see check), in this process and in the child forked from it.
+        gc.disable()
+        import isap.rules.engine  # noqa: F401
+        from isap.workbook import isolation
+
+        isolation.use_fork(preload=CHECKING)
     try:
         app()
     except KeyboardInterrupt:

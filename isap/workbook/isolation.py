@@ -25,16 +25,20 @@ from __future__ import annotations
 
 import atexit
 import ctypes
+import faulthandler
 import io
 import logging
 import math
 import multiprocessing
 import os
 import resource
+import select
 import shutil
 import signal
+import struct
 import tempfile
 import threading
+import time
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from multiprocessing import context as mp_context
@@ -47,6 +51,9 @@ log = logging.getLogger(__name__)
 # Imported by the forkserver before any file arrives, so a warm child pays no import cost when it
 # reads one; `warm_up(preload=...)` adds what the caller's children run (the rules, say).
 PRELOAD = ["isap.workbook.parse", "isap.workbook.safety"]
+# Imported by each child as it starts, before its first file: polars starts threads, which a
+# process that forks (the forkserver) should not have; each child forked from it loads its own.
+CHILD_IMPORTS = ("isap.workbook.schemas",)
 WARM_WORKERS = 2
 # A child is replaced after this many files, so fragmentation or a leak in a reader cannot build up.
 MAX_TASKS_PER_CHILD = 200
@@ -84,7 +91,7 @@ class Failure:
 
 # ---------------------------------------------------------------------------- in the child
 
-def _init_child(stderr_dir: str, parent_pid: int | None) -> None:
+def _init_child(stderr_dir: str, parent_pid: int | None, imports: tuple[str, ...] = ()) -> None:
     """Runs once in every new child, before it takes any file."""
     parent_pid = parent_pid or os.getppid()  # under forkserver: the forkserver, which ends with our parent
     try:
@@ -115,7 +122,13 @@ def _init_child(stderr_dir: str, parent_pid: int | None) -> None:
     fd = os.open(os.path.join(stderr_dir, f"{os.getpid()}.err"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.dup2(fd, 2)
     os.close(fd)
+    # A parent's fault handler (PYTHONFAULTHANDLER, or a test runner's) writes to a copy of the
+    # parent's standard error that a forked child inherits: its report of the crash would reach the
+    # terminal and crowd the reader's own reason out of what the parent reads.
+    faulthandler.disable()
     os.environ["RUST_BACKTRACE"] = "0"
+    if imports:
+        _import(imports)
 
 
 def _limited(fn: Callable, args: tuple, limits: Limits) -> Any:
@@ -210,7 +223,7 @@ class Isolation:
         # Under fork the child's parent is this process; under forkserver it is the forkserver.
         parent = os.getpid() if context == "fork" else None
         self._pool = ProcessPool(max_workers=workers, max_tasks=max_tasks, initializer=_init_child,
-                                 initargs=(self._stderr_dir, parent), context=ctx)
+                                 initargs=(self._stderr_dir, parent, CHILD_IMPORTS), context=ctx)
 
     def run(self, fn: Callable, args: tuple, limits: Limits) -> Any | Failure:
         """`fn(*args)` in a child under `limits`: its result, or a `Failure` saying why there is none.
@@ -236,34 +249,7 @@ class Isolation:
 
     def _expired(self, exc, limits: Limits) -> Failure:
         code = exc.exitcode if isinstance(exc.exitcode, int) else 0
-        tail = self._stderr_tail(exc.pid)
-        if tail:
-            log.info("isolated check child %s ended with status %s: %s", exc.pid, code, tail)
-        if code == -signal.SIGXCPU:
-            return Failure("cpu", f"it used more than the {_seconds(limits.cpu_seconds)} of processor time allowed")
-        if "memory allocation of" in tail or "MemoryError" in tail or "out of memory" in tail.lower():
-            return Failure("memory", f"it needed more than the {_mib(limits.memory_bytes)} of memory allowed")
-        if code < 0:
-            try:
-                name = signal.Signals(-code).name
-            except ValueError:
-                name = f"signal {-code}"
-            return Failure("crash", f"the reader stopped abruptly ({name})")
-        return Failure("crash", f"the reader stopped abruptly (exit status {code})")
-
-    def _stderr_tail(self, pid: int | None) -> str:
-        if pid is None:
-            return ""
-        path = Path(self._stderr_dir) / f"{pid}.err"
-        try:
-            with open(path, "rb") as fh:
-                fh.seek(0, os.SEEK_END)
-                fh.seek(max(0, fh.tell() - _STDERR_TAIL))
-                text = fh.read().decode("utf-8", "replace").strip()
-            path.unlink(missing_ok=True)
-            return text
-        except OSError:
-            return ""
+        return _ended(exc.pid, code, _stderr_tail(self._stderr_dir, exc.pid), limits)
 
     def warm(self) -> None:
         """Start the children now (and the forkserver with its preloads) rather than at the first file."""
@@ -290,6 +276,233 @@ class Isolation:
             return False
 
 
+class ForkedChild:
+    """One limited child forked from this process, which checks every file the process asks for.
+
+    For the one-shot, single-threaded CLI: the same limits and the same failures as `Isolation`,
+    without a pool's machinery.  The child is a plain fork that reads tasks from a pipe and writes
+    each result back; the parent waits on the pipe for at most the task's wall-clock budget and
+    kills the child when it runs out.  A child that dies is replaced at the next file.  Starting
+    one costs a fork, and stopping it a kill (a pool's threads and result loops cost about 0.3 s of
+    a cold `isap check`, docs/performance.md).
+
+    Only for a process that has not run a check itself: polars' thread pool, once started, is not
+    there in a forked child, whose first polars query would then wait for ever (the wall-clock
+    limit would end it).  The CLI never checks in its own process.
+    """
+
+    def __init__(self, preload: tuple[str, ...] = ()):
+        self._preload = preload
+        self._stderr_dir = tempfile.mkdtemp(prefix="isap-check-")
+        self._pid: int | None = None
+        self._tasks = -1
+        self._results = -1
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @property
+    def alive(self) -> bool:
+        return not self._closed
+
+    def warm(self) -> None:
+        with self._lock:
+            if self._pid is None:
+                self._start()
+
+    def _start(self) -> None:
+        parent = os.getpid()
+        task_r, task_w = os.pipe()
+        result_r, result_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: serve until the parent closes the task pipe, then leave at once
+            code = 0
+            try:
+                os.close(task_w)
+                os.close(result_r)
+                _init_child(self._stderr_dir, parent)
+                _import(self._preload)
+                _serve(task_r, result_w)
+            except BaseException:  # noqa: BLE001 - nothing a child does may run the parent's code on exit
+                code = 1
+            finally:
+                os._exit(code)
+        os.close(task_r)
+        os.close(result_w)
+        self._pid, self._tasks, self._results = pid, task_w, result_r
+
+    def run(self, fn: Callable, args: tuple, limits: Limits) -> Any | Failure:
+        """`fn(*args)` in the child under `limits`: its result, or a `Failure` saying why there is none."""
+        import pickle
+
+        with self._lock:
+            try:
+                task = pickle.dumps((fn, args, limits), protocol=pickle.HIGHEST_PROTOCOL)
+                if self._pid is None:
+                    self._start()
+                _send(self._tasks, task)
+            except BrokenPipeError:  # the child died between files: what it left says why
+                return self._gone(limits)
+            except Exception as exc:  # noqa: BLE001 - no child could be started or reached
+                self._stop()
+                return Failure("unavailable", f"{type(exc).__name__}: {exc}")
+            try:
+                data = _receive(self._results, time.monotonic() + limits.wall_seconds)
+            except TimeoutError:
+                self._stop()
+                return Failure("time", f"it took longer than the {_seconds(limits.wall_seconds)} allowed")
+            if data is None:
+                return self._gone(limits)
+        try:
+            status, value = pickle.loads(data)
+        except Exception as exc:  # noqa: BLE001 - a result that cannot be read is the child's failure
+            return Failure("error", f"{type(exc).__name__}: {exc}")
+        if status == "ok":
+            return value
+        if status == "memory":
+            return Failure("memory", f"it needed more than the {_mib(limits.memory_bytes)} of memory allowed")
+        return Failure("error", value)
+
+    def _gone(self, limits: Limits) -> Failure:
+        pid = self._pid
+        code = self._stop()
+        return _ended(pid, code, _stderr_tail(self._stderr_dir, pid), limits)
+
+    def _stop(self) -> int:
+        """End the child and return its exit status.  No task is under way when this runs (or the
+        one under way is given up), so the child has nothing to finish: it is killed outright."""
+        pid, self._pid = self._pid, None
+        for fd in (self._tasks, self._results):
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self._tasks = self._results = -1
+        if pid is None:
+            return 0
+        try:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if not done:
+                os.kill(pid, signal.SIGKILL)
+                _, status = os.waitpid(pid, 0)
+        except (ChildProcessError, ProcessLookupError):
+            return 0
+        return os.waitstatus_to_exitcode(status)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._stop()
+        shutil.rmtree(self._stderr_dir, ignore_errors=True)
+
+
+_LENGTH = struct.Struct("!Q")
+
+
+def _send(fd: int, data: bytes) -> None:
+    view = memoryview(_LENGTH.pack(len(data)) + data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _receive(fd: int, deadline: float = math.inf) -> bytes | None:
+    """One message from `fd`; None when the writer has gone. TimeoutError past `deadline`."""
+    head = _read(fd, _LENGTH.size, deadline)
+    if head is None:
+        return None
+    return _read(fd, _LENGTH.unpack(head)[0], deadline)
+
+
+def _read(fd: int, n: int, deadline: float) -> bytes | None:
+    chunks = bytearray()
+    while len(chunks) < n:
+        if deadline != math.inf:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+                raise TimeoutError
+        chunk = os.read(fd, min(n - len(chunks), 1 << 20))
+        if not chunk:
+            return None
+        chunks += chunk
+    return bytes(chunks)
+
+
+def _import(names: tuple[str, ...]) -> None:
+    """Import `module` (or import `module` and call its `function`, for `module:function`) for each
+    name.  A failure is left for the task that needs the module to meet and report.  What the
+    imports made lives as long as the child: it is moved out of the garbage collector's sight."""
+    import gc
+    import importlib
+
+    for name in names:
+        module, _, function = name.partition(":")
+        try:
+            loaded = importlib.import_module(module)
+            if function:
+                getattr(loaded, function)()
+        except Exception:  # noqa: BLE001 - see above
+            log.debug("preloading %s", name, exc_info=True)
+    gc.freeze()
+    gc.enable()  # (a parent may pause it for its own start-up; the child's tasks run with it on)
+
+
+def _serve(tasks: int, results: int) -> None:
+    """The forked child's loop: run each task under its limits and send back what came of it."""
+    import pickle
+    import traceback
+
+    while True:
+        task = _receive(tasks)
+        if task is None:
+            return
+        try:
+            fn, args, limits = pickle.loads(task)
+            outcome = ("ok", _limited(fn, args, limits))
+        except MemoryError:
+            outcome = ("memory", "")
+        except BaseException:  # noqa: BLE001 - whatever the function raised is reported, not re-raised
+            outcome = ("error", traceback.format_exc())
+        try:
+            data = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
+        except MemoryError:
+            data = pickle.dumps(("memory", ""))
+        except Exception:  # noqa: BLE001 - a result that cannot be sent is reported as such
+            data = pickle.dumps(("error", traceback.format_exc()))
+        _send(results, data)
+
+
+def _ended(pid: int | None, code: int, tail: str, limits: Limits) -> Failure:
+    """Why a child that ended without a result did: its exit status and the end of its standard error."""
+    if tail:
+        log.info("isolated check child %s ended with status %s: %s", pid, code, tail)
+    if code == -signal.SIGXCPU:
+        return Failure("cpu", f"it used more than the {_seconds(limits.cpu_seconds)} of processor time allowed")
+    if "memory allocation of" in tail or "MemoryError" in tail or "out of memory" in tail.lower():
+        return Failure("memory", f"it needed more than the {_mib(limits.memory_bytes)} of memory allowed")
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return Failure("crash", f"the reader stopped abruptly ({name})")
+    return Failure("crash", f"the reader stopped abruptly (exit status {code})")
+
+
+def _stderr_tail(stderr_dir: str, pid: int | None) -> str:
+    if pid is None:
+        return ""
+    path = Path(stderr_dir) / f"{pid}.err"
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - _STDERR_TAIL))
+            text = fh.read().decode("utf-8", "replace").strip()
+        path.unlink(missing_ok=True)
+        return text
+    except OSError:
+        return ""
+
+
 def _seconds(s: float) -> str:
     return f"{s:g} second{'s' if s != 1 else ''}"
 
@@ -300,17 +513,27 @@ def _mib(n: int) -> str:
 
 # ---------------------------------------------------------------------------- the process's pool
 
-_POOL: Isolation | None = None
+_POOL: Isolation | ForkedChild | None = None
 _POOL_LOCK = threading.Lock()
 _CONTEXT = "forkserver"
 _WORKERS = 1
 
 
-def use_fork() -> None:
-    """For a one-shot, single-threaded process (the CLI): children are forks of it, started in
-    milliseconds. Call before the first check."""
-    global _CONTEXT
+def use_fork(preload: tuple[str, ...] = ()) -> None:
+    """For a one-shot, single-threaded process (the CLI): one child forked from it (`ForkedChild`),
+    started in a millisecond, checks its files. Call before the first check.
+
+    With `preload` (module names, or `module:function` to call one too), the child is forked now
+    and imports them at once, while this process goes on with its own start-up: a command that
+    will check files calls this first thing, so the check's imports cost it no time of its own
+    when another core is free."""
+    global _CONTEXT, _POOL
     _CONTEXT = "fork"
+    if preload:
+        with _POOL_LOCK:
+            if _POOL is None:
+                _POOL = ForkedChild(preload)
+                _POOL.warm()
 
 
 _WARMED = False
@@ -335,13 +558,13 @@ def warm_up(workers: int = WARM_WORKERS, background: bool = False, preload: tupl
         _pool().warm()
 
 
-def _pool() -> Isolation:
+def _pool() -> Isolation | ForkedChild:
     global _POOL
     with _POOL_LOCK:
         if _POOL is None or not _POOL.alive:
             if _POOL is not None:
                 _POOL.close()
-            _POOL = Isolation(_CONTEXT, _WORKERS)
+            _POOL = ForkedChild() if _CONTEXT == "fork" else Isolation(_CONTEXT, _WORKERS)
         return _POOL
 
 

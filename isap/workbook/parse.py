@@ -11,13 +11,11 @@ assurance rules that need it are skipped instead of piling on.
 from __future__ import annotations
 
 import io
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from types import MappingProxyType
 
-import numpy as np
 from python_calamine import CalamineError, CalamineWorkbook
 
-from isap.workbook import schemas
 from isap.workbook.findings import Finding, FindingCollector
 from isap.workbook.model import FAILED, KeyValueSheet, ParsedWorkbook, Table
 from isap.workbook.reading_rules import reading_finding
@@ -49,6 +47,7 @@ from isap.workbook.values import (
     type_column,
 )
 
+PARTNER_CODE = "partner_code"  # its format depends on the partner's type (see schemas)
 _TEMPLATE_BY_NORM = {normalise_name(s.name): s for s in SHEETS}
 _IGNORED_NORM = {normalise_name(n) for n in IGNORED_SHEETS}
 _KINDS = {"chartsheet": "a chart sheet", "dialogsheet": "a dialog sheet"}
@@ -77,7 +76,7 @@ class _Builder:
 
     # ---------------------------------------------------------------- sheets
     def match_sheets(self) -> tuple[dict[str, SheetScan], dict[str, int]]:
-        matched: dict[str, SheetScan] = {}
+        matched = matched_sheets(self.inspection.sheets)
         unknown: dict[str, int] = {}
         for order, scan in enumerate(self.inspection.sheets):
             norm = normalise_name(scan.name)
@@ -94,10 +93,7 @@ class _Builder:
                          f"Sheet {quote(scan.name)} is {kind}, not a worksheet, and is ignored." if kind
                          else f"Sheet {quote(scan.name)} is not a worksheet and is ignored.")
                 continue
-            if norm in _IGNORED_NORM:
-                continue
-            if spec is not None and spec.name not in matched:
-                matched[spec.name] = scan
+            if norm in _IGNORED_NORM or (spec is not None and matched[spec.name] is scan):
                 continue
             unknown.setdefault(shown, order)
             if spec is not None:
@@ -273,14 +269,16 @@ class _Builder:
                     typed[i] = None
                 failed_rows[name].update(bad_at)
             if spec.column(name).format in UPPERCASED_FORMATS:
-                typed = [t.upper() if t.__class__ is str else t for t in typed]
+                # codes repeat: each distinct one is upper-cased once
+                upper = {t: t.upper() for t in set(typed) if t.__class__ is str}
+                typed = list(map(upper.get, typed, typed))
             if contiguous:
                 columns[name] = typed
                 failed[name] = failed_rows[name]
             else:
                 columns[name] = [typed[i] for i in data]
                 failed[name] = {position[i] for i in failed_rows[name] if i in position}
-        excel_rows = tuple(i + 2 for i in data)
+        excel_rows = tuple(range(2, n + 2)) if contiguous else tuple(i + 2 for i in data)
 
         # missing columns
         for col in spec.columns:
@@ -302,9 +300,9 @@ class _Builder:
                            lambda name, pos: f"{letters[name]}{excel_rows[pos]}", skip=failed)
         repeated: set[int] = set()
         for name, positions in bad:
-            failed.setdefault(name, set()).update(positions.tolist())
+            failed.setdefault(name, set()).update(positions)
         for _name, positions in self._repeats:
-            repeated.update(positions.tolist())
+            repeated.update(positions)
         final: dict[str, tuple] = {}
         for name, vals in columns.items():
             fp = failed.get(name)
@@ -342,26 +340,29 @@ class _Builder:
         return build
 
     # ---------------------------------------------------------------- schema
-    _repeats: list[tuple[str, np.ndarray]]
+    _repeats: list[tuple[str, list[int]]]
 
     def _schema(self, spec: SheetSpec, present: dict[str, list], positions: list[int], row_of, cell_of,
-                skip: dict[str, set[int]] | None = None) -> list[tuple[str, np.ndarray]]:
+                skip: dict[str, set[int]] | None = None) -> list[tuple[str, list[int]]]:
         """Run the sheet's schema; add SCH findings; return, per column, the positions that failed."""
         self._repeats = []
         self._first_seen: dict[str, dict] = {}
         if not positions or not present:
             return []
+        # (imported here rather than with this module: a file refused by the scan never needs it)
+        from isap.workbook import schemas
+
         frame = schemas.frame_for(spec, present)
         failures = schemas.validate(spec, frame, self.checkpoint)
-        failed: list[tuple[str, np.ndarray]] = []
+        failed: list[tuple[str, list[int]]] = []
         already = skip or {}
         for (rule_id, name), at in failures.items():
             if name not in present:
                 continue
             done = already.get(name)
             if done:  # a cell that failed its typing has its finding already
-                at = at[~np.isin(at, np.fromiter(done, dtype=np.int64, count=len(done)))]
-            if not at.size:
+                at = [i for i in at if i not in done]
+            if not at:
                 continue
             self.add_column(rule_id, spec.name, at, self._schema_finding(spec, rule_id, name, at, present,
                                                                          row_of, cell_of))
@@ -371,12 +372,12 @@ class _Builder:
                 failed.append((name, at))
         return failed
 
-    def _schema_finding(self, spec: SheetSpec, rule_id: str, name: str, at: np.ndarray, present, row_of,
+    def _schema_finding(self, spec: SheetSpec, rule_id: str, name: str, at: list[int], present, row_of,
                         cell_of):
         col = spec.column(name)
 
         def build(k: int) -> Finding:
-            pos = int(at[k])
+            pos = at[k]
             msg = self._schema_message(spec, col, rule_id, present[name][pos], present, pos, row_of)
             return _finding(rule_id, spec.name, row_of(name, pos), name, cell_of(name, pos), msg)
 
@@ -397,7 +398,7 @@ class _Builder:
             return f"{name} {describe(value)} is out of range: it must be {col.range_text()}."
         if rule_id == "SCH005":
             fmt = col.format
-            if name == schemas.PARTNER_CODE and present.get("partner_type", [None] * (pos + 1))[pos] == "GP practice":
+            if name == PARTNER_CODE and present.get("partner_type", [None] * (pos + 1))[pos] == "GP practice":
                 fmt = Format.GP_PRACTICE
             return f"{describe(value)} is not a valid {fmt.value}: expected {FORMAT_EXAMPLES[fmt]}."
         if rule_id == "SCH006":
@@ -419,6 +420,18 @@ class _Builder:
                      "let it calculate and save it again, or type the value.")
 
 
+def matched_sheets(sheets: list[SheetScan]) -> dict[str, SheetScan]:
+    """The worksheet read for each template sheet: the first, in workbook order, whose name is the
+    template sheet's (in any case or spacing)."""
+    matched: dict[str, SheetScan] = {}
+    for scan in sheets:
+        norm = normalise_name(scan.name)
+        spec = _TEMPLATE_BY_NORM.get(norm)
+        if scan.is_worksheet and norm not in _IGNORED_NORM and spec is not None and spec.name not in matched:
+            matched[spec.name] = scan
+    return matched
+
+
 def _condition_holds(spec: SheetSpec | None, col: Column, value: object) -> bool:
     """Whether a conditional requirement applies: never when the value it depends on failed its own
     check (an invalid choice is SCH003 alone, with no cascade onto the columns it would require)."""
@@ -432,35 +445,83 @@ def _condition_holds(spec: SheetSpec | None, col: Column, value: object) -> bool
     return when.holds(value)
 
 
-class _SheetReader:
-    """Reads the wanted worksheets with calamine on one background thread, in template order.
+# A workbook with more cells than this is read on two threads (see SheetReader).
+_TWO_READERS_FROM_CELLS = 100_000
 
-    calamine releases the interpreter lock for most of its work, so while it
-    reads the next sheet the caller types and validates the previous one; on a
-    large workbook that hides most of the read.  Every part has already passed
-    the safety scan, so nothing reaches calamine that could exhaust memory.
+
+class SheetReader:
+    """Reads the wanted worksheets with calamine on background threads.
+
+    calamine releases the interpreter lock while it parses a sheet, so while it reads some sheets
+    the caller scans, types and validates others.  While the safety scan runs, each sheet it has
+    measured can be read ahead (`ahead`, which `inspect` calls as its `on_ready`), one at a time:
+    the scan keeps one core busy and a read the other, so the first large sheet is read while the
+    scan looks at the next ones.  Once the scan is over (`start`), a large workbook is read on two
+    threads, each with a workbook of its own (one workbook cannot read two sheets at once), the
+    sheets shared between them by size: on a second core, the largest sheet is read while the
+    others are, instead of before them.  Nothing reaches calamine before the scan has passed it,
+    so nothing can exhaust memory.
     """
 
-    def __init__(self, inspection: Inspection, order: list[SheetScan]):
-        # the package as the safety scan prepared it: each worksheet under a name only it has
-        self._data = inspection.reading_data or inspection.data
-        self._date1904 = inspection.date1904
-        self._book = None
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="isap-read")
-        self._futures = {scan.name: self._pool.submit(self._read, scan) for scan in order}
+    def __init__(self):
+        self._data: bytes | None = None
+        self._date1904 = False
+        self._books: list = [None, None]
+        self._pools: list[ThreadPoolExecutor | None] = [None, None]
+        self._queued = [0, 0]
+        self._futures: dict[str, Future] = {}
+        self._lanes: dict[str, int] = {}
+        self._reading_ahead: Future | None = None
+        self._wanted: set[int] | None = None
 
-    def _read(self, scan: SheetScan) -> list[list]:
+    def ahead(self, data: bytes, date1904: bool, scan: SheetScan, sheets: list[SheetScan]) -> None:
+        """During the scan: read `scan`'s sheet now, if the parser will read it (of `sheets`, the
+        workbook's, see `matched_sheets`) and no other sheet is being read ahead; if one is, it
+        waits for `start`, after the scan."""
+        if self._wanted is None:
+            self._wanted = {id(s) for s in matched_sheets(sheets).values()}
+        if id(scan) not in self._wanted:
+            return
+        if self._reading_ahead is None or self._reading_ahead.done():
+            idle = [lane for lane, pool in enumerate(self._pools) if not any(
+                not f.done() for n, f in self._futures.items() if self._lanes.get(n) == lane)]
+            self._reading_ahead = self._submit(data, date1904, scan, idle[0] if idle else 0)
+
+    def start(self, data: bytes, date1904: bool, scan: SheetScan) -> None:
+        """Read `scan`'s sheet from the package `data` (once; a sheet already started is left be)."""
+        if scan.name in self._futures:
+            return
+        size = scan.max_row * scan.max_col
+        if sum(self._queued) + size <= _TWO_READERS_FROM_CELLS:
+            lane = 0
+        else:
+            lane = self._queued.index(min(self._queued))
+        self._submit(data, date1904, scan, lane)
+
+    def _submit(self, data: bytes, date1904: bool, scan: SheetScan, lane: int) -> Future:
+        self._data, self._date1904 = data, date1904
+        self._queued[lane] += scan.max_row * scan.max_col
+        self._lanes[scan.name] = lane
+        if self._pools[lane] is None:
+            self._pools[lane] = ThreadPoolExecutor(max_workers=1, thread_name_prefix="isap-read")
+        future = self._futures[scan.name] = self._pools[lane].submit(self._read, lane, scan)
+        return future
+
+    def _read(self, lane: int, scan: SheetScan) -> list[list]:
         if scan.max_row == 0:
             return []
-        if self._book is None:  # opened on the reading thread, used only there
-            self._book = CalamineWorkbook.from_filelike(io.BytesIO(self._data))
-        rows = self._book.get_sheet_by_name(scan.read_name or scan.name).to_python(skip_empty_area=False)
+        if self._books[lane] is None:  # opened on its reading thread, used only there
+            self._books[lane] = CalamineWorkbook.from_filelike(io.BytesIO(self._data))
+        rows = self._books[lane].get_sheet_by_name(scan.read_name or scan.name).to_python(skip_empty_area=False)
         # a number without a style of its own under its row's or column's date format is a date;
         # calamine only looks at the cell's own style
         for r0, c0 in scan.inherited_dates:
             if r0 < len(rows) and c0 < len(rows[r0]) and rows[r0][c0].__class__ is float:
                 rows[r0][c0] = excel_date(rows[r0][c0], self._date1904)
         return rows
+
+    def future(self, name: str) -> Future:
+        return self._futures[name]
 
     def rows(self, name: str) -> list[list]:
         try:
@@ -469,26 +530,51 @@ class _SheetReader:
             raise wb001(f"The workbook is corrupt and cannot be read ({type(exc).__name__}).") from None
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        for pool in self._pools:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
 
 
 def parse(inspection: Inspection, checkpoint_override: int | None = None,
-          max_findings_per_rule: int | None = None) -> ParsedWorkbook:
+          max_findings_per_rule: int | None = None, reader: SheetReader | None = None) -> ParsedWorkbook:
     """The typed model and the reader's findings.  With `max_findings_per_rule`, at most that many
     findings of one rule on one sheet are built (the first in report order); the others are counted in
-    an `Unlisted` finding, which `cap_findings` turns into the report's "N more" note."""
+    an `Unlisted` finding, which `cap_findings` turns into the report's "N more" note.  `reader` is one
+    the scan may already have started sheets on (see `inspect`'s `on_ready`); it is closed here."""
     b = _Builder(inspection, checkpoint_override, max_findings_per_rule)
     matched, unknown = b.match_sheets()
-    reader = _SheetReader(inspection, [matched[spec.name] for spec in SHEETS if spec.name in matched])
-    built = {}
+    reader = reader or SheetReader()
+    built: dict[str, object] = {}
     try:
-        for spec in SHEETS:  # Cover first: its checkpoint decides what is required
-            scan = matched.get(spec.name)
-            rows, special = (reader.rows(scan.name), scan.special) if scan else (None, {})
-            if spec.kind is SheetKind.KEY_VALUE:
-                built[spec.name] = b.key_value(spec, rows, special)
+        data = inspection.reading_data or inspection.data
+        for spec in SHEETS:
+            if spec.name in matched:
+                reader.start(data, inspection.date1904, matched[spec.name])
+        # Cover first: its checkpoint decides what is required.  The other sheets depend on nothing
+        # but the checkpoint, so each is built as soon as it has been read, in whatever order the
+        # reads end; what a sheet adds to the report does not depend on when it was built.
+        built[COVER.name] = _build(b, COVER, matched, reader)
+        faults: dict[str, Exception] = {}
+        waiting = {}
+        for spec in SHEETS[1:]:
+            if spec.name in matched:
+                waiting[reader.future(matched[spec.name].name)] = spec
             else:
-                built[spec.name] = b.table(spec, rows, special)
+                built[spec.name] = _build(b, spec, matched, reader)
+        while waiting:
+            done, _ = wait(waiting, return_when=FIRST_COMPLETED)
+            ready = {waiting[f].name for f in done}
+            for spec in [s for s in SHEETS if s.name in ready]:
+                try:
+                    built[spec.name] = _build(b, spec, matched, reader)
+                except Exception as fault:  # noqa: BLE001 - raised below, in template order
+                    faults[spec.name] = fault
+            for f in done:
+                del waiting[f]
+        # as if built in template order: the first sheet that failed decides
+        for spec in SHEETS:
+            if spec.name in faults:
+                raise faults[spec.name]
     finally:
         reader.close()
     cover = built["Cover"]
@@ -508,4 +594,12 @@ def parse(inspection: Inspection, checkpoint_override: int | None = None,
     )
 
 
-__all__ = ["parse"]
+def _build(b: _Builder, spec: SheetSpec, matched: dict[str, SheetScan], reader: SheetReader):
+    scan = matched.get(spec.name)
+    rows, special = (reader.rows(scan.name), scan.special) if scan else (None, {})
+    if spec.kind is SheetKind.KEY_VALUE:
+        return b.key_value(spec, rows, special)
+    return b.table(spec, rows, special)
+
+
+__all__ = ["SheetReader", "parse"]

@@ -24,6 +24,7 @@ import zlib
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
+from typing import Callable
 from xml.etree.ElementTree import ParseError
 
 from defusedxml import DefusedXmlException
@@ -331,8 +332,14 @@ _REL_OFFICE_DOCUMENT = "/officeDocument"
 _MACRO_SHEET_TYPES = ("/xlMacrosheet", "/xlIntlMacrosheet")
 
 
-def inspect(path: str | Path, policy: Policy) -> Inspection:
-    """Check the file before parsing; raise `FileRefused` with WB001–WB003 findings."""
+def inspect(path: str | Path, policy: Policy,
+            on_ready: Callable[[bytes, bool, SheetScan, list[SheetScan]], None] | None = None) -> Inspection:
+    """Check the file before parsing; raise `FileRefused` with WB001–WB003 findings.
+
+    `on_ready(data, date1904, scan, sheets)`, if given, is called for each worksheet that may be read before
+    the scan ends: the reader is to be given the file itself (see `_reading_package`), every other
+    part has passed, and the worksheet has been measured within the limits.  The file may still be
+    refused afterwards (for a fault in a later worksheet); what was read then goes unused."""
     budget = _Budget(policy.max_seconds_per_file)
     data, sha = read_file(path, policy)
     if data.startswith(OLE_MAGIC) or not data.startswith(b"PK"):
@@ -421,19 +428,38 @@ def inspect(path: str | Path, policy: Policy) -> Inspection:
     date_styles = _date_styles(read_part(styles_part)) if styles_part in names else frozenset()
     by_part = {s.part: s for s in sheets if s.is_worksheet}
 
+    # With `on_ready`, every part but the worksheets is looked at first, so that each worksheet can be
+    # handed to the reader as soon as it is measured, while the others still are.  A fault found in
+    # a part that way is raised in that part's turn, so what a file is refused for stays the same.
+    early = on_ready is not None and _reads_file_itself(sheets, names, wb_part, rels_part, targets)
+    looked_at: set[str] = set()
+    faults: dict[str, FileRefused] = {}
+    if early:
+        for i in infos:
+            if i.filename in small or i.is_dir() or i.filename in by_part:
+                continue
+            try:
+                _check_part(data, i, budget, total, policy)
+            except FileRefused as fault:
+                faults[i.filename] = fault
+                early = False  # the file will be refused: nothing is read ahead
+                break
+            looked_at.add(i.filename)
+
     for i in infos:
         if i.filename in small or i.is_dir():
             continue
+        if i.filename in faults:
+            raise faults[i.filename]
+        if i.filename in looked_at:
+            continue
         scan = by_part.get(i.filename)
-        is_xml = i.filename.lower().endswith(_XML_SUFFIXES)
         if scan is not None:
             _scan_sheet(data, i, scan, budget, total, policy, date_styles)
+            if early and not scan.needs_cell_scan and _within_limits(scan, policy):
+                on_ready(data, date1904, scan, sheets)
         else:
-            tail = b""
-            for chunk in _inflate(data, i, budget, total, policy):
-                if is_xml:
-                    _check_markers(tail + chunk, i.filename)
-                    tail = chunk[-_MARKER_TAIL:]
+            _check_part(data, i, budget, total, policy)
     for s in sheets:
         if not s.is_worksheet:
             continue
@@ -446,7 +472,7 @@ def inspect(path: str | Path, policy: Policy) -> Inspection:
                 "WB003",
                 f"Sheet {s.name!r} has more than {policy.max_rows_per_sheet:,} rows holding values, "
                 "over the safety limit.")])
-        if s.max_row * s.max_col > policy.max_cells_per_sheet:
+        if s.max_row * s.max_col > policy.max_cells_per_sheet:  # (the same limits as _within_limits)
             raise FileRefused([file_finding(
                 "WB003",
                 f"Sheet {s.name!r} spans {s.max_row:,} rows × {s.max_col:,} columns, over the safety limit of "
@@ -528,6 +554,43 @@ def _sheet_list(wb_xml: bytes, rels_xml: bytes, base: str, wb_part: str
     return out, date1904, parts
 
 
+def _check_part(data: bytes, info: zipfile.ZipInfo, budget: _Budget, total: list[int], policy: Policy) -> None:
+    """A part that is not a worksheet: inflated within its limits, and refused if it is XML that
+    declares a DTD or entities."""
+    is_xml = info.filename.lower().endswith(_XML_SUFFIXES)
+    tail = b""
+    for chunk in _inflate(data, info, budget, total, policy):
+        if is_xml:
+            _check_markers(tail + chunk, info.filename)
+            tail = chunk[-_MARKER_TAIL:]
+
+
+def _within_limits(scan: SheetScan, policy: Policy) -> bool:
+    return scan.rows_with_values <= policy.max_rows_per_sheet and scan.max_row * scan.max_col <= \
+        policy.max_cells_per_sheet
+
+
+def _reads_file_itself(sheets: list[SheetScan], names: dict[str, zipfile.ZipInfo], wb_part: str, rels_part: str,
+                       targets: dict[str, str]) -> bool:
+    """Whether the reader can be given the file itself (see `_reading_package`): laid out as
+    spreadsheet programs write it, every worksheet the first sheet of its name.  Each worksheet's
+    `read_name` is then its own name."""
+    seen: set[str] = set()
+    direct = wb_part == "xl/workbook.xml" and rels_part == "xl/_rels/workbook.xml.rels"
+    for kind, fixed in (("sharedStrings", "xl/sharedStrings.xml"), ("styles", "xl/styles.xml")):
+        if targets.get(kind, fixed if fixed in names else None) != (fixed if fixed in names else None):
+            direct = False
+    for s in sheets:
+        if s.kind == "other":
+            direct = False  # the reader refuses a workbook listing a sheet kind it does not know
+        if s.is_worksheet:
+            if s.name in seen:
+                direct = False
+            s.read_name = s.name
+        seen.add(s.name)
+    return direct and all(_literal_target_ok(s) for s in sheets if s.is_worksheet)
+
+
 def _reading_package(inspection: Inspection, names: dict[str, zipfile.ZipInfo], wb_part: str, rels_part: str,
                      targets: dict[str, str], budget: _Budget, policy: Policy) -> bytes:
     """The bytes the reader is given, so that it reads exactly the parts measured here.
@@ -540,20 +603,7 @@ def _reading_package(inspection: Inspection, names: dict[str, zipfile.ZipInfo], 
     are copied into a new package with a workbook part listing only them, under names of our
     own, so no other part can stand in for them.
     """
-    seen: set[str] = set()
-    direct = wb_part == "xl/workbook.xml" and rels_part == "xl/_rels/workbook.xml.rels"
-    for kind, fixed in (("sharedStrings", "xl/sharedStrings.xml"), ("styles", "xl/styles.xml")):
-        if targets.get(kind, fixed if fixed in names else None) != (fixed if fixed in names else None):
-            direct = False
-    for s in inspection.sheets:
-        if s.kind == "other":
-            direct = False  # the reader refuses a workbook listing a sheet kind it does not know
-        if s.is_worksheet:
-            if s.name in seen:
-                direct = False
-            s.read_name = s.name
-        seen.add(s.name)
-    if direct and all(_literal_target_ok(s) for s in inspection.sheets if s.is_worksheet):
+    if _reads_file_itself(inspection.sheets, names, wb_part, rels_part, targets):
         return inspection.data
     worksheets = [s for s in inspection.sheets if s.is_worksheet]
     out = io.BytesIO()

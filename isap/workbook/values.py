@@ -278,12 +278,15 @@ def type_column(column: Column, raw) -> tuple[list, bool]:
     """
     kinds = set(map(type, raw))
     t = column.type
-    if kinds <= {float} and all(-NUMBER_LIMIT < x < NUMBER_LIMIT for x in raw):  # never NaN or infinite
+    # (never NaN or infinite)
+    if kinds <= {float} and (not raw or not any(map(math.isnan, raw)) and -NUMBER_LIMIT < min(raw)
+                             and max(raw) < NUMBER_LIMIT):
         if t is ValueType.MONEY:
             return list(raw), False
         if t is ValueType.INTEGER and all(map(float.is_integer, raw)):
             return list(map(int, raw)), False
-    if t is ValueType.TEXT and kinds <= {str} and column.format is None:
+    if t is ValueType.TEXT and kinds <= {str}:
+        # what `to_text` makes of each: the stripped text, None for blank, WB008 for an error literal
         stripped = list(map(str.strip, raw))
         if ERROR_LITERALS.isdisjoint(stripped):
             return [s or None for s in stripped], False

@@ -1,0 +1,164 @@
+"""The CLI's checking child (`isolation.ForkedChild`) keeps every promise the pool keeps.
+
+`isap check` checks its files in one child forked from it rather than in a process pool (a pool's
+threads cost a cold command about a third of a second).  The child must fail the same ways under
+the same limits, serve the next file after a failure, and die with its parent.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from isap.workbook import isolation
+from sample_submissions.proposals import clean, write
+from tests.test_isolation import _abort, _allocate, _burn, _native_huge_allocation, _sleep, _spin
+
+ROOT = Path(__file__).resolve().parent.parent
+LIMITS = isolation.Limits(wall_seconds=5.0, cpu_seconds=2.0, memory_bytes=1 << 30)
+
+
+@pytest.fixture
+def child():
+    c = isolation.ForkedChild()
+    yield c
+    c.close()
+
+
+@pytest.fixture(scope="module")
+def typical(tmp_path_factory) -> Path:
+    return write(clean(2), tmp_path_factory.mktemp("typical") / "typical.xlsx")
+
+
+def _raise():
+    raise KeyError("no_such_field")
+
+
+def test_a_result_comes_back_and_the_same_child_serves_the_next_task(child):
+    first = child.run(os.getpid, (), LIMITS)
+    assert first != os.getpid() and child.run(os.getpid, (), LIMITS) == first
+
+
+# A fresh process, as the CLI is: polars' thread pool, once started, does not survive a fork, and
+# this test process has run checks of its own (see ForkedChild).
+CHECKING_PARENT = textwrap.dedent("""
+    import sys
+    from isap.rules import engine
+    from isap.workbook import isolation
+    child = isolation.ForkedChild(preload=("isap.rules.engine:prepare",))
+    report = child.run(engine.check_file_in_process, (sys.argv[1],), isolation.Limits(60, 60, 1 << 31))
+    child.close()
+    print(type(report).__name__, report.exit_code, [f.rule_id for f in report.findings])
+""")
+
+
+def test_a_check_in_the_child_reports_as_in_process(typical):
+    proc = subprocess.run([sys.executable, "-c", CHECKING_PARENT, str(typical)], capture_output=True, text=True,
+                          timeout=120, cwd=ROOT)
+    assert proc.stdout.strip() == "CheckReport 0 []", proc.stderr
+
+
+def test_an_exception_is_an_error_failure_with_its_traceback(child):
+    failure = child.run(_raise, (), LIMITS)
+    assert isinstance(failure, isolation.Failure) and failure.kind == "error"
+    assert "KeyError" in failure.detail and "no_such_field" in failure.detail
+
+
+def test_a_child_that_aborts_is_a_crash_and_a_new_child_serves_the_next_file(child):
+    failure = child.run(_abort, (), LIMITS)
+    assert isinstance(failure, isolation.Failure) and failure.kind == "crash" and "SIGABRT" in failure.detail
+    first = child.run(os.getpid, (), LIMITS)
+    assert isinstance(first, int) and child.run(os.getpid, (), LIMITS) == first
+
+
+def test_a_child_that_exceeds_its_memory_is_a_memory_failure(child):
+    failure = child.run(_allocate, (2 << 30,), LIMITS)
+    assert isinstance(failure, isolation.Failure) and failure.kind == "memory", failure
+    assert "1,024 MiB" in failure.detail
+    assert child.run(_allocate, (1 << 20,), LIMITS) == 1 << 20
+
+
+def test_a_native_allocation_that_fails_and_aborts_is_a_memory_failure(child):
+    failure = child.run(_native_huge_allocation, (), LIMITS)
+    assert isinstance(failure, isolation.Failure) and failure.kind == "memory", failure
+
+
+def test_a_child_that_loops_runs_out_of_cpu(child):
+    limits = isolation.Limits(wall_seconds=120.0, cpu_seconds=1.0, memory_bytes=1 << 30)
+    failure = child.run(_spin, (), limits)
+    assert isinstance(failure, isolation.Failure) and failure.kind == "cpu", failure
+    assert "1 second of processor time" in failure.detail
+    assert child.run(_allocate, (10,), LIMITS) == 10
+
+
+def test_a_child_that_waits_runs_out_of_wall_clock_time(child):
+    limits = isolation.Limits(wall_seconds=1.0, cpu_seconds=30.0, memory_bytes=1 << 30)
+    start = time.monotonic()
+    failure = child.run(_sleep, (), limits)
+    assert isinstance(failure, isolation.Failure) and failure.kind == "time", failure
+    assert time.monotonic() - start < 30  # the child is stopped, not waited for (a guard, not a speed target)
+    assert child.run(_allocate, (10,), LIMITS) == 10
+
+
+def test_each_file_gets_the_full_cpu_budget(child):
+    limits = isolation.Limits(wall_seconds=10.0, cpu_seconds=1.0, memory_bytes=1 << 30)
+    for _ in range(3):  # 3 × 0.6 s of CPU in one child: more than the per-file budget in all
+        assert child.run(_burn, (0.6,), limits) == "done"
+
+
+def test_a_preloaded_child_has_its_modules_before_its_first_task():
+    c = isolation.ForkedChild(preload=("colorsys", "isap.rules.engine:prepare"))
+    try:
+        c.warm()
+        loaded = c.run(eval, ("sorted(__import__('sys').modules)",), LIMITS)
+        assert {"colorsys", "isap.workbook.parse", "checks.governance"} <= set(loaded)
+        assert "colorsys" not in sys.modules  # imported there, not here
+    finally:
+        c.close()
+
+
+def test_closing_ends_the_child_at_once_even_while_it_imports():
+    c = isolation.ForkedChild(preload=("tests.test_forked_child:_sleep",))  # a start-up that never ends
+    c.warm()
+    pid = c._pid
+    start = time.monotonic()
+    c.close()
+    assert time.monotonic() - start < 5
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+PARENT = textwrap.dedent("""
+    import os, sys, time
+    from isap.workbook import isolation
+    child = isolation.ForkedChild()
+    child.warm()
+    print(child._pid, flush=True)
+    if sys.argv[1] == "busy":
+        child.run(time.sleep, (600,), isolation.Limits(900, 900, 1 << 30))
+    time.sleep(600)
+""")
+
+
+@pytest.mark.parametrize("state", ["idle", "busy"])
+def test_the_child_does_not_outlive_a_sigkill_of_its_parent(state):
+    import psutil
+
+    parent = subprocess.Popen([sys.executable, "-c", PARENT, state], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        pid = int(parent.stdout.readline())
+        time.sleep(0.5)
+    finally:
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+    deadline = time.monotonic() + 10
+    while psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+        assert time.monotonic() < deadline, f"child {pid} outlived its parent"
+        time.sleep(0.1)

@@ -1,0 +1,121 @@
+"""`isap check` stays light: neither the command nor the child that checks loads the heavy layers.
+
+People wait for `isap check`; importing pandas, Prefect, Streamlit or the database layer would
+cost them seconds for nothing the check uses (docs/performance.md).  Each test runs a real check
+in a fresh process and looks at every module imported there and in its checking child.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from sample_submissions.proposals import clean, write
+
+ROOT = Path(__file__).resolve().parent.parent
+HEAVY = ("pandas", "prefect", "streamlit", "sqlalchemy", "sqlmodel")
+
+# Runs the CLI as the `isap` command does, and writes down every module loaded: in the command
+# when it exits, and in its checking child (a fork of it) after each file that child checked.
+RECORDING_CLI = textwrap.dedent("""
+    import atexit, json, os, sys
+    log = sys.argv.pop(1)
+
+    def record(what):
+        with open(log, "a") as fh:
+            fh.write(json.dumps({"pid": os.getpid(), "what": what, "modules": sorted(sys.modules)}) + "\\n")
+
+    from isap.workbook import isolation
+    checked = isolation._limited
+
+    def limited(fn, args, limits):
+        try:
+            return checked(fn, args, limits)
+        finally:
+            record("child")
+
+    isolation._limited = limited
+    atexit.register(record, "command")
+    sys.argv[0] = "isap"
+    from isap.cli import main
+    main()
+""")
+
+
+@pytest.fixture(scope="module")
+def workbooks(tmp_path_factory) -> list[Path]:
+    d = tmp_path_factory.mktemp("light")
+    faulty = clean(2)
+    faulty["Services"][0]["category"] = "Dentistry"  # SCH003: the schemas run and report
+    return [write(clean(2), d / "clean.xlsx"), write(faulty, d / "faulty.xlsx")]
+
+
+def _loaded(tmp_path: Path, args: list[str]) -> tuple[subprocess.CompletedProcess, dict[str, set[str]]]:
+    """Runs `isap ARGS`; returns what it printed and, for the command and its child, the top-level
+    packages loaded there."""
+    log = tmp_path / "modules.log"
+    log.unlink(missing_ok=True)
+    proc = subprocess.run([sys.executable, "-c", RECORDING_CLI, str(log), *args], capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path)
+    loaded: dict[str, set[str]] = {}
+    for line in log.read_text().splitlines():
+        entry = json.loads(line)
+        loaded.setdefault(entry["what"], set()).update(m.split(".")[0] for m in entry["modules"])
+    return proc, loaded
+
+
+def test_isap_check_and_its_checking_child_load_no_heavy_layer(tmp_path, workbooks):
+    proc, loaded = _loaded(tmp_path, ["check", "--format", "json", *map(str, workbooks)])
+    assert proc.returncode == 1, proc.stderr  # the faulty workbook has an error
+    reports = json.loads(proc.stdout)
+    assert [f["rule_id"] for f in reports[1]["findings"]] == ["SCH003"]
+    assert set(loaded) == {"command", "child"}
+    assert {"python_calamine", "polars", "pandera"} <= loaded["child"]  # what the check does need
+    # the command leaves polars to the child: a process that has run polars cannot fork safely
+    assert "polars" not in loaded["command"]
+    for where, names in loaded.items():
+        assert not names & set(HEAVY), f"the {where} loaded {sorted(names & set(HEAVY))}"
+        assert "numpy" not in names, f"the {where} loaded numpy"
+
+
+def test_a_refused_file_and_help_load_no_heavy_layer_either(tmp_path):
+    junk = tmp_path / "junk.xlsx"
+    junk.write_bytes(b"not a workbook")
+    for args in (["check", str(junk)], ["check", "--help"]):
+        proc, loaded = _loaded(tmp_path, args)
+        assert proc.returncode in (0, 2), proc.stderr
+        assert loaded
+        for where, names in loaded.items():
+            assert not names & set(HEAVY), (args, where, sorted(names & set(HEAVY)))
+
+
+# A long-running process (dashboard, worker) checks in children of a forkserver that it starts; the
+# forkserver is a fresh interpreter, so what it loads is only what the check needs.
+FORKSERVER_CHILD = textwrap.dedent("""
+    import json, sys
+    from isap.rules import engine
+    from isap.workbook import isolation
+
+    pool = isolation.Isolation("forkserver", workers=1)
+    limits = isolation.Limits(60, 60, 1 << 31)
+    report, _ = pool.run(engine._check_in_child, (sys.argv[1], None, None, (), ()), limits)
+    loaded = pool.run(eval, ("sorted(__import__('sys').modules)",), limits)  # the same child
+    pool.close()
+    print(json.dumps({"findings": [f.rule_id for f in report.findings], "loaded": loaded}))
+""")
+
+
+def test_the_forkserver_child_that_checks_loads_no_heavy_layer(workbooks):
+    proc = subprocess.run([sys.executable, "-c", FORKSERVER_CHILD, str(workbooks[1])], capture_output=True,
+                          text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["findings"] == ["SCH003"]
+    loaded = {m.split(".")[0] for m in out["loaded"]}
+    assert "polars" in loaded
+    assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
