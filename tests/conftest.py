@@ -184,3 +184,10 @@ def prefect_harness(tmp_path_factory):
             os.environ.pop(k, None)
         else:
             os.environ[k] = v
+
+
+@pytest.fixture(autouse=True)
+def policy_named_by_a_command_ends_with_its_test(monkeypatch):
+    """`isap upload` and `isap ingest` name their policy in ISAP_POLICY for the processes they start; run
+    in-process by a test, that name would otherwise outlive the test and override a later test's policy file."""
+    monkeypatch.delenv("ISAP_POLICY", raising=False)
