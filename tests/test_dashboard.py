@@ -170,7 +170,7 @@ def test_decision_without_ratings_is_refused_with_the_reason(demo_env):
     at.selectbox(key="outcome").set_value("halted")
     next(b for b in at.button if b.label == "Record decision").click()
     at.run()
-    assert "missing: capitalisation" in texts(at)
+    assert "missing: Capitalisation, Transparency, Service scope" in texts(at)
     _ = os
 
 

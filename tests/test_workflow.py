@@ -148,13 +148,13 @@ def test_roles(service, tmp_path):
 
 
 @pytest.mark.parametrize("ratings,rationale,outcome,conditions,match", [
-    ({k: v for k, v in RATINGS.items() if k != "governance"}, "ok", "approved", [], "missing: governance"),
+    ({k: v for k, v in RATINGS.items() if k != "governance"}, "ok", "approved", [], "missing: Governance$"),
     ({**RATINGS, "governance": "purple"}, "ok", "approved", [], "green, amber or red"),
     (RATINGS, "  ", "approved", [], "rationale"),
-    (RATINGS, "ok", "approved_with_conditions", [], "at least one condition"),
+    (RATINGS, "ok", "approved_with_conditions", [], "^Approved with conditions needs at least one condition"),
     (RATINGS, "", "halted", [], "rationale"),
     (RATINGS, "ok", "approved", [ConditionInput("x", "y", __import__("datetime").date(2027, 1, 1))],
-     "only with the outcome approved_with_conditions"),
+     "only with the outcome Approved with conditions$"),
 ])
 def test_decide_guards_change_nothing(service, tmp_path, ratings, rationale, outcome, conditions, match):
     service.upload("alice", "a.xlsx", book(tmp_path, proposal(1)))

@@ -365,15 +365,16 @@ def decision_refusal(outcome: Outcome, ratings: dict[str, str], rationale: str |
                      conditions: int) -> Refusal | None:
     """What a checkpoint decision lacks: a rating per assurance domain, a rationale, and conditions exactly when
     the outcome is approved with conditions."""
-    missing = [d.value for d in AssuranceDomain if d not in ratings]
+    missing = [d.label for d in AssuranceDomain if d not in ratings]
     if missing:
         return Refusal(f"a decision needs a rating for every domain; missing: {', '.join(missing)}")
     if not rationale or not rationale.strip():
         return Refusal("a decision needs a rationale")
     if outcome is Outcome.APPROVED_WITH_CONDITIONS and not conditions:
-        return Refusal("approved_with_conditions needs at least one condition (text, owner, due date)")
+        return Refusal(f"{Outcome.APPROVED_WITH_CONDITIONS.label} needs at least one condition (text, owner, due "
+                       "date)")
     if conditions and outcome is not Outcome.APPROVED_WITH_CONDITIONS:
-        return Refusal("conditions are set only with the outcome approved_with_conditions")
+        return Refusal(f"conditions are set only with the outcome {Outcome.APPROVED_WITH_CONDITIONS.label}")
     return None
 
 
