@@ -336,7 +336,8 @@ def proposal_page() -> None:
     c1.metric("State", md(labels.code(d["state"])))
     c2.metric("Checkpoint", md(d["checkpoint"]))
     c3.metric("Versions", len(d["versions"]))
-    c4.metric("Lead commissioner", md(d["commissioner"]))
+    # the organisation's code fits the metric; its name, which people know it by, goes in the metric's help
+    c4.metric("Lead commissioner", md(d["commissioner"]), help=md(d.get("commissioner_name") or d["commissioner"]))
     offer = Offer(d)
     st.info(md(d["next_step"]))
     st.caption(fmt("Link to this proposal: {}", f"/proposal?ref={ref}"))
