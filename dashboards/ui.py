@@ -155,8 +155,9 @@ def sign_in_page() -> None:
             st.login()
         return
     with st.form("sign_in"):
-        username = st.text_input("User name", key="username")
-        password = st.text_input("Password", type="password", key="password")
+        # named for what they hold, so browsers and password managers fill them (WCAG 2.2, 1.3.5)
+        username = st.text_input("User name", key="username", autocomplete="username")
+        password = st.text_input("Password", type="password", key="password", autocomplete="current-password")
         submitted = st.form_submit_button("Sign in")
     from dashboards import session
     from isap.review.service import SignInRefused

@@ -557,6 +557,9 @@ def test_journeys_alice_rita_otto_by_link_and_keyboard_with_axe(server, tmp_path
         page.goto(link)
         expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=150_000)  # a cold start
         expect(page.get_by_text("Page not found")).to_have_count(0)
+        # the fields say what they hold, so a password manager fills them (WCAG 2.2, 1.3.5)
+        expect(page.get_by_label("User name")).to_have_attribute("autocomplete", "username")
+        expect(page.get_by_role("textbox", name="Password")).to_have_attribute("autocomplete", "current-password")
         accessible(page, "sign-in", found)
         page.screenshot(path=shots / "sign-in.png")
 
