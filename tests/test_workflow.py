@@ -94,6 +94,18 @@ def test_journey_from_upload_to_assured(service, tmp_path):
         service.withdraw("alice", REF)  # terminal
 
 
+def test_a_new_proposal_takes_its_title_without_a_title_change(service, tmp_path):
+    """The first version names the proposal; only a later version that names it differently changes its title."""
+    service.upload("alice", "a.xlsx", book(tmp_path, proposal(1)))
+    first = service.show("alice", REF)
+    assert first["title"] and not [h for h in first["history"] if h["action"] == "title_changed"]
+    renamed = proposal(1)
+    renamed["Cover"]["proposal_title"] = "Renamed integrated care provider"
+    service.upload("alice", "b.xlsx", book(tmp_path, renamed, "b.xlsx"))
+    changes = [h["reason"] for h in service.show("alice", REF)["history"] if h["action"] == "title_changed"]
+    assert changes == [f"version 2 changed the title from “{first['title']}” to “Renamed integrated care provider”"]
+
+
 def test_identical_bytes_make_no_new_version(service, tmp_path):
     data = book(tmp_path, proposal(1))
     first = service.upload("alice", "a.xlsx", data)

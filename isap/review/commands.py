@@ -110,7 +110,7 @@ class Commands(UnitOfWork):
             p = s.exec(select(Proposal).where(Proposal.reference == ref)).first()
             created = False
             if p is None:
-                title = report_dict.get("title") or ""
+                title = report.title or ""  # the first version names it: no title change to record
                 now = self.clock()
                 p = Proposal(reference=ref, title=title, organisation_id=org.id, checkpoint=1, state=State.DRAFT,
                              contact_email=contact, state_since=now, created_at=now, updated_at=now)
