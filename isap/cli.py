@@ -611,6 +611,7 @@ def dashboard(port: int = typer.Option(8501, "--port"), host: str = typer.Option
                                           "(OpenID Connect); without one, local accounts sign in.")) -> None:
     """Start the dashboard on the configured database."""
     import os
+    import threading
     import tomllib
 
     if secrets is not None:
@@ -633,7 +634,10 @@ def dashboard(port: int = typer.Option(8501, "--port"), host: str = typer.Option
     # Streamlit and the Prefect API are this command's children: stopping it (SIGTERM, Ctrl-C) stops them,
     # and killing it outright kills them (a parent-death signal).
     with Children() as children:
-        _prefect_api(children, wait=False)  # starts beside Streamlit; the first upload waits for it
+        # starts beside Streamlit; uploads that come before it answers are checked directly
+        url = _prefect_api(children, wait=False)
+        if url is not None:
+            threading.Thread(target=_announce_prefect, args=(url, children.procs[-1]), daemon=True).start()
         code = children.start(cmd, env=os.environ.copy()).wait()
     raise typer.Exit(code)
 
@@ -656,27 +660,46 @@ def dashboard_command(port: int, host: str, max_file_bytes: int, secrets: Option
            "--client.toolbarMode", "viewer", "--client.showErrorDetails", "none",
            # black text: Streamlit's captions are the text colour at 60 %, which then still meets WCAG AA contrast
            "--theme.textColor", "#000000",
+           # a served dashboard does not reload its own source: no threads polling the files for changes
+           "--server.fileWatcherType", "none",
+           # no full garbage collection after every page run: with Prefect loaded it holds the interpreter
+           # for about 0.15 s, during which nothing reaches the browser; Python's own collector still runs
+           "--runner.postScriptGC", "false",
            "--server.maxUploadSize", str(max(1, math.ceil(max_file_bytes / (1024 * 1024))))]
     if secrets is not None:
         cmd += ["--secrets.files", str(secrets.resolve())]
     return cmd
 
 
-def _prefect_api(children, wait: bool) -> None:
+def _prefect_api(children, wait: bool) -> Optional[str]:
     """Run the Prefect API flows need as a child of this command, unless a Prefect server is configured.
 
     Prefect would otherwise start a temporary server of its own that outlives
     this command when it is stopped or killed (see isap.orchestration.processes).
+    Returns the API's address when this command runs it.
     """
     from isap.orchestration.dispatch import prefect_server_configured
     from isap.orchestration.processes import prefect_server, startup_timeout, wait_for_api
 
     if prefect_server_configured():
-        return
+        return None
     url = prefect_server(children)
     if wait and not wait_for_api(url, startup_timeout(), children.procs[-1]):
         _die(f"Prefect's API did not start within {startup_timeout():.0f} s "
              "(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS)", 1)
+    return url
+
+
+def _announce_prefect(url: str, server) -> None:
+    """Say when the dashboard's Prefect API answers, so whoever runs it knows uploads now run as flows."""
+    from isap.orchestration.processes import startup_timeout, wait_for_api
+
+    if wait_for_api(url, startup_timeout(), server):
+        echo(f"Orchestration: Prefect's API is ready at {url}; uploads run as flows")
+    else:
+        echo(f"Orchestration: Prefect's API did not start within {startup_timeout():.0f} s; uploads are "
+             "checked directly, without it")
+    sys.stdout.flush()
 
 
 # What a checking child runs, imported by it while this process parses its arguments (see main).

@@ -34,17 +34,30 @@ def env(tmp_path, monkeypatch):
 
 
 def test_assure_submission_flow(prefect_harness, env, tmp_path):
-    from isap.orchestration.flows import assure_submission
+    from isap.orchestration.flows import run_assure_submission
 
     path = write(clean(1, reference="ISAP-2026-011"), tmp_path / "a.xlsx")
-    result = assure_submission(actor="alice", filename="a.xlsx", path=str(path))
+    result = run_assure_submission(actor="alice", filename="a.xlsx", path=str(path))
     assert (result.reference, result.version, result.errors) == ("ISAP-2026-011", 1, 0)
     assert env.files.get(result.sha256) == path.read_bytes()
     [eml] = list((tmp_path / "data" / "outbox").glob("*.eml"))
     content = eml.read_text()
     assert "To: icp.programme@nhs.net" in content and "ISAP-2026-011 version 1" in content
-    again = assure_submission(actor="alice", filename="a.xlsx", path=str(path))
+    again = run_assure_submission(actor="alice", filename="a.xlsx", path=str(path))
     assert again.duplicate and len(env.show("alice", "ISAP-2026-011")["versions"]) == 1
+    # Prefect records the run and its steps as task runs, each completed.
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName, FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        runs = [run for run in client.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=["assure_submission"])), limit=200)
+            if run.parameters.get("path") == str(path)]  # the session's server also holds other tests' runs
+        assert len(runs) == 2 and all(run.state.is_completed() for run in runs)
+        tasks = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[runs[0].id])))
+    assert sorted(t.name.rsplit("-", 1)[0] for t in tasks) == ["check_workbook", "notify", "persist_version",
+                                                                "store_original"]
+    assert all(t.state.is_completed() for t in tasks)
 
 
 def test_assure_inbox_flow_each_file_independently_and_skips_assured(prefect_harness, env, tmp_path):
@@ -96,7 +109,7 @@ def test_review_reminders_flow(prefect_harness, env, tmp_path):
 
 def test_transient_failure_is_retried(prefect_harness, env, tmp_path, monkeypatch):
     from isap.orchestration import steps
-    from isap.orchestration.flows import assure_submission
+    from isap.orchestration.flows import run_assure_submission
 
     calls = {"n": 0}
     real = steps.persist_version
@@ -109,7 +122,7 @@ def test_transient_failure_is_retried(prefect_harness, env, tmp_path, monkeypatc
 
     monkeypatch.setattr(steps, "persist_version", flaky)
     path = write(clean(1, reference="ISAP-2026-011"), tmp_path / "a.xlsx")
-    result = assure_submission(actor="alice", filename="a.xlsx", path=str(path))
+    result = run_assure_submission(actor="alice", filename="a.xlsx", path=str(path))
     assert calls["n"] == 2 and result.version == 1
 
 
@@ -217,6 +230,38 @@ def test_dashboard_upload_runs_as_a_flow_and_is_never_lost_without_prefect(prefe
     assert not as_flow and (result.reference, result.version, result.errors) == ("ISAP-2026-012", 1, 0)
     assert time.monotonic() - started < 120  # it falls back instead of hanging (a guard, not a speed target)
     assert {p["reference"] for p in env.list_proposals("alice")} == {"ISAP-2026-011", "ISAP-2026-012"}
+
+
+def test_a_dashboard_upload_never_waits_for_prefect_to_start(prefect_harness, env, tmp_path, monkeypatch):
+    """While the Prefect API the `isap dashboard` parent runs is still starting, an upload is checked and kept at
+    once, in-process, rather than waiting for it; once the API answers, uploads run as flows."""
+    import socket
+    import threading
+
+    from isap.orchestration import dispatch
+    from isap.orchestration.processes import MANAGED_API_ENV
+
+    with socket.socket() as s:  # the parent's API, not listening yet
+        s.bind(("127.0.0.1", 0))
+        starting = f"http://127.0.0.1:{s.getsockname()[1]}/api"
+    monkeypatch.setattr(dispatch, "_waited_for_managed_api", False)
+    data = write(clean(1, reference="ISAP-2026-011"), tmp_path / "a.xlsx").read_bytes()
+    done: list = []
+    with monkeypatch.context() as m:
+        m.setenv("PREFECT_API_URL", starting)
+        m.setenv(MANAGED_API_ENV, "1")
+        m.setenv("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "600")  # what a waiting caller would allow
+        upload = threading.Thread(target=lambda: done.append(
+            dispatch.assure_dashboard_upload(env, "alice", "a.xlsx", data)), daemon=True)
+        upload.start()
+        upload.join(timeout=60)  # a guard against hanging, not a speed target
+        assert not upload.is_alive(), "the upload waited for Prefect to start"
+    [(result, as_flow)] = done
+    assert not as_flow and (result.reference, result.version, result.errors) == ("ISAP-2026-011", 1, 0)
+    assert dispatch._waited_for_managed_api is False  # the next caller still gives the API its time to start
+    data = write(clean(1, reference="ISAP-2026-012"), tmp_path / "b.xlsx").read_bytes()
+    result, as_flow = dispatch.assure_dashboard_upload(env, "alice", "b.xlsx", data)
+    assert as_flow and (result.reference, result.version) == ("ISAP-2026-012", 1)
 
 
 @pytest.mark.parametrize("files, workers, size", [(0, 2, 1), (3, 2, 1), (7, 1, 1), (100, 4, 6), (500, 2, 25),

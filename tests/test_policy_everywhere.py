@@ -176,10 +176,10 @@ def test_a_worker_refuses_a_bad_policy_before_serving(env, tmp_path):
 
 def test_flows_run_directly_apply_the_policy(prefect_harness, env, tmp_path, monkeypatch):
     """As on a Prefect worker: no command line, the policy named by ISAP_POLICY."""
-    from isap.orchestration.flows import assure_inbox, assure_submission, review_reminders
+    from isap.orchestration.flows import assure_inbox, review_reminders, run_assure_submission
 
     monkeypatch.setenv("ISAP_POLICY", str(tmp_path / "policy" / "isap-policy.toml"))
-    result = assure_submission(actor="alice", filename="a.xlsx", path=str(cp2(tmp_path)))
+    result = run_assure_submission(actor="alice", filename="a.xlsx", path=str(cp2(tmp_path)))
     assert result.errors == 1 and cap004(env) == ["CAP004"]
     inbox = tmp_path / "inbox"
     inbox.mkdir()

@@ -3,9 +3,10 @@
 Command-line uploads (`assure`) go through the flow on a Prefect server when one is configured
 (PREFECT_API_URL) and run in-process otherwise, so a laptop upload answers in a second or two
 instead of waiting for Prefect's temporary server.  Dashboard uploads (`assure_dashboard_upload`)
-always go through the flow: the dashboard is a long-running process, so it starts Prefect once, in
-the background, when it starts.  If Prefect cannot be reached the same steps
-(`isap.orchestration.steps`) run in-process.  Nothing here imports Prefect at module level.
+go through the flow: the dashboard is a long-running process, so it starts Prefect once, in the
+background, when it starts.  While Prefect is still starting, or if it cannot be reached, the same
+steps (`isap.orchestration.steps`) run in-process: an upload neither waits for orchestration nor
+is lost to it.  Nothing here imports Prefect at module level.
 """
 
 from __future__ import annotations
@@ -28,10 +29,10 @@ def prefect_server_configured() -> bool:
 def assure(service: Service, actor: str, filename: str, data: bytes) -> UploadResult:
     """Assure one upload: through the Prefect flow on a configured server, else in-process."""
     if prefect_server_configured():
-        from isap.orchestration.flows import assure_submission
+        from isap.orchestration.flows import run_assure_submission
 
         with stage(data) as staged:
-            return assure_submission(actor=actor, filename=filename, path=str(staged))
+            return run_assure_submission(actor=actor, filename=filename, path=str(staged))
     return assure_in_process(service, actor, filename, data)
 
 
@@ -59,28 +60,50 @@ def orchestration_defaults(quiet: bool = True) -> None:
 _orchestration_lock = threading.Lock()
 
 
-def orchestration_problem() -> str | None:
+STILL_STARTING = "Prefect is still starting"
+
+
+def orchestration_problem(wait: bool = True) -> str | None:
     """Reach the Prefect API (starting the ephemeral server on first use); None when it answers.
 
-    Serialised: an upload that arrives while the dashboard's background warm-up
-    is still starting Prefect's temporary server waits for it rather than
-    racing it to start a second one.
+    A caller that must not wait (`wait=False`: an upload while Prefect is still
+    starting) is told so at once instead.  Where this process starts Prefect's
+    temporary server, callers are serialised, so two never race to start two;
+    a server at a known address (configured, or run by the `isap` parent) is
+    simply asked.
     """
-    with _orchestration_lock:
-        return _reach_orchestration()
+    if _api_address_known():
+        return _reach_orchestration(wait)
+    if not _orchestration_lock.acquire(blocking=wait):
+        return STILL_STARTING
+    try:
+        return _reach_orchestration(wait)
+    finally:
+        _orchestration_lock.release()
+
+
+def _api_address_known() -> bool:
+    """Whether Prefect's API has an address (configured, run by the `isap` parent, or a harness's server)."""
+    if os.environ.get("PREFECT_API_URL"):
+        return True
+    from prefect.settings import get_current_settings
+
+    return bool(get_current_settings().api.url)
 
 
 _waited_for_managed_api = False
 
 
-def _reach_orchestration() -> str | None:
+def _reach_orchestration(wait: bool) -> str | None:
     global _waited_for_managed_api
     from isap.orchestration.processes import MANAGED_API_ENV, startup_timeout, wait_for_api
 
     if os.environ.get(MANAGED_API_ENV) and not _waited_for_managed_api:
-        # The `isap` parent started this API moments ago: the first caller gives it the time Prefect gives
-        # its own temporary server; later callers find out at once if it has gone.
-        wait_for_api(os.environ["PREFECT_API_URL"], startup_timeout())
+        # The `isap` parent started this API moments ago: the first caller that may wait gives it the time
+        # Prefect gives its own temporary server; later callers find out at once if it has gone.
+        answered = wait_for_api(os.environ["PREFECT_API_URL"], startup_timeout() if wait else 0.1)
+        if not answered and not wait:
+            return STILL_STARTING
         _waited_for_managed_api = True
     try:
         from prefect.client.orchestration import get_client
@@ -92,17 +115,35 @@ def _reach_orchestration() -> str | None:
     return None if failure is None else f"{type(failure).__name__}: {failure}"
 
 
+def warm_orchestration() -> None:
+    """Reach Prefect (starting it if need be) and load the flow and its engines.
+
+    The dashboard runs this in the background when it starts, so that its first upload through the flow
+    does not pay for importing the flow engine (uploads before Prefect answers are checked in-process).
+    """
+    # Imported once Prefect answers, not while its server starts: on two cores, the server's start and
+    # these imports would otherwise both slow the pages and the uploads of the first seconds.
+    if orchestration_problem() is None:
+        import prefect.flow_engine  # noqa: F401
+        import prefect.task_engine  # noqa: F401
+
+        import isap.orchestration.flows  # noqa: F401
+
+
 def assure_dashboard_upload(service: Service, actor: str, filename: str, data: bytes) -> tuple[UploadResult, bool]:
     """A dashboard upload through the `assure_submission` flow; (result, ran_as_flow).
 
     If Prefect cannot be reached the same steps run in-process, so an upload is
-    never lost to an orchestration outage; the page says so.
+    never lost to an orchestration outage; the page says so.  Nor does an upload
+    wait for Prefect to start (six to eleven seconds after the dashboard starts,
+    on two cores): the commissioner's findings do not depend on it, and the
+    upload is kept in the proposal's history either way (docs/decisions.md).
     """
-    problem = orchestration_problem()
+    problem = orchestration_problem(wait=False)
     if problem is None:
-        from isap.orchestration.flows import assure_submission
+        from isap.orchestration.flows import run_assure_submission
 
         with stage(data) as staged:
-            return assure_submission(actor=actor, filename=filename, path=str(staged)), True
+            return run_assure_submission(actor=actor, filename=filename, path=str(staged)), True
     log.warning("Prefect is unreachable (%s); assuring %s in-process", problem, filename)
     return assure_in_process(service, actor, filename, data), False
