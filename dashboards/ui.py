@@ -73,11 +73,18 @@ def service() -> Service:
 @st.cache_resource
 def start_orchestration():
     """Start Prefect once per dashboard process, in the background, so the first upload need not wait for it."""
+    import gc
     import threading
 
-    from isap.orchestration.dispatch import orchestration_problem
+    from isap.orchestration.dispatch import warm_orchestration
 
-    thread = threading.Thread(target=orchestration_problem, name="isap-prefect-warm-up", daemon=True)
+    def warm() -> None:
+        warm_orchestration()
+        # What is loaded by now lives as long as the process: Python's collector need not walk it again
+        # (a full collection drops from about 0.15 s to next to nothing).
+        gc.freeze()
+
+    thread = threading.Thread(target=warm, name="isap-prefect-warm-up", daemon=True)
     thread.start()
     return thread
 
@@ -306,6 +313,21 @@ def pick_proposal(choices: list[tuple[str, str]]) -> str | None:
     return ref
 
 
+def proposal_link(ref: str) -> str:
+    """The proposal's whole address as this browser reaches the dashboard (behind a proxy too), to copy and share;
+    the path alone where the browser's address is unknown."""
+    from urllib.parse import quote
+
+    path = f"/proposal?{REF}={quote(ref)}"
+    here = st.context.url  # the page's address, without its query
+    if not here:
+        return path
+    root = here.rstrip("/")
+    if root.endswith("/proposal"):
+        root = root[: -len("/proposal")]
+    return root + path
+
+
 def open_proposal(ref: str, tab: str | None = None) -> None:
     """Go to a proposal's page; the address bar then reads `/proposal?ref=…` (and `&tab=…`)."""
     params = {REF: ref} | ({TAB: tab} if tab else {})
@@ -341,7 +363,9 @@ def proposal_page() -> None:
     c4.metric("Lead commissioner", md(d["commissioner"]), help=md(d.get("commissioner_name") or d["commissioner"]))
     offer = Offer(d)
     st.info(md(d["next_step"]))
-    st.caption(fmt("Link to this proposal: {}", f"/proposal?ref={ref}"))
+    # shown as code: copied exactly (no mark-up, nothing inserted to stop it becoming a link), with a copy button
+    st.caption("Link to this proposal, to copy and share:")
+    st.code(proposal_link(ref), language=None, wrap_lines=True)
     asked_tab = st.query_params.get(TAB)
     if asked_tab in TAB_NAMES and st.session_state.get(TAB) != asked_tab:
         st.session_state[TAB] = asked_tab
@@ -634,8 +658,9 @@ def upload_page() -> None:
         st.session_state["last_upload"] = (result, as_flow)
     result, as_flow = st.session_state["last_upload"]
     if not as_flow:
-        st.caption("The assurance pipeline's orchestrator could not be reached, so this upload was checked "
-                   "directly; nothing is lost and the result is the same.")
+        # said in a commissioner's words: nothing for them to do (the log says what happened, for operators)
+        st.caption("Checked at once, without waiting for the background service (it is starting up or not "
+                   "answering). Your upload is saved, and the result is the same.")
     if result.reference:
         st.session_state["current_ref"] = result.reference
         if result.message and not result.duplicate:
@@ -644,8 +669,12 @@ def upload_page() -> None:
         what = ("is identical to version" if result.duplicate else "saved as version")
         # coloured by outcome: errors red, warnings amber, clean green
         shown = st.error if result.errors else st.warning if result.warnings else st.success
-        shown(fmt("{} {} {}: {} error(s), {} warning(s).", result.reference, what, result.version,
-                  result.errors, result.warnings))
+        if result.repeats_earlier_version:
+            # the file of an earlier version again: it is not what the proposal now holds, however clean it is
+            st.warning(md(result.message))
+        else:
+            shown(fmt("{} {} {}: {} error(s), {} warning(s).", result.reference, what, result.version,
+                      result.errors, result.warnings))
         if result.retitled is not None:
             st.info(fmt("This version changed the proposal's title from “{}” to “{}”.", *result.retitled))
         if st.button(fmt("Open {}", result.reference), key="open-uploaded"):
@@ -664,13 +693,16 @@ def annotated_download(data: bytes, report: dict, filename: str) -> None:
     check does (never in this server process), so any failure there is this
     download's, never the page's.
     """
-    from isap.outputs.annotated_copy import annotate_bytes
+    from isap.outputs.annotated_copy import AnnotateError, annotate_bytes
     from isap.rules.engine import CheckReport
 
     try:
         annotated = annotate_bytes(data, CheckReport.from_dict(report), service().policy)
-    except Exception:  # noqa: BLE001 - hostile bytes may fail in any parser; the check's result stands
-        log.warning("annotating %r failed", plain(filename), exc_info=True)
+    except Exception as exc:  # noqa: BLE001 - hostile bytes may fail in any parser; the check's result stands
+        if isinstance(exc, AnnotateError):  # expected: a file the check could not assess (not an alarm)
+            log.info("no annotated copy of %r: %s", plain(filename), exc)
+        else:
+            log.warning("annotating %r failed", plain(filename), exc_info=True)
         st.caption("A copy of your workbook with the findings marked cannot be made for this file; the findings "
                    "above are complete.")
         return

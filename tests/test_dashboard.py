@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.test_dashboard_e2e import IN_PROCESS as IN_PROCESS_CAPTION
+
 APP = str(Path(__file__).resolve().parents[1] / "dashboards" / "app.py")
 
 
@@ -67,6 +69,74 @@ def test_commissioner_sees_only_own_proposals(demo_env):
     assert set(at2.dataframe[0].value["Reference"]) == {"ISAP-2026-021"}
 
 
+def on_upload_page(username: str = "alice", password: str = "alice-demo"):
+    at = signed_in(username, password)
+    at.switch_page("views/upload.py")
+    at.run()
+    return at
+
+
+def test_an_upload_while_orchestration_starts_is_kept_and_says_so_plainly(demo_env, tmp_path, monkeypatch):
+    """Before Prefect answers, an upload is checked in-process: saved, the same result, and one plain line that
+    says so in a commissioner's words (no orchestrators, nothing to do)."""
+    from isap.orchestration import dispatch
+    from sample_submissions.proposals import clean, write
+
+    monkeypatch.setattr(dispatch, "orchestration_problem", lambda wait=True: dispatch.STILL_STARTING)
+    at = on_upload_page()
+    upload(at, "new.xlsx", write(clean(1, reference="ISAP-2026-040"), tmp_path / "new.xlsx").read_bytes())
+    out = texts(at)
+    assert "ISAP-2026-040 saved as version 1: 0 error(s), 0 warning(s)." in out
+    [caption] = [read(c.value) for c in at.caption if IN_PROCESS_CAPTION in read(c.value)]
+    assert caption == ("Checked at once, without waiting for the background service (it is starting up or not "
+                       "answering). Your upload is saved, and the result is the same.")
+    assert at.session_state["last_upload"][1] is False
+
+
+def test_a_file_that_cannot_be_annotated_is_no_alarm_in_the_log(demo_env, monkeypatch):
+    """A text file named .xlsx: the page says no marked copy can be made; the log notes it without a traceback,
+    since it is an expected outcome, not a fault of the dashboard."""
+    import logging
+
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):  # on the dashboard's own logger: Prefect's logging set-up replaces the root's
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    logger = logging.getLogger("isap.dashboard")
+    keep = Keep()
+    logger.addHandler(keep)
+    monkeypatch.setattr(logger, "level", logging.INFO)
+    try:
+        at = on_upload_page()
+        upload(at, "notes.xlsx", b"name,value\nx,1\n" * 20, "text/csv")
+    finally:
+        logger.removeHandler(keep)
+    assert any("cannot be made for this file" in read(c.value) for c in at.caption)
+    mine = [r for r in records if "notes.xlsx" in r.getMessage()]
+    assert mine and all(r.levelno < logging.WARNING and r.exc_info is None for r in mine), \
+        [(r.levelname, r.getMessage()) for r in mine]
+
+
+def test_the_file_of_an_earlier_version_again_is_not_shown_as_clean(demo_env, tmp_path):
+    """Version 1 clean, version 2 with an error, then version 1's file again: no new version, and the page says
+    version 2 is still the latest, in amber, rather than a green "identical to version 1: 0 error(s)"."""
+    from sample_submissions.proposals import clean, write
+
+    first = write(clean(1, reference="ISAP-2026-041"), tmp_path / "v1.xlsx").read_bytes()
+    broken = clean(1, reference="ISAP-2026-041")
+    broken["Cover"]["wpap_annual_value_gbp"] = 10
+    second = write(broken, tmp_path / "v2.xlsx").read_bytes()
+    at = on_upload_page()
+    for name, data in (("v1.xlsx", first), ("v2.xlsx", second), ("v1-again.xlsx", first)):
+        upload(at, name, data)
+    said = ("ISAP-2026-041 is identical to version 1, an earlier version: nothing new was kept, and version 2 is "
+            "still the latest.")
+    assert [read(w.value) for w in at.warning] == [said]
+    assert not [s for s in at.success if "ISAP-2026-041" in read(s.value)]
+
+
 def test_commissioner_uploads_and_sees_findings(demo_env, tmp_path):
     from sample_submissions.proposals import clean, write
 
@@ -91,7 +161,7 @@ def test_commissioner_uploads_and_sees_findings(demo_env, tmp_path):
     cap010 = next(t for t in tables if "CAP010" in set(t.get("Rule", [])))
     assert set(cap010["Source"]) == {"GP participation in an Integrated Care Provider: ICP Contract Package "
                                      "(NHS England and NHS Improvement, 2019) §28"}
-    assert "could not be reached" not in out
+    assert IN_PROCESS_CAPTION not in out
     # The upload ran as an assure_submission flow run, visible in Prefect.
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowFilter, FlowFilterName
@@ -319,8 +389,9 @@ def workbook(tmp_path, title: str, errors: bool = False) -> bytes:
     return rezip(write(p, tmp_path / "w.xlsx").read_bytes())
 
 
-def upload(at, name: str, data: bytes):
-    at.file_uploader(key="uploader").set_value((name, data, XLSX))
+def upload(at, name: str, data: bytes, kind: str = XLSX):
+    """Drop a file on the upload page and let the page run, as the browser does; the page's texts."""
+    at.file_uploader(key="uploader").set_value((name, data, kind))
     at.run()
     assert not at.exception, at.exception
     return texts(at)
@@ -491,7 +562,8 @@ def test_a_link_opens_the_proposal_and_its_tab_and_the_address_follows(demo_env)
     at = linked(signed_in("rita", "rita-demo"), ref="ISAP-2026-012", tab="Conditions")
     assert at.selectbox(key="proposal_pick").value == "ISAP-2026-012"
     assert at.session_state["tab"] == "Conditions"
-    assert "Link to this proposal: /proposal?ref=ISAP-2026-012" in texts(at)
+    assert "Link to this proposal, to copy and share:" in texts(at)
+    assert "/proposal?ref=ISAP-2026-012" in [c.value for c in at.code]  # AppTest has no browser address
     at.selectbox(key="proposal_pick").select("ISAP-2026-011")
     at.run()
     assert dict(at.query_params) == {"ref": "ISAP-2026-011"}  # the address bar follows; the new one opens at its start

@@ -114,10 +114,42 @@ def test_identical_bytes_make_no_new_version(service, tmp_path):
     assert len(service.show("alice", REF)["versions"]) == 1
 
 
+def test_reuploading_an_earlier_version_says_the_later_one_is_still_the_latest(service, tmp_path):
+    """Identical bytes make no new version (workflow.md), so a commissioner who uploads version 1's file again
+    after version 2 is told that version 2 is still the latest, not only that the file matches version 1."""
+    first = book(tmp_path, proposal(1), "v1.xlsx")
+    changed = proposal(1)
+    changed["Cover"]["wpap_annual_value_gbp"] = 10
+    service.upload("alice", "v1.xlsx", first)
+    service.upload("alice", "v2.xlsx", book(tmp_path, changed, "v2.xlsx"))
+    again = service.upload("alice", "v1-again.xlsx", first)
+    assert (again.duplicate, again.version, again.latest_version) == (True, 1, 2)
+    assert again.repeats_earlier_version
+    assert again.message == (f"{REF} is identical to version 1, an earlier version: nothing new was kept, and "
+                             "version 2 is still the latest.")
+    latest = service.upload("alice", "v2-again.xlsx", book(tmp_path, changed, "v2.xlsx"))
+    assert (latest.duplicate, latest.version, latest.latest_version) == (True, 2, 2)
+    assert not latest.repeats_earlier_version and latest.message == "Identical to version 2: nothing new kept."
+    assert len(service.show("alice", REF)["versions"]) == 2
+
+
 def test_broken_file_is_kept_not_lost(service, tmp_path):
     r = service.upload("alice", "scan.xlsx", b"%PDF-1.7 not a workbook")
     assert r.reference is None and r.kept_as and r.errors == 1
     assert service.files.get(r.sha256) == b"%PDF-1.7 not a workbook"
+
+
+def test_a_file_that_cannot_be_checked_says_why_first(service, tmp_path):
+    """Its headline leads with what stops it being checked (the file-level finding), not with the proposal it
+    does not name; a workbook that can be read but names no proposal keeps the naming message."""
+    r = service.upload("alice", "notes.xlsx", b"name,value\nx,1\n" * 20)
+    [finding] = [f for f in r.report["findings"] if f["rule_id"] == "WB001"]
+    assert r.message == f"This file cannot be checked: {finding['message']} It is kept, and its findings are below."
+    assert "plain text" in r.message
+    unnamed = proposal(1)
+    unnamed["Cover"]["proposal_reference"] = ""
+    r = service.upload("alice", "unnamed.xlsx", book(tmp_path, unnamed))
+    assert r.reference is None and r.message.startswith("The file does not name its proposal")
 
 
 def test_original_bytes_are_kept_and_downloadable(service, tmp_path):

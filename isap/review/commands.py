@@ -96,9 +96,7 @@ class Commands(UnitOfWork):
                             reason=f"{Path(filename).name}: kept as unassigned upload {kept.id}")
                 return UploadResult(None, None, False, False, summary["error"], summary["warning"], sha,
                                     report_dict, kept_as=f"unassigned upload {kept.id}",
-                                    message="The file does not name its proposal (a valid proposal_reference and "
-                                            "lead_commissioner_code on the Cover); it is kept, and its findings are "
-                                            "below.")
+                                    message=_unassigned_message(report))
             org = s.exec(select(Organisation).where(Organisation.code == code)).first()
             if user.role == Role.COMMISSIONER:
                 mine = s.get(Organisation, user.organisation_id)
@@ -122,13 +120,19 @@ class Commands(UnitOfWork):
                 raise Forbidden(f"{ref} belongs to another organisation")
             existing = s.exec(select(SubmissionVersion).where(SubmissionVersion.proposal_id == p.id,
                                                               SubmissionVersion.sha256 == sha)).first()
+            latest = s.exec(select(func.max(SubmissionVersion.number))
+                            .where(SubmissionVersion.proposal_id == p.id)).one() or 0
             if existing is not None:
-                return UploadResult(ref, existing.number, False, True, existing.errors, existing.warnings, sha,
-                                    report_dict, message=f"Identical to version {existing.number}: nothing new kept.")
+                result = UploadResult(ref, existing.number, False, True, existing.errors, existing.warnings, sha,
+                                      report_dict, message=f"Identical to version {existing.number}: nothing new kept.",
+                                      latest_version=latest)
+                if result.repeats_earlier_version:
+                    result.message = (f"{ref} is identical to version {existing.number}, an earlier version: nothing "
+                                      f"new was kept, and version {latest} is still the latest.")
+                return result
             self._guard(s, Action.UPLOAD, user, p)
             keep_bytes()
-            number = (s.exec(select(func.max(SubmissionVersion.number))
-                             .where(SubmissionVersion.proposal_id == p.id)).one() or 0) + 1
+            number = latest + 1
             v = SubmissionVersion(proposal_id=p.id, number=number, uploaded_at=self.clock(),
                                   sha256=sha, filename=Path(filename).name[:255],
                                   size=len(data), uploaded_by=user.id, checkpoint=report.checkpoint,
@@ -162,7 +166,8 @@ class Commands(UnitOfWork):
                         else lifecycle.checkpoint_mismatch(ref, number, report.checkpoint, p.checkpoint))
             return UploadResult(ref, number, created, False, summary["error"], summary["warning"], sha, report_dict,
                                 message=mismatch,
-                                retitled=None if created or retitled_from is None else (retitled_from, report.title))
+                                retitled=None if created or retitled_from is None else (retitled_from, report.title),
+                                latest_version=number)
         return self._run(run)
 
     def _within_quota(self, s: Session, user: User, size: int) -> None:
@@ -393,3 +398,15 @@ class Commands(UnitOfWork):
             self._audit(s, p, "condition_carried_forward" if carry_forward else "condition_discharged",
                         user.username, reason=f"condition {condition_id}: {note.strip()}")
         self._run(run)
+
+
+def _unassigned_message(report: Any) -> str:
+    """The headline of an upload that names no proposal: what stops the file being checked comes first, when
+    something does (a plain-text file, a damaged workbook), since that is what the commissioner must fix."""
+    from isap.rules.engine import FILE_LEVEL
+
+    refusal = next((f for f in report.findings if f.rule_id in FILE_LEVEL), None)
+    if refusal is not None:
+        return f"This file cannot be checked: {refusal.message} It is kept, and its findings are below."
+    return ("The file does not name its proposal (a valid proposal_reference and lead_commissioner_code on the "
+            "Cover); it is kept, and its findings are below.")

@@ -112,6 +112,12 @@ class UploadResult:
     kept_as: str | None = None  # "unassigned" when the file could not name its proposal
     message: str = ""
     retitled: tuple[str, str] | None = None  # (old, new) when this version changed the proposal's title
+    latest_version: int | None = None  # the proposal's latest version once this upload is done
+
+    @property
+    def repeats_earlier_version(self) -> bool:
+        """The bytes of a version that is no longer the latest: nothing new was kept, and it is not current."""
+        return self.duplicate and self.latest_version not in (None, self.version)
 
 
 class UnitOfWork:
