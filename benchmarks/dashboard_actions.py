@@ -285,7 +285,7 @@ def upload_time(svc, tokens: dict[str, str], repeat: int, through_prefect: bool 
     times, as_flow = [], []
     reach = dispatch.orchestration_problem
     if not through_prefect:
-        dispatch.orchestration_problem = lambda: "unreachable for this measurement"
+        dispatch.orchestration_problem = lambda wait=True: "unreachable for this measurement"
     try:
         for _ in range(repeat):
             ref = _new_reference()

@@ -184,6 +184,13 @@ def _sign_in():
     return bench_sign_in()
 
 
+def _upload_e2e():
+    from benchmarks.upload_e2e import bench_upload_e2e
+
+    _compiled()  # the dashboard's processes import as an installation would, not compile
+    return bench_upload_e2e()
+
+
 def _isolation():
     from benchmarks.isolation import bench_isolation
 
@@ -192,7 +199,8 @@ def _isolation():
 
 BENCHES = {"check": bench_check, "queries": _store("bench_queries"), "ingest": _store("bench_ingest"),
            "dashboard": _store("bench_dashboard"), "dashboard_actions": _store("bench_dashboard_actions"),
-           "bounded": bench_bounded, "isolation": _isolation, "chain": _chain, "sign_in": _sign_in}
+           "bounded": bench_bounded, "isolation": _isolation, "chain": _chain, "sign_in": _sign_in,
+           "upload_e2e": _upload_e2e}
 
 
 def main(argv: list[str] | None = None) -> None:
