@@ -120,14 +120,15 @@ def test_reuploading_an_earlier_version_says_the_later_one_is_still_the_latest(s
     first = book(tmp_path, proposal(1), "v1.xlsx")
     changed = proposal(1)
     changed["Cover"]["wpap_annual_value_gbp"] = 10
+    second = book(tmp_path, changed, "v2.xlsx")  # kept: a workbook written again carries a new timestamp
     service.upload("alice", "v1.xlsx", first)
-    service.upload("alice", "v2.xlsx", book(tmp_path, changed, "v2.xlsx"))
+    service.upload("alice", "v2.xlsx", second)
     again = service.upload("alice", "v1-again.xlsx", first)
     assert (again.duplicate, again.version, again.latest_version) == (True, 1, 2)
     assert again.repeats_earlier_version
     assert again.message == (f"{REF} is identical to version 1, an earlier version: nothing new was kept, and "
                              "version 2 is still the latest.")
-    latest = service.upload("alice", "v2-again.xlsx", book(tmp_path, changed, "v2.xlsx"))
+    latest = service.upload("alice", "v2-again.xlsx", second)
     assert (latest.duplicate, latest.version, latest.latest_version) == (True, 2, 2)
     assert not latest.repeats_earlier_version and latest.message == "Identical to version 2: nothing new kept."
     assert len(service.show("alice", REF)["versions"]) == 2
