@@ -546,6 +546,22 @@ def test_an_upload_for_another_checkpoint_says_so_at_once_in_the_clis_words(demo
     assert read(at.error[0].value) == words[0].upper() + words[1:], [e.value for e in at.error]
 
 
+def test_an_upload_to_a_submitted_proposal_says_why_and_what_to_do(demo_env, tmp_path):
+    from isap.review.lifecycle import NOT_YOUR_TURN, State
+    from sample_submissions.proposals import clean, write
+
+    at = signed_in("alice", "alice-demo")
+    at.switch_page("views/upload.py")
+    at.run()
+    changed = clean(1, reference="ISAP-2026-011")  # the demo's submitted proposal, waiting for a reviewer
+    changed["Cover"]["proposal_title"] = "Dudley integrated care provider, revised"
+    out = upload(at, "dudley-v2.xlsx", write(changed, tmp_path / "dudley-v2.xlsx").read_bytes())
+    refused = " ".join(read(e.value) for e in at.error)
+    assert "ISAP-2026-011 is submitted; only a draft or returned proposal can be given a new version" in refused
+    assert NOT_YOUR_TURN[State.SUBMITTED] in refused, refused
+    assert "saved as version" not in out
+
+
 # ---------------------------------------------------------------------------- links
 def linked(at, **params):
     """Open the proposal page as a link would: /proposal?ref=…&tab=…"""

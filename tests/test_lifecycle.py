@@ -91,9 +91,34 @@ def test_state_guards_name_the_states_the_action_needs():
     assured = ProposalFacts(REF, State.ASSURED, 3, 5, 3)
     assert refusal(Action.WITHDRAW, assured, ALICE).reason == \
         "ISAP-2026-014 is assured; only a proposal that is not assured, halted or withdrawn can be withdrawn"
-    assert refusal(Action.UPLOAD, in_review, ALICE).reason == \
-        "ISAP-2026-014 is in review; only a draft or returned proposal can be given a new version"
+    assert refusal(Action.UPLOAD, in_review, ALICE).reason.startswith(
+        "ISAP-2026-014 is in review; only a draft or returned proposal can be given a new version. ")
     assert refusal(Action.COMMENT, assured, RITA) is None
+
+
+@pytest.mark.parametrize("action", [Action.UPLOAD, Action.ACKNOWLEDGE, Action.SUBMIT])
+@pytest.mark.parametrize("state, advice", [
+    (State.SUBMITTED, "It waits for a reviewer now: to change it first, ask the reviewer to return it to you."),
+    (State.IN_REVIEW, "A reviewer is deciding on it now: once the decision returns it to you, or approves it for "
+                      "the next checkpoint, you can upload again."),
+    (State.ASSURED, "It has passed its last checkpoint, so nothing more is added to it."),
+    (State.HALTED, "A checkpoint decision halted it, so nothing more is added to it."),
+    (State.WITHDRAWN, "It was withdrawn, so nothing more is added to it."),
+])
+def test_a_commissioner_refused_outside_their_turn_is_told_what_they_can_do(action, state, advice):
+    """Not only why (the state), but what now: wait, ask for it back, or nothing more (a closed proposal)."""
+    r = refusal(action, ProposalFacts(REF, state, 3, 5, 3), ALICE)
+    assert r is not None and not r.forbidden
+    assert r.reason.startswith(f"{REF} is {state.phrase}; only a draft or returned proposal can be ")
+    assert r.reason.endswith(". " + advice)
+
+
+def test_in_their_turn_or_for_others_no_advice_is_added():
+    assert refusal(Action.UPLOAD, CLEAN, ALICE) is None
+    in_review = ProposalFacts(REF, State.IN_REVIEW, 1, 1, 1)
+    # a reviewer's own refusals say only why: the advice is the commissioner's
+    assert refusal(Action.TAKE, in_review, RITA).reason == \
+        "ISAP-2026-014 is in review; only a submitted proposal can be taken into review"
 
 
 def test_condition_and_warning_guards():

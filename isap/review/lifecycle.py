@@ -116,6 +116,15 @@ PREPARING = frozenset({State.DRAFT, State.RETURNED})  # the commissioner's turn:
 WAITING_FOR_REVIEW = frozenset({State.SUBMITTED, State.IN_REVIEW})  # the reviewers' turn: the policy target runs
 LAST_CHECKPOINT = 3
 
+# What a commissioner can do when it is not their turn to change a proposal (after the reason why).
+NOT_YOUR_TURN = {
+    State.SUBMITTED: "It waits for a reviewer now: to change it first, ask the reviewer to return it to you.",
+    State.IN_REVIEW: "A reviewer is deciding on it now: once the decision returns it to you, or approves it for the "
+                     "next checkpoint, you can upload again.",
+    State.ASSURED: "It has passed its last checkpoint, so nothing more is added to it.",
+    State.HALTED: "A checkpoint decision halted it, so nothing more is added to it.",
+    State.WITHDRAWN: "It was withdrawn, so nothing more is added to it.",
+}
 STATE_LABELS = {
     State.DRAFT: "Draft", State.SUBMITTED: "Submitted", State.IN_REVIEW: "In review",
     State.RETURNED: "Returned", State.ASSURED: "Assured", State.HALTED: "Halted", State.WITHDRAWN: "Withdrawn",
@@ -293,7 +302,10 @@ def refusal(action: Action, facts: ProposalFacts, actor: Actor,
     if t.owner_only and actor.role is Role.COMMISSIONER and not actor.owns:
         return Refusal(f"only the lead commissioner's organisation may do this to {facts.reference}", forbidden=True)
     if facts.state not in t.from_states:
-        return Refusal(f"{facts.reference} is {facts.state.phrase}; only {_describe(t.from_states)} can be {t.done}")
+        why = f"{facts.reference} is {facts.state.phrase}; only {_describe(t.from_states)} can be {t.done}"
+        if t.from_states == PREPARING and actor.role is Role.COMMISSIONER and facts.state in NOT_YOUR_TURN:
+            return Refusal(f"{why}. {NOT_YOUR_TURN[facts.state]}")  # and what the commissioner can do now
+        return Refusal(why)
     if action is Action.SUBMIT:
         blockers = submit_blockers(facts)
         return Refusal(blockers[0].reason) if blockers else None
