@@ -40,6 +40,9 @@ DUE_SOON_DAYS = 14  # an open condition due within two weeks is marked "due soon
 # Streamlit's tables wrap long text only in rows taller than 4rem (64 px), so a row of 76 px shows three
 # lines of text instead of cutting it mid-word; selecting a cell still shows all of it.
 WRAPPING_ROW = 76
+# Streamlit's own height for a table is ten rows of its default 35 px: about four and a half rows of
+# WRAPPING_ROW.  Ours show up to ten whole rows (the header is one default row high; 3 px of borders).
+SHOWN_ROWS, HEADER_ROW, TABLE_BORDERS = 10, 35, 3
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 MIB = 1024 * 1024
 log = logging.getLogger("isap.dashboard")
@@ -216,8 +219,7 @@ def findings_view(findings: list[dict], key: str) -> None:
             ordered["severity"] = ordered["severity"].map(lambda v: labels.SEVERITIES.get(v, v))
             shown, config = labels.table(ordered, ["severity", "rule_id", "sheet", "cell", "message", "source",
                                                    "acknowledged"])
-            st.dataframe(shown, hide_index=True, width="stretch", column_config=config, key=f"{key}-{domain}",
-                         row_height=WRAPPING_ROW)
+            wrapping_table(shown, config, key=f"{key}-{domain}")
 
 
 SEVERITY_COLOURS = {"Errors": "#d5281b", "Warnings": "#ffb81c"}  # NHS red and warm yellow, with a legend
@@ -334,6 +336,17 @@ def open_proposal(ref: str, tab: str | None = None) -> None:
     st.switch_page("views/proposal.py", query_params=params)
 
 
+def table_height(rows: int) -> int:
+    """The height in pixels of a table of `rows` wrapping rows: all of them, up to SHOWN_ROWS, then it scrolls."""
+    return HEADER_ROW + max(1, min(rows, SHOWN_ROWS)) * WRAPPING_ROW + TABLE_BORDERS
+
+
+def wrapping_table(shown: pd.DataFrame, config: dict, **kwargs):
+    """A table of labelled columns whose rows wrap long text, as tall as up to ten of those rows."""
+    return st.dataframe(shown, hide_index=True, width="stretch", column_config=config, row_height=WRAPPING_ROW,
+                        height=table_height(len(shown)), **kwargs)
+
+
 def row_opens_caption() -> None:
     """Tell people how a row opens its proposal, by mouse and by keyboard (Shift+Space is the table's own key)."""
     st.caption("Select a row to open its proposal: click the box at the start of the row, or, by keyboard, Tab into "
@@ -421,8 +434,7 @@ def proposal_page() -> None:
                         st.caption(md(label.capitalize()))
                         shown, config = labels.table(pd.DataFrame(diff[label]),
                                                      ["rule_id", "severity", "sheet", "cell", "message"])
-                        st.dataframe(shown, hide_index=True, width="stretch", column_config=config,
-                                     row_height=WRAPPING_ROW)
+                        wrapping_table(shown, config)
             # keyed by proposal and latest version, so a choice made elsewhere never outlives a new version
             number = st.selectbox("Download version", numbers, index=len(numbers) - 1,
                                   key=f"dl-version-{ref}-{numbers[-1]}")
@@ -476,7 +488,7 @@ def proposal_page() -> None:
             history = pd.DataFrame(d["history"])
             history["action"] = history["action"].map(labels.event)
             shown, config = labels.table(history, cols, codes=("from_state", "to_state"), times=("at",))
-            st.dataframe(shown, hide_index=True, width="stretch", column_config=config, row_height=WRAPPING_ROW)
+            wrapping_table(shown, config)
             from isap.outputs.exports import to_csv
 
             st.download_button("Download the history (CSV)", to_csv(d["history"], cols),
@@ -615,8 +627,7 @@ def my_proposals_page() -> None:
     shown, config = labels.table(frame, ["reference", "state", "next step", "title", "checkpoint", "latest_version"],
                                  codes=("state",))
     row_opens_caption()
-    event = st.dataframe(shown, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
-                         key="mine-table", column_config=config, row_height=WRAPPING_ROW)
+    event = wrapping_table(shown, config, on_select="rerun", selection_mode="single-row", key="mine-table")
     if (ref := opened_row(event, frame)) is not None:
         open_proposal(ref)
 
@@ -768,8 +779,7 @@ def review_queue_page() -> None:
     shown, config = labels.table(ordered, ["reference", "state", "working_days_in_state", "overdue", "checkpoint",
                                            "title", "commissioner", "provider_type"], codes=("state",))
     row_opens_caption()
-    event = st.dataframe(shown, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
-                         key="queue-table", column_config=config, row_height=WRAPPING_ROW)
+    event = wrapping_table(shown, config, on_select="rerun", selection_mode="single-row", key="queue-table")
     if (ref := opened_row(event, ordered)) is not None:
         open_proposal(ref)
     st.subheader("Proposals by state over time")
@@ -833,7 +843,7 @@ def rules_page() -> None:
     ordered = frame.assign(severity=frame["severity"].map(lambda v: labels.SEVERITIES.get(v, v)))
     shown, config = labels.table(ordered, ["id", "severity", "when", "domain", "summary", "points_at", "source"],
                                  domains=("domain",))
-    st.dataframe(shown, hide_index=True, width="stretch", column_config=config, row_height=WRAPPING_ROW)
+    wrapping_table(shown, config)
     for r in frame.itertuples():
         with st.expander(fmt("{} — {}", r.id, r.summary)):
             st.markdown(md(r.explanation))

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from dashboards.ui import WRAPPING_ROW
+from dashboards.ui import SHOWN_ROWS, WRAPPING_ROW, table_height
 from isap.orchestration.processes import die_with_parent
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -165,6 +165,8 @@ def test_commissioner_uploads_fixes_and_submits_then_reviewer_decides(server, tm
         settle(page)
         page.screenshot(path=shots / "proposal-commissioner.png", full_page=True)
         page.get_by_role("button", name="Sign out").click()
+        # the session ends on the server before the next address is opened, or the cookie would still sign in
+        expect(page.get_by_label("User name")).to_be_visible(timeout=30_000)
 
         # Reviewer: the pipeline, then take the proposal into review and record a decision.
         sign_in(page, server, "rita", "rita-demo")
@@ -198,8 +200,11 @@ def test_commissioner_uploads_fixes_and_submits_then_reviewer_decides(server, tm
         settle(page)
         page.screenshot(path=shots / "proposal-history.png", full_page=True)
         page.get_by_role("link", name="Rule catalogue").click()
-        expect(page.locator('[data-testid="stDataFrame"]').first).to_be_visible(timeout=30_000)
+        catalogue = page.locator('[data-testid="stDataFrame"]').first
+        expect(catalogue).to_be_visible(timeout=30_000)
         settle(page)
+        # ten whole rows of wrapped text before the catalogue scrolls, not Streamlit's ten rows of 35 px
+        assert catalogue.bounding_box()["height"] >= table_height(SHOWN_ROWS) - 2, catalogue.bounding_box()
         page.screenshot(path=shots / "rules.png", full_page=True)
         browser.close()
 
@@ -481,6 +486,28 @@ def tab_to(page, pattern: str, limit: int = 150) -> str:
     pytest.fail(f"nothing matching {pattern!r} can be reached with the Tab key; it reaches: {seen}")
 
 
+def choose_file_by_keyboard(page, button: str, file: Path, tries: int = 3) -> None:
+    """Tab to the uploader's button and press Enter: the browser's file chooser opens, and `file` is chosen.
+
+    On a busy machine a late page run can redraw the uploader between the Tab and the Enter, so the Enter
+    lands on nothing; someone on a keyboard would Tab to the button again, and so does this (a few times, no
+    more: a button that never opens the chooser fails)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    reached = []
+    for _ in range(tries):
+        reached.append(tab_to(page, button))
+        try:
+            with page.expect_file_chooser(timeout=10_000) as chooser:
+                page.keyboard.press("Enter")
+        except PlaywrightTimeout:
+            reached.append(f"Enter opened no file chooser; the focus is now on {focused(page)!r}")
+            continue
+        chooser.value.set_files(str(file))
+        return
+    pytest.fail(f"the file chooser did not open by keyboard in {tries} tries: {reached}")
+
+
 def choose_by_keyboard(page, label: str, option: str) -> None:
     """Pick a selectbox option by keyboard alone: Tab to it, type to filter, Enter."""
     tab_to(page, rf"^INPUT\|{re.escape(label)}\|")
@@ -594,14 +621,7 @@ def test_journeys_alice_rita_otto_by_link_and_keyboard_with_axe(server, tmp_path
         page.screenshot(path=shots / "upload-findings.png", full_page=True)
         # the fixed version by keyboard: Tab to the uploader's button ("Add files" once a file is there), Enter
         # opens the file chooser
-        add_files = r"^BUTTON\|(Add files\|[^|]*\||[^|]*\|[^|]*\|Browse files)"
-        tab_to(page, add_files)
-        settle(page)  # on a busy machine a late run can redraw the page under the focus: Tab to it again
-        if not re.search(add_files, focused(page)):
-            tab_to(page, add_files)
-        with page.expect_file_chooser() as chooser:
-            page.keyboard.press("Enter")
-        chooser.value.set_files(str(second))
+        choose_file_by_keyboard(page, r"^BUTTON\|(Add files\|[^|]*\||[^|]*\|[^|]*\|Browse files)", second)
         expect(page.get_by_text("ISAP-2026-030 saved as version 2: 0 error(s), 1 warning(s)")).to_be_visible(
             timeout=60_000)
         # back to My proposals (by keyboard); selecting the proposal's row by mouse opens it
