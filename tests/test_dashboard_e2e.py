@@ -486,26 +486,29 @@ def tab_to(page, pattern: str, limit: int = 150) -> str:
     pytest.fail(f"nothing matching {pattern!r} can be reached with the Tab key; it reaches: {seen}")
 
 
-def choose_file_by_keyboard(page, button: str, file: Path, tries: int = 3) -> None:
-    """Tab to the uploader's button and press Enter: the browser's file chooser opens, and `file` is chosen.
+def intercept_file_choosers(page) -> list:
+    """From now on the browser's file choosers are Playwright's, for this page's whole life; the list collects
+    each one that opens.
 
-    On a busy machine a late page run can redraw the uploader between the Tab and the Enter, so the Enter
-    lands on nothing; someone on a keyboard would Tab to the button again, and so does this (a few times, no
-    more: a button that never opens the chooser fails)."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    `expect_file_chooser` turns interception on only as it starts waiting, without waiting for the browser to
+    confirm it, so an Enter pressed at once can open a chooser before interception is on: none is reported
+    (it happened after axe-core and a full-page screenshot). A listener kept from the start has no such race."""
+    choosers: list = []
+    page.on("filechooser", lambda chooser: choosers.append(chooser))
+    return choosers
 
-    reached = []
-    for _ in range(tries):
-        reached.append(tab_to(page, button))
-        try:
-            with page.expect_file_chooser(timeout=10_000) as chooser:
-                page.keyboard.press("Enter")
-        except PlaywrightTimeout:
-            reached.append(f"Enter opened no file chooser; the focus is now on {focused(page)!r}")
-            continue
-        chooser.value.set_files(str(file))
-        return
-    pytest.fail(f"the file chooser did not open by keyboard in {tries} tries: {reached}")
+
+def choose_file_by_keyboard(page, choosers: list, button: str, file: Path) -> None:
+    """Tab to the uploader's button and press Enter: the browser's file chooser opens, and `file` is chosen."""
+    before = len(choosers)
+    tab_to(page, button)
+    page.keyboard.press("Enter")
+    deadline = time.monotonic() + 30
+    while len(choosers) == before:
+        if time.monotonic() > deadline:
+            pytest.fail(f"Enter on the uploader's button opened no file chooser; the focus is on {focused(page)!r}")
+        page.wait_for_timeout(100)
+    choosers[-1].set_files(str(file))
 
 
 def choose_by_keyboard(page, label: str, option: str) -> None:
@@ -596,6 +599,7 @@ def test_journeys_alice_rita_otto_by_link_and_keyboard_with_axe(server, tmp_path
     with sync_playwright() as pw:
         browser = launch(pw)
         page = browser.new_page(viewport={"width": 1280, "height": 1000}, locale="en-GB")
+        choosers = intercept_file_choosers(page)
         # signed out, a link shows the sign-in page, never "Page not found"
         page.goto(link)
         expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=150_000)  # a cold start
@@ -621,7 +625,7 @@ def test_journeys_alice_rita_otto_by_link_and_keyboard_with_axe(server, tmp_path
         page.screenshot(path=shots / "upload-findings.png", full_page=True)
         # the fixed version by keyboard: Tab to the uploader's button ("Add files" once a file is there), Enter
         # opens the file chooser
-        choose_file_by_keyboard(page, r"^BUTTON\|(Add files\|[^|]*\||[^|]*\|[^|]*\|Browse files)", second)
+        choose_file_by_keyboard(page, choosers, r"^BUTTON\|(Add files\|[^|]*\||[^|]*\|[^|]*\|Browse files)", second)
         expect(page.get_by_text("ISAP-2026-030 saved as version 2: 0 error(s), 1 warning(s)")).to_be_visible(
             timeout=60_000)
         # back to My proposals (by keyboard); selecting the proposal's row by mouse opens it
