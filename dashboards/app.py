@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from isap.orchestration.dispatch import orchestration_defaults
+from isap.orchestration.dispatch import log_like_prefect, orchestration_defaults
 
 orchestration_defaults()  # before anything imports Prefect
+log_like_prefect()  # one log format, before Prefect has loaded and after
 
 from dashboards import ui  # noqa: E402
 from dashboards.render import fmt, md  # noqa: E402

@@ -380,3 +380,34 @@ def test_a_busy_inbox_refuses_none_of_its_own_files(prefect_harness, env, tmp_pa
     assert {r["outcome"] for r in again} == {"already assured"}
     with env.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM submissionversion")).scalar() == before
+
+
+def test_the_dashboards_log_reads_the_same_before_and_after_prefect_loads(tmp_path):
+    """The dashboard logs before Prefect has loaded (an upload checked in-process while it starts) and after
+    (Prefect then configures logging): every line of isap's in the one format, isap's own notes included,
+    other libraries' chatter not."""
+    import re
+
+    script = (
+        "import logging\n"
+        "from isap.orchestration.dispatch import log_like_prefect, orchestration_defaults\n"
+        "orchestration_defaults()\n"
+        "log_like_prefect()\n"
+        "log = logging.getLogger('isap.dashboard')\n"
+        "log.warning('before, a warning'); log.info('before, a note')\n"
+        "logging.getLogger('httpx').info('chatter before')\n"
+        "import prefect.main  # configures logging\n"
+        "log.warning('after, a warning'); log.info('after, a note')\n"
+        "logging.getLogger('httpx').info('chatter after')\n"
+    )
+    env = {**os.environ, "ISAP_DATA_DIR": str(tmp_path), "NO_COLOR": "1", "PREFECT_HOME": str(tmp_path / "p")}
+    env.pop("PREFECT_API_URL", None)
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parent.parent)
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    shape = re.compile(r"\d\d:\d\d:\d\d\.\d{3} \| (WARNING|INFO   ) \| isap\.dashboard - (.+)")
+    said = [shape.fullmatch(line) for line in lines]
+    assert all(said), lines
+    assert [m.group(2) for m in said] == ["before, a warning", "before, a note", "after, a warning",
+                                          "after, a note"], lines

@@ -57,6 +57,25 @@ def orchestration_defaults(quiet: bool = True) -> None:
         os.environ.setdefault(key, value)
 
 
+# Prefect's own console format (prefect/logging/logging.yml): Prefect replaces the root logger's handlers
+# with one in this format when it first loads, so a process that logs before that uses it too.
+LOG_FORMAT, LOG_TIME = "%(asctime)s.%(msecs)03d | %(levelname)-7s | %(name)s - %(message)s", "%H:%M:%S"
+
+
+def log_like_prefect() -> None:
+    """Log as Prefect will once it has loaded: warnings from every library, notes from isap too.
+
+    For a long-running process (the dashboard) whose first log lines may come before Prefect loads; a
+    process whose logging is already set up (a test run) is left alone, but for isap's notes."""
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter(LOG_FORMAT, LOG_TIME))
+        root.addHandler(handler)
+        root.setLevel(logging.WARNING)
+    logging.getLogger("isap").setLevel(logging.INFO)
+
+
 _orchestration_lock = threading.Lock()
 
 
