@@ -680,8 +680,8 @@ def upload_page() -> None:
         what = ("is identical to version" if result.duplicate else "saved as version")
         # coloured by outcome: errors red, warnings amber, clean green
         shown = st.error if result.errors else st.warning if result.warnings else st.success
-        if result.repeats_earlier_version:
-            # the file of an earlier version again: it is not what the proposal now holds, however clean it is
+        if result.needs_a_second_look:
+            # the file of an earlier version again, or a proposal closed to new versions: not "fixed", however clean
             st.warning(md(result.message))
         else:
             shown(fmt("{} {} {}: {} error(s), {} warning(s).", result.reference, what, result.version,

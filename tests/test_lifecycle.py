@@ -98,12 +98,15 @@ def test_state_guards_name_the_states_the_action_needs():
 
 @pytest.mark.parametrize("action", [Action.UPLOAD, Action.ACKNOWLEDGE, Action.SUBMIT])
 @pytest.mark.parametrize("state, advice", [
-    (State.SUBMITTED, "It waits for a reviewer now: to change it first, ask the reviewer to return it to you."),
-    (State.IN_REVIEW, "A reviewer is deciding on it now: once the decision returns it to you, or approves it for "
-                      "the next checkpoint, you can upload again."),
-    (State.ASSURED, "It has passed its last checkpoint, so nothing more is added to it."),
-    (State.HALTED, "A checkpoint decision halted it, so nothing more is added to it."),
-    (State.WITHDRAWN, "It was withdrawn, so nothing more is added to it."),
+    (State.SUBMITTED, "It waits for a reviewer now: to change it first, ask a reviewer to return it to you (they can "
+                      "until it is taken into review)."),
+    (State.IN_REVIEW, "A reviewer is deciding on it now: once the decision returns it to you, or approves it for the "
+                      "next checkpoint, it is yours to change again."),
+    (State.ASSURED, "It has passed its last checkpoint, so it is complete: nothing more is added to it."),
+    (State.HALTED, "A checkpoint decision halted it, so it is closed: to propose again, upload a workbook with a new "
+                   "proposal_reference on its Cover sheet."),
+    (State.WITHDRAWN, "It is closed: to propose again, upload a workbook with a new proposal_reference on its Cover "
+                      "sheet."),
 ])
 def test_a_commissioner_refused_outside_their_turn_is_told_what_they_can_do(action, state, advice):
     """Not only why (the state), but what now: wait, ask for it back, or nothing more (a closed proposal)."""
@@ -111,6 +114,14 @@ def test_a_commissioner_refused_outside_their_turn_is_told_what_they_can_do(acti
     assert r is not None and not r.forbidden
     assert r.reason.startswith(f"{REF} is {state.phrase}; only a draft or returned proposal can be ")
     assert r.reason.endswith(". " + advice)
+
+
+def test_the_advice_is_what_the_table_allows():
+    """A reviewer can return a submitted proposal (so asking for it back is real advice), but not one in review
+    (so there it is the decision that gives it back)."""
+    assert refusal(Action.RETURN, ProposalFacts(REF, State.SUBMITTED, 1, 1, 1), RITA) is None
+    assert refusal(Action.RETURN, ProposalFacts(REF, State.IN_REVIEW, 1, 1, 1), RITA) is not None
+    assert refusal(Action.DECIDE, ProposalFacts(REF, State.IN_REVIEW, 1, 1, 1), RITA) is None
 
 
 def test_in_their_turn_or_for_others_no_advice_is_added():

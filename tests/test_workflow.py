@@ -131,7 +131,23 @@ def test_reuploading_an_earlier_version_says_the_later_one_is_still_the_latest(s
     latest = service.upload("alice", "v2-again.xlsx", second)
     assert (latest.duplicate, latest.version, latest.latest_version) == (True, 2, 2)
     assert not latest.repeats_earlier_version and latest.message == "Identical to version 2: nothing new kept."
+    assert not latest.needs_a_second_look
     assert len(service.show("alice", REF)["versions"]) == 2
+
+
+def test_an_earlier_file_again_on_a_closed_proposal_says_it_is_closed(service, tmp_path):
+    """Identical bytes still make no new version, but the answer does not read as if work could go on."""
+    from isap.review.lifecycle import NOT_YOUR_TURN, State
+
+    first = book(tmp_path, proposal(1), "v1.xlsx")
+    service.upload("alice", "v1.xlsx", first)
+    service.withdraw("alice", REF, reason="merged into another proposal")
+    again = service.upload("alice", "v1-again.xlsx", first)
+    assert (again.duplicate, again.version, again.latest_version) == (True, 1, 1)
+    assert again.message == (f"Identical to version 1: nothing new kept. {REF} is withdrawn; only a draft or "
+                             f"returned proposal can be given a new version. {NOT_YOUR_TURN[State.WITHDRAWN]}")
+    assert again.takes_no_new_version and again.needs_a_second_look
+    assert len(service.show("alice", REF)["versions"]) == 1
 
 
 def test_broken_file_is_kept_not_lost(service, tmp_path):

@@ -129,6 +129,11 @@ class Commands(UnitOfWork):
                 if result.repeats_earlier_version:
                     result.message = (f"{ref} is identical to version {existing.number}, an earlier version: nothing "
                                       f"new was kept, and version {latest} is still the latest.")
+                # nothing was asked of the proposal, but the answer must not read as if work on it could go on
+                closed = lifecycle.refusal(Action.UPLOAD, self._facts(s, p), self._actor(user, p))
+                if closed is not None and not closed.forbidden:
+                    result.message += f" {closed.reason}"
+                    result.takes_no_new_version = True
                 return result
             self._guard(s, Action.UPLOAD, user, p)
             keep_bytes()

@@ -118,12 +118,15 @@ LAST_CHECKPOINT = 3
 
 # What a commissioner can do when it is not their turn to change a proposal (after the reason why).
 NOT_YOUR_TURN = {
-    State.SUBMITTED: "It waits for a reviewer now: to change it first, ask the reviewer to return it to you.",
+    State.SUBMITTED: "It waits for a reviewer now: to change it first, ask a reviewer to return it to you (they can "
+                     "until it is taken into review).",
     State.IN_REVIEW: "A reviewer is deciding on it now: once the decision returns it to you, or approves it for the "
-                     "next checkpoint, you can upload again.",
-    State.ASSURED: "It has passed its last checkpoint, so nothing more is added to it.",
-    State.HALTED: "A checkpoint decision halted it, so nothing more is added to it.",
-    State.WITHDRAWN: "It was withdrawn, so nothing more is added to it.",
+                     "next checkpoint, it is yours to change again.",
+    State.ASSURED: "It has passed its last checkpoint, so it is complete: nothing more is added to it.",
+    State.HALTED: "A checkpoint decision halted it, so it is closed: to propose again, upload a workbook with a new "
+                  "proposal_reference on its Cover sheet.",
+    State.WITHDRAWN: "It is closed: to propose again, upload a workbook with a new proposal_reference on its Cover "
+                     "sheet.",
 }
 STATE_LABELS = {
     State.DRAFT: "Draft", State.SUBMITTED: "Submitted", State.IN_REVIEW: "In review",

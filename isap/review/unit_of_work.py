@@ -113,11 +113,18 @@ class UploadResult:
     message: str = ""
     retitled: tuple[str, str] | None = None  # (old, new) when this version changed the proposal's title
     latest_version: int | None = None  # the proposal's latest version once this upload is done
+    takes_no_new_version: bool = False  # a duplicate for a proposal that is not the commissioner's to change now
 
     @property
     def repeats_earlier_version(self) -> bool:
         """The bytes of a version that is no longer the latest: nothing new was kept, and it is not current."""
         return self.duplicate and self.latest_version not in (None, self.version)
+
+    @property
+    def needs_a_second_look(self) -> bool:
+        """A duplicate whose answer is more than "the same again": an earlier version, or a proposal that takes no
+        new version now; its message says which."""
+        return self.repeats_earlier_version or self.takes_no_new_version
 
 
 class UnitOfWork:
