@@ -62,9 +62,9 @@ def test_a_clean_draft_can_be_submitted_by_its_commissioner_only():
     (ProposalFacts(REF, State.RETURNED, 1, 3, 1, latest_errors=2),
      "version 3 has 2 error findings: fix them and upload a new version"),
     (ProposalFacts(REF, State.DRAFT, 1, 3, 1, latest_errors=1, latest_warnings=4, unanswered_warnings=4),
-     "version 3 has 1 error finding: fix them"),
+     "version 3 has 1 error finding: fix it"),
     (ProposalFacts(REF, State.DRAFT, 1, 3, 1, latest_warnings=2, unanswered_warnings=1),
-     "version 3 has 1 warning without an explanatory note: acknowledge each one"),
+     "version 3 has 1 warning without an explanatory note: acknowledge it"),
     (ProposalFacts(REF, State.DRAFT, 2, 4, 2, open_conditions=(7,), open_earlier_conditions=(7,)),
      "condition 7 from an earlier checkpoint is still open: a reviewer must discharge it or carry it forward"),
     (ProposalFacts(REF, State.DRAFT, 3, 4, 3, open_conditions=(7, 9, 12), open_earlier_conditions=(7, 9)),
@@ -75,6 +75,16 @@ def test_a_clean_draft_can_be_submitted_by_its_commissioner_only():
 def test_each_submit_blocker_is_refused_with_its_reason(facts, words):
     r = refusal(Action.SUBMIT, facts, ALICE)
     assert r is not None and not r.forbidden and words in r.reason
+
+
+def test_a_refused_submission_names_every_blocker_in_order():
+    """As the proposal's next step does: fixing the first and trying again should not reveal a second."""
+    facts = ProposalFacts(REF, State.DRAFT, 2, 4, 2, latest_errors=4, latest_warnings=3, unanswered_warnings=2,
+                          open_conditions=(1,), open_earlier_conditions=(1,))
+    assert refusal(Action.SUBMIT, facts, ALICE).reason == (
+        "version 4 has 4 error findings: fix them and upload a new version; version 4 has 2 warnings without an "
+        "explanatory note: acknowledge each one; condition 1 from an earlier checkpoint is still open: a reviewer "
+        "must discharge it or carry it forward")
 
 
 def test_a_condition_of_the_current_checkpoint_does_not_block_submission():

@@ -311,7 +311,8 @@ def refusal(action: Action, facts: ProposalFacts, actor: Actor,
         return Refusal(why)
     if action is Action.SUBMIT:
         blockers = submit_blockers(facts)
-        return Refusal(blockers[0].reason) if blockers else None
+        # every blocker, in order, as the next step lists them: fixing one should not reveal another
+        return Refusal("; ".join(b.reason for b in blockers)) if blockers else None
     if action is Action.ACKNOWLEDGE:
         return _acknowledge_refusal(facts, item if isinstance(item, WarningFacts) else None)
     if action in CONDITION_ACTIONS:
@@ -360,11 +361,13 @@ def submit_blockers(facts: ProposalFacts) -> list[Blocker]:
     else:
         if facts.latest_errors:
             n = _plural(facts.latest_errors, "error finding")
-            out.append(Blocker(commissioner, f"version {v} has {n}: fix them and upload a new version",
+            them = "it" if facts.latest_errors == 1 else "them"
+            out.append(Blocker(commissioner, f"version {v} has {n}: fix {them} and upload a new version",
                                f"fix the {n} of version {v} and upload a new version"))
         if facts.unanswered_warnings:
             n = _plural(facts.unanswered_warnings, "warning")
-            out.append(Blocker(commissioner, f"version {v} has {n} without an explanatory note: acknowledge each one",
+            each = "it" if facts.unanswered_warnings == 1 else "each one"
+            out.append(Blocker(commissioner, f"version {v} has {n} without an explanatory note: acknowledge {each}",
                                f"answer the {n} of version {v} with an explanatory note"))
     if cp >= 2 and facts.open_earlier_conditions:
         ids = facts.open_earlier_conditions
