@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from isap.review.service import Service
-    from isap.store.files import FileStore
+    from isap.store.originals import Originals
 
 POLICY_ENV = "ISAP_POLICY"
 
@@ -58,7 +58,7 @@ class Wiring:
     policy: Policy
     policy_file: Path | None
     engine: "Engine"
-    files: "FileStore"
+    files: "Originals"
     service: "Service"
 
 
@@ -82,7 +82,9 @@ def wire(policy: Path | str | None = None) -> Wiring:
         stamp = resolved.stat().st_mtime_ns if resolved is not None else None
     except OSError:
         stamp = None  # Policy.from_toml says what is wrong with it
-    key = (resolved, stamp, database_url(), str(data_dir()), base_url())
+    from isap.store.originals import originals_setting
+
+    key = (resolved, stamp, database_url(), str(data_dir()), base_url(), originals_setting())
     with _lock:
         built = _built.get(key)
         if built is None:
@@ -94,11 +96,11 @@ def wire(policy: Path | str | None = None) -> Wiring:
 def _build(path: Path | None) -> Wiring:
     from isap.review.service import Service
     from isap.store.db import get_engine
-    from isap.store.files import default_store
+    from isap.store.originals import configured_originals
 
     policy = Policy.from_toml(path) if path is not None else Policy()
     engine = get_engine()
-    files = default_store()
+    files = configured_originals(engine)
     return Wiring(policy, path, engine, files, Service(engine, files, policy, base_url=base_url()))
 
 

@@ -10,7 +10,7 @@ from typing import Any, Iterable
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from isap.review import lifecycle, notices
+from isap.review import lifecycle, notices, staging
 from isap.review.lifecycle import (
     Action,
     ConditionFacts,
@@ -36,7 +36,6 @@ from isap.review.unit_of_work import (
     readable_size,
 )
 from isap.store.db import StoreError
-from isap.store.files import FileStoreError
 from isap.store.models import (
     Acknowledgement,
     Comment,
@@ -51,12 +50,17 @@ from isap.store.models import (
     UnassignedUpload,
     User,
 )
+from isap.store.originals import OriginalsError
 
 
 class Commands(UnitOfWork):
     # ------------------------------------------------------------------ upload
-    def upload(self, actor: str, filename: str, data: bytes, report: Any = None) -> UploadResult:
-        """Check a workbook and keep it: a new proposal, a new version, or (identical bytes) nothing new."""
+    def upload(self, actor: str, filename: str, data: bytes, report: Any = None,
+               staged_id: str | None = None) -> UploadResult:
+        """Check a workbook and keep it: a new proposal, a new version, or (identical bytes) nothing new.
+
+        With `staged_id`, that staged upload is finished in the same transaction (`isap.review.staging`): if
+        another run finished it meanwhile, nothing is kept and AlreadyFinished is raised."""
         import hashlib
 
         from isap.rules.engine import check_bytes
@@ -69,12 +73,12 @@ class Commands(UnitOfWork):
         if unassigned:  # refused before anything is stored
             self._run(lambda s: self._within_quota(s, self._user(s, actor), len(data)))
 
-        def keep_bytes() -> None:
+        def keep_bytes(s: Session) -> None:
             # Only once every guard has let the upload through, so a refused upload leaves nothing behind;
             # inside the transaction, so the record never exists without its bytes.
             try:
-                self.files.put(data)
-            except FileStoreError as exc:
+                self.files.put(data, s)
+            except OriginalsError as exc:
                 raise StoreError(str(exc)) from None
 
         def run(s: Session) -> UploadResult:
@@ -87,7 +91,7 @@ class Commands(UnitOfWork):
             contact = contact.strip() if isinstance(contact, str) and notices.is_address(contact.strip()) else None
             if unassigned:
                 self._within_quota(s, user, len(data))  # again, in the transaction that keeps it
-                keep_bytes()
+                keep_bytes(s)
                 kept = UnassignedUpload(sha256=sha, filename=Path(filename).name[:255], size=len(data),
                                         uploaded_by=user.id, report_json=json.dumps(report_dict))
                 s.add(kept)
@@ -136,7 +140,7 @@ class Commands(UnitOfWork):
                     result.takes_no_new_version = True
                 return result
             self._guard(s, Action.UPLOAD, user, p)
-            keep_bytes()
+            keep_bytes(s)
             number = latest + 1
             v = SubmissionVersion(proposal_id=p.id, number=number, uploaded_at=self.clock(),
                                   sha256=sha, filename=Path(filename).name[:255],
@@ -173,7 +177,13 @@ class Commands(UnitOfWork):
                                 message=mismatch,
                                 retitled=None if created or retitled_from is None else (retitled_from, report.title),
                                 latest_version=number)
-        return self._run(run)
+        def run_and_finish(s: Session) -> UploadResult:
+            result = run(s)
+            if staged_id is not None and not staging.finish_in(s, staged_id, staging.StagedState.DONE,
+                                                               staging.describe(result), result, self.clock()):
+                raise staging.AlreadyFinished("this upload was finished by another run")
+            return result
+        return self._run(run_and_finish)
 
     def _within_quota(self, s: Session, user: User, size: int) -> None:
         """Refuse an upload that would be kept unassigned past its organisation's quota (policy).

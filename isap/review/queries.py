@@ -24,7 +24,6 @@ from isap.review.unit_of_work import (
     iso_time,
 )
 from isap.store.db import StoreError
-from isap.store.files import FileStoreError
 from isap.store.models import (
     Acknowledgement,
     AuditEvent,
@@ -40,6 +39,7 @@ from isap.store.models import (
     UnassignedUpload,
     User,
 )
+from isap.store.originals import OriginalsError
 
 
 class Queries(UnitOfWork):
@@ -252,5 +252,5 @@ class Queries(UnitOfWork):
         name, sha = self._run(run)
         try:
             return name, self.files.get(sha)
-        except FileStoreError as exc:
+        except OriginalsError as exc:
             raise StoreError(str(exc)) from None

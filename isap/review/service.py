@@ -8,10 +8,10 @@ acting at once is refused, never silently applied), and the append-only
 audit history.  Every method is one transaction: it either happens whole or
 changes nothing.
 
-The service is composed of four parts over one unit of work (`unit_of_work.py`):
+The service is composed of five parts over one unit of work (`unit_of_work.py`):
 administration (organisations, accounts, sign-in, the audit chain), the commands of
 the review (one method each), the queries (read models for lists, the review queue,
-a proposal), and the notifications the outbox owes.
+a proposal), the notifications the outbox owes, and the uploads staged for assurance (`staging.py`).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from isap.review.administration import Administration
 from isap.review.commands import Commands
 from isap.review.notifications import Notifications
 from isap.review.queries import Queries
+from isap.review.staging import Staging
 from isap.review.unit_of_work import (
     DOMAINS,
     SYSTEM_USER,
@@ -39,8 +40,8 @@ from isap.review.unit_of_work import (
 from isap.store.db import StoreBusy, StoreError
 
 
-class Service(Administration, Commands, Queries, Notifications):
-    """The review service: administration, commands and queries over one store and policy."""
+class Service(Administration, Commands, Queries, Notifications, Staging):
+    """The review service: administration, commands, queries and staged uploads over one store and policy."""
 
 
 __all__ = [

@@ -30,7 +30,6 @@ from isap.review.lifecycle import (
     WarningFacts,
 )
 from isap.store.db import check_schema, get_engine, store_error
-from isap.store.files import FileStore, default_store
 from isap.store.models import (
     Acknowledgement,
     AuditEvent,
@@ -42,6 +41,7 @@ from isap.store.models import (
     User,
     utcnow,
 )
+from isap.store.originals import Originals, configured_originals
 
 SYSTEM_USER = "isap"
 PEOPLE = (Role.COMMISSIONER, Role.REVIEWER, Role.ADMIN)  # the roles an account may be given
@@ -128,10 +128,11 @@ class UploadResult:
 
 
 class UnitOfWork:
-    def __init__(self, engine: Engine | None = None, files: FileStore | None = None, policy: Policy | None = None,
+    def __init__(self, engine: Engine | None = None, files: Originals | None = None, policy: Policy | None = None,
                  check_schema_version: bool = True, base_url: str | None = None):
         self.engine = engine or get_engine()
-        self.files = files or default_store()
+        # the originals: in this database unless the installation chose another store (ISAP_ORIGINALS)
+        self.files = files if files is not None else configured_originals(self.engine)
         self.policy = policy or Policy()
         # where people open a proposal (the dashboard's address), for the links in notifications
         self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")

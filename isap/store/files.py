@@ -1,7 +1,9 @@
-"""The content-addressed file store of original uploads.
+"""The content-addressed file store of original uploads, as earlier releases kept them on one machine's disk.
 
-Every uploaded file is kept byte for byte under its SHA-256, so a version can
-always be downloaded exactly as it was submitted.  File names never come from
+Originals now live where every machine reaches them (`isap.store.originals`);
+this store is read by `isap store migrate`, which moves them there, and it
+serves tests that need a store outside the database.  Every file is kept byte
+for byte under its SHA-256.  File names never come from
 the uploader (no path traversal is possible), and writes are atomic (a
 temporary file renamed into place), so a crash cannot leave half a file.
 """
@@ -14,11 +16,10 @@ import re
 import tempfile
 from pathlib import Path
 
+from isap.store.originals import OriginalsError
+
 _SHA = re.compile(r"^[0-9a-f]{64}$")
-
-
-class FileStoreError(RuntimeError):
-    pass
+FileStoreError = OriginalsError
 
 
 class FileStore:
@@ -30,7 +31,7 @@ class FileStore:
             raise FileStoreError("not a SHA-256 digest")
         return self.root / sha256[:2] / sha256
 
-    def put(self, data: bytes) -> str:
+    def put(self, data: bytes, session=None) -> str:
         sha = hashlib.sha256(data).hexdigest()
         target = self.path_for(sha)
         if target.exists():
@@ -52,6 +53,13 @@ class FileStore:
             return self.path_for(sha256).read_bytes()
         except OSError as exc:
             raise FileStoreError(f"the stored file {sha256[:12]}… cannot be read: {exc.strerror or exc}") from None
+
+
+    def has(self, sha256: str) -> bool:
+        return self.path_for(sha256).is_file()
+
+    def describe(self) -> str:
+        return f"files under {self.root}"
 
 
 def default_store() -> FileStore:

@@ -14,7 +14,7 @@ import hashlib
 import json
 from typing import Optional
 
-from sqlalchemy import Column, Text, UniqueConstraint
+from sqlalchemy import Column, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -251,3 +251,52 @@ class Notification(SQLModel, table=True):
     next_attempt_at: dt.datetime = Field(default_factory=utcnow)
     claimed_at: Optional[dt.datetime] = None
     sent_at: Optional[dt.datetime] = None
+
+
+class Original(SQLModel, table=True):
+    """An original upload, byte for byte, under its SHA-256: the default store of originals.
+
+    Kept in the database every machine already reaches, so no worker needs a
+    shared disk and a database backup is a complete backup (docs/deployment.md).
+    Rows are only ever added: the same bytes are kept once however often they
+    are uploaded.
+    """
+
+    sha256: str = Field(primary_key=True, max_length=64)
+    size: int
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class StagedUpload(SQLModel, table=True):
+    """An upload an authenticated entry point has handed over for assurance, until it is checked and kept.
+
+    The bytes and who sent them live here, in the store every machine shares;
+    a flow run is given only `run_key`, an unguessable token, so a run created
+    by hand can neither choose whom it acts as nor make a worker read a file.
+    Every upload of one flow run shares its `run_key`; the files of an inbox
+    batch share a `batch_key` and keep their file-name order in `seq`.  The
+    bytes are dropped once the upload is finished; the outcome stays for the
+    person waiting for it.
+    """
+
+    __tablename__ = "staged_upload"
+    id: str = Field(primary_key=True, max_length=64)
+    run_key: str = Field(index=True, max_length=64)
+    batch_key: Optional[str] = Field(default=None, index=True, max_length=64)
+    seq: int = 0
+    user_id: int = Field(foreign_key="app_user.id")
+    filename: str = Field(max_length=255)
+    sha256: str = Field(max_length=64)
+    size: int
+    data: Optional[bytes] = Field(default=None, sa_column=Column(LargeBinary))
+    # staged -> checked -> done | failed
+    state: str = Field(default="staged", max_length=10, index=True)
+    reference: Optional[str] = Field(default=None, max_length=20)
+    report_json: Optional[str] = Field(default=None, sa_column=Column(Text))
+    result_json: Optional[str] = Field(default=None, sa_column=Column(Text))
+    outcome: Optional[str] = Field(default=None, sa_column=Column(Text))
+    attempts: int = 0
+    lease_until: Optional[dt.datetime] = None
+    created_at: dt.datetime = Field(default_factory=utcnow, index=True)
+    finished_at: Optional[dt.datetime] = None
