@@ -660,14 +660,45 @@ def upload_page() -> None:
     if st.session_state.get("last_upload_marker") != marker:
         try:
             with st.spinner("Checking the workbook…"):
-                result, as_flow = assure_dashboard_upload(svc, user["username"], file.name, data)
+                upload = assure_dashboard_upload(svc, user["username"], file.name, data)
         except (WorkflowError, StoreError) as exc:
             st.session_state.pop("last_upload_marker", None)
             kind_error(exc)
             return
         st.session_state["last_upload_marker"] = marker
-        st.session_state["last_upload"] = (result, as_flow)
-    result, as_flow = st.session_state["last_upload"]
+        st.session_state["last_upload"] = upload
+    upload = st.session_state["last_upload"]
+    if upload.queued:
+        queued_upload(upload, user["username"], file.name)
+        return
+    upload_outcome(upload, data, file.name)
+
+
+def queued_upload(upload, username: str, filename: str) -> None:
+    """An upload a worker has not finished yet: say so, and show the result here as soon as it lands."""
+    from isap.orchestration.dispatch import dashboard_upload_result
+
+    st.info(fmt("{} is saved and queued for checking: many uploads are being checked just now. Its findings "
+                "will show here as soon as they are ready; you can also leave this page and find the version on "
+                "the proposal later.", plain(filename)))
+
+    @st.fragment(run_every=2.0)
+    def wait_for_it() -> None:
+        try:
+            result = dashboard_upload_result(service(), username, upload.staged_id)
+        except (WorkflowError, StoreError) as exc:
+            kind_error(exc)
+            return
+        if result is not None:
+            upload.result = result
+            st.rerun()
+        st.caption("Still waiting for a checker…")
+
+    wait_for_it()
+
+
+def upload_outcome(upload, data: bytes, filename: str) -> None:
+    result, as_flow = upload.result, upload.as_flow
     if not as_flow:
         # said in a commissioner's words: nothing for them to do (the log says what happened, for operators)
         st.caption("Checked at once, without waiting for the background service (it is starting up or not "
@@ -694,7 +725,7 @@ def upload_page() -> None:
         st.error(md(result.message))
     findings_view(result.report.get("findings", []), "upload")
     if result.report.get("findings") and result.errors + result.warnings:
-        annotated_download(data, result.report, file.name)
+        annotated_download(data, result.report, filename)
 
 
 def annotated_download(data: bytes, report: dict, filename: str) -> None:

@@ -317,7 +317,8 @@ def upload(file: Path, as_: str = AS, format: CheckFormat = typer.Option(CheckFo
 def ingest(directory: Path, as_: str = AS,
            format: CheckFormat = typer.Option(CheckFormat.text, "--format", "-f"),
            policy: Optional[Path] = POLICY) -> None:
-    """Assure every .xlsx in a folder (a Prefect flow; concurrent; files already assured are skipped)."""
+    """Assure every .xlsx in a folder: on the workers when a deployment is configured, else here, concurrently;
+    files already assured are skipped."""
     if not directory.is_dir():
         _die(f"{directory} is not a folder", 2)
     from isap.orchestration.dispatch import orchestration_defaults
@@ -327,20 +328,21 @@ def ingest(directory: Path, as_: str = AS,
         batch_runner_setting()
     except ValueError as exc:
         _die(str(exc), 2)
-    _service(policy)
+    svc = _service(policy)
     orchestration_defaults(quiet=False)
-    from isap.orchestration.processes import Children, flush_prefect
+    # read here, by the machine that has the folder: workers never see a path
+    paths = sorted(p for p in directory.iterdir() if p.suffix.lower() == ".xlsx" and p.is_file())
+    from isap.orchestration.dispatch import ingest as assure_batch
+    from isap.orchestration.dispatch import prefect_server_configured
 
-    with Children() as children:
-        _prefect_api(children, wait=True)
-        try:
-            from isap.orchestration.flows import assure_inbox
-        except ValueError as exc:
-            _die(str(exc), 2)
+    try:
+        rows = _call(assure_batch, svc, as_, paths)
+    except ValueError as exc:  # ISAP_TASK_RUNNER asks for something this installation lacks
+        _die(str(exc), 2)
+    finally:
+        if prefect_server_configured() and "prefect" in sys.modules:
+            from isap.orchestration.processes import flush_prefect
 
-        try:
-            rows = assure_inbox(directory=str(directory.resolve()), actor=as_)
-        finally:
             flush_prefect()
     lines = [f"{'file':<40} {'reference':<15} {'version':>7} {'errors':>6} {'warnings':>8}  outcome"]
     for r in rows:

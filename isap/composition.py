@@ -95,12 +95,15 @@ def wire(policy: Path | str | None = None) -> Wiring:
 
 def _build(path: Path | None) -> Wiring:
     from isap.review.service import Service
-    from isap.store.db import get_engine
-    from isap.store.originals import configured_originals
+    from isap.store.db import StoreError, get_engine
+    from isap.store.originals import OriginalsError, configured_originals
 
     policy = Policy.from_toml(path) if path is not None else Policy()
     engine = get_engine()
-    files = configured_originals(engine)
+    try:
+        files = configured_originals(engine)
+    except OriginalsError as exc:
+        raise StoreError(str(exc)) from None
     return Wiring(policy, path, engine, files, Service(engine, files, policy, base_url=base_url()))
 
 

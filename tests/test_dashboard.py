@@ -90,7 +90,7 @@ def test_an_upload_while_orchestration_starts_is_kept_and_says_so_plainly(demo_e
     [caption] = [read(c.value) for c in at.caption if IN_PROCESS_CAPTION in read(c.value)]
     assert caption == ("Checked at once, without waiting for the background service (it is starting up or not "
                        "answering). Your upload is saved, and the result is the same.")
-    assert at.session_state["last_upload"][1] is False
+    assert at.session_state["last_upload"].as_flow is False
 
 
 def test_a_file_that_cannot_be_annotated_is_no_alarm_in_the_log(demo_env, monkeypatch):

@@ -33,48 +33,80 @@ def env(tmp_path, monkeypatch):
     return svc
 
 
+def stage_one(service, actor: str, path: Path) -> tuple[str, str]:
+    keys, ids = service.stage_uploads(actor, [(path.name, path.read_bytes())])
+    return keys[0], ids[0]
+
+
+def run_inbox(service, inbox: Path, actor: str = "alice", flow=None) -> list[dict]:
+    """An inbox batch as `isap ingest` runs it without a deployment: staged here, then the flow in this process."""
+    from isap.orchestration.dispatch import batch_rows, stage_batch
+    from isap.orchestration.flows import assure_inbox
+
+    keys, ids = stage_batch(service, actor, [p for p in inbox.iterdir() if p.suffix == ".xlsx"])
+    (flow or assure_inbox)(runs=keys)
+    return batch_rows(service, actor, ids)
+
+
 def test_assure_submission_flow(prefect_harness, env, tmp_path):
     from isap.orchestration.flows import run_assure_submission
+    from isap.orchestration.steps import staged_result
 
     path = write(clean(1, reference="ISAP-2026-011"), tmp_path / "a.xlsx")
-    result = run_assure_submission(actor="alice", filename="a.xlsx", path=str(path))
+    key, staged = stage_one(env, "alice", path)
+    counts = run_assure_submission(key)
+    assert counts == {"kept": 1, "refused": 0, "failed": 0, "already_finished": 0}
+    result = staged_result(env, "alice", staged)
     assert (result.reference, result.version, result.errors) == ("ISAP-2026-011", 1, 0)
     assert env.files.get(result.sha256) == path.read_bytes()
     [eml] = list((tmp_path / "data" / "outbox").glob("*.eml"))
     content = eml.read_text()
     assert "To: icp.programme@nhs.net" in content and "ISAP-2026-011 version 1" in content
-    again = run_assure_submission(actor="alice", filename="a.xlsx", path=str(path))
-    assert again.duplicate and len(env.show("alice", "ISAP-2026-011")["versions"]) == 1
-    # Prefect records the run and its steps as task runs, each completed.
+    again_key, again_id = stage_one(env, "alice", path)
+    run_assure_submission(again_key)
+    assert staged_result(env, "alice", again_id).duplicate
+    assert len(env.show("alice", "ISAP-2026-011")["versions"]) == 1
+    # the same key again finds nothing left to do: nothing is kept twice
+    assert run_assure_submission(key) == {"kept": 0, "refused": 0, "failed": 0, "already_finished": 0}
+    # Prefect records the run and its steps as task runs, each completed; the run key is all Prefect holds.
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowFilter, FlowFilterName, FlowRunFilter, FlowRunFilterId
 
     with get_client(sync_client=True) as client:
         runs = [run for run in client.read_flow_runs(
             flow_filter=FlowFilter(name=FlowFilterName(any_=["assure_submission"])), limit=200)
-            if run.parameters.get("path") == str(path)]  # the session's server also holds other tests' runs
-        assert len(runs) == 2 and all(run.state.is_completed() for run in runs)
+            if run.parameters.get("staging") in (key, again_key)]  # the session's server holds other tests' runs
+        assert len(runs) == 3 and all(run.state.is_completed() for run in runs)
+        assert all(set(run.parameters) == {"staging"} for run in runs)
         tasks = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[runs[0].id])))
-    assert sorted(t.name.rsplit("-", 1)[0] for t in tasks) == ["check_workbook", "notify", "persist_version",
-                                                                "store_original"]
+    assert sorted(t.name.rsplit("-", 1)[0] for t in tasks) == ["assure_staged_uploads", "notify"]
     assert all(t.state.is_completed() for t in tasks)
+    assert all("a.xlsx" not in str(run.parameters) and "alice" not in str(run.parameters) for run in runs)
+
+
+def test_a_run_key_nobody_staged_does_nothing(prefect_harness, env, tmp_path):
+    """A run created by hand with a made-up key finds nothing to act on: no identity, no path is taken from it."""
+    from isap.orchestration.flows import run_assure_submission
+
+    assert run_assure_submission("/etc/passwd") == {"kept": 0, "refused": 0, "failed": 0, "already_finished": 0}
+    with env.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM submissionversion")).scalar() == 0
+        assert conn.execute(text("SELECT count(*) FROM unassignedupload")).scalar() == 0
 
 
 def test_assure_inbox_flow_each_file_independently_and_skips_assured(prefect_harness, env, tmp_path):
-    from isap.orchestration.flows import assure_inbox
-
     inbox = mixed_inbox(tmp_path / "inbox")
     other = clean(1, reference="ISAP-2026-013")
     other["Cover"]["lead_commissioner_code"] = "QHM"
     write(other, inbox / "other-org.xlsx")
     (inbox / "notes.txt").write_text("ignored")
-    rows = {r["file"]: r for r in assure_inbox(directory=str(inbox), actor="alice")}
+    rows = {r["file"]: r for r in run_inbox(env, inbox)}
     assert set(rows) == {"dudley.xlsx", "sandwell.xlsx", "broken.xlsx", "other-org.xlsx"}
     assert rows["dudley.xlsx"]["outcome"] == "clean" and rows["dudley.xlsx"]["version"] == 1
     assert rows["sandwell.xlsx"]["outcome"] == "has errors" and rows["sandwell.xlsx"]["errors"] == 1
     assert rows["broken.xlsx"]["outcome"] == "kept, not assessable"
     assert rows["other-org.xlsx"]["outcome"].startswith("refused")
-    again = {r["file"]: r["outcome"] for r in assure_inbox(directory=str(inbox), actor="alice")}
+    again = {r["file"]: r["outcome"] for r in run_inbox(env, inbox)}
     assert again["dudley.xlsx"] == again["sandwell.xlsx"] == again["broken.xlsx"] == "already assured"
     with env.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM submissionversion")).scalar() == 2
@@ -122,8 +154,9 @@ def test_transient_failure_is_retried(prefect_harness, env, tmp_path, monkeypatc
 
     monkeypatch.setattr(steps, "persist_version", flaky)
     path = write(clean(1, reference="ISAP-2026-011"), tmp_path / "a.xlsx")
-    result = run_assure_submission(actor="alice", filename="a.xlsx", path=str(path))
-    assert calls["n"] == 2 and result.version == 1
+    key, staged = stage_one(env, "alice", path)
+    run_assure_submission(key)
+    assert calls["n"] == 2 and steps.staged_result(env, "alice", staged).version == 1
 
 
 def test_steps_are_plain_functions(env, tmp_path):
@@ -176,7 +209,7 @@ def test_inbox_batch_on_a_dask_cluster(prefect_harness, env, tmp_path):
     (inbox / "broken.xlsx").write_bytes(b"PK\x03\x04 truncated")
     runner = batch_task_runner("dask:2")
     assert isinstance(runner, DaskTaskRunner)
-    rows = {r["file"]: r for r in assure_inbox.with_options(task_runner=runner)(directory=str(inbox), actor="alice")}
+    rows = {r["file"]: r for r in run_inbox(env, inbox, flow=assure_inbox.with_options(task_runner=runner))}
     assert {f: r["outcome"] for f, r in rows.items()} == {
         "d0.xlsx": "clean", "d1.xlsx": "clean", "d2.xlsx": "clean", "broken.xlsx": "kept, not assessable"}
     assert {p["reference"] for p in env.list_proposals("alice")} == {"ISAP-2026-020", "ISAP-2026-021", "ISAP-2026-022"}
@@ -217,8 +250,8 @@ def test_dashboard_upload_runs_as_a_flow_and_is_never_lost_without_prefect(prefe
     from isap.orchestration.dispatch import assure_dashboard_upload
 
     data = write(clean(1, reference="ISAP-2026-011"), tmp_path / "a.xlsx").read_bytes()
-    result, as_flow = assure_dashboard_upload(env, "alice", "a.xlsx", data)
-    assert as_flow and (result.reference, result.version) == ("ISAP-2026-011", 1)
+    upload = assure_dashboard_upload(env, "alice", "a.xlsx", data)
+    assert upload.as_flow and (upload.result.reference, upload.result.version) == ("ISAP-2026-011", 1)
 
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
@@ -226,8 +259,9 @@ def test_dashboard_upload_runs_as_a_flow_and_is_never_lost_without_prefect(prefe
     data = write(clean(1, reference="ISAP-2026-012"), tmp_path / "b.xlsx").read_bytes()
     started = time.monotonic()
     with temporary_settings({PREFECT_API_URL: f"http://127.0.0.1:{dead}/api"}):
-        result, as_flow = assure_dashboard_upload(env, "alice", "b.xlsx", data)
-    assert not as_flow and (result.reference, result.version, result.errors) == ("ISAP-2026-012", 1, 0)
+        upload = assure_dashboard_upload(env, "alice", "b.xlsx", data)
+    assert not upload.as_flow and (upload.result.reference, upload.result.version, upload.result.errors) == (
+        "ISAP-2026-012", 1, 0)
     assert time.monotonic() - started < 120  # it falls back instead of hanging (a guard, not a speed target)
     assert {p["reference"] for p in env.list_proposals("alice")} == {"ISAP-2026-011", "ISAP-2026-012"}
 
@@ -256,43 +290,125 @@ def test_a_dashboard_upload_never_waits_for_prefect_to_start(prefect_harness, en
         upload.start()
         upload.join(timeout=60)  # a guard against hanging, not a speed target
         assert not upload.is_alive(), "the upload waited for Prefect to start"
-    [(result, as_flow)] = done
-    assert not as_flow and (result.reference, result.version, result.errors) == ("ISAP-2026-011", 1, 0)
+    [upload] = done
+    assert not upload.as_flow and (upload.result.reference, upload.result.version, upload.result.errors) == (
+        "ISAP-2026-011", 1, 0)
     assert dispatch._waited_for_managed_api is False  # the next caller still gives the API its time to start
     data = write(clean(1, reference="ISAP-2026-012"), tmp_path / "b.xlsx").read_bytes()
-    result, as_flow = dispatch.assure_dashboard_upload(env, "alice", "b.xlsx", data)
-    assert as_flow and (result.reference, result.version) == ("ISAP-2026-012", 1)
+    upload = dispatch.assure_dashboard_upload(env, "alice", "b.xlsx", data)
+    assert upload.as_flow and (upload.result.reference, upload.result.version) == ("ISAP-2026-012", 1)
 
 
-@pytest.mark.parametrize("files, workers, size", [(0, 2, 1), (3, 2, 1), (7, 1, 1), (100, 4, 6), (500, 2, 25),
-                                                  (10_000, 2, 25)])
-def test_large_batches_are_chunked_small_ones_are_not(files, workers, size):
-    from isap.orchestration.flows import chunk_size
+@pytest.mark.parametrize("files, size", [(0, 1), (3, 1), (8, 1), (9, 2), (40, 5), (200, 10), (10_000, 10)])
+def test_small_batches_are_a_run_per_file_large_ones_a_run_per_few(files, size):
+    from isap.orchestration.dispatch import files_per_run
 
-    assert chunk_size(files, workers) == size
+    assert files_per_run(files) == size
 
 
-def test_inbox_file_retries_transient_failures_on_its_own(env, tmp_path, monkeypatch):
-    """Plain functions, no Prefect: a busy database is retried per file; a persistent failure is that file's outcome."""
+def test_a_busy_store_is_ridden_out_for_the_policys_time_then_the_file_is_left_for_later(env, tmp_path,
+                                                                                          monkeypatch):
+    """Plain functions, no Prefect, an injected clock: a store out of reach is retried while the policy allows;
+    a file that still cannot be kept is left staged (not failed for good), and the next attempt keeps it."""
     from isap.orchestration import steps
-    from isap.orchestration.flows import check_one, persist_one
+    from isap.review.service import StoreBusy
 
+    now = {"t": 0.0}
     real = steps.persist_version
-    calls = {"a.xlsx": 0, "b.xlsx": 0}
+    out = {"until": 20.0}
 
-    def flaky(service, actor, name, data, report):
-        calls[name] += 1
-        if name == "b.xlsx" or calls[name] == 1:
-            raise steps.TransientError("the database is busy")
-        return real(service, actor, name, data, report)
+    def unreachable(service, actor, name, data, report, **kw):
+        if now["t"] < out["until"]:
+            raise StoreBusy("the database is restarting")
+        return real(service, actor, name, data, report, **kw)
 
-    monkeypatch.setattr(steps, "persist_version", flaky)
-    a = write(clean(1, reference="ISAP-2026-011"), tmp_path / "a.xlsx")
-    b = write(clean(1, reference="ISAP-2026-012"), tmp_path / "b.xlsx")
-    assert persist_one("alice", check_one(str(a)))["outcome"] == "clean" and calls["a.xlsx"] == 2
-    row = persist_one("alice", check_one(str(b)))
-    assert row["outcome"] == "failed: the database is busy (tried 3 times)" and calls["b.xlsx"] == 3
-    assert {p["reference"] for p in env.list_proposals("alice")} == {"ISAP-2026-011"}
+    def sleep(seconds):
+        now["t"] += seconds
+
+    monkeypatch.setattr(steps, "persist_version", unreachable)
+    monkeypatch.setattr(steps.time, "monotonic", lambda: now["t"])
+    key, staged = stage_one(env, "alice", write(clean(1, reference="ISAP-2026-011"), tmp_path / "a.xlsx"))
+    outcome = steps.assure_staged(env, key, sleep=sleep)  # 20 s out of reach, within the default 30 s
+    assert outcome.kept == 1 and 20.0 <= now["t"] < 30.0
+    assert steps.staged_result(env, "alice", staged).version == 1
+
+    out["until"] = now["t"] + 1000.0  # far longer than the policy rides out
+    key, staged = stage_one(env, "alice", write(clean(1, reference="ISAP-2026-012"), tmp_path / "b.xlsx"))
+    outcome = steps.assure_staged(env, key, sleep=sleep)
+    assert (outcome.kept, outcome.failed, outcome.failed_ids) == (0, 1, [staged])
+    [left] = env.staged_outcomes("alice", [staged])
+    assert left.state == "checked" and not left.finished  # checked once; kept by the next attempt
+    out["until"] = 0.0
+    assert steps.assure_staged(env, key, sleep=sleep).kept == 1
+    assert steps.staged_result(env, "alice", staged).version == 1
+
+
+def test_a_lost_connection_is_worth_retrying_by_its_type():
+    from sqlalchemy.exc import PendingRollbackError
+
+    from isap.store.db import retryable
+
+    assert retryable(PendingRollbackError("Can't reconnect until invalid transaction is rolled back"))
+
+
+def test_a_run_that_dies_mid_batch_is_resumed_and_keeps_nothing_twice(env, tmp_path, monkeypatch):
+    """The process running a batch dies after keeping some files: once its lease runs out, the resume pass
+    finishes the rest from the staged rows, in file-name order, and keeps no file twice."""
+    import datetime as dt
+
+    from isap.orchestration import dispatch, steps
+
+    inbox = tmp_path / "inbox"
+    names = one_proposal_inbox(inbox, 4)
+    keys, ids = dispatch.stage_batch(env, "alice", list(inbox.iterdir()), per_run=4)
+    real = steps.persist_version
+    kept = {"n": 0}
+
+    class Killed(BaseException):
+        """What kill -9 looks like from inside: nothing after it runs."""
+
+    def dies_after_two(*args, **kwargs):
+        if kept["n"] == 2:
+            raise Killed()
+        kept["n"] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(steps, "persist_version", dies_after_two)
+    with pytest.raises(Killed):
+        steps.assure_staged(env, keys[0])
+    monkeypatch.setattr(steps, "persist_version", real)
+    assert [o.state for o in env.staged_outcomes("alice", ids)] == ["done", "done", "checked", "checked"]
+    assert dispatch.resume_abandoned(env) == 0  # its lease has not run out: it may still be working
+    later = env.clock() + dt.timedelta(seconds=steps.lease_seconds(env.policy) + 1)
+    monkeypatch.setattr(env, "clock", lambda: later)
+    assert dispatch.resume_abandoned(env) == 1
+    assert [o.state for o in env.staged_outcomes("alice", ids)] == ["done"] * 4
+    assert _versions(env, BUSY_REFERENCE) == list(enumerate(sorted(names), start=1))
+
+
+def test_an_upload_finished_by_another_run_is_not_kept_again(env, tmp_path):
+    from isap.orchestration import steps
+    from isap.review.staging import AlreadyFinished
+
+    path = write(clean(1, reference="ISAP-2026-011"), tmp_path / "a.xlsx")
+    key, staged = stage_one(env, "alice", path)
+    report = steps.check_workbook(env, "a.xlsx", path.read_bytes())
+    env.upload("alice", "a.xlsx", path.read_bytes(), report=report, staged_id=staged)
+    p = clean(1, reference="ISAP-2026-011")
+    p["Cover"]["proposal_title"] = "Changed meanwhile"
+    other = write(p, tmp_path / "b.xlsx").read_bytes()
+    with pytest.raises(AlreadyFinished):  # a second run of the same staged upload, even with other bytes
+        env.upload("alice", "b.xlsx", other, report=steps.check_workbook(env, "b.xlsx", other), staged_id=staged)
+    assert len(env.show("alice", "ISAP-2026-011")["versions"]) == 1
+
+
+def test_someone_elses_staged_upload_is_not_found(env, tmp_path):
+    from isap.review.service import NotFound
+
+    env.add_user("amir", "commissioner", "QUA")
+    _, staged = stage_one(env, "alice", write(clean(1), tmp_path / "a.xlsx"))
+    with pytest.raises(NotFound):
+        env.staged_outcomes("amir", [staged])
 
 
 def test_an_upload_that_loses_a_race_with_someone_outside_the_batch_is_retried(env, tmp_path, monkeypatch):
@@ -326,8 +442,9 @@ def _versions(service, reference):
     return [(v["number"], v["filename"]) for v in service.show("alice", reference)["versions"]]
 
 
-def _stored_files(root: Path) -> set[str]:
-    return {p.name for p in (root / "files").glob("*/*") if not p.name.startswith(".")}
+def _stored_files(service) -> set[str]:
+    with service.engine.connect() as conn:
+        return {r[0] for r in conn.execute(text("SELECT sha256 FROM original"))}
 
 
 def _recorded_shas(service) -> set[str]:
@@ -347,14 +464,14 @@ def test_a_batch_never_refuses_its_own_files(prefect_harness, env, tmp_path, run
     names = one_proposal_inbox(inbox, 50)
     flow = assure_inbox.with_options(task_runner=batch_task_runner(runner))
     started = time.monotonic()
-    rows = flow(directory=str(inbox), actor="alice")
+    rows = run_inbox(env, inbox, flow=flow)
     print(f"{runner}: 50 revisions of one proposal in {time.monotonic() - started:.1f} s")
     outcomes = [r["outcome"] for r in rows]
     assert not [o for o in outcomes if o.startswith(("refused", "failed"))], outcomes
     assert _versions(env, BUSY_REFERENCE) == list(enumerate(names, start=1))
     assert [r["version"] for r in sorted(rows, key=lambda r: r["file"])] == list(range(1, 51))
-    assert _stored_files(tmp_path / "data") == _recorded_shas(env)
-    again = flow(directory=str(inbox), actor="alice")
+    assert _stored_files(env) == _recorded_shas(env)
+    again = run_inbox(env, inbox, flow=flow)
     assert {r["outcome"] for r in again} == {"already assured"}
     assert len(_versions(env, BUSY_REFERENCE)) == 50
 
@@ -365,18 +482,18 @@ def test_a_busy_inbox_refuses_none_of_its_own_files(prefect_harness, env, tmp_pa
 
     inbox = busy_inbox(tmp_path / "inbox", 84)
     flow = assure_inbox.with_options(task_runner=batch_task_runner("threads:4"))
-    rows = {r["file"]: r for r in flow(directory=str(inbox), actor="alice")}
+    rows = {r["file"]: r for r in run_inbox(env, inbox, flow=flow)}
     assert len(rows) == 84
     assert not [(f, r["outcome"]) for f, r in rows.items() if r["outcome"].startswith(("refused", "failed"))]
     dudley = sorted(f for f in rows if f.startswith("dudley-"))
     assert _versions(env, BUSY_REFERENCE) == list(enumerate(dudley, start=1))
     assert rows["zz-copy-of-dudley-001.xlsx"]["outcome"] == "already assured"
     assert rows["broken.xlsx"]["outcome"] == "kept, not assessable"
-    assert _stored_files(tmp_path / "data") == _recorded_shas(env)
+    assert _stored_files(env) == _recorded_shas(env)
     with env.engine.connect() as conn:
         before = conn.execute(text("SELECT count(*) FROM submissionversion")).scalar()
     assert before == len(dudley) + 6 + 2
-    again = flow(directory=str(inbox), actor="alice")
+    again = run_inbox(env, inbox, flow=flow)
     assert {r["outcome"] for r in again} == {"already assured"}
     with env.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM submissionversion")).scalar() == before

@@ -176,15 +176,19 @@ def test_a_worker_refuses_a_bad_policy_before_serving(env, tmp_path):
 
 def test_flows_run_directly_apply_the_policy(prefect_harness, env, tmp_path, monkeypatch):
     """As on a Prefect worker: no command line, the policy named by ISAP_POLICY."""
-    from isap.orchestration.flows import assure_inbox, review_reminders, run_assure_submission
+    from isap.orchestration.flows import review_reminders, run_assure_submission
+    from isap.orchestration.steps import staged_result
+    from tests.test_flows import run_inbox
 
     monkeypatch.setenv("ISAP_POLICY", str(tmp_path / "policy" / "isap-policy.toml"))
-    result = run_assure_submission(actor="alice", filename="a.xlsx", path=str(cp2(tmp_path)))
-    assert result.errors == 1 and cap004(env) == ["CAP004"]
+    book = cp2(tmp_path)
+    [key], [staged] = env.stage_uploads("alice", [("a.xlsx", book.read_bytes())])
+    run_assure_submission(key)
+    assert staged_result(env, "alice", staged).errors == 1 and cap004(env) == ["CAP004"]
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     cp2(inbox, "ISAP-2026-012", "b.xlsx")
-    [row] = assure_inbox(directory=str(inbox), actor="alice")
+    [row] = run_inbox(env, inbox)
     assert (row["outcome"], row["errors"]) == ("has errors", 1)
     day = _submitted_days_ago(env, tmp_path, 4)
     [reminder] = review_reminders(today=day.isoformat())
@@ -196,13 +200,14 @@ def test_flows_run_directly_apply_the_policy(prefect_harness, env, tmp_path, mon
 def test_an_inbox_batch_on_dask_workers_applies_the_policy(prefect_harness, env, tmp_path, monkeypatch):
     """Dask worker processes check the files: the flow hands them the policy it read."""
     from isap.orchestration.flows import assure_inbox, batch_task_runner
+    from tests.test_flows import run_inbox
 
     monkeypatch.chdir(tmp_path / "policy")
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     for n in range(2):
         cp2(inbox, f"ISAP-2026-02{n}", f"d{n}.xlsx")
-    rows = assure_inbox.with_options(task_runner=batch_task_runner("dask:2"))(directory=str(inbox), actor="alice")
+    rows = run_inbox(env, inbox, flow=assure_inbox.with_options(task_runner=batch_task_runner("dask:2")))
     assert [(r["outcome"], r["errors"]) for r in rows] == [("has errors", 1)] * 2
 
 

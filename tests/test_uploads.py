@@ -50,7 +50,7 @@ def test_a_refused_upload_is_stored_once_in_process(service, tmp_path, monkeypat
 
 
 def test_a_refused_dashboard_upload_through_the_flow_is_stored_once(tmp_path, monkeypatch, prefect_harness):
-    """The flow path stages the bytes for its tasks; once the upload is kept, the staged copy is gone."""
+    """The flow path stages the bytes in the shared store; once the upload is kept, the staged copy is gone."""
     from isap.orchestration.dispatch import assure_dashboard_upload
     from isap.policy import Policy
     from isap.review.service import Service
@@ -63,10 +63,16 @@ def test_a_refused_dashboard_upload_through_the_flow_is_stored_once(tmp_path, mo
     svc.add_organisation("QUA", "NHS Black Country ICB")
     svc.add_user("alice", "commissioner", "QUA")
     data = junk(Policy().max_file_bytes + 1, 2)  # too large for the policy: refused
-    result, as_flow = assure_dashboard_upload(svc, "alice", "big.xlsx", data)
-    assert as_flow and result.reference is None and result.kept_as
-    assert [p.parent.parent for p in stored_copies(tmp_path, data)] == [svc.files.root]
-    assert bytes_on_disk(tmp_path, ".db", "prefect") < len(data) * 1.1
+    upload = assure_dashboard_upload(svc, "alice", "big.xlsx", data)
+    assert upload.as_flow and upload.result.reference is None and upload.result.kept_as
+    # kept once, in the database's store of originals; the staged copy is dropped once the upload is kept
+    from sqlalchemy import text
+
+    with svc.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM original")).scalar() == 1
+        assert conn.execute(text("SELECT count(*) FROM staged_upload WHERE data IS NOT NULL")).scalar() == 0
+    assert svc.files.get(upload.result.sha256) == data
+    assert bytes_on_disk(tmp_path, ".db", "prefect") < len(data) * 0.1  # nothing beside the database
 
 
 # ---------------------------------------------------------------------------- quota
@@ -133,6 +139,11 @@ def test_the_command_line_obeys_the_quota(db_url, tmp_path, monkeypatch):
     refused = (tmp_path / "j2.xlsx").read_bytes()
     assert not svc.sha_known(hashlib.sha256(refused).hexdigest())
     assert stored_copies(tmp_path / "data", refused) == []  # nothing stored, not even staged
+    from sqlalchemy import text
+
+    assert not svc.files.has(hashlib.sha256(refused).hexdigest())
+    with svc.engine.connect() as conn:  # the staged copy was dropped when the upload was refused
+        assert conn.execute(text("SELECT count(*) FROM staged_upload WHERE data IS NOT NULL")).scalar() == 0
 
 
 # ---------------------------------------------------------------------------- the dashboard's launch

@@ -1,23 +1,41 @@
-"""Where an upload is assured: through a Prefect flow, or in this process.
+"""Where an upload is assured: on a worker, through a flow in this process, or by the steps in this process.
 
-Command-line uploads (`assure`) go through the flow on a Prefect server when one is configured
-(PREFECT_API_URL) and run in-process otherwise, so a laptop upload answers in a second or two
-instead of waiting for Prefect's temporary server.  Dashboard uploads (`assure_dashboard_upload`)
-go through the flow: the dashboard is a long-running process, so it starts Prefect once, in the
-background, when it starts.  While Prefect is still starting, or if it cannot be reached, the same
-steps (`isap.orchestration.steps`) run in-process: an upload neither waits for orchestration nor
-is lost to it.  Nothing here imports Prefect at module level.
+Every upload is first staged in the shared store by the entry point that
+authenticated its sender (`Service.stage_uploads`); what runs it gets only the
+run key.  Then:
+
+- with a Prefect server configured (PREFECT_API_URL) that has the
+  `assure-submission` deployment (`isap deploy`), each run key becomes a
+  deployment run that a worker takes: checking happens on the workers.  A
+  batch is one run per few files, so every worker shares it.  Whoever waits
+  for the runs starts again any run that died, and a run whose work all
+  finished is never left Crashed;
+- with a server but no deployment, the flow runs in this process against it;
+- with none, command-line uploads and batches run the same steps in this
+  process (they answer at once instead of waiting for a temporary server), and
+  the dashboard uses the Prefect server it runs beside it once that answers.
+
+An upload is never lost to an orchestration outage: it stays staged, and
+`resume_staged` (scheduled) or the next waiter takes it up.  Nothing here
+imports Prefect at module level.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
 
 from isap.composition import data_dir
-from isap.orchestration.steps import assure_in_process, stage
-from isap.review.service import Service, UploadResult
+from isap.orchestration import steps
+from isap.orchestration.steps import staged_result
+from isap.review.service import Service, StoreError, UploadResult
+from isap.review.staging import describe, new_key
 
 log = logging.getLogger(__name__)
 
@@ -26,14 +44,222 @@ def prefect_server_configured() -> bool:
     return bool(os.environ.get("PREFECT_API_URL"))
 
 
-def assure(service: Service, actor: str, filename: str, data: bytes) -> UploadResult:
-    """Assure one upload: through the Prefect flow on a configured server, else in-process."""
+DEPLOYMENT = "assure_submission/assure-submission"
+RESUME_ATTEMPTS = 3  # new runs a waiter gives one run key whose run died, before it says so
+CLAIM_SECONDS = 600.0  # a new run's uploads are not taken up again while it waits this long for a worker
+
+
+class NotFinished(StoreError):
+    """Uploads that are staged but could not be finished now; they stay staged and are taken up again."""
+
+
+def deployment_configured() -> bool:
+    """Whether uploads go to workers: a configured Prefect server (not one this process runs) that has the
+    `assure-submission` deployment."""
+    from isap.orchestration.processes import MANAGED_API_ENV
+
+    if not prefect_server_configured() or os.environ.get(MANAGED_API_ENV):
+        return False
+    try:
+        from prefect.client.orchestration import get_client
+        from prefect.exceptions import ObjectNotFound
+
+        with get_client(sync_client=True) as client:
+            try:
+                client.read_deployment_by_name(DEPLOYMENT)
+            except ObjectNotFound:
+                return False
+    except Exception as exc:  # noqa: BLE001 - an unreachable server: run here instead, never lose the upload
+        log.warning("cannot reach Prefect to find the %s deployment (%s): assuring here", DEPLOYMENT, exc)
+        return False
+    return True
+
+
+def submit_runs(keys: Iterable[str]) -> dict[str, str]:
+    """A deployment run of `assure_submission` for each run key (its only parameter); {key: flow run id}."""
+    from prefect.deployments import run_deployment
+
+    return {key: str(run_deployment(DEPLOYMENT, parameters={"staging": key}, timeout=0, as_subflow=False).id)
+            for key in keys}
+
+
+TERMINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
+
+
+def wait_for_runs(service: Service, runs: dict[str, str], deadline: float | None = None,
+                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
+                  poll: float = 0.5) -> bool:
+    """Wait until every run key's staged uploads are finished (True), or until `deadline` (False).
+
+    The staged rows say what is finished, not the runs' states: a run that
+    ended (failed, crashed, cancelled) with uploads unfinished gets a new run
+    for the same key, up to RESUME_ATTEMPTS times, and a run that crashed after
+    finishing all its work is marked Completed, so nobody reruns a batch by hand.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.states import Completed, Crashed
+
+    runs = dict(runs)
+    attempts = {key: 0 for key in runs}
+    settled: set[str] = set()
+    with get_client(sync_client=True) as client:
+        while True:
+            unfinished = service.run_progress(list(runs))
+            lapsed = set(service.lapsed_leases(list(unfinished))) if unfinished else set()
+            for key, run_id in runs.items():
+                if key in settled:
+                    continue
+                state = client.read_flow_run(run_id).state
+                kind = state.type.value if state is not None else "PENDING"
+                if key not in unfinished:
+                    if kind == "CRASHED":  # it died after its work was done: say so, rather than Crashed
+                        client.set_flow_run_state(run_id, Completed(message="its uploads were all finished"),
+                                                  force=True)
+                    if kind in TERMINAL:
+                        settled.add(key)
+                    continue
+                dead = kind in TERMINAL or key in lapsed
+                if dead and attempts[key] < RESUME_ATTEMPTS:
+                    attempts[key] += 1
+                    log.warning("a run of staged uploads %s with work left: starting it again (%d/%d)",
+                                f"ended {kind.lower()}" if kind in TERMINAL else "stopped answering",
+                                attempts[key], RESUME_ATTEMPTS)
+                    if kind not in TERMINAL:  # its process is gone: the run will never end by itself
+                        client.set_flow_run_state(run_id, Crashed(message="its process stopped renewing its "
+                                                                          "lease; a new run took its uploads up"),
+                                                  force=True)
+                    # claimed for the new run until a worker takes it, so it is not started twice meanwhile
+                    service.renew_lease(key, CLAIM_SECONDS)
+                    runs[key] = submit_runs([key])[key]
+                elif dead:
+                    settled.add(key)  # given up here; `resume_staged` takes it up later
+            if not unfinished or all(k in settled for k in unfinished):
+                return not unfinished
+            if deadline is not None and clock() >= deadline:
+                return False
+            sleep(poll)
+
+
+def resume_abandoned(service: Service, grace_seconds: float = 120.0) -> int:
+    """Start again every run of staged uploads nobody is working on; how many.  Old finished records go too."""
+    import datetime as dt
+
+    keys = service.abandoned_runs(grace_seconds=grace_seconds)
+    deployed = deployment_configured()
+    for key in keys:
+        # claimed for the new run first, so the next pass does not start a second one while it waits for a worker
+        service.renew_lease(key, CLAIM_SECONDS)
+        if deployed:
+            submit_runs([key])
+        else:
+            steps.assure_staged(service, key)
+    if keys and not deployed:
+        steps.notify(service)
+    service.forget_finished_staging(dt.timedelta(days=7))
+    return len(keys)
+
+
+def _run_here(service: Service, keys: list[str]) -> None:
+    """Run staged uploads in this process: through the flow against a configured server, else the steps."""
     if prefect_server_configured():
         from isap.orchestration.flows import run_assure_submission
 
-        with stage(data) as staged:
-            return run_assure_submission(actor=actor, filename=filename, path=str(staged))
-    return assure_in_process(service, actor, filename, data)
+        for key in keys:
+            try:
+                run_assure_submission(key)
+            except Exception as exc:  # noqa: BLE001 - the staged rows say what was finished
+                log.warning("a run of staged uploads failed: %s", exc)
+        return
+    for key in keys:
+        steps.assure_staged(service, key)
+    steps.notify(service)
+
+
+def assure(service: Service, actor: str, filename: str, data: bytes) -> UploadResult:
+    """Assure one upload (the CLI): on a worker when a deployment is configured, else in this process."""
+    keys, ids = service.stage_uploads(actor, [(filename, data)])
+    if deployment_configured():
+        wait_for_runs(service, submit_runs(keys))
+    else:
+        _run_here(service, keys)
+    return _finished_result(service, actor, ids[0])
+
+
+def _finished_result(service: Service, actor: str, staged_id: str) -> UploadResult:
+    [done] = service.staged_outcomes(actor, [staged_id])
+    if not done.finished:
+        raise NotFinished("the upload is staged but could not be checked now; it will be checked when the "
+                          "store or a worker is back (nothing is lost)")
+    return staged_result(service, actor, staged_id)
+
+
+# ---------------------------------------------------------------------------- inbox batches
+def files_per_run(files: int) -> int:
+    """Files per run of a batch: one each for small batches, so every worker shares them; for large ones about
+    eight runs, at most ten files each (each run pays for a process start on a worker)."""
+    return max(1, min(10, math.ceil(files / 8)))
+
+
+def stage_batch(service: Service, actor: str, paths: list[Path],
+                per_run: int | None = None) -> tuple[list[str], list[str]]:
+    """Stage the files of an inbox batch in file-name order, one transaction per run (a batch is never all in
+    memory); (run keys, staged ids)."""
+    paths = sorted(paths, key=lambda p: p.name)
+    per_run = per_run or files_per_run(len(paths))
+    batch = new_key()
+    keys: list[str] = []
+    ids: list[str] = []
+    for start in range(0, len(paths), per_run):
+        chunk = paths[start:start + per_run]
+        k, i = service.stage_uploads(actor, [(p.name, p.read_bytes()) for p in chunk], per_run=per_run,
+                                     batch_key=batch, first_seq=start)
+        keys += k
+        ids += i
+    return keys, ids
+
+
+def ingest(service: Service, actor: str, paths: list[Path]) -> list[dict]:
+    """An inbox batch: every file staged by this process (the machine that has the folder), in file-name order,
+    then assured on workers (a deployment) or here; one row per file."""
+    keys, ids = stage_batch(service, actor, paths)
+    if deployment_configured():
+        wait_for_runs(service, submit_runs(keys))
+    elif prefect_server_configured():
+        from isap.orchestration.flows import assure_inbox
+
+        try:
+            assure_inbox(runs=keys)
+        except Exception as exc:  # noqa: BLE001 - the staged rows say what was finished
+            log.warning("the inbox batch's flow failed: %s", exc)
+    else:
+        _assure_concurrently(service, keys)
+    return batch_rows(service, actor, ids)
+
+
+def _assure_concurrently(service: Service, keys: list[str]) -> None:
+    """The runs of a batch in this process, a few at a time (each file is checked in a child process)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    _, threads = steps.batch_runner_setting()
+    with ThreadPoolExecutor(max_workers=threads if isinstance(threads, int) else 2) as pool:
+        for fut in [pool.submit(steps.assure_staged, service, key) for key in keys]:
+            try:
+                fut.result()
+            except Exception as exc:  # noqa: BLE001 - the staged rows say what was finished
+                log.warning("a run of staged uploads failed: %s", exc)
+    steps.notify(service)
+
+
+def batch_rows(service: Service, actor: str, ids: list[str]) -> list[dict]:
+    """One row per staged file of a batch, in its order: what became of it."""
+    rows = []
+    for done in service.staged_outcomes(actor, ids):
+        r = done.result
+        outcome = (done.outcome or describe(r)) if done.finished and (done.outcome or r) else \
+            "failed: not finished (it stays staged and is taken up again)"
+        rows.append({"file": done.filename, "reference": r and r.reference, "version": r and r.version,
+                     "errors": r and r.errors, "warnings": r and r.warnings, "outcome": outcome})
+    return rows
 
 
 def orchestration_defaults(quiet: bool = True) -> None:
@@ -149,20 +375,53 @@ def warm_orchestration() -> None:
         import isap.orchestration.flows  # noqa: F401
 
 
-def assure_dashboard_upload(service: Service, actor: str, filename: str, data: bytes) -> tuple[UploadResult, bool]:
-    """A dashboard upload through the `assure_submission` flow; (result, ran_as_flow).
+@dataclass
+class DashboardUpload:
+    """What the upload page shows: the result once it is there, or that the upload is queued for a worker."""
 
-    If Prefect cannot be reached the same steps run in-process, so an upload is
-    never lost to an orchestration outage; the page says so.  Nor does an upload
-    wait for Prefect to start (six to eleven seconds after the dashboard starts,
-    on two cores): the commissioner's findings do not depend on it, and the
-    upload is kept in the proposal's history either way (docs/decisions.md).
+    staged_id: str
+    result: UploadResult | None
+    as_flow: bool  # checked through a flow run (False: in the dashboard's own process, orchestration unreachable)
+
+    @property
+    def queued(self) -> bool:
+        return self.result is None
+
+
+def assure_dashboard_upload(service: Service, actor: str, filename: str, data: bytes) -> DashboardUpload:
+    """A dashboard upload: staged, then checked on a worker, through a flow here, or by the steps here.
+
+    With a deployment, the page waits for the worker for the policy's
+    `upload_wait_seconds`; past that it says the upload is queued and shows the
+    result when it lands (`dashboard_upload_result`), never hanging.  Without
+    one, the flow runs here once the dashboard's own Prefect server answers; an
+    upload never waits for it to start (six to eleven seconds after the
+    dashboard starts, on two cores): the same steps run in-process, and the
+    page says so (docs/decisions.md).
     """
+    keys, ids = service.stage_uploads(actor, [(filename, data)])
+    if deployment_configured():
+        deadline = time.monotonic() + service.policy.upload_wait_seconds
+        done = wait_for_runs(service, submit_runs(keys), deadline=deadline)
+        return DashboardUpload(ids[0], _finished_result(service, actor, ids[0]) if done else None, True)
     problem = orchestration_problem(wait=False)
     if problem is None:
         from isap.orchestration.flows import run_assure_submission
 
-        with stage(data) as staged:
-            return run_assure_submission(actor=actor, filename=filename, path=str(staged)), True
-    log.warning("Prefect is unreachable (%s); assuring %s in-process", problem, filename)
-    return assure_in_process(service, actor, filename, data), False
+        try:
+            run_assure_submission(keys[0])
+        except Exception as exc:  # noqa: BLE001 - the staged row says whether it was finished
+            log.warning("the upload's flow failed: %s", exc)
+        return DashboardUpload(ids[0], _finished_result(service, actor, ids[0]), True)
+    log.warning("Prefect is unreachable (%s); assuring an upload in-process", problem)
+    steps.assure_staged(service, keys[0])
+    steps.notify(service)
+    return DashboardUpload(ids[0], _finished_result(service, actor, ids[0]), False)
+
+
+def dashboard_upload_result(service: Service, actor: str, staged_id: str) -> UploadResult | None:
+    """The result of a queued upload once a worker has finished it (None while it waits); a refusal is raised."""
+    [done] = service.staged_outcomes(actor, [staged_id])
+    if not done.finished:
+        return None
+    return staged_result(service, actor, staged_id)

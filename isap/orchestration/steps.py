@@ -8,19 +8,15 @@ within the organisation's quota), send the notifications the service queued in t
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import hashlib
 import logging
 import os
 import random
-import tempfile
 import time
-from pathlib import Path
-from typing import Iterator
+from dataclasses import dataclass, field
 
-from isap.composition import data_dir
-from isap.review.service import Conflict, Service, StoreBusy, UploadResult
+from isap.review.service import Conflict, Service, StoreBusy, UploadResult, WorkflowError
+from isap.review.staging import AlreadyFinished
 
 log = logging.getLogger(__name__)
 
@@ -60,16 +56,6 @@ def batch_runner_setting(spec: str | None = None) -> tuple[str, int | str]:
 
 
 # ---------------------------------------------------------------------------- steps
-def store_original(service: Service, data: bytes) -> str:
-    """Name the original (its SHA-256); `Service.upload` keeps it once the upload is admitted.
-
-    Keeping it here, before the check, would store a file that the
-    organisation's quota then refuses; the staged copy the flow reads stays
-    until the upload is kept, so nothing is lost in between.
-    """
-    return hashlib.sha256(data).hexdigest()
-
-
 def check_workbook(service: Service, filename: str, data: bytes, policy=None):
     """The findings for one workbook, against `policy` (default: the service's)."""
     from isap.rules.engine import check_bytes
@@ -81,8 +67,8 @@ CONFLICT_ATTEMPTS = 6
 
 
 def persist_version(service: Service, actor: str, filename: str, data: bytes, report,
-                    attempts: int = CONFLICT_ATTEMPTS) -> UploadResult:
-    """Keep the version and its findings.
+                    attempts: int = CONFLICT_ATTEMPTS, staged_id: str | None = None) -> UploadResult:
+    """Keep the version and its findings (finishing its staged upload, if any, in the same transaction).
 
     An upload is an append: if someone else changed the proposal between this
     upload reading it and writing it (optimistic concurrency), the upload is
@@ -92,7 +78,9 @@ def persist_version(service: Service, actor: str, filename: str, data: bytes, re
     """
     for attempt in range(attempts):
         try:
-            return service.upload(actor, filename, data, report=report)
+            return service.upload(actor, filename, data, report=report, staged_id=staged_id)
+        except AlreadyFinished:
+            raise
         except Conflict as exc:
             if attempt == attempts - 1:
                 raise TransientError(f"{exc} (tried {attempts} times)") from None
@@ -115,34 +103,210 @@ def notify(service: Service) -> dict:
         return {"sent": 0, "retry": 0, "failed": 0}
 
 
-def assure_in_process(service: Service, actor: str, filename: str, data: bytes) -> UploadResult:
-    report = check_workbook(service, filename, data)
-    result = persist_version(service, actor, filename, data, report)
-    notify(service)
-    return result
+def ride_out(fn, seconds: float, sleep=time.sleep, clock=None):
+    """fn(), retried while the store is busy or out of reach (a database restart), for up to `seconds`.
 
-
-@contextlib.contextmanager
-def stage(data: bytes) -> Iterator[Path]:
-    """An upload where a flow's tasks can read it (the shared data directory), for as long as the flow runs.
-
-    A spool, not a store: the file store keeps the bytes once the upload is
-    admitted, and the staged copy is removed when the flow has finished, kept
-    or refused, so no upload stays on disk twice.  Each upload gets its own
-    name, so two people uploading the same bytes at once never remove each
-    other's copy.
+    Transient failures are told apart by type (StoreBusy, which the store decides by the driver's error
+    type and code, and TransientError), never by message; anything else is final at once.
     """
-    sha = hashlib.sha256(data).hexdigest()
-    folder = data_dir() / "incoming"
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=folder, prefix=f"{sha[:16]}-", suffix=".xlsx")
-    path = Path(name)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        yield path
-    finally:
-        path.unlink(missing_ok=True)
+    clock = clock or time.monotonic
+    deadline = clock() + seconds
+    pause = 0.25
+    while True:
+        try:
+            return fn()
+        except (StoreBusy, TransientError) as exc:
+            if clock() + pause > deadline:
+                raise TransientError(f"{exc} (for {seconds:.0f} s)") from None
+            log.info("the store is busy or out of reach (%s); trying again in %.1f s", exc, pause)
+            sleep(pause)
+            pause = min(4.0, pause * 2)
+
+
+LEASE_SECONDS = 30.0  # a run renews its lease every third of this while it works
+
+
+def lease_seconds(policy=None) -> float:
+    """How long a run's staged uploads stay its own without a renewal: a run whose process died (kill -9, a lost
+    machine) is taken up again by someone else this long after its last sign of life."""
+    return LEASE_SECONDS
+
+
+class LeaseKeeper:
+    """Renews a run's lease in the background while it works, so a run that is alive (however long one file
+    takes) keeps its uploads, and a run that died loses them within one lease."""
+
+    def __init__(self, service: Service, run_key: str, seconds: float):
+        import threading
+
+        self.service, self.run_key, self.seconds = service, run_key, seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="isap-lease", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.seconds / 3):
+            try:
+                self.service.renew_lease(self.run_key, self.seconds)
+            except Exception as exc:  # noqa: BLE001 - a missed renewal is retried on the next beat
+                log.info("the lease of a run was not renewed now: %s", exc)
+
+    def __enter__(self) -> "LeaseKeeper":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+# the fields of a check report that `CheckReport.to_dict` leaves out and keeping a version needs
+_COVER = ("proposal_reference", "lead_commissioner_code", "title", "provider_type", "contact_email",
+          "catalogue_version")
+
+
+def report_state(report) -> dict:
+    """A check report as kept between checking and keeping a staged upload (possibly on another machine)."""
+    return {**report.to_dict(), **{k: getattr(report, k) for k in _COVER}}
+
+
+def report_from_state(state: dict):
+    from isap.rules.engine import CheckReport
+
+    report = CheckReport.from_dict(state)
+    for k in _COVER:
+        if k in state:
+            setattr(report, k, state[k])
+    return report
+
+
+@dataclass
+class RunOutcome:
+    """What one run did with its staged uploads: counts only (no names, no content), safe to show in Prefect."""
+
+    kept: int = 0
+    refused: int = 0
+    failed: int = 0
+    already_finished: int = 0
+    failed_ids: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {"kept": self.kept, "refused": self.refused, "failed": self.failed,
+                "already_finished": self.already_finished}
+
+
+MAX_ATTEMPTS = 5  # runs that may take up one staged upload before it is failed
+
+
+def assure_staged(service: Service, run_key: str, policy=None, sleep=time.sleep) -> RunOutcome:
+    """Check and keep the uploads staged under `run_key`, from wherever an earlier attempt stopped.
+
+    First every file of the run is checked (checking writes nothing but its
+    findings on the staged row, so it never waits for anyone); then each is kept
+    in order.  A file of an inbox batch waits while an earlier file of the same
+    batch may still become a version of the same proposal, so versions follow
+    file names.  Keeping a file and finishing its staged row are one transaction:
+    a run resumed after a crash never keeps a file twice.  A guard's refusal is
+    the file's outcome; a store out of reach is retried for the policy's
+    `transient_retry_seconds`, after which the file is left for the next attempt.
+    """
+    from isap.review.staging import StagedState
+
+    policy = policy or service.policy
+    patience = policy.transient_retry_seconds
+    lease = lease_seconds(policy)
+    outcome = RunOutcome()
+    items = ride_out(lambda: service.staged_for_run(run_key, lease), patience, sleep)
+    for item in [i for i in items if i.attempts > MAX_ATTEMPTS]:
+        # a file that ends every run that takes it up (its process killed each time) stops here, said plainly
+        said = f"failed: not finished after {MAX_ATTEMPTS} attempts (each ended before it was kept)"
+        ride_out(lambda: service.finish_staged(item.id, StagedState.FAILED, said), patience, sleep)
+        outcome.failed += 1
+        outcome.failed_ids.append(item.id)
+    items = [i for i in items if i.attempts <= MAX_ATTEMPTS]
+    if not items:
+        return outcome
+    with LeaseKeeper(service, run_key, lease):
+        _assure_items(service, run_key, items, policy, outcome, sleep)
+    return outcome
+
+
+def _assure_items(service: Service, run_key: str, items, policy, outcome: RunOutcome, sleep) -> None:
+    from isap.review.staging import StagedState
+
+    patience = policy.transient_retry_seconds
+    checked = []
+    for item in items:
+        if item.state == StagedState.CHECKED and item.report is not None:
+            checked.append((item, report_from_state(item.report)))
+            continue
+        if item.data is None:  # nothing to check: finished meanwhile by another attempt
+            continue
+        if item.batch_key is not None and ride_out(lambda: service.already_assured(item.sha256, item.actor),
+                                                   patience, sleep):
+            if ride_out(lambda: service.finish_staged(item.id, StagedState.DONE, "already assured"), patience,
+                        sleep):
+                outcome.kept += 1
+            continue
+        report = check_workbook(service, item.filename, item.data, policy)
+        state = report_state(report)
+        ride_out(lambda: service.record_check(item.id, state, report.proposal_reference), patience, sleep)
+        checked.append((item, report))
+    for item, report in checked:
+        if item.data is None:
+            continue
+        _wait_for_earlier(service, item, report.proposal_reference, policy, sleep)
+        try:
+            ride_out(lambda: persist_version(service, item.actor, item.filename, item.data, report,
+                                             staged_id=item.id), patience, sleep)
+            outcome.kept += 1
+        except AlreadyFinished:
+            outcome.already_finished += 1
+        except WorkflowError as exc:
+            said, kind = f"refused: {exc}", type(exc).__name__
+            if ride_out(lambda: service.finish_staged(item.id, StagedState.DONE, said, refusal=kind), patience,
+                        sleep):
+                outcome.refused += 1
+        except TransientError as exc:
+            # left unfinished: the run's retry, or the resume pass, takes it up again from here
+            log.warning("staged upload %s… not kept now: %s", item.id[:8], exc)
+            outcome.failed += 1
+            outcome.failed_ids.append(item.id)
+        except Exception as exc:  # noqa: BLE001 - one bad file never stops the others; its row says why
+            log.exception("staged upload %s… failed", item.id[:8])
+            said = f"failed: {type(exc).__name__}: {exc}"
+            ride_out(lambda: service.finish_staged(item.id, StagedState.FAILED, said), patience, sleep)
+            outcome.failed += 1
+            outcome.failed_ids.append(item.id)
+
+
+def _wait_for_earlier(service: Service, item, reference: str | None, policy, sleep) -> None:
+    if item.batch_key is None:
+        return
+    waited = 0.0
+    while ride_out(lambda: service.waits_for_earlier(item, reference), policy.transient_retry_seconds, sleep):
+        if waited >= policy.batch_order_wait_seconds:
+            log.warning("staged upload %s… kept without waiting longer for an earlier file of its proposal",
+                        item.id[:8])
+            return
+        sleep(0.2)
+        waited += 0.2
+
+
+def assure_in_process(service: Service, actor: str, filename: str, data: bytes) -> UploadResult:
+    """Stage one upload and assure it in this process (no orchestration reachable); its result."""
+    keys, ids = service.stage_uploads(actor, [(filename, data)])
+    assure_staged(service, keys[0])
+    notify(service)
+    return staged_result(service, actor, ids[0])
+
+
+def staged_result(service: Service, actor: str, staged_id: str) -> UploadResult:
+    """The result of a finished staged upload; a guard's refusal is raised as it was (Forbidden, Refused, …)."""
+    [done] = service.staged_outcomes(actor, [staged_id])
+    done.raise_refusal()
+    if done.result is None:
+        raise WorkflowError(done.outcome or "the upload was not finished: try again")
+    return done.result
 
 
 # ---------------------------------------------------------------------------- reminders

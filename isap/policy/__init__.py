@@ -93,6 +93,20 @@ class Policy(BaseModel):
         description="Bank holidays that working days leave out: ISO country and subdivision as the holidays "
                     "library names them (GB-ENG: England).")
 
+    # Orchestration (uploads checked by flow runs, on workers where a deployment is configured)
+    transient_retry_seconds: float = Field(
+        30.0, gt=0, le=3600,
+        description="How long a step keeps retrying a lost database connection or a busy store before the upload "
+                    "is failed: long enough to ride out a database restart.")
+    upload_wait_seconds: float = Field(
+        20.0, gt=0, le=600,
+        description="How long the dashboard waits for a worker to check an upload before saying it is queued "
+                    "(the findings show when they land).")
+    batch_order_wait_seconds: float = Field(
+        600.0, gt=0,
+        description="How long a file of an inbox batch waits for an earlier file of the same proposal to be kept "
+                    "before it is kept anyway (versions follow file names while they can).")
+
     # Sign-in (the dashboard's local accounts)
     session_absolute_hours: float = Field(
         8.0, gt=0, description="Hours a dashboard sign-in lasts at most, however active.")

@@ -71,10 +71,22 @@ class StagedOutcome:
     state: str
     outcome: str | None
     result: UploadResult | None
+    refusal: str | None = None  # the kind of WorkflowError a guard refused it with
 
     @property
     def finished(self) -> bool:
         return self.state in StagedState.FINAL
+
+    def raise_refusal(self) -> None:
+        """Raise the guard's refusal as the WorkflowError it was (Forbidden, Refused, NotFound), if it was refused."""
+        if self.refusal is None:
+            return
+        from isap.review import unit_of_work
+
+        kind = getattr(unit_of_work, self.refusal, None)
+        if not (isinstance(kind, type) and issubclass(kind, WorkflowError)):
+            kind = WorkflowError
+        raise kind((self.outcome or "").removeprefix("refused: "))
 
 
 def result_json(result: UploadResult) -> str:
@@ -93,12 +105,13 @@ def result_from_json(text: str | None) -> UploadResult | None:
 class Staging(UnitOfWork):
     # ------------------------------------------------------------------ entry points
     def stage_uploads(self, actor: str, files: Iterable[tuple[str, bytes]], per_run: int = 1,
-                      batch: bool = False) -> tuple[list[str], list[str]]:
+                      batch_key: str | None = None, first_seq: int = 0) -> tuple[list[str], list[str]]:
         """Stage uploads sent by `actor` (already authenticated by the caller); (run keys, staged ids).
 
-        `per_run` uploads share a run key (one flow run each); with `batch`, the
-        uploads are one inbox batch in the order given (file-name order), whose
-        versions of one proposal are kept in that order.
+        `per_run` uploads share a run key (one flow run each).  Uploads staged with
+        one `batch_key` are one inbox batch, numbered from `first_seq` in the
+        order given (file-name order): its versions of one proposal are kept in
+        that order.
         """
         files = list(files)
         now = self.clock()
@@ -106,11 +119,11 @@ class Staging(UnitOfWork):
         def run(s: Session) -> tuple[list[str], list[str]]:
             user = self._user(s, actor)
             self._may_ever(Action.UPLOAD, user)
-            batch_key = new_key() if batch else None
             keys: list[str] = []
             ids: list[str] = []
-            for seq, (filename, data) in enumerate(files):
-                if seq % max(1, per_run) == 0:
+            for n, (filename, data) in enumerate(files):
+                seq = first_seq + n
+                if n % max(1, per_run) == 0:
                     keys.append(new_key())
                 row = StagedUpload(id=new_key(), run_key=keys[-1], batch_key=batch_key, seq=seq, user_id=user.id,
                                    filename=Path(filename).name[:255], sha256=hashlib.sha256(data).hexdigest(),
@@ -129,7 +142,7 @@ class Staging(UnitOfWork):
             missing = [i for i in ids if i not in rows]
             if missing:
                 raise NotFound("no such staged upload of yours")
-            return [StagedOutcome(r.id, r.filename, r.state, r.outcome, result_from_json(r.result_json))
+            return [StagedOutcome(r.id, r.filename, r.state, r.outcome, result_from_json(r.result_json), r.refusal)
                     for r in (rows[i] for i in ids)]
         return self._run(run)
 
@@ -164,14 +177,22 @@ class Staging(UnitOfWork):
                               reference=(reference or None) and reference[:20]))
         self._run(run)
 
-    def finish_staged(self, staged_id: str, state: str, outcome: str, result: UploadResult | None = None) -> bool:
+    def finish_staged(self, staged_id: str, state: str, outcome: str, result: UploadResult | None = None,
+                      refusal: str | None = None) -> bool:
         """Record a staged upload's end (when it was not kept through `upload`); False if it had already ended."""
         def run(s: Session) -> bool:
-            return self._finish(s, staged_id, state, outcome, result)
+            return finish_in(s, staged_id, state, outcome, result, self.clock(), refusal)
         return self._run(run)
 
-    def _finish(self, s: Session, staged_id: str, state: str, outcome: str, result: UploadResult | None) -> bool:
-        return finish_in(s, staged_id, state, outcome, result, self.clock())
+    def renew_lease(self, run_key: str, seconds: float) -> None:
+        """Keep a run's unfinished uploads leased (its process is alive and working) for `seconds` more."""
+        until = self.clock() + dt.timedelta(seconds=seconds)
+
+        def run(s: Session) -> None:
+            s.execute(update(StagedUpload).where(StagedUpload.run_key == run_key,
+                                                 StagedUpload.state.not_in(StagedState.FINAL))
+                      .values(lease_until=until))
+        self._run(run)
 
     def already_assured(self, sha256: str, actor: str) -> bool:
         """Whether `actor`'s organisation already keeps these exact bytes (a version or an unassigned upload)."""
@@ -220,6 +241,17 @@ class Staging(UnitOfWork):
             return sorted(s.exec(q))
         return self._run(run)
 
+    def lapsed_leases(self, run_keys: list[str]) -> list[str]:
+        """Those of `run_keys` whose run took up its uploads and then stopped renewing its lease (it died)."""
+        now = self.clock()
+
+        def run(s: Session) -> list[str]:
+            q = select(StagedUpload.run_key).where(StagedUpload.run_key.in_(run_keys),
+                                                   StagedUpload.state.not_in(StagedState.FINAL),
+                                                   StagedUpload.lease_until < now).distinct()
+            return sorted(s.exec(q))
+        return self._run(run)
+
     def run_progress(self, run_keys: list[str]) -> dict[str, int]:
         """How many uploads of these runs are unfinished, by run key (finished runs are absent)."""
         def run(s: Session) -> dict[str, int]:
@@ -246,11 +278,11 @@ class AlreadyFinished(WorkflowError):
 
 
 def finish_in(s: Session, staged_id: str, state: str, outcome: str, result: UploadResult | None,
-              now: dt.datetime) -> bool:
+              now: dt.datetime, refusal: str | None = None) -> bool:
     """Record a staged upload's end in the caller's transaction; False if it had already ended."""
     res = s.execute(update(StagedUpload).where(StagedUpload.id == staged_id,
                                                StagedUpload.state.not_in(StagedState.FINAL))
-                    .values(state=state, outcome=outcome, data=None, lease_until=None,
+                    .values(state=state, outcome=outcome, data=None, lease_until=None, refusal=refusal,
                             result_json=result_json(result) if result is not None else None, finished_at=now))
     return res.rowcount == 1
 

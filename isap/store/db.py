@@ -17,7 +17,7 @@ from pathlib import Path
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, OperationalError, PendingRollbackError, SQLAlchemyError
 from sqlmodel import create_engine
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -43,6 +43,9 @@ PG_RETRYABLE = frozenset({"40001", "40P01", "55P03", "53300", "57P01", "57P02", 
 def retryable(exc: BaseException) -> bool:
     """Whether a database failure is transient: decided by the driver's error type and code."""
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, PendingRollbackError):
+        # a connection lost mid-transaction (a database restart): a new transaction on a new connection may succeed
         return True
     orig = getattr(exc, "orig", None) or exc
     code = getattr(orig, "sqlite_errorcode", None)

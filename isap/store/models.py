@@ -296,6 +296,7 @@ class StagedUpload(SQLModel, table=True):
     report_json: Optional[str] = Field(default=None, sa_column=Column(Text))
     result_json: Optional[str] = Field(default=None, sa_column=Column(Text))
     outcome: Optional[str] = Field(default=None, sa_column=Column(Text))
+    refusal: Optional[str] = Field(default=None, max_length=20)  # the guard's kind when a guard refused it
     attempts: int = 0
     lease_until: Optional[dt.datetime] = None
     created_at: dt.datetime = Field(default_factory=utcnow, index=True)

@@ -38,6 +38,7 @@ def upgrade() -> None:
     sa.Column('report_json', sa.Text(), nullable=True),
     sa.Column('result_json', sa.Text(), nullable=True),
     sa.Column('outcome', sa.Text(), nullable=True),
+    sa.Column('refusal', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('lease_until', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
     sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
