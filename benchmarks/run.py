@@ -197,16 +197,23 @@ def _isolation():
     return bench_isolation()
 
 
+def _workers():
+    from benchmarks.workers import bench_workers
+
+    return bench_workers()
+
+
 BENCHES = {"check": bench_check, "queries": _store("bench_queries"), "ingest": _store("bench_ingest"),
            "dashboard": _store("bench_dashboard"), "dashboard_actions": _store("bench_dashboard_actions"),
            "bounded": bench_bounded, "isolation": _isolation, "chain": _chain, "sign_in": _sign_in,
-           "upload_e2e": _upload_e2e}
+           "upload_e2e": _upload_e2e, "workers": _workers}
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     # "dashboard" runs the actions too, on the database it populates; "dashboard_actions" runs them alone
-    default = ",".join(name for name in BENCHES if name != "dashboard_actions")
+    # "workers" starts a cluster of machines in mount namespaces (root only): asked for by name
+    default = ",".join(name for name in BENCHES if name not in ("dashboard_actions", "workers"))
     ap.add_argument("--only", default=default, help="comma-separated: " + ", ".join(BENCHES))
     ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = ap.parse_args(argv)

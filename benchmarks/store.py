@@ -148,15 +148,21 @@ def bench_ingest(n: int | None = None) -> list[dict]:
                     "loop_workbooks_per_s": round(n / t_loop, 1)}
 
         threads = steps.batch_runner_setting("")[1]
+        from isap.orchestration.dispatch import batch_rows, stage_batch
+
+        def batch(svc, flow, folder: Path) -> list[dict]:
+            keys, ids = stage_batch(svc, "alice", list(folder.iterdir()))
+            flow(runs=keys)
+            return batch_rows(svc, "alice", ids)
+
         for name, spec, label in (("threads", "", f"assure_inbox flow, {threads} threads (default)"),
                                   ("dask", "dask:2", "assure_inbox flow, Dask cluster of 2 processes")):
-            os.environ["ISAP_TASK_RUNNER"] = spec  # the flow sizes its chunks by it
+            os.environ["ISAP_TASK_RUNNER"] = spec
             flow = assure_inbox.with_options(task_runner=batch_task_runner(spec))
-            fresh(f"warmup-{name}")
-            flow(directory=str(warm), actor="alice")  # Prefect's temporary server starts once
-            fresh(f"flow-{name}")
+            batch(fresh(f"warmup-{name}"), flow, warm)  # Prefect's temporary server starts once
+            svc = fresh(f"flow-{name}")
             t = time.perf_counter()
-            out = flow(directory=str(inbox), actor="alice")
+            out = batch(svc, flow, inbox)
             seconds = time.perf_counter() - t
             assert sum(1 for r in out if r["version"] == 1) == n, out[:3]
             rows.append(row(label, seconds))
