@@ -390,8 +390,11 @@ def notify_send(limit: int = typer.Option(200, "--limit", min=1, max=100_000, he
 
 @app.command()
 def worker(pool: str = typer.Option("isap", "--pool", help="Prefect work pool to serve."),
+           limit: int = typer.Option(1, "--limit", min=1, max=1000,
+                                     help="At most this many flow runs at once on this worker (default 1)."),
            policy: Optional[Path] = POLICY) -> None:
-    """Serve the flows' deployments from a Prefect work pool (needs PREFECT_API_URL)."""
+    """Serve the flows' deployments from a Prefect work pool (needs PREFECT_API_URL, and PREFECT_API_AUTH_STRING
+    when the server asks for a credential)."""
     import os
 
     from isap.composition import export_policy
@@ -406,8 +409,44 @@ def worker(pool: str = typer.Option("isap", "--pool", help="Prefect work pool to
     _policy(policy)  # a bad policy file stops the worker here, not each flow run later
     # flow runs start in their deployment's working directory: name the policy for them by its absolute path
     export_policy(policy)
-    # Replace this process so a service manager's signals reach the worker itself.
-    os.execv(sys.executable, [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool])
+    from isap.orchestration.processes import Children
+
+    # Prefect's worker takes every run queued in its pool unless limited, and a run's process costs more to
+    # start than most checks take: the limit keeps runs for the workers that are free.
+    # It runs as a child, in a process group of its own with its flow runs: a stop signal to this command
+    # (a service manager's SIGTERM, Ctrl-C) asks the worker to stop, then, after 8 s, kills the group, so
+    # the whole worker is gone within 10 s; a SIGKILL to this command takes the worker with it (a flow run
+    # already started then finishes on its own).
+    with Children(grace=8.0) as children:
+        code = children.start([sys.executable, "-m", "prefect", "worker", "start", "--pool", pool,
+                               "--limit", str(limit)], group=True).wait()
+    raise typer.Exit(code)
+
+
+@app.command()
+def deploy(pool: str = typer.Option("isap", "--pool", help="Prefect work pool the deployments run in (a process "
+                                                           "pool, created if it does not exist)."),
+           notifications_every: int = typer.Option(300, "--notifications-every", min=1, max=86_400,
+                                                   help="Seconds between deliveries of the outbox.")) -> None:
+    """Register the flows' deployments and schedules with the Prefect server in PREFECT_API_URL (again after
+    upgrading isap: workers run the flows of the isap installed beside them)."""
+    import os
+
+    if not os.environ.get("PREFECT_API_URL"):
+        _die("set PREFECT_API_URL to the Prefect server first (see docs/deployment.md)", 2)
+    from isap.orchestration.deployments import DeployFailed
+    from isap.orchestration.deployments import deploy as register
+
+    try:
+        names, missing = register(pool, notifications_every=notifications_every)
+    except ValueError as exc:  # a bad ISAP_TASK_RUNNER, read when the flows are imported
+        _die(str(exc), 2)
+    except DeployFailed as exc:
+        _die(str(exc), 1)
+    for name in names:
+        echo(f"Deployed {name} in work pool {pool}")
+    for flow in missing:
+        echo(f"Not deployed: this isap has no {flow} flow", err=True)
 
 
 @app.command()

@@ -21,11 +21,19 @@ signal, and is stopped only by an `atexit` hook, which SIGTERM and SIGKILL
 skip.  Instead, `prefect_server` runs the documented `prefect server start` as
 one such child and points `PREFECT_API_URL` at it, so Prefect never starts a
 server of its own.  See docs/decisions.md.
+
+That server listens on loopback, where every local user and every process on
+the machine can reach it, and Prefect's API runs whatever a deployment names.
+So it is started with a credential made for this run only
+(`PREFECT_SERVER_API_AUTH_STRING`), which this process and its children
+present (`PREFECT_API_AUTH_STRING`); nothing else can use it.
 """
 
 from __future__ import annotations
 
+import base64
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -37,6 +45,7 @@ from typing import Sequence
 
 PR_SET_PDEATHSIG = 1
 MANAGED_API_ENV = "ISAP_PREFECT_MANAGED"  # set when PREFECT_API_URL names a server an `isap` parent runs
+AUTH_USER = "isap"
 
 
 def die_with_parent():
@@ -74,14 +83,21 @@ class Children:
     def __init__(self, grace: float = 10.0):
         self.grace = grace
         self.procs: list[subprocess.Popen] = []
+        self.groups: set[int] = set()  # children that lead a process group of their own
         self._previous: dict[int, object] = {}
 
-    def start(self, args: Sequence[str], **popen_kwargs) -> subprocess.Popen:
+    def start(self, args: Sequence[str], group: bool = False, **popen_kwargs) -> subprocess.Popen:
+        """Start a child; with `group`, in a session of its own, so that what it starts in turn (a worker's
+        flow runs) is stopped with it, and a terminal's Ctrl-C reaches only this process, which stops it."""
         if threading.current_thread() is not threading.main_thread():
             raise RuntimeError("child processes are started from the main thread (the parent-death signal "
                                "is tied to the thread that starts them)")
+        if group:
+            popen_kwargs["start_new_session"] = True
         proc = subprocess.Popen(list(args), preexec_fn=die_with_parent(), **popen_kwargs)
         self.procs.append(proc)
+        if group:
+            self.groups.add(proc.pid)
         return proc
 
     def stop(self) -> None:
@@ -99,6 +115,13 @@ class Children:
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
+        # What a group's leader started and did not stop in time goes with it (its pid stays reserved for
+        # the group until the group is empty, so this reaches no stranger).
+        for pid in self.groups:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
 
     def _on_signal(self, signum, frame) -> None:
         raise Stopped(signum)
@@ -134,30 +157,52 @@ def free_port(host: str = "127.0.0.1") -> int:
 def prefect_server(children: Children, env: dict | None = None) -> str:
     """Start a Prefect API server on loopback as a managed child; returns its API URL (not yet waited for).
 
-    Sets PREFECT_API_URL (and MANAGED_API_ENV) in this process's environment,
-    so Prefect imported afterwards, and every child started afterwards, use
-    this server instead of starting a temporary one of their own.
+    The server refuses any request without a credential made here, now; it is
+    set as PREFECT_API_AUTH_STRING in this process's environment, with
+    PREFECT_API_URL (and MANAGED_API_ENV), so Prefect imported afterwards, and
+    every child started afterwards, use this server and present it, instead of
+    starting a temporary server of their own.
     """
     port = free_port()
+    auth = f"{AUTH_USER}:{secrets.token_urlsafe(32)}"
     server_env = dict(os.environ if env is None else env)
     server_env.pop("PREFECT_API_URL", None)
+    # An API key would be sent instead of the credential and refused (401).
+    server_env.pop("PREFECT_API_KEY", None)
+    server_env["PREFECT_SERVER_API_AUTH_STRING"] = auth
     children.start([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port),
                     "--no-scheduler", "--no-late-runs"],
                    env=server_env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/api"
     os.environ["PREFECT_API_URL"] = url
+    os.environ["PREFECT_API_AUTH_STRING"] = auth
+    os.environ.pop("PREFECT_API_KEY", None)
     os.environ[MANAGED_API_ENV] = "1"
     return url
 
 
+def auth_headers(auth: str | None = None) -> dict[str, str]:
+    """The HTTP header that presents a Prefect API credential (`user:password`; default PREFECT_API_AUTH_STRING)."""
+    auth = os.environ.get("PREFECT_API_AUTH_STRING") if auth is None else auth
+    if not auth:
+        return {}
+    return {"Authorization": "Basic " + base64.b64encode(auth.encode("utf-8")).decode("ascii")}
+
+
 def wait_for_api(url: str, timeout: float, proc: subprocess.Popen | None = None) -> bool:
-    """Poll the Prefect API's health until it answers (True) or the time is up or the server has exited (False)."""
+    """Poll the Prefect API's health until it answers (True) or the time is up or the server has exited (False).
+
+    The credential goes with the request: Prefect 3.8.8 lets health checks
+    through without one, but an API behind a proxy that checks it, or a later
+    Prefect, may not.
+    """
     deadline = time.monotonic() + timeout
+    request = urllib.request.Request(url.rstrip("/") + "/health", headers=auth_headers())
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             return False
         try:
-            with urllib.request.urlopen(url.rstrip("/") + "/health", timeout=2) as r:
+            with urllib.request.urlopen(request, timeout=2) as r:
                 if r.status == 200:
                     return True
         except OSError:
