@@ -75,12 +75,18 @@ def deployment_configured() -> bool:
     return True
 
 
-def submit_runs(keys: Iterable[str]) -> dict[str, str]:
-    """A deployment run of `assure_submission` for each run key (its only parameter); {key: flow run id}."""
+def submit_runs(service: Service, keys: Iterable[str]) -> dict[str, str]:
+    """A deployment run of `assure_submission` for each run key (its only parameter); {key: flow run id}.
+
+    Each key's uploads are claimed for its run until a worker takes it up (CLAIM_SECONDS), so the resume
+    pass does not start a second run for uploads that are only waiting their turn."""
     from prefect.deployments import run_deployment
 
-    return {key: str(run_deployment(DEPLOYMENT, parameters={"staging": key}, timeout=0, as_subflow=False).id)
-            for key in keys}
+    runs = {}
+    for key in keys:
+        service.renew_lease(key, CLAIM_SECONDS)
+        runs[key] = str(run_deployment(DEPLOYMENT, parameters={"staging": key}, timeout=0, as_subflow=False).id)
+    return runs
 
 
 TERMINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
@@ -128,9 +134,7 @@ def wait_for_runs(service: Service, runs: dict[str, str], deadline: float | None
                         client.set_flow_run_state(run_id, Crashed(message="its process stopped renewing its "
                                                                           "lease; a new run took its uploads up"),
                                                   force=True)
-                    # claimed for the new run until a worker takes it, so it is not started twice meanwhile
-                    service.renew_lease(key, CLAIM_SECONDS)
-                    runs[key] = submit_runs([key])[key]
+                    runs[key] = submit_runs(service, [key])[key]
                 elif dead:
                     settled.add(key)  # given up here; `resume_staged` takes it up later
             if not unfinished or all(k in settled for k in unfinished):
@@ -147,10 +151,8 @@ def resume_abandoned(service: Service, grace_seconds: float = 120.0) -> int:
     keys = service.abandoned_runs(grace_seconds=grace_seconds)
     deployed = deployment_configured()
     for key in keys:
-        # claimed for the new run first, so the next pass does not start a second one while it waits for a worker
-        service.renew_lease(key, CLAIM_SECONDS)
         if deployed:
-            submit_runs([key])
+            submit_runs(service, [key])
         else:
             steps.assure_staged(service, key)
     if keys and not deployed:
@@ -179,7 +181,7 @@ def assure(service: Service, actor: str, filename: str, data: bytes) -> UploadRe
     """Assure one upload (the CLI): on a worker when a deployment is configured, else in this process."""
     keys, ids = service.stage_uploads(actor, [(filename, data)])
     if deployment_configured():
-        wait_for_runs(service, submit_runs(keys))
+        wait_for_runs(service, submit_runs(service, keys))
     else:
         _run_here(service, keys)
     return _finished_result(service, actor, ids[0])
@@ -223,7 +225,7 @@ def ingest(service: Service, actor: str, paths: list[Path]) -> list[dict]:
     then assured on workers (a deployment) or here; one row per file."""
     keys, ids = stage_batch(service, actor, paths)
     if deployment_configured():
-        wait_for_runs(service, submit_runs(keys))
+        wait_for_runs(service, submit_runs(service, keys))
     elif prefect_server_configured():
         from isap.orchestration.flows import assure_inbox
 
@@ -402,7 +404,7 @@ def assure_dashboard_upload(service: Service, actor: str, filename: str, data: b
     keys, ids = service.stage_uploads(actor, [(filename, data)])
     if deployment_configured():
         deadline = time.monotonic() + service.policy.upload_wait_seconds
-        done = wait_for_runs(service, submit_runs(keys), deadline=deadline)
+        done = wait_for_runs(service, submit_runs(service, keys), deadline=deadline)
         return DashboardUpload(ids[0], _finished_result(service, actor, ids[0]) if done else None, True)
     problem = orchestration_problem(wait=False)
     if problem is None:
