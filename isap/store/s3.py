@@ -28,7 +28,7 @@ import threading
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from isap.store.originals import OriginalsError, checked_digest
+from isap.store.digests import OriginalsError, checked_digest
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
