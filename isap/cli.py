@@ -253,6 +253,34 @@ def db_upgrade(app_role: Optional[str] = typer.Option(
     echo(f"Database at schema {rev}: {where}" + (f"; {app_role} may read and add to it" if app_role else ""))
 
 
+store_app = typer.Typer(pretty_exceptions_enable=False, help="Where the original uploads are kept.",
+                        no_args_is_help=True)
+app.add_typer(store_app, name="store")
+
+
+@store_app.command("migrate")
+def store_migrate(source: Optional[Path] = typer.Option(
+        None, "--from", help="The file store of earlier releases (default: $ISAP_DATA_DIR/files).")) -> None:
+    """Copy the originals the database refers to from the old file store into the configured store
+    (ISAP_ORIGINALS), checking each one's SHA-256. Deletes nothing. Exit 1: some are missing or corrupt."""
+    if source is not None and not source.is_dir():
+        _die(f"{source} is not a folder", 2)
+    from isap.composition import move_originals
+
+    _service()  # a database that is not ready, or a store that cannot be used, is one line and exit 1
+    done, folder, store = _call(move_originals, source)
+    echo(f"Originals from {folder} into {store}: moved {len(done.moved)}, already there {len(done.already_there)}, "
+         f"missing from the folder {len(done.missing)}, corrupt {len(done.corrupt)}"
+         + (f", unreadable {len(done.unreadable)}" if done.unreadable else ""))
+    for label, digests in (("missing from the folder", done.missing), ("corrupt (bytes do not match the name)",
+                           done.corrupt), ("unreadable", done.unreadable)):
+        for sha in digests:
+            echo(f"  {label}: {sha}")
+    echo(f"Nothing was deleted: remove {folder} yourself once you are satisfied.")
+    if not done.complete:
+        raise typer.Exit(1)
+
+
 @org_app.command("add")
 def org_add(code: str, name: str) -> None:
     """Add an organisation (ODS code and name)."""
@@ -625,6 +653,50 @@ def letter(reference: str, checkpoint: int = typer.Option(..., "--checkpoint"),
 
     _write_document(out, _pdf(render_letter_pdf, _service(), as_, reference, checkpoint))
     echo(f"Wrote the checkpoint {checkpoint} decision letter for {reference} to {out}")
+
+
+@app.command()
+def download(reference: str, version: int = typer.Option(..., "--version", min=1),
+             out: Path = typer.Option(..., "--out", help="Where to write the original workbook."),
+             force: bool = typer.Option(False, "--force", help="Replace FILE if it exists."), as_: str = AS) -> None:
+    """Write a version's original workbook, byte for byte as it was uploaded (readable by you alone)."""
+    import hashlib
+
+    if not force and (out.exists() or out.is_symlink()):
+        _die(f"{out} exists; --force replaces it", 1)
+    name, data = _call(_service().version_bytes, as_, reference, version)
+    try:
+        _write_private(out, data, replace=force)
+    except FileExistsError:
+        _die(f"{out} exists; --force replaces it", 1)
+    except OSError as exc:
+        _die(f"cannot write {out}: {exc.strerror or exc}", 1)
+    echo(f"Wrote version {version} of {reference} ({name}) to {out}: {len(data)} bytes, "
+         f"SHA-256 {hashlib.sha256(data).hexdigest()}")
+
+
+def _write_private(out: Path, data: bytes, replace: bool) -> None:
+    """Write `data` to `out` with mode 0600, whole or not at all; an existing `out` only when `replace`."""
+    import os
+    import tempfile
+
+    if not replace:  # O_EXCL: never through a file or link that appeared since it was looked for
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+        except BaseException:
+            out.unlink(missing_ok=True)
+            raise
+        return
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".isap-download-")  # mode 0600
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 demo_app = typer.Typer(pretty_exceptions_enable=False, help="Demo data.", no_args_is_help=True)

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from isap.review.service import Service
+    from isap.store.files import Moving
     from isap.store.originals import Originals
 
 POLICY_ENV = "ISAP_POLICY"
@@ -72,7 +73,7 @@ def wire(policy: Path | str | None = None) -> Wiring:
     Built once per distinct setting (policy file and its modification time,
     database URL, data directory) and shared after that, so a flow's tasks do
     not each re-read the policy and re-check the schema.  Raises PolicyError
-    for an unusable policy file and StoreError when the database is not ready.
+    for an unusable policy file and StoreError when the database is not ready or ISAP_ORIGINALS is unusable.
     """
     from isap.store.db import data_dir, database_url
 
@@ -102,7 +103,7 @@ def _build(path: Path | None) -> Wiring:
     engine = get_engine()
     try:
         files = configured_originals(engine)
-    except OriginalsError as exc:
+    except OriginalsError as exc:  # ISAP_ORIGINALS names no store isap can use
         raise StoreError(str(exc)) from None
     return Wiring(policy, path, engine, files, Service(engine, files, policy, base_url=base_url()))
 
@@ -133,6 +134,27 @@ def upgrade_database(app_role: str | None = None) -> tuple[str, str]:
         grant_application_role(app_role)
     url = database_url()
     return revision, url.split("@")[-1] if "@" in url else url
+
+
+def move_originals(source: Path | None = None) -> tuple["Moving", str, str]:
+    """Move the originals the database refers to from the file store of earlier releases (`source`, by
+    default `ISAP_DATA_DIR/files`) into the configured store (ISAP_ORIGINALS): what was done, and where
+    from and where to, in words.  Nothing is deleted.  Raises StoreError when the database or the store fails."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from isap.store.db import StoreError, store_error
+    from isap.store.files import FileStore, move_originals, referenced_originals
+    from isap.store.originals import OriginalsError
+
+    wiring = wire()
+    folder = FileStore(source if source is not None else data_dir() / "files")
+    try:
+        done = move_originals(referenced_originals(wiring.engine), folder, wiring.files)
+    except OriginalsError as exc:
+        raise StoreError(str(exc)) from None
+    except SQLAlchemyError as exc:
+        raise store_error(exc) from None
+    return done, str(folder.root), wiring.files.describe()
 
 
 def service(policy: Path | str | None = None) -> "Service":

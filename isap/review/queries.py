@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 
 from sqlalchemy import func
@@ -251,6 +252,10 @@ class Queries(UnitOfWork):
             return v.filename, v.sha256
         name, sha = self._run(run)
         try:
-            return name, self.files.get(sha)
+            data = self.files.get(sha)
         except OriginalsError as exc:
             raise StoreError(str(exc)) from None
+        # whichever store kept them, the bytes handed out are the ones the version recorded
+        if hashlib.sha256(data).hexdigest() != sha:
+            raise StoreError(f"the original {sha[:12]}… is corrupt: its bytes do not match their SHA-256")
+        return name, data

@@ -14,6 +14,7 @@ import hashlib
 import os
 import re
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from isap.store.originals import OriginalsError
@@ -66,3 +67,66 @@ def default_store() -> FileStore:
     from isap.store.db import data_dir
 
     return FileStore(data_dir() / "files")
+
+
+@dataclass
+class Moving:
+    """What `move_originals` did, digest by digest."""
+
+    moved: list[str] = field(default_factory=list)
+    already_there: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # in the database, not in the folder
+    corrupt: list[str] = field(default_factory=list)  # in the folder, but not the bytes their name promises
+    unreadable: list[str] = field(default_factory=list)  # in the folder, but cannot be read
+
+    @property
+    def complete(self) -> bool:
+        """Whether every original the database refers to is now in the store."""
+        return not (self.missing or self.corrupt or self.unreadable)
+
+
+def referenced_originals(engine) -> list[str]:
+    """Every SHA-256 the database refers to: each version's and each unassigned upload's original."""
+    from sqlalchemy import select, union
+    from sqlalchemy.orm import Session
+
+    from isap.store.models import SubmissionVersion, UnassignedUpload
+
+    with Session(engine) as s:
+        q = union(select(SubmissionVersion.sha256), select(UnassignedUpload.sha256))
+        return sorted(s.execute(q).scalars())
+
+
+def move_originals(digests: list[str], source: FileStore, target) -> Moving:
+    """Copy the originals named by `digests` from the file store `source` into `target` (an `Originals`).
+
+    Each file's bytes are checked against their name before they are kept, and
+    what `target` already has is left alone, so running it again after a fault
+    carries on where it stopped.  Nothing in `source` is deleted: the operator
+    removes the folder once satisfied.  A store that refuses to keep an
+    original stops the move (OriginalsError, saying how far it got): every
+    further original would be refused the same way.
+    """
+    done = Moving()
+    for sha in digests:
+        if target.has(sha):
+            done.already_there.append(sha)
+            continue
+        try:
+            data = source.path_for(sha).read_bytes()
+        except FileNotFoundError:
+            done.missing.append(sha)
+            continue
+        except (OSError, OriginalsError):
+            done.unreadable.append(sha)
+            continue
+        if hashlib.sha256(data).hexdigest() != sha:
+            done.corrupt.append(sha)
+            continue
+        try:
+            target.put(data)
+        except OriginalsError as exc:
+            raise OriginalsError(f"{exc} ({len(done.moved)} original(s) moved before it; run the move again to "
+                                 "carry on)") from None
+        done.moved.append(sha)
+    return done

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 from typing import Protocol
 
 from sqlalchemy import select
@@ -20,20 +19,13 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from isap.store.digests import OriginalsError, checked_digest
 from isap.store.models import Original, utcnow
 
+__all__ = ["DatabaseOriginals", "Originals", "OriginalsError", "checked_digest", "configured_originals",
+           "originals_setting"]
+
 ORIGINALS_ENV = "ISAP_ORIGINALS"
-_SHA = re.compile(r"^[0-9a-f]{64}$")
-
-
-class OriginalsError(RuntimeError):
-    """An original that cannot be kept or read; the message says which and why."""
-
-
-def checked_digest(sha256: str) -> str:
-    if not isinstance(sha256, str) or not _SHA.match(sha256):
-        raise OriginalsError("not a SHA-256 digest")
-    return sha256
 
 
 class Originals(Protocol):
