@@ -22,7 +22,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.inboxes import mixed_inbox
+from tests.inboxes import one_proposal_inbox
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not sys.platform.startswith("linux"),
                                                    reason="parent-death signals are Linux's")]
@@ -168,29 +168,33 @@ def test_stopping_the_dashboard_stops_streamlit_and_prefect(tmp_path, stop_signa
             proc.wait()
 
 
-def test_a_killed_batch_leaves_no_prefect_server(tmp_path):
+def test_a_batch_without_a_prefect_server_starts_none_and_a_killed_one_leaves_nothing(tmp_path):
+    """With no Prefect server configured, `isap ingest` checks at once, in-process: it starts no Prefect server
+    of its own (it used to wait 10-60 s for one), and when it is killed its checking children go with it."""
     env = fresh_env(tmp_path)
     subprocess.run([*ISAP, "org", "add", "QUA", "NHS Black Country ICB"], env=env, check=True, capture_output=True)
     subprocess.run([*ISAP, "user", "add", "alice", "--role", "commissioner", "--org", "QUA"], env=env, check=True,
                    capture_output=True)
-    inbox = mixed_inbox(tmp_path / "inbox")
+    inbox = tmp_path / "inbox"
+    one_proposal_inbox(inbox, 20)  # long enough to be caught checking
     log = tmp_path / "ingest.log"
     proc = subprocess.Popen([*ISAP, "ingest", str(inbox), "--as", "alice"], env=env, stdout=log.open("wb"),
                             stderr=subprocess.STDOUT)
     try:
-        def server_listening():
-            if proc.poll() is not None:
-                pytest.fail(f"isap ingest finished before its Prefect server listened:\n{log.read_text()[-3000:]}")
-            t = tree(proc.pid)
-            servers = [p for p in t if is_prefect_server(p)]
-            return t if servers and listening_ports(servers) else None
+        seen: dict[int, psutil.Process] = {}
 
-        procs = wait_for(server_listening, 120, "no Prefect server started", log)
-        ports = listening_ports(procs)
+        def checking():
+            if proc.poll() is not None:
+                pytest.fail(f"isap ingest finished before it started checking:\n{log.read_text()[-3000:]}")
+            seen.update({p.pid: p for p in tree(proc.pid)})
+            return [p for p in seen.values() if p.pid != proc.pid] or None
+
+        wait_for(checking, 120, "isap ingest started no checking child", log)
+        assert not any(is_prefect_server(p) for p in seen.values())
         proc.kill()
         proc.wait(timeout=10)
-        alive, open_ports = survivors(procs, ports, timeout=10)
-        assert alive == [] and open_ports == [], f"still running: {alive}; still answering: {open_ports}"
+        alive, _ = survivors(list(seen.values()), set(), timeout=10)
+        assert alive == [], f"still running: {alive}"
     finally:
         if proc.poll() is None:
             proc.kill()
