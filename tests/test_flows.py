@@ -84,6 +84,28 @@ def test_assure_submission_flow(prefect_harness, env, tmp_path):
     assert all("a.xlsx" not in str(run.parameters) and "alice" not in str(run.parameters) for run in runs)
 
 
+def test_a_run_with_a_failed_upload_ends_failed_through_its_retries_naming_no_file(prefect_harness, env, tmp_path,
+                                                                                  monkeypatch):
+    import asyncio
+
+    from isap.orchestration import steps
+    from isap.orchestration.flows import UploadsNotFinished, assure_submission
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a defect while checking")
+
+    monkeypatch.setattr(steps, "check_workbook", broken)
+    key, staged = stage_one(env, "alice", write(clean(1, reference="ISAP-2026-011"), tmp_path / "a.xlsx"))
+    flow = assure_submission.with_options(retries=2, retry_delay_seconds=0)
+    state = asyncio.run(flow(staging=key, return_state=True))
+    assert state.is_failed()  # the retries find the failed upload again: never Completed
+    with pytest.raises(UploadsNotFinished) as failure:
+        state.result()
+    assert staged[:8] in str(failure.value) and "a.xlsx" not in str(failure.value)
+    [done] = env.staged_outcomes("alice", [staged])
+    assert done.state == "failed" and "a defect while checking" in done.outcome
+
+
 def test_a_run_key_nobody_staged_does_nothing(prefect_harness, env, tmp_path):
     """A run created by hand with a made-up key finds nothing to act on: no identity, no path is taken from it."""
     from isap.orchestration.flows import run_assure_submission

@@ -151,4 +151,41 @@ def test_a_batch_from_one_machine_is_shared_by_two_workers_that_see_none_of_its_
     for run in json.loads(body):
         assert set(run["parameters"]) <= {"staging", "limit", "today", "grace_seconds"}, run["parameters"]
         assert "alice" not in json.dumps(run["parameters"]) and ".xlsx" not in json.dumps(run["parameters"])
+
+    # With no worker free, a dashboard upload is queued after the policy's wait, and its findings land later.
+    from tests.cluster import stop
+
+    stop(workers["W1"])
+    (machines["A"] / "isap-policy.toml").write_text("[policy]\nupload_wait_seconds = 3\n")
+    book = write(clean(1, reference="ISAP-2026-400"), machines["A"] / "dashboard.xlsx")
+    queued = subprocess.run([sys.executable, "-c", DASHBOARD_UPLOAD, str(book)], env=a, cwd=machines["A"],
+                            capture_output=True, text=True, timeout=300)
+    assert queued.returncode == 0, queued.stderr[-3000:]
+    first = json.loads(queued.stdout.strip().splitlines()[-1])
+    assert first == {"queued": True, "staged_id": first["staged_id"]}
+    start_worker(cluster, "W1", [machines["A"], machines["W2"]])
+    landed = subprocess.run([sys.executable, "-c", DASHBOARD_RESULT, first["staged_id"]], env=a, cwd=machines["A"],
+                            capture_output=True, text=True, timeout=600)
+    assert landed.returncode == 0, landed.stderr[-3000:]
+    assert json.loads(landed.stdout.strip().splitlines()[-1]) == {"reference": "ISAP-2026-400", "version": 1,
+                                                                 "errors": 0}
     engine.dispose()
+
+
+# what the upload page does, in a process of machine A configured as the dashboard is
+DASHBOARD_UPLOAD = """
+import json, sys
+from isap.composition import service
+from isap.orchestration.dispatch import assure_dashboard_upload
+upload = assure_dashboard_upload(service(), "alice", "dashboard.xlsx", open(sys.argv[1], "rb").read())
+print(json.dumps({"queued": upload.queued, "staged_id": upload.staged_id}))
+"""
+DASHBOARD_RESULT = """
+import json, sys, time
+from isap.composition import service
+from isap.orchestration.dispatch import dashboard_upload_result
+deadline = time.monotonic() + 300
+while (result := dashboard_upload_result(service(), "alice", sys.argv[1])) is None and time.monotonic() < deadline:
+    time.sleep(1)
+print(json.dumps({"reference": result.reference, "version": result.version, "errors": result.errors}))
+"""

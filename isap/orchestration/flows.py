@@ -86,10 +86,13 @@ class UploadsNotFinished(RuntimeError):
 def assure_staged_uploads(staging: str, policy: Policy | None = None) -> dict:
     """Check and keep one run's staged uploads against `policy` (read once by the flow, so every file of a batch
     is checked against the same thresholds wherever its task runs); counts only (no names, no content)."""
-    outcome = steps.assure_staged(_service(), staging, policy or composition.load_policy())
-    if outcome.failed:
-        raise UploadsNotFinished(f"{outcome.failed} staged upload(s) not finished: "
-                                 + ", ".join(f"{i[:8]}…" for i in outcome.failed_ids))
+    service = _service()
+    outcome = steps.assure_staged(service, staging, policy or composition.load_policy())
+    # failed for good in this attempt or an earlier one (a retried run must not end Completed over them)
+    failed = list(dict.fromkeys(outcome.failed_ids + service.failed_in_run(staging)))
+    if failed:
+        raise UploadsNotFinished(f"{len(failed)} staged upload(s) not finished: "
+                                 + ", ".join(f"{i[:8]}…" for i in failed))
     return outcome.as_dict()
 
 
@@ -155,7 +158,7 @@ def assure_inbox(runs: list[str]) -> dict:
 def resume_staged(grace_seconds: float = 120.0) -> int:
     """Take up staged uploads nobody is working on any more (a worker or its run died): each such run key gets a
     new run, on a worker where a deployment is configured, else here.  Returns how many were taken up."""
-    from isap.orchestration.dispatch import resume_abandoned
+    from isap.orchestration.workers import resume_abandoned
 
     taken = resume_abandoned(_service(), grace_seconds)
     if taken:

@@ -252,6 +252,14 @@ class Staging(UnitOfWork):
             return sorted(s.exec(q))
         return self._run(run)
 
+    def failed_in_run(self, run_key: str) -> list[str]:
+        """The staged ids of a run's uploads that failed for good (a run that had any never ends Completed)."""
+        def run(s: Session) -> list[str]:
+            return list(s.exec(select(StagedUpload.id).where(StagedUpload.run_key == run_key,
+                                                             StagedUpload.state == StagedState.FAILED)
+                               .order_by(StagedUpload.seq)))
+        return self._run(run)
+
     def run_progress(self, run_keys: list[str]) -> dict[str, int]:
         """How many uploads of these runs are unfinished, by run key (finished runs are absent)."""
         def run(s: Session) -> dict[str, int]:
