@@ -162,13 +162,20 @@ def test_commissioner_uploads_and_sees_findings(demo_env, tmp_path):
     assert set(cap010["Source"]) == {"GP participation in an Integrated Care Provider: ICP Contract Package "
                                      "(NHS England and NHS Improvement, 2019) §28"}
     assert IN_PROCESS_CAPTION not in out
-    # The upload ran as an assure_submission flow run, visible in Prefect.
+    # The upload ran as an assure_submission flow run, visible in Prefect, which holds its run key and no name.
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+    from sqlalchemy import text
 
+    from isap.composition import service
+
+    with service().engine.connect() as conn:
+        key = conn.execute(text("SELECT run_key FROM staged_upload WHERE id = :i"),
+                           {"i": at.session_state["last_upload"].staged_id}).scalar()
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["assure_submission"])))
-    assert any(r.parameters.get("filename") == "walsall-v2.xlsx" and r.state.is_completed() for r in runs)
+    assert any(r.parameters == {"staging": key} and r.state.is_completed() for r in runs)
+    assert not any("walsall" in str(r.parameters) or "alice" in str(r.parameters) for r in runs)
 
 
 def test_commissioner_cannot_upload_for_another_organisation(demo_env, tmp_path):
