@@ -63,11 +63,16 @@ def _run_here(service: Service, keys: list[str]) -> None:
     steps.notify(service)
 
 
+# How long the command line waits for workers before it says its uploads are queued (never a hang when no
+# worker is running); what is queued is checked when a worker is free, nothing is lost.
+CLI_WAIT_SECONDS = {"upload": 600.0, "batch": 3600.0}
+
+
 def assure(service: Service, actor: str, filename: str, data: bytes) -> UploadResult:
     """Assure one upload (the CLI): on a worker when a deployment is configured, else in this process."""
     keys, ids = service.stage_uploads(actor, [(filename, data)])
     if deployment_configured():
-        wait_for_runs(service, submit_runs(service, keys))
+        wait_for_runs(service, submit_runs(service, keys), deadline=time.monotonic() + CLI_WAIT_SECONDS["upload"])
     else:
         _run_here(service, keys)
     return _finished_result(service, actor, ids[0])
@@ -76,8 +81,8 @@ def assure(service: Service, actor: str, filename: str, data: bytes) -> UploadRe
 def _finished_result(service: Service, actor: str, staged_id: str) -> UploadResult:
     [done] = service.staged_outcomes(actor, [staged_id])
     if not done.finished:
-        raise NotFinished("the upload is staged but could not be checked now; it will be checked when the "
-                          "store or a worker is back (nothing is lost)")
+        raise NotFinished("the upload is staged but was not checked in time (no worker free, or the store out of "
+                          "reach); it will be checked when a worker is free, and nothing is lost")
     return staged_result(service, actor, staged_id)
 
 
@@ -111,7 +116,7 @@ def ingest(service: Service, actor: str, paths: list[Path]) -> list[dict]:
     then assured on workers (a deployment) or here; one row per file."""
     keys, ids = stage_batch(service, actor, paths)
     if deployment_configured():
-        wait_for_runs(service, submit_runs(service, keys))
+        wait_for_runs(service, submit_runs(service, keys), deadline=time.monotonic() + CLI_WAIT_SECONDS["batch"])
     elif prefect_server_configured():
         from isap.orchestration.flows import assure_inbox
 
