@@ -145,3 +145,61 @@ def test_the_time_limit_is_worded_in_seconds_singular_or_plural(seconds, words):
     with pytest.raises(FileRefused) as refused:
         budget.check()
     assert refused.value.findings[0].message.endswith(f"within the time limit of {words}")
+
+
+# ---------------------------------------------------------------------- GOV004: where notifications go
+
+@pytest.mark.parametrize("email, warned", [
+    ("someone@nhs.net", False),
+    ("a@trust.nhs.uk", False),
+    ("A@Trust.NHS.UK", False),
+    ("a@gmail.com", True),
+    ("x@evil-nhs.net", True),  # ends with the letters of nhs.net, but is neither it nor a subdomain of it
+    ("x@nhs.net.example.com", True),
+])
+def test_gov004_warns_of_a_contact_isap_does_not_mail(run_check, email, warned):
+    report = run_check(_with_contact(email), select=("GOV004",))
+    assert findings_of(report) == ([("GOV004", "Cover", "B22")] if warned else [])
+    if warned:
+        assert report.findings[0].message == (
+            f"No notification will reach {email!r}: isap sends mail only to addresses at nhs.net and nhs.uk "
+            "(policy mail_domains), subdomains included.")
+
+
+def _with_contact(email):
+    p = clean(2)
+    p["Cover"]["contact_email"] = email
+    return p
+
+
+@pytest.mark.parametrize("email", [None, "icp programme team", "@"])
+def test_gov004_leaves_an_empty_or_malformed_contact_to_the_schema_rules(run_check, email):
+    assert [f.rule_id for f in run_check(_with_contact(email)).findings if f.rule_id.startswith("GOV")] == []
+
+
+def test_gov004_follows_policy_mail_domains(run_check):
+    from isap.policy import Policy
+
+    policy = Policy(mail_domains=["example.org"])
+    assert findings_of(run_check(_with_contact("team@example.org"), policy=policy, select=("GOV004",))) == []
+    assert findings_of(run_check(_with_contact("team@dept.example.org"), policy=policy, select=("GOV004",))) == []
+    [f] = run_check(_with_contact("someone@nhs.net"), policy=policy, select=("GOV004",)).findings
+    assert f.message.endswith("isap sends mail only to addresses at example.org (policy mail_domains), "
+                              "subdomains included.")
+
+
+@pytest.mark.parametrize("domains", [["NHS.net"], ["nhs..net"], [""], ["nhs.net "], ["-nhs.net"], "nhs.net"])
+def test_policy_mail_domains_are_lower_case_domain_names(domains):
+    from isap.policy import Policy
+
+    with pytest.raises(ValueError, match="mail_domains"):
+        Policy(mail_domains=domains)
+
+
+def test_policy_mail_domains_from_a_policy_file(tmp_path):
+    from isap.policy import Policy
+
+    (tmp_path / "isap-policy.toml").write_text('[policy]\nmail_domains = ["example.org", "nhs.net"]\n')
+    policy = Policy.load(cwd=tmp_path)
+    assert policy.mail_domains == ("example.org", "nhs.net")
+    assert policy.values()["mail_domains"] == ["example.org", "nhs.net"]

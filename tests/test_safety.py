@@ -1,18 +1,23 @@
-"""Hostile files are refused cleanly: their WB001–WB003 finding, exit 2, in bounded time and memory."""
+"""Hostile files are refused cleanly: their WB001–WB003 finding, exit 2, in bounded time and memory; what a
+file links to or embeds is named (WB010) by the same scan."""
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
 import textwrap
 import time
+import zipfile
 
 import pytest
 
 from isap.rules.engine import check_file
+from isap.workbook.safety import OLE_MAGIC as OLE_MAGIC_BYTES
 from tests.hostile import (
     HOSTILE_EXTENTS,
+    WS_REL,
     add_sheet,
     build_all,
     dialogsheet_named_engagement,
@@ -267,3 +272,138 @@ def test_scan_patterns_run_in_linear_time(name):
                 assert growth < 35, (f"{name} is {growth:.0f}x slower on {unit!r}×{n // len(unit):,}+{end!r} "
                                      "than on a tenth of it: not linear")
             before = took
+
+
+# ---------------------------------------------------------------------- WB010: links and embedded objects
+
+MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+PKG_RELS_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
+LINK_PATH = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/externalLinkPath"
+CT_LINK = "application/vnd.openxmlformats-officedocument.spreadsheetml.externalLink+xml"
+
+
+def _with_parts(data: bytes, parts: dict[str, bytes], overrides: dict[str, str] | None = None) -> bytes:
+    """The workbook with parts added after its own, declared in [Content_Types].xml where `overrides` says."""
+    from tests.hostile import rezip
+
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        ct = z.read("[Content_Types].xml").decode()
+    for part, ctype in (overrides or {}).items():
+        ct = ct.replace("</Types>", f'<Override PartName="/{part}" ContentType="{ctype}"/></Types>')
+    return rezip(data, replace={"[Content_Types].xml": ct.encode()}, add=parts)
+
+
+def _external_link(part: str, target: str) -> dict[str, bytes]:
+    """An external link part as Excel writes it, with the relationship naming its target."""
+    folder, _, file = part.rpartition("/")
+    return {
+        part: (f'<externalLink xmlns="{MAIN_NS}" xmlns:r="{WS_REL[:-1]}"><externalBook r:id="rId1">'
+               '<sheetNames><sheetName val="Rates"/></sheetNames></externalBook></externalLink>').encode(),
+        f"{folder}/_rels/{file}.rels": (
+            f'<Relationships xmlns="{PKG_RELS_NS}"><Relationship Id="rId1" Type="{LINK_PATH}" '
+            f'Target="{target}" TargetMode="External"/></Relationships>').encode(),
+    }
+
+
+def _wb010(tmp_path, data: bytes, name: str = "linked.xlsx"):
+    path = tmp_path / name
+    path.write_bytes(data)
+    report = check_file(path)
+    return report, [f.message for f in report.findings if f.rule_id == "WB010"]
+
+
+@pytest.mark.parametrize("target", [r"\\finance-srv\icp\Budget.xlsx", r"file:///\\finance-srv\icp\Budget.xlsx",
+                                    "https://example.org/icp/rates.xlsx", "Budget%202026.xlsx"])
+def test_an_external_link_is_named_by_its_target_and_the_workbook_still_assessed(tmp_path, target):
+    from sample_submissions.proposals import clean, write
+
+    p = clean(2)
+    p["Finance"][5].update(net_assets_gbp=1_200_000, minimum_assets_gbp=2_000_000)  # CAP002, still found
+    data = write(p, tmp_path / "base.xlsx").read_bytes()
+    # declared as Excel declares it, at a place Excel would not use: found by its content type
+    report, messages = _wb010(tmp_path, _with_parts(data, _external_link("xl/links/book1.xml", target),
+                                                     {"xl/links/book1.xml": CT_LINK}))
+    assert messages == [f"The workbook links to the external file '{target}' (part xl/links/book1.xml): opening "
+                        "the original may make it reach that file."]
+    assert [(f.rule_id, f.severity.value, f.sheet, f.row, f.column, f.cell) for f in report.findings] == [
+        ("WB010", "warning", None, None, None, None), ("CAP002", "error", "Finance", 7, "net_assets_gbp", "D7")]
+    assert report.exit_code == 1 and not report.refused
+
+
+def test_two_links_are_reported_in_package_order(tmp_path):
+    parts = {**_external_link("xl/externalLinks/externalLink2.xml", "https://example.org/second.xlsx"),
+             **_external_link("xl/externalLinks/externalLink1.xml", r"\\srv\share\first.xlsx")}
+    _, messages = _wb010(tmp_path, _with_parts(valid_bytes(tmp_path), parts))
+    assert [m.split("'")[1] for m in messages] == ["https://example.org/second.xlsx", r"\\srv\share\first.xlsx"]
+
+
+def test_a_dde_link_is_named_by_its_service_and_topic(tmp_path):
+    part = {"xl/externalLinks/externalLink1.xml": (
+        f'<externalLink xmlns="{MAIN_NS}"><ddeLink ddeService="cmd" ddeTopic="/c calc"/></externalLink>').encode()}
+    _, [message] = _wb010(tmp_path, _with_parts(valid_bytes(tmp_path), part))
+    assert message.startswith("The workbook links to the external file 'cmd /c calc' (part ")
+
+
+def test_a_link_target_is_shown_as_plain_text_cut_to_100_characters(tmp_path):
+    # as written in the XML: markup characters escaped, a line break as a character reference
+    target = "https://example.org/&lt;b&gt;&#10;" + "x" * 200 + ".xlsx"
+    _, [message] = _wb010(tmp_path, _with_parts(valid_bytes(tmp_path),
+                                                _external_link("xl/externalLinks/externalLink1.xml", target)))
+    assert "'https://example.org/<b>?" + "x" * 76 + "…'" in message and "\n" not in message
+
+
+def test_a_link_whose_relationships_are_too_large_to_read_is_still_reported(tmp_path):
+    from tests.hostile import rezip
+
+    parts = _external_link("xl/externalLinks/externalLink1.xml", r"\\srv\share\Budget.xlsx")
+    rels = "xl/externalLinks/_rels/externalLink1.xml.rels"
+    parts[rels] = parts[rels].replace(b"<Relationship ", b"<!-- " + b"padding " * 150_000 + b"--><Relationship ")
+    data = rezip(valid_bytes(tmp_path), add=parts, compression=zipfile.ZIP_STORED)  # no zip-bomb ratio
+    _, [message] = _wb010(tmp_path, data)
+    assert message.startswith("The workbook links to an external file that the link part does not name (part ")
+
+
+@pytest.mark.parametrize("part, content_type, shown", [
+    ("xl/embeddings/oleObject1.bin", None, "an OLE object (part xl/embeddings/oleObject1.bin)"),
+    ("xl/embeddings/Microsoft_Word_Document.docx", None,
+     "an OLE object (a Word document, part xl/embeddings/Microsoft_Word_Document.docx)"),
+    ("xl/objects/thing.bin", "application/vnd.openxmlformats-officedocument.oleObject",
+     "an OLE object (part xl/objects/thing.bin)"),
+])
+def test_an_embedded_object_is_named_by_its_type(tmp_path, part, content_type, shown):
+    data = _with_parts(valid_bytes(tmp_path), {part: OLE_MAGIC_BYTES + b"\0" * 504},
+                       {part: content_type} if content_type else None)
+    report, messages = _wb010(tmp_path, data)
+    assert messages == [f"The workbook embeds {shown}: opening the original may run it or open what it holds."]
+    assert report.exit_code == 0
+
+
+def test_an_activex_control_is_named_once_with_its_class(tmp_path):
+    control = {
+        "xl/activeX/activeX1.xml": (
+            '<ax:ocx xmlns:ax="http://schemas.microsoft.com/office/2006/activeX" '
+            f'xmlns:r="{WS_REL[:-1]}" ax:classid="{{D7053240-CE69-11CD-A777-00DD01143C57}}" '
+            'ax:persistence="persistStreamInit" r:id="rId1"/>').encode(),
+        "xl/activeX/_rels/activeX1.xml.rels": (
+            f'<Relationships xmlns="{PKG_RELS_NS}"><Relationship Id="rId1" '
+            'Type="http://schemas.microsoft.com/office/2006/relationships/activeXControlBinary" '
+            'Target="activeX1.bin"/></Relationships>').encode(),
+        "xl/activeX/activeX1.bin": b"\0" * 64,
+    }
+    _, messages = _wb010(tmp_path, _with_parts(valid_bytes(tmp_path), control, {
+        "xl/activeX/activeX1.xml": "application/vnd.ms-office.activeX+xml",
+        "xl/activeX/activeX1.bin": "application/vnd.ms-office.activeX"}))
+    assert messages == ["The workbook holds an ActiveX control (class '{D7053240-CE69-11CD-A777-00DD01143C57}', "
+                        "part xl/activeX/activeX1.xml): opening the original may run it."]
+
+
+def test_a_workbook_without_links_or_objects_has_no_wb010(tmp_path):
+    report, messages = _wb010(tmp_path, _with_parts(valid_bytes(tmp_path), {"xl/media/image1.png": b"\x89PNG"}))
+    assert messages == [] and report.findings == []
+
+
+def test_a_refused_workbook_reports_no_wb010(tmp_path):
+    parts = {**_external_link("xl/externalLinks/externalLink1.xml", r"\\srv\share\Budget.xlsx"),
+             "xl/vbaProject.bin": b"macros"}
+    report, messages = _wb010(tmp_path, _with_parts(valid_bytes(tmp_path), parts))
+    assert messages == [] and [f.rule_id for f in report.findings] == ["WB002"]

@@ -9,6 +9,7 @@ from isap.policy import Policy
 from isap.rules.registry import ALL_CHECKPOINTS, FROM_CP2, assurance_rule
 from isap.workbook.findings import Domain, Finding, Severity
 from isap.workbook.model import ParsedWorkbook
+from isap.workbook.values import quote
 
 GOV = Domain.GOVERNANCE
 
@@ -51,3 +52,34 @@ def gov003(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
     if ok(start, sub) and start <= sub:
         yield _cover(gov003.rule, wb, "contract_start_date",
                      f"The contract starts on {start.isoformat()}, not after the submission date {sub.isoformat()}.")
+
+
+@assurance_rule("GOV004", severity=Severity.WARNING, domain=GOV, checkpoints=ALL_CHECKPOINTS,
+          summary="contact_email is at a domain isap does not send mail to.", source="ISAP-WB 1.0 §2.1",
+          points_at="Cover contact_email cell",
+          explanation="Notifications about the proposal go to contact_email only when its domain is one of policy "
+                      "mail_domains (default nhs.net and nhs.uk), or a subdomain of one. An empty value or one that "
+                      "is not an address is SCH001 or SCH005, not this.")
+def gov004(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
+    email = wb.cover["contact_email"]
+    if not ok(email) or not isinstance(email, str) or "@" not in email:
+        return
+    if not sends_mail_to(email, policy.mail_domains):
+        yield _cover(gov004.rule, wb, "contact_email",
+                     f"No notification will reach {quote(email)}: isap sends mail only to "
+                     f"{_domain_list(policy.mail_domains)}.")
+
+
+def sends_mail_to(email: str, mail_domains: Iterable[str]) -> bool:
+    """Whether the address's domain is one of `mail_domains` or a subdomain of one (case-insensitive):
+    `trust.nhs.uk` is within nhs.uk, `evil-nhs.net` is not within nhs.net."""
+    domain = email.rpartition("@")[2].lower()
+    return any(domain == d or domain.endswith("." + d) for d in mail_domains)
+
+
+def _domain_list(mail_domains: tuple[str, ...]) -> str:
+    if not mail_domains:
+        return "no domain (policy mail_domains is empty)"
+    names = list(mail_domains)
+    shown = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    return f"addresses at {shown} (policy mail_domains), subdomains included"

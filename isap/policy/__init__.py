@@ -8,6 +8,7 @@ traced to the threshold that produced it.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 POLICY_FILE_NAME = "isap-policy.toml"
+# a domain name as DNS spells it: dot-separated labels of lower-case letters, digits and inner hyphens
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_DOMAIN_NAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*")
 
 
 class PolicyError(ValueError):
@@ -43,6 +47,12 @@ class Policy(BaseModel):
     # Relationships
     material_subcontract_fraction: float = Field(
         0.10, ge=0, description="REL010: share of annual_contract_value_gbp that makes a subcontract material."
+    )
+    # Governance: where notifications can go
+    mail_domains: tuple[str, ...] = Field(
+        ("nhs.net", "nhs.uk"),
+        description="GOV004: mail domains isap sends notifications to, subdomains included; a contact_email "
+                    "elsewhere is a warning.",
     )
     # Workbook safety (WB003)
     max_file_bytes: int = Field(26_214_400, gt=0, description="WB003: largest file accepted, in bytes.")
@@ -119,6 +129,15 @@ class Policy(BaseModel):
     sign_in_lockout_minutes: float = Field(
         15.0, gt=0, description="Minutes a locked-out user name is refused (an administrator can unlock it).")
 
+    @field_validator("mail_domains")
+    @classmethod
+    def _domain_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        # written as mail systems compare them, so a domain cannot silently fail to match by its case
+        for domain in value:
+            if not _DOMAIN_NAME.fullmatch(domain):
+                raise ValueError(f"{domain!r} is not a lower-case domain name (for example nhs.net)")
+        return value
+
     @field_validator("working_days_calendar")
     @classmethod
     def _known_calendar(cls, value: str) -> str:
@@ -161,7 +180,8 @@ class Policy(BaseModel):
             return cls.from_toml(found)
         return cls()
 
-    def values(self) -> dict[str, float | int]:
-        return self.model_dump()
+    def values(self) -> dict[str, float | int | str | list[str]]:
+        # as JSON keeps them (a tuple is a list), so a report reads the same before and after it is stored
+        return self.model_dump(mode="json")
 
 

@@ -170,7 +170,7 @@ class ParsedWorkbook:
     engagement: Table
     checkpoint: int | None  # the effective checkpoint (override, else a valid Cover value)
     template_version: str | None
-    structural_findings: tuple[Finding, ...] = ()  # WB004–WB009 and SCH001–SCH006
+    structural_findings: tuple[Finding, ...] = ()  # WB004–WB010 and SCH001–SCH006
     unknown_sheets: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
 
     @property

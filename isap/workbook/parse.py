@@ -1,4 +1,4 @@
-"""Parse an inspected workbook once into the typed model, with WB004–WB009 and SCH findings.
+"""Parse an inspected workbook once into the typed model, with WB004–WB010 and SCH findings.
 
 The order matters and is the no-cascade principle in practice: the Cover is
 typed first (its checkpoint decides what is required), then each sheet's
@@ -542,6 +542,9 @@ def parse(inspection: Inspection, checkpoint_override: int | None = None,
     an `Unlisted` finding, which `cap_findings` turns into the report's "N more" note.  `reader` is one
     the scan may already have started sheets on (see `inspect`'s `on_ready`); it is closed here."""
     b = _Builder(inspection, checkpoint_override, max_findings_per_rule)
+    # WB010, found by the safety scan in package order, is reported with the reader's other findings
+    for finding in inspection.outside_content:
+        b.findings.add(finding)
     matched, unknown = b.match_sheets()
     reader = reader or SheetReader()
     built: dict[str, object] = {}

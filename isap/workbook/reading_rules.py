@@ -1,7 +1,7 @@
-"""The rules of reading a workbook: WB001–WB009 (the file and its sheets) and SCH001–SCH006 (values).
+"""The rules of reading a workbook: WB001–WB010 (the file and its sheets) and SCH001–SCH006 (values).
 
-The reader finds these faults itself while it inspects the file (WB001–WB003, before any parsing)
-and while it parses it into the model (WB004–WB009, SCH001–SCH006); it builds every such finding
+The reader finds these faults itself while it inspects the file (WB001–WB003 and WB010, before any
+parsing) and while it parses it into the model (WB004–WB009, SCH001–SCH006); it builds every such finding
 through the rule defined here.  The registry lists these rules beside the domain rules of
 `checks`, so they share one catalogue entry, selection (`--select`/`--ignore`) and documentation;
 their check returns the findings the reader already made.
@@ -57,6 +57,11 @@ _WB = [
     ("WB009", Severity.WARNING, "A formula cell has no cached value.", "cell",
      "Formulas are read through the value Excel last calculated. A formula never calculated (for example "
      "written by a script) counts as empty; rules needing it are skipped."),
+    ("WB010", Severity.WARNING, "The workbook links to an external file or embeds an object.", "file",
+     "An external link part (to another workbook, a UNC path or a web address), an embedded OLE object or an "
+     "ActiveX control: opening the original in a spreadsheet program may reach the linked file or run the "
+     "object, so reviewers are told first. One finding per link or object, in the order of the package, naming "
+     "the link's target or the object's type; the workbook is still assessed."),
 ]
 _SCH = [
     ("SCH001", "A required value is missing.",

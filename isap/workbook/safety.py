@@ -9,7 +9,11 @@ allocate hundreds of gigabytes).  Parts are inflated here with zlib, capped
 at the size the zip directory declares, so a lying directory is caught too.
 
 The result is either WB001–WB003 findings (the file is not assessed further)
-or an `Inspection` that the reader can trust.
+or an `Inspection` that the reader can trust.  An inspection also carries WB010:
+what the package links to outside itself or embeds (external link parts, OLE
+objects, ActiveX controls).  Those do not stop the assessment, but whoever
+opens the original in a spreadsheet program may make it reach out to a server
+or run the object, so reviewers are told first, from this same bounded scan.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from defusedxml.ElementTree import iterparse as safe_iterparse
 from isap.policy import Policy
 from isap.workbook.findings import Finding
 from isap.workbook.reading_rules import reading_finding
+from isap.workbook.values import clip
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 CHUNK = 1 << 20
@@ -135,6 +140,8 @@ class Inspection:
     # the package as the reader is given it: the file itself, or the same sheets rewritten so that
     # each is found under a name no other part shares (see `_reading_package`)
     reading_data: bytes = b""
+    # WB010, one per external link part or embedded object, in package order (see `_outside_content`)
+    outside_content: list[Finding] = field(default_factory=list)
 
 
 class _Budget:
@@ -334,7 +341,8 @@ _MACRO_SHEET_TYPES = ("/xlMacrosheet", "/xlIntlMacrosheet")
 
 def inspect(path: str | Path, policy: Policy,
             on_ready: Callable[[bytes, bool, SheetScan, list[SheetScan]], None] | None = None) -> Inspection:
-    """Check the file before parsing; raise `FileRefused` with WB001–WB003 findings.
+    """Check the file before parsing; raise `FileRefused` with WB001–WB003 findings.  A file that passes
+    carries its WB010 findings in `outside_content`.
 
     `on_ready(data, date1904, scan, sheets)`, if given, is called for each worksheet that may be read before
     the scan ends: the reader is to be given the file itself (see `_reading_package`), every other
@@ -478,8 +486,127 @@ def inspect(path: str | Path, policy: Policy,
                 f"Sheet {s.name!r} spans {s.max_row:,} rows × {s.max_col:,} columns, over the safety limit of "
                 f"{policy.max_cells_per_sheet:,} cells.")])
     inspection = Inspection(str(path), data, sha, sheets, date1904)
+    inspection.outside_content = _outside_content(data, infos, content_types, budget, policy)
     inspection.reading_data = _reading_package(inspection, names, wb_part, rels_part, targets, budget, policy)
     return inspection
+
+
+# WB010: what a package links to or embeds, known by its content type or by where Excel puts it.
+_CT_EXTERNAL_LINK = "application/vnd.openxmlformats-officedocument.spreadsheetml.externallink+xml"
+_CT_OLE_OBJECT = "application/vnd.openxmlformats-officedocument.oleobject"
+_CT_ACTIVEX = "application/vnd.ms-office.activex+xml"
+# A part read only to name what WB010 reports (a link's relationships, a control's class) is small when a
+# spreadsheet program writes it; a larger one is reported without the name rather than read.
+_NAMING_PART_LIMIT = 1 << 20
+# What an embedded file is, by its extension, when it is an Office document embedded whole.
+_EMBEDDED_KINDS = {
+    "doc": "a Word document", "docx": "a Word document", "docm": "a Word document",
+    "xls": "an Excel workbook", "xlsx": "an Excel workbook", "xlsm": "an Excel workbook", "xlsb": "an Excel workbook",
+    "ppt": "a PowerPoint presentation", "pptx": "a PowerPoint presentation", "pptm": "a PowerPoint presentation",
+    "sldx": "a PowerPoint slide", "pdf": "a PDF document",
+}
+
+
+def _outside_content(data: bytes, infos: list[zipfile.ZipInfo], content_types: bytes, budget: _Budget,
+                     policy: Policy) -> list[Finding]:
+    """WB010 findings, one per external link part, OLE object or ActiveX control, in package order.
+
+    Every part has already passed the scan; the few read again here to name a link's target or a
+    control's class are read within their own small limit, and a part that cannot be read that way
+    is still reported, only without its name."""
+    names = {i.filename: i for i in infos}
+    declared, by_extension = _content_types(content_types)
+    found: list[Finding] = []
+    for info in infos:
+        name = info.filename
+        lower = name.lower()
+        if info.is_dir() or "/_rels/" in f"/{lower}":
+            continue
+        ext = lower.rsplit(".", 1)[-1] if "." in lower.rsplit("/", 1)[-1] else ""
+        ctype = declared.get(lower, by_extension.get(ext, ""))
+        if ctype == _CT_EXTERNAL_LINK or (lower.startswith("xl/externallinks/") and ext == "xml"):
+            target = _link_target(data, name, names, budget, policy)
+            what = (f"the external file {_shown(target)}" if target
+                    else "an external file that the link part does not name")
+            found.append(file_finding("WB010", f"The workbook links to {what} (part {name}): opening the original "
+                                               "may make it reach that file."))
+        elif ctype == _CT_OLE_OBJECT or lower.startswith("xl/embeddings/"):
+            kind = _EMBEDDED_KINDS.get(ext)
+            found.append(file_finding("WB010", f"The workbook embeds an OLE object ({f'{kind}, ' if kind else ''}"
+                                               f"part {name}): opening the original may run it or open what it "
+                                               "holds."))
+        elif ctype == _CT_ACTIVEX or (lower.startswith("xl/activex/") and ext == "xml"):
+            classid = _activex_class(data, names[name], budget, policy)
+            found.append(file_finding("WB010", "The workbook holds an ActiveX control ("
+                                               f"{f'class {_shown(classid)}, ' if classid else ''}part {name}): "
+                                               "opening the original may run it."))
+    return found
+
+
+def _content_types(content_types: bytes) -> tuple[dict[str, str], dict[str, str]]:
+    """The package's declared content types: by part name (lower case, no leading "/") and by extension."""
+    declared: dict[str, str] = {}
+    by_extension: dict[str, str] = {}
+    try:
+        root = _parse_xml(content_types, "[Content_Types].xml") if content_types else None
+    except FileRefused:  # the reader does not need it: what it would declare is then found by place alone
+        root = None
+    for el in root.iter() if root is not None else ():
+        tag = _local(el.tag)
+        ctype = el.get("ContentType", "").strip().lower()
+        if tag == "Override":
+            declared.setdefault(el.get("PartName", "").lstrip("/").lower(), ctype)
+        elif tag == "Default":
+            by_extension.setdefault(el.get("Extension", "").lower(), ctype)
+    return declared, by_extension
+
+
+def _naming_part(data: bytes, info: zipfile.ZipInfo | None, budget: _Budget, policy: Policy):
+    """The parsed XML of a small part read to name what WB010 reports, or None."""
+    if info is None or info.file_size > _NAMING_PART_LIMIT:
+        return None
+    try:
+        # (its bytes were counted towards the total on the first pass)
+        return _parse_xml(b"".join(_inflate(data, info, budget, [0], policy)), info.filename)
+    except FileRefused as refused:
+        if any(f.rule_id == "WB003" for f in refused.findings):
+            raise  # out of time: the file is refused as any other would be
+        return None
+
+
+def _link_target(data: bytes, part: str, names: dict[str, zipfile.ZipInfo], budget: _Budget,
+                 policy: Policy) -> str:
+    """What an external link part points at: its relationship's external target (a path, a UNC path or
+    a URL, as written), else the DDE service and topic it names; "" when it names none."""
+    folder, _, file = part.rpartition("/")
+    rels = _naming_part(data, names.get(f"{folder}/_rels/{file}.rels" if folder else f"_rels/{file}.rels"),
+                        budget, policy)
+    if rels is not None:
+        targets = [rel for rel in rels.iter(f"{{{NS_PKG_REL}}}Relationship") if rel.get("TargetMode") == "External"]
+        # the linked workbook's path first; any other external target (an OLE link's file) otherwise
+        targets.sort(key=lambda rel: not rel.get("Type", "").endswith("/externalLinkPath"))
+        for rel in targets:
+            if rel.get("Target"):
+                return rel.get("Target", "")
+    link = _naming_part(data, names.get(part), budget, policy)
+    for el in link.iter() if link is not None else ():
+        if _local(el.tag) == "ddeLink":
+            return " ".join(x for x in (el.get("ddeService", ""), el.get("ddeTopic", "")) if x)
+    return ""
+
+
+def _activex_class(data: bytes, info: zipfile.ZipInfo, budget: _Budget, policy: Policy) -> str:
+    """The class ID an ActiveX control part declares (its `classid`), or ""."""
+    root = _naming_part(data, info, budget, policy)
+    if root is None:
+        return ""
+    return next((v for k, v in root.attrib.items() if _local(k) == "classid"), "")
+
+
+def _shown(text: str) -> str:
+    """Package text named in a message: as written (a UNC path keeps its single backslashes), quoted, at most
+    100 characters, with characters that do not print (line breaks, controls) shown as "?"."""
+    return "'" + "".join(ch if ch.isprintable() else "?" for ch in clip(text.strip())) + "'"
 
 
 def _macro_sheet_finding() -> Finding:
