@@ -177,6 +177,20 @@ def test_a_refused_action_queues_nothing(env, tmp_path):
     assert len(env.outbox("ada")) == 1
 
 
+def test_a_contact_outside_the_mail_domains_never_becomes_the_contact_and_is_sent_nothing(env, tmp_path):
+    """Any commissioner can put any address on the Cover: one outside policy `mail_domains` is GOV004 on the
+    version, is not taken as the proposal's contact, and is sent nothing; the contact before it still is."""
+    env.upload("alice", "v1.xlsx", write(clean(1, reference=REF), tmp_path / "v1.xlsx").read_bytes())
+    p = clean(1, reference=REF)
+    p["Cover"]["contact_email"] = "victim@evil.example"
+    p["Cover"]["proposal_title"] = "Changed"
+    result = env.upload("alice", "v2.xlsx", write(p, tmp_path / "v2.xlsx").read_bytes())
+    assert result.version == 2 and "GOV004" in {f["rule_id"] for f in result.report["findings"]}
+    rows = [r for r in env.outbox("ada") if r["kind"] == "version_checked"]
+    assert [r["recipients"] for r in rows] == [[CONTACT], [CONTACT]]
+    assert not any("evil.example" in a for r in env.outbox("ada") for a in r["recipients"])
+
+
 def test_only_administrators_see_the_outbox(env):
     from isap.review.service import Forbidden
 

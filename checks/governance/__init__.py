@@ -64,17 +64,10 @@ def gov004(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
     email = wb.cover["contact_email"]
     if not ok(email) or not isinstance(email, str) or "@" not in email:
         return
-    if not sends_mail_to(email, policy.mail_domains):
+    if not policy.sends_mail_to(email):
         yield _cover(gov004.rule, wb, "contact_email",
                      f"No notification will reach {quote(email)}: isap sends mail only to "
                      f"{_domain_list(policy.mail_domains)}.")
-
-
-def sends_mail_to(email: str, mail_domains: Iterable[str]) -> bool:
-    """Whether the address's domain is one of `mail_domains` or a subdomain of one (case-insensitive):
-    `trust.nhs.uk` is within nhs.uk, `evil-nhs.net` is not within nhs.net."""
-    domain = email.rpartition("@")[2].lower()
-    return any(domain == d or domain.endswith("." + d) for d in mail_domains)
 
 
 def _domain_list(mail_domains: tuple[str, ...]) -> str:

@@ -129,6 +129,12 @@ class Policy(BaseModel):
     sign_in_lockout_minutes: float = Field(
         15.0, gt=0, description="Minutes a locked-out user name is refused (an administrator can unlock it).")
 
+    def sends_mail_to(self, address: str) -> bool:
+        """Whether isap sends mail to `address`: its domain is one of `mail_domains` or a subdomain of one
+        (case-insensitive). `trust.nhs.uk` is within nhs.uk; `evil-nhs.net` is not within nhs.net."""
+        domain = address.rpartition("@")[2].strip().lower()
+        return any(domain == d or domain.endswith("." + d) for d in self.mail_domains)
+
     @field_validator("mail_domains")
     @classmethod
     def _domain_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:

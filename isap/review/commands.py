@@ -89,6 +89,8 @@ class Commands(UnitOfWork):
             summary = report.summary
             contact = getattr(report, "contact_email", None)
             contact = contact.strip() if isinstance(contact, str) and notices.is_address(contact.strip()) else None
+            if contact is not None and not self.policy.sends_mail_to(contact):
+                contact = None  # GOV004 on the version: an address isap does not mail never becomes the contact
             if unassigned:
                 self._within_quota(s, user, len(data))  # again, in the transaction that keeps it
                 keep_bytes(s)
