@@ -30,6 +30,13 @@ def temporary_server():
     if url:
         yield url
         return
+    with restartable_server() as (url, _restart):
+        yield url
+
+
+@contextlib.contextmanager
+def restartable_server():
+    """A temporary server of one's own, and a function that stops it for some seconds and starts it again."""
     bindir = _bindir()
     if bindir is None:
         raise PostgresUnavailable("PostgreSQL is not installed here (CI installs Debian's postgresql)")
@@ -51,8 +58,18 @@ def temporary_server():
     except (subprocess.CalledProcessError, OSError) as exc:
         shutil.rmtree(base, ignore_errors=True)
         raise PostgresUnavailable(f"could not start PostgreSQL: {exc}") from None
+    pg_ctl = runner + [str(bindir / "pg_ctl"), "-D", str(data), "-w", "-l", str(base / "log")]
+
+    def restart(down_seconds: float) -> None:
+        subprocess.run(pg_ctl + ["-m", "fast", "stop"], check=True, capture_output=True)
+        import time
+
+        time.sleep(down_seconds)  # the outage itself, as long as a real restart takes
+        subprocess.run(pg_ctl + ["-o", f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off", "start"],
+                       check=True, capture_output=True)
+
     try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres", restart
     finally:
         subprocess.run(runner + [str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
                        capture_output=True)

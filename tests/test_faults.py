@@ -116,3 +116,54 @@ def test_killed_ingest_completes_on_rerun_without_duplicates(tmp_path):
         assert conn.execute("SELECT count(*) FROM submissionversion").fetchone()[0] == n
         assert conn.execute("SELECT count(*) FROM (SELECT sha256 FROM submissionversion GROUP BY sha256 "
                             "HAVING count(*) > 1)").fetchone()[0] == 0
+
+
+def test_a_database_restart_mid_batch_loses_nothing(tmp_path, monkeypatch):
+    """PostgreSQL stops for 5 s in the middle of a batch: every file is kept once, none is failed, and nobody
+    reruns anything (lost connections are retried by their type for the policy's transient_retry_seconds)."""
+    import threading
+
+    from isap.orchestration import dispatch
+    from isap.review.service import Service
+    from isap.store.db import engine_for, upgrade
+    from tests.inboxes import BUSY_REFERENCE, one_proposal_inbox
+    from tests.pgserver import PostgresUnavailable, create_database, restartable_server
+
+    try:
+        server = restartable_server()
+        url, restart = server.__enter__()
+    except PostgresUnavailable as exc:
+        pytest.skip(str(exc))
+    try:
+        db = create_database(url, "restart_mid_batch")
+        upgrade(db)
+        monkeypatch.delenv("PREFECT_API_URL", raising=False)
+        svc = Service(engine_for(db))
+        svc.add_organisation("QUA", "NHS Black Country ICB")
+        svc.add_user("alice", "commissioner", "QUA")
+        inbox = tmp_path / "inbox"
+        names = one_proposal_inbox(inbox, 6)
+        for i in range(10):
+            write(clean(1, reference=f"ISAP-2026-{500 + i}"), inbox / f"z{i:02d}.xlsx")
+        keys, ids = dispatch.stage_batch(svc, "alice", sorted(inbox.iterdir()))
+        batch = threading.Thread(target=dispatch._assure_concurrently, args=(svc, keys))
+        batch.start()
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            if sum(o.finished for o in svc.staged_outcomes("alice", ids)) >= 3:
+                break
+            time.sleep(0.1)
+        assert sum(o.finished for o in svc.staged_outcomes("alice", ids)) < len(ids), "finished before the restart"
+        restart(5.0)
+        batch.join(timeout=600)
+        assert not batch.is_alive()
+        rows = dispatch.batch_rows(svc, "alice", ids)
+        assert [r["outcome"] for r in rows if r["outcome"].startswith(("failed", "refused"))] == []
+        assert [v["filename"] for v in svc.show("alice", BUSY_REFERENCE)["versions"]] == sorted(names)
+        with svc.engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM submissionversion")).scalar() == 16
+            assert conn.execute(text("SELECT count(*) FROM (SELECT sha256 FROM submissionversion "
+                                     "GROUP BY sha256 HAVING count(*) > 1) d")).scalar() == 0
+        svc.engine.dispose()
+    finally:
+        server.__exit__(None, None, None)
