@@ -63,7 +63,7 @@ class Administration(UnitOfWork):
             if actor is not None:
                 self._role(self._user(s, actor), Role.ADMIN)
             name = username.strip()
-            if not name or name == SYSTEM_USER:
+            if not name or name == SYSTEM_USER or sessions.has_control_characters(name):
                 raise WorkflowError(f"{username!r} cannot be used as a user name")
             if s.exec(select(User).where(User.username == name)).first():
                 raise Refused(f"user {name} already exists")
@@ -138,7 +138,10 @@ class Administration(UnitOfWork):
         def begin(s: Session) -> tuple[int, User | None]:
             if s.bind.dialect.name == "postgresql":  # one check-and-record at a time per name
                 s.execute(text("SELECT pg_advisory_xact_lock(hashtext(:n))"), {"n": "isap-sign-in:" + name})
-            now = utcnow()
+            elif s.bind.dialect.name == "sqlite":  # the write lock from the first read: else guesses sent at once
+                # all read the same count before any of them is recorded
+                s.connection().exec_driver_sql("BEGIN IMMEDIATE")
+            now = self.clock()
             since = now - sessions.lookback(self.policy)
             attempts = s.exec(select(SignInAttempt.at, SignInAttempt.outcome)
                               .where(SignInAttempt.username == name, SignInAttempt.at >= since)
@@ -151,7 +154,10 @@ class Administration(UnitOfWork):
             if until is not None:
                 return -1, until
             # looked up by the name as typed: the cut one recorded could belong to someone else
-            user = s.exec(select(User).where(User.username == (username or "").strip())).first()
+            typed = (username or "").strip()
+            if sessions.has_control_characters(typed):  # no account has such a name
+                return attempt.id, None
+            user = s.exec(select(User).where(User.username == typed)).first()
             return attempt.id, user
 
         attempt_id, found = self._run(begin)
@@ -260,6 +266,8 @@ class Administration(UnitOfWork):
         unverified.
         """
         address = (email or "").strip().lower()
+        if sessions.has_control_characters(address):  # no account has such an address
+            raise Forbidden(f"{address!r} has no ISAP account: ask an ISAP administrator to add you")
         if not address:
             raise Forbidden("your identity provider did not share an e-mail address, so no ISAP account matches it")
         if email_verified is False:
