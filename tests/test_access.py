@@ -12,8 +12,142 @@ import threading
 import time
 
 import pytest
+from sqlalchemy import text
 
 from isap.review import passwords, sessions
+
+
+def _history(service) -> list[dict]:
+    with service.engine.connect() as conn:
+        return [dict(r) for r in conn.execute(text("SELECT action, actor, reason FROM auditevent ORDER BY id"))
+                .mappings()]
+
+
+def _listed(service, name: str) -> dict:
+    return next(u for u in service.users(actor="ada") if u["username"] == name)
+
+
+# ---------------------------------------------------------------------- the service
+def test_a_disabled_account_signs_in_nowhere_and_its_sessions_end(service):
+    from isap.review.service import Forbidden, SessionEnded, SignInRefused
+
+    _, token = service.sign_in("alice", "correct horse")
+    _, other = service.sign_in("alice", "correct horse")
+    service.disable_user("alice", actor="ada")
+    with pytest.raises(SessionEnded, match="disabled"):
+        service.session_user(token)
+    with pytest.raises(SessionEnded, match="disabled"):
+        service.session_user(other)
+    # the same words as a wrong password, and the attempt is recorded all the same
+    with pytest.raises(SignInRefused) as refused:
+        service.sign_in("alice", "correct horse")
+    assert str(refused.value) == sessions.WRONG
+    assert service.authenticate("alice", "correct horse") is None
+    assert [a["outcome"] for a in service.sign_in_attempts("ada") if a["username"] == "alice"] == ["failed"] * 2
+    assert _listed(service, "alice")["state"] == "disabled"
+    assert _listed(service, "alice")["open_sessions"] == 0
+
+    service.enable_user("alice", actor="ada")
+    assert _listed(service, "alice")["state"] == "enabled"
+    _, token = service.sign_in("alice", "correct horse")
+    assert service.session_user(token).username == "alice"
+    with pytest.raises(SessionEnded, match="disabled"):
+        service.session_user(other)  # enabling again brings no ended session back
+    actions = [(h["action"], h["actor"], h["reason"]) for h in _history(service)]
+    assert ("user_disabled", "ada", "alice") in actions and ("user_enabled", "ada", "alice") in actions
+
+    with pytest.raises(Forbidden):
+        service.disable_user("alice", actor="rita")
+    with pytest.raises(Forbidden):
+        service.enable_user("alice", actor="alice")
+
+
+def test_nobody_disables_themselves_or_the_system(service):
+    from isap.review.service import SYSTEM_USER, NotFound, Refused
+
+    with pytest.raises(Refused, match="yourself"):
+        service.disable_user("ada", actor="ada")
+    service.verify_audit()  # the system user exists from the first thing it records
+    with pytest.raises(Refused, match="cannot be disabled"):
+        service.disable_user(SYSTEM_USER, actor="ada")
+    with pytest.raises(Refused, match="cannot be disabled"):
+        service.disable_user(SYSTEM_USER)
+    with pytest.raises(NotFound):
+        service.disable_user("nobody", actor="ada")
+    assert _listed(service, "ada")["state"] == "enabled"
+
+
+def test_single_sign_on_refuses_a_disabled_account(service):
+    from isap.review.service import Forbidden
+
+    service.add_user("carol", "reviewer", email="carol.jones@nhs.net")
+    assert service.identify("carol.jones@nhs.net", True).username == "carol"
+    service.disable_user("carol")
+    with pytest.raises(Forbidden, match="disabled"):
+        service.identify("carol.jones@nhs.net", True)
+
+
+def test_a_new_password_ends_every_other_session(service):
+    from isap.review.service import Forbidden, SessionEnded, SignInRefused
+
+    _, first = service.sign_in("alice", "correct horse")
+    _, second = service.sign_in("alice", "correct horse")
+    service.set_password("alice", "battery staple", actor="ada")
+    for token in (first, second):
+        with pytest.raises(SessionEnded, match="password was changed"):
+            service.session_user(token)
+    with pytest.raises(SignInRefused):
+        service.sign_in("alice", "correct horse")
+    assert service.sign_in("alice", "battery staple")[0].username == "alice"
+
+    # an administrator changing their own keeps the session they are using
+    service.set_password("ada", "first of ada")
+    _, here = service.sign_in("ada", "first of ada")
+    _, elsewhere = service.sign_in("ada", "first of ada")
+    service.set_password("ada", "second of ada", actor="ada", except_token=here)
+    assert service.session_user(here).username == "ada"
+    with pytest.raises(SessionEnded):
+        service.session_user(elsewhere)
+    assert [h["reason"] for h in _history(service) if h["action"] == "password_set"] == ["alice", "ada", "ada"]
+
+    with pytest.raises(Forbidden):
+        service.set_password("alice", "by a reviewer", actor="rita")
+    with pytest.raises(Exception, match="empty"):
+        service.set_password("alice", "", actor="ada")
+
+
+def test_an_administrator_ends_someones_sessions(service):
+    from isap.review.service import Forbidden, SessionEnded
+
+    _, token = service.sign_in("alice", "correct horse")
+    assert _listed(service, "alice")["open_sessions"] == 1
+    assert service.end_sessions("alice", actor="ada") == 1
+    with pytest.raises(SessionEnded, match="administrator ended"):
+        service.session_user(token)
+    assert _listed(service, "alice")["open_sessions"] == 0
+    assert service.sign_in("alice", "correct horse")[0].username == "alice"  # only the sessions, not the account
+    assert ("sessions_ended", "ada", "alice (1)") in [(h["action"], h["actor"], h["reason"]) for h in _history(service)]
+    with pytest.raises(Forbidden):
+        service.end_sessions("alice", actor="otto")
+
+
+def test_the_list_of_users_says_who_may_do_what(service):
+    import datetime as dt
+
+    from isap.review.service import Forbidden
+
+    service.clock = lambda: dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.timezone.utc)
+    service.sign_in("alice", "correct horse")
+    listed = {u["username"]: u for u in service.users(actor="ada")}
+    assert set(listed) >= {"alice", "otto", "rita", "ada"}
+    assert (listed["alice"]["role"], listed["alice"]["organisation"], listed["alice"]["state"]) == \
+        ("commissioner", "QUA", "enabled")
+    assert listed["alice"]["last_sign_in"].startswith("2026-11-23T09:00") and listed["alice"]["open_sessions"] == 1
+    assert listed["rita"]["organisation"] is None and listed["rita"]["last_sign_in"] is None
+    assert listed["rita"]["open_sessions"] == 0
+    assert "isap" not in listed  # the system is not an account anyone manages
+    with pytest.raises(Forbidden):
+        service.users(actor="alice")
 
 
 # ---------------------------------------------------------------------- sign-in under pressure
@@ -108,5 +242,3 @@ def test_a_name_with_control_characters_cannot_be_given_to_an_account(service):
 
     with pytest.raises(WorkflowError, match="cannot be used"):
         service.add_user("eve\x00", "reviewer")
-
-

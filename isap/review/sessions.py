@@ -40,6 +40,9 @@ ENDED_REASONS = {
     "expired": "Your sign-in expired. Sign in again to continue.",
     "idle": "You were signed out after a period without activity. Sign in again to continue.",
     "unknown": "Your sign-in is no longer valid. Sign in again to continue.",
+    "disabled": "Your account has been disabled. Ask an ISAP administrator if you need to use ISAP again.",
+    "password_changed": "Your password was changed, so you were signed out. Sign in again with the new one.",
+    "ended_by_administrator": "An administrator ended your sign-in. Sign in again to continue.",
 }
 
 
