@@ -242,3 +242,95 @@ def test_a_name_with_control_characters_cannot_be_given_to_an_account(service):
 
     with pytest.raises(WorkflowError, match="cannot be used"):
         service.add_user("eve\x00", "reviewer")
+
+
+# ---------------------------------------------------------------------- the command line
+@pytest.fixture
+def cli(db_url, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from isap.cli import app
+
+    monkeypatch.setenv("ISAP_DATABASE_URL", db_url)
+    monkeypatch.setenv("ISAP_DATA_DIR", str(tmp_path / "data"))
+    runner = CliRunner()
+
+    def run(*args: str, input: str | None = None):
+        return runner.invoke(app, list(args), input=input)
+    return run
+
+
+def test_the_command_line_disables_enables_and_lists(service, cli):
+    import json
+
+    from isap.review.service import SessionEnded, SignInRefused
+
+    _, token = service.sign_in("alice", "correct horse")
+    r = cli("user", "disable", "alice")
+    assert r.exit_code == 0 and "Disabled alice" in r.output, r.output
+    with pytest.raises(SessionEnded):
+        service.session_user(token)
+    with pytest.raises(SignInRefused):
+        service.sign_in("alice", "correct horse")
+    r = cli("user", "list", "--format", "json")
+    assert r.exit_code == 0, r.output
+    alice = next(u for u in json.loads(r.output) if u["username"] == "alice")
+    assert alice["state"] == "disabled" and alice["organisation"] == "QUA"
+    r = cli("user", "list")
+    assert r.exit_code == 0 and "alice" in r.output and "disabled" in r.output
+    r = cli("user", "enable", "alice")
+    assert r.exit_code == 0 and "Enabled alice" in r.output, r.output
+    assert service.sign_in("alice", "correct horse")[0].username == "alice"
+    assert [h["actor"] for h in _history(service) if h["action"] in ("user_disabled", "user_enabled")] == \
+        ["admin-cli", "admin-cli"]
+
+
+def test_the_command_line_ends_sessions_and_sets_a_password_from_stdin(service, cli):
+    from isap.review.service import SessionEnded
+
+    _, token = service.sign_in("alice", "correct horse")
+    r = cli("user", "sessions", "end", "alice")
+    assert r.exit_code == 0 and "Ended 1 session" in r.output, r.output
+    with pytest.raises(SessionEnded):
+        service.session_user(token)
+    _, token = service.sign_in("alice", "correct horse")
+    r = cli("user", "set-password", "alice", input="battery staple\n")
+    assert r.exit_code == 0 and "Set a new password for alice" in r.output, r.output
+    assert "battery staple" not in r.output
+    with pytest.raises(SessionEnded):
+        service.session_user(token)
+    assert service.sign_in("alice", "battery staple")[0].username == "alice"
+
+
+def test_the_command_line_asks_twice_at_a_terminal(service, cli, monkeypatch):
+    import isap.cli
+
+    monkeypatch.setattr(isap.cli, "_stdin_is_terminal", lambda: True)
+    r = cli("user", "set-password", "alice", input="one thing\nanother\n")
+    assert r.exit_code != 0 and "do not match" in r.output
+    r = cli("user", "set-password", "alice", input="battery staple\nbattery staple\n")
+    assert r.exit_code == 0, r.output
+    assert "battery staple" not in r.output
+    assert service.sign_in("alice", "battery staple")[0].username == "alice"
+
+
+@pytest.mark.parametrize("args, input, said", [
+    (("user", "set-password", "alice"), "\n", "empty"),
+    (("user", "set-password", "alice"), "", "empty"),
+    (("user", "set-password", "nobody"), "a password\n", "unknown user"),
+    (("user", "disable", "isap"), None, "cannot be disabled"),
+    (("user", "disable", "nobody"), None, "unknown user"),
+    (("user", "enable", "nobody"), None, "unknown user"),
+    (("user", "sessions", "end", "nobody"), None, "unknown user"),
+])
+def test_the_command_line_refuses_in_one_line(service, cli, args, input, said):
+    service.verify_audit()  # the system user exists
+    r = cli(*args, input=input)
+    assert r.exit_code == 1, r.output
+    assert said in r.output and "Traceback" not in r.output
+    assert len([line for line in r.output.splitlines() if line.strip()]) == 1, r.output
+
+
+def test_a_password_is_never_an_argument(cli):
+    r = cli("user", "set-password", "alice", "battery staple")
+    assert r.exit_code == 2
