@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import text
 
 from isap.review import passwords, sessions
+from tests.test_dashboard import demo_env, signed_in, texts  # noqa: F401 - demo_env is a fixture
 
 
 def _history(service) -> list[dict]:
@@ -334,3 +335,55 @@ def test_the_command_line_refuses_in_one_line(service, cli, args, input, said):
 def test_a_password_is_never_an_argument(cli):
     r = cli("user", "set-password", "alice", "battery staple")
     assert r.exit_code == 2
+
+
+# ---------------------------------------------------------------------- the Users page
+def test_administrators_manage_users_on_the_users_page(demo_env):  # noqa: F811
+    alice = signed_in("alice", "alice-demo")
+    at = signed_in("ada", "ada-demo")
+    at.switch_page("views/users.py")
+    at.run()
+    assert not at.exception, at.exception
+    assert "Users" in texts(at)
+    frame = at.dataframe[0].value
+    row = frame[frame["User"] == "alice"].iloc[0]
+    assert (row["Role"], row["Organisation"], row["State"], row["Open sessions"]) == \
+        ("commissioner", "QUA", "Enabled", 1)
+    at.selectbox(key="users_pick").select("alice")
+    at.run()
+    next(b for b in at.button if b.label == "Disable").click()
+    at.run()
+    assert not at.exception, at.exception
+    frame = at.dataframe[0].value
+    row = frame[frame["User"] == "alice"].iloc[0]
+    assert (row["State"], row["Open sessions"]) == ("Disabled", 0)
+    alice.run()  # alice's next action: her session has ended, and the sign-in page says why
+    assert "disabled" in texts(alice)
+    assert "do not match" in texts(signed_in("alice", "alice-demo"))
+
+    at.selectbox(key="users_pick").select("alice")
+    at.run()
+    next(b for b in at.button if b.label == "Enable").click()
+    at.run()
+    at.selectbox(key="users_pick").select("alice")
+    at.run()
+    at.text_input(key="users_new_password").input("battery staple")
+    next(b for b in at.button if b.label == "Set password").click()
+    at.run()
+    assert not at.exception, at.exception
+    again = signed_in("alice", "battery staple")
+    assert "My proposals" in texts(again)
+
+    at.selectbox(key="users_pick").select("alice")
+    at.run()
+    next(b for b in at.button if b.label == "End sessions").click()
+    at.run()
+    again.run()
+    assert "administrator ended" in texts(again)
+
+
+def test_the_users_page_is_only_for_administrators(demo_env):  # noqa: F811
+    """A reviewer's navigation has no Users page (the service refuses them its list and its actions as well)."""
+    rita = signed_in("rita", "rita-demo")
+    with pytest.raises(ValueError, match="Could not find a navigation page"):
+        rita.switch_page("views/users.py")
