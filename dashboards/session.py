@@ -89,6 +89,11 @@ def sign_out() -> None:
     end_here("You signed out.", token)
 
 
+def token() -> str | None:
+    """This tab's session token: an administrator setting their own password keeps this session."""
+    return st.session_state.get(_TOKEN_KEY)
+
+
 def ended_reason() -> str | None:
     return st.session_state.get(_ENDED)
 

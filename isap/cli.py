@@ -306,6 +306,79 @@ def user_unlock(username: str) -> None:
     echo(f"Unlocked sign-in for {username}")
 
 
+@user_app.command("disable")
+def user_disable(username: str) -> None:
+    """Stop a user signing in anywhere, and end their sessions now."""
+    ended = _call(_service().disable_user, username)
+    echo(f"Disabled {username}; ended {ended} session(s)")
+
+
+@user_app.command("enable")
+def user_enable(username: str) -> None:
+    """Let a disabled user sign in again."""
+    _call(_service().enable_user, username)
+    echo(f"Enabled {username}")
+
+
+def _stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
+def _new_password() -> str:
+    """A new password from a hidden prompt, typed twice, or from the first line of stdin when it is not a terminal
+    (never an argument: arguments are seen by every user of the machine and kept in shell histories)."""
+    if _stdin_is_terminal():
+        password = typer.prompt("New password", hide_input=True, default="", show_default=False)
+        if password and password != typer.prompt("The same again", hide_input=True, default="",
+                                                 show_default=False):
+            _die("the two passwords do not match; nothing was changed", 1)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        _die("a password cannot be empty; nothing was changed", 1)
+    return password
+
+
+@user_app.command("set-password")
+def user_set_password(username: str) -> None:
+    """Give a user a new password (asked for, or read from stdin), and end every session they have."""
+    password = _new_password()
+    ended = _call(_service().set_password, username, password)
+    echo(f"Set a new password for {username}; ended {ended} session(s)")
+
+
+class UserListFormat(str, Enum):
+    text = "text"
+    json = "json"
+
+
+@user_app.command("list")
+def user_list(format: UserListFormat = typer.Option(UserListFormat.text, "--format", "-f")) -> None:
+    """List the users: role, organisation, enabled or disabled, last sign-in and open sessions."""
+    import json
+
+    rows = _call(_service().users)
+    if format is UserListFormat.json:
+        echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    lines = [f"{r['username']:<20} {r['role']:<13} {r['organisation'] or '-':<8} {r['state']:<9} "
+             f"last sign-in {(r['last_sign_in'] or 'never')[:16].replace('T', ' '):<16}  "
+             f"open sessions {r['open_sessions']}" for r in rows]
+    echo("\n".join(lines) if lines else "No users.")
+
+
+user_sessions_app = typer.Typer(pretty_exceptions_enable=False, help="A user's sign-in sessions.",
+                                no_args_is_help=True)
+user_app.add_typer(user_sessions_app, name="sessions")
+
+
+@user_sessions_app.command("end")
+def user_sessions_end(username: str) -> None:
+    """Sign a user out everywhere now (they may sign in again)."""
+    ended = _call(_service().end_sessions, username)
+    echo(f"Ended {ended} session(s) of {username}")
+
+
 audit_app = typer.Typer(pretty_exceptions_enable=False, help="The audit history.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 

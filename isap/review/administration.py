@@ -63,7 +63,7 @@ class Administration(UnitOfWork):
             if actor is not None:
                 self._role(self._user(s, actor), Role.ADMIN)
             name = username.strip()
-            if not name or name == SYSTEM_USER:
+            if not name or name == SYSTEM_USER or sessions.has_control_characters(name):
                 raise WorkflowError(f"{username!r} cannot be used as a user name")
             if s.exec(select(User).where(User.username == name)).first():
                 raise Refused(f"user {name} already exists")
@@ -83,14 +83,29 @@ class Administration(UnitOfWork):
             return user
         return self._run(run)
 
-    def set_password(self, username: str, password: str) -> None:
+    def set_password(self, username: str, password: str, actor: str | None = None,
+                     except_token: str | None = None) -> int:
+        """Give an account a new password and end every other session it has: whoever knew the old one is signed
+        out everywhere.  `except_token` keeps the session of an administrator changing their own.  Returns how
+        many sessions were ended."""
         from isap.review.passwords import hash_password
 
-        def run(s: Session) -> None:
+        if not password:
+            raise WorkflowError("a password cannot be empty")
+        new_hash = hash_password(password)  # before the transaction: it takes a moment, and holds nothing
+
+        def run(s: Session) -> int:
+            if actor is not None:
+                self._role(self._user(s, actor), Role.ADMIN)
             user = self._user(s, username)
-            user.password_hash = hash_password(password)
+            if user.role == Role.SYSTEM:
+                raise Refused(f"{user.username} is the system's own account: it never signs in")
+            user.password_hash = new_hash
             s.add(user)
-        self._run(run)
+            ended = self._end_sessions(s, user, "password_changed", except_token)
+            self._audit(s, None, "password_set", actor or "admin-cli", reason=user.username)
+            return ended
+        return self._run(run)
 
     def has_user(self, username: str) -> bool:
         with self._session() as s:
@@ -122,7 +137,7 @@ class Administration(UnitOfWork):
         token = sessions.new_token()
 
         def run(s: Session) -> None:
-            now = utcnow()
+            now = self.clock()
             s.add(SignInSession(token_hash=sessions.token_hash(token), user_id=user.id, created_at=now,
                                 last_seen_at=now, expires_at=sessions.expiry(now, self.policy)))
         self._run(run)
@@ -138,7 +153,10 @@ class Administration(UnitOfWork):
         def begin(s: Session) -> tuple[int, User | None]:
             if s.bind.dialect.name == "postgresql":  # one check-and-record at a time per name
                 s.execute(text("SELECT pg_advisory_xact_lock(hashtext(:n))"), {"n": "isap-sign-in:" + name})
-            now = utcnow()
+            elif s.bind.dialect.name == "sqlite":  # the write lock from the first read: else guesses sent at once
+                # all read the same count before any of them is recorded
+                s.connection().exec_driver_sql("BEGIN IMMEDIATE")
+            now = self.clock()
             since = now - sessions.lookback(self.policy)
             attempts = s.exec(select(SignInAttempt.at, SignInAttempt.outcome)
                               .where(SignInAttempt.username == name, SignInAttempt.at >= since)
@@ -151,13 +169,17 @@ class Administration(UnitOfWork):
             if until is not None:
                 return -1, until
             # looked up by the name as typed: the cut one recorded could belong to someone else
-            user = s.exec(select(User).where(User.username == (username or "").strip())).first()
+            typed = (username or "").strip()
+            if sessions.has_control_characters(typed):  # no account has such a name
+                return attempt.id, None
+            user = s.exec(select(User).where(User.username == typed)).first()
             return attempt.id, user
 
         attempt_id, found = self._run(begin)
         if attempt_id == -1:
             raise SignInRefused(sessions.LOCKED.format(until=found.strftime("%H:%M")))
-        if found is None or not found.password_hash or found.role == Role.SYSTEM:
+        if found is None or not found.password_hash or found.role == Role.SYSTEM or found.disabled_at is not None:
+            # a disabled account costs the same check and gets the same words: nobody learns it exists
             verify_unknown(password)
             raise SignInRefused(sessions.WRONG)
         if not verify_password(found.password_hash, password):
@@ -178,9 +200,12 @@ class Administration(UnitOfWork):
             row = s.exec(select(SignInSession).where(SignInSession.token_hash == sessions.token_hash(token))).first()
             if row is None:
                 return "unknown"
-            now = utcnow()
+            now = self.clock()
             state = sessions.session_state(row.created_at, row.last_seen_at, row.expires_at, row.ended_reason, now,
                                            self.policy)
+            user = s.get(User, row.user_id)
+            if state.valid and (user is None or user.disabled_at is not None):
+                state = sessions.SessionState(False, "disabled")  # ends at the account's next action
             if not state.valid:
                 if row.ended_reason is None:
                     row.ended_at, row.ended_reason = now, state.reason
@@ -189,7 +214,7 @@ class Administration(UnitOfWork):
             if now - row.last_seen_at > dt.timedelta(seconds=30):  # not a write on every page run
                 row.last_seen_at = now
                 s.add(row)
-            return s.get(User, row.user_id)
+            return user
         found = self._run(run)
         if isinstance(found, str):
             raise SessionEnded(sessions.ENDED_REASONS[found])
@@ -210,7 +235,7 @@ class Administration(UnitOfWork):
         def run(s: Session) -> None:
             if actor is not None:
                 self._role(self._user(s, actor), Role.ADMIN)
-            s.add(SignInAttempt(username=name, outcome=sessions.UNLOCKED))
+            s.add(SignInAttempt(username=name, outcome=sessions.UNLOCKED, at=self.clock()))
             self._audit(s, None, "sign_in_unlocked", actor or "admin-cli", reason=name)
         self._run(run)
 
@@ -222,6 +247,88 @@ class Administration(UnitOfWork):
                  .order_by(SignInAttempt.id.desc()).limit(limit))
             return [{"at": iso_time(a.at), "username": a.username, "outcome": a.outcome} for a in s.exec(q)]
         return self._run(run)
+
+    # ------------------------------------------------------------------ access an administrator can take away
+    def disable_user(self, username: str, actor: str | None = None) -> int:
+        """Stop an account signing in anywhere, and end its sessions now; returns how many were ended.
+
+        Nobody disables themselves (an administrator would lock the door from the
+        inside) or the system's own account (it records what the system does)."""
+        def run(s: Session) -> int:
+            if actor is not None:
+                self._role(self._user(s, actor), Role.ADMIN)
+            if username == SYSTEM_USER:  # whether or not it has recorded anything yet
+                raise Refused(f"{SYSTEM_USER} is the system's own account and cannot be disabled")
+            user = self._user(s, username)
+            if user.role == Role.SYSTEM:
+                raise Refused(f"{user.username} is the system's own account and cannot be disabled")
+            if actor is not None and user.username == actor:
+                raise Refused("you cannot disable yourself: ask another administrator")
+            if user.disabled_at is None:
+                user.disabled_at = self.clock()
+                s.add(user)
+            ended = self._end_sessions(s, user, "disabled")
+            self._audit(s, None, "user_disabled", actor or "admin-cli", reason=user.username)
+            return ended
+        return self._run(run)
+
+    def enable_user(self, username: str, actor: str | None = None) -> None:
+        """Let a disabled account sign in again (its ended sessions stay ended)."""
+        def run(s: Session) -> None:
+            if actor is not None:
+                self._role(self._user(s, actor), Role.ADMIN)
+            user = self._user(s, username)
+            user.disabled_at = None
+            s.add(user)
+            self._audit(s, None, "user_enabled", actor or "admin-cli", reason=user.username)
+        self._run(run)
+
+    def end_sessions(self, username: str, actor: str | None = None) -> int:
+        """Sign an account out everywhere now (it may sign in again); returns how many sessions were ended."""
+        def run(s: Session) -> int:
+            if actor is not None:
+                self._role(self._user(s, actor), Role.ADMIN)
+            user = self._user(s, username)
+            ended = self._end_sessions(s, user, "ended_by_administrator")
+            self._audit(s, None, "sessions_ended", actor or "admin-cli", reason=f"{user.username} ({ended})")
+            return ended
+        return self._run(run)
+
+    def users(self, actor: str | None = None) -> list[dict]:
+        """Every account people sign in with: role, organisation, enabled or disabled, when it last signed in with
+        a password, and how many of its sessions are open now (administrators only)."""
+        def run(s: Session) -> list[dict]:
+            if actor is not None:
+                self._role(self._user(s, actor), Role.ADMIN)
+            now = self.clock()
+            codes = {o.id: o.code for o in s.exec(select(Organisation))}
+            last = dict(s.exec(select(SignInAttempt.username, func.max(SignInAttempt.at))
+                               .where(SignInAttempt.outcome == sessions.SUCCEEDED)
+                               .group_by(SignInAttempt.username)).all())
+            open_now = dict(s.exec(select(SignInSession.user_id, func.count(SignInSession.id))
+                                   .where(*self._open_sessions(now)).group_by(SignInSession.user_id)).all())
+            return [{"username": u.username, "role": u.role, "organisation": codes.get(u.organisation_id),
+                     "email": u.email, "state": "enabled" if u.disabled_at is None else "disabled",
+                     "disabled_at": iso_time(u.disabled_at) if u.disabled_at is not None else None,
+                     "last_sign_in": iso_time(last[u.username]) if last.get(u.username) is not None else None,
+                     "open_sessions": int(open_now.get(u.id, 0))}
+                    for u in s.exec(select(User).where(User.role != Role.SYSTEM).order_by(User.username))]
+        return self._run(run)
+
+    def _open_sessions(self, now: dt.datetime) -> tuple:
+        """The conditions of a session that still signs someone in at `now` (as `sessions.session_state` has it)."""
+        return (SignInSession.ended_at.is_(None), SignInSession.expires_at > now,
+                SignInSession.last_seen_at >= now - dt.timedelta(minutes=self.policy.session_idle_minutes))
+
+    def _end_sessions(self, s: Session, user: User, reason: str, except_token: str | None = None) -> int:
+        """End `user`'s open sessions with `reason` (a key of sessions.ENDED_REASONS), but the one of
+        `except_token`; how many were ended."""
+        now = self.clock()
+        kept = sessions.token_hash(except_token) if except_token else None
+        q = update(SignInSession).where(SignInSession.user_id == user.id, *self._open_sessions(now))
+        if kept is not None:
+            q = q.where(SignInSession.token_hash != kept)
+        return s.execute(q.values(ended_at=now, ended_reason=reason)).rowcount
 
     # ------------------------------------------------------------------ the audit chain
     def verify_audit(self, actor: str | None = None) -> audit_chain.Verification:
@@ -260,6 +367,8 @@ class Administration(UnitOfWork):
         unverified.
         """
         address = (email or "").strip().lower()
+        if sessions.has_control_characters(address):  # no account has such an address
+            raise Forbidden(f"{address!r} has no ISAP account: ask an ISAP administrator to add you")
         if not address:
             raise Forbidden("your identity provider did not share an e-mail address, so no ISAP account matches it")
         if email_verified is False:
@@ -271,6 +380,8 @@ class Administration(UnitOfWork):
                 raise Forbidden(f"{address} has no ISAP account: ask an ISAP administrator to add you")
             if len(users) > 1:
                 raise Forbidden(f"{address} belongs to more than one ISAP account: ask an ISAP administrator")
+            if users[0].disabled_at is not None:
+                raise Forbidden(f"the ISAP account for {address} is disabled: ask an ISAP administrator")
             return users[0]
         return self._run(run)
 

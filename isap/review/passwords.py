@@ -1,11 +1,22 @@
-"""Password hashing for local accounts (argon2id); passwords are never stored or logged in clear."""
+"""Password hashing for local accounts (argon2id); passwords are never stored or logged in clear.
+
+Each check takes 64 MiB of memory for a moment, by design: so a burst of
+sign-ins (a script sending guesses for many names) would take as many times
+that at once.  A process therefore runs only PASSWORD_CHECKS_AT_ONCE checks at
+a time; the others wait their turn, which slows a burst down instead of
+exhausting the machine's memory.
+"""
 
 from __future__ import annotations
+
+import threading
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 _HASHER = PasswordHasher()
+PASSWORD_CHECKS_AT_ONCE = 2  # 128 MiB at most for checking passwords, whatever arrives together
+_CHECKING = threading.BoundedSemaphore(PASSWORD_CHECKS_AT_ONCE)
 
 
 def hash_password(password: str) -> str:
@@ -15,10 +26,11 @@ def hash_password(password: str) -> str:
 
 
 def verify_password(stored_hash: str, password: str) -> bool:
-    try:
-        return _HASHER.verify(stored_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
+    with _CHECKING:
+        try:
+            return _HASHER.verify(stored_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
 
 
 _DUMMY: list[str] = []
@@ -31,6 +43,8 @@ def verify_unknown(password: str) -> bool:
     half a second, which tells anyone which accounts exist.
     """
     if not _DUMMY:
-        _DUMMY.append(_HASHER.hash("isap: no account has this name"))
+        with _CHECKING:  # made once, at the cost of a check
+            if not _DUMMY:
+                _DUMMY.append(_HASHER.hash("isap: no account has this name"))
     verify_password(_DUMMY[0], password or " ")
     return False

@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -39,6 +40,9 @@ ENDED_REASONS = {
     "expired": "Your sign-in expired. Sign in again to continue.",
     "idle": "You were signed out after a period without activity. Sign in again to continue.",
     "unknown": "Your sign-in is no longer valid. Sign in again to continue.",
+    "disabled": "Your account has been disabled. Ask an ISAP administrator if you need to use ISAP again.",
+    "password_changed": "Your password was changed, so you were signed out. Sign in again with the new one.",
+    "ended_by_administrator": "An administrator ended your sign-in. Sign in again to continue.",
 }
 
 
@@ -51,7 +55,18 @@ def token_hash(token: str) -> str:
 
 
 def recorded_name(username: str) -> str:
-    return username.strip()[:MAX_NAME]
+    # a control character (a NUL, which PostgreSQL cannot keep in text; a terminal escape) is recorded as the
+    # replacement character: the attempt is kept, and shown as a name nobody has
+    return "".join("\ufffd" if control(c) else c for c in username.strip())[:MAX_NAME]
+
+
+def control(c: str) -> bool:
+    return unicodedata.category(c) == "Cc"
+
+
+def has_control_characters(text: str) -> bool:
+    """No account's name or address has one, so text with one is refused before it reaches the database."""
+    return any(control(c) for c in text)
 
 
 def locked_until(attempts: Iterable[tuple[dt.datetime, str]], now: dt.datetime, policy: Policy) -> dt.datetime | None:

@@ -37,6 +37,8 @@ class User(SQLModel, table=True):
     password_hash: Optional[str] = Field(default=None, sa_column=Column(Text))
     email: Optional[str] = Field(default=None, max_length=200)
     created_at: dt.datetime = Field(default_factory=utcnow)
+    # set while an administrator has disabled the account: it signs in nowhere, and its sessions end
+    disabled_at: Optional[dt.datetime] = None
 
 
 class Proposal(SQLModel, table=True):

@@ -1,0 +1,71 @@
+"""Administrators' view of the accounts: who may sign in, with which role, and who is signed in now.
+
+Access that can be given can be taken away: here an administrator disables an
+account (it signs in nowhere, and its sessions end), enables it again, ends
+someone's sessions, or sets a new password (which ends every other session of
+that account).  The service decides who may do this: every call carries the
+administrator's name, and it refuses anyone else.  Everything shown is plain
+table cells, selectbox options or escaped text; a password is typed into a
+password field and never shown.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboards import session, ui
+from dashboards.render import fmt, plain
+from isap.review.service import Forbidden
+
+STATE_WORDS = {"enabled": "Enabled", "disabled": "Disabled"}
+PICK = "users_pick"
+
+
+def users_page() -> None:
+    user = ui.me()
+    if user is None:
+        return
+    svc = ui.service()
+    me = user["username"]
+    st.title("Users")
+    try:
+        rows = svc.users(me)
+    except Forbidden:
+        st.error("Only administrators can manage users.")
+        return
+    st.caption("A disabled account signs in nowhere, and its sessions end at once. A new password ends every "
+               "other session of the account. The command line does the same: `isap user disable`, `enable`, "
+               "`set-password`, `list` and `sessions end`.")
+    st.dataframe(pd.DataFrame([{
+        "User": plain(r["username"]),
+        "Role": plain(r["role"]),
+        "Organisation": plain(r["organisation"] or ""),
+        "State": STATE_WORDS.get(r["state"], plain(r["state"])),
+        "Last sign-in": (r["last_sign_in"] or "never")[:16].replace("T", " "),
+        "Open sessions": r["open_sessions"],
+    } for r in rows]), hide_index=True, width="stretch")
+    listed = {r["username"]: r for r in rows}
+    picked = st.selectbox("User", list(listed), index=None, key=PICK, format_func=plain,
+                          placeholder="Choose a user to change their access")
+    if picked is None:
+        return
+    row = listed[picked]
+    st.subheader(fmt("{} ({}, {})", picked, row["role"], STATE_WORDS.get(row["state"], row["state"]).lower()))
+    first, second = st.columns(2)
+    if row["state"] == "disabled":
+        if first.button("Enable", key="users_enable"):
+            ui.act(svc.enable_user, picked, actor=me, success=f"{plain(picked)} may sign in again.")
+    elif first.button("Disable", key="users_disable"):
+        ui.act(svc.disable_user, picked, actor=me, success=f"{plain(picked)} is disabled; their sessions ended.")
+    if second.button("End sessions", key="users_end_sessions"):
+        ui.act(svc.end_sessions, picked, actor=me, success=f"The sessions of {plain(picked)} ended.")
+    with st.form("users_password", clear_on_submit=True):
+        new = st.text_input("Set a new password", type="password", key="users_new_password",
+                            autocomplete="new-password")
+        if st.form_submit_button("Set password"):
+            ui.act(svc.set_password, picked, new, actor=me, except_token=session.token(),
+                   success=f"{plain(picked)} has a new password; their other sessions ended.")
+
+
+ui.guarded(users_page)()
