@@ -518,6 +518,9 @@ def worker(pool: str = typer.Option("isap", "--pool", help="Prefect work pool to
     # (a service manager's SIGTERM, Ctrl-C) asks the worker to stop, then, after 8 s, kills the group, so
     # the whole worker is gone within 10 s; a SIGKILL to this command takes the worker with it (a flow run
     # already started then finishes on its own).
+    # Prefect's worker asks for runs every 10 s by default: half an upload's wait on a warm worker was that
+    # polling (docs/performance.md); every 2 s costs the server one cheap query per worker and interval.
+    os.environ.setdefault("PREFECT_WORKER_QUERY_SECONDS", "2")
     with Children(grace=8.0) as children:
         code = children.start([sys.executable, "-m", "prefect", "worker", "start", "--pool", pool,
                                "--limit", str(limit)], group=True).wait()
