@@ -247,7 +247,15 @@ def _assure_items(service: Service, run_key: str, items, policy, outcome: RunOut
                         sleep):
                 outcome.kept += 1
             continue
-        report = check_workbook(service, item.filename, item.data, policy)
+        try:
+            report = check_workbook(service, item.filename, item.data, policy)
+        except Exception as exc:  # noqa: BLE001 - a defect checking one file never stops the others
+            log.exception("staged upload %s… could not be checked", item.id[:8])
+            said = f"failed: {type(exc).__name__}: {exc}"
+            ride_out(lambda: service.finish_staged(item.id, StagedState.FAILED, said), patience, sleep)
+            outcome.failed += 1
+            outcome.failed_ids.append(item.id)
+            continue
         state = report_state(report)
         ride_out(lambda: service.record_check(item.id, state, report.proposal_reference), patience, sleep)
         checked.append((item, report))
