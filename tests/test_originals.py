@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from isap.store.files import FileStore
 from isap.store.models import Original
 from isap.store.originals import DatabaseOriginals, OriginalsError, configured_originals
 from sample_submissions.proposals import clean, write
+from tests.cluster import stop
 
 REF = "ISAP-2026-014"
 SECRET = "isap-test-secret-do-not-print"
@@ -101,20 +101,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=20)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")

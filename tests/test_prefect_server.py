@@ -29,6 +29,7 @@ import psutil
 import pytest
 
 from isap.orchestration.processes import auth_headers, die_with_parent
+from tests.cluster import stop
 
 pytestmark = pytest.mark.slow
 ISAP = [sys.executable, "-m", "isap.cli"]
@@ -45,20 +46,6 @@ def start(args: list[str], env: dict, log: Path, cwd: Path) -> subprocess.Popen:
     # parent-death signal so they go even if pytest itself is killed.
     return subprocess.Popen(args, cwd=cwd, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
                             start_new_session=True, preexec_fn=die_with_parent())
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=20)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait(timeout=10)
 
 
 def wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 180) -> None:
