@@ -24,6 +24,7 @@ import textwrap
 import time
 from pathlib import Path
 
+from benchmarks.store import _best
 from sample_submissions.proposals import clean, write
 
 _UPLOAD = textwrap.dedent("""
@@ -99,7 +100,7 @@ def bench_workers(n: int | None = None) -> list[dict]:
         assert done.returncode == 0, done.stderr
         start_lag = _start_lag(c)
         check = subprocess.run([sys.executable, "-m", "isap.cli", "check", str(book)], env=a, capture_output=True)
-        t_check = _timed(lambda: subprocess.run([sys.executable, "-m", "isap.cli", "check", str(book)], env=a,
+        t_check = _best(lambda: subprocess.run([sys.executable, "-m", "isap.cli", "check", str(book)], env=a,
                                                 capture_output=True))
         assert check.returncode in (0, 1)
         rows.append({"benchmark": "an upload's staging to its run starting on a warm worker",
@@ -119,15 +120,6 @@ def bench_workers(n: int | None = None) -> list[dict]:
         stop(two)
         stop(one)
     return rows
-
-
-def _timed(fn, repeat: int = 3) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
 
 
 def _dashboard_upload(env: dict, book: Path, warm: Path, where: str) -> dict:

@@ -378,7 +378,7 @@ def test_a_run_that_dies_mid_batch_is_resumed_and_keeps_nothing_twice(env, tmp_p
     finishes the rest from the staged rows, in file-name order, and keeps no file twice."""
     import datetime as dt
 
-    from isap.orchestration import dispatch, steps
+    from isap.orchestration import dispatch, steps, workers
 
     inbox = tmp_path / "inbox"
     names = one_proposal_inbox(inbox, 4)
@@ -400,10 +400,10 @@ def test_a_run_that_dies_mid_batch_is_resumed_and_keeps_nothing_twice(env, tmp_p
         steps.assure_staged(env, keys[0])
     monkeypatch.setattr(steps, "persist_version", real)
     assert [o.state for o in env.staged_outcomes("alice", ids)] == ["done", "done", "checked", "checked"]
-    assert dispatch.resume_abandoned(env) == 0  # its lease has not run out: it may still be working
+    assert workers.resume_abandoned(env) == 0  # its lease has not run out: it may still be working
     later = env.clock() + dt.timedelta(seconds=steps.lease_seconds(env.policy) + 1)
     monkeypatch.setattr(env, "clock", lambda: later)
-    assert dispatch.resume_abandoned(env) == 1
+    assert workers.resume_abandoned(env) == 1
     assert [o.state for o in env.staged_outcomes("alice", ids)] == ["done"] * 4
     assert _versions(env, BUSY_REFERENCE) == list(enumerate(sorted(names), start=1))
 

@@ -33,11 +33,10 @@ from pathlib import Path
 from isap.composition import data_dir
 from isap.orchestration import steps
 from isap.orchestration.steps import staged_result
-from isap.orchestration.workers import (  # noqa: F401 - resume_abandoned and NotFinished are part of this API
+from isap.orchestration.workers import (
     NotFinished,
     deployment_configured,
     prefect_server_configured,
-    resume_abandoned,
     submit_runs,
     wait_for_runs,
 )

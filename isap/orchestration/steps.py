@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 
 from isap.review.service import Conflict, Service, StoreBusy, UploadResult, WorkflowError
-from isap.review.staging import AlreadyFinished
+from isap.review.staging import AlreadyFinished, StagedState
 
 log = logging.getLogger(__name__)
 
@@ -209,8 +209,6 @@ def assure_staged(service: Service, run_key: str, policy=None, sleep=time.sleep)
     the file's outcome; a store out of reach is retried for the policy's
     `transient_retry_seconds`, after which the file is left for the next attempt.
     """
-    from isap.review.staging import StagedState
-
     policy = policy or service.policy
     patience = policy.transient_retry_seconds
     lease = lease_seconds(policy)
@@ -218,10 +216,8 @@ def assure_staged(service: Service, run_key: str, policy=None, sleep=time.sleep)
     items = ride_out(lambda: service.staged_for_run(run_key, lease), patience, sleep)
     for item in [i for i in items if i.attempts > MAX_ATTEMPTS]:
         # a file that ends every run that takes it up (its process killed each time) stops here, said plainly
-        said = f"failed: not finished after {MAX_ATTEMPTS} attempts (each ended before it was kept)"
-        ride_out(lambda: service.finish_staged(item.id, StagedState.FAILED, said), patience, sleep)
-        outcome.failed += 1
-        outcome.failed_ids.append(item.id)
+        _fail(service, item, f"failed: not finished after {MAX_ATTEMPTS} attempts (each ended before it was "
+                             "kept)", outcome, patience, sleep)
     items = [i for i in items if i.attempts <= MAX_ATTEMPTS]
     if not items:
         return outcome
@@ -231,8 +227,6 @@ def assure_staged(service: Service, run_key: str, policy=None, sleep=time.sleep)
 
 
 def _assure_items(service: Service, run_key: str, items, policy, outcome: RunOutcome, sleep) -> None:
-    from isap.review.staging import StagedState
-
     patience = policy.transient_retry_seconds
     checked = []
     for item in items:
@@ -251,10 +245,7 @@ def _assure_items(service: Service, run_key: str, items, policy, outcome: RunOut
             report = check_workbook(service, item.filename, item.data, policy)
         except Exception as exc:  # noqa: BLE001 - a defect checking one file never stops the others
             log.exception("staged upload %s… could not be checked", item.id[:8])
-            said = f"failed: {type(exc).__name__}: {exc}"
-            ride_out(lambda: service.finish_staged(item.id, StagedState.FAILED, said), patience, sleep)
-            outcome.failed += 1
-            outcome.failed_ids.append(item.id)
+            _fail(service, item, f"failed: {type(exc).__name__}: {exc}", outcome, patience, sleep)
             continue
         state = report_state(report)
         ride_out(lambda: service.record_check(item.id, state, report.proposal_reference), patience, sleep)
@@ -281,10 +272,14 @@ def _assure_items(service: Service, run_key: str, items, policy, outcome: RunOut
             outcome.failed_ids.append(item.id)
         except Exception as exc:  # noqa: BLE001 - one bad file never stops the others; its row says why
             log.exception("staged upload %s… failed", item.id[:8])
-            said = f"failed: {type(exc).__name__}: {exc}"
-            ride_out(lambda: service.finish_staged(item.id, StagedState.FAILED, said), patience, sleep)
-            outcome.failed += 1
-            outcome.failed_ids.append(item.id)
+            _fail(service, item, f"failed: {type(exc).__name__}: {exc}", outcome, patience, sleep)
+
+
+def _fail(service: Service, item, said: str, outcome: RunOutcome, patience: float, sleep) -> None:
+    """Finish a staged upload as failed for good, with the reason its sender is shown."""
+    ride_out(lambda: service.finish_staged(item.id, StagedState.FAILED, said), patience, sleep)
+    outcome.failed += 1
+    outcome.failed_ids.append(item.id)
 
 
 def _wait_for_earlier(service: Service, item, reference: str | None, policy, sleep) -> None:
