@@ -11,6 +11,7 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from isap.review import lifecycle, notices, staging
+from isap.review.limits import TextKind, checked_text
 from isap.review.lifecycle import (
     Action,
     ConditionFacts,
@@ -93,6 +94,8 @@ class Commands(UnitOfWork):
                 contact = None  # GOV004 on the version: an address isap does not mail never becomes the contact
             if unassigned:
                 self._within_quota(s, user, len(data))  # again, in the transaction that keeps it
+                self._within_storage_quotas(s, s.get(Organisation, user.organisation_id)
+                                            if user.organisation_id is not None else None, len(data))
                 keep_bytes(s)
                 kept = UnassignedUpload(sha256=sha, filename=Path(filename).name[:255], size=len(data),
                                         uploaded_by=user.id, report_json=json.dumps(report_dict))
@@ -142,6 +145,7 @@ class Commands(UnitOfWork):
                     result.takes_no_new_version = True
                 return result
             self._guard(s, Action.UPLOAD, user, p)
+            self._within_storage_quotas(s, org, len(data), p)
             keep_bytes(s)
             number = latest + 1
             v = SubmissionVersion(proposal_id=p.id, number=number, uploaded_at=self.clock(),
@@ -218,7 +222,8 @@ class Commands(UnitOfWork):
         and `sheet`.  A name that fits several warnings is refused with the way
         to name each of them.
         """
-        if not note or not note.strip():
+        note = checked_text(TextKind.NOTE, note)
+        if not note:
             raise WorkflowError("an acknowledgement needs an explanatory note")
 
         def run(s: Session) -> int:
@@ -249,10 +254,10 @@ class Commands(UnitOfWork):
             f = found[0]
             answered = s.exec(select(Acknowledgement).where(Acknowledgement.finding_id == f.id)).first() is not None
             self._guard(s, Action.ACKNOWLEDGE, user, p, WarningFacts(rule_id, answered))
-            s.add(Acknowledgement(finding_id=f.id, note=note.strip(), by=user.id, at=self.clock()))
+            s.add(Acknowledgement(finding_id=f.id, note=note, by=user.id, at=self.clock()))
             self._bump(s, p, expected_version)
             self._audit(s, p, "warning_acknowledged", user.username,
-                        reason=f"{rule_id} {finding_place(f)}: {note.strip()}")
+                        reason=f"{rule_id} {finding_place(f)}: {note}")
             return f.id
         return self._run(run)
 
@@ -272,6 +277,8 @@ class Commands(UnitOfWork):
 
     def withdraw(self, actor: str, reference: str, reason: str | None = None,
                  expected_version: int | None = None) -> None:
+        reason = checked_text(TextKind.REASON, reason) or None
+
         def run(s: Session) -> None:
             user = self._user(s, actor)
             p = self._proposal(s, user, reference)
@@ -281,18 +288,19 @@ class Commands(UnitOfWork):
         self._run(run)
 
     def answer_condition(self, actor: str, reference: str, condition_id: int, response: str) -> None:
-        if not response.strip():
+        response = checked_text(TextKind.ANSWER, response)
+        if not response:
             raise WorkflowError("an answer needs some text")
 
         def run(s: Session) -> None:
             user = self._user(s, actor)
             p = self._proposal(s, user, reference)
             c = self._guarded_condition(s, Action.ANSWER_CONDITION, user, p, condition_id)
-            c.response = response.strip()
+            c.response = response
             s.add(c)
             self._bump(s, p, None)
             self._audit(s, p, "condition_answered", user.username,
-                        reason=f"condition {condition_id}: {response.strip()}")
+                        reason=f"condition {condition_id}: {response}")
         self._run(run)
 
     # ------------------------------------------------------------------ reviewer actions
@@ -317,30 +325,34 @@ class Commands(UnitOfWork):
 
     def return_submission(self, actor: str, reference: str, reason: str,
                           expected_version: int | None = None) -> None:
-        if not reason or not reason.strip():
+        reason = checked_text(TextKind.REASON, reason)
+        if not reason:
             raise WorkflowError("returning a submission needs a reason")
 
         def run(s: Session) -> None:
             user, p = self._allowed(s, Action.RETURN, actor, reference)
             self._transition(s, p, user, Action.RETURN, lifecycle.TABLE[Action.RETURN].to_state, expected_version,
-                             reason=reason.strip())
+                             reason=reason)
         self._run(run)
 
     def comment(self, actor: str, reference: str, text: str) -> None:
-        if not text or not text.strip():
+        text = checked_text(TextKind.COMMENT, text)
+        if not text:
             raise WorkflowError("a comment needs some text")
 
         def run(s: Session) -> None:
             user, p = self._allowed(s, Action.COMMENT, actor, reference)
-            s.add(Comment(proposal_id=p.id, checkpoint=p.checkpoint, author_id=user.id, text=text.strip(),
+            s.add(Comment(proposal_id=p.id, checkpoint=p.checkpoint, author_id=user.id, text=text,
                           at=self.clock()))
             self._bump(s, p, None)
-            self._audit(s, p, "comment", user.username, reason=text.strip())
+            self._audit(s, p, "comment", user.username, reason=text)
         self._run(run)
 
     def decide(self, actor: str, reference: str, outcome: str, ratings: dict[str, str], rationale: str,
                conditions: Iterable[ConditionInput] = (), expected_version: int | None = None) -> None:
-        conditions = list(conditions)
+        rationale = checked_text(TextKind.RATIONALE, rationale)
+        conditions = [ConditionInput(checked_text(TextKind.CONDITION, c.text),
+                                     checked_text(TextKind.CONDITION_OWNER, c.owner), c.due_date) for c in conditions]
         if outcome not in tuple(Outcome):
             raise WorkflowError(f"outcome must be one of {', '.join(Outcome)}, not {outcome!r}")
         outcome = Outcome(outcome)
@@ -365,7 +377,7 @@ class Commands(UnitOfWork):
             s.add(review)
             s.add_all(Rating(review_id=review.id, domain=d, rating=ratings[d]) for d in DOMAINS)
             s.add(Decision(review_id=review.id, proposal_id=p.id, checkpoint=p.checkpoint, outcome=outcome,
-                           rationale=rationale.strip(), by=user.id, at=self.clock()))
+                           rationale=rationale, by=user.id, at=self.clock()))
             for c in conditions:
                 s.add(Condition(proposal_id=p.id, review_id=review.id, checkpoint=p.checkpoint, text=c.text,
                                 owner=c.owner, due_date=c.due_date))
@@ -376,11 +388,11 @@ class Commands(UnitOfWork):
             ratings_text = ", ".join(f"{d}={ratings[d]}" for d in DOMAINS)
             self._bump(s, p, expected_version, state=to_state, **changes)
             self._audit(s, p, f"{Action.DECIDE}:{outcome}", user.username, from_state, to_state,
-                        f"{rationale.strip()} [{ratings_text}]", checkpoint=decided_at)
+                        f"{rationale} [{ratings_text}]", checkpoint=decided_at)
             for c in conditions:
                 self._audit(s, p, "condition_raised", user.username,
                             reason=f"{c.text} (owner {c.owner}, due {c.due_date.isoformat()})", checkpoint=decided_at)
-            notice = notices.decided(p.reference, p.title, decided_at, outcome, rationale.strip(),
+            notice = notices.decided(p.reference, p.title, decided_at, outcome, rationale,
                                      [(c.text, c.owner, c.due_date) for c in conditions], self._link(p))
             self._notify(s, "decision_recorded", f"decided:{p.reference}:review{review.id}",
                          [p.contact_email, *self._commissioner_addresses(s, p)], notice, p, decided_at,
@@ -400,7 +412,8 @@ class Commands(UnitOfWork):
         return c
 
     def discharge(self, actor: str, reference: str, condition_id: int, note: str, carry_forward: bool = False) -> None:
-        if not note or not note.strip():
+        note = checked_text(TextKind.CLOSING_NOTE, note)
+        if not note:
             raise WorkflowError("discharging a condition needs a note")
 
         def run(s: Session) -> None:
@@ -409,11 +422,11 @@ class Commands(UnitOfWork):
             action = Action.CARRY_FORWARD_CONDITION if carry_forward else Action.DISCHARGE_CONDITION
             c = self._guarded_condition(s, action, user, p, condition_id)
             c.status = ConditionStatus.CARRIED_FORWARD if carry_forward else ConditionStatus.DISCHARGED
-            c.closed_by, c.closed_at, c.closing_note = user.id, self.clock(), note.strip()
+            c.closed_by, c.closed_at, c.closing_note = user.id, self.clock(), note
             s.add(c)
             self._bump(s, p, None)
             self._audit(s, p, "condition_carried_forward" if carry_forward else "condition_discharged",
-                        user.username, reason=f"condition {condition_id}: {note.strip()}")
+                        user.username, reason=f"condition {condition_id}: {note}")
         self._run(run)
 
 

@@ -27,7 +27,7 @@ from sqlmodel import Session, select
 
 from isap.review.lifecycle import Action
 from isap.review.unit_of_work import NotFound, UnitOfWork, UploadResult, WorkflowError
-from isap.store.models import StagedUpload, SubmissionVersion, UnassignedUpload, User
+from isap.store.models import Organisation, StagedUpload, SubmissionVersion, UnassignedUpload, User
 
 
 class StagedState:
@@ -119,6 +119,9 @@ class Staging(UnitOfWork):
         def run(s: Session) -> tuple[list[str], list[str]]:
             user = self._user(s, actor)
             self._may_ever(Action.UPLOAD, user)
+            if user.organisation_id is not None:  # refused now, not after the bytes have been carried to a worker
+                self._within_storage_quotas(s, s.get(Organisation, user.organisation_id),
+                                            sum(len(d) for _, d in files), files=len(files))
             keys: list[str] = []
             ids: list[str] = []
             for n, (filename, data) in enumerate(files):

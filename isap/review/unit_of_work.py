@@ -36,8 +36,10 @@ from isap.store.models import (
     Condition,
     FindingRecord,
     Notification,
+    Organisation,
     Proposal,
     SubmissionVersion,
+    UnassignedUpload,
     User,
     utcnow,
 )
@@ -286,6 +288,45 @@ class UnitOfWork:
         from_state = p.state
         self._bump(s, p, expected_version, state=to_state, **changes)
         self._audit(s, p, action, actor.username, from_state, to_state, reason)
+
+    # ------------------------------------------------------------------ storage quotas
+    def _within_storage_quotas(self, s: Session, org: Organisation | None, size: int, p: Proposal | None = None,
+                               files: int = 1) -> None:
+        """Refuse keeping `size` more bytes past the proposal's or the organisation's storage quota (policy).
+
+        Versions and kept uploads are never removed by isap, so without a bound one
+        proposal could fill the disk with 20 MB versions.  What is counted is what
+        the store records (`size`), whether or not identical bytes share a file.
+        """
+        if p is not None:
+            count, used = s.exec(select(func.count(SubmissionVersion.id),
+                                        func.coalesce(func.sum(SubmissionVersion.size), 0))
+                                 .where(SubmissionVersion.proposal_id == p.id)).one()
+            most = self.policy.max_proposal_bytes
+            if used + size > most:
+                raise Refused(f"{p.reference} already keeps {count} version(s) ({readable_size(used)}); this "
+                              f"{readable_size(size)} would pass the proposal's storage quota of {readable_size(most)} "
+                              "(policy max_proposal_bytes), so it was not kept. Ask an administrator to raise the quota")
+        if org is not None:
+            used = self._organisation_bytes(s, org.id)
+            most = self.policy.max_organisation_bytes
+            if used + size > most:
+                what = "this upload" if files == 1 else f"these {files} uploads"
+                raise Refused(f"{org.name} ({org.code}) already keeps {readable_size(used)}; {what} of "
+                              f"{readable_size(size)} would pass the organisation's storage quota of "
+                              f"{readable_size(most)} (policy max_organisation_bytes), so nothing was kept. "
+                              "Ask an administrator to raise the quota")
+
+    @staticmethod
+    def _organisation_bytes(s: Session, org_id: int) -> int:
+        """What one organisation keeps: the versions of its proposals and the uploads its people left unassigned."""
+        versions = s.exec(select(func.coalesce(func.sum(SubmissionVersion.size), 0))
+                          .join(Proposal, Proposal.id == SubmissionVersion.proposal_id)
+                          .where(Proposal.organisation_id == org_id)).one()
+        unassigned = s.exec(select(func.coalesce(func.sum(UnassignedUpload.size), 0))
+                            .join(User, User.id == UnassignedUpload.uploaded_by)
+                            .where(User.organisation_id == org_id)).one()
+        return int(versions) + int(unassigned)
 
     @staticmethod
     def _latest(s: Session, p: Proposal) -> SubmissionVersion | None:

@@ -1,0 +1,80 @@
+"""The free text people type into the review, each kind with its largest length.
+
+Notes, answers, rationales, comments, reasons and conditions are stored,
+copied into the history, printed in reports and letters and sent in mail, so
+one unbounded note (20 MB was once accepted) becomes a report of tens of
+megabytes.  Each kind has a maximum here, the one place the service enforces
+and the dashboard's text areas show (docs/dashboard.md, "Limits"); the
+maxima are not policy, because the report layouts are made for them.
+Control characters are taken out before the length is counted (`isap.text`).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from isap.review.unit_of_work import WorkflowError
+from isap.text import without_controls
+
+
+class TextKind(StrEnum):
+    NOTE = "note"
+    ANSWER = "answer"
+    RATIONALE = "rationale"
+    COMMENT = "comment"
+    REASON = "reason"
+    CONDITION = "condition"
+    CONDITION_OWNER = "condition_owner"
+    CLOSING_NOTE = "closing_note"
+
+    @property
+    def label(self) -> str:
+        return _LABELS[self]
+
+    @property
+    def max_chars(self) -> int:
+        return _MAX_CHARS[self]
+
+    @property
+    def has_lines(self) -> bool:
+        """Whether the text may run over several lines (a condition's owner is one line)."""
+        return self is not TextKind.CONDITION_OWNER
+
+
+_LABELS = {
+    TextKind.NOTE: "acknowledgement note",
+    TextKind.ANSWER: "answer to a condition",
+    TextKind.RATIONALE: "decision rationale",
+    TextKind.COMMENT: "comment",
+    TextKind.REASON: "reason",
+    TextKind.CONDITION: "condition",
+    TextKind.CONDITION_OWNER: "condition's owner",
+    TextKind.CLOSING_NOTE: "note closing a condition",
+}
+
+_MAX_CHARS = {
+    TextKind.NOTE: 4_000,
+    TextKind.ANSWER: 8_000,
+    TextKind.RATIONALE: 8_000,
+    TextKind.COMMENT: 4_000,
+    TextKind.REASON: 2_000,
+    TextKind.CONDITION: 2_000,
+    TextKind.CONDITION_OWNER: 200,
+    TextKind.CLOSING_NOTE: 4_000,
+}
+
+
+class TextTooLong(WorkflowError):
+    """A free text longer than its kind's maximum; nothing was changed."""
+
+
+def checked_text(kind: TextKind, text: str | None) -> str:
+    """`text` as it is kept: without control characters, stripped; TextTooLong past `kind`'s maximum."""
+    cleaned = without_controls(text or "", lines=kind.has_lines).strip()
+    if len(cleaned) > kind.max_chars:
+        raise TextTooLong(f"the {kind.label} is {len(cleaned):,} characters long; at most {kind.max_chars:,} "
+                          "are kept. Shorten it, or attach the detail to the workbook")
+    return cleaned
+
+
+__all__ = ["TextKind", "TextTooLong", "checked_text"]
