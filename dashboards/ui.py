@@ -28,6 +28,7 @@ import streamlit as st
 from dashboards import labels
 from dashboards.render import fmt, md, plain
 from isap.review.lifecycle import Action, AssuranceDomain, Outcome, Rating, State, condition_overdue
+from isap.review.limits import TextKind
 from isap.review.service import ConditionInput, Service, StoreError, WorkflowError, diff_findings
 from isap.rules.registry import all_rules
 from isap.rules.sources import readable
@@ -399,7 +400,7 @@ def proposal_page() -> None:
                 with st.form(f"ack-{i}"):
                     st.markdown(fmt("**{}** {} {}: {}", f["rule_id"], f["sheet"] or "", f["cell"] or "",
                                     f["message"]))
-                    note = st.text_area("Explanatory note", key=f"ack-note-{i}")
+                    note = st.text_area("Explanatory note", key=f"ack-note-{i}", max_chars=TextKind.NOTE.max_chars)
                     if st.form_submit_button("Acknowledge"):
                         act(svc.acknowledge, user["username"], ref, f["rule_id"], note, finding_id=f["id"],
                             success=f"{f['rule_id']} acknowledged.")
@@ -462,13 +463,15 @@ def proposal_page() -> None:
                 continue  # closed conditions offer nothing more
             if offer.listed(Action.ANSWER_CONDITION):
                 with st.form(f"answer-{c['id']}"):
-                    text = st.text_area("Your answer", key=f"answer-text-{c['id']}")
+                    text = st.text_area("Your answer", key=f"answer-text-{c['id']}",
+                                        max_chars=TextKind.ANSWER.max_chars)
                     if st.form_submit_button("Send answer", **offer.disabled(Action.ANSWER_CONDITION)):
                         act(svc.answer_condition, user["username"], ref, c["id"], text, success="Answer sent.")
             closing = [a for a in (Action.DISCHARGE_CONDITION, Action.CARRY_FORWARD_CONDITION) if offer.listed(a)]
             if closing:
                 with st.form(f"close-{c['id']}"):
-                    note = st.text_input("Note", key=f"close-note-{c['id']}")
+                    note = st.text_input("Note", key=f"close-note-{c['id']}",
+                                         max_chars=TextKind.CLOSING_NOTE.max_chars)
                     # A form sends its inputs only when submitted, so a choice inside it could not relabel its
                     # button beforehand: each way of closing is its own button, and the click is the choice.
                     places = st.columns(len(closing))
@@ -551,7 +554,8 @@ def review_tab(svc: Service, user: dict, d: dict) -> None:
             offer.explain(Action.TAKE, c1)
         if offer.listed(Action.RETURN):
             with c2.form("return"):
-                reason = st.text_input("Reason to return without a decision")
+                reason = st.text_input("Reason to return without a decision",
+                                       max_chars=TextKind.REASON.max_chars)
                 if st.form_submit_button("Return to commissioner", **offer.disabled(Action.RETURN)):
                     act(svc.return_submission, user["username"], ref, reason, expected_version=d["version"],
                         success="Returned.")
@@ -566,7 +570,7 @@ def review_tab(svc: Service, user: dict, d: dict) -> None:
             # no default: the reviewer chooses the outcome every time
             outcome = st.selectbox("Outcome", tuple(o.value for o in Outcome), index=None, key="outcome",
                                    format_func=labels.code, placeholder="Choose the outcome")
-            rationale = st.text_area("Rationale", key="rationale")
+            rationale = st.text_area("Rationale", key="rationale", max_chars=TextKind.RATIONALE.max_chars)
             st.markdown("**Conditions** (only with the outcome Approved with conditions)")
             st.caption("Type in the last row to add a condition. By keyboard: Tab into the table, move with the arrow "
                        "keys, press Enter to type in a cell, Enter again to keep it; the due date opens a date "
@@ -577,8 +581,10 @@ def review_tab(svc: Service, user: dict, d: dict) -> None:
                 num_rows="dynamic", hide_index=True, width="stretch", key="conditions", placeholder="",
                 alt="Conditions of the decision: one row each, with the condition, its owner and its due date",
                 column_config={
-                    "text": st.column_config.TextColumn("Condition", width="large", max_chars=2000),
-                    "owner": st.column_config.TextColumn("Owner", width="medium", max_chars=200),
+                    "text": st.column_config.TextColumn("Condition", width="large",
+                                                        max_chars=TextKind.CONDITION.max_chars),
+                    "owner": st.column_config.TextColumn("Owner", width="medium",
+                                                         max_chars=TextKind.CONDITION_OWNER.max_chars),
                     "due": st.column_config.DateColumn("Due date", format="D MMM YYYY",
                                                        min_value=dt.date.today()),
                 })
@@ -593,7 +599,7 @@ def review_tab(svc: Service, user: dict, d: dict) -> None:
                         rationale, conds, expected_version=d["version"], success="Decision recorded.")
     if offer.listed(Action.COMMENT):
         with st.form("comment"):
-            text = st.text_area("Comment", key="comment-text")
+            text = st.text_area("Comment", key="comment-text", max_chars=TextKind.COMMENT.max_chars)
             if st.form_submit_button("Add comment", **offer.disabled(Action.COMMENT)):
                 act(svc.comment, user["username"], ref, text, success="Comment added.")
 

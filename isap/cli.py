@@ -14,6 +14,8 @@ from typing import List, Optional
 
 import typer
 
+from isap.private import write_private
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="ISAP assurance engine: check ICP proposal workbooks and follow them through review.")
 
@@ -133,7 +135,7 @@ def check(
             if reports[0].refused:  # not read again at all: the check already refused it
                 annotated_copy(b"", reports[0], pol)
             copy, marked = annotated_copy(files[0].read_bytes(), reports[0], pol)
-            annotate.write_bytes(copy)
+            write_private(annotate, copy)  # the commissioner's workbook, with its findings
             echo(f"Annotated copy: {annotate} ({marked} cell(s) marked)", err=True)
         except (AnnotateError, OSError) as exc:
             echo(f"isap: cannot annotate: {' '.join(str(exc).split())}", err=True)
@@ -685,10 +687,7 @@ class DocumentFormat(str, Enum):
 
 def _write_document(out: Path, data: str | bytes) -> None:
     try:
-        if isinstance(data, bytes):
-            out.write_bytes(data)
-        else:
-            out.write_text(data, encoding="utf-8")
+        write_private(out, data)  # a report or letter holds the proposal and the people who decided it
     except OSError as exc:
         _die(f"cannot write {out}: {exc.strerror or exc}", 1)
 
@@ -742,37 +741,13 @@ def download(reference: str, version: int = typer.Option(..., "--version", min=1
         _die(f"{out} exists; --force replaces it", 1)
     name, data = _call(_service().version_bytes, as_, reference, version)
     try:
-        _write_private(out, data, replace=force)
+        write_private(out, data, replace=force)
     except FileExistsError:
         _die(f"{out} exists; --force replaces it", 1)
     except OSError as exc:
         _die(f"cannot write {out}: {exc.strerror or exc}", 1)
     echo(f"Wrote version {version} of {reference} ({name}) to {out}: {len(data)} bytes, "
          f"SHA-256 {hashlib.sha256(data).hexdigest()}")
-
-
-def _write_private(out: Path, data: bytes, replace: bool) -> None:
-    """Write `data` to `out` with mode 0600, whole or not at all; an existing `out` only when `replace`."""
-    import os
-    import tempfile
-
-    if not replace:  # O_EXCL: never through a file or link that appeared since it was looked for
-        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-        except BaseException:
-            out.unlink(missing_ok=True)
-            raise
-        return
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".isap-download-")  # mode 0600
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 demo_app = typer.Typer(pretty_exceptions_enable=False, help="Demo data.", no_args_is_help=True)

@@ -83,8 +83,6 @@ def test_control_characters_in_free_text_never_reach_the_store(service, tmp_path
 
 
 def test_the_dashboard_text_areas_use_the_same_maxima():
-    from isap.review.limits import TextKind
-
     source = (Path(__file__).resolve().parents[1] / "dashboards" / "ui.py").read_text()
     assert "max_chars=2000" not in source and "max_chars=200)" not in source  # no maximum of its own
     for kind in ("NOTE", "COMMENT", "RATIONALE", "ANSWER", "CONDITION", "CONDITION_OWNER", "REASON"):

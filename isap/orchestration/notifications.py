@@ -38,6 +38,7 @@ from email.utils import format_datetime
 from pathlib import Path
 
 from isap.composition import data_dir
+from isap.private import private_dir, write_private
 from isap.review.service import SYSTEM_USER, Service, StoreBusy, WorkflowError
 
 log = logging.getLogger(__name__)
@@ -104,9 +105,7 @@ class MailSettings:
         )
 
     def outbox_dir(self) -> Path:
-        path = self.outbox or data_dir() / "outbox"
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+        return private_dir(self.outbox or data_dir() / "outbox")  # messages name people and proposals
 
 
 class SmtpTransport:
@@ -182,12 +181,9 @@ class FolderTransport:
         path = self.folder / (SAFE_NAME.sub("_", row["key"])[:180] + ".eml")
         if path.exists():
             return "already in the folder"
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
         try:
-            tmp.write_bytes(bytes(msg))
-            tmp.replace(path)  # whole or not at all
+            write_private(path, bytes(msg))  # 0600, whole or not at all
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
             raise DeliveryError(f"cannot write {path}: {exc}", transient=True) from None
         return "written"
 

@@ -11,7 +11,6 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from isap.review import lifecycle, notices, staging
-from isap.review.limits import TextKind, checked_text
 from isap.review.lifecycle import (
     Action,
     ConditionFacts,
@@ -21,6 +20,7 @@ from isap.review.lifecycle import (
     State,
     WarningFacts,
 )
+from isap.review.limits import TextKind, checked_text
 from isap.review.unit_of_work import (
     DOMAINS,
     RATINGS,

@@ -305,8 +305,9 @@ class UnitOfWork:
             most = self.policy.max_proposal_bytes
             if used + size > most:
                 raise Refused(f"{p.reference} already keeps {count} version(s) ({readable_size(used)}); this "
-                              f"{readable_size(size)} would pass the proposal's storage quota of {readable_size(most)} "
-                              "(policy max_proposal_bytes), so it was not kept. Ask an administrator to raise the quota")
+                              f"{readable_size(size)} would pass the proposal's storage quota of "
+                              f"{readable_size(most)} (policy max_proposal_bytes), so it was not kept. "
+                              "Ask an administrator to raise the quota")
         if org is not None:
             used = self._organisation_bytes(s, org.id)
             most = self.policy.max_organisation_bytes

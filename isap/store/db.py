@@ -20,6 +20,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError, PendingRollbackError, SQLAlchemyError
 from sqlmodel import create_engine
 
+from isap.private import create_private_file, make_private, private_dir
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
@@ -75,8 +77,7 @@ def data_dir() -> Path:
         from platformdirs import user_data_dir
 
         path = Path(user_data_dir("isap", appauthor=False))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return private_dir(path)  # the database and the originals hold personal and proposal data
 
 
 def database_url() -> str:
@@ -91,10 +92,34 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cur.close()
 
 
+def _sqlite_file(url: str) -> Path | None:
+    """The file of an SQLite URL, or None for an in-memory database."""
+    from sqlalchemy.engine import make_url
+
+    database = make_url(url).database
+    return Path(database) if database and database != ":memory:" and not database.startswith("file:") else None
+
+
+def _private_sqlite_file(path: Path) -> None:
+    """Create the database file as 0600 before SQLite does (it would follow the umask, often 0644).
+
+    SQLite gives its journal, write-ahead log and shared-memory file the
+    database file's own mode, so they are private too; a database made before
+    this rule is made private when it is next opened."""
+    if not path.parent.exists():
+        private_dir(path.parent)
+    create_private_file(path)
+    for extra in ("-wal", "-shm", "-journal"):
+        make_private(Path(f"{path}{extra}"))
+
+
 @lru_cache(maxsize=8)
 def engine_for(url: str) -> Engine:
     if url.startswith("sqlite"):
         eng = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
+        path = _sqlite_file(url)
+        if path is not None:
+            event.listen(eng, "do_connect", lambda *_args: _private_sqlite_file(path))
         event.listen(eng, "connect", _sqlite_pragmas)
     else:
         eng = create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 5})

@@ -17,6 +17,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from isap.private import private_dir
 from isap.store.originals import OriginalsError
 
 _SHA = re.compile(r"^[0-9a-f]{64}$")
@@ -38,7 +39,7 @@ class FileStore:
         if target.exists():
             return sha
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(target.parent)  # mkstemp makes the file itself 0600
             fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
