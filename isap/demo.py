@@ -1,6 +1,7 @@
 """Demo data for a first look at the dashboard: organisations, users and sample proposals.
 
-Loaded by the README's first command (`isap demo load`, idempotent).  The
+Loaded by the README's first command (`isap demo load`, idempotent), only into
+an empty store or one demo data made.  The
 demo passwords are printed and documented; they are for a local look around,
 never for a real deployment.
 """
@@ -24,8 +25,12 @@ RATINGS = {"capitalisation": "green", "transparency": "amber", "service_scope": 
 
 
 def load(service: Service) -> bool:
-    """Create the demo data unless it is there already; True when it was created now."""
-    if service.has_user("alice"):
+    """Create the demo data unless it is there already; True when it was created now.
+
+    Only into an empty store, or one demo data made (loading again adds
+    nothing): a store holding anything else is refused (Refused), since the
+    demo's administrator has a published password."""
+    if not service.claim_for_demo() and service.has_user("alice"):
         return False
     service.add_organisation("QUA", "NHS Black Country Integrated Care Board")
     service.add_organisation("QHM", "NHS North East and North Cumbria Integrated Care Board")

@@ -6,5 +6,6 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export ISAP_DATA_DIR=${ISAP_DATA_DIR:-$PWD/.isap-data}
 .venv/bin/isap db upgrade
-.venv/bin/isap demo load
+# demo data goes only into an empty store or one it made; a store holding real data is refused and started as it is
+.venv/bin/isap demo load || echo "run.sh: no demo data loaded; starting the dashboard on the data already there" >&2
 exec .venv/bin/isap dashboard --port "${PORT:-8501}" "$@"

@@ -27,11 +27,14 @@ from isap.review.unit_of_work import (
 from isap.store.models import (
     AuditEvent,
     Organisation,
+    Proposal,
     SignInAttempt,
     SignInSession,
     User,
     utcnow,
 )
+
+DEMO_MARK = "demo_data_loaded"  # the audit event that marks a store as made by demo data
 
 
 class Administration(UnitOfWork):
@@ -383,6 +386,25 @@ class Administration(UnitOfWork):
             if users[0].disabled_at is not None:
                 raise Forbidden(f"the ISAP account for {address} is disabled: ask an ISAP administrator")
             return users[0]
+        return self._run(run)
+
+    # ------------------------------------------------------------------ demonstration data
+    def claim_for_demo(self) -> bool:
+        """Whether demo data may be loaded here: True for an empty store (now marked as the demo's), False for a
+        store demo data made; Refused for a store holding anything else, so demo accounts with published
+        passwords never join real ones."""
+        def run(s: Session) -> bool:
+            if s.exec(select(AuditEvent.id).where(AuditEvent.action == DEMO_MARK)).first() is not None:
+                return False
+            users = s.exec(select(func.count(User.id)).where(User.role != Role.SYSTEM)).one()
+            orgs = s.exec(select(func.count(Organisation.id))).one()
+            proposals = s.exec(select(func.count(Proposal.id))).one()
+            if users or orgs or proposals:
+                raise Refused(f"this store holds data not made by demo data ({users} account(s), {orgs} "
+                              f"organisation(s), {proposals} proposal(s)): demo data goes only into an empty store "
+                              "or one demo data made. Point ISAP_DATABASE_URL or ISAP_DATA_DIR at an empty one")
+            self._audit(s, None, DEMO_MARK, SYSTEM_USER, reason="demonstration data, with published passwords")
+            return True
         return self._run(run)
 
     def _system_user(self, s: Session) -> User:
