@@ -235,7 +235,7 @@ def test_demo_data_loads_into_an_empty_store_and_again_into_its_own(db_url, tmp_
 # ---------------------------------------------------------------------- control characters before the store
 def test_a_title_with_a_nul_is_kept_without_it(service, tmp_path):
     p = clean(1, reference=REF)
-    p["Cover"]["proposal_title"] = "Dudley_x0000_ integrated\x1b care provider"
+    p["Cover"]["proposal_title"] = "Dudley_x0000_ integrated_x001B_ care provider"
     p["Services"][0]["service_name"] = "Community_x0000_ nursing"
     result = service.upload("alice", "du\x00dley.xlsx", book(tmp_path, p))
     assert result.version == 1

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any, Iterable
 
 from sqlalchemy import func
@@ -35,6 +34,7 @@ from isap.review.unit_of_work import (
     finding_place,
     finding_record,
     readable_size,
+    stored_name,
 )
 from isap.store.db import StoreError
 from isap.store.models import (
@@ -52,6 +52,7 @@ from isap.store.models import (
     User,
 )
 from isap.store.originals import OriginalsError
+from isap.text import without_controls
 
 
 class Commands(UnitOfWork):
@@ -68,7 +69,11 @@ class Commands(UnitOfWork):
 
         sha = hashlib.sha256(data).hexdigest()
         report = report if report is not None else check_bytes(data, filename, self.policy)
-        report.file = Path(filename).name
+        report.file = stored_name(filename)
+        # text from the workbook that the proposal keeps, without characters the store cannot hold (a NUL)
+        for name in ("title", "provider_type"):
+            if isinstance(getattr(report, name, None), str):
+                setattr(report, name, without_controls(getattr(report, name)).strip() or None)
         report_dict = report.to_dict()
         unassigned = report.proposal_reference is None or report.lead_commissioner_code is None
         if unassigned:  # refused before anything is stored
@@ -97,12 +102,12 @@ class Commands(UnitOfWork):
                 self._within_storage_quotas(s, s.get(Organisation, user.organisation_id)
                                             if user.organisation_id is not None else None, len(data))
                 keep_bytes(s)
-                kept = UnassignedUpload(sha256=sha, filename=Path(filename).name[:255], size=len(data),
+                kept = UnassignedUpload(sha256=sha, filename=stored_name(filename), size=len(data),
                                         uploaded_by=user.id, report_json=json.dumps(report_dict))
                 s.add(kept)
                 s.flush()
                 self._audit(s, None, "upload_unassigned", user.username,
-                            reason=f"{Path(filename).name}: kept as unassigned upload {kept.id}")
+                            reason=f"{report.file}: kept as unassigned upload {kept.id}")
                 return UploadResult(None, None, False, False, summary["error"], summary["warning"], sha,
                                     report_dict, kept_as=f"unassigned upload {kept.id}",
                                     message=_unassigned_message(report))
@@ -149,7 +154,7 @@ class Commands(UnitOfWork):
             keep_bytes(s)
             number = latest + 1
             v = SubmissionVersion(proposal_id=p.id, number=number, uploaded_at=self.clock(),
-                                  sha256=sha, filename=Path(filename).name[:255],
+                                  sha256=sha, filename=stored_name(filename),
                                   size=len(data), uploaded_by=user.id, checkpoint=report.checkpoint,
                                   errors=summary["error"], warnings=summary["warning"], infos=summary["info"],
                                   catalogue_version=report.catalogue_version, policy_json=json.dumps(report.policy),
@@ -167,7 +172,7 @@ class Commands(UnitOfWork):
             if contact and contact != p.contact_email:
                 changes["contact_email"] = contact
             self._bump(s, p, None, **changes)
-            self._audit(s, p, "version_uploaded", user.username, reason=f"version {number} ({Path(filename).name})")
+            self._audit(s, p, "version_uploaded", user.username, reason=f"version {number} ({report.file})")
             if retitled_from is not None:
                 self._audit(s, p, "title_changed", user.username,
                             reason=f"version {number} changed the title from “{retitled_from}” to “{report.title}”")

@@ -19,14 +19,13 @@ import hashlib
 import json
 import secrets
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterable
 
 from sqlalchemy import func, or_, update
 from sqlmodel import Session, select
 
 from isap.review.lifecycle import Action
-from isap.review.unit_of_work import NotFound, UnitOfWork, UploadResult, WorkflowError
+from isap.review.unit_of_work import NotFound, UnitOfWork, UploadResult, WorkflowError, stored_name
 from isap.store.models import Organisation, StagedUpload, SubmissionVersion, UnassignedUpload, User
 
 
@@ -129,7 +128,7 @@ class Staging(UnitOfWork):
                 if n % max(1, per_run) == 0:
                     keys.append(new_key())
                 row = StagedUpload(id=new_key(), run_key=keys[-1], batch_key=batch_key, seq=seq, user_id=user.id,
-                                   filename=Path(filename).name[:255], sha256=hashlib.sha256(data).hexdigest(),
+                                   filename=stored_name(filename), sha256=hashlib.sha256(data).hexdigest(),
                                    size=len(data), data=data, created_at=now)
                 s.add(row)
                 ids.append(row.id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from sqlalchemy import func, update
@@ -44,6 +45,7 @@ from isap.store.models import (
     utcnow,
 )
 from isap.store.originals import Originals, configured_originals
+from isap.text import has_controls, without_controls
 
 SYSTEM_USER = "isap"
 PEOPLE = (Role.COMMISSIONER, Role.REVIEWER, Role.ADMIN)  # the roles an account may be given
@@ -343,6 +345,11 @@ def notification_row(n: Notification) -> dict:
             "sent_at": iso_time(n.sent_at) if n.sent_at else None}
 
 
+def stored_name(filename: str) -> str:
+    """A file's name as the store keeps it: the last part of the path, without control characters, cut."""
+    return without_controls(Path(filename).name)[:255]
+
+
 def readable_size(n: int) -> str:
     return f"{n / (1024 * 1024):.1f} MB" if n >= 1024 * 1024 else f"{n / 1024:.0f} KB"
 
@@ -364,6 +371,9 @@ def finding_record(version_id: int, finding: Any) -> FindingRecord:
     """A listed finding as stored: a sheet or column name is workbook text of any length (an unknown
     sheet or column), cut to what the store keeps."""
     d = finding.to_dict()
+    for name in ("sheet", "column", "cell", "message"):  # a NUL from the workbook cannot be stored
+        if isinstance(d[name], str) and has_controls(d[name]):
+            d[name] = without_controls(d[name], lines=name == "message")
     for name in ("sheet", "column"):
         if d[name] is not None and len(d[name]) > 100:
             d[name] = d[name][:99] + "…"
