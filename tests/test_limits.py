@@ -296,3 +296,10 @@ def test_the_pdf_shows_every_character_or_a_visible_replacement(service, tmp_pat
     text = " ".join(subprocess.run(["pdftotext", "-enc", "UTF-8", str(path), "-"], capture_output=True,
                                    check=True, text=True).stdout.split())
     assert "Care ⟨U+202E⟩X⟨U+202C⟩ with \u2a0c and □ here" in text
+
+
+def test_the_dashboards_markdown_shows_bidirectional_controls_visibly():
+    from isap.outputs.inert_markdown import inert_markdown
+
+    shown = inert_markdown("Care \u202eredivorp\u202c")
+    assert "\u202e" not in shown and "\u202c" not in shown and "⟨U\\+202E⟩redivorp⟨U\\+202C⟩" in shown

@@ -3,7 +3,8 @@
 One printable HTML page per proposal and checkpoint, for the assurance
 letter and the file (and the same content as PDF, from `isap.outputs.letters`).
 Everything comes from the service layer (so scoping holds) and is escaped by
-the template engine (so text from a submission cannot inject markup).
+the template engine (so text from a submission cannot inject markup), with
+bidirectional controls shown as code points (so it cannot disguise itself).
 """
 
 from __future__ import annotations
@@ -15,8 +16,12 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from isap.review.service import NotFound, Service
 from isap.rules.sources import readable
+from isap.text import visible_bidi
 
-_ENV = Environment(loader=PackageLoader("isap.outputs", "html"), autoescape=select_autoescape(["html"]))
+# every value printed shows its bidirectional controls as code points: a right-to-left override in a title or
+# rationale would otherwise make it read as something it is not
+_ENV = Environment(loader=PackageLoader("isap.outputs", "html"), autoescape=select_autoescape(["html"]),
+                   finalize=lambda v: visible_bidi(v) if isinstance(v, str) else v)
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
 

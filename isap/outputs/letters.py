@@ -4,7 +4,10 @@ NHS England's checkpoint decisions go to commissioners as letters, and people
 file and forward PDFs, so both documents exist as PDF as well as HTML.  They
 are laid out with fpdf2 (pure Python, so the README's install still needs
 nothing but Python) in DejaVu Sans, taken from the font files matplotlib
-ships, so "£", "—" and names in any European script print as written.
+ships, so "£", "—" and names in any European script print as written; STIX
+(also from matplotlib) draws signs DejaVu lacks, and a character neither has
+is drawn as □, never silently left out.  Bidirectional controls are printed
+as their code points (⟨U+202E⟩), so they cannot disguise a title or rationale.
 
 Every piece of text from a workbook or a person goes through fpdf2's plain
 text calls (never `write_html` or markdown), clipped to a bounded length,
@@ -25,8 +28,11 @@ from fpdf.enums import TableBordersLayout, TableCellFillMode
 
 from isap.outputs.assurance_report import report_context
 from isap.review.service import DOMAINS, NotFound, Service
+from isap.text import visible_bidi
 
 FONT = "DejaVuSans"
+FALLBACK_FONT = "STIXGeneral"
+MISSING_GLYPH = "□"  # U+25A1, which DejaVu Sans has: a character no font here can draw stays visibly missing
 NHS_BLUE = (0, 94, 184)
 TEXT = (33, 43, 50)
 MUTED = (76, 98, 114)
@@ -82,6 +88,9 @@ class _Document(FPDF):
         self.add_font(FONT, "B", str(folder / "DejaVuSans-Bold.ttf"))
         self.add_font(FONT, "I", str(folder / "DejaVuSans-Oblique.ttf"))
         self.add_font(FONT, "BI", str(folder / "DejaVuSans-BoldOblique.ttf"))
+        # what DejaVu Sans lacks (many mathematical and technical signs) STIX, also shipped by matplotlib, may have
+        self.add_font(FALLBACK_FONT, "", str(folder / "STIXGeneral.ttf"))
+        self.set_fallback_fonts([FALLBACK_FONT], exact_match=False)
         # a token no submitted text can contain, so only our footer gets the page count
         self._alias = "{pages-" + secrets.token_hex(8) + "}"
         self.alias_nb_pages(self._alias)
@@ -93,6 +102,20 @@ class _Document(FPDF):
         self._footer_left, self._footer_right = footer_left, footer_right
         self.set_text_color(*TEXT)
         self.set_font(FONT, "", 10)
+
+    def normalize_text(self, text: str) -> str:
+        """Every text fpdf2 draws passes here: bidirectional controls are shown as their code points (they would
+        reorder the text around them), and a character no font here has is drawn as □ rather than dropped."""
+        text = visible_bidi(text)
+        if not text.isascii():
+            text = "".join(c if self._has_glyph(c) else MISSING_GLYPH for c in text)
+        return super().normalize_text(text)
+
+    def _has_glyph(self, c: str) -> bool:
+        if c in "\n\t" or c.isascii():
+            return True
+        code = ord(c)
+        return code in self.current_font.cmap or any(code in self.fonts[f].cmap for f in self._fallback_font_ids)
 
     def footer(self) -> None:
         self.set_y(-14)
