@@ -303,3 +303,19 @@ def test_the_dashboards_markdown_shows_bidirectional_controls_visibly():
 
     shown = inert_markdown("Care \u202eredivorp\u202c")
     assert "\u202e" not in shown and "\u202c" not in shown and "⟨U\\+202E⟩redivorp⟨U\\+202C⟩" in shown
+
+
+def test_a_nul_in_a_name_or_reference_is_an_ordinary_answer_never_a_database_failure(service):
+    from isap.review.service import NotFound
+
+    with pytest.raises(NotFound):
+        service.user("al\x00ice")
+    assert service.has_user("al\x00ice") is False
+    with pytest.raises(NotFound):
+        service.show("rita", "ISAP-2026-\x00014")
+    with pytest.raises(NotFound):
+        service.comment("ri\x00ta", REF, "hello")
+    with pytest.raises(WorkflowError, match="e-mail address"):
+        service.add_user("eve", "reviewer", email="eve\x00@nhs.net")
+    org = service.add_organisation("Q\x00XX", "NHS\x00 Somewhere ICB")
+    assert org.code == "QXX" and org.name == "NHS Somewhere ICB"

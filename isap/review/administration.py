@@ -33,6 +33,7 @@ from isap.store.models import (
     User,
     utcnow,
 )
+from isap.text import without_controls
 
 DEMO_MARK = "demo_data_loaded"  # the audit event that marks a store as made by demo data
 
@@ -43,15 +44,15 @@ class Administration(UnitOfWork):
         def run(s: Session) -> Organisation:
             if actor is not None:
                 self._role(self._user(s, actor), Role.ADMIN)
-            code_u = code.strip().upper()
-            if not code_u or not name.strip():
+            code_u, org_name = without_controls(code).strip().upper(), without_controls(name).strip()
+            if not code_u or not org_name:
                 raise WorkflowError("an organisation needs a code and a name")
             if s.exec(select(Organisation).where(Organisation.code == code_u)).first():
                 raise Refused(f"organisation {code_u} already exists")
-            org = Organisation(code=code_u, name=name.strip())
+            org = Organisation(code=code_u, name=org_name)
             s.add(org)
             s.flush()
-            self._audit(s, None, "org_added", actor or "admin-cli", reason=f"{code_u} {name.strip()}")
+            self._audit(s, None, "org_added", actor or "admin-cli", reason=f"{code_u} {org_name}")
             return org
         return self._run(run)
 
@@ -61,6 +62,8 @@ class Administration(UnitOfWork):
             raise WorkflowError(f"role must be one of {', '.join(PEOPLE)}, not {role!r}")
         if role == Role.COMMISSIONER and not org_code:
             raise WorkflowError("a commissioner needs an organisation (--org CODE)")
+        if email is not None and sessions.has_control_characters(email):
+            raise WorkflowError(f"{email!r} cannot be used as an e-mail address")
 
         def run(s: Session) -> User:
             if actor is not None:
@@ -111,6 +114,8 @@ class Administration(UnitOfWork):
         return self._run(run)
 
     def has_user(self, username: str) -> bool:
+        if sessions.has_control_characters(username):  # no account has such a name
+            return False
         with self._session() as s:
             return s.exec(select(User).where(User.username == username)).first() is not None
 

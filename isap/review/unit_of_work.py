@@ -165,7 +165,8 @@ class UnitOfWork:
 
     @staticmethod
     def _user(s: Session, username: str) -> User:
-        user = s.exec(select(User).where(User.username == username)).first()
+        # no account's name has a control character, and PostgreSQL cannot even compare text holding a NUL
+        user = None if has_controls(username) else s.exec(select(User).where(User.username == username)).first()
         if user is None:
             raise NotFound(f"unknown user {username!r}")
         return user
@@ -215,7 +216,7 @@ class UnitOfWork:
             raise Forbidden(refused.reason)
 
     def _proposal(self, s: Session, user: User, reference: str) -> Proposal:
-        p = s.exec(select(Proposal).where(Proposal.reference == reference)).first()
+        p = None if has_controls(reference) else s.exec(select(Proposal).where(Proposal.reference == reference)).first()
         if p is None or not self._may_see(user, p):
             # the same answer whether it does not exist or is another organisation's
             raise NotFound(f"no proposal {reference} that you can see")
