@@ -207,11 +207,15 @@ def test_huge_text_is_bounded_and_still_prints(sqlite_service, tmp_path):
     from isap.outputs.letters import render_letter_pdf, render_report_pdf
     from isap.review.service import ConditionInput
 
+    from isap.review.limits import TextKind
+
     svc, _ = sqlite_service
     decided(svc, tmp_path, decide=False)
-    unbroken = "W" * 20_000  # one "word" taller than a page in a narrow column
-    svc.decide("rita", REF, "approved_with_conditions", RATINGS, "Because " + "very " * 20_000 + "sound.",
-               [ConditionInput(unbroken, "line\n" * 2_000, dt.date(2027, 1, 29))])
+    # the longest texts the service keeps (isap/review/limits.py), each past what one cell of the PDF shows
+    unbroken = "W" * TextKind.CONDITION.max_chars  # one "word" taller than a page in a narrow column
+    rationale = ("Because " + "very " * TextKind.RATIONALE.max_chars)[:TextKind.RATIONALE.max_chars - 7] + " sound."
+    svc.decide("rita", REF, "approved_with_conditions", RATINGS, rationale,
+               [ConditionInput(unbroken, "line " * (TextKind.CONDITION_OWNER.max_chars // 5), dt.date(2027, 1, 29))])
     for render in (render_letter_pdf, render_report_pdf):
         path = tmp_path / "big.pdf"
         path.write_bytes(render(svc, "rita", REF, 1))
