@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
-import io
 import logging
 import math
 import uuid
@@ -759,13 +758,11 @@ def size_text(size: int) -> str:
 
 
 def template_page() -> None:
-    from isap.workbook.blank_template import build_template
+    from isap.workbook.blank_template import template_bytes
 
     st.title("Template")
     st.markdown("The ISAP-WB 1.0 workbook: every sheet, drop-down lists, notes on each column.")
-    buf = io.BytesIO()
-    build_template().save(buf)
-    st.download_button("Download the blank template", buf.getvalue(), file_name="ISAP-WB-1.0-template.xlsx",
+    st.download_button("Download the blank template", template_bytes(), file_name="ISAP-WB-1.0-template.xlsx",
                        mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
 

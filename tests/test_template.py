@@ -50,3 +50,19 @@ def test_template_has_every_sheet_header_and_aid(template_path):
     codes = [wb["Transparency"].cell(r, 1).value for r in range(2, 12)]
     assert codes == list(COMMITMENT_CODES)
     assert wb["Cover"]["B2"].value == "1.0"
+
+
+def test_the_blank_template_is_the_same_bytes_every_time(tmp_path):
+    """The template `isap template` writes and the dashboard offers depends on its content only: its
+    document dates and zip entry times are the fixed document date, not the moment it was made."""
+    import zipfile
+
+    from isap.workbook.blank_template import template_bytes, write_template
+    from isap.workbook.reproducible import DOCUMENT_DATE
+
+    write_template(tmp_path / "a.xlsx")
+    assert (tmp_path / "a.xlsx").read_bytes() == template_bytes() == template_bytes()
+    wb = openpyxl.load_workbook(tmp_path / "a.xlsx")
+    assert wb.properties.created == wb.properties.modified == DOCUMENT_DATE
+    with zipfile.ZipFile(tmp_path / "a.xlsx") as z:
+        assert {i.date_time for i in z.infolist()} == {DOCUMENT_DATE.timetuple()[:6]}

@@ -15,6 +15,7 @@ from openpyxl.comments import Comment
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.worksheet.datavalidation import DataValidation
 
+from isap.workbook.reproducible import save_reproducibly, workbook_bytes
 from isap.workbook.template import (
     SHEETS,
     TEMPLATE_VERSION,
@@ -137,5 +138,10 @@ def build_template() -> Workbook:
     return wb
 
 
+def template_bytes() -> bytes:
+    """The blank template's bytes: the same on every call (see isap.workbook.reproducible)."""
+    return workbook_bytes(build_template())
+
+
 def write_template(out: str | Path) -> None:
-    build_template().save(out)
+    save_reproducibly(build_template(), out)
