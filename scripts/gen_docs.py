@@ -1,6 +1,7 @@
 """Write the documents that are generated from the code, or say which are stale.
 
-    .venv/bin/python -m scripts.gen_docs           # rewrite docs/policy.md, docs/cli.md, docs/rules.md
+    .venv/bin/python -m scripts.gen_docs           # rewrite docs/policy.md, docs/cli.md, docs/rules.md and
+                                                   # the generated parts of docs/workbook.md, docs/workflow.md
     .venv/bin/python -m scripts.gen_docs --check   # exit 1, naming each stale document, if any
 
 A threshold, a command or a rule is described once, where it is declared (the
@@ -75,7 +76,7 @@ def policy_markdown() -> str:
         _GENERATED,
         "Every threshold isap applies is a field of one typed policy (`isap/policy`). The values below are",
         "this engine's defaults, not figures published by NHS England; the rules that use them are marked",
-        "*policy* in [rules.md](rules.md). Every report states the value of each field it was made with.\n",
+        "*policy* in the [rule catalogue](./rules.md). Every report states the value of each field it was made with.\n",
         "## Where the policy comes from\n",
         "The first of these that exists applies (see also [deployment.md](deployment.md)):\n",
         "1. `--policy FILE`, on the commands that offer it ([cli.md](cli.md));",
@@ -189,10 +190,85 @@ def rules_markdown() -> str:
     return render("markdown")
 
 
+# ----------------------------------------------------------------------------- the contract's generated parts
+# docs/workbook.md and docs/workflow.md are written by hand, except the parts that restate a table of
+# the code (the template's sheets, the workflow's transitions): those sit between markers and are made here.
+
+def _cell(text: str) -> str:
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def sheets_markdown() -> str:
+    """§2.1 to §2.7 of docs/workbook.md: every sheet of the template and its columns or fields."""
+    from isap.workbook.template import FORMAT_EXAMPLES, SHEETS, SheetKind
+
+    out: list[str] = []
+    for spec in SHEETS:
+        kind = "key/value" if spec.kind is SheetKind.KEY_VALUE else "table"
+        out += [f"### {spec.section} `{spec.name}` ({kind})", "", _cell(spec.description), ""]
+        heading = "field" if spec.kind is SheetKind.KEY_VALUE else "column"
+        out += [f"| {heading} | value | required | what it holds |", "|---|---|---|---|"]
+        for col in spec.columns:
+            value = [col.type.value]
+            if col.format is not None:
+                value.append(f"{col.format.value} ({FORMAT_EXAMPLES[col.format]})")
+            if col.choices:
+                value.append("one of: " + ", ".join(col.choices))
+            if col.range_text():
+                value.append(col.range_text())
+            if col.unique:
+                value.append("unique")
+            out.append(f"| `{col.name}` | {_cell('; '.join(value))} | {_cell(col.required_text)} | "
+                       f"{_cell(col.description)} |")
+        out.append("")
+    return "\n".join(out).rstrip("\n")
+
+
+def transitions_markdown() -> str:
+    """The workflow's transition table and the effect of each decision, from isap/review/lifecycle.py."""
+    from isap.review.lifecycle import ANY_STATE, LAST_CHECKPOINT, NON_TERMINAL, TABLE, Outcome, outcome_effect
+
+    def names(items) -> str:
+        return ", ".join(f"`{i.value}`" for i in sorted(items, key=lambda i: list(type(i)).index(i)))
+
+    out = ["| action | from | who | to |", "|---|---|---|---|"]
+    for t in TABLE.values():
+        who = names(t.roles) + (" (a commissioner: own organisation only)" if t.owner_only else "")
+        to = f"`{t.to_state.value}`" if t.to_state else ("by the outcome, below" if t.action.value == "decide"
+                                                           else "unchanged")
+        since = ("any state" if t.from_states == ANY_STATE else "any state but a final one"
+                 if t.from_states == NON_TERMINAL else names(t.from_states))
+        out.append(f"| {t.action.label} (`{t.action.value}`) | {since} | {who} | {to} |")
+    out += ["", "| decision | at checkpoint 1 or 2 | at the last checkpoint |", "|---|---|---|"]
+    for outcome in Outcome:
+        early, last = outcome_effect(outcome, 1), outcome_effect(outcome, LAST_CHECKPOINT)
+        early_text = f"`{early[0].value}`" + (", for the next checkpoint" if early[1] == 2 else "")
+        out.append(f"| {outcome.label} (`{outcome.value}`) | {early_text} | `{last[0].value}` |")
+    return "\n".join(out)
+
+
+def with_regions(path: Path, regions: dict[str, str]) -> str:
+    """The text of `path` with each marked region holding what the code makes now."""
+    text = path.read_text(encoding="utf-8")
+    for name, body in regions.items():
+        start, end = f"<!-- generated: {name} ({COMMAND}) -->", f"<!-- end of generated: {name} -->"
+        if text.count(start) != 1 or text.count(end) != 1 or text.index(start) > text.index(end):
+            raise SystemExit(f"{path.relative_to(ROOT)}: needs one pair of markers\n{start}\n{end}")
+        head, rest = text.split(start, 1)
+        text = f"{head}{start}\n{body}\n{end}{rest.split(end, 1)[1]}"
+    return text
+
+
 # ----------------------------------------------------------------------------- writing and checking
 
 def documents() -> dict[Path, str]:
-    return {DOCS / "policy.md": policy_markdown(), DOCS / "cli.md": cli_markdown(), DOCS / "rules.md": rules_markdown()}
+    return {
+        DOCS / "policy.md": policy_markdown(),
+        DOCS / "cli.md": cli_markdown(),
+        DOCS / "rules.md": rules_markdown(),
+        DOCS / "workbook.md": with_regions(DOCS / "workbook.md", {"sheets": sheets_markdown()}),
+        DOCS / "workflow.md": with_regions(DOCS / "workflow.md", {"transitions": transitions_markdown()}),
+    }
 
 
 def stale_documents(wanted: dict[Path, str]) -> list[Path]:

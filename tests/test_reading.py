@@ -1,4 +1,4 @@
-"""Reading and typing exactly as workbook.md says: names, types, provenance, edge cases."""
+"""Reading and typing exactly as docs/workbook.md says: names, types, provenance, edge cases."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Text for the commissioner at a terminal (grouped by sheet, errors named in
 plain words, each source named by its document's title), and JSON exactly as
-workbook.md §3 specifies for CI (sources by file name).  Every format states the
+docs/workbook.md §3 specifies for CI (sources by file name).  Every format states the
 policy values used.
 """
 

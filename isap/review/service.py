@@ -1,7 +1,7 @@
 """The ISAP review workflow: the service layer every interface goes through.
 
 The CLI, the dashboard and the pipeline call these methods and nothing else,
-so the rules of workflow.md hold whoever acts: the state machine and its
+so the rules of docs/workflow.md hold whoever acts: the state machine and its
 guards, organisation scoping (a commissioner never sees or touches another
 organisation's proposal), optimistic concurrency (the second of two people
 acting at once is refused, never silently applied), and the append-only

@@ -1,7 +1,7 @@
 """The documents rules cite, named as a reader knows them.
 
 A rule cites its source by file name and paragraph (`002_beafc3e198b0dad1.txt §34`): that is what
-the JSON report and the stored findings keep (workbook.md §3), so that a machine can follow a
+the JSON report and the stored findings keep (docs/workbook.md §3), so that a machine can follow a
 finding to the text it enforces. A person cannot tell which guidance a file name is, so everything
 shown to a person (the text report, exports, the annotated workbook, the assurance report and
 letter, the rule catalogue and the dashboard) names the document by title, publisher and year
@@ -44,7 +44,7 @@ DOCUMENTS: dict[str, Document] = {d.file: d for d in (
              "Care Providers", "NHS Clinical Commissioners", 2018),
 )}
 
-# WB and SCH findings cite a section of the workbook template itself (workbook.md §4, "Output")
+# WB and SCH findings cite a section of the workbook template itself (docs/workbook.md §4, "Output")
 TEMPLATE_PREFIX = "ISAP-WB "
 TEMPLATE_TITLE = "ICP proposal workbook template"
 

@@ -51,7 +51,7 @@ FORMAT_PATTERNS: dict[Format, re.Pattern[str]] = {
     Format.SERVICE_ID: re.compile(r"^SVC-[0-9]{3,}$"),
     Format.PARTNER_ID: re.compile(r"^P-[0-9]{3,}$"),
     Format.ENGAGEMENT_ID: re.compile(r"^E-[0-9]{3,}$"),
-    # exactly one @, a dot somewhere after it, no white space (workbook.md §4).  Linear time: the
+    # exactly one @, a dot somewhere after it, no white space (docs/workbook.md §4).  Linear time: the
     # part after @ runs up to its first dot, and possessive quantifiers never give characters back,
     # so a failing match is one pass however many dots follow (the greedy form was quadratic).
     Format.EMAIL: re.compile(r"^[^@\s]*+@[^@\s.]*+\.[^@\s]*+\Z"),

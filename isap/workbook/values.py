@@ -1,4 +1,4 @@
-"""Typing raw cell values as the template says (workbook.md §1 and §4 "Values").
+"""Typing raw cell values as the template says (docs/workbook.md §1 and §4 "Values").
 
 Commissioners type `£1,250,000`, `y`, `2026-04-01` or let Excel store a
 number; these functions turn what the reader saw into one Python value of the
@@ -32,7 +32,7 @@ _YES = frozenset({"yes", "y"})
 _NO = frozenset({"no", "n"})
 
 
-QUOTE_LIMIT = 100  # characters of a cell's text a message quotes (workbook.md §4 "Values")
+QUOTE_LIMIT = 100  # characters of a cell's text a message quotes (docs/workbook.md §4 "Values")
 
 
 def clip(text: str, limit: int = QUOTE_LIMIT) -> str:
