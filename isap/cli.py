@@ -115,8 +115,10 @@ def check(
         out = to_json(reports)
     elif format is ReportFormat.junit:
         from isap.outputs.exports import to_junit
+        from isap.workbook.findings import Severity
 
-        out = to_junit(reports)
+        # what makes the exit status 1 is what the JUnit report counts as failures
+        out = to_junit(reports, Severity(fail_on.value))
     elif format is ReportFormat.markdown:
         from isap.outputs.exports import to_markdown
 

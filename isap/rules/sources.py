@@ -76,6 +76,17 @@ def unknown_documents(source: str) -> list[str]:
     return [name for name, _ in cited(source) if document_name(name) is None]
 
 
+@lru_cache(maxsize=512)
+def title_and_paragraphs(source: str | None) -> tuple[str, str]:
+    """A source split for a machine that shows it to a person: the documents' titles and the paragraphs.
+
+    `"002_beafc3e198b0dad1.txt §34"` → `("Contracting arrangements … (NHS England, 2019)", "§34")`.  A
+    source citing several documents gives each part in the same order, joined by `; `."""
+    parts = cited(source or "")
+    return ("; ".join(document_name(name) or name for name, _ in parts),
+            "; ".join(paragraphs for _, paragraphs in parts))
+
+
 @lru_cache(maxsize=512)  # a report repeats the same few sources on thousands of findings
 def readable(source: str | None) -> str:
     """A source as a person reads it: each document by title, publisher and year, then its paragraphs.
