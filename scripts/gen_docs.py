@@ -207,7 +207,7 @@ def sheets_markdown() -> str:
         kind = "key/value" if spec.kind is SheetKind.KEY_VALUE else "table"
         out += [f"### {spec.section} `{spec.name}` ({kind})", "", _cell(spec.description), ""]
         heading = "field" if spec.kind is SheetKind.KEY_VALUE else "column"
-        out += [f"| {heading} | value | required | what it holds |", "|---|---|---|---|"]
+        out += [f"| {heading} | label | value | required | what it holds |", "|---|---|---|---|---|"]
         for col in spec.columns:
             value = [col.type.value]
             if col.format is not None:
@@ -218,8 +218,8 @@ def sheets_markdown() -> str:
                 value.append(col.range_text())
             if col.unique:
                 value.append("unique")
-            out.append(f"| `{col.name}` | {_cell('; '.join(value))} | {_cell(col.required_text)} | "
-                       f"{_cell(col.description)} |")
+            out.append(f"| `{col.name}` | {_cell(col.label)} | {_cell('; '.join(value))} | "
+                       f"{_cell(col.required_text)} | {_cell(col.description)} |")
         out.append("")
     return "\n".join(out).rstrip("\n")
 

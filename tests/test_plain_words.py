@@ -54,7 +54,7 @@ def test_a_conditional_requirement_gives_its_reason_in_words(run_check):
     p = clean(2)
     p["Services"][0].update(delivery="Subcontracted", subcontractor_id=None)
     f = _one(run_check(p), "SCH001", "subcontractor_id")
-    assert f.message == (f"Enter the subcontractor's partner identifier (Services, {f.cell}): it is needed "
+    assert f.message == (f"Enter the subcontractor's identifier (Services, {f.cell}): it is needed "
                          "because the delivery is Subcontracted.")
     p = clean(2)
     p["Cover"]["provider_name"] = None
@@ -75,8 +75,8 @@ def test_a_date_that_is_not_a_date_names_its_field(run_check):
     p = clean(1)
     p["Cover"]["contract_start_date"] = "1st April 2027"
     f = _one(run_check(p), "SCH002", "contract_start_date")
-    assert f.message == ("Enter the contract start date as a date: a date cell or text such as 2027-04-01 "
-                         "(Cover, B12). '1st April 2027' is not a date.")
+    assert f.message == ("Enter the contract start date as a date cell or as text such as 2027-04-01 "
+                         "(Cover, B12): '1st April 2027' is not a date.")
 
 
 def test_other_schema_findings_name_the_label_and_the_cell(run_check):

@@ -46,8 +46,14 @@ INSTRUCTIONS = [
 ]
 
 
+def shown_label(col: Column) -> str:
+    """The field's label as the template shows it, at the head of its note and its drop-down."""
+    return col.label[:1].upper() + col.label[1:]
+
+
 def _note(col: Column) -> str:
-    parts = [col.description or col.name, f"Type: {col.type.value}."]
+    # the label first: it is the name every finding about this field uses
+    parts = [shown_label(col), col.description or col.name, f"Type: {col.type.value}."]
     if col.choices:
         parts.append("Allowed: " + ", ".join(col.choices) + ".")
     if col.format is not None:
@@ -68,9 +74,9 @@ def _validation(col: Column) -> DataValidation | None:
         return None
     dv = DataValidation(type="list", formula1=f'"{items}"', allow_blank=True, showDropDown=False)
     dv.error = f"Choose one of: {items.replace(',', ', ')}"
-    dv.errorTitle = col.name
+    dv.errorTitle = shown_label(col)  # Excel shows at most 32 characters of a title
     dv.prompt = col.description
-    dv.promptTitle = col.name
+    dv.promptTitle = shown_label(col)
     return dv
 
 
