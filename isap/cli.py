@@ -161,13 +161,15 @@ def template(out: Path = typer.Argument(..., help="Where to write the workbook (
     """Write the blank ISAP-WB 1.0 template a commissioner fills in (or, with --example, a filled-in one)."""
     try:
         if example:
-            from sample_submissions.proposals import clean, write
+            from isap.workbook.blank_template import write_filled_template
+            from sample_submissions.proposals import clean
 
             # A strategic case as a commissioner would send it, still without a voluntary sector partner:
-            # one warning (REL011) to show how warnings are explained and acknowledged.
+            # one warning (REL011) to show how warnings are explained and acknowledged.  It is the
+            # template filled in, with every aid the blank one gives.
             proposal = clean(1, reference=EXAMPLE_REFERENCE)
             proposal["Partners"] = [p for p in proposal["Partners"] if p["partner_type"] != "Voluntary sector"]
-            write(proposal, out)
+            write_filled_template(proposal, out)
         else:
             from isap.workbook.blank_template import write_template
 

@@ -9,6 +9,7 @@ and the Transparency sheet with its ten commitment codes already listed.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Mapping, Sequence
 
 from openpyxl import Workbook
 from openpyxl.comments import Comment
@@ -142,6 +143,42 @@ def build_template() -> Workbook:
         else:
             _key_value(ws, spec)
     return wb
+
+
+def filled_template(values: Mapping[str, Mapping[str, object] | Sequence[Mapping[str, object]]]) -> Workbook:
+    """The template filled in with `values`: per sheet, a key/value sheet's `{field: value}` or a table's
+    rows of `{column: value}`.  Everything the blank template gives (widths, notes, drop-downs, frozen
+    header rows) stays, and each date or amount is written in the template's format, so an example
+    reads as a commissioner's own filled-in template would, dates included."""
+    wb = build_template()
+    for spec in SHEETS:
+        ws = wb[spec.name]
+        given = values.get(spec.name)
+        if given is None:
+            continue
+        if spec.kind is SheetKind.KEY_VALUE:
+            assert isinstance(given, Mapping)
+            for r, col in enumerate(spec.columns, start=2):
+                if col.name in given and col.name != "template_version":
+                    ws.cell(row=r, column=2, value=given[col.name])
+            continue
+        for r in range(2, len(spec.preset_rows) + 2):  # the preset rows are replaced by the given ones
+            for ci in range(1, len(spec.columns) + 1):
+                ws.cell(row=r, column=ci).value = None
+        for r, row in enumerate(given, start=2):
+            for ci, col in enumerate(spec.columns, start=1):
+                value = row.get(col.name)
+                if value is None:
+                    continue
+                cell = ws.cell(row=r, column=ci, value=value)
+                fmt = _number_format(col)
+                if fmt:
+                    cell.number_format = fmt
+    return wb
+
+
+def write_filled_template(values, out: str | Path) -> Path:
+    return save_reproducibly(filled_template(values), out)
 
 
 def template_bytes() -> bytes:
