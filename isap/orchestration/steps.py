@@ -261,7 +261,10 @@ def _assure_items(service: Service, run_key: str, items, policy, outcome: RunOut
         except AlreadyFinished:
             outcome.already_finished += 1
         except WorkflowError as exc:
+            # a guard's refusal (another organisation's reference, a closed proposal) is the file's
+            # outcome, not a fault of the run: one INFO line, no traceback, and the run ends Completed
             said, kind = f"refused: {exc}", type(exc).__name__
+            log.info("staged upload %s… refused (%s)", item.id[:8], kind)
             if ride_out(lambda: service.finish_staged(item.id, StagedState.DONE, said, refusal=kind), patience,
                         sleep):
                 outcome.refused += 1
