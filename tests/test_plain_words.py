@@ -1,8 +1,8 @@
 """Findings a commissioner can act on, and outputs automation can trust.
 
 A schema finding names the field by the label the template shows and says what to enter, with the
-sheet and cell (docs/rules.md "How findings are worded"); the text report, the JSON report and the
-annotated copy carry the same words.  A JUnit report counts as failures exactly the findings that
+sheet and cell (docs/workbook.md §3, "Schema findings say what to enter"); the text report, the JSON
+report and the annotated copy carry the same words.  A JUnit report counts as failures exactly the findings that
 make the exit status non-zero, and the JSON report names each source by title as well as by file.
 """
 

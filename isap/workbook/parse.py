@@ -393,7 +393,7 @@ class _Builder:
 
     def _schema_message(self, spec, col: Column, rule_id: str, value, present, pos, row_of, cell: str) -> str:
         """What to enter, where, and what is wrong now, in the words of the template's label
-        (docs/rules.md "How findings are worded")."""
+        (docs/workbook.md §3, "Schema findings say what to enter")."""
         name = col.name
         where = f"({spec.name}, {cell})"
         field = f"the {col.label}"
