@@ -146,3 +146,53 @@ def test_the_upgrade_keeps_existing_proposals_and_lets_organisations_share_a_ref
     engine.dispose()
     command.downgrade(alembic_config(url), "0005_access")
     command.upgrade(alembic_config(url), "head")
+
+
+def test_a_download_is_served_only_with_the_session_of_the_person_it_was_offered_to(tmp_path):
+    """In a real browser against `isap dashboard`: the original's link answers alice's signed-in browser,
+    and refuses a client with no cookie, another signed-in person, and alice's cookie once she signs out."""
+    import os
+    import urllib.error
+    import urllib.request
+    from urllib.parse import urljoin
+
+    from tests.test_dashboard_e2e import CHROMIUM, dashboard, launch, settle, sign_in
+
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("Debian's chromium is not installed")
+    from playwright.sync_api import sync_playwright
+
+    from isap.review.sessions import COOKIE_NAME
+
+    def status(url: str, cookie: str | None = None) -> int:
+        request = urllib.request.Request(url, headers={"Cookie": f"{COOKIE_NAME}={cookie}"} if cookie else {})
+        try:
+            return urllib.request.urlopen(request, timeout=30).status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    with dashboard(tmp_path) as server, sync_playwright() as pw:
+        browser = launch(pw)
+        alice = browser.new_context()
+        page = alice.new_page()
+        sign_in(page, server, "alice", "alice-demo")
+        page.goto(f"{server}/proposal?ref=ISAP-2026-011&tab=Versions")
+        settle(page)
+        link = page.get_by_role("link", name="Download the original workbook")
+        url = urljoin(server, link.get_attribute("href"))
+        assert "/media/" not in url
+        token = next(c["value"] for c in alice.cookies() if c["name"] == COOKIE_NAME)
+        got = alice.request.get(url)
+        assert got.status == 200 and got.body()[:2] == b"PK"  # the workbook itself, to the signed-in owner
+        assert "attachment" in got.headers["content-disposition"]
+        assert status(url) == 403  # no cookie
+        otto = browser.new_context()
+        sign_in(otto.new_page(), server, "otto", "otto-demo")
+        other = next(c["value"] for c in otto.cookies() if c["name"] == COOKIE_NAME)
+        assert status(url, other) == 403  # someone else's session
+        assert status(url.rsplit("/", 1)[0] + "/" + "x" * 43, token) == 403  # an offer that never was
+        assert status(url, token) == 200
+        page.get_by_role("button", name="Sign out").click()
+        settle(page)
+        assert status(url, token) == 403  # the session has ended
+        browser.close()

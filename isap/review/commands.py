@@ -131,7 +131,7 @@ class Commands(UnitOfWork):
             if existing is not None:
                 result = UploadResult(ref, existing.number, False, True, existing.errors, existing.warnings, sha,
                                       report_dict, message=f"Identical to version {existing.number}: nothing new kept.",
-                                      latest_version=latest)
+                                      latest_version=latest, organisation=org.code)
                 if result.repeats_earlier_version:
                     result.message = (f"{ref} is identical to version {existing.number}, an earlier version: nothing "
                                       f"new was kept, and version {latest} is still the latest.")
@@ -178,7 +178,7 @@ class Commands(UnitOfWork):
             return UploadResult(ref, number, created, False, summary["error"], summary["warning"], sha, report_dict,
                                 message=mismatch,
                                 retitled=None if created or retitled_from is None else (retitled_from, report.title),
-                                latest_version=number)
+                                latest_version=number, organisation=org.code)
         def run_and_finish(s: Session) -> UploadResult:
             result = run(s)
             if staged_id is not None and not staging.finish_in(s, staged_id, staging.StagedState.DONE,

@@ -122,6 +122,7 @@ class UploadResult:
     retitled: tuple[str, str] | None = None  # (old, new) when this version changed the proposal's title
     latest_version: int | None = None  # the proposal's latest version once this upload is done
     takes_no_new_version: bool = False  # a duplicate for a proposal that is not the commissioner's to change now
+    organisation: str | None = None  # the lead commissioner's code: with the reference, the proposal's name
 
     @property
     def repeats_earlier_version(self) -> bool:
