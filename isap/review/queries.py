@@ -155,8 +155,9 @@ class Queries(UnitOfWork):
                                    .order_by(SubmissionVersion.number)))
             out = self._summary(p, org, versions[-1].number if versions else None)
             # how this person names it: the reference, with the code when they see it under several organisations
-            out["name"] = (proposal_name(org.code, p.reference) if p.reference in self._shared_references(s, user)
-                           else p.reference)
+            shared = user.role != Role.COMMISSIONER and s.exec(select(Proposal.id).where(
+                Proposal.reference == p.reference, Proposal.id != p.id)).first() is not None
+            out["name"] = proposal_name(org.code, p.reference) if shared else p.reference
             # what the state machine says, so a page renders it and decides nothing
             out["next_step"] = lifecycle.next_step(facts, who)
             out["actions"] = [{"action": o.action.value, "allowed": o.allowed, "reason": o.reason}
