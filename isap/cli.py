@@ -847,7 +847,8 @@ def dashboard_command(port: int, host: str, max_file_bytes: int, secrets: Option
     """
     import math
 
-    app_path = app_path or Path(__file__).resolve().parent.parent / "dashboards" / "app.py"
+    # the pages and the route that serves downloads to the signed-in person only (dashboards/server.py)
+    app_path = app_path or Path(__file__).resolve().parent.parent / "dashboards" / "server.py"
     cmd = [sys.executable, "-m", "streamlit", "run", str(app_path), "--server.port", str(port),
            "--server.address", host, "--server.headless", "true", "--browser.gatherUsageStats", "false",
            "--client.toolbarMode", "viewer", "--client.showErrorDetails", "none",

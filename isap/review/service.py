@@ -36,6 +36,7 @@ from isap.review.unit_of_work import (
     UploadResult,
     WorkflowError,
     diff_findings,
+    proposal_name,
 )
 from isap.store.db import StoreBusy, StoreError
 
@@ -61,4 +62,5 @@ __all__ = [
     "IntegrityError",
     "SYSTEM_USER",
     "DOMAINS",
+    "proposal_name",
 ]

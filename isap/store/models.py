@@ -14,7 +14,7 @@ import hashlib
 import json
 from typing import Optional
 
-from sqlalchemy import Column, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import Column, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -42,8 +42,12 @@ class User(SQLModel, table=True):
 
 
 class Proposal(SQLModel, table=True):
+    """A proposal is named by its lead commissioner's organisation and its reference together: two
+    organisations may use the same reference, and neither ever learns of the other (docs/decisions.md)."""
+
+    __table_args__ = (Index("uq_proposal_organisation_reference", "organisation_id", "reference", unique=True),)
     id: Optional[int] = Field(default=None, primary_key=True)
-    reference: str = Field(index=True, unique=True, max_length=20)
+    reference: str = Field(index=True, max_length=20)
     title: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
     organisation_id: int = Field(foreign_key="organisation.id", index=True)
     provider_type: Optional[str] = Field(default=None, max_length=60)
@@ -240,6 +244,8 @@ class Notification(SQLModel, table=True):
     key: str = Field(max_length=200, unique=True)
     kind: str = Field(max_length=40, index=True)
     proposal_reference: Optional[str] = Field(default=None, max_length=20, index=True)
+    # the proposal itself: its reference alone may name proposals of several organisations
+    proposal_id: Optional[int] = Field(default=None, foreign_key="proposal.id", index=True)
     checkpoint: Optional[int] = None
     recipients: str = Field(sa_column=Column(Text, nullable=False))  # one address a line
     subject: str = Field(sa_column=Column(Text, nullable=False))
