@@ -318,3 +318,25 @@ def test_decisions_recorded_before_seals_are_sealed_by_the_upgrade(tmp_path):
             "decision_sealed"
     with pytest.raises(Exception, match="would no longer verify"):
         command.downgrade(alembic_config(url), "0005_access")
+
+
+def test_the_demo_history_runs_forward_over_weeks(tmp_path):
+    """The demonstration data is recorded in the order it happened, so its history keeps its weeks (an event
+    dated before the one it follows would be recorded at that one's time)."""
+    import datetime as dt
+
+    from isap.demo import load
+    from isap.review.service import Service
+    from isap.store.db import engine_for, upgrade
+    from isap.store.files import FileStore
+
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    upgrade(url)
+    svc = Service(engine_for(url), FileStore(tmp_path / "files"))
+    assert load(svc)
+    with svc.engine.connect() as conn:
+        ats = [dt.datetime.fromisoformat(a) for a in
+               conn.execute(text("SELECT at FROM auditevent ORDER BY id")).scalars()]
+    assert ats == sorted(ats) and ats[-1] - ats[0] > dt.timedelta(days=59)
+    assert len({a.date() for a in ats}) >= 10
+    assert svc.verify_audit().ok
