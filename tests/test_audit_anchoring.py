@@ -144,6 +144,27 @@ def test_a_decision_added_outside_isap_fails_verification(service, tmp_path):
     assert not result.ok and "decision 2 has no event that recorded it" in result.summary()
 
 
+def test_a_chained_event_with_a_seal_isap_did_not_write_fails_verification(service, db_url, tmp_path):
+    """Whoever holds the application role can add a correctly chained event; a seal in it that names no
+    decision is reported, not a crash."""
+    from isap.store.models import AuditEvent
+
+    with service.engine.connect() as conn:
+        last = conn.execute(text("SELECT id, hash, at FROM auditevent ORDER BY id DESC LIMIT 1")).mappings().one()
+    import datetime as dt
+
+    at = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=5)
+    e = AuditEvent(action="decide:approved", actor="rita", at=at, record="decision:x:0")
+    e.prev_hash, e.hash = last["hash"], e.chain_digest(last["hash"])
+    with service.engine.begin() as conn:
+        stored = at if conn.dialect.name == "postgresql" else at.strftime("%Y-%m-%d %H:%M:%S.%f")  # as isap stores it
+        conn.execute(text("INSERT INTO auditevent (action, actor, at, prev_hash, hash, record) "
+                          "VALUES (:a, :r0, :t, :p, :h, :s)"),
+                     {"a": e.action, "r0": e.actor, "t": stored, "p": e.prev_hash, "h": e.hash, "s": e.record})
+    r = _cli(db_url, tmp_path, "audit", "verify")
+    assert r.returncode == 1 and f"event {last['id'] + 1} carries a seal isap did not write" in r.stderr
+
+
 # ---------------------------------------------------------------------- anchors outside the database
 def test_keygen_writes_a_private_key_only_its_owner_reads_and_never_replaces_one(tmp_path):
     key = tmp_path / "audit.pem"

@@ -119,6 +119,7 @@ class _Walk:
     by_id: dict[int, str] = field(default_factory=dict)  # the hash at each place a known head names
     ids_of: dict[str, int] = field(default_factory=dict)  # where each known hash is
     records: dict[int, str] = field(default_factory=dict)  # decision id -> the seal its event carries
+    odd: list[str] = field(default_factory=list)  # seals that name no decision, or one sealed twice
 
 
 def verify(connection: Connection, known: Iterable[KnownHead] = ()) -> Verification:
@@ -154,12 +155,17 @@ def verify(connection: Connection, known: Iterable[KnownHead] = ()) -> Verificat
                 w.by_id[e.id] = e.hash
             if e.hash in wanted_hashes:
                 w.ids_of[e.hash] = e.id
-            if e.record and e.record.startswith("decision:"):
-                w.records[int(e.record.split(":")[1])] = e.record
+            if e.record is not None:
+                kind, _, rest = e.record.partition(":")
+                number = rest.partition(":")[0]
+                if kind != "decision" or not number.isdigit() or int(number) in w.records:
+                    w.odd.append(f"event {e.id} carries a seal isap did not write")
+                else:
+                    w.records[int(number)] = e.record
             w.prev = e.hash
             w.count += 1
             w.last_id = e.id
-    problems = [*_unheld(known, w), *_unsealed(connection, w.records)]
+    problems = [*_unheld(known, w), *w.odd, *_unsealed(connection, w.records)]
     return Verification(w.count, w.prev, problems=tuple(problems), head_id=w.last_id, known_heads=len(known))
 
 

@@ -44,15 +44,17 @@ def upgrade() -> None:
     _seal_existing_decisions()
     dialect = op.get_bind().dialect.name
     if dialect == "sqlite":
-        # AFTER, not BEFORE: before the insert SQLite shows an id it is about to choose itself as -1
-        others = "FROM auditevent WHERE id <> NEW.id"
+        # AFTER, not BEFORE: before the insert SQLite shows an id it is about to choose itself as -1.  Each
+        # check reads the index from the new id down or up, never the whole table.
+        before = "FROM auditevent WHERE id < NEW.id ORDER BY id DESC LIMIT 1"
         op.execute(
             "CREATE TRIGGER auditevent_in_order AFTER INSERT ON auditevent BEGIN "
-            f"SELECT RAISE(ABORT, '{NEXT_ID}') WHERE NEW.id IS NOT (SELECT coalesce(max(id), 0) + 1 {others}); "
+            f"SELECT RAISE(ABORT, '{NEXT_ID}') WHERE NEW.id IS NOT coalesce((SELECT id {before}), 0) + 1 "
+            "OR EXISTS (SELECT 1 FROM auditevent WHERE id > NEW.id); "
             f"SELECT RAISE(ABORT, '{IN_ORDER}') WHERE julianday(NEW.at) IS NULL "
-            f"OR julianday(NEW.at) < (SELECT julianday(at) {others} ORDER BY id DESC LIMIT 1); "
-            f"SELECT RAISE(ABORT, '{LINKED}') WHERE NEW.prev_hash IS NOT "
-            f"coalesce((SELECT hash {others} ORDER BY id DESC LIMIT 1), '{GENESIS}'); "
+            f"OR julianday(NEW.at) < (SELECT julianday(at) {before}); "
+            f"SELECT RAISE(ABORT, '{LINKED}') WHERE NEW.prev_hash IS NOT coalesce((SELECT hash {before}), "
+            f"'{GENESIS}'); "
             "END")
         for table in RECORDS:
             for verb in ("UPDATE", "DELETE"):
