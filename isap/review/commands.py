@@ -49,6 +49,7 @@ from isap.store.models import (
     SubmissionVersion,
     UnassignedUpload,
     User,
+    decision_record,
 )
 from isap.store.originals import OriginalsError
 
@@ -365,9 +366,11 @@ class Commands(UnitOfWork):
                 raise Conflict(f"{reference} was changed by someone else since you loaded it; reload and try again")
             review.decided_at = self.clock()
             s.add(review)
-            s.add_all(Rating(review_id=review.id, domain=d, rating=ratings[d]) for d in DOMAINS)
-            s.add(Decision(review_id=review.id, proposal_id=p.id, checkpoint=p.checkpoint, outcome=outcome,
-                           rationale=rationale.strip(), by=user.id, at=self.clock()))
+            rated = [Rating(review_id=review.id, domain=d, rating=ratings[d]) for d in DOMAINS]
+            decision = Decision(review_id=review.id, proposal_id=p.id, checkpoint=p.checkpoint, outcome=outcome,
+                                rationale=rationale.strip(), by=user.id, at=self.clock())
+            s.add_all([*rated, decision])
+            s.flush()  # their ids, which the seal on the decision's event covers
             for c in conditions:
                 s.add(Condition(proposal_id=p.id, review_id=review.id, checkpoint=p.checkpoint, text=c.text,
                                 owner=c.owner, due_date=c.due_date))
@@ -378,7 +381,8 @@ class Commands(UnitOfWork):
             ratings_text = ", ".join(f"{d}={ratings[d]}" for d in DOMAINS)
             self._bump(s, p, expected_version, state=to_state, **changes)
             self._audit(s, p, f"{Action.DECIDE}:{outcome}", user.username, from_state, to_state,
-                        f"{rationale.strip()} [{ratings_text}]", checkpoint=decided_at)
+                        f"{rationale.strip()} [{ratings_text}]", checkpoint=decided_at,
+                        record=decision_record(decision, rated))
             for c in conditions:
                 self._audit(s, p, "condition_raised", user.username,
                             reason=f"{c.text} (owner {c.owner}, due {c.due_date.isoformat()})", checkpoint=decided_at)

@@ -276,12 +276,14 @@ class UnitOfWork:
         return user.role == Role.COMMISSIONER and user.organisation_id == p.organisation_id
 
     def _audit(self, s: Session, p: Proposal | None, action: str, actor: str, from_state: str | None = None,
-               to_state: str | None = None, reason: str | None = None, checkpoint: int | None = None) -> None:
-        """Append to the history; `checkpoint` is the one the event belongs to (default: the proposal's now)."""
+               to_state: str | None = None, reason: str | None = None, checkpoint: int | None = None,
+               record: str | None = None) -> None:
+        """Append to the history; `checkpoint` is the one the event belongs to (default: the proposal's now);
+        `record` the seal of a record the event made (`decision_record`)."""
         if checkpoint is None and p is not None:
             checkpoint = p.checkpoint
         s.add(AuditEvent(proposal_id=p.id if p else None, action=action, actor=actor, from_state=from_state,
-                         to_state=to_state, checkpoint=checkpoint, reason=reason, at=self.clock()))
+                         to_state=to_state, checkpoint=checkpoint, reason=reason, at=self.clock(), record=record))
 
     # ------------------------------------------------------------------ the outbox
     @staticmethod

@@ -186,6 +186,8 @@ class AuditEvent(SQLModel, table=True):
     at: dt.datetime = Field(default_factory=utcnow, index=True)
     prev_hash: Optional[str] = Field(default=None, max_length=64)
     hash: Optional[str] = Field(default=None, max_length=64, index=True)
+    # the record this event made, sealed: "decision:<id>:<sha256 of the decision and its ratings>"
+    record: Optional[str] = Field(default=None, max_length=120)
 
     def chain_digest(self, prev_hash: str) -> str:
         """SHA-256 over this row's canonical content and the previous row's hash.
@@ -193,17 +195,42 @@ class AuditEvent(SQLModel, table=True):
         Canonical: a JSON array in a fixed order, UTF-8, no spaces, the time
         in UTC to the microsecond; the row's id is not part of it (it is given
         by the database after the hash is computed), its place is fixed by
-        `prev_hash`.
+        `prev_hash`.  `record` is appended only when there is one, so events
+        recorded before it existed keep their hashes.
         """
-        at = self.at if self.at.tzinfo is not None else self.at.replace(tzinfo=dt.timezone.utc)
         content = [AUDIT_CHAIN_FORMAT, prev_hash, self.proposal_id, self.action, self.actor, self.from_state,
-                   self.to_state, self.checkpoint, self.reason,
-                   at.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")]
-        return hashlib.sha256(json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode()).hexdigest()
+                   self.to_state, self.checkpoint, self.reason, utc_text(self.at)]
+        if self.record is not None:
+            content.append(self.record)
+        return _sha256_json(content)
 
 
 AUDIT_CHAIN_FORMAT = "isap-audit-1"
 AUDIT_CHAIN_GENESIS = "0" * 64  # the previous hash of the first event
+DECISION_RECORD_FORMAT = "isap-decision-1"
+
+
+def utc_text(at: dt.datetime) -> str:
+    """A stored time as canonical text: UTC to the microsecond (SQLite gives naive UTC back, PostgreSQL aware)."""
+    at = at if at.tzinfo is not None else at.replace(tzinfo=dt.timezone.utc)
+    return at.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _sha256_json(content: list) -> str:
+    return hashlib.sha256(json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode()).hexdigest()
+
+
+def decision_record(decision: "Decision", ratings: list["Rating"]) -> str:
+    """The seal an audit event carries for a decision: its id and a SHA-256 over the decision and its ratings.
+
+    The ratings are taken in domain order with their own ids, so a rating
+    changed, added or removed changes the seal as surely as a rationale
+    rewritten.
+    """
+    content = [DECISION_RECORD_FORMAT, decision.id, decision.review_id, decision.proposal_id, decision.checkpoint,
+               decision.outcome, decision.rationale, decision.by, utc_text(decision.at),
+               [[r.id, r.review_id, r.domain, r.rating] for r in sorted(ratings, key=lambda r: (r.domain, r.id))]]
+    return f"decision:{decision.id}:{_sha256_json(content)}"
 
 
 class SignInSession(SQLModel, table=True):
