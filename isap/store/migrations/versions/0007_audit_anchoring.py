@@ -1,7 +1,7 @@
 """the audit history kept in order by the database; decisions and ratings insert-only and sealed
 
 Revision ID: 0007_audit_anchoring
-Revises: 0005_access
+Revises: 0006_reference_per_organisation
 Create Date: 2026-12-06 09:00:00
 
 - auditevent.record: the seal of the record an event made (a decision and its
@@ -26,7 +26,7 @@ import sqlmodel
 
 
 revision = '0007_audit_anchoring'
-down_revision = '0005_access'
+down_revision = '0006_reference_per_organisation'
 branch_labels = None
 depends_on = None
 
