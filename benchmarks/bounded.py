@@ -3,7 +3,7 @@
 Every cell of every `Services` row is invalid (ten columns, a fault of its own
 in each), so an unbounded checker lists about a million findings.  The
 benchmark checks that the check, the stored version and the proposal page stay
-small and fast however many faults a file holds (workbook.md §4 "Output").
+small and fast however many faults a file holds (docs/workbook.md §4 "Output").
 The workbook is generated here (about 3.4 MB), never committed.
 """
 

@@ -17,10 +17,10 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
-import io
 import logging
 import math
 import uuid
+from typing import Callable
 
 import pandas as pd
 import streamlit as st
@@ -46,6 +46,7 @@ WRAPPING_ROW = 76
 SHOWN_ROWS, HEADER_ROW, TABLE_BORDERS = 10, 35, 3
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 MIB = 1024 * 1024
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 log = logging.getLogger("isap.dashboard")
 
 
@@ -357,7 +358,7 @@ def row_opens_caption() -> None:
 def opened_row(event, frame: pd.DataFrame) -> str | None:
     """The reference of the row someone selected in a table, if they selected one."""
     rows = getattr(getattr(event, "selection", None), "rows", None) or []
-    return str(frame.iloc[rows[0]]["reference"]) if rows else None
+    return str(frame.iloc[rows[0]]["name"]) if rows else None
 
 
 def proposal_page() -> None:
@@ -441,11 +442,10 @@ def proposal_page() -> None:
                                   key=f"dl-version-{ref}-{numbers[-1]}")
             name = next(v["filename"] for v in d["versions"] if v["number"] == number)
 
-            def original(number: int = number) -> bytes:  # read on click, not on every rerun of the page
-                return svc.version_bytes(user["username"], ref, number)[1]
+            def original(username: str, number: int = number) -> bytes:  # read on click, as the person
+                return svc.version_bytes(username, ref, number)[1]
 
-            st.download_button("Download the original workbook", original, file_name=plain(name),
-                               mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+            offer_download(user, "Download the original workbook", original, plain(name), XLSX, "original")
     with tabs[2]:
         if not d["conditions"]:
             st.markdown("No conditions.")
@@ -494,8 +494,11 @@ def proposal_page() -> None:
             wrapping_table(shown, config)
             from isap.outputs.exports import to_csv
 
-            st.download_button("Download the history (CSV)", to_csv(d["history"], cols),
-                               file_name=f"{ref}-history.csv", mime="text/csv")
+            def history_csv(username: str) -> bytes:  # the history as the person may read it at the click
+                return to_csv(svc.show(username, ref)["history"], cols).encode()
+
+            offer_download(user, "Download the history (CSV)", history_csv, f"{plain(d['reference'])}-history.csv",
+                           "text/csv", "history")
         if user["role"] in ("reviewer", "admin"):
             from isap.outputs.assurance_report import render_report
 
@@ -507,10 +510,10 @@ def proposal_page() -> None:
                 except WorkflowError as exc:
                     kind_error(exc)
                 else:
-                    st.download_button("Download the assurance report (HTML, printable)", html,
-                                       file_name=f"{ref}-checkpoint-{cp}-assurance.html", mime="text/html")
-                    from functools import partial
-
+                    offer_download(user, "Download the assurance report (HTML, printable)",
+                                   lambda _username, html=html: html.encode(),
+                                   f"{plain(d['reference'])}-checkpoint-{cp}-assurance.html", "text/html",
+                                   "report-html")
                     from isap.outputs.letters import FontsMissing, font_dir, render_letter_pdf, render_report_pdf
 
                     try:
@@ -519,14 +522,15 @@ def proposal_page() -> None:
                         st.warning(fmt("PDF downloads are not available here: {}", exc))
                     else:
                         # made on click, not on every rerun of the page
-                        st.download_button("Download the assurance report (PDF)",
-                                           partial(render_report_pdf, svc, user["username"], ref, cp),
-                                           file_name=f"{ref}-checkpoint-{cp}-assurance.pdf", mime="application/pdf")
+                        offer_download(user, "Download the assurance report (PDF)",
+                                       lambda username: render_report_pdf(svc, username, ref, cp),
+                                       f"{plain(d['reference'])}-checkpoint-{cp}-assurance.pdf", "application/pdf",
+                                       "report-pdf")
                         if any(r["checkpoint"] == cp and r["decision"] for r in d["reviews"]):
-                            st.download_button("Download the decision letter (PDF)",
-                                               partial(render_letter_pdf, svc, user["username"], ref, cp),
-                                               file_name=f"{ref}-checkpoint-{cp}-decision-letter.pdf",
-                                               mime="application/pdf")
+                            offer_download(user, "Download the decision letter (PDF)",
+                                           lambda username: render_letter_pdf(svc, username, ref, cp),
+                                           f"{plain(d['reference'])}-checkpoint-{cp}-decision-letter.pdf",
+                                           "application/pdf", "letter")
 
 
 def review_tab(svc: Service, user: dict, d: dict) -> None:
@@ -544,7 +548,7 @@ def review_tab(svc: Service, user: dict, d: dict) -> None:
             st.caption(md(dec["rationale"]))
     for c in d["comments"]:
         st.markdown(fmt("> {}  \n— {}, {}", c["text"], c["author"], labels.when(c["at"])))
-    ref = d["reference"]
+    ref = d["name"]
     offer = Offer(d)
     if offer.listed(Action.TAKE) or offer.listed(Action.RETURN):
         c1, c2 = st.columns(2)
@@ -628,7 +632,7 @@ def my_proposals_page() -> None:
         st.info("No proposals yet: download the template, fill it in and upload it.")
         return
     frame = pd.DataFrame(rows)
-    frame["next step"] = [service().next_step(user["username"], r["reference"]) for r in rows]
+    frame["next step"] = [service().next_step(user["username"], r["name"]) for r in rows]
     # reference, state and the next step first: what matters is on screen at 1280 px
     shown, config = labels.table(frame, ["reference", "state", "next step", "title", "checkpoint", "latest_version"],
                                  codes=("state",))
@@ -710,7 +714,7 @@ def upload_outcome(upload, data: bytes, filename: str) -> None:
         st.caption("Checked at once, without waiting for the background service (it is starting up or not "
                    "answering). Your upload is saved, and the result is the same.")
     if result.reference:
-        st.session_state["current_ref"] = result.reference
+        st.session_state["current_ref"] = uploaded_name(result)
         if result.message and not result.duplicate:
             # the checkpoint mismatch, at once and first, in the words the CLI and the notification use
             st.error(md(result.message[:1].upper() + result.message[1:]))
@@ -726,7 +730,7 @@ def upload_outcome(upload, data: bytes, filename: str) -> None:
         if result.retitled is not None:
             st.info(fmt("This version changed the proposal's title from “{}” to “{}”.", *result.retitled))
         if st.button(fmt("Open {}", result.reference), key="open-uploaded"):
-            open_proposal(result.reference)
+            open_proposal(uploaded_name(result))
     else:
         st.error(md(result.message))
     findings_view(result.report.get("findings", []), "upload")
@@ -755,9 +759,41 @@ def annotated_download(data: bytes, report: dict, filename: str) -> None:
                    "above are complete.")
         return
     if annotated:
-        st.download_button("Download your workbook with the findings marked", annotated,
-                           file_name=plain(filename).rsplit(".", 1)[0] + "-findings.xlsx",
-                           mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+        offer_download(me(), "Download your workbook with the findings marked", lambda _username: annotated,
+                       plain(filename).rsplit(".", 1)[0] + "-findings.xlsx", XLSX, "annotated")
+
+
+def uploaded_name(result) -> str:
+    """How the uploader names the proposal just uploaded: its reference within a commissioner's organisation,
+    with the lead commissioner's code for an administrator, who sees every organisation's."""
+    user = me() or {}
+    if user.get("role") == "commissioner" or not result.organisation:
+        return result.reference
+    from isap.review.service import proposal_name
+
+    return proposal_name(result.organisation, result.reference)
+
+
+def offer_download(user: dict | None, label: str, make: Callable[[str], bytes], file_name: str, mime: str,
+                   key: str) -> None:
+    """A download of proposal data, served by the dashboard's own route to this signed-in person only.
+
+    Not `st.download_button`: Streamlit serves its files to anyone with the
+    address (see dashboards/downloads.py).  `make` is given the account's user
+    name when the link is followed, and reads through the service as that account.
+    """
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    from dashboards import downloads, session
+
+    sso = bool(user and user.get("sso"))
+    credential = st.context.cookies.get(downloads.SSO_COOKIE) if sso else session.token()
+    ctx = get_script_run_ctx()
+    if user is None or not credential or ctx is None:
+        st.caption(fmt("{}: sign in again to download.", label))
+        return
+    url = downloads.make_offer((ctx.session_id, key), credential, user["username"], sso, make, file_name, mime)
+    st.link_button(label, url)
 
 
 def size_text(size: int) -> str:
@@ -765,13 +801,11 @@ def size_text(size: int) -> str:
 
 
 def template_page() -> None:
-    from isap.workbook.blank_template import build_template
+    from isap.workbook.blank_template import template_bytes
 
     st.title("Template")
     st.markdown("The ISAP-WB 1.0 workbook: every sheet, drop-down lists, notes on each column.")
-    buf = io.BytesIO()
-    build_template().save(buf)
-    st.download_button("Download the blank template", buf.getvalue(), file_name="ISAP-WB-1.0-template.xlsx",
+    st.download_button("Download the blank template", template_bytes(), file_name="ISAP-WB-1.0-template.xlsx",
                        mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
 
@@ -785,6 +819,7 @@ def review_queue_page() -> None:
         st.info("There are no proposals yet.")
         return
     frame = pd.DataFrame(rows)
+    frame["reference"] = frame["name"]  # with the lead commissioner's code where two organisations share it
     c = st.columns(4)
     c[0].metric("Waiting to be taken", int((frame["state"] == "submitted").sum()))
     c[1].metric("In review", int((frame["state"] == "in_review").sum()))
@@ -852,7 +887,7 @@ def waiting_chart(view: pd.DataFrame, target: int) -> None:
         st.caption("No proposal is waiting for review.")
         return
     waiting = waiting.nlargest(40, "working_days_in_state")  # the longest waits; the table lists every one
-    frame = pd.DataFrame({"Proposal": waiting["reference"], "Working days": waiting["working_days_in_state"],
+    frame = pd.DataFrame({"Proposal": waiting["name"], "Working days": waiting["working_days_in_state"],
                           "Waiting": [("Overdue" if o else "Within target") for o in waiting["overdue"]]})
     bars = alt.Chart(frame).mark_bar().encode(
         y=alt.Y("Proposal:N", sort="-x", title=None, axis=alt.Axis(labelLimit=200)),

@@ -117,8 +117,10 @@ def check(
         out = to_json(reports)
     elif format is ReportFormat.junit:
         from isap.outputs.exports import to_junit
+        from isap.workbook.findings import Severity
 
-        out = to_junit(reports)
+        # what makes the exit status 1 is what the JUnit report counts as failures
+        out = to_junit(reports, Severity(fail_on.value))
     elif format is ReportFormat.markdown:
         from isap.outputs.exports import to_markdown
 
@@ -161,13 +163,15 @@ def template(out: Path = typer.Argument(..., help="Where to write the workbook (
     """Write the blank ISAP-WB 1.0 template a commissioner fills in (or, with --example, a filled-in one)."""
     try:
         if example:
-            from sample_submissions.proposals import clean, write
+            from isap.workbook.blank_template import write_filled_template
+            from sample_submissions.proposals import clean
 
             # A strategic case as a commissioner would send it, still without a voluntary sector partner:
-            # one warning (REL011) to show how warnings are explained and acknowledged.
+            # one warning (REL011) to show how warnings are explained and acknowledged.  It is the
+            # template filled in, with every aid the blank one gives.
             proposal = clean(1, reference=EXAMPLE_REFERENCE)
             proposal["Partners"] = [p for p in proposal["Partners"] if p["partner_type"] != "Voluntary sector"]
-            write(proposal, out)
+            write_filled_template(proposal, out)
         else:
             from isap.workbook.blank_template import write_template
 
@@ -386,12 +390,80 @@ app.add_typer(audit_app, name="audit")
 
 
 @audit_app.command("verify")
-def audit_verify() -> None:
-    """Walk the audit history's hash chain. Exit 0: every event matches; 1: the first event that does not."""
-    result = _call(_service().verify_audit)
+def audit_verify(
+    expect_head: Optional[List[str]] = typer.Option(None, "--expect-head", help="A head known from outside (a "
+                                                    "report, a letter): the history must still hold it."),
+    anchors: Optional[Path] = typer.Option(None, "--anchors", help="A file of signed anchors: each must be signed "
+                                           "by the audit key and its event still in the history with its hash."),
+    public_key: Optional[Path] = typer.Option(None, "--public-key", help="The key anchors are checked with "
+                                              "(default: $ISAP_AUDIT_PUBLIC_KEY, else $ISAP_AUDIT_KEY's)."),
+) -> None:
+    """Walk the audit history's hash chain, the decisions it sealed, and any known heads.
+
+    Exit 0: everything matches; 1: the first thing that does not; 2: a head, key or anchors file that cannot be
+    used."""
+    import re
+
+    from isap.review.audit_chain import KnownHead
+
+    known = []
+    for h in expect_head or []:
+        if not re.fullmatch(r"[0-9a-f]{64}", h.strip().lower()):
+            _die(f"--expect-head takes a head as printed by isap (64 hex digits), not {h!r}")
+        known.append(KnownHead(h.strip().lower(), None, "the expected head"))
+    if anchors is not None:
+        known += _signed_anchors(anchors, public_key)
+    result = _call(_service().verify_audit, known=known)
     if not result.ok:
         _die(f"the audit history was changed: {result.summary()}", 1)
     echo(result.summary())
+
+
+def _signed_anchors(path: Path, public_key: Optional[Path]) -> list:
+    """The anchors of `path` as known heads, once every one is shown to be signed by the audit key."""
+    from isap.review import audit_anchors
+    from isap.review.audit_chain import KnownHead
+
+    try:
+        key = audit_anchors.configured_public_key(public_key)
+        read = audit_anchors.read(path)
+    except audit_anchors.AnchorError as exc:
+        _die(str(exc))
+    unsigned = [n for n, a in read if not audit_anchors.signed_by(a, key)]
+    if unsigned:
+        _die(f"the anchors on line(s) {', '.join(map(str, unsigned))} of {path} are not signed by the audit key "
+             f"{audit_anchors.key_id(key)}: they were altered, or made with another key", 1)
+    return [KnownHead(a.head, a.event_id, f"the anchor of {a.at} ({a.why}, line {n})") for n, a in read]
+
+
+@audit_app.command("keygen")
+def audit_keygen(path: Path = typer.Argument(..., help="Where to write the private key (mode 0600); the public "
+                                             "key goes beside it, as PATH.pub.")) -> None:
+    """Make the Ed25519 key that signs the audit chain's anchors. It never goes into the database."""
+    from isap.review import audit_anchors
+
+    try:
+        public = audit_anchors.generate_key(path)
+    except audit_anchors.AnchorError as exc:
+        _die(str(exc))
+    key = audit_anchors.load_public_key(public)
+    echo(f"Wrote the audit key {audit_anchors.key_id(key)} to {path} (private, mode 0600) and {public} (public).\n"
+         f"Give the dashboard and the workers {audit_anchors.KEY_ENV}={path}; keep {public} wherever anchors are "
+         "checked.")
+
+
+@audit_app.command("anchor")
+def audit_anchor(why: str = typer.Option("taken by hand", "--why", help="Why the anchor was taken.")) -> None:
+    """Sign the audit chain's head now and append the anchor to the anchors file; print it."""
+    from isap.review import audit_anchors
+
+    try:
+        anchor = _call(_service().anchor_audit, why)
+    except audit_anchors.AnchorError as exc:
+        _die(str(exc))
+    if anchor is None:
+        _die(f"no audit key is configured: make one with `isap audit keygen PATH` and set {audit_anchors.KEY_ENV}")
+    echo(anchor.line())
 
 
 @app.command()
@@ -818,7 +890,8 @@ def dashboard_command(port: int, host: str, max_file_bytes: int, secrets: Option
     """
     import math
 
-    app_path = app_path or Path(__file__).resolve().parent.parent / "dashboards" / "app.py"
+    # the pages and the route that serves downloads to the signed-in person only (dashboards/server.py)
+    app_path = app_path or Path(__file__).resolve().parent.parent / "dashboards" / "server.py"
     cmd = [sys.executable, "-m", "streamlit", "run", str(app_path), "--server.port", str(port),
            "--server.address", host, "--server.headless", "true", "--browser.gatherUsageStats", "false",
            "--client.toolbarMode", "viewer", "--client.showErrorDetails", "none",

@@ -32,14 +32,9 @@ def load(service: Service) -> bool:
     demo's administrator has a published password."""
     if not service.claim_for_demo() and service.has_user("alice"):
         return False
-    service.add_organisation("QUA", "NHS Black Country Integrated Care Board")
-    service.add_organisation("QHM", "NHS North East and North Cumbria Integrated Care Board")
-    service.add_organisation("X24", "NHS England")
-    for name, role, org, password in DEMO_USERS:
-        service.add_user(name, role, org, password=password, email=f"{name}@isap.example")
-
     # The demo is recorded over the past weeks, through the real commands, so the review queue shows waiting
     # times, an overdue review and a history over time; the clock is the service's own again afterwards.
+    # Everything is recorded in the order it happened: the history never goes back in time.
     real_clock = service.clock
     now = real_clock()
 
@@ -47,6 +42,12 @@ def load(service: Service) -> bool:
         service.clock = lambda: now - dt.timedelta(days=days)
 
     try:
+        days_ago(61)
+        service.add_organisation("QUA", "NHS Black Country Integrated Care Board")
+        service.add_organisation("QHM", "NHS North East and North Cumbria Integrated Care Board")
+        service.add_organisation("X24", "NHS England")
+        for name, role, org, password in DEMO_USERS:
+            service.add_user(name, role, org, password=password, email=f"{name}@isap.example")
         _record(service, days_ago)
     finally:
         service.clock = real_clock
@@ -64,12 +65,6 @@ def _record(service: Service, days_ago) -> None:
             p["Cover"]["proposal_title"] = title
             return p
 
-        # ISAP-2026-011: a strategic case waiting for a reviewer for five weeks: overdue
-        days_ago(38)
-        put("alice", titled(clean(1, reference="ISAP-2026-011"), "Dudley integrated care provider"),
-            "dudley-cp1.xlsx")
-        days_ago(35)
-        service.submit("alice", "ISAP-2026-011")
         # ISAP-2026-012: approved at checkpoint 1 with a condition due soon; checkpoint 2 in preparation
         days_ago(60)
         put("alice", titled(clean(1, "Fully integrated", "GP federation", "ISAP-2026-012"),
@@ -83,18 +78,12 @@ def _record(service: Service, days_ago) -> None:
                        "A clear case for change with strong GP support.",
                        [ConditionInput("Publish the public engagement report", "ICB director of strategy",
                                        dt.date.today() + dt.timedelta(days=6))])
-        cp2 = titled(clean(2, "Fully integrated", "GP federation", "ISAP-2026-012"),
-                     "Sandwell fully integrated primary and community care")
-        cp2["Finance"][0]["startup_costs_gbp"] = 0  # a warning to acknowledge
-        days_ago(2)
-        put("alice", cp2, "sandwell-cp2.xlsx")
-        # ISAP-2026-013: a first upload with errors to fix
-        days_ago(4)
-        bad = titled(clean(1, "Partially integrated", "NHS foundation trust", "ISAP-2026-013"),
-                     "Walsall community and mental health ICP")
-        bad["Cover"]["wpap_annual_value_gbp"] = 10_000_000
-        bad["Services"][1]["category"] = "Community services"
-        put("alice", bad, "walsall-cp1.xlsx")
+        # ISAP-2026-011: a strategic case waiting for a reviewer for five weeks: overdue
+        days_ago(38)
+        put("alice", titled(clean(1, reference="ISAP-2026-011"), "Dudley integrated care provider"),
+            "dudley-cp1.xlsx")
+        days_ago(35)
+        service.submit("alice", "ISAP-2026-011")
         # ISAP-2026-021: another organisation's proposal, in review
         other = titled(clean(1, reference="ISAP-2026-021"), "Tyneside integrated care provider")
         other["Cover"].update(lead_commissioner_code="QHM",
@@ -104,5 +93,18 @@ def _record(service: Service, days_ago) -> None:
         service.submit("otto", "ISAP-2026-021")
         days_ago(9)
         service.take("rita", "ISAP-2026-021")
+        # ISAP-2026-013: a first upload with errors to fix
+        days_ago(4)
+        bad = titled(clean(1, "Partially integrated", "NHS foundation trust", "ISAP-2026-013"),
+                     "Walsall community and mental health ICP")
+        bad["Cover"]["wpap_annual_value_gbp"] = 10_000_000
+        bad["Services"][1]["category"] = "Community services"
+        put("alice", bad, "walsall-cp1.xlsx")
+        # ISAP-2026-012 at checkpoint 2: a warning to acknowledge
+        cp2 = titled(clean(2, "Fully integrated", "GP federation", "ISAP-2026-012"),
+                     "Sandwell fully integrated primary and community care")
+        cp2["Finance"][0]["startup_costs_gbp"] = 0
+        days_ago(2)
+        put("alice", cp2, "sandwell-cp2.xlsx")
         days_ago(1)
         service.comment("rita", "ISAP-2026-021", "Please confirm the voluntary sector alliance terms.")

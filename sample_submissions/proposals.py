@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 from openpyxl import Workbook
 
+from isap.workbook.reproducible import save_reproducibly
 from isap.workbook.template import SHEETS, SheetKind
 
 D = dt.date
@@ -202,8 +203,7 @@ def write(p: Proposal, path: str | Path, layout: Layout | None = None) -> Path:
         ws = wb.create_sheet(name)
         for r in rows:
             ws.append(r)
-    wb.save(path)
-    return Path(path)
+    return save_reproducibly(wb, path)
 
 
 # ----------------------------------------------------------------------------- bases

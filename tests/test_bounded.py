@@ -80,7 +80,7 @@ def test_patterns_on_workbook_text_run_in_linear_time(name):
 
 
 def _email_spec(s: str) -> bool:
-    """workbook.md §4: exactly one @, a . somewhere after it, no white space."""
+    """docs/workbook.md §4: exactly one @, a . somewhere after it, no white space."""
     return s.count("@") == 1 and "." in s.split("@", 1)[1] and not any(c.isspace() for c in s)
 
 

@@ -550,3 +550,61 @@ def test_the_dashboards_log_reads_the_same_before_and_after_prefect_loads(tmp_pa
     assert all(said), lines
     assert [m.group(2) for m in said] == ["before, a warning", "before, a note", "after, a warning",
                                           "after, a note"], lines
+
+
+class _Records(__import__("logging").Handler):
+    """Every log record of isap and Prefect while installed (Prefect's loggers do not all reach the root)."""
+
+    def __init__(self):
+        super().__init__(level=0)
+        self.records = []
+
+    def emit(self, record):
+        if not any(r is record for r in self.records):  # a record reaching two of the loggers is one record
+            self.records.append(record)
+
+
+def test_a_refusal_is_an_info_line_and_a_defect_keeps_its_traceback(prefect_harness, env, tmp_path, monkeypatch):
+    """A guard's refusal (here another organisation's reference) is a routine outcome: one INFO line naming
+    the staged upload and the kind of refusal, nothing at ERROR and no traceback.  A defect still logs its
+    traceback."""
+    import asyncio
+    import logging
+
+    from isap.orchestration import steps
+    from isap.orchestration.flows import assure_submission, run_assure_submission
+
+    other = clean(1, reference="ISAP-2026-013")
+    other["Cover"]["lead_commissioner_code"] = "QHM"
+    key, staged = stage_one(env, "alice", write(other, tmp_path / "other-org.xlsx"))
+    handler = _Records()
+    loggers = [logging.getLogger(), logging.getLogger("prefect"), logging.getLogger("isap")]
+    for lg in loggers:
+        lg.addHandler(handler)
+    previous = logging.getLogger("isap").level
+    logging.getLogger("isap").setLevel(logging.INFO)
+    try:
+        assert run_assure_submission(key)["refused"] == 1
+        refused = list(handler.records)
+        handler.records.clear()
+
+        def broken(*args, **kwargs):
+            raise RuntimeError("a defect while checking")
+
+        monkeypatch.setattr(steps, "check_workbook", broken)
+        key2, _ = stage_one(env, "alice", write(clean(1, reference="ISAP-2026-011"), tmp_path / "a.xlsx"))
+        state = asyncio.run(assure_submission.with_options(retries=0)(staging=key2, return_state=True))
+        assert state.is_failed()
+        defect = list(handler.records)
+    finally:
+        for lg in loggers:
+            lg.removeHandler(handler)
+        logging.getLogger("isap").setLevel(previous)
+    assert not [r.getMessage() for r in refused if r.levelno >= logging.WARNING], \
+        [(r.levelname, r.getMessage()[:200]) for r in refused if r.levelno >= logging.WARNING]
+    assert not [r for r in refused if r.exc_info]
+    [line] = [r for r in refused if r.name.startswith("isap") and "refused" in r.getMessage()]
+    assert line.levelno == logging.INFO and staged[:8] in line.getMessage() and "Forbidden" in line.getMessage()
+    assert "other-org" not in line.getMessage()
+    assert any(r.exc_info and r.levelno >= logging.ERROR and "a defect while checking" in str(r.exc_info[1])
+               for r in defect)

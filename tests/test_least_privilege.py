@@ -29,6 +29,11 @@ ATTACKS = {
     "rename the table": "ALTER TABLE auditevent RENAME TO auditevent_old",
     "create a table": "CREATE TABLE auditevent_shadow (id int)",
     "move the schema version": "UPDATE alembic_version SET version_num = '0001'",
+    "rewrite a decision": "UPDATE decision SET rationale = 'Approved without reservation.'",
+    "rewrite a rating": "UPDATE rating SET rating = 'green'",
+    "delete a decision": "DELETE FROM decision",
+    "truncate the ratings": "TRUNCATE rating",
+    "switch the decisions' triggers off": "ALTER TABLE decision DISABLE TRIGGER USER",
 }
 
 
@@ -88,3 +93,40 @@ def test_the_owner_cannot_be_the_application_role(roles, tmp_path):
     r = subprocess.run([sys.executable, "-m", "isap.cli", "db", "upgrade", "--app-role", owner], env=env,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 1 and "owns the tables" in r.stderr
+
+
+def test_the_application_role_cannot_add_an_event_out_of_order(roles, tmp_path):
+    """A correctly chained event with any actor is still refused when it is dated before the last event, or
+    takes an id of its own choosing (one far ahead would break the verification of every later event)."""
+    import datetime as dt
+
+    from isap.review.service import Service
+    from isap.store.db import engine_for
+    from isap.store.files import FileStore
+    from isap.store.models import AuditEvent
+
+    _, app_url = roles
+    svc = Service(engine_for(app_url), FileStore(tmp_path / "files"))
+    svc.add_organisation("QUA", "NHS Black Country ICB")
+    engine = create_engine(app_url)
+    with engine.connect() as conn:
+        last = conn.execute(text("SELECT id, hash, at FROM auditevent ORDER BY id DESC LIMIT 1")).mappings().one()
+
+    def insert(event_id: int, at: dt.datetime) -> str:
+        e = AuditEvent(action="decide:approved", actor="rita", reason="backdated", at=at)
+        e.prev_hash, e.hash = last["hash"], e.chain_digest(last["hash"])
+        try:
+            with engine.begin() as conn:
+                conn.execute(text("INSERT INTO auditevent (id, action, actor, reason, at, prev_hash, hash) "
+                                  "VALUES (:i, :a, :r0, :r, :t, :p, :h)"),
+                             {"i": event_id, "a": e.action, "r0": e.actor, "r": e.reason, "t": at,
+                              "p": e.prev_hash, "h": e.hash})
+        except Exception as exc:  # noqa: BLE001 - the refusal's words are asserted below
+            return str(getattr(exc, "orig", exc)).splitlines()[0]
+        return "accepted"
+
+    assert "dated before the one it follows" in insert(last["id"] + 1, last["at"] - dt.timedelta(days=30))
+    assert "takes the next id" in insert(2_000_000_000, last["at"] + dt.timedelta(seconds=1))
+    engine.dispose()
+    svc.add_organisation("QHM", "NHS North East and North Cumbria ICB")
+    assert svc.verify_audit().ok

@@ -205,9 +205,8 @@ def test_cli_report_pdf_and_letter(sqlite_service, tmp_path):
 
 def test_huge_text_is_bounded_and_still_prints(sqlite_service, tmp_path):
     from isap.outputs.letters import render_letter_pdf, render_report_pdf
-    from isap.review.service import ConditionInput
-
     from isap.review.limits import TextKind
+    from isap.review.service import ConditionInput
 
     svc, _ = sqlite_service
     decided(svc, tmp_path, decide=False)

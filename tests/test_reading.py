@@ -1,4 +1,4 @@
-"""Reading and typing exactly as workbook.md says: names, types, provenance, edge cases."""
+"""Reading and typing exactly as docs/workbook.md says: names, types, provenance, edge cases."""
 
 from __future__ import annotations
 
@@ -309,7 +309,7 @@ def test_a_row_without_custom_format_does_not_lend_its_style(tmp_path):
     _rewrite_part(path, "xl/worksheets/sheet8.xml", lambda x: x.replace(' customFormat="1"', ""))
     r = check_file(path)
     assert {(f.rule_id, f.column) for f in r.findings} == {("SCH002", "engagement_date")}
-    assert re.search("found the number", r.findings[0].message)
+    assert re.search("holds the number", r.findings[0].message)
 
 
 def test_workbook_part_named_by_package_relationships(tmp_path):

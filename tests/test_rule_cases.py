@@ -178,7 +178,7 @@ def test_every_finding_carries_its_registered_severity_domain_and_source(every_f
 
 
 def test_reader_findings_cite_the_template_section_of_their_sheet(every_finding):
-    """workbook.md §4: a WB/SCH finding's source names the template section of its sheet."""
+    """docs/workbook.md §4: a WB/SCH finding's source names the template section of its sheet."""
     from isap.workbook.template import SECTION_FILE, SHEETS_BY_NAME
 
     reader = [f for f in every_finding if f.rule_id.startswith(("WB", "SCH"))]

@@ -2,7 +2,7 @@
 
 Every source a registered rule cites resolves to a document in the one catalogue
 (`isap.rules.sources`); each output a person reads shows the title and no file name, while the
-JSON report and `Finding.source` keep the file name exactly (workbook.md §3).
+JSON report and `Finding.source` keep the file name exactly (docs/workbook.md §3).
 """
 
 from __future__ import annotations

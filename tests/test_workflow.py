@@ -115,7 +115,7 @@ def test_identical_bytes_make_no_new_version(service, tmp_path):
 
 
 def test_reuploading_an_earlier_version_says_the_later_one_is_still_the_latest(service, tmp_path):
-    """Identical bytes make no new version (workflow.md), so a commissioner who uploads version 1's file again
+    """Identical bytes make no new version (docs/workflow.md), so a commissioner who uploads version 1's file again
     after version 2 is told that version 2 is still the latest, not only that the file matches version 1."""
     first = book(tmp_path, proposal(1), "v1.xlsx")
     changed = proposal(1)

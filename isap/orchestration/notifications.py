@@ -210,7 +210,9 @@ def build_message(service: Service, row: dict, settings: MailSettings, now: dt.d
     if row["attachment"] == "decision_letter":
         from isap.outputs.letters import render_letter_pdf
 
-        pdf = render_letter_pdf(service, SYSTEM_USER, row["reference"], row["checkpoint"])
+        # by the proposal's number: its reference alone may name proposals of several organisations
+        named = f"#{row['proposal_id']}" if row.get("proposal_id") is not None else row["reference"]
+        pdf = render_letter_pdf(service, SYSTEM_USER, named, row["checkpoint"])
         msg.add_attachment(pdf, maintype="application", subtype="pdf",
                            filename=f"{row['reference']}-checkpoint-{row['checkpoint']}-decision-letter.pdf")
     return msg

@@ -261,7 +261,10 @@ def _assure_items(service: Service, run_key: str, items, policy, outcome: RunOut
         except AlreadyFinished:
             outcome.already_finished += 1
         except WorkflowError as exc:
+            # a guard's refusal (another organisation's reference, a closed proposal) is the file's
+            # outcome, not a fault of the run: one INFO line, no traceback, and the run ends Completed
             said, kind = f"refused: {exc}", type(exc).__name__
+            log.info("staged upload %s… refused (%s)", item.id[:8], kind)
             if ride_out(lambda: service.finish_staged(item.id, StagedState.DONE, said, refusal=kind), patience,
                         sleep):
                 outcome.refused += 1
@@ -327,9 +330,18 @@ def reminders(service: Service, today: dt.date | None = None) -> list[dict]:
 
 def verify_audit_chain(service: Service, today: dt.date) -> dict | None:
     """Walk the audit chain (the result is recorded in the history); queue an alert to administrators when it
-    is broken, once a day."""
+    is broken, once a day.  A chain that holds is anchored: its head signed with the audit key, kept in the
+    anchors file and mailed to `ISAP_AUDIT_ANCHOR_TO` (a broken chain is never signed)."""
     result = service.verify_audit()
     if result.ok:
+        try:
+            service.anchor_audit(f"daily {today.isoformat()}", mail=True)
+        except WorkflowError as exc:  # the audit key or the anchors file cannot be used
+            return service.alert_administrators(
+                f"audit-anchor-failed-{today.isoformat()}", "ISAP: the daily audit anchor was not taken",
+                f"The audit history verified, but its head could not be signed and kept:\n\n  {exc}\n\n"
+                "Until this is put right, a rewrite of the history with every hash recomputed is detected only "
+                "against anchors and reports made before today.")
         return None
     return service.alert_administrators(
         f"audit-chain-broken-{today.isoformat()}",

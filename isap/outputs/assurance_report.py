@@ -61,9 +61,18 @@ def report_context(service: Service, actor: str, reference: str, checkpoint: int
         history=[h for h in d["history"] if h["checkpoint"] == checkpoint],
         generated=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         calendar=describe(service.policy.working_days_calendar),
-        # the audit chain's head when the report was made: a later rewrite of history cannot match it
-        chain_head=service.audit_head(),
+        **chain_head(service, f"assurance report {reference} checkpoint {checkpoint}"),
     )
+
+
+def chain_head(service: Service, why: str) -> dict:
+    """The audit chain's head when a report or letter was made, signed with the audit key where one is
+    configured (the anchor is kept in the anchors file too): a later rewrite of history cannot match it."""
+    anchor = service.anchor_audit(why)
+    if anchor is None:
+        return {"chain_head": service.audit_head(), "chain_anchor": None}
+    return {"chain_head": anchor.head, "chain_anchor": {"event_id": anchor.event_id, "at": anchor.at,
+                                                        "key_id": anchor.key_id, "signature": anchor.signature}}
 
 
 def render_report(service: Service, actor: str, reference: str, checkpoint: int) -> str:

@@ -19,7 +19,7 @@ from isap.outputs.inert_markdown import inert_markdown
 from isap.rules.engine import CheckReport
 from isap.rules.registry import all_rules
 from isap.rules.sources import readable
-from isap.workbook.findings import unlisted_by
+from isap.workbook.findings import Severity, unlisted_by
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -40,8 +40,11 @@ def to_csv(rows: Iterable[dict], columns: Sequence[str]) -> str:
     return buf.getvalue()
 
 
-def to_junit(reports: Sequence[CheckReport]) -> str:
-    """One test suite per file; one test case per rule; a failure for each rule with error findings."""
+def to_junit(reports: Sequence[CheckReport], fail_on: Severity = Severity.ERROR) -> str:
+    """One test suite per file; one test case per rule; a failure for each rule with a finding that makes
+    the exit status non-zero: an error, or with `fail_on` warning also a warning (`isap check --fail-on`).
+    A CI view then shows red exactly when the check failed."""
+    failing = {Severity.ERROR} | ({Severity.WARNING} if fail_on is Severity.WARNING else set())
     suites = ET.Element("testsuites", name="isap check")
     rules = all_rules()
     total_tests = total_failures = total_errors = 0
@@ -65,7 +68,7 @@ def to_junit(reports: Sequence[CheckReport]) -> str:
                 found = by_rule.get(rule.id, [])
                 # a "N more" note is listed as a line of its own and counts as the findings it stands for
                 more = {id(f): n for f in found if (n := unlisted_by(f)) is not None}
-                errs = [f for f in found if f.severity.value == "error"]
+                errs = [f for f in found if f.severity in failing]
                 listed = [f for f in errs if id(f) not in more]
                 counted = len(listed) + sum(more.get(id(f), 0) for f in errs)
                 lines = [f"{f.sheet or 'file'}{'!' + f.cell if f.cell else ''}: {f.message}" for f in found]

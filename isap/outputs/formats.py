@@ -2,8 +2,9 @@
 
 Text for the commissioner at a terminal (grouped by sheet, errors named in
 plain words, each source named by its document's title), and JSON exactly as
-workbook.md §3 specifies for CI (sources by file name).  Every format states the
-policy values used.
+docs/workbook.md §3 specifies for CI: each source by file name for a machine to follow, and
+beside it the document's title and the paragraph, so that a CI view can show what every other
+output shows.  Every format states the policy values used.
 """
 
 from __future__ import annotations
@@ -13,13 +14,30 @@ from itertools import groupby
 from typing import Sequence
 
 from isap.rules.engine import CheckReport
-from isap.rules.sources import readable
+from isap.rules.sources import readable, title_and_paragraphs
 
 
 def to_json(reports: Sequence[CheckReport]) -> str:
     if len(reports) == 1:
-        return json.dumps(reports[0].to_dict(), indent=2, ensure_ascii=False)
-    return json.dumps([r.to_dict() for r in reports], indent=2, ensure_ascii=False)
+        return json.dumps(_json_one(reports[0]), indent=2, ensure_ascii=False)
+    return json.dumps([_json_one(r) for r in reports], indent=2, ensure_ascii=False)
+
+
+def _json_one(r: CheckReport) -> dict:
+    """The report as docs/workbook.md §3 gives it; each finding's `source` (file name and paragraph) is
+    followed by `source_title` and `source_paragraph`."""
+    out = r.to_dict()
+    findings = []
+    for f in out["findings"]:
+        title, paragraph = title_and_paragraphs(f["source"])
+        shown = {}
+        for key, value in f.items():
+            shown[key] = value
+            if key == "source":
+                shown["source_title"], shown["source_paragraph"] = title, paragraph
+        findings.append(shown)
+    out["findings"] = findings
+    return out
 
 
 def to_text(reports: Sequence[CheckReport]) -> str:

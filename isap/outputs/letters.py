@@ -213,6 +213,15 @@ def _ratings_rows(review: dict) -> tuple[list[list], list[dict]]:
 
 # --- the checkpoint assurance report -------------------------------------------------------------------------
 
+def _head_text(ctx: dict) -> str:
+    anchor = ctx.get("chain_anchor")
+    return f"event {anchor['event_id']}, {ctx['chain_head']}" if anchor else ctx["chain_head"]
+
+
+def _signature_text(anchor: dict) -> str:
+    return f"{anchor['at']} by audit key {anchor['key_id']}: {anchor['signature']}"
+
+
 def report_pdf_from_context(ctx: dict) -> bytes:
     p, cp, version, review = ctx["p"], ctx["checkpoint"], ctx["version"], ctx["review"]
     doc = _Document(f"{p['reference']} — checkpoint {cp} assurance report",
@@ -231,7 +240,9 @@ def report_pdf_from_context(ctx: dict) -> bytes:
             ["Rule catalogue", version["catalogue_version"] if version else ""],
             ["Working days", ctx["calendar"]]]
     if ctx.get("chain_head"):
-        rows.append(["Audit chain head", ctx["chain_head"]])
+        rows.append(["Audit chain head", _head_text(ctx)])
+    if ctx.get("chain_anchor"):
+        rows.append(["Head signed", _signature_text(ctx["chain_anchor"])])
     doc.table_of(None, rows, (30, 140))
 
     doc.heading("Findings by domain")
@@ -389,7 +400,9 @@ def letter_pdf_from_context(ctx: dict) -> bytes:
     if version:
         facts += f" Workbook assessed: {version['filename']} (SHA-256 {version['sha256']})."
     if ctx.get("chain_head"):
-        facts += f" Audit chain head: {ctx['chain_head']}."
+        facts += f" Audit chain head: {_head_text(ctx)}."
+    if ctx.get("chain_anchor"):
+        facts += f" Signed {_signature_text(ctx['chain_anchor'])}."
     doc.para(facts, size=7.5, color=MUTED, h=3.6)
     return bytes(doc.output())
 

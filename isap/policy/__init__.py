@@ -1,7 +1,7 @@
 """Assurance-policy thresholds, in one typed settings object.
 
 The numbers here are this engine's defaults, not figures published by NHS
-England (rules.md marks them *policy*).  They can be overridden by a TOML
+England (docs/rules.md marks them *policy*).  They can be overridden by a TOML
 file, and every report states the values it used, so a finding can always be
 traced to the threshold that produced it.
 """

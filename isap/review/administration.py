@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Iterable
 
 from sqlalchemy import func, text, update
 from sqlmodel import Session, select
 
-from isap.review import audit_chain, sessions
+from isap.review import audit_anchors, audit_chain, notices, sessions
 from isap.review.lifecycle import (
     Role,
 )
@@ -339,12 +340,14 @@ class Administration(UnitOfWork):
         return s.execute(q.values(ended_at=now, ended_reason=reason)).rowcount
 
     # ------------------------------------------------------------------ the audit chain
-    def verify_audit(self, actor: str | None = None) -> audit_chain.Verification:
-        """Walk the audit chain; the outcome is itself recorded in the history (what administrators see)."""
+    def verify_audit(self, actor: str | None = None,
+                     known: Iterable[audit_chain.KnownHead] = ()) -> audit_chain.Verification:
+        """Walk the audit chain, holding it to the heads in `known` (anchors, heads printed on reports); the
+        outcome is itself recorded in the history (what administrators see)."""
         def check(s: Session) -> audit_chain.Verification:
             if actor is not None:
                 self._role(self._user(s, actor), Role.ADMIN)
-            return audit_chain.verify(s.connection())
+            return audit_chain.verify(s.connection(), known)
         result = self._run(check)
 
         def record(s: Session) -> None:
@@ -355,7 +358,27 @@ class Administration(UnitOfWork):
 
     def audit_head(self) -> str:
         """The hash of the latest audit event: printed in reports so a later rewrite can be shown."""
-        return self._run(lambda s: audit_chain.head(s.connection()))
+        return self._run(lambda s: audit_chain.head(s.connection()))[1]
+
+    def anchor_audit(self, why: str, mail: bool = False) -> audit_anchors.Anchor | None:
+        """Sign the chain's head now and append the anchor to the anchors file; with `mail`, also queue it to
+        the addresses `ISAP_AUDIT_ANCHOR_TO` names.  None when no signing key is configured
+        (`ISAP_AUDIT_KEY`); an AnchorError when the key or the file cannot be used."""
+        key = audit_anchors.configured_signing_key()
+        if key is None:
+            return None
+        event_id, head = self._run(lambda s: audit_chain.head(s.connection()))
+        anchor = audit_anchors.sign(key, event_id, head, why, self.clock())
+        audit_anchors.append(anchor)
+        to = audit_anchors.anchor_recipients()
+        if mail and to:
+            subject = f"ISAP audit anchor: event {event_id}, {anchor.at}"
+            body = ("The ISAP audit history's head, signed. Keep this message: `isap audit verify --anchors FILE` "
+                    "with this line in FILE shows whether anything up to this event was changed or removed.\n\n"
+                    f"{anchor.line()}\n")
+            self._run(lambda s: self._notify(s, "audit_anchor", f"audit-anchor:{event_id}:{head}", to,
+                                             notices.Notice(subject, body)))
+        return anchor
 
     def last_audit_verification(self, actor: str) -> dict | None:
         def run(s: Session) -> dict | None:

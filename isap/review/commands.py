@@ -50,6 +50,7 @@ from isap.store.models import (
     SubmissionVersion,
     UnassignedUpload,
     User,
+    decision_record,
 )
 from isap.store.originals import OriginalsError
 from isap.text import without_controls
@@ -119,7 +120,9 @@ class Commands(UnitOfWork):
                                     f"({mine.code if mine else 'none'})")
             if org is None:
                 raise NotFound(f"unknown organisation {code}: an administrator must add it first")
-            p = s.exec(select(Proposal).where(Proposal.reference == ref)).first()
+            # a reference is unique within its organisation: another organisation's proposal with the same
+            # reference is a different proposal, never found here and never mentioned
+            p = s.exec(select(Proposal).where(Proposal.organisation_id == org.id, Proposal.reference == ref)).first()
             created = False
             if p is None:
                 title = report.title or ""  # the first version names it: no title change to record
@@ -130,8 +133,6 @@ class Commands(UnitOfWork):
                 s.flush()
                 created = True
                 self._audit(s, p, "proposal_created", user.username, None, State.DRAFT)
-            elif p.organisation_id != org.id or not self._may_see(user, p):
-                raise Forbidden(f"{ref} belongs to another organisation")
             existing = s.exec(select(SubmissionVersion).where(SubmissionVersion.proposal_id == p.id,
                                                               SubmissionVersion.sha256 == sha)).first()
             latest = s.exec(select(func.max(SubmissionVersion.number))
@@ -139,7 +140,7 @@ class Commands(UnitOfWork):
             if existing is not None:
                 result = UploadResult(ref, existing.number, False, True, existing.errors, existing.warnings, sha,
                                       report_dict, message=f"Identical to version {existing.number}: nothing new kept.",
-                                      latest_version=latest)
+                                      latest_version=latest, organisation=org.code)
                 if result.repeats_earlier_version:
                     result.message = (f"{ref} is identical to version {existing.number}, an earlier version: nothing "
                                       f"new was kept, and version {latest} is still the latest.")
@@ -179,7 +180,7 @@ class Commands(UnitOfWork):
             system = self._system_user(s)
             self._audit(s, p, "checked", system.username,
                         reason=f"version {number}: {summary['error']} error(s), {summary['warning']} warning(s)")
-            self._notify(s, "version_checked", f"checked:{p.reference}:v{number}", [p.contact_email],
+            self._notify(s, "version_checked", f"checked:{p.reference}:v{number}:proposal{p.id}", [p.contact_email],
                          notices.version_checked(p.reference, p.title, number, summary["error"], summary["warning"],
                                                  self._link(p)), p, p.checkpoint)
             mismatch = ("" if report.checkpoint == p.checkpoint
@@ -187,7 +188,7 @@ class Commands(UnitOfWork):
             return UploadResult(ref, number, created, False, summary["error"], summary["warning"], sha, report_dict,
                                 message=mismatch,
                                 retitled=None if created or retitled_from is None else (retitled_from, report.title),
-                                latest_version=number)
+                                latest_version=number, organisation=org.code)
         def run_and_finish(s: Session) -> UploadResult:
             result = run(s)
             if staged_id is not None and not staging.finish_in(s, staged_id, staging.StagedState.DONE,
@@ -274,9 +275,11 @@ class Commands(UnitOfWork):
             self._transition(s, p, user, Action.SUBMIT, lifecycle.TABLE[Action.SUBMIT].to_state, expected_version,
                              reason=f"version {facts.latest_version} for checkpoint {p.checkpoint}")
             org = s.get(Organisation, p.organisation_id)
-            self._notify(s, "submitted", f"submitted:{p.reference}:{p.version}", self._reviewer_addresses(s),
+            self._notify(s, "submitted", f"submitted:{p.reference}:{p.version}:proposal{p.id}",
+                         self._reviewer_addresses(s),
                          notices.submitted(p.reference, p.title, org.name if org else "", facts.latest_version,
-                                           p.checkpoint, self.policy.review_target_working_days, self._link(p)),
+                                           p.checkpoint, self.policy.review_target_working_days,
+                                           self._reviewers_link(s, p)),
                          p, p.checkpoint)
         self._run(run)
 
@@ -323,7 +326,7 @@ class Commands(UnitOfWork):
             s.add(Review(proposal_id=p.id, version_id=latest.id, checkpoint=p.checkpoint, reviewer_id=user.id,
                          started_at=self.clock()))
             self._transition(s, p, user, Action.TAKE, lifecycle.TABLE[Action.TAKE].to_state, expected_version)
-            self._notify(s, "taken_into_review", f"taken:{p.reference}:{p.version}", [p.contact_email],
+            self._notify(s, "taken_into_review", f"taken:{p.reference}:{p.version}:proposal{p.id}", [p.contact_email],
                          notices.taken(p.reference, p.title, p.checkpoint, user.username, self._link(p)),
                          p, p.checkpoint)
         self._run(run)
@@ -380,9 +383,11 @@ class Commands(UnitOfWork):
                 raise Conflict(f"{reference} was changed by someone else since you loaded it; reload and try again")
             review.decided_at = self.clock()
             s.add(review)
-            s.add_all(Rating(review_id=review.id, domain=d, rating=ratings[d]) for d in DOMAINS)
-            s.add(Decision(review_id=review.id, proposal_id=p.id, checkpoint=p.checkpoint, outcome=outcome,
-                           rationale=rationale, by=user.id, at=self.clock()))
+            rated = [Rating(review_id=review.id, domain=d, rating=ratings[d]) for d in DOMAINS]
+            decision = Decision(review_id=review.id, proposal_id=p.id, checkpoint=p.checkpoint, outcome=outcome,
+                                rationale=rationale, by=user.id, at=self.clock())
+            s.add_all([*rated, decision])
+            s.flush()  # their ids, which the seal on the decision's event covers
             for c in conditions:
                 s.add(Condition(proposal_id=p.id, review_id=review.id, checkpoint=p.checkpoint, text=c.text,
                                 owner=c.owner, due_date=c.due_date))
@@ -393,7 +398,8 @@ class Commands(UnitOfWork):
             ratings_text = ", ".join(f"{d}={ratings[d]}" for d in DOMAINS)
             self._bump(s, p, expected_version, state=to_state, **changes)
             self._audit(s, p, f"{Action.DECIDE}:{outcome}", user.username, from_state, to_state,
-                        f"{rationale} [{ratings_text}]", checkpoint=decided_at)
+                        f"{rationale} [{ratings_text}]", checkpoint=decided_at,
+                        record=decision_record(decision, rated))
             for c in conditions:
                 self._audit(s, p, "condition_raised", user.username,
                             reason=f"{c.text} (owner {c.owner}, due {c.due_date.isoformat()})", checkpoint=decided_at)

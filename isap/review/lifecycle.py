@@ -1,4 +1,4 @@
-"""The review state machine of workflow.md, as one table.
+"""The review state machine of docs/workflow.md, as one table.
 
 Every rule of the workflow that decides *whether* something may happen lives
 here: the states, who may act, the transitions and their guards.  The

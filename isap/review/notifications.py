@@ -54,9 +54,10 @@ class Notifications(UnitOfWork):
             if waited > target:
                 # once per wait: a proposal returned and submitted again waits afresh
                 out.append({"kind": "review", "key": p.reference, "proposal": p, "to": reviewers,
-                            "outbox_key": f"review-overdue:{p.reference}:{p.state}:{p.state_since.isoformat()}",
+                            "outbox_key": (f"review-overdue:{p.reference}:{p.state}:{p.state_since.isoformat()}"
+                                           f":proposal{p.id}"),
                             "notice": notices.review_overdue(p.reference, p.title, State(p.state), since, waited,
-                                                             target, self._link(p))})
+                                                             target, self._reviewers_link(s, p))})
         soon = working_days.add_working_days(today, DUE_SOON_WORKING_DAYS, calendar)
         for c, p in s.exec(select(Condition, Proposal).join(Proposal, Proposal.id == Condition.proposal_id)
                            .where(Condition.status == ConditionStatus.OPEN, Condition.due_date <= soon)

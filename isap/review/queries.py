@@ -23,6 +23,7 @@ from isap.review.unit_of_work import (
     UnitOfWork,
     WorkflowError,
     iso_time,
+    proposal_name,
 )
 from isap.store.db import StoreError
 from isap.store.models import (
@@ -75,8 +76,11 @@ class Queries(UnitOfWork):
             keys = ("reference", "title", "commissioner", "commissioner_name", "provider_type", "checkpoint",
                     "state", "state_since", "version", "latest_version", "updated_at")
             out = []
-            for row in s.execute(q.order_by(Proposal.reference)):
+            shared = self._shared_references(s, user)
+            for row in s.execute(q.order_by(Proposal.reference, Organisation.code)):
                 d = dict(zip(keys, row))
+                d["name"] = proposal_name(d["commissioner"], d["reference"]) if d["reference"] in shared \
+                    else d["reference"]
                 d["state_since"] = iso_time(d["state_since"])
                 d["updated_at"] = iso_time(d["updated_at"])
                 out.append(d)
@@ -84,13 +88,17 @@ class Queries(UnitOfWork):
         return self._run(run)
 
     def proposal_choices(self, actor: str) -> list[tuple[str, str]]:
-        """(reference, title) of every proposal `actor` may see, by reference: what a page needs to offer a
+        """(name, title) of every proposal `actor` may see, by reference: what a page needs to offer a
         choice of proposal, without the rest of `list_proposals` (a reviewer's choice is every proposal in
-        England, and a page asks on every run)."""
+        England, and a page asks on every run).  The name is the reference, with the lead commissioner's
+        code before it when the actor sees that reference under more than one organisation."""
         def run(s: Session) -> list[tuple[str, str]]:
             user = self._user(s, actor)
-            q = self._scoped(select(Proposal.reference, Proposal.title), user, "list proposals")
-            return [(ref, title) for ref, title in s.execute(q.order_by(Proposal.reference))]
+            q = self._scoped(select(Proposal.reference, Proposal.title, Organisation.code)
+                             .join(Organisation, Organisation.id == Proposal.organisation_id), user, "list proposals")
+            shared = self._shared_references(s, user)
+            return [(proposal_name(code, ref) if ref in shared else ref, title)
+                    for ref, title, code in s.execute(q.order_by(Proposal.reference, Organisation.code))]
         return self._run(run)
 
     def review_queue(self, actor: str, today: dt.date | None = None) -> list[dict]:
@@ -146,6 +154,10 @@ class Queries(UnitOfWork):
             versions = list(s.exec(select(SubmissionVersion).where(SubmissionVersion.proposal_id == p.id)
                                    .order_by(SubmissionVersion.number)))
             out = self._summary(p, org, versions[-1].number if versions else None)
+            # how this person names it: the reference, with the code when they see it under several organisations
+            shared = user.role != Role.COMMISSIONER and s.exec(select(Proposal.id).where(
+                Proposal.reference == p.reference, Proposal.id != p.id)).first() is not None
+            out["name"] = proposal_name(org.code, p.reference) if shared else p.reference
             # what the state machine says, so a page renders it and decides nothing
             out["next_step"] = lifecycle.next_step(facts, who)
             out["actions"] = [{"action": o.action.value, "allowed": o.allowed, "reason": o.reason}

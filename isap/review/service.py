@@ -1,7 +1,7 @@
 """The ISAP review workflow: the service layer every interface goes through.
 
 The CLI, the dashboard and the pipeline call these methods and nothing else,
-so the rules of workflow.md hold whoever acts: the state machine and its
+so the rules of docs/workflow.md hold whoever acts: the state machine and its
 guards, organisation scoping (a commissioner never sees or touches another
 organisation's proposal), optimistic concurrency (the second of two people
 acting at once is refused, never silently applied), and the append-only
@@ -36,6 +36,7 @@ from isap.review.unit_of_work import (
     UploadResult,
     WorkflowError,
     diff_findings,
+    proposal_name,
 )
 from isap.store.db import StoreBusy, StoreError
 
@@ -61,4 +62,5 @@ __all__ = [
     "IntegrityError",
     "SYSTEM_USER",
     "DOMAINS",
+    "proposal_name",
 ]

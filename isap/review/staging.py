@@ -24,9 +24,9 @@ from typing import Iterable
 from sqlalchemy import func, or_, update
 from sqlmodel import Session, select
 
-from isap.review.lifecycle import Action
+from isap.review.lifecycle import Action, Role
 from isap.review.unit_of_work import NotFound, UnitOfWork, UploadResult, WorkflowError, stored_name
-from isap.store.models import Organisation, StagedUpload, SubmissionVersion, UnassignedUpload, User
+from isap.store.models import Organisation, Proposal, StagedUpload, SubmissionVersion, UnassignedUpload, User
 
 
 class StagedState:
@@ -197,16 +197,23 @@ class Staging(UnitOfWork):
         self._run(run)
 
     def already_assured(self, sha256: str, actor: str) -> bool:
-        """Whether `actor`'s organisation already keeps these exact bytes (a version or an unassigned upload)."""
+        """Whether `actor`'s organisation already keeps these exact bytes: a version of one of its proposals,
+        or an upload kept unassigned for one of its people.
+
+        Only what `actor` may see counts, so "already assured" never tells a commissioner that another
+        organisation has the file; a reviewer or administrator sees every proposal.
+        """
         def run(s: Session) -> bool:
             user = self._user(s, actor)
+            version = select(SubmissionVersion.id).where(SubmissionVersion.sha256 == sha256)
+            if user.role == Role.COMMISSIONER:
+                version = (version.join(Proposal, Proposal.id == SubmissionVersion.proposal_id)
+                           .where(Proposal.organisation_id == user.organisation_id))
             mine = User.organisation_id == user.organisation_id if user.organisation_id is not None \
                 else User.organisation_id.is_(None)
-            version = s.exec(select(SubmissionVersion.id).join(User, User.id == SubmissionVersion.uploaded_by)
-                             .where(SubmissionVersion.sha256 == sha256, mine)).first()
             unassigned = s.exec(select(UnassignedUpload.id).join(User, User.id == UnassignedUpload.uploaded_by)
                                 .where(UnassignedUpload.sha256 == sha256, mine)).first()
-            return bool(version or unassigned)
+            return bool(s.exec(version).first() or unassigned)
         return self._run(run)
 
     def waits_for_earlier(self, item: StagedItem, reference: str | None) -> bool:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from sqlalchemy import func, update
+from sqlalchemy import false, func, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, select
@@ -54,6 +54,13 @@ DOMAINS = tuple(d.value for d in lifecycle.AssuranceDomain)
 RATINGS = tuple(r.value for r in lifecycle.Rating)
 DEFAULT_BASE_URL = "http://localhost:8501"  # the dashboard on this machine, when no address is set
 DUE_SOON_WORKING_DAYS = 5  # a condition's owner and the contact are told this many working days ahead
+NAME_SEPARATOR = "/"  # between a lead commissioner's code and a reference: QUA/ISAP-2026-014
+
+
+def proposal_name(code: str, reference: str) -> str:
+    """The name of a proposal that no other organisation's can share: its lead commissioner's code and its
+    reference (a reference is unique only within one organisation)."""
+    return f"{code}{NAME_SEPARATOR}{reference}"
 
 
 class WorkflowError(Exception):
@@ -118,6 +125,7 @@ class UploadResult:
     retitled: tuple[str, str] | None = None  # (old, new) when this version changed the proposal's title
     latest_version: int | None = None  # the proposal's latest version once this upload is done
     takes_no_new_version: bool = False  # a duplicate for a proposal that is not the commissioner's to change now
+    organisation: str | None = None  # the lead commissioner's code: with the reference, the proposal's name
 
     @property
     def repeats_earlier_version(self) -> bool:
@@ -215,12 +223,57 @@ class UnitOfWork:
         if refused is not None:
             raise Forbidden(refused.reason)
 
-    def _proposal(self, s: Session, user: User, reference: str) -> Proposal:
-        p = None if has_controls(reference) else s.exec(select(Proposal).where(Proposal.reference == reference)).first()
-        if p is None or not self._may_see(user, p):
+    def _proposal(self, s: Session, user: User, name: str) -> Proposal:
+        """The proposal `name` names, among those `user` may see (docs/decisions.md, "Proposals are named by
+        organisation and reference").
+
+        A name is a reference (`ISAP-2026-014`), a reference with its lead commissioner's code
+        (`QUA/ISAP-2026-014`), or a proposal's number (`#12`).  A commissioner's names are read within
+        their own organisation, so another organisation's proposal with the same reference is never found,
+        and never mentioned; a reviewer whose reference names proposals of several organisations is asked
+        to say which.
+        """
+        name = (name or "").strip() if isinstance(name, str) else ""
+        if has_controls(name):  # no proposal is named so, and PostgreSQL cannot compare text holding a NUL
+            raise NotFound(f"no proposal {name!r} that you can see")
+        q = (select(Proposal, Organisation.code)
+             .join(Organisation, Organisation.id == Proposal.organisation_id))
+        number = name[1:] if name.startswith("#") else ""
+        if number.isascii() and number.isdigit() and len(number) < 18:
+            q = q.where(Proposal.id == int(number))
+        elif NAME_SEPARATOR in name:
+            code, _, reference = name.partition(NAME_SEPARATOR)
+            q = q.where(Organisation.code == code.strip(), Proposal.reference == reference.strip())
+        else:
+            q = q.where(Proposal.reference == name)
+        if user.role == Role.COMMISSIONER:
+            q = q.where(Proposal.organisation_id == user.organisation_id)
+        elif user.role not in (Role.REVIEWER, Role.ADMIN, Role.SYSTEM):
+            q = q.where(false())
+        found = list(s.exec(q.order_by(Organisation.code).limit(10)))
+        if not found:
             # the same answer whether it does not exist or is another organisation's
-            raise NotFound(f"no proposal {reference} that you can see")
-        return p
+            raise NotFound(f"no proposal {name} that you can see")
+        if len(found) > 1:
+            names = " or ".join(proposal_name(code, p.reference) for p, code in found)
+            raise NotFound(f"{name} is the reference of proposals of {len(found)} organisations: name one with its "
+                           f"lead commissioner's code, as {names}")
+        return found[0][0]
+
+    @staticmethod
+    def _shared_references(s: Session, user: User) -> set[str]:
+        """The references `user` sees under more than one organisation: only these need the code to name them.
+        A commissioner sees one organisation's, so none of theirs is ever shared."""
+        if user.role == Role.COMMISSIONER:
+            return set()
+        q = (select(Proposal.reference).group_by(Proposal.reference)
+             .having(func.count(func.distinct(Proposal.organisation_id)) > 1))
+        return set(s.exec(q))
+
+    @staticmethod
+    def _code(s: Session, p: Proposal) -> str:
+        org = s.get(Organisation, p.organisation_id)
+        return org.code if org else ""
 
     @staticmethod
     def _may_see(user: User, p: Proposal) -> bool:
@@ -229,12 +282,14 @@ class UnitOfWork:
         return user.role == Role.COMMISSIONER and user.organisation_id == p.organisation_id
 
     def _audit(self, s: Session, p: Proposal | None, action: str, actor: str, from_state: str | None = None,
-               to_state: str | None = None, reason: str | None = None, checkpoint: int | None = None) -> None:
-        """Append to the history; `checkpoint` is the one the event belongs to (default: the proposal's now)."""
+               to_state: str | None = None, reason: str | None = None, checkpoint: int | None = None,
+               record: str | None = None) -> None:
+        """Append to the history; `checkpoint` is the one the event belongs to (default: the proposal's now);
+        `record` the seal of a record the event made (`decision_record`)."""
         if checkpoint is None and p is not None:
             checkpoint = p.checkpoint
         s.add(AuditEvent(proposal_id=p.id if p else None, action=action, actor=actor, from_state=from_state,
-                         to_state=to_state, checkpoint=checkpoint, reason=reason, at=self.clock()))
+                         to_state=to_state, checkpoint=checkpoint, reason=reason, at=self.clock(), record=record))
 
     # ------------------------------------------------------------------ the outbox
     @staticmethod
@@ -251,7 +306,8 @@ class UnitOfWork:
         import uuid
 
         to = list(dict.fromkeys(a.strip() for a in recipients if a and notices.is_address(a.strip())))
-        row = Notification(key=key, kind=kind, proposal_reference=p.reference if p else None, checkpoint=checkpoint,
+        row = Notification(key=key, kind=kind, proposal_reference=p.reference if p else None,
+                           proposal_id=p.id if p else None, checkpoint=checkpoint,
                            recipients="\n".join(to), subject=notices._line(notice.subject, 250), body=notice.body,
                            attachment=attachment, message_id=f"<{uuid.uuid4().hex}@isap>")
         if not to:
@@ -260,7 +316,15 @@ class UnitOfWork:
         return True
 
     def _link(self, p: Proposal) -> str:
+        """The link in a message to the proposal's own organisation: its reference names it there."""
         return notices.link(self.base_url, p.reference)
+
+    def _reviewers_link(self, s: Session, p: Proposal) -> str:
+        """The link in a message to reviewers, who see every organisation's proposals: with the lead
+        commissioner's code when another organisation has a proposal with the same reference."""
+        shared = s.exec(select(Proposal.id).where(Proposal.reference == p.reference,
+                                                  Proposal.id != p.id)).first() is not None
+        return notices.link(self.base_url, proposal_name(self._code(s, p), p.reference) if shared else p.reference)
 
     @staticmethod
     def _reviewer_addresses(s: Session) -> list[str]:
@@ -339,7 +403,8 @@ class UnitOfWork:
 
 
 def notification_row(n: Notification) -> dict:
-    return {"id": n.id, "key": n.key, "kind": n.kind, "reference": n.proposal_reference, "checkpoint": n.checkpoint,
+    return {"id": n.id, "key": n.key, "kind": n.kind, "reference": n.proposal_reference,
+            "proposal_id": n.proposal_id, "checkpoint": n.checkpoint,
             "recipients": [a for a in n.recipients.split("\n") if a], "subject": n.subject, "body": n.body,
             "attachment": n.attachment, "message_id": n.message_id, "status": n.status, "attempts": n.attempts,
             "last_error": n.last_error, "created_at": iso_time(n.created_at),

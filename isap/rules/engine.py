@@ -68,7 +68,7 @@ class CheckReport:
 
     @property
     def summary(self) -> dict[str, int]:
-        """Every finding, listed or not (workbook.md §4 "Output")."""
+        """Every finding, listed or not (docs/workbook.md §4 "Output")."""
         counts = {s.value: self.unlisted.get(s.value, 0) for s in Severity}
         for f in self.findings:
             counts[f.severity.value] += 1

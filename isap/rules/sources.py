@@ -1,7 +1,7 @@
 """The documents rules cite, named as a reader knows them.
 
 A rule cites its source by file name and paragraph (`002_beafc3e198b0dad1.txt §34`): that is what
-the JSON report and the stored findings keep (workbook.md §3), so that a machine can follow a
+the JSON report and the stored findings keep (docs/workbook.md §3), so that a machine can follow a
 finding to the text it enforces. A person cannot tell which guidance a file name is, so everything
 shown to a person (the text report, exports, the annotated workbook, the assurance report and
 letter, the rule catalogue and the dashboard) names the document by title, publisher and year
@@ -44,7 +44,7 @@ DOCUMENTS: dict[str, Document] = {d.file: d for d in (
              "Care Providers", "NHS Clinical Commissioners", 2018),
 )}
 
-# WB and SCH findings cite a section of the workbook template itself (workbook.md §4, "Output")
+# WB and SCH findings cite a section of the workbook template itself (docs/workbook.md §4, "Output")
 TEMPLATE_PREFIX = "ISAP-WB "
 TEMPLATE_TITLE = "ICP proposal workbook template"
 
@@ -74,6 +74,17 @@ def cited(source: str) -> list[tuple[str, str]]:
 def unknown_documents(source: str) -> list[str]:
     """The names in a source that no catalogue entry explains (a rule citing one is a defect)."""
     return [name for name, _ in cited(source) if document_name(name) is None]
+
+
+@lru_cache(maxsize=512)
+def title_and_paragraphs(source: str | None) -> tuple[str, str]:
+    """A source split for a machine that shows it to a person: the documents' titles and the paragraphs.
+
+    `"002_beafc3e198b0dad1.txt §34"` → `("Contracting arrangements … (NHS England, 2019)", "§34")`.  A
+    source citing several documents gives each part in the same order, joined by `; `."""
+    parts = cited(source or "")
+    return ("; ".join(document_name(name) or name for name, _ in parts),
+            "; ".join(paragraphs for _, paragraphs in parts))
 
 
 @lru_cache(maxsize=512)  # a report repeats the same few sources on thousands of findings

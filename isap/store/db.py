@@ -160,7 +160,8 @@ def grant_application_role(role: str, url: str | None = None) -> None:
     Migrations run as the role that owns the tables; the application connects
     as another role that cannot alter, disable or drop a trigger, replace a
     function or change the schema (only an owner can), and that may only add
-    to and read the audit history.  Run again after every upgrade: a new
+    to and read the audit history, and add (never change) decisions and
+    ratings.  Run again after every upgrade: a new
     table is granted then.
     """
     url = url or database_url()
@@ -173,12 +174,16 @@ def grant_application_role(role: str, url: str | None = None) -> None:
         f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "{role}"',
         f'REVOKE ALL ON auditevent FROM "{role}"',
         f'GRANT SELECT, INSERT ON auditevent TO "{role}"',
+        # decisions and ratings are insert-only too (triggers refuse the rest, for every role but the owner)
+        f'REVOKE UPDATE, DELETE, TRUNCATE ON decision, rating FROM "{role}"',
         f'REVOKE ALL ON alembic_version FROM "{role}"',
         f'GRANT SELECT ON alembic_version TO "{role}"',
         f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO "{role}"',
         # nobody but the owner creates objects here (PostgreSQL 15 and later already say so)
         "REVOKE CREATE ON SCHEMA public FROM PUBLIC",
         'REVOKE ALL ON FUNCTION isap_audit_refuse() FROM PUBLIC',
+        'REVOKE ALL ON FUNCTION isap_audit_in_order() FROM PUBLIC',
+        'REVOKE ALL ON FUNCTION isap_record_refuse() FROM PUBLIC',
     ]
     try:
         with engine_for(url).begin() as conn:

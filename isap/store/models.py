@@ -14,7 +14,7 @@ import hashlib
 import json
 from typing import Optional
 
-from sqlalchemy import Column, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import Column, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -42,8 +42,12 @@ class User(SQLModel, table=True):
 
 
 class Proposal(SQLModel, table=True):
+    """A proposal is named by its lead commissioner's organisation and its reference together: two
+    organisations may use the same reference, and neither ever learns of the other (docs/decisions.md)."""
+
+    __table_args__ = (Index("uq_proposal_organisation_reference", "organisation_id", "reference", unique=True),)
     id: Optional[int] = Field(default=None, primary_key=True)
-    reference: str = Field(index=True, unique=True, max_length=20)
+    reference: str = Field(index=True, max_length=20)
     title: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
     organisation_id: int = Field(foreign_key="organisation.id", index=True)
     provider_type: Optional[str] = Field(default=None, max_length=60)
@@ -182,6 +186,8 @@ class AuditEvent(SQLModel, table=True):
     at: dt.datetime = Field(default_factory=utcnow, index=True)
     prev_hash: Optional[str] = Field(default=None, max_length=64)
     hash: Optional[str] = Field(default=None, max_length=64, index=True)
+    # the record this event made, sealed: "decision:<id>:<sha256 of the decision and its ratings>"
+    record: Optional[str] = Field(default=None, max_length=120)
 
     def chain_digest(self, prev_hash: str) -> str:
         """SHA-256 over this row's canonical content and the previous row's hash.
@@ -189,17 +195,42 @@ class AuditEvent(SQLModel, table=True):
         Canonical: a JSON array in a fixed order, UTF-8, no spaces, the time
         in UTC to the microsecond; the row's id is not part of it (it is given
         by the database after the hash is computed), its place is fixed by
-        `prev_hash`.
+        `prev_hash`.  `record` is appended only when there is one, so events
+        recorded before it existed keep their hashes.
         """
-        at = self.at if self.at.tzinfo is not None else self.at.replace(tzinfo=dt.timezone.utc)
         content = [AUDIT_CHAIN_FORMAT, prev_hash, self.proposal_id, self.action, self.actor, self.from_state,
-                   self.to_state, self.checkpoint, self.reason,
-                   at.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")]
-        return hashlib.sha256(json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode()).hexdigest()
+                   self.to_state, self.checkpoint, self.reason, utc_text(self.at)]
+        if self.record is not None:
+            content.append(self.record)
+        return _sha256_json(content)
 
 
 AUDIT_CHAIN_FORMAT = "isap-audit-1"
 AUDIT_CHAIN_GENESIS = "0" * 64  # the previous hash of the first event
+DECISION_RECORD_FORMAT = "isap-decision-1"
+
+
+def utc_text(at: dt.datetime) -> str:
+    """A stored time as canonical text: UTC to the microsecond (SQLite gives naive UTC back, PostgreSQL aware)."""
+    at = at if at.tzinfo is not None else at.replace(tzinfo=dt.timezone.utc)
+    return at.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _sha256_json(content: list) -> str:
+    return hashlib.sha256(json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode()).hexdigest()
+
+
+def decision_record(decision: "Decision", ratings: list["Rating"]) -> str:
+    """The seal an audit event carries for a decision: its id and a SHA-256 over the decision and its ratings.
+
+    The ratings are taken in domain order with their own ids, so a rating
+    changed, added or removed changes the seal as surely as a rationale
+    rewritten.
+    """
+    content = [DECISION_RECORD_FORMAT, decision.id, decision.review_id, decision.proposal_id, decision.checkpoint,
+               decision.outcome, decision.rationale, decision.by, utc_text(decision.at),
+               [[r.id, r.review_id, r.domain, r.rating] for r in sorted(ratings, key=lambda r: (r.domain, r.id))]]
+    return f"decision:{decision.id}:{_sha256_json(content)}"
 
 
 class SignInSession(SQLModel, table=True):
@@ -240,6 +271,8 @@ class Notification(SQLModel, table=True):
     key: str = Field(max_length=200, unique=True)
     kind: str = Field(max_length=40, index=True)
     proposal_reference: Optional[str] = Field(default=None, max_length=20, index=True)
+    # the proposal itself: its reference alone may name proposals of several organisations
+    proposal_id: Optional[int] = Field(default=None, foreign_key="proposal.id", index=True)
     checkpoint: Optional[int] = None
     recipients: str = Field(sa_column=Column(Text, nullable=False))  # one address a line
     subject: str = Field(sa_column=Column(Text, nullable=False))

@@ -9,12 +9,14 @@ and the Transparency sheet with its ten commitment codes already listed.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Mapping, Sequence
 
 from openpyxl import Workbook
 from openpyxl.comments import Comment
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.worksheet.datavalidation import DataValidation
 
+from isap.workbook.reproducible import save_reproducibly, workbook_bytes
 from isap.workbook.template import (
     SHEETS,
     TEMPLATE_VERSION,
@@ -45,8 +47,14 @@ INSTRUCTIONS = [
 ]
 
 
+def shown_label(col: Column) -> str:
+    """The field's label as the template shows it, at the head of its note and its drop-down."""
+    return col.label[:1].upper() + col.label[1:]
+
+
 def _note(col: Column) -> str:
-    parts = [col.description or col.name, f"Type: {col.type.value}."]
+    # the label first: it is the name every finding about this field uses
+    parts = [shown_label(col), col.description or col.name, f"Type: {col.type.value}."]
     if col.choices:
         parts.append("Allowed: " + ", ".join(col.choices) + ".")
     if col.format is not None:
@@ -67,9 +75,9 @@ def _validation(col: Column) -> DataValidation | None:
         return None
     dv = DataValidation(type="list", formula1=f'"{items}"', allow_blank=True, showDropDown=False)
     dv.error = f"Choose one of: {items.replace(',', ', ')}"
-    dv.errorTitle = col.name
+    dv.errorTitle = shown_label(col)  # Excel shows at most 32 characters of a title
     dv.prompt = col.description
-    dv.promptTitle = col.name
+    dv.promptTitle = shown_label(col)
     return dv
 
 
@@ -137,5 +145,46 @@ def build_template() -> Workbook:
     return wb
 
 
+def filled_template(values: Mapping[str, Mapping[str, object] | Sequence[Mapping[str, object]]]) -> Workbook:
+    """The template filled in with `values`: per sheet, a key/value sheet's `{field: value}` or a table's
+    rows of `{column: value}`.  Everything the blank template gives (widths, notes, drop-downs, frozen
+    header rows) stays, and each date or amount is written in the template's format, so an example
+    reads as a commissioner's own filled-in template would, dates included."""
+    wb = build_template()
+    for spec in SHEETS:
+        ws = wb[spec.name]
+        given = values.get(spec.name)
+        if given is None:
+            continue
+        if spec.kind is SheetKind.KEY_VALUE:
+            assert isinstance(given, Mapping)
+            for r, col in enumerate(spec.columns, start=2):
+                if col.name in given and col.name != "template_version":
+                    ws.cell(row=r, column=2, value=given[col.name])
+            continue
+        for r in range(2, len(spec.preset_rows) + 2):  # the preset rows are replaced by the given ones
+            for ci in range(1, len(spec.columns) + 1):
+                ws.cell(row=r, column=ci).value = None
+        for r, row in enumerate(given, start=2):
+            for ci, col in enumerate(spec.columns, start=1):
+                value = row.get(col.name)
+                if value is None:
+                    continue
+                cell = ws.cell(row=r, column=ci, value=value)
+                fmt = _number_format(col)
+                if fmt:
+                    cell.number_format = fmt
+    return wb
+
+
+def write_filled_template(values, out: str | Path) -> Path:
+    return save_reproducibly(filled_template(values), out)
+
+
+def template_bytes() -> bytes:
+    """The blank template's bytes: the same on every call (see isap.workbook.reproducible)."""
+    return workbook_bytes(build_template())
+
+
 def write_template(out: str | Path) -> None:
-    build_template().save(out)
+    save_reproducibly(build_template(), out)

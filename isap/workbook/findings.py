@@ -226,7 +226,7 @@ class FindingCollector:
 
 def cap_findings(findings: Iterable[Finding], limit: int,
                  unknown_sheet_order: dict[str, int] | None = None) -> tuple[list[Finding], dict[str, int]]:
-    """At most `limit` findings of one rule on one sheet, in report order (workbook.md §4 "Output").
+    """At most `limit` findings of one rule on one sheet, in report order (docs/workbook.md §4 "Output").
 
     Past the limit, the first `limit` findings (in report order) are listed and one more finding of the
     same rule, severity and sheet, with row, column and cell null, says how many more there were.

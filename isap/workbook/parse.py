@@ -25,6 +25,7 @@ from isap.workbook.template import (
     FORMAT_EXAMPLES,
     IGNORED_SHEETS,
     SHEETS,
+    SHEETS_BY_NAME,
     SUPPORTED_VERSIONS,
     UPPERCASED_FORMATS,
     Column,
@@ -32,6 +33,7 @@ from isap.workbook.template import (
     Need,
     SheetKind,
     SheetSpec,
+    ValueType,
     column_letter,
     normalise_name,
 )
@@ -42,6 +44,7 @@ from isap.workbook.values import (
     describe,
     excel_date,
     is_empty,
+    money,
     quote,
     template_version_text,
     type_column,
@@ -146,7 +149,8 @@ class _Builder:
             typed = template_version_text(v) if name == "template_version" and not is_empty(v) else \
                 converter_for(col)(v)
             if isinstance(typed, Bad):
-                self.add(typed.rule_id, spec.name, where[name], name, f"B{where[name]}", typed.message)
+                self.add(typed.rule_id, spec.name, where[name], name, f"B{where[name]}",
+                         typing_message(col, spec.name, f"B{where[name]}", typed))
                 failed.add(name)
                 continue
             if isinstance(typed, str) and col.format in UPPERCASED_FORMATS:
@@ -332,10 +336,13 @@ class _Builder:
 
     @staticmethod
     def _typing_finding(sheet: str, name: str, letter: str, typed: list, at: list[int]):
+        col = SHEETS_BY_NAME[sheet].column(name)
+
         def build(k: int) -> Finding:
             i = at[k]
             t = typed[i]
-            return _finding(t.rule_id, sheet, i + 2, name, f"{letter}{i + 2}", t.message)
+            cell = f"{letter}{i + 2}"
+            return _finding(t.rule_id, sheet, i + 2, name, cell, typing_message(col, sheet, cell, t))
 
         return build
 
@@ -378,29 +385,36 @@ class _Builder:
 
         def build(k: int) -> Finding:
             pos = at[k]
-            msg = self._schema_message(spec, col, rule_id, present[name][pos], present, pos, row_of)
-            return _finding(rule_id, spec.name, row_of(name, pos), name, cell_of(name, pos), msg)
+            cell = cell_of(name, pos)
+            msg = self._schema_message(spec, col, rule_id, present[name][pos], present, pos, row_of, cell)
+            return _finding(rule_id, spec.name, row_of(name, pos), name, cell, msg)
 
         return build
 
-    def _schema_message(self, spec, col: Column, rule_id: str, value, present, pos, row_of) -> str:
+    def _schema_message(self, spec, col: Column, rule_id: str, value, present, pos, row_of, cell: str) -> str:
+        """What to enter, where, and what is wrong now, in the words of the template's label
+        (docs/workbook.md §3, "Schema findings say what to enter")."""
         name = col.name
+        where = f"({spec.name}, {cell})"
+        field = f"the {col.label}"
         if rule_id == "SCH001":
-            cond = ""
+            reason = ""
             if col.need is Need.CP2:
-                cond = f" from checkpoint 2 (this submission is for checkpoint {self.checkpoint})"
+                reason = (f": it is needed from checkpoint 2, and this workbook is for checkpoint "
+                          f"{self.checkpoint}")
             elif col.need is Need.WHEN and col.when is not None:
-                cond = f" {col.when.text}"
-            return f"{name} is required{cond} but is empty."
+                reason = f": it is needed because {_reason(spec, col, present, pos)}"
+            return f"Enter {field} {where}{reason}."
         if rule_id == "SCH003":
-            return f"{describe(value)} is not an allowed {name}: choose one of {', '.join(col.choices)}."
+            return choice_message(col, spec.name, cell, describe(value))
         if rule_id == "SCH004":
-            return f"{name} {describe(value)} is out of range: it must be {col.range_text()}."
+            shown = money(value) if col.type is ValueType.MONEY else describe(value)
+            return f"Enter {field} as {_range_words(col)} {where}: {shown} is out of range."
         if rule_id == "SCH005":
             fmt = col.format
             if name == PARTNER_CODE and present.get("partner_type", [None] * (pos + 1))[pos] == "GP practice":
                 fmt = Format.GP_PRACTICE
-            return f"{describe(value)} is not a valid {fmt.value}: expected {FORMAT_EXAMPLES[fmt]}."
+            return f"Enter {field} in the form {FORMAT_EXAMPLES[fmt]} {where}: {describe(value)} is not in that form."
         if rule_id == "SCH006":
             seen = self._first_seen.get(name)
             if seen is None:  # once per column, not once per repeat
@@ -408,8 +422,9 @@ class _Builder:
                 for i, v in enumerate(present[name]):
                     seen.setdefault(v, i)
             first = seen[value]
-            return f"{name} {describe(value)} is repeated; it first appears on row {row_of(name, first)}."
-        return f"{name} {describe(value)} is not valid."
+            return (f"Give this row its own {col.label} {where}: {describe(value)} is already used on row "
+                    f"{row_of(name, first)}.")
+        return f"Enter a valid {col.label} {where}: {describe(value)} is not valid."
 
     def _special(self, sp: SpecialCell, sheet: str, row: int, column: str, cell: str) -> None:
         if sp.kind == "error":
@@ -418,6 +433,54 @@ class _Builder:
             self.add("WB009", sheet, row, column, cell,
                      "The cell holds a formula with no calculated value: open the workbook in Excel, "
                      "let it calculate and save it again, or type the value.")
+
+
+# ------------------------------------------------------------------------------------ wording
+# Every schema finding says what to enter, in the words of the field's label, then where (sheet and
+# cell, as Excel names them), then what is there now: "Enter the contact e-mail address (Cover, B22)."
+
+def typing_message(col: Column, sheet: str, cell: str, bad: Bad) -> str:
+    """The message of a value its column's type cannot take (SCH002, SCH003; WB008 as the typer words it)."""
+    if bad.rule_id == "SCH003":
+        return choice_message(col, sheet, cell, bad.message)
+    if not bad.instruction:
+        return bad.message
+    instruction = bad.instruction.format(field=f"the {col.label}", label=col.label)
+    return f"{instruction} ({sheet}, {cell}): {bad.message}."
+
+
+def choice_message(col: Column, sheet: str, cell: str, shown: str) -> str:
+    return (f"Choose the {col.label} from the drop-down list ({sheet}, {cell}): {shown} is not one of "
+            f"{', '.join(col.choices)}.")
+
+
+def _range_words(col: Column) -> str:
+    """`an amount of more than £0`, `a whole number from 1 to 3`, `a whole number of at least 0`."""
+    amount = col.type is ValueType.MONEY
+
+    def shown(x: float) -> str:
+        return money(x) if amount else f"{x:g}"
+
+    what = "an amount" if amount else "a whole number"
+    lo, hi = col.minimum, col.maximum
+    if lo is not None and hi is not None and not col.minimum_exclusive:
+        return f"{what} from {shown(lo)} to {shown(hi)}"
+    parts = []
+    if lo is not None:
+        parts.append(("more than " if col.minimum_exclusive else "at least ") + shown(lo))
+    if hi is not None:
+        parts.append("at most " + shown(hi))
+    return f"{what} of {' and '.join(parts)}"
+
+
+def _reason(spec: SheetSpec, col: Column, present: dict, pos: int) -> str:
+    """Why a conditional value is needed on this row, from the value it depends on."""
+    when = col.when
+    depends = spec.column(when.column)
+    value = present.get(when.column, [None] * (pos + 1))[pos]
+    if isinstance(value, bool):
+        value = "Yes" if value else "No"
+    return f"the {depends.label} is {value}"
 
 
 def matched_sheets(sheets: list[SheetScan]) -> dict[str, SheetScan]:

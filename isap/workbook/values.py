@@ -1,4 +1,4 @@
-"""Typing raw cell values as the template says (workbook.md §1 and §4 "Values").
+"""Typing raw cell values as the template says (docs/workbook.md §1 and §4 "Values").
 
 Commissioners type `£1,250,000`, `y`, `2026-04-01` or let Excel store a
 number; these functions turn what the reader saw into one Python value of the
@@ -20,8 +20,14 @@ from isap.workbook.template import ERROR_LITERALS, Column, ValueType
 
 
 class Bad(NamedTuple):
+    """A value the template cannot take.  `message` says what is wrong with it; for a schema fault,
+    `instruction` says what to enter instead, with `{field}` standing for the field's label (the typer
+    does not know which field it types), and the reader words the finding from both
+    (`isap.workbook.parse`)."""
+
     rule_id: str  # SCH002 / SCH003 / WB008
     message: str
+    instruction: str = ""
 
 
 _INT_TEXT = re.compile(r"^[+-]?[0-9]+$")
@@ -33,7 +39,7 @@ _YES = frozenset({"yes", "y"})
 _NO = frozenset({"no", "n"})
 
 
-QUOTE_LIMIT = 100  # characters of a cell's text a message quotes (workbook.md §4 "Values")
+QUOTE_LIMIT = 100  # characters of a cell's text a message quotes (docs/workbook.md §4 "Values")
 
 
 def clip(text: str, limit: int = QUOTE_LIMIT) -> str:
@@ -113,15 +119,22 @@ NUMBER_LIMIT = 1e15
 _MAX_DIGITS = 15
 
 
-def _too_large(what: str, v: object) -> Bad:
+WHOLE_NUMBER = "Enter {field} as a whole number"
+AMOUNT = "Enter {field} as an amount in pounds, such as 1250000 or £1,250,000"
+DATE = "Enter {field} as a date cell or as text such as 2027-04-01"
+YES_OR_NO = "Enter Yes or No for {label}"
+
+
+def _too_large(instruction: str, v: object) -> Bad:
     if isinstance(v, float) and not math.isfinite(v):
-        found = "a value that is not a finite number"
+        found = "the cell holds a value that is not a finite number"
     elif isinstance(v, str):
-        found = describe(v)
+        found = f"{describe(v)} has more than {_MAX_DIGITS} digits before the decimal point, more than the " \
+                "template can hold"
     else:
-        found = "a number"
-    return Bad("SCH002", f"Expected {what}, found {found}: a number of more than {_MAX_DIGITS} digits "
-                         "before the decimal point is not one the template can hold.")
+        found = f"the number has more than {_MAX_DIGITS} digits before the decimal point, more than the " \
+                "template can hold"
+    return Bad("SCH002", found, instruction)
 
 
 def _digits(text: str) -> str:
@@ -132,14 +145,14 @@ def _digits(text: str) -> str:
 def to_integer(v: object) -> object:
     if isinstance(v, float):
         if not -NUMBER_LIMIT < v < NUMBER_LIMIT:
-            return _too_large("a whole number", v)
+            return _too_large(WHOLE_NUMBER, v)
         if v.is_integer():
             return int(v)
-        return Bad("SCH002", f"Expected a whole number, found {describe(v)}.")
+        return Bad("SCH002", f"{describe(v)} is not a whole number", WHOLE_NUMBER)
     if isinstance(v, bool):
-        return Bad("SCH002", f"Expected a whole number, found {describe(v)}.")
+        return Bad("SCH002", f"{describe(v)} is not a whole number", WHOLE_NUMBER)
     if isinstance(v, int):
-        return v if -NUMBER_LIMIT < v < NUMBER_LIMIT else _too_large("a whole number", v)
+        return v if -NUMBER_LIMIT < v < NUMBER_LIMIT else _too_large(WHOLE_NUMBER, v)
     if isinstance(v, str):
         s = v.strip()
         if not s:
@@ -148,18 +161,18 @@ def to_integer(v: object) -> object:
             sign = s[0] if s[0] in "+-" else ""
             digits = _digits(s[len(sign):])
             if len(digits) > _MAX_DIGITS:
-                return _too_large("a whole number", v)
+                return _too_large(WHOLE_NUMBER, v)
             return int(sign + digits)
-    return Bad("SCH002", f"Expected a whole number, found {describe(v)}.")
+    return Bad("SCH002", f"{describe(v)} is not a whole number", WHOLE_NUMBER)
 
 
 def to_money(v: object) -> object:
     if isinstance(v, float):
-        return v if -NUMBER_LIMIT < v < NUMBER_LIMIT else _too_large("an amount in pounds", v)
+        return v if -NUMBER_LIMIT < v < NUMBER_LIMIT else _too_large(AMOUNT, v)
     if isinstance(v, bool):
-        return Bad("SCH002", f"Expected an amount in pounds, found {describe(v)}.")
+        return Bad("SCH002", f"{describe(v)} is not an amount in pounds", AMOUNT)
     if isinstance(v, int):
-        return float(v) if -NUMBER_LIMIT < v < NUMBER_LIMIT else _too_large("an amount in pounds", v)
+        return float(v) if -NUMBER_LIMIT < v < NUMBER_LIMIT else _too_large(AMOUNT, v)
     if isinstance(v, str):
         s = v.strip()
         if not s:
@@ -168,10 +181,10 @@ def to_money(v: object) -> object:
         if m:
             sign, _, digits, decimals = m.groups()
             if len(_digits(digits.replace(",", ""))) > _MAX_DIGITS:
-                return _too_large("an amount in pounds", v)
+                return _too_large(AMOUNT, v)
             amount = float(digits.replace(",", "") + (decimals or ""))
             return -amount if sign == "-" else amount
-    return Bad("SCH002", f"Expected an amount in pounds (e.g. 1250000 or £1,250,000), found {describe(v)}.")
+    return Bad("SCH002", f"{describe(v)} is not an amount in pounds", AMOUNT)
 
 
 def to_date(v: object) -> object:
@@ -187,12 +200,11 @@ def to_date(v: object) -> object:
             try:
                 return dt.date.fromisoformat(s)
             except ValueError:
-                return Bad("SCH002", f"{s!r} is not a real date.")
+                return Bad("SCH002", f"{quote(s)} is not a real date", DATE)
     if isinstance(v, float) and not isinstance(v, bool):
-        return Bad(
-            "SCH002", f"Expected a date, found the number {describe(v)}: format the cell as a date or type YYYY-MM-DD."
-        )
-    return Bad("SCH002", f"Expected a date (a date cell or text YYYY-MM-DD), found {describe(v)}.")
+        return Bad("SCH002", f"the cell holds the number {describe(v)}; format the cell as a date",
+                   DATE)
+    return Bad("SCH002", f"{describe(v)} is not a date", DATE)
 
 
 def to_yesno(v: object) -> object:
@@ -206,7 +218,7 @@ def to_yesno(v: object) -> object:
             return True
         if s in _NO:
             return False
-    return Bad("SCH002", f"Expected Yes or No, found {describe(v)}.")
+    return Bad("SCH002", f"{describe(v)} is neither", YES_OR_NO)
 
 
 def to_choice(v: object) -> object:
@@ -214,7 +226,7 @@ def to_choice(v: object) -> object:
     if isinstance(v, str):
         s = v.strip()
         return s or None
-    return Bad("SCH003", f"Expected one of the listed values, found {describe(v)}.")
+    return Bad("SCH003", describe(v))  # the reader lists the allowed values
 
 
 CONVERTERS: dict[ValueType, Callable[[object], object]] = {

@@ -12,7 +12,7 @@ REPLACE` rewrite a row).
 from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 
 revision = '0002_sessions_audit'
@@ -75,8 +75,12 @@ def _chain_existing_events() -> None:
         op.execute("ALTER TABLE auditevent DISABLE TRIGGER auditevent_append_only")
     table = sa.table("auditevent", sa.column("id"), sa.column("prev_hash"), sa.column("hash"))
     prev = AUDIT_CHAIN_GENESIS
+    # the columns as they are at this revision (the model may have more, added by later revisions)
+    c = AuditEvent.__table__.c
+    columns = [c.id, c.proposal_id, c.action, c.actor, c.from_state, c.to_state, c.checkpoint, c.reason, c.at]
     with Session(bind=bind) as s:
-        for e in s.exec(select(AuditEvent).order_by(AuditEvent.id)):
+        for row in s.execute(sa.select(*columns).order_by(c.id)):
+            e = AuditEvent(**row._mapping)
             digest = e.chain_digest(prev)
             bind.execute(sa.update(table).where(table.c.id == e.id).values(prev_hash=prev, hash=digest))
             prev = digest
