@@ -88,9 +88,7 @@ class _Document(FPDF):
         self.add_font(FONT, "B", str(folder / "DejaVuSans-Bold.ttf"))
         self.add_font(FONT, "I", str(folder / "DejaVuSans-Oblique.ttf"))
         self.add_font(FONT, "BI", str(folder / "DejaVuSans-BoldOblique.ttf"))
-        # what DejaVu Sans lacks (many mathematical and technical signs) STIX, also shipped by matplotlib, may have
-        self.add_font(FALLBACK_FONT, "", str(folder / "STIXGeneral.ttf"))
-        self.set_fallback_fonts([FALLBACK_FONT], exact_match=False)
+        self._font_folder = folder
         # a token no submitted text can contain, so only our footer gets the page count
         self._alias = "{pages-" + secrets.token_hex(8) + "}"
         self.alias_nb_pages(self._alias)
@@ -115,7 +113,14 @@ class _Document(FPDF):
         if c in "\n\t" or c.isascii():
             return True
         code = ord(c)
-        return code in self.current_font.cmap or any(code in self.fonts[f].cmap for f in self._fallback_font_ids)
+        if code in self.current_font.cmap:
+            return True
+        if not self._fallback_font_ids:
+            # what DejaVu Sans lacks (many mathematical and technical signs) STIX, also shipped by matplotlib, may
+            # have; loaded only when needed, since reading the font costs about half a second
+            self.add_font(FALLBACK_FONT, "", str(self._font_folder / "STIXGeneral.ttf"))
+            self.set_fallback_fonts([FALLBACK_FONT], exact_match=False)
+        return any(code in self.fonts[f].cmap for f in self._fallback_font_ids)
 
     def footer(self) -> None:
         self.set_y(-14)
