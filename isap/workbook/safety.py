@@ -18,9 +18,11 @@ or run the object, so reviewers are told first, from this same bounded scan.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import io
 import re
+import stat
 import struct
 import time
 import zipfile
@@ -30,6 +32,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Callable
 from xml.etree.ElementTree import ParseError
+from xml.parsers import expat
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring as safe_fromstring
@@ -86,6 +89,18 @@ _SAFE_PART = re.compile(r"[A-Za-z0-9_\-.\[\]/ %~@+=,;'()!$&]+")
 NS_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 NS_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 NS_PKG_REL = "http://schemas.openxmlformats.org/package/2006/relationships"
+# Strict Open XML (ECMA-376 Part 1, Strict) moves every markup namespace and relationship type here.
+NS_STRICT = "http://purl.oclc.org/ooxml/"
+CT_VBA_PROJECT = "application/vnd.ms-office.vbaproject"
+REL_VBA_PROJECT = "/vbaproject"  # the end of the relationship type, compared in lower case
+# The start of a worksheet part the fast path reads: an optional UTF-8 byte-order mark, an optional XML
+# declaration, then the unprefixed root.  Anything else before the root is left to the exact parse.
+_ROOT_START = re.compile(rb"(?:\xef\xbb\xbf)?(?:<\?xml\s[^<>]*\?>)?\s*<worksheet[\s>]")
+_ROOT_END = b"</worksheet>"
+# How far into a part its encoding is looked for: the byte-order mark and the whole XML declaration.
+_HEAD = 4096
+_DECLARATION = re.compile(rb"<\?xml\s[^<>]*?\?>")
+_DECLARED_ENCODING = re.compile(rb"""\sencoding\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 
 
 class FileRefused(Exception):
@@ -292,8 +307,99 @@ def _check_markers(buf: bytes, name: str) -> None:
 def _parse_xml(buf: bytes, name: str):
     try:
         return safe_fromstring(buf)
-    except (ParseError, DefusedXmlException, ValueError):
-        raise wb001(f"The workbook is corrupt: its XML part {name} cannot be read.") from None
+    except (ParseError, DefusedXmlException, ValueError, LookupError):  # LookupError: an unknown encoding
+        raise _not_well_formed(name) from None
+
+
+def _not_well_formed(name: str, why: str = "") -> FileRefused:
+    return wb001(f"The workbook is corrupt: its XML part {name} is not well-formed XML{f' ({why})' if why else ''} "
+                 "and cannot be read.")
+
+
+def _codec(head: bytes, name: str) -> str:
+    """The encoding of an XML part, from its first bytes, as the XML parser decides it (XML 1.0 appendix F):
+    a byte-order mark, else the pattern of the first characters, else the declaration; "utf-8" for UTF-8
+    and ASCII.  The name is Python's, for reading the part again as UTF-8 (see `_transcoded`); an encoding
+    Python does not know is returned as written, and the XML parser then refuses the part."""
+    for mark, codec in ((b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"),
+                        (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"),
+                        (b"<\x00\x00\x00", "utf-32-le"), (b"\x00\x00\x00<", "utf-32-be"),
+                        (b"<\x00", "utf-16-le"), (b"\x00<", "utf-16-be")):
+        if head.startswith(mark):
+            return codec
+    if head.startswith(b"\xef\xbb\xbf"):
+        head = head[3:]
+    if not head.startswith(b"<?xml"):
+        return "utf-8"
+    declaration = _DECLARATION.match(head)
+    if declaration is None:
+        if len(head) >= _HEAD - 3:  # no spreadsheet program writes a declaration this long
+            raise _not_well_formed(name, f"its XML declaration is longer than {_HEAD:,} bytes")
+        return "utf-8"  # an unfinished declaration: the XML parser says what is wrong with it
+    declared = _DECLARED_ENCODING.search(declaration.group(0))
+    if declared is None:
+        return "utf-8"
+    written = (declared.group(1) if declared.group(1) is not None else declared.group(2)).decode("ascii", "replace")
+    try:
+        codec = codecs.lookup(written).name
+    except LookupError:
+        return written
+    return "utf-8" if codec in ("utf-8", "ascii") else codec
+
+
+class _WellFormed:
+    """Feeds a part's bytes, as they are inflated, to an XML parser that only tells whether they are
+    well-formed (no tree is built), in the encoding the part declares."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self._parser = expat.ParserCreate()
+
+    def feed(self, chunk: bytes, final: bool = False) -> None:
+        try:
+            self._parser.Parse(chunk, final)
+        except expat.ExpatError as exc:
+            raise _not_well_formed(self.name, f"{expat.ErrorString(exc.code)}, line {exc.lineno}") from None
+        except LookupError:
+            raise _not_well_formed(self.name, "an unknown encoding") from None
+
+
+def _transcoded(chunks, codec: str):
+    """A well-formed part's chunks again in UTF-8, its XML declaration saying so: the reader reads only UTF-8.
+    (`_codec` found the declaration within the first bytes, so it is whole in the first text decoded.)"""
+    decoder = codecs.getincrementaldecoder(codec)()
+    head = ""  # the text before the declaration has been replaced
+    for chunk in chunks:
+        text = decoder.decode(chunk)
+        if head is not None:
+            head += text
+            if len(head) < _HEAD:
+                continue
+            text, head = _utf8_declaration(head), None
+        yield text.encode("utf-8")
+    text = decoder.decode(b"", True)
+    yield (_utf8_declaration(head + text) if head is not None else text).encode("utf-8")
+
+
+def _utf8_declaration(text: str) -> str:
+    return re.sub(r"^\ufeff?(?:<\?xml\s[^<>]*?\?>)?", '<?xml version="1.0" encoding="UTF-8"?>', text, count=1)
+
+
+def _peek(data: bytes, info: zipfile.ZipInfo) -> bytes:
+    """The first bytes of a part (at most `_HEAD`), inflated from a bounded slice of its data; b"" when they
+    cannot be had (the scan then reports the part itself)."""
+    off = info.header_offset
+    if info.flag_bits & 0x1 or off < 0 or off + 30 > len(data):
+        return b""
+    nlen, xlen = struct.unpack("<HH", data[off + 26:off + 30])
+    start = off + 30 + nlen + xlen
+    raw = data[start:min(start + info.compress_size, start + 64 * _HEAD, len(data))]
+    if info.compress_type == zipfile.ZIP_STORED:
+        return raw[:_HEAD]
+    try:
+        return zlib.decompressobj(-15).decompress(raw, _HEAD)
+    except zlib.error:
+        return b""
 
 
 def _norm_target(target: str, base: str = "xl/") -> str:
@@ -392,18 +498,20 @@ def inspect(path: str | Path, policy: Policy,
                 "WB003",
                 f"Part {i.filename} is compressed {ratio:,.0f} to 1, over the limit of "
                 f"{policy.max_compression_ratio:g} to 1 (a possible zip bomb)."))
-    macro = [n for n in names if n.rsplit("/", 1)[-1].lower() == "vbaproject.bin"]
     total = [0]
     ct_info = names["[Content_Types].xml"]
     # a plausible [Content_Types].xml is small; a huge one is already WB003 and is not inflated
     content_types = _read_small(data, ct_info, budget, total, policy) if ct_info.file_size <= 10 * CHUNK else b""
-    ct_lower = content_types.lower()
-    if macro or b"macroenabled" in ct_lower or b"vbaproject" in ct_lower:
+    declared, by_extension = _content_types(content_types)
+    # (the declared types as parsed, in whatever encoding; the raw bytes as well, should they not parse)
+    ct_text = " ".join((content_types.lower().decode("latin-1"), *declared.values(), *by_extension.values()))
+    vba = _vba_project(data, infos, declared, by_extension, budget, policy)
+    if vba is not None or "macroenabled" in ct_text or "vbaproject" in ct_text:
         problems.insert(0, file_finding(
             "WB002",
-            "The workbook contains macros (a VBA project). Macro-enabled workbooks are refused: "
-            "save it as an Excel Workbook (.xlsx) without macros."))
-    elif b"macrosheet" in ct_lower:
+            f"The workbook contains macros (a VBA project{f', part {vba}' if vba else ''}). Macro-enabled "
+            "workbooks are refused: save it as an Excel Workbook (.xlsx) without macros."))
+    elif "macrosheet" in ct_text:
         problems.insert(0, _macro_sheet_finding())
     if problems:
         raise FileRefused(problems)
@@ -609,6 +717,28 @@ def _shown(text: str) -> str:
     return "'" + "".join(ch if ch.isprintable() else "?" for ch in clip(text.strip())) + "'"
 
 
+def _vba_project(data: bytes, infos: list[zipfile.ZipInfo], declared: dict[str, str], by_extension: dict[str, str],
+                 budget: _Budget, policy: Policy) -> str | None:
+    """The part holding a VBA project, however it is named: `vbaProject.bin` anywhere, a part whose content
+    type is a VBA project's, or the target of a `vbaProject` relationship of any relationships part."""
+    for info in infos:
+        lower = info.filename.lower()
+        ext = lower.rsplit(".", 1)[-1] if "." in lower.rsplit("/", 1)[-1] else ""
+        if (lower.rsplit("/", 1)[-1] == "vbaproject.bin"
+                or declared.get(lower, by_extension.get(ext, "")) == CT_VBA_PROJECT):
+            return info.filename
+    for info in infos:
+        if not info.filename.lower().endswith(".rels") or "_rels/" not in info.filename:
+            continue
+        rels = _naming_part(data, info, budget, policy)
+        for rel in rels.iter(f"{{{NS_PKG_REL}}}Relationship") if rels is not None else ():
+            if rel.get("Type", "").strip().lower().endswith(REL_VBA_PROJECT) and rel.get("TargetMode") != "External":
+                # the source part's folder: "xl/_rels/workbook.xml.rels" describes "xl/workbook.xml"
+                folder = info.filename.rsplit("_rels/", 1)[0]
+                return _norm_target(rel.get("Target", ""), folder) if rel.get("Target") else info.filename
+    return None
+
+
 def _macro_sheet_finding() -> Finding:
     return file_finding(
         "WB002",
@@ -626,6 +756,9 @@ def _check_part_names(infos: list[zipfile.ZipInfo]) -> None:
         if (not name or name.startswith("/") or "\\" in name or "//" in name
                 or any(seg in (".", "..") for seg in name.split("/"))):
             raise wb001(f"The workbook is corrupt: it holds a part with an invalid name ({name[:60]!r}).")
+        if stat.S_ISLNK(i.external_attr >> 16):
+            raise wb001(f"The workbook is corrupt: its part {name[:60]} is stored as a symbolic link, not as "
+                        "content; no spreadsheet program writes one.")
         key = name.lower()
         if key in seen:
             raise wb001(f"The workbook is corrupt: it holds two parts named {name[:60]!r}.")
