@@ -769,8 +769,15 @@ def _office_document(rels_xml: bytes) -> str | None:
     root = _parse_xml(rels_xml, "_rels/.rels")
     for rel in root.iter(f"{{{NS_PKG_REL}}}Relationship"):
         if rel.get("Type", "").endswith(_REL_OFFICE_DOCUMENT) and rel.get("TargetMode") != "External":
+            if rel.get("Type", "").startswith(NS_STRICT):
+                raise _strict_open_xml()
             return _norm_target(rel.get("Target", ""), "")
     return None
+
+
+def _strict_open_xml() -> FileRefused:
+    return wb001('The file is a Strict Open XML spreadsheet, which cannot be read. Open it in Excel and save it '
+                 'again with "Save As", choosing "Excel Workbook (.xlsx)", not "Strict Open XML Spreadsheet".')
 
 
 def _sheet_list(wb_xml: bytes, rels_xml: bytes, base: str, wb_part: str
@@ -778,6 +785,8 @@ def _sheet_list(wb_xml: bytes, rels_xml: bytes, base: str, wb_part: str
     """The sheets of workbook.xml in order, the 1904 date system flag, and the parts the
     workbook's relationships name for shared strings and styles."""
     root = _parse_xml(wb_xml, wb_part)
+    if root.tag.startswith("{" + NS_STRICT):
+        raise _strict_open_xml()
     rel_targets: dict[str, tuple[str, str]] = {}
     parts: dict[str, str] = {}
     if rels_xml:
