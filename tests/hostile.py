@@ -190,7 +190,7 @@ def reencoded(xml: bytes, encoding: str, *, bom: bool = True, declare: str | Non
     declared = encoding if declare is None else declare
     if declared:
         text = f'<?xml version="1.0" encoding="{declared}"?>' + text
-    out = text.encode(encoding)
+    out = text.encode(encoding, "xmlcharrefreplace")  # (what the encoding cannot hold, as references)
     if bom and encoding.lower().replace("_", "-") in ("utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be", "utf-8"):
         out = ("\ufeff".encode(encoding)) + out
     return out

@@ -77,7 +77,6 @@ _CANON_NUMBER_NO_STYLE = re.compile(rb'<c r="[A-Z]{1,3}([1-9][0-9]{0,6})"(?: t="
 # (no "<" in the attribute run: each match attempt then ends at the next tag, never rescanning
 # the same bytes from every "<col" of a run of unclosed ones)
 _COL_STYLE = re.compile(rb'<col\b[^<>]{0,2000}?\bstyle="([0-9]{1,9})"')
-_ROOT_TAG = re.compile(rb"<([A-Za-z_][\w.\-]*:)?worksheet[\s>]")
 # A cell or row reference as the reader accepts it: letters in either case, digits with any
 # leading zeros.  Anything else, or a position outside Excel's grid, is refused (WB001).
 # (never starting inside a run of letters, so a search cannot rescan the run from each of its letters)
@@ -97,6 +96,7 @@ REL_VBA_PROJECT = "/vbaproject"  # the end of the relationship type, compared in
 # declaration, then the unprefixed root.  Anything else before the root is left to the exact parse.
 _ROOT_START = re.compile(rb"(?:\xef\xbb\xbf)?(?:<\?xml\s[^<>]*\?>)?\s*<worksheet[\s>]")
 _ROOT_END = b"</worksheet>"
+_SELF_CLOSED_ROW = re.compile(rb"<row(?:\s[^<>]*)?/>")
 # How far into a part its encoding is looked for: the byte-order mark and the whole XML declaration.
 _HEAD = 4096
 _DECLARATION = re.compile(rb"<\?xml\s[^<>]*?\?>")
@@ -541,13 +541,23 @@ def inspect(path: str | Path, policy: Policy,
     if any(s.kind == "macrosheet" for s in sheets):
         raise FileRefused([_macro_sheet_finding()])
     styles_part = targets.get("styles")
-    date_styles = _date_styles(read_part(styles_part)) if styles_part in names else frozenset()
+    date_styles = _date_styles(read_part(styles_part), styles_part) if styles_part in names else frozenset()
     by_part = {s.part: s for s in sheets if s.is_worksheet}
+    # The parts the reader reads besides the worksheets: each must be well-formed XML.  (It reads the shared
+    # strings and styles by their usual names even when the relationships name no such part.)
+    needed = {p for p in (targets.get("sharedStrings"), targets.get("styles"), "xl/sharedStrings.xml",
+                          "xl/styles.xml") if p in names}
+    # Parts in an encoding other than UTF-8 are read through a UTF-8 copy (see `_reading_package`).
+    transcode = {}
+    for part in ("_rels/.rels", wb_part, rels_part, *sorted(needed), *by_part):
+        codec = _codec(_peek(data, names[part]), part) if part in names else "utf-8"
+        if codec != "utf-8":
+            transcode[part] = codec
 
     # With `on_ready`, every part but the worksheets is looked at first, so that each worksheet can be
     # handed to the reader as soon as it is measured, while the others still are.  A fault found in
     # a part that way is raised in that part's turn, so what a file is refused for stays the same.
-    early = on_ready is not None and _reads_file_itself(sheets, names, wb_part, rels_part, targets)
+    early = on_ready is not None and _reads_file_itself(sheets, names, wb_part, rels_part, targets, transcode)
     looked_at: set[str] = set()
     faults: dict[str, FileRefused] = {}
     if early:
@@ -555,7 +565,7 @@ def inspect(path: str | Path, policy: Policy,
             if i.filename in small or i.is_dir() or i.filename in by_part:
                 continue
             try:
-                _check_part(data, i, budget, total, policy)
+                _check_part(data, i, budget, total, policy, well_formed=i.filename in needed)
             except FileRefused as fault:
                 faults[i.filename] = fault
                 early = False  # the file will be refused: nothing is read ahead
@@ -571,11 +581,11 @@ def inspect(path: str | Path, policy: Policy,
             continue
         scan = by_part.get(i.filename)
         if scan is not None:
-            _scan_sheet(data, i, scan, budget, total, policy, date_styles)
+            _scan_sheet(data, i, scan, budget, total, policy, date_styles, transcode.get(i.filename, "utf-8"))
             if early and not scan.needs_cell_scan and _within_limits(scan, policy):
                 on_ready(data, date1904, scan, sheets)
         else:
-            _check_part(data, i, budget, total, policy)
+            _check_part(data, i, budget, total, policy, well_formed=i.filename in needed)
     for s in sheets:
         if not s.is_worksheet:
             continue
@@ -595,7 +605,8 @@ def inspect(path: str | Path, policy: Policy,
                 f"{policy.max_cells_per_sheet:,} cells.")])
     inspection = Inspection(str(path), data, sha, sheets, date1904)
     inspection.outside_content = _outside_content(data, infos, content_types, budget, policy)
-    inspection.reading_data = _reading_package(inspection, names, wb_part, rels_part, targets, budget, policy)
+    inspection.reading_data = _reading_package(inspection, names, wb_part, rels_part, targets, transcode, budget,
+                                               policy)
     return inspection
 
 
@@ -823,15 +834,21 @@ def _sheet_list(wb_xml: bytes, rels_xml: bytes, base: str, wb_part: str
     return out, date1904, parts
 
 
-def _check_part(data: bytes, info: zipfile.ZipInfo, budget: _Budget, total: list[int], policy: Policy) -> None:
+def _check_part(data: bytes, info: zipfile.ZipInfo, budget: _Budget, total: list[int], policy: Policy,
+                well_formed: bool = False) -> None:
     """A part that is not a worksheet: inflated within its limits, and refused if it is XML that
-    declares a DTD or entities."""
+    declares a DTD or entities, or, when the reader needs it (`well_formed`), if it is not well-formed XML."""
     is_xml = info.filename.lower().endswith(_XML_SUFFIXES)
     tail = b""
+    check = _WellFormed(info.filename) if well_formed else None
     for chunk in _inflate(data, info, budget, total, policy):
-        if is_xml:
-            _check_markers(tail + chunk, info.filename)
+        if is_xml or check is not None:
+            _check_markers(tail + chunk, info.filename)  # before the parser sees a declaration
             tail = chunk[-_MARKER_TAIL:]
+        if check is not None:
+            check.feed(chunk)
+    if check is not None:
+        check.feed(b"", final=True)
 
 
 def _within_limits(scan: SheetScan, policy: Policy) -> bool:
@@ -840,12 +857,12 @@ def _within_limits(scan: SheetScan, policy: Policy) -> bool:
 
 
 def _reads_file_itself(sheets: list[SheetScan], names: dict[str, zipfile.ZipInfo], wb_part: str, rels_part: str,
-                       targets: dict[str, str]) -> bool:
+                       targets: dict[str, str], transcode: dict[str, str]) -> bool:
     """Whether the reader can be given the file itself (see `_reading_package`): laid out as
     spreadsheet programs write it, every worksheet the first sheet of its name.  Each worksheet's
     `read_name` is then its own name."""
     seen: set[str] = set()
-    direct = wb_part == "xl/workbook.xml" and rels_part == "xl/_rels/workbook.xml.rels"
+    direct = wb_part == "xl/workbook.xml" and rels_part == "xl/_rels/workbook.xml.rels" and not transcode
     for kind, fixed in (("sharedStrings", "xl/sharedStrings.xml"), ("styles", "xl/styles.xml")):
         if targets.get(kind, fixed if fixed in names else None) != (fixed if fixed in names else None):
             direct = False
@@ -861,7 +878,7 @@ def _reads_file_itself(sheets: list[SheetScan], names: dict[str, zipfile.ZipInfo
 
 
 def _reading_package(inspection: Inspection, names: dict[str, zipfile.ZipInfo], wb_part: str, rels_part: str,
-                     targets: dict[str, str], budget: _Budget, policy: Policy) -> bytes:
+                     targets: dict[str, str], transcode: dict[str, str], budget: _Budget, policy: Policy) -> bytes:
     """The bytes the reader is given, so that it reads exactly the parts measured here.
 
     calamine finds a sheet by its name (the first sheet of that name, whatever its kind), takes
@@ -870,9 +887,10 @@ def _reading_package(inspection: Inspection, names: dict[str, zipfile.ZipInfo], 
     without resolving `..`.  When the file is laid out as spreadsheet programs write it and every
     worksheet is the first sheet of its name, the file itself is read.  Otherwise the worksheets
     are copied into a new package with a workbook part listing only them, under names of our
-    own, so no other part can stand in for them.
+    own, so no other part can stand in for them.  calamine reads only UTF-8: a part in another encoding
+    (`transcode`, part → codec; well-formed, or the scan would have refused it) is copied in UTF-8.
     """
-    if _reads_file_itself(inspection.sheets, names, wb_part, rels_part, targets):
+    if _reads_file_itself(inspection.sheets, names, wb_part, rels_part, targets, transcode):
         return inspection.data
     worksheets = [s for s in inspection.sheets if s.is_worksheet]
     out = io.BytesIO()
@@ -891,13 +909,19 @@ def _reading_package(inspection: Inspection, names: dict[str, zipfile.ZipInfo], 
         for kind, fixed in (("sharedStrings", "xl/sharedStrings.xml"), ("styles", "xl/styles.xml")):
             part = targets.get(kind)
             if part in names:
-                z.writestr(fixed, b"".join(_inflate(inspection.data, names[part], budget, total, policy)))
+                z.writestr(fixed, b"".join(_utf8(_inflate(inspection.data, names[part], budget, total, policy),
+                                                 transcode.get(part))))
         for n, s in enumerate(worksheets):
             s.read_name = f"isap{n}"
             with z.open(f"xl/worksheets/isap{n}.xml", "w") as dst:
-                for chunk in _inflate(inspection.data, names[s.part], budget, total, policy):
+                for chunk in _utf8(_inflate(inspection.data, names[s.part], budget, total, policy),
+                                   transcode.get(s.part)):
                     dst.write(chunk)
     return out.getvalue()
+
+
+def _utf8(chunks, codec: str | None):
+    return chunks if codec is None else _transcoded(chunks, codec)
 
 
 def _literal_target_ok(s: SheetScan) -> bool:
@@ -914,12 +938,10 @@ _READING_ROOT_RELS = (
     f'Type="{NS_REL}/officeDocument" Target="xl/workbook.xml"/></Relationships>')
 
 
-def _date_styles(styles_xml: bytes) -> frozenset[int]:
-    """Indexes of the cell formats (`cellXfs`) whose number format is a date, as the reader decides."""
-    try:
-        root = _parse_xml(styles_xml, "styles")
-    except FileRefused:
-        return frozenset()
+def _date_styles(styles_xml: bytes, name: str) -> frozenset[int]:
+    """Indexes of the cell formats (`cellXfs`) whose number format is a date, as the reader decides.
+    The reader needs the styles part: one that is not well-formed is WB001."""
+    root = _parse_xml(styles_xml, name)
     custom: dict[int, str] = {}
     xfs: list[int] = []
     for el in root.iter():
@@ -973,7 +995,7 @@ def _is_date_format(code: str) -> bool:
 
 
 def _scan_sheet(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Budget,
-                total: list[int], policy: Policy, date_styles: frozenset[int]) -> None:
+                total: list[int], policy: Policy, date_styles: frozenset[int], codec: str = "utf-8") -> None:
     """Extent and row count of a worksheet, from its bytes.
 
     The fast path reads cells spelled exactly as spreadsheet programs write them, and is taken
@@ -982,13 +1004,23 @@ def _scan_sheet(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
     else (another attribute order, line breaks in tags, prefixes, lower case, leading zeros,
     cells without `r`, comments, formulas, error values, styles inherited from rows or columns)
     sends the sheet to the exact streaming parse, `_scan_cells`.
+
+    The exact parse also proves the part well-formed XML; the fast path, which parses nothing, takes a
+    part only when it is UTF-8 (as declared and as its bytes decode), begins with the worksheet's root
+    and ends with its end tag: a part in another encoding, truncated, or not XML at all is parsed
+    exactly, and refused there (WB001) unless it is well-formed.  A part that passes the fast path and
+    still mismatches a tag among canonical cells is refused by the reader's own XML parser.
     """
     rows: set[bytes] = set()
     cols: set[bytes] = set()
     first = True
     carry = b""
     tail = b""
-    fast = True
+    fast = codec == "utf-8"
+    at_start = True
+    end = b""  # the last bytes of the part, for its end tag
+    utf8 = codecs.getincrementaldecoder("utf-8")()
+    open_rows = [0]
     limit = policy.max_rows_per_sheet
 
     def measure(buf: bytes, first: bool) -> bool:
@@ -1021,6 +1053,15 @@ def _scan_sheet(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
                 return False
             if len(found) + len(_CANON_EMPTY.findall(buf)) != buf.count(b"<c "):
                 return False
+        # every value cell closed once, and rows opened and closed in turn (none nested, none left open)
+        if buf.count(b"</c>") != len(found):
+            return False
+        opened = buf.count(b"<row ") + buf.count(b"<row>") - buf.count(b"</row>")
+        if opened:  # (a self-closed row, rare, is counted exactly)
+            opened -= len(_SELF_CLOSED_ROW.findall(buf))
+        open_rows[0] += opened
+        if not 0 <= open_rows[0] <= 1:
+            return False
         rows.update(map(_second, found))
         cols.update(map(_first, found))
         return True
@@ -1031,6 +1072,17 @@ def _scan_sheet(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
         tail = chunk[-_MARKER_TAIL:]
         if not fast:
             continue
+        if at_start:
+            at_start = False
+            if not _ROOT_START.match(chunk):  # not XML, a prefixed root, or anything before it: parse exactly
+                fast = False
+                continue
+        try:
+            utf8.decode(chunk)  # (C speed; the text is dropped at once)
+        except UnicodeDecodeError:
+            fast = False
+            continue
+        end = (end[-len(_ROOT_END) - 64:] if len(chunk) < len(_ROOT_END) + 64 else b"") + chunk[-len(_ROOT_END) - 64:]
         buf = carry + chunk
         # cut after the last complete cell or row, so that no cell is split between two chunks
         end_c, end_row = buf.rfind(b"</c>"), buf.rfind(b"</row>")
@@ -1040,11 +1092,6 @@ def _scan_sheet(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
         if len(carry) > 8 * CHUNK:
             fast = False
             continue
-        if first and buf:
-            root = _ROOT_TAG.search(buf)
-            if root is None or root.group(1):  # namespace-prefixed elements: parse exactly instead
-                fast = False
-                continue
         if buf:
             if not measure(buf, first):
                 fast = False
@@ -1055,6 +1102,14 @@ def _scan_sheet(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
             return
     if fast and carry and not measure(carry, first):
         fast = False
+    # empty, truncated, a row left open, or more after the root
+    if fast and (at_start or open_rows[0] or not end.rstrip().endswith(_ROOT_END)):
+        fast = False
+    if fast:
+        try:
+            utf8.decode(b"", True)
+        except UnicodeDecodeError:  # ends within a character
+            fast = False
     if fast:
         scan.rows_with_values = len(rows)
         scan.max_row = max(map(int, rows)) if rows else 0
@@ -1100,19 +1155,30 @@ def _scan_cells(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
     row_style: int | None = None  # the style of the current row when it has a custom format
     pos = (0, 0)
     sheet_data = None
+    after = False  # past the sheet data: the rest is only parsed, to the end, to be sure it is well-formed
+    outside: list = []  # the open elements outside the sheet data, each dropped once read
     special: dict[tuple[int, int], SpecialCell] = {}
     inherited: set[tuple[int, int]] = set()
     try:
         for event, el in safe_iterparse(stream, events=("start", "end"), forbid_dtd=True):
             tag = _local(el.tag)
             if not in_data:
-                if event == "start" and tag == "sheetData":
-                    in_data = True
-                    sheet_data = el
-                elif event == "end" and tag == "col" and date_styles:
+                if event == "start":
+                    if tag == "sheetData" and not after:
+                        in_data = True
+                        sheet_data = el
+                    else:
+                        outside.append(el)
+                    continue
+                if tag == "col" and date_styles and not after:
                     style, lo, hi = el.get("style", ""), el.get("min", ""), el.get("max", "")
                     if style.isdigit() and int(style) in date_styles and lo.isdigit() and hi.isdigit():
                         col_styles.append((int(lo), int(hi), int(style)))
+                if outside and outside[-1] is el:
+                    outside.pop()
+                el.clear()
+                if outside:
+                    _detach(outside[-1], el)
                 continue
             if event == "start":
                 if tag == "row":
@@ -1132,7 +1198,11 @@ def _scan_cells(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
                         pos = (row0, col0)
                 continue
             if tag == "sheetData":
-                break
+                in_data, after = False, True
+                el.clear()
+                if outside:
+                    _detach(outside[-1], el)
+                continue
             if tag == "row":
                 row0 += 1
                 col0 = 0
@@ -1186,8 +1256,10 @@ def _scan_cells(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
                         inherited.add(pos)
             el.clear()
             _detach(sheet_data, el)
-    except (ParseError, DefusedXmlException, ValueError):
-        raise wb001(f"The workbook is corrupt: sheet {scan.name!r} cannot be read.") from None
+    except (ParseError, DefusedXmlException, ValueError, LookupError) as exc:  # LookupError: an unknown encoding
+        why = str(exc).split(":", 1)[0] if isinstance(exc, ParseError) else "an unknown encoding" if isinstance(
+            exc, LookupError) else ""
+        raise _not_well_formed(f"{info.filename} (sheet {clip(scan.name)!r})", why) from None
     scan.special = special
     scan.inherited_dates = inherited
     scan.rows_with_values = len(rows)
