@@ -1053,10 +1053,9 @@ def _scan_sheet(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
                 return False
             if len(found) + len(_CANON_EMPTY.findall(buf)) != buf.count(b"<c "):
                 return False
-        # every value cell closed once, and rows opened and closed in turn (none nested, none left open)
-        if buf.count(b"</c>") != len(found):
-            return False
-        opened = buf.count(b"<row ") + buf.count(b"<row>") - buf.count(b"</row>")
+        # rows opened and closed in turn, none nested and none left open (the cells were matched whole);
+        # `<rowBreaks`, after the sheet data and rare, then counts as a row left open: parsed exactly
+        opened = buf.count(b"<row") - buf.count(b"</row>")
         if opened:  # (a self-closed row, rare, is counted exactly)
             opened -= len(_SELF_CLOSED_ROW.findall(buf))
         open_rows[0] += opened
@@ -1078,7 +1077,8 @@ def _scan_sheet(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
                 fast = False
                 continue
         try:
-            utf8.decode(chunk)  # (C speed; the text is dropped at once)
+            if not chunk.isascii() or utf8.getstate()[0]:  # (ASCII, most of a sheet, is UTF-8 as it is)
+                utf8.decode(chunk)  # (the text is dropped at once)
         except UnicodeDecodeError:
             fast = False
             continue
