@@ -122,6 +122,10 @@ class Policy(BaseModel):
         20.0, gt=0, le=600,
         description="How long the dashboard waits for a worker to check an upload before saying it is queued "
                     "(the findings show when they land).")
+    check_wait_seconds: float = Field(
+        300.0, gt=0, le=3600,
+        description="How long a file may wait for a free checking child (users take turns) before its check is "
+                    "given up and its sender told to upload it again.")
     batch_order_wait_seconds: float = Field(
         600.0, gt=0,
         description="How long a file of an inbox batch waits for an earlier file of the same proposal to be kept "
