@@ -103,3 +103,18 @@ def test_a_check_whose_turn_does_not_come_in_time_is_busy_with_a_plain_message(s
         assert shares.acquire(f"someone else {n}", 0)
     with pytest.raises(engine.CheckingBusy, match="Nothing is wrong with the file"):
         engine.check_file(typical, Policy(check_wait_seconds=0.05), owner="bob")
+
+
+def test_an_upload_whose_check_never_got_a_turn_fails_with_the_plain_message(service, shared_pool, tmp_path):
+    """Its sender is told, not left waiting in silence; the wait is the policy's."""
+    from isap.orchestration import steps
+
+    typical = write(clean(1, reference="ISAP-2026-011"), tmp_path / "a.xlsx")
+    keys, ids = service.stage_uploads("alice", [(typical.name, typical.read_bytes())])
+    shares = isolation._shares()
+    for n in range(shares.slots):
+        assert shares.acquire(f"someone else {n}", 0)
+    outcome = steps.assure_staged(service, keys[0], policy=Policy(check_wait_seconds=0.05))
+    assert outcome.failed == 1 and outcome.kept == 0
+    [done] = service.staged_outcomes("alice", ids)
+    assert done.finished and "Nothing is wrong with the file" in done.outcome
