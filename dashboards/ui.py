@@ -642,7 +642,7 @@ def upload_limit_mb(max_file_bytes: int) -> int:
 
 
 def upload_page() -> None:
-    from isap.orchestration.dispatch import assure_dashboard_upload
+    from isap.orchestration.dispatch import assure_dashboard_upload, checking_queue_text
 
     user = me()
     svc = service()
@@ -663,7 +663,7 @@ def upload_page() -> None:
     marker = hashlib.sha256(data).hexdigest()
     if st.session_state.get("last_upload_marker") != marker:
         try:
-            with st.spinner("Checking the workbook…"):
+            with st.spinner(checking_queue_text(user["username"], svc.policy)):
                 upload = assure_dashboard_upload(svc, user["username"], file.name, data)
         except (WorkflowError, StoreError) as exc:
             st.session_state.pop("last_upload_marker", None)

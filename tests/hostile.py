@@ -295,3 +295,70 @@ def vba_project_elsewhere(data: bytes, part: str, *, relationship: bool, content
 
 
 OLE_HEADER = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+
+# ------------------------------------------------------------------ files that are slow or large to scan
+# Each is within every size limit (25 MB file, 250 MB inflated, 200:1 per part): what it costs is the
+# scan's and the reader's time and memory, which must stay bounded (docs/performance.md).
+
+def _varied_numbers(n: int, seed: int = 7) -> list[bytes]:
+    """`n` numbers as text that do not compress to nothing (a part must stay under 200:1)."""
+    import random
+
+    rng = random.Random(seed)
+    return [str(rng.randrange(1_000_000)).encode() for _ in range(n)]
+
+
+def wide_rows_without_r(base: bytes, sheets: int = 2, rows: int = 300, cols: int = 16_000) -> bytes:
+    """`sheets` extra worksheets of `rows` × `cols` number cells written without an `r` attribute
+    (about 23 MB: each row is longer than deflate's window, so repeating it compresses no better)."""
+    data = base
+    row = b"".join(b"<c><v>" + v[:3] + b"</v></c>" for v in _varied_numbers(cols))
+    for n in range(sheets):
+        body = b"".join((f'<worksheet xmlns="{MAIN_NS}"><sheetData>'.encode(),
+                         b"".join(b'<row r="%d">' % r + row + b"</row>" for r in range(1, rows + 1)),
+                         b"</sheetData></worksheet>"))
+        data = add_sheet_part(data, f"Extra{n + 1}", f"xl/worksheets/extra{n + 1}.xml", body)
+    return data
+
+
+def junk_elements(base: bytes, count: int = 20_000_000) -> bytes:
+    """An extra worksheet holding `count` elements the reader ignores, after a comment (so every
+    byte of it is measured by the exact parse), plus one real cell."""
+    block = b"".join(b"<j" + v[:2] + b"/>" for v in _varied_numbers(4096))
+    junk = block * (count // 4096) + block[: 6 * (count % 4096)]
+    body = (f'<worksheet xmlns="{MAIN_NS}"><!-- notes --><sheetData><row r="1"><c r="A1"><v>1</v></c>'
+            '</row>').encode() + junk + b"</sheetData></worksheet>"
+    return add_sheet_part(base, "Notes", "xl/worksheets/notes.xml", body)
+
+
+def many_shared_strings(base: bytes, count: int = 2_000_000) -> bytes:
+    """The workbook with a shared strings part of `count` distinct short strings (no cell uses them;
+    the reader loads them all the same)."""
+    with zipfile.ZipFile(io.BytesIO(base)) as z:
+        rels = z.read("xl/_rels/workbook.xml.rels").decode()
+        ct = z.read("[Content_Types].xml").decode()
+    sst = b"".join((f'<sst xmlns="{MAIN_NS}" count="{count}" uniqueCount="{count}">'.encode(),
+                    b"".join(b"<si><t>s%x</t></si>" % i for i in range(count)), b"</sst>"))
+    rels = rels.replace("</Relationships>", f'<Relationship Type="{WS_REL}sharedStrings" '
+                        'Target="sharedStrings.xml" Id="rIdSst" /></Relationships>')
+    ct = ct.replace("</Types>", '<Override PartName="/xl/sharedStrings.xml" ContentType="application/'
+                    'vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml" /></Types>')
+    return rezip(base, replace={"xl/_rels/workbook.xml.rels": rels.encode(), "[Content_Types].xml": ct.encode()},
+                 add={"xl/sharedStrings.xml": sst})
+
+
+def add_sheet_part(data: bytes, name: str, part: str, content: bytes) -> bytes:
+    """The workbook with one more worksheet `name` (part `part`), listed last."""
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        wb = z.read("xl/workbook.xml").decode()
+        rels = z.read("xl/_rels/workbook.xml.rels").decode()
+        ct = z.read("[Content_Types].xml").decode()
+    rid = f"rIdX{abs(hash(part)) % 10**8}"
+    wb = wb.replace("</sheets>", f'<sheet name="{name}" sheetId="{90 + len(wb) % 9}" r:id="{rid}" /></sheets>', 1)
+    rels = rels.replace("</Relationships>", f'<Relationship Type="{WS_REL}worksheet" Target="/{part}" '
+                        f'Id="{rid}" /></Relationships>')
+    ct = ct.replace("</Types>", f'<Override PartName="/{part}" ContentType="application/'
+                    'vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml" /></Types>')
+    return rezip(data, replace={"xl/workbook.xml": wb.encode(), "xl/_rels/workbook.xml.rels": rels.encode(),
+                                "[Content_Types].xml": ct.encode()}, add={part: content})

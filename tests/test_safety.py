@@ -536,3 +536,51 @@ def test_a_vba_project_declared_in_utf16_content_types_is_wb002(tmp_path):
     ct = reencoded(read_part(data, "[Content_Types].xml"), "utf-16-le", bom=True, declare="UTF-16")
     findings = _refused(tmp_path, rezip(data, replace={"[Content_Types].xml": ct}))
     assert [f.rule_id for f in findings] == ["WB002"], findings
+
+
+# ------------------------------------------------------------------ slow and large spellings: bounded cost
+
+# Checks one file in a fresh child (the work the isolated child does) and reports that child's own
+# processor time and peak resident memory, as the kernel counts them.
+COST_PROBE = textwrap.dedent("""
+    import json, resource, subprocess, sys
+    code = ("import json, sys; from isap.rules.engine import check_file_in_process as c; r = c(sys.argv[1]); "
+            "print(json.dumps([[f.rule_id, f.message] for f in r.findings]))")
+    p = subprocess.run([sys.executable, "-c", code, sys.argv[1]], capture_output=True, text=True, timeout=600)
+    use = resource.getrusage(resource.RUSAGE_CHILDREN)
+    print(json.dumps({"rc": p.returncode, "out": p.stdout, "err": p.stderr[-3000:],
+                      "cpu": use.ru_utime + use.ru_stime, "peak_mb": use.ru_maxrss / 1024}))
+""")
+
+
+@pytest.fixture(scope="module")
+def costly(tmp_path_factory):
+    from tests.hostile import junk_elements, many_shared_strings, wide_rows_without_r
+
+    tmp = tmp_path_factory.mktemp("costly")
+    base = valid_bytes(tmp)
+    out = {}
+    for name, build in (("wide_rows_without_r", wide_rows_without_r), ("junk_elements", junk_elements),
+                        ("many_shared_strings", many_shared_strings)):
+        out[name] = tmp / f"{name}.xlsx"
+        out[name].write_bytes(build(base))
+    return out
+
+
+@pytest.mark.parametrize("name", ["wide_rows_without_r", "junk_elements", "many_shared_strings"])
+def test_a_costly_file_within_the_size_limits_is_refused_in_bounded_cpu_and_memory(costly, name):
+    """Each file is under every size limit (25 MB, 250 MB inflated, 200:1) yet, read naively, costs
+    minutes of processor time or over 600 MB: it gets its WB003 within about 10 s of processor time
+    and 300 MB, measured by the kernel for the child that checked it."""
+    from isap.policy import Policy
+
+    assert costly[name].stat().st_size <= Policy().max_file_bytes
+    proc = subprocess.run([sys.executable, "-c", COST_PROBE, str(costly[name])], capture_output=True, text=True,
+                          timeout=900)
+    result = json.loads(proc.stdout)
+    assert result["rc"] == 0 and "Traceback" not in result["err"], result
+    findings = json.loads(result["out"])
+    assert [rule for rule, _ in findings] == ["WB003"], findings
+    assert "time limit" not in findings[0][1], findings  # refused for what it is, not for running out of time
+    assert result["cpu"] < 10, f"{name}: {result['cpu']:.1f} s of processor time"
+    assert result["peak_mb"] < 300, f"{name}: peak {result['peak_mb']:.0f} MB"

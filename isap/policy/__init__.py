@@ -69,6 +69,16 @@ class Policy(BaseModel):
         5_000_000, gt=0, description="WB003: largest area (rows × columns) a sheet's values may span."
     )
     max_seconds_per_file: float = Field(60.0, gt=0, description="Time budget for assessing one file.")
+    max_scan_cpu_seconds: float = Field(
+        10.0, gt=0, description="WB003: processor seconds the safety scan of one file may use.")
+    max_irregular_tags: int = Field(
+        2_000_000, gt=0,
+        description="WB003: most XML tags, over all worksheets not written in the usual spelling, that the scan "
+                    "measures tag by tag (about a second of processor time per 300,000).")
+    max_shared_strings: int = Field(
+        1_000_000, gt=0, description="WB003: most entries in the workbook's shared strings part.")
+    max_shared_strings_bytes: int = Field(
+        52_428_800, gt=0, description="WB003: largest shared strings part, uncompressed, in bytes.")
     # Upload quota: refused files and files that cannot name their proposal are kept, so they are bounded
     max_kept_unassigned_uploads: int = Field(
         50,
@@ -112,6 +122,10 @@ class Policy(BaseModel):
         20.0, gt=0, le=600,
         description="How long the dashboard waits for a worker to check an upload before saying it is queued "
                     "(the findings show when they land).")
+    check_wait_seconds: float = Field(
+        300.0, gt=0, le=3600,
+        description="How long a file may wait for a free checking child (users take turns) before its check is "
+                    "given up and its sender told to upload it again.")
     batch_order_wait_seconds: float = Field(
         600.0, gt=0,
         description="How long a file of an inbox batch waits for an earlier file of the same proposal to be kept "

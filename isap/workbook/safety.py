@@ -21,6 +21,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import io
+import math
 import re
 import stat
 import struct
@@ -143,6 +144,7 @@ class SheetScan:
     # cells with no style of their own whose row's or column's style is a date format (row0, col0)
     inherited_dates: set[tuple[int, int]] = field(default_factory=set)
     read_name: str = ""  # the name under which the reader finds this very sheet in `Inspection.reading_data`
+    tags: int = 0  # "<" in the part: what measuring it tag by tag would cost
 
 
 @dataclass
@@ -160,15 +162,26 @@ class Inspection:
 
 
 class _Budget:
-    def __init__(self, seconds: float):
+    """The scan's time: wall-clock seconds for the whole file, and processor seconds of the scan itself.
+
+    Processor time is the scanning thread's own (`time.thread_time`): the reader may already be
+    reading measured sheets on other threads, and a loaded machine stretches the wall clock, not it."""
+
+    def __init__(self, seconds: float, cpu_seconds: float = math.inf):
         self.deadline = time.monotonic() + seconds
         self.seconds = seconds
+        self.cpu_seconds = cpu_seconds
+        self.cpu_deadline = time.thread_time() + cpu_seconds
 
     def check(self) -> None:
         if time.monotonic() > self.deadline:
             raise FileRefused([file_finding(
                 "WB003", f"The workbook could not be assessed within the time limit of {self.seconds:g} "
                          f"second{'' if self.seconds == 1 else 's'}.")])
+        if time.thread_time() > self.cpu_deadline:
+            raise FileRefused([file_finding(
+                "WB003", f"The workbook could not be measured within the {self.cpu_seconds:g} seconds of processor "
+                         "time the safety scan may use (policy max_scan_cpu_seconds).")])
 
 
 def read_file(path: str | Path, policy: Policy) -> tuple[bytes, str]:
@@ -454,7 +467,7 @@ def inspect(path: str | Path, policy: Policy,
     the scan ends: the reader is to be given the file itself (see `_reading_package`), every other
     part has passed, and the worksheet has been measured within the limits.  The file may still be
     refused afterwards (for a fault in a later worksheet); what was read then goes unused."""
-    budget = _Budget(policy.max_seconds_per_file)
+    budget = _Budget(policy.max_seconds_per_file, policy.max_scan_cpu_seconds)
     data, sha = read_file(path, policy)
     if data.startswith(OLE_MAGIC) or not data.startswith(b"PK"):
         raise wb001(_describe_non_zip(data))
@@ -565,7 +578,10 @@ def inspect(path: str | Path, policy: Policy,
             if i.filename in small or i.is_dir() or i.filename in by_part:
                 continue
             try:
-                _check_part(data, i, budget, total, policy, well_formed=i.filename in needed)
+                if i.filename == targets.get("sharedStrings"):
+                    _check_shared_strings(data, i, budget, total, policy)
+                else:
+                    _check_part(data, i, budget, total, policy, well_formed=i.filename in needed)
             except FileRefused as fault:
                 faults[i.filename] = fault
                 early = False  # the file will be refused: nothing is read ahead
@@ -584,8 +600,11 @@ def inspect(path: str | Path, policy: Policy,
             _scan_sheet(data, i, scan, budget, total, policy, date_styles, transcode.get(i.filename, "utf-8"))
             if early and not scan.needs_cell_scan and _within_limits(scan, policy):
                 on_ready(data, date1904, scan, sheets)
+        elif i.filename == targets.get("sharedStrings"):
+            _check_shared_strings(data, i, budget, total, policy)
         else:
             _check_part(data, i, budget, total, policy, well_formed=i.filename in needed)
+    _check_irregular_cost(sheets, policy)
     for s in sheets:
         if not s.is_worksheet:
             continue
@@ -851,6 +870,51 @@ def _check_part(data: bytes, info: zipfile.ZipInfo, budget: _Budget, total: list
         check.feed(b"", final=True)
 
 
+def _check_irregular_cost(sheets: list[SheetScan], policy: Policy) -> None:
+    """WB003 at once when the worksheets the fast path could not measure hold more tags than the exact
+    parse measures within the scan's processor time: refused in a second rather than after grinding."""
+    irregular = [s for s in sheets if s.is_worksheet and s.needs_cell_scan]
+    tags = sum(s.tags for s in irregular)
+    if tags > policy.max_irregular_tags:
+        many = len(irregular) > 1
+        named = ", ".join(repr(clip(s.name)) for s in irregular[:3]) + (" and others" if len(irregular) > 3 else "")
+        raise FileRefused([file_finding(
+            "WB003",
+            f"Sheet{'s' if many else ''} {named} {'are' if many else 'is'} not written the way spreadsheet programs "
+            f"write cells and hold{'' if many else 's'} {tags:,} XML tags, over the {policy.max_irregular_tags:,} the "
+            "safety scan can measure one by one (policy max_irregular_tags). Open the workbook in Excel and save it "
+            "again.")])
+
+
+def _si_count(buf: bytes) -> int:
+    # an entry is <si>, <si …>, or prefixed: <x:si>, <x:si …>
+    return buf.count(b"<si>") + buf.count(b"<si ") + buf.count(b":si>") + buf.count(b":si ")
+
+
+def _check_shared_strings(data: bytes, info: zipfile.ZipInfo, budget: _Budget, total: list[int],
+                          policy: Policy) -> None:
+    """The shared strings part, counted rather than kept: the reader holds every entry in memory (about
+    60 bytes each besides the text), so millions of them are refused before it is given the file."""
+    if info.file_size > policy.max_shared_strings_bytes:
+        raise FileRefused([file_finding(
+            "WB003", f"The workbook's shared strings part is {info.file_size:,} bytes uncompressed, over the limit of "
+                     f"{policy.max_shared_strings_bytes:,} bytes (policy max_shared_strings_bytes).")])
+    entries = 0
+    tail = b""
+    check = _WellFormed(info.filename)  # the reader needs it: not well-formed XML is WB001
+    for chunk in _inflate(data, info, budget, total, policy):
+        _check_markers(tail + chunk, info.filename)
+        check.feed(chunk)
+        # an entry split across two chunks is counted in their overlap, and only there
+        entries += _si_count(tail + chunk) - _si_count(tail)
+        tail = chunk[-_MARKER_TAIL:]
+        if entries > policy.max_shared_strings:
+            raise FileRefused([file_finding(
+                "WB003", f"The workbook's shared strings part holds more than {policy.max_shared_strings:,} entries, "
+                         "over the safety limit (policy max_shared_strings).")])
+    check.feed(b"", final=True)
+
+
 def _within_limits(scan: SheetScan, policy: Policy) -> bool:
     return scan.rows_with_values <= policy.max_rows_per_sheet and scan.max_row * scan.max_col <= \
         policy.max_cells_per_sheet
@@ -1069,6 +1133,7 @@ def _scan_sheet(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
         _check_markers(chunk, info.filename)
         _check_markers(tail + chunk[:_MARKER_TAIL], info.filename)  # a marker split across chunks
         tail = chunk[-_MARKER_TAIL:]
+        scan.tags += chunk.count(b"<")
         if not fast:
             continue
         if at_start:
@@ -1159,9 +1224,19 @@ def _scan_cells(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
     outside: list = []  # the open elements outside the sheet data, each dropped once read
     special: dict[tuple[int, int], SpecialCell] = {}
     inherited: set[tuple[int, int]] = set()
+    open_elements: list = []
     try:
         for event, el in safe_iterparse(stream, events=("start", "end"), forbid_dtd=True):
             tag = _local(el.tag)
+            # An element that has ended is dropped from its parent at once, unless it is a row or a cell
+            # (dropped below, once measured) or belongs to a cell (read when the cell ends): elements
+            # the reader ignores, by the million, then cost no memory.
+            if event == "start":
+                open_elements.append(el)
+            else:
+                open_elements.pop()
+                if tag not in ("row", "c", "sheetData") and open_elements and _local(open_elements[-1].tag) != "c":
+                    _detach(open_elements[-1], el)
             if not in_data:
                 if event == "start":
                     if tag == "sheetData" and not after:
