@@ -51,8 +51,8 @@ class Policy(BaseModel):
     # Governance: where notifications can go
     mail_domains: tuple[str, ...] = Field(
         ("nhs.net", "nhs.uk"),
-        description="GOV004: mail domains isap sends notifications about a proposal to its contact at, "
-                    "subdomains included; a contact_email elsewhere is a warning, and is sent nothing.",
+        description="GOV004: the mail domains (subdomains included) where a proposal's contact_email is sent "
+                    "notifications; a contact elsewhere is a warning, and is sent nothing.",
     )
     # Workbook safety (WB003)
     max_file_bytes: int = Field(26_214_400, gt=0, description="WB003: largest file accepted, in bytes.")
