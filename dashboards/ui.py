@@ -375,6 +375,14 @@ def proposal_page() -> None:
     c3.metric("Versions", len(d["versions"]))
     # the organisation's code fits the metric; its name, which people know it by, goes in the metric's help
     c4.metric("Lead commissioner", md(d["commissioner"]), help=md(d.get("commissioner_name") or d["commissioner"]))
+    contact = d["contact"]
+    # where the proposal's messages and decision letters go, and, beside it, the last change of it
+    if contact["address"]:
+        st.caption(fmt("Contact: {}", contact["address"]))
+    else:
+        st.caption("Contact: none that isap sends mail to (see the latest version's findings)")
+    if contact["change"]:
+        st.caption(fmt("The contact changed on {}: {}.", labels.day(contact["changed_at"]), contact["change"]))
     offer = Offer(d)
     st.info(md(d["next_step"]))
     # shown as code: copied exactly (no mark-up, nothing inserted to stop it becoming a link), with a copy button

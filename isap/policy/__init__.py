@@ -51,8 +51,8 @@ class Policy(BaseModel):
     # Governance: where notifications can go
     mail_domains: tuple[str, ...] = Field(
         ("nhs.net", "nhs.uk"),
-        description="GOV004: mail domains isap sends notifications to, subdomains included; a contact_email "
-                    "elsewhere is a warning.",
+        description="GOV004: the mail domains (subdomains included) where a proposal's contact_email is sent "
+                    "notifications; a contact elsewhere is a warning, and is sent nothing.",
     )
     # Workbook safety (WB003)
     max_file_bytes: int = Field(26_214_400, gt=0, description="WB003: largest file accepted, in bytes.")
@@ -143,11 +143,31 @@ class Policy(BaseModel):
     sign_in_lockout_minutes: float = Field(
         15.0, gt=0, description="Minutes a locked-out user name is refused (an administrator can unlock it).")
 
-    def sends_mail_to(self, address: str) -> bool:
-        """Whether isap sends mail to `address`: its domain is one of `mail_domains` or a subdomain of one
-        (case-insensitive). `trust.nhs.uk` is within nhs.uk; `evil-nhs.net` is not within nhs.net."""
-        domain = address.rpartition("@")[2].strip().lower()
-        return any(domain == d or domain.endswith("." + d) for d in self.mail_domains)
+    def sends_mail_to(self, address: str | None) -> bool:
+        """Whether isap sends mail to `address`: see `mail_refusal`."""
+        return self.mail_refusal(address) is None
+
+    def mail_refusal(self, address: str | None) -> str | None:
+        """Why isap sends no mail to `address`, in words, or None when it does: it must be one plain e-mail
+        address (`isap.policy.addresses`) at one of `mail_domains` or a subdomain of one (case-insensitive).
+        `trust.nhs.uk` is within nhs.uk; `evil-nhs.net` is not within nhs.net."""
+        from isap.policy.addresses import AddressRefused, plain_address
+
+        try:
+            domain = plain_address(address).domain
+        except AddressRefused as exc:
+            return f"it is not a plain e-mail address ({exc})"
+        if any(domain == d or domain.endswith("." + d) for d in self.mail_domains):
+            return None
+        return f"isap sends mail only to {self.mail_domain_words()}"
+
+    def mail_domain_words(self) -> str:
+        """The mail domains in words, for messages that say where isap sends mail."""
+        if not self.mail_domains:
+            return "no domain (policy mail_domains is empty)"
+        names = list(self.mail_domains)
+        shown = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+        return f"addresses at {shown} (policy mail_domains), subdomains included"
 
     @field_validator("mail_domains")
     @classmethod

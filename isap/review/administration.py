@@ -59,6 +59,7 @@ class Administration(UnitOfWork):
             raise WorkflowError(f"role must be one of {', '.join(PEOPLE)}, not {role!r}")
         if role == Role.COMMISSIONER and not org_code:
             raise WorkflowError("a commissioner needs an organisation (--org CODE)")
+        email = _account_address(email)
 
         def run(s: Session) -> User:
             if actor is not None:
@@ -415,3 +416,16 @@ class Administration(UnitOfWork):
             s.add(user)
             s.flush()
         return user
+
+
+def _account_address(email: str | None) -> str | None:
+    """An account's address in its normal form (None when none is given); refused, saying why, unless it is one
+    plain e-mail address: every message to the account is sent to it."""
+    from isap.policy.addresses import AddressRefused, mail_address
+
+    if email is None or not email.strip():
+        return None
+    try:
+        return mail_address(email)
+    except AddressRefused as exc:
+        raise WorkflowError(f"{email!r} is not an e-mail address isap can send to: {exc}") from None
