@@ -292,22 +292,42 @@ class BoundedBody:
             return await self.app(scope, receive, send)
         limit = self.most()
         most = limit + MULTIPART_ALLOWANCE
+        refusal = _too_large(limit)
+        response = JSONResponse(refusal.document(scope["path"]), status_code=refusal.code.status,
+                                media_type=PROBLEM_JSON, headers={"Connection": "close"})
         declared = dict(scope["headers"]).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > most:
-            problem = _too_large(limit)
-            response = JSONResponse(problem.document(scope["path"]), status_code=problem.code.status,
-                                    media_type=PROBLEM_JSON, headers={"Connection": "close"})
             return await response(scope, receive, send)
-        seen = 0
+        seen, over, answered = 0, False, False
 
         async def counted():
-            nonlocal seen
+            nonlocal seen, over
+            if over:
+                return {"type": "http.disconnect"}
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > most:
-                raise _too_large(limit)
+                over = True
+                raise refusal
             return message
-        return await self.app(scope, counted, send)
+
+        async def answer(message):
+            # once the body passed the limit, whatever the endpoint would answer (a form it could not parse) is
+            # replaced by the refusal
+            nonlocal answered
+            if not over:
+                return await send(message)
+            if not answered:
+                answered = True
+                await response(scope, receive, send)
+
+        try:
+            await self.app(scope, counted, answer)
+        except Exception:
+            if not over:
+                raise
+        if over and not answered:
+            await response(scope, receive, send)
 
 
 def _too_large(most: int) -> Problem:
