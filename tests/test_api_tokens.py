@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from isap.policy import Policy
 from isap.review.service import NotFound, Refused, TokenRefused, WorkflowError
+from tests.test_dashboard import demo_env  # noqa: F401 - a fixture
 
 
 def _history(service) -> list[tuple]:
@@ -149,3 +150,39 @@ def test_the_command_line_creates_lists_and_revokes(service, cli):
     assert r.exit_code == 0 and "Revoked token" in r.stdout
     r = cli("token", "list", "--as", "alice")
     assert "revoked" in r.stdout and secret not in r.stdout
+
+
+# ---------------------------------------------------------------------- the dashboard's API tokens page
+def test_the_api_tokens_page_shows_a_secret_once_and_revokes(demo_env):  # noqa: F811
+    from isap.review.service import Service
+    from tests.test_dashboard import signed_in, texts
+
+    at = signed_in("alice", "alice-demo")
+    at.switch_page("views/tokens.py")
+    at.run()
+    assert not at.exception, at.exception
+    assert "You have no API tokens" in texts(at)
+    at.text_input(key="tokens_name").input("ci")
+    next(b for b in at.button if b.label == "Create token").click()
+    at.run()
+    assert not at.exception, at.exception
+    [secret] = [c.value for c in at.code]
+    assert Service().token_user(secret)[0] == "alice"
+    assert "shown only this once" in texts(at)
+    frame = at.dataframe[0].value
+    assert (frame.iloc[0]["Name"], frame.iloc[0]["State"]) == ("ci", "Active")
+    at.run()  # the next run: the secret is gone for good
+    assert [c.value for c in at.code] == [] and secret not in texts(at)
+    at.selectbox(key="tokens_pick").select(int(frame.iloc[0]["Number"]))
+    at.run()
+    next(b for b in at.button if b.label == "Revoke").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert at.dataframe[0].value.iloc[0]["State"] == "Revoked"
+    with pytest.raises(TokenRefused):
+        Service().token_user(secret)
+    # another person's page lists none of alice's tokens
+    otto = signed_in("otto", "otto-demo")
+    otto.switch_page("views/tokens.py")
+    otto.run()
+    assert "You have no API tokens" in texts(otto)
