@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up (if needed) and start the dashboard on an embedded SQLite database with demo data.
+# Set up (if needed) and start the dashboard and the HTTP API on an embedded SQLite database with demo data.
 # Data lives in ./.isap-data unless ISAP_DATA_DIR or ISAP_DATABASE_URL say otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -7,4 +7,5 @@ bash scripts/setup.sh
 export ISAP_DATA_DIR=${ISAP_DATA_DIR:-$PWD/.isap-data}
 .venv/bin/isap db upgrade
 .venv/bin/isap demo load
-exec .venv/bin/isap dashboard --port "${PORT:-8501}" "$@"
+# the HTTP API (docs/api.md) beside it, on the next port unless API_PORT says otherwise
+exec .venv/bin/isap dashboard --port "${PORT:-8501}" --api-port "${API_PORT:-$(( ${PORT:-8501} + 1 ))}" "$@"

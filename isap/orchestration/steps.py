@@ -61,7 +61,7 @@ def check_workbook(service: Service, filename: str, data: bytes, policy=None, ow
     takes turns with other uploaders for the checking children."""
     from isap.rules.engine import check_bytes
 
-    return check_bytes(data, filename, policy or service.policy, owner)
+    return check_bytes(data, filename, policy or service.policy, owner=owner)
 
 
 CONFLICT_ATTEMPTS = 6

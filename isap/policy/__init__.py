@@ -143,6 +143,13 @@ class Policy(BaseModel):
     sign_in_lockout_minutes: float = Field(
         15.0, gt=0, description="Minutes a locked-out user name is refused (an administrator can unlock it).")
 
+    # The HTTP API (personal API tokens)
+    api_token_days: int = Field(
+        90, gt=0, le=366, description="Days a personal API token acts before it expires (a new one is made then).")
+    api_requests_per_minute: int = Field(
+        60, gt=0, description="Requests one API token may make in any minute; more are answered 429 with "
+                              "Retry-After.")
+
     def sends_mail_to(self, address: str | None) -> bool:
         """Whether isap sends mail to `address`: see `mail_refusal`."""
         return self.mail_refusal(address) is None

@@ -9,7 +9,7 @@ from typing import Iterable
 from sqlalchemy import func, text, update
 from sqlmodel import Session, select
 
-from isap.review import audit_anchors, audit_chain, notices, sessions
+from isap.review import audit_anchors, audit_chain, notices, sessions, tokens
 from isap.review.lifecycle import (
     Role,
 )
@@ -270,6 +270,8 @@ class Administration(UnitOfWork):
                 user.disabled_at = self.clock()
                 s.add(user)
             ended = self._end_sessions(s, user, "disabled")
+            # its API tokens stop for good: enabling the account again does not bring them back
+            tokens.revoke_tokens_of(s, user, self.clock())
             self._audit(s, None, "user_disabled", actor or "admin-cli", reason=user.username)
             return ended
         return self._run(run)

@@ -299,14 +299,15 @@ def worst_status(statuses: Iterable[int]) -> int:
     return max(statuses, default=0)
 
 
-def check_bytes(data: bytes, filename: str, policy: Policy | None = None, owner: str = "") -> CheckReport:
+def check_bytes(data: bytes, filename: str, policy: Policy | None = None, checkpoint: int | None = None,
+                owner: str = "") -> CheckReport:
     """Check an upload held in memory (isolated, as `check_file`); the report names the upload's own file name."""
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="isap-upload-") as tmp:
         path = Path(tmp) / "upload.xlsx"
         path.write_bytes(data)
-        report = check_file(path, policy, owner=owner)
+        report = check_file(path, policy, checkpoint, owner=owner)
     report.file = Path(filename).name
     return report
 
