@@ -197,6 +197,12 @@ def _isolation():
     return bench_isolation()
 
 
+def _hostile_cost():
+    from benchmarks.hostile_cost import bench_hostile_cost
+
+    return bench_hostile_cost()
+
+
 def _workers():
     from benchmarks.workers import bench_workers
 
@@ -206,7 +212,7 @@ def _workers():
 BENCHES = {"check": bench_check, "queries": _store("bench_queries"), "ingest": _store("bench_ingest"),
            "dashboard": _store("bench_dashboard"), "dashboard_actions": _store("bench_dashboard_actions"),
            "bounded": bench_bounded, "isolation": _isolation, "chain": _chain, "sign_in": _sign_in,
-           "upload_e2e": _upload_e2e, "workers": _workers}
+           "upload_e2e": _upload_e2e, "workers": _workers, "hostile_cost": _hostile_cost}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -22,7 +22,7 @@ from isap.policy import PolicyError  # noqa: E402
 from isap.review.service import StoreError  # noqa: E402
 from isap.workbook.isolation import warm_up  # noqa: E402
 
-PAGE_PATHS = ("mine", "upload", "proposal", "template", "rules", "queue", "users")
+PAGE_PATHS = ("mine", "upload", "proposal", "template", "rules", "queue", "users", "tokens")
 
 
 @ui.guarded
@@ -70,6 +70,7 @@ def main() -> None:
             pages.append(st.Page("views/security.py", title="Security", url_path="security"))
             pages.append(st.Page("views/outbox.py", title="Outbox", url_path="outbox"))
             pages.append(st.Page("views/users.py", title="Users", url_path="users"))
+    pages.append(st.Page("views/tokens.py", title="API tokens", url_path="tokens"))
     st.navigation(pages).run()
 
 

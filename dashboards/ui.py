@@ -376,6 +376,14 @@ def proposal_page() -> None:
     c3.metric("Versions", len(d["versions"]))
     # the organisation's code fits the metric; its name, which people know it by, goes in the metric's help
     c4.metric("Lead commissioner", md(d["commissioner"]), help=md(d.get("commissioner_name") or d["commissioner"]))
+    contact = d["contact"]
+    # where the proposal's messages and decision letters go, and, beside it, the last change of it
+    if contact["address"]:
+        st.caption(fmt("Contact: {}", contact["address"]))
+    else:
+        st.caption("Contact: none that isap sends mail to (see the latest version's findings)")
+    if contact["change"]:
+        st.caption(fmt("The contact changed on {}: {}.", labels.day(contact["changed_at"]), contact["change"]))
     offer = Offer(d)
     st.info(md(d["next_step"]))
     # shown as code: copied exactly (no mark-up, nothing inserted to stop it becoming a link), with a copy button
@@ -648,7 +656,7 @@ def upload_limit_mb(max_file_bytes: int) -> int:
 
 
 def upload_page() -> None:
-    from isap.orchestration.dispatch import assure_dashboard_upload
+    from isap.orchestration.dispatch import assure_dashboard_upload, checking_queue_text
 
     user = me()
     svc = service()
@@ -669,7 +677,7 @@ def upload_page() -> None:
     marker = hashlib.sha256(data).hexdigest()
     if st.session_state.get("last_upload_marker") != marker:
         try:
-            with st.spinner("Checking the workbook…"):
+            with st.spinner(checking_queue_text(user["username"], svc.policy)):
                 upload = assure_dashboard_upload(svc, user["username"], file.name, data)
         except (WorkflowError, StoreError) as exc:
             st.session_state.pop("last_upload_marker", None)

@@ -822,6 +822,61 @@ def download(reference: str, version: int = typer.Option(..., "--version", min=1
          f"SHA-256 {hashlib.sha256(data).hexdigest()}")
 
 
+token_app = typer.Typer(pretty_exceptions_enable=False, help="Personal API tokens for the HTTP API (docs/api.md).",
+                        no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+
+@token_app.command("create")
+def token_create(name: str = typer.Option(..., "--name", help="What the token is for, such as ci."),
+                 days: Optional[int] = typer.Option(None, "--days", min=1,
+                                                    help="Days it acts (default and most: the policy's "
+                                                         "api_token_days)."),
+                 as_: str = AS) -> None:
+    """Create a personal API token acting as you. Its secret is printed once, alone on stdout; only its hash is
+    kept."""
+    row, secret = _call(_service().create_token, as_, name, days)
+    echo(f"Created token {row['id']} ({row['name']}) for {row['user']}, expiring {row['expires_at'][:10]}. "
+         "This is the only time it is shown:", err=True)
+    echo(secret)
+
+
+@token_app.command("list")
+def token_list(as_: str = AS, format: CheckFormat = typer.Option(CheckFormat.text, "--format", "-f")) -> None:
+    """List your API tokens (an administrator's list has everyone's); never their secrets."""
+    rows = _call(_service().tokens, as_)
+    lines = [f"{r['id']:>5}  {r['name'][:24]:<24} {r['user'][:16]:<16} {r['state']:<8} "
+             f"expires {r['expires_at'][:10]}  last used {(r['last_used_at'] or 'never')[:16].replace('T', ' ')}"
+             for r in rows]
+    _emit(rows, format, "\n".join(lines) if lines else "No tokens.")
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: int = typer.Argument(..., help="The token's number, as `isap token list` shows it."),
+                 as_: str = AS) -> None:
+    """Revoke one of your API tokens (an administrator may revoke anyone's): it never acts again."""
+    row = _call(_service().revoke_token, as_, token_id)
+    echo(f"Revoked token {row['id']} ({row['name']}) of {row['user']}")
+
+
+@app.command()
+def api(port: int = typer.Option(8502, "--port", min=1, max=65535),
+        host: str = typer.Option("localhost", "--host")) -> None:
+    """Serve the HTTP API (docs/api.md) on the configured database, until stopped."""
+    from isap.orchestration.dispatch import log_like_prefect, orchestration_defaults
+
+    _service()  # refuse early, with a clear message, when the database or the policy is not ready
+    orchestration_defaults()
+    log_like_prefect()
+    import uvicorn
+
+    echo(f"API: http://{host}:{port}/v1 (OpenAPI: http://{host}:{port}/openapi.json)")
+    sys.stdout.flush()
+    # one process: the rate limit of each token is counted in it (isap/api/limits.py)
+    uvicorn.run("isap.api.app:create_app", factory=True, host=host, port=port, workers=1, log_level="warning",
+                server_header=False)
+
+
 demo_app = typer.Typer(pretty_exceptions_enable=False, help="Demo data.", no_args_is_help=True)
 app.add_typer(demo_app, name="demo")
 
@@ -844,8 +899,11 @@ def demo_load() -> None:
 def dashboard(port: int = typer.Option(8501, "--port"), host: str = typer.Option("localhost", "--host"),
               secrets: Optional[Path] = typer.Option(
                   None, "--secrets", help="A Streamlit secrets.toml whose [auth] section configures single sign-on "
-                                          "(OpenID Connect); without one, local accounts sign in.")) -> None:
-    """Start the dashboard on the configured database."""
+                                          "(OpenID Connect); without one, local accounts sign in."),
+              api_port: Optional[int] = typer.Option(
+                  None, "--api-port", min=1, max=65535,
+                  help="Also serve the HTTP API (isap api) on this port, beside the dashboard.")) -> None:
+    """Start the dashboard on the configured database (and, with --api-port, the HTTP API beside it)."""
     import os
     import threading
     import tomllib
@@ -874,6 +932,10 @@ def dashboard(port: int = typer.Option(8501, "--port"), host: str = typer.Option
         url = _prefect_api(children, wait=False)
         if url is not None:
             threading.Thread(target=_announce_prefect, args=(url, children.procs[-1]), daemon=True).start()
+        if api_port is not None:  # after Prefect's API is named: its uploads run as flows there too
+            echo(f"API: http://{host}:{api_port}/v1")
+            children.start([sys.executable, "-m", "isap.cli", "api", "--port", str(api_port), "--host", host],
+                           env=os.environ.copy())
         code = children.start(cmd, env=os.environ.copy()).wait()
     raise typer.Exit(code)
 

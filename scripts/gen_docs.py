@@ -1,7 +1,8 @@
 """Write the documents that are generated from the code, or say which are stale.
 
-    .venv/bin/python -m scripts.gen_docs           # rewrite docs/policy.md, docs/cli.md, docs/rules.md and
-                                                   # the generated parts of docs/workbook.md, docs/workflow.md
+    .venv/bin/python -m scripts.gen_docs           # rewrite docs/policy.md, docs/cli.md, docs/rules.md,
+                                                   # docs/openapi.json and the generated parts of
+                                                   # docs/workbook.md, docs/workflow.md, docs/api.md
     .venv/bin/python -m scripts.gen_docs --check   # exit 1, naming each stale document, if any
 
 A threshold, a command or a rule is described once, where it is declared (the
@@ -259,6 +260,24 @@ def with_regions(path: Path, regions: dict[str, str]) -> str:
     return text
 
 
+# ----------------------------------------------------------------------------- the HTTP API
+
+def openapi_json() -> str:
+    """The HTTP API's OpenAPI document, as the served API gives it at /openapi.json (docs/api.md)."""
+    from isap.api.app import create_app
+
+    return json.dumps(create_app(lambda: None).openapi(), indent=2, ensure_ascii=False) + "\n"
+
+
+def problems_markdown() -> str:
+    """The table of the API's problem codes, from the one vocabulary of them (isap/api/problems.py)."""
+    from isap.api.problems import ProblemCode
+
+    out = ["| code | status | title | when |", "|---|---|---|---|"]
+    out += [f"| `{c.value}` | {c.status} | {c.title} | {_cell(c.meaning)} |" for c in ProblemCode]
+    return "\n".join(out)
+
+
 # ----------------------------------------------------------------------------- writing and checking
 
 def documents() -> dict[Path, str]:
@@ -268,6 +287,8 @@ def documents() -> dict[Path, str]:
         DOCS / "rules.md": rules_markdown(),
         DOCS / "workbook.md": with_regions(DOCS / "workbook.md", {"sheets": sheets_markdown()}),
         DOCS / "workflow.md": with_regions(DOCS / "workflow.md", {"transitions": transitions_markdown()}),
+        DOCS / "openapi.json": openapi_json(),
+        DOCS / "api.md": with_regions(DOCS / "api.md", {"problems": problems_markdown()}),
     }
 
 

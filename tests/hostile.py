@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import re
+import stat
 import zipfile
 from pathlib import Path
 
@@ -170,3 +172,193 @@ def _ods() -> bytes:
         z.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet", zipfile.ZIP_STORED)
         z.writestr("content.xml", "<office:document-content/>")
     return out.getvalue()
+
+
+# ------------------------------------------------------------------ parts that are not UTF-8, not XML, not files
+
+def read_part(data: bytes, part: str) -> bytes:
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        return z.read(part)
+
+
+def reencoded(xml: bytes, encoding: str, *, bom: bool = True, declare: str | None = None) -> bytes:
+    """An XML part (written in UTF-8) in another encoding: with or without its byte-order mark, and with
+    an XML declaration naming `declare` (None: the encoding itself; "": no declaration)."""
+    text = xml.decode("utf-8")
+    if text.startswith("<?xml"):
+        text = text[text.index("?>") + 2:]
+    declared = encoding if declare is None else declare
+    if declared:
+        text = f'<?xml version="1.0" encoding="{declared}"?>' + text
+    out = text.encode(encoding, "xmlcharrefreplace")  # (what the encoding cannot hold, as references)
+    if bom and encoding.lower().replace("_", "-") in ("utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be", "utf-8"):
+        out = ("\ufeff".encode(encoding)) + out
+    return out
+
+
+def with_shared_strings(data: bytes) -> bytes:
+    """The workbook with every inline string of every worksheet moved to a shared strings part, as Excel
+    stores text."""
+    strings: list[str] = []
+    index: dict[str, int] = {}
+
+    def shared(m) -> str:
+        text = m.group(2)
+        if text not in index:
+            index[text] = len(strings)
+            strings.append(text)
+        return f'<c {m.group(1)} t="s"><v>{index[text]}</v></c>'
+
+    replace: dict[str, bytes] = {}
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        for name in z.namelist():
+            if name.startswith("xl/worksheets/"):
+                replace[name] = re.sub(r'<c ([^<>]*?) t="inlineStr"><is><t(?: xml:space="preserve")?>([^<]*)</t>'
+                                       r"</is></c>", shared, z.read(name).decode()).encode()
+        rels = z.read("xl/_rels/workbook.xml.rels").decode()
+        ct = z.read("[Content_Types].xml").decode()
+    sst = (f'<?xml version="1.0" encoding="UTF-8"?><sst xmlns="{MAIN_NS}" count="{len(strings)}" '
+           f'uniqueCount="{len(strings)}">' + "".join(f"<si><t>{s}</t></si>" for s in strings) + "</sst>")
+    replace["xl/_rels/workbook.xml.rels"] = rels.replace(
+        "</Relationships>", f'<Relationship Type="{WS_REL}sharedStrings" Target="sharedStrings.xml" '
+                            'Id="rIdStrings" /></Relationships>').encode()
+    replace["[Content_Types].xml"] = ct.replace(
+        "</Types>", '<Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-'
+                    'officedocument.spreadsheetml.sharedStrings+xml" /></Types>').encode()
+    return rezip(data, replace=replace, add={"xl/sharedStrings.xml": sst.encode()})
+
+
+def as_symlink(data: bytes, part: str) -> bytes:
+    """The workbook with `part` stored as a zip symbolic-link entry (Unix mode S_IFLNK) whose content is
+    the path it points at, as `zip --symlinks` stores one."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            content = src.read(info.filename)
+            if info.filename == part:
+                info = zipfile.ZipInfo(part, date_time=info.date_time)
+                info.create_system = 3
+                info.external_attr = (stat.S_IFLNK | 0o777) << 16
+                content = b"../../../etc/passwd"
+            dst.writestr(info, content, zipfile.ZIP_DEFLATED)
+    return out.getvalue()
+
+
+# Transitional → Strict Open XML: ECMA-376 Part 1 (Strict) keeps the package (OPC) namespaces and content
+# types and moves every markup namespace and relationship type to purl.oclc.org/ooxml.
+_STRICT = {
+    "http://schemas.openxmlformats.org/spreadsheetml/2006/main": "http://purl.oclc.org/ooxml/spreadsheetml/main",
+    "http://schemas.openxmlformats.org/officeDocument/2006/relationships":
+        "http://purl.oclc.org/ooxml/officeDocument/relationships",
+    "http://schemas.openxmlformats.org/officeDocument/2006/extended-properties":
+        "http://purl.oclc.org/ooxml/officeDocument/extendedProperties",
+    "http://schemas.openxmlformats.org/drawingml/2006/main": "http://purl.oclc.org/ooxml/drawingml/main",
+}
+
+
+def strict_open_xml(data: bytes) -> bytes:
+    """The workbook as Excel saves it with "Strict Open XML Spreadsheet": the same parts, the Strict
+    namespaces and relationship types, and `conformance="strict"` on the workbook."""
+    replace: dict[str, bytes] = {}
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        for name in z.namelist():
+            if not name.endswith((".xml", ".rels")) or name == "[Content_Types].xml":
+                continue
+            text = z.read(name).decode()
+            for old, new in _STRICT.items():
+                text = text.replace(old, new)
+            if name == "xl/workbook.xml":
+                text = re.sub(r"<workbook ", '<workbook conformance="strict" ', text, count=1)
+            replace[name] = text.encode()
+    return rezip(data, replace=replace)
+
+
+VBA_REL = "http://schemas.microsoft.com/office/2006/relationships/vbaProject"
+VBA_CT = "application/vnd.ms-office.vbaProject"
+
+
+def vba_project_elsewhere(data: bytes, part: str, *, relationship: bool, content_type: bool) -> bytes:
+    """The workbook with a VBA project stored at `part` (not xl/vbaProject.bin), linked from the workbook by a
+    vbaProject relationship and/or declared by its content type."""
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        rels = z.read("xl/_rels/workbook.xml.rels").decode()
+        ct = z.read("[Content_Types].xml").decode()
+    replace = {}
+    if relationship:
+        replace["xl/_rels/workbook.xml.rels"] = rels.replace(
+            "</Relationships>", f'<Relationship Type="{VBA_REL}" Target="/{part}" Id="rIdVba" /></Relationships>'
+        ).encode()
+    if content_type:
+        replace["[Content_Types].xml"] = ct.replace(
+            "</Types>", f'<Override PartName="/{part}" ContentType="{VBA_CT}" /></Types>').encode()
+    return rezip(data, replace=replace, add={part: OLE_HEADER + b"\x00" * 1024})
+
+
+OLE_HEADER = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+
+# ------------------------------------------------------------------ files that are slow or large to scan
+# Each is within every size limit (25 MB file, 250 MB inflated, 200:1 per part): what it costs is the
+# scan's and the reader's time and memory, which must stay bounded (docs/performance.md).
+
+def _varied_numbers(n: int, seed: int = 7) -> list[bytes]:
+    """`n` numbers as text that do not compress to nothing (a part must stay under 200:1)."""
+    import random
+
+    rng = random.Random(seed)
+    return [str(rng.randrange(1_000_000)).encode() for _ in range(n)]
+
+
+def wide_rows_without_r(base: bytes, sheets: int = 2, rows: int = 300, cols: int = 16_000) -> bytes:
+    """`sheets` extra worksheets of `rows` × `cols` number cells written without an `r` attribute
+    (about 23 MB: each row is longer than deflate's window, so repeating it compresses no better)."""
+    data = base
+    row = b"".join(b"<c><v>" + v[:3] + b"</v></c>" for v in _varied_numbers(cols))
+    for n in range(sheets):
+        body = b"".join((f'<worksheet xmlns="{MAIN_NS}"><sheetData>'.encode(),
+                         b"".join(b'<row r="%d">' % r + row + b"</row>" for r in range(1, rows + 1)),
+                         b"</sheetData></worksheet>"))
+        data = add_sheet_part(data, f"Extra{n + 1}", f"xl/worksheets/extra{n + 1}.xml", body)
+    return data
+
+
+def junk_elements(base: bytes, count: int = 20_000_000) -> bytes:
+    """An extra worksheet holding `count` elements the reader ignores, after a comment (so every
+    byte of it is measured by the exact parse), plus one real cell."""
+    block = b"".join(b"<j" + v[:2] + b"/>" for v in _varied_numbers(4096))
+    junk = block * (count // 4096) + block[: 6 * (count % 4096)]
+    body = (f'<worksheet xmlns="{MAIN_NS}"><!-- notes --><sheetData><row r="1"><c r="A1"><v>1</v></c>'
+            '</row>').encode() + junk + b"</sheetData></worksheet>"
+    return add_sheet_part(base, "Notes", "xl/worksheets/notes.xml", body)
+
+
+def many_shared_strings(base: bytes, count: int = 2_000_000) -> bytes:
+    """The workbook with a shared strings part of `count` distinct short strings (no cell uses them;
+    the reader loads them all the same)."""
+    with zipfile.ZipFile(io.BytesIO(base)) as z:
+        rels = z.read("xl/_rels/workbook.xml.rels").decode()
+        ct = z.read("[Content_Types].xml").decode()
+    sst = b"".join((f'<sst xmlns="{MAIN_NS}" count="{count}" uniqueCount="{count}">'.encode(),
+                    b"".join(b"<si><t>s%x</t></si>" % i for i in range(count)), b"</sst>"))
+    rels = rels.replace("</Relationships>", f'<Relationship Type="{WS_REL}sharedStrings" '
+                        'Target="sharedStrings.xml" Id="rIdSst" /></Relationships>')
+    ct = ct.replace("</Types>", '<Override PartName="/xl/sharedStrings.xml" ContentType="application/'
+                    'vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml" /></Types>')
+    return rezip(base, replace={"xl/_rels/workbook.xml.rels": rels.encode(), "[Content_Types].xml": ct.encode()},
+                 add={"xl/sharedStrings.xml": sst})
+
+
+def add_sheet_part(data: bytes, name: str, part: str, content: bytes) -> bytes:
+    """The workbook with one more worksheet `name` (part `part`), listed last."""
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        wb = z.read("xl/workbook.xml").decode()
+        rels = z.read("xl/_rels/workbook.xml.rels").decode()
+        ct = z.read("[Content_Types].xml").decode()
+    rid = f"rIdX{abs(hash(part)) % 10**8}"
+    wb = wb.replace("</sheets>", f'<sheet name="{name}" sheetId="{90 + len(wb) % 9}" r:id="{rid}" /></sheets>', 1)
+    rels = rels.replace("</Relationships>", f'<Relationship Type="{WS_REL}worksheet" Target="/{part}" '
+                        f'Id="{rid}" /></Relationships>')
+    ct = ct.replace("</Types>", f'<Override PartName="/{part}" ContentType="application/'
+                    'vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml" /></Types>')
+    return rezip(data, replace={"xl/workbook.xml": wb.encode(), "xl/_rels/workbook.xml.rels": rels.encode(),
+                                "[Content_Types].xml": ct.encode()}, add={part: content})

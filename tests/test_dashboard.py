@@ -234,6 +234,29 @@ def test_reviewer_takes_and_decides_through_the_page(demo_env):
     assert (shown["state"], shown["checkpoint"]) == ("draft", 2)
 
 
+def test_the_proposal_page_shows_the_contact_and_how_it_changed(demo_env, tmp_path):
+    from isap.review.service import Service
+    from sample_submissions.proposals import clean, write
+
+    svc, ref = Service(), "ISAP-2026-098"
+    for n, contact in enumerate(("icp.programme@nhs.net", "new.lead@nhs.net"), start=1):
+        p = clean(1, reference=ref)
+        p["Cover"]["contact_email"] = contact
+        p["Cover"]["proposal_title"] = f"Dudley integrated care provider, revision {n}"
+        svc.upload("alice", f"v{n}.xlsx", write(p, tmp_path / f"v{n}.xlsx").read_bytes())
+    at = signed_in("rita", "rita-demo")
+    at.switch_page("views/proposal.py")
+    at.run()
+    at.selectbox(key="proposal_pick").select(ref)
+    at.run()
+    assert not at.exception, at.exception
+    shown = texts(at)
+    assert "Contact: new.lead@nhs.net" in shown
+    assert "version 2 changed the contact from icp.programme@nhs.net to new.lead@nhs.net" in shown
+    history = at.dataframe[-1].value
+    assert "Contact changed" in set(history["What"])
+
+
 def test_decision_without_ratings_is_refused_with_the_reason(demo_env):
     at = signed_in("rita", "rita-demo")
     at.switch_page("views/proposal.py")

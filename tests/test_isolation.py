@@ -225,7 +225,8 @@ def test_a_failed_child_becomes_a_wb003_or_wb001_finding_for_that_file(typical, 
     cases = {"memory": ("WB003", "memory"), "cpu": ("WB003", "processor time"), "time": ("WB003", "longer than"),
              "crash": ("WB001", "stopped abruptly")}
     for kind, (rule, words) in cases.items():
-        monkeypatch.setattr(isolation, "run", lambda fn, args, limits, k=kind: isolation.Failure(k, _detail(k)))
+        monkeypatch.setattr(isolation, "run",
+                            lambda fn, args, limits, owner="", k=kind: isolation.Failure(k, _detail(k)))
         report = engine.check_file(typical, policy)
         assert [f.rule_id for f in report.findings] == [rule], kind
         assert words in report.findings[0].message

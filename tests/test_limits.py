@@ -189,6 +189,7 @@ def test_outbox_messages_and_their_folder_are_private(tmp_path, default_umask):
     settings = MailSettings(host=None, outbox=tmp_path / "outbox")
     folder = settings.outbox_dir()
     msg = email.message.EmailMessage()
+    msg["To"] = "alice@nhs.net"
     msg["Subject"] = "ISAP-2026-014 decided"
     msg.set_content("personal data")
     FolderTransport(folder).send(msg, {"key": "decided:ISAP-2026-014:1"})

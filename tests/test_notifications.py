@@ -40,11 +40,19 @@ class Mailbox:
     def __init__(self):
         self.accepted: list[tuple[list[str], email.message.EmailMessage]] = []
         self.refuse: list[str] = []
+        self.refuse_recipients: dict[str, str] = {}  # address -> the reply to its RCPT command
         self.hold: int | None = None
         self.holding = threading.Event()
         self.release = threading.Event()
         self.seen = 0
         self.lock = threading.Lock()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        reply = self.refuse_recipients.get(address)
+        if reply:
+            return reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
         with self.lock:
@@ -78,12 +86,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def smtp():
+@pytest.fixture(params=[False], ids=["ascii"])
+def smtp(request):
+    """The server; parametrised indirectly with True, it offers SMTPUTF8 (addresses beyond ASCII)."""
     from aiosmtpd.controller import Controller
 
     box = Mailbox()
-    controller = Controller(box, hostname="127.0.0.1", port=free_port())
+    controller = Controller(box, hostname="127.0.0.1", port=free_port(), enable_SMTPUTF8=request.param)
     controller.start()
     box.port = controller.port
     try:
@@ -191,6 +200,129 @@ def test_a_contact_outside_the_mail_domains_never_becomes_the_contact_and_is_sen
     assert not any("evil.example" in a for r in env.outbox("ada") for a in r["recipients"])
 
 
+def upload_with_contact(svc, tmp_path, name: str, contact: str, reference: str = REF):
+    p = clean(1, reference=reference)
+    p["Cover"]["contact_email"] = contact
+    p["Cover"]["proposal_title"] = f"Dudley integrated care provider ({name})"  # each file's bytes differ
+    return svc.upload("alice", name, write(p, tmp_path / name).read_bytes())
+
+
+# ---------------------------------------------------------------------- which addresses are addresses
+@pytest.mark.parametrize("text", [
+    "group:victim@evil.example", "group:victim@nhs.net", "icp.lead@nhs.net\x7f", "icp\x7flead@nhs.net",
+    "Ann Lee <ann.lee@nhs.net>", "ann.lee@nhs.net, eve@evil.example", "ann.lee@nhs.net\r\nBcc: eve@evil.example",
+    "ann..lee@nhs.net", "ann.lee@nhs.net.", "ann.lee@[127.0.0.1]", "ann.lee@localhost", "ann.lee", "",
+    "x" * 250 + "@nhs.net",
+])
+def test_only_a_plain_address_is_one_isap_sends_mail_to(text):
+    from isap.policy import Policy
+    from isap.policy.addresses import AddressRefused, mail_address
+
+    with pytest.raises(AddressRefused) as refused:
+        mail_address(text)
+    assert str(refused.value)  # says why, in words
+    assert not Policy().sends_mail_to(text)
+
+
+@pytest.mark.parametrize("text,normal", [
+    ("icp.programme@nhs.net", "icp.programme@nhs.net"), ("Ann.Lee@Trust.NHS.UK", "Ann.Lee@trust.nhs.uk"),
+    (" ann.lee@nhs.net ", "ann.lee@nhs.net"), ("josé.garcía@nhs.net", "josé.garcía@nhs.net"),
+])
+def test_a_plain_address_is_kept_in_its_normal_form(text, normal):
+    from isap.policy import Policy
+    from isap.policy.addresses import mail_address
+
+    assert mail_address(text) == normal
+    assert Policy().sends_mail_to(text)
+
+
+def test_an_account_address_that_is_not_a_plain_address_is_refused_clearly(env):
+    from isap.review.service import WorkflowError
+
+    with pytest.raises(WorkflowError, match="is not an e-mail address isap can send to"):
+        env.add_user("dave", "commissioner", "QUA", email="dave@blackcountry.nhs.uk\x7f")
+    env.add_user("dave", "commissioner", "QUA", email="Dave@BlackCountry.nhs.uk")
+    assert {u["username"]: u["email"] for u in env.users("ada")}["dave"] == "Dave@blackcountry.nhs.uk"
+
+
+@pytest.mark.parametrize("contact", ["group:victim@nhs.net", "icp.lead\x7f@nhs.net"])
+def test_a_contact_that_is_no_plain_address_is_gov004_and_never_the_contact(env, tmp_path, contact):
+    """The loose format of the template (SCH005) lets these through; isap sends them nothing: GOV004 says so,
+    the contact before stays the contact, and the version's message goes to that contact alone."""
+    env.upload("alice", "v1.xlsx", write(clean(1, reference=REF), tmp_path / "v1.xlsx").read_bytes())
+    result = upload_with_contact(env, tmp_path, "v2.xlsx", contact)
+    [gov004] = [f for f in result.report["findings"] if f["rule_id"] == "GOV004"]
+    assert "is not a plain e-mail address" in gov004["message"]
+    assert "SCH005" not in {f["rule_id"] for f in result.report["findings"]}
+    assert env.show("rita", REF)["contact"]["address"] == CONTACT
+    assert [r["recipients"] for r in env.outbox("ada")] == [[CONTACT], [CONTACT]]
+    assert "contact_changed" not in {h["action"] for h in env.show("rita", REF)["history"]}
+
+
+# ---------------------------------------------------------------------- a contact that changes
+def test_a_changed_contact_is_recorded_shown_and_the_previous_contact_is_told(env, tmp_path):
+    from isap.review.service import ConditionInput
+
+    env.upload("alice", "v1.xlsx", write(clean(1, reference=REF), tmp_path / "v1.xlsx").read_bytes())
+    upload_with_contact(env, tmp_path, "v2.xlsx", "New.Lead@nhs.net")
+    shown = env.show("rita", REF)
+    [change] = [h for h in shown["history"] if h["action"] == "contact_changed"]
+    assert change["actor"] == "alice"
+    assert change["reason"] == f"version 2 changed the contact from {CONTACT} to New.Lead@nhs.net"
+    assert shown["contact"] == {"address": "New.Lead@nhs.net", "change": change["reason"],
+                                "changed_at": change["at"]}
+    [told] = [r for r in env.outbox("ada") if r["kind"] == "contact_changed"]
+    assert told["recipients"] == [CONTACT]
+    assert told["subject"] == f"{REF}: the contact for this proposal has changed"
+    assert "New.Lead@nhs.net" in told["body"] and "alice" in told["body"]
+    assert "no longer" in told["body"] and f"{BASE}/proposal?ref={REF}" in told["body"]
+    checked = [r["recipients"] for r in env.outbox("ada") if r["kind"] == "version_checked"]
+    assert sorted(checked) == sorted([[CONTACT], ["New.Lead@nhs.net"]])
+    # the decision letter, with the reviewer's reasons, goes to the contact now, not the one before
+    env.submit("alice", REF)
+    env.take("rita", REF)
+    env.decide("rita", REF, "approved_with_conditions", RATINGS, "A sound case.",
+               [ConditionInput("Publish the register", "gov@blackcountry.nhs.uk", dt.date(2027, 3, 1))])
+    assert outbox(env)["decision_recorded"]["recipients"] == ["New.Lead@nhs.net", "alice@blackcountry.nhs.uk",
+                                                              "carol@blackcountry.nhs.uk"]
+    # the same address again, in another case, is no change
+    upload_with_contact(env, tmp_path, "v3.xlsx", "new.lead@NHS.NET")
+    assert [h["action"] for h in env.show("rita", REF)["history"]].count("contact_changed") == 1
+
+
+def test_a_first_contact_is_recorded_and_nobody_before_is_told(env, tmp_path):
+    upload_with_contact(env, tmp_path, "v1.xlsx", "lead@evil.example")  # GOV004: no contact
+    assert env.show("rita", REF)["contact"] == {"address": None, "change": None, "changed_at": None}
+    upload_with_contact(env, tmp_path, "v2.xlsx", CONTACT)
+    [change] = [h for h in env.show("rita", REF)["history"] if h["action"] == "contact_changed"]
+    assert change["reason"] == f"version 2 gave the contact {CONTACT} (there was none before)"
+    assert "contact_changed" not in outbox(env)
+
+
+def test_mail_goes_to_the_contact_only_while_it_is_within_the_mail_domains(env, tmp_path):
+    """The policy may narrow after a contact was taken: from then on the contact is sent nothing, and a contact
+    that changes is told only where isap sends mail."""
+    from isap.policy import Policy
+    from isap.review.service import Service
+
+    env.upload("alice", "v1.xlsx", write(clean(1, reference=REF), tmp_path / "v1.xlsx").read_bytes())
+    narrowed = Service(base_url=BASE, policy=Policy(mail_domains=["nhs.uk"]))
+    upload_with_contact(narrowed, tmp_path, "v2.xlsx", "lead@trust.nhs.uk")
+    assert narrowed.show("rita", REF)["contact"]["address"] == "lead@trust.nhs.uk"
+    told = [r for r in narrowed.outbox("ada") if r["kind"] == "contact_changed"]
+    assert [(r["recipients"], r["status"]) for r in told] == [([], "failed")]
+    assert CONTACT in told[0]["last_error"]
+    assert "contact_changed" in {h["action"] for h in narrowed.show("rita", REF)["history"]}
+    other = "ISAP-2026-042"
+    upload_with_contact(env, tmp_path, "o.xlsx", CONTACT, reference=other)  # nhs.net, under the wide policy
+    narrowed.submit("alice", other)
+    narrowed.take("rita", other)
+    narrowed.decide("rita", other, "approved", RATINGS, "A sound case.")
+    rows = {r["kind"]: r for r in narrowed.outbox("ada") if r["reference"] == other}
+    assert rows["decision_recorded"]["recipients"] == ["alice@blackcountry.nhs.uk", "carol@blackcountry.nhs.uk"]
+    assert rows["taken_into_review"]["recipients"] == []
+
+
 def test_only_administrators_see_the_outbox(env):
     from isap.review.service import Forbidden
 
@@ -292,6 +424,72 @@ def test_a_permanent_refusal_is_failed_with_the_reason(env, tmp_path, smtp):
     [row] = env.outbox("ada")
     assert row["status"] == "failed" and "554" in row["last_error"] and "rejected as spam" in row["last_error"]
     assert env.outbox_counts()["failed"] == 1
+
+
+def test_a_recipient_the_server_refuses_for_good_fails_at_once_with_the_reason(env, tmp_path, smtp):
+    from isap.orchestration.notifications import deliver
+
+    env.upload("alice", "v1.xlsx", write(clean(1, reference=REF), tmp_path / "v1.xlsx").read_bytes())
+    smtp.refuse_recipients[CONTACT] = "550 5.1.1 no such mailbox here"
+    assert deliver(env, settings_for(smtp)) == {"sent": 0, "retry": 0, "failed": 1}
+    [row] = env.outbox("ada")
+    assert (row["status"], row["attempts"]) == ("failed", 1)
+    assert CONTACT in row["last_error"] and "550 5.1.1 no such mailbox here" in row["last_error"]
+    assert smtp.accepted == []
+
+
+def test_a_recipient_refused_among_others_is_recorded_on_the_sent_message(env, tmp_path, smtp):
+    from isap.orchestration.notifications import deliver
+
+    decided(env, tmp_path)
+    smtp.refuse_recipients["carol@blackcountry.nhs.uk"] = "550 5.1.1 no such mailbox here"
+    assert deliver(env, settings_for(smtp)) == {"sent": 4, "retry": 0, "failed": 0}
+    [(to, _)] = smtp.by_event("decision_recorded")
+    assert sorted(to) == sorted([CONTACT, "alice@blackcountry.nhs.uk"])
+    row = outbox(env)["decision_recorded"]
+    assert row["status"] == "sent"
+    assert "carol@blackcountry.nhs.uk" in row["last_error"] and "550" in row["last_error"]
+
+
+def test_an_address_beyond_ascii_fails_at_once_where_the_server_cannot_take_it(env, tmp_path, smtp):
+    from isap.orchestration.notifications import deliver
+
+    upload_with_contact(env, tmp_path, "v1.xlsx", "josé.garcía@nhs.net")
+    assert deliver(env, settings_for(smtp)) == {"sent": 0, "retry": 0, "failed": 1}
+    [row] = env.outbox("ada")
+    assert (row["status"], row["attempts"]) == ("failed", 1)
+    assert "josé.garcía@nhs.net" in row["last_error"] and "SMTPUTF8" in row["last_error"]
+    assert "cannot reach" not in row["last_error"]
+
+
+@pytest.mark.parametrize("smtp", [True], ids=["smtputf8"], indirect=True)
+def test_an_address_beyond_ascii_is_delivered_where_the_server_takes_it(env, tmp_path, smtp):
+    from isap.orchestration.notifications import deliver
+
+    upload_with_contact(env, tmp_path, "v1.xlsx", "josé.garcía@nhs.net")
+    assert deliver(env, settings_for(smtp)) == {"sent": 1, "retry": 0, "failed": 0}
+    [(to, msg)] = smtp.accepted
+    assert to == ["josé.garcía@nhs.net"] and msg["To"] == "josé.garcía@nhs.net"
+
+
+def test_a_queued_address_that_is_not_plain_is_never_sent_to(env, tmp_path, smtp):
+    """Messages queued before addresses were checked as they are now: at delivery, each address is checked
+    again; a message left with nobody fails at once, saying which address was refused and why."""
+    from sqlmodel import Session, select
+
+    from isap.orchestration.notifications import deliver
+    from isap.store.models import Notification
+
+    env.upload("alice", "v1.xlsx", write(clean(1, reference=REF), tmp_path / "v1.xlsx").read_bytes())
+    with Session(env.engine) as s:
+        row = s.exec(select(Notification)).one()
+        row.recipients = "a@b.example\x7f\ngroup:victim@evil.example"
+        s.add(row)
+        s.commit()
+    assert deliver(env, settings_for(smtp)) == {"sent": 0, "retry": 0, "failed": 1}
+    [row] = env.outbox("ada")
+    assert row["status"] == "failed" and "group:victim@evil.example" in row["last_error"]
+    assert smtp.accepted == []
 
 
 def test_an_unreachable_server_is_retried_later(env, tmp_path):

@@ -14,7 +14,8 @@ Two commands run for as long as they are allowed to, and are handled:
 
 - `bash ./scripts/run.sh` starts the dashboard: it is started exactly as
   written (on a free port through the script's PORT variable, as 8501 may be
-  taken), left until the dashboard answers `/_stcore/health`, stopped with
+  taken), left until the dashboard answers `/_stcore/health` and the HTTP API beside it answers
+  (API_PORT), stopped with
   Ctrl-C's signal, and then none of its processes may be running.
 - `bash ./scripts/test.sh` runs the whole suite, this test included: it is run
   with one small test file through the script's pass-through arguments
@@ -32,6 +33,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -170,9 +172,10 @@ def test_readme_test_command(clone, newcomer_env):
 
 
 def test_readme_run_command_starts_the_dashboard_and_stops_cleanly(clone, newcomer_env, tmp_path):
-    port = free_port()
+    port, api_port = free_port(), free_port()
     log = tmp_path / "run.log"
-    proc = subprocess.Popen(["bash", "-c", RUN_COMMAND], cwd=clone, env={**newcomer_env, "PORT": str(port)},
+    proc = subprocess.Popen(["bash", "-c", RUN_COMMAND], cwd=clone,
+                            env={**newcomer_env, "PORT": str(port), "API_PORT": str(api_port)},
                             stdout=log.open("wb"), stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 900  # the first run creates .venv
@@ -189,6 +192,18 @@ def test_readme_run_command_starts_the_dashboard_and_stops_cleanly(clone, newcom
                 pytest.fail(f"the dashboard did not answer:\n{log.read_text()[-3000:]}")
             time.sleep(0.5)
         assert "alice" in log.read_text()  # the demo accounts the README names were loaded
+        # the HTTP API beside it: it answers, and refuses a request without a token as a problem document
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{api_port}/v1/proposals", timeout=2)
+            except urllib.error.HTTPError as exc:
+                assert exc.code == 401 and exc.headers["Content-Type"] == "application/problem+json"
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"the API did not answer:\n{log.read_text()[-3000:]}")
+                time.sleep(0.5)
         procs = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
         proc.send_signal(signal.SIGINT)  # Ctrl-C
         proc.wait(timeout=60)
@@ -197,8 +212,9 @@ def test_readme_run_command_starts_the_dashboard_and_stops_cleanly(clone, newcom
                 and time.monotonic() < deadline:
             time.sleep(0.3)
         assert alive == [], [" ".join(p.cmdline()) for p in alive]
-        with socket.socket() as s:
-            assert s.connect_ex(("127.0.0.1", port)) != 0, "the dashboard still answers after Ctrl-C"
+        for stopped in (port, api_port):
+            with socket.socket() as s:
+                assert s.connect_ex(("127.0.0.1", stopped)) != 0, f"port {stopped} still answers after Ctrl-C"
     finally:
         if proc.poll() is None:
             for p in reversed([psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]):

@@ -166,6 +166,21 @@ def test_gov004_warns_of_a_contact_isap_does_not_mail(run_check, email, warned):
             "(policy mail_domains), subdomains included.")
 
 
+@pytest.mark.parametrize("email, why", [
+    ("group:victim@nhs.net", "invalid characters before the @-sign: ':'"),
+    ("icp.lead\x7f@nhs.net", "U+007F"),
+    ("icp.lead@nhs.net.", "cannot end with a period"),
+])
+def test_gov004_warns_of_a_contact_that_is_no_plain_address(run_check, email, why):
+    """The template's format (SCH005) is loose by the contract; an address it lets through that is not one
+    isap would send to is still sent nothing, and GOV004 says why."""
+    report = run_check(_with_contact(email), select=("GOV004", "SCH005"))
+    assert findings_of(report) == [("GOV004", "Cover", "B22")]
+    message = report.findings[0].message
+    assert message.startswith(f"No notification will reach {email!r}: it is not a plain e-mail address (")
+    assert why in message
+
+
 def _with_contact(email):
     p = clean(2)
     p["Cover"]["contact_email"] = email

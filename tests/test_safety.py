@@ -407,3 +407,180 @@ def test_a_refused_workbook_reports_no_wb010(tmp_path):
              "xl/vbaProject.bin": b"macros"}
     report, messages = _wb010(tmp_path, _with_parts(valid_bytes(tmp_path), parts))
     assert messages == [] and [f.rule_id for f in report.findings] == ["WB002"]
+
+
+# ------------------------------------------------------------------ parts that are not well-formed XML
+
+def _refused(tmp_path, data: bytes, name: str = "odd.xlsx") -> list:
+    path = tmp_path / name
+    path.write_bytes(data)
+    report = check_file(path)
+    assert report.refused and report.exit_code == 2, report.findings
+    return report.findings
+
+
+def _engagement(tmp_path) -> tuple[bytes, str, bytes]:
+    from tests.hostile import engagement_part, read_part
+
+    base = valid_bytes(tmp_path)
+    part = engagement_part(base)
+    return base, part, read_part(base, part)
+
+
+def _not_well_formed(xml: bytes) -> dict[str, bytes]:
+    from tests.hostile import reencoded
+
+    half = xml[: len(xml) // 2]
+    return {
+        "not XML at all": b"this is not a worksheet",
+        "truncated": half,
+        "a tag never closed": xml.replace(b"</sheetData>", b"<row></sheetData>"),
+        "a byte that is not UTF-8": xml.replace(b"</sheetData>", b'<row r="99"><c r="A99" t="inlineStr"><is><t>'
+                                                b"caf\xe9</t></is></c></row></sheetData>"),
+        "UTF-16 LE with a byte-order mark, truncated": reencoded(half, "utf-16-le", bom=True, declare="UTF-16"),
+        "UTF-16 BE without a byte-order mark, truncated": reencoded(half, "utf-16-be", bom=False, declare=""),
+        "UTF-16 declared UTF-8": reencoded(xml, "utf-16-le", bom=False, declare="UTF-8"),
+        "UTF-8 declared UTF-16": reencoded(xml, "utf-8", bom=False, declare="UTF-16"),
+        "an unknown encoding": reencoded(xml, "utf-8", bom=False, declare="x-no-such-encoding"),
+        "UTF-32 with a byte-order mark": reencoded(xml, "utf-32-le", bom=True, declare="UTF-32"),
+    }
+
+
+@pytest.mark.parametrize("how", list(_not_well_formed(b"<sheetData></sheetData>")))
+def test_a_worksheet_that_is_not_well_formed_xml_is_wb001_naming_it(tmp_path, how):
+    from tests.hostile import rezip
+
+    base, part, xml = _engagement(tmp_path)
+    findings = _refused(tmp_path, rezip(base, replace={part: _not_well_formed(xml)[how]}))
+    assert [f.rule_id for f in findings] == ["WB001"], findings
+    assert part in findings[0].message and "corrupt" in findings[0].message, findings[0].message
+
+
+@pytest.mark.parametrize("which", ["xl/sharedStrings.xml", "xl/styles.xml", "xl/workbook.xml"])
+@pytest.mark.parametrize("how", ["not XML at all", "truncated", "UTF-16 LE with a byte-order mark, truncated",
+                                 "an unknown encoding"])
+def test_shared_strings_styles_and_workbook_parts_that_are_not_well_formed_are_wb001(tmp_path, which, how):
+    from tests.hostile import read_part, rezip, with_shared_strings
+
+    base = with_shared_strings(valid_bytes(tmp_path))
+    bad = _not_well_formed(read_part(base, which))[how]
+    findings = _refused(tmp_path, rezip(base, replace={which: bad}))
+    assert [f.rule_id for f in findings] == ["WB001"], findings
+    assert which in findings[0].message, findings[0].message
+
+
+@pytest.mark.parametrize("encoding, bom, declare", [
+    ("utf-16-le", True, "UTF-16"), ("utf-16-be", True, "UTF-16"), ("utf-16-le", False, ""),
+    ("utf-16-be", False, "utf-16"), ("utf-8", True, "UTF-8"), ("iso-8859-1", False, "ISO-8859-1"),
+])
+def test_well_formed_parts_in_another_encoding_read_as_in_utf8(tmp_path, encoding, bom, declare):
+    """ECMA-376 allows UTF-16 parts; the reader reads only UTF-8, so they are read through a UTF-8 copy."""
+    from isap.policy import Policy
+    from isap.workbook.parse import parse
+    from isap.workbook.safety import inspect
+    from tests.hostile import read_part, reencoded, rezip, with_shared_strings
+
+    base = with_shared_strings(valid_bytes(tmp_path))
+    reference = tmp_path / "utf8.xlsx"
+    reference.write_bytes(base)
+    with zipfile.ZipFile(io.BytesIO(base)) as z:
+        parts = [n for n in z.namelist() if n.startswith("xl/worksheets/") or n in (
+            "xl/sharedStrings.xml", "xl/styles.xml", "xl/workbook.xml", "xl/_rels/workbook.xml.rels", "_rels/.rels")]
+    odd = tmp_path / "odd.xlsx"
+    odd.write_bytes(rezip(base, replace={p: reencoded(read_part(base, p), encoding, bom=bom, declare=declare)
+                                         for p in parts}))
+    a, b = parse(inspect(reference, Policy())), parse(inspect(odd, Policy()))
+    assert b.structural_findings == a.structural_findings == ()
+    for name in ("Services", "Finance", "Transparency", "Partners", "Engagement"):
+        assert dict(b.sheet(name).columns) == dict(a.sheet(name).columns)
+    assert dict(b.cover.values) == dict(a.cover.values)
+    assert check_file(odd).findings == []
+
+
+@pytest.mark.parametrize("which", ["engagement", "xl/styles.xml", "docProps/app.xml"])
+def test_a_part_stored_as_a_symbolic_link_is_wb001_naming_it(tmp_path, which):
+    from tests.hostile import as_symlink
+
+    base, part, _ = _engagement(tmp_path)
+    part = part if which == "engagement" else which
+    findings = _refused(tmp_path, as_symlink(base, part))
+    assert [f.rule_id for f in findings] == ["WB001"], findings
+    assert part in findings[0].message and "symbolic link" in findings[0].message, findings[0].message
+
+
+def test_a_strict_open_xml_workbook_is_wb001_saying_how_to_save_it(tmp_path):
+    from tests.hostile import strict_open_xml
+
+    findings = _refused(tmp_path, strict_open_xml(valid_bytes(tmp_path)))
+    assert [f.rule_id for f in findings] == ["WB001"], findings
+    message = findings[0].message
+    assert "Strict Open XML" in message and '"Excel Workbook (.xlsx)"' in message, message
+    assert "missing" not in message
+
+
+@pytest.mark.parametrize("relationship, content_type", [(True, False), (False, True), (True, True)])
+@pytest.mark.parametrize("part", ["xl/macros.dat", "xl/media/image9.png", "customXml/item1.bin"])
+def test_a_vba_project_under_any_name_is_wb002(tmp_path, part, relationship, content_type):
+    from tests.hostile import vba_project_elsewhere
+
+    data = vba_project_elsewhere(valid_bytes(tmp_path), part, relationship=relationship, content_type=content_type)
+    findings = _refused(tmp_path, data)
+    assert [f.rule_id for f in findings] == ["WB002"], findings
+    assert part in findings[0].message, findings[0].message
+
+
+def test_a_vba_project_declared_in_utf16_content_types_is_wb002(tmp_path):
+    from tests.hostile import read_part, reencoded, rezip, vba_project_elsewhere
+
+    data = vba_project_elsewhere(valid_bytes(tmp_path), "xl/macros.dat", relationship=False, content_type=True)
+    ct = reencoded(read_part(data, "[Content_Types].xml"), "utf-16-le", bom=True, declare="UTF-16")
+    findings = _refused(tmp_path, rezip(data, replace={"[Content_Types].xml": ct}))
+    assert [f.rule_id for f in findings] == ["WB002"], findings
+
+
+# ------------------------------------------------------------------ slow and large spellings: bounded cost
+
+# Checks one file in a fresh child (the work the isolated child does) and reports that child's own
+# processor time and peak resident memory, as the kernel counts them.
+COST_PROBE = textwrap.dedent("""
+    import json, resource, subprocess, sys
+    code = ("import json, sys; from isap.rules.engine import check_file_in_process as c; r = c(sys.argv[1]); "
+            "print(json.dumps([[f.rule_id, f.message] for f in r.findings]))")
+    p = subprocess.run([sys.executable, "-c", code, sys.argv[1]], capture_output=True, text=True, timeout=600)
+    use = resource.getrusage(resource.RUSAGE_CHILDREN)
+    print(json.dumps({"rc": p.returncode, "out": p.stdout, "err": p.stderr[-3000:],
+                      "cpu": use.ru_utime + use.ru_stime, "peak_mb": use.ru_maxrss / 1024}))
+""")
+
+
+@pytest.fixture(scope="module")
+def costly(tmp_path_factory):
+    from tests.hostile import junk_elements, many_shared_strings, wide_rows_without_r
+
+    tmp = tmp_path_factory.mktemp("costly")
+    base = valid_bytes(tmp)
+    out = {}
+    for name, build in (("wide_rows_without_r", wide_rows_without_r), ("junk_elements", junk_elements),
+                        ("many_shared_strings", many_shared_strings)):
+        out[name] = tmp / f"{name}.xlsx"
+        out[name].write_bytes(build(base))
+    return out
+
+
+@pytest.mark.parametrize("name", ["wide_rows_without_r", "junk_elements", "many_shared_strings"])
+def test_a_costly_file_within_the_size_limits_is_refused_in_bounded_cpu_and_memory(costly, name):
+    """Each file is under every size limit (25 MB, 250 MB inflated, 200:1) yet, read naively, costs
+    minutes of processor time or over 600 MB: it gets its WB003 within about 10 s of processor time
+    and 300 MB, measured by the kernel for the child that checked it."""
+    from isap.policy import Policy
+
+    assert costly[name].stat().st_size <= Policy().max_file_bytes
+    proc = subprocess.run([sys.executable, "-c", COST_PROBE, str(costly[name])], capture_output=True, text=True,
+                          timeout=900)
+    result = json.loads(proc.stdout)
+    assert result["rc"] == 0 and "Traceback" not in result["err"], result
+    findings = json.loads(result["out"])
+    assert [rule for rule, _ in findings] == ["WB003"], findings
+    assert "time limit" not in findings[0][1], findings  # refused for what it is, not for running out of time
+    assert result["cpu"] < 10, f"{name}: {result['cpu']:.1f} s of processor time"
+    assert result["peak_mb"] < 300, f"{name}: peak {result['peak_mb']:.0f} MB"

@@ -57,22 +57,15 @@ def gov003(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
 @assurance_rule("GOV004", severity=Severity.WARNING, domain=GOV, checkpoints=ALL_CHECKPOINTS,
           summary="contact_email is at a domain isap does not send mail to.", source="ISAP-WB 1.0 §2.1",
           points_at="Cover contact_email cell",
-          explanation="Notifications about the proposal go to contact_email only when its domain is one of policy "
-                      "mail_domains (default nhs.net and nhs.uk), or a subdomain of one. An empty value or one that "
-                      "is not an address is SCH001 or SCH005, not this.")
+          explanation="Notifications about the proposal go to contact_email only when it is one plain e-mail "
+                      "address (as email-validator accepts it: no group name, display name, list or control "
+                      "character) whose domain is one of policy mail_domains (default nhs.net and nhs.uk), or a "
+                      "subdomain of one. An empty value or one that does not match the template's format for an "
+                      "address is SCH001 or SCH005, not this.")
 def gov004(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
     email = wb.cover["contact_email"]
     if not ok(email) or not isinstance(email, str) or "@" not in email:
         return
-    if not policy.sends_mail_to(email):
-        yield _cover(gov004.rule, wb, "contact_email",
-                     f"No notification will reach {quote(email)}: isap sends mail only to "
-                     f"{_domain_list(policy.mail_domains)}.")
-
-
-def _domain_list(mail_domains: tuple[str, ...]) -> str:
-    if not mail_domains:
-        return "no domain (policy mail_domains is empty)"
-    names = list(mail_domains)
-    shown = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-    return f"addresses at {shown} (policy mail_domains), subdomains included"
+    refusal = policy.mail_refusal(email)
+    if refusal is not None:
+        yield _cover(gov004.rule, wb, "contact_email", f"No notification will reach {quote(email)}: {refusal}.")

@@ -311,6 +311,34 @@ def assure_dashboard_upload(service: Service, actor: str, filename: str, data: b
     return DashboardUpload(ids[0], _finished_result(service, actor, ids[0]), False)
 
 
+def checking_queue_text(actor: str, policy) -> str:
+    """What an uploader is told while their file waits to be checked in this process: how many checks are
+    under way, how many go before theirs (users take turns), and how long it may wait at most."""
+    from isap.workbook.isolation import queue_for
+
+    running, before = queue_for(actor)
+    if not running:
+        return "Checking the workbook…"
+    return (f"Checking the workbook… ({running} check{'s' if running != 1 else ''} under way, {before} waiting before "
+            f"yours; uploaders take turns, and a file waits at most {policy.check_wait_seconds:g} s for its turn.)")
+
+
+def assure_api_upload(service: Service, actor: str, filename: str, data: bytes) -> DashboardUpload:
+    """An upload through the HTTP API: staged and checked as the dashboard's are, with the same bounded wait.
+
+    With a deployment it waits for a worker for the policy's `upload_wait_seconds`, then answers that the
+    upload is queued (`dashboard_upload_result` finds it later); with a Prefect server (configured, or the
+    one `isap dashboard` runs beside the API) the flow runs here; with neither, the same steps run here at
+    once, as `isap upload` does: the API never starts a temporary Prefect server of its own.
+    """
+    if prefect_server_configured():  # a deployment needs a server: the dashboard's path decides which
+        return assure_dashboard_upload(service, actor, filename, data)
+    keys, ids = service.stage_uploads(actor, [(filename, data)])
+    steps.assure_staged(service, keys[0])
+    steps.notify(service)
+    return DashboardUpload(ids[0], _finished_result(service, actor, ids[0]), False)
+
+
 def dashboard_upload_result(service: Service, actor: str, staged_id: str) -> UploadResult | None:
     """The result of a queued upload once a worker has finished it (None while it waits); a refusal is raised."""
     [done] = service.staged_outcomes(actor, [staged_id])

@@ -8,7 +8,11 @@ the same row), builds the message (rendering the decision letter as PDF at this
 point, through `isap.outputs.letters`), hands it to the transport and marks the
 row sent.  A refusal worth retrying (a 4xx reply, a server that cannot be
 reached) puts the row back with a growing pause; a permanent refusal (5xx)
-marks it failed with the server's reason, for administrators to see.
+marks it failed with the server's reason, for administrators to see, and so
+does an address beyond ASCII that the server cannot take (it does not offer
+SMTPUTF8): trying again would only be refused again.  Each address is checked
+once more before it is sent to (`isap.policy.addresses`), so a row queued
+before addresses were checked as they are now sends to plain addresses only.
 
 A row whose sender died after claiming it is claimed again once its lease has
 run out and sent again with the same Message-ID: delivery is at least once,
@@ -134,6 +138,13 @@ class SmtpTransport:
             if self._conn is None:
                 self._conn = self._connect()
             refused = self._conn.send_message(msg, from_addr=self.settings.sender, to_addrs=row["recipients"])
+        except smtplib.SMTPNotSupportedError as exc:  # before any command: nothing was sent
+            beyond_ascii = [a for a in row["recipients"] if not a.isascii()]
+            if not beyond_ascii:
+                raise DeliveryError(f"the mail server cannot take this message: {exc}", transient=False) from None
+            raise DeliveryError(f"the mail server does not offer SMTPUTF8, which {', '.join(beyond_ascii)} "
+                                "needs (an address beyond ASCII): it cannot take the message",
+                                transient=False) from None
         except smtplib.SMTPRecipientsRefused as exc:
             codes = [code for code, _ in exc.recipients.values()]
             raise DeliveryError(f"every recipient was refused: {_replies(exc.recipients)}",
@@ -182,8 +193,10 @@ class FolderTransport:
         path = self.folder / (SAFE_NAME.sub("_", row["key"])[:180] + ".eml")
         if path.exists():
             return "already in the folder"
+        # an address beyond ASCII is written as it is (as SMTPUTF8 sends it), not as an encoded word
+        data = msg.as_bytes(policy=msg.policy.clone(utf8=True)) if not msg["To"].isascii() else bytes(msg)
         try:
-            write_private(path, bytes(msg))  # 0600, whole or not at all
+            write_private(path, data)  # 0600, whole or not at all
         except OSError as exc:
             raise DeliveryError(f"cannot write {path}: {exc}", transient=True) from None
         return "written"
@@ -247,6 +260,9 @@ def deliver(service: Service, settings: MailSettings | None = None, limit: int =
 
 def _deliver_one(service: Service, settings: MailSettings, transport, row: dict) -> str:
     now = dt.datetime.now(dt.timezone.utc)
+    row, refused = _plain_recipients(row)
+    if not row["recipients"]:
+        return _failed(service, settings, row, f"nobody to send it to: {'; '.join(refused)}", False, now)
     try:
         msg = build_message(service, row, settings, now)
     except StoreBusy as exc:
@@ -257,9 +273,25 @@ def _deliver_one(service: Service, settings: MailSettings, transport, row: dict)
         how = transport.send(msg, row)
     except DeliveryError as exc:
         return _failed(service, settings, row, str(exc), exc.transient, now)
-    service.notification_sent(row["id"])
+    # who was not sent it stays on the row for administrators: an address refused by the server or by isap
+    not_sent = [how] if how.startswith("sent, but") else []
+    not_sent += [f"not sent to {r}" for r in refused]
+    service.notification_sent(row["id"], f"attempt {row['attempts']}: {'; '.join(not_sent)}" if not_sent else None)
     log.info("notification %s %s: %s", row["id"], row["kind"], how)
     return "sent"
+
+
+def _plain_recipients(row: dict) -> tuple[dict, list[str]]:
+    """The row with only its plain addresses left (`isap.policy.addresses`), and each one dropped and why."""
+    from isap.policy.addresses import AddressRefused, mail_address
+
+    kept, refused = [], []
+    for address in row["recipients"]:
+        try:
+            kept.append(mail_address(address))
+        except AddressRefused as exc:
+            refused.append(f"{address!r}, not a plain e-mail address ({exc})")
+    return {**row, "recipients": kept}, refused
 
 
 def _failed(service: Service, settings: MailSettings, row: dict, reason: str, transient: bool,

@@ -56,11 +56,12 @@ def batch_runner_setting(spec: str | None = None) -> tuple[str, int | str]:
 
 
 # ---------------------------------------------------------------------------- steps
-def check_workbook(service: Service, filename: str, data: bytes, policy=None):
-    """The findings for one workbook, against `policy` (default: the service's)."""
+def check_workbook(service: Service, filename: str, data: bytes, policy=None, owner: str = ""):
+    """The findings for one workbook, against `policy` (default: the service's); `owner`, who uploaded it,
+    takes turns with other uploaders for the checking children."""
     from isap.rules.engine import check_bytes
 
-    return check_bytes(data, filename, policy or service.policy)
+    return check_bytes(data, filename, policy or service.policy, owner=owner)
 
 
 CONFLICT_ATTEMPTS = 6
@@ -227,6 +228,8 @@ def assure_staged(service: Service, run_key: str, policy=None, sleep=time.sleep)
 
 
 def _assure_items(service: Service, run_key: str, items, policy, outcome: RunOutcome, sleep) -> None:
+    from isap.rules.engine import CheckingBusy
+
     patience = policy.transient_retry_seconds
     checked = []
     for item in items:
@@ -242,7 +245,10 @@ def _assure_items(service: Service, run_key: str, items, policy, outcome: RunOut
                 outcome.kept += 1
             continue
         try:
-            report = check_workbook(service, item.filename, item.data, policy)
+            report = check_workbook(service, item.filename, item.data, policy, owner=item.actor)
+        except CheckingBusy as exc:  # not checked at all: its sender is told why, in plain words
+            _fail(service, item, f"failed: {exc}", outcome, patience, sleep)
+            continue
         except Exception as exc:  # noqa: BLE001 - a defect checking one file never stops the others
             log.exception("staged upload %s… could not be checked", item.id[:8])
             _fail(service, item, f"failed: {type(exc).__name__}: {exc}", outcome, patience, sleep)

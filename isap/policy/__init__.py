@@ -51,8 +51,8 @@ class Policy(BaseModel):
     # Governance: where notifications can go
     mail_domains: tuple[str, ...] = Field(
         ("nhs.net", "nhs.uk"),
-        description="GOV004: mail domains isap sends notifications to, subdomains included; a contact_email "
-                    "elsewhere is a warning.",
+        description="GOV004: the mail domains (subdomains included) where a proposal's contact_email is sent "
+                    "notifications; a contact elsewhere is a warning, and is sent nothing.",
     )
     # Workbook safety (WB003)
     max_file_bytes: int = Field(26_214_400, gt=0, description="WB003: largest file accepted, in bytes.")
@@ -69,6 +69,16 @@ class Policy(BaseModel):
         5_000_000, gt=0, description="WB003: largest area (rows × columns) a sheet's values may span."
     )
     max_seconds_per_file: float = Field(60.0, gt=0, description="Time budget for assessing one file.")
+    max_scan_cpu_seconds: float = Field(
+        10.0, gt=0, description="WB003: processor seconds the safety scan of one file may use.")
+    max_irregular_tags: int = Field(
+        2_000_000, gt=0,
+        description="WB003: most XML tags, over all worksheets not written in the usual spelling, that the scan "
+                    "measures tag by tag (about a second of processor time per 300,000).")
+    max_shared_strings: int = Field(
+        1_000_000, gt=0, description="WB003: most entries in the workbook's shared strings part.")
+    max_shared_strings_bytes: int = Field(
+        52_428_800, gt=0, description="WB003: largest shared strings part, uncompressed, in bytes.")
     # Upload quota: refused files and files that cannot name their proposal are kept, so they are bounded
     max_kept_unassigned_uploads: int = Field(
         50,
@@ -124,6 +134,10 @@ class Policy(BaseModel):
         20.0, gt=0, le=600,
         description="How long the dashboard waits for a worker to check an upload before saying it is queued "
                     "(the findings show when they land).")
+    check_wait_seconds: float = Field(
+        300.0, gt=0, le=3600,
+        description="How long a file may wait for a free checking child (users take turns) before its check is "
+                    "given up and its sender told to upload it again.")
     batch_order_wait_seconds: float = Field(
         600.0, gt=0,
         description="How long a file of an inbox batch waits for an earlier file of the same proposal to be kept "
@@ -141,11 +155,38 @@ class Policy(BaseModel):
     sign_in_lockout_minutes: float = Field(
         15.0, gt=0, description="Minutes a locked-out user name is refused (an administrator can unlock it).")
 
-    def sends_mail_to(self, address: str) -> bool:
-        """Whether isap sends mail to `address`: its domain is one of `mail_domains` or a subdomain of one
-        (case-insensitive). `trust.nhs.uk` is within nhs.uk; `evil-nhs.net` is not within nhs.net."""
-        domain = address.rpartition("@")[2].strip().lower()
-        return any(domain == d or domain.endswith("." + d) for d in self.mail_domains)
+    # The HTTP API (personal API tokens)
+    api_token_days: int = Field(
+        90, gt=0, le=366, description="Days a personal API token acts before it expires (a new one is made then).")
+    api_requests_per_minute: int = Field(
+        60, gt=0, description="Requests one API token may make in any minute; more are answered 429 with "
+                              "Retry-After.")
+
+    def sends_mail_to(self, address: str | None) -> bool:
+        """Whether isap sends mail to `address`: see `mail_refusal`."""
+        return self.mail_refusal(address) is None
+
+    def mail_refusal(self, address: str | None) -> str | None:
+        """Why isap sends no mail to `address`, in words, or None when it does: it must be one plain e-mail
+        address (`isap.policy.addresses`) at one of `mail_domains` or a subdomain of one (case-insensitive).
+        `trust.nhs.uk` is within nhs.uk; `evil-nhs.net` is not within nhs.net."""
+        from isap.policy.addresses import AddressRefused, plain_address
+
+        try:
+            domain = plain_address(address).domain
+        except AddressRefused as exc:
+            return f"it is not a plain e-mail address ({exc})"
+        if any(domain == d or domain.endswith("." + d) for d in self.mail_domains):
+            return None
+        return f"isap sends mail only to {self.mail_domain_words()}"
+
+    def mail_domain_words(self) -> str:
+        """The mail domains in words, for messages that say where isap sends mail."""
+        if not self.mail_domains:
+            return "no domain (policy mail_domains is empty)"
+        names = list(self.mail_domains)
+        shown = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+        return f"addresses at {shown} (policy mail_domains), subdomains included"
 
     @field_validator("mail_domains")
     @classmethod

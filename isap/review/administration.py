@@ -9,7 +9,7 @@ from typing import Iterable
 from sqlalchemy import func, text, update
 from sqlmodel import Session, select
 
-from isap.review import audit_anchors, audit_chain, notices, sessions
+from isap.review import audit_anchors, audit_chain, notices, sessions, tokens
 from isap.review.lifecycle import (
     Role,
 )
@@ -63,8 +63,7 @@ class Administration(UnitOfWork):
             raise WorkflowError(f"role must be one of {', '.join(PEOPLE)}, not {role!r}")
         if role == Role.COMMISSIONER and not org_code:
             raise WorkflowError("a commissioner needs an organisation (--org CODE)")
-        if email is not None and sessions.has_control_characters(email):
-            raise WorkflowError(f"{email!r} cannot be used as an e-mail address")
+        email = _account_address(email)
 
         def run(s: Session) -> User:
             if actor is not None:
@@ -277,6 +276,8 @@ class Administration(UnitOfWork):
                 user.disabled_at = self.clock()
                 s.add(user)
             ended = self._end_sessions(s, user, "disabled")
+            # its API tokens stop for good: enabling the account again does not bring them back
+            tokens.revoke_tokens_of(s, user, self.clock())
             self._audit(s, None, "user_disabled", actor or "admin-cli", reason=user.username)
             return ended
         return self._run(run)
@@ -442,3 +443,16 @@ class Administration(UnitOfWork):
             s.add(user)
             s.flush()
         return user
+
+
+def _account_address(email: str | None) -> str | None:
+    """An account's address in its normal form (None when none is given); refused, saying why, unless it is one
+    plain e-mail address: every message to the account is sent to it."""
+    from isap.policy.addresses import AddressRefused, mail_address
+
+    if email is None or not email.strip():
+        return None
+    try:
+        return mail_address(email)
+    except AddressRefused as exc:
+        raise WorkflowError(f"{email!r} is not an e-mail address isap can send to: {exc}") from None

@@ -94,10 +94,7 @@ class Commands(UnitOfWork):
             ref = report.proposal_reference
             code = report.lead_commissioner_code
             summary = report.summary
-            contact = getattr(report, "contact_email", None)
-            contact = contact.strip() if isinstance(contact, str) and notices.is_address(contact.strip()) else None
-            if contact is not None and not self.policy.sends_mail_to(contact):
-                contact = None  # GOV004 on the version: an address isap does not mail never becomes the contact
+            contact = _contact_of(report, self.policy)
             if unassigned:
                 self._within_quota(s, user, len(data))  # again, in the transaction that keeps it
                 self._within_storage_quotas(s, s.get(Organisation, user.organisation_id)
@@ -170,19 +167,33 @@ class Commands(UnitOfWork):
             if report.title and report.title != p.title:
                 changes["title"] = report.title
                 retitled_from = p.title
-            if contact and contact != p.contact_email:
+            previous_contact = p.contact_email
+            # the same mailbox in another case is no change (mail systems treat it as one)
+            recontacted = contact is not None and (previous_contact or "").casefold() != contact.casefold()
+            if recontacted:
                 changes["contact_email"] = contact
             self._bump(s, p, None, **changes)
             self._audit(s, p, "version_uploaded", user.username, reason=f"version {number} ({report.file})")
             if retitled_from is not None:
                 self._audit(s, p, "title_changed", user.username,
                             reason=f"version {number} changed the title from “{retitled_from}” to “{report.title}”")
+            if recontacted:
+                # the next decision letter, with the reviewer's reasons, goes to the new contact: the change is
+                # on the record, and the contact before is told (where isap sends it mail)
+                self._audit(s, p, "contact_changed", user.username,
+                            reason=notices.contact_change_words(number, previous_contact, contact))
+                if previous_contact:
+                    self._notify(s, "contact_changed", f"contact-changed:{p.reference}:v{number}:proposal{p.id}",
+                                 [previous_contact],
+                                 notices.contact_changed(p.reference, p.title, number, user.username,
+                                                         previous_contact, contact, self._link(p)),
+                                 p, p.checkpoint, contact=previous_contact)
             system = self._system_user(s)
             self._audit(s, p, "checked", system.username,
                         reason=f"version {number}: {summary['error']} error(s), {summary['warning']} warning(s)")
             self._notify(s, "version_checked", f"checked:{p.reference}:v{number}:proposal{p.id}", [p.contact_email],
                          notices.version_checked(p.reference, p.title, number, summary["error"], summary["warning"],
-                                                 self._link(p)), p, p.checkpoint)
+                                                 self._link(p)), p, p.checkpoint, contact=p.contact_email)
             mismatch = ("" if report.checkpoint == p.checkpoint
                         else lifecycle.checkpoint_mismatch(ref, number, report.checkpoint, p.checkpoint))
             return UploadResult(ref, number, created, False, summary["error"], summary["warning"], sha, report_dict,
@@ -328,7 +339,7 @@ class Commands(UnitOfWork):
             self._transition(s, p, user, Action.TAKE, lifecycle.TABLE[Action.TAKE].to_state, expected_version)
             self._notify(s, "taken_into_review", f"taken:{p.reference}:{p.version}:proposal{p.id}", [p.contact_email],
                          notices.taken(p.reference, p.title, p.checkpoint, user.username, self._link(p)),
-                         p, p.checkpoint)
+                         p, p.checkpoint, contact=p.contact_email)
         self._run(run)
 
     def return_submission(self, actor: str, reference: str, reason: str,
@@ -407,7 +418,7 @@ class Commands(UnitOfWork):
                                      [(c.text, c.owner, c.due_date) for c in conditions], self._link(p))
             self._notify(s, "decision_recorded", f"decided:{p.reference}:review{review.id}",
                          [p.contact_email, *self._commissioner_addresses(s, p)], notice, p, decided_at,
-                         attachment="decision_letter")
+                         attachment="decision_letter", contact=p.contact_email)
         self._run(run)
 
     def _guarded_condition(self, s: Session, action: Action, user: User, p: Proposal, condition_id: int) -> Condition:
@@ -439,6 +450,17 @@ class Commands(UnitOfWork):
             self._audit(s, p, "condition_carried_forward" if carry_forward else "condition_discharged",
                         user.username, reason=f"condition {condition_id}: {note}")
         self._run(run)
+
+
+def _contact_of(report: Any, policy: Any) -> str | None:
+    """The workbook's contact_email in its normal form, if isap sends it mail: an address the policy refuses
+    (GOV004 on the version) never becomes the proposal's contact."""
+    from isap.policy.addresses import mail_address
+
+    contact = getattr(report, "contact_email", None)
+    if not isinstance(contact, str) or not policy.sends_mail_to(contact):
+        return None
+    return mail_address(contact)
 
 
 def _unassigned_message(report: Any) -> str:

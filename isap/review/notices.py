@@ -11,7 +11,6 @@ plain text, clipped, and kept out of headers' line breaks.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -27,20 +26,12 @@ OUTCOME_WORDS = {
 WAITING_WORDS = {State.SUBMITTED: "waiting for a reviewer to take it", State.IN_REVIEW: "in review"}
 SUBJECT_TITLE = 80  # characters of a title shown in a subject line
 BODY_TEXT = 2000  # characters of any one submitted text shown in a body
-# A deliverable address: no spaces, angle brackets, commas or line breaks (which would let text that came
-# from a workbook add recipients or headers); linear-time (no nested quantifiers).
-ADDRESS = re.compile(r"[^@\s<>,;\"()\[\]\\]+@[^@\s<>,;\"()\[\]\\]+\.[^@\s<>,;\"()\[\]\\.]+")
-ADDRESS_LIMIT = 254
 
 
 @dataclass(frozen=True)
 class Notice:
     subject: str
     body: str
-
-
-def is_address(value: str | None) -> bool:
-    return bool(value) and len(value) <= ADDRESS_LIMIT and ADDRESS.fullmatch(value) is not None
 
 
 def link(base_url: str, reference: str) -> str:
@@ -92,6 +83,25 @@ def version_checked(reference: str, title: str | None, number: int, errors: int,
         f"{reference} version {number} checked: {errors} error(s), {warnings} warning(s)",
         f"Version {number} of {named(reference, title)} has been checked against the ISAP workbook rules.\n\n"
         f"{next_step}" + _footer(url))
+
+
+def contact_change_words(number: int, previous: str | None, contact: str) -> str:
+    """The change of a proposal's contact, as its history records it (both addresses are plain addresses)."""
+    if previous:
+        return f"version {number} changed the contact from {previous} to {contact}"
+    return f"version {number} gave the contact {contact} (there was none before)"
+
+
+def contact_changed(reference: str, title: str | None, number: int, uploader: str, previous: str, contact: str,
+                    url: str) -> Notice:
+    """To the contact a new version replaced: the next messages, decision letters among them, go elsewhere."""
+    return Notice(
+        f"{reference}: the contact for this proposal has changed",
+        f"Version {number} of {named(reference, title)}, uploaded by {_line(uploader, 80)}, names {contact} as the "
+        f"contact for the proposal in place of {previous}.\n\n"
+        "You will no longer be sent messages about this proposal: they, and the decision letters, go to the new "
+        "contact. If you did not expect this change, tell your organisation's ISAP lead or your NHS England "
+        "reviewer." + _footer(url))
 
 
 def submitted(reference: str, title: str | None, organisation: str, number: int | None, checkpoint: int,

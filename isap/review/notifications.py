@@ -53,7 +53,7 @@ class Notifications(UnitOfWork):
             waited = working_days.working_days_between(since, today, calendar)
             if waited > target:
                 # once per wait: a proposal returned and submitted again waits afresh
-                out.append({"kind": "review", "key": p.reference, "proposal": p, "to": reviewers,
+                out.append({"kind": "review", "key": p.reference, "proposal": p, "to": reviewers, "contact": None,
                             "outbox_key": (f"review-overdue:{p.reference}:{p.state}:{p.state_since.isoformat()}"
                                            f":proposal{p.id}"),
                             "notice": notices.review_overdue(p.reference, p.title, State(p.state), since, waited,
@@ -65,12 +65,14 @@ class Notifications(UnitOfWork):
             to = [c.owner, p.contact_email]
             if lifecycle.condition_overdue(c.due_date, c.status, today):
                 out.append({"kind": "condition", "key": f"{p.reference}-{c.id}", "proposal": p, "to": to,
+                            "contact": p.contact_email,
                             "outbox_key": f"condition-overdue:{c.id}",
                             "notice": notices.condition_overdue(p.reference, p.title, c.text, c.owner, c.due_date,
                                                                 self._link(p))})
             else:
                 left = working_days.working_days_between(today, c.due_date, calendar)
                 out.append({"kind": "condition_due", "key": f"{p.reference}-{c.id}", "proposal": p, "to": to,
+                            "contact": p.contact_email,
                             "outbox_key": f"condition-due:{c.id}",
                             "notice": notices.condition_due(p.reference, p.title, c.text, c.owner, c.due_date,
                                                             left, self._link(p))})
@@ -80,7 +82,7 @@ class Notifications(UnitOfWork):
         """Reviews waiting past the policy target, open conditions past their due date, and conditions due
         within five working days, as plain rows (kind, key, recipients, subject, body); nothing is written."""
         def run(s: Session) -> list[dict]:
-            return [{"kind": d["kind"], "key": d["key"], "to": [a for a in d["to"] if notices.is_address(a)],
+            return [{"kind": d["kind"], "key": d["key"], "to": self._recipients(d["to"], d["contact"])[0],
                      "subject": d["notice"].subject, "body": d["notice"].body} for d in self._due(s, today)]
         return self._run(run)
 
@@ -93,7 +95,8 @@ class Notifications(UnitOfWork):
                 kind = {"review": "review_overdue", "condition": "condition_overdue",
                         "condition_due": "condition_due_soon"}[d["kind"]]
                 p = d["proposal"]
-                if self._notify(s, kind, d["outbox_key"], d["to"], d["notice"], p, p.checkpoint):
+                if self._notify(s, kind, d["outbox_key"], d["to"], d["notice"], p, p.checkpoint,
+                                contact=d["contact"]):
                     queued.append({"kind": kind, "key": d["outbox_key"], "reference": p.reference,
                                    "subject": d["notice"].subject})
             return queued
@@ -128,12 +131,13 @@ class Notifications(UnitOfWork):
             return [notification_row(n) for n in rows]
         return self._run(run)
 
-    def notification_sent(self, notification_id: int) -> bool:
-        """Mark a claimed message sent (once: False when it was not being sent)."""
+    def notification_sent(self, notification_id: int, note: str | None = None) -> bool:
+        """Mark a claimed message sent (once: False when it was not being sent); `note` says who it did not reach
+        (a recipient the server refused), for administrators."""
         def run(s: Session) -> bool:
             res = s.execute(update(Notification).where(Notification.id == notification_id,
                                                        Notification.status == "sending")
-                            .values(status="sent", sent_at=utcnow(), last_error=None))
+                            .values(status="sent", sent_at=utcnow(), last_error=note[:2000] if note else None))
             return res.rowcount == 1
         return self._run(run)
 

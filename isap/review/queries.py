@@ -208,6 +208,10 @@ class Queries(UnitOfWork):
                                "reason": e.reason}
                               for e in s.exec(select(AuditEvent).where(AuditEvent.proposal_id == p.id)
                                               .order_by(AuditEvent.id))]
+            # where the proposal's messages go, and the last change of it, so the page can show them side by side
+            change = next((h for h in reversed(out["history"]) if h["action"] == "contact_changed"), None)
+            out["contact"] = {"address": p.contact_email, "change": change["reason"] if change else None,
+                              "changed_at": change["at"] if change else None}
             return out
         return self._run(run)
 

@@ -8,10 +8,11 @@ acting at once is refused, never silently applied), and the append-only
 audit history.  Every method is one transaction: it either happens whole or
 changes nothing.
 
-The service is composed of five parts over one unit of work (`unit_of_work.py`):
+The service is composed of six parts over one unit of work (`unit_of_work.py`):
 administration (organisations, accounts, sign-in, the audit chain), the commands of
 the review (one method each), the queries (read models for lists, the review queue,
-a proposal), the notifications the outbox owes, and the uploads staged for assurance (`staging.py`).
+a proposal), the notifications the outbox owes, the uploads staged for assurance (`staging.py`), and the
+personal API tokens other systems act through (`tokens.py`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from isap.review.commands import Commands
 from isap.review.notifications import Notifications
 from isap.review.queries import Queries
 from isap.review.staging import Staging
+from isap.review.tokens import TokenRefused, Tokens
 from isap.review.unit_of_work import (
     DOMAINS,
     SYSTEM_USER,
@@ -41,8 +43,9 @@ from isap.review.unit_of_work import (
 from isap.store.db import StoreBusy, StoreError
 
 
-class Service(Administration, Commands, Queries, Notifications, Staging):
-    """The review service: administration, commands, queries and staged uploads over one store and policy."""
+class Service(Administration, Commands, Queries, Notifications, Staging, Tokens):
+    """The review service: administration, commands, queries, staged uploads and API tokens over one store and
+    policy."""
 
 
 __all__ = [
@@ -57,6 +60,7 @@ __all__ = [
     "Conflict",
     "SignInRefused",
     "SessionEnded",
+    "TokenRefused",
     "ConditionInput",
     "UploadResult",
     "IntegrityError",

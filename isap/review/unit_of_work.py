@@ -292,28 +292,57 @@ class UnitOfWork:
                          to_state=to_state, checkpoint=checkpoint, reason=reason, at=self.clock(), record=record))
 
     # ------------------------------------------------------------------ the outbox
-    @staticmethod
-    def _notify(s: Session, kind: str, key: str, recipients: Iterable[str | None], notice: notices.Notice,
-                p: Proposal | None = None, checkpoint: int | None = None, attachment: str | None = None) -> bool:
+    def _notify(self, s: Session, kind: str, key: str, recipients: Iterable[str | None], notice: notices.Notice,
+                p: Proposal | None = None, checkpoint: int | None = None, attachment: str | None = None,
+                contact: str | None = None) -> bool:
         """Queue one message in the caller's transaction, so it exists exactly when the event does.
 
         `key` names the event: a second message for the same event is not queued
-        (False).  A message with nobody to send it to is kept, as failed with the
-        reason, so administrators see who was not told.
+        (False).  `contact` says which of the recipients is the proposal's contact,
+        an address that came from a workbook: it is sent the message only where
+        the policy sends mail (`mail_domains`).  A message with nobody to send it
+        to is kept, as failed with the reason, so administrators see who was not told.
         """
         if s.exec(select(Notification.id).where(Notification.key == key)).first() is not None:
             return False
         import uuid
 
-        to = list(dict.fromkeys(a.strip() for a in recipients if a and notices.is_address(a.strip())))
+        to, refused = self._recipients(recipients, contact)
         row = Notification(key=key, kind=kind, proposal_reference=p.reference if p else None,
                            proposal_id=p.id if p else None, checkpoint=checkpoint,
                            recipients="\n".join(to), subject=notices._line(notice.subject, 250), body=notice.body,
                            attachment=attachment, message_id=f"<{uuid.uuid4().hex}@isap>")
         if not to:
-            row.status, row.last_error = "failed", "nobody to send it to: no e-mail address is recorded for them"
+            row.status = "failed"
+            row.last_error = ("nobody to send it to: " + ("; ".join(refused) if refused else
+                                                          "no e-mail address is recorded for them"))[:2000]
         s.add(row)
         return True
+
+    def _recipients(self, recipients: Iterable[str | None], contact: str | None = None) -> tuple[list[str], list[str]]:
+        """The addresses a message goes to, in order, each once and in its normal form (`contact`, one of
+        `recipients`, only where the policy sends it mail), and, in words, each address it does not go to and why."""
+        from isap.policy.addresses import AddressRefused, mail_address
+        from isap.workbook.values import quote
+
+        to: list[str] = []
+        refused: list[str] = []
+        for a in recipients:
+            if not a:
+                continue
+            if contact is not None and a == contact:
+                refusal = self.policy.mail_refusal(a)
+                if refusal is not None:
+                    refused.append(f"the contact {quote(a)}: {refusal}")
+                    continue
+            try:
+                address = mail_address(a)
+            except AddressRefused as exc:
+                refused.append(f"{quote(a)} is not a plain e-mail address ({exc})")
+                continue
+            if address.casefold() not in {t.casefold() for t in to}:
+                to.append(address)
+        return to, refused
 
     def _link(self, p: Proposal) -> str:
         """The link in a message to the proposal's own organisation: its reference names it there."""

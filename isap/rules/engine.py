@@ -30,12 +30,15 @@ def checking_modules() -> tuple[str, ...]:
     """The modules a child that checks workbooks runs: worth importing once in a forkserver."""
     from importlib.metadata import entry_points
 
-    return ("isap.rules.engine", *sorted(ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)))
+    # email_validator: GOV004 checks the contact's address with it, and its patterns take ~50 ms to build
+    return ("isap.rules.engine", "email_validator", *sorted(ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)))
 
 
 def prepare() -> None:
     """Import everything a check runs (the parser, its schemas and every rule module), so that a
     child started ahead of its first file pays no import time then."""
+    import email_validator  # noqa: F401  (GOV004's address check: its patterns take ~50 ms to build)
+
     import isap.workbook.parse  # noqa: F401
     import isap.workbook.schemas  # noqa: F401
 
@@ -108,17 +111,29 @@ class CheckReport:
         }
 
 
+class CheckingBusy(Exception):
+    """No checking child was free for this file within the policy's `check_wait_seconds`: it was not
+    checked at all (nothing is wrong with it), and its sender is to be told so."""
+
+
 def check_file(path: str | Path, policy: Policy | None = None, checkpoint: int | None = None,
-               select: Iterable[str] = (), ignore: Iterable[str] = ()) -> CheckReport:
+               select: Iterable[str] = (), ignore: Iterable[str] = (), owner: str = "") -> CheckReport:
     """Check one file in a child process with hard limits (see `isap.workbook.isolation`).
 
     What happens in the child cannot reach the caller: a crash, a kill or an exhausted limit is a
-    WB001 or WB003 finding for this file."""
+    WB001 or WB003 finding for this file.  `owner` (who submitted the file) takes turns for the
+    children with other owners; `CheckingBusy` when its turn does not come within the policy's
+    `check_wait_seconds`."""
     from isap.workbook import isolation
 
     policy = policy or Policy()
     limits = isolation.Limits.from_policy(policy)
-    outcome = isolation.run(_check_in_child, (str(path), policy, checkpoint, tuple(select), tuple(ignore)), limits)
+    outcome = isolation.run(_check_in_child, (str(path), policy, checkpoint, tuple(select), tuple(ignore)), limits,
+                            owner)
+    if isinstance(outcome, isolation.Failure) and outcome.kind == "busy":
+        raise CheckingBusy(f"Not checked: every checker stayed busy with other uploads for "
+                           f"{policy.check_wait_seconds:g} seconds. Nothing is wrong with the file; please upload it "
+                           "again in a few minutes.")
     if isinstance(outcome, isolation.Failure):
         return _failed_child(path, policy, outcome)
     report, defects = outcome
@@ -284,14 +299,15 @@ def worst_status(statuses: Iterable[int]) -> int:
     return max(statuses, default=0)
 
 
-def check_bytes(data: bytes, filename: str, policy: Policy | None = None) -> CheckReport:
+def check_bytes(data: bytes, filename: str, policy: Policy | None = None, checkpoint: int | None = None,
+                owner: str = "") -> CheckReport:
     """Check an upload held in memory (isolated, as `check_file`); the report names the upload's own file name."""
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="isap-upload-") as tmp:
         path = Path(tmp) / "upload.xlsx"
         path.write_bytes(data)
-        report = check_file(path, policy)
+        report = check_file(path, policy, checkpoint, owner=owner)
     report.file = Path(filename).name
     return report
 

@@ -246,6 +246,25 @@ class SignInSession(SQLModel, table=True):
     ended_reason: Optional[str] = Field(default=None, max_length=40)
 
 
+class ApiToken(SQLModel, table=True):
+    """A personal API token: another system or a CI job acting as one person through the HTTP API.
+
+    Only the SHA-256 of its secret is kept (as for sessions), so a copy of the table acts as nobody.  A token
+    acts until it expires or is revoked, and never for an account that is disabled.
+    """
+
+    __tablename__ = "api_token"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    secret_hash: str = Field(max_length=64, index=True, unique=True)
+    user_id: int = Field(foreign_key="app_user.id", index=True)
+    name: str = Field(max_length=80)
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    expires_at: dt.datetime
+    last_used_at: Optional[dt.datetime] = None
+    revoked_at: Optional[dt.datetime] = None
+    revoked_reason: Optional[str] = Field(default=None, max_length=40)  # revoked | account_disabled
+
+
 class SignInAttempt(SQLModel, table=True):
     """Every sign-in by user name and password: failed, refused (locked out), succeeded, or an unlock.
 

@@ -70,10 +70,13 @@ class Limits:
     wall_seconds: float
     cpu_seconds: float
     memory_bytes: int
+    # how long the run may wait for a free child (its turn, see `FairShare`) before it is given up
+    wait_seconds: float = math.inf
 
     @classmethod
     def from_policy(cls, policy) -> "Limits":
-        return cls(float(policy.max_seconds_per_file), float(policy.max_cpu_seconds), int(policy.max_memory_bytes))
+        return cls(float(policy.max_seconds_per_file), float(policy.max_cpu_seconds), int(policy.max_memory_bytes),
+                   float(policy.check_wait_seconds))
 
 
 @dataclass(frozen=True)
@@ -81,8 +84,9 @@ class Failure:
     """Why an isolated run returned no result.
 
     kind: "time" (wall clock), "cpu", "memory" (a limit ran out), "crash" (the child died or was
-    killed for another reason), "error" (the function raised; `detail` holds its traceback) or
-    "unavailable" (no child could be started).
+    killed for another reason), "error" (the function raised; `detail` holds its traceback),
+    "unavailable" (no child could be started) or "busy" (no child was free for the run within its
+    `wait_seconds`: it never started).
     """
 
     kind: str
@@ -511,9 +515,85 @@ def _mib(n: int) -> str:
     return f"{n / 1048576:,.0f} MiB"
 
 
+# ---------------------------------------------------------------------------- fair shares of the pool
+
+class FairShare:
+    """Hands the pool's children to the runs waiting for one, owner by owner.
+
+    An owner is whoever submitted the file (the signed-in user who uploaded it).  A free child goes
+    to the waiting owner who holds the fewest children, and among those to the one served least
+    recently: round robin, so one owner's many files take turns with everyone else's instead of
+    queueing ahead of them.  With more than one child, no owner holds them all: one is always left
+    for someone else, so another owner's file starts at once however slow the first owner's files are
+    (checks are never interrupted, so this is the only way to bound that wait; docs/decisions.md).
+    A run that waits longer than its limit is given up, never started.
+    """
+
+    def __init__(self, slots: int):
+        self.slots = max(1, slots)
+        self.per_owner = max(1, self.slots - 1)
+        self._cond = threading.Condition()
+        self._held: dict[str, int] = {}
+        self._waiting: list[tuple[str, int]] = []  # (owner, ticket) in arrival order
+        self._granted: set[int] = set()
+        self._served: dict[str, int] = {}  # owner → when last served (a counter)
+        self._clock = 0
+        self._next = 0
+
+    def acquire(self, owner: str, wait_seconds: float = math.inf) -> bool:
+        """Wait for a child for `owner`: True once one is theirs, False when `wait_seconds` pass first."""
+        deadline = time.monotonic() + wait_seconds
+        with self._cond:
+            ticket = self._next
+            self._next += 1
+            self._waiting.append((owner, ticket))
+            self._dispatch()
+            while ticket not in self._granted:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    self._waiting.remove((owner, ticket))
+                    self._dispatch()
+                    return False
+                self._cond.wait(None if remaining == math.inf else remaining)
+            self._granted.discard(ticket)
+            return True
+
+    def release(self, owner: str) -> None:
+        with self._cond:
+            self._held[owner] -= 1
+            if not self._held[owner]:
+                del self._held[owner]
+            self._dispatch()
+
+    def ahead_of(self, owner: str) -> tuple[int, int]:
+        """(runs under way, runs waiting that go before a new run of `owner`): what a person is told."""
+        with self._cond:
+            mine = self._held.get(owner, 0)
+            before = sum(1 for o, _ in self._waiting if o != owner and self._held.get(o, 0) <= mine) + \
+                sum(1 for o, _ in self._waiting if o == owner)
+            return sum(self._held.values()), before
+
+    def _dispatch(self) -> None:
+        while sum(self._held.values()) < self.slots:
+            # (runs with no owner come from this process itself, a command checking local files: uncapped)
+            eligible = [(o, t) for o, t in self._waiting if not o or self._held.get(o, 0) < self.per_owner]
+            if not eligible:
+                return
+            owners = {o for o, _ in eligible}
+            owner = min(owners, key=lambda o: (self._held.get(o, 0), self._served.get(o, -1)))
+            ticket = next(t for o, t in eligible if o == owner)  # each owner's own files in arrival order
+            self._waiting.remove((owner, ticket))
+            self._held[owner] = self._held.get(owner, 0) + 1
+            self._clock += 1
+            self._served[owner] = self._clock
+            self._granted.add(ticket)
+            self._cond.notify_all()
+
+
 # ---------------------------------------------------------------------------- the process's pool
 
 _POOL: Isolation | ForkedChild | None = None
+_SHARES: FairShare | None = None
 _POOL_LOCK = threading.Lock()
 _CONTEXT = "forkserver"
 _WORKERS = 1
@@ -584,11 +664,37 @@ atexit.register(shutdown)
 util.Finalize(None, shutdown, exitpriority=100)
 
 
-def run(fn: Callable, args: tuple, limits: Limits) -> Any | Failure:
-    """Run `fn(*args)` in one of this process's limited children (see `Isolation.run`).
+def _shares() -> FairShare:
+    global _SHARES
+    with _POOL_LOCK:
+        slots = 1 if _CONTEXT == "fork" else _WORKERS
+        if _SHARES is None or _SHARES.slots != max(1, slots):
+            _SHARES = FairShare(slots)
+        return _SHARES
+
+
+def queue_for(owner: str) -> tuple[int, int]:
+    """(checks under way, checks that go before a new one of `owner`) in this process's pool."""
+    return _shares().ahead_of(owner)
+
+
+def run(fn: Callable, args: tuple, limits: Limits, owner: str = "") -> Any | Failure:
+    """Run `fn(*args)` in one of this process's limited children (see `Isolation.run`), when
+    `owner`'s turn comes (see `FairShare`); a `Failure` of kind "busy" if it does not come within
+    `limits.wait_seconds`.
 
     A pool that can no longer start children is replaced once, so one broken pool does not
     fail every later file."""
+    shares = _shares()
+    if not shares.acquire(owner, limits.wait_seconds):
+        return Failure("busy", f"no checker was free within the {_seconds(limits.wait_seconds)} a check may wait")
+    try:
+        return _run(fn, args, limits)
+    finally:
+        shares.release(owner)
+
+
+def _run(fn: Callable, args: tuple, limits: Limits) -> Any | Failure:
     result: Any = None
     for _ in range(2):
         pool = _pool()

@@ -534,6 +534,7 @@ class SheetReader:
         self._queued = [0, 0]
         self._futures: dict[str, Future] = {}
         self._lanes: dict[str, int] = {}
+        self._parts: dict[str, str] = {}  # sheet name → its part, to name it when it cannot be read
         self._reading_ahead: Future | None = None
         self._wanted: set[int] | None = None
 
@@ -565,6 +566,7 @@ class SheetReader:
         self._data, self._date1904 = data, date1904
         self._queued[lane] += scan.max_row * scan.max_col
         self._lanes[scan.name] = lane
+        self._parts[scan.name] = scan.part
         if self._pools[lane] is None:
             self._pools[lane] = ThreadPoolExecutor(max_workers=1, thread_name_prefix="isap-read")
         future = self._futures[scan.name] = self._pools[lane].submit(self._read, lane, scan)
@@ -590,7 +592,9 @@ class SheetReader:
         try:
             return self._futures[name].result()
         except (CalamineError, ValueError, OSError, KeyError) as exc:
-            raise wb001(f"The workbook is corrupt and cannot be read ({type(exc).__name__}).") from None
+            part = self._parts.get(name)
+            raise wb001(f"The workbook is corrupt: its sheet {clip(name)!r}{f' (part {part})' if part else ''} "
+                        f"cannot be read ({type(exc).__name__}).") from None
 
     def close(self) -> None:
         for pool in self._pools:

@@ -28,11 +28,15 @@ _FILE = "ISAP-WB 1.0 §1, §4"
 _WB = [
     ("WB001", Severity.ERROR, "The file is not a readable .xlsx workbook.", "file",
      "Not a zip, corrupt or truncated, a legacy .xls, an .ods or CSV, an encrypted (password-protected) "
-     "workbook, an XML part declaring a DTD or entities, or a path that does not exist. Nothing else is "
-     "checked: fix the file and check it again."),
+     "workbook, an XML part declaring a DTD or entities, a part the reader needs (the workbook, a worksheet, "
+     "shared strings, styles) that is not well-formed XML in whatever encoding, a part stored as a symbolic "
+     "link, a Strict Open XML workbook (save it as an Excel Workbook), or a path that does not exist. The "
+     "finding names the part. Nothing else is checked: fix the file and check it again."),
     ("WB002", Severity.ERROR, "The workbook contains macros.", "file",
-     "Judged by content, never by the file extension: a VBA project (xl/vbaProject.bin) or a "
-     "macro-enabled content type. Save the workbook as an Excel Workbook (.xlsx)."),
+     "Judged by content and relationships, never by the file extension: a VBA project however its part is "
+     "named (xl/vbaProject.bin, a part whose content type is a VBA project's, or the target of a vbaProject "
+     "relationship), an Excel 4 macro sheet, or a macro-enabled content type. The finding names the VBA "
+     "project's part. Save the workbook as an Excel Workbook (.xlsx)."),
     ("WB003", Severity.ERROR, "The workbook exceeds a safety limit.", "file",
      "Policy limits: file size, total uncompressed size (from the zip directory and from the bytes actually "
      "inflated), any part's compression ratio, rows holding a value or formula in any sheet, the area a "

@@ -18,9 +18,12 @@ or run the object, so reviewers are told first, from this same bounded scan.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import io
+import math
 import re
+import stat
 import struct
 import time
 import zipfile
@@ -30,6 +33,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Callable
 from xml.etree.ElementTree import ParseError
+from xml.parsers import expat
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring as safe_fromstring
@@ -74,7 +78,6 @@ _CANON_NUMBER_NO_STYLE = re.compile(rb'<c r="[A-Z]{1,3}([1-9][0-9]{0,6})"(?: t="
 # (no "<" in the attribute run: each match attempt then ends at the next tag, never rescanning
 # the same bytes from every "<col" of a run of unclosed ones)
 _COL_STYLE = re.compile(rb'<col\b[^<>]{0,2000}?\bstyle="([0-9]{1,9})"')
-_ROOT_TAG = re.compile(rb"<([A-Za-z_][\w.\-]*:)?worksheet[\s>]")
 # A cell or row reference as the reader accepts it: letters in either case, digits with any
 # leading zeros.  Anything else, or a position outside Excel's grid, is refused (WB001).
 # (never starting inside a run of letters, so a search cannot rescan the run from each of its letters)
@@ -86,6 +89,19 @@ _SAFE_PART = re.compile(r"[A-Za-z0-9_\-.\[\]/ %~@+=,;'()!$&]+")
 NS_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 NS_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 NS_PKG_REL = "http://schemas.openxmlformats.org/package/2006/relationships"
+# Strict Open XML (ECMA-376 Part 1, Strict) moves every markup namespace and relationship type here.
+NS_STRICT = "http://purl.oclc.org/ooxml/"
+CT_VBA_PROJECT = "application/vnd.ms-office.vbaproject"
+REL_VBA_PROJECT = "/vbaproject"  # the end of the relationship type, compared in lower case
+# The start of a worksheet part the fast path reads: an optional UTF-8 byte-order mark, an optional XML
+# declaration, then the unprefixed root.  Anything else before the root is left to the exact parse.
+_ROOT_START = re.compile(rb"(?:\xef\xbb\xbf)?(?:<\?xml\s[^<>]*\?>)?\s*<worksheet[\s>]")
+_ROOT_END = b"</worksheet>"
+_SELF_CLOSED_ROW = re.compile(rb"<row(?:\s[^<>]*)?/>")
+# How far into a part its encoding is looked for: the byte-order mark and the whole XML declaration.
+_HEAD = 4096
+_DECLARATION = re.compile(rb"<\?xml\s[^<>]*?\?>")
+_DECLARED_ENCODING = re.compile(rb"""\sencoding\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 
 
 class FileRefused(Exception):
@@ -128,6 +144,7 @@ class SheetScan:
     # cells with no style of their own whose row's or column's style is a date format (row0, col0)
     inherited_dates: set[tuple[int, int]] = field(default_factory=set)
     read_name: str = ""  # the name under which the reader finds this very sheet in `Inspection.reading_data`
+    tags: int = 0  # "<" in the part: what measuring it tag by tag would cost
 
 
 @dataclass
@@ -145,15 +162,26 @@ class Inspection:
 
 
 class _Budget:
-    def __init__(self, seconds: float):
+    """The scan's time: wall-clock seconds for the whole file, and processor seconds of the scan itself.
+
+    Processor time is the scanning thread's own (`time.thread_time`): the reader may already be
+    reading measured sheets on other threads, and a loaded machine stretches the wall clock, not it."""
+
+    def __init__(self, seconds: float, cpu_seconds: float = math.inf):
         self.deadline = time.monotonic() + seconds
         self.seconds = seconds
+        self.cpu_seconds = cpu_seconds
+        self.cpu_deadline = time.thread_time() + cpu_seconds
 
     def check(self) -> None:
         if time.monotonic() > self.deadline:
             raise FileRefused([file_finding(
                 "WB003", f"The workbook could not be assessed within the time limit of {self.seconds:g} "
                          f"second{'' if self.seconds == 1 else 's'}.")])
+        if time.thread_time() > self.cpu_deadline:
+            raise FileRefused([file_finding(
+                "WB003", f"The workbook could not be measured within the {self.cpu_seconds:g} seconds of processor "
+                         "time the safety scan may use (policy max_scan_cpu_seconds).")])
 
 
 def read_file(path: str | Path, policy: Policy) -> tuple[bytes, str]:
@@ -292,8 +320,99 @@ def _check_markers(buf: bytes, name: str) -> None:
 def _parse_xml(buf: bytes, name: str):
     try:
         return safe_fromstring(buf)
-    except (ParseError, DefusedXmlException, ValueError):
-        raise wb001(f"The workbook is corrupt: its XML part {name} cannot be read.") from None
+    except (ParseError, DefusedXmlException, ValueError, LookupError):  # LookupError: an unknown encoding
+        raise _not_well_formed(name) from None
+
+
+def _not_well_formed(name: str, why: str = "") -> FileRefused:
+    return wb001(f"The workbook is corrupt: its XML part {name} is not well-formed XML{f' ({why})' if why else ''} "
+                 "and cannot be read.")
+
+
+def _codec(head: bytes, name: str) -> str:
+    """The encoding of an XML part, from its first bytes, as the XML parser decides it (XML 1.0 appendix F):
+    a byte-order mark, else the pattern of the first characters, else the declaration; "utf-8" for UTF-8
+    and ASCII.  The name is Python's, for reading the part again as UTF-8 (see `_transcoded`); an encoding
+    Python does not know is returned as written, and the XML parser then refuses the part."""
+    for mark, codec in ((b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"),
+                        (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"),
+                        (b"<\x00\x00\x00", "utf-32-le"), (b"\x00\x00\x00<", "utf-32-be"),
+                        (b"<\x00", "utf-16-le"), (b"\x00<", "utf-16-be")):
+        if head.startswith(mark):
+            return codec
+    if head.startswith(b"\xef\xbb\xbf"):
+        head = head[3:]
+    if not head.startswith(b"<?xml"):
+        return "utf-8"
+    declaration = _DECLARATION.match(head)
+    if declaration is None:
+        if len(head) >= _HEAD - 3:  # no spreadsheet program writes a declaration this long
+            raise _not_well_formed(name, f"its XML declaration is longer than {_HEAD:,} bytes")
+        return "utf-8"  # an unfinished declaration: the XML parser says what is wrong with it
+    declared = _DECLARED_ENCODING.search(declaration.group(0))
+    if declared is None:
+        return "utf-8"
+    written = (declared.group(1) if declared.group(1) is not None else declared.group(2)).decode("ascii", "replace")
+    try:
+        codec = codecs.lookup(written).name
+    except LookupError:
+        return written
+    return "utf-8" if codec in ("utf-8", "ascii") else codec
+
+
+class _WellFormed:
+    """Feeds a part's bytes, as they are inflated, to an XML parser that only tells whether they are
+    well-formed (no tree is built), in the encoding the part declares."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self._parser = expat.ParserCreate()
+
+    def feed(self, chunk: bytes, final: bool = False) -> None:
+        try:
+            self._parser.Parse(chunk, final)
+        except expat.ExpatError as exc:
+            raise _not_well_formed(self.name, f"{expat.ErrorString(exc.code)}, line {exc.lineno}") from None
+        except LookupError:
+            raise _not_well_formed(self.name, "an unknown encoding") from None
+
+
+def _transcoded(chunks, codec: str):
+    """A well-formed part's chunks again in UTF-8, its XML declaration saying so: the reader reads only UTF-8.
+    (`_codec` found the declaration within the first bytes, so it is whole in the first text decoded.)"""
+    decoder = codecs.getincrementaldecoder(codec)()
+    head = ""  # the text before the declaration has been replaced
+    for chunk in chunks:
+        text = decoder.decode(chunk)
+        if head is not None:
+            head += text
+            if len(head) < _HEAD:
+                continue
+            text, head = _utf8_declaration(head), None
+        yield text.encode("utf-8")
+    text = decoder.decode(b"", True)
+    yield (_utf8_declaration(head + text) if head is not None else text).encode("utf-8")
+
+
+def _utf8_declaration(text: str) -> str:
+    return re.sub(r"^\ufeff?(?:<\?xml\s[^<>]*?\?>)?", '<?xml version="1.0" encoding="UTF-8"?>', text, count=1)
+
+
+def _peek(data: bytes, info: zipfile.ZipInfo) -> bytes:
+    """The first bytes of a part (at most `_HEAD`), inflated from a bounded slice of its data; b"" when they
+    cannot be had (the scan then reports the part itself)."""
+    off = info.header_offset
+    if info.flag_bits & 0x1 or off < 0 or off + 30 > len(data):
+        return b""
+    nlen, xlen = struct.unpack("<HH", data[off + 26:off + 30])
+    start = off + 30 + nlen + xlen
+    raw = data[start:min(start + info.compress_size, start + 64 * _HEAD, len(data))]
+    if info.compress_type == zipfile.ZIP_STORED:
+        return raw[:_HEAD]
+    try:
+        return zlib.decompressobj(-15).decompress(raw, _HEAD)
+    except zlib.error:
+        return b""
 
 
 def _norm_target(target: str, base: str = "xl/") -> str:
@@ -348,7 +467,7 @@ def inspect(path: str | Path, policy: Policy,
     the scan ends: the reader is to be given the file itself (see `_reading_package`), every other
     part has passed, and the worksheet has been measured within the limits.  The file may still be
     refused afterwards (for a fault in a later worksheet); what was read then goes unused."""
-    budget = _Budget(policy.max_seconds_per_file)
+    budget = _Budget(policy.max_seconds_per_file, policy.max_scan_cpu_seconds)
     data, sha = read_file(path, policy)
     if data.startswith(OLE_MAGIC) or not data.startswith(b"PK"):
         raise wb001(_describe_non_zip(data))
@@ -392,18 +511,20 @@ def inspect(path: str | Path, policy: Policy,
                 "WB003",
                 f"Part {i.filename} is compressed {ratio:,.0f} to 1, over the limit of "
                 f"{policy.max_compression_ratio:g} to 1 (a possible zip bomb)."))
-    macro = [n for n in names if n.rsplit("/", 1)[-1].lower() == "vbaproject.bin"]
     total = [0]
     ct_info = names["[Content_Types].xml"]
     # a plausible [Content_Types].xml is small; a huge one is already WB003 and is not inflated
     content_types = _read_small(data, ct_info, budget, total, policy) if ct_info.file_size <= 10 * CHUNK else b""
-    ct_lower = content_types.lower()
-    if macro or b"macroenabled" in ct_lower or b"vbaproject" in ct_lower:
+    declared, by_extension = _content_types(content_types)
+    # (the declared types as parsed, in whatever encoding; the raw bytes as well, should they not parse)
+    ct_text = " ".join((content_types.lower().decode("latin-1"), *declared.values(), *by_extension.values()))
+    vba = _vba_project(data, infos, declared, by_extension, budget, policy)
+    if vba is not None or "macroenabled" in ct_text or "vbaproject" in ct_text:
         problems.insert(0, file_finding(
             "WB002",
-            "The workbook contains macros (a VBA project). Macro-enabled workbooks are refused: "
-            "save it as an Excel Workbook (.xlsx) without macros."))
-    elif b"macrosheet" in ct_lower:
+            f"The workbook contains macros (a VBA project{f', part {vba}' if vba else ''}). Macro-enabled "
+            "workbooks are refused: save it as an Excel Workbook (.xlsx) without macros."))
+    elif "macrosheet" in ct_text:
         problems.insert(0, _macro_sheet_finding())
     if problems:
         raise FileRefused(problems)
@@ -433,13 +554,23 @@ def inspect(path: str | Path, policy: Policy,
     if any(s.kind == "macrosheet" for s in sheets):
         raise FileRefused([_macro_sheet_finding()])
     styles_part = targets.get("styles")
-    date_styles = _date_styles(read_part(styles_part)) if styles_part in names else frozenset()
+    date_styles = _date_styles(read_part(styles_part), styles_part) if styles_part in names else frozenset()
     by_part = {s.part: s for s in sheets if s.is_worksheet}
+    # The parts the reader reads besides the worksheets: each must be well-formed XML.  (It reads the shared
+    # strings and styles by their usual names even when the relationships name no such part.)
+    needed = {p for p in (targets.get("sharedStrings"), targets.get("styles"), "xl/sharedStrings.xml",
+                          "xl/styles.xml") if p in names}
+    # Parts in an encoding other than UTF-8 are read through a UTF-8 copy (see `_reading_package`).
+    transcode = {}
+    for part in ("_rels/.rels", wb_part, rels_part, *sorted(needed), *by_part):
+        codec = _codec(_peek(data, names[part]), part) if part in names else "utf-8"
+        if codec != "utf-8":
+            transcode[part] = codec
 
     # With `on_ready`, every part but the worksheets is looked at first, so that each worksheet can be
     # handed to the reader as soon as it is measured, while the others still are.  A fault found in
     # a part that way is raised in that part's turn, so what a file is refused for stays the same.
-    early = on_ready is not None and _reads_file_itself(sheets, names, wb_part, rels_part, targets)
+    early = on_ready is not None and _reads_file_itself(sheets, names, wb_part, rels_part, targets, transcode)
     looked_at: set[str] = set()
     faults: dict[str, FileRefused] = {}
     if early:
@@ -447,7 +578,10 @@ def inspect(path: str | Path, policy: Policy,
             if i.filename in small or i.is_dir() or i.filename in by_part:
                 continue
             try:
-                _check_part(data, i, budget, total, policy)
+                if i.filename == targets.get("sharedStrings"):
+                    _check_shared_strings(data, i, budget, total, policy)
+                else:
+                    _check_part(data, i, budget, total, policy, well_formed=i.filename in needed)
             except FileRefused as fault:
                 faults[i.filename] = fault
                 early = False  # the file will be refused: nothing is read ahead
@@ -463,11 +597,14 @@ def inspect(path: str | Path, policy: Policy,
             continue
         scan = by_part.get(i.filename)
         if scan is not None:
-            _scan_sheet(data, i, scan, budget, total, policy, date_styles)
+            _scan_sheet(data, i, scan, budget, total, policy, date_styles, transcode.get(i.filename, "utf-8"))
             if early and not scan.needs_cell_scan and _within_limits(scan, policy):
                 on_ready(data, date1904, scan, sheets)
+        elif i.filename == targets.get("sharedStrings"):
+            _check_shared_strings(data, i, budget, total, policy)
         else:
-            _check_part(data, i, budget, total, policy)
+            _check_part(data, i, budget, total, policy, well_formed=i.filename in needed)
+    _check_irregular_cost(sheets, policy)
     for s in sheets:
         if not s.is_worksheet:
             continue
@@ -487,7 +624,8 @@ def inspect(path: str | Path, policy: Policy,
                 f"{policy.max_cells_per_sheet:,} cells.")])
     inspection = Inspection(str(path), data, sha, sheets, date1904)
     inspection.outside_content = _outside_content(data, infos, content_types, budget, policy)
-    inspection.reading_data = _reading_package(inspection, names, wb_part, rels_part, targets, budget, policy)
+    inspection.reading_data = _reading_package(inspection, names, wb_part, rels_part, targets, transcode, budget,
+                                               policy)
     return inspection
 
 
@@ -609,6 +747,28 @@ def _shown(text: str) -> str:
     return "'" + "".join(ch if ch.isprintable() else "?" for ch in clip(text.strip())) + "'"
 
 
+def _vba_project(data: bytes, infos: list[zipfile.ZipInfo], declared: dict[str, str], by_extension: dict[str, str],
+                 budget: _Budget, policy: Policy) -> str | None:
+    """The part holding a VBA project, however it is named: `vbaProject.bin` anywhere, a part whose content
+    type is a VBA project's, or the target of a `vbaProject` relationship of any relationships part."""
+    for info in infos:
+        lower = info.filename.lower()
+        ext = lower.rsplit(".", 1)[-1] if "." in lower.rsplit("/", 1)[-1] else ""
+        if (lower.rsplit("/", 1)[-1] == "vbaproject.bin"
+                or declared.get(lower, by_extension.get(ext, "")) == CT_VBA_PROJECT):
+            return info.filename
+    for info in infos:
+        if not info.filename.lower().endswith(".rels") or "_rels/" not in info.filename:
+            continue
+        rels = _naming_part(data, info, budget, policy)
+        for rel in rels.iter(f"{{{NS_PKG_REL}}}Relationship") if rels is not None else ():
+            if rel.get("Type", "").strip().lower().endswith(REL_VBA_PROJECT) and rel.get("TargetMode") != "External":
+                # the source part's folder: "xl/_rels/workbook.xml.rels" describes "xl/workbook.xml"
+                folder = info.filename.rsplit("_rels/", 1)[0]
+                return _norm_target(rel.get("Target", ""), folder) if rel.get("Target") else info.filename
+    return None
+
+
 def _macro_sheet_finding() -> Finding:
     return file_finding(
         "WB002",
@@ -626,6 +786,9 @@ def _check_part_names(infos: list[zipfile.ZipInfo]) -> None:
         if (not name or name.startswith("/") or "\\" in name or "//" in name
                 or any(seg in (".", "..") for seg in name.split("/"))):
             raise wb001(f"The workbook is corrupt: it holds a part with an invalid name ({name[:60]!r}).")
+        if stat.S_ISLNK(i.external_attr >> 16):
+            raise wb001(f"The workbook is corrupt: its part {name[:60]} is stored as a symbolic link, not as "
+                        "content; no spreadsheet program writes one.")
         key = name.lower()
         if key in seen:
             raise wb001(f"The workbook is corrupt: it holds two parts named {name[:60]!r}.")
@@ -636,8 +799,15 @@ def _office_document(rels_xml: bytes) -> str | None:
     root = _parse_xml(rels_xml, "_rels/.rels")
     for rel in root.iter(f"{{{NS_PKG_REL}}}Relationship"):
         if rel.get("Type", "").endswith(_REL_OFFICE_DOCUMENT) and rel.get("TargetMode") != "External":
+            if rel.get("Type", "").startswith(NS_STRICT):
+                raise _strict_open_xml()
             return _norm_target(rel.get("Target", ""), "")
     return None
+
+
+def _strict_open_xml() -> FileRefused:
+    return wb001('The file is a Strict Open XML spreadsheet, which cannot be read. Open it in Excel and save it '
+                 'again with "Save As", choosing "Excel Workbook (.xlsx)", not "Strict Open XML Spreadsheet".')
 
 
 def _sheet_list(wb_xml: bytes, rels_xml: bytes, base: str, wb_part: str
@@ -645,6 +815,8 @@ def _sheet_list(wb_xml: bytes, rels_xml: bytes, base: str, wb_part: str
     """The sheets of workbook.xml in order, the 1904 date system flag, and the parts the
     workbook's relationships name for shared strings and styles."""
     root = _parse_xml(wb_xml, wb_part)
+    if root.tag.startswith("{" + NS_STRICT):
+        raise _strict_open_xml()
     rel_targets: dict[str, tuple[str, str]] = {}
     parts: dict[str, str] = {}
     if rels_xml:
@@ -681,15 +853,66 @@ def _sheet_list(wb_xml: bytes, rels_xml: bytes, base: str, wb_part: str
     return out, date1904, parts
 
 
-def _check_part(data: bytes, info: zipfile.ZipInfo, budget: _Budget, total: list[int], policy: Policy) -> None:
+def _check_part(data: bytes, info: zipfile.ZipInfo, budget: _Budget, total: list[int], policy: Policy,
+                well_formed: bool = False) -> None:
     """A part that is not a worksheet: inflated within its limits, and refused if it is XML that
-    declares a DTD or entities."""
+    declares a DTD or entities, or, when the reader needs it (`well_formed`), if it is not well-formed XML."""
     is_xml = info.filename.lower().endswith(_XML_SUFFIXES)
     tail = b""
+    check = _WellFormed(info.filename) if well_formed else None
     for chunk in _inflate(data, info, budget, total, policy):
-        if is_xml:
-            _check_markers(tail + chunk, info.filename)
+        if is_xml or check is not None:
+            _check_markers(tail + chunk, info.filename)  # before the parser sees a declaration
             tail = chunk[-_MARKER_TAIL:]
+        if check is not None:
+            check.feed(chunk)
+    if check is not None:
+        check.feed(b"", final=True)
+
+
+def _check_irregular_cost(sheets: list[SheetScan], policy: Policy) -> None:
+    """WB003 at once when the worksheets the fast path could not measure hold more tags than the exact
+    parse measures within the scan's processor time: refused in a second rather than after grinding."""
+    irregular = [s for s in sheets if s.is_worksheet and s.needs_cell_scan]
+    tags = sum(s.tags for s in irregular)
+    if tags > policy.max_irregular_tags:
+        many = len(irregular) > 1
+        named = ", ".join(repr(clip(s.name)) for s in irregular[:3]) + (" and others" if len(irregular) > 3 else "")
+        raise FileRefused([file_finding(
+            "WB003",
+            f"Sheet{'s' if many else ''} {named} {'are' if many else 'is'} not written the way spreadsheet programs "
+            f"write cells and hold{'' if many else 's'} {tags:,} XML tags, over the {policy.max_irregular_tags:,} the "
+            "safety scan can measure one by one (policy max_irregular_tags). Open the workbook in Excel and save it "
+            "again.")])
+
+
+def _si_count(buf: bytes) -> int:
+    # an entry is <si>, <si …>, or prefixed: <x:si>, <x:si …>
+    return buf.count(b"<si>") + buf.count(b"<si ") + buf.count(b":si>") + buf.count(b":si ")
+
+
+def _check_shared_strings(data: bytes, info: zipfile.ZipInfo, budget: _Budget, total: list[int],
+                          policy: Policy) -> None:
+    """The shared strings part, counted rather than kept: the reader holds every entry in memory (about
+    60 bytes each besides the text), so millions of them are refused before it is given the file."""
+    if info.file_size > policy.max_shared_strings_bytes:
+        raise FileRefused([file_finding(
+            "WB003", f"The workbook's shared strings part is {info.file_size:,} bytes uncompressed, over the limit of "
+                     f"{policy.max_shared_strings_bytes:,} bytes (policy max_shared_strings_bytes).")])
+    entries = 0
+    tail = b""
+    check = _WellFormed(info.filename)  # the reader needs it: not well-formed XML is WB001
+    for chunk in _inflate(data, info, budget, total, policy):
+        _check_markers(tail + chunk, info.filename)
+        check.feed(chunk)
+        # an entry split across two chunks is counted in their overlap, and only there
+        entries += _si_count(tail + chunk) - _si_count(tail)
+        tail = chunk[-_MARKER_TAIL:]
+        if entries > policy.max_shared_strings:
+            raise FileRefused([file_finding(
+                "WB003", f"The workbook's shared strings part holds more than {policy.max_shared_strings:,} entries, "
+                         "over the safety limit (policy max_shared_strings).")])
+    check.feed(b"", final=True)
 
 
 def _within_limits(scan: SheetScan, policy: Policy) -> bool:
@@ -698,12 +921,12 @@ def _within_limits(scan: SheetScan, policy: Policy) -> bool:
 
 
 def _reads_file_itself(sheets: list[SheetScan], names: dict[str, zipfile.ZipInfo], wb_part: str, rels_part: str,
-                       targets: dict[str, str]) -> bool:
+                       targets: dict[str, str], transcode: dict[str, str]) -> bool:
     """Whether the reader can be given the file itself (see `_reading_package`): laid out as
     spreadsheet programs write it, every worksheet the first sheet of its name.  Each worksheet's
     `read_name` is then its own name."""
     seen: set[str] = set()
-    direct = wb_part == "xl/workbook.xml" and rels_part == "xl/_rels/workbook.xml.rels"
+    direct = wb_part == "xl/workbook.xml" and rels_part == "xl/_rels/workbook.xml.rels" and not transcode
     for kind, fixed in (("sharedStrings", "xl/sharedStrings.xml"), ("styles", "xl/styles.xml")):
         if targets.get(kind, fixed if fixed in names else None) != (fixed if fixed in names else None):
             direct = False
@@ -719,7 +942,7 @@ def _reads_file_itself(sheets: list[SheetScan], names: dict[str, zipfile.ZipInfo
 
 
 def _reading_package(inspection: Inspection, names: dict[str, zipfile.ZipInfo], wb_part: str, rels_part: str,
-                     targets: dict[str, str], budget: _Budget, policy: Policy) -> bytes:
+                     targets: dict[str, str], transcode: dict[str, str], budget: _Budget, policy: Policy) -> bytes:
     """The bytes the reader is given, so that it reads exactly the parts measured here.
 
     calamine finds a sheet by its name (the first sheet of that name, whatever its kind), takes
@@ -728,9 +951,10 @@ def _reading_package(inspection: Inspection, names: dict[str, zipfile.ZipInfo], 
     without resolving `..`.  When the file is laid out as spreadsheet programs write it and every
     worksheet is the first sheet of its name, the file itself is read.  Otherwise the worksheets
     are copied into a new package with a workbook part listing only them, under names of our
-    own, so no other part can stand in for them.
+    own, so no other part can stand in for them.  calamine reads only UTF-8: a part in another encoding
+    (`transcode`, part → codec; well-formed, or the scan would have refused it) is copied in UTF-8.
     """
-    if _reads_file_itself(inspection.sheets, names, wb_part, rels_part, targets):
+    if _reads_file_itself(inspection.sheets, names, wb_part, rels_part, targets, transcode):
         return inspection.data
     worksheets = [s for s in inspection.sheets if s.is_worksheet]
     out = io.BytesIO()
@@ -749,13 +973,19 @@ def _reading_package(inspection: Inspection, names: dict[str, zipfile.ZipInfo], 
         for kind, fixed in (("sharedStrings", "xl/sharedStrings.xml"), ("styles", "xl/styles.xml")):
             part = targets.get(kind)
             if part in names:
-                z.writestr(fixed, b"".join(_inflate(inspection.data, names[part], budget, total, policy)))
+                z.writestr(fixed, b"".join(_utf8(_inflate(inspection.data, names[part], budget, total, policy),
+                                                 transcode.get(part))))
         for n, s in enumerate(worksheets):
             s.read_name = f"isap{n}"
             with z.open(f"xl/worksheets/isap{n}.xml", "w") as dst:
-                for chunk in _inflate(inspection.data, names[s.part], budget, total, policy):
+                for chunk in _utf8(_inflate(inspection.data, names[s.part], budget, total, policy),
+                                   transcode.get(s.part)):
                     dst.write(chunk)
     return out.getvalue()
+
+
+def _utf8(chunks, codec: str | None):
+    return chunks if codec is None else _transcoded(chunks, codec)
 
 
 def _literal_target_ok(s: SheetScan) -> bool:
@@ -772,12 +1002,10 @@ _READING_ROOT_RELS = (
     f'Type="{NS_REL}/officeDocument" Target="xl/workbook.xml"/></Relationships>')
 
 
-def _date_styles(styles_xml: bytes) -> frozenset[int]:
-    """Indexes of the cell formats (`cellXfs`) whose number format is a date, as the reader decides."""
-    try:
-        root = _parse_xml(styles_xml, "styles")
-    except FileRefused:
-        return frozenset()
+def _date_styles(styles_xml: bytes, name: str) -> frozenset[int]:
+    """Indexes of the cell formats (`cellXfs`) whose number format is a date, as the reader decides.
+    The reader needs the styles part: one that is not well-formed is WB001."""
+    root = _parse_xml(styles_xml, name)
     custom: dict[int, str] = {}
     xfs: list[int] = []
     for el in root.iter():
@@ -831,7 +1059,7 @@ def _is_date_format(code: str) -> bool:
 
 
 def _scan_sheet(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Budget,
-                total: list[int], policy: Policy, date_styles: frozenset[int]) -> None:
+                total: list[int], policy: Policy, date_styles: frozenset[int], codec: str = "utf-8") -> None:
     """Extent and row count of a worksheet, from its bytes.
 
     The fast path reads cells spelled exactly as spreadsheet programs write them, and is taken
@@ -840,13 +1068,23 @@ def _scan_sheet(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
     else (another attribute order, line breaks in tags, prefixes, lower case, leading zeros,
     cells without `r`, comments, formulas, error values, styles inherited from rows or columns)
     sends the sheet to the exact streaming parse, `_scan_cells`.
+
+    The exact parse also proves the part well-formed XML; the fast path, which parses nothing, takes a
+    part only when it is UTF-8 (as declared and as its bytes decode), begins with the worksheet's root
+    and ends with its end tag: a part in another encoding, truncated, or not XML at all is parsed
+    exactly, and refused there (WB001) unless it is well-formed.  A part that passes the fast path and
+    still mismatches a tag among canonical cells is refused by the reader's own XML parser.
     """
     rows: set[bytes] = set()
     cols: set[bytes] = set()
     first = True
     carry = b""
     tail = b""
-    fast = True
+    fast = codec == "utf-8"
+    at_start = True
+    end = b""  # the last bytes of the part, for its end tag
+    utf8 = codecs.getincrementaldecoder("utf-8")()
+    open_rows = [0]
     limit = policy.max_rows_per_sheet
 
     def measure(buf: bytes, first: bool) -> bool:
@@ -879,6 +1117,14 @@ def _scan_sheet(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
                 return False
             if len(found) + len(_CANON_EMPTY.findall(buf)) != buf.count(b"<c "):
                 return False
+        # rows opened and closed in turn, none nested and none left open (the cells were matched whole);
+        # `<rowBreaks`, after the sheet data and rare, then counts as a row left open: parsed exactly
+        opened = buf.count(b"<row") - buf.count(b"</row>")
+        if opened:  # (a self-closed row, rare, is counted exactly)
+            opened -= len(_SELF_CLOSED_ROW.findall(buf))
+        open_rows[0] += opened
+        if not 0 <= open_rows[0] <= 1:
+            return False
         rows.update(map(_second, found))
         cols.update(map(_first, found))
         return True
@@ -887,8 +1133,21 @@ def _scan_sheet(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
         _check_markers(chunk, info.filename)
         _check_markers(tail + chunk[:_MARKER_TAIL], info.filename)  # a marker split across chunks
         tail = chunk[-_MARKER_TAIL:]
+        scan.tags += chunk.count(b"<")
         if not fast:
             continue
+        if at_start:
+            at_start = False
+            if not _ROOT_START.match(chunk):  # not XML, a prefixed root, or anything before it: parse exactly
+                fast = False
+                continue
+        try:
+            if not chunk.isascii() or utf8.getstate()[0]:  # (ASCII, most of a sheet, is UTF-8 as it is)
+                utf8.decode(chunk)  # (the text is dropped at once)
+        except UnicodeDecodeError:
+            fast = False
+            continue
+        end = (end[-len(_ROOT_END) - 64:] if len(chunk) < len(_ROOT_END) + 64 else b"") + chunk[-len(_ROOT_END) - 64:]
         buf = carry + chunk
         # cut after the last complete cell or row, so that no cell is split between two chunks
         end_c, end_row = buf.rfind(b"</c>"), buf.rfind(b"</row>")
@@ -898,11 +1157,6 @@ def _scan_sheet(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
         if len(carry) > 8 * CHUNK:
             fast = False
             continue
-        if first and buf:
-            root = _ROOT_TAG.search(buf)
-            if root is None or root.group(1):  # namespace-prefixed elements: parse exactly instead
-                fast = False
-                continue
         if buf:
             if not measure(buf, first):
                 fast = False
@@ -913,6 +1167,14 @@ def _scan_sheet(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
             return
     if fast and carry and not measure(carry, first):
         fast = False
+    # empty, truncated, a row left open, or more after the root
+    if fast and (at_start or open_rows[0] or not end.rstrip().endswith(_ROOT_END)):
+        fast = False
+    if fast:
+        try:
+            utf8.decode(b"", True)
+        except UnicodeDecodeError:  # ends within a character
+            fast = False
     if fast:
         scan.rows_with_values = len(rows)
         scan.max_row = max(map(int, rows)) if rows else 0
@@ -958,19 +1220,40 @@ def _scan_cells(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
     row_style: int | None = None  # the style of the current row when it has a custom format
     pos = (0, 0)
     sheet_data = None
+    after = False  # past the sheet data: the rest is only parsed, to the end, to be sure it is well-formed
+    outside: list = []  # the open elements outside the sheet data, each dropped once read
     special: dict[tuple[int, int], SpecialCell] = {}
     inherited: set[tuple[int, int]] = set()
+    open_elements: list = []
     try:
         for event, el in safe_iterparse(stream, events=("start", "end"), forbid_dtd=True):
             tag = _local(el.tag)
+            # An element that has ended is dropped from its parent at once, unless it is a row or a cell
+            # (dropped below, once measured) or belongs to a cell (read when the cell ends): elements
+            # the reader ignores, by the million, then cost no memory.
+            if event == "start":
+                open_elements.append(el)
+            else:
+                open_elements.pop()
+                if tag not in ("row", "c", "sheetData") and open_elements and _local(open_elements[-1].tag) != "c":
+                    _detach(open_elements[-1], el)
             if not in_data:
-                if event == "start" and tag == "sheetData":
-                    in_data = True
-                    sheet_data = el
-                elif event == "end" and tag == "col" and date_styles:
+                if event == "start":
+                    if tag == "sheetData" and not after:
+                        in_data = True
+                        sheet_data = el
+                    else:
+                        outside.append(el)
+                    continue
+                if tag == "col" and date_styles and not after:
                     style, lo, hi = el.get("style", ""), el.get("min", ""), el.get("max", "")
                     if style.isdigit() and int(style) in date_styles and lo.isdigit() and hi.isdigit():
                         col_styles.append((int(lo), int(hi), int(style)))
+                if outside and outside[-1] is el:
+                    outside.pop()
+                el.clear()
+                if outside:
+                    _detach(outside[-1], el)
                 continue
             if event == "start":
                 if tag == "row":
@@ -990,7 +1273,11 @@ def _scan_cells(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
                         pos = (row0, col0)
                 continue
             if tag == "sheetData":
-                break
+                in_data, after = False, True
+                el.clear()
+                if outside:
+                    _detach(outside[-1], el)
+                continue
             if tag == "row":
                 row0 += 1
                 col0 = 0
@@ -1044,8 +1331,10 @@ def _scan_cells(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
                         inherited.add(pos)
             el.clear()
             _detach(sheet_data, el)
-    except (ParseError, DefusedXmlException, ValueError):
-        raise wb001(f"The workbook is corrupt: sheet {scan.name!r} cannot be read.") from None
+    except (ParseError, DefusedXmlException, ValueError, LookupError) as exc:  # LookupError: an unknown encoding
+        why = str(exc).split(":", 1)[0] if isinstance(exc, ParseError) else "an unknown encoding" if isinstance(
+            exc, LookupError) else ""
+        raise _not_well_formed(f"{info.filename} (sheet {clip(scan.name)!r})", why) from None
     scan.special = special
     scan.inherited_dates = inherited
     scan.rows_with_values = len(rows)

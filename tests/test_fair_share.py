@@ -1,0 +1,120 @@
+"""No one uploader can stall everyone's checks: the pool's children are shared out owner by owner."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from isap.policy import Policy
+from isap.rules import engine
+from isap.workbook import isolation
+from isap.workbook.isolation import FairShare
+from sample_submissions.proposals import clean, write
+from tests.hostile import junk_elements, valid_bytes
+
+
+def test_an_owner_never_holds_every_child_and_a_newcomer_is_served_first():
+    shares = FairShare(2)
+    assert shares.acquire("alice", 0)
+    assert not shares.acquire("alice", 0)  # the second child is left for someone else
+    assert shares.acquire("bob", 0)
+    assert shares.ahead_of("carol") == (2, 0)
+    shares.release("alice")
+    assert shares.acquire("alice", 0)
+
+
+def test_a_free_child_goes_to_the_waiting_owner_holding_fewest_then_served_least_recently():
+    shares = FairShare(3)  # two children per owner at most
+    assert shares.acquire("alice", 0) and shares.acquire("alice", 0) and shares.acquire("bob", 0)
+    order: list[str] = []
+    waiters = {o: threading.Thread(target=lambda o=o: shares.acquire(o) and order.append(o)) for o in ("alice", "bob")}
+    for t in waiters.values():
+        t.start()
+    while len(shares._waiting) < 2:  # both are queued (threads: there is no clock to inject)
+        time.sleep(0.001)
+    assert shares.ahead_of("alice") == (3, 2)  # bob, who holds fewer, and alice's own waiting file
+    assert shares.ahead_of("carol") == (3, 0)  # holding nothing, carol would be served first
+    shares.release("bob")
+    waiters["bob"].join(5)
+    assert order == ["bob"]  # alice waited first, but holds her share
+    shares.release("alice")
+    waiters["alice"].join(5)
+    assert order == ["bob", "alice"]
+    shares.release("alice")
+    shares.release("bob")
+    assert shares.acquire("carol", 0) and shares.acquire("bob", 0)
+    assert not shares.acquire("dave", 0)  # all three children are held
+
+
+def test_a_run_that_waits_past_its_limit_is_busy_and_never_started():
+    shares = FairShare(1)
+    assert shares.acquire("alice", 0)
+    assert not shares.acquire("bob", 0.01)
+    assert shares._waiting == []
+
+
+@pytest.fixture
+def shared_pool(monkeypatch):
+    """The process's own pool as the dashboard runs it: two warm children from a forkserver."""
+    isolation.shutdown()
+    monkeypatch.setattr(isolation, "_CONTEXT", "forkserver")
+    monkeypatch.setattr(isolation, "_WORKERS", 2)
+    monkeypatch.setattr(isolation, "_SHARES", None)
+    isolation._pool().warm()
+    yield
+    isolation.shutdown()
+
+
+def test_four_slow_hostile_checks_by_one_user_do_not_hold_up_anothers_clean_check(shared_pool, tmp_path: Path):
+    """One user's four workbooks that each cost the scan its whole processor budget, then another user's
+    clean workbook, through the same two children: the clean one is checked within 15 s (alone it takes
+    one or two), because it never waits behind more than the one child that user holds."""
+    slow = tmp_path / "slow.xlsx"
+    slow.write_bytes(junk_elements(valid_bytes(tmp_path), 1_990_000))
+    typical = write(clean(2), tmp_path / "typical.xlsx")
+    policy = Policy()
+    results: dict[str, object] = {}
+
+    def check(name: str, path: Path, owner: str) -> None:
+        start = time.monotonic()
+        results[name] = (engine.check_file(path, policy, owner=owner), time.monotonic() - start)
+
+    hostile = [threading.Thread(target=check, args=(f"slow{n}", slow, "alice")) for n in range(4)]
+    for t in hostile:
+        t.start()
+    while isolation.queue_for("bob")[0] == 0:  # alice's first check has a child
+        time.sleep(0.01)
+    check("clean", typical, "bob")
+    for t in hostile:
+        t.join(600)
+    report, took = results["clean"]
+    assert report.findings == [] and report.exit_code == 0
+    assert took < 15, f"the clean check took {took:.1f} s behind four slow ones"
+    assert all(isinstance(results[f"slow{n}"][0], engine.CheckReport) for n in range(4))
+
+
+def test_a_check_whose_turn_does_not_come_in_time_is_busy_with_a_plain_message(shared_pool, monkeypatch, tmp_path):
+    typical = write(clean(2), tmp_path / "typical.xlsx")
+    shares = isolation._shares()
+    for n in range(shares.slots):
+        assert shares.acquire(f"someone else {n}", 0)
+    with pytest.raises(engine.CheckingBusy, match="Nothing is wrong with the file"):
+        engine.check_file(typical, Policy(check_wait_seconds=0.05), owner="bob")
+
+
+def test_an_upload_whose_check_never_got_a_turn_fails_with_the_plain_message(service, shared_pool, tmp_path):
+    """Its sender is told, not left waiting in silence; the wait is the policy's."""
+    from isap.orchestration import steps
+
+    typical = write(clean(1, reference="ISAP-2026-011"), tmp_path / "a.xlsx")
+    keys, ids = service.stage_uploads("alice", [(typical.name, typical.read_bytes())])
+    shares = isolation._shares()
+    for n in range(shares.slots):
+        assert shares.acquire(f"someone else {n}", 0)
+    outcome = steps.assure_staged(service, keys[0], policy=Policy(check_wait_seconds=0.05))
+    assert outcome.failed == 1 and outcome.kept == 0
+    [done] = service.staged_outcomes("alice", ids)
+    assert done.finished and "Nothing is wrong with the file" in done.outcome
