@@ -15,7 +15,6 @@ import re
 from decimal import Decimal
 from typing import Callable, NamedTuple
 
-from isap.text import has_controls, without_controls
 from isap.workbook.template import ERROR_LITERALS, Column, ValueType
 
 
@@ -72,8 +71,6 @@ def to_text(v: object) -> object:
     a boolean as TRUE/FALSE.  The text is then checked like any other; never SCH002."""
     if isinstance(v, str):
         s = v.strip()
-        if has_controls(s):  # a NUL (`_x0000_` in the file) cannot be stored, an escape drives terminals
-            s = without_controls(s, lines=True).strip()
         return s or None
     if isinstance(v, bool):
         return "TRUE" if v else "FALSE"
@@ -301,11 +298,8 @@ def type_column(column: Column, raw) -> tuple[list, bool]:
         if t is ValueType.INTEGER and all(map(float.is_integer, raw)):
             return list(map(int, raw)), False
     if t is ValueType.TEXT and kinds <= {str}:
-        # what `to_text` makes of each: the stripped text without control characters, None for blank, WB008 for an
-        # error literal
+        # what `to_text` makes of each: the stripped text, None for blank, WB008 for an error literal
         stripped = list(map(str.strip, raw))
-        if has_controls("".join(stripped)):  # rare: one pass over the column finds out
-            stripped = [without_controls(x, lines=True).strip() for x in stripped]
         if ERROR_LITERALS.isdisjoint(stripped):
             return [s or None for s in stripped], False
     conv = converter_for(column)
