@@ -16,8 +16,10 @@ from isap.orchestration.dispatch import log_like_prefect, orchestration_defaults
 orchestration_defaults()  # before anything imports Prefect
 log_like_prefect()  # one log format, before Prefect has loaded and after
 
-from dashboards import ui  # noqa: E402
+from dashboards import resources, session  # noqa: E402
 from dashboards.render import fmt, md  # noqa: E402
+from dashboards.views.sign_in import sign_in_page  # noqa: E402
+from dashboards.widgets import guarded  # noqa: E402
 from isap.policy import PolicyError  # noqa: E402
 from isap.review.service import StoreError  # noqa: E402
 from isap.workbook.isolation import warm_up  # noqa: E402
@@ -25,26 +27,26 @@ from isap.workbook.isolation import warm_up  # noqa: E402
 PAGE_PATHS = ("mine", "upload", "proposal", "template", "rules", "queue", "users")
 
 
-@ui.guarded
+@guarded
 def main() -> None:
     st.set_page_config(page_title="ISAP assurance", layout="wide")
     try:
-        ui.service()
+        resources.service()
     except StoreError as exc:
         st.error(fmt("The database is not ready: {}", exc))
         st.stop()
     except PolicyError as exc:
         st.error(fmt("The assurance policy cannot be used: {}", exc))
         st.stop()
-    ui.start_orchestration()
+    resources.start_orchestration()
     # the children that check uploads, started once per server process
-    warm_up(background=True, preload=ui.checking_modules())
-    user = ui.me()
+    warm_up(background=True, preload=resources.checking_modules())
+    user = session.me()
     if user is None:
         # Every page's address shows the sign-in page while signed out, so a shared link never ends in "Page not
         # found"; signed in, the same address (query included) is the page the link names.
         st.navigation([st.Page("views/sign_in.py", title="Sign in", url_path="sign-in", default=True)]
-                      + [st.Page(ui.guarded(ui.sign_in_page), title="Sign in", url_path=path, visibility="hidden")
+                      + [st.Page(guarded(sign_in_page), title="Sign in", url_path=path, visibility="hidden")
                          for path in PAGE_PATHS], position="hidden").run()
         return
     flash = st.session_state.pop("flash", None)
@@ -53,7 +55,7 @@ def main() -> None:
     with st.sidebar:
         st.markdown(fmt("Signed in as **{}** ({})", user["username"], user["role"]))
         if st.button("Sign out"):
-            ui.sign_out()
+            session.sign_out()
     proposal = st.Page("views/proposal.py", title="Proposal", url_path="proposal")
     rules = st.Page("views/rules.py", title="Rule catalogue", url_path="rules")
     if user["role"] == "commissioner":

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from dashboards.ui import SHOWN_ROWS, WRAPPING_ROW, table_height
+from dashboards.widgets import SHOWN_ROWS, WRAPPING_ROW, table_height
 from isap.orchestration.processes import die_with_parent
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
