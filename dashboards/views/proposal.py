@@ -107,7 +107,6 @@ def proposal_page() -> None:
     c3.metric("Versions", len(d["versions"]))
     # the organisation's code fits the metric; its name, which people know it by, goes in the metric's help
     c4.metric("Lead commissioner", md(d["commissioner"]), help=md(d.get("commissioner_name") or d["commissioner"]))
-    offer = Offer(d)
     st.info(md(d["next_step"]))
     # shown as code: copied exactly (no mark-up, nothing inserted to stop it becoming a link), with a copy button
     st.caption("Link to this proposal, to copy and share:")
@@ -119,147 +118,164 @@ def proposal_page() -> None:
     def follow_tab() -> None:
         st.query_params[TAB] = st.session_state[TAB]
 
-    tabs = st.tabs(["Findings", "Versions", "Conditions", "Review", "History"], key=TAB, on_change=follow_tab)
-    with tabs[0]:
-        latest = d["versions"][-1]["number"] if d["versions"] else None
-        if latest:
-            st.subheader(fmt("Version {}", latest))
-        findings_view(d["findings"], "latest")
-        if offer.allowed(Action.ACKNOWLEDGE):
-            pending = [f for f in d["findings"] if f["severity"] == "warning" and not f["acknowledged"]]
-            st.subheader("Acknowledge warnings")
-            for i, f in enumerate(pending):
-                with st.form(f"ack-{i}"):
-                    st.markdown(fmt("**{}** {} {}: {}", f["rule_id"], f["sheet"] or "", f["cell"] or "",
-                                    f["message"]))
-                    note = st.text_area("Explanatory note", key=f"ack-note-{i}")
-                    if st.form_submit_button("Acknowledge"):
-                        act(svc.acknowledge, user["username"], ref, f["rule_id"], note, finding_id=f["id"],
-                            success=f"{f['rule_id']} acknowledged.")
-        c1, c2 = st.columns(2)
-        if offer.listed(Action.SUBMIT):
-            if c1.button(fmt("Submit for checkpoint {}", d["checkpoint"]), type="primary", key="submit",
-                         **offer.disabled(Action.SUBMIT)):
-                act(svc.submit, user["username"], ref, expected_version=d["version"], success=f"{ref} submitted.")
-            offer.explain(Action.SUBMIT, c1)
-        if offer.listed(Action.WITHDRAW):
-            if c2.button("Withdraw proposal", key="withdraw", **offer.disabled(Action.WITHDRAW)):
-                act(svc.withdraw, user["username"], ref, expected_version=d["version"], success=f"{ref} withdrawn.")
-            offer.explain(Action.WITHDRAW, c2)
-    with tabs[1]:
-        if d["versions"]:
-            shown, config = labels.table(pd.DataFrame(d["versions"]), ["number", "checkpoint", "errors", "warnings",
-                                                                       "filename", "uploaded_by", "uploaded_at",
-                                                                       "sha256"], times=("uploaded_at",))
-            st.dataframe(shown, hide_index=True, width="stretch", column_config=config)
-            numbers = [v["number"] for v in d["versions"]]
-            if len(numbers) > 1:
-                c1, c2 = st.columns(2)
-                a = c1.selectbox("Compare version", numbers, index=len(numbers) - 2,
-                                 key=f"compare-a-{ref}-{numbers[-1]}")
-                b = c2.selectbox("with version", numbers, index=len(numbers) - 1, key=f"compare-b-{ref}-{numbers[-1]}")
-                diff = diff_findings(svc.version_findings(user["username"], ref, a),
-                                     svc.version_findings(user["username"], ref, b))
-                st.markdown(fmt("Fixed: {} · New: {} · Unchanged: {}", len(diff["fixed"]), len(diff["new"]),
-                                len(diff["unchanged"])))
-                for label in ("fixed", "new"):
-                    if diff[label]:
-                        st.caption(md(label.capitalize()))
-                        shown, config = labels.table(pd.DataFrame(diff[label]),
-                                                     ["rule_id", "severity", "sheet", "cell", "message"])
-                        wrapping_table(shown, config)
-            # keyed by proposal and latest version, so a choice made elsewhere never outlives a new version
-            number = st.selectbox("Download version", numbers, index=len(numbers) - 1,
-                                  key=f"dl-version-{ref}-{numbers[-1]}")
-            name = next(v["filename"] for v in d["versions"] if v["number"] == number)
+    tabs = st.tabs(list(TAB_NAMES), key=TAB, on_change=follow_tab)
+    for place, tab in zip(tabs, (findings_tab, versions_tab, conditions_tab, review_tab, history_tab)):
+        with place:
+            tab(svc, user, d)
 
-            def original(username: str, number: int = number) -> bytes:  # read on click, as the person
-                return svc.version_bytes(username, ref, number)[1]
 
-            offer_download(user, "Download the original workbook", original, plain(name), XLSX, "original")
-    with tabs[2]:
-        if not d["conditions"]:
-            st.markdown("No conditions.")
-        for c in d["conditions"]:
-            due = dt.date.fromisoformat(c["due_date"])
-            overdue = condition_overdue(due, c["status"], dt.date.today())
-            soon = (c["status"] == "open" and not overdue and (due - dt.date.today()).days <= DUE_SOON_DAYS)
-            st.markdown(fmt("**Condition {}** (checkpoint {}, {}{}) {} — owner {}, due {}", c["id"], c["checkpoint"],
-                            labels.code(c["status"]).lower(),
-                            ", overdue" if overdue else ", due soon" if soon else "", c["text"], c["owner"],
-                            labels.day(c["due_date"])))
-            if c["response"]:
-                st.caption(fmt("Answer: {}", c["response"]))
-            if c["status"] != "open":
-                continue  # closed conditions offer nothing more
-            if offer.listed(Action.ANSWER_CONDITION):
-                with st.form(f"answer-{c['id']}"):
-                    text = st.text_area("Your answer", key=f"answer-text-{c['id']}")
-                    if st.form_submit_button("Send answer", **offer.disabled(Action.ANSWER_CONDITION)):
-                        act(svc.answer_condition, user["username"], ref, c["id"], text, success="Answer sent.")
-            closing = [a for a in (Action.DISCHARGE_CONDITION, Action.CARRY_FORWARD_CONDITION) if offer.listed(a)]
-            if closing:
-                with st.form(f"close-{c['id']}"):
-                    note = st.text_input("Note", key=f"close-note-{c['id']}")
-                    # A form sends its inputs only when submitted, so a choice inside it could not relabel its
-                    # button beforehand: each way of closing is its own button, and the click is the choice.
-                    places = st.columns(len(closing))
-                    clicked = [a for a, place in zip(closing, places)
-                               if place.form_submit_button(
-                                   "Discharge" if a is Action.DISCHARGE_CONDITION else "Carry forward",
-                                   key=f"{a.value}-{c['id']}", **offer.disabled(a))]
-                    if clicked:
-                        carry = clicked[0] is Action.CARRY_FORWARD_CONDITION
-                        act(svc.discharge, user["username"], ref, c["id"], note, carry_forward=carry,
-                            success=f"Condition {c['id']} {'carried forward' if carry else 'discharged'}.")
-    with tabs[3]:
-        review_tab(svc, user, d)
-    with tabs[4]:
-        if d["history"]:
-            cols = ["at", "actor", "action", "from_state", "to_state", "reason"]
-            history = pd.DataFrame(d["history"])
-            history["action"] = history["action"].map(labels.event)
-            shown, config = labels.table(history, cols, codes=("from_state", "to_state"), times=("at",))
-            wrapping_table(shown, config)
-            from isap.outputs.exports import to_csv
+def findings_tab(svc: Service, user: dict, d: dict) -> None:
+    """The latest version's findings; a commissioner answers warnings, submits or withdraws here."""
+    ref, offer = d["name"], Offer(d)
+    latest = d["versions"][-1]["number"] if d["versions"] else None
+    if latest:
+        st.subheader(fmt("Version {}", latest))
+    findings_view(d["findings"], "latest")
+    if offer.allowed(Action.ACKNOWLEDGE):
+        pending = [f for f in d["findings"] if f["severity"] == "warning" and not f["acknowledged"]]
+        st.subheader("Acknowledge warnings")
+        for i, f in enumerate(pending):
+            with st.form(f"ack-{i}"):
+                st.markdown(fmt("**{}** {} {}: {}", f["rule_id"], f["sheet"] or "", f["cell"] or "",
+                                f["message"]))
+                note = st.text_area("Explanatory note", key=f"ack-note-{i}")
+                if st.form_submit_button("Acknowledge"):
+                    act(svc.acknowledge, user["username"], ref, f["rule_id"], note, finding_id=f["id"],
+                        success=f"{f['rule_id']} acknowledged.")
+    c1, c2 = st.columns(2)
+    if offer.listed(Action.SUBMIT):
+        if c1.button(fmt("Submit for checkpoint {}", d["checkpoint"]), type="primary", key="submit",
+                     **offer.disabled(Action.SUBMIT)):
+            act(svc.submit, user["username"], ref, expected_version=d["version"], success=f"{ref} submitted.")
+        offer.explain(Action.SUBMIT, c1)
+    if offer.listed(Action.WITHDRAW):
+        if c2.button("Withdraw proposal", key="withdraw", **offer.disabled(Action.WITHDRAW)):
+            act(svc.withdraw, user["username"], ref, expected_version=d["version"], success=f"{ref} withdrawn.")
+        offer.explain(Action.WITHDRAW, c2)
 
-            def history_csv(username: str) -> bytes:  # the history as the person may read it at the click
-                return to_csv(svc.show(username, ref)["history"], cols).encode()
 
-            offer_download(user, "Download the history (CSV)", history_csv, f"{plain(d['reference'])}-history.csv",
-                           "text/csv", "history")
-        if user["role"] in ("reviewer", "admin"):
-            from isap.outputs.assurance_report import render_report
+def versions_tab(svc: Service, user: dict, d: dict) -> None:
+    """Every version uploaded, two of them compared finding by finding, and any one downloaded as it was."""
+    ref = d["name"]
+    if d["versions"]:
+        shown, config = labels.table(pd.DataFrame(d["versions"]), ["number", "checkpoint", "errors", "warnings",
+                                                                   "filename", "uploaded_by", "uploaded_at",
+                                                                   "sha256"], times=("uploaded_at",))
+        st.dataframe(shown, hide_index=True, width="stretch", column_config=config)
+        numbers = [v["number"] for v in d["versions"]]
+        if len(numbers) > 1:
+            c1, c2 = st.columns(2)
+            a = c1.selectbox("Compare version", numbers, index=len(numbers) - 2,
+                             key=f"compare-a-{ref}-{numbers[-1]}")
+            b = c2.selectbox("with version", numbers, index=len(numbers) - 1, key=f"compare-b-{ref}-{numbers[-1]}")
+            diff = diff_findings(svc.version_findings(user["username"], ref, a),
+                                 svc.version_findings(user["username"], ref, b))
+            st.markdown(fmt("Fixed: {} · New: {} · Unchanged: {}", len(diff["fixed"]), len(diff["new"]),
+                            len(diff["unchanged"])))
+            for label in ("fixed", "new"):
+                if diff[label]:
+                    st.caption(md(label.capitalize()))
+                    shown, config = labels.table(pd.DataFrame(diff[label]),
+                                                 ["rule_id", "severity", "sheet", "cell", "message"])
+                    wrapping_table(shown, config)
+        # keyed by proposal and latest version, so a choice made elsewhere never outlives a new version
+        number = st.selectbox("Download version", numbers, index=len(numbers) - 1,
+                              key=f"dl-version-{ref}-{numbers[-1]}")
+        name = next(v["filename"] for v in d["versions"] if v["number"] == number)
 
-            cp = st.selectbox("Assurance report for checkpoint", sorted({h["checkpoint"] for h in d["history"]
-                                                                         if h["checkpoint"]}), key="report_cp")
-            if cp:
+        def original(username: str, number: int = number) -> bytes:  # read on click, as the person
+            return svc.version_bytes(username, ref, number)[1]
+
+        offer_download(user, "Download the original workbook", original, plain(name), XLSX, "original")
+
+
+def conditions_tab(svc: Service, user: dict, d: dict) -> None:
+    """The conditions of the decisions, due dates marked; answered by the commissioner, closed by a reviewer."""
+    ref, offer = d["name"], Offer(d)
+    if not d["conditions"]:
+        st.markdown("No conditions.")
+    for c in d["conditions"]:
+        due = dt.date.fromisoformat(c["due_date"])
+        overdue = condition_overdue(due, c["status"], dt.date.today())
+        soon = (c["status"] == "open" and not overdue and (due - dt.date.today()).days <= DUE_SOON_DAYS)
+        st.markdown(fmt("**Condition {}** (checkpoint {}, {}{}) {} — owner {}, due {}", c["id"], c["checkpoint"],
+                        labels.code(c["status"]).lower(),
+                        ", overdue" if overdue else ", due soon" if soon else "", c["text"], c["owner"],
+                        labels.day(c["due_date"])))
+        if c["response"]:
+            st.caption(fmt("Answer: {}", c["response"]))
+        if c["status"] != "open":
+            continue  # closed conditions offer nothing more
+        if offer.listed(Action.ANSWER_CONDITION):
+            with st.form(f"answer-{c['id']}"):
+                text = st.text_area("Your answer", key=f"answer-text-{c['id']}")
+                if st.form_submit_button("Send answer", **offer.disabled(Action.ANSWER_CONDITION)):
+                    act(svc.answer_condition, user["username"], ref, c["id"], text, success="Answer sent.")
+        closing = [a for a in (Action.DISCHARGE_CONDITION, Action.CARRY_FORWARD_CONDITION) if offer.listed(a)]
+        if closing:
+            with st.form(f"close-{c['id']}"):
+                note = st.text_input("Note", key=f"close-note-{c['id']}")
+                # A form sends its inputs only when submitted, so a choice inside it could not relabel its
+                # button beforehand: each way of closing is its own button, and the click is the choice.
+                places = st.columns(len(closing))
+                clicked = [a for a, place in zip(closing, places)
+                           if place.form_submit_button(
+                               "Discharge" if a is Action.DISCHARGE_CONDITION else "Carry forward",
+                               key=f"{a.value}-{c['id']}", **offer.disabled(a))]
+                if clicked:
+                    carry = clicked[0] is Action.CARRY_FORWARD_CONDITION
+                    act(svc.discharge, user["username"], ref, c["id"], note, carry_forward=carry,
+                        success=f"Condition {c['id']} {'carried forward' if carry else 'discharged'}.")
+
+
+def history_tab(svc: Service, user: dict, d: dict) -> None:
+    """Everything that happened to the proposal, downloadable; the assurance report and decision letter."""
+    ref = d["name"]
+    if d["history"]:
+        cols = ["at", "actor", "action", "from_state", "to_state", "reason"]
+        history = pd.DataFrame(d["history"])
+        history["action"] = history["action"].map(labels.event)
+        shown, config = labels.table(history, cols, codes=("from_state", "to_state"), times=("at",))
+        wrapping_table(shown, config)
+        from isap.outputs.exports import to_csv
+
+        def history_csv(username: str) -> bytes:  # the history as the person may read it at the click
+            return to_csv(svc.show(username, ref)["history"], cols).encode()
+
+        offer_download(user, "Download the history (CSV)", history_csv, f"{plain(d['reference'])}-history.csv",
+                       "text/csv", "history")
+    if user["role"] in ("reviewer", "admin"):
+        from isap.outputs.assurance_report import render_report
+
+        cp = st.selectbox("Assurance report for checkpoint", sorted({h["checkpoint"] for h in d["history"]
+                                                                     if h["checkpoint"]}), key="report_cp")
+        if cp:
+            try:
+                html = render_report(svc, user["username"], ref, cp)
+            except WorkflowError as exc:
+                kind_error(exc)
+            else:
+                offer_download(user, "Download the assurance report (HTML, printable)",
+                               lambda _username, html=html: html.encode(),
+                               f"{plain(d['reference'])}-checkpoint-{cp}-assurance.html", "text/html",
+                               "report-html")
+                from isap.outputs.letters import FontsMissing, font_dir, render_letter_pdf, render_report_pdf
+
                 try:
-                    html = render_report(svc, user["username"], ref, cp)
-                except WorkflowError as exc:
-                    kind_error(exc)
+                    font_dir()
+                except FontsMissing as exc:
+                    st.warning(fmt("PDF downloads are not available here: {}", exc))
                 else:
-                    offer_download(user, "Download the assurance report (HTML, printable)",
-                                   lambda _username, html=html: html.encode(),
-                                   f"{plain(d['reference'])}-checkpoint-{cp}-assurance.html", "text/html",
-                                   "report-html")
-                    from isap.outputs.letters import FontsMissing, font_dir, render_letter_pdf, render_report_pdf
-
-                    try:
-                        font_dir()
-                    except FontsMissing as exc:
-                        st.warning(fmt("PDF downloads are not available here: {}", exc))
-                    else:
-                        # made on click, not on every rerun of the page
-                        offer_download(user, "Download the assurance report (PDF)",
-                                       lambda username: render_report_pdf(svc, username, ref, cp),
-                                       f"{plain(d['reference'])}-checkpoint-{cp}-assurance.pdf", "application/pdf",
-                                       "report-pdf")
-                        if any(r["checkpoint"] == cp and r["decision"] for r in d["reviews"]):
-                            offer_download(user, "Download the decision letter (PDF)",
-                                           lambda username: render_letter_pdf(svc, username, ref, cp),
-                                           f"{plain(d['reference'])}-checkpoint-{cp}-decision-letter.pdf",
-                                           "application/pdf", "letter")
+                    # made on click, not on every rerun of the page
+                    offer_download(user, "Download the assurance report (PDF)",
+                                   lambda username: render_report_pdf(svc, username, ref, cp),
+                                   f"{plain(d['reference'])}-checkpoint-{cp}-assurance.pdf", "application/pdf",
+                                   "report-pdf")
+                    if any(r["checkpoint"] == cp and r["decision"] for r in d["reviews"]):
+                        offer_download(user, "Download the decision letter (PDF)",
+                                       lambda username: render_letter_pdf(svc, username, ref, cp),
+                                       f"{plain(d['reference'])}-checkpoint-{cp}-decision-letter.pdf",
+                                       "application/pdf", "letter")
 
 
 def review_tab(svc: Service, user: dict, d: dict) -> None:
