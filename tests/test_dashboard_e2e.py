@@ -219,6 +219,27 @@ def test_commissioner_uploads_fixes_and_submits_then_reviewer_decides(server, tm
     assert outcome == "approved" and state != "submitted"
 
 
+def test_a_signed_out_link_to_any_page_shows_the_sign_in_page(server):
+    """Every page's address, opened while signed out, shows the sign-in page: never "Page not found", whichever
+    page it is and whoever may see it once signed in (the addresses come from the navigation table)."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from dashboards.navigation import deep_link_paths
+
+    with sync_playwright() as pw:
+        browser = launch(pw)
+        page = browser.new_page(viewport={"width": 1280, "height": 1000}, locale="en-GB")
+        not_found = []
+        for path in deep_link_paths():
+            page.goto(f"{server}/{path}")
+            expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=150_000)  # a cold start
+            settle(page)
+            if page.get_by_text("Page not found").count():
+                not_found.append(path)
+        browser.close()
+    assert not_found == [], f"signed out, these addresses say 'Page not found': {not_found}"
+
+
 def test_single_sign_on_with_an_openid_provider(tmp_path):
     """With [auth] configured, people sign in at their identity provider; isap's account decides what they may do."""
     from oidc_provider_mock import User, run_server_in_thread

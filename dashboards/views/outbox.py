@@ -16,6 +16,7 @@ from dashboards.render import md, plain
 from dashboards.resources import service
 from dashboards.session import me
 from dashboards.widgets import guarded
+from isap.review.capabilities import Capability
 
 KIND_WORDS = {
     "version_checked": "Version checked", "submitted": "Submitted", "taken_into_review": "Taken into review",
@@ -27,10 +28,10 @@ STATUS_WORDS = {"pending": "Waiting to be sent", "sending": "Being sent", "sent"
 
 def outbox_page() -> None:
     user = me()
-    if user is None or user["role"] != "admin":
+    svc = service()
+    if user is None or not svc.can(user["username"], Capability.READ_OUTBOX):
         st.error("Only administrators can see the outbox.")
         return
-    svc = service()
     st.title("Outbox")
     st.caption("Notifications are queued with the event that causes them and sent by the delivery flow "
                "(`isap notify send`). A message waiting to be sent after a refusal is tried again later.")

@@ -29,6 +29,7 @@ from dashboards.widgets import (
     offer_download,
     wrapping_table,
 )
+from isap.review.capabilities import Capability
 from isap.review.lifecycle import Action, AssuranceDomain, Outcome, Rating, condition_overdue
 from isap.review.service import ConditionInput, Service, WorkflowError, diff_findings
 
@@ -244,7 +245,7 @@ def history_tab(svc: Service, user: dict, d: dict) -> None:
 
         offer_download(user, "Download the history (CSV)", history_csv, f"{plain(d['reference'])}-history.csv",
                        "text/csv", "history")
-    if user["role"] in ("reviewer", "admin"):
+    if svc.can(user["username"], Capability.READ_ASSURANCE_REPORTS):
         from isap.outputs.assurance_report import render_report
 
         cp = st.selectbox("Assurance report for checkpoint", sorted({h["checkpoint"] for h in d["history"]

@@ -22,6 +22,7 @@ from dashboards.widgets import (
     open_proposal,
     size_text,
 )
+from isap.review.capabilities import Capability
 from isap.review.service import StoreError, WorkflowError
 
 
@@ -149,8 +150,8 @@ def annotated_download(data: bytes, report: dict, filename: str) -> None:
 def uploaded_name(result) -> str:
     """How the uploader names the proposal just uploaded: its reference within a commissioner's organisation,
     with the lead commissioner's code for an administrator, who sees every organisation's."""
-    user = me() or {}
-    if user.get("role") == "commissioner" or not result.organisation:
+    user = me()
+    if user is None or not result.organisation or not service().can(user["username"], Capability.REVIEW_PROPOSALS):
         return result.reference
     from isap.review.service import proposal_name
 
