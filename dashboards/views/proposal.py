@@ -119,7 +119,7 @@ def proposal_page() -> None:
     def follow_tab() -> None:
         st.query_params[TAB] = st.session_state[TAB]
 
-    tabs = st.tabs(list(TAB_NAMES), key=TAB, on_change=follow_tab)
+    tabs = st.tabs(["Findings", "Versions", "Conditions", "Review", "History"], key=TAB, on_change=follow_tab)
     for place, tab in zip(tabs, (findings_tab, versions_tab, conditions_tab, review_tab, history_tab)):
         with place:
             tab(svc, user, d)
