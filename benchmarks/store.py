@@ -193,9 +193,9 @@ def bench_dashboard(pages: bool = True, actions: bool = True) -> list[dict]:
         warm = AppTest.from_file(app, default_timeout=120)
         warm.session_state["session_token"] = svc.sign_in("rita", PASSWORD)[1]
         warm.run()
-        from dashboards import ui
+        from dashboards import resources
 
-        ui.start_orchestration().join(180)
+        resources.start_orchestration().join(180)
         rows = [_page_time(app, *case) for case in DASHBOARD_PAGES] if pages else []
         if actions:
             from benchmarks.dashboard_actions import bench_actions

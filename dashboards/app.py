@@ -1,7 +1,8 @@
 """The ISAP dashboard: commissioners upload and fix, reviewers follow every proposal.
 
 Run with `isap dashboard`.  This file is the router: it signs people in and
-offers the pages their role may use.  Every page renders what the service
+offers the pages the service says they may use (the table is
+`dashboards/navigation.py`).  Every page renders what the service
 layer returns and sends every action back through it, where roles,
 organisation scoping and the workflow's guards are enforced; so a
 commissioner never sees another organisation's proposal, whatever they type.
@@ -16,36 +17,37 @@ from isap.orchestration.dispatch import log_like_prefect, orchestration_defaults
 orchestration_defaults()  # before anything imports Prefect
 log_like_prefect()  # one log format, before Prefect has loaded and after
 
-from dashboards import ui  # noqa: E402
+from dashboards import resources, session  # noqa: E402
+from dashboards.navigation import SIGN_IN, deep_link_paths, offered  # noqa: E402
 from dashboards.render import fmt, md  # noqa: E402
+from dashboards.views.sign_in import sign_in_page  # noqa: E402
+from dashboards.widgets import guarded  # noqa: E402
 from isap.policy import PolicyError  # noqa: E402
 from isap.review.service import StoreError  # noqa: E402
 from isap.workbook.isolation import warm_up  # noqa: E402
 
-PAGE_PATHS = ("mine", "upload", "proposal", "template", "rules", "queue", "users", "tokens")
 
-
-@ui.guarded
+@guarded
 def main() -> None:
     st.set_page_config(page_title="ISAP assurance", layout="wide")
     try:
-        ui.service()
+        resources.service()
     except StoreError as exc:
         st.error(fmt("The database is not ready: {}", exc))
         st.stop()
     except PolicyError as exc:
         st.error(fmt("The assurance policy cannot be used: {}", exc))
         st.stop()
-    ui.start_orchestration()
+    resources.start_orchestration()
     # the children that check uploads, started once per server process
-    warm_up(background=True, preload=ui.checking_modules())
-    user = ui.me()
+    warm_up(background=True, preload=resources.checking_modules())
+    user = session.me()
     if user is None:
         # Every page's address shows the sign-in page while signed out, so a shared link never ends in "Page not
         # found"; signed in, the same address (query included) is the page the link names.
-        st.navigation([st.Page("views/sign_in.py", title="Sign in", url_path="sign-in", default=True)]
-                      + [st.Page(ui.guarded(ui.sign_in_page), title="Sign in", url_path=path, visibility="hidden")
-                         for path in PAGE_PATHS], position="hidden").run()
+        st.navigation([st.Page(SIGN_IN.script, title=SIGN_IN.title, url_path=SIGN_IN.url_path, default=True)]
+                      + [st.Page(guarded(sign_in_page), title=SIGN_IN.title, url_path=path, visibility="hidden")
+                         for path in deep_link_paths()], position="hidden").run()
         return
     flash = st.session_state.pop("flash", None)
     if flash:
@@ -53,25 +55,14 @@ def main() -> None:
     with st.sidebar:
         st.markdown(fmt("Signed in as **{}** ({})", user["username"], user["role"]))
         if st.button("Sign out"):
-            ui.sign_out()
-    proposal = st.Page("views/proposal.py", title="Proposal", url_path="proposal")
-    rules = st.Page("views/rules.py", title="Rule catalogue", url_path="rules")
-    if user["role"] == "commissioner":
-        pages = [st.Page("views/my_proposals.py", title="My proposals", url_path="mine", default=True),
-                 st.Page("views/upload.py", title="Upload", url_path="upload"), proposal,
-                 st.Page("views/template.py", title="Template", url_path="template"), rules]
-    else:
-        pages = [
-            st.Page("views/review_queue.py", title="Review queue", url_path="queue", default=True),
-            proposal,
-            rules,
-        ]
-        if user["role"] == "admin":
-            pages.append(st.Page("views/security.py", title="Security", url_path="security"))
-            pages.append(st.Page("views/outbox.py", title="Outbox", url_path="outbox"))
-            pages.append(st.Page("views/users.py", title="Users", url_path="users"))
-    pages.append(st.Page("views/tokens.py", title="API tokens", url_path="tokens"))
-    st.navigation(pages).run()
+            session.sign_out()
+    # the pages are those the service says this account may use, in the navigation table's order
+    pages = offered(resources.service().capabilities(user["username"]))
+    if not pages:
+        st.error("This account may not use the dashboard: ask an ISAP administrator.")
+        return
+    st.navigation([st.Page(page.script, title=page.title, url_path=page.url_path, default=n == 0)
+                   for n, page in enumerate(pages)]).run()
 
 
 main()

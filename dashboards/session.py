@@ -9,6 +9,9 @@ to set one, so the cookie is written and removed by a one-line script that
 alphabet is checked first (see docs/decisions.md).  The cookie is only a
 bearer of the token: every page run asks the service whether the session
 still signs someone in, so signing out in one tab ends it in all of them.
+
+`me` is who is signed in, by either way of signing in (this session, or the
+organisation's account through OpenID Connect); `sign_out` ends either.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ import re
 
 import streamlit as st
 
-from isap.review.service import SessionEnded
+from dashboards import resources
+from isap.review.service import SessionEnded, WorkflowError
 from isap.review.sessions import COOKIE_NAME
 
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{20,100}")
@@ -25,7 +29,7 @@ _USER, _TOKEN_KEY, _ENDED, _DEAD = "user", "session_token", "session_ended", "se
 
 
 def _service():
-    # the composition root's service, the one dashboards.ui caches too (built once per process either way)
+    # the composition root's service, the one dashboards.resources caches too (built once per process either way)
     from isap.composition import service
 
     return service()
@@ -81,7 +85,7 @@ def end_here(reason: str, token: str | None) -> None:
     st.session_state["session_forget_cookie"] = True
 
 
-def sign_out() -> None:
+def _sign_out_here() -> None:
     """End the session on the server (every tab with it is signed out), then here."""
     token = st.session_state.get(_TOKEN_KEY)
     if token:
@@ -98,35 +102,36 @@ def ended_reason() -> str | None:
     return st.session_state.get(_ENDED)
 
 
-def security_page(user: dict) -> None:
-    """Administrators: the last verification of the audit chain, and failed and refused sign-ins."""
-    import pandas as pd
+def single_sign_on() -> bool:
+    """True when OpenID Connect is configured (an [auth] section in Streamlit's secrets)."""
+    try:
+        return "auth" in st.secrets
+    except Exception:  # noqa: BLE001 - no secrets file, or an unreadable one: local accounts only
+        return False
 
-    from dashboards.render import fmt
 
-    svc = _service()
-    st.title("Security")
-    st.subheader("Audit history")
-    last = svc.last_audit_verification(user["username"])
-    if last is None:
-        st.info("The audit history has not been verified yet. The daily reminders verify it; so does "
-                "`isap audit verify`.")
-    elif last["ok"]:
-        st.success(fmt("Verified {} UTC: {}", last["at"][:16].replace("T", " "), last["summary"]))
-    else:
-        st.error(fmt("The audit history was changed (found {} UTC): {}", last["at"][:16].replace("T", " "),
-                     last["summary"]))
-    if st.button("Verify now"):
-        svc.verify_audit(user["username"])
-        st.rerun()
-    st.subheader("Failed and refused sign-ins")
-    attempts = svc.sign_in_attempts(user["username"])
-    if not attempts:
-        st.info("No failed sign-ins.")
-        return
-    window = format(svc.policy.sign_in_failure_window_minutes, "g")
-    st.caption(fmt("The latest {}, newest first. A user name is paused after {} failures within {} minutes; "
-                   "`isap user unlock NAME` lifts it at once.", len(attempts), svc.policy.sign_in_max_failures,
-                   window))
-    # a dataframe shows each user name as the text it is (a name typed by anyone is never Markdown)
-    st.dataframe(pd.DataFrame(attempts)[["at", "username", "outcome"]], hide_index=True, width="stretch")
+def me() -> dict | None:
+    if not single_sign_on():
+        return current()  # a local sign-in: the server-side session in the browser's cookie
+    user = st.session_state.get("user")
+    if user is None and st.user.get("is_logged_in"):
+        # Who someone is comes from the identity provider; what they may do comes from isap's account.
+        try:
+            account = resources.service().identify(st.user.get("email"), st.user.get("email_verified"))
+        except WorkflowError as exc:
+            st.session_state["sign_in_refused"] = str(exc)
+            return None
+        user = {"username": account.username, "role": account.role, "sso": True}
+        st.session_state["user"] = user
+    return user
+
+
+def sign_out() -> None:
+    user = st.session_state.get("user")
+    if user and user.get("sso"):
+        st.session_state.pop("user", None)
+        st.logout()  # the browser goes to the identity provider's sign-out; a rerun here could race it
+        st.stop()
+    _sign_out_here()
+    st.rerun()
+

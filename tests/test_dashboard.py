@@ -664,7 +664,7 @@ def test_conditions_typed_into_the_table_editor():
 
     import pandas as pd
 
-    from dashboards.ui import condition_inputs
+    from dashboards.views.proposal import condition_inputs
 
     due = dt.date(2027, 3, 1)
     table = pd.DataFrame({"text": ["Publish the report", None], "owner": ["ICB director", None],

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from dashboards.ui import SHOWN_ROWS, WRAPPING_ROW, table_height
+from dashboards.widgets import SHOWN_ROWS, WRAPPING_ROW, table_height
 from isap.orchestration.processes import die_with_parent
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -217,6 +217,27 @@ def test_commissioner_uploads_fixes_and_submits_then_reviewer_decides(server, tm
             "ON p.id = r.proposal_id WHERE p.reference = 'ISAP-2026-030'")).scalar()
     engine.dispose()
     assert outcome == "approved" and state != "submitted"
+
+
+def test_a_signed_out_link_to_any_page_shows_the_sign_in_page(server):
+    """Every page's address, opened while signed out, shows the sign-in page: never "Page not found", whichever
+    page it is and whoever may see it once signed in (the addresses come from the navigation table)."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from dashboards.navigation import deep_link_paths
+
+    with sync_playwright() as pw:
+        browser = launch(pw)
+        page = browser.new_page(viewport={"width": 1280, "height": 1000}, locale="en-GB")
+        not_found = []
+        for path in deep_link_paths():
+            page.goto(f"{server}/{path}")
+            expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=150_000)  # a cold start
+            settle(page)
+            if page.get_by_text("Page not found").count():
+                not_found.append(path)
+        browser.close()
+    assert not_found == [], f"signed out, these addresses say 'Page not found': {not_found}"
 
 
 def test_single_sign_on_with_an_openid_provider(tmp_path):

@@ -216,14 +216,14 @@ def test_an_inbox_batch_on_dask_workers_applies_the_policy(prefect_harness, env,
 def test_the_dashboards_service_comes_from_the_composition_root(env, tmp_path, monkeypatch):
     import streamlit as st
 
-    from dashboards import ui
+    from dashboards import resources
 
     st.cache_resource.clear()
     try:
-        assert ui.service().policy.working_capital_months == 1.0
+        assert resources.service().policy.working_capital_months == 1.0
         st.cache_resource.clear()
         monkeypatch.setenv("ISAP_POLICY", str(tmp_path / "policy" / "isap-policy.toml"))
-        assert ui.service().policy.working_capital_months == 100
+        assert resources.service().policy.working_capital_months == 100
     finally:
         st.cache_resource.clear()
 

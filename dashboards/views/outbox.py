@@ -12,8 +12,11 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboards import ui
 from dashboards.render import md, plain
+from dashboards.resources import service
+from dashboards.session import me
+from dashboards.widgets import guarded
+from isap.review.capabilities import Capability
 
 KIND_WORDS = {
     "version_checked": "Version checked", "submitted": "Submitted", "taken_into_review": "Taken into review",
@@ -24,11 +27,11 @@ STATUS_WORDS = {"pending": "Waiting to be sent", "sending": "Being sent", "sent"
 
 
 def outbox_page() -> None:
-    user = ui.me()
-    if user is None or user["role"] != "admin":
+    user = me()
+    svc = service()
+    if user is None or not svc.can(user["username"], Capability.READ_OUTBOX):
         st.error("Only administrators can see the outbox.")
         return
-    svc = ui.service()
     st.title("Outbox")
     st.caption("Notifications are queued with the event that causes them and sent by the delivery flow "
                "(`isap notify send`). A message waiting to be sent after a refusal is tried again later.")
@@ -60,4 +63,6 @@ def outbox_page() -> None:
         st.dataframe(failed[["Queued", "Event", "Proposal", "To", "Reason"]], hide_index=True, width="stretch")
 
 
-ui.guarded(outbox_page)()
+
+if __name__ == "__main__":  # Streamlit runs a page's file as a script; imported, it only defines the page
+    guarded(outbox_page)()

@@ -1,3 +1,384 @@
-from dashboards import ui
+"""One proposal, as the signed-in person may see it: its findings, versions, conditions, review and history.
 
-ui.guarded(ui.proposal_page)()
+The proposal is named by the page's address (`/proposal?ref=…&tab=…`), so a
+link opens it and its tab.  Each tab is a function of this module; the
+buttons come from what the state machine offers (`Offer`), never from the
+person's role.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import streamlit as st
+
+from dashboards import labels
+from dashboards.render import fmt, md, plain
+from dashboards.resources import service
+from dashboards.session import me
+from dashboards.widgets import (
+    REF,
+    TAB,
+    XLSX,
+    Offer,
+    act,
+    findings_view,
+    guarded,
+    kind_error,
+    offer_download,
+    wrapping_table,
+)
+from isap.review.capabilities import Capability
+from isap.review.lifecycle import Action, AssuranceDomain, Outcome, Rating, condition_overdue
+from isap.review.limits import TextKind
+from isap.review.service import ConditionInput, Service, WorkflowError, diff_findings
+
+PICK = "proposal_pick"
+TAB_NAMES = ("Findings", "Versions", "Conditions", "Review", "History")
+RATED = (Rating.RED, Rating.AMBER, Rating.GREEN)
+DUE_SOON_DAYS = 14  # an open condition due within two weeks is marked "due soon"
+
+
+def pick_proposal(choices: list[tuple[str, str]]) -> str | None:
+    """The proposal the page is about: chosen from the list, or named by the link (`/proposal?ref=…`).
+
+    The choice is bound to the address bar, so the URL always names the
+    proposal shown and can be shared.  A link to a proposal the person may not
+    see gets the same words as a link to one that does not exist.
+    """
+    if not choices:
+        st.info("There are no proposals yet.")
+        return None
+    refs = [ref for ref, _ in choices]
+    titles = dict(choices)
+    asked = st.query_params.get(REF)
+    if asked and asked not in titles:
+        st.error(fmt("There is no proposal {} that you can see. Choose one from the list below.", plain(asked, 40)))
+        st.session_state[PICK] = None
+    elif asked and st.session_state.get(PICK) != asked:
+        st.session_state[PICK] = asked  # the link decides, also when the page is already open
+    elif not asked and PICK not in st.session_state:
+        # no link: the proposal last worked on, or the first
+        last = st.session_state.get("current_ref")
+        st.session_state[PICK] = last if last in titles else refs[0]
+
+    def follow() -> None:  # the address bar follows the choice; a new proposal opens on its first tab
+        st.query_params.pop(TAB, None)
+        st.session_state.pop(TAB, None)
+        if st.session_state.get(PICK):
+            st.query_params[REF] = st.session_state[PICK]
+
+    ref = st.selectbox("Proposal", refs, index=None, key=PICK, on_change=follow, placeholder="Choose a proposal",
+                       format_func=lambda r: plain(f"{r} — {titles.get(r) or ''}", 200))
+    if ref is not None:
+        st.session_state["current_ref"] = ref
+        if st.query_params.get(REF) != ref:
+            st.query_params[REF] = ref
+    return ref
+
+
+def proposal_link(ref: str) -> str:
+    """The proposal's whole address as this browser reaches the dashboard (behind a proxy too), to copy and share;
+    the path alone where the browser's address is unknown."""
+    from urllib.parse import quote
+
+    path = f"/proposal?{REF}={quote(ref)}"
+    here = st.context.url  # the page's address, without its query
+    if not here:
+        return path
+    root = here.rstrip("/")
+    if root.endswith("/proposal"):
+        root = root[: -len("/proposal")]
+    return root + path
+
+
+
+def proposal_page() -> None:
+    user = me()
+    svc = service()
+    ref = pick_proposal(svc.proposal_choices(user["username"]))
+    if ref is None:
+        return
+    d = svc.show(user["username"], ref)
+    st.header(md(d["reference"]))
+    st.caption(md(d["title"]))
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("State", md(labels.code(d["state"])))
+    c2.metric("Checkpoint", md(d["checkpoint"]))
+    c3.metric("Versions", len(d["versions"]))
+    # the organisation's code fits the metric; its name, which people know it by, goes in the metric's help
+    c4.metric("Lead commissioner", md(d["commissioner"]), help=md(d.get("commissioner_name") or d["commissioner"]))
+    contact = d["contact"]
+    # where the proposal's messages and decision letters go, and, beside it, the last change of it
+    if contact["address"]:
+        st.caption(fmt("Contact: {}", contact["address"]))
+    else:
+        st.caption("Contact: none that isap sends mail to (see the latest version's findings)")
+    if contact["change"]:
+        st.caption(fmt("The contact changed on {}: {}.", labels.day(contact["changed_at"]), contact["change"]))
+    st.info(md(d["next_step"]))
+    # shown as code: copied exactly (no mark-up, nothing inserted to stop it becoming a link), with a copy button
+    st.caption("Link to this proposal, to copy and share:")
+    st.code(proposal_link(ref), language=None, wrap_lines=True)
+    asked_tab = st.query_params.get(TAB)
+    if asked_tab in TAB_NAMES and st.session_state.get(TAB) != asked_tab:
+        st.session_state[TAB] = asked_tab
+
+    def follow_tab() -> None:
+        st.query_params[TAB] = st.session_state[TAB]
+
+    tabs = st.tabs(["Findings", "Versions", "Conditions", "Review", "History"], key=TAB, on_change=follow_tab)
+    for place, tab in zip(tabs, (findings_tab, versions_tab, conditions_tab, review_tab, history_tab)):
+        with place:
+            tab(svc, user, d)
+
+
+def findings_tab(svc: Service, user: dict, d: dict) -> None:
+    """The latest version's findings; a commissioner answers warnings, submits or withdraws here."""
+    ref, offer = d["name"], Offer(d)
+    latest = d["versions"][-1]["number"] if d["versions"] else None
+    if latest:
+        st.subheader(fmt("Version {}", latest))
+    findings_view(d["findings"], "latest")
+    if offer.allowed(Action.ACKNOWLEDGE):
+        pending = [f for f in d["findings"] if f["severity"] == "warning" and not f["acknowledged"]]
+        st.subheader("Acknowledge warnings")
+        for i, f in enumerate(pending):
+            with st.form(f"ack-{i}"):
+                st.markdown(fmt("**{}** {} {}: {}", f["rule_id"], f["sheet"] or "", f["cell"] or "",
+                                f["message"]))
+                note = st.text_area("Explanatory note", key=f"ack-note-{i}", max_chars=TextKind.NOTE.max_chars)
+                if st.form_submit_button("Acknowledge"):
+                    act(svc.acknowledge, user["username"], ref, f["rule_id"], note, finding_id=f["id"],
+                        success=f"{f['rule_id']} acknowledged.")
+    c1, c2 = st.columns(2)
+    if offer.listed(Action.SUBMIT):
+        if c1.button(fmt("Submit for checkpoint {}", d["checkpoint"]), type="primary", key="submit",
+                     **offer.disabled(Action.SUBMIT)):
+            act(svc.submit, user["username"], ref, expected_version=d["version"], success=f"{ref} submitted.")
+        offer.explain(Action.SUBMIT, c1)
+    if offer.listed(Action.WITHDRAW):
+        if c2.button("Withdraw proposal", key="withdraw", **offer.disabled(Action.WITHDRAW)):
+            act(svc.withdraw, user["username"], ref, expected_version=d["version"], success=f"{ref} withdrawn.")
+        offer.explain(Action.WITHDRAW, c2)
+
+
+def versions_tab(svc: Service, user: dict, d: dict) -> None:
+    """Every version uploaded, two of them compared finding by finding, and any one downloaded as it was."""
+    ref = d["name"]
+    if d["versions"]:
+        shown, config = labels.table(pd.DataFrame(d["versions"]), ["number", "checkpoint", "errors", "warnings",
+                                                                   "filename", "uploaded_by", "uploaded_at",
+                                                                   "sha256"], times=("uploaded_at",))
+        st.dataframe(shown, hide_index=True, width="stretch", column_config=config)
+        numbers = [v["number"] for v in d["versions"]]
+        if len(numbers) > 1:
+            c1, c2 = st.columns(2)
+            a = c1.selectbox("Compare version", numbers, index=len(numbers) - 2,
+                             key=f"compare-a-{ref}-{numbers[-1]}")
+            b = c2.selectbox("with version", numbers, index=len(numbers) - 1, key=f"compare-b-{ref}-{numbers[-1]}")
+            diff = diff_findings(svc.version_findings(user["username"], ref, a),
+                                 svc.version_findings(user["username"], ref, b))
+            st.markdown(fmt("Fixed: {} · New: {} · Unchanged: {}", len(diff["fixed"]), len(diff["new"]),
+                            len(diff["unchanged"])))
+            for label in ("fixed", "new"):
+                if diff[label]:
+                    st.caption(md(label.capitalize()))
+                    shown, config = labels.table(pd.DataFrame(diff[label]),
+                                                 ["rule_id", "severity", "sheet", "cell", "message"])
+                    wrapping_table(shown, config)
+        # keyed by proposal and latest version, so a choice made elsewhere never outlives a new version
+        number = st.selectbox("Download version", numbers, index=len(numbers) - 1,
+                              key=f"dl-version-{ref}-{numbers[-1]}")
+        name = next(v["filename"] for v in d["versions"] if v["number"] == number)
+
+        def original(username: str, number: int = number) -> bytes:  # read on click, as the person
+            return svc.version_bytes(username, ref, number)[1]
+
+        offer_download(user, "Download the original workbook", original, plain(name), XLSX, "original")
+
+
+def conditions_tab(svc: Service, user: dict, d: dict) -> None:
+    """The conditions of the decisions, due dates marked; answered by the commissioner, closed by a reviewer."""
+    ref, offer = d["name"], Offer(d)
+    if not d["conditions"]:
+        st.markdown("No conditions.")
+    for c in d["conditions"]:
+        due = dt.date.fromisoformat(c["due_date"])
+        overdue = condition_overdue(due, c["status"], dt.date.today())
+        soon = (c["status"] == "open" and not overdue and (due - dt.date.today()).days <= DUE_SOON_DAYS)
+        st.markdown(fmt("**Condition {}** (checkpoint {}, {}{}) {} — owner {}, due {}", c["id"], c["checkpoint"],
+                        labels.code(c["status"]).lower(),
+                        ", overdue" if overdue else ", due soon" if soon else "", c["text"], c["owner"],
+                        labels.day(c["due_date"])))
+        if c["response"]:
+            st.caption(fmt("Answer: {}", c["response"]))
+        if c["status"] != "open":
+            continue  # closed conditions offer nothing more
+        if offer.listed(Action.ANSWER_CONDITION):
+            with st.form(f"answer-{c['id']}"):
+                text = st.text_area("Your answer", key=f"answer-text-{c['id']}",
+                                    max_chars=TextKind.ANSWER.max_chars)
+                if st.form_submit_button("Send answer", **offer.disabled(Action.ANSWER_CONDITION)):
+                    act(svc.answer_condition, user["username"], ref, c["id"], text, success="Answer sent.")
+        closing = [a for a in (Action.DISCHARGE_CONDITION, Action.CARRY_FORWARD_CONDITION) if offer.listed(a)]
+        if closing:
+            with st.form(f"close-{c['id']}"):
+                note = st.text_input("Note", key=f"close-note-{c['id']}",
+                                     max_chars=TextKind.CLOSING_NOTE.max_chars)
+                # A form sends its inputs only when submitted, so a choice inside it could not relabel its
+                # button beforehand: each way of closing is its own button, and the click is the choice.
+                places = st.columns(len(closing))
+                clicked = [a for a, place in zip(closing, places)
+                           if place.form_submit_button(
+                               "Discharge" if a is Action.DISCHARGE_CONDITION else "Carry forward",
+                               key=f"{a.value}-{c['id']}", **offer.disabled(a))]
+                if clicked:
+                    carry = clicked[0] is Action.CARRY_FORWARD_CONDITION
+                    act(svc.discharge, user["username"], ref, c["id"], note, carry_forward=carry,
+                        success=f"Condition {c['id']} {'carried forward' if carry else 'discharged'}.")
+
+
+def history_tab(svc: Service, user: dict, d: dict) -> None:
+    """Everything that happened to the proposal, downloadable; the assurance report and decision letter."""
+    ref = d["name"]
+    if d["history"]:
+        cols = ["at", "actor", "action", "from_state", "to_state", "reason"]
+        history = pd.DataFrame(d["history"])
+        history["action"] = history["action"].map(labels.event)
+        shown, config = labels.table(history, cols, codes=("from_state", "to_state"), times=("at",))
+        wrapping_table(shown, config)
+        from isap.outputs.exports import to_csv
+
+        def history_csv(username: str) -> bytes:  # the history as the person may read it at the click
+            return to_csv(svc.show(username, ref)["history"], cols).encode()
+
+        offer_download(user, "Download the history (CSV)", history_csv, f"{plain(d['reference'])}-history.csv",
+                       "text/csv", "history")
+    if svc.can(user["username"], Capability.READ_ASSURANCE_REPORTS):
+        from isap.outputs.assurance_report import render_report
+
+        cp = st.selectbox("Assurance report for checkpoint", sorted({h["checkpoint"] for h in d["history"]
+                                                                     if h["checkpoint"]}), key="report_cp")
+        if cp:
+            try:
+                html = render_report(svc, user["username"], ref, cp)
+            except WorkflowError as exc:
+                kind_error(exc)
+            else:
+                offer_download(user, "Download the assurance report (HTML, printable)",
+                               lambda _username, html=html: html.encode(),
+                               f"{plain(d['reference'])}-checkpoint-{cp}-assurance.html", "text/html",
+                               "report-html")
+                from isap.outputs.letters import FontsMissing, font_dir, render_letter_pdf, render_report_pdf
+
+                try:
+                    font_dir()
+                except FontsMissing as exc:
+                    st.warning(fmt("PDF downloads are not available here: {}", exc))
+                else:
+                    # made on click, not on every rerun of the page
+                    offer_download(user, "Download the assurance report (PDF)",
+                                   lambda username: render_report_pdf(svc, username, ref, cp),
+                                   f"{plain(d['reference'])}-checkpoint-{cp}-assurance.pdf", "application/pdf",
+                                   "report-pdf")
+                    if any(r["checkpoint"] == cp and r["decision"] for r in d["reviews"]):
+                        offer_download(user, "Download the decision letter (PDF)",
+                                       lambda username: render_letter_pdf(svc, username, ref, cp),
+                                       f"{plain(d['reference'])}-checkpoint-{cp}-decision-letter.pdf",
+                                       "application/pdf", "letter")
+
+
+def review_tab(svc: Service, user: dict, d: dict) -> None:
+    for r in d["reviews"]:
+        dec = r["decision"]
+        st.markdown(fmt("**Checkpoint {}**, version {}, reviewer {}: {}", r["checkpoint"], r["version"],
+                        r["reviewer"], labels.code(dec["outcome"]) if dec else "in progress"))
+        if r["ratings"]:
+            # each rating as a badge in its colour; the words say it too, for anyone who cannot see colour
+            template = " ".join(":" + labels.RATING_COLOURS.get(v, "gray") + "-badge[{}: {}]"
+                                for v in r["ratings"].values())
+            st.markdown(fmt(template, *[w for k, v in r["ratings"].items()
+                                        for w in (labels.domain(k), labels.code(v))]))
+        if dec:
+            st.caption(md(dec["rationale"]))
+    for c in d["comments"]:
+        st.markdown(fmt("> {}  \n— {}, {}", c["text"], c["author"], labels.when(c["at"])))
+    ref = d["name"]
+    offer = Offer(d)
+    if offer.listed(Action.TAKE) or offer.listed(Action.RETURN):
+        c1, c2 = st.columns(2)
+        if offer.listed(Action.TAKE):
+            if c1.button("Take into review", type="primary", **offer.disabled(Action.TAKE)):
+                act(svc.take, user["username"], ref, expected_version=d["version"], success="Taken into review.")
+            offer.explain(Action.TAKE, c1)
+        if offer.listed(Action.RETURN):
+            with c2.form("return"):
+                reason = st.text_input("Reason to return without a decision",
+                                       max_chars=TextKind.REASON.max_chars)
+                if st.form_submit_button("Return to commissioner", **offer.disabled(Action.RETURN)):
+                    act(svc.return_submission, user["username"], ref, reason, expected_version=d["version"],
+                        success="Returned.")
+    if offer.listed(Action.DECIDE):
+        with st.form("decide"):
+            st.subheader(fmt("Checkpoint {} decision", d["checkpoint"]))
+            cols = st.columns(len(AssuranceDomain))
+            ratings = {dom.value: cols[i].selectbox(md(dom.label), tuple(r.value for r in RATED), index=None,
+                                                    key=f"rating-{dom.value}", placeholder="Rate",
+                                                    format_func=labels.code)
+                       for i, dom in enumerate(AssuranceDomain)}
+            # no default: the reviewer chooses the outcome every time
+            outcome = st.selectbox("Outcome", tuple(o.value for o in Outcome), index=None, key="outcome",
+                                   format_func=labels.code, placeholder="Choose the outcome")
+            rationale = st.text_area("Rationale", key="rationale", max_chars=TextKind.RATIONALE.max_chars)
+            st.markdown("**Conditions** (only with the outcome Approved with conditions)")
+            st.caption("Type in the last row to add a condition. By keyboard: Tab into the table, move with the arrow "
+                       "keys, press Enter to type in a cell, Enter again to keep it; the due date opens a date "
+                       "picker.")
+            conditions = st.data_editor(
+                pd.DataFrame({"text": pd.Series(dtype="str"), "owner": pd.Series(dtype="str"),
+                              "due": pd.Series(dtype="datetime64[ns]")}),
+                num_rows="dynamic", hide_index=True, width="stretch", key="conditions", placeholder="",
+                alt="Conditions of the decision: one row each, with the condition, its owner and its due date",
+                column_config={
+                    "text": st.column_config.TextColumn("Condition", width="large",
+                                                        max_chars=TextKind.CONDITION.max_chars),
+                    "owner": st.column_config.TextColumn("Owner", width="medium",
+                                                         max_chars=TextKind.CONDITION_OWNER.max_chars),
+                    "due": st.column_config.DateColumn("Due date", format="D MMM YYYY",
+                                                       min_value=dt.date.today()),
+                })
+            if st.form_submit_button("Record decision", type="primary", **offer.disabled(Action.DECIDE)):
+                conds = condition_inputs(conditions)
+                if outcome is None:
+                    st.error("Choose the outcome of the decision.")
+                elif isinstance(conds, str):
+                    st.error(md(conds))
+                else:
+                    act(svc.decide, user["username"], ref, outcome, {k: v for k, v in ratings.items() if v},
+                        rationale, conds, expected_version=d["version"], success="Decision recorded.")
+    if offer.listed(Action.COMMENT):
+        with st.form("comment"):
+            text = st.text_area("Comment", key="comment-text", max_chars=TextKind.COMMENT.max_chars)
+            if st.form_submit_button("Add comment", **offer.disabled(Action.COMMENT)):
+                act(svc.comment, user["username"], ref, text, success="Comment added.")
+
+
+def condition_inputs(table: pd.DataFrame) -> list[ConditionInput] | str:
+    """The conditions typed into the decision's table, or what is missing from one of them, in words."""
+    out = []
+    for i, row in enumerate(table.itertuples(index=False), start=1):
+        text = "" if pd.isna(row.text) else str(row.text).strip()
+        owner = "" if pd.isna(row.owner) else str(row.owner).strip()
+        due = None if pd.isna(row.due) else pd.Timestamp(row.due).date()
+        if not (text or owner or due):
+            continue  # an empty row the table editor left behind
+        if not (text and owner and due):
+            return f"Condition {i} needs its text, an owner and a due date."
+        out.append(ConditionInput(text, owner, due))
+    return out
+
+
+if __name__ == "__main__":  # Streamlit runs a page's file as a script; imported, it only defines the page
+    guarded(proposal_page)()

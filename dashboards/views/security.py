@@ -1,3 +1,50 @@
-from dashboards import session, ui
+"""Administrators: the last verification of the audit chain, and failed and refused sign-ins.
 
-ui.guarded(lambda: session.security_page(ui.me()))()
+The service refuses both to anyone but an administrator; everything shown is
+escaped text or table cells (a user name typed by anyone is never Markdown).
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboards.render import fmt
+from dashboards.resources import service
+from dashboards.session import me
+from dashboards.widgets import guarded
+
+
+def security_page(user: dict) -> None:
+    """Administrators: the last verification of the audit chain, and failed and refused sign-ins."""
+    import pandas as pd
+
+    svc = service()
+    st.title("Security")
+    st.subheader("Audit history")
+    last = svc.last_audit_verification(user["username"])
+    if last is None:
+        st.info("The audit history has not been verified yet. The daily reminders verify it; so does "
+                "`isap audit verify`.")
+    elif last["ok"]:
+        st.success(fmt("Verified {} UTC: {}", last["at"][:16].replace("T", " "), last["summary"]))
+    else:
+        st.error(fmt("The audit history was changed (found {} UTC): {}", last["at"][:16].replace("T", " "),
+                     last["summary"]))
+    if st.button("Verify now"):
+        svc.verify_audit(user["username"])
+        st.rerun()
+    st.subheader("Failed and refused sign-ins")
+    attempts = svc.sign_in_attempts(user["username"])
+    if not attempts:
+        st.info("No failed sign-ins.")
+        return
+    window = format(svc.policy.sign_in_failure_window_minutes, "g")
+    st.caption(fmt("The latest {}, newest first. A user name is paused after {} failures within {} minutes; "
+                   "`isap user unlock NAME` lifts it at once.", len(attempts), svc.policy.sign_in_max_failures,
+                   window))
+    # a dataframe shows each user name as the text it is (a name typed by anyone is never Markdown)
+    st.dataframe(pd.DataFrame(attempts)[["at", "username", "outcome"]], hide_index=True, width="stretch")
+
+
+if __name__ == "__main__":  # Streamlit runs a page's file as a script; imported, it only defines the page
+    guarded(lambda: security_page(me()))()

@@ -13,18 +13,20 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboards import ui
+from dashboards import session
 from dashboards.render import fmt, plain
+from dashboards.resources import service
+from dashboards.widgets import act, guarded, kind_error
 from isap.review.service import StoreError, WorkflowError
 
 STATE_WORDS = {"active": "Active", "expired": "Expired", "revoked": "Revoked"}
 
 
 def tokens_page() -> None:
-    user = ui.me()
+    user = session.me()
     if user is None:
         return
-    svc = ui.service()
+    svc = service()
     me = user["username"]
     st.title("API tokens")
     st.caption(fmt("A token lets another system or a CI job act as you through the HTTP API: it sees and may do "
@@ -36,7 +38,7 @@ def tokens_page() -> None:
             try:
                 row, secret = svc.create_token(me, name)
             except (WorkflowError, StoreError) as exc:
-                ui.kind_error(exc)
+                kind_error(exc)
             else:
                 st.success(fmt("Token {} ({}) is made. Copy its secret now: it is shown only this once.",
                                row["id"], row["name"]))
@@ -44,7 +46,7 @@ def tokens_page() -> None:
     try:
         rows = svc.tokens(me)
     except (WorkflowError, StoreError) as exc:
-        ui.kind_error(exc)
+        kind_error(exc)
         return
     if not rows:
         st.info("You have no API tokens.")
@@ -61,7 +63,8 @@ def tokens_page() -> None:
                           format_func=lambda i: f"{i}: {plain(live[i]['name'])} ({plain(live[i]['user'])})",
                           placeholder="Choose a token to revoke")
     if picked is not None and st.button("Revoke", key="tokens_revoke"):
-        ui.act(svc.revoke_token, me, picked, success=f"Token {picked} is revoked; it never acts again.")
+        act(svc.revoke_token, me, picked, success=f"Token {picked} is revoked; it never acts again.")
 
 
-ui.guarded(tokens_page)()
+if __name__ == "__main__":  # Streamlit runs a page's file as a script; imported, it only defines the page
+    guarded(tokens_page)()

@@ -14,8 +14,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboards import session, ui
+from dashboards import session
 from dashboards.render import fmt, plain
+from dashboards.resources import service
+from dashboards.widgets import act, guarded
 from isap.review.service import Forbidden
 
 STATE_WORDS = {"enabled": "Enabled", "disabled": "Disabled"}
@@ -23,10 +25,10 @@ PICK = "users_pick"
 
 
 def users_page() -> None:
-    user = ui.me()
+    user = session.me()
     if user is None:
         return
-    svc = ui.service()
+    svc = service()
     me = user["username"]
     st.title("Users")
     try:
@@ -55,17 +57,19 @@ def users_page() -> None:
     first, second = st.columns(2)
     if row["state"] == "disabled":
         if first.button("Enable", key="users_enable"):
-            ui.act(svc.enable_user, picked, actor=me, success=f"{plain(picked)} may sign in again.")
+            act(svc.enable_user, picked, actor=me, success=f"{plain(picked)} may sign in again.")
     elif first.button("Disable", key="users_disable"):
-        ui.act(svc.disable_user, picked, actor=me, success=f"{plain(picked)} is disabled; their sessions ended.")
+        act(svc.disable_user, picked, actor=me, success=f"{plain(picked)} is disabled; their sessions ended.")
     if second.button("End sessions", key="users_end_sessions"):
-        ui.act(svc.end_sessions, picked, actor=me, success=f"The sessions of {plain(picked)} ended.")
+        act(svc.end_sessions, picked, actor=me, success=f"The sessions of {plain(picked)} ended.")
     with st.form("users_password", clear_on_submit=True):
         new = st.text_input("Set a new password", type="password", key="users_new_password",
                             autocomplete="new-password")
         if st.form_submit_button("Set password"):
-            ui.act(svc.set_password, picked, new, actor=me, except_token=session.token(),
+            act(svc.set_password, picked, new, actor=me, except_token=session.token(),
                    success=f"{plain(picked)} has a new password; their other sessions ended.")
 
 
-ui.guarded(users_page)()
+
+if __name__ == "__main__":  # Streamlit runs a page's file as a script; imported, it only defines the page
+    guarded(users_page)()

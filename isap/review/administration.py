@@ -10,6 +10,7 @@ from sqlalchemy import func, text, update
 from sqlmodel import Session, select
 
 from isap.review import audit_anchors, audit_chain, notices, sessions, tokens
+from isap.review.capabilities import Capability, capabilities_of
 from isap.review.lifecycle import (
     Role,
 )
@@ -198,6 +199,20 @@ class Administration(UnitOfWork):
                       .values(outcome=sessions.SUCCEEDED))
         self._run(succeeded)
         return found, attempt_id
+
+    def capabilities(self, actor: str | None) -> frozenset[Capability]:
+        """What `actor` may use beyond one proposal's workflow (`isap.review.capabilities`): the pages a dashboard
+        offers them follow from it.  Nothing for an unknown or disabled account."""
+        def run(s: Session) -> frozenset[Capability]:
+            user = s.exec(select(User).where(User.username == actor)).first() if actor else None
+            if user is None or user.disabled_at is not None:
+                return frozenset()
+            return capabilities_of(user.role)
+        return self._run(run)
+
+    def can(self, actor: str | None, capability: Capability) -> bool:
+        """Whether `actor` may use `capability`: asked by a page instead of comparing role names."""
+        return capability in self.capabilities(actor)
 
     def session_user(self, token: str) -> User:
         """The account a session token signs in; SessionEnded (with a short reason) when it no longer does.

@@ -1,0 +1,217 @@
+"""What several pages show the same way: findings, tables, refused actions, downloads, links to a proposal.
+
+Every page runs inside `guarded`, so an unexpected failure is a short message
+on the page and a traceback in the server's log, never a traceback in
+someone's browser.  Everything that came from a workbook or a person is shown
+inert: through `dashboards.render` (escaped Markdown) or elements that do not
+interpret Markdown (dataframe cells, selectbox options).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import uuid
+from typing import Callable
+
+import pandas as pd
+import streamlit as st
+
+from dashboards import labels
+from dashboards.render import fmt, md, plain
+from isap.review.lifecycle import Action
+from isap.review.service import StoreError, WorkflowError
+from isap.rules.sources import readable
+
+REF, TAB = "ref", "tab"  # the query parameters of a proposal's link: /proposal?ref=ISAP-2026-014&tab=Conditions
+# Streamlit's tables wrap long text only in rows taller than 4rem (64 px), so a row of 76 px shows three
+# lines of text instead of cutting it mid-word; selecting a cell still shows all of it.
+WRAPPING_ROW = 76
+# Streamlit's own height for a table is ten rows of its default 35 px: about four and a half rows of
+# WRAPPING_ROW.  Ours show up to ten whole rows (the header is one default row high; 3 px of borders).
+SHOWN_ROWS, HEADER_ROW, TABLE_BORDERS = 10, 35, 3
+SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+MIB = 1024 * 1024
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+log = logging.getLogger("isap.dashboard")
+
+
+def guarded(page):
+    """Run a page; an unexpected failure becomes a short, plain message here and a full traceback in the log.
+
+    Streamlit's own control flow (`st.rerun`, `st.stop`) passes through: it is
+    a BaseException, not an Exception.
+    """
+    @functools.wraps(page)
+    def run(*args, **kwargs):
+        try:
+            return page(*args, **kwargs)
+        except Exception:  # noqa: BLE001 - the boundary of a page: nothing unexpected reaches the browser
+            incident = uuid.uuid4().hex[:8]
+            log.exception("dashboard page %s failed (incident %s)", getattr(page, "__name__", "?"), incident)
+            st.error(fmt("Something went wrong on this page, and it has been logged (reference {}). "
+                         "Nothing you saved is lost: reload the page, or try again later.", incident))
+    return run
+
+
+def kind_error(exc: Exception) -> None:
+    """Refused actions in plain, kind words."""
+    from isap.review.service import Conflict
+
+    if isinstance(exc, Conflict):
+        st.warning("Someone else changed this proposal while you were looking at it. "
+                   "The page has the latest now; please check and try again.")
+    else:
+        st.error(fmt("That could not be done: {}", exc))
+
+
+def act(fn, *args, success: str, **kwargs) -> bool:
+    try:
+        fn(*args, **kwargs)
+    except (WorkflowError, StoreError) as exc:
+        kind_error(exc)
+        return False
+    st.session_state["flash"] = success
+    st.rerun()
+    return True
+
+
+
+# ---------------------------------------------------------------------------- shared views
+def findings_view(findings: list[dict], key: str) -> None:
+    if not findings:
+        st.success("No findings: the workbook meets every rule checked.")
+        return
+    frame = pd.DataFrame(findings)
+    if "acknowledged" in frame:
+        # A dataframe cell shows text as it is; the note is flattened so that it is shown, not a dict.
+        frame["acknowledged"] = [plain(f"{a.get('note', '')} ({a.get('by', '')})") if isinstance(a, dict) else ""
+                                 for a in frame["acknowledged"]]
+    frame["order"] = frame["severity"].map(SEVERITY_ORDER)
+    if "source" in frame:
+        frame["source"] = frame["source"].map(readable)
+    findings_chart(frame)
+    for domain, group in sorted(frame.groupby("domain"), key=lambda g: g[1]["order"].min()):
+        errors = int((group["severity"] == "error").sum())
+        warnings = int((group["severity"] == "warning").sum())
+        with st.expander(fmt("{}: {} error(s), {} warning(s)", labels.domain(domain), errors, warnings),
+                         expanded=errors > 0):
+            ordered = group.sort_values(["order", "sheet", "row"]).copy()
+            ordered["severity"] = ordered["severity"].map(lambda v: labels.SEVERITIES.get(v, v))
+            shown, config = labels.table(ordered, ["severity", "rule_id", "sheet", "cell", "message", "source",
+                                                   "acknowledged"])
+            wrapping_table(shown, config, key=f"{key}-{domain}")
+
+
+SEVERITY_COLOURS = {"Errors": "#d5281b", "Warnings": "#ffb81c"}  # NHS red and warm yellow, with a legend
+
+
+def findings_chart(frame: pd.DataFrame) -> None:
+    """Findings per domain, errors and warnings stacked in their own colours, with a legend."""
+    import altair as alt
+
+    counts = (frame.assign(Domain=frame["domain"].map(labels.domain),
+                           Severity=frame["severity"].map({"error": "Errors", "warning": "Warnings"}))
+              .dropna(subset=["Severity"]).groupby(["Domain", "Severity"]).size().reset_index(name="Findings"))
+    if counts.empty:
+        return
+    chart = alt.Chart(counts).mark_bar().encode(
+        x=alt.X("Domain:N", axis=alt.Axis(labelAngle=0, labelLimit=200)),
+        y=alt.Y("Findings:Q", axis=alt.Axis(tickMinStep=1, format="d")),
+        color=alt.Color("Severity:N", scale=alt.Scale(domain=list(SEVERITY_COLOURS),
+                                                      range=list(SEVERITY_COLOURS.values())),
+                        legend=alt.Legend(orient="top", title=None)),
+        tooltip=["Domain", "Severity", "Findings"],
+    ).properties(height=220)
+    st.altair_chart(chart, width="stretch")
+
+
+class Offer:
+    """The workflow actions the state machine offers the signed-in person on one proposal (from `Service.show`).
+
+    A page asks this, never the proposal's state or the person's role: an
+    action that is not listed is not shown; one listed but not allowed yet is
+    shown disabled, with the reason as its help and a caption beside it.
+    """
+
+    def __init__(self, shown: dict):
+        self._options = {Action(o["action"]): o for o in shown.get("actions", [])}
+
+    def listed(self, action: Action) -> bool:
+        return action in self._options
+
+    def allowed(self, action: Action) -> bool:
+        return bool(self._options.get(action, {}).get("allowed"))
+
+    def reason(self, action: Action) -> str | None:
+        return self._options.get(action, {}).get("reason")
+
+    def disabled(self, action: Action) -> dict:
+        """Keyword arguments for the action's button: disabled with its reason when not allowed yet."""
+        if self.allowed(action):
+            return {"disabled": False}
+        return {"disabled": True, "help": md(self.reason(action))}
+
+    def explain(self, action: Action, where=st) -> None:
+        """Say why a listed action cannot be done yet."""
+        if self.listed(action) and not self.allowed(action):
+            where.caption(fmt("{}: {}", action.label, self.reason(action)))
+
+
+
+def open_proposal(ref: str, tab: str | None = None) -> None:
+    """Go to a proposal's page; the address bar then reads `/proposal?ref=…` (and `&tab=…`)."""
+    params = {REF: ref} | ({TAB: tab} if tab else {})
+    st.switch_page("views/proposal.py", query_params=params)
+
+
+def table_height(rows: int) -> int:
+    """The height in pixels of a table of `rows` wrapping rows: all of them, up to SHOWN_ROWS, then it scrolls."""
+    return HEADER_ROW + max(1, min(rows, SHOWN_ROWS)) * WRAPPING_ROW + TABLE_BORDERS
+
+
+def wrapping_table(shown: pd.DataFrame, config: dict, **kwargs):
+    """A table of labelled columns whose rows wrap long text, as tall as up to ten of those rows."""
+    return st.dataframe(shown, hide_index=True, width="stretch", column_config=config, row_height=WRAPPING_ROW,
+                        height=table_height(len(shown)), **kwargs)
+
+
+def row_opens_caption() -> None:
+    """Tell people how a row opens its proposal, by mouse and by keyboard (Shift+Space is the table's own key)."""
+    st.caption("Select a row to open its proposal: click the box at the start of the row, or, by keyboard, Tab into "
+               "the table, move to the row with the arrow keys and press Shift+Space.")
+
+
+def opened_row(event, frame: pd.DataFrame) -> str | None:
+    """The reference of the row someone selected in a table, if they selected one."""
+    rows = getattr(getattr(event, "selection", None), "rows", None) or []
+    return str(frame.iloc[rows[0]]["name"]) if rows else None
+
+
+
+def offer_download(user: dict | None, label: str, make: Callable[[str], bytes], file_name: str, mime: str,
+                   key: str) -> None:
+    """A download of proposal data, served by the dashboard's own route to this signed-in person only.
+
+    Not `st.download_button`: Streamlit serves its files to anyone with the
+    address (see dashboards/downloads.py).  `make` is given the account's user
+    name when the link is followed, and reads through the service as that account.
+    """
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    from dashboards import downloads, session
+
+    sso = bool(user and user.get("sso"))
+    credential = st.context.cookies.get(downloads.SSO_COOKIE) if sso else session.token()
+    ctx = get_script_run_ctx()
+    if user is None or not credential or ctx is None:
+        st.caption(fmt("{}: sign in again to download.", label))
+        return
+    url = downloads.make_offer((ctx.session_id, key), credential, user["username"], sso, make, file_name, mime)
+    st.link_button(label, url)
+
+
+def size_text(size: int) -> str:
+    return f"{size / MIB:.1f} MB" if size >= MIB else f"{size / 1024:.0f} KB"
+
+
