@@ -30,8 +30,6 @@ def load(service: Service) -> bool:
     Only into an empty store, or one demo data made (loading again adds
     nothing): a store holding anything else is refused (Refused), since the
     demo's administrator has a published password."""
-    if not service.claim_for_demo() and service.has_user("alice"):
-        return False
     # The demo is recorded over the past weeks, through the real commands, so the review queue shows waiting
     # times, an overdue review and a history over time; the clock is the service's own again afterwards.
     # Everything is recorded in the order it happened: the history never goes back in time.
@@ -42,7 +40,9 @@ def load(service: Service) -> bool:
         service.clock = lambda: now - dt.timedelta(days=days)
 
     try:
-        days_ago(61)
+        days_ago(61)  # the store is marked as the demo's at the start of its history, which only goes forward
+        if not service.claim_for_demo() and service.has_user("alice"):
+            return False
         service.add_organisation("QUA", "NHS Black Country Integrated Care Board")
         service.add_organisation("QHM", "NHS North East and North Cumbria Integrated Care Board")
         service.add_organisation("X24", "NHS England")
