@@ -81,9 +81,23 @@ def test_a_disabled_accounts_tokens_stop_for_good(service):
         service.token_user(secret)
     assert refused.value.reason == "account_disabled"
     service.enable_user("alice")
-    with pytest.raises(TokenRefused, match="disabled"):  # enabling the account does not bring its tokens back
+    # enabling the account does not bring its tokens back, and the answer says the token was revoked, and why
+    with pytest.raises(TokenRefused, match="revoked when its account was disabled") as refused:
         service.token_user(secret)
+    assert refused.value.reason == "revoked"
     assert service.tokens("alice")[0]["state"] == "revoked"
+
+
+def test_a_password_change_revokes_the_accounts_tokens(service):
+    """Whoever knew the old password may hold a token made with it: a new password stops every token."""
+    _, secret = service.create_token("alice", "ci")
+    assert service.token_user(secret)[0] == "alice"
+    service.set_password("alice", "a-new-password-for-alice", actor="ada")
+    with pytest.raises(TokenRefused, match="revoked when its account's password was changed") as refused:
+        service.token_user(secret)
+    assert refused.value.reason == "revoked"
+    _, fresh = service.create_token("alice", "ci-again")
+    assert service.token_user(fresh)[0] == "alice"  # a token made after the change acts
 
 
 def test_an_unknown_token_and_two_live_tokens_of_one_name(service):

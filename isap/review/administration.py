@@ -92,8 +92,8 @@ class Administration(UnitOfWork):
 
     def set_password(self, username: str, password: str, actor: str | None = None,
                      except_token: str | None = None) -> int:
-        """Give an account a new password and end every other session it has: whoever knew the old one is signed
-        out everywhere.  `except_token` keeps the session of an administrator changing their own.  Returns how
+        """Give an account a new password, end every other session it has and revoke its API tokens: whoever knew
+        the old one is signed out everywhere.  `except_token` keeps the session of an administrator changing their own.  Returns how
         many sessions were ended."""
         from isap.review.passwords import hash_password
 
@@ -110,6 +110,8 @@ class Administration(UnitOfWork):
             user.password_hash = new_hash
             s.add(user)
             ended = self._end_sessions(s, user, "password_changed", except_token)
+            # a token made with the old password may be in the hands of whoever knew it: it stops too
+            tokens.revoke_tokens_of(s, user, self.clock(), reason="password_changed")
             self._audit(s, None, "password_set", actor or "admin-cli", reason=user.username)
             return ended
         return self._run(run)

@@ -43,6 +43,11 @@ REASONS = {
     "revoked": "This API token was revoked: create a new one.",
     "account_disabled": "The account this API token acts for is disabled: ask an ISAP administrator.",
 }
+# Why a token was revoked other than by its holder, in the words its next use is answered with
+REVOKED_BECAUSE = {
+    "account_disabled": "This API token was revoked when its account was disabled: create a new one.",
+    "password_changed": "This API token was revoked when its account's password was changed: create a new one.",
+}
 
 
 def new_secret() -> str:
@@ -132,8 +137,10 @@ class Tokens(UnitOfWork):
             state = token_state(row, now)
             user = s.get(User, row.user_id)
             if state == "revoked":
-                reason = "account_disabled" if row.revoked_reason == "account_disabled" else "revoked"
-                return TokenRefused(reason, REASONS[reason])
+                if row.revoked_reason == "account_disabled" and (user is None or user.disabled_at is not None):
+                    return TokenRefused("account_disabled", REASONS["account_disabled"])
+                # revoked for good, whatever happened to the account since: say why it was revoked
+                return TokenRefused("revoked", REVOKED_BECAUSE.get(row.revoked_reason or "", REASONS["revoked"]))
             if state == "expired":
                 return TokenRefused("expired", REASONS["expired"].format(date=_aware(row.expires_at).date()))
             if user is None or user.disabled_at is not None:
@@ -164,10 +171,11 @@ class Tokens(UnitOfWork):
         return user
 
 
-def revoke_tokens_of(s: Session, user: User, now: dt.datetime) -> int:
-    """Revoke every token of `user` because the account was disabled (in the caller's transaction)."""
+def revoke_tokens_of(s: Session, user: User, now: dt.datetime, reason: str = "account_disabled") -> int:
+    """Revoke every token of `user` because the account was disabled or its password changed (`reason`, a key
+    of `REVOKED_BECAUSE`), in the caller's transaction."""
     return s.execute(update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
-                     .values(revoked_at=now, revoked_reason="account_disabled")).rowcount
+                     .values(revoked_at=now, revoked_reason=reason)).rowcount
 
 
 def _row(t: ApiToken, owner: str, now: dt.datetime) -> dict:
