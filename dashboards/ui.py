@@ -27,7 +27,7 @@ import streamlit as st
 
 from dashboards import labels
 from dashboards.render import fmt, md, plain
-from isap.review.lifecycle import Action, AssuranceDomain, Outcome, Rating, State, condition_overdue
+from isap.review.lifecycle import Action, AssuranceDomain, Outcome, Rating, State, condition_due_soon, condition_overdue
 from isap.review.service import ConditionInput, Service, StoreError, WorkflowError, diff_findings
 from isap.rules.registry import all_rules
 from isap.rules.sources import readable
@@ -36,7 +36,6 @@ PICK = "proposal_pick"
 REF, TAB = "ref", "tab"  # the query parameters of a proposal's link: /proposal?ref=ISAP-2026-014&tab=Conditions
 TAB_NAMES = ("Findings", "Versions", "Conditions", "Review", "History")
 RATED = (Rating.RED, Rating.AMBER, Rating.GREEN)
-DUE_SOON_DAYS = 14  # an open condition due within two weeks is marked "due soon"
 # Streamlit's tables wrap long text only in rows taller than 4rem (64 px), so a row of 76 px shows three
 # lines of text instead of cutting it mid-word; selecting a cell still shows all of it.
 WRAPPING_ROW = 76
@@ -459,7 +458,7 @@ def proposal_page() -> None:
         for c in d["conditions"]:
             due = dt.date.fromisoformat(c["due_date"])
             overdue = condition_overdue(due, c["status"], dt.date.today())
-            soon = (c["status"] == "open" and not overdue and (due - dt.date.today()).days <= DUE_SOON_DAYS)
+            soon = condition_due_soon(due, c["status"], dt.date.today(), svc.policy)
             st.markdown(fmt("**Condition {}** (checkpoint {}, {}{}) {} — owner {}, due {}", c["id"], c["checkpoint"],
                             labels.code(c["status"]).lower(),
                             ", overdue" if overdue else ", due soon" if soon else "", c["text"], c["owner"],
@@ -823,10 +822,10 @@ def review_queue_page() -> None:
     frame = pd.DataFrame(rows)
     frame["reference"] = frame["name"]  # with the lead commissioner's code where two organisations share it
     c = st.columns(4)
-    c[0].metric("Waiting to be taken", int((frame["state"] == "submitted").sum()))
-    c[1].metric("In review", int((frame["state"] == "in_review").sum()))
+    c[0].metric("Waiting to be taken", int((frame["state"] == State.SUBMITTED).sum()))
+    c[1].metric("In review", int((frame["state"] == State.IN_REVIEW).sum()))
     c[2].metric("Overdue", int(frame["overdue"].sum()))
-    c[3].metric("Assured", int((frame["state"] == "assured").sum()))
+    c[3].metric("Assured", int((frame["state"] == State.ASSURED).sum()))
     st.bar_chart(frame.groupby(["checkpoint", "state"]).size().unstack(fill_value=0).rename(columns=labels.code),
                  height=220,
                  x_label="Checkpoint", y_label="Proposals")
