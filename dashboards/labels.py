@@ -1,9 +1,9 @@
-"""The words a reader sees for the product's codes: states, outcomes, roles, domains, columns, dates and times.
+"""The words a reader sees for the product's codes: states, outcomes, roles, events, domains, columns, dates, times.
 
 The store and the state machine keep codes (`in_review`,
 `approved_with_conditions`, `service_scope`); people read words.  Every
 label here is taken from the enum that defines the code (the state
-machine's `State.label`, `Outcome.label`, …), so a new state or outcome
+machine's `State.label`, `Outcome.label`, the history's `AuditKind.label`, …), so a new state or outcome
 cannot be shown as a code, and no word is written twice.  Times are stored
 in UTC and shown in UK time, the way people write them ("23 Nov 2026,
 14:05").  Nothing here is ever "None": a missing value is an empty cell.
@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
 
+from isap.review.events import event_label
 from isap.review.lifecycle import (
-    Action,
     AssuranceDomain,
     ConditionStatus,
     Outcome,
@@ -41,17 +41,6 @@ CODES: dict[str, str] = {
     **{r.value: r.label for r in Role},
     **{c.value: c.value.replace("_", " ").capitalize() for c in ConditionStatus},
     **{r.value: r.value.capitalize() for r in Rating},
-}
-# what the history's events are called (actions of the state machine, and the service's own records)
-EVENTS: dict[str, str] = {
-    **{a.value: a.label for a in Action},
-    "return_submission": "Returned without a decision", "proposal_created": "Proposal created",
-    "version_uploaded": "Version uploaded", "checked": "Checked", "decided": "Decision recorded",
-    "title_changed": "Title changed", "contact_changed": "Contact changed",
-    "condition_discharged": "Condition discharged",
-    "condition_carried_forward": "Condition carried forward", "condition_answered": "Condition answered",
-    "acknowledged": "Warning answered", "submitted": "Submitted", "withdrawn": "Withdrawn",
-    "taken": "Taken into review", "returned": "Returned", "commented": "Comment added",
 }
 RATING_COLOURS = {"green": "green", "amber": "orange", "red": "red"}  # Streamlit's colour names, for badges
 # column headers, one table for every page
@@ -84,8 +73,8 @@ def code(value: object) -> str:
 
 
 def event(value: object) -> str:
-    text = "" if value is None else str(value)
-    return EVENTS.get(text, text.replace("_", " ").capitalize())
+    """The words for a history event (`AuditKind.label`)."""
+    return event_label(value)
 
 
 def domain(value: object) -> str:

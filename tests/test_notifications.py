@@ -631,3 +631,23 @@ def test_administrators_see_the_outbox_on_the_dashboard(tmp_path, monkeypatch, p
             rita.switch_page("views/outbox.py")  # a reviewer's navigation has no outbox
     finally:
         st.cache_resource.clear()
+
+
+def test_due_soon_is_the_policy_value_for_reminders_and_the_dashboard(env, tmp_path):
+    """One "due soon": the policy's working days decide both the reminder and the dashboard's mark."""
+    from isap.policy import Policy
+    from isap.review.lifecycle import ConditionStatus, condition_due_soon
+    from isap.review.service import Service
+
+    # due Thursday 7 January 2027: 6 working days after Tuesday 29 December (Friday 1 January is a bank holiday)
+    due = dt.date(2027, 1, 7)
+    decided(env, tmp_path, [("Publish the conflicts register", "gov@blackcountry.nhs.uk", due)])
+    wide = Policy(condition_due_soon_working_days=6)
+    assert [r["kind"] for r in Service(base_url=BASE, policy=wide).remind(dt.date(2026, 12, 29))] == [
+        "condition_due_soon"]
+    assert condition_due_soon(due, ConditionStatus.OPEN, dt.date(2026, 12, 29), wide)
+    assert not condition_due_soon(due, ConditionStatus.OPEN, dt.date(2026, 12, 29), Policy())
+    assert condition_due_soon(due, ConditionStatus.OPEN, dt.date(2026, 12, 30), Policy())
+    # overdue and closed conditions are not "due soon"
+    assert not condition_due_soon(due, ConditionStatus.OPEN, dt.date(2027, 1, 8), wide)
+    assert not condition_due_soon(due, ConditionStatus.DISCHARGED, dt.date(2027, 1, 6), wide)

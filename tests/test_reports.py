@@ -395,3 +395,16 @@ def test_libreoffice_reads_the_annotated_text_as_text(tmp_path):
     by_rule = {r[1]: r for r in rows[1:]}
     assert by_rule["WB006"][2] == hostile_sheet and by_rule["WB006"][6] == hostile_sheet + "!A1"
     assert by_rule["REL002"][4].startswith(PAYLOADS[2])
+
+
+def test_the_reports_audit_trail_names_events_in_words(reviewed, db_url):
+    """The report and the letter show the history's events by their labels, as the dashboard does."""
+    from isap.outputs.assurance_report import render_report, report_context
+    from isap.review.events import AuditKind
+
+    service, ref = reviewed
+    html = render_report(service, "rita", ref, 1)
+    decided = AuditKind.decided("approved_with_conditions")
+    assert decided.label in html and f">{decided.value}<" not in html
+    assert [h["event"] for h in report_context(service, "rita", ref, 1)["history"]][:2] == [
+        AuditKind.PROPOSAL_CREATED.label, AuditKind.VERSION_UPLOADED.label]

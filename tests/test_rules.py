@@ -211,10 +211,18 @@ def test_policy_mail_domains_are_lower_case_domain_names(domains):
         Policy(mail_domains=domains)
 
 
-def test_policy_mail_domains_from_a_policy_file(tmp_path):
-    from isap.policy import Policy
+def test_policy_mail_domains_from_a_policy_file(tmp_path, monkeypatch):
+    from isap.composition import load_policy
 
+    monkeypatch.delenv("ISAP_POLICY", raising=False)
     (tmp_path / "isap-policy.toml").write_text('[policy]\nmail_domains = ["example.org", "nhs.net"]\n')
-    policy = Policy.load(cwd=tmp_path)
+    policy = load_policy(cwd=tmp_path)
     assert policy.mail_domains == ("example.org", "nhs.net")
     assert policy.values()["mail_domains"] == ["example.org", "nhs.net"]
+
+
+def test_the_policy_is_found_in_one_place_only():
+    """The composition root finds the policy file; the policy object has no lookup of its own to differ from it."""
+    from isap.policy import Policy
+
+    assert not hasattr(Policy, "load")

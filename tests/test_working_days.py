@@ -105,9 +105,9 @@ def test_overdue_only_once_the_bank_holidays_are_counted_out(waiting):
     row = next(r for r in service.review_queue("rita", today=D(2027, 1, 4)) if r["reference"] == ref)
     assert row["working_days_in_state"] == 19 and row["days_in_state"] == 32
     assert row["overdue"] is False  # plain Monday-to-Friday would have said 22, overdue
-    assert not [o for o in service.overdue(D(2027, 1, 4)) if o["kind"] == "review"]
+    assert not [o for o in service.overdue(D(2027, 1, 4)) if o["kind"] == "review_overdue"]
     # two working days later it has waited 21 working days: overdue
     row = next(r for r in service.review_queue("rita", today=D(2027, 1, 6)) if r["reference"] == ref)
     assert row["working_days_in_state"] == 21 and row["overdue"] is True
-    late = [o for o in service.overdue(D(2027, 1, 6)) if o["kind"] == "review"]
+    late = [o for o in service.overdue(D(2027, 1, 6)) if o["kind"] == "review_overdue"]
     assert [o["key"] for o in late] == [ref] and "21 working days" in late[0]["subject"]

@@ -17,13 +17,7 @@ from dashboards.resources import service
 from dashboards.session import me
 from dashboards.widgets import guarded
 from isap.review.capabilities import Capability
-
-KIND_WORDS = {
-    "version_checked": "Version checked", "submitted": "Submitted", "taken_into_review": "Taken into review",
-    "decision_recorded": "Decision recorded", "condition_due_soon": "Condition due soon",
-    "condition_overdue": "Condition overdue", "review_overdue": "Review overdue",
-}
-STATUS_WORDS = {"pending": "Waiting to be sent", "sending": "Being sent", "sent": "Sent", "failed": "Failed"}
+from isap.review.events import NotificationStatus, notification_label, status_label
 
 
 def outbox_page() -> None:
@@ -37,27 +31,27 @@ def outbox_page() -> None:
                "(`isap notify send`). A message waiting to be sent after a refusal is tried again later.")
     counts = svc.outbox_counts()
     cols = st.columns(4)
-    for col, status in zip(cols, ("pending", "sending", "sent", "failed")):
-        col.metric(md(STATUS_WORDS[status]), int(counts.get(status, 0)))
-    choice = st.selectbox("Show", ["All", *STATUS_WORDS.values()], key="outbox_status")
-    status = next((k for k, v in STATUS_WORDS.items() if v == choice), None)
+    for col, status in zip(cols, NotificationStatus):
+        col.metric(md(status.label), int(counts.get(status, 0)))
+    choice = st.selectbox("Show", ["All", *(s.label for s in NotificationStatus)], key="outbox_status")
+    status = next((s.value for s in NotificationStatus if s.label == choice), None)
     rows = svc.outbox(user["username"], status)
     if not rows:
         st.info("No notifications to show.")
         return
     frame = pd.DataFrame([{
         "Queued": r["created_at"][:16].replace("T", " "),
-        "Event": KIND_WORDS.get(r["kind"], plain(r["kind"])),
+        "Event": plain(notification_label(r["kind"])),
         "Proposal": r["reference"] or "",
         "To": plain(", ".join(r["recipients"]), 300),
         "Subject": plain(r["subject"], 200),
-        "Status": STATUS_WORDS.get(r["status"], plain(r["status"])),
+        "Status": plain(status_label(r["status"])),
         "Attempts": r["attempts"],
         "Sent": (r["sent_at"] or "")[:16].replace("T", " "),
         "Reason": plain(r["last_error"] or "", 500),
     } for r in rows])
     st.dataframe(frame, hide_index=True, width="stretch")
-    failed = frame[frame["Status"] == STATUS_WORDS["failed"]]
+    failed = frame[frame["Status"] == NotificationStatus.FAILED.label]
     if len(failed):
         st.subheader("Failed, with the reason")
         st.dataframe(failed[["Queued", "Event", "Proposal", "To", "Reason"]], hide_index=True, width="stretch")

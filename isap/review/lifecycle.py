@@ -18,6 +18,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from isap.policy import Policy
 
 
 class State(StrEnum):
@@ -458,6 +462,18 @@ def next_step(facts: ProposalFacts, actor: Actor) -> str:
 def condition_overdue(due: dt.date, status: str, today: dt.date) -> bool:
     """An open condition past its due date (the dashboard's marking and the reminders' rule)."""
     return status == ConditionStatus.OPEN and due < today
+
+
+def condition_due_soon(due: dt.date, status: str, today: dt.date, policy: "Policy") -> bool:
+    """An open condition, not yet overdue, due within the policy's `condition_due_soon_working_days`: the
+    dashboard's marking and the reminders' rule, so the two cannot differ."""
+    from isap.policy import working_days
+
+    if status != ConditionStatus.OPEN or due < today:
+        return False
+    soon = working_days.add_working_days(today, policy.condition_due_soon_working_days,
+                                         policy.working_days_calendar)
+    return due <= soon
 
 
 def waiting_for_review(state: str) -> bool:

@@ -10,13 +10,13 @@ from sqlalchemy import func, update
 from sqlmodel import Session, select
 
 from isap.review import lifecycle, notices
+from isap.review.events import NotificationKind, NotificationStatus
 from isap.review.lifecycle import (
     ConditionStatus,
     Role,
     State,
 )
 from isap.review.unit_of_work import (
-    DUE_SOON_WORKING_DAYS,
     UnitOfWork,
     notification_row,
 )
@@ -34,8 +34,8 @@ class Notifications(UnitOfWork):
         """Queue a message about the system itself to every administrator (once per `key`); what was queued."""
         def run(s: Session) -> dict | None:
             admins = [u.email for u in s.exec(select(User).where(User.role == Role.ADMIN))]
-            if self._notify(s, "administrator_alert", key, admins, notices.Notice(subject, body)):
-                return {"kind": "administrator_alert", "key": key, "reference": None, "subject": subject}
+            if self._notify(s, NotificationKind.ADMINISTRATOR_ALERT, key, admins, notices.Notice(subject, body)):
+                return {"kind": NotificationKind.ADMINISTRATOR_ALERT, "key": key, "reference": None, "subject": subject}
             return None
         return self._run(run)
 
@@ -53,25 +53,28 @@ class Notifications(UnitOfWork):
             waited = working_days.working_days_between(since, today, calendar)
             if waited > target:
                 # once per wait: a proposal returned and submitted again waits afresh
-                out.append({"kind": "review", "key": p.reference, "proposal": p, "to": reviewers, "contact": None,
+                out.append({"kind": NotificationKind.REVIEW_OVERDUE, "key": p.reference, "proposal": p,
+                            "to": reviewers, "contact": None,
                             "outbox_key": (f"review-overdue:{p.reference}:{p.state}:{p.state_since.isoformat()}"
                                            f":proposal{p.id}"),
                             "notice": notices.review_overdue(p.reference, p.title, State(p.state), since, waited,
                                                              target, self._reviewers_link(s, p))})
-        soon = working_days.add_working_days(today, DUE_SOON_WORKING_DAYS, calendar)
+        soon = working_days.add_working_days(today, self.policy.condition_due_soon_working_days, calendar)
         for c, p in s.exec(select(Condition, Proposal).join(Proposal, Proposal.id == Condition.proposal_id)
                            .where(Condition.status == ConditionStatus.OPEN, Condition.due_date <= soon)
                            .order_by(Condition.id)):
             to = [c.owner, p.contact_email]
             if lifecycle.condition_overdue(c.due_date, c.status, today):
-                out.append({"kind": "condition", "key": f"{p.reference}-{c.id}", "proposal": p, "to": to,
+                out.append({"kind": NotificationKind.CONDITION_OVERDUE, "key": f"{p.reference}-{c.id}",
+                            "proposal": p, "to": to,
                             "contact": p.contact_email,
                             "outbox_key": f"condition-overdue:{c.id}",
                             "notice": notices.condition_overdue(p.reference, p.title, c.text, c.owner, c.due_date,
                                                                 self._link(p))})
             else:
                 left = working_days.working_days_between(today, c.due_date, calendar)
-                out.append({"kind": "condition_due", "key": f"{p.reference}-{c.id}", "proposal": p, "to": to,
+                out.append({"kind": NotificationKind.CONDITION_DUE_SOON, "key": f"{p.reference}-{c.id}",
+                            "proposal": p, "to": to,
                             "contact": p.contact_email,
                             "outbox_key": f"condition-due:{c.id}",
                             "notice": notices.condition_due(p.reference, p.title, c.text, c.owner, c.due_date,
@@ -80,7 +83,8 @@ class Notifications(UnitOfWork):
 
     def overdue(self, today: dt.date) -> list[dict]:
         """Reviews waiting past the policy target, open conditions past their due date, and conditions due
-        within five working days, as plain rows (kind, key, recipients, subject, body); nothing is written."""
+        within the policy's `condition_due_soon_working_days`, as plain rows (kind, key, recipients, subject,
+        body); nothing is written."""
         def run(s: Session) -> list[dict]:
             return [{"kind": d["kind"], "key": d["key"], "to": self._recipients(d["to"], d["contact"])[0],
                      "subject": d["notice"].subject, "body": d["notice"].body} for d in self._due(s, today)]
@@ -92,8 +96,7 @@ class Notifications(UnitOfWork):
         def run(s: Session) -> list[dict]:
             queued = []
             for d in self._due(s, today):
-                kind = {"review": "review_overdue", "condition": "condition_overdue",
-                        "condition_due": "condition_due_soon"}[d["kind"]]
+                kind = d["kind"]
                 p = d["proposal"]
                 if self._notify(s, kind, d["outbox_key"], d["to"], d["notice"], p, p.checkpoint,
                                 contact=d["contact"]):
@@ -118,13 +121,14 @@ class Notifications(UnitOfWork):
 
         def run(s: Session) -> list[dict]:
             q = (select(Notification.id, Notification.status).where(
-                ((Notification.status == "pending") & (Notification.next_attempt_at <= now))
-                | ((Notification.status == "sending") & (Notification.claimed_at <= stale)))
+                ((Notification.status == NotificationStatus.PENDING) & (Notification.next_attempt_at <= now))
+                | ((Notification.status == NotificationStatus.SENDING) & (Notification.claimed_at <= stale)))
                  .order_by(Notification.id).limit(limit))
             claimed = []
             for nid, status in list(s.execute(q)):
                 res = s.execute(update(Notification).where(Notification.id == nid, Notification.status == status)
-                                .values(status="sending", claimed_at=now, attempts=Notification.attempts + 1))
+                                .values(status=NotificationStatus.SENDING, claimed_at=now,
+                                        attempts=Notification.attempts + 1))
                 if res.rowcount == 1:
                     claimed.append(nid)
             rows = s.exec(select(Notification).where(Notification.id.in_(claimed)).order_by(Notification.id))
@@ -136,8 +140,9 @@ class Notifications(UnitOfWork):
         (a recipient the server refused), for administrators."""
         def run(s: Session) -> bool:
             res = s.execute(update(Notification).where(Notification.id == notification_id,
-                                                       Notification.status == "sending")
-                            .values(status="sent", sent_at=utcnow(), last_error=note[:2000] if note else None))
+                                                       Notification.status == NotificationStatus.SENDING)
+                            .values(status=NotificationStatus.SENT, sent_at=utcnow(),
+                                    last_error=note[:2000] if note else None))
             return res.rowcount == 1
         return self._run(run)
 
@@ -146,11 +151,11 @@ class Notifications(UnitOfWork):
         def run(s: Session) -> None:
             values: dict[str, Any] = {"last_error": reason[:2000]}
             if retry_at is None:
-                values["status"] = "failed"
+                values["status"] = NotificationStatus.FAILED
             else:
-                values.update(status="pending", next_attempt_at=retry_at)
+                values.update(status=NotificationStatus.PENDING, next_attempt_at=retry_at)
             s.execute(update(Notification).where(Notification.id == notification_id,
-                                                 Notification.status == "sending").values(**values))
+                                                 Notification.status == NotificationStatus.SENDING).values(**values))
         self._run(run)
 
     def outbox(self, actor: str, status: str | None = None, limit: int = 500) -> list[dict]:
@@ -166,7 +171,7 @@ class Notifications(UnitOfWork):
     def outbox_counts(self) -> dict[str, int]:
         """How many messages are in each state (pending, sending, sent, failed)."""
         def run(s: Session) -> dict[str, int]:
-            counts = dict.fromkeys(("pending", "sending", "sent", "failed"), 0)
+            counts = dict.fromkeys((s.value for s in NotificationStatus), 0)
             for status, n in s.execute(select(Notification.status, func.count(Notification.id))
                                        .group_by(Notification.status)):
                 counts[status] = n

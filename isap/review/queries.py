@@ -11,6 +11,7 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from isap.review import lifecycle
+from isap.review.events import AuditKind
 from isap.review.lifecycle import (
     Actor,
     ProposalFacts,
@@ -209,7 +210,7 @@ class Queries(UnitOfWork):
                               for e in s.exec(select(AuditEvent).where(AuditEvent.proposal_id == p.id)
                                               .order_by(AuditEvent.id))]
             # where the proposal's messages go, and the last change of it, so the page can show them side by side
-            change = next((h for h in reversed(out["history"]) if h["action"] == "contact_changed"), None)
+            change = next((h for h in reversed(out["history"]) if h["action"] == AuditKind.CONTACT_CHANGED), None)
             out["contact"] = {"address": p.contact_email, "change": change["reason"] if change else None,
                               "changed_at": change["at"] if change else None}
             return out

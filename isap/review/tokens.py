@@ -19,6 +19,7 @@ import secrets
 from sqlalchemy import update
 from sqlmodel import Session, select
 
+from isap.review.events import AuditKind
 from isap.review.lifecycle import Role
 from isap.review.unit_of_work import SYSTEM_USER, NotFound, Refused, UnitOfWork, WorkflowError, iso_time
 from isap.store.models import ApiToken, Organisation, User
@@ -93,7 +94,7 @@ class Tokens(UnitOfWork):
                            expires_at=now + dt.timedelta(days=days or most))
             s.add(row)
             s.flush()
-            self._audit(s, None, "api_token_created", user.username, reason=f"token {row.id} {name}")
+            self._audit(s, None, AuditKind.API_TOKEN_CREATED, user.username, reason=f"token {row.id} {name}")
             return _row(row, user.username, now)
         return self._run(run), secret
 
@@ -121,7 +122,7 @@ class Tokens(UnitOfWork):
             now = self.clock()
             row.revoked_at, row.revoked_reason = now, "revoked"
             s.add(row)
-            self._audit(s, None, "api_token_revoked", user.username,
+            self._audit(s, None, AuditKind.API_TOKEN_REVOKED, user.username,
                         reason=f"token {row.id} {row.name} of {owner.username}")
             return _row(row, owner.username, now)
         return self._run(run)

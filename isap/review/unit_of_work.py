@@ -20,6 +20,7 @@ from sqlmodel import Session, select
 
 from isap.policy import Policy
 from isap.review import lifecycle, notices
+from isap.review.events import AuditKind, NotificationKind, NotificationStatus
 from isap.review.lifecycle import (
     Action,
     Actor,
@@ -53,7 +54,6 @@ PEOPLE = (Role.COMMISSIONER, Role.REVIEWER, Role.ADMIN)  # the roles an account 
 DOMAINS = tuple(d.value for d in lifecycle.AssuranceDomain)
 RATINGS = tuple(r.value for r in lifecycle.Rating)
 DEFAULT_BASE_URL = "http://localhost:8501"  # the dashboard on this machine, when no address is set
-DUE_SOON_WORKING_DAYS = 5  # a condition's owner and the contact are told this many working days ahead
 NAME_SEPARATOR = "/"  # between a lead commissioner's code and a reference: QUA/ISAP-2026-014
 
 
@@ -281,7 +281,7 @@ class UnitOfWork:
             return True
         return user.role == Role.COMMISSIONER and user.organisation_id == p.organisation_id
 
-    def _audit(self, s: Session, p: Proposal | None, action: str, actor: str, from_state: str | None = None,
+    def _audit(self, s: Session, p: Proposal | None, action: AuditKind, actor: str, from_state: str | None = None,
                to_state: str | None = None, reason: str | None = None, checkpoint: int | None = None,
                record: str | None = None) -> None:
         """Append to the history; `checkpoint` is the one the event belongs to (default: the proposal's now);
@@ -292,9 +292,9 @@ class UnitOfWork:
                          to_state=to_state, checkpoint=checkpoint, reason=reason, at=self.clock(), record=record))
 
     # ------------------------------------------------------------------ the outbox
-    def _notify(self, s: Session, kind: str, key: str, recipients: Iterable[str | None], notice: notices.Notice,
-                p: Proposal | None = None, checkpoint: int | None = None, attachment: str | None = None,
-                contact: str | None = None) -> bool:
+    def _notify(self, s: Session, kind: NotificationKind, key: str, recipients: Iterable[str | None],
+                notice: notices.Notice, p: Proposal | None = None, checkpoint: int | None = None,
+                attachment: str | None = None, contact: str | None = None) -> bool:
         """Queue one message in the caller's transaction, so it exists exactly when the event does.
 
         `key` names the event: a second message for the same event is not queued
@@ -313,7 +313,7 @@ class UnitOfWork:
                            recipients="\n".join(to), subject=notices._line(notice.subject, 250), body=notice.body,
                            attachment=attachment, message_id=f"<{uuid.uuid4().hex}@isap>")
         if not to:
-            row.status = "failed"
+            row.status = NotificationStatus.FAILED
             row.last_error = ("nobody to send it to: " + ("; ".join(refused) if refused else
                                                           "no e-mail address is recorded for them"))[:2000]
         s.add(row)
@@ -379,7 +379,7 @@ class UnitOfWork:
         for k, v in values.items():
             setattr(p, k, v)
 
-    def _transition(self, s: Session, p: Proposal, actor: User, action: str, to_state: State,
+    def _transition(self, s: Session, p: Proposal, actor: User, action: AuditKind, to_state: State,
                     expected_version: int | None, reason: str | None = None, **changes: Any) -> None:
         from_state = p.state
         self._bump(s, p, expected_version, state=to_state, **changes)
