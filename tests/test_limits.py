@@ -83,7 +83,8 @@ def test_control_characters_in_free_text_never_reach_the_store(service, tmp_path
 
 
 def test_the_dashboard_text_areas_use_the_same_maxima():
-    source = (Path(__file__).resolve().parents[1] / "dashboards" / "ui.py").read_text()
+    pages = Path(__file__).resolve().parents[1] / "dashboards"
+    source = "\n".join(p.read_text() for p in sorted(pages.rglob("*.py")))
     assert "max_chars=2000" not in source and "max_chars=200)" not in source  # no maximum of its own
     for kind in ("NOTE", "COMMENT", "RATIONALE", "ANSWER", "CONDITION", "CONDITION_OWNER", "REASON"):
         assert f"TextKind.{kind}.max_chars" in source, kind

@@ -111,6 +111,8 @@ class Administration(UnitOfWork):
             user.password_hash = new_hash
             s.add(user)
             ended = self._end_sessions(s, user, "password_changed", except_token)
+            # a token made with the old password may be in the hands of whoever knew it: it stops too
+            tokens.revoke_tokens_of(s, user, self.clock(), reason="password_changed")
             self._audit(s, None, AuditKind.PASSWORD_SET, actor or "admin-cli", reason=user.username)
             return ended
         return self._run(run)
