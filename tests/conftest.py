@@ -47,6 +47,56 @@ def _ends_with_pytest(p) -> bool:
         return True
 
 
+# ---------------------------------------------------------------------- tiers
+
+# Every test is in exactly one tier (CONTRIBUTING.md):
+#   unit         pure functions, the state table, the rules on workbooks, the formats;
+#   integration  the store (SQLite; PostgreSQL also marked `postgres`), flows, the sandbox, the dashboard's AppTest;
+#   e2e          a real browser, real Prefect servers, LibreOffice and Gnumeric, processes killed from outside.
+# A module or test may say its tier (`pytestmark = pytest.mark.e2e`); otherwise the fixtures it uses decide, so a
+# new test file has a tier without anyone remembering to give it one, and `scripts/test.sh --fast` never
+# silently leaves it out.
+TIERS = ("unit", "integration", "e2e")
+# fixtures that give a test a database, a Prefect server or the file store: the test is integration at least
+INTEGRATION_FIXTURES = frozenset({"db_url", "service", "postgres_server", "prefect_harness"})
+# fixtures that reach a PostgreSQL server, and parameters that choose one
+POSTGRES_FIXTURES = frozenset({"postgres_server"})
+POSTGRES_PARAMETER = "postgresql"
+
+
+def tier_of(item) -> tuple[str, bool]:
+    """The tier a collected test belongs to, and whether it needs PostgreSQL; a UsageError names the test when
+    it claims two tiers, or claims `unit` while using a database or server."""
+    claimed = [name for name in TIERS if item.get_closest_marker(name) is not None]
+    if len({m.name for m in item.iter_markers() if m.name in TIERS}) > 1:
+        raise pytest.UsageError(f"{item.nodeid} is marked with more than one tier: "
+                                f"{sorted({m.name for m in item.iter_markers() if m.name in TIERS})}")
+    fixtures = set(getattr(item, "fixturenames", ()))
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    postgres = bool(fixtures & POSTGRES_FIXTURES) or POSTGRES_PARAMETER in params.values()
+    needs_store = postgres or bool(fixtures & INTEGRATION_FIXTURES)
+    if claimed:
+        tier = claimed[0]
+        if tier == "unit" and needs_store:
+            raise pytest.UsageError(f"{item.nodeid} is marked unit but uses "
+                                    f"{sorted(fixtures & (INTEGRATION_FIXTURES | POSTGRES_FIXTURES)) or 'PostgreSQL'}"
+                                    ": mark it integration")
+    elif Path(str(item.fspath)).stem.endswith("_e2e"):
+        tier = "e2e"
+    else:
+        tier = "integration" if needs_store else "unit"
+    return tier, postgres
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        tier, postgres = tier_of(item)
+        if item.get_closest_marker(tier) is None:
+            item.add_marker(getattr(pytest.mark, tier))
+        if postgres and item.get_closest_marker("postgres") is None:
+            item.add_marker(pytest.mark.postgres)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def no_process_outlives_the_tests():
     """Fail the session if any process the tests started is still running once every other fixture is done.
