@@ -199,13 +199,22 @@ def db_url(request, tmp_path):
     return url
 
 
+def cheap_hashing_policy(**values):
+    """The policy the tests' service runs under: the defaults, but password hashes at argon2's least cost (each
+    production hash takes 64 MiB and a noticeable fraction of a second, and the suite makes thousands)."""
+    from isap.policy import Policy
+
+    return Policy(**{"password_hash_time_cost": 1, "password_hash_memory_kib": 8, "password_hash_parallelism": 1,
+                     **values})
+
+
 @pytest.fixture
 def service(db_url, tmp_path):
     from isap.review.service import Service
     from isap.store.db import engine_for
     from isap.store.files import FileStore
 
-    svc = Service(engine_for(db_url), FileStore(tmp_path / "files"))
+    svc = Service(engine_for(db_url), FileStore(tmp_path / "files"), cheap_hashing_policy())
     svc.add_organisation("QUA", "NHS Black Country ICB")
     svc.add_organisation("QHM", "NHS North East and North Cumbria ICB")
     svc.add_user("alice", "commissioner", "QUA", password="correct horse")
