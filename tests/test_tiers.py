@@ -57,3 +57,42 @@ def test_every_collected_test_of_this_file_has_one_tier(request):
     """The hook has run by the time a test runs: this test carries the mark it was given."""
     tiers = [m.name for m in request.node.iter_markers() if m.name in ("unit", "integration", "e2e")]
     assert tiers == ["unit"]
+
+
+# ---------------------------------------------------------------------- databases from a migrated template
+
+@pytest.fixture
+def template_made(request):
+    """The session's template of this test's kind of database, made (once) before migrations are forbidden."""
+    kind = request.node.callspec.params["db_url"]
+    return request.getfixturevalue("migrated_sqlite" if kind == "sqlite" else "migrated_postgres")
+
+
+@pytest.fixture
+def migrations_forbidden(monkeypatch):
+    """From here on, running Alembic fails the test: a test's database must come from the session's template."""
+    import isap.store.db
+
+    def upgrade(*_args, **_kwargs):
+        raise AssertionError("a test's database was migrated on its own instead of copied from the template")
+
+    monkeypatch.setattr(isap.store.db, "upgrade", upgrade)
+
+
+def test_each_test_gets_a_migrated_copy_without_running_alembic(template_made, migrations_forbidden, db_url,
+                                                                tmp_path):
+    from sqlalchemy import text
+
+    from isap.review.service import Service
+    from isap.store.db import engine_for
+    from isap.store.files import FileStore
+
+    svc = Service(engine_for(db_url), FileStore(tmp_path / "files"))  # the schema is at head, or this raises
+    svc.add_organisation("QUA", "NHS Black Country ICB")
+    engine = engine_for(template_made)
+    try:
+        with engine.connect() as conn:  # the copy's rows are its own
+            assert conn.execute(text("SELECT count(*) FROM organisation")).scalar_one() == 0
+    finally:
+        engine.dispose()  # PostgreSQL copies a template only while nobody is connected to it
+        svc.engine.dispose()
