@@ -30,7 +30,6 @@ from isap.store.models import (
     SignInAttempt,
     SignInSession,
     User,
-    utcnow,
 )
 
 
@@ -225,7 +224,7 @@ class Administration(UnitOfWork):
         def run(s: Session) -> None:
             s.execute(update(SignInSession).where(SignInSession.token_hash == sessions.token_hash(token),
                                                   SignInSession.ended_at.is_(None))
-                      .values(ended_at=utcnow(), ended_reason="signed_out"))
+                      .values(ended_at=self.clock(), ended_reason="signed_out"))
         self._run(run)
 
     def unlock(self, username: str, actor: str | None = None) -> None:
