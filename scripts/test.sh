@@ -14,4 +14,7 @@ for arg in "$@"; do
   fi
 done
 bash scripts/setup.sh
+# pytest keeps its assert-rewritten test modules, and Python its compiled ones, only where bytecode may be
+# written; without them every run compiles the suite again (__pycache__ is ignored by git)
+unset PYTHONDONTWRITEBYTECODE
 exec .venv/bin/python -m pytest ${args[@]+"${args[@]}"}

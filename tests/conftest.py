@@ -58,9 +58,10 @@ def _ends_with_pytest(p) -> bool:
 # silently leaves it out.
 TIERS = ("unit", "integration", "e2e")
 # fixtures that give a test a database, a Prefect server or the file store: the test is integration at least
-INTEGRATION_FIXTURES = frozenset({"db_url", "service", "postgres_server", "prefect_harness"})
+INTEGRATION_FIXTURES = frozenset({"db_url", "service", "postgres_server", "prefect_harness", "migrated_sqlite",
+                                  "migrated_postgres"})
 # fixtures that reach a PostgreSQL server, and parameters that choose one
-POSTGRES_FIXTURES = frozenset({"postgres_server"})
+POSTGRES_FIXTURES = frozenset({"postgres_server", "migrated_postgres"})
 POSTGRES_PARAMETER = "postgresql"
 
 

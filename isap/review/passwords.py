@@ -41,11 +41,14 @@ def hash_password(password: str, policy: Policy | None = None) -> str:
     return _hasher_for(policy).hash(password)
 
 
+# verifies any hash at the cost it was made with (a hash names its own parameters)
+_HASHER = _hasher_for(None)
+
+
 def verify_password(stored_hash: str, password: str) -> bool:
     with _CHECKING:
         try:
-            # the hash names its own parameters: any hasher verifies it at the cost it was made with
-            return _hasher_for(None).verify(stored_hash, password)
+            return _HASHER.verify(stored_hash, password)
         except (VerificationError, InvalidHashError):
             return False
 
