@@ -47,6 +47,57 @@ def _ends_with_pytest(p) -> bool:
         return True
 
 
+# ---------------------------------------------------------------------- tiers
+
+# Every test is in exactly one tier (CONTRIBUTING.md):
+#   unit         pure functions, the state table, the rules on workbooks, the formats;
+#   integration  the store (SQLite; PostgreSQL also marked `postgres`), flows, the sandbox, the dashboard's AppTest;
+#   e2e          a real browser, real Prefect servers, LibreOffice and Gnumeric, processes killed from outside.
+# A module or test may say its tier (`pytestmark = pytest.mark.e2e`); otherwise the fixtures it uses decide, so a
+# new test file has a tier without anyone remembering to give it one, and `scripts/test.sh --fast` never
+# silently leaves it out.
+TIERS = ("unit", "integration", "e2e")
+# fixtures that give a test a database, a Prefect server or the file store: the test is integration at least
+INTEGRATION_FIXTURES = frozenset({"db_url", "service", "postgres_server", "prefect_harness", "migrated_sqlite",
+                                  "migrated_postgres"})
+# fixtures that reach a PostgreSQL server, and parameters that choose one
+POSTGRES_FIXTURES = frozenset({"postgres_server", "migrated_postgres"})
+POSTGRES_PARAMETER = "postgresql"
+
+
+def tier_of(item) -> tuple[str, bool]:
+    """The tier a collected test belongs to, and whether it needs PostgreSQL; a UsageError names the test when
+    it claims two tiers, or claims `unit` while using a database or server."""
+    claimed = [name for name in TIERS if item.get_closest_marker(name) is not None]
+    if len({m.name for m in item.iter_markers() if m.name in TIERS}) > 1:
+        raise pytest.UsageError(f"{item.nodeid} is marked with more than one tier: "
+                                f"{sorted({m.name for m in item.iter_markers() if m.name in TIERS})}")
+    fixtures = set(getattr(item, "fixturenames", ()))
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    postgres = bool(fixtures & POSTGRES_FIXTURES) or POSTGRES_PARAMETER in params.values()
+    needs_store = postgres or bool(fixtures & INTEGRATION_FIXTURES)
+    if claimed:
+        tier = claimed[0]
+        if tier == "unit" and needs_store:
+            raise pytest.UsageError(f"{item.nodeid} is marked unit but uses "
+                                    f"{sorted(fixtures & (INTEGRATION_FIXTURES | POSTGRES_FIXTURES)) or 'PostgreSQL'}"
+                                    ": mark it integration")
+    elif Path(str(item.fspath)).stem.endswith("_e2e"):
+        tier = "e2e"
+    else:
+        tier = "integration" if needs_store else "unit"
+    return tier, postgres
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        tier, postgres = tier_of(item)
+        if item.get_closest_marker(tier) is None:
+            item.add_marker(getattr(pytest.mark, tier))
+        if postgres and item.get_closest_marker("postgres") is None:
+            item.add_marker(pytest.mark.postgres)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def no_process_outlives_the_tests():
     """Fail the session if any process the tests started is still running once every other fixture is done.
@@ -132,21 +183,61 @@ def postgres_server():
 
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory) -> str:
+    """A SQLite database brought to the latest schema once for the session: the template of every test's copy
+    (Alembic takes seconds; a copy, milliseconds)."""
+    from isap.store.db import engine_for, upgrade
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('template-db') / 'isap.db'}"
+    upgrade(url)
+    engine_for(url).dispose()
+    return url
+
+
+@pytest.fixture(scope="session")
+def migrated_postgres(postgres_server) -> str:
+    """A PostgreSQL database brought to the latest schema once for the session: the template of every test's."""
+    from isap.store.db import engine_for, upgrade
+    from tests.pgserver import create_database
+
+    url = create_database(postgres_server, "isap_template_" + uuid.uuid4().hex[:8])
+    upgrade(url)
+    engine_for(url).dispose()  # CREATE DATABASE … TEMPLATE needs it to have no connection
+    return url
+
+
+def copy_sqlite(template_url: str, to: Path) -> str:
+    """A copy of a SQLite database (through SQLite's backup, so a write-ahead log is copied too); its URL."""
+    import sqlite3
+
+    source, target = sqlite3.connect(template_url.removeprefix("sqlite:///")), sqlite3.connect(to)
+    try:
+        source.backup(target)
+    finally:
+        source.close()
+        target.close()
+    return f"sqlite:///{to}"
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request, tmp_path):
-    """A fresh, upgraded database of each kind for one test."""
-    from isap.store.db import upgrade
-
+    """A fresh database of each kind at the latest schema for one test: a copy of the session's template."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'isap.db'}"
-    else:
-        import uuid
+        return copy_sqlite(request.getfixturevalue("migrated_sqlite"), tmp_path / "isap.db")
+    from tests.pgserver import create_database
 
-        from tests.pgserver import create_database
+    template = request.getfixturevalue("migrated_postgres").rsplit("/", 1)[1]
+    return create_database(request.getfixturevalue("postgres_server"), "t_" + uuid.uuid4().hex[:12], template)
 
-        url = create_database(request.getfixturevalue("postgres_server"), "t_" + uuid.uuid4().hex[:12])
-    upgrade(url)
-    return url
+
+def cheap_hashing_policy(**values):
+    """The policy the tests' service runs under: the defaults, but password hashes at argon2's least cost (each
+    production hash takes 64 MiB and a noticeable fraction of a second, and the suite makes thousands)."""
+    from isap.policy import Policy
+
+    return Policy(**{"password_hash_time_cost": 1, "password_hash_memory_kib": 8, "password_hash_parallelism": 1,
+                     **values})
 
 
 @pytest.fixture
@@ -155,7 +246,7 @@ def service(db_url, tmp_path):
     from isap.store.db import engine_for
     from isap.store.files import FileStore
 
-    svc = Service(engine_for(db_url), FileStore(tmp_path / "files"))
+    svc = Service(engine_for(db_url), FileStore(tmp_path / "files"), cheap_hashing_policy())
     svc.add_organisation("QUA", "NHS Black Country ICB")
     svc.add_organisation("QHM", "NHS North East and North Cumbria ICB")
     svc.add_user("alice", "commissioner", "QUA", password="correct horse")

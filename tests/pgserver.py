@@ -76,9 +76,10 @@ def restartable_server():
         shutil.rmtree(base, ignore_errors=True)
 
 
-def create_database(server_url: str, name: str) -> str:
+def create_database(server_url: str, name: str, template: str | None = None) -> str:
+    """A new database on the server (a copy of `template`, when given: nobody may be connected to it); its URL."""
     import psycopg
 
     with psycopg.connect(server_url.replace("postgresql+psycopg", "postgresql"), autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
+        conn.execute(f"CREATE DATABASE {name}" + (f" TEMPLATE {template}" if template else ""))
     return server_url.rsplit("/", 1)[0] + "/" + name

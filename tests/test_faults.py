@@ -16,6 +16,8 @@ from isap.store.db import StoreError
 from isap.store.files import FileStore, FileStoreError
 from sample_submissions.proposals import clean, write
 
+pytestmark = pytest.mark.e2e  # processes are killed from outside
+
 REF = "ISAP-2026-014"
 
 

@@ -21,6 +21,8 @@ from isap.workbook import isolation
 from sample_submissions.proposals import clean, write
 from tests.test_isolation import _abort, _allocate, _burn, _native_huge_allocation, _sleep, _spin
 
+pytestmark = pytest.mark.integration  # the sandbox: the CLI's checking child
+
 ROOT = Path(__file__).resolve().parent.parent
 LIMITS = isolation.Limits(wall_seconds=5.0, cpu_seconds=2.0, memory_bytes=1 << 30)
 

@@ -26,6 +26,8 @@ from isap.workbook.findings import Domain, Severity
 from sample_submissions.proposals import clean, write
 from tests.hostile import engagement_part, rezip, sheet_xml
 
+pytestmark = pytest.mark.integration  # the sandbox: children, limits, kills
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -16,7 +16,7 @@ from sample_submissions.proposals import clean, write
 
 needs_poppler = pytest.mark.skipif(not shutil.which("pdftotext") or not shutil.which("pdftoppm"),
                                    reason="needs Debian's poppler-utils (pdftotext, pdftoppm)")
-pytestmark = needs_poppler
+pytestmark = [pytest.mark.e2e, needs_poppler]  # Chromium prints the PDFs
 
 REF = "ISAP-2026-031"
 TITLE = "Dudley Integrated Care Provider — £1.2bn over 10 years"

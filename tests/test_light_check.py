@@ -17,6 +17,8 @@ import pytest
 
 from sample_submissions.proposals import clean, write
 
+pytestmark = pytest.mark.integration  # real `isap check` processes
+
 ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("pandas", "prefect", "streamlit", "sqlalchemy", "sqlmodel")
 

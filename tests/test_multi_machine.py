@@ -28,7 +28,7 @@ from sample_submissions.proposals import clean, write
 from tests.cluster import can_unshare, http, isap, kill_machine, mount_namespace, start_worker
 from tests.cluster import cluster as running_cluster
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 FILES = 40
 
 

@@ -19,7 +19,7 @@ import pytest
 
 from isap.orchestration.processes import Children, auth_headers, prefect_server, startup_timeout, wait_for_api
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

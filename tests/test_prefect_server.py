@@ -31,7 +31,7 @@ import pytest
 from isap.orchestration.processes import auth_headers, die_with_parent
 from tests.cluster import stop
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 ISAP = [sys.executable, "-m", "isap.cli"]
 
 

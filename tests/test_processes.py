@@ -24,7 +24,7 @@ import pytest
 
 from tests.inboxes import one_proposal_inbox
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(not sys.platform.startswith("linux"),
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.skipif(not sys.platform.startswith("linux"),
                                                    reason="parent-death signals are Linux's")]
 ISAP = [sys.executable, "-m", "isap.cli"]
 

@@ -17,6 +17,8 @@ from isap.rules.engine import check_file
 from isap.workbook.template import ERROR_LITERALS, SHEETS
 from sample_submissions.proposals import clean, write
 
+pytestmark = pytest.mark.integration  # the sandbox: whatever a workbook holds
+
 BASES: dict[str, bytes] = {}
 
 

@@ -382,6 +382,7 @@ def test_invalid_guarantor_type_is_not_a_cascade(run_check):
 
 
 @pytest.mark.slow
+@pytest.mark.e2e
 @pytest.mark.skipif(shutil.which("ssconvert") is None, reason="Gnumeric (ssconvert) is not installed")
 def test_gnumeric_date_column_without_cell_styles(tmp_path):
     """Gnumeric leaves out a cell's style when it equals its column's: the dates must stay dates."""

@@ -19,6 +19,8 @@ from isap.workbook.safety import FileRefused, inspect
 from sample_submissions.proposals import clean, write
 from tests.hostile import add_sheet, build_all, engagement_part, rezip, sheet_xml
 
+pytestmark = pytest.mark.integration  # the sandbox's safety scan
+
 
 def _outcome(path, on_ready=None):
     try:

@@ -21,6 +21,9 @@ Two commands run for as long as they are allowed to, and are handled:
   with one small test file through the script's pass-through arguments
   (`bash ./scripts/test.sh -q tests/test_template.py`), which proves the set-up
   and the test runner work without the suite running itself again.
+- `bash ./scripts/test.sh --fast` runs the fast tier: it is run likewise on one
+  file whose PostgreSQL tests it must leave out (`tests/test_working_days.py`),
+  which proves the tier is chosen without running the fast tier inside itself.
 """
 
 from __future__ import annotations
@@ -42,11 +45,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 RUN_COMMAND = "bash ./scripts/run.sh"
 TEST_COMMAND = "bash ./scripts/test.sh"
 TEST_ARGUMENTS = ["-q", "tests/test_template.py"]
+FAST_COMMAND = "bash ./scripts/test.sh --fast"
+FAST_ARGUMENTS = ["-v", "tests/test_working_days.py"]
 EXPECTED_STATUS = re.compile(r"#.*\bexits (\d+)\b")
 
 
@@ -90,7 +95,7 @@ BLOCKS = shell_blocks(README.read_text(encoding="utf-8"))
 def test_the_readme_has_only_indented_shell_blocks():
     """One form for the examples, so every one of them is run below."""
     assert "```" not in README.read_text(encoding="utf-8")
-    assert [RUN_COMMAND] in BLOCKS and [TEST_COMMAND] in BLOCKS and len(BLOCKS) >= 4
+    assert [RUN_COMMAND] in BLOCKS and [TEST_COMMAND] in BLOCKS and [FAST_COMMAND] in BLOCKS and len(BLOCKS) >= 5
 
 
 def free_port() -> int:
@@ -149,7 +154,7 @@ def script_for(commands: list[str], clone: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-@pytest.mark.parametrize("commands", [b for b in BLOCKS if b not in ([RUN_COMMAND], [TEST_COMMAND])],
+@pytest.mark.parametrize("commands", [b for b in BLOCKS if b not in ([RUN_COMMAND], [TEST_COMMAND], [FAST_COMMAND])],
                          ids=lambda b: b[0][:40] if b else "empty")
 def test_readme_block_runs_as_written(clone, newcomer_env, commands, tmp_path):
     if not (clone / ".venv" / "bin" / "isap").exists():
@@ -168,6 +173,16 @@ def test_readme_test_command(clone, newcomer_env):
                        capture_output=True, text=True, timeout=1800)
     assert r.returncode == 0, f"{r.stdout[-4000:]}\n{r.stderr[-3000:]}"
     assert re.search(r"\b\d+ passed\b", r.stdout), r.stdout[-2000:]
+    assert leftovers(clone) == []
+
+
+def test_readme_fast_command(clone, newcomer_env):
+    """`bash ./scripts/test.sh --fast` as written, on one file: its SQLite tests run, its PostgreSQL ones do not."""
+    r = subprocess.run(["bash", "-c", f"{FAST_COMMAND} {shlex.join(FAST_ARGUMENTS)}"], cwd=clone, env=newcomer_env,
+                       capture_output=True, text=True, timeout=1800)
+    assert r.returncode == 0, f"{r.stdout[-4000:]}\n{r.stderr[-3000:]}"
+    assert re.search(r"\[sqlite\] PASSED", r.stdout) and re.search(r"\b\d+ deselected\b", r.stdout), r.stdout[-2000:]
+    assert "[postgresql]" not in r.stdout, r.stdout[-2000:]
     assert leftovers(clone) == []
 
 

@@ -18,7 +18,7 @@ import pytest
 
 from isap.rules.engine import check_file
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 SOFFICE = shutil.which("soffice")
 SSCONVERT = shutil.which("ssconvert")

@@ -25,6 +25,8 @@ from tests.hostile import (
     valid_bytes,
 )
 
+pytestmark = pytest.mark.integration  # the sandbox: hostile files under its limits
+
 # Runs the real CLI in a child process under a 512 MiB address-space cap and a timeout, and reports its
 # peak resident memory (ru_maxrss of the child).
 PROBE = textwrap.dedent("""

@@ -3,7 +3,11 @@ verification of the audit chain."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.test_dashboard import demo_env, signed_in, texts  # noqa: F401 - demo_env is a fixture
+
+pytestmark = pytest.mark.integration  # the store, through the dashboard
 
 
 def test_administrators_see_failed_sign_ins_and_the_last_verification(demo_env):  # noqa: F811

@@ -6,7 +6,6 @@ import datetime as dt
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 from sqlalchemy import text
@@ -138,26 +137,50 @@ def test_a_session_is_kept_only_as_a_hash_and_ends_when_signed_out(service):
     with service.engine.connect() as conn:
         stored = conn.execute(text("SELECT token_hash FROM signinsession")).scalars().all()
     assert stored == [sessions.token_hash(token)] and token not in stored
+    service.clock = Clock(T0 + dt.timedelta(days=400))  # what "now" is, the service decides
     service.sign_out(token)
+    with service.engine.connect() as conn:
+        ended = conn.execute(text("SELECT ended_at FROM signinsession")).scalar_one()
+    assert (ended if isinstance(ended, dt.datetime) else dt.datetime.fromisoformat(ended)).replace(tzinfo=None) \
+        == service.clock().replace(tzinfo=None)
     with pytest.raises(SessionEnded, match="You signed out"):
         service.session_user(token)
     with pytest.raises(SessionEnded, match="no longer valid"):
         service.session_user("forged" + token)
 
 
+class Clock:
+    """The service's clock, moved on by the test instead of waited for."""
+
+    def __init__(self, now: dt.datetime):
+        self.now = now
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def forward(self, **delta) -> None:
+        self.now += dt.timedelta(**delta)
+
+
 def test_sessions_expire_and_time_out_when_idle(service):
     from isap.review.service import Service, SessionEnded
 
+    clock = Clock(T0)
+    service.clock = clock
     short = Service(service.engine, service.files, Policy(session_absolute_hours=1 / 3600),
                     check_schema_version=False)
+    short.clock = clock
     _, token = short.sign_in("alice", "correct horse")
-    time.sleep(1.2)
+    clock.forward(seconds=0.9)
+    assert short.session_user(token).username == "alice"
+    clock.forward(seconds=0.2)
     with pytest.raises(SessionEnded, match="expired"):
         short.session_user(token)
     idle = Service(service.engine, service.files, Policy(session_idle_minutes=1 / 60), check_schema_version=False)
+    idle.clock = clock
     _, token = idle.sign_in("alice", "correct horse")
     assert idle.session_user(token).username == "alice"
-    time.sleep(1.2)
+    clock.forward(seconds=1.2)
     with pytest.raises(SessionEnded, match="without activity"):
         idle.session_user(token)
     with pytest.raises(SessionEnded, match="without activity"):

@@ -158,6 +158,14 @@ class Policy(BaseModel):
         15.0, gt=0, description="Minutes within which that many failures lock the user name out.")
     sign_in_lockout_minutes: float = Field(
         15.0, gt=0, description="Minutes a locked-out user name is refused (an administrator can unlock it).")
+    # The cost of each new password hash (argon2id); the defaults are argon2's RFC 9106 low-memory profile.
+    # A hash keeps the cost it was made with, so changing these never locks anyone out.
+    password_hash_time_cost: int = Field(
+        3, ge=1, description="argon2id passes over memory for each new password hash.")
+    password_hash_memory_kib: int = Field(
+        65_536, ge=8, description="argon2id memory for each new password hash, in KiB (each check takes as much).")
+    password_hash_parallelism: int = Field(
+        4, ge=1, description="argon2id lanes for each new password hash.")
 
     # The HTTP API (personal API tokens)
     api_token_days: int = Field(

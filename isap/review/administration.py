@@ -34,7 +34,6 @@ from isap.store.models import (
     SignInAttempt,
     SignInSession,
     User,
-    utcnow,
 )
 from isap.text import without_controls
 
@@ -84,7 +83,7 @@ class Administration(UnitOfWork):
             from isap.review.passwords import hash_password
 
             user = User(username=name, role=role, organisation_id=org_id, email=email,
-                        password_hash=hash_password(password) if password else None)
+                        password_hash=hash_password(password, self.policy) if password else None)
             s.add(user)
             s.flush()
             self._audit(s, None, AuditKind.USER_ADDED, actor or "admin-cli", reason=f"{name} ({role})")
@@ -100,7 +99,7 @@ class Administration(UnitOfWork):
 
         if not password:
             raise WorkflowError("a password cannot be empty")
-        new_hash = hash_password(password)  # before the transaction: it takes a moment, and holds nothing
+        new_hash = hash_password(password, self.policy)  # before the transaction: it takes a moment, and holds nothing
 
         def run(s: Session) -> int:
             if actor is not None:
@@ -192,7 +191,7 @@ class Administration(UnitOfWork):
             raise SignInRefused(sessions.LOCKED.format(until=found.strftime("%H:%M")))
         if found is None or not found.password_hash or found.role == Role.SYSTEM or found.disabled_at is not None:
             # a disabled account costs the same check and gets the same words: nobody learns it exists
-            verify_unknown(password)
+            verify_unknown(password, self.policy)
             raise SignInRefused(sessions.WRONG)
         if not verify_password(found.password_hash, password):
             raise SignInRefused(sessions.WRONG)
@@ -251,7 +250,7 @@ class Administration(UnitOfWork):
         def run(s: Session) -> None:
             s.execute(update(SignInSession).where(SignInSession.token_hash == sessions.token_hash(token),
                                                   SignInSession.ended_at.is_(None))
-                      .values(ended_at=utcnow(), ended_reason="signed_out"))
+                      .values(ended_at=self.clock(), ended_reason="signed_out"))
         self._run(run)
 
     def unlock(self, username: str, actor: str | None = None) -> None:
