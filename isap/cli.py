@@ -15,6 +15,7 @@ from typing import List, Optional
 import typer
 
 from isap.private import write_private
+from isap.text import BIDI_CONTROLS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="ISAP assurance engine: check ICP proposal workbooks and follow them through review.")
@@ -46,7 +47,7 @@ class RulesFormat(str, Enum):
 # Control characters (terminal escape sequences, carriage returns, bidirectional overrides) shown as
 # visible escapes: workbook and user text must never drive the terminal that reads isap's output.
 _CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0, 9), *range(11, 32), *range(127, 160))}
-_CONTROLS.update({c: f"\\u{c:04x}" for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))})
+_CONTROLS.update({ord(c): f"\\u{ord(c):04x}" for c in BIDI_CONTROLS})  # the marks too, as in every document
 
 
 def terminal_text(text: str) -> str:

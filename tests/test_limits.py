@@ -321,3 +321,13 @@ def test_a_nul_in_a_name_or_reference_is_an_ordinary_answer_never_a_database_fai
         service.add_user("eve", "reviewer", email="eve\x00@nhs.net")
     org = service.add_organisation("Q\x00XX", "NHS\x00 Somewhere ICB")
     assert org.code == "QXX" and org.name == "NHS Somewhere ICB"
+
+
+def test_the_command_line_shows_every_bidirectional_control_as_an_escape():
+    """A right-to-left mark in a title would reorder what a terminal shows after it, as an override would."""
+    from isap.cli import terminal_text
+    from isap.text import BIDI_CONTROLS
+
+    for c in sorted(BIDI_CONTROLS):
+        shown = terminal_text(f"Evil{c} care")
+        assert c not in shown and f"\\u{ord(c):04x}" in shown, hex(ord(c))
