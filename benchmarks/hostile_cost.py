@@ -33,6 +33,20 @@ def _cost(path: Path) -> dict:
     return json.loads(out.stdout)
 
 
+def _largest_typed(t: Path) -> bytes:
+    """Not hostile to the scan: every row well written, two sheets at the row limit and one finding per
+    service.  What the reader and the rules cost for the largest workbook the limits let through."""
+    from benchmarks.stress import write_fast
+    from sample_submissions.proposals import clean, gp, service
+
+    p = clean(2)
+    n = 99_997
+    p["Partners"] = [gp(f"P-{i:06d}", f"M{i:05d}", f"Practice {i}", 5000, "Subcontract", "Signed") for i in range(n)]
+    p["Services"] = [service(f"SVC-{i:06d}", f"Service {i}", "Primary medical services", 1000.0,
+                             delivery="Subcontracted", sub=f"P-{i:06d}") for i in range(n)]
+    return write_fast(p, t / "largest.xlsx").read_bytes()
+
+
 def bench_hostile_cost() -> list[dict]:
     from sample_submissions.proposals import clean, write
     from tests.hostile import junk_elements, many_shared_strings, valid_bytes, wide_rows_without_r
@@ -48,6 +62,7 @@ def bench_hostile_cost() -> list[dict]:
             "1.99 million junk elements (just under max_irregular_tags)": junk_elements(base, 1_990_000),
             "2 million shared strings": many_shared_strings(base),
             "1 million shared strings (the limit)": many_shared_strings(base, 1_000_000),
+            "two sheets of 99,997 rows, every service a finding": _largest_typed(t),
         }
         ref = _cost(typical)
         for name, data in files.items():
