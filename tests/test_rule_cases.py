@@ -157,7 +157,7 @@ def _disagreements(findings, *fields: str) -> list[str]:
     out = []
     for f in findings:
         rule = RULES[f.rule_id]
-        built = rule.finding(f.sheet, f.row, f.column, f.cell, f.message)
+        built = rule.finding(sheet=f.sheet, row=f.row, column=f.column, cell=f.cell, message=f.message)
         mine, registered = [getattr(f, k) for k in fields], [getattr(built, k) for k in fields]
         if mine != registered:
             out.append(f"{f.rule_id} at {f.sheet}!{f.cell}: {mine} but registered {registered}")
@@ -208,7 +208,8 @@ def test_a_finding_a_rule_did_not_build_is_caught():
     """The check above can fail: a finding with another rule's severity or source disagrees."""
     import dataclasses
 
-    f = RULES["GOV001"].finding("Cover", 3, "commissioner_board_approval_date", "B3", "x")
+    f = RULES["GOV001"].finding(sheet="Cover", row=3, column="commissioner_board_approval_date", cell="B3",
+                                message="x")
     assert _disagreements([f], "severity", "domain", "source") == []
     assert _disagreements([dataclasses.replace(f, source="ISAP-WB 1.0 §1")], "source")
     assert _disagreements([dataclasses.replace(f, rule_id="WB006")], "severity", "domain")

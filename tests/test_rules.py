@@ -226,3 +226,82 @@ def test_the_policy_is_found_in_one_place_only():
     from isap.policy import Policy
 
     assert not hasattr(Policy, "load")
+
+
+# ---------------------------------------------------------------------- one way to make a finding
+
+
+def _positional_finding_calls(root: Path) -> list[str]:
+    """`.finding(` calls that place a finding by position: a rule's own `finding` takes only keywords,
+    and the model's helpers (`row.finding`, `wb.cover.finding`, `wb.partners.finding`) take the rule
+    and then only keywords, so a swapped column and cell can never pass unseen."""
+    import ast
+
+    out = []
+    for path in sorted(root.rglob("*.py")):
+        if ".venv" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr == "finding"):
+                continue
+            receiver = node.func.value
+            of_a_rule = (isinstance(receiver, ast.Name) and receiver.id == "rule") or \
+                        (isinstance(receiver, ast.Attribute) and receiver.attr == "rule")
+            allowed = 0 if of_a_rule else 1
+            starred = any(isinstance(a, ast.Starred) for a in node.args) or \
+                any(k.arg is None for k in node.keywords)
+            if len(node.args) > allowed or starred:
+                out.append(f"{path.relative_to(root.parent)}:{node.lineno}")
+    return out
+
+
+def test_no_finding_is_placed_by_position():
+    root = Path(__file__).resolve().parents[1]
+    calls = [c for d in ("checks", "isap", "tests") for c in _positional_finding_calls(root / d)]
+    assert calls == []
+
+
+def test_the_positional_check_can_fail(tmp_path):
+    (tmp_path / "checks").mkdir()
+    (tmp_path / "checks" / "x.py").write_text(
+        'rule.finding(sheet="Cover", message="m")\n'
+        'row.finding(rule, column="c", message="m")\n'
+        'cap001.rule.finding("Finance", None, None, None, "m")\n'
+        'row.finding(rule, "c", "m")\n'
+        'rule.finding(**where, message="m")\n')
+    assert _positional_finding_calls(tmp_path / "checks") == ["checks/x.py:3", "checks/x.py:4", "checks/x.py:5"]
+
+
+def test_a_rule_refuses_a_finding_placed_by_position():
+    from isap.rules.registry import installed
+
+    rule = installed()["GOV001"]
+    finding = rule.finding  # called by name, so the check above does not count it
+    with pytest.raises(TypeError):
+        finding("Cover", 3, "commissioner_board_approval_date", "B3", "x")
+
+
+def test_the_model_places_a_finding_at_its_row_field_or_sheet():
+    """A row knows its sheet, Excel row and the cell of each column; a key/value sheet knows each
+    field's row and B cell; a table places a finding on the sheet as a whole."""
+    from isap.rules.registry import installed
+    from isap.workbook.model import KeyValueSheet, Table
+    from isap.workbook.template import COVER, PARTNERS
+
+    rule = installed()["REL002"]
+    partners = Table(PARTNERS, True, {"supports_proposal": (True, False)}, {"supports_proposal": "H"}, (2, 5))
+    f = partners.row(1).finding(rule, column="supports_proposal", message="m")
+    assert (f.rule_id, f.sheet, f.row, f.column, f.cell, f.message) == \
+        ("REL002", "Partners", 5, "supports_proposal", "H5", "m")
+    assert f == rule.finding(sheet="Partners", row=5, column="supports_proposal", cell="H5", message="m")
+    f = partners.finding(rule, message="m")
+    assert (f.sheet, f.row, f.column, f.cell) == ("Partners", None, None, None)
+    cover = KeyValueSheet(COVER, True, {"integration_model": "Full"}, {"integration_model": 7})
+    f = cover.finding(rule, field="integration_model", message="m")
+    assert (f.sheet, f.row, f.column, f.cell) == ("Cover", 7, "integration_model", "B7")
+    f = cover.finding(rule, field="population_registered", message="m")  # an absent field: no row, no cell
+    assert (f.sheet, f.row, f.column, f.cell) == ("Cover", None, "population_registered", None)
+    finding = partners.row(0).finding
+    with pytest.raises(TypeError):
+        finding(rule, "supports_proposal", "m")

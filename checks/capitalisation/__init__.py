@@ -41,8 +41,8 @@ def cap001(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
     years = {v for v in fin.column("contract_year") if ok(v)}
     for y in range(1, min(term, MAX_YEARS) + 1):
         if y not in years:
-            yield rule.finding("Finance", None, None, None,
-                               f"Contract year {y} of {term} has no row in Finance: add its financial plan.")
+            yield wb.finance.finding(rule, message=f"Contract year {y} of {term} has no row in Finance: "
+                                                   "add its financial plan.")
 
 
 @assurance_rule("CAP002", severity=Severity.ERROR, domain=CAP, checkpoints=FROM_CP2,
@@ -54,8 +54,8 @@ def cap002(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
     for row in wb.finance.rows():
         net, floor = row["net_assets_gbp"], row["minimum_assets_gbp"]
         if ok(net, floor) and net < floor:
-            yield cap002.rule.finding("Finance", row.excel_row, "net_assets_gbp", row.cell("net_assets_gbp"),
-                                      f"{year_label(row)}: net assets {money(net)} are below the committed minimum "
+            yield row.finding(cap002.rule, column="net_assets_gbp",
+                              message=f"{year_label(row)}: net assets {money(net)} are below the committed minimum "
                                       f"{money(floor)}.")
 
 
@@ -67,8 +67,8 @@ def cap003(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
     for row in wb.finance.rows():
         floor = row["minimum_assets_gbp"]
         if ok(floor) and floor == 0:
-            yield cap003.rule.finding("Finance", row.excel_row, "minimum_assets_gbp", row.cell("minimum_assets_gbp"),
-                                      f"{year_label(row)}: no minimum level of assets is committed (£0).")
+            yield row.finding(cap003.rule, column="minimum_assets_gbp",
+                              message=f"{year_label(row)}: no minimum level of assets is committed (£0).")
 
 
 @assurance_rule("CAP004", severity=Severity.ERROR, domain=CAP, checkpoints=FROM_CP2,
@@ -86,8 +86,8 @@ def cap004(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
     need = acv * policy.working_capital_months / 12
     if ok(wc) and wc < need:
         months = policy.working_capital_months
-        yield cap004.rule.finding("Finance", row.excel_row, "working_capital_gbp", row.cell("working_capital_gbp"),
-                                  f"Year 1: working capital {money(wc)} is below {money(need)}, "
+        yield row.finding(cap004.rule, column="working_capital_gbp",
+                          message=f"Year 1: working capital {money(wc)} is below {money(need)}, "
                                   f"{months:g} month{'s' if months != 1 else ''} of the contract value "
                                   f"{money(acv)}.")
 
@@ -100,9 +100,8 @@ def cap005(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
     for row in wb.finance.rows():
         c, g = row["contingency_reserve_gbp"], row["guarantee_gbp"]
         if ok(c, g) and c + g == 0:
-            yield cap005.rule.finding("Finance", row.excel_row, "contingency_reserve_gbp",
-                                      row.cell("contingency_reserve_gbp"),
-                                      f"{year_label(row)}: no contingency reserve and no guarantee: there is no "
+            yield row.finding(cap005.rule, column="contingency_reserve_gbp",
+                              message=f"{year_label(row)}: no contingency reserve and no guarantee: there is no "
                                       "cover for down-side risk.")
 
 
@@ -119,9 +118,8 @@ def cap006(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
             continue
         deficit = exp - inc
         if deficit > 0 and deficit > c + g:
-            yield cap006.rule.finding("Finance", row.excel_row, "planned_expenditure_gbp",
-                                      row.cell("planned_expenditure_gbp"),
-                                      f"{year_label(row)}: the planned deficit {money(deficit)} exceeds the "
+            yield row.finding(cap006.rule, column="planned_expenditure_gbp",
+                              message=f"{year_label(row)}: the planned deficit {money(deficit)} exceeds the "
                                       f"contingency reserve and guarantee {money(c + g)}.")
 
 
@@ -137,14 +135,14 @@ def cap007(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
     ptype = wb.cover["provider_type"]
     sg = wb.safeguards
     if sg["guarantor_type"] == "None":
-        yield cap007.rule.finding("Safeguards", sg.row("guarantor_type"), "guarantor_type", sg.cell("guarantor_type"),
-                                  f"The provider ({ptype}, non-statutory) names no guarantor: a parent or "
-                                  "third-party guarantee is required.")
+        yield sg.finding(cap007.rule, field="guarantor_type",
+                         message=f"The provider ({ptype}, non-statutory) names no guarantor: a parent or "
+                                 "third-party guarantee is required.")
     for row in wb.finance.rows():
         g = row["guarantee_gbp"]
         if ok(g) and g == 0:
-            yield cap007.rule.finding("Finance", row.excel_row, "guarantee_gbp", row.cell("guarantee_gbp"),
-                                      f"{year_label(row)}: no guarantee is available (£0); a non-statutory "
+            yield row.finding(cap007.rule, column="guarantee_gbp",
+                              message=f"{year_label(row)}: no guarantee is available (£0); a non-statutory "
                                       f"provider ({ptype}) needs one every year.")
 
 
@@ -153,9 +151,9 @@ def _safeguard_answer(rule, wb: ParsedWorkbook, field: str, what: str) -> Iterab
         return
     sg = wb.safeguards
     if sg[field] is False:
-        yield rule.finding("Safeguards", sg.row(field), field, sg.cell(field),
-                           f"The provider ({wb.cover['provider_type']}, non-statutory) answers No to "
-                           f"{field}: {what}")
+        yield sg.finding(rule, field=field,
+                         message=f"The provider ({wb.cover['provider_type']}, non-statutory) answers No to "
+                                 f"{field}: {what}")
 
 
 @assurance_rule("CAP008", severity=Severity.ERROR, domain=CAP, checkpoints=FROM_CP2,
@@ -186,15 +184,14 @@ def cap010(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
     wpap, acv = wb.cover["wpap_annual_value_gbp"], wb.cover["annual_contract_value_gbp"]
     if not ok(wpap, acv):
         return
-    where = ("Cover", wb.cover.row("wpap_annual_value_gbp"), "wpap_annual_value_gbp",
-             wb.cover.cell("wpap_annual_value_gbp"))
     if wpap > acv:
-        yield cap010.rule.finding(*where, f"The WPAP {money(wpap)} is more than the whole contract value "
-                                          f"{money(acv)}.")
+        yield wb.cover.finding(cap010.rule, field="wpap_annual_value_gbp",
+                               message=f"The WPAP {money(wpap)} is more than the whole contract value {money(acv)}.")
     elif wpap * 2 <= acv:
-        yield cap010.rule.finding(*where, f"The WPAP {money(wpap)} is not more than half of the contract value "
-                                          f"{money(acv)}: it must be the majority of the funding "
-                                          f"(more than {money(acv / 2)}).")
+        yield wb.cover.finding(cap010.rule, field="wpap_annual_value_gbp",
+                               message=f"The WPAP {money(wpap)} is not more than half of the contract value "
+                                       f"{money(acv)}: it must be the majority of the funding "
+                                       f"(more than {money(acv / 2)}).")
 
 
 @assurance_rule("CAP011", severity=Severity.WARNING, domain=CAP, checkpoints=FROM_CP2,
@@ -208,5 +205,5 @@ def cap011(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
         return
     s = row["startup_costs_gbp"]
     if ok(s) and s == 0:
-        yield cap011.rule.finding("Finance", row.excel_row, "startup_costs_gbp", row.cell("startup_costs_gbp"),
-                                  "Year 1: no start-up costs are planned (£0).")
+        yield row.finding(cap011.rule, column="startup_costs_gbp",
+                          message="Year 1: no start-up costs are planned (£0).")

@@ -15,7 +15,7 @@ GOV = Domain.GOVERNANCE
 
 
 def _cover(rule, wb: ParsedWorkbook, field: str, message: str) -> Finding:
-    return rule.finding("Cover", wb.cover.row(field), field, wb.cover.cell(field), message)
+    return wb.cover.finding(rule, field=field, message=message)
 
 
 @assurance_rule("GOV001", severity=Severity.ERROR, domain=GOV, checkpoints=ALL_CHECKPOINTS,

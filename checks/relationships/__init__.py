@@ -52,9 +52,9 @@ def rel001(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
             return
         if (ptype is FAILED and sup in (True, FAILED, None)) or (ptype == GP and sup is FAILED):
             return
-    yield rel001.rule.finding("Partners", None, None, None,
-                              "No GP practice supports the proposal: general practice's support is needed to "
-                              "proceed.")
+    yield wb.partners.finding(rel001.rule,
+                              message="No GP practice supports the proposal: general practice's support is needed to "
+                                      "proceed.")
 
 
 @assurance_rule("REL002", severity=Severity.ERROR, domain=REL, checkpoints=ALL_CHECKPOINTS,
@@ -65,8 +65,8 @@ def rel001(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
 def rel002(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
     for row in wb.partners.where("supports_proposal", False):
         if row["partner_type"] == GP and row["relationship"] in PARTICIPATING:
-            yield rel002.rule.finding("Partners", row.excel_row, "supports_proposal", row.cell("supports_proposal"),
-                                      f"{_name(row)} {HAS[row['relationship']]} but does not support the "
+            yield row.finding(rel002.rule, column="supports_proposal",
+                              message=f"{_name(row)} {HAS[row['relationship']]} but does not support the "
                                       "proposal.")
 
 
@@ -90,14 +90,13 @@ def rel003(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
     rels = p.column("relationship")
     if model == "Fully integrated":
         if SUSPENDED not in rels and FAILED not in rels:
-            yield rel003.rule.finding("Cover", wb.cover.row("integration_model"), "integration_model",
-                                      wb.cover.cell("integration_model"),
-                                      "The proposal is fully integrated but no practice suspends its GMS/PMS "
-                                      "contract (no partner has relationship Suspended contract).")
+            yield wb.cover.finding(rel003.rule, field="integration_model",
+                                   message="The proposal is fully integrated but no practice suspends its GMS/PMS "
+                                           "contract (no partner has relationship Suspended contract).")
     else:
         for row in p.where("relationship", SUSPENDED):
-            yield rel003.rule.finding("Partners", row.excel_row, "relationship", row.cell("relationship"),
-                                      f"{_name(row)} suspends its contract, but the proposal is partially "
+            yield row.finding(rel003.rule, column="relationship",
+                              message=f"{_name(row)} suspends its contract, but the proposal is partially "
                                       "integrated.")
 
 
@@ -110,12 +109,12 @@ def rel004(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
     for row in wb.partners.where("relationship", SUSPENDED):
         ptype, contract = row["partner_type"], row["gp_contract_type"]
         if ok(ptype) and ptype != GP:
-            yield rel004.rule.finding("Partners", row.excel_row, "partner_type", row.cell("partner_type"),
-                                      f"{_name(row)} is a partner of type {ptype}: only a GP practice's "
+            yield row.finding(rel004.rule, column="partner_type",
+                              message=f"{_name(row)} is a partner of type {ptype}: only a GP practice's "
                                       "contract can be suspended.")
         elif ptype == GP and ok(contract) and contract not in ("GMS", "PMS"):
-            yield rel004.rule.finding("Partners", row.excel_row, "gp_contract_type", row.cell("gp_contract_type"),
-                                      f"{_name(row)} holds an {contract} contract: only GMS and PMS contracts can be "
+            yield row.finding(rel004.rule, column="gp_contract_type",
+                              message=f"{_name(row)} holds an {contract} contract: only GMS and PMS contracts can be "
                                       "suspended.")
 
 
@@ -127,8 +126,8 @@ def rel004(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
 def rel005(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
     for row in wb.partners.where("relationship", SUSPENDED):
         if row["gp_participation"] is None:
-            yield rel005.rule.finding("Partners", row.excel_row, "gp_participation", row.cell("gp_participation"),
-                                      f"{_name(row)} suspends its contract but does not say how its GPs take part "
+            yield row.finding(rel005.rule, column="gp_participation",
+                              message=f"{_name(row)} suspends its contract but does not say how its GPs take part "
                                       "(Employed or Subcontractor).")
 
 
@@ -144,8 +143,8 @@ def rel006(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
         status = row["agreement_status"]
         if row["partner_type"] == GP and ok(status) \
                 and AGREEMENT_STATUSES.index(status) < floor:
-            yield rel006.rule.finding("Partners", row.excel_row, "agreement_status", row.cell("agreement_status"),
-                                      f"{_name(row)}'s agreement is at '{status}'; checkpoint {wb.checkpoint} needs "
+            yield row.finding(rel006.rule, column="agreement_status",
+                              message=f"{_name(row)}'s agreement is at '{status}'; checkpoint {wb.checkpoint} needs "
                                       f"'{need}'{' or better' if need != 'Signed' else ''}.")
 
 
@@ -165,8 +164,7 @@ def rel007(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
                    f"{start.isoformat()}.")
         else:
             continue
-        yield rel007.rule.finding("Partners", row.excel_row, "patient_notification_date",
-                                  row.cell("patient_notification_date"), msg)
+        yield row.finding(rel007.rule, column="patient_notification_date", message=msg)
 
 
 def _partners_by_id(wb: ParsedWorkbook) -> dict[str, Row]:
@@ -202,7 +200,7 @@ def rel008(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
         else:
             msg = (f"{_service(row)} is subcontracted to {clip(str(sub))}, whose relationship is "
                    f"{target['relationship']}, not Subcontract.")
-        yield rel008.rule.finding("Services", row.excel_row, "subcontractor_id", row.cell("subcontractor_id"), msg)
+        yield row.finding(rel008.rule, column="subcontractor_id", message=msg)
 
 
 @assurance_rule("REL009", severity=Severity.ERROR, domain=REL, checkpoints=FROM_CP2,
@@ -212,9 +210,8 @@ def rel008(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
 def rel009(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
     for row in wb.partners.where("commissioner_approved", False):
         if row["relationship"] == SUBCONTRACT:
-            yield rel009.rule.finding("Partners", row.excel_row, "commissioner_approved",
-                                      row.cell("commissioner_approved"),
-                                      f"The subcontract with {_name(row)} has not been approved by the commissioner.")
+            yield row.finding(rel009.rule, column="commissioner_approved",
+                              message=f"The subcontract with {_name(row)} has not been approved by the commissioner.")
 
 
 @assurance_rule("REL010", severity=Severity.WARNING, domain=REL, checkpoints=FROM_CP2,
@@ -239,8 +236,8 @@ def rel010(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
             continue
         total = totals.get(pid, 0.0)
         if total >= threshold:
-            yield rel010.rule.finding("Partners", row.excel_row, "direct_agreement", row.cell("direct_agreement"),
-                                      f"{_name(row)} delivers {money(total)} of subcontracted services, at least "
+            yield row.finding(rel010.rule, column="direct_agreement",
+                              message=f"{_name(row)} delivers {money(total)} of subcontracted services, at least "
                                       f"{policy.material_subcontract_fraction:.0%} of the contract value "
                                       f"({money(threshold)}), but has no direct agreement with the commissioner.")
 
@@ -255,8 +252,7 @@ def rel011(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
         return
     types = p.column("partner_type")
     if "Voluntary sector" not in types and FAILED not in types:
-        yield rel011.rule.finding("Partners", None, None, None,
-                                  "No voluntary sector organisation is a partner.")
+        yield wb.partners.finding(rel011.rule, message="No voluntary sector organisation is a partner.")
 
 
 @assurance_rule("REL012", severity=Severity.ERROR, domain=REL, checkpoints=ALL_CHECKPOINTS,
@@ -269,6 +265,6 @@ def rel012(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
     if not ok(sub) or not wb.engagement.present:
         return
     if engaged(wb, "GP practices", sub) is False:
-        yield rel012.rule.finding("Engagement", None, None, None,
-                                  f"No engagement with GP practices is recorded on or before the submission date "
-                                  f"{sub.isoformat()}.")
+        yield wb.engagement.finding(rel012.rule,
+                                    message="No engagement with GP practices is recorded on or before the submission "
+                                            f"date {sub.isoformat()}.")

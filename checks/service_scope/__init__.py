@@ -40,7 +40,7 @@ def _services_rows(wb: ParsedWorkbook) -> bool:
                       "finding only: the other scope rules need services to look at.")
 def scp001(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
     if wb.services.present and len(wb.services) == 0:
-        yield scp001.rule.finding("Services", None, None, None, "Services lists no service: add the services in scope.")
+        yield wb.services.finding(scp001.rule, message="Services lists no service: add the services in scope.")
 
 
 @assurance_rule("SCP002", severity=Severity.ERROR, domain=SCP, checkpoints=ALL_CHECKPOINTS,
@@ -50,9 +50,8 @@ def scp001(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
 def scp002(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
     term = wb.cover["contract_term_years"]
     if ok(term) and term > MAX_TERM:
-        yield scp002.rule.finding("Cover", wb.cover.row("contract_term_years"), "contract_term_years",
-                                  wb.cover.cell("contract_term_years"),
-                                  f"The contract term of {term} years is more than the {MAX_TERM}-year maximum.")
+        yield wb.cover.finding(scp002.rule, field="contract_term_years",
+                               message=f"The contract term of {term} years is more than the {MAX_TERM}-year maximum.")
 
 
 @assurance_rule("SCP003", severity=Severity.WARNING, domain=SCP, checkpoints=ALL_CHECKPOINTS,
@@ -63,12 +62,11 @@ def scp002(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
 def scp003(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
     term, ext = wb.cover["contract_term_years"], wb.cover["extension_years"]
     if ok(term, ext) and term + ext > MAX_TERM:
-        yield scp003.rule.finding("Cover", wb.cover.row("extension_years"), "extension_years",
-                                  wb.cover.cell("extension_years"),
-                                  f"The term of {_years(term)} with no extension is more than {MAX_TERM} years."
-                                  if ext == 0 else
-                                  f"The term of {_years(term)} with the {ext}-year extension comes to "
-                                  f"{_years(term + ext)}, more than {MAX_TERM}.")
+        yield wb.cover.finding(scp003.rule, field="extension_years",
+                               message=f"The term of {_years(term)} with no extension is more than {MAX_TERM} years."
+                                       if ext == 0 else
+                                       f"The term of {_years(term)} with the {ext}-year extension comes to "
+                                       f"{_years(term + ext)}, more than {MAX_TERM}.")
 
 
 @assurance_rule("SCP004", severity=Severity.ERROR, domain=SCP, checkpoints=ALL_CHECKPOINTS,
@@ -84,14 +82,13 @@ def scp004(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
     cats = wb.services.column("category")
     if model == "Fully integrated":
         if PMS not in cats and FAILED not in cats:
-            yield scp004.rule.finding("Cover", wb.cover.row("integration_model"), "integration_model",
-                                      wb.cover.cell("integration_model"),
-                                      "The proposal is fully integrated but no service of category Primary "
-                                      "medical services is in scope.")
+            yield wb.cover.finding(scp004.rule, field="integration_model",
+                                   message="The proposal is fully integrated but no service of category Primary "
+                                           "medical services is in scope.")
     else:
         for row in wb.services.where("category", PMS):
-            yield scp004.rule.finding("Services", row.excel_row, "category", row.cell("category"),
-                                      f"{clip(str(row['service_id'] or 'This service'))} is in category Primary "
+            yield row.finding(scp004.rule, column="category",
+                              message=f"{clip(str(row['service_id'] or 'This service'))} is in category Primary "
                                       "medical services, which a partially integrated ICP excludes.")
 
 
@@ -105,8 +102,8 @@ def scp005(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
     starts = wb.services.column("start_year")
     for i in [i for i, s in enumerate(starts) if s.__class__ is int and s > term]:
         row, start = wb.services.row(i), starts[i]
-        yield scp005.rule.finding("Services", row.excel_row, "start_year", row.cell("start_year"),
-                                  f"Start year {start} is after the {term}-year contract term.")
+        yield row.finding(scp005.rule, column="start_year",
+                          message=f"Start year {start} is after the {term}-year contract term.")
 
 
 @assurance_rule("SCP006", severity=Severity.ERROR, domain=SCP, checkpoints=ALL_CHECKPOINTS,
@@ -125,13 +122,8 @@ def scp006(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
             msg = f"starts in year {start} but is not marked as an anticipated extension."
         else:
             continue
-        yield scp006.rule.finding(
-            "Services",
-            row.excel_row,
-            "anticipated_extension",
-            row.cell("anticipated_extension"),
-            f"{clip(str(row['service_id'] or 'The service'))} {msg}",
-        )
+        yield row.finding(scp006.rule, column="anticipated_extension",
+                          message=f"{clip(str(row['service_id'] or 'The service'))} {msg}")
 
 
 @assurance_rule("SCP007", severity=Severity.ERROR, domain=SCP, checkpoints=ALL_CHECKPOINTS,
@@ -154,11 +146,10 @@ def scp007(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
     tolerance = max(policy.scope_tolerance_gbp, policy.scope_tolerance_fraction * acv)
     diff = abs(total - acv)
     if diff > tolerance:
-        yield scp007.rule.finding("Cover", wb.cover.row("annual_contract_value_gbp"), "annual_contract_value_gbp",
-                                  wb.cover.cell("annual_contract_value_gbp"),
-                                  f"Services in scope from year 1 add up to {money(total)}, but the contract value "
-                                  f"is {money(acv)}: a difference of {money(diff)}, more than the tolerance "
-                                  f"{money(tolerance)}.")
+        yield wb.cover.finding(scp007.rule, field="annual_contract_value_gbp",
+                               message=f"Services in scope from year 1 add up to {money(total)}, but the contract "
+                                       f"value is {money(acv)}: a difference of {money(diff)}, more than the tolerance "
+                                       f"{money(tolerance)}.")
 
 
 @assurance_rule("SCP008", severity=Severity.ERROR, domain=SCP, checkpoints=ALL_CHECKPOINTS,
@@ -170,14 +161,9 @@ def scp008(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
     for row in wb.services.where("category", "Public health", "Adult social care"):
         cat, fund = row["category"], row["funding_source"]
         if ok(fund) and fund != "Local authority":
-            yield scp008.rule.finding(
-                "Services",
-                row.excel_row,
-                "funding_source",
-                row.cell("funding_source"),
-                f"{clip(str(row['service_id'] or 'The service'))} is {LA_SERVICE[cat]} but its funding "
-                f"source is {fund}: it must be funded by the local authority.",
-            )
+            yield row.finding(scp008.rule, column="funding_source",
+                              message=f"{clip(str(row['service_id'] or 'The service'))} is {LA_SERVICE[cat]} but "
+                                      f"its funding source is {fund}: it must be funded by the local authority.")
 
 
 @assurance_rule("SCP009", severity=Severity.ERROR, domain=SCP, checkpoints=ALL_CHECKPOINTS,
@@ -198,9 +184,9 @@ def scp009(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
                 ptype == "Local authority" and rel is FAILED):
             unknown = True
     if not unknown:
-        yield scp009.rule.finding("Services", first.excel_row, "funding_source", first.cell("funding_source"),
-                                  "Local authority-funded services are in scope, but no local authority is a "
-                                  "partner beyond engagement (e.g. under a Section 75 agreement).")
+        yield first.finding(scp009.rule, column="funding_source",
+                            message="Local authority-funded services are in scope, but no local authority is a "
+                                    "partner beyond engagement (e.g. under a Section 75 agreement).")
 
 
 @assurance_rule("SCP010", severity=Severity.WARNING, domain=SCP, checkpoints=ALL_CHECKPOINTS,
@@ -228,8 +214,7 @@ def scp010(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
             total += size
     diff = abs(total - pop)
     if diff > policy.population_tolerance_fraction * pop:
-        yield scp010.rule.finding("Cover", wb.cover.row("population_registered"), "population_registered",
-                                  wb.cover.cell("population_registered"),
-                                  f"Participating practices' list sizes add up to {total:,}, but the registered "
-                                  f"population is {pop:,}: a difference of {diff:,}, more than "
-                                  f"the {policy.population_tolerance_fraction:.0%} tolerance.")
+        yield wb.cover.finding(scp010.rule, field="population_registered",
+                               message=f"Participating practices' list sizes add up to {total:,}, but the registered "
+                                       f"population is {pop:,}: a difference of {diff:,}, more than "
+                                       f"the {policy.population_tolerance_fraction:.0%} tolerance.")

@@ -43,9 +43,9 @@ def trn001(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
     have = _commitments(wb)
     for code in COMMITMENT_CODES:
         if code not in have:
-            yield trn001.rule.finding("Transparency", None, None, None,
-                                      f"The commitment {code} has no row: list it and say whether the provider "
-                                      "commits to it.")
+            yield wb.transparency.finding(trn001.rule,
+                                          message=f"The commitment {code} has no row: list it and say whether the "
+                                                  "provider commits to it.")
 
 
 @assurance_rule("TRN002", severity=Severity.ERROR, domain=TRN, checkpoints=ALL_CHECKPOINTS,
@@ -55,8 +55,8 @@ def trn001(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
 def trn002(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
     for code, row in _commitments(wb).items():
         if row["committed"] is False:
-            yield trn002.rule.finding("Transparency", row.excel_row, "committed", row.cell("committed"),
-                                      f"{code} is not committed to: the contract must carry this commitment.")
+            yield row.finding(trn002.rule, column="committed",
+                              message=f"{code} is not committed to: the contract must carry this commitment.")
 
 
 @assurance_rule("TRN003", severity=Severity.ERROR, domain=TRN, checkpoints=ALL_CHECKPOINTS,
@@ -68,8 +68,8 @@ def trn002(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
 def trn003(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
     for code, row in _commitments(wb).items():
         if code in PUBLISHED and row["frequency"] is None:
-            yield trn003.rule.finding("Transparency", row.excel_row, "frequency", row.cell("frequency"),
-                                      f"{code} has no frequency: say how often (e.g. Quarterly).")
+            yield row.finding(trn003.rule, column="frequency",
+                              message=f"{code} has no frequency: say how often (e.g. Quarterly).")
 
 
 @assurance_rule("TRN004", severity=Severity.ERROR, domain=TRN, checkpoints=ALL_CHECKPOINTS,
@@ -83,8 +83,8 @@ def trn004(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
     if row is None or row["committed"] is not True or not p.present or any_failed(p, "partner_type"):
         return
     if "Healthwatch" not in p.column("partner_type"):
-        yield trn004.rule.finding("Transparency", row.excel_row, "committed", row.cell("committed"),
-                                  "HEALTHWATCH is committed but Partners lists no Healthwatch organisation.")
+        yield row.finding(trn004.rule, column="committed",
+                          message="HEALTHWATCH is committed but Partners lists no Healthwatch organisation.")
 
 
 @assurance_rule(
@@ -101,9 +101,8 @@ def trn004(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
 def trn005(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
     for code, row in _commitments(wb).items():
         if row["committed"] is True and row["evidence_reference"] is None:
-            yield trn005.rule.finding("Transparency", row.excel_row, "evidence_reference",
-                                      row.cell("evidence_reference"),
-                                      f"{code} is committed but has no evidence reference: name the document, "
+            yield row.finding(trn005.rule, column="evidence_reference",
+                              message=f"{code} is committed but has no evidence reference: name the document, "
                                       "section or URL where it is written down.")
 
 
@@ -118,6 +117,6 @@ def trn006(wb: ParsedWorkbook, policy: Policy) -> Iterable[Finding]:
     if row is None or row["committed"] is not True or not ok(sub) or not wb.engagement.present:
         return
     if engaged(wb, "Patients and public", sub) is False:
-        yield trn006.rule.finding("Transparency", row.excel_row, "committed", row.cell("committed"),
-                                  f"PUBLIC_INVOLVEMENT is committed but Engagement records no event with patients "
+        yield row.finding(trn006.rule, column="committed",
+                          message=f"PUBLIC_INVOLVEMENT is committed but Engagement records no event with patients "
                                   f"and the public on or before the submission date {sub.isoformat()}.")

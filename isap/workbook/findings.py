@@ -106,8 +106,11 @@ class Rule:
         """The source a finding of this rule on `sheet` cites."""
         return section_for(sheet) if self.source_by_section else self.source
 
-    def finding(self, sheet: str | None, row: int | None, column: str | None, cell: str | None,
-                message: str) -> Finding:
+    def finding(self, *, sheet: str | None, row: int | None = None, column: str | None = None,
+                cell: str | None = None, message: str) -> Finding:
+        """This rule's finding at a place.  Keywords only: five places in a row are easy to swap
+        unseen.  Checks place findings through the model instead (`Row.finding`,
+        `KeyValueSheet.finding`, `Table.finding`), which knows each value's row and cell."""
         return Finding(self.id, self.severity, self.domain, sheet, row, column, cell, message, self.source_at(sheet))
 
     def to_dict(self) -> dict:

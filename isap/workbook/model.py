@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Iterator, Mapping
 
-from isap.workbook.findings import Finding
+from isap.workbook.findings import Finding, Rule
 from isap.workbook.template import (
     COVER,
     ENGAGEMENT,
@@ -84,6 +84,11 @@ class KeyValueSheet:
     def where(self, name: str) -> Provenance:
         return Provenance(self.spec.name, self.row(name), name, self.cell(name))
 
+    def finding(self, rule: Rule, *, field: str, message: str) -> Finding:
+        """`rule`'s finding at `field`'s B cell (row and cell empty when the field is absent)."""
+        return rule.finding(sheet=self.spec.name, row=self.row(field), column=field, cell=self.cell(field),
+                            message=message)
+
 
 @dataclass(frozen=True, eq=False)
 class Table:
@@ -129,6 +134,10 @@ class Table:
     def row(self, position: int) -> "Row":
         return Row(self, position)
 
+    def finding(self, rule: Rule, *, message: str) -> Finding:
+        """`rule`'s finding about the sheet as a whole (a row that is missing, not one that is wrong)."""
+        return rule.finding(sheet=self.name, message=message)
+
 
 class Row:
     """A view of one table row; values are read from the table's columns."""
@@ -155,6 +164,11 @@ class Row:
 
     def where(self, name: str) -> Provenance:
         return Provenance(self.table.name, self.excel_row, name, self.cell(name))
+
+    def finding(self, rule: Rule, *, column: str, message: str) -> Finding:
+        """`rule`'s finding at this row's cell of `column`."""
+        return rule.finding(sheet=self.table.name, row=self.excel_row, column=column, cell=self.cell(column),
+                            message=message)
 
 
 @dataclass(frozen=True, eq=False)

@@ -100,4 +100,4 @@ for _id, _summary, _expl in _SCH:
 def reading_finding(rule_id: str, sheet: str | None, row: int | None, column: str | None, cell: str | None,
                     message: str) -> Finding:
     """A finding of the reader, built by its rule."""
-    return READING_RULES[rule_id].finding(sheet, row, column, cell, message)
+    return READING_RULES[rule_id].finding(sheet=sheet, row=row, column=column, cell=cell, message=message)
