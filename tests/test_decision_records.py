@@ -20,7 +20,8 @@ STATUS = re.compile(r"^Status: (accepted|superseded by (\d{4}))$", re.M)
 DATE = re.compile(r"^Date: (\d{4}-\d{2}-\d{2})", re.M)
 HEADER = """# Decision records
 
-Each file here records one choice the contract leaves open: its status, date, context, the decision
+Each file here records one choice the contract leaves open, where isap does what a commissioner or
+reviewer would expect; each choice has a test. A record gives its status, date, context, the decision
 and its consequences. How to add one is in CONTRIBUTING.md; changes of behaviour are listed in
 CHANGELOG.md. This index is made from the records (`python -m tests.test_decision_records`).
 
