@@ -6,7 +6,7 @@ token the browser keeps in a cookie.  Streamlit reads cookies
 (`st.context.cookies`, from the request that opened the page) but has no API
 to set one, so the cookie is written and removed by a one-line script that
 `st.html` runs in the page; the script carries nothing but the token, whose
-alphabet is checked first (see docs/decisions.md).  The cookie is only a
+alphabet is checked first (see docs/decisions/0018-sign-in-and-passwords.md).  The cookie is only a
 bearer of the token: every page run asks the service whether the session
 still signs someone in, so signing out in one tab ends it in all of them.
 

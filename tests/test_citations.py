@@ -49,7 +49,7 @@ def test_the_check_finds_what_it_must():
     assert citations("scripts/x.py", 'DOCS / "rules.md"') == []
     assert citations("docs/x.md", "[rules](rules.md)") == []
     assert citations("docs/x.md", "(`../shared/spec/rules.md`)") == ["../shared"]
-    assert citations("docs/decisions.md", "../shared/spec/rules.md") == []
+    assert citations("docs/decisions/0001-reading-workbooks.md", "../shared/spec/rules.md") == []
 
 
 def test_the_contract_documents_exist():

@@ -289,7 +289,7 @@ def assure_dashboard_upload(service: Service, actor: str, filename: str, data: b
     one, the flow runs here once the dashboard's own Prefect server answers; an
     upload never waits for it to start (six to eleven seconds after the
     dashboard starts, on two cores): the same steps run in-process, and the
-    page says so (docs/decisions.md).
+    page says so (docs/decisions/0006-orchestration.md).
     """
     keys, ids = service.stage_uploads(actor, [(filename, data)])
     if deployment_configured():

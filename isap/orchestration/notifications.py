@@ -17,7 +17,7 @@ before addresses were checked as they are now sends to plain addresses only.
 A row whose sender died after claiming it is claimed again once its lease has
 run out and sent again with the same Message-ID: delivery is at least once,
 and a copy can only arise when the process died between the server accepting
-the message and the row being marked (see docs/decisions.md).
+the message and the row being marked (see docs/decisions/0020-notifications.md).
 
 Transports:
 - SMTP through the standard library, configured only by settings

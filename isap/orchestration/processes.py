@@ -20,7 +20,7 @@ whichever thread first needs the API, with no way to pass a parent-death
 signal, and is stopped only by an `atexit` hook, which SIGTERM and SIGKILL
 skip.  Instead, `prefect_server` runs the documented `prefect server start` as
 one such child and points `PREFECT_API_URL` at it, so Prefect never starts a
-server of its own.  See docs/decisions.md.
+server of its own.  See docs/decisions/0007-processes-die-with-parent.md.
 
 That server listens on loopback, where every local user and every process on
 the machine can reach it, and Prefect's API runs whatever a deployment names.

@@ -224,8 +224,8 @@ class UnitOfWork:
             raise Forbidden(refused.reason)
 
     def _proposal(self, s: Session, user: User, name: str) -> Proposal:
-        """The proposal `name` names, among those `user` may see (docs/decisions.md, "Proposals are named by
-        organisation and reference").
+        """The proposal `name` names, among those `user` may see
+        (docs/decisions/0022-proposal-names.md).
 
         A name is a reference (`ISAP-2026-014`), a reference with its lead commissioner's code
         (`QUA/ISAP-2026-014`), or a proposal's number (`#12`).  A commissioner's names are read within

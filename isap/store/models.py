@@ -43,7 +43,8 @@ class User(SQLModel, table=True):
 
 class Proposal(SQLModel, table=True):
     """A proposal is named by its lead commissioner's organisation and its reference together: two
-    organisations may use the same reference, and neither ever learns of the other (docs/decisions.md)."""
+    organisations may use the same reference, and neither ever learns of the other
+    (docs/decisions/0022-proposal-names.md)."""
 
     __table_args__ = (Index("uq_proposal_organisation_reference", "organisation_id", "reference", unique=True),)
     id: Optional[int] = Field(default=None, primary_key=True)

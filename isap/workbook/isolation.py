@@ -525,7 +525,7 @@ class FairShare:
     recently: round robin, so one owner's many files take turns with everyone else's instead of
     queueing ahead of them.  With more than one child, no owner holds them all: one is always left
     for someone else, so another owner's file starts at once however slow the first owner's files are
-    (checks are never interrupted, so this is the only way to bound that wait; docs/decisions.md).
+    (checks are never interrupted, so this is the only way to bound that wait; docs/decisions/0002-file-safety.md).
     A run that waits longer than its limit is given up, never started.
     """
 

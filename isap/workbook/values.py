@@ -111,7 +111,7 @@ def excel_date(serial: float, date1904: bool = False) -> object:
 # The largest magnitude a number in the workbook may have: 15 digits before the decimal point, as many
 # as Excel keeps and as float64 holds exactly.  Past it a number is not one the template can hold
 # (SCH002), which also keeps Python's limit on digits turned into an int and float overflow out of
-# typing (docs/decisions.md "Numbers too large to hold").
+# typing (docs/decisions/0012-untrusted-text.md "Numbers too large to hold").
 NUMBER_LIMIT = 1e15
 _MAX_DIGITS = 15
 
