@@ -519,6 +519,30 @@ def test_submit_is_disabled_with_the_reason_when_the_latest_version_has_errors(d
     assert not withdraw.disabled
 
 
+def test_withdrawing_asks_for_a_reason_and_a_confirmation_apart_from_submit(demo_env):
+    """Withdrawing cannot be undone: the button is folded away from Submit, and nothing happens until a reason
+    (kept in the history) is given and the permanence confirmed; both missing parts are said at once."""
+    from isap.review.events import AuditKind
+    from isap.review.service import Service
+
+    at = proposal(signed_in("alice", "alice-demo"), "ISAP-2026-013")
+    [fold] = [e for e in at.expander if e.label == "Withdraw this proposal"]
+    assert any(b.label == "Withdraw proposal" for b in fold.button)  # inside the fold, not beside Submit
+    next(b for b in at.button if b.label == "Withdraw proposal").click()
+    at.run()
+    assert Service().show("alice", "ISAP-2026-013")["state"] != "withdrawn"
+    assert "Nothing was withdrawn: give the reason for withdrawing and confirm that it cannot be reopened." in \
+        [read(e.value) for e in at.error]
+    at.text_area(key="withdraw-reason").input("The two ICBs will submit one joint proposal instead.")
+    at.checkbox(key="withdraw-sure").check()
+    next(b for b in at.button if b.label == "Withdraw proposal").click()
+    at.run()
+    d = Service().show("alice", "ISAP-2026-013")
+    assert d["state"] == "withdrawn"
+    reason = "The two ICBs will submit one joint proposal instead."
+    assert any(h["action"] == AuditKind.WITHDRAWN and h["reason"] == reason for h in d["history"]), d["history"]
+
+
 def test_the_sandwell_banner_names_the_reviewer_and_the_open_condition(demo_env):
     from isap.review.service import Service
 

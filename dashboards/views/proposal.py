@@ -151,16 +151,36 @@ def findings_tab(svc: Service, user: dict, d: dict) -> None:
                 if st.form_submit_button("Acknowledge"):
                     act(svc.acknowledge, user["username"], ref, f["rule_id"], note, finding_id=f["id"],
                         success=f"{f['rule_id']} acknowledged.")
-    c1, c2 = st.columns(2)
     if offer.listed(Action.SUBMIT):
-        if c1.button(fmt("Submit for checkpoint {}", d["checkpoint"]), type="primary", key="submit",
+        if st.button(fmt("Submit for checkpoint {}", d["checkpoint"]), type="primary", key="submit",
                      **offer.disabled(Action.SUBMIT)):
             act(svc.submit, user["username"], ref, expected_version=d["version"], success=f"{ref} submitted.")
-        offer.explain(Action.SUBMIT, c1)
+        offer.explain(Action.SUBMIT)
     if offer.listed(Action.WITHDRAW):
-        if c2.button("Withdraw proposal", key="withdraw", **offer.disabled(Action.WITHDRAW)):
-            act(svc.withdraw, user["username"], ref, expected_version=d["version"], success=f"{ref} withdrawn.")
-        offer.explain(Action.WITHDRAW, c2)
+        withdraw_form(svc, user, d, offer)
+
+
+def withdraw_form(svc: Service, user: dict, d: dict, offer: Offer) -> None:
+    """Withdrawing cannot be undone, so it sits apart from Submit, folded, and asks for a reason (kept in the
+    history) and a confirmation before anything happens; what is missing is said all at once."""
+    ref = d["name"]
+    st.divider()
+    with st.expander("Withdraw this proposal"):
+        st.markdown(fmt("Withdrawing ends the assurance of {}: it cannot be submitted or reopened afterwards.", ref))
+        with st.form("withdraw", clear_on_submit=False):
+            reason = st.text_area("Reason for withdrawing (kept in the proposal's history)", key="withdraw-reason",
+                                  max_chars=TextKind.REASON.max_chars)
+            sure = st.checkbox(fmt("I understand that {} cannot be reopened once withdrawn", ref),
+                               key="withdraw-sure")
+            if st.form_submit_button("Withdraw proposal", **offer.disabled(Action.WITHDRAW)):
+                missing = [text for text, given in (("give the reason for withdrawing", bool(reason.strip())),
+                                                    ("confirm that it cannot be reopened", sure)) if not given]
+                if missing:
+                    st.error(fmt("Nothing was withdrawn: {}.", " and ".join(missing)))
+                else:
+                    act(svc.withdraw, user["username"], ref, reason=reason, expected_version=d["version"],
+                        success=f"{ref} withdrawn.")
+        offer.explain(Action.WITHDRAW)
 
 
 def versions_tab(svc: Service, user: dict, d: dict) -> None:
