@@ -139,8 +139,9 @@ def test_expired_revoked_and_disabled_tokens_act_for_nobody(api):
     svc.disable_user("rita")
     body = problem(client.get("/v1/proposals", headers=auth(tokens["rita"])), 401, ProblemCode.ACCOUNT_DISABLED)
     assert "disabled" in body["detail"]
-    svc.enable_user("rita")
-    problem(client.get("/v1/proposals", headers=auth(tokens["rita"])), 401, ProblemCode.ACCOUNT_DISABLED)
+    svc.enable_user("rita")  # the account is back, its tokens are not: revoked, saying why
+    body = problem(client.get("/v1/proposals", headers=auth(tokens["rita"])), 401, ProblemCode.TOKEN_REVOKED)
+    assert "revoked when its account was disabled" in body["detail"]
     assert client.get("/v1/me", headers=auth(tokens["ada"])).status_code == 200
 
 
