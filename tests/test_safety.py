@@ -8,7 +8,6 @@ import json
 import subprocess
 import sys
 import textwrap
-import time
 import zipfile
 
 import pytest
@@ -24,6 +23,7 @@ from tests.hostile import (
     formatted_million_rows,
     valid_bytes,
 )
+from tests.timing import cpu_best
 
 pytestmark = pytest.mark.integration  # the sandbox: hostile files under its limits
 
@@ -244,15 +244,6 @@ _XML_ENDS = [b"", b"/>", b">", b"<", b"!"]
 _TEXT_UNITS = ["A", "1", "a1", "%", "<"]
 
 
-def _cpu_best(fn, repeat: int = 3) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.process_time()
-        fn()
-        best = min(best, time.process_time() - t)
-    return best
-
-
 @pytest.mark.parametrize("name", sorted(_scan_patterns()))
 def test_scan_patterns_run_in_linear_time(name):
     """Every pattern of the safety scan and the reader, run as the scan runs it (findall and search
@@ -268,7 +259,7 @@ def test_scan_patterns_run_in_linear_time(name):
         before = None
         for n in (1_000, 10_000, 100_000):
             s = unit * (n // len(unit)) + end
-            took = _cpu_best(lambda: (pattern.findall(s), pattern.search(s), pattern.fullmatch(s)))
+            took = cpu_best(lambda: (pattern.findall(s), pattern.search(s), pattern.fullmatch(s)))
             if before is not None:
                 growth = took / max(before, 20e-6)
                 assert growth < 35, (f"{name} is {growth:.0f}x slower on {unit!r}×{n // len(unit):,}+{end!r} "
