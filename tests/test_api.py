@@ -22,9 +22,10 @@ from isap.api.app import create_app
 from isap.api.problems import PROBLEM_JSON, ProblemCode
 from isap.policy import Policy
 from isap.review.service import Service
-from isap.store.db import engine_for, upgrade
+from isap.store.db import engine_for
 from isap.store.files import FileStore
 from sample_submissions.proposals import clean, write
+from tests.conftest import copy_sqlite
 
 ROOT = Path(__file__).resolve().parents[1]
 REF = "ISAP-2026-014"
@@ -41,14 +42,13 @@ class Clock:
 
 
 @pytest.fixture
-def make(tmp_path, monkeypatch):
+def make(tmp_path, monkeypatch, migrated_sqlite):
     """A service on a fresh SQLite database with two organisations' commissioners, a reviewer and an
     administrator, and an API over it; each person's token in `tokens`."""
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
 
     def build(**policy) -> tuple[Service, TestClient, dict[str, str], Clock]:
-        url = f"sqlite:///{tmp_path / 'isap.db'}"
-        upgrade(url)
+        url = copy_sqlite(migrated_sqlite, tmp_path / "isap.db")  # the session's migrated template, copied
         svc = Service(engine_for(url), FileStore(tmp_path / "files"), Policy(**policy))
         svc.add_organisation("QUA", "NHS Black Country ICB")
         svc.add_organisation("QHM", "NHS North East and North Cumbria ICB")
