@@ -60,16 +60,38 @@ def start(args: list[str], env: dict, log: Path) -> subprocess.Popen:
 
 
 def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
+    """End a process and its group: SIGTERM, then SIGKILL after 20 s.  A process that leads no group of its own
+    (started without a new session) is signalled alone, rather than not at all."""
+    if proc.poll() is not None:
+        return
+
+    def signal_it(sig: int) -> None:
         try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=20)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.wait(timeout=10)
+            if os.getpgid(proc.pid) == proc.pid:
+                os.killpg(proc.pid, sig)
+            else:
+                proc.send_signal(sig)
+        except ProcessLookupError:
+            pass
+
+    signal_it(signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        signal_it(signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+def stop_all(procs: list[subprocess.Popen]) -> None:
+    """Stop every process, the last started first; one that will not stop does not spare the others."""
+    failures = []
+    for proc in reversed(procs):
+        try:
+            stop(proc)
+        except Exception as exc:  # noqa: BLE001 - reported once every other process has been stopped
+            failures.append(exc)
+    if failures:
+        raise failures[0]
 
 
 def http(url: str, body: dict | None = None, auth: str | None = None) -> tuple[int, bytes]:
@@ -132,8 +154,7 @@ def cluster(tmp_path: Path, postgres_server: str):
         yield {"machines": machines, "env": machine_env, "api": api, "auth": auth, "isap_url": isap_url,
                "procs": procs}
     finally:
-        for proc in reversed(procs):
-            stop(proc)
+        stop_all(procs)
 
 
 def isap(*args: str, env: dict, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:

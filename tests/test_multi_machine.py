@@ -75,7 +75,7 @@ def test_a_batch_from_one_machine_is_shared_by_two_workers_that_see_none_of_its_
 
     ingest = subprocess.Popen([sys.executable, "-m", "isap.cli", "ingest", str(inbox), "--as", "alice", "-f", "json"],
                               env=a, cwd=machines["A"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              preexec_fn=die_with_parent())
+                              start_new_session=True, preexec_fn=die_with_parent())
     cluster["procs"].append(ingest)
 
     # Machine W2 dies outright once the batch is under way on both machines.

@@ -26,6 +26,10 @@ def prefect_server_configured() -> bool:
 DEPLOYMENT = "assure_submission/assure-submission"
 RESUME_ATTEMPTS = 3  # new runs a waiter gives one run key whose run died, before it says so
 CLAIM_SECONDS = 600.0  # a new run's uploads are not taken up again while it waits this long for a worker
+# Once a worker has taken a run up (Pending or Running), its flow must start renewing the lease within this long.
+# The long claim above covers only the wait in the queue: a worker machine lost between taking a run up and its
+# flow's first renewal would otherwise leave the run Pending, and its uploads claimed, for the whole claim.
+TAKEN_UP_SECONDS = 120.0
 
 
 class NotFinished(StoreError):
@@ -87,6 +91,7 @@ def wait_for_runs(service: Service, runs: dict[str, str], deadline: float | None
     runs = dict(runs)
     attempts = {key: 0 for key in runs}
     settled: set[str] = set()
+    taken_up: set[str] = set()  # run ids seen Pending or Running, whose claim was cut to TAKEN_UP_SECONDS
     with get_client(sync_client=True) as client:
         while True:
             unfinished = service.run_progress(list(runs))
@@ -103,6 +108,9 @@ def wait_for_runs(service: Service, runs: dict[str, str], deadline: float | None
                     if kind in TERMINAL:
                         settled.add(key)
                     continue
+                if kind in ("PENDING", "RUNNING") and run_id not in taken_up:
+                    taken_up.add(run_id)
+                    service.renew_lease(key, TAKEN_UP_SECONDS)
                 dead = kind in TERMINAL or key in lapsed
                 if dead and attempts[key] < RESUME_ATTEMPTS:
                     attempts[key] += 1

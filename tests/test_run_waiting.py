@@ -1,0 +1,68 @@
+"""Waiting for runs on workers: a run a worker took up and then lost is started again within a short grace,
+not after the long claim that covers only a run's wait in the queue.
+
+A worker machine that dies between taking a run up (Pending) and its flow's first lease renewal leaves the
+run Pending for ever.  Its uploads were claimed for `CLAIM_SECONDS` when submitted, so a waiter that only
+watched the lease sat out that whole claim first (an `isap ingest` once waited over 15 minutes for it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from sample_submissions.proposals import clean, write
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def assure_deployment(prefect_harness):
+    """The `assure-submission` deployment on the session's Prefect server, with no worker to run it."""
+    from prefect.client.orchestration import get_client
+
+    from isap.orchestration.workers import DEPLOYMENT
+
+    flow_name, name = DEPLOYMENT.split("/")
+    with get_client(sync_client=True) as client:
+        flow_id = client.create_flow_from_name(flow_name)
+        deployment_id = client.create_deployment(flow_id=flow_id, name=name)
+        try:
+            yield client
+        finally:
+            client.delete_deployment(deployment_id)
+
+
+def test_a_run_taken_up_by_a_worker_that_died_before_starting_is_run_again_within_the_grace(
+        service, assure_deployment, monkeypatch, tmp_path):
+    from prefect.states import Pending
+
+    from isap.orchestration import workers
+
+    client = assure_deployment
+    now = [dt.datetime(2026, 12, 7, 9, 0, tzinfo=dt.timezone.utc)]
+    service.clock = lambda: now[0]
+    keys, _ = service.stage_uploads("alice", [("a.xlsx", write(clean(1), tmp_path / "a.xlsx").read_bytes())])
+    [key] = keys
+    runs = workers.submit_runs(service, keys)
+    first = runs[key]
+    # A worker takes the run up, then its machine dies before the flow renews the lease.
+    client.set_flow_run_state(first, Pending(), force=True)
+
+    elapsed = [0.0]
+
+    def sleep(seconds: float) -> None:
+        elapsed[0] += seconds
+        now[0] += dt.timedelta(seconds=seconds)
+
+    submitted: list[str] = []
+    real_submit = workers.submit_runs
+    monkeypatch.setattr(workers, "submit_runs", lambda svc, ks: submitted.extend(ks) or real_submit(svc, ks))
+    limit = workers.CLAIM_SECONDS / 2
+    finished = workers.wait_for_runs(service, runs, deadline=limit, clock=lambda: elapsed[0], sleep=sleep, poll=5.0)
+
+    assert submitted == [key], "the lost run was not started again before half the claim had passed"
+    state = client.read_flow_run(first).state
+    assert state.type.value == "CRASHED" and "lease" in state.message
+    assert not finished  # it went on waiting for the new run, which no worker takes here, until the deadline
