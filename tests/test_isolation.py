@@ -130,15 +130,6 @@ def _with_bad_email(p):
 
 # ---------------------------------------------------------------------------- misbehaving children
 
-LIMITS = isolation.Limits(wall_seconds=5.0, cpu_seconds=2.0, memory_bytes=1 << 30)
-
-
-@pytest.fixture(scope="module")
-def pool():
-    p = isolation.Isolation("forkserver", workers=1)
-    yield p
-    p.close()
-
 
 def _abort():
     os.abort()
@@ -170,47 +161,18 @@ def _native_huge_allocation():
         os.abort()
 
 
-def test_a_child_that_aborts_is_a_failure_and_the_pool_serves_the_next_file(pool, typical):
-    failure = pool.run(_abort, (), LIMITS)
-    assert isinstance(failure, isolation.Failure) and failure.kind == "crash" and "SIGABRT" in failure.detail
-    report = pool.run(engine.check_file_in_process, (typical,), LIMITS)
-    assert isinstance(report, engine.CheckReport) and report.findings == [] and report.exit_code == 0
-
-
-def test_a_child_that_exceeds_its_memory_is_a_memory_failure(pool):
-    failure = pool.run(_allocate, (2 << 30,), LIMITS)
-    assert isinstance(failure, isolation.Failure) and failure.kind == "memory", failure
-    assert "1,024 MiB" in failure.detail
-    assert pool.run(_allocate, (1 << 20,), LIMITS) == 1 << 20
-
-
-def test_a_native_allocation_that_fails_and_aborts_is_a_memory_failure(pool):
-    failure = pool.run(_native_huge_allocation, (), LIMITS)
-    assert isinstance(failure, isolation.Failure) and failure.kind == "memory", failure
-
-
-def test_a_child_that_loops_runs_out_of_cpu(pool):
-    # The wall-clock limit is far off so the kernel's CPU limit is what stops the loop, however busy the machine.
-    limits = isolation.Limits(wall_seconds=120.0, cpu_seconds=1.0, memory_bytes=1 << 30)
-    failure = pool.run(_spin, (), limits)
-    assert isinstance(failure, isolation.Failure) and failure.kind == "cpu", failure
-    assert "1 second of processor time" in failure.detail
-    assert pool.run(_allocate, (10,), LIMITS) == 10
-
-
-def test_a_child_that_waits_runs_out_of_wall_clock_time(pool):
-    limits = isolation.Limits(wall_seconds=1.0, cpu_seconds=30.0, memory_bytes=1 << 30)
-    start = time.monotonic()
-    failure = pool.run(_sleep, (), limits)
-    assert isinstance(failure, isolation.Failure) and failure.kind == "time", failure
-    assert time.monotonic() - start < 30  # the child is stopped, not waited for (a guard, not a speed target)
-    assert pool.run(_allocate, (10,), LIMITS) == 10
-
-
-def test_a_warm_child_gets_its_full_cpu_budget_for_every_file(pool):
-    limits = isolation.Limits(wall_seconds=10.0, cpu_seconds=1.0, memory_bytes=1 << 30)
-    for _ in range(3):  # 3 × 0.6 s of CPU in one child: more than the per-file budget in all
-        assert pool.run(_burn, (0.6,), limits) == "done"
+def test_a_workbook_is_checked_by_the_pool_after_a_child_crashed(typical):
+    # (the forked child's twin runs from a fresh parent: tests/test_forked_child.py; the rest of the
+    # children's contract, for both kinds, is tests/test_checking_children.py)
+    limits = isolation.Limits(wall_seconds=60.0, cpu_seconds=30.0, memory_bytes=1 << 30)
+    pool = isolation.Isolation("forkserver", workers=1)
+    try:
+        failure = pool.run(_abort, (), limits)
+        assert isinstance(failure, isolation.Failure) and failure.kind == "crash"
+        report = pool.run(engine.check_file_in_process, (typical,), limits)
+        assert isinstance(report, engine.CheckReport) and report.findings == [] and report.exit_code == 0
+    finally:
+        pool.close()
 
 
 def _burn(seconds):
