@@ -203,6 +203,13 @@ def _hostile_cost():
     return bench_hostile_cost()
 
 
+def _first_page():
+    from benchmarks.first_page import bench_first_page
+
+    _compiled()  # the dashboard's processes import as an installation would, not compile
+    return bench_first_page()
+
+
 def _newcomer():
     from benchmarks.newcomer import bench_newcomer
 
@@ -218,7 +225,8 @@ def _workers():
 BENCHES = {"check": bench_check, "queries": _store("bench_queries"), "ingest": _store("bench_ingest"),
            "dashboard": _store("bench_dashboard"), "dashboard_actions": _store("bench_dashboard_actions"),
            "bounded": bench_bounded, "isolation": _isolation, "chain": _chain, "sign_in": _sign_in,
-           "upload_e2e": _upload_e2e, "workers": _workers, "hostile_cost": _hostile_cost, "newcomer": _newcomer}
+           "upload_e2e": _upload_e2e, "workers": _workers, "hostile_cost": _hostile_cost, "newcomer": _newcomer,
+           "first_page": _first_page}
 
 
 def main(argv: list[str] | None = None) -> None:

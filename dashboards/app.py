@@ -38,9 +38,16 @@ def main() -> None:
     except PolicyError as exc:
         st.error(fmt("The assurance policy cannot be used: {}", exc))
         st.stop()
-    resources.start_orchestration()
-    # the children that check uploads, started once per server process
-    warm_up(background=True, preload=resources.checking_modules())
+    try:
+        show_pages()
+    finally:
+        # Prefect and the children that check uploads, started once per server process, after the page has gone
+        # to the browser: started before it, their imports held up the first person's sign-in form.
+        resources.start_orchestration()
+        warm_up(background=True, preload=resources.checking_modules())
+
+
+def show_pages() -> None:
     user = session.me()
     if user is None:
         # Every page's address shows the sign-in page while signed out, so a shared link never ends in "Page not

@@ -12,6 +12,18 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboards.downloads import routes
+from isap.orchestration.dispatch import log_like_prefect, orchestration_defaults
+
+orchestration_defaults()  # before anything imports Prefect
+log_like_prefect()
+
+# What the first page run needs is imported here, while the server starts and before it answers, so the first
+# person to open the address gets the sign-in form without waiting for these imports (docs/performance.md).
+import dashboards.resources  # noqa: E402,F401
+import dashboards.session  # noqa: E402,F401
+import dashboards.views.sign_in  # noqa: E402,F401
+import dashboards.widgets  # noqa: E402,F401
+import isap.review.service  # noqa: E402,F401
+from dashboards.downloads import routes  # noqa: E402
 
 app = st.App(Path(__file__).with_name("app.py"), routes=routes())

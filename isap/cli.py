@@ -925,7 +925,7 @@ def dashboard(port: int = typer.Option(8501, "--port"), host: str = typer.Option
     cmd = dashboard_command(port, host, svc.policy.max_file_bytes, secrets)
     from isap.orchestration.processes import Children
 
-    echo(f"Dashboard: http://{host}:{port}")
+    echo("Starting the dashboard…")
     # Streamlit and the Prefect API are this command's children: stopping it (SIGTERM, Ctrl-C) stops them,
     # and killing it outright kills them (a parent-death signal).
     with Children() as children:
@@ -937,8 +937,29 @@ def dashboard(port: int = typer.Option(8501, "--port"), host: str = typer.Option
             echo(f"API: http://{host}:{api_port}/v1")
             children.start([sys.executable, "-m", "isap.cli", "api", "--port", str(api_port), "--host", host],
                            env=os.environ.copy())
-        code = children.start(cmd, env=os.environ.copy()).wait()
+        pages = children.start(cmd, env=os.environ.copy())
+        # the address is given once it answers: a person who opens it then gets the sign-in form at once
+        threading.Thread(target=_announce_dashboard, args=(host, port, pages), daemon=True).start()
+        code = pages.wait()
     raise typer.Exit(code)
+
+
+def _announce_dashboard(host: str, port: int, pages) -> None:
+    import time
+    import urllib.request
+
+    probe = "127.0.0.1" if host in ("0.0.0.0", "::", "") else f"[{host}]" if ":" in host else host
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and pages.poll() is None:
+        try:
+            with urllib.request.urlopen(f"http://{probe}:{port}/_stcore/health", timeout=2) as answer:
+                if answer.status == 200:
+                    echo(f"Dashboard: http://{host}:{port}")
+                    return
+        except OSError:
+            time.sleep(0.1)
+    if pages.poll() is None:
+        echo(f"Dashboard: http://{host}:{port} (it has not answered yet)")
 
 
 def dashboard_command(port: int, host: str, max_file_bytes: int, secrets: Optional[Path] = None,
@@ -983,7 +1004,7 @@ def _prefect_api(children, wait: bool) -> Optional[str]:
 
     if prefect_server_configured():
         return None
-    url = prefect_server(children)
+    url = prefect_server(children, background=not wait)  # not waited for: the pages come first
     if wait and not wait_for_api(url, startup_timeout(), children.procs[-1]):
         _die(f"Prefect's API did not start within {startup_timeout():.0f} s "
              "(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS)", 1)

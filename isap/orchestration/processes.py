@@ -48,11 +48,13 @@ MANAGED_API_ENV = "ISAP_PREFECT_MANAGED"  # set when PREFECT_API_URL names a ser
 AUTH_USER = "isap"
 
 
-def die_with_parent():
+def die_with_parent(niceness: int = 0):
     """A `preexec_fn` that makes the child receive SIGKILL when its parent dies (Linux; elsewhere None).
 
     The kernel sends the signal when the *thread* that started the child ends,
-    so `Children` only starts processes from the main thread.
+    so `Children` only starts processes from the main thread.  With `niceness`,
+    the child also yields the processor to this process's other work (a
+    background server starting beside the page a person waits for).
     """
     if not sys.platform.startswith("linux"):
         return None
@@ -65,6 +67,8 @@ def die_with_parent():
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         if os.getppid() != parent:  # the parent died before the request took effect
             os.kill(os.getpid(), signal.SIGKILL)
+        if niceness:
+            os.nice(niceness)
 
     return preexec
 
@@ -86,15 +90,16 @@ class Children:
         self.groups: set[int] = set()  # children that lead a process group of their own
         self._previous: dict[int, object] = {}
 
-    def start(self, args: Sequence[str], group: bool = False, **popen_kwargs) -> subprocess.Popen:
+    def start(self, args: Sequence[str], group: bool = False, niceness: int = 0, **popen_kwargs) -> subprocess.Popen:
         """Start a child; with `group`, in a session of its own, so that what it starts in turn (a worker's
-        flow runs) is stopped with it, and a terminal's Ctrl-C reaches only this process, which stops it."""
+        flow runs) is stopped with it, and a terminal's Ctrl-C reaches only this process, which stops it.
+        With `niceness`, the child runs at that lower priority (see `die_with_parent`)."""
         if threading.current_thread() is not threading.main_thread():
             raise RuntimeError("child processes are started from the main thread (the parent-death signal "
                                "is tied to the thread that starts them)")
         if group:
             popen_kwargs["start_new_session"] = True
-        proc = subprocess.Popen(list(args), preexec_fn=die_with_parent(), **popen_kwargs)
+        proc = subprocess.Popen(list(args), preexec_fn=die_with_parent(niceness), **popen_kwargs)
         self.procs.append(proc)
         if group:
             self.groups.add(proc.pid)
@@ -154,7 +159,10 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-def prefect_server(children: Children, env: dict | None = None) -> str:
+BACKGROUND_NICENESS = 10  # a server started beside a page someone waits for gives the processor to that page
+
+
+def prefect_server(children: Children, env: dict | None = None, background: bool = False) -> str:
     """Start a Prefect API server on loopback as a managed child; returns its API URL (not yet waited for).
 
     The server refuses any request without a credential made here, now; it is
@@ -172,7 +180,8 @@ def prefect_server(children: Children, env: dict | None = None) -> str:
     server_env["PREFECT_SERVER_API_AUTH_STRING"] = auth
     children.start([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port),
                     "--no-scheduler", "--no-late-runs"],
-                   env=server_env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                   niceness=BACKGROUND_NICENESS if background else 0, env=server_env,
+                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/api"
     os.environ["PREFECT_API_URL"] = url
     os.environ["PREFECT_API_AUTH_STRING"] = auth
