@@ -461,6 +461,8 @@ def _call(svc, builder, action, user, shown):
         Action.DECIDE: lambda: svc.decide(user, REF, "approved", RATINGS, "Walk."),
         Action.DISCHARGE_CONDITION: lambda: svc.discharge(user, REF, cid, "Seen."),
         Action.CARRY_FORWARD_CONDITION: lambda: svc.discharge(user, REF, cid, "Next time.", carry_forward=True),
+        Action.PLAN_SUBMISSION: lambda: svc.plan_submission(user, REF, shown["checkpoint"], dt.date(2027, 6, 1)),
+        Action.AGREE_PLAN: lambda: svc.agree_plan(user, REF, shown["checkpoint"]),
     }
     item = None
     if action is Action.ACKNOWLEDGE and warning:
