@@ -295,10 +295,25 @@ class Calendar(UnitOfWork):
         return self._run(run)
 
     # ------------------------------------------------------------------ the national view
-    def national_view(self, actor: str, today: dt.date | None = None) -> list[dict]:
+    def national_view(self, actor: str, today: dt.date | None = None, region: str | None = None,
+                      state: str | None = None, checkpoint: int | None = None, model: str | None = None,
+                      late: bool | None = None) -> list[dict]:
         """Every proposal in England in one table, for reviewers and administrators (docs/dashboard.md,
         "National view"): lead commissioner and region, provider, key figures, checkpoint and state, the last
-        decision with its ratings, open conditions and queries, the next planned date and its slippage."""
+        decision with its ratings, open conditions and queries, the next planned date and its slippage.  Each
+        filter given keeps only the rows that match it."""
+        try:
+            region = Region.parse(region).value if region is not None else None
+        except ValueError as exc:
+            raise WorkflowError(str(exc)) from None
+        if state is not None and state not in tuple(State):
+            raise WorkflowError(f"state must be one of {', '.join(State)}")
+        rows = self._national_rows(actor, today)
+        wanted = {"region": region, "state": state, "checkpoint": checkpoint, "integration_model": model, "late": late}
+        wanted = {k: v for k, v in wanted.items() if v is not None}
+        return [r for r in rows if all(r[k] == v for k, v in wanted.items())]
+
+    def _national_rows(self, actor: str, today: dt.date | None) -> list[dict]:
         import numpy as np
 
         from isap.review.unit_of_work import DOMAINS, proposal_name
@@ -308,7 +323,7 @@ class Calendar(UnitOfWork):
 
         def run(s: Session) -> list[dict]:
             user = self._user(s, actor)
-            self._role(user, *lifecycle.REVIEWERS)
+            self._role(user, Role.REVIEWER, Role.ADMIN)
             last = (select(Decision.proposal_id, func.max(Decision.id).label("did"))
                     .group_by(Decision.proposal_id).subquery())
             q = (select(Proposal.id, Proposal.reference, Proposal.title, Organisation.code, Organisation.name,
