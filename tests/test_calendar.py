@@ -237,3 +237,36 @@ def test_the_timeline_shows_planned_against_actual_decisions_conditions_and_time
         ("in_review", "2027-03-23", 8), ("draft", "2027-04-06", 4)]
     assert t["working_days_in_state"] == {"draft": 19, "submitted": 1, "in_review": 8}
     assert t["waiting_for_commissioner_working_days"] is None
+
+
+# ---------------------------------------------------------------------- the command line
+def test_the_command_line_sets_regions_and_plans_dates(tmp_path, monkeypatch, migrated_sqlite):
+    from typer.testing import CliRunner
+
+    from isap.cli import app
+    from tests.conftest import copy_sqlite
+
+    url = copy_sqlite(migrated_sqlite, tmp_path / "isap.db")
+    monkeypatch.setenv("ISAP_DATABASE_URL", url)
+    monkeypatch.setenv("ISAP_DATA_DIR", str(tmp_path / "data"))
+    run = CliRunner().invoke
+    for args in (["org", "add", "QUA", "NHS Black Country ICB"], ["user", "add", "alice", "--role", "commissioner",
+                                                                    "--org", "QUA"],
+                 ["user", "add", "rita", "--role", "reviewer"]):
+        assert run(app, args).exit_code == 0
+    r = run(app, ["org", "set-region", "QUA", "north west"])
+    assert r.exit_code == 0 and r.stdout.strip() == "QUA NHS Black Country ICB is in North West"
+    r = run(app, ["org", "set-region", "QUA", "Wessex"])
+    assert r.exit_code == 1 and "not one of NHS England's regions" in r.stderr and "Traceback" not in r.output
+    assert run(app, ["org", "list"]).stdout.strip() == "QUA    NHS Black Country ICB (North West)"
+    path = write(clean(1, reference=REF), tmp_path / "p.xlsx")
+    assert run(app, ["upload", str(path), "--as", "alice"]).exit_code in (0, 1)
+    r = run(app, ["plan", "set", REF, "1", "2027-01-07", "--as", "alice"])
+    assert r.exit_code == 0, r.output
+    assert r.stdout.strip() == f"{REF}: checkpoint 1 planned for 2027-01-07; waiting for a reviewer's agreement"
+    assert run(app, ["plan", "agree", REF, "1", "--as", "rita"]).stdout.strip() \
+        == f"{REF}: checkpoint 1 agreed for 2027-01-07"
+    r = run(app, ["plan", "set", REF, "1", "2027-02-01", "--as", "alice"])
+    assert r.exit_code == 1 and "a change of an agreed date needs a reason" in r.stderr
+    r = run(app, ["plan", "set", REF, "1", "7 January", "--as", "alice"])
+    assert r.exit_code == 2 and "is not a date YYYY-MM-DD" in r.stderr
