@@ -68,6 +68,7 @@ ENFORCED = {  # a capability, and a service call that needs it
     Capability.SEE_SECURITY: lambda svc, who: svc.sign_in_attempts(who),
     Capability.READ_OUTBOX: lambda svc, who: svc.outbox(who),
     Capability.MANAGE_USERS: lambda svc, who: svc.users(who),
+    Capability.SEE_NATIONAL_VIEW: lambda svc, who: svc.national_view(who),
 }
 
 
