@@ -203,6 +203,12 @@ def _hostile_cost():
     return bench_hostile_cost()
 
 
+def _national():
+    from benchmarks.national import bench_national
+
+    return bench_national()
+
+
 def _workers():
     from benchmarks.workers import bench_workers
 
@@ -212,7 +218,8 @@ def _workers():
 BENCHES = {"check": bench_check, "queries": _store("bench_queries"), "ingest": _store("bench_ingest"),
            "dashboard": _store("bench_dashboard"), "dashboard_actions": _store("bench_dashboard_actions"),
            "bounded": bench_bounded, "isolation": _isolation, "chain": _chain, "sign_in": _sign_in,
-           "upload_e2e": _upload_e2e, "workers": _workers, "hostile_cost": _hostile_cost}
+           "upload_e2e": _upload_e2e, "workers": _workers, "hostile_cost": _hostile_cost,
+           "national": _national}
 
 
 def main(argv: list[str] | None = None) -> None:
