@@ -216,6 +216,12 @@ def _newcomer():
     return bench_newcomer()
 
 
+def _national():
+    from benchmarks.national import bench_national
+
+    return bench_national()
+
+
 def _workers():
     from benchmarks.workers import bench_workers
 
@@ -226,7 +232,7 @@ BENCHES = {"check": bench_check, "queries": _store("bench_queries"), "ingest": _
            "dashboard": _store("bench_dashboard"), "dashboard_actions": _store("bench_dashboard_actions"),
            "bounded": bench_bounded, "isolation": _isolation, "chain": _chain, "sign_in": _sign_in,
            "upload_e2e": _upload_e2e, "workers": _workers, "hostile_cost": _hostile_cost, "newcomer": _newcomer,
-           "first_page": _first_page}
+           "first_page": _first_page, "national": _national}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -55,6 +55,13 @@ COLUMNS: dict[str, str] = {
     "uploaded_at": "Uploaded", "sha256": "SHA-256", "at": "When", "actor": "Who", "action": "What",
     "from_state": "From", "to_state": "To", "reason": "Details", "id": "Rule", "when": "Checkpoints",
     "summary": "Summary", "points_at": "Points at",
+    # the national view
+    "name": "Proposal", "region": "Region", "provider": "Provider", "integration_model": "Integration model",
+    "annual_contract_value_gbp": "Contract value (£ a year)", "wpap_annual_value_gbp": "WPAP (£ a year)",
+    "population_registered": "Registered population", "last_decision": "Last decision",
+    **{f"rating_{d.value}": d.label for d in AssuranceDomain}, "open_conditions": "Open conditions",
+    "open_queries": "Open queries", "next_planned_date": "Next planned submission",
+    "slippage_working_days": "Slippage (working days)", "late": "Late",
 }
 WIDE = {"title", "message", "next step", "reason", "summary", "source", "acknowledged"}
 # wide enough for their text, no wider

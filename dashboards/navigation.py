@@ -36,6 +36,7 @@ SIGN_IN = PageEntry("sign_in", "Sign in", "sign-in", None)
 PAGES: tuple[PageEntry, ...] = (
     PageEntry("my_proposals", "My proposals", "mine", Capability.PREPARE_PROPOSALS),
     PageEntry("review_queue", "Review queue", "queue", Capability.REVIEW_PROPOSALS),
+    PageEntry("national", "National view", "national", Capability.SEE_NATIONAL_VIEW),
     PageEntry("upload", "Upload", "upload", Capability.PREPARE_PROPOSALS),
     PageEntry("proposal", "Proposal", "proposal", Capability.READ_PROPOSALS),
     PageEntry("template", "Template", "template", Capability.PREPARE_PROPOSALS),

@@ -295,6 +295,27 @@ def org_add(code: str, name: str) -> None:
     echo(f"Added organisation {org.code} {org.name}")
 
 
+@org_app.command("set-region")
+def org_set_region(code: str, region: str = typer.Argument(
+        ..., help="One of NHS England's seven regions, by name or code: East of England, London, Midlands, North East "
+                  "and Yorkshire, North West, South East, South West.")) -> None:
+    """Say which NHS England region oversees an organisation (the national view filters by it)."""
+    org = _call(_service().set_region, code, region)
+    from isap.review.regions import Region
+
+    echo(f"{org.code} {org.name} is in {Region(org.region).label}")
+
+
+@org_app.command("list")
+def org_list() -> None:
+    """List the organisations with their regions."""
+    from isap.review.regions import Region
+
+    for o in _call(_service().organisations):
+        region = Region(o["region"]).label if o["region"] in Region._value2member_map_ else "no region"
+        echo(f"{o['code']:<6} {o['name']} ({region})")
+
+
 @user_app.command("add")
 def user_add(username: str, role: str = typer.Option(..., "--role", help="commissioner, reviewer or admin"),
              org: Optional[str] = typer.Option(None, "--org", help="Organisation code (commissioners)."),
@@ -715,6 +736,39 @@ def condition_carry(reference: str, condition_id: int, note: str = typer.Option(
     """Carry a condition forward to the next checkpoint explicitly."""
     _call(_service().discharge, as_, reference, condition_id, note, carry_forward=True)
     echo(f"Carried condition {condition_id} of {reference} forward")
+
+
+plan_app = typer.Typer(pretty_exceptions_enable=False, help="The checkpoint calendar: planned submission dates.",
+                       no_args_is_help=True)
+app.add_typer(plan_app, name="plan")
+
+
+def _day(text: str):
+    import datetime as dt
+
+    try:
+        return dt.date.fromisoformat(text.strip())
+    except ValueError:
+        _die(f"{text!r} is not a date YYYY-MM-DD", 2)
+
+
+@plan_app.command("set")
+def plan_set(reference: str, checkpoint: int, date: str = typer.Argument(..., help="YYYY-MM-DD"),
+             reason: Optional[str] = typer.Option(None, "--reason", help="Why an agreed date changes (needed then)."),
+             as_: str = AS) -> None:
+    """Propose the date a checkpoint's submission is planned for; a reviewer agrees it."""
+    row = _call(_service().plan_submission, as_, reference, checkpoint, _day(date), reason)
+    echo(f"{reference}: checkpoint {checkpoint} planned for {row['planned']}"
+         + (f"; the agreed date {row['agreed']} counts until a reviewer agrees" if row["agreed"]
+            and row["agreed"] != row["planned"] else "; waiting for a reviewer's agreement"
+            if not row["agreed"] else ""))
+
+
+@plan_app.command("agree")
+def plan_agree(reference: str, checkpoint: int, as_: str = AS) -> None:
+    """Agree the date proposed for a checkpoint's submission (reviewers)."""
+    row = _call(_service().agree_plan, as_, reference, checkpoint)
+    echo(f"{reference}: checkpoint {checkpoint} agreed for {row['agreed']}")
 
 
 @condition_app.command("answer")

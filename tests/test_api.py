@@ -256,6 +256,29 @@ def test_upload_read_submit_findings_and_original(api, tmp_path):
     assert body["detail"].startswith("state must be one of")
 
 
+def test_the_national_views_rows_for_reviewers_and_administrators_only(api, tmp_path):
+    svc, client, tokens, _ = api
+    svc.set_region("QUA", "midlands")
+    upload(client, tokens["alice"], book(tmp_path))
+    upload(client, tokens["otto"], book(tmp_path, code="QHM", reference="ISAP-2026-099"))
+    svc.plan_submission("alice", REF, 1, dt.date(2026, 1, 5))  # long passed: late
+    for who in ("rita", "ada"):
+        rows = client.get("/v1/national", headers=auth(tokens[who])).json()
+        assert {(r["commissioner"], r["reference"], r["region"], r["late"]) for r in rows} == {
+            ("QUA", REF, "midlands", True), ("QHM", "ISAP-2026-099", None, False)}
+    late = client.get("/v1/national?late=true&region=Midlands&checkpoint=1&state=draft&model=Partially%20integrated",
+                      headers=auth(tokens["rita"])).json()
+    assert [r["reference"] for r in late] == [REF] and late[0]["slippage_working_days"] > 200
+    assert client.get("/v1/national?late=false", headers=auth(tokens["rita"])).json()[0]["reference"] \
+        == "ISAP-2026-099"
+    body = problem(client.get("/v1/national", headers=auth(tokens["alice"])), 403, ProblemCode.FORBIDDEN)
+    assert body["detail"] == "alice is a commissioner; this needs a reviewer or admin"
+    body = problem(client.get("/v1/national?region=Wessex", headers=auth(tokens["rita"])), 400, ProblemCode.INVALID)
+    assert body["detail"].startswith("'Wessex' is not one of NHS England's regions")
+    problem(client.get("/v1/national?state=lost", headers=auth(tokens["rita"])), 400, ProblemCode.INVALID)
+    problem(client.get("/v1/national", headers=auth("not-a-token")), 401, ProblemCode.TOKEN_UNKNOWN)
+
+
 def test_refusals_carry_the_command_lines_words(api, tmp_path, monkeypatch):
     svc, client, tokens, _ = api
     assert upload(client, tokens["alice"], book(tmp_path, warning=True)).status_code == 201

@@ -730,3 +730,58 @@ def test_an_upload_that_changes_the_title_says_so_and_the_history_records_it(dem
         in texts(at)
     history = Service().show("alice", "ISAP-2026-013")["history"]
     assert any(h["action"] == "title_changed" and "Walsall ICP, renamed" in h["reason"] for h in history)
+
+
+def test_the_national_view_lists_filters_and_exports_every_proposal(demo_env):
+    import datetime as dt
+
+    from isap.review.service import Service
+
+    svc = Service()
+    svc.set_region("QUA", "midlands")
+    late = svc.list_proposals("ada", "draft")[0]["reference"]
+    svc.plan_submission("ada", late, svc.show("ada", late)["checkpoint"], dt.date(2026, 1, 5))
+    at = signed_in("rita", "rita-demo")
+    at.switch_page("views/national.py")
+    at.run()
+    assert not at.exception, at.exception
+    frame = at.dataframe[0].value
+    assert len(frame) == len(svc.list_proposals("rita"))
+    assert {"Proposal", "Region", "Provider", "Contract value (£ a year)", "Last decision", "Late",
+            "Slippage (working days)"} <= set(frame.columns)
+    assert "Midlands" in set(frame["Region"]) and "⚠ LATE" in set(frame["Late"])
+    at.selectbox(key="n_late").set_value("Late")
+    at.run()
+    assert list(at.dataframe[0].value["Proposal"]) == [late]
+    assert {b.label for b in at.get("link_button")} >= {"Download CSV", "Download Excel"}
+    assert "Where the pipeline stands" in [h.value for h in at.subheader]
+
+
+def test_the_timeline_tab_plans_a_date_that_a_reviewer_agrees(demo_env):
+    import datetime as dt
+
+    from isap.review.service import Service
+
+    ref = Service().list_proposals("alice", "draft")[0]["reference"]
+    at = signed_in("alice", "alice-demo")
+    at.switch_page("views/proposal.py")
+    at.run()
+    at.selectbox(key="proposal_pick").select(ref)
+    at.run()
+    cp = Service().show("alice", ref)["checkpoint"]
+    at.selectbox(key="plan-cp").set_value(cp)
+    at.date_input(key="plan-day").set_value(dt.date(2027, 3, 25))
+    next(b for b in at.button if b.label == "Propose date").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert Service().timeline("alice", ref)["checkpoints"][cp - 1]["planned"] == "2027-03-25"
+    at = signed_in("rita", "rita-demo")
+    at.switch_page("views/proposal.py")
+    at.run()
+    at.selectbox(key="proposal_pick").select(ref)
+    at.run()
+    assert "Propose date" not in [b.label for b in at.button]
+    next(b for b in at.button if b.label.startswith(f"Agree checkpoint {cp}")).click()
+    at.run()
+    assert not at.exception, at.exception
+    assert Service().timeline("rita", ref)["checkpoints"][cp - 1]["agreed"] == "2027-03-25"

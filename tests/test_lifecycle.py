@@ -8,6 +8,7 @@ Every state must have a scenario, or a test says which has none."""
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import sqlite3
 import uuid
 
@@ -190,12 +191,14 @@ def test_allowed_actions_leave_out_other_roles_and_other_states():
     errors = ProposalFacts(REF, State.DRAFT, 1, 2, 1, latest_errors=3)
     mine = options(errors, ALICE)
     assert set(mine) == {Action.UPLOAD, Action.ACKNOWLEDGE, Action.SUBMIT, Action.WITHDRAW,
-                         Action.ANSWER_CONDITION, Action.COMMENT}
+                         Action.ANSWER_CONDITION, Action.COMMENT, Action.PLAN_SUBMISSION}
     assert not mine[Action.SUBMIT].allowed and "3 error findings" in mine[Action.SUBMIT].reason
     assert mine[Action.UPLOAD].allowed and mine[Action.WITHDRAW].allowed
     theirs = options(errors, RITA)
-    assert set(theirs) == {Action.COMMENT, Action.DISCHARGE_CONDITION, Action.CARRY_FORWARD_CONDITION}
+    assert set(theirs) == {Action.COMMENT, Action.DISCHARGE_CONDITION, Action.CARRY_FORWARD_CONDITION,
+                           Action.AGREE_PLAN}
     assert not theirs[Action.DISCHARGE_CONDITION].allowed
+    assert not theirs[Action.AGREE_PLAN].allowed  # nothing planned waits for agreement
     assert options(errors, OTTO) == {}  # another organisation's proposal offers nothing
     submitted = options(ProposalFacts(REF, State.SUBMITTED, 1, 2, 1), RITA)
     assert submitted[Action.TAKE].allowed and submitted[Action.RETURN].allowed and Action.DECIDE not in submitted
@@ -461,6 +464,8 @@ def _call(svc, builder, action, user, shown):
         Action.DECIDE: lambda: svc.decide(user, REF, "approved", RATINGS, "Walk."),
         Action.DISCHARGE_CONDITION: lambda: svc.discharge(user, REF, cid, "Seen."),
         Action.CARRY_FORWARD_CONDITION: lambda: svc.discharge(user, REF, cid, "Next time.", carry_forward=True),
+        Action.PLAN_SUBMISSION: lambda: svc.plan_submission(user, REF, shown["checkpoint"], dt.date(2027, 6, 1)),
+        Action.AGREE_PLAN: lambda: svc.agree_plan(user, REF, shown["checkpoint"]),
     }
     item = None
     if action is Action.ACKNOWLEDGE and warning:

@@ -35,8 +35,8 @@ def test_addresses_and_titles_are_each_used_once():
 
 @pytest.mark.parametrize(("role", "pages"), [
     (Role.COMMISSIONER, ["mine", "upload", "proposal", "template", "rules", "tokens"]),
-    (Role.REVIEWER, ["queue", "proposal", "rules", "tokens"]),
-    (Role.ADMIN, ["queue", "proposal", "rules", "security", "outbox", "users", "tokens"]),
+    (Role.REVIEWER, ["queue", "national", "proposal", "rules", "tokens"]),
+    (Role.ADMIN, ["queue", "national", "proposal", "rules", "security", "outbox", "users", "tokens"]),
     (Role.SYSTEM, []),
 ])
 def test_each_role_is_offered_its_pages_in_order_landing_on_the_first(role, pages):
@@ -68,6 +68,7 @@ ENFORCED = {  # a capability, and a service call that needs it
     Capability.SEE_SECURITY: lambda svc, who: svc.sign_in_attempts(who),
     Capability.READ_OUTBOX: lambda svc, who: svc.outbox(who),
     Capability.MANAGE_USERS: lambda svc, who: svc.users(who),
+    Capability.SEE_NATIONAL_VIEW: lambda svc, who: svc.national_view(who),
 }
 
 

@@ -35,7 +35,7 @@ from isap.review.limits import TextKind
 from isap.review.service import ConditionInput, Service, WorkflowError, diff_findings
 
 PICK = "proposal_pick"
-TAB_NAMES = ("Findings", "Versions", "Conditions", "Review", "History")
+TAB_NAMES = ("Findings", "Versions", "Conditions", "Review", "Timeline", "History")
 RATED = (Rating.RED, Rating.AMBER, Rating.GREEN)
 
 
@@ -127,8 +127,8 @@ def proposal_page() -> None:
     def follow_tab() -> None:
         st.query_params[TAB] = st.session_state[TAB]
 
-    tabs = st.tabs(["Findings", "Versions", "Conditions", "Review", "History"], key=TAB, on_change=follow_tab)
-    for place, tab in zip(tabs, (findings_tab, versions_tab, conditions_tab, review_tab, history_tab)):
+    tabs = st.tabs(list(TAB_NAMES), key=TAB, on_change=follow_tab)
+    for place, tab in zip(tabs, (findings_tab, versions_tab, conditions_tab, review_tab, timeline_tab, history_tab)):
         with place:
             tab(svc, user, d)
 
@@ -257,6 +257,46 @@ def conditions_tab(svc: Service, user: dict, d: dict) -> None:
                     carry = clicked[0] is Action.CARRY_FORWARD_CONDITION
                     act(svc.discharge, user["username"], ref, c["id"], note, carry_forward=carry,
                         success=f"Condition {c['id']} {'carried forward' if carry else 'discharged'}.")
+
+
+def timeline_tab(svc: Service, user: dict, d: dict) -> None:
+    """Planned against actual for every checkpoint, its decisions and conditions due, and the time in each state;
+    the commissioner proposes dates and a reviewer agrees them (docs/workflow.md, "Calendar")."""
+    ref, offer = d["name"], Offer(d)
+    t = svc.timeline(user["username"], ref)
+    if t["late"]:
+        st.warning("Late: a planned submission date has passed without a submission.")
+    st.dataframe(pd.DataFrame([{
+        "Checkpoint": c["checkpoint"], "Planned": labels.day(c["planned"]), "Agreed": labels.day(c["agreed"]),
+        "Submitted": labels.day(c["submitted"]),
+        "Slippage (working days)": "" if c["slippage_working_days"] is None else str(c["slippage_working_days"]),
+        "Late": "⚠ LATE" if c["late"] else "",
+        "Decisions": "; ".join(f"{labels.code(x['outcome'])} ({labels.day(x['on'])})" for x in c["decisions"]),
+        "Conditions due": "; ".join(f"{x['number']}: {labels.day(x['due'])} ({labels.code(x['status']).lower()}"
+                                    + (", overdue)" if x["overdue"] else ")") for x in c["conditions"]),
+    } for c in t["checkpoints"]]), hide_index=True, width="stretch")
+    st.subheader("Time in each state")
+    st.dataframe(pd.DataFrame([{"State": labels.code(s["state"]), "From": labels.day(s["from"]),
+                                "To": labels.day(s["to"]) or "now", "Working days": s["working_days"]}
+                               for s in t["states"]]), hide_index=True, width="stretch")
+    waiting = t["waiting_for_commissioner_working_days"]
+    if waiting is not None:
+        st.caption(fmt("Of which waiting for the commissioner: {} working days.", waiting))
+    if offer.listed(Action.PLAN_SUBMISSION):
+        with st.form("plan-date"):
+            cp = st.selectbox("Checkpoint", [1, 2, 3], index=max(0, min(2, d["checkpoint"] - 1)), key="plan-cp")
+            day = st.date_input("Planned submission date", key="plan-day", format="DD/MM/YYYY")
+            reason = st.text_input("Reason (needed to change an agreed date)", key="plan-reason",
+                                   max_chars=TextKind.REASON.max_chars)
+            if st.form_submit_button("Propose date", **offer.disabled(Action.PLAN_SUBMISSION)):
+                act(svc.plan_submission, user["username"], ref, cp, day, reason or None,
+                    success="Date proposed: a reviewer agrees it.")
+    if offer.listed(Action.AGREE_PLAN):
+        for c in t["checkpoints"]:
+            if c["planned"] and c["awaiting_agreement"] and st.button(
+                    fmt("Agree checkpoint {}: {}", c["checkpoint"], labels.day(c["planned"])),
+                    key=f"agree-{c['checkpoint']}", **offer.disabled(Action.AGREE_PLAN)):
+                act(svc.agree_plan, user["username"], ref, c["checkpoint"], success="Date agreed.")
 
 
 def history_tab(svc: Service, user: dict, d: dict) -> None:

@@ -23,11 +23,12 @@ def review_queue_page() -> None:
         return
     frame = pd.DataFrame(rows)
     frame["reference"] = frame["name"]  # with the lead commissioner's code where two organisations share it
-    c = st.columns(4)
+    c = st.columns(5)
     c[0].metric("Waiting to be taken", int((frame["state"] == State.SUBMITTED).sum()))
     c[1].metric("In review", int((frame["state"] == State.IN_REVIEW).sum()))
     c[2].metric("Overdue", int(frame["overdue"].sum()))
-    c[3].metric("Assured", int((frame["state"] == State.ASSURED).sum()))
+    c[3].metric("Late", int(frame["late"].sum()))
+    c[4].metric("Assured", int((frame["state"] == State.ASSURED).sum()))
     st.bar_chart(frame.groupby(["checkpoint", "state"]).size().unstack(fill_value=0).rename(columns=labels.code),
                  height=220,
                  x_label="Checkpoint", y_label="Proposals")
@@ -50,9 +51,11 @@ def review_queue_page() -> None:
     # Overdue rows first and marked: a Styler would highlight too, but costs seconds at 10,000 rows.
     ordered = view.sort_values(["overdue", "working_days_in_state"], ascending=False, kind="stable").copy()
     ordered["overdue"] = ordered["overdue"].map({True: "⚠ OVERDUE", False: ""})
+    # late: a planned submission date has passed without a submission (docs/workflow.md, "Calendar")
+    ordered["late"] = ordered["late"].map({True: "⚠ LATE", False: ""})
     # the key columns first, so state, waiting time and overdue are on screen without scrolling sideways
-    shown, config = labels.table(ordered, ["reference", "state", "working_days_in_state", "overdue", "checkpoint",
-                                           "title", "commissioner", "provider_type"], codes=("state",))
+    shown, config = labels.table(ordered, ["reference", "state", "working_days_in_state", "overdue", "late",
+                                           "checkpoint", "title", "commissioner", "provider_type"], codes=("state",))
     row_opens_caption()
     event = wrapping_table(shown, config, on_select="rerun", selection_mode="single-row", key="queue-table")
     if (ref := opened_row(event, ordered)) is not None:

@@ -215,6 +215,22 @@ def create_app(service: Service | Callable[[], Service] | None = None,
         whether its review is overdue against the policy's target."""
         return provide().review_queue(actor)
 
+    @app.get("/v1/national", tags=["proposals"], responses=_problems(ProblemCode.INVALID, ProblemCode.FORBIDDEN))
+    def national(actor: Actor,
+                 region: Annotated[Optional[str], Query(description="Only this NHS England region's (its code or "
+                                                                    "name).")] = None,
+                 state: Annotated[Optional[str], Query(description="Only proposals in this state.")] = None,
+                 checkpoint: Annotated[Optional[int], Query(ge=1, le=3, description="Only proposals at this "
+                                                                                    "checkpoint.")] = None,
+                 model: Annotated[Optional[str], Query(description="Only this integration model.")] = None,
+                 late: Annotated[Optional[bool], Query(description="Only late proposals (true), or only those "
+                                                                   "not late (false).")] = None) -> list[dict]:
+        """The national view's rows (reviewers and administrators): every proposal with its lead commissioner,
+        region, provider, key figures, checkpoint and state, last decision and ratings, open conditions, next
+        planned submission and slippage in working days."""
+        return provide().national_view(actor, region=region, state=state, checkpoint=checkpoint, model=model,
+                                       late=late)
+
     @app.get("/v1/proposals/{name:path}/versions/{number}/findings", tags=["proposals"],
              responses=_problems(ProblemCode.NOT_FOUND))
     def findings(actor: Actor, name: Name, number: Annotated[int, Path(ge=1)]) -> list[dict]:

@@ -162,7 +162,8 @@ class LeaseKeeper:
 
 # the fields of a check report that `CheckReport.to_dict` leaves out and keeping a version needs
 _COVER = ("proposal_reference", "lead_commissioner_code", "title", "provider_type", "contact_email",
-          "catalogue_version")
+          "catalogue_version", "provider_name", "integration_model", "annual_contract_value_gbp",
+          "wpap_annual_value_gbp", "population_registered")
 
 
 def report_state(report) -> dict:

@@ -124,6 +124,10 @@ class Policy(BaseModel):
         5, ge=0, le=260,
         description="Working days before its due date that an open condition is due soon: its owner and the "
                     "proposal's contact are reminded, and the dashboard marks it.")
+    submission_reminder_working_days: int = Field(
+        10, ge=0, le=260,
+        description="Working days before a planned submission date that the proposal's commissioners and contact "
+                    "are reminded of it (and reminded again once it passes without a submission).")
     working_days_calendar: str = Field(
         "GB-ENG", pattern=r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$",
         description="Bank holidays that working days leave out: ISO country and subdivision as the holidays "

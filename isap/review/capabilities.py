@@ -27,6 +27,7 @@ class Capability(StrEnum):
     READ_OUTBOX = "read_outbox"
     MANAGE_USERS = "manage_users"
     KEEP_API_TOKENS = "keep_api_tokens"
+    SEE_NATIONAL_VIEW = "see_national_view"
 
     @property
     def label(self) -> str:
@@ -43,10 +44,11 @@ CAPABILITY_LABELS = {
     Capability.READ_OUTBOX: "Read the outbox of notifications",
     Capability.MANAGE_USERS: "Manage accounts and their sessions",
     Capability.KEEP_API_TOKENS: "Create and revoke their own API tokens",
+    Capability.SEE_NATIONAL_VIEW: "See and export every proposal in England in one table",
 }
 
 _READERS = frozenset({Capability.READ_PROPOSALS, Capability.READ_RULES, Capability.KEEP_API_TOKENS})
-_REVIEWING = _READERS | {Capability.REVIEW_PROPOSALS, Capability.READ_ASSURANCE_REPORTS}
+_REVIEWING = _READERS | {Capability.REVIEW_PROPOSALS, Capability.READ_ASSURANCE_REPORTS, Capability.SEE_NATIONAL_VIEW}
 CAPABILITIES: dict[Role, frozenset[Capability]] = {
     Role.COMMISSIONER: _READERS | {Capability.PREPARE_PROPOSALS},
     Role.REVIEWER: _REVIEWING,

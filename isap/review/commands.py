@@ -73,7 +73,7 @@ class Commands(UnitOfWork):
         report = report if report is not None else check_bytes(data, filename, self.policy)
         report.file = stored_name(filename)
         # text from the workbook that the proposal keeps, without characters the store cannot hold (a NUL)
-        for name in ("title", "provider_type"):
+        for name in ("title", "provider_type", "provider_name", "integration_model"):
             if isinstance(getattr(report, name, None), str):
                 setattr(report, name, without_controls(getattr(report, name)).strip() or None)
         report_dict = report.to_dict()
@@ -164,6 +164,12 @@ class Commands(UnitOfWork):
             changes: dict[str, Any] = {}
             if report.provider_type and report.provider_type != p.provider_type:
                 changes["provider_type"] = report.provider_type
+            # the key figures of the latest version, for the national view (a blank leaves the one before)
+            for name in ("provider_name", "integration_model", "annual_contract_value_gbp", "wpap_annual_value_gbp",
+                         "population_registered"):
+                value = getattr(report, name, None)
+                if value is not None and value != getattr(p, name):
+                    changes[name] = value
             retitled_from = None
             if report.title and report.title != p.title:
                 changes["title"] = report.title

@@ -42,8 +42,12 @@ class AuditKind(StrEnum):
     CONDITION_RAISED = "condition_raised"
     CONDITION_DISCHARGED = "condition_discharged"
     CONDITION_CARRIED_FORWARD = "condition_carried_forward"
+    # the checkpoint calendar
+    SUBMISSION_PLANNED = Action.PLAN_SUBMISSION.value
+    PLAN_AGREED = Action.AGREE_PLAN.value
     # administration
     ORGANISATION_ADDED = "org_added"
+    REGION_SET = "org_region_set"
     USER_ADDED = "user_added"
     PASSWORD_SET = "password_set"
     SIGN_IN_UNLOCKED = "sign_in_unlocked"
@@ -76,6 +80,8 @@ class NotificationKind(StrEnum):
     CONDITION_DUE_SOON = "condition_due_soon"
     CONDITION_OVERDUE = "condition_overdue"
     REVIEW_OVERDUE = "review_overdue"
+    SUBMISSION_DUE_SOON = "submission_due_soon"
+    SUBMISSION_LATE = "submission_late"
     ADMINISTRATOR_ALERT = "administrator_alert"
     AUDIT_ANCHOR = "audit_anchor"
 
@@ -116,7 +122,10 @@ AUDIT_LABELS = {
     AuditKind.CONDITION_RAISED: "Condition raised",
     AuditKind.CONDITION_DISCHARGED: "Condition discharged",
     AuditKind.CONDITION_CARRIED_FORWARD: "Condition carried forward",
+    AuditKind.SUBMISSION_PLANNED: "Submission date planned",
+    AuditKind.PLAN_AGREED: "Planned date agreed",
     AuditKind.ORGANISATION_ADDED: "Organisation added",
+    AuditKind.REGION_SET: "Organisation's region set",
     AuditKind.USER_ADDED: "User added",
     AuditKind.PASSWORD_SET: "Password set",
     AuditKind.SIGN_IN_UNLOCKED: "Sign-in unlocked",
@@ -137,6 +146,8 @@ NOTIFICATION_LABELS = {
     NotificationKind.CONDITION_DUE_SOON: "Condition due soon",
     NotificationKind.CONDITION_OVERDUE: "Condition overdue",
     NotificationKind.REVIEW_OVERDUE: "Review overdue",
+    NotificationKind.SUBMISSION_DUE_SOON: "Planned submission due soon",
+    NotificationKind.SUBMISSION_LATE: "Planned submission passed",
     NotificationKind.ADMINISTRATOR_ALERT: "Alert to administrators",
     NotificationKind.AUDIT_ANCHOR: "Audit history anchor",
 }

@@ -83,6 +83,8 @@ class Action(StrEnum):
     DECIDE = "decide"
     DISCHARGE_CONDITION = "discharge_condition"
     CARRY_FORWARD_CONDITION = "carry_forward_condition"
+    PLAN_SUBMISSION = "plan_submission"
+    AGREE_PLAN = "agree_plan"
 
     @property
     def label(self) -> str:
@@ -151,6 +153,7 @@ ACTION_LABELS = {
     Action.WITHDRAW: "Withdraw", Action.ANSWER_CONDITION: "Answer a condition", Action.COMMENT: "Comment",
     Action.TAKE: "Take into review", Action.RETURN: "Return without a decision", Action.DECIDE: "Record the decision",
     Action.DISCHARGE_CONDITION: "Discharge a condition", Action.CARRY_FORWARD_CONDITION: "Carry a condition forward",
+    Action.PLAN_SUBMISSION: "Plan a submission date", Action.AGREE_PLAN: "Agree a planned date",
 }
 
 REVIEWERS = frozenset({Role.REVIEWER, Role.ADMIN})
@@ -191,6 +194,11 @@ TABLE: dict[Action, Transition] = {t.action: t for t in (
     Transition(Action.DISCHARGE_CONDITION, ANY_STATE, REVIEWERS, None, "discharge a condition", "discharged"),
     Transition(Action.CARRY_FORWARD_CONDITION, ANY_STATE, REVIEWERS, None, "carry a condition forward",
                "carried forward"),
+    # the checkpoint calendar: the commissioner proposes when each checkpoint will be submitted, a reviewer agrees
+    Transition(Action.PLAN_SUBMISSION, NON_TERMINAL, OWNERS, None, "plan a submission date", "given planned dates",
+               owner_only=True),
+    Transition(Action.AGREE_PLAN, NON_TERMINAL, REVIEWERS, None, "agree a planned submission date",
+               "given agreed dates"),
 )}
 
 CONDITION_ACTIONS = frozenset({Action.ANSWER_CONDITION, Action.DISCHARGE_CONDITION, Action.CARRY_FORWARD_CONDITION})
@@ -221,6 +229,7 @@ class ProposalFacts:
     unanswered_warnings: int = 0
     open_conditions: tuple[int, ...] = ()  # condition numbers, as the CLI and the pages name them
     open_earlier_conditions: tuple[int, ...] = ()  # open conditions from checkpoints before the current one
+    plans_to_agree: tuple[int, ...] = ()  # checkpoints whose planned submission date waits for a reviewer's agreement
 
 
 @dataclass(frozen=True)
@@ -319,6 +328,8 @@ def refusal(action: Action, facts: ProposalFacts, actor: Actor,
         return Refusal("; ".join(b.reason for b in blockers)) if blockers else None
     if action is Action.ACKNOWLEDGE:
         return _acknowledge_refusal(facts, item if isinstance(item, WarningFacts) else None)
+    if action is Action.AGREE_PLAN and not facts.plans_to_agree:
+        return Refusal(f"{facts.reference} has no planned submission date waiting to be agreed")
     if action in CONDITION_ACTIONS:
         if isinstance(item, ConditionFacts):
             if item.status is not ConditionStatus.OPEN:

@@ -163,3 +163,22 @@ def review_overdue(reference: str, title: str | None, state: State, since: dt.da
         f"{reference} has waited {waited} working days for its review decision",
         f"{named(reference, title)} has been {WAITING_WORDS.get(state, 'waiting')} since {_date(since)}: "
         f"{waited} working days, more than the {target}-working-day target for a review decision." + _footer(url))
+
+
+def submission_due(reference: str, title: str | None, checkpoint: int, planned: dt.date, working_days: int,
+                   url: str) -> Notice:
+    when = "today" if working_days == 0 else f"in {working_days} working day(s)"
+    return Notice(
+        f"{reference}: the submission for {checkpoint_words(checkpoint)} is planned {when} ({_date(planned)})",
+        f"The submission of {named(reference, title)} for {checkpoint_words(checkpoint)} is planned for "
+        f"{_date(planned)}, {when}.\n\nIf that date will not be met, propose a new one on the dashboard with the "
+        "reason, so your NHS England reviewer can agree it." + _footer(url))
+
+
+def submission_late(reference: str, title: str | None, checkpoint: int, planned: dt.date, url: str) -> Notice:
+    return Notice(
+        f"{reference}: the submission for {checkpoint_words(checkpoint)} planned for {_date(planned)} has not "
+        "been made",
+        f"The submission of {named(reference, title)} for {checkpoint_words(checkpoint)} was planned for "
+        f"{_date(planned)} and has not been made, so the proposal is late.\n\nPlease submit it, or propose a new "
+        "date on the dashboard with the reason, so your NHS England reviewer can agree it." + _footer(url))

@@ -10,7 +10,7 @@ from sqlalchemy import func, update
 from sqlmodel import Session, select
 
 from isap.review import lifecycle, notices
-from isap.review.events import NotificationKind, NotificationStatus
+from isap.review.events import AuditKind, NotificationKind, NotificationStatus
 from isap.review.lifecycle import (
     ConditionStatus,
     Role,
@@ -21,8 +21,10 @@ from isap.review.unit_of_work import (
     notification_row,
 )
 from isap.store.models import (
+    AuditEvent,
     Condition,
     Notification,
+    PlannedSubmission,
     Proposal,
     User,
     utcnow,
@@ -79,6 +81,41 @@ class Notifications(UnitOfWork):
                             "outbox_key": f"condition-due:{c.id}",
                             "notice": notices.condition_due(p.reference, p.title, c.text, c.owner, c.due_date,
                                                             left, self._link(p))})
+        out.extend(self._submissions_due(s, today))
+        return out
+
+    def _submissions_due(self, s: Session, today: dt.date) -> list[dict]:
+        """Planned submissions due within the policy's `submission_reminder_working_days`, and those passed without
+        a submission (docs/workflow.md, "Calendar"): each once per planned date, so a date moved is reminded
+        afresh."""
+        from isap.policy import working_days
+        calendar = self.policy.working_days_calendar
+        soon = working_days.add_working_days(today, self.policy.submission_reminder_working_days, calendar)
+        counted = func.coalesce(PlannedSubmission.agreed_date, PlannedSubmission.planned_date)
+        submitted = (select(AuditEvent.id).where(AuditEvent.proposal_id == PlannedSubmission.proposal_id,
+                                                 AuditEvent.checkpoint == PlannedSubmission.checkpoint,
+                                                 AuditEvent.action == AuditKind.SUBMITTED).exists())
+        out = []
+        for plan, p in s.exec(select(PlannedSubmission, Proposal)
+                              .join(Proposal, Proposal.id == PlannedSubmission.proposal_id)
+                              .where(counted <= soon, ~submitted, PlannedSubmission.checkpoint >= Proposal.checkpoint,
+                                     Proposal.state.in_(tuple(lifecycle.NON_TERMINAL)))
+                              .order_by(PlannedSubmission.id)):
+            day = plan.agreed_date or plan.planned_date
+            to = [*self._commissioner_addresses(s, p), p.contact_email]
+            if day < today:
+                out.append({"kind": NotificationKind.SUBMISSION_LATE, "key": f"{p.reference}-cp{plan.checkpoint}",
+                            "proposal": p, "to": to, "contact": p.contact_email,
+                            "outbox_key": f"submission-late:{plan.id}:{day.isoformat()}",
+                            "notice": notices.submission_late(p.reference, p.title, plan.checkpoint, day,
+                                                              self._link(p))})
+            else:
+                left = working_days.working_days_between(today, day, calendar)
+                out.append({"kind": NotificationKind.SUBMISSION_DUE_SOON, "key": f"{p.reference}-cp{plan.checkpoint}",
+                            "proposal": p, "to": to, "contact": p.contact_email,
+                            "outbox_key": f"submission-due:{plan.id}:{day.isoformat()}",
+                            "notice": notices.submission_due(p.reference, p.title, plan.checkpoint, day, left,
+                                                             self._link(p))})
         return out
 
     def overdue(self, today: dt.date) -> list[dict]:

@@ -103,15 +103,19 @@ class Queries(UnitOfWork):
         return self._run(run)
 
     def review_queue(self, actor: str, today: dt.date | None = None) -> list[dict]:
-        """The reviewer's pipeline: every visible proposal with its waiting time against the policy target."""
+        """The reviewer's pipeline: every visible proposal with its waiting time against the policy target, and
+        whether it is late against its planned submission dates."""
         import numpy as np
 
         from isap.policy import working_days
+        from isap.review.calendar import late_proposals
 
         rows = self.list_proposals(actor)
         if not rows:
             return rows
-        today = np.datetime64(today or dt.date.today(), "D")
+        day = today or dt.date.today()
+        late = self._run(late_proposals, day)
+        today = np.datetime64(day, "D")
         since = np.array([r["state_since"][:10] for r in rows], dtype="datetime64[D]")
         days = (today - since).astype(int)
         working = working_days.count(since, today, self.policy.working_days_calendar)
@@ -120,6 +124,8 @@ class Queries(UnitOfWork):
             r["days_in_state"] = d
             r["working_days_in_state"] = w
             r["overdue"] = lifecycle.waiting_for_review(r["state"]) and w > target
+            # a planned submission has passed without one (docs/workflow.md, "Calendar")
+            r["late"] = (r["commissioner"], r["reference"]) in late
         return rows
 
     @staticmethod

@@ -8,11 +8,12 @@ acting at once is refused, never silently applied), and the append-only
 audit history.  Every method is one transaction: it either happens whole or
 changes nothing.
 
-The service is composed of six parts over one unit of work (`unit_of_work.py`):
+The service is composed of seven parts over one unit of work (`unit_of_work.py`):
 administration (organisations, accounts, sign-in, the audit chain), the commands of
 the review (one method each), the queries (read models for lists, the review queue,
 a proposal), the notifications the outbox owes, the uploads staged for assurance (`staging.py`), and the
-personal API tokens other systems act through (`tokens.py`).
+personal API tokens other systems act through (`tokens.py`), and the checkpoint calendar with the national
+view (`calendar.py`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 from sqlalchemy.exc import IntegrityError
 
 from isap.review.administration import Administration
+from isap.review.calendar import Calendar
 from isap.review.commands import Commands
 from isap.review.notifications import Notifications
 from isap.review.queries import Queries
@@ -43,9 +45,9 @@ from isap.review.unit_of_work import (
 from isap.store.db import StoreBusy, StoreError
 
 
-class Service(Administration, Commands, Queries, Notifications, Staging, Tokens):
-    """The review service: administration, commands, queries, staged uploads and API tokens over one store and
-    policy."""
+class Service(Administration, Commands, Queries, Calendar, Notifications, Staging, Tokens):
+    """The review service: administration, commands, queries, the checkpoint calendar and national view, staged
+    uploads and API tokens over one store and policy."""
 
 
 __all__ = [

@@ -39,6 +39,7 @@ from isap.store.models import (
     FindingRecord,
     Notification,
     Organisation,
+    PlannedSubmission,
     Proposal,
     SubmissionVersion,
     UnassignedUpload,
@@ -201,12 +202,18 @@ class UnitOfWork:
         open_conditions = [(n, cp) for n, (status, cp) in enumerate(s.exec(
             select(Condition.status, Condition.checkpoint).where(Condition.proposal_id == p.id)
             .order_by(Condition.id)), start=1) if status == ConditionStatus.OPEN]
+        plans_to_agree = tuple(s.exec(select(PlannedSubmission.checkpoint).where(
+            PlannedSubmission.proposal_id == p.id,
+            PlannedSubmission.agreed_date.is_(None)
+            | (PlannedSubmission.agreed_date != PlannedSubmission.planned_date))
+            .order_by(PlannedSubmission.checkpoint)))
         return ProposalFacts(
             reference=p.reference, state=State(p.state), checkpoint=p.checkpoint,
             latest_version=latest.number if latest else None, latest_checkpoint=latest.checkpoint if latest else None,
             latest_errors=latest.errors if latest else 0, latest_warnings=latest.warnings if latest else 0,
             unanswered_warnings=unanswered, open_conditions=tuple(c for c, _ in open_conditions),
-            open_earlier_conditions=tuple(c for c, cp in open_conditions if cp < p.checkpoint))
+            open_earlier_conditions=tuple(c for c, cp in open_conditions if cp < p.checkpoint),
+            plans_to_agree=plans_to_agree)
 
     def _guard(self, s: Session, action: Action, user: User, p: Proposal,
                item: ConditionFacts | WarningFacts | None = None) -> ProposalFacts:

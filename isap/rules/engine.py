@@ -67,6 +67,12 @@ class CheckReport:
     title: str | None = None
     provider_type: str | None = None
     contact_email: str | None = None
+    # the Cover's key figures the national view shows (kept on the proposal with each version)
+    provider_name: str | None = None
+    integration_model: str | None = None
+    annual_contract_value_gbp: float | None = None
+    wpap_annual_value_gbp: float | None = None
+    population_registered: int | None = None
     unlisted: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -231,6 +237,15 @@ def _assess(path: str | Path, policy: Policy, checkpoint: int | None, select: It
     title, ptype = wb.cover["proposal_title"], wb.cover["provider_type"]
     report.title = clip(title, TITLE_LIMIT) if isinstance(title, str) else None
     report.provider_type = ptype if isinstance(ptype, str) else None
+    provider = wb.cover["provider_name"]
+    report.provider_name = clip(provider, 199) if isinstance(provider, str) else None
+    model = wb.cover["integration_model"]
+    report.integration_model = model if isinstance(model, str) and len(model) <= 40 else None
+    report.annual_contract_value_gbp = _figure(wb.cover["annual_contract_value_gbp"])
+    report.wpap_annual_value_gbp = _figure(wb.cover["wpap_annual_value_gbp"])
+    population = _figure(wb.cover["population_registered"])
+    report.population_registered = int(population) if population is not None and population.is_integer() \
+        and abs(population) < 2**31 else None
     email = wb.cover["contact_email"]
     # an address longer than any mail system accepts cannot be written to: no contact rather than a cut one
     report.contact_email = email if isinstance(email, str) and len(email) <= EMAIL_LIMIT else None
@@ -250,6 +265,16 @@ def _assess(path: str | Path, policy: Policy, checkpoint: int | None, select: It
             findings.append(_defect_finding(f"rule {rule.id}"))
     report.findings, report.unlisted = cap_findings(findings, policy.max_findings_per_rule, dict(wb.unknown_sheets))
     return report, defects
+
+
+def _figure(value) -> float | None:
+    """A Cover number as the national view keeps it: a finite number, or nothing (text, a date, a blank)."""
+    import math
+
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
 
 
 # Not a catalogue rule: the finding that says isap itself failed (exit status 3).

@@ -26,6 +26,8 @@ class Organisation(SQLModel, table=True):
     id: Optional[int] = Field(default=None, primary_key=True)
     code: str = Field(index=True, unique=True, max_length=12)
     name: str = Field(max_length=200)
+    # which of NHS England's seven regions oversees it (`isap.review.regions.Region`); set by administrators
+    region: Optional[str] = Field(default=None, max_length=40, index=True)
 
 
 class User(SQLModel, table=True):
@@ -52,6 +54,12 @@ class Proposal(SQLModel, table=True):
     title: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
     organisation_id: int = Field(foreign_key="organisation.id", index=True)
     provider_type: Optional[str] = Field(default=None, max_length=60)
+    # the Cover's key figures as last uploaded, for the national view (docs/workflow.md, "Calendar")
+    provider_name: Optional[str] = Field(default=None, max_length=200)
+    integration_model: Optional[str] = Field(default=None, max_length=40)
+    annual_contract_value_gbp: Optional[float] = None
+    wpap_annual_value_gbp: Optional[float] = None
+    population_registered: Optional[int] = None
     # the Cover's contact e-mail address as last uploaded: who is told what happens to the proposal
     contact_email: Optional[str] = Field(default=None, max_length=254)
     checkpoint: int = Field(default=1)
@@ -166,6 +174,27 @@ class Condition(SQLModel, table=True):
     closed_by: Optional[int] = Field(default=None, foreign_key="app_user.id")
     closed_at: Optional[dt.datetime] = None
     closing_note: Optional[str] = Field(default=None, sa_column=Column(Text))
+
+
+class PlannedSubmission(SQLModel, table=True):
+    """When a proposal's submission for one checkpoint is planned: proposed by its commissioner, agreed by a reviewer.
+
+    `planned_date` is the date last proposed; `agreed_date` the date a reviewer agreed, which lateness and
+    slippage count against once there is one (a proposed change does not move it until it is agreed).  Every
+    change is also an event of the audit history, with its reason, so this row holds only the present.
+    """
+
+    __tablename__ = "planned_submission"
+    __table_args__ = (UniqueConstraint("proposal_id", "checkpoint", name="uq_planned_submission_checkpoint"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    proposal_id: int = Field(foreign_key="proposal.id", index=True)
+    checkpoint: int
+    planned_date: dt.date
+    proposed_by: int = Field(foreign_key="app_user.id")
+    proposed_at: dt.datetime = Field(default_factory=utcnow)
+    agreed_date: Optional[dt.date] = None
+    agreed_by: Optional[int] = Field(default=None, foreign_key="app_user.id")
+    agreed_at: Optional[dt.datetime] = None
 
 
 class AuditEvent(SQLModel, table=True):
