@@ -18,8 +18,8 @@ import subprocess
 import pytest
 
 from isap.review import wording
-from tests.test_dashboard import demo_env  # noqa: F401 - a fixture
 from sample_submissions.proposals import clean, write
+from tests.test_dashboard import demo_env  # noqa: F401 - a fixture
 
 ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 ISO_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")

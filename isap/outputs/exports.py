@@ -16,6 +16,7 @@ import xml.etree.ElementTree as ET
 from typing import Iterable, Sequence
 
 from isap.outputs.inert_markdown import inert_markdown
+from isap.review.wording import HISTORY_HEADINGS, history_row
 from isap.rules.engine import CheckReport
 from isap.rules.registry import all_rules
 from isap.rules.sources import readable
@@ -37,6 +38,18 @@ def to_csv(rows: Iterable[dict], columns: Sequence[str]) -> str:
     writer.writerow(columns)
     for row in rows:
         writer.writerow([neutralise(row.get(c)) for c in columns])
+    return buf.getvalue()
+
+
+def history_csv(history: Iterable[dict]) -> str:
+    """A proposal's history (`Service.show()["history"]`) as people read it, one event a row: when in UK time,
+    who, what, the change of state and the details in words (`isap.review.wording`)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(HISTORY_HEADINGS.values())
+    for row in history:
+        shown = history_row(row)
+        writer.writerow([neutralise(shown[k]) for k in HISTORY_HEADINGS])
     return buf.getvalue()
 
 
