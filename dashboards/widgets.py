@@ -19,6 +19,7 @@ import streamlit as st
 
 from dashboards import labels
 from dashboards.render import fmt, md, plain
+from isap.review import wording
 from isap.review.lifecycle import Action
 from isap.review.service import StoreError, WorkflowError
 from isap.rules.sources import readable
@@ -94,7 +95,7 @@ def findings_view(findings: list[dict], key: str) -> None:
     for domain, group in sorted(frame.groupby("domain"), key=lambda g: g[1]["order"].min()):
         errors = int((group["severity"] == "error").sum())
         warnings = int((group["severity"] == "warning").sum())
-        with st.expander(fmt("{}: {} error(s), {} warning(s)", labels.domain(domain), errors, warnings),
+        with st.expander(fmt("{}: {}", labels.domain(domain), wording.errors_and_warnings(errors, warnings)),
                          expanded=errors > 0):
             ordered = group.sort_values(["order", "sheet", "row"]).copy()
             ordered["severity"] = ordered["severity"].map(lambda v: labels.SEVERITIES.get(v, v))

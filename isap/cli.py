@@ -15,6 +15,8 @@ from typing import List, Optional
 import typer
 
 from isap.private import write_private
+from isap.review import wording
+from isap.review.wording import count, errors_and_warnings
 from isap.text import BIDI_CONTROLS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -139,7 +141,7 @@ def check(
                 annotated_copy(b"", reports[0], pol)
             copy, marked = annotated_copy(files[0].read_bytes(), reports[0], pol)
             write_private(annotate, copy)  # the commissioner's workbook, with its findings
-            echo(f"Annotated copy: {annotate} ({marked} cell(s) marked)", err=True)
+            echo(f"Annotated copy: {annotate} ({count(marked, 'cell')} marked)", err=True)
         except (AnnotateError, OSError) as exc:
             echo(f"isap: cannot annotate: {' '.join(str(exc).split())}", err=True)
         except Exception as exc:  # noqa: BLE001
@@ -338,7 +340,7 @@ def user_unlock(username: str) -> None:
 def user_disable(username: str) -> None:
     """Stop a user signing in anywhere, and end their sessions now."""
     ended = _call(_service().disable_user, username)
-    echo(f"Disabled {username}; ended {ended} session(s)")
+    echo(f"Disabled {username}; ended {count(ended, 'session')}")
 
 
 @user_app.command("enable")
@@ -372,7 +374,7 @@ def user_set_password(username: str) -> None:
     """Give a user a new password (asked for, or read from stdin), and end every session they have."""
     password = _new_password()
     ended = _call(_service().set_password, username, password)
-    echo(f"Set a new password for {username}; ended {ended} session(s)")
+    echo(f"Set a new password for {username}; ended {count(ended, 'session')}")
 
 
 class UserListFormat(str, Enum):
@@ -404,7 +406,7 @@ user_app.add_typer(user_sessions_app, name="sessions")
 def user_sessions_end(username: str) -> None:
     """Sign a user out everywhere now (they may sign in again)."""
     ended = _call(_service().end_sessions, username)
-    echo(f"Ended {ended} session(s) of {username}")
+    echo(f"Ended {count(ended, 'session')} of {username}")
 
 
 audit_app = typer.Typer(pretty_exceptions_enable=False, help="The audit history.", no_args_is_help=True)
@@ -453,7 +455,9 @@ def _signed_anchors(path: Path, public_key: Optional[Path]) -> list:
         _die(str(exc))
     unsigned = [n for n, a in read if not audit_anchors.signed_by(a, key)]
     if unsigned:
-        _die(f"the anchors on line(s) {', '.join(map(str, unsigned))} of {path} are not signed by the audit key "
+        which = (f"the anchor on line {unsigned[0]} of {path} is" if len(unsigned) == 1 else
+                 f"the anchors on lines {wording.listing(map(str, unsigned))} of {path} are")
+        _die(f"{which} not signed by the audit key "
              f"{audit_anchors.key_id(key)}: they were altered, or made with another key", 1)
     return [KnownHead(a.head, a.event_id, f"the anchor of {a.at} ({a.why}, line {n})") for n, a in read]
 
@@ -499,10 +503,10 @@ def upload(file: Path, as_: str = AS, format: CheckFormat = typer.Option(CheckFo
     from isap.orchestration.dispatch import assure
 
     res = _call(assure, _service(policy), as_, file.name, data)
-    text = (f"{res.reference} version {res.version}: {res.errors} error(s), {res.warnings} warning(s)"
+    text = (f"{res.reference} version {res.version}: {errors_and_warnings(res.errors, res.warnings)}"
             + (" (new proposal)" if res.created_proposal else "")
             + (f" — {res.message}" if res.message else "")) if res.reference else \
-        f"{file.name}: {res.message} Kept as {res.kept_as}. {res.errors} error(s)."
+        f"{file.name}: {res.message} Kept as {res.kept_as}. {count(res.errors, 'error')}."
     _emit({"reference": res.reference, "version": res.version, "created_proposal": res.created_proposal,
            "duplicate": res.duplicate, "errors": res.errors, "warnings": res.warnings, "sha256": res.sha256,
            "kept_as": res.kept_as}, format, text)
@@ -565,7 +569,7 @@ def reminders(as_of: Optional[str] = typer.Option(None, "--today", help="YYYY-MM
     except ValueError:
         _die(f"--today must be YYYY-MM-DD, not {as_of!r}", 2)
     queued = _call(write_reminders, _service(policy), day)
-    echo(f"Wrote {len(queued)} reminder(s)")
+    echo(f"Wrote {count(len(queued), 'reminder')}")
 
 
 @notify_app.command("send")
@@ -792,18 +796,17 @@ def list_(state: Optional[str] = typer.Option(None, "--state"), as_: str = AS,
 def show(reference: str, as_: str = AS, format: CheckFormat = typer.Option(CheckFormat.text, "--format", "-f")) -> None:
     """Show a proposal: versions, findings, conditions, reviews and history."""
     d = _call(_service().show, as_, reference)
-    lines = [f"{d['reference']} — {d['title']}", f"  {d['state']} at checkpoint {d['checkpoint']} "
+    lines = [f"{d['reference']} — {d['title']}", f"  {wording.state(d['state'])} at checkpoint {d['checkpoint']} "
              f"({d['commissioner']})", f"  Next step: {d['next_step']}", "  Versions:"]
-    lines += [f"    v{v['number']} cp{v['checkpoint']} {v['errors']} error(s) {v['warnings']} warning(s) "
-              f"{v['sha256'][:12]}… by {v['uploaded_by']} {v['uploaded_at'][:16]}" for v in d["versions"]]
+    lines += [f"    v{v['number']} cp{v['checkpoint']} {errors_and_warnings(v['errors'], v['warnings'])} "
+              f"{v['sha256'][:12]}… by {v['uploaded_by']} {wording.when(v['uploaded_at'])}" for v in d["versions"]]
     if d["conditions"]:
         lines.append("  Conditions:")
-        lines += [f"    #{c['id']} cp{c['checkpoint']} {c['status']}: {c['text']} ({c['owner']}, due {c['due_date']})"
-                  for c in d["conditions"]]
+        lines += [f"    #{c['id']} cp{c['checkpoint']} {wording.code(c['status'])}: {c['text']} ({c['owner']}, due "
+                  f"{wording.day(c['due_date'])})" for c in d["conditions"]]
     lines.append("  History:")
-    lines += [f"    {h['at'][:19]} {h['actor']:<12} {h['action']:<24} "
-              f"{(h['from_state'] or '') + ' → ' + (h['to_state'] or '') if h['to_state'] else ''}"
-              f"{'  ' + h['reason'] if h['reason'] else ''}" for h in d["history"]]
+    for h in map(wording.history_row, d["history"]):
+        lines.append("    " + "  ".join(x for x in (h["when"], h["who"], h["what"], h["change"], h["details"]) if x))
     _emit(d, format, "\n".join(lines))
 
 

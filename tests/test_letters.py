@@ -147,9 +147,9 @@ def test_report_pdf_has_every_section_of_the_html(sqlite_service, tmp_path):
     for section in sections:
         assert " ".join(section.split()) in words, section
     version = svc.show("rita", REF)["versions"][0]
-    for fact in (REF, TITLE, "REL011", "CVS joins via the alliance board.", "approved with conditions", RATIONALE,
-                 "Sign heads of terms with all practices", "ICB primary care lead", "2027-03-31",
-                 "submitted → in_review", "working_capital_months", "England bank holidays", "GB-ENG"):
+    for fact in (REF, TITLE, "REL011", "CVS joins via the alliance board.", "Approved with conditions", RATIONALE,
+                 "Sign heads of terms with all practices", "ICB primary care lead", "31 Mar 2027",
+                 "Submitted → In review", "working_capital_months", "England bank holidays", "GB-ENG"):
         assert fact in words, fact
     assert version["sha256"] in words.replace(" ", "")
     for rating in ("Green", "Amber", "Red"):

@@ -29,6 +29,7 @@ from dashboards.widgets import (
     offer_download,
     wrapping_table,
 )
+from isap.review import wording
 from isap.review.capabilities import Capability
 from isap.review.lifecycle import Action, AssuranceDomain, Outcome, Rating, condition_due_soon, condition_overdue
 from isap.review.limits import TextKind
@@ -303,17 +304,18 @@ def history_tab(svc: Service, user: dict, d: dict) -> None:
     """Everything that happened to the proposal, downloadable; the assurance report and decision letter."""
     ref = d["name"]
     if d["history"]:
-        cols = ["at", "actor", "action", "from_state", "to_state", "reason"]
-        history = pd.DataFrame(d["history"])
-        history["action"] = history["action"].map(labels.event)
-        shown, config = labels.table(history, cols, codes=("from_state", "to_state"), times=("at",))
+        # in words (isap.review.wording), the same as the assurance report's audit trail and the CSV
+        history = pd.DataFrame([{"at": w["when"], "actor": w["who"], "action": w["what"], "change": w["change"],
+                                 "checkpoint": w["checkpoint"], "reason": w["details"]}
+                                for w in map(wording.history_row, d["history"])])
+        shown, config = labels.table(history, ["at", "actor", "action", "change", "checkpoint", "reason"])
         wrapping_table(shown, config)
-        from isap.outputs.exports import to_csv
+        from isap.outputs.exports import history_csv
 
-        def history_csv(username: str) -> bytes:  # the history as the person may read it at the click
-            return to_csv(svc.show(username, ref)["history"], cols).encode()
+        def history_file(username: str) -> bytes:  # the history as the person may read it at the click
+            return history_csv(svc.show(username, ref)["history"]).encode()
 
-        offer_download(user, "Download the history (CSV)", history_csv, f"{plain(d['reference'])}-history.csv",
+        offer_download(user, "Download the history (CSV)", history_file, f"{plain(d['reference'])}-history.csv",
                        "text/csv", "history")
     if svc.can(user["username"], Capability.READ_ASSURANCE_REPORTS):
         from isap.outputs.assurance_report import render_report

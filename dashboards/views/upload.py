@@ -22,6 +22,7 @@ from dashboards.widgets import (
     open_proposal,
     size_text,
 )
+from isap.review import wording
 from isap.review.capabilities import Capability
 from isap.review.service import StoreError, WorkflowError
 
@@ -109,8 +110,8 @@ def upload_outcome(upload, data: bytes, filename: str) -> None:
             # the file of an earlier version again, or a proposal closed to new versions: not "fixed", however clean
             st.warning(md(result.message))
         else:
-            shown(fmt("{} {} {}: {} error(s), {} warning(s).", result.reference, what, result.version,
-                      result.errors, result.warnings))
+            shown(fmt("{} {} {}: {}.", result.reference, what, result.version,
+                      wording.errors_and_warnings(result.errors, result.warnings)))
         if result.retitled is not None:
             st.info(fmt("This version changed the proposal's title from “{}” to “{}”.", *result.retitled))
         if st.button(fmt("Open {}", result.reference), key="open-uploaded"):

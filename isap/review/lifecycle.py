@@ -96,6 +96,10 @@ class Rating(StrEnum):
     AMBER = "amber"
     RED = "red"
 
+    @property
+    def label(self) -> str:
+        return self.value.capitalize()
+
 
 class AssuranceDomain(StrEnum):
     CAPITALISATION = "capitalisation"
@@ -113,6 +117,10 @@ class ConditionStatus(StrEnum):
     OPEN = "open"
     DISCHARGED = "discharged"
     CARRIED_FORWARD = "carried_forward"
+
+    @property
+    def label(self) -> str:
+        return self.value.replace("_", " ").capitalize()
 
 
 TERMINAL = frozenset({State.ASSURED, State.HALTED, State.WITHDRAWN})

@@ -31,6 +31,7 @@ from isap.review.lifecycle import (
     State,
     WarningFacts,
 )
+from isap.review.wording import place
 from isap.store.db import check_schema, get_engine, store_error
 from isap.store.models import (
     Acknowledgement,
@@ -457,9 +458,8 @@ def readable_size(n: int) -> str:
 
 
 def finding_place(f: FindingRecord) -> str:
-    """Where a finding is, in words: its sheet and cell, or that it has no cell."""
-    where = f.sheet or "the workbook"
-    return f"{where} {f.cell}" if f.cell else f"{where}, no cell"
+    """Where a finding is, in words: its sheet and cell, or the sheet or workbook as a whole."""
+    return place(f.sheet, f.cell)
 
 
 def iso_time(value) -> str:
