@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from isap.review import lifecycle
+from isap.review import lifecycle, wording
 from isap.review.events import AuditKind
 from isap.review.lifecycle import LAST_CHECKPOINT, Action, ConditionStatus, Role, State
 from isap.review.limits import TextKind, checked_text
@@ -124,16 +124,16 @@ class Calendar(UnitOfWork):
                 row = PlannedSubmission(proposal_id=p.id, checkpoint=checkpoint, planned_date=planned,
                                         proposed_by=user.id, proposed_at=now)
                 s.add(row)
-                words = f"checkpoint {checkpoint} planned for {planned.isoformat()}"
+                words = f"checkpoint {checkpoint} planned for {wording.day(planned)}"
             else:
                 if row.planned_date == planned:
                     return self._plan_row(row)
                 if row.agreed_date is not None and planned != row.agreed_date and not reason:
-                    raise WorkflowError(f"checkpoint {checkpoint}'s date {row.agreed_date.isoformat()} was agreed: "
+                    raise WorkflowError(f"checkpoint {checkpoint}'s date {wording.day(row.agreed_date)} was agreed: "
                                         "a change of an agreed date needs a reason")
-                words = (f"checkpoint {checkpoint} planned for {planned.isoformat()} "
-                         f"(was {row.planned_date.isoformat()}"
-                         + (f"; agreed {row.agreed_date.isoformat()}" if row.agreed_date else "") + ")")
+                words = (f"checkpoint {checkpoint} planned for {wording.day(planned)} "
+                         f"(was {wording.day(row.planned_date)}"
+                         + (f"; agreed {wording.day(row.agreed_date)}" if row.agreed_date else "") + ")")
                 self._compare_and_set(s, row, planned_date=planned, proposed_by=user.id, proposed_at=now)
             s.flush()
             self._audit(s, p, AuditKind.SUBMISSION_PLANNED, user.username, reason=words + (f": {reason}" if reason
@@ -155,8 +155,8 @@ class Calendar(UnitOfWork):
             before = row.agreed_date
             self._compare_and_set(s, row, agreed_date=row.planned_date, agreed_by=user.id, agreed_at=self.clock())
             self._audit(s, p, AuditKind.PLAN_AGREED, user.username, checkpoint=checkpoint,
-                        reason=f"checkpoint {checkpoint} agreed for {row.planned_date.isoformat()}"
-                        + (f" (was {before.isoformat()})" if before else ""))
+                        reason=f"checkpoint {checkpoint} agreed for {wording.day(row.planned_date)}"
+                        + (f" (was {wording.day(before)})" if before else ""))
             return self._plan_row(row)
         return self._run(run)
 
