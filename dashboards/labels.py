@@ -54,12 +54,12 @@ COLUMNS: dict[str, str] = {
     "errors": "Errors", "warnings": "Warnings", "filename": "File", "uploaded_by": "Uploaded by",
     "uploaded_at": "Uploaded", "sha256": "SHA-256", "at": "When", "actor": "Who", "action": "What",
     "from_state": "From", "to_state": "To", "reason": "Details", "id": "Rule", "when": "Checkpoints",
-    "summary": "Summary", "points_at": "Points at",
+    "summary": "Summary", "points_at": "Points at", "reviewer": "Reviewer",
 }
 WIDE = {"title", "message", "next step", "reason", "summary", "source", "acknowledged"}
 # wide enough for their text, no wider
 PIXELS = {"reference": 120, "rule_id": 80, "id": 80, "at": 140, "actor": 90, "action": 170, "from_state": 90,
-          "to_state": 90, "working_days_in_state": 160, "overdue": 110, "state": 110}
+          "to_state": 90, "working_days_in_state": 160, "overdue": 110, "state": 110, "reviewer": 100}
 NARROW = {"checkpoint", "latest_version", "severity", "cell", "errors", "warnings", "number", "overdue",
           "working_days_in_state", "days_in_state", "rule_id", "id", "state", "when"}
 
