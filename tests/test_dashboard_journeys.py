@@ -166,3 +166,15 @@ def test_an_answer_sent_leaves_an_empty_box_and_a_closing_note_is_shown(demo_env
     assert "Seen the published report." in texts(rita)
     assert "Seen the published report." in texts(linked(signed_in("alice", "alice-demo"), ref="ISAP-2026-012",
                                                         tab="Conditions"))
+
+
+def test_a_version_with_answered_warnings_is_ready_but_not_called_clean():
+    from isap.review.lifecycle import Actor, ProposalFacts, Role, State, next_step
+
+    alice = Actor("alice", Role.COMMISSIONER, owns=True)
+    warned = ProposalFacts("ISAP-2026-014", State.DRAFT, 1, latest_version=2, latest_checkpoint=1,
+                           latest_warnings=1, unanswered_warnings=0)
+    said = next_step(warned, alice)
+    assert said.startswith("Ready to submit: version 2") and "clean" not in said, said
+    clean = ProposalFacts("ISAP-2026-014", State.DRAFT, 1, latest_version=2, latest_checkpoint=1)
+    assert next_step(clean, alice) == "Ready to submit: version 2 is clean for checkpoint 1."

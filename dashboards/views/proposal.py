@@ -439,7 +439,7 @@ ANCHORS = {"outcome": "decision-outcome", "ratings": "decision-ratings", "ration
 
 def anchor(part: str) -> None:
     """A place in the page the error summary's link for `part` goes to (a constant id, nothing from outside)."""
-    st.markdown(f'<span id="{ANCHORS[part]}"></span>', unsafe_allow_html=True)
+    st.html(f'<span id="{ANCHORS[part]}"></span>')
 
 
 def decision_form(svc: Service, user: dict, d: dict, offer: Offer) -> None:
