@@ -35,7 +35,7 @@ COLUMNS: dict[str, str] = {
     "uploaded_at": "Uploaded", "sha256": "SHA-256", "at": "When", "actor": "Who", "action": "What",
     "from_state": "From", "to_state": "To", "change": wording.HISTORY_HEADINGS["change"], "reason": "Details",
     "id": "Rule", "when": "Checkpoints",
-    "summary": "Summary", "points_at": "Points at",
+    "summary": "Summary", "points_at": "Points at", "reviewer": "Reviewer",
     # the national view
     "name": "Proposal", "region": "Region", "provider": "Provider", "integration_model": "Integration model",
     "annual_contract_value_gbp": "Contract value (£ a year)", "wpap_annual_value_gbp": "WPAP (£ a year)",
@@ -47,7 +47,8 @@ COLUMNS: dict[str, str] = {
 WIDE = {"title", "message", "next step", "reason", "summary", "source", "acknowledged"}
 # wide enough for their text, no wider
 PIXELS = {"reference": 120, "rule_id": 80, "id": 80, "at": 140, "actor": 90, "action": 170, "change": 170,
-          "from_state": 90, "to_state": 90, "working_days_in_state": 160, "overdue": 110, "state": 110}
+          "from_state": 90, "to_state": 90, "working_days_in_state": 160, "overdue": 110, "state": 110,
+          "reviewer": 100}
 NARROW = {"checkpoint", "latest_version", "severity", "cell", "errors", "warnings", "number", "overdue",
           "working_days_in_state", "days_in_state", "rule_id", "id", "state", "when"}
 

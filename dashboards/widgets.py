@@ -66,16 +66,29 @@ def kind_error(exc: Exception) -> None:
         st.error(fmt("That could not be done: {}", exc))
 
 
-def act(fn, *args, success: str, **kwargs) -> bool:
+CLEAR = "clear_after_success"  # the text boxes to empty on the next run, once what they held was sent
+
+
+def act(fn, *args, success: str, clear: tuple[str, ...] = (), **kwargs) -> bool:
+    """Do a workflow action through the service; on success say so and empty the `clear` text boxes (what they
+    held was sent); on a refusal say why, and keep what was typed."""
     try:
         fn(*args, **kwargs)
     except (WorkflowError, StoreError) as exc:
         kind_error(exc)
         return False
     st.session_state["flash"] = success
+    st.session_state[CLEAR] = list(clear)
     st.rerun()
     return True
 
+
+
+def clear_sent_text() -> None:
+    """Empty the text boxes whose text an action sent (`act(..., clear=…)`), before they are drawn again: a
+    widget's value may be set only before the widget is made in a run."""
+    for key in st.session_state.pop(CLEAR, ()):
+        st.session_state[key] = ""
 
 
 # ---------------------------------------------------------------------------- shared views
@@ -99,8 +112,9 @@ def findings_view(findings: list[dict], key: str) -> None:
                          expanded=errors > 0):
             ordered = group.sort_values(["order", "sheet", "row"]).copy()
             ordered["severity"] = ordered["severity"].map(lambda v: labels.SEVERITIES.get(v, v))
-            shown, config = labels.table(ordered, ["severity", "rule_id", "sheet", "cell", "message", "source",
-                                                   "acknowledged"])
+            # a commissioner's note beside the finding it answers, not beyond the source at the table's far end
+            shown, config = labels.table(ordered, ["severity", "rule_id", "sheet", "cell", "message", "acknowledged",
+                                                   "source"])
             wrapping_table(shown, config, key=f"{key}-{domain}")
 
 

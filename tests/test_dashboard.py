@@ -194,11 +194,12 @@ def test_reviewer_pipeline_and_rules(demo_env):
     at = signed_in("rita", "rita-demo")
     assert "Review queue" in texts(at)
     table = at.dataframe[0].value
-    assert set(table["Reference"]) == {"ISAP-2026-011", "ISAP-2026-012", "ISAP-2026-013", "ISAP-2026-021"}
+    # the work waiting by default: submitted and in review
+    assert set(table["Reference"]) == {"ISAP-2026-011", "ISAP-2026-021"}
     # plain words, key columns first, the demo's overdue review first and marked
-    assert list(table.columns[:4]) == ["Reference", "State", "Working days waiting", "Overdue"]
+    assert list(table.columns[:5]) == ["Reference", "State", "Working days waiting", "Overdue", "Reviewer"]
     assert table.iloc[0]["Reference"] == "ISAP-2026-011" and "OVERDUE" in table.iloc[0]["Overdue"]
-    assert set(table["State"]) == {"Submitted", "Draft", "In review"}
+    assert set(table["State"]) == {"Submitted", "In review"}
     at.switch_page("views/rules.py")
     at.run()
     rules = at.dataframe[0].value
@@ -266,11 +267,11 @@ def test_decision_without_ratings_is_refused_with_the_reason(demo_env):
     at.text_area(key="rationale").input("Too early.")
     next(b for b in at.button if b.label == "Record decision").click()
     at.run()
-    assert "Choose the outcome of the decision" in texts(at)
+    assert "[Choose the outcome](#decision-outcome)" in texts(at)
     at.selectbox(key="outcome").set_value("halted")
     next(b for b in at.button if b.label == "Record decision").click()
     at.run()
-    assert "missing: Capitalisation, Transparency, Service scope" in texts(at)
+    assert "Rate Capitalisation, Transparency, Service scope" in texts(at)
     _ = os
 
 

@@ -31,7 +31,19 @@ from dashboards.widgets import (
 )
 from isap.review import wording
 from isap.review.capabilities import Capability
-from isap.review.lifecycle import Action, AssuranceDomain, Outcome, Rating, condition_due_soon, condition_overdue
+from isap.review.lifecycle import (
+    Action,
+    AssuranceDomain,
+    Outcome,
+    Rating,
+    State,
+    after_decision,
+    condition_due_soon,
+    condition_overdue,
+    decision_gaps,
+    decision_summary,
+    outcome_effect,
+)
 from isap.review.limits import TextKind
 from isap.review.service import ConditionInput, Service, WorkflowError, diff_findings
 
@@ -94,6 +106,51 @@ def proposal_link(ref: str) -> str:
 
 
 
+def latest_decision(d: dict) -> dict | None:
+    """The review of the latest checkpoint decided, if any."""
+    return next((r for r in reversed(d["reviews"]) if r["decision"]), None)
+
+
+def decision_words(d: dict, review: dict) -> str:
+    """ "Checkpoint 1: approved with 1 condition, on 6 Dec 2026.", and, while the proposal stands where that
+    decision put it, what happens now ("… is back with … for checkpoint 2.")."""
+    dec, cp = review["decision"], review["checkpoint"]
+    conditions = sum(1 for c in d["conditions"] if c["checkpoint"] == cp)
+    said = f"{decision_summary(Outcome(dec['outcome']), cp, conditions)}, on {labels.day(dec['at'])}."
+    if State(d["state"]) not in (State.SUBMITTED, State.IN_REVIEW):
+        said += " " + after_decision(State(d["state"]), d["checkpoint"], d["name"],
+                                     d.get("commissioner_name") or d["commissioner"])
+    return said  # plain text: the page shows it through `md`
+
+
+def decision_documents(svc: Service, user: dict, d: dict, cp: int, place: str, reports: bool = True) -> None:
+    """The checkpoint's decision letter, to everyone who may read letters (the commissioner it is addressed to,
+    the reviewers), and, with `reports`, its assurance report to those who may read reports."""
+    from isap.outputs.letters import FontsMissing, font_dir, render_letter_pdf, render_report_pdf
+
+    ref, name = d["name"], plain(d["reference"])
+    letters = svc.can(user["username"], Capability.READ_DECISION_LETTERS)
+    reports = reports and svc.can(user["username"], Capability.READ_ASSURANCE_REPORTS)
+    if not (letters or reports):
+        return
+    try:
+        font_dir()
+    except FontsMissing as exc:
+        st.warning(fmt("PDF downloads are not available here: {}", exc))
+        return
+    c1, c2 = st.columns(2)
+    with c1:
+        if letters:
+            offer_download(user, fmt("Download the checkpoint {} decision letter (PDF)", cp),
+                           lambda username: render_letter_pdf(svc, username, ref, cp),
+                           f"{name}-checkpoint-{cp}-decision-letter.pdf", "application/pdf", f"letter-{place}")
+    with c2:
+        if reports:
+            offer_download(user, fmt("Download the checkpoint {} assurance report (PDF)", cp),
+                           lambda username: render_report_pdf(svc, username, ref, cp),
+                           f"{name}-checkpoint-{cp}-assurance.pdf", "application/pdf", f"report-{place}")
+
+
 def proposal_page() -> None:
     user = me()
     svc = service()
@@ -117,7 +174,12 @@ def proposal_page() -> None:
         st.caption("Contact: none that isap sends mail to (see the latest version's findings)")
     if contact["change"]:
         st.caption(fmt("The contact changed on {}: {}.", labels.day(contact["changed_at"]), contact["change"]))
+    decided = latest_decision(d)
+    if decided is not None:
+        st.success(md(decision_words(d, decided)))
     st.info(md(d["next_step"]))
+    if decided is not None:
+        decision_documents(svc, user, d, decided["checkpoint"], "top", reports=False)
     # shown as code: copied exactly (no mark-up, nothing inserted to stop it becoming a link), with a copy button
     st.caption("Link to this proposal, to copy and share:")
     st.code(proposal_link(ref), language=None, wrap_lines=True)
@@ -234,6 +296,8 @@ def conditions_tab(svc: Service, user: dict, d: dict) -> None:
                         labels.day(c["due_date"])))
         if c["response"]:
             st.caption(fmt("Answer: {}", c["response"]))
+        if c.get("closing_note"):
+            st.caption(fmt("{} note: {}", labels.code(c["status"]), c["closing_note"]))
         if c["status"] != "open":
             continue  # closed conditions offer nothing more
         if offer.listed(Action.ANSWER_CONDITION):
@@ -241,7 +305,8 @@ def conditions_tab(svc: Service, user: dict, d: dict) -> None:
                 text = st.text_area("Your answer", key=f"answer-text-{c['id']}",
                                     max_chars=TextKind.ANSWER.max_chars)
                 if st.form_submit_button("Send answer", **offer.disabled(Action.ANSWER_CONDITION)):
-                    act(svc.answer_condition, user["username"], ref, c["id"], text, success="Answer sent.")
+                    act(svc.answer_condition, user["username"], ref, c["id"], text, success="Answer sent.",
+                        clear=(f"answer-text-{c['id']}",))  # an answer sent leaves an empty box
         closing = [a for a in (Action.DISCHARGE_CONDITION, Action.CARRY_FORWARD_CONDITION) if offer.listed(a)]
         if closing:
             with st.form(f"close-{c['id']}"):
@@ -368,6 +433,12 @@ def review_tab(svc: Service, user: dict, d: dict) -> None:
         st.markdown(fmt("> {}  \n— {}, {}", c["text"], c["author"], labels.when(c["at"])))
     ref = d["name"]
     offer = Offer(d)
+    decided = latest_decision(d)
+    if decided is not None and State(d["state"]) not in (State.SUBMITTED, State.IN_REVIEW):
+        st.subheader("What happens now")
+        st.markdown(md(decision_words(d, decided)))
+        decision_documents(svc, user, d, decided["checkpoint"], "review")
+    explanatory_notes(d["findings"])
     if offer.listed(Action.TAKE) or offer.listed(Action.RETURN):
         c1, c2 = st.columns(2)
         if offer.listed(Action.TAKE):
@@ -382,48 +453,96 @@ def review_tab(svc: Service, user: dict, d: dict) -> None:
                     act(svc.return_submission, user["username"], ref, reason, expected_version=d["version"],
                         success="Returned.")
     if offer.listed(Action.DECIDE):
-        with st.form("decide"):
-            st.subheader(fmt("Checkpoint {} decision", d["checkpoint"]))
-            cols = st.columns(len(AssuranceDomain))
-            ratings = {dom.value: cols[i].selectbox(md(dom.label), tuple(r.value for r in RATED), index=None,
-                                                    key=f"rating-{dom.value}", placeholder="Rate",
-                                                    format_func=labels.code)
-                       for i, dom in enumerate(AssuranceDomain)}
-            # no default: the reviewer chooses the outcome every time
-            outcome = st.selectbox("Outcome", tuple(o.value for o in Outcome), index=None, key="outcome",
-                                   format_func=labels.code, placeholder="Choose the outcome")
-            rationale = st.text_area("Rationale", key="rationale", max_chars=TextKind.RATIONALE.max_chars)
-            st.markdown("**Conditions** (only with the outcome Approved with conditions)")
-            st.caption("Type in the last row to add a condition. By keyboard: Tab into the table, move with the arrow "
-                       "keys, press Enter to type in a cell, Enter again to keep it; the due date opens a date "
-                       "picker.")
-            conditions = st.data_editor(
-                pd.DataFrame({"text": pd.Series(dtype="str"), "owner": pd.Series(dtype="str"),
-                              "due": pd.Series(dtype="datetime64[ns]")}),
-                num_rows="dynamic", hide_index=True, width="stretch", key="conditions", placeholder="",
-                alt="Conditions of the decision: one row each, with the condition, its owner and its due date",
-                column_config={
-                    "text": st.column_config.TextColumn("Condition", width="large",
-                                                        max_chars=TextKind.CONDITION.max_chars),
-                    "owner": st.column_config.TextColumn("Owner", width="medium",
-                                                         max_chars=TextKind.CONDITION_OWNER.max_chars),
-                    "due": st.column_config.DateColumn("Due date", format="D MMM YYYY",
-                                                       min_value=dt.date.today()),
-                })
-            if st.form_submit_button("Record decision", type="primary", **offer.disabled(Action.DECIDE)):
-                conds = condition_inputs(conditions)
-                if outcome is None:
-                    st.error("Choose the outcome of the decision.")
-                elif isinstance(conds, str):
-                    st.error(md(conds))
-                else:
-                    act(svc.decide, user["username"], ref, outcome, {k: v for k, v in ratings.items() if v},
-                        rationale, conds, expected_version=d["version"], success="Decision recorded.")
+        decision_form(svc, user, d, offer)
     if offer.listed(Action.COMMENT):
         with st.form("comment"):
             text = st.text_area("Comment", key="comment-text", max_chars=TextKind.COMMENT.max_chars)
             if st.form_submit_button("Add comment", **offer.disabled(Action.COMMENT)):
                 act(svc.comment, user["username"], ref, text, success="Comment added.")
+
+
+def explanatory_notes(findings: list[dict]) -> None:
+    """The commissioner's notes on the warnings, each with the finding it answers, in words that wrap: beside
+    the decision form, where the reviewer weighs them, rather than at the far end of the findings table."""
+    noted = [f for f in findings if f.get("acknowledged")]
+    if not noted:
+        return
+    with st.expander(fmt("Explanatory notes from the commissioner ({})", len(noted)), expanded=True):
+        for f in noted:
+            where = " ".join(str(x) for x in (f["sheet"], f["cell"]) if x)
+            st.markdown(fmt("**{}** {}: {}  \nNote: “{}” ({})", f["rule_id"], where, f["message"],
+                            f["acknowledged"]["note"], f["acknowledged"]["by"]))
+
+
+# the decision form's parts, as the error summary links to them (the anchors' ids, before each part)
+ANCHORS = {"outcome": "decision-outcome", "ratings": "decision-ratings", "rationale": "decision-rationale",
+           "conditions": "decision-conditions"}
+
+
+def anchor(part: str) -> None:
+    """A place in the page the error summary's link for `part` goes to (a constant id, nothing from outside)."""
+    st.html(f'<span id="{ANCHORS[part]}"></span>')
+
+
+def decision_form(svc: Service, user: dict, d: dict, offer: Offer) -> None:
+    """The checkpoint decision.  A decision that lacks anything records nothing, and the summary at the top of
+    the form lists every missing part at once, each linking to its field, as the GOV.UK error summary does."""
+    ref = d["name"]
+    with st.form("decide"):
+        st.subheader(fmt("Checkpoint {} decision", d["checkpoint"]))
+        summary = st.empty()  # filled after the button, above the fields
+        anchor("ratings")
+        cols = st.columns(len(AssuranceDomain))
+        ratings = {dom.value: cols[i].selectbox(md(dom.label), tuple(r.value for r in RATED), index=None,
+                                                key=f"rating-{dom.value}", placeholder="Rate",
+                                                format_func=labels.code)
+                   for i, dom in enumerate(AssuranceDomain)}
+        # no default: the reviewer chooses the outcome every time
+        anchor("outcome")
+        outcome = st.selectbox("Outcome", tuple(o.value for o in Outcome), index=None, key="outcome",
+                               format_func=labels.code, placeholder="Choose the outcome")
+        anchor("rationale")
+        rationale = st.text_area("Rationale", key="rationale", max_chars=TextKind.RATIONALE.max_chars)
+        anchor("conditions")
+        st.markdown("**Conditions** (only with the outcome Approved with conditions)")
+        st.caption("Type in the last row to add a condition. By keyboard: Tab into the table, move with the arrow "
+                   "keys, press Enter to type in a cell, Enter again to keep it; the due date opens a date "
+                   "picker.")
+        conditions = st.data_editor(
+            pd.DataFrame({"text": pd.Series(dtype="str"), "owner": pd.Series(dtype="str"),
+                          "due": pd.Series(dtype="datetime64[ns]")}),
+            num_rows="dynamic", hide_index=True, width="stretch", key="conditions", placeholder="",
+            alt="Conditions of the decision: one row each, with the condition, its owner and its due date",
+            column_config={
+                "text": st.column_config.TextColumn("Condition", width="large",
+                                                    max_chars=TextKind.CONDITION.max_chars),
+                "owner": st.column_config.TextColumn("Owner", width="medium",
+                                                     max_chars=TextKind.CONDITION_OWNER.max_chars),
+                "due": st.column_config.DateColumn("Due date", format="D MMM YYYY",
+                                                   min_value=dt.date.today()),
+            })
+        if not st.form_submit_button("Record decision", type="primary", **offer.disabled(Action.DECIDE)):
+            return
+        conds = condition_inputs(conditions)
+        given = {k: v for k, v in ratings.items() if v}
+        chosen = Outcome(outcome) if outcome else None
+        todo = [(g.part, g.todo) for g in decision_gaps(chosen, given, rationale,
+                                                          0 if isinstance(conds, str) else len(conds))]
+        if isinstance(conds, str):
+            todo.append(("conditions", conds))
+        if todo:
+            summary.error(fmt(error_summary(todo), *(words for _, words in todo)))
+            return
+        state, cp = outcome_effect(chosen, d["checkpoint"])
+        act(svc.decide, user["username"], ref, outcome, given, rationale, conds, expected_version=d["version"],
+            success="Decision recorded. " + after_decision(state, cp, ref, d.get("commissioner_name")
+                                                           or d["commissioner"]))
+
+
+def error_summary(todo: list[tuple[str, str]]) -> str:
+    """The GOV.UK error summary's Markdown template: a heading, then each missing part as a link to its field
+    (the anchors are constants; the words go in through `fmt`)."""
+    return "**There is a problem**\n\n" + "\n".join(f"- [{{}}](#{ANCHORS[part]})" for part, _ in todo)
 
 
 def condition_inputs(table: pd.DataFrame) -> list[ConditionInput] | str:

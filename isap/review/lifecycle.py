@@ -402,21 +402,67 @@ def submit_blockers(facts: ProposalFacts) -> list[Blocker]:
     return out
 
 
-def decision_refusal(outcome: Outcome, ratings: dict[str, str], rationale: str | None,
-                     conditions: int) -> Refusal | None:
-    """What a checkpoint decision lacks: a rating per assurance domain, a rationale, and conditions exactly when
-    the outcome is approved with conditions."""
+@dataclass(frozen=True)
+class DecisionGap:
+    """One part a checkpoint decision lacks: the part of the form (`outcome`, `ratings`, `rationale`,
+    `conditions`), what to do about it in the words of an error summary, and the service's refusal."""
+
+    part: str
+    todo: str
+    reason: str
+
+
+def decision_gaps(outcome: Outcome | None, ratings: dict[str, str], rationale: str | None,
+                  conditions: int) -> list[DecisionGap]:
+    """Every part a checkpoint decision lacks, in the form's order: an outcome, a rating per assurance domain,
+    a rationale, and conditions exactly when the outcome is approved with conditions.  A form shows them all
+    at once; the service refuses with the first."""
+    gaps = []
+    if outcome is None:
+        gaps.append(DecisionGap("outcome", "Choose the outcome", "a decision needs an outcome"))
     missing = [d.label for d in AssuranceDomain if d not in ratings]
     if missing:
-        return Refusal(f"a decision needs a rating for every domain; missing: {', '.join(missing)}")
+        gaps.append(DecisionGap("ratings", f"Rate {', '.join(missing)}",
+                                f"a decision needs a rating for every domain; missing: {', '.join(missing)}"))
     if not rationale or not rationale.strip():
-        return Refusal("a decision needs a rationale")
-    if outcome is Outcome.APPROVED_WITH_CONDITIONS and not conditions:
-        return Refusal(f"{Outcome.APPROVED_WITH_CONDITIONS.label} needs at least one condition (text, owner, due "
-                       "date)")
-    if conditions and outcome is not Outcome.APPROVED_WITH_CONDITIONS:
-        return Refusal(f"conditions are set only with the outcome {Outcome.APPROVED_WITH_CONDITIONS.label}")
-    return None
+        gaps.append(DecisionGap("rationale", "Give the rationale", "a decision needs a rationale"))
+    with_conditions = Outcome.APPROVED_WITH_CONDITIONS
+    if outcome is with_conditions and not conditions:
+        gaps.append(DecisionGap("conditions", "Add at least one condition, with its owner and due date",
+                                f"{with_conditions.label} needs at least one condition (text, owner, due date)"))
+    if conditions and outcome is not None and outcome is not with_conditions:
+        gaps.append(DecisionGap("conditions", f"Remove the conditions, or choose {with_conditions.label}",
+                                f"conditions are set only with the outcome {with_conditions.label}"))
+    return gaps
+
+
+def decision_refusal(outcome: Outcome, ratings: dict[str, str], rationale: str | None,
+                     conditions: int) -> Refusal | None:
+    """What a checkpoint decision lacks first (`decision_gaps` lists every part)."""
+    gaps = decision_gaps(outcome, ratings, rationale, conditions)
+    return Refusal(gaps[0].reason) if gaps else None
+
+
+def decision_summary(outcome: Outcome, checkpoint: int, conditions: int) -> str:
+    """A recorded decision in a sentence's words: "Checkpoint 1: approved with 1 condition"."""
+    if outcome is Outcome.APPROVED_WITH_CONDITIONS and conditions:
+        words = f"approved with {conditions} condition{'' if conditions == 1 else 's'}"
+    else:
+        words = outcome.label.lower()
+    return f"Checkpoint {checkpoint}: {words}"
+
+
+def after_decision(state: State, checkpoint: int, name: str, organisation: str) -> str:
+    """Where a proposal stands once a decision has taken effect, and with whom: what happens now."""
+    if state is State.DRAFT:
+        return f"{name} is back with {organisation} for checkpoint {checkpoint}."
+    if state is State.RETURNED:
+        return f"{name} is back with {organisation} to revise and submit again for checkpoint {checkpoint}."
+    if state is State.ASSURED:
+        return f"{name} is assured: {organisation} may proceed."
+    if state is State.HALTED:
+        return f"{name} is halted: {organisation} must not proceed with it."
+    return f"{name} is {state.label.lower()} at checkpoint {checkpoint}."
 
 
 def checkpoint_mismatch(reference: str, version: int, version_checkpoint: int | None, proposal_checkpoint: int) -> str:
@@ -457,8 +503,11 @@ def next_step(facts: ProposalFacts, actor: Actor) -> str:
     if facts.state in PREPARING:
         blockers = submit_blockers(facts)
         if not blockers:
+            # "clean" only when nothing at all was found; answered warnings are not blockers, but they are there
+            state_of = ("is clean" if not facts.latest_warnings
+                        else "has no errors, and its warnings are answered")
             if actor.role in OWNERS:
-                return f"Ready to submit: version {facts.latest_version} is clean for checkpoint {cp}."
+                return f"Ready to submit: version {facts.latest_version} {state_of} for checkpoint {cp}."
             return f"Waiting for the commissioner to submit version {facts.latest_version} for checkpoint {cp}."
         steps = "; ".join(f"{who(b.who)} must {b.task}" for b in blockers)
         prefix = "Returned to the commissioner. " if facts.state is State.RETURNED else ""

@@ -104,7 +104,8 @@ class Queries(UnitOfWork):
 
     def review_queue(self, actor: str, today: dt.date | None = None) -> list[dict]:
         """The reviewer's pipeline: every visible proposal with its waiting time against the policy target, and
-        whether it is late against its planned submission dates."""
+        the reviewer who has it while it is in review, and whether it is late against its planned submission
+        dates."""
         import numpy as np
 
         from isap.policy import working_days
@@ -115,6 +116,7 @@ class Queries(UnitOfWork):
             return rows
         day = today or dt.date.today()
         late = self._run(late_proposals, day)
+        reviewers = self._reviewers(actor)
         today = np.datetime64(day, "D")
         since = np.array([r["state_since"][:10] for r in rows], dtype="datetime64[D]")
         days = (today - since).astype(int)
@@ -126,7 +128,24 @@ class Queries(UnitOfWork):
             r["overdue"] = lifecycle.waiting_for_review(r["state"]) and w > target
             # a planned submission has passed without one (docs/workflow.md, "Calendar")
             r["late"] = (r["commissioner"], r["reference"]) in late
+            r["reviewer"] = reviewers.get((r["reference"], r["commissioner"]))
         return rows
+
+    def _reviewers(self, actor: str) -> dict[tuple[str, str], str]:
+        """Who has each proposal in review, by (reference, organisation code): the reviewer of its open review."""
+        def run(s: Session) -> dict[tuple[str, str], str]:
+            user = self._user(s, actor)
+            latest = (select(Review.proposal_id, func.max(Review.id).label("review_id"))
+                      .group_by(Review.proposal_id).subquery())
+            q = (select(Proposal.reference, Organisation.code, User.username)
+                 .join(Organisation, Organisation.id == Proposal.organisation_id)
+                 .join(latest, latest.c.proposal_id == Proposal.id)
+                 .join(Review, Review.id == latest.c.review_id)
+                 .join(User, User.id == Review.reviewer_id)
+                 .where(Proposal.state == State.IN_REVIEW))
+            q = self._scoped(q, user, "see the review queue")
+            return {(ref, code): name for ref, code, name in s.execute(q)}
+        return self._run(run)
 
     @staticmethod
     def _summary(p: Proposal, org: Organisation, latest_version: int | None) -> dict:
