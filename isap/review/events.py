@@ -42,6 +42,14 @@ class AuditKind(StrEnum):
     CONDITION_RAISED = "condition_raised"
     CONDITION_DISCHARGED = "condition_discharged"
     CONDITION_CARRIED_FORWARD = "condition_carried_forward"
+    # queries and waivers
+    QUERY_RAISED = "query_raised"
+    QUERY_ANSWERED = "query_answered"
+    QUERY_FOLLOWED_UP = "query_followed_up"
+    QUERY_RESOLVED = "query_resolved"
+    WAIVER_REQUESTED = "waiver_requested"
+    WAIVER_GRANTED = "waiver_granted"
+    WAIVER_REFUSED = "waiver_refused"
     # administration
     ORGANISATION_ADDED = "org_added"
     USER_ADDED = "user_added"
@@ -78,6 +86,13 @@ class NotificationKind(StrEnum):
     REVIEW_OVERDUE = "review_overdue"
     ADMINISTRATOR_ALERT = "administrator_alert"
     AUDIT_ANCHOR = "audit_anchor"
+    QUERY_RAISED = "query_raised"
+    QUERY_ANSWERED = "query_answered"
+    QUERY_FOLLOWED_UP = "query_followed_up"
+    QUERY_RESOLVED = "query_resolved"
+    WAIVER_REQUESTED = "waiver_requested"
+    WAIVER_GRANTED = "waiver_granted"
+    WAIVER_REFUSED = "waiver_refused"
 
     @property
     def label(self) -> str:
@@ -116,6 +131,13 @@ AUDIT_LABELS = {
     AuditKind.CONDITION_RAISED: "Condition raised",
     AuditKind.CONDITION_DISCHARGED: "Condition discharged",
     AuditKind.CONDITION_CARRIED_FORWARD: "Condition carried forward",
+    AuditKind.QUERY_RAISED: "Query raised",
+    AuditKind.QUERY_ANSWERED: "Query answered",
+    AuditKind.QUERY_FOLLOWED_UP: "Query followed up",
+    AuditKind.QUERY_RESOLVED: "Query resolved",
+    AuditKind.WAIVER_REQUESTED: "Waiver asked for",
+    AuditKind.WAIVER_GRANTED: "Waiver granted",
+    AuditKind.WAIVER_REFUSED: "Waiver refused",
     AuditKind.ORGANISATION_ADDED: "Organisation added",
     AuditKind.USER_ADDED: "User added",
     AuditKind.PASSWORD_SET: "Password set",
@@ -139,6 +161,13 @@ NOTIFICATION_LABELS = {
     NotificationKind.REVIEW_OVERDUE: "Review overdue",
     NotificationKind.ADMINISTRATOR_ALERT: "Alert to administrators",
     NotificationKind.AUDIT_ANCHOR: "Audit history anchor",
+    NotificationKind.QUERY_RAISED: "Query raised",
+    NotificationKind.QUERY_ANSWERED: "Query answered",
+    NotificationKind.QUERY_FOLLOWED_UP: "Query followed up",
+    NotificationKind.QUERY_RESOLVED: "Query resolved",
+    NotificationKind.WAIVER_REQUESTED: "Waiver asked for",
+    NotificationKind.WAIVER_GRANTED: "Waiver granted",
+    NotificationKind.WAIVER_REFUSED: "Waiver refused",
 }
 STATUS_LABELS = {
     NotificationStatus.PENDING: "Waiting to be sent",

@@ -8,9 +8,10 @@ acting at once is refused, never silently applied), and the append-only
 audit history.  Every method is one transaction: it either happens whole or
 changes nothing.
 
-The service is composed of six parts over one unit of work (`unit_of_work.py`):
+The service is composed of seven parts over one unit of work (`unit_of_work.py`):
 administration (organisations, accounts, sign-in, the audit chain), the commands of
-the review (one method each), the queries (read models for lists, the review queue,
+the review (one method each), the panel's queries to the commissioner and the commissioner's
+waiver requests (`queries_and_waivers.py`), the read models (read models for lists, the review queue,
 a proposal), the notifications the outbox owes, the uploads staged for assurance (`staging.py`), and the
 personal API tokens other systems act through (`tokens.py`).
 """
@@ -23,6 +24,7 @@ from isap.review.administration import Administration
 from isap.review.commands import Commands
 from isap.review.notifications import Notifications
 from isap.review.queries import Queries
+from isap.review.queries_and_waivers import QueriesAndWaivers
 from isap.review.staging import Staging
 from isap.review.tokens import TokenRefused, Tokens
 from isap.review.unit_of_work import (
@@ -43,7 +45,7 @@ from isap.review.unit_of_work import (
 from isap.store.db import StoreBusy, StoreError
 
 
-class Service(Administration, Commands, Queries, Notifications, Staging, Tokens):
+class Service(Administration, Commands, QueriesAndWaivers, Queries, Notifications, Staging, Tokens):
     """The review service: administration, commands, queries, staged uploads and API tokens over one store and
     policy."""
 
