@@ -20,10 +20,15 @@ from isap.review.lifecycle import (
     Actor,
     ConditionFacts,
     ConditionStatus,
+    FindingFacts,
     Outcome,
     ProposalFacts,
+    QueryFacts,
+    QueryStatus,
     Role,
     State,
+    WaiverFacts,
+    WaiverStatus,
     WarningFacts,
     allowed_actions,
     checkpoint_mismatch,
@@ -190,11 +195,12 @@ def test_allowed_actions_leave_out_other_roles_and_other_states():
     errors = ProposalFacts(REF, State.DRAFT, 1, 2, 1, latest_errors=3)
     mine = options(errors, ALICE)
     assert set(mine) == {Action.UPLOAD, Action.ACKNOWLEDGE, Action.SUBMIT, Action.WITHDRAW,
-                         Action.ANSWER_CONDITION, Action.COMMENT}
+                         Action.ANSWER_CONDITION, Action.COMMENT, Action.REQUEST_WAIVER}
     assert not mine[Action.SUBMIT].allowed and "3 error findings" in mine[Action.SUBMIT].reason
     assert mine[Action.UPLOAD].allowed and mine[Action.WITHDRAW].allowed
     theirs = options(errors, RITA)
-    assert set(theirs) == {Action.COMMENT, Action.DISCHARGE_CONDITION, Action.CARRY_FORWARD_CONDITION}
+    assert set(theirs) == {Action.COMMENT, Action.DISCHARGE_CONDITION, Action.CARRY_FORWARD_CONDITION,
+                           Action.GRANT_WAIVER, Action.REFUSE_WAIVER}
     assert not theirs[Action.DISCHARGE_CONDITION].allowed
     assert options(errors, OTTO) == {}  # another organisation's proposal offers nothing
     submitted = options(ProposalFacts(REF, State.SUBMITTED, 1, 2, 1), RITA)
@@ -287,6 +293,7 @@ class Builder:
                         "warning": report(1, warning)}
         assert self.reports["errors"].summary["error"] and not self.reports["warning"].summary["error"]
         assert self.reports["warning"].summary["warning"] == 1
+        self.reports["errors_cp2"] = report(2, errors)
         for cp in (1, 2, 3):
             assert self.reports[cp].summary == {**self.reports[cp].summary, "error": 0, "warning": 0}
 
@@ -304,9 +311,23 @@ class Builder:
         from isap.review.service import ConditionInput
 
         cond = [ConditionInput("Publish the engagement report", "ICB director", dt.date(2030, 1, 31))]
-        first = {"draft_errors": "errors", "draft_warning": "warning", "draft_mismatch": 2}.get(name, 1)
+        first = {"draft_errors": "errors", "draft_warning": "warning", "draft_mismatch": 2,
+                 "draft_waiver_asked": "errors", "draft_waived": "errors"}.get(name, 1)
         self.upload(svc, "alice", first)
         if name in ("draft_clean", "draft_errors", "draft_warning", "draft_mismatch"):
+            return
+        if name in ("draft_waiver_asked", "draft_waived"):
+            error = next(f for f in svc.show("alice", REF)["findings"] if f["severity"] == "error")
+            number = svc.request_waiver("alice", REF, error["id"], "An unusual but sound case.")
+            if name == "draft_waived":
+                svc.grant_waiver("rita", REF, number, "Sound: the figure is a phased start.")
+            return
+        if name in ("in_review_query_asked", "in_review_query_answered"):
+            svc.submit("alice", REF)
+            svc.take("rita", REF)
+            number = svc.raise_query("rita", REF, "Which board approved the figure?")
+            if name == "in_review_query_answered":
+                svc.answer_query("alice", REF, number, "The ICB board, 3 March.")
             return
         if name in ("submitted", "in_review", "returned", "halted"):
             svc.submit("alice", REF)
@@ -334,7 +355,12 @@ class Builder:
 SCENARIOS = {"draft_clean": State.DRAFT, "draft_errors": State.DRAFT, "draft_warning": State.DRAFT,
              "draft_mismatch": State.DRAFT, "draft_cp2_condition": State.DRAFT, "submitted": State.SUBMITTED,
              "in_review": State.IN_REVIEW, "returned": State.RETURNED, "assured": State.ASSURED,
-             "halted": State.HALTED, "withdrawn": State.WITHDRAWN}
+             "halted": State.HALTED, "withdrawn": State.WITHDRAWN,
+             # queries and waivers: each guard is met and refused at least once
+             "draft_waiver_asked": State.DRAFT, "draft_waived": State.DRAFT,
+             "in_review_query_asked": State.IN_REVIEW, "in_review_query_answered": State.IN_REVIEW}
+# scenarios PostgreSQL walks besides one of each state: the guards of queries and waivers
+POSTGRESQL_ALSO = ("draft_waiver_asked", "draft_waived", "in_review_query_asked", "in_review_query_answered")
 
 
 def states_without_a_scenario(scenarios: dict[str, State]) -> list[State]:
@@ -365,7 +391,8 @@ def test_postgresql_walks_each_state_once():
 
 
 # every scenario on SQLite; one scenario of each state on PostgreSQL
-WALKED = {"sqlite": SCENARIOS, "postgresql": one_scenario_per_state(SCENARIOS)}
+WALKED = {"sqlite": SCENARIOS,
+          "postgresql": {**one_scenario_per_state(SCENARIOS), **{n: SCENARIOS[n] for n in POSTGRESQL_ALSO}}}
 
 
 def _service(url, files):
@@ -448,6 +475,14 @@ def _call(svc, builder, action, user, shown):
     conds = shown["conditions"]
     cond = next((c for c in conds if c["status"] == "open"), conds[0] if conds else None)
     cid = cond["id"] if cond else 999_999
+    queries = shown["queries"]
+    query = next((q for q in queries if q["status"] != "resolved"), queries[0] if queries else None)
+    qid = query["id"] if query else 999_999
+    errors = [f for f in shown["findings"] if f["severity"] == "error"]
+    finding = errors[0] if errors else (shown["findings"][0] if shown["findings"] else None)
+    waivers = shown["waivers"]
+    waiver = next((w for w in waivers if w["status"] == "requested"), waivers[0] if waivers else None)
+    wid = waiver["id"] if waiver else 999_999
     calls = {
         Action.UPLOAD: lambda: builder.upload(svc, user, shown["checkpoint"]),
         Action.ACKNOWLEDGE: lambda: svc.acknowledge(user, REF, warning["rule_id"] if warning else "REL011",
@@ -461,12 +496,28 @@ def _call(svc, builder, action, user, shown):
         Action.DECIDE: lambda: svc.decide(user, REF, "approved", RATINGS, "Walk."),
         Action.DISCHARGE_CONDITION: lambda: svc.discharge(user, REF, cid, "Seen."),
         Action.CARRY_FORWARD_CONDITION: lambda: svc.discharge(user, REF, cid, "Next time.", carry_forward=True),
+        Action.RAISE_QUERY: lambda: svc.raise_query(user, REF, "Which board approved it?"),
+        Action.ANSWER_QUERY: lambda: svc.answer_query(user, REF, qid, "The ICB board."),
+        Action.FOLLOW_UP_QUERY: lambda: svc.follow_up_query(user, REF, qid, "Send the minutes."),
+        Action.RESOLVE_QUERY: lambda: svc.resolve_query(user, REF, qid, "Seen."),
+        Action.REQUEST_WAIVER: lambda: svc.request_waiver(user, REF, finding["id"] if finding else 999_999,
+                                                          "Unusual but sound."),
+        Action.GRANT_WAIVER: lambda: svc.grant_waiver(user, REF, wid, "Sound."),
+        Action.REFUSE_WAIVER: lambda: svc.refuse_waiver(user, REF, wid, "Not sound."),
     }
     item = None
     if action is Action.ACKNOWLEDGE and warning:
         item = WarningFacts(warning["rule_id"], bool(warning["acknowledged"]))
     if action in (Action.ANSWER_CONDITION, Action.DISCHARGE_CONDITION, Action.CARRY_FORWARD_CONDITION) and cond:
         item = ConditionFacts(cond["id"], ConditionStatus(cond["status"]))
+    if action in (Action.ANSWER_QUERY, Action.FOLLOW_UP_QUERY, Action.RESOLVE_QUERY) and query:
+        item = QueryFacts(query["id"], QueryStatus(query["status"]))
+    if action is Action.REQUEST_WAIVER and finding:
+        standing = finding.get("waiver")
+        item = FindingFacts(finding["rule_id"], finding["severity"],
+                            WaiverStatus(standing["status"]) if standing else None)
+    if action in (Action.GRANT_WAIVER, Action.REFUSE_WAIVER) and waiver:
+        item = WaiverFacts(waiver["id"], WaiverStatus(waiver["status"]))
     return calls[action], item
 
 

@@ -463,12 +463,11 @@ def refusal(action: Action, facts: ProposalFacts, actor: Actor, item: Item | Non
         return _query_refusal(action, facts, item if isinstance(item, QueryFacts) else None)
     if action is Action.REQUEST_WAIVER:
         return _waiver_request_refusal(facts, item if isinstance(item, FindingFacts) else None)
-    if action in WAIVER_RULINGS:
-        if isinstance(item, WaiverFacts):
-            if item.status is not WaiverStatus.REQUESTED:
-                return Refusal(f"waiver {item.number} is already {item.status.value}")
-        elif not facts.requested_waivers:
+    if action in WAIVER_RULINGS:  # the proposal first, then the one request named (as for queries)
+        if not facts.requested_waivers:
             return Refusal(f"{facts.reference} has no waiver request waiting for an answer")
+        if isinstance(item, WaiverFacts) and item.status is not WaiverStatus.REQUESTED:
+            return Refusal(f"waiver {item.number} is already {item.status.value}")
     return None
 
 
@@ -477,7 +476,16 @@ def _open_queries_words(ns: tuple[int, ...]) -> str:
 
 
 def _query_refusal(action: Action, facts: ProposalFacts, query: QueryFacts | None) -> Refusal | None:
-    """A query is answered while it waits for the commissioner, followed up once answered, resolved while open."""
+    """A query is answered while it waits for the commissioner, followed up once answered, resolved while open.
+
+    What the proposal allows comes first, then the one query named, so the reason does not depend on which
+    query someone happened to name."""
+    if not facts.open_queries:
+        return Refusal(f"{facts.reference} has no open query")
+    if action is Action.ANSWER_QUERY and not facts.queries_awaiting_answer:
+        return Refusal(f"no query of {facts.reference} waits for an answer")
+    if action is Action.FOLLOW_UP_QUERY and not facts.queries_answered:
+        return Refusal(f"no query of {facts.reference} has been answered since it was asked")
     if query is not None:
         if query.status is QueryStatus.RESOLVED:
             return Refusal(f"query {query.number} is already resolved")
@@ -485,13 +493,6 @@ def _query_refusal(action: Action, facts: ProposalFacts, query: QueryFacts | Non
             return Refusal(f"query {query.number} is already answered: the panel follows it up or resolves it")
         if action is Action.FOLLOW_UP_QUERY and query.status is not QueryStatus.ANSWERED:
             return Refusal(f"query {query.number} still waits for the commissioner's answer")
-        return None
-    if not facts.open_queries:
-        return Refusal(f"{facts.reference} has no open query")
-    if action is Action.ANSWER_QUERY and not facts.queries_awaiting_answer:
-        return Refusal(f"no query of {facts.reference} waits for an answer")
-    if action is Action.FOLLOW_UP_QUERY and not facts.queries_answered:
-        return Refusal(f"no query of {facts.reference} has been answered since it was asked")
     return None
 
 
@@ -500,6 +501,9 @@ def _waiver_request_refusal(facts: ProposalFacts, finding: FindingFacts | None) 
     per finding and checkpoint."""
     if facts.latest_version is None:
         return Refusal(f"{facts.reference} has no version yet")
+    if facts.waivable_errors == 0:
+        return Refusal(f"version {facts.latest_version} of {facts.reference} has no error finding that can be "
+                       "waived")
     if finding is not None:
         if finding.severity != "error":
             return Refusal(f"only an error finding can be waived; that {finding.rule_id} finding is a "
@@ -510,10 +514,6 @@ def _waiver_request_refusal(facts: ProposalFacts, finding: FindingFacts | None) 
             return Refusal(f"that {finding.rule_id} finding is already waived at checkpoint {facts.checkpoint}")
         if finding.waiver is WaiverStatus.REQUESTED:
             return Refusal(f"a waiver of that {finding.rule_id} finding is already asked for")
-        return None
-    if facts.waivable_errors == 0:
-        return Refusal(f"version {facts.latest_version} of {facts.reference} has no error finding that can be "
-                       "waived")
     return None
 
 
