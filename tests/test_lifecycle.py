@@ -583,3 +583,57 @@ def walk(walk_world, tmp_path, scenario, user, action):
     finally:
         svc.engine.dispose()
         _drop(walk_world, url)
+
+
+# ---------------------------------------------------------------------- queries and waivers
+
+def test_an_open_query_stops_the_decision_and_the_banner_says_whose_turn_it_is():
+    facts = ProposalFacts(REF, State.IN_REVIEW, 1, 1, 1, queries_awaiting_answer=(1,), queries_answered=(2, 3))
+    assert refusal(Action.DECIDE, facts, RITA).reason == \
+        "queries 1, 2 and 3 are still open: resolve them before deciding"
+    assert next_step(facts, ALICE) == ("In review with NHS England. Before it can be decided: you must answer query 1; "
+                                       "the panel must resolve or follow up queries 2 and 3.")
+    assert "the commissioner must answer query 1; you must resolve" in next_step(facts, RITA)
+    assert refusal(Action.FOLLOW_UP_QUERY, facts, RITA, QueryFacts(1, QueryStatus.AWAITING_ANSWER)).reason == \
+        "query 1 still waits for the commissioner's answer"
+    assert refusal(Action.ANSWER_QUERY, facts, ALICE, QueryFacts(2, QueryStatus.ANSWERED)).reason.startswith(
+        "query 2 is already answered")
+
+
+@pytest.mark.parametrize("finding, words", [
+    (FindingFacts("REL011", "warning"), "only an error finding can be waived; that REL011 finding is a warning"),
+    (FindingFacts("WB002", "error"), "WB002 is never waived: the file itself could not be read safely"),
+    (FindingFacts("CAP004", "error", WaiverStatus.GRANTED), "that CAP004 finding is already waived at checkpoint 1"),
+    (FindingFacts("CAP004", "error", WaiverStatus.REQUESTED), "a waiver of that CAP004 finding is already asked for"),
+])
+def test_waiver_requests_are_refused_for_what_cannot_be_waived(finding, words):
+    facts = ProposalFacts(REF, State.DRAFT, 1, 2, 1, latest_errors=2, waivable_errors=1)
+    assert refusal(Action.REQUEST_WAIVER, facts, ALICE, finding).reason == words
+    assert refusal(Action.REQUEST_WAIVER, facts, ALICE, FindingFacts("CAP004", "error")) is None
+
+
+def test_waived_errors_do_not_block_a_submission():
+    facts = ProposalFacts(REF, State.DRAFT, 1, 2, 1, latest_errors=3, waived_errors=2)
+    assert refusal(Action.SUBMIT, facts, ALICE).reason == \
+        "version 2 has 1 error finding (and 2 waived): fix it and upload a new version"
+    assert refusal(Action.SUBMIT, ProposalFacts(REF, State.DRAFT, 1, 2, 1, latest_errors=2, waived_errors=2),
+                   ALICE) is None
+    assert refusal(Action.GRANT_WAIVER, facts, RITA, WaiverFacts(1, WaiverStatus.GRANTED)).reason == \
+        "ISAP-2026-014 has no waiver request waiting for an answer"
+
+
+def test_only_spans_in_which_every_open_query_waits_for_the_commissioner_are_counted_apart():
+    import datetime as dt
+
+    from isap.review.lifecycle import QueryStep, waiting_on_commissioner
+
+    def t(day):
+        return dt.datetime(2026, 11, day, tzinfo=dt.timezone.utc)
+
+    steps = [(1, t(3), QueryStep.QUESTION), (2, t(4), QueryStep.QUESTION), (1, t(5), QueryStep.ANSWER),
+             (2, t(9), QueryStep.ANSWER), (1, t(10), QueryStep.FOLLOW_UP), (1, t(12), QueryStep.RESOLUTION),
+             (2, t(13), QueryStep.RESOLUTION)]
+    # 3–5 both wait; 5–9 query 1 waits for the panel; 10–12 query 1 waits again, but query 2 waits for the panel
+    assert waiting_on_commissioner(steps, t(1), t(20)) == [(t(3), t(5))]
+    assert waiting_on_commissioner(steps, t(4), t(20)) == [(t(4), t(5))]
+    assert waiting_on_commissioner([(1, t(3), QueryStep.QUESTION)], t(1), t(6)) == [(t(3), t(6))]

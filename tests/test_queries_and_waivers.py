@@ -247,3 +247,45 @@ def test_a_warning_is_not_waived(service, tmp_path):
     warning = service.show("alice", REF)["findings"][0]
     with pytest.raises(Refused, match="has no error finding that can be waived"):
         service.request_waiver("alice", REF, warning["id"], "Please.")
+
+
+# ---------------------------------------------------------------------- the command line
+
+@pytest.fixture
+def cli(db_url, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from isap.cli import app
+
+    monkeypatch.setenv("ISAP_DATABASE_URL", db_url)
+    monkeypatch.setenv("ISAP_DATA_DIR", str(tmp_path / "data"))
+    runner = CliRunner()
+    return lambda *args: runner.invoke(app, list(args))
+
+
+def test_the_command_line_raises_answers_and_resolves_queries_and_shows_waivers(service, cli, tmp_path):
+    service.upload("alice", "v1.xlsx", book(tmp_path, errors=True))
+    error = next(f for f in service.show("alice", REF)["findings"] if f["severity"] == "error")
+    r = cli("waiver", "request", REF, "--finding", str(error["id"]), "--reason", "A phased start.", "--as", "alice")
+    assert r.exit_code == 0 and "Asked for waiver 1" in r.output, r.output
+    r = cli("waiver", "grant", REF, "1", "--reason", "Seen the \x1b[2J plan.", "--as", "rita")
+    assert r.exit_code == 0, r.output
+    r = cli("waiver", "refuse", REF, "1", "--reason", "No.", "--as", "rita")
+    assert (r.exit_code, r.output.strip()) == (1, "isap: ISAP-2026-014 has no waiver request waiting for an answer")
+    shown = cli("show", REF, "--as", "alice").output
+    assert f"#{error['id']} error   {error['rule_id']}" in shown and "[waived by rita: Seen the [2J plan.]" in shown
+    service.submit("alice", REF)
+    service.take("rita", REF)
+    r = cli("query", "raise", REF, "Which board?", "--cell", "Cover C7", "--due", "not-a-date", "--as", "rita")
+    assert (r.exit_code, r.output.strip()) == (1, "isap: the due date 'not-a-date' is not a date YYYY-MM-DD")
+    assert cli("query", "raise", REF, "Which board?", "--cell", "Cover C7", "--as", "rita").exit_code == 0
+    r = cli("query", "answer", REF, "1", "The ICB board.", "--as", "rita")
+    assert r.exit_code == 1 and "only commissioners and administrators may answer a query" in r.output
+    assert cli("query", "answer", REF, "1", "The ICB board.", "--as", "alice").exit_code == 0
+    assert cli("query", "follow-up", REF, "1", "Which meeting?", "--as", "rita").exit_code == 0
+    assert cli("query", "answer", REF, "1", "3 March.", "--as", "alice").exit_code == 0
+    assert cli("query", "resolve", REF, "1", "--note", "Seen.", "--as", "rita").exit_code == 0
+    shown = cli("show", REF, "--as", "rita").output
+    assert "#1 cp1 resolved — on Cover C7" in shown
+    assert shown.index("(question): Which board?") < shown.index("(answer): The ICB board.") \
+        < shown.index("(follow-up): Which meeting?") < shown.index("(resolution): Seen.")
