@@ -15,6 +15,7 @@ from itertools import groupby
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from isap.review.events import event_label
+from isap.review.lifecycle import QueryStatus, QueryStep, WaiverStatus
 from isap.review.service import NotFound, Service
 from isap.rules.sources import readable
 from isap.text import visible_bidi
@@ -50,6 +51,10 @@ def report_context(service: Service, actor: str, reference: str, checkpoint: int
         findings = d["findings"]
     else:
         findings = [dict(f, acknowledged=None) for f in service.version_findings(actor, reference, number)]
+    # a finding is waived where a waiver granted at this checkpoint names its fingerprint, whichever version it is
+    waivers = [w for w in d.get("waivers", []) if w["checkpoint"] == checkpoint]
+    granted = {w["fingerprint"]: w for w in waivers if w["status"] == "granted"}
+    findings = [dict(f, waived=granted.get(f.get("fingerprint"))) for f in findings]
     findings = sorted(findings, key=lambda f: (f["domain"], SEVERITY_ORDER.get(f["severity"], 9), f["rule_id"]))
     # the report is read by people: each source by its document's title, publisher and year
     findings = [dict(f, source_title=readable(f["source"])) for f in findings]
@@ -59,6 +64,10 @@ def report_context(service: Service, actor: str, reference: str, checkpoint: int
         findings=findings, findings_by_domain=by_domain,
         acknowledged=[f for f in findings if f.get("acknowledged")], review=review,
         conditions=[c for c in d["conditions"] if c["checkpoint"] == checkpoint],
+        waivers=[dict(w, status_label=WaiverStatus(w["status"]).label) for w in waivers],
+        queries=[dict(q, status_label=QueryStatus(q["status"]).label,
+                      thread=[dict(m, step_label=QueryStep(m["step"]).label) for m in q["thread"]])
+                 for q in d.get("queries", []) if q["checkpoint"] == checkpoint],
         history=[dict(h, event=event_label(h["action"])) for h in d["history"] if h["checkpoint"] == checkpoint],
         generated=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         calendar=describe(service.policy.working_days_calendar),
