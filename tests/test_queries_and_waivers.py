@@ -289,3 +289,23 @@ def test_the_command_line_raises_answers_and_resolves_queries_and_shows_waivers(
     assert "#1 cp1 resolved — on Cover C7" in shown
     assert shown.index("(question): Which board?") < shown.index("(answer): The ICB board.") \
         < shown.index("(follow-up): Which meeting?") < shown.index("(resolution): Seen.")
+
+
+def test_the_demo_shows_an_open_query_and_a_granted_waiver(migrated_sqlite, tmp_path):
+    from isap import demo
+    from isap.review.service import Service
+    from isap.store.db import engine_for
+    from isap.store.files import FileStore
+    from tests.conftest import cheap_hashing_policy, copy_sqlite
+
+    svc = Service(engine_for(copy_sqlite(migrated_sqlite, tmp_path / "demo.db")), FileStore(tmp_path / "files"),
+                  cheap_hashing_policy())
+    assert demo.load(svc)
+    queried = svc.show("rita", "ISAP-2026-021")
+    assert [q["status"] for q in queried["queries"]] == ["awaiting_answer"]
+    assert "the commissioner must answer query 1" in queried["next_step"]
+    waived = svc.show("alice", "ISAP-2026-013")
+    assert [w["status"] for w in waived["waivers"]] == ["granted"]
+    assert sum(f["waived"] for f in waived["findings"]) == 1
+    history = svc.show("rita", "ISAP-2026-013")["history"]
+    assert [h["at"] for h in history] == sorted(h["at"] for h in history)  # recorded in the order it happened
