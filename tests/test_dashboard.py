@@ -258,6 +258,10 @@ def test_the_proposal_page_shows_the_contact_and_how_it_changed(demo_env, tmp_pa
 
 
 def test_decision_without_ratings_is_refused_with_the_reason(demo_env):
+    from isap.review.service import Service
+
+    # the demo's query on ISAP-2026-021 is resolved first: an open query stops the decision before its form does
+    Service().resolve_query("rita", "ISAP-2026-021", 1, "Answered by telephone.")
     at = signed_in("rita", "rita-demo")
     at.switch_page("views/proposal.py")
     at.run()
@@ -734,8 +738,13 @@ def test_an_upload_that_changes_the_title_says_so_and_the_history_records_it(dem
 
 
 def test_the_commissioner_answers_a_query_and_the_reviewer_resolves_it_on_the_queries_tab(demo_env):
-    """The demo's query on ISAP-2026-021 waits for its commissioner; the thread reads in order on the page."""
+    """The demo's query on ISAP-2026-021 waits for its commissioner; the thread reads in order on the page, and
+    the decision is offered, disabled with the reason, until the query is resolved."""
     from isap.review.service import Service
+
+    at = proposal(signed_in("rita", "rita-demo"), "ISAP-2026-021")
+    decide = next(b for b in at.button if b.label == "Record decision")
+    assert decide.disabled and read(decide.help) == "query 1 is still open: resolve it before deciding"
 
     at = linked(signed_in("otto", "otto-demo"), ref="ISAP-2026-021", tab="Queries")
     assert "the proposal as a whole" in texts(at) and "Which board meeting approved" in " ".join(

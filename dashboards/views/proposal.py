@@ -47,7 +47,7 @@ from isap.review.limits import TextKind
 from isap.review.service import ConditionInput, Service, WorkflowError, diff_findings
 
 PICK = "proposal_pick"
-TAB_NAMES = ("Findings", "Versions", "Conditions", "Queries", "Review", "History")
+TAB_NAMES = ("Findings", "Versions", "Conditions", "Queries", "Review", "History")  # as `st.tabs` is given them
 RATED = (Rating.RED, Rating.AMBER, Rating.GREEN)
 
 
@@ -139,7 +139,8 @@ def proposal_page() -> None:
     def follow_tab() -> None:
         st.query_params[TAB] = st.session_state[TAB]
 
-    tabs = st.tabs(list(TAB_NAMES), key=TAB, on_change=follow_tab)
+    tabs = st.tabs(["Findings", "Versions", "Conditions", "Queries", "Review", "History"], key=TAB,
+                   on_change=follow_tab)
     for place, tab in zip(tabs, (findings_tab, versions_tab, conditions_tab, queries_tab, review_tab, history_tab)):
         with place:
             tab(svc, user, d)
