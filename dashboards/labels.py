@@ -30,7 +30,7 @@ COLUMNS: dict[str, str] = {
     "state": "State", "latest_version": "Latest version", "next step": "Next step",
     "working_days_in_state": "Working days waiting", "days_in_state": "Days waiting", "overdue": "Overdue",
     "severity": "Severity", "rule_id": "Rule", "sheet": "Sheet", "cell": "Cell", "message": "Finding",
-    "source": "Source", "acknowledged": "Explanatory note", "domain": "Domain", "number": "Version",
+    "source": "Source", "acknowledged": "Explanatory note", "waived": "Waived", "domain": "Domain", "number": "Version",
     "errors": "Errors", "warnings": "Warnings", "filename": "File", "uploaded_by": "Uploaded by",
     "uploaded_at": "Uploaded", "sha256": "SHA-256", "at": "When", "actor": "Who", "action": "What",
     "from_state": "From", "to_state": "To", "change": wording.HISTORY_HEADINGS["change"], "reason": "Details",
@@ -44,7 +44,7 @@ COLUMNS: dict[str, str] = {
     "open_queries": "Open queries", "next_planned_date": "Next planned submission",
     "slippage_working_days": "Slippage (working days)", "late": "Late",
 }
-WIDE = {"title", "message", "next step", "reason", "summary", "source", "acknowledged"}
+WIDE = {"title", "message", "next step", "reason", "summary", "source", "acknowledged", "waived"}
 # wide enough for their text, no wider
 PIXELS = {"reference": 120, "rule_id": 80, "id": 80, "at": 140, "actor": 90, "action": 170, "change": 170,
           "from_state": 90, "to_state": 90, "working_days_in_state": 160, "overdue": 110, "state": 110,

@@ -101,6 +101,12 @@ def findings_view(findings: list[dict], key: str) -> None:
         # A dataframe cell shows text as it is; the note is flattened so that it is shown, not a dict.
         frame["acknowledged"] = [plain(f"{a.get('note', '')} ({a.get('by', '')})") if isinstance(a, dict) else ""
                                  for a in frame["acknowledged"]]
+    if "waiver" in frame:
+        # a waived finding says so, by whom and why; one with a request waiting says that
+        frame["waived"] = [plain(f"Waived by {w.get('ruled_by', '')}: {w.get('ruling', '')}")
+                           if isinstance(w, dict) and w.get("status") == "granted" else
+                           plain(f"Waiver {w.get('id')} asked for") if isinstance(w, dict) else ""
+                           for w in frame["waiver"]]
     frame["order"] = frame["severity"].map(SEVERITY_ORDER)
     if "source" in frame:
         frame["source"] = frame["source"].map(readable)
@@ -114,7 +120,7 @@ def findings_view(findings: list[dict], key: str) -> None:
             ordered["severity"] = ordered["severity"].map(lambda v: labels.SEVERITIES.get(v, v))
             # a commissioner's note beside the finding it answers, not beyond the source at the table's far end
             shown, config = labels.table(ordered, ["severity", "rule_id", "sheet", "cell", "message", "acknowledged",
-                                                   "source"])
+                                                   "source", "waived"])
             wrapping_table(shown, config, key=f"{key}-{domain}")
 
 

@@ -205,6 +205,13 @@ app.add_typer(org_app, name="org")
 app.add_typer(user_app, name="user")
 app.add_typer(review_app, name="review")
 app.add_typer(condition_app, name="condition")
+query_app = typer.Typer(pretty_exceptions_enable=False, no_args_is_help=True,
+                        help="Queries between the panel and the commissioner while a proposal is in review.")
+app.add_typer(query_app, name="query")
+waiver_app = typer.Typer(pretty_exceptions_enable=False, no_args_is_help=True,
+                         help="Waivers of error findings: asked for by the commissioner, granted or refused by a "
+                              "reviewer.")
+app.add_typer(waiver_app, name="waiver")
 notify_app = typer.Typer(pretty_exceptions_enable=False, help="Notifications (the outbox).", no_args_is_help=True)
 app.add_typer(notify_app, name="notify")
 
@@ -782,6 +789,71 @@ def condition_answer(reference: str, condition_id: int, text: str, as_: str = AS
     echo(f"Answered condition {condition_id} of {reference}")
 
 
+@query_app.command("raise")
+def query_raise(reference: str, text: str,
+                finding: Optional[int] = typer.Option(None, "--finding", help="The finding's number, as `show "
+                                                      "--format json` lists it (findings[].id)."),
+                cell: Optional[str] = typer.Option(None, "--cell", help="The field or cell, such as 'Cover C7'."),
+                due: Optional[str] = typer.Option(None, "--due", help="Answer by YYYY-MM-DD."),
+                as_: str = AS) -> None:
+    """Raise a query on a finding, a field or cell, or (with neither) the proposal as a whole."""
+    import datetime as dt
+
+    due_date = None
+    if due is not None:
+        try:
+            due_date = dt.date.fromisoformat(due.strip())
+        except ValueError:
+            _die(f"the due date {due!r} is not a date YYYY-MM-DD", 1)
+    number = _call(_service().raise_query, as_, reference, text, finding_id=finding, place=cell, due_date=due_date)
+    echo(f"Raised query {number} on {reference}")
+
+
+@query_app.command("answer")
+def query_answer(reference: str, number: int, text: str, as_: str = AS) -> None:
+    """Answer a query (commissioner)."""
+    _call(_service().answer_query, as_, reference, number, text)
+    echo(f"Answered query {number} of {reference}")
+
+
+@query_app.command("follow-up")
+def query_follow_up(reference: str, number: int, text: str, as_: str = AS) -> None:
+    """Ask again on an answered query: it waits for the commissioner once more."""
+    _call(_service().follow_up_query, as_, reference, number, text)
+    echo(f"Followed up query {number} of {reference}")
+
+
+@query_app.command("resolve")
+def query_resolve(reference: str, number: int, note: str = typer.Option(..., "--note"), as_: str = AS) -> None:
+    """Resolve a query, saying why."""
+    _call(_service().resolve_query, as_, reference, number, note)
+    echo(f"Resolved query {number} of {reference}")
+
+
+@waiver_app.command("request")
+def waiver_request(reference: str,
+                   finding: int = typer.Option(..., "--finding", help="The error finding's number, as `show "
+                                               "--format json` lists it (findings[].id)."),
+                   reason: str = typer.Option(..., "--reason"), as_: str = AS) -> None:
+    """Ask for a waiver of an error finding of the latest version (commissioner)."""
+    number = _call(_service().request_waiver, as_, reference, finding, reason)
+    echo(f"Asked for waiver {number} on {reference}")
+
+
+@waiver_app.command("grant")
+def waiver_grant(reference: str, number: int, reason: str = typer.Option(..., "--reason"), as_: str = AS) -> None:
+    """Grant a waiver: the finding no longer blocks a submission at this checkpoint."""
+    _call(_service().grant_waiver, as_, reference, number, reason)
+    echo(f"Granted waiver {number} of {reference}")
+
+
+@waiver_app.command("refuse")
+def waiver_refuse(reference: str, number: int, reason: str = typer.Option(..., "--reason"), as_: str = AS) -> None:
+    """Refuse a waiver: the finding still blocks."""
+    _call(_service().refuse_waiver, as_, reference, number, reason)
+    echo(f"Refused waiver {number} of {reference}")
+
+
 @app.command("list")
 def list_(state: Optional[str] = typer.Option(None, "--state"), as_: str = AS,
           format: CheckFormat = typer.Option(CheckFormat.text, "--format", "-f")) -> None:
@@ -800,6 +872,34 @@ def show(reference: str, as_: str = AS, format: CheckFormat = typer.Option(Check
              f"({d['commissioner']})", f"  Next step: {d['next_step']}", "  Versions:"]
     lines += [f"    v{v['number']} cp{v['checkpoint']} {errors_and_warnings(v['errors'], v['warnings'])} "
               f"{v['sha256'][:12]}… by {v['uploaded_by']} {wording.when(v['uploaded_at'])}" for v in d["versions"]]
+    if d["findings"]:
+        lines.append("  Findings of the latest version:")
+        for f in d["findings"]:
+            place = f"{f['sheet'] or 'file'} {f['cell'] or ''}".strip()
+            mark = ""
+            if f.get("waived"):
+                w = f["waiver"]
+                mark = f"  [waived by {w['ruled_by']}: {w['ruling']}]"
+            elif f.get("waiver"):
+                mark = f"  [waiver {f['waiver']['id']} asked for]"
+            lines.append(f"    #{f['id']} {f['severity']:<7} {f['rule_id']:<7} {place}: {f['message']}{mark}")
+    if d.get("waivers"):
+        lines.append("  Waivers:")
+        for w in d["waivers"]:
+            ruled = f"; {w['status']} by {w['ruled_by']}: {w['ruling']}" if w["ruled_by"] else ""
+            lines.append(f"    #{w['id']} cp{w['checkpoint']} {w['status']}: {w['rule_id']} at {w['place']} — asked "
+                         f"by {w['requested_by']}: {w['reason']}{ruled}")
+    if d.get("queries"):
+        lines.append("  Queries:")
+        for q in d["queries"]:
+            about = q["about"] or "the proposal"
+            due = f", due {wording.day(q['due_date'])}" if q["due_date"] else ""
+            lines.append(f"    #{q['id']} cp{q['checkpoint']} {q['status'].replace('_', ' ')} — on {about}{due}")
+            lines += [f"      {wording.when(m['at'])} {m['author']} ({m['step'].replace('_', '-')}): {m['text']}"
+                      for m in q["thread"]]
+    if d.get("waiting_on_commissioner"):
+        lines.append(f"  Working days waiting for the commissioner's answers (not counted against the target): "
+                     f"{d['waiting_on_commissioner']}")
     if d["conditions"]:
         lines.append("  Conditions:")
         lines += [f"    #{c['id']} cp{c['checkpoint']} {wording.code(c['status'])}: {c['text']} ({c['owner']}, due "

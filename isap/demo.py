@@ -93,6 +93,10 @@ def _record(service: Service, days_ago) -> None:
         service.submit("otto", "ISAP-2026-021")
         days_ago(9)
         service.take("rita", "ISAP-2026-021")
+        # ISAP-2026-021: a query on the proposal, waiting for the commissioner's answer
+        days_ago(5)
+        service.raise_query("rita", "ISAP-2026-021", "Which board meeting approved the alliance agreement, and "
+                            "when?", due_date=service.clock().date() + dt.timedelta(days=12))
         # ISAP-2026-013: a first upload with errors to fix
         days_ago(4)
         bad = titled(clean(1, "Partially integrated", "NHS foundation trust", "ISAP-2026-013"),
@@ -100,6 +104,14 @@ def _record(service: Service, days_ago) -> None:
         bad["Cover"]["wpap_annual_value_gbp"] = 10_000_000
         bad["Services"][1]["category"] = "Community services"
         put("alice", bad, "walsall-cp1.xlsx")
+        # ISAP-2026-013: the commissioner asks for a waiver of its first error, and a reviewer grants it
+        days_ago(3.5)
+        error = next(f for f in service.show("alice", "ISAP-2026-013")["findings"] if f["severity"] == "error")
+        waiver = service.request_waiver("alice", "ISAP-2026-013", error["id"],
+                                        "The value is set by the national contract for this year only.")
+        days_ago(3)
+        service.grant_waiver("rita", "ISAP-2026-013", waiver,
+                             "Seen the national contract letter: the figure is sound for year one.")
         # ISAP-2026-012 at checkpoint 2: a warning to acknowledge
         cp2 = titled(clean(2, "Fully integrated", "GP federation", "ISAP-2026-012"),
                      "Sandwell fully integrated primary and community care")

@@ -259,6 +259,10 @@ def test_the_proposal_page_shows_the_contact_and_how_it_changed(demo_env, tmp_pa
 
 
 def test_decision_without_ratings_is_refused_with_the_reason(demo_env):
+    from isap.review.service import Service
+
+    # the demo's query on ISAP-2026-021 is resolved first: an open query stops the decision before its form does
+    Service().resolve_query("rita", "ISAP-2026-021", 1, "Answered by telephone.")
     at = signed_in("rita", "rita-demo")
     at.switch_page("views/proposal.py")
     at.run()
@@ -515,7 +519,8 @@ def test_submit_is_disabled_with_the_reason_when_the_latest_version_has_errors(d
     assert submit.disabled and read(submit.help) == option.reason
     assert f"Submit: {option.reason}" in texts(at)
     # the banner says what blocks and who must act
-    assert "you must fix the 2 error findings of version 1" in read(at.info[0].value)
+    # (the demo's reviewer has waived one of its two errors)
+    assert "you must fix the 1 error finding of version 1" in read(at.info[0].value)
     withdraw = next(b for b in at.button if b.label == "Withdraw proposal")
     assert not withdraw.disabled
 
@@ -786,3 +791,52 @@ def test_the_timeline_tab_plans_a_date_that_a_reviewer_agrees(demo_env):
     at.run()
     assert not at.exception, at.exception
     assert Service().timeline("rita", ref)["checkpoints"][cp - 1]["agreed"] == "2027-03-25"
+
+
+def test_the_commissioner_answers_a_query_and_the_reviewer_resolves_it_on_the_queries_tab(demo_env):
+    """The demo's query on ISAP-2026-021 waits for its commissioner; the thread reads in order on the page, and
+    the decision is offered, disabled with the reason, until the query is resolved."""
+    from isap.review.service import Service
+
+    at = proposal(signed_in("rita", "rita-demo"), "ISAP-2026-021")
+    decide = next(b for b in at.button if b.label == "Record decision")
+    assert decide.disabled and read(decide.help) == "query 1 is still open: resolve it before deciding"
+
+    at = linked(signed_in("otto", "otto-demo"), ref="ISAP-2026-021", tab="Queries")
+    assert "the proposal as a whole" in texts(at) and "Which board meeting approved" in " ".join(
+        t.value for t in at.text)
+    at.text_area(key="query-answer-1").input("The alliance board, on 3 March.")
+    next(b for b in at.button if b.label == "Send answer").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert Service().show("rita", "ISAP-2026-021")["queries"][0]["status"] == "answered"
+    at = linked(signed_in("rita", "rita-demo"), ref="ISAP-2026-021", tab="Queries")
+    assert [t.value for t in at.text][-2:] == ["Which board meeting approved the alliance agreement, and when?",
+                                               "The alliance board, on 3 March."]
+    at.text_area(key="query-note-1").input("Seen in the minutes.")
+    next(b for b in at.button if b.label == "Resolve").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert Service().show("rita", "ISAP-2026-021")["queries"][0]["status"] == "resolved"
+    assert any(read(t.value) == "Query 1 resolved." for t in at.toast), at.toast
+
+
+def test_a_waiver_is_asked_for_and_refused_through_the_findings_tab(demo_env):
+    """ISAP-2026-013: the demo's granted waiver shows on its finding; the commissioner asks for a waiver of the
+    other error and the reviewer refuses it, with a reason."""
+    from isap.review.service import Service
+
+    at = proposal(signed_in("alice", "alice-demo"), "ISAP-2026-013")
+    assert "Waived by rita" in " ".join(str(df.value.to_dict()) for df in at.dataframe)
+    at.text_area(key="waiver-reason").input("The category follows the national mapping.")
+    next(b for b in at.button if b.label == "Ask for the waiver").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert [w["status"] for w in Service().show("rita", "ISAP-2026-013")["waivers"]] == ["granted", "requested"]
+    at = proposal(signed_in("rita", "rita-demo"), "ISAP-2026-013")
+    at.text_area(key="ruling-2").input("The mapping does not apply to community services.")
+    next(b for b in at.button if b.label == "Refuse waiver").click()
+    at.run()
+    assert not at.exception, at.exception
+    waiver = Service().show("alice", "ISAP-2026-013")["waivers"][1]
+    assert (waiver["status"], waiver["ruled_by"]) == ("refused", "rita")

@@ -408,3 +408,19 @@ def test_the_reports_audit_trail_names_events_in_words(reviewed, db_url):
     assert decided.label in html and f">{decided.value}<" not in html
     assert [h["event"] for h in report_context(service, "rita", ref, 1)["history"]][:2] == [
         AuditKind.PROPOSAL_CREATED.label, AuditKind.VERSION_UPLOADED.label]
+
+
+def test_annotated_copy_marks_a_waived_finding_as_waived_by_whom_and_why(tmp_path):
+    src = faulty(tmp_path)
+    report = check_file(src)
+    cap002 = next(f for f in report.findings if f.rule_id == "CAP002")
+    out = tmp_path / "annotated.xlsx"
+    annotate(src, report, out, {cap002.fingerprint: "by rita: the assets are held by the parent trust"})
+    wb = openpyxl.load_workbook(out)
+    d7 = wb["Finance"]["D7"]
+    assert d7.fill.fgColor.rgb.endswith("D9D9D9")  # grey: it no longer blocks
+    assert "WAIVED: by rita: the assets are held by the parent trust" in d7.comment.text
+    assert wb["Finance"]["I2"].fill.fgColor.rgb.endswith(WARNING_FILL.fgColor.rgb[-6:])
+    rows = {r[1]: r for r in wb["Findings"].iter_rows(min_row=2, values_only=True)}
+    assert rows["CAP002"][7] == "by rita: the assets are held by the parent trust" and rows["CAP011"][7] is None
+    assert wb["Findings"]["H1"].value == "waived"

@@ -1,4 +1,5 @@
-"""One proposal, as the signed-in person may see it: its findings, versions, conditions, review and history.
+"""One proposal, as the signed-in person may see it: its findings, versions, conditions, queries, review and
+history.
 
 The proposal is named by the page's address (`/proposal?ref=…&tab=…`), so a
 link opens it and its tab.  Each tab is a function of this module; the
@@ -32,11 +33,15 @@ from dashboards.widgets import (
 from isap.review import wording
 from isap.review.capabilities import Capability
 from isap.review.lifecycle import (
+    NEVER_WAIVED,
     Action,
     AssuranceDomain,
     Outcome,
+    QueryStatus,
+    QueryStep,
     Rating,
     State,
+    WaiverStatus,
     after_decision,
     condition_due_soon,
     condition_overdue,
@@ -48,7 +53,7 @@ from isap.review.limits import TextKind
 from isap.review.service import ConditionInput, Service, WorkflowError, diff_findings
 
 PICK = "proposal_pick"
-TAB_NAMES = ("Findings", "Versions", "Conditions", "Review", "Timeline", "History")
+TAB_NAMES = ("Findings", "Versions", "Conditions", "Queries", "Review", "Timeline", "History")  # as st.tabs has them
 RATED = (Rating.RED, Rating.AMBER, Rating.GREEN)
 
 
@@ -191,7 +196,8 @@ def proposal_page() -> None:
         st.query_params[TAB] = st.session_state[TAB]
 
     tabs = st.tabs(list(TAB_NAMES), key=TAB, on_change=follow_tab)
-    for place, tab in zip(tabs, (findings_tab, versions_tab, conditions_tab, review_tab, timeline_tab, history_tab)):
+    for place, tab in zip(tabs, (findings_tab, versions_tab, conditions_tab, queries_tab, review_tab, timeline_tab,
+                                 history_tab)):
         with place:
             tab(svc, user, d)
 
@@ -214,6 +220,7 @@ def findings_tab(svc: Service, user: dict, d: dict) -> None:
                 if st.form_submit_button("Acknowledge"):
                     act(svc.acknowledge, user["username"], ref, f["rule_id"], note, finding_id=f["id"],
                         success=f"{f['rule_id']} acknowledged.")
+    waivers_section(svc, user, d, offer)
     if offer.listed(Action.SUBMIT):
         if st.button(fmt("Submit for checkpoint {}", d["checkpoint"]), type="primary", key="submit",
                      **offer.disabled(Action.SUBMIT)):
@@ -221,6 +228,115 @@ def findings_tab(svc: Service, user: dict, d: dict) -> None:
         offer.explain(Action.SUBMIT)
     if offer.listed(Action.WITHDRAW):
         withdraw_form(svc, user, d, offer)
+
+
+def waivers_section(svc: Service, user: dict, d: dict, offer: Offer) -> None:
+    """Waivers: every one asked for, by whom and why and how it was answered; the commissioner asks for one on an
+    error finding, a reviewer grants or refuses a request (docs/workflow.md, "Queries and waivers")."""
+    ref = d["name"]
+    if d.get("waivers"):
+        st.subheader("Waivers")
+        for w in d["waivers"]:
+            st.markdown(fmt("**Waiver {}** (checkpoint {}, {}) of {} at {}: {}", w["id"], w["checkpoint"],
+                            WaiverStatus(w["status"]).label.lower(), w["rule_id"], w["place"], w["message"]))
+            st.caption(fmt("Asked for by {} on {}: {}", w["requested_by"], labels.day(w["requested_at"]),
+                           w["reason"]))
+            if w["ruled_by"]:
+                st.caption(fmt("{} by {} on {}: {}", WaiverStatus(w["status"]).label, w["ruled_by"],
+                               labels.day(w["ruled_at"]), w["ruling"]))
+            if w["status"] == WaiverStatus.REQUESTED and offer.listed(Action.GRANT_WAIVER):
+                with st.form(f"rule-waiver-{w['id']}"):
+                    why = st.text_area("Reason for granting or refusing", key=f"ruling-{w['id']}",
+                                       max_chars=TextKind.WAIVER_RULING.max_chars)
+                    grant, refuse = st.columns(2)
+                    if grant.form_submit_button("Grant waiver", key=f"grant-{w['id']}",
+                                                **offer.disabled(Action.GRANT_WAIVER)):
+                        act(svc.grant_waiver, user["username"], ref, w["id"], why,
+                            success=f"Waiver {w['id']} granted.")
+                    if refuse.form_submit_button("Refuse waiver", key=f"refuse-{w['id']}",
+                                                 **offer.disabled(Action.REFUSE_WAIVER)):
+                        act(svc.refuse_waiver, user["username"], ref, w["id"], why,
+                            success=f"Waiver {w['id']} refused.")
+    if offer.listed(Action.REQUEST_WAIVER):
+        open_errors = [f for f in d["findings"] if f["severity"] == "error" and not f.get("waiver")
+                       and f["rule_id"] not in NEVER_WAIVED]
+        if open_errors:
+            with st.expander("Ask for a waiver of an error finding"):
+                st.caption("A waiver is for an unusual but sound case the rule does not fit. Granted, the finding "
+                           "no longer stops a submission at this checkpoint, in later versions too, while it stays "
+                           "the same finding.")
+                with st.form("request-waiver"):
+                    choice = st.selectbox("Error finding", [f["id"] for f in open_errors], key="waiver-finding",
+                                          format_func=lambda i: plain(next(
+                                              f"{f['rule_id']} {f['sheet'] or ''} {f['cell'] or ''}: {f['message']}"
+                                              for f in open_errors if f["id"] == i), 200))
+                    why = st.text_area("Why it should be waived", key="waiver-reason",
+                                       max_chars=TextKind.WAIVER_REASON.max_chars)
+                    if st.form_submit_button("Ask for the waiver", **offer.disabled(Action.REQUEST_WAIVER)):
+                        act(svc.request_waiver, user["username"], ref, choice, why, success="Waiver asked for.")
+        offer.explain(Action.REQUEST_WAIVER)
+
+
+def queries_tab(svc: Service, user: dict, d: dict) -> None:
+    """Each query's thread in the order written; a reviewer raises, follows up and resolves, the commissioner
+    answers.  Days waiting for the commissioner's answers are shown apart from the review target."""
+    ref, offer = d["name"], Offer(d)
+    if d.get("waiting_on_commissioner"):
+        st.caption(fmt("{} working day(s) of this review waited for the commissioner's answers; they do not count "
+                       "against the review target.", d["waiting_on_commissioner"]))
+    if not d.get("queries"):
+        st.markdown("No queries.")
+    for q in d.get("queries", []):
+        about = q["about"] or "the proposal as a whole"
+        due = fmt(", answer by {}", labels.day(q["due_date"])) if q["due_date"] else ""
+        st.markdown(fmt("**Query {}** (checkpoint {}) on {}{}: {}", q["id"], q["checkpoint"], about, due,
+                        QueryStatus(q["status"]).label.lower()))
+        for m in q["thread"]:
+            st.caption(fmt("{} — {}, {}", QueryStep(m["step"]).label, m["author"], labels.when(m["at"])))
+            st.text(plain(m["text"], 10_000))
+        if q["status"] == QueryStatus.AWAITING_ANSWER and offer.listed(Action.ANSWER_QUERY):
+            with st.form(f"answer-query-{q['id']}"):
+                text = st.text_area("Your answer", key=f"query-answer-{q['id']}",
+                                    max_chars=TextKind.QUERY_ANSWER.max_chars)
+                if st.form_submit_button("Send answer", **offer.disabled(Action.ANSWER_QUERY)):
+                    act(svc.answer_query, user["username"], ref, q["id"], text, success="Answer sent.")
+        if q["status"] != QueryStatus.RESOLVED and offer.listed(Action.RESOLVE_QUERY):
+            with st.form(f"close-query-{q['id']}"):
+                text = st.text_area("Follow-up question, or note resolving the query", key=f"query-note-{q['id']}",
+                                    max_chars=TextKind.QUERY.max_chars)
+                follow, resolve = st.columns(2)
+                if q["status"] == QueryStatus.ANSWERED and follow.form_submit_button(
+                        "Follow up", key=f"follow-{q['id']}", **offer.disabled(Action.FOLLOW_UP_QUERY)):
+                    act(svc.follow_up_query, user["username"], ref, q["id"], text,
+                        success=f"Query {q['id']} followed up.")
+                if resolve.form_submit_button("Resolve", key=f"resolve-{q['id']}",
+                                              **offer.disabled(Action.RESOLVE_QUERY)):
+                    act(svc.resolve_query, user["username"], ref, q["id"], text, success=f"Query {q['id']} resolved.")
+        st.divider()
+    if offer.listed(Action.RAISE_QUERY):
+        st.subheader("Raise a query")
+        with st.form("raise-query"):
+            subjects = {"proposal": "The proposal as a whole", "finding": "A finding of the latest version",
+                        "cell": "A field or cell"}
+            subject = st.radio("About", list(subjects), format_func=subjects.get, key="query-subject",
+                               horizontal=True)
+            finding = st.selectbox("Finding (when about a finding)", [f["id"] for f in d["findings"]], index=None,
+                                   key="query-finding", format_func=lambda i: plain(next(
+                                       f"{f['rule_id']} {f['sheet'] or ''} {f['cell'] or ''}: {f['message']}"
+                                       for f in d["findings"] if f["id"] == i), 200))
+            place = st.text_input("Field or cell (when about one), such as Cover C7", key="query-place",
+                                  max_chars=TextKind.QUERY_PLACE.max_chars)
+            text = st.text_area("Query", key="query-text", max_chars=TextKind.QUERY.max_chars)
+            due = st.date_input("Answer by (optional)", value=None, key="query-due")
+            if st.form_submit_button("Raise query", **offer.disabled(Action.RAISE_QUERY)):
+                if subject == "finding" and finding is None:
+                    st.error("Nothing was raised: choose the finding the query is about.")
+                elif subject == "cell" and not place.strip():
+                    st.error("Nothing was raised: name the field or cell the query is about.")
+                else:
+                    act(svc.raise_query, user["username"], ref, text,
+                        finding_id=finding if subject == "finding" else None,
+                        place=place if subject == "cell" else None, due_date=due, success="Query raised.")
 
 
 def withdraw_form(svc: Service, user: dict, d: dict, offer: Offer) -> None:

@@ -15,7 +15,7 @@ from itertools import groupby
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from isap.review import wording
-from isap.review.lifecycle import AssuranceDomain
+from isap.review.lifecycle import AssuranceDomain, QueryStatus, QueryStep, WaiverStatus
 from isap.review.service import NotFound, Service
 from isap.rules.sources import readable
 from isap.text import visible_bidi
@@ -49,6 +49,10 @@ def report_context(service: Service, actor: str, reference: str, checkpoint: int
         findings = d["findings"]
     else:
         findings = [dict(f, acknowledged=None) for f in service.version_findings(actor, reference, number)]
+    # a finding is waived where a waiver granted at this checkpoint names its fingerprint, whichever version it is
+    waivers = [w for w in d.get("waivers", []) if w["checkpoint"] == checkpoint]
+    granted = {w["fingerprint"]: w for w in waivers if w["status"] == "granted"}
+    findings = [dict(f, waived=granted.get(f.get("fingerprint"))) for f in findings]
     findings = sorted(findings, key=lambda f: (f["domain"], SEVERITY_ORDER.get(f["severity"], 9), f["rule_id"]))
     # the report is read by people: each source by its document's title, publisher and year
     findings = [dict(f, source_title=readable(f["source"]), severity_label=wording.code(f["severity"]).capitalize(),
@@ -65,6 +69,11 @@ def report_context(service: Service, actor: str, reference: str, checkpoint: int
         acknowledged=[f for f in findings if f.get("acknowledged")], review=review,
         conditions=[dict(c, due=wording.day(c["due_date"]), status_label=wording.code(c["status"]))
                     for c in d["conditions"] if c["checkpoint"] == checkpoint],
+        waivers=[dict(w, status_label=WaiverStatus(w["status"]).label) for w in waivers],
+        queries=[dict(q, status_label=QueryStatus(q["status"]).label,
+                      thread=[dict(m, step_label=QueryStep(m["step"]).label, at_words=wording.when(m["at"]))
+                              for m in q["thread"]])
+                 for q in d.get("queries", []) if q["checkpoint"] == checkpoint],
         history=[dict(h, event=wording.event(h["action"]), **wording.history_row(h)) for h in d["history"]
                  if h["checkpoint"] == checkpoint],
         # everything a person reads, in the words of isap.review.wording

@@ -27,7 +27,7 @@ from fpdf.enums import TableBordersLayout, TableCellFillMode
 
 from isap.outputs.assurance_report import rating_words, report_context
 from isap.review import wording
-from isap.review.lifecycle import Outcome
+from isap.review.lifecycle import Outcome, QueryStatus, QueryStep, WaiverStatus
 from isap.review.service import NotFound, Service
 from isap.text import visible_bidi
 
@@ -243,8 +243,10 @@ def report_pdf_from_context(ctx: dict) -> bytes:
     for domain, found in ctx["findings_by_domain"]:
         doc.para(domain, size=10.5, style="B", gap=1)
         doc.table_of(["Severity", "Rule", "Where", "Message", "Source"],
-                     [[f["severity_label"], f["rule_id"], f["place"], f["message"], f["source_title"]]
-                      for f in found], (18, 14, 22, 76, 40))
+                     [[f["severity_label"], f["rule_id"], f["place"],
+                       f["message"] + (f"\nWaived by {f['waived']['ruled_by']}: {f['waived']['ruling']}"
+                                       if f.get("waived") else ""), f["source_title"]] for f in found],
+                     (18, 14, 22, 76, 40))
 
     doc.heading("Acknowledged warnings")
     if ctx["acknowledged"]:
@@ -252,6 +254,21 @@ def report_pdf_from_context(ctx: dict) -> bytes:
                      [[f["rule_id"], f["place"], f["acknowledged"]["note"],
                        f"{f['acknowledged']['by']}, {f['acknowledged']['on']}"] for f in ctx["acknowledged"]],
                      (16, 26, 94, 34))
+    else:
+        doc.para("None.")
+
+    doc.heading("Waivers")
+    _waivers_table(doc, ctx["waivers"])
+
+    doc.heading("Queries")
+    if ctx["queries"]:
+        for q in ctx["queries"]:
+            due = f", due {q['due_date']}" if q["due_date"] else ""
+            doc.para(f"Query {q['id']}, on {q['about'] or 'the proposal'}{due}: {QueryStatus(q['status']).label}",
+                     style="B", gap=1)
+            doc.table_of(["When (UTC)", "Who", "Step", "Text"],
+                         [[m["at"][:16].replace("T", " "), m["author"], QueryStep(m["step"]).label, m["text"]]
+                          for m in q["thread"]], (30, 22, 20, 98))
     else:
         doc.para("None.")
 
@@ -311,6 +328,18 @@ def _next_steps(outcome: str, cp: int) -> str:
 
 def _checkpoint_name(cp: int) -> str:
     return wording.CHECKPOINT_NAMES.get(cp, "")
+
+
+def _waivers_table(doc: "_Document", waivers: list[dict], size: float = 8.5) -> None:
+    """Every waiver asked for at the checkpoint: who asked and why, and who granted or refused it and why."""
+    if not waivers:
+        doc.para("None.")
+        return
+    doc.table_of(["No.", "Rule", "Where", "Asked for by, and why", "Status", "Decided by, and why"],
+                 [[w["id"], w["rule_id"], w["place"], f"{w['requested_by']}: {w['reason']}",
+                   WaiverStatus(w["status"]).label, f"{w['ruled_by']}: {w['ruling']}" if w["ruled_by"] else ""]
+                  for w in waivers],
+                 (9, 17, 24, 50, 18, 52), size=size)
 
 
 def letter_pdf_from_context(ctx: dict) -> bytes:
@@ -378,6 +407,12 @@ def letter_pdf_from_context(ctx: dict) -> bytes:
                      (10, 90, 42, 28), size=9)
     else:
         doc.para("This decision carries no conditions.", h=5)
+
+    if ctx["waivers"]:
+        doc.heading("Waivers", size=11)
+        doc.para("A granted waiver means the error finding it names does not stop a submission at this checkpoint, "
+                 "in this version or a later one, while the finding stays the same.", h=5)
+        _waivers_table(doc, ctx["waivers"], size=8.5)
 
     if doc.will_page_break(30):
         doc.add_page()

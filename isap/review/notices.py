@@ -176,3 +176,56 @@ def submission_late(reference: str, title: str | None, checkpoint: int, planned:
         f"The submission of {named(reference, title)} for {checkpoint_words(checkpoint)} was planned for "
         f"{_date(planned)} and has not been made, so the proposal is late.\n\nPlease submit it, or propose a new "
         "date on the dashboard with the reason, so your NHS England reviewer can agree it." + _footer(url))
+
+
+def query_raised(reference: str, title: str | None, number: int, about: str, text: str, due: dt.date | None,
+                 reviewer: str, url: str, follow_up: bool = False) -> Notice:
+    """To the commissioner: the panel asks something, first or again, and waits for the answer."""
+    asked = "followed up" if follow_up else "raised"
+    when = f"\n\nPlease answer by {_date(due)}." if due else ""
+    return Notice(
+        f"{reference}: query {number} {asked} by NHS England",
+        f"{_line(reviewer, 80)} has {asked} query {number} on {named(reference, title)}, about "
+        f"{_line(about, 200)}:\n\n{_text(text)}{when}\n\n"
+        "Please answer it on the dashboard. While a query waits for your answer the review's working days are "
+        "not counted against its target, and no decision can be recorded until every query is resolved."
+        + _footer(url))
+
+
+def query_answered(reference: str, title: str | None, number: int, text: str, commissioner: str,
+                   url: str) -> Notice:
+    """To the panel: the commissioner has answered; the query is theirs to resolve or follow up."""
+    return Notice(
+        f"{reference}: query {number} answered",
+        f"{_line(commissioner, 80)} has answered query {number} on {named(reference, title)}:\n\n{_text(text)}\n\n"
+        "Resolve the query, or follow it up, on the dashboard." + _footer(url))
+
+
+def query_resolved(reference: str, title: str | None, number: int, note: str, reviewer: str, url: str) -> Notice:
+    return Notice(
+        f"{reference}: query {number} resolved",
+        f"{_line(reviewer, 80)} has resolved query {number} on {named(reference, title)}:\n\n{_text(note)}\n\n"
+        "Nothing more is needed on this query." + _footer(url))
+
+
+def waiver_requested(reference: str, title: str | None, number: int, rule_id: str, place: str, reason: str,
+                     commissioner: str, url: str) -> Notice:
+    """To reviewers: a commissioner asks that an error finding not block the proposal."""
+    return Notice(
+        f"{reference}: waiver of {_line(rule_id, 10)} asked for",
+        f"{_line(commissioner, 80)} asks for waiver {number} of the {_line(rule_id, 10)} error at "
+        f"{_line(place, 200)} on {named(reference, title)}, because:\n\n{_text(reason)}\n\n"
+        "Grant or refuse it, with a reason, on the dashboard." + _footer(url))
+
+
+def waiver_ruled(reference: str, title: str | None, number: int, rule_id: str, place: str, granted: bool,
+                 ruling: str, reviewer: str, checkpoint: int, url: str) -> Notice:
+    """To the commissioner: the answer to their waiver request."""
+    verb = "granted" if granted else "refused"
+    effect = (f"The finding no longer stops a submission at {checkpoint_words(checkpoint)}, in this version or a "
+              "later one, while it stays the same finding." if granted else
+              "The finding still stops a submission: put it right and upload a new version.")
+    return Notice(
+        f"{reference}: waiver {number} of {_line(rule_id, 10)} {verb}",
+        f"{_line(reviewer, 80)} has {verb} waiver {number} of the {_line(rule_id, 10)} error at "
+        f"{_line(place, 200)} on {named(reference, title)}:\n\n{_text(ruling)}\n\n{effect}" + _footer(url))
