@@ -200,7 +200,7 @@ def test_the_national_view_has_every_proposal_with_its_figures_decision_and_plan
         "provider": "Dudley Integrated Health and Care", "provider_type": "NHS trust",
         "integration_model": "Partially integrated", "checkpoint": 2, "state": "draft",
         "last_decision": "approved_with_conditions", "rating_capitalisation": "green",
-        "rating_relationships": "red", "open_conditions": 1, "open_queries": None,
+        "rating_relationships": "red", "open_conditions": 1, "open_queries": 0,
         "next_planned_checkpoint": 2, "next_planned_date": "2027-06-01", "next_planned_agreed": False,
         "slippage_working_days": 0, "late": False,
     }
@@ -236,7 +236,7 @@ def test_the_timeline_shows_planned_against_actual_decisions_conditions_and_time
         # 23 March to 6 April: 8 working days (Good Friday and Easter Monday out)
         ("in_review", "2027-03-23", 8), ("draft", "2027-04-06", 4)]
     assert t["working_days_in_state"] == {"draft": 19, "submitted": 1, "in_review": 8}
-    assert t["waiting_for_commissioner_working_days"] is None
+    assert t["waiting_for_commissioner_working_days"] == 0  # no query was raised
 
 
 # ---------------------------------------------------------------------- the command line

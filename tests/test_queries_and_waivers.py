@@ -167,6 +167,14 @@ def test_an_open_query_still_waiting_counts_apart_up_to_today(service, tmp_path)
     service.raise_query("rita", REF, "Which board?")
     [row] = service.review_queue("rita", today=dt.date(2026, 11, 9))
     assert (row["working_days_in_state"], row["waiting_on_commissioner"], row["working_days_counted"]) == (5, 5, 0)
+    # the proposal's timeline and the national view say the same
+    timeline = service.timeline("rita", REF, today=dt.date(2026, 11, 9))
+    assert timeline["waiting_for_commissioner_working_days"] == 5
+    [national] = service.national_view("rita", today=dt.date(2026, 11, 9))
+    assert national["open_queries"] == 1
+    service.answer_query("alice", REF, 1, "The ICB board.")
+    service.resolve_query("rita", REF, 1, "Seen.")
+    assert service.national_view("rita", today=dt.date(2026, 11, 9))[0]["open_queries"] == 0
 
 
 # ---------------------------------------------------------------------- waivers

@@ -462,8 +462,9 @@ def timeline_tab(svc: Service, user: dict, d: dict) -> None:
                                 "To": labels.day(s["to"]) or "now", "Working days": s["working_days"]}
                                for s in t["states"]]), hide_index=True, width="stretch")
     waiting = t["waiting_for_commissioner_working_days"]
-    if waiting is not None:
-        st.caption(fmt("Of which waiting for the commissioner: {} working days.", waiting))
+    if waiting:
+        st.caption(fmt("Of the current review, waiting for the commissioner's answers to queries: {}.",
+                       wording.working_days(waiting)))
     if offer.listed(Action.PLAN_SUBMISSION):
         with st.form("plan-date"):
             cp = st.selectbox("Checkpoint", [1, 2, 3], index=max(0, min(2, d["checkpoint"] - 1)), key="plan-cp")

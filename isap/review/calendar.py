@@ -24,7 +24,7 @@ from sqlmodel import Session, select
 
 from isap.review import lifecycle, wording
 from isap.review.events import AuditKind
-from isap.review.lifecycle import LAST_CHECKPOINT, Action, ConditionStatus, Role, State
+from isap.review.lifecycle import LAST_CHECKPOINT, Action, ConditionStatus, QueryStatus, Role, State
 from isap.review.limits import TextKind, checked_text
 from isap.review.regions import Region
 from isap.review.unit_of_work import (
@@ -41,6 +41,7 @@ from isap.store.models import (
     Organisation,
     PlannedSubmission,
     Proposal,
+    Query,
     Rating,
 )
 
@@ -240,9 +241,9 @@ class Calendar(UnitOfWork):
                              today, self.policy.working_days_calendar, State(p.state).terminal)
 
     def _waiting_for_commissioner(self, s: Session, p: Proposal, today: dt.date) -> int | None:
-        """Working days the proposal has waited for its commissioner to answer reviewers' queries, shown apart from
-        the time in each state; None while the review keeps no queries to count it from."""
-        return None
+        """Working days the current review has waited for its commissioner to answer reviewers' queries, shown
+        apart from the time in each state (docs/workflow.md, "Queries and waivers")."""
+        return self._commissioner_wait(s, p, today)
 
     def timeline(self, actor: str, reference: str, today: dt.date | None = None) -> dict:
         """A proposal's timeline: planned against actual for every checkpoint, its decisions and the conditions
@@ -374,7 +375,7 @@ class Calendar(UnitOfWork):
                     if decided_at is not None and not isinstance(decided_at, str) else
                     (decided_at[:10] if decided_at else None),
                     **{f"rating_{d}": ratings.get(review_id, {}).get(d) if review_id else None for d in DOMAINS},
-                    "open_conditions": open_conditions.get(pid, 0), "open_queries": open_queries.get(pid),
+                    "open_conditions": open_conditions.get(pid, 0), "open_queries": open_queries.get(pid, 0),
                     "next_planned_checkpoint": n[0] if n and not closed else None,
                     "next_planned_date": (n[2] or n[1]).isoformat() if n and not closed else None,
                     "next_planned_agreed": bool(n and n[2] == n[1]) if n and not closed else None,
@@ -386,9 +387,10 @@ class Calendar(UnitOfWork):
         return self._run(run)
 
     def _open_queries_by_proposal(self, s: Session) -> dict[int, int]:
-        """Open reviewers' queries per proposal id; empty while the review keeps no queries (the national view
-        shows none rather than a count it cannot make)."""
-        return {}
+        """Open reviewers' queries (with the commissioner or with the panel) per proposal id."""
+        q = (select(Query.proposal_id, func.count(Query.id))
+             .where(Query.status != QueryStatus.RESOLVED).group_by(Query.proposal_id))
+        return {pid: n for pid, n in s.exec(q)}
 
 
 def late_proposals(s: Session, today: dt.date) -> set[tuple[str, str]]:
