@@ -197,7 +197,7 @@ def test_reviewer_pipeline_and_rules(demo_env):
     # the work waiting by default: submitted and in review
     assert set(table["Reference"]) == {"ISAP-2026-011", "ISAP-2026-021"}
     # plain words, key columns first, the demo's overdue review first and marked
-    assert list(table.columns[:5]) == ["Reference", "State", "Working days waiting", "Overdue", "Reviewer"]
+    assert list(table.columns[:6]) == ["Reference", "State", "Working days waiting", "Overdue", "Late", "Reviewer"]
     assert table.iloc[0]["Reference"] == "ISAP-2026-011" and "OVERDUE" in table.iloc[0]["Overdue"]
     assert set(table["State"]) == {"Submitted", "In review"}
     at.switch_page("views/rules.py")
@@ -305,6 +305,16 @@ def test_md_escapes_every_markdown_and_html_construct():
     assert fmt("**{}** said {t}", "a*b", t="[x](y)") == "**a\\*b** said \\[x\\]\\(y\\)"
     assert md("x" * 5000).endswith("…") and len(md("x" * 5000)) < 2100
     assert md(None) == ""
+
+
+def test_the_proposal_page_tabs_are_its_tab_names():
+    import ast
+
+    from dashboards.views.proposal import TAB_NAMES
+
+    tree = ast.parse((Path(APP).parent / "views" / "proposal.py").read_text(encoding="utf-8"))
+    [call] = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "attr", "") == "tabs"]
+    assert tuple(e.value for e in call.args[0].elts) == TAB_NAMES
 
 
 def test_no_page_interpolates_text_into_markdown():

@@ -130,6 +130,7 @@ def test_the_review_queue_lists_the_work_waiting_overdue_then_oldest_with_its_re
 def test_the_decision_form_lists_every_missing_part_at_the_top_with_links_to_the_fields(demo_env):
     from isap.review.service import Service
 
+    Service().resolve_query("rita", "ISAP-2026-021", 1, "Answered by telephone.")  # the demo's open query
     at = linked(signed_in("rita", "rita-demo"), ref="ISAP-2026-021", tab="Review")
     at.selectbox(key="rating-capitalisation").set_value("green")
     button(at, "Record decision").click()
