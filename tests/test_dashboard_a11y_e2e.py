@@ -6,7 +6,9 @@ nothing serious or critical on any page seen."""
 from __future__ import annotations
 
 import json
+import os
 import re
+from pathlib import Path
 
 from tests.test_dashboard_e2e import (  # noqa: F401 - server is a fixture
     accessible,
@@ -80,9 +82,12 @@ def test_every_page_has_its_own_title_and_one_h1_and_axe_finds_nothing_serious(s
     assert not serious(found), json.dumps(serious(found), indent=1)
 
 
-def test_an_unknown_address_says_page_not_found_with_links_to_the_persons_pages(server):  # noqa: F811
+def test_an_unknown_address_says_page_not_found_with_links_to_the_persons_pages(server, tmp_path):  # noqa: F811
+    """The page's screenshot goes to ISAP_SCREENSHOTS_DIR, for docs/dashboard.md."""
     from playwright.sync_api import expect, sync_playwright
 
+    shots = Path(os.environ.get("ISAP_SCREENSHOTS_DIR") or tmp_path / "shots")
+    shots.mkdir(parents=True, exist_ok=True)
     found: list = []
     with sync_playwright() as pw:
         browser = launch(pw)
@@ -106,6 +111,7 @@ def test_an_unknown_address_says_page_not_found_with_links_to_the_persons_pages(
                 expect(main.get_by_role("link", name=title, exact=True)).to_be_visible()
             expect(main.get_by_role("link", name="Users")).to_have_count(0)
             accessible(page, f"alice: /{path}", found)
+        page.screenshot(path=shots / "not-found.png")
         # a link there goes where it says
         page.locator("[data-testid='stMain']").get_by_role("link", name="Rule catalogue").click()
         expect(page.get_by_role("heading", name="Rule catalogue", level=1)).to_be_visible(timeout=30_000)
