@@ -18,7 +18,15 @@ orchestration_defaults()  # before anything imports Prefect
 log_like_prefect()  # one log format, before Prefect has loaded and after
 
 from dashboards import resources, session  # noqa: E402
-from dashboards.navigation import SIGN_IN, deep_link_paths, offered  # noqa: E402
+from dashboards.navigation import (  # noqa: E402
+    NOT_FOUND,
+    SIGN_IN,
+    SITE,
+    browser_title,
+    deep_link_paths,
+    offered,
+    unknown_address,
+)
 from dashboards.render import fmt, md  # noqa: E402
 from dashboards.views.sign_in import sign_in_page  # noqa: E402
 from dashboards.widgets import clear_sent_text, guarded  # noqa: E402
@@ -29,7 +37,7 @@ from isap.workbook.isolation import warm_up  # noqa: E402
 
 @guarded
 def main() -> None:
-    st.set_page_config(page_title="ISAP assurance", layout="wide")
+    st.set_page_config(page_title=SITE, layout="wide")  # each page's own title is set once it is known
     try:
         resources.service()
     except StoreError as exc:
@@ -47,14 +55,27 @@ def main() -> None:
         warm_up(background=True, preload=resources.checking_modules())
 
 
+def asked_address() -> str:
+    """The address the browser asked for, below the dashboard's root ("" for the root itself), as Streamlit
+    matches it against the pages' addresses."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return (ctx.pages_manager.intended_page_name or "") if ctx is not None else ""
+
+
 def show_pages() -> None:
     user = session.me()
+    asked = asked_address()
     if user is None:
         # Every page's address shows the sign-in page while signed out, so a shared link never ends in "Page not
-        # found"; signed in, the same address (query included) is the page the link names.
-        st.navigation([st.Page(SIGN_IN.script, title=SIGN_IN.title, url_path=SIGN_IN.url_path, default=True)]
-                      + [st.Page(guarded(sign_in_page), title=SIGN_IN.title, url_path=path, visibility="hidden")
-                         for path in deep_link_paths()], position="hidden").run()
+        # found"; signed in, the same address (query included) is the page the link names.  An address that names
+        # no page asks for the sign-in too, and says "Page not found" once someone is signed in.
+        paths = deep_link_paths()
+        paths += (asked,) if unknown_address(asked, (*paths, SIGN_IN.url_path)) else ()
+        run(st.navigation([st.Page(SIGN_IN.script, title=SIGN_IN.title, url_path=SIGN_IN.url_path, default=True)]
+                          + [st.Page(guarded(sign_in_page), title=SIGN_IN.title, url_path=path, visibility="hidden")
+                             for path in paths], position="hidden"))
         return
     clear_sent_text()
     flash = st.session_state.pop("flash", None)
@@ -69,8 +90,24 @@ def show_pages() -> None:
     if not pages:
         st.error("This account may not use the dashboard: ask an ISAP administrator.")
         return
-    st.navigation([st.Page(page.script, title=page.title, url_path=page.url_path, default=n == 0)
-                   for n, page in enumerate(pages)]).run()
+    landing = pages[0]
+    shown = [st.Page(page.script, title=page.title, url_path=page.url_path if n else f"{page.url_path}-landing",
+                     default=n == 0) for n, page in enumerate(pages)]
+    # Streamlit serves the landing page at the root only: its own address, and the sign-in page's (where the
+    # browser may still be once someone has signed in), open it too, rather than Streamlit's "Page not found"
+    hidden = [st.Page(landing.script, title=landing.title, url_path=path, visibility="hidden")
+              for path in (landing.url_path, SIGN_IN.url_path)]
+    if unknown_address(asked, [page.url_path for page in pages] + [SIGN_IN.url_path]):
+        from dashboards.views.not_found import not_found_page
 
+        hidden.append(st.Page(guarded(lambda: not_found_page(asked, shown)), title=NOT_FOUND.title, url_path=asked,
+                              visibility="hidden"))
+    run(st.navigation(shown + hidden))
+
+
+def run(page) -> None:
+    """Run the page navigation chose, under its own title."""
+    st.set_page_config(page_title=browser_title(page.title))
+    page.run()
 
 main()

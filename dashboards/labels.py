@@ -49,6 +49,9 @@ WIDE = {"title", "message", "next step", "reason", "summary", "source", "acknowl
 PIXELS = {"reference": 120, "rule_id": 80, "id": 80, "at": 140, "actor": 90, "action": 170, "change": 170,
           "from_state": 90, "to_state": 90, "working_days_in_state": 160, "overdue": 110, "state": 110,
           "reviewer": 100}
+# the column that names each row stays in view while the table scrolls sideways: moving the keyboard's focus
+# along a row (Tab goes cell by cell) never hides which proposal the row is
+PINNED = {"reference", "name"}
 NARROW = {"checkpoint", "latest_version", "severity", "cell", "errors", "warnings", "number", "overdue",
           "working_days_in_state", "days_in_state", "rule_id", "id", "state", "when"}
 
@@ -95,5 +98,6 @@ def table(frame: pd.DataFrame, columns: list[str], *, codes: tuple[str, ...] = (
         label = COLUMNS.get(c, c.replace("_", " ").capitalize())
         width = PIXELS.get(c) or ("large" if c in WIDE else "small" if c in NARROW else "medium")
         config[label] = st.column_config.Column(
-            label, width=width, help="Select a cell to read all of its text." if c in WIDE else None)
+            label, width=width, help="Select a cell to read all of its text." if c in WIDE else None,
+            pinned=True if c in PINNED else None)
     return shown.rename(columns={c: COLUMNS.get(c, c.replace("_", " ").capitalize()) for c in shown}), config

@@ -33,6 +33,9 @@ class PageEntry:
 
 
 SIGN_IN = PageEntry("sign_in", "Sign in", "sign-in", None)
+# shown at an address that names no page the person may use; its address is the one asked for
+NOT_FOUND = PageEntry("not_found", "Page not found", "", None)
+SITE = "ISAP assurance"
 PAGES: tuple[PageEntry, ...] = (
     PageEntry("my_proposals", "My proposals", "mine", Capability.PREPARE_PROPOSALS),
     PageEntry("review_queue", "Review queue", "queue", Capability.REVIEW_PROPOSALS),
@@ -51,6 +54,20 @@ PAGES: tuple[PageEntry, ...] = (
 def offered(granted: Collection[Capability]) -> list[PageEntry]:
     """The pages for someone granted `granted`, in the table's order; the first is where they land."""
     return [page for page in PAGES if page.needs in granted]
+
+
+def browser_title(page_title: str) -> str:
+    """The browser's title for a page: the page first, so tabs and screen readers tell pages apart (WCAG 2.4.2)."""
+    return f"{page_title} – {SITE}"
+
+
+def unknown_address(asked: str | None, known: Collection[str]) -> bool:
+    """Whether the address a browser asked for names no page among `known` (the root names the landing page).
+
+    Only a single path segment can be answered with a page of its own: Streamlit's pages have one-segment
+    addresses, and a deeper one never reaches a page.
+    """
+    return bool(asked) and "/" not in asked and asked not in known
 
 
 def deep_link_paths() -> tuple[str, ...]:

@@ -521,6 +521,17 @@ def upload(file: Path, as_: str = AS, format: CheckFormat = typer.Option(CheckFo
         raise typer.Exit(1)
 
 
+def ingest_table(rows: list[dict]) -> str:
+    """`isap ingest`'s table: the file column as wide as the longest name, so no name is ever cut."""
+    width = max([len("file"), *(len(r["file"]) for r in rows)])
+    lines = [f"{'file':<{width}} {'reference':<15} {'version':>7} {'errors':>6} {'warnings':>8}  outcome"]
+    for r in rows:
+        lines.append(f"{r['file']:<{width}} {r['reference'] or '-':<15} {r['version'] or '-':>7} "
+                     f"{'-' if r['errors'] is None else r['errors']:>6} "
+                     f"{'-' if r['warnings'] is None else r['warnings']:>8}  {r['outcome']}")
+    return "\n".join(lines)
+
+
 @app.command()
 def ingest(directory: Path, as_: str = AS,
            format: CheckFormat = typer.Option(CheckFormat.text, "--format", "-f"),
@@ -552,12 +563,7 @@ def ingest(directory: Path, as_: str = AS,
             from isap.orchestration.processes import flush_prefect
 
             flush_prefect()
-    lines = [f"{'file':<40} {'reference':<15} {'version':>7} {'errors':>6} {'warnings':>8}  outcome"]
-    for r in rows:
-        lines.append(f"{r['file'][:40]:<40} {r['reference'] or '-':<15} {r['version'] or '-':>7} "
-                     f"{'-' if r['errors'] is None else r['errors']:>6} "
-                     f"{'-' if r['warnings'] is None else r['warnings']:>8}  {r['outcome']}")
-    _emit(rows, format, "\n".join(lines))
+    _emit(rows, format, ingest_table(rows))
     if any(r["outcome"].startswith(("failed", "refused")) for r in rows):
         raise typer.Exit(1)
 

@@ -669,6 +669,8 @@ def test_journeys_alice_rita_otto_by_link_and_keyboard_with_axe(server, tmp_path
         tab_to(page, r"^BUTTON\|\|[^|]*\|Submit for checkpoint 1$")
         page.keyboard.press("Enter")
         expect(page.get_by_text("ISAP-2026-030 submitted.")).to_be_visible(timeout=30_000)
+        settle(page)  # the page at rest, from its heading, not half redrawn
+        page.get_by_role("heading", name="ISAP-2026-030", level=1).scroll_into_view_if_needed()
         page.screenshot(path=shots / "proposal-commissioner.png", full_page=True)
         tab_to(page, r"^BUTTON\|\|[^|]*\|Sign out$")
         page.keyboard.press("Enter")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dashboards.navigation import PAGES, SIGN_IN, deep_link_paths, offered
+from dashboards.navigation import NOT_FOUND, PAGES, SIGN_IN, deep_link_paths, offered
 from isap.review.capabilities import CAPABILITIES, Capability
 from isap.review.lifecycle import REVIEWERS, Role
 
@@ -17,7 +17,7 @@ VIEWS = ROOT / "dashboards" / "views"
 
 
 def test_every_page_module_has_a_row_in_the_navigation_table():
-    rows = {page.view for page in PAGES} | {SIGN_IN.view}
+    rows = {page.view for page in PAGES} | {SIGN_IN.view, NOT_FOUND.view}
     modules = {p.stem for p in VIEWS.glob("*.py") if p.stem != "__init__"}
     missing = sorted(modules - rows)
     assert not missing, f"dashboards/views has pages with no row in PAGES of dashboards/navigation.py: {missing}"
@@ -115,3 +115,23 @@ def test_the_dashboards_guide_lists_every_page_with_its_address():
     guide = (ROOT / "docs" / "dashboard.md").read_text(encoding="utf-8")
     rows = re.findall(r"^\| ([^|]+?) \| `/([^`]+)` \|", guide, re.M)
     assert rows == [(p.title, p.url_path) for p in PAGES]
+
+
+# ---------------------------------------------------------------------- addresses that name no page
+def test_an_address_is_unknown_when_it_names_none_of_the_pages_offered():
+    from dashboards.navigation import unknown_address
+
+    known = [p.url_path for p in offered(CAPABILITIES[Role.COMMISSIONER])]
+    assert not unknown_address("", known) and not unknown_address(None, known)  # the root: the landing page
+    assert not unknown_address("mine", known) and not unknown_address("upload", known)
+    assert unknown_address("users", known)  # an administrator's page, to a commissioner
+    assert unknown_address("admin", known)
+    assert not unknown_address("admin/users", known)  # deeper addresses never reach a page
+
+
+def test_streamlit_still_says_which_address_was_asked_for():
+    """dashboards/app.py reads the page name Streamlit matches (an internal attribute): an upgrade that renames it
+    fails here, before unknown addresses fall back to Streamlit's own pop-up."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    assert isinstance(getattr(PagesManager, "intended_page_name", None), property)

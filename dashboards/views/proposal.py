@@ -159,11 +159,13 @@ def decision_documents(svc: Service, user: dict, d: dict, cp: int, place: str, r
 def proposal_page() -> None:
     user = me()
     svc = service()
+    heading = st.empty()  # the page's one h1, first on the page: the proposal's reference once one is chosen
     ref = pick_proposal(svc.proposal_choices(user["username"]))
     if ref is None:
+        heading.title("Proposal")
         return
     d = svc.show(user["username"], ref)
-    st.header(md(d["reference"]))
+    heading.title(md(d["reference"]))
     st.caption(md(d["title"]))
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("State", md(labels.code(d["state"])))

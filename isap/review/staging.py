@@ -26,6 +26,7 @@ from sqlmodel import Session, select
 
 from isap.review.lifecycle import Action, Role
 from isap.review.unit_of_work import NotFound, UnitOfWork, UploadResult, WorkflowError, stored_name
+from isap.review.wording import count
 from isap.store.models import Organisation, Proposal, StagedUpload, SubmissionVersion, UnassignedUpload, User
 
 
@@ -310,7 +311,10 @@ def describe(result: UploadResult) -> str:
         return "already assured"
     if result.reference is None:
         return "kept, not assessable"
-    return "clean" if not result.errors else "has errors"
+    if result.errors:
+        return "has errors"
+    # a file with warnings is not clean: they need an explanatory note before it can be submitted
+    return count(result.warnings, "warning") if result.warnings else "clean"
 
 
 __all__ = ["AlreadyFinished", "Staging", "StagedItem", "StagedOutcome", "StagedState", "describe", "finish_in",
