@@ -51,12 +51,12 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('proposal', schema=None) as batch_op:
-        for name in ('population_registered', 'wpap_annual_value_gbp', 'annual_contract_value_gbp',
-                     'integration_model', 'provider_name'):
-            batch_op.drop_column(name)
-    op.drop_index('ix_organisation_region', table_name='organisation')
-    with op.batch_alter_table('organisation', schema=None) as batch_op:
-        batch_op.drop_column('region')
+    # Plain ALTER TABLE … DROP COLUMN (SQLite 3.35 and later, and PostgreSQL), not a batch rebuild: rebuilding
+    # `proposal` drops it, which the rows of other tables that refer to it forbid while foreign keys are enforced.
     op.drop_index('ix_planned_submission_proposal_id', table_name='planned_submission')
     op.drop_table('planned_submission')
+    for name in ('population_registered', 'wpap_annual_value_gbp', 'annual_contract_value_gbp',
+                 'integration_model', 'provider_name'):
+        op.execute(f'ALTER TABLE proposal DROP COLUMN {name}')
+    op.drop_index('ix_organisation_region', table_name='organisation')
+    op.execute('ALTER TABLE organisation DROP COLUMN region')
