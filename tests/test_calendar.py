@@ -211,6 +211,38 @@ def test_the_national_view_has_every_proposal_with_its_figures_decision_and_plan
         == (None, None, None, False)
 
 
+def test_the_national_view_reads_a_few_statements_however_many_proposals_there_are(service, tmp_path):
+    """Set-based: the rows for 10,000 proposals come from as many statements as for one (docs/performance.md)."""
+    from sqlalchemy import event
+
+    from isap.review.service import ConditionInput
+
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    def statements_for_the_view() -> int:
+        statements.clear()
+        event.listen(service.engine, "before_cursor_execute", count)
+        try:
+            service.national_view("rita", today=D(2027, 1, 4))
+        finally:
+            event.remove(service.engine, "before_cursor_execute", count)
+        return len([s for s in statements if s.lstrip().upper().startswith("SELECT")])
+
+    uploaded(service, tmp_path)
+    one = statements_for_the_view()
+    for n in range(15, 19):
+        uploaded(service, tmp_path, f"ISAP-2026-0{n}")
+        service.plan_submission("alice", f"ISAP-2026-0{n}", 1, D(2026, 12, 1))
+    service.submit("alice", REF)
+    service.take("rita", REF)
+    service.decide("rita", REF, "approved_with_conditions", RATINGS, "Sound.",
+                   [ConditionInput("Publish the register", "gov@blackcountry.nhs.uk", D(2027, 3, 1))])
+    assert statements_for_the_view() == one <= 3  # the account, the rows, the references shared by two
+
+
 def test_the_timeline_shows_planned_against_actual_decisions_conditions_and_time_in_each_state(service, tmp_path):
     from isap.review.service import ConditionInput
 

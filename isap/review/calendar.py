@@ -314,7 +314,12 @@ class Calendar(UnitOfWork):
         return [r for r in rows if all(r[k] == v for k, v in wanted.items())]
 
     def _national_rows(self, actor: str, today: dt.date | None) -> list[dict]:
+        """The rows, read in one statement: the last decision's ratings, the open conditions and the next planned
+        submission are each a grouped subquery joined to the proposals, so the database does the work once for
+        all of them (10,000 proposals stay within a small multiple of the review queue's time; docs/performance.md).
+        Only the slippage, a count of working days, is made here, for all rows in one vectorised call."""
         import numpy as np
+        from sqlalchemy import case
 
         from isap.review.unit_of_work import DOMAINS, proposal_name
 
@@ -326,45 +331,48 @@ class Calendar(UnitOfWork):
             self._role(user, Role.REVIEWER, Role.ADMIN)
             last = (select(Decision.proposal_id, func.max(Decision.id).label("did"))
                     .group_by(Decision.proposal_id).subquery())
+            # the ratings of each review, one column a domain
+            rated = (select(Rating.review_id, *(func.max(case((Rating.domain == d, Rating.rating))).label(d)
+                                                for d in DOMAINS))
+                     .group_by(Rating.review_id).subquery())
+            conditions = (select(Condition.proposal_id, func.count(Condition.id).label("n"))
+                          .where(Condition.status == ConditionStatus.OPEN).group_by(Condition.proposal_id).subquery())
+            # the next planned submission: the first plan, from the current checkpoint on, not yet submitted for
+            submitted = (select(AuditEvent.id).where(AuditEvent.proposal_id == PlannedSubmission.proposal_id,
+                                                     AuditEvent.checkpoint == PlannedSubmission.checkpoint,
+                                                     AuditEvent.action == AuditKind.SUBMITTED).exists())
+            ahead = (select(PlannedSubmission.proposal_id, PlannedSubmission.checkpoint,
+                            PlannedSubmission.planned_date, PlannedSubmission.agreed_date,
+                            func.row_number().over(partition_by=PlannedSubmission.proposal_id,
+                                                   order_by=PlannedSubmission.checkpoint).label("nth"))
+                     .join(Proposal, Proposal.id == PlannedSubmission.proposal_id)
+                     .where(PlannedSubmission.checkpoint >= Proposal.checkpoint, ~submitted).subquery())
             q = (select(Proposal.id, Proposal.reference, Proposal.title, Organisation.code, Organisation.name,
                         Organisation.region, Proposal.provider_name, Proposal.provider_type,
                         Proposal.integration_model, Proposal.annual_contract_value_gbp,
                         Proposal.wpap_annual_value_gbp, Proposal.population_registered, Proposal.checkpoint,
-                        Proposal.state, Decision.outcome, Decision.at, Decision.review_id)
+                        Proposal.state, Decision.outcome, Decision.at, conditions.c.n, ahead.c.checkpoint,
+                        ahead.c.planned_date, ahead.c.agreed_date, *(rated.c[d] for d in DOMAINS))
                  .join(Organisation, Organisation.id == Proposal.organisation_id)
                  .outerjoin(last, last.c.proposal_id == Proposal.id)
                  .outerjoin(Decision, Decision.id == last.c.did)
+                 .outerjoin(rated, rated.c.review_id == Decision.review_id)
+                 .outerjoin(conditions, conditions.c.proposal_id == Proposal.id)
+                 .outerjoin(ahead, (ahead.c.proposal_id == Proposal.id) & (ahead.c.nth == 1))
                  .order_by(Proposal.reference, Organisation.code))
-            rows = list(s.execute(q))
-            ratings: dict[int, dict[str, str]] = {}
-            for review_id, domain, rating in s.execute(
-                    select(Rating.review_id, Rating.domain, Rating.rating)
-                    .join(Decision, Decision.review_id == Rating.review_id).join(last, last.c.did == Decision.id)):
-                ratings.setdefault(review_id, {})[domain] = rating
-            open_conditions = dict(s.execute(select(Condition.proposal_id, func.count(Condition.id))
-                                             .where(Condition.status == ConditionStatus.OPEN)
-                                             .group_by(Condition.proposal_id)).all())
+            rows = s.execute(q).all()
             open_queries = self._open_queries_by_proposal(s)
-            plans = self._plans(s)
-            submissions = self._first_submissions(s)
             shared = self._shared_references(s, user)
-            # the next planned submission of each proposal: its first plan from the current checkpoint on that has
-            # no submission yet
-            nexts: list[tuple[int, dt.date, dt.date | None] | None] = []
-            for r in rows:
-                pid, cp_now = r[0], r[12]
-                done = submissions.get(pid, {})
-                nexts.append(next(((cp, planned, agreed) for cp, planned, agreed in plans.get(pid, ())
-                                   if cp >= cp_now and cp not in done), None))
-            counted = np.array([(n[2] or n[1]) if n else today for n in nexts], dtype="datetime64[D]")
+            terminal = {st.value for st in State if st.terminal}
+            counted = np.array([r[19] or r[18] or today for r in rows], dtype="datetime64[D]")
             slips = slippage(counted, np.full(len(rows), np.datetime64(today, "D")), calendar).tolist() if rows else []
             out = []
-            for r, n, slip in zip(rows, nexts, slips):
+            for r, slip in zip(rows, slips):
                 (pid, ref, title, code, org_name, region, provider, ptype, model, acv, wpap, population, cp, state,
-                 outcome, decided_at, review_id) = r
-                closed = State(state).terminal
-                plan_late = n is not None and not closed and (n[2] or n[1]) < today
-                row = {
+                 outcome, decided_at, n_open, next_cp, planned, agreed) = r[:20]
+                due = (agreed or planned) if planned is not None and state not in terminal else None
+                plan_late = due is not None and due < today
+                out.append({
                     "name": proposal_name(code, ref) if ref in shared else ref, "reference": ref, "title": title,
                     "commissioner": code, "commissioner_name": org_name,
                     "region": region, "provider": provider, "provider_type": ptype, "integration_model": model,
@@ -373,15 +381,14 @@ class Calendar(UnitOfWork):
                     "last_decision": outcome, "last_decision_on": local_day(decided_at).isoformat()
                     if decided_at is not None and not isinstance(decided_at, str) else
                     (decided_at[:10] if decided_at else None),
-                    **{f"rating_{d}": ratings.get(review_id, {}).get(d) if review_id else None for d in DOMAINS},
-                    "open_conditions": open_conditions.get(pid, 0), "open_queries": open_queries.get(pid),
-                    "next_planned_checkpoint": n[0] if n and not closed else None,
-                    "next_planned_date": (n[2] or n[1]).isoformat() if n and not closed else None,
-                    "next_planned_agreed": bool(n and n[2] == n[1]) if n and not closed else None,
+                    **dict(zip((f"rating_{d}" for d in DOMAINS), r[20:])),
+                    "open_conditions": n_open or 0, "open_queries": open_queries.get(pid),
+                    "next_planned_checkpoint": next_cp if due else None,
+                    "next_planned_date": due.isoformat() if due else None,
+                    "next_planned_agreed": agreed == planned if due else None,
                     "slippage_working_days": int(slip) if plan_late else 0,
                     "late": plan_late,
-                }
-                out.append(row)
+                })
             return out
         return self._run(run)
 
