@@ -16,7 +16,7 @@ vectorised counter (`isap.policy.working_days`), so the national view counts
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func
@@ -392,10 +392,97 @@ class Calendar(UnitOfWork):
             return out
         return self._run(run)
 
+    def refresh_national_figures(self, actor: str | None = None) -> "FiguresRefresh":
+        """Fill the Cover's key figures of proposals that have none, from their latest version's original.
+
+        Proposals uploaded before the national view kept the figures show none until their next version; their
+        originals are kept, so each is read again here through the same isolated check as an upload
+        (`check_bytes`: untrusted bytes are parsed only in a limited child), and the figures found are written
+        where the proposal still has none and no newer version has come meanwhile.  Running it again reads only
+        what is still blank, so it is safe to repeat (docs/deployment.md, upgrade notes).  Administrators only."""
+        import hashlib
+
+        from sqlalchemy import update
+
+        from isap.review.unit_of_work import proposal_name
+        from isap.rules.engine import CheckingBusy, check_bytes
+        from isap.store.models import SubmissionVersion
+        from isap.store.originals import OriginalsError
+        from isap.text import without_controls
+
+        blank = [getattr(Proposal, f).is_(None) for f in NATIONAL_FIGURES]
+
+        def to_read(s: Session) -> list:
+            if actor is not None:
+                self._role(self._user(s, actor), Role.ADMIN)
+            latest = (select(SubmissionVersion.proposal_id, func.max(SubmissionVersion.number).label("number"))
+                      .group_by(SubmissionVersion.proposal_id).subquery())
+            return s.execute(
+                select(Proposal.id, Proposal.reference, Organisation.code, SubmissionVersion.number,
+                       SubmissionVersion.sha256, SubmissionVersion.filename)
+                .join(Organisation, Organisation.id == Proposal.organisation_id)
+                .join(latest, latest.c.proposal_id == Proposal.id)
+                .join(SubmissionVersion, (SubmissionVersion.proposal_id == Proposal.id)
+                      & (SubmissionVersion.number == latest.c.number))
+                .where(*blank).order_by(Organisation.code, Proposal.reference)).all()
+
+        done = FiguresRefresh()
+        for pid, ref, code, number, sha, filename in self._run(to_read):
+            name = proposal_name(code, ref)
+            try:
+                data = self.files.get(sha)
+            except OriginalsError as exc:
+                done.unread.append((name, str(exc)))
+                continue
+            if hashlib.sha256(data).hexdigest() != sha:
+                done.unread.append((name, f"the original {sha[:12]}… is corrupt: its bytes do not match their "
+                                          "SHA-256"))
+                continue
+            try:
+                report = check_bytes(data, filename, self.policy)
+            except CheckingBusy:
+                done.unread.append((name, "no checking child was free: run it again later"))
+                continue
+            figures = {f: getattr(report, f, None) for f in NATIONAL_FIGURES}
+            for f in ("provider_name", "integration_model"):  # as an upload keeps them (Commands.upload)
+                if isinstance(figures[f], str):
+                    figures[f] = without_controls(figures[f]).strip() or None
+            figures = {f: v for f, v in figures.items() if v is not None}
+            if not figures:
+                done.blank.append(name)
+                continue
+
+            def fill(s: Session, pid=pid, number=number, figures=figures) -> int:
+                newer = (select(SubmissionVersion.id).where(SubmissionVersion.proposal_id == pid,
+                                                            SubmissionVersion.number > number).exists())
+                return s.execute(update(Proposal).where(Proposal.id == pid, *blank, ~newer)
+                                 .values(**figures)).rowcount
+            if self._run(fill):
+                done.filled.append(name)
+        return done
+
     def _open_queries_by_proposal(self, s: Session) -> dict[int, int]:
         """Open reviewers' queries per proposal id; empty while the review keeps no queries (the national view
         shows none rather than a count it cannot make)."""
         return {}
+
+
+# the Cover's key figures a proposal keeps from its latest version, for the national view
+NATIONAL_FIGURES = ("provider_name", "integration_model", "annual_contract_value_gbp", "wpap_annual_value_gbp",
+                    "population_registered")
+
+
+@dataclass
+class FiguresRefresh:
+    """What `Calendar.refresh_national_figures` did, by proposal name."""
+
+    filled: list[str] = field(default_factory=list)  # the figures of its latest version are now kept
+    blank: list[str] = field(default_factory=list)  # its latest version gives none of them
+    unread: list[tuple[str, str]] = field(default_factory=list)  # (name, why): the original could not be read now
+
+    @property
+    def complete(self) -> bool:
+        return not self.unread
 
 
 def late_proposals(s: Session, today: dt.date) -> set[tuple[str, str]]:
