@@ -733,14 +733,14 @@ def test_an_upload_that_changes_the_title_says_so_and_the_history_records_it(dem
 
 
 def test_the_national_view_lists_filters_and_exports_every_proposal(demo_env):
-    import datetime as dt
-
     from isap.review.service import Service
 
     svc = Service()
-    svc.set_region("QUA", "midlands")
-    late = svc.list_proposals("ada", "draft")[0]["reference"]
-    svc.plan_submission("ada", late, svc.show("ada", late)["checkpoint"], dt.date(2026, 1, 5))
+    rows = {r["reference"]: r for r in svc.national_view("rita")}
+    # the demo's regions and planned dates: one passed without a submission, one agreed, one waiting for agreement
+    assert (rows["ISAP-2026-013"]["late"], rows["ISAP-2026-013"]["slippage_working_days"]) == (True, 2)
+    assert (rows["ISAP-2026-021"]["next_planned_agreed"], rows["ISAP-2026-021"]["late"]) == (True, False)
+    assert (rows["ISAP-2026-012"]["next_planned_agreed"], rows["ISAP-2026-012"]["late"]) == (False, False)
     at = signed_in("rita", "rita-demo")
     at.switch_page("views/national.py")
     at.run()
@@ -749,10 +749,10 @@ def test_the_national_view_lists_filters_and_exports_every_proposal(demo_env):
     assert len(frame) == len(svc.list_proposals("rita"))
     assert {"Proposal", "Region", "Provider", "Contract value (£ a year)", "Last decision", "Late",
             "Slippage (working days)"} <= set(frame.columns)
-    assert "Midlands" in set(frame["Region"]) and "⚠ LATE" in set(frame["Late"])
+    assert {"Midlands", "North East and Yorkshire"} <= set(frame["Region"]) and "⚠ LATE" in set(frame["Late"])
     at.selectbox(key="n_late").set_value("Late")
     at.run()
-    assert list(at.dataframe[0].value["Proposal"]) == [late]
+    assert list(at.dataframe[0].value["Proposal"]) == ["ISAP-2026-013"]
     assert {b.label for b in at.get("link_button")} >= {"Download CSV", "Download Excel"}
     assert "Where the pipeline stands" in [h.value for h in at.subheader]
 
