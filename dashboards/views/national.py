@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboards import labels
-from dashboards.render import plain
+from dashboards.render import fmt, plain
 from dashboards.resources import service
 from dashboards.session import me
 from dashboards.widgets import guarded, offer_download, open_proposal, opened_row, row_opens_caption, wrapping_table
@@ -53,7 +53,7 @@ def national_page() -> None:
     c[0].metric("Proposals", len(view))
     c[1].metric("Late", int(view["late"].sum()))
     total = float(view["annual_contract_value_gbp"].fillna(0).sum())
-    c[2].metric("Annual contract value", f"£{total / 1e6:,.1f}m")
+    c[2].metric("Annual contract value", fmt("£{}m", f"{total / 1e6:,.1f}"))
     c[3].metric("Open conditions", int(view["open_conditions"].sum()))
     shown = view.copy()
     shown["region"] = shown["region"].map(lambda v: Region(v).label if v in Region._value2member_map_ else "")
