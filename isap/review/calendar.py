@@ -313,7 +313,7 @@ class Calendar(UnitOfWork):
         rows = self._national_rows(actor, today)
         wanted = {"region": region, "state": state, "checkpoint": checkpoint, "integration_model": model, "late": late}
         wanted = {k: v for k, v in wanted.items() if v is not None}
-        return [r for r in rows if all(r[k] == v for k, v in wanted.items())]
+        return [r for r in rows if all(r[k] == v for k, v in wanted.items())] if wanted else rows
 
     def _national_rows(self, actor: str, today: dt.date | None) -> list[dict]:
         """The rows, read in one statement: the last decision's ratings, the open conditions and the next planned
