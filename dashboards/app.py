@@ -21,7 +21,7 @@ from dashboards import resources, session  # noqa: E402
 from dashboards.navigation import SIGN_IN, deep_link_paths, offered  # noqa: E402
 from dashboards.render import fmt, md  # noqa: E402
 from dashboards.views.sign_in import sign_in_page  # noqa: E402
-from dashboards.widgets import guarded  # noqa: E402
+from dashboards.widgets import clear_sent_text, guarded  # noqa: E402
 from isap.policy import PolicyError  # noqa: E402
 from isap.review.service import StoreError  # noqa: E402
 from isap.workbook.isolation import warm_up  # noqa: E402
@@ -56,6 +56,7 @@ def show_pages() -> None:
                       + [st.Page(guarded(sign_in_page), title=SIGN_IN.title, url_path=path, visibility="hidden")
                          for path in deep_link_paths()], position="hidden").run()
         return
+    clear_sent_text()
     flash = st.session_state.pop("flash", None)
     if flash:
         st.toast(md(flash))

@@ -1,47 +1,27 @@
-"""The words a reader sees for the product's codes: states, outcomes, roles, events, domains, columns, dates, times.
+"""The words a reader sees on the pages: column headers, widths, and the domain's values through one layer.
 
 The store and the state machine keep codes (`in_review`,
-`approved_with_conditions`, `service_scope`); people read words.  Every
-label here is taken from the enum that defines the code (the state
-machine's `State.label`, `Outcome.label`, the history's `AuditKind.label`, …), so a new state or outcome
-cannot be shown as a code, and no word is written twice.  Times are stored
-in UTC and shown in UK time, the way people write them ("23 Nov 2026,
-14:05").  Nothing here is ever "None": a missing value is an empty cell.
+`approved_with_conditions`, `service_scope`); people read words.  States,
+outcomes, events, dates and times are said by `isap.review.wording`, the one
+layer the reports, letters and mail use too, so a page and a letter never put
+the same value in two ways.  This module adds what only pages need: column
+headers and widths, and the table that puts them together.  Nothing here is
+ever "None": a missing value is an empty cell.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
 import pandas as pd
 
-from isap.review.events import event_label
-from isap.review.lifecycle import (
-    AssuranceDomain,
-    ConditionStatus,
-    Outcome,
-    Rating,
-    Role,
-    State,
-)
+from isap.review import wording
+from isap.review.lifecycle import AssuranceDomain
 from isap.workbook.findings import Domain, Severity
 
-try:
-    UK = ZoneInfo("Europe/London")
-except ZoneInfoNotFoundError:  # a system without a time zone database: UTC, and the label says so
-    UK = dt.timezone.utc
-
+UK = wording.LOCAL_TIME
 SEVERITIES = {s.value: s.value.capitalize() for s in Severity}
 DOMAINS = {d.value: (AssuranceDomain(d.value).label if d.value in AssuranceDomain.__members__.values()
                      else d.value.replace("_", " ").capitalize()) for d in Domain}
-CODES: dict[str, str] = {
-    **{s.value: s.label for s in State},
-    **{o.value: o.label for o in Outcome},
-    **{r.value: r.label for r in Role},
-    **{c.value: c.value.replace("_", " ").capitalize() for c in ConditionStatus},
-    **{r.value: r.value.capitalize() for r in Rating},
-}
+CODES = wording.CODES
 RATING_COLOURS = {"green": "green", "amber": "orange", "red": "red"}  # Streamlit's colour names, for badges
 # column headers, one table for every page
 COLUMNS: dict[str, str] = {
@@ -50,11 +30,12 @@ COLUMNS: dict[str, str] = {
     "state": "State", "latest_version": "Latest version", "next step": "Next step",
     "working_days_in_state": "Working days waiting", "days_in_state": "Days waiting", "overdue": "Overdue",
     "severity": "Severity", "rule_id": "Rule", "sheet": "Sheet", "cell": "Cell", "message": "Finding",
-    "source": "Source", "acknowledged": "Explanatory note", "domain": "Domain", "number": "Version",
+    "source": "Source", "acknowledged": "Explanatory note", "waived": "Waived", "domain": "Domain", "number": "Version",
     "errors": "Errors", "warnings": "Warnings", "filename": "File", "uploaded_by": "Uploaded by",
     "uploaded_at": "Uploaded", "sha256": "SHA-256", "at": "When", "actor": "Who", "action": "What",
-    "from_state": "From", "to_state": "To", "reason": "Details", "id": "Rule", "when": "Checkpoints",
-    "summary": "Summary", "points_at": "Points at",
+    "from_state": "From", "to_state": "To", "change": wording.HISTORY_HEADINGS["change"], "reason": "Details",
+    "id": "Rule", "when": "Checkpoints",
+    "summary": "Summary", "points_at": "Points at", "reviewer": "Reviewer",
     # the national view
     "name": "Proposal", "region": "Region", "provider": "Provider", "integration_model": "Integration model",
     "annual_contract_value_gbp": "Contract value (£ a year)", "wpap_annual_value_gbp": "WPAP (£ a year)",
@@ -63,49 +44,31 @@ COLUMNS: dict[str, str] = {
     "open_queries": "Open queries", "next_planned_date": "Next planned submission",
     "slippage_working_days": "Slippage (working days)", "late": "Late",
 }
-WIDE = {"title", "message", "next step", "reason", "summary", "source", "acknowledged"}
+WIDE = {"title", "message", "next step", "reason", "summary", "source", "acknowledged", "waived"}
 # wide enough for their text, no wider
-PIXELS = {"reference": 120, "rule_id": 80, "id": 80, "at": 140, "actor": 90, "action": 170, "from_state": 90,
-          "to_state": 90, "working_days_in_state": 160, "overdue": 110, "state": 110}
+PIXELS = {"reference": 120, "rule_id": 80, "id": 80, "at": 140, "actor": 90, "action": 170, "change": 170,
+          "from_state": 90, "to_state": 90, "working_days_in_state": 160, "overdue": 110, "state": 110,
+          "reviewer": 100}
 NARROW = {"checkpoint", "latest_version", "severity", "cell", "errors", "warnings", "number", "overdue",
           "working_days_in_state", "days_in_state", "rule_id", "id", "state", "when"}
 
 
 def code(value: object) -> str:
     """The word for a code (a state, outcome, role, status or rating); other text as it is; nothing as ""."""
-    if value is None or (isinstance(value, float) and pd.isna(value)):
-        return ""
-    text = str(getattr(value, "value", value))
-    return CODES.get(text, text)
+    return "" if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)) else wording.code(value)
 
 
 def event(value: object) -> str:
     """The words for a history event (`AuditKind.label`)."""
-    return event_label(value)
+    return wording.event(value)
 
 
 def domain(value: object) -> str:
-    text = "" if value is None else str(getattr(value, "value", value))
-    return DOMAINS.get(text, text.replace("_", " ").capitalize())
+    return wording.domain(value)
 
 
-def when(value: object) -> str:
-    """A stored time as people read it, in UK time: "23 Nov 2026, 14:05"; nothing as ""."""
-    if value is None or value == "":
-        return ""
-    t = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=dt.timezone.utc)  # the store keeps UTC
-    t = t.astimezone(UK)
-    return f"{t.day} {t:%b %Y, %H:%M}"
-
-
-def day(value: object) -> str:
-    """A date as people read it: "7 Jan 2027"."""
-    if value is None or value == "":
-        return ""
-    d = value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
-    return f"{d.day} {d:%b %Y}"
+when = wording.when  # "23 Nov 2026, 14:05", in UK time
+day = wording.day  # "7 Jan 2027"
 
 
 def table(frame: pd.DataFrame, columns: list[str], *, codes: tuple[str, ...] = (), times: tuple[str, ...] = (),

@@ -19,6 +19,7 @@ import streamlit as st
 
 from dashboards import labels
 from dashboards.render import fmt, md, plain
+from isap.review import wording
 from isap.review.lifecycle import Action
 from isap.review.service import StoreError, WorkflowError
 from isap.rules.sources import readable
@@ -65,16 +66,29 @@ def kind_error(exc: Exception) -> None:
         st.error(fmt("That could not be done: {}", exc))
 
 
-def act(fn, *args, success: str, **kwargs) -> bool:
+CLEAR = "clear_after_success"  # the text boxes to empty on the next run, once what they held was sent
+
+
+def act(fn, *args, success: str, clear: tuple[str, ...] = (), **kwargs) -> bool:
+    """Do a workflow action through the service; on success say so and empty the `clear` text boxes (what they
+    held was sent); on a refusal say why, and keep what was typed."""
     try:
         fn(*args, **kwargs)
     except (WorkflowError, StoreError) as exc:
         kind_error(exc)
         return False
     st.session_state["flash"] = success
+    st.session_state[CLEAR] = list(clear)
     st.rerun()
     return True
 
+
+
+def clear_sent_text() -> None:
+    """Empty the text boxes whose text an action sent (`act(..., clear=…)`), before they are drawn again: a
+    widget's value may be set only before the widget is made in a run."""
+    for key in st.session_state.pop(CLEAR, ()):
+        st.session_state[key] = ""
 
 
 # ---------------------------------------------------------------------------- shared views
@@ -87,6 +101,12 @@ def findings_view(findings: list[dict], key: str) -> None:
         # A dataframe cell shows text as it is; the note is flattened so that it is shown, not a dict.
         frame["acknowledged"] = [plain(f"{a.get('note', '')} ({a.get('by', '')})") if isinstance(a, dict) else ""
                                  for a in frame["acknowledged"]]
+    if "waiver" in frame:
+        # a waived finding says so, by whom and why; one with a request waiting says that
+        frame["waived"] = [plain(f"Waived by {w.get('ruled_by', '')}: {w.get('ruling', '')}")
+                           if isinstance(w, dict) and w.get("status") == "granted" else
+                           plain(f"Waiver {w.get('id')} asked for") if isinstance(w, dict) else ""
+                           for w in frame["waiver"]]
     frame["order"] = frame["severity"].map(SEVERITY_ORDER)
     if "source" in frame:
         frame["source"] = frame["source"].map(readable)
@@ -94,12 +114,13 @@ def findings_view(findings: list[dict], key: str) -> None:
     for domain, group in sorted(frame.groupby("domain"), key=lambda g: g[1]["order"].min()):
         errors = int((group["severity"] == "error").sum())
         warnings = int((group["severity"] == "warning").sum())
-        with st.expander(fmt("{}: {} error(s), {} warning(s)", labels.domain(domain), errors, warnings),
+        with st.expander(fmt("{}: {}", labels.domain(domain), wording.errors_and_warnings(errors, warnings)),
                          expanded=errors > 0):
             ordered = group.sort_values(["order", "sheet", "row"]).copy()
             ordered["severity"] = ordered["severity"].map(lambda v: labels.SEVERITIES.get(v, v))
-            shown, config = labels.table(ordered, ["severity", "rule_id", "sheet", "cell", "message", "source",
-                                                   "acknowledged"])
+            # a commissioner's note beside the finding it answers, not beyond the source at the table's far end
+            shown, config = labels.table(ordered, ["severity", "rule_id", "sheet", "cell", "message", "acknowledged",
+                                                   "source", "waived"])
             wrapping_table(shown, config, key=f"{key}-{domain}")
 
 

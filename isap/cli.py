@@ -15,6 +15,8 @@ from typing import List, Optional
 import typer
 
 from isap.private import write_private
+from isap.review import wording
+from isap.review.wording import count, errors_and_warnings
 from isap.text import BIDI_CONTROLS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -139,7 +141,7 @@ def check(
                 annotated_copy(b"", reports[0], pol)
             copy, marked = annotated_copy(files[0].read_bytes(), reports[0], pol)
             write_private(annotate, copy)  # the commissioner's workbook, with its findings
-            echo(f"Annotated copy: {annotate} ({marked} cell(s) marked)", err=True)
+            echo(f"Annotated copy: {annotate} ({count(marked, 'cell')} marked)", err=True)
         except (AnnotateError, OSError) as exc:
             echo(f"isap: cannot annotate: {' '.join(str(exc).split())}", err=True)
         except Exception as exc:  # noqa: BLE001
@@ -203,6 +205,13 @@ app.add_typer(org_app, name="org")
 app.add_typer(user_app, name="user")
 app.add_typer(review_app, name="review")
 app.add_typer(condition_app, name="condition")
+query_app = typer.Typer(pretty_exceptions_enable=False, no_args_is_help=True,
+                        help="Queries between the panel and the commissioner while a proposal is in review.")
+app.add_typer(query_app, name="query")
+waiver_app = typer.Typer(pretty_exceptions_enable=False, no_args_is_help=True,
+                         help="Waivers of error findings: asked for by the commissioner, granted or refused by a "
+                              "reviewer.")
+app.add_typer(waiver_app, name="waiver")
 notify_app = typer.Typer(pretty_exceptions_enable=False, help="Notifications (the outbox).", no_args_is_help=True)
 app.add_typer(notify_app, name="notify")
 
@@ -338,7 +347,7 @@ def user_unlock(username: str) -> None:
 def user_disable(username: str) -> None:
     """Stop a user signing in anywhere, and end their sessions now."""
     ended = _call(_service().disable_user, username)
-    echo(f"Disabled {username}; ended {ended} session(s)")
+    echo(f"Disabled {username}; ended {count(ended, 'session')}")
 
 
 @user_app.command("enable")
@@ -372,7 +381,7 @@ def user_set_password(username: str) -> None:
     """Give a user a new password (asked for, or read from stdin), and end every session they have."""
     password = _new_password()
     ended = _call(_service().set_password, username, password)
-    echo(f"Set a new password for {username}; ended {ended} session(s)")
+    echo(f"Set a new password for {username}; ended {count(ended, 'session')}")
 
 
 class UserListFormat(str, Enum):
@@ -404,7 +413,7 @@ user_app.add_typer(user_sessions_app, name="sessions")
 def user_sessions_end(username: str) -> None:
     """Sign a user out everywhere now (they may sign in again)."""
     ended = _call(_service().end_sessions, username)
-    echo(f"Ended {ended} session(s) of {username}")
+    echo(f"Ended {count(ended, 'session')} of {username}")
 
 
 audit_app = typer.Typer(pretty_exceptions_enable=False, help="The audit history.", no_args_is_help=True)
@@ -453,7 +462,9 @@ def _signed_anchors(path: Path, public_key: Optional[Path]) -> list:
         _die(str(exc))
     unsigned = [n for n, a in read if not audit_anchors.signed_by(a, key)]
     if unsigned:
-        _die(f"the anchors on line(s) {', '.join(map(str, unsigned))} of {path} are not signed by the audit key "
+        which = (f"the anchor on line {unsigned[0]} of {path} is" if len(unsigned) == 1 else
+                 f"the anchors on lines {wording.listing(map(str, unsigned))} of {path} are")
+        _die(f"{which} not signed by the audit key "
              f"{audit_anchors.key_id(key)}: they were altered, or made with another key", 1)
     return [KnownHead(a.head, a.event_id, f"the anchor of {a.at} ({a.why}, line {n})") for n, a in read]
 
@@ -499,10 +510,10 @@ def upload(file: Path, as_: str = AS, format: CheckFormat = typer.Option(CheckFo
     from isap.orchestration.dispatch import assure
 
     res = _call(assure, _service(policy), as_, file.name, data)
-    text = (f"{res.reference} version {res.version}: {res.errors} error(s), {res.warnings} warning(s)"
+    text = (f"{res.reference} version {res.version}: {errors_and_warnings(res.errors, res.warnings)}"
             + (" (new proposal)" if res.created_proposal else "")
             + (f" — {res.message}" if res.message else "")) if res.reference else \
-        f"{file.name}: {res.message} Kept as {res.kept_as}. {res.errors} error(s)."
+        f"{file.name}: {res.message} Kept as {res.kept_as}. {count(res.errors, 'error')}."
     _emit({"reference": res.reference, "version": res.version, "created_proposal": res.created_proposal,
            "duplicate": res.duplicate, "errors": res.errors, "warnings": res.warnings, "sha256": res.sha256,
            "kept_as": res.kept_as}, format, text)
@@ -565,7 +576,7 @@ def reminders(as_of: Optional[str] = typer.Option(None, "--today", help="YYYY-MM
     except ValueError:
         _die(f"--today must be YYYY-MM-DD, not {as_of!r}", 2)
     queued = _call(write_reminders, _service(policy), day)
-    echo(f"Wrote {len(queued)} reminder(s)")
+    echo(f"Wrote {count(len(queued), 'reminder')}")
 
 
 @notify_app.command("send")
@@ -778,6 +789,71 @@ def condition_answer(reference: str, condition_id: int, text: str, as_: str = AS
     echo(f"Answered condition {condition_id} of {reference}")
 
 
+@query_app.command("raise")
+def query_raise(reference: str, text: str,
+                finding: Optional[int] = typer.Option(None, "--finding", help="The finding's number, as `show "
+                                                      "--format json` lists it (findings[].id)."),
+                cell: Optional[str] = typer.Option(None, "--cell", help="The field or cell, such as 'Cover C7'."),
+                due: Optional[str] = typer.Option(None, "--due", help="Answer by YYYY-MM-DD."),
+                as_: str = AS) -> None:
+    """Raise a query on a finding, a field or cell, or (with neither) the proposal as a whole."""
+    import datetime as dt
+
+    due_date = None
+    if due is not None:
+        try:
+            due_date = dt.date.fromisoformat(due.strip())
+        except ValueError:
+            _die(f"the due date {due!r} is not a date YYYY-MM-DD", 1)
+    number = _call(_service().raise_query, as_, reference, text, finding_id=finding, place=cell, due_date=due_date)
+    echo(f"Raised query {number} on {reference}")
+
+
+@query_app.command("answer")
+def query_answer(reference: str, number: int, text: str, as_: str = AS) -> None:
+    """Answer a query (commissioner)."""
+    _call(_service().answer_query, as_, reference, number, text)
+    echo(f"Answered query {number} of {reference}")
+
+
+@query_app.command("follow-up")
+def query_follow_up(reference: str, number: int, text: str, as_: str = AS) -> None:
+    """Ask again on an answered query: it waits for the commissioner once more."""
+    _call(_service().follow_up_query, as_, reference, number, text)
+    echo(f"Followed up query {number} of {reference}")
+
+
+@query_app.command("resolve")
+def query_resolve(reference: str, number: int, note: str = typer.Option(..., "--note"), as_: str = AS) -> None:
+    """Resolve a query, saying why."""
+    _call(_service().resolve_query, as_, reference, number, note)
+    echo(f"Resolved query {number} of {reference}")
+
+
+@waiver_app.command("request")
+def waiver_request(reference: str,
+                   finding: int = typer.Option(..., "--finding", help="The error finding's number, as `show "
+                                               "--format json` lists it (findings[].id)."),
+                   reason: str = typer.Option(..., "--reason"), as_: str = AS) -> None:
+    """Ask for a waiver of an error finding of the latest version (commissioner)."""
+    number = _call(_service().request_waiver, as_, reference, finding, reason)
+    echo(f"Asked for waiver {number} on {reference}")
+
+
+@waiver_app.command("grant")
+def waiver_grant(reference: str, number: int, reason: str = typer.Option(..., "--reason"), as_: str = AS) -> None:
+    """Grant a waiver: the finding no longer blocks a submission at this checkpoint."""
+    _call(_service().grant_waiver, as_, reference, number, reason)
+    echo(f"Granted waiver {number} of {reference}")
+
+
+@waiver_app.command("refuse")
+def waiver_refuse(reference: str, number: int, reason: str = typer.Option(..., "--reason"), as_: str = AS) -> None:
+    """Refuse a waiver: the finding still blocks."""
+    _call(_service().refuse_waiver, as_, reference, number, reason)
+    echo(f"Refused waiver {number} of {reference}")
+
+
 @app.command("list")
 def list_(state: Optional[str] = typer.Option(None, "--state"), as_: str = AS,
           format: CheckFormat = typer.Option(CheckFormat.text, "--format", "-f")) -> None:
@@ -792,18 +868,45 @@ def list_(state: Optional[str] = typer.Option(None, "--state"), as_: str = AS,
 def show(reference: str, as_: str = AS, format: CheckFormat = typer.Option(CheckFormat.text, "--format", "-f")) -> None:
     """Show a proposal: versions, findings, conditions, reviews and history."""
     d = _call(_service().show, as_, reference)
-    lines = [f"{d['reference']} — {d['title']}", f"  {d['state']} at checkpoint {d['checkpoint']} "
+    lines = [f"{d['reference']} — {d['title']}", f"  {wording.state(d['state'])} at checkpoint {d['checkpoint']} "
              f"({d['commissioner']})", f"  Next step: {d['next_step']}", "  Versions:"]
-    lines += [f"    v{v['number']} cp{v['checkpoint']} {v['errors']} error(s) {v['warnings']} warning(s) "
-              f"{v['sha256'][:12]}… by {v['uploaded_by']} {v['uploaded_at'][:16]}" for v in d["versions"]]
+    lines += [f"    v{v['number']} cp{v['checkpoint']} {errors_and_warnings(v['errors'], v['warnings'])} "
+              f"{v['sha256'][:12]}… by {v['uploaded_by']} {wording.when(v['uploaded_at'])}" for v in d["versions"]]
+    if d["findings"]:
+        lines.append("  Findings of the latest version:")
+        for f in d["findings"]:
+            place = f"{f['sheet'] or 'file'} {f['cell'] or ''}".strip()
+            mark = ""
+            if f.get("waived"):
+                w = f["waiver"]
+                mark = f"  [waived by {w['ruled_by']}: {w['ruling']}]"
+            elif f.get("waiver"):
+                mark = f"  [waiver {f['waiver']['id']} asked for]"
+            lines.append(f"    #{f['id']} {f['severity']:<7} {f['rule_id']:<7} {place}: {f['message']}{mark}")
+    if d.get("waivers"):
+        lines.append("  Waivers:")
+        for w in d["waivers"]:
+            ruled = f"; {w['status']} by {w['ruled_by']}: {w['ruling']}" if w["ruled_by"] else ""
+            lines.append(f"    #{w['id']} cp{w['checkpoint']} {w['status']}: {w['rule_id']} at {w['place']} — asked "
+                         f"by {w['requested_by']}: {w['reason']}{ruled}")
+    if d.get("queries"):
+        lines.append("  Queries:")
+        for q in d["queries"]:
+            about = q["about"] or "the proposal"
+            due = f", due {wording.day(q['due_date'])}" if q["due_date"] else ""
+            lines.append(f"    #{q['id']} cp{q['checkpoint']} {q['status'].replace('_', ' ')} — on {about}{due}")
+            lines += [f"      {wording.when(m['at'])} {m['author']} ({m['step'].replace('_', '-')}): {m['text']}"
+                      for m in q["thread"]]
+    if d.get("waiting_on_commissioner"):
+        lines.append(f"  Working days waiting for the commissioner's answers (not counted against the target): "
+                     f"{d['waiting_on_commissioner']}")
     if d["conditions"]:
         lines.append("  Conditions:")
-        lines += [f"    #{c['id']} cp{c['checkpoint']} {c['status']}: {c['text']} ({c['owner']}, due {c['due_date']})"
-                  for c in d["conditions"]]
+        lines += [f"    #{c['id']} cp{c['checkpoint']} {wording.code(c['status'])}: {c['text']} ({c['owner']}, due "
+                  f"{wording.day(c['due_date'])})" for c in d["conditions"]]
     lines.append("  History:")
-    lines += [f"    {h['at'][:19]} {h['actor']:<12} {h['action']:<24} "
-              f"{(h['from_state'] or '') + ' → ' + (h['to_state'] or '') if h['to_state'] else ''}"
-              f"{'  ' + h['reason'] if h['reason'] else ''}" for h in d["history"]]
+    for h in map(wording.history_row, d["history"]):
+        lines.append("    " + "  ".join(x for x in (h["when"], h["who"], h["what"], h["change"], h["details"]) if x))
     _emit(d, format, "\n".join(lines))
 
 

@@ -106,6 +106,10 @@ def _record(service: Service, days_ago, today: dt.date) -> None:
         service.take("rita", "ISAP-2026-021")
         service.plan_submission("otto", "ISAP-2026-021", 2, today + dt.timedelta(weeks=8))
         service.agree_plan("rita", "ISAP-2026-021", 2)
+        # ISAP-2026-021: a query on the proposal, waiting for the commissioner's answer
+        days_ago(5)
+        service.raise_query("rita", "ISAP-2026-021", "Which board meeting approved the alliance agreement, and "
+                            "when?", due_date=service.clock().date() + dt.timedelta(days=12))
         # ISAP-2026-013: a first upload with errors to fix
         days_ago(4)
         bad = titled(clean(1, "Partially integrated", "NHS foundation trust", "ISAP-2026-013"),
@@ -116,8 +120,15 @@ def _record(service: Service, days_ago, today: dt.date) -> None:
         # two working days before today, whatever day the demo is loaded on: late by two working days
         service.plan_submission("alice", "ISAP-2026-013", 1,
                                 working_days.add_working_days(today, -2, service.policy.working_days_calendar))
+        # ISAP-2026-013: the commissioner asks for a waiver of its first error, and a reviewer grants it
+        days_ago(3.5)
+        error = next(f for f in service.show("alice", "ISAP-2026-013")["findings"] if f["severity"] == "error")
+        waiver = service.request_waiver("alice", "ISAP-2026-013", error["id"],
+                                        "The value is set by the national contract for this year only.")
         days_ago(3)
-        service.agree_plan("rita", "ISAP-2026-013", 1)  # and the date passes with the errors still to fix
+        service.grant_waiver("rita", "ISAP-2026-013", waiver,
+                             "Seen the national contract letter: the figure is sound for year one.")
+        service.agree_plan("rita", "ISAP-2026-013", 1)  # and the date passes without a submission
         # ISAP-2026-012 at checkpoint 2: a warning to acknowledge
         cp2 = titled(clean(2, "Fully integrated", "GP federation", "ISAP-2026-012"),
                      "Sandwell fully integrated primary and community care")

@@ -348,7 +348,7 @@ def test_administrators_manage_users_on_the_users_page(demo_env):  # noqa: F811
     frame = at.dataframe[0].value
     row = frame[frame["User"] == "alice"].iloc[0]
     assert (row["Role"], row["Organisation"], row["State"], row["Open sessions"]) == \
-        ("commissioner", "QUA", "Enabled", 1)
+        ("Commissioner", "QUA", "Enabled", 1)
     at.selectbox(key="users_pick").select("alice")
     at.run()
     next(b for b in at.button if b.label == "Disable").click()

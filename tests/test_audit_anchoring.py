@@ -190,7 +190,7 @@ def test_an_owner_rewrite_with_the_chain_recomputed_is_caught_by_anchors_and_kno
     ok = _cli(db_url, tmp_path, "audit", "verify", "--anchors", str(anchors), "--expect-head", anchored["head"],
               ISAP_AUDIT_KEY=str(audit_key))
     assert ok.returncode == 0, ok.stderr
-    assert "holding 2 known head(s)" in ok.stdout
+    assert "holding 2 known heads" in ok.stdout
 
     # the owner rewrites the decision (rationale, ratings, actor) and its event, and recomputes every hash
     from isap.store.models import Decision, Rating, decision_record
@@ -246,12 +246,12 @@ def test_an_altered_or_foreign_anchor_is_refused(service, tmp_path, db_url, audi
     forged = dict(json.loads(anchor.line()), head="a" * 64)
     anchors.write_text(anchor.line() + "\n" + json.dumps(forged) + "\n")
     r = _cli(db_url, tmp_path, "audit", "verify", "--anchors", str(anchors))
-    assert r.returncode == 1 and "line(s) 2" in r.stderr and "not signed by the audit key" in r.stderr
+    assert r.returncode == 1 and "the anchor on line 2 of" in r.stderr and "not signed by the audit key" in r.stderr
 
     other = tmp_path / "other.pem"
     audit_anchors.generate_key(other)
     r = _cli(db_url, tmp_path, "audit", "verify", "--anchors", str(anchors), "--public-key", f"{other}.pub")
-    assert r.returncode == 1 and "line(s) 1, 2" in r.stderr
+    assert r.returncode == 1 and "the anchors on lines 1 and 2 of" in r.stderr
 
     anchors.write_text("not an anchor\n")
     r = _cli(db_url, tmp_path, "audit", "verify", "--anchors", str(anchors))

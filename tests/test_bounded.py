@@ -357,10 +357,10 @@ def test_junit_counts_the_findings_a_note_stands_for_not_the_note(tmp_path):
     assert r.summary["error"] == 1_203
     cases = {c.get("name").split()[0]: c for c in ET.fromstring(to_junit([r])).iter("testcase")}
     sch002 = cases["SCH002"].find("failure")
-    assert sch002.get("message").startswith("1,200 finding(s), 500 listed: "), sch002.get("message")
+    assert sch002.get("message").startswith("1,200 findings, 500 listed: "), sch002.get("message")
     assert "bad 2" in sch002.get("message")          # the first real finding, never the note
     assert "700 more SCH002 findings" in sch002.text  # the note is still there, as a line of its own
-    assert cases["SCH003"].find("failure").get("message").startswith("3 finding(s): ")
+    assert cases["SCH003"].find("failure").get("message").startswith("3 findings: ")
 
 
 def test_unknown_sheet_names_are_cut_in_the_report_and_keep_their_order(run_check):

@@ -89,10 +89,10 @@ def test_the_commissioner_plans_a_reviewer_agrees_and_a_change_needs_a_reason(se
     history = [(h["action"], h["actor"], h["reason"]) for h in service.show("ada", REF)["history"]
                if h["action"] in ("plan_submission", "agree_plan")]
     assert history == [
-        ("plan_submission", "alice", "checkpoint 1 planned for 2027-01-07"),
-        ("agree_plan", "rita", "checkpoint 1 agreed for 2027-01-07"),
+        ("plan_submission", "alice", "checkpoint 1 planned for 7 Jan 2027"),
+        ("agree_plan", "rita", "checkpoint 1 agreed for 7 Jan 2027"),
         ("plan_submission", "alice",
-         "checkpoint 1 planned for 2027-02-01 (was 2027-01-07; agreed 2027-01-07): The board meets later."),
+         "checkpoint 1 planned for 1 Feb 2027 (was 7 Jan 2027; agreed 7 Jan 2027): The board meets later."),
     ]
 
 
@@ -151,7 +151,7 @@ def test_the_commissioner_is_reminded_before_the_date_and_when_it_passes(service
     assert late["kind"] == "submission_late" and reminders(service, D(2027, 1, 6)) == []
     rows = {r["kind"]: r for r in service.outbox("ada")}
     assert rows["submission_due_soon"]["recipients"] == ["carol@blackcountry.nhs.uk", CONTACT]
-    assert "in 10 working day(s)" in rows["submission_due_soon"]["subject"]
+    assert "in 10 working days" in rows["submission_due_soon"]["subject"]
     assert "Monday 4 January 2027" in rows["submission_late"]["body"]
     # a new date, agreed, is reminded afresh; a submission made stops the reminders
     service.plan_submission("alice", REF, 1, D(2027, 1, 8), reason="Board moved.")
@@ -200,7 +200,7 @@ def test_the_national_view_has_every_proposal_with_its_figures_decision_and_plan
         "provider": "Dudley Integrated Health and Care", "provider_type": "NHS trust",
         "integration_model": "Partially integrated", "checkpoint": 2, "state": "draft",
         "last_decision": "approved_with_conditions", "rating_capitalisation": "green",
-        "rating_relationships": "red", "open_conditions": 1, "open_queries": None,
+        "rating_relationships": "red", "open_conditions": 1, "open_queries": 0,
         "next_planned_checkpoint": 2, "next_planned_date": "2027-06-01", "next_planned_agreed": False,
         "slippage_working_days": 0, "late": False,
     }
@@ -268,7 +268,7 @@ def test_the_timeline_shows_planned_against_actual_decisions_conditions_and_time
         # 23 March to 6 April: 8 working days (Good Friday and Easter Monday out)
         ("in_review", "2027-03-23", 8), ("draft", "2027-04-06", 4)]
     assert t["working_days_in_state"] == {"draft": 19, "submitted": 1, "in_review": 8}
-    assert t["waiting_for_commissioner_working_days"] is None
+    assert t["waiting_for_commissioner_working_days"] == 0  # no query was raised
 
 
 def blank_figures(svc) -> None:

@@ -150,14 +150,14 @@ def test_commissioner_uploads_fixes_and_submits_then_reviewer_decides(server, tm
         page.get_by_role("link", name="Upload").click()
         wait_for_prefect(tmp_path)
         page.locator("input[type=file]").set_input_files(str(first))
-        expect(page.get_by_text("ISAP-2026-030 saved as version 1: 1 error(s)")).to_be_visible(timeout=60_000)
+        expect(page.get_by_text("ISAP-2026-030 saved as version 1: 1 error,")).to_be_visible(timeout=60_000)
         expect(page.locator('[data-testid="stDataFrame"] td', has_text="CAP010").first).to_be_attached()
         # it ran as a Prefect flow
         expect(page.get_by_text(IN_PROCESS)).to_have_count(0)
         settle(page)
         page.screenshot(path=shots / "upload-findings.png", full_page=True)
         page.locator("input[type=file]").set_input_files(str(fixed))
-        expect(page.get_by_text("ISAP-2026-030 saved as version 2: 0 error(s)")).to_be_visible(timeout=60_000)
+        expect(page.get_by_text("ISAP-2026-030 saved as version 2: 0 errors")).to_be_visible(timeout=60_000)
         page.get_by_role("link", name="Proposal", exact=True).click()
         expect(page.get_by_role("heading", name="ISAP-2026-030")).to_be_visible(timeout=30_000)
         page.get_by_role("button", name="Submit for checkpoint 1").click()
@@ -639,7 +639,7 @@ def test_journeys_alice_rita_otto_by_link_and_keyboard_with_axe(server, tmp_path
         page.get_by_role("link", name="Upload").click()
         wait_for_prefect(tmp_path)
         page.locator("input[type=file]").set_input_files(str(first))
-        expect(page.get_by_text("ISAP-2026-030 saved as version 1: 1 error(s)")).to_be_visible(timeout=60_000)
+        expect(page.get_by_text("ISAP-2026-030 saved as version 1: 1 error,")).to_be_visible(timeout=60_000)
         # it ran as a Prefect flow
         expect(page.get_by_text(IN_PROCESS)).to_have_count(0)
         accessible(page, "alice: upload with errors", found)
@@ -647,7 +647,7 @@ def test_journeys_alice_rita_otto_by_link_and_keyboard_with_axe(server, tmp_path
         # the fixed version by keyboard: Tab to the uploader's button ("Add files" once a file is there), Enter
         # opens the file chooser
         choose_file_by_keyboard(page, choosers, r"^BUTTON\|(Add files\|[^|]*\||[^|]*\|[^|]*\|Browse files)", second)
-        expect(page.get_by_text("ISAP-2026-030 saved as version 2: 0 error(s), 1 warning(s)")).to_be_visible(
+        expect(page.get_by_text("ISAP-2026-030 saved as version 2: 0 errors, 1 warning")).to_be_visible(
             timeout=60_000)
         # back to My proposals (by keyboard); selecting the proposal's row by mouse opens it
         tab_to(page, r"^A\|[^|]*\|[^|]*\|My proposals$")

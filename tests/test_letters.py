@@ -147,9 +147,9 @@ def test_report_pdf_has_every_section_of_the_html(sqlite_service, tmp_path):
     for section in sections:
         assert " ".join(section.split()) in words, section
     version = svc.show("rita", REF)["versions"][0]
-    for fact in (REF, TITLE, "REL011", "CVS joins via the alliance board.", "approved with conditions", RATIONALE,
-                 "Sign heads of terms with all practices", "ICB primary care lead", "2027-03-31",
-                 "submitted → in_review", "working_capital_months", "England bank holidays", "GB-ENG"):
+    for fact in (REF, TITLE, "REL011", "CVS joins via the alliance board.", "Approved with conditions", RATIONALE,
+                 "Sign heads of terms with all practices", "ICB primary care lead", "31 Mar 2027",
+                 "Submitted → In review", "working_capital_months", "England bank holidays", "GB-ENG"):
         assert fact in words, fact
     assert version["sha256"] in words.replace(" ", "")
     for rating in ("Green", "Amber", "Red"):
@@ -282,3 +282,35 @@ def test_dashboard_downloads_the_letter_in_a_real_browser(tmp_path):
     assert "ISAP-2026-011" in words and "Decision: Approved" in words and "£40m envelope" in words
     report = flat(pdf_text(files["Download the assurance report (PDF)"].read_bytes(), tmp_path, layout=False))
     assert "checkpoint 1 assurance report" in report and "Audit trail for checkpoint 1" in report
+
+
+def test_report_and_letter_show_waived_findings_and_the_query_thread(sqlite_service, tmp_path):
+    """Waived findings read as waived, by whom and why, in the report (HTML and PDF) and the letter lists the
+    waivers; the report gives each query's thread in order."""
+    from isap.outputs.assurance_report import render_report
+    from isap.outputs.letters import render_letter_pdf, render_report_pdf
+
+    svc, _ = sqlite_service
+    p = clean(1, reference=REF)
+    p["Cover"]["wpap_annual_value_gbp"] = 1
+    svc.upload("alice", "v1.xlsx", write(p, tmp_path / "v1.xlsx").read_bytes())
+    errors = [f for f in svc.show("alice", REF)["findings"] if f["severity"] == "error"]
+    for f in errors:
+        n = svc.request_waiver("alice", REF, f["id"], "A phased start in year one.")
+        svc.grant_waiver("rita", REF, n, "The phasing plan is sound.")
+    svc.submit("alice", REF)
+    svc.take("rita", REF)
+    svc.raise_query("rita", REF, "Which board approved the phasing?", place="Cover C7")
+    svc.answer_query("alice", REF, 1, "The ICB board on 3 March.")
+    svc.resolve_query("rita", REF, 1, "Seen in the minutes.")
+    svc.decide("rita", REF, "approved", RATINGS, RATIONALE)
+    html = render_report(svc, "rita", REF, 1)
+    assert "<strong>Waived</strong> by rita: The phasing plan is sound." in html
+    assert html.index("Which board approved the phasing?") < html.index("The ICB board on 3 March.") \
+        < html.index("Seen in the minutes.")
+    report = flat(pdf_text(render_report_pdf(svc, "rita", REF, 1), tmp_path, layout=False))
+    for fact in ("Waived by rita: The phasing plan is sound.", "alice: A phased start in year one.",
+                 "Query 1, on Cover C7: Resolved", "The ICB board on 3 March."):
+        assert fact in report, fact
+    letter = flat(pdf_text(render_letter_pdf(svc, "alice", REF, 1), tmp_path, layout=False))
+    assert "Waivers" in letter and errors[0]["rule_id"] in letter and "rita: The phasing plan is sound." in letter

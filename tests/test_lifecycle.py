@@ -21,10 +21,15 @@ from isap.review.lifecycle import (
     Actor,
     ConditionFacts,
     ConditionStatus,
+    FindingFacts,
     Outcome,
     ProposalFacts,
+    QueryFacts,
+    QueryStatus,
     Role,
     State,
+    WaiverFacts,
+    WaiverStatus,
     WarningFacts,
     allowed_actions,
     checkpoint_mismatch,
@@ -191,12 +196,13 @@ def test_allowed_actions_leave_out_other_roles_and_other_states():
     errors = ProposalFacts(REF, State.DRAFT, 1, 2, 1, latest_errors=3)
     mine = options(errors, ALICE)
     assert set(mine) == {Action.UPLOAD, Action.ACKNOWLEDGE, Action.SUBMIT, Action.WITHDRAW,
-                         Action.ANSWER_CONDITION, Action.COMMENT, Action.PLAN_SUBMISSION}
+                         Action.ANSWER_CONDITION, Action.COMMENT, Action.PLAN_SUBMISSION,
+                         Action.REQUEST_WAIVER}
     assert not mine[Action.SUBMIT].allowed and "3 error findings" in mine[Action.SUBMIT].reason
     assert mine[Action.UPLOAD].allowed and mine[Action.WITHDRAW].allowed
     theirs = options(errors, RITA)
     assert set(theirs) == {Action.COMMENT, Action.DISCHARGE_CONDITION, Action.CARRY_FORWARD_CONDITION,
-                           Action.AGREE_PLAN}
+                           Action.AGREE_PLAN, Action.GRANT_WAIVER, Action.REFUSE_WAIVER}
     assert not theirs[Action.DISCHARGE_CONDITION].allowed
     assert not theirs[Action.AGREE_PLAN].allowed  # nothing planned waits for agreement
     assert options(errors, OTTO) == {}  # another organisation's proposal offers nothing
@@ -290,6 +296,7 @@ class Builder:
                         "warning": report(1, warning)}
         assert self.reports["errors"].summary["error"] and not self.reports["warning"].summary["error"]
         assert self.reports["warning"].summary["warning"] == 1
+        self.reports["errors_cp2"] = report(2, errors)
         for cp in (1, 2, 3):
             assert self.reports[cp].summary == {**self.reports[cp].summary, "error": 0, "warning": 0}
 
@@ -307,9 +314,23 @@ class Builder:
         from isap.review.service import ConditionInput
 
         cond = [ConditionInput("Publish the engagement report", "ICB director", dt.date(2030, 1, 31))]
-        first = {"draft_errors": "errors", "draft_warning": "warning", "draft_mismatch": 2}.get(name, 1)
+        first = {"draft_errors": "errors", "draft_warning": "warning", "draft_mismatch": 2,
+                 "draft_waiver_asked": "errors", "draft_waived": "errors"}.get(name, 1)
         self.upload(svc, "alice", first)
         if name in ("draft_clean", "draft_errors", "draft_warning", "draft_mismatch"):
+            return
+        if name in ("draft_waiver_asked", "draft_waived"):
+            error = next(f for f in svc.show("alice", REF)["findings"] if f["severity"] == "error")
+            number = svc.request_waiver("alice", REF, error["id"], "An unusual but sound case.")
+            if name == "draft_waived":
+                svc.grant_waiver("rita", REF, number, "Sound: the figure is a phased start.")
+            return
+        if name in ("in_review_query_asked", "in_review_query_answered"):
+            svc.submit("alice", REF)
+            svc.take("rita", REF)
+            number = svc.raise_query("rita", REF, "Which board approved the figure?")
+            if name == "in_review_query_answered":
+                svc.answer_query("alice", REF, number, "The ICB board, 3 March.")
             return
         if name in ("submitted", "in_review", "returned", "halted"):
             svc.submit("alice", REF)
@@ -337,7 +358,12 @@ class Builder:
 SCENARIOS = {"draft_clean": State.DRAFT, "draft_errors": State.DRAFT, "draft_warning": State.DRAFT,
              "draft_mismatch": State.DRAFT, "draft_cp2_condition": State.DRAFT, "submitted": State.SUBMITTED,
              "in_review": State.IN_REVIEW, "returned": State.RETURNED, "assured": State.ASSURED,
-             "halted": State.HALTED, "withdrawn": State.WITHDRAWN}
+             "halted": State.HALTED, "withdrawn": State.WITHDRAWN,
+             # queries and waivers: each guard is met and refused at least once
+             "draft_waiver_asked": State.DRAFT, "draft_waived": State.DRAFT,
+             "in_review_query_asked": State.IN_REVIEW, "in_review_query_answered": State.IN_REVIEW}
+# scenarios PostgreSQL walks besides one of each state: the guards of queries and waivers
+POSTGRESQL_ALSO = ("draft_waiver_asked", "draft_waived", "in_review_query_asked", "in_review_query_answered")
 
 
 def states_without_a_scenario(scenarios: dict[str, State]) -> list[State]:
@@ -368,7 +394,8 @@ def test_postgresql_walks_each_state_once():
 
 
 # every scenario on SQLite; one scenario of each state on PostgreSQL
-WALKED = {"sqlite": SCENARIOS, "postgresql": one_scenario_per_state(SCENARIOS)}
+WALKED = {"sqlite": SCENARIOS,
+          "postgresql": {**one_scenario_per_state(SCENARIOS), **{n: SCENARIOS[n] for n in POSTGRESQL_ALSO}}}
 
 
 def _service(url, files):
@@ -451,6 +478,14 @@ def _call(svc, builder, action, user, shown):
     conds = shown["conditions"]
     cond = next((c for c in conds if c["status"] == "open"), conds[0] if conds else None)
     cid = cond["id"] if cond else 999_999
+    queries = shown["queries"]
+    query = next((q for q in queries if q["status"] != "resolved"), queries[0] if queries else None)
+    qid = query["id"] if query else 999_999
+    errors = [f for f in shown["findings"] if f["severity"] == "error"]
+    finding = errors[0] if errors else (shown["findings"][0] if shown["findings"] else None)
+    waivers = shown["waivers"]
+    waiver = next((w for w in waivers if w["status"] == "requested"), waivers[0] if waivers else None)
+    wid = waiver["id"] if waiver else 999_999
     calls = {
         Action.UPLOAD: lambda: builder.upload(svc, user, shown["checkpoint"]),
         Action.ACKNOWLEDGE: lambda: svc.acknowledge(user, REF, warning["rule_id"] if warning else "REL011",
@@ -466,12 +501,28 @@ def _call(svc, builder, action, user, shown):
         Action.CARRY_FORWARD_CONDITION: lambda: svc.discharge(user, REF, cid, "Next time.", carry_forward=True),
         Action.PLAN_SUBMISSION: lambda: svc.plan_submission(user, REF, shown["checkpoint"], dt.date(2027, 6, 1)),
         Action.AGREE_PLAN: lambda: svc.agree_plan(user, REF, shown["checkpoint"]),
+        Action.RAISE_QUERY: lambda: svc.raise_query(user, REF, "Which board approved it?"),
+        Action.ANSWER_QUERY: lambda: svc.answer_query(user, REF, qid, "The ICB board."),
+        Action.FOLLOW_UP_QUERY: lambda: svc.follow_up_query(user, REF, qid, "Send the minutes."),
+        Action.RESOLVE_QUERY: lambda: svc.resolve_query(user, REF, qid, "Seen."),
+        Action.REQUEST_WAIVER: lambda: svc.request_waiver(user, REF, finding["id"] if finding else 999_999,
+                                                          "Unusual but sound."),
+        Action.GRANT_WAIVER: lambda: svc.grant_waiver(user, REF, wid, "Sound."),
+        Action.REFUSE_WAIVER: lambda: svc.refuse_waiver(user, REF, wid, "Not sound."),
     }
     item = None
     if action is Action.ACKNOWLEDGE and warning:
         item = WarningFacts(warning["rule_id"], bool(warning["acknowledged"]))
     if action in (Action.ANSWER_CONDITION, Action.DISCHARGE_CONDITION, Action.CARRY_FORWARD_CONDITION) and cond:
         item = ConditionFacts(cond["id"], ConditionStatus(cond["status"]))
+    if action in (Action.ANSWER_QUERY, Action.FOLLOW_UP_QUERY, Action.RESOLVE_QUERY) and query:
+        item = QueryFacts(query["id"], QueryStatus(query["status"]))
+    if action is Action.REQUEST_WAIVER and finding:
+        standing = finding.get("waiver")
+        item = FindingFacts(finding["rule_id"], finding["severity"],
+                            WaiverStatus(standing["status"]) if standing else None)
+    if action in (Action.GRANT_WAIVER, Action.REFUSE_WAIVER) and waiver:
+        item = WaiverFacts(waiver["id"], WaiverStatus(waiver["status"]))
     return calls[action], item
 
 
@@ -537,3 +588,57 @@ def walk(walk_world, tmp_path, scenario, user, action):
     finally:
         svc.engine.dispose()
         _drop(walk_world, url)
+
+
+# ---------------------------------------------------------------------- queries and waivers
+
+def test_an_open_query_stops_the_decision_and_the_banner_says_whose_turn_it_is():
+    facts = ProposalFacts(REF, State.IN_REVIEW, 1, 1, 1, queries_awaiting_answer=(1,), queries_answered=(2, 3))
+    assert refusal(Action.DECIDE, facts, RITA).reason == \
+        "queries 1, 2 and 3 are still open: resolve them before deciding"
+    assert next_step(facts, ALICE) == ("In review with NHS England. Before it can be decided: you must answer query 1; "
+                                       "the panel must resolve or follow up queries 2 and 3.")
+    assert "the commissioner must answer query 1; you must resolve" in next_step(facts, RITA)
+    assert refusal(Action.FOLLOW_UP_QUERY, facts, RITA, QueryFacts(1, QueryStatus.AWAITING_ANSWER)).reason == \
+        "query 1 still waits for the commissioner's answer"
+    assert refusal(Action.ANSWER_QUERY, facts, ALICE, QueryFacts(2, QueryStatus.ANSWERED)).reason.startswith(
+        "query 2 is already answered")
+
+
+@pytest.mark.parametrize("finding, words", [
+    (FindingFacts("REL011", "warning"), "only an error finding can be waived; that REL011 finding is a warning"),
+    (FindingFacts("WB002", "error"), "WB002 is never waived: the file itself could not be read safely"),
+    (FindingFacts("CAP004", "error", WaiverStatus.GRANTED), "that CAP004 finding is already waived at checkpoint 1"),
+    (FindingFacts("CAP004", "error", WaiverStatus.REQUESTED), "a waiver of that CAP004 finding is already asked for"),
+])
+def test_waiver_requests_are_refused_for_what_cannot_be_waived(finding, words):
+    facts = ProposalFacts(REF, State.DRAFT, 1, 2, 1, latest_errors=2, waivable_errors=1)
+    assert refusal(Action.REQUEST_WAIVER, facts, ALICE, finding).reason == words
+    assert refusal(Action.REQUEST_WAIVER, facts, ALICE, FindingFacts("CAP004", "error")) is None
+
+
+def test_waived_errors_do_not_block_a_submission():
+    facts = ProposalFacts(REF, State.DRAFT, 1, 2, 1, latest_errors=3, waived_errors=2)
+    assert refusal(Action.SUBMIT, facts, ALICE).reason == \
+        "version 2 has 1 error finding (and 2 waived): fix it and upload a new version"
+    assert refusal(Action.SUBMIT, ProposalFacts(REF, State.DRAFT, 1, 2, 1, latest_errors=2, waived_errors=2),
+                   ALICE) is None
+    assert refusal(Action.GRANT_WAIVER, facts, RITA, WaiverFacts(1, WaiverStatus.GRANTED)).reason == \
+        "ISAP-2026-014 has no waiver request waiting for an answer"
+
+
+def test_only_spans_in_which_every_open_query_waits_for_the_commissioner_are_counted_apart():
+    import datetime as dt
+
+    from isap.review.lifecycle import QueryStep, waiting_on_commissioner
+
+    def t(day):
+        return dt.datetime(2026, 11, day, tzinfo=dt.timezone.utc)
+
+    steps = [(1, t(3), QueryStep.QUESTION), (2, t(4), QueryStep.QUESTION), (1, t(5), QueryStep.ANSWER),
+             (2, t(9), QueryStep.ANSWER), (1, t(10), QueryStep.FOLLOW_UP), (1, t(12), QueryStep.RESOLUTION),
+             (2, t(13), QueryStep.RESOLUTION)]
+    # 3–5 both wait; 5–9 query 1 waits for the panel; 10–12 query 1 waits again, but query 2 waits for the panel
+    assert waiting_on_commissioner(steps, t(1), t(20)) == [(t(3), t(5))]
+    assert waiting_on_commissioner(steps, t(4), t(20)) == [(t(4), t(5))]
+    assert waiting_on_commissioner([(1, t(3), QueryStep.QUESTION)], t(1), t(6)) == [(t(3), t(6))]

@@ -342,7 +342,7 @@ def test_reminders_are_queued_once_each(env, tmp_path):
     assert soon["kind"] == "condition_due_soon" and reminders(env, dt.date(2026, 12, 31)) == []
     row = outbox(env)["condition_due_soon"]
     assert row["recipients"] == ["gov@blackcountry.nhs.uk", CONTACT]
-    assert "in 5 working day(s)" in row["subject"] and "Thursday 7 January 2027" in row["body"]
+    assert "in 5 working days" in row["subject"] and "Thursday 7 January 2027" in row["body"]
     [late] = reminders(env, dt.date(2027, 1, 8))
     assert late["kind"] == "condition_overdue" and reminders(env, dt.date(2027, 1, 20)) == []
     other = "ISAP-2026-042"
@@ -510,7 +510,7 @@ def test_the_delivery_flow_sends_the_outbox(prefect_harness, env, tmp_path, smtp
     monkeypatch.setenv("ISAP_SMTP_PORT", str(smtp.port))
     assert deliver_notifications() == {"sent": 1, "retry": 0, "failed": 0}
     [(to, msg)] = smtp.accepted
-    assert to == [CONTACT] and msg["Subject"] == f"{REF} version 1 checked: 0 error(s), 0 warning(s)"
+    assert to == [CONTACT] and msg["Subject"] == f"{REF} version 1 checked: 0 errors, 0 warnings"
     assert deliver_notifications() == {"sent": 0, "retry": 0, "failed": 0}
 
 

@@ -134,10 +134,10 @@ def _submitted_days_ago(service, tmp_path, working_days_ago: int) -> dt.date:
 
 def test_cli_reminders_apply_the_policy(env, tmp_path):
     day = _submitted_days_ago(env, tmp_path, 4).isoformat()
-    assert isap("reminders", "--today", day, cwd=tmp_path).stdout.strip() == "Wrote 0 reminder(s)"
+    assert isap("reminders", "--today", day, cwd=tmp_path).stdout.strip() == "Wrote 0 reminders"
     r = isap("reminders", "--today", day, cwd=tmp_path / "policy")
     assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == "Wrote 1 reminder(s)"
+    assert r.stdout.strip() == "Wrote 1 reminder"
     sent = isap("notify", "send", cwd=tmp_path)
     assert sent.returncode == 0, sent.stderr
     [eml] = (tmp_path / "data" / "outbox").glob("review-overdue_ISAP-2026-013_*.eml")

@@ -57,7 +57,7 @@ def test_annotate_cli_and_refused_file(tmp_path):
     out = tmp_path / "a.xlsx"
     r = subprocess.run([sys.executable, "-m", "isap.cli", "check", str(src), "--annotate", str(out)],
                        capture_output=True, text=True)
-    assert r.returncode == 1 and out.exists() and "2 cell(s) marked" in r.stderr
+    assert r.returncode == 1 and out.exists() and "2 cells marked" in r.stderr
     bad = tmp_path / "bad.xlsx"
     bad.write_bytes(b"not a workbook")
     r = subprocess.run([sys.executable, "-m", "isap.cli", "check", str(bad), "--annotate", str(tmp_path / "b.xlsx")],
@@ -176,9 +176,9 @@ def test_assurance_report_has_every_part(reviewed, db_url):
     html = render_report(service, "rita", ref, 1)
     version = service.show("rita", ref)["versions"][0]
     for part in (ref, version["sha256"], "Findings by domain", "REL011", "CVS joins via the alliance board.",
-                 "rating-red", "approved with conditions", "Sound case; relationships need work.",
-                 "Sign heads of terms with all practices", "ICB primary care lead", "2027-03-31",
-                 "Audit trail for checkpoint 1", "submitted → in_review", "@media print", "working_capital_months",
+                 "rating-red", "Approved with conditions", "Sound case; relationships need work.",
+                 "Sign heads of terms with all practices", "ICB primary care lead", "31 Mar 2027",
+                 "Audit trail for checkpoint 1", "Submitted → In review", "@media print", "working_capital_months",
                  "Monday to Friday less England bank holidays", "GB-ENG", REL011_SOURCE):
         assert part in html, part
     assert "002_beafc3e198b0dad1.txt" not in html  # sources by title, not by file name
@@ -220,13 +220,13 @@ def test_assurance_report_pdf_matches_the_html(reviewed, db_url, tmp_path):
         "Findings by domain",
         "REL011",
         "CVS joins via the alliance board.",
-        "approved with conditions",
+        "Approved with conditions",
         "Sound case; relationships need work.",
         "Sign heads of terms with all practices",
         "ICB primary care lead",
-        "2027-03-31",
+        "31 Mar 2027",
         "Audit trail for checkpoint 1",
-        "submitted → in_review",
+        "Submitted → In review",
         "working_capital_months",
         "GB-ENG",
         REL011_SOURCE,
@@ -408,3 +408,19 @@ def test_the_reports_audit_trail_names_events_in_words(reviewed, db_url):
     assert decided.label in html and f">{decided.value}<" not in html
     assert [h["event"] for h in report_context(service, "rita", ref, 1)["history"]][:2] == [
         AuditKind.PROPOSAL_CREATED.label, AuditKind.VERSION_UPLOADED.label]
+
+
+def test_annotated_copy_marks_a_waived_finding_as_waived_by_whom_and_why(tmp_path):
+    src = faulty(tmp_path)
+    report = check_file(src)
+    cap002 = next(f for f in report.findings if f.rule_id == "CAP002")
+    out = tmp_path / "annotated.xlsx"
+    annotate(src, report, out, {cap002.fingerprint: "by rita: the assets are held by the parent trust"})
+    wb = openpyxl.load_workbook(out)
+    d7 = wb["Finance"]["D7"]
+    assert d7.fill.fgColor.rgb.endswith("D9D9D9")  # grey: it no longer blocks
+    assert "WAIVED: by rita: the assets are held by the parent trust" in d7.comment.text
+    assert wb["Finance"]["I2"].fill.fgColor.rgb.endswith(WARNING_FILL.fgColor.rgb[-6:])
+    rows = {r[1]: r for r in wb["Findings"].iter_rows(min_row=2, values_only=True)}
+    assert rows["CAP002"][7] == "by rita: the assets are held by the parent trust" and rows["CAP011"][7] is None
+    assert wb["Findings"]["H1"].value == "waived"

@@ -20,7 +20,7 @@ def test_administrators_see_failed_sign_ins_and_the_last_verification(demo_env):
     shown = texts(at)
     assert "Failed and refused sign-ins" in [h.value for h in at.subheader] and "not been verified yet" in shown
     frame = at.dataframe[0].value
-    assert list(frame["username"]) == ["alice"] and list(frame["outcome"]) == ["failed"]
+    assert list(frame["User name"]) == ["alice"] and list(frame["What happened"]) == ["Wrong user name or password"]
     next(b for b in at.button if b.label == "Verify now").click()
     at.run()
     assert "events verified, head" in texts(at)

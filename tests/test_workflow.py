@@ -674,8 +674,8 @@ def test_every_warning_can_be_acknowledged_even_without_a_cell(service, tmp_path
     reasons = [h["reason"] for h in service.show("alice", REF)["history"] if h["action"] == "warning_acknowledged"]
     assert reasons == [
         "WB006 Partners N1: A notes column for our own use.",
-        "WB006 Notes, no cell: Working notes, ignored by ISAP.",
-        "WB006 Scratch, no cell: Scratch space.",
+        "WB006 Notes (the sheet as a whole): Working notes, ignored by ISAP.",
+        "WB006 Scratch (the sheet as a whole): Scratch space.",
     ]
 
 

@@ -16,6 +16,7 @@ from dashboards.render import md, plain
 from dashboards.resources import service
 from dashboards.session import me
 from dashboards.widgets import guarded
+from isap.review import wording
 from isap.review.capabilities import Capability
 from isap.review.events import NotificationStatus, notification_label, status_label
 
@@ -40,14 +41,14 @@ def outbox_page() -> None:
         st.info("No notifications to show.")
         return
     frame = pd.DataFrame([{
-        "Queued": r["created_at"][:16].replace("T", " "),
+        "Queued": wording.when(r["created_at"]),
         "Event": plain(notification_label(r["kind"])),
         "Proposal": r["reference"] or "",
         "To": plain(", ".join(r["recipients"]), 300),
         "Subject": plain(r["subject"], 200),
         "Status": plain(status_label(r["status"])),
         "Attempts": r["attempts"],
-        "Sent": (r["sent_at"] or "")[:16].replace("T", " "),
+        "Sent": wording.when(r["sent_at"]),
         "Reason": plain(r["last_error"] or "", 500),
     } for r in rows])
     st.dataframe(frame, hide_index=True, width="stretch")

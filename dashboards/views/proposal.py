@@ -1,4 +1,5 @@
-"""One proposal, as the signed-in person may see it: its findings, versions, conditions, review and history.
+"""One proposal, as the signed-in person may see it: its findings, versions, conditions, queries, review and
+history.
 
 The proposal is named by the page's address (`/proposal?ref=…&tab=…`), so a
 link opens it and its tab.  Each tab is a function of this module; the
@@ -29,21 +30,31 @@ from dashboards.widgets import (
     offer_download,
     wrapping_table,
 )
+from isap.review import wording
 from isap.review.capabilities import Capability
 from isap.review.lifecycle import (
     LAST_CHECKPOINT,
+    NEVER_WAIVED,
     Action,
     AssuranceDomain,
     Outcome,
+    QueryStatus,
+    QueryStep,
     Rating,
+    State,
+    WaiverStatus,
+    after_decision,
     condition_due_soon,
     condition_overdue,
+    decision_gaps,
+    decision_summary,
+    outcome_effect,
 )
 from isap.review.limits import TextKind
 from isap.review.service import ConditionInput, Service, WorkflowError, diff_findings
 
 PICK = "proposal_pick"
-TAB_NAMES = ("Findings", "Versions", "Conditions", "Review", "Timeline", "History")
+TAB_NAMES = ("Findings", "Versions", "Conditions", "Queries", "Review", "Timeline", "History")  # as st.tabs has them
 RATED = (Rating.RED, Rating.AMBER, Rating.GREEN)
 PLANNED_CHECKPOINTS = list(range(1, LAST_CHECKPOINT + 1))
 
@@ -102,6 +113,51 @@ def proposal_link(ref: str) -> str:
 
 
 
+def latest_decision(d: dict) -> dict | None:
+    """The review of the latest checkpoint decided, if any."""
+    return next((r for r in reversed(d["reviews"]) if r["decision"]), None)
+
+
+def decision_words(d: dict, review: dict) -> str:
+    """ "Checkpoint 1: approved with 1 condition, on 6 Dec 2026.", and, while the proposal stands where that
+    decision put it, what happens now ("… is back with … for checkpoint 2.")."""
+    dec, cp = review["decision"], review["checkpoint"]
+    conditions = sum(1 for c in d["conditions"] if c["checkpoint"] == cp)
+    said = f"{decision_summary(Outcome(dec['outcome']), cp, conditions)}, on {labels.day(dec['at'])}."
+    if State(d["state"]) not in (State.SUBMITTED, State.IN_REVIEW):
+        said += " " + after_decision(State(d["state"]), d["checkpoint"], d["name"],
+                                     d.get("commissioner_name") or d["commissioner"])
+    return said  # plain text: the page shows it through `md`
+
+
+def decision_documents(svc: Service, user: dict, d: dict, cp: int, place: str, reports: bool = True) -> None:
+    """The checkpoint's decision letter, to everyone who may read letters (the commissioner it is addressed to,
+    the reviewers), and, with `reports`, its assurance report to those who may read reports."""
+    from isap.outputs.letters import FontsMissing, font_dir, render_letter_pdf, render_report_pdf
+
+    ref, name = d["name"], plain(d["reference"])
+    letters = svc.can(user["username"], Capability.READ_DECISION_LETTERS)
+    reports = reports and svc.can(user["username"], Capability.READ_ASSURANCE_REPORTS)
+    if not (letters or reports):
+        return
+    try:
+        font_dir()
+    except FontsMissing as exc:
+        st.warning(fmt("PDF downloads are not available here: {}", exc))
+        return
+    c1, c2 = st.columns(2)
+    with c1:
+        if letters:
+            offer_download(user, fmt("Download the checkpoint {} decision letter (PDF)", cp),
+                           lambda username: render_letter_pdf(svc, username, ref, cp),
+                           f"{name}-checkpoint-{cp}-decision-letter.pdf", "application/pdf", f"letter-{place}")
+    with c2:
+        if reports:
+            offer_download(user, fmt("Download the checkpoint {} assurance report (PDF)", cp),
+                           lambda username: render_report_pdf(svc, username, ref, cp),
+                           f"{name}-checkpoint-{cp}-assurance.pdf", "application/pdf", f"report-{place}")
+
+
 def proposal_page() -> None:
     user = me()
     svc = service()
@@ -125,7 +181,12 @@ def proposal_page() -> None:
         st.caption("Contact: none that isap sends mail to (see the latest version's findings)")
     if contact["change"]:
         st.caption(fmt("The contact changed on {}: {}.", labels.day(contact["changed_at"]), contact["change"]))
+    decided = latest_decision(d)
+    if decided is not None:
+        st.success(md(decision_words(d, decided)))
     st.info(md(d["next_step"]))
+    if decided is not None:
+        decision_documents(svc, user, d, decided["checkpoint"], "top", reports=False)
     # shown as code: copied exactly (no mark-up, nothing inserted to stop it becoming a link), with a copy button
     st.caption("Link to this proposal, to copy and share:")
     st.code(proposal_link(ref), language=None, wrap_lines=True)
@@ -137,7 +198,8 @@ def proposal_page() -> None:
         st.query_params[TAB] = st.session_state[TAB]
 
     tabs = st.tabs(list(TAB_NAMES), key=TAB, on_change=follow_tab)
-    for place, tab in zip(tabs, (findings_tab, versions_tab, conditions_tab, review_tab, timeline_tab, history_tab)):
+    for place, tab in zip(tabs, (findings_tab, versions_tab, conditions_tab, queries_tab, review_tab, timeline_tab,
+                                 history_tab)):
         with place:
             tab(svc, user, d)
 
@@ -160,6 +222,7 @@ def findings_tab(svc: Service, user: dict, d: dict) -> None:
                 if st.form_submit_button("Acknowledge"):
                     act(svc.acknowledge, user["username"], ref, f["rule_id"], note, finding_id=f["id"],
                         success=f"{f['rule_id']} acknowledged.")
+    waivers_section(svc, user, d, offer)
     if offer.listed(Action.SUBMIT):
         if st.button(fmt("Submit for checkpoint {}", d["checkpoint"]), type="primary", key="submit",
                      **offer.disabled(Action.SUBMIT)):
@@ -167,6 +230,115 @@ def findings_tab(svc: Service, user: dict, d: dict) -> None:
         offer.explain(Action.SUBMIT)
     if offer.listed(Action.WITHDRAW):
         withdraw_form(svc, user, d, offer)
+
+
+def waivers_section(svc: Service, user: dict, d: dict, offer: Offer) -> None:
+    """Waivers: every one asked for, by whom and why and how it was answered; the commissioner asks for one on an
+    error finding, a reviewer grants or refuses a request (docs/workflow.md, "Queries and waivers")."""
+    ref = d["name"]
+    if d.get("waivers"):
+        st.subheader("Waivers")
+        for w in d["waivers"]:
+            st.markdown(fmt("**Waiver {}** (checkpoint {}, {}) of {} at {}: {}", w["id"], w["checkpoint"],
+                            WaiverStatus(w["status"]).label.lower(), w["rule_id"], w["place"], w["message"]))
+            st.caption(fmt("Asked for by {} on {}: {}", w["requested_by"], labels.day(w["requested_at"]),
+                           w["reason"]))
+            if w["ruled_by"]:
+                st.caption(fmt("{} by {} on {}: {}", WaiverStatus(w["status"]).label, w["ruled_by"],
+                               labels.day(w["ruled_at"]), w["ruling"]))
+            if w["status"] == WaiverStatus.REQUESTED and offer.listed(Action.GRANT_WAIVER):
+                with st.form(f"rule-waiver-{w['id']}"):
+                    why = st.text_area("Reason for granting or refusing", key=f"ruling-{w['id']}",
+                                       max_chars=TextKind.WAIVER_RULING.max_chars)
+                    grant, refuse = st.columns(2)
+                    if grant.form_submit_button("Grant waiver", key=f"grant-{w['id']}",
+                                                **offer.disabled(Action.GRANT_WAIVER)):
+                        act(svc.grant_waiver, user["username"], ref, w["id"], why,
+                            success=f"Waiver {w['id']} granted.")
+                    if refuse.form_submit_button("Refuse waiver", key=f"refuse-{w['id']}",
+                                                 **offer.disabled(Action.REFUSE_WAIVER)):
+                        act(svc.refuse_waiver, user["username"], ref, w["id"], why,
+                            success=f"Waiver {w['id']} refused.")
+    if offer.listed(Action.REQUEST_WAIVER):
+        open_errors = [f for f in d["findings"] if f["severity"] == "error" and not f.get("waiver")
+                       and f["rule_id"] not in NEVER_WAIVED]
+        if open_errors:
+            with st.expander("Ask for a waiver of an error finding"):
+                st.caption("A waiver is for an unusual but sound case the rule does not fit. Granted, the finding "
+                           "no longer stops a submission at this checkpoint, in later versions too, while it stays "
+                           "the same finding.")
+                with st.form("request-waiver"):
+                    choice = st.selectbox("Error finding", [f["id"] for f in open_errors], key="waiver-finding",
+                                          format_func=lambda i: plain(next(
+                                              f"{f['rule_id']} {f['sheet'] or ''} {f['cell'] or ''}: {f['message']}"
+                                              for f in open_errors if f["id"] == i), 200))
+                    why = st.text_area("Why it should be waived", key="waiver-reason",
+                                       max_chars=TextKind.WAIVER_REASON.max_chars)
+                    if st.form_submit_button("Ask for the waiver", **offer.disabled(Action.REQUEST_WAIVER)):
+                        act(svc.request_waiver, user["username"], ref, choice, why, success="Waiver asked for.")
+        offer.explain(Action.REQUEST_WAIVER)
+
+
+def queries_tab(svc: Service, user: dict, d: dict) -> None:
+    """Each query's thread in the order written; a reviewer raises, follows up and resolves, the commissioner
+    answers.  Days waiting for the commissioner's answers are shown apart from the review target."""
+    ref, offer = d["name"], Offer(d)
+    if d.get("waiting_on_commissioner"):
+        st.caption(fmt("{} working day(s) of this review waited for the commissioner's answers; they do not count "
+                       "against the review target.", d["waiting_on_commissioner"]))
+    if not d.get("queries"):
+        st.markdown("No queries.")
+    for q in d.get("queries", []):
+        about = q["about"] or "the proposal as a whole"
+        due = fmt(", answer by {}", labels.day(q["due_date"])) if q["due_date"] else ""
+        st.markdown(fmt("**Query {}** (checkpoint {}) on {}{}: {}", q["id"], q["checkpoint"], about, due,
+                        QueryStatus(q["status"]).label.lower()))
+        for m in q["thread"]:
+            st.caption(fmt("{} — {}, {}", QueryStep(m["step"]).label, m["author"], labels.when(m["at"])))
+            st.text(plain(m["text"], 10_000))
+        if q["status"] == QueryStatus.AWAITING_ANSWER and offer.listed(Action.ANSWER_QUERY):
+            with st.form(f"answer-query-{q['id']}"):
+                text = st.text_area("Your answer", key=f"query-answer-{q['id']}",
+                                    max_chars=TextKind.QUERY_ANSWER.max_chars)
+                if st.form_submit_button("Send answer", **offer.disabled(Action.ANSWER_QUERY)):
+                    act(svc.answer_query, user["username"], ref, q["id"], text, success="Answer sent.")
+        if q["status"] != QueryStatus.RESOLVED and offer.listed(Action.RESOLVE_QUERY):
+            with st.form(f"close-query-{q['id']}"):
+                text = st.text_area("Follow-up question, or note resolving the query", key=f"query-note-{q['id']}",
+                                    max_chars=TextKind.QUERY.max_chars)
+                follow, resolve = st.columns(2)
+                if q["status"] == QueryStatus.ANSWERED and follow.form_submit_button(
+                        "Follow up", key=f"follow-{q['id']}", **offer.disabled(Action.FOLLOW_UP_QUERY)):
+                    act(svc.follow_up_query, user["username"], ref, q["id"], text,
+                        success=f"Query {q['id']} followed up.")
+                if resolve.form_submit_button("Resolve", key=f"resolve-{q['id']}",
+                                              **offer.disabled(Action.RESOLVE_QUERY)):
+                    act(svc.resolve_query, user["username"], ref, q["id"], text, success=f"Query {q['id']} resolved.")
+        st.divider()
+    if offer.listed(Action.RAISE_QUERY):
+        st.subheader("Raise a query")
+        with st.form("raise-query"):
+            subjects = {"proposal": "The proposal as a whole", "finding": "A finding of the latest version",
+                        "cell": "A field or cell"}
+            subject = st.radio("About", list(subjects), format_func=subjects.get, key="query-subject",
+                               horizontal=True)
+            finding = st.selectbox("Finding (when about a finding)", [f["id"] for f in d["findings"]], index=None,
+                                   key="query-finding", format_func=lambda i: plain(next(
+                                       f"{f['rule_id']} {f['sheet'] or ''} {f['cell'] or ''}: {f['message']}"
+                                       for f in d["findings"] if f["id"] == i), 200))
+            place = st.text_input("Field or cell (when about one), such as Cover C7", key="query-place",
+                                  max_chars=TextKind.QUERY_PLACE.max_chars)
+            text = st.text_area("Query", key="query-text", max_chars=TextKind.QUERY.max_chars)
+            due = st.date_input("Answer by (optional)", value=None, key="query-due")
+            if st.form_submit_button("Raise query", **offer.disabled(Action.RAISE_QUERY)):
+                if subject == "finding" and finding is None:
+                    st.error("Nothing was raised: choose the finding the query is about.")
+                elif subject == "cell" and not place.strip():
+                    st.error("Nothing was raised: name the field or cell the query is about.")
+                else:
+                    act(svc.raise_query, user["username"], ref, text,
+                        finding_id=finding if subject == "finding" else None,
+                        place=place if subject == "cell" else None, due_date=due, success="Query raised.")
 
 
 def withdraw_form(svc: Service, user: dict, d: dict, offer: Offer) -> None:
@@ -242,6 +414,8 @@ def conditions_tab(svc: Service, user: dict, d: dict) -> None:
                         labels.day(c["due_date"])))
         if c["response"]:
             st.caption(fmt("Answer: {}", c["response"]))
+        if c.get("closing_note"):
+            st.caption(fmt("{} note: {}", labels.code(c["status"]), c["closing_note"]))
         if c["status"] != "open":
             continue  # closed conditions offer nothing more
         if offer.listed(Action.ANSWER_CONDITION):
@@ -249,7 +423,8 @@ def conditions_tab(svc: Service, user: dict, d: dict) -> None:
                 text = st.text_area("Your answer", key=f"answer-text-{c['id']}",
                                     max_chars=TextKind.ANSWER.max_chars)
                 if st.form_submit_button("Send answer", **offer.disabled(Action.ANSWER_CONDITION)):
-                    act(svc.answer_condition, user["username"], ref, c["id"], text, success="Answer sent.")
+                    act(svc.answer_condition, user["username"], ref, c["id"], text, success="Answer sent.",
+                        clear=(f"answer-text-{c['id']}",))  # an answer sent leaves an empty box
         closing = [a for a in (Action.DISCHARGE_CONDITION, Action.CARRY_FORWARD_CONDITION) if offer.listed(a)]
         if closing:
             with st.form(f"close-{c['id']}"):
@@ -289,8 +464,9 @@ def timeline_tab(svc: Service, user: dict, d: dict) -> None:
                                 "To": labels.day(s["to"]) or "now", "Working days": s["working_days"]}
                                for s in t["states"]]), hide_index=True, width="stretch")
     waiting = t["waiting_for_commissioner_working_days"]
-    if waiting is not None:
-        st.caption(fmt("Of which waiting for the commissioner: {} working days.", waiting))
+    if waiting:
+        st.caption(fmt("Of the current review, waiting for the commissioner's answers to queries: {}.",
+                       wording.working_days(waiting)))
     if offer.listed(Action.PLAN_SUBMISSION):
         with st.form("plan-date"):
             # Streamlit knows a keyed widget by its key alone and takes `index` only when it first makes it: a key
@@ -324,17 +500,18 @@ def history_tab(svc: Service, user: dict, d: dict) -> None:
     """Everything that happened to the proposal, downloadable; the assurance report and decision letter."""
     ref = d["name"]
     if d["history"]:
-        cols = ["at", "actor", "action", "from_state", "to_state", "reason"]
-        history = pd.DataFrame(d["history"])
-        history["action"] = history["action"].map(labels.event)
-        shown, config = labels.table(history, cols, codes=("from_state", "to_state"), times=("at",))
+        # in words (isap.review.wording), the same as the assurance report's audit trail and the CSV
+        history = pd.DataFrame([{"at": w["when"], "actor": w["who"], "action": w["what"], "change": w["change"],
+                                 "checkpoint": w["checkpoint"], "reason": w["details"]}
+                                for w in map(wording.history_row, d["history"])])
+        shown, config = labels.table(history, ["at", "actor", "action", "change", "checkpoint", "reason"])
         wrapping_table(shown, config)
-        from isap.outputs.exports import to_csv
+        from isap.outputs.exports import history_csv
 
-        def history_csv(username: str) -> bytes:  # the history as the person may read it at the click
-            return to_csv(svc.show(username, ref)["history"], cols).encode()
+        def history_file(username: str) -> bytes:  # the history as the person may read it at the click
+            return history_csv(svc.show(username, ref)["history"]).encode()
 
-        offer_download(user, "Download the history (CSV)", history_csv, f"{plain(d['reference'])}-history.csv",
+        offer_download(user, "Download the history (CSV)", history_file, f"{plain(d['reference'])}-history.csv",
                        "text/csv", "history")
     if svc.can(user["username"], Capability.READ_ASSURANCE_REPORTS):
         from isap.outputs.assurance_report import render_report
@@ -387,6 +564,12 @@ def review_tab(svc: Service, user: dict, d: dict) -> None:
         st.markdown(fmt("> {}  \n— {}, {}", c["text"], c["author"], labels.when(c["at"])))
     ref = d["name"]
     offer = Offer(d)
+    decided = latest_decision(d)
+    if decided is not None and State(d["state"]) not in (State.SUBMITTED, State.IN_REVIEW):
+        st.subheader("What happens now")
+        st.markdown(md(decision_words(d, decided)))
+        decision_documents(svc, user, d, decided["checkpoint"], "review")
+    explanatory_notes(d["findings"])
     if offer.listed(Action.TAKE) or offer.listed(Action.RETURN):
         c1, c2 = st.columns(2)
         if offer.listed(Action.TAKE):
@@ -401,48 +584,96 @@ def review_tab(svc: Service, user: dict, d: dict) -> None:
                     act(svc.return_submission, user["username"], ref, reason, expected_version=d["version"],
                         success="Returned.")
     if offer.listed(Action.DECIDE):
-        with st.form("decide"):
-            st.subheader(fmt("Checkpoint {} decision", d["checkpoint"]))
-            cols = st.columns(len(AssuranceDomain))
-            ratings = {dom.value: cols[i].selectbox(md(dom.label), tuple(r.value for r in RATED), index=None,
-                                                    key=f"rating-{dom.value}", placeholder="Rate",
-                                                    format_func=labels.code)
-                       for i, dom in enumerate(AssuranceDomain)}
-            # no default: the reviewer chooses the outcome every time
-            outcome = st.selectbox("Outcome", tuple(o.value for o in Outcome), index=None, key="outcome",
-                                   format_func=labels.code, placeholder="Choose the outcome")
-            rationale = st.text_area("Rationale", key="rationale", max_chars=TextKind.RATIONALE.max_chars)
-            st.markdown("**Conditions** (only with the outcome Approved with conditions)")
-            st.caption("Type in the last row to add a condition. By keyboard: Tab into the table, move with the arrow "
-                       "keys, press Enter to type in a cell, Enter again to keep it; the due date opens a date "
-                       "picker.")
-            conditions = st.data_editor(
-                pd.DataFrame({"text": pd.Series(dtype="str"), "owner": pd.Series(dtype="str"),
-                              "due": pd.Series(dtype="datetime64[ns]")}),
-                num_rows="dynamic", hide_index=True, width="stretch", key="conditions", placeholder="",
-                alt="Conditions of the decision: one row each, with the condition, its owner and its due date",
-                column_config={
-                    "text": st.column_config.TextColumn("Condition", width="large",
-                                                        max_chars=TextKind.CONDITION.max_chars),
-                    "owner": st.column_config.TextColumn("Owner", width="medium",
-                                                         max_chars=TextKind.CONDITION_OWNER.max_chars),
-                    "due": st.column_config.DateColumn("Due date", format="D MMM YYYY",
-                                                       min_value=dt.date.today()),
-                })
-            if st.form_submit_button("Record decision", type="primary", **offer.disabled(Action.DECIDE)):
-                conds = condition_inputs(conditions)
-                if outcome is None:
-                    st.error("Choose the outcome of the decision.")
-                elif isinstance(conds, str):
-                    st.error(md(conds))
-                else:
-                    act(svc.decide, user["username"], ref, outcome, {k: v for k, v in ratings.items() if v},
-                        rationale, conds, expected_version=d["version"], success="Decision recorded.")
+        decision_form(svc, user, d, offer)
     if offer.listed(Action.COMMENT):
         with st.form("comment"):
             text = st.text_area("Comment", key="comment-text", max_chars=TextKind.COMMENT.max_chars)
             if st.form_submit_button("Add comment", **offer.disabled(Action.COMMENT)):
                 act(svc.comment, user["username"], ref, text, success="Comment added.")
+
+
+def explanatory_notes(findings: list[dict]) -> None:
+    """The commissioner's notes on the warnings, each with the finding it answers, in words that wrap: beside
+    the decision form, where the reviewer weighs them, rather than at the far end of the findings table."""
+    noted = [f for f in findings if f.get("acknowledged")]
+    if not noted:
+        return
+    with st.expander(fmt("Explanatory notes from the commissioner ({})", len(noted)), expanded=True):
+        for f in noted:
+            where = " ".join(str(x) for x in (f["sheet"], f["cell"]) if x)
+            st.markdown(fmt("**{}** {}: {}  \nNote: “{}” ({})", f["rule_id"], where, f["message"],
+                            f["acknowledged"]["note"], f["acknowledged"]["by"]))
+
+
+# the decision form's parts, as the error summary links to them (the anchors' ids, before each part)
+ANCHORS = {"outcome": "decision-outcome", "ratings": "decision-ratings", "rationale": "decision-rationale",
+           "conditions": "decision-conditions"}
+
+
+def anchor(part: str) -> None:
+    """A place in the page the error summary's link for `part` goes to (a constant id, nothing from outside)."""
+    st.html(f'<span id="{ANCHORS[part]}"></span>')
+
+
+def decision_form(svc: Service, user: dict, d: dict, offer: Offer) -> None:
+    """The checkpoint decision.  A decision that lacks anything records nothing, and the summary at the top of
+    the form lists every missing part at once, each linking to its field, as the GOV.UK error summary does."""
+    ref = d["name"]
+    with st.form("decide"):
+        st.subheader(fmt("Checkpoint {} decision", d["checkpoint"]))
+        summary = st.empty()  # filled after the button, above the fields
+        anchor("ratings")
+        cols = st.columns(len(AssuranceDomain))
+        ratings = {dom.value: cols[i].selectbox(md(dom.label), tuple(r.value for r in RATED), index=None,
+                                                key=f"rating-{dom.value}", placeholder="Rate",
+                                                format_func=labels.code)
+                   for i, dom in enumerate(AssuranceDomain)}
+        # no default: the reviewer chooses the outcome every time
+        anchor("outcome")
+        outcome = st.selectbox("Outcome", tuple(o.value for o in Outcome), index=None, key="outcome",
+                               format_func=labels.code, placeholder="Choose the outcome")
+        anchor("rationale")
+        rationale = st.text_area("Rationale", key="rationale", max_chars=TextKind.RATIONALE.max_chars)
+        anchor("conditions")
+        st.markdown("**Conditions** (only with the outcome Approved with conditions)")
+        st.caption("Type in the last row to add a condition. By keyboard: Tab into the table, move with the arrow "
+                   "keys, press Enter to type in a cell, Enter again to keep it; the due date opens a date "
+                   "picker.")
+        conditions = st.data_editor(
+            pd.DataFrame({"text": pd.Series(dtype="str"), "owner": pd.Series(dtype="str"),
+                          "due": pd.Series(dtype="datetime64[ns]")}),
+            num_rows="dynamic", hide_index=True, width="stretch", key="conditions", placeholder="",
+            alt="Conditions of the decision: one row each, with the condition, its owner and its due date",
+            column_config={
+                "text": st.column_config.TextColumn("Condition", width="large",
+                                                    max_chars=TextKind.CONDITION.max_chars),
+                "owner": st.column_config.TextColumn("Owner", width="medium",
+                                                     max_chars=TextKind.CONDITION_OWNER.max_chars),
+                "due": st.column_config.DateColumn("Due date", format="D MMM YYYY",
+                                                   min_value=dt.date.today()),
+            })
+        if not st.form_submit_button("Record decision", type="primary", **offer.disabled(Action.DECIDE)):
+            return
+        conds = condition_inputs(conditions)
+        given = {k: v for k, v in ratings.items() if v}
+        chosen = Outcome(outcome) if outcome else None
+        todo = [(g.part, g.todo) for g in decision_gaps(chosen, given, rationale,
+                                                          0 if isinstance(conds, str) else len(conds))]
+        if isinstance(conds, str):
+            todo.append(("conditions", conds))
+        if todo:
+            summary.error(fmt(error_summary(todo), *(words for _, words in todo)))
+            return
+        state, cp = outcome_effect(chosen, d["checkpoint"])
+        act(svc.decide, user["username"], ref, outcome, given, rationale, conds, expected_version=d["version"],
+            success="Decision recorded. " + after_decision(state, cp, ref, d.get("commissioner_name")
+                                                           or d["commissioner"]))
+
+
+def error_summary(todo: list[tuple[str, str]]) -> str:
+    """The GOV.UK error summary's Markdown template: a heading, then each missing part as a link to its field
+    (the anchors are constants; the words go in through `fmt`)."""
+    return "**There is a problem**\n\n" + "\n".join(f"- [{{}}](#{ANCHORS[part]})" for part, _ in todo)
 
 
 def condition_inputs(table: pd.DataFrame) -> list[ConditionInput] | str:

@@ -1,4 +1,5 @@
-"""Reviewers: every proposal waiting, overdue reviews first, with filters and charts of the queue over time."""
+"""Reviewers: the work waiting for review, overdue first then the oldest, with who has each; every other
+proposal a filter away; charts of the queue over time and of the waits against the target."""
 
 from __future__ import annotations
 
@@ -11,6 +12,10 @@ from dashboards.resources import service
 from dashboards.session import me
 from dashboards.widgets import guarded, open_proposal, opened_row, row_opens_caption, wrapping_table
 from isap.review.lifecycle import State
+
+WAITING = (State.SUBMITTED, State.IN_REVIEW)  # the queue's work: shown unless other states are chosen
+WAITING_BARS = 40  # the chart shows the longest waits; the table above lists every proposal
+BAR_STEP = 28  # pixels per proposal in the chart of waiting times
 
 
 def review_queue_page() -> None:
@@ -32,32 +37,41 @@ def review_queue_page() -> None:
     st.bar_chart(frame.groupby(["checkpoint", "state"]).size().unstack(fill_value=0).rename(columns=labels.code),
                  height=220,
                  x_label="Checkpoint", y_label="Proposals")
+    # By default the work waiting: what waits to be taken and what is in review; other states are a choice away.
     f1, f2, f3, f4 = st.columns(4)
-    states = f1.multiselect("State", [s for s in State if s in set(frame["state"])], key="f_state",
-                            format_func=labels.code)
+    present = [s for s in State if s in set(frame["state"])]
+    states = f1.multiselect("State", present, default=[s for s in WAITING if s in present], key="f_state",
+                            format_func=labels.code, placeholder="Every state")
     cps = f2.multiselect("Checkpoint", sorted(frame["checkpoint"].unique()), key="f_cp")
     orgs = f3.multiselect("Commissioner", sorted(frame["commissioner"].unique()), key="f_org")
     ptypes = f4.multiselect("Provider type", sorted(frame["provider_type"].dropna().unique()), key="f_ptype",
                             format_func=plain)
-    max_age = st.slider("Waiting at most (working days)", 0, max(60, int(frame["working_days_in_state"].max())),
-                        max(60, int(frame["working_days_in_state"].max())), key="f_age")
+    longest = max(60, int(frame["working_days_in_state"].max()))
+    g1, g2 = st.columns([3, 1])
+    max_age = g1.slider("Waiting at most (working days)", 0, longest, longest, key="f_age")
+    mine = g2.toggle("Only those I have in review", key="f_mine")
     view = frame
     for col, chosen in (("state", states), ("checkpoint", cps), ("commissioner", orgs), ("provider_type", ptypes)):
         if chosen:
             view = view[view[col].isin(chosen)]
     view = view[view["working_days_in_state"] <= max_age]
+    if mine:
+        view = view[view["reviewer"] == user["username"]]
     target = svc.policy.review_target_working_days
-    st.caption(fmt("Policy target: {} working days in review. Overdue reviews come first, marked OVERDUE.", target))
-    # Overdue rows first and marked: a Styler would highlight too, but costs seconds at 10,000 rows.
+    st.caption(fmt("Policy target: {} working days in review. Overdue reviews come first, marked OVERDUE, then "
+                   "the longest waiting.", target))
+    # Overdue rows first and marked, then the oldest: a Styler would highlight too, but costs seconds at 10,000 rows.
     ordered = view.sort_values(["overdue", "working_days_in_state"], ascending=False, kind="stable").copy()
     ordered["overdue"] = ordered["overdue"].map({True: "⚠ OVERDUE", False: ""})
     # late: a planned submission date has passed without a submission (docs/workflow.md, "Calendar")
     ordered["late"] = ordered["late"].map({True: "⚠ LATE", False: ""})
-    # the key columns first, so state, waiting time and overdue are on screen without scrolling sideways
-    shown, config = labels.table(ordered, ["reference", "state", "working_days_in_state", "overdue", "late",
+    # the key columns first, so state, waiting time, overdue, lateness and who has it are on screen
+    shown, config = labels.table(ordered, ["reference", "state", "working_days_in_state", "overdue", "late", "reviewer",
                                            "checkpoint", "title", "commissioner", "provider_type"], codes=("state",))
     row_opens_caption()
     event = wrapping_table(shown, config, on_select="rerun", selection_mode="single-row", key="queue-table")
+    if ordered.empty:
+        st.caption("Nothing matches the filters.")
     if (ref := opened_row(event, ordered)) is not None:
         open_proposal(ref)
     st.subheader("Proposals by state over time")
@@ -85,27 +99,41 @@ def states_chart(history: list[dict]) -> None:
 
 
 def waiting_chart(view: pd.DataFrame, target: int) -> None:
-    """Working days each proposal has waited for review, against the policy target (the dashed line)."""
+    """One bar per proposal waiting for review, as long as the working days it has waited, and the policy
+    target as a dashed line across them, labelled.
+
+    Each bar has its own band of BAR_STEP pixels, so the chart grows with the proposals rather than squeezing
+    them into a fixed height; the target line is drawn on the bars' own data (`alt.datum`), so the two layers
+    share one y scale and the line spans every bar.
+    """
     import altair as alt
 
     waiting = view[view["state"].isin([State.SUBMITTED, State.IN_REVIEW])]
     if waiting.empty:
         st.caption("No proposal is waiting for review.")
         return
-    waiting = waiting.nlargest(40, "working_days_in_state")  # the longest waits; the table lists every one
-    frame = pd.DataFrame({"Proposal": waiting["name"], "Working days": waiting["working_days_in_state"],
-                          "Waiting": [("Overdue" if o else "Within target") for o in waiting["overdue"]]})
+    waiting = waiting.nlargest(WAITING_BARS, "working_days_in_state")  # the longest waits; the table lists all
+    frame = pd.DataFrame({"Proposal": waiting["name"].astype(str).to_list(),
+                          "Working days": waiting["working_days_in_state"].astype(int).to_list(),
+                          "Waiting": ["Overdue" if o else "Within target" for o in waiting["overdue"]]})
+    longest = max(int(frame["Working days"].max()), target)
+    x = alt.X("Working days:Q", title="Working days waiting", scale=alt.Scale(domain=[0, longest + 1]),
+              axis=alt.Axis(tickMinStep=1, format="d"))
     bars = alt.Chart(frame).mark_bar().encode(
         y=alt.Y("Proposal:N", sort="-x", title=None, axis=alt.Axis(labelLimit=200)),
-        x=alt.X("Working days:Q", axis=alt.Axis(tickMinStep=1, format="d")),
+        x=x,
         color=alt.Color("Waiting:N", scale=alt.Scale(domain=["Within target", "Overdue"],
                                                      range=["#005eb8", "#d5281b"]),
                         legend=alt.Legend(orient="top", title=None)),
         tooltip=["Proposal", "Working days", "Waiting"],
     )
-    rule = alt.Chart(pd.DataFrame({"Target": [target]})).mark_rule(strokeDash=[6, 4], color="#212b32").encode(
-        x="Target:Q", tooltip=["Target"])
-    st.altair_chart((bars + rule).properties(height=max(120, 28 * len(frame))), width="stretch")
+    # the line and its label are named for screen readers too (axe: an SVG mark group needs its text)
+    said = f"Target: {target} working days"
+    line = alt.Chart(frame).mark_rule(strokeDash=[6, 4], color="#212b32", size=2, description=said).encode(
+        x=alt.datum(target), tooltip=alt.value(said))
+    words = alt.Chart(frame).mark_text(align="left", dx=4, dy=-6, color="#212b32", description=said).encode(
+        x=alt.datum(target), y=alt.value(0), text=alt.datum(said))
+    st.altair_chart(alt.layer(bars, line, words).properties(height=alt.Step(BAR_STEP)), width="stretch")
     st.caption(fmt("The dashed line is the policy target of {} working days.", target))
 
 

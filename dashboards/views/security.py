@@ -12,6 +12,8 @@ from dashboards.render import fmt
 from dashboards.resources import service
 from dashboards.session import me
 from dashboards.widgets import guarded
+from isap.review import wording
+from isap.review.sessions import SignInOutcome
 
 
 def security_page(user: dict) -> None:
@@ -26,10 +28,10 @@ def security_page(user: dict) -> None:
         st.info("The audit history has not been verified yet. The daily reminders verify it; so does "
                 "`isap audit verify`.")
     elif last["ok"]:
-        st.success(fmt("Verified {} UTC: {}", last["at"][:16].replace("T", " "), last["summary"]))
+        st.success(fmt("Verified {}: {}", wording.when(last["at"]), wording.details(None, last["summary"])))
     else:
-        st.error(fmt("The audit history was changed (found {} UTC): {}", last["at"][:16].replace("T", " "),
-                     last["summary"]))
+        st.error(fmt("The audit history was changed (found {}): {}", wording.when(last["at"]),
+                     wording.details(None, last["summary"])))
     if st.button("Verify now"):
         svc.verify_audit(user["username"])
         st.rerun()
@@ -43,7 +45,14 @@ def security_page(user: dict) -> None:
                    "`isap user unlock NAME` lifts it at once.", len(attempts), svc.policy.sign_in_max_failures,
                    window))
     # a dataframe shows each user name as the text it is (a name typed by anyone is never Markdown)
-    st.dataframe(pd.DataFrame(attempts)[["at", "username", "outcome"]], hide_index=True, width="stretch")
+    st.dataframe(pd.DataFrame([{"When": wording.when(a["at"]), "User name": a["username"],
+                                "What happened": sign_in_outcome(a["outcome"])} for a in attempts]),
+                 hide_index=True, width="stretch")
+
+
+def sign_in_outcome(code: str) -> str:
+    """A sign-in's outcome in words; one this version does not know, as it is."""
+    return SignInOutcome(code).label if code in SignInOutcome._value2member_map_ else code
 
 
 if __name__ == "__main__":  # Streamlit runs a page's file as a script; imported, it only defines the page

@@ -17,6 +17,7 @@ from dashboards import session
 from dashboards.render import fmt, plain
 from dashboards.resources import service
 from dashboards.widgets import act, guarded, kind_error
+from isap.review import wording
 from isap.review.service import StoreError, WorkflowError
 
 STATE_WORDS = {"active": "Active", "expired": "Expired", "revoked": "Revoked"}
@@ -53,8 +54,8 @@ def tokens_page() -> None:
         return
     st.dataframe(pd.DataFrame([{
         "Number": r["id"], "Name": plain(r["name"]), "User": plain(r["user"]),
-        "State": STATE_WORDS.get(r["state"], plain(r["state"])), "Expires": r["expires_at"][:10],
-        "Last used": (r["last_used_at"] or "never")[:16].replace("T", " "),
+        "State": STATE_WORDS.get(r["state"], plain(r["state"])), "Expires": wording.day(r["expires_at"]),
+        "Last used": wording.when(r["last_used_at"]) or "never",
     } for r in rows]), hide_index=True, width="stretch")
     live = {r["id"]: r for r in rows if r["state"] == "active"}
     if not live:

@@ -22,6 +22,7 @@ from dashboards.widgets import (
     open_proposal,
     size_text,
 )
+from isap.review import wording
 from isap.review.capabilities import Capability
 from isap.review.service import StoreError, WorkflowError
 
@@ -109,8 +110,8 @@ def upload_outcome(upload, data: bytes, filename: str) -> None:
             # the file of an earlier version again, or a proposal closed to new versions: not "fixed", however clean
             st.warning(md(result.message))
         else:
-            shown(fmt("{} {} {}: {} error(s), {} warning(s).", result.reference, what, result.version,
-                      result.errors, result.warnings))
+            shown(fmt("{} {} {}: {}.", result.reference, what, result.version,
+                      wording.errors_and_warnings(result.errors, result.warnings)))
         if result.retitled is not None:
             st.info(fmt("This version changed the proposal's title from “{}” to “{}”.", *result.retitled))
         if st.button(fmt("Open {}", result.reference), key="open-uploaded"):
@@ -119,10 +120,23 @@ def upload_outcome(upload, data: bytes, filename: str) -> None:
         st.error(md(result.message))
     findings_view(result.report.get("findings", []), "upload")
     if result.report.get("findings") and result.errors + result.warnings:
-        annotated_download(data, result.report, filename)
+        annotated_download(data, result.report, filename, waived_findings(result))
 
 
-def annotated_download(data: bytes, report: dict, filename: str) -> None:
+def waived_findings(result) -> dict[str, str]:
+    """The findings waived for the uploaded version's proposal at its checkpoint, by fingerprint: who waived
+    each and why, for the annotated copy."""
+    if not result.reference:
+        return {}
+    try:
+        d = service().show(me()["username"], uploaded_name(result))
+    except (WorkflowError, StoreError):  # the copy is an extra: without the waivers it still marks every finding
+        return {}
+    return {w["fingerprint"]: f"by {w['ruled_by']}: {w['ruling']}" for w in d.get("waivers", [])
+            if w["status"] == "granted" and w["checkpoint"] == d["checkpoint"]}
+
+
+def annotated_download(data: bytes, report: dict, filename: str, waived: dict[str, str] | None = None) -> None:
     """Offer the workbook with its findings marked; a workbook the annotation cannot read gets a plain message.
 
     The annotation reads the uploaded bytes again, in a limited child as the
@@ -133,7 +147,7 @@ def annotated_download(data: bytes, report: dict, filename: str) -> None:
     from isap.rules.engine import CheckReport
 
     try:
-        annotated = annotate_bytes(data, CheckReport.from_dict(report), service().policy)
+        annotated = annotate_bytes(data, CheckReport.from_dict(report), service().policy, waived)
     except Exception as exc:  # noqa: BLE001 - hostile bytes may fail in any parser; the check's result stands
         if isinstance(exc, AnnotateError):  # expected: a file the check could not assess (not an alarm)
             log.info("no annotated copy of %r: %s", plain(filename), exc)

@@ -18,6 +18,7 @@ from dashboards import session
 from dashboards.render import fmt, plain
 from dashboards.resources import service
 from dashboards.widgets import act, guarded
+from isap.review import wording
 from isap.review.capabilities import Capability
 from isap.review.regions import Region
 from isap.review.service import Forbidden
@@ -44,10 +45,10 @@ def users_page() -> None:
                "`set-password`, `list` and `sessions end`.")
     st.dataframe(pd.DataFrame([{
         "User": plain(r["username"]),
-        "Role": plain(r["role"]),
+        "Role": plain(wording.code(r["role"])),
         "Organisation": plain(r["organisation"] or ""),
         "State": STATE_WORDS.get(r["state"], plain(r["state"])),
-        "Last sign-in": (r["last_sign_in"] or "never")[:16].replace("T", " "),
+        "Last sign-in": wording.when(r["last_sign_in"]) or "never",
         "Open sessions": r["open_sessions"],
     } for r in rows]), hide_index=True, width="stretch")
     access(svc, me, rows)

@@ -30,6 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from isap.api.limits import RateLimit
 from isap.api.problems import PROBLEM_JSON, TYPE_PREFIX, Problem, ProblemCode, from_service_error
 from isap.review.service import Service, StoreError, WorkflowError
+from isap.review.wording import count
 
 log = logging.getLogger(__name__)
 
@@ -365,8 +366,9 @@ def _uploaded(staged_id: str, res, filename: str, created: bool = True) -> JSONR
             "duplicate": res.duplicate, "errors": res.errors, "warnings": res.warnings, "sha256": res.sha256,
             "kept_as": res.kept_as, "message": res.message}
     if res.reference is None:
-        said = f"{filename}: {res.message} Kept as {res.kept_as}. {res.errors} error(s)." if filename else \
-            f"{res.message} Kept as {res.kept_as}. {res.errors} error(s)."
+        errors = count(res.errors, "error")
+        said = f"{filename}: {res.message} Kept as {res.kept_as}. {errors}." if filename else \
+            f"{res.message} Kept as {res.kept_as}. {errors}."
         raise Problem(ProblemCode.NOT_ASSIGNED, said, upload=body)
     return JSONResponse(body, status_code=201 if created else 200)
 

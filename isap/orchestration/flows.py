@@ -26,6 +26,7 @@ from isap import composition
 from isap.orchestration import notifications, steps
 from isap.policy import Policy
 from isap.review.service import Service, StoreBusy
+from isap.review.wording import count
 
 RETRY_DELAYS = exponential_backoff(backoff_factor=1)
 
@@ -91,7 +92,7 @@ def assure_staged_uploads(staging: str, policy: Policy | None = None) -> dict:
     # failed for good in this attempt or an earlier one (a retried run must not end Completed over them)
     failed = list(dict.fromkeys(outcome.failed_ids + service.failed_in_run(staging)))
     if failed:
-        raise UploadsNotFinished(f"{len(failed)} staged upload(s) not finished: "
+        raise UploadsNotFinished(f"{count(len(failed), 'staged upload')} not finished: "
                                  + ", ".join(f"{i[:8]}…" for i in failed))
     return outcome.as_dict()
 
@@ -162,7 +163,7 @@ def resume_staged(grace_seconds: float = 120.0) -> int:
 
     taken = resume_abandoned(_service(), grace_seconds)
     if taken:
-        get_run_logger().info("resumed %d abandoned run(s) of staged uploads", taken)
+        get_run_logger().info("resumed %s of staged uploads", count(taken, "abandoned run"))
     return taken
 
 

@@ -4,7 +4,8 @@ Their data and formatting are left as they are; each cell at fault gets a
 red (error) or amber (warning) fill and a comment with the rule, message and
 source (the document by title, publisher and year), and a `Findings` sheet
 lists every finding with a link to its cell (findings with no cell, such as a
-missing sheet, are listed too).  Reading
+missing sheet, are listed too).  A finding a reviewer has waived for the proposal's checkpoint is
+marked grey, and its comment and its row say who waived it and why.  Reading
 the annotated copy back gives the same findings: the engine knows and
 ignores the Findings sheet.
 """
@@ -24,6 +25,7 @@ from isap.workbook.template import normalise_name
 
 ERROR_FILL = PatternFill("solid", fgColor="F4B6B6")
 WARNING_FILL = PatternFill("solid", fgColor="FFE08A")
+WAIVED_FILL = PatternFill("solid", fgColor="D9D9D9")
 FINDINGS_SHEET = "Findings"
 
 
@@ -31,19 +33,22 @@ class AnnotateError(RuntimeError):
     pass
 
 
-def annotated_copy(data: bytes, report: CheckReport, policy=None) -> tuple[bytes, int]:
+def annotated_copy(data: bytes, report: CheckReport, policy=None,
+                   waived: dict[str, str] | None = None) -> tuple[bytes, int]:
     """The annotated copy of a workbook held in memory, and how many cells were marked.
 
     Making it parses the uploaded bytes again (openpyxl reads the whole
     workbook), so it runs in a limited child like the check itself, never in
     the process that serves other people; a child that runs out of a limit
-    is an `AnnotateError` like any other reason the copy cannot be made."""
+    is an `AnnotateError` like any other reason the copy cannot be made.  `waived` names the waived findings
+    by fingerprint, each with who waived it and why."""
     from isap.policy import Policy
     from isap.workbook import isolation
 
     if report.refused:
         raise _not_assessed(report)
-    outcome = isolation.run(_annotate_in_child, (data, report), isolation.Limits.from_policy(policy or Policy()))
+    outcome = isolation.run(_annotate_in_child, (data, report, waived or {}),
+                            isolation.Limits.from_policy(policy or Policy()))
     if isinstance(outcome, isolation.Failure):
         raise AnnotateError(f"the annotated copy could not be made within the safety limits ({outcome.detail})")
     made, payload, marked = outcome
@@ -52,17 +57,17 @@ def annotated_copy(data: bytes, report: CheckReport, policy=None) -> tuple[bytes
     return payload, marked
 
 
-def annotate_bytes(data: bytes, report: CheckReport, policy=None) -> bytes:
+def annotate_bytes(data: bytes, report: CheckReport, policy=None, waived: dict[str, str] | None = None) -> bytes:
     """The annotated copy of a workbook held in memory (for downloads), made in a limited child."""
-    return annotated_copy(data, report, policy)[0]
+    return annotated_copy(data, report, policy, waived)[0]
 
 
-def _annotate_in_child(data: bytes, report: CheckReport) -> tuple[bool, bytes | str, int]:
+def _annotate_in_child(data: bytes, report: CheckReport, waived: dict[str, str]) -> tuple[bool, bytes | str, int]:
     import io
 
     out = io.BytesIO()
     try:
-        marked = annotate(io.BytesIO(data), report, out)
+        marked = annotate(io.BytesIO(data), report, out, waived)
     except AnnotateError as exc:
         return False, str(exc), 0
     return True, out.getvalue(), marked
@@ -93,7 +98,7 @@ def _text(ws, row: int, column: int, value: str | None):
     return c
 
 
-def annotate(source, report: CheckReport, out) -> int:
+def annotate(source, report: CheckReport, out, waived: dict[str, str] | None = None) -> int:
     """Write the annotated copy; returns how many cells were marked.
 
     Raises `AnnotateError`, with a one-line reason, for anything that stops the copy being made (a
@@ -107,7 +112,7 @@ def annotate(source, report: CheckReport, out) -> int:
     except Exception as exc:  # noqa: BLE001 - any part openpyxl cannot read, however it fails
         raise AnnotateError(f"a part of the workbook could not be read for the annotated copy "
                             f"({type(exc).__name__}); the check itself is complete") from None
-    marked = _mark(wb, report)
+    marked = _mark(wb, report, waived or {})
     try:
         wb.save(out)
     except OSError as exc:
@@ -117,7 +122,7 @@ def annotate(source, report: CheckReport, out) -> int:
     return marked
 
 
-def _mark(wb, report: CheckReport) -> int:
+def _mark(wb, report: CheckReport, waived: dict[str, str]) -> int:
     for name in list(wb.sheetnames):
         if normalise_name(name) == normalise_name(FINDINGS_SHEET):
             del wb[name]
@@ -134,14 +139,16 @@ def _mark(wb, report: CheckReport) -> int:
         if ws is None:
             continue
         c = ws[cell]
-        worst = "error" if any(f.severity.value == "error" for f in findings) else "warning"
-        c.fill = ERROR_FILL if worst == "error" else WARNING_FILL
+        standing = [f for f in findings if f.fingerprint not in waived]
+        worst = "error" if any(f.severity.value == "error" for f in standing) else "warning"
+        c.fill = WAIVED_FILL if not standing else ERROR_FILL if worst == "error" else WARNING_FILL
         text = "\n\n".join(f"{f.rule_id} ({f.severity.value}): {f.message}\nSource: {readable(f.source)}"
+                           + (f"\nWAIVED: {waived[f.fingerprint]}" if f.fingerprint in waived else "")
                            for f in findings)
         c.comment = Comment(text, "ISAP check", width=360, height=min(480, 110 + 90 * len(findings)))
         marked += 1
     fs = wb.create_sheet(FINDINGS_SHEET, 0)
-    headers = ["severity", "rule_id", "sheet", "cell", "message", "source", "go to"]
+    headers = ["severity", "rule_id", "sheet", "cell", "message", "source", "go to"] + (["waived"] if waived else [])
     fs.append(headers)
     for c in fs[1]:
         c.font = Font(bold=True)
@@ -155,7 +162,9 @@ def _mark(wb, report: CheckReport) -> int:
             link = _text(fs, row, 7, f"{ws.title}!{f.cell or 'A1'}")
             link.hyperlink = Hyperlink(ref=link.coordinate, location=target, display=link.value)
             link.font = Font(color="0563C1", underline="single")
+        if f.fingerprint in waived:
+            _text(fs, row, 8, waived[f.fingerprint])
     fs.freeze_panes = "A2"
-    for col, width in zip("ABCDEFG", (10, 9, 14, 8, 90, 60, 22)):
+    for col, width in zip("ABCDEFGH", (10, 9, 14, 8, 90, 60, 22, 60)):
         fs.column_dimensions[col].width = width
     return marked

@@ -14,7 +14,8 @@ from itertools import groupby
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from isap.review.events import event_label
+from isap.review import wording
+from isap.review.lifecycle import AssuranceDomain, QueryStatus, QueryStep, WaiverStatus
 from isap.review.service import NotFound, Service
 from isap.rules.sources import readable
 from isap.text import visible_bidi
@@ -24,9 +25,7 @@ from isap.text import visible_bidi
 _ENV = Environment(loader=PackageLoader("isap.outputs", "html"), autoescape=select_autoescape(["html"]),
                    finalize=lambda v: visible_bidi(v) if isinstance(v, str) else v)
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
-
-
-CHECKPOINT_NAMES = {1: "strategic case", 2: "preferred bidder", 3: "mobilisation"}
+CHECKPOINT_NAMES = wording.CHECKPOINT_NAMES
 
 
 def report_context(service: Service, actor: str, reference: str, checkpoint: int) -> dict:
@@ -50,20 +49,54 @@ def report_context(service: Service, actor: str, reference: str, checkpoint: int
         findings = d["findings"]
     else:
         findings = [dict(f, acknowledged=None) for f in service.version_findings(actor, reference, number)]
+    # a finding is waived where a waiver granted at this checkpoint names its fingerprint, whichever version it is
+    waivers = [w for w in d.get("waivers", []) if w["checkpoint"] == checkpoint]
+    granted = {w["fingerprint"]: w for w in waivers if w["status"] == "granted"}
+    findings = [dict(f, waived=granted.get(f.get("fingerprint"))) for f in findings]
     findings = sorted(findings, key=lambda f: (f["domain"], SEVERITY_ORDER.get(f["severity"], 9), f["rule_id"]))
     # the report is read by people: each source by its document's title, publisher and year
-    findings = [dict(f, source_title=readable(f["source"])) for f in findings]
-    by_domain = [(k, list(g)) for k, g in groupby(findings, key=lambda f: f["domain"])]
+    findings = [dict(f, source_title=readable(f["source"]), severity_label=wording.code(f["severity"]).capitalize(),
+                     place=wording.place(f["sheet"], f["cell"]),
+                     acknowledged=dict(f["acknowledged"], on=wording.day(f["acknowledged"]["at"]))
+                     if f.get("acknowledged") else None) for f in findings]
+    by_domain = [(wording.domain(k), list(g)) for k, g in groupby(findings, key=lambda f: f["domain"])]
+    head = chain_head(service, f"assurance report {reference} checkpoint {checkpoint}")
+    if head["chain_anchor"]:
+        head["chain_anchor"] = dict(head["chain_anchor"], when=wording.when(head["chain_anchor"]["at"]))
     return dict(
         p=d, checkpoint=checkpoint, checkpoint_name=CHECKPOINT_NAMES.get(checkpoint, ""), version=version,
         findings=findings, findings_by_domain=by_domain,
         acknowledged=[f for f in findings if f.get("acknowledged")], review=review,
-        conditions=[c for c in d["conditions"] if c["checkpoint"] == checkpoint],
-        history=[dict(h, event=event_label(h["action"])) for h in d["history"] if h["checkpoint"] == checkpoint],
-        generated=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        conditions=[dict(c, due=wording.day(c["due_date"]), status_label=wording.code(c["status"]))
+                    for c in d["conditions"] if c["checkpoint"] == checkpoint],
+        waivers=[dict(w, status_label=WaiverStatus(w["status"]).label) for w in waivers],
+        queries=[dict(q, status_label=QueryStatus(q["status"]).label,
+                      thread=[dict(m, step_label=QueryStep(m["step"]).label, at_words=wording.when(m["at"]))
+                              for m in q["thread"]])
+                 for q in d.get("queries", []) if q["checkpoint"] == checkpoint],
+        history=[dict(h, event=wording.event(h["action"]), **wording.history_row(h)) for h in d["history"]
+                 if h["checkpoint"] == checkpoint],
+        # everything a person reads, in the words of isap.review.wording
+        words=dict(
+            state=wording.state(d["state"]),
+            uploaded=wording.when(version["uploaded_at"]) if version else "",
+            ratings=rating_words(review["ratings"]) if review else [],
+            outcome=wording.outcome(review["decision"]["outcome"]) if review and review["decision"] else "",
+            decided_on=wording.day(review["decision"]["at"]) if review and review["decision"] else "",
+            started_on=wording.day(review["started_at"]) if review else "",
+        ),
+        generated=wording.when(dt.datetime.now(dt.timezone.utc)),
         calendar=describe(service.policy.working_days_calendar),
-        **chain_head(service, f"assurance report {reference} checkpoint {checkpoint}"),
+        **head,
     )
+
+
+def rating_words(ratings: dict) -> list[tuple[str, str, str]]:
+    """Each domain's rating in words, in the order of the assurance domains (any other after them): the domain,
+    the rating, and the rating's code (for its colour)."""
+    order = [d.value for d in AssuranceDomain if d.value in ratings]
+    return [(wording.domain(k), wording.code(ratings[k]), ratings[k])
+            for k in order + [k for k in ratings if k not in order]]
 
 
 def chain_head(service: Service, why: str) -> dict:

@@ -16,6 +16,7 @@ import xml.etree.ElementTree as ET
 from typing import Iterable, Sequence
 
 from isap.outputs.inert_markdown import inert_markdown
+from isap.review.wording import HISTORY_HEADINGS, count, errors_and_warnings, history_row
 from isap.rules.engine import CheckReport
 from isap.rules.registry import all_rules
 from isap.rules.sources import readable
@@ -37,6 +38,18 @@ def to_csv(rows: Iterable[dict], columns: Sequence[str]) -> str:
     writer.writerow(columns)
     for row in rows:
         writer.writerow([neutralise(row.get(c)) for c in columns])
+    return buf.getvalue()
+
+
+def history_csv(history: Iterable[dict]) -> str:
+    """A proposal's history (`Service.show()["history"]`) as people read it, one event a row: when in UK time,
+    who, what, the change of state and the details in words (`isap.review.wording`)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(HISTORY_HEADINGS.values())
+    for row in history:
+        shown = history_row(row)
+        writer.writerow([neutralise(shown[k]) for k in HISTORY_HEADINGS])
     return buf.getvalue()
 
 
@@ -75,7 +88,7 @@ def to_junit(reports: Sequence[CheckReport], fail_on: Severity = Severity.ERROR)
                 lines += _sources(found)
                 if errs:
                     failures += 1
-                    shown = f"{counted:,} finding(s)" + (f", {len(listed):,} listed" if counted > len(listed) else "")
+                    shown = count(counted, "finding") + (f", {len(listed):,} listed" if counted > len(listed) else "")
                     first = (listed or errs)[0]
                     fail = ET.SubElement(case, "failure", message=f"{shown}: {first.message}",
                                          type=rule.severity.value)
@@ -114,7 +127,7 @@ def to_markdown(reports: Sequence[CheckReport]) -> str:
         status = "not assessable" if r.refused else ("errors" if s["error"] else "ready to submit")
         out.append(f"### {md_text(r.file)} — {status}\n")
         out.append(
-            f"{s['error']} error(s), {s['warning']} warning(s); checkpoint {md_text(r.checkpoint or 'unknown')}; "
+            f"{errors_and_warnings(s['error'], s['warning'])}; checkpoint {md_text(r.checkpoint or 'unknown')}; "
             f"template {md_text(r.template_version or 'unknown')}.\n"
         )
         if r.findings:

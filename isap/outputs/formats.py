@@ -13,6 +13,7 @@ import json
 from itertools import groupby
 from typing import Sequence
 
+from isap.review.wording import errors_and_warnings
 from isap.rules.engine import CheckReport
 from isap.rules.sources import readable, title_and_paragraphs
 
@@ -70,6 +71,6 @@ def _text_one(r: CheckReport) -> str:
     lines.append("")
     if r.refused:
         lines.append("  The file could not be assessed.")
-    lines.append(f"  {s['error']} error(s), {s['warning']} warning(s).")
+    lines.append(f"  {errors_and_warnings(s['error'], s['warning'])}.")
     lines.append("  Policy: " + ", ".join(f"{k}={v}" for k, v in r.policy.items()))
     return "\n".join(lines) + "\n"

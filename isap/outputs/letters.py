@@ -17,7 +17,6 @@ text is interpreted as markup or rewritten.
 
 from __future__ import annotations
 
-import datetime as dt
 import importlib.util
 import math
 import secrets
@@ -26,8 +25,10 @@ from pathlib import Path
 from fpdf import FPDF, FontFace
 from fpdf.enums import TableBordersLayout, TableCellFillMode
 
-from isap.outputs.assurance_report import report_context
-from isap.review.service import DOMAINS, NotFound, Service
+from isap.outputs.assurance_report import rating_words, report_context
+from isap.review import wording
+from isap.review.lifecycle import Outcome, QueryStatus, QueryStep, WaiverStatus
+from isap.review.service import NotFound, Service
 from isap.text import visible_bidi
 
 FONT = "DejaVuSans"
@@ -39,12 +40,6 @@ MUTED = (76, 98, 114)
 GREY_FILL = (240, 244, 245)
 RATING_FILL = {"green": (213, 240, 220), "amber": (255, 233, 179), "red": (246, 200, 200)}
 MAX_CELL = 3000  # characters of any one submitted text shown; the rest is marked as cut
-OUTCOME_WORDS = {
-    "approved": "Approved",
-    "approved_with_conditions": "Approved with conditions",
-    "returned": "Returned for further work",
-    "halted": "Halted: do not proceed",
-}
 
 
 class FontsMissing(RuntimeError):
@@ -69,15 +64,8 @@ def _clip(value, limit: int = MAX_CELL) -> str:
     return text if len(text) <= limit else text[:limit] + " … [cut]"
 
 
-def _words(value: str | None) -> str:
-    return (value or "").replace("_", " ")
-
-
 def _long_date(iso: str | None) -> str:
-    if not iso:
-        return ""
-    d = dt.date.fromisoformat(iso[:10])
-    return f"{d.day} {d:%B %Y}"
+    return wording.long_day(iso)
 
 
 class _Document(FPDF):
@@ -209,11 +197,9 @@ def _decision_review(ctx: dict) -> dict:
     return decided[-1]
 
 
-def _ratings_rows(review: dict) -> tuple[list[list], list[dict]]:
-    order = [d for d in DOMAINS if d in review["ratings"]] + [d for d in review["ratings"] if d not in DOMAINS]
-    rows = [[_words(d).capitalize(), review["ratings"][d].capitalize()] for d in order]
-    fills = [{1: RATING_FILL.get(review["ratings"][d])} for d in order]
-    return rows, fills
+def _ratings_rows(ratings: dict) -> tuple[list[list], list[dict]]:
+    rated = rating_words(ratings)
+    return [[d, r] for d, r, _ in rated], [{1: RATING_FILL.get(code)} for _, _, code in rated]
 
 
 # --- the checkpoint assurance report -------------------------------------------------------------------------
@@ -224,7 +210,7 @@ def _head_text(ctx: dict) -> str:
 
 
 def _signature_text(anchor: dict) -> str:
-    return f"{anchor['at']} by audit key {anchor['key_id']}: {anchor['signature']}"
+    return f"{anchor['when']} by audit key {anchor['key_id']}: {anchor['signature']}"
 
 
 def report_pdf_from_context(ctx: dict) -> bytes:
@@ -238,9 +224,10 @@ def report_pdf_from_context(ctx: dict) -> bytes:
              f"{p.get('provider_type') or 'not given'} · generated {ctx['generated']}", size=9, color=MUTED)
 
     doc.heading("Proposal")
+    words = ctx["words"]
     assessed = (f"version {version['number']}, {version['filename']}, uploaded by {version['uploaded_by']} on "
-                f"{version['uploaded_at'][:16]}" if version else "none")
-    rows = [["State now", f"{_words(p['state'])} (checkpoint {p['checkpoint']})"], ["Version assessed", assessed],
+                f"{words['uploaded']}" if version else "none")
+    rows = [["State now", f"{words['state']} (checkpoint {p['checkpoint']})"], ["Version assessed", assessed],
             ["SHA-256", version["sha256"] if version else ""],
             ["Rule catalogue", version["catalogue_version"] if version else ""],
             ["Working days", ctx["calendar"]]]
@@ -254,27 +241,44 @@ def report_pdf_from_context(ctx: dict) -> bytes:
     if not ctx["findings"]:
         doc.para("No findings: the version met every rule checked.")
     for domain, found in ctx["findings_by_domain"]:
-        doc.para(_words(domain).capitalize(), size=10.5, style="B", gap=1)
+        doc.para(domain, size=10.5, style="B", gap=1)
         doc.table_of(["Severity", "Rule", "Where", "Message", "Source"],
-                     [[f["severity"], f["rule_id"], f"{f['sheet'] or 'file'}{' ' + f['cell'] if f['cell'] else ''}",
-                       f["message"], f["source_title"]] for f in found], (18, 14, 22, 76, 40))
+                     [[f["severity_label"], f["rule_id"], f["place"],
+                       f["message"] + (f"\nWaived by {f['waived']['ruled_by']}: {f['waived']['ruling']}"
+                                       if f.get("waived") else ""), f["source_title"]] for f in found],
+                     (18, 14, 22, 76, 40))
 
     doc.heading("Acknowledged warnings")
     if ctx["acknowledged"]:
         doc.table_of(["Rule", "Where", "Commissioner's note", "By"],
-                     [[f["rule_id"], f"{f['sheet'] or 'file'} {f['cell'] or ''}", f["acknowledged"]["note"],
-                       f"{f['acknowledged']['by']}, {f['acknowledged']['at'][:10]}"] for f in ctx["acknowledged"]],
+                     [[f["rule_id"], f["place"], f["acknowledged"]["note"],
+                       f"{f['acknowledged']['by']}, {f['acknowledged']['on']}"] for f in ctx["acknowledged"]],
                      (16, 26, 94, 34))
+    else:
+        doc.para("None.")
+
+    doc.heading("Waivers")
+    _waivers_table(doc, ctx["waivers"])
+
+    doc.heading("Queries")
+    if ctx["queries"]:
+        for q in ctx["queries"]:
+            due = f", due {q['due_date']}" if q["due_date"] else ""
+            doc.para(f"Query {q['id']}, on {q['about'] or 'the proposal'}{due}: {QueryStatus(q['status']).label}",
+                     style="B", gap=1)
+            doc.table_of(["When (UTC)", "Who", "Step", "Text"],
+                         [[m["at"][:16].replace("T", " "), m["author"], QueryStep(m["step"]).label, m["text"]]
+                          for m in q["thread"]], (30, 22, 20, 98))
     else:
         doc.para("None.")
 
     doc.heading("Domain ratings and decision")
     if review:
-        rows, fills = _ratings_rows(review)
+        rows, fills = _ratings_rows(review["ratings"])
         doc.table_of(["Domain", "Rating"], rows, (60, 40), fills)
         if review.get("decision"):
             dec = review["decision"]
-            doc.para(f"Decision: {_words(dec['outcome'])} by {dec['by']} on {dec['at'][:10]}.", style="B")
+            doc.para(f"Decision: {words['outcome']} by {dec['by']} on {words['decided_on']}.", style="B")
             doc.para(dec["rationale"])
         else:
             doc.para(f"In review with {review['reviewer']}; no decision yet.")
@@ -284,17 +288,16 @@ def report_pdf_from_context(ctx: dict) -> bytes:
     doc.heading("Conditions")
     if ctx["conditions"]:
         doc.table_of(["#", "Condition", "Owner", "Due", "Status", "Answer / note"],
-                     [[c["id"], c["text"], c["owner"], c["due_date"], _words(c["status"]),
+                     [[c["id"], c["text"], c["owner"], c["due"], c["status_label"],
                        "\n".join(x for x in (c.get("response"), c.get("closing_note")) if x)]
                       for c in ctx["conditions"]], (8, 56, 30, 20, 18, 38))
     else:
         doc.para("None.")
 
     doc.heading(f"Audit trail for checkpoint {cp}")
-    doc.table_of(["When (UTC)", "Who", "Action", "From → to", "Reason"],
-                 [[h["at"][:19].replace("T", " "), h["actor"], h["event"],
-                   f"{h['from_state'] or ''} → {h['to_state']}" if h["to_state"] else "", h["reason"] or ""]
-                  for h in ctx["history"]], (34, 18, 38, 36, 44))
+    doc.table_of(["When (UK time)", "Who", "What", "Change of state", "Details"],
+                 [[h["when"], h["who"], h["what"], h["change"], h["details"]] for h in ctx["history"]],
+                 (30, 18, 40, 34, 48))
     policy = (version or {}).get("policy") or {}
     doc.para("Policy values used: " + ", ".join(f"{k}={v}" for k, v in policy.items()), size=8, color=MUTED)
     return bytes(doc.output())
@@ -308,32 +311,42 @@ def render_report_pdf(service: Service, actor: str, reference: str, checkpoint: 
 # --- the decision letter -------------------------------------------------------------------------------------
 
 def _next_steps(outcome: str, cp: int) -> str:
-    if outcome == "approved":
+    if outcome == Outcome.APPROVED:
         return ("The proposal is assured: services may start as planned." if cp >= 3 else
                 f"You may now prepare the proposal for checkpoint {cp + 1} ({_checkpoint_name(cp + 1)}).")
-    if outcome == "approved_with_conditions":
+    if outcome == Outcome.APPROVED_WITH_CONDITIONS:
         after = ("The proposal is assured, subject to the conditions below." if cp >= 3 else
                  f"You may now prepare the proposal for checkpoint {cp + 1} ({_checkpoint_name(cp + 1)}). "
                  "Each condition must be met, or carried forward by NHS England, before that checkpoint's "
                  "submission.")
         return after + " Please answer each condition through the ISAP service by its due date."
-    if outcome == "returned":
+    if outcome == Outcome.RETURNED:
         return (f"Please address the points in the rationale below and submit the proposal again for checkpoint "
                 f"{cp}.")
     return "The proposal must not proceed. The contract must not be awarded on the basis of this proposal."
 
 
 def _checkpoint_name(cp: int) -> str:
-    from isap.outputs.assurance_report import CHECKPOINT_NAMES
+    return wording.CHECKPOINT_NAMES.get(cp, "")
 
-    return CHECKPOINT_NAMES.get(cp, "")
+
+def _waivers_table(doc: "_Document", waivers: list[dict], size: float = 8.5) -> None:
+    """Every waiver asked for at the checkpoint: who asked and why, and who granted or refused it and why."""
+    if not waivers:
+        doc.para("None.")
+        return
+    doc.table_of(["No.", "Rule", "Where", "Asked for by, and why", "Status", "Decided by, and why"],
+                 [[w["id"], w["rule_id"], w["place"], f"{w['requested_by']}: {w['reason']}",
+                   WaiverStatus(w["status"]).label, f"{w['ruled_by']}: {w['ruling']}" if w["ruled_by"] else ""]
+                  for w in waivers],
+                 (9, 17, 24, 50, 18, 52), size=size)
 
 
 def letter_pdf_from_context(ctx: dict) -> bytes:
     p, cp = ctx["p"], ctx["checkpoint"]
     review = _decision_review(ctx)
     dec, version = review["decision"], ctx["version"]
-    outcome = OUTCOME_WORDS.get(dec["outcome"], _words(dec["outcome"]).capitalize())
+    outcome = wording.decision_words(dec["outcome"])
     our_ref = f"{p['reference']}/CP{cp}"
     doc = _Document(f"{p['reference']} — checkpoint {cp} decision letter",
                     f"{our_ref} · checkpoint {cp} decision letter · NHS England",
@@ -380,7 +393,7 @@ def letter_pdf_from_context(ctx: dict) -> bytes:
     doc.para(_next_steps(dec["outcome"], cp), h=5)
 
     doc.heading("Assurance ratings", size=11)
-    rows, fills = _ratings_rows(review)
+    rows, fills = _ratings_rows(review["ratings"])
     doc.table_of(["Domain", "Rating"], rows, (55, 30), fills, size=9)
 
     doc.heading("Rationale", size=11)
@@ -395,13 +408,19 @@ def letter_pdf_from_context(ctx: dict) -> bytes:
     else:
         doc.para("This decision carries no conditions.", h=5)
 
+    if ctx["waivers"]:
+        doc.heading("Waivers", size=11)
+        doc.para("A granted waiver means the error finding it names does not stop a submission at this checkpoint, "
+                 "in this version or a later one, while the finding stays the same.", h=5)
+        _waivers_table(doc, ctx["waivers"], size=8.5)
+
     if doc.will_page_break(30):
         doc.add_page()
     doc.para("Yours sincerely,", gap=6)
     doc.para(dec["by"], style="B", gap=0.5)
     doc.para("For NHS England, Integrated Support and Assurance Process", size=9, color=MUTED, gap=4)
-    facts = (f"Decision recorded by {dec['by']} on {dec['at'][:16].replace('T', ' ')} UTC, in review "
-             f"with {review['reviewer']} since {review['started_at'][:10]}.")
+    facts = (f"Decision recorded by {dec['by']} on {wording.when(dec['at'])}, in review "
+             f"with {review['reviewer']} since {wording.day(review['started_at'])}.")
     if version:
         facts += f" Workbook assessed: {version['filename']} (SHA-256 {version['sha256']})."
     if ctx.get("chain_head"):

@@ -9,7 +9,7 @@ from typing import Iterable
 from sqlalchemy import func, text, update
 from sqlmodel import Session, select
 
-from isap.review import audit_anchors, audit_chain, notices, sessions, tokens
+from isap.review import audit_anchors, audit_chain, notices, sessions, tokens, wording
 from isap.review.capabilities import Capability, capabilities_of
 from isap.review.events import AuditKind, NotificationKind
 from isap.review.lifecycle import (
@@ -188,7 +188,7 @@ class Administration(UnitOfWork):
 
         attempt_id, found = self._run(begin)
         if attempt_id == -1:
-            raise SignInRefused(sessions.LOCKED.format(until=found.strftime("%H:%M")))
+            raise SignInRefused(sessions.LOCKED.format(until=wording.when(found)))
         if found is None or not found.password_hash or found.role == Role.SYSTEM or found.disabled_at is not None:
             # a disabled account costs the same check and gets the same words: nobody learns it exists
             verify_unknown(password, self.policy)

@@ -33,6 +33,7 @@ from typing import Iterable
 from sqlalchemy import event, select, text
 from sqlalchemy.engine import Connection, Engine
 
+from isap.review.wording import count
 from isap.store.models import AUDIT_CHAIN_GENESIS, AuditEvent, Decision, Rating, decision_record
 
 # pg_advisory_xact_lock key: any fixed 64-bit number that no other part of isap uses ("ISAP" + chain)
@@ -103,12 +104,12 @@ class Verification:
     def summary(self) -> str:
         if self.broken_at is not None:
             return (f"event {self.broken_at} does not match: {self.why} "
-                    f"({self.verified} events before it verified)")
+                    f"({count(self.verified, 'event')} before it verified)")
         if self.problems:
             more = f" (and {len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
             return f"{self.problems[0]}{more}"
-        held = f", holding {self.known_heads} known head(s)" if self.known_heads else ""
-        return f"{self.verified} events verified{held}, head {self.head}"
+        held = f", holding {count(self.known_heads, 'known head')}" if self.known_heads else ""
+        return f"{count(self.verified, 'event')} verified{held}, head {self.head}"
 
 
 @dataclass

@@ -22,9 +22,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from isap.review import lifecycle
+from isap.review import lifecycle, wording
 from isap.review.events import AuditKind
-from isap.review.lifecycle import LAST_CHECKPOINT, Action, ConditionStatus, Role, State
+from isap.review.lifecycle import LAST_CHECKPOINT, Action, ConditionStatus, QueryStatus, Role, State
 from isap.review.limits import TextKind, checked_text
 from isap.review.regions import Region
 from isap.review.unit_of_work import (
@@ -41,6 +41,7 @@ from isap.store.models import (
     Organisation,
     PlannedSubmission,
     Proposal,
+    Query,
     Rating,
 )
 
@@ -124,16 +125,16 @@ class Calendar(UnitOfWork):
                 row = PlannedSubmission(proposal_id=p.id, checkpoint=checkpoint, planned_date=planned,
                                         proposed_by=user.id, proposed_at=now)
                 s.add(row)
-                words = f"checkpoint {checkpoint} planned for {planned.isoformat()}"
+                words = f"checkpoint {checkpoint} planned for {wording.day(planned)}"
             else:
                 if row.planned_date == planned:
                     return self._plan_row(row)
                 if row.agreed_date is not None and planned != row.agreed_date and not reason:
-                    raise WorkflowError(f"checkpoint {checkpoint}'s date {row.agreed_date.isoformat()} was agreed: "
+                    raise WorkflowError(f"checkpoint {checkpoint}'s date {wording.day(row.agreed_date)} was agreed: "
                                         "a change of an agreed date needs a reason")
-                words = (f"checkpoint {checkpoint} planned for {planned.isoformat()} "
-                         f"(was {row.planned_date.isoformat()}"
-                         + (f"; agreed {row.agreed_date.isoformat()}" if row.agreed_date else "") + ")")
+                words = (f"checkpoint {checkpoint} planned for {wording.day(planned)} "
+                         f"(was {wording.day(row.planned_date)}"
+                         + (f"; agreed {wording.day(row.agreed_date)}" if row.agreed_date else "") + ")")
                 self._compare_and_set(s, row, planned_date=planned, proposed_by=user.id, proposed_at=now)
             s.flush()
             self._audit(s, p, AuditKind.SUBMISSION_PLANNED, user.username, reason=words + (f": {reason}" if reason
@@ -155,8 +156,8 @@ class Calendar(UnitOfWork):
             before = row.agreed_date
             self._compare_and_set(s, row, agreed_date=row.planned_date, agreed_by=user.id, agreed_at=self.clock())
             self._audit(s, p, AuditKind.PLAN_AGREED, user.username, checkpoint=checkpoint,
-                        reason=f"checkpoint {checkpoint} agreed for {row.planned_date.isoformat()}"
-                        + (f" (was {before.isoformat()})" if before else ""))
+                        reason=f"checkpoint {checkpoint} agreed for {wording.day(row.planned_date)}"
+                        + (f" (was {wording.day(before)})" if before else ""))
             return self._plan_row(row)
         return self._run(run)
 
@@ -242,9 +243,9 @@ class Calendar(UnitOfWork):
                              today, self.policy.working_days_calendar, State(p.state).terminal)
 
     def _waiting_for_commissioner(self, s: Session, p: Proposal, today: dt.date) -> int | None:
-        """Working days the proposal has waited for its commissioner to answer reviewers' queries, shown apart from
-        the time in each state; None while the review keeps no queries to count it from."""
-        return None
+        """Working days the current review has waited for its commissioner to answer reviewers' queries, shown
+        apart from the time in each state (docs/workflow.md, "Queries and waivers")."""
+        return self._commissioner_wait(s, p, today)
 
     def timeline(self, actor: str, reference: str, today: dt.date | None = None) -> dict:
         """A proposal's timeline: planned against actual for every checkpoint, its decisions and the conditions
@@ -316,8 +317,8 @@ class Calendar(UnitOfWork):
         return [r for r in rows if all(r[k] == v for k, v in wanted.items())] if wanted else rows
 
     def _national_rows(self, actor: str, today: dt.date | None) -> list[dict]:
-        """The rows, read in one statement: the last decision's ratings, the open conditions and the next planned
-        submission are each a grouped subquery joined to the proposals, so the database does the work once for
+        """The rows, read in one statement: the last decision's ratings, the open conditions and queries and the next
+        planned submission are each a grouped subquery joined to the proposals, so the database does the work once for
         all of them (10,000 proposals stay within a small multiple of the review queue's time; docs/performance.md).
         Only the slippage, a count of working days, is made here, for all rows in one vectorised call."""
         import numpy as np
@@ -339,6 +340,9 @@ class Calendar(UnitOfWork):
                      .group_by(Rating.review_id).subquery())
             conditions = (select(Condition.proposal_id, func.count(Condition.id).label("n"))
                           .where(Condition.status == ConditionStatus.OPEN).group_by(Condition.proposal_id).subquery())
+            # reviewers' queries not resolved (with the commissioner or with the panel)
+            queries = (select(Query.proposal_id, func.count(Query.id).label("n"))
+                       .where(Query.status != QueryStatus.RESOLVED).group_by(Query.proposal_id).subquery())
             # the next planned submission: the first plan, from the current checkpoint on, not yet submitted for
             submitted = (select(AuditEvent.id).where(AuditEvent.proposal_id == PlannedSubmission.proposal_id,
                                                      AuditEvent.checkpoint == PlannedSubmission.checkpoint,
@@ -354,16 +358,16 @@ class Calendar(UnitOfWork):
                         Proposal.integration_model, Proposal.annual_contract_value_gbp,
                         Proposal.wpap_annual_value_gbp, Proposal.population_registered, Proposal.checkpoint,
                         Proposal.state, Decision.outcome, Decision.at, conditions.c.n, ahead.c.checkpoint,
-                        ahead.c.planned_date, ahead.c.agreed_date, *(rated.c[d] for d in DOMAINS))
+                        ahead.c.planned_date, ahead.c.agreed_date, queries.c.n, *(rated.c[d] for d in DOMAINS))
                  .join(Organisation, Organisation.id == Proposal.organisation_id)
                  .outerjoin(last, last.c.proposal_id == Proposal.id)
                  .outerjoin(Decision, Decision.id == last.c.did)
                  .outerjoin(rated, rated.c.review_id == Decision.review_id)
                  .outerjoin(conditions, conditions.c.proposal_id == Proposal.id)
+                 .outerjoin(queries, queries.c.proposal_id == Proposal.id)
                  .outerjoin(ahead, (ahead.c.proposal_id == Proposal.id) & (ahead.c.nth == 1))
                  .order_by(Proposal.reference, Organisation.code))
             rows = s.execute(q).all()
-            open_queries = self._open_queries_by_proposal(s)
             shared = self._shared_references(s, user)
             terminal = {st.value for st in State if st.terminal}
             counted = np.array([r[19] or r[18] or today for r in rows], dtype="datetime64[D]")
@@ -371,7 +375,7 @@ class Calendar(UnitOfWork):
             out = []
             for r, slip in zip(rows, slips):
                 (pid, ref, title, code, org_name, region, provider, ptype, model, acv, wpap, population, cp, state,
-                 outcome, decided_at, n_open, next_cp, planned, agreed) = r[:20]
+                 outcome, decided_at, n_open, next_cp, planned, agreed, n_queries) = r[:21]
                 due = (agreed or planned) if planned is not None and state not in terminal else None
                 plan_late = due is not None and due < today
                 out.append({
@@ -383,8 +387,8 @@ class Calendar(UnitOfWork):
                     "last_decision": outcome, "last_decision_on": local_day(decided_at).isoformat()
                     if decided_at is not None and not isinstance(decided_at, str) else
                     (decided_at[:10] if decided_at else None),
-                    **dict(zip((f"rating_{d}" for d in DOMAINS), r[20:])),
-                    "open_conditions": n_open or 0, "open_queries": open_queries.get(pid),
+                    **dict(zip((f"rating_{d}" for d in DOMAINS), r[21:])),
+                    "open_conditions": n_open or 0, "open_queries": n_queries or 0,
                     "next_planned_checkpoint": next_cp if due else None,
                     "next_planned_date": due.isoformat() if due else None,
                     "next_planned_agreed": agreed == planned if due else None,
@@ -462,11 +466,6 @@ class Calendar(UnitOfWork):
             if self._run(fill):
                 done.filled.append(name)
         return done
-
-    def _open_queries_by_proposal(self, s: Session) -> dict[int, int]:
-        """Open reviewers' queries per proposal id; empty while the review keeps no queries (the national view
-        shows none rather than a count it cannot make)."""
-        return {}
 
 
 # the Cover's key figures a proposal keeps from its latest version, for the national view

@@ -23,6 +23,7 @@ class Capability(StrEnum):
     READ_PROPOSALS = "read_proposals"
     READ_RULES = "read_rules"
     READ_ASSURANCE_REPORTS = "read_assurance_reports"
+    READ_DECISION_LETTERS = "read_decision_letters"
     SEE_SECURITY = "see_security"
     READ_OUTBOX = "read_outbox"
     MANAGE_USERS = "manage_users"
@@ -40,7 +41,8 @@ CAPABILITY_LABELS = {
     Capability.REVIEW_PROPOSALS: "Follow and review every organisation's proposals",
     Capability.READ_PROPOSALS: "Read the proposals they may see",
     Capability.READ_RULES: "Read the rule catalogue",
-    Capability.READ_ASSURANCE_REPORTS: "Download assurance reports and decision letters",
+    Capability.READ_ASSURANCE_REPORTS: "Download assurance reports",
+    Capability.READ_DECISION_LETTERS: "Download the decision letters of the proposals they may see",
     Capability.SEE_SECURITY: "Verify the audit history and see failed sign-ins",
     Capability.READ_OUTBOX: "Read the outbox of notifications",
     Capability.MANAGE_USERS: "Manage accounts and their sessions",
@@ -49,7 +51,9 @@ CAPABILITY_LABELS = {
     Capability.SET_REGIONS: "Say which NHS England region oversees each organisation",
 }
 
-_READERS = frozenset({Capability.READ_PROPOSALS, Capability.READ_RULES, Capability.KEEP_API_TOKENS})
+# A decision letter is addressed to the lead commissioner: it is theirs to read as much as the reviewers'.
+_READERS = frozenset({Capability.READ_PROPOSALS, Capability.READ_RULES, Capability.KEEP_API_TOKENS,
+                      Capability.READ_DECISION_LETTERS})
 _REVIEWING = _READERS | {Capability.REVIEW_PROPOSALS, Capability.READ_ASSURANCE_REPORTS, Capability.SEE_NATIONAL_VIEW}
 CAPABILITIES: dict[Role, frozenset[Capability]] = {
     Role.COMMISSIONER: _READERS | {Capability.PREPARE_PROPOSALS},

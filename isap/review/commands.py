@@ -9,7 +9,7 @@ from typing import Any, Iterable
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from isap.review import lifecycle, notices, staging
+from isap.review import lifecycle, notices, staging, wording
 from isap.review.calendar import NATIONAL_FIGURES
 from isap.review.events import AuditKind, NotificationKind
 from isap.review.lifecycle import (
@@ -199,7 +199,7 @@ class Commands(UnitOfWork):
                                  p, p.checkpoint, contact=previous_contact)
             system = self._system_user(s)
             self._audit(s, p, AuditKind.CHECKED, system.username,
-                        reason=f"version {number}: {summary['error']} error(s), {summary['warning']} warning(s)")
+                        reason=f"version {number}: {wording.errors_and_warnings(summary['error'], summary['warning'])}")
             self._notify(s, NotificationKind.VERSION_CHECKED, f"checked:{p.reference}:v{number}:proposal{p.id}",
                          [p.contact_email],
                          notices.version_checked(p.reference, p.title, number, summary["error"], summary["warning"],
@@ -417,14 +417,13 @@ class Commands(UnitOfWork):
             from_state = p.state
             to_state, checkpoint = lifecycle.outcome_effect(outcome, decided_at)
             changes = {"checkpoint": checkpoint} if checkpoint != decided_at else {}
-            ratings_text = ", ".join(f"{d}={ratings[d]}" for d in DOMAINS)
             self._bump(s, p, expected_version, state=to_state, **changes)
             self._audit(s, p, AuditKind.decided(outcome), user.username, from_state, to_state,
-                        f"{rationale.strip()} [{ratings_text}]", checkpoint=decided_at,
+                        wording.decision_details(rationale, ratings), checkpoint=decided_at,
                         record=decision_record(decision, rated))
             for c in conditions:
                 self._audit(s, p, AuditKind.CONDITION_RAISED, user.username,
-                            reason=f"{c.text} (owner {c.owner}, due {c.due_date.isoformat()})", checkpoint=decided_at)
+                            reason=f"{c.text} (owner {c.owner}, due {wording.day(c.due_date)})", checkpoint=decided_at)
             notice = notices.decided(p.reference, p.title, decided_at, outcome, rationale,
                                      [(c.text, c.owner, c.due_date) for c in conditions], self._link(p))
             self._notify(s, NotificationKind.DECISION_RECORDED, f"decided:{p.reference}:review{review.id}",

@@ -45,6 +45,14 @@ class AuditKind(StrEnum):
     # the checkpoint calendar
     SUBMISSION_PLANNED = Action.PLAN_SUBMISSION.value
     PLAN_AGREED = Action.AGREE_PLAN.value
+    # queries and waivers
+    QUERY_RAISED = "query_raised"
+    QUERY_ANSWERED = "query_answered"
+    QUERY_FOLLOWED_UP = "query_followed_up"
+    QUERY_RESOLVED = "query_resolved"
+    WAIVER_REQUESTED = "waiver_requested"
+    WAIVER_GRANTED = "waiver_granted"
+    WAIVER_REFUSED = "waiver_refused"
     # administration
     ORGANISATION_ADDED = "org_added"
     REGION_SET = "org_region_set"
@@ -84,6 +92,13 @@ class NotificationKind(StrEnum):
     SUBMISSION_LATE = "submission_late"
     ADMINISTRATOR_ALERT = "administrator_alert"
     AUDIT_ANCHOR = "audit_anchor"
+    QUERY_RAISED = "query_raised"
+    QUERY_ANSWERED = "query_answered"
+    QUERY_FOLLOWED_UP = "query_followed_up"
+    QUERY_RESOLVED = "query_resolved"
+    WAIVER_REQUESTED = "waiver_requested"
+    WAIVER_GRANTED = "waiver_granted"
+    WAIVER_REFUSED = "waiver_refused"
 
     @property
     def label(self) -> str:
@@ -124,6 +139,13 @@ AUDIT_LABELS = {
     AuditKind.CONDITION_CARRIED_FORWARD: "Condition carried forward",
     AuditKind.SUBMISSION_PLANNED: "Submission date planned",
     AuditKind.PLAN_AGREED: "Planned date agreed",
+    AuditKind.QUERY_RAISED: "Query raised",
+    AuditKind.QUERY_ANSWERED: "Query answered",
+    AuditKind.QUERY_FOLLOWED_UP: "Query followed up",
+    AuditKind.QUERY_RESOLVED: "Query resolved",
+    AuditKind.WAIVER_REQUESTED: "Waiver asked for",
+    AuditKind.WAIVER_GRANTED: "Waiver granted",
+    AuditKind.WAIVER_REFUSED: "Waiver refused",
     AuditKind.ORGANISATION_ADDED: "Organisation added",
     AuditKind.REGION_SET: "Organisation's region set",
     AuditKind.USER_ADDED: "User added",
@@ -150,6 +172,13 @@ NOTIFICATION_LABELS = {
     NotificationKind.SUBMISSION_LATE: "Planned submission passed",
     NotificationKind.ADMINISTRATOR_ALERT: "Alert to administrators",
     NotificationKind.AUDIT_ANCHOR: "Audit history anchor",
+    NotificationKind.QUERY_RAISED: "Query raised",
+    NotificationKind.QUERY_ANSWERED: "Query answered",
+    NotificationKind.QUERY_FOLLOWED_UP: "Query followed up",
+    NotificationKind.QUERY_RESOLVED: "Query resolved",
+    NotificationKind.WAIVER_REQUESTED: "Waiver asked for",
+    NotificationKind.WAIVER_GRANTED: "Waiver granted",
+    NotificationKind.WAIVER_REFUSED: "Waiver refused",
 }
 STATUS_LABELS = {
     NotificationStatus.PENDING: "Waiting to be sent",

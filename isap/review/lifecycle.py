@@ -85,6 +85,14 @@ class Action(StrEnum):
     CARRY_FORWARD_CONDITION = "carry_forward_condition"
     PLAN_SUBMISSION = "plan_submission"
     AGREE_PLAN = "agree_plan"
+    # queries and waivers (docs/workflow.md, "Queries and waivers")
+    RAISE_QUERY = "raise_query"
+    ANSWER_QUERY = "answer_query"
+    FOLLOW_UP_QUERY = "follow_up_query"
+    RESOLVE_QUERY = "resolve_query"
+    REQUEST_WAIVER = "request_waiver"
+    GRANT_WAIVER = "grant_waiver"
+    REFUSE_WAIVER = "refuse_waiver"
 
     @property
     def label(self) -> str:
@@ -95,6 +103,10 @@ class Rating(StrEnum):
     GREEN = "green"
     AMBER = "amber"
     RED = "red"
+
+    @property
+    def label(self) -> str:
+        return self.value.capitalize()
 
 
 class AssuranceDomain(StrEnum):
@@ -113,6 +125,61 @@ class ConditionStatus(StrEnum):
     OPEN = "open"
     DISCHARGED = "discharged"
     CARRIED_FORWARD = "carried_forward"
+
+    @property
+    def label(self) -> str:
+        return self.value.replace("_", " ").capitalize()
+
+
+class QueryStatus(StrEnum):
+    """Where a query is: with the commissioner, with the panel, or closed."""
+
+    AWAITING_ANSWER = "awaiting_answer"
+    ANSWERED = "answered"
+    RESOLVED = "resolved"
+
+    @property
+    def label(self) -> str:
+        return QUERY_STATUS_LABELS[self]
+
+    @property
+    def open(self) -> bool:
+        return self is not QueryStatus.RESOLVED
+
+
+class QuerySubject(StrEnum):
+    """What a query is about: one finding, one field or cell of the workbook, or the proposal as a whole."""
+
+    FINDING = "finding"
+    CELL = "cell"
+    PROPOSAL = "proposal"
+
+    @property
+    def label(self) -> str:
+        return QUERY_SUBJECT_LABELS[self]
+
+
+class QueryStep(StrEnum):
+    """One message of a query's thread, in the order written."""
+
+    QUESTION = "question"
+    ANSWER = "answer"
+    FOLLOW_UP = "follow_up"
+    RESOLUTION = "resolution"
+
+    @property
+    def label(self) -> str:
+        return QUERY_STEP_LABELS[self]
+
+
+class WaiverStatus(StrEnum):
+    REQUESTED = "requested"
+    GRANTED = "granted"
+    REFUSED = "refused"
+
+    @property
+    def label(self) -> str:
+        return WAIVER_STATUS_LABELS[self]
 
 
 TERMINAL = frozenset({State.ASSURED, State.HALTED, State.WITHDRAWN})
@@ -154,7 +221,21 @@ ACTION_LABELS = {
     Action.TAKE: "Take into review", Action.RETURN: "Return without a decision", Action.DECIDE: "Record the decision",
     Action.DISCHARGE_CONDITION: "Discharge a condition", Action.CARRY_FORWARD_CONDITION: "Carry a condition forward",
     Action.PLAN_SUBMISSION: "Plan a submission date", Action.AGREE_PLAN: "Agree a planned date",
+    Action.RAISE_QUERY: "Raise a query", Action.ANSWER_QUERY: "Answer a query",
+    Action.FOLLOW_UP_QUERY: "Follow up a query", Action.RESOLVE_QUERY: "Resolve a query",
+    Action.REQUEST_WAIVER: "Ask for a waiver", Action.GRANT_WAIVER: "Grant a waiver",
+    Action.REFUSE_WAIVER: "Refuse a waiver",
 }
+QUERY_STATUS_LABELS = {QueryStatus.AWAITING_ANSWER: "Waiting for the commissioner's answer",
+                       QueryStatus.ANSWERED: "Answered: waiting for the panel", QueryStatus.RESOLVED: "Resolved"}
+QUERY_SUBJECT_LABELS = {QuerySubject.FINDING: "A finding", QuerySubject.CELL: "A field or cell",
+                        QuerySubject.PROPOSAL: "The proposal"}
+QUERY_STEP_LABELS = {QueryStep.QUESTION: "Query", QueryStep.ANSWER: "Answer", QueryStep.FOLLOW_UP: "Follow-up",
+                     QueryStep.RESOLUTION: "Resolved"}
+WAIVER_STATUS_LABELS = {WaiverStatus.REQUESTED: "Requested", WaiverStatus.GRANTED: "Granted",
+                        WaiverStatus.REFUSED: "Refused"}
+# The reader's own refusals of a file (unreadable, macros, past a safety limit) are never waived: nothing was read.
+NEVER_WAIVED = frozenset({"WB001", "WB002", "WB003"})
 
 REVIEWERS = frozenset({Role.REVIEWER, Role.ADMIN})
 OWNERS = frozenset({Role.COMMISSIONER, Role.ADMIN})  # a commissioner only for their own organisation
@@ -199,9 +280,24 @@ TABLE: dict[Action, Transition] = {t.action: t for t in (
                owner_only=True),
     Transition(Action.AGREE_PLAN, NON_TERMINAL, REVIEWERS, None, "agree a planned submission date",
                "given agreed dates"),
+    # queries and waivers: a query lives while the panel reviews; a waiver is asked for while the commissioner
+    # prepares the version (its errors are what block), and answered whenever the proposal is still open
+    Transition(Action.RAISE_QUERY, frozenset({State.IN_REVIEW}), REVIEWERS, None, "raise a query", "queried"),
+    Transition(Action.ANSWER_QUERY, frozenset({State.IN_REVIEW}), OWNERS, None, "answer a query",
+               "given answers to queries", owner_only=True),
+    Transition(Action.FOLLOW_UP_QUERY, frozenset({State.IN_REVIEW}), REVIEWERS, None, "follow up a query",
+               "given follow-ups to queries"),
+    Transition(Action.RESOLVE_QUERY, frozenset({State.IN_REVIEW}), REVIEWERS, None, "resolve a query",
+               "given resolutions of queries"),
+    Transition(Action.REQUEST_WAIVER, PREPARING, OWNERS, None, "ask for a waiver", "given waiver requests",
+               owner_only=True),
+    Transition(Action.GRANT_WAIVER, NON_TERMINAL, REVIEWERS, None, "grant a waiver", "granted waivers"),
+    Transition(Action.REFUSE_WAIVER, NON_TERMINAL, REVIEWERS, None, "refuse a waiver", "refused waivers"),
 )}
 
 CONDITION_ACTIONS = frozenset({Action.ANSWER_CONDITION, Action.DISCHARGE_CONDITION, Action.CARRY_FORWARD_CONDITION})
+QUERY_ACTIONS = frozenset({Action.ANSWER_QUERY, Action.FOLLOW_UP_QUERY, Action.RESOLVE_QUERY})
+WAIVER_RULINGS = frozenset({Action.GRANT_WAIVER, Action.REFUSE_WAIVER})
 
 
 def outcome_effect(outcome: Outcome, checkpoint: int) -> tuple[State, int]:
@@ -230,6 +326,21 @@ class ProposalFacts:
     open_conditions: tuple[int, ...] = ()  # condition numbers, as the CLI and the pages name them
     open_earlier_conditions: tuple[int, ...] = ()  # open conditions from checkpoints before the current one
     plans_to_agree: tuple[int, ...] = ()  # checkpoints whose planned submission date waits for a reviewer's agreement
+    # queries (numbered within the proposal) by where they are, and waivers
+    queries_awaiting_answer: tuple[int, ...] = ()
+    queries_answered: tuple[int, ...] = ()
+    waived_errors: int = 0  # error findings of the latest version a granted waiver covers at this checkpoint
+    waivable_errors: int = 0  # error findings of the latest version a commissioner may still ask to waive
+    requested_waivers: tuple[int, ...] = ()  # waiver requests no reviewer has answered yet
+
+    @property
+    def open_queries(self) -> tuple[int, ...]:
+        return tuple(sorted(self.queries_awaiting_answer + self.queries_answered))
+
+    @property
+    def blocking_errors(self) -> int:
+        """The error findings of the latest version that stop a submission: those no waiver covers."""
+        return max(self.latest_errors - self.waived_errors, 0)
 
 
 @dataclass(frozen=True)
@@ -253,6 +364,34 @@ class WarningFacts:
 
     rule_id: str
     acknowledged: bool
+
+
+@dataclass(frozen=True)
+class QueryFacts:
+    """The one query a query action names."""
+
+    number: int
+    status: QueryStatus
+
+
+@dataclass(frozen=True)
+class FindingFacts:
+    """The one finding a waiver request names, and any waiver it already has at this checkpoint."""
+
+    rule_id: str
+    severity: str
+    waiver: WaiverStatus | None = None
+
+
+@dataclass(frozen=True)
+class WaiverFacts:
+    """The one waiver request a grant or refusal names."""
+
+    number: int
+    status: WaiverStatus
+
+
+Item = ConditionFacts | WarningFacts | QueryFacts | FindingFacts | WaiverFacts
 
 
 @dataclass(frozen=True)
@@ -305,11 +444,10 @@ def role_refusal(action: Action, actor: Actor) -> Refusal | None:
     return Refusal(f"{actor.username} is {article} {actor.role.value}: only {who} may {t.may}", forbidden=True)
 
 
-def refusal(action: Action, facts: ProposalFacts, actor: Actor,
-            item: ConditionFacts | WarningFacts | None = None) -> Refusal | None:
+def refusal(action: Action, facts: ProposalFacts, actor: Actor, item: Item | None = None) -> Refusal | None:
     """Why `actor` may not do `action` to this proposal now, or None when nothing stands in the way.
 
-    `item` is the condition or warning the action names, when it names one;
+    `item` is the condition, warning, query, finding or waiver the action names, when it names one;
     without it the question is whether the action could be done to any.
     """
     t = TABLE[action]
@@ -336,6 +474,65 @@ def refusal(action: Action, facts: ProposalFacts, actor: Actor,
                 return Refusal(f"condition {item.number} is already {item.status.value.replace('_', ' ')}")
         elif not facts.open_conditions:
             return Refusal(f"{facts.reference} has no open condition")
+    if action is Action.DECIDE and facts.open_queries:
+        return Refusal(_open_queries_words(facts.open_queries) + ": resolve it before deciding"
+                       if len(facts.open_queries) == 1 else
+                       _open_queries_words(facts.open_queries) + ": resolve them before deciding")
+    if action in QUERY_ACTIONS:
+        return _query_refusal(action, facts, item if isinstance(item, QueryFacts) else None)
+    if action is Action.REQUEST_WAIVER:
+        return _waiver_request_refusal(facts, item if isinstance(item, FindingFacts) else None)
+    if action in WAIVER_RULINGS:  # the proposal first, then the one request named (as for queries)
+        if not facts.requested_waivers:
+            return Refusal(f"{facts.reference} has no waiver request waiting for an answer")
+        if isinstance(item, WaiverFacts) and item.status is not WaiverStatus.REQUESTED:
+            return Refusal(f"waiver {item.number} is already {item.status.value}")
+    return None
+
+
+def _open_queries_words(ns: tuple[int, ...]) -> str:
+    return f"query {ns[0]} is still open" if len(ns) == 1 else f"queries {_numbers(ns)} are still open"
+
+
+def _query_refusal(action: Action, facts: ProposalFacts, query: QueryFacts | None) -> Refusal | None:
+    """A query is answered while it waits for the commissioner, followed up once answered, resolved while open.
+
+    What the proposal allows comes first, then the one query named, so the reason does not depend on which
+    query someone happened to name."""
+    if not facts.open_queries:
+        return Refusal(f"{facts.reference} has no open query")
+    if action is Action.ANSWER_QUERY and not facts.queries_awaiting_answer:
+        return Refusal(f"no query of {facts.reference} waits for an answer")
+    if action is Action.FOLLOW_UP_QUERY and not facts.queries_answered:
+        return Refusal(f"no query of {facts.reference} has been answered since it was asked")
+    if query is not None:
+        if query.status is QueryStatus.RESOLVED:
+            return Refusal(f"query {query.number} is already resolved")
+        if action is Action.ANSWER_QUERY and query.status is not QueryStatus.AWAITING_ANSWER:
+            return Refusal(f"query {query.number} is already answered: the panel follows it up or resolves it")
+        if action is Action.FOLLOW_UP_QUERY and query.status is not QueryStatus.ANSWERED:
+            return Refusal(f"query {query.number} still waits for the commissioner's answer")
+    return None
+
+
+def _waiver_request_refusal(facts: ProposalFacts, finding: FindingFacts | None) -> Refusal | None:
+    """A waiver is asked for on one error finding of the latest version, never on the reader's refusals, and once
+    per finding and checkpoint."""
+    if facts.latest_version is None:
+        return Refusal(f"{facts.reference} has no version yet")
+    if facts.waivable_errors == 0:
+        return Refusal(f"version {facts.latest_version} of {facts.reference} has no error finding that can be "
+                       "waived")
+    if finding is not None:
+        if finding.severity != "error":
+            return Refusal(f"only an error finding can be waived; that {finding.rule_id} finding is a "
+                           f"{finding.severity}")
+        if finding.rule_id in NEVER_WAIVED:
+            return Refusal(f"{finding.rule_id} is never waived: the file itself could not be read safely")
+        if finding.waiver is WaiverStatus.GRANTED:
+            return Refusal(f"that {finding.rule_id} finding is already waived at checkpoint {facts.checkpoint}")
+        if finding.waiver is WaiverStatus.REQUESTED:
+            return Refusal(f"a waiver of that {finding.rule_id} finding is already asked for")
     return None
 
 
@@ -374,10 +571,11 @@ def submit_blockers(facts: ProposalFacts) -> list[Blocker]:
         text = checkpoint_mismatch(facts.reference, v, facts.latest_checkpoint, cp)
         out.append(Blocker(commissioner, text, f"upload a version for checkpoint {cp} ({text})"))
     else:
-        if facts.latest_errors:
-            n = _plural(facts.latest_errors, "error finding")
-            them = "it" if facts.latest_errors == 1 else "them"
-            out.append(Blocker(commissioner, f"version {v} has {n}: fix {them} and upload a new version",
+        if facts.blocking_errors:
+            n = _plural(facts.blocking_errors, "error finding")
+            them = "it" if facts.blocking_errors == 1 else "them"
+            waived = f" (and {facts.waived_errors} waived)" if facts.waived_errors else ""
+            out.append(Blocker(commissioner, f"version {v} has {n}{waived}: fix {them} and upload a new version",
                                f"fix the {n} of version {v} and upload a new version"))
         if facts.unanswered_warnings:
             n = _plural(facts.unanswered_warnings, "warning")
@@ -394,21 +592,67 @@ def submit_blockers(facts: ProposalFacts) -> list[Blocker]:
     return out
 
 
-def decision_refusal(outcome: Outcome, ratings: dict[str, str], rationale: str | None,
-                     conditions: int) -> Refusal | None:
-    """What a checkpoint decision lacks: a rating per assurance domain, a rationale, and conditions exactly when
-    the outcome is approved with conditions."""
+@dataclass(frozen=True)
+class DecisionGap:
+    """One part a checkpoint decision lacks: the part of the form (`outcome`, `ratings`, `rationale`,
+    `conditions`), what to do about it in the words of an error summary, and the service's refusal."""
+
+    part: str
+    todo: str
+    reason: str
+
+
+def decision_gaps(outcome: Outcome | None, ratings: dict[str, str], rationale: str | None,
+                  conditions: int) -> list[DecisionGap]:
+    """Every part a checkpoint decision lacks, in the form's order: an outcome, a rating per assurance domain,
+    a rationale, and conditions exactly when the outcome is approved with conditions.  A form shows them all
+    at once; the service refuses with the first."""
+    gaps = []
+    if outcome is None:
+        gaps.append(DecisionGap("outcome", "Choose the outcome", "a decision needs an outcome"))
     missing = [d.label for d in AssuranceDomain if d not in ratings]
     if missing:
-        return Refusal(f"a decision needs a rating for every domain; missing: {', '.join(missing)}")
+        gaps.append(DecisionGap("ratings", f"Rate {', '.join(missing)}",
+                                f"a decision needs a rating for every domain; missing: {', '.join(missing)}"))
     if not rationale or not rationale.strip():
-        return Refusal("a decision needs a rationale")
-    if outcome is Outcome.APPROVED_WITH_CONDITIONS and not conditions:
-        return Refusal(f"{Outcome.APPROVED_WITH_CONDITIONS.label} needs at least one condition (text, owner, due "
-                       "date)")
-    if conditions and outcome is not Outcome.APPROVED_WITH_CONDITIONS:
-        return Refusal(f"conditions are set only with the outcome {Outcome.APPROVED_WITH_CONDITIONS.label}")
-    return None
+        gaps.append(DecisionGap("rationale", "Give the rationale", "a decision needs a rationale"))
+    with_conditions = Outcome.APPROVED_WITH_CONDITIONS
+    if outcome is with_conditions and not conditions:
+        gaps.append(DecisionGap("conditions", "Add at least one condition, with its owner and due date",
+                                f"{with_conditions.label} needs at least one condition (text, owner, due date)"))
+    if conditions and outcome is not None and outcome is not with_conditions:
+        gaps.append(DecisionGap("conditions", f"Remove the conditions, or choose {with_conditions.label}",
+                                f"conditions are set only with the outcome {with_conditions.label}"))
+    return gaps
+
+
+def decision_refusal(outcome: Outcome, ratings: dict[str, str], rationale: str | None,
+                     conditions: int) -> Refusal | None:
+    """What a checkpoint decision lacks first (`decision_gaps` lists every part)."""
+    gaps = decision_gaps(outcome, ratings, rationale, conditions)
+    return Refusal(gaps[0].reason) if gaps else None
+
+
+def decision_summary(outcome: Outcome, checkpoint: int, conditions: int) -> str:
+    """A recorded decision in a sentence's words: "Checkpoint 1: approved with 1 condition"."""
+    if outcome is Outcome.APPROVED_WITH_CONDITIONS and conditions:
+        words = f"approved with {conditions} condition{'' if conditions == 1 else 's'}"
+    else:
+        words = outcome.label.lower()
+    return f"Checkpoint {checkpoint}: {words}"
+
+
+def after_decision(state: State, checkpoint: int, name: str, organisation: str) -> str:
+    """Where a proposal stands once a decision has taken effect, and with whom: what happens now."""
+    if state is State.DRAFT:
+        return f"{name} is back with {organisation} for checkpoint {checkpoint}."
+    if state is State.RETURNED:
+        return f"{name} is back with {organisation} to revise and submit again for checkpoint {checkpoint}."
+    if state is State.ASSURED:
+        return f"{name} is assured: {organisation} may proceed."
+    if state is State.HALTED:
+        return f"{name} is halted: {organisation} must not proceed with it."
+    return f"{name} is {state.label.lower()} at checkpoint {checkpoint}."
 
 
 def checkpoint_mismatch(reference: str, version: int, version_checkpoint: int | None, proposal_checkpoint: int) -> str:
@@ -449,8 +693,11 @@ def next_step(facts: ProposalFacts, actor: Actor) -> str:
     if facts.state in PREPARING:
         blockers = submit_blockers(facts)
         if not blockers:
+            # "clean" only when nothing at all was found; answered warnings are not blockers, but they are there
+            state_of = ("is clean" if not facts.latest_warnings
+                        else "has no errors, and its warnings are answered")
             if actor.role in OWNERS:
-                return f"Ready to submit: version {facts.latest_version} is clean for checkpoint {cp}."
+                return f"Ready to submit: version {facts.latest_version} {state_of} for checkpoint {cp}."
             return f"Waiting for the commissioner to submit version {facts.latest_version} for checkpoint {cp}."
         steps = "; ".join(f"{who(b.who)} must {b.task}" for b in blockers)
         prefix = "Returned to the commissioner. " if facts.state is State.RETURNED else ""
@@ -459,8 +706,7 @@ def next_step(facts: ProposalFacts, actor: Actor) -> str:
         return ("Take it into review." if actor.role in REVIEWERS
                 else "Submitted: waiting for a reviewer to take it into review.")
     if facts.state is State.IN_REVIEW:
-        return ("Rate the five assurance domains and record the decision." if actor.role in REVIEWERS
-                else "In review with NHS England.")
+        return _in_review_step(facts, actor)
     ending = {State.ASSURED: "Assured: nothing more to do", State.HALTED: "Halted: do not proceed",
               State.WITHDRAWN: "Withdrawn: nothing more to do"}[facts.state]
     if facts.open_conditions:
@@ -468,6 +714,52 @@ def next_step(facts: ProposalFacts, actor: Actor) -> str:
         which = f"condition {ids[0]} is" if len(ids) == 1 else f"conditions {_numbers(ids)} are"
         return f"{ending}, but {which} still open."
     return ending + "."
+
+
+def _in_review_step(facts: ProposalFacts, actor: Actor) -> str:
+    """In review: the decision, unless a query is open; then whose turn each open query is."""
+    reviewer = actor.role in REVIEWERS
+    if not facts.open_queries:
+        return ("Rate the five assurance domains and record the decision." if reviewer
+                else "In review with NHS England.")
+    parts = []
+    if facts.queries_awaiting_answer:
+        ns = facts.queries_awaiting_answer
+        which = f"query {ns[0]}" if len(ns) == 1 else f"queries {_numbers(ns)}"
+        parts.append(f"{'you' if actor.role is Role.COMMISSIONER else 'the commissioner'} "
+                     f"must answer {which}")
+    if facts.queries_answered:
+        ns = facts.queries_answered
+        which = f"query {ns[0]}" if len(ns) == 1 else f"queries {_numbers(ns)}"
+        parts.append(f"{'you' if reviewer else 'the panel'} must resolve or follow up {which}")
+    return f"In review with NHS England. Before it can be decided: {'; '.join(parts)}."
+
+
+def waiting_on_commissioner(steps: list[tuple[int, dt.datetime, QueryStep]], start: dt.datetime,
+                            end: dt.datetime) -> list[tuple[dt.datetime, dt.datetime]]:
+    """The spans between `start` and `end` in which every open query waited for the commissioner's answer.
+
+    `steps` are the messages of a proposal's queries as (query, time, step); a question or a follow-up puts a
+    query with the commissioner, an answer with the panel, a resolution closes it.  These spans are counted apart
+    from the review target (docs/workflow.md, "Queries and waivers").
+    """
+    where: dict[int, QueryStatus] = {}
+    spans: list[tuple[dt.datetime, dt.datetime]] = []
+    opened: dt.datetime | None = None
+    for query, at, step in sorted(steps, key=lambda x: x[1]):
+        where[query] = {QueryStep.QUESTION: QueryStatus.AWAITING_ANSWER, QueryStep.FOLLOW_UP:
+                        QueryStatus.AWAITING_ANSWER, QueryStep.ANSWER: QueryStatus.ANSWERED,
+                        QueryStep.RESOLUTION: QueryStatus.RESOLVED}[step]
+        open_ = [s for s in where.values() if s.open]
+        waiting = bool(open_) and all(s is QueryStatus.AWAITING_ANSWER for s in open_)
+        if waiting and opened is None:
+            opened = at
+        elif not waiting and opened is not None:
+            spans.append((opened, at))
+            opened = None
+    if opened is not None:
+        spans.append((opened, end))
+    return [(max(a, start), min(b, end)) for a, b in spans if min(b, end) > max(a, start)]
 
 
 def condition_overdue(due: dt.date, status: str, today: dt.date) -> bool:

@@ -26,6 +26,11 @@ class TextKind(StrEnum):
     CONDITION = "condition"
     CONDITION_OWNER = "condition_owner"
     CLOSING_NOTE = "closing_note"
+    QUERY = "query"
+    QUERY_ANSWER = "query_answer"
+    QUERY_PLACE = "query_place"
+    WAIVER_REASON = "waiver_reason"
+    WAIVER_RULING = "waiver_ruling"
 
     @property
     def label(self) -> str:
@@ -38,7 +43,7 @@ class TextKind(StrEnum):
     @property
     def has_lines(self) -> bool:
         """Whether the text may run over several lines (a condition's owner is one line)."""
-        return self is not TextKind.CONDITION_OWNER
+        return self not in (TextKind.CONDITION_OWNER, TextKind.QUERY_PLACE)
 
 
 _LABELS = {
@@ -50,6 +55,11 @@ _LABELS = {
     TextKind.CONDITION: "condition",
     TextKind.CONDITION_OWNER: "condition's owner",
     TextKind.CLOSING_NOTE: "note closing a condition",
+    TextKind.QUERY: "query",
+    TextKind.QUERY_ANSWER: "answer to a query",
+    TextKind.QUERY_PLACE: "field or cell a query is about",
+    TextKind.WAIVER_REASON: "reason for the waiver",
+    TextKind.WAIVER_RULING: "reason for granting or refusing the waiver",
 }
 
 _MAX_CHARS = {
@@ -61,6 +71,11 @@ _MAX_CHARS = {
     TextKind.CONDITION: 2_000,
     TextKind.CONDITION_OWNER: 200,
     TextKind.CLOSING_NOTE: 4_000,
+    TextKind.QUERY: 4_000,
+    TextKind.QUERY_ANSWER: 8_000,
+    TextKind.QUERY_PLACE: 100,
+    TextKind.WAIVER_REASON: 4_000,
+    TextKind.WAIVER_RULING: 4_000,
 }
 
 

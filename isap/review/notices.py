@@ -14,15 +14,10 @@ import datetime as dt
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from isap.review import wording
 from isap.review.lifecycle import Outcome, State
+from isap.review.wording import count, errors_and_warnings, working_days
 
-CHECKPOINT_NAMES = {1: "strategic case", 2: "preferred bidder", 3: "mobilisation"}
-OUTCOME_WORDS = {
-    Outcome.APPROVED: "Approved",
-    Outcome.APPROVED_WITH_CONDITIONS: "Approved with conditions",
-    Outcome.RETURNED: "Returned for further work",
-    Outcome.HALTED: "Halted: do not proceed",
-}
 WAITING_WORDS = {State.SUBMITTED: "waiting for a reviewer to take it", State.IN_REVIEW: "in review"}
 SUBJECT_TITLE = 80  # characters of a title shown in a subject line
 BODY_TEXT = 2000  # characters of any one submitted text shown in a body
@@ -50,8 +45,7 @@ def _text(value: str | None) -> str:
 
 
 def checkpoint_words(cp: int) -> str:
-    name = CHECKPOINT_NAMES.get(cp)
-    return f"checkpoint {cp} ({name})" if name else f"checkpoint {cp}"
+    return wording.checkpoint(cp)
 
 
 def named(reference: str, title: str | None) -> str:
@@ -60,7 +54,7 @@ def named(reference: str, title: str | None) -> str:
 
 
 def _date(day: dt.date) -> str:
-    return f"{day:%A} {day.day} {day:%B %Y}"
+    return wording.long_day(day, weekday=True)
 
 
 def _footer(url: str) -> str:
@@ -72,15 +66,15 @@ def _footer(url: str) -> str:
 def version_checked(reference: str, title: str | None, number: int, errors: int, warnings: int,
                     url: str) -> Notice:
     if errors:
-        next_step = (f"It has {errors} error(s). Errors must be put right, and a corrected version uploaded, "
+        next_step = (f"It has {count(errors, 'error')}. Errors must be put right, and a corrected version uploaded, "
                      "before the proposal can be submitted for review.")
     elif warnings:
-        next_step = (f"It has no errors and {warnings} warning(s). Each warning needs a short explanatory note "
+        next_step = (f"It has no errors and {count(warnings, 'warning')}. Each warning needs a short explanatory note "
                      "on the dashboard before the proposal can be submitted for review.")
     else:
         next_step = "It has no errors or warnings: it can be submitted for review."
     return Notice(
-        f"{reference} version {number} checked: {errors} error(s), {warnings} warning(s)",
+        f"{reference} version {number} checked: {errors_and_warnings(errors, warnings)}",
         f"Version {number} of {named(reference, title)} has been checked against the ISAP workbook rules.\n\n"
         f"{next_step}" + _footer(url))
 
@@ -126,7 +120,7 @@ def taken(reference: str, title: str | None, checkpoint: int, reviewer: str, url
 
 def decided(reference: str, title: str | None, checkpoint: int, outcome: Outcome, rationale: str,
             conditions: list[tuple[str, str, dt.date]], url: str) -> Notice:
-    words = OUTCOME_WORDS[outcome]
+    words = wording.decision_words(outcome)
     lines = [f"NHS England has recorded its decision on {named(reference, title)} at {checkpoint_words(checkpoint)}:",
              "", f"    {words}", "", "Reasons:", _text(rationale)]
     if conditions:
@@ -138,9 +132,9 @@ def decided(reference: str, title: str | None, checkpoint: int, outcome: Outcome
                   "\n".join(lines) + _footer(url))
 
 
-def condition_due(reference: str, title: str | None, text: str, owner: str, due: dt.date, working_days: int,
+def condition_due(reference: str, title: str | None, text: str, owner: str, due: dt.date, left: int,
                   url: str) -> Notice:
-    when = "today" if working_days == 0 else f"in {working_days} working day(s)"
+    when = "today" if left == 0 else f"in {working_days(left)}"
     return Notice(
         f"{reference}: a condition is due {when} ({_date(due)})",
         f"A condition of {named(reference, title)} is due on {_date(due)}, {when}:\n\n"
@@ -160,14 +154,14 @@ def condition_overdue(reference: str, title: str | None, text: str, owner: str, 
 def review_overdue(reference: str, title: str | None, state: State, since: dt.date, waited: int, target: int,
                    url: str) -> Notice:
     return Notice(
-        f"{reference} has waited {waited} working days for its review decision",
+        f"{reference} has waited {working_days(waited)} for its review decision",
         f"{named(reference, title)} has been {WAITING_WORDS.get(state, 'waiting')} since {_date(since)}: "
-        f"{waited} working days, more than the {target}-working-day target for a review decision." + _footer(url))
+        f"{working_days(waited)}, more than the {target}-working-day target for a review decision." + _footer(url))
 
 
-def submission_due(reference: str, title: str | None, checkpoint: int, planned: dt.date, working_days: int,
+def submission_due(reference: str, title: str | None, checkpoint: int, planned: dt.date, days_left: int,
                    url: str) -> Notice:
-    when = "today" if working_days == 0 else f"in {working_days} working day(s)"
+    when = "today" if days_left == 0 else f"in {working_days(days_left)}"
     return Notice(
         f"{reference}: the submission for {checkpoint_words(checkpoint)} is planned {when} ({_date(planned)})",
         f"The submission of {named(reference, title)} for {checkpoint_words(checkpoint)} is planned for "
@@ -182,3 +176,56 @@ def submission_late(reference: str, title: str | None, checkpoint: int, planned:
         f"The submission of {named(reference, title)} for {checkpoint_words(checkpoint)} was planned for "
         f"{_date(planned)} and has not been made, so the proposal is late.\n\nPlease submit it, or propose a new "
         "date on the dashboard with the reason, so your NHS England reviewer can agree it." + _footer(url))
+
+
+def query_raised(reference: str, title: str | None, number: int, about: str, text: str, due: dt.date | None,
+                 reviewer: str, url: str, follow_up: bool = False) -> Notice:
+    """To the commissioner: the panel asks something, first or again, and waits for the answer."""
+    asked = "followed up" if follow_up else "raised"
+    when = f"\n\nPlease answer by {_date(due)}." if due else ""
+    return Notice(
+        f"{reference}: query {number} {asked} by NHS England",
+        f"{_line(reviewer, 80)} has {asked} query {number} on {named(reference, title)}, about "
+        f"{_line(about, 200)}:\n\n{_text(text)}{when}\n\n"
+        "Please answer it on the dashboard. While a query waits for your answer the review's working days are "
+        "not counted against its target, and no decision can be recorded until every query is resolved."
+        + _footer(url))
+
+
+def query_answered(reference: str, title: str | None, number: int, text: str, commissioner: str,
+                   url: str) -> Notice:
+    """To the panel: the commissioner has answered; the query is theirs to resolve or follow up."""
+    return Notice(
+        f"{reference}: query {number} answered",
+        f"{_line(commissioner, 80)} has answered query {number} on {named(reference, title)}:\n\n{_text(text)}\n\n"
+        "Resolve the query, or follow it up, on the dashboard." + _footer(url))
+
+
+def query_resolved(reference: str, title: str | None, number: int, note: str, reviewer: str, url: str) -> Notice:
+    return Notice(
+        f"{reference}: query {number} resolved",
+        f"{_line(reviewer, 80)} has resolved query {number} on {named(reference, title)}:\n\n{_text(note)}\n\n"
+        "Nothing more is needed on this query." + _footer(url))
+
+
+def waiver_requested(reference: str, title: str | None, number: int, rule_id: str, place: str, reason: str,
+                     commissioner: str, url: str) -> Notice:
+    """To reviewers: a commissioner asks that an error finding not block the proposal."""
+    return Notice(
+        f"{reference}: waiver of {_line(rule_id, 10)} asked for",
+        f"{_line(commissioner, 80)} asks for waiver {number} of the {_line(rule_id, 10)} error at "
+        f"{_line(place, 200)} on {named(reference, title)}, because:\n\n{_text(reason)}\n\n"
+        "Grant or refuse it, with a reason, on the dashboard." + _footer(url))
+
+
+def waiver_ruled(reference: str, title: str | None, number: int, rule_id: str, place: str, granted: bool,
+                 ruling: str, reviewer: str, checkpoint: int, url: str) -> Notice:
+    """To the commissioner: the answer to their waiver request."""
+    verb = "granted" if granted else "refused"
+    effect = (f"The finding no longer stops a submission at {checkpoint_words(checkpoint)}, in this version or a "
+              "later one, while it stays the same finding." if granted else
+              "The finding still stops a submission: put it right and upload a new version.")
+    return Notice(
+        f"{reference}: waiver {number} of {_line(rule_id, 10)} {verb}",
+        f"{_line(reviewer, 80)} has {verb} waiver {number} of the {_line(rule_id, 10)} error at "
+        f"{_line(place, 200)} on {named(reference, title)}:\n\n{_text(ruling)}\n\n{effect}" + _footer(url))

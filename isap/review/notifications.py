@@ -52,7 +52,8 @@ class Notifications(UnitOfWork):
         for p in s.exec(select(Proposal).where(Proposal.state.in_(tuple(lifecycle.WAITING_FOR_REVIEW)))
                         .order_by(Proposal.reference)):
             since = p.state_since.date()
-            waited = working_days.working_days_between(since, today, calendar)
+            # days in which every open query waited for the commissioner do not count against the target
+            waited = working_days.working_days_between(since, today, calendar) - self._commissioner_wait(s, p, today)
             if waited > target:
                 # once per wait: a proposal returned and submitted again waits afresh
                 out.append({"kind": NotificationKind.REVIEW_OVERDUE, "key": p.reference, "proposal": p,

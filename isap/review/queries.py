@@ -23,6 +23,7 @@ from isap.review.unit_of_work import (
     NotFound,
     UnitOfWork,
     WorkflowError,
+    finding_fingerprint,
     iso_time,
     proposal_name,
 )
@@ -36,11 +37,14 @@ from isap.store.models import (
     FindingRecord,
     Organisation,
     Proposal,
+    Query,
+    QueryMessage,
     Rating,
     Review,
     SubmissionVersion,
     UnassignedUpload,
     User,
+    Waiver,
 )
 from isap.store.originals import OriginalsError
 
@@ -104,7 +108,8 @@ class Queries(UnitOfWork):
 
     def review_queue(self, actor: str, today: dt.date | None = None) -> list[dict]:
         """The reviewer's pipeline: every visible proposal with its waiting time against the policy target, and
-        whether it is late against its planned submission dates."""
+        the reviewer who has it while it is in review, and whether it is late against its planned submission
+        dates."""
         import numpy as np
 
         from isap.policy import working_days
@@ -115,18 +120,48 @@ class Queries(UnitOfWork):
             return rows
         day = today or dt.date.today()
         late = self._run(late_proposals, day)
+        reviewers = self._reviewers(actor)
         today = np.datetime64(day, "D")
         since = np.array([r["state_since"][:10] for r in rows], dtype="datetime64[D]")
         days = (today - since).astype(int)
         working = working_days.count(since, today, self.policy.working_days_calendar)
         target = self.policy.review_target_working_days
+        waits = self._run(lambda s: self._commissioner_waits(s, today.astype(dt.date)))
         for r, d, w in zip(rows, days.tolist(), working.tolist()):
             r["days_in_state"] = d
             r["working_days_in_state"] = w
-            r["overdue"] = lifecycle.waiting_for_review(r["state"]) and w > target
+            # days in which every open query waited for the commissioner do not count against the target
+            r["waiting_on_commissioner"] = waits.get((r["commissioner"], r["reference"]), 0)
+            r["working_days_counted"] = w - r["waiting_on_commissioner"]
+            r["overdue"] = lifecycle.waiting_for_review(r["state"]) and r["working_days_counted"] > target
             # a planned submission has passed without one (docs/workflow.md, "Calendar")
             r["late"] = (r["commissioner"], r["reference"]) in late
+            r["reviewer"] = reviewers.get((r["reference"], r["commissioner"]))
         return rows
+
+    def _commissioner_waits(self, s: Session, today: dt.date) -> dict[tuple[str, str], int]:
+        """(code, reference) → working days waiting for the commissioner's answers, of every proposal in review
+        that has a query."""
+        q = (select(Proposal, Organisation.code).join(Organisation, Organisation.id == Proposal.organisation_id)
+             .where(Proposal.state == State.IN_REVIEW, Proposal.id.in_(select(Query.proposal_id))))
+        return {(code, p.reference): self._commissioner_wait(s, p, today) for p, code in s.exec(q)}
+
+
+    def _reviewers(self, actor: str) -> dict[tuple[str, str], str]:
+        """Who has each proposal in review, by (reference, organisation code): the reviewer of its open review."""
+        def run(s: Session) -> dict[tuple[str, str], str]:
+            user = self._user(s, actor)
+            latest = (select(Review.proposal_id, func.max(Review.id).label("review_id"))
+                      .group_by(Review.proposal_id).subquery())
+            q = (select(Proposal.reference, Organisation.code, User.username)
+                 .join(Organisation, Organisation.id == Proposal.organisation_id)
+                 .join(latest, latest.c.proposal_id == Proposal.id)
+                 .join(Review, Review.id == latest.c.review_id)
+                 .join(User, User.id == Review.reviewer_id)
+                 .where(Proposal.state == State.IN_REVIEW))
+            q = self._scoped(q, user, "see the review queue")
+            return {(ref, code): name for ref, code, name in s.execute(q)}
+        return self._run(run)
 
     @staticmethod
     def _summary(p: Proposal, org: Organisation, latest_version: int | None) -> dict:
@@ -176,7 +211,11 @@ class Queries(UnitOfWork):
                 "catalogue_version": v.catalogue_version, "policy": json.loads(v.policy_json),
             } for v in versions]
             findings = []
+            by_id = {w.id: self._waiver_row(n, w, users) for n, w in enumerate(s.exec(
+                select(Waiver).where(Waiver.proposal_id == p.id).order_by(Waiver.id)), start=1)}
             if versions:
+                # the waivers that stand at the latest version's checkpoint, on the findings they cover
+                standing = self._waivers_at(s, p, versions[-1].checkpoint)
                 acks = {a.finding_id: a for a in s.exec(
                     select(Acknowledgement).join(FindingRecord, FindingRecord.id == Acknowledgement.finding_id)
                     .where(FindingRecord.version_id == versions[-1].id))}
@@ -187,8 +226,16 @@ class Queries(UnitOfWork):
                     a = acks.get(f.id)
                     d["acknowledged"] = ({"note": a.note, "by": users.get(a.by), "at": a.at.isoformat()}
                                          if a else None)
+                    d["fingerprint"] = finding_fingerprint(f)
+                    w = standing.get(d["fingerprint"])
+                    d["waiver"] = by_id[w.id] if w is not None else None
+                    d["waived"] = bool(w is not None and w.status == lifecycle.WaiverStatus.GRANTED)
                     findings.append(d)
             out["findings"] = findings
+            out["waivers"] = list(by_id.values())
+            out["queries"] = self._query_rows(s, p, users)
+            if p.state in lifecycle.WAITING_FOR_REVIEW:
+                out["waiting_on_commissioner"] = self._commissioner_wait(s, p, self.clock().date())
             out["conditions"] = [{
                 "id": number, "checkpoint": c.checkpoint, "text": c.text, "owner": c.owner,
                 "due_date": c.due_date.isoformat(), "status": c.status, "response": c.response,
@@ -221,6 +268,29 @@ class Queries(UnitOfWork):
                               "changed_at": change["at"] if change else None}
             return out
         return self._run(run)
+
+    @staticmethod
+    def _waiver_row(number: int, w: Waiver, users: dict[int, str]) -> dict:
+        return {"id": number, "checkpoint": w.checkpoint, "rule_id": w.rule_id, "place": w.place,
+                "message": w.message, "version": w.version_number, "fingerprint": w.fingerprint,
+                "status": w.status, "reason": w.reason, "requested_by": users.get(w.requested_by),
+                "requested_at": iso_time(w.requested_at), "ruled_by": users.get(w.ruled_by) if w.ruled_by else None,
+                "ruled_at": iso_time(w.ruled_at) if w.ruled_at else None, "ruling": w.ruling}
+
+    @staticmethod
+    def _query_rows(s: Session, p: Proposal, users: dict[int, str]) -> list[dict]:
+        """Every query of the proposal with its thread in the order written."""
+        queries = list(s.exec(select(Query).where(Query.proposal_id == p.id).order_by(Query.id)))
+        thread: dict[int, list[dict]] = {q.id: [] for q in queries}
+        if queries:
+            for m in s.exec(select(QueryMessage).where(QueryMessage.query_id.in_(list(thread)))
+                            .order_by(QueryMessage.id)):
+                thread[m.query_id].append({"step": m.step, "message_id": m.id, "author": users.get(m.author_id),
+                                           "text": m.text, "at": iso_time(m.at)})
+        return [{"id": n, "checkpoint": q.checkpoint, "subject": q.subject, "about": q.about,
+                 "fingerprint": q.fingerprint, "due_date": q.due_date.isoformat() if q.due_date else None,
+                 "status": q.status, "raised_by": users.get(q.raised_by), "raised_at": iso_time(q.raised_at),
+                 "thread": thread[q.id]} for n, q in enumerate(queries, start=1)]
 
     def states_over_time(self, actor: str) -> list[dict]:
         """How many visible proposals were in each state at the end of each day (from the audit history)."""
@@ -258,8 +328,8 @@ class Queries(UnitOfWork):
                                                        SubmissionVersion.number == number)).first()
             if v is None:
                 raise NotFound(f"{reference} has no version {number}")
-            return [{k: getattr(f, k) for k in ("rule_id", "severity", "domain", "sheet", "row", "column", "cell",
-                                                "message", "source")}
+            return [{**{k: getattr(f, k) for k in ("rule_id", "severity", "domain", "sheet", "row", "column", "cell",
+                                                   "message", "source")}, "fingerprint": finding_fingerprint(f)}
                     for f in s.exec(select(FindingRecord).where(FindingRecord.version_id == v.id)
                                     .order_by(FindingRecord.id))]
         return self._run(run)

@@ -10,7 +10,8 @@ changes nothing.
 
 The service is composed of seven parts over one unit of work (`unit_of_work.py`):
 administration (organisations, accounts, sign-in, the audit chain), the commands of
-the review (one method each), the queries (read models for lists, the review queue,
+the review (one method each), the panel's queries to the commissioner and the commissioner's
+waiver requests (`queries_and_waivers.py`), the read models (read models for lists, the review queue,
 a proposal), the notifications the outbox owes, the uploads staged for assurance (`staging.py`), and the
 personal API tokens other systems act through (`tokens.py`), and the checkpoint calendar with the national
 view (`calendar.py`).
@@ -25,6 +26,7 @@ from isap.review.calendar import Calendar
 from isap.review.commands import Commands
 from isap.review.notifications import Notifications
 from isap.review.queries import Queries
+from isap.review.queries_and_waivers import QueriesAndWaivers
 from isap.review.staging import Staging
 from isap.review.tokens import TokenRefused, Tokens
 from isap.review.unit_of_work import (
@@ -45,9 +47,9 @@ from isap.review.unit_of_work import (
 from isap.store.db import StoreBusy, StoreError
 
 
-class Service(Administration, Commands, Queries, Calendar, Notifications, Staging, Tokens):
-    """The review service: administration, commands, queries, the checkpoint calendar and national view, staged
-    uploads and API tokens over one store and policy."""
+class Service(Administration, Commands, QueriesAndWaivers, Queries, Calendar, Notifications, Staging, Tokens):
+    """The review service: administration, commands, queries, queries and waivers, the checkpoint calendar and
+    national view, staged uploads and API tokens over one store and policy."""
 
 
 __all__ = [

@@ -20,6 +20,7 @@ import hashlib
 import secrets
 import unicodedata
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Iterable
 
 from isap.policy import Policy
@@ -28,11 +29,32 @@ TOKEN_BYTES = 32
 COOKIE_NAME = "isap_session"
 MAX_NAME = 80  # user names as recorded: longer ones are cut, so a hostile name cannot fill the table
 
-FAILED, REFUSED, SUCCEEDED, UNLOCKED = "failed", "refused", "succeeded", "unlocked"
+
+
+class SignInOutcome(StrEnum):
+    """What became of one sign-in (`SignInAttempt.outcome`); the values are the strings the store holds."""
+
+    FAILED = "failed"
+    REFUSED = "refused"
+    SUCCEEDED = "succeeded"
+    UNLOCKED = "unlocked"
+
+    @property
+    def label(self) -> str:
+        return SIGN_IN_LABELS[self]
+
+
+SIGN_IN_LABELS = {
+    SignInOutcome.FAILED: "Wrong user name or password",
+    SignInOutcome.REFUSED: "Refused: sign-in paused after too many failures",
+    SignInOutcome.SUCCEEDED: "Signed in",
+    SignInOutcome.UNLOCKED: "Unlocked by an administrator",
+}
+FAILED, REFUSED, SUCCEEDED, UNLOCKED = SignInOutcome
 
 WRONG = "That user name and password do not match an account."
 # The same words whether or not the name has an account.
-LOCKED = ("Too many failed sign-ins for this user name. Sign-in for it is paused until {until} UTC; "
+LOCKED = ("Too many failed sign-ins for this user name. Sign-in for it is paused until {until}; "
           "an administrator can unlock it sooner.")
 
 ENDED_REASONS = {

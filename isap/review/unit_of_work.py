@@ -24,13 +24,16 @@ from isap.review.events import AuditKind, NotificationKind, NotificationStatus
 from isap.review.lifecycle import (
     Action,
     Actor,
-    ConditionFacts,
     ConditionStatus,
+    Item,
     ProposalFacts,
+    QueryStatus,
+    QueryStep,
     Role,
     State,
-    WarningFacts,
+    WaiverStatus,
 )
+from isap.review.wording import place
 from isap.store.db import check_schema, get_engine, store_error
 from isap.store.models import (
     Acknowledgement,
@@ -41,13 +44,17 @@ from isap.store.models import (
     Organisation,
     PlannedSubmission,
     Proposal,
+    Query,
+    QueryMessage,
     SubmissionVersion,
     UnassignedUpload,
     User,
+    Waiver,
     utcnow,
 )
 from isap.store.originals import Originals, configured_originals
 from isap.text import has_controls, without_controls
+from isap.workbook.findings import fingerprint
 
 SYSTEM_USER = "isap"
 PEOPLE = (Role.COMMISSIONER, Role.REVIEWER, Role.ADMIN)  # the roles an account may be given
@@ -207,16 +214,63 @@ class UnitOfWork:
             PlannedSubmission.agreed_date.is_(None)
             | (PlannedSubmission.agreed_date != PlannedSubmission.planned_date))
             .order_by(PlannedSubmission.checkpoint)))
+        # queries and waivers are numbered within their proposal too
+        queries = list(enumerate(s.exec(select(Query.status).where(Query.proposal_id == p.id).order_by(Query.id)),
+                                 start=1))
+        requested = tuple(n for n, w in enumerate(s.exec(select(Waiver.status).where(Waiver.proposal_id == p.id)
+                                                         .order_by(Waiver.id)), start=1)
+                          if w == WaiverStatus.REQUESTED)
+        waived = waivable = 0
+        if latest is not None and latest.errors:
+            waivers = self._waivers_at(s, p, p.checkpoint)
+            for f in s.exec(select(FindingRecord).where(FindingRecord.version_id == latest.id,
+                                                        FindingRecord.severity == "error")):
+                w = waivers.get(finding_fingerprint(f))
+                waived += w is not None and w.status == WaiverStatus.GRANTED
+                waivable += w is None and f.rule_id not in lifecycle.NEVER_WAIVED
         return ProposalFacts(
             reference=p.reference, state=State(p.state), checkpoint=p.checkpoint,
             latest_version=latest.number if latest else None, latest_checkpoint=latest.checkpoint if latest else None,
             latest_errors=latest.errors if latest else 0, latest_warnings=latest.warnings if latest else 0,
             unanswered_warnings=unanswered, open_conditions=tuple(c for c, _ in open_conditions),
             open_earlier_conditions=tuple(c for c, cp in open_conditions if cp < p.checkpoint),
-            plans_to_agree=plans_to_agree)
+            plans_to_agree=plans_to_agree,
+            queries_awaiting_answer=tuple(n for n, st in queries if st == QueryStatus.AWAITING_ANSWER),
+            queries_answered=tuple(n for n, st in queries if st == QueryStatus.ANSWERED),
+            waived_errors=waived, waivable_errors=waivable, requested_waivers=requested)
 
-    def _guard(self, s: Session, action: Action, user: User, p: Proposal,
-               item: ConditionFacts | WarningFacts | None = None) -> ProposalFacts:
+    @staticmethod
+    def _waivers_at(s: Session, p: Proposal, checkpoint: int | None) -> dict[str, Waiver]:
+        """The waivers that stand at `checkpoint`, by fingerprint: a granted one before one still asked for
+        (a refused waiver stands for nothing, and the finding may be asked about again)."""
+        out: dict[str, Waiver] = {}
+        for w in s.exec(select(Waiver).where(Waiver.proposal_id == p.id, Waiver.checkpoint == checkpoint,
+                                             Waiver.status != WaiverStatus.REFUSED).order_by(Waiver.id)):
+            if w.fingerprint not in out or w.status == WaiverStatus.GRANTED:
+                out[w.fingerprint] = w
+        return out
+
+    def _commissioner_wait(self, s: Session, p: Proposal, today: dt.date) -> int:
+        """Working days of the current wait for a decision in which every open query waited for the
+        commissioner: counted apart from the review target (docs/workflow.md, "Queries and waivers")."""
+        from isap.policy import working_days
+
+        if p.state != State.IN_REVIEW:
+            return 0
+        messages = list(s.exec(select(QueryMessage.query_id, QueryMessage.at, QueryMessage.step)
+                               .join(Query, Query.id == QueryMessage.query_id)
+                               .where(Query.proposal_id == p.id).order_by(QueryMessage.id)))
+        if not messages:
+            return 0
+        end = dt.datetime.combine(today, dt.time(), dt.timezone.utc)
+        spans = lifecycle.waiting_on_commissioner([(q, _utc(at), QueryStep(step)) for q, at, step in messages],
+                                                  _utc(p.state_since), max(end, _utc(p.state_since)))
+        if not spans:
+            return 0
+        calendar = self.policy.working_days_calendar
+        return int(working_days.count([a.date() for a, _ in spans], [b.date() for _, b in spans], calendar).sum())
+
+    def _guard(self, s: Session, action: Action, user: User, p: Proposal, item: Item | None = None) -> ProposalFacts:
         """Refuse `action` unless the state machine allows it now; the facts it was decided on otherwise."""
         facts = self._facts(s, p)
         refused = lifecycle.refusal(action, facts, self._actor(user, p), item)
@@ -447,6 +501,16 @@ def notification_row(n: Notification) -> dict:
             "sent_at": iso_time(n.sent_at) if n.sent_at else None}
 
 
+def _utc(at: dt.datetime) -> dt.datetime:
+    """A stored time as an aware UTC time (SQLite gives naive UTC back, PostgreSQL aware)."""
+    return at if at.tzinfo is not None else at.replace(tzinfo=dt.timezone.utc)
+
+
+def finding_fingerprint(f: FindingRecord) -> str:
+    """A stored finding's fingerprint: what a waiver names (`isap.workbook.findings.fingerprint`)."""
+    return fingerprint(f.rule_id, f.sheet, f.cell, f.column, f.message)
+
+
 def stored_name(filename: str) -> str:
     """A file's name as the store keeps it: the last part of the path, without control characters, cut."""
     return without_controls(Path(filename).name)[:255]
@@ -457,9 +521,8 @@ def readable_size(n: int) -> str:
 
 
 def finding_place(f: FindingRecord) -> str:
-    """Where a finding is, in words: its sheet and cell, or that it has no cell."""
-    where = f.sheet or "the workbook"
-    return f"{where} {f.cell}" if f.cell else f"{where}, no cell"
+    """Where a finding is, in words: its sheet and cell, or the sheet or workbook as a whole."""
+    return place(f.sheet, f.cell)
 
 
 def iso_time(value) -> str:

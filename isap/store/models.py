@@ -385,3 +385,64 @@ class StagedUpload(SQLModel, table=True):
     lease_until: Optional[dt.datetime] = None
     created_at: dt.datetime = Field(default_factory=utcnow, index=True)
     finished_at: Optional[dt.datetime] = None
+
+
+class Query(SQLModel, table=True):
+    """A question the panel puts to the commissioner while it reviews (docs/workflow.md, "Queries and waivers").
+
+    What it is about is kept as the reviewer saw it: a finding (its rule, place and fingerprint, so the finding
+    can be found again in any version), a field or cell of the workbook, or the proposal as a whole.  Its words,
+    the answers and the follow-ups are the messages of its thread (`QueryMessage`).
+    """
+
+    __tablename__ = "review_query"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    proposal_id: int = Field(foreign_key="proposal.id", index=True)
+    checkpoint: int
+    subject: str = Field(max_length=20)  # finding | cell | proposal
+    about: Optional[str] = Field(default=None, max_length=200)  # "REL011 at Partners C5", "Cover C7"
+    fingerprint: Optional[str] = Field(default=None, max_length=64)
+    due_date: Optional[dt.date] = None
+    status: str = Field(default="awaiting_answer", max_length=20)  # awaiting_answer | answered | resolved
+    raised_by: int = Field(foreign_key="app_user.id")
+    raised_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class QueryMessage(SQLModel, table=True):
+    """One message of a query's thread: the question, an answer, a follow-up or the resolution, in order.
+
+    An answer is where documents the commissioner gives in support belong: they name the message by its id.
+    """
+
+    __tablename__ = "query_message"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    query_id: int = Field(foreign_key="review_query.id", index=True)
+    step: str = Field(max_length=20)  # question | answer | follow_up | resolution
+    author_id: int = Field(foreign_key="app_user.id")
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    at: dt.datetime = Field(default_factory=utcnow)
+
+
+class Waiver(SQLModel, table=True):
+    """A commissioner's request that one error finding not block, and the reviewer's answer.
+
+    Granted, it covers every finding with the same `fingerprint` at the same checkpoint, in later versions too
+    (`isap.workbook.findings.fingerprint`).  The finding's rule, place and message are kept as asked about, so
+    the request reads the same once the version that raised it is no longer the latest.
+    """
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    proposal_id: int = Field(foreign_key="proposal.id", index=True)
+    checkpoint: int
+    fingerprint: str = Field(max_length=64, index=True)
+    rule_id: str = Field(max_length=10)
+    place: str = Field(max_length=200)
+    message: str = Field(sa_column=Column(Text, nullable=False))
+    version_number: int  # the version whose finding it was asked about
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    status: str = Field(default="requested", max_length=20)  # requested | granted | refused
+    requested_by: int = Field(foreign_key="app_user.id")
+    requested_at: dt.datetime = Field(default_factory=utcnow)
+    ruled_by: Optional[int] = Field(default=None, foreign_key="app_user.id")
+    ruled_at: Optional[dt.datetime] = None
+    ruling: Optional[str] = Field(default=None, sa_column=Column(Text))

@@ -7,7 +7,9 @@ the text report, JSON, annotated copy and dashboard all agree.
 
 from __future__ import annotations
 
+import hashlib
 import heapq
+import json
 import re
 from collections import Counter
 from dataclasses import asdict, dataclass
@@ -51,6 +53,10 @@ class Finding:
         d["domain"] = self.domain.value
         return d
 
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.rule_id, self.sheet, self.cell, self.column, self.message)
+
     @classmethod
     def from_dict(cls, d: dict) -> "Finding":
         return cls(
@@ -64,6 +70,17 @@ class Finding:
             message=d["message"],
             source=d["source"],
         )
+
+
+def fingerprint(rule_id: str, sheet: str | None, cell: str | None, column: str | None, message: str) -> str:
+    """What makes a finding the same finding in another version: its rule, its place and its words.
+
+    The same identity the comparison of two versions uses (a finding is "unchanged" when all five agree), so a
+    waiver granted on a finding follows it into later versions exactly while the comparison calls it unchanged;
+    a changed value changes the message, and so needs a waiver of its own (docs/decisions/0040-waivers.md).
+    """
+    text = json.dumps([rule_id, sheet, cell, column, message], ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 ALL_CHECKPOINTS = frozenset({1, 2, 3})

@@ -1,7 +1,7 @@
 """the checkpoint calendar and the national view: planned_submission, organisation.region, proposal key figures
 
 Revision ID: 0011_oversight
-Revises: 0008_api_tokens
+Revises: 0010_queries
 Create Date: 2026-12-07 09:00:00
 
 A new table for the planned submission dates, a nullable region on each
@@ -16,7 +16,7 @@ import sqlmodel
 
 
 revision = '0011_oversight'
-down_revision = '0008_api_tokens'
+down_revision = '0010_queries'
 branch_labels = None
 depends_on = None
 

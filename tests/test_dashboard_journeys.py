@@ -1,0 +1,180 @@
+# ruff: noqa: F811 - demo_env is a fixture, imported by name and taken as a parameter
+"""The people's journeys on the dashboard, through Streamlit's AppTest on the demo data: what a commissioner and
+a reviewer need at each step (the decision letter, the explanatory notes, the queue of work waiting, the next
+step after a decision, every missing part of a decision at once)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from tests.test_dashboard import demo_env, linked, read, signed_in, texts  # noqa: F401 - demo_env is a fixture
+
+RATINGS = dict.fromkeys(("capitalisation", "transparency", "service_scope", "relationships", "governance"), "green")
+
+
+def links(at) -> dict[str, str]:
+    """The page's link buttons (downloads go through them), by label."""
+    return {e.proto.label: e.proto.url for e in at.get("link_button")}
+
+
+def button(at, label: str):
+    return next(b for b in at.button if b.label == label)
+
+
+# ---------------------------------------------------------------------------- the decision letter (item 2)
+def test_the_commissioner_downloads_her_decision_letter_on_the_proposal_page(demo_env):
+    """ISAP-2026-012 was decided at checkpoint 1: the letter, addressed to alice's organisation, is hers to
+    download from the proposal page; the assurance report stays with the reviewers."""
+    at = linked(signed_in("alice", "alice-demo"), ref="ISAP-2026-012")
+    offered = links(at)
+    assert "Download the checkpoint 1 decision letter (PDF)" in offered, sorted(offered)
+    assert offered["Download the checkpoint 1 decision letter (PDF)"].startswith("/download/")
+    assert not [label for label in offered if "assurance report" in label], sorted(offered)
+    # the commissioner cannot read the letter of a proposal she may not see: the page never offers one
+    other = linked(signed_in("otto", "otto-demo"), ref="ISAP-2026-012")
+    assert not [label for label in links(other) if "letter" in label]
+
+
+def test_the_commissioner_may_read_decision_letters_and_the_service_agrees():
+    from isap.review.capabilities import CAPABILITIES, Capability
+    from isap.review.lifecycle import Role
+
+    assert Capability.READ_DECISION_LETTERS in CAPABILITIES[Role.COMMISSIONER]
+    assert Capability.READ_DECISION_LETTERS in CAPABILITIES[Role.REVIEWER]
+    assert Capability.READ_ASSURANCE_REPORTS not in CAPABILITIES[Role.COMMISSIONER]
+
+
+# ---------------------------------------------------------------------------- after a decision (items 6 and 11)
+def decided_by_rita(at, outcome: str = "approved") -> None:
+    button(at, "Take into review").click()
+    at.run()
+    for dom in RATINGS:
+        at.selectbox(key=f"rating-{dom}").set_value("green")
+    at.selectbox(key="outcome").set_value(outcome)
+    at.text_area(key="rationale").input("Meets the strategic case.")
+    button(at, "Record decision").click()
+    at.run()
+    assert not at.exception, at.exception
+
+
+def test_after_a_decision_the_reviewer_is_offered_the_letter_the_report_and_what_happens_now(demo_env):
+    at = linked(signed_in("rita", "rita-demo"), ref="ISAP-2026-011", tab="Review")
+    decided_by_rita(at)
+    shown = texts(at)
+    assert "ISAP-2026-011 is back with NHS Black Country Integrated Care Board for checkpoint 2." in shown, shown
+    offered = links(at)
+    assert {"Download the checkpoint 1 decision letter (PDF)",
+            "Download the checkpoint 1 assurance report (PDF)"} <= set(offered), sorted(offered)
+
+
+def test_after_a_decision_the_commissioners_banner_says_the_outcome_and_when(demo_env):
+    from isap.review.service import Service
+
+    [review] = [r for r in Service().show("alice", "ISAP-2026-012")["reviews"] if r["checkpoint"] == 1]
+    day = dt.datetime.fromisoformat(review["decision"]["at"]).date()
+    at = linked(signed_in("alice", "alice-demo"), ref="ISAP-2026-012")
+    said = f"Checkpoint 1: approved with 1 condition, on {day.day} {day:%b %Y}."
+    assert any(said in read(str(e.value)) for e in at.success), [e.value for e in at.success]
+    # and, beside it, what checkpoint 2 needs
+    assert "checkpoint 2" in read(at.info[0].value)
+
+
+# ---------------------------------------------------------------------------- explanatory notes (item 3)
+def test_the_reviewer_reads_the_explanatory_note_with_its_finding_and_beside_the_decision_form(demo_env):
+    from isap.review.service import Service
+
+    svc, ref = Service(), "ISAP-2026-012"
+    svc.discharge("rita", ref, 1, "Seen the published report.")
+    [warning] = [f for f in svc.show("alice", ref)["findings"] if f["severity"] == "warning"]
+    note = "Start-up costs are met by the ICB's transformation fund, outside this contract."
+    svc.acknowledge("alice", ref, warning["rule_id"], note, finding_id=warning["id"])
+    svc.submit("alice", ref)
+    svc.take("rita", ref)
+    at = linked(signed_in("rita", "rita-demo"), ref=ref, tab="Review")
+    # in the findings table, the note is the column right after the finding it answers
+    table = next(t.value for t in at.dataframe if "Explanatory note" in t.value.columns)
+    columns = list(table.columns)
+    assert columns.index("Explanatory note") == columns.index("Finding") + 1, columns
+    # and in words, with the finding, beside the decision form
+    [notes] = [e for e in at.expander if e.label == "Explanatory notes from the commissioner (1)"]
+    shown = read(" ".join(m.value for m in notes.markdown))
+    assert warning["rule_id"] in shown and note in shown and warning["message"] in shown
+
+
+# ---------------------------------------------------------------------------- the review queue (item 4)
+def test_the_review_queue_lists_the_work_waiting_overdue_then_oldest_with_its_reviewer(demo_env, tmp_path):
+    from isap.review.service import Service
+    from sample_submissions.proposals import clean, write
+
+    svc = Service()  # a new submission, waiting 0 days, goes above the drafts that have waited longer
+    svc.upload("alice", "new.xlsx", write(clean(1, reference="ISAP-2026-044"), tmp_path / "n.xlsx").read_bytes())
+    svc.submit("alice", "ISAP-2026-044")
+    at = signed_in("rita", "rita-demo")
+    table = at.dataframe[0].value
+    assert list(table["Reference"]) == ["ISAP-2026-011", "ISAP-2026-021", "ISAP-2026-044"], table
+    assert set(table["State"]) == {"Submitted", "In review"}
+    assert dict(zip(table["Reference"], table["Reviewer"])) == {"ISAP-2026-011": "", "ISAP-2026-021": "rita",
+                                                                "ISAP-2026-044": ""}
+    # mine: what I have taken
+    at.toggle(key="f_mine").set_value(True)
+    at.run()
+    assert list(at.dataframe[0].value["Reference"]) == ["ISAP-2026-021"]
+    at.toggle(key="f_mine").set_value(False)
+    # other states behind the filter
+    at.multiselect(key="f_state").select("draft")
+    at.run()
+    assert {"ISAP-2026-012", "ISAP-2026-013"} <= set(at.dataframe[0].value["Reference"])
+
+
+# ---------------------------------------------------------------------------- every missing part at once (item 7)
+def test_the_decision_form_lists_every_missing_part_at_the_top_with_links_to_the_fields(demo_env):
+    from isap.review.service import Service
+
+    at = linked(signed_in("rita", "rita-demo"), ref="ISAP-2026-021", tab="Review")
+    at.selectbox(key="rating-capitalisation").set_value("green")
+    button(at, "Record decision").click()
+    at.run()
+    assert Service().show("rita", "ISAP-2026-021")["state"] == "in_review"
+    [summary] = [e for e in at.error if "There is a problem" in e.value]
+    said = read(summary.value)
+    for part, anchor in (("Choose the outcome", "#decision-outcome"),
+                         ("Rate Transparency, Service scope, Relationships, Governance", "#decision-ratings"),
+                         ("Give the rationale", "#decision-rationale")):
+        assert f"[{part}]({anchor})" in said, said
+    # the outcome with conditions but none given: the conditions are named too, with the rest
+    at.selectbox(key="outcome").set_value("approved_with_conditions")
+    button(at, "Record decision").click()
+    at.run()
+    [summary] = [e for e in at.error if "There is a problem" in e.value]
+    assert "](#decision-conditions)" in summary.value and "](#decision-rationale)" in summary.value
+    assert "](#decision-outcome)" not in summary.value
+
+
+# ---------------------------------------------------------------------------- answers and closing notes (item 12)
+def test_an_answer_sent_leaves_an_empty_box_and_a_closing_note_is_shown(demo_env):
+    at = linked(signed_in("alice", "alice-demo"), ref="ISAP-2026-012", tab="Conditions")
+    at.text_area(key="answer-text-1").input("The report is published on the ICB's website.")
+    button(at, "Send answer").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert at.text_area(key="answer-text-1").value == ""
+    assert "Answer: The report is published on the ICB's website." in texts(at)
+    rita = linked(signed_in("rita", "rita-demo"), ref="ISAP-2026-012", tab="Conditions")
+    rita.text_input(key="close-note-1").input("Seen the published report.")
+    button(rita, "Discharge").click()
+    rita.run()
+    assert "Seen the published report." in texts(rita)
+    assert "Seen the published report." in texts(linked(signed_in("alice", "alice-demo"), ref="ISAP-2026-012",
+                                                        tab="Conditions"))
+
+
+def test_a_version_with_answered_warnings_is_ready_but_not_called_clean():
+    from isap.review.lifecycle import Actor, ProposalFacts, Role, State, next_step
+
+    alice = Actor("alice", Role.COMMISSIONER, owns=True)
+    warned = ProposalFacts("ISAP-2026-014", State.DRAFT, 1, latest_version=2, latest_checkpoint=1,
+                           latest_warnings=1, unanswered_warnings=0)
+    said = next_step(warned, alice)
+    assert said.startswith("Ready to submit: version 2") and "clean" not in said, said
+    clean = ProposalFacts("ISAP-2026-014", State.DRAFT, 1, latest_version=2, latest_checkpoint=1)
+    assert next_step(clean, alice) == "Ready to submit: version 2 is clean for checkpoint 1."
