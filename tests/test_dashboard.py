@@ -197,7 +197,7 @@ def test_reviewer_pipeline_and_rules(demo_env):
     # the work waiting by default: submitted and in review
     assert set(table["Reference"]) == {"ISAP-2026-011", "ISAP-2026-021"}
     # plain words, key columns first, the demo's overdue review first and marked
-    assert list(table.columns[:5]) == ["Reference", "State", "Working days waiting", "Overdue", "Reviewer"]
+    assert list(table.columns[:6]) == ["Reference", "State", "Working days waiting", "Overdue", "Late", "Reviewer"]
     assert table.iloc[0]["Reference"] == "ISAP-2026-011" and "OVERDUE" in table.iloc[0]["Overdue"]
     assert set(table["State"]) == {"Submitted", "In review"}
     at.switch_page("views/rules.py")
