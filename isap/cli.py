@@ -1041,6 +1041,62 @@ def api(port: int = typer.Option(8502, "--port", min=1, max=65535),
                 server_header=False)
 
 
+class ExportFormat(str, Enum):
+    csv = "csv"
+    xlsx = "xlsx"
+
+
+national_app = typer.Typer(pretty_exceptions_enable=False, help=(
+    "The national view: every proposal in England in one table (docs/dashboard.md, \"National view\")."))
+app.add_typer(national_app, name="national")
+
+
+@national_app.callback(invoke_without_command=True)
+def national(ctx: typer.Context,
+             out: Optional[Path] = typer.Option(None, "--out", help="Where to write the table (.csv or .xlsx)."),
+             format: Optional[ExportFormat] = typer.Option(
+                 None, "--format", "-f", help="csv or xlsx; by default from the --out suffix (.xlsx is Excel)."),
+             region: Optional[str] = typer.Option(None, "--region", help="Only this NHS England region's."),
+             state: Optional[str] = typer.Option(None, "--state", help="Only proposals in this state."),
+             checkpoint: Optional[int] = typer.Option(None, "--checkpoint", min=1, help="Only at this checkpoint."),
+             model: Optional[str] = typer.Option(None, "--model", help="Only this integration model."),
+             late: Optional[bool] = typer.Option(None, "--late/--not-late", help="Only late, or only not late, ones."),
+             as_: Optional[str] = typer.Option(None, "--as", help="The acting user, a reviewer or an administrator.")
+             ) -> None:
+    """Export the national view (reviewers and administrators) as CSV or as an Excel workbook, the same files the
+    dashboard's page downloads: text that could run as a formula never does."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if out is None or as_ is None:
+        _die("isap national needs --out FILE and --as NAME (or a command: isap national refresh)", 2)
+    from isap.outputs import national as export
+
+    kind = format or (ExportFormat.xlsx if out.suffix.lower() == ".xlsx" else ExportFormat.csv)
+    rows = _call(_service().national_view, as_, region=region, state=state, checkpoint=checkpoint, model=model,
+                 late=late)
+    _write_document(out, export.export(rows, kind.value))
+    echo(f"Wrote the national view to {out}: {len(rows)} proposal(s), {kind.value.upper()}")
+
+
+@national_app.command("refresh")
+def national_refresh() -> None:
+    """Fill the key figures (provider, model, contract value, WPAP, population) of proposals uploaded before the
+    national view kept them, by reading each one's latest original again in the isolated checker. Safe to repeat.
+    Exit 1: some originals could not be read now."""
+    svc = _service()
+    done = _call(svc.refresh_national_figures)
+    echo(f"Key figures filled for {len(done.filled)} proposal(s); {len(done.blank)} whose latest version gives none; "
+         f"{len(done.unread)} not read now")
+    for name in done.filled:
+        echo(f"  filled: {name}")
+    for name in done.blank:
+        echo(f"  none in its latest version: {name}")
+    for name, why in done.unread:
+        echo(f"  not read: {name}: {why}", err=True)
+    if not done.complete:
+        raise typer.Exit(1)
+
+
 demo_app = typer.Typer(pretty_exceptions_enable=False, help="Demo data.", no_args_is_help=True)
 app.add_typer(demo_app, name="demo")
 

@@ -12,6 +12,7 @@ import datetime as dt
 import tempfile
 from pathlib import Path
 
+from isap.review.regions import Region
 from isap.review.service import ConditionInput, Service
 
 DEMO_USERS = [
@@ -48,13 +49,20 @@ def load(service: Service) -> bool:
         service.add_organisation("X24", "NHS England")
         for name, role, org, password in DEMO_USERS:
             service.add_user(name, role, org, password=password, email=f"{name}@isap.example")
-        _record(service, days_ago)
+        # the national view filters by region (NHS England itself, not a commissioner, has none)
+        service.set_region("QUA", Region.MIDLANDS, actor="ada")
+        service.set_region("QHM", Region.NORTH_EAST_AND_YORKSHIRE, actor="ada")
+        _record(service, days_ago, dt.date.today())
     finally:
         service.clock = real_clock
     return True
 
 
-def _record(service: Service, days_ago) -> None:
+def _record(service: Service, days_ago, today: dt.date) -> None:
+    """The proposals' stories, with planned submission dates (docs/workflow.md, "Calendar"): ISAP-2026-012's first
+    checkpoint agreed and met a little late and its second proposed, ISAP-2026-021's next one agreed, and
+    ISAP-2026-013's passed without a submission, so the national view and the Timeline tab show each kind."""
+    from isap.policy import working_days
     from sample_submissions.proposals import clean, write
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -69,6 +77,9 @@ def _record(service: Service, days_ago) -> None:
         days_ago(60)
         put("alice", titled(clean(1, "Fully integrated", "GP federation", "ISAP-2026-012"),
                             "Sandwell fully integrated primary and community care"), "sandwell-cp1.xlsx")
+        service.plan_submission("alice", "ISAP-2026-012", 1, today - dt.timedelta(days=57))
+        days_ago(58)
+        service.agree_plan("rita", "ISAP-2026-012", 1)
         days_ago(55)
         service.submit("alice", "ISAP-2026-012")
         days_ago(50)
@@ -93,6 +104,8 @@ def _record(service: Service, days_ago) -> None:
         service.submit("otto", "ISAP-2026-021")
         days_ago(9)
         service.take("rita", "ISAP-2026-021")
+        service.plan_submission("otto", "ISAP-2026-021", 2, today + dt.timedelta(weeks=8))
+        service.agree_plan("rita", "ISAP-2026-021", 2)
         # ISAP-2026-021: a query on the proposal, waiting for the commissioner's answer
         days_ago(5)
         service.raise_query("rita", "ISAP-2026-021", "Which board meeting approved the alliance agreement, and "
@@ -104,6 +117,9 @@ def _record(service: Service, days_ago) -> None:
         bad["Cover"]["wpap_annual_value_gbp"] = 10_000_000
         bad["Services"][1]["category"] = "Community services"
         put("alice", bad, "walsall-cp1.xlsx")
+        # two working days before today, whatever day the demo is loaded on: late by two working days
+        service.plan_submission("alice", "ISAP-2026-013", 1,
+                                working_days.add_working_days(today, -2, service.policy.working_days_calendar))
         # ISAP-2026-013: the commissioner asks for a waiver of its first error, and a reviewer grants it
         days_ago(3.5)
         error = next(f for f in service.show("alice", "ISAP-2026-013")["findings"] if f["severity"] == "error")
@@ -112,11 +128,13 @@ def _record(service: Service, days_ago) -> None:
         days_ago(3)
         service.grant_waiver("rita", "ISAP-2026-013", waiver,
                              "Seen the national contract letter: the figure is sound for year one.")
+        service.agree_plan("rita", "ISAP-2026-013", 1)  # and the date passes without a submission
         # ISAP-2026-012 at checkpoint 2: a warning to acknowledge
         cp2 = titled(clean(2, "Fully integrated", "GP federation", "ISAP-2026-012"),
                      "Sandwell fully integrated primary and community care")
         cp2["Finance"][0]["startup_costs_gbp"] = 0
         days_ago(2)
         put("alice", cp2, "sandwell-cp2.xlsx")
+        service.plan_submission("alice", "ISAP-2026-012", 2, today + dt.timedelta(weeks=6))  # for a reviewer to agree
         days_ago(1)
         service.comment("rita", "ISAP-2026-021", "Please confirm the voluntary sector alliance terms.")

@@ -382,6 +382,37 @@ def test_administrators_manage_users_on_the_users_page(demo_env):  # noqa: F811
     assert "administrator ended" in texts(again)
 
 
+def test_administrators_set_an_organisations_region_on_the_users_page(demo_env):  # noqa: F811
+    from isap.review.regions import Region
+    from isap.review.service import Service
+
+    at = signed_in("ada", "ada-demo")
+    at.switch_page("views/users.py")
+    at.run()
+    assert not at.exception, at.exception
+    regions = next(d.value for d in at.dataframe if "Region" in d.value.columns)
+    assert dict(zip(regions["Code"], regions["Region"])) == {
+        "QHM": "North East and Yorkshire", "QUA": "Midlands", "X24": "No region yet"}
+    # the region box starts at the organisation's own region, whichever was chosen before
+    for code, region in (("QUA", Region.MIDLANDS), ("QHM", Region.NORTH_EAST_AND_YORKSHIRE), ("X24", None)):
+        at.selectbox(key="org_pick").select(code)
+        at.run()
+        assert at.selectbox(key=f"org_region:{code}").value == region
+    at.selectbox(key="org_pick").select("QHM")
+    at.run()
+    at.selectbox(key="org_region:QHM").select(Region.NORTH_WEST)
+    at.run()
+    next(b for b in at.button if b.label == "Set region").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert any(t.value.startswith("QHM is in North West") for t in at.toast)
+    assert {o["code"]: o["region"] for o in Service().organisations()}["QHM"] == "north_west"
+    with Service().engine.connect() as conn:  # on the record, by the administrator who set it
+        actor, reason = conn.execute(text("SELECT actor, reason FROM auditevent WHERE action = 'org_region_set' "
+                                          "ORDER BY id DESC LIMIT 1")).one()
+    assert (actor, reason) == ("ada", "QHM: North West (was North East and Yorkshire)")
+
+
 def test_the_users_page_is_only_for_administrators(demo_env):  # noqa: F811
     """A reviewer's navigation has no Users page (the service refuses them its list and its actions as well)."""
     rita = signed_in("rita", "rita-demo")

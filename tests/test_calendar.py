@@ -211,6 +211,38 @@ def test_the_national_view_has_every_proposal_with_its_figures_decision_and_plan
         == (None, None, None, False)
 
 
+def test_the_national_view_reads_a_few_statements_however_many_proposals_there_are(service, tmp_path):
+    """Set-based: the rows for 10,000 proposals come from as many statements as for one (docs/performance.md)."""
+    from sqlalchemy import event
+
+    from isap.review.service import ConditionInput
+
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    def statements_for_the_view() -> int:
+        statements.clear()
+        event.listen(service.engine, "before_cursor_execute", count)
+        try:
+            service.national_view("rita", today=D(2027, 1, 4))
+        finally:
+            event.remove(service.engine, "before_cursor_execute", count)
+        return len([s for s in statements if s.lstrip().upper().startswith("SELECT")])
+
+    uploaded(service, tmp_path)
+    one = statements_for_the_view()
+    for n in range(15, 19):
+        uploaded(service, tmp_path, f"ISAP-2026-0{n}")
+        service.plan_submission("alice", f"ISAP-2026-0{n}", 1, D(2026, 12, 1))
+    service.submit("alice", REF)
+    service.take("rita", REF)
+    service.decide("rita", REF, "approved_with_conditions", RATINGS, "Sound.",
+                   [ConditionInput("Publish the register", "gov@blackcountry.nhs.uk", D(2027, 3, 1))])
+    assert statements_for_the_view() == one <= 3  # the account, the rows, the references shared by two
+
+
 def test_the_timeline_shows_planned_against_actual_decisions_conditions_and_time_in_each_state(service, tmp_path):
     from isap.review.service import ConditionInput
 
@@ -237,6 +269,50 @@ def test_the_timeline_shows_planned_against_actual_decisions_conditions_and_time
         ("in_review", "2027-03-23", 8), ("draft", "2027-04-06", 4)]
     assert t["working_days_in_state"] == {"draft": 19, "submitted": 1, "in_review": 8}
     assert t["waiting_for_commissioner_working_days"] == 0  # no query was raised
+
+
+def blank_figures(svc) -> None:
+    """The proposals as a release before the national view kept them: none of the Cover's key figures."""
+    from sqlalchemy import update
+
+    from isap.review.calendar import NATIONAL_FIGURES
+    from isap.store.models import Proposal
+
+    with svc.engine.begin() as conn:
+        conn.execute(update(Proposal).values(**dict.fromkeys(NATIONAL_FIGURES)))
+
+
+def test_refresh_fills_the_figures_of_proposals_kept_before_the_national_view_from_their_latest_original(
+        service, tmp_path):
+    from isap.review.service import Forbidden
+
+    uploaded(service, tmp_path)
+    renamed = clean(1, reference=REF)
+    renamed["Cover"]["provider_name"] = "Dudley Health and Care Partnership"
+    service.upload("alice", "v2.xlsx", write(renamed, tmp_path / "v2.xlsx").read_bytes())
+    blank = clean(1, reference="ISAP-2026-015")
+    for name in ("provider_name", "integration_model", "annual_contract_value_gbp", "wpap_annual_value_gbp",
+                 "population_registered"):
+        blank["Cover"][name] = None
+    service.upload("alice", "blank.xlsx", write(blank, tmp_path / "blank.xlsx").read_bytes())
+    lost = uploaded(service, tmp_path, "ISAP-2026-016")
+    service.files.path_for(lost.sha256).unlink()
+    blank_figures(service)
+    assert {r["provider"] for r in service.national_view("rita")} == {None}
+    with pytest.raises(Forbidden):
+        service.refresh_national_figures("rita")
+
+    done = service.refresh_national_figures("ada")
+    assert (done.filled, done.blank) == (["QUA/ISAP-2026-014"], ["QUA/ISAP-2026-015"])
+    assert [name for name, _ in done.unread] == ["QUA/ISAP-2026-016"] and "cannot be read" in done.unread[0][1]
+    assert not done.complete
+    row = {r["reference"]: r for r in service.national_view("rita")}[REF]
+    assert (row["provider"], row["integration_model"]) == ("Dudley Health and Care Partnership", "Partially integrated")
+    assert row["annual_contract_value_gbp"] > row["wpap_annual_value_gbp"] > 0 and row["population_registered"] > 0
+    # again: what was filled is not read again, what could not be read is tried again
+    again = service.refresh_national_figures("ada")
+    assert (again.filled, again.blank, [n for n, _ in again.unread]) == ([], ["QUA/ISAP-2026-015"],
+                                                                         ["QUA/ISAP-2026-016"])
 
 
 # ---------------------------------------------------------------------- the command line

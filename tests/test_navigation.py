@@ -69,6 +69,7 @@ ENFORCED = {  # a capability, and a service call that needs it
     Capability.READ_OUTBOX: lambda svc, who: svc.outbox(who),
     Capability.MANAGE_USERS: lambda svc, who: svc.users(who),
     Capability.SEE_NATIONAL_VIEW: lambda svc, who: svc.national_view(who),
+    Capability.SET_REGIONS: lambda svc, who: svc.organisations(who),
 }
 
 

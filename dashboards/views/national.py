@@ -93,7 +93,7 @@ def _export(who: str, chosen: dict, kind: str) -> bytes:
             and (chosen["cps"] is None or r["checkpoint"] in chosen["cps"])
             and (chosen["models"] is None or r["integration_model"] in chosen["models"])
             and (chosen["late"] is None or r["late"] == chosen["late"])]
-    return national.to_csv(keep).encode("utf-8-sig") if kind == "csv" else national.to_xlsx(keep)
+    return national.export(keep, kind)
 
 
 def charts(view: pd.DataFrame) -> None:

@@ -33,6 +33,7 @@ from dashboards.widgets import (
 from isap.review import wording
 from isap.review.capabilities import Capability
 from isap.review.lifecycle import (
+    LAST_CHECKPOINT,
     NEVER_WAIVED,
     Action,
     AssuranceDomain,
@@ -55,6 +56,7 @@ from isap.review.service import ConditionInput, Service, WorkflowError, diff_fin
 PICK = "proposal_pick"
 TAB_NAMES = ("Findings", "Versions", "Conditions", "Queries", "Review", "Timeline", "History")  # as st.tabs has them
 RATED = (Rating.RED, Rating.AMBER, Rating.GREEN)
+PLANNED_CHECKPOINTS = list(range(1, LAST_CHECKPOINT + 1))
 
 
 def pick_proposal(choices: list[tuple[str, str]]) -> str | None:
@@ -471,9 +473,15 @@ def timeline_tab(svc: Service, user: dict, d: dict) -> None:
                        wording.working_days(waiting)))
     if offer.listed(Action.PLAN_SUBMISSION):
         with st.form("plan-date"):
-            cp = st.selectbox("Checkpoint", [1, 2, 3], index=max(0, min(2, d["checkpoint"] - 1)), key="plan-cp")
-            day = st.date_input("Planned submission date", key="plan-day", format="DD/MM/YYYY")
-            reason = st.text_input("Reason (needed to change an agreed date)", key="plan-reason",
+            # Streamlit knows a keyed widget by its key alone and takes `index` only when it first makes it: a key
+            # of the proposal and its checkpoint starts the box at this proposal's checkpoint, not at the one of the
+            # proposal shown before
+            where = plan_key(d)
+            cp = st.selectbox("Checkpoint", PLANNED_CHECKPOINTS,
+                              index=PLANNED_CHECKPOINTS.index(d["checkpoint"])
+                              if d["checkpoint"] in PLANNED_CHECKPOINTS else 0, key=f"plan-cp:{where}")
+            day = st.date_input("Planned submission date", key=f"plan-day:{where}", format="DD/MM/YYYY")
+            reason = st.text_input("Reason (needed to change an agreed date)", key=f"plan-reason:{where}",
                                    max_chars=TextKind.REASON.max_chars)
             if st.form_submit_button("Propose date", **offer.disabled(Action.PLAN_SUBMISSION)):
                 act(svc.plan_submission, user["username"], ref, cp, day, reason or None,
@@ -484,6 +492,12 @@ def timeline_tab(svc: Service, user: dict, d: dict) -> None:
                     fmt("Agree checkpoint {}: {}", c["checkpoint"], labels.day(c["planned"])),
                     key=f"agree-{c['checkpoint']}", **offer.disabled(Action.AGREE_PLAN)):
                 act(svc.agree_plan, user["username"], ref, c["checkpoint"], success="Date agreed.")
+
+
+def plan_key(d: dict) -> str:
+    """What the planning form's widgets are keyed by: the proposal (by its name, unique across organisations) and its
+    current checkpoint."""
+    return f"{d['name']}:{d['checkpoint']}"
 
 
 def history_tab(svc: Service, user: dict, d: dict) -> None:

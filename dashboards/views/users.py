@@ -19,10 +19,13 @@ from dashboards.render import fmt, plain
 from dashboards.resources import service
 from dashboards.widgets import act, guarded
 from isap.review import wording
+from isap.review.capabilities import Capability
+from isap.review.regions import Region
 from isap.review.service import Forbidden
 
 STATE_WORDS = {"enabled": "Enabled", "disabled": "Disabled"}
 PICK = "users_pick"
+ORG_PICK = "org_pick"
 
 
 def users_page() -> None:
@@ -48,6 +51,13 @@ def users_page() -> None:
         "Last sign-in": wording.when(r["last_sign_in"]) or "never",
         "Open sessions": r["open_sessions"],
     } for r in rows]), hide_index=True, width="stretch")
+    access(svc, me, rows)
+    if svc.can(me, Capability.SET_REGIONS):
+        regions(svc, me)
+
+
+def access(svc, me: str, rows: list[dict]) -> None:
+    """One account's access: enable or disable it, end its sessions, set its password."""
     listed = {r["username"]: r for r in rows}
     picked = st.selectbox("User", list(listed), index=None, key=PICK, format_func=plain,
                           placeholder="Choose a user to change their access")
@@ -70,6 +80,33 @@ def users_page() -> None:
             act(svc.set_password, picked, new, actor=me, except_token=session.token(),
                    success=f"{plain(picked)} has a new password; their other sessions ended.")
 
+
+def regions(svc, me: str) -> None:
+    """Which of NHS England's seven regions oversees each organisation: the national view filters by it.  The
+    command line does the same (`isap org set-region`)."""
+    st.subheader("Organisations' regions")
+    orgs = svc.organisations(me)
+    st.dataframe(pd.DataFrame([{"Code": plain(o["code"]), "Organisation": plain(o["name"]),
+                                "Region": region_label(o["region"])} for o in orgs]),
+                 hide_index=True, width="stretch")
+    listed = {o["code"]: o for o in orgs}
+    code = st.selectbox("Organisation", list(listed), index=None, key=ORG_PICK,
+                        format_func=lambda c: plain(f"{c} {listed[c]['name']}"),
+                        placeholder="Choose an organisation to set its region")
+    if code is None:
+        return
+    now = listed[code]["region"]
+    # keyed by the organisation, so the box starts at this organisation's region (Streamlit keeps a keyed
+    # widget's value and reads `index` only when it first makes it)
+    region = st.selectbox("Region", list(Region), key=f"org_region:{code}", format_func=lambda r: r.label,
+                          index=list(Region).index(Region(now)) if now in Region._value2member_map_ else None,
+                          placeholder="Choose its region")
+    if st.button("Set region", key="org_set_region", disabled=region is None or region.value == now):
+        act(svc.set_region, code, region, actor=me, success=f"{plain(code)} is in {region.label}.")
+
+
+def region_label(value: str | None) -> str:
+    return Region(value).label if value in Region._value2member_map_ else "No region yet"
 
 
 if __name__ == "__main__":  # Streamlit runs a page's file as a script; imported, it only defines the page

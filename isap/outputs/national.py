@@ -109,3 +109,17 @@ def _text_cell(ws, text: str, cell_type, font=None):
     if font is not None:
         cell.font = font
     return cell
+
+
+# the media type of each kind of export, for the dashboard's downloads
+MEDIA_TYPES = {"csv": "text/csv", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+
+
+def export(rows: Iterable[dict], kind: str) -> bytes:
+    """The rows as the file people download: CSV in UTF-8 with a byte-order mark (so Excel reads "£" right), or
+    the workbook.  The dashboard's page and `isap national` both write this."""
+    if kind == "csv":
+        return to_csv(rows).encode("utf-8-sig")
+    if kind == "xlsx":
+        return to_xlsx(rows)
+    raise ValueError(f"an export is csv or xlsx, not {kind!r}")

@@ -16,7 +16,7 @@ vectorised counter (`isap.policy.working_days`), so the national view counts
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func
@@ -203,9 +203,11 @@ class Calendar(UnitOfWork):
             return org
         return self._run(run)
 
-    def organisations(self) -> list[dict]:
+    def organisations(self, actor: str | None = None) -> list[dict]:
         """Every organisation with its region, by code (for administrators' pages and the command line)."""
         def run(s: Session) -> list[dict]:
+            if actor is not None:
+                self._role(self._user(s, actor), Role.ADMIN)
             return [{"code": o.code, "name": o.name, "region": o.region}
                     for o in s.exec(select(Organisation).order_by(Organisation.code))]
         return self._run(run)
@@ -312,10 +314,15 @@ class Calendar(UnitOfWork):
         rows = self._national_rows(actor, today)
         wanted = {"region": region, "state": state, "checkpoint": checkpoint, "integration_model": model, "late": late}
         wanted = {k: v for k, v in wanted.items() if v is not None}
-        return [r for r in rows if all(r[k] == v for k, v in wanted.items())]
+        return [r for r in rows if all(r[k] == v for k, v in wanted.items())] if wanted else rows
 
     def _national_rows(self, actor: str, today: dt.date | None) -> list[dict]:
+        """The rows, read in one statement: the last decision's ratings, the open conditions and queries and the next
+        planned submission are each a grouped subquery joined to the proposals, so the database does the work once for
+        all of them (10,000 proposals stay within a small multiple of the review queue's time; docs/performance.md).
+        Only the slippage, a count of working days, is made here, for all rows in one vectorised call."""
         import numpy as np
+        from sqlalchemy import case
 
         from isap.review.unit_of_work import DOMAINS, proposal_name
 
@@ -327,45 +334,51 @@ class Calendar(UnitOfWork):
             self._role(user, Role.REVIEWER, Role.ADMIN)
             last = (select(Decision.proposal_id, func.max(Decision.id).label("did"))
                     .group_by(Decision.proposal_id).subquery())
+            # the ratings of each review, one column a domain
+            rated = (select(Rating.review_id, *(func.max(case((Rating.domain == d, Rating.rating))).label(d)
+                                                for d in DOMAINS))
+                     .group_by(Rating.review_id).subquery())
+            conditions = (select(Condition.proposal_id, func.count(Condition.id).label("n"))
+                          .where(Condition.status == ConditionStatus.OPEN).group_by(Condition.proposal_id).subquery())
+            # reviewers' queries not resolved (with the commissioner or with the panel)
+            queries = (select(Query.proposal_id, func.count(Query.id).label("n"))
+                       .where(Query.status != QueryStatus.RESOLVED).group_by(Query.proposal_id).subquery())
+            # the next planned submission: the first plan, from the current checkpoint on, not yet submitted for
+            submitted = (select(AuditEvent.id).where(AuditEvent.proposal_id == PlannedSubmission.proposal_id,
+                                                     AuditEvent.checkpoint == PlannedSubmission.checkpoint,
+                                                     AuditEvent.action == AuditKind.SUBMITTED).exists())
+            ahead = (select(PlannedSubmission.proposal_id, PlannedSubmission.checkpoint,
+                            PlannedSubmission.planned_date, PlannedSubmission.agreed_date,
+                            func.row_number().over(partition_by=PlannedSubmission.proposal_id,
+                                                   order_by=PlannedSubmission.checkpoint).label("nth"))
+                     .join(Proposal, Proposal.id == PlannedSubmission.proposal_id)
+                     .where(PlannedSubmission.checkpoint >= Proposal.checkpoint, ~submitted).subquery())
             q = (select(Proposal.id, Proposal.reference, Proposal.title, Organisation.code, Organisation.name,
                         Organisation.region, Proposal.provider_name, Proposal.provider_type,
                         Proposal.integration_model, Proposal.annual_contract_value_gbp,
                         Proposal.wpap_annual_value_gbp, Proposal.population_registered, Proposal.checkpoint,
-                        Proposal.state, Decision.outcome, Decision.at, Decision.review_id)
+                        Proposal.state, Decision.outcome, Decision.at, conditions.c.n, ahead.c.checkpoint,
+                        ahead.c.planned_date, ahead.c.agreed_date, queries.c.n, *(rated.c[d] for d in DOMAINS))
                  .join(Organisation, Organisation.id == Proposal.organisation_id)
                  .outerjoin(last, last.c.proposal_id == Proposal.id)
                  .outerjoin(Decision, Decision.id == last.c.did)
+                 .outerjoin(rated, rated.c.review_id == Decision.review_id)
+                 .outerjoin(conditions, conditions.c.proposal_id == Proposal.id)
+                 .outerjoin(queries, queries.c.proposal_id == Proposal.id)
+                 .outerjoin(ahead, (ahead.c.proposal_id == Proposal.id) & (ahead.c.nth == 1))
                  .order_by(Proposal.reference, Organisation.code))
-            rows = list(s.execute(q))
-            ratings: dict[int, dict[str, str]] = {}
-            for review_id, domain, rating in s.execute(
-                    select(Rating.review_id, Rating.domain, Rating.rating)
-                    .join(Decision, Decision.review_id == Rating.review_id).join(last, last.c.did == Decision.id)):
-                ratings.setdefault(review_id, {})[domain] = rating
-            open_conditions = dict(s.execute(select(Condition.proposal_id, func.count(Condition.id))
-                                             .where(Condition.status == ConditionStatus.OPEN)
-                                             .group_by(Condition.proposal_id)).all())
-            open_queries = self._open_queries_by_proposal(s)
-            plans = self._plans(s)
-            submissions = self._first_submissions(s)
+            rows = s.execute(q).all()
             shared = self._shared_references(s, user)
-            # the next planned submission of each proposal: its first plan from the current checkpoint on that has
-            # no submission yet
-            nexts: list[tuple[int, dt.date, dt.date | None] | None] = []
-            for r in rows:
-                pid, cp_now = r[0], r[12]
-                done = submissions.get(pid, {})
-                nexts.append(next(((cp, planned, agreed) for cp, planned, agreed in plans.get(pid, ())
-                                   if cp >= cp_now and cp not in done), None))
-            counted = np.array([(n[2] or n[1]) if n else today for n in nexts], dtype="datetime64[D]")
+            terminal = {st.value for st in State if st.terminal}
+            counted = np.array([r[19] or r[18] or today for r in rows], dtype="datetime64[D]")
             slips = slippage(counted, np.full(len(rows), np.datetime64(today, "D")), calendar).tolist() if rows else []
             out = []
-            for r, n, slip in zip(rows, nexts, slips):
+            for r, slip in zip(rows, slips):
                 (pid, ref, title, code, org_name, region, provider, ptype, model, acv, wpap, population, cp, state,
-                 outcome, decided_at, review_id) = r
-                closed = State(state).terminal
-                plan_late = n is not None and not closed and (n[2] or n[1]) < today
-                row = {
+                 outcome, decided_at, n_open, next_cp, planned, agreed, n_queries) = r[:21]
+                due = (agreed or planned) if planned is not None and state not in terminal else None
+                plan_late = due is not None and due < today
+                out.append({
                     "name": proposal_name(code, ref) if ref in shared else ref, "reference": ref, "title": title,
                     "commissioner": code, "commissioner_name": org_name,
                     "region": region, "provider": provider, "provider_type": ptype, "integration_model": model,
@@ -374,23 +387,103 @@ class Calendar(UnitOfWork):
                     "last_decision": outcome, "last_decision_on": local_day(decided_at).isoformat()
                     if decided_at is not None and not isinstance(decided_at, str) else
                     (decided_at[:10] if decided_at else None),
-                    **{f"rating_{d}": ratings.get(review_id, {}).get(d) if review_id else None for d in DOMAINS},
-                    "open_conditions": open_conditions.get(pid, 0), "open_queries": open_queries.get(pid, 0),
-                    "next_planned_checkpoint": n[0] if n and not closed else None,
-                    "next_planned_date": (n[2] or n[1]).isoformat() if n and not closed else None,
-                    "next_planned_agreed": bool(n and n[2] == n[1]) if n and not closed else None,
+                    **dict(zip((f"rating_{d}" for d in DOMAINS), r[21:])),
+                    "open_conditions": n_open or 0, "open_queries": n_queries or 0,
+                    "next_planned_checkpoint": next_cp if due else None,
+                    "next_planned_date": due.isoformat() if due else None,
+                    "next_planned_agreed": agreed == planned if due else None,
                     "slippage_working_days": int(slip) if plan_late else 0,
                     "late": plan_late,
-                }
-                out.append(row)
+                })
             return out
         return self._run(run)
 
-    def _open_queries_by_proposal(self, s: Session) -> dict[int, int]:
-        """Open reviewers' queries (with the commissioner or with the panel) per proposal id."""
-        q = (select(Query.proposal_id, func.count(Query.id))
-             .where(Query.status != QueryStatus.RESOLVED).group_by(Query.proposal_id))
-        return {pid: n for pid, n in s.exec(q)}
+    def refresh_national_figures(self, actor: str | None = None) -> "FiguresRefresh":
+        """Fill the Cover's key figures of proposals that have none, from their latest version's original.
+
+        Proposals uploaded before the national view kept the figures show none until their next version; their
+        originals are kept, so each is read again here through the same isolated check as an upload
+        (`check_bytes`: untrusted bytes are parsed only in a limited child), and the figures found are written
+        where the proposal still has none and no newer version has come meanwhile.  Running it again reads only
+        what is still blank, so it is safe to repeat (docs/deployment.md, upgrade notes).  Administrators only."""
+        import hashlib
+
+        from sqlalchemy import update
+
+        from isap.review.unit_of_work import proposal_name
+        from isap.rules.engine import CheckingBusy, check_bytes
+        from isap.store.models import SubmissionVersion
+        from isap.store.originals import OriginalsError
+        from isap.text import without_controls
+
+        blank = [getattr(Proposal, f).is_(None) for f in NATIONAL_FIGURES]
+
+        def to_read(s: Session) -> list:
+            if actor is not None:
+                self._role(self._user(s, actor), Role.ADMIN)
+            latest = (select(SubmissionVersion.proposal_id, func.max(SubmissionVersion.number).label("number"))
+                      .group_by(SubmissionVersion.proposal_id).subquery())
+            return s.execute(
+                select(Proposal.id, Proposal.reference, Organisation.code, SubmissionVersion.number,
+                       SubmissionVersion.sha256, SubmissionVersion.filename)
+                .join(Organisation, Organisation.id == Proposal.organisation_id)
+                .join(latest, latest.c.proposal_id == Proposal.id)
+                .join(SubmissionVersion, (SubmissionVersion.proposal_id == Proposal.id)
+                      & (SubmissionVersion.number == latest.c.number))
+                .where(*blank).order_by(Organisation.code, Proposal.reference)).all()
+
+        done = FiguresRefresh()
+        for pid, ref, code, number, sha, filename in self._run(to_read):
+            name = proposal_name(code, ref)
+            try:
+                data = self.files.get(sha)
+            except OriginalsError as exc:
+                done.unread.append((name, str(exc)))
+                continue
+            if hashlib.sha256(data).hexdigest() != sha:
+                done.unread.append((name, f"the original {sha[:12]}… is corrupt: its bytes do not match their "
+                                          "SHA-256"))
+                continue
+            try:
+                report = check_bytes(data, filename, self.policy)
+            except CheckingBusy:
+                done.unread.append((name, "no checking child was free: run it again later"))
+                continue
+            figures = {f: getattr(report, f, None) for f in NATIONAL_FIGURES}
+            for f in ("provider_name", "integration_model"):  # as an upload keeps them (Commands.upload)
+                if isinstance(figures[f], str):
+                    figures[f] = without_controls(figures[f]).strip() or None
+            figures = {f: v for f, v in figures.items() if v is not None}
+            if not figures:
+                done.blank.append(name)
+                continue
+
+            def fill(s: Session, pid=pid, number=number, figures=figures) -> int:
+                newer = (select(SubmissionVersion.id).where(SubmissionVersion.proposal_id == pid,
+                                                            SubmissionVersion.number > number).exists())
+                return s.execute(update(Proposal).where(Proposal.id == pid, *blank, ~newer)
+                                 .values(**figures)).rowcount
+            if self._run(fill):
+                done.filled.append(name)
+        return done
+
+
+# the Cover's key figures a proposal keeps from its latest version, for the national view
+NATIONAL_FIGURES = ("provider_name", "integration_model", "annual_contract_value_gbp", "wpap_annual_value_gbp",
+                    "population_registered")
+
+
+@dataclass
+class FiguresRefresh:
+    """What `Calendar.refresh_national_figures` did, by proposal name."""
+
+    filled: list[str] = field(default_factory=list)  # the figures of its latest version are now kept
+    blank: list[str] = field(default_factory=list)  # its latest version gives none of them
+    unread: list[tuple[str, str]] = field(default_factory=list)  # (name, why): the original could not be read now
+
+    @property
+    def complete(self) -> bool:
+        return not self.unread
 
 
 def late_proposals(s: Session, today: dt.date) -> set[tuple[str, str]]:

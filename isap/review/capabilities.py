@@ -29,6 +29,7 @@ class Capability(StrEnum):
     MANAGE_USERS = "manage_users"
     KEEP_API_TOKENS = "keep_api_tokens"
     SEE_NATIONAL_VIEW = "see_national_view"
+    SET_REGIONS = "set_regions"
 
     @property
     def label(self) -> str:
@@ -47,6 +48,7 @@ CAPABILITY_LABELS = {
     Capability.MANAGE_USERS: "Manage accounts and their sessions",
     Capability.KEEP_API_TOKENS: "Create and revoke their own API tokens",
     Capability.SEE_NATIONAL_VIEW: "See and export every proposal in England in one table",
+    Capability.SET_REGIONS: "Say which NHS England region oversees each organisation",
 }
 
 # A decision letter is addressed to the lead commissioner: it is theirs to read as much as the reviewers'.
@@ -56,7 +58,8 @@ _REVIEWING = _READERS | {Capability.REVIEW_PROPOSALS, Capability.READ_ASSURANCE_
 CAPABILITIES: dict[Role, frozenset[Capability]] = {
     Role.COMMISSIONER: _READERS | {Capability.PREPARE_PROPOSALS},
     Role.REVIEWER: _REVIEWING,
-    Role.ADMIN: _REVIEWING | {Capability.SEE_SECURITY, Capability.READ_OUTBOX, Capability.MANAGE_USERS},
+    Role.ADMIN: _REVIEWING | {Capability.SEE_SECURITY, Capability.READ_OUTBOX, Capability.MANAGE_USERS,
+                              Capability.SET_REGIONS},
     Role.SYSTEM: frozenset(),  # the automated checks' account signs in nowhere
 }
 

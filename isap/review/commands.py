@@ -10,6 +10,7 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from isap.review import lifecycle, notices, staging, wording
+from isap.review.calendar import NATIONAL_FIGURES
 from isap.review.events import AuditKind, NotificationKind
 from isap.review.lifecycle import (
     Action,
@@ -165,8 +166,7 @@ class Commands(UnitOfWork):
             if report.provider_type and report.provider_type != p.provider_type:
                 changes["provider_type"] = report.provider_type
             # the key figures of the latest version, for the national view (a blank leaves the one before)
-            for name in ("provider_name", "integration_model", "annual_contract_value_gbp", "wpap_annual_value_gbp",
-                         "population_registered"):
+            for name in NATIONAL_FIGURES:
                 value = getattr(report, name, None)
                 if value is not None and value != getattr(p, name):
                     changes[name] = value
