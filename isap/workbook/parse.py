@@ -593,6 +593,16 @@ class SheetColumns:
             return series.to_list(), False
         elif dtype == pl.Datetime and t is ValueType.DATE:
             return series.dt.date().to_list(), False
+        elif dtype == pl.String:
+            # choices, yes/no and codes repeat a handful of values: each distinct one is typed once, and
+            # each cell is its distinct value's number, found by polars (no Python text per cell)
+            distinct = series.drop_nulls().unique(maintain_order=True)
+            if len(distinct) * 4 < self.height:
+                conv = converter_for(column)
+                typed = [conv(v) for v in distinct.to_list()]
+                typed.append(None)  # an empty cell, as "" is typed
+                codes = series.cast(pl.Enum(distinct)).to_physical().cast(pl.UInt32).fill_null(len(distinct))
+                return list(map(typed.__getitem__, codes.to_list())), any(x.__class__ is Bad for x in typed)
         return type_column(column, _python_values(series))
 
     def release(self) -> None:
@@ -634,6 +644,28 @@ def _sheet_columns(book, name: str, spec: SheetSpec, scan: SheetScan) -> SheetCo
             return None
         series[ci] = s
     return SheetColumns(index, sheet.height, series)
+
+
+# A sheet of this many cells frees enough memory, once read or typed, to be worth handing back (see
+# `give_back_memory`); a typical workbook's sheets are far smaller.
+_LARGE_SHEET_CELLS = 200_000
+_malloc_trim: list = []
+
+
+def give_back_memory() -> None:
+    """Hand the C heap's free pages back to the system (glibc's `malloc_trim`).  Reading a large sheet
+    frees a hundred megabytes or so in small pieces across the reading threads' heaps; without this they
+    stay counted against the check's memory limit while the next sheet is read."""
+    if not _malloc_trim:
+        import ctypes
+        import ctypes.util
+
+        try:
+            _malloc_trim.append(ctypes.CDLL(ctypes.util.find_library("c") or None).malloc_trim)
+        except (OSError, AttributeError):  # not glibc: nothing to do
+            _malloc_trim.append(None)
+    if _malloc_trim[0] is not None:
+        _malloc_trim[0](0)
 
 
 # A workbook with more cells than this is read on two threads (see SheetReader).
@@ -707,6 +739,8 @@ class SheetReader:
 
     def _read(self, lane: int, scan: SheetScan) -> None:
         self._results[scan.name] = self._read_sheet(lane, scan)
+        if scan.max_row * scan.max_col >= _LARGE_SHEET_CELLS:
+            give_back_memory()
 
     def _read_sheet(self, lane: int, scan: SheetScan) -> "list[list] | SheetColumns":
         if scan.max_row == 0:
@@ -828,7 +862,11 @@ def _build(b: _Builder, spec: SheetSpec, matched: dict[str, SheetScan], reader: 
     rows, special = (reader.rows(scan.name), scan.special) if scan else (None, {})
     if spec.kind is SheetKind.KEY_VALUE:
         return b.key_value(spec, rows, special)
-    return b.table(spec, rows, special)
+    table = b.table(spec, rows, special)
+    del rows
+    if scan is not None and scan.max_row * scan.max_col >= _LARGE_SHEET_CELLS:
+        give_back_memory()  # what typing it used and let go
+    return table
 
 
 __all__ = ["SheetReader", "parse"]
