@@ -38,6 +38,7 @@ def prepare() -> None:
     """Import everything a check runs (the parser, its schemas and every rule module), so that a
     child started ahead of its first file pays no import time then."""
     import email_validator  # noqa: F401  (GOV004's address check: its patterns take ~50 ms to build)
+    import fastexcel  # noqa: F401  (the table sheets' reader, imported by the reading thread otherwise)
 
     import isap.workbook.parse  # noqa: F401
     import isap.workbook.schemas  # noqa: F401

@@ -10,7 +10,9 @@ assurance rules that need it are skipped instead of piling on.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
+import logging
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from types import MappingProxyType
 
@@ -38,6 +40,7 @@ from isap.workbook.template import (
     normalise_name,
 )
 from isap.workbook.values import (
+    NUMBER_LIMIT,
     Bad,
     clip,
     converter_for,
@@ -207,10 +210,27 @@ class _Builder:
         return ""
 
     # ---------------------------------------------------------------- tables
-    def table(self, spec: SheetSpec, rows: list[list] | None, special: dict) -> Table:
+    def table(self, spec: SheetSpec, rows: "list[list] | SheetColumns | None", special: dict) -> Table:
         if rows is None:
             cols = {c.name: () for c in spec.columns}
             return Table(spec, False, MappingProxyType(cols), MappingProxyType({}), ())
+        if isinstance(rows, SheetColumns):
+            # read as Arrow columns, each typed there (see `SheetColumns`); the reader has made sure the
+            # header holds only template columns, once each, so it adds no finding
+            index = dict(rows.index)
+            n = rows.height
+            typed_cols: dict[str, list] = {}
+            maybe_bad: dict[str, bool] = {}
+            for name, ci in index.items():
+                typed_cols[name], maybe_bad[name] = rows.typed(ci, spec.column(name))
+            rows.release()
+        else:
+            index, n, typed_cols, maybe_bad = self._typed_rows(spec, rows)
+        return self._table(spec, index, n, typed_cols, maybe_bad, special)
+
+    def _typed_rows(self, spec: SheetSpec, rows: list[list]) -> tuple[dict[str, int], int, dict[str, list],
+                                                                      dict[str, bool]]:
+        """The header matched and every template column typed, from the rows python-calamine gives."""
         header = rows[0] if rows else []
         by_norm = {normalise_name(c.name): c for c in spec.columns}
         index: dict[str, int] = {}
@@ -228,15 +248,23 @@ class _Builder:
                          f"{column_letter(index[col.name])}) is read.")
             else:
                 index[col.name] = ci
-        body = rows[1:]
-        n = len(body)
-        sheet_columns = list(zip(*body)) if body else []
+        n = len(rows) - 1 if rows else 0
+        # column-wise, then the rows are let go: the typed columns keep only the values they use
+        sheet_columns: list = list(zip(*rows[1:])) if n > 0 else []
+        rows.clear()
         blank = ("",) * n
         typed_cols: dict[str, list] = {}
         maybe_bad: dict[str, bool] = {}
         for name, ci in index.items():
             raw = sheet_columns[ci] if ci < len(sheet_columns) else blank
             typed_cols[name], maybe_bad[name] = type_column(spec.column(name), raw)
+            if ci < len(sheet_columns):
+                sheet_columns[ci] = None
+        del sheet_columns
+        return index, n, typed_cols, maybe_bad
+
+    def _table(self, spec: SheetSpec, index: dict[str, int], n: int, typed_cols: dict[str, list],
+               maybe_bad: dict[str, bool], special: dict) -> Table:
         # cells calamine cannot show (errors, uncalculated formulas) come from the safety scan
         by_ci = {ci: name for name, ci in index.items()}
         failed_rows: dict[str, set[int]] = {name: set() for name in index}
@@ -508,6 +536,143 @@ def _condition_holds(spec: SheetSpec | None, col: Column, value: object) -> bool
     return when.holds(value)
 
 
+# ------------------------------------------------------------------------- native reading
+# A table sheet is read by fastexcel (calamine, as the rows below, but into Arrow columns, with no Python
+# object per cell) and its columns are typed with polars where the whole column is of one kind.  What
+# the rules see is the same as typing python-calamine's rows (`_Builder._typed_rows`): a sheet whose
+# cells this path cannot show exactly as python-calamine would is read as rows instead (`SheetReader`),
+# and a column of mixed or doubtful values is typed by `type_column` from its values as python-calamine
+# gives them.  docs/decisions/0030-native-typing.md; tests/test_native_typing.py holds the two equal.
+
+# Serials before 1 March 1900 are read by python-calamine as times of day or around Excel's phantom
+# 29 February 1900; fastexcel reads them otherwise, so such a sheet is read as rows.
+_FIRST_PLAIN_DATE = dt.datetime(1900, 3, 1)
+
+
+def _python_values(series) -> list:
+    """A column's values as python-calamine gives them: an empty cell is "", a date at midnight a date."""
+    import polars as pl
+
+    dtype = series.dtype
+    if dtype == pl.String:
+        return series.fill_null("").to_list()
+    if dtype == pl.Datetime:  # (the reader took the column only if every value is a date at midnight)
+        series = series.dt.date()
+    values = series.to_list()
+    return [("" if v is None else v) for v in values] if series.null_count() else values
+
+
+class SheetColumns:
+    """A table sheet as fastexcel read it: the Excel column (0-based) of each template column, the
+    number of rows under the header, and each column's values as an Arrow-backed polars Series."""
+
+    __slots__ = ("index", "height", "_series")
+
+    def __init__(self, index: dict[str, int], height: int, series: dict[int, object]):
+        self.index = index
+        self.height = height
+        self._series = series
+
+    def typed(self, ci: int, column: Column) -> tuple[list, bool]:
+        """Column `ci` typed as `column`: what `type_column` makes of python-calamine's values, and whether
+        any may be `Bad`.  Whole columns of numbers, booleans or dates are typed by polars."""
+        import polars as pl
+
+        series = self._series.get(ci)
+        if series is None or series.null_count() == len(series):
+            return [None] * self.height, False
+        dtype, t = series.dtype, column.type
+        if dtype == pl.Float64 and t in (ValueType.MONEY, ValueType.INTEGER):
+            # in range and never NaN (an empty cell is null, and typed None, as "" is)
+            if not series.is_nan().any() and series.abs().max() < NUMBER_LIMIT:
+                if t is ValueType.MONEY:
+                    return series.to_list(), False
+                if (series == series.floor()).all():
+                    return series.cast(pl.Int64).to_list(), False
+        elif dtype == pl.Boolean and t is ValueType.YESNO:
+            return series.to_list(), False
+        elif dtype == pl.Datetime and t is ValueType.DATE:
+            return series.dt.date().to_list(), False
+        elif dtype == pl.String:
+            # choices, yes/no and codes repeat a handful of values: each distinct one is typed once, and
+            # each cell is its distinct value's number, found by polars (no Python text per cell)
+            distinct = series.drop_nulls().unique(maintain_order=True)
+            if len(distinct) * 4 < self.height:
+                conv = converter_for(column)
+                typed = [conv(v) for v in distinct.to_list()]
+                typed.append(None)  # an empty cell, as "" is typed
+                codes = series.cast(pl.Enum(distinct)).to_physical().cast(pl.UInt32).fill_null(len(distinct))
+                return list(map(typed.__getitem__, codes.to_list())), any(x.__class__ is Bad for x in typed)
+        return type_column(column, _python_values(series))
+
+    def release(self) -> None:
+        self._series = {}
+
+
+def _sheet_columns(book, name: str, spec: SheetSpec, scan: SheetScan) -> SheetColumns | None:
+    """`name`'s table read as Arrow columns, or None where python-calamine's rows must be read instead:
+    a header that is not row 1 or that holds anything but template columns, once each (those make
+    findings the rows' header words); values fastexcel gives otherwise than python-calamine (integers,
+    durations, times, serials before March 1900, dates with a time of day in a column of another type);
+    or a column of several kinds of values (fastexcel's strict typing refuses it)."""
+    import polars as pl
+
+    sheet = book.load_sheet(name, header_row=0, schema_sample_rows=None, dtype_coercion="strict")
+    if sheet.total_height != scan.max_row - 1:
+        return None
+    by_norm = {normalise_name(c.name): c for c in spec.columns}
+    index: dict[str, int] = {}
+    position: dict[int, int] = {}
+    for i, info in enumerate(sheet.available_columns()):
+        if info.column_name_from == "generated":  # an empty header cell: not read
+            continue
+        col = by_norm.get(normalise_name(info.name))
+        if col is None or col.name in index:
+            return None
+        index[col.name] = info.absolute_index
+        position[info.absolute_index] = i
+    frame = sheet.to_polars()
+    series: dict[int, object] = {}
+    for name, ci in index.items():
+        s = frame.to_series(position[ci])
+        if s.dtype == pl.Datetime:
+            if s.null_count() < len(s) and s.min() < _FIRST_PLAIN_DATE:
+                return None
+            if spec.column(name).type is not ValueType.DATE and not (s.dt.time() == dt.time()).all():
+                return None
+        elif s.dtype not in (pl.String, pl.Float64, pl.Boolean, pl.Null):
+            return None
+        series[ci] = s
+    return SheetColumns(index, sheet.height, series)
+
+
+# A table sheet of this many cells or more is read as columns: below it, opening a second reader on the
+# package and a polars operation per column cost more than typing the rows (a typical workbook's largest
+# sheet has about a hundred cells; read as columns its check took 37 ms of processor time against 21 ms).
+NATIVE_FROM_CELLS = 20_000
+
+# A sheet of this many cells frees enough memory, once read or typed, to be worth handing back (see
+# `give_back_memory`); a typical workbook's sheets are far smaller.
+_LARGE_SHEET_CELLS = 200_000
+_malloc_trim: list = []
+
+
+def give_back_memory() -> None:
+    """Hand the C heap's free pages back to the system (glibc's `malloc_trim`).  Reading a large sheet
+    frees a hundred megabytes or so in small pieces across the reading threads' heaps; without this they
+    stay counted against the check's memory limit while the next sheet is read."""
+    if not _malloc_trim:
+        import ctypes
+        import ctypes.util
+
+        try:
+            _malloc_trim.append(ctypes.CDLL(ctypes.util.find_library("c") or None).malloc_trim)
+        except (OSError, AttributeError):  # not glibc: nothing to do
+            _malloc_trim.append(None)
+    if _malloc_trim[0] is not None:
+        _malloc_trim[0](0)
+
+
 # A workbook with more cells than this is read on two threads (see SheetReader).
 _TWO_READERS_FROM_CELLS = 100_000
 
@@ -526,10 +691,16 @@ class SheetReader:
     so nothing can exhaust memory.
     """
 
-    def __init__(self):
+    def __init__(self, native_from_cells: int | None = NATIVE_FROM_CELLS):
+        # table sheets of at least this many cells are read as Arrow columns where they can be
+        # (`SheetColumns`); None reads every sheet as python-calamine's rows (what the tests hold the
+        # native path to)
+        self._native_from = native_from_cells
         self._data: bytes | None = None
         self._date1904 = False
         self._books: list = [None, None]
+        self._fast_books: list = [None, None]  # fastexcel's, for table sheets
+        self._results: dict[str, object] = {}  # each sheet's rows or columns, until the parser takes them
         self._pools: list[ThreadPoolExecutor | None] = [None, None]
         self._queued = [0, 0]
         self._futures: dict[str, Future] = {}
@@ -572,9 +743,27 @@ class SheetReader:
         future = self._futures[scan.name] = self._pools[lane].submit(self._read, lane, scan)
         return future
 
-    def _read(self, lane: int, scan: SheetScan) -> list[list]:
+    def _read(self, lane: int, scan: SheetScan) -> None:
+        self._results[scan.name] = self._read_sheet(lane, scan)
+        if scan.max_row * scan.max_col >= _LARGE_SHEET_CELLS:
+            give_back_memory()
+
+    def _read_sheet(self, lane: int, scan: SheetScan) -> "list[list] | SheetColumns":
         if scan.max_row == 0:
             return []
+        spec = _TEMPLATE_BY_NORM.get(normalise_name(scan.name))
+        if (self._native_from is not None and scan.max_row * scan.max_col >= self._native_from
+                and spec is not None and spec.kind is SheetKind.TABLE and not scan.inherited_dates):
+            try:
+                columns = self._read_columns(lane, scan, spec)
+            except Exception:  # noqa: BLE001 - whatever fastexcel cannot read, python-calamine reads or refuses
+                columns = None
+            except BaseException as exc:  # a Rust panic reaches Python as pyo3's PanicException
+                if type(exc).__name__ != "PanicException":
+                    raise
+                columns = None
+            if columns is not None:
+                return columns
         if self._books[lane] is None:  # opened on its reading thread, used only there
             self._books[lane] = CalamineWorkbook.from_filelike(io.BytesIO(self._data))
         rows = self._books[lane].get_sheet_by_name(scan.read_name or scan.name).to_python(skip_empty_area=False)
@@ -585,12 +774,23 @@ class SheetReader:
                 rows[r0][c0] = excel_date(rows[r0][c0], self._date1904)
         return rows
 
+    def _read_columns(self, lane: int, scan: SheetScan, spec: SheetSpec) -> SheetColumns | None:
+        if self._fast_books[lane] is None:
+            import fastexcel
+
+            # (its notes, such as a column of empty cells read as text, are not the commissioner's business)
+            logging.getLogger("fastexcel").setLevel(logging.ERROR)
+            self._fast_books[lane] = fastexcel.read_excel(self._data)
+        return _sheet_columns(self._fast_books[lane], scan.read_name or scan.name, spec, scan)
+
     def future(self, name: str) -> Future:
         return self._futures[name]
 
-    def rows(self, name: str) -> list[list]:
+    def rows(self, name: str) -> "list[list] | SheetColumns":
+        """The sheet as read, handed over once: the reader keeps no hold on it."""
         try:
-            return self._futures[name].result()
+            self._futures[name].result()
+            return self._results.pop(name)
         except (CalamineError, ValueError, OSError, KeyError) as exc:
             part = self._parts.get(name)
             raise wb001(f"The workbook is corrupt: its sheet {clip(name)!r}{f' (part {part})' if part else ''} "
@@ -669,7 +869,11 @@ def _build(b: _Builder, spec: SheetSpec, matched: dict[str, SheetScan], reader: 
     rows, special = (reader.rows(scan.name), scan.special) if scan else (None, {})
     if spec.kind is SheetKind.KEY_VALUE:
         return b.key_value(spec, rows, special)
-    return b.table(spec, rows, special)
+    table = b.table(spec, rows, special)
+    del rows
+    if scan is not None and scan.max_row * scan.max_col >= _LARGE_SHEET_CELLS:
+        give_back_memory()  # what typing it used and let go
+    return table
 
 
 __all__ = ["SheetReader", "parse"]
