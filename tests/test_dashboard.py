@@ -194,12 +194,16 @@ def test_reviewer_pipeline_and_rules(demo_env):
     at = signed_in("rita", "rita-demo")
     assert "Review queue" in texts(at)
     table = at.dataframe[0].value
-    # the work waiting by default: submitted and in review
-    assert set(table["Reference"]) == {"ISAP-2026-011", "ISAP-2026-021"}
+    # the work waiting by default: submitted and in review, and what is late against its planned submission
+    assert set(table["Reference"]) == {"ISAP-2026-011", "ISAP-2026-021", "ISAP-2026-013"}
     # plain words, key columns first, the demo's overdue review first and marked
     assert list(table.columns[:6]) == ["Reference", "State", "Working days waiting", "Overdue", "Late", "Reviewer"]
     assert table.iloc[0]["Reference"] == "ISAP-2026-011" and "OVERDUE" in table.iloc[0]["Overdue"]
-    assert set(table["State"]) == {"Submitted", "In review"}
+    assert set(table["State"]) == {"Submitted", "In review", "Draft"}
+    assert "LATE" in table.set_index("Reference").loc["ISAP-2026-013", "Late"]
+    at.toggle(key="f_late").set_value(False)
+    at.run()
+    assert set(at.dataframe[0].value["Reference"]) == {"ISAP-2026-011", "ISAP-2026-021"}
     at.switch_page("views/rules.py")
     at.run()
     rules = at.dataframe[0].value

@@ -50,8 +50,12 @@ def review_queue_page() -> None:
     g1, g2 = st.columns([3, 1])
     max_age = g1.slider("Waiting at most (working days)", 0, longest, longest, key="f_age")
     mine = g2.toggle("Only those I have in review", key="f_mine")
+    # late proposals (a planned submission passed without one) are the reviewer's to chase, whatever their state
+    late_too = g2.toggle("Late proposals too", value=True, key="f_late")
     view = frame
-    for col, chosen in (("state", states), ("checkpoint", cps), ("commissioner", orgs), ("provider_type", ptypes)):
+    if states:
+        view = view[view["state"].isin(states) | (view["late"] & late_too)]
+    for col, chosen in (("checkpoint", cps), ("commissioner", orgs), ("provider_type", ptypes)):
         if chosen:
             view = view[view[col].isin(chosen)]
     view = view[view["working_days_in_state"] <= max_age]

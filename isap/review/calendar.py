@@ -391,7 +391,9 @@ class Calendar(UnitOfWork):
                     "open_conditions": n_open or 0, "open_queries": n_queries or 0,
                     "next_planned_checkpoint": next_cp if due else None,
                     "next_planned_date": due.isoformat() if due else None,
-                    "next_planned_agreed": agreed == planned if due else None,
+                    # whether the date shown (the one counted) was agreed: a change still waiting for agreement
+                    # leaves the agreed date counted, and agreed
+                    "next_planned_agreed": agreed is not None if due else None,
                     "slippage_working_days": int(slip) if plan_late else 0,
                     "late": plan_late,
                 })
