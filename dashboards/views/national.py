@@ -133,11 +133,13 @@ def charts(view: pd.DataFrame) -> None:
     ratings["Domain"] = ratings["Domain"].str.removeprefix("rating_").map(labels.domain)
     ratings["Rating"] = ratings["Rating"].map(labels.code)
     st.altair_chart(alt.Chart(ratings).mark_bar().encode(
-        y=alt.Y("Domain:N", title=None), x=alt.X("count():Q", title="Decided proposals", stack="normalize"),
+        # every domain named: a band of its own, and no label dropped for overlapping its neighbour
+        y=alt.Y("Domain:N", title=None, axis=alt.Axis(labelOverlap=False, labelLimit=240)),
+        x=alt.X("count():Q", title="Decided proposals", stack="normalize"),
         color=alt.Color("Rating:N", scale=alt.Scale(domain=["Green", "Amber", "Red"],
                                                     range=["#007f3b", "#ffb81c", "#d5281b"]),
                         legend=alt.Legend(orient="top", title=None)),
-        tooltip=["Domain", "Rating", "count()"]).properties(height=200), width="stretch")
+        tooltip=["Domain", "Rating", "count()"]).properties(height=alt.Step(36)), width="stretch")
 
 
 if __name__ == "__main__":  # Streamlit runs a page's file as a script; imported, it only defines the page
