@@ -197,7 +197,10 @@ def proposal_page() -> None:
         st.session_state[TAB] = asked_tab
 
     def follow_tab() -> None:
-        st.query_params[TAB] = st.session_state[TAB]
+        # (a run that did not draw the tabs leaves no state for them: the address then keeps its tab as it was)
+        chosen = st.session_state.get(TAB)
+        if chosen in TAB_NAMES:
+            st.query_params[TAB] = chosen
 
     # TAB_NAMES, written out: what reaches st.tabs is a literal (tests/test_dashboard.py checks every such call)
     tabs = st.tabs(["Findings", "Versions", "Conditions", "Queries", "Review", "Timeline", "History"], key=TAB,
