@@ -1198,6 +1198,9 @@ def dashboard_command(port: int, host: str, max_file_bytes: int, secrets: Option
     cmd = [sys.executable, "-m", "streamlit", "run", str(app_path), "--server.port", str(port),
            "--server.address", host, "--server.headless", "true", "--browser.gatherUsageStats", "false",
            "--client.toolbarMode", "viewer", "--client.showErrorDetails", "none",
+           # no table's own "Download as CSV": a CSV of people's text could carry formulas into a spreadsheet, so
+           # data leaves only through the dashboard's own exports, which neutralise them (docs/dashboard.md)
+           "--client.disableDataExport", "true",
            # black text: Streamlit's captions are the text colour at 60 %, which then still meets WCAG AA contrast
            "--theme.textColor", "#000000",
            # a served dashboard does not reload its own source: no threads polling the files for changes

@@ -155,6 +155,7 @@ def test_the_dashboards_upload_limit_is_the_policys(max_file_bytes, mb):
     options = dict(zip(cmd[::1], cmd[1::1]))
     assert options["--server.maxUploadSize"] == mb
     assert options["--client.showErrorDetails"] == "none"
+    assert options["--client.disableDataExport"] == "true"  # tables offer no CSV of their own
 
 
 # ---------------------------------------------------------------------------- refused by a guard: nothing kept
