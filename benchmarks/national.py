@@ -81,22 +81,11 @@ def enrich(url: str) -> None:
                   for i, (pid, cp) in enumerate(proposals) if i % 2 == 0)
 
 
-def _best_cpu(fn, repeat: int = 5) -> float:
-    """The least processor time of this process over `repeat` calls."""
-    import time
-
-    times = []
-    for _ in range(repeat):
-        t = time.process_time()
-        fn()
-        times.append(time.process_time() - t)
-    return min(times)
-
-
 def bench_national() -> list[dict]:
     from benchmarks.store import _best, populate
     from isap.review.service import Service
     from isap.store.db import engine_for
+    from tests.timing import cpu_best
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -124,8 +113,8 @@ def bench_national() -> list[dict]:
                 if label == "SQLite":
                     # SQLite works in this process, so its processor time is the whole of both, and holds on a
                     # machine others are using better than the time on the clock does
-                    row["cpu_ratio"] = round(_best_cpu(lambda: svc.national_view("rita"))
-                                             / _best_cpu(lambda: svc.review_queue("rita")), 2)
+                    row["cpu_ratio"] = round(cpu_best(lambda: svc.national_view("rita"), repeat=5)
+                                             / cpu_best(lambda: svc.review_queue("rita"), repeat=5), 2)
                 rows.append(row)
         finally:
             if pg is not None:

@@ -1164,20 +1164,12 @@ def dashboard(port: int = typer.Option(8501, "--port"), host: str = typer.Option
 
 
 def _announce_dashboard(host: str, port: int, pages) -> None:
-    import time
-    import urllib.request
+    from isap.orchestration.processes import wait_for_health
 
     probe = "127.0.0.1" if host in ("0.0.0.0", "::", "") else f"[{host}]" if ":" in host else host
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and pages.poll() is None:
-        try:
-            with urllib.request.urlopen(f"http://{probe}:{port}/_stcore/health", timeout=2) as answer:
-                if answer.status == 200:
-                    echo(f"Dashboard: http://{host}:{port}")
-                    return
-        except OSError:
-            time.sleep(0.1)
-    if pages.poll() is None:
+    if wait_for_health(f"http://{probe}:{port}/_stcore/health", 300, pages):
+        echo(f"Dashboard: http://{host}:{port}")
+    elif pages.poll() is None:
         echo(f"Dashboard: http://{host}:{port} (it has not answered yet)")
 
 

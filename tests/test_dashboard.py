@@ -311,16 +311,6 @@ def test_md_escapes_every_markdown_and_html_construct():
     assert md(None) == ""
 
 
-def test_the_proposal_page_tabs_are_its_tab_names():
-    import ast
-
-    from dashboards.views.proposal import TAB_NAMES
-
-    tree = ast.parse((Path(APP).parent / "views" / "proposal.py").read_text(encoding="utf-8"))
-    [call] = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "attr", "") == "tabs"]
-    assert tuple(e.value for e in call.args[0].elts) == TAB_NAMES
-
-
 def test_no_page_interpolates_text_into_markdown():
     """Every string that reaches a Markdown-interpreting call is a literal or built by render.fmt/md."""
     import ast

@@ -54,7 +54,7 @@ from isap.review.limits import TextKind
 from isap.review.service import ConditionInput, Service, WorkflowError, diff_findings
 
 PICK = "proposal_pick"
-TAB_NAMES = ("Findings", "Versions", "Conditions", "Queries", "Review", "Timeline", "History")  # as st.tabs has them
+TAB_NAMES = ("Findings", "Versions", "Conditions", "Queries", "Review", "Timeline", "History")
 RATED = (Rating.RED, Rating.AMBER, Rating.GREEN)
 PLANNED_CHECKPOINTS = list(range(1, LAST_CHECKPOINT + 1))
 
@@ -202,9 +202,7 @@ def proposal_page() -> None:
         if chosen in TAB_NAMES:
             st.query_params[TAB] = chosen
 
-    # TAB_NAMES, written out: what reaches st.tabs is a literal (tests/test_dashboard.py checks every such call)
-    tabs = st.tabs(["Findings", "Versions", "Conditions", "Queries", "Review", "Timeline", "History"], key=TAB,
-                   on_change=follow_tab)
+    tabs = st.tabs(list(TAB_NAMES), key=TAB, on_change=follow_tab)
     for place, tab in zip(tabs, (findings_tab, versions_tab, conditions_tab, queries_tab, review_tab, timeline_tab,
                                  history_tab)):
         with place:

@@ -205,8 +205,15 @@ def wait_for_api(url: str, timeout: float, proc: subprocess.Popen | None = None)
     through without one, but an API behind a proxy that checks it, or a later
     Prefect, may not.
     """
+    return wait_for_health(url.rstrip("/") + "/health", timeout, proc, auth_headers())
+
+
+def wait_for_health(health_url: str, timeout: float, proc: subprocess.Popen | None = None,
+                    headers: dict[str, str] | None = None) -> bool:
+    """Poll a server's health address until it answers 200 (True), or the time is up or `proc` has exited
+    (False): Prefect's API, or the dashboard's pages."""
     deadline = time.monotonic() + timeout
-    request = urllib.request.Request(url.rstrip("/") + "/health", headers=auth_headers())
+    request = urllib.request.Request(health_url, headers=headers or {})
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             return False
