@@ -95,7 +95,14 @@ def test_a_batch_from_one_machine_is_shared_by_two_workers_that_see_none_of_its_
     assert "ubmitting flow run" in took_runs or "ubmitted flow run" in took_runs, took_runs[-2000:]
     assert kill_machine(namespace) >= 1
 
-    out, err = ingest.communicate(timeout=900)
+    try:
+        out, err = ingest.communicate(timeout=900)
+    except subprocess.TimeoutExpired:
+        with engine.connect() as conn:
+            staged = conn.execute(text("SELECT run_key, state, count(*) FROM staged_upload "
+                                       "GROUP BY run_key, state ORDER BY run_key")).all()
+        logs = {name: (machines[name] / "worker.log").read_text(errors="replace")[-3000:] for name in ("W1", "W2")}
+        pytest.fail(f"the batch did not finish: staged {staged}; worker logs {logs}")
     assert ingest.returncode == 0, out[-3000:] + err[-3000:]
     rows = json.loads(out)
     assert [r["file"] for r in rows] == sorted(expected)

@@ -66,3 +66,35 @@ def test_a_run_taken_up_by_a_worker_that_died_before_starting_is_run_again_withi
     state = client.read_flow_run(first).state
     assert state.type.value == "CRASHED" and "lease" in state.message
     assert not finished  # it went on waiting for the new run, which no worker takes here, until the deadline
+
+
+def test_a_run_that_waits_its_turn_in_the_queue_longer_than_the_claim_is_never_restarted(
+        service, assure_deployment, monkeypatch, tmp_path):
+    """A batch of eight runs on one worker: the last waits in the queue for many minutes.  A waiter that took
+    the lapse of its claim for a death sent it to the back of the queue again, over and over (an `isap ingest`
+    of 40 files on a loaded machine never finished)."""
+    from isap.orchestration import workers
+
+    client = assure_deployment
+    now = [dt.datetime(2026, 12, 7, 9, 0, tzinfo=dt.timezone.utc)]
+    service.clock = lambda: now[0]
+    keys, _ = service.stage_uploads("alice", [("a.xlsx", write(clean(1), tmp_path / "a.xlsx").read_bytes())])
+    [key] = keys
+    runs = workers.submit_runs(service, keys)
+
+    elapsed = [0.0]
+
+    def sleep(seconds: float) -> None:
+        elapsed[0] += seconds
+        now[0] += dt.timedelta(seconds=seconds)
+
+    submitted: list[str] = []
+    monkeypatch.setattr(workers, "submit_runs", lambda svc, ks: submitted.extend(ks) or {})
+    limit = workers.CLAIM_SECONDS * 3
+    finished = workers.wait_for_runs(service, runs, deadline=limit, clock=lambda: elapsed[0], sleep=sleep, poll=5.0)
+
+    assert not finished and elapsed[0] >= limit
+    assert submitted == [], "a run still waiting in the queue was started again"
+    assert client.read_flow_run(runs[key]).state.type.value == "SCHEDULED"
+    # The waiter kept the claim alive while it watched, so the scheduled resume does not take the uploads up.
+    assert key not in service.abandoned_runs(grace_seconds=120.0)

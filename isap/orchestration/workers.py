@@ -26,6 +26,9 @@ def prefect_server_configured() -> bool:
 DEPLOYMENT = "assure_submission/assure-submission"
 RESUME_ATTEMPTS = 3  # new runs a waiter gives one run key whose run died, before it says so
 CLAIM_SECONDS = 600.0  # a new run's uploads are not taken up again while it waits this long for a worker
+# While a run waits its turn in the queue, whoever waits for it keeps its claim alive, renewing it this often: a
+# batch's last runs may wait longer than the claim behind the others on a busy pool, and are not dead for that.
+QUEUED_RENEWAL_SECONDS = CLAIM_SECONDS / 4
 # Once a worker has taken a run up (Pending or Running), its flow must start renewing the lease within this long.
 # The long claim above covers only the wait in the queue: a worker machine lost between taking a run up and its
 # flow's first renewal would otherwise leave the run Pending, and its uploads claimed, for the whole claim.
@@ -84,6 +87,8 @@ def wait_for_runs(service: Service, runs: dict[str, str], deadline: float | None
     ended (failed, crashed, cancelled) with uploads unfinished gets a new run
     for the same key, up to RESUME_ATTEMPTS times, and a run that crashed after
     finishing all its work is marked Completed, so nobody reruns a batch by hand.
+    A run still waiting in the queue is never taken for dead, however long it
+    waits: the waiter keeps its claim alive (QUEUED_RENEWAL_SECONDS).
     """
     from prefect.client.orchestration import get_client
     from prefect.states import Completed, Crashed
@@ -92,6 +97,7 @@ def wait_for_runs(service: Service, runs: dict[str, str], deadline: float | None
     attempts = {key: 0 for key in runs}
     settled: set[str] = set()
     taken_up: set[str] = set()  # run ids seen Pending or Running, whose claim was cut to TAKEN_UP_SECONDS
+    claimed_at = {key: clock() for key in runs}  # when this waiter last renewed a queued run's claim
     with get_client(sync_client=True) as client:
         while True:
             unfinished = service.run_progress(list(runs))
@@ -108,10 +114,14 @@ def wait_for_runs(service: Service, runs: dict[str, str], deadline: float | None
                     if kind in TERMINAL:
                         settled.add(key)
                     continue
+                queued = kind == "SCHEDULED"  # Late too: waiting for a worker, not lost
+                if queued and clock() - claimed_at[key] >= QUEUED_RENEWAL_SECONDS:
+                    claimed_at[key] = clock()
+                    service.renew_lease(key, CLAIM_SECONDS)
                 if kind in ("PENDING", "RUNNING") and run_id not in taken_up:
                     taken_up.add(run_id)
                     service.renew_lease(key, TAKEN_UP_SECONDS)
-                dead = kind in TERMINAL or key in lapsed
+                dead = kind in TERMINAL or (key in lapsed and not queued)
                 if dead and attempts[key] < RESUME_ATTEMPTS:
                     attempts[key] += 1
                     log.warning("a run of staged uploads %s with work left: starting it again (%d/%d)",
@@ -122,6 +132,7 @@ def wait_for_runs(service: Service, runs: dict[str, str], deadline: float | None
                                                                           "lease; a new run took its uploads up"),
                                                   force=True)
                     runs[key] = submit_runs(service, [key])[key]
+                    claimed_at[key] = clock()
                 elif dead:
                     settled.add(key)  # given up here; `resume_staged` takes it up later
             if not unfinished or all(k in settled for k in unfinished):
