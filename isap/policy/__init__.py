@@ -124,6 +124,11 @@ class Policy(BaseModel):
         5, ge=0, le=260,
         description="Working days before its due date that an open condition is due soon: its owner and the "
                     "proposal's contact are reminded, and the dashboard marks it.")
+    countersign_other_body: tuple[int, ...] = Field(
+        (2, 3),
+        description="The checkpoints at which a proposed decision must be countersigned by a reviewer of the other "
+                    "body (NHS England or NHS Improvement) than its proposer's; at the others any second reviewer "
+                    "may countersign. A decision always needs two reviewers.")
     working_days_calendar: str = Field(
         "GB-ENG", pattern=r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$",
         description="Bank holidays that working days leave out: ISO country and subdivision as the holidays "
@@ -208,6 +213,14 @@ class Policy(BaseModel):
             if not _DOMAIN_NAME.fullmatch(domain):
                 raise ValueError(f"{domain!r} is not a lower-case domain name (for example nhs.net)")
         return value
+
+    @field_validator("countersign_other_body")
+    @classmethod
+    def _checkpoints(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        for checkpoint in value:
+            if checkpoint not in (1, 2, 3):
+                raise ValueError(f"{checkpoint} is not a checkpoint (1, 2 or 3)")
+        return tuple(sorted(set(value)))
 
     @field_validator("working_days_calendar")
     @classmethod

@@ -26,6 +26,10 @@ class TextKind(StrEnum):
     CONDITION = "condition"
     CONDITION_OWNER = "condition_owner"
     CLOSING_NOTE = "closing_note"
+    DECLARATION = "declaration"
+    CONFLICT_WITH = "conflict_with"
+    SEND_BACK_NOTE = "send_back_note"
+    PERSON_DETAIL = "person_detail"
 
     @property
     def label(self) -> str:
@@ -38,7 +42,7 @@ class TextKind(StrEnum):
     @property
     def has_lines(self) -> bool:
         """Whether the text may run over several lines (a condition's owner is one line)."""
-        return self is not TextKind.CONDITION_OWNER
+        return self not in (TextKind.CONDITION_OWNER, TextKind.CONFLICT_WITH, TextKind.PERSON_DETAIL)
 
 
 _LABELS = {
@@ -50,6 +54,10 @@ _LABELS = {
     TextKind.CONDITION: "condition",
     TextKind.CONDITION_OWNER: "condition's owner",
     TextKind.CLOSING_NOTE: "note closing a condition",
+    TextKind.DECLARATION: "note of a declaration of interests",
+    TextKind.CONFLICT_WITH: "organisation a conflict of interest is with",
+    TextKind.SEND_BACK_NOTE: "note sending a decision back",
+    TextKind.PERSON_DETAIL: "display name or job title",
 }
 
 _MAX_CHARS = {
@@ -61,6 +69,10 @@ _MAX_CHARS = {
     TextKind.CONDITION: 2_000,
     TextKind.CONDITION_OWNER: 200,
     TextKind.CLOSING_NOTE: 4_000,
+    TextKind.DECLARATION: 2_000,
+    TextKind.CONFLICT_WITH: 200,
+    TextKind.SEND_BACK_NOTE: 4_000,
+    TextKind.PERSON_DETAIL: 120,
 }
 
 

@@ -24,6 +24,7 @@ from isap.review.unit_of_work import (
     UnitOfWork,
     WorkflowError,
     iso_time,
+    person_words,
     proposal_name,
 )
 from isap.store.db import StoreError
@@ -33,10 +34,11 @@ from isap.store.models import (
     Comment,
     Condition,
     Decision,
+    Declaration,
     FindingRecord,
     Organisation,
     Proposal,
-    Rating,
+    ProposedDecision,
     Review,
     SubmissionVersion,
     UnassignedUpload,
@@ -189,18 +191,30 @@ class Queries(UnitOfWork):
                 "closing_note": c.closing_note,
             } for number, c in enumerate(s.exec(select(Condition).where(Condition.proposal_id == p.id)
                                                 .order_by(Condition.id)), start=1)]
+            people = {u.id: u for u in s.exec(select(User))}
             reviews = []
             for r in s.exec(select(Review).where(Review.proposal_id == p.id).order_by(Review.id)):
                 dec = s.exec(select(Decision).where(Decision.review_id == r.id)).first()
+                current = self._current_ratings(s, r)
                 reviews.append({
                     "checkpoint": r.checkpoint, "reviewer": users.get(r.reviewer_id),
+                    "lead": person_words(people.get(r.reviewer_id)),
                     "version": next((v.number for v in versions if v.id == r.version_id), None),
                     "started_at": r.started_at.isoformat(),
-                    "ratings": {x.domain: x.rating for x in s.exec(select(Rating).where(Rating.review_id == r.id))},
+                    "ratings": {d: x.rating for d, x in current.items()},
+                    # who rated each domain (the lead, when the rating came with the decision before the panel)
+                    "rated_by": {d: person_words(people.get(x.rated_by if x.rated_by is not None else
+                                                            r.reviewer_id)) for d, x in current.items()},
+                    "rated_by_user": {d: users.get(x.rated_by) for d, x in current.items()},
                     "decision": ({"outcome": dec.outcome, "rationale": dec.rationale, "by": users.get(dec.by),
-                                  "at": dec.at.isoformat()} if dec else None),
+                                  "at": dec.at.isoformat(), "proposed_by": person_words(people.get(dec.by)),
+                                  "countersigned_by": (person_words(people.get(dec.countersigned_by))
+                                                       if dec.countersigned_by is not None else None),
+                                  "countersigned_by_user": users.get(dec.countersigned_by)}
+                                 if dec else None),
                 })
             out["reviews"] = reviews
+            out["panel"] = self._panel(s, p, facts, people)
             out["comments"] = [{"author": users.get(c.author_id), "checkpoint": c.checkpoint, "text": c.text,
                                 "at": c.at.isoformat()}
                                for c in s.exec(select(Comment).where(Comment.proposal_id == p.id).order_by(Comment.id))]
@@ -215,6 +229,31 @@ class Queries(UnitOfWork):
                               "changed_at": change["at"] if change else None}
             return out
         return self._run(run)
+
+    def _panel(self, s: Session, p: Proposal, facts: ProposalFacts, people: dict[int, User]) -> dict:
+        """The review panel of a proposal: who declared what, who leads, and the decision waiting for a
+        countersignature (with the ones sent back before it)."""
+        declarations = [{"reviewer": people[d.user_id].username, "name": person_words(people[d.user_id]),
+                         "body": people[d.user_id].body, "conflict": d.conflict, "organisation": d.organisation,
+                         "note": d.note, "checkpoint": d.checkpoint, "at": d.at.isoformat()}
+                        for d in s.exec(select(Declaration).where(Declaration.proposal_id == p.id)
+                                        .order_by(Declaration.id))]
+        review = self._open_review(s, p)
+        proposed = []
+        if review is not None:
+            for d in s.exec(select(ProposedDecision).where(ProposedDecision.review_id == review.id)
+                            .order_by(ProposedDecision.id)):
+                proposed.append({
+                    "outcome": d.outcome, "rationale": d.rationale,
+                    "conditions": [{"text": t, "owner": o, "due_date": due} for t, o, due in
+                                   json.loads(d.conditions_json)],
+                    "proposed_by": people[d.proposed_by].username, "proposer": person_words(people[d.proposed_by]),
+                    "proposed_at": d.proposed_at.isoformat(), "status": d.closed_as or "waiting",
+                    "closed_by": people[d.closed_by].username if d.closed_by in people else None,
+                    "note": d.note})
+        return {"lead": facts.lead, "declarations": declarations, "proposed": proposed,
+                "waiting_for_countersignature": facts.proposed_by is not None,
+                "other_body_needed": facts.other_body_needed}
 
     def states_over_time(self, actor: str) -> list[dict]:
         """How many visible proposals were in each state at the end of each day (from the audit history)."""

@@ -36,10 +36,14 @@ from isap.store.models import (
     Acknowledgement,
     AuditEvent,
     Condition,
+    Declaration,
     FindingRecord,
     Notification,
     Organisation,
     Proposal,
+    ProposedDecision,
+    Rating,
+    Review,
     SubmissionVersion,
     UnassignedUpload,
     User,
@@ -187,7 +191,44 @@ class UnitOfWork:
     @staticmethod
     def _actor(user: User, p: Proposal | None = None) -> Actor:
         owns = (user.role == Role.COMMISSIONER and p is not None and user.organisation_id == p.organisation_id)
-        return Actor(user.username, Role(user.role), owns)
+        body = lifecycle.Body(user.body) if user.body in lifecycle.Body._value2member_map_ else None
+        return Actor(user.username, Role(user.role), owns, body)
+
+    @staticmethod
+    def _open_review(s: Session, p: Proposal) -> Review | None:
+        """The review of the proposal's current checkpoint that has no decision yet, while it is in review."""
+        if p.state != State.IN_REVIEW:
+            return None
+        return s.exec(select(Review).where(Review.proposal_id == p.id, Review.decided_at.is_(None))
+                      .order_by(Review.id.desc())).first()
+
+    @staticmethod
+    def _pending(s: Session, review: Review | None) -> ProposedDecision | None:
+        """The decision proposed in `review` that waits for countersignature, if one does."""
+        if review is None:
+            return None
+        return s.exec(select(ProposedDecision).where(ProposedDecision.review_id == review.id,
+                                                     ProposedDecision.closed_as.is_(None))
+                      .order_by(ProposedDecision.id.desc())).first()
+
+    @staticmethod
+    def _current_ratings(s: Session, review: Review) -> dict[str, Rating]:
+        """The rating that counts for each domain of a review: the last one given."""
+        out: dict[str, Rating] = {}
+        for r in s.exec(select(Rating).where(Rating.review_id == review.id).order_by(Rating.id)):
+            out[r.domain] = r
+        return out
+
+    @staticmethod
+    def _declarations(s: Session, p: Proposal) -> tuple[frozenset[str], frozenset[str]]:
+        """Who has declared no conflict of interest in `p`, and who has declared one (a conflict stands)."""
+        declared: set[str] = set()
+        conflicted: set[str] = set()
+        for username, conflict in s.exec(select(User.username, Declaration.conflict)
+                                         .join(User, User.id == Declaration.user_id)
+                                         .where(Declaration.proposal_id == p.id).order_by(Declaration.id)):
+            (conflicted if conflict else declared).add(username)
+        return frozenset(declared - conflicted), frozenset(conflicted)
 
     def _facts(self, s: Session, p: Proposal) -> ProposalFacts:
         """What the state machine's guards need to know about `p`, read in the caller's transaction."""
@@ -201,12 +242,21 @@ class UnitOfWork:
         open_conditions = [(n, cp) for n, (status, cp) in enumerate(s.exec(
             select(Condition.status, Condition.checkpoint).where(Condition.proposal_id == p.id)
             .order_by(Condition.id)), start=1) if status == ConditionStatus.OPEN]
+        review = self._open_review(s, p)
+        pending = self._pending(s, review)
+        lead = s.get(User, review.reviewer_id) if review is not None else None
+        proposer = s.get(User, pending.proposed_by) if pending is not None else None
+        declared, conflicted = self._declarations(s, p)
         return ProposalFacts(
             reference=p.reference, state=State(p.state), checkpoint=p.checkpoint,
             latest_version=latest.number if latest else None, latest_checkpoint=latest.checkpoint if latest else None,
             latest_errors=latest.errors if latest else 0, latest_warnings=latest.warnings if latest else 0,
             unanswered_warnings=unanswered, open_conditions=tuple(c for c, _ in open_conditions),
-            open_earlier_conditions=tuple(c for c, cp in open_conditions if cp < p.checkpoint))
+            open_earlier_conditions=tuple(c for c, cp in open_conditions if cp < p.checkpoint),
+            lead=lead.username if lead else None, proposed_by=proposer.username if proposer else None,
+            proposer_body=self._actor(proposer).body if proposer else None,
+            other_body_needed=p.checkpoint in self.policy.countersign_other_body,
+            declared=declared, conflicted=conflicted)
 
     def _guard(self, s: Session, action: Action, user: User, p: Proposal,
                item: ConditionFacts | WarningFacts | None = None) -> ProposalFacts:
@@ -429,6 +479,16 @@ class UnitOfWork:
     def _latest(s: Session, p: Proposal) -> SubmissionVersion | None:
         return s.exec(select(SubmissionVersion).where(SubmissionVersion.proposal_id == p.id)
                       .order_by(SubmissionVersion.number.desc())).first()
+
+
+def person_words(user: User | None) -> str:
+    """How letters, reports and messages name a reviewer: their display name and job title, never their user
+    name (without a display name, the body they work for)."""
+    if user is None:
+        return "a reviewer"
+    body = lifecycle.BODY_LABELS.get(user.body) if user.body else None
+    name = user.display_name or (f"a reviewer of {body}" if body else "a reviewer")
+    return f"{name}, {user.job_title}" if user.job_title else name
 
 
 def notification_row(n: Notification) -> dict:
