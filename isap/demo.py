@@ -18,8 +18,17 @@ DEMO_USERS = [
     ("alice", "commissioner", "QUA", "alice-demo"),
     ("otto", "commissioner", "QHM", "otto-demo"),
     ("rita", "reviewer", None, "rita-demo"),
+    ("nina", "reviewer", None, "nina-demo"),
     ("ada", "admin", None, "ada-demo"),
 ]
+# how letters and reports name the demo's people, and the body each reviewer works for (the review panel)
+DEMO_DETAILS = {
+    "alice": ("Alice Morgan", "Director of Strategy", None),
+    "otto": ("Otto Reid", "Head of Contracting", None),
+    "rita": ("Rita Shah", "Senior Assurance Lead", "nhs_england"),
+    "nina": ("Nina Okafor", "Deputy Director of Assurance", "nhs_improvement"),
+    "ada": ("Ada Lewis", "ISAP Service Administrator", None),
+}
 RATINGS = {"capitalisation": "green", "transparency": "amber", "service_scope": "green",
            "relationships": "green", "governance": "green"}
 
@@ -47,7 +56,9 @@ def load(service: Service) -> bool:
         service.add_organisation("QHM", "NHS North East and North Cumbria Integrated Care Board")
         service.add_organisation("X24", "NHS England")
         for name, role, org, password in DEMO_USERS:
-            service.add_user(name, role, org, password=password, email=f"{name}@isap.example")
+            display_name, job_title, body = DEMO_DETAILS[name]
+            service.add_user(name, role, org, password=password, email=f"{name}@isap.example",
+                             display_name=display_name, job_title=job_title, body=body)
         _record(service, days_ago)
     finally:
         service.clock = real_clock
@@ -72,12 +83,19 @@ def _record(service: Service, days_ago) -> None:
         days_ago(55)
         service.submit("alice", "ISAP-2026-012")
         days_ago(50)
+        service.declare("rita", "ISAP-2026-012")
         service.take("rita", "ISAP-2026-012")
+        days_ago(42)
+        service.declare("nina", "ISAP-2026-012")
+        service.rate("nina", "ISAP-2026-012", "capitalisation", "green")
+        days_ago(41)
+        service.propose("rita", "ISAP-2026-012", "approved_with_conditions",
+                        {d: r for d, r in RATINGS.items() if d != "capitalisation"},
+                        "A clear case for change with strong GP support.",
+                        [ConditionInput("Publish the public engagement report", "ICB director of strategy",
+                                        dt.date.today() + dt.timedelta(days=6))])
         days_ago(40)
-        service.decide("rita", "ISAP-2026-012", "approved_with_conditions", RATINGS,
-                       "A clear case for change with strong GP support.",
-                       [ConditionInput("Publish the public engagement report", "ICB director of strategy",
-                                       dt.date.today() + dt.timedelta(days=6))])
+        service.countersign("nina", "ISAP-2026-012")
         # ISAP-2026-011: a strategic case waiting for a reviewer for five weeks: overdue
         days_ago(38)
         put("alice", titled(clean(1, reference="ISAP-2026-011"), "Dudley integrated care provider"),
@@ -92,6 +110,7 @@ def _record(service: Service, days_ago) -> None:
         put("otto", other, "tyneside-cp1.xlsx")
         service.submit("otto", "ISAP-2026-021")
         days_ago(9)
+        service.declare("rita", "ISAP-2026-021")
         service.take("rita", "ISAP-2026-021")
         # ISAP-2026-013: a first upload with errors to fix
         days_ago(4)
@@ -108,3 +127,6 @@ def _record(service: Service, days_ago) -> None:
         put("alice", cp2, "sandwell-cp2.xlsx")
         days_ago(1)
         service.comment("rita", "ISAP-2026-021", "Please confirm the voluntary sector alliance terms.")
+        # ISAP-2026-021: rita's proposed decision waits for a countersignature from NHS Improvement (nina's turn)
+        service.propose("rita", "ISAP-2026-021", "approved", RATINGS,
+                        "A sound strategic case; the alliance terms were confirmed in the comments.")

@@ -12,6 +12,7 @@ import sys
 import pytest
 from sqlalchemy import text
 
+from tests.panel import decide, take
 from tests.test_workflow import RATINGS, REF, book, proposal
 
 
@@ -37,8 +38,8 @@ def audit_key(tmp_path, monkeypatch):
 def _decided(service, tmp_path) -> None:
     service.upload("alice", "a.xlsx", book(tmp_path, proposal(1)))
     service.submit("alice", REF)
-    service.take("rita", REF)
-    service.decide("rita", REF, "approved", RATINGS, "A sound strategic case.")
+    take(service, "rita", REF)
+    decide(service, "rita", REF, "approved", RATINGS, "A sound strategic case.")
 
 
 def _owner(conn, table: str, on: bool) -> None:

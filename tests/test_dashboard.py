@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.panel import decide, take
 from tests.test_dashboard_e2e import IN_PROCESS as IN_PROCESS_CAPTION
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboards" / "app.py")
@@ -353,12 +354,12 @@ def hostile_proposal(demo_env, tmp_path):
     svc.upload("alice", "evil ![f](http://127.0.0.1:9/f).xlsx", write(p, tmp_path / "h.xlsx").read_bytes())
     svc.comment("alice", "ISAP-2026-077", "C " + HOSTILE)
     svc.submit("alice", "ISAP-2026-077")
-    svc.take("rita", "ISAP-2026-077")
+    take(svc, "rita", "ISAP-2026-077")
     ratings = dict.fromkeys(("capitalisation", "transparency", "service_scope", "relationships", "governance"),
                             "green")
     import datetime as dt
 
-    svc.decide("rita", "ISAP-2026-077", "approved_with_conditions", ratings, "R " + HOSTILE,
+    decide(svc, "rita", "ISAP-2026-077", "approved_with_conditions", ratings, "R " + HOSTILE,
                [ConditionInput("K " + HOSTILE, "O [o](http://evil.example)", dt.date(2030, 1, 1))])
     cond = svc.show("alice", "ISAP-2026-077")["conditions"][0]["id"]
     svc.answer_condition("alice", "ISAP-2026-077", cond, "A " + HOSTILE)

@@ -20,6 +20,7 @@ from sqlalchemy import create_engine, text
 
 from dashboards.widgets import SHOWN_ROWS, WRAPPING_ROW, table_height
 from isap.orchestration.processes import die_with_parent
+from tests.panel import decide, take
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed")
@@ -339,10 +340,10 @@ def test_hostile_text_opened_by_a_reviewer_fetches_nothing_and_links_nowhere(tmp
         svc.upload("alice", f"![f](http://{host}/file-name).xlsx", write(p, tmp_path / "h.xlsx").read_bytes())
         svc.comment("alice", ref, "Comment " + evil)
         svc.submit("alice", ref)
-        svc.take("rita", ref)
+        take(svc, "rita", ref)
         ratings = dict.fromkeys(("capitalisation", "transparency", "service_scope", "relationships", "governance"),
                                 "green")
-        svc.decide("rita", ref, "approved_with_conditions", ratings, "Rationale " + evil,
+        decide(svc, "rita", ref, "approved_with_conditions", ratings, "Rationale " + evil,
                    [ConditionInput("Condition " + evil, f"[owner](http://{host}/owner)", dt.date(2030, 1, 1))])
         cond = svc.show("alice", ref)["conditions"][0]["id"]
         svc.answer_condition("alice", ref, cond, "Answer " + evil)

@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from sample_submissions.proposals import clean, write
+from tests.panel import decide, take
 
 ROOT = Path(__file__).resolve().parent.parent
 REF = "ISAP-2026-041"
@@ -139,9 +140,9 @@ def decided(svc, tmp_path, conditions=()):
 
     svc.upload("alice", "v1.xlsx", write(clean(1, reference=REF), tmp_path / "v1.xlsx").read_bytes())
     svc.submit("alice", REF)
-    svc.take("rita", REF)
+    take(svc, "rita", REF)
     outcome = "approved_with_conditions" if conditions else "approved"
-    svc.decide("rita", REF, outcome, RATINGS, "A sound case for change.",
+    decide(svc, "rita", REF, outcome, RATINGS, "A sound case for change.",
                [ConditionInput(*c) for c in conditions])
 
 
@@ -280,8 +281,8 @@ def test_a_changed_contact_is_recorded_shown_and_the_previous_contact_is_told(en
     assert sorted(checked) == sorted([[CONTACT], ["New.Lead@nhs.net"]])
     # the decision letter, with the reviewer's reasons, goes to the contact now, not the one before
     env.submit("alice", REF)
-    env.take("rita", REF)
-    env.decide("rita", REF, "approved_with_conditions", RATINGS, "A sound case.",
+    take(env, "rita", REF)
+    decide(env, "rita", REF, "approved_with_conditions", RATINGS, "A sound case.",
                [ConditionInput("Publish the register", "gov@blackcountry.nhs.uk", dt.date(2027, 3, 1))])
     assert outbox(env)["decision_recorded"]["recipients"] == ["New.Lead@nhs.net", "alice@blackcountry.nhs.uk",
                                                               "carol@blackcountry.nhs.uk"]
@@ -316,8 +317,8 @@ def test_mail_goes_to_the_contact_only_while_it_is_within_the_mail_domains(env, 
     other = "ISAP-2026-042"
     upload_with_contact(env, tmp_path, "o.xlsx", CONTACT, reference=other)  # nhs.net, under the wide policy
     narrowed.submit("alice", other)
-    narrowed.take("rita", other)
-    narrowed.decide("rita", other, "approved", RATINGS, "A sound case.")
+    take(narrowed, "rita", other)
+    decide(narrowed, "rita", other, "approved", RATINGS, "A sound case.")
     rows = {r["kind"]: r for r in narrowed.outbox("ada") if r["reference"] == other}
     assert rows["decision_recorded"]["recipients"] == ["alice@blackcountry.nhs.uk", "carol@blackcountry.nhs.uk"]
     assert rows["taken_into_review"]["recipients"] == []

@@ -59,6 +59,8 @@ def report_context(service: Service, actor: str, reference: str, checkpoint: int
         findings=findings, findings_by_domain=by_domain,
         acknowledged=[f for f in findings if f.get("acknowledged")], review=review,
         conditions=[c for c in d["conditions"] if c["checkpoint"] == checkpoint],
+        # the panel's declarations of interests up to this checkpoint, printed so conflicts are handled openly
+        declarations=[x for x in d.get("panel", {}).get("declarations", []) if x["checkpoint"] <= checkpoint],
         history=[dict(h, event=event_label(h["action"])) for h in d["history"] if h["checkpoint"] == checkpoint],
         generated=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         calendar=describe(service.policy.working_days_calendar),

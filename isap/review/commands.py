@@ -394,7 +394,7 @@ class Commands(UnitOfWork):
             user, p = self._allowed(s, Action.DECLARE, actor, reference)
             s.add(Declaration(proposal_id=p.id, user_id=user.id, checkpoint=p.checkpoint, conflict=conflict,
                               organisation=conflict_with, note=note, at=self.clock()))
-            self._bump(s, p, None)
+            # not a change of the proposal: one reviewer declaring does not make another's page out of date
             if conflict:
                 self._audit(s, p, AuditKind.CONFLICT_DECLARED, user.username, reason=f"with {conflict_with}: {note}")
             else:

@@ -1,0 +1,54 @@
+"""The review panel as tests drive it: a reviewer declares before taking a proposal, and a checkpoint decision
+is proposed by the lead and countersigned by a second reviewer of the other body (docs/workflow.md)."""
+
+from __future__ import annotations
+
+from isap.review.service import Refused, WorkflowError
+
+SECOND = "nina"  # the second reviewer, of NHS Improvement
+
+
+def second_reviewer(svc, username: str = SECOND) -> str:
+    """The second reviewer's account, added the first time it is needed."""
+    try:
+        svc.add_user(username, "reviewer", display_name="Nina Okafor", job_title="Deputy Director of Assurance",
+                     body="nhs_improvement")
+    except Refused:
+        pass  # already there
+    return username
+
+
+def declared(svc, reviewer: str, reference: str) -> None:
+    """`reviewer` has declared no interests in the proposal (once); a declaration refused is left to the action
+    that follows it to refuse in its own words."""
+    facts, _ = svc.proposal_facts(reviewer, reference) if _may_see(svc, reviewer, reference) else (None, None)
+    if facts is not None and reviewer in facts.declared:
+        return
+    try:
+        svc.declare(reviewer, reference)
+    except WorkflowError:
+        pass
+
+
+def _may_see(svc, reviewer: str, reference: str) -> bool:
+    try:
+        svc.proposal_facts(reviewer, reference)
+    except WorkflowError:
+        return False
+    return True
+
+
+def take(svc, reviewer: str, reference: str, *args, **kwargs) -> None:
+    """`reviewer` declares no interests and takes the proposal into review."""
+    declared(svc, reviewer, reference)
+    svc.take(reviewer, reference, *args, **kwargs)
+
+
+def decide(svc, lead: str, reference: str, outcome: str, ratings: dict, rationale: str, conditions=(),
+           countersigner: str = SECOND, **kwargs) -> None:
+    """The lead proposes the decision and the second reviewer countersigns it, so it takes effect."""
+    svc.propose(lead, reference, outcome, ratings, rationale, conditions, **kwargs)
+    if countersigner == SECOND:
+        second_reviewer(svc)
+    declared(svc, countersigner, reference)
+    svc.countersign(countersigner, reference)
