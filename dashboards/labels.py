@@ -19,6 +19,7 @@ import pandas as pd
 from isap.review.events import event_label
 from isap.review.lifecycle import (
     AssuranceDomain,
+    Body,
     ConditionStatus,
     Outcome,
     Rating,
@@ -41,6 +42,7 @@ CODES: dict[str, str] = {
     **{r.value: r.label for r in Role},
     **{c.value: c.value.replace("_", " ").capitalize() for c in ConditionStatus},
     **{r.value: r.value.capitalize() for r in Rating},
+    **{b.value: b.label for b in Body},
 }
 RATING_COLOURS = {"green": "green", "amber": "orange", "red": "red"}  # Streamlit's colour names, for badges
 # column headers, one table for every page
@@ -54,7 +56,7 @@ COLUMNS: dict[str, str] = {
     "errors": "Errors", "warnings": "Warnings", "filename": "File", "uploaded_by": "Uploaded by",
     "uploaded_at": "Uploaded", "sha256": "SHA-256", "at": "When", "actor": "Who", "action": "What",
     "from_state": "From", "to_state": "To", "reason": "Details", "id": "Rule", "when": "Checkpoints",
-    "summary": "Summary", "points_at": "Points at",
+    "summary": "Summary", "points_at": "Points at", "panel": "Review panel",
 }
 WIDE = {"title", "message", "next step", "reason", "summary", "source", "acknowledged"}
 # wide enough for their text, no wider

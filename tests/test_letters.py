@@ -13,7 +13,8 @@ import sys
 import pytest
 
 from sample_submissions.proposals import clean, write
-from tests.panel import decide as decide_jointly, take
+from tests.panel import decide as decide_jointly
+from tests.panel import take
 
 needs_poppler = pytest.mark.skipif(not shutil.which("pdftotext") or not shutil.which("pdftoppm"),
                                    reason="needs Debian's poppler-utils (pdftotext, pdftoppm)")

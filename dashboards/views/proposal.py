@@ -312,18 +312,26 @@ def history_tab(svc: Service, user: dict, d: dict) -> None:
 def review_tab(svc: Service, user: dict, d: dict) -> None:
     for r in d["reviews"]:
         dec = r["decision"]
-        st.markdown(fmt("**Checkpoint {}**, version {}, reviewer {}: {}", r["checkpoint"], r["version"],
-                        r["reviewer"], labels.code(dec["outcome"]) if dec else "in progress"))
+        st.markdown(fmt("**Checkpoint {}**, version {}, lead reviewer {}: {}", r["checkpoint"], r["version"],
+                        r.get("lead") or r["reviewer"], labels.code(dec["outcome"]) if dec else "in progress"))
         if r["ratings"]:
             # each rating as a badge in its colour; the words say it too, for anyone who cannot see colour
             template = " ".join(":" + labels.RATING_COLOURS.get(v, "gray") + "-badge[{}: {}]"
                                 for v in r["ratings"].values())
             st.markdown(fmt(template, *[w for k, v in r["ratings"].items()
                                         for w in (labels.domain(k), labels.code(v))]))
+            rated_by = r.get("rated_by") or {}
+            st.caption(fmt("Rated by: {}", "; ".join(f"{labels.domain(k)}: {rated_by.get(k, '')}"
+                                                     for k in r["ratings"])))
         if dec:
+            if dec.get("countersigned_by"):
+                st.caption(fmt("Proposed by {} and countersigned by {}.", dec["proposed_by"],
+                               dec["countersigned_by"]))
             st.caption(md(dec["rationale"]))
+    panel_section(d)
     for c in d["comments"]:
         st.markdown(fmt("> {}  \n— {}, {}", c["text"], c["author"], labels.when(c["at"])))
+    panel_actions(svc, user, d)
     ref = d["name"]
     offer = Offer(d)
     if offer.listed(Action.TAKE) or offer.listed(Action.RETURN):
@@ -368,20 +376,95 @@ def review_tab(svc: Service, user: dict, d: dict) -> None:
                     "due": st.column_config.DateColumn("Due date", format="D MMM YYYY",
                                                        min_value=dt.date.today()),
                 })
-            if st.form_submit_button("Record decision", type="primary", **offer.disabled(Action.DECIDE)):
+            st.caption("A domain a panel member has rated needs no rating here; a rating here replaces theirs. The "
+                       "decision takes effect when a second reviewer countersigns it.")
+            if st.form_submit_button("Propose decision", type="primary", **offer.disabled(Action.DECIDE)):
                 conds = condition_inputs(conditions)
                 if outcome is None:
                     st.error("Choose the outcome of the decision.")
                 elif isinstance(conds, str):
                     st.error(md(conds))
                 else:
-                    act(svc.decide, user["username"], ref, outcome, {k: v for k, v in ratings.items() if v},
-                        rationale, conds, expected_version=d["version"], success="Decision recorded.")
+                    act(svc.propose, user["username"], ref, outcome, {k: v for k, v in ratings.items() if v},
+                        rationale, conds, expected_version=d["version"],
+                        success="Decision proposed: it waits for a second reviewer's countersignature.")
     if offer.listed(Action.COMMENT):
         with st.form("comment"):
             text = st.text_area("Comment", key="comment-text", max_chars=TextKind.COMMENT.max_chars)
             if st.form_submit_button("Add comment", **offer.disabled(Action.COMMENT)):
                 act(svc.comment, user["username"], ref, text, success="Comment added.")
+
+
+def panel_section(d: dict) -> None:
+    """The review panel: who leads, who declared what, and the decision that waits for countersignature."""
+    panel = d.get("panel") or {}
+    declarations = panel.get("declarations") or []
+    if not (declarations or panel.get("proposed") or panel.get("lead")):
+        return
+    st.subheader("Review panel")
+    if panel.get("lead"):
+        st.markdown(fmt("Lead reviewer: {}", panel["lead"]))
+    for x in declarations:
+        body = labels.code(x["body"]) if x.get("body") else "no body recorded"
+        if x["conflict"]:
+            st.markdown(fmt("- {} ({}): declared a conflict of interest with {}, so takes no part. {}", x["name"],
+                            body, x["organisation"], x["note"] or ""))
+        else:
+            st.markdown(fmt("- {} ({}): no conflict of interest declared, {}", x["name"], body,
+                            labels.when(x["at"])))
+    for p in panel.get("proposed") or []:
+        if p["status"] == "waiting":
+            st.info(fmt("Waiting for countersignature: {} proposed {}. {}", p["proposer"], labels.code(p["outcome"]),
+                        p["rationale"]))
+            for n, c in enumerate(p["conditions"], start=1):
+                st.markdown(fmt("{}. {} (owner {}, due {})", n, c["text"], c["owner"], c["due_date"]))
+        elif p["status"] == "sent_back":
+            st.caption(fmt("Sent back by {}: {} (the proposal was {})", p["closed_by"] or "", p["note"] or "",
+                           labels.code(p["outcome"])))
+
+
+def panel_actions(svc: Service, user: dict, d: dict) -> None:
+    """Declare interests, rate a domain, countersign or send back: as the state machine offers them."""
+    ref, offer = d["name"], Offer(d)
+    if offer.listed(Action.DECLARE):
+        with st.form("declare"):
+            st.markdown("**Declare your interests in this proposal**")
+            conflict = st.radio("Declaration", ("I have no conflict of interest", "I have a conflict of interest"),
+                                key="declare-kind")
+            organisation = st.text_input("The organisation the conflict is with", key="declare-org",
+                                         max_chars=TextKind.CONFLICT_WITH.max_chars)
+            note = st.text_area("What the conflict is", key="declare-note",
+                                max_chars=TextKind.DECLARATION.max_chars)
+            if st.form_submit_button("Declare", **offer.disabled(Action.DECLARE)):
+                has_conflict = conflict.endswith("a conflict of interest")
+                act(svc.declare, user["username"], ref, organisation if has_conflict else None,
+                    note if has_conflict else None, conflict=has_conflict, success="Declaration recorded.")
+        offer.explain(Action.DECLARE)
+    if offer.listed(Action.RATE):
+        with st.form("rate"):
+            st.markdown("**Rate a domain** (your name goes on the rating)")
+            c1, c2 = st.columns(2)
+            domain = c1.selectbox("Domain", tuple(dom.value for dom in AssuranceDomain), key="rate-domain",
+                                  format_func=labels.domain)
+            rating = c2.selectbox("Rating", tuple(r.value for r in RATED), key="rate-rating",
+                                  format_func=labels.code)
+            if st.form_submit_button("Rate", **offer.disabled(Action.RATE)):
+                act(svc.rate, user["username"], ref, domain, rating, success="Rating recorded.")
+        offer.explain(Action.RATE)
+    if offer.listed(Action.COUNTERSIGN) or offer.listed(Action.SEND_BACK):
+        c1, c2 = st.columns(2)
+        if offer.listed(Action.COUNTERSIGN):
+            if c1.button("Countersign the decision", type="primary", **offer.disabled(Action.COUNTERSIGN)):
+                act(svc.countersign, user["username"], ref, expected_version=d["version"],
+                    success="Countersigned: the decision has taken effect.")
+            offer.explain(Action.COUNTERSIGN, c1)
+        if offer.listed(Action.SEND_BACK):
+            with c2.form("send-back"):
+                note = st.text_area("Note to the lead reviewer", key="send-back-note",
+                                    max_chars=TextKind.SEND_BACK_NOTE.max_chars)
+                if st.form_submit_button("Send the decision back", **offer.disabled(Action.SEND_BACK)):
+                    act(svc.send_back, user["username"], ref, note, expected_version=d["version"],
+                        success="Sent back to the lead reviewer.")
 
 
 def condition_inputs(table: pd.DataFrame) -> list[ConditionInput] | str:

@@ -9,7 +9,7 @@ from dashboards import labels
 from dashboards.render import fmt, plain
 from dashboards.resources import service
 from dashboards.session import me
-from dashboards.widgets import guarded, open_proposal, opened_row, row_opens_caption, wrapping_table
+from dashboards.widgets import REF, TAB, guarded, open_proposal, opened_row, row_opens_caption, wrapping_table
 from isap.review.lifecycle import State
 
 
@@ -23,11 +23,13 @@ def review_queue_page() -> None:
         return
     frame = pd.DataFrame(rows)
     frame["reference"] = frame["name"]  # with the lead commissioner's code where two organisations share it
-    c = st.columns(4)
+    c = st.columns(5)
     c[0].metric("Waiting to be taken", int((frame["state"] == State.SUBMITTED).sum()))
     c[1].metric("In review", int((frame["state"] == State.IN_REVIEW).sum()))
-    c[2].metric("Overdue", int(frame["overdue"].sum()))
-    c[3].metric("Assured", int((frame["state"] == State.ASSURED).sum()))
+    c[2].metric("Waiting for countersignature", int(frame["waiting_for_countersignature"].sum()))
+    c[3].metric("Overdue", int(frame["overdue"].sum()))
+    c[4].metric("Assured", int((frame["state"] == State.ASSURED).sum()))
+    countersign_list(frame)
     st.bar_chart(frame.groupby(["checkpoint", "state"]).size().unstack(fill_value=0).rename(columns=labels.code),
                  height=220,
                  x_label="Checkpoint", y_label="Proposals")
@@ -51,8 +53,8 @@ def review_queue_page() -> None:
     ordered = view.sort_values(["overdue", "working_days_in_state"], ascending=False, kind="stable").copy()
     ordered["overdue"] = ordered["overdue"].map({True: "⚠ OVERDUE", False: ""})
     # the key columns first, so state, waiting time and overdue are on screen without scrolling sideways
-    shown, config = labels.table(ordered, ["reference", "state", "working_days_in_state", "overdue", "checkpoint",
-                                           "title", "commissioner", "provider_type"], codes=("state",))
+    shown, config = labels.table(ordered, ["reference", "state", "working_days_in_state", "overdue", "panel",
+                                           "checkpoint", "title", "commissioner", "provider_type"], codes=("state",))
     row_opens_caption()
     event = wrapping_table(shown, config, on_select="rerun", selection_mode="single-row", key="queue-table")
     if (ref := opened_row(event, ordered)) is not None:
@@ -63,6 +65,18 @@ def review_queue_page() -> None:
         states_chart(history)
     st.subheader("Working days waiting for review")
     waiting_chart(view, target)
+
+
+def countersign_list(frame: pd.DataFrame) -> None:
+    """The proposed decisions that wait for a second reviewer's countersignature, each a link to its Review tab."""
+    waiting = frame[frame["waiting_for_countersignature"]]
+    if waiting.empty:
+        return
+    st.subheader("Waiting for countersignature")
+    for row in waiting.itertuples():
+        st.page_link("views/proposal.py", label=fmt("{}: {}. {}", plain(row.reference, 40), plain(row.title, 80),
+                                                     plain(row.panel, 120)),
+                     query_params={REF: row.reference, TAB: "Review"})
 
 
 def states_chart(history: list[dict]) -> None:

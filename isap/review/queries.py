@@ -8,6 +8,7 @@ import hashlib
 import json
 
 from sqlalchemy import func
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
 from isap.review import lifecycle
@@ -118,11 +119,31 @@ class Queries(UnitOfWork):
         days = (today - since).astype(int)
         working = working_days.count(since, today, self.policy.working_days_calendar)
         target = self.policy.review_target_working_days
+        panel = self._run(self._queue_panel)
         for r, d, w in zip(rows, days.tolist(), working.tolist()):
             r["days_in_state"] = d
             r["working_days_in_state"] = w
             r["overdue"] = lifecycle.waiting_for_review(r["state"]) and w > target
+            lead, proposer = panel.get((r["commissioner"], r["reference"]), (None, None))
+            r["lead"] = lead
+            r["waiting_for_countersignature"] = proposer is not None
+            r["panel"] = (f"Waiting for countersignature (proposed by {proposer})" if proposer
+                          else f"Led by {lead}" if lead else "")
         return rows
+
+    @staticmethod
+    def _queue_panel(s: Session) -> dict[tuple[str, str], tuple[str, str | None]]:
+        """For each proposal in review: who leads it, and who proposed the decision waiting for countersignature."""
+        lead_user, proposer_user = aliased(User), aliased(User)
+        q = (select(Organisation.code, Proposal.reference, lead_user.username, proposer_user.username)
+             .join(Organisation, Organisation.id == Proposal.organisation_id)
+             .join(Review, (Review.proposal_id == Proposal.id) & Review.decided_at.is_(None))
+             .join(lead_user, lead_user.id == Review.reviewer_id)
+             .outerjoin(ProposedDecision, (ProposedDecision.review_id == Review.id)
+                        & ProposedDecision.closed_as.is_(None))
+             .outerjoin(proposer_user, proposer_user.id == ProposedDecision.proposed_by)
+             .where(Proposal.state == State.IN_REVIEW))
+        return {(code, ref): (lead, proposer) for code, ref, lead, proposer in s.execute(q)}
 
     @staticmethod
     def _summary(p: Proposal, org: Organisation, latest_version: int | None) -> dict:
