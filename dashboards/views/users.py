@@ -18,10 +18,13 @@ from dashboards import session
 from dashboards.render import fmt, plain
 from dashboards.resources import service
 from dashboards.widgets import act, guarded
+from isap.review.lifecycle import BODY_LABELS
+from isap.review.limits import TextKind
 from isap.review.service import Forbidden
 
 STATE_WORDS = {"enabled": "Enabled", "disabled": "Disabled"}
 PICK = "users_pick"
+BODY_WORDS = {b.value: label for b, label in BODY_LABELS.items()}
 
 
 def users_page() -> None:
@@ -43,6 +46,8 @@ def users_page() -> None:
         "User": plain(r["username"]),
         "Role": plain(r["role"]),
         "Organisation": plain(r["organisation"] or ""),
+        "Name and job title": plain(", ".join(x for x in (r.get("display_name"), r.get("job_title")) if x)),
+        "Body": BODY_WORDS.get(r.get("body") or "", ""),
         "State": STATE_WORDS.get(r["state"], plain(r["state"])),
         "Last sign-in": (r["last_sign_in"] or "never")[:16].replace("T", " "),
         "Open sessions": r["open_sessions"],
@@ -62,6 +67,18 @@ def users_page() -> None:
         act(svc.disable_user, picked, actor=me, success=f"{plain(picked)} is disabled; their sessions ended.")
     if second.button("End sessions", key="users_end_sessions"):
         act(svc.end_sessions, picked, actor=me, success=f"The sessions of {plain(picked)} ended.")
+    with st.form("users_details"):
+        st.markdown("**How letters and reports name them**")
+        name = st.text_input("Display name", value=row.get("display_name") or "", key="users_display_name",
+                             max_chars=TextKind.PERSON_DETAIL.max_chars)
+        title = st.text_input("Job title", value=row.get("job_title") or "", key="users_job_title",
+                              max_chars=TextKind.PERSON_DETAIL.max_chars)
+        bodies = ["", *BODY_WORDS]
+        body = st.selectbox("Body (reviewers)", bodies, index=bodies.index(row.get("body") or ""),
+                            key="users_body", format_func=lambda b: BODY_WORDS.get(b, "None"))
+        if st.form_submit_button("Save name, job title and body"):
+            act(svc.set_user_details, picked, name, title, body, actor=me,
+                success=f"Saved the name, job title and body of {plain(picked)}.")
     with st.form("users_password", clear_on_submit=True):
         new = st.text_input("Set a new password", type="password", key="users_new_password",
                             autocomplete="new-password")
