@@ -193,14 +193,15 @@ def _unsealed(connection: Connection, records: dict[int, str], rating_records: d
     """Decisions and ratings that do not match the seal their decision's event carries, and panel members'
     ratings that do not match the seal of their own event."""
     out = []
+    own_seals = []  # listed after the decisions' problems, which say more
     ratings: dict[int, list[Rating]] = {}
     for row in connection.execute(select(Rating.__table__).order_by(Rating.__table__.c.id)):
         r = Rating(**row._mapping)
         ratings.setdefault(row.review_id, []).append(r)
         own = rating_records.pop(r.id, None)
         if own is not None and rating_record(r) != own:
-            out.append(f"rating {r.id} was changed after it was recorded")
-    out += [f"rating {i} was removed after it was recorded" for i in sorted(rating_records)]
+            own_seals.append(f"rating {r.id} was changed after it was recorded")
+    own_seals += [f"rating {i} was removed after it was recorded" for i in sorted(rating_records)]
     decided_reviews = set()
     for row in connection.execute(select(Decision.__table__).order_by(Decision.__table__.c.id)):
         d = Decision(**row._mapping)
@@ -213,7 +214,7 @@ def _unsealed(connection: Connection, records: dict[int, str], rating_records: d
     out += [f"decision {i} was removed after it was recorded" for i in sorted(records)]
     out += [f"rating {r.id} belongs to no recorded decision" for review_id, rs in ratings.items()
             if review_id not in decided_reviews for r in rs if r.rated_by is None]
-    return out
+    return out + own_seals
 
 
 def head(connection: Connection) -> tuple[int, str]:

@@ -258,7 +258,10 @@ DECISION_RECORD_FORMAT = "isap-decision-1"
 
 
 def utc_text(at: dt.datetime) -> str:
-    """A stored time as canonical text: UTC to the microsecond (SQLite gives naive UTC back, PostgreSQL aware)."""
+    """A stored time as canonical text: UTC to the microsecond (SQLite gives naive UTC back, PostgreSQL aware;
+    SQLite read without the model gives text)."""
+    if isinstance(at, str):
+        at = dt.datetime.fromisoformat(at)
     at = at if at.tzinfo is not None else at.replace(tzinfo=dt.timezone.utc)
     return at.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
