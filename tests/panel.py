@@ -12,7 +12,7 @@ def second_reviewer(svc, username: str = SECOND) -> str:
     """The second reviewer's account, added the first time it is needed."""
     try:
         svc.add_user(username, "reviewer", display_name="Nina Okafor", job_title="Deputy Director of Assurance",
-                     body="nhs_improvement")
+                     body="nhs_improvement", email=f"{username}@improvement.nhs.uk")
     except Refused:
         pass  # already there
     return username
@@ -47,8 +47,8 @@ def take(svc, reviewer: str, reference: str, *args, **kwargs) -> None:
 def decide(svc, lead: str, reference: str, outcome: str, ratings: dict, rationale: str, conditions=(),
            countersigner: str = SECOND, **kwargs) -> None:
     """The lead proposes the decision and the second reviewer countersigns it, so it takes effect."""
-    svc.propose(lead, reference, outcome, ratings, rationale, conditions, **kwargs)
     if countersigner == SECOND:
         second_reviewer(svc)
+    svc.propose(lead, reference, outcome, ratings, rationale, conditions, **kwargs)
     declared(svc, countersigner, reference)
     svc.countersign(countersigner, reference)
