@@ -285,17 +285,21 @@ def test_the_proposal_page_shows_the_contact_and_how_it_changed(demo_env, tmp_pa
 
 
 def test_decision_without_ratings_is_refused_with_the_reason(demo_env):
+    from isap.review.service import Service
+    from tests.panel import take
+
+    take(Service(), "rita", "ISAP-2026-011")
     at = signed_in("rita", "rita-demo")
     at.switch_page("views/proposal.py")
     at.run()
-    at.selectbox(key="proposal_pick").select("ISAP-2026-021")
+    at.selectbox(key="proposal_pick").select("ISAP-2026-011")
     at.run()
     at.text_area(key="rationale").input("Too early.")
-    next(b for b in at.button if b.label == "Record decision").click()
+    next(b for b in at.button if b.label == "Propose decision").click()
     at.run()
     assert "Choose the outcome of the decision" in texts(at)
     at.selectbox(key="outcome").set_value("halted")
-    next(b for b in at.button if b.label == "Record decision").click()
+    next(b for b in at.button if b.label == "Propose decision").click()
     at.run()
     assert "missing: Capitalisation, Transparency, Service scope" in texts(at)
     _ = os

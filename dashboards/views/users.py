@@ -67,12 +67,14 @@ def users_page() -> None:
         act(svc.disable_user, picked, actor=me, success=f"{plain(picked)} is disabled; their sessions ended.")
     if second.button("End sessions", key="users_end_sessions"):
         act(svc.end_sessions, picked, actor=me, success=f"The sessions of {plain(picked)} ended.")
+    if st.session_state.get("users_details_of") != picked:  # the fields start from the chosen user's values
+        st.session_state["users_details_of"] = picked
+        st.session_state["users_display_name"] = row.get("display_name") or ""
+        st.session_state["users_job_title"] = row.get("job_title") or ""
     with st.form("users_details"):
         st.markdown("**How letters and reports name them**")
-        name = st.text_input("Display name", value=row.get("display_name") or "", key="users_display_name",
-                             max_chars=TextKind.PERSON_DETAIL.max_chars)
-        title = st.text_input("Job title", value=row.get("job_title") or "", key="users_job_title",
-                              max_chars=TextKind.PERSON_DETAIL.max_chars)
+        name = st.text_input("Display name", key="users_display_name", max_chars=TextKind.PERSON_DETAIL.max_chars)
+        title = st.text_input("Job title", key="users_job_title", max_chars=TextKind.PERSON_DETAIL.max_chars)
         bodies = ["", *BODY_WORDS]
         body = st.selectbox("Body (reviewers)", bodies, index=bodies.index(row.get("body") or ""),
                             key="users_body", format_func=lambda b: BODY_WORDS.get(b, "None"))
