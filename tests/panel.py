@@ -52,3 +52,16 @@ def decide(svc, lead: str, reference: str, outcome: str, ratings: dict, rational
     svc.propose(lead, reference, outcome, ratings, rationale, conditions, **kwargs)
     declared(svc, countersigner, reference)
     svc.countersign(countersigner, reference)
+
+
+def countersign_from_the_command_line(data_dir, reference: str, countersigner: str = SECOND) -> None:
+    """The second reviewer declares and countersigns with `isap`, on the store a dashboard under test uses."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "ISAP_DATA_DIR": str(data_dir)}
+    env.pop("ISAP_DATABASE_URL", None)
+    for args in (["declare", reference], ["review", "countersign", reference]):
+        subprocess.run([sys.executable, "-m", "isap.cli", *args, "--as", countersigner], env=env, check=True,
+                       capture_output=True, timeout=120)

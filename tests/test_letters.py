@@ -241,6 +241,9 @@ def test_dashboard_downloads_the_letter_in_a_real_browser(tmp_path):
     import psutil
     from playwright.sync_api import expect, sync_playwright
 
+    from tests.panel import countersign_from_the_command_line
+
+    data_dir = tmp_path / "data"  # where `dashboard` keeps its store
     started = []
     with dashboard(tmp_path) as url, sync_playwright() as pw:
         port = url.rsplit(":", 1)[1]
@@ -255,6 +258,9 @@ def test_dashboard_downloads_the_letter_in_a_real_browser(tmp_path):
         page.get_by_role("option", name=re.compile("^ISAP-2026-011")).click()
         expect(page.get_by_role("heading", name="ISAP-2026-011")).to_be_visible(timeout=30_000)
         page.get_by_role("tab", name="Review").click()
+        page.get_by_role("button", name="Declare").click()
+        expect(page.get_by_text("Declaration recorded.")).to_be_visible(timeout=30_000)
+        page.get_by_role("tab", name="Review").click()
         page.get_by_role("button", name="Take into review").click()
         expect(page.get_by_text("Checkpoint 1 decision")).to_be_visible(timeout=30_000)
         page.get_by_role("tab", name="Review").click()
@@ -262,8 +268,11 @@ def test_dashboard_downloads_the_letter_in_a_real_browser(tmp_path):
             choose(page, domain, "Amber")
         choose(page, "Outcome", "Approved")
         page.get_by_label("Rationale").fill("Meets the strategic case within the £40m envelope.")
-        page.get_by_role("button", name="Record decision").click()
-        expect(page.get_by_text("Decision recorded.")).to_be_visible(timeout=30_000)
+        page.get_by_role("button", name="Propose decision").click()
+        expect(page.get_by_text("Decision proposed")).to_be_visible(timeout=30_000)
+        countersign_from_the_command_line(data_dir, "ISAP-2026-011")
+        page.reload()
+        expect(page.get_by_role("heading", name="ISAP-2026-011")).to_be_visible(timeout=30_000)
         page.get_by_role("tab", name="History").click()
         settle(page)
         files = {}
