@@ -271,7 +271,8 @@ def test_dashboard_downloads_the_letter_in_a_real_browser(tmp_path):
         page.get_by_role("button", name="Propose decision").click()
         expect(page.get_by_text("Decision proposed")).to_be_visible(timeout=30_000)
         countersign_from_the_command_line(data_dir, "ISAP-2026-011")
-        page.reload()
+        # open the proposal again in the same session (a reload would start a new one), now decided
+        page.get_by_role("link", name="Proposal", exact=True).click()
         expect(page.get_by_role("heading", name="ISAP-2026-011")).to_be_visible(timeout=30_000)
         page.get_by_role("tab", name="History").click()
         settle(page)
