@@ -216,6 +216,9 @@ notify_app = typer.Typer(pretty_exceptions_enable=False, help="Notifications (th
 app.add_typer(notify_app, name="notify")
 
 AS = typer.Option(..., "--as", help="The acting user (a local administrative tool, not a login).")
+DISPLAY_NAME_HELP = "The name letters and reports give the user (never the user name)."
+JOB_TITLE_HELP = "The user's job title, printed under their name on letters and reports."
+BODY_HELP = "A reviewer's national body: nhs_england or nhs_improvement."
 
 
 def _service(policy: Optional[Path] = None):
@@ -330,10 +333,33 @@ def user_add(username: str, role: str = typer.Option(..., "--role", help="commis
              org: Optional[str] = typer.Option(None, "--org", help="Organisation code (commissioners)."),
              password: Optional[str] = typer.Option(None, "--password", envvar="ISAP_NEW_PASSWORD",
                                                     help="Password for the dashboard (or ISAP_NEW_PASSWORD)."),
-             email: Optional[str] = typer.Option(None, "--email")) -> None:
+             email: Optional[str] = typer.Option(None, "--email"),
+             display_name: Optional[str] = typer.Option(None, "--display-name", help=DISPLAY_NAME_HELP),
+             job_title: Optional[str] = typer.Option(None, "--job-title", help=JOB_TITLE_HELP),
+             body: Optional[str] = typer.Option(None, "--body", help=BODY_HELP)) -> None:
     """Add a user."""
-    user = _call(_service().add_user, username, role, org, password, email)
+    user = _call(_service().add_user, username, role, org, password, email, display_name=display_name,
+                 job_title=job_title, body=body)
     echo(f"Added {user.role} {user.username}")
+
+
+@user_app.command("set")
+def user_set(username: str,
+             display_name: Optional[str] = typer.Option(None, "--display-name", help=DISPLAY_NAME_HELP),
+             job_title: Optional[str] = typer.Option(None, "--job-title", help=JOB_TITLE_HELP),
+             body: Optional[str] = typer.Option(None, "--body", help=BODY_HELP)) -> None:
+    """Set a user's display name, job title or body (an empty value clears it; one not given is kept)."""
+    if display_name is None and job_title is None and body is None:
+        _die("say what to set: --display-name, --job-title or --body", 2)
+    user = _call(_service().set_user_details, username, display_name, job_title, body)
+    echo(f"{user.username}: {user.display_name or 'no display name'}, {user.job_title or 'no job title'}, "
+         f"{_body_label(user.body)}")
+
+
+def _body_label(body: Optional[str]) -> str:
+    from isap.review.lifecycle import BODY_LABELS
+
+    return BODY_LABELS.get(body, "no body") if body else "no body"
 
 
 @user_app.command("unlock")
@@ -714,29 +740,73 @@ def review_comment(reference: str, text: str, as_: str = AS) -> None:
     echo(f"Commented on {reference}")
 
 
-@review_app.command("decide")
-def review_decide(reference: str,
-                  outcome: str = typer.Option(..., "--outcome",
-                                              help="approved, approved_with_conditions, returned or halted"),
-                  rating: List[str] = typer.Option([], "--rating", help="DOMAIN=green|amber|red, one per domain"),
-                  rationale: str = typer.Option("", "--rationale"),
-                  condition: List[str] = typer.Option([], "--condition", help="TEXT|OWNER|YYYY-MM-DD"),
-                  as_: str = AS) -> None:
-    """Record the checkpoint decision with the five domain ratings."""
-    from isap.review.service import ConditionInput, WorkflowError
+@app.command()
+def declare(reference: str, as_: str = AS,
+            conflict_with: Optional[str] = typer.Option(
+                None, "--conflict-with", help="The organisation a conflict of interest is with (none: declare no "
+                                              "conflict)."),
+            note: Optional[str] = typer.Option(None, "--note", help="What the conflict is (needed with one).")) -> None:
+    """Declare your interests in a proposal before taking, rating or countersigning it: none, or a conflict."""
+    conflict = _call(_service().declare, as_, reference, conflict_with, note)
+    echo(f"Declared a conflict of interest in {reference}: you take no part in its review" if conflict
+         else f"Declared no conflict of interest in {reference}")
 
+
+def _ratings(rating: List[str]) -> dict[str, str]:
     ratings: dict[str, str] = {}
     for r in rating:
         if "=" not in r:
             _die(f"a rating must be DOMAIN=green|amber|red, got {r!r}", 1)
         d, v = r.split("=", 1)
         ratings[d.strip().lower().replace(" ", "_")] = v.strip().lower()
+    return ratings
+
+
+@review_app.command("rate")
+def review_rate(reference: str, domain: str = typer.Option(..., "--domain", help="An assurance domain."),
+                rating: str = typer.Option(..., "--rating", help="green, amber or red"), as_: str = AS) -> None:
+    """Rate one assurance domain, with your name on the rating (any panel member)."""
+    _call(_service().rate, as_, reference, domain, rating)
+    echo(f"Rated {domain} {rating.lower()} on {reference}")
+
+
+@review_app.command("propose")
+def review_propose(reference: str,
+                   outcome: str = typer.Option(..., "--outcome",
+                                               help="approved, approved_with_conditions, returned or halted"),
+                   rating: List[str] = typer.Option([], "--rating",
+                                                    help="DOMAIN=green|amber|red, for each domain not yet rated"),
+                   rationale: str = typer.Option("", "--rationale"),
+                   condition: List[str] = typer.Option([], "--condition", help="TEXT|OWNER|YYYY-MM-DD"),
+                   as_: str = AS) -> None:
+    """Propose the checkpoint decision (the lead reviewer); it takes effect when a second reviewer countersigns."""
+    from isap.review.service import ConditionInput, WorkflowError
+
+    ratings = _ratings(rating)
     try:
         conds = [ConditionInput.parse(c) for c in condition]
     except WorkflowError as exc:
         _die(str(exc), 1)
-    _call(_service().decide, as_, reference, outcome, ratings, rationale, conds)
-    echo(f"Decided {reference}: {outcome}")
+    _call(_service().propose, as_, reference, outcome, ratings, rationale, conds)
+    echo(f"Proposed {outcome} for {reference}: it takes effect when a second reviewer countersigns it")
+
+
+@review_app.command("countersign")
+def review_countersign(reference: str, as_: str = AS) -> None:
+    """Countersign the proposed decision (a second reviewer): it takes effect now."""
+    svc = _service()
+    _call(svc.countersign, as_, reference)
+    d = _call(svc.show, as_, reference)
+    echo(f"Countersigned the decision on {reference}: it is now {d['state'].replace('_', ' ')} at checkpoint "
+         f"{d['checkpoint']}")
+
+
+@review_app.command("send-back")
+def review_send_back(reference: str, note: str = typer.Option(..., "--note", help="Why, for the lead reviewer."),
+                     as_: str = AS) -> None:
+    """Send the proposed decision back to the lead reviewer with a note; the proposal stays in review."""
+    _call(_service().send_back, as_, reference, note)
+    echo(f"Sent the proposed decision on {reference} back to the lead reviewer")
 
 
 @condition_app.command("discharge")

@@ -19,8 +19,17 @@ DEMO_USERS = [
     ("alice", "commissioner", "QUA", "alice-demo"),
     ("otto", "commissioner", "QHM", "otto-demo"),
     ("rita", "reviewer", None, "rita-demo"),
+    ("nina", "reviewer", None, "nina-demo"),
     ("ada", "admin", None, "ada-demo"),
 ]
+# how letters and reports name the demo's people, and the body each reviewer works for (the review panel)
+DEMO_DETAILS = {
+    "alice": ("Alice Morgan", "Director of Strategy", None),
+    "otto": ("Otto Reid", "Head of Contracting", None),
+    "rita": ("Rita Shah", "Senior Assurance Lead", "nhs_england"),
+    "nina": ("Nina Okafor", "Deputy Director of Assurance", "nhs_improvement"),
+    "ada": ("Ada Lewis", "ISAP Service Administrator", None),
+}
 RATINGS = {"capitalisation": "green", "transparency": "amber", "service_scope": "green",
            "relationships": "green", "governance": "green"}
 
@@ -48,7 +57,9 @@ def load(service: Service) -> bool:
         service.add_organisation("QHM", "NHS North East and North Cumbria Integrated Care Board")
         service.add_organisation("X24", "NHS England")
         for name, role, org, password in DEMO_USERS:
-            service.add_user(name, role, org, password=password, email=f"{name}@isap.example")
+            display_name, job_title, body = DEMO_DETAILS[name]
+            service.add_user(name, role, org, password=password, email=f"{name}@isap.example",
+                             display_name=display_name, job_title=job_title, body=body)
         # the national view filters by region (NHS England itself, not a commissioner, has none)
         service.set_region("QUA", Region.MIDLANDS, actor="ada")
         service.set_region("QHM", Region.NORTH_EAST_AND_YORKSHIRE, actor="ada")
@@ -61,7 +72,8 @@ def load(service: Service) -> bool:
 def _record(service: Service, days_ago, today: dt.date) -> None:
     """The proposals' stories, with planned submission dates (docs/workflow.md, "Calendar"): ISAP-2026-012's first
     checkpoint agreed and met a little late and its second proposed, ISAP-2026-021's next one agreed, and
-    ISAP-2026-013's passed without a submission, so the national view and the Timeline tab show each kind."""
+    ISAP-2026-013's passed without a submission, so the national view and the Timeline tab show each kind; the
+    review panel's two steps, ISAP-2026-012 countersigned and ISAP-2026-022 waiting for its countersignature."""
     from isap.policy import working_days
     from sample_submissions.proposals import clean, write
 
@@ -83,12 +95,19 @@ def _record(service: Service, days_ago, today: dt.date) -> None:
         days_ago(55)
         service.submit("alice", "ISAP-2026-012")
         days_ago(50)
+        service.declare("rita", "ISAP-2026-012")
         service.take("rita", "ISAP-2026-012")
+        days_ago(42)
+        service.declare("nina", "ISAP-2026-012")
+        service.rate("nina", "ISAP-2026-012", "capitalisation", "green")
+        days_ago(41)
+        service.propose("rita", "ISAP-2026-012", "approved_with_conditions",
+                        {d: r for d, r in RATINGS.items() if d != "capitalisation"},
+                        "A clear case for change with strong GP support.",
+                        [ConditionInput("Publish the public engagement report", "ICB director of strategy",
+                                        dt.date.today() + dt.timedelta(days=6))])
         days_ago(40)
-        service.decide("rita", "ISAP-2026-012", "approved_with_conditions", RATINGS,
-                       "A clear case for change with strong GP support.",
-                       [ConditionInput("Publish the public engagement report", "ICB director of strategy",
-                                       dt.date.today() + dt.timedelta(days=6))])
+        service.countersign("nina", "ISAP-2026-012")
         # ISAP-2026-011: a strategic case waiting for a reviewer for five weeks: overdue
         days_ago(38)
         put("alice", titled(clean(1, reference="ISAP-2026-011"), "Dudley integrated care provider"),
@@ -103,9 +122,20 @@ def _record(service: Service, days_ago, today: dt.date) -> None:
         put("otto", other, "tyneside-cp1.xlsx")
         service.submit("otto", "ISAP-2026-021")
         days_ago(9)
+        service.declare("rita", "ISAP-2026-021")
         service.take("rita", "ISAP-2026-021")
         service.plan_submission("otto", "ISAP-2026-021", 2, today + dt.timedelta(weeks=8))
         service.agree_plan("rita", "ISAP-2026-021", 2)
+        # ISAP-2026-022: another of the same organisation's proposals, in review: its decision is proposed below
+        gateshead = titled(clean(1, reference="ISAP-2026-022"), "Gateshead community services alliance")
+        gateshead["Cover"].update(lead_commissioner_code="QHM",
+                                  lead_commissioner_name="NHS North East and North Cumbria ICB")
+        days_ago(8)
+        put("otto", gateshead, "gateshead-cp1.xlsx")
+        service.submit("otto", "ISAP-2026-022")
+        days_ago(6)
+        service.declare("rita", "ISAP-2026-022")
+        service.take("rita", "ISAP-2026-022")
         # ISAP-2026-021: a query on the proposal, waiting for the commissioner's answer
         days_ago(5)
         service.raise_query("rita", "ISAP-2026-021", "Which board meeting approved the alliance agreement, and "
@@ -138,3 +168,7 @@ def _record(service: Service, days_ago, today: dt.date) -> None:
         service.plan_submission("alice", "ISAP-2026-012", 2, today + dt.timedelta(weeks=6))  # for a reviewer to agree
         days_ago(1)
         service.comment("rita", "ISAP-2026-021", "Please confirm the voluntary sector alliance terms.")
+        # ISAP-2026-022: rita's proposed decision waits for a second reviewer's countersignature (nina's turn);
+        # ISAP-2026-021's open query would stop a decision there, so the demo shows both cases apart
+        service.propose("rita", "ISAP-2026-022", "approved", RATINGS,
+                        "A sound strategic case with the alliance partners' signed terms.")

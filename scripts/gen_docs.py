@@ -98,7 +98,7 @@ def policy_markdown() -> str:
     ]
     for name, field in Policy.model_fields.items():
         default = field.default
-        shown = (", ".join(default) if isinstance(default, tuple)
+        shown = (", ".join(map(str, default)) if isinstance(default, tuple)
                  else default if isinstance(default, str) else _number(default))
         description = (field.description or "").replace("|", "\\|")
         out.append(f"| `{name}` | {_type_name(field.annotation)} | `{shown}` | {_bounds(field)} | {description} |")

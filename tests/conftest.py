@@ -251,7 +251,7 @@ def service(db_url, tmp_path):
     svc.add_organisation("QHM", "NHS North East and North Cumbria ICB")
     svc.add_user("alice", "commissioner", "QUA", password="correct horse")
     svc.add_user("otto", "commissioner", "QHM")
-    svc.add_user("rita", "reviewer")
+    svc.add_user("rita", "reviewer", display_name="Rita Shah", job_title="Senior Assurance Lead", body="nhs_england")
     svc.add_user("ada", "admin")
     return svc
 

@@ -413,6 +413,29 @@ def test_administrators_set_an_organisations_region_on_the_users_page(demo_env):
     assert (actor, reason) == ("ada", "QHM: North West (was North East and Yorkshire)")
 
 
+def test_administrators_set_a_reviewers_name_job_title_and_body_on_the_users_page(demo_env):  # noqa: F811
+    from isap.review.service import Service
+
+    at = signed_in("ada", "ada-demo")
+    at.switch_page("views/users.py")
+    at.run()
+    assert not at.exception, at.exception
+    frame = next(d.value for d in at.dataframe if "Body" in d.value.columns)
+    row = frame[frame["User"] == "nina"].iloc[0]
+    assert (row["Name and job title"], row["Body"]) == ("Nina Okafor, Deputy Director of Assurance",
+                                                        "NHS Improvement")
+    at.selectbox(key="users_pick").select("rita")
+    at.run()
+    at.text_input(key="users_job_title").input("Head of Assurance")
+    at.selectbox(key="users_body").set_value("nhs_improvement")
+    next(b for b in at.button if b.label == "Save name, job title and body").click()
+    at.run()
+    assert not at.exception, at.exception
+    rita = next(u for u in Service().users("ada") if u["username"] == "rita")
+    assert (rita["display_name"], rita["job_title"], rita["body"]) == ("Rita Shah", "Head of Assurance",
+                                                                      "nhs_improvement")
+
+
 def test_the_users_page_is_only_for_administrators(demo_env):  # noqa: F811
     """A reviewer's navigation has no Users page (the service refuses them its list and its actions as well)."""
     rita = signed_in("rita", "rita-demo")

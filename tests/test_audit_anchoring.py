@@ -12,6 +12,7 @@ import sys
 import pytest
 from sqlalchemy import text
 
+from tests.panel import decide, take
 from tests.test_workflow import RATINGS, REF, book, proposal
 
 
@@ -37,8 +38,8 @@ def audit_key(tmp_path, monkeypatch):
 def _decided(service, tmp_path) -> None:
     service.upload("alice", "a.xlsx", book(tmp_path, proposal(1)))
     service.submit("alice", REF)
-    service.take("rita", REF)
-    service.decide("rita", REF, "approved", RATINGS, "A sound strategic case.")
+    take(service, "rita", REF)
+    decide(service, "rita", REF, "approved", RATINGS, "A sound strategic case.")
 
 
 def _owner(conn, table: str, on: bool) -> None:
@@ -193,7 +194,9 @@ def test_an_owner_rewrite_with_the_chain_recomputed_is_caught_by_anchors_and_kno
     assert "holding 2 known heads" in ok.stdout
 
     # the owner rewrites the decision (rationale, ratings, actor) and its event, and recomputes every hash
-    from isap.store.models import Decision, Rating, decision_record
+    import datetime as dt
+
+    from isap.store.models import Decision, Rating, decision_record, rating_record
 
     with service.engine.begin() as conn:
         for table in ("auditevent", "decision", "rating"):
@@ -202,12 +205,15 @@ def test_an_owner_rewrite_with_the_chain_recomputed_is_caught_by_anchors_and_kno
         conn.execute(text("UPDATE rating SET rating = 'green'"))
         d = Decision(**conn.execute(text("SELECT * FROM decision")).mappings().one())
         if isinstance(d.at, str):
-            import datetime as dt
-
             d.at = dt.datetime.fromisoformat(d.at)
         ratings = [Rating(**r) for r in conn.execute(text("SELECT * FROM rating")).mappings()]
         conn.execute(text("UPDATE auditevent SET actor = 'ada', reason = 'Approved without reservation.', "
-                          "record = :r WHERE record IS NOT NULL"), {"r": decision_record(d, ratings)})
+                          "record = :r WHERE record LIKE 'decision:%'"), {"r": decision_record(d, ratings)})
+        for r in ratings:  # and the seal each rating carries in the event that recorded it
+            if isinstance(r.rated_at, str):
+                r.rated_at = dt.datetime.fromisoformat(r.rated_at)
+            conn.execute(text("UPDATE auditevent SET record = :r WHERE record LIKE :which"),
+                         {"r": rating_record(r), "which": f"rating:{r.id}:%"})
         _recompute_chain(conn)
         for table in ("auditevent", "decision", "rating"):
             _owner(conn, table, on=True)

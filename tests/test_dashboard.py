@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.panel import decide, take
 from tests.test_dashboard_e2e import IN_PROCESS as IN_PROCESS_CAPTION
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboards" / "app.py")
@@ -215,13 +216,18 @@ def test_reviewer_pipeline_and_rules(demo_env):
     assert not any(".txt" in s for s in sources.values())
 
 
-def test_reviewer_takes_and_decides_through_the_page(demo_env):
+def test_a_reviewer_pair_decides_through_the_pages(demo_env):
+    """rita declares, takes and proposes; the decision waits in nina's queue; nina declares and countersigns."""
     from isap.review.service import Service
 
     at = signed_in("rita", "rita-demo")
     at.switch_page("views/proposal.py")
     at.run()
     at.selectbox(key="proposal_pick").select("ISAP-2026-011")
+    at.run()
+    take = next(b for b in at.button if b.label == "Take into review")
+    assert take.disabled  # a declaration of interests comes first
+    next(b for b in at.button if b.label == "Declare").click()
     at.run()
     next(b for b in at.button if b.label == "Take into review").click()
     at.run()
@@ -232,11 +238,32 @@ def test_reviewer_takes_and_decides_through_the_page(demo_env):
         at.selectbox(key=f"rating-{dom}").set_value("green")
     at.selectbox(key="outcome").set_value("approved")
     at.text_area(key="rationale").input("Meets the strategic case.")
-    next(b for b in at.button if b.label == "Record decision").click()
+    next(b for b in at.button if b.label == "Propose decision").click()
     at.run()
     assert not at.exception, at.exception
     shown = Service().show("rita", "ISAP-2026-011")
+    assert shown["state"] == "in_review" and shown["panel"]["waiting_for_countersignature"]
+    assert "Waiting for countersignature: Rita Shah, Senior Assurance Lead proposed Approved" in texts(at)
+
+    nina = signed_in("nina", "nina-demo")
+    nina.switch_page("views/review_queue.py")
+    nina.run()
+    assert not nina.exception, nina.exception
+    assert "Waiting for countersignature" in [h.value for h in nina.subheader]
+    assert any("ISAP-2026-011" in read(link.label) for link in nina.page_link)
+    nina.switch_page("views/proposal.py")
+    nina.run()
+    nina.selectbox(key="proposal_pick").select("ISAP-2026-011")
+    nina.run()
+    assert next(b for b in nina.button if b.label == "Countersign the decision").disabled  # not declared yet
+    next(b for b in nina.button if b.label == "Declare").click()
+    nina.run()
+    next(b for b in nina.button if b.label == "Countersign the decision").click()
+    nina.run()
+    assert not nina.exception, nina.exception
+    shown = Service().show("rita", "ISAP-2026-011")
     assert (shown["state"], shown["checkpoint"]) == ("draft", 2)
+    assert shown["reviews"][-1]["decision"]["countersigned_by"] == "Nina Okafor, Deputy Director of Assurance"
 
 
 def test_the_proposal_page_shows_the_contact_and_how_it_changed(demo_env, tmp_path):
@@ -264,20 +291,20 @@ def test_the_proposal_page_shows_the_contact_and_how_it_changed(demo_env, tmp_pa
 
 def test_decision_without_ratings_is_refused_with_the_reason(demo_env):
     from isap.review.service import Service
+    from tests.panel import take
 
-    # the demo's query on ISAP-2026-021 is resolved first: an open query stops the decision before its form does
-    Service().resolve_query("rita", "ISAP-2026-021", 1, "Answered by telephone.")
+    take(Service(), "rita", "ISAP-2026-011")
     at = signed_in("rita", "rita-demo")
     at.switch_page("views/proposal.py")
     at.run()
-    at.selectbox(key="proposal_pick").select("ISAP-2026-021")
+    at.selectbox(key="proposal_pick").select("ISAP-2026-011")
     at.run()
     at.text_area(key="rationale").input("Too early.")
-    next(b for b in at.button if b.label == "Record decision").click()
+    next(b for b in at.button if b.label == "Propose decision").click()
     at.run()
     assert "[Choose the outcome](#decision-outcome)" in texts(at)
     at.selectbox(key="outcome").set_value("halted")
-    next(b for b in at.button if b.label == "Record decision").click()
+    next(b for b in at.button if b.label == "Propose decision").click()
     at.run()
     assert "Rate Capitalisation, Transparency, Service scope" in texts(at)
     _ = os
@@ -373,12 +400,12 @@ def hostile_proposal(demo_env, tmp_path):
     svc.upload("alice", "evil ![f](http://127.0.0.1:9/f).xlsx", write(p, tmp_path / "h.xlsx").read_bytes())
     svc.comment("alice", "ISAP-2026-077", "C " + HOSTILE)
     svc.submit("alice", "ISAP-2026-077")
-    svc.take("rita", "ISAP-2026-077")
+    take(svc, "rita", "ISAP-2026-077")
     ratings = dict.fromkeys(("capitalisation", "transparency", "service_scope", "relationships", "governance"),
                             "green")
     import datetime as dt
 
-    svc.decide("rita", "ISAP-2026-077", "approved_with_conditions", ratings, "R " + HOSTILE,
+    decide(svc, "rita", "ISAP-2026-077", "approved_with_conditions", ratings, "R " + HOSTILE,
                [ConditionInput("K " + HOSTILE, "O [o](http://evil.example)", dt.date(2030, 1, 1))])
     cond = svc.show("alice", "ISAP-2026-077")["conditions"][0]["id"]
     svc.answer_condition("alice", "ISAP-2026-077", cond, "A " + HOSTILE)

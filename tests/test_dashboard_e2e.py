@@ -20,6 +20,7 @@ from sqlalchemy import create_engine, text
 
 from dashboards.widgets import SHOWN_ROWS, WRAPPING_ROW, table_height
 from isap.orchestration.processes import die_with_parent
+from tests.panel import countersign_from_the_command_line, decide, take
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed")
@@ -178,6 +179,9 @@ def test_commissioner_uploads_fixes_and_submits_then_reviewer_decides(server, tm
         page.get_by_role("option", name=re.compile("^ISAP-2026-030")).click()
         expect(page.get_by_role("heading", name="ISAP-2026-030")).to_be_visible(timeout=30_000)
         page.get_by_role("tab", name="Review").click()
+        page.get_by_role("button", name="Declare").click()
+        expect(page.get_by_text("Declaration recorded.")).to_be_visible(timeout=30_000)
+        page.get_by_role("tab", name="Review").click()
         page.get_by_role("button", name="Take into review").click()
         expect(page.get_by_text("Checkpoint 1 decision")).to_be_visible(timeout=30_000)
         page.get_by_role("tab", name="Review").click()
@@ -187,8 +191,10 @@ def test_commissioner_uploads_fixes_and_submits_then_reviewer_decides(server, tm
         page.get_by_label("Rationale").fill("Meets every checkpoint 1 expectation.")
         settle(page)
         page.screenshot(path=shots / "decision-form.png", full_page=True)
-        page.get_by_role("button", name="Record decision").click()
-        expect(page.get_by_text("Decision recorded.")).to_be_visible(timeout=30_000)
+        page.get_by_role("button", name="Propose decision").click()
+        expect(page.get_by_text("Decision proposed")).to_be_visible(timeout=30_000)
+        countersign_from_the_command_line(tmp_path / "data", "ISAP-2026-030")
+        page.reload()
         # the tabs by keyboard too: Tab reaches the open tab, the arrow keys move along the tabs
         tab_to(page, r"^DIV\|\|stTab\|")
         for _ in range(5):
@@ -339,10 +345,10 @@ def test_hostile_text_opened_by_a_reviewer_fetches_nothing_and_links_nowhere(tmp
         svc.upload("alice", f"![f](http://{host}/file-name).xlsx", write(p, tmp_path / "h.xlsx").read_bytes())
         svc.comment("alice", ref, "Comment " + evil)
         svc.submit("alice", ref)
-        svc.take("rita", ref)
+        take(svc, "rita", ref)
         ratings = dict.fromkeys(("capitalisation", "transparency", "service_scope", "relationships", "governance"),
                                 "green")
-        svc.decide("rita", ref, "approved_with_conditions", ratings, "Rationale " + evil,
+        decide(svc, "rita", ref, "approved_with_conditions", ratings, "Rationale " + evil,
                    [ConditionInput("Condition " + evil, f"[owner](http://{host}/owner)", dt.date(2030, 1, 1))])
         cond = svc.show("alice", ref)["conditions"][0]["id"]
         svc.answer_condition("alice", ref, cond, "Answer " + evil)
@@ -688,6 +694,9 @@ def test_journeys_alice_rita_otto_by_link_and_keyboard_with_axe(server, tmp_path
         # the link to share is the whole address this browser reaches the dashboard by, copied exactly
         link_shown = page.locator('[data-testid="stCode"] code').filter(has_text="/proposal?ref=")
         expect(link_shown).to_have_text(f"{server}/proposal?ref=ISAP-2026-030")
+        tab_to(page, r"^BUTTON\|\|[^|]*\|Declare$")  # no conflict of interest: the declaration comes first
+        page.keyboard.press("Enter")
+        expect(page.get_by_text("Declaration recorded.")).to_be_visible(timeout=30_000)
         tab_to(page, r"^BUTTON\|\|[^|]*\|Take into review$")
         page.keyboard.press("Enter")
         expect(page.get_by_text("Checkpoint 1 decision")).to_be_visible(timeout=30_000)
@@ -706,9 +715,10 @@ def test_journeys_alice_rita_otto_by_link_and_keyboard_with_axe(server, tmp_path
         type_in_cell(page, "01312030", then="Enter")
         accessible(page, "rita: decision form", found)
         page.screenshot(path=shots / "decision-form.png", full_page=True)
-        tab_to(page, r"^BUTTON\|\|[^|]*\|Record decision$")
+        tab_to(page, r"^BUTTON\|\|[^|]*\|Propose decision$")
         page.keyboard.press("Enter")
-        expect(page.get_by_text("Decision recorded.")).to_be_visible(timeout=30_000)
+        expect(page.get_by_text("Decision proposed")).to_be_visible(timeout=30_000)
+        countersign_from_the_command_line(tmp_path / "data", "ISAP-2026-030")
         # the tabs by keyboard too: Tab reaches the open tab, the arrow keys move along the tabs
         tab_to(page, r"^DIV\|\|stTab\|")
         for _ in range(5):

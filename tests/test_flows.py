@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from sample_submissions.proposals import clean, write
 from tests.inboxes import BUSY_REFERENCE, busy_inbox, mixed_inbox, one_proposal_inbox
+from tests.panel import decide, take
 
 
 @pytest.fixture
@@ -143,10 +144,10 @@ def test_review_reminders_flow(prefect_harness, env, tmp_path):
     env.submit("alice", "ISAP-2026-011")
     env.upload("alice", "b.xlsx", write(clean(1, reference="ISAP-2026-012"), tmp_path / "b.xlsx").read_bytes())
     env.submit("alice", "ISAP-2026-012")
-    env.take("rita", "ISAP-2026-012")
+    take(env, "rita", "ISAP-2026-012")
     ratings = dict.fromkeys(("capitalisation", "transparency", "service_scope", "relationships", "governance"),
                             "green")
-    env.decide("rita", "ISAP-2026-012", "approved_with_conditions", ratings, "ok",
+    decide(env, "rita", "ISAP-2026-012", "approved_with_conditions", ratings, "ok",
                [ConditionInput("Publish the report", "ICB", dt.date.today() + dt.timedelta(days=30))])
     later = (dt.date.today() + dt.timedelta(days=60)).isoformat()
     written = review_reminders(today=later)

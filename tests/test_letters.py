@@ -13,6 +13,8 @@ import sys
 import pytest
 
 from sample_submissions.proposals import clean, write
+from tests.panel import decide as decide_jointly
+from tests.panel import take
 
 needs_poppler = pytest.mark.skipif(not shutil.which("pdftotext") or not shutil.which("pdftoppm"),
                                    reason="needs Debian's poppler-utils (pdftotext, pdftoppm)")
@@ -50,7 +52,7 @@ def sqlite_service(tmp_path):
     svc.add_organisation("QHM", "NHS North East and North Cumbria ICB")
     svc.add_user("alice", "commissioner", "QUA")
     svc.add_user("otto", "commissioner", "QHM")
-    svc.add_user("rita", "reviewer")
+    svc.add_user("rita", "reviewer", display_name="Rita Shah", job_title="Senior Assurance Lead", body="nhs_england")
     return svc, url
 
 
@@ -63,13 +65,13 @@ def decided(svc, tmp_path, title=TITLE, outcome="approved_with_conditions", deci
     svc.upload("alice", "v1.xlsx", write(p, tmp_path / "v1.xlsx").read_bytes())
     svc.acknowledge("alice", REF, "REL011", "CVS joins via the alliance board.")
     svc.submit("alice", REF)
-    svc.take("rita", REF)
+    take(svc, "rita", REF)
     if decide:
         conditions = [ConditionInput("Sign heads of terms with all practices", "ICB primary care lead",
                                      dt.date(2027, 3, 31)),
                       ConditionInput("Publish the engagement summary (Łódź and Zürich residents too)",
                                      "ICB director of strategy", dt.date(2027, 1, 29))]
-        svc.decide("rita", REF, outcome, RATINGS, RATIONALE,
+        decide_jointly(svc, "rita", REF, outcome, RATINGS, RATIONALE,
                    conditions if outcome == "approved_with_conditions" else [])
     return svc
 
@@ -87,7 +89,9 @@ def test_letter_carries_the_decision(sqlite_service, tmp_path):
                  "checkpoint 1 (strategic case)", "Decision: Approved with conditions", RATIONALE,
                  "Sign heads of terms with all practices", "ICB primary care lead", "31 March 2027",
                  "Publish the engagement summary (Łódź and Zürich residents too)", "29 January 2027",
-                 "checkpoint 2 (preferred bidder)", "Yours sincerely", "rita", "Page 1 of 1"):
+                 "checkpoint 2 (preferred bidder)", "Yours sincerely",
+                 "Rita Shah, Senior Assurance Lead, who proposed the decision",
+                 "Nina Okafor, Deputy Director of Assurance, who countersigned it", "Page 1 of 1"):
         assert fact in words, fact
     assert "£1.2bn" in words and "—" in words
     # each domain with its own rating, on one line of the table
@@ -128,7 +132,7 @@ def test_no_letter_without_a_decision_and_scoping_holds(sqlite_service, tmp_path
     decided(svc, tmp_path, decide=False)
     with pytest.raises(NotFound, match="no decision recorded at checkpoint 1"):
         render_letter_pdf(svc, "rita", REF, 1)
-    svc.decide("rita", REF, "approved", RATINGS, RATIONALE, [])
+    decide_jointly(svc, "rita", REF, "approved", RATINGS, RATIONALE, [])
     assert render_letter_pdf(svc, "alice", REF, 1).startswith(b"%PDF-")  # the commissioner's own
     with pytest.raises(NotFound):
         render_letter_pdf(svc, "otto", REF, 1)  # another organisation's
@@ -213,7 +217,7 @@ def test_huge_text_is_bounded_and_still_prints(sqlite_service, tmp_path):
     # the longest texts the service keeps (isap/review/limits.py), each past what one cell of the PDF shows
     unbroken = "W" * TextKind.CONDITION.max_chars  # one "word" taller than a page in a narrow column
     rationale = ("Because " + "very " * TextKind.RATIONALE.max_chars)[:TextKind.RATIONALE.max_chars - 7] + " sound."
-    svc.decide("rita", REF, "approved_with_conditions", RATINGS, rationale,
+    decide_jointly(svc, "rita", REF, "approved_with_conditions", RATINGS, rationale,
                [ConditionInput(unbroken, "line " * (TextKind.CONDITION_OWNER.max_chars // 5), dt.date(2027, 1, 29))])
     for render in (render_letter_pdf, render_report_pdf):
         path = tmp_path / "big.pdf"
@@ -237,6 +241,9 @@ def test_dashboard_downloads_the_letter_in_a_real_browser(tmp_path):
     import psutil
     from playwright.sync_api import expect, sync_playwright
 
+    from tests.panel import countersign_from_the_command_line
+
+    data_dir = tmp_path / "data"  # where `dashboard` keeps its store
     started = []
     with dashboard(tmp_path) as url, sync_playwright() as pw:
         port = url.rsplit(":", 1)[1]
@@ -251,6 +258,9 @@ def test_dashboard_downloads_the_letter_in_a_real_browser(tmp_path):
         page.get_by_role("option", name=re.compile("^ISAP-2026-011")).click()
         expect(page.get_by_role("heading", name="ISAP-2026-011")).to_be_visible(timeout=30_000)
         page.get_by_role("tab", name="Review").click()
+        page.get_by_role("button", name="Declare").click()
+        expect(page.get_by_text("Declaration recorded.")).to_be_visible(timeout=30_000)
+        page.get_by_role("tab", name="Review").click()
         page.get_by_role("button", name="Take into review").click()
         expect(page.get_by_text("Checkpoint 1 decision")).to_be_visible(timeout=30_000)
         page.get_by_role("tab", name="Review").click()
@@ -258,8 +268,12 @@ def test_dashboard_downloads_the_letter_in_a_real_browser(tmp_path):
             choose(page, domain, "Amber")
         choose(page, "Outcome", "Approved")
         page.get_by_label("Rationale").fill("Meets the strategic case within the £40m envelope.")
-        page.get_by_role("button", name="Record decision").click()
-        expect(page.get_by_text("Decision recorded.")).to_be_visible(timeout=30_000)
+        page.get_by_role("button", name="Propose decision").click()
+        expect(page.get_by_text("Decision proposed")).to_be_visible(timeout=30_000)
+        countersign_from_the_command_line(data_dir, "ISAP-2026-011")
+        # open the proposal again in the same session (a reload would start a new one), now decided
+        page.get_by_role("link", name="Proposal", exact=True).click()
+        expect(page.get_by_role("heading", name="ISAP-2026-011")).to_be_visible(timeout=30_000)
         page.get_by_role("tab", name="History").click()
         settle(page)
         files = {}

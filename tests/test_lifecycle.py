@@ -19,6 +19,7 @@ from isap.review.lifecycle import (
     Action,
     ActionOption,
     Actor,
+    Body,
     ConditionFacts,
     ConditionStatus,
     FindingFacts,
@@ -141,7 +142,8 @@ def test_the_advice_is_what_the_table_allows():
     (so there it is the decision that gives it back)."""
     assert refusal(Action.RETURN, ProposalFacts(REF, State.SUBMITTED, 1, 1, 1), RITA) is None
     assert refusal(Action.RETURN, ProposalFacts(REF, State.IN_REVIEW, 1, 1, 1), RITA) is not None
-    assert refusal(Action.DECIDE, ProposalFacts(REF, State.IN_REVIEW, 1, 1, 1), RITA) is None
+    assert refusal(Action.DECIDE, ProposalFacts(REF, State.IN_REVIEW, 1, 1, 1, lead="rita",
+                                                declared=frozenset({"rita"})), RITA) is None
 
 
 def test_in_their_turn_or_for_others_no_advice_is_added():
@@ -190,6 +192,76 @@ def test_condition_overdue_is_one_rule():
     assert not condition_overdue(dt.date(2026, 1, 1), "discharged", today)
 
 
+# ---------------------------------------------------------------------- the review panel
+
+ENGLAND = Actor("rita", Role.REVIEWER, False, Body.NHS_ENGLAND)
+IMPROVEMENT = Actor("nina", Role.REVIEWER, False, Body.NHS_IMPROVEMENT)
+ALSO_ENGLAND = Actor("carl", Role.REVIEWER, False, Body.NHS_ENGLAND)
+EVERYONE_DECLARED = frozenset({"rita", "nina", "carl", "ada"})
+
+
+def in_review(**kw) -> ProposalFacts:
+    return ProposalFacts(REF, State.IN_REVIEW, 2, 1, 2, lead="rita", **{"declared": EVERYONE_DECLARED, **kw})
+
+
+def test_a_reviewer_declares_before_taking_rating_proposing_or_countersigning():
+    undeclared = in_review(declared=frozenset(), proposed_by="rita", proposer_body=Body.NHS_ENGLAND)
+    for action in (Action.RATE, Action.COUNTERSIGN, Action.SEND_BACK):
+        r = refusal(action, undeclared, IMPROVEMENT)
+        assert r is not None and not r.forbidden and r.reason.startswith("declare your interests in ISAP-2026-014")
+    submitted = ProposalFacts(REF, State.SUBMITTED, 1, 1, 1)
+    assert "declare your interests" in refusal(Action.TAKE, submitted, ENGLAND).reason
+    assert refusal(Action.DECLARE, submitted, ENGLAND) is None
+    assert refusal(Action.DECLARE, submitted, ALICE).forbidden  # commissioners declare nothing
+
+
+def test_a_declared_conflict_bars_the_reviewer_and_stands():
+    facts = in_review(conflicted=frozenset({"nina"}), proposed_by="rita", proposer_body=Body.NHS_ENGLAND)
+    for action in (Action.RATE, Action.COUNTERSIGN, Action.SEND_BACK):
+        r = refusal(action, facts, IMPROVEMENT)
+        assert r.forbidden and "declared a conflict of interest" in r.reason
+    assert "it stands" in refusal(Action.DECLARE, facts, IMPROVEMENT).reason
+    assert next_step(facts, IMPROVEMENT).startswith("You have declared a conflict of interest")
+
+
+def test_only_the_lead_proposes_and_only_once_at_a_time():
+    assert refusal(Action.DECIDE, in_review(), ENGLAND) is None
+    r = refusal(Action.DECIDE, in_review(), IMPROVEMENT)
+    assert r.forbidden and r.reason.startswith("rita leads the review")
+    waiting = in_review(proposed_by="rita", proposer_body=Body.NHS_ENGLAND)
+    assert "already waits for countersignature" in refusal(Action.DECIDE, waiting, ENGLAND).reason
+    assert "waits for countersignature: the ratings stand" in refusal(Action.RATE, waiting, IMPROVEMENT).reason
+    assert refusal(Action.RATE, in_review(), IMPROVEMENT) is None  # any panel member rates before that
+
+
+def test_a_second_reviewer_of_the_other_body_countersigns_where_policy_says():
+    nothing = in_review()
+    assert "no proposed decision" in refusal(Action.COUNTERSIGN, nothing, IMPROVEMENT).reason
+    waiting = in_review(proposed_by="rita", proposer_body=Body.NHS_ENGLAND, other_body_needed=True)
+    assert refusal(Action.COUNTERSIGN, waiting, IMPROVEMENT) is None
+    assert refusal(Action.SEND_BACK, waiting, IMPROVEMENT) is None
+    own = refusal(Action.COUNTERSIGN, waiting, ENGLAND)
+    assert own.forbidden and "a second reviewer must countersign it" in own.reason
+    same_body = refusal(Action.COUNTERSIGN, waiting, ALSO_ENGLAND)
+    assert same_body.forbidden and "must be from NHS Improvement (policy countersign_other_body)" in same_body.reason
+    assert "no body recorded" in refusal(Action.COUNTERSIGN, waiting, ADA).reason
+    anyone = in_review(proposed_by="rita", proposer_body=Body.NHS_ENGLAND, other_body_needed=False)
+    assert refusal(Action.COUNTERSIGN, anyone, ALSO_ENGLAND) is None
+    assert refusal(Action.COUNTERSIGN, anyone, ADA) is None
+
+
+def test_the_next_step_says_whose_turn_it_is_on_the_panel():
+    waiting = in_review(proposed_by="rita", proposer_body=Body.NHS_ENGLAND, other_body_needed=True)
+    assert next_step(waiting, ENGLAND) == ("Your proposed decision waits for countersignature by a second reviewer "
+                                           "from the other body.")
+    assert next_step(waiting, IMPROVEMENT).startswith("rita proposed a decision: countersign it, or send it back")
+    assert next_step(waiting, ALICE).startswith("In review with the joint panel of NHS England and NHS Improvement. "
+                                                "A proposed decision waits for countersignature")
+    assert next_step(in_review(), ENGLAND).startswith("Rate the five assurance domains and propose the decision")
+    assert next_step(in_review(declared=frozenset({"rita"})), IMPROVEMENT).startswith(
+        "rita leads the review: declare your interests")
+
+
 # ---------------------------------------------------------------------- allowed actions and the next step
 
 def test_allowed_actions_leave_out_other_roles_and_other_states():
@@ -206,7 +278,7 @@ def test_allowed_actions_leave_out_other_roles_and_other_states():
     assert not theirs[Action.DISCHARGE_CONDITION].allowed
     assert not theirs[Action.AGREE_PLAN].allowed  # nothing planned waits for agreement
     assert options(errors, OTTO) == {}  # another organisation's proposal offers nothing
-    submitted = options(ProposalFacts(REF, State.SUBMITTED, 1, 2, 1), RITA)
+    submitted = options(ProposalFacts(REF, State.SUBMITTED, 1, 2, 1, declared=frozenset({"rita"})), RITA)
     assert submitted[Action.TAKE].allowed and submitted[Action.RETURN].allowed and Action.DECIDE not in submitted
 
 
@@ -248,8 +320,9 @@ def test_next_step_for_the_sandwell_case_names_the_reviewer_and_the_condition():
     (ProposalFacts(REF, State.DRAFT, 1), "the commissioner must upload the workbook for checkpoint 1"),
     (ProposalFacts(REF, State.RETURNED, 1, 2, 1, latest_errors=1), "Returned to the commissioner."),
     (ProposalFacts(REF, State.DRAFT, 1, 2, 1), "Waiting for the commissioner to submit version 2"),
-    (ProposalFacts(REF, State.SUBMITTED, 1, 2, 1), "Take it into review."),
-    (ProposalFacts(REF, State.IN_REVIEW, 1, 2, 1), "record the decision"),
+    (ProposalFacts(REF, State.SUBMITTED, 1, 2, 1), "Declare your interests, then take it into review."),
+    (ProposalFacts(REF, State.SUBMITTED, 1, 2, 1, declared=frozenset({"rita"})), "Take it into review."),
+    (ProposalFacts(REF, State.IN_REVIEW, 1, 2, 1, lead="rita"), "propose the decision"),
     (ProposalFacts(REF, State.ASSURED, 3, 5, 3, open_conditions=(8,)), "Assured: nothing more to do, but condition 8"),
 ])
 def test_next_step_says_what_blocks_and_who_must_act(facts, words):
@@ -269,7 +342,9 @@ def test_next_step_speaks_to_the_commissioner_as_you():
 
 RATINGS = {"capitalisation": "green", "transparency": "amber", "service_scope": "green",
            "relationships": "green", "governance": "green"}
-PEOPLE = {"alice": ALICE, "otto": OTTO, "rita": RITA, "ada": ADA}
+# in the walk rita (the lead) is of NHS England and nina, the second reviewer, of NHS Improvement
+PEOPLE = {"alice": ALICE, "otto": OTTO, "rita": Actor("rita", Role.REVIEWER, False, Body.NHS_ENGLAND),
+          "nina": Actor("nina", Role.REVIEWER, False, Body.NHS_IMPROVEMENT), "ada": ADA}
 
 
 class Builder:
@@ -305,8 +380,15 @@ class Builder:
 
     def through(self, svc, outcome, conditions=()):
         svc.submit("alice", REF)
+        self.taken(svc)
+        svc.propose("rita", REF, outcome, RATINGS, "Walk.", list(conditions))
+        svc.declare("nina", REF)
+        svc.countersign("nina", REF)
+
+    @staticmethod
+    def taken(svc):
+        svc.declare("rita", REF)
         svc.take("rita", REF)
-        svc.decide("rita", REF, outcome, RATINGS, "Walk.", list(conditions))
 
     def build(self, svc, name):
         import datetime as dt
@@ -325,21 +407,32 @@ class Builder:
             if name == "draft_waived":
                 svc.grant_waiver("rita", REF, number, "Sound: the figure is a phased start.")
             return
-        if name in ("in_review_query_asked", "in_review_query_answered"):
+        if name in ("in_review_query_asked", "in_review_query_answered", "in_review_proposed_query"):
             svc.submit("alice", REF)
-            svc.take("rita", REF)
+            self.taken(svc)
+            if name == "in_review_proposed_query":  # a query raised after the proposal stops its countersignature
+                svc.propose("rita", REF, "approved", RATINGS, "Walk.")
+                svc.declare("nina", REF)
             number = svc.raise_query("rita", REF, "Which board approved the figure?")
             if name == "in_review_query_answered":
                 svc.answer_query("alice", REF, number, "The ICB board, 3 March.")
             return
-        if name in ("submitted", "in_review", "returned", "halted"):
+        if name in ("submitted", "submitted_conflict", "in_review", "in_review_proposed", "returned", "halted"):
             svc.submit("alice", REF)
             if name == "returned":
                 svc.return_submission("rita", REF, "Add the LMC minutes.")
+            elif name == "submitted_conflict":  # rita may take it; nina may not
+                svc.declare("rita", REF)
+                svc.declare("nina", REF, "Midlands Partnership NHS FT", "A former employer of mine bids.")
             elif name != "submitted":
-                svc.take("rita", REF)
+                self.taken(svc)
+                if name == "in_review_proposed":  # waiting for nina's countersignature; she has declared
+                    svc.propose("rita", REF, "approved", RATINGS, "Walk.")
+                    svc.declare("nina", REF)
                 if name == "halted":
-                    svc.decide("rita", REF, "halted", RATINGS, "Not affordable.")
+                    svc.propose("rita", REF, "halted", RATINGS, "Not affordable.")
+                    svc.declare("nina", REF)
+                    svc.countersign("nina", REF)
             return
         if name in ("draft_cp2_condition", "withdrawn"):
             self.through(svc, "approved_with_conditions", cond)
@@ -357,13 +450,16 @@ class Builder:
 
 SCENARIOS = {"draft_clean": State.DRAFT, "draft_errors": State.DRAFT, "draft_warning": State.DRAFT,
              "draft_mismatch": State.DRAFT, "draft_cp2_condition": State.DRAFT, "submitted": State.SUBMITTED,
-             "in_review": State.IN_REVIEW, "returned": State.RETURNED, "assured": State.ASSURED,
+             "submitted_conflict": State.SUBMITTED, "in_review": State.IN_REVIEW,
+             "in_review_proposed": State.IN_REVIEW, "returned": State.RETURNED, "assured": State.ASSURED,
              "halted": State.HALTED, "withdrawn": State.WITHDRAWN,
              # queries and waivers: each guard is met and refused at least once
              "draft_waiver_asked": State.DRAFT, "draft_waived": State.DRAFT,
-             "in_review_query_asked": State.IN_REVIEW, "in_review_query_answered": State.IN_REVIEW}
-# scenarios PostgreSQL walks besides one of each state: the guards of queries and waivers
-POSTGRESQL_ALSO = ("draft_waiver_asked", "draft_waived", "in_review_query_asked", "in_review_query_answered")
+             "in_review_query_asked": State.IN_REVIEW, "in_review_query_answered": State.IN_REVIEW,
+             "in_review_proposed_query": State.IN_REVIEW}
+# scenarios PostgreSQL walks besides one of each state: the guards of queries and waivers, and of the panel
+POSTGRESQL_ALSO = ("draft_waiver_asked", "draft_waived", "in_review_query_asked", "in_review_query_answered",
+                   "in_review_proposed", "in_review_proposed_query")
 
 
 def states_without_a_scenario(scenarios: dict[str, State]) -> list[State]:
@@ -435,7 +531,8 @@ def walk_world(request, tmp_path_factory, walk_builder, migrated_sqlite):
         svc.add_organisation("QHM", "NHS North East and North Cumbria ICB")
         svc.add_user("alice", "commissioner", "QUA")
         svc.add_user("otto", "commissioner", "QHM")
-        svc.add_user("rita", "reviewer")
+        svc.add_user("rita", "reviewer", body="nhs_england")
+        svc.add_user("nina", "reviewer", body="nhs_improvement")
         svc.add_user("ada", "admin")
         builder.build(svc, name)
         assert svc.show("ada", REF)["state"] == state, name
@@ -496,7 +593,11 @@ def _call(svc, builder, action, user, shown):
         Action.COMMENT: lambda: svc.comment(user, REF, "A comment."),
         Action.TAKE: lambda: svc.take(user, REF),
         Action.RETURN: lambda: svc.return_submission(user, REF, "Add the minutes."),
-        Action.DECIDE: lambda: svc.decide(user, REF, "approved", RATINGS, "Walk."),
+        Action.DECIDE: lambda: svc.propose(user, REF, "approved", RATINGS, "Walk."),
+        Action.DECLARE: lambda: svc.declare(user, REF),
+        Action.RATE: lambda: svc.rate(user, REF, "governance", "amber"),
+        Action.COUNTERSIGN: lambda: svc.countersign(user, REF),
+        Action.SEND_BACK: lambda: svc.send_back(user, REF, "Say why transparency is amber."),
         Action.DISCHARGE_CONDITION: lambda: svc.discharge(user, REF, cid, "Seen."),
         Action.CARRY_FORWARD_CONDITION: lambda: svc.discharge(user, REF, cid, "Next time.", carry_forward=True),
         Action.PLAN_SUBMISSION: lambda: svc.plan_submission(user, REF, shown["checkpoint"], dt.date(2027, 6, 1)),
@@ -569,7 +670,7 @@ def walk(walk_world, tmp_path, scenario, user, action):
             call()
             after = svc.show("ada", REF)
             to_state = TABLE[action].to_state
-            if action is Action.DECIDE:
+            if action is Action.COUNTERSIGN:  # the proposed decision (approved) takes effect
                 to_state = outcome_effect(Outcome.APPROVED, facts.checkpoint)[0]
             assert after["state"] == (to_state or facts.state)
             assert len(after["history"]) > len(shown["history"])
@@ -593,16 +694,35 @@ def walk(walk_world, tmp_path, scenario, user, action):
 # ---------------------------------------------------------------------- queries and waivers
 
 def test_an_open_query_stops_the_decision_and_the_banner_says_whose_turn_it_is():
-    facts = ProposalFacts(REF, State.IN_REVIEW, 1, 1, 1, queries_awaiting_answer=(1,), queries_answered=(2, 3))
+    facts = ProposalFacts(REF, State.IN_REVIEW, 1, 1, 1, queries_awaiting_answer=(1,), queries_answered=(2, 3),
+                          lead="rita", declared=frozenset({"rita", "nina"}))
     assert refusal(Action.DECIDE, facts, RITA).reason == \
         "queries 1, 2 and 3 are still open: resolve them before deciding"
-    assert next_step(facts, ALICE) == ("In review with NHS England. Before it can be decided: you must answer query 1; "
-                                       "the panel must resolve or follow up queries 2 and 3.")
-    assert "the commissioner must answer query 1; you must resolve" in next_step(facts, RITA)
+    assert next_step(facts, ALICE) == ("In review with the joint panel of NHS England and NHS Improvement. Before it "
+                                       "can be decided: you must answer query 1; the panel must resolve or follow up "
+                                       "queries 2 and 3.")
+    # the queries first, then the panel's step
+    assert next_step(facts, RITA) == ("In review with the joint panel of NHS England and NHS Improvement. Before it "
+                                      "can be decided: the commissioner must answer query 1; you must resolve or "
+                                      "follow up queries 2 and 3. Then: rate the five assurance domains and propose "
+                                      "the decision; a second reviewer countersigns it.")
     assert refusal(Action.FOLLOW_UP_QUERY, facts, RITA, QueryFacts(1, QueryStatus.AWAITING_ANSWER)).reason == \
         "query 1 still waits for the commissioner's answer"
     assert refusal(Action.ANSWER_QUERY, facts, ALICE, QueryFacts(2, QueryStatus.ANSWERED)).reason.startswith(
         "query 2 is already answered")
+
+
+def test_an_open_query_stops_the_countersignature_of_a_decision_proposed_before_it():
+    facts = ProposalFacts(REF, State.IN_REVIEW, 1, 1, 1, queries_awaiting_answer=(1,), lead="rita",
+                          proposed_by="rita", declared=frozenset({"rita", "nina"}))
+    nina = Actor("nina", Role.REVIEWER, False, Body.NHS_IMPROVEMENT)
+    assert refusal(Action.COUNTERSIGN, facts, nina).reason == "query 1 is still open: resolve it before countersigning"
+    assert refusal(Action.SEND_BACK, facts, nina) is None  # sending it back stays open to the second reviewer
+    assert next_step(facts, ALICE) == ("In review with the joint panel of NHS England and NHS Improvement. Before it "
+                                       "can be decided: you must answer query 1. A proposed decision waits for "
+                                       "countersignature by a second reviewer.")
+    assert next_step(facts, nina).endswith("the commissioner must answer query 1. Then: rita proposed a decision: "
+                                           "countersign it, or send it back with a note.")
 
 
 @pytest.mark.parametrize("finding, words", [

@@ -17,6 +17,7 @@ import pytest
 
 from isap.review.service import ConditionInput, Refused, Service, WorkflowError
 from sample_submissions.proposals import clean, write
+from tests.panel import decide, take
 
 REF = "ISAP-2026-014"
 RATINGS = {"capitalisation": "green", "transparency": "amber", "service_scope": "green",
@@ -39,7 +40,7 @@ def _in_review(service, tmp_path) -> None:
     warned(service, tmp_path)
     service.acknowledge("alice", REF, "REL011", "CVS joins via the alliance board.")
     service.submit("alice", REF)
-    service.take("rita", REF)
+    take(service, "rita", REF)
 
 
 def test_every_free_text_kind_has_a_maximum_and_a_longer_text_is_refused_naming_it(service, tmp_path):
@@ -53,20 +54,20 @@ def test_every_free_text_kind_has_a_maximum_and_a_longer_text_is_refused_naming_
     assert service.show("alice", REF)["findings"][0].get("acknowledged") is None  # nothing kept
     service.acknowledge("alice", REF, "REL011", "y" * TextKind.NOTE.max_chars)  # the maximum itself is kept
     service.submit("alice", REF)
-    service.take("rita", REF)
+    take(service, "rita", REF)
     with pytest.raises(WorkflowError, match="comment .* at most"):
         service.comment("rita", REF, "c" * (TextKind.COMMENT.max_chars + 1))
     with pytest.raises(WorkflowError, match="rationale .* at most"):
-        service.decide("rita", REF, "approved", RATINGS, "r" * (TextKind.RATIONALE.max_chars + 1))
+        decide(service, "rita", REF, "approved", RATINGS, "r" * (TextKind.RATIONALE.max_chars + 1))
     with pytest.raises(WorkflowError, match="condition .* at most"):
-        service.decide("rita", REF, "approved_with_conditions", RATINGS, "fine",
+        decide(service, "rita", REF, "approved_with_conditions", RATINGS, "fine",
                        [ConditionInput("t" * (TextKind.CONDITION.max_chars + 1), "owner", dt.date(2027, 1, 1))])
     with pytest.raises(WorkflowError, match="condition's owner .* at most"):
-        service.decide("rita", REF, "approved_with_conditions", RATINGS, "fine",
+        decide(service, "rita", REF, "approved_with_conditions", RATINGS, "fine",
                        [ConditionInput("text", "o" * (TextKind.CONDITION_OWNER.max_chars + 1), dt.date(2027, 1, 1))])
     with pytest.raises(WorkflowError, match="reason .* at most"):
         service.return_submission("rita", REF, "q" * (TextKind.REASON.max_chars + 1))
-    service.decide("rita", REF, "approved_with_conditions", RATINGS, "fine",
+    decide(service, "rita", REF, "approved_with_conditions", RATINGS, "fine",
                    [ConditionInput("Publish the report", "ICB lead", dt.date(2027, 1, 1))])
     with pytest.raises(WorkflowError, match="answer .* at most"):
         service.answer_condition("alice", REF, 1, "a" * (TextKind.ANSWER.max_chars + 1))
@@ -267,8 +268,8 @@ def test_bidirectional_controls_are_shown_visibly_in_the_report_and_mail(service
     p["Cover"]["proposal_title"] = HIDDEN
     service.upload("alice", "v1.xlsx", book(tmp_path, p))
     service.submit("alice", REF)
-    service.take("rita", REF)
-    service.decide("rita", REF, "approved", RATINGS, "Fine \u202eenif")
+    take(service, "rita", REF)
+    decide(service, "rita", REF, "approved", RATINGS, "Fine \u202eenif")
     html = render_report(service, "rita", REF, 1)
     for c in "\u202e\u202c\u2066\u2069\u200f\u061c":
         assert c not in html
@@ -291,8 +292,8 @@ def test_the_pdf_shows_every_character_or_a_visible_replacement(service, tmp_pat
     p["Cover"]["proposal_title"] = "Care \u202eX\u202c with \u2a0c and \u9f8d here"  # ⨌ only STIX has; 龍 none
     service.upload("alice", "v1.xlsx", book(tmp_path, p))
     service.submit("alice", REF)
-    service.take("rita", REF)
-    service.decide("rita", REF, "approved", RATINGS, "Fine")
+    take(service, "rita", REF)
+    decide(service, "rita", REF, "approved", RATINGS, "Fine")
     path = tmp_path / "letter.pdf"
     path.write_bytes(render_letter_pdf(service, "rita", REF, 1))
     text = " ".join(subprocess.run(["pdftotext", "-enc", "UTF-8", str(path), "-"], capture_output=True,

@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from sample_submissions.proposals import clean, write
+from tests.panel import decide, take
 
 ROOT = Path(__file__).resolve().parent.parent
 REF = "ISAP-2026-041"
@@ -139,9 +140,9 @@ def decided(svc, tmp_path, conditions=()):
 
     svc.upload("alice", "v1.xlsx", write(clean(1, reference=REF), tmp_path / "v1.xlsx").read_bytes())
     svc.submit("alice", REF)
-    svc.take("rita", REF)
+    take(svc, "rita", REF)
     outcome = "approved_with_conditions" if conditions else "approved"
-    svc.decide("rita", REF, outcome, RATINGS, "A sound case for change.",
+    decide(svc, "rita", REF, outcome, RATINGS, "A sound case for change.",
                [ConditionInput(*c) for c in conditions])
 
 
@@ -154,8 +155,11 @@ def test_every_event_queues_its_message_to_the_right_people_in_plain_words(env, 
     due = dt.date(2027, 3, 1)
     decided(env, tmp_path, [("Publish the conflicts register", "gov@blackcountry.nhs.uk", due)])
     rows = outbox(env)
-    assert set(rows) == {"version_checked", "submitted", "taken_into_review", "decision_recorded"}
+    assert set(rows) == {"version_checked", "submitted", "taken_into_review", "decision_proposed",
+                         "decision_recorded"}
     assert rows["version_checked"]["recipients"] == [CONTACT]
+    # the proposed decision is the other reviewers' to countersign; the commissioner hears at countersignature
+    assert rows["decision_proposed"]["recipients"] == ["nina@improvement.nhs.uk"]
     assert rows["submitted"]["recipients"] == ["rita@england.nhs.uk"]
     assert rows["taken_into_review"]["recipients"] == [CONTACT]
     assert rows["decision_recorded"]["recipients"] == [CONTACT, "alice@blackcountry.nhs.uk",
@@ -280,8 +284,8 @@ def test_a_changed_contact_is_recorded_shown_and_the_previous_contact_is_told(en
     assert sorted(checked) == sorted([[CONTACT], ["New.Lead@nhs.net"]])
     # the decision letter, with the reviewer's reasons, goes to the contact now, not the one before
     env.submit("alice", REF)
-    env.take("rita", REF)
-    env.decide("rita", REF, "approved_with_conditions", RATINGS, "A sound case.",
+    take(env, "rita", REF)
+    decide(env, "rita", REF, "approved_with_conditions", RATINGS, "A sound case.",
                [ConditionInput("Publish the register", "gov@blackcountry.nhs.uk", dt.date(2027, 3, 1))])
     assert outbox(env)["decision_recorded"]["recipients"] == ["New.Lead@nhs.net", "alice@blackcountry.nhs.uk",
                                                               "carol@blackcountry.nhs.uk"]
@@ -316,8 +320,8 @@ def test_mail_goes_to_the_contact_only_while_it_is_within_the_mail_domains(env, 
     other = "ISAP-2026-042"
     upload_with_contact(env, tmp_path, "o.xlsx", CONTACT, reference=other)  # nhs.net, under the wide policy
     narrowed.submit("alice", other)
-    narrowed.take("rita", other)
-    narrowed.decide("rita", other, "approved", RATINGS, "A sound case.")
+    take(narrowed, "rita", other)
+    decide(narrowed, "rita", other, "approved", RATINGS, "A sound case.")
     rows = {r["kind"]: r for r in narrowed.outbox("ada") if r["reference"] == other}
     assert rows["decision_recorded"]["recipients"] == ["alice@blackcountry.nhs.uk", "carol@blackcountry.nhs.uk"]
     assert rows["taken_into_review"]["recipients"] == []
@@ -353,7 +357,8 @@ def test_reminders_are_queued_once_each(env, tmp_path):
     assert reminders(env, since + dt.timedelta(days=61)) == []
     overdue = outbox(env)["review_overdue"]
     assert overdue["reference"] == other
-    assert overdue["recipients"] == ["rita@england.nhs.uk"] and "working days for its review" in overdue["subject"]
+    assert overdue["recipients"] == ["rita@england.nhs.uk", "nina@improvement.nhs.uk"]  # the panel
+    assert "working days for its review" in overdue["subject"]
 
 
 # ---------------------------------------------------------------------- delivered by SMTP
@@ -362,7 +367,8 @@ def test_the_decision_reaches_the_commissioners_mailbox_with_its_letter(env, tmp
 
     decided(env, tmp_path, [("Publish the conflicts register", "gov@blackcountry.nhs.uk", dt.date(2027, 3, 1))])
     counts = deliver(env, settings_for(smtp))
-    assert counts == {"sent": 4, "retry": 0, "failed": 0}
+    # version checked, submitted, taken into review, decision proposed (to the second reviewer), decision recorded
+    assert counts == {"sent": 5, "retry": 0, "failed": 0}
     [(to, msg)] = smtp.by_event("decision_recorded")
     assert sorted(to) == sorted([CONTACT, "alice@blackcountry.nhs.uk", "carol@blackcountry.nhs.uk"])
     assert msg["From"] == "isap@england.nhs.uk"
@@ -381,7 +387,7 @@ def test_the_decision_reaches_the_commissioners_mailbox_with_its_letter(env, tmp
     assert to == ["rita@england.nhs.uk"]
     assert {r["status"] for r in env.outbox("ada")} == {"sent"}
     assert deliver(env, settings_for(smtp)) == {"sent": 0, "retry": 0, "failed": 0}
-    assert len(smtp.accepted) == 4
+    assert len(smtp.accepted) == 5
 
 
 def test_a_server_refusing_for_a_while_loses_nothing_and_sends_nothing_twice(env, tmp_path, smtp):
@@ -395,12 +401,12 @@ def test_a_server_refusing_for_a_while_loses_nothing_and_sends_nothing_twice(env
         passes.append(deliver(env, settings))
         if not any(r["status"] == "pending" for r in env.outbox("ada")):
             break
-    assert passes[0]["retry"] > 0 and sum(p["sent"] for p in passes) == 4
+    assert passes[0]["retry"] > 0 and sum(p["sent"] for p in passes) == 5
     assert sum(p["failed"] for p in passes) == 0
     rows = env.outbox("ada")
     assert {r["status"] for r in rows} == {"sent"}
     assert sorted(smtp.ids()) == sorted(r["message_id"] for r in rows)  # each once
-    assert sum(r["attempts"] for r in rows) == 4 + 5
+    assert sum(r["attempts"] for r in rows) == 5 + 5
 
 
 def test_the_backoff_waits_before_trying_again(env, tmp_path, smtp):
@@ -443,7 +449,7 @@ def test_a_recipient_refused_among_others_is_recorded_on_the_sent_message(env, t
 
     decided(env, tmp_path)
     smtp.refuse_recipients["carol@blackcountry.nhs.uk"] = "550 5.1.1 no such mailbox here"
-    assert deliver(env, settings_for(smtp)) == {"sent": 4, "retry": 0, "failed": 0}
+    assert deliver(env, settings_for(smtp)) == {"sent": 5, "retry": 0, "failed": 0}
     [(to, _)] = smtp.by_event("decision_recorded")
     assert sorted(to) == sorted([CONTACT, "alice@blackcountry.nhs.uk"])
     row = outbox(env)["decision_recorded"]
@@ -524,7 +530,7 @@ def test_a_sender_killed_mid_batch_leaves_the_rest_to_the_rerun_once(env, tmp_pa
     decided(env, tmp_path)
     env.upload("alice", "other.xlsx", write(clean(1, reference="ISAP-2026-042"), tmp_path / "o.xlsx").read_bytes())
     rows = env.outbox("ada")
-    assert len(rows) == 5
+    assert len(rows) == 6  # with the decision proposed to the second reviewer
     smtp.hold = 3
     mail = {"ISAP_SMTP_HOST": "127.0.0.1", "ISAP_SMTP_PORT": str(smtp.port), "ISAP_MAIL_FROM": "isap@england.nhs.uk"}
     proc = _cli(["notify", "send"], mail)
@@ -539,12 +545,12 @@ def test_a_sender_killed_mid_batch_leaves_the_rest_to_the_rerun_once(env, tmp_pa
     smtp.release.set()
     assert len(smtp.accepted) == 2
     counts = env.outbox_counts()
-    assert (counts["sent"], counts["sending"], counts["pending"]) == (2, 1, 2)
+    assert (counts["sent"], counts["sending"], counts["pending"]) == (2, 1, 3)
     # the rerun: with the lease in force the message the dead sender held waits; once it runs out, it goes
     rerun = _cli(["notify", "send"], mail)
     out, err = rerun.communicate(timeout=120)
     assert rerun.returncode == 0, err
-    assert out.strip() == "Sent 2, to retry later 0, failed 0"
+    assert out.strip() == "Sent 3, to retry later 0, failed 0"
     rerun = _cli(["notify", "send"], {**mail, "ISAP_NOTIFY_LEASE_SECONDS": "0"})
     out, err = rerun.communicate(timeout=120)
     assert rerun.returncode == 0, err
@@ -560,10 +566,10 @@ def test_without_a_mail_server_messages_are_written_once_to_the_folder(env, tmp_
     first = _cli(["notify", "send"], {})
     out, err = first.communicate(timeout=120)
     assert first.returncode == 0, err
-    assert out.strip() == "Sent 4, to retry later 0, failed 0"
+    assert out.strip() == "Sent 5, to retry later 0, failed 0"
     folder = tmp_path / "data" / "outbox"
     files = sorted(folder.glob("*.eml"))
-    assert len(files) == 4
+    assert len(files) == 5
     letter = next(f for f in files if f.name.startswith("decided"))
     msg = email.message_from_bytes(letter.read_bytes(), policy=email.policy.default)
     [pdf] = list(msg.iter_attachments())

@@ -15,6 +15,7 @@ from sqlalchemy import text
 
 from isap.review.service import NotFound
 from sample_submissions.proposals import clean, write
+from tests.panel import take
 
 REF = "ISAP-2026-014"
 
@@ -50,7 +51,7 @@ def test_another_organisations_reference_is_simply_a_proposal_of_ones_own(servic
         service.show("rita", REF)
     shown = service.show("rita", f"QHM/{REF}")
     assert (shown["title"], shown["state"], shown["name"]) == ("North East ICP", "submitted", f"QHM/{REF}")
-    service.take("rita", f"QHM/{REF}")
+    take(service, "rita", f"QHM/{REF}")
     assert service.show("otto", REF)["state"] == "in_review"
 
 

@@ -16,6 +16,7 @@ from isap.outputs.exports import neutralise, to_csv, to_junit, to_markdown
 from isap.rules.engine import check_file
 from isap.rules.sources import readable
 from sample_submissions.proposals import Layout, clean, write
+from tests.panel import decide, take
 
 PAYLOADS = ["=HYPERLINK(\"http://evil.example\",\"x\")", "+cmd|' /C calc'!A0", "-2+3+cmd|' /C calc'!A0",
             "@SUM(1+1)*cmd|' /C calc'!A0", "\t=1+1", "\r=1+1"]
@@ -160,8 +161,8 @@ def reviewed(service, tmp_path):
     service.upload("alice", "v1.xlsx", write(p, tmp_path / "v1.xlsx").read_bytes())
     service.acknowledge("alice", ref, "REL011", "CVS joins via the alliance board.")
     service.submit("alice", ref)
-    service.take("rita", ref)
-    service.decide("rita", ref, "approved_with_conditions",
+    take(service, "rita", ref)
+    decide(service, "rita", ref, "approved_with_conditions",
                    {"capitalisation": "green", "transparency": "amber", "service_scope": "green",
                     "relationships": "red", "governance": "green"}, "Sound case; relationships need work.",
                    [ConditionInput("Sign heads of terms with all practices", "ICB primary care lead",

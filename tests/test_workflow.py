@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from isap.review.service import ConditionInput, Conflict, Forbidden, NotFound, Refused, WorkflowError
 from sample_submissions.proposals import clean, write
+from tests.panel import decide, second_reviewer, take
 
 REF = "ISAP-2026-014"
 RATINGS = {"capitalisation": "green", "transparency": "amber", "service_scope": "green",
@@ -46,14 +47,14 @@ def test_journey_from_upload_to_assured(service, tmp_path):
         service.submit("alice", REF)
     service.acknowledge("alice", REF, "REL011", "The CVS joins through the alliance board from year 2.")
     service.submit("alice", REF)
-    service.take("rita", REF)
-    service.decide("rita", REF, "returned", RATINGS, "Engagement evidence is thin: add the LMC minutes.")
+    take(service, "rita", REF)
+    decide(service, "rita", REF, "returned", RATINGS, "Engagement evidence is thin: add the LMC minutes.")
     assert service.show("alice", REF)["state"] == "returned"
     r = service.upload("alice", "v3.xlsx", book(tmp_path, proposal(1), "v3.xlsx"))
     assert r.version == 3 and r.warnings == 0
     service.submit("alice", REF)
-    service.take("rita", REF)
-    service.decide("rita", REF, "approved_with_conditions", RATINGS, "A sound strategic case.",
+    take(service, "rita", REF)
+    decide(service, "rita", REF, "approved_with_conditions", RATINGS, "A sound strategic case.",
                    [ConditionInput("Publish the engagement report", "ICB programme director",
                                    __import__("datetime").date(2027, 1, 31))])
     shown = service.show("alice", REF)
@@ -66,13 +67,13 @@ def test_journey_from_upload_to_assured(service, tmp_path):
     service.answer_condition("alice", REF, cond["id"], "Published on the ICB website, 12 January.")
     service.discharge("rita", REF, cond["id"], "Seen and checked.")
     service.submit("alice", REF)
-    service.take("rita", REF)
-    service.decide("rita", REF, "approved", RATINGS, "Preferred bidder meets the standards.")
+    take(service, "rita", REF)
+    decide(service, "rita", REF, "approved", RATINGS, "Preferred bidder meets the standards.")
     # checkpoint 3
     service.upload("alice", "v5.xlsx", book(tmp_path, proposal(3), "v5.xlsx"))
     service.submit("alice", REF)
-    service.take("rita", REF)
-    service.decide("rita", REF, "approved", RATINGS, "Ready to mobilise.")
+    take(service, "rita", REF)
+    decide(service, "rita", REF, "approved", RATINGS, "Ready to mobilise.")
     final = service.show("rita", REF)
     assert final["state"] == "assured"
     assert [v["number"] for v in final["versions"]] == [1, 2, 3, 4, 5]
@@ -198,10 +199,10 @@ def test_roles(service, tmp_path):
     service.upload("alice", "a.xlsx", book(tmp_path, proposal(1)))
     service.submit("alice", REF)
     with pytest.raises(Forbidden):
-        service.take("alice", REF)
-    service.take("rita", REF)
+        take(service, "alice", REF)
+    take(service, "rita", REF)
     with pytest.raises(Forbidden):
-        service.decide("alice", REF, "approved", RATINGS, "self-approval")
+        decide(service, "alice", REF, "approved", RATINGS, "self-approval")
     with pytest.raises(Forbidden):
         service.upload("rita", "a.xlsx", book(tmp_path, proposal(1), "r.xlsx"))
     with pytest.raises(NotFound, match="unknown user"):
@@ -220,10 +221,10 @@ def test_roles(service, tmp_path):
 def test_decide_guards_change_nothing(service, tmp_path, ratings, rationale, outcome, conditions, match):
     service.upload("alice", "a.xlsx", book(tmp_path, proposal(1)))
     service.submit("alice", REF)
-    service.take("rita", REF)
+    take(service, "rita", REF)
     before = service.show("rita", REF)
     with pytest.raises(WorkflowError, match=match):
-        service.decide("rita", REF, outcome, ratings, rationale, conditions)
+        decide(service, "rita", REF, outcome, ratings, rationale, conditions)
     after = service.show("rita", REF)
     assert after == before
 
@@ -231,8 +232,8 @@ def test_decide_guards_change_nothing(service, tmp_path, ratings, rationale, out
 def test_halted_is_terminal(service, tmp_path):
     service.upload("alice", "a.xlsx", book(tmp_path, proposal(1)))
     service.submit("alice", REF)
-    service.take("rita", REF)
-    service.decide("rita", REF, "halted", RATINGS, "Not affordable.")
+    take(service, "rita", REF)
+    decide(service, "rita", REF, "halted", RATINGS, "Not affordable.")
     assert service.show("alice", REF)["state"] == "halted"
     with pytest.raises(Refused):
         service.upload("alice", "b.xlsx", book(tmp_path, proposal(1, provider_type="NHS foundation trust"), "b.xlsx"))
@@ -245,9 +246,9 @@ def test_refused_paths(service, tmp_path):
     with pytest.raises(Refused, match="is for checkpoint 2"):
         service.submit("alice", REF)
     with pytest.raises(Refused, match="only a submitted proposal"):
-        service.take("rita", REF)
+        take(service, "rita", REF)
     with pytest.raises(Refused, match="only a proposal in review"):
-        service.decide("rita", REF, "approved", RATINGS, "x")
+        decide(service, "rita", REF, "approved", RATINGS, "x")
     service.upload("alice", "b.xlsx", book(tmp_path, proposal(1), "cp1.xlsx"))
     service.submit("alice", REF)
     with pytest.raises(Refused, match="draft or returned"):
@@ -289,7 +290,7 @@ def test_two_concurrent_sessions_second_is_refused(service, tmp_path):
     def act(user):
         barrier.wait()
         try:
-            service.take(user, REF, expected_version=seen)
+            take(service, user, REF, expected_version=seen)
             outcomes[user] = "ok"
         except Conflict as exc:
             outcomes[user] = exc
@@ -357,7 +358,7 @@ def test_cli_errors_are_one_line(tmp_path):
     assert isap("user", "add", "alice", "--role", "commissioner", "--org", "QUA").returncode == 0
     r = isap("submit", "ISAP-2026-001", "--as", "alice")
     assert r.returncode == 1 and r.stderr.count("\n") == 1 and "no proposal" in r.stderr
-    r = isap("review", "decide", "ISAP-2026-001", "--outcome", "approved", "--condition", "x|y|31/01/2027",
+    r = isap("review", "propose", "ISAP-2026-001", "--outcome", "approved", "--condition", "x|y|31/01/2027",
              "--as", "alice")
     assert r.returncode == 1 and "not a date" in r.stderr
     path = write(copy.deepcopy(clean(1, reference="ISAP-2026-001")), tmp_path / "w.xlsx")
@@ -418,46 +419,49 @@ def test_dashboard_refuses_an_unusable_secrets_file(tmp_path, content, message):
 def _in_review(service, tmp_path):
     service.upload("alice", "a.xlsx", book(tmp_path, proposal(1)))
     service.submit("alice", REF)
-    service.take("rita", REF)
-    service.add_user("rob", "reviewer")
+    take(service, "rita", REF)
+    service.add_user("rob", "reviewer", body="nhs_improvement")
 
 
-def test_concurrent_decisions_the_loser_is_told_someone_else_changed_it(service, tmp_path):
-    """The losing reviewer reads the proposal in review, then the winner's decision lands: a clean Conflict.
+def test_concurrent_countersignatures_the_loser_is_told_someone_else_changed_it(service, tmp_path):
+    """Two second reviewers countersign the same proposed decision at once: the loser gets a clean Conflict.
 
     The interleaving is made certain with the database's own statement hook: rob's transaction pauses just
-    before it reads the open review until rita's decision is committed.
+    before its first write until nina's countersignature is committed.
     """
     from sqlalchemy import event
 
     _in_review(service, tmp_path)
-    rita_done, rob_waiting = threading.Event(), threading.Event()
+    service.propose("rita", REF, "approved", RATINGS, "A sound strategic case.")
+    second_reviewer(service)
+    for reviewer in ("nina", "rob"):
+        service.declare(reviewer, REF)
+    nina_done, rob_waiting = threading.Event(), threading.Event()
     rob = threading.local()
 
     def pause(conn, cursor, statement, params, context, executemany):
-        if getattr(rob, "active", False) and statement.lstrip().upper().startswith("SELECT") \
-                and "FROM review" in statement:
+        if getattr(rob, "active", False) and statement.lstrip().upper().startswith(("UPDATE", "INSERT")):
             rob.active = False
             rob_waiting.set()
-            assert rita_done.wait(30)
+            assert nina_done.wait(30)
 
     event.listen(service.engine, "before_cursor_execute", pause)
     outcome: dict[str, object] = {}
 
-    def rob_decides():
+    def rob_countersigns():
         rob.active = True
         try:
-            service.decide("rob", REF, "halted", RATINGS, "Not viable.")
+            service.countersign("rob", REF)
             outcome["rob"] = "ok"
         except Exception as exc:  # noqa: BLE001 - the test looks at exactly what the loser got
             outcome["rob"] = exc
 
     try:
-        t = threading.Thread(target=rob_decides)
+        t = threading.Thread(target=rob_countersigns)
         t.start()
         assert rob_waiting.wait(30)
-        service.decide("rita", REF, "approved", RATINGS, "A sound strategic case.")
-        rita_done.set()
+        service.countersign("nina", REF)
+        nina_done.set()
         t.join(60)
     finally:
         event.remove(service.engine, "before_cursor_execute", pause)
@@ -466,10 +470,11 @@ def test_concurrent_decisions_the_loser_is_told_someone_else_changed_it(service,
     shown = service.show("rita", REF)
     assert (shown["state"], shown["checkpoint"]) == ("draft", 2)
     assert [h["action"] for h in shown["history"] if h["action"].startswith("decide")] == ["decide:approved"]
+    assert shown["reviews"][-1]["decision"]["countersigned_by_user"] == "nina"
 
 
-def test_concurrent_decisions_in_two_processes(db_url, tmp_path):
-    """Two `isap review decide` processes at once: one decides, the other gets the clean refusal."""
+def test_concurrent_countersignatures_in_two_processes(db_url, tmp_path):
+    """Two `isap review countersign` processes at once: one countersigns, the other gets the clean refusal."""
     import subprocess
     import sys
 
@@ -480,25 +485,28 @@ def test_concurrent_decisions_in_two_processes(db_url, tmp_path):
     service = Service(engine_for(db_url), FileStore(tmp_path / "files"))
     service.add_organisation("QUA", "NHS Black Country ICB")
     service.add_user("alice", "commissioner", "QUA")
-    service.add_user("rita", "reviewer")
+    service.add_user("rita", "reviewer", body="nhs_england")
+    service.add_user("rob", "reviewer", body="nhs_improvement")
+    second_reviewer(service)
     env = {**os.environ, "ISAP_DATABASE_URL": db_url, "ISAP_DATA_DIR": str(tmp_path / "data")}
-    ratings = [a for d, r in RATINGS.items() for a in ("--rating", f"{d}={r}")]
     for attempt in range(2):
         ref = f"ISAP-2026-0{20 + attempt}"
         service.upload("alice", f"{ref}.xlsx", book(tmp_path, clean(1, reference=ref), f"{ref}.xlsx"))
         service.submit("alice", ref)
-        service.take("rita", ref)
-        procs = [subprocess.Popen([sys.executable, "-m", "isap.cli", "review", "decide", ref, "--outcome", outcome,
-                                   *ratings, "--rationale", "Both reviewers at once.", "--as", "rita"],
+        take(service, "rita", ref)
+        service.propose("rita", ref, "approved", RATINGS, "Both second reviewers at once.")
+        for reviewer in ("nina", "rob"):
+            service.declare(reviewer, ref)
+        procs = [subprocess.Popen([sys.executable, "-m", "isap.cli", "review", "countersign", ref, "--as", who],
                                   env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                 for outcome in ("approved", "halted")]
+                 for who in ("nina", "rob")]
         results = [(p.wait(120), *p.communicate()) for p in procs]
         codes = sorted(r[0] for r in results)
         errors = [r[2] for r in results if r[0]]
         assert codes == [0, 1], results
         assert "unexpected failure" not in errors[0] and "Traceback" not in errors[0], errors
-        assert ("changed by someone else" in errors[0] or "only a proposal in review can be decided" in errors[0]), \
-            errors
+        assert ("changed by someone else" in errors[0] or "only a proposal in review can be countersigned"
+                in errors[0] or "no proposed decision" in errors[0]), errors
         decisions = [h for h in service.show("rita", ref)["history"] if h["action"].startswith("decide")]
         assert len(decisions) == 1
 

@@ -555,18 +555,26 @@ def history_tab(svc: Service, user: dict, d: dict) -> None:
 def review_tab(svc: Service, user: dict, d: dict) -> None:
     for r in d["reviews"]:
         dec = r["decision"]
-        st.markdown(fmt("**Checkpoint {}**, version {}, reviewer {}: {}", r["checkpoint"], r["version"],
-                        r["reviewer"], labels.code(dec["outcome"]) if dec else "in progress"))
+        st.markdown(fmt("**Checkpoint {}**, version {}, lead reviewer {}: {}", r["checkpoint"], r["version"],
+                        r.get("lead") or r["reviewer"], labels.code(dec["outcome"]) if dec else "in progress"))
         if r["ratings"]:
             # each rating as a badge in its colour; the words say it too, for anyone who cannot see colour
             template = " ".join(":" + labels.RATING_COLOURS.get(v, "gray") + "-badge[{}: {}]"
                                 for v in r["ratings"].values())
             st.markdown(fmt(template, *[w for k, v in r["ratings"].items()
                                         for w in (labels.domain(k), labels.code(v))]))
+            rated_by = r.get("rated_by") or {}
+            st.caption(fmt("Rated by: {}", "; ".join(f"{labels.domain(k)}: {rated_by.get(k, '')}"
+                                                     for k in r["ratings"])))
         if dec:
+            if dec.get("countersigned_by"):
+                st.caption(fmt("Proposed by {} and countersigned by {}.", dec["proposed_by"],
+                               dec["countersigned_by"]))
             st.caption(md(dec["rationale"]))
+    panel_section(d)
     for c in d["comments"]:
         st.markdown(fmt("> {}  \n— {}, {}", c["text"], c["author"], labels.when(c["at"])))
+    panel_actions(svc, user, d)
     ref = d["name"]
     offer = Offer(d)
     decided = latest_decision(d)
@@ -621,9 +629,12 @@ def anchor(part: str) -> None:
 
 
 def decision_form(svc: Service, user: dict, d: dict, offer: Offer) -> None:
-    """The checkpoint decision.  A decision that lacks anything records nothing, and the summary at the top of
-    the form lists every missing part at once, each linking to its field, as the GOV.UK error summary does."""
+    """The lead reviewer's proposed checkpoint decision, which takes effect at a second reviewer's countersignature
+    (docs/workflow.md, "The review panel").  A proposal that lacks anything records nothing, and the summary at the
+    top of the form lists every missing part at once, each linking to its field, as the GOV.UK error summary does;
+    a domain a panel member has rated already needs no rating here."""
     ref = d["name"]
+    rated = current_ratings(d)
     with st.form("decide"):
         st.subheader(fmt("Checkpoint {} decision", d["checkpoint"]))
         summary = st.empty()  # filled after the button, above the fields
@@ -657,28 +668,117 @@ def decision_form(svc: Service, user: dict, d: dict, offer: Offer) -> None:
                 "due": st.column_config.DateColumn("Due date", format="D MMM YYYY",
                                                    min_value=dt.date.today()),
             })
-        if not st.form_submit_button("Record decision", type="primary", **offer.disabled(Action.DECIDE)):
+        st.caption("A domain a panel member has rated needs no rating here; a rating here replaces theirs. The "
+                   "decision takes effect when a second reviewer countersigns it.")
+        if not st.form_submit_button("Propose decision", type="primary", **offer.disabled(Action.DECIDE)):
             return
         conds = condition_inputs(conditions)
         given = {k: v for k, v in ratings.items() if v}
         chosen = Outcome(outcome) if outcome else None
-        todo = [(g.part, g.todo) for g in decision_gaps(chosen, given, rationale,
+        todo = [(g.part, g.todo) for g in decision_gaps(chosen, {**rated, **given}, rationale,
                                                           0 if isinstance(conds, str) else len(conds))]
         if isinstance(conds, str):
             todo.append(("conditions", conds))
         if todo:
             summary.error(fmt(error_summary(todo), *(words for _, words in todo)))
             return
-        state, cp = outcome_effect(chosen, d["checkpoint"])
-        act(svc.decide, user["username"], ref, outcome, given, rationale, conds, expected_version=d["version"],
-            success="Decision recorded. " + after_decision(state, cp, ref, d.get("commissioner_name")
-                                                           or d["commissioner"]))
+        act(svc.propose, user["username"], ref, outcome, given, rationale, conds, expected_version=d["version"],
+            success="Decision proposed: it waits for a second reviewer's countersignature.")
+
+
+def current_ratings(d: dict) -> dict[str, str]:
+    """The ratings the panel has given so far in the review of the current checkpoint, by domain."""
+    review = d["reviews"][-1] if d["reviews"] else None
+    if review is None or review["decision"] or review["checkpoint"] != d["checkpoint"]:
+        return {}
+    return dict(review["ratings"])
 
 
 def error_summary(todo: list[tuple[str, str]]) -> str:
     """The GOV.UK error summary's Markdown template: a heading, then each missing part as a link to its field
     (the anchors are constants; the words go in through `fmt`)."""
     return "**There is a problem**\n\n" + "\n".join(f"- [{{}}](#{ANCHORS[part]})" for part, _ in todo)
+
+
+def panel_section(d: dict) -> None:
+    """The review panel: who leads, who declared what, and the decision that waits for countersignature."""
+    panel = d.get("panel") or {}
+    declarations = panel.get("declarations") or []
+    if not (declarations or panel.get("proposed") or panel.get("lead")):
+        return
+    st.subheader("Review panel")
+    if panel.get("lead"):
+        st.markdown(fmt("Lead reviewer: {}", panel["lead"]))
+    for x in declarations:
+        body = labels.code(x["body"]) if x.get("body") else "no body recorded"
+        if x["conflict"]:
+            st.markdown(fmt("- {} ({}): declared a conflict of interest with {}, so takes no part. {}", x["name"],
+                            body, x["organisation"], x["note"] or ""))
+        else:
+            st.markdown(fmt("- {} ({}): no conflict of interest declared, {}", x["name"], body,
+                            labels.when(x["at"])))
+    for p in panel.get("proposed") or []:
+        if p["status"] == "waiting":
+            st.info(fmt("Waiting for countersignature: {} proposed {}. {}", p["proposer"], labels.code(p["outcome"]),
+                        p["rationale"]))
+            for n, c in enumerate(p["conditions"], start=1):
+                st.markdown(fmt("{}. {} (owner {}, due {})", n, c["text"], c["owner"], c["due_date"]))
+        elif p["status"] == "sent_back":
+            st.caption(fmt("Sent back by {}: {} (the proposal was {})", p["closed_by"] or "", p["note"] or "",
+                           labels.code(p["outcome"])))
+
+
+def panel_actions(svc: Service, user: dict, d: dict) -> None:
+    """Declare interests, rate a domain, countersign or send back: as the state machine offers them."""
+    ref, offer = d["name"], Offer(d)
+    if offer.listed(Action.DECLARE):
+        with st.form("declare"):
+            st.markdown("**Declare your interests in this proposal**")
+            conflict = st.radio("Declaration", ("I have no conflict of interest", "I have a conflict of interest"),
+                                key="declare-kind")
+            organisation = st.text_input("The organisation the conflict is with", key="declare-org",
+                                         max_chars=TextKind.CONFLICT_WITH.max_chars)
+            note = st.text_area("What the conflict is", key="declare-note",
+                                max_chars=TextKind.DECLARATION.max_chars)
+            if st.form_submit_button("Declare", **offer.disabled(Action.DECLARE)):
+                has_conflict = conflict.endswith("a conflict of interest")
+                act(svc.declare, user["username"], ref, organisation if has_conflict else None,
+                    note if has_conflict else None, conflict=has_conflict, success="Declaration recorded.")
+        offer.explain(Action.DECLARE)
+    if offer.listed(Action.RATE):
+        with st.form("rate"):
+            st.markdown("**Rate a domain** (your name goes on the rating)")
+            c1, c2 = st.columns(2)
+            domain = c1.selectbox("Domain", tuple(dom.value for dom in AssuranceDomain), key="rate-domain",
+                                  format_func=labels.domain)
+            rating = c2.selectbox("Rating", tuple(r.value for r in RATED), key="rate-rating",
+                                  format_func=labels.code)
+            if st.form_submit_button("Rate", **offer.disabled(Action.RATE)):
+                act(svc.rate, user["username"], ref, domain, rating, success="Rating recorded.")
+        offer.explain(Action.RATE)
+    if offer.listed(Action.COUNTERSIGN) or offer.listed(Action.SEND_BACK):
+        c1, c2 = st.columns(2)
+        if offer.listed(Action.COUNTERSIGN):
+            if c1.button("Countersign the decision", type="primary", **offer.disabled(Action.COUNTERSIGN)):
+                act(svc.countersign, user["username"], ref, expected_version=d["version"],
+                    success="Countersigned: the decision has taken effect. " + after_countersignature(d))
+            offer.explain(Action.COUNTERSIGN, c1)
+        if offer.listed(Action.SEND_BACK):
+            with c2.form("send-back"):
+                note = st.text_area("Note to the lead reviewer", key="send-back-note",
+                                    max_chars=TextKind.SEND_BACK_NOTE.max_chars)
+                if st.form_submit_button("Send the decision back", **offer.disabled(Action.SEND_BACK)):
+                    act(svc.send_back, user["username"], ref, note, expected_version=d["version"],
+                        success="Sent back to the lead reviewer.")
+
+
+def after_countersignature(d: dict) -> str:
+    """What happens now, once the decision waiting for countersignature takes effect."""
+    waiting = next((p for p in (d.get("panel") or {}).get("proposed") or [] if p["status"] == "waiting"), None)
+    if waiting is None:
+        return ""
+    state, cp = outcome_effect(Outcome(waiting["outcome"]), d["checkpoint"])
+    return after_decision(state, cp, d["name"], d.get("commissioner_name") or d["commissioner"])
 
 
 def condition_inputs(table: pd.DataFrame) -> list[ConditionInput] | str:

@@ -1,5 +1,6 @@
-"""Reviewers: the work waiting for review, overdue first then the oldest, with who has each; every other
-proposal a filter away; charts of the queue over time and of the waits against the target."""
+"""Reviewers: the work waiting for review, overdue first then the oldest, with who has each and the proposed
+decisions waiting for a second reviewer's countersignature; every other proposal a filter away; charts of the queue
+over time and of the waits against the target."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from dashboards import labels
 from dashboards.render import fmt, plain
 from dashboards.resources import service
 from dashboards.session import me
-from dashboards.widgets import guarded, open_proposal, opened_row, row_opens_caption, wrapping_table
+from dashboards.widgets import REF, TAB, guarded, open_proposal, opened_row, row_opens_caption, wrapping_table
 from isap.review.lifecycle import State
 
 WAITING = (State.SUBMITTED, State.IN_REVIEW)  # the queue's work: shown unless other states are chosen
@@ -28,12 +29,14 @@ def review_queue_page() -> None:
         return
     frame = pd.DataFrame(rows)
     frame["reference"] = frame["name"]  # with the lead commissioner's code where two organisations share it
-    c = st.columns(5)
+    c = st.columns(6)
     c[0].metric("Waiting to be taken", int((frame["state"] == State.SUBMITTED).sum()))
     c[1].metric("In review", int((frame["state"] == State.IN_REVIEW).sum()))
-    c[2].metric("Overdue", int(frame["overdue"].sum()))
-    c[3].metric("Late", int(frame["late"].sum()))
-    c[4].metric("Assured", int((frame["state"] == State.ASSURED).sum()))
+    c[2].metric("Waiting for countersignature", int(frame["waiting_for_countersignature"].sum()))
+    c[3].metric("Overdue", int(frame["overdue"].sum()))
+    c[4].metric("Late", int(frame["late"].sum()))
+    c[5].metric("Assured", int((frame["state"] == State.ASSURED).sum()))
+    countersign_list(frame)
     st.bar_chart(frame.groupby(["checkpoint", "state"]).size().unstack(fill_value=0).rename(columns=labels.code),
                  height=220,
                  x_label="Checkpoint", y_label="Proposals")
@@ -69,8 +72,10 @@ def review_queue_page() -> None:
     ordered["overdue"] = ordered["overdue"].map({True: "⚠ OVERDUE", False: ""})
     # late: a planned submission date has passed without a submission (docs/workflow.md, "Calendar")
     ordered["late"] = ordered["late"].map({True: "⚠ LATE", False: ""})
-    # the key columns first, so state, waiting time, overdue, lateness and who has it are on screen
+    # the key columns first, so state, waiting time, overdue, lateness, who has it and whether its proposed
+    # decision waits for countersignature are on screen
     shown, config = labels.table(ordered, ["reference", "state", "working_days_in_state", "overdue", "late", "reviewer",
+                                           "panel",
                                            "checkpoint", "title", "commissioner", "provider_type"], codes=("state",))
     row_opens_caption()
     event = wrapping_table(shown, config, on_select="rerun", selection_mode="single-row", key="queue-table")
@@ -84,6 +89,18 @@ def review_queue_page() -> None:
         states_chart(history)
     st.subheader("Working days waiting for review")
     waiting_chart(view, target)
+
+
+def countersign_list(frame: pd.DataFrame) -> None:
+    """The proposed decisions that wait for a second reviewer's countersignature, each a link to its Review tab."""
+    waiting = frame[frame["waiting_for_countersignature"]]
+    if waiting.empty:
+        return
+    st.subheader("Waiting for countersignature")
+    for row in waiting.itertuples():
+        st.page_link("views/proposal.py", label=fmt("{}: {}. {}", plain(row.reference, 40), plain(row.title, 80),
+                                                     plain(row.panel, 120)),
+                     query_params={REF: row.reference, TAB: "Review"})
 
 
 def states_chart(history: list[dict]) -> None:

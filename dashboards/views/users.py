@@ -20,12 +20,15 @@ from dashboards.resources import service
 from dashboards.widgets import act, guarded
 from isap.review import wording
 from isap.review.capabilities import Capability
+from isap.review.lifecycle import BODY_LABELS
+from isap.review.limits import TextKind
 from isap.review.regions import Region
 from isap.review.service import Forbidden
 
 STATE_WORDS = {"enabled": "Enabled", "disabled": "Disabled"}
 PICK = "users_pick"
 ORG_PICK = "org_pick"
+BODY_WORDS = {b.value: label for b, label in BODY_LABELS.items()}
 
 
 def users_page() -> None:
@@ -47,6 +50,8 @@ def users_page() -> None:
         "User": plain(r["username"]),
         "Role": plain(wording.code(r["role"])),
         "Organisation": plain(r["organisation"] or ""),
+        "Name and job title": plain(", ".join(x for x in (r.get("display_name"), r.get("job_title")) if x)),
+        "Body": BODY_WORDS.get(r.get("body") or "", ""),
         "State": STATE_WORDS.get(r["state"], plain(r["state"])),
         "Last sign-in": wording.when(r["last_sign_in"]) or "never",
         "Open sessions": r["open_sessions"],
@@ -73,6 +78,20 @@ def access(svc, me: str, rows: list[dict]) -> None:
         act(svc.disable_user, picked, actor=me, success=f"{plain(picked)} is disabled; their sessions ended.")
     if second.button("End sessions", key="users_end_sessions"):
         act(svc.end_sessions, picked, actor=me, success=f"The sessions of {plain(picked)} ended.")
+    if st.session_state.get("users_details_of") != picked:  # the fields start from the chosen user's values
+        st.session_state["users_details_of"] = picked
+        st.session_state["users_display_name"] = row.get("display_name") or ""
+        st.session_state["users_job_title"] = row.get("job_title") or ""
+    with st.form("users_details"):
+        st.markdown("**How letters and reports name them**")
+        name = st.text_input("Display name", key="users_display_name", max_chars=TextKind.PERSON_DETAIL.max_chars)
+        title = st.text_input("Job title", key="users_job_title", max_chars=TextKind.PERSON_DETAIL.max_chars)
+        bodies = ["", *BODY_WORDS]
+        body = st.selectbox("Body (reviewers)", bodies, index=bodies.index(row.get("body") or ""),
+                            key="users_body", format_func=lambda b: BODY_WORDS.get(b, "None"))
+        if st.form_submit_button("Save name, job title and body"):
+            act(svc.set_user_details, picked, name, title, body, actor=me,
+                success=f"Saved the name, job title and body of {plain(picked)}.")
     with st.form("users_password", clear_on_submit=True):
         new = st.text_input("Set a new password", type="password", key="users_new_password",
                             autocomplete="new-password")

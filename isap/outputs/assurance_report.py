@@ -74,13 +74,15 @@ def report_context(service: Service, actor: str, reference: str, checkpoint: int
                       thread=[dict(m, step_label=QueryStep(m["step"]).label, at_words=wording.when(m["at"]))
                               for m in q["thread"]])
                  for q in d.get("queries", []) if q["checkpoint"] == checkpoint],
+        # the panel's declarations of interests up to this checkpoint, printed so conflicts are handled openly
+        declarations=[x for x in d.get("panel", {}).get("declarations", []) if x["checkpoint"] <= checkpoint],
         history=[dict(h, event=wording.event(h["action"]), **wording.history_row(h)) for h in d["history"]
                  if h["checkpoint"] == checkpoint],
         # everything a person reads, in the words of isap.review.wording
         words=dict(
             state=wording.state(d["state"]),
             uploaded=wording.when(version["uploaded_at"]) if version else "",
-            ratings=rating_words(review["ratings"]) if review else [],
+            ratings=rating_words(review["ratings"], review.get("rated_by")) if review else [],
             outcome=wording.outcome(review["decision"]["outcome"]) if review and review["decision"] else "",
             decided_on=wording.day(review["decision"]["at"]) if review and review["decision"] else "",
             started_on=wording.day(review["started_at"]) if review else "",
@@ -91,11 +93,11 @@ def report_context(service: Service, actor: str, reference: str, checkpoint: int
     )
 
 
-def rating_words(ratings: dict) -> list[tuple[str, str, str]]:
+def rating_words(ratings: dict, rated_by: dict | None = None) -> list[tuple[str, str, str, str]]:
     """Each domain's rating in words, in the order of the assurance domains (any other after them): the domain,
-    the rating, and the rating's code (for its colour)."""
+    the rating, the rating's code (for its colour), and who gave it (by name and job title, where known)."""
     order = [d.value for d in AssuranceDomain if d.value in ratings]
-    return [(wording.domain(k), wording.code(ratings[k]), ratings[k])
+    return [(wording.domain(k), wording.code(ratings[k]), ratings[k], (rated_by or {}).get(k, ""))
             for k in order + [k for k in ratings if k not in order]]
 
 

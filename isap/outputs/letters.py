@@ -197,9 +197,9 @@ def _decision_review(ctx: dict) -> dict:
     return decided[-1]
 
 
-def _ratings_rows(ratings: dict) -> tuple[list[list], list[dict]]:
-    rated = rating_words(ratings)
-    return [[d, r] for d, r, _ in rated], [{1: RATING_FILL.get(code)} for _, _, code in rated]
+def _ratings_rows(review: dict) -> tuple[list[list], list[dict]]:
+    rated = rating_words(review["ratings"], review.get("rated_by"))
+    return [[d, r, by] for d, r, _, by in rated], [{1: RATING_FILL.get(code)} for _, _, code, _ in rated]
 
 
 # --- the checkpoint assurance report -------------------------------------------------------------------------
@@ -274,16 +274,25 @@ def report_pdf_from_context(ctx: dict) -> bytes:
 
     doc.heading("Domain ratings and decision")
     if review:
-        rows, fills = _ratings_rows(review["ratings"])
-        doc.table_of(["Domain", "Rating"], rows, (60, 40), fills)
+        rows, fills = _ratings_rows(review)
+        doc.table_of(["Domain", "Rating", "Rated by"], rows, (50, 30, 90), fills)
         if review.get("decision"):
             dec = review["decision"]
-            doc.para(f"Decision: {words['outcome']} by {dec['by']} on {words['decided_on']}.", style="B")
+            doc.para(f"Decision: {words['outcome']} on {words['decided_on']}, {_panel_words(dec)}.", style="B")
             doc.para(dec["rationale"])
         else:
-            doc.para(f"In review with {review['reviewer']}; no decision yet.")
+            doc.para(f"In review with {review.get('lead') or review['reviewer']}; no decision yet.")
     else:
         doc.para("Not yet reviewed at this checkpoint.")
+
+    doc.heading("Declarations of interests")
+    if ctx.get("declarations"):
+        doc.table_of(["Reviewer", "Checkpoint", "Declared", "Note"],
+                     [[x["name"], x["checkpoint"],
+                       f"A conflict of interest with {x['organisation']}: takes no part" if x["conflict"]
+                       else "No conflict", x["note"] or ""] for x in ctx["declarations"]], (50, 20, 50, 50))
+    else:
+        doc.para("None recorded.")
 
     doc.heading("Conditions")
     if ctx["conditions"]:
@@ -381,8 +390,9 @@ def letter_pdf_from_context(ctx: dict) -> bytes:
     doc.para(f"ISAP checkpoint {cp} ({_checkpoint_name(cp)}) decision: {p['reference']}, {p['title']}",
              style="B", size=11, h=5.5, gap=3)
     assessed = f"version {version['number']} of the proposal workbook" if version else "the proposal"
-    doc.para(f"NHS England has completed its review of {assessed} submitted for checkpoint {cp} of the Integrated "
-             f"Support and Assurance Process, and recorded its decision on {_long_date(dec['at'])}.", h=5)
+    doc.para(f"NHS England and NHS Improvement have completed their joint review of {assessed} submitted for "
+             f"checkpoint {cp} of the Integrated Support and Assurance Process, and recorded their decision on "
+             f"{_long_date(dec['at'])}.", h=5)
 
     # the outcome, set apart so nobody misses it
     doc.set_fill_color(*GREY_FILL)
@@ -393,8 +403,8 @@ def letter_pdf_from_context(ctx: dict) -> bytes:
     doc.para(_next_steps(dec["outcome"], cp), h=5)
 
     doc.heading("Assurance ratings", size=11)
-    rows, fills = _ratings_rows(review["ratings"])
-    doc.table_of(["Domain", "Rating"], rows, (55, 30), fills, size=9)
+    rows, fills = _ratings_rows(review)  # who rated each domain is in the assurance report; the letter is signed
+    doc.table_of(["Domain", "Rating"], [row[:2] for row in rows], (55, 30), fills, size=9)
 
     doc.heading("Rationale", size=11)
     doc.para(dec["rationale"], h=5)
@@ -416,11 +426,15 @@ def letter_pdf_from_context(ctx: dict) -> bytes:
 
     if doc.will_page_break(30):
         doc.add_page()
-    doc.para("Yours sincerely,", gap=6)
-    doc.para(dec["by"], style="B", gap=0.5)
-    doc.para("For NHS England, Integrated Support and Assurance Process", size=9, color=MUTED, gap=4)
-    facts = (f"Decision recorded by {dec['by']} on {wording.when(dec['at'])}, in review "
-             f"with {review['reviewer']} since {wording.day(review['started_at'])}.")
+    doc.para("Yours sincerely,", gap=3)
+    # the panel signs: who proposed the decision and who countersigned it, by name and job title
+    doc.para(f"{dec.get('proposed_by') or 'A reviewer'}, who proposed the decision", style="B", gap=0.5)
+    if dec.get("countersigned_by"):
+        doc.para(f"{dec['countersigned_by']}, who countersigned it", style="B", gap=0.5)
+    doc.para("For NHS England and NHS Improvement, Integrated Support and Assurance Process", size=9, color=MUTED,
+             gap=4)
+    facts = (f"Decision took effect on {wording.when(dec['at'])}, in review since "
+             f"{wording.day(review['started_at'])}.")
     if version:
         facts += f" Workbook assessed: {version['filename']} (SHA-256 {version['sha256']})."
     if ctx.get("chain_head"):
@@ -429,6 +443,12 @@ def letter_pdf_from_context(ctx: dict) -> bytes:
         facts += f" Signed {_signature_text(ctx['chain_anchor'])}."
     doc.para(facts, size=7.5, color=MUTED, h=3.6)
     return bytes(doc.output())
+
+
+def _panel_words(dec: dict) -> str:
+    """Who made a decision, by name and job title (never a user name)."""
+    words = f"proposed by {dec.get('proposed_by') or 'a reviewer'}"
+    return words + (f" and countersigned by {dec['countersigned_by']}" if dec.get("countersigned_by") else "")
 
 
 def render_letter_pdf(service: Service, actor: str, reference: str, checkpoint: int) -> bytes:

@@ -128,6 +128,11 @@ class Policy(BaseModel):
         10, ge=0, le=260,
         description="Working days before a planned submission date that the proposal's commissioners and contact "
                     "are reminded of it (and reminded again once it passes without a submission).")
+    countersign_other_body: tuple[int, ...] = Field(
+        (2, 3),
+        description="The checkpoints at which a proposed decision must be countersigned by a reviewer of the other "
+                    "body (NHS England or NHS Improvement) than its proposer's; at the others any second reviewer "
+                    "may countersign. A decision always needs two reviewers.")
     working_days_calendar: str = Field(
         "GB-ENG", pattern=r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$",
         description="Bank holidays that working days leave out: ISO country and subdivision as the holidays "
@@ -212,6 +217,14 @@ class Policy(BaseModel):
             if not _DOMAIN_NAME.fullmatch(domain):
                 raise ValueError(f"{domain!r} is not a lower-case domain name (for example nhs.net)")
         return value
+
+    @field_validator("countersign_other_body")
+    @classmethod
+    def _checkpoints(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        for checkpoint in value:
+            if checkpoint not in (1, 2, 3):
+                raise ValueError(f"{checkpoint} is not a checkpoint (1, 2 or 3)")
+        return tuple(sorted(set(value)))
 
     @field_validator("working_days_calendar")
     @classmethod

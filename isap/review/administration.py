@@ -59,7 +59,9 @@ class Administration(UnitOfWork):
         return self._run(run)
 
     def add_user(self, username: str, role: str, org_code: str | None = None, password: str | None = None,
-                 email: str | None = None, actor: str | None = None) -> User:
+                 email: str | None = None, actor: str | None = None, display_name: str | None = None,
+                 job_title: str | None = None, body: str | None = None) -> User:
+        details = _person_details(display_name, job_title, body)
         if role not in PEOPLE:
             raise WorkflowError(f"role must be one of {', '.join(PEOPLE)}, not {role!r}")
         if role == Role.COMMISSIONER and not org_code:
@@ -83,10 +85,35 @@ class Administration(UnitOfWork):
             from isap.review.passwords import hash_password
 
             user = User(username=name, role=role, organisation_id=org_id, email=email,
-                        password_hash=hash_password(password, self.policy) if password else None)
+                        password_hash=hash_password(password, self.policy) if password else None,
+                        **{k: v for k, v in details.items() if v is not None})
             s.add(user)
             s.flush()
             self._audit(s, None, AuditKind.USER_ADDED, actor or "admin-cli", reason=f"{name} ({role})")
+            return user
+        return self._run(run)
+
+    def set_user_details(self, username: str, display_name: str | None = None, job_title: str | None = None,
+                         body: str | None = None, actor: str | None = None) -> User:
+        """Set how letters and reports name an account (display name, job title) and the national body a
+        reviewer works for; a value left as None is kept, "" clears it (administrators only)."""
+        details = _person_details(display_name, job_title, body)
+
+        def run(s: Session) -> User:
+            if actor is not None:
+                self._role(self._user(s, actor), Role.ADMIN)
+            user = self._user(s, username)
+            if user.role == Role.SYSTEM:
+                raise Refused(f"{username} is the automated checks' own account")
+            changed = []
+            for k, v in details.items():
+                if v is not None and (v or None) != getattr(user, k):
+                    setattr(user, k, v or None)
+                    changed.append(f"{k.replace('_', ' ')} {v!r}" if v else f"{k.replace('_', ' ')} cleared")
+            if changed:
+                s.add(user)
+                self._audit(s, None, AuditKind.USER_DETAILS_SET, actor or "admin-cli",
+                            reason=f"{user.username}: {'; '.join(changed)}")
             return user
         return self._run(run)
 
@@ -335,7 +362,8 @@ class Administration(UnitOfWork):
             open_now = dict(s.exec(select(SignInSession.user_id, func.count(SignInSession.id))
                                    .where(*self._open_sessions(now)).group_by(SignInSession.user_id)).all())
             return [{"username": u.username, "role": u.role, "organisation": codes.get(u.organisation_id),
-                     "email": u.email, "state": "enabled" if u.disabled_at is None else "disabled",
+                     "email": u.email, "display_name": u.display_name, "job_title": u.job_title, "body": u.body,
+                     "state": "enabled" if u.disabled_at is None else "disabled",
                      "disabled_at": iso_time(u.disabled_at) if u.disabled_at is not None else None,
                      "last_sign_in": iso_time(last[u.username]) if last.get(u.username) is not None else None,
                      "open_sessions": int(open_now.get(u.id, 0))}
@@ -474,3 +502,23 @@ def _account_address(email: str | None) -> str | None:
         return mail_address(email)
     except AddressRefused as exc:
         raise WorkflowError(f"{email!r} is not an e-mail address isap can send to: {exc}") from None
+
+
+def _person_details(display_name: str | None, job_title: str | None, body: str | None) -> dict[str, str | None]:
+    """A display name, job title and body as kept ("" clears one, None leaves it); a clear error otherwise."""
+    from isap.review.lifecycle import Body
+    from isap.review.limits import TextKind, checked_text
+
+    out: dict[str, str | None] = {
+        "display_name": None if display_name is None else checked_text(TextKind.PERSON_DETAIL, display_name),
+        "job_title": None if job_title is None else checked_text(TextKind.PERSON_DETAIL, job_title)}
+    if body is None:
+        out["body"] = None
+    else:
+        wanted = body.strip().lower().replace(" ", "_").replace("-", "_")
+        by_label = {b.label.lower().replace(" ", "_"): b.value for b in Body}
+        if wanted and wanted not in Body._value2member_map_ and wanted not in by_label:
+            raise WorkflowError(f"body must be {' or '.join(b.label for b in Body)} ({', '.join(Body)}), "
+                                f"not {body!r}")
+        out["body"] = by_label.get(wanted, wanted)
+    return out

@@ -19,7 +19,9 @@ event's time instead.
 
 A decision's event carries a seal of the decision and its ratings
 (`decision_record`), so `verify` also finds a decision or rating changed,
-added or removed after it was recorded.  What the chain alone cannot show, a
+added or removed after it was recorded; a panel member's rating, given before
+any decision, carries its own seal (`rating_record`) in the event that recorded
+it.  What the chain alone cannot show, a
 rewrite with every later hash recomputed, is shown against the signed anchors
 of `audit_anchors`.
 """
@@ -34,7 +36,7 @@ from sqlalchemy import event, select, text
 from sqlalchemy.engine import Connection, Engine
 
 from isap.review.wording import count
-from isap.store.models import AUDIT_CHAIN_GENESIS, AuditEvent, Decision, Rating, decision_record
+from isap.store.models import AUDIT_CHAIN_GENESIS, AuditEvent, Decision, Rating, decision_record, rating_record
 
 # pg_advisory_xact_lock key: any fixed 64-bit number that no other part of isap uses ("ISAP" + chain)
 _PG_LOCK_KEY = 0x49534150_0001
@@ -120,6 +122,7 @@ class _Walk:
     by_id: dict[int, str] = field(default_factory=dict)  # the hash at each place a known head names
     ids_of: dict[str, int] = field(default_factory=dict)  # where each known hash is
     records: dict[int, str] = field(default_factory=dict)  # decision id -> the seal its event carries
+    rating_records: dict[int, str] = field(default_factory=dict)  # a panel member's rating id -> its event's seal
     odd: list[str] = field(default_factory=list)  # seals that name no decision, or one sealed twice
 
 
@@ -159,14 +162,15 @@ def verify(connection: Connection, known: Iterable[KnownHead] = ()) -> Verificat
             if e.record is not None:
                 kind, _, rest = e.record.partition(":")
                 number = rest.partition(":")[0]
-                if kind != "decision" or not number.isdigit() or int(number) in w.records:
+                sealed = {"decision": w.records, "rating": w.rating_records}.get(kind)
+                if sealed is None or not number.isdigit() or int(number) in sealed:
                     w.odd.append(f"event {e.id} carries a seal isap did not write")
                 else:
-                    w.records[int(number)] = e.record
+                    sealed[int(number)] = e.record
             w.prev = e.hash
             w.count += 1
             w.last_id = e.id
-    problems = [*_unheld(known, w), *w.odd, *_unsealed(connection, w.records)]
+    problems = [*_unheld(known, w), *w.odd, *_unsealed(connection, w.records, w.rating_records)]
     return Verification(w.count, w.prev, problems=tuple(problems), head_id=w.last_id, known_heads=len(known))
 
 
@@ -186,12 +190,19 @@ def _unheld(known: list[KnownHead], w: _Walk) -> list[str]:
     return out
 
 
-def _unsealed(connection: Connection, records: dict[int, str]) -> list[str]:
-    """Decisions and ratings that do not match the seal their decision's event carries."""
+def _unsealed(connection: Connection, records: dict[int, str], rating_records: dict[int, str]) -> list[str]:
+    """Decisions and ratings that do not match the seal their decision's event carries, and panel members'
+    ratings that do not match the seal of their own event."""
     out = []
+    own_seals = []  # listed after the decisions' problems, which say more
     ratings: dict[int, list[Rating]] = {}
     for row in connection.execute(select(Rating.__table__).order_by(Rating.__table__.c.id)):
-        ratings.setdefault(row.review_id, []).append(Rating(**row._mapping))
+        r = Rating(**row._mapping)
+        ratings.setdefault(row.review_id, []).append(r)
+        own = rating_records.pop(r.id, None)
+        if own is not None and rating_record(r) != own:
+            own_seals.append(f"rating {r.id} was changed after it was recorded")
+    own_seals += [f"rating {i} was removed after it was recorded" for i in sorted(rating_records)]
     decided_reviews = set()
     for row in connection.execute(select(Decision.__table__).order_by(Decision.__table__.c.id)):
         d = Decision(**row._mapping)
@@ -203,8 +214,8 @@ def _unsealed(connection: Connection, records: dict[int, str]) -> list[str]:
             out.append(f"decision {d.id} or its ratings were changed after they were recorded")
     out += [f"decision {i} was removed after it was recorded" for i in sorted(records)]
     out += [f"rating {r.id} belongs to no recorded decision" for review_id, rs in ratings.items()
-            if review_id not in decided_reviews for r in rs]
-    return out
+            if review_id not in decided_reviews for r in rs if r.rated_by is None]
+    return out + own_seals
 
 
 def head(connection: Connection) -> tuple[int, str]:

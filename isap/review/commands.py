@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any, Iterable
 
@@ -35,6 +36,7 @@ from isap.review.unit_of_work import (
     WorkflowError,
     finding_place,
     finding_record,
+    person_words,
     readable_size,
     stored_name,
 )
@@ -44,15 +46,18 @@ from isap.store.models import (
     Comment,
     Condition,
     Decision,
+    Declaration,
     FindingRecord,
     Organisation,
     Proposal,
+    ProposedDecision,
     Rating,
     Review,
     SubmissionVersion,
     UnassignedUpload,
     User,
     decision_record,
+    rating_record,
 )
 from isap.store.originals import OriginalsError
 from isap.text import without_controls
@@ -378,8 +383,61 @@ class Commands(UnitOfWork):
             self._audit(s, p, AuditKind.COMMENTED, user.username, reason=text.strip())
         self._run(run)
 
-    def decide(self, actor: str, reference: str, outcome: str, ratings: dict[str, str], rationale: str,
-               conditions: Iterable[ConditionInput] = (), expected_version: int | None = None) -> None:
+    # ------------------------------------------------------------------ the review panel
+    def declare(self, actor: str, reference: str, conflict_with: str | None = None, note: str | None = None,
+                conflict: bool | None = None) -> bool:
+        """Record a reviewer's declaration of interests in a proposal: none, or a conflict with a named
+        organisation and a note (`conflict_with`).  Returns whether a conflict was declared."""
+        conflict_with = checked_text(TextKind.CONFLICT_WITH, conflict_with) or None
+        note = checked_text(TextKind.DECLARATION, note) or None
+        conflict = bool(conflict_with) if conflict is None else conflict
+        if conflict and not conflict_with:
+            raise WorkflowError("a declared conflict of interest names the organisation it is with")
+        if conflict and not note:
+            raise WorkflowError("a declared conflict of interest needs a note saying what it is")
+
+        def run(s: Session) -> bool:
+            user, p = self._allowed(s, Action.DECLARE, actor, reference)
+            s.add(Declaration(proposal_id=p.id, user_id=user.id, checkpoint=p.checkpoint, conflict=conflict,
+                              organisation=conflict_with, note=note, at=self.clock()))
+            # not a change of the proposal: one reviewer declaring does not make another's page out of date
+            if conflict:
+                self._audit(s, p, AuditKind.CONFLICT_DECLARED, user.username, reason=f"with {conflict_with}: {note}")
+            else:
+                self._audit(s, p, AuditKind.INTERESTS_DECLARED, user.username, reason=note)
+            return conflict
+        return self._run(run)
+
+    def rate(self, actor: str, reference: str, domain: str, rating: str) -> None:
+        """A panel member's rating of one assurance domain, with their name on it; a later rating of the same
+        domain replaces it (both are kept)."""
+        domain, rating = _domain_and_rating(domain, rating)
+
+        def run(s: Session) -> None:
+            user, p = self._allowed(s, Action.RATE, actor, reference)
+            self._rated(s, p, user, {domain: rating})
+            self._bump(s, p, None)
+        self._run(run)
+
+    def _rated(self, s: Session, p: Proposal, user: User, ratings: dict[str, str]) -> None:
+        """Keep ratings of the open review by `user`, each sealed in the event that records it."""
+        review = self._open_review(s, p)
+        if review is None:
+            raise Conflict(f"{p.reference} was changed by someone else since you loaded it; reload and try again")
+        for d in DOMAINS:
+            if d not in ratings:
+                continue
+            r = Rating(review_id=review.id, domain=d, rating=ratings[d], rated_by=user.id, rated_at=self.clock())
+            s.add(r)
+            s.flush()  # its id, which the seal covers
+            self._audit(s, p, AuditKind.DOMAIN_RATED, user.username,
+                        reason=f"{lifecycle.AssuranceDomain(d).label}: {ratings[d]}", record=rating_record(r))
+
+    def propose(self, actor: str, reference: str, outcome: str, ratings: dict[str, str], rationale: str,
+                conditions: Iterable[ConditionInput] = (), expected_version: int | None = None) -> None:
+        """The lead reviewer's proposed checkpoint decision: it takes effect only at a second reviewer's
+        countersignature.  `ratings` may rate any domain (replacing the panel's rating of it); every domain must
+        be rated, here or before."""
         rationale = checked_text(TextKind.RATIONALE, rationale)
         conditions = [ConditionInput(checked_text(TextKind.CONDITION, c.text),
                                      checked_text(TextKind.CONDITION_OWNER, c.owner), c.due_date) for c in conditions]
@@ -392,24 +450,55 @@ class Commands(UnitOfWork):
             raise WorkflowError(f"unknown assurance domain(s): {', '.join(unknown)} (use {', '.join(DOMAINS)})")
         if bad:
             raise WorkflowError(f"ratings must be green, amber or red: {', '.join(bad)}")
-        incomplete = lifecycle.decision_refusal(outcome, ratings, rationale, len(conditions))
-        if incomplete is not None:
-            raise Refused(incomplete.reason)
 
         def run(s: Session) -> None:
             user, p = self._allowed(s, Action.DECIDE, actor, reference)
-            review = s.exec(select(Review).where(Review.proposal_id == p.id, Review.decided_at.is_(None))
-                            .order_by(Review.id.desc())).first()
+            review = self._open_review(s, p)
             if review is None:
-                # another reviewer's decision landed between reading the proposal and reading its review
                 raise Conflict(f"{reference} was changed by someone else since you loaded it; reload and try again")
-            review.decided_at = self.clock()
-            s.add(review)
-            rated = [Rating(review_id=review.id, domain=d, rating=ratings[d]) for d in DOMAINS]
+            rated = {d: r.rating for d, r in self._current_ratings(s, review).items()}
+            incomplete = lifecycle.decision_refusal(outcome, {**rated, **ratings}, rationale, len(conditions))
+            if incomplete is not None:
+                raise Refused(incomplete.reason)
+            self._rated(s, p, user, {d: r for d, r in ratings.items() if rated.get(d) != r})
+            s.add(ProposedDecision(review_id=review.id, proposal_id=p.id, checkpoint=p.checkpoint, outcome=outcome,
+                                   rationale=rationale, proposed_by=user.id, proposed_at=self.clock(),
+                                   conditions_json=json.dumps([[c.text, c.owner, c.due_date.isoformat()]
+                                                               for c in conditions])))
+            self._bump(s, p, expected_version)
+            self._audit(s, p, AuditKind.DECISION_PROPOSED, user.username,
+                        reason=f"{outcome.label}: {rationale.strip()}")
+            others = [u.email for u in s.exec(select(User).where(User.role.in_(tuple(lifecycle.REVIEWERS)),
+                                                                 User.id != user.id).order_by(User.id)) if u.email]
+            self._notify(s, NotificationKind.DECISION_PROPOSED, f"proposed:{p.reference}:{p.version}:proposal{p.id}",
+                         others, notices.decision_proposed(p.reference, p.title, p.checkpoint, outcome,
+                                                           person_words(user), self._reviewers_link(s, p)),
+                         p, p.checkpoint)
+        self._run(run)
+
+    def countersign(self, actor: str, reference: str, expected_version: int | None = None) -> None:
+        """A second reviewer's countersignature: the proposed decision takes effect, with its conditions, the
+        state change, the letter and the notifications."""
+        def run(s: Session) -> None:
+            user, p = self._allowed(s, Action.COUNTERSIGN, actor, reference)
+            review = self._open_review(s, p)
+            pending = self._pending(s, review)
+            if review is None or pending is None:
+                raise Conflict(f"{reference} was changed by someone else since you loaded it; reload and try again")
+            now = self.clock()
+            outcome = Outcome(pending.outcome)
+            conditions = [ConditionInput(t, o, dt.date.fromisoformat(d)) for t, o, d in json.loads(
+                pending.conditions_json)]
+            review.decided_at = now
+            pending.closed_as, pending.closed_by, pending.closed_at = "countersigned", user.id, now
+            s.add_all([review, pending])
+            current = self._current_ratings(s, review)
             decision = Decision(review_id=review.id, proposal_id=p.id, checkpoint=p.checkpoint, outcome=outcome,
-                                rationale=rationale, by=user.id, at=self.clock())
-            s.add_all([*rated, decision])
-            s.flush()  # their ids, which the seal on the decision's event covers
+                                rationale=pending.rationale, by=pending.proposed_by, at=now,
+                                countersigned_by=user.id)
+            s.add(decision)
+            s.flush()  # its id, which the seal on the decision's event covers
+            all_ratings = list(s.exec(select(Rating).where(Rating.review_id == review.id)))
             for c in conditions:
                 s.add(Condition(proposal_id=p.id, review_id=review.id, checkpoint=p.checkpoint, text=c.text,
                                 owner=c.owner, due_date=c.due_date))
@@ -417,18 +506,46 @@ class Commands(UnitOfWork):
             from_state = p.state
             to_state, checkpoint = lifecycle.outcome_effect(outcome, decided_at)
             changes = {"checkpoint": checkpoint} if checkpoint != decided_at else {}
+            proposer = s.get(User, pending.proposed_by)
             self._bump(s, p, expected_version, state=to_state, **changes)
             self._audit(s, p, AuditKind.decided(outcome), user.username, from_state, to_state,
-                        wording.decision_details(rationale, ratings), checkpoint=decided_at,
-                        record=decision_record(decision, rated))
+                        wording.decision_details(pending.rationale.strip(),
+                                                 {d: current[d].rating for d in DOMAINS if d in current})
+                        + f" (proposed by {proposer.username if proposer else '?'}, countersigned by {user.username})",
+                        checkpoint=decided_at, record=decision_record(decision, all_ratings))
             for c in conditions:
                 self._audit(s, p, AuditKind.CONDITION_RAISED, user.username,
                             reason=f"{c.text} (owner {c.owner}, due {wording.day(c.due_date)})", checkpoint=decided_at)
-            notice = notices.decided(p.reference, p.title, decided_at, outcome, rationale,
-                                     [(c.text, c.owner, c.due_date) for c in conditions], self._link(p))
+            notice = notices.decided(p.reference, p.title, decided_at, outcome, pending.rationale,
+                                     [(c.text, c.owner, c.due_date) for c in conditions], self._link(p),
+                                     panel=(person_words(proposer), person_words(user)))
             self._notify(s, NotificationKind.DECISION_RECORDED, f"decided:{p.reference}:review{review.id}",
                          [p.contact_email, *self._commissioner_addresses(s, p)], notice, p, decided_at,
                          attachment="decision_letter", contact=p.contact_email)
+        self._run(run)
+
+    def send_back(self, actor: str, reference: str, note: str, expected_version: int | None = None) -> None:
+        """A second reviewer sends the proposed decision back to the lead with a note; the proposal stays in
+        review, and nothing of the proposed decision takes effect."""
+        note = checked_text(TextKind.SEND_BACK_NOTE, note)
+        if not note:
+            raise WorkflowError("sending a decision back needs a note for the lead reviewer")
+
+        def run(s: Session) -> None:
+            user, p = self._allowed(s, Action.SEND_BACK, actor, reference)
+            pending = self._pending(s, self._open_review(s, p))
+            if pending is None:
+                raise Conflict(f"{reference} was changed by someone else since you loaded it; reload and try again")
+            pending.closed_as, pending.closed_by, pending.closed_at, pending.note = (
+                "sent_back", user.id, self.clock(), note)
+            s.add(pending)
+            self._bump(s, p, expected_version)
+            self._audit(s, p, AuditKind.DECISION_SENT_BACK, user.username, reason=note)
+            proposer = s.get(User, pending.proposed_by)
+            self._notify(s, NotificationKind.DECISION_SENT_BACK, f"sent-back:{p.reference}:{p.version}:proposal{p.id}",
+                         [proposer.email if proposer else None],
+                         notices.decision_sent_back(p.reference, p.title, p.checkpoint, person_words(user), note,
+                                                    self._reviewers_link(s, p)), p, p.checkpoint)
         self._run(run)
 
     def _guarded_condition(self, s: Session, action: Action, user: User, p: Proposal, condition_id: int) -> Condition:
@@ -460,6 +577,17 @@ class Commands(UnitOfWork):
             self._audit(s, p, AuditKind.CONDITION_CARRIED_FORWARD if carry_forward else AuditKind.CONDITION_DISCHARGED,
                         user.username, reason=f"condition {condition_id}: {note.strip()}")
         self._run(run)
+
+
+def _domain_and_rating(domain: str, rating: str) -> tuple[str, str]:
+    """A domain and rating as typed ("Service scope", "Green") in their stored form; a clear error otherwise."""
+    d = (domain or "").strip().lower().replace(" ", "_")
+    r = (rating or "").strip().lower()
+    if d not in DOMAINS:
+        raise WorkflowError(f"unknown assurance domain {domain!r} (use {', '.join(DOMAINS)})")
+    if r not in RATINGS:
+        raise WorkflowError(f"a rating must be green, amber or red, not {rating!r}")
+    return d, r
 
 
 def _contact_of(report: Any, policy: Any) -> str | None:

@@ -39,6 +39,12 @@ class AuditKind(StrEnum):
     DECIDED_RETURNED = f"{Action.DECIDE.value}:{Outcome.RETURNED.value}"
     DECIDED_HALTED = f"{Action.DECIDE.value}:{Outcome.HALTED.value}"
     DECISION_SEALED = "decision_sealed"  # written once by migration 0007 for decisions recorded before seals
+    # the review panel
+    INTERESTS_DECLARED = "interests_declared"
+    CONFLICT_DECLARED = "conflict_declared"
+    DOMAIN_RATED = Action.RATE.value
+    DECISION_PROPOSED = "decision_proposed"
+    DECISION_SENT_BACK = Action.SEND_BACK.value
     CONDITION_RAISED = "condition_raised"
     CONDITION_DISCHARGED = "condition_discharged"
     CONDITION_CARRIED_FORWARD = "condition_carried_forward"
@@ -57,6 +63,7 @@ class AuditKind(StrEnum):
     ORGANISATION_ADDED = "org_added"
     REGION_SET = "org_region_set"
     USER_ADDED = "user_added"
+    USER_DETAILS_SET = "user_details_set"
     PASSWORD_SET = "password_set"
     SIGN_IN_UNLOCKED = "sign_in_unlocked"
     USER_DISABLED = "user_disabled"
@@ -85,6 +92,8 @@ class NotificationKind(StrEnum):
     SUBMITTED = "submitted"
     TAKEN_INTO_REVIEW = "taken_into_review"
     DECISION_RECORDED = "decision_recorded"
+    DECISION_PROPOSED = "decision_proposed"
+    DECISION_SENT_BACK = "decision_sent_back"
     CONDITION_DUE_SOON = "condition_due_soon"
     CONDITION_OVERDUE = "condition_overdue"
     REVIEW_OVERDUE = "review_overdue"
@@ -134,6 +143,11 @@ AUDIT_LABELS = {
     AuditKind.RETURNED: "Returned without a decision",
     **{AuditKind.decided(o): f"Decision recorded: {o.label}" for o in Outcome},
     AuditKind.DECISION_SEALED: "Decision sealed",
+    AuditKind.INTERESTS_DECLARED: "Interests declared: none",
+    AuditKind.CONFLICT_DECLARED: "Conflict of interest declared",
+    AuditKind.DOMAIN_RATED: "Domain rated",
+    AuditKind.DECISION_PROPOSED: "Decision proposed",
+    AuditKind.DECISION_SENT_BACK: "Proposed decision sent back",
     AuditKind.CONDITION_RAISED: "Condition raised",
     AuditKind.CONDITION_DISCHARGED: "Condition discharged",
     AuditKind.CONDITION_CARRIED_FORWARD: "Condition carried forward",
@@ -149,6 +163,7 @@ AUDIT_LABELS = {
     AuditKind.ORGANISATION_ADDED: "Organisation added",
     AuditKind.REGION_SET: "Organisation's region set",
     AuditKind.USER_ADDED: "User added",
+    AuditKind.USER_DETAILS_SET: "Name, job title or body set",
     AuditKind.PASSWORD_SET: "Password set",
     AuditKind.SIGN_IN_UNLOCKED: "Sign-in unlocked",
     AuditKind.USER_DISABLED: "User disabled",
@@ -165,6 +180,8 @@ NOTIFICATION_LABELS = {
     NotificationKind.SUBMITTED: "Submitted",
     NotificationKind.TAKEN_INTO_REVIEW: "Taken into review",
     NotificationKind.DECISION_RECORDED: "Decision recorded",
+    NotificationKind.DECISION_PROPOSED: "Decision waits for countersignature",
+    NotificationKind.DECISION_SENT_BACK: "Proposed decision sent back",
     NotificationKind.CONDITION_DUE_SOON: "Condition due soon",
     NotificationKind.CONDITION_OVERDUE: "Condition overdue",
     NotificationKind.REVIEW_OVERDUE: "Review overdue",

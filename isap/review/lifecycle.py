@@ -93,10 +93,26 @@ class Action(StrEnum):
     REQUEST_WAIVER = "request_waiver"
     GRANT_WAIVER = "grant_waiver"
     REFUSE_WAIVER = "refuse_waiver"
+    # the review panel (docs/workflow.md "The review panel")
+    DECLARE = "declare"
+    RATE = "rate"
+    COUNTERSIGN = "countersign"
+    SEND_BACK = "send_back"
 
     @property
     def label(self) -> str:
         return ACTION_LABELS[self]
+
+
+class Body(StrEnum):
+    """The national body a reviewer works for: ISAP is run jointly by the two."""
+
+    NHS_ENGLAND = "nhs_england"
+    NHS_IMPROVEMENT = "nhs_improvement"
+
+    @property
+    def label(self) -> str:
+        return BODY_LABELS[self]
 
 
 class Rating(StrEnum):
@@ -205,9 +221,10 @@ STATE_LABELS = {
     State.DRAFT: "Draft", State.SUBMITTED: "Submitted", State.IN_REVIEW: "In review",
     State.RETURNED: "Returned", State.ASSURED: "Assured", State.HALTED: "Halted", State.WITHDRAWN: "Withdrawn",
 }
+BODY_LABELS = {Body.NHS_ENGLAND: "NHS England", Body.NHS_IMPROVEMENT: "NHS Improvement"}
 ROLE_LABELS = {
-    Role.COMMISSIONER: "Commissioner", Role.REVIEWER: "Reviewer (NHS England)", Role.ADMIN: "Administrator",
-    Role.SYSTEM: "Automated check",
+    Role.COMMISSIONER: "Commissioner", Role.REVIEWER: "Reviewer (NHS England or NHS Improvement)",
+    Role.ADMIN: "Administrator", Role.SYSTEM: "Automated check",
 }
 _ROLE_PLURALS = {Role.COMMISSIONER: "commissioners", Role.REVIEWER: "reviewers", Role.ADMIN: "administrators",
                  Role.SYSTEM: "automated checks"}
@@ -218,13 +235,15 @@ OUTCOME_LABELS = {
 ACTION_LABELS = {
     Action.UPLOAD: "Upload a version", Action.ACKNOWLEDGE: "Answer a warning", Action.SUBMIT: "Submit",
     Action.WITHDRAW: "Withdraw", Action.ANSWER_CONDITION: "Answer a condition", Action.COMMENT: "Comment",
-    Action.TAKE: "Take into review", Action.RETURN: "Return without a decision", Action.DECIDE: "Record the decision",
+    Action.TAKE: "Take into review", Action.RETURN: "Return without a decision", Action.DECIDE: "Propose the decision",
     Action.DISCHARGE_CONDITION: "Discharge a condition", Action.CARRY_FORWARD_CONDITION: "Carry a condition forward",
     Action.PLAN_SUBMISSION: "Plan a submission date", Action.AGREE_PLAN: "Agree a planned date",
     Action.RAISE_QUERY: "Raise a query", Action.ANSWER_QUERY: "Answer a query",
     Action.FOLLOW_UP_QUERY: "Follow up a query", Action.RESOLVE_QUERY: "Resolve a query",
     Action.REQUEST_WAIVER: "Ask for a waiver", Action.GRANT_WAIVER: "Grant a waiver",
     Action.REFUSE_WAIVER: "Refuse a waiver",
+    Action.DECLARE: "Declare interests", Action.RATE: "Rate a domain", Action.COUNTERSIGN: "Countersign the decision",
+    Action.SEND_BACK: "Send the decision back",
 }
 QUERY_STATUS_LABELS = {QueryStatus.AWAITING_ANSWER: "Waiting for the commissioner's answer",
                        QueryStatus.ANSWERED: "Answered: waiting for the panel", QueryStatus.RESOLVED: "Resolved"}
@@ -270,8 +289,8 @@ TABLE: dict[Action, Transition] = {t.action: t for t in (
                "take a proposal into review", "taken into review"),
     Transition(Action.RETURN, frozenset({State.SUBMITTED}), REVIEWERS, State.RETURNED,
                "return a submission without a decision", "returned without a decision"),
-    Transition(Action.DECIDE, frozenset({State.IN_REVIEW}), REVIEWERS, None,  # the outcome decides: outcome_effect
-               "record a checkpoint decision", "decided"),
+    Transition(Action.DECIDE, frozenset({State.IN_REVIEW}), REVIEWERS, None,  # proposed: the state stays
+               "propose a checkpoint decision", "decided"),
     Transition(Action.DISCHARGE_CONDITION, ANY_STATE, REVIEWERS, None, "discharge a condition", "discharged"),
     Transition(Action.CARRY_FORWARD_CONDITION, ANY_STATE, REVIEWERS, None, "carry a condition forward",
                "carried forward"),
@@ -293,11 +312,24 @@ TABLE: dict[Action, Transition] = {t.action: t for t in (
                owner_only=True),
     Transition(Action.GRANT_WAIVER, NON_TERMINAL, REVIEWERS, None, "grant a waiver", "granted waivers"),
     Transition(Action.REFUSE_WAIVER, NON_TERMINAL, REVIEWERS, None, "refuse a waiver", "refused waivers"),
+    # The review panel: a declaration of interests before taking, rating, proposing or countersigning; a proposed
+    # decision takes effect only at a second reviewer's countersignature (the outcome decides: outcome_effect).
+    Transition(Action.DECLARE, WAITING_FOR_REVIEW, REVIEWERS, None, "declare interests in a proposal",
+               "declared on"),
+    Transition(Action.RATE, frozenset({State.IN_REVIEW}), REVIEWERS, None, "rate an assurance domain", "rated"),
+    Transition(Action.COUNTERSIGN, frozenset({State.IN_REVIEW}), REVIEWERS, None,
+               "countersign a checkpoint decision", "countersigned"),
+    Transition(Action.SEND_BACK, frozenset({State.IN_REVIEW}), REVIEWERS, None,
+               "send a proposed decision back", "sent back"),
 )}
 
 CONDITION_ACTIONS = frozenset({Action.ANSWER_CONDITION, Action.DISCHARGE_CONDITION, Action.CARRY_FORWARD_CONDITION})
 QUERY_ACTIONS = frozenset({Action.ANSWER_QUERY, Action.FOLLOW_UP_QUERY, Action.RESOLVE_QUERY})
 WAIVER_RULINGS = frozenset({Action.GRANT_WAIVER, Action.REFUSE_WAIVER})
+
+# what a reviewer does only after declaring no conflict of interest in the proposal
+PANEL_ACTIONS = frozenset({Action.TAKE, Action.RATE, Action.DECIDE, Action.COUNTERSIGN, Action.SEND_BACK})
+SECOND_REVIEWER_ACTIONS = frozenset({Action.COUNTERSIGN, Action.SEND_BACK})
 
 
 def outcome_effect(outcome: Outcome, checkpoint: int) -> tuple[State, int]:
@@ -332,6 +364,13 @@ class ProposalFacts:
     waived_errors: int = 0  # error findings of the latest version a granted waiver covers at this checkpoint
     waivable_errors: int = 0  # error findings of the latest version a commissioner may still ask to waive
     requested_waivers: tuple[int, ...] = ()  # waiver requests no reviewer has answered yet
+    # the review panel, for the review of the current checkpoint
+    lead: str | None = None  # who took it into review
+    proposed_by: str | None = None  # whose proposed decision waits for countersignature, if one does
+    proposer_body: Body | None = None
+    other_body_needed: bool = False  # the countersigner must be of the other body (policy countersign_other_body)
+    declared: frozenset[str] = frozenset()  # reviewers who declared no conflict of interest
+    conflicted: frozenset[str] = frozenset()  # reviewers who declared a conflict of interest
 
     @property
     def open_queries(self) -> tuple[int, ...]:
@@ -348,6 +387,7 @@ class Actor:
     username: str
     role: Role
     owns: bool  # a commissioner of the proposal's organisation (False for everyone else)
+    body: Body | None = None  # a reviewer's national body
 
 
 @dataclass(frozen=True)
@@ -468,16 +508,20 @@ def refusal(action: Action, facts: ProposalFacts, actor: Actor, item: Item | Non
         return _acknowledge_refusal(facts, item if isinstance(item, WarningFacts) else None)
     if action is Action.AGREE_PLAN and not facts.plans_to_agree:
         return Refusal(f"{facts.reference} has no planned submission date waiting to be agreed")
+    if action is Action.DECLARE or action in PANEL_ACTIONS:
+        if (panel := panel_refusal(action, facts, actor)) is not None:
+            return panel
     if action in CONDITION_ACTIONS:
         if isinstance(item, ConditionFacts):
             if item.status is not ConditionStatus.OPEN:
                 return Refusal(f"condition {item.number} is already {item.status.value.replace('_', ' ')}")
         elif not facts.open_conditions:
             return Refusal(f"{facts.reference} has no open condition")
-    if action is Action.DECIDE and facts.open_queries:
-        return Refusal(_open_queries_words(facts.open_queries) + ": resolve it before deciding"
+    if action in (Action.DECIDE, Action.COUNTERSIGN) and facts.open_queries:  # docs/workflow.md, "The review panel"
+        doing = "deciding" if action is Action.DECIDE else "countersigning"
+        return Refusal(_open_queries_words(facts.open_queries) + f": resolve it before {doing}"
                        if len(facts.open_queries) == 1 else
-                       _open_queries_words(facts.open_queries) + ": resolve them before deciding")
+                       _open_queries_words(facts.open_queries) + f": resolve them before {doing}")
     if action in QUERY_ACTIONS:
         return _query_refusal(action, facts, item if isinstance(item, QueryFacts) else None)
     if action is Action.REQUEST_WAIVER:
@@ -533,6 +577,45 @@ def _waiver_request_refusal(facts: ProposalFacts, finding: FindingFacts | None) 
             return Refusal(f"that {finding.rule_id} finding is already waived at checkpoint {facts.checkpoint}")
         if finding.waiver is WaiverStatus.REQUESTED:
             return Refusal(f"a waiver of that {finding.rule_id} finding is already asked for")
+    return None
+
+
+def panel_refusal(action: Action, facts: ProposalFacts, actor: Actor) -> Refusal | None:
+    """The review panel's guards (docs/workflow.md "The review panel"): a declaration of interests first, a
+    declared conflict bars, the lead proposes, and a second reviewer (of the other body where policy says so)
+    countersigns or sends back."""
+    me, ref = actor.username, facts.reference
+    if me in facts.conflicted:
+        if action is Action.DECLARE:
+            return Refusal(f"{me} has declared a conflict of interest in {ref}; it stands for the proposal")
+        return Refusal(f"{me} has declared a conflict of interest in {ref}, so may not take it into review, rate "
+                       "it, propose its decision or countersign it", forbidden=True)
+    if action is Action.DECLARE:
+        return None
+    if me not in facts.declared:
+        return Refusal(f"declare your interests in {ref} first (none, or a conflict): a reviewer declares before "
+                       f"they {TABLE[action].may.replace(' a proposal', ' it')}")
+    if action is Action.RATE and facts.proposed_by is not None:
+        return Refusal(f"the decision {facts.proposed_by} proposed on {ref} waits for countersignature: the ratings "
+                       "stand until it is countersigned or sent back")
+    if action is Action.DECIDE:
+        if facts.lead is not None and me != facts.lead:
+            return Refusal(f"{facts.lead} leads the review of {ref}: only the lead proposes the decision (any panel "
+                           "member may rate a domain, and a second reviewer countersigns)", forbidden=True)
+        if facts.proposed_by is not None:
+            return Refusal(f"a decision {facts.proposed_by} proposed on {ref} already waits for countersignature")
+    if action in SECOND_REVIEWER_ACTIONS:
+        if facts.proposed_by is None:
+            return Refusal(f"no proposed decision on {ref} waits for countersignature")
+        if me in (facts.proposed_by, facts.lead):
+            return Refusal(f"{me} proposed the decision on {ref}: a second reviewer must "
+                           f"{'countersign it' if action is Action.COUNTERSIGN else 'send it back'}", forbidden=True)
+        if facts.other_body_needed and (actor.body is None or actor.body == facts.proposer_body):
+            other = ("the other body" if facts.proposer_body is None
+                     else next(b for b in Body if b != facts.proposer_body).label)
+            mine = actor.body.label if actor.body else "no body recorded"
+            return Refusal(f"at checkpoint {facts.checkpoint} the second reviewer must be from {other} (policy "
+                           f"countersign_other_body); {me} is {mine}", forbidden=True)
     return None
 
 
@@ -703,8 +786,10 @@ def next_step(facts: ProposalFacts, actor: Actor) -> str:
         prefix = "Returned to the commissioner. " if facts.state is State.RETURNED else ""
         return f"{prefix}Before it can be submitted for checkpoint {cp}: {steps}."
     if facts.state is State.SUBMITTED:
-        return ("Take it into review." if actor.role in REVIEWERS
-                else "Submitted: waiting for a reviewer to take it into review.")
+        if actor.role not in REVIEWERS:
+            return "Submitted: waiting for a reviewer to take it into review."
+        return ("Take it into review." if actor.username in facts.declared
+                else "Declare your interests, then take it into review.")
     if facts.state is State.IN_REVIEW:
         return _in_review_step(facts, actor)
     ending = {State.ASSURED: "Assured: nothing more to do", State.HALTED: "Halted: do not proceed",
@@ -717,11 +802,11 @@ def next_step(facts: ProposalFacts, actor: Actor) -> str:
 
 
 def _in_review_step(facts: ProposalFacts, actor: Actor) -> str:
-    """In review: the decision, unless a query is open; then whose turn each open query is."""
+    """In review: whose turn each open query is first (an open query stops proposing and countersigning the
+    decision), then whose turn it is on the review panel."""
     reviewer = actor.role in REVIEWERS
     if not facts.open_queries:
-        return ("Rate the five assurance domains and record the decision." if reviewer
-                else "In review with NHS England.")
+        return _panel_step(facts, actor)
     parts = []
     if facts.queries_awaiting_answer:
         ns = facts.queries_awaiting_answer
@@ -732,7 +817,14 @@ def _in_review_step(facts: ProposalFacts, actor: Actor) -> str:
         ns = facts.queries_answered
         which = f"query {ns[0]}" if len(ns) == 1 else f"queries {_numbers(ns)}"
         parts.append(f"{'you' if reviewer else 'the panel'} must resolve or follow up {which}")
-    return f"In review with NHS England. Before it can be decided: {'; '.join(parts)}."
+    queries = f"{IN_REVIEW_WORDS} Before it can be decided: {'; '.join(parts)}."
+    if not reviewer:  # the panel's part, for a commissioner, only when a proposed decision waits
+        return queries if facts.proposed_by is None else f"{queries} {_proposed_words(facts)}"
+    return f"{queries} Then: {_lower_first(_panel_step(facts, actor))}"
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:] if text[:1].isupper() and not text[1:2].isupper() else text
 
 
 def waiting_on_commissioner(steps: list[tuple[int, dt.datetime, QueryStep]], start: dt.datetime,
@@ -760,6 +852,41 @@ def waiting_on_commissioner(steps: list[tuple[int, dt.datetime, QueryStep]], sta
     if opened is not None:
         spans.append((opened, end))
     return [(max(a, start), min(b, end)) for a, b in spans if min(b, end) > max(a, start)]
+
+
+IN_REVIEW_WORDS = "In review with the joint panel of NHS England and NHS Improvement."
+
+
+def _second_words(facts: ProposalFacts) -> str:
+    return "countersignature by a second reviewer" + (" from the other body" if facts.other_body_needed else "")
+
+
+def _proposed_words(facts: ProposalFacts) -> str:
+    return f"A proposed decision waits for {_second_words(facts)}."
+
+
+def _panel_step(facts: ProposalFacts, actor: Actor) -> str:
+    """Whose turn it is in review: the lead's to rate and propose, a second reviewer's to countersign."""
+    second = _second_words(facts)
+    if actor.role not in REVIEWERS:
+        return IN_REVIEW_WORDS if facts.proposed_by is None else f"{IN_REVIEW_WORDS} {_proposed_words(facts)}"
+    me = actor.username
+    if me in facts.conflicted:
+        return "You have declared a conflict of interest: others on the panel review it."
+    if facts.proposed_by is not None:
+        if me in (facts.proposed_by, facts.lead):
+            return f"Your proposed decision waits for {second}."
+        if panel_refusal(Action.COUNTERSIGN, facts, actor) is None:
+            return f"{facts.proposed_by} proposed a decision: countersign it, or send it back with a note."
+        if me not in facts.declared:
+            return f"{facts.proposed_by} proposed a decision: declare your interests to countersign it."
+        return f"{facts.proposed_by} proposed a decision: it waits for {second}."
+    if me == facts.lead:
+        return "Rate the five assurance domains and propose the decision; a second reviewer countersigns it."
+    lead = facts.lead or "the lead reviewer"
+    if me not in facts.declared:
+        return f"{lead} leads the review: declare your interests to rate a domain or countersign."
+    return f"{lead} leads the review: rate a domain, or wait for the proposed decision to countersign it."
 
 
 def condition_overdue(due: dt.date, status: str, today: dt.date) -> bool:

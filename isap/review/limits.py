@@ -31,6 +31,10 @@ class TextKind(StrEnum):
     QUERY_PLACE = "query_place"
     WAIVER_REASON = "waiver_reason"
     WAIVER_RULING = "waiver_ruling"
+    DECLARATION = "declaration"
+    CONFLICT_WITH = "conflict_with"
+    SEND_BACK_NOTE = "send_back_note"
+    PERSON_DETAIL = "person_detail"
 
     @property
     def label(self) -> str:
@@ -43,7 +47,8 @@ class TextKind(StrEnum):
     @property
     def has_lines(self) -> bool:
         """Whether the text may run over several lines (a condition's owner is one line)."""
-        return self not in (TextKind.CONDITION_OWNER, TextKind.QUERY_PLACE)
+        return self not in (TextKind.CONDITION_OWNER, TextKind.QUERY_PLACE, TextKind.CONFLICT_WITH,
+                            TextKind.PERSON_DETAIL)
 
 
 _LABELS = {
@@ -60,6 +65,10 @@ _LABELS = {
     TextKind.QUERY_PLACE: "field or cell a query is about",
     TextKind.WAIVER_REASON: "reason for the waiver",
     TextKind.WAIVER_RULING: "reason for granting or refusing the waiver",
+    TextKind.DECLARATION: "note of a declaration of interests",
+    TextKind.CONFLICT_WITH: "organisation a conflict of interest is with",
+    TextKind.SEND_BACK_NOTE: "note sending a decision back",
+    TextKind.PERSON_DETAIL: "display name or job title",
 }
 
 _MAX_CHARS = {
@@ -76,6 +85,10 @@ _MAX_CHARS = {
     TextKind.QUERY_PLACE: 100,
     TextKind.WAIVER_REASON: 4_000,
     TextKind.WAIVER_RULING: 4_000,
+    TextKind.DECLARATION: 2_000,
+    TextKind.CONFLICT_WITH: 200,
+    TextKind.SEND_BACK_NOTE: 4_000,
+    TextKind.PERSON_DETAIL: 120,
 }
 
 

@@ -119,10 +119,13 @@ def taken(reference: str, title: str | None, checkpoint: int, reviewer: str, url
 
 
 def decided(reference: str, title: str | None, checkpoint: int, outcome: Outcome, rationale: str,
-            conditions: list[tuple[str, str, dt.date]], url: str) -> Notice:
+            conditions: list[tuple[str, str, dt.date]], url: str, panel: tuple[str, str] | None = None) -> Notice:
+    """`panel`: who proposed the decision and who countersigned it, each as name and job title."""
     words = wording.decision_words(outcome)
-    lines = [f"NHS England has recorded its decision on {named(reference, title)} at {checkpoint_words(checkpoint)}:",
-             "", f"    {words}", "", "Reasons:", _text(rationale)]
+    lines = [f"NHS England and NHS Improvement have recorded their decision on {named(reference, title)} at "
+             f"{checkpoint_words(checkpoint)}:", "", f"    {words}", "", "Reasons:", _text(rationale)]
+    if panel is not None:
+        lines += ["", f"Proposed by {_line(panel[0], 300)} and countersigned by {_line(panel[1], 300)}."]
     if conditions:
         lines += ["", "Conditions:"]
         lines += [f"  {n}. {_text(text)} (owner: {_line(owner, 200)}; due {_date(due)})"
@@ -130,6 +133,24 @@ def decided(reference: str, title: str | None, checkpoint: int, outcome: Outcome
     lines += ["", "The decision letter is attached as a PDF for your records."]
     return Notice(f"{reference}: decision at {checkpoint_words(checkpoint)}: {words}",
                   "\n".join(lines) + _footer(url))
+
+
+def decision_proposed(reference: str, title: str | None, checkpoint: int, outcome: Outcome, proposer: str,
+                      url: str) -> Notice:
+    return Notice(
+        f"{reference}: a proposed decision waits for countersignature",
+        f"{_line(proposer, 300)} has proposed the decision on {named(reference, title)} at "
+        f"{checkpoint_words(checkpoint)}: {wording.decision_words(outcome)}.\n\n"
+        "It takes effect only when a second reviewer countersigns it; the second reviewer may instead send it back "
+        "with a note. Declare your interests in the proposal first." + _footer(url))
+
+
+def decision_sent_back(reference: str, title: str | None, checkpoint: int, by: str, note: str, url: str) -> Notice:
+    return Notice(
+        f"{reference}: your proposed decision was sent back",
+        f"{_line(by, 300)} has sent back the decision you proposed on {named(reference, title)} at "
+        f"{checkpoint_words(checkpoint)}, with this note:\n\n{_text(note)}\n\n"
+        "The proposal stays in review: propose the decision again when you are ready." + _footer(url))
 
 
 def condition_due(reference: str, title: str | None, text: str, owner: str, due: dt.date, left: int,

@@ -25,6 +25,7 @@ from isap.review.unit_of_work import (
     WorkflowError,
     finding_fingerprint,
     iso_time,
+    person_words,
     proposal_name,
 )
 from isap.store.db import StoreError
@@ -34,12 +35,13 @@ from isap.store.models import (
     Comment,
     Condition,
     Decision,
+    Declaration,
     FindingRecord,
     Organisation,
     Proposal,
+    ProposedDecision,
     Query,
     QueryMessage,
-    Rating,
     Review,
     SubmissionVersion,
     UnassignedUpload,
@@ -127,6 +129,7 @@ class Queries(UnitOfWork):
         working = working_days.count(since, today, self.policy.working_days_calendar)
         target = self.policy.review_target_working_days
         waits = self._run(lambda s: self._commissioner_waits(s, today.astype(dt.date)))
+        panel = self._run(self._queue_panel)
         for r, d, w in zip(rows, days.tolist(), working.tolist()):
             r["days_in_state"] = d
             r["working_days_in_state"] = w
@@ -137,6 +140,10 @@ class Queries(UnitOfWork):
             # a planned submission has passed without one (docs/workflow.md, "Calendar")
             r["late"] = (r["commissioner"], r["reference"]) in late
             r["reviewer"] = reviewers.get((r["reference"], r["commissioner"]))
+            # the review panel: a proposed decision waiting for a second reviewer (the lead is the reviewer above)
+            proposer = panel.get((r["commissioner"], r["reference"]))
+            r["waiting_for_countersignature"] = proposer is not None
+            r["panel"] = f"Waiting for countersignature (proposed by {proposer})" if proposer else ""
         return rows
 
     def _commissioner_waits(self, s: Session, today: dt.date) -> dict[tuple[str, str], int]:
@@ -162,6 +169,17 @@ class Queries(UnitOfWork):
             q = self._scoped(q, user, "see the review queue")
             return {(ref, code): name for ref, code, name in s.execute(q)}
         return self._run(run)
+
+    @staticmethod
+    def _queue_panel(s: Session) -> dict[tuple[str, str], str]:
+        """For each proposal in review whose proposed decision waits for countersignature: who proposed it."""
+        q = (select(Organisation.code, Proposal.reference, User.username)
+             .join(Organisation, Organisation.id == Proposal.organisation_id)
+             .join(Review, (Review.proposal_id == Proposal.id) & Review.decided_at.is_(None))
+             .join(ProposedDecision, (ProposedDecision.review_id == Review.id) & ProposedDecision.closed_as.is_(None))
+             .join(User, User.id == ProposedDecision.proposed_by)
+             .where(Proposal.state == State.IN_REVIEW))
+        return {(code, ref): proposer for code, ref, proposer in s.execute(q)}
 
     @staticmethod
     def _summary(p: Proposal, org: Organisation, latest_version: int | None) -> dict:
@@ -242,18 +260,30 @@ class Queries(UnitOfWork):
                 "closing_note": c.closing_note,
             } for number, c in enumerate(s.exec(select(Condition).where(Condition.proposal_id == p.id)
                                                 .order_by(Condition.id)), start=1)]
+            people = {u.id: u for u in s.exec(select(User))}
             reviews = []
             for r in s.exec(select(Review).where(Review.proposal_id == p.id).order_by(Review.id)):
                 dec = s.exec(select(Decision).where(Decision.review_id == r.id)).first()
+                current = self._current_ratings(s, r)
                 reviews.append({
                     "checkpoint": r.checkpoint, "reviewer": users.get(r.reviewer_id),
+                    "lead": person_words(people.get(r.reviewer_id)),
                     "version": next((v.number for v in versions if v.id == r.version_id), None),
                     "started_at": r.started_at.isoformat(),
-                    "ratings": {x.domain: x.rating for x in s.exec(select(Rating).where(Rating.review_id == r.id))},
+                    "ratings": {d: x.rating for d, x in current.items()},
+                    # who rated each domain (the lead, when the rating came with the decision before the panel)
+                    "rated_by": {d: person_words(people.get(x.rated_by if x.rated_by is not None else
+                                                            r.reviewer_id)) for d, x in current.items()},
+                    "rated_by_user": {d: users.get(x.rated_by) for d, x in current.items()},
                     "decision": ({"outcome": dec.outcome, "rationale": dec.rationale, "by": users.get(dec.by),
-                                  "at": dec.at.isoformat()} if dec else None),
+                                  "at": dec.at.isoformat(), "proposed_by": person_words(people.get(dec.by)),
+                                  "countersigned_by": (person_words(people.get(dec.countersigned_by))
+                                                       if dec.countersigned_by is not None else None),
+                                  "countersigned_by_user": users.get(dec.countersigned_by)}
+                                 if dec else None),
                 })
             out["reviews"] = reviews
+            out["panel"] = self._panel(s, p, facts, people)
             out["comments"] = [{"author": users.get(c.author_id), "checkpoint": c.checkpoint, "text": c.text,
                                 "at": c.at.isoformat()}
                                for c in s.exec(select(Comment).where(Comment.proposal_id == p.id).order_by(Comment.id))]
@@ -291,6 +321,31 @@ class Queries(UnitOfWork):
                  "fingerprint": q.fingerprint, "due_date": q.due_date.isoformat() if q.due_date else None,
                  "status": q.status, "raised_by": users.get(q.raised_by), "raised_at": iso_time(q.raised_at),
                  "thread": thread[q.id]} for n, q in enumerate(queries, start=1)]
+
+    def _panel(self, s: Session, p: Proposal, facts: ProposalFacts, people: dict[int, User]) -> dict:
+        """The review panel of a proposal: who declared what, who leads, and the decision waiting for a
+        countersignature (with the ones sent back before it)."""
+        declarations = [{"reviewer": people[d.user_id].username, "name": person_words(people[d.user_id]),
+                         "body": people[d.user_id].body, "conflict": d.conflict, "organisation": d.organisation,
+                         "note": d.note, "checkpoint": d.checkpoint, "at": d.at.isoformat()}
+                        for d in s.exec(select(Declaration).where(Declaration.proposal_id == p.id)
+                                        .order_by(Declaration.id))]
+        review = self._open_review(s, p)
+        proposed = []
+        if review is not None:
+            for d in s.exec(select(ProposedDecision).where(ProposedDecision.review_id == review.id)
+                            .order_by(ProposedDecision.id)):
+                proposed.append({
+                    "outcome": d.outcome, "rationale": d.rationale,
+                    "conditions": [{"text": t, "owner": o, "due_date": due} for t, o, due in
+                                   json.loads(d.conditions_json)],
+                    "proposed_by": people[d.proposed_by].username, "proposer": person_words(people[d.proposed_by]),
+                    "proposed_at": d.proposed_at.isoformat(), "status": d.closed_as or "waiting",
+                    "closed_by": people[d.closed_by].username if d.closed_by in people else None,
+                    "note": d.note})
+        return {"lead": facts.lead, "declarations": declarations, "proposed": proposed,
+                "waiting_for_countersignature": facts.proposed_by is not None,
+                "other_body_needed": facts.other_body_needed}
 
     def states_over_time(self, actor: str) -> list[dict]:
         """How many visible proposals were in each state at the end of each day (from the audit history)."""

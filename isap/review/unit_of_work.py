@@ -39,13 +39,17 @@ from isap.store.models import (
     Acknowledgement,
     AuditEvent,
     Condition,
+    Declaration,
     FindingRecord,
     Notification,
     Organisation,
     PlannedSubmission,
     Proposal,
+    ProposedDecision,
     Query,
     QueryMessage,
+    Rating,
+    Review,
     SubmissionVersion,
     UnassignedUpload,
     User,
@@ -195,7 +199,44 @@ class UnitOfWork:
     @staticmethod
     def _actor(user: User, p: Proposal | None = None) -> Actor:
         owns = (user.role == Role.COMMISSIONER and p is not None and user.organisation_id == p.organisation_id)
-        return Actor(user.username, Role(user.role), owns)
+        body = lifecycle.Body(user.body) if user.body in lifecycle.Body._value2member_map_ else None
+        return Actor(user.username, Role(user.role), owns, body)
+
+    @staticmethod
+    def _open_review(s: Session, p: Proposal) -> Review | None:
+        """The review of the proposal's current checkpoint that has no decision yet, while it is in review."""
+        if p.state != State.IN_REVIEW:
+            return None
+        return s.exec(select(Review).where(Review.proposal_id == p.id, Review.decided_at.is_(None))
+                      .order_by(Review.id.desc())).first()
+
+    @staticmethod
+    def _pending(s: Session, review: Review | None) -> ProposedDecision | None:
+        """The decision proposed in `review` that waits for countersignature, if one does."""
+        if review is None:
+            return None
+        return s.exec(select(ProposedDecision).where(ProposedDecision.review_id == review.id,
+                                                     ProposedDecision.closed_as.is_(None))
+                      .order_by(ProposedDecision.id.desc())).first()
+
+    @staticmethod
+    def _current_ratings(s: Session, review: Review) -> dict[str, Rating]:
+        """The rating that counts for each domain of a review: the last one given."""
+        out: dict[str, Rating] = {}
+        for r in s.exec(select(Rating).where(Rating.review_id == review.id).order_by(Rating.id)):
+            out[r.domain] = r
+        return out
+
+    @staticmethod
+    def _declarations(s: Session, p: Proposal) -> tuple[frozenset[str], frozenset[str]]:
+        """Who has declared no conflict of interest in `p`, and who has declared one (a conflict stands)."""
+        declared: set[str] = set()
+        conflicted: set[str] = set()
+        for username, conflict in s.exec(select(User.username, Declaration.conflict)
+                                         .join(User, User.id == Declaration.user_id)
+                                         .where(Declaration.proposal_id == p.id).order_by(Declaration.id)):
+            (conflicted if conflict else declared).add(username)
+        return frozenset(declared - conflicted), frozenset(conflicted)
 
     def _facts(self, s: Session, p: Proposal) -> ProposalFacts:
         """What the state machine's guards need to know about `p`, read in the caller's transaction."""
@@ -228,6 +269,11 @@ class UnitOfWork:
                 w = waivers.get(finding_fingerprint(f))
                 waived += w is not None and w.status == WaiverStatus.GRANTED
                 waivable += w is None and f.rule_id not in lifecycle.NEVER_WAIVED
+        review = self._open_review(s, p)
+        pending = self._pending(s, review)
+        lead = s.get(User, review.reviewer_id) if review is not None else None
+        proposer = s.get(User, pending.proposed_by) if pending is not None else None
+        declared, conflicted = self._declarations(s, p)
         return ProposalFacts(
             reference=p.reference, state=State(p.state), checkpoint=p.checkpoint,
             latest_version=latest.number if latest else None, latest_checkpoint=latest.checkpoint if latest else None,
@@ -237,7 +283,11 @@ class UnitOfWork:
             plans_to_agree=plans_to_agree,
             queries_awaiting_answer=tuple(n for n, st in queries if st == QueryStatus.AWAITING_ANSWER),
             queries_answered=tuple(n for n, st in queries if st == QueryStatus.ANSWERED),
-            waived_errors=waived, waivable_errors=waivable, requested_waivers=requested)
+            waived_errors=waived, waivable_errors=waivable, requested_waivers=requested,
+            lead=lead.username if lead else None, proposed_by=proposer.username if proposer else None,
+            proposer_body=self._actor(proposer).body if proposer else None,
+            other_body_needed=p.checkpoint in self.policy.countersign_other_body,
+            declared=declared, conflicted=conflicted)
 
     @staticmethod
     def _waivers_at(s: Session, p: Proposal, checkpoint: int | None) -> dict[str, Waiver]:
@@ -490,6 +540,16 @@ class UnitOfWork:
     def _latest(s: Session, p: Proposal) -> SubmissionVersion | None:
         return s.exec(select(SubmissionVersion).where(SubmissionVersion.proposal_id == p.id)
                       .order_by(SubmissionVersion.number.desc())).first()
+
+
+def person_words(user: User | None) -> str:
+    """How letters, reports and messages name a reviewer: their display name and job title, never their user
+    name (without a display name, the body they work for)."""
+    if user is None:
+        return "a reviewer"
+    body = lifecycle.BODY_LABELS.get(user.body) if user.body else None
+    name = user.display_name or (f"a reviewer of {body}" if body else "a reviewer")
+    return f"{name}, {user.job_title}" if user.job_title else name
 
 
 def notification_row(n: Notification) -> dict:

@@ -31,6 +31,7 @@ from isap.review.events import AuditKind, event_label
 from isap.review.lifecycle import (
     Action,
     AssuranceDomain,
+    Body,
     ConditionStatus,
     Outcome,
     Rating,
@@ -52,7 +53,7 @@ DECISION_WORDS = {
     Outcome.RETURNED: f"{Outcome.RETURNED.label} for further work",
     Outcome.HALTED: f"{Outcome.HALTED.label}: do not proceed",
 }
-_LABELLED = (State, Outcome, Role, Rating, ConditionStatus)
+_LABELLED = (State, Outcome, Role, Rating, ConditionStatus, Body)
 CODES: dict[str, str] = {}
 for _enum in reversed(_LABELLED):  # where two vocabularies share a code (returned, halted), the state's word wins
     CODES.update({m.value: m.label for m in _enum})

@@ -41,6 +41,10 @@ class User(SQLModel, table=True):
     created_at: dt.datetime = Field(default_factory=utcnow)
     # set while an administrator has disabled the account: it signs in nowhere, and its sessions end
     disabled_at: Optional[dt.datetime] = None
+    # how letters and reports name a reviewer (never by user name), and the national body they work for
+    display_name: Optional[str] = Field(default=None, max_length=120)
+    job_title: Optional[str] = Field(default=None, max_length=120)
+    body: Optional[str] = Field(default=None, max_length=30)  # nhs_england | nhs_improvement
 
 
 class Proposal(SQLModel, table=True):
@@ -139,6 +143,10 @@ class Rating(SQLModel, table=True):
     review_id: int = Field(foreign_key="review.id", index=True)
     domain: str = Field(max_length=20)
     rating: str = Field(max_length=10)  # green | amber | red
+    # the panel member who rated the domain, and when (none on ratings recorded before the panel)
+    # (an app_user id; a plain column, as ADD COLUMN keeps the table's insert-only triggers)
+    rated_by: Optional[int] = None
+    rated_at: Optional[dt.datetime] = None
 
 
 class Decision(SQLModel, table=True):
@@ -148,8 +156,46 @@ class Decision(SQLModel, table=True):
     checkpoint: int
     outcome: str = Field(max_length=30)
     rationale: str = Field(sa_column=Column(Text, nullable=False))
-    by: int = Field(foreign_key="app_user.id")
+    by: int = Field(foreign_key="app_user.id")  # who proposed it
+    at: dt.datetime = Field(default_factory=utcnow)  # when it took effect
+    # the second reviewer whose countersignature made it take effect (none on decisions before the panel)
+    countersigned_by: Optional[int] = None  # an app_user id (a plain column, as for Rating.rated_by)
+
+
+class Declaration(SQLModel, table=True):
+    """A reviewer's declaration of interests in one proposal: none, or a conflict with a named organisation.
+
+    Only ever added: a later declaration replaces an earlier "none", and a declared conflict stands.
+    """
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    proposal_id: int = Field(foreign_key="proposal.id", index=True)
+    user_id: int = Field(foreign_key="app_user.id", index=True)
+    checkpoint: int
+    conflict: bool = False
+    organisation: Optional[str] = Field(default=None, max_length=200)  # who the conflict is with
+    note: Optional[str] = Field(default=None, sa_column=Column(Text))
     at: dt.datetime = Field(default_factory=utcnow)
+
+
+class ProposedDecision(SQLModel, table=True):
+    """A checkpoint decision the lead reviewer proposed, until a second reviewer countersigns it (then it becomes
+    the `Decision`) or sends it back with a note."""
+
+    __tablename__ = "proposed_decision"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    review_id: int = Field(foreign_key="review.id", index=True)
+    proposal_id: int = Field(foreign_key="proposal.id", index=True)
+    checkpoint: int
+    outcome: str = Field(max_length=30)
+    rationale: str = Field(sa_column=Column(Text, nullable=False))
+    conditions_json: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+    proposed_by: int = Field(foreign_key="app_user.id")
+    proposed_at: dt.datetime = Field(default_factory=utcnow)
+    closed_as: Optional[str] = Field(default=None, max_length=20)  # countersigned | sent_back
+    closed_by: Optional[int] = Field(default=None, foreign_key="app_user.id")
+    closed_at: Optional[dt.datetime] = None
+    note: Optional[str] = Field(default=None, sa_column=Column(Text))  # why it was sent back
 
 
 class Comment(SQLModel, table=True):
@@ -241,7 +287,10 @@ DECISION_RECORD_FORMAT = "isap-decision-1"
 
 
 def utc_text(at: dt.datetime) -> str:
-    """A stored time as canonical text: UTC to the microsecond (SQLite gives naive UTC back, PostgreSQL aware)."""
+    """A stored time as canonical text: UTC to the microsecond (SQLite gives naive UTC back, PostgreSQL aware;
+    SQLite read without the model gives text)."""
+    if isinstance(at, str):
+        at = dt.datetime.fromisoformat(at)
     at = at if at.tzinfo is not None else at.replace(tzinfo=dt.timezone.utc)
     return at.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -259,8 +308,25 @@ def decision_record(decision: "Decision", ratings: list["Rating"]) -> str:
     """
     content = [DECISION_RECORD_FORMAT, decision.id, decision.review_id, decision.proposal_id, decision.checkpoint,
                decision.outcome, decision.rationale, decision.by, utc_text(decision.at),
-               [[r.id, r.review_id, r.domain, r.rating] for r in sorted(ratings, key=lambda r: (r.domain, r.id))]]
+               [_rating_content(r) for r in sorted(ratings, key=lambda r: (r.domain, r.id))]]
+    if decision.countersigned_by is not None:  # appended only when there is one, so earlier seals still hold
+        content.append(decision.countersigned_by)
     return f"decision:{decision.id}:{_sha256_json(content)}"
+
+
+def _rating_content(r: "Rating") -> list:
+    content = [r.id, r.review_id, r.domain, r.rating]
+    if r.rated_by is not None:  # who rated it, and when, on ratings of the panel
+        content += [r.rated_by, utc_text(r.rated_at) if r.rated_at is not None else None]
+    return content
+
+
+def rating_record(rating: "Rating") -> str:
+    """The seal a panel member's rating carries in its own event, before any decision covers it."""
+    return f"rating:{rating.id}:{_sha256_json([RATING_RECORD_FORMAT, *_rating_content(rating)])}"
+
+
+RATING_RECORD_FORMAT = "isap-rating-1"
 
 
 class SignInSession(SQLModel, table=True):

@@ -89,12 +89,15 @@ def _seal_existing_decisions() -> None:
     from isap.store.models import AUDIT_CHAIN_GENESIS, AuditEvent, Decision, Rating, decision_record
 
     bind = op.get_bind()
-    decisions = [Decision(**r._mapping) for r in bind.execute(sa.select(Decision.__table__)
-                                                              .order_by(Decision.__table__.c.id))]
+    # the columns as they were at this revision (later revisions add to the models)
+    d_cols = [Decision.__table__.c[n] for n in ("id", "review_id", "proposal_id", "checkpoint", "outcome",
+                                                 "rationale", "by", "at")]
+    r_cols = [Rating.__table__.c[n] for n in ("id", "review_id", "domain", "rating")]
+    decisions = [Decision(**r._mapping) for r in bind.execute(sa.select(*d_cols).order_by(d_cols[0]))]
     if not decisions:
         return
     ratings: dict[int, list] = {}
-    for r in bind.execute(sa.select(Rating.__table__)):
+    for r in bind.execute(sa.select(*r_cols)):
         ratings.setdefault(r.review_id, []).append(Rating(**r._mapping))
     events = AuditEvent.__table__
     last = bind.execute(sa.select(events.c.id, events.c.hash, events.c.at).order_by(events.c.id.desc())

@@ -1,0 +1,197 @@
+"""The review panel on SQLite and PostgreSQL (docs/workflow.md "The review panel"): every guard refuses with its
+reason and changes nothing; ratings carry their rater's name and are sealed; a decision takes effect only at a
+second reviewer's countersignature; letters and reports name the panel by name and job title."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from isap.review.service import ConditionInput, Forbidden, Refused, WorkflowError
+from sample_submissions.proposals import clean, write
+from tests.panel import second_reviewer
+
+REF = "ISAP-2026-014"
+RATINGS = {"capitalisation": "green", "transparency": "amber", "service_scope": "green",
+           "relationships": "green", "governance": "green"}
+
+
+def submitted(service, tmp_path, checkpoint=1):
+    service.upload("alice", "w.xlsx", write(clean(checkpoint, reference=REF), tmp_path / "w.xlsx").read_bytes())
+    service.submit("alice", REF)
+    second_reviewer(service)
+    service.add_user("carl", "reviewer", display_name="Carl Evans", job_title="Assurance Manager", body="nhs_england")
+
+
+def in_review(service, tmp_path, **kw):
+    submitted(service, tmp_path, **kw)
+    service.declare("rita", REF)
+    service.take("rita", REF)
+
+
+def unchanged(service, action):
+    """Run `action`; whatever it raises, the proposal and its history are as they were."""
+    before = service.show("ada", REF)
+    with pytest.raises(WorkflowError) as caught:
+        action()
+    after = service.show("ada", REF)
+    assert (after["version"], after["history"], after["state"]) == (before["version"], before["history"],
+                                                                    before["state"])
+    return caught.value
+
+
+def test_taking_rating_proposing_and_countersigning_need_a_declaration_first(service, tmp_path):
+    submitted(service, tmp_path)
+    err = unchanged(service, lambda: service.take("rita", REF))
+    assert isinstance(err, Refused) and "declare your interests in ISAP-2026-014 first" in str(err)
+    service.declare("rita", REF)
+    service.take("rita", REF)
+    err = unchanged(service, lambda: service.rate("nina", REF, "governance", "green"))
+    assert "declare your interests" in str(err)
+    service.propose("rita", REF, "approved", RATINGS, "Sound.")
+    err = unchanged(service, lambda: service.countersign("nina", REF))
+    assert isinstance(err, Refused) and "declare your interests" in str(err)
+    err = unchanged(service, lambda: service.send_back("nina", REF, "Look again."))
+    assert "declare your interests" in str(err)
+
+
+def test_a_declared_conflict_bars_the_reviewer(service, tmp_path):
+    in_review(service, tmp_path)
+    assert service.declare("nina", REF, "Midlands Partnership NHS FT", "My spouse sits on its board.") is True
+    err = unchanged(service, lambda: service.rate("nina", REF, "governance", "green"))
+    assert isinstance(err, Forbidden) and "declared a conflict of interest" in str(err)
+    service.propose("rita", REF, "approved", RATINGS, "Sound.")
+    for action in (lambda: service.countersign("nina", REF), lambda: service.send_back("nina", REF, "No.")):
+        err = unchanged(service, action)
+        assert isinstance(err, Forbidden) and "declared a conflict of interest" in str(err)
+    err = unchanged(service, lambda: service.declare("nina", REF))  # a conflict stands
+    assert "it stands" in str(err)
+    history = [h["action"] for h in service.show("rita", REF)["history"]]
+    assert "conflict_declared" in history
+
+
+def test_a_declared_conflict_needs_the_organisation_and_a_note(service, tmp_path):
+    submitted(service, tmp_path)
+    with pytest.raises(WorkflowError, match="a note saying what it is"):
+        service.declare("nina", REF, "Midlands Partnership NHS FT")
+    with pytest.raises(WorkflowError, match="names the organisation"):
+        service.declare("nina", REF, None, "Something.", conflict=True)
+    assert service.proposal_facts("ada", REF)[0].conflicted == frozenset()
+
+
+def test_only_the_lead_proposes_and_commissioners_declare_nothing(service, tmp_path):
+    in_review(service, tmp_path)
+    service.declare("nina", REF)
+    err = unchanged(service, lambda: service.propose("nina", REF, "approved", RATINGS, "Sound."))
+    assert isinstance(err, Forbidden) and "rita leads the review" in str(err)
+    err = unchanged(service, lambda: service.declare("alice", REF))
+    assert isinstance(err, Forbidden)
+
+
+def test_a_proposed_decision_takes_effect_only_at_the_countersignature(service, tmp_path):
+    in_review(service, tmp_path)
+    service.propose("rita", REF, "approved_with_conditions", RATINGS, "Sound.",
+                    [ConditionInput("Publish the engagement report", "ICB director", dt.date(2027, 1, 31))])
+    shown = service.show("alice", REF)
+    assert (shown["state"], shown["checkpoint"], shown["conditions"]) == ("in_review", 1, [])
+    kinds = [n["kind"] for n in service.outbox("ada")]
+    assert "decision_proposed" in kinds and "decision_recorded" not in kinds  # no letter before it takes effect
+    err = unchanged(service, lambda: service.countersign("rita", REF))
+    assert isinstance(err, Forbidden) and "a second reviewer must countersign it" in str(err)
+    err = unchanged(service, lambda: service.propose("rita", REF, "approved", RATINGS, "Again."))
+    assert "already waits for countersignature" in str(err)
+    service.declare("nina", REF)
+    err = unchanged(service, lambda: service.rate("nina", REF, "governance", "red"))
+    assert "the ratings stand" in str(err)
+    service.countersign("nina", REF)
+    shown = service.show("alice", REF)
+    assert (shown["state"], shown["checkpoint"], len(shown["conditions"])) == ("draft", 2, 1)
+    assert "decision_recorded" in [n["kind"] for n in service.outbox("ada")]
+    decision = shown["reviews"][-1]["decision"]
+    assert (decision["proposed_by"], decision["countersigned_by"]) == (
+        "Rita Shah, Senior Assurance Lead", "Nina Okafor, Deputy Director of Assurance")
+    assert service.verify_audit().ok
+
+
+def test_the_countersigner_may_send_it_back_with_a_note(service, tmp_path):
+    in_review(service, tmp_path)
+    service.propose("rita", REF, "approved", RATINGS, "Sound.")
+    service.declare("nina", REF)
+    err = unchanged(service, lambda: service.send_back("nina", REF, "  "))
+    assert "needs a note" in str(err)
+    service.send_back("nina", REF, "Transparency is amber: say why.")
+    shown = service.show("rita", REF)
+    assert shown["state"] == "in_review" and not shown["panel"]["waiting_for_countersignature"]
+    assert shown["panel"]["proposed"][-1]["note"] == "Transparency is amber: say why."
+    err = unchanged(service, lambda: service.countersign("nina", REF))
+    assert "no proposed decision" in str(err)
+    service.propose("rita", REF, "approved", {}, "Sound; transparency amber until the register is published.")
+    service.countersign("nina", REF)
+    assert service.show("rita", REF)["state"] == "draft"
+
+
+def test_at_checkpoint_two_the_countersigner_is_of_the_other_body(service, tmp_path):
+    in_review(service, tmp_path)
+    service.propose("rita", REF, "approved", RATINGS, "Sound.")
+    service.declare("carl", REF)  # NHS England, as rita: at checkpoint 1 any second reviewer may countersign
+    service.countersign("carl", REF)
+    service.upload("alice", "w2.xlsx", write(clean(2, reference=REF), tmp_path / "w2.xlsx").read_bytes())
+    service.submit("alice", REF)
+    service.take("rita", REF)  # declared once for the proposal
+    service.propose("rita", REF, "approved", RATINGS, "Sound.")
+    err = unchanged(service, lambda: service.countersign("carl", REF))
+    assert isinstance(err, Forbidden) and "must be from NHS Improvement (policy countersign_other_body)" in str(err)
+    err = unchanged(service, lambda: service.countersign("ada", REF))  # an administrator with no body recorded
+    assert isinstance(err, Refused) and "declare your interests" in str(err)
+    service.declare("ada", REF)
+    err = unchanged(service, lambda: service.countersign("ada", REF))
+    assert "no body recorded" in str(err)
+    service.declare("nina", REF)
+    service.countersign("nina", REF)
+    assert service.show("rita", REF)["checkpoint"] == 3
+
+
+def test_any_panel_member_rates_a_domain_with_their_name_on_it(service, tmp_path):
+    in_review(service, tmp_path)
+    service.declare("nina", REF)
+    service.rate("nina", REF, "Capitalisation", "Amber")
+    with pytest.raises(WorkflowError, match="unknown assurance domain"):
+        service.rate("nina", REF, "finance", "amber")
+    err = unchanged(service, lambda: service.propose("rita", REF, "approved", {"transparency": "green"}, "Sound."))
+    assert "missing: Service scope, Relationships, Governance" in str(err)
+    service.propose("rita", REF, "approved", {d: r for d, r in RATINGS.items() if d != "capitalisation"}, "Sound.")
+    service.declare("carl", REF)
+    service.countersign("carl", REF)
+    review = service.show("rita", REF)["reviews"][-1]
+    assert review["ratings"]["capitalisation"] == "amber"
+    assert review["rated_by"]["capitalisation"] == "Nina Okafor, Deputy Director of Assurance"
+    assert review["rated_by"]["governance"] == "Rita Shah, Senior Assurance Lead"
+    assert service.verify_audit().ok
+
+
+def test_a_rating_changed_after_it_was_recorded_is_found(service, tmp_path):
+    from sqlalchemy import text
+
+    in_review(service, tmp_path)
+    service.declare("nina", REF)
+    service.rate("nina", REF, "governance", "red")
+    with service.engine.begin() as c:  # past the application: its insert-only triggers off, as an owner could
+        if service.engine.dialect.name == "sqlite":
+            c.execute(text("DROP TRIGGER rating_no_update"))
+        else:
+            c.execute(text("ALTER TABLE rating DISABLE TRIGGER rating_insert_only"))
+        c.execute(text("UPDATE rating SET rating = 'green'"))
+    problems = service.verify_audit().problems
+    assert any("was changed after it was recorded" in p for p in problems), problems
+
+
+def test_users_have_a_display_name_job_title_and_body(service):
+    service.set_user_details("rita", job_title="Head of Assurance", body="NHS Improvement")
+    rita = next(u for u in service.users() if u["username"] == "rita")
+    assert (rita["display_name"], rita["job_title"], rita["body"]) == ("Rita Shah", "Head of Assurance",
+                                                                      "nhs_improvement")
+    with pytest.raises(WorkflowError, match="body must be NHS England or NHS Improvement"):
+        service.set_user_details("rita", body="Monitor")
+    with pytest.raises(Forbidden):
+        service.set_user_details("rita", display_name="R", actor="alice")
