@@ -70,18 +70,33 @@ def submitted(svc) -> str:
     return ref
 
 
-def in_review(svc) -> str:
+def declared(svc) -> str:
+    """Submitted, and rita has declared no conflict of interest (the review panel's first step)."""
     ref = submitted(svc)
+    svc.declare("rita", ref)
+    return ref
+
+
+def in_review(svc) -> str:
+    ref = declared(svc)
     svc.take("rita", ref)
     return ref
 
 
-def with_condition(svc) -> str:
+def proposed(svc) -> str:
+    """In review, rita's decision waiting for nina's countersignature; nina has declared."""
     from isap.review.service import ConditionInput
 
     ref = in_review(svc)
-    svc.decide("rita", ref, "approved_with_conditions", RATINGS, "A clear case for change.",
-               [ConditionInput("Publish the engagement report", "ICB director", dt.date.today() + dt.timedelta(30))])
+    svc.propose("rita", ref, "approved_with_conditions", RATINGS, "A clear case for change.",
+                [ConditionInput("Publish the engagement report", "ICB director", dt.date.today() + dt.timedelta(30))])
+    svc.declare("nina", ref)
+    return ref
+
+
+def with_condition(svc) -> str:
+    ref = proposed(svc)
+    svc.countersign("nina", ref)
     return ref
 
 
@@ -168,7 +183,11 @@ def do_decide(at, ref):
     at.session_state["conditions"] = {"edited_rows": {}, "deleted_rows": [], "added_rows": [
         {"text": "Publish the engagement report", "owner": "ICB director of strategy",
          "due": (dt.date.today() + dt.timedelta(days=60)).isoformat()}]}
-    button(at, "Record decision").click()
+    button(at, "Propose decision").click()
+
+
+def do_countersign(at, ref):
+    button(at, "Countersign the decision").click()
 
 
 def do_discharge(at, ref):
@@ -206,8 +225,13 @@ def commented(author):
     return check
 
 
+def proposed_decision(svc, ref, at):
+    d = state_is("in_review", "Decision proposed", checkpoint=1)(svc, ref, at)
+    assert d["panel"]["waiting_for_countersignature"], d["panel"]
+
+
 def decided(svc, ref, at):
-    d = state_is("draft", "Decision recorded.", checkpoint=2)(svc, ref, at)
+    d = state_is("draft", "Countersigned: the decision has taken effect.", checkpoint=2)(svc, ref, at)
     [review] = d["reviews"]
     assert review["decision"]["outcome"] == "approved_with_conditions", review
     [c] = d["conditions"]
@@ -247,10 +271,11 @@ ACTIONS = [
                condition("open", answered=True)),
     ActionCase("withdraw a proposal", "alice", "Findings", 1.0, drafted, do_withdraw,
                state_is("withdrawn", "{ref} withdrawn.")),
-    ActionCase("take into review", "rita", "Review", 0.5, submitted, do_take,
+    ActionCase("take into review", "rita", "Review", 0.5, declared, do_take,
                state_is("in_review", "Taken into review.")),
-    ActionCase("record a decision, approved with a condition", "rita", "Review", 0.5, in_review, do_decide,
-               decided),
+    ActionCase("propose a decision, approved with a condition", "rita", "Review", 0.5, in_review, do_decide,
+               proposed_decision),
+    ActionCase("countersign a decision", "nina", "Review", 0.5, proposed, do_countersign, decided),
     ActionCase("discharge a condition", "rita", "Conditions", 0.5, with_condition, do_discharge,
                condition("discharged")),
     ActionCase("carry a condition forward", "rita", "Conditions", 1.0, with_condition, do_carry_forward,
@@ -329,7 +354,7 @@ def bench_actions(repeat: int | None = None) -> list[dict]:
 
     repeat = repeat or repeats()
     svc = Service()
-    tokens = {who: svc.sign_in(who, PASSWORD)[1] for who in ("alice", "rita")}
+    tokens = {who: svc.sign_in(who, PASSWORD)[1] for who in ("alice", "rita", "nina")}
     # one untimed action first: the first action in a process imports what later ones find imported
     warm = ACTIONS[0]
     action_time(svc, tokens, warm, 1)

@@ -26,7 +26,8 @@ def populate(url: str, n: int = N_PROPOSALS) -> None:
     svc = Service(engine)
     for i in range(40):
         svc.add_organisation(f"Q{i:02d}", f"Integrated care board {i}")
-    svc.add_user("rita", "reviewer")
+    svc.add_user("rita", "reviewer", body="nhs_england")
+    svc.add_user("nina", "reviewer", body="nhs_improvement")  # the review panel's second reviewer
     svc.add_user("alice", "commissioner", "Q00")
     now = dt.datetime.now(dt.timezone.utc)
     states = ["draft", "submitted", "in_review", "returned", "assured", "withdrawn"]
@@ -186,7 +187,7 @@ def bench_dashboard(pages: bool = True, actions: bool = True) -> list[dict]:
 
         populate(database_url())
         svc = Service()
-        for who in ("rita", "alice"):
+        for who in ("rita", "nina", "alice"):
             svc.set_password(who, PASSWORD)
         st.cache_resource.clear()
         # A dashboard process starts Prefect once, in the background; let that finish before timing pages.

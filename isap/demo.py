@@ -133,9 +133,6 @@ def _record(service: Service, days_ago, today: dt.date) -> None:
         days_ago(8)
         put("otto", gateshead, "gateshead-cp1.xlsx")
         service.submit("otto", "ISAP-2026-022")
-        days_ago(6)
-        service.declare("rita", "ISAP-2026-022")
-        service.take("rita", "ISAP-2026-022")
         # ISAP-2026-021: a query on the proposal, waiting for the commissioner's answer
         days_ago(5)
         service.raise_query("rita", "ISAP-2026-021", "Which board meeting approved the alliance agreement, and "
@@ -159,6 +156,9 @@ def _record(service: Service, days_ago, today: dt.date) -> None:
         service.grant_waiver("rita", "ISAP-2026-013", waiver,
                              "Seen the national contract letter: the figure is sound for year one.")
         service.agree_plan("rita", "ISAP-2026-013", 1)  # and the date passes without a submission
+        days_ago(2.5)
+        service.declare("rita", "ISAP-2026-022")
+        service.take("rita", "ISAP-2026-022")
         # ISAP-2026-012 at checkpoint 2: a warning to acknowledge
         cp2 = titled(clean(2, "Fully integrated", "GP federation", "ISAP-2026-012"),
                      "Sandwell fully integrated primary and community care")

@@ -9,6 +9,7 @@ import datetime as dt
 import pytest
 
 from sample_submissions.proposals import clean, write
+from tests.panel import decide, take
 
 REF = "ISAP-2026-014"
 RATINGS = {"capitalisation": "green", "transparency": "amber", "service_scope": "green", "relationships": "red",
@@ -186,9 +187,9 @@ def test_the_national_view_has_every_proposal_with_its_figures_decision_and_plan
     uploaded(service, tmp_path)
     uploaded(service, tmp_path, "ISAP-2026-015")
     service.submit("alice", REF)
-    service.take("rita", REF)
-    service.decide("rita", REF, "approved_with_conditions", RATINGS, "Sound.",
-                   [ConditionInput("Publish the register", "gov@blackcountry.nhs.uk", D(2027, 3, 1))])
+    take(service, "rita", REF)
+    decide(service, "rita", REF, "approved_with_conditions", RATINGS, "Sound.",
+           [ConditionInput("Publish the register", "gov@blackcountry.nhs.uk", D(2027, 3, 1))])
     service.plan_submission("alice", REF, 2, D(2027, 6, 1))
     with pytest.raises(Forbidden):
         service.national_view("alice")
@@ -237,9 +238,9 @@ def test_the_national_view_reads_a_few_statements_however_many_proposals_there_a
         uploaded(service, tmp_path, f"ISAP-2026-0{n}")
         service.plan_submission("alice", f"ISAP-2026-0{n}", 1, D(2026, 12, 1))
     service.submit("alice", REF)
-    service.take("rita", REF)
-    service.decide("rita", REF, "approved_with_conditions", RATINGS, "Sound.",
-                   [ConditionInput("Publish the register", "gov@blackcountry.nhs.uk", D(2027, 3, 1))])
+    take(service, "rita", REF)
+    decide(service, "rita", REF, "approved_with_conditions", RATINGS, "Sound.",
+           [ConditionInput("Publish the register", "gov@blackcountry.nhs.uk", D(2027, 3, 1))])
     assert statements_for_the_view() == one <= 3  # the account, the rows, the references shared by two
 
 
@@ -253,10 +254,10 @@ def test_the_timeline_shows_planned_against_actual_decisions_conditions_and_time
     service.clock = lambda: at(D(2027, 3, 22))  # a Monday: two working days late
     service.submit("alice", REF)
     service.clock = lambda: at(D(2027, 3, 23))
-    service.take("rita", REF)
+    take(service, "rita", REF)
     service.clock = lambda: at(D(2027, 4, 6))
-    service.decide("rita", REF, "approved_with_conditions", RATINGS, "Sound.",
-                   [ConditionInput("Publish the register", "gov@blackcountry.nhs.uk", D(2027, 4, 8))])
+    decide(service, "rita", REF, "approved_with_conditions", RATINGS, "Sound.",
+           [ConditionInput("Publish the register", "gov@blackcountry.nhs.uk", D(2027, 4, 8))])
     t = service.timeline("rita", REF, today=D(2027, 4, 12))
     first, second, _ = t["checkpoints"]
     assert (first["planned"], first["submitted"], first["slippage_working_days"]) == ("2027-03-18", "2027-03-22", 2)

@@ -67,7 +67,7 @@ def test_commissioner_sees_only_own_proposals(demo_env):
     refs = set(at.dataframe[0].value["Reference"])
     assert refs == {"ISAP-2026-011", "ISAP-2026-012", "ISAP-2026-013"}
     at2 = signed_in("otto", "otto-demo")
-    assert set(at2.dataframe[0].value["Reference"]) == {"ISAP-2026-021"}
+    assert set(at2.dataframe[0].value["Reference"]) == {"ISAP-2026-021", "ISAP-2026-022"}
 
 
 def on_upload_page(username: str = "alice", password: str = "alice-demo"):
@@ -196,7 +196,7 @@ def test_reviewer_pipeline_and_rules(demo_env):
     assert "Review queue" in texts(at)
     table = at.dataframe[0].value
     # the work waiting by default: submitted and in review, and what is late against its planned submission
-    assert set(table["Reference"]) == {"ISAP-2026-011", "ISAP-2026-021", "ISAP-2026-013"}
+    assert set(table["Reference"]) == {"ISAP-2026-011", "ISAP-2026-021", "ISAP-2026-022", "ISAP-2026-013"}
     # plain words, key columns first, the demo's overdue review first and marked
     assert list(table.columns[:6]) == ["Reference", "State", "Working days waiting", "Overdue", "Late", "Reviewer"]
     assert table.iloc[0]["Reference"] == "ISAP-2026-011" and "OVERDUE" in table.iloc[0]["Overdue"]
@@ -204,7 +204,7 @@ def test_reviewer_pipeline_and_rules(demo_env):
     assert "LATE" in table.set_index("Reference").loc["ISAP-2026-013", "Late"]
     at.toggle(key="f_late").set_value(False)
     at.run()
-    assert set(at.dataframe[0].value["Reference"]) == {"ISAP-2026-011", "ISAP-2026-021"}
+    assert set(at.dataframe[0].value["Reference"]) == {"ISAP-2026-011", "ISAP-2026-021", "ISAP-2026-022"}
     at.switch_page("views/rules.py")
     at.run()
     rules = at.dataframe[0].value
@@ -621,16 +621,19 @@ def test_a_reviewer_closes_a_condition_either_way_with_one_click(demo_env, butto
     assert any(read(t.value) == f"Condition 1 {status.replace('_', ' ')}." for t in at.toast), at.toast
 
 
-@pytest.mark.parametrize("ref", ["ISAP-2026-011", "ISAP-2026-012", "ISAP-2026-013", "ISAP-2026-021"])
+@pytest.mark.parametrize("ref", ["ISAP-2026-011", "ISAP-2026-012", "ISAP-2026-013", "ISAP-2026-021",
+                                 "ISAP-2026-022"])
 def test_a_reviewer_never_sees_commissioner_buttons(demo_env, ref):
     at = proposal(signed_in("rita", "rita-demo"), ref)
     labels = {b.label for b in at.button}
     assert not {lab for lab in labels if lab.startswith("Submit for checkpoint")}
     assert not labels & {"Withdraw proposal", "Acknowledge", "Send answer"}, labels
-    commissioner = proposal(signed_in("alice", "alice-demo"), ref) if ref != "ISAP-2026-021" else None
+    # (ISAP-2026-021 and ISAP-2026-022 are another organisation's)
+    commissioner = proposal(signed_in("alice", "alice-demo"), ref) if ref.startswith("ISAP-2026-01") else None
     if commissioner is not None:
         theirs = {b.label for b in commissioner.button}
-        assert not theirs & {"Take into review", "Return to commissioner", "Record decision", "Discharge"}, theirs
+        assert not theirs & {"Take into review", "Return to commissioner", "Propose decision",
+                             "Countersign the decision", "Discharge"}, theirs
 
 
 def test_an_upload_for_another_checkpoint_says_so_at_once_in_the_clis_words(demo_env, tmp_path):
@@ -842,7 +845,7 @@ def test_the_commissioner_answers_a_query_and_the_reviewer_resolves_it_on_the_qu
     from isap.review.service import Service
 
     at = proposal(signed_in("rita", "rita-demo"), "ISAP-2026-021")
-    decide = next(b for b in at.button if b.label == "Record decision")
+    decide = next(b for b in at.button if b.label == "Propose decision")
     assert decide.disabled and read(decide.help) == "query 1 is still open: resolve it before deciding"
 
     at = linked(signed_in("otto", "otto-demo"), ref="ISAP-2026-021", tab="Queries")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from tests.panel import take
 from tests.test_dashboard import demo_env, linked, read, signed_in, texts  # noqa: F401 - demo_env is a fixture
 
 RATINGS = dict.fromkeys(("capitalisation", "transparency", "service_scope", "relationships", "governance"), "green")
@@ -45,21 +46,32 @@ def test_the_commissioner_may_read_decision_letters_and_the_service_agrees():
 
 
 # ---------------------------------------------------------------------------- after a decision (items 6 and 11)
-def decided_by_rita(at, outcome: str = "approved") -> None:
+def decided_by_the_panel(at, ref: str, outcome: str = "approved"):
+    """rita, on her page `at`, declares, takes `ref` and proposes the decision; nina countersigns it on hers, which
+    is returned."""
+    button(at, "Declare").click()
+    at.run()
     button(at, "Take into review").click()
     at.run()
     for dom in RATINGS:
         at.selectbox(key=f"rating-{dom}").set_value("green")
     at.selectbox(key="outcome").set_value(outcome)
     at.text_area(key="rationale").input("Meets the strategic case.")
-    button(at, "Record decision").click()
+    button(at, "Propose decision").click()
     at.run()
     assert not at.exception, at.exception
+    nina = linked(signed_in("nina", "nina-demo"), ref=ref, tab="Review")
+    button(nina, "Declare").click()
+    nina.run()
+    button(nina, "Countersign the decision").click()
+    nina.run()
+    assert not nina.exception, nina.exception
+    return nina
 
 
 def test_after_a_decision_the_reviewer_is_offered_the_letter_the_report_and_what_happens_now(demo_env):
-    at = linked(signed_in("rita", "rita-demo"), ref="ISAP-2026-011", tab="Review")
-    decided_by_rita(at)
+    at = decided_by_the_panel(linked(signed_in("rita", "rita-demo"), ref="ISAP-2026-011", tab="Review"),
+                              "ISAP-2026-011")
     shown = texts(at)
     assert "ISAP-2026-011 is back with NHS Black Country Integrated Care Board for checkpoint 2." in shown, shown
     offered = links(at)
@@ -89,7 +101,7 @@ def test_the_reviewer_reads_the_explanatory_note_with_its_finding_and_beside_the
     note = "Start-up costs are met by the ICB's transformation fund, outside this contract."
     svc.acknowledge("alice", ref, warning["rule_id"], note, finding_id=warning["id"])
     svc.submit("alice", ref)
-    svc.take("rita", ref)
+    take(svc, "rita", ref)
     at = linked(signed_in("rita", "rita-demo"), ref=ref, tab="Review")
     # in the findings table, the note is the column right after the finding it answers
     table = next(t.value for t in at.dataframe if "Explanatory note" in t.value.columns)
@@ -115,14 +127,17 @@ def test_the_review_queue_lists_the_work_waiting_overdue_then_oldest_with_its_re
     at.toggle(key="f_late").set_value(False)
     at.run()
     table = at.dataframe[0].value
-    assert list(table["Reference"]) == ["ISAP-2026-011", "ISAP-2026-021", "ISAP-2026-044"], table
+    assert list(table["Reference"]) == ["ISAP-2026-011", "ISAP-2026-021", "ISAP-2026-022", "ISAP-2026-044"], table
     assert set(table["State"]) == {"Submitted", "In review"}
     assert dict(zip(table["Reference"], table["Reviewer"])) == {"ISAP-2026-011": "", "ISAP-2026-021": "rita",
-                                                                "ISAP-2026-044": ""}
+                                                                "ISAP-2026-022": "rita", "ISAP-2026-044": ""}
+    # the review panel: the demo's proposed decision waiting for a second reviewer
+    assert dict(zip(table["Reference"], table["Review panel"]))["ISAP-2026-022"] == \
+        "Waiting for countersignature (proposed by rita)"
     # mine: what I have taken
     at.toggle(key="f_mine").set_value(True)
     at.run()
-    assert list(at.dataframe[0].value["Reference"]) == ["ISAP-2026-021"]
+    assert list(at.dataframe[0].value["Reference"]) == ["ISAP-2026-021", "ISAP-2026-022"]
     at.toggle(key="f_mine").set_value(False)
     # other states behind the filter
     at.multiselect(key="f_state").select("draft")
@@ -137,7 +152,7 @@ def test_the_decision_form_lists_every_missing_part_at_the_top_with_links_to_the
     Service().resolve_query("rita", "ISAP-2026-021", 1, "Answered by telephone.")  # the demo's open query
     at = linked(signed_in("rita", "rita-demo"), ref="ISAP-2026-021", tab="Review")
     at.selectbox(key="rating-capitalisation").set_value("green")
-    button(at, "Record decision").click()
+    button(at, "Propose decision").click()
     at.run()
     assert Service().show("rita", "ISAP-2026-021")["state"] == "in_review"
     [summary] = [e for e in at.error if "There is a problem" in e.value]
@@ -148,7 +163,7 @@ def test_the_decision_form_lists_every_missing_part_at_the_top_with_links_to_the
         assert f"[{part}]({anchor})" in said, said
     # the outcome with conditions but none given: the conditions are named too, with the rest
     at.selectbox(key="outcome").set_value("approved_with_conditions")
-    button(at, "Record decision").click()
+    button(at, "Propose decision").click()
     at.run()
     [summary] = [e for e in at.error if "There is a problem" in e.value]
     assert "](#decision-conditions)" in summary.value and "](#decision-rationale)" in summary.value

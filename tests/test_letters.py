@@ -313,11 +313,11 @@ def test_report_and_letter_show_waived_findings_and_the_query_thread(sqlite_serv
         n = svc.request_waiver("alice", REF, f["id"], "A phased start in year one.")
         svc.grant_waiver("rita", REF, n, "The phasing plan is sound.")
     svc.submit("alice", REF)
-    svc.take("rita", REF)
+    take(svc, "rita", REF)
     svc.raise_query("rita", REF, "Which board approved the phasing?", place="Cover C7")
     svc.answer_query("alice", REF, 1, "The ICB board on 3 March.")
     svc.resolve_query("rita", REF, 1, "Seen in the minutes.")
-    svc.decide("rita", REF, "approved", RATINGS, RATIONALE)
+    decide_jointly(svc, "rita", REF, "approved", RATINGS, RATIONALE)
     html = render_report(svc, "rita", REF, 1)
     assert "<strong>Waived</strong> by rita: The phasing plan is sound." in html
     assert html.index("Which board approved the phasing?") < html.index("The ICB board on 3 March.") \

@@ -9,6 +9,7 @@ import pytest
 
 from isap.review.service import Forbidden, NotFound, Refused, WorkflowError
 from sample_submissions.proposals import clean, write
+from tests.panel import decide, take
 
 REF = "ISAP-2026-014"
 RATINGS = {"capitalisation": "green", "transparency": "amber", "service_scope": "green",
@@ -25,7 +26,7 @@ def book(tmp_path, cp=1, errors=False, name="w.xlsx") -> bytes:
 def in_review(service, tmp_path):
     service.upload("alice", "v1.xlsx", book(tmp_path))
     service.submit("alice", REF)
-    service.take("rita", REF)
+    take(service, "rita", REF)
 
 
 def events(service, *kinds):
@@ -58,7 +59,7 @@ def test_a_query_thread_from_question_to_resolution_blocks_the_decision_until_re
                             due_date=dt.date(2099, 1, 31))
     assert n == 1
     with pytest.raises(Refused, match="^query 1 is still open: resolve it before deciding$"):
-        service.decide("rita", REF, "approved", RATINGS, "Sound.")
+        service.propose("rita", REF, "approved", RATINGS, "Sound.")
     service.answer_query("alice", REF, 1, "The ICB board, on 3 March.")
     service.follow_up_query("rita", REF, 1, "Please give the minute number.")
     service.answer_query("alice", REF, 1, "Minute 24/117.")
@@ -79,7 +80,28 @@ def test_a_query_thread_from_question_to_resolution_blocks_the_decision_until_re
     assert [n["recipients"] for n in outbox(service, "query_raised")] == [[contact, "alice@example.nhs.uk"]]
     assert [n["recipients"] for n in outbox(service, "query_answered")] == [["rita@example.nhs.uk"]] * 2
     assert len(outbox(service, "query_followed_up")) == 1 and len(outbox(service, "query_resolved")) == 1
-    service.decide("rita", REF, "approved", RATINGS, "Sound.")
+    decide(service, "rita", REF, "approved", RATINGS, "Sound.")
+
+
+def test_a_query_raised_after_the_decision_was_proposed_stops_its_countersignature(service, tmp_path):
+    """An open query blocks countersigning as it blocks proposing (docs/workflow.md, "The review panel"): the
+    second reviewer may still send the decision back."""
+    from tests.panel import declared, second_reviewer
+
+    in_review(service, tmp_path)
+    service.propose("rita", REF, "approved", RATINGS, "Sound.")
+    declared(service, second_reviewer(service), REF)
+    service.raise_query("rita", REF, "Which board approved the value?")
+    with pytest.raises(Refused, match="^query 1 is still open: resolve it before countersigning$"):
+        service.countersign("nina", REF)
+    shown = service.show("alice", REF)
+    assert (shown["state"], shown["panel"]["waiting_for_countersignature"]) == ("in_review", True)
+    assert shown["next_step"].startswith("In review with the joint panel of NHS England and NHS Improvement. Before "
+                                         "it can be decided: you must answer query 1.")
+    service.answer_query("alice", REF, 1, "The ICB board, on 3 March.")
+    service.resolve_query("rita", REF, 1, "Seen.")
+    service.countersign("nina", REF)
+    assert service.show("alice", REF)["state"] == "draft"
 
 
 def test_a_query_names_a_finding_of_the_latest_version_or_the_proposal(service, tmp_path):
@@ -90,7 +112,7 @@ def test_a_query_names_a_finding_of_the_latest_version_or_the_proposal(service, 
     warning = service.show("alice", REF)["findings"][0]
     service.acknowledge("alice", REF, "REL011", "From year 2.")
     service.submit("alice", REF)
-    service.take("rita", REF)
+    take(service, "rita", REF)
     assert service.raise_query("rita", REF, "Why not now?", finding_id=warning["id"]) == 1
     assert service.raise_query("rita", REF, "Is the board content?") == 2
     first, second = service.show("rita", REF)["queries"]
@@ -108,7 +130,7 @@ def test_every_query_guard_refuses_and_changes_nothing(service, tmp_path):
     with pytest.raises(Refused, match="is a draft; only a proposal in review can be queried"):
         service.raise_query("rita", REF, "Too early?")
     service.submit("alice", REF)
-    service.take("rita", REF)
+    take(service, "rita", REF)
     with pytest.raises(Forbidden, match="only reviewers and administrators may raise a query"):
         service.raise_query("alice", REF, "May I?")
     with pytest.raises(Refused, match="has no open query"):
@@ -213,8 +235,8 @@ def test_a_waiver_holds_only_at_its_checkpoint(service, tmp_path):
     for f in [f for f in service.show("alice", REF)["findings"] if f["severity"] == "error"]:
         service.grant_waiver("rita", REF, service.request_waiver("alice", REF, f["id"], "Sound."), "Agreed.")
     service.submit("alice", REF)
-    service.take("rita", REF)
-    service.decide("rita", REF, "approved", RATINGS, "Sound.")
+    take(service, "rita", REF)
+    decide(service, "rita", REF, "approved", RATINGS, "Sound.")
     service.upload("alice", "v2.xlsx", book(tmp_path, cp=2, errors=True, name="v2.xlsx"))
     with pytest.raises(Refused, match="error finding"):
         service.submit("alice", REF)
@@ -283,7 +305,7 @@ def test_the_command_line_raises_answers_and_resolves_queries_and_shows_waivers(
     shown = cli("show", REF, "--as", "alice").output
     assert f"#{error['id']} error   {error['rule_id']}" in shown and "[waived by rita: Seen the [2J plan.]" in shown
     service.submit("alice", REF)
-    service.take("rita", REF)
+    take(service, "rita", REF)
     r = cli("query", "raise", REF, "Which board?", "--cell", "Cover C7", "--due", "not-a-date", "--as", "rita")
     assert (r.exit_code, r.output.strip()) == (1, "isap: the due date 'not-a-date' is not a date YYYY-MM-DD")
     assert cli("query", "raise", REF, "Which board?", "--cell", "Cover C7", "--as", "rita").exit_code == 0

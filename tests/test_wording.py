@@ -19,6 +19,7 @@ import pytest
 
 from isap.review import wording
 from sample_submissions.proposals import clean, write
+from tests.panel import decide, take
 from tests.test_dashboard import demo_env  # noqa: F401 - a fixture
 
 ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
@@ -140,10 +141,9 @@ def decided(service, tmp_path):
     service.upload("alice", "v1.xlsx", write(p, tmp_path / "v1.xlsx").read_bytes())
     service.acknowledge("alice", ref, "REL011", "CVS joins via the alliance board.")
     service.submit("alice", ref)
-    service.take("rita", ref)
-    service.decide("rita", ref, "approved_with_conditions", RATINGS, "Sound case; relationships need work.",
-                   [ConditionInput("Sign heads of terms with all practices", "ICB primary care lead",
-                                   dt.date(2027, 3, 31))])
+    take(service, "rita", ref)
+    decide(service, "rita", ref, "approved_with_conditions", RATINGS, "Sound case; relationships need work.",
+           [ConditionInput("Sign heads of terms with all practices", "ICB primary care lead", dt.date(2027, 3, 31))])
     return service, ref
 
 
