@@ -116,8 +116,17 @@ def settle(page) -> None:
 
 
 def choose(page, label: str, option: str) -> None:
-    """Pick an option of a Streamlit selectbox by its label."""
-    page.get_by_label(label, exact=True).click()
+    """Pick an option of a Streamlit selectbox by its label.
+
+    The box is scrolled into view first, and clicked only once it is there: a selectbox's list closes when its
+    page scrolls, and the scroll a click makes for a box below the fold is delivered just after the click has
+    opened the list (the Review tab's panel forms put the decision form below the fold)."""
+    from playwright.sync_api import expect
+
+    box = page.get_by_label(label, exact=True)
+    box.scroll_into_view_if_needed()
+    expect(box).to_be_in_viewport()
+    box.click()
     page.get_by_role("option", name=option, exact=True).click()
 
 

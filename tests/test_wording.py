@@ -184,7 +184,7 @@ def test_the_report_pdf_and_the_letter_are_in_words(decided, tmp_path):
     assert "Submitted → In review" in report and "31 Mar 2027" in report
     letter = _pdf_words(render_letter_pdf(service, "rita", ref, 1), tmp_path)
     assert leaks(letter) == [], leaks(letter)
-    assert "31 March 2027" in letter and re.search(r"Decision recorded by rita on \d+ \w{3} \d{4}, \d\d:\d\d", letter)
+    assert "31 March 2027" in letter and re.search(r"Decision took effect on \d+ \w{3} \d{4}, \d\d:\d\d", letter)
 
 
 def test_the_mail_is_in_words(decided):
