@@ -424,8 +424,14 @@ def test_administrators_set_a_reviewers_name_job_title_and_body_on_the_users_pag
     row = frame[frame["User"] == "nina"].iloc[0]
     assert (row["Name and job title"], row["Body"]) == ("Nina Okafor, Deputy Director of Assurance",
                                                         "NHS Improvement")
+    # each box starts at the chosen user's own value, whoever was chosen before
+    at.selectbox(key="users_pick").select("nina")
+    at.run()
+    assert at.selectbox(key="users_body").value == "nhs_improvement"
     at.selectbox(key="users_pick").select("rita")
     at.run()
+    assert (at.text_input(key="users_job_title").value, at.selectbox(key="users_body").value) == (
+        "Senior Assurance Lead", "nhs_england")
     at.text_input(key="users_job_title").input("Head of Assurance")
     at.selectbox(key="users_body").set_value("nhs_improvement")
     next(b for b in at.button if b.label == "Save name, job title and body").click()

@@ -78,17 +78,20 @@ def access(svc, me: str, rows: list[dict]) -> None:
         act(svc.disable_user, picked, actor=me, success=f"{plain(picked)} is disabled; their sessions ended.")
     if second.button("End sessions", key="users_end_sessions"):
         act(svc.end_sessions, picked, actor=me, success=f"The sessions of {plain(picked)} ended.")
-    if st.session_state.get("users_details_of") != picked:  # the fields start from the chosen user's values
+    # the fields start from the chosen user's values (Streamlit keeps a keyed widget's value, and reads `index`
+    # only when it first makes it, so each is set when another user is chosen)
+    if st.session_state.get("users_details_of") != picked:
         st.session_state["users_details_of"] = picked
         st.session_state["users_display_name"] = row.get("display_name") or ""
         st.session_state["users_job_title"] = row.get("job_title") or ""
+        st.session_state["users_body"] = row.get("body") or ""
     with st.form("users_details"):
         st.markdown("**How letters and reports name them**")
         name = st.text_input("Display name", key="users_display_name", max_chars=TextKind.PERSON_DETAIL.max_chars)
         title = st.text_input("Job title", key="users_job_title", max_chars=TextKind.PERSON_DETAIL.max_chars)
         bodies = ["", *BODY_WORDS]
-        body = st.selectbox("Body (reviewers)", bodies, index=bodies.index(row.get("body") or ""),
-                            key="users_body", format_func=lambda b: BODY_WORDS.get(b, "None"))
+        body = st.selectbox("Body (reviewers)", bodies, key="users_body",
+                            format_func=lambda b: BODY_WORDS.get(b, "None"))
         if st.form_submit_button("Save name, job title and body"):
             act(svc.set_user_details, picked, name, title, body, actor=me,
                 success=f"Saved the name, job title and body of {plain(picked)}.")
