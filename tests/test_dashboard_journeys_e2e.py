@@ -33,7 +33,8 @@ def test_the_waiting_chart_draws_one_readable_bar_per_proposal_and_the_target_li
         page.wait_for_timeout(1000)  # Vega draws after the element arrives
         shot = Image.open(io.BytesIO(chart.screenshot())).convert("RGB")
         browser.close()
-    # the demo's two proposals waiting: ISAP-2026-011 overdue (red), ISAP-2026-021 within the target (blue)
+    # the demo's proposals waiting: ISAP-2026-011 overdue (red), ISAP-2026-021 and ISAP-2026-022 within the target
+    # (blue)
     assert rows_with(shot, OVERDUE_RED) >= 15, "the overdue bar has no height"
     assert rows_with(shot, WITHIN_BLUE) >= 15, "the bar within the target has no height"
     assert rows_with(shot, TARGET_INK, tolerance=20) >= 40, "the target line does not cross the bars"
