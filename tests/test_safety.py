@@ -548,19 +548,20 @@ COST_PROBE = textwrap.dedent("""
 
 @pytest.fixture(scope="module")
 def costly(tmp_path_factory):
-    from tests.hostile import junk_elements, many_shared_strings, wide_rows_without_r
+    from tests.hostile import junk_elements, many_shared_strings, repeated_shared_text, wide_rows_without_r
 
     tmp = tmp_path_factory.mktemp("costly")
     base = valid_bytes(tmp)
     out = {}
     for name, build in (("wide_rows_without_r", wide_rows_without_r), ("junk_elements", junk_elements),
-                        ("many_shared_strings", many_shared_strings)):
+                        ("many_shared_strings", many_shared_strings), ("repeated_shared_text", repeated_shared_text)):
         out[name] = tmp / f"{name}.xlsx"
         out[name].write_bytes(build(base))
     return out
 
 
-@pytest.mark.parametrize("name", ["wide_rows_without_r", "junk_elements", "many_shared_strings"])
+@pytest.mark.parametrize("name", ["wide_rows_without_r", "junk_elements", "many_shared_strings",
+                                  "repeated_shared_text"])
 def test_a_costly_file_within_the_size_limits_is_refused_in_bounded_cpu_and_memory(costly, name):
     """Each file is under every size limit (25 MB, 250 MB inflated, 200:1) yet, read naively, costs
     minutes of processor time or over 600 MB: it gets its WB003 within about 10 s of processor time
