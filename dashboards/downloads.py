@@ -12,7 +12,8 @@ the service whether the session still signs that account in (signing out ends
 every download at once), and only then makes the file, as that account: what
 the person may read is decided by the service at the moment of the download,
 never by the page.  Any other request gets the same short refusal, whether the
-offer never existed or belongs to someone else.
+offer never existed or belongs to someone else: a browser with no sign-in is
+told to sign in, a signed-in one that the link was made for another page.
 """
 
 from __future__ import annotations
@@ -88,6 +89,18 @@ def disposition(file_name: str) -> str:
 
 
 REFUSED = "Sign in to ISAP to download this file, from the page that offers it."
+# to a browser that is signed in: a link copied from another person's page, or from a session that has ended
+NOT_THIS_SESSION = ("This download link was made for another person's page or an earlier sign-in: download the "
+                    "file from the page that offers it to you.")
+
+
+def _refusal(request):
+    """The refusal's words depend only on whether the browser carries a sign-in, never on the offer."""
+    from starlette.responses import PlainTextResponse
+
+    signed_in = bool(request.cookies.get(COOKIE_NAME) or request.cookies.get(SSO_COOKIE))
+    return PlainTextResponse(NOT_THIS_SESSION if signed_in else REFUSED, status_code=403,
+                             headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
 
 
 async def serve(request):
@@ -98,7 +111,7 @@ async def serve(request):
     headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
     offer = offered(request.path_params.get("token", ""), dict(request.cookies))
     if offer is None:
-        return PlainTextResponse(REFUSED, status_code=403, headers=headers)
+        return _refusal(request)
     from isap.composition import service
     from isap.review.service import SessionEnded, StoreError, WorkflowError
 
@@ -107,9 +120,9 @@ async def serve(request):
         try:
             account = await run_in_threadpool(svc.session_user, request.cookies[COOKIE_NAME])
         except SessionEnded:
-            return PlainTextResponse(REFUSED, status_code=403, headers=headers)
+            return _refusal(request)
         if account.username != offer.username:
-            return PlainTextResponse(REFUSED, status_code=403, headers=headers)
+            return _refusal(request)
     try:
         data = await run_in_threadpool(offer.make, offer.username)
     except WorkflowError as exc:  # no longer the person's to read (or gone): the service's own words

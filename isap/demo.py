@@ -81,6 +81,9 @@ def _record(service: Service, days_ago, today: dt.date) -> None:
         def put(user: str, p: dict, name: str):
             return service.upload(user, name, write(p, Path(tmp) / name).read_bytes())
 
+        def working(day: dt.date) -> dt.date:  # a plan is for a working day, whatever day the demo is loaded on
+            return working_days.add_working_days(day, 0, service.policy.working_days_calendar)
+
         def titled(p: dict, title: str) -> dict:
             p["Cover"]["proposal_title"] = title
             return p
@@ -89,7 +92,7 @@ def _record(service: Service, days_ago, today: dt.date) -> None:
         days_ago(60)
         put("alice", titled(clean(1, "Fully integrated", "GP federation", "ISAP-2026-012"),
                             "Sandwell fully integrated primary and community care"), "sandwell-cp1.xlsx")
-        service.plan_submission("alice", "ISAP-2026-012", 1, today - dt.timedelta(days=57))
+        service.plan_submission("alice", "ISAP-2026-012", 1, working(today - dt.timedelta(days=57)))
         days_ago(58)
         service.agree_plan("rita", "ISAP-2026-012", 1)
         days_ago(55)
@@ -124,7 +127,7 @@ def _record(service: Service, days_ago, today: dt.date) -> None:
         days_ago(9)
         service.declare("rita", "ISAP-2026-021")
         service.take("rita", "ISAP-2026-021")
-        service.plan_submission("otto", "ISAP-2026-021", 2, today + dt.timedelta(weeks=8))
+        service.plan_submission("otto", "ISAP-2026-021", 2, working(today + dt.timedelta(weeks=8)))
         service.agree_plan("rita", "ISAP-2026-021", 2)
         # ISAP-2026-022: another of the same organisation's proposals, in review: its decision is proposed below
         gateshead = titled(clean(1, reference="ISAP-2026-022"), "Gateshead community services alliance")
@@ -165,7 +168,8 @@ def _record(service: Service, days_ago, today: dt.date) -> None:
         cp2["Finance"][0]["startup_costs_gbp"] = 0
         days_ago(2)
         put("alice", cp2, "sandwell-cp2.xlsx")
-        service.plan_submission("alice", "ISAP-2026-012", 2, today + dt.timedelta(weeks=6))  # for a reviewer to agree
+        # for a reviewer to agree
+        service.plan_submission("alice", "ISAP-2026-012", 2, working(today + dt.timedelta(weeks=6)))
         days_ago(1)
         service.comment("rita", "ISAP-2026-021", "Please confirm the voluntary sector alliance terms.")
         # ISAP-2026-022: rita's proposed decision waits for a second reviewer's countersignature (nina's turn);

@@ -8,6 +8,8 @@ import stat
 import zipfile
 from pathlib import Path
 
+from openpyxl.utils import get_column_letter
+
 from sample_submissions.proposals import clean, write
 
 SHEET_NS = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
@@ -346,6 +348,42 @@ def many_shared_strings(base: bytes, count: int = 2_000_000) -> bytes:
                     'vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml" /></Types>')
     return rezip(base, replace={"xl/_rels/workbook.xml.rels": rels.encode(), "[Content_Types].xml": ct.encode()},
                  add={"xl/sharedStrings.xml": sst})
+
+
+def repeated_shared_text(base: bytes, entries: int = 200, length: int = 2000, rows: int = 20_000,
+                         columns: int = 50) -> bytes:
+    """The workbook with `entries` shared strings of `length` characters and `rows` × `columns` cells of its
+    Services sheet that each name one of them: small packed, gigabytes once each cell is a copy of its text."""
+    import random
+
+    rnd = random.Random(7)  # text that does not compress away: a part over 200:1 is refused as a zip bomb
+    alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+    sst = b"".join((f'<sst xmlns="{MAIN_NS}" count="{rows * columns}" uniqueCount="{entries}">'.encode(),
+                    b"".join(b"<si><t>" + "".join(rnd.choices(alphabet, k=length)).encode() + b"</t></si>"
+                             for _ in range(entries)),
+                    b"</sst>"))
+    with zipfile.ZipFile(io.BytesIO(base)) as z:
+        rels = z.read("xl/_rels/workbook.xml.rels").decode()
+        ct = z.read("[Content_Types].xml").decode()
+    rels = rels.replace("</Relationships>", f'<Relationship Type="{WS_REL}sharedStrings" '
+                        'Target="sharedStrings.xml" Id="rIdSst" /></Relationships>')
+    ct = ct.replace("</Types>", '<Override PartName="/xl/sharedStrings.xml" ContentType="application/'
+                    'vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml" /></Types>')
+    data = rezip(base, replace={"xl/_rels/workbook.xml.rels": rels.encode(), "[Content_Types].xml": ct.encode()},
+                 add={"xl/sharedStrings.xml": sst})
+    letters = [get_column_letter(c + 1).encode() for c in range(columns)]
+    body = b"".join(b'<row r="%d">' % r + b"".join(b'<c r="%s%d" t="s"><v>%d</v></c>' % (c, r, rnd.randrange(entries))
+                                                   for c in letters) + b"</row>"
+                    for r in range(2, rows + 2))
+    # in the Services sheet, under its header row, where the reader reads every cell
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        services = z.read("xl/worksheets/sheet3.xml")
+    head, rest = services.split(b"<sheetData>", 1)
+    tail = rest.split(b"</sheetData>", 1)[1]
+    header = re.match(rb'(<row r="1".*?</row>)', rest, re.S).group(1)
+    head = re.sub(rb'<dimension ref="[^"]*" ?/>', b"", head)
+    return rezip(data, replace={"xl/worksheets/sheet3.xml": head + b"<sheetData>" + header + body + b"</sheetData>"
+                                + tail})
 
 
 def add_sheet_part(data: bytes, name: str, part: str, content: bytes) -> bytes:

@@ -347,3 +347,21 @@ def test_the_command_line_sets_regions_and_plans_dates(tmp_path, monkeypatch, mi
     assert r.exit_code == 1 and "a change of an agreed date needs a reason" in r.stderr
     r = run(app, ["plan", "set", REF, "1", "7 January", "--as", "alice"])
     assert r.exit_code == 2 and "is not a date YYYY-MM-DD" in r.stderr
+
+
+def test_a_planned_date_is_a_working_day_within_ten_years(service, tmp_path):
+    """A submission is planned for a working day: a weekend or bank holiday is refused with the next working day
+    named, and a date more than ten years ahead (a mistyped year) is refused; a date already passed is kept, as a
+    plan that has slipped (docs/decisions/0050-planned-dates.md)."""
+    from isap.review.service import WorkflowError
+
+    uploaded(service, tmp_path)
+    service.clock = lambda: at(D(2026, 12, 7))
+    with pytest.raises(WorkflowError, match="Saturday 9 Jan 2027 is not a working day.*Monday 11 Jan 2027"):
+        service.plan_submission("alice", REF, 1, D(2027, 1, 9))
+    with pytest.raises(WorkflowError, match="Friday 25 Dec 2026 is not a working day.*Tuesday 29 Dec 2026"):
+        service.plan_submission("alice", REF, 1, D(2026, 12, 25))
+    with pytest.raises(WorkflowError, match="more than ten years ahead"):
+        service.plan_submission("alice", REF, 1, D(2037, 1, 9))
+    assert service.plan_submission("alice", REF, 1, D(2026, 11, 30))["planned"] == "2026-11-30"
+    assert service.timeline("alice", REF, today=D(2026, 12, 7))["late"]

@@ -649,6 +649,9 @@ def test_an_upload_for_another_checkpoint_says_so_at_once_in_the_clis_words(demo
     words = checkpoint_mismatch("ISAP-2026-013", 2, 2, 1)
     # at once: the first message on the page, in red, before the result
     assert read(at.error[0].value) == words[0].upper() + words[1:], [e.value for e in at.error]
+    # and nothing green says it is fine: the version cannot be submitted as it is
+    assert not [s.value for s in at.success], [s.value for s in at.success]
+    assert any("cannot be submitted" in read(i.value) for i in at.info), [i.value for i in at.info]
 
 
 def test_an_upload_to_a_submitted_proposal_says_why_and_what_to_do(demo_env, tmp_path):

@@ -192,3 +192,38 @@ def test_a_commissioners_journey_by_keyboard_alone(server, tmp_path):  # noqa: F
         accessible(page, "keyboard: submitted", found)
         browser.close()
     assert not serious(found), json.dumps(serious(found), indent=1)
+
+
+def test_every_control_the_keyboard_reaches_shows_a_focus_ring_that_can_be_seen(server):  # noqa: F811
+    """Sidebar links, the queue's switches and its buttons: each focus stop draws an outline at least 2 px wide in
+    a colour far from the page's white (a pale grey background, 1.1:1, was all some showed)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = launch(pw)
+        page = browser.new_page(viewport={"width": 1280, "height": 800}, locale="en-GB")
+        sign_in(page, server, "rita", "rita-demo")
+        settle(page)
+        faint: list[str] = []
+        seen = 0
+        for _ in range(25):
+            page.keyboard.press("Tab")
+            ring = page.evaluate("""() => { const e = document.activeElement;
+                if (!e || e === document.body || e.tagName === 'CANVAS' || e.closest('[data-testid="stDataFrame"]'))
+                    return null;  // the table's cells draw their own focus
+                // the control drawn around the focused element: itself, or the choice box it types into
+                const c = (e.getAttribute('role') === 'combobox' && e.closest('[role="group"]')) || e;
+                const s = getComputedStyle(c);
+                return [e.tagName + '|' + (e.getAttribute('aria-label') || (e.innerText || '').trim().slice(0, 30)),
+                        s.outlineStyle, parseFloat(s.outlineWidth), s.outlineColor, s.boxShadow]; }""")
+            if ring is None:
+                continue
+            seen += 1
+            name, style, width, colour, shadow = ring
+            drawn = (style not in ("none", "") and width >= 2 and colour not in ("rgba(0, 0, 0, 0)",)) \
+                or (shadow not in ("none", "") and "rgb(11, 12, 12)" in shadow)
+            if not drawn:
+                faint.append(f"{name}: outline {style} {width}px {colour}; shadow {shadow}")
+        browser.close()
+    assert seen >= 5, seen
+    assert not faint, faint

@@ -297,6 +297,25 @@ def test_allowed_actions_agree_with_refusal_for_every_state_and_role():
                     assert r is not None and (r.forbidden or state not in TABLE[action].from_states)
 
 
+def test_next_step_has_words_for_every_state_and_person():
+    """Total over State × person × what is open: a state added without its words is named here, not met as a
+    KeyError on somebody's page."""
+    missing = []
+    for state in State:
+        for facts in (ProposalFacts(REF, state, 1, 1, 1),
+                      ProposalFacts(REF, state, 2, 3, 2, latest_errors=1, latest_warnings=1, unanswered_warnings=1,
+                                    open_conditions=(4,), open_earlier_conditions=(4,))):
+            for actor in (ALICE, OTTO, RITA, ADA):
+                try:
+                    words = next_step(facts, actor)
+                except Exception as exc:  # noqa: BLE001 - what is missing is the finding
+                    missing.append(f"{state.value} for {actor.role.value}: {type(exc).__name__} {exc}")
+                    continue
+                if not (isinstance(words, str) and words.strip() and words.rstrip().endswith(".")):
+                    missing.append(f"{state.value} for {actor.role.value}: {words!r}")
+    assert not missing, "next_step has no words for: " + "; ".join(sorted(set(missing)))
+
+
 def test_next_step_for_the_sandwell_case_names_the_reviewer_and_the_condition():
     """ISAP-2026-012: a clean version at checkpoint 2, but condition 1 from checkpoint 1 is still open."""
     facts = ProposalFacts("ISAP-2026-012", State.DRAFT, 2, 3, 2, open_conditions=(1,), open_earlier_conditions=(1,))

@@ -45,3 +45,20 @@ def test_the_csv_neutralises_text_that_starts_like_a_formula():
     line = dict(zip(rows[0], rows[1]))
     assert line["Title"] == "'" + HOSTILE and line["Provider"] == "'+44 Health"
     assert line["Slippage (working days)"] == "4" and line["Open queries"] == ""
+
+
+def test_the_xlsx_holds_dates_as_dates_and_money_as_numbers_shown_with_separators():
+    """A spreadsheet sorts and filters dates only when they are date cells, not text that looks like one."""
+    import datetime as dt
+
+    from openpyxl import load_workbook
+
+    ws = load_workbook(io.BytesIO(to_xlsx([ROW])))["National view"]
+    header = [c.value for c in ws[1]]
+    cells = dict(zip(header, ws[2]))
+    for heading, day in (("Decided on", dt.date(2027, 1, 5)), ("Next planned submission", dt.date(2027, 6, 1))):
+        cell = cells[heading]
+        assert cell.is_date and cell.value.date() == day, heading
+        assert cell.number_format == "d mmm yyyy"
+    assert cells["Annual contract value (£)"].number_format == "#,##0"
+    assert cells["Registered population"].number_format == "#,##0"

@@ -27,4 +27,5 @@ def test_libreoffice_reads_the_national_view_back_identically(tmp_path):
     assert rows[1][1] == HOSTILE and rows[2][1] == "@SUM(1+1)*cmd|' /C calc'!A0"
     line = dict(zip(rows[0], rows[1]))
     assert (line["Provider"], line["Region"], line["Annual contract value (£)"], line["Registered population"]) \
-        == ("+44 Health", "Midlands", "95500000", "412000")
+        == ("+44 Health", "Midlands", "95,500,000", "412,000")  # numbers, shown with their separators
+    assert (line["Decided on"], line["Next planned submission"]) == ("5 Jan 2027", "1 Jun 2027")  # date cells

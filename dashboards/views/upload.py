@@ -98,14 +98,16 @@ def upload_outcome(upload, data: bytes, filename: str) -> None:
         # said in a commissioner's words: nothing for them to do (the log says what happened, for operators)
         st.caption("Checked at once, without waiting for the background service (it is starting up or not "
                    "answering). Your upload is saved, and the result is the same.")
+    # the checkpoint mismatch: the version is kept, but cannot be submitted whatever its findings
+    mismatch = bool(result.reference and result.message and not result.duplicate)
     if result.reference:
         st.session_state["current_ref"] = uploaded_name(result)
-        if result.message and not result.duplicate:
-            # the checkpoint mismatch, at once and first, in the words the CLI and the notification use
+        if mismatch:
+            # at once and first, in the words the CLI and the notification use
             st.error(md(result.message[:1].upper() + result.message[1:]))
         what = ("is identical to version" if result.duplicate else "saved as version")
-        # coloured by outcome: errors red, warnings amber, clean green
-        shown = st.error if result.errors else st.warning if result.warnings else st.success
+        # coloured by outcome: errors red, warnings amber, clean green (never green when it cannot be submitted)
+        shown = st.error if result.errors else st.warning if result.warnings or mismatch else st.success
         if result.needs_a_second_look:
             # the file of an earlier version again, or a proposal closed to new versions: not "fixed", however clean
             st.warning(md(result.message))
@@ -118,7 +120,11 @@ def upload_outcome(upload, data: bytes, filename: str) -> None:
             open_proposal(uploaded_name(result))
     else:
         st.error(md(result.message))
-    findings_view(result.report.get("findings", []), "upload")
+    if mismatch and not result.report.get("findings"):
+        st.info("No findings in the workbook's content, but this version cannot be submitted until its checkpoint "
+                "matches the proposal's (above).")
+    else:
+        findings_view(result.report.get("findings", []), "upload")
     if result.report.get("findings") and result.errors + result.warnings:
         annotated_download(data, result.report, filename, waived_findings(result))
 

@@ -47,6 +47,10 @@ COLUMNS: tuple[tuple[str, str], ...] = (
 _WORDS = {"region": lambda v: Region(v).label, "state": lambda v: State(v).label,
           "last_decision": lambda v: Outcome(v).label, "next_planned_agreed": lambda v: "Yes" if v else "No",
           "late": lambda v: "Late" if v else ""}
+# columns a spreadsheet should sort and add up as dates and numbers, with the format each is shown in
+_DATES = {"last_decision_on", "next_planned_date"}
+_COUNTS = {"annual_contract_value_gbp", "wpap_annual_value_gbp", "population_registered"}
+DATE_FORMAT, COUNT_FORMAT = "d mmm yyyy", "#,##0"
 MAX_WIDTH = 60  # characters: a long title wraps in the cell rather than widening the sheet
 
 
@@ -95,11 +99,34 @@ def to_xlsx(rows: Iterable[dict]) -> bytes:
         ws.column_dimensions[get_column_letter(i)].width = width + 2
     bold = Font(bold=True)
     ws.append([_text_cell(ws, heading, WriteOnlyCell, bold) for _, heading in COLUMNS])
+    keys = [key for key, _ in COLUMNS]
     for line in values:
-        ws.append([_text_cell(ws, v, WriteOnlyCell) if isinstance(v, str) else v for v in line])
+        ws.append([_cell(ws, key, v, WriteOnlyCell) for key, v in zip(keys, line)])
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
+
+
+def _cell(ws, key: str, value, cell_type):
+    """A value's cell: a date column's ISO text as a date cell, money and people as numbers with separators,
+    any other text as text."""
+    import datetime as dt
+
+    if key in _DATES and isinstance(value, str):
+        try:
+            day = dt.date.fromisoformat(value)
+        except ValueError:
+            return _text_cell(ws, value, cell_type)
+        cell = cell_type(ws, value=day)
+        cell.number_format = DATE_FORMAT
+        return cell
+    if isinstance(value, str):
+        return _text_cell(ws, value, cell_type)
+    if key in _COUNTS and isinstance(value, (int, float)):
+        cell = cell_type(ws, value=value)
+        cell.number_format = COUNT_FORMAT
+        return cell
+    return value
 
 
 def _text_cell(ws, text: str, cell_type, font=None):

@@ -79,6 +79,9 @@ class Policy(BaseModel):
         1_000_000, gt=0, description="WB003: most entries in the workbook's shared strings part.")
     max_shared_strings_bytes: int = Field(
         52_428_800, gt=0, description="WB003: largest shared strings part, uncompressed, in bytes.")
+    max_shared_text_bytes: int = Field(
+        104_857_600, gt=0,
+        description="WB003: most text, in bytes, that cells naming shared strings may copy from them once read.")
     # Upload quota: refused files and files that cannot name their proposal are kept, so they are bounded
     max_kept_unassigned_uploads: int = Field(
         50,

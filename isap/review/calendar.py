@@ -100,6 +100,9 @@ def plan_statuses(plans: list[tuple[int, dt.date, dt.date | None]], submitted: d
             for (cp, planned, agreed), slip in zip(plans, slips)]
 
 
+PLAN_YEARS_AHEAD = 10  # an ICP contract runs up to ten years; a plan further ahead is a mistyped year
+
+
 class Calendar(UnitOfWork):
     # ------------------------------------------------------------------ planning
     def plan_submission(self, actor: str, reference: str, checkpoint: int, planned: dt.date,
@@ -113,6 +116,7 @@ class Calendar(UnitOfWork):
         if not isinstance(checkpoint, int) or not 1 <= checkpoint <= LAST_CHECKPOINT:
             raise WorkflowError(f"the checkpoint must be 1 to {LAST_CHECKPOINT}, not {checkpoint!r}")
         reason = checked_text(TextKind.REASON, reason)
+        self._check_planned_day(planned)
 
         def run(s: Session) -> dict:
             user = self._user(s, actor)
@@ -142,6 +146,21 @@ class Calendar(UnitOfWork):
                         checkpoint=checkpoint)
             return self._plan_row(row)
         return self._run(run)
+
+    def _check_planned_day(self, planned: dt.date) -> None:
+        """A submission is planned for a working day, within ten years (docs/decisions/0050-planned-dates.md).
+
+        A date already passed is kept: a proposal that joins isap late records the plan it has missed."""
+        from isap.policy import working_days
+
+        calendar = self.policy.working_days_calendar
+        today = local_day(self.clock())
+        if (planned.year, planned.month, planned.day) > (today.year + PLAN_YEARS_AHEAD, today.month, today.day):
+            raise WorkflowError(f"{wording.day(planned)} is more than ten years ahead: check the year")
+        if not working_days.is_working_day(planned, calendar):
+            following = working_days.add_working_days(planned, 0, calendar)
+            raise WorkflowError(f"{planned:%A} {wording.day(planned)} is not a working day: plan the submission "
+                                f"for a working day, such as {following:%A} {wording.day(following)}")
 
     def agree_plan(self, actor: str, reference: str, checkpoint: int) -> dict:
         """A reviewer agrees the date proposed for a checkpoint's submission: it becomes the one counted."""

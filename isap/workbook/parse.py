@@ -675,6 +675,12 @@ def give_back_memory() -> None:
 
 # A workbook with more cells than this is read on two threads (see SheetReader).
 _TWO_READERS_FROM_CELLS = 100_000
+# ... unless its two largest sheets together hold this many: reading a large sheet holds its cells twice
+# over (calamine's and the columns made of them), and a second lane holds a second copy of the shared
+# strings, so the largest workbook the limits allow (two sheets of 100,000 rows) read on two lanes went
+# past 300 MB (300-318 MB), and read on one lane stays under it (278-284 MB).  The stress workbook's two
+# largest hold 760,000 cells and keep both lanes (docs/performance.md).
+_ONE_LANE_FROM_CELLS = 1_000_000
 
 
 class SheetReader:
@@ -708,6 +714,9 @@ class SheetReader:
         self._parts: dict[str, str] = {}  # sheet name → its part, to name it when it cannot be read
         self._reading_ahead: Future | None = None
         self._wanted: set[int] | None = None
+        self._large_lane: int | None = None  # the lane that read a large sheet ahead, if one did
+        # Whether every sheet is read on one lane (see _ONE_LANE_FROM_CELLS), which `parse` decides.
+        self.one_lane = False
 
     def ahead(self, data: bytes, date1904: bool, scan: SheetScan, sheets: list[SheetScan]) -> None:
         """During the scan: read `scan`'s sheet now, if the parser will read it (of `sheets`, the
@@ -727,7 +736,9 @@ class SheetReader:
         if scan.name in self._futures:
             return
         size = scan.max_row * scan.max_col
-        if sum(self._queued) + size <= _TWO_READERS_FROM_CELLS:
+        if self.one_lane:
+            lane = self._large_lane if self._large_lane is not None else 0
+        elif sum(self._queued) + size <= _TWO_READERS_FROM_CELLS:
             lane = 0
         else:
             lane = self._queued.index(min(self._queued))
@@ -736,6 +747,8 @@ class SheetReader:
     def _submit(self, data: bytes, date1904: bool, scan: SheetScan, lane: int) -> Future:
         self._data, self._date1904 = data, date1904
         self._queued[lane] += scan.max_row * scan.max_col
+        if scan.max_row * scan.max_col >= _LARGE_SHEET_CELLS:
+            self._large_lane = lane
         self._lanes[scan.name] = lane
         self._parts[scan.name] = scan.part
         if self._pools[lane] is None:
@@ -814,6 +827,8 @@ def parse(inspection: Inspection, checkpoint_override: int | None = None,
         b.findings.add(finding)
     matched, unknown = b.match_sheets()
     reader = reader or SheetReader()
+    reader.one_lane = sum(sorted((s.max_row * s.max_col for s in matched.values()), reverse=True)[:2]) \
+        >= _ONE_LANE_FROM_CELLS
     built: dict[str, object] = {}
     try:
         data = inspection.reading_data or inspection.data

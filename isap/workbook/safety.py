@@ -28,6 +28,7 @@ import struct
 import time
 import zipfile
 import zlib
+from array import array
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
@@ -145,6 +146,7 @@ class SheetScan:
     inherited_dates: set[tuple[int, int]] = field(default_factory=set)
     read_name: str = ""  # the name under which the reader finds this very sheet in `Inspection.reading_data`
     tags: int = 0  # "<" in the part: what measuring it tag by tag would cost
+    shared_cells: int = 0  # cells typed as shared strings (t="s"), at most: each becomes a copy of its entry's text
 
 
 @dataclass
@@ -573,13 +575,14 @@ def inspect(path: str | Path, policy: Policy,
     early = on_ready is not None and _reads_file_itself(sheets, names, wb_part, rels_part, targets, transcode)
     looked_at: set[str] = set()
     faults: dict[str, FileRefused] = {}
+    entry_bytes = [array("I")]  # each shared string entry's text bytes, at most, once its part is looked at
     if early:
         for i in infos:
             if i.filename in small or i.is_dir() or i.filename in by_part:
                 continue
             try:
                 if i.filename == targets.get("sharedStrings"):
-                    _check_shared_strings(data, i, budget, total, policy)
+                    entry_bytes[0] = _check_shared_strings(data, i, budget, total, policy)
                 else:
                     _check_part(data, i, budget, total, policy, well_formed=i.filename in needed)
             except FileRefused as fault:
@@ -598,10 +601,13 @@ def inspect(path: str | Path, policy: Policy,
         scan = by_part.get(i.filename)
         if scan is not None:
             _scan_sheet(data, i, scan, budget, total, policy, date_styles, transcode.get(i.filename, "utf-8"))
+            if early and entry_bytes[0] and sum(x.shared_cells for x in sheets) * max(entry_bytes[0]) > \
+                    policy.max_shared_text_bytes:
+                early = False  # the text its cells copy is counted exactly first: nothing more is read ahead
             if early and not scan.needs_cell_scan and _within_limits(scan, policy):
                 on_ready(data, date1904, scan, sheets)
         elif i.filename == targets.get("sharedStrings"):
-            _check_shared_strings(data, i, budget, total, policy)
+            entry_bytes[0] = _check_shared_strings(data, i, budget, total, policy)
         else:
             _check_part(data, i, budget, total, policy, well_formed=i.filename in needed)
     _check_irregular_cost(sheets, policy)
@@ -622,6 +628,7 @@ def inspect(path: str | Path, policy: Policy,
                 "WB003",
                 f"Sheet {s.name!r} spans {s.max_row:,} rows × {s.max_col:,} columns, over the safety limit of "
                 f"{policy.max_cells_per_sheet:,} cells.")])
+    _check_shared_text(data, names, entry_bytes[0], sheets, budget, policy)
     inspection = Inspection(str(path), data, sha, sheets, date1904)
     inspection.outside_content = _outside_content(data, infos, content_types, budget, policy)
     inspection.reading_data = _reading_package(inspection, names, wb_part, rels_part, targets, transcode, budget,
@@ -892,9 +899,11 @@ def _si_count(buf: bytes) -> int:
 
 
 def _check_shared_strings(data: bytes, info: zipfile.ZipInfo, budget: _Budget, total: list[int],
-                          policy: Policy) -> None:
+                          policy: Policy) -> "array[int]":
     """The shared strings part, counted rather than kept: the reader holds every entry in memory (about
-    60 bytes each besides the text), so millions of them are refused before it is given the file."""
+    60 bytes each besides the text), so millions of them are refused before it is given the file.
+    Returns each entry's text bytes, at most (from its start to the next entry's, less the tags an entry
+    needs): each cell that names an entry becomes a copy of its text when read (`_check_shared_text`)."""
     if info.file_size > policy.max_shared_strings_bytes:
         raise FileRefused([file_finding(
             "WB003", f"The workbook's shared strings part is {info.file_size:,} bytes uncompressed, over the limit of "
@@ -902,17 +911,106 @@ def _check_shared_strings(data: bytes, info: zipfile.ZipInfo, budget: _Budget, t
     entries = 0
     tail = b""
     check = _WellFormed(info.filename)  # the reader needs it: not well-formed XML is WB001
+    offset = 0  # bytes of the part before this chunk
+    starts = array("Q")  # where each entry begins in the part
     for chunk in _inflate(data, info, budget, total, policy):
         _check_markers(tail + chunk, info.filename)
         check.feed(chunk)
         # an entry split across two chunks is counted in their overlap, and only there
         entries += _si_count(tail + chunk) - _si_count(tail)
+        base = offset - len(tail)
+        for m in _SI_START.finditer(tail + chunk):
+            at = base + m.start()
+            if not starts or at > starts[-1]:
+                starts.append(at)
+        offset += len(chunk)
         tail = chunk[-_MARKER_TAIL:]
         if entries > policy.max_shared_strings:
             raise FileRefused([file_finding(
                 "WB003", f"The workbook's shared strings part holds more than {policy.max_shared_strings:,} entries, "
                          "over the safety limit (policy max_shared_strings).")])
     check.feed(b"", final=True)
+    starts.append(offset)
+    return array("I", (max(0, min(b - a - _ENTRY_TAGS, 2**32 - 1)) for a, b in zip(starts, starts[1:])))
+
+
+_ENTRY_TAGS = len(b"<si></si>")  # what every entry spends on tags besides its text
+
+
+# A canonical cell that names a shared string, and the entry it names (see `_CANON_VALUE`)
+_SHARED_VALUE = re.compile(rb'<c r="[A-Z]{1,3}[1-9][0-9]{0,6}"(?: s="[0-9]{1,9}")? t="s"><v>([^<]*)</v></c>')
+_SI_START = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?si[\s/>]")
+
+
+def _check_shared_text(data: bytes, names: dict[str, zipfile.ZipInfo], lengths: "array[int]",
+                       sheets: list[SheetScan], budget: _Budget, policy: Policy) -> None:
+    """WB003 when the cells that name shared strings would copy more text than `max_shared_text_bytes`.
+
+    The reader makes each such cell a copy of its entry's text: a few long entries named by millions of
+    cells are a small file that fills gigabytes once read.  The cells counted times the longest entry
+    bounds it cheaply; only above the limit are the entries' lengths and each cell's entry counted exactly,
+    stopping as soon as the limit is passed."""
+    limit = policy.max_shared_text_bytes
+    cells = sum(s.shared_cells for s in sheets if s.is_worksheet)
+    if not lengths or cells * max(lengths) <= limit:
+        return
+    copied = 0
+    for s in sheets:
+        if s.is_worksheet and s.shared_cells and s.part in names:
+            copied = _shared_text_of(data, names[s.part], s, lengths, budget, policy, copied)
+
+
+def _shared_text_refusal(policy: Policy) -> FileRefused:
+    return FileRefused([file_finding(
+        "WB003", f"The workbook's cells repeat its shared text to more than {policy.max_shared_text_bytes:,} bytes "
+                 "once read, over the safety limit (policy max_shared_text_bytes).")])
+
+
+def _shared_text_of(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, lengths: list[int], budget: _Budget,
+                    policy: Policy, copied: int) -> int:
+    """`copied` plus the text the sheet's shared-string cells copy; WB003 as soon as that passes the limit.
+
+    A sheet the first pass measured by its canonical cells (every cell spelled as spreadsheet programs
+    write it) is read again by the same pattern; any other is parsed."""
+    limit = policy.max_shared_text_bytes
+    if not scan.needs_cell_scan:
+        n_entries = len(lengths)
+        carry = b""
+        for chunk in _inflate(data, info, budget, [0], policy):
+            buf = carry + chunk
+            cut = buf.rfind(b"</c>") + 4 if b"</c>" in buf else 0
+            carry = buf[cut:]
+            if len(carry) > 8 * CHUNK:  # (the first pass measured it cell by cell: never so here)
+                carry = carry[-8 * CHUNK:]
+            for v in _SHARED_VALUE.findall(buf, 0, cut):
+                i = int(v) if v.isdigit() else n_entries
+                if i < n_entries:
+                    copied += lengths[i]
+            if copied > limit:
+                raise _shared_text_refusal(policy)
+        return copied
+    n = 0
+    try:
+        for _, el in safe_iterparse(_ChunkStream(_inflate(data, info, budget, [0], policy)), events=("end",),
+                                    forbid_dtd=True):
+            tag = _local(el.tag)
+            if tag == "c":
+                if el.get("t") == "s":
+                    for child in el:
+                        if _local(child.tag) == "v" and (child.text or "").strip().isdigit():
+                            i = int(child.text)
+                            copied += lengths[i] if i < len(lengths) else 0
+                    n += 1
+                    if copied > limit:
+                        raise _shared_text_refusal(policy)
+                    if not n % 65536:
+                        budget.check()
+                el.clear()
+            elif tag == "row":
+                el.clear()
+    except (ParseError, DefusedXmlException, ValueError, LookupError):
+        raise _not_well_formed(f"{info.filename} (sheet {clip(scan.name)!r})") from None
+    return copied
 
 
 def _within_limits(scan: SheetScan, policy: Policy) -> bool:
@@ -1085,6 +1183,7 @@ def _scan_sheet(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
     end = b""  # the last bytes of the part, for its end tag
     utf8 = codecs.getincrementaldecoder("utf-8")()
     open_rows = [0]
+    shared = [0]
     limit = policy.max_rows_per_sheet
 
     def measure(buf: bytes, first: bool) -> bool:
@@ -1127,6 +1226,7 @@ def _scan_sheet(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
             return False
         rows.update(map(_second, found))
         cols.update(map(_first, found))
+        shared[0] += buf.count(b't="s"')  # (text that merely looks like it only counts more: a safe bound)
         return True
 
     for chunk in _inflate(data, info, budget, total, policy):
@@ -1177,6 +1277,7 @@ def _scan_sheet(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
             fast = False
     if fast:
         scan.rows_with_values = len(rows)
+        scan.shared_cells = shared[0]
         scan.max_row = max(map(int, rows)) if rows else 0
         scan.max_col = max((col_number(c.decode()) for c in cols), default=0)
         if scan.max_row > MAX_ROW or scan.max_col > MAX_COL:
@@ -1225,6 +1326,7 @@ def _scan_cells(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
     special: dict[tuple[int, int], SpecialCell] = {}
     inherited: set[tuple[int, int]] = set()
     open_elements: list = []
+    shared_cells = 0
     try:
         for event, el in safe_iterparse(stream, events=("start", "end"), forbid_dtd=True):
             tag = _local(el.tag)
@@ -1308,6 +1410,8 @@ def _scan_cells(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
                 read = False
             if pos[0] >= MAX_ROW or pos[1] >= MAX_COL:
                 raise wb001("The workbook is corrupt: a cell lies outside the sheet.")
+            if t == "s" and read:
+                shared_cells += 1
             if t == "e":
                 special[pos] = SpecialCell("error", v_text.strip() or "#N/A")
             elif has_f and (not has_v or (not v_text and t not in ("str", "inlineStr"))):
@@ -1337,6 +1441,7 @@ def _scan_cells(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
         raise _not_well_formed(f"{info.filename} (sheet {clip(scan.name)!r})", why) from None
     scan.special = special
     scan.inherited_dates = inherited
+    scan.shared_cells = shared_cells
     scan.rows_with_values = len(rows)
     scan.max_row = max_row
     scan.max_col = max_col
