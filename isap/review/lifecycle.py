@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from isap.policy.evidence import EvidenceKind
+
 if TYPE_CHECKING:
     from isap.policy import Policy
 
@@ -93,6 +95,7 @@ class Action(StrEnum):
     REQUEST_WAIVER = "request_waiver"
     GRANT_WAIVER = "grant_waiver"
     REFUSE_WAIVER = "refuse_waiver"
+    ATTACH_EVIDENCE = "attach_evidence"  # docs/workflow.md, "Evidence"
 
     @property
     def label(self) -> str:
@@ -224,7 +227,7 @@ ACTION_LABELS = {
     Action.RAISE_QUERY: "Raise a query", Action.ANSWER_QUERY: "Answer a query",
     Action.FOLLOW_UP_QUERY: "Follow up a query", Action.RESOLVE_QUERY: "Resolve a query",
     Action.REQUEST_WAIVER: "Ask for a waiver", Action.GRANT_WAIVER: "Grant a waiver",
-    Action.REFUSE_WAIVER: "Refuse a waiver",
+    Action.REFUSE_WAIVER: "Refuse a waiver", Action.ATTACH_EVIDENCE: "Attach an evidence document",
 }
 QUERY_STATUS_LABELS = {QueryStatus.AWAITING_ANSWER: "Waiting for the commissioner's answer",
                        QueryStatus.ANSWERED: "Answered: waiting for the panel", QueryStatus.RESOLVED: "Resolved"}
@@ -293,6 +296,9 @@ TABLE: dict[Action, Transition] = {t.action: t for t in (
                owner_only=True),
     Transition(Action.GRANT_WAIVER, NON_TERMINAL, REVIEWERS, None, "grant a waiver", "granted waivers"),
     Transition(Action.REFUSE_WAIVER, NON_TERMINAL, REVIEWERS, None, "refuse a waiver", "refused waivers"),
+    # evidence documents are attached while the commissioner prepares the submission they support
+    Transition(Action.ATTACH_EVIDENCE, PREPARING, OWNERS, None, "attach an evidence document",
+               "given evidence documents", owner_only=True),
 )}
 
 CONDITION_ACTIONS = frozenset({Action.ANSWER_CONDITION, Action.DISCHARGE_CONDITION, Action.CARRY_FORWARD_CONDITION})
@@ -332,6 +338,10 @@ class ProposalFacts:
     waived_errors: int = 0  # error findings of the latest version a granted waiver covers at this checkpoint
     waivable_errors: int = 0  # error findings of the latest version a commissioner may still ask to waive
     requested_waivers: tuple[int, ...] = ()  # waiver requests no reviewer has answered yet
+    # evidence (docs/workflow.md, "Evidence"): the latest version's evidence_reference values that name no attached
+    # document, and the kinds the policy requires at this checkpoint that no document attached for it has
+    unnamed_evidence: tuple[str, ...] = ()
+    missing_evidence: tuple[EvidenceKind, ...] = ()
 
     @property
     def open_queries(self) -> tuple[int, ...]:
@@ -582,6 +592,16 @@ def submit_blockers(facts: ProposalFacts) -> list[Blocker]:
             each = "it" if facts.unanswered_warnings == 1 else "each one"
             out.append(Blocker(commissioner, f"version {v} has {n} without an explanatory note: acknowledge {each}",
                                f"answer the {n} of version {v} with an explanatory note"))
+        if facts.unnamed_evidence:
+            names = _listed([f"“{r}”" for r in facts.unnamed_evidence])
+            refs = "evidence_reference " if len(facts.unnamed_evidence) == 1 else "evidence_references "
+            out.append(Blocker(commissioner, f"no evidence document is attached for the {refs}{names} of version "
+                                             f"{v}: attach each with that reference",
+                               f"attach the evidence document the {refs}{names} names"))
+    if facts.missing_evidence:
+        kinds = _listed([k.label for k in facts.missing_evidence])
+        out.append(Blocker(commissioner, f"checkpoint {cp} needs evidence documents that are not attached for it: "
+                                         f"{kinds}", f"attach for checkpoint {cp}: {kinds}"))
     if cp >= 2 and facts.open_earlier_conditions:
         ids = facts.open_earlier_conditions
         which = f"condition {ids[0]}" if len(ids) == 1 else f"conditions {_numbers(ids)}"
