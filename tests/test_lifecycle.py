@@ -38,6 +38,7 @@ from isap.review.lifecycle import (
     outcome_effect,
     refusal,
 )
+from sample_submissions.evidence import sample_pdf
 
 REF = "ISAP-2026-014"
 ALICE = Actor("alice", Role.COMMISSIONER, owns=True)
@@ -197,7 +198,7 @@ def test_allowed_actions_leave_out_other_roles_and_other_states():
     mine = options(errors, ALICE)
     assert set(mine) == {Action.UPLOAD, Action.ACKNOWLEDGE, Action.SUBMIT, Action.WITHDRAW,
                          Action.ANSWER_CONDITION, Action.COMMENT, Action.PLAN_SUBMISSION,
-                         Action.REQUEST_WAIVER}
+                         Action.REQUEST_WAIVER, Action.ATTACH_EVIDENCE}
     assert not mine[Action.SUBMIT].allowed and "3 error findings" in mine[Action.SUBMIT].reason
     assert mine[Action.UPLOAD].allowed and mine[Action.WITHDRAW].allowed
     theirs = options(errors, RITA)
@@ -288,6 +289,7 @@ def test_next_step_speaks_to_the_commissioner_as_you():
 
 RATINGS = {"capitalisation": "green", "transparency": "amber", "service_scope": "green",
            "relationships": "green", "governance": "green"}
+EVIDENCE_PDF = sample_pdf("A paper")
 PEOPLE = {"alice": ALICE, "otto": OTTO, "rita": RITA, "ada": ADA}
 
 
@@ -323,6 +325,7 @@ class Builder:
         return svc.upload(actor, f"{kind}.xlsx", uuid.uuid4().bytes, copy.deepcopy(self.reports[kind]))
 
     def through(self, svc, outcome, conditions=()):
+        evidence_for(svc, svc.show("alice", REF)["checkpoint"])
         svc.submit("alice", REF)
         svc.take("rita", REF)
         svc.decide("rita", REF, outcome, RATINGS, "Walk.", list(conditions))
@@ -372,6 +375,15 @@ class Builder:
         self.through(svc, "approved")
         self.upload(svc, "alice", 3)
         self.through(svc, "approved_with_conditions", cond)  # assured, with a condition still open
+
+
+def evidence_for(svc, checkpoint):
+    """What a submission at `checkpoint` needs attached: the kinds the policy requires, one of them with the
+    reference the clean workbooks' evidence_reference values name (docs/workflow.md, "Evidence")."""
+    for kind in svc.policy.required_evidence(checkpoint):
+        svc.attach_evidence("alice", REF, f"{kind}.pdf", EVIDENCE_PDF, kind, kind.label,
+                            "ICP contract schedule 7" if kind == "integration_agreement" and checkpoint == 2
+                            else f"{kind.label}, checkpoint {checkpoint}")
 
 
 SCENARIOS = {"draft_clean": State.DRAFT, "draft_errors": State.DRAFT, "draft_warning": State.DRAFT,
@@ -528,6 +540,8 @@ def _call(svc, builder, action, user, shown):
                                                           "Unusual but sound."),
         Action.GRANT_WAIVER: lambda: svc.grant_waiver(user, REF, wid, "Sound."),
         Action.REFUSE_WAIVER: lambda: svc.refuse_waiver(user, REF, wid, "Not sound."),
+        Action.ATTACH_EVIDENCE: lambda: svc.attach_evidence(user, REF, "paper.pdf", EVIDENCE_PDF, "other",
+                                                            "A paper", f"Walk paper {uuid.uuid4().hex}"),
     }
     item = None
     if action is Action.ACKNOWLEDGE and warning:

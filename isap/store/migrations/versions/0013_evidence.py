@@ -1,4 +1,4 @@
-"""evidence documents: evidence_document, submission_version.evidence_references
+"""evidence documents: evidence_document, submissionversion.evidence_references
 
 Revision ID: 0013_evidence
 Revises: 0011_oversight
@@ -43,11 +43,11 @@ def upgrade() -> None:
     )
     op.create_index('ix_evidence_document_proposal_id', 'evidence_document', ['proposal_id'], unique=False)
     op.create_index('ix_evidence_document_sha256', 'evidence_document', ['sha256'], unique=False)
-    op.add_column('submission_version', sa.Column('evidence_references', sa.Text(), nullable=True))
+    op.add_column('submissionversion', sa.Column('evidence_references', sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
-    op.execute('ALTER TABLE submission_version DROP COLUMN evidence_references')
+    op.execute('ALTER TABLE submissionversion DROP COLUMN evidence_references')
     op.drop_index('ix_evidence_document_sha256', table_name='evidence_document')
     op.drop_index('ix_evidence_document_proposal_id', table_name='evidence_document')
     op.drop_table('evidence_document')
