@@ -165,5 +165,6 @@ def _row(d: EvidenceDocument, attached_by: str) -> dict:
 
     return {"checkpoint": d.checkpoint, "kind": d.kind, "kind_label": EvidenceKind(d.kind).label, "title": d.title,
             "reference": d.reference, "filename": d.filename, "type": d.document_type,
-            "type_label": DocumentType(d.document_type).label, "size": d.size, "sha256": d.sha256,
+            "type_label": DocumentType(d.document_type).label, "media_type": DocumentType(d.document_type).media_type,
+            "size": d.size, "sha256": d.sha256,
             "attached_by": attached_by, "attached_at": iso_time(d.attached_at)}
