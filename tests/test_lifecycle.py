@@ -39,6 +39,7 @@ from isap.review.lifecycle import (
     refusal,
 )
 from sample_submissions.evidence import sample_pdf
+from tests.evidence_helpers import attach_required
 
 REF = "ISAP-2026-014"
 ALICE = Actor("alice", Role.COMMISSIONER, owns=True)
@@ -325,7 +326,7 @@ class Builder:
         return svc.upload(actor, f"{kind}.xlsx", uuid.uuid4().bytes, copy.deepcopy(self.reports[kind]))
 
     def through(self, svc, outcome, conditions=()):
-        evidence_for(svc, svc.show("alice", REF)["checkpoint"])
+        attach_required(svc, "alice", REF)
         svc.submit("alice", REF)
         svc.take("rita", REF)
         svc.decide("rita", REF, outcome, RATINGS, "Walk.", list(conditions))
@@ -375,15 +376,6 @@ class Builder:
         self.through(svc, "approved")
         self.upload(svc, "alice", 3)
         self.through(svc, "approved_with_conditions", cond)  # assured, with a condition still open
-
-
-def evidence_for(svc, checkpoint):
-    """What a submission at `checkpoint` needs attached: the kinds the policy requires, one of them with the
-    reference the clean workbooks' evidence_reference values name (docs/workflow.md, "Evidence")."""
-    for kind in svc.policy.required_evidence(checkpoint):
-        svc.attach_evidence("alice", REF, f"{kind}.pdf", EVIDENCE_PDF, kind, kind.label,
-                            "ICP contract schedule 7" if kind == "integration_agreement" and checkpoint == 2
-                            else f"{kind.label}, checkpoint {checkpoint}")
 
 
 SCENARIOS = {"draft_clean": State.DRAFT, "draft_errors": State.DRAFT, "draft_warning": State.DRAFT,
