@@ -153,11 +153,15 @@ def _record(service: Service, days_ago, today: dt.date) -> None:
         cp2["Finance"][0]["startup_costs_gbp"] = 0
         days_ago(2)
         put("alice", cp2, "sandwell-cp2.xlsx")
-        # the contract its evidence_reference values cite, and a provider board paper; the financial model and
-        # this checkpoint's own board paper and engagement report are still to attach (the banner says so)
+        # what checkpoint 2 needs: the contract its evidence_reference values cite and the policy's kinds
         evidence("alice", "ISAP-2026-012", "integration_agreement", "ICP contract (draft)", "ICP contract schedule 7")
         evidence("alice", "ISAP-2026-012", "provider_board_paper", "Federation board paper",
                  "Federation board paper 2026-10")
+        evidence("alice", "ISAP-2026-012", "commissioner_board_paper", "ICB board paper, November 2026",
+                 "ICB board paper 2026-11")
+        evidence("alice", "ISAP-2026-012", "engagement_report", "Engagement report, second round",
+                 "Engagement report 2026-11")
+        evidence("alice", "ISAP-2026-012", "financial_model", "Financial model", "Financial model 2026-11")
         # for a reviewer to agree
         service.plan_submission("alice", "ISAP-2026-012", 2, working(today + dt.timedelta(weeks=6)))
         days_ago(1)

@@ -873,6 +873,7 @@ def test_the_evidence_tab_lists_documents_by_checkpoint_and_the_commissioner_att
     at.selectbox(key="evidence-kind").set_value(EvidenceKind.FINANCIAL_MODEL)
     at.text_input(key="evidence-title").input("Financial model 2027-2037")
     at.text_input(key="evidence-reference").input("Financial model v3")
+    at.selectbox(key="evidence-checkpoint").set_value(2)
     next(b for b in at.button if b.label == "Attach").click()
     at.run()
     assert not at.exception, at.exception
