@@ -11,7 +11,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboards import labels
-from dashboards.render import fmt, md, plain
+from dashboards.render import fmt, plain
 from dashboards.widgets import Offer, act, offer_download
 from isap.policy.evidence import EvidenceKind
 from isap.review.lifecycle import LAST_CHECKPOINT, Action
