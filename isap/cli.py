@@ -212,6 +212,9 @@ waiver_app = typer.Typer(pretty_exceptions_enable=False, no_args_is_help=True,
                          help="Waivers of error findings: asked for by the commissioner, granted or refused by a "
                               "reviewer.")
 app.add_typer(waiver_app, name="waiver")
+evidence_app = typer.Typer(pretty_exceptions_enable=False, no_args_is_help=True,
+                           help="Evidence documents behind a proposal: board papers, agreements, reports.")
+app.add_typer(evidence_app, name="evidence")
 notify_app = typer.Typer(pretty_exceptions_enable=False, help="Notifications (the outbox).", no_args_is_help=True)
 app.add_typer(notify_app, name="notify")
 
@@ -928,6 +931,56 @@ def waiver_refuse(reference: str, number: int, reason: str = typer.Option(..., "
     """Refuse a waiver: the finding still blocks."""
     _call(_service().refuse_waiver, as_, reference, number, reason)
     echo(f"Refused waiver {number} of {reference}")
+
+
+@evidence_app.command("add")
+def evidence_add(reference: str, file: Path,
+                 kind: str = typer.Option(..., "--kind", help="commissioner_board_paper, provider_board_paper, "
+                                          "advisers_report, integration_agreement, sub_contract, engagement_report, "
+                                          "equality_analysis, financial_model, mobilisation_plan or other."),
+                 title: str = typer.Option(..., "--title"),
+                 evidence_reference: str = typer.Option(..., "--reference", help="What the workbook's "
+                                                        "evidence_reference values name it by."),
+                 checkpoint: Optional[int] = typer.Option(None, "--checkpoint", help="Attach it for this "
+                                                          "checkpoint (default: the proposal's current one)."),
+                 as_: str = AS) -> None:
+    """Attach a PDF, Word (.docx) or Excel (.xlsx) document to a proposal (commissioner)."""
+    from isap.workbook import isolation
+
+    svc = _service()
+    try:
+        with open(file, "rb") as fh:  # never more than one byte past the limit: the rest would be refused anyway
+            data = fh.read(svc.policy.max_evidence_bytes + 1)
+    except OSError as exc:
+        _die(f"cannot read {file}: {exc.strerror or exc}", 2)
+    isolation.use_fork()  # the document is judged in a forked, limited child, as a workbook is
+    row = _call(svc.attach_evidence, as_, reference, file.name, data, kind, title, evidence_reference,
+                checkpoint=checkpoint)
+    echo(f"Attached “{row['reference']}” ({row['kind_label']}, {row['type_label']}) to {reference} for checkpoint "
+         f"{row['checkpoint']}; SHA-256 {row['sha256']}")
+
+
+@evidence_app.command("list")
+def evidence_list(reference: str, as_: str = AS,
+                  format: CheckFormat = typer.Option(CheckFormat.text, "--format", "-f")) -> None:
+    """The proposal's evidence documents, by checkpoint."""
+    rows = _call(_service().evidence_list, as_, reference)
+    lines = [f"cp {r['checkpoint']}  {r['reference']:<30} {r['kind_label']:<26} {r['title'][:50]}  "
+             f"({r['type_label']}, {r['size']:,} bytes, {r['attached_by']}, {r['attached_at'][:16]})" for r in rows]
+    _emit(rows, format, "\n".join(lines) if lines else f"{reference} has no evidence documents.")
+
+
+@evidence_app.command("download")
+def evidence_download(reference: str, evidence_reference: str,
+                      out: Path = typer.Option(..., "--out", help="Where to write the document."),
+                      as_: str = AS) -> None:
+    """Write an evidence document, byte for byte, to a file."""
+    got = _call(_service().evidence_download, as_, reference, evidence_reference)
+    try:
+        out.write_bytes(got.data)
+    except OSError as exc:
+        _die(f"cannot write {out}: {exc.strerror or exc}", 2)
+    echo(f"Wrote {got.filename} ({len(got.data):,} bytes) to {out}")
 
 
 @app.command("list")

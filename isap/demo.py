@@ -75,6 +75,7 @@ def _record(service: Service, days_ago, today: dt.date) -> None:
     ISAP-2026-013's passed without a submission, so the national view and the Timeline tab show each kind; the
     review panel's two steps, ISAP-2026-012 countersigned and ISAP-2026-022 waiting for its countersignature."""
     from isap.policy import working_days
+    from sample_submissions.evidence import sample_pdf
     from sample_submissions.proposals import clean, write
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -83,6 +84,12 @@ def _record(service: Service, days_ago, today: dt.date) -> None:
 
         def working(day: dt.date) -> dt.date:  # a plan is for a working day, whatever day the demo is loaded on
             return working_days.add_working_days(day, 0, service.policy.working_days_calendar)
+
+        def evidence(user: str, ref: str, kind: str, title: str, reference: str) -> None:
+            """A small PDF attached as evidence (docs/workflow.md, "Evidence")."""
+            service.attach_evidence(user, ref, reference.lower().replace(" ", "-") + ".pdf",
+                                    sample_pdf(title, f"{title} for {ref}: an example document."), kind, title,
+                                    reference)
 
         def titled(p: dict, title: str) -> dict:
             p["Cover"]["proposal_title"] = title
@@ -95,6 +102,9 @@ def _record(service: Service, days_ago, today: dt.date) -> None:
         service.plan_submission("alice", "ISAP-2026-012", 1, working(today - dt.timedelta(days=57)))
         days_ago(58)
         service.agree_plan("rita", "ISAP-2026-012", 1)
+        evidence("alice", "ISAP-2026-012", "commissioner_board_paper", "ICB board paper, September 2026",
+                 "ICB board paper 2026-09")
+        evidence("alice", "ISAP-2026-012", "engagement_report", "Sandwell engagement report", "Engagement report 2026")
         days_ago(55)
         service.submit("alice", "ISAP-2026-012")
         days_ago(50)
@@ -115,6 +125,8 @@ def _record(service: Service, days_ago, today: dt.date) -> None:
         days_ago(38)
         put("alice", titled(clean(1, reference="ISAP-2026-011"), "Dudley integrated care provider"),
             "dudley-cp1.xlsx")
+        evidence("alice", "ISAP-2026-011", "commissioner_board_paper", "Dudley ICB board paper",
+                 "Dudley board paper 2026-08")
         days_ago(35)
         service.submit("alice", "ISAP-2026-011")
         # ISAP-2026-021: another organisation's proposal, in review
@@ -123,6 +135,8 @@ def _record(service: Service, days_ago, today: dt.date) -> None:
                               lead_commissioner_name="NHS North East and North Cumbria ICB")
         days_ago(16)
         put("otto", other, "tyneside-cp1.xlsx")
+        evidence("otto", "ISAP-2026-021", "advisers_report", "Advisers' conclusions on the alliance",
+                 "Advisers report 2026")
         service.submit("otto", "ISAP-2026-021")
         days_ago(9)
         service.declare("rita", "ISAP-2026-021")
@@ -147,6 +161,7 @@ def _record(service: Service, days_ago, today: dt.date) -> None:
         bad["Cover"]["wpap_annual_value_gbp"] = 10_000_000
         bad["Services"][1]["category"] = "Community services"
         put("alice", bad, "walsall-cp1.xlsx")
+        evidence("alice", "ISAP-2026-013", "equality_analysis", "Walsall equality analysis", "Equality analysis 2026")
         # two working days before today, whatever day the demo is loaded on: late by two working days
         service.plan_submission("alice", "ISAP-2026-013", 1,
                                 working_days.add_working_days(today, -2, service.policy.working_days_calendar))
@@ -168,6 +183,15 @@ def _record(service: Service, days_ago, today: dt.date) -> None:
         cp2["Finance"][0]["startup_costs_gbp"] = 0
         days_ago(2)
         put("alice", cp2, "sandwell-cp2.xlsx")
+        # what checkpoint 2 needs: the contract its evidence_reference values cite and the policy's kinds
+        evidence("alice", "ISAP-2026-012", "integration_agreement", "ICP contract (draft)", "ICP contract schedule 7")
+        evidence("alice", "ISAP-2026-012", "provider_board_paper", "Federation board paper",
+                 "Federation board paper 2026-10")
+        evidence("alice", "ISAP-2026-012", "commissioner_board_paper", "ICB board paper, November 2026",
+                 "ICB board paper 2026-11")
+        evidence("alice", "ISAP-2026-012", "engagement_report", "Engagement report, second round",
+                 "Engagement report 2026-11")
+        evidence("alice", "ISAP-2026-012", "financial_model", "Financial model", "Financial model 2026-11")
         # for a reviewer to agree
         service.plan_submission("alice", "ISAP-2026-012", 2, working(today + dt.timedelta(weeks=6)))
         days_ago(1)

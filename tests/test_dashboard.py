@@ -889,3 +889,30 @@ def test_a_waiver_is_asked_for_and_refused_through_the_findings_tab(demo_env):
     assert not at.exception, at.exception
     waiver = Service().show("alice", "ISAP-2026-013")["waivers"][1]
     assert (waiver["status"], waiver["ruled_by"]) == ("refused", "rita")
+
+
+def test_the_evidence_tab_lists_documents_by_checkpoint_and_the_commissioner_attaches_one(demo_env):
+    """ISAP-2026-012: the demo's documents of checkpoints 1 and 2, with who attached each; the commissioner attaches
+    the financial model through the form (judged in the checking child); a reviewer is offered no form."""
+    from isap.policy.evidence import EvidenceKind
+    from isap.review.service import Service
+    from sample_submissions.evidence import sample_xlsx
+
+    at = linked(signed_in("alice", "alice-demo"), ref="ISAP-2026-012", tab="Evidence")
+    shown = texts(at) + "\n".join(h.value for h in at.subheader)
+    assert "Checkpoint 1" in shown and "Checkpoint 2" in shown
+    assert "ICP contract (draft)" in read(shown) and "attached by alice" in read(shown)
+    at.file_uploader(key="evidence-file").set_value(("model.xlsx", sample_xlsx(), "application/octet-stream"))
+    at.selectbox(key="evidence-kind").set_value(EvidenceKind.FINANCIAL_MODEL)
+    at.text_input(key="evidence-title").input("Financial model 2027-2037")
+    at.text_input(key="evidence-reference").input("Financial model v3")
+    at.selectbox(key="evidence-checkpoint").set_value(2)
+    next(b for b in at.button if b.label == "Attach").click()
+    at.run()
+    assert not at.exception, at.exception
+    kept = [e for e in Service().evidence_list("rita", "ISAP-2026-012") if e["reference"] == "Financial model v3"]
+    assert [(e["kind"], e["checkpoint"], e["type"], e["attached_by"]) for e in kept] == [
+        ("financial_model", 2, "xlsx", "alice")]
+    at = linked(signed_in("rita", "rita-demo"), ref="ISAP-2026-012", tab="Evidence")
+    assert "Financial model 2027-2037" in read(texts(at))
+    assert not any(b.label == "Attach" for b in at.button)

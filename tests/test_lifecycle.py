@@ -39,6 +39,8 @@ from isap.review.lifecycle import (
     outcome_effect,
     refusal,
 )
+from sample_submissions.evidence import sample_pdf
+from tests.evidence_helpers import attach_required
 
 REF = "ISAP-2026-014"
 ALICE = Actor("alice", Role.COMMISSIONER, owns=True)
@@ -269,7 +271,7 @@ def test_allowed_actions_leave_out_other_roles_and_other_states():
     mine = options(errors, ALICE)
     assert set(mine) == {Action.UPLOAD, Action.ACKNOWLEDGE, Action.SUBMIT, Action.WITHDRAW,
                          Action.ANSWER_CONDITION, Action.COMMENT, Action.PLAN_SUBMISSION,
-                         Action.REQUEST_WAIVER}
+                         Action.REQUEST_WAIVER, Action.ATTACH_EVIDENCE}
     assert not mine[Action.SUBMIT].allowed and "3 error findings" in mine[Action.SUBMIT].reason
     assert mine[Action.UPLOAD].allowed and mine[Action.WITHDRAW].allowed
     theirs = options(errors, RITA)
@@ -364,6 +366,7 @@ RATINGS = {"capitalisation": "green", "transparency": "amber", "service_scope": 
 # in the walk rita (the lead) is of NHS England and nina, the second reviewer, of NHS Improvement
 PEOPLE = {"alice": ALICE, "otto": OTTO, "rita": Actor("rita", Role.REVIEWER, False, Body.NHS_ENGLAND),
           "nina": Actor("nina", Role.REVIEWER, False, Body.NHS_IMPROVEMENT), "ada": ADA}
+EVIDENCE_PDF = sample_pdf("A paper")
 
 
 class Builder:
@@ -398,6 +401,7 @@ class Builder:
         return svc.upload(actor, f"{kind}.xlsx", uuid.uuid4().bytes, copy.deepcopy(self.reports[kind]))
 
     def through(self, svc, outcome, conditions=()):
+        attach_required(svc, "alice", REF)
         svc.submit("alice", REF)
         self.taken(svc)
         svc.propose("rita", REF, outcome, RATINGS, "Walk.", list(conditions))
@@ -629,6 +633,8 @@ def _call(svc, builder, action, user, shown):
                                                           "Unusual but sound."),
         Action.GRANT_WAIVER: lambda: svc.grant_waiver(user, REF, wid, "Sound."),
         Action.REFUSE_WAIVER: lambda: svc.refuse_waiver(user, REF, wid, "Not sound."),
+        Action.ATTACH_EVIDENCE: lambda: svc.attach_evidence(user, REF, "paper.pdf", EVIDENCE_PDF, "other",
+                                                            "A paper", f"Walk paper {uuid.uuid4().hex}"),
     }
     item = None
     if action is Action.ACKNOWLEDGE and warning:

@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from isap.review.service import ConditionInput, Conflict, Forbidden, NotFound, Refused, WorkflowError
 from sample_submissions.proposals import clean, write
+from tests.evidence_helpers import attach_required
 from tests.panel import decide, second_reviewer, take
 
 REF = "ISAP-2026-014"
@@ -66,11 +67,15 @@ def test_journey_from_upload_to_assured(service, tmp_path):
         service.submit("alice", REF)
     service.answer_condition("alice", REF, cond["id"], "Published on the ICB website, 12 January.")
     service.discharge("rita", REF, cond["id"], "Seen and checked.")
+    with pytest.raises(Refused, match="checkpoint 2 needs evidence documents"):
+        service.submit("alice", REF)
+    attach_required(service, "alice", REF)
     service.submit("alice", REF)
     take(service, "rita", REF)
     decide(service, "rita", REF, "approved", RATINGS, "Preferred bidder meets the standards.")
     # checkpoint 3
     service.upload("alice", "v5.xlsx", book(tmp_path, proposal(3), "v5.xlsx"))
+    attach_required(service, "alice", REF)
     service.submit("alice", REF)
     take(service, "rita", REF)
     decide(service, "rita", REF, "approved", RATINGS, "Ready to mobilise.")

@@ -15,6 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboards import labels
+from dashboards.evidence_tab import evidence_tab
 from dashboards.render import fmt, md, plain
 from dashboards.resources import service
 from dashboards.session import me
@@ -54,7 +55,7 @@ from isap.review.limits import TextKind
 from isap.review.service import ConditionInput, Service, WorkflowError, diff_findings
 
 PICK = "proposal_pick"
-TAB_NAMES = ("Findings", "Versions", "Conditions", "Queries", "Review", "Timeline", "History")
+TAB_NAMES = ("Findings", "Versions", "Evidence", "Conditions", "Queries", "Review", "Timeline", "History")
 RATED = (Rating.RED, Rating.AMBER, Rating.GREEN)
 PLANNED_CHECKPOINTS = list(range(1, LAST_CHECKPOINT + 1))
 
@@ -203,8 +204,8 @@ def proposal_page() -> None:
             st.query_params[TAB] = chosen
 
     tabs = st.tabs(list(TAB_NAMES), key=TAB, on_change=follow_tab)
-    for place, tab in zip(tabs, (findings_tab, versions_tab, conditions_tab, queries_tab, review_tab, timeline_tab,
-                                 history_tab)):
+    for place, tab in zip(tabs, (findings_tab, versions_tab, evidence_tab, conditions_tab, queries_tab, review_tab,
+                                 timeline_tab, history_tab)):
         with place:
             tab(svc, user, d)
 

@@ -163,7 +163,7 @@ class LeaseKeeper:
 # the fields of a check report that `CheckReport.to_dict` leaves out and keeping a version needs
 _COVER = ("proposal_reference", "lead_commissioner_code", "title", "provider_type", "contact_email",
           "catalogue_version", "provider_name", "integration_model", "annual_contract_value_gbp",
-          "wpap_annual_value_gbp", "population_registered")
+          "wpap_annual_value_gbp", "population_registered", "evidence_references")
 
 
 def report_state(report) -> dict:

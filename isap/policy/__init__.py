@@ -15,6 +15,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from isap.policy.evidence import DEFAULT_REQUIRED, EvidenceKind
+
 POLICY_FILE_NAME = "isap-policy.toml"
 # a domain name as DNS spells it: dot-separated labels of lower-case letters, digits and inner hyphens
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
@@ -82,6 +84,19 @@ class Policy(BaseModel):
     max_shared_text_bytes: int = Field(
         104_857_600, gt=0,
         description="WB003: most text, in bytes, that cells naming shared strings may copy from them once read.")
+    # Evidence documents (docs/workflow.md, "Evidence")
+    max_evidence_bytes: int = Field(
+        26_214_400, gt=0, description="Largest evidence document accepted, in bytes.")
+    evidence_guard_from_checkpoint: int = Field(
+        2, ge=1, le=4,
+        description="The first checkpoint whose submission needs every evidence_reference to name an attached "
+                    "document and the required kinds attached (4: never).")
+    evidence_required_at_checkpoint_1: tuple[str, ...] = Field(
+        DEFAULT_REQUIRED[1], description="Kinds of evidence document a checkpoint 1 submission needs attached for it.")
+    evidence_required_at_checkpoint_2: tuple[str, ...] = Field(
+        DEFAULT_REQUIRED[2], description="Kinds of evidence document a checkpoint 2 submission needs attached for it.")
+    evidence_required_at_checkpoint_3: tuple[str, ...] = Field(
+        DEFAULT_REQUIRED[3], description="Kinds of evidence document a checkpoint 3 submission needs attached for it.")
     # Upload quota: refused files and files that cannot name their proposal are kept, so they are bounded
     max_kept_unassigned_uploads: int = Field(
         50,
@@ -228,6 +243,22 @@ class Policy(BaseModel):
             if checkpoint not in (1, 2, 3):
                 raise ValueError(f"{checkpoint} is not a checkpoint (1, 2 or 3)")
         return tuple(sorted(set(value)))
+    @field_validator("evidence_required_at_checkpoint_1", "evidence_required_at_checkpoint_2",
+                     "evidence_required_at_checkpoint_3")
+    @classmethod
+    def _evidence_kinds(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        known = {k.value for k in EvidenceKind}
+        for kind in value:
+            if kind not in known:
+                raise ValueError(f"{kind!r} is not a kind of evidence (use {', '.join(sorted(known))})")
+        return tuple(dict.fromkeys(value))
+
+    def required_evidence(self, checkpoint: int) -> tuple[EvidenceKind, ...]:
+        """The kinds a submission for `checkpoint` needs attached for it: none before
+        `evidence_guard_from_checkpoint`."""
+        if checkpoint < self.evidence_guard_from_checkpoint or checkpoint not in (1, 2, 3):
+            return ()
+        return tuple(EvidenceKind(k) for k in getattr(self, f"evidence_required_at_checkpoint_{checkpoint}"))
 
     @field_validator("working_days_calendar")
     @classmethod

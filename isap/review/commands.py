@@ -163,7 +163,8 @@ class Commands(UnitOfWork):
                                   size=len(data), uploaded_by=user.id, checkpoint=report.checkpoint,
                                   errors=summary["error"], warnings=summary["warning"], infos=summary["info"],
                                   catalogue_version=report.catalogue_version, policy_json=json.dumps(report.policy),
-                                  report_json=json.dumps(report_dict))
+                                  report_json=json.dumps(report_dict),
+                                  evidence_references=json.dumps(list(getattr(report, "evidence_references", []))))
             s.add(v)
             s.flush()
             s.add_all(finding_record(v.id, f) for f in report.findings)

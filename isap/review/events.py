@@ -59,6 +59,7 @@ class AuditKind(StrEnum):
     WAIVER_REQUESTED = "waiver_requested"
     WAIVER_GRANTED = "waiver_granted"
     WAIVER_REFUSED = "waiver_refused"
+    EVIDENCE_ATTACHED = Action.ATTACH_EVIDENCE.value
     # administration
     ORGANISATION_ADDED = "org_added"
     REGION_SET = "org_region_set"
@@ -158,6 +159,7 @@ AUDIT_LABELS = {
     AuditKind.QUERY_FOLLOWED_UP: "Query followed up",
     AuditKind.QUERY_RESOLVED: "Query resolved",
     AuditKind.WAIVER_REQUESTED: "Waiver asked for",
+    AuditKind.EVIDENCE_ATTACHED: "Evidence document attached",
     AuditKind.WAIVER_GRANTED: "Waiver granted",
     AuditKind.WAIVER_REFUSED: "Waiver refused",
     AuditKind.ORGANISATION_ADDED: "Organisation added",

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from isap.policy.evidence import EvidenceKind
+
 if TYPE_CHECKING:
     from isap.policy import Policy
 
@@ -98,6 +100,7 @@ class Action(StrEnum):
     RATE = "rate"
     COUNTERSIGN = "countersign"
     SEND_BACK = "send_back"
+    ATTACH_EVIDENCE = "attach_evidence"  # docs/workflow.md, "Evidence"
 
     @property
     def label(self) -> str:
@@ -244,6 +247,7 @@ ACTION_LABELS = {
     Action.REFUSE_WAIVER: "Refuse a waiver",
     Action.DECLARE: "Declare interests", Action.RATE: "Rate a domain", Action.COUNTERSIGN: "Countersign the decision",
     Action.SEND_BACK: "Send the decision back",
+    Action.REFUSE_WAIVER: "Refuse a waiver", Action.ATTACH_EVIDENCE: "Attach an evidence document",
 }
 QUERY_STATUS_LABELS = {QueryStatus.AWAITING_ANSWER: "Waiting for the commissioner's answer",
                        QueryStatus.ANSWERED: "Answered: waiting for the panel", QueryStatus.RESOLVED: "Resolved"}
@@ -321,6 +325,9 @@ TABLE: dict[Action, Transition] = {t.action: t for t in (
                "countersign a checkpoint decision", "countersigned"),
     Transition(Action.SEND_BACK, frozenset({State.IN_REVIEW}), REVIEWERS, None,
                "send a proposed decision back", "sent back"),
+    # evidence documents are attached while the commissioner prepares the submission they support
+    Transition(Action.ATTACH_EVIDENCE, PREPARING, OWNERS, None, "attach an evidence document",
+               "given evidence documents", owner_only=True),
 )}
 
 CONDITION_ACTIONS = frozenset({Action.ANSWER_CONDITION, Action.DISCHARGE_CONDITION, Action.CARRY_FORWARD_CONDITION})
@@ -371,6 +378,10 @@ class ProposalFacts:
     other_body_needed: bool = False  # the countersigner must be of the other body (policy countersign_other_body)
     declared: frozenset[str] = frozenset()  # reviewers who declared no conflict of interest
     conflicted: frozenset[str] = frozenset()  # reviewers who declared a conflict of interest
+    # evidence (docs/workflow.md, "Evidence"): the latest version's evidence_reference values that name no attached
+    # document, and the kinds the policy requires at this checkpoint that no document attached for it has
+    unnamed_evidence: tuple[str, ...] = ()
+    missing_evidence: tuple[EvidenceKind, ...] = ()
 
     @property
     def open_queries(self) -> tuple[int, ...]:
@@ -665,6 +676,16 @@ def submit_blockers(facts: ProposalFacts) -> list[Blocker]:
             each = "it" if facts.unanswered_warnings == 1 else "each one"
             out.append(Blocker(commissioner, f"version {v} has {n} without an explanatory note: acknowledge {each}",
                                f"answer the {n} of version {v} with an explanatory note"))
+        if facts.unnamed_evidence:
+            names = _listed([f"“{r}”" for r in facts.unnamed_evidence])
+            refs = "evidence_reference " if len(facts.unnamed_evidence) == 1 else "evidence_references "
+            out.append(Blocker(commissioner, f"no evidence document is attached for the {refs}{names} of version "
+                                             f"{v}: attach each with that reference",
+                               f"attach the evidence document the {refs}{names} names"))
+    if facts.missing_evidence:
+        kinds = _listed([k.label for k in facts.missing_evidence])
+        out.append(Blocker(commissioner, f"checkpoint {cp} needs evidence documents that are not attached for it: "
+                                         f"{kinds}", f"attach for checkpoint {cp}: {kinds}"))
     if cp >= 2 and facts.open_earlier_conditions:
         ids = facts.open_earlier_conditions
         which = f"condition {ids[0]}" if len(ids) == 1 else f"conditions {_numbers(ids)}"

@@ -13,8 +13,8 @@ administration (organisations, accounts, sign-in, the audit chain), the commands
 the review (one method each), the panel's queries to the commissioner and the commissioner's
 waiver requests (`queries_and_waivers.py`), the read models (read models for lists, the review queue,
 a proposal), the notifications the outbox owes, the uploads staged for assurance (`staging.py`), and the
-personal API tokens other systems act through (`tokens.py`), and the checkpoint calendar with the national
-view (`calendar.py`).
+personal API tokens other systems act through (`tokens.py`), the checkpoint calendar with the national
+view (`calendar.py`), and the evidence documents behind a proposal (`evidence.py`).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from isap.review.administration import Administration
 from isap.review.calendar import Calendar
 from isap.review.commands import Commands
+from isap.review.evidence import Evidence
 from isap.review.notifications import Notifications
 from isap.review.queries import Queries
 from isap.review.queries_and_waivers import QueriesAndWaivers
@@ -47,9 +48,10 @@ from isap.review.unit_of_work import (
 from isap.store.db import StoreBusy, StoreError
 
 
-class Service(Administration, Commands, QueriesAndWaivers, Queries, Calendar, Notifications, Staging, Tokens):
+class Service(Administration, Commands, QueriesAndWaivers, Queries, Calendar, Notifications, Staging, Tokens,
+              Evidence):
     """The review service: administration, commands, queries, queries and waivers, the checkpoint calendar and
-    national view, staged uploads and API tokens over one store and policy."""
+    national view, staged uploads, API tokens and evidence documents over one store and policy."""
 
 
 __all__ = [

@@ -40,6 +40,7 @@ from isap.store.models import (
     AuditEvent,
     Condition,
     Declaration,
+    EvidenceDocument,
     FindingRecord,
     Notification,
     Organisation,
@@ -287,7 +288,23 @@ class UnitOfWork:
             lead=lead.username if lead else None, proposed_by=proposer.username if proposer else None,
             proposer_body=self._actor(proposer).body if proposer else None,
             other_body_needed=p.checkpoint in self.policy.countersign_other_body,
-            declared=declared, conflicted=conflicted)
+            declared=declared, conflicted=conflicted, **self._evidence_facts(s, p, latest))
+
+    def _evidence_facts(self, s: Session, p: Proposal, latest: SubmissionVersion | None) -> dict[str, tuple]:
+        """The submit guard's evidence facts (docs/workflow.md, "Evidence"): none before the policy's
+        `evidence_guard_from_checkpoint`."""
+        import json
+
+        from isap.review.evidence_references import unnamed
+
+        if p.checkpoint < self.policy.evidence_guard_from_checkpoint:
+            return {}
+        e = EvidenceDocument
+        documents = list(s.exec(select(e.reference_key, e.kind, e.checkpoint).where(e.proposal_id == p.id)))
+        references = json.loads(latest.evidence_references or "[]") if latest is not None else []
+        here = {kind for _, kind, cp in documents if cp == p.checkpoint}
+        return {"unnamed_evidence": unnamed(references, [key for key, _, _ in documents]),
+                "missing_evidence": tuple(k for k in self.policy.required_evidence(p.checkpoint) if k not in here)}
 
     @staticmethod
     def _waivers_at(s: Session, p: Proposal, checkpoint: int | None) -> dict[str, Waiver]:

@@ -19,6 +19,7 @@ from typing import Iterable
 
 from isap.policy import Policy
 from isap.rules.registry import CATALOGUE_VERSION, ENTRY_POINT_GROUP, all_rules, selected
+from isap.text import without_controls
 from isap.workbook.findings import Domain, Finding, Severity, cap_findings
 from isap.workbook.safety import FileRefused, file_finding, inspect
 from isap.workbook.values import clip
@@ -74,6 +75,8 @@ class CheckReport:
     annual_contract_value_gbp: float | None = None
     wpap_annual_value_gbp: float | None = None
     population_registered: int | None = None
+    # the Transparency sheet's evidence_reference values, each once: what attached evidence documents must answer
+    evidence_references: list[str] = field(default_factory=list)
     unlisted: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -250,6 +253,7 @@ def _assess(path: str | Path, policy: Policy, checkpoint: int | None, select: It
     email = wb.cover["contact_email"]
     # an address longer than any mail system accepts cannot be written to: no contact rather than a cut one
     report.contact_email = email if isinstance(email, str) and len(email) <= EMAIL_LIMIT else None
+    report.evidence_references = _evidence_references(wb)
     findings: list[Finding] = []
     for rule in selected(all_rules(), select, ignore):
         if not rule.applies_at(wb.checkpoint):
@@ -266,6 +270,20 @@ def _assess(path: str | Path, policy: Policy, checkpoint: int | None, select: It
             findings.append(_defect_finding(f"rule {rule.id}"))
     report.findings, report.unlisted = cap_findings(findings, policy.max_findings_per_rule, dict(wb.unknown_sheets))
     return report, defects
+
+
+EVIDENCE_REFERENCES_KEPT = 500  # distinct references kept per version; a real sheet has a dozen
+
+
+def _evidence_references(wb) -> list[str]:
+    """The Transparency sheet's evidence_reference texts, each once, in order (docs/workflow.md, "Evidence")."""
+    column = wb.transparency.columns.get("evidence_reference", ()) if wb.transparency.present else ()
+    out: dict[str, str] = {}
+    for value in column:
+        if isinstance(value, str) and value.strip() and len(out) < EVIDENCE_REFERENCES_KEPT:
+            text = clip(without_controls(" ".join(value.split())), 300)
+            out.setdefault(text.casefold(), text)
+    return list(out.values())
 
 
 def _figure(value) -> float | None:

@@ -91,6 +91,9 @@ class SubmissionVersion(SQLModel, table=True):
     catalogue_version: str = Field(max_length=60)
     policy_json: str = Field(sa_column=Column(Text, nullable=False))
     report_json: str = Field(sa_column=Column(Text, nullable=False))
+    # the Transparency sheet's evidence_reference values (a JSON list): what the submit guard matches against the
+    # proposal's evidence documents; null for versions kept before evidence documents were
+    evidence_references: Optional[str] = Field(default=None, sa_column=Column(Text))
 
 
 class UnassignedUpload(SQLModel, table=True):
@@ -512,3 +515,28 @@ class Waiver(SQLModel, table=True):
     ruled_by: Optional[int] = Field(default=None, foreign_key="app_user.id")
     ruled_at: Optional[dt.datetime] = None
     ruling: Optional[str] = Field(default=None, sa_column=Column(Text))
+
+
+class EvidenceDocument(SQLModel, table=True):
+    """A document attached to a proposal for a checkpoint (docs/workflow.md, "Evidence").
+
+    Its bytes are kept in the store of originals under `sha256`, like a workbook's.  `reference` is what the
+    workbook's evidence_reference values name; `reference_key` is it in the form references are compared in
+    (case and runs of spaces ignored), unique within the proposal.
+    """
+
+    __tablename__ = "evidence_document"
+    __table_args__ = (UniqueConstraint("proposal_id", "reference_key", name="uq_evidence_document_reference"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    proposal_id: int = Field(foreign_key="proposal.id", index=True)
+    checkpoint: int
+    kind: str = Field(max_length=40)  # isap.policy.evidence.EvidenceKind
+    title: str = Field(max_length=200)
+    reference: str = Field(max_length=120)
+    reference_key: str = Field(max_length=120)
+    filename: str = Field(max_length=255)
+    document_type: str = Field(max_length=10)  # isap.workbook.documents.DocumentType
+    size: int
+    sha256: str = Field(max_length=64, index=True)
+    attached_by: int = Field(foreign_key="app_user.id")
+    attached_at: dt.datetime = Field(default_factory=utcnow)

@@ -1,0 +1,57 @@
+"""The proposal page's Evidence tab: the documents behind a proposal, by checkpoint (docs/workflow.md, "Evidence").
+
+Each document is listed with its kind, title, reference, who attached it and when, and offered for download as
+an attachment through the dashboard's own signed-in route (`dashboards/downloads.py`), never shown inline.  The
+commissioner's attach form is offered exactly when the state machine offers ATTACH_EVIDENCE.  The document is
+judged by the service, in the checking child: this page never opens it.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboards import labels
+from dashboards.render import fmt, plain
+from dashboards.widgets import Offer, act, offer_download
+from isap.policy.evidence import EvidenceKind
+from isap.review.lifecycle import LAST_CHECKPOINT, Action
+from isap.review.service import Service
+
+
+def evidence_tab(svc: Service, user: dict, d: dict) -> None:
+    ref, offer = d["name"], Offer(d)
+    documents = svc.evidence_list(user["username"], ref)
+    if not documents:
+        st.markdown("No evidence documents yet.")
+    for cp in range(1, LAST_CHECKPOINT + 1):
+        mine = [e for e in documents if e["checkpoint"] == cp]
+        if not mine:
+            continue
+        st.subheader(fmt("Checkpoint {}", cp))
+        for n, e in enumerate(mine):
+            st.markdown(fmt("**{}** — {} · reference “{}”", e["title"], e["kind_label"], e["reference"]))
+            st.caption(fmt("{}, {} bytes; attached by {} on {}; SHA-256 {}", e["type_label"], f"{e['size']:,}",
+                           e["attached_by"], labels.when(e["attached_at"]), e["sha256"]))
+
+            def document(username: str, wanted: str = e["reference"]) -> bytes:  # read on click, as the person
+                return svc.evidence_download(username, ref, wanted).data
+
+            offer_download(user, fmt("Download {}", e["filename"]), document, plain(e["filename"]),
+                           e["media_type"], f"evidence-{cp}-{n}")
+    if offer.listed(Action.ATTACH_EVIDENCE):
+        st.subheader("Attach a document")
+        with st.form("attach-evidence", clear_on_submit=False):
+            upload = st.file_uploader("Document (PDF, Word .docx or Excel .xlsx)", key="evidence-file")
+            kind = st.selectbox("Kind", list(EvidenceKind), format_func=lambda k: k.label, key="evidence-kind")
+            title = st.text_input("Title", key="evidence-title", max_chars=200)
+            reference = st.text_input("Reference (what the workbook's evidence_reference names it by)",
+                                      key="evidence-reference", max_chars=120)
+            checkpoint = st.selectbox("For checkpoint", list(range(1, d["checkpoint"] + 1)),
+                                      index=d["checkpoint"] - 1, key="evidence-checkpoint")
+            if st.form_submit_button("Attach", **offer.disabled(Action.ATTACH_EVIDENCE)):
+                if upload is None:
+                    st.error("Nothing was attached: choose the document first.")
+                else:
+                    act(svc.attach_evidence, user["username"], ref, upload.name, upload.getvalue(), kind.value,
+                        title, reference, checkpoint=checkpoint, success=fmt("Attached “{}”.", reference))
+        offer.explain(Action.ATTACH_EVIDENCE)

@@ -1,0 +1,232 @@
+"""Evidence documents (docs/workflow.md, "Evidence"): judged by content in the checking child, the hostile-document
+suite, kept byte for byte with their SHA-256, and the submit guard from checkpoint 2, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from isap.policy import Policy
+from isap.review.service import Forbidden, NotFound, Refused, WorkflowError
+from sample_submissions.evidence import sample_docx, sample_pdf, sample_xlsx
+from sample_submissions.proposals import clean, write
+from tests import hostile_documents as hostile
+
+REF = "ISAP-2026-014"
+RATINGS = {"capitalisation": "green", "transparency": "amber", "service_scope": "green",
+           "relationships": "green", "governance": "green"}
+CONTRACT = "ICP contract schedule 7"  # what the clean workbooks' evidence_reference values name
+
+
+# ---------------------------------------------------------------------- judged by content, in the child
+
+HOSTILE = {
+    "javascript.pdf": (hostile.javascript_pdf, "the PDF contains JavaScript"),
+    "launch.pdf": (hostile.launch_action_pdf, "the PDF contains a launch action"),
+    "attachment.pdf": (hostile.embedded_file_pdf, "the PDF contains an embedded file"),
+    "encrypted.pdf": (hostile.encrypted_pdf, "the PDF is encrypted"),
+    "macro.docx": (hostile.macro_docx, "the document contains macros"),
+    "encrypted.docx": (hostile.encrypted_docx, "the document is encrypted"),
+    "bomb.docx": (hostile.zip_bomb_docx, "(a possible zip bomb)"),
+    "large.pdf": (hostile.oversized_pdf, "the document is 26,214,401 bytes, over the limit of 26,214,400 bytes "
+                                         "(policy max_evidence_bytes)"),
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE))
+def test_each_hostile_document_is_refused_in_the_child_with_its_reason(name):
+    from isap.workbook.documents import check_document
+
+    make, words = HOSTILE[name]
+    verdict = check_document(make(), Policy())
+    assert not verdict.accepted and words in verdict.refusal and "\n" not in verdict.refusal
+
+
+def test_the_type_is_judged_by_content_never_by_the_name():
+    from isap.workbook.documents import DocumentType, check_document
+
+    policy = Policy()
+    assert [check_document(d, policy).type for d in (sample_pdf(), sample_docx(), sample_xlsx())] == [
+        DocumentType.PDF, DocumentType.DOCX, DocumentType.XLSX]
+    for other in (b"name,value\n1,2\n", b"\x89PNG\r\n\x1a\n" + bytes(100), hostile.OLE_MAGIC + bytes(1000)):
+        verdict = check_document(other, policy)
+        assert verdict.type is None and verdict.refusal
+
+
+# ---------------------------------------------------------------------- attach, list, download
+
+def book(tmp_path, cp=1, name="w.xlsx") -> bytes:
+    return write(clean(cp, "Partially integrated", "NHS trust", REF), tmp_path / name).read_bytes()
+
+
+def attach(service, kind, reference, data=None, user="alice", **kw):
+    return service.attach_evidence(user, REF, f"{kind}.pdf", data or sample_pdf(kind), kind,
+                                   kind.replace("_", " ").capitalize(), reference, **kw)
+
+
+def test_a_document_is_kept_byte_for_byte_listed_and_downloaded(service, tmp_path):
+    service.upload("alice", "v1.xlsx", book(tmp_path))
+    data = sample_docx("Minutes of the ICB board, 15 September 2026.")
+    row = service.attach_evidence("alice", REF, "board minutes.docx", data, "Commissioner board paper",
+                                  "ICB board minutes", "  ICB board   minutes 2026-09 ")
+    assert (row["kind"], row["reference"], row["type"], row["size"], row["sha256"], row["attached_by"]) == (
+        "commissioner_board_paper", "ICB board minutes 2026-09", "docx", len(data),
+        hashlib.sha256(data).hexdigest(), "alice")
+    assert [d["title"] for d in service.evidence_list("rita", REF)] == ["ICB board minutes"]
+    got = service.evidence_download("rita", REF, "icb BOARD minutes 2026-09")
+    assert (got.data, got.filename, got.media_type) == (
+        data, "board minutes.docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document")
+    [event] = [h for h in service.show("rita", REF)["history"] if h["action"] == "attach_evidence"]
+    assert event["actor"] == "alice" and hashlib.sha256(data).hexdigest() in event["reason"]
+
+
+def test_who_may_attach_and_what_is_refused(service, tmp_path):
+    service.upload("alice", "v1.xlsx", book(tmp_path))
+    attach(service, "engagement_report", "Engagement report 2026")
+    with pytest.raises(Refused, match="already has an evidence document with the reference “Engagement report "
+                                      "2026”"):
+        attach(service, "other", "ENGAGEMENT report 2026")
+    with pytest.raises(Forbidden, match="only commissioners and administrators may attach an evidence document"):
+        attach(service, "other", "A", user="rita")
+    with pytest.raises(NotFound, match="no proposal ISAP-2026-014 that you can see"):
+        attach(service, "other", "A", user="otto")
+    with pytest.raises(WorkflowError, match="is not a kind of evidence"):
+        attach(service, "board_minutes", "B")
+    with pytest.raises(Refused, match="^macro.docx was not attached: the document contains macros"):
+        service.attach_evidence("alice", REF, "macro.docx", hostile.macro_docx(), "other", "Macro", "C")
+    with pytest.raises(Refused, match="not a later one"):
+        attach(service, "other", "D", checkpoint=2)
+    attach(service, "other", "Admin's note", user="ada")
+    service.submit("alice", REF)
+    with pytest.raises(Refused, match="only a draft or returned proposal can be given evidence documents"):
+        attach(service, "other", "E")
+    with pytest.raises(NotFound, match="no evidence document with the reference “F”"):
+        service.evidence_download("alice", REF, "F")
+    with pytest.raises(NotFound):
+        service.evidence_download("otto", REF, "Engagement report 2026")
+    assert [d["reference"] for d in service.evidence_list("alice", REF)] == ["Engagement report 2026",
+                                                                              "Admin's note"]
+
+
+def test_the_serving_process_survives_the_whole_hostile_suite(service, tmp_path):
+    service.upload("alice", "v1.xlsx", book(tmp_path))
+    for name, (make, words) in HOSTILE.items():
+        with pytest.raises(Refused) as refused:
+            service.attach_evidence("alice", REF, name, make(), "other", name, name)
+        assert words in str(refused.value)
+    assert service.evidence_list("alice", REF) == []  # nothing refused was kept
+    attach(service, "other", "After the suite")
+    assert len(service.evidence_list("alice", REF)) == 1
+
+
+# ---------------------------------------------------------------------- the submit guard
+
+def at_checkpoint_2(service, tmp_path):
+    service.upload("alice", "v1.xlsx", book(tmp_path))
+    service.submit("alice", REF)  # checkpoint 1 needs no evidence by default (the guard starts at checkpoint 2)
+    service.take("rita", REF)
+    service.decide("rita", REF, "approved", RATINGS, "Sound.")
+    service.upload("alice", "v2.xlsx", book(tmp_path, cp=2, name="w2.xlsx"))
+
+
+def test_from_checkpoint_2_submit_lists_every_missing_reference_and_kind(service, tmp_path):
+    at_checkpoint_2(service, tmp_path)
+    with pytest.raises(Refused) as refused:
+        service.submit("alice", REF)
+    words = str(refused.value)
+    clauses = ", ".join(f"“{CONTRACT}, clause {n}”" for n in range(1, 10)) + f" and “{CONTRACT}, clause 10”"
+    assert words == (f"no evidence document is attached for the evidence_references {clauses} of version 2: attach "
+                     "each with that reference; checkpoint 2 needs evidence documents that are not attached for it: "
+                     "Commissioner board paper, Engagement report, Provider board paper, Integration agreement and "
+                     "Financial model")
+    assert "attach for checkpoint 2" in service.show("alice", REF)["next_step"]
+    attach(service, "integration_agreement", CONTRACT)  # names all ten clauses
+    attach(service, "commissioner_board_paper", "ICB board paper")
+    attach(service, "provider_board_paper", "Provider board paper")
+    attach(service, "engagement_report", "Engagement report")
+    with pytest.raises(Refused, match="^checkpoint 2 needs evidence documents that are not attached for it: "
+                                      "Financial model$"):
+        service.submit("alice", REF)
+    service.attach_evidence("alice", REF, "model.xlsx", sample_xlsx(), "financial_model", "Financial model", "FM")
+    service.submit("alice", REF)
+    assert service.show("alice", REF)["state"] == "submitted"
+
+
+def test_a_document_of_an_earlier_checkpoint_names_a_reference_but_not_a_kind(service, tmp_path):
+    service.upload("alice", "v1.xlsx", book(tmp_path))
+    attach(service, "integration_agreement", CONTRACT)  # for checkpoint 1
+    service.submit("alice", REF)
+    service.take("rita", REF)
+    service.decide("rita", REF, "approved", RATINGS, "Sound.")
+    service.upload("alice", "v2.xlsx", book(tmp_path, cp=2, name="w2.xlsx"))
+    with pytest.raises(Refused) as refused:
+        service.submit("alice", REF)
+    assert "evidence_reference" not in str(refused.value) and "Integration agreement" in str(refused.value)
+
+
+def test_the_policy_names_kinds_and_where_the_guard_starts():
+    from isap.policy import PolicyError
+    from isap.policy.evidence import EvidenceKind
+
+    assert Policy().required_evidence(1) == ()
+    assert Policy(evidence_guard_from_checkpoint=1).required_evidence(1) == (
+        EvidenceKind.COMMISSIONER_BOARD_PAPER, EvidenceKind.ENGAGEMENT_REPORT)
+    assert EvidenceKind.MOBILISATION_PLAN in Policy().required_evidence(3)
+    with pytest.raises(ValueError, match="'board_minutes' is not a kind of evidence"):
+        Policy(evidence_required_at_checkpoint_2=("board_minutes",))
+    assert issubclass(PolicyError, ValueError)
+
+
+def test_a_reference_names_a_document_by_its_start_and_a_separator():
+    from isap.review.evidence_references import names, reference_key, unnamed
+
+    key = reference_key("ICP contract  schedule 7")
+    assert names("icp contract schedule 7, clause 3", key) and names("ICP contract schedule 7", key)
+    assert not names("ICP contract schedule 70", key) and not names("ICP contract", key)
+    assert unnamed(["A, 1", "a,  1", "B"], [reference_key("A")]) == ("B",)
+
+
+# ---------------------------------------------------------------------- the command line
+
+@pytest.fixture
+def cli(db_url, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from isap.cli import app
+    from isap.workbook import isolation
+
+    monkeypatch.setenv("ISAP_DATABASE_URL", db_url)
+    monkeypatch.setenv("ISAP_DATA_DIR", str(tmp_path / "data"))
+    # `isap evidence add` forks its checking child, as a one-shot command does; the test process goes back after
+    monkeypatch.setattr(isolation, "_CONTEXT", isolation._CONTEXT)
+    runner = CliRunner()
+    yield lambda *args: runner.invoke(app, list(args))
+    isolation.shutdown()
+
+
+def test_the_command_line_adds_lists_and_downloads_and_refuses_in_one_line(service, cli, tmp_path):
+    service.upload("alice", "v1.xlsx", book(tmp_path))
+    paper = tmp_path / "paper.docx"  # a PDF, whatever its name says
+    paper.write_bytes(sample_pdf("Board paper"))
+    r = cli("evidence", "add", REF, str(paper), "--kind", "commissioner_board_paper", "--title", "ICB board paper",
+            "--reference", "ICB board 2026-09", "--as", "alice")
+    assert r.exit_code == 0, r.output
+    assert "Attached “ICB board 2026-09” (Commissioner board paper, PDF) to ISAP-2026-014 for checkpoint 1" in r.output
+    r = cli("evidence", "list", REF, "--as", "rita", "-f", "json")
+    assert r.exit_code == 0 and '"reference": "ICB board 2026-09"' in r.output
+    out = tmp_path / "got.pdf"
+    r = cli("evidence", "download", REF, "ICB board 2026-09", "--out", str(out), "--as", "rita")
+    assert r.exit_code == 0 and out.read_bytes() == paper.read_bytes()
+    bomb = tmp_path / "bomb.docx"
+    bomb.write_bytes(hostile.zip_bomb_docx())
+    for args, words in [
+        (("add", REF, str(bomb), "--kind", "other", "--title", "T", "--reference", "R"), "a possible zip bomb"),
+        (("add", REF, str(tmp_path / "missing.pdf"), "--kind", "other", "--title", "T", "--reference", "R"),
+         "cannot read"),
+        (("add", REF, str(paper), "--kind", "minutes", "--title", "T", "--reference", "R"), "not a kind of evidence"),
+        (("download", REF, "nothing", "--out", str(out)), "no evidence document with the reference “nothing”"),
+    ]:
+        r = cli("evidence", *args, "--as", "alice")
+        assert r.exit_code != 0 and words in r.output and "Traceback" not in r.output, r.output
+        assert len(r.output.strip().splitlines()) == 1, r.output
