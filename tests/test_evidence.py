@@ -12,6 +12,7 @@ from isap.review.service import Forbidden, NotFound, Refused, WorkflowError
 from sample_submissions.evidence import sample_docx, sample_pdf, sample_xlsx
 from sample_submissions.proposals import clean, write
 from tests import hostile_documents as hostile
+from tests.panel import decide, take
 
 REF = "ISAP-2026-014"
 RATINGS = {"capitalisation": "green", "transparency": "amber", "service_scope": "green",
@@ -125,8 +126,8 @@ def test_the_serving_process_survives_the_whole_hostile_suite(service, tmp_path)
 def at_checkpoint_2(service, tmp_path):
     service.upload("alice", "v1.xlsx", book(tmp_path))
     service.submit("alice", REF)  # checkpoint 1 needs no evidence by default (the guard starts at checkpoint 2)
-    service.take("rita", REF)
-    service.decide("rita", REF, "approved", RATINGS, "Sound.")
+    take(service, "rita", REF)
+    decide(service, "rita", REF, "approved", RATINGS, "Sound.")
     service.upload("alice", "v2.xlsx", book(tmp_path, cp=2, name="w2.xlsx"))
 
 
@@ -157,8 +158,8 @@ def test_a_document_of_an_earlier_checkpoint_names_a_reference_but_not_a_kind(se
     service.upload("alice", "v1.xlsx", book(tmp_path))
     attach(service, "integration_agreement", CONTRACT)  # for checkpoint 1
     service.submit("alice", REF)
-    service.take("rita", REF)
-    service.decide("rita", REF, "approved", RATINGS, "Sound.")
+    take(service, "rita", REF)
+    decide(service, "rita", REF, "approved", RATINGS, "Sound.")
     service.upload("alice", "v2.xlsx", book(tmp_path, cp=2, name="w2.xlsx"))
     with pytest.raises(Refused) as refused:
         service.submit("alice", REF)

@@ -10,6 +10,7 @@ import pytest
 
 from isap.review.service import ConditionInput, Forbidden, Refused, WorkflowError
 from sample_submissions.proposals import clean, write
+from tests.evidence_helpers import attach_required
 from tests.panel import second_reviewer
 
 REF = "ISAP-2026-014"
@@ -137,6 +138,7 @@ def test_at_checkpoint_two_the_countersigner_is_of_the_other_body(service, tmp_p
     service.declare("carl", REF)  # NHS England, as rita: at checkpoint 1 any second reviewer may countersign
     service.countersign("carl", REF)
     service.upload("alice", "w2.xlsx", write(clean(2, reference=REF), tmp_path / "w2.xlsx").read_bytes())
+    attach_required(service, "alice", REF)
     service.submit("alice", REF)
     service.take("rita", REF)  # declared once for the proposal
     service.propose("rita", REF, "approved", RATINGS, "Sound.")
