@@ -15,6 +15,7 @@ from dashboards.render import fmt, plain
 from dashboards.widgets import Offer, act, offer_download
 from isap.policy.evidence import EvidenceKind
 from isap.review.lifecycle import LAST_CHECKPOINT, Action
+from isap.review.limits import TextKind
 from isap.review.service import Service
 
 
@@ -43,9 +44,10 @@ def evidence_tab(svc: Service, user: dict, d: dict) -> None:
         with st.form("attach-evidence", clear_on_submit=False):
             upload = st.file_uploader("Document (PDF, Word .docx or Excel .xlsx)", key="evidence-file")
             kind = st.selectbox("Kind", list(EvidenceKind), format_func=lambda k: k.label, key="evidence-kind")
-            title = st.text_input("Title", key="evidence-title", max_chars=200)
+            title = st.text_input("Title", key="evidence-title", max_chars=TextKind.EVIDENCE_TITLE.max_chars)
             reference = st.text_input("Reference (what the workbook's evidence_reference names it by)",
-                                      key="evidence-reference", max_chars=120)
+                                      key="evidence-reference",
+                                      max_chars=TextKind.EVIDENCE_REFERENCE.max_chars)
             checkpoint = st.selectbox("For checkpoint", list(range(1, d["checkpoint"] + 1)),
                                       index=d["checkpoint"] - 1, key="evidence-checkpoint")
             if st.form_submit_button("Attach", **offer.disabled(Action.ATTACH_EVIDENCE)):

@@ -977,7 +977,7 @@ def evidence_download(reference: str, evidence_reference: str,
     """Write an evidence document, byte for byte, to a file."""
     got = _call(_service().evidence_download, as_, reference, evidence_reference)
     try:
-        out.write_bytes(got.data)
+        write_private(out, got.data)
     except OSError as exc:
         _die(f"cannot write {out}: {exc.strerror or exc}", 2)
     echo(f"Wrote {got.filename} ({len(got.data):,} bytes) to {out}")

@@ -18,6 +18,7 @@ from isap.policy.evidence import EvidenceKind, evidence_kind
 from isap.review.events import AuditKind
 from isap.review.evidence_references import REFERENCE_LIMIT, reference_key
 from isap.review.lifecycle import LAST_CHECKPOINT, Action
+from isap.review.limits import TextKind
 from isap.review.unit_of_work import (
     Conflict,
     NotFound,
@@ -33,7 +34,7 @@ from isap.store.models import EvidenceDocument, Organisation, User
 from isap.store.originals import OriginalsError
 from isap.text import has_controls, without_controls
 
-TITLE_LIMIT = 200
+TITLE_LIMIT = TextKind.EVIDENCE_TITLE.max_chars
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from typing import Iterable
 
-REFERENCE_LIMIT = 120  # characters of a document's reference; a workbook's longer references are never named
+from isap.review.limits import TextKind
+
+REFERENCE_LIMIT = TextKind.EVIDENCE_REFERENCE.max_chars  # a workbook's longer references are never named
 
 
 def reference_key(text: str) -> str:

@@ -35,6 +35,8 @@ class TextKind(StrEnum):
     CONFLICT_WITH = "conflict_with"
     SEND_BACK_NOTE = "send_back_note"
     PERSON_DETAIL = "person_detail"
+    EVIDENCE_TITLE = "evidence_title"
+    EVIDENCE_REFERENCE = "evidence_reference"
 
     @property
     def label(self) -> str:
@@ -48,7 +50,7 @@ class TextKind(StrEnum):
     def has_lines(self) -> bool:
         """Whether the text may run over several lines (a condition's owner is one line)."""
         return self not in (TextKind.CONDITION_OWNER, TextKind.QUERY_PLACE, TextKind.CONFLICT_WITH,
-                            TextKind.PERSON_DETAIL)
+                            TextKind.PERSON_DETAIL, TextKind.EVIDENCE_TITLE, TextKind.EVIDENCE_REFERENCE)
 
 
 _LABELS = {
@@ -69,6 +71,8 @@ _LABELS = {
     TextKind.CONFLICT_WITH: "organisation a conflict of interest is with",
     TextKind.SEND_BACK_NOTE: "note sending a decision back",
     TextKind.PERSON_DETAIL: "display name or job title",
+    TextKind.EVIDENCE_TITLE: "evidence document's title",
+    TextKind.EVIDENCE_REFERENCE: "evidence document's reference",
 }
 
 _MAX_CHARS = {
@@ -89,6 +93,8 @@ _MAX_CHARS = {
     TextKind.CONFLICT_WITH: 200,
     TextKind.SEND_BACK_NOTE: 4_000,
     TextKind.PERSON_DETAIL: 120,
+    TextKind.EVIDENCE_TITLE: 200,
+    TextKind.EVIDENCE_REFERENCE: 120,  # a workbook's longer evidence_reference values are never named
 }
 
 
