@@ -11,9 +11,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from isap.review.limits import TextKind
-
-REFERENCE_LIMIT = TextKind.EVIDENCE_REFERENCE.max_chars  # a workbook's longer references are never named
+REFERENCE_LIMIT = 120  # characters of a document's reference (TextKind.EVIDENCE_REFERENCE); a longer one is never named
 
 
 def reference_key(text: str) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from isap.review.evidence_references import REFERENCE_LIMIT
 from isap.review.unit_of_work import WorkflowError
 from isap.text import without_controls
 
@@ -94,7 +95,7 @@ _MAX_CHARS = {
     TextKind.SEND_BACK_NOTE: 4_000,
     TextKind.PERSON_DETAIL: 120,
     TextKind.EVIDENCE_TITLE: 200,
-    TextKind.EVIDENCE_REFERENCE: 120,  # a workbook's longer evidence_reference values are never named
+    TextKind.EVIDENCE_REFERENCE: REFERENCE_LIMIT,
 }
 
 
