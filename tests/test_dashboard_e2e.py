@@ -206,7 +206,7 @@ def test_commissioner_uploads_fixes_and_submits_then_reviewer_decides(server, tm
         page.reload()
         # the tabs by keyboard too: Tab reaches the open tab, the arrow keys move along the tabs
         tab_to(page, r"^DIV\|\|stTab\|")
-        for _ in range(5):
+        for _ in range(12):  # along every tab of the proposal page, from whichever has the focus
             if focused(page).endswith("|History"):
                 break
             page.keyboard.press("ArrowRight")
@@ -730,7 +730,7 @@ def test_journeys_alice_rita_otto_by_link_and_keyboard_with_axe(server, tmp_path
         countersign_from_the_command_line(tmp_path / "data", "ISAP-2026-030")
         # the tabs by keyboard too: Tab reaches the open tab, the arrow keys move along the tabs
         tab_to(page, r"^DIV\|\|stTab\|")
-        for _ in range(5):
+        for _ in range(12):  # along every tab of the proposal page, from whichever has the focus
             if focused(page).endswith("|History"):
                 break
             page.keyboard.press("ArrowRight")
