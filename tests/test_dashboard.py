@@ -244,6 +244,7 @@ def test_a_reviewer_pair_decides_through_the_pages(demo_env):
     shown = Service().show("rita", "ISAP-2026-011")
     assert shown["state"] == "in_review" and shown["panel"]["waiting_for_countersignature"]
     assert "Waiting for countersignature: Rita Shah, Senior Assurance Lead proposed Approved" in texts(at)
+    assert "Lead reviewer: Rita Shah, Senior Assurance Lead" in texts(at)  # named as letters name reviewers
 
     nina = signed_in("nina", "nina-demo")
     nina.switch_page("views/review_queue.py")

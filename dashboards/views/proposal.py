@@ -709,7 +709,7 @@ def panel_section(d: dict) -> None:
         return
     st.subheader("Review panel")
     if panel.get("lead"):
-        st.markdown(fmt("Lead reviewer: {}", panel["lead"]))
+        st.markdown(fmt("Lead reviewer: {}", panel.get("lead_name") or panel["lead"]))
     for x in declarations:
         body = labels.code(x["body"]) if x.get("body") else "no body recorded"
         if x["conflict"]:

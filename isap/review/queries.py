@@ -343,7 +343,9 @@ class Queries(UnitOfWork):
                     "proposed_at": d.proposed_at.isoformat(), "status": d.closed_as or "waiting",
                     "closed_by": people[d.closed_by].username if d.closed_by in people else None,
                     "note": d.note})
-        return {"lead": facts.lead, "declarations": declarations, "proposed": proposed,
+        lead = next((u for u in people.values() if u.username == facts.lead), None) if facts.lead else None
+        return {"lead": facts.lead, "lead_name": person_words(lead) if lead else facts.lead,
+                "declarations": declarations, "proposed": proposed,
                 "waiting_for_countersignature": facts.proposed_by is not None,
                 "other_body_needed": facts.other_body_needed}
 
