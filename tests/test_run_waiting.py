@@ -34,6 +34,23 @@ def assure_deployment(prefect_harness):
             client.delete_deployment(deployment_id)
 
 
+def one_run_with_a_clock(service, tmp_path):
+    """One upload staged and submitted as a run; a sleep that moves the service's clock, and the seconds slept."""
+    from isap.orchestration import workers
+
+    now = [dt.datetime(2026, 12, 7, 9, 0, tzinfo=dt.timezone.utc)]
+    service.clock = lambda: now[0]
+    keys, _ = service.stage_uploads("alice", [("a.xlsx", write(clean(1), tmp_path / "a.xlsx").read_bytes())])
+    [key] = keys
+    elapsed = [0.0]
+
+    def sleep(seconds: float) -> None:
+        elapsed[0] += seconds
+        now[0] += dt.timedelta(seconds=seconds)
+
+    return key, workers.submit_runs(service, keys), sleep, elapsed
+
+
 def test_a_run_taken_up_by_a_worker_that_died_before_starting_is_run_again_within_the_grace(
         service, assure_deployment, monkeypatch, tmp_path):
     from prefect.states import Pending
@@ -41,20 +58,10 @@ def test_a_run_taken_up_by_a_worker_that_died_before_starting_is_run_again_withi
     from isap.orchestration import workers
 
     client = assure_deployment
-    now = [dt.datetime(2026, 12, 7, 9, 0, tzinfo=dt.timezone.utc)]
-    service.clock = lambda: now[0]
-    keys, _ = service.stage_uploads("alice", [("a.xlsx", write(clean(1), tmp_path / "a.xlsx").read_bytes())])
-    [key] = keys
-    runs = workers.submit_runs(service, keys)
+    key, runs, sleep, elapsed = one_run_with_a_clock(service, tmp_path)
     first = runs[key]
     # A worker takes the run up, then its machine dies before the flow renews the lease.
     client.set_flow_run_state(first, Pending(), force=True)
-
-    elapsed = [0.0]
-
-    def sleep(seconds: float) -> None:
-        elapsed[0] += seconds
-        now[0] += dt.timedelta(seconds=seconds)
 
     submitted: list[str] = []
     real_submit = workers.submit_runs
@@ -76,17 +83,7 @@ def test_a_run_that_waits_its_turn_in_the_queue_longer_than_the_claim_is_never_r
     from isap.orchestration import workers
 
     client = assure_deployment
-    now = [dt.datetime(2026, 12, 7, 9, 0, tzinfo=dt.timezone.utc)]
-    service.clock = lambda: now[0]
-    keys, _ = service.stage_uploads("alice", [("a.xlsx", write(clean(1), tmp_path / "a.xlsx").read_bytes())])
-    [key] = keys
-    runs = workers.submit_runs(service, keys)
-
-    elapsed = [0.0]
-
-    def sleep(seconds: float) -> None:
-        elapsed[0] += seconds
-        now[0] += dt.timedelta(seconds=seconds)
+    key, runs, sleep, elapsed = one_run_with_a_clock(service, tmp_path)
 
     submitted: list[str] = []
     monkeypatch.setattr(workers, "submit_runs", lambda svc, ks: submitted.extend(ks) or {})

@@ -576,13 +576,18 @@ def inspect(path: str | Path, policy: Policy,
     looked_at: set[str] = set()
     faults: dict[str, FileRefused] = {}
     entry_bytes = [array("I")]  # each shared string entry's text bytes, at most, once its part is looked at
+    longest = [0]  # the largest of them
+
+    def shared_strings(info: zipfile.ZipInfo) -> None:
+        entry_bytes[0] = _check_shared_strings(data, info, budget, total, policy)
+        longest[0] = max(entry_bytes[0], default=0)
     if early:
         for i in infos:
             if i.filename in small or i.is_dir() or i.filename in by_part:
                 continue
             try:
                 if i.filename == targets.get("sharedStrings"):
-                    entry_bytes[0] = _check_shared_strings(data, i, budget, total, policy)
+                    shared_strings(i)
                 else:
                     _check_part(data, i, budget, total, policy, well_formed=i.filename in needed)
             except FileRefused as fault:
@@ -601,13 +606,12 @@ def inspect(path: str | Path, policy: Policy,
         scan = by_part.get(i.filename)
         if scan is not None:
             _scan_sheet(data, i, scan, budget, total, policy, date_styles, transcode.get(i.filename, "utf-8"))
-            if early and entry_bytes[0] and sum(x.shared_cells for x in sheets) * max(entry_bytes[0]) > \
-                    policy.max_shared_text_bytes:
+            if early and _may_copy(sheets, longest[0]) > policy.max_shared_text_bytes:
                 early = False  # the text its cells copy is counted exactly first: nothing more is read ahead
             if early and not scan.needs_cell_scan and _within_limits(scan, policy):
                 on_ready(data, date1904, scan, sheets)
         elif i.filename == targets.get("sharedStrings"):
-            entry_bytes[0] = _check_shared_strings(data, i, budget, total, policy)
+            shared_strings(i)
         else:
             _check_part(data, i, budget, total, policy, well_formed=i.filename in needed)
     _check_irregular_cost(sheets, policy)
@@ -628,7 +632,7 @@ def inspect(path: str | Path, policy: Policy,
                 "WB003",
                 f"Sheet {s.name!r} spans {s.max_row:,} rows × {s.max_col:,} columns, over the safety limit of "
                 f"{policy.max_cells_per_sheet:,} cells.")])
-    _check_shared_text(data, names, entry_bytes[0], sheets, budget, policy)
+    _check_shared_text(data, names, entry_bytes[0], longest[0], sheets, budget, policy)
     inspection = Inspection(str(path), data, sha, sheets, date1904)
     inspection.outside_content = _outside_content(data, infos, content_types, budget, policy)
     inspection.reading_data = _reading_package(inspection, names, wb_part, rels_part, targets, transcode, budget,
@@ -942,7 +946,12 @@ _SHARED_VALUE = re.compile(rb'<c r="[A-Z]{1,3}[1-9][0-9]{0,6}"(?: s="[0-9]{1,9}"
 _SI_START = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?si[\s/>]")
 
 
-def _check_shared_text(data: bytes, names: dict[str, zipfile.ZipInfo], lengths: "array[int]",
+def _may_copy(sheets: list[SheetScan], longest: int) -> int:
+    """The most text the worksheets' shared-string cells could copy: each cell times the longest entry."""
+    return sum(s.shared_cells for s in sheets if s.is_worksheet) * longest
+
+
+def _check_shared_text(data: bytes, names: dict[str, zipfile.ZipInfo], lengths: "array[int]", longest: int,
                        sheets: list[SheetScan], budget: _Budget, policy: Policy) -> None:
     """WB003 when the cells that name shared strings would copy more text than `max_shared_text_bytes`.
 
@@ -951,8 +960,7 @@ def _check_shared_text(data: bytes, names: dict[str, zipfile.ZipInfo], lengths: 
     bounds it cheaply; only above the limit are the entries' lengths and each cell's entry counted exactly,
     stopping as soon as the limit is passed."""
     limit = policy.max_shared_text_bytes
-    cells = sum(s.shared_cells for s in sheets if s.is_worksheet)
-    if not lengths or cells * max(lengths) <= limit:
+    if _may_copy(sheets, longest) <= limit:
         return
     copied = 0
     for s in sheets:
