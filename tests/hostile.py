@@ -386,6 +386,12 @@ def repeated_shared_text(base: bytes, entries: int = 200, length: int = 2000, ro
                                 + tail})
 
 
+def wide_area_of_short_text(base: bytes, rows: int = 99_998, columns: int = 50) -> bytes:
+    """The Services sheet `rows` × `columns` cells of short shared text: under every size limit and the
+    per-sheet area (5,000,000 cells), yet a reader holds every cell of it at once (about 590 MB)."""
+    return repeated_shared_text(base, entries=5000, length=6, rows=rows, columns=columns)
+
+
 def add_sheet_part(data: bytes, name: str, part: str, content: bytes) -> bytes:
     """The workbook with one more worksheet `name` (part `part`), listed last."""
     with zipfile.ZipFile(io.BytesIO(data)) as z:

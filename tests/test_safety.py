@@ -548,20 +548,27 @@ COST_PROBE = textwrap.dedent("""
 
 @pytest.fixture(scope="module")
 def costly(tmp_path_factory):
-    from tests.hostile import junk_elements, many_shared_strings, repeated_shared_text, wide_rows_without_r
+    from tests.hostile import (
+        junk_elements,
+        many_shared_strings,
+        repeated_shared_text,
+        wide_area_of_short_text,
+        wide_rows_without_r,
+    )
 
     tmp = tmp_path_factory.mktemp("costly")
     base = valid_bytes(tmp)
     out = {}
     for name, build in (("wide_rows_without_r", wide_rows_without_r), ("junk_elements", junk_elements),
-                        ("many_shared_strings", many_shared_strings), ("repeated_shared_text", repeated_shared_text)):
+                        ("many_shared_strings", many_shared_strings), ("repeated_shared_text", repeated_shared_text),
+                        ("wide_area_of_short_text", wide_area_of_short_text)):
         out[name] = tmp / f"{name}.xlsx"
         out[name].write_bytes(build(base))
     return out
 
 
 @pytest.mark.parametrize("name", ["wide_rows_without_r", "junk_elements", "many_shared_strings",
-                                  "repeated_shared_text"])
+                                  "repeated_shared_text", "wide_area_of_short_text"])
 def test_a_costly_file_within_the_size_limits_is_refused_in_bounded_cpu_and_memory(costly, name):
     """Each file is under every size limit (25 MB, 250 MB inflated, 200:1) yet, read naively, costs
     minutes of processor time or over 600 MB: it gets its WB003 within about 10 s of processor time
@@ -580,11 +587,40 @@ def test_a_costly_file_within_the_size_limits_is_refused_in_bounded_cpu_and_memo
     assert result["peak_mb"] < 300, f"{name}: peak {result['peak_mb']:.0f} MB"
 
 
-def test_the_largest_well_written_workbook_the_row_limit_allows_is_checked_under_300_mb(tmp_path):
-    """Not hostile to the scan: two sheets at the row limit (99,997 rows each), every row well formed and
-    every service a finding.  It peaked at 393–416 MB while rows were typed as Python objects, and at
-    300–318 MB read as columns on two lanes at once; read on one lane it peaks at 275–289 MB here
-    (docs/performance.md)."""
+def test_sheets_each_within_the_area_limit_are_refused_together_over_the_workbook_limit(tmp_path):
+    """The area a reader holds at once is what its memory follows: a workbook's sheets together are bounded,
+    not only each one (policy max_cells_per_workbook, docs/decisions/0055-workbook-cell-limit.md)."""
+    from isap.policy import Policy
+
+    path = tmp_path / "typical.xlsx"
+    path.write_bytes(valid_bytes(tmp_path))
+    assert not check_file(path, Policy(max_cells_per_workbook=10_000)).refused
+    report = check_file(path, Policy(max_cells_per_workbook=300))  # it spans about 400
+    assert [f.rule_id for f in report.findings] == ["WB003"] and report.exit_code == 2, report.findings
+    assert "300 cells" in report.findings[0].message and "max_cells_per_workbook" in report.findings[0].message
+
+
+def test_the_widest_sheet_of_text_the_limits_allow_is_read_whole_under_300_mb(tmp_path):
+    """Hostile in shape only: Services 99,000 rows × 16 columns of 14-character shared text, just under the
+    workbook's area (1,600,000 cells) and the text its cells may copy (32 MiB, each entry counted with its
+    `<t>` tags).  What a reader holds follows both: 5,000,000 such cells in one sheet (the per-sheet area)
+    took 590 MB (docs/performance.md)."""
+    from tests.hostile import repeated_shared_text
+
+    path = tmp_path / "widest.xlsx"
+    path.write_bytes(repeated_shared_text(valid_bytes(tmp_path), entries=5000, length=14, rows=99_000, columns=16))
+    proc = subprocess.run([sys.executable, "-c", COST_PROBE, str(path)], capture_output=True, text=True,
+                          timeout=900)
+    result = json.loads(proc.stdout)
+    assert result["rc"] == 0 and "Traceback" not in result["err"], result
+    rules = {rule for rule, _ in json.loads(result["out"])}
+    assert not any(rule.startswith("WB") for rule in rules), rules  # within every limit: read and checked
+    assert result["peak_mb"] < 300, f"peak {result['peak_mb']:.0f} MB"
+
+
+def test_the_largest_well_written_workbook_the_limits_allow_is_checked_under_300_mb(tmp_path):
+    """Not hostile to the scan: Partners at the row limit (99,997 rows) and Services as long as the workbook's
+    area limit then allows (29,950 rows), every row well formed and every service a finding (docs/performance.md)."""
     from benchmarks.hostile_cost import _largest_typed
 
     _largest_typed(tmp_path)

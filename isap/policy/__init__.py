@@ -70,6 +70,10 @@ class Policy(BaseModel):
     max_cells_per_sheet: int = Field(
         5_000_000, gt=0, description="WB003: largest area (rows × columns) a sheet's values may span."
     )
+    max_cells_per_workbook: int = Field(
+        1_600_000, gt=0,
+        description="WB003: largest total area (rows × columns) the values of all a workbook's sheets may span: "
+                    "what the reader holds in memory follows it.")
     max_seconds_per_file: float = Field(60.0, gt=0, description="Time budget for assessing one file.")
     max_scan_cpu_seconds: float = Field(
         10.0, gt=0, description="WB003: processor seconds the safety scan of one file may use.")
@@ -82,7 +86,7 @@ class Policy(BaseModel):
     max_shared_strings_bytes: int = Field(
         52_428_800, gt=0, description="WB003: largest shared strings part, uncompressed, in bytes.")
     max_shared_text_bytes: int = Field(
-        104_857_600, gt=0,
+        33_554_432, gt=0,
         description="WB003: most text, in bytes, that cells naming shared strings may copy from them once read.")
     # Evidence documents (docs/workflow.md, "Evidence")
     max_evidence_bytes: int = Field(

@@ -608,7 +608,8 @@ def inspect(path: str | Path, policy: Policy,
             _scan_sheet(data, i, scan, budget, total, policy, date_styles, transcode.get(i.filename, "utf-8"))
             if early and _may_copy(sheets, longest[0]) > policy.max_shared_text_bytes:
                 early = False  # the text its cells copy is counted exactly first: nothing more is read ahead
-            if early and not scan.needs_cell_scan and _within_limits(scan, policy):
+            if early and not scan.needs_cell_scan and _within_limits(scan, policy) \
+                    and _workbook_area(sheets) <= policy.max_cells_per_workbook:
                 on_ready(data, date1904, scan, sheets)
         elif i.filename == targets.get("sharedStrings"):
             shared_strings(i)
@@ -632,6 +633,11 @@ def inspect(path: str | Path, policy: Policy,
                 "WB003",
                 f"Sheet {s.name!r} spans {s.max_row:,} rows × {s.max_col:,} columns, over the safety limit of "
                 f"{policy.max_cells_per_sheet:,} cells.")])
+    if (area := _workbook_area(sheets)) > policy.max_cells_per_workbook:
+        raise FileRefused([file_finding(
+            "WB003",
+            f"The workbook's sheets together span {area:,} cells (rows × columns of each sheet's values), over the "
+            f"safety limit of {policy.max_cells_per_workbook:,} cells (policy max_cells_per_workbook).")])
     _check_shared_text(data, names, entry_bytes[0], longest[0], sheets, budget, policy)
     inspection = Inspection(str(path), data, sha, sheets, date1904)
     inspection.outside_content = _outside_content(data, infos, content_types, budget, policy)
@@ -1019,6 +1025,12 @@ def _shared_text_of(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, lengths
     except (ParseError, DefusedXmlException, ValueError, LookupError):
         raise _not_well_formed(f"{info.filename} (sheet {clip(scan.name)!r})") from None
     return copied
+
+
+def _workbook_area(sheets: list[SheetScan]) -> int:
+    """The cells the worksheets' values span together, as far as the scan has measured them: a reader holds
+    a sheet's whole rectangle at once, and what it has typed of the others beside it."""
+    return sum(s.max_row * s.max_col for s in sheets if s.is_worksheet)
 
 
 def _within_limits(scan: SheetScan, policy: Policy) -> bool:
