@@ -121,6 +121,49 @@ def test_the_serving_process_survives_the_whole_hostile_suite(service, tmp_path)
     assert len(service.evidence_list("alice", REF)) == 1
 
 
+# ---------------------------------------------------------------------- storage quotas
+
+def another_version(tmp_path) -> bytes:
+    p = clean(1, "Partially integrated", "NHS trust", REF)
+    p["Cover"]["proposal_title"] = "Dudley integrated care provider, second draft"
+    return write(p, tmp_path / "v2.xlsx").read_bytes()
+
+
+def _with_policy(service, **values):
+    from isap.review.service import Service
+
+    return Service(service.engine, service.files, Policy(**values))
+
+
+def test_documents_count_against_the_proposals_storage_quota(service, tmp_path):
+    workbook, first, second = book(tmp_path), sample_pdf("First paper"), sample_pdf("Second paper")
+    svc = _with_policy(service, max_proposal_bytes=len(workbook) + len(first) + len(second) // 2)
+    svc.upload("alice", "v1.xlsx", workbook)
+    attach(svc, "other", "First", data=first)
+    with pytest.raises(Refused, match=rf"^{REF} already keeps 1 version\(s\) and 1 evidence document\(s\) "
+                                      r".*this document of .* would pass the proposal's storage quota of .* "
+                                      r"\(policy max_proposal_bytes\)"):
+        attach(svc, "other", "Second", data=second)
+    assert [d["reference"] for d in svc.evidence_list("alice", REF)] == ["First"]
+    assert not svc.files.has(hashlib.sha256(second).hexdigest())
+    # the document kept counts against the next version too
+    with pytest.raises(Refused, match="max_proposal_bytes"):
+        svc.upload("alice", "v2.xlsx", another_version(tmp_path))
+
+
+def test_documents_count_against_the_organisations_storage_quota(service, tmp_path):
+    workbook, paper = book(tmp_path), sample_pdf("A paper")
+    svc = _with_policy(service, max_organisation_bytes=len(workbook) + len(paper) + 100)
+    svc.upload("alice", "v1.xlsx", workbook)
+    attach(svc, "other", "First", data=paper)
+    with pytest.raises(Refused, match=r"already keeps .*this document of .* would pass the organisation's storage "
+                                      r"quota of .* \(policy max_organisation_bytes\)"):
+        attach(svc, "other", "Second", data=sample_pdf("Another paper"))
+    with pytest.raises(Refused, match="max_organisation_bytes"):  # and against the organisation's next upload
+        svc.stage_uploads("alice", [("v2.xlsx", another_version(tmp_path))])
+    assert [d["reference"] for d in svc.evidence_list("alice", REF)] == ["First"]
+
+
 # ---------------------------------------------------------------------- the submit guard
 
 def at_checkpoint_2(service, tmp_path):

@@ -91,7 +91,7 @@ class Evidence(UnitOfWork):
                 raise Refused(f"{p.reference} already has an evidence document with the reference “{taken.reference}” "
                               f"({taken.title}); give this one another reference")
             org = s.get(Organisation, p.organisation_id)
-            self._within_storage_quotas(s, org, len(data))
+            self._within_storage_quotas(s, org, len(data), p, document=True)
             try:
                 self.files.put(data, s)
             except OriginalsError as exc:
