@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboards import labels
 from dashboards.render import fmt, plain
 from dashboards.widgets import Offer, act, offer_download
 from isap.policy.evidence import EvidenceKind
+from isap.review import wording
 from isap.review.lifecycle import LAST_CHECKPOINT, Action
 from isap.review.limits import TextKind
 from isap.review.service import Service
@@ -31,8 +31,9 @@ def evidence_tab(svc: Service, user: dict, d: dict) -> None:
         st.subheader(fmt("Checkpoint {}", cp))
         for n, e in enumerate(mine):
             st.markdown(fmt("**{}** — {} · reference “{}”", e["title"], e["kind_label"], e["reference"]))
-            st.caption(fmt("{}, {} bytes; attached by {} on {}; SHA-256 {}", e["type_label"], f"{e['size']:,}",
-                           e["attached_by"], labels.when(e["attached_at"]), e["sha256"]))
+            words = wording.evidence(e)  # as the report and the letter say it; the whole SHA-256 to compare with
+            st.caption(fmt("{}, {}; attached by {} on {}; SHA-256 {}", e["type_label"], words["size"],
+                           words["attached_by"], words["attached_on"], e["sha256"]))
 
             def document(username: str, wanted: str = e["reference"]) -> bytes:  # read on click, as the person
                 return svc.evidence_download(username, ref, wanted).data
@@ -55,5 +56,5 @@ def evidence_tab(svc: Service, user: dict, d: dict) -> None:
                     st.error("Nothing was attached: choose the document first.")
                 else:
                     act(svc.attach_evidence, user["username"], ref, upload.name, upload.getvalue(), kind.value,
-                        title, reference, checkpoint=checkpoint, success=fmt("Attached “{}”.", reference))
+                        title, reference, checkpoint=checkpoint, success=f"Attached “{plain(reference)}”.")
         offer.explain(Action.ATTACH_EVIDENCE)

@@ -1026,6 +1026,11 @@ def show(reference: str, as_: str = AS, format: CheckFormat = typer.Option(Check
             lines.append(f"    #{q['id']} cp{q['checkpoint']} {q['status'].replace('_', ' ')} — on {about}{due}")
             lines += [f"      {wording.when(m['at'])} {m['author']} ({m['step'].replace('_', '-')}): {m['text']}"
                       for m in q["thread"]]
+    if d.get("evidence"):
+        lines.append("  Evidence:")
+        lines += [f"    cp{e['checkpoint']} {e['kind']}: {e['title']} ({e['filename']}, {e['size']}, SHA-256 "
+                  f"{e['sha256']}) attached by {e['attached_by']} {e['attached_on']}"
+                  for e in map(wording.evidence, d["evidence"])]
     if d.get("waiting_on_commissioner"):
         lines.append(f"  Working days waiting for the commissioner's answers (not counted against the target): "
                      f"{d['waiting_on_commissioner']}")

@@ -902,16 +902,17 @@ def test_the_evidence_tab_lists_documents_by_checkpoint_and_the_commissioner_att
     at = linked(signed_in("alice", "alice-demo"), ref="ISAP-2026-012", tab="Evidence")
     shown = texts(at) + "\n".join(h.value for h in at.subheader)
     assert "Checkpoint 1" in shown and "Checkpoint 2" in shown
-    assert "ICP contract (draft)" in read(shown) and "attached by alice" in read(shown)
+    assert "ICP contract (draft)" in read(shown) and "attached by Alice Morgan, Director of Strategy" in read(shown)
     at.file_uploader(key="evidence-file").set_value(("model.xlsx", sample_xlsx(), "application/octet-stream"))
     at.selectbox(key="evidence-kind").set_value(EvidenceKind.FINANCIAL_MODEL)
     at.text_input(key="evidence-title").input("Financial model 2027-2037")
-    at.text_input(key="evidence-reference").input("Financial model v3")
+    at.text_input(key="evidence-reference").input("Financial model v3-1")
     at.selectbox(key="evidence-checkpoint").set_value(2)
     next(b for b in at.button if b.label == "Attach").click()
     at.run()
     assert not at.exception, at.exception
-    kept = [e for e in Service().evidence_list("rita", "ISAP-2026-012") if e["reference"] == "Financial model v3"]
+    assert [read(t.value) for t in at.toast] == ["Attached “Financial model v3-1”."]  # escaped once, not twice
+    kept = [e for e in Service().evidence_list("rita", "ISAP-2026-012") if e["reference"] == "Financial model v3-1"]
     assert [(e["kind"], e["checkpoint"], e["type"], e["attached_by"]) for e in kept] == [
         ("financial_model", 2, "xlsx", "alice")]
     at = linked(signed_in("rita", "rita-demo"), ref="ISAP-2026-012", tab="Evidence")

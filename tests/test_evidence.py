@@ -8,6 +8,7 @@ import hashlib
 import pytest
 
 from isap.policy import Policy
+from isap.review import wording
 from isap.review.service import Forbidden, NotFound, Refused, WorkflowError
 from sample_submissions.evidence import sample_docx, sample_pdf, sample_xlsx
 from sample_submissions.proposals import clean, write
@@ -164,6 +165,79 @@ def test_documents_count_against_the_organisations_storage_quota(service, tmp_pa
     assert [d["reference"] for d in svc.evidence_list("alice", REF)] == ["First"]
 
 
+# ---------------------------------------------------------------------- reports, letters and `isap show`
+
+# a file name that would be markup if anything interpreted it (no "/": the store keeps a name's last part)
+MARKUP_NAME = "<img src=x> **bold** [x](js:y) _it_.pdf"
+BOARD_PAPER = sample_pdf("ICB board paper", "Minutes of the ICB board, 15 September 2026.")
+
+
+def decided_with_evidence(service, tmp_path) -> str:
+    """A proposal decided at checkpoint 1 with one document attached by a commissioner with a display name; the
+    document's SHA-256."""
+    service.set_user_details("alice", display_name="Alice Okafor", job_title="Director of Strategy")
+    service.upload("alice", "v1.xlsx", book(tmp_path))
+    service.attach_evidence("alice", REF, MARKUP_NAME, BOARD_PAPER, "commissioner_board_paper",
+                            "ICB board paper, September", "ICB board 2026-09")
+    service.submit("alice", REF)
+    take(service, "rita", REF)
+    decide(service, "rita", REF, "approved", RATINGS, "Sound.")
+    return hashlib.sha256(BOARD_PAPER).hexdigest()
+
+
+def pdf_words(data: bytes) -> str:
+    import io
+
+    from pypdf import PdfReader
+
+    return " ".join(" ".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages).split())
+
+
+def test_show_lists_the_evidence_with_who_attached_it_by_name(service, tmp_path):
+    sha = decided_with_evidence(service, tmp_path)
+    [e] = service.show("rita", REF)["evidence"]
+    assert (e["title"], e["kind"], e["kind_label"], e["filename"], e["size"], e["sha256"], e["checkpoint"],
+            e["attached_by"], e["attached_by_name"]) == (
+        "ICB board paper, September", "commissioner_board_paper", "Commissioner board paper", MARKUP_NAME,
+        len(BOARD_PAPER), sha, 1, "alice", "Alice Okafor, Director of Strategy")
+    assert e["attached_at"]
+
+
+@pytest.mark.parametrize("output", ["html report", "pdf report", "pdf letter"])
+def test_reports_and_letters_list_the_checkpoints_evidence_as_plain_text(service, tmp_path, output):
+    from isap.outputs.assurance_report import render_report
+    from isap.outputs.letters import render_letter_pdf, render_report_pdf
+    from isap.review import wording
+
+    sha = decided_with_evidence(service, tmp_path)
+    if output == "html report":
+        html = render_report(service, "rita", REF, 1)
+        section = html[html.index("<h2>Evidence documents</h2>"):]
+        section = section[:section.index("<h2>", 4)]
+        assert "&lt;img src=x&gt; **bold** [x](js:y) _it_.pdf" in section
+        assert "<img" not in html
+        text = " ".join(section.replace("&#39;", "'").split())
+    else:
+        render = render_report_pdf if output == "pdf report" else render_letter_pdf
+        text = pdf_words(render(service, "rita", REF, 1))
+        assert MARKUP_NAME in text
+    for words in ("ICB board paper, September", "Commissioner board paper", wording.size(len(BOARD_PAPER)),
+                  sha[:12], "Alice Okafor, Director of Strategy"):
+        assert words in text, (words, text)
+    assert sha not in text  # the prefix names it; the history holds the whole digest
+
+
+def test_a_report_lists_only_the_evidence_of_its_checkpoint(service, tmp_path):
+    from isap.outputs.assurance_report import report_context
+
+    decided_with_evidence(service, tmp_path)
+    service.upload("alice", "v2.xlsx", book(tmp_path, cp=2, name="w2.xlsx"))
+    attach(service, "financial_model", "Financial model 2027")
+    assert [e["title"] for e in report_context(service, "rita", REF, 1)["evidence"]] == [
+        "ICB board paper, September"]
+    assert [e["title"] for e in report_context(service, "rita", REF, 2)["evidence"]] == ["Financial model"]
+
+
 # ---------------------------------------------------------------------- the submit guard
 
 def at_checkpoint_2(service, tmp_path):
@@ -259,6 +333,14 @@ def test_the_command_line_adds_lists_and_downloads_and_refuses_in_one_line(servi
     assert "Attached “ICB board 2026-09” (Commissioner board paper, PDF) to ISAP-2026-014 for checkpoint 1" in r.output
     r = cli("evidence", "list", REF, "--as", "rita", "-f", "json")
     assert r.exit_code == 0 and '"reference": "ICB board 2026-09"' in r.output
+    r = cli("show", REF, "--as", "rita", "-f", "json")
+    [shown] = __import__("json").loads(r.output)["evidence"]
+    assert (shown["reference"], shown["filename"], shown["attached_by_name"]) == ("ICB board 2026-09", "paper.docx",
+                                                                                 "alice")
+    r = cli("show", REF, "--as", "rita")
+    assert r.exit_code == 0, r.output
+    assert (f"    cp1 Commissioner board paper: ICB board paper (paper.docx, {wording.size(paper.stat().st_size)}, "
+            f"SHA-256 {hashlib.sha256(paper.read_bytes()).hexdigest()[:12]}…) attached by alice") in r.output, r.output
     out = tmp_path / "got.pdf"
     r = cli("evidence", "download", REF, "ICB board 2026-09", "--out", str(out), "--as", "rita")
     assert r.exit_code == 0 and out.read_bytes() == paper.read_bytes()

@@ -74,6 +74,8 @@ def report_context(service: Service, actor: str, reference: str, checkpoint: int
                       thread=[dict(m, step_label=QueryStep(m["step"]).label, at_words=wording.when(m["at"]))
                               for m in q["thread"]])
                  for q in d.get("queries", []) if q["checkpoint"] == checkpoint],
+        # the documents attached for this checkpoint, in words; their names stay text (the template escapes them)
+        evidence=[wording.evidence(e) for e in d.get("evidence", []) if e["checkpoint"] == checkpoint],
         # the panel's declarations of interests up to this checkpoint, printed so conflicts are handled openly
         declarations=[x for x in d.get("panel", {}).get("declarations", []) if x["checkpoint"] <= checkpoint],
         history=[dict(h, event=wording.event(h["action"]), **wording.history_row(h)) for h in d["history"]

@@ -30,7 +30,7 @@ from isap.review.unit_of_work import (
     stored_name,
 )
 from isap.store.db import StoreError
-from isap.store.models import EvidenceDocument, Organisation, User
+from isap.store.models import EvidenceDocument, Organisation, Proposal, User
 from isap.store.originals import OriginalsError
 from isap.text import has_controls, without_controls
 
@@ -106,7 +106,7 @@ class Evidence(UnitOfWork):
             self._audit(s, p, AuditKind.EVIDENCE_ATTACHED, user.username, checkpoint=cp,
                         reason=f"{kind.label} “{title}”, reference “{ref}”, for checkpoint {cp}: {doc.filename} "
                                f"({readable_size(len(data))}, SHA-256 {sha})")
-            return _row(doc, user.username)
+            return _row(doc, user)
         return self._run(run)
 
     def _evidence_target(self, s: Session, actor: str, reference: str, checkpoint: int | None):
@@ -124,10 +124,7 @@ class Evidence(UnitOfWork):
         def run(s: Session) -> list[dict]:
             user = self._user(s, actor)
             p = self._proposal(s, user, reference)
-            users = {u.id: u.username for u in s.exec(select(User))}
-            docs = s.exec(select(EvidenceDocument).where(EvidenceDocument.proposal_id == p.id)
-                          .order_by(EvidenceDocument.checkpoint, EvidenceDocument.id))
-            return [_row(d, users.get(d.attached_by, "")) for d in docs]
+            return evidence_rows(s, p)
         return self._run(run)
 
     def evidence_download(self, actor: str, reference: str, evidence_reference: str) -> EvidenceFile:
@@ -161,11 +158,31 @@ class Evidence(UnitOfWork):
         return EvidenceFile(doc.filename, data, DocumentType(doc.document_type).media_type)
 
 
-def _row(d: EvidenceDocument, attached_by: str) -> dict:
+def evidence_rows(s: Session, p: Proposal) -> list[dict]:
+    """The proposal's evidence documents as `evidence_list` and `show` give them: by checkpoint, then in the order
+    attached."""
+    people = {u.id: u for u in s.exec(select(User))}
+    docs = s.exec(select(EvidenceDocument).where(EvidenceDocument.proposal_id == p.id)
+                  .order_by(EvidenceDocument.checkpoint, EvidenceDocument.id))
+    return [_row(d, people.get(d.attached_by)) for d in docs]
+
+
+def attacher_words(user: User | None) -> str:
+    """Who attached a document, as reports and letters name them: display name and job title; a person without a
+    display name by their user name, the only name the store has for them."""
+    if user is None:
+        return ""
+    if not user.display_name:
+        return user.username
+    return f"{user.display_name}, {user.job_title}" if user.job_title else user.display_name
+
+
+def _row(d: EvidenceDocument, attached_by: User | None) -> dict:
     from isap.workbook.documents import DocumentType
 
     return {"checkpoint": d.checkpoint, "kind": d.kind, "kind_label": EvidenceKind(d.kind).label, "title": d.title,
             "reference": d.reference, "filename": d.filename, "type": d.document_type,
             "type_label": DocumentType(d.document_type).label, "media_type": DocumentType(d.document_type).media_type,
             "size": d.size, "sha256": d.sha256,
-            "attached_by": attached_by, "attached_at": iso_time(d.attached_at)}
+            "attached_by": attached_by.username if attached_by else "", "attached_by_name": attacher_words(attached_by),
+            "attached_at": iso_time(d.attached_at)}

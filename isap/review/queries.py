@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 
 from isap.review import lifecycle
 from isap.review.events import AuditKind
+from isap.review.evidence import evidence_rows
 from isap.review.lifecycle import (
     Actor,
     ProposalFacts,
@@ -252,6 +253,7 @@ class Queries(UnitOfWork):
             out["findings"] = findings
             out["waivers"] = list(by_id.values())
             out["queries"] = self._query_rows(s, p, users)
+            out["evidence"] = evidence_rows(s, p)
             if p.state in lifecycle.WAITING_FOR_REVIEW:
                 out["waiting_on_commissioner"] = self._commissioner_wait(s, p, self.clock().date())
             out["conditions"] = [{
