@@ -8,6 +8,8 @@ judged by the service, in the checking child: this page never opens it.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import streamlit as st
 
 from dashboards.render import fmt, plain
@@ -58,3 +60,25 @@ def evidence_tab(svc: Service, user: dict, d: dict) -> None:
                     act(svc.attach_evidence, user["username"], ref, upload.name, upload.getvalue(), kind.value,
                         title, reference, checkpoint=checkpoint, success=f"Attached “{plain(reference)}”.")
         offer.explain(Action.ATTACH_EVIDENCE)
+
+
+def documents_for_an_answer(documents: list[dict], key: str) -> tuple[list[str], Callable[[], list | str]]:
+    """Inside a query's answer form: the attached documents the answer names (by short id) and a new one to attach
+    with it (docs/decisions/0053-documents-with-answers.md).  Gives the short ids chosen and, to call once the
+    form is sent, the new documents to attach, or what is missing for one, in words."""
+    from isap.review.evidence import EvidenceInput
+
+    shown = {e["sha256"][:wording.SHA256_SHOWN]: plain(wording.document_named(e)) for e in documents}
+    named = st.multiselect("Attached documents given in support", list(shown), format_func=shown.__getitem__,
+                           key=f"{key}-named") if shown else []
+    upload = st.file_uploader("A new document given in support (PDF, Word .docx or Excel .xlsx)", key=f"{key}-file")
+    kind = st.selectbox("Its kind", list(EvidenceKind), format_func=lambda k: k.label, key=f"{key}-kind")
+    title = st.text_input("Its title", key=f"{key}-title", max_chars=TextKind.EVIDENCE_TITLE.max_chars)
+    reference = st.text_input("Its reference", key=f"{key}-reference",
+                              max_chars=TextKind.EVIDENCE_REFERENCE.max_chars)
+
+    def attachments() -> list | str:
+        if upload is None:
+            return "" if not (title or reference) else "A new document needs its file: choose it, or clear its title."
+        return [EvidenceInput(upload.name, upload.getvalue(), kind.value, title, reference)]
+    return list(named), attachments

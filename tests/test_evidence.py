@@ -4,6 +4,7 @@ suite, kept byte for byte with their SHA-256, and the submit guard from checkpoi
 from __future__ import annotations
 
 import hashlib
+import re
 
 import pytest
 
@@ -236,6 +237,84 @@ def test_a_report_lists_only_the_evidence_of_its_checkpoint(service, tmp_path):
     assert [e["title"] for e in report_context(service, "rita", REF, 1)["evidence"]] == [
         "ICB board paper, September"]
     assert [e["title"] for e in report_context(service, "rita", REF, 2)["evidence"]] == ["Financial model"]
+
+
+# ---------------------------------------------------------------------- documents given with a query's answer
+
+def asked(service, tmp_path) -> int:
+    """A proposal in review at checkpoint 1 with one document attached and a query waiting for its answer."""
+    service.upload("alice", "v1.xlsx", book(tmp_path))
+    attach(service, "engagement_report", "Engagement report 2026")
+    service.submit("alice", REF)
+    take(service, "rita", REF)
+    return service.raise_query("rita", REF, "Who was asked about the changes to community nursing?")
+
+
+def short_id(service, reference: str) -> str:
+    row = next(d for d in service.evidence_list("alice", REF) if d["reference"] == reference)
+    return wording.evidence(row)["sha256"].rstrip("…")
+
+
+def test_an_answer_names_attached_documents_and_attaches_new_ones(service, tmp_path):
+    from isap.review.evidence import EvidenceInput
+
+    number = asked(service, tmp_path)
+    survey = sample_pdf("Resident survey", "412 residents answered.")
+    service.answer_query("alice", REF, number, "The engagement report, and the survey attached.",
+                         documents=[short_id(service, "Engagement report 2026").upper()],
+                         attachments=[EvidenceInput("survey.pdf", survey, "engagement_report", "Resident survey",
+                                                    "Resident survey 2026")])
+    [q] = service.show("rita", REF)["queries"]
+    assert [m["documents"] for m in q["thread"]][0] == []
+    assert [(d["reference"], d["title"], d["sha256"]) for d in q["thread"][1]["documents"]] == [
+        ("Engagement report 2026", "Engagement report", hashlib.sha256(sample_pdf("engagement_report")).hexdigest()),
+        ("Resident survey 2026", "Resident survey", hashlib.sha256(survey).hexdigest())]
+    # the new one is evidence like any other: listed, for the proposal's checkpoint, downloadable
+    kept = {d["reference"]: d for d in service.evidence_list("rita", REF)}
+    assert kept["Resident survey 2026"]["checkpoint"] == 1
+    assert service.evidence_download("rita", REF, "Resident survey 2026").data == survey
+    [event] = [h for h in service.show("rita", REF)["history"] if h["action"] == "query_answered"]
+    assert "Engagement report 2026" in event["reason"] and "Resident survey 2026" in event["reason"]
+
+
+def test_an_answer_with_a_document_it_cannot_give_keeps_nothing(service, tmp_path):
+    from isap.review.evidence import EvidenceInput
+
+    number = asked(service, tmp_path)
+    for kw, error, words in [
+        ({"documents": ["0123456789ab"]}, NotFound, "no evidence document whose SHA-256 begins 0123456789ab"),
+        ({"documents": ["12ab"]}, WorkflowError, "at least 8 of its characters"),
+        ({"documents": ["not hex!"]}, WorkflowError, "at least 8 of its characters"),
+        ({"attachments": [EvidenceInput("macro.docx", hostile.macro_docx(), "other", "Macro", "Macro")]}, Refused,
+         "macro.docx was not attached: the document contains macros"),
+        ({"attachments": [EvidenceInput("again.pdf", sample_pdf("x"), "other", "Again", "ENGAGEMENT report 2026")]},
+         Refused, "already has an evidence document with the reference"),
+    ]:
+        with pytest.raises(error, match=words):
+            service.answer_query("alice", REF, number, "See attached.", **kw)
+    [q] = service.show("rita", REF)["queries"]
+    assert (q["status"], len(q["thread"])) == ("awaiting_answer", 1)
+    assert [d["reference"] for d in service.evidence_list("rita", REF)] == ["Engagement report 2026"]
+
+
+def test_the_command_line_answers_with_documents_and_the_report_shows_them(service, cli, tmp_path):
+    from isap.outputs.letters import render_report_pdf
+
+    number = asked(service, tmp_path)
+    survey = tmp_path / "survey.pdf"
+    survey.write_bytes(sample_pdf("Resident survey"))
+    r = cli("query", "answer", REF, str(number), "See the report and the survey.", "--as", "alice",
+            "--document", short_id(service, "Engagement report 2026"), "--attach", str(survey), "--kind",
+            "engagement_report", "--title", "Resident survey", "--reference", "Resident survey 2026")
+    assert r.exit_code == 0, r.output
+    r = cli("show", REF, "--as", "rita")
+    assert "with Engagement report (engagement_report.pdf" not in r.output  # listed by title and short id
+    assert re.search(r"\(answer\): See the report and the survey\.\n +Documents: Engagement report "
+                     r"\([0-9a-f]{12}…\), Resident survey \([0-9a-f]{12}…\)", r.output), r.output
+    words = pdf_words(render_report_pdf(service, "rita", REF, 1))
+    assert "Documents: Engagement report" in words and "Resident survey (" in words
+    r = cli("query", "answer", REF, str(number), "Again.", "--as", "alice", "--attach", str(survey))
+    assert r.exit_code != 0 and "--attach needs --kind, --title and --reference" in r.output, r.output
 
 
 # ---------------------------------------------------------------------- the submit guard

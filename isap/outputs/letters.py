@@ -270,7 +270,8 @@ def report_pdf_from_context(ctx: dict) -> bytes:
             doc.para(f"Query {q['id']}, on {q['about'] or 'the proposal'}{due}: {QueryStatus(q['status']).label}",
                      style="B", gap=1)
             doc.table_of(["When (UTC)", "Who", "Step", "Text"],
-                         [[m["at"][:16].replace("T", " "), m["author"], QueryStep(m["step"]).label, m["text"]]
+                         [[m["at"][:16].replace("T", " "), m["author"], QueryStep(m["step"]).label,
+                           m["text"] + (f"\nDocuments: {m['documents_words']}" if m["documents_words"] else "")]
                           for m in q["thread"]], (30, 22, 20, 98))
     else:
         doc.para("None.")

@@ -268,5 +268,10 @@ def evidence(row: Mapping[str, object]) -> dict[str, str]:
     }
 
 
+def document_named(row: Mapping[str, object]) -> str:
+    """A document as a query's answer gives it: its title and short id, "Resident survey (3f2a9c01b7de…)"."""
+    return f"{row.get('title') or ''} ({str(row.get('sha256') or '')[:SHA256_SHOWN]}…)"
+
+
 HISTORY_HEADINGS = {"when": "When", "who": "Who", "what": "What", "change": "Change of state",
                     "checkpoint": "Checkpoint", "details": "Details"}
