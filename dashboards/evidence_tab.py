@@ -8,12 +8,14 @@ judged by the service, in the checking child: this page never opens it.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import streamlit as st
 
-from dashboards import labels
 from dashboards.render import fmt, plain
 from dashboards.widgets import Offer, act, offer_download
 from isap.policy.evidence import EvidenceKind
+from isap.review import wording
 from isap.review.lifecycle import LAST_CHECKPOINT, Action
 from isap.review.limits import TextKind
 from isap.review.service import Service
@@ -31,8 +33,9 @@ def evidence_tab(svc: Service, user: dict, d: dict) -> None:
         st.subheader(fmt("Checkpoint {}", cp))
         for n, e in enumerate(mine):
             st.markdown(fmt("**{}** — {} · reference “{}”", e["title"], e["kind_label"], e["reference"]))
-            st.caption(fmt("{}, {} bytes; attached by {} on {}; SHA-256 {}", e["type_label"], f"{e['size']:,}",
-                           e["attached_by"], labels.when(e["attached_at"]), e["sha256"]))
+            words = wording.evidence(e)  # as the report and the letter say it; the whole SHA-256 to compare with
+            st.caption(fmt("{}, {}; attached by {} on {}; SHA-256 {}", e["type_label"], words["size"],
+                           words["attached_by"], words["attached_on"], e["sha256"]))
 
             def document(username: str, wanted: str = e["reference"]) -> bytes:  # read on click, as the person
                 return svc.evidence_download(username, ref, wanted).data
@@ -55,5 +58,27 @@ def evidence_tab(svc: Service, user: dict, d: dict) -> None:
                     st.error("Nothing was attached: choose the document first.")
                 else:
                     act(svc.attach_evidence, user["username"], ref, upload.name, upload.getvalue(), kind.value,
-                        title, reference, checkpoint=checkpoint, success=fmt("Attached “{}”.", reference))
+                        title, reference, checkpoint=checkpoint, success=f"Attached “{plain(reference)}”.")
         offer.explain(Action.ATTACH_EVIDENCE)
+
+
+def documents_for_an_answer(documents: list[dict], key: str) -> tuple[list[str], Callable[[], list | str]]:
+    """Inside a query's answer form: the attached documents the answer names (by short id) and a new one to attach
+    with it (docs/decisions/0053-documents-with-answers.md).  Gives the short ids chosen and, to call once the
+    form is sent, the new documents to attach, or what is missing for one, in words."""
+    from isap.review.evidence import EvidenceInput
+
+    shown = {e["sha256"][:wording.SHA256_SHOWN]: plain(wording.document_named(e)) for e in documents}
+    named = st.multiselect("Attached documents given in support", list(shown), format_func=shown.__getitem__,
+                           key=f"{key}-named") if shown else []
+    upload = st.file_uploader("A new document given in support (PDF, Word .docx or Excel .xlsx)", key=f"{key}-file")
+    kind = st.selectbox("Its kind", list(EvidenceKind), format_func=lambda k: k.label, key=f"{key}-kind")
+    title = st.text_input("Its title", key=f"{key}-title", max_chars=TextKind.EVIDENCE_TITLE.max_chars)
+    reference = st.text_input("Its reference", key=f"{key}-reference",
+                              max_chars=TextKind.EVIDENCE_REFERENCE.max_chars)
+
+    def attachments() -> list | str:
+        if upload is None:
+            return "" if not (title or reference) else "A new document needs its file: choose it, or clear its title."
+        return [EvidenceInput(upload.name, upload.getvalue(), kind.value, title, reference)]
+    return list(named), attachments

@@ -889,10 +889,36 @@ def query_raise(reference: str, text: str,
 
 
 @query_app.command("answer")
-def query_answer(reference: str, number: int, text: str, as_: str = AS) -> None:
-    """Answer a query (commissioner)."""
-    _call(_service().answer_query, as_, reference, number, text)
-    echo(f"Answered query {number} of {reference}")
+def query_answer(reference: str, number: int, text: str,
+                 document: Optional[list[str]] = typer.Option(
+                     None, "--document", help="An attached document given in support, by its short id (the start "
+                     "of its SHA-256, as `isap evidence list` shows it); repeat for several."),
+                 attach: Optional[Path] = typer.Option(None, "--attach", help="A new document (PDF, .docx or .xlsx) "
+                                                       "given in support, with --kind, --title and --reference."),
+                 kind: Optional[str] = typer.Option(None, "--kind", help="The new document's kind."),
+                 title: Optional[str] = typer.Option(None, "--title", help="The new document's title."),
+                 evidence_reference: Optional[str] = typer.Option(None, "--reference",
+                                                                  help="The new document's reference."),
+                 as_: str = AS) -> None:
+    """Answer a query (commissioner), naming attached documents or attaching a new one in support."""
+    svc = _service()
+    attachments = []
+    if attach is not None:
+        if not (kind and title and evidence_reference):
+            _die("--attach needs --kind, --title and --reference: what the new document is kept as", 2)
+        from isap.review.evidence import EvidenceInput
+        from isap.workbook import isolation
+
+        try:
+            with open(attach, "rb") as fh:  # never more than one byte past the limit: the rest would be refused
+                data = fh.read(svc.policy.max_evidence_bytes + 1)
+        except OSError as exc:
+            _die(f"cannot read {attach}: {exc.strerror or exc}", 2)
+        isolation.use_fork()  # the document is judged in a forked, limited child, as a workbook is
+        attachments.append(EvidenceInput(attach.name, data, kind, title, evidence_reference))
+    _call(svc.answer_query, as_, reference, number, text, documents=document or [], attachments=attachments)
+    given = len(document or []) + len(attachments)
+    echo(f"Answered query {number} of {reference}" + (f" with {wording.count(given, 'document')}" if given else ""))
 
 
 @query_app.command("follow-up")
@@ -965,8 +991,9 @@ def evidence_list(reference: str, as_: str = AS,
                   format: CheckFormat = typer.Option(CheckFormat.text, "--format", "-f")) -> None:
     """The proposal's evidence documents, by checkpoint."""
     rows = _call(_service().evidence_list, as_, reference)
-    lines = [f"cp {r['checkpoint']}  {r['reference']:<30} {r['kind_label']:<26} {r['title'][:50]}  "
-             f"({r['type_label']}, {r['size']:,} bytes, {r['attached_by']}, {r['attached_at'][:16]})" for r in rows]
+    lines = [f"cp {r['checkpoint']}  {r['sha256'][:wording.SHA256_SHOWN]}  {r['reference']:<30} {r['kind_label']:<26} "
+             f"{r['title'][:50]}  ({r['type_label']}, {r['size']:,} bytes, {r['attached_by']}, {r['attached_at'][:16]})"
+             for r in rows]
     _emit(rows, format, "\n".join(lines) if lines else f"{reference} has no evidence documents.")
 
 
@@ -1024,8 +1051,16 @@ def show(reference: str, as_: str = AS, format: CheckFormat = typer.Option(Check
             about = q["about"] or "the proposal"
             due = f", due {wording.day(q['due_date'])}" if q["due_date"] else ""
             lines.append(f"    #{q['id']} cp{q['checkpoint']} {q['status'].replace('_', ' ')} — on {about}{due}")
-            lines += [f"      {wording.when(m['at'])} {m['author']} ({m['step'].replace('_', '-')}): {m['text']}"
-                      for m in q["thread"]]
+            for m in q["thread"]:
+                step = m["step"].replace("_", "-")
+                lines.append(f"      {wording.when(m['at'])} {m['author']} ({step}): {m['text']}")
+                if m.get("documents"):
+                    lines.append("        Documents: " + ", ".join(wording.document_named(x) for x in m["documents"]))
+    if d.get("evidence"):
+        lines.append("  Evidence:")
+        lines += [f"    cp{e['checkpoint']} {e['kind']}: {e['title']} ({e['filename']}, {e['size']}, SHA-256 "
+                  f"{e['sha256']}) attached by {e['attached_by']} {e['attached_on']}"
+                  for e in map(wording.evidence, d["evidence"])]
     if d.get("waiting_on_commissioner"):
         lines.append(f"  Working days waiting for the commissioner's answers (not counted against the target): "
                      f"{d['waiting_on_commissioner']}")

@@ -892,6 +892,30 @@ def test_a_waiver_is_asked_for_and_refused_through_the_findings_tab(demo_env):
     assert (waiver["status"], waiver["ruled_by"]) == ("refused", "rita")
 
 
+def test_an_answer_on_the_queries_tab_names_an_attached_document_and_attaches_a_new_one(demo_env):
+    """ISAP-2026-021's query waits for otto: the answer names the demo's advisers' report by its short id and
+    attaches a survey; the thread then lists both under the answer."""
+    from isap.policy.evidence import EvidenceKind
+    from isap.review.service import Service
+    from sample_submissions.evidence import sample_pdf
+
+    [report] = Service().evidence_list("otto", "ISAP-2026-021")
+    at = linked(signed_in("otto", "otto-demo"), ref="ISAP-2026-021", tab="Queries")
+    at.text_area(key="query-answer-1").input("The alliance board, on 3 March: see the papers.")
+    at.multiselect(key="query-1-named").set_value([report["sha256"][:12]])
+    at.file_uploader(key="query-1-file").set_value(("survey.pdf", sample_pdf("Survey"), "application/pdf"))
+    at.selectbox(key="query-1-kind").set_value(EvidenceKind.ENGAGEMENT_REPORT)
+    at.text_input(key="query-1-title").input("Resident survey")
+    at.text_input(key="query-1-reference").input("Resident survey 2026")
+    next(b for b in at.button if b.label == "Send answer").click()
+    at.run()
+    assert not at.exception, at.exception
+    answer = Service().show("rita", "ISAP-2026-021")["queries"][0]["thread"][1]
+    assert [x["reference"] for x in answer["documents"]] == [report["reference"], "Resident survey 2026"]
+    at = linked(signed_in("rita", "rita-demo"), ref="ISAP-2026-021", tab="Queries")
+    assert f"Documents: {report['title']} ({report['sha256'][:12]}…), Resident survey (" in texts(at)
+
+
 def test_the_evidence_tab_lists_documents_by_checkpoint_and_the_commissioner_attaches_one(demo_env):
     """ISAP-2026-012: the demo's documents of checkpoints 1 and 2, with who attached each; the commissioner attaches
     the financial model through the form (judged in the checking child); a reviewer is offered no form."""
@@ -902,16 +926,17 @@ def test_the_evidence_tab_lists_documents_by_checkpoint_and_the_commissioner_att
     at = linked(signed_in("alice", "alice-demo"), ref="ISAP-2026-012", tab="Evidence")
     shown = texts(at) + "\n".join(h.value for h in at.subheader)
     assert "Checkpoint 1" in shown and "Checkpoint 2" in shown
-    assert "ICP contract (draft)" in read(shown) and "attached by alice" in read(shown)
+    assert "ICP contract (draft)" in read(shown) and "attached by Alice Morgan, Director of Strategy" in read(shown)
     at.file_uploader(key="evidence-file").set_value(("model.xlsx", sample_xlsx(), "application/octet-stream"))
     at.selectbox(key="evidence-kind").set_value(EvidenceKind.FINANCIAL_MODEL)
     at.text_input(key="evidence-title").input("Financial model 2027-2037")
-    at.text_input(key="evidence-reference").input("Financial model v3")
+    at.text_input(key="evidence-reference").input("Financial model v3-1")
     at.selectbox(key="evidence-checkpoint").set_value(2)
     next(b for b in at.button if b.label == "Attach").click()
     at.run()
     assert not at.exception, at.exception
-    kept = [e for e in Service().evidence_list("rita", "ISAP-2026-012") if e["reference"] == "Financial model v3"]
+    assert [read(t.value) for t in at.toast] == ["Attached “Financial model v3-1”."]  # escaped once, not twice
+    kept = [e for e in Service().evidence_list("rita", "ISAP-2026-012") if e["reference"] == "Financial model v3-1"]
     assert [(e["kind"], e["checkpoint"], e["type"], e["attached_by"]) for e in kept] == [
         ("financial_model", 2, "xlsx", "alice")]
     at = linked(signed_in("rita", "rita-demo"), ref="ISAP-2026-012", tab="Evidence")

@@ -4,10 +4,12 @@ suite, kept byte for byte with their SHA-256, and the submit guard from checkpoi
 from __future__ import annotations
 
 import hashlib
+import re
 
 import pytest
 
 from isap.policy import Policy
+from isap.review import wording
 from isap.review.service import Forbidden, NotFound, Refused, WorkflowError
 from sample_submissions.evidence import sample_docx, sample_pdf, sample_xlsx
 from sample_submissions.proposals import clean, write
@@ -121,6 +123,200 @@ def test_the_serving_process_survives_the_whole_hostile_suite(service, tmp_path)
     assert len(service.evidence_list("alice", REF)) == 1
 
 
+# ---------------------------------------------------------------------- storage quotas
+
+def another_version(tmp_path) -> bytes:
+    p = clean(1, "Partially integrated", "NHS trust", REF)
+    p["Cover"]["proposal_title"] = "Dudley integrated care provider, second draft"
+    return write(p, tmp_path / "v2.xlsx").read_bytes()
+
+
+def _with_policy(service, **values):
+    from isap.review.service import Service
+
+    return Service(service.engine, service.files, Policy(**values))
+
+
+def test_documents_count_against_the_proposals_storage_quota(service, tmp_path):
+    workbook, first, second = book(tmp_path), sample_pdf("First paper"), sample_pdf("Second paper")
+    svc = _with_policy(service, max_proposal_bytes=len(workbook) + len(first) + len(second) // 2)
+    svc.upload("alice", "v1.xlsx", workbook)
+    attach(svc, "other", "First", data=first)
+    with pytest.raises(Refused, match=rf"^{REF} already keeps 1 version\(s\) and 1 evidence document\(s\) "
+                                      r".*this document of .* would pass the proposal's storage quota of .* "
+                                      r"\(policy max_proposal_bytes\)"):
+        attach(svc, "other", "Second", data=second)
+    assert [d["reference"] for d in svc.evidence_list("alice", REF)] == ["First"]
+    assert not svc.files.has(hashlib.sha256(second).hexdigest())
+    # the document kept counts against the next version too
+    with pytest.raises(Refused, match="max_proposal_bytes"):
+        svc.upload("alice", "v2.xlsx", another_version(tmp_path))
+
+
+def test_documents_count_against_the_organisations_storage_quota(service, tmp_path):
+    workbook, paper = book(tmp_path), sample_pdf("A paper")
+    svc = _with_policy(service, max_organisation_bytes=len(workbook) + len(paper) + 100)
+    svc.upload("alice", "v1.xlsx", workbook)
+    attach(svc, "other", "First", data=paper)
+    with pytest.raises(Refused, match=r"already keeps .*this document of .* would pass the organisation's storage "
+                                      r"quota of .* \(policy max_organisation_bytes\)"):
+        attach(svc, "other", "Second", data=sample_pdf("Another paper"))
+    with pytest.raises(Refused, match="max_organisation_bytes"):  # and against the organisation's next upload
+        svc.stage_uploads("alice", [("v2.xlsx", another_version(tmp_path))])
+    assert [d["reference"] for d in svc.evidence_list("alice", REF)] == ["First"]
+
+
+# ---------------------------------------------------------------------- reports, letters and `isap show`
+
+# a file name that would be markup if anything interpreted it (no "/": the store keeps a name's last part)
+MARKUP_NAME = "<img src=x> **bold** [x](js:y) _it_.pdf"
+BOARD_PAPER = sample_pdf("ICB board paper", "Minutes of the ICB board, 15 September 2026.")
+
+
+def decided_with_evidence(service, tmp_path) -> str:
+    """A proposal decided at checkpoint 1 with one document attached by a commissioner with a display name; the
+    document's SHA-256."""
+    service.set_user_details("alice", display_name="Alice Okafor", job_title="Director of Strategy")
+    service.upload("alice", "v1.xlsx", book(tmp_path))
+    service.attach_evidence("alice", REF, MARKUP_NAME, BOARD_PAPER, "commissioner_board_paper",
+                            "ICB board paper, September", "ICB board 2026-09")
+    service.submit("alice", REF)
+    take(service, "rita", REF)
+    decide(service, "rita", REF, "approved", RATINGS, "Sound.")
+    return hashlib.sha256(BOARD_PAPER).hexdigest()
+
+
+def pdf_words(data: bytes) -> str:
+    import io
+
+    from pypdf import PdfReader
+
+    return " ".join(" ".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages).split())
+
+
+def test_show_lists_the_evidence_with_who_attached_it_by_name(service, tmp_path):
+    sha = decided_with_evidence(service, tmp_path)
+    [e] = service.show("rita", REF)["evidence"]
+    assert (e["title"], e["kind"], e["kind_label"], e["filename"], e["size"], e["sha256"], e["checkpoint"],
+            e["attached_by"], e["attached_by_name"]) == (
+        "ICB board paper, September", "commissioner_board_paper", "Commissioner board paper", MARKUP_NAME,
+        len(BOARD_PAPER), sha, 1, "alice", "Alice Okafor, Director of Strategy")
+    assert e["attached_at"]
+
+
+@pytest.mark.parametrize("output", ["html report", "pdf report", "pdf letter"])
+def test_reports_and_letters_list_the_checkpoints_evidence_as_plain_text(service, tmp_path, output):
+    from isap.outputs.assurance_report import render_report
+    from isap.outputs.letters import render_letter_pdf, render_report_pdf
+    from isap.review import wording
+
+    sha = decided_with_evidence(service, tmp_path)
+    if output == "html report":
+        html = render_report(service, "rita", REF, 1)
+        section = html[html.index("<h2>Evidence documents</h2>"):]
+        section = section[:section.index("<h2>", 4)]
+        assert "&lt;img src=x&gt; **bold** [x](js:y) _it_.pdf" in section
+        assert "<img" not in html
+        text = " ".join(section.replace("&#39;", "'").split())
+    else:
+        render = render_report_pdf if output == "pdf report" else render_letter_pdf
+        text = pdf_words(render(service, "rita", REF, 1))
+        assert MARKUP_NAME in text
+    for words in ("ICB board paper, September", "Commissioner board paper", wording.size(len(BOARD_PAPER)),
+                  sha[:12], "Alice Okafor, Director of Strategy"):
+        assert words in text, (words, text)
+    assert sha not in text  # the prefix names it; the history holds the whole digest
+
+
+def test_a_report_lists_only_the_evidence_of_its_checkpoint(service, tmp_path):
+    from isap.outputs.assurance_report import report_context
+
+    decided_with_evidence(service, tmp_path)
+    service.upload("alice", "v2.xlsx", book(tmp_path, cp=2, name="w2.xlsx"))
+    attach(service, "financial_model", "Financial model 2027")
+    assert [e["title"] for e in report_context(service, "rita", REF, 1)["evidence"]] == [
+        "ICB board paper, September"]
+    assert [e["title"] for e in report_context(service, "rita", REF, 2)["evidence"]] == ["Financial model"]
+
+
+# ---------------------------------------------------------------------- documents given with a query's answer
+
+def asked(service, tmp_path) -> int:
+    """A proposal in review at checkpoint 1 with one document attached and a query waiting for its answer."""
+    service.upload("alice", "v1.xlsx", book(tmp_path))
+    attach(service, "engagement_report", "Engagement report 2026")
+    service.submit("alice", REF)
+    take(service, "rita", REF)
+    return service.raise_query("rita", REF, "Who was asked about the changes to community nursing?")
+
+
+def short_id(service, reference: str) -> str:
+    row = next(d for d in service.evidence_list("alice", REF) if d["reference"] == reference)
+    return wording.evidence(row)["sha256"].rstrip("…")
+
+
+def test_an_answer_names_attached_documents_and_attaches_new_ones(service, tmp_path):
+    from isap.review.evidence import EvidenceInput
+
+    number = asked(service, tmp_path)
+    survey = sample_pdf("Resident survey", "412 residents answered.")
+    service.answer_query("alice", REF, number, "The engagement report, and the survey attached.",
+                         documents=[short_id(service, "Engagement report 2026").upper()],
+                         attachments=[EvidenceInput("survey.pdf", survey, "engagement_report", "Resident survey",
+                                                    "Resident survey 2026")])
+    [q] = service.show("rita", REF)["queries"]
+    assert [m["documents"] for m in q["thread"]][0] == []
+    assert [(d["reference"], d["title"], d["sha256"]) for d in q["thread"][1]["documents"]] == [
+        ("Engagement report 2026", "Engagement report", hashlib.sha256(sample_pdf("engagement_report")).hexdigest()),
+        ("Resident survey 2026", "Resident survey", hashlib.sha256(survey).hexdigest())]
+    # the new one is evidence like any other: listed, for the proposal's checkpoint, downloadable
+    kept = {d["reference"]: d for d in service.evidence_list("rita", REF)}
+    assert kept["Resident survey 2026"]["checkpoint"] == 1
+    assert service.evidence_download("rita", REF, "Resident survey 2026").data == survey
+    [event] = [h for h in service.show("rita", REF)["history"] if h["action"] == "query_answered"]
+    assert "Engagement report 2026" in event["reason"] and "Resident survey 2026" in event["reason"]
+
+
+def test_an_answer_with_a_document_it_cannot_give_keeps_nothing(service, tmp_path):
+    from isap.review.evidence import EvidenceInput
+
+    number = asked(service, tmp_path)
+    for kw, error, words in [
+        ({"documents": ["0123456789ab"]}, NotFound, "no evidence document whose SHA-256 begins 0123456789ab"),
+        ({"documents": ["12ab"]}, WorkflowError, "at least 8 of its characters"),
+        ({"documents": ["not hex!"]}, WorkflowError, "at least 8 of its characters"),
+        ({"attachments": [EvidenceInput("macro.docx", hostile.macro_docx(), "other", "Macro", "Macro")]}, Refused,
+         "macro.docx was not attached: the document contains macros"),
+        ({"attachments": [EvidenceInput("again.pdf", sample_pdf("x"), "other", "Again", "ENGAGEMENT report 2026")]},
+         Refused, "already has an evidence document with the reference"),
+    ]:
+        with pytest.raises(error, match=words):
+            service.answer_query("alice", REF, number, "See attached.", **kw)
+    [q] = service.show("rita", REF)["queries"]
+    assert (q["status"], len(q["thread"])) == ("awaiting_answer", 1)
+    assert [d["reference"] for d in service.evidence_list("rita", REF)] == ["Engagement report 2026"]
+
+
+def test_the_command_line_answers_with_documents_and_the_report_shows_them(service, cli, tmp_path):
+    from isap.outputs.letters import render_report_pdf
+
+    number = asked(service, tmp_path)
+    survey = tmp_path / "survey.pdf"
+    survey.write_bytes(sample_pdf("Resident survey"))
+    r = cli("query", "answer", REF, str(number), "See the report and the survey.", "--as", "alice",
+            "--document", short_id(service, "Engagement report 2026"), "--attach", str(survey), "--kind",
+            "engagement_report", "--title", "Resident survey", "--reference", "Resident survey 2026")
+    assert r.exit_code == 0, r.output
+    r = cli("show", REF, "--as", "rita")
+    assert "with Engagement report (engagement_report.pdf" not in r.output  # listed by title and short id
+    assert re.search(r"\(answer\): See the report and the survey\.\n +Documents: Engagement report "
+                     r"\([0-9a-f]{12}…\), Resident survey \([0-9a-f]{12}…\)", r.output), r.output
+    words = pdf_words(render_report_pdf(service, "rita", REF, 1))
+    assert "Documents: Engagement report" in words and "Resident survey (" in words
+    r = cli("query", "answer", REF, str(number), "Again.", "--as", "alice", "--attach", str(survey))
+    assert r.exit_code != 0 and "--attach needs --kind, --title and --reference" in r.output, r.output
+
+
 # ---------------------------------------------------------------------- the submit guard
 
 def at_checkpoint_2(service, tmp_path):
@@ -216,6 +412,14 @@ def test_the_command_line_adds_lists_and_downloads_and_refuses_in_one_line(servi
     assert "Attached “ICB board 2026-09” (Commissioner board paper, PDF) to ISAP-2026-014 for checkpoint 1" in r.output
     r = cli("evidence", "list", REF, "--as", "rita", "-f", "json")
     assert r.exit_code == 0 and '"reference": "ICB board 2026-09"' in r.output
+    r = cli("show", REF, "--as", "rita", "-f", "json")
+    [shown] = __import__("json").loads(r.output)["evidence"]
+    assert (shown["reference"], shown["filename"], shown["attached_by_name"]) == ("ICB board 2026-09", "paper.docx",
+                                                                                 "alice")
+    r = cli("show", REF, "--as", "rita")
+    assert r.exit_code == 0, r.output
+    assert (f"    cp1 Commissioner board paper: ICB board paper (paper.docx, {wording.size(paper.stat().st_size)}, "
+            f"SHA-256 {hashlib.sha256(paper.read_bytes()).hexdigest()[:12]}…) attached by alice") in r.output, r.output
     out = tmp_path / "got.pdf"
     r = cli("evidence", "download", REF, "ICB board 2026-09", "--out", str(out), "--as", "rita")
     assert r.exit_code == 0 and out.read_bytes() == paper.read_bytes()

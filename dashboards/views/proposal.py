@@ -15,7 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboards import labels
-from dashboards.evidence_tab import evidence_tab
+from dashboards.evidence_tab import documents_for_an_answer, evidence_tab
 from dashboards.render import fmt, md, plain
 from dashboards.resources import service
 from dashboards.session import me
@@ -302,12 +302,20 @@ def queries_tab(svc: Service, user: dict, d: dict) -> None:
         for m in q["thread"]:
             st.caption(fmt("{} — {}, {}", QueryStep(m["step"]).label, m["author"], labels.when(m["at"])))
             st.text(plain(m["text"], 10_000))
+            if m.get("documents"):
+                st.caption(fmt("Documents: {}", ", ".join(map(wording.document_named, m["documents"]))))
         if q["status"] == QueryStatus.AWAITING_ANSWER and offer.listed(Action.ANSWER_QUERY):
             with st.form(f"answer-query-{q['id']}"):
                 text = st.text_area("Your answer", key=f"query-answer-{q['id']}",
                                     max_chars=TextKind.QUERY_ANSWER.max_chars)
+                named, attachments = documents_for_an_answer(d.get("evidence", []), f"query-{q['id']}")
                 if st.form_submit_button("Send answer", **offer.disabled(Action.ANSWER_QUERY)):
-                    act(svc.answer_query, user["username"], ref, q["id"], text, success="Answer sent.")
+                    new = attachments()
+                    if isinstance(new, str) and new:
+                        st.error(new)
+                    else:
+                        act(svc.answer_query, user["username"], ref, q["id"], text, documents=named,
+                            attachments=new or [], success="Answer sent.")
         if q["status"] != QueryStatus.RESOLVED and offer.listed(Action.RESOLVE_QUERY):
             with st.form(f"close-query-{q['id']}"):
                 text = st.text_area("Follow-up question, or note resolving the query", key=f"query-note-{q['id']}",

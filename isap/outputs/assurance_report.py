@@ -71,9 +71,12 @@ def report_context(service: Service, actor: str, reference: str, checkpoint: int
                     for c in d["conditions"] if c["checkpoint"] == checkpoint],
         waivers=[dict(w, status_label=WaiverStatus(w["status"]).label) for w in waivers],
         queries=[dict(q, status_label=QueryStatus(q["status"]).label,
-                      thread=[dict(m, step_label=QueryStep(m["step"]).label, at_words=wording.when(m["at"]))
+                      thread=[dict(m, step_label=QueryStep(m["step"]).label, at_words=wording.when(m["at"]),
+                                   documents_words=", ".join(map(wording.document_named, m.get("documents", []))))
                               for m in q["thread"]])
                  for q in d.get("queries", []) if q["checkpoint"] == checkpoint],
+        # the documents attached for this checkpoint, in words; their names stay text (the template escapes them)
+        evidence=[wording.evidence(e) for e in d.get("evidence", []) if e["checkpoint"] == checkpoint],
         # the panel's declarations of interests up to this checkpoint, printed so conflicts are handled openly
         declarations=[x for x in d.get("panel", {}).get("declarations", []) if x["checkpoint"] <= checkpoint],
         history=[dict(h, event=wording.event(h["action"]), **wording.history_row(h)) for h in d["history"]

@@ -237,6 +237,9 @@ def report_pdf_from_context(ctx: dict) -> bytes:
         rows.append(["Head signed", _signature_text(ctx["chain_anchor"])])
     doc.table_of(None, rows, (30, 140))
 
+    doc.heading("Evidence documents")
+    _evidence_table(doc, ctx["evidence"], "None attached for this checkpoint.")
+
     doc.heading("Findings by domain")
     if not ctx["findings"]:
         doc.para("No findings: the version met every rule checked.")
@@ -267,7 +270,8 @@ def report_pdf_from_context(ctx: dict) -> bytes:
             doc.para(f"Query {q['id']}, on {q['about'] or 'the proposal'}{due}: {QueryStatus(q['status']).label}",
                      style="B", gap=1)
             doc.table_of(["When (UTC)", "Who", "Step", "Text"],
-                         [[m["at"][:16].replace("T", " "), m["author"], QueryStep(m["step"]).label, m["text"]]
+                         [[m["at"][:16].replace("T", " "), m["author"], QueryStep(m["step"]).label,
+                           m["text"] + (f"\nDocuments: {m['documents_words']}" if m["documents_words"] else "")]
                           for m in q["thread"]], (30, 22, 20, 98))
     else:
         doc.para("None.")
@@ -351,6 +355,17 @@ def _waivers_table(doc: "_Document", waivers: list[dict], size: float = 8.5) -> 
                  (9, 17, 24, 50, 18, 52), size=size)
 
 
+def _evidence_table(doc: "_Document", evidence: list[dict], none: str, size: float = 8.5) -> None:
+    """The documents attached for the checkpoint, each name printed as the text it is."""
+    if not evidence:
+        doc.para(none, h=size * 0.6)
+        return
+    doc.table_of(["Title", "Kind", "File", "Size", "SHA-256", "Attached by"],
+                 [[e["title"], e["kind"], e["filename"], e["size"], e["sha256"],
+                   f"{e['attached_by']}, {e['attached_on']}"] for e in evidence],
+                 (35, 26, 34, 14, 27, 34), size=size)
+
+
 def letter_pdf_from_context(ctx: dict) -> bytes:
     p, cp = ctx["p"], ctx["checkpoint"]
     review = _decision_review(ctx)
@@ -417,6 +432,10 @@ def letter_pdf_from_context(ctx: dict) -> bytes:
                      (10, 90, 42, 28), size=9)
     else:
         doc.para("This decision carries no conditions.", h=5)
+
+    if ctx["evidence"]:  # a letter without documents keeps to its one page
+        doc.heading("Evidence considered", size=11)
+        _evidence_table(doc, ctx["evidence"], "", size=8.5)
 
     if ctx["waivers"]:
         doc.heading("Waivers", size=11)

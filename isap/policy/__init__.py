@@ -113,17 +113,20 @@ class Policy(BaseModel):
         description="Largest total size, in bytes, of one organisation's kept uploads that were refused or "
                     "could not name their proposal.",
     )
-    # Storage quotas: every version is kept byte for byte, so what one proposal and one organisation keep is bounded
+    # Storage quotas: every version and evidence document is kept byte for byte, so what one proposal and one
+    # organisation keep is bounded
     max_proposal_bytes: int = Field(
         209_715_200,
         gt=0,
-        description="Largest total size, in bytes, of the versions one proposal keeps; a version past it is refused.",
+        description="Largest total size, in bytes, of the versions and evidence documents one proposal keeps; a "
+                    "version or document past it is refused.",
     )
     max_organisation_bytes: int = Field(
         2_147_483_648,
         gt=0,
-        description="Largest total size, in bytes, of everything one organisation keeps (versions of its proposals "
-                    "and its unassigned uploads); an upload past it is refused.",
+        description="Largest total size, in bytes, of everything one organisation keeps (versions and evidence "
+                    "documents of its proposals, and its unassigned uploads); an upload or document past it is "
+                    "refused.",
     )
     # Output
     max_findings_per_rule: int = Field(

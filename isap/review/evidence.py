@@ -30,7 +30,7 @@ from isap.review.unit_of_work import (
     stored_name,
 )
 from isap.store.db import StoreError
-from isap.store.models import EvidenceDocument, Organisation, User
+from isap.store.models import EvidenceDocument, Organisation, Proposal, User
 from isap.store.originals import OriginalsError
 from isap.text import has_controls, without_controls
 
@@ -46,67 +46,140 @@ class EvidenceFile:
     media_type: str
 
 
+@dataclass(frozen=True)
+class EvidenceInput:
+    """A document to attach: its bytes and file name, and the kind, title and reference it is kept under."""
+
+    filename: str
+    data: bytes
+    kind: str
+    title: str
+    reference: str
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """A document whose words were checked and whose bytes were judged in the checking child: ready to keep."""
+
+    filename: str
+    data: bytes
+    kind: EvidenceKind
+    title: str
+    reference: str
+    document_type: str
+    sha256: str
+
+
+def checked_words(kind: str, title: str, evidence_reference: str) -> tuple[EvidenceKind, str, str]:
+    """The kind, title and reference as they are kept; WorkflowError saying what is wrong with any of them."""
+    try:
+        kind = evidence_kind(kind)
+    except ValueError as exc:
+        raise WorkflowError(str(exc)) from None
+    title = without_controls(str(title or "")).strip()
+    if not title:
+        raise WorkflowError("an evidence document needs a title")
+    if len(title) > TITLE_LIMIT:
+        raise WorkflowError(f"the title is {len(title)} characters; at most {TITLE_LIMIT} are kept")
+    ref = " ".join(without_controls(str(evidence_reference or "")).split())
+    if not ref:
+        raise WorkflowError("an evidence document needs a reference: what the workbook's evidence_reference "
+                            "names it by")
+    if len(ref) > REFERENCE_LIMIT:
+        raise WorkflowError(f"the reference is {len(ref)} characters; at most {REFERENCE_LIMIT}")
+    return kind, title, ref
+
+
+def judged(uow: UnitOfWork, item: EvidenceInput, owner: str) -> _Checked:
+    """`item` with its words checked and its bytes judged in the checking child; Refused with the reason."""
+    import hashlib
+
+    from isap.workbook.documents import DocumentType, check_document
+
+    kind, title, ref = checked_words(item.kind, item.title, item.reference)
+    if not isinstance(item.data, (bytes, bytearray)):
+        raise WorkflowError("an evidence document needs its bytes")
+    data = bytes(item.data)
+    verdict = check_document(data, uow.policy, owner=owner)
+    if not verdict.accepted:
+        raise Refused(f"{stored_name(item.filename) or 'the document'} was not attached: {verdict.refusal}")
+    return _Checked(stored_name(item.filename) or f"evidence.{verdict.type}", data, kind, title, ref,
+                    DocumentType(verdict.type).value, hashlib.sha256(data).hexdigest())
+
+
+def kept(uow: UnitOfWork, s: Session, user: User, p: Proposal, cp: int, doc: _Checked) -> EvidenceDocument:
+    """Keep a judged document for checkpoint `cp` of `p`, in the caller's transaction: its reference unique in the
+    proposal, its bytes within the storage quotas and in the store of originals, its history event recorded."""
+    key = reference_key(doc.reference)
+    taken = s.exec(select(EvidenceDocument).where(EvidenceDocument.proposal_id == p.id,
+                                                  EvidenceDocument.reference_key == key)).first()
+    if taken is not None:
+        raise Refused(f"{p.reference} already has an evidence document with the reference “{taken.reference}” "
+                      f"({taken.title}); give this one another reference")
+    uow._within_storage_quotas(s, s.get(Organisation, p.organisation_id), len(doc.data), p, document=True)
+    try:
+        uow.files.put(doc.data, s)
+    except OriginalsError as exc:
+        raise StoreError(str(exc)) from None
+    row = EvidenceDocument(proposal_id=p.id, checkpoint=cp, kind=doc.kind.value, title=doc.title,
+                           reference=doc.reference, reference_key=key, filename=doc.filename,
+                           document_type=doc.document_type, size=len(doc.data), sha256=doc.sha256,
+                           attached_by=user.id, attached_at=uow.clock())
+    s.add(row)
+    s.flush()
+    uow._audit(s, p, AuditKind.EVIDENCE_ATTACHED, user.username, checkpoint=cp,
+               reason=f"{doc.kind.label} “{doc.title}”, reference “{doc.reference}”, for checkpoint {cp}: "
+                      f"{doc.filename} ({readable_size(len(doc.data))}, SHA-256 {doc.sha256})")
+    return row
+
+
+# a short id is the start of a document's SHA-256, as listings show it (`wording.SHA256_SHOWN` characters); fewer
+# than this many could name several documents by chance
+SHORT_ID_MIN = 8
+
+
+def named(s: Session, p: Proposal, short_ids: list[str] | tuple[str, ...]) -> list[EvidenceDocument]:
+    """The proposal's documents the short ids name, in the order named (each once); NotFound for an id that names
+    none, WorkflowError for one that is no id or names several."""
+    docs = list(s.exec(select(EvidenceDocument).where(EvidenceDocument.proposal_id == p.id)
+                       .order_by(EvidenceDocument.id)))
+    out: list[EvidenceDocument] = []
+    for given in short_ids:
+        wanted = str(given or "").strip().rstrip("…").casefold()
+        if len(wanted) < SHORT_ID_MIN or any(c not in "0123456789abcdef" for c in wanted):
+            raise WorkflowError(f"{without_controls(str(given))[:80]!r} is not a document's short id: give the start "
+                                f"of its SHA-256, at least {SHORT_ID_MIN} of its characters, as the evidence list "
+                                "shows it")
+        found = [d for d in docs if d.sha256.startswith(wanted)]
+        if not found:
+            raise NotFound(f"{p.reference} has no evidence document whose SHA-256 begins {wanted} "
+                           "(`isap evidence list` shows them)")
+        if len({d.reference for d in found}) > 1:
+            raise WorkflowError(f"{wanted} begins the SHA-256 of several documents "
+                                f"({', '.join(d.reference for d in found)}): give more of it")
+        if found[0] not in out:
+            out.append(found[0])
+    return out
+
+
 class Evidence(UnitOfWork):
     def attach_evidence(self, actor: str, reference: str, filename: str, data: bytes, kind: str, title: str,
                         evidence_reference: str, checkpoint: int | None = None) -> dict:
         """Judge the document and keep it for the proposal's checkpoint (or `checkpoint`, one not after it);
         the document as `evidence_list` shows it."""
-        from isap.workbook.documents import DocumentType, check_document
-
-        try:
-            kind = evidence_kind(kind)
-        except ValueError as exc:
-            raise WorkflowError(str(exc)) from None
-        title = without_controls(str(title or "")).strip()
-        if not title:
-            raise WorkflowError("an evidence document needs a title")
-        if len(title) > TITLE_LIMIT:
-            raise WorkflowError(f"the title is {len(title)} characters; at most {TITLE_LIMIT} are kept")
-        ref = " ".join(without_controls(str(evidence_reference or "")).split())
-        if not ref:
-            raise WorkflowError("an evidence document needs a reference: what the workbook's evidence_reference "
-                                "names it by")
-        if len(ref) > REFERENCE_LIMIT:
-            raise WorkflowError(f"the reference is {len(ref)} characters; at most {REFERENCE_LIMIT}")
         if checkpoint is not None and (not isinstance(checkpoint, int) or not 1 <= checkpoint <= LAST_CHECKPOINT):
             raise WorkflowError(f"the checkpoint must be 1, 2 or 3, not {checkpoint!r}")
-        if not isinstance(data, (bytes, bytearray)):
-            raise WorkflowError("an evidence document needs its bytes")
-        data = bytes(data)
+        item = EvidenceInput(filename, data, kind, title, evidence_reference)
+        checked_words(kind, title, evidence_reference)
         # who may attach, before the document is judged (a refused person's file is never parsed)
         self._run(lambda s: self._evidence_target(s, actor, reference, checkpoint))
-        verdict = check_document(data, self.policy, owner=actor)
-        if not verdict.accepted:
-            raise Refused(f"{stored_name(filename) or 'the document'} was not attached: {verdict.refusal}")
-        import hashlib
-
-        sha = hashlib.sha256(data).hexdigest()
+        doc = judged(self, item, actor)
 
         def run(s: Session) -> dict:
             user, p, cp = self._evidence_target(s, actor, reference, checkpoint)
-            key = reference_key(ref)
-            taken = s.exec(select(EvidenceDocument).where(EvidenceDocument.proposal_id == p.id,
-                                                          EvidenceDocument.reference_key == key)).first()
-            if taken is not None:
-                raise Refused(f"{p.reference} already has an evidence document with the reference “{taken.reference}” "
-                              f"({taken.title}); give this one another reference")
-            org = s.get(Organisation, p.organisation_id)
-            self._within_storage_quotas(s, org, len(data))
-            try:
-                self.files.put(data, s)
-            except OriginalsError as exc:
-                raise StoreError(str(exc)) from None
-            doc = EvidenceDocument(proposal_id=p.id, checkpoint=cp, kind=kind.value, title=title, reference=ref,
-                                   reference_key=key, filename=stored_name(filename) or f"evidence.{verdict.type}",
-                                   document_type=DocumentType(verdict.type).value, size=len(data), sha256=sha,
-                                   attached_by=user.id, attached_at=self.clock())
-            s.add(doc)
-            s.flush()
+            row = kept(self, s, user, p, cp, doc)
             self._bump(s, p, None)
-            self._audit(s, p, AuditKind.EVIDENCE_ATTACHED, user.username, checkpoint=cp,
-                        reason=f"{kind.label} “{title}”, reference “{ref}”, for checkpoint {cp}: {doc.filename} "
-                               f"({readable_size(len(data))}, SHA-256 {sha})")
-            return _row(doc, user.username)
+            return _row(row, user)
         return self._run(run)
 
     def _evidence_target(self, s: Session, actor: str, reference: str, checkpoint: int | None):
@@ -124,10 +197,7 @@ class Evidence(UnitOfWork):
         def run(s: Session) -> list[dict]:
             user = self._user(s, actor)
             p = self._proposal(s, user, reference)
-            users = {u.id: u.username for u in s.exec(select(User))}
-            docs = s.exec(select(EvidenceDocument).where(EvidenceDocument.proposal_id == p.id)
-                          .order_by(EvidenceDocument.checkpoint, EvidenceDocument.id))
-            return [_row(d, users.get(d.attached_by, "")) for d in docs]
+            return evidence_rows(s, p)
         return self._run(run)
 
     def evidence_download(self, actor: str, reference: str, evidence_reference: str) -> EvidenceFile:
@@ -161,11 +231,31 @@ class Evidence(UnitOfWork):
         return EvidenceFile(doc.filename, data, DocumentType(doc.document_type).media_type)
 
 
-def _row(d: EvidenceDocument, attached_by: str) -> dict:
+def evidence_rows(s: Session, p: Proposal) -> list[dict]:
+    """The proposal's evidence documents as `evidence_list` and `show` give them: by checkpoint, then in the order
+    attached."""
+    people = {u.id: u for u in s.exec(select(User))}
+    docs = s.exec(select(EvidenceDocument).where(EvidenceDocument.proposal_id == p.id)
+                  .order_by(EvidenceDocument.checkpoint, EvidenceDocument.id))
+    return [_row(d, people.get(d.attached_by)) for d in docs]
+
+
+def attacher_words(user: User | None) -> str:
+    """Who attached a document, as reports and letters name them: display name and job title; a person without a
+    display name by their user name, the only name the store has for them."""
+    if user is None:
+        return ""
+    if not user.display_name:
+        return user.username
+    return f"{user.display_name}, {user.job_title}" if user.job_title else user.display_name
+
+
+def _row(d: EvidenceDocument, attached_by: User | None) -> dict:
     from isap.workbook.documents import DocumentType
 
     return {"checkpoint": d.checkpoint, "kind": d.kind, "kind_label": EvidenceKind(d.kind).label, "title": d.title,
             "reference": d.reference, "filename": d.filename, "type": d.document_type,
             "type_label": DocumentType(d.document_type).label, "media_type": DocumentType(d.document_type).media_type,
             "size": d.size, "sha256": d.sha256,
-            "attached_by": attached_by, "attached_at": iso_time(d.attached_at)}
+            "attached_by": attached_by.username if attached_by else "", "attached_by_name": attacher_words(attached_by),
+            "attached_at": iso_time(d.attached_at)}

@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 
 from isap.review import lifecycle
 from isap.review.events import AuditKind
+from isap.review.evidence import evidence_rows
 from isap.review.lifecycle import (
     Actor,
     ProposalFacts,
@@ -36,11 +37,13 @@ from isap.store.models import (
     Condition,
     Decision,
     Declaration,
+    EvidenceDocument,
     FindingRecord,
     Organisation,
     Proposal,
     ProposedDecision,
     Query,
+    QueryDocument,
     QueryMessage,
     Review,
     SubmissionVersion,
@@ -252,6 +255,7 @@ class Queries(UnitOfWork):
             out["findings"] = findings
             out["waivers"] = list(by_id.values())
             out["queries"] = self._query_rows(s, p, users)
+            out["evidence"] = evidence_rows(s, p)
             if p.state in lifecycle.WAITING_FOR_REVIEW:
                 out["waiting_on_commissioner"] = self._commissioner_wait(s, p, self.clock().date())
             out["conditions"] = [{
@@ -313,10 +317,19 @@ class Queries(UnitOfWork):
         queries = list(s.exec(select(Query).where(Query.proposal_id == p.id).order_by(Query.id)))
         thread: dict[int, list[dict]] = {q.id: [] for q in queries}
         if queries:
+            # the documents each answer gave in support, oldest first
+            given: dict[int, list[dict]] = {}
+            for link, doc in s.exec(select(QueryDocument, EvidenceDocument)
+                                    .join(EvidenceDocument, EvidenceDocument.id == QueryDocument.document_id)
+                                    .join(QueryMessage, QueryMessage.id == QueryDocument.message_id)
+                                    .where(QueryMessage.query_id.in_(list(thread)))
+                                    .order_by(QueryDocument.message_id, EvidenceDocument.id)):
+                given.setdefault(link.message_id, []).append(
+                    {"reference": doc.reference, "title": doc.title, "filename": doc.filename, "sha256": doc.sha256})
             for m in s.exec(select(QueryMessage).where(QueryMessage.query_id.in_(list(thread)))
                             .order_by(QueryMessage.id)):
                 thread[m.query_id].append({"step": m.step, "message_id": m.id, "author": users.get(m.author_id),
-                                           "text": m.text, "at": iso_time(m.at)})
+                                           "text": m.text, "at": iso_time(m.at), "documents": given.get(m.id, [])})
         return [{"id": n, "checkpoint": q.checkpoint, "subject": q.subject, "about": q.about,
                  "fingerprint": q.fingerprint, "due_date": q.due_date.isoformat() if q.due_date else None,
                  "status": q.status, "raised_by": users.get(q.raised_by), "raised_at": iso_time(q.raised_at),

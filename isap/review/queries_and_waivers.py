@@ -11,11 +11,13 @@ CLI and the pages show them.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Sequence
 
 from sqlmodel import Session, select
 
 from isap.review import notices
 from isap.review.events import AuditKind, NotificationKind
+from isap.review.evidence import EvidenceInput, checked_words, judged, kept, named
 from isap.review.lifecycle import (
     Action,
     FindingFacts,
@@ -28,7 +30,7 @@ from isap.review.lifecycle import (
 )
 from isap.review.limits import TextKind, checked_text
 from isap.review.unit_of_work import NotFound, UnitOfWork, WorkflowError, finding_fingerprint, finding_place
-from isap.store.models import FindingRecord, Proposal, Query, QueryMessage, Review, User, Waiver
+from isap.store.models import FindingRecord, Proposal, Query, QueryDocument, QueryMessage, Review, User, Waiver
 
 
 class QueriesAndWaivers(UnitOfWork):
@@ -77,19 +79,35 @@ class QueriesAndWaivers(UnitOfWork):
             return number
         return self._run(run)
 
-    def answer_query(self, actor: str, reference: str, number: int, text: str) -> None:
-        """The commissioner's answer to a query that waits for one; it goes back to the panel.  Documents given
-        in support attach to this answer (the message it records) once evidence documents can be kept."""
+    def answer_query(self, actor: str, reference: str, number: int, text: str,
+                     documents: Sequence[str] = (), attachments: Sequence[EvidenceInput] = ()) -> None:
+        """The commissioner's answer to a query that waits for one; it goes back to the panel.  It may give documents
+        in support (docs/decisions/0053-documents-with-answers.md): `documents` names attached ones by their short
+        id (the start of their SHA-256), `attachments` are new ones, judged as any evidence document is and kept
+        for the proposal's checkpoint.  Nothing is kept unless everything is."""
         text = checked_text(TextKind.QUERY_ANSWER, text)
         if not text:
             raise WorkflowError("an answer needs some text")
+        for item in attachments:
+            checked_words(item.kind, item.title, item.reference)
+        if attachments:
+            # who may answer, before any document is judged (a refused person's file is never parsed)
+            self._run(lambda s: self._guarded_query(s, Action.ANSWER_QUERY, self._user(s, actor),
+                                                    self._proposal(s, self._user(s, actor), reference), number))
+        judged_documents = [judged(self, item, actor) for item in attachments]
 
         def run(s: Session) -> None:
             user = self._user(s, actor)
             p = self._proposal(s, user, reference)
             q = self._guarded_query(s, Action.ANSWER_QUERY, user, p, number)
+            given = named(s, p, list(documents))
+            given += [kept(self, s, user, p, p.checkpoint, doc) for doc in judged_documents]
             m = self._query_step(s, p, q, user, QueryStep.ANSWER, QueryStatus.ANSWERED, text)
-            self._audit(s, p, AuditKind.QUERY_ANSWERED, user.username, reason=f"query {number}: {text}")
+            for doc in given:
+                s.add(QueryDocument(message_id=m.id, document_id=doc.id))
+            with_documents = (f" (with {', '.join(f'“{d.reference}”' for d in given)})" if given else "")
+            self._audit(s, p, AuditKind.QUERY_ANSWERED, user.username,
+                        reason=f"query {number}{with_documents}: {text}")
             self._notify(s, NotificationKind.QUERY_ANSWERED, f"query-answered:{m.id}", self._panel_addresses(s, p, q),
                          notices.query_answered(p.reference, p.title, number, text, user.username,
                                                 self._reviewers_link(s, p)), p, p.checkpoint)

@@ -515,20 +515,26 @@ class UnitOfWork:
 
     # ------------------------------------------------------------------ storage quotas
     def _within_storage_quotas(self, s: Session, org: Organisation | None, size: int, p: Proposal | None = None,
-                               files: int = 1) -> None:
+                               files: int = 1, document: bool = False) -> None:
         """Refuse keeping `size` more bytes past the proposal's or the organisation's storage quota (policy).
 
-        Versions and kept uploads are never removed by isap, so without a bound one
-        proposal could fill the disk with 20 MB versions.  What is counted is what
-        the store records (`size`), whether or not identical bytes share a file.
+        Versions, evidence documents and kept uploads are never removed by isap, so without a
+        bound one proposal could fill the disk with 20 MB versions or 25 MB documents.  What is
+        counted is what the store records (`size`), whether or not identical bytes share a file.
+        `document` says the bytes are an evidence document, so the refusal names what was refused.
         """
+        what = "this document" if document else "this upload" if files == 1 else f"these {files} uploads"
         if p is not None:
             count, used = s.exec(select(func.count(SubmissionVersion.id),
                                         func.coalesce(func.sum(SubmissionVersion.size), 0))
                                  .where(SubmissionVersion.proposal_id == p.id)).one()
-            most = self.policy.max_proposal_bytes
+            documents, document_bytes = s.exec(select(func.count(EvidenceDocument.id),
+                                                      func.coalesce(func.sum(EvidenceDocument.size), 0))
+                                               .where(EvidenceDocument.proposal_id == p.id)).one()
+            used, most = int(used) + int(document_bytes), self.policy.max_proposal_bytes
             if used + size > most:
-                raise Refused(f"{p.reference} already keeps {count} version(s) ({readable_size(used)}); this "
+                kept = f"{count} version(s)" + (f" and {documents} evidence document(s)" if documents else "")
+                raise Refused(f"{p.reference} already keeps {kept} ({readable_size(used)}); {what} of "
                               f"{readable_size(size)} would pass the proposal's storage quota of "
                               f"{readable_size(most)} (policy max_proposal_bytes), so it was not kept. "
                               "Ask an administrator to raise the quota")
@@ -536,7 +542,6 @@ class UnitOfWork:
             used = self._organisation_bytes(s, org.id)
             most = self.policy.max_organisation_bytes
             if used + size > most:
-                what = "this upload" if files == 1 else f"these {files} uploads"
                 raise Refused(f"{org.name} ({org.code}) already keeps {readable_size(used)}; {what} of "
                               f"{readable_size(size)} would pass the organisation's storage quota of "
                               f"{readable_size(most)} (policy max_organisation_bytes), so nothing was kept. "
@@ -544,14 +549,18 @@ class UnitOfWork:
 
     @staticmethod
     def _organisation_bytes(s: Session, org_id: int) -> int:
-        """What one organisation keeps: the versions of its proposals and the uploads its people left unassigned."""
+        """What one organisation keeps: the versions and evidence documents of its proposals and the uploads its
+        people left unassigned."""
         versions = s.exec(select(func.coalesce(func.sum(SubmissionVersion.size), 0))
                           .join(Proposal, Proposal.id == SubmissionVersion.proposal_id)
                           .where(Proposal.organisation_id == org_id)).one()
+        documents = s.exec(select(func.coalesce(func.sum(EvidenceDocument.size), 0))
+                           .join(Proposal, Proposal.id == EvidenceDocument.proposal_id)
+                           .where(Proposal.organisation_id == org_id)).one()
         unassigned = s.exec(select(func.coalesce(func.sum(UnassignedUpload.size), 0))
                             .join(User, User.id == UnassignedUpload.uploaded_by)
                             .where(User.organisation_id == org_id)).one()
-        return int(versions) + int(unassigned)
+        return int(versions) + int(documents) + int(unassigned)
 
     @staticmethod
     def _latest(s: Session, p: Proposal) -> SubmissionVersion | None:

@@ -119,6 +119,13 @@ def errors_and_warnings(errors: int, warnings: int) -> str:
     return f"{count(errors, 'error')}, {count(warnings, 'warning')}"
 
 
+def size(n: int) -> str:
+    """A stored size: "812 bytes", "24 KB", "1.2 MB" (1 KB is 1,024 bytes, as the policy's limits count)."""
+    if n < 1024:
+        return count(n, "byte")
+    return f"{n / 1024:.0f} KB" if n < 1024 * 1024 else f"{n / (1024 * 1024):.1f} MB"
+
+
 def listing(items: Iterable[str]) -> str:
     """"a", "a and b", "a, b and c"."""
     items = list(items)
@@ -238,6 +245,32 @@ def history_row(row: Mapping[str, object]) -> dict[str, str]:
         "checkpoint": "" if row.get("checkpoint") is None else str(row.get("checkpoint")),
         "details": details(row.get("action"), row.get("reason")),  # type: ignore[arg-type]
     }
+
+
+# how much of a SHA-256 a listing shows: enough to tell documents apart and to find one in the history, which
+# holds the whole digest
+SHA256_SHOWN = 12
+
+
+def evidence(row: Mapping[str, object]) -> dict[str, str]:
+    """One evidence document (`Service.show()["evidence"]`) as reports, letters and listings show it: its title,
+    kind, file name, size, the start of its SHA-256, and who attached it (by name) and when.  The title and file
+    name are the text people typed or their computer gave: each output escapes them as its medium needs."""
+    return {
+        "checkpoint": str(row.get("checkpoint") or ""),
+        "title": str(row.get("title") or ""),
+        "kind": str(row.get("kind_label") or ""),
+        "filename": str(row.get("filename") or ""),
+        "size": size(int(row.get("size") or 0)),  # type: ignore[call-overload]
+        "sha256": f"{str(row.get('sha256') or '')[:SHA256_SHOWN]}…",
+        "attached_by": str(row.get("attached_by_name") or row.get("attached_by") or ""),
+        "attached_on": when(row.get("attached_at")),
+    }
+
+
+def document_named(row: Mapping[str, object]) -> str:
+    """A document as a query's answer gives it: its title and short id, "Resident survey (3f2a9c01b7de…)"."""
+    return f"{row.get('title') or ''} ({str(row.get('sha256') or '')[:SHA256_SHOWN]}…)"
 
 
 HISTORY_HEADINGS = {"when": "When", "who": "Who", "what": "What", "change": "Change of state",

@@ -540,3 +540,12 @@ class EvidenceDocument(SQLModel, table=True):
     sha256: str = Field(max_length=64, index=True)
     attached_by: int = Field(foreign_key="app_user.id")
     attached_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class QueryDocument(SQLModel, table=True):
+    """An evidence document an answer to a query gives in support (docs/decisions/0053-documents-with-answers.md):
+    one named from those already attached, or one attached with the answer."""
+
+    __tablename__ = "query_document"
+    message_id: int = Field(foreign_key="query_message.id", primary_key=True)
+    document_id: int = Field(foreign_key="evidence_document.id", primary_key=True)
