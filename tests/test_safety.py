@@ -323,6 +323,34 @@ def test_an_external_link_is_named_by_its_target_and_the_workbook_still_assessed
     assert report.exit_code == 1 and not report.refused
 
 
+OLE_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/oleObject"
+HYPERLINK_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/hyperlink"
+
+
+def _sheet_relationships(rel_type: str, target: str) -> dict[str, bytes]:
+    return {"xl/worksheets/_rels/sheet2.xml.rels": (
+        f'<Relationships xmlns="{PKG_RELS_NS}"><Relationship Id="rId7" Type="{rel_type}" '
+        f'Target="{target}" TargetMode="External"/></Relationships>').encode()}
+
+
+@pytest.mark.parametrize("target", [r"\\finance-srv\icp\Board paper.docx", r"file:///\\finance-srv\icp\Budget.xlsx"])
+def test_a_linked_ole_object_is_named_by_its_target_and_the_workbook_still_assessed(tmp_path, target):
+    """A linked (not embedded) OLE object has no part of its own: only its sheet's relationship names the file
+    it reaches, often a UNC path."""
+    data = valid_bytes(tmp_path)
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        assert "xl/worksheets/_rels/sheet2.xml.rels" not in z.namelist()
+    report, messages = _wb010(tmp_path, _with_parts(data, _sheet_relationships(OLE_REL, target)))
+    assert messages == [f"The workbook links an OLE object to the external file '{target}' (part "
+                        "xl/worksheets/_rels/sheet2.xml.rels): opening the original may make it reach that file."]
+    assert not report.refused and report.exit_code == 0
+
+
+def test_a_hyperlink_to_a_web_page_is_not_wb010(tmp_path):
+    data = _with_parts(valid_bytes(tmp_path), _sheet_relationships(HYPERLINK_REL, "https://www.england.nhs.uk/"))
+    assert _wb010(tmp_path, data)[1] == []
+
+
 def test_two_links_are_reported_in_package_order(tmp_path):
     parts = {**_external_link("xl/externalLinks/externalLink2.xml", "https://example.org/second.xlsx"),
              **_external_link("xl/externalLinks/externalLink1.xml", r"\\srv\share\first.xlsx")}

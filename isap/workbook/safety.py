@@ -675,7 +675,15 @@ def _outside_content(data: bytes, infos: list[zipfile.ZipInfo], content_types: b
     for info in infos:
         name = info.filename
         lower = name.lower()
-        if info.is_dir() or "/_rels/" in f"/{lower}":
+        if info.is_dir():
+            continue
+        if "/_rels/" in f"/{lower}":
+            # a linked (not embedded) OLE object has no part: only its sheet's relationship names the file
+            if "/" in lower and lower.endswith(".rels"):
+                for target in _linked_objects(data, info, budget, policy):
+                    found.append(file_finding(
+                        "WB010", f"The workbook links an OLE object to the external file {_shown(target)} "
+                                 f"(part {name}): opening the original may make it reach that file."))
             continue
         ext = lower.rsplit(".", 1)[-1] if "." in lower.rsplit("/", 1)[-1] else ""
         ctype = declared.get(lower, by_extension.get(ext, ""))
@@ -727,6 +735,18 @@ def _naming_part(data: bytes, info: zipfile.ZipInfo | None, budget: _Budget, pol
         if any(f.rule_id == "WB003" for f in refused.findings):
             raise  # out of time: the file is refused as any other would be
         return None
+
+
+_REL_OLE_OBJECT = "/oleObject"
+
+
+def _linked_objects(data: bytes, info: zipfile.ZipInfo, budget: _Budget, policy: Policy) -> list[str]:
+    """The external targets of a relationships part's OLE objects (a linked object's file, as written)."""
+    rels = _naming_part(data, info, budget, policy)
+    if rels is None:
+        return []
+    return [rel.get("Target", "") for rel in rels.iter(f"{{{NS_PKG_REL}}}Relationship")
+            if rel.get("TargetMode") == "External" and rel.get("Type", "").endswith(_REL_OLE_OBJECT)]
 
 
 def _link_target(data: bytes, part: str, names: dict[str, zipfile.ZipInfo], budget: _Budget,
