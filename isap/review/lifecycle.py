@@ -389,8 +389,8 @@ Item = ConditionFacts | WarningFacts | QueryFacts | FindingFacts | WaiverFacts |
 
 @dataclass(frozen=True)
 class Refusal:
-    """Why an action may not be done now.  `forbidden`: it is not this person's to do (role or organisation),
-    as opposed to not yet or no longer possible."""
+    """Why an action may not be done now.  `forbidden`: it is not this person's to do (their role, their
+    organisation or their part on the review panel), as opposed to not yet or no longer possible."""
 
     reason: str
     forbidden: bool = False
@@ -694,7 +694,8 @@ SECOND_REVIEWER = (*PANEL, decision_proposed, own_proposal_not_countersigned, ot
 
 @dataclass(frozen=True)
 class Transition:
-    """One row of the table: from which states, by whom, to which state (None: the state stays)."""
+    """One row of the table: from which states, by whom, to which state (None: the state stays), and the guards
+    that must let it through, by name."""
 
     action: Action
     from_states: frozenset[State]
