@@ -780,7 +780,7 @@ def panel_actions(svc: Service, user: dict, d: dict) -> None:
                     act(svc.send_back, user["username"], ref, note, expected_version=d["version"],
                         success="Sent back to the lead reviewer.")
     for words in offer.waiting(Action.TAKE, Action.RATE, Action.DECIDE, Action.COUNTERSIGN, Action.SEND_BACK):
-        st.info(words)
+        st.info(md(words))
 
 
 def after_countersignature(d: dict) -> str:
