@@ -152,14 +152,29 @@ class Offer:
 
     A page asks this, never the proposal's state or the person's role: an
     action that is not listed is not shown; one listed but not allowed yet is
-    shown disabled, with the reason as its help and a caption beside it.
+    shown disabled, with the reason as its help and a caption beside it.  An
+    action that is someone else's to do here is not listed: `waiting` gives
+    whom it waits for, in words.
     """
 
     def __init__(self, shown: dict):
         self._options = {Action(o["action"]): o for o in shown.get("actions", [])}
 
     def listed(self, action: Action) -> bool:
-        return action in self._options
+        return action in self._options and self._options[action].get("yours", True)
+
+    def label(self, action: Action) -> str:
+        """What this person's control for the action is called."""
+        return self._options.get(action, {}).get("label") or action.label
+
+    def waiting(self, *actions: Action) -> list[str]:
+        """Whom the actions that are others' to do here wait for, each said once, in the order asked."""
+        said: list[str] = []
+        for action in actions:
+            words = self._options.get(action, {}).get("waiting")
+            if words and words not in said:
+                said.append(words)
+        return said
 
     def allowed(self, action: Action) -> bool:
         return bool(self._options.get(action, {}).get("allowed"))

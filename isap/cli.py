@@ -16,11 +16,27 @@ import typer
 
 from isap.private import write_private
 from isap.review import wording
+from isap.review.lifecycle import Action
 from isap.review.wording import count, errors_and_warnings
 from isap.text import BIDI_CONTROLS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="ISAP assurance engine: check ICP proposal workbooks and follow them through review.")
+
+
+# The command of each workflow action (after `isap`): every action of the state machine's table has one, and
+# tests/test_guards.py names any that has none.
+ACTION_COMMANDS: dict[Action, str] = {
+    Action.UPLOAD: "upload", Action.ACKNOWLEDGE: "acknowledge", Action.SUBMIT: "submit", Action.WITHDRAW: "withdraw",
+    Action.ANSWER_CONDITION: "condition answer", Action.COMMENT: "review comment", Action.TAKE: "review take",
+    Action.RETURN: "review return", Action.DECIDE: "review propose", Action.DISCHARGE_CONDITION: "condition discharge",
+    Action.CARRY_FORWARD_CONDITION: "condition carry-forward", Action.PLAN_SUBMISSION: "plan set",
+    Action.AGREE_PLAN: "plan agree", Action.RAISE_QUERY: "query raise", Action.ANSWER_QUERY: "query answer",
+    Action.FOLLOW_UP_QUERY: "query follow-up", Action.RESOLVE_QUERY: "query resolve",
+    Action.REQUEST_WAIVER: "waiver request", Action.GRANT_WAIVER: "waiver grant", Action.REFUSE_WAIVER: "waiver refuse",
+    Action.DECLARE: "declare", Action.RATE: "review rate", Action.COUNTERSIGN: "review countersign",
+    Action.SEND_BACK: "review send-back", Action.ATTACH_EVIDENCE: "evidence add",
+}
 
 
 class CheckFormat(str, Enum):

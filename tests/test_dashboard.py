@@ -942,3 +942,26 @@ def test_the_evidence_tab_lists_documents_by_checkpoint_and_the_commissioner_att
     at = linked(signed_in("rita", "rita-demo"), ref="ISAP-2026-012", tab="Evidence")
     assert "Financial model 2027-2037" in read(texts(at))
     assert not any(b.label == "Attach" for b in at.button)
+
+
+def test_the_lead_is_shown_only_their_own_actions_and_whom_the_decision_waits_for(demo_env):
+    """ISAP-2026-022: rita proposed its decision, so a second reviewer countersigns or sends it back, never she:
+    she sees no button for either, only whom it waits for."""
+    at = linked(signed_in("rita", "rita-demo"), ref="ISAP-2026-022", tab="Review")
+    shown = {b.label for b in at.button}
+    assert not shown & {"Countersign the decision", "Send the decision back"}, shown
+    assert "Waiting for a second reviewer to countersign the proposed decision or send it back." in texts(at)
+
+
+def test_a_reviewer_who_declared_no_conflict_is_offered_only_a_conflict_that_has_arisen(demo_env):
+    from isap.review.service import Service
+
+    at = linked(signed_in("rita", "rita-demo"), ref="ISAP-2026-022", tab="Review")
+    assert "Declare a conflict that has arisen" in texts(at)
+    assert not [r for r in at.radio if r.key == "declare-kind"]  # no second "no conflict" to choose
+    at.text_input(key="declare-org").input("Gateshead Health NHS FT")
+    at.text_area(key="declare-note").input("My brother joined its board this month.")
+    next(b for b in at.button if b.label == "Declare the conflict").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert Service().proposal_facts("ada", "ISAP-2026-022")[0].conflicted == frozenset({"rita"})

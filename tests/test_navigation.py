@@ -94,7 +94,7 @@ def test_an_unknown_or_disabled_account_may_use_nothing(service):
 
 # ---------------------------------------------------------------------- the documented way to add a page
 @pytest.mark.parametrize("path", ["A new rule", "A new column of the template", "A new workflow state",
-                                  "A new dashboard page"])
+                                  "A new guard", "A new dashboard page"])
 def test_the_architecture_documents_each_change_path_as_it_is(path):
     """Every file and name a "Where a change goes" paragraph of docs/architecture.md points at exists."""
     text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")

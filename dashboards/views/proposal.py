@@ -34,6 +34,7 @@ from dashboards.widgets import (
 from isap.review import wording
 from isap.review.capabilities import Capability
 from isap.review.lifecycle import (
+    CONFLICT_ARISEN,
     LAST_CHECKPOINT,
     NEVER_WAIVED,
     Action,
@@ -204,8 +205,7 @@ def proposal_page() -> None:
             st.query_params[TAB] = chosen
 
     tabs = st.tabs(list(TAB_NAMES), key=TAB, on_change=follow_tab)
-    for place, tab in zip(tabs, (findings_tab, versions_tab, evidence_tab, conditions_tab, queries_tab, review_tab,
-                                 timeline_tab, history_tab)):
+    for place, tab in zip(tabs, TABS.values()):
         with place:
             tab(svc, user, d)
 
@@ -738,18 +738,26 @@ def panel_section(d: dict) -> None:
 
 
 def panel_actions(svc: Service, user: dict, d: dict) -> None:
-    """Declare interests, rate a domain, countersign or send back: as the state machine offers them."""
+    """Declare interests, rate a domain, countersign or send back: as the state machine offers them to this
+    person; what waits for someone else is said in words, not shown as a button."""
     ref, offer = d["name"], Offer(d)
     if offer.listed(Action.DECLARE):
+        # after declaring no conflict, only a conflict that has arisen since is left to declare
+        conflict_only = offer.label(Action.DECLARE) == CONFLICT_ARISEN
         with st.form("declare"):
-            st.markdown("**Declare your interests in this proposal**")
-            conflict = st.radio("Declaration", ("I have no conflict of interest", "I have a conflict of interest"),
-                                key="declare-kind")
+            if conflict_only:
+                st.markdown(fmt("**{}**", CONFLICT_ARISEN))
+                conflict = "I have a conflict of interest"
+            else:
+                st.markdown("**Declare your interests in this proposal**")
+                conflict = st.radio("Declaration", ("I have no conflict of interest",
+                                                    "I have a conflict of interest"), key="declare-kind")
             organisation = st.text_input("The organisation the conflict is with", key="declare-org",
                                          max_chars=TextKind.CONFLICT_WITH.max_chars)
             note = st.text_area("What the conflict is", key="declare-note",
                                 max_chars=TextKind.DECLARATION.max_chars)
-            if st.form_submit_button("Declare", **offer.disabled(Action.DECLARE)):
+            if st.form_submit_button("Declare the conflict" if conflict_only else "Declare",
+                                     **offer.disabled(Action.DECLARE)):
                 has_conflict = conflict.endswith("a conflict of interest")
                 act(svc.declare, user["username"], ref, organisation if has_conflict else None,
                     note if has_conflict else None, conflict=has_conflict, success="Declaration recorded.")
@@ -779,6 +787,8 @@ def panel_actions(svc: Service, user: dict, d: dict) -> None:
                 if st.form_submit_button("Send the decision back", **offer.disabled(Action.SEND_BACK)):
                     act(svc.send_back, user["username"], ref, note, expected_version=d["version"],
                         success="Sent back to the lead reviewer.")
+    for words in offer.waiting(Action.TAKE, Action.RATE, Action.DECIDE, Action.COUNTERSIGN, Action.SEND_BACK):
+        st.info(md(words))
 
 
 def after_countersignature(d: dict) -> str:
@@ -803,6 +813,23 @@ def condition_inputs(table: pd.DataFrame) -> list[ConditionInput] | str:
             return f"Condition {i} needs its text, an owner and a due date."
         out.append(ConditionInput(text, owner, due))
     return out
+
+
+# The proposal page's tabs, in order, and where each workflow action's control is: a tab of this page, or the
+# title of another page.  Every action of the state machine's table has one (tests/test_guards.py checks it
+# against the enum and the tab's code).
+TABS = dict(zip(TAB_NAMES, (findings_tab, versions_tab, evidence_tab, conditions_tab, queries_tab, review_tab,
+                            timeline_tab, history_tab), strict=True))
+CONTROLS: dict[Action, str] = {
+    Action.UPLOAD: "Upload", Action.ACKNOWLEDGE: "Findings", Action.SUBMIT: "Findings", Action.WITHDRAW: "Findings",
+    Action.REQUEST_WAIVER: "Findings", Action.GRANT_WAIVER: "Findings", Action.REFUSE_WAIVER: "Findings",
+    Action.ATTACH_EVIDENCE: "Evidence", Action.ANSWER_CONDITION: "Conditions",
+    Action.DISCHARGE_CONDITION: "Conditions", Action.CARRY_FORWARD_CONDITION: "Conditions",
+    Action.RAISE_QUERY: "Queries", Action.ANSWER_QUERY: "Queries", Action.FOLLOW_UP_QUERY: "Queries",
+    Action.RESOLVE_QUERY: "Queries", Action.COMMENT: "Review", Action.TAKE: "Review", Action.RETURN: "Review",
+    Action.DECIDE: "Review", Action.DECLARE: "Review", Action.RATE: "Review", Action.COUNTERSIGN: "Review",
+    Action.SEND_BACK: "Review", Action.PLAN_SUBMISSION: "Timeline", Action.AGREE_PLAN: "Timeline",
+}
 
 
 if __name__ == "__main__":  # Streamlit runs a page's file as a script; imported, it only defines the page

@@ -24,13 +24,12 @@ from sqlmodel import Session, select
 
 from isap.review import lifecycle, wording
 from isap.review.events import AuditKind
-from isap.review.lifecycle import LAST_CHECKPOINT, Action, ConditionStatus, QueryStatus, Role, State
+from isap.review.lifecycle import LAST_CHECKPOINT, Action, ConditionStatus, PlanFacts, QueryStatus, Role, State
 from isap.review.limits import TextKind, checked_text
 from isap.review.regions import Region
 from isap.review.unit_of_work import (
     Conflict,
     NotFound,
-    Refused,
     UnitOfWork,
     WorkflowError,
 )
@@ -167,11 +166,10 @@ class Calendar(UnitOfWork):
         def run(s: Session) -> dict:
             user = self._user(s, actor)
             p = self._proposal(s, user, reference)
-            self._guard(s, Action.AGREE_PLAN, user, p)
             row = s.exec(select(PlannedSubmission).where(PlannedSubmission.proposal_id == p.id,
                                                          PlannedSubmission.checkpoint == checkpoint)).first()
-            if row is None or row.agreed_date == row.planned_date:
-                raise Refused(f"{p.reference} has no planned date for checkpoint {checkpoint} waiting to be agreed")
+            self._guard(s, Action.AGREE_PLAN, user, p,
+                        PlanFacts(checkpoint, waiting=row is not None and row.agreed_date != row.planned_date))
             before = row.agreed_date
             self._compare_and_set(s, row, agreed_date=row.planned_date, agreed_by=user.id, agreed_at=self.clock())
             self._audit(s, p, AuditKind.PLAN_AGREED, user.username, checkpoint=checkpoint,

@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 from isap.policy.evidence import EvidenceKind, evidence_kind
 from isap.review.events import AuditKind
 from isap.review.evidence_references import REFERENCE_LIMIT, reference_key
-from isap.review.lifecycle import LAST_CHECKPOINT, Action
+from isap.review.lifecycle import LAST_CHECKPOINT, Action, EvidenceFacts
 from isap.review.limits import TextKind
 from isap.review.unit_of_work import (
     Conflict,
@@ -185,11 +185,8 @@ class Evidence(UnitOfWork):
     def _evidence_target(self, s: Session, actor: str, reference: str, checkpoint: int | None):
         user = self._user(s, actor)
         p = self._proposal(s, user, reference)
-        self._guard(s, Action.ATTACH_EVIDENCE, user, p)
         cp = p.checkpoint if checkpoint is None else checkpoint
-        if cp > p.checkpoint:
-            raise Refused(f"{p.reference} is at checkpoint {p.checkpoint}: a document is attached for it or an "
-                          "earlier checkpoint, not a later one")
+        self._guard(s, Action.ATTACH_EVIDENCE, user, p, EvidenceFacts(cp))
         return user, p, cp
 
     def evidence_list(self, actor: str, reference: str) -> list[dict]:

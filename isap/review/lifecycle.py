@@ -16,6 +16,7 @@ database needs no migration.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -265,80 +266,6 @@ OWNERS = frozenset({Role.COMMISSIONER, Role.ADMIN})  # a commissioner only for t
 EVERYONE = frozenset({Role.COMMISSIONER, Role.REVIEWER, Role.ADMIN})
 
 
-@dataclass(frozen=True)
-class Transition:
-    """One row of the table: from which states, by whom, to which state (None: the state stays)."""
-
-    action: Action
-    from_states: frozenset[State]
-    roles: frozenset[Role]
-    to_state: State | None
-    may: str  # "only reviewers may …": what the action is, in words
-    done: str  # "only a submitted proposal can be …"
-    owner_only: bool = False  # commissioners act only on their own organisation's proposals
-
-
-TABLE: dict[Action, Transition] = {t.action: t for t in (
-    Transition(Action.UPLOAD, PREPARING, OWNERS, None, "upload a version", "given a new version", owner_only=True),
-    Transition(Action.ACKNOWLEDGE, PREPARING, OWNERS, None, "answer a warning",
-               "given explanatory notes", owner_only=True),
-    Transition(Action.SUBMIT, PREPARING, OWNERS, State.SUBMITTED, "submit a proposal", "submitted",
-               owner_only=True),
-    Transition(Action.WITHDRAW, NON_TERMINAL, OWNERS, State.WITHDRAWN, "withdraw a proposal", "withdrawn",
-               owner_only=True),
-    Transition(Action.ANSWER_CONDITION, ANY_STATE, OWNERS, None, "answer a condition", "answered",
-               owner_only=True),
-    Transition(Action.COMMENT, ANY_STATE, EVERYONE, None, "comment", "commented on", owner_only=True),
-    Transition(Action.TAKE, frozenset({State.SUBMITTED}), REVIEWERS, State.IN_REVIEW,
-               "take a proposal into review", "taken into review"),
-    Transition(Action.RETURN, frozenset({State.SUBMITTED}), REVIEWERS, State.RETURNED,
-               "return a submission without a decision", "returned without a decision"),
-    Transition(Action.DECIDE, frozenset({State.IN_REVIEW}), REVIEWERS, None,  # proposed: the state stays
-               "propose a checkpoint decision", "decided"),
-    Transition(Action.DISCHARGE_CONDITION, ANY_STATE, REVIEWERS, None, "discharge a condition", "discharged"),
-    Transition(Action.CARRY_FORWARD_CONDITION, ANY_STATE, REVIEWERS, None, "carry a condition forward",
-               "carried forward"),
-    # the checkpoint calendar: the commissioner proposes when each checkpoint will be submitted, a reviewer agrees
-    Transition(Action.PLAN_SUBMISSION, NON_TERMINAL, OWNERS, None, "plan a submission date", "given planned dates",
-               owner_only=True),
-    Transition(Action.AGREE_PLAN, NON_TERMINAL, REVIEWERS, None, "agree a planned submission date",
-               "given agreed dates"),
-    # queries and waivers: a query lives while the panel reviews; a waiver is asked for while the commissioner
-    # prepares the version (its errors are what block), and answered whenever the proposal is still open
-    Transition(Action.RAISE_QUERY, frozenset({State.IN_REVIEW}), REVIEWERS, None, "raise a query", "queried"),
-    Transition(Action.ANSWER_QUERY, frozenset({State.IN_REVIEW}), OWNERS, None, "answer a query",
-               "given answers to queries", owner_only=True),
-    Transition(Action.FOLLOW_UP_QUERY, frozenset({State.IN_REVIEW}), REVIEWERS, None, "follow up a query",
-               "given follow-ups to queries"),
-    Transition(Action.RESOLVE_QUERY, frozenset({State.IN_REVIEW}), REVIEWERS, None, "resolve a query",
-               "given resolutions of queries"),
-    Transition(Action.REQUEST_WAIVER, PREPARING, OWNERS, None, "ask for a waiver", "given waiver requests",
-               owner_only=True),
-    Transition(Action.GRANT_WAIVER, NON_TERMINAL, REVIEWERS, None, "grant a waiver", "granted waivers"),
-    Transition(Action.REFUSE_WAIVER, NON_TERMINAL, REVIEWERS, None, "refuse a waiver", "refused waivers"),
-    # The review panel: a declaration of interests before taking, rating, proposing or countersigning; a proposed
-    # decision takes effect only at a second reviewer's countersignature (the outcome decides: outcome_effect).
-    Transition(Action.DECLARE, WAITING_FOR_REVIEW, REVIEWERS, None, "declare interests in a proposal",
-               "declared on"),
-    Transition(Action.RATE, frozenset({State.IN_REVIEW}), REVIEWERS, None, "rate an assurance domain", "rated"),
-    Transition(Action.COUNTERSIGN, frozenset({State.IN_REVIEW}), REVIEWERS, None,
-               "countersign a checkpoint decision", "countersigned"),
-    Transition(Action.SEND_BACK, frozenset({State.IN_REVIEW}), REVIEWERS, None,
-               "send a proposed decision back", "sent back"),
-    # evidence documents are attached while the commissioner prepares the submission they support
-    Transition(Action.ATTACH_EVIDENCE, PREPARING, OWNERS, None, "attach an evidence document",
-               "given evidence documents", owner_only=True),
-)}
-
-CONDITION_ACTIONS = frozenset({Action.ANSWER_CONDITION, Action.DISCHARGE_CONDITION, Action.CARRY_FORWARD_CONDITION})
-QUERY_ACTIONS = frozenset({Action.ANSWER_QUERY, Action.FOLLOW_UP_QUERY, Action.RESOLVE_QUERY})
-WAIVER_RULINGS = frozenset({Action.GRANT_WAIVER, Action.REFUSE_WAIVER})
-
-# what a reviewer does only after declaring no conflict of interest in the proposal
-PANEL_ACTIONS = frozenset({Action.TAKE, Action.RATE, Action.DECIDE, Action.COUNTERSIGN, Action.SEND_BACK})
-SECOND_REVIEWER_ACTIONS = frozenset({Action.COUNTERSIGN, Action.SEND_BACK})
-
-
 def outcome_effect(outcome: Outcome, checkpoint: int) -> tuple[State, int]:
     """The state and checkpoint a decision leads to."""
     if outcome in (Outcome.APPROVED, Outcome.APPROVED_WITH_CONDITIONS):
@@ -442,26 +369,55 @@ class WaiverFacts:
     status: WaiverStatus
 
 
-Item = ConditionFacts | WarningFacts | QueryFacts | FindingFacts | WaiverFacts
+@dataclass(frozen=True)
+class PlanFacts:
+    """The one checkpoint an agreement of a planned date names, and whether a date proposed for it waits."""
+
+    checkpoint: int
+    waiting: bool
+
+
+@dataclass(frozen=True)
+class EvidenceFacts:
+    """The checkpoint an evidence document is attached for."""
+
+    checkpoint: int
+
+
+Item = ConditionFacts | WarningFacts | QueryFacts | FindingFacts | WaiverFacts | PlanFacts | EvidenceFacts
 
 
 @dataclass(frozen=True)
 class Refusal:
-    """Why an action may not be done now.  `forbidden`: it is not this person's to do (role or organisation),
-    as opposed to not yet or no longer possible."""
+    """Why an action may not be done now.  `forbidden`: it is not this person's to do (their role, their
+    organisation or their part on the review panel), as opposed to not yet or no longer possible."""
 
     reason: str
     forbidden: bool = False
+    waiting: str | None = None  # when forbidden here: whom the action waits for, as a page says it
 
     def __str__(self) -> str:
         return self.reason
 
 
+# A guard: why the action may not be done now (given the facts, the person and the item named), or None.
+Guard = Callable[[Action, "ProposalFacts", "Actor", "Item | None"], "Refusal | None"]
+
+# A reviewer who has declared no conflict has only a conflict left to declare: one that has arisen since.
+CONFLICT_ARISEN = "Declare a conflict that has arisen"
+
+
 @dataclass(frozen=True)
 class ActionOption:
+    """One action a page may show: `yours` when it is this person's to do (allowed now or not yet, with the
+    reason), otherwise someone else's here, shown as `waiting` (whom it waits for) instead of a control."""
+
     action: Action
     allowed: bool
     reason: str | None  # why not, in plain words, when not allowed
+    yours: bool = True
+    waiting: str | None = None
+    label: str = ""  # what this person's control is called (the action's label, unless it differs for them)
 
 
 @dataclass(frozen=True)
@@ -498,8 +454,10 @@ def role_refusal(action: Action, actor: Actor) -> Refusal | None:
 def refusal(action: Action, facts: ProposalFacts, actor: Actor, item: Item | None = None) -> Refusal | None:
     """Why `actor` may not do `action` to this proposal now, or None when nothing stands in the way.
 
-    `item` is the condition, warning, query, finding or waiver the action names, when it names one;
-    without it the question is whether the action could be done to any.
+    The role, the organisation and the state come first, then the guards the action's row of `TABLE` lists, in
+    their order; the first that refuses gives the reason.  `item` is the condition, warning, query, finding,
+    waiver, plan or evidence checkpoint the action names, when it names one; without it the question is whether
+    the action could be done to any.
     """
     t = TABLE[action]
     if (r := role_refusal(action, actor)) is not None:
@@ -511,49 +469,73 @@ def refusal(action: Action, facts: ProposalFacts, actor: Actor, item: Item | Non
         if t.from_states == PREPARING and actor.role is Role.COMMISSIONER and facts.state in NOT_YOUR_TURN:
             return Refusal(f"{why}. {NOT_YOUR_TURN[facts.state]}")  # and what the commissioner can do now
         return Refusal(why)
-    if action is Action.SUBMIT:
-        blockers = submit_blockers(facts)
-        # every blocker, in order, as the next step lists them: fixing one should not reveal another
-        return Refusal("; ".join(b.reason for b in blockers)) if blockers else None
-    if action is Action.ACKNOWLEDGE:
-        return _acknowledge_refusal(facts, item if isinstance(item, WarningFacts) else None)
-    if action is Action.AGREE_PLAN and not facts.plans_to_agree:
-        return Refusal(f"{facts.reference} has no planned submission date waiting to be agreed")
-    if action is Action.DECLARE or action in PANEL_ACTIONS:
-        if (panel := panel_refusal(action, facts, actor)) is not None:
-            return panel
-    if action in CONDITION_ACTIONS:
-        if isinstance(item, ConditionFacts):
-            if item.status is not ConditionStatus.OPEN:
-                return Refusal(f"condition {item.number} is already {item.status.value.replace('_', ' ')}")
-        elif not facts.open_conditions:
-            return Refusal(f"{facts.reference} has no open condition")
-    if action in (Action.DECIDE, Action.COUNTERSIGN) and facts.open_queries:  # docs/workflow.md, "The review panel"
-        doing = "deciding" if action is Action.DECIDE else "countersigning"
-        return Refusal(_open_queries_words(facts.open_queries) + f": resolve it before {doing}"
-                       if len(facts.open_queries) == 1 else
-                       _open_queries_words(facts.open_queries) + f": resolve them before {doing}")
-    if action in QUERY_ACTIONS:
-        return _query_refusal(action, facts, item if isinstance(item, QueryFacts) else None)
-    if action is Action.REQUEST_WAIVER:
-        return _waiver_request_refusal(facts, item if isinstance(item, FindingFacts) else None)
-    if action in WAIVER_RULINGS:  # the proposal first, then the one request named (as for queries)
-        if not facts.requested_waivers:
-            return Refusal(f"{facts.reference} has no waiver request waiting for an answer")
-        if isinstance(item, WaiverFacts) and item.status is not WaiverStatus.REQUESTED:
-            return Refusal(f"waiver {item.number} is already {item.status.value}")
+    for guard in t.guards:
+        if (r := guard(action, facts, actor, item)) is not None:
+            return r
     return None
 
 
-def _open_queries_words(ns: tuple[int, ...]) -> str:
-    return f"query {ns[0]} is still open" if len(ns) == 1 else f"queries {_numbers(ns)} are still open"
+# ---------------------------------------------------------------------- the guards
+# Each guard is a pure function of (action, facts, actor, item) that returns a refusal or None; a row of TABLE
+# lists the guards of its action in the order they are asked.  A guard that says an action is not this person's
+# to do (forbidden) also says, in `waiting`, whom it waits for, so a page shows those words instead of a button.
+
+def nothing_blocks_submission(action: Action, facts: ProposalFacts, actor: Actor, item: Item | None) -> Refusal | None:
+    """The latest version is for this checkpoint, clean or answered, with its evidence, and no earlier condition
+    is open: every blocker, in order, as the next step lists them (fixing one should not reveal another)."""
+    blockers = submit_blockers(facts)
+    return Refusal("; ".join(b.reason for b in blockers)) if blockers else None
 
 
-def _query_refusal(action: Action, facts: ProposalFacts, query: QueryFacts | None) -> Refusal | None:
+def warning_unanswered(action: Action, facts: ProposalFacts, actor: Actor, item: Item | None) -> Refusal | None:
+    """A warning of the latest version is acknowledged once, with an explanatory note."""
+    warning = item if isinstance(item, WarningFacts) else None
+    if facts.latest_version is None:
+        return Refusal(f"{facts.reference} has no version yet")
+    if warning is not None:
+        return Refusal(f"that {warning.rule_id} warning is already acknowledged") if warning.acknowledged else None
+    if facts.latest_warnings == 0:
+        return Refusal(f"version {facts.latest_version} of {facts.reference} has no warnings")
+    if facts.unanswered_warnings == 0:
+        return Refusal(f"every warning of version {facts.latest_version} is already acknowledged")
+    return None
+
+
+def plan_waits_for_agreement(action: Action, facts: ProposalFacts, actor: Actor, item: Item | None) -> Refusal | None:
+    """A reviewer agrees a planned submission date only while one waits for agreement: the proposal's first, then
+    the named checkpoint's."""
+    if not facts.plans_to_agree:
+        return Refusal(f"{facts.reference} has no planned submission date waiting to be agreed")
+    if isinstance(item, PlanFacts) and not item.waiting:
+        return Refusal(f"{facts.reference} has no planned date for checkpoint {item.checkpoint} waiting to be agreed")
+    return None
+
+
+def evidence_not_for_a_later_checkpoint(action: Action, facts: ProposalFacts, actor: Actor,
+                                        item: Item | None) -> Refusal | None:
+    """Evidence supports the checkpoint the proposal is at or an earlier one, never one not yet reached."""
+    if isinstance(item, EvidenceFacts) and item.checkpoint > facts.checkpoint:
+        return Refusal(f"{facts.reference} is at checkpoint {facts.checkpoint}: a document is attached for it or an "
+                       "earlier checkpoint, not a later one")
+    return None
+
+
+def condition_open(action: Action, facts: ProposalFacts, actor: Actor, item: Item | None) -> Refusal | None:
+    """A condition is answered, discharged or carried forward only while it is open."""
+    if isinstance(item, ConditionFacts):
+        if item.status is not ConditionStatus.OPEN:
+            return Refusal(f"condition {item.number} is already {item.status.value.replace('_', ' ')}")
+    elif not facts.open_conditions:
+        return Refusal(f"{facts.reference} has no open condition")
+    return None
+
+
+def query_in_turn(action: Action, facts: ProposalFacts, actor: Actor, item: Item | None) -> Refusal | None:
     """A query is answered while it waits for the commissioner, followed up once answered, resolved while open.
 
     What the proposal allows comes first, then the one query named, so the reason does not depend on which
     query someone happened to name."""
+    query = item if isinstance(item, QueryFacts) else None
     if not facts.open_queries:
         return Refusal(f"{facts.reference} has no open query")
     if action is Action.ANSWER_QUERY and not facts.queries_awaiting_answer:
@@ -570,9 +552,10 @@ def _query_refusal(action: Action, facts: ProposalFacts, query: QueryFacts | Non
     return None
 
 
-def _waiver_request_refusal(facts: ProposalFacts, finding: FindingFacts | None) -> Refusal | None:
+def error_waivable(action: Action, facts: ProposalFacts, actor: Actor, item: Item | None) -> Refusal | None:
     """A waiver is asked for on one error finding of the latest version, never on the reader's refusals, and once
     per finding and checkpoint."""
+    finding = item if isinstance(item, FindingFacts) else None
     if facts.latest_version is None:
         return Refusal(f"{facts.reference} has no version yet")
     if facts.waivable_errors == 0:
@@ -591,55 +574,196 @@ def _waiver_request_refusal(facts: ProposalFacts, finding: FindingFacts | None) 
     return None
 
 
-def panel_refusal(action: Action, facts: ProposalFacts, actor: Actor) -> Refusal | None:
-    """The review panel's guards (docs/workflow.md "The review panel"): a declaration of interests first, a
-    declared conflict bars, the lead proposes, and a second reviewer (of the other body where policy says so)
-    countersigns or sends back."""
-    me, ref = actor.username, facts.reference
-    if me in facts.conflicted:
-        if action is Action.DECLARE:
-            return Refusal(f"{me} has declared a conflict of interest in {ref}; it stands for the proposal")
-        return Refusal(f"{me} has declared a conflict of interest in {ref}, so may not take it into review, rate "
-                       "it, propose its decision or countersign it", forbidden=True)
-    if action is Action.DECLARE:
+def waiver_requested(action: Action, facts: ProposalFacts, actor: Actor, item: Item | None) -> Refusal | None:
+    """A waiver is granted or refused only while its request waits for an answer: the proposal's first, then the
+    one request named (as for queries)."""
+    if not facts.requested_waivers:
+        return Refusal(f"{facts.reference} has no waiver request waiting for an answer")
+    if isinstance(item, WaiverFacts) and item.status is not WaiverStatus.REQUESTED:
+        return Refusal(f"waiver {item.number} is already {item.status.value}")
+    return None
+
+
+# the review panel (docs/workflow.md "The review panel")
+
+def conflict_stands(action: Action, facts: ProposalFacts, actor: Actor, item: Item | None) -> Refusal | None:
+    """A declared conflict of interest stands for the proposal: nothing is declared after it."""
+    if actor.username in facts.conflicted:
+        return Refusal(f"{actor.username} has declared a conflict of interest in {facts.reference}; it stands for "
+                       "the proposal")
+    return None
+
+
+def conflict_bars(action: Action, facts: ProposalFacts, actor: Actor, item: Item | None) -> Refusal | None:
+    """A reviewer who declared a conflict of interest takes no part: others on the panel review the proposal."""
+    if actor.username in facts.conflicted:
+        return Refusal(f"{actor.username} has declared a conflict of interest in {facts.reference}, so may not take "
+                       "it into review, rate it, propose its decision or countersign it", forbidden=True,
+                       waiting="You have declared a conflict of interest: others on the panel review it.")
+    return None
+
+
+def interests_declared(action: Action, facts: ProposalFacts, actor: Actor, item: Item | None) -> Refusal | None:
+    """A reviewer declares their interests (none, or a conflict) before they take part."""
+    if actor.username not in facts.declared:
+        return Refusal(f"declare your interests in {facts.reference} first (none, or a conflict): a reviewer "
+                       f"declares before they {TABLE[action].may.replace(' a proposal', ' it')}")
+    return None
+
+
+def ratings_stand_while_proposed(action: Action, facts: ProposalFacts, actor: Actor,
+                                 item: Item | None) -> Refusal | None:
+    """The ratings a proposed decision was made on stand until it is countersigned or sent back."""
+    if facts.proposed_by is not None:
+        return Refusal(f"the decision {facts.proposed_by} proposed on {facts.reference} waits for countersignature: "
+                       "the ratings stand until it is countersigned or sent back")
+    return None
+
+
+def lead_proposes(action: Action, facts: ProposalFacts, actor: Actor, item: Item | None) -> Refusal | None:
+    """Only the lead reviewer, who took the proposal into review, proposes its decision."""
+    if facts.lead is not None and actor.username != facts.lead:
+        return Refusal(f"{facts.lead} leads the review of {facts.reference}: only the lead proposes the decision "
+                       "(any panel member may rate a domain, and a second reviewer countersigns)", forbidden=True,
+                       waiting=f"{facts.lead} leads the review and proposes the decision.")
+    return None
+
+
+def nothing_proposed_yet(action: Action, facts: ProposalFacts, actor: Actor, item: Item | None) -> Refusal | None:
+    """One proposed decision waits at a time."""
+    if facts.proposed_by is not None:
+        return Refusal(f"a decision {facts.proposed_by} proposed on {facts.reference} already waits for "
+                       "countersignature")
+    return None
+
+
+def decision_proposed(action: Action, facts: ProposalFacts, actor: Actor, item: Item | None) -> Refusal | None:
+    """A decision is countersigned or sent back only once the lead has proposed it."""
+    if facts.proposed_by is None:
+        return Refusal(f"no proposed decision on {facts.reference} waits for countersignature")
+    return None
+
+
+def own_proposal_not_countersigned(action: Action, facts: ProposalFacts, actor: Actor,
+                                   item: Item | None) -> Refusal | None:
+    """A second reviewer countersigns or sends back: never the proposer, nor the lead."""
+    me = actor.username
+    if me in (facts.proposed_by, facts.lead):
+        return Refusal(f"{me} proposed the decision on {facts.reference}: a second reviewer must "
+                       f"{'countersign it' if action is Action.COUNTERSIGN else 'send it back'}", forbidden=True,
+                       waiting=_countersigner_wanted(facts))
+    return None
+
+
+def other_body_countersigns(action: Action, facts: ProposalFacts, actor: Actor, item: Item | None) -> Refusal | None:
+    """At the checkpoints the policy names (countersign_other_body), the second reviewer is of the other body."""
+    if facts.other_body_needed and (actor.body is None or actor.body == facts.proposer_body):
+        mine = actor.body.label if actor.body else "no body recorded"
+        return Refusal(f"at checkpoint {facts.checkpoint} the second reviewer must be from {_other_body(facts)} "
+                       f"(policy countersign_other_body); {actor.username} is {mine}", forbidden=True,
+                       waiting=_countersigner_wanted(facts))
+    return None
+
+
+def no_open_query(action: Action, facts: ProposalFacts, actor: Actor, item: Item | None) -> Refusal | None:
+    """An open query stops the decision being proposed or countersigned (docs/workflow.md, "The review panel")."""
+    if not facts.open_queries:
         return None
-    if me not in facts.declared:
-        return Refusal(f"declare your interests in {ref} first (none, or a conflict): a reviewer declares before "
-                       f"they {TABLE[action].may.replace(' a proposal', ' it')}")
-    if action is Action.RATE and facts.proposed_by is not None:
-        return Refusal(f"the decision {facts.proposed_by} proposed on {ref} waits for countersignature: the ratings "
-                       "stand until it is countersigned or sent back")
-    if action is Action.DECIDE:
-        if facts.lead is not None and me != facts.lead:
-            return Refusal(f"{facts.lead} leads the review of {ref}: only the lead proposes the decision (any panel "
-                           "member may rate a domain, and a second reviewer countersigns)", forbidden=True)
-        if facts.proposed_by is not None:
-            return Refusal(f"a decision {facts.proposed_by} proposed on {ref} already waits for countersignature")
-    if action in SECOND_REVIEWER_ACTIONS:
-        if facts.proposed_by is None:
-            return Refusal(f"no proposed decision on {ref} waits for countersignature")
-        if me in (facts.proposed_by, facts.lead):
-            return Refusal(f"{me} proposed the decision on {ref}: a second reviewer must "
-                           f"{'countersign it' if action is Action.COUNTERSIGN else 'send it back'}", forbidden=True)
-        if facts.other_body_needed and (actor.body is None or actor.body == facts.proposer_body):
-            other = ("the other body" if facts.proposer_body is None
-                     else next(b for b in Body if b != facts.proposer_body).label)
-            mine = actor.body.label if actor.body else "no body recorded"
-            return Refusal(f"at checkpoint {facts.checkpoint} the second reviewer must be from {other} (policy "
-                           f"countersign_other_body); {me} is {mine}", forbidden=True)
-    return None
+    doing = "deciding" if action is Action.DECIDE else "countersigning"
+    them = "it" if len(facts.open_queries) == 1 else "them"
+    return Refusal(_open_queries_words(facts.open_queries) + f": resolve {them} before {doing}")
 
 
-def _acknowledge_refusal(facts: ProposalFacts, warning: WarningFacts | None) -> Refusal | None:
-    if facts.latest_version is None:
-        return Refusal(f"{facts.reference} has no version yet")
-    if warning is not None:
-        return Refusal(f"that {warning.rule_id} warning is already acknowledged") if warning.acknowledged else None
-    if facts.latest_warnings == 0:
-        return Refusal(f"version {facts.latest_version} of {facts.reference} has no warnings")
-    if facts.unanswered_warnings == 0:
-        return Refusal(f"every warning of version {facts.latest_version} is already acknowledged")
-    return None
+def _other_body(facts: ProposalFacts) -> str:
+    return ("the other body" if facts.proposer_body is None
+            else next(b for b in Body if b != facts.proposer_body).label)
+
+
+def _countersigner_wanted(facts: ProposalFacts) -> str:
+    who = f"a reviewer of {_other_body(facts)}" if facts.other_body_needed else "a second reviewer"
+    return f"Waiting for {who} to countersign the proposed decision or send it back."
+
+
+def _open_queries_words(ns: tuple[int, ...]) -> str:
+    return f"query {ns[0]} is still open" if len(ns) == 1 else f"queries {_numbers(ns)} are still open"
+
+
+PANEL = (conflict_bars, interests_declared)  # what a reviewer needs before taking part at all
+SECOND_REVIEWER = (*PANEL, decision_proposed, own_proposal_not_countersigned, other_body_countersigns)
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One row of the table: from which states, by whom, to which state (None: the state stays), and the guards
+    that must let it through, by name."""
+
+    action: Action
+    from_states: frozenset[State]
+    roles: frozenset[Role]
+    to_state: State | None
+    may: str  # "only reviewers may …": what the action is, in words
+    done: str  # "only a submitted proposal can be …"
+    owner_only: bool = False  # commissioners act only on their own organisation's proposals
+    guards: tuple[Guard, ...] = ()  # asked in order once role, organisation and state allow the action
+
+
+TABLE: dict[Action, Transition] = {t.action: t for t in (
+    Transition(Action.UPLOAD, PREPARING, OWNERS, None, "upload a version", "given a new version", owner_only=True),
+    Transition(Action.ACKNOWLEDGE, PREPARING, OWNERS, None, "answer a warning",
+               "given explanatory notes", owner_only=True, guards=(warning_unanswered,)),
+    Transition(Action.SUBMIT, PREPARING, OWNERS, State.SUBMITTED, "submit a proposal", "submitted",
+               owner_only=True, guards=(nothing_blocks_submission,)),
+    Transition(Action.WITHDRAW, NON_TERMINAL, OWNERS, State.WITHDRAWN, "withdraw a proposal", "withdrawn",
+               owner_only=True),
+    Transition(Action.ANSWER_CONDITION, ANY_STATE, OWNERS, None, "answer a condition", "answered",
+               owner_only=True, guards=(condition_open,)),
+    Transition(Action.COMMENT, ANY_STATE, EVERYONE, None, "comment", "commented on", owner_only=True),
+    Transition(Action.TAKE, frozenset({State.SUBMITTED}), REVIEWERS, State.IN_REVIEW,
+               "take a proposal into review", "taken into review", guards=PANEL),
+    Transition(Action.RETURN, frozenset({State.SUBMITTED}), REVIEWERS, State.RETURNED,
+               "return a submission without a decision", "returned without a decision"),
+    Transition(Action.DECIDE, frozenset({State.IN_REVIEW}), REVIEWERS, None,  # proposed: the state stays
+               "propose a checkpoint decision", "decided",
+               guards=(*PANEL, lead_proposes, nothing_proposed_yet, no_open_query)),
+    Transition(Action.DISCHARGE_CONDITION, ANY_STATE, REVIEWERS, None, "discharge a condition", "discharged",
+               guards=(condition_open,)),
+    Transition(Action.CARRY_FORWARD_CONDITION, ANY_STATE, REVIEWERS, None, "carry a condition forward",
+               "carried forward", guards=(condition_open,)),
+    # the checkpoint calendar: the commissioner proposes when each checkpoint will be submitted, a reviewer agrees
+    Transition(Action.PLAN_SUBMISSION, NON_TERMINAL, OWNERS, None, "plan a submission date", "given planned dates",
+               owner_only=True),
+    Transition(Action.AGREE_PLAN, NON_TERMINAL, REVIEWERS, None, "agree a planned submission date",
+               "given agreed dates", guards=(plan_waits_for_agreement,)),
+    # queries and waivers: a query lives while the panel reviews; a waiver is asked for while the commissioner
+    # prepares the version (its errors are what block), and answered whenever the proposal is still open
+    Transition(Action.RAISE_QUERY, frozenset({State.IN_REVIEW}), REVIEWERS, None, "raise a query", "queried"),
+    Transition(Action.ANSWER_QUERY, frozenset({State.IN_REVIEW}), OWNERS, None, "answer a query",
+               "given answers to queries", owner_only=True, guards=(query_in_turn,)),
+    Transition(Action.FOLLOW_UP_QUERY, frozenset({State.IN_REVIEW}), REVIEWERS, None, "follow up a query",
+               "given follow-ups to queries", guards=(query_in_turn,)),
+    Transition(Action.RESOLVE_QUERY, frozenset({State.IN_REVIEW}), REVIEWERS, None, "resolve a query",
+               "given resolutions of queries", guards=(query_in_turn,)),
+    Transition(Action.REQUEST_WAIVER, PREPARING, OWNERS, None, "ask for a waiver", "given waiver requests",
+               owner_only=True, guards=(error_waivable,)),
+    Transition(Action.GRANT_WAIVER, NON_TERMINAL, REVIEWERS, None, "grant a waiver", "granted waivers",
+               guards=(waiver_requested,)),
+    Transition(Action.REFUSE_WAIVER, NON_TERMINAL, REVIEWERS, None, "refuse a waiver", "refused waivers",
+               guards=(waiver_requested,)),
+    # The review panel: a declaration of interests before taking, rating, proposing or countersigning; a proposed
+    # decision takes effect only at a second reviewer's countersignature (the outcome decides: outcome_effect).
+    Transition(Action.DECLARE, WAITING_FOR_REVIEW, REVIEWERS, None, "declare interests in a proposal",
+               "declared on", guards=(conflict_stands,)),
+    Transition(Action.RATE, frozenset({State.IN_REVIEW}), REVIEWERS, None, "rate an assurance domain", "rated",
+               guards=(*PANEL, ratings_stand_while_proposed)),
+    Transition(Action.COUNTERSIGN, frozenset({State.IN_REVIEW}), REVIEWERS, None,
+               "countersign a checkpoint decision", "countersigned", guards=(*SECOND_REVIEWER, no_open_query)),
+    Transition(Action.SEND_BACK, frozenset({State.IN_REVIEW}), REVIEWERS, None,
+               "send a proposed decision back", "sent back", guards=SECOND_REVIEWER),
+    # evidence documents are attached while the commissioner prepares the submission they support
+    Transition(Action.ATTACH_EVIDENCE, PREPARING, OWNERS, None, "attach an evidence document",
+               "given evidence documents", owner_only=True,
+               guards=(evidence_not_for_a_later_checkpoint,)),
+)}
 
 
 def _describe(states: frozenset[State]) -> str:
@@ -772,7 +896,9 @@ def allowed_actions(facts: ProposalFacts, actor: Actor) -> list[ActionOption]:
     Actions the actor's role or organisation can never take, and actions the
     proposal's state rules out, are left out; an action the state admits but
     something else blocks (errors, unanswered warnings, an open condition) is
-    listed as not allowed, with its reason, so a page shows it disabled.
+    listed as not allowed, with its reason, so a page shows it disabled.  One
+    a guard says is not this person's to do here (the lead's countersignature
+    of their own proposal) is listed as not theirs, with whom it waits for.
     """
     out = []
     for action, t in TABLE.items():
@@ -781,7 +907,11 @@ def allowed_actions(facts: ProposalFacts, actor: Actor) -> list[ActionOption]:
         if t.owner_only and actor.role is Role.COMMISSIONER and not actor.owns:
             continue
         r = refusal(action, facts, actor)
-        out.append(ActionOption(action, r is None, None if r is None else r.reason))
+        theirs = r is not None and r.forbidden
+        label = (CONFLICT_ARISEN if action is Action.DECLARE and actor.username in facts.declared
+                 else action.label)
+        out.append(ActionOption(action, r is None, None if r is None else r.reason, yours=not theirs,
+                                waiting=r.waiting if theirs else None, label=label))
     return out
 
 
@@ -897,7 +1027,8 @@ def _panel_step(facts: ProposalFacts, actor: Actor) -> str:
     if facts.proposed_by is not None:
         if me in (facts.proposed_by, facts.lead):
             return f"Your proposed decision waits for {second}."
-        if panel_refusal(Action.COUNTERSIGN, facts, actor) is None:
+        # the panel's guards of a countersignature (an open query is the banner's first part, above)
+        if not any(guard(Action.COUNTERSIGN, facts, actor, None) for guard in SECOND_REVIEWER):
             return f"{facts.proposed_by} proposed a decision: countersign it, or send it back with a note."
         if me not in facts.declared:
             return f"{facts.proposed_by} proposed a decision: declare your interests to countersign it."

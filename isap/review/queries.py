@@ -223,7 +223,8 @@ class Queries(UnitOfWork):
             out["name"] = proposal_name(org.code, p.reference) if shared else p.reference
             # what the state machine says, so a page renders it and decides nothing
             out["next_step"] = lifecycle.next_step(facts, who)
-            out["actions"] = [{"action": o.action.value, "allowed": o.allowed, "reason": o.reason}
+            out["actions"] = [{"action": o.action.value, "allowed": o.allowed, "reason": o.reason, "yours": o.yours,
+                               "waiting": o.waiting, "label": o.label}
                               for o in lifecycle.allowed_actions(facts, who)]
             out["versions"] = [{
                 "number": v.number, "sha256": v.sha256, "filename": v.filename, "size": v.size,
