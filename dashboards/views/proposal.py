@@ -312,7 +312,7 @@ def queries_tab(svc: Service, user: dict, d: dict) -> None:
                 if st.form_submit_button("Send answer", **offer.disabled(Action.ANSWER_QUERY)):
                     new = attachments()
                     if isinstance(new, str) and new:
-                        st.error(new)
+                        st.error(md(new))
                     else:
                         act(svc.answer_query, user["username"], ref, q["id"], text, documents=named,
                             attachments=new or [], success="Answer sent.")
