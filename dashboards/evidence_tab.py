@@ -58,7 +58,8 @@ def evidence_tab(svc: Service, user: dict, d: dict) -> None:
                     st.error("Nothing was attached: choose the document first.")
                 else:
                     act(svc.attach_evidence, user["username"], ref, upload.name, upload.getvalue(), kind.value,
-                        title, reference, checkpoint=checkpoint, success=f"Attached “{plain(reference)}”.")
+                        title, reference, checkpoint=checkpoint, success=f"Attached “{plain(reference)}”.",
+                        clear=("evidence-title", "evidence-reference"))  # attached, the boxes are for the next one
         offer.explain(Action.ATTACH_EVIDENCE)
 
 

@@ -198,3 +198,29 @@ def test_a_version_with_answered_warnings_is_ready_but_not_called_clean():
     assert said.startswith("Ready to submit: version 2") and "clean" not in said, said
     clean = ProposalFacts("ISAP-2026-014", State.DRAFT, 1, latest_version=2, latest_checkpoint=1)
     assert next_step(clean, alice) == "Ready to submit: version 2 is clean for checkpoint 1."
+
+
+def test_a_version_whose_errors_are_waived_is_ready_but_not_called_clean():
+    from isap.review.lifecycle import Actor, ProposalFacts, Role, State, next_step
+
+    alice = Actor("alice", Role.COMMISSIONER, owns=True)
+    waived = ProposalFacts("ISAP-2026-014", State.DRAFT, 2, latest_version=3, latest_checkpoint=2,
+                           latest_errors=1, waived_errors=1)
+    assert next_step(waived, alice) == \
+        "Ready to submit: version 3 has no error finding left to fix (1 waived) for checkpoint 2."
+    both = ProposalFacts("ISAP-2026-014", State.DRAFT, 2, latest_version=3, latest_checkpoint=2,
+                         latest_errors=2, waived_errors=2, latest_warnings=1)
+    assert next_step(both, alice) == ("Ready to submit: version 3 has no error finding left to fix (2 waived), "
+                                      "and its warnings are answered, for checkpoint 2.")
+
+
+# ---------------------------------------------------------------------------- a query sent leaves empty boxes
+def test_a_query_raised_leaves_empty_boxes_so_it_is_not_raised_twice(demo_env):
+    at = linked(signed_in("rita", "rita-demo"), ref="ISAP-2026-021", tab="Queries")
+    at.radio(key="query-subject").set_value("cell")
+    at.text_input(key="query-place").input("Cover B19")
+    at.text_area(key="query-text").input("Which paper went to the board that approved this?")
+    button(at, "Raise query").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert (at.text_area(key="query-text").value, at.text_input(key="query-place").value) == ("", "")

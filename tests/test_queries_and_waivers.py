@@ -270,6 +270,25 @@ def test_every_waiver_guard_refuses_and_changes_nothing(service, tmp_path):
     assert service.request_waiver("alice", REF, error["id"], "The board's paper explains it.") == 2
 
 
+def test_a_waiver_request_waiting_is_the_reviewers_next_step_not_a_fix(service, tmp_path):
+    """Asked for, a waiver waits for a reviewer: the commissioner is not told to fix what they asked to waive."""
+    service.upload("alice", "v1.xlsx", book(tmp_path, errors=True))
+    errors = [f for f in service.show("alice", REF)["findings"] if f["severity"] == "error"]
+    for f in errors:
+        service.request_waiver("alice", REF, f["id"], "A phased start: the value is sound.")
+    numbers = [str(n) for n in range(1, len(errors) + 1)]
+    asked = f"waiver {numbers[0]}" if len(numbers) == 1 else f"waivers {', '.join(numbers[:-1])} and {numbers[-1]}"
+    assert service.show("alice", REF)["next_step"] == (
+        f"Before it can be submitted for checkpoint 1: a reviewer must grant or refuse {asked}.")
+    assert service.show("rita", REF)["next_step"] == (
+        f"Before it can be submitted for checkpoint 1: you must grant or refuse {asked}.")
+    with pytest.raises(Refused) as refused:
+        service.submit("alice", REF)
+    assert str(refused.value) == f"{asked} {'is' if len(numbers) == 1 else 'are'} waiting for a reviewer's answer"
+    with pytest.raises(Refused, match=f"no error finding that can be waived: {asked} (is|are) waiting for a reviewer"):
+        service.request_waiver("alice", REF, errors[0]["id"], "Again.")
+
+
 def test_a_warning_is_not_waived(service, tmp_path):
     p = clean(1, "Partially integrated", "NHS trust", REF)
     p["Partners"] = [x for x in p["Partners"] if x["partner_type"] != "Voluntary sector"]  # REL011

@@ -352,7 +352,8 @@ def queries_tab(svc: Service, user: dict, d: dict) -> None:
                 else:
                     act(svc.raise_query, user["username"], ref, text,
                         finding_id=finding if subject == "finding" else None,
-                        place=place if subject == "cell" else None, due_date=due, success="Query raised.")
+                        place=place if subject == "cell" else None, due_date=due, success="Query raised.",
+                        clear=("query-text", "query-place"))  # a query sent leaves empty boxes, not a second one
 
 
 def withdraw_form(svc: Service, user: dict, d: dict, offer: Offer) -> None:

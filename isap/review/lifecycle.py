@@ -298,6 +298,8 @@ class ProposalFacts:
     waived_errors: int = 0  # error findings of the latest version a granted waiver covers at this checkpoint
     waivable_errors: int = 0  # error findings of the latest version a commissioner may still ask to waive
     requested_waivers: tuple[int, ...] = ()  # waiver requests no reviewer has answered yet
+    # the requests among them that name an error finding of the latest version: the reviewers' turn, not a fix
+    errors_awaiting_waiver: tuple[int, ...] = ()
     # the review panel, for the review of the current checkpoint
     lead: str | None = None  # who took it into review
     proposed_by: str | None = None  # whose proposed decision waits for countersignature, if one does
@@ -441,6 +443,10 @@ def _numbers(ns: tuple[int, ...]) -> str:
     return _listed([str(n) for n in ns])
 
 
+def _waivers(ns: tuple[int, ...]) -> str:
+    return f"waiver {ns[0]}" if len(ns) == 1 else f"waivers {_numbers(ns)}"
+
+
 def role_refusal(action: Action, actor: Actor) -> Refusal | None:
     """Whether the actor's role may ever do the action (no proposal needed: an upload may create one)."""
     t = TABLE[action]
@@ -559,8 +565,11 @@ def error_waivable(action: Action, facts: ProposalFacts, actor: Actor, item: Ite
     if facts.latest_version is None:
         return Refusal(f"{facts.reference} has no version yet")
     if facts.waivable_errors == 0:
+        waiting = facts.errors_awaiting_waiver
+        still = (f": {_waivers(waiting)} {'is' if len(waiting) == 1 else 'are'} waiting for a reviewer's answer"
+                 if waiting else "")
         return Refusal(f"version {facts.latest_version} of {facts.reference} has no error finding that can be "
-                       "waived")
+                       f"waived{still}")
     if finding is not None:
         if finding.severity != "error":
             return Refusal(f"only an error finding can be waived; that {finding.rule_id} finding is a "
@@ -789,12 +798,20 @@ def submit_blockers(facts: ProposalFacts) -> list[Blocker]:
         text = checkpoint_mismatch(facts.reference, v, facts.latest_checkpoint, cp)
         out.append(Blocker(commissioner, text, f"upload a version for checkpoint {cp} ({text})"))
     else:
-        if facts.blocking_errors:
-            n = _plural(facts.blocking_errors, "error finding")
-            them = "it" if facts.blocking_errors == 1 else "them"
+        asked = facts.errors_awaiting_waiver
+        to_fix = facts.blocking_errors - len(asked)
+        if to_fix > 0:
+            n = _plural(to_fix, "error finding")
+            them = "it" if to_fix == 1 else "them"
             waived = f" (and {facts.waived_errors} waived)" if facts.waived_errors else ""
-            out.append(Blocker(commissioner, f"version {v} has {n}{waived}: fix {them} and upload a new version",
-                               f"fix the {n} of version {v} and upload a new version"))
+            unasked = " not asked to be waived" if asked else ""
+            out.append(Blocker(commissioner, f"version {v} has {n}{unasked}{waived}: fix {them} and upload a new "
+                                             "version",
+                               f"fix the {n} of version {v}{unasked} and upload a new version"))
+        if asked:
+            which = _waivers(asked)
+            out.append(Blocker(reviewer, f"{which} {'is' if len(asked) == 1 else 'are'} waiting for a reviewer's "
+                                         "answer", f"grant or refuse {which}"))
         if facts.unanswered_warnings:
             n = _plural(facts.unanswered_warnings, "warning")
             each = "it" if facts.unanswered_warnings == 1 else "each one"
@@ -927,9 +944,14 @@ def next_step(facts: ProposalFacts, actor: Actor) -> str:
     if facts.state in PREPARING:
         blockers = submit_blockers(facts)
         if not blockers:
-            # "clean" only when nothing at all was found; answered warnings are not blockers, but they are there
-            state_of = ("is clean" if not facts.latest_warnings
-                        else "has no errors, and its warnings are answered")
+            # "clean" only when nothing at all was found; answered warnings and waived errors are not blockers, but
+            # they are there
+            if facts.waived_errors:
+                state_of = f"has no error finding left to fix ({facts.waived_errors} waived)" + (
+                    ", and its warnings are answered," if facts.latest_warnings else "")
+            else:
+                state_of = ("is clean" if not facts.latest_warnings
+                            else "has no errors, and its warnings are answered")
             if actor.role in OWNERS:
                 return f"Ready to submit: version {facts.latest_version} {state_of} for checkpoint {cp}."
             return f"Waiting for the commissioner to submit version {facts.latest_version} for checkpoint {cp}."

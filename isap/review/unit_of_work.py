@@ -259,10 +259,12 @@ class UnitOfWork:
         # queries and waivers are numbered within their proposal too
         queries = list(enumerate(s.exec(select(Query.status).where(Query.proposal_id == p.id).order_by(Query.id)),
                                  start=1))
-        requested = tuple(n for n, w in enumerate(s.exec(select(Waiver.status).where(Waiver.proposal_id == p.id)
-                                                         .order_by(Waiver.id)), start=1)
-                          if w == WaiverStatus.REQUESTED)
+        numbered = {w_id: n for n, w_id in enumerate(s.exec(select(Waiver.id).where(Waiver.proposal_id == p.id)
+                                                                 .order_by(Waiver.id)), start=1)}
+        requested = tuple(numbered[w_id] for w_id in s.exec(select(Waiver.id).where(
+            Waiver.proposal_id == p.id, Waiver.status == WaiverStatus.REQUESTED).order_by(Waiver.id)))
         waived = waivable = 0
+        awaiting: set[int] = set()  # the requests that name an error of the latest version
         if latest is not None and latest.errors:
             waivers = self._waivers_at(s, p, p.checkpoint)
             for f in s.exec(select(FindingRecord).where(FindingRecord.version_id == latest.id,
@@ -270,6 +272,8 @@ class UnitOfWork:
                 w = waivers.get(finding_fingerprint(f))
                 waived += w is not None and w.status == WaiverStatus.GRANTED
                 waivable += w is None and f.rule_id not in lifecycle.NEVER_WAIVED
+                if w is not None and w.status == WaiverStatus.REQUESTED:
+                    awaiting.add(numbered[w.id])
         review = self._open_review(s, p)
         pending = self._pending(s, review)
         lead = s.get(User, review.reviewer_id) if review is not None else None
@@ -285,6 +289,7 @@ class UnitOfWork:
             queries_awaiting_answer=tuple(n for n, st in queries if st == QueryStatus.AWAITING_ANSWER),
             queries_answered=tuple(n for n, st in queries if st == QueryStatus.ANSWERED),
             waived_errors=waived, waivable_errors=waivable, requested_waivers=requested,
+            errors_awaiting_waiver=tuple(sorted(awaiting)),
             lead=lead.username if lead else None, proposed_by=proposer.username if proposer else None,
             proposer_body=self._actor(proposer).body if proposer else None,
             other_body_needed=p.checkpoint in self.policy.countersign_other_body,
