@@ -55,8 +55,38 @@ def guarded(page):
     return run
 
 
+# Streamlit has no way to move the keyboard's focus (streamlit/streamlit#3899), and after a run the browser leaves
+# it on the page's body: this script moves it to the message drawn just before it (an alert: the result of an
+# action, or a form's error summary), so the keyboard and a screen reader start from what happened.  It carries
+# nothing but a run number, new each time, so that Streamlit draws it afresh and the browser runs it again.
+FOCUS_SCRIPT = """<script data-focus-message="{run}">
+(() => {{
+  const here = document.currentScript && document.currentScript.closest('[data-testid="stElementContainer"]');
+  let before = here && here.previousElementSibling;
+  const alert = '[data-testid="stAlertContainer"]';  // role "alert" for errors and warnings, "status" for the rest
+  while (before && !before.querySelector(alert)) before = before.previousElementSibling;
+  const message = before && before.querySelector(alert);
+  if (message) {{ message.setAttribute('tabindex', '-1'); message.focus(); }}
+}})();
+</script>"""
+FOCUS_RUNS = "focus_message_runs"
+
+
+def focus_message() -> None:
+    """Move the keyboard's focus to the message just drawn before this call (see FOCUS_SCRIPT)."""
+    run = st.session_state.get(FOCUS_RUNS, 0) + 1
+    st.session_state[FOCUS_RUNS] = run
+    st.html(FOCUS_SCRIPT.format(run=int(run)), unsafe_allow_javascript=True)
+
+
+def result_message(text: str) -> None:
+    """What an action did, at the top of the page it returned to, with the keyboard's focus on it."""
+    st.success(md(text))
+    focus_message()
+
+
 def kind_error(exc: Exception) -> None:
-    """Refused actions in plain, kind words."""
+    """Refused actions in plain, kind words, with the keyboard's focus on them."""
     from isap.review.service import Conflict
 
     if isinstance(exc, Conflict):
@@ -64,20 +94,22 @@ def kind_error(exc: Exception) -> None:
                    "The page has the latest now; please check and try again.")
     else:
         st.error(fmt("That could not be done: {}", exc))
+    focus_message()
 
 
 CLEAR = "clear_after_success"  # the text boxes to empty on the next run, once what they held was sent
 
 
-def act(fn, *args, success: str, clear: tuple[str, ...] = (), **kwargs) -> bool:
+def act(fn, *args, success: str | Callable[[object], str], clear: tuple[str, ...] = (), **kwargs) -> bool:
     """Do a workflow action through the service; on success say so and empty the `clear` text boxes (what they
-    held was sent); on a refusal say why, and keep what was typed."""
+    held was sent); on a refusal say why, and keep what was typed.  `success` is the message, or makes it from
+    what the service returned (how many sessions ended, say)."""
     try:
-        fn(*args, **kwargs)
+        done = fn(*args, **kwargs)
     except (WorkflowError, StoreError) as exc:
         kind_error(exc)
         return False
-    st.session_state["flash"] = success
+    st.session_state["flash"] = success(done) if callable(success) else success
     st.session_state[CLEAR] = list(clear)
     st.rerun()
     return True
