@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import uuid
 from typing import Callable
 
@@ -31,6 +32,11 @@ WRAPPING_ROW = 76
 # Streamlit's own height for a table is ten rows of its default 35 px: about four and a half rows of
 # WRAPPING_ROW.  Ours show up to ten whole rows (the header is one default row high; 3 px of borders).
 SHOWN_ROWS, HEADER_ROW, TABLE_BORDERS = 10, 35, 3
+# A finding is read whole: its column ("large", 400 px) ends inside the table at 1280 px (labels.PIXELS keeps the
+# columns before it narrow), and its rows are as tall as the longest finding needs, up to MOST_LINES lines.  About
+# 50 characters go on a line of that column once words wrap early; a line is 20 px, and a row has 16 px of padding
+# (three lines: WRAPPING_ROW).
+LINE_CHARACTERS, LINE_HEIGHT, ROW_PADDING, MOST_LINES = 50, 20, 16, 10
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 MIB = 1024 * 1024
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -153,7 +159,7 @@ def findings_view(findings: list[dict], key: str) -> None:
             # a commissioner's note beside the finding it answers, not beyond the source at the table's far end
             shown, config = labels.table(ordered, ["severity", "rule_id", "sheet", "cell", "message", "acknowledged",
                                                    "source", "waived"])
-            wrapping_table(shown, config, key=f"{key}-{domain}")
+            wrapping_table(shown, config, fit=labels.COLUMNS["message"], key=f"{key}-{domain}")
 
 
 SEVERITY_COLOURS = {"Errors": "#d5281b", "Warnings": "#ffb81c"}  # NHS red and warm yellow, with a legend
@@ -218,15 +224,24 @@ def open_proposal(ref: str, tab: str | None = None) -> None:
     st.switch_page("views/proposal.py", query_params=params)
 
 
-def table_height(rows: int) -> int:
+def table_height(rows: int, row_height: int = WRAPPING_ROW) -> int:
     """The height in pixels of a table of `rows` wrapping rows: all of them, up to SHOWN_ROWS, then it scrolls."""
-    return HEADER_ROW + max(1, min(rows, SHOWN_ROWS)) * WRAPPING_ROW + TABLE_BORDERS
+    return HEADER_ROW + max(1, min(rows, SHOWN_ROWS)) * row_height + TABLE_BORDERS
 
 
-def wrapping_table(shown: pd.DataFrame, config: dict, **kwargs):
-    """A table of labelled columns whose rows wrap long text, as tall as up to ten of those rows."""
-    return st.dataframe(shown, hide_index=True, width="stretch", column_config=config, row_height=WRAPPING_ROW,
-                        height=table_height(len(shown)), **kwargs)
+def row_height(texts) -> int:
+    """The height of a row that shows the longest of `texts` whole (see LINE_CHARACTERS), never less than
+    WRAPPING_ROW."""
+    lines = max((math.ceil(len(str(text)) / LINE_CHARACTERS) for text in texts), default=1)
+    return max(3, min(lines, MOST_LINES)) * LINE_HEIGHT + ROW_PADDING
+
+
+def wrapping_table(shown: pd.DataFrame, config: dict, fit: str | None = None, **kwargs):
+    """A table of labelled columns whose rows wrap long text, as tall as up to ten of those rows; with `fit`, the
+    rows are as tall as that column's longest text needs."""
+    height = row_height(shown[fit]) if fit in shown else WRAPPING_ROW
+    return st.dataframe(shown, hide_index=True, width="stretch", column_config=config, row_height=height,
+                        height=table_height(len(shown), height), **kwargs)
 
 
 def row_opens_caption() -> None:

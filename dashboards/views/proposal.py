@@ -394,7 +394,7 @@ def versions_tab(svc: Service, user: dict, d: dict) -> None:
                     st.caption(md(label.capitalize()))
                     shown, config = labels.table(pd.DataFrame(diff[label]),
                                                  ["rule_id", "severity", "sheet", "cell", "message"])
-                    wrapping_table(shown, config)
+                    wrapping_table(shown, config, fit=labels.COLUMNS["message"])
         # keyed by proposal and latest version, so a choice made elsewhere never outlives a new version
         number = st.selectbox("Download version", numbers, index=len(numbers) - 1,
                               key=f"dl-version-{ref}-{numbers[-1]}")
