@@ -15,7 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboards import session
-from dashboards.render import fmt, plain
+from dashboards.render import fmt, md, plain
 from dashboards.resources import service
 from dashboards.widgets import act, focus_message, guarded
 from isap.review import wording
@@ -73,15 +73,15 @@ def access(svc, me: str, rows: list[dict]) -> None:
     first, second = st.columns(2)
     with first:
         if row["state"] == "disabled":
-            confirmed("Enable", "users_enable", "enabled",
-                      fmt("Enabling {} lets them sign in again; sessions that ended stay ended.", picked),
-                      fmt("I understand that {} may sign in again", picked),
+            confirmed(picked, "Enable", "users_enable", "enabled",
+                      "Enabling {} lets them sign in again; sessions that ended stay ended.",
+                      "I understand that {} may sign in again",
                       lambda: act(svc.enable_user, picked, actor=me, success=f"{plain(picked)} may sign in again."))
         else:
-            confirmed("Disable", "users_disable", "disabled",
-                      fmt("Disabling {} stops them signing in anywhere, and ends each of their open sessions: they "
-                          "are signed out at their next action.", picked),
-                      fmt("I understand that {} is signed out at their next action", picked),
+            confirmed(picked, "Disable", "users_disable", "disabled",
+                      "Disabling {} stops them signing in anywhere, and ends each of their open sessions: they are "
+                      "signed out at their next action.",
+                      "I understand that {} is signed out at their next action",
                       lambda: act(svc.disable_user, picked, actor=me,
                                   success=lambda ended: f"{plain(picked)} is disabled; {sessions_ended(ended)}."))
     if second.button("End sessions", key="users_end_sessions"):
@@ -113,13 +113,14 @@ def access(svc, me: str, rows: list[dict]) -> None:
                    success=f"{plain(picked)} has a new password; their other sessions ended.")
 
 
-def confirmed(verb: str, key: str, done: str, what: str, understood: str, then) -> None:
-    """An action on an account that asks first, as withdrawing a proposal does: what it does, a box to tick, and
-    the button; nothing is `done` until the box is ticked."""
+def confirmed(picked: str, verb: str, key: str, done: str, what: str, understood: str, then) -> None:
+    """An action on the account `picked` that asks first, as withdrawing a proposal does: what it does, a box to
+    tick, and the button; nothing is `done` until the box is ticked.  `what` and `understood` are the product's
+    own words, with `{}` where the account's name goes."""
     with st.form(key):
-        st.markdown(what)
-        sure = st.checkbox(understood, key=f"{key}_sure")
-        if st.form_submit_button(verb):
+        st.markdown(fmt(what, picked))
+        sure = st.checkbox(fmt(understood, picked), key=f"{key}_sure")
+        if st.form_submit_button(md(verb)):
             if sure:
                 then()
             else:
