@@ -259,3 +259,27 @@ def test_ending_the_sessions_of_someone_with_none_open_says_so(demo_env):
     button(at, "End sessions").click()
     at.run()
     assert successes(at) == ["1 session of nina ended."], successes(at)
+
+
+# ---------------------------------------------------------------------------- a finding read whole
+def test_a_long_finding_gets_rows_tall_enough_to_read_it_whole():
+    """A row of the findings table shows three lines; a finding longer than that makes every row of its table as
+    tall as it needs (the width is checked in Chromium, tests/test_dashboard_journeys_e2e.py)."""
+    from streamlit.testing.v1 import AppTest
+
+    from dashboards.widgets import LINE_HEIGHT, WRAPPING_ROW
+
+    def page():
+        from dashboards.widgets import findings_view
+
+        def finding(domain: str, words: int) -> dict:
+            return {"severity": "error", "rule_id": "CAP010", "sheet": "Cover", "cell": "B18", "row": 18,
+                    "domain": domain, "message": " ".join(["contract"] * words)}
+
+        findings_view([finding("capitalisation", 10), finding("governance", 10), finding("governance", 60)], key="f")
+
+    at = AppTest.from_function(page).run()
+    assert not at.exception, at.exception
+    heights = {e.proto.row_height for e in at.dataframe}
+    # 60 words of 9 characters: 540 characters, eleven lines of about 50, shown as ten (then it scrolls)
+    assert min(heights) == WRAPPING_ROW and max(heights) >= 10 * LINE_HEIGHT, heights
