@@ -105,15 +105,18 @@ def test_the_queue_reads_its_states_in_full_and_its_table_starts_above_the_fold(
         page = browser.new_page(viewport=LAPTOP, locale="en-GB")
         sign_in(page, server, "rita", "rita-demo")
         settle(page)
-        # each chosen state's chip ends inside the box ("In review", never "In re…")
-        chips = page.evaluate("""() => { const box = document.querySelector(
+        # each chosen state's chip ends inside the box ("In review", never "In re…"), and the field to type in
+        # beside them is a target of 24 px at least (WCAG 2.2, 2.5.8)
+        chips, typing = page.evaluate("""() => { const box = document.querySelector(
                 '.react-aria-ComboBox [data-testid="stMultiSelectTagsContainer"]');
             const edge = box.getBoundingClientRect().right;
-            return [...box.querySelectorAll('[data-tag]')].map(t => [t.innerText.trim(),
-                t.getBoundingClientRect().right <= edge + 0.5]); }""")
+            return [[...box.querySelectorAll('[data-tag]')].map(t => [t.innerText.trim(),
+                t.getBoundingClientRect().right <= edge + 0.5]),
+                box.querySelector('input[role="combobox"]').getBoundingClientRect().width]; }""")
         table = page.locator('[data-testid="stDataFrame"]').first.bounding_box()
         browser.close()
     assert chips == [["Submitted", True], ["In review", True]], chips
+    assert typing >= 24, typing
     # the table's heading and its first row are on the first screen
     assert table["y"] + HEADER_ROW + WRAPPING_ROW <= LAPTOP["height"], table
 

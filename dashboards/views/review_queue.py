@@ -39,9 +39,10 @@ def review_queue_page() -> None:
     c[5].metric("Assured", int((frame["state"] == State.ASSURED).sum()))
     countersign_list(frame)
     # By default the work waiting: what waits to be taken and what is in review; other states are a choice away.
-    # The state box is the widest, so that both of those states read in full ("In review", not "In re…"); the
-    # charts follow the table, which starts above the fold at 1280 × 800.
-    f1, f2, f3, f4 = st.columns([3, 2, 2, 2])
+    # The state box is the widest, so that both of those states read in full ("In review", not "In re…") with room
+    # left to type in it (24 px at least, WCAG's target size); the charts follow the table, which starts above the
+    # fold at 1280 × 800.
+    f1, f2, f3, f4 = st.columns([2, 1, 1, 1])
     present = [s for s in State if s in set(frame["state"])]
     states = f1.multiselect("State", present, default=[s for s in WAITING if s in present], key="f_state",
                             format_func=labels.code, placeholder="Every state")
