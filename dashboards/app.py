@@ -27,9 +27,9 @@ from dashboards.navigation import (  # noqa: E402
     offered,
     unknown_address,
 )
-from dashboards.render import fmt, md  # noqa: E402
+from dashboards.render import fmt  # noqa: E402
 from dashboards.views.sign_in import sign_in_page  # noqa: E402
-from dashboards.widgets import clear_sent_text, guarded  # noqa: E402
+from dashboards.widgets import clear_sent_text, guarded, result_message  # noqa: E402
 from isap.policy import PolicyError  # noqa: E402
 from isap.review.service import StoreError  # noqa: E402
 from isap.workbook.isolation import warm_up  # noqa: E402
@@ -38,7 +38,9 @@ from isap.workbook.isolation import warm_up  # noqa: E402
 # links, switches and buttons and leave a pale grey background (about 1.1:1 against the page), which nobody can
 # follow.  A black ring 3 px wide, set off from the control, reads on white and on the sidebar's grey alike.
 # A choice box is ringed whole rather than the text field inside it, and a chart's toolbar, shown only under the
-# mouse, is shown while the keyboard is on one of its buttons.
+# mouse, is shown while the keyboard is on one of its buttons.  What a link or the focus scrolls to (the decision
+# form's parts, a message) stops below Streamlit's top bar (3.75rem), not under it; and the element that only holds
+# the script moving the focus (`widgets.focus_message`) takes no room.
 FOCUS_STYLE = """<style>
 *:focus-visible, [data-testid="stSidebarNavLink"]:focus, [role="switch"]:focus-visible,
 .react-aria-ComboBox [role="group"][data-focus-visible="true"] {
@@ -46,6 +48,8 @@ FOCUS_STYLE = """<style>
 }
 .react-aria-ComboBox [role="group"] [role="combobox"]:focus-visible { outline: none !important; }
 [data-testid="stElementToolbar"]:focus-within { opacity: 1 !important; }
+[id^="decision-"], [data-testid="stAlertContainer"] { scroll-margin-top: 5rem; }
+[data-testid="stElementContainer"]:has(script[data-focus-message]) { display: none; }
 </style>"""
 
 
@@ -94,8 +98,8 @@ def show_pages() -> None:
         return
     clear_sent_text()
     flash = st.session_state.pop("flash", None)
-    if flash:
-        st.toast(md(flash))
+    if flash:  # what the last action did, first on the page and focused (a toast would vanish with the focus)
+        result_message(flash)
     with st.sidebar:
         st.markdown(fmt("Signed in as **{}** ({})", user["username"], user["role"]))
         if st.button("Sign out"):

@@ -45,10 +45,10 @@ COLUMNS: dict[str, str] = {
     "slippage_working_days": "Slippage (working days)", "late": "Late",
 }
 WIDE = {"title", "message", "next step", "reason", "summary", "source", "acknowledged", "waived"}
-# wide enough for their text, no wider
+# wide enough for their text, no wider (a sheet's name among them, so that a finding ends inside its table)
 PIXELS = {"reference": 120, "rule_id": 80, "id": 80, "at": 140, "actor": 90, "action": 170, "change": 170,
           "from_state": 90, "to_state": 90, "working_days_in_state": 160, "overdue": 110, "state": 110,
-          "reviewer": 100}
+          "reviewer": 100, "sheet": 110}
 # the column that names each row stays in view while the table scrolls sideways: moving the keyboard's focus
 # along a row (Tab goes cell by cell) never hides which proposal the row is
 PINNED = {"reference", "name"}

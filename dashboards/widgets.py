@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import uuid
 from typing import Callable
 
@@ -31,6 +32,11 @@ WRAPPING_ROW = 76
 # Streamlit's own height for a table is ten rows of its default 35 px: about four and a half rows of
 # WRAPPING_ROW.  Ours show up to ten whole rows (the header is one default row high; 3 px of borders).
 SHOWN_ROWS, HEADER_ROW, TABLE_BORDERS = 10, 35, 3
+# A finding is read whole: its column ("large", 400 px) ends inside the table at 1280 px (labels.PIXELS keeps the
+# columns before it narrow), and its rows are as tall as the longest finding needs, up to MOST_LINES lines.  About
+# 50 characters go on a line of that column once words wrap early; a line is 20 px, and a row has 16 px of padding
+# (three lines: WRAPPING_ROW).
+LINE_CHARACTERS, LINE_HEIGHT, ROW_PADDING, MOST_LINES = 50, 20, 16, 10
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 MIB = 1024 * 1024
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -55,8 +61,38 @@ def guarded(page):
     return run
 
 
+# Streamlit has no way to move the keyboard's focus (streamlit/streamlit#3899), and after a run the browser leaves
+# it on the page's body: this script moves it to the message drawn just before it (an alert: the result of an
+# action, or a form's error summary), so the keyboard and a screen reader start from what happened.  It carries
+# nothing but a run number, new each time, so that Streamlit draws it afresh and the browser runs it again.
+FOCUS_SCRIPT = """<script data-focus-message="{run}">
+(() => {{
+  const here = document.currentScript && document.currentScript.closest('[data-testid="stElementContainer"]');
+  let before = here && here.previousElementSibling;
+  const alert = '[data-testid="stAlertContainer"]';  // role "alert" for errors and warnings, "status" for the rest
+  while (before && !before.querySelector(alert)) before = before.previousElementSibling;
+  const message = before && before.querySelector(alert);
+  if (message) {{ message.setAttribute('tabindex', '-1'); message.focus(); }}
+}})();
+</script>"""
+FOCUS_RUNS = "focus_message_runs"
+
+
+def focus_message() -> None:
+    """Move the keyboard's focus to the message just drawn before this call (see FOCUS_SCRIPT)."""
+    run = st.session_state.get(FOCUS_RUNS, 0) + 1
+    st.session_state[FOCUS_RUNS] = run
+    st.html(FOCUS_SCRIPT.format(run=int(run)), unsafe_allow_javascript=True)
+
+
+def result_message(text: str) -> None:
+    """What an action did, at the top of the page it returned to, with the keyboard's focus on it."""
+    st.success(md(text))
+    focus_message()
+
+
 def kind_error(exc: Exception) -> None:
-    """Refused actions in plain, kind words."""
+    """Refused actions in plain, kind words, with the keyboard's focus on them."""
     from isap.review.service import Conflict
 
     if isinstance(exc, Conflict):
@@ -64,20 +100,22 @@ def kind_error(exc: Exception) -> None:
                    "The page has the latest now; please check and try again.")
     else:
         st.error(fmt("That could not be done: {}", exc))
+    focus_message()
 
 
 CLEAR = "clear_after_success"  # the text boxes to empty on the next run, once what they held was sent
 
 
-def act(fn, *args, success: str, clear: tuple[str, ...] = (), **kwargs) -> bool:
+def act(fn, *args, success: str | Callable[[object], str], clear: tuple[str, ...] = (), **kwargs) -> bool:
     """Do a workflow action through the service; on success say so and empty the `clear` text boxes (what they
-    held was sent); on a refusal say why, and keep what was typed."""
+    held was sent); on a refusal say why, and keep what was typed.  `success` is the message, or makes it from
+    what the service returned (how many sessions ended, say)."""
     try:
-        fn(*args, **kwargs)
+        done = fn(*args, **kwargs)
     except (WorkflowError, StoreError) as exc:
         kind_error(exc)
         return False
-    st.session_state["flash"] = success
+    st.session_state["flash"] = success(done) if callable(success) else success
     st.session_state[CLEAR] = list(clear)
     st.rerun()
     return True
@@ -121,7 +159,7 @@ def findings_view(findings: list[dict], key: str) -> None:
             # a commissioner's note beside the finding it answers, not beyond the source at the table's far end
             shown, config = labels.table(ordered, ["severity", "rule_id", "sheet", "cell", "message", "acknowledged",
                                                    "source", "waived"])
-            wrapping_table(shown, config, key=f"{key}-{domain}")
+            wrapping_table(shown, config, fit=labels.COLUMNS["message"], key=f"{key}-{domain}")
 
 
 SEVERITY_COLOURS = {"Errors": "#d5281b", "Warnings": "#ffb81c"}  # NHS red and warm yellow, with a legend
@@ -201,15 +239,24 @@ def open_proposal(ref: str, tab: str | None = None) -> None:
     st.switch_page("views/proposal.py", query_params=params)
 
 
-def table_height(rows: int) -> int:
+def table_height(rows: int, row_height: int = WRAPPING_ROW) -> int:
     """The height in pixels of a table of `rows` wrapping rows: all of them, up to SHOWN_ROWS, then it scrolls."""
-    return HEADER_ROW + max(1, min(rows, SHOWN_ROWS)) * WRAPPING_ROW + TABLE_BORDERS
+    return HEADER_ROW + max(1, min(rows, SHOWN_ROWS)) * row_height + TABLE_BORDERS
 
 
-def wrapping_table(shown: pd.DataFrame, config: dict, **kwargs):
-    """A table of labelled columns whose rows wrap long text, as tall as up to ten of those rows."""
-    return st.dataframe(shown, hide_index=True, width="stretch", column_config=config, row_height=WRAPPING_ROW,
-                        height=table_height(len(shown)), **kwargs)
+def row_height(texts) -> int:
+    """The height of a row that shows the longest of `texts` whole (see LINE_CHARACTERS), never less than
+    WRAPPING_ROW."""
+    lines = max((math.ceil(len(str(text)) / LINE_CHARACTERS) for text in texts), default=1)
+    return max(3, min(lines, MOST_LINES)) * LINE_HEIGHT + ROW_PADDING
+
+
+def wrapping_table(shown: pd.DataFrame, config: dict, fit: str | None = None, **kwargs):
+    """A table of labelled columns whose rows wrap long text, as tall as up to ten of those rows; with `fit`, the
+    rows are as tall as that column's longest text needs."""
+    height = row_height(shown[fit]) if fit in shown else WRAPPING_ROW
+    return st.dataframe(shown, hide_index=True, width="stretch", column_config=config, row_height=height,
+                        height=table_height(len(shown), height), **kwargs)
 
 
 def row_opens_caption() -> None:

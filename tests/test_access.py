@@ -351,6 +351,7 @@ def test_administrators_manage_users_on_the_users_page(demo_env):  # noqa: F811
         ("Commissioner", "QUA", "Enabled", 1)
     at.selectbox(key="users_pick").select("alice")
     at.run()
+    at.checkbox(key="users_disable_sure").check()
     next(b for b in at.button if b.label == "Disable").click()
     at.run()
     assert not at.exception, at.exception
@@ -363,6 +364,7 @@ def test_administrators_manage_users_on_the_users_page(demo_env):  # noqa: F811
 
     at.selectbox(key="users_pick").select("alice")
     at.run()
+    at.checkbox(key="users_enable_sure").check()
     next(b for b in at.button if b.label == "Enable").click()
     at.run()
     at.selectbox(key="users_pick").select("alice")
@@ -405,7 +407,7 @@ def test_administrators_set_an_organisations_region_on_the_users_page(demo_env):
     next(b for b in at.button if b.label == "Set region").click()
     at.run()
     assert not at.exception, at.exception
-    assert any(t.value.startswith("QHM is in North West") for t in at.toast)
+    assert any(t.value.startswith("QHM is in North West") for t in at.success)
     assert {o["code"]: o["region"] for o in Service().organisations()}["QHM"] == "north_west"
     with Service().engine.connect() as conn:  # on the record, by the administrator who set it
         actor, reason = conn.execute(text("SELECT actor, reason FROM auditevent WHERE action = 'org_region_set' "

@@ -619,7 +619,7 @@ def test_a_reviewer_closes_a_condition_either_way_with_one_click(demo_env, butto
     assert not at.exception, at.exception
     [cond] = Service().show("rita", "ISAP-2026-012")["conditions"]
     assert (cond["status"], cond["closing_note"]) == (status, "Seen the published report.")
-    assert any(read(t.value) == f"Condition 1 {status.replace('_', ' ')}." for t in at.toast), at.toast
+    assert any(read(t.value) == f"Condition 1 {status.replace('_', ' ')}." for t in at.success), at.success
 
 
 @pytest.mark.parametrize("ref", ["ISAP-2026-011", "ISAP-2026-012", "ISAP-2026-013", "ISAP-2026-021",
@@ -868,7 +868,7 @@ def test_the_commissioner_answers_a_query_and_the_reviewer_resolves_it_on_the_qu
     at.run()
     assert not at.exception, at.exception
     assert Service().show("rita", "ISAP-2026-021")["queries"][0]["status"] == "resolved"
-    assert any(read(t.value) == "Query 1 resolved." for t in at.toast), at.toast
+    assert any(read(t.value) == "Query 1 resolved." for t in at.success), at.success
 
 
 def test_a_waiver_is_asked_for_and_refused_through_the_findings_tab(demo_env):

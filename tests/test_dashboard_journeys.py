@@ -1,7 +1,8 @@
 # ruff: noqa: F811 - demo_env is a fixture, imported by name and taken as a parameter
 """The people's journeys on the dashboard, through Streamlit's AppTest on the demo data: what a commissioner and
 a reviewer need at each step (the decision letter, the explanatory notes, the queue of work waiting, the next
-step after a decision, every missing part of a decision at once)."""
+step after a decision, every missing part of a decision at once), and what an administrator is asked before
+taking access away."""
 
 from __future__ import annotations
 
@@ -224,3 +225,87 @@ def test_a_query_raised_leaves_empty_boxes_so_it_is_not_raised_twice(demo_env):
     at.run()
     assert not at.exception, at.exception
     assert (at.text_area(key="query-text").value, at.text_input(key="query-place").value) == ("", "")
+
+
+# ---------------------------------------------------------------------------- the Users page asks first
+def users_page(who: str = "alice"):
+    at = signed_in("ada", "ada-demo")
+    at.switch_page("views/users.py")
+    at.run()
+    at.selectbox(key="users_pick").select(who)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def successes(at) -> list[str]:
+    return [read(str(e.value)) for e in at.success]
+
+
+def test_disabling_and_enabling_an_account_say_what_they_do_and_ask_first(demo_env):
+    from isap.review.service import Service
+
+    alice = signed_in("alice", "alice-demo")  # one session open
+    at = users_page("alice")
+    assert "signed out at their next action" in texts(at)
+    button(at, "Disable").click()  # the box not ticked: nothing happens, and the page says why
+    at.run()
+    assert any("Nothing was disabled: tick the box to confirm." in read(e.value) for e in at.error), at.error
+    assert {u["username"]: u["state"] for u in Service().users("ada")}["alice"] == "enabled"
+    at.checkbox(key="users_disable_sure").check()
+    button(at, "Disable").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert "alice is disabled; 1 session ended." in successes(at), successes(at)
+    alice.run()
+    assert "disabled" in texts(alice)
+    # and enabling asks too
+    at.selectbox(key="users_pick").select("alice")
+    at.run()
+    button(at, "Enable").click()
+    at.run()
+    assert any("Nothing was enabled" in read(e.value) for e in at.error), at.error
+    assert {u["username"]: u["state"] for u in Service().users("ada")}["alice"] == "disabled"
+    at.checkbox(key="users_enable_sure").check()
+    button(at, "Enable").click()
+    at.run()
+    assert "alice may sign in again." in successes(at), successes(at)
+    assert {u["username"]: u["state"] for u in Service().users("ada")}["alice"] == "enabled"
+
+
+def test_ending_the_sessions_of_someone_with_none_open_says_so(demo_env):
+    at = users_page("nina")  # nina has not signed in
+    button(at, "End sessions").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert successes(at) == ["nina had no open sessions."], successes(at)
+    signed_in("nina", "nina-demo")
+    at.selectbox(key="users_pick").select("nina")
+    at.run()
+    button(at, "End sessions").click()
+    at.run()
+    assert successes(at) == ["1 session of nina ended."], successes(at)
+
+
+# ---------------------------------------------------------------------------- a finding read whole
+def test_a_long_finding_gets_rows_tall_enough_to_read_it_whole():
+    """A row of the findings table shows three lines; a finding longer than that makes every row of its table as
+    tall as it needs (the width is checked in Chromium, tests/test_dashboard_journeys_e2e.py)."""
+    from streamlit.testing.v1 import AppTest
+
+    from dashboards.widgets import LINE_HEIGHT, WRAPPING_ROW
+
+    def page():
+        from dashboards.widgets import findings_view
+
+        def finding(domain: str, words: int) -> dict:
+            return {"severity": "error", "rule_id": "CAP010", "sheet": "Cover", "cell": "B18", "row": 18,
+                    "domain": domain, "message": " ".join(["contract"] * words)}
+
+        findings_view([finding("capitalisation", 10), finding("governance", 10), finding("governance", 60)], key="f")
+
+    at = AppTest.from_function(page).run()
+    assert not at.exception, at.exception
+    heights = {e.proto.row_height for e in at.dataframe}
+    # 60 words of 9 characters: 540 characters, eleven lines of about 50, shown as ten (then it scrolls)
+    assert min(heights) == WRAPPING_ROW and max(heights) >= 10 * LINE_HEIGHT, heights

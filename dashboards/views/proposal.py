@@ -26,6 +26,7 @@ from dashboards.widgets import (
     Offer,
     act,
     findings_view,
+    focus_message,
     guarded,
     kind_error,
     offer_download,
@@ -402,7 +403,7 @@ def versions_tab(svc: Service, user: dict, d: dict) -> None:
                     st.caption(md(label.capitalize()))
                     shown, config = labels.table(pd.DataFrame(diff[label]),
                                                  ["rule_id", "severity", "sheet", "cell", "message"])
-                    wrapping_table(shown, config)
+                    wrapping_table(shown, config, fit=labels.COLUMNS["message"])
         # keyed by proposal and latest version, so a choice made elsewhere never outlives a new version
         number = st.selectbox("Download version", numbers, index=len(numbers) - 1,
                               key=f"dl-version-{ref}-{numbers[-1]}")
@@ -690,7 +691,9 @@ def decision_form(svc: Service, user: dict, d: dict, offer: Offer) -> None:
         if isinstance(conds, str):
             todo.append(("conditions", conds))
         if todo:
-            summary.error(fmt(error_summary(todo), *(words for _, words in todo)))
+            with summary.container():  # the summary has the keyboard's focus, so its links are the next Tab away
+                st.error(fmt(error_summary(todo), *(words for _, words in todo)))
+                focus_message()
             return
         act(svc.propose, user["username"], ref, outcome, given, rationale, conds, expected_version=d["version"],
             success="Decision proposed: it waits for a second reviewer's countersignature.")

@@ -15,9 +15,9 @@ import pandas as pd
 import streamlit as st
 
 from dashboards import session
-from dashboards.render import fmt, plain
+from dashboards.render import fmt, md, plain
 from dashboards.resources import service
-from dashboards.widgets import act, guarded
+from dashboards.widgets import act, focus_message, guarded
 from isap.review import wording
 from isap.review.capabilities import Capability
 from isap.review.lifecycle import BODY_LABELS
@@ -43,9 +43,9 @@ def users_page() -> None:
     except Forbidden:
         st.error("Only administrators can manage users.")
         return
-    st.caption("A disabled account signs in nowhere, and its sessions end at once. A new password ends every "
-               "other session of the account. The command line does the same: `isap user disable`, `enable`, "
-               "`set-password`, `list` and `sessions end`.")
+    st.caption("A disabled account signs in nowhere, and its sessions end: each is signed out at its next action. "
+               "A new password ends every other session of the account. The command line does the same: "
+               "`isap user disable`, `enable`, `set-password`, `list` and `sessions end`.")
     st.dataframe(pd.DataFrame([{
         "User": plain(r["username"]),
         "Role": plain(wording.code(r["role"])),
@@ -71,13 +71,23 @@ def access(svc, me: str, rows: list[dict]) -> None:
     row = listed[picked]
     st.subheader(fmt("{} ({}, {})", picked, row["role"], STATE_WORDS.get(row["state"], row["state"]).lower()))
     first, second = st.columns(2)
-    if row["state"] == "disabled":
-        if first.button("Enable", key="users_enable"):
-            act(svc.enable_user, picked, actor=me, success=f"{plain(picked)} may sign in again.")
-    elif first.button("Disable", key="users_disable"):
-        act(svc.disable_user, picked, actor=me, success=f"{plain(picked)} is disabled; their sessions ended.")
+    with first:
+        if row["state"] == "disabled":
+            confirmed(picked, "Enable", "users_enable", "enabled",
+                      "Enabling {} lets them sign in again; sessions that ended stay ended.",
+                      "I understand that {} may sign in again",
+                      lambda: act(svc.enable_user, picked, actor=me, success=f"{plain(picked)} may sign in again."))
+        else:
+            confirmed(picked, "Disable", "users_disable", "disabled",
+                      "Disabling {} stops them signing in anywhere, and ends each of their open sessions: they are "
+                      "signed out at their next action.",
+                      "I understand that {} is signed out at their next action",
+                      lambda: act(svc.disable_user, picked, actor=me,
+                                  success=lambda ended: f"{plain(picked)} is disabled; {sessions_ended(ended)}."))
     if second.button("End sessions", key="users_end_sessions"):
-        act(svc.end_sessions, picked, actor=me, success=f"The sessions of {plain(picked)} ended.")
+        act(svc.end_sessions, picked, actor=me, success=lambda ended: (
+            f"{wording.count(ended, 'session')} of {plain(picked)} ended." if ended else
+            f"{plain(picked)} had no open sessions."))
     # the fields start from the chosen user's values (Streamlit keeps a keyed widget's value, and reads `index`
     # only when it first makes it, so each is set when another user is chosen)
     if st.session_state.get("users_details_of") != picked:
@@ -101,6 +111,26 @@ def access(svc, me: str, rows: list[dict]) -> None:
         if st.form_submit_button("Set password"):
             act(svc.set_password, picked, new, actor=me, except_token=session.token(),
                    success=f"{plain(picked)} has a new password; their other sessions ended.")
+
+
+def confirmed(picked: str, verb: str, key: str, done: str, what: str, understood: str, then) -> None:
+    """An action on the account `picked` that asks first, as withdrawing a proposal does: what it does, a box to
+    tick, and the button; nothing is `done` until the box is ticked.  `what` and `understood` are the product's
+    own words, with `{}` where the account's name goes."""
+    with st.form(key):
+        st.markdown(fmt(what, picked))
+        sure = st.checkbox(fmt(understood, picked), key=f"{key}_sure")
+        if st.form_submit_button(md(verb)):
+            if sure:
+                then()
+            else:
+                st.error(fmt("Nothing was {}: tick the box to confirm.", done))
+                focus_message()
+
+
+def sessions_ended(count: int) -> str:
+    """How many sessions an action ended, in words (the service counts them): none is said as none."""
+    return f"{wording.count(count, 'session')} ended" if count else "they had no open sessions"
 
 
 def regions(svc, me: str) -> None:
