@@ -59,7 +59,7 @@ def _ends_with_pytest(p) -> bool:
 TIERS = ("unit", "integration", "e2e")
 # fixtures that give a test a database, a Prefect server or the file store: the test is integration at least
 INTEGRATION_FIXTURES = frozenset({"db_url", "service", "postgres_server", "prefect_harness", "migrated_sqlite",
-                                  "migrated_postgres"})
+                                  "migrated_postgres", "demo_sqlite"})
 # fixtures that reach a PostgreSQL server, and parameters that choose one
 POSTGRES_FIXTURES = frozenset({"postgres_server", "migrated_postgres"})
 POSTGRES_PARAMETER = "postgresql"
@@ -218,6 +218,25 @@ def copy_sqlite(template_url: str, to: Path) -> str:
         source.close()
         target.close()
     return f"sqlite:///{to}"
+
+
+@pytest.fixture(scope="session")
+def demo_sqlite(migrated_sqlite, tmp_path_factory) -> str:
+    """A SQLite database holding the demo data, loaded once for the session: the template of every dashboard
+    test's store. Loading it checks a dozen workbooks and hashes seven passwords (seconds); a copy takes
+    milliseconds. Its passwords are hashed at argon2's least cost (cheap_hashing_policy): a sign-in verifies
+    with the cost stored in the hash, so each sign-in is cheap too."""
+    from isap.demo import load
+    from isap.review.service import Service
+    from isap.store.db import engine_for
+
+    url = copy_sqlite(migrated_sqlite, tmp_path_factory.mktemp("demo-db") / "isap.db")
+    engine = engine_for(url)
+    try:
+        load(Service(engine, policy=cheap_hashing_policy()))
+    finally:
+        engine.dispose()
+    return url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
