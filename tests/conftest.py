@@ -220,6 +220,16 @@ def copy_sqlite(template_url: str, to: Path) -> str:
     return f"sqlite:///{to}"
 
 
+def migrated_data_dir(template_url: str, data_dir: Path) -> Path:
+    """`data_dir` as ISAP_DATA_DIR with its embedded database at the latest schema: a copy of the session's
+    migrated template (what `isap db upgrade` would make there, in milliseconds instead of seconds)."""
+    from isap.private import private_dir
+
+    copy_sqlite(template_url, private_dir(data_dir) / "isap.db")
+    (data_dir / "isap.db").chmod(0o600)
+    return data_dir
+
+
 @pytest.fixture(scope="session")
 def demo_sqlite(migrated_sqlite, tmp_path_factory) -> str:
     """A SQLite database holding the demo data, loaded once for the session: the template of every dashboard
@@ -233,7 +243,7 @@ def demo_sqlite(migrated_sqlite, tmp_path_factory) -> str:
     url = copy_sqlite(migrated_sqlite, tmp_path_factory.mktemp("demo-db") / "isap.db")
     engine = engine_for(url)
     try:
-        load(Service(engine, policy=cheap_hashing_policy()))
+        assert load(Service(engine, policy=cheap_hashing_policy())), "the demo loads into an empty store"
     finally:
         engine.dispose()
     return url

@@ -17,15 +17,15 @@ from tests.panel import decide, take
 
 
 @pytest.fixture
-def env(tmp_path, monkeypatch):
+def env(tmp_path, monkeypatch, migrated_sqlite):
     """An upgraded embedded database with two organisations, used through the environment like the flows do."""
     from isap.review.service import Service
-    from isap.store.db import upgrade
+    from tests.conftest import migrated_data_dir
 
     monkeypatch.setenv("ISAP_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("ISAP_DATABASE_URL", raising=False)
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
-    upgrade()
+    migrated_data_dir(migrated_sqlite, tmp_path / "data")
     svc = Service()
     svc.add_organisation("QUA", "Black Country ICB")
     svc.add_organisation("QHM", "North East ICB")

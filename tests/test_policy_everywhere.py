@@ -25,17 +25,17 @@ POLICY = "[policy]\nworking_capital_months = 100\nreview_target_working_days = 1
 
 
 @pytest.fixture
-def env(tmp_path, monkeypatch):
+def env(tmp_path, monkeypatch, migrated_sqlite):
     """An upgraded embedded database reached through the environment, and a policy file in its own folder."""
     from isap.review.service import Service
-    from isap.store.db import upgrade
+    from tests.conftest import migrated_data_dir
 
     monkeypatch.setenv("ISAP_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("ISAP_DATABASE_URL", raising=False)
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
     monkeypatch.delenv("ISAP_POLICY", raising=False)
     monkeypatch.chdir(tmp_path)
-    upgrade()
+    migrated_data_dir(migrated_sqlite, tmp_path / "data")
     svc = Service()
     svc.add_organisation("QUA", "Black Country ICB")
     svc.add_user("alice", "commissioner", "QUA")
