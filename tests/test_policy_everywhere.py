@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from sample_submissions.proposals import clean, write
+from tests import in_process
 
 ROOT = Path(__file__).resolve().parents[1]
 POLICY = "[policy]\nworking_capital_months = 100\nreview_target_working_days = 1\n"
@@ -50,6 +51,12 @@ def cp2(tmp_path: Path, reference: str = "ISAP-2026-011", name: str = "a.xlsx") 
 
 
 def isap(*args: str, cwd: Path, extra: dict | None = None) -> subprocess.CompletedProcess:
+    """`isap ARGS` run in this process, in the working directory `cwd` (tests.in_process)."""
+    return in_process.isap(*args, cwd=cwd, env=extra)
+
+
+def isap_process(*args: str, cwd: Path, extra: dict | None = None) -> subprocess.CompletedProcess:
+    """`isap ARGS` as a process of its own started in `cwd`: the policy found where a real command starts."""
     environ = {**os.environ, "PYTHONPATH": str(ROOT), **(extra or {})}
     return subprocess.run([sys.executable, "-m", "isap.cli", *args], cwd=cwd, env=environ, capture_output=True,
                           text=True, timeout=300)
@@ -72,7 +79,7 @@ def test_cli_upload_in_process_applies_the_policy(env, tmp_path, where):
     book = cp2(tmp_path)
     folder = tmp_path / "policy"
     if where == "working directory":
-        r = isap("upload", str(book), "--as", "alice", "-f", "json", cwd=folder)
+        r = isap_process("upload", str(book), "--as", "alice", "-f", "json", cwd=folder)
     elif where == "--policy":
         r = isap("upload", str(book), "--as", "alice", "-f", "json", "--policy", str(folder / "isap-policy.toml"),
                  cwd=tmp_path)
