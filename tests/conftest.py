@@ -249,11 +249,33 @@ def demo_sqlite(migrated_sqlite, tmp_path_factory) -> str:
     return url
 
 
+def restore_sqlite(template_url: str, to: Path) -> str:
+    """The SQLite database at `to` made a copy of the template again, in place; its URL.
+
+    The file, and so the URL, stays the same from test to test: `engine_for` hands every test the same engine,
+    which has compiled each statement once (SQLAlchemy compiles a statement once per engine; a new engine per
+    test spent most of each query compiling it again). The engine's connections are closed first, so none reads
+    the file as it was."""
+    from isap.store.db import engine_for
+
+    url = f"sqlite:///{to}"
+    engine_for(url).dispose()
+    copy_sqlite(template_url, to)
+    return url
+
+
+@pytest.fixture(scope="session")
+def sqlite_store(tmp_path_factory) -> Path:
+    """Where each test's SQLite database (db_url) is: one file for the session, restored for every test."""
+    return tmp_path_factory.mktemp("store") / "isap.db"
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request, tmp_path):
-    """A fresh database of each kind at the latest schema for one test: a copy of the session's template."""
+    """A fresh database of each kind at the latest schema for one test: a copy of the session's template (on
+    SQLite, restored into the session's one file: restore_sqlite)."""
     if request.param == "sqlite":
-        return copy_sqlite(request.getfixturevalue("migrated_sqlite"), tmp_path / "isap.db")
+        return restore_sqlite(request.getfixturevalue("migrated_sqlite"), request.getfixturevalue("sqlite_store"))
     from tests.pgserver import create_database
 
     template = request.getfixturevalue("migrated_postgres").rsplit("/", 1)[1]
