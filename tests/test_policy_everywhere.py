@@ -204,6 +204,7 @@ def test_flows_run_directly_apply_the_policy(prefect_harness, env, tmp_path, mon
     assert review_reminders(today=(day + dt.timedelta(days=1)).isoformat()) == []
 
 
+@pytest.mark.e2e  # a local Dask cluster of worker processes: tens of seconds to start
 def test_an_inbox_batch_on_dask_workers_applies_the_policy(prefect_harness, env, tmp_path, monkeypatch):
     """Dask worker processes check the files: the flow hands them the policy it read."""
     from isap.orchestration.flows import assure_inbox, batch_task_runner
