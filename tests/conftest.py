@@ -59,7 +59,7 @@ def _ends_with_pytest(p) -> bool:
 TIERS = ("unit", "integration", "e2e")
 # fixtures that give a test a database, a Prefect server or the file store: the test is integration at least
 INTEGRATION_FIXTURES = frozenset({"db_url", "service", "postgres_server", "prefect_harness", "migrated_sqlite",
-                                  "migrated_postgres"})
+                                  "migrated_postgres", "demo_sqlite"})
 # fixtures that reach a PostgreSQL server, and parameters that choose one
 POSTGRES_FIXTURES = frozenset({"postgres_server", "migrated_postgres"})
 POSTGRES_PARAMETER = "postgresql"
@@ -220,11 +220,62 @@ def copy_sqlite(template_url: str, to: Path) -> str:
     return f"sqlite:///{to}"
 
 
+def migrated_data_dir(template_url: str, data_dir: Path) -> Path:
+    """`data_dir` as ISAP_DATA_DIR with its embedded database at the latest schema: a copy of the session's
+    migrated template (what `isap db upgrade` would make there, in milliseconds instead of seconds)."""
+    from isap.private import private_dir
+
+    copy_sqlite(template_url, private_dir(data_dir) / "isap.db")
+    (data_dir / "isap.db").chmod(0o600)
+    return data_dir
+
+
+@pytest.fixture(scope="session")
+def demo_sqlite(migrated_sqlite, tmp_path_factory) -> str:
+    """A SQLite database holding the demo data, loaded once for the session: the template of every dashboard
+    test's store. Loading it checks a dozen workbooks and hashes seven passwords (seconds); a copy takes
+    milliseconds. Its passwords are hashed at argon2's least cost (cheap_hashing_policy): a sign-in verifies
+    with the cost stored in the hash, so each sign-in is cheap too."""
+    from isap.demo import load
+    from isap.review.service import Service
+    from isap.store.db import engine_for
+
+    url = copy_sqlite(migrated_sqlite, tmp_path_factory.mktemp("demo-db") / "isap.db")
+    engine = engine_for(url)
+    try:
+        assert load(Service(engine, policy=cheap_hashing_policy())), "the demo loads into an empty store"
+    finally:
+        engine.dispose()
+    return url
+
+
+def restore_sqlite(template_url: str, to: Path) -> str:
+    """The SQLite database at `to` made a copy of the template again, in place; its URL.
+
+    The file, and so the URL, stays the same from test to test: `engine_for` hands every test the same engine,
+    which has compiled each statement once (SQLAlchemy compiles a statement once per engine; a new engine per
+    test spent most of each query compiling it again). The engine's connections are closed first, so none reads
+    the file as it was."""
+    from isap.store.db import engine_for
+
+    url = f"sqlite:///{to}"
+    engine_for(url).dispose()
+    copy_sqlite(template_url, to)
+    return url
+
+
+@pytest.fixture(scope="session")
+def sqlite_store(tmp_path_factory) -> Path:
+    """Where each test's SQLite database (db_url) is: one file for the session, restored for every test."""
+    return tmp_path_factory.mktemp("store") / "isap.db"
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request, tmp_path):
-    """A fresh database of each kind at the latest schema for one test: a copy of the session's template."""
+    """A fresh database of each kind at the latest schema for one test: a copy of the session's template (on
+    SQLite, restored into the session's one file: restore_sqlite)."""
     if request.param == "sqlite":
-        return copy_sqlite(request.getfixturevalue("migrated_sqlite"), tmp_path / "isap.db")
+        return restore_sqlite(request.getfixturevalue("migrated_sqlite"), request.getfixturevalue("sqlite_store"))
     from tests.pgserver import create_database
 
     template = request.getfixturevalue("migrated_postgres").rsplit("/", 1)[1]

@@ -4,22 +4,19 @@ order by the database itself, and decisions and ratings that are insert-only and
 from __future__ import annotations
 
 import json
-import os
 import stat
 import subprocess
-import sys
 
 import pytest
 from sqlalchemy import text
 
+from tests.in_process import isap
 from tests.panel import decide, take
 from tests.test_workflow import RATINGS, REF, book, proposal
 
 
 def _cli(db_url: str, tmp_path, *args: str, **env_extra: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "ISAP_DATABASE_URL": db_url, "ISAP_DATA_DIR": str(tmp_path / "data"), **env_extra}
-    return subprocess.run([sys.executable, "-m", "isap.cli", *args], capture_output=True, text=True, env=env,
-                          timeout=120)
+    return isap(*args, env={"ISAP_DATABASE_URL": db_url, "ISAP_DATA_DIR": str(tmp_path / "data"), **env_extra})
 
 
 @pytest.fixture
@@ -27,8 +24,7 @@ def audit_key(tmp_path, monkeypatch):
     """A signing key made by `isap audit keygen`, configured as the dashboard and workers would have it."""
     key = tmp_path / "keys" / "audit.pem"
     key.parent.mkdir()
-    r = subprocess.run([sys.executable, "-m", "isap.cli", "audit", "keygen", str(key)], capture_output=True,
-                       text=True, timeout=60)
+    r = isap("audit", "keygen", str(key))
     assert r.returncode == 0, r.stderr
     monkeypatch.setenv("ISAP_AUDIT_KEY", str(key))
     monkeypatch.setenv("ISAP_AUDIT_ANCHORS", str(tmp_path / "anchors.jsonl"))
@@ -169,13 +165,11 @@ def test_a_chained_event_with_a_seal_isap_did_not_write_fails_verification(servi
 # ---------------------------------------------------------------------- anchors outside the database
 def test_keygen_writes_a_private_key_only_its_owner_reads_and_never_replaces_one(tmp_path):
     key = tmp_path / "audit.pem"
-    r = subprocess.run([sys.executable, "-m", "isap.cli", "audit", "keygen", str(key)], capture_output=True,
-                       text=True, timeout=60)
+    r = isap("audit", "keygen", str(key))
     assert r.returncode == 0, r.stderr
     assert stat.S_IMODE(key.stat().st_mode) == 0o600 and b"PRIVATE KEY" in key.read_bytes()
     assert b"PUBLIC KEY" in (tmp_path / "audit.pem.pub").read_bytes()
-    again = subprocess.run([sys.executable, "-m", "isap.cli", "audit", "keygen", str(key)], capture_output=True,
-                           text=True, timeout=60)
+    again = isap("audit", "keygen", str(key))
     assert again.returncode == 2 and "never replaces a key" in again.stderr and "Traceback" not in again.stderr
 
 
@@ -347,20 +341,17 @@ def test_decisions_recorded_before_seals_are_sealed_by_the_upgrade(tmp_path):
         command.downgrade(alembic_config(url), "0005_access")
 
 
-def test_the_demo_history_runs_forward_over_weeks(tmp_path):
+def test_the_demo_history_runs_forward_over_weeks(tmp_path, demo_sqlite):
     """The demonstration data is recorded in the order it happened, so its history keeps its weeks (an event
-    dated before the one it follows would be recorded at that one's time)."""
+    dated before the one it follows would be recorded at that one's time). The demo is the session's, loaded
+    into a fresh store (conftest.demo_sqlite)."""
     import datetime as dt
 
-    from isap.demo import load
     from isap.review.service import Service
-    from isap.store.db import engine_for, upgrade
-    from isap.store.files import FileStore
+    from isap.store.db import engine_for
+    from tests.conftest import copy_sqlite
 
-    url = f"sqlite:///{tmp_path / 'demo.db'}"
-    upgrade(url)
-    svc = Service(engine_for(url), FileStore(tmp_path / "files"))
-    assert load(svc)
+    svc = Service(engine_for(copy_sqlite(demo_sqlite, tmp_path / "demo.db")))
     with svc.engine.connect() as conn:
         ats = [dt.datetime.fromisoformat(a) for a in
                conn.execute(text("SELECT at FROM auditevent ORDER BY id")).scalars()]

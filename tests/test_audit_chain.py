@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import threading
 
 import pytest
 from sqlalchemy import text
 
+from tests.in_process import isap
+
 
 def _cli(db_url: str, tmp_path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "ISAP_DATABASE_URL": db_url, "ISAP_DATA_DIR": str(tmp_path / "data")}
-    return subprocess.run([sys.executable, "-m", "isap.cli", *args], capture_output=True, text=True, env=env,
-                          timeout=120)
+    return isap(*args, env={"ISAP_DATABASE_URL": db_url, "ISAP_DATA_DIR": str(tmp_path / "data")})
 
 
 def _events(service) -> int:

@@ -15,17 +15,15 @@ APP = str(Path(__file__).resolve().parents[1] / "dashboards" / "app.py")
 
 
 @pytest.fixture
-def demo_env(tmp_path, monkeypatch, prefect_harness):
+def demo_env(tmp_path, monkeypatch, prefect_harness, demo_sqlite):
+    """The embedded store of ISAP_DATA_DIR holding the demo data: this test's own copy of the session's."""
     import streamlit as st
 
-    from isap.demo import load
-    from isap.review.service import Service
-    from isap.store.db import upgrade
+    from tests.conftest import copy_sqlite
 
     monkeypatch.setenv("ISAP_DATA_DIR", str(tmp_path))
     monkeypatch.delenv("ISAP_DATABASE_URL", raising=False)
-    upgrade()
-    load(Service())
+    copy_sqlite(demo_sqlite, tmp_path / "isap.db")
     st.cache_resource.clear()
     yield tmp_path
     st.cache_resource.clear()

@@ -17,15 +17,15 @@ from tests.panel import decide, take
 
 
 @pytest.fixture
-def env(tmp_path, monkeypatch):
+def env(tmp_path, monkeypatch, migrated_sqlite):
     """An upgraded embedded database with two organisations, used through the environment like the flows do."""
     from isap.review.service import Service
-    from isap.store.db import upgrade
+    from tests.conftest import migrated_data_dir
 
     monkeypatch.setenv("ISAP_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("ISAP_DATABASE_URL", raising=False)
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
-    upgrade()
+    migrated_data_dir(migrated_sqlite, tmp_path / "data")
     svc = Service()
     svc.add_organisation("QUA", "Black Country ICB")
     svc.add_organisation("QHM", "North East ICB")
@@ -219,6 +219,7 @@ def test_cli_upload_without_a_server_runs_in_process_without_prefect(env, tmp_pa
     assert r.stdout.strip().splitlines()[-1] == "[]"  # Prefect was never imported, let alone its server started
 
 
+@pytest.mark.e2e  # a local Dask cluster of worker processes: tens of seconds to start
 def test_inbox_batch_on_a_dask_cluster(prefect_harness, env, tmp_path):
     """ISAP_TASK_RUNNER=dask:N spreads a batch over a local Dask cluster of worker processes."""
     from prefect_dask import DaskTaskRunner
@@ -476,7 +477,7 @@ def _recorded_shas(service) -> set[str]:
                 | {r[0] for r in conn.execute(text("SELECT sha256 FROM unassignedupload"))})
 
 
-@pytest.mark.parametrize("runner", ["threads:4", "dask:2"])
+@pytest.mark.parametrize("runner", ["threads:4", pytest.param("dask:2", marks=pytest.mark.e2e)])  # a Dask cluster
 def test_a_batch_never_refuses_its_own_files(prefect_harness, env, tmp_path, runner):
     """Fifty revisions of one proposal become fifty versions in file-name order, whatever runs them."""
     import time

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import sqlite3
 import uuid
 
 import pytest
@@ -565,15 +564,14 @@ def walk_world(request, tmp_path_factory, walk_builder, migrated_sqlite):
 
 
 def _copy(world, scenario, tmp_path) -> str:
-    """A fresh copy of the scenario's database; its URL."""
-    _, made, _, server = world
+    """A fresh copy of the scenario's database; its URL (on SQLite, the module's one walked file, restored for each
+    triple so that one engine serves them all: conftest.restore_sqlite)."""
+    from tests.conftest import restore_sqlite
+
+    _, made, files, server = world
     src = made[scenario]
     if server is None:
-        a, b = sqlite3.connect(src.removeprefix("sqlite:///")), sqlite3.connect(tmp_path / "copy.db")
-        a.backup(b)
-        a.close()
-        b.close()
-        return f"sqlite:///{tmp_path / 'copy.db'}"
+        return restore_sqlite(src, files.parent / "walked.db")
     import psycopg
 
     name = "walk_" + uuid.uuid4().hex[:12]

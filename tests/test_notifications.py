@@ -114,16 +114,16 @@ def settings_for(box: Mailbox, **overrides):
 
 # ---------------------------------------------------------------------- the workflow, through the environment
 @pytest.fixture
-def env(tmp_path, monkeypatch):
+def env(tmp_path, monkeypatch, migrated_sqlite):
     from isap.review.service import Service
-    from isap.store.db import upgrade
+    from tests.conftest import migrated_data_dir
 
     monkeypatch.setenv("ISAP_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("ISAP_BASE_URL", BASE)
     monkeypatch.delenv("ISAP_DATABASE_URL", raising=False)
     for name in ("ISAP_SMTP_HOST", "ISAP_OUTBOX", "ISAP_SMTP_PORT", "ISAP_NOTIFY_LEASE_SECONDS"):
         monkeypatch.delenv(name, raising=False)
-    upgrade()
+    migrated_data_dir(migrated_sqlite, tmp_path / "data")
     svc = Service(base_url=BASE)
     svc.add_organisation("QUA", "NHS Black Country ICB")
     svc.add_organisation("QHM", "NHS North East and North Cumbria ICB")

@@ -29,6 +29,7 @@ from isap.store.models import Original
 from isap.store.originals import DatabaseOriginals, OriginalsError, configured_originals
 from sample_submissions.proposals import clean, write
 from tests.cluster import stop
+from tests.in_process import isap
 
 REF = "ISAP-2026-014"
 SECRET = "isap-test-secret-do-not-print"
@@ -53,8 +54,8 @@ def originals_rows(engine) -> int:
 
 
 def cli(env: dict, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "isap.cli", *args], capture_output=True, text=True, env=env,
-                          timeout=120)
+    """`isap ARGS` with exactly the environment `env` (in this process: tests.in_process)."""
+    return isap(*args, env={**dict.fromkeys(os.environ.keys() - env.keys()), **env})
 
 
 def one_line_failure(r: subprocess.CompletedProcess) -> str:

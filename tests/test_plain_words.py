@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 
 import openpyxl
@@ -18,10 +17,11 @@ import pytest
 
 from isap.workbook.template import SHEETS
 from sample_submissions.proposals import clean, write
+from tests.in_process import isap
 
 
 def _cli(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "isap.cli", *args], capture_output=True, text=True)
+    return isap(*args)
 
 
 def _one(report, rule_id: str, column: str):

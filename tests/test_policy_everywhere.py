@@ -19,23 +19,24 @@ from pathlib import Path
 import pytest
 
 from sample_submissions.proposals import clean, write
+from tests import in_process
 
 ROOT = Path(__file__).resolve().parents[1]
 POLICY = "[policy]\nworking_capital_months = 100\nreview_target_working_days = 1\n"
 
 
 @pytest.fixture
-def env(tmp_path, monkeypatch):
+def env(tmp_path, monkeypatch, migrated_sqlite):
     """An upgraded embedded database reached through the environment, and a policy file in its own folder."""
     from isap.review.service import Service
-    from isap.store.db import upgrade
+    from tests.conftest import migrated_data_dir
 
     monkeypatch.setenv("ISAP_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("ISAP_DATABASE_URL", raising=False)
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
     monkeypatch.delenv("ISAP_POLICY", raising=False)
     monkeypatch.chdir(tmp_path)
-    upgrade()
+    migrated_data_dir(migrated_sqlite, tmp_path / "data")
     svc = Service()
     svc.add_organisation("QUA", "Black Country ICB")
     svc.add_user("alice", "commissioner", "QUA")
@@ -50,6 +51,12 @@ def cp2(tmp_path: Path, reference: str = "ISAP-2026-011", name: str = "a.xlsx") 
 
 
 def isap(*args: str, cwd: Path, extra: dict | None = None) -> subprocess.CompletedProcess:
+    """`isap ARGS` run in this process, in the working directory `cwd` (tests.in_process)."""
+    return in_process.isap(*args, cwd=cwd, env=extra)
+
+
+def isap_process(*args: str, cwd: Path, extra: dict | None = None) -> subprocess.CompletedProcess:
+    """`isap ARGS` as a process of its own started in `cwd`: the policy found where a real command starts."""
     environ = {**os.environ, "PYTHONPATH": str(ROOT), **(extra or {})}
     return subprocess.run([sys.executable, "-m", "isap.cli", *args], cwd=cwd, env=environ, capture_output=True,
                           text=True, timeout=300)
@@ -72,7 +79,7 @@ def test_cli_upload_in_process_applies_the_policy(env, tmp_path, where):
     book = cp2(tmp_path)
     folder = tmp_path / "policy"
     if where == "working directory":
-        r = isap("upload", str(book), "--as", "alice", "-f", "json", cwd=folder)
+        r = isap_process("upload", str(book), "--as", "alice", "-f", "json", cwd=folder)
     elif where == "--policy":
         r = isap("upload", str(book), "--as", "alice", "-f", "json", "--policy", str(folder / "isap-policy.toml"),
                  cwd=tmp_path)
@@ -197,6 +204,7 @@ def test_flows_run_directly_apply_the_policy(prefect_harness, env, tmp_path, mon
     assert review_reminders(today=(day + dt.timedelta(days=1)).isoformat()) == []
 
 
+@pytest.mark.e2e  # a local Dask cluster of worker processes: tens of seconds to start
 def test_an_inbox_batch_on_dask_workers_applies_the_policy(prefect_harness, env, tmp_path, monkeypatch):
     """Dask worker processes check the files: the flow hands them the policy it read."""
     from isap.orchestration.flows import assure_inbox, batch_task_runner

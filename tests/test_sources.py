@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from isap.rules.registry import all_rules
 from isap.rules.sources import DOCUMENTS, cited, readable, unknown_documents
 from isap.workbook.template import SHEETS, section_for
 from sample_submissions.proposals import Layout, clean, write
+from tests.in_process import isap
 
 SEEDS_DIR = Path(__file__).resolve().parents[2] / "shared" / "seeds"
 CAP002_TITLE = "Contracting arrangements for integrated care providers — response to consultation (NHS England, 2019)"
@@ -92,7 +92,7 @@ def faulty(tmp_path_factory):
 
 
 def _cli(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "isap.cli", *args], capture_output=True, text=True)
+    return isap(*args)
 
 
 def test_json_report_and_finding_keep_the_file_name(faulty):

@@ -407,15 +407,16 @@ def test_single_sign_on_identity_maps_to_exactly_one_account(service):
     ("not toml = = =", "cannot read"),
     ("[other]\n", "needs an [auth] section"),
 ])
-def test_dashboard_refuses_an_unusable_secrets_file(tmp_path, content, message):
+def test_dashboard_refuses_an_unusable_secrets_file(tmp_path, content, message, migrated_sqlite):
     import subprocess
     import sys
 
+    from tests.conftest import migrated_data_dir
+
     secrets = tmp_path / "secrets.toml"
     secrets.write_text(content)
-    env = {**os.environ, "ISAP_DATA_DIR": str(tmp_path / "data")}
+    env = {**os.environ, "ISAP_DATA_DIR": str(migrated_data_dir(migrated_sqlite, tmp_path / "data"))}
     env.pop("ISAP_DATABASE_URL", None)
-    subprocess.run([sys.executable, "-m", "isap.cli", "db", "upgrade"], env=env, check=True, capture_output=True)
     r = subprocess.run([sys.executable, "-m", "isap.cli", "dashboard", "--secrets", str(secrets)],
                        env=env, capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
@@ -694,18 +695,13 @@ def test_every_warning_can_be_acknowledged_even_without_a_cell(service, tmp_path
 
 def test_the_cli_acknowledges_a_warning_without_a_cell(tmp_path):
     import json
-    import subprocess
-    import sys
 
     from sample_submissions.proposals import Layout
-
-    env = {**os.environ, "ISAP_DATA_DIR": str(tmp_path / "data")}
-    env.pop("ISAP_DATABASE_URL", None)
-    env.pop("ISAP_POLICY", None)
+    from tests import in_process
 
     def isap(*args):
-        return subprocess.run([sys.executable, "-m", "isap.cli", *args], capture_output=True, text=True, env=env,
-                              cwd=tmp_path)
+        return in_process.isap(*args, cwd=tmp_path, env={"ISAP_DATA_DIR": str(tmp_path / "data"),
+                                                         "ISAP_DATABASE_URL": None, "ISAP_POLICY": None})
 
     assert isap("db", "upgrade").returncode == 0
     assert isap("org", "add", "QUA", "Black Country ICB").returncode == 0
@@ -773,18 +769,12 @@ def test_the_dashboard_acknowledges_every_warning_even_without_a_cell(prefect_ha
 
 def test_the_checkpoint_mismatch_reads_the_same_on_the_cli_and_in_the_service(tmp_path):
     """One wording (lifecycle.checkpoint_mismatch) for `isap submit`, `isap show` and the dashboard's Submit."""
-    import subprocess
-    import sys
-
     from isap.review.lifecycle import Action, checkpoint_mismatch
-
-    env = {**os.environ, "ISAP_DATA_DIR": str(tmp_path / "data")}
-    env.pop("ISAP_DATABASE_URL", None)
-    env.pop("ISAP_POLICY", None)
+    from tests import in_process
 
     def isap(*args):
-        return subprocess.run([sys.executable, "-m", "isap.cli", *args], capture_output=True, text=True, env=env,
-                              cwd=tmp_path)
+        return in_process.isap(*args, cwd=tmp_path, env={"ISAP_DATA_DIR": str(tmp_path / "data"),
+                                                         "ISAP_DATABASE_URL": None, "ISAP_POLICY": None})
 
     assert isap("db", "upgrade").returncode == 0
     assert isap("org", "add", "QUA", "Black Country ICB").returncode == 0
