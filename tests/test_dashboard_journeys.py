@@ -146,6 +146,31 @@ def test_the_review_queue_lists_the_work_waiting_overdue_then_oldest_with_its_re
     assert {"ISAP-2026-012", "ISAP-2026-013"} <= set(at.dataframe[0].value["Reference"])
 
 
+def test_a_draft_whose_waiver_request_waits_for_a_reviewer_is_in_the_queue_by_default(demo_env, tmp_path):
+    """A commissioner who has asked for a waiver cannot submit until a reviewer answers it: the draft is the
+    reviewers' work, so the queue lists it with the work waiting for review, and says what is asked."""
+    from isap.review.service import Service
+    from sample_submissions.proposals import clean, write
+
+    svc = Service()
+    p = clean(1, reference="ISAP-2026-045")
+    p["Cover"]["wpap_annual_value_gbp"] = 1  # an error finding alice asks to have waived
+    svc.upload("alice", "w.xlsx", write(p, tmp_path / "w.xlsx").read_bytes())
+    [error, *_] = [f for f in svc.show("alice", "ISAP-2026-045")["findings"] if f["severity"] == "error"]
+    svc.request_waiver("alice", "ISAP-2026-045", error["id"], "A phased start in year one.")
+    at = signed_in("rita", "rita-demo")
+    at.toggle(key="f_late").set_value(False)
+    at.run()
+    table = at.dataframe[0].value.set_index("Reference")
+    assert table.loc["ISAP-2026-045", "State"] == "Draft", table
+    assert table.loc["ISAP-2026-045", "Review panel"] == "Waiver 1 to grant or refuse"
+    assert "ISAP-2026-012" not in table.index  # a draft with nothing asked of the reviewers stays behind the filter
+    n = svc.show("rita", "ISAP-2026-045")["waivers"][0]["id"]
+    svc.grant_waiver("rita", "ISAP-2026-045", n, "The phasing plan is sound.")
+    at.run()
+    assert "ISAP-2026-045" not in set(at.dataframe[0].value["Reference"])
+
+
 # ---------------------------------------------------------------------------- every missing part at once (item 7)
 def test_the_decision_form_lists_every_missing_part_at_the_top_with_links_to_the_fields(demo_env):
     from isap.review.service import Service

@@ -1,6 +1,6 @@
 """Reviewers: the work waiting for review, overdue first then the oldest, with who has each and the proposed
-decisions waiting for a second reviewer's countersignature; every other proposal a filter away; charts of the queue
-over time and of the waits against the target."""
+decisions waiting for a second reviewer's countersignature and the drafts whose waiver requests wait for an answer;
+every other proposal a filter away; charts of the queue over time and of the waits against the target."""
 
 from __future__ import annotations
 
@@ -58,7 +58,9 @@ def review_queue_page() -> None:
     late_too = g2.toggle("Late proposals too", value=True, key="f_late")
     view = frame
     if states:
-        view = view[view["state"].isin(states) | (view["late"] & late_too)]
+        # a draft whose waiver request waits for an answer is the reviewers' work too: its commissioner cannot
+        # submit until one of them grants or refuses it
+        view = view[view["state"].isin(states) | (view["late"] & late_too) | (view["waivers_asked"] > 0)]
     for col, chosen in (("checkpoint", cps), ("commissioner", orgs), ("provider_type", ptypes)):
         if chosen:
             view = view[view[col].isin(chosen)]

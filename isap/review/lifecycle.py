@@ -443,7 +443,8 @@ def _numbers(ns: tuple[int, ...]) -> str:
     return _listed([str(n) for n in ns])
 
 
-def _waivers(ns: tuple[int, ...]) -> str:
+def waivers_named(ns: tuple[int, ...]) -> str:
+    """"waiver 2", "waivers 1 and 3": the requests by their numbers on the proposal."""
     return f"waiver {ns[0]}" if len(ns) == 1 else f"waivers {_numbers(ns)}"
 
 
@@ -566,7 +567,7 @@ def error_waivable(action: Action, facts: ProposalFacts, actor: Actor, item: Ite
         return Refusal(f"{facts.reference} has no version yet")
     if facts.waivable_errors == 0:
         waiting = facts.errors_awaiting_waiver
-        still = (f": {_waivers(waiting)} {'is' if len(waiting) == 1 else 'are'} waiting for a reviewer's answer"
+        still = (f": {waivers_named(waiting)} {'is' if len(waiting) == 1 else 'are'} waiting for a reviewer's answer"
                  if waiting else "")
         return Refusal(f"version {facts.latest_version} of {facts.reference} has no error finding that can be "
                        f"waived{still}")
@@ -809,7 +810,7 @@ def submit_blockers(facts: ProposalFacts) -> list[Blocker]:
                                              "version",
                                f"fix the {n} of version {v}{unasked} and upload a new version"))
         if asked:
-            which = _waivers(asked)
+            which = waivers_named(asked)
             out.append(Blocker(reviewer, f"{which} {'is' if len(asked) == 1 else 'are'} waiting for a reviewer's "
                                          "answer", f"grant or refuse {which}"))
         if facts.unanswered_warnings:

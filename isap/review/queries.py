@@ -133,6 +133,7 @@ class Queries(UnitOfWork):
         target = self.policy.review_target_working_days
         waits = self._run(lambda s: self._commissioner_waits(s, today.astype(dt.date)))
         panel = self._run(self._queue_panel)
+        asked = self._run(self._waivers_asked)
         for r, d, w in zip(rows, days.tolist(), working.tolist()):
             r["days_in_state"] = d
             r["working_days_in_state"] = w
@@ -147,7 +148,29 @@ class Queries(UnitOfWork):
             proposer = panel.get((r["commissioner"], r["reference"]))
             r["waiting_for_countersignature"] = proposer is not None
             r["panel"] = f"Waiting for countersignature (proposed by {proposer})" if proposer else ""
+            # a waiver request waiting for an answer: the commissioner cannot submit until a reviewer gives one
+            numbers = asked.get((r["commissioner"], r["reference"]), ())
+            r["waivers_asked"] = len(numbers)
+            if numbers and not proposer:
+                r["panel"] = f"{lifecycle.waivers_named(numbers).capitalize()} to grant or refuse"
         return rows
+
+    @staticmethod
+    def _waivers_asked(s: Session) -> dict[tuple[str, str], tuple[int, ...]]:
+        """(code, reference) → the numbers of the waiver requests no reviewer has answered, of every proposal
+        that has one (a waiver's number counts the proposal's waivers in the order they were asked for)."""
+        waiting = select(Waiver.proposal_id).where(Waiver.status == lifecycle.WaiverStatus.REQUESTED)
+        q = (select(Organisation.code, Proposal.reference, Waiver.status)
+             .join(Proposal, Proposal.id == Waiver.proposal_id)
+             .join(Organisation, Organisation.id == Proposal.organisation_id)
+             .where(Waiver.proposal_id.in_(waiting)).order_by(Waiver.proposal_id, Waiver.id))
+        out: dict[tuple[str, str], list[int]] = {}
+        counted: dict[tuple[str, str], int] = {}
+        for code, ref, status in s.execute(q):
+            n = counted[(code, ref)] = counted.get((code, ref), 0) + 1
+            if status == lifecycle.WaiverStatus.REQUESTED:
+                out.setdefault((code, ref), []).append(n)
+        return {k: tuple(v) for k, v in out.items()}
 
     def _commissioner_waits(self, s: Session, today: dt.date) -> dict[tuple[str, str], int]:
         """(code, reference) → working days waiting for the commissioner's answers, of every proposal in review
