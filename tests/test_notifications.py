@@ -156,7 +156,9 @@ def test_every_event_queues_its_message_to_the_right_people_in_plain_words(env, 
     decided(env, tmp_path, [("Publish the conflicts register", "gov@blackcountry.nhs.uk", due)])
     rows = outbox(env)
     assert set(rows) == {"version_checked", "submitted", "taken_into_review", "decision_proposed",
-                         "decision_recorded"}
+                         "decision_recorded", "decision_countersigned"}
+    # the lead who proposed the decision hears that it has taken effect
+    assert rows["decision_countersigned"]["recipients"] == ["rita@england.nhs.uk"]
     assert rows["version_checked"]["recipients"] == [CONTACT]
     # the proposed decision is the other reviewers' to countersign; the commissioner hears at countersignature
     assert rows["decision_proposed"]["recipients"] == ["nina@improvement.nhs.uk"]
@@ -367,8 +369,9 @@ def test_the_decision_reaches_the_commissioners_mailbox_with_its_letter(env, tmp
 
     decided(env, tmp_path, [("Publish the conflicts register", "gov@blackcountry.nhs.uk", dt.date(2027, 3, 1))])
     counts = deliver(env, settings_for(smtp))
-    # version checked, submitted, taken into review, decision proposed (to the second reviewer), decision recorded
-    assert counts == {"sent": 5, "retry": 0, "failed": 0}
+    # version checked, submitted, taken into review, decision proposed (to the second reviewer), decision recorded,
+    # and its countersignature (to the lead who proposed it)
+    assert counts == {"sent": 6, "retry": 0, "failed": 0}
     [(to, msg)] = smtp.by_event("decision_recorded")
     assert sorted(to) == sorted([CONTACT, "alice@blackcountry.nhs.uk", "carol@blackcountry.nhs.uk"])
     assert msg["From"] == "isap@england.nhs.uk"
@@ -387,7 +390,7 @@ def test_the_decision_reaches_the_commissioners_mailbox_with_its_letter(env, tmp
     assert to == ["rita@england.nhs.uk"]
     assert {r["status"] for r in env.outbox("ada")} == {"sent"}
     assert deliver(env, settings_for(smtp)) == {"sent": 0, "retry": 0, "failed": 0}
-    assert len(smtp.accepted) == 5
+    assert len(smtp.accepted) == 6
 
 
 def test_a_server_refusing_for_a_while_loses_nothing_and_sends_nothing_twice(env, tmp_path, smtp):
@@ -401,12 +404,12 @@ def test_a_server_refusing_for_a_while_loses_nothing_and_sends_nothing_twice(env
         passes.append(deliver(env, settings))
         if not any(r["status"] == "pending" for r in env.outbox("ada")):
             break
-    assert passes[0]["retry"] > 0 and sum(p["sent"] for p in passes) == 5
+    assert passes[0]["retry"] > 0 and sum(p["sent"] for p in passes) == 6
     assert sum(p["failed"] for p in passes) == 0
     rows = env.outbox("ada")
     assert {r["status"] for r in rows} == {"sent"}
     assert sorted(smtp.ids()) == sorted(r["message_id"] for r in rows)  # each once
-    assert sum(r["attempts"] for r in rows) == 5 + 5
+    assert sum(r["attempts"] for r in rows) == 6 + 5  # each message once, and the five refused attempts
 
 
 def test_the_backoff_waits_before_trying_again(env, tmp_path, smtp):
@@ -449,7 +452,7 @@ def test_a_recipient_refused_among_others_is_recorded_on_the_sent_message(env, t
 
     decided(env, tmp_path)
     smtp.refuse_recipients["carol@blackcountry.nhs.uk"] = "550 5.1.1 no such mailbox here"
-    assert deliver(env, settings_for(smtp)) == {"sent": 5, "retry": 0, "failed": 0}
+    assert deliver(env, settings_for(smtp)) == {"sent": 6, "retry": 0, "failed": 0}
     [(to, _)] = smtp.by_event("decision_recorded")
     assert sorted(to) == sorted([CONTACT, "alice@blackcountry.nhs.uk"])
     row = outbox(env)["decision_recorded"]
@@ -530,7 +533,7 @@ def test_a_sender_killed_mid_batch_leaves_the_rest_to_the_rerun_once(env, tmp_pa
     decided(env, tmp_path)
     env.upload("alice", "other.xlsx", write(clean(1, reference="ISAP-2026-042"), tmp_path / "o.xlsx").read_bytes())
     rows = env.outbox("ada")
-    assert len(rows) == 6  # with the decision proposed to the second reviewer
+    assert len(rows) == 7  # with the decision proposed to the second reviewer and its countersignature to the lead
     smtp.hold = 3
     mail = {"ISAP_SMTP_HOST": "127.0.0.1", "ISAP_SMTP_PORT": str(smtp.port), "ISAP_MAIL_FROM": "isap@england.nhs.uk"}
     proc = _cli(["notify", "send"], mail)
@@ -545,12 +548,12 @@ def test_a_sender_killed_mid_batch_leaves_the_rest_to_the_rerun_once(env, tmp_pa
     smtp.release.set()
     assert len(smtp.accepted) == 2
     counts = env.outbox_counts()
-    assert (counts["sent"], counts["sending"], counts["pending"]) == (2, 1, 3)
+    assert (counts["sent"], counts["sending"], counts["pending"]) == (2, 1, 4)
     # the rerun: with the lease in force the message the dead sender held waits; once it runs out, it goes
     rerun = _cli(["notify", "send"], mail)
     out, err = rerun.communicate(timeout=120)
     assert rerun.returncode == 0, err
-    assert out.strip() == "Sent 3, to retry later 0, failed 0"
+    assert out.strip() == "Sent 4, to retry later 0, failed 0"
     rerun = _cli(["notify", "send"], {**mail, "ISAP_NOTIFY_LEASE_SECONDS": "0"})
     out, err = rerun.communicate(timeout=120)
     assert rerun.returncode == 0, err
@@ -566,10 +569,10 @@ def test_without_a_mail_server_messages_are_written_once_to_the_folder(env, tmp_
     first = _cli(["notify", "send"], {})
     out, err = first.communicate(timeout=120)
     assert first.returncode == 0, err
-    assert out.strip() == "Sent 5, to retry later 0, failed 0"
+    assert out.strip() == "Sent 6, to retry later 0, failed 0"
     folder = tmp_path / "data" / "outbox"
     files = sorted(folder.glob("*.eml"))
-    assert len(files) == 5
+    assert len(files) == 6
     letter = next(f for f in files if f.name.startswith("decided"))
     msg = email.message_from_bytes(letter.read_bytes(), policy=email.policy.default)
     [pdf] = list(msg.iter_attachments())

@@ -112,6 +112,10 @@ def test_a_proposed_decision_takes_effect_only_at_the_countersignature(service, 
     decision = shown["reviews"][-1]["decision"]
     assert (decision["proposed_by"], decision["countersigned_by"]) == (
         "Rita Shah, Senior Assurance Lead", "Nina Okafor, Deputy Director of Assurance")
+    # the lead who proposed it is told it has taken effect, by whom
+    [told] = [n for n in service.outbox("ada") if n["kind"] == "decision_countersigned"]
+    assert told["subject"] == f"{REF}: your proposed decision was countersigned"
+    assert "Nina Okafor, Deputy Director of Assurance has countersigned the decision you proposed" in told["body"]
     assert service.verify_audit().ok
 
 

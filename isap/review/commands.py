@@ -523,6 +523,11 @@ class Commands(UnitOfWork):
             self._notify(s, NotificationKind.DECISION_RECORDED, f"decided:{p.reference}:review{review.id}",
                          [p.contact_email, *self._commissioner_addresses(s, p)], notice, p, decided_at,
                          attachment="decision_letter", contact=p.contact_email)
+            # the lead who proposed it learns it has taken effect, and from whom
+            self._notify(s, NotificationKind.DECISION_COUNTERSIGNED, f"countersigned:{p.reference}:review{review.id}",
+                         [proposer.email if proposer else None],
+                         notices.decision_countersigned(p.reference, p.title, decided_at, outcome, person_words(user),
+                                                        self._reviewers_link(s, p)), p, decided_at)
         self._run(run)
 
     def send_back(self, actor: str, reference: str, note: str, expected_version: int | None = None) -> None:

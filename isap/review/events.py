@@ -95,6 +95,7 @@ class NotificationKind(StrEnum):
     DECISION_RECORDED = "decision_recorded"
     DECISION_PROPOSED = "decision_proposed"
     DECISION_SENT_BACK = "decision_sent_back"
+    DECISION_COUNTERSIGNED = "decision_countersigned"
     CONDITION_DUE_SOON = "condition_due_soon"
     CONDITION_OVERDUE = "condition_overdue"
     REVIEW_OVERDUE = "review_overdue"
@@ -184,6 +185,7 @@ NOTIFICATION_LABELS = {
     NotificationKind.DECISION_RECORDED: "Decision recorded",
     NotificationKind.DECISION_PROPOSED: "Decision waits for countersignature",
     NotificationKind.DECISION_SENT_BACK: "Proposed decision sent back",
+    NotificationKind.DECISION_COUNTERSIGNED: "Proposed decision countersigned",
     NotificationKind.CONDITION_DUE_SOON: "Condition due soon",
     NotificationKind.CONDITION_OVERDUE: "Condition overdue",
     NotificationKind.REVIEW_OVERDUE: "Review overdue",

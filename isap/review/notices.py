@@ -145,6 +145,15 @@ def decision_proposed(reference: str, title: str | None, checkpoint: int, outcom
         "with a note. Declare your interests in the proposal first." + _footer(url))
 
 
+def decision_countersigned(reference: str, title: str | None, checkpoint: int, outcome: Outcome, by: str,
+                           url: str) -> Notice:
+    return Notice(
+        f"{reference}: your proposed decision was countersigned",
+        f"{_line(by, 300)} has countersigned the decision you proposed on {named(reference, title)} at "
+        f"{checkpoint_words(checkpoint)}: {wording.decision_words(outcome)}.\n\n"
+        "It has taken effect, and the decision letter has gone to the commissioner." + _footer(url))
+
+
 def decision_sent_back(reference: str, title: str | None, checkpoint: int, by: str, note: str, url: str) -> Notice:
     return Notice(
         f"{reference}: your proposed decision was sent back",
