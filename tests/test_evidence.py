@@ -228,6 +228,23 @@ def test_reports_and_letters_list_the_checkpoints_evidence_as_plain_text(service
     assert sha not in text  # the prefix names it; the history holds the whole digest
 
 
+def test_the_letter_is_signed_on_its_first_page_and_its_evidence_follows_as_an_annex(service, tmp_path):
+    """The sign-off follows the decision, not the list of documents: it never falls alone onto a page."""
+    import io
+
+    from pypdf import PdfReader
+
+    from isap.outputs.letters import render_letter_pdf
+
+    decided_with_evidence(service, tmp_path)
+    pages = [" ".join(page.extract_text().split())
+             for page in PdfReader(io.BytesIO(render_letter_pdf(service, "rita", REF, 1))).pages]
+    assert "Yours sincerely" in pages[0] and "Conditions" in pages[0], pages
+    whole = " ".join(pages)
+    assert whole.index("Yours sincerely") < whole.index("Evidence considered")
+    assert pages[0].split()[:6] == ["NHS", "England", "and", "NHS", "Improvement", "Integrated"], pages[0][:80]
+
+
 def test_a_report_lists_only_the_evidence_of_its_checkpoint(service, tmp_path):
     from isap.outputs.assurance_report import report_context
 

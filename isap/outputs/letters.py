@@ -373,7 +373,7 @@ def letter_pdf_from_context(ctx: dict) -> bytes:
     outcome = wording.decision_words(dec["outcome"])
     our_ref = f"{p['reference']}/CP{cp}"
     doc = _Document(f"{p['reference']} — checkpoint {cp} decision letter",
-                    f"{our_ref} · checkpoint {cp} decision letter · NHS England",
+                    f"{our_ref} · checkpoint {cp} decision letter",
                     f"Audit chain head {ctx['chain_head']}" if ctx.get("chain_head") else "")
     doc.set_auto_page_break(True, margin=19)
     doc.add_page()
@@ -381,7 +381,7 @@ def letter_pdf_from_context(ctx: dict) -> bytes:
     # sender, right-aligned as on NHS letters (words only: no logo)
     doc.set_font(FONT, "B", 15)
     doc.set_text_color(*NHS_BLUE)
-    doc.cell(0, 7, "NHS England", align="R", new_x="LMARGIN", new_y="NEXT")
+    doc.cell(0, 7, "NHS England and NHS Improvement", align="R", new_x="LMARGIN", new_y="NEXT")  # the joint panel
     doc.set_font(FONT, "", 9)
     doc.set_text_color(*MUTED)
     doc.cell(0, 4.5, "Integrated Support and Assurance Process", align="R", new_x="LMARGIN", new_y="NEXT")
@@ -433,16 +433,6 @@ def letter_pdf_from_context(ctx: dict) -> bytes:
     else:
         doc.para("This decision carries no conditions.", h=5)
 
-    if ctx["evidence"]:  # a letter without documents keeps to its one page
-        doc.heading("Evidence considered", size=11)
-        _evidence_table(doc, ctx["evidence"], "", size=8.5)
-
-    if ctx["waivers"]:
-        doc.heading("Waivers", size=11)
-        doc.para("A granted waiver means the error finding it names does not stop a submission at this checkpoint, "
-                 "in this version or a later one, while the finding stays the same.", h=5)
-        _waivers_table(doc, ctx["waivers"], size=8.5)
-
     if doc.will_page_break(30):
         doc.add_page()
     doc.para("Yours sincerely,", gap=3)
@@ -461,6 +451,19 @@ def letter_pdf_from_context(ctx: dict) -> bytes:
     if ctx.get("chain_anchor"):
         facts += f" Signed {_signature_text(ctx['chain_anchor'])}."
     doc.para(facts, size=7.5, color=MUTED, h=3.6)
+
+    # what the decision rests on follows the signatures, as an annex: the sign-off stays with the decision it
+    # signs, and a letter without documents or waivers keeps to its one page
+    if (ctx["evidence"] or ctx["waivers"]) and doc.will_page_break(30):
+        doc.add_page()  # a heading never ends a page without its table
+    if ctx["evidence"]:
+        doc.heading("Evidence considered", size=11)
+        _evidence_table(doc, ctx["evidence"], "", size=8.5)
+    if ctx["waivers"]:
+        doc.heading("Waivers", size=11)
+        doc.para("A granted waiver means the error finding it names does not stop a submission at this checkpoint, "
+                 "in this version or a later one, while the finding stays the same.", h=5)
+        _waivers_table(doc, ctx["waivers"], size=8.5)
     return bytes(doc.output())
 
 
