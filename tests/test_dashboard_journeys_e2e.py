@@ -140,6 +140,9 @@ def test_a_finding_ends_inside_its_table_at_1280_pixels(server):  # noqa: F811
         expect(page.get_by_role("heading", name="ISAP-2026-013", level=1)).to_be_visible(timeout=30_000)
         settle(page)
         table = page.locator('[data-testid="stDataFrame"]').first
+        # the grid draws (and copies for screen readers) only what is in view: the findings may start below the fold
+        table.scroll_into_view_if_needed()
+        expect(table.locator("canvas table th").first).to_have_text("Severity", timeout=30_000)
         headings = table.locator("canvas table th").all_inner_texts()
         shot = Image.open(io.BytesIO(table.locator('[data-testid="data-grid-canvas"]').screenshot())).convert("RGB")
         browser.close()
