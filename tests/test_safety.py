@@ -629,14 +629,14 @@ def test_sheets_each_within_the_area_limit_are_refused_together_over_the_workboo
 
 
 def test_the_widest_sheet_of_text_the_limits_allow_is_read_whole_under_300_mb(tmp_path):
-    """Hostile in shape only: Services 99,000 rows × 16 columns of 14-character shared text, just under the
-    workbook's area (1,600,000 cells) and the text its cells may copy (32 MiB, each entry counted with its
+    """Hostile in shape only: Services 87,000 rows × 16 columns of 17-character shared text, just under the
+    workbook's area (1,400,000 cells) and the text its cells may copy (32 MiB, each entry counted with its
     `<t>` tags).  What a reader holds follows both: 5,000,000 such cells in one sheet (the per-sheet area)
     took 590 MB (docs/performance.md)."""
     from tests.hostile import repeated_shared_text
 
     path = tmp_path / "widest.xlsx"
-    path.write_bytes(repeated_shared_text(valid_bytes(tmp_path), entries=5000, length=14, rows=99_000, columns=16))
+    path.write_bytes(repeated_shared_text(valid_bytes(tmp_path), entries=5000, length=17, rows=87_000, columns=16))
     proc = subprocess.run([sys.executable, "-c", COST_PROBE, str(path)], capture_output=True, text=True,
                           timeout=900)
     result = json.loads(proc.stdout)
@@ -648,7 +648,7 @@ def test_the_widest_sheet_of_text_the_limits_allow_is_read_whole_under_300_mb(tm
 
 def test_the_largest_well_written_workbook_the_limits_allow_is_checked_under_300_mb(tmp_path):
     """Not hostile to the scan: Partners at the row limit (99,997 rows) and Services as long as the workbook's
-    area limit then allows (29,950 rows), every row well formed and every service a finding (docs/performance.md)."""
+    area limit then allows (9,950 rows), every row well formed and every service a finding (docs/performance.md)."""
     from benchmarks.hostile_cost import _largest_typed
 
     _largest_typed(tmp_path)

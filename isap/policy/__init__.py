@@ -71,7 +71,7 @@ class Policy(BaseModel):
         5_000_000, gt=0, description="WB003: largest area (rows × columns) a sheet's values may span."
     )
     max_cells_per_workbook: int = Field(
-        1_600_000, gt=0,
+        1_400_000, gt=0,
         description="WB003: largest total area (rows × columns) the values of all a workbook's sheets may span: "
                     "what the reader holds in memory follows it.")
     max_seconds_per_file: float = Field(60.0, gt=0, description="Time budget for assessing one file.")
