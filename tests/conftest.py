@@ -329,6 +329,19 @@ def prefect_harness(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
+def main_module_ends_with_its_test():
+    """Streamlit's AppTest runs a page as `__main__` and leaves it there: a process spawned later in the session
+    (a Dask worker) would re-run that page, a temporary script by then, as its own main module and fail to start.
+    Every test ends with the interpreter's own `__main__` back."""
+    import sys
+
+    main = sys.modules.get("__main__")
+    yield
+    if main is not None:
+        sys.modules["__main__"] = main
+
+
+@pytest.fixture(autouse=True)
 def policy_named_by_a_command_ends_with_its_test(monkeypatch):
     """`isap upload` and `isap ingest` name their policy in ISAP_POLICY for the processes they start; run
     in-process by a test, that name would otherwise outlive the test and override a later test's policy file."""

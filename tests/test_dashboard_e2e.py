@@ -204,6 +204,8 @@ def test_commissioner_uploads_fixes_and_submits_then_reviewer_decides(server, tm
         expect(page.get_by_text("Decision proposed")).to_be_visible(timeout=30_000)
         countersign_from_the_command_line(tmp_path / "data", "ISAP-2026-030")
         page.reload()
+        expect(page.get_by_role("heading", name="ISAP-2026-030", level=1)).to_be_visible(timeout=30_000)
+        settle(page)  # while the page still runs, its tabs are disabled and Enter selects nothing
         # the tabs by keyboard too: Tab reaches the open tab, the arrow keys move along the tabs
         tab_to(page, r"^DIV\|\|stTab\|")
         for _ in range(12):  # along every tab of the proposal page, from whichever has the focus
