@@ -15,6 +15,7 @@ import io
 import logging
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from types import MappingProxyType
+from typing import NamedTuple
 
 from python_calamine import CalamineError, CalamineWorkbook
 
@@ -62,6 +63,17 @@ _KINDS = {"chartsheet": "a chart sheet", "dialogsheet": "a dialog sheet"}
 def _finding(rule_id: str, sheet: str | None, row: int | None, column: str | None, cell: str | None,
              message: str) -> Finding:
     return reading_finding(rule_id, sheet, row, column, cell, message)
+
+
+class _Sifted(NamedTuple):
+    """What `_Builder._sift` took out of a typed column: the rows whose value the template cannot take,
+    and per rule those rows and the findings worded for them (as many as can be listed)."""
+
+    rows: frozenset
+    findings: tuple
+
+
+_NOTHING_SIFTED = _Sifted(frozenset(), ())
 
 
 class _Builder:
@@ -220,16 +232,45 @@ class _Builder:
             index = dict(rows.index)
             n = rows.height
             typed_cols: dict[str, list] = {}
-            maybe_bad: dict[str, bool] = {}
+            sifted: dict[str, _Sifted] = {}
             for name, ci in index.items():
-                typed_cols[name], maybe_bad[name] = rows.typed(ci, spec.column(name))
+                typed_cols[name], sifted[name] = self._sift(spec, name, ci, n, *rows.typed(ci, spec.column(name)),
+                                                            special)
             rows.release()
         else:
-            index, n, typed_cols, maybe_bad = self._typed_rows(spec, rows)
-        return self._table(spec, index, n, typed_cols, maybe_bad, special)
+            index, n, typed_cols, sifted = self._typed_rows(spec, rows, special)
+        return self._table(spec, index, n, typed_cols, sifted, special)
 
-    def _typed_rows(self, spec: SheetSpec, rows: list[list]) -> tuple[dict[str, int], int, dict[str, list],
-                                                                      dict[str, bool]]:
+    def _sift(self, spec: SheetSpec, name: str, ci: int, n: int, typed: list, maybe_bad: bool,
+              special: dict) -> "tuple[list, _Sifted]":
+        """`typed` with each value the template cannot take (`Bad`) taken out, as soon as the column is
+        typed: a `Bad` words its value, so a sheet of a million wrong cells held as `Bad`s until every
+        column was typed took hundreds of megabytes.  The findings that can still be listed are worded
+        now and added later, in report order (`_table`); a cell the scan found an error value or an
+        uncalculated formula in is left to `_table`, which reports that instead."""
+        if not maybe_bad:
+            return typed, _NOTHING_SIFTED
+        at_special = {r0 - 1 for (r0, c) in special if c == ci and 1 <= r0 <= n}
+        bad_at = [i for i, t in enumerate(typed) if t.__class__ is Bad and i not in at_special]
+        if not bad_at:
+            return typed, _NOTHING_SIFTED
+        by_rule: dict[str, list[int]] = {}
+        for i in bad_at:
+            by_rule.setdefault(typed[i].rule_id, []).append(i)
+        letter = column_letter(ci)
+        limit = self.findings.limit
+        worded = []
+        for rule_id, at in by_rule.items():
+            build = self._typing_finding(spec.name, name, letter, typed, at)
+            # `add_column` words the first `limit` and one more, the example of those left unlisted
+            worded.append((rule_id, at, [build(k) for k in range(len(at) if limit is None else
+                                                                 min(len(at), limit + 1))]))
+        for i in bad_at:
+            typed[i] = None
+        return typed, _Sifted(frozenset(bad_at), tuple(worded))
+
+    def _typed_rows(self, spec: SheetSpec, rows: list[list], special: dict) -> \
+            tuple[dict[str, int], int, dict[str, list], "dict[str, _Sifted]"]:
         """The header matched and every template column typed, from the rows python-calamine gives."""
         header = rows[0] if rows else []
         by_norm = {normalise_name(c.name): c for c in spec.columns}
@@ -254,17 +295,19 @@ class _Builder:
         rows.clear()
         blank = ("",) * n
         typed_cols: dict[str, list] = {}
-        maybe_bad: dict[str, bool] = {}
+        sifted: dict[str, _Sifted] = {}
         for name, ci in index.items():
             raw = sheet_columns[ci] if ci < len(sheet_columns) else blank
-            typed_cols[name], maybe_bad[name] = type_column(spec.column(name), raw)
             if ci < len(sheet_columns):
                 sheet_columns[ci] = None
+            typed_cols[name], sifted[name] = self._sift(spec, name, ci, n, *type_column(spec.column(name), raw),
+                                                        special)
+            del raw
         del sheet_columns
-        return index, n, typed_cols, maybe_bad
+        return index, n, typed_cols, sifted
 
     def _table(self, spec: SheetSpec, index: dict[str, int], n: int, typed_cols: dict[str, list],
-               maybe_bad: dict[str, bool], special: dict) -> Table:
+               sifted: "dict[str, _Sifted]", special: dict) -> Table:
         # cells calamine cannot show (errors, uncalculated formulas) come from the safety scan
         by_ci = {ci: name for name, ci in index.items()}
         failed_rows: dict[str, set[int]] = {name: set() for name in index}
@@ -279,27 +322,21 @@ class _Builder:
             if sp.kind == "error":
                 forced.add(r0 - 1)
         # a row is data when some template column holds a value (or a type error, or an error value)
-        if typed_cols and any(None not in t for t in typed_cols.values()):
+        if typed_cols and any(t.count(None) == len(sifted[name].rows) for name, t in typed_cols.items()):
             data = list(range(n))
         else:
+            wrong = forced.union(*(sifted[name].rows for name in typed_cols))
             data = [i for i, vals in enumerate(zip(*typed_cols.values()))
-                    if i in forced or any(v is not None for v in vals)] if typed_cols else []
+                    if i in wrong or any(v is not None for v in vals)] if typed_cols else []
         contiguous = len(data) == n
         columns: dict[str, list] = {}
         failed: dict[str, set[int]] = {}
         position = None if contiguous else {row_i: pos for pos, row_i in enumerate(data)}
         for name, typed in typed_cols.items():
-            letter = column_letter(index[name])
-            if maybe_bad[name]:
-                bad_at = [i for i, t in enumerate(typed) if t.__class__ is Bad]
-                by_rule: dict[str, list[int]] = {}
-                for i in bad_at:
-                    by_rule.setdefault(typed[i].rule_id, []).append(i)
-                for rule_id, at in by_rule.items():
-                    self.add_column(rule_id, spec.name, at, self._typing_finding(spec.name, name, letter, typed, at))
-                for i in bad_at:
-                    typed[i] = None
-                failed_rows[name].update(bad_at)
+            for rule_id, at, worded in sifted[name].findings:
+                self.add_column(rule_id, spec.name, at, worded.__getitem__)
+            failed_rows[name].update(sifted[name].rows)
+            sifted[name] = _NOTHING_SIFTED  # (its rows are the column's failed rows now)
             if spec.column(name).format in UPPERCASED_FORMATS:
                 # codes repeat: each distinct one is upper-cased once
                 upper = {t: t.upper() for t in set(typed) if t.__class__ is str}
@@ -311,6 +348,7 @@ class _Builder:
                 columns[name] = [typed[i] for i in data]
                 failed[name] = {position[i] for i in failed_rows[name] if i in position}
         excel_rows = tuple(range(2, n + 2)) if contiguous else tuple(i + 2 for i in data)
+        typed_cols.clear()  # `columns` holds what is kept of them
 
         # missing columns
         for col in spec.columns:
@@ -335,12 +373,17 @@ class _Builder:
             failed.setdefault(name, set()).update(positions)
         for _name, positions in self._repeats:
             repeated.update(positions)
+        del present
         final: dict[str, tuple] = {}
-        for name, vals in columns.items():
+        for name in list(columns):
+            # one column at a time, each list let go once it is a tuple: a large sheet is held once, not twice
+            vals = columns.pop(name)
             fp = failed.get(name)
             if fp:
-                vals = [FAILED if i in fp else v for i, v in enumerate(vals)]
+                for i in fp:
+                    vals[i] = FAILED
             final[name] = tuple(vals)
+            del vals
         return Table(spec, True, MappingProxyType(final), MappingProxyType(letters), excel_rows,
                      frozenset(repeated))
 
@@ -578,7 +621,8 @@ class SheetColumns:
         any may be `Bad`.  Whole columns of numbers, booleans or dates are typed by polars."""
         import polars as pl
 
-        series = self._series.get(ci)
+        # each column is typed once: its Arrow buffers go as soon as it is, not with the whole sheet
+        series = self._series.pop(ci, None)
         if series is None or series.null_count() == len(series):
             return [None] * self.height, False
         dtype, t = series.dtype, column.type
@@ -717,6 +761,7 @@ class SheetReader:
         self._large_lane: int | None = None  # the lane that read a large sheet ahead, if one did
         # Whether every sheet is read on one lane (see _ONE_LANE_FROM_CELLS), which `parse` decides.
         self.one_lane = False
+        self._all_started = False
 
     def ahead(self, data: bytes, date1904: bool, scan: SheetScan, sheets: list[SheetScan]) -> None:
         """During the scan: read `scan`'s sheet now, if the parser will read it (of `sheets`, the
@@ -758,8 +803,14 @@ class SheetReader:
 
     def _read(self, lane: int, scan: SheetScan) -> None:
         self._results[scan.name] = self._read_sheet(lane, scan)
-        if scan.max_row * scan.max_col >= _LARGE_SHEET_CELLS:
+        if self._all_started and self._lane_done(lane, but=scan.name):
+            self._books[lane] = self._fast_books[lane] = None  # (see `_let_go_of_idle_books`)
             give_back_memory()
+        elif scan.max_row * scan.max_col >= _LARGE_SHEET_CELLS:
+            give_back_memory()
+
+    def _lane_done(self, lane: int, but: str | None = None) -> bool:
+        return all(f.done() for n, f in list(self._futures.items()) if self._lanes.get(n) == lane and n != but)
 
     def _read_sheet(self, lane: int, scan: SheetScan) -> "list[list] | SheetColumns":
         if scan.max_row == 0:
@@ -778,6 +829,7 @@ class SheetReader:
             if columns is not None:
                 return columns
         if self._books[lane] is None:  # opened on its reading thread, used only there
+            self._fast_books[lane] = None  # (one open workbook a lane: see `_read_columns`)
             self._books[lane] = CalamineWorkbook.from_filelike(io.BytesIO(self._data))
         rows = self._books[lane].get_sheet_by_name(scan.read_name or scan.name).to_python(skip_empty_area=False)
         # a number without a style of its own under its row's or column's date format is a date;
@@ -791,10 +843,31 @@ class SheetReader:
         if self._fast_books[lane] is None:
             import fastexcel
 
+            # An open workbook holds all the package's shared strings, so a lane keeps one open at a time:
+            # the cost is opening it again if a later sheet needs the other reader.
+            self._books[lane] = None
+
             # (its notes, such as a column of empty cells read as text, are not the commissioner's business)
             logging.getLogger("fastexcel").setLevel(logging.ERROR)
             self._fast_books[lane] = fastexcel.read_excel(self._data)
         return _sheet_columns(self._fast_books[lane], scan.read_name or scan.name, spec, scan)
+
+    def all_started(self) -> None:
+        """Every sheet the parser wants has been started: a lane with nothing left to read can let its
+        workbooks go once its last sheet is handed over."""
+        self._all_started = True
+
+    def _let_go_of_idle_books(self) -> None:
+        # A workbook open in calamine or fastexcel holds every shared string of the package (a million
+        # distinct entries are a hundred megabytes or so) for as long as it is open; once its lane has read
+        # all it will read, the typing of the sheets no longer needs them.
+        released = False
+        for lane in (0, 1):
+            if (self._books[lane] is not None or self._fast_books[lane] is not None) and self._lane_done(lane):
+                self._books[lane] = self._fast_books[lane] = None
+                released = True
+        if released:
+            give_back_memory()
 
     def future(self, name: str) -> Future:
         return self._futures[name]
@@ -803,7 +876,10 @@ class SheetReader:
         """The sheet as read, handed over once: the reader keeps no hold on it."""
         try:
             self._futures[name].result()
-            return self._results.pop(name)
+            rows = self._results.pop(name)
+            if self._all_started:
+                self._let_go_of_idle_books()
+            return rows
         except (CalamineError, ValueError, OSError, KeyError) as exc:
             part = self._parts.get(name)
             raise wb001(f"The workbook is corrupt: its sheet {clip(name)!r}{f' (part {part})' if part else ''} "
@@ -835,6 +911,7 @@ def parse(inspection: Inspection, checkpoint_override: int | None = None,
         for spec in SHEETS:
             if spec.name in matched:
                 reader.start(data, inspection.date1904, matched[spec.name])
+        reader.all_started()
         # Cover first: its checkpoint decides what is required.  The other sheets depend on nothing
         # but the checkpoint, so each is built as soon as it has been read, in whatever order the
         # reads end; what a sheet adds to the report does not depend on when it was built.
@@ -846,6 +923,12 @@ def parse(inspection: Inspection, checkpoint_override: int | None = None,
                 waiting[reader.future(matched[spec.name].name)] = spec
             else:
                 built[spec.name] = _build(b, spec, matched, reader)
+        if reader.one_lane:
+            # A workbook this large is read on one lane, and typed only once all of it has been read: the
+            # lane lets go of its open workbook, and every shared string it holds, before the typing starts
+            # (read while typing, the distinct texts of the largest workbook the limits allow were held
+            # twice, past 300 MB).
+            wait(waiting)
         while waiting:
             done, _ = wait(waiting, return_when=FIRST_COMPLETED)
             ready = {waiting[f].name for f in done}
