@@ -965,3 +965,22 @@ def test_a_reviewer_who_declared_no_conflict_is_offered_only_a_conflict_that_has
     at.run()
     assert not at.exception, at.exception
     assert Service().proposal_facts("ada", "ISAP-2026-022")[0].conflicted == frozenset({"rita"})
+
+
+def test_a_decision_waiting_for_countersignature_gives_its_conditions_due_dates_in_words(demo_env):
+    """The conditions of a proposed decision are dated as everywhere else on the page ("31 Jan 2027"), never in
+    the store's ISO form."""
+    import datetime as dt
+
+    from isap.demo import RATINGS
+    from isap.review.service import Service
+    from isap.review.unit_of_work import ConditionInput
+
+    svc = Service()
+    take(svc, "rita", "ISAP-2026-011")
+    svc.propose("rita", "ISAP-2026-011", "approved_with_conditions", RATINGS, "A clear case for change",
+                [ConditionInput("Publish the engagement report", "ICB director", dt.date(2027, 1, 31))])
+    at = linked(signed_in("nina", "nina-demo"), ref="ISAP-2026-011", tab="Review")
+    shown = texts(at)
+    assert "1. Publish the engagement report (owner ICB director, due 31 Jan 2027)" in shown, shown
+    assert "2027-01-31" not in shown

@@ -735,7 +735,7 @@ def panel_section(d: dict) -> None:
             st.info(fmt("Waiting for countersignature: {} proposed {}. {}", p["proposer"], labels.code(p["outcome"]),
                         p["rationale"]))
             for n, c in enumerate(p["conditions"], start=1):
-                st.markdown(fmt("{}. {} (owner {}, due {})", n, c["text"], c["owner"], c["due_date"]))
+                st.markdown(fmt("{}. {} (owner {}, due {})", n, c["text"], c["owner"], labels.day(c["due_date"])))
         elif p["status"] == "sent_back":
             st.caption(fmt("Sent back by {}: {} (the proposal was {})", p["closed_by"] or "", p["note"] or "",
                            labels.code(p["outcome"])))
