@@ -348,8 +348,10 @@ def queries_tab(svc: Service, user: dict, d: dict) -> None:
             if st.form_submit_button("Raise query", **offer.disabled(Action.RAISE_QUERY)):
                 if subject == "finding" and finding is None:
                     st.error("Nothing was raised: choose the finding the query is about.")
+                    focus_message()  # refused here, as the service's refusals are: the focus goes to why
                 elif subject == "cell" and not place.strip():
                     st.error("Nothing was raised: name the field or cell the query is about.")
+                    focus_message()  # refused here, as the service's refusals are: the focus goes to why
                 else:
                     act(svc.raise_query, user["username"], ref, text,
                         finding_id=finding if subject == "finding" else None,
@@ -374,6 +376,7 @@ def withdraw_form(svc: Service, user: dict, d: dict, offer: Offer) -> None:
                                                     ("confirm that it cannot be reopened", sure)) if not given]
                 if missing:
                     st.error(fmt("Nothing was withdrawn: {}.", " and ".join(missing)))
+                    focus_message()  # refused here, as the service's refusals are: the focus goes to why
                 else:
                     act(svc.withdraw, user["username"], ref, reason=reason, expected_version=d["version"],
                         success=f"{ref} withdrawn.")
