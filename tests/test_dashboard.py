@@ -984,3 +984,26 @@ def test_a_decision_waiting_for_countersignature_gives_its_conditions_due_dates_
     shown = texts(at)
     assert "1. Publish the engagement report (owner ICB director, due 31 Jan 2027)" in shown, shown
     assert "2027-01-31" not in shown
+
+
+def test_rating_a_domain_starts_from_no_rating_and_records_nothing_until_one_is_chosen(demo_env):
+    """A rating is the reviewer's judgement, as the outcome is: the box does not start at Red, and Rate with no
+    rating chosen records nothing and says so."""
+    from isap.review.service import Service
+
+    svc = Service()
+    take(svc, "rita", "ISAP-2026-011")
+    at = linked(signed_in("rita", "rita-demo"), ref="ISAP-2026-011", tab="Review")
+    assert at.selectbox(key="rate-rating").value is None
+    next(b for b in at.button if b.label == "Rate").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert "Nothing was rated: choose the rating." in [read(e.value) for e in at.error]
+    [review] = svc.show("rita", "ISAP-2026-011")["reviews"]
+    assert not review["ratings"], review["ratings"]
+    at.selectbox(key="rate-rating").set_value("amber")
+    next(b for b in at.button if b.label == "Rate").click()
+    at.run()
+    assert "Rating recorded." in [read(s.value) for s in at.success]
+    [review] = svc.show("rita", "ISAP-2026-011")["reviews"]
+    assert review["ratings"] == {"capitalisation": "amber"}, review["ratings"]

@@ -775,10 +775,15 @@ def panel_actions(svc: Service, user: dict, d: dict) -> None:
             c1, c2 = st.columns(2)
             domain = c1.selectbox("Domain", tuple(dom.value for dom in AssuranceDomain), key="rate-domain",
                                   format_func=labels.domain)
-            rating = c2.selectbox("Rating", tuple(r.value for r in RATED), key="rate-rating",
-                                  format_func=labels.code)
+            # no default, as in the decision form: a rating is the reviewer's judgement, never a starting Red
+            rating = c2.selectbox("Rating", tuple(r.value for r in RATED), index=None, key="rate-rating",
+                                  placeholder="Choose a rating", format_func=labels.code)
             if st.form_submit_button("Rate", **offer.disabled(Action.RATE)):
-                act(svc.rate, user["username"], ref, domain, rating, success="Rating recorded.")
+                if rating is None:
+                    st.error("Nothing was rated: choose the rating.")
+                    focus_message()
+                else:
+                    act(svc.rate, user["username"], ref, domain, rating, success="Rating recorded.")
         offer.explain(Action.RATE)
     if offer.listed(Action.COUNTERSIGN) or offer.listed(Action.SEND_BACK):
         c1, c2 = st.columns(2)
