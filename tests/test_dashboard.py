@@ -1007,3 +1007,18 @@ def test_rating_a_domain_starts_from_no_rating_and_records_nothing_until_one_is_
     assert "Rating recorded." in [read(s.value) for s in at.success]
     [review] = svc.show("rita", "ISAP-2026-011")["reviews"]
     assert review["ratings"] == {"capitalisation": "amber"}, review["ratings"]
+
+
+def test_a_warning_on_a_sheet_as_a_whole_is_placed_in_words_where_it_is_answered(demo_env):
+    """The warning to answer says where it is as the findings and the report do: "Partners (the sheet as a
+    whole)", never "Partners :" with an empty cell."""
+    from pathlib import Path
+
+    from isap.review.service import Service
+
+    rel011 = Path(__file__).resolve().parents[1] / "sample_submissions" / "rel011_no_voluntary_sector.xlsx"
+    Service().upload("alice", rel011.name, rel011.read_bytes())
+    at = proposal(signed_in("alice", "alice-demo"), "ISAP-2026-014")
+    headings = [read(m.value) for m in at.markdown if "REL011" in m.value]
+    assert "**REL011** Partners (the sheet as a whole): No voluntary sector organisation is a partner." in \
+        headings, headings

@@ -223,8 +223,7 @@ def findings_tab(svc: Service, user: dict, d: dict) -> None:
         st.subheader("Acknowledge warnings")
         for i, f in enumerate(pending):
             with st.form(f"ack-{i}"):
-                st.markdown(fmt("**{}** {} {}: {}", f["rule_id"], f["sheet"] or "", f["cell"] or "",
-                                f["message"]))
+                st.markdown(fmt("**{}** {}: {}", f["rule_id"], wording.place(f["sheet"], f["cell"]), f["message"]))
                 note = st.text_area("Explanatory note", key=f"ack-note-{i}", max_chars=TextKind.NOTE.max_chars)
                 if st.form_submit_button("Acknowledge"):
                     act(svc.acknowledge, user["username"], ref, f["rule_id"], note, finding_id=f["id"],
