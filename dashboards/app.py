@@ -31,6 +31,7 @@ from dashboards.render import fmt  # noqa: E402
 from dashboards.views.sign_in import sign_in_page  # noqa: E402
 from dashboards.widgets import clear_sent_text, guarded, result_message  # noqa: E402
 from isap.policy import PolicyError  # noqa: E402
+from isap.review import wording  # noqa: E402
 from isap.review.service import StoreError  # noqa: E402
 from isap.workbook.isolation import warm_up  # noqa: E402
 
@@ -101,7 +102,9 @@ def show_pages() -> None:
     if flash:  # what the last action did, first on the page and focused (a toast would vanish with the focus)
         result_message(flash)
     with st.sidebar:
-        st.markdown(fmt("Signed in as **{}** ({})", user["username"], user["role"]))
+        # the name typed to sign in, then the person and the role as the Users page says them ("Administrator")
+        who = ", ".join(x for x in (user.get("display_name"), wording.code(user["role"])) if x)
+        st.markdown(fmt("Signed in as **{}** ({})", user["username"], who))
         if st.button("Sign out"):
             session.sign_out()
     # the pages are those the service says this account may use, in the navigation table's order

@@ -13,7 +13,7 @@ from typing import Callable
 import streamlit as st
 
 from dashboards.render import fmt, plain
-from dashboards.widgets import Offer, act, offer_download
+from dashboards.widgets import Offer, act, focus_message, offer_download
 from isap.policy.evidence import EvidenceKind
 from isap.review import wording
 from isap.review.lifecycle import LAST_CHECKPOINT, Action
@@ -56,6 +56,7 @@ def evidence_tab(svc: Service, user: dict, d: dict) -> None:
             if st.form_submit_button("Attach", **offer.disabled(Action.ATTACH_EVIDENCE)):
                 if upload is None:
                     st.error("Nothing was attached: choose the document first.")
+                    focus_message()  # refused here, as the service's refusals are: the focus goes to why
                 else:
                     act(svc.attach_evidence, user["username"], ref, upload.name, upload.getvalue(), kind.value,
                         title, reference, checkpoint=checkpoint, success=f"Attached “{plain(reference)}”.",

@@ -70,7 +70,7 @@ def current() -> dict | None:
         st.session_state.pop("session_forget_cookie", None)
         _script("", 0)
         return None
-    user = {"username": account.username, "role": account.role}
+    user = {"username": account.username, "role": account.role, "display_name": account.display_name}
     st.session_state[_USER] = user
     st.session_state[_TOKEN_KEY] = token
     return user
@@ -121,7 +121,8 @@ def me() -> dict | None:
         except WorkflowError as exc:
             st.session_state["sign_in_refused"] = str(exc)
             return None
-        user = {"username": account.username, "role": account.role, "sso": True}
+        user = {"username": account.username, "role": account.role, "display_name": account.display_name,
+                "sso": True}
         st.session_state["user"] = user
     return user
 

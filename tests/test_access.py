@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import text
 
 from isap.review import passwords, sessions
-from tests.test_dashboard import demo_env, signed_in, texts  # noqa: F401 - demo_env is a fixture
+from tests.test_dashboard import demo_env, read, signed_in, texts  # noqa: F401 - demo_env is a fixture
 
 
 def _history(service) -> list[dict]:
@@ -449,3 +449,34 @@ def test_the_users_page_is_only_for_administrators(demo_env):  # noqa: F811
     rita = signed_in("rita", "rita-demo")
     with pytest.raises(ValueError, match="Could not find a navigation page"):
         rita.switch_page("views/users.py")
+
+
+def test_the_users_page_says_roles_in_words_and_how_many_sessions_a_new_password_ended(demo_env):  # noqa: F811
+    """The role is said as the Role column says it ("Commissioner", never the code "admin"), in the sidebar too;
+    a new password set for someone else ends their sessions, all of them, and the page says how many; the User
+    column stays in view while the table scrolls sideways."""
+    import json
+
+    signed_in("alice", "alice-demo")  # one open session of alice's
+    at = signed_in("ada", "ada-demo")
+    at.switch_page("views/users.py")
+    at.run()
+    assert not at.exception, at.exception
+    assert [read(m.value) for m in at.sidebar.markdown if m.value.startswith("Signed in as")] == \
+        ["Signed in as **ada** (Ada Lewis, Administrator)"]
+    columns = json.loads(at.dataframe[0].proto.columns)
+    assert columns["User"].get("pinned") is True, columns.get("User")
+    at.selectbox(key="users_pick").select("alice")
+    at.run()
+    assert "alice (Commissioner, enabled)" in [read(s.value) for s in at.subheader]
+    at.text_input(key="users_new_password").input("battery staple")
+    next(b for b in at.button if b.label == "Set password").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert [read(s.value) for s in at.success] == ["alice has a new password; 1 session ended."]
+    at.selectbox(key="users_pick").select("alice")
+    at.run()
+    at.text_input(key="users_new_password").input("battery staple 2")
+    next(b for b in at.button if b.label == "Set password").click()
+    at.run()
+    assert [read(s.value) for s in at.success] == ["alice has a new password; they had no open sessions."]

@@ -965,3 +965,60 @@ def test_a_reviewer_who_declared_no_conflict_is_offered_only_a_conflict_that_has
     at.run()
     assert not at.exception, at.exception
     assert Service().proposal_facts("ada", "ISAP-2026-022")[0].conflicted == frozenset({"rita"})
+
+
+def test_a_decision_waiting_for_countersignature_gives_its_conditions_due_dates_in_words(demo_env):
+    """The conditions of a proposed decision are dated as everywhere else on the page ("31 Jan 2027"), never in
+    the store's ISO form."""
+    import datetime as dt
+
+    from isap.demo import RATINGS
+    from isap.review.service import Service
+    from isap.review.unit_of_work import ConditionInput
+
+    svc = Service()
+    take(svc, "rita", "ISAP-2026-011")
+    svc.propose("rita", "ISAP-2026-011", "approved_with_conditions", RATINGS, "A clear case for change",
+                [ConditionInput("Publish the engagement report", "ICB director", dt.date(2027, 1, 31))])
+    at = linked(signed_in("nina", "nina-demo"), ref="ISAP-2026-011", tab="Review")
+    shown = texts(at)
+    assert "1. Publish the engagement report (owner ICB director, due 31 Jan 2027)" in shown, shown
+    assert "2027-01-31" not in shown
+
+
+def test_rating_a_domain_starts_from_no_rating_and_records_nothing_until_one_is_chosen(demo_env):
+    """A rating is the reviewer's judgement, as the outcome is: the box does not start at Red, and Rate with no
+    rating chosen records nothing and says so."""
+    from isap.review.service import Service
+
+    svc = Service()
+    take(svc, "rita", "ISAP-2026-011")
+    at = linked(signed_in("rita", "rita-demo"), ref="ISAP-2026-011", tab="Review")
+    assert at.selectbox(key="rate-rating").value is None
+    next(b for b in at.button if b.label == "Rate").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert "Nothing was rated: choose the rating." in [read(e.value) for e in at.error]
+    [review] = svc.show("rita", "ISAP-2026-011")["reviews"]
+    assert not review["ratings"], review["ratings"]
+    at.selectbox(key="rate-rating").set_value("amber")
+    next(b for b in at.button if b.label == "Rate").click()
+    at.run()
+    assert "Rating recorded." in [read(s.value) for s in at.success]
+    [review] = svc.show("rita", "ISAP-2026-011")["reviews"]
+    assert review["ratings"] == {"capitalisation": "amber"}, review["ratings"]
+
+
+def test_a_warning_on_a_sheet_as_a_whole_is_placed_in_words_where_it_is_answered(demo_env):
+    """The warning to answer says where it is as the findings and the report do: "Partners (the sheet as a
+    whole)", never "Partners :" with an empty cell."""
+    from pathlib import Path
+
+    from isap.review.service import Service
+
+    rel011 = Path(__file__).resolve().parents[1] / "sample_submissions" / "rel011_no_voluntary_sector.xlsx"
+    Service().upload("alice", rel011.name, rel011.read_bytes())
+    at = proposal(signed_in("alice", "alice-demo"), "ISAP-2026-014")
+    headings = [read(m.value) for m in at.markdown if "REL011" in m.value]
+    assert "**REL011** Partners (the sheet as a whole): No voluntary sector organisation is a partner." in \
+        headings, headings

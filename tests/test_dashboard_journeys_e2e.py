@@ -97,6 +97,29 @@ def test_the_focus_goes_to_what_an_action_did_and_to_the_error_summary_whose_lin
         (top_bar, outcome)
 
 
+
+def test_a_withdrawal_refused_for_what_is_missing_takes_the_focus_as_every_refusal_does(server):  # noqa: F811
+    """A form that refuses on the page (no reason, no tick) says so in a message that takes the keyboard's focus,
+    as an action the service refuses does: a keyboard user and a screen reader start from what went wrong."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as pw:
+        browser = launch(pw)
+        page = browser.new_page(viewport=LAPTOP, locale="en-GB")
+        sign_in(page, server, "alice", "alice-demo")
+        page.goto(f"{server}/proposal?ref=ISAP-2026-013")
+        expect(page.get_by_role("heading", name="ISAP-2026-013", level=1)).to_be_visible(timeout=30_000)
+        settle(page)
+        page.locator("summary", has_text="Withdraw this proposal").focus()
+        page.keyboard.press("Enter")  # the fold opens
+        press(page, "Withdraw proposal")
+        said = "Nothing was withdrawn: give the reason for withdrawing and confirm that it cannot be reopened."
+        expect(page.get_by_text(said)).to_be_visible(timeout=30_000)
+        settle(page)
+        focused = page.evaluate(FOCUSED)
+        browser.close()
+    assert focused == ["DIV", "alert", said], focused
+
 def test_the_queue_reads_its_states_in_full_and_its_table_starts_above_the_fold(server):  # noqa: F811
     from playwright.sync_api import sync_playwright
 

@@ -223,8 +223,7 @@ def findings_tab(svc: Service, user: dict, d: dict) -> None:
         st.subheader("Acknowledge warnings")
         for i, f in enumerate(pending):
             with st.form(f"ack-{i}"):
-                st.markdown(fmt("**{}** {} {}: {}", f["rule_id"], f["sheet"] or "", f["cell"] or "",
-                                f["message"]))
+                st.markdown(fmt("**{}** {}: {}", f["rule_id"], wording.place(f["sheet"], f["cell"]), f["message"]))
                 note = st.text_area("Explanatory note", key=f"ack-note-{i}", max_chars=TextKind.NOTE.max_chars)
                 if st.form_submit_button("Acknowledge"):
                     act(svc.acknowledge, user["username"], ref, f["rule_id"], note, finding_id=f["id"],
@@ -348,8 +347,10 @@ def queries_tab(svc: Service, user: dict, d: dict) -> None:
             if st.form_submit_button("Raise query", **offer.disabled(Action.RAISE_QUERY)):
                 if subject == "finding" and finding is None:
                     st.error("Nothing was raised: choose the finding the query is about.")
+                    focus_message()  # refused here, as the service's refusals are: the focus goes to why
                 elif subject == "cell" and not place.strip():
                     st.error("Nothing was raised: name the field or cell the query is about.")
+                    focus_message()  # refused here, as the service's refusals are: the focus goes to why
                 else:
                     act(svc.raise_query, user["username"], ref, text,
                         finding_id=finding if subject == "finding" else None,
@@ -374,6 +375,7 @@ def withdraw_form(svc: Service, user: dict, d: dict, offer: Offer) -> None:
                                                     ("confirm that it cannot be reopened", sure)) if not given]
                 if missing:
                     st.error(fmt("Nothing was withdrawn: {}.", " and ".join(missing)))
+                    focus_message()  # refused here, as the service's refusals are: the focus goes to why
                 else:
                     act(svc.withdraw, user["username"], ref, reason=reason, expected_version=d["version"],
                         success=f"{ref} withdrawn.")
@@ -735,7 +737,7 @@ def panel_section(d: dict) -> None:
             st.info(fmt("Waiting for countersignature: {} proposed {}. {}", p["proposer"], labels.code(p["outcome"]),
                         p["rationale"]))
             for n, c in enumerate(p["conditions"], start=1):
-                st.markdown(fmt("{}. {} (owner {}, due {})", n, c["text"], c["owner"], c["due_date"]))
+                st.markdown(fmt("{}. {} (owner {}, due {})", n, c["text"], c["owner"], labels.day(c["due_date"])))
         elif p["status"] == "sent_back":
             st.caption(fmt("Sent back by {}: {} (the proposal was {})", p["closed_by"] or "", p["note"] or "",
                            labels.code(p["outcome"])))
@@ -772,10 +774,15 @@ def panel_actions(svc: Service, user: dict, d: dict) -> None:
             c1, c2 = st.columns(2)
             domain = c1.selectbox("Domain", tuple(dom.value for dom in AssuranceDomain), key="rate-domain",
                                   format_func=labels.domain)
-            rating = c2.selectbox("Rating", tuple(r.value for r in RATED), key="rate-rating",
-                                  format_func=labels.code)
+            # no default, as in the decision form: a rating is the reviewer's judgement, never a starting Red
+            rating = c2.selectbox("Rating", tuple(r.value for r in RATED), index=None, key="rate-rating",
+                                  placeholder="Choose a rating", format_func=labels.code)
             if st.form_submit_button("Rate", **offer.disabled(Action.RATE)):
-                act(svc.rate, user["username"], ref, domain, rating, success="Rating recorded.")
+                if rating is None:
+                    st.error("Nothing was rated: choose the rating.")
+                    focus_message()
+                else:
+                    act(svc.rate, user["username"], ref, domain, rating, success="Rating recorded.")
         offer.explain(Action.RATE)
     if offer.listed(Action.COUNTERSIGN) or offer.listed(Action.SEND_BACK):
         c1, c2 = st.columns(2)

@@ -55,7 +55,9 @@ def users_page() -> None:
         "State": STATE_WORDS.get(r["state"], plain(r["state"])),
         "Last sign-in": wording.when(r["last_sign_in"]) or "never",
         "Open sessions": r["open_sessions"],
-    } for r in rows]), hide_index=True, width="stretch")
+    } for r in rows]), hide_index=True, width="stretch",
+        # the account's name stays in view while the table scrolls sideways, as a proposal's reference does
+        column_config={"User": st.column_config.Column("User", pinned=True)})
     access(svc, me, rows)
     if svc.can(me, Capability.SET_REGIONS):
         regions(svc, me)
@@ -69,7 +71,8 @@ def access(svc, me: str, rows: list[dict]) -> None:
     if picked is None:
         return
     row = listed[picked]
-    st.subheader(fmt("{} ({}, {})", picked, row["role"], STATE_WORDS.get(row["state"], row["state"]).lower()))
+    st.subheader(fmt("{} ({}, {})", picked, wording.code(row["role"]),
+                     STATE_WORDS.get(row["state"], row["state"]).lower()))
     first, second = st.columns(2)
     with first:
         if row["state"] == "disabled":
@@ -109,8 +112,9 @@ def access(svc, me: str, rows: list[dict]) -> None:
         new = st.text_input("Set a new password", type="password", key="users_new_password",
                             autocomplete="new-password")
         if st.form_submit_button("Set password"):
+            # the sessions the service ended (an administrator setting their own keeps this one, uncounted)
             act(svc.set_password, picked, new, actor=me, except_token=session.token(),
-                   success=f"{plain(picked)} has a new password; their other sessions ended.")
+                success=lambda ended: f"{plain(picked)} has a new password; {sessions_ended(ended)}.")
 
 
 def confirmed(picked: str, verb: str, key: str, done: str, what: str, understood: str, then) -> None:
