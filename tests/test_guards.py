@@ -97,6 +97,21 @@ def test_the_lead_is_not_offered_the_countersignature_and_is_told_who_it_waits_f
         "Waiting for a second reviewer to countersign the proposed decision or send it back.")
 
 
+def test_the_lead_is_offered_no_countersignature_before_proposing_either():
+    """Before any decision is proposed the lead is still never its countersigner: nothing to countersign is
+    not "not yet" for them, and a disabled Countersign button beside the decision form misled them."""
+    facts = ProposalFacts(REF, State.IN_REVIEW, 2, 1, 2, lead="rita", declared=frozenset({"rita", "nina"}),
+                          other_body_needed=True)
+    mine = options(facts, RITA)
+    for action in (Action.COUNTERSIGN, Action.SEND_BACK):
+        assert not mine[action].yours and not mine[action].allowed, action
+        assert mine[action].waiting is None  # nothing waits for anyone yet: nothing to say
+        assert "leads the review" in refusal(action, facts, RITA).reason
+    # a second reviewer is told why it is not yet possible, as before
+    nina = options(facts, NINA)[Action.COUNTERSIGN]
+    assert nina.yours and not nina.allowed and "no proposed decision" in nina.reason
+
+
 def test_what_is_not_yet_possible_stays_the_persons_own_with_its_reason():
     facts = ProposalFacts(REF, State.IN_REVIEW, 1, 1, 1, lead="rita", declared=frozenset({"rita"}))
     nina = options(facts, NINA)

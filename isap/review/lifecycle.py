@@ -658,6 +658,11 @@ def own_proposal_not_countersigned(action: Action, facts: ProposalFacts, actor: 
                                    item: Item | None) -> Refusal | None:
     """A second reviewer countersigns or sends back: never the proposer, nor the lead."""
     me = actor.username
+    if facts.proposed_by is None and me == facts.lead:
+        # nothing proposed yet: still never the lead's to countersign, and nothing waits for anyone
+        return Refusal(f"{me} leads the review of {facts.reference}: once they propose its decision, a second "
+                       f"reviewer must {'countersign it' if action is Action.COUNTERSIGN else 'send it back'}",
+                       forbidden=True)
     if me in (facts.proposed_by, facts.lead):
         return Refusal(f"{me} proposed the decision on {facts.reference}: a second reviewer must "
                        f"{'countersign it' if action is Action.COUNTERSIGN else 'send it back'}", forbidden=True,
@@ -699,7 +704,8 @@ def _open_queries_words(ns: tuple[int, ...]) -> str:
 
 
 PANEL = (conflict_bars, interests_declared)  # what a reviewer needs before taking part at all
-SECOND_REVIEWER = (*PANEL, decision_proposed, own_proposal_not_countersigned, other_body_countersigns)
+# the lead is never the second reviewer, whether or not a decision is proposed yet, so that is asked first
+SECOND_REVIEWER = (*PANEL, own_proposal_not_countersigned, decision_proposed, other_body_countersigns)
 
 
 @dataclass(frozen=True)
