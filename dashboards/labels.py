@@ -32,6 +32,7 @@ COLUMNS: dict[str, str] = {
     "severity": "Severity", "rule_id": "Rule", "sheet": "Sheet", "cell": "Cell", "message": "Finding",
     "source": "Source", "acknowledged": "Explanatory note", "waived": "Waived", "domain": "Domain", "number": "Version",
     "errors": "Errors", "warnings": "Warnings", "filename": "File", "uploaded_by": "Uploaded by",
+    "uploaded_by_name": "Uploaded by",
     "uploaded_at": "Uploaded", "sha256": "SHA-256", "at": "When", "actor": "Who", "action": "What",
     "from_state": "From", "to_state": "To", "change": wording.HISTORY_HEADINGS["change"], "reason": "Details",
     "id": "Rule", "when": "Checkpoints",

@@ -137,11 +137,12 @@ def findings_view(findings: list[dict], key: str) -> None:
     frame = pd.DataFrame(findings)
     if "acknowledged" in frame:
         # A dataframe cell shows text as it is; the note is flattened so that it is shown, not a dict.
-        frame["acknowledged"] = [plain(f"{a.get('note', '')} ({a.get('by', '')})") if isinstance(a, dict) else ""
+        frame["acknowledged"] = [plain(f"{a.get('note', '')} ({a.get('by_name') or a.get('by', '')})")
+                                 if isinstance(a, dict) else ""
                                  for a in frame["acknowledged"]]
     if "waiver" in frame:
         # a waived finding says so, by whom and why; one with a request waiting says that
-        frame["waived"] = [plain(f"Waived by {w.get('ruled_by', '')}: {w.get('ruling', '')}")
+        frame["waived"] = [plain(f"Waived by {w.get('ruled_by_name') or w.get('ruled_by', '')}: {w.get('ruling', '')}")
                            if isinstance(w, dict) and w.get("status") == "granted" else
                            plain(f"Waiver {w.get('id')} asked for") if isinstance(w, dict) else ""
                            for w in frame["waiver"]]

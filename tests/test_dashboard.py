@@ -861,6 +861,21 @@ def test_the_commissioner_answers_a_query_and_the_reviewer_resolves_it_on_the_qu
     at = linked(signed_in("rita", "rita-demo"), ref="ISAP-2026-021", tab="Queries")
     assert [t.value for t in at.text][-2:] == ["Which board meeting approved the alliance agreement, and when?",
                                                "The alliance board, on 3 March."]
+    # people are named by their display names, never their user names
+    thread = [read(c.value) for c in at.caption if c.value.startswith(("Question", "Answer"))]
+    assert thread[0].startswith("Question — Rita Shah,") and thread[1].startswith("Answer — Otto Reid,"), thread
+    at.text_area(key="query-note-1").input("Which minute?")
+    next(b for b in at.button if b.label == "Follow up").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert at.text_area(key="query-note-1").value == ""  # a follow-up sent leaves an empty box
+    at = linked(signed_in("otto", "otto-demo"), ref="ISAP-2026-021", tab="Queries")
+    at.text_area(key="query-answer-1").input("Minute 12.")
+    next(b for b in at.button if b.label == "Send answer").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert at.text_area(key="query-answer-1").value == ""  # so does an answer
+    at = linked(signed_in("rita", "rita-demo"), ref="ISAP-2026-021", tab="Queries")
     at.text_area(key="query-note-1").input("Seen in the minutes.")
     next(b for b in at.button if b.label == "Resolve").click()
     at.run()
@@ -875,11 +890,14 @@ def test_a_waiver_is_asked_for_and_refused_through_the_findings_tab(demo_env):
     from isap.review.service import Service
 
     at = proposal(signed_in("alice", "alice-demo"), "ISAP-2026-013")
-    assert "Waived by rita" in " ".join(str(df.value.to_dict()) for df in at.dataframe)
+    assert "Waived by Rita Shah" in " ".join(str(df.value.to_dict()) for df in at.dataframe)
     at.text_area(key="waiver-reason").input("The category follows the national mapping.")
     next(b for b in at.button if b.label == "Ask for the waiver").click()
     at.run()
     assert not at.exception, at.exception
+    assert at.text_area(key="waiver-reason").value == ""  # a request sent leaves an empty box
+    shown = texts(at)
+    assert "Asked for by Alice Morgan" in shown and "Granted by Rita Shah" in shown and "by rita" not in shown
     assert [w["status"] for w in Service().show("rita", "ISAP-2026-013")["waivers"]] == ["granted", "requested"]
     at = proposal(signed_in("rita", "rita-demo"), "ISAP-2026-013")
     at.text_area(key="ruling-2").input("The mapping does not apply to community services.")

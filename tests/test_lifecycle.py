@@ -21,6 +21,7 @@ from isap.review.lifecycle import (
     Body,
     ConditionFacts,
     ConditionStatus,
+    DeclarationFacts,
     FindingFacts,
     Outcome,
     ProposalFacts,
@@ -223,6 +224,17 @@ def test_a_declared_conflict_bars_the_reviewer_and_stands():
         assert r.forbidden and "declared a conflict of interest" in r.reason
     assert "it stands" in refusal(Action.DECLARE, facts, IMPROVEMENT).reason
     assert next_step(facts, IMPROVEMENT).startswith("You have declared a conflict of interest")
+
+
+def test_after_a_declaration_of_no_conflict_only_a_conflict_may_be_declared():
+    facts = ProposalFacts(REF, State.SUBMITTED, 1, 1, 1, declared=frozenset({"nina"}),
+                          declared_here=frozenset({"nina"}))
+    r = refusal(Action.DECLARE, facts, IMPROVEMENT, DeclarationFacts(conflict=False))
+    assert r is not None and not r.forbidden and "already declared no conflict of interest" in r.reason
+    assert refusal(Action.DECLARE, facts, IMPROVEMENT, DeclarationFacts(conflict=True)) is None
+    assert refusal(Action.DECLARE, facts, ENGLAND, DeclarationFacts(conflict=False)) is None  # rita has not
+    earlier = ProposalFacts(REF, State.SUBMITTED, 2, 1, 2, declared=frozenset({"nina"}))  # at checkpoint 1 only
+    assert refusal(Action.DECLARE, earlier, IMPROVEMENT, DeclarationFacts(conflict=False)) is None
 
 
 def test_only_the_lead_proposes_and_only_once_at_a_time():

@@ -248,10 +248,10 @@ def waivers_section(svc: Service, user: dict, d: dict, offer: Offer) -> None:
         for w in d["waivers"]:
             st.markdown(fmt("**Waiver {}** (checkpoint {}, {}) of {} at {}: {}", w["id"], w["checkpoint"],
                             WaiverStatus(w["status"]).label.lower(), w["rule_id"], w["place"], w["message"]))
-            st.caption(fmt("Asked for by {} on {}: {}", w["requested_by"], labels.day(w["requested_at"]),
+            st.caption(fmt("Asked for by {} on {}: {}", w["requested_by_name"], labels.day(w["requested_at"]),
                            w["reason"]))
             if w["ruled_by"]:
-                st.caption(fmt("{} by {} on {}: {}", WaiverStatus(w["status"]).label, w["ruled_by"],
+                st.caption(fmt("{} by {} on {}: {}", WaiverStatus(w["status"]).label, w["ruled_by_name"],
                                labels.day(w["ruled_at"]), w["ruling"]))
             if w["status"] == WaiverStatus.REQUESTED and offer.listed(Action.GRANT_WAIVER):
                 with st.form(f"rule-waiver-{w['id']}"):
@@ -282,7 +282,8 @@ def waivers_section(svc: Service, user: dict, d: dict, offer: Offer) -> None:
                     why = st.text_area("Why it should be waived", key="waiver-reason",
                                        max_chars=TextKind.WAIVER_REASON.max_chars)
                     if st.form_submit_button("Ask for the waiver", **offer.disabled(Action.REQUEST_WAIVER)):
-                        act(svc.request_waiver, user["username"], ref, choice, why, success="Waiver asked for.")
+                        act(svc.request_waiver, user["username"], ref, choice, why, success="Waiver asked for.",
+                            clear=("waiver-reason",))  # a request sent leaves an empty box
         offer.explain(Action.REQUEST_WAIVER)
 
 
@@ -301,7 +302,7 @@ def queries_tab(svc: Service, user: dict, d: dict) -> None:
         st.markdown(fmt("**Query {}** (checkpoint {}) on {}{}: {}", q["id"], q["checkpoint"], about, due,
                         QueryStatus(q["status"]).label.lower()))
         for m in q["thread"]:
-            st.caption(fmt("{} — {}, {}", QueryStep(m["step"]).label, m["author"], labels.when(m["at"])))
+            st.caption(fmt("{} — {}, {}", QueryStep(m["step"]).label, m["author_name"], labels.when(m["at"])))
             st.text(plain(m["text"], 10_000))
             if m.get("documents"):
                 st.caption(fmt("Documents: {}", ", ".join(map(wording.document_named, m["documents"]))))
@@ -316,7 +317,8 @@ def queries_tab(svc: Service, user: dict, d: dict) -> None:
                         st.error(md(new))
                     else:
                         act(svc.answer_query, user["username"], ref, q["id"], text, documents=named,
-                            attachments=new or [], success="Answer sent.")
+                            attachments=new or [], success="Answer sent.",
+                            clear=(f"query-answer-{q['id']}",))  # an answer sent leaves an empty box
         if q["status"] != QueryStatus.RESOLVED and offer.listed(Action.RESOLVE_QUERY):
             with st.form(f"close-query-{q['id']}"):
                 text = st.text_area("Follow-up question, or note resolving the query", key=f"query-note-{q['id']}",
@@ -325,10 +327,11 @@ def queries_tab(svc: Service, user: dict, d: dict) -> None:
                 if q["status"] == QueryStatus.ANSWERED and follow.form_submit_button(
                         "Follow up", key=f"follow-{q['id']}", **offer.disabled(Action.FOLLOW_UP_QUERY)):
                     act(svc.follow_up_query, user["username"], ref, q["id"], text,
-                        success=f"Query {q['id']} followed up.")
+                        success=f"Query {q['id']} followed up.", clear=(f"query-note-{q['id']}",))
                 if resolve.form_submit_button("Resolve", key=f"resolve-{q['id']}",
                                               **offer.disabled(Action.RESOLVE_QUERY)):
-                    act(svc.resolve_query, user["username"], ref, q["id"], text, success=f"Query {q['id']} resolved.")
+                    act(svc.resolve_query, user["username"], ref, q["id"], text, success=f"Query {q['id']} resolved.",
+                        clear=(f"query-note-{q['id']}",))
         st.divider()
     if offer.listed(Action.RAISE_QUERY):
         st.subheader("Raise a query")
@@ -385,7 +388,7 @@ def versions_tab(svc: Service, user: dict, d: dict) -> None:
     ref = d["name"]
     if d["versions"]:
         shown, config = labels.table(pd.DataFrame(d["versions"]), ["number", "checkpoint", "errors", "warnings",
-                                                                   "filename", "uploaded_by", "uploaded_at",
+                                                                   "filename", "uploaded_by_name", "uploaded_at",
                                                                    "sha256"], times=("uploaded_at",))
         st.dataframe(shown, hide_index=True, width="stretch", column_config=config)
         numbers = [v["number"] for v in d["versions"]]
@@ -519,7 +522,8 @@ def history_tab(svc: Service, user: dict, d: dict) -> None:
         # in words (isap.review.wording), the same as the assurance report's audit trail and the CSV
         history = pd.DataFrame([{"at": w["when"], "actor": w["who"], "action": w["what"], "change": w["change"],
                                  "checkpoint": w["checkpoint"], "reason": w["details"]}
-                                for w in map(wording.history_row, d["history"])])
+                                for w in (wording.history_row(dict(h, actor=h.get("actor_name") or h["actor"]))
+                                          for h in d["history"])])
         shown, config = labels.table(history, ["at", "actor", "action", "change", "checkpoint", "reason"])
         wrapping_table(shown, config)
         from isap.outputs.exports import history_csv
@@ -584,7 +588,7 @@ def review_tab(svc: Service, user: dict, d: dict) -> None:
             st.caption(md(dec["rationale"]))
     panel_section(d)
     for c in d["comments"]:
-        st.markdown(fmt("> {}  \n— {}, {}", c["text"], c["author"], labels.when(c["at"])))
+        st.markdown(fmt("> {}  \n— {}, {}", c["text"], c["author_name"], labels.when(c["at"])))
     panel_actions(svc, user, d)
     ref = d["name"]
     offer = Offer(d)
@@ -626,7 +630,7 @@ def explanatory_notes(findings: list[dict]) -> None:
         for f in noted:
             where = " ".join(str(x) for x in (f["sheet"], f["cell"]) if x)
             st.markdown(fmt("**{}** {}: {}  \nNote: “{}” ({})", f["rule_id"], where, f["message"],
-                            f["acknowledged"]["note"], f["acknowledged"]["by"]))
+                            f["acknowledged"]["note"], f["acknowledged"]["by_name"]))
 
 
 # the decision form's parts, as the error summary links to them (the anchors' ids, before each part)

@@ -398,7 +398,9 @@ class Commands(UnitOfWork):
             raise WorkflowError("a declared conflict of interest needs a note saying what it is")
 
         def run(s: Session) -> bool:
-            user, p = self._allowed(s, Action.DECLARE, actor, reference)
+            user = self._user(s, actor)
+            p = self._proposal(s, user, reference)
+            self._guard(s, Action.DECLARE, user, p, lifecycle.DeclarationFacts(conflict))
             s.add(Declaration(proposal_id=p.id, user_id=user.id, checkpoint=p.checkpoint, conflict=conflict,
                               organisation=conflict_with, note=note, at=self.clock()))
             # not a change of the proposal: one reviewer declaring does not make another's page out of date

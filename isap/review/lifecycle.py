@@ -307,6 +307,7 @@ class ProposalFacts:
     other_body_needed: bool = False  # the countersigner must be of the other body (policy countersign_other_body)
     declared: frozenset[str] = frozenset()  # reviewers who declared no conflict of interest
     conflicted: frozenset[str] = frozenset()  # reviewers who declared a conflict of interest
+    declared_here: frozenset[str] = frozenset()  # reviewers who declared no conflict at the current checkpoint
     # evidence (docs/workflow.md, "Evidence"): the latest version's evidence_reference values that name no attached
     # document, and the kinds the policy requires at this checkpoint that no document attached for it has
     unnamed_evidence: tuple[str, ...] = ()
@@ -386,7 +387,15 @@ class EvidenceFacts:
     checkpoint: int
 
 
-Item = ConditionFacts | WarningFacts | QueryFacts | FindingFacts | WaiverFacts | PlanFacts | EvidenceFacts
+@dataclass(frozen=True)
+class DeclarationFacts:
+    """What a declaration of interests declares: a conflict, or none."""
+
+    conflict: bool
+
+
+Item = (ConditionFacts | WarningFacts | QueryFacts | FindingFacts | WaiverFacts | PlanFacts | EvidenceFacts
+        | DeclarationFacts)
 
 
 @dataclass(frozen=True)
@@ -604,6 +613,15 @@ def conflict_stands(action: Action, facts: ProposalFacts, actor: Actor, item: It
     return None
 
 
+def no_conflict_once(action: Action, facts: ProposalFacts, actor: Actor, item: Item | None) -> Refusal | None:
+    """No conflict is declared once a checkpoint: after it only a conflict that has arisen since may be declared
+    (a repeat would say nothing new, and would stand in the history as if it did)."""
+    if isinstance(item, DeclarationFacts) and not item.conflict and actor.username in facts.declared_here:
+        return Refusal(f"{actor.username} has already declared no conflict of interest in {facts.reference} at "
+                       f"checkpoint {facts.checkpoint}: only a conflict that has arisen since may be declared")
+    return None
+
+
 def conflict_bars(action: Action, facts: ProposalFacts, actor: Actor, item: Item | None) -> Refusal | None:
     """A reviewer who declared a conflict of interest takes no part: others on the panel review the proposal."""
     if actor.username in facts.conflicted:
@@ -762,7 +780,7 @@ TABLE: dict[Action, Transition] = {t.action: t for t in (
     # The review panel: a declaration of interests before taking, rating, proposing or countersigning; a proposed
     # decision takes effect only at a second reviewer's countersignature (the outcome decides: outcome_effect).
     Transition(Action.DECLARE, WAITING_FOR_REVIEW, REVIEWERS, None, "declare interests in a proposal",
-               "declared on", guards=(conflict_stands,)),
+               "declared on", guards=(conflict_stands, no_conflict_once)),
     Transition(Action.RATE, frozenset({State.IN_REVIEW}), REVIEWERS, None, "rate an assurance domain", "rated",
                guards=(*PANEL, ratings_stand_while_proposed)),
     Transition(Action.COUNTERSIGN, frozenset({State.IN_REVIEW}), REVIEWERS, None,
