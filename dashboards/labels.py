@@ -36,7 +36,8 @@ COLUMNS: dict[str, str] = {
     "uploaded_at": "Uploaded", "sha256": "SHA-256", "at": "When", "actor": "Who", "action": "What",
     "from_state": "From", "to_state": "To", "change": wording.HISTORY_HEADINGS["change"], "reason": "Details",
     "id": "Rule", "when": "Checkpoints",
-    "summary": "Summary", "points_at": "Points at", "reviewer": "Reviewer", "panel": "Review panel",
+    "summary": "Summary", "points_at": "Points at", "reviewer": "Reviewer", "reviewer_name": "Reviewer",
+    "panel": "Review panel",
     # the national view
     "name": "Proposal", "region": "Region", "provider": "Provider", "integration_model": "Integration model",
     "annual_contract_value_gbp": "Contract value (£ a year)", "wpap_annual_value_gbp": "WPAP (£ a year)",

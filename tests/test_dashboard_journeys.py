@@ -130,11 +130,15 @@ def test_the_review_queue_lists_the_work_waiting_overdue_then_oldest_with_its_re
     table = at.dataframe[0].value
     assert list(table["Reference"]) == ["ISAP-2026-011", "ISAP-2026-021", "ISAP-2026-022", "ISAP-2026-044"], table
     assert set(table["State"]) == {"Submitted", "In review"}
-    assert dict(zip(table["Reference"], table["Reviewer"])) == {"ISAP-2026-011": "", "ISAP-2026-021": "rita",
-                                                                "ISAP-2026-022": "rita", "ISAP-2026-044": ""}
+    # people by their names, organisations by theirs
+    rita = "Rita Shah, Senior Assurance Lead"
+    assert dict(zip(table["Reference"], table["Reviewer"])) == {"ISAP-2026-011": "", "ISAP-2026-021": rita,
+                                                                "ISAP-2026-022": rita, "ISAP-2026-044": ""}
+    assert "QUA" not in set(table["Commissioner"]) and "NHS Black Country Integrated Care Board" in set(
+        table["Commissioner"])
     # the review panel: the demo's proposed decision waiting for a second reviewer
     assert dict(zip(table["Reference"], table["Review panel"]))["ISAP-2026-022"] == \
-        "Waiting for countersignature (proposed by rita)"
+        f"Waiting for countersignature (proposed by {rita})"
     # mine: what I have taken
     at.toggle(key="f_mine").set_value(True)
     at.run()

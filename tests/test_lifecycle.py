@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import uuid
+from dataclasses import replace
 
 import pytest
 
@@ -98,6 +99,20 @@ def test_a_refused_submission_names_every_blocker_in_order():
         "version 4 has 4 error findings: fix them and upload a new version; version 4 has 2 warnings without an "
         "explanatory note: acknowledge each one; condition 1 from an earlier checkpoint is still open: a reviewer "
         "must discharge it or carry it forward")
+
+
+def test_an_error_that_could_be_waived_says_a_waiver_can_be_asked_for():
+    """Fixing is the rule; an unusual but sound case may ask for a waiver instead, and the refusal and the next
+    step say so wherever an error that can still be waived blocks the submission."""
+    facts = ProposalFacts(REF, State.DRAFT, 1, 2, 1, latest_errors=2, waivable_errors=2)
+    assert refusal(Action.SUBMIT, facts, ALICE).reason == (
+        "version 2 has 2 error findings: fix them and upload a new version, or, where the case is unusual but "
+        "sound, ask for a waiver")
+    assert next_step(facts, ALICE) == (
+        "Before it can be submitted for checkpoint 1: you must fix the 2 error findings of version 2 and upload a "
+        "new version, or ask for a waiver where the case is unusual but sound.")
+    # never where nothing can be waived (the reader's refusals, or a request already made of each)
+    assert "waiver" not in refusal(Action.SUBMIT, replace(facts, waivable_errors=0), ALICE).reason
 
 
 def test_a_condition_of_the_current_checkpoint_does_not_block_submission():

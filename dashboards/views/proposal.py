@@ -172,12 +172,13 @@ def proposal_page() -> None:
     d = svc.show(user["username"], ref)
     heading.title(md(d["reference"]))
     st.caption(md(d["title"]))
-    c1, c2, c3, c4 = st.columns(4)
+    # the lead commissioner by the organisation's name, which people know it by (a metric would cut a name of
+    # this length short), with its code after it
+    st.caption(fmt("Lead commissioner: {} ({})", d.get("commissioner_name") or d["commissioner"], d["commissioner"]))
+    c1, c2, c3 = st.columns(3)
     c1.metric("State", md(labels.code(d["state"])))
     c2.metric("Checkpoint", md(d["checkpoint"]))
     c3.metric("Versions", len(d["versions"]))
-    # the organisation's code fits the metric; its name, which people know it by, goes in the metric's help
-    c4.metric("Lead commissioner", md(d["commissioner"]), help=md(d.get("commissioner_name") or d["commissioner"]))
     contact = d["contact"]
     # where the proposal's messages and decision letters go, and, beside it, the last change of it
     if contact["address"]:

@@ -824,9 +824,14 @@ def submit_blockers(facts: ProposalFacts) -> list[Blocker]:
             them = "it" if to_fix == 1 else "them"
             waived = f" (and {facts.waived_errors} waived)" if facts.waived_errors else ""
             unasked = " not asked to be waived" if asked else ""
+            # fixing is the rule; a case the rule does not fit, unusual but sound, may ask for a waiver instead
+            # (docs/workflow.md, "Queries and waivers"), and whoever is stopped should learn that here
+            may_ask = facts.waivable_errors > 0
             out.append(Blocker(commissioner, f"version {v} has {n}{unasked}{waived}: fix {them} and upload a new "
-                                             "version",
-                               f"fix the {n} of version {v}{unasked} and upload a new version"))
+                                             "version" + (", or, where the case is unusual but sound, ask for a "
+                                                          "waiver" if may_ask else ""),
+                               f"fix the {n} of version {v}{unasked} and upload a new version"
+                               + (", or ask for a waiver where the case is unusual but sound" if may_ask else "")))
         if asked:
             which = waivers_named(asked)
             out.append(Blocker(reviewer, f"{which} {'is' if len(asked) == 1 else 'are'} waiting for a reviewer's "

@@ -143,7 +143,7 @@ class Queries(UnitOfWork):
             r["overdue"] = lifecycle.waiting_for_review(r["state"]) and r["working_days_counted"] > target
             # a planned submission has passed without one (docs/workflow.md, "Calendar")
             r["late"] = (r["commissioner"], r["reference"]) in late
-            r["reviewer"] = reviewers.get((r["reference"], r["commissioner"]))
+            r["reviewer"], r["reviewer_name"] = reviewers.get((r["reference"], r["commissioner"]), (None, None))
             # the review panel: a proposed decision waiting for a second reviewer (the lead is the reviewer above)
             proposer = panel.get((r["commissioner"], r["reference"]))
             r["waiting_for_countersignature"] = proposer is not None
@@ -180,32 +180,33 @@ class Queries(UnitOfWork):
         return {(code, p.reference): self._commissioner_wait(s, p, today) for p, code in s.exec(q)}
 
 
-    def _reviewers(self, actor: str) -> dict[tuple[str, str], str]:
-        """Who has each proposal in review, by (reference, organisation code): the reviewer of its open review."""
-        def run(s: Session) -> dict[tuple[str, str], str]:
+    def _reviewers(self, actor: str) -> dict[tuple[str, str], tuple[str, str]]:
+        """Who has each proposal in review, by (reference, organisation code): the reviewer of its open review, by
+        user name and as people are named."""
+        def run(s: Session) -> dict[tuple[str, str], tuple[str, str]]:
             user = self._user(s, actor)
             latest = (select(Review.proposal_id, func.max(Review.id).label("review_id"))
                       .group_by(Review.proposal_id).subquery())
-            q = (select(Proposal.reference, Organisation.code, User.username)
+            q = (select(Proposal.reference, Organisation.code, User)
                  .join(Organisation, Organisation.id == Proposal.organisation_id)
                  .join(latest, latest.c.proposal_id == Proposal.id)
                  .join(Review, Review.id == latest.c.review_id)
                  .join(User, User.id == Review.reviewer_id)
                  .where(Proposal.state == State.IN_REVIEW))
             q = self._scoped(q, user, "see the review queue")
-            return {(ref, code): name for ref, code, name in s.execute(q)}
+            return {(ref, code): (u.username, person_words(u)) for ref, code, u in s.execute(q)}
         return self._run(run)
 
     @staticmethod
     def _queue_panel(s: Session) -> dict[tuple[str, str], str]:
         """For each proposal in review whose proposed decision waits for countersignature: who proposed it."""
-        q = (select(Organisation.code, Proposal.reference, User.username)
+        q = (select(Organisation.code, Proposal.reference, User)
              .join(Organisation, Organisation.id == Proposal.organisation_id)
              .join(Review, (Review.proposal_id == Proposal.id) & Review.decided_at.is_(None))
              .join(ProposedDecision, (ProposedDecision.review_id == Review.id) & ProposedDecision.closed_as.is_(None))
              .join(User, User.id == ProposedDecision.proposed_by)
              .where(Proposal.state == State.IN_REVIEW))
-        return {(code, ref): proposer for code, ref, proposer in s.execute(q)}
+        return {(code, ref): person_words(proposer) for code, ref, proposer in s.execute(q)}
 
     @staticmethod
     def _summary(p: Proposal, org: Organisation, latest_version: int | None) -> dict:
