@@ -115,6 +115,33 @@ def test_an_error_that_could_be_waived_says_a_waiver_can_be_asked_for():
     assert "waiver" not in refusal(Action.SUBMIT, replace(facts, waivable_errors=0), ALICE).reason
 
 
+def test_references_one_document_would_cover_are_refused_as_one_group():
+    """Ten clauses of one schedule read as one group, with the one reference that would cover them all
+    (docs/decisions/0044-evidence-references-grouped.md); a reference alone is named as it is."""
+    clauses = tuple(f"schedule 7 clause {n}" for n in range(1, 11))
+    facts = ProposalFacts(REF, State.DRAFT, 2, 2, 2, unnamed_evidence=("Board minutes 3 March", *clauses))
+    assert refusal(Action.SUBMIT, facts, ALICE).reason == (
+        "no evidence document is attached for the evidence_references “Board minutes 3 March” and “schedule 7 "
+        "clause 1” to “schedule 7 clause 10” (10 references) of version 2: attach each with that reference (one "
+        "document referenced “schedule 7” covers all 10)")
+    assert next_step(facts, ALICE) == (
+        "Before it can be submitted for checkpoint 2: you must attach the evidence documents the "
+        "evidence_references “Board minutes 3 March” and “schedule 7 clause 1” to “schedule 7 clause 10” (10 "
+        "references) name (one document referenced “schedule 7” covers all 10).")
+    # what a group says covers it does, by the rule that matches references to documents (decision 0051)
+    from isap.review.evidence_references import grouped, names, reference_key
+    refs = [*clauses, "ICP contract schedule 7, clause 3", "ICP contract schedule 7, clause 4", "Contract §4",
+            "Contract § 5", "schedule 70"]
+    groups = grouped(refs)
+    assert [(stem, len(members)) for stem, members in groups] == [
+        ("schedule 7", 10), ("ICP contract schedule 7", 2), ("Contract", 2), (None, 1)]
+    assert all(names(m, reference_key(stem)) for stem, members in groups if stem for m in members)
+    alone = ProposalFacts(REF, State.DRAFT, 2, 2, 2, unnamed_evidence=("ICP contract schedule 7, clause 3",))
+    assert refusal(Action.SUBMIT, alone, ALICE).reason == (
+        "no evidence document is attached for the evidence_reference “ICP contract schedule 7, clause 3” of version "
+        "2: attach each with that reference")
+
+
 def test_a_condition_of_the_current_checkpoint_does_not_block_submission():
     facts = ProposalFacts(REF, State.DRAFT, 2, 4, 2, open_conditions=(7,), open_earlier_conditions=())
     assert refusal(Action.SUBMIT, facts, ALICE) is None

@@ -22,6 +22,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from isap.policy.evidence import EvidenceKind
+from isap.review.evidence_references import grouped
 
 if TYPE_CHECKING:
     from isap.policy import Policy
@@ -842,10 +843,20 @@ def submit_blockers(facts: ProposalFacts) -> list[Blocker]:
             out.append(Blocker(commissioner, f"version {v} has {n} without an explanatory note: acknowledge {each}",
                                f"answer the {n} of version {v} with an explanatory note"))
         if facts.unnamed_evidence:
-            names = _listed([f"“{r}”" for r in facts.unnamed_evidence])
+            # references one document would answer are one group, with that document's reference, so ten clauses
+            # of a schedule read as one (docs/decisions/0044-evidence-references-grouped.md)
+            groups = grouped(facts.unnamed_evidence)
+            names = _listed([f"“{members[0]}”" if len(members) == 1 else
+                             f"“{members[0]}” to “{members[-1]}” ({len(members)} references)"
+                             for _, members in groups])
+            covers = "; ".join(f"one document referenced “{stem}” covers all {len(members)}"
+                               for stem, members in groups if stem is not None)
+            covers = f" ({covers})" if covers else ""
             refs = "evidence_reference " if len(facts.unnamed_evidence) == 1 else "evidence_references "
             out.append(Blocker(commissioner, f"no evidence document is attached for the {refs}{names} of version "
-                                             f"{v}: attach each with that reference",
+                                             f"{v}: attach each with that reference{covers}",
+                               f"attach the evidence documents the {refs}{names} name{covers}"
+                               if len(facts.unnamed_evidence) > 1 else
                                f"attach the evidence document the {refs}{names} names"))
     if facts.missing_evidence:
         kinds = _listed([k.label for k in facts.missing_evidence])
