@@ -105,9 +105,11 @@ def test_the_reviewer_reads_the_explanatory_note_with_its_finding_and_beside_the
     take(svc, "rita", ref)
     at = linked(signed_in("rita", "rita-demo"), ref=ref, tab="Review")
     # in the findings table, the note is the column right after the finding it answers
-    table = next(t.value for t in at.dataframe if "Explanatory note" in t.value.columns)
+    table = next(t.value for t in at.dataframe if "Explanatory note or waiver" in t.value.columns)
     columns = list(table.columns)
-    assert columns.index("Explanatory note") == columns.index("Finding") + 1, columns
+    assert columns.index("Explanatory note or waiver") == columns.index("Finding") + 1, columns
+    assert note in " ".join(table["Explanatory note or waiver"]) and "Alice Morgan" in " ".join(
+        table["Explanatory note or waiver"])
     # and in words, with the finding, beside the decision form
     [notes] = [e for e in at.expander if e.label == "Explanatory notes from the commissioner (1)"]
     shown = read(" ".join(m.value for m in notes.markdown))
