@@ -580,13 +580,14 @@ class UnitOfWork:
 
 
 def person_words(user: User | None) -> str:
-    """How pages, letters, reports and messages name a person: their display name and job title, never their
-    user name, which is a sign-in detail (without a display name, what they are: a reviewer of the body they work
-    for, a commissioner, an administrator)."""
+    """How pages, letters, reports and messages name a person: their display name and job title, not their user
+    name, which is a sign-in detail.  Without a display name, a reviewer is named by the body they work for (a
+    letter never names a reviewer by account), the automated checks as such, and a commissioner or administrator
+    by their user name, the only name the store has for them (as `evidence.attacher_words` does)."""
     if user is None:
         return "a reviewer"
     body = lifecycle.BODY_LABELS.get(user.body) if user.body else None
-    unnamed = {Role.COMMISSIONER.value: "a commissioner", Role.ADMIN.value: "an administrator",
+    unnamed = {Role.COMMISSIONER.value: user.username, Role.ADMIN.value: user.username,
                Role.SYSTEM.value: "the automated checks"}.get(
         user.role, f"a reviewer of {body}" if body else "a reviewer")
     name = user.display_name or unnamed
