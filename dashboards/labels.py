@@ -30,12 +30,16 @@ COLUMNS: dict[str, str] = {
     "state": "State", "latest_version": "Latest version", "next step": "Next step",
     "working_days_in_state": "Working days waiting", "days_in_state": "Days waiting", "overdue": "Overdue",
     "severity": "Severity", "rule_id": "Rule", "sheet": "Sheet", "cell": "Cell", "message": "Finding",
-    "source": "Source", "acknowledged": "Explanatory note", "waived": "Waived", "domain": "Domain", "number": "Version",
+    "source": "Source", "acknowledged": "Explanatory note",
+    "note_or_waiver": "Explanatory note or waiver",
+    "where": "Where", "waived": "Waived", "domain": "Domain", "number": "Version",
     "errors": "Errors", "warnings": "Warnings", "filename": "File", "uploaded_by": "Uploaded by",
+    "uploaded_by_name": "Uploaded by",
     "uploaded_at": "Uploaded", "sha256": "SHA-256", "at": "When", "actor": "Who", "action": "What",
     "from_state": "From", "to_state": "To", "change": wording.HISTORY_HEADINGS["change"], "reason": "Details",
     "id": "Rule", "when": "Checkpoints",
-    "summary": "Summary", "points_at": "Points at", "reviewer": "Reviewer", "panel": "Review panel",
+    "summary": "Summary", "points_at": "Points at", "reviewer": "Reviewer", "reviewer_name": "Reviewer",
+    "panel": "Review panel",
     # the national view
     "name": "Proposal", "region": "Region", "provider": "Provider", "integration_model": "Integration model",
     "annual_contract_value_gbp": "Contract value (£ a year)", "wpap_annual_value_gbp": "WPAP (£ a year)",
@@ -44,11 +48,11 @@ COLUMNS: dict[str, str] = {
     "open_queries": "Open queries", "next_planned_date": "Next planned submission",
     "slippage_working_days": "Slippage (working days)", "late": "Late",
 }
-WIDE = {"title", "message", "next step", "reason", "summary", "source", "acknowledged", "waived"}
+WIDE = {"title", "message", "next step", "reason", "summary", "source", "acknowledged", "waived", "note_or_waiver"}
 # wide enough for their text, no wider (a sheet's name among them, so that a finding ends inside its table)
-PIXELS = {"reference": 120, "rule_id": 80, "id": 80, "at": 140, "actor": 90, "action": 170, "change": 170,
+PIXELS = {"reference": 120, "rule_id": 80, "id": 80, "at": 140, "actor": 160, "action": 170, "change": 170,
           "from_state": 90, "to_state": 90, "working_days_in_state": 160, "overdue": 110, "state": 110,
-          "reviewer": 100, "sheet": 110}
+          "reviewer": 100, "sheet": 110, "where": 110, "note_or_waiver": 200}
 # the column that names each row stays in view while the table scrolls sideways: moving the keyboard's focus
 # along a row (Tab goes cell by cell) never hides which proposal the row is
 PINNED = {"reference", "name"}

@@ -37,6 +37,7 @@ SHOWN_ROWS, HEADER_ROW, TABLE_BORDERS = 10, 35, 3
 # 50 characters go on a line of that column once words wrap early; a line is 20 px, and a row has 16 px of padding
 # (three lines: WRAPPING_ROW).
 LINE_CHARACTERS, LINE_HEIGHT, ROW_PADDING, MOST_LINES = 50, 20, 16, 10
+NARROW_LINE_CHARACTERS = 22  # on a line of the 200 px column beside a finding (its note or waiver)
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 MIB = 1024 * 1024
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -135,16 +136,17 @@ def findings_view(findings: list[dict], key: str) -> None:
         st.success("No findings: the workbook meets every rule checked.")
         return
     frame = pd.DataFrame(findings)
-    if "acknowledged" in frame:
-        # A dataframe cell shows text as it is; the note is flattened so that it is shown, not a dict.
-        frame["acknowledged"] = [plain(f"{a.get('note', '')} ({a.get('by', '')})") if isinstance(a, dict) else ""
-                                 for a in frame["acknowledged"]]
-    if "waiver" in frame:
-        # a waived finding says so, by whom and why; one with a request waiting says that
-        frame["waived"] = [plain(f"Waived by {w.get('ruled_by', '')}: {w.get('ruling', '')}")
-                           if isinstance(w, dict) and w.get("status") == "granted" else
-                           plain(f"Waiver {w.get('id')} asked for") if isinstance(w, dict) else ""
-                           for w in frame["waiver"]]
+    # What the commissioner said of a finding, beside it: a note answers a warning, a waiver an error, so one
+    # column holds either and the finding, its place and that column end inside the table at 1366 px.  A
+    # dataframe cell shows text as it is: each is flattened to words, not shown as a dict.
+    notes = [plain(f"{a.get('note', '')} ({a.get('by_name') or a.get('by', '')})") if isinstance(a, dict) else ""
+             for a in frame.get("acknowledged", [None] * len(frame))]
+    waivers = [plain(f"Waived by {w.get('ruled_by_name') or w.get('ruled_by', '')}: {w.get('ruling', '')}")
+               if isinstance(w, dict) and w.get("status") == "granted" else
+               plain(f"Waiver {w.get('id')} asked for") if isinstance(w, dict) else ""
+               for w in frame.get("waiver", [None] * len(frame))]
+    frame["note_or_waiver"] = [" ".join(x for x in pair if x) for pair in zip(notes, waivers)]
+    frame["where"] = [wording.place(s, c) for s, c in zip(frame["sheet"], frame["cell"])]
     frame["order"] = frame["severity"].map(SEVERITY_ORDER)
     if "source" in frame:
         frame["source"] = frame["source"].map(readable)
@@ -157,9 +159,10 @@ def findings_view(findings: list[dict], key: str) -> None:
             ordered = group.sort_values(["order", "sheet", "row"]).copy()
             ordered["severity"] = ordered["severity"].map(lambda v: labels.SEVERITIES.get(v, v))
             # a commissioner's note beside the finding it answers, not beyond the source at the table's far end
-            shown, config = labels.table(ordered, ["severity", "rule_id", "sheet", "cell", "message", "acknowledged",
-                                                   "source", "waived"])
-            wrapping_table(shown, config, fit=labels.COLUMNS["message"], key=f"{key}-{domain}")
+            shown, config = labels.table(ordered, ["severity", "rule_id", "where", "message", "note_or_waiver",
+                                                   "source"])
+            wrapping_table(shown, config, fit=labels.COLUMNS["message"], key=f"{key}-{domain}",
+                           fit_narrow=labels.COLUMNS["note_or_waiver"])
 
 
 SEVERITY_COLOURS = {"Errors": "#d5281b", "Warnings": "#ffb81c"}  # NHS red and warm yellow, with a legend
@@ -244,17 +247,21 @@ def table_height(rows: int, row_height: int = WRAPPING_ROW) -> int:
     return HEADER_ROW + max(1, min(rows, SHOWN_ROWS)) * row_height + TABLE_BORDERS
 
 
-def row_height(texts) -> int:
+def row_height(texts, line_characters: int = LINE_CHARACTERS) -> int:
     """The height of a row that shows the longest of `texts` whole (see LINE_CHARACTERS), never less than
     WRAPPING_ROW."""
-    lines = max((math.ceil(len(str(text)) / LINE_CHARACTERS) for text in texts), default=1)
+    lines = max((math.ceil(len(str(text)) / line_characters) for text in texts), default=1)
     return max(3, min(lines, MOST_LINES)) * LINE_HEIGHT + ROW_PADDING
 
 
-def wrapping_table(shown: pd.DataFrame, config: dict, fit: str | None = None, **kwargs):
+def wrapping_table(shown: pd.DataFrame, config: dict, fit: str | None = None, fit_narrow: str | None = None,
+                   **kwargs):
     """A table of labelled columns whose rows wrap long text, as tall as up to ten of those rows; with `fit`, the
-    rows are as tall as that column's longest text needs."""
+    rows are as tall as that column's longest text needs, and with `fit_narrow` as tall as that narrower
+    (labels.PIXELS) column's needs too."""
     height = row_height(shown[fit]) if fit in shown else WRAPPING_ROW
+    if fit_narrow in shown:
+        height = max(height, row_height(shown[fit_narrow], NARROW_LINE_CHARACTERS))
     return st.dataframe(shown, hide_index=True, width="stretch", column_config=config, row_height=height,
                         height=table_height(len(shown), height), **kwargs)
 

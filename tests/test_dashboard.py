@@ -850,7 +850,7 @@ def test_the_commissioner_answers_a_query_and_the_reviewer_resolves_it_on_the_qu
     decide = next(b for b in at.button if b.label == "Propose decision")
     assert decide.disabled and read(decide.help) == "query 1 is still open: resolve it before deciding"
 
-    at = linked(signed_in("otto", "otto-demo"), ref="ISAP-2026-021", tab="Queries")
+    otto = at = linked(signed_in("otto", "otto-demo"), ref="ISAP-2026-021", tab="Queries")
     assert "the proposal as a whole" in texts(at) and "Which board meeting approved" in " ".join(
         t.value for t in at.text)
     at.text_area(key="query-answer-1").input("The alliance board, on 3 March.")
@@ -861,6 +861,22 @@ def test_the_commissioner_answers_a_query_and_the_reviewer_resolves_it_on_the_qu
     at = linked(signed_in("rita", "rita-demo"), ref="ISAP-2026-021", tab="Queries")
     assert [t.value for t in at.text][-2:] == ["Which board meeting approved the alliance agreement, and when?",
                                                "The alliance board, on 3 March."]
+    # people are named by their display names, never their user names
+    thread = [read(c.value) for c in at.caption if c.value.startswith(("Query —", "Answer —"))]
+    assert thread[0].startswith("Query — Rita Shah,") and thread[1].startswith("Answer — Otto Reid,"), thread
+    at.text_area(key="query-note-1").input("Which minute?")
+    next(b for b in at.button if b.label == "Follow up").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert at.text_area(key="query-note-1").value == ""  # a follow-up sent leaves an empty box
+    otto.run()  # the follow-up asks again: the answer box is back, empty, not holding the first answer
+    assert not otto.exception, otto.exception
+    assert otto.text_area(key="query-answer-1").value == ""
+    otto.text_area(key="query-answer-1").input("Minute 12.")
+    next(b for b in otto.button if b.label == "Send answer").click()
+    otto.run()
+    assert not otto.exception, otto.exception
+    at = linked(signed_in("rita", "rita-demo"), ref="ISAP-2026-021", tab="Queries")
     at.text_area(key="query-note-1").input("Seen in the minutes.")
     next(b for b in at.button if b.label == "Resolve").click()
     at.run()
@@ -874,12 +890,19 @@ def test_a_waiver_is_asked_for_and_refused_through_the_findings_tab(demo_env):
     other error and the reviewer refuses it, with a reason."""
     from isap.review.service import Service
 
-    at = proposal(signed_in("alice", "alice-demo"), "ISAP-2026-013")
-    assert "Waived by rita" in " ".join(str(df.value.to_dict()) for df in at.dataframe)
+    alice = at = proposal(signed_in("alice", "alice-demo"), "ISAP-2026-013")
+    assert "Waived by Rita Shah" in " ".join(str(df.value.to_dict()) for df in at.dataframe)
+    # the lead commissioner by the organisation's name, which people know it by, not its code
+    assert "Lead commissioner: NHS Black Country Integrated Care Board (QUA)" in texts(at)
+    assert "QUA" not in [m.value for m in at.metric]
+    # an error blocks the submission: fixing it is the rule, and a waiver the way for an unusual but sound case
+    assert "or ask for a waiver where the case is unusual but sound" in texts(at)
     at.text_area(key="waiver-reason").input("The category follows the national mapping.")
     next(b for b in at.button if b.label == "Ask for the waiver").click()
     at.run()
     assert not at.exception, at.exception
+    shown = texts(at)
+    assert "Asked for by Alice Morgan" in shown and "Granted by Rita Shah" in shown and "by rita" not in shown
     assert [w["status"] for w in Service().show("rita", "ISAP-2026-013")["waivers"]] == ["granted", "requested"]
     at = proposal(signed_in("rita", "rita-demo"), "ISAP-2026-013")
     at.text_area(key="ruling-2").input("The mapping does not apply to community services.")
@@ -888,6 +911,27 @@ def test_a_waiver_is_asked_for_and_refused_through_the_findings_tab(demo_env):
     assert not at.exception, at.exception
     waiver = Service().show("alice", "ISAP-2026-013")["waivers"][1]
     assert (waiver["status"], waiver["ruled_by"]) == ("refused", "rita")
+    alice.run()  # refused, the finding may be asked about again: the box is back, empty, not the first reason
+    assert not alice.exception, alice.exception
+    assert alice.text_area(key="waiver-reason").value == ""
+
+
+def test_a_waiver_request_sent_leaves_an_empty_box_for_the_next(demo_env, tmp_path):
+    """Two error findings: once the first is asked about, the form stays for the second, its box empty."""
+    from isap.review.service import Service
+    from sample_submissions.proposals import clean, write
+
+    bad = clean(1, "Partially integrated", "NHS foundation trust", "ISAP-2026-045")
+    bad["Cover"]["wpap_annual_value_gbp"] = 10_000_000
+    bad["Services"][1]["category"] = "Community services"
+    Service().upload("alice", "w.xlsx", write(bad, tmp_path / "w.xlsx").read_bytes())
+    at = proposal(signed_in("alice", "alice-demo"), "ISAP-2026-045")
+    at.text_area(key="waiver-reason").input("The category follows the national mapping.")
+    next(b for b in at.button if b.label == "Ask for the waiver").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert [w["status"] for w in Service().show("alice", "ISAP-2026-045")["waivers"]] == ["requested"]
+    assert at.text_area(key="waiver-reason").value == ""
 
 
 def test_an_answer_on_the_queries_tab_names_an_attached_document_and_attaches_a_new_one(demo_env):

@@ -105,9 +105,11 @@ def test_the_reviewer_reads_the_explanatory_note_with_its_finding_and_beside_the
     take(svc, "rita", ref)
     at = linked(signed_in("rita", "rita-demo"), ref=ref, tab="Review")
     # in the findings table, the note is the column right after the finding it answers
-    table = next(t.value for t in at.dataframe if "Explanatory note" in t.value.columns)
+    table = next(t.value for t in at.dataframe if "Explanatory note or waiver" in t.value.columns)
     columns = list(table.columns)
-    assert columns.index("Explanatory note") == columns.index("Finding") + 1, columns
+    assert columns.index("Explanatory note or waiver") == columns.index("Finding") + 1, columns
+    assert note in " ".join(table["Explanatory note or waiver"]) and "Alice Morgan" in " ".join(
+        table["Explanatory note or waiver"])
     # and in words, with the finding, beside the decision form
     [notes] = [e for e in at.expander if e.label == "Explanatory notes from the commissioner (1)"]
     shown = read(" ".join(m.value for m in notes.markdown))
@@ -130,11 +132,15 @@ def test_the_review_queue_lists_the_work_waiting_overdue_then_oldest_with_its_re
     table = at.dataframe[0].value
     assert list(table["Reference"]) == ["ISAP-2026-011", "ISAP-2026-021", "ISAP-2026-022", "ISAP-2026-044"], table
     assert set(table["State"]) == {"Submitted", "In review"}
-    assert dict(zip(table["Reference"], table["Reviewer"])) == {"ISAP-2026-011": "", "ISAP-2026-021": "rita",
-                                                                "ISAP-2026-022": "rita", "ISAP-2026-044": ""}
+    # people by their names, organisations by theirs
+    rita = "Rita Shah, Senior Assurance Lead"
+    assert dict(zip(table["Reference"], table["Reviewer"])) == {"ISAP-2026-011": "", "ISAP-2026-021": rita,
+                                                                "ISAP-2026-022": rita, "ISAP-2026-044": ""}
+    assert "QUA" not in set(table["Commissioner"]) and "NHS Black Country Integrated Care Board" in set(
+        table["Commissioner"])
     # the review panel: the demo's proposed decision waiting for a second reviewer
     assert dict(zip(table["Reference"], table["Review panel"]))["ISAP-2026-022"] == \
-        "Waiting for countersignature (proposed by rita)"
+        f"Waiting for countersignature (proposed by {rita})"
     # mine: what I have taken
     at.toggle(key="f_mine").set_value(True)
     at.run()

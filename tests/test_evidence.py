@@ -349,9 +349,11 @@ def test_from_checkpoint_2_submit_lists_every_missing_reference_and_kind(service
     with pytest.raises(Refused) as refused:
         service.submit("alice", REF)
     words = str(refused.value)
-    clauses = ", ".join(f"“{CONTRACT}, clause {n}”" for n in range(1, 10)) + f" and “{CONTRACT}, clause 10”"
+    # the ten clauses one document would answer read as one group, with that document's reference (decision 0044)
+    clauses = f"“{CONTRACT}, clause 1” to “{CONTRACT}, clause 10” (10 references)"
     assert words == (f"no evidence document is attached for the evidence_references {clauses} of version 2: attach "
-                     "each with that reference; checkpoint 2 needs evidence documents that are not attached for it: "
+                     f"each with that reference (one document referenced “{CONTRACT}” covers all 10); checkpoint 2 "
+                     "needs evidence documents that are not attached for it: "
                      "Commissioner board paper, Engagement report, Provider board paper, Integration agreement and "
                      "Financial model")
     assert "attach for checkpoint 2" in service.show("alice", REF)["next_step"]

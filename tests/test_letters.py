@@ -319,12 +319,20 @@ def test_report_and_letter_show_waived_findings_and_the_query_thread(sqlite_serv
     svc.resolve_query("rita", REF, 1, "Seen in the minutes.")
     decide_jointly(svc, "rita", REF, "approved", RATINGS, RATIONALE)
     html = render_report(svc, "rita", REF, 1)
-    assert "<strong>Waived</strong> by rita: The phasing plan is sound." in html
+    # people by their names, not their user names (alice has no display name: hers is the only name there is)
+    assert "<strong>Waived</strong> by Rita Shah, Senior Assurance Lead: The phasing plan is sound." in html
+    assert "<td>Rita Shah, Senior Assurance Lead</td>" in html
     assert html.index("Which board approved the phasing?") < html.index("The ICB board on 3 March.") \
         < html.index("Seen in the minutes.")
+    # (the audit trail quotes the history as it was recorded, by account)
+    assert not re.search(r"\brita\b", html.split("Audit trail")[0])
     report = flat(pdf_text(render_report_pdf(svc, "rita", REF, 1), tmp_path, layout=False))
-    for fact in ("Waived by rita: The phasing plan is sound.", "alice: A phased start in year one.",
-                 "Query 1, on Cover C7: Resolved", "The ICB board on 3 March."):
+    for fact in ("Waived by Rita Shah, Senior Assurance Lead: The phasing plan is sound.",
+                 "Query 1, on Cover C7: Resolved",
+                 "The ICB board on 3 March."):
         assert fact in report, fact
+    assert not re.search(r"\brita\b", report.split("Audit trail")[0])
     letter = flat(pdf_text(render_letter_pdf(svc, "alice", REF, 1), tmp_path, layout=False))
-    assert "Waivers" in letter and errors[0]["rule_id"] in letter and "rita: The phasing plan is sound." in letter
+    assert "Waivers" in letter and errors[0]["rule_id"] in letter
+    assert "Rita Shah, Senior Assurance Lead: The phasing plan is sound." in letter
+    assert not re.search(r"\brita\b", letter)

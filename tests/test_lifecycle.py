@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import uuid
+from dataclasses import replace
 
 import pytest
 
@@ -21,6 +22,7 @@ from isap.review.lifecycle import (
     Body,
     ConditionFacts,
     ConditionStatus,
+    DeclarationFacts,
     FindingFacts,
     Outcome,
     ProposalFacts,
@@ -97,6 +99,47 @@ def test_a_refused_submission_names_every_blocker_in_order():
         "version 4 has 4 error findings: fix them and upload a new version; version 4 has 2 warnings without an "
         "explanatory note: acknowledge each one; condition 1 from an earlier checkpoint is still open: a reviewer "
         "must discharge it or carry it forward")
+
+
+def test_an_error_that_could_be_waived_says_a_waiver_can_be_asked_for():
+    """Fixing is the rule; an unusual but sound case may ask for a waiver instead, and the refusal and the next
+    step say so wherever an error that can still be waived blocks the submission."""
+    facts = ProposalFacts(REF, State.DRAFT, 1, 2, 1, latest_errors=2, waivable_errors=2)
+    assert refusal(Action.SUBMIT, facts, ALICE).reason == (
+        "version 2 has 2 error findings: fix them and upload a new version, or, where the case is unusual but "
+        "sound, ask for a waiver")
+    assert next_step(facts, ALICE) == (
+        "Before it can be submitted for checkpoint 1: you must fix the 2 error findings of version 2 and upload a "
+        "new version, or ask for a waiver where the case is unusual but sound.")
+    # never where nothing can be waived (the reader's refusals, or a request already made of each)
+    assert "waiver" not in refusal(Action.SUBMIT, replace(facts, waivable_errors=0), ALICE).reason
+
+
+def test_references_one_document_would_cover_are_refused_as_one_group():
+    """Ten clauses of one schedule read as one group, with the one reference that would cover them all
+    (docs/decisions/0044-evidence-references-grouped.md); a reference alone is named as it is."""
+    clauses = tuple(f"schedule 7 clause {n}" for n in range(1, 11))
+    facts = ProposalFacts(REF, State.DRAFT, 2, 2, 2, unnamed_evidence=("Board minutes 3 March", *clauses))
+    assert refusal(Action.SUBMIT, facts, ALICE).reason == (
+        "no evidence document is attached for the evidence_references “Board minutes 3 March” and “schedule 7 "
+        "clause 1” to “schedule 7 clause 10” (10 references) of version 2: attach each with that reference (one "
+        "document referenced “schedule 7” covers all 10)")
+    assert next_step(facts, ALICE) == (
+        "Before it can be submitted for checkpoint 2: you must attach the evidence documents the "
+        "evidence_references “Board minutes 3 March” and “schedule 7 clause 1” to “schedule 7 clause 10” (10 "
+        "references) name (one document referenced “schedule 7” covers all 10).")
+    # what a group says covers it does, by the rule that matches references to documents (decision 0051)
+    from isap.review.evidence_references import grouped, names, reference_key
+    refs = [*clauses, "ICP contract schedule 7, clause 3", "ICP contract schedule 7, clause 4", "Contract §4",
+            "Contract § 5", "schedule 70"]
+    groups = grouped(refs)
+    assert [(stem, len(members)) for stem, members in groups] == [
+        ("schedule 7", 10), ("ICP contract schedule 7", 2), ("Contract", 2), (None, 1)]
+    assert all(names(m, reference_key(stem)) for stem, members in groups if stem for m in members)
+    alone = ProposalFacts(REF, State.DRAFT, 2, 2, 2, unnamed_evidence=("ICP contract schedule 7, clause 3",))
+    assert refusal(Action.SUBMIT, alone, ALICE).reason == (
+        "no evidence document is attached for the evidence_reference “ICP contract schedule 7, clause 3” of version "
+        "2: attach each with that reference")
 
 
 def test_a_condition_of_the_current_checkpoint_does_not_block_submission():
@@ -223,6 +266,17 @@ def test_a_declared_conflict_bars_the_reviewer_and_stands():
         assert r.forbidden and "declared a conflict of interest" in r.reason
     assert "it stands" in refusal(Action.DECLARE, facts, IMPROVEMENT).reason
     assert next_step(facts, IMPROVEMENT).startswith("You have declared a conflict of interest")
+
+
+def test_after_a_declaration_of_no_conflict_only_a_conflict_may_be_declared():
+    facts = ProposalFacts(REF, State.SUBMITTED, 1, 1, 1, declared=frozenset({"nina"}),
+                          declared_here=frozenset({"nina"}))
+    r = refusal(Action.DECLARE, facts, IMPROVEMENT, DeclarationFacts(conflict=False))
+    assert r is not None and not r.forbidden and "already declared no conflict of interest" in r.reason
+    assert refusal(Action.DECLARE, facts, IMPROVEMENT, DeclarationFacts(conflict=True)) is None
+    assert refusal(Action.DECLARE, facts, ENGLAND, DeclarationFacts(conflict=False)) is None  # rita has not
+    earlier = ProposalFacts(REF, State.SUBMITTED, 2, 1, 2, declared=frozenset({"nina"}))  # at checkpoint 1 only
+    assert refusal(Action.DECLARE, earlier, IMPROVEMENT, DeclarationFacts(conflict=False)) is None
 
 
 def test_only_the_lead_proposes_and_only_once_at_a_time():
@@ -635,6 +689,8 @@ def _call(svc, builder, action, user, shown):
                                                             "A paper", f"Walk paper {uuid.uuid4().hex}"),
     }
     item = None
+    if action is Action.DECLARE:  # as `isap declare REF` does: no conflict
+        item = DeclarationFacts(conflict=False)
     if action is Action.ACKNOWLEDGE and warning:
         item = WarningFacts(warning["rule_id"], bool(warning["acknowledged"]))
     if action in (Action.ANSWER_CONDITION, Action.DISCHARGE_CONDITION, Action.CARRY_FORWARD_CONDITION) and cond:
@@ -682,13 +738,13 @@ def walk(walk_world, tmp_path, scenario, user, action):
         assert facts.state is SCENARIOS[scenario]
         actor = PEOPLE[user]
         call, item = _call(svc, builder, action, user, shown)
-        expected = refusal(action, facts, actor)
+        expected = any_item = refusal(action, facts, actor)
         if expected is None and item is not None:
             expected = refusal(action, facts, actor, item)
-        if user != "otto":  # what the dashboard offers is what the table says
+        if user != "otto":  # what the dashboard offers is what the table says, of the action on any item
             offered = {Action(o["action"]): o for o in svc.show(user, REF)["actions"]}
             if action in offered:
-                assert offered[action]["allowed"] == (expected is None), offered[action]
+                assert offered[action]["allowed"] == (any_item is None), offered[action]
         if expected is None:
             call()
             after = svc.show("ada", REF)

@@ -72,6 +72,20 @@ def test_a_declared_conflict_bars_the_reviewer(service, tmp_path):
     assert "conflict_declared" in history
 
 
+def test_no_conflict_is_declared_once_and_then_only_a_conflict_that_has_arisen(service, tmp_path, db_url):
+    from tests.in_process import isap
+
+    submitted(service, tmp_path)
+    service.declare("nina", REF)
+    err = unchanged(service, lambda: service.declare("nina", REF))
+    assert isinstance(err, Refused) and str(err) == (
+        "nina has already declared no conflict of interest in ISAP-2026-014 at checkpoint 1: only a conflict "
+        "that has arisen since may be declared")
+    r = isap("declare", REF, "--as", "nina", env={"ISAP_DATABASE_URL": db_url, "ISAP_DATA_DIR": str(tmp_path / "d")})
+    assert (r.returncode, r.stderr.strip()) == (1, f"isap: {err}")
+    assert service.declare("nina", REF, "Midlands Partnership NHS FT", "My spouse joined its board.") is True
+
+
 def test_a_declared_conflict_needs_the_organisation_and_a_note(service, tmp_path):
     submitted(service, tmp_path)
     with pytest.raises(WorkflowError, match="a note saying what it is"):

@@ -4,6 +4,7 @@ refusal, the history, the outbox, and the days waiting for the commissioner coun
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 
@@ -358,3 +359,27 @@ def test_the_demo_shows_an_open_query_and_a_granted_waiver(migrated_sqlite, tmp_
     assert sum(f["waived"] for f in waived["findings"]) == 1
     history = svc.show("rita", "ISAP-2026-013")["history"]
     assert [h["at"] for h in history] == sorted(h["at"] for h in history)  # recorded in the order it happened
+
+
+def test_the_mail_names_people_by_their_names_not_their_user_names(service, tmp_path):
+    """A query, its answer and resolution, a waiver asked for and granted, a proposal taken into review: every
+    message names the person by display name and job title (alice has none, so by the only name she has)."""
+    service.upload("alice", "v1.xlsx", book(tmp_path, errors=True))
+    error = next(f for f in service.show("alice", REF)["findings"] if f["severity"] == "error")
+    n = service.request_waiver("alice", REF, error["id"], "A phased start.")
+    service.grant_waiver("rita", REF, n, "Sound.")
+    service.submit("alice", REF)
+    take(service, "rita", REF)
+    service.raise_query("rita", REF, "Which board?")
+    service.answer_query("alice", REF, 1, "The ICB board.")
+    service.follow_up_query("rita", REF, 1, "Which meeting?")
+    service.answer_query("alice", REF, 1, "3 March.")
+    service.resolve_query("rita", REF, 1, "Seen.")
+    kinds = ("waiver_requested", "waiver_granted", "taken_into_review", "query_raised", "query_answered",
+             "query_followed_up", "query_resolved")
+    for kind in kinds:
+        [*mail] = outbox(service, kind)
+        assert mail, kind
+        for m in mail:
+            assert not re.search(r"\brita\b", m["subject"] + m["body"]), (kind, m["body"])
+    assert "Rita Shah, Senior Assurance Lead" in outbox(service, "query_raised")[0]["body"]

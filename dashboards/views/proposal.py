@@ -172,12 +172,13 @@ def proposal_page() -> None:
     d = svc.show(user["username"], ref)
     heading.title(md(d["reference"]))
     st.caption(md(d["title"]))
-    c1, c2, c3, c4 = st.columns(4)
+    # the lead commissioner by the organisation's name, which people know it by (a metric would cut a name of
+    # this length short), with its code after it
+    st.caption(fmt("Lead commissioner: {} ({})", d.get("commissioner_name") or d["commissioner"], d["commissioner"]))
+    c1, c2, c3 = st.columns(3)
     c1.metric("State", md(labels.code(d["state"])))
     c2.metric("Checkpoint", md(d["checkpoint"]))
     c3.metric("Versions", len(d["versions"]))
-    # the organisation's code fits the metric; its name, which people know it by, goes in the metric's help
-    c4.metric("Lead commissioner", md(d["commissioner"]), help=md(d.get("commissioner_name") or d["commissioner"]))
     contact = d["contact"]
     # where the proposal's messages and decision letters go, and, beside it, the last change of it
     if contact["address"]:
@@ -247,10 +248,10 @@ def waivers_section(svc: Service, user: dict, d: dict, offer: Offer) -> None:
         for w in d["waivers"]:
             st.markdown(fmt("**Waiver {}** (checkpoint {}, {}) of {} at {}: {}", w["id"], w["checkpoint"],
                             WaiverStatus(w["status"]).label.lower(), w["rule_id"], w["place"], w["message"]))
-            st.caption(fmt("Asked for by {} on {}: {}", w["requested_by"], labels.day(w["requested_at"]),
+            st.caption(fmt("Asked for by {} on {}: {}", w["requested_by_name"], labels.day(w["requested_at"]),
                            w["reason"]))
             if w["ruled_by"]:
-                st.caption(fmt("{} by {} on {}: {}", WaiverStatus(w["status"]).label, w["ruled_by"],
+                st.caption(fmt("{} by {} on {}: {}", WaiverStatus(w["status"]).label, w["ruled_by_name"],
                                labels.day(w["ruled_at"]), w["ruling"]))
             if w["status"] == WaiverStatus.REQUESTED and offer.listed(Action.GRANT_WAIVER):
                 with st.form(f"rule-waiver-{w['id']}"):
@@ -281,7 +282,8 @@ def waivers_section(svc: Service, user: dict, d: dict, offer: Offer) -> None:
                     why = st.text_area("Why it should be waived", key="waiver-reason",
                                        max_chars=TextKind.WAIVER_REASON.max_chars)
                     if st.form_submit_button("Ask for the waiver", **offer.disabled(Action.REQUEST_WAIVER)):
-                        act(svc.request_waiver, user["username"], ref, choice, why, success="Waiver asked for.")
+                        act(svc.request_waiver, user["username"], ref, choice, why, success="Waiver asked for.",
+                            clear=("waiver-reason",))  # a request sent leaves an empty box
         offer.explain(Action.REQUEST_WAIVER)
 
 
@@ -300,7 +302,7 @@ def queries_tab(svc: Service, user: dict, d: dict) -> None:
         st.markdown(fmt("**Query {}** (checkpoint {}) on {}{}: {}", q["id"], q["checkpoint"], about, due,
                         QueryStatus(q["status"]).label.lower()))
         for m in q["thread"]:
-            st.caption(fmt("{} — {}, {}", QueryStep(m["step"]).label, m["author"], labels.when(m["at"])))
+            st.caption(fmt("{} — {}, {}", QueryStep(m["step"]).label, m["author_name"], labels.when(m["at"])))
             st.text(plain(m["text"], 10_000))
             if m.get("documents"):
                 st.caption(fmt("Documents: {}", ", ".join(map(wording.document_named, m["documents"]))))
@@ -315,7 +317,8 @@ def queries_tab(svc: Service, user: dict, d: dict) -> None:
                         st.error(md(new))
                     else:
                         act(svc.answer_query, user["username"], ref, q["id"], text, documents=named,
-                            attachments=new or [], success="Answer sent.")
+                            attachments=new or [], success="Answer sent.",
+                            clear=(f"query-answer-{q['id']}",))  # an answer sent leaves an empty box
         if q["status"] != QueryStatus.RESOLVED and offer.listed(Action.RESOLVE_QUERY):
             with st.form(f"close-query-{q['id']}"):
                 text = st.text_area("Follow-up question, or note resolving the query", key=f"query-note-{q['id']}",
@@ -324,10 +327,11 @@ def queries_tab(svc: Service, user: dict, d: dict) -> None:
                 if q["status"] == QueryStatus.ANSWERED and follow.form_submit_button(
                         "Follow up", key=f"follow-{q['id']}", **offer.disabled(Action.FOLLOW_UP_QUERY)):
                     act(svc.follow_up_query, user["username"], ref, q["id"], text,
-                        success=f"Query {q['id']} followed up.")
+                        success=f"Query {q['id']} followed up.", clear=(f"query-note-{q['id']}",))
                 if resolve.form_submit_button("Resolve", key=f"resolve-{q['id']}",
                                               **offer.disabled(Action.RESOLVE_QUERY)):
-                    act(svc.resolve_query, user["username"], ref, q["id"], text, success=f"Query {q['id']} resolved.")
+                    act(svc.resolve_query, user["username"], ref, q["id"], text, success=f"Query {q['id']} resolved.",
+                        clear=(f"query-note-{q['id']}",))
         st.divider()
     if offer.listed(Action.RAISE_QUERY):
         st.subheader("Raise a query")
@@ -387,7 +391,7 @@ def versions_tab(svc: Service, user: dict, d: dict) -> None:
     ref = d["name"]
     if d["versions"]:
         shown, config = labels.table(pd.DataFrame(d["versions"]), ["number", "checkpoint", "errors", "warnings",
-                                                                   "filename", "uploaded_by", "uploaded_at",
+                                                                   "filename", "uploaded_by_name", "uploaded_at",
                                                                    "sha256"], times=("uploaded_at",))
         st.dataframe(shown, hide_index=True, width="stretch", column_config=config)
         numbers = [v["number"] for v in d["versions"]]
@@ -521,7 +525,8 @@ def history_tab(svc: Service, user: dict, d: dict) -> None:
         # in words (isap.review.wording), the same as the assurance report's audit trail and the CSV
         history = pd.DataFrame([{"at": w["when"], "actor": w["who"], "action": w["what"], "change": w["change"],
                                  "checkpoint": w["checkpoint"], "reason": w["details"]}
-                                for w in map(wording.history_row, d["history"])])
+                                for w in (wording.history_row(dict(h, actor=h.get("actor_name") or h["actor"]))
+                                          for h in d["history"])])
         shown, config = labels.table(history, ["at", "actor", "action", "change", "checkpoint", "reason"])
         wrapping_table(shown, config)
         from isap.outputs.exports import history_csv
@@ -586,7 +591,7 @@ def review_tab(svc: Service, user: dict, d: dict) -> None:
             st.caption(md(dec["rationale"]))
     panel_section(d)
     for c in d["comments"]:
-        st.markdown(fmt("> {}  \n— {}, {}", c["text"], c["author"], labels.when(c["at"])))
+        st.markdown(fmt("> {}  \n— {}, {}", c["text"], c["author_name"], labels.when(c["at"])))
     panel_actions(svc, user, d)
     ref = d["name"]
     offer = Offer(d)
@@ -628,7 +633,7 @@ def explanatory_notes(findings: list[dict]) -> None:
         for f in noted:
             where = " ".join(str(x) for x in (f["sheet"], f["cell"]) if x)
             st.markdown(fmt("**{}** {}: {}  \nNote: “{}” ({})", f["rule_id"], where, f["message"],
-                            f["acknowledged"]["note"], f["acknowledged"]["by"]))
+                            f["acknowledged"]["note"], f["acknowledged"]["by_name"]))
 
 
 # the decision form's parts, as the error summary links to them (the anchors' ids, before each part)

@@ -47,7 +47,7 @@ def review_queue_page() -> None:
     states = f1.multiselect("State", present, default=[s for s in WAITING if s in present], key="f_state",
                             format_func=labels.code, placeholder="Every state")
     cps = f2.multiselect("Checkpoint", sorted(frame["checkpoint"].unique()), key="f_cp")
-    orgs = f3.multiselect("Commissioner", sorted(frame["commissioner"].unique()), key="f_org")
+    orgs = f3.multiselect("Commissioner", sorted(frame["commissioner_name"].unique()), key="f_org", format_func=plain)
     ptypes = f4.multiselect("Provider type", sorted(frame["provider_type"].dropna().unique()), key="f_ptype",
                             format_func=plain)
     longest = max(60, int(frame["working_days_in_state"].max()))
@@ -61,7 +61,7 @@ def review_queue_page() -> None:
         # a draft whose waiver request waits for an answer is the reviewers' work too: its commissioner cannot
         # submit until one of them grants or refuses it
         view = view[view["state"].isin(states) | (view["late"] & late_too) | (view["waivers_asked"] > 0)]
-    for col, chosen in (("checkpoint", cps), ("commissioner", orgs), ("provider_type", ptypes)):
+    for col, chosen in (("checkpoint", cps), ("commissioner_name", orgs), ("provider_type", ptypes)):
         if chosen:
             view = view[view[col].isin(chosen)]
     view = view[view["working_days_in_state"] <= max_age]
@@ -77,9 +77,9 @@ def review_queue_page() -> None:
     ordered["late"] = ordered["late"].map({True: "⚠ LATE", False: ""})
     # the key columns first, so state, waiting time, overdue, lateness, who has it and whether its proposed
     # decision waits for countersignature are on screen
-    shown, config = labels.table(ordered, ["reference", "state", "working_days_in_state", "overdue", "late", "reviewer",
-                                           "panel",
-                                           "checkpoint", "title", "commissioner", "provider_type"], codes=("state",))
+    shown, config = labels.table(ordered, ["reference", "state", "working_days_in_state", "overdue", "late",
+                                           "reviewer_name", "panel", "checkpoint", "title", "commissioner_name",
+                                           "provider_type"], codes=("state",))
     row_opens_caption()
     event = wrapping_table(shown, config, on_select="rerun", selection_mode="single-row", key="queue-table")
     if ordered.empty:

@@ -138,7 +138,7 @@ def waived_findings(result) -> dict[str, str]:
         d = service().show(me()["username"], uploaded_name(result))
     except (WorkflowError, StoreError):  # the copy is an extra: without the waivers it still marks every finding
         return {}
-    return {w["fingerprint"]: f"by {w['ruled_by']}: {w['ruling']}" for w in d.get("waivers", [])
+    return {w["fingerprint"]: f"by {w['ruled_by_name']}: {w['ruling']}" for w in d.get("waivers", [])
             if w["status"] == "granted" and w["checkpoint"] == d["checkpoint"]}
 
 

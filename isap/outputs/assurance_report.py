@@ -49,15 +49,21 @@ def report_context(service: Service, actor: str, reference: str, checkpoint: int
         findings = d["findings"]
     else:
         findings = [dict(f, acknowledged=None) for f in service.version_findings(actor, reference, number)]
+    # the report is read by people: each person by their name (isap.review.unit_of_work.person_words), not their
+    # user name, which is a sign-in detail
+    if version is not None:
+        version = dict(version, uploaded_by=version.get("uploaded_by_name") or version["uploaded_by"])
     # a finding is waived where a waiver granted at this checkpoint names its fingerprint, whichever version it is
-    waivers = [w for w in d.get("waivers", []) if w["checkpoint"] == checkpoint]
+    waivers = [dict(w, requested_by=w["requested_by_name"], ruled_by=w["ruled_by_name"])
+               for w in d.get("waivers", []) if w["checkpoint"] == checkpoint]
     granted = {w["fingerprint"]: w for w in waivers if w["status"] == "granted"}
     findings = [dict(f, waived=granted.get(f.get("fingerprint"))) for f in findings]
     findings = sorted(findings, key=lambda f: (f["domain"], SEVERITY_ORDER.get(f["severity"], 9), f["rule_id"]))
     # the report is read by people: each source by its document's title, publisher and year
     findings = [dict(f, source_title=readable(f["source"]), severity_label=wording.code(f["severity"]).capitalize(),
                      place=wording.place(f["sheet"], f["cell"]),
-                     acknowledged=dict(f["acknowledged"], on=wording.day(f["acknowledged"]["at"]))
+                     acknowledged=dict(f["acknowledged"], on=wording.day(f["acknowledged"]["at"]),
+                                       by=f["acknowledged"]["by_name"])
                      if f.get("acknowledged") else None) for f in findings]
     by_domain = [(wording.domain(k), list(g)) for k, g in groupby(findings, key=lambda f: f["domain"])]
     head = chain_head(service, f"assurance report {reference} checkpoint {checkpoint}")
@@ -71,7 +77,8 @@ def report_context(service: Service, actor: str, reference: str, checkpoint: int
                     for c in d["conditions"] if c["checkpoint"] == checkpoint],
         waivers=[dict(w, status_label=WaiverStatus(w["status"]).label) for w in waivers],
         queries=[dict(q, status_label=QueryStatus(q["status"]).label,
-                      thread=[dict(m, step_label=QueryStep(m["step"]).label, at_words=wording.when(m["at"]),
+                      thread=[dict(m, author=m["author_name"], step_label=QueryStep(m["step"]).label,
+                                   at_words=wording.when(m["at"]),
                                    documents_words=", ".join(map(wording.document_named, m.get("documents", []))))
                               for m in q["thread"]])
                  for q in d.get("queries", []) if q["checkpoint"] == checkpoint],
@@ -79,7 +86,8 @@ def report_context(service: Service, actor: str, reference: str, checkpoint: int
         evidence=[wording.evidence(e) for e in d.get("evidence", []) if e["checkpoint"] == checkpoint],
         # the panel's declarations of interests up to this checkpoint, printed so conflicts are handled openly
         declarations=[x for x in d.get("panel", {}).get("declarations", []) if x["checkpoint"] <= checkpoint],
-        history=[dict(h, event=wording.event(h["action"]), **wording.history_row(h)) for h in d["history"]
+        history=[dict(h, event=wording.event(h["action"]), **wording.history_row(dict(h, actor=h["actor_name"])))
+                 for h in d["history"]
                  if h["checkpoint"] == checkpoint],
         # everything a person reads, in the words of isap.review.wording
         words=dict(

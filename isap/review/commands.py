@@ -200,7 +200,7 @@ class Commands(UnitOfWork):
                     self._notify(s, NotificationKind.CONTACT_CHANGED,
                                  f"contact-changed:{p.reference}:v{number}:proposal{p.id}",
                                  [previous_contact],
-                                 notices.contact_changed(p.reference, p.title, number, user.username,
+                                 notices.contact_changed(p.reference, p.title, number, person_words(user),
                                                          previous_contact, contact, self._link(p)),
                                  p, p.checkpoint, contact=previous_contact)
             system = self._system_user(s)
@@ -355,7 +355,7 @@ class Commands(UnitOfWork):
             self._transition(s, p, user, AuditKind.TAKEN, lifecycle.TABLE[Action.TAKE].to_state, expected_version)
             self._notify(s, NotificationKind.TAKEN_INTO_REVIEW, f"taken:{p.reference}:{p.version}:proposal{p.id}",
                          [p.contact_email],
-                         notices.taken(p.reference, p.title, p.checkpoint, user.username, self._link(p)),
+                         notices.taken(p.reference, p.title, p.checkpoint, person_words(user), self._link(p)),
                          p, p.checkpoint, contact=p.contact_email)
         self._run(run)
 
@@ -398,7 +398,9 @@ class Commands(UnitOfWork):
             raise WorkflowError("a declared conflict of interest needs a note saying what it is")
 
         def run(s: Session) -> bool:
-            user, p = self._allowed(s, Action.DECLARE, actor, reference)
+            user = self._user(s, actor)
+            p = self._proposal(s, user, reference)
+            self._guard(s, Action.DECLARE, user, p, lifecycle.DeclarationFacts(conflict))
             s.add(Declaration(proposal_id=p.id, user_id=user.id, checkpoint=p.checkpoint, conflict=conflict,
                               organisation=conflict_with, note=note, at=self.clock()))
             # not a change of the proposal: one reviewer declaring does not make another's page out of date

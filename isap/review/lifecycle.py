@@ -22,6 +22,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from isap.policy.evidence import EvidenceKind
+from isap.review.evidence_references import grouped
 
 if TYPE_CHECKING:
     from isap.policy import Policy
@@ -307,6 +308,7 @@ class ProposalFacts:
     other_body_needed: bool = False  # the countersigner must be of the other body (policy countersign_other_body)
     declared: frozenset[str] = frozenset()  # reviewers who declared no conflict of interest
     conflicted: frozenset[str] = frozenset()  # reviewers who declared a conflict of interest
+    declared_here: frozenset[str] = frozenset()  # reviewers who declared no conflict at the current checkpoint
     # evidence (docs/workflow.md, "Evidence"): the latest version's evidence_reference values that name no attached
     # document, and the kinds the policy requires at this checkpoint that no document attached for it has
     unnamed_evidence: tuple[str, ...] = ()
@@ -386,7 +388,15 @@ class EvidenceFacts:
     checkpoint: int
 
 
-Item = ConditionFacts | WarningFacts | QueryFacts | FindingFacts | WaiverFacts | PlanFacts | EvidenceFacts
+@dataclass(frozen=True)
+class DeclarationFacts:
+    """What a declaration of interests declares: a conflict, or none."""
+
+    conflict: bool
+
+
+Item = (ConditionFacts | WarningFacts | QueryFacts | FindingFacts | WaiverFacts | PlanFacts | EvidenceFacts
+        | DeclarationFacts)
 
 
 @dataclass(frozen=True)
@@ -604,6 +614,15 @@ def conflict_stands(action: Action, facts: ProposalFacts, actor: Actor, item: It
     return None
 
 
+def no_conflict_once(action: Action, facts: ProposalFacts, actor: Actor, item: Item | None) -> Refusal | None:
+    """No conflict is declared once a checkpoint: after it only a conflict that has arisen since may be declared
+    (a repeat would say nothing new, and would stand in the history as if it did)."""
+    if isinstance(item, DeclarationFacts) and not item.conflict and actor.username in facts.declared_here:
+        return Refusal(f"{actor.username} has already declared no conflict of interest in {facts.reference} at "
+                       f"checkpoint {facts.checkpoint}: only a conflict that has arisen since may be declared")
+    return None
+
+
 def conflict_bars(action: Action, facts: ProposalFacts, actor: Actor, item: Item | None) -> Refusal | None:
     """A reviewer who declared a conflict of interest takes no part: others on the panel review the proposal."""
     if actor.username in facts.conflicted:
@@ -768,7 +787,7 @@ TABLE: dict[Action, Transition] = {t.action: t for t in (
     # The review panel: a declaration of interests before taking, rating, proposing or countersigning; a proposed
     # decision takes effect only at a second reviewer's countersignature (the outcome decides: outcome_effect).
     Transition(Action.DECLARE, WAITING_FOR_REVIEW, REVIEWERS, None, "declare interests in a proposal",
-               "declared on", guards=(conflict_stands,)),
+               "declared on", guards=(conflict_stands, no_conflict_once)),
     Transition(Action.RATE, frozenset({State.IN_REVIEW}), REVIEWERS, None, "rate an assurance domain", "rated",
                guards=(*PANEL, ratings_stand_while_proposed)),
     Transition(Action.COUNTERSIGN, frozenset({State.IN_REVIEW}), REVIEWERS, None,
@@ -812,9 +831,14 @@ def submit_blockers(facts: ProposalFacts) -> list[Blocker]:
             them = "it" if to_fix == 1 else "them"
             waived = f" (and {facts.waived_errors} waived)" if facts.waived_errors else ""
             unasked = " not asked to be waived" if asked else ""
+            # fixing is the rule; a case the rule does not fit, unusual but sound, may ask for a waiver instead
+            # (docs/workflow.md, "Queries and waivers"), and whoever is stopped should learn that here
+            may_ask = facts.waivable_errors > 0
             out.append(Blocker(commissioner, f"version {v} has {n}{unasked}{waived}: fix {them} and upload a new "
-                                             "version",
-                               f"fix the {n} of version {v}{unasked} and upload a new version"))
+                                             "version" + (", or, where the case is unusual but sound, ask for a "
+                                                          "waiver" if may_ask else ""),
+                               f"fix the {n} of version {v}{unasked} and upload a new version"
+                               + (", or ask for a waiver where the case is unusual but sound" if may_ask else "")))
         if asked:
             which = waivers_named(asked)
             out.append(Blocker(reviewer, f"{which} {'is' if len(asked) == 1 else 'are'} waiting for a reviewer's "
@@ -825,10 +849,20 @@ def submit_blockers(facts: ProposalFacts) -> list[Blocker]:
             out.append(Blocker(commissioner, f"version {v} has {n} without an explanatory note: acknowledge {each}",
                                f"answer the {n} of version {v} with an explanatory note"))
         if facts.unnamed_evidence:
-            names = _listed([f"“{r}”" for r in facts.unnamed_evidence])
+            # references one document would answer are one group, with that document's reference, so ten clauses
+            # of a schedule read as one (docs/decisions/0044-evidence-references-grouped.md)
+            groups = grouped(facts.unnamed_evidence)
+            names = _listed([f"“{members[0]}”" if len(members) == 1 else
+                             f"“{members[0]}” to “{members[-1]}” ({len(members)} references)"
+                             for _, members in groups])
+            covers = "; ".join(f"one document referenced “{stem}” covers all {len(members)}"
+                               for stem, members in groups if stem is not None)
+            covers = f" ({covers})" if covers else ""
             refs = "evidence_reference " if len(facts.unnamed_evidence) == 1 else "evidence_references "
             out.append(Blocker(commissioner, f"no evidence document is attached for the {refs}{names} of version "
-                                             f"{v}: attach each with that reference",
+                                             f"{v}: attach each with that reference{covers}",
+                               f"attach the evidence documents the {refs}{names} name{covers}"
+                               if len(facts.unnamed_evidence) > 1 else
                                f"attach the evidence document the {refs}{names} names"))
     if facts.missing_evidence:
         kinds = _listed([k.label for k in facts.missing_evidence])

@@ -143,7 +143,7 @@ class Queries(UnitOfWork):
             r["overdue"] = lifecycle.waiting_for_review(r["state"]) and r["working_days_counted"] > target
             # a planned submission has passed without one (docs/workflow.md, "Calendar")
             r["late"] = (r["commissioner"], r["reference"]) in late
-            r["reviewer"] = reviewers.get((r["reference"], r["commissioner"]))
+            r["reviewer"], r["reviewer_name"] = reviewers.get((r["reference"], r["commissioner"]), (None, None))
             # the review panel: a proposed decision waiting for a second reviewer (the lead is the reviewer above)
             proposer = panel.get((r["commissioner"], r["reference"]))
             r["waiting_for_countersignature"] = proposer is not None
@@ -180,32 +180,33 @@ class Queries(UnitOfWork):
         return {(code, p.reference): self._commissioner_wait(s, p, today) for p, code in s.exec(q)}
 
 
-    def _reviewers(self, actor: str) -> dict[tuple[str, str], str]:
-        """Who has each proposal in review, by (reference, organisation code): the reviewer of its open review."""
-        def run(s: Session) -> dict[tuple[str, str], str]:
+    def _reviewers(self, actor: str) -> dict[tuple[str, str], tuple[str, str]]:
+        """Who has each proposal in review, by (reference, organisation code): the reviewer of its open review, by
+        user name and as people are named."""
+        def run(s: Session) -> dict[tuple[str, str], tuple[str, str]]:
             user = self._user(s, actor)
             latest = (select(Review.proposal_id, func.max(Review.id).label("review_id"))
                       .group_by(Review.proposal_id).subquery())
-            q = (select(Proposal.reference, Organisation.code, User.username)
+            q = (select(Proposal.reference, Organisation.code, User)
                  .join(Organisation, Organisation.id == Proposal.organisation_id)
                  .join(latest, latest.c.proposal_id == Proposal.id)
                  .join(Review, Review.id == latest.c.review_id)
                  .join(User, User.id == Review.reviewer_id)
                  .where(Proposal.state == State.IN_REVIEW))
             q = self._scoped(q, user, "see the review queue")
-            return {(ref, code): name for ref, code, name in s.execute(q)}
+            return {(ref, code): (u.username, person_words(u)) for ref, code, u in s.execute(q)}
         return self._run(run)
 
     @staticmethod
     def _queue_panel(s: Session) -> dict[tuple[str, str], str]:
         """For each proposal in review whose proposed decision waits for countersignature: who proposed it."""
-        q = (select(Organisation.code, Proposal.reference, User.username)
+        q = (select(Organisation.code, Proposal.reference, User)
              .join(Organisation, Organisation.id == Proposal.organisation_id)
              .join(Review, (Review.proposal_id == Proposal.id) & Review.decided_at.is_(None))
              .join(ProposedDecision, (ProposedDecision.review_id == Review.id) & ProposedDecision.closed_as.is_(None))
              .join(User, User.id == ProposedDecision.proposed_by)
              .where(Proposal.state == State.IN_REVIEW))
-        return {(code, ref): proposer for code, ref, proposer in s.execute(q)}
+        return {(code, ref): person_words(proposer) for code, ref, proposer in s.execute(q)}
 
     @staticmethod
     def _summary(p: Proposal, org: Organisation, latest_version: int | None) -> dict:
@@ -236,7 +237,9 @@ class Queries(UnitOfWork):
             p = self._proposal(s, user, reference)
             facts, who = self._facts(s, p), self._actor(user, p)
             org = s.get(Organisation, p.organisation_id)
-            users = {u.id: u.username for u in s.exec(select(User))}
+            people = {u.id: u for u in s.exec(select(User))}
+            users = {i: u.username for i, u in people.items()}  # who did what, for the record and the tools
+            names = {i: person_words(u) for i, u in people.items()}  # and as a page or a letter names them
             versions = list(s.exec(select(SubmissionVersion).where(SubmissionVersion.proposal_id == p.id)
                                    .order_by(SubmissionVersion.number)))
             out = self._summary(p, org, versions[-1].number if versions else None)
@@ -252,11 +255,12 @@ class Queries(UnitOfWork):
             out["versions"] = [{
                 "number": v.number, "sha256": v.sha256, "filename": v.filename, "size": v.size,
                 "checkpoint": v.checkpoint, "errors": v.errors, "warnings": v.warnings,
-                "uploaded_by": users.get(v.uploaded_by), "uploaded_at": v.uploaded_at.isoformat(),
+                "uploaded_by": users.get(v.uploaded_by),
+                "uploaded_by_name": names.get(v.uploaded_by), "uploaded_at": v.uploaded_at.isoformat(),
                 "catalogue_version": v.catalogue_version, "policy": json.loads(v.policy_json),
             } for v in versions]
             findings = []
-            by_id = {w.id: self._waiver_row(n, w, users) for n, w in enumerate(s.exec(
+            by_id = {w.id: self._waiver_row(n, w, users, names) for n, w in enumerate(s.exec(
                 select(Waiver).where(Waiver.proposal_id == p.id).order_by(Waiver.id)), start=1)}
             if versions:
                 # the waivers that stand at the latest version's checkpoint, on the findings they cover
@@ -269,7 +273,8 @@ class Queries(UnitOfWork):
                     d = {k: getattr(f, k) for k in ("id", "rule_id", "severity", "domain", "sheet", "row", "column",
                                                     "cell", "message", "source")}
                     a = acks.get(f.id)
-                    d["acknowledged"] = ({"note": a.note, "by": users.get(a.by), "at": a.at.isoformat()}
+                    d["acknowledged"] = ({"note": a.note, "by": users.get(a.by), "by_name": names.get(a.by),
+                                          "at": a.at.isoformat()}
                                          if a else None)
                     d["fingerprint"] = finding_fingerprint(f)
                     w = standing.get(d["fingerprint"])
@@ -278,7 +283,7 @@ class Queries(UnitOfWork):
                     findings.append(d)
             out["findings"] = findings
             out["waivers"] = list(by_id.values())
-            out["queries"] = self._query_rows(s, p, users)
+            out["queries"] = self._query_rows(s, p, users, names)
             out["evidence"] = evidence_rows(s, p)
             if p.state in lifecycle.WAITING_FOR_REVIEW:
                 out["waiting_on_commissioner"] = self._commissioner_wait(s, p, self.clock().date())
@@ -288,7 +293,6 @@ class Queries(UnitOfWork):
                 "closing_note": c.closing_note,
             } for number, c in enumerate(s.exec(select(Condition).where(Condition.proposal_id == p.id)
                                                 .order_by(Condition.id)), start=1)]
-            people = {u.id: u for u in s.exec(select(User))}
             reviews = []
             for r in s.exec(select(Review).where(Review.proposal_id == p.id).order_by(Review.id)):
                 dec = s.exec(select(Decision).where(Decision.review_id == r.id)).first()
@@ -312,10 +316,13 @@ class Queries(UnitOfWork):
                 })
             out["reviews"] = reviews
             out["panel"] = self._panel(s, p, facts, people)
-            out["comments"] = [{"author": users.get(c.author_id), "checkpoint": c.checkpoint, "text": c.text,
+            out["comments"] = [{"author": users.get(c.author_id),
+                                "author_name": names.get(c.author_id), "checkpoint": c.checkpoint, "text": c.text,
                                 "at": c.at.isoformat()}
                                for c in s.exec(select(Comment).where(Comment.proposal_id == p.id).order_by(Comment.id))]
-            out["history"] = [{"action": e.action, "actor": e.actor, "from_state": e.from_state,
+            by_username = {u.username: names[i] for i, u in people.items()}
+            out["history"] = [{"action": e.action, "actor": e.actor, "actor_name": by_username.get(e.actor, e.actor),
+                               "from_state": e.from_state,
                                "to_state": e.to_state, "checkpoint": e.checkpoint, "at": e.at.isoformat(),
                                "reason": e.reason}
                               for e in s.exec(select(AuditEvent).where(AuditEvent.proposal_id == p.id)
@@ -328,15 +335,17 @@ class Queries(UnitOfWork):
         return self._run(run)
 
     @staticmethod
-    def _waiver_row(number: int, w: Waiver, users: dict[int, str]) -> dict:
+    def _waiver_row(number: int, w: Waiver, users: dict[int, str], names: dict[int, str]) -> dict:
         return {"id": number, "checkpoint": w.checkpoint, "rule_id": w.rule_id, "place": w.place,
                 "message": w.message, "version": w.version_number, "fingerprint": w.fingerprint,
                 "status": w.status, "reason": w.reason, "requested_by": users.get(w.requested_by),
+                "requested_by_name": names.get(w.requested_by),
                 "requested_at": iso_time(w.requested_at), "ruled_by": users.get(w.ruled_by) if w.ruled_by else None,
+                "ruled_by_name": names.get(w.ruled_by) if w.ruled_by else None,
                 "ruled_at": iso_time(w.ruled_at) if w.ruled_at else None, "ruling": w.ruling}
 
     @staticmethod
-    def _query_rows(s: Session, p: Proposal, users: dict[int, str]) -> list[dict]:
+    def _query_rows(s: Session, p: Proposal, users: dict[int, str], names: dict[int, str]) -> list[dict]:
         """Every query of the proposal with its thread in the order written."""
         queries = list(s.exec(select(Query).where(Query.proposal_id == p.id).order_by(Query.id)))
         thread: dict[int, list[dict]] = {q.id: [] for q in queries}
@@ -353,10 +362,12 @@ class Queries(UnitOfWork):
             for m in s.exec(select(QueryMessage).where(QueryMessage.query_id.in_(list(thread)))
                             .order_by(QueryMessage.id)):
                 thread[m.query_id].append({"step": m.step, "message_id": m.id, "author": users.get(m.author_id),
+                                           "author_name": names.get(m.author_id),
                                            "text": m.text, "at": iso_time(m.at), "documents": given.get(m.id, [])})
         return [{"id": n, "checkpoint": q.checkpoint, "subject": q.subject, "about": q.about,
                  "fingerprint": q.fingerprint, "due_date": q.due_date.isoformat() if q.due_date else None,
-                 "status": q.status, "raised_by": users.get(q.raised_by), "raised_at": iso_time(q.raised_at),
+                 "status": q.status, "raised_by": users.get(q.raised_by),
+                 "raised_by_name": names.get(q.raised_by), "raised_at": iso_time(q.raised_at),
                  "thread": thread[q.id]} for n, q in enumerate(queries, start=1)]
 
     def _panel(self, s: Session, p: Proposal, facts: ProposalFacts, people: dict[int, User]) -> dict:

@@ -29,7 +29,14 @@ from isap.review.lifecycle import (
     WaiverStatus,
 )
 from isap.review.limits import TextKind, checked_text
-from isap.review.unit_of_work import NotFound, UnitOfWork, WorkflowError, finding_fingerprint, finding_place
+from isap.review.unit_of_work import (
+    NotFound,
+    UnitOfWork,
+    WorkflowError,
+    finding_fingerprint,
+    finding_place,
+    person_words,
+)
 from isap.store.models import FindingRecord, Proposal, Query, QueryDocument, QueryMessage, Review, User, Waiver
 
 
@@ -74,7 +81,7 @@ class QueriesAndWaivers(UnitOfWork):
             self._audit(s, p, AuditKind.QUERY_RAISED, user.username, reason=f"query {number} on {words}{due}: {text}")
             self._notify(s, NotificationKind.QUERY_RAISED, f"query-raised:{q.id}",
                          [p.contact_email, *self._commissioner_addresses(s, p)],
-                         notices.query_raised(p.reference, p.title, number, words, text, due_date, user.username,
+                         notices.query_raised(p.reference, p.title, number, words, text, due_date, person_words(user),
                                               self._link(p)), p, p.checkpoint, contact=p.contact_email)
             return number
         return self._run(run)
@@ -109,7 +116,7 @@ class QueriesAndWaivers(UnitOfWork):
             self._audit(s, p, AuditKind.QUERY_ANSWERED, user.username,
                         reason=f"query {number}{with_documents}: {text}")
             self._notify(s, NotificationKind.QUERY_ANSWERED, f"query-answered:{m.id}", self._panel_addresses(s, p, q),
-                         notices.query_answered(p.reference, p.title, number, text, user.username,
+                         notices.query_answered(p.reference, p.title, number, text, person_words(user),
                                                 self._reviewers_link(s, p)), p, p.checkpoint)
         self._run(run)
 
@@ -128,7 +135,7 @@ class QueriesAndWaivers(UnitOfWork):
             self._notify(s, NotificationKind.QUERY_FOLLOWED_UP, f"query-followed-up:{m.id}",
                          [p.contact_email, *self._commissioner_addresses(s, p)],
                          notices.query_raised(p.reference, p.title, number, _about_words(q.subject, q.about), text,
-                                              q.due_date, user.username, self._link(p), follow_up=True),
+                                              q.due_date, person_words(user), self._link(p), follow_up=True),
                          p, p.checkpoint, contact=p.contact_email)
         self._run(run)
 
@@ -146,7 +153,7 @@ class QueriesAndWaivers(UnitOfWork):
             self._audit(s, p, AuditKind.QUERY_RESOLVED, user.username, reason=f"query {number}: {note}")
             self._notify(s, NotificationKind.QUERY_RESOLVED, f"query-resolved:{m.id}",
                          [p.contact_email, *self._commissioner_addresses(s, p)],
-                         notices.query_resolved(p.reference, p.title, number, note, user.username, self._link(p)),
+                         notices.query_resolved(p.reference, p.title, number, note, person_words(user), self._link(p)),
                          p, p.checkpoint, contact=p.contact_email)
         self._run(run)
 
@@ -224,7 +231,7 @@ class QueriesAndWaivers(UnitOfWork):
                         reason=f"waiver {number} of {f.rule_id} at {w.place}: {reason}")
             self._notify(s, NotificationKind.WAIVER_REQUESTED, f"waiver-requested:{w.id}", self._reviewer_addresses(s),
                          notices.waiver_requested(p.reference, p.title, number, f.rule_id, w.place, reason,
-                                                  user.username, self._reviewers_link(s, p)), p, p.checkpoint)
+                                                  person_words(user), self._reviewers_link(s, p)), p, p.checkpoint)
             return number
         return self._run(run)
 
@@ -254,7 +261,7 @@ class QueriesAndWaivers(UnitOfWork):
             kind = NotificationKind.WAIVER_GRANTED if grant else NotificationKind.WAIVER_REFUSED
             self._notify(s, kind, f"waiver-ruled:{w.id}", [p.contact_email, *self._commissioner_addresses(s, p)],
                          notices.waiver_ruled(p.reference, p.title, number, w.rule_id, w.place, grant, reason,
-                                              user.username, w.checkpoint, self._link(p)),
+                                              person_words(user), w.checkpoint, self._link(p)),
                          p, w.checkpoint, contact=p.contact_email)
         self._run(run)
 

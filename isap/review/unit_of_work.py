@@ -229,15 +229,20 @@ class UnitOfWork:
         return out
 
     @staticmethod
-    def _declarations(s: Session, p: Proposal) -> tuple[frozenset[str], frozenset[str]]:
-        """Who has declared no conflict of interest in `p`, and who has declared one (a conflict stands)."""
+    def _declarations(s: Session, p: Proposal) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+        """Who has declared no conflict of interest in `p`, who has declared one (a conflict stands), and who has
+        declared no conflict at its current checkpoint."""
         declared: set[str] = set()
         conflicted: set[str] = set()
-        for username, conflict in s.exec(select(User.username, Declaration.conflict)
-                                         .join(User, User.id == Declaration.user_id)
-                                         .where(Declaration.proposal_id == p.id).order_by(Declaration.id)):
+        here: set[str] = set()
+        for username, conflict, checkpoint in s.exec(
+                select(User.username, Declaration.conflict, Declaration.checkpoint)
+                .join(User, User.id == Declaration.user_id)
+                .where(Declaration.proposal_id == p.id).order_by(Declaration.id)):
             (conflicted if conflict else declared).add(username)
-        return frozenset(declared - conflicted), frozenset(conflicted)
+            if not conflict and checkpoint == p.checkpoint:
+                here.add(username)
+        return frozenset(declared - conflicted), frozenset(conflicted), frozenset(here - conflicted)
 
     def _facts(self, s: Session, p: Proposal) -> ProposalFacts:
         """What the state machine's guards need to know about `p`, read in the caller's transaction."""
@@ -278,7 +283,7 @@ class UnitOfWork:
         pending = self._pending(s, review)
         lead = s.get(User, review.reviewer_id) if review is not None else None
         proposer = s.get(User, pending.proposed_by) if pending is not None else None
-        declared, conflicted = self._declarations(s, p)
+        declared, conflicted, declared_here = self._declarations(s, p)
         return ProposalFacts(
             reference=p.reference, state=State(p.state), checkpoint=p.checkpoint,
             latest_version=latest.number if latest else None, latest_checkpoint=latest.checkpoint if latest else None,
@@ -293,7 +298,8 @@ class UnitOfWork:
             lead=lead.username if lead else None, proposed_by=proposer.username if proposer else None,
             proposer_body=self._actor(proposer).body if proposer else None,
             other_body_needed=p.checkpoint in self.policy.countersign_other_body,
-            declared=declared, conflicted=conflicted, **self._evidence_facts(s, p, latest))
+            declared=declared, conflicted=conflicted, declared_here=declared_here,
+            **self._evidence_facts(s, p, latest))
 
     def _evidence_facts(self, s: Session, p: Proposal, latest: SubmissionVersion | None) -> dict[str, tuple]:
         """The submit guard's evidence facts (docs/workflow.md, "Evidence"): none before the policy's
@@ -574,12 +580,17 @@ class UnitOfWork:
 
 
 def person_words(user: User | None) -> str:
-    """How letters, reports and messages name a reviewer: their display name and job title, never their user
-    name (without a display name, the body they work for)."""
+    """How pages, letters, reports and messages name a person: their display name and job title, not their user
+    name, which is a sign-in detail.  Without a display name, a reviewer is named by the body they work for (a
+    letter never names a reviewer by account), the automated checks as such, and a commissioner or administrator
+    by their user name, the only name the store has for them (as `evidence.attacher_words` does)."""
     if user is None:
         return "a reviewer"
     body = lifecycle.BODY_LABELS.get(user.body) if user.body else None
-    name = user.display_name or (f"a reviewer of {body}" if body else "a reviewer")
+    unnamed = {Role.COMMISSIONER.value: user.username, Role.ADMIN.value: user.username,
+               Role.SYSTEM.value: "the automated checks"}.get(
+        user.role, f"a reviewer of {body}" if body else "a reviewer")
+    name = user.display_name or unnamed
     return f"{name}, {user.job_title}" if user.job_title else name
 
 
