@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 
 from isap.review import lifecycle, notices, staging, wording
 from isap.review.calendar import NATIONAL_FIGURES
+from isap.review.errors import Conflict, Forbidden, NotFound, Refused, WorkflowError
 from isap.review.events import AuditKind, NotificationKind
 from isap.review.lifecycle import (
     Action,
@@ -23,23 +24,10 @@ from isap.review.lifecycle import (
     WarningFacts,
 )
 from isap.review.limits import TextKind, checked_text
-from isap.review.unit_of_work import (
-    DOMAINS,
-    RATINGS,
-    ConditionInput,
-    Conflict,
-    Forbidden,
-    NotFound,
-    Refused,
-    UnitOfWork,
-    UploadResult,
-    WorkflowError,
-    finding_place,
-    finding_record,
-    person_words,
-    readable_size,
-    stored_name,
-)
+from isap.review.records import finding_record, stored_name
+from isap.review.types import DOMAINS, RATINGS, ConditionInput, UploadResult
+from isap.review.unit_of_work import UnitOfWork
+from isap.review.wording import finding_place, person_words, readable_size
 from isap.store.db import StoreError
 from isap.store.models import (
     Acknowledgement,

@@ -16,6 +16,7 @@ from typing import Sequence
 from sqlmodel import Session, select
 
 from isap.review import notices
+from isap.review.errors import NotFound, WorkflowError
 from isap.review.events import AuditKind, NotificationKind
 from isap.review.evidence import EvidenceInput, checked_words, judged, kept, named
 from isap.review.lifecycle import (
@@ -29,7 +30,9 @@ from isap.review.lifecycle import (
     WaiverStatus,
 )
 from isap.review.limits import TextKind, checked_text
-from isap.review.unit_of_work import NotFound, UnitOfWork, WorkflowError, finding_fingerprint, finding_place
+from isap.review.records import finding_fingerprint
+from isap.review.unit_of_work import UnitOfWork
+from isap.review.wording import finding_place
 from isap.store.models import FindingRecord, Proposal, Query, QueryDocument, QueryMessage, Review, User, Waiver
 
 

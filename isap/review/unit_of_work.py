@@ -9,8 +9,6 @@ machine (`lifecycle`) allows the action; and the audit history every change appe
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from sqlalchemy import false, func, update
@@ -20,6 +18,7 @@ from sqlmodel import Session, select
 
 from isap.policy import Policy
 from isap.review import lifecycle, notices
+from isap.review.errors import Conflict, Forbidden, NotFound, Refused, WorkflowError
 from isap.review.events import AuditKind, NotificationKind, NotificationStatus
 from isap.review.lifecycle import (
     Action,
@@ -33,7 +32,9 @@ from isap.review.lifecycle import (
     State,
     WaiverStatus,
 )
-from isap.review.wording import place
+from isap.review.records import finding_fingerprint
+from isap.review.types import NAME_SEPARATOR, proposal_name
+from isap.review.wording import readable_size
 from isap.store.db import check_schema, get_engine, store_error
 from isap.store.models import (
     Acknowledgement,
@@ -58,98 +59,9 @@ from isap.store.models import (
     utcnow,
 )
 from isap.store.originals import Originals, configured_originals
-from isap.text import has_controls, without_controls
-from isap.workbook.findings import fingerprint
+from isap.text import has_controls
 
-SYSTEM_USER = "isap"
-PEOPLE = (Role.COMMISSIONER, Role.REVIEWER, Role.ADMIN)  # the roles an account may be given
-# The domains and ratings as plain values, in the order forms and reports show them.
-DOMAINS = tuple(d.value for d in lifecycle.AssuranceDomain)
-RATINGS = tuple(r.value for r in lifecycle.Rating)
 DEFAULT_BASE_URL = "http://localhost:8501"  # the dashboard on this machine, when no address is set
-NAME_SEPARATOR = "/"  # between a lead commissioner's code and a reference: QUA/ISAP-2026-014
-
-
-def proposal_name(code: str, reference: str) -> str:
-    """The name of a proposal that no other organisation's can share: its lead commissioner's code and its
-    reference (a reference is unique only within one organisation)."""
-    return f"{code}{NAME_SEPARATOR}{reference}"
-
-
-class WorkflowError(Exception):
-    """An action that cannot be done; the message is for the person who tried."""
-
-
-class NotFound(WorkflowError):
-    pass
-
-
-class Forbidden(WorkflowError):
-    pass
-
-
-class Refused(WorkflowError):
-    """A guard of the workflow refused the transition; nothing was changed."""
-
-
-class Conflict(WorkflowError):
-    """Someone else changed the proposal since it was loaded."""
-
-
-class SignInRefused(WorkflowError):
-    """A sign-in that did not succeed: wrong details, or a user name locked out after too many failures."""
-
-
-class SessionEnded(WorkflowError):
-    """A session token that no longer signs anyone in; the message says why, in a few words."""
-
-
-@dataclass
-class ConditionInput:
-    text: str
-    owner: str
-    due_date: dt.date
-
-    @classmethod
-    def parse(cls, spec: str) -> "ConditionInput":
-        """`TEXT|OWNER|YYYY-MM-DD`."""
-        parts = spec.split("|")
-        if len(parts) != 3 or not parts[0].strip() or not parts[1].strip():
-            raise WorkflowError(f"a condition must be TEXT|OWNER|YYYY-MM-DD, got {spec!r}")
-        try:
-            due = dt.date.fromisoformat(parts[2].strip())
-        except ValueError:
-            raise WorkflowError(f"the condition's due date {parts[2].strip()!r} is not a date YYYY-MM-DD") from None
-        return cls(parts[0].strip(), parts[1].strip(), due)
-
-
-@dataclass
-class UploadResult:
-    reference: str | None
-    version: int | None
-    created_proposal: bool
-    duplicate: bool
-    errors: int
-    warnings: int
-    sha256: str | None
-    report: dict = field(default_factory=dict)
-    kept_as: str | None = None  # "unassigned" when the file could not name its proposal
-    message: str = ""
-    retitled: tuple[str, str] | None = None  # (old, new) when this version changed the proposal's title
-    latest_version: int | None = None  # the proposal's latest version once this upload is done
-    takes_no_new_version: bool = False  # a duplicate for a proposal that is not the commissioner's to change now
-    organisation: str | None = None  # the lead commissioner's code: with the reference, the proposal's name
-
-    @property
-    def repeats_earlier_version(self) -> bool:
-        """The bytes of a version that is no longer the latest: nothing new was kept, and it is not current."""
-        return self.duplicate and self.latest_version not in (None, self.version)
-
-    @property
-    def needs_a_second_look(self) -> bool:
-        """A duplicate whose answer is more than "the same again": an earlier version, or a proposal that takes no
-        new version now; its message says which."""
-        return self.repeats_earlier_version or self.takes_no_new_version
 
 
 class UnitOfWork:
@@ -573,77 +485,8 @@ class UnitOfWork:
                       .order_by(SubmissionVersion.number.desc())).first()
 
 
-def person_words(user: User | None) -> str:
-    """How letters, reports and messages name a reviewer: their display name and job title, never their user
-    name (without a display name, the body they work for)."""
-    if user is None:
-        return "a reviewer"
-    body = lifecycle.BODY_LABELS.get(user.body) if user.body else None
-    name = user.display_name or (f"a reviewer of {body}" if body else "a reviewer")
-    return f"{name}, {user.job_title}" if user.job_title else name
-
-
-def notification_row(n: Notification) -> dict:
-    return {"id": n.id, "key": n.key, "kind": n.kind, "reference": n.proposal_reference,
-            "proposal_id": n.proposal_id, "checkpoint": n.checkpoint,
-            "recipients": [a for a in n.recipients.split("\n") if a], "subject": n.subject, "body": n.body,
-            "attachment": n.attachment, "message_id": n.message_id, "status": n.status, "attempts": n.attempts,
-            "last_error": n.last_error, "created_at": iso_time(n.created_at),
-            "sent_at": iso_time(n.sent_at) if n.sent_at else None}
-
-
 def _utc(at: dt.datetime) -> dt.datetime:
     """A stored time as an aware UTC time (SQLite gives naive UTC back, PostgreSQL aware)."""
     return at if at.tzinfo is not None else at.replace(tzinfo=dt.timezone.utc)
-
-
-def finding_fingerprint(f: FindingRecord) -> str:
-    """A stored finding's fingerprint: what a waiver names (`isap.workbook.findings.fingerprint`)."""
-    return fingerprint(f.rule_id, f.sheet, f.cell, f.column, f.message)
-
-
-def stored_name(filename: str) -> str:
-    """A file's name as the store keeps it: the last part of the path, without control characters, cut."""
-    return without_controls(Path(filename).name)[:255]
-
-
-def readable_size(n: int) -> str:
-    return f"{n / (1024 * 1024):.1f} MB" if n >= 1024 * 1024 else f"{n / 1024:.0f} KB"
-
-
-def finding_place(f: FindingRecord) -> str:
-    """Where a finding is, in words: its sheet and cell, or the sheet or workbook as a whole."""
-    return place(f.sheet, f.cell)
-
-
-def iso_time(value) -> str:
-    """ISO text for a stored time (SQLite gives text or naive datetimes back, PostgreSQL aware ones)."""
-    if isinstance(value, str):
-        return value.replace(" ", "T")
-    return value.isoformat()
-
-
-def finding_record(version_id: int, finding: Any) -> FindingRecord:
-    """A listed finding as stored: a sheet or column name is workbook text of any length (an unknown
-    sheet or column), cut to what the store keeps."""
-    d = finding.to_dict()
-    for name in ("sheet", "column", "cell", "message"):  # a NUL from the workbook cannot be stored
-        if isinstance(d[name], str) and has_controls(d[name]):
-            d[name] = without_controls(d[name], lines=name == "message")
-    for name in ("sheet", "column"):
-        if d[name] is not None and len(d[name]) > 100:
-            d[name] = d[name][:99] + "…"
-    return FindingRecord(version_id=version_id, **d)
-
-
-def diff_findings(old: list[dict], new: list[dict]) -> dict[str, list[dict]]:
-    """What changed between two versions' findings, keyed by rule and place."""
-    def key(f: dict) -> tuple:
-        return (f["rule_id"], f["sheet"], f["cell"], f["column"], f["message"])
-
-    old_keys, new_keys = {key(f) for f in old}, {key(f) for f in new}
-    return {"fixed": [f for f in old if key(f) not in new_keys],
-            "new": [f for f in new if key(f) not in old_keys],
-            "unchanged": [f for f in new if key(f) in old_keys]}
 
 
