@@ -457,8 +457,7 @@ class Commands(UnitOfWork):
             self._bump(s, p, expected_version)
             self._audit(s, p, AuditKind.DECISION_PROPOSED, user.username,
                         reason=f"{outcome.label}: {rationale.strip()}")
-            others = [u.email for u in s.exec(select(User).where(User.role.in_(tuple(lifecycle.REVIEWERS)),
-                                                                 User.id != user.id).order_by(User.id)) if u.email]
+            others = self._other_reviewer_addresses(s, user)
             self._notify(s, NotificationKind.DECISION_PROPOSED, f"proposed:{p.reference}:{p.version}:proposal{p.id}",
                          others, notices.decision_proposed(p.reference, p.title, p.checkpoint, outcome,
                                                            person_words(user), self._reviewers_link(s, p)),
@@ -487,7 +486,7 @@ class Commands(UnitOfWork):
                                 countersigned_by=user.id)
             s.add(decision)
             s.flush()  # its id, which the seal on the decision's event covers
-            all_ratings = list(s.exec(select(Rating).where(Rating.review_id == review.id)))
+            all_ratings = self._ratings(s, review)
             for c in conditions:
                 s.add(Condition(proposal_id=p.id, review_id=review.id, checkpoint=p.checkpoint, text=c.text,
                                 owner=c.owner, due_date=c.due_date))

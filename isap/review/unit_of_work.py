@@ -141,6 +141,11 @@ class UnitOfWork:
         return out
 
     @staticmethod
+    def _ratings(s: Session, review: Review) -> list[Rating]:
+        """Every rating given in a review, superseded ones too, in the order they were given."""
+        return list(s.exec(select(Rating).where(Rating.review_id == review.id).order_by(Rating.id)))
+
+    @staticmethod
     def _declarations(s: Session, p: Proposal) -> tuple[frozenset[str], frozenset[str]]:
         """Who has declared no conflict of interest in `p`, and who has declared one (a conflict stands)."""
         declared: set[str] = set()
@@ -348,7 +353,7 @@ class UnitOfWork:
         the policy sends mail (`mail_domains`).  A message with nobody to send it
         to is kept, as failed with the reason, so administrators see who was not told.
         """
-        if s.exec(select(Notification.id).where(Notification.key == key)).first() is not None:
+        if self._already_queued(s, key):
             return False
         import uuid
 
@@ -363,6 +368,11 @@ class UnitOfWork:
                                                           "no e-mail address is recorded for them"))[:2000]
         s.add(row)
         return True
+
+    @staticmethod
+    def _already_queued(s: Session, key: str) -> bool:
+        """Whether a message for the event `key` names is already in the outbox."""
+        return s.exec(select(Notification.id).where(Notification.key == key)).first() is not None
 
     def _recipients(self, recipients: Iterable[str | None], contact: str | None = None) -> tuple[list[str], list[str]]:
         """The addresses a message goes to, in order, each once and in its normal form (`contact`, one of
@@ -404,6 +414,12 @@ class UnitOfWork:
     def _reviewer_addresses(s: Session) -> list[str]:
         return [u.email for u in s.exec(select(User).where(User.role.in_(tuple(lifecycle.REVIEWERS)))
                                         .order_by(User.id)) if u.email]
+
+    @staticmethod
+    def _other_reviewer_addresses(s: Session, user: User) -> list[str]:
+        """The addresses of every reviewer but `user`: who may countersign what `user` proposes."""
+        return [u.email for u in s.exec(select(User).where(User.role.in_(tuple(lifecycle.REVIEWERS)),
+                                                           User.id != user.id).order_by(User.id)) if u.email]
 
     @staticmethod
     def _commissioner_addresses(s: Session, p: Proposal) -> list[str]:
