@@ -35,7 +35,6 @@ from isap.store.models import (
     Condition,
     Decision,
     Declaration,
-    FindingRecord,
     Organisation,
     Proposal,
     ProposedDecision,
@@ -252,9 +251,7 @@ class Commands(UnitOfWork):
             p = self._proposal(s, user, reference)
             self._guard(s, Action.ACKNOWLEDGE, user, p)
             latest = self._latest(s, p)
-            q = select(FindingRecord).where(FindingRecord.version_id == latest.id, FindingRecord.rule_id == rule_id,
-                                            FindingRecord.severity == "warning").order_by(FindingRecord.id)
-            found = list(s.exec(q))
+            found = self._warnings(s, latest, rule_id)
             wanted = []
             if finding_id is not None:
                 found = [f for f in found if f.id == finding_id]
@@ -273,7 +270,7 @@ class Commands(UnitOfWork):
                 ways = "; ".join(f"--finding {f.id} ({finding_place(f)})" for f in found)
                 raise WorkflowError(f"{rule_id} is raised {len(found)} times: say which with {ways}")
             f = found[0]
-            answered = s.exec(select(Acknowledgement).where(Acknowledgement.finding_id == f.id)).first() is not None
+            answered = self._acknowledged(s, f)
             self._guard(s, Action.ACKNOWLEDGE, user, p, WarningFacts(rule_id, answered))
             s.add(Acknowledgement(finding_id=f.id, note=note, by=user.id, at=self.clock()))
             self._bump(s, p, expected_version)

@@ -496,6 +496,18 @@ class UnitOfWork:
         return int(versions) + int(documents) + int(unassigned)
 
     @staticmethod
+    def _warnings(s: Session, version: SubmissionVersion, rule_id: str) -> list[FindingRecord]:
+        """The warnings of rule `rule_id` in `version`, in the order they were found."""
+        return list(s.exec(select(FindingRecord).where(FindingRecord.version_id == version.id,
+                                                       FindingRecord.rule_id == rule_id,
+                                                       FindingRecord.severity == "warning").order_by(FindingRecord.id)))
+
+    @staticmethod
+    def _acknowledged(s: Session, finding: FindingRecord) -> bool:
+        """Whether a warning has its explanatory note."""
+        return s.exec(select(Acknowledgement.id).where(Acknowledgement.finding_id == finding.id)).first() is not None
+
+    @staticmethod
     def _latest(s: Session, p: Proposal) -> SubmissionVersion | None:
         return s.exec(select(SubmissionVersion).where(SubmissionVersion.proposal_id == p.id)
                       .order_by(SubmissionVersion.number.desc())).first()

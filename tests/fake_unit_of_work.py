@@ -1,0 +1,323 @@
+"""The review's commands over rows kept in memory: the state machine's commands run in milliseconds, no database.
+
+The service reads and writes through its unit of work (`isap.review.unit_of_work.UnitOfWork`): the session a
+command is handed adds, gets and flushes rows, and every question asked of the store is a method of the unit of
+work (`_user`, `_proposal`, `_facts`, `_latest`, `_open_review`, `_bump`, …).  `FakeUnitOfWork` answers those
+methods from lists of rows, and `FakeService` puts it under the real commands, so a test of a command's
+behaviour (who may do what, the audit trail, the outbox, optimistic concurrency) runs the command's own code
+without a database.
+
+What it covers: the proposal's journey through submit, withdraw, take, return, declare, comment, rate, propose,
+countersign and send back, with versions, findings and acknowledgements as `seed_version` records them.
+Waivers, planned submission dates and queries are not kept here (their facts are empty), nor are uploads run
+through the checker: those commands still read the store directly, and their tests need the real one.
+`tests/test_fake_unit_of_work.py` runs one journey against the real store and this fake and compares the facts
+the guards saw at each step, so the fake cannot drift from the store it stands in for.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import json
+from typing import Any, Callable
+
+from isap.policy import Policy
+from isap.review import lifecycle
+from isap.review.errors import Conflict, NotFound, WorkflowError
+from isap.review.evidence_references import unnamed
+from isap.review.lifecycle import ConditionStatus, ProposalFacts, QueryStatus, Role, State
+from isap.review.notices import link
+from isap.review.service import Service
+from isap.review.types import NAME_SEPARATOR, proposal_name
+from isap.review.unit_of_work import DEFAULT_BASE_URL, UnitOfWork
+from isap.store.models import (
+    Acknowledgement,
+    AuditEvent,
+    Condition,
+    Declaration,
+    EvidenceDocument,
+    FindingRecord,
+    Notification,
+    Organisation,
+    Proposal,
+    ProposedDecision,
+    Query,
+    Rating,
+    Review,
+    SubmissionVersion,
+    User,
+)
+
+START = dt.datetime(2026, 12, 7, 9, 0, tzinfo=dt.timezone.utc)  # a Monday morning
+
+
+class Rows:
+    """What a command's session does with rows, over lists: add, add_all, flush (ids, as the database gives
+    them), get by id.  Anything else a command asks of a session is a query the fake does not answer."""
+
+    def __init__(self) -> None:
+        self.tables: dict[type, list] = {}
+        self._ids = itertools.count(1)
+
+    def add(self, row: Any) -> None:
+        table = self.tables.setdefault(type(row), [])
+        if not any(r is row for r in table):
+            table.append(row)
+
+    def add_all(self, rows) -> None:
+        for row in rows:
+            self.add(row)
+
+    def flush(self) -> None:
+        for table in self.tables.values():
+            for row in table:
+                if getattr(row, "id", 0) is None:
+                    row.id = next(self._ids)
+
+    def get(self, model: type, row_id: int | None) -> Any:
+        return next((r for r in self.all(model) if r.id == row_id), None)
+
+    def all(self, model: type, **where: Any) -> list:
+        """The rows of `model` whose fields equal `where`, in the order they were added (the order of ids)."""
+        return [r for r in self.tables.get(model, []) if all(getattr(r, k) == v for k, v in where.items())]
+
+    def snapshot(self) -> Callable[[], None]:
+        """What undoes every change made from now on: a command that raises leaves the rows as they were."""
+        tables = {model: list(rows) for model, rows in self.tables.items()}
+        values = [(row, dict(row.__dict__)) for rows in self.tables.values() for row in rows]
+
+        def undo() -> None:
+            self.tables = tables
+            for row, saved in values:
+                row.__dict__.clear()
+                row.__dict__.update(saved)
+        return undo
+
+
+class FakeUnitOfWork(UnitOfWork):
+    """The unit of work over `Rows`: each call is whole or changes nothing, as a transaction is."""
+
+    def __init__(self, policy: Policy | None = None, base_url: str | None = None):
+        # no engine, no originals, no schema to check
+        self.engine = None
+        self.files = None
+        self.policy = policy or Policy()
+        self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
+        self.now = START
+        self.clock = lambda: self.now
+        self.rows = Rows()
+
+    # ------------------------------------------------------------------ the transaction
+    def _run(self, fn, *args, **kwargs):
+        undo = self.rows.snapshot()
+        try:
+            result = fn(self.rows, *args, **kwargs)
+            self.rows.flush()
+            return result
+        except BaseException:
+            undo()
+            raise
+
+    # ------------------------------------------------------------------ what the store is asked
+    def _user(self, s: Rows, username: str) -> User:
+        user = next(iter(s.all(User, username=username)), None)
+        if user is None:
+            raise NotFound(f"unknown user {username!r}")
+        return user
+
+    def _proposal(self, s: Rows, user: User, name: str) -> Proposal:
+        name = (name or "").strip() if isinstance(name, str) else ""
+        code, _, reference = name.rpartition(NAME_SEPARATOR)
+        found = [p for p in s.all(Proposal, reference=reference.strip())
+                 if (not code or self._code(s, p) == code.strip())
+                 and (user.role != Role.COMMISSIONER or p.organisation_id == user.organisation_id)
+                 and user.role in (Role.COMMISSIONER, Role.REVIEWER, Role.ADMIN, Role.SYSTEM)]
+        if not found:
+            raise NotFound(f"no proposal {name} that you can see")
+        if len(found) > 1:
+            names = " or ".join(proposal_name(self._code(s, p), p.reference) for p in found)
+            raise NotFound(f"{name} is the reference of proposals of {len(found)} organisations: name one with its "
+                           f"lead commissioner's code, as {names}")
+        return found[0]
+
+    @staticmethod
+    def _code(s: Rows, p: Proposal) -> str:
+        org = s.get(Organisation, p.organisation_id)
+        return org.code if org else ""
+
+    @staticmethod
+    def _latest(s: Rows, p: Proposal) -> SubmissionVersion | None:
+        return max(s.all(SubmissionVersion, proposal_id=p.id), key=lambda v: v.number, default=None)
+
+    @staticmethod
+    def _warnings(s: Rows, version: SubmissionVersion, rule_id: str) -> list[FindingRecord]:
+        return s.all(FindingRecord, version_id=version.id, rule_id=rule_id, severity="warning")
+
+    @staticmethod
+    def _acknowledged(s: Rows, finding: FindingRecord) -> bool:
+        return bool(s.all(Acknowledgement, finding_id=finding.id))
+
+    @staticmethod
+    def _open_review(s: Rows, p: Proposal) -> Review | None:
+        if p.state != State.IN_REVIEW:
+            return None
+        return next(reversed(s.all(Review, proposal_id=p.id, decided_at=None)), None)
+
+    @staticmethod
+    def _pending(s: Rows, review: Review | None) -> ProposedDecision | None:
+        if review is None:
+            return None
+        return next(reversed(s.all(ProposedDecision, review_id=review.id, closed_as=None)), None)
+
+    @staticmethod
+    def _ratings(s: Rows, review: Review) -> list[Rating]:
+        return s.all(Rating, review_id=review.id)
+
+    def _current_ratings(self, s: Rows, review: Review) -> dict[str, Rating]:
+        return {r.domain: r for r in self._ratings(s, review)}
+
+    @staticmethod
+    def _declarations(s: Rows, p: Proposal) -> tuple[frozenset[str], frozenset[str]]:
+        declared = {s.get(User, d.user_id).username for d in s.all(Declaration, proposal_id=p.id) if not d.conflict}
+        conflicted = {s.get(User, d.user_id).username for d in s.all(Declaration, proposal_id=p.id) if d.conflict}
+        return frozenset(declared - conflicted), frozenset(conflicted)
+
+    @staticmethod
+    def _reviewer_addresses(s: Rows) -> list[str]:
+        return [u.email for u in s.all(User) if u.role in lifecycle.REVIEWERS and u.email]
+
+    @staticmethod
+    def _other_reviewer_addresses(s: Rows, user: User) -> list[str]:
+        return [u.email for u in s.all(User) if u.role in lifecycle.REVIEWERS and u.id != user.id and u.email]
+
+    @staticmethod
+    def _commissioner_addresses(s: Rows, p: Proposal) -> list[str]:
+        return [u.email for u in s.all(User, organisation_id=p.organisation_id, role=Role.COMMISSIONER) if u.email]
+
+    def _reviewers_link(self, s: Rows, p: Proposal) -> str:
+        shared = any(o.id != p.id for o in s.all(Proposal, reference=p.reference))
+        return link(self.base_url, proposal_name(self._code(s, p), p.reference) if shared else p.reference)
+
+    @staticmethod
+    def _already_queued(s: Rows, key: str) -> bool:
+        return bool(s.all(Notification, key=key))
+
+    def _bump(self, s: Rows, p: Proposal, expected_version: int | None, **changes: Any) -> None:
+        # the rows are the proposal itself: someone else's change is a version other than the one loaded
+        seen = p.version if expected_version is None else expected_version
+        if p.version != seen:
+            raise Conflict(f"{p.reference} was changed by someone else since you loaded it; reload and try again")
+        now = self.clock()
+        values = {"version": seen + 1, "updated_at": now, **changes}
+        if "state" in changes and changes["state"] != p.state:
+            values["state_since"] = now
+        for k, v in values.items():
+            setattr(p, k, v)
+
+    def _facts(self, s: Rows, p: Proposal) -> ProposalFacts:
+        """The guards' facts from the rows, field by field as `UnitOfWork._facts` reads them from the store (for
+        what the fake keeps: no waivers, plans or queries)."""
+        latest = self._latest(s, p)
+        findings = s.all(FindingRecord, version_id=latest.id) if latest is not None else []
+        answered = {a.finding_id for a in s.all(Acknowledgement)}
+        conditions = [(n, c) for n, c in enumerate(s.all(Condition, proposal_id=p.id), start=1)
+                      if c.status == ConditionStatus.OPEN]
+        queries = list(enumerate((q.status for q in s.all(Query, proposal_id=p.id)), start=1))
+        review = self._open_review(s, p)
+        pending = self._pending(s, review)
+        lead = s.get(User, review.reviewer_id) if review is not None else None
+        proposer = s.get(User, pending.proposed_by) if pending is not None else None
+        declared, conflicted = self._declarations(s, p)
+        evidence: dict[str, tuple] = {}
+        if p.checkpoint >= self.policy.evidence_guard_from_checkpoint:
+            documents = s.all(EvidenceDocument, proposal_id=p.id)
+            references = json.loads(latest.evidence_references or "[]") if latest is not None else []
+            here = {d.kind for d in documents if d.checkpoint == p.checkpoint}
+            evidence = {"unnamed_evidence": unnamed(references, [d.reference_key for d in documents]),
+                        "missing_evidence": tuple(k for k in self.policy.required_evidence(p.checkpoint)
+                                                  if k not in here)}
+        return ProposalFacts(
+            reference=p.reference, state=State(p.state), checkpoint=p.checkpoint,
+            latest_version=latest.number if latest else None, latest_checkpoint=latest.checkpoint if latest else None,
+            latest_errors=latest.errors if latest else 0, latest_warnings=latest.warnings if latest else 0,
+            unanswered_warnings=sum(f.severity == "warning" and f.id not in answered for f in findings),
+            open_conditions=tuple(n for n, _ in conditions),
+            open_earlier_conditions=tuple(n for n, c in conditions if c.checkpoint < p.checkpoint),
+            queries_awaiting_answer=tuple(n for n, st in queries if st == QueryStatus.AWAITING_ANSWER),
+            queries_answered=tuple(n for n, st in queries if st == QueryStatus.ANSWERED),
+            waivable_errors=sum(f.severity == "error" and f.rule_id not in lifecycle.NEVER_WAIVED for f in findings),
+            lead=lead.username if lead else None, proposed_by=proposer.username if proposer else None,
+            proposer_body=self._actor(proposer).body if proposer else None,
+            other_body_needed=p.checkpoint in self.policy.countersign_other_body,
+            declared=declared, conflicted=conflicted, **evidence)
+
+    # ------------------------------------------------------------------ what a test starts from
+    def seed_organisation(self, code: str, name: str) -> Organisation:
+        org = Organisation(code=code, name=name)
+        self._run(lambda s: s.add(org))
+        return org
+
+    def seed_user(self, username: str, role: str, organisation: str | None = None, *, email: str | None = None,
+                  body: str | None = None, display_name: str | None = None) -> User:
+        def run(s: Rows) -> User:
+            org = next(iter(s.all(Organisation, code=organisation)), None) if organisation else None
+            user = User(username=username, role=role, organisation_id=org.id if org else None, email=email,
+                        body=body, display_name=display_name)
+            s.add(user)
+            return user
+        return self._run(run)
+
+    def seed_version(self, username: str, reference: str, findings: list[dict] = (), *, checkpoint: int = 1,
+                     title: str = "A proposal", contact: str | None = None) -> SubmissionVersion:
+        """What an upload of a workbook naming `reference` keeps once it is checked: the proposal (new, in draft,
+        the first time), the version with its counts, its findings, and their events.  `findings` are as
+        `FindingRecord` takes them (rule_id, severity, sheet, cell, …)."""
+        def run(s: Rows) -> SubmissionVersion:
+            from isap.review.events import AuditKind
+
+            user = self._user(s, username)
+            p = next(iter(s.all(Proposal, reference=reference, organisation_id=user.organisation_id)), None)
+            if p is None:
+                p = Proposal(reference=reference, title=title, organisation_id=user.organisation_id, checkpoint=1,
+                             state=State.DRAFT, contact_email=contact, version=1, state_since=self.clock(),
+                             created_at=self.clock(), updated_at=self.clock())
+                s.add(p)
+                s.flush()
+                self._audit(s, p, AuditKind.PROPOSAL_CREATED, user.username, None, State.DRAFT)
+            elif p.state not in lifecycle.PREPARING:
+                raise WorkflowError(f"{reference} is {p.state}: it takes no new version now")
+            number = (self._latest(s, p).number if self._latest(s, p) else 0) + 1
+            severities = [f["severity"] for f in findings]
+            v = SubmissionVersion(proposal_id=p.id, number=number, sha256=f"{number:064x}", filename=f"v{number}.xlsx",
+                                  size=1024, uploaded_by=user.id, uploaded_at=self.clock(), checkpoint=checkpoint,
+                                  errors=severities.count("error"), warnings=severities.count("warning"),
+                                  infos=severities.count("info"), catalogue_version="test", policy_json="{}",
+                                  report_json="{}", evidence_references="[]")
+            s.add(v)
+            s.flush()
+            s.add_all(FindingRecord(version_id=v.id, domain=f.get("domain", "governance"), sheet=f.get("sheet"),
+                                    cell=f.get("cell"), column=f.get("column"), message=f.get("message", ""),
+                                    source=f.get("source", "test"), rule_id=f["rule_id"], severity=f["severity"])
+                      for f in findings)
+            self._bump(s, p, None)
+            self._audit(s, p, AuditKind.VERSION_UPLOADED, user.username, reason=f"version {number} (v{number}.xlsx)")
+            return v
+        return self._run(run)
+
+    # ------------------------------------------------------------------ what a test reads back
+    def history(self, reference: str) -> list[tuple[str, str, str | None]]:
+        """The proposal's audit trail: (kind, actor, state it moved to)."""
+        p = next(iter(self.rows.all(Proposal, reference=reference)))
+        return [(e.action, e.actor, e.to_state) for e in self.rows.all(AuditEvent, proposal_id=p.id)]
+
+    def outbox(self) -> list[Notification]:
+        return self.rows.all(Notification)
+
+    def facts(self, reference: str) -> ProposalFacts:
+        p = next(iter(self.rows.all(Proposal, reference=reference)))
+        return self._facts(self.rows, p)
+
+
+class FakeService(FakeUnitOfWork, Service):
+    """The review service's commands over the fake unit of work."""
