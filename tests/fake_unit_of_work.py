@@ -269,10 +269,12 @@ class FakeUnitOfWork(UnitOfWork):
         return self._run(run)
 
     def seed_version(self, username: str, reference: str, findings: list[dict] = (), *, checkpoint: int = 1,
-                     title: str = "A proposal", contact: str | None = None) -> SubmissionVersion:
+                     title: str = "A proposal", contact: str | None = None,
+                     evidence_references: list[str] = ()) -> SubmissionVersion:
         """What an upload of a workbook naming `reference` keeps once it is checked: the proposal (new, in draft,
         the first time), the version with its counts, its findings, and their events.  `findings` are as
-        `FindingRecord` takes them (rule_id, severity, sheet, cell, …)."""
+        `FindingRecord` takes them (rule_id, severity, sheet, cell, …); `evidence_references` the documents the
+        workbook names."""
         def run(s: Rows) -> SubmissionVersion:
             from isap.review.events import AuditKind
 
@@ -293,7 +295,8 @@ class FakeUnitOfWork(UnitOfWork):
                                   size=1024, uploaded_by=user.id, uploaded_at=self.clock(), checkpoint=checkpoint,
                                   errors=severities.count("error"), warnings=severities.count("warning"),
                                   infos=severities.count("info"), catalogue_version="test", policy_json="{}",
-                                  report_json="{}", evidence_references="[]")
+                                  report_json="{}",
+                                  evidence_references=json.dumps(list(evidence_references)))
             s.add(v)
             s.flush()
             s.add_all(FindingRecord(version_id=v.id, domain=f.get("domain", "governance"), sheet=f.get("sheet"),
