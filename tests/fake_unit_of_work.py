@@ -8,9 +8,10 @@ behaviour (who may do what, the audit trail, the outbox, optimistic concurrency)
 without a database.
 
 What it covers: the proposal's journey through submit, withdraw, take, return, declare, comment, rate, propose,
-countersign and send back, with versions, findings and acknowledgements as `seed_version` records them.
-Waivers, planned submission dates and queries are not kept here (their facts are empty), nor are uploads run
-through the checker: those commands still read the store directly, and their tests need the real one.
+countersign and send back, acknowledging warnings, and the panel's queries (raise, answer without documents,
+follow up, resolve), with versions and findings as `seed_version` records them.  Waivers, planned submission
+dates and evidence documents are not kept here (their facts are empty), nor are uploads run through the checker:
+those commands still read the store directly, and their tests need the real one.
 `tests/test_fake_unit_of_work.py` runs one journey against the real store and this fake and compares the facts
 the guards saw at each step, so the fake cannot drift from the store it stands in for.
 """
@@ -200,6 +201,27 @@ class FakeUnitOfWork(UnitOfWork):
         return link(self.base_url, proposal_name(self._code(s, p), p.reference) if shared else p.reference)
 
     @staticmethod
+    def _query(s: Rows, p: Proposal, number: int) -> Query | None:
+        queries = s.all(Query, proposal_id=p.id)
+        return queries[number - 1] if number <= len(queries) else None
+
+    @staticmethod
+    def _query_number(s: Rows, p: Proposal, query_id: int) -> int:
+        return [q.id for q in s.all(Query, proposal_id=p.id)].index(query_id) + 1
+
+    @staticmethod
+    def _last_review(s: Rows, p: Proposal) -> Review | None:
+        return next(reversed(s.all(Review, proposal_id=p.id)), None)
+
+    @staticmethod
+    def _users(s: Rows, ids: list[int]) -> list[User]:
+        return [u for u in s.all(User) if u.id in ids]
+
+    @staticmethod
+    def _finding(s: Rows, version: SubmissionVersion, finding_id: int) -> FindingRecord | None:
+        return next(iter(s.all(FindingRecord, id=finding_id, version_id=version.id)), None)
+
+    @staticmethod
     def _already_queued(s: Rows, key: str) -> bool:
         return bool(s.all(Notification, key=key))
 
@@ -217,7 +239,7 @@ class FakeUnitOfWork(UnitOfWork):
 
     def _facts(self, s: Rows, p: Proposal) -> ProposalFacts:
         """The guards' facts from the rows, field by field as `UnitOfWork._facts` reads them from the store (for
-        what the fake keeps: no waivers, plans or queries)."""
+        what the fake keeps: no waivers or plans)."""
         latest = self._latest(s, p)
         findings = s.all(FindingRecord, version_id=latest.id) if latest is not None else []
         answered = {a.finding_id for a in s.all(Acknowledgement)}

@@ -26,7 +26,7 @@ RATINGS = {"capitalisation": "green", "transparency": "amber", "service_scope": 
            "relationships": "green", "governance": "green"}
 CONDITION = ConditionInput("Publish the engagement report", "ICB programme director", dt.date(2027, 1, 31))
 
-# the journey: who does what, with a refusal on the way at every turn the table refuses
+# the journey: who does what, with a refusal on the way at most turns the table takes
 STEPS = [
     ("alice", "submit", ()),  # refused: a warning without its note
     ("alice", "acknowledge", ("REL011", "The CVS joins through the alliance board from year 2.")),
@@ -35,6 +35,13 @@ STEPS = [
     ("rita", "take", ()),  # refused: no declaration yet
     ("rita", "declare", ()),
     ("rita", "take", ()),
+    ("rita", "raise_query", ("Which partner holds the pooled budget?", None, "Finance D4")),
+    ("rita", "propose", ("approved", RATINGS, "A sound strategic case.")),  # refused: query 1 is open
+    ("rita", "answer_query", (1, "The ICB.")),  # refused: the commissioner answers
+    ("alice", "answer_query", (1, "The ICB, under a section 75 agreement.")),
+    ("rita", "follow_up_query", (1, "Please attach the agreement.")),
+    ("alice", "answer_query", (1, "It is schedule 4 of the contract.")),
+    ("rita", "resolve_query", (1, "Seen at the panel meeting.")),
     ("rita", "propose", ("approved_with_conditions", RATINGS, "A sound strategic case.", [CONDITION])),
     ("rita", "countersign", ()),  # refused: never the lead's own
     ("nina", "declare", ()),
@@ -91,4 +98,4 @@ def test_the_fake_answers_every_step_of_a_journey_as_the_store_does(service, tmp
         refusals += refused is not None
         assert facts(fake) == facts(service), (actor, command)
         assert events(fake)[fake_before:] == events(service)[real_before:], (actor, command)
-    assert refusals == 5
+    assert refusals == 7

@@ -14,7 +14,7 @@ from isap.review.errors import Conflict, Forbidden, NotFound, Refused
 from isap.review.events import AuditKind, NotificationKind
 from isap.review.lifecycle import State
 from isap.review.types import ConditionInput
-from isap.store.models import Proposal
+from isap.store.models import AuditEvent, FindingRecord, Proposal
 from tests.fake_unit_of_work import FakeService
 
 pytestmark = pytest.mark.unit
@@ -168,3 +168,35 @@ def test_a_withdrawn_proposal_takes_no_further_action(svc):
     assert state(svc) == State.WITHDRAWN
     with pytest.raises(Refused):
         svc.submit("alice", REF)
+
+
+def test_a_query_waits_for_the_commissioner_and_an_open_query_holds_the_decision(svc):
+    in_review(svc)
+    assert svc.raise_query("rita", REF, "Which partner holds the pooled budget?", place="Finance D4") == 1
+    assert svc.facts(REF).queries_awaiting_answer == (1,)
+    assert svc.outbox()[-1].kind == NotificationKind.QUERY_RAISED
+    with pytest.raises(Refused, match="query 1"):
+        svc.propose("rita", REF, "approved", GREEN, "meets every criterion")
+    with pytest.raises(Forbidden):  # the commissioner answers, not the panel
+        svc.answer_query("rita", REF, 1, "the ICB")
+    svc.answer_query("alice", REF, 1, "The ICB holds it under a section 75 agreement.")
+    assert svc.facts(REF).queries_answered == (1,)
+    svc.follow_up_query("rita", REF, 1, "Please attach the agreement.")
+    assert svc.facts(REF).queries_awaiting_answer == (1,)
+    svc.resolve_query("rita", REF, 1, "Seen at the panel meeting.")
+    assert svc.facts(REF).open_queries == ()
+    svc.propose("rita", REF, "approved", GREEN, "meets every criterion")
+
+
+def test_a_query_on_a_finding_names_it_and_an_unknown_finding_is_not_found(svc):
+    svc.seed_version("alice", REF, [WARNING])
+    svc.acknowledge("alice", REF, "GOV003", "explained in the business case")
+    svc.submit("alice", REF)
+    svc.declare("rita", REF)
+    svc.take("rita", REF)
+    [warning] = svc.rows.all(FindingRecord, rule_id="GOV003")
+    with pytest.raises(NotFound, match="no finding 999"):
+        svc.raise_query("rita", REF, "What does this mean?", finding_id=999)
+    svc.raise_query("rita", REF, "What does this mean?", finding_id=warning.id)
+    assert svc.history(REF)[-1][0] == AuditKind.QUERY_RAISED
+    assert "GOV003 at Cover C9" in svc.rows.all(AuditEvent)[-1].reason
