@@ -1,9 +1,16 @@
-"""The unit of work every command and query of the review runs in, and what they share.
+"""The unit of work every command and query of the review runs in: the seam between the service and the store.
 
 One transaction per call (`_run`): it either happens whole or changes nothing, and database
 failures become a clear StoreError.  Here too are the guards every command applies before it
 changes anything: who the actor is, whether they may see the proposal, and whether the state
-machine (`lifecycle`) allows the action; and the audit history every change appends to.
+machine (`lifecycle`) allows the action; the concurrency check (`_bump`); and the audit history
+and the outbox every change appends to, in the same transaction.
+
+The questions the state machine's commands ask of the store are methods here (`_user`,
+`_proposal`, `_facts`, `_latest`, `_open_review`, …), not queries written in the commands, so a
+unit of work that keeps its rows in memory can stand in for this one (`tests/fake_unit_of_work.py`)
+and those commands run without a database; a new command asks its questions the same way.  What the service's callers see (errors, inputs and results, words) lives in
+`errors`, `types` and `wording`, which import no database.
 """
 
 from __future__ import annotations
