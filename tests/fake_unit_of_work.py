@@ -1,17 +1,18 @@
 """The review's commands over rows kept in memory: the state machine's commands run in milliseconds, no database.
 
 The service reads and writes through its unit of work (`isap.review.unit_of_work.UnitOfWork`): the session a
-command is handed adds, gets and flushes rows, and every question asked of the store is a method of the unit of
-work (`_user`, `_proposal`, `_facts`, `_latest`, `_open_review`, `_bump`, …).  `FakeUnitOfWork` answers those
-methods from lists of rows, and `FakeService` puts it under the real commands, so a test of a command's
-behaviour (who may do what, the audit trail, the outbox, optimistic concurrency) runs the command's own code
-without a database.
+command is handed adds, gets and flushes rows, and every other question those commands ask of the store is a
+method of the unit of work (`_user`, `_proposal`, `_facts`, `_latest`, `_open_review`, `_bump`, …).
+`FakeUnitOfWork` answers those methods from lists of rows, and `FakeService` puts it under the real
+commands, so a test of a command's behaviour (who may do what, the audit trail, the outbox, optimistic
+concurrency) runs the command's own code without a database.
 
-What it covers: the proposal's journey through submit, withdraw, take, return, declare, comment, rate, propose,
-countersign and send back, acknowledging warnings, and the panel's queries (raise, answer without documents,
-follow up, resolve), with versions and findings as `seed_version` records them.  Waivers, planned submission
-dates and evidence documents are not kept here (their facts are empty), nor are uploads run through the checker:
-those commands still read the store directly, and their tests need the real one.
+What it covers: uploads with the checker's report given (`checked`: a new proposal, a new version, the
+same bytes again, the storage quotas); the proposal's journey through submit, withdraw, take, return,
+declare, comment, rate, propose, countersign and send back; acknowledging warnings; and the panel's queries
+(raise, answer without documents, follow up, resolve).  Waivers, planned submission dates, evidence
+documents and uploads kept unassigned are not kept here (their facts are empty): those commands still read
+the store in their bodies, and their tests need the real one.
 `tests/test_fake_unit_of_work.py` runs one journey against the real store and this fake and compares the facts
 the guards saw at each step, so the fake cannot drift from the store it stands in for.
 """
@@ -25,13 +26,14 @@ from typing import Any, Callable
 
 from isap.policy import Policy
 from isap.review import lifecycle
-from isap.review.errors import Conflict, NotFound, WorkflowError
+from isap.review.errors import Conflict, NotFound
 from isap.review.evidence_references import unnamed
 from isap.review.lifecycle import ConditionStatus, ProposalFacts, QueryStatus, Role, State
 from isap.review.notices import link
 from isap.review.service import Service
-from isap.review.types import NAME_SEPARATOR, proposal_name
+from isap.review.types import NAME_SEPARATOR, SYSTEM_USER, UploadResult, proposal_name
 from isap.review.unit_of_work import DEFAULT_BASE_URL, UnitOfWork
+from isap.rules.engine import CheckReport
 from isap.store.models import (
     Acknowledgement,
     AuditEvent,
@@ -47,10 +49,24 @@ from isap.store.models import (
     Rating,
     Review,
     SubmissionVersion,
+    UnassignedUpload,
     User,
 )
+from isap.workbook.findings import Finding
 
 START = dt.datetime(2026, 12, 7, 9, 0, tzinfo=dt.timezone.utc)  # a Monday morning
+
+
+def checked(reference: str, findings: list[dict] = (), *, code: str = "QUA", checkpoint: int = 1,
+            title: str = "A proposal", contact: str | None = None, evidence_references: list[str] = ()) -> CheckReport:
+    """What the checker reports of a workbook naming `reference` of the organisation `code`: `findings` as
+    `Finding.to_dict` gives them (rule_id, severity, sheet, cell, …), `evidence_references` the documents it names.
+    An upload given it keeps it as the report of the bytes uploaded, as a report from the checking workers is."""
+    return CheckReport(file="proposal.xlsx", sha256=None, template_version="test", checkpoint=checkpoint, policy={},
+                       findings=[Finding.from_dict({"domain": "governance", "source": "test", "message": "", **f})
+                                 for f in findings],
+                       proposal_reference=reference, lead_commissioner_code=code, title=title, contact_email=contact,
+                       evidence_references=list(evidence_references))
 
 
 class Rows:
@@ -96,28 +112,50 @@ class Rows:
         return undo
 
 
+class Originals:
+    """The originals' store in memory: the bytes of every version kept, by SHA-256."""
+
+    def __init__(self) -> None:
+        self.kept: dict[str, bytes] = {}
+
+    def put(self, data: bytes, session: Any = None) -> str:
+        import hashlib
+
+        sha = hashlib.sha256(data).hexdigest()
+        self.kept[sha] = data
+        return sha
+
+    def get(self, sha256: str) -> bytes:
+        return self.kept[sha256]
+
+    def has(self, sha256: str) -> bool:
+        return sha256 in self.kept
+
+
 class FakeUnitOfWork(UnitOfWork):
     """The unit of work over `Rows`: each call is whole or changes nothing, as a transaction is."""
 
     def __init__(self, policy: Policy | None = None, base_url: str | None = None):
         # no engine, no originals, no schema to check
         self.engine = None
-        self.files = None
+        self.files = Originals()
         self.policy = policy or Policy()
         self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
         self.now = START
         self.clock = lambda: self.now
         self.rows = Rows()
+        self._uploads = 0  # what makes each seeded version's bytes its own
 
     # ------------------------------------------------------------------ the transaction
     def _run(self, fn, *args, **kwargs):
-        undo = self.rows.snapshot()
+        undo, kept = self.rows.snapshot(), dict(self.files.kept)
         try:
             result = fn(self.rows, *args, **kwargs)
             self.rows.flush()
             return result
         except BaseException:
             undo()
+            self.files.kept = kept
             raise
 
     # ------------------------------------------------------------------ what the store is asked
@@ -146,6 +184,51 @@ class FakeUnitOfWork(UnitOfWork):
     def _code(s: Rows, p: Proposal) -> str:
         org = s.get(Organisation, p.organisation_id)
         return org.code if org else ""
+
+    @staticmethod
+    def _organisation_coded(s: Rows, code: str | None) -> Organisation | None:
+        return next(iter(s.all(Organisation, code=code)), None)
+
+    @staticmethod
+    def _proposal_of(s: Rows, org: Organisation, reference: str) -> Proposal | None:
+        return next(iter(s.all(Proposal, organisation_id=org.id, reference=reference)), None)
+
+    @staticmethod
+    def _version_with(s: Rows, p: Proposal, sha256: str) -> SubmissionVersion | None:
+        return next(iter(s.all(SubmissionVersion, proposal_id=p.id, sha256=sha256)), None)
+
+    def _last_version_number(self, s: Rows, p: Proposal) -> int:
+        latest = self._latest(s, p)
+        return latest.number if latest is not None else 0
+
+    @staticmethod
+    def _proposal_bytes(s: Rows, p: Proposal) -> tuple[int, int, int, int]:
+        versions = s.all(SubmissionVersion, proposal_id=p.id)
+        documents = s.all(EvidenceDocument, proposal_id=p.id)
+        return len(versions), sum(v.size for v in versions), len(documents), sum(d.size for d in documents)
+
+    @staticmethod
+    def _organisation_bytes(s: Rows, org_id: int) -> int:
+        proposals = {p.id for p in s.all(Proposal, organisation_id=org_id)}
+        people = {u.id for u in s.all(User, organisation_id=org_id)}
+        return (sum(v.size for v in s.all(SubmissionVersion) if v.proposal_id in proposals)
+                + sum(d.size for d in s.all(EvidenceDocument) if d.proposal_id in proposals)
+                + sum(u.size for u in s.all(UnassignedUpload) if u.uploaded_by in people))
+
+    @staticmethod
+    def _unassigned_kept(s: Rows, user: User) -> tuple[int, int]:
+        people = {u.id for u in s.all(User, organisation_id=user.organisation_id)}
+        kept = [u for u in s.all(UnassignedUpload) if u.uploaded_by in people]
+        return len(kept), sum(u.size for u in kept)
+
+    @staticmethod
+    def _system_user(s: Rows) -> User:
+        user = next(iter(s.all(User, username=SYSTEM_USER)), None)
+        if user is None:
+            user = User(username=SYSTEM_USER, role=Role.SYSTEM)
+            s.add(user)
+            s.flush()
+        return user
 
     @staticmethod
     def _latest(s: Rows, p: Proposal) -> SubmissionVersion | None:
@@ -290,45 +373,13 @@ class FakeUnitOfWork(UnitOfWork):
             return user
         return self._run(run)
 
-    def seed_version(self, username: str, reference: str, findings: list[dict] = (), *, checkpoint: int = 1,
-                     title: str = "A proposal", contact: str | None = None,
-                     evidence_references: list[str] = ()) -> SubmissionVersion:
-        """What an upload of a workbook naming `reference` keeps once it is checked: the proposal (new, in draft,
-        the first time), the version with its counts, its findings, and their events.  `findings` are as
-        `FindingRecord` takes them (rule_id, severity, sheet, cell, …); `evidence_references` the documents the
-        workbook names."""
-        def run(s: Rows) -> SubmissionVersion:
-            from isap.review.events import AuditKind
-
-            user = self._user(s, username)
-            p = next(iter(s.all(Proposal, reference=reference, organisation_id=user.organisation_id)), None)
-            if p is None:
-                p = Proposal(reference=reference, title=title, organisation_id=user.organisation_id, checkpoint=1,
-                             state=State.DRAFT, contact_email=contact, version=1, state_since=self.clock(),
-                             created_at=self.clock(), updated_at=self.clock())
-                s.add(p)
-                s.flush()
-                self._audit(s, p, AuditKind.PROPOSAL_CREATED, user.username, None, State.DRAFT)
-            elif p.state not in lifecycle.PREPARING:
-                raise WorkflowError(f"{reference} is {p.state}: it takes no new version now")
-            number = (self._latest(s, p).number if self._latest(s, p) else 0) + 1
-            severities = [f["severity"] for f in findings]
-            v = SubmissionVersion(proposal_id=p.id, number=number, sha256=f"{number:064x}", filename=f"v{number}.xlsx",
-                                  size=1024, uploaded_by=user.id, uploaded_at=self.clock(), checkpoint=checkpoint,
-                                  errors=severities.count("error"), warnings=severities.count("warning"),
-                                  infos=severities.count("info"), catalogue_version="test", policy_json="{}",
-                                  report_json="{}",
-                                  evidence_references=json.dumps(list(evidence_references)))
-            s.add(v)
-            s.flush()
-            s.add_all(FindingRecord(version_id=v.id, domain=f.get("domain", "governance"), sheet=f.get("sheet"),
-                                    cell=f.get("cell"), column=f.get("column"), message=f.get("message", ""),
-                                    source=f.get("source", "test"), rule_id=f["rule_id"], severity=f["severity"])
-                      for f in findings)
-            self._bump(s, p, None)
-            self._audit(s, p, AuditKind.VERSION_UPLOADED, user.username, reason=f"version {number} (v{number}.xlsx)")
-            return v
-        return self._run(run)
+    def seed_version(self, username: str, reference: str, findings: list[dict] = (), **report: Any) -> UploadResult:
+        """Upload a version of `reference` that the checker found `findings` in, through the service's own
+        `upload` (`checked` says what else the report may hold).  Each call's bytes differ, so each keeps a new
+        version."""
+        self._uploads += 1
+        return self.upload(username, f"v{self._uploads}.xlsx", f"version {self._uploads}".encode(),
+                           checked(reference, findings, **report))
 
     # ------------------------------------------------------------------ what a test reads back
     def history(self, reference: str) -> list[tuple[str, str, str | None]]:

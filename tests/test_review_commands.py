@@ -1,9 +1,9 @@
 """The state machine's commands of the review service, run over rows in memory (`tests/fake_unit_of_work.py`).
 
 Each test runs a command's own code (its guards, its audit trail, its outbox, its concurrency check) in
-milliseconds, with no database: the proposal's journey from a first version to a decision, and what each
-refusal leaves behind (nothing).  What the store adds (transactions under load, PostgreSQL, the audit chain's
-hashes) stays with the integration tests.
+milliseconds, with no database: the proposal's journey from a first upload to a decision, the panel's
+queries, and what each refusal leaves behind (nothing).  What the store adds (transactions under load,
+PostgreSQL, the audit chain's hashes) stays with the integration tests.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from isap.review.events import AuditKind, NotificationKind
 from isap.review.lifecycle import State
 from isap.review.types import ConditionInput
 from isap.store.models import AuditEvent, FindingRecord, Proposal
-from tests.fake_unit_of_work import FakeService
+from tests.fake_unit_of_work import FakeService, checked
 
 pytestmark = pytest.mark.unit
 
@@ -55,18 +55,17 @@ def test_a_clean_draft_is_submitted_and_the_reviewers_are_told(svc):
     svc.submit("alice", REF)
     assert state(svc) == State.SUBMITTED
     assert svc.history(REF)[-1] == (AuditKind.SUBMITTED, "alice", State.SUBMITTED)
-    [told] = svc.outbox()
+    told = svc.outbox()[-1]
     assert told.kind == NotificationKind.SUBMITTED
     assert told.recipients.split("\n") == ["rita@england.nhs.uk", "nina@improvement.nhs.uk"]
 
 
 def test_a_refused_submission_changes_nothing(svc):
     svc.seed_version("alice", REF, [ERROR])
-    before = (svc.facts(REF), svc.history(REF))
+    before = (svc.facts(REF), svc.history(REF), svc.outbox())
     with pytest.raises(Refused, match="error"):
         svc.submit("alice", REF)
-    assert (svc.facts(REF), svc.history(REF)) == before
-    assert svc.outbox() == []
+    assert (svc.facts(REF), svc.history(REF), svc.outbox()) == before
 
 
 def test_a_warning_without_its_note_blocks_submission_until_it_is_acknowledged(svc):
@@ -200,3 +199,54 @@ def test_a_query_on_a_finding_names_it_and_an_unknown_finding_is_not_found(svc):
     svc.raise_query("rita", REF, "What does this mean?", finding_id=warning.id)
     assert svc.history(REF)[-1][0] == AuditKind.QUERY_RAISED
     assert "GOV003 at Cover C9" in svc.rows.all(AuditEvent)[-1].reason
+
+
+def test_a_first_upload_makes_the_proposal_and_its_contact_is_told_what_the_checker_found(svc):
+    result = svc.seed_version("alice", REF, [WARNING], contact="lead@qua.nhs.uk")
+    assert (result.reference, result.version, result.created_proposal, result.warnings) == (REF, 1, True, 1)
+    assert [k for k, _, _ in svc.history(REF)] == [AuditKind.PROPOSAL_CREATED, AuditKind.VERSION_UPLOADED,
+                                                   AuditKind.CHECKED]
+    told = svc.outbox()[-1]
+    assert (told.kind, told.recipients) == (NotificationKind.VERSION_CHECKED, "lead@qua.nhs.uk")
+    assert svc.facts(REF).unanswered_warnings == 1
+
+
+def test_the_same_bytes_again_keep_nothing_new(svc):
+    svc.upload("alice", "v1.xlsx", b"the same bytes", checked(REF))
+    before = (svc.history(REF), svc.outbox(), dict(svc.files.kept))
+    again = svc.upload("alice", "v1 again.xlsx", b"the same bytes", checked(REF))
+    assert (again.duplicate, again.version, again.created_proposal) == (True, 1, False)
+    assert (svc.history(REF), svc.outbox(), dict(svc.files.kept)) == before
+
+
+def test_a_new_title_is_on_the_record(svc):
+    svc.seed_version("alice", REF, title="Integrated care in Dudley")
+    result = svc.seed_version("alice", REF, title="Integrated care in Dudley and Walsall")
+    assert result.retitled == ("Integrated care in Dudley", "Integrated care in Dudley and Walsall")
+    assert svc.history(REF)[-2][0] == AuditKind.TITLE_CHANGED
+
+
+def test_a_workbook_of_another_organisation_or_of_none_is_refused(svc):
+    with pytest.raises(Forbidden, match="not your organisation's"):
+        svc.seed_version("alice", REF, code="QHM")
+    svc.seed_user("ada", "admin")
+    with pytest.raises(NotFound, match="unknown organisation XYZ"):
+        svc.seed_version("ada", REF, code="XYZ")
+    assert svc.rows.all(Proposal) == []
+
+
+def test_a_proposal_under_review_takes_no_new_version(svc):
+    svc.seed_version("alice", REF)
+    svc.submit("alice", REF)
+    with pytest.raises(Refused):
+        svc.seed_version("alice", REF)
+    assert svc.facts(REF).latest_version == 1
+
+
+def test_a_version_past_the_proposals_storage_quota_is_not_kept(svc):
+    svc.policy = svc.policy.model_copy(update={"max_proposal_bytes": 20})
+    svc.upload("alice", "v1.xlsx", b"twelve bytes", checked(REF))
+    before = (svc.history(REF), dict(svc.files.kept))
+    with pytest.raises(Refused, match="storage quota"):
+        svc.upload("alice", "v2.xlsx", b"twelve more!", checked(REF))
+    assert (svc.history(REF), dict(svc.files.kept)) == before

@@ -7,7 +7,6 @@ import datetime as dt
 import json
 from typing import Any, Iterable
 
-from sqlalchemy import func
 from sqlmodel import Session, select
 
 from isap.review import lifecycle, notices, staging, wording
@@ -103,7 +102,7 @@ class Commands(UnitOfWork):
                 return UploadResult(None, None, False, False, summary["error"], summary["warning"], sha,
                                     report_dict, kept_as=f"unassigned upload {kept.id}",
                                     message=_unassigned_message(report))
-            org = s.exec(select(Organisation).where(Organisation.code == code)).first()
+            org = self._organisation_coded(s, code)
             if user.role == Role.COMMISSIONER:
                 mine = s.get(Organisation, user.organisation_id)
                 if mine is None or mine.code != code:
@@ -113,7 +112,7 @@ class Commands(UnitOfWork):
                 raise NotFound(f"unknown organisation {code}: an administrator must add it first")
             # a reference is unique within its organisation: another organisation's proposal with the same
             # reference is a different proposal, never found here and never mentioned
-            p = s.exec(select(Proposal).where(Proposal.organisation_id == org.id, Proposal.reference == ref)).first()
+            p = self._proposal_of(s, org, ref)
             created = False
             if p is None:
                 title = report.title or ""  # the first version names it: no title change to record
@@ -124,10 +123,8 @@ class Commands(UnitOfWork):
                 s.flush()
                 created = True
                 self._audit(s, p, AuditKind.PROPOSAL_CREATED, user.username, None, State.DRAFT)
-            existing = s.exec(select(SubmissionVersion).where(SubmissionVersion.proposal_id == p.id,
-                                                              SubmissionVersion.sha256 == sha)).first()
-            latest = s.exec(select(func.max(SubmissionVersion.number))
-                            .where(SubmissionVersion.proposal_id == p.id)).one() or 0
+            existing = self._version_with(s, p, sha)
+            latest = self._last_version_number(s, p)
             if existing is not None:
                 result = UploadResult(ref, existing.number, False, True, existing.errors, existing.warnings, sha,
                                       report_dict, message=f"Identical to version {existing.number}: nothing new kept.",
@@ -219,11 +216,7 @@ class Commands(UnitOfWork):
         quota is per organisation (administrators without one share a quota);
         what is already kept is never touched.
         """
-        q = (select(func.count(UnassignedUpload.id), func.coalesce(func.sum(UnassignedUpload.size), 0))
-             .join(User, User.id == UnassignedUpload.uploaded_by))
-        q = q.where(User.organisation_id == user.organisation_id if user.organisation_id is not None
-                    else User.organisation_id.is_(None))
-        count, used = s.exec(q).one()
+        count, used = self._unassigned_kept(s, user)
         most, most_bytes = self.policy.max_kept_unassigned_uploads, self.policy.max_kept_unassigned_bytes
         if count >= most or used + size > most_bytes:
             raise Refused(f"your organisation already keeps {count} upload(s) that were refused or could not name "

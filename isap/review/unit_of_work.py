@@ -9,8 +9,9 @@ and the outbox every change appends to, in the same transaction.
 The questions the state machine's commands ask of the store are methods here (`_user`,
 `_proposal`, `_facts`, `_latest`, `_open_review`, …), not queries written in the commands, so a
 unit of work that keeps its rows in memory can stand in for this one (`tests/fake_unit_of_work.py`)
-and those commands run without a database; a new command asks its questions the same way.  What the service's callers see (errors, inputs and results, words) lives in
-`errors`, `types` and `wording`, which import no database.
+and those commands run without a database; a new command asks its questions the same way.
+What the service's callers see (errors, inputs and results, words) lives in `errors`, `types`
+and `wording`, which import no database.
 """
 
 from __future__ import annotations
@@ -465,12 +466,7 @@ class UnitOfWork:
         """
         what = "this document" if document else "this upload" if files == 1 else f"these {files} uploads"
         if p is not None:
-            count, used = s.exec(select(func.count(SubmissionVersion.id),
-                                        func.coalesce(func.sum(SubmissionVersion.size), 0))
-                                 .where(SubmissionVersion.proposal_id == p.id)).one()
-            documents, document_bytes = s.exec(select(func.count(EvidenceDocument.id),
-                                                      func.coalesce(func.sum(EvidenceDocument.size), 0))
-                                               .where(EvidenceDocument.proposal_id == p.id)).one()
+            count, used, documents, document_bytes = self._proposal_bytes(s, p)
             used, most = int(used) + int(document_bytes), self.policy.max_proposal_bytes
             if used + size > most:
                 kept = f"{count} version(s)" + (f" and {documents} evidence document(s)" if documents else "")
@@ -486,6 +482,27 @@ class UnitOfWork:
                               f"{readable_size(size)} would pass the organisation's storage quota of "
                               f"{readable_size(most)} (policy max_organisation_bytes), so nothing was kept. "
                               "Ask an administrator to raise the quota")
+
+    @staticmethod
+    def _proposal_bytes(s: Session, p: Proposal) -> tuple[int, int, int, int]:
+        """What one proposal keeps: its versions and their bytes, its evidence documents and theirs."""
+        versions, version_bytes = s.exec(select(func.count(SubmissionVersion.id),
+                                                func.coalesce(func.sum(SubmissionVersion.size), 0))
+                                         .where(SubmissionVersion.proposal_id == p.id)).one()
+        documents, document_bytes = s.exec(select(func.count(EvidenceDocument.id),
+                                                  func.coalesce(func.sum(EvidenceDocument.size), 0))
+                                           .where(EvidenceDocument.proposal_id == p.id)).one()
+        return versions, version_bytes, documents, document_bytes
+
+    @staticmethod
+    def _unassigned_kept(s: Session, user: User) -> tuple[int, int]:
+        """How many uploads, and how many bytes, `user`'s organisation keeps unassigned (administrators without
+        one share a count)."""
+        q = (select(func.count(UnassignedUpload.id), func.coalesce(func.sum(UnassignedUpload.size), 0))
+             .join(User, User.id == UnassignedUpload.uploaded_by))
+        q = q.where(User.organisation_id == user.organisation_id if user.organisation_id is not None
+                    else User.organisation_id.is_(None))
+        return s.exec(q).one()
 
     @staticmethod
     def _organisation_bytes(s: Session, org_id: int) -> int:
@@ -513,6 +530,28 @@ class UnitOfWork:
     def _acknowledged(s: Session, finding: FindingRecord) -> bool:
         """Whether a warning has its explanatory note."""
         return s.exec(select(Acknowledgement.id).where(Acknowledgement.finding_id == finding.id)).first() is not None
+
+    @staticmethod
+    def _organisation_coded(s: Session, code: str | None) -> Organisation | None:
+        return s.exec(select(Organisation).where(Organisation.code == code)).first()
+
+    @staticmethod
+    def _proposal_of(s: Session, org: Organisation, reference: str) -> Proposal | None:
+        """The organisation's proposal with this reference (a reference is unique only within one organisation)."""
+        return s.exec(select(Proposal).where(Proposal.organisation_id == org.id,
+                                             Proposal.reference == reference)).first()
+
+    @staticmethod
+    def _version_with(s: Session, p: Proposal, sha256: str) -> SubmissionVersion | None:
+        """The proposal's version with exactly these bytes, if it has one."""
+        return s.exec(select(SubmissionVersion).where(SubmissionVersion.proposal_id == p.id,
+                                                      SubmissionVersion.sha256 == sha256)).first()
+
+    @staticmethod
+    def _last_version_number(s: Session, p: Proposal) -> int:
+        """The number of the proposal's latest version; 0 before its first."""
+        return s.exec(select(func.max(SubmissionVersion.number))
+                      .where(SubmissionVersion.proposal_id == p.id)).one() or 0
 
     @staticmethod
     def _latest(s: Session, p: Proposal) -> SubmissionVersion | None:
