@@ -282,6 +282,8 @@ HISTORY_HEADINGS = {"when": "When", "who": "Who", "what": "What", "change": "Cha
 
 
 # ------------------------------------------------------------------------- people, findings, sizes and times in rows
+# the service's commands and read models say these in their messages and rows; they read a stored row's fields
+# by name, so this module still needs no store
 
 def person_words(user: User | None) -> str:
     """How letters, reports and messages name a reviewer: their display name and job title, never their user
@@ -299,6 +301,8 @@ def finding_place(f: FindingRecord) -> str:
 
 
 def readable_size(n: int) -> str:
+    """A size in the refusals of the storage quotas: whole KB, or MB to one place (`size`, which the listings use,
+    says bytes under 1 KB)."""
     return f"{n / (1024 * 1024):.1f} MB" if n >= 1024 * 1024 else f"{n / 1024:.0f} KB"
 
 
