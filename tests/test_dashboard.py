@@ -1018,7 +1018,7 @@ def test_a_decision_waiting_for_countersignature_gives_its_conditions_due_dates_
 
     from isap.demo import RATINGS
     from isap.review.service import Service
-    from isap.review.unit_of_work import ConditionInput
+    from isap.review.types import ConditionInput
 
     svc = Service()
     take(svc, "rita", "ISAP-2026-011")

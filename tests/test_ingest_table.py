@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from isap.cli import ingest_table
 from isap.review.staging import describe
-from isap.review.unit_of_work import UploadResult
+from isap.review.types import UploadResult
 
 
 def result(errors: int, warnings: int, **kw) -> UploadResult:

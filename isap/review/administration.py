@@ -11,22 +11,14 @@ from sqlmodel import Session, select
 
 from isap.review import audit_anchors, audit_chain, notices, sessions, tokens, wording
 from isap.review.capabilities import Capability, capabilities_of
+from isap.review.errors import Forbidden, NotFound, Refused, SessionEnded, SignInRefused, WorkflowError
 from isap.review.events import AuditKind, NotificationKind
 from isap.review.lifecycle import (
     Role,
 )
-from isap.review.unit_of_work import (
-    PEOPLE,
-    SYSTEM_USER,
-    Forbidden,
-    NotFound,
-    Refused,
-    SessionEnded,
-    SignInRefused,
-    UnitOfWork,
-    WorkflowError,
-    iso_time,
-)
+from isap.review.types import PEOPLE, SYSTEM_USER
+from isap.review.unit_of_work import UnitOfWork
+from isap.review.wording import iso_time
 from isap.store.models import (
     AuditEvent,
     Organisation,

@@ -25,7 +25,7 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from isap.review.unit_of_work import WorkflowError
+from isap.review.errors import WorkflowError
 
 ANCHOR_FORMAT = "isap-audit-anchor-1"
 KEY_ENV = "ISAP_AUDIT_KEY"  # the private key file (PEM), on the dashboard's and the workers' machines

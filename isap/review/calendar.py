@@ -23,16 +23,12 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from isap.review import lifecycle, wording
+from isap.review.errors import Conflict, NotFound, WorkflowError
 from isap.review.events import AuditKind
 from isap.review.lifecycle import LAST_CHECKPOINT, Action, ConditionStatus, PlanFacts, QueryStatus, Role, State
 from isap.review.limits import TextKind, checked_text
 from isap.review.regions import Region
-from isap.review.unit_of_work import (
-    Conflict,
-    NotFound,
-    UnitOfWork,
-    WorkflowError,
-)
+from isap.review.unit_of_work import UnitOfWork
 from isap.store.models import (
     AuditEvent,
     Condition,
@@ -341,7 +337,7 @@ class Calendar(UnitOfWork):
         import numpy as np
         from sqlalchemy import case
 
-        from isap.review.unit_of_work import DOMAINS, proposal_name
+        from isap.review.types import DOMAINS, proposal_name
 
         today = today or dt.date.today()
         calendar = self.policy.working_days_calendar
@@ -429,7 +425,7 @@ class Calendar(UnitOfWork):
 
         from sqlalchemy import update
 
-        from isap.review.unit_of_work import proposal_name
+        from isap.review.types import proposal_name
         from isap.rules.engine import CheckingBusy, check_bytes
         from isap.store.models import SubmissionVersion
         from isap.store.originals import OriginalsError

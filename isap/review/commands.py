@@ -7,11 +7,11 @@ import datetime as dt
 import json
 from typing import Any, Iterable
 
-from sqlalchemy import func
 from sqlmodel import Session, select
 
 from isap.review import lifecycle, notices, staging, wording
 from isap.review.calendar import NATIONAL_FIGURES
+from isap.review.errors import Conflict, Forbidden, NotFound, Refused, WorkflowError
 from isap.review.events import AuditKind, NotificationKind
 from isap.review.lifecycle import (
     Action,
@@ -23,23 +23,10 @@ from isap.review.lifecycle import (
     WarningFacts,
 )
 from isap.review.limits import TextKind, checked_text
-from isap.review.unit_of_work import (
-    DOMAINS,
-    RATINGS,
-    ConditionInput,
-    Conflict,
-    Forbidden,
-    NotFound,
-    Refused,
-    UnitOfWork,
-    UploadResult,
-    WorkflowError,
-    finding_place,
-    finding_record,
-    person_words,
-    readable_size,
-    stored_name,
-)
+from isap.review.records import finding_record, stored_name
+from isap.review.types import DOMAINS, RATINGS, ConditionInput, UploadResult
+from isap.review.unit_of_work import UnitOfWork
+from isap.review.wording import finding_place, person_words, readable_size
 from isap.store.db import StoreError
 from isap.store.models import (
     Acknowledgement,
@@ -47,7 +34,6 @@ from isap.store.models import (
     Condition,
     Decision,
     Declaration,
-    FindingRecord,
     Organisation,
     Proposal,
     ProposedDecision,
@@ -116,7 +102,7 @@ class Commands(UnitOfWork):
                 return UploadResult(None, None, False, False, summary["error"], summary["warning"], sha,
                                     report_dict, kept_as=f"unassigned upload {kept.id}",
                                     message=_unassigned_message(report))
-            org = s.exec(select(Organisation).where(Organisation.code == code)).first()
+            org = self._organisation_coded(s, code)
             if user.role == Role.COMMISSIONER:
                 mine = s.get(Organisation, user.organisation_id)
                 if mine is None or mine.code != code:
@@ -126,7 +112,7 @@ class Commands(UnitOfWork):
                 raise NotFound(f"unknown organisation {code}: an administrator must add it first")
             # a reference is unique within its organisation: another organisation's proposal with the same
             # reference is a different proposal, never found here and never mentioned
-            p = s.exec(select(Proposal).where(Proposal.organisation_id == org.id, Proposal.reference == ref)).first()
+            p = self._proposal_of(s, org, ref)
             created = False
             if p is None:
                 title = report.title or ""  # the first version names it: no title change to record
@@ -137,10 +123,8 @@ class Commands(UnitOfWork):
                 s.flush()
                 created = True
                 self._audit(s, p, AuditKind.PROPOSAL_CREATED, user.username, None, State.DRAFT)
-            existing = s.exec(select(SubmissionVersion).where(SubmissionVersion.proposal_id == p.id,
-                                                              SubmissionVersion.sha256 == sha)).first()
-            latest = s.exec(select(func.max(SubmissionVersion.number))
-                            .where(SubmissionVersion.proposal_id == p.id)).one() or 0
+            existing = self._version_with(s, p, sha)
+            latest = self._last_version_number(s, p)
             if existing is not None:
                 result = UploadResult(ref, existing.number, False, True, existing.errors, existing.warnings, sha,
                                       report_dict, message=f"Identical to version {existing.number}: nothing new kept.",
@@ -232,11 +216,7 @@ class Commands(UnitOfWork):
         quota is per organisation (administrators without one share a quota);
         what is already kept is never touched.
         """
-        q = (select(func.count(UnassignedUpload.id), func.coalesce(func.sum(UnassignedUpload.size), 0))
-             .join(User, User.id == UnassignedUpload.uploaded_by))
-        q = q.where(User.organisation_id == user.organisation_id if user.organisation_id is not None
-                    else User.organisation_id.is_(None))
-        count, used = s.exec(q).one()
+        count, used = self._unassigned_kept(s, user)
         most, most_bytes = self.policy.max_kept_unassigned_uploads, self.policy.max_kept_unassigned_bytes
         if count >= most or used + size > most_bytes:
             raise Refused(f"your organisation already keeps {count} upload(s) that were refused or could not name "
@@ -264,9 +244,7 @@ class Commands(UnitOfWork):
             p = self._proposal(s, user, reference)
             self._guard(s, Action.ACKNOWLEDGE, user, p)
             latest = self._latest(s, p)
-            q = select(FindingRecord).where(FindingRecord.version_id == latest.id, FindingRecord.rule_id == rule_id,
-                                            FindingRecord.severity == "warning").order_by(FindingRecord.id)
-            found = list(s.exec(q))
+            found = self._warnings(s, latest, rule_id)
             wanted = []
             if finding_id is not None:
                 found = [f for f in found if f.id == finding_id]
@@ -285,7 +263,7 @@ class Commands(UnitOfWork):
                 ways = "; ".join(f"--finding {f.id} ({finding_place(f)})" for f in found)
                 raise WorkflowError(f"{rule_id} is raised {len(found)} times: say which with {ways}")
             f = found[0]
-            answered = s.exec(select(Acknowledgement).where(Acknowledgement.finding_id == f.id)).first() is not None
+            answered = self._acknowledged(s, f)
             self._guard(s, Action.ACKNOWLEDGE, user, p, WarningFacts(rule_id, answered))
             s.add(Acknowledgement(finding_id=f.id, note=note, by=user.id, at=self.clock()))
             self._bump(s, p, expected_version)
@@ -471,8 +449,7 @@ class Commands(UnitOfWork):
             self._bump(s, p, expected_version)
             self._audit(s, p, AuditKind.DECISION_PROPOSED, user.username,
                         reason=f"{outcome.label}: {rationale.strip()}")
-            others = [u.email for u in s.exec(select(User).where(User.role.in_(tuple(lifecycle.REVIEWERS)),
-                                                                 User.id != user.id).order_by(User.id)) if u.email]
+            others = self._other_reviewer_addresses(s, user)
             self._notify(s, NotificationKind.DECISION_PROPOSED, f"proposed:{p.reference}:{p.version}:proposal{p.id}",
                          others, notices.decision_proposed(p.reference, p.title, p.checkpoint, outcome,
                                                            person_words(user), self._reviewers_link(s, p)),
@@ -501,7 +478,7 @@ class Commands(UnitOfWork):
                                 countersigned_by=user.id)
             s.add(decision)
             s.flush()  # its id, which the seal on the decision's event covers
-            all_ratings = list(s.exec(select(Rating).where(Rating.review_id == review.id)))
+            all_ratings = self._ratings(s, review)
             for c in conditions:
                 s.add(Condition(proposal_id=p.id, review_id=review.id, checkpoint=p.checkpoint, text=c.text,
                                 owner=c.owner, due_date=c.due_date))

@@ -15,20 +15,14 @@ from dataclasses import dataclass
 from sqlmodel import Session, select
 
 from isap.policy.evidence import EvidenceKind, evidence_kind
+from isap.review.errors import Conflict, NotFound, Refused, WorkflowError
 from isap.review.events import AuditKind
 from isap.review.evidence_references import REFERENCE_LIMIT, reference_key
 from isap.review.lifecycle import LAST_CHECKPOINT, Action, EvidenceFacts
 from isap.review.limits import TextKind
-from isap.review.unit_of_work import (
-    Conflict,
-    NotFound,
-    Refused,
-    UnitOfWork,
-    WorkflowError,
-    iso_time,
-    readable_size,
-    stored_name,
-)
+from isap.review.records import stored_name
+from isap.review.unit_of_work import UnitOfWork
+from isap.review.wording import iso_time, readable_size
 from isap.store.db import StoreError
 from isap.store.models import EvidenceDocument, Organisation, Proposal, User
 from isap.store.originals import OriginalsError

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from isap.review.errors import WorkflowError
 from isap.review.evidence_references import REFERENCE_LIMIT
-from isap.review.unit_of_work import WorkflowError
 from isap.text import without_controls
 
 

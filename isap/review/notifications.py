@@ -16,10 +16,8 @@ from isap.review.lifecycle import (
     Role,
     State,
 )
-from isap.review.unit_of_work import (
-    UnitOfWork,
-    notification_row,
-)
+from isap.review.unit_of_work import UnitOfWork
+from isap.review.wording import iso_time
 from isap.store.models import (
     AuditEvent,
     Condition,
@@ -215,3 +213,12 @@ class Notifications(UnitOfWork):
                 counts[status] = n
             return counts
         return self._run(run)
+
+
+def notification_row(n: Notification) -> dict:
+    return {"id": n.id, "key": n.key, "kind": n.kind, "reference": n.proposal_reference,
+            "proposal_id": n.proposal_id, "checkpoint": n.checkpoint,
+            "recipients": [a for a in n.recipients.split("\n") if a], "subject": n.subject, "body": n.body,
+            "attachment": n.attachment, "message_id": n.message_id, "status": n.status, "attempts": n.attempts,
+            "last_error": n.last_error, "created_at": iso_time(n.created_at),
+            "sent_at": iso_time(n.sent_at) if n.sent_at else None}

@@ -11,6 +11,7 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from isap.review import lifecycle
+from isap.review.errors import Forbidden, NotFound, WorkflowError
 from isap.review.events import AuditKind
 from isap.review.evidence import evidence_rows
 from isap.review.lifecycle import (
@@ -19,16 +20,10 @@ from isap.review.lifecycle import (
     Role,
     State,
 )
-from isap.review.unit_of_work import (
-    Forbidden,
-    NotFound,
-    UnitOfWork,
-    WorkflowError,
-    finding_fingerprint,
-    iso_time,
-    person_words,
-    proposal_name,
-)
+from isap.review.records import finding_fingerprint
+from isap.review.types import proposal_name
+from isap.review.unit_of_work import UnitOfWork
+from isap.review.wording import iso_time, person_words
 from isap.store.db import StoreError
 from isap.store.models import (
     Acknowledgement,

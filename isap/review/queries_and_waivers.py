@@ -16,6 +16,7 @@ from typing import Sequence
 from sqlmodel import Session, select
 
 from isap.review import notices
+from isap.review.errors import NotFound, WorkflowError
 from isap.review.events import AuditKind, NotificationKind
 from isap.review.evidence import EvidenceInput, checked_words, judged, kept, named
 from isap.review.lifecycle import (
@@ -29,15 +30,20 @@ from isap.review.lifecycle import (
     WaiverStatus,
 )
 from isap.review.limits import TextKind, checked_text
-from isap.review.unit_of_work import (
-    NotFound,
-    UnitOfWork,
-    WorkflowError,
-    finding_fingerprint,
-    finding_place,
-    person_words,
+from isap.review.records import finding_fingerprint
+from isap.review.unit_of_work import UnitOfWork
+from isap.review.wording import finding_place, person_words
+from isap.store.models import (
+    FindingRecord,
+    Proposal,
+    Query,
+    QueryDocument,
+    QueryMessage,
+    Review,
+    SubmissionVersion,
+    User,
+    Waiver,
 )
-from isap.store.models import FindingRecord, Proposal, Query, QueryDocument, QueryMessage, Review, User, Waiver
 
 
 class QueriesAndWaivers(UnitOfWork):
@@ -107,7 +113,7 @@ class QueriesAndWaivers(UnitOfWork):
             user = self._user(s, actor)
             p = self._proposal(s, user, reference)
             q = self._guarded_query(s, Action.ANSWER_QUERY, user, p, number)
-            given = named(s, p, list(documents))
+            given = named(s, p, list(documents)) if documents else []
             given += [kept(self, s, user, p, p.checkpoint, doc) for doc in judged_documents]
             m = self._query_step(s, p, q, user, QueryStep.ANSWER, QueryStatus.ANSWERED, text)
             for doc in given:
@@ -159,10 +165,7 @@ class QueriesAndWaivers(UnitOfWork):
 
     def _guarded_query(self, s: Session, action: Action, user: User, p: Proposal, number: int) -> Query:
         """The proposal's query `number`, once the state machine allows `action` on it."""
-        q = None
-        if isinstance(number, int) and number >= 1:
-            q = s.exec(select(Query).where(Query.proposal_id == p.id).order_by(Query.id)
-                       .offset(number - 1).limit(1)).first()
+        q = self._query(s, p, number) if isinstance(number, int) and number >= 1 else None
         self._guard(s, action, user, p, QueryFacts(number, QueryStatus(q.status)) if q else None)
         if q is None:
             raise NotFound(f"{p.reference} has no query {number}")
@@ -179,6 +182,12 @@ class QueriesAndWaivers(UnitOfWork):
         return m
 
     @staticmethod
+    def _query(s: Session, p: Proposal, number: int) -> Query | None:
+        """The proposal's query `number` (1, 2, … in the order they were raised), if it has one."""
+        return s.exec(select(Query).where(Query.proposal_id == p.id).order_by(Query.id)
+                      .offset(number - 1).limit(1)).first()
+
+    @staticmethod
     def _query_number(s: Session, p: Proposal, query_id: int) -> int:
         ids = list(s.exec(select(Query.id).where(Query.proposal_id == p.id).order_by(Query.id)))
         return ids.index(query_id) + 1
@@ -187,16 +196,31 @@ class QueriesAndWaivers(UnitOfWork):
         """Who on the panel hears of an answer: whoever raised the query and the reviewer who took the review;
         every reviewer when neither has an address."""
         ids = [q.raised_by]
-        review = s.exec(select(Review).where(Review.proposal_id == p.id).order_by(Review.id.desc())).first()
+        review = self._last_review(s, p)
         if review is not None:
             ids.append(review.reviewer_id)
-        found = [u.email for u in s.exec(select(User).where(User.id.in_(ids)).order_by(User.id)) if u.email]
+        found = [u.email for u in self._users(s, ids) if u.email]
         return found or self._reviewer_addresses(s)
+
+    @staticmethod
+    def _last_review(s: Session, p: Proposal) -> Review | None:
+        """The proposal's latest review, decided or not."""
+        return s.exec(select(Review).where(Review.proposal_id == p.id).order_by(Review.id.desc())).first()
+
+    @staticmethod
+    def _users(s: Session, ids: list[int]) -> list[User]:
+        """The accounts with these ids, in the order they were made."""
+        return list(s.exec(select(User).where(User.id.in_(ids)).order_by(User.id)))
+
+    @staticmethod
+    def _finding(s: Session, version: SubmissionVersion, finding_id: int) -> FindingRecord | None:
+        """The finding `finding_id` of `version`, if it is one of that version's."""
+        return s.exec(select(FindingRecord).where(FindingRecord.id == finding_id,
+                                                  FindingRecord.version_id == version.id)).first()
 
     def _latest_finding(self, s: Session, p: Proposal, finding_id: int) -> FindingRecord:
         latest = self._latest(s, p)
-        f = None if latest is None or not isinstance(finding_id, int) else s.exec(
-            select(FindingRecord).where(FindingRecord.id == finding_id, FindingRecord.version_id == latest.id)).first()
+        f = None if latest is None or not isinstance(finding_id, int) else self._finding(s, latest, finding_id)
         if f is None:
             which = f"version {latest.number}" if latest is not None else "its latest version"
             raise NotFound(f"{which} of {p.reference} has no finding {finding_id} (`show` lists them)")

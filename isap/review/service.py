@@ -24,27 +24,15 @@ from sqlalchemy.exc import IntegrityError
 from isap.review.administration import Administration
 from isap.review.calendar import Calendar
 from isap.review.commands import Commands
+from isap.review.errors import Conflict, Forbidden, NotFound, Refused, SessionEnded, SignInRefused, WorkflowError
 from isap.review.evidence import Evidence
 from isap.review.notifications import Notifications
 from isap.review.queries import Queries
 from isap.review.queries_and_waivers import QueriesAndWaivers
 from isap.review.staging import Staging
 from isap.review.tokens import TokenRefused, Tokens
-from isap.review.unit_of_work import (
-    DOMAINS,
-    SYSTEM_USER,
-    ConditionInput,
-    Conflict,
-    Forbidden,
-    NotFound,
-    Refused,
-    SessionEnded,
-    SignInRefused,
-    UploadResult,
-    WorkflowError,
-    diff_findings,
-    proposal_name,
-)
+from isap.review.types import DOMAINS, SYSTEM_USER, ConditionInput, UploadResult, proposal_name
+from isap.review.wording import diff_findings
 from isap.store.db import StoreBusy, StoreError
 
 

@@ -24,8 +24,11 @@ from typing import Iterable
 from sqlalchemy import func, or_, update
 from sqlmodel import Session, select
 
+from isap.review.errors import NotFound, WorkflowError
 from isap.review.lifecycle import Action, Role
-from isap.review.unit_of_work import NotFound, UnitOfWork, UploadResult, WorkflowError, stored_name
+from isap.review.records import stored_name
+from isap.review.types import UploadResult
+from isap.review.unit_of_work import UnitOfWork
 from isap.review.wording import count
 from isap.store.models import Organisation, Proposal, StagedUpload, SubmissionVersion, UnassignedUpload, User
 
@@ -81,9 +84,9 @@ class StagedOutcome:
         """Raise the guard's refusal as the WorkflowError it was (Forbidden, Refused, NotFound), if it was refused."""
         if self.refusal is None:
             return
-        from isap.review import unit_of_work
+        from isap.review import errors
 
-        kind = getattr(unit_of_work, self.refusal, None)
+        kind = getattr(errors, self.refusal, None)
         if not (isinstance(kind, type) and issubclass(kind, WorkflowError)):
             kind = WorkflowError
         raise kind((self.outcome or "").removeprefix("refused: "))

@@ -19,9 +19,12 @@ import secrets
 from sqlalchemy import update
 from sqlmodel import Session, select
 
+from isap.review.errors import NotFound, Refused, WorkflowError
 from isap.review.events import AuditKind
 from isap.review.lifecycle import Role
-from isap.review.unit_of_work import SYSTEM_USER, NotFound, Refused, UnitOfWork, WorkflowError, iso_time
+from isap.review.types import SYSTEM_USER
+from isap.review.unit_of_work import UnitOfWork
+from isap.review.wording import iso_time
 from isap.store.models import ApiToken, Organisation, User
 
 SECRET_PREFIX = "isap_"  # so that secret scanners and people can tell an isap token when they see one

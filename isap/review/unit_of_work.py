@@ -1,16 +1,22 @@
-"""The unit of work every command and query of the review runs in, and what they share.
+"""The unit of work every command and query of the review runs in: the seam between the service and the store.
 
 One transaction per call (`_run`): it either happens whole or changes nothing, and database
 failures become a clear StoreError.  Here too are the guards every command applies before it
 changes anything: who the actor is, whether they may see the proposal, and whether the state
-machine (`lifecycle`) allows the action; and the audit history every change appends to.
+machine (`lifecycle`) allows the action; the concurrency check (`_bump`); and the audit history
+and the outbox every change appends to, in the same transaction.
+
+The questions the state machine's commands ask of the store are methods here (`_user`,
+`_proposal`, `_facts`, `_latest`, `_open_review`, …), not queries written in the commands, so a
+unit of work that keeps its rows in memory can stand in for this one (`tests/fake_unit_of_work.py`)
+and those commands run without a database; a new command asks its questions the same way.
+What the service's callers see (errors, inputs and results, words) lives in `errors`, `types`
+and `wording`, which import no database.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from sqlalchemy import false, func, update
@@ -20,6 +26,7 @@ from sqlmodel import Session, select
 
 from isap.policy import Policy
 from isap.review import lifecycle, notices
+from isap.review.errors import Conflict, Forbidden, NotFound, Refused, WorkflowError
 from isap.review.events import AuditKind, NotificationKind, NotificationStatus
 from isap.review.lifecycle import (
     Action,
@@ -33,7 +40,9 @@ from isap.review.lifecycle import (
     State,
     WaiverStatus,
 )
-from isap.review.wording import place
+from isap.review.records import finding_fingerprint
+from isap.review.types import NAME_SEPARATOR, proposal_name
+from isap.review.wording import readable_size
 from isap.store.db import check_schema, get_engine, store_error
 from isap.store.models import (
     Acknowledgement,
@@ -58,98 +67,9 @@ from isap.store.models import (
     utcnow,
 )
 from isap.store.originals import Originals, configured_originals
-from isap.text import has_controls, without_controls
-from isap.workbook.findings import fingerprint
+from isap.text import has_controls
 
-SYSTEM_USER = "isap"
-PEOPLE = (Role.COMMISSIONER, Role.REVIEWER, Role.ADMIN)  # the roles an account may be given
-# The domains and ratings as plain values, in the order forms and reports show them.
-DOMAINS = tuple(d.value for d in lifecycle.AssuranceDomain)
-RATINGS = tuple(r.value for r in lifecycle.Rating)
 DEFAULT_BASE_URL = "http://localhost:8501"  # the dashboard on this machine, when no address is set
-NAME_SEPARATOR = "/"  # between a lead commissioner's code and a reference: QUA/ISAP-2026-014
-
-
-def proposal_name(code: str, reference: str) -> str:
-    """The name of a proposal that no other organisation's can share: its lead commissioner's code and its
-    reference (a reference is unique only within one organisation)."""
-    return f"{code}{NAME_SEPARATOR}{reference}"
-
-
-class WorkflowError(Exception):
-    """An action that cannot be done; the message is for the person who tried."""
-
-
-class NotFound(WorkflowError):
-    pass
-
-
-class Forbidden(WorkflowError):
-    pass
-
-
-class Refused(WorkflowError):
-    """A guard of the workflow refused the transition; nothing was changed."""
-
-
-class Conflict(WorkflowError):
-    """Someone else changed the proposal since it was loaded."""
-
-
-class SignInRefused(WorkflowError):
-    """A sign-in that did not succeed: wrong details, or a user name locked out after too many failures."""
-
-
-class SessionEnded(WorkflowError):
-    """A session token that no longer signs anyone in; the message says why, in a few words."""
-
-
-@dataclass
-class ConditionInput:
-    text: str
-    owner: str
-    due_date: dt.date
-
-    @classmethod
-    def parse(cls, spec: str) -> "ConditionInput":
-        """`TEXT|OWNER|YYYY-MM-DD`."""
-        parts = spec.split("|")
-        if len(parts) != 3 or not parts[0].strip() or not parts[1].strip():
-            raise WorkflowError(f"a condition must be TEXT|OWNER|YYYY-MM-DD, got {spec!r}")
-        try:
-            due = dt.date.fromisoformat(parts[2].strip())
-        except ValueError:
-            raise WorkflowError(f"the condition's due date {parts[2].strip()!r} is not a date YYYY-MM-DD") from None
-        return cls(parts[0].strip(), parts[1].strip(), due)
-
-
-@dataclass
-class UploadResult:
-    reference: str | None
-    version: int | None
-    created_proposal: bool
-    duplicate: bool
-    errors: int
-    warnings: int
-    sha256: str | None
-    report: dict = field(default_factory=dict)
-    kept_as: str | None = None  # "unassigned" when the file could not name its proposal
-    message: str = ""
-    retitled: tuple[str, str] | None = None  # (old, new) when this version changed the proposal's title
-    latest_version: int | None = None  # the proposal's latest version once this upload is done
-    takes_no_new_version: bool = False  # a duplicate for a proposal that is not the commissioner's to change now
-    organisation: str | None = None  # the lead commissioner's code: with the reference, the proposal's name
-
-    @property
-    def repeats_earlier_version(self) -> bool:
-        """The bytes of a version that is no longer the latest: nothing new was kept, and it is not current."""
-        return self.duplicate and self.latest_version not in (None, self.version)
-
-    @property
-    def needs_a_second_look(self) -> bool:
-        """A duplicate whose answer is more than "the same again": an earlier version, or a proposal that takes no
-        new version now; its message says which."""
-        return self.repeats_earlier_version or self.takes_no_new_version
 
 
 class UnitOfWork:
@@ -227,6 +147,11 @@ class UnitOfWork:
         for r in s.exec(select(Rating).where(Rating.review_id == review.id).order_by(Rating.id)):
             out[r.domain] = r
         return out
+
+    @staticmethod
+    def _ratings(s: Session, review: Review) -> list[Rating]:
+        """Every rating given in a review, superseded ones too, in the order they were given."""
+        return list(s.exec(select(Rating).where(Rating.review_id == review.id).order_by(Rating.id)))
 
     @staticmethod
     def _declarations(s: Session, p: Proposal) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
@@ -442,7 +367,7 @@ class UnitOfWork:
         the policy sends mail (`mail_domains`).  A message with nobody to send it
         to is kept, as failed with the reason, so administrators see who was not told.
         """
-        if s.exec(select(Notification.id).where(Notification.key == key)).first() is not None:
+        if self._already_queued(s, key):
             return False
         import uuid
 
@@ -457,6 +382,11 @@ class UnitOfWork:
                                                           "no e-mail address is recorded for them"))[:2000]
         s.add(row)
         return True
+
+    @staticmethod
+    def _already_queued(s: Session, key: str) -> bool:
+        """Whether a message for the event `key` names is already in the outbox."""
+        return s.exec(select(Notification.id).where(Notification.key == key)).first() is not None
 
     def _recipients(self, recipients: Iterable[str | None], contact: str | None = None) -> tuple[list[str], list[str]]:
         """The addresses a message goes to, in order, each once and in its normal form (`contact`, one of
@@ -500,6 +430,12 @@ class UnitOfWork:
                                         .order_by(User.id)) if u.email]
 
     @staticmethod
+    def _other_reviewer_addresses(s: Session, user: User) -> list[str]:
+        """The addresses of every reviewer but `user`: who may countersign what `user` proposes."""
+        return [u.email for u in s.exec(select(User).where(User.role.in_(tuple(lifecycle.REVIEWERS)),
+                                                           User.id != user.id).order_by(User.id)) if u.email]
+
+    @staticmethod
     def _commissioner_addresses(s: Session, p: Proposal) -> list[str]:
         return [u.email for u in s.exec(select(User).where(User.organisation_id == p.organisation_id,
                                                            User.role == Role.COMMISSIONER).order_by(User.id))
@@ -536,12 +472,7 @@ class UnitOfWork:
         """
         what = "this document" if document else "this upload" if files == 1 else f"these {files} uploads"
         if p is not None:
-            count, used = s.exec(select(func.count(SubmissionVersion.id),
-                                        func.coalesce(func.sum(SubmissionVersion.size), 0))
-                                 .where(SubmissionVersion.proposal_id == p.id)).one()
-            documents, document_bytes = s.exec(select(func.count(EvidenceDocument.id),
-                                                      func.coalesce(func.sum(EvidenceDocument.size), 0))
-                                               .where(EvidenceDocument.proposal_id == p.id)).one()
+            count, used, documents, document_bytes = self._proposal_bytes(s, p)
             used, most = int(used) + int(document_bytes), self.policy.max_proposal_bytes
             if used + size > most:
                 kept = f"{count} version(s)" + (f" and {documents} evidence document(s)" if documents else "")
@@ -559,6 +490,27 @@ class UnitOfWork:
                               "Ask an administrator to raise the quota")
 
     @staticmethod
+    def _proposal_bytes(s: Session, p: Proposal) -> tuple[int, int, int, int]:
+        """What one proposal keeps: its versions and their bytes, its evidence documents and theirs."""
+        versions, version_bytes = s.exec(select(func.count(SubmissionVersion.id),
+                                                func.coalesce(func.sum(SubmissionVersion.size), 0))
+                                         .where(SubmissionVersion.proposal_id == p.id)).one()
+        documents, document_bytes = s.exec(select(func.count(EvidenceDocument.id),
+                                                  func.coalesce(func.sum(EvidenceDocument.size), 0))
+                                           .where(EvidenceDocument.proposal_id == p.id)).one()
+        return versions, version_bytes, documents, document_bytes
+
+    @staticmethod
+    def _unassigned_kept(s: Session, user: User) -> tuple[int, int]:
+        """How many uploads, and how many bytes, `user`'s organisation keeps unassigned (administrators without
+        one share a count)."""
+        q = (select(func.count(UnassignedUpload.id), func.coalesce(func.sum(UnassignedUpload.size), 0))
+             .join(User, User.id == UnassignedUpload.uploaded_by))
+        q = q.where(User.organisation_id == user.organisation_id if user.organisation_id is not None
+                    else User.organisation_id.is_(None))
+        return s.exec(q).one()
+
+    @staticmethod
     def _organisation_bytes(s: Session, org_id: int) -> int:
         """What one organisation keeps: the versions and evidence documents of its proposals and the uploads its
         people left unassigned."""
@@ -574,87 +526,47 @@ class UnitOfWork:
         return int(versions) + int(documents) + int(unassigned)
 
     @staticmethod
+    def _warnings(s: Session, version: SubmissionVersion, rule_id: str) -> list[FindingRecord]:
+        """The warnings of rule `rule_id` in `version`, in the order they were found."""
+        return list(s.exec(select(FindingRecord).where(FindingRecord.version_id == version.id,
+                                                       FindingRecord.rule_id == rule_id,
+                                                       FindingRecord.severity == "warning").order_by(FindingRecord.id)))
+
+    @staticmethod
+    def _acknowledged(s: Session, finding: FindingRecord) -> bool:
+        """Whether a warning has its explanatory note."""
+        return s.exec(select(Acknowledgement.id).where(Acknowledgement.finding_id == finding.id)).first() is not None
+
+    @staticmethod
+    def _organisation_coded(s: Session, code: str | None) -> Organisation | None:
+        return s.exec(select(Organisation).where(Organisation.code == code)).first()
+
+    @staticmethod
+    def _proposal_of(s: Session, org: Organisation, reference: str) -> Proposal | None:
+        """The organisation's proposal with this reference (a reference is unique only within one organisation)."""
+        return s.exec(select(Proposal).where(Proposal.organisation_id == org.id,
+                                             Proposal.reference == reference)).first()
+
+    @staticmethod
+    def _version_with(s: Session, p: Proposal, sha256: str) -> SubmissionVersion | None:
+        """The proposal's version with exactly these bytes, if it has one."""
+        return s.exec(select(SubmissionVersion).where(SubmissionVersion.proposal_id == p.id,
+                                                      SubmissionVersion.sha256 == sha256)).first()
+
+    @staticmethod
+    def _last_version_number(s: Session, p: Proposal) -> int:
+        """The number of the proposal's latest version; 0 before its first."""
+        return s.exec(select(func.max(SubmissionVersion.number))
+                      .where(SubmissionVersion.proposal_id == p.id)).one() or 0
+
+    @staticmethod
     def _latest(s: Session, p: Proposal) -> SubmissionVersion | None:
         return s.exec(select(SubmissionVersion).where(SubmissionVersion.proposal_id == p.id)
                       .order_by(SubmissionVersion.number.desc())).first()
 
 
-def person_words(user: User | None) -> str:
-    """How pages, letters, reports and messages name a person: their display name and job title, not their user
-    name, which is a sign-in detail.  Without a display name, a reviewer is named by the body they work for (a
-    letter never names a reviewer by account), the automated checks as such, and a commissioner or administrator
-    by their user name, the only name the store has for them (as `evidence.attacher_words` does)."""
-    if user is None:
-        return "a reviewer"
-    body = lifecycle.BODY_LABELS.get(user.body) if user.body else None
-    unnamed = {Role.COMMISSIONER.value: user.username, Role.ADMIN.value: user.username,
-               Role.SYSTEM.value: "the automated checks"}.get(
-        user.role, f"a reviewer of {body}" if body else "a reviewer")
-    name = user.display_name or unnamed
-    return f"{name}, {user.job_title}" if user.job_title else name
-
-
-def notification_row(n: Notification) -> dict:
-    return {"id": n.id, "key": n.key, "kind": n.kind, "reference": n.proposal_reference,
-            "proposal_id": n.proposal_id, "checkpoint": n.checkpoint,
-            "recipients": [a for a in n.recipients.split("\n") if a], "subject": n.subject, "body": n.body,
-            "attachment": n.attachment, "message_id": n.message_id, "status": n.status, "attempts": n.attempts,
-            "last_error": n.last_error, "created_at": iso_time(n.created_at),
-            "sent_at": iso_time(n.sent_at) if n.sent_at else None}
-
-
 def _utc(at: dt.datetime) -> dt.datetime:
     """A stored time as an aware UTC time (SQLite gives naive UTC back, PostgreSQL aware)."""
     return at if at.tzinfo is not None else at.replace(tzinfo=dt.timezone.utc)
-
-
-def finding_fingerprint(f: FindingRecord) -> str:
-    """A stored finding's fingerprint: what a waiver names (`isap.workbook.findings.fingerprint`)."""
-    return fingerprint(f.rule_id, f.sheet, f.cell, f.column, f.message)
-
-
-def stored_name(filename: str) -> str:
-    """A file's name as the store keeps it: the last part of the path, without control characters, cut."""
-    return without_controls(Path(filename).name)[:255]
-
-
-def readable_size(n: int) -> str:
-    return f"{n / (1024 * 1024):.1f} MB" if n >= 1024 * 1024 else f"{n / 1024:.0f} KB"
-
-
-def finding_place(f: FindingRecord) -> str:
-    """Where a finding is, in words: its sheet and cell, or the sheet or workbook as a whole."""
-    return place(f.sheet, f.cell)
-
-
-def iso_time(value) -> str:
-    """ISO text for a stored time (SQLite gives text or naive datetimes back, PostgreSQL aware ones)."""
-    if isinstance(value, str):
-        return value.replace(" ", "T")
-    return value.isoformat()
-
-
-def finding_record(version_id: int, finding: Any) -> FindingRecord:
-    """A listed finding as stored: a sheet or column name is workbook text of any length (an unknown
-    sheet or column), cut to what the store keeps."""
-    d = finding.to_dict()
-    for name in ("sheet", "column", "cell", "message"):  # a NUL from the workbook cannot be stored
-        if isinstance(d[name], str) and has_controls(d[name]):
-            d[name] = without_controls(d[name], lines=name == "message")
-    for name in ("sheet", "column"):
-        if d[name] is not None and len(d[name]) > 100:
-            d[name] = d[name][:99] + "…"
-    return FindingRecord(version_id=version_id, **d)
-
-
-def diff_findings(old: list[dict], new: list[dict]) -> dict[str, list[dict]]:
-    """What changed between two versions' findings, keyed by rule and place."""
-    def key(f: dict) -> tuple:
-        return (f["rule_id"], f["sheet"], f["cell"], f["column"], f["message"])
-
-    old_keys, new_keys = {key(f) for f in old}, {key(f) for f in new}
-    return {"fixed": [f for f in old if key(f) not in new_keys],
-            "new": [f for f in new if key(f) not in old_keys],
-            "unchanged": [f for f in new if key(f) in old_keys]}
 
 

@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Iterable, Mapping
+from typing import TYPE_CHECKING, Iterable, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from isap.review.events import AuditKind, event_label
 from isap.review.lifecycle import (
+    BODY_LABELS,
     Action,
     AssuranceDomain,
     Body,
@@ -38,6 +39,9 @@ from isap.review.lifecycle import (
     Role,
     State,
 )
+
+if TYPE_CHECKING:  # read by attribute only: wording needs no store to say a person's or a finding's words
+    from isap.store.models import FindingRecord, User
 
 try:
     # NHS England's service runs in England: people read its times on the clock on their wall
@@ -275,3 +279,51 @@ def document_named(row: Mapping[str, object]) -> str:
 
 HISTORY_HEADINGS = {"when": "When", "who": "Who", "what": "What", "change": "Change of state",
                     "checkpoint": "Checkpoint", "details": "Details"}
+
+
+# ------------------------------------------------------------------------- people, findings, sizes and times in rows
+# the service's commands and read models say these in their messages and rows; they read a stored row's fields
+# by name, so this module still needs no store
+
+def person_words(user: User | None) -> str:
+    """How pages, letters, reports and messages name a person: their display name and job title, not their user
+    name, which is a sign-in detail.  Without a display name, a reviewer is named by the body they work for (a
+    letter never names a reviewer by account), the automated checks as such, and a commissioner or administrator
+    by their user name, the only name the store has for them (as `evidence.attacher_words` does)."""
+    if user is None:
+        return "a reviewer"
+    body = BODY_LABELS.get(user.body) if user.body else None
+    unnamed = {Role.COMMISSIONER.value: user.username, Role.ADMIN.value: user.username,
+               Role.SYSTEM.value: "the automated checks"}.get(
+        user.role, f"a reviewer of {body}" if body else "a reviewer")
+    name = user.display_name or unnamed
+    return f"{name}, {user.job_title}" if user.job_title else name
+
+
+def finding_place(f: FindingRecord) -> str:
+    """Where a finding is, in words: its sheet and cell, or the sheet or workbook as a whole."""
+    return place(f.sheet, f.cell)
+
+
+def readable_size(n: int) -> str:
+    """A size in the refusals of the storage quotas: whole KB, or MB to one place (`size`, which the listings use,
+    says bytes under 1 KB)."""
+    return f"{n / (1024 * 1024):.1f} MB" if n >= 1024 * 1024 else f"{n / 1024:.0f} KB"
+
+
+def iso_time(value) -> str:
+    """ISO text for a stored time (SQLite gives text or naive datetimes back, PostgreSQL aware ones)."""
+    if isinstance(value, str):
+        return value.replace(" ", "T")
+    return value.isoformat()
+
+
+def diff_findings(old: list[dict], new: list[dict]) -> dict[str, list[dict]]:
+    """What changed between two versions' findings, keyed by rule and place."""
+    def key(f: dict) -> tuple:
+        return (f["rule_id"], f["sheet"], f["cell"], f["column"], f["message"])
+
+    old_keys, new_keys = {key(f) for f in old}, {key(f) for f in new}
+    return {"fixed": [f for f in old if key(f) not in new_keys],
+            "new": [f for f in new if key(f) not in old_keys],
+            "unchanged": [f for f in new if key(f) in old_keys]}

@@ -1,0 +1,252 @@
+"""The state machine's commands of the review service, run over rows in memory (`tests/fake_unit_of_work.py`).
+
+Each test runs a command's own code (its guards, its audit trail, its outbox, its concurrency check) in
+milliseconds, with no database: the proposal's journey from a first upload to a decision, the panel's
+queries, and what each refusal leaves behind (nothing).  What the store adds (transactions under load,
+PostgreSQL, the audit chain's hashes) stays with the integration tests.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from isap.review.errors import Conflict, Forbidden, NotFound, Refused
+from isap.review.events import AuditKind, NotificationKind
+from isap.review.lifecycle import State
+from isap.review.types import ConditionInput
+from isap.store.models import AuditEvent, FindingRecord, Proposal
+from tests.fake_unit_of_work import FakeService, checked
+
+pytestmark = pytest.mark.unit
+
+REF = "ISAP-2026-014"
+GREEN = {"capitalisation": "green", "governance": "green", "relationships": "green", "service_scope": "green",
+         "transparency": "green"}
+WARNING = {"rule_id": "GOV003", "severity": "warning", "sheet": "Cover", "cell": "C9", "message": "a warning"}
+ERROR = {"rule_id": "CAP001", "severity": "error", "sheet": "Finance", "cell": "D4", "message": "an error"}
+
+
+@pytest.fixture
+def svc() -> FakeService:
+    svc = FakeService()
+    svc.seed_organisation("QUA", "NHS Black Country ICB")
+    svc.seed_organisation("QHM", "NHS North East and North Cumbria ICB")
+    svc.seed_user("alice", "commissioner", "QUA", email="alice@qua.nhs.uk")
+    svc.seed_user("otto", "commissioner", "QHM", email="otto@qhm.nhs.uk")
+    svc.seed_user("rita", "reviewer", email="rita@england.nhs.uk", body="nhs_england", display_name="Rita Shah")
+    svc.seed_user("nina", "reviewer", email="nina@improvement.nhs.uk", body="nhs_improvement",
+                  display_name="Nina Okafor")
+    return svc
+
+
+def state(svc: FakeService) -> State:
+    return svc.facts(REF).state
+
+
+def in_review(svc: FakeService) -> None:
+    svc.seed_version("alice", REF)
+    svc.submit("alice", REF)
+    svc.declare("rita", REF)
+    svc.take("rita", REF)
+
+
+def test_a_clean_draft_is_submitted_and_the_reviewers_are_told(svc):
+    svc.seed_version("alice", REF)
+    svc.submit("alice", REF)
+    assert state(svc) == State.SUBMITTED
+    assert svc.history(REF)[-1] == (AuditKind.SUBMITTED, "alice", State.SUBMITTED)
+    told = svc.outbox()[-1]
+    assert told.kind == NotificationKind.SUBMITTED
+    assert told.recipients.split("\n") == ["rita@england.nhs.uk", "nina@improvement.nhs.uk"]
+
+
+def test_a_refused_submission_changes_nothing(svc):
+    svc.seed_version("alice", REF, [ERROR])
+    before = (svc.facts(REF), svc.history(REF), svc.outbox())
+    with pytest.raises(Refused, match="error"):
+        svc.submit("alice", REF)
+    assert (svc.facts(REF), svc.history(REF), svc.outbox()) == before
+
+
+def test_a_warning_without_its_note_blocks_submission_until_it_is_acknowledged(svc):
+    svc.seed_version("alice", REF, [WARNING])
+    with pytest.raises(Refused, match="warning"):
+        svc.submit("alice", REF)
+    svc.acknowledge("alice", REF, "GOV003", "explained in the business case")
+    svc.submit("alice", REF)
+    assert state(svc) == State.SUBMITTED
+
+
+def test_only_the_proposals_own_commissioner_submits_it(svc):
+    svc.seed_version("alice", REF)
+    with pytest.raises(NotFound):  # another organisation's proposal is never found, nor mentioned
+        svc.submit("otto", REF)
+    with pytest.raises(Forbidden):
+        svc.submit("rita", REF)
+    assert state(svc) == State.DRAFT
+
+
+def test_an_action_on_a_proposal_changed_since_it_was_loaded_is_a_conflict(svc):
+    svc.seed_version("alice", REF)
+    [loaded] = svc.rows.all(Proposal, reference=REF)
+    version = loaded.version
+    svc.seed_version("alice", REF)  # someone uploads again meanwhile
+    with pytest.raises(Conflict, match="changed by someone else"):
+        svc.submit("alice", REF, expected_version=version)
+    assert state(svc) == State.DRAFT
+
+
+def test_a_reviewer_declares_before_taking_a_proposal_into_review(svc):
+    svc.seed_version("alice", REF)
+    svc.submit("alice", REF)
+    with pytest.raises(Refused, match="declare"):
+        svc.take("rita", REF)
+    svc.declare("rita", REF)
+    svc.take("rita", REF)
+    facts = svc.facts(REF)
+    assert (facts.state, facts.lead) == (State.IN_REVIEW, "rita")
+    assert svc.outbox()[-1].kind == NotificationKind.TAKEN_INTO_REVIEW
+
+
+def test_a_submission_returned_before_review_goes_back_to_its_commissioner(svc):
+    svc.seed_version("alice", REF)
+    svc.submit("alice", REF)
+    svc.return_submission("rita", REF, "the finance sheet is incomplete")
+    assert state(svc) == State.RETURNED
+    svc.seed_version("alice", REF)  # a returned proposal takes a new version
+    svc.submit("alice", REF)
+    assert state(svc) == State.SUBMITTED
+
+
+def test_a_proposed_decision_takes_effect_only_when_a_second_reviewer_countersigns_it(svc):
+    in_review(svc)
+    svc.propose("rita", REF, "approved", GREEN, "meets every criterion")
+    assert svc.facts(REF).proposed_by == "rita" and state(svc) == State.IN_REVIEW
+    with pytest.raises(Forbidden):  # never the lead's own countersignature
+        svc.countersign("rita", REF)
+    with pytest.raises(Refused, match="declare"):
+        svc.countersign("nina", REF)
+    svc.declare("nina", REF)
+    svc.countersign("nina", REF)
+    facts = svc.facts(REF)
+    assert (facts.state, facts.checkpoint, facts.lead, facts.proposed_by) == (State.DRAFT, 2, None, None)
+    kinds = [k for k, _, _ in svc.history(REF)]
+    assert kinds[-1] == AuditKind.decided("approved")
+    letter = next(n for n in svc.outbox() if n.kind == NotificationKind.DECISION_RECORDED)
+    assert letter.attachment == "decision_letter" and "alice@qua.nhs.uk" in letter.recipients
+
+
+def test_conditions_of_a_countersigned_decision_stay_open_into_the_next_checkpoint(svc):
+    import datetime as dt
+
+    in_review(svc)
+    condition = ConditionInput("publish the mobilisation plan", "alice", dt.date(2027, 1, 29))
+    svc.propose("rita", REF, "approved_with_conditions", GREEN, "approved, with one condition", [condition])
+    svc.declare("nina", REF)
+    svc.countersign("nina", REF)
+    facts = svc.facts(REF)
+    assert (facts.checkpoint, facts.open_conditions, facts.open_earlier_conditions) == (2, (1,), (1,))
+
+
+def test_a_decision_sent_back_leaves_the_proposal_in_review_for_the_lead_to_propose_again(svc):
+    in_review(svc)
+    svc.propose("rita", REF, "approved", GREEN, "meets every criterion")
+    svc.declare("nina", REF)
+    svc.send_back("nina", REF, "the rationale does not mention the finance risk")
+    facts = svc.facts(REF)
+    assert (facts.state, facts.proposed_by) == (State.IN_REVIEW, None)
+    assert svc.outbox()[-1].kind == NotificationKind.DECISION_SENT_BACK
+    svc.propose("rita", REF, "returned", {}, "the finance risk needs a plan")
+    svc.countersign("nina", REF)
+    assert state(svc) == State.RETURNED
+
+
+def test_a_withdrawn_proposal_takes_no_further_action(svc):
+    svc.seed_version("alice", REF)
+    svc.withdraw("alice", REF, "the service is no longer being procured")
+    assert state(svc) == State.WITHDRAWN
+    with pytest.raises(Refused):
+        svc.submit("alice", REF)
+
+
+def test_a_query_waits_for_the_commissioner_and_an_open_query_holds_the_decision(svc):
+    in_review(svc)
+    assert svc.raise_query("rita", REF, "Which partner holds the pooled budget?", place="Finance D4") == 1
+    assert svc.facts(REF).queries_awaiting_answer == (1,)
+    assert svc.outbox()[-1].kind == NotificationKind.QUERY_RAISED
+    with pytest.raises(Refused, match="query 1"):
+        svc.propose("rita", REF, "approved", GREEN, "meets every criterion")
+    with pytest.raises(Forbidden):  # the commissioner answers, not the panel
+        svc.answer_query("rita", REF, 1, "the ICB")
+    svc.answer_query("alice", REF, 1, "The ICB holds it under a section 75 agreement.")
+    assert svc.facts(REF).queries_answered == (1,)
+    svc.follow_up_query("rita", REF, 1, "Please attach the agreement.")
+    assert svc.facts(REF).queries_awaiting_answer == (1,)
+    svc.resolve_query("rita", REF, 1, "Seen at the panel meeting.")
+    assert svc.facts(REF).open_queries == ()
+    svc.propose("rita", REF, "approved", GREEN, "meets every criterion")
+
+
+def test_a_query_on_a_finding_names_it_and_an_unknown_finding_is_not_found(svc):
+    svc.seed_version("alice", REF, [WARNING])
+    svc.acknowledge("alice", REF, "GOV003", "explained in the business case")
+    svc.submit("alice", REF)
+    svc.declare("rita", REF)
+    svc.take("rita", REF)
+    [warning] = svc.rows.all(FindingRecord, rule_id="GOV003")
+    with pytest.raises(NotFound, match="no finding 999"):
+        svc.raise_query("rita", REF, "What does this mean?", finding_id=999)
+    svc.raise_query("rita", REF, "What does this mean?", finding_id=warning.id)
+    assert svc.history(REF)[-1][0] == AuditKind.QUERY_RAISED
+    assert "GOV003 at Cover C9" in svc.rows.all(AuditEvent)[-1].reason
+
+
+def test_a_first_upload_makes_the_proposal_and_its_contact_is_told_what_the_checker_found(svc):
+    result = svc.seed_version("alice", REF, [WARNING], contact="lead@qua.nhs.uk")
+    assert (result.reference, result.version, result.created_proposal, result.warnings) == (REF, 1, True, 1)
+    assert [k for k, _, _ in svc.history(REF)] == [AuditKind.PROPOSAL_CREATED, AuditKind.VERSION_UPLOADED,
+                                                   AuditKind.CHECKED]
+    told = svc.outbox()[-1]
+    assert (told.kind, told.recipients) == (NotificationKind.VERSION_CHECKED, "lead@qua.nhs.uk")
+    assert svc.facts(REF).unanswered_warnings == 1
+
+
+def test_the_same_bytes_again_keep_nothing_new(svc):
+    svc.upload("alice", "v1.xlsx", b"the same bytes", checked(REF))
+    before = (svc.history(REF), svc.outbox(), dict(svc.files.kept))
+    again = svc.upload("alice", "v1 again.xlsx", b"the same bytes", checked(REF))
+    assert (again.duplicate, again.version, again.created_proposal) == (True, 1, False)
+    assert (svc.history(REF), svc.outbox(), dict(svc.files.kept)) == before
+
+
+def test_a_new_title_is_on_the_record(svc):
+    svc.seed_version("alice", REF, title="Integrated care in Dudley")
+    result = svc.seed_version("alice", REF, title="Integrated care in Dudley and Walsall")
+    assert result.retitled == ("Integrated care in Dudley", "Integrated care in Dudley and Walsall")
+    assert svc.history(REF)[-2][0] == AuditKind.TITLE_CHANGED
+
+
+def test_a_workbook_of_another_organisation_or_of_none_is_refused(svc):
+    with pytest.raises(Forbidden, match="not your organisation's"):
+        svc.seed_version("alice", REF, code="QHM")
+    svc.seed_user("ada", "admin")
+    with pytest.raises(NotFound, match="unknown organisation XYZ"):
+        svc.seed_version("ada", REF, code="XYZ")
+    assert svc.rows.all(Proposal) == []
+
+
+def test_a_proposal_under_review_takes_no_new_version(svc):
+    svc.seed_version("alice", REF)
+    svc.submit("alice", REF)
+    with pytest.raises(Refused):
+        svc.seed_version("alice", REF)
+    assert svc.facts(REF).latest_version == 1
+
+
+def test_a_version_past_the_proposals_storage_quota_is_not_kept(svc):
+    svc.policy = svc.policy.model_copy(update={"max_proposal_bytes": 20})
+    svc.upload("alice", "v1.xlsx", b"twelve bytes", checked(REF))
+    before = (svc.history(REF), dict(svc.files.kept))
+    with pytest.raises(Refused, match="storage quota"):
+        svc.upload("alice", "v2.xlsx", b"twelve more!", checked(REF))
+    assert (svc.history(REF), dict(svc.files.kept)) == before
