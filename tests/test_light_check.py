@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("pandas", "prefect", "streamlit", "sqlalchemy", "sqlmodel")
 
 # Runs the CLI as the `isap` command does, and writes down every module loaded: in the command
-# when it exits, and in its checking child (a fork of it) after each file that child checked.
+# when it exits, and in its checking child (a fork of it) as it is forked and after each file it checked.
 RECORDING_CLI = textwrap.dedent("""
     import atexit, json, os, sys
     log = sys.argv.pop(1)
@@ -42,6 +42,13 @@ RECORDING_CLI = textwrap.dedent("""
             record("child")
 
     isolation._limited = limited
+    preload = isolation._import
+
+    def forked(names):  # what the child has when it is forked: all the command imported before forking it
+        record("forked")
+        preload(names)
+
+    isolation._import = forked
     atexit.register(record, "command")
     sys.argv[0] = "isap"
     from isap.cli import main
@@ -76,7 +83,7 @@ def test_isap_check_and_its_checking_child_load_no_heavy_layer(tmp_path, workboo
     assert proc.returncode == 1, proc.stderr  # the faulty workbook has an error
     reports = json.loads(proc.stdout)
     assert [f["rule_id"] for f in reports[1]["findings"]] == ["SCH003"]
-    assert set(loaded) == {"command", "child"}
+    assert set(loaded) == {"command", "forked", "child"}
     assert {"python_calamine", "polars", "pandera"} <= loaded["child"]  # what the check does need
     # the command leaves polars to the child: a process that has run polars cannot fork safely
     assert "polars" not in loaded["command"]
@@ -94,6 +101,39 @@ def test_a_refused_file_and_help_load_no_heavy_layer_either(tmp_path):
         assert loaded
         for where, names in loaded.items():
             assert not names & set(HEAVY), (args, where, sorted(names & set(HEAVY)))
+
+
+
+def _full_names(tmp_path: Path) -> dict[str, set[str]]:
+    loaded: dict[str, set[str]] = {}
+    for line in (tmp_path / "modules.log").read_text().splitlines():
+        entry = json.loads(line)
+        loaded.setdefault(entry["what"], set()).update(entry["modules"])
+    return loaded
+
+
+def test_with_the_default_policy_nothing_builds_the_policys_validation(tmp_path, workbooks):
+    """The defaults need no checking: neither the command nor its child builds the policy's pydantic model
+    (about a third of the command's start-up, docs/performance.md)."""
+    proc, _ = _loaded(tmp_path, ["check", str(workbooks[0])])
+    assert proc.returncode == 0, proc.stderr
+    assert "Policy: working_capital_months=1.0" in proc.stdout
+    for where, names in _full_names(tmp_path).items():
+        assert "isap.policy.validation" not in names, where
+    # and the command forks its child before importing pydantic (which the child then imports beside it)
+    assert "pydantic" not in _full_names(tmp_path)["forked"]
+
+
+def test_with_a_policy_file_the_command_checks_it_and_uses_it(tmp_path, workbooks):
+    (tmp_path / "isap-policy.toml").write_text("[policy]\nworking_capital_months = 2\n")
+    proc, _ = _loaded(tmp_path, ["check", str(workbooks[0])])
+    assert "working_capital_months=2.0" in proc.stdout, proc.stderr
+    assert "isap.policy.validation" in _full_names(tmp_path)["command"]
+    (tmp_path / "isap-policy.toml").write_text("[policy]\nworking_capital_months = 0\n")
+    proc, _ = _loaded(tmp_path, ["check", str(workbooks[0])])
+    assert proc.returncode == 2
+    assert "working_capital_months: Input should be greater than 0" in proc.stderr
+    assert "Traceback" not in proc.stderr
 
 
 # A long-running process (dashboard, worker) checks in children of a forkserver that it starts; the
