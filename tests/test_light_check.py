@@ -51,7 +51,7 @@ RECORDING_CLI = textwrap.dedent("""
     isolation._import = forked
     atexit.register(record, "command")
     sys.argv[0] = "isap"
-    from isap.cli import main
+    from isap.command import main  # the installed `isap` command's entry point (pyproject.toml)
     main()
 """)
 
@@ -112,7 +112,7 @@ def _full_names(tmp_path: Path) -> dict[str, set[str]]:
     return loaded
 
 
-def test_with_the_default_policy_nothing_builds_the_policys_validation(tmp_path, workbooks):
+def test_with_the_default_policy_nothing_builds_the_policys_validation_and_the_child_starts_first(tmp_path, workbooks):
     """The defaults need no checking: neither the command nor its child builds the policy's pydantic model
     (about a third of the command's start-up, docs/performance.md)."""
     proc, _ = _loaded(tmp_path, ["check", str(workbooks[0])])
@@ -120,8 +120,11 @@ def test_with_the_default_policy_nothing_builds_the_policys_validation(tmp_path,
     assert "Policy: working_capital_months=1.0" in proc.stdout
     for where, names in _full_names(tmp_path).items():
         assert "isap.policy.validation" not in names, where
-    # and the command forks its child before importing pydantic (which the child then imports beside it)
-    assert "pydantic" not in _full_names(tmp_path)["forked"]
+    # and the command forks its child before the command line's own imports (its options' parser, the review
+    # layer's words), which the child never needs
+    forked = _full_names(tmp_path)["forked"]
+    assert "isap.rules.engine" in forked
+    assert not {"typer", "isap.cli", "isap.review.wording", "isap.review.lifecycle"} & forked
 
 
 def test_with_a_policy_file_the_command_checks_it_and_uses_it(tmp_path, workbooks):
@@ -161,3 +164,10 @@ def test_the_forkserver_child_that_checks_loads_no_heavy_layer(workbooks):
     loaded = {m.split(".")[0] for m in out["loaded"]}
     assert "polars" in loaded
     assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+
+
+def test_the_installed_command_starts_where_the_child_is_forked_first():
+    import tomllib
+
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["isap"] == "isap.command:main"
