@@ -16,7 +16,6 @@ command's start-up (docs/performance.md).
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable
@@ -268,6 +267,8 @@ class Policy:
 
     @classmethod
     def from_toml(cls, path: Path) -> "Policy":
+        import tomllib  # (only a policy file needs it)
+
         try:
             data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
         except OSError as exc:
