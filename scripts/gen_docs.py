@@ -61,7 +61,7 @@ def _toml_value(value: Any) -> str:
 
 def policy_toml() -> str:
     """A complete policy file holding every default, each with its description as a comment."""
-    from isap.policy.validation import policy_model
+    from isap.policy import policy_model
 
     lines = ["[policy]"]
     for name, field in policy_model().model_fields.items():
@@ -70,8 +70,7 @@ def policy_toml() -> str:
 
 
 def policy_markdown() -> str:
-    from isap.policy import POLICY_FILE_NAME
-    from isap.policy.validation import policy_model
+    from isap.policy import POLICY_FILE_NAME, policy_model
 
     out = [
         "# The assurance policy\n",

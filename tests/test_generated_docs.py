@@ -60,7 +60,7 @@ def test_the_command_reference_walks_the_whole_command_tree():
 
 def test_the_defaults_are_what_checking_them_gives():
     """`Policy()` is not checked (the defaults are known good): checking them changes nothing."""
-    from isap.policy.validation import validated
+    from isap.policy import validated
 
     assert validated({}) == {f.name: getattr(Policy(), f.name) for f in dataclasses.fields(Policy)}
     assert Policy(**validated({})) == Policy()

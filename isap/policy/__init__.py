@@ -7,7 +7,7 @@ traced to the threshold that produced it.
 
 The policy is a frozen dataclass whose fields carry their description and
 their limits; pydantic checks a policy only when it differs from the defaults
-(`isap.policy.validation`).  The defaults are known good (a test validates
+(`validated`, through a model made from those same fields).  The defaults are known good (a test validates
 them), and a cold `isap check` without a policy file is then spared importing
 pydantic and building a model of some fifty fields: about a third of the
 command's start-up (docs/performance.md).
@@ -15,7 +15,9 @@ command's start-up (docs/performance.md).
 
 from __future__ import annotations
 
+import functools
 import re
+import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable
@@ -260,8 +262,6 @@ class Policy:
     def __post_init__(self) -> None:
         # The defaults need no checking; any other value is checked, and given its field's type, by pydantic.
         if any(not _is_default(getattr(self, f.name), f.default) for f in fields(self)):
-            from isap.policy.validation import validated
-
             for name, value in validated({f.name: getattr(self, f.name) for f in fields(self)}).items():
                 object.__setattr__(self, name, value)
 
@@ -279,8 +279,6 @@ class Policy:
         if not isinstance(section, dict):
             raise PolicyError(f"policy file {path}: [policy] must be a table")
         from pydantic import ValidationError
-
-        from isap.policy.validation import validated
 
         try:
             values = validated(section)
@@ -309,7 +307,7 @@ def _as_json(value: Any) -> Any:
 
 
 # The checks of single fields beyond their type and limits, each raising ValueError with the reason;
-# `isap.policy.validation` runs them after pydantic has given the value its field's type.
+# `validated` runs them after pydantic has given the value its field's type.
 
 def _domain_names(value: tuple[str, ...]) -> tuple[str, ...]:
     # written as mail systems compare them, so a domain cannot silently fail to match by its case
@@ -354,3 +352,36 @@ FIELD_CHECKS: dict[str, Callable[[Any], Any]] = {
     "evidence_required_at_checkpoint_3": _evidence_kinds,
     "working_days_calendar": _known_calendar,
 }
+
+
+# ------------------------------------------------------------------- checking a policy that is not the defaults
+# With pydantic, imported only here: a command using the defaults never builds this model (docs/performance.md).
+
+@functools.cache
+def policy_model() -> type:
+    """The pydantic model of `Policy`: the same fields, types, defaults, descriptions and limits, no unknown
+    field, and `FIELD_CHECKS` after each field's type (docs/policy.md is made from it)."""
+    from pydantic import ConfigDict, Field, create_model, field_validator
+
+    hints = typing.get_type_hints(Policy)
+    declared: dict[str, Any] = {
+        f.name: (hints[f.name], Field(f.default, description=f.metadata["description"], **f.metadata["limits"]))
+        for f in fields(Policy)
+    }
+    checks = {f"_check_{name}": field_validator(name)(_validator(check)) for name, check in FIELD_CHECKS.items()}
+    return create_model("Policy", __config__=ConfigDict(frozen=True, extra="forbid"), __validators__=checks,
+                        **declared)
+
+
+def _validator(check: Callable[[Any], Any]) -> Callable[[Any, Any], Any]:
+    def run(cls: Any, value: Any) -> Any:
+        return check(value)
+
+    return run
+
+
+def validated(values: dict[str, Any]) -> dict[str, Any]:
+    """Every field's value: `values` checked and given their fields' types, over the defaults.  Raises pydantic's
+    ValidationError naming each field that is wrong and why."""
+    model = policy_model()(**values)
+    return {name: getattr(model, name) for name in type(model).model_fields}
