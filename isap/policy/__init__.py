@@ -7,10 +7,10 @@ traced to the threshold that produced it.
 
 The policy is a frozen dataclass whose fields carry their description and
 their limits; pydantic checks a policy only when it differs from the defaults
-(`validated`, through a model made from those same fields).  The defaults are known good (a test validates
-them), and a cold `isap check` without a policy file is then spared importing
-pydantic and building a model of some fifty fields: about a third of the
-command's start-up (docs/performance.md).
+(`validated`, through a model made from those same fields).  The defaults are
+known good (a test checks them), so a cold `isap check` without a policy file
+neither builds that model of some fifty fields nor waits for pydantic before
+forking its checking child (docs/performance.md).
 """
 
 from __future__ import annotations
