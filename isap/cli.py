@@ -1411,23 +1411,9 @@ def _announce_prefect(url: str, server) -> None:
     sys.stdout.flush()
 
 
-# What a checking child runs, imported by it while this process parses its arguments (see main).
-CHECKING = ("isap.rules.engine:prepare",)
-
-
 def main() -> None:
-    args = sys.argv[1:]
-    if args[:1] == ["check"] and not {"--help", "-h"} & set(args[1:]):
-        # `isap check` forks its checking child before parsing its arguments: the child imports the
-        # checking modules (polars, pandera, the rules) on one core while this process parses its
-        # arguments and reads the policy on the other.  What both need is imported first, once.
-        # Start-up makes many long-lived objects and no cyclic garbage: the collector waits until
-        # it is over (see check), in this process and in the child forked from it.
-        gc.disable()
-        import isap.rules.engine  # noqa: F401
-        from isap.workbook import isolation
-
-        isolation.use_fork(preload=CHECKING)
+    """The command line; the installed `isap` command starts here after `isap.command` (which forks the
+    checking child of `isap check` before this module is even imported)."""
     try:
         app()
     except KeyboardInterrupt:

@@ -61,16 +61,16 @@ def _toml_value(value: Any) -> str:
 
 def policy_toml() -> str:
     """A complete policy file holding every default, each with its description as a comment."""
-    from isap.policy import Policy
+    from isap.policy import policy_model
 
     lines = ["[policy]"]
-    for name, field in Policy.model_fields.items():
+    for name, field in policy_model().model_fields.items():
         lines += [f"# {field.description}", f"{name} = {_toml_value(field.default)}"]
     return "\n".join(lines) + "\n"
 
 
 def policy_markdown() -> str:
-    from isap.policy import POLICY_FILE_NAME, Policy
+    from isap.policy import POLICY_FILE_NAME, policy_model
 
     out = [
         "# The assurance policy\n",
@@ -96,7 +96,7 @@ def policy_markdown() -> str:
         "| field | type | default | allowed | what it sets |",
         "|---|---|---|---|---|",
     ]
-    for name, field in Policy.model_fields.items():
+    for name, field in policy_model().model_fields.items():
         default = field.default
         shown = (", ".join(map(str, default)) if isinstance(default, tuple)
                  else default if isinstance(default, str) else _number(default))

@@ -3,6 +3,7 @@ stays out of a real store, and control characters neither break the store nor di
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import email
 import email.policy
@@ -134,9 +135,9 @@ def test_an_organisation_past_its_storage_quota_is_refused_at_staging_and_upload
 def test_quotas_are_policy_values_with_descriptions():
     from isap.policy import Policy
 
-    fields = Policy.model_fields
+    fields = {f.name: f for f in dataclasses.fields(Policy)}
     for name in ("max_proposal_bytes", "max_organisation_bytes"):
-        assert fields[name].description and fields[name].default > 0
+        assert fields[name].metadata["description"] and fields[name].default > 0
     assert Policy().max_organisation_bytes > Policy().max_proposal_bytes
 
 
