@@ -117,6 +117,21 @@ def test_a_new_password_ends_every_other_session(service):
         service.set_password("alice", "", actor="ada")
 
 
+def test_a_password_shorter_than_the_policy_minimum_is_refused_and_changes_nothing(service):
+    """A five-character password was accepted from the Users page and the command line alike."""
+    from isap.review.service import WorkflowError
+
+    for short in ("short", "seven77", "  abc  "):
+        with pytest.raises(WorkflowError, match="at least 8 characters"):
+            service.set_password("alice", short, actor="ada")
+        with pytest.raises(WorkflowError, match="at least 8 characters"):
+            service.add_user(f"new-{len(short)}", "reviewer", password=short)
+    assert service.sign_in("alice", "correct horse")[0].username == "alice"  # unchanged
+    assert not [h for h in _history(service) if h["action"] == "password_set"]
+    service.set_password("alice", "eight888", actor="ada")  # the minimum itself is enough
+    assert service.sign_in("alice", "eight888")[0].username == "alice"
+
+
 def test_an_administrator_ends_someones_sessions(service):
     from isap.review.service import Forbidden, SessionEnded
 
@@ -319,6 +334,7 @@ def test_the_command_line_asks_twice_at_a_terminal(service, cli, monkeypatch):
     (("user", "set-password", "alice"), "\n", "empty"),
     (("user", "set-password", "alice"), "", "empty"),
     (("user", "set-password", "nobody"), "a password\n", "unknown user"),
+    (("user", "set-password", "alice"), "short\n", "at least 8 characters"),
     (("user", "disable", "isap"), None, "cannot be disabled"),
     (("user", "disable", "nobody"), None, "unknown user"),
     (("user", "enable", "nobody"), None, "unknown user"),

@@ -210,6 +210,8 @@ class Policy:
         15.0, gt=0, description="Minutes within which that many failures lock the user name out.")
     sign_in_lockout_minutes: float = setting(
         15.0, gt=0, description="Minutes a locked-out user name is refused (an administrator can unlock it).")
+    min_password_length: int = setting(
+        8, ge=1, description="Fewest characters a new password may have (docs/decisions/0046-password-length.md).")
     # The cost of each new password hash (argon2id); the defaults are argon2's RFC 9106 low-memory profile.
     # A hash keeps the cost it was made with, so changing these never locks anyone out.
     password_hash_time_cost: int = setting(

@@ -59,6 +59,11 @@ class Administration(UnitOfWork):
         if role == Role.COMMISSIONER and not org_code:
             raise WorkflowError("a commissioner needs an organisation (--org CODE)")
         email = _account_address(email)
+        if password is not None:
+            from isap.review.passwords import password_refusal
+
+            if (why := password_refusal(password, self.policy)) is not None:
+                raise WorkflowError(why)
 
         def run(s: Session) -> User:
             if actor is not None:
@@ -114,10 +119,10 @@ class Administration(UnitOfWork):
         """Give an account a new password, end every other session it has and revoke its API tokens: whoever knew
         the old one is signed out everywhere.  `except_token` keeps the session of an administrator changing their
         own.  Returns how many sessions were ended."""
-        from isap.review.passwords import hash_password
+        from isap.review.passwords import hash_password, password_refusal
 
-        if not password:
-            raise WorkflowError("a password cannot be empty")
+        if (why := password_refusal(password, self.policy)) is not None:
+            raise WorkflowError(why)
         new_hash = hash_password(password, self.policy)  # before the transaction: it takes a moment, and holds nothing
 
         def run(s: Session) -> int:

@@ -35,6 +35,18 @@ def _hasher_for(policy: Policy | None) -> PasswordHasher:
     return _hasher(p.password_hash_time_cost, p.password_hash_memory_kib, p.password_hash_parallelism)
 
 
+def password_refusal(password: str, policy: Policy | None = None) -> str | None:
+    """Why `password` may not be an account's new password, or None: it is empty, or shorter than the policy's
+    minimum (docs/decisions/0046-password-length.md)."""
+    if not password:
+        return "a password cannot be empty"
+    least = (policy or _DEFAULT).min_password_length
+    if len(password) < least:
+        return (f"a password needs at least {least} characters (policy min_password_length); "
+                "three random words make a long one that is easy to remember")
+    return None
+
+
 def hash_password(password: str, policy: Policy | None = None) -> str:
     if not password:
         raise ValueError("a password cannot be empty")
