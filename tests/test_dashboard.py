@@ -749,7 +749,25 @@ def test_conditions_typed_into_the_table_editor():
     [c] = condition_inputs(table)
     assert (c.text, c.owner, c.due_date) == ("Publish the report", "ICB director", due)
     missing = pd.DataFrame({"text": ["Publish"], "owner": [""], "due": [pd.Timestamp(due)]})
-    assert condition_inputs(missing) == "Condition 1 needs its text, an owner and a due date."
+    assert condition_inputs(missing) == "Condition 1 needs an owner."  # what it lacks, not all three
+    undated = pd.DataFrame({"text": ["Publish"], "owner": [None], "due": [pd.NaT]})
+    assert condition_inputs(undated) == "Condition 1 needs an owner and a due date."
+
+
+def test_a_half_typed_condition_is_asked_for_what_it_lacks_not_for_a_condition():
+    """The summary said "Add at least one condition" and "Condition 1 needs …" at once, which contradict."""
+    import pandas as pd
+
+    from dashboards.views.proposal import condition_inputs, decision_form_problems
+    from isap.review.lifecycle import AssuranceDomain, Outcome
+
+    rated = {d.value: "green" for d in AssuranceDomain}
+    half = condition_inputs(pd.DataFrame({"text": ["Publish the register"], "owner": ["ICB director"],
+                                          "due": [pd.NaT]}))
+    assert decision_form_problems(Outcome.APPROVED_WITH_CONDITIONS, rated, "Sound.", half) == [
+        ("conditions", "Condition 1 needs a due date.")]
+    assert [part for part, _ in decision_form_problems(Outcome.APPROVED_WITH_CONDITIONS, rated, "Sound.", [])] == [
+        "conditions"]  # none typed: at least one is asked for
 
 
 def test_demo_history_shows_an_overdue_review_a_condition_due_soon_and_states_over_time(demo_env):

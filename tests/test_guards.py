@@ -112,6 +112,15 @@ def test_the_lead_is_offered_no_countersignature_before_proposing_either():
     assert nina.yours and not nina.allowed and "no proposed decision" in nina.reason
 
 
+def test_a_reviewer_who_has_not_declared_is_not_offered_the_leads_decision_form():
+    """nina, before declaring, was shown the whole decision form, disabled, though rita leads: whatever she
+    declares, proposing the decision is never hers."""
+    facts = ProposalFacts(REF, State.IN_REVIEW, 1, 1, 1, lead="rita", declared=frozenset({"rita"}))
+    decide = options(facts, NINA)[Action.DECIDE]
+    assert not decide.yours and decide.waiting == "rita leads the review and proposes the decision."
+    assert options(facts, NINA)[Action.DECLARE].allowed  # what she can do now is declare
+
+
 def test_what_is_not_yet_possible_stays_the_persons_own_with_its_reason():
     facts = ProposalFacts(REF, State.IN_REVIEW, 1, 1, 1, lead="rita", declared=frozenset({"rita"}))
     nina = options(facts, NINA)

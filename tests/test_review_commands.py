@@ -8,6 +8,8 @@ PostgreSQL, the audit chain's hashes) stays with the integration tests.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from isap.review.errors import Conflict, Forbidden, NotFound, Refused
@@ -244,7 +246,7 @@ def test_a_proposal_under_review_takes_no_new_version(svc):
 
 
 def test_a_version_past_the_proposals_storage_quota_is_not_kept(svc):
-    svc.policy = svc.policy.model_copy(update={"max_proposal_bytes": 20})
+    svc.policy = dataclasses.replace(svc.policy, max_proposal_bytes=20)
     svc.upload("alice", "v1.xlsx", b"twelve bytes", checked(REF))
     before = (svc.history(REF), dict(svc.files.kept))
     with pytest.raises(Refused, match="storage quota"):

@@ -692,11 +692,7 @@ def decision_form(svc: Service, user: dict, d: dict, offer: Offer) -> None:
             return
         conds = condition_inputs(conditions)
         given = {k: v for k, v in ratings.items() if v}
-        chosen = Outcome(outcome) if outcome else None
-        todo = [(g.part, g.todo) for g in decision_gaps(chosen, {**rated, **given}, rationale,
-                                                          0 if isinstance(conds, str) else len(conds))]
-        if isinstance(conds, str):
-            todo.append(("conditions", conds))
+        todo = decision_form_problems(Outcome(outcome) if outcome else None, {**rated, **given}, rationale, conds)
         if todo:
             with summary.container():  # the summary has the keyboard's focus, so its links are the next Tab away
                 st.error(fmt(error_summary(todo), *(words for _, words in todo)))
@@ -825,10 +821,23 @@ def condition_inputs(table: pd.DataFrame) -> list[ConditionInput] | str:
         due = None if pd.isna(row.due) else pd.Timestamp(row.due).date()
         if not (text or owner or due):
             continue  # an empty row the table editor left behind
-        if not (text and owner and due):
-            return f"Condition {i} needs its text, an owner and a due date."
+        lacking = [what for what, there in (("its text", text), ("an owner", owner), ("a due date", due))
+                   if not there]
+        if lacking:
+            return f"Condition {i} needs {wording.listing(lacking)}."
         out.append(ConditionInput(text, owner, due))
     return out
+
+
+def decision_form_problems(outcome: Outcome | None, ratings: dict[str, str], rationale: str | None,
+                           conds: list[ConditionInput] | str) -> list[tuple[str, str]]:
+    """Every part the decision form lacks, as (field, words), for its error summary.  A condition half typed
+    is a condition all the same: the summary then asks for what it lacks, not for "at least one condition"."""
+    typed = 1 if isinstance(conds, str) else len(conds)
+    todo = [(g.part, g.todo) for g in decision_gaps(outcome, ratings, rationale, typed)]
+    if isinstance(conds, str):
+        todo.append(("conditions", conds))
+    return todo
 
 
 # The proposal page's tabs, in order, and where each workflow action's control is: a tab of this page, or the

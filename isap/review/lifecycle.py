@@ -759,7 +759,7 @@ TABLE: dict[Action, Transition] = {t.action: t for t in (
                "return a submission without a decision", "returned without a decision"),
     Transition(Action.DECIDE, frozenset({State.IN_REVIEW}), REVIEWERS, None,  # proposed: the state stays
                "propose a checkpoint decision", "decided",
-               guards=(*PANEL, lead_proposes, nothing_proposed_yet, no_open_query)),
+               guards=(conflict_bars, lead_proposes, interests_declared, nothing_proposed_yet, no_open_query)),
     Transition(Action.DISCHARGE_CONDITION, ANY_STATE, REVIEWERS, None, "discharge a condition", "discharged",
                guards=(condition_open,)),
     Transition(Action.CARRY_FORWARD_CONDITION, ANY_STATE, REVIEWERS, None, "carry a condition forward",
