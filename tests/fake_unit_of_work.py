@@ -33,6 +33,7 @@ from isap.review.notices import link
 from isap.review.service import Service
 from isap.review.types import NAME_SEPARATOR, SYSTEM_USER, UploadResult, proposal_name
 from isap.review.unit_of_work import DEFAULT_BASE_URL, UnitOfWork
+from isap.review.wording import person_words
 from isap.rules.engine import CheckReport
 from isap.store.models import (
     Acknowledgement,
@@ -355,6 +356,7 @@ class FakeUnitOfWork(UnitOfWork):
             queries_answered=tuple(n for n, st in queries if st == QueryStatus.ANSWERED),
             waivable_errors=sum(f.severity == "error" and f.rule_id not in lifecycle.NEVER_WAIVED for f in findings),
             lead=lead.username if lead else None, proposed_by=proposer.username if proposer else None,
+            lead_name=person_words(lead) if lead else None, proposer_name=person_words(proposer) if proposer else None,
             proposer_body=self._actor(proposer).body if proposer else None,
             other_body_needed=p.checkpoint in self.policy.countersign_other_body,
             declared=declared, conflicted=conflicted, declared_here=declared_here, **evidence)
