@@ -988,6 +988,39 @@ def test_the_evidence_tab_lists_documents_by_checkpoint_and_the_commissioner_att
     assert not any(b.label == "Attach" for b in at.button)
 
 
+def test_a_document_attached_without_its_kind_chosen_is_refused_not_filed_as_a_board_paper(demo_env):
+    """The kind has no default, in the Evidence tab and in a query's answer alike: a financial model attached
+    without a choice was filed as a "Commissioner board paper", the first kind, and the decision letter listed it
+    so.  Unchosen, nothing is attached and the page says what is missing; the boxes keep their text."""
+    from isap.review.service import Service
+    from sample_submissions.evidence import sample_pdf
+
+    before = len(Service().evidence_list("alice", "ISAP-2026-012"))
+    at = linked(signed_in("alice", "alice-demo"), ref="ISAP-2026-012", tab="Evidence")
+    assert at.selectbox(key="evidence-kind").value is None
+    at.file_uploader(key="evidence-file").set_value(("model.pdf", sample_pdf("Model"), "application/pdf"))
+    at.text_input(key="evidence-title").input("Financial model, December 2026")
+    at.text_input(key="evidence-reference").input("Financial model 2026-12")
+    next(b for b in at.button if b.label == "Attach").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert "Nothing was attached: choose the document's kind." in [read(e.value) for e in at.error]
+    assert len(Service().evidence_list("alice", "ISAP-2026-012")) == before
+    assert at.text_input(key="evidence-title").value == "Financial model, December 2026"
+
+    at = linked(signed_in("otto", "otto-demo"), ref="ISAP-2026-021", tab="Queries")
+    assert at.selectbox(key="query-1-kind").value is None
+    at.text_area(key="query-answer-1").input("The survey is attached.")
+    at.file_uploader(key="query-1-file").set_value(("survey.pdf", sample_pdf("Survey"), "application/pdf"))
+    at.text_input(key="query-1-title").input("Resident survey")
+    at.text_input(key="query-1-reference").input("Resident survey 2026")
+    next(b for b in at.button if b.label == "Send answer").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert "Nothing was sent: choose the new document's kind." in [read(e.value) for e in at.error]
+    assert Service().show("otto", "ISAP-2026-021")["queries"][0]["status"] == "awaiting_answer"
+
+
 def test_the_lead_is_shown_only_their_own_actions_and_whom_the_decision_waits_for(demo_env):
     """ISAP-2026-022: rita proposed its decision, so a second reviewer countersigns or sends it back, never she:
     she sees no button for either, only whom it waits for."""
