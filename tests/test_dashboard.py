@@ -1021,6 +1021,17 @@ def test_a_document_attached_without_its_kind_chosen_is_refused_not_filed_as_a_b
     assert Service().show("otto", "ISAP-2026-021")["queries"][0]["status"] == "awaiting_answer"
 
 
+def test_the_days_waited_for_the_commissioners_answers_are_counted_in_words(demo_env):
+    """ISAP-2026-021's query has waited for otto for days: the Queries tab counts them as every page counts,
+    "4 working days", never "4 working day(s)"."""
+    import re
+
+    at = linked(signed_in("rita", "rita-demo"), ref="ISAP-2026-021", tab="Queries")
+    [said] = [read(c.value) for c in at.caption if "of this review waited for the commissioner" in read(c.value)]
+    assert re.match(r"^\d+ working days? of this review waited for the commissioner's answers", said), said
+    assert "(s)" not in said
+
+
 def test_the_lead_is_shown_only_their_own_actions_and_whom_the_decision_waits_for(demo_env):
     """ISAP-2026-022: rita proposed its decision, so a second reviewer countersigns or sends it back, never she:
     she sees no button for either, only whom it waits for."""

@@ -292,8 +292,8 @@ def queries_tab(svc: Service, user: dict, d: dict) -> None:
     answers.  Days waiting for the commissioner's answers are shown apart from the review target."""
     ref, offer = d["name"], Offer(d)
     if d.get("waiting_on_commissioner"):
-        st.caption(fmt("{} working day(s) of this review waited for the commissioner's answers; they do not count "
-                       "against the review target.", d["waiting_on_commissioner"]))
+        st.caption(fmt("{} of this review waited for the commissioner's answers; they do not count against the "
+                       "review target.", wording.working_days(d["waiting_on_commissioner"])))
     if not d.get("queries"):
         st.markdown("No queries.")
     for q in d.get("queries", []):
