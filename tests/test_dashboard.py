@@ -1032,6 +1032,15 @@ def test_the_days_waited_for_the_commissioners_answers_are_counted_in_words(demo
     assert "(s)" not in said
 
 
+def test_every_date_a_person_picks_is_typed_day_first(demo_env):
+    """The query's "Answer by" is typed as the planned submission date is, day first (23/11/2026), never as
+    yyyy/mm/dd beside dates said "23 Nov 2026"."""
+    at = linked(signed_in("rita", "rita-demo"), ref="ISAP-2026-021", tab="Queries")
+    assert at.date_input(key="query-due").proto.format == "DD/MM/YYYY"
+    at = linked(signed_in("alice", "alice-demo"), ref="ISAP-2026-013", tab="Timeline")
+    assert {d.proto.format for d in at.date_input} == {"DD/MM/YYYY"}
+
+
 def test_the_lead_is_shown_only_their_own_actions_and_whom_the_decision_waits_for(demo_env):
     """ISAP-2026-022: rita proposed its decision, so a second reviewer countersigns or sends it back, never she:
     she sees no button for either, only whom it waits for."""

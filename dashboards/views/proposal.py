@@ -347,7 +347,7 @@ def queries_tab(svc: Service, user: dict, d: dict) -> None:
             place = st.text_input("Field or cell (when about one), such as Cover C7", key="query-place",
                                   max_chars=TextKind.QUERY_PLACE.max_chars)
             text = st.text_area("Query", key="query-text", max_chars=TextKind.QUERY.max_chars)
-            due = st.date_input("Answer by (optional)", value=None, key="query-due")
+            due = st.date_input("Answer by (optional)", value=None, key="query-due", format="DD/MM/YYYY")
             if st.form_submit_button("Raise query", **offer.disabled(Action.RAISE_QUERY)):
                 if subject == "finding" and finding is None:
                     st.error("Nothing was raised: choose the finding the query is about.")
