@@ -368,11 +368,11 @@ class FakeUnitOfWork(UnitOfWork):
         return org
 
     def seed_user(self, username: str, role: str, organisation: str | None = None, *, email: str | None = None,
-                  body: str | None = None, display_name: str | None = None) -> User:
+                  body: str | None = None, display_name: str | None = None, job_title: str | None = None) -> User:
         def run(s: Rows) -> User:
             org = next(iter(s.all(Organisation, code=organisation)), None) if organisation else None
             user = User(username=username, role=role, organisation_id=org.id if org else None, email=email,
-                        body=body, display_name=display_name)
+                        body=body, display_name=display_name, job_title=job_title)
             s.add(user)
             return user
         return self._run(run)

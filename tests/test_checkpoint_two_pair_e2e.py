@@ -172,7 +172,11 @@ def test_a_commissioner_and_a_review_panel_of_two_play_checkpoint_two_through(se
 
         # nina countersigns: the decision takes effect
         sign_in(page, server, "nina", "nina-demo")
+        expect(page.get_by_text("Nina Okafor, NHS Improvement reviewer")).to_be_visible()
         open_tab(page, server, "Review")
+        # the banner names the proposer as the page does, never by user name
+        expect(page.get_by_text("Rita Shah, Senior Assurance Lead proposed a decision: countersign it, or send it "
+                                "back with a note.")).to_be_visible()
         expect(page.get_by_text(re.compile("^Waiting for countersignature: Rita Shah, Senior Assurance Lead "
                                            "proposed"))).to_be_visible()
         page.get_by_role("button", name="Countersign the decision").click()
