@@ -618,6 +618,10 @@ def test_a_reviewer_closes_a_condition_either_way_with_one_click(demo_env, butto
     [cond] = Service().show("rita", "ISAP-2026-012")["conditions"]
     assert (cond["status"], cond["closing_note"]) == (status, "Seen the published report.")
     assert any(read(t.value) == f"Condition 1 {status.replace('_', ' ')}." for t in at.success), at.success
+    # and everyone reads the note as a note on what was done, not as a "Discharged note"
+    at = linked(signed_in("alice", "alice-demo"), ref="ISAP-2026-012", tab="Conditions")
+    said = {"discharged": "Note on discharging it", "carried_forward": "Note on carrying it forward"}[status]
+    assert f"{said}: Seen the published report." in [read(c.value) for c in at.caption], texts(at)
 
 
 @pytest.mark.parametrize("ref", ["ISAP-2026-011", "ISAP-2026-012", "ISAP-2026-013", "ISAP-2026-021",

@@ -40,6 +40,7 @@ from isap.review.lifecycle import (
     NEVER_WAIVED,
     Action,
     AssuranceDomain,
+    ConditionStatus,
     Outcome,
     QueryStatus,
     QueryStep,
@@ -437,7 +438,10 @@ def conditions_tab(svc: Service, user: dict, d: dict) -> None:
         if c["response"]:
             st.caption(fmt("Answer: {}", c["response"]))
         if c.get("closing_note"):
-            st.caption(fmt("{} note: {}", labels.code(c["status"]), c["closing_note"]))
+            # the reviewer's note on what they did, in a sentence (not "Discharged note")
+            carried = c["status"] == ConditionStatus.CARRIED_FORWARD
+            st.caption(fmt("Note on {}: {}", "carrying it forward" if carried else "discharging it",
+                           c["closing_note"]))
         if c["status"] != "open":
             continue  # closed conditions offer nothing more
         if offer.listed(Action.ANSWER_CONDITION):
