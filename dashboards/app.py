@@ -102,8 +102,9 @@ def show_pages() -> None:
     if flash:  # what the last action did, first on the page and focused (a toast would vanish with the focus)
         result_message(flash)
     with st.sidebar:
-        # the name typed to sign in, then the person and the role as the Users page says them ("Administrator")
-        who = ", ".join(x for x in (user.get("display_name"), wording.code(user["role"])) if x)
+        # the name typed to sign in, then the person and the role in words ("Administrator"; a reviewer's body)
+        who = ", ".join(x for x in (user.get("display_name"), wording.role_words(user["role"], user.get("body")))
+                        if x)
         st.markdown(fmt("Signed in as **{}** ({})", user["username"], who))
         if st.button("Sign out"):
             session.sign_out()

@@ -46,7 +46,9 @@ def evidence_tab(svc: Service, user: dict, d: dict) -> None:
         st.subheader("Attach a document")
         with st.form("attach-evidence", clear_on_submit=False):
             upload = st.file_uploader("Document (PDF, Word .docx or Excel .xlsx)", key="evidence-file")
-            kind = st.selectbox("Kind", list(EvidenceKind), format_func=lambda k: k.label, key="evidence-kind")
+            # no default: a document filed under the first kind by a click too few is listed so in the letter
+            kind = st.selectbox("Kind", list(EvidenceKind), index=None, format_func=lambda k: k.label,
+                                key="evidence-kind", placeholder="Choose the kind of document")
             title = st.text_input("Title", key="evidence-title", max_chars=TextKind.EVIDENCE_TITLE.max_chars)
             reference = st.text_input("Reference (what the workbook's evidence_reference names it by)",
                                       key="evidence-reference",
@@ -57,6 +59,9 @@ def evidence_tab(svc: Service, user: dict, d: dict) -> None:
                 if upload is None:
                     st.error("Nothing was attached: choose the document first.")
                     focus_message()  # refused here, as the service's refusals are: the focus goes to why
+                elif kind is None:
+                    st.error("Nothing was attached: choose the document's kind.")
+                    focus_message()
                 else:
                     act(svc.attach_evidence, user["username"], ref, upload.name, upload.getvalue(), kind.value,
                         title, reference, checkpoint=checkpoint, success=f"Attached “{plain(reference)}”.",
@@ -74,7 +79,8 @@ def documents_for_an_answer(documents: list[dict], key: str) -> tuple[list[str],
     named = st.multiselect("Attached documents given in support", list(shown), format_func=shown.__getitem__,
                            key=f"{key}-named") if shown else []
     upload = st.file_uploader("A new document given in support (PDF, Word .docx or Excel .xlsx)", key=f"{key}-file")
-    kind = st.selectbox("Its kind", list(EvidenceKind), format_func=lambda k: k.label, key=f"{key}-kind")
+    kind = st.selectbox("Its kind", list(EvidenceKind), index=None, format_func=lambda k: k.label,
+                        key=f"{key}-kind", placeholder="Choose the kind of document")  # no default, as above
     title = st.text_input("Its title", key=f"{key}-title", max_chars=TextKind.EVIDENCE_TITLE.max_chars)
     reference = st.text_input("Its reference", key=f"{key}-reference",
                               max_chars=TextKind.EVIDENCE_REFERENCE.max_chars)
@@ -82,5 +88,7 @@ def documents_for_an_answer(documents: list[dict], key: str) -> tuple[list[str],
     def attachments() -> list | str:
         if upload is None:
             return "" if not (title or reference) else "A new document needs its file: choose it, or clear its title."
+        if kind is None:
+            return "Nothing was sent: choose the new document's kind."
         return [EvidenceInput(upload.name, upload.getvalue(), kind.value, title, reference)]
     return list(named), attachments

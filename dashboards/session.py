@@ -70,7 +70,8 @@ def current() -> dict | None:
         st.session_state.pop("session_forget_cookie", None)
         _script("", 0)
         return None
-    user = {"username": account.username, "role": account.role, "display_name": account.display_name}
+    user = {"username": account.username, "role": account.role, "display_name": account.display_name,
+            "body": account.body}
     st.session_state[_USER] = user
     st.session_state[_TOKEN_KEY] = token
     return user
@@ -122,7 +123,7 @@ def me() -> dict | None:
             st.session_state["sign_in_refused"] = str(exc)
             return None
         user = {"username": account.username, "role": account.role, "display_name": account.display_name,
-                "sso": True}
+                "body": account.body, "sso": True}
         st.session_state["user"] = user
     return user
 

@@ -33,6 +33,7 @@ from isap.review.notices import link
 from isap.review.service import Service
 from isap.review.types import NAME_SEPARATOR, SYSTEM_USER, UploadResult, proposal_name
 from isap.review.unit_of_work import DEFAULT_BASE_URL, UnitOfWork
+from isap.review.wording import person_words
 from isap.rules.engine import CheckReport
 from isap.store.models import (
     Acknowledgement,
@@ -355,6 +356,7 @@ class FakeUnitOfWork(UnitOfWork):
             queries_answered=tuple(n for n, st in queries if st == QueryStatus.ANSWERED),
             waivable_errors=sum(f.severity == "error" and f.rule_id not in lifecycle.NEVER_WAIVED for f in findings),
             lead=lead.username if lead else None, proposed_by=proposer.username if proposer else None,
+            lead_name=person_words(lead) if lead else None, proposer_name=person_words(proposer) if proposer else None,
             proposer_body=self._actor(proposer).body if proposer else None,
             other_body_needed=p.checkpoint in self.policy.countersign_other_body,
             declared=declared, conflicted=conflicted, declared_here=declared_here, **evidence)
@@ -366,11 +368,11 @@ class FakeUnitOfWork(UnitOfWork):
         return org
 
     def seed_user(self, username: str, role: str, organisation: str | None = None, *, email: str | None = None,
-                  body: str | None = None, display_name: str | None = None) -> User:
+                  body: str | None = None, display_name: str | None = None, job_title: str | None = None) -> User:
         def run(s: Rows) -> User:
             org = next(iter(s.all(Organisation, code=organisation)), None) if organisation else None
             user = User(username=username, role=role, organisation_id=org.id if org else None, email=email,
-                        body=body, display_name=display_name)
+                        body=body, display_name=display_name, job_title=job_title)
             s.add(user)
             return user
         return self._run(run)

@@ -496,3 +496,13 @@ def test_the_users_page_says_roles_in_words_and_how_many_sessions_a_new_password
     next(b for b in at.button if b.label == "Set password").click()
     at.run()
     assert [read(s.value) for s in at.success] == ["alice has a new password; they had no open sessions."]
+
+
+def test_a_reviewer_is_signed_in_as_a_reviewer_of_their_body(demo_env):  # noqa: F811
+    """The sidebar says which body a reviewer works for, as the review panel does ("NHS England reviewer"), not
+    the role's general label, whose own brackets doubled the sidebar's ("…(NHS England or NHS Improvement))")."""
+    for name, words in (("rita", "Rita Shah, NHS England reviewer"), ("nina", "Nina Okafor, NHS Improvement reviewer"),
+                        ("alice", "Alice Morgan, Commissioner")):
+        at = signed_in(name, f"{name}-demo")
+        assert [read(m.value) for m in at.sidebar.markdown if m.value.startswith("Signed in as")] == \
+            [f"Signed in as **{name}** ({words})"]

@@ -618,6 +618,10 @@ def test_a_reviewer_closes_a_condition_either_way_with_one_click(demo_env, butto
     [cond] = Service().show("rita", "ISAP-2026-012")["conditions"]
     assert (cond["status"], cond["closing_note"]) == (status, "Seen the published report.")
     assert any(read(t.value) == f"Condition 1 {status.replace('_', ' ')}." for t in at.success), at.success
+    # and everyone reads the note as a note on what was done, not as a "Discharged note"
+    at = linked(signed_in("alice", "alice-demo"), ref="ISAP-2026-012", tab="Conditions")
+    said = {"discharged": "Note on discharging it", "carried_forward": "Note on carrying it forward"}[status]
+    assert f"{said}: Seen the published report." in [read(c.value) for c in at.caption], texts(at)
 
 
 @pytest.mark.parametrize("ref", ["ISAP-2026-011", "ISAP-2026-012", "ISAP-2026-013", "ISAP-2026-021",
@@ -1004,6 +1008,59 @@ def test_the_evidence_tab_lists_documents_by_checkpoint_and_the_commissioner_att
     at = linked(signed_in("rita", "rita-demo"), ref="ISAP-2026-012", tab="Evidence")
     assert "Financial model 2027-2037" in read(texts(at))
     assert not any(b.label == "Attach" for b in at.button)
+
+
+def test_a_document_attached_without_its_kind_chosen_is_refused_not_filed_as_a_board_paper(demo_env):
+    """The kind has no default, in the Evidence tab and in a query's answer alike: a financial model attached
+    without a choice was filed as a "Commissioner board paper", the first kind, and the decision letter listed it
+    so.  Unchosen, nothing is attached and the page says what is missing; the boxes keep their text."""
+    from isap.review.service import Service
+    from sample_submissions.evidence import sample_pdf
+
+    before = len(Service().evidence_list("alice", "ISAP-2026-012"))
+    at = linked(signed_in("alice", "alice-demo"), ref="ISAP-2026-012", tab="Evidence")
+    assert at.selectbox(key="evidence-kind").value is None
+    at.file_uploader(key="evidence-file").set_value(("model.pdf", sample_pdf("Model"), "application/pdf"))
+    at.text_input(key="evidence-title").input("Financial model, December 2026")
+    at.text_input(key="evidence-reference").input("Financial model 2026-12")
+    next(b for b in at.button if b.label == "Attach").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert "Nothing was attached: choose the document's kind." in [read(e.value) for e in at.error]
+    assert len(Service().evidence_list("alice", "ISAP-2026-012")) == before
+    assert at.text_input(key="evidence-title").value == "Financial model, December 2026"
+
+    at = linked(signed_in("otto", "otto-demo"), ref="ISAP-2026-021", tab="Queries")
+    assert at.selectbox(key="query-1-kind").value is None
+    at.text_area(key="query-answer-1").input("The survey is attached.")
+    at.file_uploader(key="query-1-file").set_value(("survey.pdf", sample_pdf("Survey"), "application/pdf"))
+    at.text_input(key="query-1-title").input("Resident survey")
+    at.text_input(key="query-1-reference").input("Resident survey 2026")
+    next(b for b in at.button if b.label == "Send answer").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert "Nothing was sent: choose the new document's kind." in [read(e.value) for e in at.error]
+    assert Service().show("otto", "ISAP-2026-021")["queries"][0]["status"] == "awaiting_answer"
+
+
+def test_the_days_waited_for_the_commissioners_answers_are_counted_in_words(demo_env):
+    """ISAP-2026-021's query has waited for otto for days: the Queries tab counts them as every page counts,
+    "4 working days", never "4 working day(s)"."""
+    import re
+
+    at = linked(signed_in("rita", "rita-demo"), ref="ISAP-2026-021", tab="Queries")
+    [said] = [read(c.value) for c in at.caption if "of this review waited for the commissioner" in read(c.value)]
+    assert re.match(r"^\d+ working days? of this review waited for the commissioner's answers", said), said
+    assert "(s)" not in said
+
+
+def test_every_date_a_person_picks_is_typed_day_first(demo_env):
+    """The query's "Answer by" is typed as the planned submission date is, day first (23/11/2026), never as
+    yyyy/mm/dd beside dates said "23 Nov 2026"."""
+    at = linked(signed_in("rita", "rita-demo"), ref="ISAP-2026-021", tab="Queries")
+    assert at.date_input(key="query-due").proto.format == "DD/MM/YYYY"
+    at = linked(signed_in("alice", "alice-demo"), ref="ISAP-2026-013", tab="Timeline")
+    assert {d.proto.format for d in at.date_input} == {"DD/MM/YYYY"}
 
 
 def test_the_lead_is_shown_only_their_own_actions_and_whom_the_decision_waits_for(demo_env):

@@ -12,7 +12,7 @@ from urllib.parse import urljoin
 import pytest
 
 from sample_submissions.evidence import sample_pdf
-from tests.test_dashboard_e2e import launch, server, settle, sign_in  # noqa: F401 - server is a fixture
+from tests.test_dashboard_e2e import choose, launch, server, settle, sign_in  # noqa: F401 - server is a fixture
 
 pytestmark = pytest.mark.e2e
 REF = "ISAP-2026-013"  # the demo's draft of alice's organisation, at checkpoint 1
@@ -29,8 +29,9 @@ def open_evidence_tab(page, reference: str) -> None:
     settle(page)
 
 
-def attach(page, file: Path, title: str, reference: str) -> None:
+def attach(page, file: Path, title: str, reference: str, kind: str = "Engagement report") -> None:
     page.locator("input[type=file]").set_input_files(str(file))
+    choose(page, "Kind", kind)  # no default: the kind is always chosen
     page.get_by_label("Title", exact=True).fill(title)
     page.get_by_label(re.compile("^Reference")).fill(reference)
     page.get_by_role("button", name="Attach").click()

@@ -85,8 +85,9 @@ def test_the_fake_answers_every_step_of_a_journey_as_the_store_does(service, tmp
     fake = FakeService()
     fake.seed_organisation("QUA", "NHS Black Country ICB")
     fake.seed_user("alice", "commissioner", "QUA")
-    fake.seed_user("rita", "reviewer", body="nhs_england", display_name="Rita Shah")
-    fake.seed_user("nina", "reviewer", body="nhs_improvement", display_name="Nina Okafor")
+    fake.seed_user("rita", "reviewer", body="nhs_england", display_name="Rita Shah", job_title="Senior Assurance Lead")
+    fake.seed_user("nina", "reviewer", body="nhs_improvement", display_name="Nina Okafor",
+                   job_title="Deputy Director of Assurance")
     fake.upload("alice", "v1.xlsx", data, copy.deepcopy(report))
     assert facts(fake) == facts(service)
     assert events(fake) == events(service)

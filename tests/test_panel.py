@@ -99,7 +99,7 @@ def test_only_the_lead_proposes_and_commissioners_declare_nothing(service, tmp_p
     in_review(service, tmp_path)
     service.declare("nina", REF)
     err = unchanged(service, lambda: service.propose("nina", REF, "approved", RATINGS, "Sound."))
-    assert isinstance(err, Forbidden) and "rita leads the review" in str(err)
+    assert isinstance(err, Forbidden) and "Rita Shah, Senior Assurance Lead leads the review" in str(err)
     err = unchanged(service, lambda: service.declare("alice", REF))
     assert isinstance(err, Forbidden)
 
@@ -215,3 +215,19 @@ def test_users_have_a_display_name_job_title_and_body(service):
         service.set_user_details("rita", body="Monitor")
     with pytest.raises(Forbidden):
         service.set_user_details("rita", display_name="R", actor="alice")
+
+
+def test_the_panels_words_name_the_lead_and_the_proposer_by_name_not_by_user_name(service, tmp_path):
+    """What a reviewer reads on the proposal page about whose turn it is names people as the pages do
+    (`person_words`): "Rita Shah, Senior Assurance Lead proposed a decision", never "rita proposed a decision"."""
+    in_review(service, tmp_path)
+    service.declare("nina", REF)
+    rita = "Rita Shah, Senior Assurance Lead"
+    before = {a["action"]: a for a in service.show("nina", REF)["actions"]}
+    assert before["decide"]["waiting"] == f"{rita} leads the review and proposes the decision."
+    assert service.next_step("carl", REF).startswith(f"{rita} leads the review: declare your interests")
+    service.propose("rita", REF, "approved", RATINGS, "Sound.")
+    assert service.next_step("nina", REF) == f"{rita} proposed a decision: countersign it, or send it back with a note."
+    shown = {a["action"]: a for a in service.show("nina", REF)["actions"]}
+    assert shown["rate"]["reason"].startswith(f"the decision {rita} proposed on {REF} waits for countersignature")
+    assert "rita " not in service.next_step("carl", REF)

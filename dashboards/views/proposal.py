@@ -40,6 +40,7 @@ from isap.review.lifecycle import (
     NEVER_WAIVED,
     Action,
     AssuranceDomain,
+    ConditionStatus,
     Outcome,
     QueryStatus,
     QueryStep,
@@ -292,8 +293,8 @@ def queries_tab(svc: Service, user: dict, d: dict) -> None:
     answers.  Days waiting for the commissioner's answers are shown apart from the review target."""
     ref, offer = d["name"], Offer(d)
     if d.get("waiting_on_commissioner"):
-        st.caption(fmt("{} working day(s) of this review waited for the commissioner's answers; they do not count "
-                       "against the review target.", d["waiting_on_commissioner"]))
+        st.caption(fmt("{} of this review waited for the commissioner's answers; they do not count against the "
+                       "review target.", wording.working_days(d["waiting_on_commissioner"])))
     if not d.get("queries"):
         st.markdown("No queries.")
     for q in d.get("queries", []):
@@ -347,7 +348,7 @@ def queries_tab(svc: Service, user: dict, d: dict) -> None:
             place = st.text_input("Field or cell (when about one), such as Cover C7", key="query-place",
                                   max_chars=TextKind.QUERY_PLACE.max_chars)
             text = st.text_area("Query", key="query-text", max_chars=TextKind.QUERY.max_chars)
-            due = st.date_input("Answer by (optional)", value=None, key="query-due")
+            due = st.date_input("Answer by (optional)", value=None, key="query-due", format="DD/MM/YYYY")
             if st.form_submit_button("Raise query", **offer.disabled(Action.RAISE_QUERY)):
                 if subject == "finding" and finding is None:
                     st.error("Nothing was raised: choose the finding the query is about.")
@@ -437,7 +438,10 @@ def conditions_tab(svc: Service, user: dict, d: dict) -> None:
         if c["response"]:
             st.caption(fmt("Answer: {}", c["response"]))
         if c.get("closing_note"):
-            st.caption(fmt("{} note: {}", labels.code(c["status"]), c["closing_note"]))
+            # the reviewer's note on what they did, in a sentence (not "Discharged note")
+            carried = c["status"] == ConditionStatus.CARRIED_FORWARD
+            st.caption(fmt("Note on {}: {}", "carrying it forward" if carried else "discharging it",
+                           c["closing_note"]))
         if c["status"] != "open":
             continue  # closed conditions offer nothing more
         if offer.listed(Action.ANSWER_CONDITION):

@@ -304,6 +304,9 @@ class ProposalFacts:
     # the review panel, for the review of the current checkpoint
     lead: str | None = None  # who took it into review
     proposed_by: str | None = None  # whose proposed decision waits for countersignature, if one does
+    # how the words name them (`wording.person_words`): the user names above decide who may act, these say who
+    lead_name: str | None = None
+    proposer_name: str | None = None
     proposer_body: Body | None = None
     other_body_needed: bool = False  # the countersigner must be of the other body (policy countersign_other_body)
     declared: frozenset[str] = frozenset()  # reviewers who declared no conflict of interest
@@ -313,6 +316,16 @@ class ProposalFacts:
     # document, and the kinds the policy requires at this checkpoint that no document attached for it has
     unnamed_evidence: tuple[str, ...] = ()
     missing_evidence: tuple[EvidenceKind, ...] = ()
+
+    @property
+    def lead_words(self) -> str | None:
+        """The lead reviewer as the words name them: by name and job title where the store has them."""
+        return self.lead_name or self.lead
+
+    @property
+    def proposer_words(self) -> str | None:
+        """Who proposed the decision waiting for countersignature, as the words name them."""
+        return self.proposer_name or self.proposed_by
 
     @property
     def open_queries(self) -> tuple[int, ...]:
@@ -644,7 +657,7 @@ def ratings_stand_while_proposed(action: Action, facts: ProposalFacts, actor: Ac
                                  item: Item | None) -> Refusal | None:
     """The ratings a proposed decision was made on stand until it is countersigned or sent back."""
     if facts.proposed_by is not None:
-        return Refusal(f"the decision {facts.proposed_by} proposed on {facts.reference} waits for countersignature: "
+        return Refusal(f"the decision {facts.proposer_words} proposed on {facts.reference} waits for countersignature: "
                        "the ratings stand until it is countersigned or sent back")
     return None
 
@@ -652,16 +665,16 @@ def ratings_stand_while_proposed(action: Action, facts: ProposalFacts, actor: Ac
 def lead_proposes(action: Action, facts: ProposalFacts, actor: Actor, item: Item | None) -> Refusal | None:
     """Only the lead reviewer, who took the proposal into review, proposes its decision."""
     if facts.lead is not None and actor.username != facts.lead:
-        return Refusal(f"{facts.lead} leads the review of {facts.reference}: only the lead proposes the decision "
-                       "(any panel member may rate a domain, and a second reviewer countersigns)", forbidden=True,
-                       waiting=f"{facts.lead} leads the review and proposes the decision.")
+        return Refusal(f"{facts.lead_words} leads the review of {facts.reference}: only the lead proposes the "
+                       "decision (any panel member may rate a domain, and a second reviewer countersigns)",
+                       forbidden=True, waiting=f"{facts.lead_words} leads the review and proposes the decision.")
     return None
 
 
 def nothing_proposed_yet(action: Action, facts: ProposalFacts, actor: Actor, item: Item | None) -> Refusal | None:
     """One proposed decision waits at a time."""
     if facts.proposed_by is not None:
-        return Refusal(f"a decision {facts.proposed_by} proposed on {facts.reference} already waits for "
+        return Refusal(f"a decision {facts.proposer_words} proposed on {facts.reference} already waits for "
                        "countersignature")
     return None
 
@@ -1092,13 +1105,13 @@ def _panel_step(facts: ProposalFacts, actor: Actor) -> str:
             return f"Your proposed decision waits for {second}."
         # the panel's guards of a countersignature (an open query is the banner's first part, above)
         if not any(guard(Action.COUNTERSIGN, facts, actor, None) for guard in SECOND_REVIEWER):
-            return f"{facts.proposed_by} proposed a decision: countersign it, or send it back with a note."
+            return f"{facts.proposer_words} proposed a decision: countersign it, or send it back with a note."
         if me not in facts.declared:
-            return f"{facts.proposed_by} proposed a decision: declare your interests to countersign it."
-        return f"{facts.proposed_by} proposed a decision: it waits for {second}."
+            return f"{facts.proposer_words} proposed a decision: declare your interests to countersign it."
+        return f"{facts.proposer_words} proposed a decision: it waits for {second}."
     if me == facts.lead:
         return "Rate the five assurance domains and propose the decision; a second reviewer countersigns it."
-    lead = facts.lead or "the lead reviewer"
+    lead = facts.lead_words or "the lead reviewer"
     if me not in facts.declared:
         return f"{lead} leads the review: declare your interests to rate a domain or countersign."
     return f"{lead} leads the review: rate a domain, or wait for the proposed decision to countersign it."

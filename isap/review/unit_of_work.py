@@ -42,7 +42,7 @@ from isap.review.lifecycle import (
 )
 from isap.review.records import finding_fingerprint
 from isap.review.types import NAME_SEPARATOR, proposal_name
-from isap.review.wording import readable_size
+from isap.review.wording import person_words, readable_size
 from isap.store.db import check_schema, get_engine, store_error
 from isap.store.models import (
     Acknowledgement,
@@ -221,6 +221,7 @@ class UnitOfWork:
             waived_errors=waived, waivable_errors=waivable, requested_waivers=requested,
             errors_awaiting_waiver=tuple(sorted(awaiting)),
             lead=lead.username if lead else None, proposed_by=proposer.username if proposer else None,
+            lead_name=person_words(lead) if lead else None, proposer_name=person_words(proposer) if proposer else None,
             proposer_body=self._actor(proposer).body if proposer else None,
             other_body_needed=p.checkpoint in self.policy.countersign_other_body,
             declared=declared, conflicted=conflicted, declared_here=declared_here,

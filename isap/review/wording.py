@@ -285,6 +285,14 @@ HISTORY_HEADINGS = {"when": "When", "who": "Who", "what": "What", "change": "Cha
 # the service's commands and read models say these in their messages and rows; they read a stored row's fields
 # by name, so this module still needs no store
 
+def role_words(role: str, body: str | None = None) -> str:
+    """Someone's role as the sidebar says it: a reviewer as a reviewer of their body ("NHS England reviewer"),
+    as the review panel names them, rather than the role's general label; any other role by its label."""
+    if role == Role.REVIEWER.value and body in BODY_LABELS:
+        return f"{BODY_LABELS[body]} reviewer"
+    return "Reviewer" if role == Role.REVIEWER.value else code(role)
+
+
 def person_words(user: User | None) -> str:
     """How pages, letters, reports and messages name a person: their display name and job title, not their user
     name, which is a sign-in detail.  Without a display name, a reviewer is named by the body they work for (a
