@@ -102,13 +102,16 @@ def upload_outcome(upload, data: bytes, filename: str) -> None:
     mismatch = bool(result.reference and result.message and not result.duplicate)
     if result.reference:
         st.session_state["current_ref"] = uploaded_name(result)
-        if mismatch:
-            # at once and first, in the words the CLI and the notification use
-            st.error(md(result.message[:1].upper() + result.message[1:]))
         what = ("is identical to version" if result.duplicate else "saved as version")
         # coloured by outcome: errors red, warnings amber, clean green (never green when it cannot be submitted)
         shown = st.error if result.errors else st.warning if result.warnings or mismatch else st.success
-        if result.needs_a_second_look:
+        if mismatch:
+            # at once and first, in the words the CLI and the notification use, and in the same message what
+            # became of the file: a red box above an amber "saved as version" left people unsure it had worked
+            st.error(md(result.message[:1].upper() + result.message[1:]) + "\n\n" + fmt(
+                "The file is kept as version {} of {} ({}); it can be submitted once its checkpoint matches.",
+                result.version, result.reference, wording.errors_and_warnings(result.errors, result.warnings)))
+        elif result.needs_a_second_look:
             # the file of an earlier version again, or a proposal closed to new versions: not "fixed", however clean
             st.warning(md(result.message))
         else:
