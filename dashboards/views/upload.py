@@ -108,9 +108,9 @@ def upload_outcome(upload, data: bytes, filename: str) -> None:
         if mismatch:
             # at once and first, in the words the CLI and the notification use, and in the same message what
             # became of the file: a red box above an amber "saved as version" left people unsure it had worked
-            st.error(md(result.message[:1].upper() + result.message[1:]) + "\n\n" + fmt(
-                "The file is kept as version {} of {} ({}); it can be submitted once its checkpoint matches.",
-                result.version, result.reference, wording.errors_and_warnings(result.errors, result.warnings)))
+            st.error(fmt("{}\n\nThe file is kept as version {} of {} ({}); it can be submitted once its checkpoint "
+                         "matches.", result.message[:1].upper() + result.message[1:], result.version,
+                         result.reference, wording.errors_and_warnings(result.errors, result.warnings)))
         elif result.needs_a_second_look:
             # the file of an earlier version again, or a proposal closed to new versions: not "fixed", however clean
             st.warning(md(result.message))
