@@ -976,6 +976,11 @@ def parse(inspection: Inspection, checkpoint_override: int | None = None,
             reader.start(data, inspection.date1904, scan)
         reader.all_started()
         if reader.one_lane:
+            # A workbook this large is read on one lane, and typed only once all of it has been read, the
+            # Cover included: the lane lets go of its open workbook, and every shared string it holds,
+            # before the typing starts (read while typing, the distinct texts of the largest workbook the
+            # limits allow were held twice, past 300 MB; the Cover's query run beside the large sheet's
+            # read cost 45-50 MB more, docs/performance.md).
             wait([reader.future(scan.name) for scan in starting])
         # Cover first: its checkpoint decides what is required.  The other sheets depend on nothing
         # but the checkpoint, so each is built as soon as it has been read, in whatever order the
@@ -988,12 +993,6 @@ def parse(inspection: Inspection, checkpoint_override: int | None = None,
                 waiting[reader.future(matched[spec.name].name)] = spec
             else:
                 built[spec.name] = _build(b, spec, matched, reader)
-        if reader.one_lane:
-            # A workbook this large is read on one lane, and typed only once all of it has been read: the
-            # lane lets go of its open workbook, and every shared string it holds, before the typing starts
-            # (read while typing, the distinct texts of the largest workbook the limits allow were held
-            # twice, past 300 MB).
-            wait(waiting)
         while waiting:
             done, _ = wait(waiting, return_when=FIRST_COMPLETED)
             ready = {waiting[f].name for f in done}
