@@ -450,3 +450,17 @@ def test_huge_numbers_in_a_workbook_are_findings_not_a_defect(run_check):
     assert {("Services", "start_year"), ("Services", "annual_value_gbp"), ("Cover", "population_registered")} <= sch002
     for f in report.findings:
         assert len(f.message) < 400 and "£inf" not in f.message, (f.rule_id, f.message[:200])
+
+
+def test_the_rows_a_column_takes_out_are_held_one_byte_a_row_and_answer_as_a_set():
+    """A column of 87,000 wrong cells kept its rows as a set of Python numbers, some 7 MB a column, all held
+    until its sheet was validated (docs/performance.md, "Distinct shared text")."""
+    from isap.workbook.parse import _Rows
+
+    rows = _Rows(10, [1, 3])
+    rows.update(_Rows(10, [3, 7]))  # the union of two columns' rows
+    rows.update([0])
+    rows.add(9)
+    assert list(rows) == [0, 1, 3, 7, 9] and len(rows) == 5 and bool(rows)
+    assert 7 in rows and 2 not in rows and -1 not in rows and 10 not in rows and "3" not in rows
+    assert not _Rows(4) and list(_Rows(0)) == []

@@ -13,7 +13,9 @@ from __future__ import annotations
 import datetime as dt
 import io
 import logging
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from itertools import compress
 from types import MappingProxyType
 from typing import NamedTuple
 
@@ -65,15 +67,50 @@ def _finding(rule_id: str, sheet: str | None, row: int | None, column: str | Non
     return reading_finding(rule_id, sheet, row, column, cell, message)
 
 
+class _Rows:
+    """Positions among a sheet's `n` rows, one byte a row.  A column whose every cell is wrong marks
+    every row: as a set of Python numbers that was some 7 MB a column of 87,000 rows, and a sheet's
+    columns held theirs together while it was typed and validated; as bytes it is 87 kB."""
+
+    __slots__ = ("_marks",)
+
+    def __init__(self, n: int, rows: Iterable[int] = ()):
+        self._marks = bytearray(n)
+        self.update(rows)
+
+    def add(self, i: int) -> None:
+        self._marks[i] = 1
+
+    def update(self, rows: Iterable[int]) -> None:
+        if isinstance(rows, _Rows) and len(rows._marks) == len(self._marks):
+            # (each byte 0 or 1: their union is the bytes' or, done on two numbers of n bytes each)
+            n = len(self._marks)
+            self._marks[:] = (int.from_bytes(self._marks, "little") | int.from_bytes(rows._marks, "little")
+                              ).to_bytes(n, "little")
+            return
+        marks = self._marks
+        for i in rows:
+            marks[i] = 1
+
+    def __contains__(self, i: object) -> bool:
+        return i.__class__ is int and 0 <= i < len(self._marks) and self._marks[i] != 0
+
+    def __iter__(self) -> Iterator[int]:
+        return compress(range(len(self._marks)), self._marks)
+
+    def __len__(self) -> int:
+        return len(self._marks) - self._marks.count(0)
+
+
 class _Sifted(NamedTuple):
     """What `_Builder._sift` took out of a typed column: the rows whose value the template cannot take,
-    and per rule those rows and the findings worded for them (as many as can be listed)."""
+    and per rule how many rows and the findings worded for them (as many as can be listed)."""
 
-    rows: frozenset
+    rows: _Rows
     findings: tuple
 
 
-_NOTHING_SIFTED = _Sifted(frozenset(), ())
+_NOTHING_SIFTED = _Sifted(_Rows(0), ())
 
 
 class _Builder:
@@ -262,12 +299,14 @@ class _Builder:
         worded = []
         for rule_id, at in by_rule.items():
             build = self._typing_finding(spec.name, name, letter, typed, at)
-            # `add_column` words the first `limit` and one more, the example of those left unlisted
-            worded.append((rule_id, at, [build(k) for k in range(len(at) if limit is None else
-                                                                 min(len(at), limit + 1))]))
+            # `add_column` words the first `limit` and one more, the example of those left unlisted, and
+            # counts the rest: only their number is kept
+            worded.append((rule_id, len(at), [build(k) for k in range(len(at) if limit is None else
+                                                                      min(len(at), limit + 1))]))
+        del by_rule
         for i in bad_at:
             typed[i] = None
-        return typed, _Sifted(frozenset(bad_at), tuple(worded))
+        return typed, _Sifted(_Rows(n, bad_at), tuple(worded))
 
     def _typed_rows(self, spec: SheetSpec, rows: list[list], special: dict) -> \
             tuple[dict[str, int], int, dict[str, list], "dict[str, _Sifted]"]:
@@ -310,7 +349,7 @@ class _Builder:
                sifted: "dict[str, _Sifted]", special: dict) -> Table:
         # cells calamine cannot show (errors, uncalculated formulas) come from the safety scan
         by_ci = {ci: name for name, ci in index.items()}
-        failed_rows: dict[str, set[int]] = {name: set() for name in index}
+        failed_rows: dict[str, _Rows] = {name: _Rows(n) for name in index}
         forced: set[int] = set()
         for (r0, ci), sp in sorted(special.items()):
             name = by_ci.get(ci)
@@ -323,18 +362,20 @@ class _Builder:
                 forced.add(r0 - 1)
         # a row is data when some template column holds a value (or a type error, or an error value)
         if typed_cols and any(t.count(None) == len(sifted[name].rows) for name, t in typed_cols.items()):
-            data = list(range(n))
+            data: "range | list[int]" = range(n)
         else:
-            wrong = forced.union(*(sifted[name].rows for name in typed_cols))
+            wrong = _Rows(n, forced)
+            for name in typed_cols:
+                wrong.update(sifted[name].rows)
             data = [i for i, vals in enumerate(zip(*typed_cols.values()))
                     if i in wrong or any(v is not None for v in vals)] if typed_cols else []
         contiguous = len(data) == n
         columns: dict[str, list] = {}
-        failed: dict[str, set[int]] = {}
+        failed: dict[str, _Rows] = {}
         position = None if contiguous else {row_i: pos for pos, row_i in enumerate(data)}
         for name, typed in typed_cols.items():
-            for rule_id, at, worded in sifted[name].findings:
-                self.add_column(rule_id, spec.name, at, worded.__getitem__)
+            for rule_id, count, worded in sifted[name].findings:
+                self.add_column(rule_id, spec.name, range(count), worded.__getitem__)
             failed_rows[name].update(sifted[name].rows)
             sifted[name] = _NOTHING_SIFTED  # (its rows are the column's failed rows now)
             if spec.column(name).format in UPPERCASED_FORMATS:
@@ -346,7 +387,7 @@ class _Builder:
                 failed[name] = failed_rows[name]
             else:
                 columns[name] = [typed[i] for i in data]
-                failed[name] = {position[i] for i in failed_rows[name] if i in position}
+                failed[name] = _Rows(len(data), (position[i] for i in failed_rows[name] if i in position))
         excel_rows = tuple(range(2, n + 2)) if contiguous else tuple(i + 2 for i in data)
         typed_cols.clear()  # `columns` holds what is kept of them
 
@@ -365,12 +406,12 @@ class _Builder:
 
         letters = {n: column_letter(ci) for n, ci in index.items()}
         present = {n: columns[n] for n in index}
-        bad = self._schema(spec, present, list(range(len(data))),
+        bad = self._schema(spec, present, range(len(data)),
                            lambda name, pos: excel_rows[pos],
                            lambda name, pos: f"{letters[name]}{excel_rows[pos]}", skip=failed)
         repeated: set[int] = set()
         for name, positions in bad:
-            failed.setdefault(name, set()).update(positions)
+            failed.setdefault(name, _Rows(len(data))).update(positions)
         for _name, positions in self._repeats:
             repeated.update(positions)
         del present
@@ -420,8 +461,8 @@ class _Builder:
     # ---------------------------------------------------------------- schema
     _repeats: list[tuple[str, list[int]]]
 
-    def _schema(self, spec: SheetSpec, present: dict[str, list], positions: list[int], row_of, cell_of,
-                skip: dict[str, set[int]] | None = None) -> list[tuple[str, list[int]]]:
+    def _schema(self, spec: SheetSpec, present: dict[str, list], positions: Sequence[int], row_of, cell_of,
+                skip: dict[str, _Rows] | None = None) -> list[tuple[str, list[int]]]:
         """Run the sheet's schema; add SCH findings; return, per column, the positions that failed."""
         self._repeats = []
         self._first_seen: dict[str, dict] = {}
@@ -653,28 +694,36 @@ class SheetColumns:
         self._series = {}
 
 
-def _sheet_columns(book, name: str, spec: SheetSpec, scan: SheetScan) -> SheetColumns | None:
-    """`name`'s table read as Arrow columns, or None where python-calamine's rows must be read instead:
+def _load_sheet(book, name: str, spec: SheetSpec):
+    """`name`'s cells as fastexcel loads them, header in row 1, each column's type taken from all its rows;
+    of its columns only those whose header names a template column are made into Arrow columns."""
+    template = {normalise_name(c.name) for c in spec.columns}
+    return book.load_sheet(name, header_row=0, schema_sample_rows=None, dtype_coercion="strict",
+                           use_columns=lambda info: normalise_name(info.name) in template)
+
+
+def _sheet_columns(sheet, spec: SheetSpec, scan: SheetScan) -> SheetColumns | None:
+    """The loaded `sheet`'s table as Arrow columns, or None where python-calamine's rows must be read instead:
     a header that is not row 1 or that holds anything but template columns, once each (those make
     findings the rows' header words); values fastexcel gives otherwise than python-calamine (integers,
     durations, times, serials before March 1900, dates with a time of day in a column of another type);
     or a column of several kinds of values (fastexcel's strict typing refuses it)."""
     import polars as pl
 
-    sheet = book.load_sheet(name, header_row=0, schema_sample_rows=None, dtype_coercion="strict")
     if sheet.total_height != scan.max_row - 1:
         return None
     by_norm = {normalise_name(c.name): c for c in spec.columns}
     index: dict[str, int] = {}
-    position: dict[int, int] = {}
-    for i, info in enumerate(sheet.available_columns()):
+    for info in sheet.available_columns():
         if info.column_name_from == "generated":  # an empty header cell: not read
             continue
         col = by_norm.get(normalise_name(info.name))
         if col is None or col.name in index:
             return None
         index[col.name] = info.absolute_index
-        position[info.absolute_index] = i
+    position = {info.absolute_index: i for i, info in enumerate(sheet.selected_columns)}
+    if not index:
+        return SheetColumns(index, sheet.height, {})
     frame = sheet.to_polars()
     series: dict[int, object] = {}
     for name, ci in index.items():
@@ -845,12 +894,22 @@ class SheetReader:
 
             # An open workbook holds all the package's shared strings, so a lane keeps one open at a time:
             # the cost is opening it again if a later sheet needs the other reader.
-            self._books[lane] = None
+            if self._books[lane] is not None:
+                self._books[lane] = None
+                give_back_memory()
 
             # (its notes, such as a column of empty cells read as text, are not the commissioner's business)
             logging.getLogger("fastexcel").setLevel(logging.ERROR)
             self._fast_books[lane] = fastexcel.read_excel(self._data)
-        return _sheet_columns(self._fast_books[lane], scan.read_name or scan.name, spec, scan)
+        sheet = _load_sheet(self._fast_books[lane], scan.read_name or scan.name, spec)
+        if scan.max_row * scan.max_col >= _LARGE_SHEET_CELLS:
+            # The loaded sheet holds its cells itself: the open workbook, and every shared string in it, is
+            # let go before the cells are made into columns, so the three are never held together (a
+            # million distinct entries are some 80 MB open, the cells of a large sheet over 100 MB).  A
+            # later sheet of the lane opens it again; the lane reads its large sheets last (`parse`).
+            self._fast_books[lane] = None
+            give_back_memory()
+        return _sheet_columns(sheet, spec, scan)
 
     def all_started(self) -> None:
         """Every sheet the parser wants has been started: a lane with nothing left to read can let its
@@ -908,10 +967,21 @@ def parse(inspection: Inspection, checkpoint_override: int | None = None,
     built: dict[str, object] = {}
     try:
         data = inspection.reading_data or inspection.data
-        for spec in SHEETS:
-            if spec.name in matched:
-                reader.start(data, inspection.date1904, matched[spec.name])
+        starting = [matched[spec.name] for spec in SHEETS if spec.name in matched]
+        if reader.one_lane:
+            # smallest first: the small sheets' reader, holding every shared string, is let go before the
+            # large sheets are read, instead of being opened again while their columns are held
+            starting.sort(key=lambda scan: scan.max_row * scan.max_col)
+        for scan in starting:
+            reader.start(data, inspection.date1904, scan)
         reader.all_started()
+        if reader.one_lane:
+            # A workbook this large is read on one lane, and typed only once all of it has been read, the
+            # Cover included: the lane lets go of its open workbook, and every shared string it holds,
+            # before the typing starts (read while typing, the distinct texts of the largest workbook the
+            # limits allow were held twice, past 300 MB; the Cover's query run beside the large sheet's
+            # read cost 45-50 MB more, docs/performance.md).
+            wait([reader.future(scan.name) for scan in starting])
         # Cover first: its checkpoint decides what is required.  The other sheets depend on nothing
         # but the checkpoint, so each is built as soon as it has been read, in whatever order the
         # reads end; what a sheet adds to the report does not depend on when it was built.
@@ -923,12 +993,6 @@ def parse(inspection: Inspection, checkpoint_override: int | None = None,
                 waiting[reader.future(matched[spec.name].name)] = spec
             else:
                 built[spec.name] = _build(b, spec, matched, reader)
-        if reader.one_lane:
-            # A workbook this large is read on one lane, and typed only once all of it has been read: the
-            # lane lets go of its open workbook, and every shared string it holds, before the typing starts
-            # (read while typing, the distinct texts of the largest workbook the limits allow were held
-            # twice, past 300 MB).
-            wait(waiting)
         while waiting:
             done, _ = wait(waiting, return_when=FIRST_COMPLETED)
             ready = {waiting[f].name for f in done}
