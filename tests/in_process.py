@@ -27,8 +27,13 @@ def isap(*args: str, env: Mapping[str, str | None] | None = None, cwd: Path | st
     from typer.testing import CliRunner
 
     from isap.cli import app
+    from isap.workbook import isolation
 
     environ = dict(os.environ)  # what a command sets for the processes it starts ends with it, as with a process
+    # A command that checks files chooses a child forked from its own one-shot process (`isolation.use_fork`).
+    # That choice is the command's, as its process would be: this process has threads (polars'), and a child
+    # forked from it would wait out its time limit at its first query.
+    checking = isolation._CONTEXT
     try:
         with contextlib.chdir(cwd) if cwd is not None else contextlib.nullcontext():
             r = CliRunner().invoke(app, list(map(str, args)), env=dict(env or {}), input=input)
@@ -36,6 +41,9 @@ def isap(*args: str, env: Mapping[str, str | None] | None = None, cwd: Path | st
         if os.environ != environ:
             os.environ.clear()
             os.environ.update(environ)
+        if isolation._CONTEXT != checking:
+            isolation.shutdown()  # the command's forked child ends with it
+            isolation._CONTEXT = checking
     if r.exception is not None and not isinstance(r.exception, SystemExit):
         raise r.exception
     return subprocess.CompletedProcess(["isap", *args], r.exit_code, r.stdout, r.stderr)

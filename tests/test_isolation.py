@@ -345,3 +345,20 @@ def test_a_daemonic_process_such_as_a_dask_worker_checks_in_a_child_too(typical,
     proc = subprocess.run([sys.executable, str(script), str(typical)], capture_output=True, text=True, timeout=120,
                           cwd=ROOT)
     assert proc.stdout.strip() == "0 []", proc.stderr
+
+
+def test_a_command_run_in_the_tests_own_process_leaves_this_process_checking_in_its_pool(typical, tmp_path):
+    """`isap check` chooses a forked child for its one-shot process (`isolation.use_fork`). Run in the tests' own
+    process (tests/in_process.py), that choice must end with the command: this process has threads (polars'), so
+    a child forked from it would wait out its time limit on its first query, and every later check here would
+    end as WB003 or a broken pool. (A file that is not there is refused before any child is needed.)"""
+    from tests.in_process import isap
+
+    isolation.shutdown()
+    try:
+        assert isap("check", str(tmp_path / "not-there.xlsx")).returncode != 0
+        assert isinstance(isolation._pool(), isolation.Isolation)
+        report = engine.check_file(typical)
+        assert report.findings == [] and report.exit_code == 0
+    finally:
+        isolation.shutdown()
