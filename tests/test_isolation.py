@@ -362,3 +362,17 @@ def test_a_command_run_in_the_tests_own_process_leaves_this_process_checking_in_
         assert report.findings == [] and report.exit_code == 0
     finally:
         isolation.shutdown()
+
+
+def test_a_long_temporary_folder_does_not_stop_checking(typical, tmp_path):
+    """The pool's children are started through a socket in the temporary folder, and a socket's path may not be
+    longer than 107 bytes: under a TMPDIR as deep as a CI workspace's, every check ended as "isap defect:
+    BrokenProcessPool"."""
+    deep = tmp_path / ("a-temporary-folder-as-deep-as-a-build-machine-workspace-" + "x" * 40)
+    deep.mkdir()
+    code = ("import sys; from isap.rules import engine; r = engine.check_file(sys.argv[1]); "
+            "print(r.exit_code, [f.rule_id for f in r.findings])")
+    proc = subprocess.run([sys.executable, "-c", code, str(typical)], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "TMPDIR": str(deep)})
+    assert proc.stdout.strip() == "0 []", proc.stdout + proc.stderr[-2000:]
+    assert not any(deep.iterdir()), "what the checks made in the temporary folder is removed at exit"

@@ -201,7 +201,29 @@ class _NoMainContext(mp_context.ForkServerContext):
     Process = _NoMainProcess
 
 
+# A Unix socket's path holds at most 107 bytes. The forkserver listens on one in multiprocessing's temporary
+# folder ("<TMPDIR>/pymp-XXXXXXXX/listener-XXXXXXXX", 33 bytes more than TMPDIR): under a TMPDIR as deep as a
+# build machine's workspace it cannot start, and every check would fail as a defect of isap.
+_SOCKET_PATH_MAX = 107
+_LISTENER = len("/listener-XXXXXXXX")
+
+
+def _socket_folder_short_enough() -> None:
+    """Make multiprocessing's temporary folder for this process under /tmp when TMPDIR is too deep for the
+    forkserver's socket (removed at exit, as multiprocessing removes its own)."""
+    from multiprocessing import process, util
+
+    config = process.current_process()._config
+    folder = config.get("tempdir") or os.path.join(tempfile.gettempdir(), "pymp-XXXXXXXX")
+    if len(os.fsencode(folder)) + _LISTENER <= _SOCKET_PATH_MAX or not os.path.isdir("/tmp"):
+        return
+    short = tempfile.mkdtemp(prefix="pymp-", dir="/tmp")
+    util.Finalize(None, shutil.rmtree, args=(short, True), exitpriority=-100)
+    config["tempdir"] = short
+
+
 def _forkserver_context() -> _NoMainContext:
+    _socket_folder_short_enough()
     ctx = _NoMainContext()
     ctx.set_forkserver_preload(list(PRELOAD))
     return ctx
