@@ -1013,8 +1013,13 @@ def _check_shared_strings(data: bytes, info: zipfile.ZipInfo, budget: _Budget, t
 _ENTRY_TAGS = len(b"<si></si>")  # what every entry spends on tags besides its text
 
 
-# A canonical cell that names a shared string, and the entry it names (see `_CANON_VALUE`)
-_SHARED_VALUE = re.compile(rb'<c r="[A-Z]{1,3}[1-9][0-9]{0,6}"(?: s="[0-9]{1,9}")? t="s"><v>([^<]*)</v></c>')
+# A canonical cell that names a shared string by its number (see `_CANON_VALUE`), and the number, its leading
+# zeros left out.  A number of more than ten digits names no entry (there are at most millions), nor does a
+# value that is not digits: such cells are not matched, and copy nothing.
+_SHARED_VALUE = re.compile(
+    rb'<c r="[A-Z]{1,3}[1-9][0-9]{0,6}"(?: s="[0-9]{1,9}")? t="s"><v>0*([0-9]{1,10})</v></c>')
+# The most digits of an entry's number worth reading (Python refuses to read an integer of thousands).
+_ENTRY_DIGITS = 10
 _SI_START = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?si[\s/>]")
 
 
@@ -1062,10 +1067,11 @@ def _shared_text_of(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, lengths
             carry = buf[cut:]
             if len(carry) > 8 * CHUNK:  # (the first pass measured it cell by cell: never so here)
                 carry = carry[-8 * CHUNK:]
-            for v in _SHARED_VALUE.findall(buf, 0, cut):
-                i = int(v) if v.isdigit() else n_entries
-                if i < n_entries:
-                    copied += lengths[i]
+            named = list(map(int, _SHARED_VALUE.findall(buf, 0, cut)))
+            if named and max(named) < n_entries:  # (as a well-written sheet's are: summed without a Python loop)
+                copied += sum(map(lengths.__getitem__, named))
+            else:
+                copied += sum(lengths[i] for i in named if i < n_entries)
             if copied > limit:
                 raise _shared_text_refusal(policy)
         return copied
@@ -1077,8 +1083,10 @@ def _shared_text_of(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, lengths
             if tag == "c":
                 if el.get("t") == "s":
                     for child in el:
-                        if _local(child.tag) == "v" and (child.text or "").strip().isdigit():
-                            i = int(child.text)
+                        text = (child.text or "").strip()
+                        if _local(child.tag) == "v" and text.isdigit():
+                            number = text.lstrip("0") or "0"
+                            i = int(number) if len(number) <= _ENTRY_DIGITS else len(lengths)
                             copied += lengths[i] if i < len(lengths) else 0
                     n += 1
                     if copied > limit:
