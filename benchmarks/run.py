@@ -69,15 +69,19 @@ _CALAMINE_COLD = textwrap.dedent("""
         book.get_sheet_by_name(name).to_python(skip_empty_area=False)
 """)
 
-# Runs one command and reports its wall time and the peak resident memory of it and its children
-# (the isolated child where `isap check` does its work), in a process of its own.
+# Runs one command and reports its wall time, the processor time (user and system) of it and its children,
+# and their peak resident memory (the isolated child where `isap check` does its work), in a process of its
+# own.  On a shared machine the processor time holds better than the wall time: other work takes the cores
+# away from both commands, not processor time.
 _TIMED = textwrap.dedent("""
     import json, resource, subprocess, sys, time
     t0 = time.perf_counter()
     done = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     seconds = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "peak_mb": peak, "exit": done.returncode,
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    peak = usage.ru_maxrss / 1024
+    print(json.dumps({"seconds": seconds, "cpu_s": usage.ru_utime + usage.ru_stime, "peak_mb": peak,
+                      "exit": done.returncode,
                       "stderr": done.stderr.decode(errors="replace")[-2000:]}))
 """)
 
@@ -130,12 +134,18 @@ def bench_check(repeat: int = 3, cold_repeat: int = 5) -> list[dict]:
         ref, chk = _cold_pair(path, cold_repeat)
         ref_s = statistics.median(r["seconds"] for r in ref)
         chk_s = statistics.median(r["seconds"] for r in chk)
+        ref_cpu = statistics.median(r["cpu_s"] for r in ref)
+        chk_cpu = statistics.median(r["cpu_s"] for r in chk)
         rows.append({
             "benchmark": f"cold `isap check`, {label}, median of {cold_repeat}",
             "reference": "cold python-calamine read of every sheet, median",
             "reference_s": round(ref_s, 3),
             "measured_s": round(chk_s, 3),
             "ratio": round(chk_s / ref_s, 2),
+            # processor time of the command and its child against the reference's, median of each
+            "reference_cpu_s": round(ref_cpu, 3),
+            "measured_cpu_s": round(chk_cpu, 3),
+            "cpu_ratio": round(chk_cpu / ref_cpu, 2),
             "peak_mb": round(max(r["peak_mb"] for r in chk)),
             "reference_peak_mb": round(max(r["peak_mb"] for r in ref)),
             "file_mb": round(path.stat().st_size / 1e6, 1),

@@ -628,6 +628,26 @@ def test_sheets_each_within_the_area_limit_are_refused_together_over_the_workboo
     assert "300 cells" in report.findings[0].message and "max_cells_per_workbook" in report.findings[0].message
 
 
+@pytest.mark.parametrize("measured", ["by its canonical cells", "exactly"])
+def test_a_shared_string_number_of_thousands_of_digits_is_a_finding_not_a_defect(tmp_path, measured):
+    """A cell naming shared string number 111…10 (5,001 digits, more than Python turns into an integer) in a
+    sheet whose cells could copy more text than the bound says (so each cell's entry is counted): it names no
+    entry, as any number beyond the entries does, whether the sheet was measured by its canonical cells or
+    by the exact parse; never an isap defect, nor a claim that the XML is not well-formed."""
+    from tests.hostile import read_part, repeated_shared_text, rezip
+
+    data = repeated_shared_text(valid_bytes(tmp_path), entries=200, length=2000, rows=400, columns=50)
+    sheet = read_part(data, "xl/worksheets/sheet3.xml")
+    sheet = sheet.replace(b'<c r="A2" t="s"><v>', b'<c r="A2" t="s"><v>' + b"1" * 5000 + b"0", 1)
+    if measured == "exactly":  # a comment sends the sheet to the exact parse
+        sheet = sheet.replace(b"<sheetData>", b"<!-- notes --><sheetData>", 1)
+    path = tmp_path / "long-number.xlsx"
+    path.write_bytes(rezip(data, replace={"xl/worksheets/sheet3.xml": sheet}))
+    report = check_file(path)
+    assert report.exit_code != 3 and not any(f.rule_id == "ISAP" for f in report.findings), report.findings
+    assert not any("well-formed" in f.message for f in report.findings), report.findings
+
+
 def test_the_widest_sheet_of_text_the_limits_allow_is_read_whole_under_300_mb(tmp_path):
     """Hostile in shape only: Services 87,000 rows × 16 columns of 17-character shared text, just under the
     workbook's area (1,400,000 cells) and the text its cells may copy (32 MiB, each entry counted with its

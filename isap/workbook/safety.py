@@ -19,6 +19,7 @@ or run the object, so reviewers are told first, from this same bounded scan.
 from __future__ import annotations
 
 import codecs
+import functools
 import hashlib
 import io
 import math
@@ -65,6 +66,18 @@ _INLINE_V = b'"inlineStr"><v>'
 # (an empty group: findall then lists one shared empty bytes object per match, nothing to allocate)
 _CANON_EMPTY = re.compile(
     rb'<c r="[A-Z]{1,3}[1-9][0-9]{0,6}"(?: s="[0-9]{1,9}")?(?: t="(?:n|s|b|str|d|inlineStr)")? ?/>()')
+# A row as spreadsheet programs write it, measured whole: its `r` first, then one or more canonical value
+# cells, each naming the row's own number (the backreference) in a column no later than those already seen
+# (`_COLUMNS_SEEN`, filled in per sheet by `_rows_within`).  Group 1: the row's number.  The second
+# alternative finds what such rows do not explain: a cell or row tag of any other spelling or place, a
+# `<rowBreaks`, an end tag of a row with no start (group 2 is then not empty).
+# (the possessive repeat keeps no state per cell; a row's attributes cannot run past its tag)
+# Its cells are `_CANON_VALUE`'s but for an inline string cell holding a `<v>` (which the reader ignores):
+# such a cell is not matched, so the row is measured cell by cell, where `_INLINE_V` sends it to the exact parse.
+_CANON_ROW = (rb'<(?:row r="([1-9][0-9]{0,6})"(?: [^<>/]*)?>(?:<c r="_COLUMNS_SEEN\1"(?: s="[0-9]{1,9}")?'
+              rb'(?: t="inlineStr"><is><t(?: xml:space="preserve")?>[^<]*</t></is>|(?: t="(?:n|str|s|b|d)")?>'
+              rb'<v>[^<&][^<]*</v>)</c>)++</row>|(c[\s/>]|row|/row>))')
+_CANON_ROWS = re.compile(_CANON_ROW.replace(b"_COLUMNS_SEEN", b"[A-Z]{1,3}"))
 # Cell start tags the canonical patterns do not cover: the chunk is then measured exactly.
 _ODD_CELL_TAG = re.compile(rb"<c[>/\t\n\r]")
 _PREFIXED_CELL = re.compile(rb"<[^\s<>/]*:c[\s/>]")
@@ -145,7 +158,7 @@ class SheetScan:
     # cells with no style of their own whose row's or column's style is a date format (row0, col0)
     inherited_dates: set[tuple[int, int]] = field(default_factory=set)
     read_name: str = ""  # the name under which the reader finds this very sheet in `Inspection.reading_data`
-    tags: int = 0  # "<" in the part: what measuring it tag by tag would cost
+    tags: int = 0  # "<" in a part the exact parse measures: what measuring it tag by tag will cost (0 if measured fast)
     shared_cells: int = 0  # cells typed as shared strings (t="s"), at most: each becomes a copy of its entry's text
 
 
@@ -437,6 +450,37 @@ def col_number(letters: str) -> int:
     for ch in letters:
         n = n * 26 + (ord(ch) - 64)
     return n
+
+
+def col_letters(number: int) -> str:
+    """The letters of a column, 1-based: 1 is "A", 28 is "AB" (the inverse of `col_number`)."""
+    letters = ""
+    while number > 0:
+        number, rest = divmod(number - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
+
+
+def _columns_up_to(number: int) -> bytes:
+    """A pattern of the column letters from A to the `number`th column and none beyond: the shorter spellings,
+    then, letter by letter, those of the same length that are no later."""
+    last = col_letters(number).encode()
+    either = [b"[A-Z]{1,%d}" % (len(last) - 1)] if len(last) > 1 else []
+    for i, letter in enumerate(last):
+        tail = len(last) - 1 - i
+        if not tail:
+            either.append(last[:i] + b"[A-%c]" % letter)
+        elif letter > ord("A"):
+            either.append(last[:i] + b"[A-%c][A-Z]{%d}" % (letter - 1, tail))
+    return b"(?:" + b"|".join(either) + b")"
+
+
+# (a few widths are kept compiled: a process checks file after file, and a hostile one may widen every chunk;
+# compiling one takes about 0.35 ms)
+@functools.lru_cache(maxsize=64)
+def _rows_within(columns: int) -> re.Pattern[bytes]:
+    """`_CANON_ROW` for cells no later than the `columns`th column."""
+    return re.compile(_CANON_ROW.replace(b"_COLUMNS_SEEN", _columns_up_to(columns)))
 
 
 def parse_ref(text: str, *, need_column: bool) -> tuple[int, int]:
@@ -967,8 +1011,13 @@ def _check_shared_strings(data: bytes, info: zipfile.ZipInfo, budget: _Budget, t
 _ENTRY_TAGS = len(b"<si></si>")  # what every entry spends on tags besides its text
 
 
-# A canonical cell that names a shared string, and the entry it names (see `_CANON_VALUE`)
-_SHARED_VALUE = re.compile(rb'<c r="[A-Z]{1,3}[1-9][0-9]{0,6}"(?: s="[0-9]{1,9}")? t="s"><v>([^<]*)</v></c>')
+# A canonical cell that names a shared string by its number (see `_CANON_VALUE`), and the number, its leading
+# zeros left out.  A number of more than ten digits names no entry (there are at most millions), nor does a
+# value that is not digits: such cells are not matched, and copy nothing.
+_SHARED_VALUE = re.compile(
+    rb'<c r="[A-Z]{1,3}[1-9][0-9]{0,6}"(?: s="[0-9]{1,9}")? t="s"><v>0*([0-9]{1,10})</v></c>')
+# The most digits of an entry's number worth reading (Python refuses to read an integer of thousands).
+_ENTRY_DIGITS = 10
 _SI_START = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?si[\s/>]")
 
 
@@ -1016,10 +1065,11 @@ def _shared_text_of(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, lengths
             carry = buf[cut:]
             if len(carry) > 8 * CHUNK:  # (the first pass measured it cell by cell: never so here)
                 carry = carry[-8 * CHUNK:]
-            for v in _SHARED_VALUE.findall(buf, 0, cut):
-                i = int(v) if v.isdigit() else n_entries
-                if i < n_entries:
-                    copied += lengths[i]
+            named = list(map(int, _SHARED_VALUE.findall(buf, 0, cut)))
+            if named and max(named) < n_entries:  # (as a well-written sheet's are: summed without a Python loop)
+                copied += sum(map(lengths.__getitem__, named))
+            else:
+                copied += sum(lengths[i] for i in named if i < n_entries)
             if copied > limit:
                 raise _shared_text_refusal(policy)
         return copied
@@ -1031,8 +1081,10 @@ def _shared_text_of(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, lengths
             if tag == "c":
                 if el.get("t") == "s":
                     for child in el:
-                        if _local(child.tag) == "v" and (child.text or "").strip().isdigit():
-                            i = int(child.text)
+                        text = (child.text or "").strip()
+                        if _local(child.tag) == "v" and text.isdigit():
+                            number = text.lstrip("0") or "0"
+                            i = int(number) if len(number) <= _ENTRY_DIGITS else len(lengths)
                             copied += lengths[i] if i < len(lengths) else 0
                     n += 1
                     if copied > limit:
@@ -1207,6 +1259,12 @@ def _scan_sheet(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
     cells without `r`, comments, formulas, error values, styles inherited from rows or columns)
     sends the sheet to the exact streaming parse, `_scan_cells`.
 
+    Once the cells of a chunk have shown the sheet's columns, the next chunks are measured a row at a
+    time (`_rows_within`): a chunk whose every cell and row tag lies in a whole canonical row, each cell
+    naming its row's number in a column already seen, adds those rows and nothing else, which is what
+    the pattern per cell would find, for one match per row instead of one object per cell.  A chunk
+    with anything else in it is measured cell by cell, as before.
+
     The exact parse also proves the part well-formed XML; the fast path, which parses nothing, takes a
     part only when it is UTF-8 (as declared and as its bytes decode), begins with the worksheet's root
     and ends with its end tag: a part in another encoding, truncated, or not XML at all is parsed
@@ -1224,6 +1282,7 @@ def _scan_sheet(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
     utf8 = codecs.getincrementaldecoder("utf-8")()
     open_rows = [0]
     shared = [0]
+    widest = [0]  # the latest column of the cells measured one by one (the row pattern takes none beyond it)
     limit = policy.max_rows_per_sheet
 
     def measure(buf: bytes, first: bool) -> bool:
@@ -1233,8 +1292,6 @@ def _scan_sheet(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
         if b"?" in buf and buf.find(b"<?", 1 if first else 0) != -1:
             return False
         if b":" in buf and b":c" in buf and _PREFIXED_CELL.search(buf):
-            return False
-        if _INLINE_V in buf:
             return False
         if date_styles:
             if b"<col" in buf and any(int(x) in date_styles for x in _COL_STYLE.findall(buf)):
@@ -1249,6 +1306,15 @@ def _scan_sheet(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
                         return False
                     if not {r for r, st in custom if int(st) in date_styles}.isdisjoint(bare):
                         return False
+        if not open_rows[0] and widest[0]:
+            # whole canonical rows within the columns already seen: one match per row, nothing per cell
+            found = _rows_within(widest[0]).findall(buf)
+            if not any(map(_second, found)):
+                rows.update(map(_first, found))
+                shared[0] += buf.count(b't="s"')
+                return True
+        if _INLINE_V in buf:
+            return False
         found = _CANON_VALUE.findall(buf)
         # every cell start tag, whatever its spelling, begins "<c" followed by white space, "/" or ">"
         if len(found) != buf.count(b"<c"):  # some "<c…" tag is not a canonical value cell: look closer
@@ -1265,43 +1331,56 @@ def _scan_sheet(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
         if not 0 <= open_rows[0] <= 1:
             return False
         rows.update(map(_second, found))
+        seen = len(cols)
         cols.update(map(_first, found))
+        if len(cols) != seen:
+            widest[0] = max(map(col_number, map(bytes.decode, cols)))
         shared[0] += buf.count(b't="s"')  # (text that merely looks like it only counts more: a safe bound)
         return True
 
-    for chunk in _inflate(data, info, budget, total, policy):
-        _check_markers(chunk, info.filename)
-        _check_markers(tail + chunk[:_MARKER_TAIL], info.filename)  # a marker split across chunks
-        tail = chunk[-_MARKER_TAIL:]
-        scan.tags += chunk.count(b"<")
-        if not fast:
-            continue
+    def measured(chunk: bytes) -> bool:
+        """The chunk measured on the fast path (cut after its last complete row or cell, the rest carried to
+        the next); False as soon as anything in it needs the exact parse."""
+        nonlocal at_start, end, carry, first
         if at_start:
             at_start = False
             if not _ROOT_START.match(chunk):  # not XML, a prefixed root, or anything before it: parse exactly
-                fast = False
-                continue
+                return False
         try:
             if not chunk.isascii() or utf8.getstate()[0]:  # (ASCII, most of a sheet, is UTF-8 as it is)
                 utf8.decode(chunk)  # (the text is dropped at once)
         except UnicodeDecodeError:
-            fast = False
-            continue
+            return False
         end = (end[-len(_ROOT_END) - 64:] if len(chunk) < len(_ROOT_END) + 64 else b"") + chunk[-len(_ROOT_END) - 64:]
         buf = carry + chunk
-        # cut after the last complete cell or row, so that no cell is split between two chunks
-        end_c, end_row = buf.rfind(b"</c>"), buf.rfind(b"</row>")
-        cut = max(end_c + 4 if end_c >= 0 else 0, end_row + 6 if end_row >= 0 else 0)
+        # cut after the last complete row, so that the rows can be measured whole, else after the last complete
+        # cell: no cell is split between two chunks
+        end_row = buf.rfind(b"</row>")
+        end_c = buf.rfind(b"</c>") if end_row < 0 else -1
+        cut = end_row + 6 if end_row >= 0 else end_c + 4 if end_c >= 0 else 0
         carry = buf[cut:]
         buf = buf[:cut]
         if len(carry) > 8 * CHUNK:
-            fast = False
-            continue
+            return False
         if buf:
             if not measure(buf, first):
-                fast = False
-                continue
+                return False
             first = False
+        return True
+
+    # Tags ("<") are counted only in what the exact parse will measure (`_check_irregular_cost`): from the
+    # chunk where the fast path ends on, and, if chunks before it were measured fast, in the whole part again.
+    passed = 0  # chunks measured on the fast path
+    for chunk in _inflate(data, info, budget, total, policy):
+        _check_markers(chunk, info.filename)
+        _check_markers(tail + chunk[:_MARKER_TAIL], info.filename)  # a marker split across chunks
+        tail = chunk[-_MARKER_TAIL:]
+        if fast and not measured(chunk):
+            fast = False
+        if not fast:
+            scan.tags += chunk.count(b"<")
+            continue
+        passed += 1
         if len(rows) > limit:
             scan.rows_with_values = len(rows)
             return
@@ -1324,6 +1403,8 @@ def _scan_sheet(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
             raise wb001(f"The workbook is corrupt: sheet {scan.name!r} has a cell outside the sheet.")
     else:
         scan.needs_cell_scan = True
+        if passed:  # (this part's size was already checked against the totals)
+            scan.tags = sum(chunk.count(b"<") for chunk in _inflate(data, info, budget, [0], policy))
 
 
 _first = itemgetter(0)
