@@ -219,6 +219,8 @@ def upload_with_contact(svc, tmp_path, name: str, contact: str, reference: str =
     "Ann Lee <ann.lee@nhs.net>", "ann.lee@nhs.net, eve@evil.example", "ann.lee@nhs.net\r\nBcc: eve@evil.example",
     "ann..lee@nhs.net", "ann.lee@nhs.net.", "ann.lee@[127.0.0.1]", "ann.lee@localhost", "ann.lee", "",
     "x" * 250 + "@nhs.net",
+    # a route to another mailbox, which some mail servers still follow (the "percent hack", a UUCP bang path)
+    "x%evil.example@nhs.net", "evil.example!x@nhs.net",
 ])
 def test_only_a_plain_address_is_one_isap_sends_mail_to(text):
     from isap.policy import Policy

@@ -8,7 +8,10 @@ plain address there can do more than name a mailbox: group syntax
 control character.  So every address is accepted only through email-validator
 (syntax only: `check_deliverability=False`, never a DNS look-up), which refuses
 all of those and says why; what isap keeps and sends to is its normal form
-(the domain in lower case).  Addresses beyond ASCII are accepted: a mail server
+(the domain in lower case).  A local part holding `%` or `!` is refused too: it is legal, but
+some mail servers still read it as a route to another mailbox (`x%evil.example@nhs.net`, the "percent
+hack"; `evil.example!x@nhs.net`, a UUCP bang path), which would carry mail past the domains isap
+sends to.  Addresses beyond ASCII are accepted: a mail server
 that offers SMTPUTF8 takes them, and delivery fails them at once where it does
 not (`isap.orchestration.notifications`).
 
@@ -45,6 +48,10 @@ def plain_address(text: str | None) -> PlainAddress:
         checked = validate_email(text.strip(), check_deliverability=False)
     except EmailNotValidError as exc:
         raise AddressRefused(str(exc).rstrip(".")) from None
+    for route in ("%", "!"):
+        if route in checked.local_part:
+            raise AddressRefused(f"{route!r} before the @-sign, which some mail servers read as a route to another "
+                                 "address")
     return PlainAddress(checked.ascii_email or checked.normalized, checked.ascii_domain.lower())
 
 
