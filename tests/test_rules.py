@@ -170,7 +170,7 @@ def test_gov004_warns_of_a_contact_isap_does_not_mail(run_check, email, warned):
     ("group:victim@nhs.net", "invalid characters before the @-sign: ':'"),
     ("icp.lead\x7f@nhs.net", "U+007F"),
     ("icp.lead@nhs.net.", "cannot end with a period"),
-    ("icp.lead%evil.example@nhs.net", "'%' before the @-sign, which some mail servers read as a route to another address"),
+    ("icp.lead%evil.example@nhs.net", "'%' before the @-sign, which some mail servers read as a route"),
 ])
 def test_gov004_warns_of_a_contact_that_is_no_plain_address(run_check, email, why):
     """The template's format (SCH005) is loose by the contract; an address it lets through that is not one
