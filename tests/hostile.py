@@ -386,6 +386,39 @@ def repeated_shared_text(base: bytes, entries: int = 200, length: int = 2000, ro
                                 + tail})
 
 
+def without_relationship(data: bytes, kind: str) -> bytes:
+    """The workbook with its relationship to the `kind` part ("sharedStrings", "styles") left out and the
+    part itself kept: readers read `xl/sharedStrings.xml` and `xl/styles.xml` by those names all the same."""
+    rels = read_part(data, "xl/_rels/workbook.xml.rels").decode()
+    rels = re.sub(rf'<Relationship [^>]*Type="{re.escape(WS_REL)}{kind}"[^>]*/>', "", rels)
+    assert f"{WS_REL}{kind}" not in rels
+    return rezip(data, replace={"xl/_rels/workbook.xml.rels": rels.encode()})
+
+
+def shared_text_no_relationship_names(base: bytes) -> bytes:
+    """`repeated_shared_text` with the shared strings part the relationships no longer name: a few long
+    entries in `xl/sharedStrings.xml` that a million cells name, gigabytes once read."""
+    return without_relationship(repeated_shared_text(base), "sharedStrings")
+
+
+def shared_strings_under_another_name(base: bytes, named: list[str], fixed: list[str] | None) -> bytes:
+    """The workbook with one cell of Instructions naming each of `named`, kept in `xl/strings.xml`, which the
+    relationships name as its shared strings; `fixed`, if given, other texts in `xl/sharedStrings.xml`,
+    which they do not name."""
+    def sst(texts: list[str]) -> bytes:
+        return (f'<sst xmlns="{MAIN_NS}" count="{len(texts)}" uniqueCount="{len(texts)}">'
+                + "".join(f"<si><t>{t}</t></si>" for t in texts) + "</sst>").encode()
+    cells = "".join(f'<c r="{get_column_letter(i + 1)}1" t="s"><v>{i}</v></c>' for i in range(len(named)))
+    rels = read_part(base, "xl/_rels/workbook.xml.rels").decode().replace(
+        "</Relationships>", f'<Relationship Type="{WS_REL}sharedStrings" Target="strings.xml" Id="rIdSst" />'
+                            "</Relationships>")
+    add = {"xl/strings.xml": sst(named)}
+    if fixed is not None:
+        add["xl/sharedStrings.xml"] = sst(fixed)
+    return rezip(base, replace={"xl/_rels/workbook.xml.rels": rels.encode(),
+                                "xl/worksheets/sheet1.xml": sheet_xml(f'<row r="1">{cells}</row>')}, add=add)
+
+
 def wide_area_of_short_text(base: bytes, rows: int = 99_998, columns: int = 50) -> bytes:
     """The Services sheet `rows` × `columns` cells of short shared text: under every size limit and the
     per-sheet area (5,000,000 cells), yet a reader holds every cell of it at once (about 590 MB)."""

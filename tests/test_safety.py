@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import random
 import subprocess
 import sys
 import textwrap
@@ -580,6 +581,7 @@ def costly(tmp_path_factory):
         junk_elements,
         many_shared_strings,
         repeated_shared_text,
+        shared_text_no_relationship_names,
         wide_area_of_short_text,
         wide_rows_without_r,
     )
@@ -589,14 +591,16 @@ def costly(tmp_path_factory):
     out = {}
     for name, build in (("wide_rows_without_r", wide_rows_without_r), ("junk_elements", junk_elements),
                         ("many_shared_strings", many_shared_strings), ("repeated_shared_text", repeated_shared_text),
-                        ("wide_area_of_short_text", wide_area_of_short_text)):
+                        ("wide_area_of_short_text", wide_area_of_short_text),
+                        ("shared_text_no_relationship_names", shared_text_no_relationship_names)):
         out[name] = tmp / f"{name}.xlsx"
         out[name].write_bytes(build(base))
     return out
 
 
 @pytest.mark.parametrize("name", ["wide_rows_without_r", "junk_elements", "many_shared_strings",
-                                  "repeated_shared_text", "wide_area_of_short_text"])
+                                  "repeated_shared_text", "wide_area_of_short_text",
+                                  "shared_text_no_relationship_names"])
 def test_a_costly_file_within_the_size_limits_is_refused_in_bounded_cpu_and_memory(costly, name):
     """Each file is under every size limit (25 MB, 250 MB inflated, 200:1) yet, read naively, costs
     minutes of processor time or over 600 MB: it gets its WB003 within about 10 s of processor time
@@ -613,6 +617,66 @@ def test_a_costly_file_within_the_size_limits_is_refused_in_bounded_cpu_and_memo
     assert "time limit" not in findings[0][1], findings  # refused for what it is, not for running out of time
     assert result["cpu"] < 10, f"{name}: {result['cpu']:.1f} s of processor time"
     assert result["peak_mb"] < 300, f"{name}: peak {result['peak_mb']:.0f} MB"
+
+
+@pytest.mark.parametrize("fixed", [["FIXED0", "FIXED1"], None], ids=["both parts", "only the named part"])
+@pytest.mark.parametrize("reader", ["python-calamine", "fastexcel"])
+def test_the_reader_reads_the_shared_strings_the_relationships_name_and_no_other(tmp_path, reader, fixed):
+    """Both readers read `xl/sharedStrings.xml` by that name whatever the relationships say, so a workbook
+    whose relationships name another part is given to them as a copy holding the named part under that name:
+    the part the scan measured is the one read, and a part under the usual name beside it is never read."""
+    from python_calamine import CalamineWorkbook
+
+    from isap.policy import Policy
+    from isap.workbook.safety import inspect
+    from tests.hostile import shared_strings_under_another_name
+
+    path = tmp_path / "renamed.xlsx"
+    path.write_bytes(shared_strings_under_another_name(valid_bytes(tmp_path), ["NAMED0", "NAMED1"], fixed))
+    inspection = inspect(path, Policy())
+    data = inspection.reading_data or inspection.data
+    first = next(s for s in inspection.sheets if s.is_worksheet).read_name
+    if reader == "python-calamine":
+        row = CalamineWorkbook.from_filelike(io.BytesIO(data)).get_sheet_by_name(first).to_python()[0]
+    else:
+        import fastexcel
+
+        row = list(fastexcel.read_excel(data).load_sheet(first, header_row=None).to_arrow().to_pylist()[0].values())
+    assert row[:2] == ["NAMED0", "NAMED1"], row
+
+
+def test_a_shared_strings_part_the_relationships_do_not_name_gets_the_shared_strings_limits(tmp_path):
+    """The readers read `xl/sharedStrings.xml` when the relationships name no shared strings part: it is
+    counted as the named part would be (here against a policy allowing three entries)."""
+    from isap.policy import Policy
+    from tests.hostile import with_shared_strings, without_relationship
+
+    path = tmp_path / "unnamed.xlsx"
+    path.write_bytes(without_relationship(with_shared_strings(valid_bytes(tmp_path)), "sharedStrings"))
+    report = check_file(path, Policy(max_shared_strings=3))
+    assert [f.rule_id for f in report.findings] == ["WB003"], report.findings
+    assert "max_shared_strings" in report.findings[0].message, report.findings[0].message
+    assert not check_file(path).findings  # within the limits it is read as the named part is
+
+
+@pytest.mark.parametrize("named", [True, False], ids=["named", "not named"])
+def test_a_styles_part_over_its_limit_is_wb003_whether_or_not_the_relationships_name_it(tmp_path, named):
+    """The readers read `xl/styles.xml` when the relationships name no styles part: it is held to the same
+    limit as a named one (and its date formats are the ones the scan measures with)."""
+    from tests.hostile import read_part, rezip, without_relationship
+
+    base = valid_bytes(tmp_path)
+    styles = read_part(base, "xl/styles.xml")
+    # 11 MiB of text that does not compress away (a part over 200:1 is refused as a zip bomb), over the 10 MiB
+    # a styles part may be
+    padding = b"<!--" + random.Random(3).randbytes(11 << 19).hex().encode() + b"-->"
+    data = rezip(base, replace={"xl/styles.xml": styles.replace(b"<numFmts", padding + b"<numFmts", 1)
+                                if b"<numFmts" in styles else styles + padding})
+    if not named:
+        data = without_relationship(data, "styles")
+    findings = _refused(tmp_path, data)
+    assert [f.rule_id for f in findings] == ["WB003"], findings
+    assert "xl/styles.xml" in findings[0].message, findings[0].message
 
 
 def test_sheets_each_within_the_area_limit_are_refused_together_over_the_workbook_limit(tmp_path):

@@ -599,13 +599,19 @@ def inspect(path: str | Path, policy: Policy,
     sheets, date1904, targets = _sheet_list(wb_xml, rels_xml, wb_base, wb_part)
     if any(s.kind == "macrosheet" for s in sheets):
         raise FileRefused([_macro_sheet_finding()])
+    # The readers read the shared strings and styles by their usual names in the workbook part's folder,
+    # whatever the relationships say.  A part the relationships name elsewhere reaches them under the usual
+    # name in a copy (`_reading_package`), so that part is the one read; when they name none, the part under
+    # the usual name is read all the same, so it is measured as a named one would be: its entries counted,
+    # the text its cells copy bounded, the styles within their limit.
+    for kind, usual in _USUAL_PARTS:
+        if kind not in targets and wb_base + usual in names:
+            targets[kind] = wb_base + usual
     styles_part = targets.get("styles")
     date_styles = _date_styles(read_part(styles_part), styles_part) if styles_part in names else frozenset()
     by_part = {s.part: s for s in sheets if s.is_worksheet}
-    # The parts the reader reads besides the worksheets: each must be well-formed XML.  (It reads the shared
-    # strings and styles by their usual names even when the relationships name no such part.)
-    needed = {p for p in (targets.get("sharedStrings"), targets.get("styles"), "xl/sharedStrings.xml",
-                          "xl/styles.xml") if p in names}
+    # The parts the reader reads besides the worksheets: each must be well-formed XML.
+    needed = {p for p in targets.values() if p in names}
     # Parts in an encoding other than UTF-8 are read through a UTF-8 copy (see `_reading_package`).
     transcode = {}
     for part in ("_rels/.rels", wb_part, rels_part, *sorted(needed), *by_part):
@@ -891,6 +897,11 @@ def _strict_open_xml() -> FileRefused:
                  'again with "Save As", choosing "Excel Workbook (.xlsx)", not "Strict Open XML Spreadsheet".')
 
 
+# The parts besides the worksheets that the readers read, by kind of relationship, and the names they read
+# them by in the workbook part's folder (python-calamine and fastexcel alike, whatever the relationships name).
+_USUAL_PARTS = (("sharedStrings", "sharedStrings.xml"), ("styles", "styles.xml"))
+
+
 def _sheet_list(wb_xml: bytes, rels_xml: bytes, base: str, wb_part: str
                 ) -> tuple[list[SheetScan], bool, dict[str, str]]:
     """The sheets of workbook.xml in order, the 1904 date system flag, and the parts the
@@ -1117,8 +1128,8 @@ def _reads_file_itself(sheets: list[SheetScan], names: dict[str, zipfile.ZipInfo
     `read_name` is then its own name."""
     seen: set[str] = set()
     direct = wb_part == "xl/workbook.xml" and rels_part == "xl/_rels/workbook.xml.rels" and not transcode
-    for kind, fixed in (("sharedStrings", "xl/sharedStrings.xml"), ("styles", "xl/styles.xml")):
-        if targets.get(kind, fixed if fixed in names else None) != (fixed if fixed in names else None):
+    for kind, usual in _USUAL_PARTS:
+        if targets.get(kind) != (f"xl/{usual}" if f"xl/{usual}" in names else None):
             direct = False
     for s in sheets:
         if s.kind == "other":
@@ -1137,7 +1148,8 @@ def _reading_package(inspection: Inspection, names: dict[str, zipfile.ZipInfo], 
 
     calamine finds a sheet by its name (the first sheet of that name, whatever its kind), takes
     the workbook part's folder from `_rels/.rels` but then reads `workbook.xml`,
-    `sharedStrings.xml` and `styles.xml` by those fixed names in it, and joins sheet targets
+    `sharedStrings.xml` and `styles.xml` by those fixed names in it (whatever the relationships name:
+    `targets` holds the part under the fixed name when they name none), and joins sheet targets
     without resolving `..`.  When the file is laid out as spreadsheet programs write it and every
     worksheet is the first sheet of its name, the file itself is read.  Otherwise the worksheets
     are copied into a new package with a workbook part listing only them, under names of our
@@ -1160,10 +1172,10 @@ def _reading_package(inspection: Inspection, names: dict[str, zipfile.ZipInfo], 
         rels = "".join(f'<Relationship Id="rId{n + 1}" Type="{NS_REL}/worksheet" '
                        f'Target="worksheets/isap{n}.xml"/>' for n in range(len(worksheets)))
         z.writestr("xl/_rels/workbook.xml.rels", f'<Relationships xmlns="{NS_PKG_REL}">{rels}</Relationships>')
-        for kind, fixed in (("sharedStrings", "xl/sharedStrings.xml"), ("styles", "xl/styles.xml")):
+        for kind, usual in _USUAL_PARTS:
             part = targets.get(kind)
             if part in names:
-                z.writestr(fixed, b"".join(_utf8(_inflate(inspection.data, names[part], budget, total, policy),
+                z.writestr(f"xl/{usual}", b"".join(_utf8(_inflate(inspection.data, names[part], budget, total, policy),
                                                  transcode.get(part))))
         for n, s in enumerate(worksheets):
             s.read_name = f"isap{n}"
