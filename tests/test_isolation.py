@@ -376,3 +376,19 @@ def test_a_long_temporary_folder_does_not_stop_checking(typical, tmp_path):
                           env={**os.environ, "TMPDIR": str(deep)})
     assert proc.stdout.strip() == "0 []", proc.stdout + proc.stderr[-2000:]
     assert not any(deep.iterdir()), "what the checks made in the temporary folder is removed at exit"
+
+
+def test_a_check_command_in_a_process_with_threads_checks_in_the_pool_not_a_fork_of_it(typical, tmp_path):
+    """A child forked from a process whose other threads hold locks (polars' thread pool, once a check has run in
+    it) can wait for ever on its first query, and the check ends as WB003 at its time limit. `isap check` run in
+    such a process (here, the tests' own, after a check in it) checks in the pool instead of forking itself."""
+    from tests.in_process import isap
+
+    assert engine.check_file_in_process(typical).exit_code == 0  # polars' threads are started in this process
+    isolation.shutdown()
+    try:
+        r = isap("check", "--format", "json", str(typical))
+        assert r.returncode == 0, r.stdout[-800:]
+        assert isinstance(isolation._pool(), isolation.Isolation)
+    finally:
+        isolation.shutdown()

@@ -630,12 +630,25 @@ def use_fork(preload: tuple[str, ...] = ()) -> None:
     will check files calls this first thing, so the check's imports cost it no time of its own
     when another core is free."""
     global _CONTEXT, _POOL
+    if _threads() > 1:
+        # A fork copies only the calling thread; a lock another thread held (polars' thread pool, once a
+        # check has run here) stays held in the child, whose first query then waits out its time limit.
+        return
     _CONTEXT = "fork"
     if preload:
         with _POOL_LOCK:
             if _POOL is None:
                 _POOL = ForkedChild(preload)
                 _POOL.warm()
+
+
+def _threads() -> int:
+    """How many threads this process has: the operating system's count, which includes native ones (polars')
+    that `threading` does not know of."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:  # not Linux
+        return threading.active_count()
 
 
 _WARMED = False
