@@ -10,9 +10,9 @@ concurrency) runs the command's own code without a database.
 What it covers: uploads with the checker's report given (`checked`: a new proposal, a new version, the
 same bytes again, the storage quotas); the proposal's journey through submit, withdraw, take, return,
 declare, comment, rate, propose, countersign and send back; acknowledging warnings; and the panel's queries
-(raise, answer without documents, follow up, resolve).  Waivers, planned submission dates, evidence
-documents and uploads kept unassigned are not kept here (their facts are empty): those commands still read
-the store in their bodies, and their tests need the real one.
+(raise, answer without documents, follow up, resolve); and waivers (request, grant, refuse).  Planned
+submission dates, evidence documents and uploads kept unassigned are not kept here (their facts are empty):
+those commands still read the store in their bodies, and their tests need the real one.
 `tests/test_fake_unit_of_work.py` runs one journey against the real store and this fake and compares the facts
 the guards saw at each step, so the fake cannot drift from the store it stands in for.
 """
@@ -28,7 +28,7 @@ from isap.policy import Policy
 from isap.review import lifecycle
 from isap.review.errors import Conflict, NotFound
 from isap.review.evidence_references import unnamed
-from isap.review.lifecycle import ConditionStatus, ProposalFacts, QueryStatus, Role, State
+from isap.review.lifecycle import ConditionStatus, ProposalFacts, QueryStatus, Role, State, WaiverStatus
 from isap.review.notices import link
 from isap.review.service import Service
 from isap.review.types import NAME_SEPARATOR, SYSTEM_USER, UploadResult, proposal_name
@@ -52,6 +52,7 @@ from isap.store.models import (
     SubmissionVersion,
     UnassignedUpload,
     User,
+    Waiver,
 )
 from isap.workbook.findings import Finding
 
@@ -308,6 +309,22 @@ class FakeUnitOfWork(UnitOfWork):
         return next(iter(s.all(FindingRecord, id=finding_id, version_id=version.id)), None)
 
     @staticmethod
+    def _waivers(s: Rows, p: Proposal) -> list[Waiver]:
+        return s.all(Waiver, proposal_id=p.id)
+
+    @staticmethod
+    def _errors(s: Rows, version: SubmissionVersion) -> list[FindingRecord]:
+        return s.all(FindingRecord, version_id=version.id, severity="error")
+
+    @staticmethod
+    def _waivers_at(s: Rows, p: Proposal, checkpoint: int | None) -> dict[str, Waiver]:
+        out: dict[str, Waiver] = {}
+        for w in s.all(Waiver, proposal_id=p.id, checkpoint=checkpoint):
+            if w.status != WaiverStatus.REFUSED and (w.fingerprint not in out or w.status == WaiverStatus.GRANTED):
+                out[w.fingerprint] = w
+        return out
+
+    @staticmethod
     def _already_queued(s: Rows, key: str) -> bool:
         return bool(s.all(Notification, key=key))
 
@@ -325,7 +342,7 @@ class FakeUnitOfWork(UnitOfWork):
 
     def _facts(self, s: Rows, p: Proposal) -> ProposalFacts:
         """The guards' facts from the rows, field by field as `UnitOfWork._facts` reads them from the store (for
-        what the fake keeps: no waivers or plans)."""
+        what the fake keeps: no plans)."""
         latest = self._latest(s, p)
         findings = s.all(FindingRecord, version_id=latest.id) if latest is not None else []
         answered = {a.finding_id for a in s.all(Acknowledgement)}
@@ -354,7 +371,7 @@ class FakeUnitOfWork(UnitOfWork):
             open_earlier_conditions=tuple(n for n, c in conditions if c.checkpoint < p.checkpoint),
             queries_awaiting_answer=tuple(n for n, st in queries if st == QueryStatus.AWAITING_ANSWER),
             queries_answered=tuple(n for n, st in queries if st == QueryStatus.ANSWERED),
-            waivable_errors=sum(f.severity == "error" and f.rule_id not in lifecycle.NEVER_WAIVED for f in findings),
+            **self._waiver_facts(s, p, latest),
             lead=lead.username if lead else None, proposed_by=proposer.username if proposer else None,
             lead_name=person_words(lead) if lead else None, proposer_name=person_words(proposer) if proposer else None,
             proposer_body=self._actor(proposer).body if proposer else None,

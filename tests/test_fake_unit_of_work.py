@@ -101,3 +101,56 @@ def test_the_fake_answers_every_step_of_a_journey_as_the_store_does(service, tmp
         assert facts(fake) == facts(service), (actor, command)
         assert events(fake)[fake_before:] == events(service)[real_before:], (actor, command)
     assert refusals == 7
+
+
+def first_error(svc) -> int:
+    """The id of the latest version's first error, as each keeps it (the ids are each store's own)."""
+    if isinstance(svc, FakeService):
+        from isap.store.models import FindingRecord, SubmissionVersion
+
+        latest = svc.rows.all(SubmissionVersion)[-1]
+        return svc.rows.all(FindingRecord, version_id=latest.id, severity="error")[0].id
+    return next(f["id"] for f in svc.show("alice", REF)["findings"] if f["severity"] == "error")
+
+
+WAIVER_STEPS = [
+    ("alice", "submit", ()),  # refused: an error stands
+    ("rita", "request_waiver", (first_error, "A phased start.")),  # refused: the commissioner asks
+    ("alice", "request_waiver", (first_error, "The figure is a phased start, agreed with the ICB board.")),
+    ("alice", "request_waiver", (first_error, "Asked again.")),  # refused: asked for already
+    ("alice", "grant_waiver", (1, "Granted by myself.")),  # refused: a reviewer rules
+    ("rita", "grant_waiver", (1, "Sound: the board minute shows the phasing.")),
+    ("rita", "refuse_waiver", (1, "On second thoughts.")),  # refused: ruled already
+    ("nina", "refuse_waiver", (2, "No such waiver.")),  # refused: there is none
+]
+
+
+def test_the_fake_answers_waivers_as_the_store_does(service, tmp_path):
+    book = clean(1, "Partially integrated", "NHS trust", REF)
+    book["Cover"]["wpap_annual_value_gbp"] = 1  # an error a waiver may be asked for
+    data = write(book, tmp_path / "v1.xlsx").read_bytes()
+    report = check_bytes(data, "v1.xlsx", service.policy)
+    assert report.summary["error"] >= 1
+    service.upload("alice", "v1.xlsx", data, copy.deepcopy(report))
+    second_reviewer(service)
+
+    fake = FakeService()
+    fake.seed_organisation("QUA", "NHS Black Country ICB")
+    fake.seed_user("alice", "commissioner", "QUA")
+    fake.seed_user("rita", "reviewer", body="nhs_england", display_name="Rita Shah", job_title="Senior Assurance Lead")
+    fake.seed_user("nina", "reviewer", body="nhs_improvement", display_name="Nina Okafor",
+                   job_title="Deputy Director of Assurance")
+    fake.upload("alice", "v1.xlsx", data, copy.deepcopy(report))
+    assert facts(fake) == facts(service)
+
+    refusals = 0
+    for actor, command, args in WAIVER_STEPS:
+        real_before, fake_before = len(events(service)), len(events(fake))
+        refused = step(service, actor, command, tuple(a(service) if callable(a) else a for a in args))
+        assert step(fake, actor, command, tuple(a(fake) if callable(a) else a for a in args)) == refused, \
+            (actor, command, refused)
+        refusals += refused is not None
+        assert facts(fake) == facts(service), (actor, command)
+        assert events(fake)[fake_before:] == events(service)[real_before:], (actor, command)
+    assert refusals == 6
+    assert facts(fake).waived_errors == 1

@@ -252,3 +252,47 @@ def test_a_version_past_the_proposals_storage_quota_is_not_kept(svc):
     with pytest.raises(Refused, match="storage quota"):
         svc.upload("alice", "v2.xlsx", b"twelve more!", checked(REF))
     assert (svc.history(REF), dict(svc.files.kept)) == before
+
+
+# ---------------------------------------------------------------------- waivers
+
+def error_id(svc: FakeService) -> int:
+    return next(f.id for f in svc.rows.all(FindingRecord) if f.severity == "error")
+
+
+def test_a_granted_waiver_lets_the_draft_be_submitted_and_the_reviewers_and_commissioner_are_told(svc):
+    svc.seed_version("alice", REF, [ERROR])
+    number = svc.request_waiver("alice", REF, error_id(svc), "A phased start, agreed by the ICB board.")
+    assert number == 1 and svc.facts(REF).requested_waivers == (1,)
+    assert svc.outbox()[-1].kind == NotificationKind.WAIVER_REQUESTED
+    svc.grant_waiver("rita", REF, 1, "Sound: the minute shows the phasing.")
+    assert svc.facts(REF).waived_errors == 1 and svc.facts(REF).requested_waivers == ()
+    assert svc.history(REF)[-1][:2] == (AuditKind.WAIVER_GRANTED, "rita")
+    assert svc.outbox()[-1].kind == NotificationKind.WAIVER_GRANTED
+    svc.submit("alice", REF)
+    assert state(svc) == State.SUBMITTED
+
+
+def test_a_refused_waiver_leaves_the_error_blocking_and_may_be_asked_for_again(svc):
+    svc.seed_version("alice", REF, [ERROR])
+    svc.request_waiver("alice", REF, error_id(svc), "A phased start.")
+    svc.refuse_waiver("nina", REF, 1, "Not shown by the board minute.")
+    with pytest.raises(Refused, match="error"):
+        svc.submit("alice", REF)
+    assert svc.request_waiver("alice", REF, error_id(svc), "The minute is now attached.") == 2
+
+
+@pytest.mark.parametrize("who, how, refusal", [
+    ("rita", lambda svc: svc.request_waiver("rita", REF, error_id(svc), "For them."), Forbidden),
+    ("alice", lambda svc: svc.grant_waiver("alice", REF, 1, "Granted by myself."), Forbidden),
+    ("otto", lambda svc: svc.grant_waiver("otto", REF, 1, "Another organisation's."), NotFound),
+    ("nina", lambda svc: svc.refuse_waiver("nina", REF, 2, "No such waiver."), NotFound),
+    ("alice", lambda svc: svc.request_waiver("alice", REF, error_id(svc), "Asked again."), Refused),
+])
+def test_a_waiver_refused_to_whoever_may_not_ask_or_rule_changes_nothing(svc, who, how, refusal):
+    svc.seed_version("alice", REF, [ERROR])
+    svc.request_waiver("alice", REF, error_id(svc), "A phased start.")
+    before = (svc.facts(REF), svc.history(REF), svc.outbox())
+    with pytest.raises(refusal):
+        how(svc)
+    assert (svc.facts(REF), svc.history(REF), svc.outbox()) == before

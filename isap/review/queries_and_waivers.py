@@ -269,10 +269,8 @@ class QueriesAndWaivers(UnitOfWork):
             user = self._user(s, actor)
             p = self._proposal(s, user, reference)
             action = Action.GRANT_WAIVER if grant else Action.REFUSE_WAIVER
-            w = None
-            if isinstance(number, int) and number >= 1:
-                w = s.exec(select(Waiver).where(Waiver.proposal_id == p.id).order_by(Waiver.id)
-                           .offset(number - 1).limit(1)).first()
+            waivers = self._waivers(s, p) if isinstance(number, int) and number >= 1 else []
+            w = waivers[number - 1] if len(waivers) >= number >= 1 else None
             self._guard(s, action, user, p, WaiverFacts(number, WaiverStatus(w.status)) if w else None)
             if w is None:
                 raise NotFound(f"{p.reference} has no waiver {number}")
@@ -295,10 +293,8 @@ class QueriesAndWaivers(UnitOfWork):
     def refuse_waiver(self, actor: str, reference: str, number: int, reason: str) -> None:
         self.rule_on_waiver(actor, reference, number, False, reason)
 
-    @staticmethod
-    def _waiver_number(s: Session, p: Proposal, waiver_id: int) -> int:
-        ids = list(s.exec(select(Waiver.id).where(Waiver.proposal_id == p.id).order_by(Waiver.id)))
-        return ids.index(waiver_id) + 1
+    def _waiver_number(self, s: Session, p: Proposal, waiver_id: int) -> int:
+        return [w.id for w in self._waivers(s, p)].index(waiver_id) + 1
 
 
 def _about_words(subject: str, about: str | None) -> str:

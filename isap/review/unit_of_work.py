@@ -189,21 +189,6 @@ class UnitOfWork:
         # queries and waivers are numbered within their proposal too
         queries = list(enumerate(s.exec(select(Query.status).where(Query.proposal_id == p.id).order_by(Query.id)),
                                  start=1))
-        numbered = {w_id: n for n, w_id in enumerate(s.exec(select(Waiver.id).where(Waiver.proposal_id == p.id)
-                                                                 .order_by(Waiver.id)), start=1)}
-        requested = tuple(numbered[w_id] for w_id in s.exec(select(Waiver.id).where(
-            Waiver.proposal_id == p.id, Waiver.status == WaiverStatus.REQUESTED).order_by(Waiver.id)))
-        waived = waivable = 0
-        awaiting: set[int] = set()  # the requests that name an error of the latest version
-        if latest is not None and latest.errors:
-            waivers = self._waivers_at(s, p, p.checkpoint)
-            for f in s.exec(select(FindingRecord).where(FindingRecord.version_id == latest.id,
-                                                        FindingRecord.severity == "error")):
-                w = waivers.get(finding_fingerprint(f))
-                waived += w is not None and w.status == WaiverStatus.GRANTED
-                waivable += w is None and f.rule_id not in lifecycle.NEVER_WAIVED
-                if w is not None and w.status == WaiverStatus.REQUESTED:
-                    awaiting.add(numbered[w.id])
         review = self._open_review(s, p)
         pending = self._pending(s, review)
         lead = s.get(User, review.reviewer_id) if review is not None else None
@@ -218,8 +203,7 @@ class UnitOfWork:
             plans_to_agree=plans_to_agree,
             queries_awaiting_answer=tuple(n for n, st in queries if st == QueryStatus.AWAITING_ANSWER),
             queries_answered=tuple(n for n, st in queries if st == QueryStatus.ANSWERED),
-            waived_errors=waived, waivable_errors=waivable, requested_waivers=requested,
-            errors_awaiting_waiver=tuple(sorted(awaiting)),
+            **self._waiver_facts(s, p, latest),
             lead=lead.username if lead else None, proposed_by=proposer.username if proposer else None,
             lead_name=person_words(lead) if lead else None, proposer_name=person_words(proposer) if proposer else None,
             proposer_body=self._actor(proposer).body if proposer else None,
@@ -242,6 +226,35 @@ class UnitOfWork:
         here = {kind for _, kind, cp in documents if cp == p.checkpoint}
         return {"unnamed_evidence": unnamed(references, [key for key, _, _ in documents]),
                 "missing_evidence": tuple(k for k in self.policy.required_evidence(p.checkpoint) if k not in here)}
+
+    def _waiver_facts(self, s: Session, p: Proposal, latest: SubmissionVersion | None) -> dict[str, Any]:
+        """The waiver guards' facts: the errors of the latest version waived, still waivable and awaiting a ruling,
+        and the requests waiting for one, by waiver number."""
+        asked = self._waivers(s, p)
+        numbered = {w.id: n for n, w in enumerate(asked, start=1)}
+        requested = tuple(n for n, w in enumerate(asked, start=1) if w.status == WaiverStatus.REQUESTED)
+        waived = waivable = 0
+        awaiting: set[int] = set()  # the requests that name an error of the latest version
+        if latest is not None and latest.errors:
+            waivers = self._waivers_at(s, p, p.checkpoint)
+            for f in self._errors(s, latest):
+                w = waivers.get(finding_fingerprint(f))
+                waived += w is not None and w.status == WaiverStatus.GRANTED
+                waivable += w is None and f.rule_id not in lifecycle.NEVER_WAIVED
+                if w is not None and w.status == WaiverStatus.REQUESTED:
+                    awaiting.add(numbered[w.id])
+        return {"waived_errors": waived, "waivable_errors": waivable, "requested_waivers": requested,
+                "errors_awaiting_waiver": tuple(sorted(awaiting))}
+
+    @staticmethod
+    def _waivers(s: Session, p: Proposal) -> list[Waiver]:
+        """The proposal's waiver requests, numbered 1, 2, … in the order they were asked for."""
+        return list(s.exec(select(Waiver).where(Waiver.proposal_id == p.id).order_by(Waiver.id)))
+
+    @staticmethod
+    def _errors(s: Session, version: SubmissionVersion) -> list[FindingRecord]:
+        return list(s.exec(select(FindingRecord).where(FindingRecord.version_id == version.id,
+                                                       FindingRecord.severity == "error")))
 
     @staticmethod
     def _waivers_at(s: Session, p: Proposal, checkpoint: int | None) -> dict[str, Waiver]:
