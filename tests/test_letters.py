@@ -8,11 +8,11 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 
 import pytest
 
 from sample_submissions.proposals import clean, write
+from tests.in_process import isap
 from tests.panel import decide as decide_jointly
 from tests.panel import take
 
@@ -40,14 +40,15 @@ def flat(text: str) -> str:
 
 
 @pytest.fixture
-def sqlite_service(tmp_path):
+def sqlite_service(migrated_sqlite, tmp_path):
+    """A service on a copy of the session's migrated SQLite template, its passwords hashed at the tests' cost."""
     from isap.review.service import Service
-    from isap.store.db import engine_for, upgrade
+    from isap.store.db import engine_for
     from isap.store.files import FileStore
+    from tests.conftest import cheap_hashing_policy, copy_sqlite
 
-    url = f"sqlite:///{tmp_path / 'isap.db'}"
-    upgrade(url)
-    svc = Service(engine_for(url), FileStore(tmp_path / "files"))
+    url = copy_sqlite(migrated_sqlite, tmp_path / "isap.db")
+    svc = Service(engine_for(url), FileStore(tmp_path / "files"), cheap_hashing_policy())
     svc.add_organisation("QUA", "NHS Black Country ICB")
     svc.add_organisation("QHM", "NHS North East and North Cumbria ICB")
     svc.add_user("alice", "commissioner", "QUA")
@@ -183,11 +184,8 @@ def test_letter_page_one_renders(sqlite_service, tmp_path):
 def test_cli_report_pdf_and_letter(sqlite_service, tmp_path):
     svc, url = sqlite_service
     decided(svc, tmp_path)
-    env = {**os.environ, "ISAP_DATABASE_URL": url}
-
     def run(*args):
-        return subprocess.run([sys.executable, "-m", "isap.cli", *args, "--as", "rita"], capture_output=True,
-                              text=True, env=env)
+        return isap(*args, "--as", "rita", env={"ISAP_DATABASE_URL": url})
 
     r = run("report", REF, "--checkpoint", "1", "--out", str(tmp_path / "r.pdf"))
     assert r.returncode == 0, r.stderr
