@@ -115,10 +115,11 @@ def test_within_an_organisation_its_users_take_turns():
 
 @pytest.fixture
 def shared_pool(monkeypatch):
-    """The process's own pool as the dashboard runs it: two warm children from a forkserver."""
+    """The process's own pool as the dashboard runs it: two warm children from a forkserver, and the reserve."""
     isolation.shutdown()
     monkeypatch.setattr(isolation, "_CONTEXT", "forkserver")
     monkeypatch.setattr(isolation, "_WORKERS", 2)
+    monkeypatch.setattr(isolation, "_RESERVE", 1)
     monkeypatch.setattr(isolation, "_SHARES", None)
     isolation._pool().warm()
     yield
@@ -156,7 +157,7 @@ def test_four_slow_hostile_checks_by_one_user_do_not_hold_up_anothers_clean_chec
 def test_a_check_whose_turn_does_not_come_in_time_is_busy_with_a_plain_message(shared_pool, monkeypatch, tmp_path):
     typical = write(clean(2), tmp_path / "typical.xlsx")
     shares = isolation._shares()
-    for n in range(shares.slots):
+    for n in range(shares.slots + shares.reserve):
         assert shares.acquire(f"someone else {n}", 0)
     with pytest.raises(engine.CheckingBusy, match="Nothing is wrong with the file"):
         engine.check_file(typical, Policy(check_wait_seconds=0.05), owner="bob")
@@ -169,7 +170,7 @@ def test_an_upload_whose_check_never_got_a_turn_fails_with_the_plain_message(ser
     typical = write(clean(1, reference="ISAP-2026-011"), tmp_path / "a.xlsx")
     keys, ids = service.stage_uploads("alice", [(typical.name, typical.read_bytes())])
     shares = isolation._shares()
-    for n in range(shares.slots):
+    for n in range(shares.slots + shares.reserve):
         assert shares.acquire(f"someone else {n}", 0)
     outcome = steps.assure_staged(service, keys[0], policy=Policy(check_wait_seconds=0.05))
     assert outcome.failed == 1 and outcome.kept == 0
