@@ -68,7 +68,8 @@ def test_an_owner_of_an_organisation_holding_nothing_gets_a_reserve_child_when_e
     assert shares.acquire("bob", 0)  # the reserve is free again
     shares.release("mallory")
     shares.release("bob")
-    assert shares.acquire("carol", 0) and not shares.acquire("dave", 0)  # it is never a fourth child
+    assert shares.acquire("carol", 0) and shares.acquire("dave", 0)  # a child and the reserve again
+    assert not shares.acquire("eve", 0)  # never a fourth
 
 
 def test_the_reserve_is_never_for_an_owner_who_already_holds_a_child():
@@ -95,13 +96,16 @@ def test_users_of_one_organisation_share_its_share_and_its_claim_on_the_reserve(
 def test_within_an_organisation_its_users_take_turns():
     shares = FairShare(3)  # an organisation holds two children at most
     assert shares.acquire(("RXX", "mallory"), 0) and shares.acquire(("RXX", "mallory"), 0)
+    assert not shares.acquire(("RXX", "mallory2"), 0)  # the organisation holds its two
     order: list[str] = []
     waiters = [threading.Thread(target=lambda u=u: shares.acquire(("RXX", u)) and order.append(u))
                for u in ("mallory", "mallory2")]
-    for t in waiters:
+    for n, t in enumerate(waiters, 1):
         t.start()
-        while len(shares._waiting) < len(order) + waiters.index(t) + 1:  # queued in this order
+        deadline = time.monotonic() + 5
+        while len(shares._waiting) < n and time.monotonic() < deadline:  # queued in this order
             time.sleep(0.001)
+    assert len(shares._waiting) == 2
     assert shares.acquire(("QUA", "alice"), 0)  # the child left for another organisation
     shares.release(("QUA", "alice"))
     assert order == []  # the organisation holds its two
