@@ -208,3 +208,15 @@ def test_two_slow_hostile_checks_by_two_users_do_not_hold_up_a_third_users_clean
     assert report.findings == [] and report.exit_code == 0
     assert took < 15, f"the clean check took {took:.1f} s behind two slow ones"
     assert all(isinstance(results[u][0], engine.CheckReport) for u in ("mallory", "mallory2"))
+
+
+def test_an_uploader_takes_turns_within_their_organisation_as_their_account_says(service, tmp_path):
+    """The owner the dashboard, the API and the flows pass is read from the account: the organisation
+    with the user, or the user alone for an account without one."""
+    assert service.checking_owner("alice") == ("QUA", "alice")
+    assert service.checking_owner("otto") == ("QHM", "otto")
+    assert service.checking_owner("rita") == "rita"  # a reviewer: no organisation
+    typical = write(clean(1, reference="ISAP-2026-012"), tmp_path / "a.xlsx")
+    keys, _ = service.stage_uploads("alice", [(typical.name, typical.read_bytes())])
+    [item] = service.staged_for_run(keys[0], 60)
+    assert item.checking_owner == ("QUA", "alice")
