@@ -116,6 +116,19 @@ _SELF_CLOSED_ROW = re.compile(rb"<row(?:\s[^<>]*)?/>")
 _HEAD = 4096
 _DECLARATION = re.compile(rb"<\?xml\s[^<>]*?\?>")
 _DECLARED_ENCODING = re.compile(rb"""\sencoding\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+# Excel's own maximum for the text of one cell ("Total number of characters that a cell can contain",
+# Excel specifications and limits): no spreadsheet program writes a longer one, and one far longer is
+# a small file that fills gigabytes once read.
+CELL_TEXT_CHARS = 32_767
+# The text a canonical cell gives the reader as a string: an inline string's, or a formula's text result.
+_CELL_TEXT = re.compile(rb'(?:<is><t(?: xml:space="preserve")?>|t="str"><v>)([^<]*)<')
+# ... and the same with the cell's reference, looked for only when a chunk holds a text longer than Excel allows.
+_LONG_CELL_TEXT = re.compile(rb'<c r="([A-Z]{1,3}[1-9][0-9]{0,6})"[^<>]*>(?:<is><t[^<>]*>|<v>)([^<]{%d,})<'
+                             % (CELL_TEXT_CHARS + 1))
+_CONTINUATION = bytes(range(0x80, 0xC0))  # UTF-8 bytes that continue a character
+_ENTITY = re.compile(rb"&[^;&<]*;")
+_ABOVE_BMP = re.compile(rb"[\xf0-\xf4]|&#")  # a character above U+FFFF, or a reference that may name one
+_ABOVE_LATIN1 = re.compile(rb"[\xc4-\xef]")  # a character from U+0100 to U+FFFF
 
 
 class FileRefused(Exception):
@@ -160,6 +173,9 @@ class SheetScan:
     read_name: str = ""  # the name under which the reader finds this very sheet in `Inspection.reading_data`
     tags: int = 0  # "<" in a part the exact parse measures: what measuring it tag by tag will cost (0 if measured fast)
     shared_cells: int = 0  # cells typed as shared strings (t="s"), at most: each becomes a copy of its entry's text
+    # the bytes the reader's strings take for the sheet's own text (inline strings, formula text results),
+    # at most: 1, 2 or 4 a character, as Python holds a text by its widest character (see `_held_bytes`)
+    text_bytes: int = 0
 
 
 @dataclass
@@ -650,7 +666,7 @@ def inspect(path: str | Path, policy: Policy,
         scan = by_part.get(i.filename)
         if scan is not None:
             _scan_sheet(data, i, scan, budget, total, policy, date_styles, transcode.get(i.filename, "utf-8"))
-            if early and _may_copy(sheets, longest[0]) > policy.max_shared_text_bytes:
+            if early and _may_copy(sheets, longest[0]) + _own_text(sheets) > policy.max_shared_text_bytes:
                 early = False  # the text its cells copy is counted exactly first: nothing more is read ahead
             if early and not scan.needs_cell_scan and _within_limits(scan, policy) \
                     and _workbook_area(sheets) <= policy.max_cells_per_workbook:
@@ -660,6 +676,8 @@ def inspect(path: str | Path, policy: Policy,
         else:
             _check_part(data, i, budget, total, policy, well_formed=i.filename in needed)
     _check_irregular_cost(sheets, policy)
+    if _own_text(sheets) > policy.max_shared_text_bytes:  # before the sheets left to the exact parse are parsed
+        raise _shared_text_refusal(policy)
     for s in sheets:
         if not s.is_worksheet:
             continue
@@ -1005,7 +1023,40 @@ def _check_shared_strings(data: bytes, info: zipfile.ZipInfo, budget: _Budget, t
                          "over the safety limit (policy max_shared_strings).")])
     check.feed(b"", final=True)
     starts.append(offset)
-    return array("I", (max(0, min(b - a - _ENTRY_TAGS, 2**32 - 1)) for a, b in zip(starts, starts[1:])))
+    lengths = array("I", (max(0, min(b - a - _ENTRY_TAGS, 2**32 - 1)) for a, b in zip(starts, starts[1:])))
+    if lengths and max(lengths) > CELL_TEXT_CHARS:  # (its bytes bound its characters: only then are they counted)
+        _check_long_entries(data, info, starts, lengths, budget, policy)
+    return lengths
+
+
+def _check_long_entries(data: bytes, info: zipfile.ZipInfo, starts: "array[int]", lengths: "array[int]",
+                        budget: _Budget, policy: Policy) -> None:
+    """WB003 for the first shared string entry holding more characters than a cell can in Excel; only the
+    entries whose bytes could hold that many are read again, one at a time."""
+    long = [i for i, n in enumerate(lengths) if n > CELL_TEXT_CHARS]
+    k = 0
+    held: list[bytes] = []
+    offset = 0
+    for chunk in _inflate(data, info, budget, [0], policy):
+        while k < len(long):
+            i = long[k]
+            lo, hi = starts[i], starts[i + 1]
+            if lo >= offset + len(chunk):
+                break
+            held.append(chunk[max(lo - offset, 0):hi - offset])
+            if hi > offset + len(chunk):
+                break
+            chars = _chars(_TAG.sub(b"", b"".join(held)))
+            held = []
+            if chars > CELL_TEXT_CHARS:
+                raise FileRefused([file_finding(
+                    "WB003", f"Shared string entry {i + 1:,} of the workbook holds {chars:,} characters of text, "
+                             f"over the {CELL_TEXT_CHARS:,} a cell can hold in Excel.")])
+            k += 1
+        offset += len(chunk)
+
+
+_TAG = re.compile(rb"<[^<>]*>")
 
 
 _ENTRY_TAGS = len(b"<si></si>")  # what every entry spends on tags besides its text
@@ -1021,6 +1072,11 @@ _ENTRY_DIGITS = 10
 _SI_START = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?si[\s/>]")
 
 
+def _own_text(sheets: list[SheetScan]) -> int:
+    """The bytes the worksheets' own text (inline strings, formula text results) takes once read, as measured."""
+    return sum(s.text_bytes for s in sheets if s.is_worksheet)
+
+
 def _may_copy(sheets: list[SheetScan], longest: int) -> int:
     """The most text the worksheets' shared-string cells could copy: each cell times the longest entry."""
     return sum(s.shared_cells for s in sheets if s.is_worksheet) * longest
@@ -1028,16 +1084,18 @@ def _may_copy(sheets: list[SheetScan], longest: int) -> int:
 
 def _check_shared_text(data: bytes, names: dict[str, zipfile.ZipInfo], lengths: "array[int]", longest: int,
                        sheets: list[SheetScan], budget: _Budget, policy: Policy) -> None:
-    """WB003 when the cells that name shared strings would copy more text than `max_shared_text_bytes`.
+    """WB003 when the cells' text once read, their own and what those naming shared strings copy, passes
+    `max_shared_text_bytes`.
 
-    The reader makes each such cell a copy of its entry's text: a few long entries named by millions of
-    cells are a small file that fills gigabytes once read.  The cells counted times the longest entry
+    The reader makes each cell naming a shared string a copy of its entry's text: a few long entries named by
+    millions of cells are a small file that fills gigabytes once read.  The cells counted times the longest entry
     bounds it cheaply; only above the limit are the entries' lengths and each cell's entry counted exactly,
-    stopping as soon as the limit is passed."""
+    stopping as soon as the limit is passed.  The sheets' own text (`SheetScan.text_bytes`) counts from the start."""
     limit = policy.max_shared_text_bytes
-    if _may_copy(sheets, longest) <= limit:
+    own = _own_text(sheets)
+    if own + _may_copy(sheets, longest) <= limit:
         return
-    copied = 0
+    copied = own
     for s in sheets:
         if s.is_worksheet and s.shared_cells and s.part in names:
             copied = _shared_text_of(data, names[s.part], s, lengths, budget, policy, copied)
@@ -1045,8 +1103,9 @@ def _check_shared_text(data: bytes, names: dict[str, zipfile.ZipInfo], lengths: 
 
 def _shared_text_refusal(policy: Policy) -> FileRefused:
     return FileRefused([file_finding(
-        "WB003", f"The workbook's cells repeat its shared text to more than {policy.max_shared_text_bytes:,} bytes "
-                 "once read, over the safety limit (policy max_shared_text_bytes).")])
+        "WB003", f"The workbook's cells hold more than {policy.max_shared_text_bytes:,} bytes of text once read "
+                 "(their inline text and each copy of a shared string), over the safety limit "
+                 "(policy max_shared_text_bytes).")])
 
 
 def _shared_text_of(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, lengths: list[int], budget: _Budget,
@@ -1282,6 +1341,7 @@ def _scan_sheet(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
     utf8 = codecs.getincrementaldecoder("utf-8")()
     open_rows = [0]
     shared = [0]
+    text = [0]
     widest = [0]  # the latest column of the cells measured one by one (the row pattern takes none beyond it)
     limit = policy.max_rows_per_sheet
 
@@ -1338,6 +1398,19 @@ def _scan_sheet(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
         shared[0] += buf.count(b't="s"')  # (text that merely looks like it only counts more: a safe bound)
         return True
 
+    def count_text(buf: bytes) -> None:
+        # (only chunks holding inline strings or formula text take this: spreadsheet programs write shared strings)
+        if b"<is>" not in buf and b't="str"' not in buf:
+            return
+        texts = _CELL_TEXT.findall(buf)
+        if not texts:
+            return
+        if max(map(len, texts)) > CELL_TEXT_CHARS:
+            for m in _LONG_CELL_TEXT.finditer(buf):
+                if (chars := _chars(m.group(2))) > CELL_TEXT_CHARS:
+                    raise _cell_too_long(scan, m.group(1).decode(), chars)
+        text[0] += sum(map(len, texts)) if buf.isascii() else sum(map(_held_bytes, texts))
+
     def measured(chunk: bytes) -> bool:
         """The chunk measured on the fast path (cut after its last complete row or cell, the rest carried to
         the next); False as soon as anything in it needs the exact parse."""
@@ -1365,6 +1438,7 @@ def _scan_sheet(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
         if buf:
             if not measure(buf, first):
                 return False
+            count_text(buf)
             first = False
         return True
 
@@ -1384,8 +1458,11 @@ def _scan_sheet(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
         if len(rows) > limit:
             scan.rows_with_values = len(rows)
             return
-    if fast and carry and not measure(carry, first):
-        fast = False
+    if fast and carry:
+        if measure(carry, first):
+            count_text(carry)
+        else:
+            fast = False
     # empty, truncated, a row left open, or more after the root
     if fast and (at_start or open_rows[0] or not end.rstrip().endswith(_ROOT_END)):
         fast = False
@@ -1397,6 +1474,7 @@ def _scan_sheet(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
     if fast:
         scan.rows_with_values = len(rows)
         scan.shared_cells = shared[0]
+        scan.text_bytes = text[0]
         scan.max_row = max(map(int, rows)) if rows else 0
         scan.max_col = max((col_number(c.decode()) for c in cols), default=0)
         if scan.max_row > MAX_ROW or scan.max_col > MAX_COL:
@@ -1409,6 +1487,47 @@ def _scan_sheet(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
 
 _first = itemgetter(0)
 _second = itemgetter(1)
+
+
+def _chars(text: bytes) -> int:
+    """The characters of a cell's UTF-8 XML text, as read: an escaped character (`&amp;`, `&#x1F600;`) is one."""
+    n = len(text.translate(None, _CONTINUATION))
+    if b"&" in text:
+        n -= sum(map(len, _ENTITY.findall(text))) - len(_ENTITY.findall(text))
+    return n
+
+
+def _held_bytes(text: bytes) -> int:
+    """The bytes a cell's UTF-8 XML text takes, at most, as a Python string: each character 4 bytes when one is
+    above U+FFFF, 2 when one is above U+00FF, else 1 (an escaped character counts as its reference is long)."""
+    if text.isascii() and b"&#" not in text:
+        return len(text)
+    chars = len(text.translate(None, _CONTINUATION))
+    return chars * (4 if _ABOVE_BMP.search(text) else 2 if _ABOVE_LATIN1.search(text) else 1)
+
+
+def _width(text: str) -> int:
+    """The bytes a character of the text takes as a Python string: that of its widest character."""
+    if text.isascii():
+        return 1
+    widest = max(text)
+    return 4 if widest > "\uffff" else 2 if widest > "\xff" else 1
+
+
+def _cell_too_long(scan: SheetScan, cell: str, chars: int | None = None) -> FileRefused:
+    held = f"{chars:,} characters" if chars is not None else "more characters than that"
+    return FileRefused([file_finding(
+        "WB003", f"Cell {cell} of sheet {clip(scan.name)!r} holds {held} of text, over the {CELL_TEXT_CHARS:,} "
+                 "a cell can hold in Excel. Shorten it, or put the text in a document attached as evidence.")])
+
+
+def _cell_name(pos: tuple[int, int]) -> str:
+    """A cell's reference from its (row0, col0)."""
+    return f"{col_letters(pos[1] + 1)}{pos[0] + 1}"
+
+
+class _LongText(Exception):
+    """A run of text between two tags longer than any cell may hold, found before the XML parser holds it."""
 
 
 def _detach(parent, el) -> None:
@@ -1433,7 +1552,9 @@ def _scan_cells(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
     formulas with no cached value, and cells that take a date format from their row or column.
     """
     # this part's size was already checked against the totals on the first pass
-    stream = _ChunkStream(_inflate(data, info, budget, [0], policy))
+    # (a text between two tags is let run a little past a cell's limit: the tag's own name counts in the run,
+    # and the cell's text is measured exactly when it ends)
+    stream = _ChunkStream(_inflate(data, info, budget, [0], policy), longest_text=CELL_TEXT_CHARS + 1024)
     rows: set[int] = set()
     max_row = max_col = 0
     row0 = col0 = 0
@@ -1448,6 +1569,10 @@ def _scan_cells(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
     inherited: set[tuple[int, int]] = set()
     open_elements: list = []
     shared_cells = 0
+    text_bytes = 0
+    in_cell = False
+    cell_chars = 0  # the characters of the open cell's text elements so far
+    cell_width = 1  # the bytes a character of them takes as a Python string (see `_width`)
     try:
         for event, el in safe_iterparse(stream, events=("start", "end"), forbid_dtd=True):
             tag = _local(el.tag)
@@ -1494,6 +1619,16 @@ def _scan_cells(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
                         col0 = col_no - 1
                     else:
                         pos = (row0, col0)
+                    in_cell, cell_chars, cell_width = True, 0, 1
+                continue
+            if in_cell and tag in ("t", "v"):
+                # each piece of a cell's text as it ends: a cell of many runs is refused as soon as it is too long
+                piece = el.text or ""
+                cell_chars += len(piece)
+                if piece and not piece.isascii():
+                    cell_width = max(cell_width, _width(piece))
+                if cell_chars > CELL_TEXT_CHARS:
+                    raise _cell_too_long(scan, _cell_name(pos), cell_chars)
                 continue
             if tag == "sheetData":
                 in_data, after = False, True
@@ -1510,6 +1645,7 @@ def _scan_cells(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
                 continue
             if tag != "c":
                 continue
+            in_cell = False
             col0 += 1
             t = el.get("t")
             has_f = has_v = False
@@ -1533,6 +1669,8 @@ def _scan_cells(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
                 raise wb001("The workbook is corrupt: a cell lies outside the sheet.")
             if t == "s" and read:
                 shared_cells += 1
+            elif last == "is" or (t == "str" and last == "v"):
+                text_bytes += cell_chars * cell_width
             if t == "e":
                 special[pos] = SpecialCell("error", v_text.strip() or "#N/A")
             elif has_f and (not has_v or (not v_text and t not in ("str", "inlineStr"))):
@@ -1560,6 +1698,13 @@ def _scan_cells(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
         why = str(exc).split(":", 1)[0] if isinstance(exc, ParseError) else "an unknown encoding" if isinstance(
             exc, LookupError) else ""
         raise _not_well_formed(f"{info.filename} (sheet {clip(scan.name)!r})", why) from None
+    except _LongText:
+        if in_cell:
+            raise _cell_too_long(scan, _cell_name(pos)) from None
+        raise FileRefused([file_finding(
+            "WB003", f"Sheet {clip(scan.name)!r} holds a text of more than {CELL_TEXT_CHARS:,} characters, the most a "
+                     "cell can hold in Excel; no spreadsheet program writes one.")]) from None
+    scan.text_bytes = text_bytes
     scan.special = special
     scan.inherited_dates = inherited
     scan.shared_cells = shared_cells
@@ -1571,9 +1716,13 @@ def _scan_cells(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
 class _ChunkStream(io.RawIOBase):
     """A file-like view of a chunk generator, for the streaming XML parser."""
 
-    def __init__(self, chunks):
+    def __init__(self, chunks, longest_text: int = 0):
         self._chunks = iter(chunks)
         self._buf = b""
+        # With `longest_text`, `_LongText` is raised as soon as the characters since the last "<" pass it:
+        # the parser then never holds a text far longer than any cell may.
+        self._longest = longest_text
+        self._run = 0
 
     def readable(self) -> bool:
         return True
@@ -1588,4 +1737,9 @@ class _ChunkStream(io.RawIOBase):
             out, self._buf = self._buf, b""
         else:
             out, self._buf = self._buf[:n], self._buf[n:]
+        if self._longest and out:
+            cut = out.rfind(b"<")
+            self._run = (self._run if cut < 0 else 0) + _chars(out[cut + 1:])
+            if self._run > self._longest:
+                raise _LongText
         return out
