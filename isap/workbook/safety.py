@@ -72,11 +72,13 @@ _CANON_EMPTY = re.compile(
 # alternative finds what such rows do not explain: a cell or row tag of any other spelling or place, a
 # `<rowBreaks`, an end tag of a row with no start (group 2 is then not empty).
 # (the possessive repeat keeps no state per cell; a row's attributes cannot run past its tag)
+# Its cells' texts are at most `CELL_TEXT_CHARS` bytes: a row with a longer one is measured cell by cell, where
+# `_LONG_TEXT` finds whether it holds more characters than Excel allows.
 # Its cells are `_CANON_VALUE`'s but for an inline string cell holding a `<v>` (which the reader ignores):
 # such a cell is not matched, so the row is measured cell by cell, where `_INLINE_V` sends it to the exact parse.
 _CANON_ROW = (rb'<(?:row r="([1-9][0-9]{0,6})"(?: [^<>/]*)?>(?:<c r="_COLUMNS_SEEN\1"(?: s="[0-9]{1,9}")?'
-              rb'(?: t="inlineStr"><is><t(?: xml:space="preserve")?>[^<]*</t></is>|(?: t="(?:n|str|s|b|d)")?>'
-              rb'<v>[^<&][^<]*</v>)</c>)++</row>|(c[\s/>]|row|/row>))')
+              rb'(?: t="inlineStr"><is><t(?: xml:space="preserve")?>[^<]{0,32767}</t></is>|(?: t="(?:n|str|s|b|d)")?>'
+              rb'<v>[^<&][^<]{0,32766}</v>)</c>)++</row>|(c[\s/>]|row|/row>))')
 _CANON_ROWS = re.compile(_CANON_ROW.replace(b"_COLUMNS_SEEN", b"[A-Z]{1,3}"))
 # Cell start tags the canonical patterns do not cover: the chunk is then measured exactly.
 _ODD_CELL_TAG = re.compile(rb"<c[>/\t\n\r]")
@@ -125,6 +127,10 @@ _CELL_TEXT = re.compile(rb'(?:<is><t(?: xml:space="preserve")?>|t="str"><v>)([^<
 # ... and the same with the cell's reference, looked for only when a chunk holds a text longer than Excel allows.
 _LONG_CELL_TEXT = re.compile(rb'<c r="([A-Z]{1,3}[1-9][0-9]{0,6})"[^<>]*>(?:<is><t[^<>]*>|<v>)([^<]{%d,})<'
                              % (CELL_TEXT_CHARS + 1))
+_LONG_TEXT = re.compile(rb">[^<]{%d}" % CELL_TEXT_CHARS)  # a text as long, in bytes, as a cell's may be
+# The tags around an inline string's text, as spreadsheet programs write them: never text, which holds no "<".
+_INLINE_OPEN = b'"inlineStr"><is><t>'
+_INLINE_CLOSE = b"</t></is></c>"
 _CONTINUATION = bytes(range(0x80, 0xC0))  # UTF-8 bytes that continue a character
 _ENTITY = re.compile(rb"&[^;&<]*;")
 _ABOVE_BMP = re.compile(rb"[\xf0-\xf4]|&#")  # a character above U+FFFF, or a reference that may name one
@@ -174,8 +180,10 @@ class SheetScan:
     tags: int = 0  # "<" in a part the exact parse measures: what measuring it tag by tag will cost (0 if measured fast)
     shared_cells: int = 0  # cells typed as shared strings (t="s"), at most: each becomes a copy of its entry's text
     # the bytes the reader's strings take for the sheet's own text (inline strings, formula text results),
-    # at most: 1, 2 or 4 a character, as Python holds a text by its widest character (see `_held_bytes`)
+    # at most: 1, 2 or 4 a character, as Python holds a text by its widest character (see `_held_bytes`);
+    # counted cell by cell when `text_counted`, else a bound from the sheet's bytes (see `_scan_sheet`)
     text_bytes: int = 0
+    text_counted: bool = False
 
 
 @dataclass
@@ -677,7 +685,7 @@ def inspect(path: str | Path, policy: Policy,
             _check_part(data, i, budget, total, policy, well_formed=i.filename in needed)
     _check_irregular_cost(sheets, policy)
     if _own_text(sheets) > policy.max_shared_text_bytes:  # before the sheets left to the exact parse are parsed
-        raise _shared_text_refusal(policy)
+        _count_own_text(data, names, sheets, budget, policy)
     for s in sheets:
         if not s.is_worksheet:
             continue
@@ -1077,6 +1085,38 @@ def _own_text(sheets: list[SheetScan]) -> int:
     return sum(s.text_bytes for s in sheets if s.is_worksheet)
 
 
+def _count_own_text(data: bytes, names: dict[str, zipfile.ZipInfo], sheets: list[SheetScan], budget: _Budget,
+                    policy: Policy) -> None:
+    """Each worksheet's own text counted cell by cell where the scan kept only a bound of it; WB003 as soon as
+    the text counted passes `max_shared_text_bytes`."""
+    for s in sheets:
+        if s.is_worksheet and not s.text_counted and s.part in names:
+            counted = sum(x.text_bytes for x in sheets if x.is_worksheet and x.text_counted)
+            s.text_bytes = _own_text_of(data, names[s.part], budget, policy, counted) - counted if s.text_bytes else 0
+            s.text_counted = True
+    if _own_text(sheets) > policy.max_shared_text_bytes:  # (a sheet the exact parse counted, and no part of it)
+        raise _shared_text_refusal(policy)
+
+
+def _own_text_of(data: bytes, info: zipfile.ZipInfo, budget: _Budget, policy: Policy, counted: int) -> int:
+    """`counted` plus the bytes the text of a sheet's canonical inline string and formula text cells takes once
+    read (`_held_bytes`, cell by cell); WB003 as soon as that passes the limit.  (Only a sheet measured by its
+    canonical cells is counted so: the exact parse counts its own.)"""
+    limit = policy.max_shared_text_bytes
+    carry = b""
+    for chunk in _inflate(data, info, budget, [0], policy):
+        buf = carry + chunk
+        cut = buf.rfind(b"</c>") + 4 if b"</c>" in buf else 0
+        carry = buf[cut:]
+        if len(carry) > 8 * CHUNK:  # (the first pass measured it cell by cell: never so here)
+            carry = carry[-8 * CHUNK:]
+        texts = _CELL_TEXT.findall(buf, 0, cut)
+        counted += sum(map(len, texts)) if buf.isascii() and b"&#" not in buf else sum(map(_held_bytes, texts))
+        if counted > limit:
+            raise _shared_text_refusal(policy)
+    return counted
+
+
 def _may_copy(sheets: list[SheetScan], longest: int) -> int:
     """The most text the worksheets' shared-string cells could copy: each cell times the longest entry."""
     return sum(s.shared_cells for s in sheets if s.is_worksheet) * longest
@@ -1092,10 +1132,12 @@ def _check_shared_text(data: bytes, names: dict[str, zipfile.ZipInfo], lengths: 
     bounds it cheaply; only above the limit are the entries' lengths and each cell's entry counted exactly,
     stopping as soon as the limit is passed.  The sheets' own text (`SheetScan.text_bytes`) counts from the start."""
     limit = policy.max_shared_text_bytes
-    own = _own_text(sheets)
-    if own + _may_copy(sheets, longest) <= limit:
+    if _own_text(sheets) + _may_copy(sheets, longest) <= limit:
         return
-    copied = own
+    _count_own_text(data, names, sheets, budget, policy)
+    copied = _own_text(sheets)
+    if copied + _may_copy(sheets, longest) <= limit:
+        return
     for s in sheets:
         if s.is_worksheet and s.shared_cells and s.part in names:
             copied = _shared_text_of(data, names[s.part], s, lengths, budget, policy, copied)
@@ -1390,6 +1432,10 @@ def _scan_sheet(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
         open_rows[0] += opened
         if not 0 <= open_rows[0] <= 1:
             return False
+        if _LONG_TEXT.search(buf):  # (a row pattern takes no cell with a text this long)
+            for m in _LONG_CELL_TEXT.finditer(buf):
+                if (chars := _chars(m.group(2))) > CELL_TEXT_CHARS:
+                    raise _cell_too_long(scan, m.group(1).decode(), chars)
         rows.update(map(_second, found))
         seen = len(cols)
         cols.update(map(_first, found))
@@ -1402,14 +1448,11 @@ def _scan_sheet(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
         # (only chunks holding inline strings or formula text take this: spreadsheet programs write shared strings)
         if b"<is>" not in buf and b't="str"' not in buf:
             return
-        texts = _CELL_TEXT.findall(buf)
-        if not texts:
-            return
-        if max(map(len, texts)) > CELL_TEXT_CHARS:
-            for m in _LONG_CELL_TEXT.finditer(buf):
-                if (chars := _chars(m.group(2))) > CELL_TEXT_CHARS:
-                    raise _cell_too_long(scan, m.group(1).decode(), chars)
-        text[0] += sum(map(len, texts)) if buf.isascii() else sum(map(_held_bytes, texts))
+        # The chunk's bytes but for the tags around each inline string's text: a bound on its text for two counts
+        # of a long needle (about 1 ms a MB; 2.2-3.7 times the text of the template's sheets as openpyxl writes them).
+        # `_own_text_of` counts the cells' text exactly, only should the bounds of all the sheets pass the limit.
+        text[0] += (len(buf) - len(_INLINE_OPEN) * buf.count(_INLINE_OPEN) - len(_INLINE_CLOSE)
+                    * buf.count(_INLINE_CLOSE)) * _widest(buf)
 
     def measured(chunk: bytes) -> bool:
         """The chunk measured on the fast path (cut after its last complete row or cell, the rest carried to
@@ -1497,6 +1540,14 @@ def _chars(text: bytes) -> int:
     return n
 
 
+def _widest(text: bytes) -> int:
+    """The bytes a character of UTF-8 XML text may take as a Python string: 4 when one is above U+FFFF (or a
+    numeric reference may name one), 2 when one is above U+00FF, else 1."""
+    if text.isascii():
+        return 4 if b"&#" in text else 1
+    return 4 if _ABOVE_BMP.search(text) else 2 if _ABOVE_LATIN1.search(text) else 1
+
+
 def _held_bytes(text: bytes) -> int:
     """The bytes a cell's UTF-8 XML text takes, at most, as a Python string: each character 4 bytes when one is
     above U+FFFF, 2 when one is above U+00FF, else 1 (an escaped character counts as its reference is long)."""
@@ -1515,10 +1566,12 @@ def _width(text: str) -> int:
 
 
 def _cell_too_long(scan: SheetScan, cell: str, chars: int | None = None) -> FileRefused:
-    held = f"{chars:,} characters" if chars is not None else "more characters than that"
+    """WB003 for a cell of more characters than Excel allows (`chars`, when the scan counted them all)."""
+    held = (f"{chars:,} characters of text, over the {CELL_TEXT_CHARS:,}" if chars is not None
+            else f"more than {CELL_TEXT_CHARS:,} characters of text, more than the")
     return FileRefused([file_finding(
-        "WB003", f"Cell {cell} of sheet {clip(scan.name)!r} holds {held} of text, over the {CELL_TEXT_CHARS:,} "
-                 "a cell can hold in Excel. Shorten it, or put the text in a document attached as evidence.")])
+        "WB003", f"Cell {cell} of sheet {clip(scan.name)!r} holds {held} a cell can hold in Excel. Shorten it, or "
+                 "put the text in a document attached as evidence.")])
 
 
 def _cell_name(pos: tuple[int, int]) -> str:
@@ -1705,6 +1758,7 @@ def _scan_cells(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
             "WB003", f"Sheet {clip(scan.name)!r} holds a text of more than {CELL_TEXT_CHARS:,} characters, the most a "
                      "cell can hold in Excel; no spreadsheet program writes one.")]) from None
     scan.text_bytes = text_bytes
+    scan.text_counted = True
     scan.special = special
     scan.inherited_dates = inherited
     scan.shared_cells = shared_cells
