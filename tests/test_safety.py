@@ -778,3 +778,17 @@ def test_inline_text_counts_in_the_workbooks_text_budget_an_emoji_at_four_bytes_
     report = check_file(emoji, policy)  # about 800,000 bytes as read
     assert [f.rule_id for f in report.findings] == ["WB003"], report.findings
     assert "max_shared_text_bytes" in report.findings[0].message
+
+
+def test_a_sheets_text_bound_is_counted_cell_by_cell_before_the_file_is_refused(tmp_path):
+    """The scan keeps a cheap bound of a well-written sheet's inline text; a workbook whose bounds pass the limit
+    while its text does not is counted cell by cell and read."""
+    from isap.policy import Policy
+    from isap.workbook import safety
+    from tests.hostile import wide_engagement
+
+    path = tmp_path / "plain.xlsx"
+    path.write_bytes(wide_engagement(valid_bytes(tmp_path), 100, 1000, emoji=False))
+    bound = sum(s.text_bytes for s in safety.inspect(path, Policy()).sheets)
+    counted = sum(s.text_bytes for s in safety.inspect(path, Policy(max_shared_text_bytes=bound - 1)).sheets)
+    assert 200_000 <= counted < bound
