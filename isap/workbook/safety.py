@@ -125,9 +125,11 @@ CELL_TEXT_CHARS = 32_767
 # The text a canonical cell gives the reader as a string: an inline string's, or a formula's text result.
 _CELL_TEXT = re.compile(rb'(?:<is><t(?: xml:space="preserve")?>|t="str"><v>)([^<]*)<')
 # ... and the same with the cell's reference, looked for only when a chunk holds a text longer than Excel allows.
-_LONG_CELL_TEXT = re.compile(rb'<c r="([A-Z]{1,3}[1-9][0-9]{0,6})"[^<>]*>(?:<is><t[^<>]*>|<v>)([^<]{%d,})<'
-                             % (CELL_TEXT_CHARS + 1))
-_LONG_TEXT = re.compile(rb">[^<]{%d}" % CELL_TEXT_CHARS)  # a text as long, in bytes, as a cell's may be
+# (the length in a lookahead: a pattern needing thousands of bytes would skip short input untried, and a
+# test of its linear time could not tell)
+_LONG_CELL_TEXT = re.compile(rb'<c r="([A-Z]{1,3}[1-9][0-9]{0,6})"[^<>]*>(?:<is><t[^<>]*>|<v>)(?=[^<]{%d})'
+                             rb'([^<]*)<' % (CELL_TEXT_CHARS + 1))
+_LONG_TEXT = re.compile(rb">(?=[^<]{%d})" % CELL_TEXT_CHARS)  # a text as long, in bytes, as a cell's may be
 # The tags around an inline string's text, as spreadsheet programs write them: never text, which holds no "<".
 _INLINE_OPEN = b'"inlineStr"><is><t>'
 _INLINE_CLOSE = b"</t></is></c>"
