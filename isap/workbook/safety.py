@@ -135,7 +135,8 @@ _INLINE_OPEN = b'"inlineStr"><is><t>'
 _INLINE_CLOSE = b"</t></is></c>"
 _CONTINUATION = bytes(range(0x80, 0xC0))  # UTF-8 bytes that continue a character
 _ENTITY = re.compile(rb"&[^;&<]*;")
-_ABOVE_BMP = re.compile(rb"[\xf0-\xf4]|&#")  # a character above U+FFFF, or a reference that may name one
+# the lead bytes of a character above U+FFFF, each looked for on its own (a search for one byte is memchr-fast)
+_ABOVE_BMP_LEADS = (b"\xf0", b"\xf1", b"\xf2", b"\xf3", b"\xf4")
 _ABOVE_LATIN1 = re.compile(rb"[\xc4-\xef]")  # a character from U+0100 to U+FFFF
 
 
@@ -1113,7 +1114,7 @@ def _own_text_of(data: bytes, info: zipfile.ZipInfo, budget: _Budget, policy: Po
         if len(carry) > 8 * CHUNK:  # (the first pass measured it cell by cell: never so here)
             carry = carry[-8 * CHUNK:]
         texts = _CELL_TEXT.findall(buf, 0, cut)
-        counted += sum(map(len, texts)) if buf.isascii() and b"&#" not in buf else sum(map(_held_bytes, texts))
+        counted += sum(map(len, texts)) if _widest(buf) == 1 else sum(map(_held_bytes, texts))
         if counted > limit:
             raise _shared_text_refusal(policy)
     return counted
@@ -1545,18 +1546,19 @@ def _chars(text: bytes) -> int:
 def _widest(text: bytes) -> int:
     """The bytes a character of UTF-8 XML text may take as a Python string: 4 when one is above U+FFFF (or a
     numeric reference may name one), 2 when one is above U+00FF, else 1."""
+    if b"&" in text and b"&#" in text:  # a numeric reference may name a character above U+FFFF ("&": memchr-fast)
+        return 4
     if text.isascii():
-        return 4 if b"&#" in text else 1
-    return 4 if _ABOVE_BMP.search(text) else 2 if _ABOVE_LATIN1.search(text) else 1
+        return 1
+    return 4 if any(lead in text for lead in _ABOVE_BMP_LEADS) else 2 if _ABOVE_LATIN1.search(text) else 1
 
 
 def _held_bytes(text: bytes) -> int:
     """The bytes a cell's UTF-8 XML text takes, at most, as a Python string: each character 4 bytes when one is
     above U+FFFF, 2 when one is above U+00FF, else 1 (an escaped character counts as its reference is long)."""
-    if text.isascii() and b"&#" not in text:
+    if text.isascii() and b"&" not in text:
         return len(text)
-    chars = len(text.translate(None, _CONTINUATION))
-    return chars * (4 if _ABOVE_BMP.search(text) else 2 if _ABOVE_LATIN1.search(text) else 1)
+    return len(text.translate(None, _CONTINUATION)) * _widest(text)
 
 
 def _width(text: str) -> int:
