@@ -649,8 +649,15 @@ def inspect(path: str | Path, policy: Policy,
     entry_bytes = [array("I")]  # each shared string entry's text bytes, at most, once its part is looked at
     longest = [0]  # the largest of them
 
+    long_entry: list[_LongEntry] = []  # a shared string longer than a cell may hold, refused once sheets are measured
+
     def shared_strings(info: zipfile.ZipInfo) -> None:
-        entry_bytes[0] = _check_shared_strings(data, info, budget, total, policy)
+        nonlocal early
+        try:
+            entry_bytes[0] = _check_shared_strings(data, info, budget, total, policy)
+        except _LongEntry as long:
+            long_entry.append(long)
+            early = False  # the file will be refused: nothing is read ahead
         longest[0] = max(entry_bytes[0], default=0)
     if early:
         for i in infos:
@@ -686,6 +693,8 @@ def inspect(path: str | Path, policy: Policy,
             shared_strings(i)
         else:
             _check_part(data, i, budget, total, policy, well_formed=i.filename in needed)
+    if long_entry:
+        raise _long_entry_refusal(data, names, sheets, long_entry[0], budget, policy)
     _check_irregular_cost(sheets, policy)
     if _own_text(sheets) > policy.max_shared_text_bytes:  # before the sheets left to the exact parse are parsed
         _count_own_text(data, names, sheets, budget, policy)
@@ -1060,14 +1069,44 @@ def _check_long_entries(data: bytes, info: zipfile.ZipInfo, starts: "array[int]"
             chars = _chars(_TAG.sub(b"", b"".join(held)))
             held = []
             if chars > CELL_TEXT_CHARS:
-                raise FileRefused([file_finding(
-                    "WB003", f"Shared string entry {i + 1:,} of the workbook holds {chars:,} characters of text, "
-                             f"over the {CELL_TEXT_CHARS:,} a cell can hold in Excel.")])
+                raise _LongEntry(i, chars)
             k += 1
         offset += len(chunk)
 
 
 _TAG = re.compile(rb"<[^<>]*>")
+
+
+class _LongEntry(Exception):
+    """A shared string entry (numbered from 0) of more characters than a cell can hold: refused once the
+    worksheets are measured, naming the first cell that shows it."""
+
+    def __init__(self, entry: int, chars: int):
+        super().__init__(entry, chars)
+        self.entry, self.chars = entry, chars
+
+
+def _long_entry_refusal(data: bytes, names: dict[str, zipfile.ZipInfo], sheets: list[SheetScan], long: _LongEntry,
+                        budget: _Budget, policy: Policy) -> FileRefused:
+    """WB003 for a shared string entry longer than Excel allows, naming the first cell, written as spreadsheet
+    programs write one, that names it (else the entry alone: the reader holds it all the same)."""
+    cell = re.compile(rb'<c r="([A-Z]{1,3}[1-9][0-9]{0,6})"(?: s="[0-9]{1,9}")? t="s"><v>0*%d</v>' % long.entry)
+    where = f"Shared string entry {long.entry + 1:,} of the workbook"
+    for s in sheets:
+        if not (s.is_worksheet and s.part in names):
+            continue
+        carry = b""
+        for chunk in _inflate(data, names[s.part], budget, [0], policy):
+            found = cell.search(carry + chunk)
+            if found:
+                where = f"Cell {found.group(1).decode()} of sheet {clip(s.name)!r}"
+                break
+            carry = chunk[-64:]
+        if found:
+            break
+    return FileRefused([file_finding(
+        "WB003", f"{where} holds {long.chars:,} characters of text, over the {CELL_TEXT_CHARS:,} a cell can hold in "
+                 "Excel. Shorten it, or put the text in a document attached as evidence.")])
 
 
 _ENTRY_TAGS = len(b"<si></si>")  # what every entry spends on tags besides its text
