@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import random
 import re
 import stat
 import zipfile
@@ -439,3 +440,70 @@ def add_sheet_part(data: bytes, name: str, part: str, content: bytes) -> bytes:
                     'vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml" /></Types>')
     return rezip(data, replace={"xl/workbook.xml": wb.encode(), "xl/_rels/workbook.xml.rels": rels.encode(),
                                 "[Content_Types].xml": ct.encode()}, add={part: content})
+
+
+# Text that compresses as a spreadsheet program's prose does (well, but not past 200:1 as one repeated run).
+_PROSE = ["".join(random.Random(k).choice("abcdefghij klmnop") for _ in range(2000)) for k in range(64)]
+
+
+def prose(chars: int, seed: int = 5, emoji: bool = False) -> str:
+    """`chars` characters of varied text; with `emoji`, its second character is one above U+FFFF."""
+    rnd = random.Random(seed)
+    pieces = []
+    for _ in range(chars // 100 + 1):
+        at = rnd.randrange(1900)
+        pieces.append(_PROSE[rnd.randrange(64)][at:at + 100])
+    text = "".join(pieces)[:chars]
+    return (text[0] + "\U0001F600" + text[2:]) if emoji and chars > 1 else text
+
+
+def long_title(base: bytes, text: str, *, spelling: str = "") -> bytes:
+    """The workbook with its Cover proposal_title (cell B4) one inline string holding `text`; `spelling`,
+    if given, is put before the sheet data (a comment sends the sheet to the exact parse)."""
+    with zipfile.ZipFile(io.BytesIO(base)) as z:
+        cover = z.read("xl/worksheets/sheet2.xml")
+    old = re.search(rb'<c r="B4" t="inlineStr"><is><t>[^<]*</t></is></c>', cover).group(0)
+    cover = cover.replace(old, b'<c r="B4" t="inlineStr"><is><t>' + text.encode() + b"</t></is></c>")
+    cover = cover.replace(b"<sheetData>", spelling.encode() + b"<sheetData>", 1)
+    return rezip(base, replace={"xl/worksheets/sheet2.xml": cover})
+
+
+def wide_engagement(base: bytes, rows: int, length: int, *, emoji: bool = True) -> bytes:
+    """The Engagement sheet with `rows` valid rows whose method and summary are inline strings of `length`
+    characters (each with one emoji when `emoji`): a few megabytes packed, each character 4 bytes once read."""
+    e = "\U0001F600" if emoji else ""
+    cols = ["engagement_id", "engagement_date", "audience", "method", "participants", "summary"]
+    out = [f'<worksheet xmlns="{MAIN_NS}"><sheetData><row r="1">'
+           + "".join(f'<c r="{get_column_letter(j + 1)}1" t="inlineStr"><is><t>{h}</t></is></c>'
+                     for j, h in enumerate(cols)) + "</row>"]
+    for r in range(2, rows + 2):
+        f1 = (f"{r}m" + e + _PROSE[r % 64])[:length]
+        f2 = (f"{r}s" + e + _PROSE[(r * 7) % 64])[:length]
+        out.append(f'<row r="{r}"><c r="A{r}" t="inlineStr"><is><t>E-{r:06d}</t></is></c><c r="B{r}" '
+                   f't="inlineStr"><is><t>2026-01-15</t></is></c><c r="C{r}" t="inlineStr"><is><t>Staff</t></is></c>'
+                   f'<c r="D{r}" t="inlineStr"><is><t>{f1}</t></is></c><c r="E{r}" t="n"><v>12</v></c>'
+                   f'<c r="F{r}" t="inlineStr"><is><t>{f2}</t></is></c></row>')
+    out.append("</sheetData></worksheet>")
+    return rezip(base, replace={engagement_part(base): "".join(out).encode()})
+
+
+PARTNER_COLUMNS = ["partner_id", "partner_name", "partner_code", "partner_type", "relationship", "agreement_status",
+                   "gp_contract_type", "registered_list_size", "supports_proposal", "gp_participation",
+                   "commissioner_approved", "direct_agreement", "patient_notification_date"]
+
+
+def inline_partners(base: bytes, rows: int = 99_000, length: int = 140) -> bytes:
+    """The Partners sheet with `rows` rows of its 13 columns, each cell distinct inline text of `length`
+    characters: under every size limit, about 180 MB of text once read."""
+    out = [f'<worksheet xmlns="{MAIN_NS}"><dimension ref="A1:M2"/><sheetData><row r="1">'
+           + "".join(f'<c r="{get_column_letter(j + 1)}1" t="inlineStr"><is><t>{h}</t></is></c>'
+                     for j, h in enumerate(PARTNER_COLUMNS)) + "</row>"]
+    letters = [get_column_letter(j + 1) for j in range(len(PARTNER_COLUMNS))]
+    for r in range(2, rows + 2):
+        out.append(f'<row r="{r}">' + "".join(
+            f'<c r="{c}{r}" t="inlineStr"><is><t>{(f"{r}x{j}" + _PROSE[(r * 13 + j) % 64])[:length]}</t></is></c>'
+            for j, c in enumerate(letters)) + "</row>")
+    out.append("</sheetData></worksheet>")
+    with zipfile.ZipFile(io.BytesIO(base)) as z:
+        part = next(n for n in z.namelist() if n == "xl/worksheets/sheet7.xml")
+    return rezip(base, replace={part: "".join(out).encode()})

@@ -578,11 +578,15 @@ COST_PROBE = textwrap.dedent("""
 @pytest.fixture(scope="module")
 def costly(tmp_path_factory):
     from tests.hostile import (
+        inline_partners,
         junk_elements,
+        long_title,
         many_shared_strings,
+        prose,
         repeated_shared_text,
         shared_text_no_relationship_names,
         wide_area_of_short_text,
+        wide_engagement,
         wide_rows_without_r,
     )
 
@@ -592,7 +596,13 @@ def costly(tmp_path_factory):
     for name, build in (("wide_rows_without_r", wide_rows_without_r), ("junk_elements", junk_elements),
                         ("many_shared_strings", many_shared_strings), ("repeated_shared_text", repeated_shared_text),
                         ("wide_area_of_short_text", wide_area_of_short_text),
-                        ("shared_text_no_relationship_names", shared_text_no_relationship_names)):
+                        ("shared_text_no_relationship_names", shared_text_no_relationship_names),
+                        # one cell of 50 million characters, one above U+FFFF: 200 MB as Python holds it
+                        ("huge_inline_title", lambda b: long_title(b, prose(50_000_000, emoji=True))),
+                        # 30,000 valid Engagement rows of two 1,150-character inline texts with an emoji each
+                        ("wide_inline_engagement", lambda b: wide_engagement(b, 30_000, 1150)),
+                        # Partners at 99,000 rows of distinct inline text, and 1.95 million junk elements
+                        ("inline_text_and_junk", lambda b: junk_elements(inline_partners(b), 1_950_000))):
         out[name] = tmp / f"{name}.xlsx"
         out[name].write_bytes(build(base))
     return out
@@ -600,7 +610,8 @@ def costly(tmp_path_factory):
 
 @pytest.mark.parametrize("name", ["wide_rows_without_r", "junk_elements", "many_shared_strings",
                                   "repeated_shared_text", "wide_area_of_short_text",
-                                  "shared_text_no_relationship_names"])
+                                  "shared_text_no_relationship_names", "huge_inline_title",
+                                  "wide_inline_engagement", "inline_text_and_junk"])
 def test_a_costly_file_within_the_size_limits_is_refused_in_bounded_cpu_and_memory(costly, name):
     """Each file is under every size limit (25 MB, 250 MB inflated, 200:1) yet, read naively, costs
     minutes of processor time or over 600 MB: it gets its WB003 within about 10 s of processor time
@@ -768,3 +779,82 @@ def test_the_largest_well_written_workbook_the_limits_allow_is_checked_under_300
     rules = {rule for rule, _ in findings}
     assert "SCP004" in rules and not any(rule.startswith("WB") for rule in rules), rules  # read and checked whole
     assert result["peak_mb"] < 300, f"peak {result['peak_mb']:.0f} MB"
+
+
+# ------------------------------------------------------------------ text in cells: Excel's 32,767 characters
+
+@pytest.mark.parametrize("spelling", ["", "<!-- notes -->"], ids=["canonical", "exact parse"])
+def test_a_cell_longer_than_excel_allows_is_refused_naming_its_sheet_and_cell(tmp_path, spelling):
+    """Excel holds at most 32,767 characters in a cell: a longer inline string is WB003 from the scan, naming
+    the sheet, the cell and the limit, whether the sheet is measured by its canonical cells or parsed."""
+    from tests.hostile import long_title, prose
+
+    findings = _refused(tmp_path, long_title(valid_bytes(tmp_path), prose(40_000), spelling=spelling))
+    assert [f.rule_id for f in findings] == ["WB003"], findings
+    message = findings[0].message
+    assert "'Cover'" in message and "B4" in message and "32,767" in message, message
+
+
+@pytest.mark.parametrize("spelling", ["", "<!-- notes -->"], ids=["canonical", "exact parse"])
+def test_a_cell_of_exactly_excels_limit_is_read(tmp_path, spelling):
+    """32,767 characters, counted as characters (an emoji, an escaped "&" and a three-byte character each one),
+    are within the limit."""
+    from tests.hostile import long_title, prose
+
+    text = "€&amp;" + prose(32_765, emoji=True)
+    path = tmp_path / "limit.xlsx"
+    path.write_bytes(long_title(valid_bytes(tmp_path), text, spelling=spelling))
+    report = check_file(path)
+    assert not report.refused, report.findings
+
+
+def test_a_formula_text_result_longer_than_excel_allows_is_refused(tmp_path):
+    from tests.hostile import prose, read_part, rezip
+
+    base = valid_bytes(tmp_path)
+    cover = read_part(base, "xl/worksheets/sheet2.xml")
+    cover = cover.replace(b'<c r="B4" t="inlineStr"><is><t>', b'<c r="B4" t="str"><f>A1</f><v>'
+                          + prose(33_000).encode() + b"</v></c><c r=\"Z4\" t=\"inlineStr\"><is><t>", 1)
+    findings = _refused(tmp_path, rezip(base, replace={"xl/worksheets/sheet2.xml": cover}))
+    assert [f.rule_id for f in findings] == ["WB003"] and "B4" in findings[0].message, findings
+
+
+def test_a_shared_text_entry_longer_than_excel_allows_is_refused(tmp_path):
+    from tests.hostile import repeated_shared_text
+
+    findings = _refused(tmp_path, repeated_shared_text(valid_bytes(tmp_path), entries=1, length=33_000, rows=2,
+                                                       columns=2))
+    assert [f.rule_id for f in findings] == ["WB003"], findings
+    assert "Cell A2 of sheet 'Services' holds 33,000 characters" in findings[0].message, findings
+    assert "32,767" in findings[0].message
+
+
+def test_inline_text_counts_in_the_workbooks_text_budget_an_emoji_at_four_bytes_a_character(tmp_path):
+    """Inline strings are held once read as shared-text copies are: they count in max_shared_text_bytes, and
+    text with a character above U+FFFF at 4 bytes a character, as Python holds it."""
+    from isap.policy import Policy
+    from tests.hostile import wide_engagement
+
+    base = valid_bytes(tmp_path)
+    plain, emoji = tmp_path / "plain.xlsx", tmp_path / "emoji.xlsx"
+    plain.write_bytes(wide_engagement(base, 100, 1000, emoji=False))  # 200,000 characters of inline text
+    emoji.write_bytes(wide_engagement(base, 100, 1000, emoji=True))
+    policy = Policy(max_shared_text_bytes=400_000)
+    assert not check_file(plain, policy).refused
+    report = check_file(emoji, policy)  # about 800,000 bytes as read
+    assert [f.rule_id for f in report.findings] == ["WB003"], report.findings
+    assert "max_shared_text_bytes" in report.findings[0].message
+
+
+def test_a_sheets_text_bound_is_counted_cell_by_cell_before_the_file_is_refused(tmp_path):
+    """The scan keeps a cheap bound of a well-written sheet's inline text; a workbook whose bounds pass the limit
+    while its text does not is counted cell by cell and read."""
+    from isap.policy import Policy
+    from isap.workbook import safety
+    from tests.hostile import wide_engagement
+
+    path = tmp_path / "plain.xlsx"
+    path.write_bytes(wide_engagement(valid_bytes(tmp_path), 100, 1000, emoji=False))
+    bound = sum(s.text_bytes for s in safety.inspect(path, Policy()).sheets)
+    counted = sum(s.text_bytes for s in safety.inspect(path, Policy(max_shared_text_bytes=bound - 1)).sheets)
+    assert 200_000 <= counted < bound

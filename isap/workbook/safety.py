@@ -72,11 +72,13 @@ _CANON_EMPTY = re.compile(
 # alternative finds what such rows do not explain: a cell or row tag of any other spelling or place, a
 # `<rowBreaks`, an end tag of a row with no start (group 2 is then not empty).
 # (the possessive repeat keeps no state per cell; a row's attributes cannot run past its tag)
+# Its cells' texts are at most `CELL_TEXT_CHARS` bytes: a row with a longer one is measured cell by cell, where
+# `_LONG_TEXT` finds whether it holds more characters than Excel allows.
 # Its cells are `_CANON_VALUE`'s but for an inline string cell holding a `<v>` (which the reader ignores):
 # such a cell is not matched, so the row is measured cell by cell, where `_INLINE_V` sends it to the exact parse.
 _CANON_ROW = (rb'<(?:row r="([1-9][0-9]{0,6})"(?: [^<>/]*)?>(?:<c r="_COLUMNS_SEEN\1"(?: s="[0-9]{1,9}")?'
-              rb'(?: t="inlineStr"><is><t(?: xml:space="preserve")?>[^<]*</t></is>|(?: t="(?:n|str|s|b|d)")?>'
-              rb'<v>[^<&][^<]*</v>)</c>)++</row>|(c[\s/>]|row|/row>))')
+              rb'(?: t="inlineStr"><is><t(?: xml:space="preserve")?>[^<]{0,32767}</t></is>|(?: t="(?:n|str|s|b|d)")?>'
+              rb'<v>[^<&][^<]{0,32766}</v>)</c>)++</row>|(c[\s/>]|row|/row>))')
 _CANON_ROWS = re.compile(_CANON_ROW.replace(b"_COLUMNS_SEEN", b"[A-Z]{1,3}"))
 # Cell start tags the canonical patterns do not cover: the chunk is then measured exactly.
 _ODD_CELL_TAG = re.compile(rb"<c[>/\t\n\r]")
@@ -116,6 +118,26 @@ _SELF_CLOSED_ROW = re.compile(rb"<row(?:\s[^<>]*)?/>")
 _HEAD = 4096
 _DECLARATION = re.compile(rb"<\?xml\s[^<>]*?\?>")
 _DECLARED_ENCODING = re.compile(rb"""\sencoding\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+# Excel's own maximum for the text of one cell ("Total number of characters that a cell can contain",
+# Excel specifications and limits): no spreadsheet program writes a longer one, and one far longer is
+# a small file that fills gigabytes once read.
+CELL_TEXT_CHARS = 32_767
+# The text a canonical cell gives the reader as a string: an inline string's, or a formula's text result.
+_CELL_TEXT = re.compile(rb'(?:<is><t(?: xml:space="preserve")?>|t="str"><v>)([^<]*)<')
+# ... and the same with the cell's reference, looked for only when a chunk holds a text longer than Excel allows.
+# (the length in a lookahead: a pattern needing thousands of bytes would skip short input untried, and a
+# test of its linear time could not tell)
+_LONG_CELL_TEXT = re.compile(rb'<c r="([A-Z]{1,3}[1-9][0-9]{0,6})"[^<>]*>(?:<is><t[^<>]*>|<v>)(?=[^<]{%d})'
+                             rb'([^<]*)<' % (CELL_TEXT_CHARS + 1))
+_LONG_TEXT = re.compile(rb">(?=[^<]{%d})" % CELL_TEXT_CHARS)  # a text as long, in bytes, as a cell's may be
+# The tags around an inline string's text, as spreadsheet programs write them: never text, which holds no "<".
+_INLINE_OPEN = b'"inlineStr"><is><t>'
+_INLINE_CLOSE = b"</t></is></c>"
+_CONTINUATION = bytes(range(0x80, 0xC0))  # UTF-8 bytes that continue a character
+_ENTITY = re.compile(rb"&[^;&<]*;")
+# the lead bytes of a character above U+FFFF, each looked for on its own (a search for one byte is memchr-fast)
+_ABOVE_BMP_LEADS = (b"\xf0", b"\xf1", b"\xf2", b"\xf3", b"\xf4")
+_ABOVE_LATIN1 = re.compile(rb"[\xc4-\xef]")  # a character from U+0100 to U+FFFF
 
 
 class FileRefused(Exception):
@@ -160,6 +182,11 @@ class SheetScan:
     read_name: str = ""  # the name under which the reader finds this very sheet in `Inspection.reading_data`
     tags: int = 0  # "<" in a part the exact parse measures: what measuring it tag by tag will cost (0 if measured fast)
     shared_cells: int = 0  # cells typed as shared strings (t="s"), at most: each becomes a copy of its entry's text
+    # the bytes the reader's strings take for the sheet's own text (inline strings, formula text results),
+    # at most: 1, 2 or 4 a character, as Python holds a text by its widest character (see `_held_bytes`);
+    # counted cell by cell when `text_counted`, else a bound from the sheet's bytes (see `_scan_sheet`)
+    text_bytes: int = 0
+    text_counted: bool = False
 
 
 @dataclass
@@ -628,8 +655,15 @@ def inspect(path: str | Path, policy: Policy,
     entry_bytes = [array("I")]  # each shared string entry's text bytes, at most, once its part is looked at
     longest = [0]  # the largest of them
 
+    long_entry: list[_LongEntry] = []  # a shared string longer than a cell may hold, refused once sheets are measured
+
     def shared_strings(info: zipfile.ZipInfo) -> None:
-        entry_bytes[0] = _check_shared_strings(data, info, budget, total, policy)
+        nonlocal early
+        try:
+            entry_bytes[0] = _check_shared_strings(data, info, budget, total, policy)
+        except _LongEntry as long:
+            long_entry.append(long)
+            early = False  # the file will be refused: nothing is read ahead
         longest[0] = max(entry_bytes[0], default=0)
     if early:
         for i in infos:
@@ -656,7 +690,7 @@ def inspect(path: str | Path, policy: Policy,
         scan = by_part.get(i.filename)
         if scan is not None:
             _scan_sheet(data, i, scan, budget, total, policy, date_styles, transcode.get(i.filename, "utf-8"))
-            if early and _may_copy(sheets, longest[0]) > policy.max_shared_text_bytes:
+            if early and _may_copy(sheets, longest[0]) + _own_text(sheets) > policy.max_shared_text_bytes:
                 early = False  # the text its cells copy is counted exactly first: nothing more is read ahead
             if early and not scan.needs_cell_scan and _within_limits(scan, policy) \
                     and _workbook_area(sheets) <= policy.max_cells_per_workbook:
@@ -665,7 +699,11 @@ def inspect(path: str | Path, policy: Policy,
             shared_strings(i)
         else:
             _check_part(data, i, budget, total, policy, well_formed=i.filename in needed)
+    if long_entry:
+        raise _long_entry_refusal(data, names, sheets, long_entry[0], budget, policy)
     _check_irregular_cost(sheets, policy)
+    if _own_text(sheets) > policy.max_shared_text_bytes:  # before the sheets left to the exact parse are parsed
+        _count_own_text(data, names, sheets, budget, policy)
     for s in sheets:
         if not s.is_worksheet:
             continue
@@ -1016,7 +1054,70 @@ def _check_shared_strings(data: bytes, info: zipfile.ZipInfo, budget: _Budget, t
                          "over the safety limit (policy max_shared_strings).")])
     check.feed(b"", final=True)
     starts.append(offset)
-    return array("I", (max(0, min(b - a - _ENTRY_TAGS, 2**32 - 1)) for a, b in zip(starts, starts[1:])))
+    lengths = array("I", (max(0, min(b - a - _ENTRY_TAGS, 2**32 - 1)) for a, b in zip(starts, starts[1:])))
+    if lengths and max(lengths) > CELL_TEXT_CHARS:  # (its bytes bound its characters: only then are they counted)
+        _check_long_entries(data, info, starts, lengths, budget, policy)
+    return lengths
+
+
+def _check_long_entries(data: bytes, info: zipfile.ZipInfo, starts: "array[int]", lengths: "array[int]",
+                        budget: _Budget, policy: Policy) -> None:
+    """WB003 for the first shared string entry holding more characters than a cell can in Excel; only the
+    entries whose bytes could hold that many are read again, one at a time."""
+    long = [i for i, n in enumerate(lengths) if n > CELL_TEXT_CHARS]
+    k = 0
+    held: list[bytes] = []
+    offset = 0
+    for chunk in _inflate(data, info, budget, [0], policy):
+        while k < len(long):
+            i = long[k]
+            lo, hi = starts[i], starts[i + 1]
+            if lo >= offset + len(chunk):
+                break
+            held.append(chunk[max(lo - offset, 0):hi - offset])
+            if hi > offset + len(chunk):
+                break
+            chars = _chars(_TAG.sub(b"", b"".join(held)))
+            held = []
+            if chars > CELL_TEXT_CHARS:
+                raise _LongEntry(i, chars)
+            k += 1
+        offset += len(chunk)
+
+
+_TAG = re.compile(rb"<[^<>]*>")
+
+
+class _LongEntry(Exception):
+    """A shared string entry (numbered from 0) of more characters than a cell can hold: refused once the
+    worksheets are measured, naming the first cell that shows it."""
+
+    def __init__(self, entry: int, chars: int):
+        super().__init__(entry, chars)
+        self.entry, self.chars = entry, chars
+
+
+def _long_entry_refusal(data: bytes, names: dict[str, zipfile.ZipInfo], sheets: list[SheetScan], long: _LongEntry,
+                        budget: _Budget, policy: Policy) -> FileRefused:
+    """WB003 for a shared string entry longer than Excel allows, naming the first cell, written as spreadsheet
+    programs write one, that names it (else the entry alone: the reader holds it all the same)."""
+    cell = re.compile(rb'<c r="([A-Z]{1,3}[1-9][0-9]{0,6})"(?: s="[0-9]{1,9}")? t="s"><v>0*%d</v>' % long.entry)
+    where = f"Shared string entry {long.entry + 1:,} of the workbook"
+    for s in sheets:
+        if not (s.is_worksheet and s.part in names):
+            continue
+        carry = b""
+        for chunk in _inflate(data, names[s.part], budget, [0], policy):
+            found = cell.search(carry + chunk)
+            if found:
+                where = f"Cell {found.group(1).decode()} of sheet {clip(s.name)!r}"
+                break
+            carry = chunk[-64:]
+        if found:
+            break
+    return FileRefused([file_finding(
+        "WB003", f"{where} holds {long.chars:,} characters of text, over the {CELL_TEXT_CHARS:,} a cell can hold in "
+                 "Excel. Shorten it, or put the text in a document attached as evidence.")])
 
 
 _ENTRY_TAGS = len(b"<si></si>")  # what every entry spends on tags besides its text
@@ -1032,6 +1133,43 @@ _ENTRY_DIGITS = 10
 _SI_START = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?si[\s/>]")
 
 
+def _own_text(sheets: list[SheetScan]) -> int:
+    """The bytes the worksheets' own text (inline strings, formula text results) takes once read, as measured."""
+    return sum(s.text_bytes for s in sheets if s.is_worksheet)
+
+
+def _count_own_text(data: bytes, names: dict[str, zipfile.ZipInfo], sheets: list[SheetScan], budget: _Budget,
+                    policy: Policy) -> None:
+    """Each worksheet's own text counted cell by cell where the scan kept only a bound of it; WB003 as soon as
+    the text counted passes `max_shared_text_bytes`."""
+    for s in sheets:
+        if s.is_worksheet and not s.text_counted and s.part in names:
+            counted = sum(x.text_bytes for x in sheets if x.is_worksheet and x.text_counted)
+            s.text_bytes = _own_text_of(data, names[s.part], budget, policy, counted) - counted if s.text_bytes else 0
+            s.text_counted = True
+    if _own_text(sheets) > policy.max_shared_text_bytes:  # (a sheet the exact parse counted, and no part of it)
+        raise _shared_text_refusal(policy)
+
+
+def _own_text_of(data: bytes, info: zipfile.ZipInfo, budget: _Budget, policy: Policy, counted: int) -> int:
+    """`counted` plus the bytes the text of a sheet's canonical inline string and formula text cells takes once
+    read (`_held_bytes`, cell by cell); WB003 as soon as that passes the limit.  (Only a sheet measured by its
+    canonical cells is counted so: the exact parse counts its own.)"""
+    limit = policy.max_shared_text_bytes
+    carry = b""
+    for chunk in _inflate(data, info, budget, [0], policy):
+        buf = carry + chunk
+        cut = buf.rfind(b"</c>") + 4 if b"</c>" in buf else 0
+        carry = buf[cut:]
+        if len(carry) > 8 * CHUNK:  # (the first pass measured it cell by cell: never so here)
+            carry = carry[-8 * CHUNK:]
+        texts = _CELL_TEXT.findall(buf, 0, cut)
+        counted += sum(map(len, texts)) if _widest(buf) == 1 else sum(map(_held_bytes, texts))
+        if counted > limit:
+            raise _shared_text_refusal(policy)
+    return counted
+
+
 def _may_copy(sheets: list[SheetScan], longest: int) -> int:
     """The most text the worksheets' shared-string cells could copy: each cell times the longest entry."""
     return sum(s.shared_cells for s in sheets if s.is_worksheet) * longest
@@ -1039,16 +1177,20 @@ def _may_copy(sheets: list[SheetScan], longest: int) -> int:
 
 def _check_shared_text(data: bytes, names: dict[str, zipfile.ZipInfo], lengths: "array[int]", longest: int,
                        sheets: list[SheetScan], budget: _Budget, policy: Policy) -> None:
-    """WB003 when the cells that name shared strings would copy more text than `max_shared_text_bytes`.
+    """WB003 when the cells' text once read, their own and what those naming shared strings copy, passes
+    `max_shared_text_bytes`.
 
-    The reader makes each such cell a copy of its entry's text: a few long entries named by millions of
-    cells are a small file that fills gigabytes once read.  The cells counted times the longest entry
+    The reader makes each cell naming a shared string a copy of its entry's text: a few long entries named by
+    millions of cells are a small file that fills gigabytes once read.  The cells counted times the longest entry
     bounds it cheaply; only above the limit are the entries' lengths and each cell's entry counted exactly,
-    stopping as soon as the limit is passed."""
+    stopping as soon as the limit is passed.  The sheets' own text (`SheetScan.text_bytes`) counts from the start."""
     limit = policy.max_shared_text_bytes
-    if _may_copy(sheets, longest) <= limit:
+    if _own_text(sheets) + _may_copy(sheets, longest) <= limit:
         return
-    copied = 0
+    _count_own_text(data, names, sheets, budget, policy)
+    copied = _own_text(sheets)
+    if copied + _may_copy(sheets, longest) <= limit:
+        return
     for s in sheets:
         if s.is_worksheet and s.shared_cells and s.part in names:
             copied = _shared_text_of(data, names[s.part], s, lengths, budget, policy, copied)
@@ -1056,8 +1198,9 @@ def _check_shared_text(data: bytes, names: dict[str, zipfile.ZipInfo], lengths: 
 
 def _shared_text_refusal(policy: Policy) -> FileRefused:
     return FileRefused([file_finding(
-        "WB003", f"The workbook's cells repeat its shared text to more than {policy.max_shared_text_bytes:,} bytes "
-                 "once read, over the safety limit (policy max_shared_text_bytes).")])
+        "WB003", f"The workbook's cells hold more than {policy.max_shared_text_bytes:,} bytes of text once read "
+                 "(their inline text and each copy of a shared string), over the safety limit "
+                 "(policy max_shared_text_bytes).")])
 
 
 def _shared_text_of(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, lengths: list[int], budget: _Budget,
@@ -1294,6 +1437,7 @@ def _scan_sheet(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
     utf8 = codecs.getincrementaldecoder("utf-8")()
     open_rows = [0]
     shared = [0]
+    text = [0]
     widest = [0]  # the latest column of the cells measured one by one (the row pattern takes none beyond it)
     limit = policy.max_rows_per_sheet
 
@@ -1342,6 +1486,10 @@ def _scan_sheet(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
         open_rows[0] += opened
         if not 0 <= open_rows[0] <= 1:
             return False
+        if _LONG_TEXT.search(buf):  # (a row pattern takes no cell with a text this long)
+            for m in _LONG_CELL_TEXT.finditer(buf):
+                if (chars := _chars(m.group(2))) > CELL_TEXT_CHARS:
+                    raise _cell_too_long(scan, m.group(1).decode(), chars)
         rows.update(map(_second, found))
         seen = len(cols)
         cols.update(map(_first, found))
@@ -1349,6 +1497,16 @@ def _scan_sheet(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
             widest[0] = max(map(col_number, map(bytes.decode, cols)))
         shared[0] += buf.count(b't="s"')  # (text that merely looks like it only counts more: a safe bound)
         return True
+
+    def count_text(buf: bytes) -> None:
+        # (only chunks holding inline strings or formula text take this: spreadsheet programs write shared strings)
+        if b"<is>" not in buf and b't="str"' not in buf:
+            return
+        # The chunk's bytes but for the tags around each inline string's text: a bound on its text for two counts
+        # of a long needle (about 1 ms a MB; 2.2-3.7 times the text of the template's sheets as openpyxl writes them).
+        # `_own_text_of` counts the cells' text exactly, only should the bounds of all the sheets pass the limit.
+        text[0] += (len(buf) - len(_INLINE_OPEN) * buf.count(_INLINE_OPEN) - len(_INLINE_CLOSE)
+                    * buf.count(_INLINE_CLOSE)) * _widest(buf)
 
     def measured(chunk: bytes) -> bool:
         """The chunk measured on the fast path (cut after its last complete row or cell, the rest carried to
@@ -1377,6 +1535,7 @@ def _scan_sheet(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
         if buf:
             if not measure(buf, first):
                 return False
+            count_text(buf)
             first = False
         return True
 
@@ -1396,8 +1555,11 @@ def _scan_sheet(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
         if len(rows) > limit:
             scan.rows_with_values = len(rows)
             return
-    if fast and carry and not measure(carry, first):
-        fast = False
+    if fast and carry:
+        if measure(carry, first):
+            count_text(carry)
+        else:
+            fast = False
     # empty, truncated, a row left open, or more after the root
     if fast and (at_start or open_rows[0] or not end.rstrip().endswith(_ROOT_END)):
         fast = False
@@ -1409,6 +1571,7 @@ def _scan_sheet(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
     if fast:
         scan.rows_with_values = len(rows)
         scan.shared_cells = shared[0]
+        scan.text_bytes = text[0]
         scan.max_row = max(map(int, rows)) if rows else 0
         scan.max_col = max((col_number(c.decode()) for c in cols), default=0)
         if scan.max_row > MAX_ROW or scan.max_col > MAX_COL:
@@ -1421,6 +1584,58 @@ def _scan_sheet(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
 
 _first = itemgetter(0)
 _second = itemgetter(1)
+
+
+def _chars(text: bytes) -> int:
+    """The characters of a cell's UTF-8 XML text, as read: an escaped character (`&amp;`, `&#x1F600;`) is one."""
+    n = len(text.translate(None, _CONTINUATION))
+    if b"&" in text:
+        n -= sum(map(len, _ENTITY.findall(text))) - len(_ENTITY.findall(text))
+    return n
+
+
+def _widest(text: bytes) -> int:
+    """The bytes a character of UTF-8 XML text may take as a Python string: 4 when one is above U+FFFF (or a
+    numeric reference may name one), 2 when one is above U+00FF, else 1."""
+    if b"&" in text and b"&#" in text:  # a numeric reference may name a character above U+FFFF ("&": memchr-fast)
+        return 4
+    if text.isascii():
+        return 1
+    return 4 if any(lead in text for lead in _ABOVE_BMP_LEADS) else 2 if _ABOVE_LATIN1.search(text) else 1
+
+
+def _held_bytes(text: bytes) -> int:
+    """The bytes a cell's UTF-8 XML text takes, at most, as a Python string: each character 4 bytes when one is
+    above U+FFFF, 2 when one is above U+00FF, else 1 (an escaped character counts as its reference is long)."""
+    if text.isascii() and b"&" not in text:
+        return len(text)
+    return len(text.translate(None, _CONTINUATION)) * _widest(text)
+
+
+def _width(text: str) -> int:
+    """The bytes a character of the text takes as a Python string: that of its widest character."""
+    if text.isascii():
+        return 1
+    widest = max(text)
+    return 4 if widest > "\uffff" else 2 if widest > "\xff" else 1
+
+
+def _cell_too_long(scan: SheetScan, cell: str, chars: int | None = None) -> FileRefused:
+    """WB003 for a cell of more characters than Excel allows (`chars`, when the scan counted them all)."""
+    held = (f"{chars:,} characters of text, over the {CELL_TEXT_CHARS:,}" if chars is not None
+            else f"more than {CELL_TEXT_CHARS:,} characters of text, more than the")
+    return FileRefused([file_finding(
+        "WB003", f"Cell {cell} of sheet {clip(scan.name)!r} holds {held} a cell can hold in Excel. Shorten it, or "
+                 "put the text in a document attached as evidence.")])
+
+
+def _cell_name(pos: tuple[int, int]) -> str:
+    """A cell's reference from its (row0, col0)."""
+    return f"{col_letters(pos[1] + 1)}{pos[0] + 1}"
+
+
+class _LongText(Exception):
+    """A run of text between two tags longer than any cell may hold, found before the XML parser holds it."""
 
 
 def _detach(parent, el) -> None:
@@ -1445,7 +1660,9 @@ def _scan_cells(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
     formulas with no cached value, and cells that take a date format from their row or column.
     """
     # this part's size was already checked against the totals on the first pass
-    stream = _ChunkStream(_inflate(data, info, budget, [0], policy))
+    # (a text between two tags is let run a little past a cell's limit: the tag's own name counts in the run,
+    # and the cell's text is measured exactly when it ends)
+    stream = _ChunkStream(_inflate(data, info, budget, [0], policy), longest_text=CELL_TEXT_CHARS + 1024)
     rows: set[int] = set()
     max_row = max_col = 0
     row0 = col0 = 0
@@ -1460,6 +1677,10 @@ def _scan_cells(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
     inherited: set[tuple[int, int]] = set()
     open_elements: list = []
     shared_cells = 0
+    text_bytes = 0
+    in_cell = False
+    cell_chars = 0  # the characters of the open cell's text elements so far
+    cell_width = 1  # the bytes a character of them takes as a Python string (see `_width`)
     try:
         for event, el in safe_iterparse(stream, events=("start", "end"), forbid_dtd=True):
             tag = _local(el.tag)
@@ -1506,6 +1727,16 @@ def _scan_cells(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
                         col0 = col_no - 1
                     else:
                         pos = (row0, col0)
+                    in_cell, cell_chars, cell_width = True, 0, 1
+                continue
+            if in_cell and tag in ("t", "v"):
+                # each piece of a cell's text as it ends: a cell of many runs is refused as soon as it is too long
+                piece = el.text or ""
+                cell_chars += len(piece)
+                if piece and not piece.isascii():
+                    cell_width = max(cell_width, _width(piece))
+                if cell_chars > CELL_TEXT_CHARS:
+                    raise _cell_too_long(scan, _cell_name(pos), cell_chars)
                 continue
             if tag == "sheetData":
                 in_data, after = False, True
@@ -1522,6 +1753,7 @@ def _scan_cells(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
                 continue
             if tag != "c":
                 continue
+            in_cell = False
             col0 += 1
             t = el.get("t")
             has_f = has_v = False
@@ -1545,6 +1777,8 @@ def _scan_cells(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
                 raise wb001("The workbook is corrupt: a cell lies outside the sheet.")
             if t == "s" and read:
                 shared_cells += 1
+            elif last == "is" or (t == "str" and last == "v"):
+                text_bytes += cell_chars * cell_width
             if t == "e":
                 special[pos] = SpecialCell("error", v_text.strip() or "#N/A")
             elif has_f and (not has_v or (not v_text and t not in ("str", "inlineStr"))):
@@ -1572,6 +1806,14 @@ def _scan_cells(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
         why = str(exc).split(":", 1)[0] if isinstance(exc, ParseError) else "an unknown encoding" if isinstance(
             exc, LookupError) else ""
         raise _not_well_formed(f"{info.filename} (sheet {clip(scan.name)!r})", why) from None
+    except _LongText:
+        if in_cell:
+            raise _cell_too_long(scan, _cell_name(pos)) from None
+        raise FileRefused([file_finding(
+            "WB003", f"Sheet {clip(scan.name)!r} holds a text of more than {CELL_TEXT_CHARS:,} characters, the most a "
+                     "cell can hold in Excel; no spreadsheet program writes one.")]) from None
+    scan.text_bytes = text_bytes
+    scan.text_counted = True
     scan.special = special
     scan.inherited_dates = inherited
     scan.shared_cells = shared_cells
@@ -1583,9 +1825,13 @@ def _scan_cells(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
 class _ChunkStream(io.RawIOBase):
     """A file-like view of a chunk generator, for the streaming XML parser."""
 
-    def __init__(self, chunks):
+    def __init__(self, chunks, longest_text: int = 0):
         self._chunks = iter(chunks)
         self._buf = b""
+        # With `longest_text`, `_LongText` is raised as soon as the characters since the last "<" pass it:
+        # the parser then never holds a text far longer than any cell may.
+        self._longest = longest_text
+        self._run = 0
 
     def readable(self) -> bool:
         return True
@@ -1600,4 +1846,9 @@ class _ChunkStream(io.RawIOBase):
             out, self._buf = self._buf, b""
         else:
             out, self._buf = self._buf[:n], self._buf[n:]
+        if self._longest and out:
+            cut = out.rfind(b"<")
+            self._run = (self._run if cut < 0 else 0) + _chars(out[cut + 1:])
+            if self._run > self._longest:
+                raise _LongText
         return out
