@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import uuid
 from pathlib import Path
 
@@ -14,6 +15,20 @@ ROOT = Path(__file__).resolve().parent.parent
 # session can find them even after they have been orphaned and adopted by init.
 RUN_MARK = "ISAP_TEST_RUN"
 os.environ[RUN_MARK] = uuid.uuid4().hex
+
+_RUNNER = os.getpid()
+
+
+def _stop_as_interrupted(signum, frame):
+    """A run stopped from outside (SIGTERM: a CI time limit, a `kill`) ends as Ctrl-C ends it: pytest tears its
+    fixtures down, so the servers they started stop too (the session's Prefect test server has no other way to
+    learn that the run is over, and outlived a terminated run)."""
+    if os.getpid() != _RUNNER:  # a child forked from the runner ends as SIGTERM would have ended it
+        os._exit(128 + signum)
+    raise KeyboardInterrupt
+
+
+signal.signal(signal.SIGTERM, _stop_as_interrupted)
 
 
 def _started_by_this_run() -> list:
