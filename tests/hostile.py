@@ -507,3 +507,23 @@ def inline_partners(base: bytes, rows: int = 99_000, length: int = 140) -> bytes
     with zipfile.ZipFile(io.BytesIO(base)) as z:
         part = next(n for n in z.namelist() if n == "xl/worksheets/sheet7.xml")
     return rezip(base, replace={part: "".join(out).encode()})
+
+
+def junk_in_one_shared_string(base: bytes, tags: int = 3_000_000) -> bytes:
+    """The workbook with one shared string "Dudley" followed by `tags` empty elements of no meaning (`<a/>`…):
+    megabytes of bytes holding six characters of text, named by no cell."""
+    import random
+
+    pool = [b"<%s/>" % bytes([c]) for c in b"abcdefghijklmnop"]  # random, so the part does not compress away
+    junk = b"".join(random.Random(1).choices(pool, k=tags))
+    with zipfile.ZipFile(io.BytesIO(base)) as z:
+        rels = z.read("xl/_rels/workbook.xml.rels").decode()
+        ct = z.read("[Content_Types].xml").decode()
+    sst = b"".join((f'<sst xmlns="{MAIN_NS}" count="1" uniqueCount="1"><si><t>Dudley</t>'.encode(), junk,
+                    b"</si></sst>"))
+    rels = rels.replace("</Relationships>", f'<Relationship Type="{WS_REL}sharedStrings" '
+                        'Target="sharedStrings.xml" Id="rIdSst" /></Relationships>')
+    ct = ct.replace("</Types>", '<Override PartName="/xl/sharedStrings.xml" ContentType="application/'
+                    'vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml" /></Types>')
+    return rezip(base, replace={"xl/_rels/workbook.xml.rels": rels.encode(), "[Content_Types].xml": ct.encode()},
+                 add={"xl/sharedStrings.xml": sst})

@@ -829,6 +829,23 @@ def test_a_shared_text_entry_longer_than_excel_allows_is_refused(tmp_path):
     assert "32,767" in findings[0].message
 
 
+def test_a_shared_string_of_megabytes_of_tags_and_little_text_is_counted_in_bounded_memory(tmp_path):
+    """An entry's bytes over 32,767 make the scan count its characters; counted by stripping its tags into a new
+    text, three million empty elements around six characters took the checking child past 300 MB (twelve
+    million, past 1.2 GB). Its text is counted where it is, and the workbook is checked as any other."""
+    from tests.hostile import junk_in_one_shared_string
+
+    path = tmp_path / "junk-entry.xlsx"
+    path.write_bytes(junk_in_one_shared_string(valid_bytes(tmp_path)))
+    proc = subprocess.run([sys.executable, "-c", COST_PROBE, str(path)], capture_output=True, text=True,
+                          timeout=900)
+    result = json.loads(proc.stdout)
+    assert result["rc"] == 0 and "Traceback" not in result["err"], result
+    assert not [rule for rule, _ in json.loads(result["out"]) if rule.startswith("WB")], result["out"][:500]
+    assert result["cpu"] < 10, f"{result['cpu']:.1f} s of processor time"
+    assert result["peak_mb"] < 300, f"peak {result['peak_mb']:.0f} MB"
+
+
 def test_inline_text_counts_in_the_workbooks_text_budget_an_emoji_at_four_bytes_a_character(tmp_path):
     """Inline strings are held once read as shared-text copies are: they count in max_shared_text_bytes, and
     text with a character above U+FFFF at 4 bytes a character, as Python holds it."""

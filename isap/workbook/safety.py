@@ -1077,24 +1077,38 @@ def _check_long_entries(data: bytes, info: zipfile.ZipInfo, starts: "array[int]"
             held.append(chunk[max(lo - offset, 0):hi - offset])
             if hi > offset + len(chunk):
                 break
-            chars = _chars(_TAG.sub(b"", b"".join(held)))
+            chars, whole = _entry_chars(b"".join(held))
             held = []
             if chars > CELL_TEXT_CHARS:
-                raise _LongEntry(i, chars)
+                raise _LongEntry(i, chars if whole else None)
             k += 1
         offset += len(chunk)
 
 
-_TAG = re.compile(rb"<[^<>]*>")
+# The text a reader reads of an entry: that of its `<t>` elements (plain, in rich-text runs, or phonetic, which is
+# counted too: more than a cell shows, never less). An empty one holds nothing to count.
+_ENTRY_TEXT = re.compile(rb"<t(?:\s[^>]*)?>([^<]+)</t>")
+
+
+def _entry_chars(entry: bytes) -> tuple[int, bool]:
+    """The characters of a shared string entry's text, counted where they lie (stripping its tags into a new text
+    made millions of pieces of an entry of millions of empty elements, and took gigabytes), and whether that is
+    all of them: counting stops once past what a cell can hold."""
+    chars = 0
+    for text in _ENTRY_TEXT.finditer(entry):
+        chars += _chars(text.group(1))
+        if chars > CELL_TEXT_CHARS:
+            return chars, text.end() == len(entry) or not _ENTRY_TEXT.search(entry, text.end())
+    return chars, True
 
 
 class _LongEntry(Exception):
     """A shared string entry (numbered from 0) of more characters than a cell can hold: refused once the
     worksheets are measured, naming the first cell that shows it."""
 
-    def __init__(self, entry: int, chars: int):
+    def __init__(self, entry: int, chars: int | None):
         super().__init__(entry, chars)
-        self.entry, self.chars = entry, chars
+        self.entry, self.chars = entry, chars  # None: more than a cell can hold, not all counted
 
 
 def _long_entry_refusal(data: bytes, names: dict[str, zipfile.ZipInfo], sheets: list[SheetScan], long: _LongEntry,
@@ -1116,8 +1130,8 @@ def _long_entry_refusal(data: bytes, names: dict[str, zipfile.ZipInfo], sheets: 
         if found:
             break
     return FileRefused([file_finding(
-        "WB003", f"{where} holds {long.chars:,} characters of text, over the {CELL_TEXT_CHARS:,} a cell can hold in "
-                 "Excel. Shorten it, or put the text in a document attached as evidence.")])
+        "WB003", f"{where} holds {_held_words(long.chars)} a cell can hold in Excel. Shorten it, or put the text "
+                 "in a document attached as evidence.")])
 
 
 _ENTRY_TAGS = len(b"<si></si>")  # what every entry spends on tags besides its text
@@ -1620,13 +1634,17 @@ def _width(text: str) -> int:
     return 4 if widest > "\uffff" else 2 if widest > "\xff" else 1
 
 
+def _held_words(chars: int | None) -> str:
+    """How much text a cell holds, against Excel's limit (`chars`, when all of them were counted)."""
+    return (f"{chars:,} characters of text, over the {CELL_TEXT_CHARS:,}" if chars is not None
+            else f"more than {CELL_TEXT_CHARS:,} characters of text, more than")
+
+
 def _cell_too_long(scan: SheetScan, cell: str, chars: int | None = None) -> FileRefused:
     """WB003 for a cell of more characters than Excel allows (`chars`, when the scan counted them all)."""
-    held = (f"{chars:,} characters of text, over the {CELL_TEXT_CHARS:,}" if chars is not None
-            else f"more than {CELL_TEXT_CHARS:,} characters of text, more than the")
     return FileRefused([file_finding(
-        "WB003", f"Cell {cell} of sheet {clip(scan.name)!r} holds {held} a cell can hold in Excel. Shorten it, or "
-                 "put the text in a document attached as evidence.")])
+        "WB003", f"Cell {cell} of sheet {clip(scan.name)!r} holds {_held_words(chars)} a cell can hold in Excel. "
+                 "Shorten it, or put the text in a document attached as evidence.")])
 
 
 def _cell_name(pos: tuple[int, int]) -> str:
