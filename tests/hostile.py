@@ -218,17 +218,9 @@ def with_shared_strings(data: bytes) -> bytes:
             if name.startswith("xl/worksheets/"):
                 replace[name] = re.sub(r'<c ([^<>]*?) t="inlineStr"><is><t(?: xml:space="preserve")?>([^<]*)</t>'
                                        r"</is></c>", shared, z.read(name).decode()).encode()
-        rels = z.read("xl/_rels/workbook.xml.rels").decode()
-        ct = z.read("[Content_Types].xml").decode()
     sst = (f'<?xml version="1.0" encoding="UTF-8"?><sst xmlns="{MAIN_NS}" count="{len(strings)}" '
            f'uniqueCount="{len(strings)}">' + "".join(f"<si><t>{s}</t></si>" for s in strings) + "</sst>")
-    replace["xl/_rels/workbook.xml.rels"] = rels.replace(
-        "</Relationships>", f'<Relationship Type="{WS_REL}sharedStrings" Target="sharedStrings.xml" '
-                            'Id="rIdStrings" /></Relationships>').encode()
-    replace["[Content_Types].xml"] = ct.replace(
-        "</Types>", '<Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-'
-                    'officedocument.spreadsheetml.sharedStrings+xml" /></Types>').encode()
-    return rezip(data, replace=replace, add={"xl/sharedStrings.xml": sst.encode()})
+    return with_shared_strings_part(rezip(data, replace=replace), sst.encode())
 
 
 def as_symlink(data: bytes, part: str) -> bytes:
@@ -338,11 +330,16 @@ def junk_elements(base: bytes, count: int = 20_000_000) -> bytes:
 def many_shared_strings(base: bytes, count: int = 2_000_000) -> bytes:
     """The workbook with a shared strings part of `count` distinct short strings (no cell uses them;
     the reader loads them all the same)."""
+    return with_shared_strings_part(base, b"".join((
+        f'<sst xmlns="{MAIN_NS}" count="{count}" uniqueCount="{count}">'.encode(),
+        b"".join(b"<si><t>s%x</t></si>" % i for i in range(count)), b"</sst>")))
+
+
+def with_shared_strings_part(base: bytes, sst: bytes) -> bytes:
+    """The workbook with `sst` as its shared strings part, named by its relationships and content types."""
     with zipfile.ZipFile(io.BytesIO(base)) as z:
         rels = z.read("xl/_rels/workbook.xml.rels").decode()
         ct = z.read("[Content_Types].xml").decode()
-    sst = b"".join((f'<sst xmlns="{MAIN_NS}" count="{count}" uniqueCount="{count}">'.encode(),
-                    b"".join(b"<si><t>s%x</t></si>" % i for i in range(count)), b"</sst>"))
     rels = rels.replace("</Relationships>", f'<Relationship Type="{WS_REL}sharedStrings" '
                         'Target="sharedStrings.xml" Id="rIdSst" /></Relationships>')
     ct = ct.replace("</Types>", '<Override PartName="/xl/sharedStrings.xml" ContentType="application/'
@@ -363,15 +360,7 @@ def repeated_shared_text(base: bytes, entries: int = 200, length: int = 2000, ro
                     b"".join(b"<si><t>" + "".join(rnd.choices(alphabet, k=length)).encode() + b"</t></si>"
                              for _ in range(entries)),
                     b"</sst>"))
-    with zipfile.ZipFile(io.BytesIO(base)) as z:
-        rels = z.read("xl/_rels/workbook.xml.rels").decode()
-        ct = z.read("[Content_Types].xml").decode()
-    rels = rels.replace("</Relationships>", f'<Relationship Type="{WS_REL}sharedStrings" '
-                        'Target="sharedStrings.xml" Id="rIdSst" /></Relationships>')
-    ct = ct.replace("</Types>", '<Override PartName="/xl/sharedStrings.xml" ContentType="application/'
-                    'vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml" /></Types>')
-    data = rezip(base, replace={"xl/_rels/workbook.xml.rels": rels.encode(), "[Content_Types].xml": ct.encode()},
-                 add={"xl/sharedStrings.xml": sst})
+    data = with_shared_strings_part(base, sst)
     letters = [get_column_letter(c + 1).encode() for c in range(columns)]
     body = b"".join(b'<row r="%d">' % r + b"".join(b'<c r="%s%d" t="s"><v>%d</v></c>' % (c, r, rnd.randrange(entries))
                                                    for c in letters) + b"</row>"
@@ -516,14 +505,5 @@ def junk_in_one_shared_string(base: bytes, tags: int = 3_000_000) -> bytes:
 
     pool = [b"<%s/>" % bytes([c]) for c in b"abcdefghijklmnop"]  # random, so the part does not compress away
     junk = b"".join(random.Random(1).choices(pool, k=tags))
-    with zipfile.ZipFile(io.BytesIO(base)) as z:
-        rels = z.read("xl/_rels/workbook.xml.rels").decode()
-        ct = z.read("[Content_Types].xml").decode()
-    sst = b"".join((f'<sst xmlns="{MAIN_NS}" count="1" uniqueCount="1"><si><t>Dudley</t>'.encode(), junk,
-                    b"</si></sst>"))
-    rels = rels.replace("</Relationships>", f'<Relationship Type="{WS_REL}sharedStrings" '
-                        'Target="sharedStrings.xml" Id="rIdSst" /></Relationships>')
-    ct = ct.replace("</Types>", '<Override PartName="/xl/sharedStrings.xml" ContentType="application/'
-                    'vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml" /></Types>')
-    return rezip(base, replace={"xl/_rels/workbook.xml.rels": rels.encode(), "[Content_Types].xml": ct.encode()},
-                 add={"xl/sharedStrings.xml": sst})
+    return with_shared_strings_part(base, b"".join((
+        f'<sst xmlns="{MAIN_NS}" count="1" uniqueCount="1"><si><t>Dudley</t>'.encode(), junk, b"</si></sst>")))

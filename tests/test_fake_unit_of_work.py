@@ -74,6 +74,17 @@ def events(svc) -> list[tuple]:
     return [(h["action"], h["actor"], h["to_state"]) for h in svc.show("rita", REF)["history"]]
 
 
+def fake_with_the_panel() -> FakeService:
+    """The fake with the people the store's `service` has for these journeys: alice, and the panel of two."""
+    fake = FakeService()
+    fake.seed_organisation("QUA", "NHS Black Country ICB")
+    fake.seed_user("alice", "commissioner", "QUA")
+    fake.seed_user("rita", "reviewer", body="nhs_england", display_name="Rita Shah", job_title="Senior Assurance Lead")
+    fake.seed_user("nina", "reviewer", body="nhs_improvement", display_name="Nina Okafor",
+                   job_title="Deputy Director of Assurance")
+    return fake
+
+
 def test_the_fake_answers_every_step_of_a_journey_as_the_store_does(service, tmp_path):
     warned = clean(1, "Partially integrated", "NHS trust", REF)
     warned["Partners"] = [x for x in warned["Partners"] if x["partner_type"] != "Voluntary sector"]  # REL011
@@ -82,12 +93,7 @@ def test_the_fake_answers_every_step_of_a_journey_as_the_store_does(service, tmp
     service.upload("alice", "v1.xlsx", data, copy.deepcopy(report))
     second_reviewer(service)
 
-    fake = FakeService()
-    fake.seed_organisation("QUA", "NHS Black Country ICB")
-    fake.seed_user("alice", "commissioner", "QUA")
-    fake.seed_user("rita", "reviewer", body="nhs_england", display_name="Rita Shah", job_title="Senior Assurance Lead")
-    fake.seed_user("nina", "reviewer", body="nhs_improvement", display_name="Nina Okafor",
-                   job_title="Deputy Director of Assurance")
+    fake = fake_with_the_panel()
     fake.upload("alice", "v1.xlsx", data, copy.deepcopy(report))
     assert facts(fake) == facts(service)
     assert events(fake) == events(service)
@@ -134,12 +140,7 @@ def test_the_fake_answers_waivers_as_the_store_does(service, tmp_path):
     service.upload("alice", "v1.xlsx", data, copy.deepcopy(report))
     second_reviewer(service)
 
-    fake = FakeService()
-    fake.seed_organisation("QUA", "NHS Black Country ICB")
-    fake.seed_user("alice", "commissioner", "QUA")
-    fake.seed_user("rita", "reviewer", body="nhs_england", display_name="Rita Shah", job_title="Senior Assurance Lead")
-    fake.seed_user("nina", "reviewer", body="nhs_improvement", display_name="Nina Okafor",
-                   job_title="Deputy Director of Assurance")
+    fake = fake_with_the_panel()
     fake.upload("alice", "v1.xlsx", data, copy.deepcopy(report))
     assert facts(fake) == facts(service)
 
