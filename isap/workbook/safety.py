@@ -1170,6 +1170,17 @@ def _own_text_of(data: bytes, info: zipfile.ZipInfo, budget: _Budget, policy: Po
     read (`_held_bytes`, cell by cell); WB003 as soon as that passes the limit.  (Only a sheet measured by its
     canonical cells is counted so: the exact parse counts its own.)"""
     limit = policy.max_shared_text_bytes
+    for buf, cut in _whole_cells(data, info, budget, policy):
+        texts = _CELL_TEXT.findall(buf, 0, cut)
+        counted += sum(map(len, texts)) if _widest(buf) == 1 else sum(map(_held_bytes, texts))
+        if counted > limit:
+            raise _shared_text_refusal(policy)
+    return counted
+
+
+def _whole_cells(data: bytes, info: zipfile.ZipInfo, budget: _Budget, policy: Policy):
+    """A canonical sheet's inflated chunks, each with the part before the cell it ends inside carried into the
+    next: (text, where its last whole cell ends)."""
     carry = b""
     for chunk in _inflate(data, info, budget, [0], policy):
         buf = carry + chunk
@@ -1177,11 +1188,7 @@ def _own_text_of(data: bytes, info: zipfile.ZipInfo, budget: _Budget, policy: Po
         carry = buf[cut:]
         if len(carry) > 8 * CHUNK:  # (the first pass measured it cell by cell: never so here)
             carry = carry[-8 * CHUNK:]
-        texts = _CELL_TEXT.findall(buf, 0, cut)
-        counted += sum(map(len, texts)) if _widest(buf) == 1 else sum(map(_held_bytes, texts))
-        if counted > limit:
-            raise _shared_text_refusal(policy)
-    return counted
+        yield buf, cut
 
 
 def _may_copy(sheets: list[SheetScan], longest: int) -> int:
@@ -1226,13 +1233,7 @@ def _shared_text_of(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, lengths
     limit = policy.max_shared_text_bytes
     if not scan.needs_cell_scan:
         n_entries = len(lengths)
-        carry = b""
-        for chunk in _inflate(data, info, budget, [0], policy):
-            buf = carry + chunk
-            cut = buf.rfind(b"</c>") + 4 if b"</c>" in buf else 0
-            carry = buf[cut:]
-            if len(carry) > 8 * CHUNK:  # (the first pass measured it cell by cell: never so here)
-                carry = carry[-8 * CHUNK:]
+        for buf, cut in _whole_cells(data, info, budget, policy):
             named = list(map(int, _SHARED_VALUE.findall(buf, 0, cut)))
             if named and max(named) < n_entries:  # (as a well-written sheet's are: summed without a Python loop)
                 copied += sum(map(lengths.__getitem__, named))
