@@ -76,11 +76,7 @@ def create_app(service: Service | Callable[[], Service] | None = None,
             from isap.rules.engine import checking_modules
             from isap.workbook.isolation import warm_up
 
-            try:
-                reserve = provide().policy.check_reserve_children
-            except Exception:  # noqa: BLE001 - the first request answers what is wrong with the store or policy
-                reserve = 0
-            warm_up(background=True, preload=checking_modules(), reserve=reserve)
+            warm_up(background=True, preload=checking_modules())
         yield
 
     app = FastAPI(
@@ -180,9 +176,7 @@ def create_app(service: Service | Callable[[], Service] | None = None,
         from isap.rules.engine import check_bytes
 
         data = workbook_bytes(workbook)
-        svc = provide()
-        report = check_bytes(data, workbook.filename or "workbook.xlsx", svc.policy, checkpoint,
-                             owner=svc.checking_owner(actor))
+        report = check_bytes(data, workbook.filename or "workbook.xlsx", provide().policy, checkpoint, owner=actor)
         return Response(to_json([report]), media_type="application/json",
                         headers={"ISAP-Exit-Status": str(report.exit_code)})
 
