@@ -410,6 +410,61 @@ def test_a_run_that_dies_mid_batch_is_resumed_and_keeps_nothing_twice(env, tmp_p
     assert _versions(env, BUSY_REFERENCE) == list(enumerate(sorted(names), start=1))
 
 
+def _first_run_lost(env, tmp_path, monkeypatch, count: int = 4, per_run: int = 2):
+    """A batch of one proposal's revisions whose first run was taken up by a machine that then died before it
+    checked anything; (run keys, staged ids, names, when its lease ran out)."""
+    from isap.orchestration import dispatch, steps
+
+    inbox = tmp_path / "inbox"
+    names = one_proposal_inbox(inbox, count)
+    keys, ids = dispatch.stage_batch(env, "alice", list(inbox.iterdir()), per_run=per_run)
+    env.staged_for_run(keys[0], steps.lease_seconds(env.policy))  # taken up, then the machine died
+    return keys, ids, names, env.clock() + dt.timedelta(seconds=steps.lease_seconds(env.policy) + 1)
+
+
+def test_a_later_run_takes_up_an_earlier_run_of_its_batch_that_waits_in_the_queue_behind_it(env, tmp_path,
+                                                                                            monkeypatch):
+    """Two workers share a batch; one dies while checking the first run.  Whoever waits for the runs gives that
+    run a new one, which waits in the queue behind the batch's later runs, and the only worker left takes a later
+    run whose files must be kept after the first run's (versions follow file names).  Waiting for them held that
+    worker for the batch-order limit, file after file, while the run it waited for stood behind it in the queue:
+    a batch of 40 did not finish in 15 minutes.  The later run checks and keeps the earlier files itself."""
+    from isap.orchestration import steps, workers
+
+    keys, ids, names, lapsed = _first_run_lost(env, tmp_path, monkeypatch)
+    monkeypatch.setattr(env, "clock", lambda: lapsed)
+    env.renew_lease(keys[0], workers.CLAIM_SECONDS)  # its new run, claimed while it waits for a worker
+    slept: list[float] = []
+    steps.assure_staged(env, keys[1], sleep=slept.append)
+    assert sum(slept) < steps.lease_seconds(env.policy), f"waited {sum(slept):.0f} s for a run nobody works on"
+    assert [o.state for o in env.staged_outcomes("alice", ids)] == ["done"] * 4
+    assert _versions(env, BUSY_REFERENCE) == list(enumerate(sorted(names), start=1))
+    # the queued run, when its turn comes, finds nothing left to do
+    assert steps.assure_staged(env, keys[0]).as_dict() == {"kept": 0, "refused": 0, "failed": 0,
+                                                           "already_finished": 0}
+
+
+def test_a_later_run_waits_while_the_earlier_run_of_its_batch_is_worked_on_and_takes_it_up_once_it_stops(
+        env, tmp_path, monkeypatch):
+    """While the earlier run's machine renews its lease, the later run waits (its files must be kept after the
+    earlier ones, and checking them twice would waste a checking child); once the lease runs out, it takes the
+    earlier run up itself."""
+    from isap.orchestration import steps
+
+    keys, ids, names, lapsed = _first_run_lost(env, tmp_path, monkeypatch)
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        if len(slept) == 3:  # the earlier run's machine stops renewing its lease
+            monkeypatch.setattr(env, "clock", lambda: lapsed)
+
+    steps.assure_staged(env, keys[1], sleep=sleep)
+    assert len(slept) >= 3, "it did not wait while the earlier run was worked on"
+    assert [o.state for o in env.staged_outcomes("alice", ids)] == ["done"] * 4
+    assert _versions(env, BUSY_REFERENCE) == list(enumerate(sorted(names), start=1))
+
+
 def test_an_upload_finished_by_another_run_is_not_kept_again(env, tmp_path):
     from isap.orchestration import steps
     from isap.review.staging import AlreadyFinished

@@ -297,6 +297,15 @@ def _wait_for_earlier(service: Service, item, reference: str | None, policy, sle
         return
     waited = 0.0
     while ride_out(lambda: service.waits_for_earlier(item, reference), policy.transient_retry_seconds, sleep):
+        # An earlier run nobody works on (its machine died, and its new run waits in the queue, perhaps behind
+        # this one on the only worker left) is taken up here: waiting for it could wait for this run itself.
+        orphans = ride_out(lambda: service.earlier_runs_nobody_works_on(item, lease_seconds(policy)),
+                           policy.transient_retry_seconds, sleep)
+        if orphans:
+            log.info("staged upload %s… takes up an earlier run of its batch that nobody is working on",
+                     item.id[:8])
+            assure_staged(service, orphans[0], policy, sleep)
+            continue
         if waited >= policy.batch_order_wait_seconds:
             log.warning("staged upload %s… kept without waiting longer for an earlier file of its proposal",
                         item.id[:8])

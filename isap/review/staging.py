@@ -239,6 +239,27 @@ class Staging(UnitOfWork):
             return bool(s.exec(q).one())
         return self._run(run)
 
+    def earlier_runs_nobody_works_on(self, item: StagedItem, working_lease_seconds: float) -> list[str]:
+        """The other runs of `item`'s batch holding an unchecked file before it that no process is working on
+        now, earliest first: never taken up, its lease run out, or only claimed for a run that waits in the queue.
+
+        A process at work renews its run's lease to at most `working_lease_seconds` ahead; a claim for a
+        queued run reaches further (minutes).  Twice the working lease allows for the clocks of two machines."""
+        if item.batch_key is None:
+            return []
+        now = self.clock()
+        working = now + dt.timedelta(seconds=2 * working_lease_seconds)
+
+        def run(s: Session) -> list[str]:
+            q = (select(StagedUpload.run_key)
+                 .where(StagedUpload.batch_key == item.batch_key, StagedUpload.seq < item.seq,
+                        StagedUpload.run_key != item.run_key, StagedUpload.state == StagedState.STAGED,
+                        or_(StagedUpload.lease_until.is_(None), StagedUpload.lease_until < now,
+                            StagedUpload.lease_until > working))
+                 .group_by(StagedUpload.run_key).order_by(func.min(StagedUpload.seq)))
+            return list(s.exec(q))
+        return self._run(run)
+
     def abandoned_runs(self, now: dt.datetime | None = None, grace_seconds: float = 60.0) -> list[str]:
         """Run keys with unfinished uploads nobody is working on: their lease has run out (the run's process
         died), or they were never leased within `grace_seconds` (the run was never started)."""
