@@ -72,7 +72,8 @@ def main() -> None:
         # Prefect and the children that check uploads, started once per server process, after the page has gone
         # to the browser: started before it, their imports held up the first person's sign-in form.
         resources.start_orchestration()
-        warm_up(background=True, preload=resources.checking_modules())
+        warm_up(background=True, preload=resources.checking_modules(),
+                reserve=resources.service().policy.check_reserve_children)
 
 
 def asked_address() -> str:

@@ -54,7 +54,7 @@ def upload_page() -> None:
     marker = hashlib.sha256(data).hexdigest()
     if st.session_state.get("last_upload_marker") != marker:
         try:
-            with st.spinner(md(checking_queue_text(user["username"], svc.policy))):
+            with st.spinner(md(checking_queue_text(svc.checking_owner(user["username"]), svc.policy))):
                 upload = assure_dashboard_upload(svc, user["username"], file.name, data)
         except (WorkflowError, StoreError) as exc:
             st.session_state.pop("last_upload_marker", None)

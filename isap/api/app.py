@@ -76,7 +76,11 @@ def create_app(service: Service | Callable[[], Service] | None = None,
             from isap.rules.engine import checking_modules
             from isap.workbook.isolation import warm_up
 
-            warm_up(background=True, preload=checking_modules())
+            try:
+                reserve = provide().policy.check_reserve_children
+            except Exception:  # noqa: BLE001 - the first request answers what is wrong with the store or policy
+                reserve = 0
+            warm_up(background=True, preload=checking_modules(), reserve=reserve)
         yield
 
     app = FastAPI(
@@ -176,7 +180,9 @@ def create_app(service: Service | Callable[[], Service] | None = None,
         from isap.rules.engine import check_bytes
 
         data = workbook_bytes(workbook)
-        report = check_bytes(data, workbook.filename or "workbook.xlsx", provide().policy, checkpoint, owner=actor)
+        svc = provide()
+        report = check_bytes(data, workbook.filename or "workbook.xlsx", svc.policy, checkpoint,
+                             owner=svc.checking_owner(actor))
         return Response(to_json([report]), media_type="application/json",
                         headers={"ISAP-Exit-Status": str(report.exit_code)})
 

@@ -311,12 +311,13 @@ def assure_dashboard_upload(service: Service, actor: str, filename: str, data: b
     return DashboardUpload(ids[0], _finished_result(service, actor, ids[0]), False)
 
 
-def checking_queue_text(actor: str, policy) -> str:
+def checking_queue_text(owner: str | tuple[str, str], policy) -> str:
     """What an uploader is told while their file waits to be checked in this process: how many checks are
-    under way, how many go before theirs (users take turns), and how long it may wait at most."""
+    under way, how many go before theirs (users take turns; `owner` is `Service.checking_owner`'s), and how
+    long it may wait at most."""
     from isap.workbook.isolation import queue_for
 
-    running, before = queue_for(actor)
+    running, before = queue_for(owner)
     if not running:
         return "Checking the workbook…"
     return (f"Checking the workbook… ({running} check{'s' if running != 1 else ''} under way, {before} waiting before "

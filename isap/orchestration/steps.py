@@ -56,9 +56,10 @@ def batch_runner_setting(spec: str | None = None) -> tuple[str, int | str]:
 
 
 # ---------------------------------------------------------------------------- steps
-def check_workbook(service: Service, filename: str, data: bytes, policy=None, owner: str = ""):
-    """The findings for one workbook, against `policy` (default: the service's); `owner`, who uploaded it,
-    takes turns with other uploaders for the checking children."""
+def check_workbook(service: Service, filename: str, data: bytes, policy=None, owner: str | tuple[str, str] = ""):
+    """The findings for one workbook, against `policy` (default: the service's); `owner`, who uploaded it
+    (with their organisation: `StagedItem.checking_owner`), takes turns with other uploaders for the
+    checking children."""
     from isap.rules.engine import check_bytes
 
     return check_bytes(data, filename, policy or service.policy, owner=owner)
@@ -246,7 +247,7 @@ def _assure_items(service: Service, run_key: str, items, policy, outcome: RunOut
                 outcome.kept += 1
             continue
         try:
-            report = check_workbook(service, item.filename, item.data, policy, owner=item.actor)
+            report = check_workbook(service, item.filename, item.data, policy, owner=item.checking_owner)
         except CheckingBusy as exc:  # not checked at all: its sender is told why, in plain words
             _fail(service, item, f"failed: {exc}", outcome, patience, sleep)
             continue

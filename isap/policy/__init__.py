@@ -196,6 +196,10 @@ class Policy:
         300.0, gt=0, le=3600,
         description="How long a file may wait for a free checking child (users take turns) before its check is "
                     "given up and its sender told to upload it again.")
+    check_reserve_children: int = setting(
+        1, ge=0, le=4,
+        description="Checking children kept beyond the pool's, for an uploader (or their organisation) with no "
+                    "check under way while other uploaders hold every child: their file starts at once.")
     batch_order_wait_seconds: float = setting(
         600.0, gt=0,
         description="How long a file of an inbox batch waits for an earlier file of the same proposal to be kept "

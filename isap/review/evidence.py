@@ -94,7 +94,7 @@ def judged(uow: UnitOfWork, item: EvidenceInput, owner: str) -> _Checked:
     if not isinstance(item.data, (bytes, bytearray)):
         raise WorkflowError("an evidence document needs its bytes")
     data = bytes(item.data)
-    verdict = check_document(data, uow.policy, owner=owner)
+    verdict = check_document(data, uow.policy, owner=uow.checking_owner(owner))
     if not verdict.accepted:
         raise Refused(f"{stored_name(item.filename) or 'the document'} was not attached: {verdict.refusal}")
     return _Checked(stored_name(item.filename) or f"evidence.{verdict.type}", data, kind, title, ref,

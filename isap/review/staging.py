@@ -63,6 +63,12 @@ class StagedItem:
     reference: str | None
     report: dict | None
     attempts: int
+    organisation: str | None = None  # the code of the sender's organisation, where the account has one
+
+    @property
+    def checking_owner(self) -> str | tuple[str, str]:
+        """Who takes turns for the checking children with this file: the sender, within their organisation."""
+        return (self.organisation, self.actor) if self.organisation else self.actor
 
 
 @dataclass(frozen=True)
@@ -160,7 +166,9 @@ class Staging(UnitOfWork):
         now = self.clock()
 
         def run(s: Session) -> list[StagedItem]:
-            rows = list(s.exec(select(StagedUpload, User.username).join(User, User.id == StagedUpload.user_id)
+            rows = list(s.exec(select(StagedUpload, User.username, Organisation.code)
+                               .join(User, User.id == StagedUpload.user_id)
+                               .outerjoin(Organisation, Organisation.id == User.organisation_id)
                                .where(StagedUpload.run_key == run_key,
                                       StagedUpload.state.not_in(StagedState.FINAL))
                                .order_by(StagedUpload.seq)))
@@ -171,8 +179,8 @@ class Staging(UnitOfWork):
                                   attempts=StagedUpload.attempts + 1))
             return [StagedItem(r.id, r.run_key, r.batch_key, r.seq, username, r.filename, r.sha256,
                                bytes(r.data) if r.data is not None else None, r.state, r.reference,
-                               json.loads(r.report_json) if r.report_json else None, r.attempts + 1)
-                    for r, username in rows]
+                               json.loads(r.report_json) if r.report_json else None, r.attempts + 1, code)
+                    for r, username, code in rows]
         return self._run(run)
 
     def record_check(self, staged_id: str, report: dict, reference: str | None) -> None:

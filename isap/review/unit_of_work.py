@@ -104,6 +104,17 @@ class UnitOfWork:
             # StoreBusy when the driver's error code says a retry may succeed (busy, deadlock, lost connection)
             raise store_error(exc) from None
 
+    def checking_owner(self, actor: str) -> str | tuple[str, str]:
+        """Who takes turns for the checking children when `actor` (already authenticated) sends a file:
+        (organisation code, user name) where the account has an organisation, so that one organisation's
+        users share one share of the children (docs/decisions/0058-a-reserve-checking-child.md); else the
+        user name.  Read from the account, never from what the sender says."""
+        def run(s: Session) -> str | tuple[str, str]:
+            code = s.exec(select(Organisation.code).join(User, User.organisation_id == Organisation.id)
+                          .where(User.username == actor)).first()
+            return (code, actor) if code else actor
+        return self._run(run)
+
     @staticmethod
     def _user(s: Session, username: str) -> User:
         # no account's name has a control character, and PostgreSQL cannot even compare text holding a NUL

@@ -127,7 +127,8 @@ class CheckingBusy(Exception):
 
 
 def check_file(path: str | Path, policy: Policy | None = None, checkpoint: int | None = None,
-               select: Iterable[str] = (), ignore: Iterable[str] = (), owner: str = "") -> CheckReport:
+               select: Iterable[str] = (), ignore: Iterable[str] = (),
+               owner: str | tuple[str, str] = "") -> CheckReport:
     """Check one file in a child process with hard limits (see `isap.workbook.isolation`).
 
     What happens in the child cannot reach the caller: a crash, a kill or an exhausted limit is a
@@ -344,7 +345,7 @@ def worst_status(statuses: Iterable[int]) -> int:
 
 
 def check_bytes(data: bytes, filename: str, policy: Policy | None = None, checkpoint: int | None = None,
-                owner: str = "") -> CheckReport:
+                owner: str | tuple[str, str] = "") -> CheckReport:
     """Check an upload held in memory (isolated, as `check_file`); the report names the upload's own file name."""
     import tempfile
 

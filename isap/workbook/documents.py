@@ -223,7 +223,7 @@ def _active_content(trailer) -> str | None:
     return None
 
 
-def check_document(data: bytes, policy: Policy, owner: str = "") -> DocumentVerdict:
+def check_document(data: bytes, policy: Policy, owner: str | tuple[str, str] = "") -> DocumentVerdict:
     """Judge a document in the limited child that checks workbooks, under the same limits; this process
     never parses it.  A child that crashes or runs out of a limit is a refusal naming the limit."""
     from isap.workbook import isolation

@@ -539,30 +539,48 @@ def _mib(n: int) -> str:
 
 # ---------------------------------------------------------------------------- fair shares of the pool
 
+# Who submitted a file: a user name, or (organisation code, user name) where the organisation is known.
+Owner = str | tuple[str, str]
+
+
+def party_of(owner: Owner) -> str:
+    """Who takes turns for the children: the owner's organisation where known, else the owner."""
+    return owner[0] if isinstance(owner, tuple) else owner
+
+
 class FairShare:
     """Hands the pool's children to the runs waiting for one, owner by owner.
 
-    An owner is whoever submitted the file (the signed-in user who uploaded it).  A free child goes
-    to the waiting owner who holds the fewest children, and among those to the one served least
-    recently: round robin, so one owner's many files take turns with everyone else's instead of
-    queueing ahead of them.  With more than one child, no owner holds them all: one is always left
-    for someone else, so another owner's file starts at once however slow the first owner's files are
-    (checks are never interrupted, so this is the only way to bound that wait; docs/decisions/0002-file-safety.md).
-    A run that waits longer than its limit is given up, never started.
+    An owner is whoever submitted the file: the signed-in user who uploaded it, as a user name or,
+    where the user's organisation is known, as (organisation, user name).  Owners of one organisation
+    share its share: the party that takes turns is the organisation, and within it its users take
+    turns.  A free child goes to the waiting party that holds the fewest children, and among those to
+    the one served least recently: round robin, so one party's many files take turns with everyone
+    else's instead of queueing ahead of them.  With more than one child, no party holds them all: one
+    is always left for someone else, so another party's file starts at once however slow the first
+    one's files are (checks are never interrupted, so this is the only way to bound that wait;
+    docs/decisions/0002-file-safety.md).
+
+    Several parties can still hold every child between them.  Then a run of a party holding none is
+    given one of `reserve` children beyond the pool's (docs/decisions/0058-a-reserve-checking-child.md),
+    so someone with nothing under way is served at once rather than behind the slowest file others
+    sent.  A run that waits longer than its limit is given up, never started.
     """
 
-    def __init__(self, slots: int):
+    def __init__(self, slots: int, reserve: int = 0):
         self.slots = max(1, slots)
-        self.per_owner = max(1, self.slots - 1)
+        self.reserve = max(0, reserve)
+        self.per_owner = max(1, self.slots - 1)  # children one party may hold (reserve aside)
         self._cond = threading.Condition()
-        self._held: dict[str, int] = {}
-        self._waiting: list[tuple[str, int]] = []  # (owner, ticket) in arrival order
+        self._held: dict[Owner, int] = {}
+        self._waiting: list[tuple[Owner, int]] = []  # (owner, ticket) in arrival order
         self._granted: set[int] = set()
-        self._served: dict[str, int] = {}  # owner → when last served (a counter)
+        self._served: dict[Owner, int] = {}  # owner → when last served (a counter)
+        self._party_served: dict[str, int] = {}  # party → when last served
         self._clock = 0
         self._next = 0
 
-    def acquire(self, owner: str, wait_seconds: float = math.inf) -> bool:
+    def acquire(self, owner: Owner, wait_seconds: float = math.inf) -> bool:
         """Wait for a child for `owner`: True once one is theirs, False when `wait_seconds` pass first."""
         deadline = time.monotonic() + wait_seconds
         with self._cond:
@@ -580,34 +598,48 @@ class FairShare:
             self._granted.discard(ticket)
             return True
 
-    def release(self, owner: str) -> None:
+    def release(self, owner: Owner) -> None:
         with self._cond:
             self._held[owner] -= 1
             if not self._held[owner]:
                 del self._held[owner]
             self._dispatch()
 
-    def ahead_of(self, owner: str) -> tuple[int, int]:
+    def ahead_of(self, owner: Owner) -> tuple[int, int]:
         """(runs under way, runs waiting that go before a new run of `owner`): what a person is told."""
         with self._cond:
-            mine = self._held.get(owner, 0)
-            before = sum(1 for o, _ in self._waiting if o != owner and self._held.get(o, 0) <= mine) + \
-                sum(1 for o, _ in self._waiting if o == owner)
+            party = party_of(owner)
+            mine = self._party_holds(party)
+            before = sum(1 for o, _ in self._waiting
+                         if party_of(o) != party and self._party_holds(party_of(o)) <= mine) + \
+                sum(1 for o, _ in self._waiting if party_of(o) == party)
             return sum(self._held.values()), before
 
+    def _party_holds(self, party: str) -> int:
+        return sum(n for o, n in self._held.items() if party_of(o) == party)
+
     def _dispatch(self) -> None:
-        while sum(self._held.values()) < self.slots:
-            # (runs with no owner come from this process itself, a command checking local files: uncapped)
-            eligible = [(o, t) for o, t in self._waiting if not o or self._held.get(o, 0) < self.per_owner]
+        while True:
+            held = sum(self._held.values())
+            if held < self.slots:
+                # (runs with no owner come from this process itself, a command checking local files: uncapped)
+                eligible = [(o, t) for o, t in self._waiting
+                            if not o or self._party_holds(party_of(o)) < self.per_owner]
+            elif held < self.slots + self.reserve:  # every child is held: the reserve, for a party holding none
+                eligible = [(o, t) for o, t in self._waiting if not self._party_holds(party_of(o))]
+            else:
+                return
             if not eligible:
                 return
-            owners = {o for o, _ in eligible}
+            parties = {party_of(o) for o, _ in eligible}
+            party = min(parties, key=lambda p: (self._party_holds(p), self._party_served.get(p, -1)))
+            owners = {o for o, _ in eligible if party_of(o) == party}
             owner = min(owners, key=lambda o: (self._held.get(o, 0), self._served.get(o, -1)))
             ticket = next(t for o, t in eligible if o == owner)  # each owner's own files in arrival order
             self._waiting.remove((owner, ticket))
             self._held[owner] = self._held.get(owner, 0) + 1
             self._clock += 1
-            self._served[owner] = self._clock
+            self._party_served[party] = self._served[owner] = self._clock
             self._granted.add(ticket)
             self._cond.notify_all()
 
@@ -619,6 +651,7 @@ _SHARES: FairShare | None = None
 _POOL_LOCK = threading.Lock()
 _CONTEXT = "forkserver"
 _WORKERS = 1
+_RESERVE = 0  # children beyond `_WORKERS`, for a party holding none while every child is held (see `FairShare`)
 
 
 def use_fork(preload: tuple[str, ...] = ()) -> None:
@@ -654,19 +687,23 @@ def _threads() -> int:
 _WARMED = False
 
 
-def warm_up(workers: int = WARM_WORKERS, background: bool = False, preload: tuple[str, ...] = ()) -> None:
+def warm_up(workers: int = WARM_WORKERS, background: bool = False, preload: tuple[str, ...] = (),
+            reserve: int = 0) -> None:
     """For a long-running process (dashboard, worker): start a warm pool of children now, once.
 
     Cheap to call again (on every page run, say). With `background`, the children start on a
     thread so the caller (a page being drawn) need not wait for them.  `preload` names modules the
-    children will need, imported once by the forkserver."""
-    global _WORKERS, _WARMED
+    children will need, imported once by the forkserver.  `reserve` (the policy's
+    `check_reserve_children`) more children start beside them, for someone with nothing under way
+    while others hold every one of the `workers` (see `FairShare`)."""
+    global _WORKERS, _RESERVE, _WARMED
     with _POOL_LOCK:
         if _WARMED:
             return
         _WARMED = True
         PRELOAD.extend(m for m in preload if m not in PRELOAD)
         _WORKERS = max(_WORKERS, workers)
+        _RESERVE = max(_RESERVE, reserve)
     if background:
         threading.Thread(target=lambda: _pool().warm(), name="isap-isolation-warm-up", daemon=True).start()
     else:
@@ -679,7 +716,7 @@ def _pool() -> Isolation | ForkedChild:
         if _POOL is None or not _POOL.alive:
             if _POOL is not None:
                 _POOL.close()
-            _POOL = ForkedChild() if _CONTEXT == "fork" else Isolation(_CONTEXT, _WORKERS)
+            _POOL = ForkedChild() if _CONTEXT == "fork" else Isolation(_CONTEXT, _WORKERS + _RESERVE)
         return _POOL
 
 
@@ -702,18 +739,18 @@ util.Finalize(None, shutdown, exitpriority=100)
 def _shares() -> FairShare:
     global _SHARES
     with _POOL_LOCK:
-        slots = 1 if _CONTEXT == "fork" else _WORKERS
-        if _SHARES is None or _SHARES.slots != max(1, slots):
-            _SHARES = FairShare(slots)
+        slots, reserve = (1, 0) if _CONTEXT == "fork" else (_WORKERS, _RESERVE)
+        if _SHARES is None or (_SHARES.slots, _SHARES.reserve) != (max(1, slots), reserve):
+            _SHARES = FairShare(slots, reserve)
         return _SHARES
 
 
-def queue_for(owner: str) -> tuple[int, int]:
+def queue_for(owner: Owner) -> tuple[int, int]:
     """(checks under way, checks that go before a new one of `owner`) in this process's pool."""
     return _shares().ahead_of(owner)
 
 
-def run(fn: Callable, args: tuple, limits: Limits, owner: str = "") -> Any | Failure:
+def run(fn: Callable, args: tuple, limits: Limits, owner: Owner = "") -> Any | Failure:
     """Run `fn(*args)` in one of this process's limited children (see `Isolation.run`), when
     `owner`'s turn comes (see `FairShare`); a `Failure` of kind "busy" if it does not come within
     `limits.wait_seconds`.
