@@ -1220,8 +1220,8 @@ def _check_shared_text(data: bytes, names: dict[str, zipfile.ZipInfo], lengths: 
 def _shared_text_refusal(policy: Policy) -> FileRefused:
     return FileRefused([file_finding(
         "WB003", f"The workbook's cells hold more than {policy.max_shared_text_bytes:,} bytes of text once read "
-                 "(their inline text and each copy of a shared string), over the safety limit "
-                 "(policy max_shared_text_bytes).")])
+                 "(their inline text and each copy of a shared string, a shared string's formatting counted with "
+                 "its text), over the safety limit (policy max_shared_text_bytes).")])
 
 
 def _shared_text_of(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, lengths: list[int], budget: _Budget,
