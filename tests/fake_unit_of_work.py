@@ -9,10 +9,11 @@ concurrency) runs the command's own code without a database.
 
 What it covers: uploads with the checker's report given (`checked`: a new proposal, a new version, the
 same bytes again, the storage quotas); the proposal's journey through submit, withdraw, take, return,
-declare, comment, rate, propose, countersign and send back; acknowledging warnings; and the panel's queries
-(raise, answer without documents, follow up, resolve); and waivers (request, grant, refuse).  Planned
-submission dates, evidence documents and uploads kept unassigned are not kept here (their facts are empty):
-those commands still read the store in their bodies, and their tests need the real one.
+declare, comment, rate, propose, countersign and send back; acknowledging warnings; the panel's queries
+(raise, answer without documents, follow up, resolve); waivers (request, grant, refuse); and planned
+submission dates (plan, change, agree).  Evidence documents and uploads kept unassigned are not kept here
+(their facts are empty): those commands still read the store in their bodies, and their tests need the real
+one.
 `tests/test_fake_unit_of_work.py` runs one journey against the real store and this fake and compares the facts
 the guards saw at each step, so the fake cannot drift from the store it stands in for.
 """
@@ -44,6 +45,7 @@ from isap.store.models import (
     FindingRecord,
     Notification,
     Organisation,
+    PlannedSubmission,
     Proposal,
     ProposedDecision,
     Query,
@@ -325,6 +327,21 @@ class FakeUnitOfWork(UnitOfWork):
         return out
 
     @staticmethod
+    def _plans_to_agree(s: Rows, p: Proposal) -> tuple[int, ...]:
+        return tuple(sorted(r.checkpoint for r in s.all(PlannedSubmission, proposal_id=p.id)
+                            if r.agreed_date is None or r.agreed_date != r.planned_date))
+
+    @staticmethod
+    def _plan(s: Rows, p: Proposal, checkpoint: int) -> PlannedSubmission | None:
+        return next(iter(s.all(PlannedSubmission, proposal_id=p.id, checkpoint=checkpoint)), None)
+
+    @staticmethod
+    def _compare_and_set_plan(s: Rows, row: PlannedSubmission, **values: Any) -> None:
+        # one command at a time: nobody can have changed the row since the command read it
+        for k, v in values.items():
+            setattr(row, k, v)
+
+    @staticmethod
     def _already_queued(s: Rows, key: str) -> bool:
         return bool(s.all(Notification, key=key))
 
@@ -341,8 +358,7 @@ class FakeUnitOfWork(UnitOfWork):
             setattr(p, k, v)
 
     def _facts(self, s: Rows, p: Proposal) -> ProposalFacts:
-        """The guards' facts from the rows, field by field as `UnitOfWork._facts` reads them from the store (for
-        what the fake keeps: no plans)."""
+        """The guards' facts from the rows, field by field as `UnitOfWork._facts` reads them from the store."""
         latest = self._latest(s, p)
         findings = s.all(FindingRecord, version_id=latest.id) if latest is not None else []
         answered = {a.finding_id for a in s.all(Acknowledgement)}
@@ -369,6 +385,7 @@ class FakeUnitOfWork(UnitOfWork):
             unanswered_warnings=sum(f.severity == "warning" and f.id not in answered for f in findings),
             open_conditions=tuple(n for n, _ in conditions),
             open_earlier_conditions=tuple(n for n, c in conditions if c.checkpoint < p.checkpoint),
+            plans_to_agree=self._plans_to_agree(s, p),
             queries_awaiting_answer=tuple(n for n, st in queries if st == QueryStatus.AWAITING_ANSWER),
             queries_answered=tuple(n for n, st in queries if st == QueryStatus.ANSWERED),
             **self._waiver_facts(s, p, latest),

@@ -155,3 +155,38 @@ def test_the_fake_answers_waivers_as_the_store_does(service, tmp_path):
         assert events(fake)[fake_before:] == events(service)[real_before:], (actor, command)
     assert refusals == 6
     assert facts(fake).waived_errors == 1
+
+
+PLAN_STEPS = [
+    ("rita", "agree_plan", (2,)),  # refused: nothing is planned
+    ("rita", "plan_submission", (2, dt.date(2027, 3, 1))),  # refused: the commissioner plans
+    ("alice", "plan_submission", (2, dt.date(2027, 3, 6))),  # refused: a Saturday
+    ("alice", "plan_submission", (2, dt.date(2027, 3, 1))),
+    ("alice", "agree_plan", (2,)),  # refused: a reviewer agrees
+    ("rita", "agree_plan", (2,)),
+    ("rita", "agree_plan", (2,)),  # refused: nothing waits for agreement
+    ("alice", "plan_submission", (2, dt.date(2027, 3, 8))),  # refused: an agreed date changes with a reason
+    ("alice", "plan_submission", (2, dt.date(2027, 3, 8), "The ICB board meets a week later.")),
+    ("alice", "plan_submission", (2, dt.date(2027, 3, 8))),  # the same date again: nothing changes
+    ("nina", "agree_plan", (2,)),
+]
+
+
+def test_the_fake_answers_planned_dates_as_the_store_does(service, tmp_path):
+    data = write(clean(1, "Partially integrated", "NHS trust", REF), tmp_path / "v1.xlsx").read_bytes()
+    report = check_bytes(data, "v1.xlsx", service.policy)
+    service.upload("alice", "v1.xlsx", data, copy.deepcopy(report))
+    second_reviewer(service)
+
+    fake = fake_with_the_panel()
+    fake.upload("alice", "v1.xlsx", data, copy.deepcopy(report))
+    refusals = []
+    for actor, command, args in PLAN_STEPS:
+        real_before, fake_before = len(events(service)), len(events(fake))
+        refused = step(service, actor, command, args)
+        assert step(fake, actor, command, args) == refused, (actor, command, refused)
+        refusals.append(refused)
+        assert facts(fake) == facts(service), (actor, command)
+        assert events(fake)[fake_before:] == events(service)[real_before:], (actor, command)
+    assert sum(r is not None for r in refusals) == 6, refusals
+    assert facts(fake).plans_to_agree == ()

@@ -12,7 +12,7 @@ import dataclasses
 
 import pytest
 
-from isap.review.errors import Conflict, Forbidden, NotFound, Refused
+from isap.review.errors import Conflict, Forbidden, NotFound, Refused, WorkflowError
 from isap.review.events import AuditKind, NotificationKind
 from isap.review.lifecycle import State
 from isap.review.types import ConditionInput
@@ -295,4 +295,46 @@ def test_a_waiver_refused_to_whoever_may_not_ask_or_rule_changes_nothing(svc, wh
     before = (svc.facts(REF), svc.history(REF), svc.outbox())
     with pytest.raises(refusal):
         how(svc)
+    assert (svc.facts(REF), svc.history(REF), svc.outbox()) == before
+
+
+# ---------------------------------------------------------------------------- planned submission dates
+def test_a_planned_date_waits_for_a_reviewers_agreement_and_a_change_of_it_waits_again(svc):
+    import datetime as dt
+
+    svc.seed_version("alice", REF)
+    assert svc.plan_submission("alice", REF, 2, dt.date(2027, 3, 1)) == {"checkpoint": 2, "planned": "2027-03-01",
+                                                                         "agreed": None}
+    assert svc.facts(REF).plans_to_agree == (2,)
+    assert svc.agree_plan("rita", REF, 2)["agreed"] == "2027-03-01"
+    assert svc.facts(REF).plans_to_agree == ()
+    svc.plan_submission("alice", REF, 2, dt.date(2027, 3, 8), "The ICB board meets a week later.")
+    assert svc.facts(REF).plans_to_agree == (2,)  # the agreed date still counts until the new one is agreed
+    assert [e[:2] for e in svc.history(REF)[-3:]] == [(AuditKind.SUBMISSION_PLANNED, "alice"),
+                                                      (AuditKind.PLAN_AGREED, "rita"),
+                                                      (AuditKind.SUBMISSION_PLANNED, "alice")]
+    [event] = svc.rows.all(AuditEvent, action=AuditKind.SUBMISSION_PLANNED)[-1:]
+    assert event.reason == ("checkpoint 2 planned for 8 Mar 2027 (was 1 Mar 2027; agreed 1 Mar 2027): "
+                            "The ICB board meets a week later.")
+
+
+@pytest.mark.parametrize("who, how, refusal", [
+    ("a reviewer plans", lambda s, d: s.plan_submission("rita", REF, 2, d(2027, 3, 1)), Forbidden),
+    ("another organisation plans", lambda s, d: s.plan_submission("otto", REF, 2, d(2027, 3, 1)), NotFound),
+    ("a Saturday", lambda s, d: s.plan_submission("alice", REF, 2, d(2027, 3, 6)), WorkflowError),
+    ("the commissioner agrees", lambda s, d: s.agree_plan("alice", REF, 2), Forbidden),
+    ("nothing waits at checkpoint 3", lambda s, d: s.agree_plan("rita", REF, 3), Refused),
+    ("an agreed date changed without a reason", lambda s, d: s.plan_submission("alice", REF, 1, d(2027, 3, 8)),
+     WorkflowError),
+])
+def test_a_plan_refused_changes_nothing(svc, who, how, refusal):
+    import datetime as dt
+
+    svc.seed_version("alice", REF)
+    svc.plan_submission("alice", REF, 1, dt.date(2027, 3, 1))
+    svc.agree_plan("rita", REF, 1)
+    svc.plan_submission("alice", REF, 2, dt.date(2027, 6, 7))
+    before = (svc.facts(REF), svc.history(REF), svc.outbox())
+    with pytest.raises(refusal):
+        how(svc, dt.date)
     assert (svc.facts(REF), svc.history(REF), svc.outbox()) == before

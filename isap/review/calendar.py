@@ -23,7 +23,7 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from isap.review import lifecycle, wording
-from isap.review.errors import Conflict, NotFound, WorkflowError
+from isap.review.errors import NotFound, WorkflowError
 from isap.review.events import AuditKind
 from isap.review.lifecycle import LAST_CHECKPOINT, Action, ConditionStatus, PlanFacts, QueryStatus, Role, State
 from isap.review.limits import TextKind, checked_text
@@ -117,8 +117,7 @@ class Calendar(UnitOfWork):
             user = self._user(s, actor)
             p = self._proposal(s, user, reference)
             self._guard(s, Action.PLAN_SUBMISSION, user, p)
-            row = s.exec(select(PlannedSubmission).where(PlannedSubmission.proposal_id == p.id,
-                                                         PlannedSubmission.checkpoint == checkpoint)).first()
+            row = self._plan(s, p, checkpoint)
             now = self.clock()
             if row is None:
                 row = PlannedSubmission(proposal_id=p.id, checkpoint=checkpoint, planned_date=planned,
@@ -134,7 +133,7 @@ class Calendar(UnitOfWork):
                 words = (f"checkpoint {checkpoint} planned for {wording.day(planned)} "
                          f"(was {wording.day(row.planned_date)}"
                          + (f"; agreed {wording.day(row.agreed_date)}" if row.agreed_date else "") + ")")
-                self._compare_and_set(s, row, planned_date=planned, proposed_by=user.id, proposed_at=now)
+                self._compare_and_set_plan(s, row, planned_date=planned, proposed_by=user.id, proposed_at=now)
             s.flush()
             self._audit(s, p, AuditKind.SUBMISSION_PLANNED, user.username, reason=words + (f": {reason}" if reason
                                                                                            else ""),
@@ -162,31 +161,16 @@ class Calendar(UnitOfWork):
         def run(s: Session) -> dict:
             user = self._user(s, actor)
             p = self._proposal(s, user, reference)
-            row = s.exec(select(PlannedSubmission).where(PlannedSubmission.proposal_id == p.id,
-                                                         PlannedSubmission.checkpoint == checkpoint)).first()
+            row = self._plan(s, p, checkpoint)
             self._guard(s, Action.AGREE_PLAN, user, p,
                         PlanFacts(checkpoint, waiting=row is not None and row.agreed_date != row.planned_date))
             before = row.agreed_date
-            self._compare_and_set(s, row, agreed_date=row.planned_date, agreed_by=user.id, agreed_at=self.clock())
+            self._compare_and_set_plan(s, row, agreed_date=row.planned_date, agreed_by=user.id, agreed_at=self.clock())
             self._audit(s, p, AuditKind.PLAN_AGREED, user.username, checkpoint=checkpoint,
                         reason=f"checkpoint {checkpoint} agreed for {wording.day(row.planned_date)}"
                         + (f" (was {wording.day(before)})" if before else ""))
             return self._plan_row(row)
         return self._run(run)
-
-    @staticmethod
-    def _compare_and_set(s: Session, row: PlannedSubmission, **values) -> None:
-        """Change a plan only if nobody changed it since it was read."""
-        from sqlalchemy import update
-
-        res = s.execute(update(PlannedSubmission).where(
-            PlannedSubmission.id == row.id, PlannedSubmission.planned_date == row.planned_date,
-            (PlannedSubmission.agreed_date.is_(None) if row.agreed_date is None
-             else PlannedSubmission.agreed_date == row.agreed_date)).values(**values))
-        if res.rowcount != 1:
-            raise Conflict("this planned date was changed by someone else since you loaded it; reload and try again")
-        for k, v in values.items():
-            setattr(row, k, v)
 
     @staticmethod
     def _plan_row(row: PlannedSubmission) -> dict:

@@ -192,11 +192,7 @@ class UnitOfWork:
         open_conditions = [(n, cp) for n, (status, cp) in enumerate(s.exec(
             select(Condition.status, Condition.checkpoint).where(Condition.proposal_id == p.id)
             .order_by(Condition.id)), start=1) if status == ConditionStatus.OPEN]
-        plans_to_agree = tuple(s.exec(select(PlannedSubmission.checkpoint).where(
-            PlannedSubmission.proposal_id == p.id,
-            PlannedSubmission.agreed_date.is_(None)
-            | (PlannedSubmission.agreed_date != PlannedSubmission.planned_date))
-            .order_by(PlannedSubmission.checkpoint)))
+        plans_to_agree = self._plans_to_agree(s, p)
         # queries and waivers are numbered within their proposal too
         queries = list(enumerate(s.exec(select(Query.status).where(Query.proposal_id == p.id).order_by(Query.id)),
                                  start=1))
@@ -256,6 +252,33 @@ class UnitOfWork:
                     awaiting.add(numbered[w.id])
         return {"waived_errors": waived, "waivable_errors": waivable, "requested_waivers": requested,
                 "errors_awaiting_waiver": tuple(sorted(awaiting))}
+
+    @staticmethod
+    def _plans_to_agree(s: Session, p: Proposal) -> tuple[int, ...]:
+        """The checkpoints whose planned date waits for a reviewer's agreement (proposed, or changed since)."""
+        return tuple(s.exec(select(PlannedSubmission.checkpoint).where(
+            PlannedSubmission.proposal_id == p.id,
+            PlannedSubmission.agreed_date.is_(None)
+            | (PlannedSubmission.agreed_date != PlannedSubmission.planned_date))
+            .order_by(PlannedSubmission.checkpoint)))
+
+    @staticmethod
+    def _plan(s: Session, p: Proposal, checkpoint: int) -> PlannedSubmission | None:
+        """The date planned for one checkpoint's submission, if one was."""
+        return s.exec(select(PlannedSubmission).where(PlannedSubmission.proposal_id == p.id,
+                                                      PlannedSubmission.checkpoint == checkpoint)).first()
+
+    @staticmethod
+    def _compare_and_set_plan(s: Session, row: PlannedSubmission, **values: Any) -> None:
+        """Change a plan only if nobody changed it since it was read."""
+        res = s.execute(update(PlannedSubmission).where(
+            PlannedSubmission.id == row.id, PlannedSubmission.planned_date == row.planned_date,
+            (PlannedSubmission.agreed_date.is_(None) if row.agreed_date is None
+             else PlannedSubmission.agreed_date == row.agreed_date)).values(**values))
+        if res.rowcount != 1:
+            raise Conflict("this planned date was changed by someone else since you loaded it; reload and try again")
+        for k, v in values.items():
+            setattr(row, k, v)
 
     @staticmethod
     def _waivers(s: Session, p: Proposal) -> list[Waiver]:
