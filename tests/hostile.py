@@ -507,3 +507,51 @@ def junk_in_one_shared_string(base: bytes, tags: int = 3_000_000) -> bytes:
     junk = b"".join(random.Random(1).choices(pool, k=tags))
     return with_shared_strings_part(base, b"".join((
         f'<sst xmlns="{MAIN_NS}" count="1" uniqueCount="1"><si><t>Dudley</t>'.encode(), junk, b"</si></sst>")))
+
+
+# The parts the safety scan parses whole (each at most 10 MiB inflated): the package's content types and
+# relationships, the workbook part and its relationships, the styles part.
+WHOLE_PARTS = ("[Content_Types].xml", "_rels/.rels", "xl/workbook.xml", "xl/_rels/workbook.xml.rels",
+               "xl/styles.xml")
+
+
+def _one_letter_names(count: int, seed: int) -> list[bytes]:
+    """Element names of one letter at random, so a part of them compresses as text does (not as a zip bomb)."""
+    rnd = random.Random(seed)
+    return [bytes([rnd.choice(b"abcdefghijklmnopqrstuvwxyz")]) for _ in range(count)]
+
+
+def nested_in_parts(base: bytes, parts: tuple[str, ...] = ("xl/styles.xml",), size: int = 10 * (1 << 20) - 4096
+                    ) -> bytes:
+    """Each part given made `size` bytes by elements nested inside each other before its closing tag: over a
+    million levels, in a part small enough to be parsed whole."""
+    replace = {}
+    for part in parts:
+        xml = read_part(base, part)
+        cut = xml.rindex(b"</")
+        names = _one_letter_names((size - len(xml)) // 7, seed=3)
+        replace[part] = (xml[:cut] + b"".join(b"<" + n + b">" for n in names)
+                         + b"".join(b"</" + n + b">" for n in reversed(names)) + xml[cut:])
+    return rezip(base, replace=replace)
+
+
+def flat_in_parts(base: bytes, parts: tuple[str, ...] = WHOLE_PARTS, size: int = 10 * (1 << 20) - 4096) -> bytes:
+    """Each part given made `size` bytes by empty elements side by side before its closing tag: over two million
+    in each part small enough to be parsed whole."""
+    replace = {}
+    for part in parts:
+        xml = read_part(base, part)
+        cut = xml.rindex(b"</")
+        names = _one_letter_names((size - len(xml)) // 4, seed=1)
+        replace[part] = xml[:cut] + b"".join(b"<" + n + b"/>" for n in names) + xml[cut:]
+    return rezip(base, replace=replace)
+
+
+def most_cell_formats(base: bytes, formats: int = 64_000) -> bytes:
+    """A styles part with as many cell formats more as Excel allows in all (64,000), each with its alignment and
+    protection, as a workbook formatted cell by cell for years holds them."""
+    styles = read_part(base, "xl/styles.xml")
+    xfs = b"".join(b'<xf numFmtId="%d" applyAlignment="1"><alignment wrapText="1"/><protection locked="0"/></xf>'
+                   % (i % 50) for i in range(formats))
+    styles = styles.replace(b"</cellXfs>", xfs + b"</cellXfs>", 1)  # after the workbook's own: its cells unchanged
+    return rezip(base, replace={"xl/styles.xml": styles})

@@ -121,3 +121,22 @@ def oversized_pdf(size: int = 26_214_400 + 1) -> bytes:
     """A real PDF padded with a comment to `size` bytes (25 MB + 1 byte by default)."""
     head = sample_pdf("Large")
     return head + b"\n%" + b"x" * (size - len(head) - 2)
+
+
+def nested_content_types_docx(levels: int = 1_500_000) -> bytes:
+    """Word's parts, with elements nested `levels` deep in the content types (parsed whole: gigabytes as a
+    tree), one-letter names at random so that the part compresses as text does, not as a zip bomb."""
+    import random
+
+    rnd = random.Random(3)
+    names = [bytes([rnd.choice(b"abcdefghijklmnopqrstuvwxyz")]) for _ in range(levels)]
+    buf = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(sample_docx())) as good, zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name in good.namelist():
+            data = good.read(name)
+            if name == "[Content_Types].xml":
+                cut = data.rindex(b"</")
+                data = (data[:cut] + b"".join(b"<" + n + b">" for n in names)
+                        + b"".join(b"</" + n + b">" for n in reversed(names)) + data[cut:])
+            zf.writestr(name, data)
+    return buf.getvalue()

@@ -17,6 +17,7 @@ from isap.rules.engine import check_file
 from isap.workbook.safety import OLE_MAGIC as OLE_MAGIC_BYTES
 from tests.hostile import (
     HOSTILE_EXTENTS,
+    WHOLE_PARTS,
     WS_REL,
     add_sheet,
     build_all,
@@ -578,10 +579,12 @@ COST_PROBE = textwrap.dedent("""
 @pytest.fixture(scope="module")
 def costly(tmp_path_factory):
     from tests.hostile import (
+        flat_in_parts,
         inline_partners,
         junk_elements,
         long_title,
         many_shared_strings,
+        nested_in_parts,
         prose,
         repeated_shared_text,
         shared_text_no_relationship_names,
@@ -602,7 +605,12 @@ def costly(tmp_path_factory):
                         # 30,000 valid Engagement rows of two 1,150-character inline texts with an emoji each
                         ("wide_inline_engagement", lambda b: wide_engagement(b, 30_000, 1150)),
                         # Partners at 99,000 rows of distinct inline text, and 1.95 million junk elements
-                        ("inline_text_and_junk", lambda b: junk_elements(inline_partners(b), 1_950_000))):
+                        ("inline_text_and_junk", lambda b: junk_elements(inline_partners(b), 1_950_000)),
+                        # over a million elements nested in the styles part, and in every part parsed whole
+                        ("nested_styles", nested_in_parts),
+                        ("nested_in_every_whole_part", lambda b: nested_in_parts(b, WHOLE_PARTS)),
+                        # over two million empty elements in every part parsed whole
+                        ("flat_in_every_whole_part", flat_in_parts)):
         out[name] = tmp / f"{name}.xlsx"
         out[name].write_bytes(build(base))
     return out
@@ -611,7 +619,8 @@ def costly(tmp_path_factory):
 @pytest.mark.parametrize("name", ["wide_rows_without_r", "junk_elements", "many_shared_strings",
                                   "repeated_shared_text", "wide_area_of_short_text",
                                   "shared_text_no_relationship_names", "huge_inline_title",
-                                  "wide_inline_engagement", "inline_text_and_junk"])
+                                  "wide_inline_engagement", "inline_text_and_junk", "nested_styles",
+                                  "nested_in_every_whole_part", "flat_in_every_whole_part"])
 def test_a_costly_file_within_the_size_limits_is_refused_in_bounded_cpu_and_memory(costly, name):
     """Each file is under every size limit (25 MB, 250 MB inflated, 200:1) yet, read naively, costs
     minutes of processor time or over 600 MB: it gets its WB003 within about 10 s of processor time
@@ -628,6 +637,16 @@ def test_a_costly_file_within_the_size_limits_is_refused_in_bounded_cpu_and_memo
     assert "time limit" not in findings[0][1], findings  # refused for what it is, not for running out of time
     assert result["cpu"] < 10, f"{name}: {result['cpu']:.1f} s of processor time"
     assert result["peak_mb"] < 300, f"{name}: peak {result['peak_mb']:.0f} MB"
+
+
+def test_a_styles_part_of_as_many_cell_formats_as_excel_allows_is_read(tmp_path):
+    """The limit on the tags of a part parsed whole leaves room for a real styles part at its largest: Excel's
+    64,000 cell formats, each with its alignment and protection."""
+    from tests.hostile import most_cell_formats
+
+    path = tmp_path / "formats.xlsx"
+    path.write_bytes(most_cell_formats(valid_bytes(tmp_path)))
+    assert check_file(path).findings == []
 
 
 @pytest.mark.parametrize("fixed", [["FIXED0", "FIXED1"], None], ids=["both parts", "only the named part"])
