@@ -80,17 +80,33 @@ def test_the_reserve_is_never_for_an_owner_who_already_holds_a_child():
 
 
 def test_users_of_one_organisation_share_its_share_and_its_claim_on_the_reserve():
-    """(organisation, user) owners: mallory and mallory2 of one organisation hold at most all but one
-    child between them, and neither is a newcomer while the other holds one; another organisation's
-    users are served at once."""
+    """(organisation, user) owners: while another organisation holds the child mallory's left, her colleagues
+    are not newcomers to the reserve; an organisation holding none is served by it at once."""
     shares = FairShare(2, reserve=1)
     assert shares.acquire(("RXX", "mallory"), 0)
-    assert not shares.acquire(("RXX", "mallory2"), 0)  # the organisation holds its share
     assert shares.acquire(("QUA", "alice"), 0)  # the child left for others
-    assert not shares.acquire(("RXX", "mallory3"), 0)  # the reserve is not for an organisation holding one
+    assert not shares.acquire(("RXX", "mallory2"), 0)  # the reserve is not for an organisation holding one
+    assert not shares.acquire(("RXX", "mallory3"), 0)
     assert shares.acquire(("QHM", "otto"), 0)  # but is for one holding none
     assert shares.ahead_of(("QUA", "bob")) == (3, 0)
     assert not shares.acquire(("QUA", "bob"), 0)
+
+
+def test_a_user_holding_nothing_takes_a_free_child_while_a_colleague_holds_the_organisations_share():
+    """A colleague's slow file held up a user of the same organisation for the whole of it (up to a minute)
+    while a child stood free.  Someone holding nothing takes a free child of the pool even when their
+    organisation holds its share, since the reserve stays free for anyone else; the reserve itself is never
+    theirs while their organisation holds a child, and without a reserve the share holds as before."""
+    shares = FairShare(2, reserve=1)
+    assert shares.acquire(("RXX", "mallory"), 0)
+    assert shares.ahead_of(("RXX", "alice")) == (1, 0)
+    assert shares.acquire(("RXX", "alice"), 0)  # the free child
+    assert not shares.acquire(("RXX", "mallory2"), 0)  # not the reserve: the organisation holds children
+    assert not shares.acquire(("RXX", "mallory"), 0)
+    assert shares.acquire(("QUA", "otto"), 0)  # the reserve, for an organisation holding none
+    without_reserve = FairShare(2)
+    assert without_reserve.acquire(("RXX", "mallory"), 0)
+    assert not without_reserve.acquire(("RXX", "alice"), 0)  # the last child is left for someone else
 
 
 def test_within_an_organisation_its_users_take_turns():

@@ -564,7 +564,9 @@ class FairShare:
     Several parties can still hold every child between them.  Then a run of a party holding none is
     given one of `reserve` children beyond the pool's (docs/decisions/0058-a-reserve-checking-child.md),
     so someone with nothing under way is served at once rather than behind the slowest file others
-    sent.  A run that waits longer than its limit is given up, never started.
+    sent.  With a reserve, a child of the pool never stands idle while someone holding nothing waits:
+    they take it even when their party holds its share (a colleague's slow file), since the reserve
+    is still free for any other party.  A run that waits longer than its limit is given up, never started.
     """
 
     def __init__(self, slots: int, reserve: int = 0):
@@ -625,6 +627,10 @@ class FairShare:
                 # (runs with no owner come from this process itself, a command checking local files: uncapped)
                 eligible = [(o, t) for o, t in self._waiting
                             if not o or self._party_holds(party_of(o)) < self.per_owner]
+                if not eligible and self.reserve:
+                    # A child would stand idle: someone holding nothing takes it although their party holds its
+                    # share (a colleague's slow file), since the reserve stays free for any other party.
+                    eligible = [(o, t) for o, t in self._waiting if not self._held.get(o, 0)]
             elif held < self.slots + self.reserve:  # every child is held: the reserve, for a party holding none
                 eligible = [(o, t) for o, t in self._waiting if not self._party_holds(party_of(o))]
             else:
