@@ -547,11 +547,34 @@ def flat_in_parts(base: bytes, parts: tuple[str, ...] = WHOLE_PARTS, size: int =
     return rezip(base, replace=replace)
 
 
-def most_cell_formats(base: bytes, formats: int = 64_000) -> bytes:
-    """A styles part with as many cell formats more as Excel allows in all (64,000), each with its alignment and
-    protection, as a workbook formatted cell by cell for years holds them."""
+def many_cell_formats(base: bytes, formats: int = 20_000) -> bytes:
+    """A styles part with `formats` cell formats more, each as Excel writes one whose font, fill, border and
+    alignment are set, as a workbook formatted cell by cell for years holds them."""
     styles = read_part(base, "xl/styles.xml")
-    xfs = b"".join(b'<xf numFmtId="%d" applyAlignment="1"><alignment wrapText="1"/><protection locked="0"/></xf>'
-                   % (i % 50) for i in range(formats))
+    xfs = b"".join(b'<xf numFmtId="%d" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1" '
+                   b'applyFont="1" applyFill="1" applyBorder="1" applyAlignment="1"><alignment vertical="center"/>'
+                   b'</xf>' % (i % 50) for i in range(formats))
     styles = styles.replace(b"</cellXfs>", xfs + b"</cellXfs>", 1)  # after the workbook's own: its cells unchanged
     return rezip(base, replace={"xl/styles.xml": styles})
+
+
+def attributes_in_parts(base: bytes, parts: tuple[str, ...] = WHOLE_PARTS, size: int = 10 * (1 << 20) - 4096,
+                        per_element: int | None = None) -> bytes:
+    """Each part given made `size` bytes by attributes of distinct names (`a0=""`, `a1=""`, …) before its closing
+    tag: all on one element, or `per_element` to an element."""
+    replace = {}
+    for part in parts:
+        xml = read_part(base, part)
+        cut = xml.rindex(b"</")
+        room, n, pieces = size - len(xml), 0, []
+        while room > 64:
+            attrs = []
+            while room > 64 and (per_element is None or len(attrs) < per_element):
+                attr = b' a%d=""' % n
+                attrs.append(attr)
+                room -= len(attr)
+                n += 1
+            pieces.append(b"<x" + b"".join(attrs) + b"/>")
+            room -= 4
+        replace[part] = xml[:cut] + b"".join(pieces) + xml[cut:]
+    return rezip(base, replace=replace)

@@ -99,11 +99,11 @@ class Policy:
         2_000_000, gt=0,
         description="WB003: most XML tags, over all worksheets not written in the usual spelling, that the scan "
                     "measures tag by tag (about a second of processor time per 300,000).")
-    max_part_tags: int = setting(
-        500_000, gt=0,
-        description="WB003: most XML tags (each `<`) in one of the parts the safety scan reads whole (the content "
-                    "types, the relationships, the workbook part, the styles part); Excel's most cell formats, "
-                    "64,000 with their alignment and protection, take about 260,000.")
+    max_part_nodes: int = setting(
+        300_000, gt=0,
+        description="WB003: most XML tags and attributes (each `<` and each `=`) in one of the parts the safety scan "
+                    "reads whole (the content types, the relationships, the workbook part, the styles part); 20,000 "
+                    "cell formats as Excel writes them take about 260,000.")
     max_shared_strings: int = setting(
         1_000_000, gt=0, description="WB003: most entries in the workbook's shared strings part.")
     max_shared_strings_bytes: int = setting(

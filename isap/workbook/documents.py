@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from isap.policy import Policy
-from isap.workbook.safety import CT_VBA_PROJECT, OLE_MAGIC, _content_types
+from isap.workbook.safety import CT_VBA_PROJECT, OLE_MAGIC, _content_types, part_nodes
 
 # Objects of a PDF walked at most: a real report has a few thousand; a file built to exhaust the walk is refused.
 MAX_PDF_OBJECTS = 500_000
@@ -154,9 +154,9 @@ def _inspect_office(data: bytes, policy: Policy) -> DocumentType:
             raise _Refused(f"the document is damaged: part {i.filename[:60]} cannot be read") from None
     if "[Content_Types].xml" not in parts:
         raise _Refused(f"the document is a zip archive, not {ACCEPTED}")
-    if parts["[Content_Types].xml"].count(b"<") > policy.max_part_tags:  # parsed whole: a tree of millions
-        raise _Refused(f"the document's content types hold more than {policy.max_part_tags:,} XML tags "
-                       "(policy max_part_tags); no office program writes so many")
+    if part_nodes(parts["[Content_Types].xml"]) > policy.max_part_nodes:  # parsed whole: a tree of millions
+        raise _Refused(f"the document's content types hold more than {policy.max_part_nodes:,} XML tags and "
+                       "attributes (policy max_part_nodes); no office program writes so many")
     declared, by_extension = _content_types(parts["[Content_Types].xml"])
     names = [i.filename.lower() for i in infos]
     types = " ".join([*declared.values(), *by_extension.values(), parts["[Content_Types].xml"].decode("latin-1")
