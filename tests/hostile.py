@@ -578,3 +578,29 @@ def attributes_in_parts(base: bytes, parts: tuple[str, ...] = WHOLE_PARTS, size:
             room -= 4
         replace[part] = xml[:cut] + b"".join(pieces) + xml[cut:]
     return rezip(base, replace=replace)
+
+
+def _distinct_attributes(size: int) -> bytes:
+    """About `size` bytes of attributes of distinct names: ` a0="" a1="" …`."""
+    out, n, room = [], 0, size
+    while room > 0:
+        attr = b' a%d=""' % n
+        out.append(attr)
+        room -= len(attr)
+        n += 1
+    return b"".join(out)
+
+
+def attributes_on_shared_strings_root(base: bytes, size: int = 40 << 20) -> bytes:
+    """A shared strings part of one entry whose root start tag carries `size` bytes of attributes."""
+    sst = (b'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"' + _distinct_attributes(size)
+           + b' count="1" uniqueCount="1"><si><t>x</t></si></sst>')
+    return with_shared_strings_part(base, sst)
+
+
+def attributes_on_worksheet_root(base: bytes, size: int = 40 << 20) -> bytes:
+    """The first worksheet's root start tag carrying `size` bytes of attributes."""
+    part = engagement_part(base)
+    xml = read_part(base, part)
+    return rezip(base, replace={part: xml.replace(b"<worksheet ", b"<worksheet" + _distinct_attributes(size) + b" ",
+                                                  1)})

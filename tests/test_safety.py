@@ -380,7 +380,7 @@ def test_a_link_whose_relationships_are_too_large_to_read_is_still_reported(tmp_
 
     parts = _external_link("xl/externalLinks/externalLink1.xml", r"\\srv\share\Budget.xlsx")
     rels = "xl/externalLinks/_rels/externalLink1.xml.rels"
-    parts[rels] = parts[rels].replace(b"<Relationship ", b"<!-- " + b"padding " * 150_000 + b"--><Relationship ")
+    parts[rels] = parts[rels].replace(b"<Relationship ", b"<!-- " + b"padding > " * 120_000 + b"--><Relationship ")
     data = rezip(valid_bytes(tmp_path), add=parts, compression=zipfile.ZIP_STORED)  # no zip-bomb ratio
     _, [message] = _wb010(tmp_path, data)
     assert message.startswith("The workbook links to an external file that the link part does not name (part ")
@@ -580,6 +580,8 @@ COST_PROBE = textwrap.dedent("""
 def costly(tmp_path_factory):
     from tests.hostile import (
         attributes_in_parts,
+        attributes_on_shared_strings_root,
+        attributes_on_worksheet_root,
         flat_in_parts,
         inline_partners,
         junk_elements,
@@ -614,7 +616,10 @@ def costly(tmp_path_factory):
                         ("flat_in_every_whole_part", flat_in_parts),
                         # a million attributes of distinct names on one element, or one to an element
                         ("attributes_on_one_element", attributes_in_parts),
-                        ("attributes_one_to_an_element", lambda b: attributes_in_parts(b, per_element=1))):
+                        ("attributes_one_to_an_element", lambda b: attributes_in_parts(b, per_element=1)),
+                        # 40 MiB of attributes on the root tag of the shared strings, or of a worksheet
+                        ("attributes_on_the_shared_strings_root", attributes_on_shared_strings_root),
+                        ("attributes_on_a_worksheet_root", attributes_on_worksheet_root)):
         out[name] = tmp / f"{name}.xlsx"
         out[name].write_bytes(build(base))
     return out
@@ -625,7 +630,8 @@ def costly(tmp_path_factory):
                                   "shared_text_no_relationship_names", "huge_inline_title",
                                   "wide_inline_engagement", "inline_text_and_junk", "nested_styles",
                                   "nested_in_every_whole_part", "flat_in_every_whole_part",
-                                  "attributes_on_one_element", "attributes_one_to_an_element"])
+                                  "attributes_on_one_element", "attributes_one_to_an_element",
+                                  "attributes_on_the_shared_strings_root", "attributes_on_a_worksheet_root"])
 def test_a_costly_file_within_the_size_limits_is_refused_in_bounded_cpu_and_memory(costly, name):
     """Each file is under every size limit (25 MB, 250 MB inflated, 200:1) yet, read naively, costs
     minutes of processor time or over 600 MB: it gets its WB003 within about 10 s of processor time

@@ -343,6 +343,30 @@ def _deflate_chunks(raw: memoryview, declared: int):
         raise wb001("The workbook is corrupt: a compressed part cannot be decompressed.") from None
 
 
+# No spreadsheet program writes a tag of more than a few kilobytes, and a cell's text is at most 32,767
+# characters (under 300 KB however it is escaped).  A part with half a megabyte and more of bytes and no ">"
+# holds one tag of many thousands of attributes, which an XML parser (the scan's, and the reader's) holds
+# whole with each attribute: 40 MiB of them on a shared strings root took 430 MB and was assessed.
+_TAG_STRETCH = 1 << 19
+
+
+def _tags_bounded(chunks, name: str):
+    """An XML part's chunks as they come, refused (WB003) once a stretch of the part of `_TAG_STRETCH` bytes,
+    aligned to it, holds no ">": so no tag longer than twice that reaches a parser."""
+    carry = b""
+    for chunk in chunks:
+        buf = carry + chunk if carry else chunk
+        whole = len(buf) - len(buf) % _TAG_STRETCH
+        for at in range(0, whole, _TAG_STRETCH):
+            if buf.find(b">", at, at + _TAG_STRETCH) < 0:
+                raise FileRefused([file_finding(
+                    "WB003", f"Part {name[:60]} holds {_TAG_STRETCH:,} bytes and more with no end of a tag: a tag "
+                             "of many thousands of attributes, or text longer than a cell may hold, which no "
+                             "spreadsheet program writes.")])
+        carry = buf[whole:]
+        yield chunk
+
+
 def _read_small(data: bytes, info: zipfile.ZipInfo, budget: _Budget, total: list[int], policy: Policy) -> bytes:
     """A part read whole (content types, relationships, the workbook part, the styles part) to be parsed whole.
 
@@ -1007,7 +1031,8 @@ def _check_part(data: bytes, info: zipfile.ZipInfo, budget: _Budget, total: list
     is_xml = info.filename.lower().endswith(_XML_SUFFIXES)
     tail = b""
     check = _WellFormed(info.filename) if well_formed else None
-    for chunk in _inflate(data, info, budget, total, policy):
+    chunks = _inflate(data, info, budget, total, policy)
+    for chunk in _tags_bounded(chunks, info.filename) if is_xml or well_formed else chunks:
         if is_xml or check is not None:
             _check_markers(tail + chunk, info.filename)  # before the parser sees a declaration
             tail = chunk[-_MARKER_TAIL:]
@@ -1053,7 +1078,7 @@ def _check_shared_strings(data: bytes, info: zipfile.ZipInfo, budget: _Budget, t
     check = _WellFormed(info.filename)  # the reader needs it: not well-formed XML is WB001
     offset = 0  # bytes of the part before this chunk
     starts = array("Q")  # where each entry begins in the part
-    for chunk in _inflate(data, info, budget, total, policy):
+    for chunk in _tags_bounded(_inflate(data, info, budget, total, policy), info.filename):
         _check_markers(tail + chunk, info.filename)
         check.feed(chunk)
         # an entry split across two chunks is counted in their overlap, and only there
@@ -1574,7 +1599,7 @@ def _scan_sheet(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
     # Tags ("<") are counted only in what the exact parse will measure (`_check_irregular_cost`): from the
     # chunk where the fast path ends on, and, if chunks before it were measured fast, in the whole part again.
     passed = 0  # chunks measured on the fast path
-    for chunk in _inflate(data, info, budget, total, policy):
+    for chunk in _tags_bounded(_inflate(data, info, budget, total, policy), info.filename):
         _check_markers(chunk, info.filename)
         _check_markers(tail + chunk[:_MARKER_TAIL], info.filename)  # a marker split across chunks
         tail = chunk[-_MARKER_TAIL:]
