@@ -604,3 +604,26 @@ def attributes_on_worksheet_root(base: bytes, size: int = 40 << 20) -> bytes:
     xml = read_part(base, part)
     return rezip(base, replace={part: xml.replace(b"<worksheet ", b"<worksheet" + _distinct_attributes(size) + b" ",
                                                   1)})
+
+
+def many_sheets(base: bytes, count: int = 12_000) -> bytes:
+    """The workbook with `count` more worksheets of one cell each, written as spreadsheet programs write them."""
+    with zipfile.ZipFile(io.BytesIO(base)) as z:
+        wb = z.read("xl/workbook.xml").decode()
+        rels = z.read("xl/_rels/workbook.xml.rels").decode()
+        ct = z.read("[Content_Types].xml").decode()
+    xml = (b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<worksheet xmlns="http://schemas.openxmlformats.'
+           b'org/spreadsheetml/2006/main"><sheetData><row r="1"><c r="A1"><v>1</v></c></row></sheetData></worksheet>')
+    entries, relationships, overrides, parts = [], [], [], {}
+    for n in range(1000, 1000 + count):
+        entries.append(f'<sheet name="S{n}" sheetId="{n}" r:id="rIdMany{n}"/>')
+        relationships.append(f'<Relationship Type="{WS_REL}worksheet" Target="/xl/worksheets/many{n}.xml" '
+                             f'Id="rIdMany{n}"/>')
+        overrides.append(f'<Override PartName="/xl/worksheets/many{n}.xml" ContentType="application/'
+                         'vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>')
+        parts[f"xl/worksheets/many{n}.xml"] = xml
+    return rezip(base, replace={"xl/workbook.xml": wb.replace("</sheets>", "".join(entries) + "</sheets>").encode(),
+                                "xl/_rels/workbook.xml.rels": rels.replace(
+                                    "</Relationships>", "".join(relationships) + "</Relationships>").encode(),
+                                "[Content_Types].xml": ct.replace("</Types>", "".join(overrides) + "</Types>")
+                                .encode()}, add=parts)

@@ -587,6 +587,7 @@ def costly(tmp_path_factory):
         junk_elements,
         long_title,
         many_shared_strings,
+        many_sheets,
         nested_in_parts,
         prose,
         repeated_shared_text,
@@ -619,7 +620,9 @@ def costly(tmp_path_factory):
                         ("attributes_one_to_an_element", lambda b: attributes_in_parts(b, per_element=1)),
                         # 40 MiB of attributes on the root tag of the shared strings, or of a worksheet
                         ("attributes_on_the_shared_strings_root", attributes_on_shared_strings_root),
-                        ("attributes_on_a_worksheet_root", attributes_on_worksheet_root)):
+                        ("attributes_on_a_worksheet_root", attributes_on_worksheet_root),
+                        # 12,000 one-cell worksheets (a 3 MB file)
+                        ("many_sheets", many_sheets)):
         out[name] = tmp / f"{name}.xlsx"
         out[name].write_bytes(build(base))
     return out
@@ -631,7 +634,8 @@ def costly(tmp_path_factory):
                                   "wide_inline_engagement", "inline_text_and_junk", "nested_styles",
                                   "nested_in_every_whole_part", "flat_in_every_whole_part",
                                   "attributes_on_one_element", "attributes_one_to_an_element",
-                                  "attributes_on_the_shared_strings_root", "attributes_on_a_worksheet_root"])
+                                  "attributes_on_the_shared_strings_root", "attributes_on_a_worksheet_root",
+                                  "many_sheets"])
 def test_a_costly_file_within_the_size_limits_is_refused_in_bounded_cpu_and_memory(costly, name):
     """Each file is under every size limit (25 MB, 250 MB inflated, 200:1) yet, read naively, costs
     minutes of processor time or over 600 MB: it gets its WB003 within about 10 s of processor time

@@ -99,6 +99,8 @@ class Policy:
         2_000_000, gt=0,
         description="WB003: most XML tags, over all worksheets not written in the usual spelling, that the scan "
                     "measures tag by tag (about a second of processor time per 300,000).")
+    max_sheets: int = setting(
+        1_000, gt=0, description="WB003: most sheets in a workbook (the template has nine).")
     max_part_nodes: int = setting(
         300_000, gt=0,
         description="WB003: most XML tags and attributes (each `<` and each `=`) in one of the parts the safety scan "

@@ -665,6 +665,10 @@ def inspect(path: str | Path, policy: Policy,
     wb_xml = read_part(wb_part)
     rels_xml = read_part(rels_part) if rels_part in names else b""
     sheets, date1904, targets = _sheet_list(wb_xml, rels_xml, wb_base, wb_part)
+    if len(sheets) > policy.max_sheets:
+        raise FileRefused([file_finding(
+            "WB003", f"The workbook has {len(sheets):,} sheets, over the safety limit of {policy.max_sheets:,} "
+                     "(policy max_sheets).")])
     if any(s.kind == "macrosheet" for s in sheets):
         raise FileRefused([_macro_sheet_finding()])
     # The readers read the shared strings and styles by their usual names in the workbook part's folder,
@@ -721,6 +725,7 @@ def inspect(path: str | Path, policy: Policy,
                 break
             looked_at.add(i.filename)
 
+    shared_cells = own_text = area = 0
     for i in infos:
         if i.filename in small or i.is_dir():
             continue
@@ -731,10 +736,15 @@ def inspect(path: str | Path, policy: Policy,
         scan = by_part.get(i.filename)
         if scan is not None:
             _scan_sheet(data, i, scan, budget, total, policy, date_styles, transcode.get(i.filename, "utf-8"))
-            if early and _may_copy(sheets, longest[0]) + _own_text(sheets) > policy.max_shared_text_bytes:
+            # (running sums over the worksheets measured so far, the others adding nothing yet: summing
+            # every sheet again after each made a workbook of thousands of sheets cost seconds)
+            shared_cells += scan.shared_cells
+            own_text += scan.text_bytes
+            area += scan.max_row * scan.max_col
+            if early and shared_cells * longest[0] + own_text > policy.max_shared_text_bytes:
                 early = False  # the text its cells copy is counted exactly first: nothing more is read ahead
             if early and not scan.needs_cell_scan and _within_limits(scan, policy) \
-                    and _workbook_area(sheets) <= policy.max_cells_per_workbook:
+                    and area <= policy.max_cells_per_workbook:
                 on_ready(data, date1904, scan, sheets)
         elif i.filename == targets.get("sharedStrings"):
             shared_strings(i)
