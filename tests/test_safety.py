@@ -909,3 +909,22 @@ def test_a_sheets_text_bound_is_counted_cell_by_cell_before_the_file_is_refused(
     bound = sum(s.text_bytes for s in safety.inspect(path, Policy()).sheets)
     counted = sum(s.text_bytes for s in safety.inspect(path, Policy(max_shared_text_bytes=bound - 1)).sheets)
     assert 200_000 <= counted < bound
+
+
+@pytest.mark.parametrize("local, directory", [(zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED),
+                                              (zipfile.ZIP_DEFLATED, zipfile.ZIP_STORED)])
+def test_a_part_whose_local_header_and_directory_disagree_on_compression_is_wb001(tmp_path, local, directory):
+    """The scan inflated a part as its local header says, the readers as the zip directory says: a part stored
+    by one and deflated by the other is two different parts, and no zip writer makes one."""
+    import struct
+
+    from tests.hostile import rezip
+
+    data = bytearray(rezip(valid_bytes(tmp_path), compression=directory))
+    with zipfile.ZipFile(io.BytesIO(bytes(data))) as z:
+        info = z.getinfo("xl/sharedStrings.xml") if "xl/sharedStrings.xml" in z.namelist() else \
+            z.getinfo("xl/workbook.xml")
+    struct.pack_into("<H", data, info.header_offset + 8, local)
+    findings = _refused(tmp_path, bytes(data))
+    assert [f.rule_id for f in findings] == ["WB001"], findings
+    assert info.filename in findings[0].message, findings[0].message

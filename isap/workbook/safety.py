@@ -278,6 +278,9 @@ def _inflate(data: bytes, info: zipfile.ZipInfo, budget: _Budget, total: list[in
     sig, _, _, method, _, _, _, _, _, nlen, xlen = struct.unpack("<IHHHHHIIIHH", data[off:off + 30])
     if sig != 0x04034B50:
         raise wb001("The workbook is corrupt: a part's local header is damaged.")
+    if method != info.compress_type:  # the readers inflate as the directory says: two parts in one
+        raise wb001(f"The workbook is corrupt: the zip directory and the local header of part {info.filename[:60]} "
+                    "disagree on how it is compressed.")
     start = off + 30 + nlen + xlen
     end = start + info.compress_size
     if end > len(data):
