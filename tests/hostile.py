@@ -627,3 +627,42 @@ def many_sheets(base: bytes, count: int = 12_000) -> bytes:
                                     "</Relationships>", "".join(relationships) + "</Relationships>").encode(),
                                 "[Content_Types].xml": ct.replace("</Types>", "".join(overrides) + "</Types>")
                                 .encode()}, add=parts)
+
+
+def _stored_entries(parts: list[tuple[str, bytes]], at: int) -> tuple[bytes, bytes]:
+    """Zip entries stored (not compressed) whose local headers begin at offset `at` of the file: (local headers
+    with their data, central directory records)."""
+    import struct
+    import zlib
+
+    local, central = b"", b""
+    for name, content in parts:
+        encoded, crc = name.encode(), zlib.crc32(content)
+        offset = at + len(local)
+        local += struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 0, 0, 0, crc, len(content), len(content),
+                             len(encoded), 0) + encoded + content
+        central += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, 0, 0, 0, crc, len(content),
+                               len(content), len(encoded), 0, 0, 0, 0, 0, offset) + encoded
+    return local, central
+
+
+def two_archives(seen: bytes, hidden: bytes) -> bytes:
+    """One file holding two zip archives: Python's zipfile reads `seen` (from the last end record, whose comment
+    length runs past the end of the file), the Rust zip library the readers use reads `hidden` (from the end record
+    before it, whose comment holds the other archive's directory and end record)."""
+    import struct
+
+    def parts_of(data: bytes) -> list[tuple[str, bytes]]:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            return [(n, z.read(n)) for n in z.namelist()]
+
+    seen_parts, hidden_parts = parts_of(seen), parts_of(hidden)
+    hidden_local, hidden_directory = _stored_entries(hidden_parts, 0)
+    seen_local, seen_directory = _stored_entries(seen_parts, len(hidden_local))
+    seen_directory_at = len(hidden_local) + len(seen_local) + len(hidden_directory) + 22
+    seen_end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(seen_parts), len(seen_parts), len(seen_directory),
+                           seen_directory_at, 0xFFFF)
+    comment = seen_directory + seen_end
+    hidden_end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(hidden_parts), len(hidden_parts),
+                             len(hidden_directory), len(hidden_local) + len(seen_local), len(comment))
+    return hidden_local + seen_local + hidden_directory + hidden_end + comment

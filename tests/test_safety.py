@@ -928,3 +928,31 @@ def test_a_part_whose_local_header_and_directory_disagree_on_compression_is_wb00
     findings = _refused(tmp_path, bytes(data))
     assert [f.rule_id for f in findings] == ["WB001"], findings
     assert info.filename in findings[0].message, findings[0].message
+
+
+def test_a_file_holding_a_second_archive_for_the_reader_is_wb001(tmp_path):
+    """The scan's zip reader took the last end record of a file, the readers' the one before it when the last
+    one's comment runs past the end of the file: a clean archive was measured while the reader read another,
+    holding macros (or a 344 MB sheet), never measured.  Such a file is refused whichever archive is which."""
+    from python_calamine import CalamineWorkbook
+
+    from tests.hostile import two_archives, vba_project_elsewhere
+
+    clean_bytes = valid_bytes(tmp_path)
+    macros = vba_project_elsewhere(clean_bytes, "xl/vbaProject.bin", relationship=True, content_type=True)
+    data = two_archives(clean_bytes, macros)
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        assert "xl/vbaProject.bin" not in z.namelist()  # what the scan would have measured: the clean one
+    assert CalamineWorkbook.from_filelike(io.BytesIO(data)).sheet_names  # the reader reads a workbook all the same
+    findings = _refused(tmp_path, data)
+    assert [f.rule_id for f in findings] == ["WB001"], findings
+    assert "end record does not end the file" in findings[0].message, findings[0].message
+
+
+def test_bytes_that_belong_to_no_part_are_wb001(tmp_path):
+    """A zip archive whose parts do not follow one another from the file's first byte (data before them, a gap,
+    two directory records naming one part) is laid out by no zip writer, and may hide another archive."""
+    data = valid_bytes(tmp_path)
+    findings = _refused(tmp_path, b"PK\x03\x04" + bytes(60) + data)  # (zipfile reads past bytes put before)
+    assert [f.rule_id for f in findings] == ["WB001"], findings
+    assert "belong to no part" in findings[0].message, findings[0].message
