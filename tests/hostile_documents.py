@@ -140,3 +140,11 @@ def nested_content_types_docx(levels: int = 1_500_000) -> bytes:
                         + b"".join(b"</" + n + b">" for n in reversed(names)) + data[cut:])
             zf.writestr(name, data)
     return buf.getvalue()
+
+
+def second_archive_docx() -> bytes:
+    """A Word document holding a second archive, with macros, for a zip reader that picks the earlier end record
+    (decision record 0057)."""
+    from tests.hostile import two_archives
+
+    return two_archives(sample_docx(), macro_docx())

@@ -32,6 +32,7 @@ HOSTILE = {
     "macro.docx": (hostile.macro_docx, "the document contains macros"),
     "encrypted.docx": (hostile.encrypted_docx, "the document is encrypted"),
     "bomb.docx": (hostile.zip_bomb_docx, "(a possible zip bomb)"),
+    "two-archives.docx": (hostile.second_archive_docx, "the document is a damaged zip archive"),
     "nested.docx": (hostile.nested_content_types_docx, "content types hold more than 300,000 XML tags and attributes"),
     "large.pdf": (hostile.oversized_pdf, "the document is 26,214,401 bytes, over the limit of 26,214,400 bytes "
                                          "(policy max_evidence_bytes)"),

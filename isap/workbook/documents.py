@@ -24,7 +24,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from isap.policy import Policy
-from isap.workbook.safety import CT_VBA_PROJECT, OLE_MAGIC, _content_types, part_nodes
+from isap.workbook.safety import (
+    CT_VBA_PROJECT,
+    OLE_MAGIC,
+    FileRefused,
+    _check_one_archive,
+    _content_types,
+    part_nodes,
+)
 
 # Objects of a PDF walked at most: a real report has a few thousand; a file built to exhaust the walk is refused.
 MAX_PDF_OBJECTS = 500_000
@@ -121,6 +128,11 @@ def _inspect_office(data: bytes, policy: Policy) -> DocumentType:
         infos = zf.infolist()
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError):
         raise _Refused("the document is a damaged zip archive: it cannot be read") from None
+    try:  # one archive, every byte accounted for: a second one could hide from this check (decision record 0057)
+        _check_one_archive(data, zf.start_dir, infos)
+    except FileRefused:
+        raise _Refused("the document is a damaged zip archive (it holds bytes that belong to none of its parts, "
+                       "or a second archive): save it again and attach it") from None
     if any(i.flag_bits & 0x1 for i in infos):
         raise _Refused("the document is encrypted (password-protected): remove the password and attach it again")
     declared_total = sum(i.file_size for i in infos)
