@@ -666,3 +666,59 @@ def two_archives(seen: bytes, hidden: bytes) -> bytes:
     hidden_end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(hidden_parts), len(hidden_parts),
                              len(hidden_directory), len(hidden_local) + len(seen_local), len(comment))
     return hidden_local + seen_local + hidden_directory + hidden_end + comment
+
+
+def with_zip64_end(data: bytes) -> bytes:
+    """The same archive with a zip64 end record and locator before its end record, as some zip writers always
+    write them: every reader finds the same directory."""
+    import struct
+
+    end = data.rfind(b"PK\x05\x06")
+    count, size, offset = struct.unpack_from("<HII", data, end + 10)
+    record_at = end
+    record = struct.pack("<IQHHIIQQQQ", 0x06064B50, 44, 45, 45, 0, 0, count, count, size, offset)
+    locator = struct.pack("<IIQI", 0x07064B50, 0, record_at, 1)
+    return (data[:end] + record + locator
+            + struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0))
+
+
+def zip64_second_directory(seen: bytes, hidden: bytes) -> bytes:
+    """One file, two directories: `seen`'s parts, the last of them a stored part whose bytes are `hidden`'s parts,
+    then `seen`'s directory, whose last record's comment holds `hidden`'s directory, then a zip64 end record giving
+    `seen`'s directory size but `hidden`'s directory offset and part count.  Python's zipfile finds a directory
+    from its size (and shifts the parts' offsets by the difference, which `seen`'s records are written to undo),
+    the Rust zip library from its offset and count."""
+    import struct
+    import zlib
+
+    def parts_of(data: bytes) -> list[tuple[str, bytes]]:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            return [(n, z.read(n)) for n in z.namelist()]
+
+    def local_header(name: bytes, content: bytes) -> bytes:
+        return struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 0, 0, 0x21, zlib.crc32(content), len(content),
+                           len(content), len(name), 0) + name
+
+    out, records = b"", []
+    for name, content in parts_of(seen):
+        records.append((name.encode(), zlib.crc32(content), len(content), len(out)))
+        out += local_header(name.encode(), content) + content
+    carrier = b"xl/media/image1.png"
+    hidden_parts = parts_of(hidden)
+    hidden_local, hidden_directory = _stored_entries(hidden_parts, len(out) + 30 + len(carrier))
+    records.append((carrier, zlib.crc32(hidden_local), len(hidden_local), len(out)))
+    out += local_header(carrier, hidden_local) + hidden_local
+    directory_at = len(out)
+    hidden_at = directory_at + sum(46 + len(name) for name, *_ in records)  # inside the last record's comment
+    directory = b""
+    for n, (name, crc, size, offset) in enumerate(records):
+        comment = hidden_directory if n == len(records) - 1 else b""
+        directory += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 45, 45, 0, 0, 0, 0x21, crc, size, size,
+                                 len(name), 0, len(comment), 0, 0, 0, offset + hidden_at - directory_at)
+        directory += name + comment
+    out += directory
+    record_at = len(out)
+    out += struct.pack("<IQHHIIQQQQ", 0x06064B50, 44, 45, 45, 0, 0, len(hidden_parts), len(hidden_parts),
+                       len(directory), hidden_at)
+    out += struct.pack("<IIQI", 0x07064B50, 0, record_at, 1)
+    return out + struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0)

@@ -956,3 +956,32 @@ def test_bytes_that_belong_to_no_part_are_wb001(tmp_path):
     findings = _refused(tmp_path, b"PK\x03\x04" + bytes(60) + data)  # (zipfile reads past bytes put before)
     assert [f.rule_id for f in findings] == ["WB001"], findings
     assert "belong to no part" in findings[0].message, findings[0].message
+
+
+def test_a_zip64_end_record_naming_another_directory_is_wb001(tmp_path):
+    """Python's zipfile found the directory from its size, the readers' zip library from the offset and part count
+    of the zip64 end record: one named the clean workbook's directory, the other a second one (with macros) hidden
+    in a comment, over parts hidden in a stored part.  The size, offset and count must name the one directory."""
+    from python_calamine import CalamineWorkbook
+
+    from tests.hostile import vba_project_elsewhere, zip64_second_directory
+
+    clean_bytes = valid_bytes(tmp_path)
+    macros = vba_project_elsewhere(clean_bytes, "xl/vbaProject.bin", relationship=True, content_type=True)
+    data = zip64_second_directory(clean_bytes, macros)
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        assert "xl/vbaProject.bin" not in z.namelist()  # what the scan would have measured: the clean one
+    assert CalamineWorkbook.from_filelike(io.BytesIO(data)).sheet_names
+    findings = _refused(tmp_path, data)
+    assert [f.rule_id for f in findings] == ["WB001"], findings
+    assert "directory is not the one its end record describes" in findings[0].message, findings[0].message
+
+
+def test_a_workbook_whose_zip_ends_with_zip64_records_is_read(tmp_path):
+    """Some zip writers always end an archive with zip64 records; when they describe the one directory, the
+    workbook is checked as any other."""
+    from tests.hostile import with_zip64_end
+
+    path = tmp_path / "zip64.xlsx"
+    path.write_bytes(with_zip64_end(valid_bytes(tmp_path)))
+    assert check_file(path).findings == []

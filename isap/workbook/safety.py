@@ -372,6 +372,7 @@ def _tags_bounded(chunks, name: str):
 
 _END_RECORD = b"PK\x05\x06"
 _ZIP64_LOCATOR = b"PK\x06\x07"
+_ZIP64_END_RECORD = b"PK\x06\x06"
 _DESCRIPTOR_SIZES = (12, 16, 20, 24)  # a data descriptor: with or without its signature, 32- or 64-bit sizes
 
 
@@ -408,10 +409,23 @@ def _check_one_archive(data: bytes, start_dir: int, infos: list[zipfile.ZipInfo]
     gap = start_dir - covered
     if gap != 0 and not (descriptor and gap in _DESCRIPTOR_SIZES):
         raise _one_archive_refusal("its zip archive holds bytes between its parts and their directory")
-    if data[end - 20:end - 16] != _ZIP64_LOCATOR:  # (a zip64 end record and its locator sit before the end record)
-        (directory_size,) = struct.unpack_from("<I", data, end + 12)
-        if start_dir + directory_size != end:
-            raise _one_archive_refusal("its zip archive's directory is not where its end record says")
+    # Where the directory is, and how many parts it lists, as the end record (or the zip64 end record its
+    # locator points to) says: Python's zipfile finds the directory from its size, other readers from its
+    # offset and read as many parts as the count says, so all three must describe the one directory.
+    if data[end - 20:end - 16] == _ZIP64_LOCATOR:
+        (record_at,) = struct.unpack_from("<Q", data, end - 12)
+        if data[record_at:record_at + 4] != _ZIP64_END_RECORD or record_at + 56 > end - 20:
+            raise _one_archive_refusal("its zip64 end record is not where its locator says")
+        (record_size,) = struct.unpack_from("<Q", data, record_at + 4)
+        if record_at + 12 + record_size != end - 20:
+            raise _one_archive_refusal("its zip64 end record does not end where its locator begins")
+        count, directory_size, directory_at = struct.unpack_from("<QQQ", data, record_at + 32)
+        directory_end = record_at
+    else:
+        count, directory_size, directory_at = struct.unpack_from("<HII", data, end + 10)
+        directory_end = end
+    if directory_at != start_dir or start_dir + directory_size != directory_end or count != len(infos):
+        raise _one_archive_refusal("its zip archive's directory is not the one its end record describes")
 
 
 def _read_small(data: bytes, info: zipfile.ZipInfo, budget: _Budget, total: list[int], policy: Policy) -> bytes:
