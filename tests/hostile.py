@@ -722,3 +722,30 @@ def zip64_second_directory(seen: bytes, hidden: bytes) -> bytes:
                        len(directory), hidden_at)
     out += struct.pack("<IIQI", 0x07064B50, 0, record_at, 1)
     return out + struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0)
+
+
+def renamed_by_unicode_path(base: bytes, part: str, content: bytes) -> bytes:
+    """`base` with `content` added as `xl/media/image1.png`, the two swapping names for a zip library that honours
+    the Info-ZIP Unicode Path extra field (0x7075, whose checksum of the raw name matches): `part` is then
+    `content`, while Python's zipfile, which ignores the field, reads `base`'s."""
+    import struct
+    import zlib
+
+    decoy = "xl/media/image1.png"
+
+    def unicode_path(raw: str, name: str) -> bytes:
+        return struct.pack("<HHBI", 0x7075, 5 + len(name.encode()), 1, zlib.crc32(raw.encode())) + name.encode()
+
+    with zipfile.ZipFile(io.BytesIO(base)) as z:
+        parts = [(n, z.read(n)) for n in z.namelist()] + [(decoy, content)]
+    extras = {part: unicode_path(part, decoy), decoy: unicode_path(decoy, part)}
+    local, directory = b"", b""
+    for name, data in parts:
+        packed, crc, extra = zlib.compress(data, 9)[2:-4], zlib.crc32(data), extras.get(name, b"")
+        offset = len(local)
+        local += struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, 0, 0x21, crc, len(packed), len(data),
+                             len(name.encode()), 0) + name.encode() + packed
+        directory += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, 8, 0, 0x21, crc, len(packed), len(data),
+                                 len(name.encode()), len(extra), 0, 0, 0, 0, offset) + name.encode() + extra
+    return local + directory + struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(parts), len(parts), len(directory),
+                                           len(local), 0)

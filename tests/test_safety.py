@@ -985,3 +985,25 @@ def test_a_workbook_whose_zip_ends_with_zip64_records_is_read(tmp_path):
     path = tmp_path / "zip64.xlsx"
     path.write_bytes(with_zip64_end(valid_bytes(tmp_path)))
     assert check_file(path).findings == []
+
+
+def test_a_part_renamed_for_the_reader_by_an_extra_field_is_wb001(tmp_path):
+    """The readers' zip library takes a part's name from an Info-ZIP Unicode Path extra field, Python's zipfile
+    ignores it: two parts swapping names so had the scan measure the clean Finance sheet while the reader read
+    150,000 rows under its name, never measured."""
+    from python_calamine import CalamineWorkbook
+
+    from tests.hostile import engagement_part, read_part, renamed_by_unicode_path
+
+    base = valid_bytes(tmp_path)
+    part = engagement_part(base)
+    rows = b"".join(b'<row r="%d"><c r="A%d"><v>%d</v></c></row>' % (i, i, i) for i in range(1, 150_001))
+    content = read_part(base, part).split(b"<sheetData")[0] + b"<sheetData>" + rows + b"</sheetData></worksheet>"
+    data = renamed_by_unicode_path(base, part, content)
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        assert z.read(part) == read_part(base, part)  # what the scan would have measured
+    book = CalamineWorkbook.from_filelike(io.BytesIO(data))
+    assert len(book.get_sheet_by_name("Engagement").to_python()) >= 150_000  # what the reader reads
+    findings = _refused(tmp_path, data)
+    assert [f.rule_id for f in findings] == ["WB001"], findings
+    assert "extra field" in findings[0].message, findings[0].message

@@ -374,6 +374,20 @@ _END_RECORD = b"PK\x05\x06"
 _ZIP64_LOCATOR = b"PK\x06\x07"
 _ZIP64_END_RECORD = b"PK\x06\x06"
 _DESCRIPTOR_SIZES = (12, 16, 20, 24)  # a data descriptor: with or without its signature, 32- or 64-bit sizes
+# Extra fields that make other zip readers read a part otherwise than Python's zipfile, which knows only zip64's:
+# the readers' Rust library takes a part's name from an Info-ZIP Unicode Path field (two parts swapping names had
+# the scan measure one sheet while the reader read another), its method from an AES field.
+_EXTRA_FIELDS_READ_OTHERWISE = {0x7075: "a Unicode Path", 0x6375: "a Unicode Comment", 0x9901: "an AES encryption",
+                                0x0017: "a strong encryption"}
+
+
+def _extra_field_ids(extra: bytes):
+    """The ids of the fields of a zip header's extra field (a malformed one is found by the readers)."""
+    at = 0
+    while at + 4 <= len(extra):
+        kind, length = struct.unpack_from("<HH", extra, at)
+        yield kind
+        at += 4 + length
 
 
 def _one_archive_refusal(why: str) -> FileRefused:
@@ -404,6 +418,12 @@ def _check_one_archive(data: bytes, start_dir: int, infos: list[zipfile.ZipInfo]
         if info.header_offset + 30 > len(data):
             raise _one_archive_refusal("a part lies outside the file")
         name_length, extra_length = struct.unpack_from("<HH", data, info.header_offset + 26)
+        local_extra = data[info.header_offset + 30 + name_length:info.header_offset + 30 + name_length + extra_length]
+        for kind in (*_extra_field_ids(info.extra), *_extra_field_ids(local_extra)):
+            if kind in _EXTRA_FIELDS_READ_OTHERWISE:
+                raise _one_archive_refusal(f"its part {info.filename[:60]} carries "
+                                           f"{_EXTRA_FIELDS_READ_OTHERWISE[kind]} extra field, which zip readers "
+                                           "read differently")
         covered = info.header_offset + 30 + name_length + extra_length + info.compress_size
         descriptor = bool(info.flag_bits & 0x08)
     gap = start_dir - covered
