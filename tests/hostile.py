@@ -749,3 +749,23 @@ def renamed_by_unicode_path(base: bytes, part: str, content: bytes) -> bytes:
                                  len(name.encode()), len(extra), 0, 0, 0, 0, offset) + name.encode() + extra
     return local + directory + struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(parts), len(parts), len(directory),
                                            len(local), 0)
+
+
+def raw_archive(base: bytes, added: list[tuple[bytes, bytes, bytes, int]]) -> bytes:
+    """`base`'s parts, then each added part given as (raw name, content, extra field for its directory record,
+    general purpose flags), written byte by byte as a zip writer would, deflated."""
+    import struct
+    import zlib
+
+    with zipfile.ZipFile(io.BytesIO(base)) as z:
+        parts = [(n.encode(), z.read(n), b"", 0) for n in z.namelist()] + list(added)
+    local, directory = b"", b""
+    for name, data, extra, flags in parts:
+        packed, crc = zlib.compress(data, 9)[2:-4], zlib.crc32(data)
+        offset = len(local)
+        local += struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, flags, 8, 0, 0x21, crc, len(packed), len(data),
+                             len(name), 0) + name + packed
+        directory += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, flags, 8, 0, 0x21, crc, len(packed),
+                                 len(data), len(name), len(extra), 0, 0, 0, 0, offset) + name + extra
+    return local + directory + struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(parts), len(parts), len(directory),
+                                           len(local), 0)

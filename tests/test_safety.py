@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import random
+import struct
 import subprocess
 import sys
 import textwrap
@@ -1007,3 +1008,40 @@ def test_a_part_renamed_for_the_reader_by_an_extra_field_is_wb001(tmp_path):
     findings = _refused(tmp_path, data)
     assert [f.rule_id for f in findings] == ["WB001"], findings
     assert "extra field" in findings[0].message, findings[0].message
+
+
+UTF8_NAME = 0x800  # the general purpose flag saying a part's name is UTF-8
+
+
+@pytest.mark.parametrize("flags, refused", [(0, True), (UTF8_NAME, False)], ids=["unmarked", "marked as UTF-8"])
+def test_a_name_outside_ascii_is_read_only_when_marked_as_utf8(tmp_path, flags, refused):
+    """Python's zipfile reads an unmarked name as code page 437, the readers' zip library as UTF-8 whenever it is
+    valid UTF-8: the Finance sheet's part named in both spellings let each read a different one (the reader 150,000
+    rows the scan never measured).  A name outside ASCII must say it is UTF-8, and then both read it alike."""
+    from tests.hostile import raw_archive
+
+    data = raw_archive(valid_bytes(tmp_path), [("xl/media/sh\u00e9.png".encode(), b"\x89PNG\r\n", b"", flags)])
+    if refused:
+        findings = _refused(tmp_path, data)
+        assert [f.rule_id for f in findings] == ["WB001"], findings
+        assert "not marked as UTF-8" in findings[0].message, findings[0].message
+    else:
+        path = tmp_path / "named.xlsx"
+        path.write_bytes(data)
+        assert check_file(path).findings == []
+
+
+@pytest.mark.parametrize("extra, words", [
+    (struct.pack("<HHQQQ", 0x0001, 24, 1, 1, 0), "zip64"),
+    (struct.pack("<HHI", 0x5455, 4, 0) * 2, "twice"),
+], ids=["zip64 extra in the directory", "one extra field twice"])
+def test_extra_fields_readers_apply_differently_are_wb001(tmp_path, extra, words):
+    """The readers' zip library applies every zip64 extra field of a directory record, last one winning, Python's
+    zipfile only the values its 32-bit fields mark: two such fields sent the reader to a sheet hidden inside
+    another part.  A file within the size limits needs none, and no header holds one field twice."""
+    from tests.hostile import raw_archive
+
+    data = raw_archive(valid_bytes(tmp_path), [(b"xl/media/image9.png", b"\x89PNG\r\n", extra, 0)])
+    findings = _refused(tmp_path, data)
+    assert [f.rule_id for f in findings] == ["WB001"], findings
+    assert words in findings[0].message, findings[0].message

@@ -373,6 +373,8 @@ def _tags_bounded(chunks, name: str):
 _END_RECORD = b"PK\x05\x06"
 _ZIP64_LOCATOR = b"PK\x06\x07"
 _ZIP64_END_RECORD = b"PK\x06\x06"
+_ZIP64_EXTRA = 0x0001
+_UTF8_NAME = 0x800  # the general purpose flag saying a part's name is UTF-8
 _DESCRIPTOR_SIZES = (12, 16, 20, 24)  # a data descriptor: with or without its signature, 32- or 64-bit sizes
 # Extra fields that make other zip readers read a part otherwise than Python's zipfile, which knows only zip64's:
 # the readers' Rust library takes a part's name from an Info-ZIP Unicode Path field (two parts swapping names had
@@ -419,7 +421,17 @@ def _check_one_archive(data: bytes, start_dir: int, infos: list[zipfile.ZipInfo]
             raise _one_archive_refusal("a part lies outside the file")
         name_length, extra_length = struct.unpack_from("<HH", data, info.header_offset + 26)
         local_extra = data[info.header_offset + 30 + name_length:info.header_offset + 30 + name_length + extra_length]
-        for kind in (*_extra_field_ids(info.extra), *_extra_field_ids(local_extra)):
+        if not info.flag_bits & _UTF8_NAME and not info.orig_filename.isascii():
+            # (Python's zipfile reads such a name as code page 437, the Rust library as UTF-8 where it can)
+            raise _one_archive_refusal(f"the name of its part {info.filename[:60]!r} is not plain ASCII and is not "
+                                       "marked as UTF-8, so zip readers read it differently")
+        central, local = list(_extra_field_ids(info.extra)), list(_extra_field_ids(local_extra))
+        if len(set(central)) < len(central) or len(set(local)) < len(local):
+            raise _one_archive_refusal(f"its part {info.filename[:60]} carries one extra field twice")
+        if _ZIP64_EXTRA in central:  # (no size or offset in a file within the limits needs one)
+            raise _one_archive_refusal(f"its part {info.filename[:60]} carries a zip64 extra field in the zip "
+                                       "directory, which zip readers apply differently")
+        for kind in (*central, *local):
             if kind in _EXTRA_FIELDS_READ_OTHERWISE:
                 raise _one_archive_refusal(f"its part {info.filename[:60]} carries "
                                            f"{_EXTRA_FIELDS_READ_OTHERWISE[kind]} extra field, which zip readers "
