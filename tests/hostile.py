@@ -736,29 +736,20 @@ def renamed_by_unicode_path(base: bytes, part: str, content: bytes) -> bytes:
     def unicode_path(raw: str, name: str) -> bytes:
         return struct.pack("<HHBI", 0x7075, 5 + len(name.encode()), 1, zlib.crc32(raw.encode())) + name.encode()
 
-    with zipfile.ZipFile(io.BytesIO(base)) as z:
-        parts = [(n, z.read(n)) for n in z.namelist()] + [(decoy, content)]
-    extras = {part: unicode_path(part, decoy), decoy: unicode_path(decoy, part)}
-    local, directory = b"", b""
-    for name, data in parts:
-        packed, crc, extra = zlib.compress(data, 9)[2:-4], zlib.crc32(data), extras.get(name, b"")
-        offset = len(local)
-        local += struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, 0, 0x21, crc, len(packed), len(data),
-                             len(name.encode()), 0) + name.encode() + packed
-        directory += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, 8, 0, 0x21, crc, len(packed), len(data),
-                                 len(name.encode()), len(extra), 0, 0, 0, 0, offset) + name.encode() + extra
-    return local + directory + struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(parts), len(parts), len(directory),
-                                           len(local), 0)
+    return raw_archive(base, [(decoy.encode(), content, unicode_path(decoy, part), 0)],
+                       extras={part: unicode_path(part, decoy)})
 
 
-def raw_archive(base: bytes, added: list[tuple[bytes, bytes, bytes, int]]) -> bytes:
-    """`base`'s parts, then each added part given as (raw name, content, extra field for its directory record,
-    general purpose flags), written byte by byte as a zip writer would, deflated."""
+def raw_archive(base: bytes, added: list[tuple[bytes, bytes, bytes, int]],
+                extras: dict[str, bytes] | None = None) -> bytes:
+    """`base`'s parts (with `extras`, by name, as their directory records' extra fields), then each added part
+    given as (raw name, content, extra field for its directory record, general purpose flags), written byte by
+    byte as a zip writer would, deflated."""
     import struct
     import zlib
 
     with zipfile.ZipFile(io.BytesIO(base)) as z:
-        parts = [(n.encode(), z.read(n), b"", 0) for n in z.namelist()] + list(added)
+        parts = [(n.encode(), z.read(n), (extras or {}).get(n, b""), 0) for n in z.namelist()] + list(added)
     local, directory = b"", b""
     for name, data, extra, flags in parts:
         packed, crc = zlib.compress(data, 9)[2:-4], zlib.crc32(data)
