@@ -1045,3 +1045,13 @@ def test_extra_fields_readers_apply_differently_are_wb001(tmp_path, extra, words
     findings = _refused(tmp_path, data)
     assert [f.rule_id for f in findings] == ["WB001"], findings
     assert words in findings[0].message, findings[0].message
+
+
+def test_a_directory_record_asking_for_a_zip_version_python_cannot_read_is_wb001(tmp_path):
+    """A byte of the zip directory changed (found by the property test of random bytes): Python's zipfile raised
+    NotImplementedError ("zip file version 6.4"), and the check ended as a defect of isap, exit 3."""
+    data = bytearray(valid_bytes(tmp_path))
+    record = data.rfind(b"PK\x01\x02")  # the last directory record: its "version needed to extract" byte
+    data[record + 6] = 64
+    findings = _refused(tmp_path, bytes(data))
+    assert [f.rule_id for f in findings] == ["WB001"], findings

@@ -126,7 +126,7 @@ def _inspect_office(data: bytes, policy: Policy) -> DocumentType:
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
         infos = zf.infolist()
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError):
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, NotImplementedError):
         raise _Refused("the document is a damaged zip archive: it cannot be read") from None
     try:  # one archive, every byte accounted for: a second one could hide from this check (decision record 0057)
         _check_one_archive(data, zf.start_dir, infos)

@@ -681,7 +681,9 @@ def inspect(path: str | Path, policy: Policy,
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
         infos = zf.infolist()
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, struct.error):
+    # (NotImplementedError: a directory record asking for a zip version Python's zipfile does not read)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, struct.error,
+            NotImplementedError):
         raise wb001(
             _describe_non_zip(data)
             if not data.startswith(b"PK")
