@@ -629,6 +629,12 @@ def many_sheets(base: bytes, count: int = 12_000) -> bytes:
                                 .encode()}, add=parts)
 
 
+def _parts_of(data: bytes) -> list[tuple[str, bytes]]:
+    """A package's parts, (name, bytes), in the order its directory lists them."""
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        return [(n, z.read(n)) for n in z.namelist()]
+
+
 def _stored_entries(parts: list[tuple[str, bytes]], at: int) -> tuple[bytes, bytes]:
     """Zip entries stored (not compressed) whose local headers begin at offset `at` of the file: (local headers
     with their data, central directory records)."""
@@ -652,11 +658,7 @@ def two_archives(seen: bytes, hidden: bytes) -> bytes:
     before it, whose comment holds the other archive's directory and end record)."""
     import struct
 
-    def parts_of(data: bytes) -> list[tuple[str, bytes]]:
-        with zipfile.ZipFile(io.BytesIO(data)) as z:
-            return [(n, z.read(n)) for n in z.namelist()]
-
-    seen_parts, hidden_parts = parts_of(seen), parts_of(hidden)
+    seen_parts, hidden_parts = _parts_of(seen), _parts_of(hidden)
     hidden_local, hidden_directory = _stored_entries(hidden_parts, 0)
     seen_local, seen_directory = _stored_entries(seen_parts, len(hidden_local))
     seen_directory_at = len(hidden_local) + len(seen_local) + len(hidden_directory) + 22
@@ -691,20 +693,16 @@ def zip64_second_directory(seen: bytes, hidden: bytes) -> bytes:
     import struct
     import zlib
 
-    def parts_of(data: bytes) -> list[tuple[str, bytes]]:
-        with zipfile.ZipFile(io.BytesIO(data)) as z:
-            return [(n, z.read(n)) for n in z.namelist()]
-
     def local_header(name: bytes, content: bytes) -> bytes:
         return struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 0, 0, 0x21, zlib.crc32(content), len(content),
                            len(content), len(name), 0) + name
 
     out, records = b"", []
-    for name, content in parts_of(seen):
+    for name, content in _parts_of(seen):
         records.append((name.encode(), zlib.crc32(content), len(content), len(out)))
         out += local_header(name.encode(), content) + content
     carrier = b"xl/media/image1.png"
-    hidden_parts = parts_of(hidden)
+    hidden_parts = _parts_of(hidden)
     hidden_local, hidden_directory = _stored_entries(hidden_parts, len(out) + 30 + len(carrier))
     records.append((carrier, zlib.crc32(hidden_local), len(hidden_local), len(out)))
     out += local_header(carrier, hidden_local) + hidden_local
