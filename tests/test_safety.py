@@ -978,6 +978,82 @@ def test_a_zip64_end_record_naming_another_directory_is_wb001(tmp_path):
     assert "directory is not the one its end record describes" in findings[0].message, findings[0].message
 
 
+def _many_rows_for_the_reader(base: bytes, how: str) -> bytes:
+    """`base`, with the Engagement sheet's part read by the readers' zip library as 150,000 rows of numbers
+    while Python's zipfile reads the clean part, in one of the ways the two libraries have been found to
+    disagree."""
+    from tests.hostile import engagement_part, read_part, renamed_by_unicode_path, two_archives, zip64_second_directory
+
+    part = engagement_part(base)
+    rows = b"".join(b'<row r="%d"><c r="A%d"><v>%d</v></c></row>' % (i, i, i) for i in range(1, 150_001))
+    content = read_part(base, part).split(b"<sheetData")[0] + b"<sheetData>" + rows + b"</sheetData></worksheet>"
+    if how == "renamed by an extra field":
+        return renamed_by_unicode_path(base, part, content)
+    with zipfile.ZipFile(io.BytesIO(base)) as z:
+        parts = {n: z.read(n) for n in z.namelist()}
+    parts[part] = content
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, body in parts.items():
+            z.writestr(name, body)
+    if how == "a second archive":
+        return two_archives(base, out.getvalue())
+    return zip64_second_directory(base, out.getvalue())
+
+
+@pytest.mark.parametrize("how", ["a second archive", "a second directory", "renamed by an extra field"])
+def test_the_reader_reads_only_the_parts_the_scan_measured_even_past_the_archive_check(tmp_path, monkeypatch, how):
+    """Three attacks each found a new way for the scan's zip library and the reader's to read one file
+    differently, so that the reader read a part the scan never measured.  Each is refused by the archive check;
+    should a fourth get past it, the reader is given only the measured parts, copied into a plain archive: with
+    the check taken away, each of the three files is read as the scan measured it (the clean Engagement sheet,
+    not 150,000 rows the scan never saw)."""
+    from python_calamine import CalamineWorkbook
+
+    import isap.workbook.safety as safety
+    from isap.policy import Policy
+    from isap.rules.engine import check_file_in_process
+
+    base = valid_bytes(tmp_path)
+    data = _many_rows_for_the_reader(base, how)
+    rows = CalamineWorkbook.from_filelike(io.BytesIO(data)).get_sheet_by_name("Engagement").to_python()
+    assert len(rows) >= 150_000  # what the reader reads of the file itself
+    monkeypatch.setattr(safety, "_check_one_archive", lambda data, start_dir, infos: None)
+    path = tmp_path / "two-readings.xlsx"
+    path.write_bytes(data)
+    assert check_file_in_process(path).findings == []  # (in this process, where the check is taken away)
+    inspection = safety.inspect(path, Policy())
+    with zipfile.ZipFile(io.BytesIO(inspection.reading_data)) as z, zipfile.ZipFile(io.BytesIO(base)) as clean:
+        assert all(z.read(name) == clean.read(name) for name in z.namelist())
+        assert all(not info.extra and info.flag_bits == UTF8_NAME for info in z.infolist())
+
+
+def test_the_reader_is_given_the_measured_parts_stored_as_they_were(tmp_path):
+    """The copy the reader reads holds the parts the reader reads, their stored bytes unchanged (nothing is
+    compressed again), and the reader reads from it what it reads from the file."""
+    from python_calamine import CalamineWorkbook
+
+    import isap.workbook.safety as safety
+    from isap.policy import Policy
+
+    path = tmp_path / "valid.xlsx"
+    path.write_bytes(valid_bytes(tmp_path))
+    inspection = safety.inspect(path, Policy())
+    with zipfile.ZipFile(io.BytesIO(inspection.reading_data)) as copy, zipfile.ZipFile(path) as original:
+        names = copy.namelist()
+        assert {"[Content_Types].xml", "_rels/.rels", "xl/workbook.xml", "xl/_rels/workbook.xml.rels"} <= set(names)
+        assert not any(n.startswith(("docProps/", "xl/theme/")) for n in names)  # parts the reader never reads
+        for name in names:
+            a, b = copy.getinfo(name), original.getinfo(name)
+            assert (a.compress_type, a.compress_size, a.CRC) == (b.compress_type, b.compress_size, b.CRC)
+            assert copy.read(name) == original.read(name)
+    from_copy = CalamineWorkbook.from_filelike(io.BytesIO(inspection.reading_data))
+    from_file = CalamineWorkbook.from_filelike(io.BytesIO(inspection.data))
+    assert from_copy.sheet_names == from_file.sheet_names
+    for name in from_file.sheet_names:
+        assert from_copy.get_sheet_by_name(name).to_python() == from_file.get_sheet_by_name(name).to_python()
+
+
 def test_a_workbook_whose_zip_ends_with_zip64_records_is_read(tmp_path):
     """Some zip writers always end an archive with zip64 records; when they describe the one directory, the
     workbook is checked as any other."""

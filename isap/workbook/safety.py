@@ -196,8 +196,9 @@ class Inspection:
     sha256: str
     sheets: list[SheetScan]
     date1904: bool = False
-    # the package as the reader is given it: the file itself, or the same sheets rewritten so that
-    # each is found under a name no other part shares (see `_reading_package`)
+    # the package as the reader is given it: a copy of the measured parts' stored bytes in one plain
+    # zip archive, or the same sheets rewritten so that each is found under a name no other part shares
+    # (see `_reading_package`)
     reading_data: bytes = b""
     # WB010, one per external link part or embedded object, in package order (see `_outside_content`)
     outside_content: list[Finding] = field(default_factory=list)
@@ -275,17 +276,13 @@ def _inflate(data: bytes, info: zipfile.ZipInfo, budget: _Budget, total: list[in
     off = info.header_offset
     if off < 0 or off + 30 > len(data):
         raise wb001("The workbook is corrupt: a part lies outside the file.")
-    sig, _, _, method, _, _, _, _, _, nlen, xlen = struct.unpack("<IHHHHHIIIHH", data[off:off + 30])
+    sig, _, _, method = struct.unpack("<IHHH", data[off:off + 10])
     if sig != 0x04034B50:
         raise wb001("The workbook is corrupt: a part's local header is damaged.")
     if method != info.compress_type:  # the readers inflate as the directory says: two parts in one
         raise wb001(f"The workbook is corrupt: the zip directory and the local header of part {info.filename[:60]} "
                     "disagree on how it is compressed.")
-    start = off + 30 + nlen + xlen
-    end = start + info.compress_size
-    if end > len(data):
-        raise wb001("The workbook is truncated: a part ends beyond the end of the file.")
-    raw = memoryview(data)[start:end]
+    raw = _stored_bytes(data, info)
     declared = info.file_size
     produced = 0
     crc = 0
@@ -322,6 +319,16 @@ def _inflate(data: bytes, info: zipfile.ZipInfo, budget: _Budget, total: list[in
         yield chunk
     if produced != declared or crc != info.CRC:
         raise wb001(f"The workbook is corrupt: part {info.filename} does not match its checksum.")
+
+
+def _stored_bytes(data: bytes, info: zipfile.ZipInfo) -> memoryview:
+    """A part's bytes as stored in the file (compressed or not), after its local header."""
+    nlen, xlen = struct.unpack_from("<HH", data, info.header_offset + 26)
+    start = info.header_offset + 30 + nlen + xlen
+    end = start + info.compress_size
+    if end > len(data):
+        raise wb001("The workbook is truncated: a part ends beyond the end of the file.")
+    return memoryview(data)[start:end]
 
 
 def _deflate_chunks(raw: memoryview, declared: int):
@@ -671,8 +678,8 @@ def inspect(path: str | Path, policy: Policy,
     carries its WB010 findings in `outside_content`.
 
     `on_ready(data, date1904, scan, sheets)`, if given, is called for each worksheet that may be read before
-    the scan ends: the reader is to be given the file itself (see `_reading_package`), every other
-    part has passed, and the worksheet has been measured within the limits.  The file may still be
+    the scan ends (`data` being the package the reader is given, see `_reading_copy`): every other part has
+    passed, and the worksheet has been measured within the limits.  The file may still be
     refused afterwards (for a fault in a later worksheet); what was read then goes unused."""
     budget = _Budget(policy.max_seconds_per_file, policy.max_scan_cpu_seconds)
     data, sha = read_file(path, policy)
@@ -791,6 +798,8 @@ def inspect(path: str | Path, policy: Policy,
     # handed to the reader as soon as it is measured, while the others still are.  A fault found in
     # a part that way is raised in that part's turn, so what a file is refused for stays the same.
     early = on_ready is not None and _reads_file_itself(sheets, names, wb_part, rels_part, targets, transcode)
+    # what the reader is given (`_reading_copy`), made now when it may read ahead
+    reading = _reading_copy(data, names, _parts_read(sheets, names, wb_part, rels_part, targets)) if early else None
     looked_at: set[str] = set()
     faults: dict[str, FileRefused] = {}
     entry_bytes = [array("I")]  # each shared string entry's text bytes, at most, once its part is looked at
@@ -841,7 +850,7 @@ def inspect(path: str | Path, policy: Policy,
                 early = False  # the text its cells copy is counted exactly first: nothing more is read ahead
             if early and not scan.needs_cell_scan and _within_limits(scan, policy) \
                     and area <= policy.max_cells_per_workbook:
-                on_ready(data, date1904, scan, sheets)
+                on_ready(reading, date1904, scan, sheets)
         elif i.filename == targets.get("sharedStrings"):
             shared_strings(i)
         else:
@@ -876,8 +885,8 @@ def inspect(path: str | Path, policy: Policy,
     _check_shared_text(data, names, entry_bytes[0], longest[0], sheets, budget, policy)
     inspection = Inspection(str(path), data, sha, sheets, date1904)
     inspection.outside_content = _outside_content(data, infos, content_types, budget, policy)
-    inspection.reading_data = _reading_package(inspection, names, wb_part, rels_part, targets, transcode, budget,
-                                               policy)
+    inspection.reading_data = reading or _reading_package(inspection, names, wb_part, rels_part, targets, transcode,
+                                                          budget, policy)
     return inspection
 
 
@@ -1429,7 +1438,7 @@ def _within_limits(scan: SheetScan, policy: Policy) -> bool:
 
 def _reads_file_itself(sheets: list[SheetScan], names: dict[str, zipfile.ZipInfo], wb_part: str, rels_part: str,
                        targets: dict[str, str], transcode: dict[str, str]) -> bool:
-    """Whether the reader can be given the file itself (see `_reading_package`): laid out as
+    """Whether the reader can be given the file's parts as they are (see `_reading_package`): laid out as
     spreadsheet programs write it, every worksheet the first sheet of its name.  Each worksheet's
     `read_name` is then its own name."""
     seen: set[str] = set()
@@ -1457,13 +1466,15 @@ def _reading_package(inspection: Inspection, names: dict[str, zipfile.ZipInfo], 
     `sharedStrings.xml` and `styles.xml` by those fixed names in it (whatever the relationships name:
     `targets` holds the part under the fixed name when they name none), and joins sheet targets
     without resolving `..`.  When the file is laid out as spreadsheet programs write it and every
-    worksheet is the first sheet of its name, the file itself is read.  Otherwise the worksheets
+    worksheet is the first sheet of its name, the parts it reads are copied as they are stored
+    (`_reading_copy`).  Otherwise the worksheets
     are copied into a new package with a workbook part listing only them, under names of our
     own, so no other part can stand in for them.  calamine reads only UTF-8: a part in another encoding
     (`transcode`, part → codec; well-formed, or the scan would have refused it) is copied in UTF-8.
     """
     if _reads_file_itself(inspection.sheets, names, wb_part, rels_part, targets, transcode):
-        return inspection.data
+        return _reading_copy(inspection.data, names, _parts_read(inspection.sheets, names, wb_part, rels_part,
+                                                                 targets))
     worksheets = [s for s in inspection.sheets if s.is_worksheet]
     out = io.BytesIO()
     total = [0]
@@ -1490,6 +1501,45 @@ def _reading_package(inspection: Inspection, names: dict[str, zipfile.ZipInfo], 
                                    transcode.get(s.part)):
                     dst.write(chunk)
     return out.getvalue()
+
+
+def _parts_read(sheets: list[SheetScan], names: dict[str, zipfile.ZipInfo], wb_part: str, rels_part: str,
+                targets: dict[str, str]) -> list[zipfile.ZipInfo]:
+    """The parts the reader may read of a file it reads as laid out (`_reads_file_itself`)."""
+    wanted = ["[Content_Types].xml", "_rels/.rels", wb_part, rels_part, *targets.values(),
+              *(s.part for s in sheets if s.is_worksheet)]
+    return [names[part] for part in dict.fromkeys(wanted) if part in names]
+
+
+def _reading_copy(data: bytes, names: dict[str, zipfile.ZipInfo], parts: list[zipfile.ZipInfo]) -> bytes:
+    """A new zip archive holding `parts` of `data`, each part's stored (compressed) bytes copied as they are,
+    under the name Python's zipfile read from the zip directory, marked as UTF-8, with no extra field,
+    comment, data descriptor or zip64 record.
+
+    The scan reads a file with Python's zipfile, the reader with a Rust zip library, and the two have read
+    one file differently in every way zip allows: which end record, which directory, a name from an extra
+    field, a name's encoding, sizes from zip64 fields.  Each way, found one at a time, let the reader read a
+    part the scan never measured.  Given this copy, the reader finds exactly the parts the scan measured,
+    by the names it measured them under: there is one way to read it.  Copying stored bytes costs a copy of
+    at most the file, not the inflating and compressing that rebuilding the package would
+    (decision record 0059).  The stdlib's zipfile writes only what it compresses itself, hence the records
+    written here; their layout is the zip format's (APPNOTE 4.3.7, 4.3.12, 4.3.16)."""
+    out = bytearray()
+    directory = bytearray()
+    for info in parts:
+        stored = _stored_bytes(data, info)
+        name = info.filename.encode("utf-8")
+        if len(parts) > 0xFFFF or len(stored) > 0xFFFFFFFF or info.file_size > 0xFFFFFFFF:  # the limits forbid it
+            raise wb001("The workbook is corrupt: a part is too large for a zip archive without zip64 records.")
+        fields = struct.pack("<HHHHIIIH", _UTF8_NAME, info.compress_type, 0, 0x21, info.CRC, len(stored),
+                             info.file_size, len(name))
+        directory += b"PK\x01\x02" + struct.pack("<HH", 20, 20) + fields + struct.pack("<HHHHII", 0, 0, 0, 0, 0,
+                                                                                      len(out))
+        directory += name
+        out += b"PK\x03\x04" + struct.pack("<H", 20) + fields + struct.pack("<H", 0) + name
+        out += stored
+    end = _END_RECORD + struct.pack("<HHHHIIH", 0, 0, len(parts), len(parts), len(directory), len(out), 0)
+    return bytes(out + directory + end)
 
 
 def _utf8(chunks, codec: str | None):
