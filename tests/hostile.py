@@ -758,3 +758,54 @@ def raw_archive(base: bytes, added: list[tuple[bytes, bytes, bytes, int]],
                                  len(data), len(name), len(extra), 0, 0, 0, 0, offset) + name + extra
     return local + directory + struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(parts), len(parts), len(directory),
                                            len(local), 0)
+
+
+_WORKSHEET_TYPE = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet"
+
+
+def _with_parts(base: bytes, change: dict) -> bytes:
+    """`base` with each part named in `change` replaced by what its function makes of it."""
+    with zipfile.ZipFile(io.BytesIO(base)) as z:
+        return rezip(base, {name: how(z.read(name)) for name, how in change.items()})
+
+
+def sheet_data_in_styles(rows: int) -> bytes:
+    """A sheet's data, `rows` rows of numbers, to put inside a part that is not a worksheet."""
+    return b"<sheetData>" + b"".join(b'<row r="%d"><c r="A%d"><v>%d</v></c></row>' % (i, i, i)
+                                     for i in range(1, rows + 1)) + b"</sheetData>"
+
+
+def second_id_on_a_sheet(base: bytes, rows: int) -> bytes:
+    """`base` whose Services sheet also carries a plain `id` attribute naming a relationship to the styles part,
+    which holds a sheet's data: the relationships attribute names the real part for the scan, while calamine
+    takes the last attribute whose local name is `id`."""
+    return _with_parts(base, {
+        "xl/workbook.xml": lambda x: x.replace(b'r:id="rId3"', b'r:id="rId3" id="rId99"', 1),
+        "xl/_rels/workbook.xml.rels": lambda x: x.replace(
+            b"</Relationships>", b'<Relationship Id="rId99" Type="%s" Target="styles.xml"/></Relationships>'
+            % _WORKSHEET_TYPE.encode()),
+        "xl/styles.xml": lambda x: x.replace(b"</styleSheet>", sheet_data_in_styles(rows) + b"</styleSheet>"),
+    })
+
+
+def relationship_in_another_namespace(base: bytes, rows: int) -> bytes:
+    """`base` with a second relationship `rId3` (the Services sheet's) in another namespace, after the real one,
+    naming the styles part, which holds a sheet's data: calamine takes any element named Relationship."""
+    return _with_parts(base, {
+        "xl/_rels/workbook.xml.rels": lambda x: x.replace(
+            b"</Relationships>", b'<y:Relationship xmlns:y="urn:b" Id="rId3" Type="%s" Target="styles.xml"/>'
+            b"</Relationships>" % _WORKSHEET_TYPE.encode()),
+        "xl/styles.xml": lambda x: x.replace(b"</styleSheet>", sheet_data_in_styles(rows) + b"</styleSheet>"),
+    })
+
+
+def sheet_naming_part(base: bytes, sheet_number: int, target: bytes, add: dict[str, bytes] | None = None) -> bytes:
+    """`base` whose sheet `rId{sheet_number}` names `target` (relative to `xl/`) as its part, with `add` added."""
+    import re
+
+    def retarget(rels: bytes) -> bytes:
+        return re.sub(rb'<Relationship [^>]*Id="rId%d"[^>]*>' % sheet_number,
+                      lambda m: re.sub(rb'Target="[^"]*"', b'Target="' + target + b'"', m.group(0)), rels)
+
+    with zipfile.ZipFile(io.BytesIO(base)) as z:
+        return rezip(base, {"xl/_rels/workbook.xml.rels": retarget(z.read("xl/_rels/workbook.xml.rels"))}, add)

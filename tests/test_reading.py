@@ -464,3 +464,44 @@ def test_the_rows_a_column_takes_out_are_held_one_byte_a_row_and_answer_as_a_set
     assert list(rows) == [0, 1, 3, 7, 9] and len(rows) == 5 and bool(rows)
     assert 7 in rows and 2 not in rows and -1 not in rows and 10 not in rows and "3" not in rows
     assert not _Rows(4) and list(_Rows(0)) == []
+
+
+def test_a_sheet_the_reader_panics_on_is_wb001_not_an_isap_defect():
+    """calamine panics (pyo3's PanicException, which is not an Exception) on a sheet whose cells span more than
+    it can hold, as a cell at XFD1048576 does: should a sheet it panics on reach it, the check says the sheet
+    cannot be read (WB001) rather than ending as an isap defect (exit 3)."""
+    from isap.workbook.parse import SheetReader
+    from isap.workbook.safety import (
+        _READING_CONTENT_TYPES,
+        _READING_ROOT_RELS,
+        NS_MAIN,
+        NS_PKG_REL,
+        NS_REL,
+        FileRefused,
+        SheetScan,
+        _written_entry,
+        _zip_of,
+    )
+
+    parts = {
+        "[Content_Types].xml": _READING_CONTENT_TYPES,
+        "_rels/.rels": _READING_ROOT_RELS,
+        "xl/workbook.xml": f'<workbook xmlns="{NS_MAIN}" xmlns:r="{NS_REL}"><sheets>'
+                           '<sheet name="isap0" sheetId="1" r:id="rId1"/></sheets></workbook>',
+        "xl/_rels/workbook.xml.rels": f'<Relationships xmlns="{NS_PKG_REL}"><Relationship Id="rId1" '
+                                      f'Type="{NS_REL}/worksheet" Target="worksheets/isap0.xml"/></Relationships>',
+        "xl/worksheets/isap0.xml": f'<worksheet xmlns="{NS_MAIN}"><sheetData><row r="1048576">'
+                                   '<c r="XFD1048576"><v>1</v></c></row></sheetData></worksheet>',
+    }
+    data = _zip_of([_written_entry(name, text.encode()) for name, text in parts.items()])
+    reader = SheetReader()
+    scan = SheetScan("Cover", "xl/worksheets/sheet2.xml", True, max_row=1, max_col=1, read_name="isap0")
+    try:
+        reader.start(data, False, scan)
+        with pytest.raises(FileRefused) as refused:
+            reader.rows("Cover")
+    finally:
+        reader.close()
+    [finding] = refused.value.findings
+    assert finding.rule_id == "WB001"
+    assert "sheet 'Cover' (part xl/worksheets/sheet2.xml) cannot be read" in finding.message

@@ -1024,13 +1024,16 @@ def test_the_reader_reads_only_the_parts_the_scan_measured_even_past_the_archive
     assert check_file_in_process(path).findings == []  # (in this process, where the check is taken away)
     inspection = safety.inspect(path, Policy())
     with zipfile.ZipFile(io.BytesIO(inspection.reading_data)) as z, zipfile.ZipFile(io.BytesIO(base)) as clean:
-        assert all(z.read(name) == clean.read(name) for name in z.namelist())
+        for scan in (s for s in inspection.sheets if s.is_worksheet):
+            assert z.read(f"xl/worksheets/{scan.read_name}.xml") == clean.read(scan.part)
         assert all(not info.extra and info.flag_bits == UTF8_NAME for info in z.infolist())
 
 
 def test_the_reader_is_given_the_measured_parts_stored_as_they_were(tmp_path):
-    """The copy the reader reads holds the parts the reader reads, their stored bytes unchanged (nothing is
-    compressed again), and the reader reads from it what it reads from the file."""
+    """The package the reader reads lists, in a workbook part of isap's own, only the worksheets the scan
+    measured, each under a name of isap's own; their stored bytes, and those of the shared strings and styles,
+    are the file's, unchanged (nothing is compressed again); and the reader reads from it what it reads from
+    the file."""
     from python_calamine import CalamineWorkbook
 
     import isap.workbook.safety as safety
@@ -1039,19 +1042,60 @@ def test_the_reader_is_given_the_measured_parts_stored_as_they_were(tmp_path):
     path = tmp_path / "valid.xlsx"
     path.write_bytes(valid_bytes(tmp_path))
     inspection = safety.inspect(path, Policy())
+    worksheets = [s for s in inspection.sheets if s.is_worksheet]
     with zipfile.ZipFile(io.BytesIO(inspection.reading_data)) as copy, zipfile.ZipFile(path) as original:
-        names = copy.namelist()
-        assert {"[Content_Types].xml", "_rels/.rels", "xl/workbook.xml", "xl/_rels/workbook.xml.rels"} <= set(names)
-        assert not any(n.startswith(("docProps/", "xl/theme/")) for n in names)  # parts the reader never reads
-        for name in names:
-            a, b = copy.getinfo(name), original.getinfo(name)
+        copied = {f"xl/worksheets/{s.read_name}.xml": s.part for s in worksheets}
+        copied.update({n: n for n in ("xl/sharedStrings.xml", "xl/styles.xml") if n in original.namelist()})
+        assert "xl/styles.xml" in copied
+        assert set(copy.namelist()) == {"[Content_Types].xml", "_rels/.rels", "xl/workbook.xml",
+                                        "xl/_rels/workbook.xml.rels", *copied}
+        for name, part in copied.items():
+            a, b = copy.getinfo(name), original.getinfo(part)
             assert (a.compress_type, a.compress_size, a.CRC) == (b.compress_type, b.compress_size, b.CRC)
-            assert copy.read(name) == original.read(name)
+            assert copy.read(name) == original.read(part)
+        assert copy.read("xl/workbook.xml") != original.read("xl/workbook.xml")
     from_copy = CalamineWorkbook.from_filelike(io.BytesIO(inspection.reading_data))
     from_file = CalamineWorkbook.from_filelike(io.BytesIO(inspection.data))
-    assert from_copy.sheet_names == from_file.sheet_names
-    for name in from_file.sheet_names:
-        assert from_copy.get_sheet_by_name(name).to_python() == from_file.get_sheet_by_name(name).to_python()
+    assert from_copy.sheet_names == [s.read_name for s in worksheets]
+    for s in worksheets:
+        assert from_copy.get_sheet_by_name(s.read_name).to_python() == from_file.get_sheet_by_name(s.name).to_python()
+
+
+@pytest.mark.parametrize("how", ["second_id_on_a_sheet", "relationship_in_another_namespace"])
+def test_a_workbook_part_calamine_reads_otherwise_is_read_as_the_scan_measured_it(tmp_path, how):
+    """calamine takes a sheet's relationship from the last attribute whose local name is `id`, and any element
+    named Relationship, in any namespace, the later of two winning: a sheet naming the styles part so, holding
+    a sheet's data, had the reader read 100,000 rows × 100 columns (1.6 GB, or a panic) where the scan measured
+    the Services sheet.  The reader is given a workbook part and relationships of isap's own, so the file is
+    checked as the scan measured it: as the same file without the trick."""
+    import tests.hostile as hostile
+
+    base = valid_bytes(tmp_path)
+    clean, tricked = tmp_path / "clean.xlsx", tmp_path / "tricked.xlsx"
+    clean.write_bytes(base)
+    tricked.write_bytes(getattr(hostile, how)(base, 2_000))
+    expected = check_file(clean)
+    report = check_file(tricked)
+    assert (report.exit_code, report.findings) == (expected.exit_code, expected.findings)
+
+
+@pytest.mark.parametrize("sheet, target, add, what", [
+    (3, b"styles.xml", {}, "xl/styles.xml"),
+    (1, b"sharedStrings.xml", {"xl/sharedStrings.xml": b'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/'
+                                                      b'2006/main" count="1" uniqueCount="1"><si><t>x</t></si></sst>'},
+     "xl/sharedStrings.xml"),
+    (1, b"workbook.xml", {}, "xl/workbook.xml"),
+    (2, b"/xl/worksheets/sheet3.xml", {}, "xl/worksheets/sheet3.xml"),
+], ids=["styles", "shared strings", "workbook part", "another sheet"])
+def test_a_sheet_whose_part_is_another_part_of_the_workbook_is_wb001(tmp_path, sheet, target, add, what):
+    """A sheet naming the shared strings part was measured only as a sheet, so the entries' limits went
+    unchecked while the reader read the part as the shared strings (640 MB of copied text, assessed); one naming
+    the styles part was never measured at all.  A worksheet's part is its own."""
+    from tests.hostile import sheet_naming_part
+
+    findings = _refused(tmp_path, sheet_naming_part(valid_bytes(tmp_path), sheet, target, add))
+    assert [f.rule_id for f in findings] == ["WB001"], findings
+    assert f"names part {what}" in findings[0].message, findings[0].message
 
 
 def test_a_workbook_whose_zip_ends_with_zip64_records_is_read(tmp_path):

@@ -24,7 +24,7 @@ from python_calamine import CalamineError, CalamineWorkbook
 from isap.workbook.findings import Finding, FindingCollector
 from isap.workbook.model import FAILED, KeyValueSheet, ParsedWorkbook, Table
 from isap.workbook.reading_rules import reading_finding
-from isap.workbook.safety import Inspection, SheetScan, SpecialCell, wb001
+from isap.workbook.safety import FileRefused, Inspection, SheetScan, SpecialCell, wb001
 from isap.workbook.template import (
     COVER,
     FORMAT_EXAMPLES,
@@ -940,9 +940,16 @@ class SheetReader:
                 self._let_go_of_idle_books()
             return rows
         except (CalamineError, ValueError, OSError, KeyError) as exc:
-            part = self._parts.get(name)
-            raise wb001(f"The workbook is corrupt: its sheet {clip(name)!r}{f' (part {part})' if part else ''} "
-                        f"cannot be read ({type(exc).__name__}).") from None
+            raise self._unreadable(name, exc) from None
+        except BaseException as exc:  # a Rust panic reaches Python as pyo3's PanicException
+            if type(exc).__name__ != "PanicException":
+                raise
+            raise self._unreadable(name, exc) from None
+
+    def _unreadable(self, name: str, exc: BaseException) -> FileRefused:
+        part = self._parts.get(name)
+        return wb001(f"The workbook is corrupt: its sheet {clip(name)!r}{f' (part {part})' if part else ''} "
+                     f"cannot be read ({type(exc).__name__}).")
 
     def close(self) -> None:
         for pool in self._pools:

@@ -678,7 +678,7 @@ def inspect(path: str | Path, policy: Policy,
     carries its WB010 findings in `outside_content`.
 
     `on_ready(data, date1904, scan, sheets)`, if given, is called for each worksheet that may be read before
-    the scan ends (`data` being the package the reader is given, see `_reading_copy`): every other part has
+    the scan ends (`data` being the package the reader is given, see `_reading_package`): every other part has
     passed, and the worksheet has been measured within the limits.  The file may still be
     refused afterwards (for a fault in a later worksheet); what was read then goes unused."""
     budget = _Budget(policy.max_seconds_per_file, policy.max_scan_cpu_seconds)
@@ -784,7 +784,7 @@ def inspect(path: str | Path, policy: Policy,
             targets[kind] = wb_base + usual
     styles_part = targets.get("styles")
     date_styles = _date_styles(read_part(styles_part), styles_part) if styles_part in names else frozenset()
-    by_part = {s.part: s for s in sheets if s.is_worksheet}
+    by_part = _worksheet_parts(sheets, {"[Content_Types].xml", "_rels/.rels", wb_part, rels_part, *targets.values()})
     # The parts the reader reads besides the worksheets: each must be well-formed XML.
     needed = {p for p in targets.values() if p in names}
     # Parts in an encoding other than UTF-8 are read through a UTF-8 copy (see `_reading_package`).
@@ -797,9 +797,10 @@ def inspect(path: str | Path, policy: Policy,
     # With `on_ready`, every part but the worksheets is looked at first, so that each worksheet can be
     # handed to the reader as soon as it is measured, while the others still are.  A fault found in
     # a part that way is raised in that part's turn, so what a file is refused for stays the same.
-    early = on_ready is not None and _reads_file_itself(sheets, names, wb_part, rels_part, targets, transcode)
-    # what the reader is given (`_reading_copy`), made now when it may read ahead
-    reading = _reading_copy(data, names, _parts_read(sheets, names, wb_part, rels_part, targets)) if early else None
+    # What the reader is given (`_reading_package`) is made now, so that it may read ahead, unless a part
+    # must be put in UTF-8 first: the scan measures it before it is inflated again for the reader.
+    early = on_ready is not None and not transcode
+    reading = _reading_package(sheets, data, date1904, names, targets, transcode, budget, policy) if early else None
     looked_at: set[str] = set()
     faults: dict[str, FileRefused] = {}
     entry_bytes = [array("I")]  # each shared string entry's text bytes, at most, once its part is looked at
@@ -885,8 +886,8 @@ def inspect(path: str | Path, policy: Policy,
     _check_shared_text(data, names, entry_bytes[0], longest[0], sheets, budget, policy)
     inspection = Inspection(str(path), data, sha, sheets, date1904)
     inspection.outside_content = _outside_content(data, infos, content_types, budget, policy)
-    inspection.reading_data = reading or _reading_package(inspection, names, wb_part, rels_part, targets, transcode,
-                                                          budget, policy)
+    inspection.reading_data = reading or _reading_package(sheets, data, date1904, names, targets, transcode, budget,
+                                                          policy)
     return inspection
 
 
@@ -1431,124 +1432,124 @@ def _workbook_area(sheets: list[SheetScan]) -> int:
     return sum(s.max_row * s.max_col for s in sheets if s.is_worksheet)
 
 
+def _worksheet_parts(sheets: list[SheetScan], others: set[str]) -> dict[str, SheetScan]:
+    """Each worksheet's part, which must be its own: measured as a worksheet, a part that is also another
+    sheet's, the workbook part, a relationships part, the content types, the shared strings or the styles
+    would be read by the reader as that as well, never measured so (a sheet naming the shared strings part
+    let its entries' limits go unchecked)."""
+    by_part: dict[str, SheetScan] = {}
+    for s in sheets:
+        if not s.is_worksheet:
+            continue
+        if s.part in by_part or s.part in others:
+            raise wb001(f"The workbook is corrupt: sheet {clip(s.name)!r} names part {s.part[:60]}, which is also "
+                        f"{'another sheet' if s.part in by_part else 'another part of the workbook'}. No "
+                        "spreadsheet program writes such a file; open the original in Excel and save it again.")
+        by_part[s.part] = s
+    return by_part
+
+
 def _within_limits(scan: SheetScan, policy: Policy) -> bool:
     return scan.rows_with_values <= policy.max_rows_per_sheet and scan.max_row * scan.max_col <= \
         policy.max_cells_per_sheet
 
 
-def _reads_file_itself(sheets: list[SheetScan], names: dict[str, zipfile.ZipInfo], wb_part: str, rels_part: str,
-                       targets: dict[str, str], transcode: dict[str, str]) -> bool:
-    """Whether the reader can be given the file's parts as they are (see `_reading_package`): laid out as
-    spreadsheet programs write it, every worksheet the first sheet of its name.  Each worksheet's
-    `read_name` is then its own name."""
-    seen: set[str] = set()
-    direct = wb_part == "xl/workbook.xml" and rels_part == "xl/_rels/workbook.xml.rels" and not transcode
-    for kind, usual in _USUAL_PARTS:
-        if targets.get(kind) != (f"xl/{usual}" if f"xl/{usual}" in names else None):
-            direct = False
-    for s in sheets:
-        if s.kind == "other":
-            direct = False  # the reader refuses a workbook listing a sheet kind it does not know
-        if s.is_worksheet:
-            if s.name in seen:
-                direct = False
-            s.read_name = s.name
-        seen.add(s.name)
-    return direct and all(_literal_target_ok(s) for s in sheets if s.is_worksheet)
-
-
-def _reading_package(inspection: Inspection, names: dict[str, zipfile.ZipInfo], wb_part: str, rels_part: str,
+def _reading_package(sheets: list[SheetScan], data: bytes, date1904: bool, names: dict[str, zipfile.ZipInfo],
                      targets: dict[str, str], transcode: dict[str, str], budget: _Budget, policy: Policy) -> bytes:
-    """The bytes the reader is given, so that it reads exactly the parts measured here.
+    """The bytes the reader is given, so that it reads exactly the parts measured here, as measured here.
 
-    calamine finds a sheet by its name (the first sheet of that name, whatever its kind), takes
-    the workbook part's folder from `_rels/.rels` but then reads `workbook.xml`,
-    `sharedStrings.xml` and `styles.xml` by those fixed names in it (whatever the relationships name:
-    `targets` holds the part under the fixed name when they name none), and joins sheet targets
-    without resolving `..`.  When the file is laid out as spreadsheet programs write it and every
-    worksheet is the first sheet of its name, the parts it reads are copied as they are stored
-    (`_reading_copy`).  Otherwise the worksheets
-    are copied into a new package with a workbook part listing only them, under names of our
-    own, so no other part can stand in for them.  calamine reads only UTF-8: a part in another encoding
-    (`transcode`, part → codec; well-formed, or the scan would have refused it) is copied in UTF-8.
-    """
-    if _reads_file_itself(inspection.sheets, names, wb_part, rels_part, targets, transcode):
-        return _reading_copy(inspection.data, names, _parts_read(inspection.sheets, names, wb_part, rels_part,
-                                                                 targets))
-    worksheets = [s for s in inspection.sheets if s.is_worksheet]
-    out = io.BytesIO()
+    The scan reads a file with Python's zipfile and its own XML parsing; the reader with a Rust zip library
+    and quick-xml, and the two have read one file differently in every way tried: which end record, which
+    directory, a name from an extra field, a name's encoding, sizes from zip64 fields (decision record 0057),
+    then which attribute names a sheet's relationship, which element is a relationship, and a sheet whose
+    part was also the shared strings or styles.  Each way let the reader read a part, or a part as a sheet,
+    that the scan never measured so.  So the reader is never given the file, nor its workbook part or
+    relationships: it is given a new zip archive of one way to read, written here (decision record 0059):
+
+    - a workbook part, relationships and content types of isap's own, listing only the worksheets the scan
+      measured, under names of isap's own (each worksheet's `read_name`), and its date system;
+    - the worksheets, and the shared strings and styles parts as the scan found them (`targets`; calamine
+      reads those two by their usual names in the workbook part's folder, so that is where they go), each
+      part's stored bytes copied as they are: nothing is inflated or compressed again.  A part in another
+      encoding than UTF-8 (`transcode`, part → codec; well-formed, or the scan would have refused it) is
+      copied in UTF-8, compressed again, since calamine reads only UTF-8.
+
+    Every record has its name in UTF-8, marked so, and no extra field, comment, data descriptor or zip64
+    record.  The stdlib's zipfile writes only what it compresses itself, hence `_zip_of`."""
+    worksheets = [s for s in sheets if s.is_worksheet]
+    listed = "".join(f'<sheet name="isap{n}" sheetId="{n + 1}" r:id="rId{n + 1}"/>' for n in range(len(worksheets)))
+    workbook_pr = '<workbookPr date1904="1"/>' if date1904 else ""
+    relationships = "".join(f'<Relationship Id="rId{n + 1}" Type="{NS_REL}/worksheet" '
+                            f'Target="worksheets/isap{n}.xml"/>' for n in range(len(worksheets)))
+    entries = [
+        _written_entry("[Content_Types].xml", _READING_CONTENT_TYPES.encode()),
+        _written_entry("_rels/.rels", _READING_ROOT_RELS.encode()),
+        _written_entry("xl/workbook.xml", f'<workbook xmlns="{NS_MAIN}" xmlns:r="{NS_REL}">{workbook_pr}'
+                                          f"<sheets>{listed}</sheets></workbook>".encode()),
+        _written_entry("xl/_rels/workbook.xml.rels",
+                       f'<Relationships xmlns="{NS_PKG_REL}">{relationships}</Relationships>'.encode()),
+    ]
     total = [0]
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
-        z.writestr("[Content_Types].xml", _READING_CONTENT_TYPES)
-        z.writestr("_rels/.rels", _READING_ROOT_RELS)
-        sheet_entries = "".join(
-            f'<sheet name="isap{n}" sheetId="{n + 1}" r:id="rId{n + 1}"/>' for n in range(len(worksheets)))
-        pr = '<workbookPr date1904="1"/>' if inspection.date1904 else ""
-        z.writestr("xl/workbook.xml", f'<workbook xmlns="{NS_MAIN}" xmlns:r="{NS_REL}">{pr}'
-                                      f"<sheets>{sheet_entries}</sheets></workbook>")
-        rels = "".join(f'<Relationship Id="rId{n + 1}" Type="{NS_REL}/worksheet" '
-                       f'Target="worksheets/isap{n}.xml"/>' for n in range(len(worksheets)))
-        z.writestr("xl/_rels/workbook.xml.rels", f'<Relationships xmlns="{NS_PKG_REL}">{rels}</Relationships>')
-        for kind, usual in _USUAL_PARTS:
-            part = targets.get(kind)
-            if part in names:
-                z.writestr(f"xl/{usual}", b"".join(_utf8(_inflate(inspection.data, names[part], budget, total, policy),
-                                                 transcode.get(part))))
-        for n, s in enumerate(worksheets):
-            s.read_name = f"isap{n}"
-            with z.open(f"xl/worksheets/isap{n}.xml", "w") as dst:
-                for chunk in _utf8(_inflate(inspection.data, names[s.part], budget, total, policy),
-                                   transcode.get(s.part)):
-                    dst.write(chunk)
-    return out.getvalue()
+
+    def copied(name: str, part: str) -> tuple:
+        if part in transcode:
+            return _transcoded_entry(name, data, names[part], transcode[part], budget, total, policy)
+        return _stored_entry(name, data, names[part])
+
+    for kind, usual in _USUAL_PARTS:
+        if targets.get(kind) in names:
+            entries.append(copied(f"xl/{usual}", targets[kind]))
+    for n, s in enumerate(worksheets):
+        s.read_name = f"isap{n}"
+        entries.append(copied(f"xl/worksheets/isap{n}.xml", s.part))
+    return _zip_of(entries)
 
 
-def _parts_read(sheets: list[SheetScan], names: dict[str, zipfile.ZipInfo], wb_part: str, rels_part: str,
-                targets: dict[str, str]) -> list[zipfile.ZipInfo]:
-    """The parts the reader may read of a file it reads as laid out (`_reads_file_itself`)."""
-    wanted = ["[Content_Types].xml", "_rels/.rels", wb_part, rels_part, *targets.values(),
-              *(s.part for s in sheets if s.is_worksheet)]
-    return [names[part] for part in dict.fromkeys(wanted) if part in names]
+def _written_entry(name: str, content: bytes) -> tuple:
+    """A part isap writes, stored uncompressed: (name, method, checksum, stored bytes, size)."""
+    return name, zipfile.ZIP_STORED, zlib.crc32(content), content, len(content)
 
 
-def _reading_copy(data: bytes, names: dict[str, zipfile.ZipInfo], parts: list[zipfile.ZipInfo]) -> bytes:
-    """A new zip archive holding `parts` of `data`, each part's stored (compressed) bytes copied as they are,
-    under the name Python's zipfile read from the zip directory, marked as UTF-8, with no extra field,
-    comment, data descriptor or zip64 record.
+def _stored_entry(name: str, data: bytes, info: zipfile.ZipInfo) -> tuple:
+    """A measured part, its stored bytes as they are (the scan verified their checksum as it inflated them)."""
+    return name, info.compress_type, info.CRC, _stored_bytes(data, info), info.file_size
 
-    The scan reads a file with Python's zipfile, the reader with a Rust zip library, and the two have read
-    one file differently in every way zip allows: which end record, which directory, a name from an extra
-    field, a name's encoding, sizes from zip64 fields.  Each way, found one at a time, let the reader read a
-    part the scan never measured.  Given this copy, the reader finds exactly the parts the scan measured,
-    by the names it measured them under: there is one way to read it.  Copying stored bytes costs a copy of
-    at most the file, not the inflating and compressing that rebuilding the package would
-    (decision record 0059).  The stdlib's zipfile writes only what it compresses itself, hence the records
-    written here; their layout is the zip format's (APPNOTE 4.3.7, 4.3.12, 4.3.16)."""
+
+def _transcoded_entry(name: str, data: bytes, info: zipfile.ZipInfo, codec: str, budget: _Budget, total: list[int],
+                      policy: Policy) -> tuple:
+    """A measured part in another encoding, in UTF-8 and compressed again."""
+    packer = zlib.compressobj(1, zlib.DEFLATED, -15)
+    packed: list[bytes] = []
+    crc = size = 0
+    for chunk in _transcoded(_inflate(data, info, budget, total, policy), codec):
+        crc, size = zlib.crc32(chunk, crc), size + len(chunk)
+        packed.append(packer.compress(chunk))
+    packed.append(packer.flush())
+    return name, zipfile.ZIP_DEFLATED, crc, b"".join(packed), size
+
+
+def _zip_of(entries: list[tuple]) -> bytes:
+    """A zip archive of `entries` (name, method, checksum, stored bytes, size), one way to read: each name in
+    UTF-8 and marked so, no extra field, comment, data descriptor or zip64 record.  The layout is the zip
+    format's (APPNOTE 4.3.7 local header, 4.3.12 directory record, 4.3.16 end record)."""
     out = bytearray()
     directory = bytearray()
-    for info in parts:
-        stored = _stored_bytes(data, info)
-        name = info.filename.encode("utf-8")
-        if len(parts) > 0xFFFF or len(stored) > 0xFFFFFFFF or info.file_size > 0xFFFFFFFF:  # the limits forbid it
-            raise wb001("The workbook is corrupt: a part is too large for a zip archive without zip64 records.")
-        fields = struct.pack("<HHHHIIIH", _UTF8_NAME, info.compress_type, 0, 0x21, info.CRC, len(stored),
-                             info.file_size, len(name))
-        directory += b"PK\x01\x02" + struct.pack("<HH", 20, 20) + fields + struct.pack("<HHHHII", 0, 0, 0, 0, 0,
-                                                                                      len(out))
-        directory += name
-        out += b"PK\x03\x04" + struct.pack("<H", 20) + fields + struct.pack("<H", 0) + name
+    for name, method, crc, stored, size in entries:
+        raw_name = name.encode("utf-8")
+        if len(entries) > 0xFFFF or len(stored) > 0xFFFFFFFF or size > 0xFFFFFFFF:  # (the limits forbid it)
+            raise _too_large_to_copy()
+        fields = struct.pack("<HHHHIIIH", _UTF8_NAME, method, 0, 0x21, crc, len(stored), size, len(raw_name))
+        directory += b"PK\x01\x02" + struct.pack("<HH", 20, 20) + fields
+        directory += struct.pack("<HHHHII", 0, 0, 0, 0, 0, len(out)) + raw_name
+        out += b"PK\x03\x04" + struct.pack("<H", 20) + fields + struct.pack("<H", 0) + raw_name
         out += stored
-    end = _END_RECORD + struct.pack("<HHHHIIH", 0, 0, len(parts), len(parts), len(directory), len(out), 0)
+    end = _END_RECORD + struct.pack("<HHHHIIH", 0, 0, len(entries), len(entries), len(directory), len(out), 0)
     return bytes(out + directory + end)
 
 
-def _utf8(chunks, codec: str | None):
-    return chunks if codec is None else _transcoded(chunks, codec)
-
-
-def _literal_target_ok(s: SheetScan) -> bool:
-    # the reader joins "xl/" and the target as written; the parts were checked to be plain names
-    return bool(s.part) and s.part.startswith("xl/")
+def _too_large_to_copy() -> FileRefused:
+    return FileRefused([file_finding("WB003", "The workbook's sheets are too large to be read within the safety "
+                                              "limits.")])
 
 
 _READING_CONTENT_TYPES = (
