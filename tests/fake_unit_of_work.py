@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 from isap.policy import Policy
 from isap.review import lifecycle
-from isap.review.errors import Conflict, NotFound
+from isap.review.errors import Conflict, Forbidden, NotFound
 from isap.review.evidence_references import unnamed
 from isap.review.lifecycle import ConditionStatus, ProposalFacts, QueryStatus, Role, State, WaiverStatus
 from isap.review.notices import link
@@ -164,6 +164,13 @@ class FakeUnitOfWork(UnitOfWork):
 
     # ------------------------------------------------------------------ what the store is asked
     def _user(self, s: Rows, username: str) -> User:
+        user = self._account(s, username)
+        if user.disabled_at is not None:
+            raise Forbidden(f"{username}'s account is disabled")
+        return user
+
+    @staticmethod
+    def _account(s: Rows, username: str) -> User:
         user = next(iter(s.all(User, username=username)), None)
         if user is None:
             raise NotFound(f"unknown user {username!r}")
@@ -275,15 +282,17 @@ class FakeUnitOfWork(UnitOfWork):
 
     @staticmethod
     def _reviewer_addresses(s: Rows) -> list[str]:
-        return [u.email for u in s.all(User) if u.role in lifecycle.REVIEWERS and u.email]
+        return [u.email for u in s.all(User) if u.role in lifecycle.REVIEWERS and u.email and u.disabled_at is None]
 
     @staticmethod
     def _other_reviewer_addresses(s: Rows, user: User) -> list[str]:
-        return [u.email for u in s.all(User) if u.role in lifecycle.REVIEWERS and u.id != user.id and u.email]
+        return [u.email for u in s.all(User)
+                if u.role in lifecycle.REVIEWERS and u.id != user.id and u.email and u.disabled_at is None]
 
     @staticmethod
     def _commissioner_addresses(s: Rows, p: Proposal) -> list[str]:
-        return [u.email for u in s.all(User, organisation_id=p.organisation_id, role=Role.COMMISSIONER) if u.email]
+        return [u.email for u in s.all(User, organisation_id=p.organisation_id, role=Role.COMMISSIONER)
+                if u.email and u.disabled_at is None]
 
     def _reviewers_link(self, s: Rows, p: Proposal) -> str:
         shared = any(o.id != p.id for o in s.all(Proposal, reference=p.reference))

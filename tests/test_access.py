@@ -301,6 +301,30 @@ def test_the_command_line_disables_enables_and_lists(service, cli):
         ["admin-cli", "admin-cli"]
 
 
+def test_a_disabled_account_acts_through_no_command(service, cli, tmp_path):
+    """A disabled commissioner still acknowledged and uploaded through the command line's `--as`, recorded as
+    their own actions: an account whose access was taken away acts through no entry point."""
+    from isap.review.service import Forbidden
+    from sample_submissions.proposals import clean, write
+
+    data = write(clean(1, reference="ISAP-2026-014"), tmp_path / "v1.xlsx").read_bytes()
+    service.upload("alice", "v1.xlsx", data)
+    service.disable_user("alice", actor="ada")
+    with pytest.raises(Forbidden, match="alice's account is disabled"):
+        service.submit("alice", "ISAP-2026-014")
+    with pytest.raises(Forbidden, match="alice's account is disabled"):
+        service.show("alice", "ISAP-2026-014")
+    r = cli("submit", "ISAP-2026-014", "--as", "alice")
+    assert r.exit_code != 0 and "alice's account is disabled" in r.output, r.output
+    assert "Traceback" not in r.output
+    assert service.show("ada", "ISAP-2026-014")["state"] == "draft"
+    # the administrator still acts on the account: it is listed, and enabled again
+    assert _listed(service, "alice")["state"] == "disabled"
+    service.enable_user("alice", actor="ada")
+    service.submit("alice", "ISAP-2026-014")
+    assert service.show("alice", "ISAP-2026-014")["state"] == "submitted"
+
+
 def test_the_command_line_ends_sessions_and_sets_a_password_from_stdin(service, cli):
     from isap.review.service import SessionEnded
 

@@ -179,6 +179,20 @@ def test_every_event_queues_its_message_to_the_right_people_in_plain_words(env, 
         assert not re.search(r"\b[a-z]+_[a-z_]+\b", r["subject"] + r["body"].replace(BASE, "")), r["kind"]
 
 
+def test_a_disabled_account_is_sent_no_mail_about_proposals(env, tmp_path):
+    """A commissioner disabled before the decision still received its letter, with the reviewer's rationale,
+    and a disabled reviewer every submission notice: an account whose access was taken away gets no mail."""
+    env.add_user("rex", "reviewer", email="rex@england.nhs.uk")
+    env.disable_user("carol", actor="ada")
+    env.disable_user("rex", actor="ada")
+    decided(env, tmp_path)
+    rows = outbox(env)
+    assert rows["submitted"]["recipients"] == ["rita@england.nhs.uk"]
+    assert rows["decision_recorded"]["recipients"] == [CONTACT, "alice@blackcountry.nhs.uk"]
+    assert not any(a in r["recipients"] for r in rows.values() for a in ("rex@england.nhs.uk",
+                                                                       "carol@blackcountry.nhs.uk"))
+
+
 def test_a_refused_action_queues_nothing(env, tmp_path):
     from isap.review.service import Conflict
 

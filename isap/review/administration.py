@@ -99,7 +99,7 @@ class Administration(UnitOfWork):
         def run(s: Session) -> User:
             if actor is not None:
                 self._role(self._user(s, actor), Role.ADMIN)
-            user = self._user(s, username)
+            user = self._account(s, username)
             if user.role == Role.SYSTEM:
                 raise Refused(f"{username} is the automated checks' own account")
             changed = []
@@ -128,7 +128,7 @@ class Administration(UnitOfWork):
         def run(s: Session) -> int:
             if actor is not None:
                 self._role(self._user(s, actor), Role.ADMIN)
-            user = self._user(s, username)
+            user = self._account(s, username)
             if user.role == Role.SYSTEM:
                 raise Refused(f"{user.username} is the system's own account: it never signs in")
             user.password_hash = new_hash
@@ -147,7 +147,7 @@ class Administration(UnitOfWork):
             return s.exec(select(User).where(User.username == username)).first() is not None
 
     def user(self, username: str) -> User:
-        return self._run(lambda s: self._user(s, username))
+        return self._run(lambda s: self._account(s, username))
 
     def authenticate(self, username: str, password: str) -> User | None:
         """The account these details sign in, or None; throttled and recorded as `sign_in` is.
@@ -193,8 +193,13 @@ class Administration(UnitOfWork):
                 s.connection().exec_driver_sql("BEGIN IMMEDIATE")
             now = self.clock()
             since = now - sessions.lookback(self.policy)
+            # (the attempts refused while the name was locked out neither count nor extend the lockout, and are
+            # left out: someone hammering a name adds them by the hundred a second, and reading them all held the
+            # store's write lock for seconds, every other sign-in and upload waiting behind it)
             attempts = s.exec(select(SignInAttempt.at, SignInAttempt.outcome)
-                              .where(SignInAttempt.username == name, SignInAttempt.at >= since)
+                              .where(SignInAttempt.username == name,
+                                     SignInAttempt.outcome.in_(sessions.COUNTED_OUTCOMES),
+                                     SignInAttempt.at >= since)
                               .order_by(SignInAttempt.at, SignInAttempt.id)).all()
             until = sessions.locked_until(attempts, now, self.policy)
             outcome = sessions.REFUSED if until is not None else sessions.FAILED
@@ -308,7 +313,7 @@ class Administration(UnitOfWork):
                 self._role(self._user(s, actor), Role.ADMIN)
             if username == SYSTEM_USER:  # whether or not it has recorded anything yet
                 raise Refused(f"{SYSTEM_USER} is the system's own account and cannot be disabled")
-            user = self._user(s, username)
+            user = self._account(s, username)
             if user.role == Role.SYSTEM:
                 raise Refused(f"{user.username} is the system's own account and cannot be disabled")
             if actor is not None and user.username == actor:
@@ -328,7 +333,7 @@ class Administration(UnitOfWork):
         def run(s: Session) -> None:
             if actor is not None:
                 self._role(self._user(s, actor), Role.ADMIN)
-            user = self._user(s, username)
+            user = self._account(s, username)
             user.disabled_at = None
             s.add(user)
             self._audit(s, None, AuditKind.USER_ENABLED, actor or "admin-cli", reason=user.username)
@@ -339,7 +344,7 @@ class Administration(UnitOfWork):
         def run(s: Session) -> int:
             if actor is not None:
                 self._role(self._user(s, actor), Role.ADMIN)
-            user = self._user(s, username)
+            user = self._account(s, username)
             ended = self._end_sessions(s, user, "ended_by_administrator")
             self._audit(s, None, AuditKind.SESSIONS_ENDED, actor or "admin-cli", reason=f"{user.username} ({ended})")
             return ended

@@ -504,7 +504,7 @@ class Commands(UnitOfWork):
                          attachment="decision_letter", contact=p.contact_email)
             # the lead who proposed it learns it has taken effect, and from whom
             self._notify(s, NotificationKind.DECISION_COUNTERSIGNED, f"countersigned:{p.reference}:review{review.id}",
-                         [proposer.email if proposer else None],
+                         self._mailable([proposer]),
                          notices.decision_countersigned(p.reference, p.title, decided_at, outcome, person_words(user),
                                                         self._reviewers_link(s, p)), p, decided_at)
         self._run(run)
@@ -528,7 +528,7 @@ class Commands(UnitOfWork):
             self._audit(s, p, AuditKind.DECISION_SENT_BACK, user.username, reason=note)
             proposer = s.get(User, pending.proposed_by)
             self._notify(s, NotificationKind.DECISION_SENT_BACK, f"sent-back:{p.reference}:{p.version}:proposal{p.id}",
-                         [proposer.email if proposer else None],
+                         self._mailable([proposer]),
                          notices.decision_sent_back(p.reference, p.title, p.checkpoint, person_words(user), note,
                                                     self._reviewers_link(s, p)), p, p.checkpoint)
         self._run(run)

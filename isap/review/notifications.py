@@ -33,7 +33,7 @@ class Notifications(UnitOfWork):
     def alert_administrators(self, key: str, subject: str, body: str) -> dict | None:
         """Queue a message about the system itself to every administrator (once per `key`); what was queued."""
         def run(s: Session) -> dict | None:
-            admins = [u.email for u in s.exec(select(User).where(User.role == Role.ADMIN))]
+            admins = self._mailable(s.exec(select(User).where(User.role == Role.ADMIN)))
             if self._notify(s, NotificationKind.ADMINISTRATOR_ALERT, key, admins, notices.Notice(subject, body)):
                 return {"kind": NotificationKind.ADMINISTRATOR_ALERT, "key": key, "reference": None, "subject": subject}
             return None

@@ -199,7 +199,7 @@ class QueriesAndWaivers(UnitOfWork):
         review = self._last_review(s, p)
         if review is not None:
             ids.append(review.reviewer_id)
-        found = [u.email for u in self._users(s, ids) if u.email]
+        found = self._mailable(self._users(s, ids))
         return found or self._reviewer_addresses(s)
 
     @staticmethod

@@ -51,6 +51,8 @@ SIGN_IN_LABELS = {
     SignInOutcome.UNLOCKED: "Unlocked by an administrator",
 }
 FAILED, REFUSED, SUCCEEDED, UNLOCKED = SignInOutcome
+# the outcomes `locked_until` reads: a refused attempt neither counts nor extends a lockout
+COUNTED_OUTCOMES = (FAILED, SUCCEEDED, UNLOCKED)
 
 WRONG = "That user name and password do not match an account."
 # The same words whether or not the name has an account.

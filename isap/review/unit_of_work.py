@@ -115,8 +115,18 @@ class UnitOfWork:
             return (code, actor) if code else actor
         return self._run(run)
 
+    @classmethod
+    def _user(cls, s: Session, username: str) -> User:
+        """The account of someone acting: a disabled account acts no more, through any entry point (the
+        command line's `--as` included), as its sessions and tokens end."""
+        user = cls._account(s, username)
+        if user.disabled_at is not None:
+            raise Forbidden(f"{username}'s account is disabled")
+        return user
+
     @staticmethod
-    def _user(s: Session, username: str) -> User:
+    def _account(s: Session, username: str) -> User:
+        """An account, disabled or not: the one an administrator acts on."""
         # no account's name has a control character, and PostgreSQL cannot even compare text holding a NUL
         user = None if has_controls(username) else s.exec(select(User).where(User.username == username)).first()
         if user is None:
@@ -473,21 +483,25 @@ class UnitOfWork:
         return notices.link(self.base_url, proposal_name(self._code(s, p), p.reference) if shared else p.reference)
 
     @staticmethod
+    def _mailable(users: Iterable[User | None]) -> list[str]:
+        """The addresses of `users` that get mail about proposals: a disabled account gets none."""
+        return [u.email for u in users if u is not None and u.email and u.disabled_at is None]
+
+    @staticmethod
     def _reviewer_addresses(s: Session) -> list[str]:
-        return [u.email for u in s.exec(select(User).where(User.role.in_(tuple(lifecycle.REVIEWERS)))
-                                        .order_by(User.id)) if u.email]
+        return UnitOfWork._mailable(s.exec(select(User).where(User.role.in_(tuple(lifecycle.REVIEWERS)))
+                                           .order_by(User.id)))
 
     @staticmethod
     def _other_reviewer_addresses(s: Session, user: User) -> list[str]:
         """The addresses of every reviewer but `user`: who may countersign what `user` proposes."""
-        return [u.email for u in s.exec(select(User).where(User.role.in_(tuple(lifecycle.REVIEWERS)),
-                                                           User.id != user.id).order_by(User.id)) if u.email]
+        return UnitOfWork._mailable(s.exec(select(User).where(User.role.in_(tuple(lifecycle.REVIEWERS)),
+                                                              User.id != user.id).order_by(User.id)))
 
     @staticmethod
     def _commissioner_addresses(s: Session, p: Proposal) -> list[str]:
-        return [u.email for u in s.exec(select(User).where(User.organisation_id == p.organisation_id,
-                                                           User.role == Role.COMMISSIONER).order_by(User.id))
-                if u.email]
+        return UnitOfWork._mailable(s.exec(select(User).where(User.organisation_id == p.organisation_id,
+                                                              User.role == Role.COMMISSIONER).order_by(User.id)))
 
     def _bump(self, s: Session, p: Proposal, expected_version: int | None, **changes: Any) -> None:
         """Apply changes only if nobody else changed the proposal since it was loaded."""

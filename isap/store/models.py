@@ -370,6 +370,10 @@ class SignInAttempt(SQLModel, table=True):
     The user name is kept as typed (cut to 80 characters), whether or not an account has it.
     """
 
+    # the lockout reads a name's attempts that count (not those refused while it was locked out, which someone
+    # hammering a name adds by the hundred a second) from this index, so it costs the same however many there are
+    __table_args__ = (Index("ix_signinattempt_username_outcome_at", "username", "outcome", "at"),)
+
     id: Optional[int] = Field(default=None, primary_key=True)
     username: str = Field(max_length=80, index=True)
     outcome: str = Field(max_length=20)  # failed | refused | succeeded | unlocked
