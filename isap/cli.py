@@ -456,7 +456,8 @@ user_app.add_typer(user_sessions_app, name="sessions")
 
 @user_sessions_app.command("end")
 def user_sessions_end(username: str) -> None:
-    """Sign a user out everywhere now (they may sign in again)."""
+    """End every sign-in session of a user now (they may sign in again). Their API tokens stay; disabling the
+    user or setting a new password revokes those too."""
     ended = _call(_service().end_sessions, username)
     echo(f"Ended {count(ended, 'session')} of {username}")
 

@@ -103,8 +103,16 @@ def test_the_database_refuses_an_event_with_a_chosen_id_or_an_earlier_time(servi
 # ---------------------------------------------------------------------- decisions and ratings
 def test_decisions_and_ratings_cannot_be_changed_or_removed(service, tmp_path):
     _decided(service, tmp_path)
+    # a row put in place of a kept one: SQLite's REPLACE removes the row it clashes with without firing its
+    # delete triggers; PostgreSQL's ON CONFLICT DO UPDATE is an update
+    if service.engine.dialect.name == "sqlite":
+        replacing = ("INSERT OR REPLACE INTO decision SELECT * FROM decision",
+                     "INSERT OR REPLACE INTO rating SELECT * FROM rating")
+    else:
+        replacing = ("INSERT INTO decision SELECT * FROM decision ON CONFLICT (id) DO UPDATE SET rationale = 'x'",
+                     "INSERT INTO rating SELECT * FROM rating ON CONFLICT (id) DO UPDATE SET rating = 'green'")
     for sql in ("UPDATE decision SET rationale = 'Approved without reservation.'",
-                "UPDATE rating SET rating = 'green'", "DELETE FROM rating", "DELETE FROM decision"):
+                "UPDATE rating SET rating = 'green'", "DELETE FROM rating", "DELETE FROM decision", *replacing):
         with pytest.raises(Exception, match="kept as recorded"):
             with service.engine.begin() as conn:
                 conn.execute(text(sql))

@@ -340,7 +340,8 @@ class Administration(UnitOfWork):
         self._run(run)
 
     def end_sessions(self, username: str, actor: str | None = None) -> int:
-        """Sign an account out everywhere now (it may sign in again); returns how many sessions were ended."""
+        """End every sign-in session of an account now (it may sign in again); returns how many were ended.  Its
+        API tokens stay: disabling it or setting its password revokes those."""
         def run(s: Session) -> int:
             if actor is not None:
                 self._role(self._user(s, actor), Role.ADMIN)
