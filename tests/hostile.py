@@ -809,3 +809,35 @@ def sheet_naming_part(base: bytes, sheet_number: int, target: bytes, add: dict[s
 
     with zipfile.ZipFile(io.BytesIO(base)) as z:
         return rezip(base, {"xl/_rels/workbook.xml.rels": retarget(z.read("xl/_rels/workbook.xml.rels"))}, add)
+
+
+_SHARED_STRINGS_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"
+_SHARED_STRINGS_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings"
+
+
+def shared_strings_named_by_cells(base: bytes, entries: bytes, cells: int, value: bytes = b"0",
+                                  declared: bytes = b"1") -> bytes:
+    """`base` (written with inline strings) given a shared strings part holding `entries` (what goes inside
+    `<sst>`, which says it holds `declared` entries), and `cells` rows on the Services sheet (`xl/worksheets/
+    sheet3.xml`) each with a cell typed as a shared string whose value is `value`."""
+    sst = (b'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="%d" uniqueCount="%s">'
+           % (cells, declared)) + entries + b"</sst>"
+    rows = b"".join(b'<row r="%d"><c r="K%d" t="s"><v>%s</v></c></row>' % (r, r, value)
+                    for r in range(100, 100 + cells))
+    return _with_parts(rezip(base, add={"xl/sharedStrings.xml": sst}), {
+        "xl/_rels/workbook.xml.rels": lambda x: x.replace(
+            b"</Relationships>", b'<Relationship Id="rId99" Type="%s" Target="sharedStrings.xml"/></Relationships>'
+            % _SHARED_STRINGS_REL.encode()),
+        "[Content_Types].xml": lambda x: x.replace(
+            b"</Types>", b'<Override PartName="/xl/sharedStrings.xml" ContentType="%s"/></Types>'
+            % _SHARED_STRINGS_TYPE.encode()),
+        "xl/worksheets/sheet3.xml": lambda x: x.replace(b"</sheetData>", rows + b"</sheetData>", 1),
+    })
+
+
+def long_text(chars: int) -> bytes:
+    """`chars` characters of text that compress as text does (under the compression ratio limit)."""
+    import random
+
+    rng = random.Random(7)
+    return bytes(rng.choice(b"abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(chars))

@@ -1098,6 +1098,99 @@ def test_a_sheet_whose_part_is_another_part_of_the_workbook_is_wb001(tmp_path, s
     assert f"names part {what}" in findings[0].message, findings[0].message
 
 
+@pytest.mark.parametrize("before, what", [
+    (b"<!--<si>-->", "holds a comment"),
+    (b"<?x <si>?>", "holds a processing instruction"),
+    (b"<si><t><![CDATA[x]]></t></si>", "holds a CDATA section"),
+    (b"<si><si><t>x</t></si></si>", "holds an entry inside an entry"),
+    (b"<si><t>a<b/>c</t></si>", "holds an element inside a text"),
+], ids=["comment", "processing instruction", "CDATA", "nested entry", "element in a text"])
+def test_shared_strings_the_reader_would_number_or_read_otherwise_are_wb001(tmp_path, before, what):
+    """The scan found shared string entries by a byte pattern, which a `<si>` in a comment or processing
+    instruction matched too: each entry's number then named another for the reader, and 60,000 cells counted as
+    copying nothing copied a 32,000-character entry each (2 GB, assessed).  What no spreadsheet program writes in
+    shared strings, and what the reader would number or read otherwise, is WB001."""
+    from tests.hostile import long_text, shared_strings_named_by_cells
+
+    entries = before + b"<si><t>" + long_text(32_000) + b"</t></si>"
+    data = shared_strings_named_by_cells(valid_bytes(tmp_path), entries, cells=1_200)
+    findings = _refused(tmp_path, data)
+    assert [f.rule_id for f in findings] == ["WB001"], findings
+    assert what in findings[0].message, findings[0].message
+
+
+def test_shared_strings_named_as_usual_with_the_same_entry_are_measured(tmp_path):
+    """The same long entry, named by the same cells, without the trick: the text they copy is over the limit."""
+    from tests.hostile import long_text, shared_strings_named_by_cells
+
+    entry = b"<si><t>" + long_text(32_000) + b"</t></si>"
+    data = shared_strings_named_by_cells(valid_bytes(tmp_path), entry, cells=1_200)
+    findings = _refused(tmp_path, data)
+    assert [f.rule_id for f in findings] == ["WB003"], findings
+    assert "max_shared_text_bytes" in findings[0].message
+
+
+@pytest.mark.parametrize("value", [b"x", b"12345678901234567890", b" 0"], ids=["letters", "20 digits", "spaced"])
+def test_a_shared_string_cell_whose_value_is_no_entry_number_copies_the_first_entry(tmp_path, value):
+    """The reader reads a shared-string cell's value it cannot read as a number as entry 0; the scan had counted
+    such cells as copying nothing, so 60,000 of them copied a 32,000-character entry each (2 GB, assessed)."""
+    from tests.hostile import long_text, shared_strings_named_by_cells
+
+    entry = b"<si><t>" + long_text(32_000) + b"</t></si>"
+    data = shared_strings_named_by_cells(valid_bytes(tmp_path), entry, cells=1_200, value=value)
+    findings = _refused(tmp_path, data)
+    assert [f.rule_id for f in findings] == ["WB003"], findings
+    assert "max_shared_text_bytes" in findings[0].message
+
+
+def test_shared_strings_saying_they_hold_more_entries_than_they_do_are_wb001(tmp_path):
+    """The reader makes room for as many entries as the part says it holds before reading one: a 28 KB file
+    saying 10^12 needed more than the memory limit, and the largest count made it panic."""
+    from tests.hostile import shared_strings_named_by_cells
+
+    data = shared_strings_named_by_cells(valid_bytes(tmp_path), b"<si><t>x</t></si>", cells=3,
+                                         declared=b"1000000000000")
+    findings = _refused(tmp_path, data)
+    assert [f.rule_id for f in findings] == ["WB001"], findings
+    assert "says it holds 1000000000000 entries but holds 1" in findings[0].message, findings[0].message
+
+
+@pytest.mark.parametrize("cell", [
+    b'<c r="K7" t="inlineStr"><is><t>%s<x/>%s</t></is></c>',
+    b'<c r="K7" t="str"><f>1</f><v>%s<x/>%s</v></c>',
+], ids=["inline string", "formula text"])
+def test_a_cell_whose_text_holds_an_element_is_wb001(tmp_path, cell):
+    """The exact parse counted a cell's text up to its first child element; the reader reads the text on both
+    sides of it: 8 cells of 30 million characters each passed as 8 of 30,000 (586 MB, assessed)."""
+    from tests.hostile import long_text, rezip
+
+    base = valid_bytes(tmp_path)
+    with zipfile.ZipFile(io.BytesIO(base)) as z:
+        sheet = z.read("xl/worksheets/sheet3.xml")
+    text = long_text(20_000)
+    row = b'<row r="7">' + cell % (text, text) + b"</row>"
+    data = rezip(base, {"xl/worksheets/sheet3.xml": sheet.replace(b"</sheetData>", row + b"</sheetData>", 1)})
+    findings = _refused(tmp_path, data)
+    assert [f.rule_id for f in findings] == ["WB001"], findings
+    assert "cell K7 of sheet 'Services' holds an XML element inside its text" in findings[0].message
+
+
+def test_only_the_number_formats_of_the_cell_formats_list_make_dates():
+    """A differential format's number format (inside `dxfs`) with a cell format's id made a currency column a date
+    to the scan, where Excel and the reader show pounds."""
+    from isap.workbook.safety import _date_styles
+
+    ns = b'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
+    styles = (b"<styleSheet %s><numFmts count=\"1\">"
+              b"<numFmt numFmtId=\"165\" formatCode=\"&quot;\xc2\xa3&quot;#,##0.00\"/></numFmts>"
+              b"<cellXfs count=\"2\"><xf numFmtId=\"0\"/><xf numFmtId=\"165\"/></cellXfs>%s</styleSheet>")
+    dxf = b'<dxfs count="1"><dxf><numFmt numFmtId="165" formatCode="yyyy-mm-dd"/></dxf></dxfs>'
+    assert _date_styles(styles % (ns, b""), "xl/styles.xml") == frozenset()
+    assert _date_styles(styles % (ns, dxf), "xl/styles.xml") == frozenset()
+    dated = styles.replace(b"&quot;\xc2\xa3&quot;#,##0.00", b"yyyy-mm-dd")
+    assert _date_styles(dated % (ns, b""), "xl/styles.xml") == frozenset({1})
+
+
 def test_a_workbook_whose_zip_ends_with_zip64_records_is_read(tmp_path):
     """Some zip writers always end an archive with zip64 records; when they describe the one directory, the
     workbook is checked as any other."""

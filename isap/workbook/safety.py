@@ -560,6 +560,70 @@ class _WellFormed:
             raise _not_well_formed(self.name, "an unknown encoding") from None
 
 
+class _SharedStringsShape(_WellFormed):
+    """Feeds the shared strings part to an XML parser that finds its entries as the reader does (each `si`
+    element outside another, whatever its prefix or place), and where each begins and ends in the part.
+
+    The scan had found entries by a byte pattern, which a `<si>` inside a comment or processing instruction
+    also matched: every entry's number then named another one for the reader, and cells counted as copying
+    nothing copied 32,000 characters each (2 GB).  What no spreadsheet program writes in shared strings, and
+    what would let the reader read an entry otherwise than it is counted here, is WB001: a comment, a
+    processing instruction, a CDATA section, an entry inside an entry, an element inside a text."""
+
+    def __init__(self, name: str, max_entries: int):
+        super().__init__(name)
+        p = self._parser = expat.ParserCreate(namespace_separator=" ")
+        p.StartElementHandler, p.EndElementHandler = self._start, self._end
+        p.CommentHandler = lambda data: self._refuse("a comment")
+        p.ProcessingInstructionHandler = lambda target, data: self._refuse("a processing instruction")
+        p.StartCdataSectionHandler = lambda: self._refuse("a CDATA section")
+        self.max_entries = max_entries
+        # each entry's text bytes, at most: from its start tag's end to its end tag (its whole element for an
+        # empty one, counted as 0); each cell that names an entry becomes a copy of its text when read
+        self.lengths = array("I")
+        self.long: dict[int, tuple[int, int]] = {}  # where each entry longer than a cell may be lies in the part
+        self._entry_at = 0  # where the open entry's start tag begins
+        self._open: list[str] = []  # the local names of the open elements
+        self.declared = ""  # the entries the part says it holds (`uniqueCount`), as written
+        self._entry_depth = 0  # the depth of the open entry, 0 when none is open
+
+    def _refuse(self, what: str):
+        raise _odd_shared_strings(self.name, f"holds {what}, which no spreadsheet program writes there")
+
+    def _start(self, name: str, attrs) -> None:
+        local = name.rpartition(" ")[2]
+        if self._open and self._open[-1] == "t":
+            self._refuse("an element inside a text")
+        if not self._open:
+            self.declared = attrs.get("uniqueCount", "")
+        self._open.append(local)
+        if local == "si":
+            if self._entry_depth:
+                self._refuse("an entry inside an entry")
+            self._entry_depth = len(self._open)
+            self._entry_at = self._parser.CurrentByteIndex
+            self.lengths.append(0)
+            if len(self.lengths) > self.max_entries:
+                raise FileRefused([file_finding(
+                    "WB003", f"The workbook's shared strings part holds more than {self.max_entries:,} entries, "
+                             "over the safety limit (policy max_shared_strings).")])
+
+    def _end(self, name: str) -> None:
+        if len(self._open) == self._entry_depth:
+            self._entry_depth = 0
+            at = self._parser.CurrentByteIndex
+            length = max(0, min(at - self._entry_at - _ENTRY_START_TAG, 2**32 - 1))
+            self.lengths[-1] = length
+            if length > CELL_TEXT_CHARS:
+                self.long[len(self.lengths) - 1] = (self._entry_at, at)
+        self._open.pop()
+
+
+def _odd_shared_strings(name: str, why: str) -> FileRefused:
+    return wb001(f"The workbook is corrupt: its shared strings part {name} {why}. Open the original in Excel and "
+                 "save it again.")
+
+
 def _transcoded(chunks, codec: str):
     """A well-formed part's chunks again in UTF-8, its XML declaration saying so: the reader reads only UTF-8.
     (`_codec` found the declaration within the first bytes, so it is whole in the first text decoded.)"""
@@ -1174,11 +1238,6 @@ def _check_irregular_cost(sheets: list[SheetScan], policy: Policy) -> None:
             "again.")])
 
 
-def _si_count(buf: bytes) -> int:
-    # an entry is <si>, <si …>, or prefixed: <x:si>, <x:si …>
-    return buf.count(b"<si>") + buf.count(b"<si ") + buf.count(b":si>") + buf.count(b":si ")
-
-
 def _check_shared_strings(data: bytes, info: zipfile.ZipInfo, budget: _Budget, total: list[int],
                           policy: Policy) -> "array[int]":
     """The shared strings part, counted rather than kept: the reader holds every entry in memory (about
@@ -1189,47 +1248,36 @@ def _check_shared_strings(data: bytes, info: zipfile.ZipInfo, budget: _Budget, t
         raise FileRefused([file_finding(
             "WB003", f"The workbook's shared strings part is {info.file_size:,} bytes uncompressed, over the limit of "
                      f"{policy.max_shared_strings_bytes:,} bytes (policy max_shared_strings_bytes).")])
-    entries = 0
+    shape = _SharedStringsShape(info.filename, policy.max_shared_strings)  # not well-formed XML is WB001
     tail = b""
-    check = _WellFormed(info.filename)  # the reader needs it: not well-formed XML is WB001
-    offset = 0  # bytes of the part before this chunk
-    starts = array("Q")  # where each entry begins in the part
     for chunk in _tags_bounded(_inflate(data, info, budget, total, policy), info.filename):
         _check_markers(tail + chunk, info.filename)
-        check.feed(chunk)
-        # an entry split across two chunks is counted in their overlap, and only there
-        entries += _si_count(tail + chunk) - _si_count(tail)
-        base = offset - len(tail)
-        for m in _SI_START.finditer(tail + chunk):
-            at = base + m.start()
-            if not starts or at > starts[-1]:
-                starts.append(at)
-        offset += len(chunk)
+        shape.feed(chunk)
         tail = chunk[-_MARKER_TAIL:]
-        if entries > policy.max_shared_strings:
-            raise FileRefused([file_finding(
-                "WB003", f"The workbook's shared strings part holds more than {policy.max_shared_strings:,} entries, "
-                         "over the safety limit (policy max_shared_strings).")])
-    check.feed(b"", final=True)
-    starts.append(offset)
-    lengths = array("I", (max(0, min(b - a - _ENTRY_TAGS, 2**32 - 1)) for a, b in zip(starts, starts[1:])))
-    if lengths and max(lengths) > CELL_TEXT_CHARS:  # (its bytes bound its characters: only then are they counted)
-        _check_long_entries(data, info, starts, lengths, budget, policy)
+    shape.feed(b"", final=True)
+    lengths = shape.lengths
+    # the reader makes room for as many entries as the part says it holds, before reading one
+    if shape.declared.strip().isdigit() and int(shape.declared.strip()[:20]) > len(lengths):
+        raise _odd_shared_strings(info.filename, f"says it holds {shape.declared.strip()[:20]} entries but holds "
+                                                 f"{len(lengths):,}")
+    if shape.long:  # (an entry's bytes bound its characters: only entries long enough are counted)
+        _check_long_entries(data, info, shape.long, budget, policy)
     return lengths
 
 
-def _check_long_entries(data: bytes, info: zipfile.ZipInfo, starts: "array[int]", lengths: "array[int]",
-                        budget: _Budget, policy: Policy) -> None:
+def _check_long_entries(data: bytes, info: zipfile.ZipInfo, where: dict[int, tuple[int, int]], budget: _Budget,
+                        policy: Policy) -> None:
     """WB003 for the first shared string entry holding more characters than a cell can in Excel; only the
-    entries whose bytes could hold that many are read again, one at a time."""
-    long = [i for i, n in enumerate(lengths) if n > CELL_TEXT_CHARS]
+    entries whose bytes could hold that many (`where`: entry → where it lies in the part) are read again, one at
+    a time."""
+    long = sorted(where)
     k = 0
     held: list[bytes] = []
     offset = 0
     for chunk in _inflate(data, info, budget, [0], policy):
         while k < len(long):
             i = long[k]
-            lo, hi = starts[i], starts[i + 1]
+            lo, hi = where[i]
             if lo >= offset + len(chunk):
                 break
             held.append(chunk[max(lo - offset, 0):hi - offset])
@@ -1245,7 +1293,7 @@ def _check_long_entries(data: bytes, info: zipfile.ZipInfo, starts: "array[int]"
 
 # The text a reader reads of an entry: that of its `<t>` elements (plain, in rich-text runs, or phonetic, which is
 # counted too: more than a cell shows, never less). An empty one holds nothing to count.
-_ENTRY_TEXT = re.compile(rb"<t(?:\s[^>]*)?>([^<]+)</t>")
+_ENTRY_TEXT = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?t(?:\s[^>]*)?>([^<]+)</(?:[A-Za-z_][\w.-]*:)?t>")
 
 
 def _entry_chars(entry: bytes) -> tuple[int, bool]:
@@ -1292,7 +1340,7 @@ def _long_entry_refusal(data: bytes, names: dict[str, zipfile.ZipInfo], sheets: 
                  "in a document attached as evidence.")])
 
 
-_ENTRY_TAGS = len(b"<si></si>")  # what every entry spends on tags besides its text
+_ENTRY_START_TAG = len(b"<si>")  # what every entry spends on tags before its end tag, besides its text
 
 
 # A canonical cell that names a shared string by its number (see `_CANON_VALUE`), and the number, its leading
@@ -1302,7 +1350,6 @@ _SHARED_VALUE = re.compile(
     rb'<c r="[A-Z]{1,3}[1-9][0-9]{0,6}"(?: s="[0-9]{1,9}")? t="s"><v>0*([0-9]{1,10})</v></c>')
 # The most digits of an entry's number worth reading (Python refuses to read an integer of thousands).
 _ENTRY_DIGITS = 10
-_SI_START = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?si[\s/>]")
 
 
 def _own_text(sheets: list[SheetScan]) -> int:
@@ -1375,6 +1422,22 @@ def _check_shared_text(data: bytes, names: dict[str, zipfile.ZipInfo], lengths: 
             copied = _shared_text_of(data, names[s.part], s, lengths, budget, policy, copied)
 
 
+def _copied_entry(value: str, lengths: "array[int]") -> int:
+    """The text bytes a shared-string cell whose value is `value` copies when read: the entry it names, and the
+    first entry where the reader cannot read the value as a number (which it reads as 0)."""
+    def entry(i: int) -> int:
+        return lengths[i] if 0 <= i < len(lengths) else 0
+
+    def number(text: str) -> int:
+        digits = text.lstrip("0") or "0"
+        return int(digits) if len(digits) <= _ENTRY_DIGITS else -1
+
+    if value.isascii() and value.isdigit():
+        return entry(number(value))
+    stripped = value.strip()
+    return max(entry(0), entry(number(stripped)) if stripped.isascii() and stripped.isdigit() else 0)
+
+
 def _shared_text_refusal(policy: Policy) -> FileRefused:
     return FileRefused([file_finding(
         "WB003", f"The workbook's cells hold more than {policy.max_shared_text_bytes:,} bytes of text once read "
@@ -1391,12 +1454,17 @@ def _shared_text_of(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, lengths
     limit = policy.max_shared_text_bytes
     if not scan.needs_cell_scan:
         n_entries = len(lengths)
+        first = lengths[0] if n_entries else 0
         for buf, cut in _whole_cells(data, info, budget, policy):
             named = list(map(int, _SHARED_VALUE.findall(buf, 0, cut)))
             if named and max(named) < n_entries:  # (as a well-written sheet's are: summed without a Python loop)
                 copied += sum(map(lengths.__getitem__, named))
             else:
                 copied += sum(lengths[i] for i in named if i < n_entries)
+            # a shared-string cell whose value is not an entry's number is read as the first entry (the reader
+            # takes what it cannot read as a number as 0): counted as copying nothing, 60,000 such cells naming a
+            # 32,000-character entry filled 2 GB
+            copied += (buf.count(b't="s"><v>', 0, cut) - len(named)) * first
             if copied > limit:
                 raise _shared_text_refusal(policy)
         return copied
@@ -1408,11 +1476,8 @@ def _shared_text_of(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, lengths
             if tag == "c":
                 if el.get("t") == "s":
                     for child in el:
-                        text = (child.text or "").strip()
-                        if _local(child.tag) == "v" and text.isdigit():
-                            number = text.lstrip("0") or "0"
-                            i = int(number) if len(number) <= _ENTRY_DIGITS else len(lengths)
-                            copied += lengths[i] if i < len(lengths) else 0
+                        if _local(child.tag) == "v":
+                            copied += _copied_entry(child.text or "", lengths)
                     n += 1
                     if copied > limit:
                         raise _shared_text_refusal(policy)
@@ -1567,12 +1632,13 @@ def _date_styles(styles_xml: bytes, name: str) -> frozenset[int]:
     root = _parse_xml(styles_xml, name)
     custom: dict[int, str] = {}
     xfs: list[int] = []
-    for el in root.iter():
+    for el in root.iter():  # (number and cell formats as the reader takes them: only those in their lists)
         tag = el.tag.rsplit("}", 1)[-1]
-        if tag == "numFmt":
-            fid = el.get("numFmtId", "")
-            if fid.isdigit():
-                custom[int(fid)] = el.get("formatCode", "")
+        if tag == "numFmts":
+            for fmt in el:
+                fid = fmt.get("numFmtId", "")
+                if fmt.tag.rsplit("}", 1)[-1] == "numFmt" and fid.isdigit():
+                    custom[int(fid)] = fmt.get("formatCode", "")
         elif tag == "cellXfs":
             for xf in el:
                 fid = xf.get("numFmtId", "0")
@@ -1930,6 +1996,11 @@ def _scan_cells(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
                     _detach(outside[-1], el)
                 continue
             if event == "start":
+                if in_cell and len(open_elements) > 1 and _local(open_elements[-2].tag) in ("t", "v"):
+                    # the reader reads the text on both sides of it; no spreadsheet program writes one
+                    raise wb001(f"The workbook is corrupt: cell {_cell_name(pos)} of sheet {clip(scan.name)!r} "
+                                "holds an XML element inside its text. Open the original in Excel and save it "
+                                "again.")
                 if tag == "row":
                     r = el.get("r")
                     if r is not None:
