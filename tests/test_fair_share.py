@@ -146,6 +146,7 @@ def shared_pool(monkeypatch):
     isolation.shutdown()
 
 
+@pytest.mark.e2e  # slow hostile checks in real children, timed as a person waits
 def test_four_slow_hostile_checks_by_one_user_do_not_hold_up_anothers_clean_check(shared_pool, tmp_path: Path):
     """One user's four workbooks that each cost the scan its whole processor budget, then another user's
     clean workbook, through the same two children: the clean one is checked within 15 s (alone it takes
@@ -198,6 +199,7 @@ def test_an_upload_whose_check_never_got_a_turn_fails_with_the_plain_message(ser
     assert done.finished and "Nothing is wrong with the file" in done.outcome
 
 
+@pytest.mark.e2e  # slow hostile checks in real children, timed as a person waits
 def test_two_slow_hostile_checks_by_two_users_do_not_hold_up_a_third_users_clean_check(shared_pool, tmp_path: Path):
     """Two users each send a workbook that costs the scan its whole processor budget, filling both
     children; a third user's clean workbook, sent while they run, is checked within 15 s (alone it takes
