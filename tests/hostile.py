@@ -841,3 +841,22 @@ def long_text(chars: int) -> bytes:
 
     rng = random.Random(7)
     return bytes(rng.choice(b"abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(chars))
+
+
+def services_rows(base: bytes, rows: list[bytes], *, exact: bool = False) -> bytes:
+    """`base` with `rows` added at the end of the Services sheet's data (`xl/worksheets/sheet3.xml`); with
+    `exact`, a comment before them sends the sheet to the scan's exact parse."""
+    with zipfile.ZipFile(io.BytesIO(base)) as z:
+        sheet = z.read("xl/worksheets/sheet3.xml")
+    added = (b"<!-- exact -->" if exact else b"") + b"".join(rows)
+    return rezip(base, {"xl/worksheets/sheet3.xml": sheet.replace(b"</sheetData>", added + b"</sheetData>", 1)})
+
+
+def repeated_text(chars: int, seed: int = 11) -> bytes:
+    """`chars` characters of a 400-character random run repeated: text that compresses well, but not past the
+    compression limit."""
+    import random
+
+    rng = random.Random(seed)
+    run = bytes(rng.choice(b"abcdefghijklmnopqrstuvwxyz ") for _ in range(400))
+    return (run * (chars // 400 + 1))[:chars]

@@ -219,6 +219,14 @@ def test_a_body_over_the_limit_is_refused_while_it_is_read(make, tmp_path):
     problem(r, 413, ProblemCode.TOO_LARGE)
 
 
+def test_a_declared_length_of_thousands_of_digits_is_refused_as_too_large(make):
+    """Python refuses to read an integer of more than 4,300 digits: a Content-Length of 5,000 digits ended as a
+    server error where a body over the limit is refused."""
+    _, client, tokens, _ = make(max_file_bytes=100_000)
+    r = client.post("/v1/check", headers={**auth(tokens["alice"]), "Content-Length": "9" * 5000}, content=b"x")
+    problem(r, 413, ProblemCode.TOO_LARGE)
+
+
 # ---------------------------------------------------------------------- uploads and proposals
 def test_upload_read_submit_findings_and_original(api, tmp_path):
     _, client, tokens, _ = api

@@ -149,6 +149,7 @@ def test_the_upgrade_keeps_existing_proposals_and_lets_organisations_share_a_ref
     command.upgrade(alembic_config(url), "head")
 
 
+@pytest.mark.e2e  # `isap dashboard` and Chromium
 def test_a_download_is_served_only_with_the_session_of_the_person_it_was_offered_to(tmp_path):
     """In a real browser against `isap dashboard`: the original's link answers alice's signed-in browser,
     and refuses a client with no cookie, another signed-in person, and alice's cookie once she signs out."""

@@ -1025,6 +1025,85 @@ def test_only_the_number_formats_of_the_cell_formats_list_make_dates():
     assert _date_styles(dated % (ns, b""), "xl/styles.xml") == frozenset({1})
 
 
+@pytest.mark.parametrize("exact", [False, True], ids=["canonical", "exact parse"])
+@pytest.mark.parametrize("value, what", [(b"1&#48;", "a character reference"), (b"1<![CDATA[0]]>", "XML markup"),
+                                         (b"1<!--x-->0", "XML markup"), (b"1<?x?>0", "XML markup")],
+                         ids=["character reference", "CDATA", "comment", "processing instruction"])
+def test_a_value_the_reader_reads_only_in_part_is_wb001(tmp_path, value, what, exact):
+    """The reader reads a shared string's number (or any value but a formula's text) only up to its first
+    character reference, CDATA section, comment or processing instruction: `1&#48;` was entry 1 to it and 10 to
+    the scan, so 60,000 cells copied a 32,000-character entry each (2 GB, assessed)."""
+    from tests.hostile import long_text, services_rows, shared_strings_named_by_cells
+
+    base = shared_strings_named_by_cells(valid_bytes(tmp_path), b"<si><t>a</t></si><si><t>"
+                                         + long_text(32_000) + b"</t></si>", cells=0, declared=b"2")
+    data = services_rows(base, [b'<row r="100"><c r="K100" t="s"><v>%s</v></c></row>' % value], exact=exact)
+    findings = _refused(tmp_path, data)
+    assert [f.rule_id for f in findings] == ["WB001"], findings
+    assert f"a cell value of sheet 'Services' holds {what}" in findings[0].message, findings[0].message
+
+
+@pytest.mark.parametrize("exact", [False, True], ids=["canonical", "exact parse"])
+def test_a_formulas_text_may_hold_an_entity(tmp_path, exact):
+    """Excel writes a formula's text result holding "&" as `&amp;`, which the reader reads whole."""
+    from tests.hostile import services_rows
+
+    row = b'<row r="100"><c r="K100" t="str"><v>Health &amp; care</v></c></row>'
+    data = services_rows(valid_bytes(tmp_path), [row], exact=exact)
+    path = tmp_path / "amp.xlsx"
+    path.write_bytes(data)
+    assert not [f for f in check_file(path).findings if f.rule_id.startswith("WB")]
+
+
+def test_a_cell_typed_as_a_shared_string_holding_inline_text_counts_its_text(tmp_path):
+    """The reader reads an `<is>` whatever the cell's type says; the exact parse counted a `t="s"` cell holding
+    one as a shared string (with no entry, so nothing) and never its text: 7,500 such cells held 240 MB of text,
+    7 times the limit, and were assessed."""
+    from tests.hostile import repeated_text, services_rows
+
+    rows = [b'<row r="%d"><c r="K%d" t="s"><is><t>%s</t></is></c></row>' % (r, r, repeated_text(24_000, seed=r))
+            for r in range(100, 1_600)]
+    findings = _refused(tmp_path, services_rows(valid_bytes(tmp_path), rows, exact=True))
+    assert [f.rule_id for f in findings] == ["WB003"], findings
+    assert "max_shared_text_bytes" in findings[0].message, findings[0].message
+
+
+@pytest.mark.parametrize("where, number", [("numFmt", "\u00b2"), ("xf", "\u00b2"), ("xf", "7" * 5000),
+                                           ("uniqueCount", "\u00b2")],
+                         ids=["format id in superscript", "cell format's format id in superscript",
+                              "5,000 digits", "entries in superscript"])
+def test_numbers_python_calls_digits_but_cannot_read_are_no_defect(tmp_path, where, number):
+    """`isdigit` takes a superscript two and a run of 5,000 digits, which `int` refuses: the check ended as an isap
+    defect (exit 3).  Such a number is no number, as to the reader."""
+    from tests.hostile import rezip, shared_strings_named_by_cells
+
+    base = valid_bytes(tmp_path)
+    with zipfile.ZipFile(io.BytesIO(base)) as z:
+        styles = z.read("xl/styles.xml").decode()
+    if where == "uniqueCount":
+        data = shared_strings_named_by_cells(base, b"<si><t>x</t></si>", cells=1, declared=number.encode())
+    else:  # the date format's id, in its list or in the cell format using it
+        tag = f'<{where} numFmtId="164"'
+        assert tag in styles
+        data = rezip(base, {"xl/styles.xml": styles.replace(tag, f'<{where} numFmtId="{number}"', 1).encode()})
+    path = tmp_path / "odd-number.xlsx"
+    path.write_bytes(data)
+    report = check_file(path)
+    assert report.exit_code in (0, 1, 2), report.findings
+    assert not [f for f in report.findings if f.rule_id == "ISAP"], report.findings
+
+
+def test_only_the_cell_formats_of_the_list_are_counted():
+    """An element other than `xf` in `cellXfs` shifted every later cell format by one for the scan, never for the
+    reader or Excel: a currency column became dates."""
+    from isap.workbook.safety import _date_styles
+
+    styles = (b'<styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><cellXfs>%s'
+              b'<xf numFmtId="0"/><xf numFmtId="14"/></cellXfs></styleSheet>')
+    assert _date_styles(styles % b"", "xl/styles.xml") == frozenset({1})
+    assert _date_styles(styles % b"<extLst/>", "xl/styles.xml") == frozenset({1})
+
+
 def test_a_workbook_whose_zip_ends_with_zip64_records_is_read(tmp_path):
     """Some zip writers always end an archive with zip64 records; when they describe the one directory, the
     workbook is checked as any other."""

@@ -319,7 +319,7 @@ class BoundedBody:
         response = JSONResponse(refusal.document(scope["path"]), status_code=refusal.code.status,
                                 media_type=PROBLEM_JSON, headers={"Connection": "close"})
         declared = dict(scope["headers"]).get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > most:
+        if declared.isascii() and declared.isdigit() and (len(declared) > 18 or int(declared) > most):
             return await response(scope, receive, send)
         seen, over, answered = 0, False, False
 

@@ -58,8 +58,10 @@ _XML_SUFFIXES = (".xml", ".rels", ".vml")
 # Gnumeric write it: `r` first, then `s`, then `t`, one child read by the reader as a value.
 # Groups: column letters, row number.  A cell matched here is exactly a cell calamine reads.
 _CANON_VALUE = re.compile(
-    rb'<c r="([A-Z]{1,3})([1-9][0-9]{0,6})"(?: s="[0-9]{1,9}")?(?: t="(?:n|s|b|str|d|inlineStr)")?>'
-    rb'(?:<v>[^<&][^<]*</v>|<is><t(?: xml:space="preserve")?>[^<]*</t></is>)</c>')
+    rb'<c r="([A-Z]{1,3})([1-9][0-9]{0,6})"(?: s="[0-9]{1,9}")?(?: t="str"><v>[^<&][^<]*</v>|'
+    rb'(?: t="(?:n|s|b|d|inlineStr)")?>(?:<v>[^<&]+</v>|<is><t(?: xml:space="preserve")?>[^<]*</t></is>))</c>')
+# (the reader reads a value other than a formula's text only up to its first character reference: `1&#48;` is 1
+# to it, 10 to a parser; so an `&` is canonical only in a formula's text, `t="str"`)
 # (the reader ignores a <v> in an inline string cell: such a cell is left to the exact parse)
 _INLINE_V = b'"inlineStr"><v>'
 # ... and of a cell that is only formatted (self-closing: the reader sees nothing).
@@ -77,8 +79,9 @@ _CANON_EMPTY = re.compile(
 # Its cells are `_CANON_VALUE`'s but for an inline string cell holding a `<v>` (which the reader ignores):
 # such a cell is not matched, so the row is measured cell by cell, where `_INLINE_V` sends it to the exact parse.
 _CANON_ROW = (rb'<(?:row r="([1-9][0-9]{0,6})"(?: [^<>/]*)?>(?:<c r="_COLUMNS_SEEN\1"(?: s="[0-9]{1,9}")?'
-              rb'(?: t="inlineStr"><is><t(?: xml:space="preserve")?>[^<]{0,32767}</t></is>|(?: t="(?:n|str|s|b|d)")?>'
-              rb'<v>[^<&][^<]{0,32766}</v>)</c>)++</row>|(c[\s/>]|row|/row>))')
+              rb'(?: t="inlineStr"><is><t(?: xml:space="preserve")?>[^<]{0,32767}</t></is>|'
+              rb' t="str"><v>[^<&][^<]{0,32766}</v>|(?: t="(?:n|s|b|d)")?><v>[^<&]{1,32767}</v>)</c>)++</row>|'
+              rb'(c[\s/>]|row|/row>))')
 _CANON_ROWS = re.compile(_CANON_ROW.replace(b"_COLUMNS_SEEN", b"[A-Z]{1,3}"))
 # Cell start tags the canonical patterns do not cover: the chunk is then measured exactly.
 _ODD_CELL_TAG = re.compile(rb"<c[>/\t\n\r]")
@@ -931,6 +934,7 @@ def inspect(path: str | Path, policy: Policy,
         if s.part not in names:
             raise wb001(f"The workbook is corrupt: sheet {s.name!r} has no data part.")
         if s.needs_cell_scan:
+            _check_plain_values(data, names[s.part], s, budget, policy)
             _scan_cells(data, names[s.part], s, budget, policy, date_styles)
         if s.rows_with_values > policy.max_rows_per_sheet:
             raise FileRefused([file_finding(
@@ -1257,7 +1261,8 @@ def _check_shared_strings(data: bytes, info: zipfile.ZipInfo, budget: _Budget, t
     shape.feed(b"", final=True)
     lengths = shape.lengths
     # the reader makes room for as many entries as the part says it holds, before reading one
-    if shape.declared.strip().isdigit() and int(shape.declared.strip()[:20]) > len(lengths):
+    declared = shape.declared.strip()
+    if declared.isascii() and declared.isdigit() and (len(declared) > 12 or int(declared) > len(lengths)):
         raise _odd_shared_strings(info.filename, f"says it holds {shape.declared.strip()[:20]} entries but holds "
                                                  f"{len(lengths):,}")
     if shape.long:  # (an entry's bytes bound its characters: only entries long enough are counted)
@@ -1626,6 +1631,12 @@ _READING_ROOT_RELS = (
     f'Type="{NS_REL}/officeDocument" Target="xl/workbook.xml"/></Relationships>')
 
 
+def _number(text: str) -> int | None:
+    """A number as an attribute of a style or column writes one (ASCII digits, at most nine), else None:
+    `isdigit` also takes digits `int` refuses (superscripts, other scripts) and runs `int` will not read."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 9 else None
+
+
 def _date_styles(styles_xml: bytes, name: str) -> frozenset[int]:
     """Indexes of the cell formats (`cellXfs`) whose number format is a date, as the reader decides.
     The reader needs the styles part: one that is not well-formed is WB001."""
@@ -1637,12 +1648,12 @@ def _date_styles(styles_xml: bytes, name: str) -> frozenset[int]:
         if tag == "numFmts":
             for fmt in el:
                 fid = fmt.get("numFmtId", "")
-                if fmt.tag.rsplit("}", 1)[-1] == "numFmt" and fid.isdigit():
-                    custom[int(fid)] = fmt.get("formatCode", "")
+                if fmt.tag.rsplit("}", 1)[-1] == "numFmt" and _number(fid) is not None:
+                    custom[_number(fid)] = fmt.get("formatCode", "")
         elif tag == "cellXfs":
-            for xf in el:
-                fid = xf.get("numFmtId", "0")
-                xfs.append(int(fid) if fid.isdigit() else 0)
+            for xf in el:  # (an element of another name is no cell format: counted, it shifts every later one)
+                if xf.tag.rsplit("}", 1)[-1] == "xf":
+                    xfs.append(_number(xf.get("numFmtId", "0")) or 0)
     out = set()
     for i, fid in enumerate(xfs):
         if fid in custom:
@@ -1932,6 +1943,49 @@ def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
+# A value (`<v>`, any prefix) holding a character or entity reference, a comment, a CDATA section or a
+# processing instruction: group 1 is the first of them.
+_MARKUP_IN_VALUE = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?v(?:\s[^<>]*)?>[^<&]*(&|<[!?])")
+_CELL_TYPE_STR = re.compile(rb"""\st\s*=\s*(?:"str"|'str')""")
+_VALUE_CONTEXT = 1 << 20  # how far before a value its cell's start tag may be (a formula's text is at most 200 KB)
+
+
+def _check_plain_values(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Budget, policy: Policy) -> None:
+    """WB001 for a cell value the reader reads otherwise than a parser: it reads a number's, a shared string's
+    number, a boolean's or an error's `<v>` only up to its first character reference, comment, CDATA section or
+    processing instruction (`1&#48;` is entry 1 to it, 10 to the scan: 60,000 cells so copied a 32,000-character
+    entry each, 2 GB).  No spreadsheet program writes one there; a formula's text (`t="str"`), which the reader
+    reads whole, may hold `&amp;`.
+    Only a sheet left to the exact parse is read for it: the canonical patterns take no such value."""
+    carry = b""
+    for chunk in _inflate(data, info, budget, [0], policy):
+        buf = carry + chunk
+        if b"&" in chunk or b"<!" in chunk or b"<?" in chunk:
+            for m in _MARKUP_IN_VALUE.finditer(buf):
+                if m.end() <= len(carry):  # (seen with the chunk before)
+                    continue
+                if _in_formula_text(buf, m.start()):  # (read whole, as a text, by the reader too)
+                    continue
+                raise wb001(f"The workbook is corrupt: a cell value of sheet {clip(scan.name)!r} holds "
+                            f"{'a character reference' if m.group(1) == b'&' else 'XML markup'}, which no "
+                            "spreadsheet program writes there and which programs read differently. Open the original "
+                            "in Excel and save it again.")
+        carry = buf[-_VALUE_CONTEXT:]
+
+
+def _in_formula_text(buf: bytes, value_at: int) -> bool:
+    """Whether the value starting at `value_at` belongs to a cell typed as a formula's text (`t="str"`)."""
+    at = value_at
+    while True:  # the last cell start tag before the value: "<c" or "<x:c" then white space, ">" or "/"
+        at = max(buf.rfind(b"<c", 0, at), buf.rfind(b":c", 0, at))
+        if at < 0:
+            return False
+        if buf[at + 2:at + 3] in (b" ", b"\t", b"\n", b"\r", b">", b"/"):
+            break
+    end = buf.find(b">", at)
+    return end > 0 and _CELL_TYPE_STR.search(buf, at, end) is not None
+
+
 def _scan_cells(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Budget, policy: Policy,
                 date_styles: frozenset[int] = frozenset()) -> None:
     """The exact measure of one worksheet, by a streaming parse that follows the reader's rules.
@@ -1987,8 +2041,8 @@ def _scan_cells(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
                     continue
                 if tag == "col" and date_styles and not after:
                     style, lo, hi = el.get("style", ""), el.get("min", ""), el.get("max", "")
-                    if style.isdigit() and int(style) in date_styles and lo.isdigit() and hi.isdigit():
-                        col_styles.append((int(lo), int(hi), int(style)))
+                    if _number(style) in date_styles and _number(lo) is not None and _number(hi) is not None:
+                        col_styles.append((_number(lo), _number(hi), _number(style)))
                 if outside and outside[-1] is el:
                     outside.pop()
                 el.clear()
@@ -2007,7 +2061,7 @@ def _scan_cells(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
                         row0 = parse_ref(r, need_column=False)[0] - 1
                     custom = el.get("customFormat", "").strip().lower() in ("1", "true")
                     s = el.get("s", "0")
-                    row_style = (int(s) if s.isdigit() else 0) if custom else None
+                    row_style = (_number(s) or 0) if custom else None
                 elif tag == "c":
                     r = el.get("r")
                     if r is not None:
@@ -2064,10 +2118,10 @@ def _scan_cells(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
                 read = False
             if pos[0] >= MAX_ROW or pos[1] >= MAX_COL:
                 raise wb001("The workbook is corrupt: a cell lies outside the sheet.")
-            if t == "s" and read:
-                shared_cells += 1
-            elif last == "is" or (t == "str" and last == "v"):
+            if last == "is" or (t == "str" and last == "v"):  # (the reader reads an `<is>` whatever `t` says)
                 text_bytes += cell_chars * cell_width
+            elif t == "s" and read:
+                shared_cells += 1
             if t == "e":
                 special[pos] = SpecialCell("error", v_text.strip() or "#N/A")
             elif has_f and (not has_v or (not v_text and t not in ("str", "inlineStr"))):
