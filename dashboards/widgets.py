@@ -24,6 +24,7 @@ from isap.review import wording
 from isap.review.lifecycle import Action
 from isap.review.service import StoreError, WorkflowError
 from isap.rules.sources import readable
+from isap.text import visible_bidi
 
 REF, TAB = "ref", "tab"  # the query parameters of a proposal's link: /proposal?ref=ISAP-2026-014&tab=Conditions
 # Streamlit's tables wrap long text only in rows taller than 4rem (64 px), so a row of 76 px shows three
@@ -262,8 +263,15 @@ def wrapping_table(shown: pd.DataFrame, config: dict, fit: str | None = None, fi
     height = row_height(shown[fit]) if fit in shown else WRAPPING_ROW
     if fit_narrow in shown:
         height = max(height, row_height(shown[fit_narrow], NARROW_LINE_CHARACTERS))
-    return st.dataframe(shown, hide_index=True, width="stretch", column_config=config, row_height=height,
-                        height=table_height(len(shown), height), **kwargs)
+    return table(shown, hide_index=True, width="stretch", column_config=config, row_height=height,
+                 height=table_height(len(shown), height), **kwargs)
+
+
+def table(frame: pd.DataFrame, **kwargs):
+    """`st.dataframe` of `frame`, every text in it shown as the text it is: a bidirectional control (a right-to-left
+    override in a title, a file name, a user name) as its code point, so it cannot make the text around it read
+    as something it is not.  Pages show every table through here."""
+    return st.dataframe(frame.map(lambda v: visible_bidi(v) if isinstance(v, str) else v), **kwargs)
 
 
 def row_opens_caption() -> None:

@@ -337,6 +337,34 @@ def test_md_escapes_every_markdown_and_html_construct():
     assert md(None) == ""
 
 
+def test_every_table_shows_bidirectional_controls_as_code_points():
+    """A right-to-left override in a proposal's title reordered the text around it in the dashboard's tables (My
+    proposals, the review queue, file names, outbox subjects, sign-in names): every table goes through
+    `widgets.table`, which shows each control as its code point, as the report, the PDFs and the mail do."""
+    import ast
+
+    import pandas as pd
+
+    import dashboards.widgets as widgets
+    from dashboards.render import plain
+
+    shown = []
+    real = widgets.st.dataframe
+    try:
+        widgets.st.dataframe = lambda frame, **kw: shown.append(frame)
+        widgets.table(pd.DataFrame([{"Title": "Dudley \u202eredivorp\u202c care", "Rows": 3}]))
+    finally:
+        widgets.st.dataframe = real
+    assert shown[0].iloc[0].to_dict() == {"Title": "Dudley ⟨U+202E⟩redivorp⟨U+202C⟩ care", "Rows": 3}
+    assert plain("a \u2066b\u2069") == "a ⟨U+2066⟩b⟨U+2069⟩"
+    direct = []
+    for path in sorted(Path(APP).parent.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "dataframe":
+                direct.append(f"{path.name}:{node.lineno}")
+    assert len(direct) == 1 and direct[0].startswith("widgets.py:"), direct
+
+
 def test_no_page_interpolates_text_into_markdown():
     """Every string that reaches a Markdown-interpreting call is a literal or built by render.fmt/md."""
     import ast

@@ -15,7 +15,7 @@ import streamlit as st
 from dashboards.render import md, plain
 from dashboards.resources import service
 from dashboards.session import me
-from dashboards.widgets import guarded
+from dashboards.widgets import guarded, table
 from isap.review import wording
 from isap.review.capabilities import Capability
 from isap.review.events import NotificationStatus, notification_label, status_label
@@ -51,11 +51,11 @@ def outbox_page() -> None:
         "Sent": wording.when(r["sent_at"]),
         "Reason": plain(r["last_error"] or "", 500),
     } for r in rows])
-    st.dataframe(frame, hide_index=True, width="stretch")
+    table(frame, hide_index=True, width="stretch")
     failed = frame[frame["Status"] == NotificationStatus.FAILED.label]
     if len(failed):
         st.subheader("Failed, with the reason")
-        st.dataframe(failed[["Queued", "Event", "Proposal", "To", "Reason"]], hide_index=True, width="stretch")
+        table(failed[["Queued", "Event", "Proposal", "To", "Reason"]], hide_index=True, width="stretch")
 
 
 

@@ -30,6 +30,7 @@ from dashboards.widgets import (
     guarded,
     kind_error,
     offer_download,
+    table,
     wrapping_table,
 )
 from isap.review import wording
@@ -394,7 +395,7 @@ def versions_tab(svc: Service, user: dict, d: dict) -> None:
         shown, config = labels.table(pd.DataFrame(d["versions"]), ["number", "checkpoint", "errors", "warnings",
                                                                    "filename", "uploaded_by_name", "uploaded_at",
                                                                    "sha256"], times=("uploaded_at",))
-        st.dataframe(shown, hide_index=True, width="stretch", column_config=config)
+        table(shown, hide_index=True, width="stretch", column_config=config)
         numbers = [v["number"] for v in d["versions"]]
         if len(numbers) > 1:
             c1, c2 = st.columns(2)
@@ -476,7 +477,7 @@ def timeline_tab(svc: Service, user: dict, d: dict) -> None:
     t = svc.timeline(user["username"], ref)
     if t["late"]:
         st.warning("Late: a planned submission date has passed without a submission.")
-    st.dataframe(pd.DataFrame([{
+    table(pd.DataFrame([{
         "Checkpoint": c["checkpoint"], "Planned": labels.day(c["planned"]), "Agreed": labels.day(c["agreed"]),
         "Submitted": labels.day(c["submitted"]),
         "Slippage (working days)": "" if c["slippage_working_days"] is None else str(c["slippage_working_days"]),
@@ -486,7 +487,7 @@ def timeline_tab(svc: Service, user: dict, d: dict) -> None:
                                     + (", overdue)" if x["overdue"] else ")") for x in c["conditions"]),
     } for c in t["checkpoints"]]), hide_index=True, width="stretch")
     st.subheader("Time in each state")
-    st.dataframe(pd.DataFrame([{"State": labels.code(s["state"]), "From": labels.day(s["from"]),
+    table(pd.DataFrame([{"State": labels.code(s["state"]), "From": labels.day(s["from"]),
                                 "To": labels.day(s["to"]) or "now", "Working days": s["working_days"]}
                                for s in t["states"]]), hide_index=True, width="stretch")
     waiting = t["waiting_for_commissioner_working_days"]

@@ -11,7 +11,7 @@ import streamlit as st
 from dashboards.render import fmt
 from dashboards.resources import service
 from dashboards.session import me
-from dashboards.widgets import guarded
+from dashboards.widgets import guarded, table
 from isap.review import wording
 from isap.review.sessions import SignInOutcome
 
@@ -45,7 +45,7 @@ def security_page(user: dict) -> None:
                    "`isap user unlock NAME` lifts it at once.", len(attempts), svc.policy.sign_in_max_failures,
                    window))
     # a dataframe shows each user name as the text it is (a name typed by anyone is never Markdown)
-    st.dataframe(pd.DataFrame([{"When": wording.when(a["at"]), "User name": a["username"],
+    table(pd.DataFrame([{"When": wording.when(a["at"]), "User name": a["username"],
                                 "What happened": sign_in_outcome(a["outcome"])} for a in attempts]),
                  hide_index=True, width="stretch")
 

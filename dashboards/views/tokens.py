@@ -16,7 +16,7 @@ import streamlit as st
 from dashboards import session
 from dashboards.render import fmt, plain
 from dashboards.resources import service
-from dashboards.widgets import act, guarded, kind_error
+from dashboards.widgets import act, guarded, kind_error, table
 from isap.review import wording
 from isap.review.service import StoreError, WorkflowError
 
@@ -52,7 +52,7 @@ def tokens_page() -> None:
     if not rows:
         st.info("You have no API tokens.")
         return
-    st.dataframe(pd.DataFrame([{
+    table(pd.DataFrame([{
         "Number": r["id"], "Name": plain(r["name"]), "User": plain(r["user"]),
         "State": STATE_WORDS.get(r["state"], plain(r["state"])), "Expires": wording.day(r["expires_at"]),
         "Last used": wording.when(r["last_used_at"]) or "never",

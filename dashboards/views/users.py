@@ -17,7 +17,7 @@ import streamlit as st
 from dashboards import session
 from dashboards.render import fmt, md, plain
 from dashboards.resources import service
-from dashboards.widgets import act, focus_message, guarded
+from dashboards.widgets import act, focus_message, guarded, table
 from isap.review import wording
 from isap.review.capabilities import Capability
 from isap.review.lifecycle import BODY_LABELS
@@ -46,7 +46,7 @@ def users_page() -> None:
     st.caption("A disabled account signs in nowhere, and its sessions end: each is signed out at its next action. "
                "A new password ends every other session of the account. The command line does the same: "
                "`isap user disable`, `enable`, `set-password`, `list` and `sessions end`.")
-    st.dataframe(pd.DataFrame([{
+    table(pd.DataFrame([{
         "User": plain(r["username"]),
         "Role": plain(wording.code(r["role"])),
         "Organisation": plain(r["organisation"] or ""),
@@ -142,7 +142,7 @@ def regions(svc, me: str) -> None:
     command line does the same (`isap org set-region`)."""
     st.subheader("Organisations' regions")
     orgs = svc.organisations(me)
-    st.dataframe(pd.DataFrame([{"Code": plain(o["code"]), "Organisation": plain(o["name"]),
+    table(pd.DataFrame([{"Code": plain(o["code"]), "Organisation": plain(o["name"]),
                                 "Region": region_label(o["region"])} for o in orgs]),
                  hide_index=True, width="stretch")
     listed = {o["code"]: o for o in orgs}
