@@ -1104,6 +1104,33 @@ def test_only_the_cell_formats_of_the_list_are_counted():
     assert _date_styles(styles % b"<extLst/>", "xl/styles.xml") == frozenset({1})
 
 
+@pytest.mark.parametrize("encoding", ["raw_unicode_escape", "unicode_escape", "windows-1252"])
+def test_a_part_in_an_encoding_the_parser_does_not_read_itself_is_wb001(tmp_path, encoding):
+    """The XML parser read a part declared as `raw_unicode_escape` byte for byte, so `\\u003c` was six characters of
+    text to the scan, while the copy made for the reader decoded it as `<`: the reader read a cell the scan never
+    saw (2.3 GB from a 28 KB file).  Only the parser's own encodings are read."""
+    from tests.hostile import read_part, rezip
+
+    base = valid_bytes(tmp_path)
+    cover = read_part(base, "xl/worksheets/sheet2.xml").decode()
+    hidden = cover.replace("</sheetData>", "\\u003crow r=\"9\"\\u003e\\u003c/row\\u003e</sheetData>", 1)
+    odd = (f'<?xml version="1.0" encoding="{encoding}"?>' + hidden.split("?>", 1)[-1]).encode("latin-1")
+    findings = _refused(tmp_path, rezip(base, {"xl/worksheets/sheet2.xml": odd}))
+    assert [f.rule_id for f in findings] == ["WB001"], findings
+    assert f"is written in the encoding '{encoding}'" in findings[0].message, findings[0].message
+
+
+def test_a_utf8_byte_order_mark_before_another_declared_encoding_is_wb001(tmp_path):
+    from tests.hostile import read_part, rezip
+
+    base = valid_bytes(tmp_path)
+    cover = read_part(base, "xl/worksheets/sheet2.xml").decode()
+    odd = b"\xef\xbb\xbf" + ('<?xml version="1.0" encoding="ISO-8859-1"?>' + cover.split("?>", 1)[-1]).encode("latin-1")
+    findings = _refused(tmp_path, rezip(base, {"xl/worksheets/sheet2.xml": odd}))
+    assert [f.rule_id for f in findings] == ["WB001"], findings
+    assert "byte-order mark but declares the encoding 'ISO-8859-1'" in findings[0].message, findings[0].message
+
+
 def test_a_workbook_whose_zip_ends_with_zip64_records_is_read(tmp_path):
     """Some zip writers always end an archive with zip64 records; when they describe the one directory, the
     workbook is checked as any other."""

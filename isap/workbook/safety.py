@@ -515,6 +515,10 @@ def _not_well_formed(name: str, why: str = "") -> FileRefused:
                  "and cannot be read.")
 
 
+# The encodings an XML part is read in: the XML parser's own (expat's), which Python's codecs read alike.
+_READ_ENCODINGS = frozenset({"utf-8", "ascii", "utf-16", "utf-16-le", "utf-16-be", "iso8859-1", "latin-1"})
+
+
 def _codec(head: bytes, name: str) -> str:
     """The encoding of an XML part, from its first bytes, as the XML parser decides it (XML 1.0 appendix F):
     a byte-order mark, else the pattern of the first characters, else the declaration; "utf-8" for UTF-8
@@ -526,7 +530,8 @@ def _codec(head: bytes, name: str) -> str:
                         (b"<\x00", "utf-16-le"), (b"\x00<", "utf-16-be")):
         if head.startswith(mark):
             return codec
-    if head.startswith(b"\xef\xbb\xbf"):
+    marked = head.startswith(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark
+    if marked:
         head = head[3:]
     if not head.startswith(b"<?xml"):
         return "utf-8"
@@ -543,6 +548,15 @@ def _codec(head: bytes, name: str) -> str:
         codec = codecs.lookup(written).name
     except LookupError:
         return written
+    if codec not in _READ_ENCODINGS:
+        # The parser reads some encodings Python's codecs read otherwise: under "raw_unicode_escape" it took
+        # "\u003c" as six characters of text, the copy made for the reader as "<", so the reader read cells and
+        # entries the scan never saw (2.3 GB from a 28 KB file).  Only the XML parser's own encodings are read.
+        raise wb001(f"The workbook is corrupt: its XML part {name} is written in the encoding {written[:40]!r}, "
+                    "which no spreadsheet program writes. Open the original in Excel and save it again.")
+    if marked and codec not in ("utf-8", "ascii"):  # (the parser takes the mark and reads the declared encoding)
+        raise wb001(f"The workbook is corrupt: its XML part {name} starts with a UTF-8 byte-order mark but declares "
+                    f"the encoding {written[:40]!r}. Open the original in Excel and save it again.")
     return "utf-8" if codec in ("utf-8", "ascii") else codec
 
 
