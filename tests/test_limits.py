@@ -44,6 +44,17 @@ def _in_review(service, tmp_path) -> None:
     take(service, "rita", REF)
 
 
+def test_an_organisations_code_and_name_have_a_maximum(service):
+    """A 5,000-character code and a 100,000-character name were accepted, making a 105 KB audit entry."""
+    from isap.review.limits import TextKind
+
+    with pytest.raises(WorkflowError, match=r"organisation's code .* at most 16"):
+        service.add_organisation("Q" * 5_000, "NHS Somewhere ICB")
+    with pytest.raises(WorkflowError, match=r"organisation's name .* at most 200"):
+        service.add_organisation("QZZ", "n" * 100_000)
+    assert service.add_organisation("qzz", "N" * TextKind.ORGANISATION_NAME.max_chars).code == "QZZ"
+
+
 def test_every_free_text_kind_has_a_maximum_and_a_longer_text_is_refused_naming_it(service, tmp_path):
     from isap.review.limits import TextKind
 

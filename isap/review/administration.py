@@ -27,7 +27,6 @@ from isap.store.models import (
     SignInSession,
     User,
 )
-from isap.text import without_controls
 
 DEMO_MARK = "demo_data_loaded"  # the audit event that marks a store as made by demo data
 
@@ -35,10 +34,13 @@ DEMO_MARK = "demo_data_loaded"  # the audit event that marks a store as made by 
 class Administration(UnitOfWork):
     # ------------------------------------------------------------------ administration
     def add_organisation(self, code: str, name: str, actor: str | None = None) -> Organisation:
+        from isap.review.limits import TextKind, checked_text
+
         def run(s: Session) -> Organisation:
             if actor is not None:
                 self._role(self._user(s, actor), Role.ADMIN)
-            code_u, org_name = without_controls(code).strip().upper(), without_controls(name).strip()
+            code_u = checked_text(TextKind.ORGANISATION_CODE, code).upper()
+            org_name = checked_text(TextKind.ORGANISATION_NAME, name)
             if not code_u or not org_name:
                 raise WorkflowError("an organisation needs a code and a name")
             if s.exec(select(Organisation).where(Organisation.code == code_u)).first():

@@ -38,6 +38,8 @@ class TextKind(StrEnum):
     PERSON_DETAIL = "person_detail"
     EVIDENCE_TITLE = "evidence_title"
     EVIDENCE_REFERENCE = "evidence_reference"
+    ORGANISATION_CODE = "organisation_code"
+    ORGANISATION_NAME = "organisation_name"
 
     @property
     def label(self) -> str:
@@ -51,7 +53,8 @@ class TextKind(StrEnum):
     def has_lines(self) -> bool:
         """Whether the text may run over several lines (a condition's owner is one line)."""
         return self not in (TextKind.CONDITION_OWNER, TextKind.QUERY_PLACE, TextKind.CONFLICT_WITH,
-                            TextKind.PERSON_DETAIL, TextKind.EVIDENCE_TITLE, TextKind.EVIDENCE_REFERENCE)
+                            TextKind.PERSON_DETAIL, TextKind.EVIDENCE_TITLE, TextKind.EVIDENCE_REFERENCE,
+                            TextKind.ORGANISATION_CODE, TextKind.ORGANISATION_NAME)
 
 
 _LABELS = {
@@ -74,6 +77,8 @@ _LABELS = {
     TextKind.PERSON_DETAIL: "display name or job title",
     TextKind.EVIDENCE_TITLE: "evidence document's title",
     TextKind.EVIDENCE_REFERENCE: "evidence document's reference",
+    TextKind.ORGANISATION_CODE: "organisation's code",
+    TextKind.ORGANISATION_NAME: "organisation's name",
 }
 
 _MAX_CHARS = {
@@ -96,6 +101,8 @@ _MAX_CHARS = {
     TextKind.PERSON_DETAIL: 120,
     TextKind.EVIDENCE_TITLE: 200,
     TextKind.EVIDENCE_REFERENCE: REFERENCE_LIMIT,
+    TextKind.ORGANISATION_CODE: 16,  # (an ODS code is 3 to 6 characters)
+    TextKind.ORGANISATION_NAME: 200,
 }
 
 
