@@ -114,17 +114,20 @@ def single_sign_on() -> bool:
 def me() -> dict | None:
     if not single_sign_on():
         return current()  # a local sign-in: the server-side session in the browser's cookie
-    user = st.session_state.get("user")
-    if user is None and st.user.get("is_logged_in"):
-        # Who someone is comes from the identity provider; what they may do comes from isap's account.
-        try:
-            account = resources.service().identify(st.user.get("email"), st.user.get("email_verified"))
-        except WorkflowError as exc:
-            st.session_state["sign_in_refused"] = str(exc)
-            return None
-        user = {"username": account.username, "role": account.role, "display_name": account.display_name,
-                "body": account.body, "sso": True}
-        st.session_state["user"] = user
+    if not st.user.get("is_logged_in"):
+        st.session_state.pop("user", None)
+        return None
+    # Who someone is comes from the identity provider; what they may do comes from isap's account, asked on
+    # every run as a local session is: an account disabled meanwhile acts no more from its next action.
+    try:
+        account = resources.service().identify(st.user.get("email"), st.user.get("email_verified"))
+    except WorkflowError as exc:
+        st.session_state.pop("user", None)
+        st.session_state["sign_in_refused"] = str(exc)
+        return None
+    user = {"username": account.username, "role": account.role, "display_name": account.display_name,
+            "body": account.body, "sso": True}
+    st.session_state["user"] = user
     return user
 
 

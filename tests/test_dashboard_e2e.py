@@ -289,6 +289,21 @@ def test_single_sign_on_with_an_openid_provider(tmp_path):
             expect(page.get_by_text("ISAP-2026-011")).to_be_attached()
             expect(page.get_by_text("ISAP-2026-021")).to_have_count(0)  # another organisation's proposal
             settle(page)
+
+            # The account is asked for on every run: disabled, the identity acts no more from its next page.
+            env = {**os.environ, "ISAP_DATA_DIR": str(tmp_path / "data")}
+            env.pop("ISAP_DATABASE_URL", None)
+            subprocess.run([sys.executable, "-m", "isap.cli", "user", "disable", "alice"], env=env, check=True,
+                           capture_output=True)
+            page.get_by_role("link", name="Rule catalogue").click()  # the next page, in the same session
+            expect(page.get_by_text(re.compile("the ISAP account for alice@\u2060?isap\\.example is disabled"))
+                   ).to_be_visible(timeout=30_000)
+            expect(page.get_by_text("ISAP-2026-011")).to_have_count(0)
+            subprocess.run([sys.executable, "-m", "isap.cli", "user", "enable", "alice"], env=env, check=True,
+                           capture_output=True)
+            page.reload()
+            expect(page.get_by_text("Signed in as alice")).to_be_visible(timeout=30_000)
+            settle(page)
             page.get_by_role("button", name="Sign out").click()
             # Signing out ends the session at the identity provider too (RP-initiated logout).
             page.wait_for_url(re.compile(r".*/end_session.*"), timeout=30_000)
