@@ -1131,6 +1131,34 @@ def test_a_utf8_byte_order_mark_before_another_declared_encoding_is_wb001(tmp_pa
     assert "byte-order mark but declares the encoding 'ISO-8859-1'" in findings[0].message, findings[0].message
 
 
+@pytest.mark.parametrize("exact", [False, True], ids=["canonical", "exact parse"])
+@pytest.mark.parametrize("typed", [b' t="d"', b""], ids=["date", "untyped"])
+def test_a_value_the_reader_keeps_as_text_counts_in_the_text_budget(tmp_path, typed, exact):
+    """The reader keeps a `t="d"` value, or an untyped one that is no number, as a text; the scan counted only inline
+    strings and formula text: 8,000 cells of 32,000 characters (256 MB, 7.6 times the limit) were assessed."""
+    from tests.hostile import repeated_text, services_rows
+
+    rows = [b'<row r="%d"><c r="K%d"%s><v>%s</v></c></row>' % (r, r, typed, repeated_text(30_000, seed=r))
+            for r in range(100, 1_300)]
+    findings = _refused(tmp_path, services_rows(valid_bytes(tmp_path), rows, exact=exact))
+    assert [f.rule_id for f in findings] == ["WB003"], findings
+    assert "max_shared_text_bytes" in findings[0].message, findings[0].message
+
+
+def test_a_broken_surrogate_pair_in_a_utf16_part_is_wb001_not_a_defect(tmp_path):
+    """The XML parser pairs half a surrogate with whatever follows it; the strict decoder that makes the reader's
+    UTF-8 copy refused it, and the check ended as an isap defect (exit 3)."""
+    from tests.hostile import read_part, reencoded, rezip
+
+    base = valid_bytes(tmp_path)
+    cover = reencoded(read_part(base, "xl/worksheets/sheet2.xml"), "utf-16-le", bom=True, declare="UTF-16")
+    at = cover.index("<t>".encode("utf-16-le")) + len("<t>".encode("utf-16-le"))
+    broken = cover[:at] + b"\x00\xd8" + "x".encode("utf-16-le") + cover[at:]
+    findings = _refused(tmp_path, rezip(base, {"xl/worksheets/sheet2.xml": broken}))
+    assert [f.rule_id for f in findings] == ["WB001"], findings
+    assert "not valid utf-16" in findings[0].message, findings[0].message
+
+
 def test_a_workbook_whose_zip_ends_with_zip64_records_is_read(tmp_path):
     """Some zip writers always end an archive with zip64 records; when they describe the one directory, the
     workbook is checked as any other."""

@@ -59,9 +59,12 @@ _XML_SUFFIXES = (".xml", ".rels", ".vml")
 # Groups: column letters, row number.  A cell matched here is exactly a cell calamine reads.
 _CANON_VALUE = re.compile(
     rb'<c r="([A-Z]{1,3})([1-9][0-9]{0,6})"(?: s="[0-9]{1,9}")?(?: t="str"><v>[^<&][^<]*</v>|'
-    rb'(?: t="(?:n|s|b|d|inlineStr)")?>(?:<v>[^<&]+</v>|<is><t(?: xml:space="preserve")?>[^<]*</t></is>))</c>')
+    rb'(?: t="(?:n|s|b|d|inlineStr)")?>(?:<v>[0-9.eE+\-:TZ]{1,400}</v>|'
+    rb'<is><t(?: xml:space="preserve")?>[^<]*</t></is>))</c>')
 # (the reader reads a value other than a formula's text only up to its first character reference: `1&#48;` is 1
-# to it, 10 to a parser; so an `&` is canonical only in a formula's text, `t="str"`)
+# to it, 10 to a parser; so an `&` is canonical only in a formula's text, `t="str"`.  And it keeps a value it
+# cannot read as a number, or any `t="d"` value, as a text: other values are canonical only when shaped as a
+# number, a shared string's number, a boolean or an ISO date, so that a text there is counted, exactly)
 # (the reader ignores a <v> in an inline string cell: such a cell is left to the exact parse)
 _INLINE_V = b'"inlineStr"><v>'
 # ... and of a cell that is only formatted (self-closing: the reader sees nothing).
@@ -80,7 +83,7 @@ _CANON_EMPTY = re.compile(
 # such a cell is not matched, so the row is measured cell by cell, where `_INLINE_V` sends it to the exact parse.
 _CANON_ROW = (rb'<(?:row r="([1-9][0-9]{0,6})"(?: [^<>/]*)?>(?:<c r="_COLUMNS_SEEN\1"(?: s="[0-9]{1,9}")?'
               rb'(?: t="inlineStr"><is><t(?: xml:space="preserve")?>[^<]{0,32767}</t></is>|'
-              rb' t="str"><v>[^<&][^<]{0,32766}</v>|(?: t="(?:n|s|b|d)")?><v>[^<&]{1,32767}</v>)</c>)++</row>|'
+              rb' t="str"><v>[^<&][^<]{0,32766}</v>|(?: t="(?:n|s|b|d)")?><v>[0-9.eE+\-:TZ]{1,400}</v>)</c>)++</row>|'
               rb'(c[\s/>]|row|/row>))')
 _CANON_ROWS = re.compile(_CANON_ROW.replace(b"_COLUMNS_SEEN", b"[A-Z]{1,3}"))
 # Cell start tags the canonical patterns do not cover: the chunk is then measured exactly.
@@ -647,14 +650,22 @@ def _transcoded(chunks, codec: str):
     decoder = codecs.getincrementaldecoder(codec)()
     head = ""  # the text before the declaration has been replaced
     for chunk in chunks:
-        text = decoder.decode(chunk)
+        try:
+            text = decoder.decode(chunk)
+        except UnicodeDecodeError as exc:  # the XML parser pairs half a surrogate with whatever follows it
+            raise wb001(f"The workbook is corrupt: a part in {codec} holds characters that are not valid "
+                        f"{codec} ({exc.reason}). Open the original in Excel and save it again.") from None
         if head is not None:
             head += text
             if len(head) < _HEAD:
                 continue
             text, head = _utf8_declaration(head), None
         yield text.encode("utf-8")
-    text = decoder.decode(b"", True)
+    try:
+        text = decoder.decode(b"", True)
+    except UnicodeDecodeError as exc:
+        raise wb001(f"The workbook is corrupt: a part in {codec} ends inside a character ({exc.reason}). Open the "
+                    "original in Excel and save it again.") from None
     yield (_utf8_declaration(head + text) if head is not None else text).encode("utf-8")
 
 
@@ -1957,6 +1968,8 @@ def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
+# A value the reader reads as a number (Rust's `f64` parse; anything else it keeps as a text).
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 # A value (`<v>`, any prefix) holding a character or entity reference, a comment, a CDATA section or a
 # processing instruction: group 1 is the first of them.
 _MARKUP_IN_VALUE = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?v(?:\s[^<>]*)?>[^<&]*(&|<[!?])")
@@ -2133,6 +2146,9 @@ def _scan_cells(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
             if pos[0] >= MAX_ROW or pos[1] >= MAX_COL:
                 raise wb001("The workbook is corrupt: a cell lies outside the sheet.")
             if last == "is" or (t == "str" and last == "v"):  # (the reader reads an `<is>` whatever `t` says)
+                text_bytes += cell_chars * cell_width
+            elif last == "v" and (t == "d" or (t in (None, "n") and not _NUMBER.fullmatch(v_text))):
+                # the reader keeps such a value as a text: 8,000 cells of 32,000 characters as `t="d"` were 256 MB
                 text_bytes += cell_chars * cell_width
             elif t == "s" and read:
                 shared_cells += 1
