@@ -1159,6 +1159,22 @@ def test_a_broken_surrogate_pair_in_a_utf16_part_is_wb001_not_a_defect(tmp_path)
     assert "not valid utf-16" in findings[0].message, findings[0].message
 
 
+@pytest.mark.parametrize("inside", [b"<is/><v>1</v>", b"<r><t>a</t></r><is/><v>1</v>", b"<v>1</v>"],
+                         ids=["nested is", "after a run", "value"])
+def test_an_inline_string_holding_what_the_reader_reads_as_the_value_is_wb001(tmp_path, inside):
+    """The reader ends an inline string at the first end tag named `is` and reads what follows as the cell's value:
+    in a `t="s"` cell, `<is><is/><v>1</v></is>` was a copy of a 32,000-character shared string to it and one
+    character of text to the scan (60,000 such cells: 2 GB, assessed)."""
+    from tests.hostile import long_text, services_rows, shared_strings_named_by_cells
+
+    base = shared_strings_named_by_cells(valid_bytes(tmp_path), b"<si><t>a</t></si><si><t>"
+                                         + long_text(32_000) + b"</t></si>", cells=0, declared=b"2")
+    row = b'<row r="100"><c r="K100" t="s"><is><t>a</t>%s</is></c></row>' % inside
+    findings = _refused(tmp_path, services_rows(base, [row]))
+    assert [f.rule_id for f in findings] == ["WB001"], findings
+    assert "cell K100 of sheet 'Services' holds an element named" in findings[0].message, findings[0].message
+
+
 def test_a_workbook_whose_zip_ends_with_zip64_records_is_read(tmp_path):
     """Some zip writers always end an archive with zip64 records; when they describe the one directory, the
     workbook is checked as any other."""

@@ -1968,6 +1968,9 @@ def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
+# Elements an inline string (`<is>`) may not hold at any depth: the reader would end the string early, or read
+# them as the cell's value.
+_NOT_IN_INLINE_TEXT = frozenset({"is", "v", "f", "c"})
 # A value the reader reads as a number (Rust's `f64` parse; anything else it keeps as a text).
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 # A value (`<v>`, any prefix) holding a character or entity reference, a comment, a CDATA section or a
@@ -2044,6 +2047,7 @@ def _scan_cells(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
     shared_cells = 0
     text_bytes = 0
     in_cell = False
+    cell_depth = 0
     cell_chars = 0  # the characters of the open cell's text elements so far
     cell_width = 1  # the bytes a character of them takes as a Python string (see `_width`)
     try:
@@ -2082,6 +2086,14 @@ def _scan_cells(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
                     raise wb001(f"The workbook is corrupt: cell {_cell_name(pos)} of sheet {clip(scan.name)!r} "
                                 "holds an XML element inside its text. Open the original in Excel and save it "
                                 "again.")
+                if in_cell and tag in _NOT_IN_INLINE_TEXT and any(
+                        _local(e.tag) == "is" for e in open_elements[cell_depth:-1]):
+                    # the reader ends an inline string at the first end tag named `is` and then reads what
+                    # follows as the cell's value: `<is><is/><v>1</v></is>` in a `t="s"` cell was a copy of shared
+                    # string 1 to it, one character of text to the scan (60,000 such cells: 2 GB, assessed)
+                    raise wb001(f"The workbook is corrupt: cell {_cell_name(pos)} of sheet {clip(scan.name)!r} "
+                                f"holds an element named {tag!r} inside its inline text. Open the original in "
+                                "Excel and save it again.")
                 if tag == "row":
                     r = el.get("r")
                     if r is not None:
@@ -2098,6 +2110,7 @@ def _scan_cells(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
                     else:
                         pos = (row0, col0)
                     in_cell, cell_chars, cell_width = True, 0, 1
+                    cell_depth = len(open_elements)  # the cell's children are open_elements[cell_depth:]
                 continue
             if in_cell and tag in ("t", "v"):
                 # each piece of a cell's text as it ends: a cell of many runs is refused as soon as it is too long
