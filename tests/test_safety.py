@@ -1175,6 +1175,21 @@ def test_an_inline_string_holding_what_the_reader_reads_as_the_value_is_wb001(tm
     assert "cell K100 of sheet 'Services' holds an element named" in findings[0].message, findings[0].message
 
 
+@pytest.mark.parametrize("exact", [False, True], ids=["canonical", "exact parse"])
+@pytest.mark.parametrize("rows, repeats", [(1, 2_000), (400, 20)], ids=["one row", "rows measured whole"])
+def test_more_cells_than_the_sheets_area_is_wb001(tmp_path, exact, rows, repeats):
+    """The scan measured a sheet's area, rows by columns, and a row naming A7 10,000 times was one cell of it;
+    the reader holds each: 10.5 million cells from a 9 MB file, 7.5 times the workbook's limit, assessed.  A sheet
+    naming more cells than its area holds names some twice, which no spreadsheet program writes."""
+    from tests.hostile import services_rows
+
+    added = [b'<row r="%d">' % r + b'<c r="K%d"><v>1</v></c>' % r * repeats + b"</row>"
+             for r in range(100, 100 + rows)]
+    findings = _refused(tmp_path, services_rows(valid_bytes(tmp_path), added, exact=exact))
+    assert [f.rule_id for f in findings] == ["WB001"], findings
+    assert "sheet 'Services' names" in findings[0].message and "twice or more" in findings[0].message, findings
+
+
 def test_a_workbook_whose_zip_ends_with_zip64_records_is_read(tmp_path):
     """Some zip writers always end an archive with zip64 records; when they describe the one directory, the
     workbook is checked as any other."""

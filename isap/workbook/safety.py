@@ -193,6 +193,9 @@ class SheetScan:
     # counted cell by cell when `text_counted`, else a bound from the sheet's bytes (see `_scan_sheet`)
     text_bytes: int = 0
     text_counted: bool = False
+    # the value cells the reader reads, each time a reference is repeated: a row naming A7 10,000 times is one
+    # cell of the sheet's area, 10,000 cells to the reader (10.5 million from a 9 MB file)
+    cells: int = 0
 
 
 @dataclass
@@ -938,7 +941,7 @@ def inspect(path: str | Path, policy: Policy,
             # every sheet again after each made a workbook of thousands of sheets cost seconds)
             shared_cells += scan.shared_cells
             own_text += scan.text_bytes
-            area += scan.max_row * scan.max_col
+            area += max(scan.max_row * scan.max_col, scan.cells)
             if early and shared_cells * longest[0] + own_text > policy.max_shared_text_bytes:
                 early = False  # the text its cells copy is counted exactly first: nothing more is read ahead
             if early and not scan.needs_cell_scan and _within_limits(scan, policy) \
@@ -966,6 +969,10 @@ def inspect(path: str | Path, policy: Policy,
                 "WB003",
                 f"Sheet {s.name!r} has more than {policy.max_rows_per_sheet:,} rows holding values, "
                 "over the safety limit.")])
+        if s.cells > s.max_row * s.max_col:
+            # (a cell reference named twice: the reader holds each, the area counts it once)
+            raise wb001(f"The workbook is corrupt: sheet {clip(s.name)!r} names {s.cells - s.max_row * s.max_col:,} "
+                        "or more of its cells twice or more. Open the original in Excel and save it again.")
         if s.max_row * s.max_col > policy.max_cells_per_sheet:  # (the same limits as _within_limits)
             raise FileRefused([file_finding(
                 "WB003",
@@ -1545,7 +1552,7 @@ def _worksheet_parts(sheets: list[SheetScan], others: set[str]) -> dict[str, She
 
 
 def _within_limits(scan: SheetScan, policy: Policy) -> bool:
-    return scan.rows_with_values <= policy.max_rows_per_sheet and scan.max_row * scan.max_col <= \
+    return scan.rows_with_values <= policy.max_rows_per_sheet and max(scan.max_row * scan.max_col, scan.cells) <= \
         policy.max_cells_per_sheet
 
 
@@ -1754,6 +1761,7 @@ def _scan_sheet(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
     open_rows = [0]
     shared = [0]
     text = [0]
+    cells = [0]  # the value cells measured, one for each the reader reads (a reference repeated counts each time)
     widest = [0]  # the latest column of the cells measured one by one (the row pattern takes none beyond it)
     limit = policy.max_rows_per_sheet
 
@@ -1783,6 +1791,7 @@ def _scan_sheet(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
             found = _rows_within(widest[0]).findall(buf)
             if not any(map(_second, found)):
                 rows.update(map(_first, found))
+                cells[0] += buf.count(b"<c ")  # (every cell tag here is a canonical value cell)
                 shared[0] += buf.count(b't="s"')
                 return True
         if _INLINE_V in buf:
@@ -1807,6 +1816,7 @@ def _scan_sheet(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
                 if (chars := _chars(m.group(2))) > CELL_TEXT_CHARS:
                     raise _cell_too_long(scan, m.group(1).decode(), chars)
         rows.update(map(_second, found))
+        cells[0] += len(found)
         seen = len(cols)
         cols.update(map(_first, found))
         if len(cols) != seen:
@@ -1886,6 +1896,7 @@ def _scan_sheet(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
             fast = False
     if fast:
         scan.rows_with_values = len(rows)
+        scan.cells = cells[0]
         scan.shared_cells = shared[0]
         scan.text_bytes = text[0]
         scan.max_row = max(map(int, rows)) if rows else 0
@@ -2047,6 +2058,7 @@ def _scan_cells(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
     shared_cells = 0
     text_bytes = 0
     in_cell = False
+    cells = 0
     cell_depth = 0
     cell_chars = 0  # the characters of the open cell's text elements so far
     cell_width = 1  # the bytes a character of them takes as a Python string (see `_width`)
@@ -2172,6 +2184,7 @@ def _scan_cells(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
                 # untyped it is what writers such as openpyxl leave for a formula never calculated
                 special[pos] = SpecialCell("no_cached_value")
             if read or has_f:
+                cells += 1
                 row_no, col_no = pos[0] + 1, pos[1] + 1
                 rows.add(row_no)
                 if row_no > max_row:
@@ -2203,6 +2216,7 @@ def _scan_cells(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
     scan.special = special
     scan.inherited_dates = inherited
     scan.shared_cells = shared_cells
+    scan.cells = cells
     scan.rows_with_values = len(rows)
     scan.max_row = max_row
     scan.max_col = max_col
