@@ -19,6 +19,7 @@ from tests.test_dashboard_e2e import (  # noqa: F401 - server is a fixture
     serious,
     server,
     settle,
+    shared_server,
     sign_in,
     tab_to,
 )
@@ -35,7 +36,7 @@ def streamlit_dialog(page) -> int:
     return page.get_by_role("dialog").count()
 
 
-def test_every_page_has_its_own_title_and_one_h1_and_axe_finds_nothing_serious(server):  # noqa: F811
+def test_every_page_has_its_own_title_and_one_h1_and_axe_finds_nothing_serious(shared_server):  # noqa: F811
     from playwright.sync_api import expect, sync_playwright
 
     from dashboards.navigation import offered
@@ -47,15 +48,15 @@ def test_every_page_has_its_own_title_and_one_h1_and_axe_finds_nothing_serious(s
     with sync_playwright() as pw:
         browser = launch(pw)
         page = browser.new_page(viewport={"width": 1280, "height": 800}, locale="en-GB")
-        page.goto(server)
+        page.goto(shared_server)
         expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=150_000)  # a cold start
         settle(page)
         assert page.title() == "Sign in" + SUFFIX and len(h1s(page)) == 1
         for who, role in (("alice", Role.COMMISSIONER), ("ada", Role.ADMIN)):
-            sign_in(page, server, who, f"{who}-demo")
+            sign_in(page, shared_server, who, f"{who}-demo")
             # every page at its own address, the landing page's too (it is also at the root)
             for entry in offered(CAPABILITIES[role]):
-                page.goto(f"{server}/{entry.url_path}")
+                page.goto(f"{shared_server}/{entry.url_path}")
                 expect(page.get_by_text(f"Signed in as {who}")).to_be_visible(timeout=30_000)
                 settle(page)
                 assert streamlit_dialog(page) == 0, f"/{entry.url_path} opened Streamlit's 'Page not found'"
@@ -66,8 +67,8 @@ def test_every_page_has_its_own_title_and_one_h1_and_axe_finds_nothing_serious(s
             page.get_by_role("button", name="Sign out").click()
             expect(page.get_by_label("User name")).to_be_visible(timeout=30_000)
         # a proposal's page is headed by its reference, its only h1
-        sign_in(page, server, "alice", "alice-demo")
-        page.goto(f"{server}/proposal?ref=ISAP-2026-013")
+        sign_in(page, shared_server, "alice", "alice-demo")
+        page.goto(f"{shared_server}/proposal?ref=ISAP-2026-013")
         expect(page.get_by_role("heading", name="ISAP-2026-013", level=1)).to_be_visible(timeout=30_000)
         settle(page)
         assert h1s(page) == ["ISAP-2026-013"], h1s(page)
@@ -82,7 +83,7 @@ def test_every_page_has_its_own_title_and_one_h1_and_axe_finds_nothing_serious(s
     assert not serious(found), json.dumps(serious(found), indent=1)
 
 
-def test_an_unknown_address_says_page_not_found_with_links_to_the_persons_pages(server, tmp_path):  # noqa: F811
+def test_an_unknown_address_says_page_not_found_with_links_to_the_persons_pages(shared_server, tmp_path):  # noqa: F811
     """The page's screenshot goes to ISAP_SCREENSHOTS_DIR, for docs/dashboard.md."""
     from playwright.sync_api import expect, sync_playwright
 
@@ -93,14 +94,14 @@ def test_an_unknown_address_says_page_not_found_with_links_to_the_persons_pages(
         browser = launch(pw)
         page = browser.new_page(viewport={"width": 1280, "height": 800}, locale="en-GB")
         # signed out, an unknown address asks for the sign-in, like every other address
-        page.goto(f"{server}/admin")
+        page.goto(f"{shared_server}/admin")
         expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=150_000)
         settle(page)
         assert streamlit_dialog(page) == 0
-        sign_in(page, server, "alice", "alice-demo")
+        sign_in(page, shared_server, "alice", "alice-demo")
         # /users is an administrator's page, /admin no page at all: to alice both are "Page not found"
         for path in ("users", "admin"):
-            page.goto(f"{server}/{path}")
+            page.goto(f"{shared_server}/{path}")
             expect(page.get_by_role("heading", name="Page not found", level=1)).to_be_visible(timeout=30_000)
             settle(page)
             assert streamlit_dialog(page) == 0
@@ -119,14 +120,14 @@ def test_an_unknown_address_says_page_not_found_with_links_to_the_persons_pages(
     assert not serious(found), json.dumps(serious(found), indent=1)
 
 
-def test_the_reference_stays_in_view_wherever_the_keyboard_is_in_the_queue(server):  # noqa: F811
+def test_the_reference_stays_in_view_wherever_the_keyboard_is_in_the_queue(shared_server):  # noqa: F811
     """Tab moves from cell to cell in a table; at the far end of the queue's row the reference is still shown."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
         browser = launch(pw)
         page = browser.new_page(viewport={"width": 1366, "height": 900}, locale="en-GB")
-        sign_in(page, server, "rita", "rita-demo")
+        sign_in(page, shared_server, "rita", "rita-demo")
         tab_to(page, r"^CANVAS\|\|data-grid-canvas\|")
         for _ in range(9):
             page.keyboard.press("Tab")
@@ -194,7 +195,7 @@ def test_a_commissioners_journey_by_keyboard_alone(server, tmp_path):  # noqa: F
     assert not serious(found), json.dumps(serious(found), indent=1)
 
 
-def test_every_control_the_keyboard_reaches_shows_a_focus_ring_that_can_be_seen(server):  # noqa: F811
+def test_every_control_the_keyboard_reaches_shows_a_focus_ring_that_can_be_seen(shared_server):  # noqa: F811
     """Sidebar links, the queue's switches and its buttons: each focus stop draws an outline at least 2 px wide in
     a colour far from the page's white (a pale grey background, 1.1:1, was all some showed)."""
     from playwright.sync_api import sync_playwright
@@ -202,7 +203,7 @@ def test_every_control_the_keyboard_reaches_shows_a_focus_ring_that_can_be_seen(
     with sync_playwright() as pw:
         browser = launch(pw)
         page = browser.new_page(viewport={"width": 1280, "height": 800}, locale="en-GB")
-        sign_in(page, server, "rita", "rita-demo")
+        sign_in(page, shared_server, "rita", "rita-demo")
         settle(page)
         faint: list[str] = []
         seen = 0

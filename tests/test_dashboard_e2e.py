@@ -90,6 +90,15 @@ def server(tmp_path):
         yield url
 
 
+@pytest.fixture(scope="module")
+def shared_server(tmp_path_factory):
+    """One `isap dashboard` for the tests of a module that only look (sign in, move about, are refused): its demo
+    data stays as loaded, so each sees what it would on a server of its own, without starting one (a dashboard
+    and its Prefect server take 15-20 s to start)."""
+    with dashboard(tmp_path_factory.mktemp("dashboard")) as url:
+        yield url
+
+
 def launch(pw):
     return pw.chromium.launch(executable_path=CHROMIUM, args=[
         "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

@@ -8,7 +8,7 @@ from __future__ import annotations
 import io
 
 from dashboards.widgets import HEADER_ROW, WRAPPING_ROW
-from tests.test_dashboard_e2e import launch, server, settle, sign_in  # noqa: F401 - server is a fixture
+from tests.test_dashboard_e2e import launch, server, settle, shared_server, sign_in  # noqa: F401 - server is a fixture
 
 OVERDUE_RED, WITHIN_BLUE, TARGET_INK = (0xD5, 0x28, 0x1B), (0x00, 0x5E, 0xB8), (0x21, 0x2B, 0x32)
 
@@ -21,14 +21,14 @@ def rows_with(image, colour: tuple[int, int, int], tolerance: int = 12) -> int:
                if any(all(abs(a - b) <= tolerance for a, b in zip(pixels[x, y][:3], colour)) for x in range(width)))
 
 
-def test_the_waiting_chart_draws_one_readable_bar_per_proposal_and_the_target_line(server):  # noqa: F811
+def test_the_waiting_chart_draws_one_readable_bar_per_proposal_and_the_target_line(shared_server):  # noqa: F811
     from PIL import Image
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
         browser = launch(pw)
         page = browser.new_page(viewport={"width": 1366, "height": 900})
-        sign_in(page, server, "rita", "rita-demo")
+        sign_in(page, shared_server, "rita", "rita-demo")
         settle(page)
         chart = page.locator('[data-testid="stVegaLiteChart"]').last
         chart.scroll_into_view_if_needed()
@@ -98,7 +98,7 @@ def test_the_focus_goes_to_what_an_action_did_and_to_the_error_summary_whose_lin
 
 
 
-def test_a_withdrawal_refused_for_what_is_missing_takes_the_focus_as_every_refusal_does(server):  # noqa: F811
+def test_a_withdrawal_refused_for_what_is_missing_takes_the_focus_as_every_refusal_does(shared_server):  # noqa: F811
     """A form that refuses on the page (no reason, no tick) says so in a message that takes the keyboard's focus,
     as an action the service refuses does: a keyboard user and a screen reader start from what went wrong."""
     from playwright.sync_api import expect, sync_playwright
@@ -106,8 +106,8 @@ def test_a_withdrawal_refused_for_what_is_missing_takes_the_focus_as_every_refus
     with sync_playwright() as pw:
         browser = launch(pw)
         page = browser.new_page(viewport=LAPTOP, locale="en-GB")
-        sign_in(page, server, "alice", "alice-demo")
-        page.goto(f"{server}/proposal?ref=ISAP-2026-013")
+        sign_in(page, shared_server, "alice", "alice-demo")
+        page.goto(f"{shared_server}/proposal?ref=ISAP-2026-013")
         expect(page.get_by_role("heading", name="ISAP-2026-013", level=1)).to_be_visible(timeout=30_000)
         settle(page)
         page.locator("summary", has_text="Withdraw this proposal").focus()
@@ -120,13 +120,13 @@ def test_a_withdrawal_refused_for_what_is_missing_takes_the_focus_as_every_refus
         browser.close()
     assert focused == ["DIV", "alert", said], focused
 
-def test_the_queue_reads_its_states_in_full_and_its_table_starts_above_the_fold(server):  # noqa: F811
+def test_the_queue_reads_its_states_in_full_and_its_table_starts_above_the_fold(shared_server):  # noqa: F811
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
         browser = launch(pw)
         page = browser.new_page(viewport=LAPTOP, locale="en-GB")
-        sign_in(page, server, "rita", "rita-demo")
+        sign_in(page, shared_server, "rita", "rita-demo")
         settle(page)
         # each chosen state's chip ends inside the box ("In review", never "In re…"), and the field to type in
         # beside them is a target of 24 px at least (WCAG 2.2, 2.5.8)
@@ -151,15 +151,15 @@ def column_edges(image) -> list[int]:
     return [x for x in range(image.size[0]) if all(pixels[x, y] != background for y in range(3, HEADER_ROW - 5))]
 
 
-def test_a_finding_ends_inside_its_table_at_1280_pixels(server):  # noqa: F811
+def test_a_finding_ends_inside_its_table_at_1280_pixels(shared_server):  # noqa: F811
     from PIL import Image
     from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as pw:
         browser = launch(pw)
         page = browser.new_page(viewport=LAPTOP, locale="en-GB")
-        sign_in(page, server, "alice", "alice-demo")
-        page.goto(f"{server}/proposal?ref=ISAP-2026-013")
+        sign_in(page, shared_server, "alice", "alice-demo")
+        page.goto(f"{shared_server}/proposal?ref=ISAP-2026-013")
         expect(page.get_by_role("heading", name="ISAP-2026-013", level=1)).to_be_visible(timeout=30_000)
         settle(page)
         table = page.locator('[data-testid="stDataFrame"]').first
@@ -178,7 +178,7 @@ def test_a_finding_ends_inside_its_table_at_1280_pixels(server):  # noqa: F811
 PLAY_THROUGH = {"width": 1366, "height": 900}  # the screen the reviewer pair's play-through was walked at
 
 
-def test_a_finding_its_note_and_its_waiver_are_read_whole_at_1366_pixels(server):  # noqa: F811
+def test_a_finding_its_note_and_its_waiver_are_read_whole_at_1366_pixels(shared_server):  # noqa: F811
     """The key text of a finding is where it is, the finding, and the commissioner's note on it or its waiver:
     their columns end inside the table at 1366 px, before the source, which is the one to scroll to."""
     from PIL import Image
@@ -187,8 +187,8 @@ def test_a_finding_its_note_and_its_waiver_are_read_whole_at_1366_pixels(server)
     with sync_playwright() as pw:
         browser = launch(pw)
         page = browser.new_page(viewport=PLAY_THROUGH, locale="en-GB")
-        sign_in(page, server, "alice", "alice-demo")
-        page.goto(f"{server}/proposal?ref=ISAP-2026-013")
+        sign_in(page, shared_server, "alice", "alice-demo")
+        page.goto(f"{shared_server}/proposal?ref=ISAP-2026-013")
         expect(page.get_by_role("heading", name="ISAP-2026-013", level=1)).to_be_visible(timeout=30_000)
         settle(page)
         table = page.locator('[data-testid="stDataFrame"]').first
