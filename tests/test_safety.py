@@ -1190,6 +1190,25 @@ def test_more_cells_than_the_sheets_area_is_wb001(tmp_path, exact, rows, repeats
     assert "sheet 'Services' names" in findings[0].message and "twice or more" in findings[0].message, findings
 
 
+@pytest.mark.parametrize("last, refused", [("x", False), ("\u0175", True), ("\U0001F600", True)],
+                         ids=["ASCII", "one character above U+00FF", "one emoji"])
+def test_a_shared_string_counts_as_python_holds_its_widest_character(tmp_path, last, refused):
+    """A shared string was counted as its bytes in the file: one emoji in a 32,000-byte entry named by 1,040 cells
+    made Python hold 133 MB of text counted as 33 MB, under the limit.  Each entry's bytes now weigh as its widest
+    character does in Python; the same cells of plain text are still read."""
+    from tests.hostile import long_text, shared_strings_named_by_cells
+
+    text = long_text(32_000 - len(last.encode())) + last.encode()
+    data = shared_strings_named_by_cells(valid_bytes(tmp_path), b"<si><t>" + text + b"</t></si>", cells=1_040)
+    path = tmp_path / "wide.xlsx"
+    path.write_bytes(data)
+    report = check_file(path)
+    assert [f.rule_id for f in report.findings if f.rule_id.startswith("WB")] == (["WB003"] if refused else []), \
+        report.findings
+    if refused:
+        assert "max_shared_text_bytes" in report.findings[0].message
+
+
 def test_a_workbook_whose_zip_ends_with_zip64_records_is_read(tmp_path):
     """Some zip writers always end an archive with zip64 records; when they describe the one directory, the
     workbook is checked as any other."""

@@ -115,7 +115,9 @@ class Policy:
         description="WB003: most text, in bytes, that a workbook's cells may hold once read: the copies cells naming "
                     "shared strings make of them, and inline strings and formula text results, each character "
                     "counted at 1, 2 or 4 bytes as Python holds the text (4 when it has one above U+FFFF); a "
-                    "shared string counts as written in the file, its formatting and escapes with its text.")
+                    "shared string counts as written in the file, its formatting and escapes with its text, each "
+                    "byte weighted by the entry's widest character as Python holds it (4 with one above U+FFFF, "
+                    "2 with one above U+00FF or in a part not in UTF-8).")
     # Evidence documents (docs/workflow.md, "Evidence")
     max_evidence_bytes: int = setting(
         26_214_400, gt=0, description="Largest evidence document accepted, in bytes.")

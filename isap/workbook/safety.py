@@ -593,9 +593,17 @@ class _SharedStringsShape(_WellFormed):
     what would let the reader read an entry otherwise than it is counted here, is WB001: a comment, a
     processing instruction, a CDATA section, an entry inside an entry, an element inside a text."""
 
-    def __init__(self, name: str, max_entries: int):
+    def __init__(self, name: str, max_entries: int, codec: str = "utf-8"):
         super().__init__(name)
         p = self._parser = expat.ParserCreate(namespace_separator=" ")
+        # Each entry's bytes are weighted as Python holds its text, by its widest character: one character
+        # above U+FFFF makes it 4 bytes a character (one emoji in a 32,000-byte entry named by 1,040 cells held
+        # 133 MB counted as 33 MB), one above U+00FF 2.  A part in UTF-16 or ISO-8859-1 counts 2 throughout.
+        self._weight_of_part = 1 if codec == "utf-8" else 2
+        self._weight = 1  # the open entry's, so far
+        self._chunk = b""  # the bytes being parsed, which start at `_base` in the part
+        self._base = 0
+        self._plain = True  # whether `_chunk` holds no character that weighs
         p.StartElementHandler, p.EndElementHandler = self._start, self._end
         p.CommentHandler = lambda data: self._refuse("a comment")
         p.ProcessingInstructionHandler = lambda target, data: self._refuse("a processing instruction")
@@ -609,6 +617,14 @@ class _SharedStringsShape(_WellFormed):
         self._open: list[str] = []  # the local names of the open elements
         self.declared = ""  # the entries the part says it holds (`uniqueCount`), as written
         self._entry_depth = 0  # the depth of the open entry, 0 when none is open
+
+    def feed(self, chunk: bytes, final: bool = False) -> None:
+        self._chunk = chunk
+        self._plain = self._weight_of_part > 1 or _WEIGHTY.search(chunk) is None
+        super().feed(chunk, final)
+        if self._entry_depth and not self._plain:  # an entry left open: what of it this chunk held
+            self._weight = max(self._weight, _text_weight(chunk, max(self._entry_at - self._base, 0), len(chunk)))
+        self._base += len(chunk)
 
     def _refuse(self, what: str):
         raise _odd_shared_strings(self.name, f"holds {what}, which no spreadsheet program writes there")
@@ -625,6 +641,7 @@ class _SharedStringsShape(_WellFormed):
                 self._refuse("an entry inside an entry")
             self._entry_depth = len(self._open)
             self._entry_at = self._parser.CurrentByteIndex
+            self._weight = self._weight_of_part
             self.lengths.append(0)
             if len(self.lengths) > self.max_entries:
                 raise FileRefused([file_finding(
@@ -636,10 +653,25 @@ class _SharedStringsShape(_WellFormed):
             self._entry_depth = 0
             at = self._parser.CurrentByteIndex
             length = max(0, min(at - self._entry_at - _ENTRY_START_TAG, 2**32 - 1))
-            self.lengths[-1] = length
+            weight = self._weight
+            if not self._plain:
+                weight = max(weight, _text_weight(self._chunk, max(self._entry_at - self._base, 0), at - self._base))
+            self.lengths[-1] = min(length * weight, 2**32 - 1)
             if length > CELL_TEXT_CHARS:
                 self.long[len(self.lengths) - 1] = (self._entry_at, at)
         self._open.pop()
+
+
+# UTF-8 bytes (or a character reference) that make Python hold a text at more than a byte a character: a lead
+# byte of a character above U+00FF, of one above U+FFFF, and a reference, which may be either.
+_WEIGHTY = re.compile(rb"[\xc4-\xf4]|&#")
+_WEIGHT_4 = re.compile(rb"[\xf0-\xf4]|&#")
+_WEIGHT_2 = re.compile(rb"[\xc4-\xef]")
+
+
+def _text_weight(buf: bytes, lo: int, hi: int) -> int:
+    """The bytes a character of the text in `buf[lo:hi]` takes as Python holds it, at most (see `_held_bytes`)."""
+    return 4 if _WEIGHT_4.search(buf, lo, hi) else 2 if _WEIGHT_2.search(buf, lo, hi) else 1
 
 
 def _odd_shared_strings(name: str, why: str) -> FileRefused:
@@ -906,7 +938,8 @@ def inspect(path: str | Path, policy: Policy,
     def shared_strings(info: zipfile.ZipInfo) -> None:
         nonlocal early
         try:
-            entry_bytes[0] = _check_shared_strings(data, info, budget, total, policy)
+            entry_bytes[0] = _check_shared_strings(data, info, budget, total, policy,
+                                                   transcode.get(info.filename, "utf-8"))
         except _LongEntry as long:
             long_entry.append(long)
             early = False  # the file will be refused: nothing is read ahead
@@ -1275,7 +1308,7 @@ def _check_irregular_cost(sheets: list[SheetScan], policy: Policy) -> None:
 
 
 def _check_shared_strings(data: bytes, info: zipfile.ZipInfo, budget: _Budget, total: list[int],
-                          policy: Policy) -> "array[int]":
+                          policy: Policy, codec: str = "utf-8") -> "array[int]":
     """The shared strings part, counted rather than kept: the reader holds every entry in memory (about
     60 bytes each besides the text), so millions of them are refused before it is given the file.
     Returns each entry's text bytes, at most (from its start to the next entry's, less the tags an entry
@@ -1284,7 +1317,7 @@ def _check_shared_strings(data: bytes, info: zipfile.ZipInfo, budget: _Budget, t
         raise FileRefused([file_finding(
             "WB003", f"The workbook's shared strings part is {info.file_size:,} bytes uncompressed, over the limit of "
                      f"{policy.max_shared_strings_bytes:,} bytes (policy max_shared_strings_bytes).")])
-    shape = _SharedStringsShape(info.filename, policy.max_shared_strings)  # not well-formed XML is WB001
+    shape = _SharedStringsShape(info.filename, policy.max_shared_strings, codec)  # not well-formed XML is WB001
     tail = b""
     for chunk in _tags_bounded(_inflate(data, info, budget, total, policy), info.filename):
         _check_markers(tail + chunk, info.filename)
