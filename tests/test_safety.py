@@ -1209,6 +1209,29 @@ def test_a_shared_string_counts_as_python_holds_its_widest_character(tmp_path, l
         assert "max_shared_text_bytes" in report.findings[0].message
 
 
+def test_cells_showing_errors_are_kept_once_each_kind_and_bounded(tmp_path):
+    """1.8 million bare error cells (`<c t="e"/>`), which hold nothing and count toward no cell limit, were each
+    kept as an object of their own by the scan: 632 MB from a 3.6 MB file, assessed.  A bare one is nothing, to
+    the reader too; those holding an error share one object a literal, and more than the policy's number of them
+    in a sheet is WB003."""
+    from isap.policy import Policy
+    from isap.workbook.safety import inspect
+    from tests.hostile import services_rows
+
+    rows = [b'<row r="%d"><c r="K%d" t="e"/><c r="L%d" t="e"><v>#N/A</v></c></row>' % (r, r, r)
+            for r in range(100, 300)]
+    path = tmp_path / "errors.xlsx"
+    path.write_bytes(services_rows(valid_bytes(tmp_path), rows))
+    services = next(sheet for sheet in inspect(path, Policy()).sheets if sheet.name == "Services")
+    held = [cell for (row, col), cell in services.special.items() if row >= 99]
+    assert len(held) == 200 and {(c.kind, c.literal) for c in held} == {("error", "#N/A")}
+    assert len({id(c) for c in held}) == 1  # one object for them all
+    assert all(col == 11 for (row, col) in services.special if row >= 99)  # column L; the bare K cells are not kept
+    report = check_file(path, Policy(max_special_cells=150))
+    assert [f.rule_id for f in report.findings] == ["WB003"], report.findings
+    assert "more than 150 cells showing an error" in report.findings[0].message
+
+
 def test_a_workbook_whose_zip_ends_with_zip64_records_is_read(tmp_path):
     """Some zip writers always end an archive with zip64 records; when they describe the one directory, the
     workbook is checked as any other."""

@@ -99,6 +99,9 @@ class Policy:
         2_000_000, gt=0,
         description="WB003: most XML tags, over all worksheets not written in the usual spelling, that the scan "
                     "measures tag by tag (about a second of processor time per 300,000).")
+    max_special_cells: int = setting(
+        100_000, gt=0,
+        description="WB003: most cells of one sheet showing an error value or a formula with no cached value.")
     max_sheets: int = setting(
         1_000, gt=0, description="WB003: most sheets in a workbook (the template has nine).")
     max_part_nodes: int = setting(
