@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 from isap.policy import Policy
 from isap.review import lifecycle
-from isap.review.errors import Conflict, Forbidden, NotFound
+from isap.review.errors import Conflict, NotFound
 from isap.review.evidence_references import unnamed
 from isap.review.lifecycle import ConditionStatus, ProposalFacts, QueryStatus, Role, State, WaiverStatus
 from isap.review.notices import link
@@ -163,12 +163,7 @@ class FakeUnitOfWork(UnitOfWork):
             raise
 
     # ------------------------------------------------------------------ what the store is asked
-    def _user(self, s: Rows, username: str) -> User:
-        user = self._account(s, username)
-        if user.disabled_at is not None:
-            raise Forbidden(f"{username}'s account is disabled")
-        return user
-
+    # (`_user`, the account of someone acting, is the unit of work's own: it refuses a disabled account found here)
     @staticmethod
     def _account(s: Rows, username: str) -> User:
         user = next(iter(s.all(User, username=username)), None)
