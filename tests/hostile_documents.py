@@ -148,3 +148,67 @@ def second_archive_docx() -> bytes:
     from tests.hostile import two_archives
 
     return two_archives(sample_docx(), macro_docx())
+
+
+def object_streams_pdf(streams: int, inflated: int) -> bytes:
+    """A one-page PDF whose catalog names `streams` objects, each kept in an object stream of its own that
+    inflates to `inflated` bytes (under pypdf's own limit for one stream): reading each object means inflating
+    its whole stream, and a fresh attack made a 348 KB file cost 25.7 s of processor time and 454 MB this way."""
+    import zlib
+
+    out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+    offsets: dict[int, int] = {}
+
+    def obj(num: int, body: bytes) -> None:
+        offsets[num] = len(out)
+        out.extend(b"%d 0 obj\n" % num + body + b"\nendobj\n")
+
+    named = b" ".join(b"%d 0 R" % (10 + i) for i in range(streams))
+    obj(1, b"<</Type/Catalog/Pages 2 0 R/Extra[" + named + b"]>>")
+    obj(2, b"<</Type/Pages/Kids[3 0 R]/Count 1>>")
+    obj(3, b"<</Type/Page/Parent 2 0 R/MediaBox[0 0 10 10]>>")
+    held = {}
+    for i in range(streams):
+        head = (b"%d 0 " % (10 + i)).ljust(20)
+        packed = zlib.compress(head + b"<</A 1>>" + b" " * (inflated - len(head) - 8), 9)
+        obj(1000 + i, b"<</Type/ObjStm/N 1/First 20/Filter/FlateDecode/Length %d>>stream\n" % len(packed) + packed
+            + b"\nendstream")
+        held[10 + i] = 1000 + i
+    xref = 1000 + streams + 1
+    at = len(out)
+    rows = bytearray()
+    for n in range(xref + 1):
+        if n in offsets or n == xref:
+            rows += b"\x01" + offsets.get(n, at).to_bytes(4, "big") + b"\x00\x00"
+        elif n in held:
+            rows += b"\x02" + held[n].to_bytes(4, "big") + b"\x00\x00"
+        else:
+            rows += b"\x00\x00\x00\x00\x00\xff\xff"
+    out += (b"%d 0 obj\n<</Type/XRef/Size %d/W[1 4 2]/Root 1 0 R/Length %d>>stream\n" % (xref, xref + 1, len(rows))
+            + bytes(rows) + b"\nendstream\nendobj\nstartxref\n%d\n%%%%EOF\n" % at)
+    return bytes(out)
+
+
+def cross_reference_chain_pdf(sections: int, padding: int) -> bytes:
+    """A one-page PDF read through `sections` cross-reference streams, each naming the one before (`/Prev`)
+    and inflating to `padding` bytes more than its entries: the reader inflates every one of them."""
+    import zlib
+
+    out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+    offsets: dict[int, int] = {}
+    for num, body in ((1, b"<</Type/Catalog/Pages 2 0 R>>"), (2, b"<</Type/Pages/Kids[3 0 R]/Count 1>>"),
+                      (3, b"<</Type/Page/Parent 2 0 R/MediaBox[0 0 10 10]>>")):
+        offsets[num] = len(out)
+        out.extend(b"%d 0 obj\n" % num + body + b"\nendobj\n")
+    previous = None
+    for k in range(sections):
+        num = 10 + k
+        offsets[num] = at = len(out)
+        rows = b"".join(b"\x01" + offsets[n].to_bytes(4, "big") + b"\x00\x00" if n in offsets
+                        else b"\x00\x00\x00\x00\x00\xff\xff" for n in range(num + 1))
+        packed = zlib.compress(rows + bytes(padding), 9)
+        prev = b"/Prev %d" % previous if previous is not None else b""
+        out += (b"%d 0 obj\n<</Type/XRef/Size %d/W[1 4 2]/Root 1 0 R%s/Filter/FlateDecode/Length %d>>stream\n"
+                % (num, num + 1, prev, len(packed)) + packed + b"\nendstream\nendobj\n")
+        previous = at
+    return bytes(out + b"startxref\n%d\n%%%%EOF\n" % previous)

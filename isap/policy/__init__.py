@@ -124,6 +124,10 @@ class Policy:
     # Evidence documents (docs/workflow.md, "Evidence")
     max_evidence_bytes: int = setting(
         26_214_400, gt=0, description="Largest evidence document accepted, in bytes.")
+    max_evidence_cpu_seconds: float = setting(
+        10.0, gt=0,
+        description="Processor seconds the child checking one evidence document may use (at most max_cpu_seconds); "
+                    "a real document takes well under one.")
     evidence_guard_from_checkpoint: int = setting(
         2, ge=1, le=4,
         description="The first checkpoint whose submission needs every evidence_reference to name an attached "

@@ -862,9 +862,13 @@ def inspect(path: str | Path, policy: Policy,
                 f"{policy.max_compression_ratio:g} to 1 (a possible zip bomb)."))
     total = [0]
     ct_info = names["[Content_Types].xml"]
-    # a plausible [Content_Types].xml is small; a huge one is already WB003 and is not inflated
-    content_types = _read_small(data, ct_info, budget, total, policy) if ct_info.file_size <= 10 * CHUNK else b""
-    declared, by_extension = _content_types(content_types)
+    # What the content types declare decides WB002 and WB010: one too large to read, or not well-formed, is
+    # refused rather than read as declaring nothing (a fresh attack hid an external link, an OLE object and a
+    # VBA project kept outside their usual folders behind 10 MiB of comments there).
+    if ct_info.file_size > _WHOLE_PART_LIMIT:
+        raise _too_large_part("[Content_Types].xml", ct_info.file_size)
+    content_types = _read_small(data, ct_info, budget, total, policy)
+    declared, by_extension = _content_types(content_types, strict=True)
     # (the declared types as parsed, in whatever encoding; the raw bytes as well, should they not parse)
     ct_text = " ".join((content_types.lower().decode("latin-1"), *declared.values(), *by_extension.values()))
     vba = _vba_project(data, infos, declared, by_extension, budget, policy)
@@ -883,9 +887,8 @@ def inspect(path: str | Path, policy: Policy,
     def read_part(name: str) -> bytes:
         if name not in small:
             info = names[name]
-            if info.file_size > 10 * CHUNK:
-                raise FileRefused([file_finding(
-                    "WB003", f"Part {name} is {info.file_size:,} bytes, over the safety limit for its kind.")])
+            if info.file_size > _WHOLE_PART_LIMIT:
+                raise _too_large_part(name, info.file_size)
             small[name] = _read_small(data, info, budget, total, policy)
         return small[name]
 
@@ -1036,6 +1039,8 @@ _CT_ACTIVEX = "application/vnd.ms-office.activex+xml"
 # A part read only to name what WB010 reports (a link's relationships, a control's class) is small when a
 # spreadsheet program writes it; a larger one is reported without the name rather than read.
 _NAMING_PART_LIMIT = 1 << 20
+# Parts read whole (content types, relationships, the workbook part, the styles part) are at most this large.
+_WHOLE_PART_LIMIT = 10 * CHUNK
 # What an embedded file is, by its extension, when it is an Office document embedded whole.
 _EMBEDDED_KINDS = {
     "doc": "a Word document", "docx": "a Word document", "docm": "a Word document",
@@ -1089,13 +1094,18 @@ def _outside_content(data: bytes, infos: list[zipfile.ZipInfo], content_types: b
     return found
 
 
-def _content_types(content_types: bytes) -> tuple[dict[str, str], dict[str, str]]:
-    """The package's declared content types: by part name (lower case, no leading "/") and by extension."""
+def _content_types(content_types: bytes, strict: bool = False) -> tuple[dict[str, str], dict[str, str]]:
+    """The package's declared content types: by part name (lower case, no leading "/") and by extension.
+
+    `strict`: a part that is not well-formed XML is WB001; otherwise it declares nothing (an evidence
+    document whose main type then cannot be found is refused for that)."""
     declared: dict[str, str] = {}
     by_extension: dict[str, str] = {}
     try:
-        root = _parse_xml(content_types, "[Content_Types].xml") if content_types else None
-    except FileRefused:  # the reader does not need it: what it would declare is then found by place alone
+        root = _parse_xml(content_types, "[Content_Types].xml") if content_types or strict else None
+    except FileRefused:
+        if strict:
+            raise
         root = None
     for el in root.iter() if root is not None else ():
         tag = _local(el.tag)
@@ -1105,6 +1115,49 @@ def _content_types(content_types: bytes) -> tuple[dict[str, str], dict[str, str]
         elif tag == "Default":
             by_extension.setdefault(el.get("Extension", "").lower(), ctype)
     return declared, by_extension
+
+
+def _too_large_part(name: str, size: int) -> FileRefused:
+    return FileRefused([file_finding("WB003", f"Part {name} is {size:,} bytes, over the safety limit for its kind.")])
+
+
+def _relationships(data: bytes, info: zipfile.ZipInfo, budget: _Budget, policy: Policy) -> list[tuple[str, str, str]]:
+    """Each relationship of a relationships part, as (type, target, target mode), read as it is inflated.
+
+    What these name decides WB002 (a VBA project under another name) and WB010 (a linked OLE object), so a
+    part is never skipped: one over the limit of parts read whole is WB003, one that is not well-formed XML
+    is WB001.  (Parts over 1 MiB had been skipped, and a fresh attack padded a sheet's relationships with
+    comments to link an OLE object to a file on another server unreported.)  Only the three attributes are
+    kept, so memory stays small whatever the part holds."""
+    if info.file_size > _WHOLE_PART_LIMIT:
+        raise _too_large_part(info.filename, info.file_size)
+    found: list[tuple[str, str, str]] = []
+    parser = expat.ParserCreate(namespace_separator=" ")
+    element = f"{NS_PKG_REL} Relationship"
+
+    def start(name: str, attrs: dict[str, str]) -> None:
+        if name == element:
+            found.append((attrs.get("Type", ""), attrs.get("Target", ""), attrs.get("TargetMode", "")))
+
+    def declaration(*_) -> None:
+        raise _not_well_formed(info.filename, "a document type declaration")
+
+    parser.StartElementHandler = start
+    parser.StartDoctypeDeclHandler = declaration
+    parser.EntityDeclHandler = declaration
+    tail = b""
+    try:
+        # (its bytes were counted towards the total on the first pass)
+        for chunk in _tags_bounded(_inflate(data, info, budget, [0], policy), info.filename):
+            _check_markers(tail + chunk, info.filename)
+            tail = chunk[-_MARKER_TAIL:]
+            parser.Parse(chunk, False)
+        parser.Parse(b"", True)
+    except expat.ExpatError as exc:
+        raise _not_well_formed(info.filename, f"{expat.ErrorString(exc.code)}, line {exc.lineno}") from None
+    except LookupError:
+        raise _not_well_formed(info.filename, "an unknown encoding") from None
+    return found
 
 
 def _naming_part(data: bytes, info: zipfile.ZipInfo | None, budget: _Budget, policy: Policy):
@@ -1125,11 +1178,8 @@ _REL_OLE_OBJECT = "/oleObject"
 
 def _linked_objects(data: bytes, info: zipfile.ZipInfo, budget: _Budget, policy: Policy) -> list[str]:
     """The external targets of a relationships part's OLE objects (a linked object's file, as written)."""
-    rels = _naming_part(data, info, budget, policy)
-    if rels is None:
-        return []
-    return [rel.get("Target", "") for rel in rels.iter(f"{{{NS_PKG_REL}}}Relationship")
-            if rel.get("TargetMode") == "External" and rel.get("Type", "").endswith(_REL_OLE_OBJECT)]
+    return [target for kind, target, mode in _relationships(data, info, budget, policy)
+            if mode == "External" and kind.endswith(_REL_OLE_OBJECT)]
 
 
 def _link_target(data: bytes, part: str, names: dict[str, zipfile.ZipInfo], budget: _Budget,
@@ -1137,15 +1187,14 @@ def _link_target(data: bytes, part: str, names: dict[str, zipfile.ZipInfo], budg
     """What an external link part points at: its relationship's external target (a path, a UNC path or
     a URL, as written), else the DDE service and topic it names; "" when it names none."""
     folder, _, file = part.rpartition("/")
-    rels = _naming_part(data, names.get(f"{folder}/_rels/{file}.rels" if folder else f"_rels/{file}.rels"),
-                        budget, policy)
+    rels = names.get(f"{folder}/_rels/{file}.rels" if folder else f"_rels/{file}.rels")
     if rels is not None:
-        targets = [rel for rel in rels.iter(f"{{{NS_PKG_REL}}}Relationship") if rel.get("TargetMode") == "External"]
+        targets = [(kind, target) for kind, target, mode in _relationships(data, rels, budget, policy)
+                   if mode == "External" and target]
         # the linked workbook's path first; any other external target (an OLE link's file) otherwise
-        targets.sort(key=lambda rel: not rel.get("Type", "").endswith("/externalLinkPath"))
-        for rel in targets:
-            if rel.get("Target"):
-                return rel.get("Target", "")
+        targets.sort(key=lambda rel: not rel[0].endswith("/externalLinkPath"))
+        if targets:
+            return targets[0][1]
     link = _naming_part(data, names.get(part), budget, policy)
     for el in link.iter() if link is not None else ():
         if _local(el.tag) == "ddeLink":
@@ -1180,12 +1229,11 @@ def _vba_project(data: bytes, infos: list[zipfile.ZipInfo], declared: dict[str, 
     for info in infos:
         if not info.filename.lower().endswith(".rels") or "_rels/" not in info.filename:
             continue
-        rels = _naming_part(data, info, budget, policy)
-        for rel in rels.iter(f"{{{NS_PKG_REL}}}Relationship") if rels is not None else ():
-            if rel.get("Type", "").strip().lower().endswith(REL_VBA_PROJECT) and rel.get("TargetMode") != "External":
+        for kind, target, mode in _relationships(data, info, budget, policy):
+            if kind.strip().lower().endswith(REL_VBA_PROJECT) and mode != "External":
                 # the source part's folder: "xl/_rels/workbook.xml.rels" describes "xl/workbook.xml"
                 folder = info.filename.rsplit("_rels/", 1)[0]
-                return _norm_target(rel.get("Target", ""), folder) if rel.get("Target") else info.filename
+                return _norm_target(target, folder) if target else info.filename
     return None
 
 
