@@ -469,6 +469,37 @@ def test_an_embedded_object_is_named_by_its_type(tmp_path, part, content_type, s
     assert report.exit_code == 0
 
 
+PACKAGE_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/package"
+
+
+@pytest.mark.parametrize("part, content_type, relationship, shown", [
+    ("xl/media/board-paper.docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+     PACKAGE_REL, "an OLE object (a Word document, part xl/media/board-paper.docx)"),
+    ("xl/media/image9.emf", "image/x-emf", OLE_REL, "an OLE object (part xl/media/image9.emf)"),
+    ("xl/media/image1.png", "image/png", None, "an OLE object (part xl/media/image1.png)"),
+], ids=["document-named-by-a-package-relationship", "ole-object-declared-as-an-image", "ole-bytes-named-by-nothing"])
+def test_an_embedded_object_is_found_by_its_relationship_or_its_bytes_wherever_it_is_kept(
+        tmp_path, part, content_type, relationship, shown):
+    """Found by a fresh attack: embedded objects were found only under xl/embeddings/ or by the OLE object
+    content type, so a Word document kept at xl/media/ under its own type, or an OLE object declared as an
+    image, was assessed without a word; Excel finds an embedded object by the relationship that names it."""
+    data = valid_bytes(tmp_path)
+    parts = {part: (OLE_MAGIC_BYTES + b"\0" * 504) if not part.endswith(".docx") else sample_docx_bytes()}
+    if relationship:
+        parts["xl/worksheets/_rels/sheet2.xml.rels"] = (
+            f'<Relationships xmlns="{PKG_RELS_NS}"><Relationship Id="rIdP1" Type="{relationship}" '
+            f'Target="/{part}"/></Relationships>').encode()
+    report, messages = _wb010(tmp_path, _with_parts(data, parts, {part: content_type}))
+    assert messages == [f"The workbook embeds {shown}: opening the original may run it or open what it holds."]
+    assert report.exit_code == 0
+
+
+def sample_docx_bytes() -> bytes:
+    from sample_submissions.evidence import sample_docx
+
+    return sample_docx()
+
+
 def test_an_activex_control_is_named_once_with_its_class(tmp_path):
     control = {
         "xl/activeX/activeX1.xml": (
@@ -1377,3 +1408,15 @@ def test_a_directory_record_asking_for_a_zip_version_python_cannot_read_is_wb001
     data[record + 6] = 64
     findings = _refused(tmp_path, bytes(data))
     assert [f.rule_id for f in findings] == ["WB001"], findings
+
+
+def test_a_sheet_whose_part_is_missing_is_wb001_when_the_reader_reads_ahead(tmp_path):
+    """Found by the random-bytes property: a byte changed in the zip directory renamed a worksheet's part, and
+    the copy made for reading ahead looked it up (an isap defect, exit 3)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(valid_bytes(tmp_path))) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            renamed = info.filename.replace("sheet2.xml", "sheetX.xml") if "/_rels/" not in info.filename else None
+            dst.writestr(renamed or info.filename, src.read(info.filename))
+    findings = _refused(tmp_path, out.getvalue())
+    assert [f.rule_id for f in findings] == ["WB001"] and "has no data part" in findings[0].message

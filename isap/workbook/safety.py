@@ -871,7 +871,8 @@ def inspect(path: str | Path, policy: Policy,
     declared, by_extension = _content_types(content_types, strict=True)
     # (the declared types as parsed, in whatever encoding; the raw bytes as well, should they not parse)
     ct_text = " ".join((content_types.lower().decode("latin-1"), *declared.values(), *by_extension.values()))
-    vba = _vba_project(data, infos, declared, by_extension, budget, policy)
+    relationships = _package_relationships(data, infos, budget, policy)
+    vba = _vba_project(infos, declared, by_extension, relationships)
     if vba is not None or "macroenabled" in ct_text or "vbaproject" in ct_text:
         problems.insert(0, file_finding(
             "WB002",
@@ -934,7 +935,8 @@ def inspect(path: str | Path, policy: Policy,
     # a part that way is raised in that part's turn, so what a file is refused for stays the same.
     # What the reader is given (`_reading_package`) is made now, so that it may read ahead, unless a part
     # must be put in UTF-8 first: the scan measures it before it is inflated again for the reader.
-    early = on_ready is not None and not transcode
+    # (a sheet with no part is refused in its turn below, so the copy waits for it)
+    early = on_ready is not None and not transcode and all(s.part in names for s in sheets if s.is_worksheet)
     reading = _reading_package(sheets, data, date1904, names, targets, transcode, budget, policy) if early else None
     looked_at: set[str] = set()
     faults: dict[str, FileRefused] = {}
@@ -1026,7 +1028,7 @@ def inspect(path: str | Path, policy: Policy,
             f"safety limit of {policy.max_cells_per_workbook:,} cells (policy max_cells_per_workbook).")])
     _check_shared_text(data, names, entry_bytes[0], longest[0], sheets, budget, policy)
     inspection = Inspection(str(path), data, sha, sheets, date1904)
-    inspection.outside_content = _outside_content(data, infos, content_types, budget, policy)
+    inspection.outside_content = _outside_content(data, infos, content_types, relationships, budget, policy)
     inspection.reading_data = reading or _reading_package(sheets, data, date1904, names, targets, transcode, budget,
                                                           policy)
     return inspection
@@ -1050,7 +1052,8 @@ _EMBEDDED_KINDS = {
 }
 
 
-def _outside_content(data: bytes, infos: list[zipfile.ZipInfo], content_types: bytes, budget: _Budget,
+def _outside_content(data: bytes, infos: list[zipfile.ZipInfo], content_types: bytes,
+                     relationships: dict[str, list[tuple[str, str, str]]], budget: _Budget,
                      policy: Policy) -> list[Finding]:
     """WB010 findings, one per external link part, OLE object or ActiveX control, in package order.
 
@@ -1059,6 +1062,12 @@ def _outside_content(data: bytes, infos: list[zipfile.ZipInfo], content_types: b
     is still reported, only without its name."""
     names = {i.filename: i for i in infos}
     declared, by_extension = _content_types(content_types)
+    # Excel finds an embedded object by the relationship that names it, wherever the part is kept and whatever
+    # content type it is declared with (a fresh attack kept a Word document at xl/media/ under its own type,
+    # and an OLE object as an .emf image): each part an object relationship names is one.
+    embedded = {_norm_target(target, rels.rsplit("_rels/", 1)[0]).lower()
+                for rels, found_there in relationships.items() for kind, target, mode in found_there
+                if mode != "External" and target and kind.lower().endswith(_REL_EMBEDDED_OBJECTS)}
     found: list[Finding] = []
     for info in infos:
         name = info.filename
@@ -1067,21 +1076,22 @@ def _outside_content(data: bytes, infos: list[zipfile.ZipInfo], content_types: b
             continue
         if "/_rels/" in f"/{lower}":
             # a linked (not embedded) OLE object has no part: only its sheet's relationship names the file
-            if "/" in lower and lower.endswith(".rels"):
-                for target in _linked_objects(data, info, budget, policy):
-                    found.append(file_finding(
-                        "WB010", f"The workbook links an OLE object to the external file {_shown(target)} "
-                                 f"(part {name}): opening the original may make it reach that file."))
+            for target in [t for kind, t, mode in relationships.get(name, ())
+                           if mode == "External" and kind.endswith(_REL_OLE_OBJECT)]:
+                found.append(file_finding(
+                    "WB010", f"The workbook links an OLE object to the external file {_shown(target)} "
+                             f"(part {name}): opening the original may make it reach that file."))
             continue
         ext = lower.rsplit(".", 1)[-1] if "." in lower.rsplit("/", 1)[-1] else ""
         ctype = declared.get(lower, by_extension.get(ext, ""))
         if ctype == _CT_EXTERNAL_LINK or (lower.startswith("xl/externallinks/") and ext == "xml"):
-            target = _link_target(data, name, names, budget, policy)
+            target = _link_target(data, name, names, relationships, budget, policy)
             what = (f"the external file {_shown(target)}" if target
                     else "an external file that the link part does not name")
             found.append(file_finding("WB010", f"The workbook links to {what} (part {name}): opening the original "
                                                "may make it reach that file."))
-        elif ctype == _CT_OLE_OBJECT or lower.startswith("xl/embeddings/"):
+        elif (ctype == _CT_OLE_OBJECT or lower.startswith("xl/embeddings/") or lower in embedded
+              or _peek(data, info).startswith(OLE_MAGIC)):
             kind = _EMBEDDED_KINDS.get(ext)
             found.append(file_finding("WB010", f"The workbook embeds an OLE object ({f'{kind}, ' if kind else ''}"
                                                f"part {name}): opening the original may run it or open what it "
@@ -1121,6 +1131,20 @@ def _too_large_part(name: str, size: int) -> FileRefused:
     return FileRefused([file_finding("WB003", f"Part {name} is {size:,} bytes, over the safety limit for its kind.")])
 
 
+def _package_relationships(data: bytes, infos: list[zipfile.ZipInfo], budget: _Budget, policy: Policy
+                           ) -> dict[str, list[tuple[str, str, str]]]:
+    """The relationships of every relationships part of the package, by part name, each part read once."""
+    found = {info.filename: _relationships(data, info, budget, policy) for info in infos
+             if not info.is_dir() and "/_rels/" in f"/{info.filename.lower()}"
+             and info.filename.lower().endswith(".rels")}
+    kept = sum(len(rels) for rels in found.values())
+    if kept > _MAX_KEPT_RELATIONSHIPS:
+        raise FileRefused([file_finding(
+            "WB003", f"The workbook's relationships name {kept:,} macros, embedded objects or outside files, over "
+                     f"the {_MAX_KEPT_RELATIONSHIPS:,} the safety scan reads.")])
+    return found
+
+
 def _relationships(data: bytes, info: zipfile.ZipInfo, budget: _Budget, policy: Policy) -> list[tuple[str, str, str]]:
     """Each relationship of a relationships part, as (type, target, target mode), read as it is inflated.
 
@@ -1128,7 +1152,8 @@ def _relationships(data: bytes, info: zipfile.ZipInfo, budget: _Budget, policy: 
     part is never skipped: one over the limit of parts read whole is WB003, one that is not well-formed XML
     is WB001.  (Parts over 1 MiB had been skipped, and a fresh attack padded a sheet's relationships with
     comments to link an OLE object to a file on another server unreported.)  Only the three attributes are
-    kept, so memory stays small whatever the part holds."""
+    kept, and only of the relationships that can name a macro, an embedded object or an outside file (not
+    a hyperlink), so memory stays small whatever the part holds."""
     if info.file_size > _WHOLE_PART_LIMIT:
         raise _too_large_part(info.filename, info.file_size)
     found: list[tuple[str, str, str]] = []
@@ -1136,8 +1161,16 @@ def _relationships(data: bytes, info: zipfile.ZipInfo, budget: _Budget, policy: 
     element = f"{NS_PKG_REL} Relationship"
 
     def start(name: str, attrs: dict[str, str]) -> None:
-        if name == element:
-            found.append((attrs.get("Type", ""), attrs.get("Target", ""), attrs.get("TargetMode", "")))
+        if name != element:
+            return
+        kind, mode = attrs.get("Type", ""), attrs.get("TargetMode", "")
+        lower = kind.strip().lower()
+        if (lower.endswith(_KEPT_RELATIONSHIPS) or mode == "External") and not lower.endswith("/hyperlink"):
+            found.append((kind, attrs.get("Target", ""), mode))
+            if len(found) > _MAX_KEPT_RELATIONSHIPS:
+                raise FileRefused([file_finding(
+                    "WB003", f"Part {info.filename[:60]} names more than {_MAX_KEPT_RELATIONSHIPS:,} macros, "
+                             "embedded objects or outside files, over what the safety scan reads.")])
 
     def declaration(*_) -> None:
         raise _not_well_formed(info.filename, "a document type declaration")
@@ -1174,23 +1207,22 @@ def _naming_part(data: bytes, info: zipfile.ZipInfo | None, budget: _Budget, pol
 
 
 _REL_OLE_OBJECT = "/oleObject"
+# relationships that embed an object: an OLE object, or an Office document embedded whole ("package")
+_REL_EMBEDDED_OBJECTS = ("/oleobject", "/package")
+# relationships kept from a relationships part (with every one to an outside target but hyperlinks), and how
+# many in all: a real workbook has a handful
+_KEPT_RELATIONSHIPS = (REL_VBA_PROJECT, *_REL_EMBEDDED_OBJECTS)
+_MAX_KEPT_RELATIONSHIPS = 10_000
 
 
-def _linked_objects(data: bytes, info: zipfile.ZipInfo, budget: _Budget, policy: Policy) -> list[str]:
-    """The external targets of a relationships part's OLE objects (a linked object's file, as written)."""
-    return [target for kind, target, mode in _relationships(data, info, budget, policy)
-            if mode == "External" and kind.endswith(_REL_OLE_OBJECT)]
-
-
-def _link_target(data: bytes, part: str, names: dict[str, zipfile.ZipInfo], budget: _Budget,
-                 policy: Policy) -> str:
+def _link_target(data: bytes, part: str, names: dict[str, zipfile.ZipInfo],
+                 relationships: dict[str, list[tuple[str, str, str]]], budget: _Budget, policy: Policy) -> str:
     """What an external link part points at: its relationship's external target (a path, a UNC path or
     a URL, as written), else the DDE service and topic it names; "" when it names none."""
     folder, _, file = part.rpartition("/")
-    rels = names.get(f"{folder}/_rels/{file}.rels" if folder else f"_rels/{file}.rels")
+    rels = relationships.get(f"{folder}/_rels/{file}.rels" if folder else f"_rels/{file}.rels")
     if rels is not None:
-        targets = [(kind, target) for kind, target, mode in _relationships(data, rels, budget, policy)
-                   if mode == "External" and target]
+        targets = [(kind, target) for kind, target, mode in rels if mode == "External" and target]
         # the linked workbook's path first; any other external target (an OLE link's file) otherwise
         targets.sort(key=lambda rel: not rel[0].endswith("/externalLinkPath"))
         if targets:
@@ -1216,8 +1248,8 @@ def _shown(text: str) -> str:
     return "'" + "".join(ch if ch.isprintable() else "?" for ch in clip(text.strip())) + "'"
 
 
-def _vba_project(data: bytes, infos: list[zipfile.ZipInfo], declared: dict[str, str], by_extension: dict[str, str],
-                 budget: _Budget, policy: Policy) -> str | None:
+def _vba_project(infos: list[zipfile.ZipInfo], declared: dict[str, str], by_extension: dict[str, str],
+                 relationships: dict[str, list[tuple[str, str, str]]]) -> str | None:
     """The part holding a VBA project, however it is named: `vbaProject.bin` anywhere, a part whose content
     type is a VBA project's, or the target of a `vbaProject` relationship of any relationships part."""
     for info in infos:
@@ -1226,14 +1258,12 @@ def _vba_project(data: bytes, infos: list[zipfile.ZipInfo], declared: dict[str, 
         if (lower.rsplit("/", 1)[-1] == "vbaproject.bin"
                 or declared.get(lower, by_extension.get(ext, "")) == CT_VBA_PROJECT):
             return info.filename
-    for info in infos:
-        if not info.filename.lower().endswith(".rels") or "_rels/" not in info.filename:
-            continue
-        for kind, target, mode in _relationships(data, info, budget, policy):
+    for rels, found in relationships.items():
+        for kind, target, mode in found:
             if kind.strip().lower().endswith(REL_VBA_PROJECT) and mode != "External":
                 # the source part's folder: "xl/_rels/workbook.xml.rels" describes "xl/workbook.xml"
-                folder = info.filename.rsplit("_rels/", 1)[0]
-                return _norm_target(target, folder) if target else info.filename
+                folder = rels.rsplit("_rels/", 1)[0]
+                return _norm_target(target, folder) if target else rels
     return None
 
 
