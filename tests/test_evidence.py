@@ -35,9 +35,29 @@ HOSTILE = {
     "two-archives.docx": (hostile.second_archive_docx, "the document is a damaged zip archive"),
     "nested.docx": (hostile.nested_content_types_docx, "content types hold more than 300,000 XML tags and attributes"),
     "object-streams.pdf": (lambda: hostile.object_streams_pdf(3, 12_000_000),
-                           "the PDF's compressed objects inflate to more than 33,554,432 bytes"),
+                           "the PDF's compressed parts inflate to more than 33,554,432 bytes"),
     "large-object-stream.pdf": (lambda: hostile.object_streams_pdf(1, 40_000_000),
-                                "the PDF's compressed objects inflate to more than 33,554,432 bytes"),
+                                "the PDF's compressed parts inflate to more than 33,554,432 bytes"),
+    "dde.docx": (hostile.dde_field_docx, "the document contains a field that starts a program when the "
+                                         "document opens (DDE)"),
+    "dde-simple.docx": (lambda: hostile.dde_field_docx(simple=True), "a field that starts a program"),
+    "remote-template.docx": (hostile.remote_template_docx, "the document is attached to a template kept outside "
+                                                           "it ('http://attacker.example/board-template.dotm')"),
+    "activex.docx": (hostile.activex_docx, "the document contains an ActiveX control"),
+    "ole-object.docx": (hostile.ole_object_docx, "the document contains an embedded OLE object (part "
+                                                 "word/embeddings/o1.bin), which can carry macros unseen"),
+    "linked-picture.docx": (hostile.linked_picture_docx, "the document contains a link to the outside file "
+                                                         "'file:///\\\\attacker.example\\share\\logo.png'"),
+    "embedded-dde.docx": (lambda: hostile.chart_docx(embedded=hostile.dde_field_docx()),
+                          "a field that starts a program"),
+    "macro-sheet.xlsx": (hostile.macro_sheet_xlsx, "the document contains macros (an Excel 4 macro sheet)"),
+    "external-link.xlsx": (hostile.external_link_xlsx, "the document contains a link to another workbook"),
+    "indirect-launch.pdf": (hostile.indirect_launch_pdf, "the PDF contains a launch action"),
+    "parent-field-javascript.pdf": (hostile.parent_field_javascript_pdf, "the PDF contains JavaScript"),
+    "xfa.pdf": (hostile.xfa_pdf, "the PDF contains an XFA form (which can hold scripts)"),
+    "remote-go-to.pdf": (hostile.remote_go_to_pdf, "the PDF contains a link that opens another file"),
+    "nested-arrays.pdf": (lambda: hostile.nested_arrays_pdf(40), "the document needed more memory than a document "
+                                                                 "may use (policy max_evidence_memory_bytes)"),
     "large.pdf": (hostile.oversized_pdf, "the document is 26,214,401 bytes, over the limit of 26,214,400 bytes "
                                          "(policy max_evidence_bytes)"),
 }
@@ -50,6 +70,14 @@ def test_each_hostile_document_is_refused_in_the_child_with_its_reason(name):
     make, words = HOSTILE[name]
     verdict = check_document(make(), Policy())
     assert not verdict.accepted and words in verdict.refusal and "\n" not in verdict.refusal
+
+
+def test_a_document_with_a_chart_whose_data_is_an_embedded_workbook_is_accepted():
+    """What Word writes for a chart: the refusals of what runs code or reaches out leave it be."""
+    from isap.workbook.documents import DocumentType, check_document
+
+    verdict = check_document(hostile.chart_docx(), Policy())
+    assert verdict.accepted and verdict.type is DocumentType.DOCX
 
 
 def test_a_pdf_whose_object_streams_stay_within_the_limit_is_accepted():

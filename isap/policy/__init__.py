@@ -128,6 +128,10 @@ class Policy:
         10.0, gt=0,
         description="Processor seconds the child checking one evidence document may use (at most max_cpu_seconds); "
                     "a real document takes well under one.")
+    max_evidence_memory_bytes: int = setting(
+        201_326_592, ge=16_777_216,
+        description="Memory, in bytes, that checking one evidence document may add to the child checking it "
+                    "(within max_memory_bytes).")
     evidence_guard_from_checkpoint: int = setting(
         2, ge=1, le=4,
         description="The first checkpoint whose submission needs every evidence_reference to name an attached "

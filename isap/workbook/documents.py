@@ -19,17 +19,24 @@ limit named, and the process that serves carries on.
 from __future__ import annotations
 
 import io
+import re
 import zipfile
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from xml.parsers import expat
 
 from isap.policy import Policy
 from isap.workbook.safety import (
+    _WHOLE_PART_LIMIT,
     CT_VBA_PROJECT,
     OLE_MAGIC,
+    REL_VBA_PROJECT,
     FileRefused,
+    RelationshipsReader,
     _check_one_archive,
     _content_types,
+    _shown,
+    internal_targets,
     part_nodes,
 )
 
@@ -42,10 +49,17 @@ _MAIN_TYPES = {
     "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml": "docx",
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml": "xlsx",
 }
-# names in a PDF that make a viewer run code, start a program or carry another file
-_ACTIVE = {"/JavaScript": "JavaScript", "/JS": "JavaScript", "/Launch": "a launch action (it starts a program)",
+# Names in a PDF that make a viewer run code, start a program, carry another file or open one elsewhere.  A
+# name anywhere in the document counts, as a key or as a value, however it is reached (an action's type kept in
+# an object of its own, a form field reached only through a widget's /Parent): a fresh attack got JavaScript
+# and a launch action past a walk that looked only at keys and at names written in place.
+_ACTIVE = {"/JavaScript": "JavaScript", "/JS": "JavaScript", "/OnInstantiate": "JavaScript (in a 3D model)",
+           "/XFA": "an XFA form (which can hold scripts)", "/Launch": "a launch action (it starts a program)",
            "/EmbeddedFile": "an embedded file", "/EmbeddedFiles": "an embedded file",
-           "/EF": "an embedded file", "/FileAttachment": "an embedded file", "/RichMedia": "embedded media (Flash)"}
+           "/EF": "an embedded file", "/FileAttachment": "an embedded file", "/RichMedia": "embedded media (Flash)",
+           "/GoToR": "a link that opens another file", "/GoToE": "a link that opens an embedded file",
+           "/ImportData": "an action that imports data from another file",
+           "/SubmitForm": "a form action that sends the form elsewhere"}
 
 
 class DocumentType(StrEnum):
@@ -121,20 +135,35 @@ def inspect_document(data: bytes, policy: Policy) -> DocumentVerdict:
         return DocumentVerdict(None, str(refused))
     except MemoryError:
         return DocumentVerdict(None, "the document needed more memory than a document may use "
-                                     "(policy max_memory_bytes)")
+                                     "(policy max_evidence_memory_bytes)")
 
 
 def _inspect_office(data: bytes, policy: Policy) -> DocumentType:
+    zf, infos, found_in = _office_parts(data, policy)
+    _refuse_active_office_content(zf, infos, found_in, policy, embedded_in=None)  # a macro-enabled type first
+    declared, _ = _content_types(found_in.content_types)
+    found = {kind for ctype, kind in _MAIN_TYPES.items() if ctype in declared.values()}
+    if len(found) != 1:
+        raise _Refused(f"the document is an Office file of another kind, not {ACCEPTED}")
+    return DocumentType(found.pop())
+
+
+def _office_parts(data: bytes, policy: Policy, embedded_in: str | None = None):
+    """The package's zip archive and directory, and the parts kept to judge it (the content types and the
+    relationships, by name), once every part has been inflated within the zip-bomb limits; also refused here
+    are a damaged or second archive, encryption, and a part holding an OLE compound file (which can carry
+    macros unseen), or a field that starts a program (DDE)."""
+    where = f" of the embedded document {embedded_in[:60]}" if embedded_in else ""
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
         infos = zf.infolist()
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, NotImplementedError):
-        raise _Refused("the document is a damaged zip archive: it cannot be read") from None
+        raise _Refused(f"the document{where} is a damaged zip archive: it cannot be read") from None
     try:  # one archive, every byte accounted for: a second one could hide from this check (decision record 0057)
         _check_one_archive(data, zf.start_dir, infos)
     except FileRefused:
-        raise _Refused("the document is a damaged zip archive (it holds bytes that belong to none of its parts, "
-                       "or a second archive): save it again and attach it") from None
+        raise _Refused(f"the document{where} is a damaged zip archive (it holds bytes that belong to none of its "
+                       "parts, or a second archive): save it again and attach it") from None
     if any(i.flag_bits & 0x1 for i in infos):
         raise _Refused("the document is encrypted (password-protected): remove the password and attach it again")
     declared_total = sum(i.file_size for i in infos)
@@ -149,40 +178,189 @@ def _inspect_office(data: bytes, policy: Policy) -> DocumentType:
     # Inflate every part, counting what comes out: a directory that lies about sizes is caught here
     # (zipfile stops each part at its declared size and checks its CRC).
     total = 0
-    parts: dict[str, bytes] = {}
+    parts: dict[str, object] = {}
+    found = _Found()
     for i in infos:
+        lower = i.filename.lower()
+        rels = "/_rels/" in f"/{lower}" and lower.endswith(".rels")
+        if rels and i.file_size > _WHOLE_PART_LIMIT:
+            raise _Refused(f"part {i.filename[:60]} of the document is {i.file_size:,} bytes, over the limit of "
+                           f"{_WHOLE_PART_LIMIT:,} for its kind")
+        reader = RelationshipsReader(i.filename) if rels else None
+        fields = _FieldCodes(i.filename) if lower.endswith(".xml") and lower.startswith("word/") else None
         try:
             with zf.open(i) as fh:
                 keep = i.filename == "[Content_Types].xml"
                 kept = bytearray()
+                first = True
                 while chunk := fh.read(_CHUNK):
                     total += len(chunk)
                     if total > policy.max_uncompressed_bytes:
                         raise _Refused(f"the document's parts inflate to more than "
                                        f"{policy.max_uncompressed_bytes:,} bytes (a possible zip bomb)")
+                    if first and chunk.startswith(OLE_MAGIC):
+                        found.ole_parts.append(i.filename)
+                    first = False
                     if keep:
                         kept += chunk
+                    if reader is not None:
+                        reader.feed(chunk)
+                    if fields is not None:
+                        fields.feed(chunk)
+                if reader is not None:
+                    reader.feed(b"", final=True)
+                    found.relationships[i.filename] = reader.found
+                if fields is not None:
+                    fields.feed(b"", final=True)
+                    found.dde = found.dde or fields.dde
                 if keep:
                     parts[i.filename] = bytes(kept)
+        except FileRefused as refused:
+            if any(f.rule_id == "WB003" for f in refused.findings):
+                raise _Refused(f"part {i.filename[:60]} of the document names more macros, embedded objects or "
+                               "outside files than are read") from None
+            raise _Refused(f"the document is damaged: its part {i.filename[:60]} is not well-formed XML") from None
         except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError):
             raise _Refused(f"the document is damaged: part {i.filename[:60]} cannot be read") from None
     if "[Content_Types].xml" not in parts:
-        raise _Refused(f"the document is a zip archive, not {ACCEPTED}")
+        raise _Refused(f"the document{where} is a zip archive, not an Office document")
     if part_nodes(parts["[Content_Types].xml"]) > policy.max_part_nodes:  # parsed whole: a tree of millions
         raise _Refused(f"the document's content types hold more than {policy.max_part_nodes:,} XML tags and "
                        "attributes (policy max_part_nodes); no office program writes so many")
-    declared, by_extension = _content_types(parts["[Content_Types].xml"])
+    found.content_types = parts["[Content_Types].xml"]
+    return zf, infos, found
+
+
+@dataclass
+class _Found:
+    """What an Office package holds that decides whether it may be kept: its content types, the relationships
+    that can name a macro, an object or an outside file (by relationships part), the parts that are OLE compound
+    files, and whether a field starts a program."""
+
+    content_types: bytes = b""
+    relationships: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)
+    ole_parts: list[str] = field(default_factory=list)
+    dde: bool = False
+
+
+def _active(what: str) -> str:
+    return (f"the document contains {what}: Word and Excel could run it or reach another file through it; save it "
+            f"again without it, as {ACCEPTED}")
+
+
+def _refuse_active_office_content(zf: zipfile.ZipFile, infos, found: _Found, policy: Policy,
+                                  embedded_in: str | None) -> None:
+    """Refuse what makes Word or Excel run code, or reach another file, when the document is opened (decision
+    record 0060): macros (a VBA project, a macro-enabled type, an Excel 4 macro sheet), an ActiveX control, an
+    OLE object (embedded or linked), a link to another workbook, a relationship to any outside file other
+    than a hyperlink (a remote template, a linked picture), and, within an embedded Office document, the same
+    again.  The proposal workbook's scan only reports links and objects (WB010, a warning to reviewers); an
+    evidence document has no findings to carry a warning, so it is refused."""
+    declared, by_extension = _content_types(found.content_types)
     names = [i.filename.lower() for i in infos]
-    types = " ".join([*declared.values(), *by_extension.values(), parts["[Content_Types].xml"].decode("latin-1")
-                      .lower()])
+    types = " ".join([*declared.values(), *by_extension.values(), found.content_types.decode("latin-1").lower()])
+    relationships = found.relationships
+    kinds = [(kind.strip().lower(), target, mode) for rels in relationships.values() for kind, target, mode in rels]
     if (any(n.rsplit("/", 1)[-1] == "vbaproject.bin" for n in names) or CT_VBA_PROJECT in types
-            or "macroenabled" in types or "vbaproject" in types):
-        raise _Refused("the document contains macros (a VBA project): save it without macros, as "
+            or "macroenabled" in types or "vbaproject" in types
+            or any(kind.endswith(REL_VBA_PROJECT) for kind, _, _ in kinds)):
+        raise _Refused(f"the document contains macros (a VBA project): save it without macros, as {ACCEPTED}")
+    if ("macrosheet" in types or any(n.startswith("xl/macrosheets/") for n in names)
+            or any(kind.endswith(("/xlmacrosheet", "/xlintlmacrosheet")) for kind, _, _ in kinds)):
+        raise _Refused(f"the document contains macros (an Excel 4 macro sheet): save it without macros, as "
                        f"{ACCEPTED}")
-    found = {kind for ctype, kind in _MAIN_TYPES.items() if ctype in declared.values()}
-    if len(found) != 1:
-        raise _Refused(f"the document is an Office file of another kind, not {ACCEPTED}")
-    return DocumentType(found.pop())
+    if ("activex" in types or any("/activex/" in f"/{n}" for n in names)
+            or any(kind.endswith("/control") for kind, _, _ in kinds)):
+        raise _Refused(_active("an ActiveX control"))
+    if found.ole_parts:
+        raise _Refused(_active(f"an embedded OLE object (part {found.ole_parts[0][:60]}), which can carry macros "
+                               "unseen"))
+    if "externallink" in types or any(n.startswith("xl/externallinks/") for n in names):
+        raise _Refused(_active("a link to another workbook"))
+    for kind, target, mode in kinds:
+        if mode == "External" and kind.endswith("/attachedtemplate"):
+            raise _Refused(f"the document is attached to a template kept outside it ({_shown(target)}), which Word "
+                           "fetches, and may run, when the document opens: attach it as a PDF, or remove the "
+                           "template in Word (Developer, Document Template) and save it again")
+        if mode == "External":
+            raise _Refused(_active(f"a link to the outside file {_shown(target)}"))
+        if kind.endswith("/oleobject"):
+            raise _Refused(_active("an embedded OLE object"))
+    if found.dde:
+        raise _Refused(_active("a field that starts a program when the document opens (DDE)"))
+    for part in sorted(internal_targets(relationships, ("/package",))):
+        info = next((i for i in infos if i.filename.lower() == part), None)
+        if info is None:
+            continue
+        if embedded_in is not None:
+            raise _Refused(_active(f"a document embedded in an embedded document ({part[:60]})"))
+        inner = zf.read(info)  # (inflated once already, within the limits)
+        if not inner.startswith(b"PK\x03\x04"):
+            raise _Refused(_active(f"an embedded object that is not an Office document ({part[:60]})"))
+        inner_zf, inner_infos, inner_found = _office_parts(inner, policy, embedded_in=part)
+        _refuse_active_office_content(inner_zf, inner_infos, inner_found, policy, embedded_in=part)
+
+
+_W_MAIN = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+_DDE = re.compile(r"^\s*DDE(AUTO)?\b", re.IGNORECASE)
+
+
+class _FieldCodes:
+    """Reads a Word part as it is inflated, and notes a field that starts a program (DDE, DDEAUTO): the
+    field's code is the text of its `instrText` runs joined (Word joins them, however they are split) or a
+    simple field's `instr`.  A part that is not well-formed XML is left to Word to refuse."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self._parser = expat.ParserCreate(namespace_separator=" ")
+        self._parser.StartElementHandler = self._start
+        self._parser.EndElementHandler = self._end
+        self._parser.CharacterDataHandler = self._text
+        self._parser.StartDoctypeDeclHandler = self._declaration
+        self._in_code = 0
+        self._code: list[str] = []
+        self._code_bytes = 0
+        self._broken = False
+        self.dde = False  # a field's code starts a program
+
+    def feed(self, chunk: bytes, final: bool = False) -> None:
+        if self._broken:
+            return
+        try:
+            self._parser.Parse(chunk, final)
+        except (expat.ExpatError, LookupError):
+            self._broken = True
+        if final:
+            self._check()
+
+    def _start(self, name: str, attrs: dict[str, str]) -> None:
+        if name == f"{_W_MAIN} instrText":
+            self._in_code += 1
+        elif name == f"{_W_MAIN} fldSimple":
+            self._field(attrs.get(f"{_W_MAIN} instr", ""))
+        elif name == f"{_W_MAIN} fldChar" and attrs.get(f"{_W_MAIN} fldCharType") in ("begin", "end"):
+            self._check()
+
+    def _end(self, name: str) -> None:
+        if name == f"{_W_MAIN} instrText":
+            self._in_code -= 1
+
+    def _text(self, text: str) -> None:
+        if self._in_code and self._code_bytes < 4096:  # the start of a field's code is what names it
+            self._code.append(text)
+            self._code_bytes += len(text)
+
+    def _check(self) -> None:
+        code = "".join(self._code)
+        self._code, self._code_bytes = [], 0
+        self._field(code)
+
+    def _field(self, code: str) -> None:
+        if _DDE.match(code):
+            self.dde = True
+
+    def _declaration(self, *_) -> None:
+        self._broken = True
 
 
 def _inspect_pdf(data: bytes) -> None:
@@ -206,15 +384,18 @@ def _inspect_pdf(data: bytes) -> None:
             raise _Refused("the PDF has no pages")
     except _Refused:
         raise
-    except LimitReachedError:
-        raise _inflated_too_much() from None
+    except LimitReachedError as limit_reached:
+        if "decompressing" in str(limit_reached):  # (pypdf's words for a stream that inflates past its limit)
+            raise _inflated_too_much() from None
+        raise _Refused("the PDF holds more than a reader may safely read (a stream, array or dictionary over the "
+                       "limits of the PDF reader): save it again (printing to PDF writes it plainly)") from None
     except (PyPdfError, ValueError, TypeError, KeyError, AttributeError, IndexError, RecursionError,
             UnicodeError, OSError, AssertionError):
         raise _Refused("the PDF is damaged: it cannot be read") from None
 
 
 def _inflated_too_much() -> _Refused:
-    return _Refused(f"the PDF's compressed objects inflate to more than {MAX_PDF_INFLATED_OBJECTS:,} bytes, too "
+    return _Refused(f"the PDF's compressed parts inflate to more than {MAX_PDF_INFLATED_OBJECTS:,} bytes, too "
                     "much to check safely: save it again (printing to PDF writes it plainly)")
 
 
@@ -254,16 +435,13 @@ def _active_content(trailer) -> str | None:
         walked += 1
         if walked > MAX_PDF_OBJECTS:
             raise _Refused(f"the PDF holds more than {MAX_PDF_OBJECTS:,} objects, too many to check safely")
-        if isinstance(obj, (DictionaryObject, StreamObject)):
+        if isinstance(obj, NameObject):
+            if obj in _ACTIVE:
+                return _ACTIVE[obj]
+        elif isinstance(obj, (DictionaryObject, StreamObject)):
             for name, value in obj.items():
                 if name in _ACTIVE:
                     return _ACTIVE[name]
-                if name == "/S" and isinstance(value, NameObject) and value in _ACTIVE:
-                    return _ACTIVE[value]
-                if name in ("/Type", "/Subtype") and isinstance(value, NameObject) and value in _ACTIVE:
-                    return _ACTIVE[value]
-                if name == "/Parent":
-                    continue  # the page tree is walked from its root
                 stack.append(value)
         elif isinstance(obj, ArrayObject):
             stack.extend(obj)
@@ -278,11 +456,13 @@ def check_document(data: bytes, policy: Policy, owner: str | tuple[str, str] = "
     too_big = size_refusal(len(data), policy)
     if too_big:
         return DocumentVerdict(None, too_big)
-    # A document is checked within a smaller processor budget than a workbook: reading one is light, and a PDF
-    # can be built to make its reader work on little (a chain of cross-reference streams, each inflating to
-    # tens of megabytes, cost 3.8 s from 1.2 MB), so the budget bounds what no limit of the reader's does.
+    # A document is checked within a smaller processor budget than a workbook, and may add only so much memory
+    # to its child: reading one is light, and a PDF can be built to make its reader work on little (a chain of
+    # cross-reference streams, each inflating to tens of megabytes, cost 3.8 s from 1.2 MB; one object of
+    # millions of empty arrays, 880 MB from 24 MB), so the budgets bound what no limit of the reader's does.
     limits = replace(isolation.Limits.from_policy(policy),
-                                 cpu_seconds=min(policy.max_cpu_seconds, policy.max_evidence_cpu_seconds))
+                     cpu_seconds=min(policy.max_cpu_seconds, policy.max_evidence_cpu_seconds),
+                     memory_growth_bytes=policy.max_evidence_memory_bytes)
     outcome = isolation.run(inspect_document, (data, policy), limits, owner)
     if isinstance(outcome, isolation.Failure):
         if outcome.kind == "busy":

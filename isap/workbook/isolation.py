@@ -72,6 +72,9 @@ class Limits:
     memory_bytes: int
     # how long the run may wait for a free child (its turn, see `FairShare`) before it is given up
     wait_seconds: float = math.inf
+    # when set, the run may also take at most this much address space on top of what the child holds as it
+    # starts the run (an evidence document: its reader's objects, not the check's libraries, are bounded)
+    memory_growth_bytes: int | None = None
 
     @classmethod
     def from_policy(cls, policy) -> "Limits":
@@ -153,12 +156,30 @@ def _limited(fn: Callable, args: tuple, limits: Limits) -> Any:
         resource.RLIMIT_CPU, (cpu_soft if cpu_hard == resource.RLIM_INFINITY else min(cpu_soft, cpu_hard), cpu_hard)
     )
     mem_soft = limits.memory_bytes if as_hard == resource.RLIM_INFINITY else min(limits.memory_bytes, as_hard)
+    if limits.memory_growth_bytes is not None:
+        mem_soft = min(mem_soft, _address_space() + limits.memory_growth_bytes)
     resource.setrlimit(resource.RLIMIT_AS, (mem_soft, as_hard))
     try:
         return fn(*args)
     finally:
         resource.setrlimit(resource.RLIMIT_AS, (as_hard, as_hard))
         resource.setrlimit(resource.RLIMIT_CPU, (cpu_hard, cpu_hard))
+        if limits.memory_growth_bytes is not None:
+            # What the run freed goes back to the system, so the next run's allowance starts from the child's
+            # own size, not from the top this one reached.
+            import gc
+
+            gc.collect()
+            try:
+                ctypes.CDLL(None).malloc_trim(0)
+            except (OSError, AttributeError):
+                pass
+
+
+def _address_space() -> int:
+    """This process's address space now, in bytes (what RLIMIT_AS counts)."""
+    with open("/proc/self/statm", "rb") as fh:
+        return int(fh.read().split()[0]) * resource.getpagesize()
 
 
 # ---------------------------------------------------------------------------- in the parent
@@ -268,7 +289,7 @@ class Isolation:
         except ProcessExpired as exc:
             return self._expired(exc, limits)
         except MemoryError:
-            return Failure("memory", f"it needed more than the {_mib(limits.memory_bytes)} of memory allowed")
+            return Failure("memory", _memory_words(limits))
         except Exception as exc:  # noqa: BLE001 - whatever the child raised is reported, not re-raised
             tb = getattr(getattr(exc, "__cause__", None), "traceback", None) or repr(exc)
             return Failure("error", str(tb))
@@ -385,7 +406,7 @@ class ForkedChild:
         if status == "ok":
             return value
         if status == "memory":
-            return Failure("memory", f"it needed more than the {_mib(limits.memory_bytes)} of memory allowed")
+            return Failure("memory", _memory_words(limits))
         return Failure("error", value)
 
     def _gone(self, limits: Limits) -> Failure:
@@ -504,7 +525,7 @@ def _ended(pid: int | None, code: int, tail: str, limits: Limits) -> Failure:
     if code == -signal.SIGXCPU:
         return Failure("cpu", f"it used more than the {_seconds(limits.cpu_seconds)} of processor time allowed")
     if "memory allocation of" in tail or "MemoryError" in tail or "out of memory" in tail.lower():
-        return Failure("memory", f"it needed more than the {_mib(limits.memory_bytes)} of memory allowed")
+        return Failure("memory", _memory_words(limits))
     if code < 0:
         try:
             name = signal.Signals(-code).name
@@ -531,6 +552,13 @@ def _stderr_tail(stderr_dir: str, pid: int | None) -> str:
 
 def _seconds(s: float) -> str:
     return f"{s:g} second{'s' if s != 1 else ''}"
+
+
+def _memory_words(limits: Limits) -> str:
+    if limits.memory_growth_bytes is not None:
+        return (f"it needed more than the {_mib(limits.memory_growth_bytes)} of memory allowed on top of what "
+                "the checker holds")
+    return f"it needed more than the {_mib(limits.memory_bytes)} of memory allowed"
 
 
 def _mib(n: int) -> str:

@@ -1065,9 +1065,8 @@ def _outside_content(data: bytes, infos: list[zipfile.ZipInfo], content_types: b
     # Excel finds an embedded object by the relationship that names it, wherever the part is kept and whatever
     # content type it is declared with (a fresh attack kept a Word document at xl/media/ under its own type,
     # and an OLE object as an .emf image): each part an object relationship names is one.
-    embedded = {_norm_target(target, rels.rsplit("_rels/", 1)[0]).lower()
-                for rels, found_there in relationships.items() for kind, target, mode in found_there
-                if mode != "External" and target and kind.lower().endswith(_REL_EMBEDDED_OBJECTS)}
+    embedded = internal_targets(relationships, _REL_EMBEDDED_OBJECTS)
+    controls = internal_targets(relationships, ("/control",))
     found: list[Finding] = []
     for info in infos:
         name = info.filename
@@ -1096,7 +1095,7 @@ def _outside_content(data: bytes, infos: list[zipfile.ZipInfo], content_types: b
             found.append(file_finding("WB010", f"The workbook embeds an OLE object ({f'{kind}, ' if kind else ''}"
                                                f"part {name}): opening the original may run it or open what it "
                                                "holds."))
-        elif ctype == _CT_ACTIVEX or (lower.startswith("xl/activex/") and ext == "xml"):
+        elif ctype == _CT_ACTIVEX or (lower.startswith("xl/activex/") and ext == "xml") or lower in controls:
             classid = _activex_class(data, names[name], budget, policy)
             found.append(file_finding("WB010", "The workbook holds an ActiveX control ("
                                                f"{f'class {_shown(classid)}, ' if classid else ''}part {name}): "
@@ -1131,6 +1130,14 @@ def _too_large_part(name: str, size: int) -> FileRefused:
     return FileRefused([file_finding("WB003", f"Part {name} is {size:,} bytes, over the safety limit for its kind.")])
 
 
+def internal_targets(relationships: dict[str, list[tuple[str, str, str]]], kinds: tuple[str, ...]) -> set[str]:
+    """The parts (lower case) that relationships of the given kinds (ends of their types, lower case) name
+    inside the package."""
+    return {_norm_target(target, rels.rsplit("_rels/", 1)[0]).lower()
+            for rels, found in relationships.items() for kind, target, mode in found
+            if mode != "External" and target and kind.strip().lower().endswith(kinds)}
+
+
 def _package_relationships(data: bytes, infos: list[zipfile.ZipInfo], budget: _Budget, policy: Policy
                            ) -> dict[str, list[tuple[str, str, str]]]:
     """The relationships of every relationships part of the package, by part name, each part read once."""
@@ -1156,41 +1163,52 @@ def _relationships(data: bytes, info: zipfile.ZipInfo, budget: _Budget, policy: 
     a hyperlink), so memory stays small whatever the part holds."""
     if info.file_size > _WHOLE_PART_LIMIT:
         raise _too_large_part(info.filename, info.file_size)
-    found: list[tuple[str, str, str]] = []
-    parser = expat.ParserCreate(namespace_separator=" ")
-    element = f"{NS_PKG_REL} Relationship"
+    reader = RelationshipsReader(info.filename)
+    # (its bytes were counted towards the total on the first pass)
+    for chunk in _tags_bounded(_inflate(data, info, budget, [0], policy), info.filename):
+        reader.feed(chunk)
+    reader.feed(b"", final=True)
+    return reader.found
 
-    def start(name: str, attrs: dict[str, str]) -> None:
-        if name != element:
+
+class RelationshipsReader:
+    """Reads a relationships part as it is inflated, keeping (type, target, target mode) of each relationship
+    that can name a macro, an embedded object or an outside file (every one to an outside target but a
+    hyperlink), at most `_MAX_KEPT_RELATIONSHIPS`; a DTD, entities or XML that is not well-formed is WB001."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.found: list[tuple[str, str, str]] = []
+        self._tail = b""
+        self._parser = expat.ParserCreate(namespace_separator=" ")
+        self._parser.StartElementHandler = self._start
+        self._parser.StartDoctypeDeclHandler = self._declaration
+        self._parser.EntityDeclHandler = self._declaration
+
+    def feed(self, chunk: bytes, final: bool = False) -> None:
+        _check_markers(self._tail + chunk, self.name)
+        self._tail = chunk[-_MARKER_TAIL:]
+        try:
+            self._parser.Parse(chunk, final)
+        except expat.ExpatError as exc:
+            raise _not_well_formed(self.name, f"{expat.ErrorString(exc.code)}, line {exc.lineno}") from None
+        except LookupError:
+            raise _not_well_formed(self.name, "an unknown encoding") from None
+
+    def _start(self, name: str, attrs: dict[str, str]) -> None:
+        if name != _RELATIONSHIP_ELEMENT:
             return
         kind, mode = attrs.get("Type", ""), attrs.get("TargetMode", "")
         lower = kind.strip().lower()
         if (lower.endswith(_KEPT_RELATIONSHIPS) or mode == "External") and not lower.endswith("/hyperlink"):
-            found.append((kind, attrs.get("Target", ""), mode))
-            if len(found) > _MAX_KEPT_RELATIONSHIPS:
+            self.found.append((kind, attrs.get("Target", ""), mode))
+            if len(self.found) > _MAX_KEPT_RELATIONSHIPS:
                 raise FileRefused([file_finding(
-                    "WB003", f"Part {info.filename[:60]} names more than {_MAX_KEPT_RELATIONSHIPS:,} macros, "
+                    "WB003", f"Part {self.name[:60]} names more than {_MAX_KEPT_RELATIONSHIPS:,} macros, "
                              "embedded objects or outside files, over what the safety scan reads.")])
 
-    def declaration(*_) -> None:
-        raise _not_well_formed(info.filename, "a document type declaration")
-
-    parser.StartElementHandler = start
-    parser.StartDoctypeDeclHandler = declaration
-    parser.EntityDeclHandler = declaration
-    tail = b""
-    try:
-        # (its bytes were counted towards the total on the first pass)
-        for chunk in _tags_bounded(_inflate(data, info, budget, [0], policy), info.filename):
-            _check_markers(tail + chunk, info.filename)
-            tail = chunk[-_MARKER_TAIL:]
-            parser.Parse(chunk, False)
-        parser.Parse(b"", True)
-    except expat.ExpatError as exc:
-        raise _not_well_formed(info.filename, f"{expat.ErrorString(exc.code)}, line {exc.lineno}") from None
-    except LookupError:
-        raise _not_well_formed(info.filename, "an unknown encoding") from None
-    return found
+    def _declaration(self, *_) -> None:
+        raise _not_well_formed(self.name, "a document type declaration")
 
 
 def _naming_part(data: bytes, info: zipfile.ZipInfo | None, budget: _Budget, policy: Policy):
@@ -1211,7 +1229,8 @@ _REL_OLE_OBJECT = "/oleObject"
 _REL_EMBEDDED_OBJECTS = ("/oleobject", "/package")
 # relationships kept from a relationships part (with every one to an outside target but hyperlinks), and how
 # many in all: a real workbook has a handful
-_KEPT_RELATIONSHIPS = (REL_VBA_PROJECT, *_REL_EMBEDDED_OBJECTS)
+_KEPT_RELATIONSHIPS = (REL_VBA_PROJECT, *_REL_EMBEDDED_OBJECTS, "/control", "/xlmacrosheet", "/xlintlmacrosheet")
+_RELATIONSHIP_ELEMENT = f"{NS_PKG_REL} Relationship"
 _MAX_KEPT_RELATIONSHIPS = 10_000
 
 
