@@ -10,7 +10,7 @@ import pytest
 
 from isap.review.service import Forbidden, NotFound, Refused, WorkflowError
 from sample_submissions.proposals import clean, write
-from tests.panel import decide, take
+from tests.panel import decide, second_reviewer, take
 
 REF = "ISAP-2026-014"
 RATINGS = {"capitalisation": "green", "transparency": "amber", "service_scope": "green",
@@ -269,6 +269,47 @@ def test_every_waiver_guard_refuses_and_changes_nothing(service, tmp_path):
     assert service.show("alice", REF)["waivers"][0]["status"] == "refused"
     # refused, the finding may be asked about again, with a better reason
     assert service.request_waiver("alice", REF, error["id"], "The board's paper explains it.") == 2
+
+
+def test_whoever_asked_for_a_waiver_never_answers_it(service, tmp_path):
+    """Found by a fresh attack: an administrator asked for a waiver of an error and granted it herself, so one
+    person cleared a blocking error alone."""
+    service.upload("alice", "v1.xlsx", book(tmp_path, errors=True))
+    error = next(f for f in service.show("alice", REF)["findings"] if f["severity"] == "error")
+    n = service.request_waiver("ada", REF, error["id"], "A phased start: the value is sound.")
+    before = service.show("rita", REF)
+    for answer in (service.grant_waiver, service.refuse_waiver):
+        with pytest.raises(Forbidden, match=f"waiver {n} was asked for by ada: another reviewer answers it"):
+            answer("ada", REF, n, "Agreed.")
+    assert service.show("rita", REF)["history"] == before["history"]
+    service.grant_waiver("rita", REF, n, "Agreed: the board's paper explains it.")
+    assert service.show("alice", REF)["waivers"][0]["status"] == "granted"
+
+
+def test_a_reviewer_with_a_declared_conflict_neither_answers_waivers_nor_resolves_queries(service, tmp_path):
+    """A waiver clears a blocking error and a resolved query lets the decision go ahead: a reviewer who declared
+    a conflict of interest takes no part in either."""
+    service.upload("alice", "v1.xlsx", book(tmp_path))
+    service.submit("alice", REF)
+    second_reviewer(service)
+    service.declare("nina", REF, "Midlands Partnership NHS FT", "My spouse sits on its board.")
+    service.declare("rita", REF)
+    service.return_submission("rita", REF, "Please add the population.")
+    p = clean(1, "Partially integrated", "NHS trust", REF)
+    p["Cover"]["population_registered"] = -5
+    service.upload("alice", "v2.xlsx", write(p, tmp_path / "v2.xlsx").read_bytes())
+    error = next(f for f in service.show("alice", REF)["findings"] if f["severity"] == "error")
+    n = service.request_waiver("alice", REF, error["id"], "Sound.")
+    for answer in (service.grant_waiver, service.refuse_waiver):
+        with pytest.raises(Forbidden, match="declared a conflict of interest in ISAP-2026-014, so may not .* answer "
+                                            "its waivers"):
+            answer("nina", REF, n, "Agreed.")
+    service.grant_waiver("rita", REF, n, "Agreed.")
+    service.submit("alice", REF)
+    take(service, "rita", REF)
+    q = service.raise_query("rita", REF, "Which board approved the value?")
+    with pytest.raises(Forbidden, match="resolve its queries"):
+        service.resolve_query("nina", REF, q, "Settled.")
 
 
 def test_a_waiver_request_waiting_is_the_reviewers_next_step_not_a_fix(service, tmp_path):

@@ -384,6 +384,7 @@ class WaiverFacts:
 
     number: int
     status: WaiverStatus
+    requested_by: str = ""  # who asked for it (a user name): they never answer it themselves
 
 
 @dataclass(frozen=True)
@@ -614,6 +615,10 @@ def waiver_requested(action: Action, facts: ProposalFacts, actor: Actor, item: I
         return Refusal(f"{facts.reference} has no waiver request waiting for an answer")
     if isinstance(item, WaiverFacts) and item.status is not WaiverStatus.REQUESTED:
         return Refusal(f"waiver {item.number} is already {item.status.value}")
+    if isinstance(item, WaiverFacts) and item.requested_by == actor.username:
+        # (an administrator may both ask and answer; one person would then clear a blocking error alone)
+        return Refusal(f"waiver {item.number} was asked for by {actor.username}: another reviewer answers it",
+                       forbidden=True)
     return None
 
 
@@ -640,7 +645,8 @@ def conflict_bars(action: Action, facts: ProposalFacts, actor: Actor, item: Item
     """A reviewer who declared a conflict of interest takes no part: others on the panel review the proposal."""
     if actor.username in facts.conflicted:
         return Refusal(f"{actor.username} has declared a conflict of interest in {facts.reference}, so may not take "
-                       "it into review, rate it, propose its decision or countersign it", forbidden=True,
+                       "it into review, rate it, propose or countersign its decision, resolve its queries or answer "
+                       "its waivers", forbidden=True,
                        waiting="You have declared a conflict of interest: others on the panel review it.")
     return None
 
@@ -790,13 +796,13 @@ TABLE: dict[Action, Transition] = {t.action: t for t in (
     Transition(Action.FOLLOW_UP_QUERY, frozenset({State.IN_REVIEW}), REVIEWERS, None, "follow up a query",
                "given follow-ups to queries", guards=(query_in_turn,)),
     Transition(Action.RESOLVE_QUERY, frozenset({State.IN_REVIEW}), REVIEWERS, None, "resolve a query",
-               "given resolutions of queries", guards=(query_in_turn,)),
+               "given resolutions of queries", guards=(conflict_bars, query_in_turn)),
     Transition(Action.REQUEST_WAIVER, PREPARING, OWNERS, None, "ask for a waiver", "given waiver requests",
                owner_only=True, guards=(error_waivable,)),
     Transition(Action.GRANT_WAIVER, NON_TERMINAL, REVIEWERS, None, "grant a waiver", "granted waivers",
-               guards=(waiver_requested,)),
+               guards=(conflict_bars, waiver_requested)),
     Transition(Action.REFUSE_WAIVER, NON_TERMINAL, REVIEWERS, None, "refuse a waiver", "refused waivers",
-               guards=(waiver_requested,)),
+               guards=(conflict_bars, waiver_requested)),
     # The review panel: a declaration of interests before taking, rating, proposing or countersigning; a proposed
     # decision takes effect only at a second reviewer's countersignature (the outcome decides: outcome_effect).
     Transition(Action.DECLARE, WAITING_FOR_REVIEW, REVIEWERS, None, "declare interests in a proposal",

@@ -271,7 +271,9 @@ class QueriesAndWaivers(UnitOfWork):
             action = Action.GRANT_WAIVER if grant else Action.REFUSE_WAIVER
             waivers = self._waivers(s, p) if isinstance(number, int) and number >= 1 else []
             w = waivers[number - 1] if len(waivers) >= number >= 1 else None
-            self._guard(s, action, user, p, WaiverFacts(number, WaiverStatus(w.status)) if w else None)
+            asker = s.get(User, w.requested_by) if w else None
+            self._guard(s, action, user, p, WaiverFacts(number, WaiverStatus(w.status),
+                                                        asker.username if asker else "") if w else None)
             if w is None:
                 raise NotFound(f"{p.reference} has no waiver {number}")
             w.status = WaiverStatus.GRANTED if grant else WaiverStatus.REFUSED
