@@ -18,7 +18,7 @@ A test reads the dashboard's source and fails if an f-string, `%` or
 from __future__ import annotations
 
 from isap.outputs.inert_markdown import inert_markdown
-from isap.text import visible_bidi
+from isap.text import visible_marks
 
 MAX_CHARS = 2_000  # output is bounded: a page never echoes a megabyte of someone's text
 
@@ -36,5 +36,5 @@ def fmt(template: str, *args: object, **kwargs: object) -> str:
 
 def plain(value: object, limit: int = 200) -> str:
     """One line of outside text for places that show text as it is (selectbox options, file names)."""
-    text = visible_bidi(" ".join(("" if value is None else str(value)).split()))
+    text = visible_marks(" ".join(("" if value is None else str(value)).split()))
     return text if len(text) <= limit else text[:limit] + "…"

@@ -24,7 +24,7 @@ from isap.review import wording
 from isap.review.lifecycle import Action
 from isap.review.service import StoreError, WorkflowError
 from isap.rules.sources import readable
-from isap.text import visible_bidi
+from isap.text import visible_marks
 
 REF, TAB = "ref", "tab"  # the query parameters of a proposal's link: /proposal?ref=ISAP-2026-014&tab=Conditions
 # Streamlit's tables wrap long text only in rows taller than 4rem (64 px), so a row of 76 px shows three
@@ -271,7 +271,7 @@ def table(frame: pd.DataFrame, **kwargs):
     """`st.dataframe` of `frame`, every text in it shown as the text it is: a bidirectional control (a right-to-left
     override in a title, a file name, a user name) as its code point, so it cannot make the text around it read
     as something it is not.  Pages show every table through here."""
-    return st.dataframe(frame.map(lambda v: visible_bidi(v) if isinstance(v, str) else v), **kwargs)
+    return st.dataframe(frame.map(lambda v: visible_marks(v) if isinstance(v, str) else v), **kwargs)
 
 
 def row_opens_caption() -> None:

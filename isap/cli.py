@@ -18,7 +18,7 @@ from isap.private import write_private
 from isap.review import wording
 from isap.review.lifecycle import Action
 from isap.review.wording import count, errors_and_warnings
-from isap.text import BIDI_CONTROLS
+from isap.text import SHOWN_AS_CODE_POINTS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="ISAP assurance engine: check ICP proposal workbooks and follow them through review.")
@@ -65,7 +65,7 @@ class RulesFormat(str, Enum):
 # Control characters (terminal escape sequences, carriage returns, bidirectional overrides) shown as
 # visible escapes: workbook and user text must never drive the terminal that reads isap's output.
 _CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0, 9), *range(11, 32), *range(127, 160))}
-_CONTROLS.update({ord(c): f"\\u{ord(c):04x}" for c in BIDI_CONTROLS})  # the marks too, as in every document
+_CONTROLS.update({ord(c): f"\\u{ord(c):04x}" for c in SHOWN_AS_CODE_POINTS})  # as in every document
 
 
 def terminal_text(text: str) -> str:

@@ -269,7 +269,8 @@ def test_a_header_with_a_nul_is_a_finding_the_store_can_keep(service, tmp_path):
 
 
 # ---------------------------------------------------------------------- bidirectional controls in outputs
-HIDDEN = "Dudley \u202eredivorp\u202c care \u2066x\u2069 \u200f\u061c"
+HIDDEN = "Dudley \u202eredivorp\u202c care \u2066x\u2069 \u200f\u061c and\u200b\u2060\ufeff\u2028\u2029 more"
+SHOWN = "\u202e\u202c\u2066\u2069\u200f\u061c\u200b\u2060\ufeff\u2028\u2029"
 
 
 def test_bidirectional_controls_are_shown_visibly_in_the_report_and_mail(service, tmp_path):
@@ -283,14 +284,15 @@ def test_bidirectional_controls_are_shown_visibly_in_the_report_and_mail(service
     take(service, "rita", REF)
     decide(service, "rita", REF, "approved", RATINGS, "Fine \u202eenif")
     html = render_report(service, "rita", REF, 1)
-    for c in "\u202e\u202c\u2066\u2069\u200f\u061c":
+    for c in SHOWN:
         assert c not in html
     assert "⟨U+202E⟩redivorp⟨U+202C⟩" in html and "Fine ⟨U+202E⟩enif" in html
+    assert "and⟨U+200B⟩⟨U+2060⟩⟨U+FEFF⟩⟨U+2028⟩⟨U+2029⟩ more" in html
     settings = MailSettings(host=None, outbox=tmp_path / "outbox")
     for row in service.outbox("ada"):
         msg = build_message(service, row, settings)
         text = msg.get_body(("plain",)).get_content() + str(msg["Subject"])
-        assert not any(c in text for c in "\u202e\u202c\u2066\u2069\u200f\u061c"), row["kind"]
+        assert not any(c in text for c in SHOWN), row["kind"]
 
 
 needs_poppler = pytest.mark.skipif(not shutil.which("pdftotext"), reason="needs poppler-utils")
@@ -339,8 +341,8 @@ def test_a_nul_in_a_name_or_reference_is_an_ordinary_answer_never_a_database_fai
 def test_the_command_line_shows_every_bidirectional_control_as_an_escape():
     """A right-to-left mark in a title would reorder what a terminal shows after it, as an override would."""
     from isap.cli import terminal_text
-    from isap.text import BIDI_CONTROLS
+    from isap.text import SHOWN_AS_CODE_POINTS
 
-    for c in sorted(BIDI_CONTROLS):
+    for c in sorted(SHOWN_AS_CODE_POINTS):
         shown = terminal_text(f"Evil{c} care")
         assert c not in shown and f"\\u{ord(c):04x}" in shown, hex(ord(c))

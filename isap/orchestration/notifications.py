@@ -44,7 +44,7 @@ from pathlib import Path
 from isap.composition import data_dir
 from isap.private import private_dir, write_private
 from isap.review.service import SYSTEM_USER, Service, StoreBusy, WorkflowError
-from isap.text import visible_bidi
+from isap.text import visible_marks
 
 log = logging.getLogger(__name__)
 
@@ -215,11 +215,11 @@ def build_message(service: Service, row: dict, settings: MailSettings, now: dt.d
     msg["From"] = settings.sender
     msg["To"] = ", ".join(row["recipients"])
     # bidirectional controls in a title or rationale are shown as code points, so they cannot disguise the text
-    msg["Subject"] = visible_bidi(row["subject"])
+    msg["Subject"] = visible_marks(row["subject"])
     msg["Date"] = format_datetime(now or dt.datetime.now(dt.timezone.utc))
     msg["Message-ID"] = row["message_id"]
     msg["X-ISAP-Event"] = row["kind"]
-    msg.set_content(visible_bidi(row["body"]))
+    msg.set_content(visible_marks(row["body"]))
     if row["attachment"] == "decision_letter":
         from isap.outputs.letters import render_letter_pdf
 

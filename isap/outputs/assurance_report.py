@@ -18,12 +18,12 @@ from isap.review import wording
 from isap.review.lifecycle import AssuranceDomain, QueryStatus, QueryStep, WaiverStatus
 from isap.review.service import NotFound, Service
 from isap.rules.sources import readable
-from isap.text import visible_bidi
+from isap.text import visible_marks
 
 # every value printed shows its bidirectional controls as code points: a right-to-left override in a title or
 # rationale would otherwise make it read as something it is not
 _ENV = Environment(loader=PackageLoader("isap.outputs", "html"), autoescape=select_autoescape(["html"]),
-                   finalize=lambda v: visible_bidi(v) if isinstance(v, str) else v)
+                   finalize=lambda v: visible_marks(v) if isinstance(v, str) else v)
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 CHECKPOINT_NAMES = wording.CHECKPOINT_NAMES
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import string
 
-from isap.text import visible_bidi
+from isap.text import visible_marks
 
 # Every ASCII punctuation character may be backslash-escaped in CommonMark and then stands for
 # itself; escaping all of them is simpler to trust than choosing the dangerous ones, and also
@@ -38,7 +38,7 @@ def inert_markdown(value: object, limit: int | None = None, one_line: bool = Fal
     text = "" if value is None else str(value)
     if limit is not None and len(text) > limit:
         text = text[:limit] + "…"
-    text = visible_bidi(_CONTROL.sub(" ", text))  # a right-to-left override would disguise the text around it
+    text = visible_marks(_CONTROL.sub(" ", text))  # a right-to-left override would disguise the text around it
     text = _PUNCTUATION.sub(r"\\\1", text)
     text = _AUTOLINK.sub(WORD_JOINER, text)
     if one_line:

@@ -29,7 +29,7 @@ from isap.outputs.assurance_report import rating_words, report_context
 from isap.review import wording
 from isap.review.lifecycle import Outcome, QueryStatus, QueryStep, WaiverStatus
 from isap.review.service import NotFound, Service
-from isap.text import visible_bidi
+from isap.text import visible_marks
 
 FONT = "DejaVuSans"
 FALLBACK_FONT = "STIXGeneral"
@@ -92,7 +92,7 @@ class _Document(FPDF):
     def normalize_text(self, text: str) -> str:
         """Every text fpdf2 draws passes here: bidirectional controls are shown as their code points (they would
         reorder the text around them), and a character no font here has is drawn as □ rather than dropped."""
-        text = visible_bidi(text)
+        text = visible_marks(text)
         if not text.isascii():
             text = "".join(c if self._has_glyph(c) else MISSING_GLYPH for c in text)
         return super().normalize_text(text)
