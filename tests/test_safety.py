@@ -1420,3 +1420,54 @@ def test_a_sheet_whose_part_is_missing_is_wb001_when_the_reader_reads_ahead(tmp_
             dst.writestr(renamed or info.filename, src.read(info.filename))
     findings = _refused(tmp_path, out.getvalue())
     assert [f.rule_id for f in findings] == ["WB001"] and "has no data part" in findings[0].message
+
+
+def test_a_number_format_longer_than_any_program_writes_is_wb001(tmp_path):
+    """Found by a fresh attack: one number format of 2 MB used by 140,000 cell formats held a checker for its whole
+    processor budget, the scan and the reader each testing the code once per cell format."""
+    from tests.hostile import rezip
+
+    data = valid_bytes(tmp_path)
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        styles = z.read("xl/styles.xml")
+    long = styles.replace(b"</numFmts>", b'<numFmt numFmtId="190" formatCode="' + b"0" * 1001 + b'"/></numFmts>', 1)
+    findings = _refused(tmp_path, rezip(data, replace={"xl/styles.xml": long}))
+    assert [f.rule_id for f in findings] == ["WB001"]
+    assert "a number format of 1,001 characters; spreadsheet programs write at most 255" in findings[0].message
+
+
+IGNORABLE = (b'xmlns:mc="http://schemas.openxmlformats.org/markup-compatibility/2006" xmlns:q="urn:example:ignored" '
+             b'mc:Ignorable="q" ')
+
+
+@pytest.mark.parametrize("cell, what", [
+    (b"<v>7</v><q:v>1</q:v>", "an element of another namespace"),
+    (b"<v>7</v><v>1</v>", "two values"),
+], ids=["value-in-an-ignorable-namespace", "two-values"])
+def test_a_cell_with_a_second_value_is_wb001(tmp_path, cell, what):
+    """Found by a fresh attack: a spreadsheet program drops an element of a namespace the sheet marks ignorable
+    and shows the first value; the reader kept the last, so the checkpoint read as 1 where Excel shows 7 and its
+    error was hidden."""
+    import re
+
+    from tests.hostile import rezip
+
+    data = valid_bytes(tmp_path)
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        sheet = z.read("xl/worksheets/sheet2.xml")
+    first_number = re.search(rb"<c ([^>]*)><v>([0-9.]+)</v></c>", sheet)
+    changed = sheet.replace(b"<worksheet ", b"<worksheet " + IGNORABLE, 1).replace(
+        first_number.group(0), b"<c " + first_number.group(1) + b">" + cell + b"</c>", 1)
+    findings = _refused(tmp_path, rezip(data, replace={"xl/worksheets/sheet2.xml": changed}))
+    assert [f.rule_id for f in findings] == ["WB001"] and f"holds {what}, which no spreadsheet" in findings[0].message
+
+
+def test_data_connections_are_wb010(tmp_path):
+    """Found by a fresh attack: connections refreshed as the workbook opens (a text file on a share, a web query,
+    a database) fetch from elsewhere as a link does, and went unreported."""
+    from tests.hostile_documents import CONNECTIONS
+
+    report, messages = _wb010(tmp_path, _with_parts(valid_bytes(tmp_path), {"xl/connections.xml": CONNECTIONS}))
+    assert messages == ["The workbook holds data connections (part xl/connections.xml): opening the original may "
+                        "make it fetch data from another file or server."]
+    assert report.exit_code == 0

@@ -59,7 +59,12 @@ _ACTIVE = {"/JavaScript": "JavaScript", "/JS": "JavaScript", "/OnInstantiate": "
            "/EF": "an embedded file", "/FileAttachment": "an embedded file", "/RichMedia": "embedded media (Flash)",
            "/GoToR": "a link that opens another file", "/GoToE": "a link that opens an embedded file",
            "/ImportData": "an action that imports data from another file",
-           "/SubmitForm": "a form action that sends the form elsewhere"}
+           "/SubmitForm": "a form action that sends the form elsewhere",
+           "/Rendition": "a media action", "/Movie": "a media action", "/Sound": "a media action"}
+# keys whose text names a file or address: one on another computer (a file URL, a UNC path) is refused, as some
+# viewers send the reader's Windows sign-in to it
+_FILE_KEYS = frozenset({"/URI", "/F", "/UF", "/DOS", "/Unix", "/Mac"})
+_OTHER_COMPUTER = ("file:", "\\\\", "//", "smb:")
 
 
 class DocumentType(StrEnum):
@@ -212,7 +217,7 @@ def _office_parts(data: bytes, policy: Policy, embedded_in: str | None = None):
                     found.relationships[i.filename] = reader.found
                 if fields is not None:
                     fields.feed(b"", final=True)
-                    found.dde = found.dde or fields.dde
+                    found.field = found.field or fields.found
                 if keep:
                     parts[i.filename] = bytes(kept)
         except FileRefused as refused:
@@ -240,7 +245,7 @@ class _Found:
     content_types: bytes = b""
     relationships: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)
     ole_parts: list[str] = field(default_factory=list)
-    dde: bool = False
+    field: str = ""  # the first field that starts a program or fetches another file, by its name
 
 
 def _active(what: str) -> str:
@@ -277,6 +282,11 @@ def _refuse_active_office_content(zf: zipfile.ZipFile, infos, found: _Found, pol
                                "unseen"))
     if "externallink" in types or any(n.startswith("xl/externallinks/") for n in names):
         raise _Refused(_active("a link to another workbook"))
+    if ("spreadsheetml.connections" in types or "xl/connections.xml" in names
+            or any(kind.endswith("/connections") for kind, _, _ in kinds)):
+        raise _Refused(_active("data connections (they fetch data from another file or server)"))
+    if any(kind.endswith("/afchunk") for kind, _, _ in kinds):
+        raise _Refused(_active("an imported document (altChunk), which Word merges in, unchecked, as it opens"))
     for kind, target, mode in kinds:
         if mode == "External" and kind.endswith("/attachedtemplate"):
             raise _Refused(f"the document is attached to a template kept outside it ({_shown(target)}), which Word "
@@ -286,8 +296,8 @@ def _refuse_active_office_content(zf: zipfile.ZipFile, infos, found: _Found, pol
             raise _Refused(_active(f"a link to the outside file {_shown(target)}"))
         if kind.endswith("/oleobject"):
             raise _Refused(_active("an embedded OLE object"))
-    if found.dde:
-        raise _Refused(_active("a field that starts a program when the document opens (DDE)"))
+    if found.field:
+        raise _Refused(_active(f"a field that starts a program or fetches another file ({found.field})"))
     for part in sorted(internal_targets(relationships, ("/package",))):
         info = next((i for i in infos if i.filename.lower() == part), None)
         if info is None:
@@ -302,13 +312,15 @@ def _refuse_active_office_content(zf: zipfile.ZipFile, infos, found: _Found, pol
 
 
 _W_MAIN = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
-_DDE = re.compile(r"^\s*DDE(AUTO)?\b", re.IGNORECASE)
+# fields that start a program (DDE) or fetch another file or picture as the document opens or updates
+_REACHING_FIELD = re.compile(r"^\s*(DDEAUTO|DDE|INCLUDETEXT|INCLUDEPICTURE|INCLUDE|IMPORT|LINK)\b", re.IGNORECASE)
 
 
 class _FieldCodes:
-    """Reads a Word part as it is inflated, and notes a field that starts a program (DDE, DDEAUTO): the
-    field's code is the text of its `instrText` runs joined (Word joins them, however they are split) or a
-    simple field's `instr`.  A part that is not well-formed XML is left to Word to refuse."""
+    """Reads a Word part as it is inflated, and notes a field that starts a program (DDE, DDEAUTO) or fetches
+    another file or picture (INCLUDETEXT, INCLUDEPICTURE, IMPORT, LINK): the field's code is the text of its
+    `instrText` runs joined (Word joins them, however they are split) or a simple field's `instr`.  A part
+    that is not well-formed XML is left to Word to refuse."""
 
     def __init__(self, name: str):
         self.name = name
@@ -321,7 +333,7 @@ class _FieldCodes:
         self._code: list[str] = []
         self._code_bytes = 0
         self._broken = False
-        self.dde = False  # a field's code starts a program
+        self.found = ""  # the name of the first field whose code starts a program or fetches another file
 
     def feed(self, chunk: bytes, final: bool = False) -> None:
         if self._broken:
@@ -356,8 +368,9 @@ class _FieldCodes:
         self._field(code)
 
     def _field(self, code: str) -> None:
-        if _DDE.match(code):
-            self.dde = True
+        reaching = _REACHING_FIELD.match(code)
+        if reaching and not self.found:
+            self.found = reaching.group(1).upper()
 
     def _declaration(self, *_) -> None:
         self._broken = True
@@ -442,6 +455,14 @@ def _active_content(trailer) -> str | None:
             for name, value in obj.items():
                 if name in _ACTIVE:
                     return _ACTIVE[name]
+                if name in _FILE_KEYS:
+                    target = value.get_object() if isinstance(value, IndirectObject) else value
+                    if isinstance(target, bytes):
+                        target = target.decode("latin-1")
+                    if isinstance(target, str) and target.strip().lower().startswith(_OTHER_COMPUTER):
+                        return f"a link to a file on another computer ({_shown(str(target))})"
+                    if name == "/F" and obj.get("/S") == "/Thread":
+                        return "an article action that opens another file"
                 stack.append(value)
         elif isinstance(obj, ArrayObject):
             stack.extend(obj)

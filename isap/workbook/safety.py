@@ -1038,6 +1038,7 @@ def inspect(path: str | Path, policy: Policy,
 _CT_EXTERNAL_LINK = "application/vnd.openxmlformats-officedocument.spreadsheetml.externallink+xml"
 _CT_OLE_OBJECT = "application/vnd.openxmlformats-officedocument.oleobject"
 _CT_ACTIVEX = "application/vnd.ms-office.activex+xml"
+_CT_CONNECTIONS = "application/vnd.openxmlformats-officedocument.spreadsheetml.connections+xml"
 # A part read only to name what WB010 reports (a link's relationships, a control's class) is small when a
 # spreadsheet program writes it; a larger one is reported without the name rather than read.
 _NAMING_PART_LIMIT = 1 << 20
@@ -1067,6 +1068,7 @@ def _outside_content(data: bytes, infos: list[zipfile.ZipInfo], content_types: b
     # and an OLE object as an .emf image): each part an object relationship names is one.
     embedded = internal_targets(relationships, _REL_EMBEDDED_OBJECTS)
     controls = internal_targets(relationships, ("/control",))
+    connections = internal_targets(relationships, ("/connections",))
     found: list[Finding] = []
     for info in infos:
         name = info.filename
@@ -1095,6 +1097,9 @@ def _outside_content(data: bytes, infos: list[zipfile.ZipInfo], content_types: b
             found.append(file_finding("WB010", f"The workbook embeds an OLE object ({f'{kind}, ' if kind else ''}"
                                                f"part {name}): opening the original may run it or open what it "
                                                "holds."))
+        elif ctype == _CT_CONNECTIONS or lower == "xl/connections.xml" or lower in connections:
+            found.append(file_finding("WB010", f"The workbook holds data connections (part {name}): opening the "
+                                               "original may make it fetch data from another file or server."))
         elif ctype == _CT_ACTIVEX or (lower.startswith("xl/activex/") and ext == "xml") or lower in controls:
             classid = _activex_class(data, names[name], budget, policy)
             found.append(file_finding("WB010", "The workbook holds an ActiveX control ("
@@ -1229,7 +1234,8 @@ _REL_OLE_OBJECT = "/oleObject"
 _REL_EMBEDDED_OBJECTS = ("/oleobject", "/package")
 # relationships kept from a relationships part (with every one to an outside target but hyperlinks), and how
 # many in all: a real workbook has a handful
-_KEPT_RELATIONSHIPS = (REL_VBA_PROJECT, *_REL_EMBEDDED_OBJECTS, "/control", "/xlmacrosheet", "/xlintlmacrosheet")
+_KEPT_RELATIONSHIPS = (REL_VBA_PROJECT, *_REL_EMBEDDED_OBJECTS, "/control", "/xlmacrosheet", "/xlintlmacrosheet",
+                       "/connections", "/afchunk")
 _RELATIONSHIP_ELEMENT = f"{NS_PKG_REL} Relationship"
 _MAX_KEPT_RELATIONSHIPS = 10_000
 
@@ -1816,19 +1822,31 @@ def _date_styles(styles_xml: bytes, name: str) -> frozenset[int]:
             for fmt in el:
                 fid = fmt.get("numFmtId", "")
                 if fmt.tag.rsplit("}", 1)[-1] == "numFmt" and _number(fid) is not None:
-                    custom[_number(fid)] = fmt.get("formatCode", "")
+                    code = fmt.get("formatCode", "")
+                    if len(code) > _LONGEST_FORMAT_CODE:
+                        # Excel writes at most 255 characters; the reader tests a format's code for every cell
+                        # format using it, and 140,000 formats of one 2 MB code held a checker for minutes
+                        raise wb001(f"The workbook is corrupt: its styles part holds a number format of "
+                                    f"{len(code):,} characters; spreadsheet programs write at most 255. Open "
+                                    "the original in Excel and save it again.")
+                    custom[_number(fid)] = code
         elif tag == "cellXfs":
             for xf in el:  # (an element of another name is no cell format: counted, it shifts every later one)
                 if xf.tag.rsplit("}", 1)[-1] == "xf":
                     xfs.append(_number(xf.get("numFmtId", "0")) or 0)
+    dates = {fid for fid, code in custom.items() if _is_date_format(code)}  # each format once, not once a cell
     out = set()
     for i, fid in enumerate(xfs):
         if fid in custom:
-            if _is_date_format(custom[fid]):
+            if fid in dates:
                 out.add(i)
         elif 14 <= fid <= 22 or fid in (45, 47):
             out.add(i)
     return frozenset(out)
+
+
+# The longest number format code read: Excel writes at most 255 characters (a little room for other writers).
+_LONGEST_FORMAT_CODE = 1000
 
 
 def _is_date_format(code: str) -> bool:
@@ -2290,8 +2308,20 @@ def _scan_cells(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
             has_f = has_v = False
             v_text = ""
             last = ""
+            cell_ns = el.tag.rpartition("}")[0]
+            valued = False
             for child in el:
                 ctag = _local(child.tag)
+                # The reader takes a cell's values by their local names, the last one winning; a spreadsheet
+                # program drops an element of a namespace the sheet marks ignorable, and shows the first: a
+                # `<v>7</v><q:v>1</q:v>` was 7 to LibreOffice and 1 to isap, hiding an error.
+                foreign = child.tag.rpartition("}")[0] != cell_ns
+                if foreign or (ctag in ("v", "is") and valued):
+                    what = "an element of another namespace" if foreign else "two values"
+                    raise wb001(f"The workbook is corrupt: cell {_cell_name(pos)} of sheet {scan.name!r} holds "
+                                f"{what}, which no spreadsheet program writes. Open the original in Excel and save "
+                                "it again.")
+                valued = valued or ctag in ("v", "is")
                 if ctag == "f":
                     has_f = True
                 elif ctag == "v":
