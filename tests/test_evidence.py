@@ -55,7 +55,7 @@ HOSTILE = {
     "indirect-launch.pdf": (hostile.indirect_launch_pdf, "the PDF contains a launch action"),
     "parent-field-javascript.pdf": (hostile.parent_field_javascript_pdf, "the PDF contains JavaScript"),
     "xfa.pdf": (hostile.xfa_pdf, "the PDF contains an XFA form (which can hold scripts)"),
-    "remote-go-to.pdf": (hostile.remote_go_to_pdf, "the PDF contains a link to a file on another computer"),
+    "remote-go-to.pdf": (hostile.remote_go_to_pdf, "the PDF contains a link that opens another file"),
     "nested-arrays.pdf": (lambda: hostile.nested_arrays_pdf(40), "the document needed more memory than a document "
                                                                  "may use (policy max_evidence_memory_bytes)"),
     "thread.pdf": (hostile.thread_action_pdf, "the PDF contains an article action that opens another file"),
@@ -66,6 +66,8 @@ HOSTILE = {
     "include-field.docx": (hostile.include_field_docx, "a field that starts a program or fetches another file "
                                                        "(INCLUDETEXT)"),
     "connections.xlsx": (hostile.connections_xlsx, "the document contains data connections"),
+    "unknown-action.pdf": (hostile.unknown_action_pdf, "the PDF contains an action of a kind a viewer may use to "
+                                                       "run or open something ('/ExecuteSomething')"),
     "large.pdf": (hostile.oversized_pdf, "the document is 26,214,401 bytes, over the limit of 26,214,400 bytes "
                                          "(policy max_evidence_bytes)"),
 }
@@ -86,6 +88,13 @@ def test_a_document_with_a_chart_whose_data_is_an_embedded_workbook_is_accepted(
 
     verdict = check_document(hostile.chart_docx(), Policy())
     assert verdict.accepted and verdict.type is DocumentType.DOCX
+
+
+def test_a_pdf_with_links_within_it_and_to_the_web_is_accepted():
+    from isap.workbook.documents import DocumentType, check_document
+
+    verdict = check_document(hostile.plain_links_pdf(), Policy())
+    assert verdict.accepted and verdict.type is DocumentType.PDF
 
 
 def test_a_pdf_whose_object_streams_stay_within_the_limit_is_accepted():

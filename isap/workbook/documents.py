@@ -455,18 +455,51 @@ def _active_content(trailer) -> str | None:
             for name, value in obj.items():
                 if name in _ACTIVE:
                     return _ACTIVE[name]
+                if name in _ACTION_KEYS:
+                    refused = _refused_action(value, every=name == "/AA")
+                    if refused:
+                        return refused
                 if name in _FILE_KEYS:
                     target = value.get_object() if isinstance(value, IndirectObject) else value
                     if isinstance(target, bytes):
                         target = target.decode("latin-1")
                     if isinstance(target, str) and target.strip().lower().startswith(_OTHER_COMPUTER):
                         return f"a link to a file on another computer ({_shown(str(target))})"
-                    if name == "/F" and obj.get("/S") == "/Thread":
-                        return "an article action that opens another file"
                 stack.append(value)
         elif isinstance(obj, ArrayObject):
             stack.extend(obj)
     return None
+
+
+# Where a PDF names an action (a link's, the document's on opening, an event's, the one that follows another), and
+# the only kinds of action accepted: moving within the document, a web link, a viewer's own command, and showing,
+# hiding or resetting what the document holds.  Any other kind, named or not, is refused: a list of the harmful
+# ones was outrun twice by kinds it did not name (an article action opening another file, a media action).
+_ACTION_KEYS = frozenset({"/A", "/OpenAction", "/AA", "/Next"})
+_ACTION_WORDS = {"/Thread": "an article action that opens another file"}  # (a /Thread that is no action is harmless)
+_PLAIN_ACTIONS = frozenset({"/GoTo", "/URI", "/Named", "/ResetForm", "/Hide", "/SetOCGState", "/Trans",
+                            "/GoTo3DView"})
+
+
+def _refused_action(value, every: bool = False, depth: int = 0) -> str | None:
+    """Words for the first action `value` names that is not of a plain kind, or None.  `every`: `value` maps
+    events to actions (`/AA`).  An action's `/Next` is followed, a few deep (the walk reaches the rest)."""
+    from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, NameObject
+
+    value = value.get_object() if isinstance(value, IndirectObject) else value
+    if depth > 8:
+        return None
+    if every and isinstance(value, DictionaryObject):
+        return next((r for v in value.values() if (r := _refused_action(v, depth=depth + 1))), None)
+    if isinstance(value, ArrayObject):  # (an action's /Next may list several)
+        return next((r for v in value if (r := _refused_action(v, depth=depth + 1))), None)
+    if not isinstance(value, DictionaryObject) or "/S" not in value:
+        return None  # a destination (/A of a link may be one), or no action at all
+    kind = value["/S"].get_object() if isinstance(value["/S"], IndirectObject) else value["/S"]
+    if not isinstance(kind, NameObject) or kind not in _PLAIN_ACTIONS:
+        return _ACTIVE.get(kind) or _ACTION_WORDS.get(kind) or (
+            f"an action of a kind a viewer may use to run or open something ({_shown(str(kind))})")
+    return _refused_action(value["/Next"], depth=depth + 1) if "/Next" in value else None
 
 
 def check_document(data: bytes, policy: Policy, owner: str | tuple[str, str] = "") -> DocumentVerdict:
