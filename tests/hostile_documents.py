@@ -238,7 +238,7 @@ def _docx(body: str = "<w:p><w:r><w:t>Board paper</w:t></w:r></w:p>", parts: dic
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         for name, part in _DOCX_PARTS.items():
-            zf.writestr(name, part)
+            zf.writestr(name, (parts or {}).pop(name, part))
         zf.writestr("word/document.xml", f'<?xml version="1.0" encoding="UTF-8"?><w:document {_W}><w:body>{body}'
                                          "</w:body></w:document>")
         for name, data in (parts or {}).items():
@@ -443,3 +443,14 @@ def plain_links_pdf() -> bytes:
                      b"<< /Type /Annot /Subtype /Link /Rect [0 0 9 9] /A << /S /URI /URI (https://www.england.nhs.uk/) "
                      b"/Next << /S /Named /N /NextPage >> >> >>",
                      b"<< /Type /Annot /Subtype /Link /Rect [9 9 19 19] /Dest [3 0 R /Fit] >>")
+
+
+def add_in_docx() -> bytes:
+    """An Office add-in's task pane, which loads a web page as the document opens."""
+    return _docx(parts={
+        "_rels/.rels": _relationships(
+            ("officeDocument", "word/document.xml", ""),
+            ("http://schemas.microsoft.com/office/2011/relationships/webextensiontaskpanes",
+             "word/webextensions/taskpanes.xml", "")),
+        "word/webextensions/taskpanes.xml": b'<wetp:taskpanes xmlns:wetp="http://schemas.microsoft.com/office/'
+                                            b'webextensions/taskpanes/2010/11"/>'})

@@ -68,6 +68,7 @@ HOSTILE = {
     "connections.xlsx": (hostile.connections_xlsx, "the document contains data connections"),
     "unknown-action.pdf": (hostile.unknown_action_pdf, "the PDF contains an action of a kind a viewer may use to "
                                                        "run or open something ('/ExecuteSomething')"),
+    "add-in.docx": (hostile.add_in_docx, "the document contains an Office add-in"),
     "large.pdf": (hostile.oversized_pdf, "the document is 26,214,401 bytes, over the limit of 26,214,400 bytes "
                                          "(policy max_evidence_bytes)"),
 }

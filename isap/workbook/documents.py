@@ -285,6 +285,9 @@ def _refuse_active_office_content(zf: zipfile.ZipFile, infos, found: _Found, pol
     if ("spreadsheetml.connections" in types or "xl/connections.xml" in names
             or any(kind.endswith("/connections") for kind, _, _ in kinds)):
         raise _Refused(_active("data connections (they fetch data from another file or server)"))
+    if ("webextension" in types or any(n.rsplit("/", 2)[-2:-1] == ["webextensions"] for n in names)
+            or any(kind.endswith(("/webextensiontaskpanes", "/webextension")) for kind, _, _ in kinds)):
+        raise _Refused(_active("an Office add-in (it loads a web page as the document opens)"))
     if any(kind.endswith("/afchunk") for kind, _, _ in kinds):
         raise _Refused(_active("an imported document (altChunk), which Word merges in, unchecked, as it opens"))
     for kind, target, mode in kinds:

@@ -1235,7 +1235,7 @@ _REL_EMBEDDED_OBJECTS = ("/oleobject", "/package")
 # relationships kept from a relationships part (with every one to an outside target but hyperlinks), and how
 # many in all: a real workbook has a handful
 _KEPT_RELATIONSHIPS = (REL_VBA_PROJECT, *_REL_EMBEDDED_OBJECTS, "/control", "/xlmacrosheet", "/xlintlmacrosheet",
-                       "/connections", "/afchunk")
+                       "/connections", "/afchunk", "/webextensiontaskpanes", "/webextension")
 _RELATIONSHIP_ELEMENT = f"{NS_PKG_REL} Relationship"
 _MAX_KEPT_RELATIONSHIPS = 10_000
 
