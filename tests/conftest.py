@@ -255,13 +255,33 @@ def demo_sqlite(migrated_sqlite, tmp_path_factory) -> str:
     from isap.review.service import Service
     from isap.store.db import engine_for
 
-    url = copy_sqlite(migrated_sqlite, tmp_path_factory.mktemp("demo-db") / "isap.db")
-    engine = engine_for(url)
-    try:
-        assert load(Service(engine, policy=cheap_hashing_policy())), "the demo loads into an empty store"
-    finally:
-        engine.dispose()
-    return url
+    def build(path: Path) -> None:
+        url = copy_sqlite(migrated_sqlite, path)
+        engine = engine_for(url)
+        try:
+            assert load(Service(engine, policy=cheap_hashing_policy())), "the demo loads into an empty store"
+        finally:
+            engine.dispose()
+
+    return f"sqlite:///{built_once(tmp_path_factory, 'demo.db', build)}"
+
+
+def built_once(tmp_path_factory, name: str, build) -> Path:
+    """A file `build` writes once for the whole run, however many pytest-xdist workers need it: the first to ask
+    builds it (in a file of its own, then renamed), the others wait on a lock and use it.  Each worker has a
+    temporary folder of its own under the run's; the file lives in the run's, so a later run builds it again."""
+    import fcntl
+
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    target = root / name
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not target.exists():
+            building = root / f"{name}.{os.getpid()}.building"
+            build(building)
+            building.rename(target)
+    return target
 
 
 def restore_sqlite(template_url: str, to: Path) -> str:
