@@ -237,11 +237,12 @@ def _docx(body: str = "<w:p><w:r><w:t>Board paper</w:t></w:r></w:p>", parts: dic
 
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        parts = dict(parts or {})
         for name, part in _DOCX_PARTS.items():
-            zf.writestr(name, (parts or {}).pop(name, part))
-        zf.writestr("word/document.xml", f'<?xml version="1.0" encoding="UTF-8"?><w:document {_W}><w:body>{body}'
-                                         "</w:body></w:document>")
-        for name, data in (parts or {}).items():
+            zf.writestr(name, parts.pop(name, part))
+        document = f'<?xml version="1.0" encoding="UTF-8"?><w:document {_W}><w:body>{body}</w:body></w:document>'
+        zf.writestr("word/document.xml", parts.pop("word/document.xml", None) or document)
+        for name, data in parts.items():
             zf.writestr(name, data)
     return buf.getvalue()
 
@@ -454,3 +455,20 @@ def add_in_docx() -> bytes:
              "word/webextensions/taskpanes.xml", "")),
         "word/webextensions/taskpanes.xml": b'<wetp:taskpanes xmlns:wetp="http://schemas.microsoft.com/office/'
                                             b'webextensions/taskpanes/2010/11"/>'})
+
+
+def strict_field_docx() -> bytes:
+    """A field in a document written in the Strict namespace (the same field in the usual one is refused)."""
+    return _docx(parts={"word/document.xml": (
+        '<w:document xmlns:w="http://purl.oclc.org/ooxml/wordprocessingml/main"><w:body><w:p><w:fldSimple '
+        'w:instr=" INCLUDEPICTURE &quot;http://attacker.example/p.png&quot;"/></w:p></w:body></w:document>'
+    ).encode()})
+
+
+def mail_merge_docx() -> bytes:
+    """A mail merge whose data source is a database, queried as the document opens."""
+    return _docx(parts={
+        "word/settings.xml": f'<w:settings {_W}><w:mailMerge><w:mainDocumentType w:val="formLetters"/>'
+                             '<w:connectString w:val="DSN=x;SERVER=attacker.example"/><w:query w:val="SELECT 1"/>'
+                             "</w:mailMerge></w:settings>".encode(),
+        "word/_rels/document.xml.rels": _relationships(("settings", "settings.xml", ""))})

