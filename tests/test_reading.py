@@ -239,6 +239,26 @@ def test_a_repeated_sheet_names_the_one_read_and_says_it_is_hidden(tmp_path):
                         "hidden (Excel's menus cannot show it), is read."]
 
 
+@pytest.mark.parametrize("rows", [1, 4_000], ids=["read-by-rows", "read-by-columns"])
+def test_a_date_cell_past_the_year_9999_is_sch002_on_either_reading_path(tmp_path, rows):
+    """Found by a fresh attack: a serial of 2,958,466 (the year 10000) in a date cell of a table sheet read by
+    columns (20,000 cells or more) ended the check as an isap defect; read by rows it was SCH002."""
+    import openpyxl
+
+    from isap.rules.engine import check_file
+
+    p = clean(2)
+    p["Engagement"] = [dict(p["Engagement"][0], engagement_id=f"E-{i:05d}") for i in range(rows)]
+    path = write(p, tmp_path / "p.xlsx")
+    wb = openpyxl.load_workbook(path)
+    wb["Engagement"]["B2"].value = 2_958_466
+    wb["Engagement"]["B2"].number_format = "yyyy-mm-dd"
+    wb.save(path)
+    report = check_file(path)
+    assert report.exit_code == 1
+    assert ("SCH002", "B2") in [(f.rule_id, f.cell) for f in report.findings if f.sheet == "Engagement"]
+
+
 def test_excel_style_workbook_reads_like_openpyxl(tmp_path):
     """Shared strings, styles, a date number format and data validation, as Excel writes them."""
     from tests.excel_like import excel_style_copy

@@ -1154,17 +1154,18 @@ def test_a_formulas_text_may_hold_an_entity(tmp_path, exact):
     assert not [f for f in check_file(path).findings if f.rule_id.startswith("WB")]
 
 
-def test_a_cell_typed_as_a_shared_string_holding_inline_text_counts_its_text(tmp_path):
+def test_cells_typed_as_shared_strings_holding_inline_text_are_refused(tmp_path):
     """The reader reads an `<is>` whatever the cell's type says; the exact parse counted a `t="s"` cell holding
     one as a shared string (with no entry, so nothing) and never its text: 7,500 such cells held 240 MB of text,
-    7 times the limit, and were assessed."""
+    7 times the limit, and were assessed.  Spreadsheet programs show such a cell empty: it is WB001 at the first
+    (see `test_a_cell_spreadsheet_programs_show_otherwise_than_the_reader_is_wb001`)."""
     from tests.hostile import repeated_text, services_rows
 
     rows = [b'<row r="%d"><c r="K%d" t="s"><is><t>%s</t></is></c></row>' % (r, r, repeated_text(24_000, seed=r))
             for r in range(100, 1_600)]
     findings = _refused(tmp_path, services_rows(valid_bytes(tmp_path), rows, exact=True))
-    assert [f.rule_id for f in findings] == ["WB003"], findings
-    assert "max_shared_text_bytes" in findings[0].message, findings[0].message
+    assert [f.rule_id for f in findings] == ["WB001"], findings
+    assert "cell K100 of sheet 'Services' holds an inline text but is not typed as one" in findings[0].message
 
 
 @pytest.mark.parametrize("where, number", [("numFmt", "\u00b2"), ("xf", "\u00b2"), ("xf", "7" * 5000),
@@ -1513,3 +1514,18 @@ def test_a_picture_linked_from_outside_is_wb010(tmp_path):
     assert messages == ["The workbook links a picture to the external file 'file://attacker.example/share/logo.png' "
                         "(part xl/drawings/_rels/drawing1.xml.rels): opening the original may make it reach that "
                         "file."]
+
+
+@pytest.mark.parametrize("cell, words", [
+    (b'<c r="B5"><is><t>7</t></is></c>', "holds an inline text but is not typed as one"),
+    (b'<c r="B5" t="s"><is><t>7</t></is></c>', "holds an inline text but is not typed as one"),
+    (b'<c r="B5" t="n"><v>NaN</v></c>', "holds 'NaN' as a number"),
+    (b'<c r="B5"><v>-Infinity</v></c>', "holds '-Infinity' as a number"),
+], ids=["untyped-inline-text", "shared-string-typed-inline-text", "not-a-number", "infinity"])
+def test_a_cell_spreadsheet_programs_show_otherwise_than_the_reader_is_wb001(tmp_path, cell, words):
+    """Found by a fresh attack: an inline text in a cell not typed as one is empty to spreadsheet programs and a
+    value to the reader (a required amount read as 60,000,000, shown blank); NaN in a date cell was 30 December
+    1899 to the reader."""
+    findings = _refused(tmp_path, _with_sheet2(tmp_path, lambda x: x.replace(b'<c r="B5" t="n"><v>2</v></c>', cell,
+                                                                              1)))
+    assert [f.rule_id for f in findings] == ["WB001"] and words in findings[0].message

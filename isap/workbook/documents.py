@@ -65,6 +65,7 @@ _ACTIVE = {"/JavaScript": "JavaScript", "/JS": "JavaScript", "/OnInstantiate": "
 # viewers send the reader's Windows sign-in to it
 _FILE_KEYS = frozenset({"/URI", "/F", "/UF", "/DOS", "/Unix", "/Mac"})
 _OTHER_COMPUTER = ("file:", "\\\\", "//", "smb:")
+_WEB_LINKS = ("http://", "https://", "mailto:")
 
 
 class DocumentType(StrEnum):
@@ -328,9 +329,11 @@ _REACHING_FIELD = re.compile(r"^\s*(DDEAUTO|DDE|INCLUDETEXT|INCLUDEPICTURE|INCLU
 
 class _FieldCodes:
     """Reads a Word part as it is inflated, and notes a field that starts a program (DDE, DDEAUTO) or fetches
-    another file or picture (INCLUDETEXT, INCLUDEPICTURE, IMPORT, LINK): the field's code is the text of its
-    `instrText` runs joined (Word joins them, however they are split) or a simple field's `instr`.  A part
-    that is not well-formed XML is left to Word to refuse."""
+    another file or picture (INCLUDETEXT, INCLUDEPICTURE, IMPORT, LINK, DATABASE, RD), and a field whose kind
+    is itself computed by a field nested at the start of its code (`{ {QUOTE 68 68 69 …} … }`, a published way
+    of hiding a DDE field).  A field's code is the text of its `instrText` runs joined, as Word joins them
+    however they are split, up to its `separate` or `end`; a simple field's is its `instr`.  A part that is not
+    well-formed XML is left to Word to refuse."""
 
     def __init__(self, name: str):
         self.name = name
@@ -339,9 +342,9 @@ class _FieldCodes:
         self._parser.EndElementHandler = self._end
         self._parser.CharacterDataHandler = self._text
         self._parser.StartDoctypeDeclHandler = self._declaration
-        self._in_code = 0
-        self._code: list[str] = []
-        self._code_bytes = 0
+        self._in_text = 0
+        self._fields: list[list[str]] = []  # the code read so far of each complex field whose code is open
+        self._loose: list[str] = []  # code text outside any field (Word would not run it; read all the same)
         self._broken = False
         self.found = ""  # the name of the first field whose code starts a program or fetches another file
 
@@ -353,34 +356,43 @@ class _FieldCodes:
         except (expat.ExpatError, LookupError):
             self._broken = True
         if final:
-            self._check()
+            while self._fields:
+                self._field("".join(self._fields.pop()))
+            self._field("".join(self._loose))
 
     # Elements and attributes go by their local names, whatever their namespace: a document in the Strict
     # namespace had its fields read by Word and missed here.
     def _start(self, name: str, attrs: dict[str, str]) -> None:
         local = name.rpartition(" ")[2]
         if local == "instrText":
-            self._in_code += 1
+            self._in_text += 1
         elif local == "fldSimple":
+            self._nested()
             self._field(_attribute(attrs, "instr"))
-        elif local == "fldChar" and _attribute(attrs, "fldCharType") in ("begin", "end"):
-            self._check()
+        elif local == "fldChar":
+            kind = _attribute(attrs, "fldCharType")
+            if kind == "begin":
+                self._nested()
+                self._fields.append([])
+            elif kind in ("separate", "end") and self._fields:
+                self._field("".join(self._fields.pop()))
         elif local == "mailMerge" and not self.found:
             self.found = "a mail merge from a data source"
 
+    def _nested(self) -> None:
+        """A field starts: within a field's code that has no words yet, it computes that field's kind."""
+        if self._fields and not "".join(self._fields[-1]).strip() and not self.found:
+            self.found = "its kind computed by another field, as hidden DDE fields are written"
+
     def _end(self, name: str) -> None:
         if name.rpartition(" ")[2] == "instrText":
-            self._in_code -= 1
+            self._in_text -= 1
 
     def _text(self, text: str) -> None:
-        if self._in_code and self._code_bytes < 4096:  # the start of a field's code is what names it
-            self._code.append(text)
-            self._code_bytes += len(text)
-
-    def _check(self) -> None:
-        code = "".join(self._code)
-        self._code, self._code_bytes = [], 0
-        self._field(code)
+        if self._in_text:
+            code = self._fields[-1] if self._fields else self._loose
+            if sum(map(len, code)) < 4096:  # the start of a field's code is what names it
+                code.append(text)
 
     def _field(self, code: str) -> None:
         reaching = _REACHING_FIELD.match(code)
@@ -480,6 +492,10 @@ def _active_content(trailer) -> str | None:
                         target = target.decode("latin-1")
                     if isinstance(target, str) and target.strip().lower().startswith(_OTHER_COMPUTER):
                         return f"a link to a file on another computer ({_shown(str(target))})"
+                    if (name == "/URI" and isinstance(target, str)
+                            and not re.sub(r"[\x00-\x20]", "", target).lower().startswith(_WEB_LINKS)):
+                        # a viewer hands any other scheme to the system (ms-msdt:, search-ms: with a share in it)
+                        return f"a link that is not a web or mail address ({_shown(str(target))})"
                 stack.append(value)
         elif isinstance(obj, ArrayObject):
             stack.extend(obj)

@@ -646,9 +646,32 @@ def _python_values(series) -> list:
     if dtype == pl.String:
         return series.fill_null("").to_list()
     if dtype == pl.Datetime:  # (the reader took the column only if every value is a date at midnight)
+        if not _dates_python_holds(series):
+            return _dates_and_serials(series)
         series = series.dt.date()
     values = series.to_list()
     return [("" if v is None else v) for v in values] if series.null_count() else values
+
+
+def _dates_python_holds(series) -> bool:
+    """Whether every date of a date column is one Python holds (years 1 to 9999): a serial of 2,958,466 or more
+    in a date-formatted cell is the year 10000 to the column reader, and an isap defect when made a date."""
+    years = series.dt.year()
+    return years.null_count() == len(years) or (years.min() >= 1 and years.max() <= 9999)
+
+
+def _dates_and_serials(series) -> list:
+    """A date column's values as python-calamine gives them when some lie past Python's dates: each date a date,
+    each of those the serial number it stands for (which the date column then refuses, as on the row path)."""
+    import datetime as dt
+
+    import polars as pl
+
+    years = series.dt.year()
+    held = (years >= 1) & (years <= 9999)
+    dates = pl.select(pl.when(held).then(series).otherwise(None).dt.date()).to_series().to_list()
+    serials = ((series - dt.datetime(1899, 12, 30)).dt.total_milliseconds() / 86_400_000).to_list()
+    return ["" if serial is None else date if date is not None else serial for date, serial in zip(dates, serials)]
 
 
 class SheetColumns:
@@ -681,7 +704,7 @@ class SheetColumns:
                     return series.cast(pl.Int64).to_list(), False
         elif dtype == pl.Boolean and t is ValueType.YESNO:
             return series.to_list(), False
-        elif dtype == pl.Datetime and t is ValueType.DATE:
+        elif dtype == pl.Datetime and t is ValueType.DATE and _dates_python_holds(series):
             return series.dt.date().to_list(), False
         elif dtype == pl.String:
             # choices, yes/no and codes repeat a handful of values: each distinct one is typed once, and

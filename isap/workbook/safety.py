@@ -59,13 +59,16 @@ _XML_SUFFIXES = (".xml", ".rels", ".vml")
 # Groups: column letters, row number.  A cell matched here is exactly a cell calamine reads.
 _CANON_VALUE = re.compile(
     rb'<c r="([A-Z]{1,3})([1-9][0-9]{0,6})"(?: s="[0-9]{1,9}")?(?: t="str"><v>[^<&][^<]*</v>|'
-    rb'(?: t="(?:n|s|b|d|inlineStr)")?>(?:<v>[0-9.eE+\-:TZ]{1,400}</v>|'
-    rb'<is><t(?: xml:space="preserve")?>[^<]*</t></is>))</c>')
+    rb' t="inlineStr"><is><t(?: xml:space="preserve")?>[^<]*</t></is>|'
+    rb'(?: t="(?:n|s|b|d|inlineStr)")?><v>[0-9.eE+\-:TZ]{1,400}</v>)</c>')
 # (the reader reads a value other than a formula's text only up to its first character reference: `1&#48;` is 1
 # to it, 10 to a parser; so an `&` is canonical only in a formula's text, `t="str"`.  And it keeps a value it
 # cannot read as a number, or any `t="d"` value, as a text: other values are canonical only when shaped as a
 # number, a shared string's number, a boolean or an ISO date, so that a text there is counted, exactly)
-# (the reader ignores a <v> in an inline string cell: such a cell is left to the exact parse)
+# (the reader ignores a <v> in an inline string cell: such a cell is left to the exact parse; an inline text is
+# canonical only in a cell typed as one, since spreadsheet programs show any other such cell empty)
+# What the reader takes as a number and no spreadsheet program writes as one:
+_NOT_A_NUMBER = re.compile(r"[+-]?(?:inf|infinity|nan)", re.IGNORECASE)
 _INLINE_V = b'"inlineStr"><v>'
 # ... and of a cell that is only formatted (self-closing: the reader sees nothing).
 # (an empty group: findall then lists one shared empty bytes object per match, nothing to allocate)
@@ -2378,6 +2381,18 @@ def _scan_cells(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
                     has_v = True
                     v_text = child.text or ""
                 last = ctag
+            if last == "is" and t != "inlineStr":
+                # the reader reads an inline text whatever the cell's type; a spreadsheet program shows the cell
+                # empty (a required value read as 60,000,000 was blank to the reviewer)
+                raise wb001(f"The workbook is corrupt: cell {_cell_name(pos)} of sheet {scan.name!r} holds an inline "
+                            "text but is not typed as one, so spreadsheet programs show it empty. Open the original "
+                            "in Excel and save it again.")
+            if has_v and t in (None, "n") and _NOT_A_NUMBER.fullmatch(v_text.strip()):
+                # the reader takes NaN and infinities as numbers (NaN in a date cell was 30 December 1899); no
+                # spreadsheet program writes one
+                raise wb001(f"The workbook is corrupt: cell {_cell_name(pos)} of sheet {scan.name!r} holds "
+                            f"{clip(v_text.strip())!r} as a number, which no spreadsheet program writes. Open the "
+                            "original in Excel and save it again.")
             if last == "is":
                 read = True
             elif last == "v":
