@@ -1529,3 +1529,74 @@ def test_a_cell_spreadsheet_programs_show_otherwise_than_the_reader_is_wb001(tmp
     findings = _refused(tmp_path, _with_sheet2(tmp_path, lambda x: x.replace(b'<c r="B5" t="n"><v>2</v></c>', cell,
                                                                               1)))
     assert [f.rule_id for f in findings] == ["WB001"] and words in findings[0].message
+
+
+def test_an_element_no_program_writes_in_shared_strings_is_wb001(tmp_path):
+    """Found by a fresh attack: twelve million empty elements inside entries no cell named were parsed again each
+    time the reader opened the workbook (17 s of processor time)."""
+    from tests.hostile import shared_strings_named_by_cells
+
+    data = shared_strings_named_by_cells(valid_bytes(tmp_path), b"<si><t>a</t><x/></si>", 1)
+    findings = _refused(tmp_path, data)
+    assert [f.rule_id for f in findings] == ["WB001"]
+    assert "holds an element named 'x', which no spreadsheet program writes there" in findings[0].message
+
+
+def test_formatted_runs_and_phonetics_in_shared_strings_are_read(tmp_path):
+    """What Excel writes in an entry: runs with their font properties, phonetic runs and properties."""
+    from tests.hostile import shared_strings_named_by_cells
+
+    entry = (b'<si><r><rPr><b/><sz val="11"/><color theme="1"/><rFont val="Calibri"/><family val="2"/>'
+             b'<scheme val="minor"/></rPr><t>Dudley</t></r><r><t xml:space="preserve"> care</t></r>'
+             b'<rPh sb="0" eb="1"><t>d</t></rPh><phoneticPr fontId="1"/></si>')
+    path = tmp_path / "runs.xlsx"
+    path.write_bytes(shared_strings_named_by_cells(valid_bytes(tmp_path), entry, 1))
+    assert not check_file(path).refused
+
+
+def test_more_shared_string_elements_than_the_policy_allows_is_wb003(tmp_path):
+    from isap.policy import Policy
+    from tests.hostile import shared_strings_named_by_cells
+
+    path = tmp_path / "runs.xlsx"
+    path.write_bytes(shared_strings_named_by_cells(valid_bytes(tmp_path), b"<si><r><t>a</t></r></si>" * 40, 40,
+                                                   declared=b"40"))
+    report = check_file(path, Policy(max_shared_strings_elements=100))
+    assert report.refused and [f.rule_id for f in report.findings] == ["WB003"]
+    assert "more than 100 XML elements" in report.findings[0].message
+    assert not check_file(path, Policy(max_shared_strings_elements=121)).refused  # sst, and 3 for each entry
+
+
+def test_a_shared_strings_part_of_many_more_entries_than_cells_name_is_wb003(tmp_path):
+    """Found by a fresh attack: 1,000,000 entries no cell named escaped the limit on copied text, and the reader
+    parsed and held them each time it opened the workbook (408-432 MB on two lanes)."""
+    from tests.hostile import shared_strings_named_by_cells
+
+    entries = b"".join(b"<si><t>entry %d</t></si>" % i for i in range(1_200))
+    findings = _refused(tmp_path, shared_strings_named_by_cells(valid_bytes(tmp_path), entries, 100,
+                                                                declared=b"1200"))
+    assert [f.rule_id for f in findings] == ["WB003"]
+    assert "holds 1,200 entries but only 100 cells name one" in findings[0].message
+    path = tmp_path / "few.xlsx"  # a few left after cells were cleared are read
+    few = b"".join(b"<si><t>entry %d</t></si>" % i for i in range(1_100))
+    path.write_bytes(shared_strings_named_by_cells(valid_bytes(tmp_path), few, 100, declared=b"1100"))
+    assert not check_file(path).refused
+
+
+def test_a_large_shared_strings_part_is_read_on_one_lane(tmp_path, monkeypatch):
+    """Each lane's workbook holds a copy of the shared strings: from `_ONE_LANE_FROM_SHARED_BYTES`, one lane."""
+    from isap.policy import Policy
+    from isap.workbook import parse as parsing
+    from isap.workbook.safety import inspect
+    from tests.hostile import shared_strings_named_by_cells
+
+    path = tmp_path / "shared.xlsx"
+    path.write_bytes(shared_strings_named_by_cells(valid_bytes(tmp_path), b"<si><t>a</t></si>", 1))
+    inspection = inspect(path, Policy())
+    assert inspection.shared_strings_bytes == len(b'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/'
+                                                   b'2006/main" count="1" uniqueCount="1"><si><t>a</t></si></sst>')
+    for threshold, one_lane in ((inspection.shared_strings_bytes + 1, False), (inspection.shared_strings_bytes, True)):
+        monkeypatch.setattr(parsing, "_ONE_LANE_FROM_SHARED_BYTES", threshold)
+        reader = parsing.SheetReader()
+        parsing.parse(inspection, reader=reader)
+        assert reader.one_lane is one_lane

@@ -113,6 +113,11 @@ class Policy:
         1_000_000, gt=0, description="WB003: most entries in the workbook's shared strings part.")
     max_shared_strings_bytes: int = setting(
         52_428_800, gt=0, description="WB003: largest shared strings part, uncompressed, in bytes.")
+    max_shared_strings_elements: int = setting(
+        4_000_000, gt=0,
+        description="WB003: most XML elements in the shared strings part (an entry of plain text is two; each run "
+                    "of formatted text adds a few). The reader parses the whole part each time it opens the "
+                    "workbook.")
     max_shared_text_bytes: int = setting(
         33_554_432, gt=0,
         description="WB003: most text, in bytes, that a workbook's cells may hold once read: the copies cells naming "

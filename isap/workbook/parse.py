@@ -802,6 +802,9 @@ _TWO_READERS_FROM_CELLS = 100_000
 # past 300 MB (300-318 MB), and read on one lane stays under it (278-284 MB).  The stress workbook's two
 # largest hold 760,000 cells and keep both lanes (docs/performance.md).
 _ONE_LANE_FROM_CELLS = 1_000_000
+# ... or its shared strings part is this large: each lane's workbook holds a copy of it (a 1,000,000-entry part
+# no cell named, read on two lanes, took 408-432 MB)
+_ONE_LANE_FROM_SHARED_BYTES = 8 << 20
 
 
 class SheetReader:
@@ -997,8 +1000,8 @@ def parse(inspection: Inspection, checkpoint_override: int | None = None,
         b.findings.add(finding)
     matched, unknown = b.match_sheets()
     reader = reader or SheetReader()
-    reader.one_lane = sum(sorted((s.max_row * s.max_col for s in matched.values()), reverse=True)[:2]) \
-        >= _ONE_LANE_FROM_CELLS
+    reader.one_lane = (sum(sorted((s.max_row * s.max_col for s in matched.values()), reverse=True)[:2])
+                       >= _ONE_LANE_FROM_CELLS or inspection.shared_strings_bytes >= _ONE_LANE_FROM_SHARED_BYTES)
     built: dict[str, object] = {}
     try:
         data = inspection.reading_data or inspection.data

@@ -219,6 +219,8 @@ class Inspection:
     reading_data: bytes = b""
     # WB010, one per external link part or embedded object, in package order (see `_outside_content`)
     outside_content: list[Finding] = field(default_factory=list)
+    # the shared strings part's size, inflated: each reader that opens the workbook holds a copy of it
+    shared_strings_bytes: int = 0
 
 
 class _Budget:
@@ -601,8 +603,10 @@ class _SharedStringsShape(_WellFormed):
     what would let the reader read an entry otherwise than it is counted here, is WB001: a comment, a
     processing instruction, a CDATA section, an entry inside an entry, an element inside a text."""
 
-    def __init__(self, name: str, max_entries: int, codec: str = "utf-8"):
+    def __init__(self, name: str, max_entries: int, codec: str = "utf-8", max_elements: int = 4_000_000):
         super().__init__(name)
+        self.max_elements = max_elements
+        self._elements = 0
         p = self._parser = expat.ParserCreate(namespace_separator=" ")
         # Each entry's bytes are weighted as Python holds its text, by its widest character: one character
         # above U+FFFF makes it 4 bytes a character (one emoji in a 32,000-byte entry named by 1,040 cells held
@@ -641,6 +645,15 @@ class _SharedStringsShape(_WellFormed):
         local = name.rpartition(" ")[2]
         if self._open and self._open[-1] == "t":
             self._refuse("an element inside a text")
+        # The reader parses the whole part each time it opens the workbook, and may open it several times:
+        # 12 million empty elements inside entries no cell named held a checker for 17 s.
+        if local not in _SHARED_STRINGS_ELEMENTS:
+            self._refuse(f"an element named {clip(local)!r}")
+        self._elements += 1
+        if self._elements > self.max_elements:
+            raise FileRefused([file_finding(
+                "WB003", f"The workbook's shared strings part holds more than {self.max_elements:,} XML elements, "
+                         "over the safety limit (policy max_shared_strings_elements).")])
         if not self._open:
             self.declared = attrs.get("uniqueCount", "")
         self._open.append(local)
@@ -669,6 +682,12 @@ class _SharedStringsShape(_WellFormed):
                 self.long[len(self.lengths) - 1] = (self._entry_at, at)
         self._open.pop()
 
+
+# The elements of a shared strings part as spreadsheet programs write them: entries of text or of runs, each run
+# with its font properties, phonetic runs and properties, and extensions.
+_SHARED_STRINGS_ELEMENTS = frozenset({
+    "sst", "si", "t", "r", "rPr", "rPh", "phoneticPr", "rFont", "charset", "family", "b", "i", "strike", "outline",
+    "shadow", "condense", "extend", "color", "sz", "u", "vertAlign", "scheme", "extLst", "ext"})
 
 # UTF-8 bytes (or a character reference) that make Python hold a text at more than a byte a character: a lead
 # byte of a character above U+00FF, of one above U+FFFF, and a reference, which may be either.
@@ -1029,8 +1048,11 @@ def inspect(path: str | Path, policy: Policy,
             "WB003",
             f"The workbook's sheets together span {area:,} cells (rows × columns of each sheet's values), over the "
             f"safety limit of {policy.max_cells_per_workbook:,} cells (policy max_cells_per_workbook).")])
+    _check_unnamed_entries(len(entry_bytes[0]), sheets)
     _check_shared_text(data, names, entry_bytes[0], longest[0], sheets, budget, policy)
     inspection = Inspection(str(path), data, sha, sheets, date1904)
+    shared = targets.get("sharedStrings")
+    inspection.shared_strings_bytes = names[shared].file_size if shared in names else 0
     inspection.outside_content = _outside_content(data, infos, content_types, relationships, budget, policy)
     inspection.reading_data = reading or _reading_package(sheets, data, date1904, names, targets, transcode, budget,
                                                           policy)
@@ -1433,7 +1455,8 @@ def _check_shared_strings(data: bytes, info: zipfile.ZipInfo, budget: _Budget, t
         raise FileRefused([file_finding(
             "WB003", f"The workbook's shared strings part is {info.file_size:,} bytes uncompressed, over the limit of "
                      f"{policy.max_shared_strings_bytes:,} bytes (policy max_shared_strings_bytes).")])
-    shape = _SharedStringsShape(info.filename, policy.max_shared_strings, codec)  # not well-formed XML is WB001
+    shape = _SharedStringsShape(info.filename, policy.max_shared_strings, codec,  # not well-formed XML is WB001
+                                policy.max_shared_strings_elements)
     tail = b""
     for chunk in _tags_bounded(_inflate(data, info, budget, total, policy), info.filename):
         _check_markers(tail + chunk, info.filename)
@@ -1580,6 +1603,25 @@ def _whole_cells(data: bytes, info: zipfile.ZipInfo, budget: _Budget, policy: Po
         if len(carry) > 8 * CHUNK:  # (the first pass measured it cell by cell: never so here)
             carry = carry[-8 * CHUNK:]
         yield buf, cut
+
+
+def _check_unnamed_entries(entries: int, sheets: list[SheetScan]) -> None:
+    """WB003 when the shared strings part holds many more entries than cells name a shared string.
+
+    Spreadsheet programs write only the entries cells name.  Entries no cell names escape the limit on the text
+    cells copy, yet the reader parses and holds every one each time it opens the workbook: a part of 1,000,000
+    unnamed entries took a check to 408-432 MB, and one of runs packed with elements to 17 s."""
+    named = sum(s.shared_cells for s in sheets if s.is_worksheet)
+    if entries > named + named // 10 + _UNNAMED_ENTRIES_ALLOWED:
+        raise FileRefused([file_finding(
+            "WB003", f"The workbook's shared strings part holds {entries:,} entries but only {named:,} cells name "
+                     "one: no spreadsheet program keeps so many that no cell uses. Open the original in Excel and "
+                     "save it again.")])
+
+
+# entries of the shared strings part no cell names, at most, beyond a tenth of those named (some writers keep a
+# few after cells are cleared)
+_UNNAMED_ENTRIES_ALLOWED = 1000
 
 
 def _may_copy(sheets: list[SheetScan], longest: int) -> int:
