@@ -1064,16 +1064,17 @@ def test_shared_strings_named_as_usual_with_the_same_entry_are_measured(tmp_path
 
 
 @pytest.mark.parametrize("value", [b"x", b"12345678901234567890", b" 0"], ids=["letters", "20 digits", "spaced"])
-def test_a_shared_string_cell_whose_value_is_no_entry_number_copies_the_first_entry(tmp_path, value):
+def test_shared_string_cells_whose_value_is_no_entry_number_are_refused(tmp_path, value):
     """The reader reads a shared-string cell's value it cannot read as a number as entry 0; the scan had counted
-    such cells as copying nothing, so 60,000 of them copied a 32,000-character entry each (2 GB, assessed)."""
+    such cells as copying nothing, so 60,000 of them copied a 32,000-character entry each (2 GB, assessed).
+    Spreadsheet programs read such a value otherwise (or not at all): it is WB001 at the first cell."""
     from tests.hostile import long_text, shared_strings_named_by_cells
 
     entry = b"<si><t>" + long_text(32_000) + b"</t></si>"
     data = shared_strings_named_by_cells(valid_bytes(tmp_path), entry, cells=1_200, value=value)
     findings = _refused(tmp_path, data)
-    assert [f.rule_id for f in findings] == ["WB003"], findings
-    assert "max_shared_text_bytes" in findings[0].message
+    assert [f.rule_id for f in findings] == ["WB001"], findings
+    assert "cell K100 of sheet 'Services' names a shared string as" in findings[0].message
 
 
 def test_shared_strings_saying_they_hold_more_entries_than_they_do_are_wb001(tmp_path):
@@ -1600,3 +1601,17 @@ def test_a_large_shared_strings_part_is_read_on_one_lane(tmp_path, monkeypatch):
         reader = parsing.SheetReader()
         parsing.parse(inspection, reader=reader)
         assert reader.one_lane is one_lane
+
+
+@pytest.mark.parametrize("value", [b"+1", b"1.0", b"1e0", b"-1", b" 1"])
+def test_a_shared_string_named_otherwise_than_by_its_digits_is_wb001(tmp_path, value):
+    """Found by a fresh attack: the reader takes a shared string's number only as plain digits and reads `+1`,
+    `1.0` or `1e0` as entry 0, where spreadsheet programs read entry 1: an amount shown as £9,000,000 was
+    £15,500,000 to isap, and its error was hidden."""
+    from tests.hostile import shared_strings_named_by_cells
+
+    data = shared_strings_named_by_cells(valid_bytes(tmp_path), b"<si><t>a</t></si><si><t>b</t></si>", 1, value,
+                                         declared=b"2")
+    findings = _refused(tmp_path, data)
+    assert [f.rule_id for f in findings] == ["WB001"]
+    assert f"cell K100 of sheet 'Services' names a shared string as {value.decode()!r}" in findings[0].message

@@ -59,8 +59,8 @@ _XML_SUFFIXES = (".xml", ".rels", ".vml")
 # Groups: column letters, row number.  A cell matched here is exactly a cell calamine reads.
 _CANON_VALUE = re.compile(
     rb'<c r="([A-Z]{1,3})([1-9][0-9]{0,6})"(?: s="[0-9]{1,9}")?(?: t="str"><v>[^<&][^<]*</v>|'
-    rb' t="inlineStr"><is><t(?: xml:space="preserve")?>[^<]*</t></is>|'
-    rb'(?: t="(?:n|s|b|d|inlineStr)")?><v>[0-9.eE+\-:TZ]{1,400}</v>)</c>')
+    rb' t="inlineStr"><is><t(?: xml:space="preserve")?>[^<]*</t></is>| t="s"><v>[0-9]{1,10}</v>|'
+    rb'(?: t="(?:n|b|d|inlineStr)")?><v>[0-9.eE+\-:TZ]{1,400}</v>)</c>')
 # (the reader reads a value other than a formula's text only up to its first character reference: `1&#48;` is 1
 # to it, 10 to a parser; so an `&` is canonical only in a formula's text, `t="str"`.  And it keeps a value it
 # cannot read as a number, or any `t="d"` value, as a text: other values are canonical only when shaped as a
@@ -86,7 +86,8 @@ _CANON_EMPTY = re.compile(
 # such a cell is not matched, so the row is measured cell by cell, where `_INLINE_V` sends it to the exact parse.
 _CANON_ROW = (rb'<(?:row r="([1-9][0-9]{0,6})"(?: [^<>/]*)?>(?:<c r="_COLUMNS_SEEN\1"(?: s="[0-9]{1,9}")?'
               rb'(?: t="inlineStr"><is><t(?: xml:space="preserve")?>[^<]{0,32767}</t></is>|'
-              rb' t="str"><v>[^<&][^<]{0,32766}</v>|(?: t="(?:n|s|b|d)")?><v>[0-9.eE+\-:TZ]{1,400}</v>)</c>)++</row>|'
+              rb' t="str"><v>[^<&][^<]{0,32766}</v>| t="s"><v>[0-9]{1,10}</v>|'
+              rb'(?: t="(?:n|b|d)")?><v>[0-9.eE+\-:TZ]{1,400}</v>)</c>)++</row>|'
               rb'(c[\s/>]|row|/row>))')
 _CANON_ROWS = re.compile(_CANON_ROW.replace(b"_COLUMNS_SEEN", b"[A-Z]{1,3}"))
 # Cell start tags the canonical patterns do not cover: the chunk is then measured exactly.
@@ -2429,6 +2430,13 @@ def _scan_cells(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
                 raise wb001(f"The workbook is corrupt: cell {_cell_name(pos)} of sheet {scan.name!r} holds an inline "
                             "text but is not typed as one, so spreadsheet programs show it empty. Open the original "
                             "in Excel and save it again.")
+            if t == "s" and v_text and not (v_text.isascii() and v_text.isdigit() and len(v_text) <= _ENTRY_DIGITS):
+                # the reader takes a shared string's number only as plain digits, and any other spelling as entry 0;
+                # spreadsheet programs read `+1`, `1.0` or `1e0` as entry 1 (an amount shown as £9,000,000 was
+                # £15,500,000 to isap, hiding an error)
+                raise wb001(f"The workbook is corrupt: cell {_cell_name(pos)} of sheet {scan.name!r} names a shared "
+                            f"string as {clip(v_text)!r}, which no spreadsheet program writes. Open the original in "
+                            "Excel and save it again.")
             if has_v and t in (None, "n") and _NOT_A_NUMBER.fullmatch(v_text.strip()):
                 # the reader takes NaN and infinities as numbers (NaN in a date cell was 30 December 1899); no
                 # spreadsheet program writes one
