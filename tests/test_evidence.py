@@ -164,6 +164,19 @@ def test_a_document_is_kept_byte_for_byte_listed_and_downloaded(service, tmp_pat
     assert event["actor"] == "alice" and hashlib.sha256(data).hexdigest() in event["reason"]
 
 
+@pytest.mark.parametrize("given, kept", [
+    ("board-paper.hta", "board-paper.pdf"), ("board-paper.html", "board-paper.pdf"),
+    ("Board Paper.PDF", "Board Paper.PDF"), ("minutes", "minutes.pdf"), (".pdf.exe", ".pdf.pdf")])
+def test_a_document_is_kept_and_downloaded_under_the_extension_of_its_type(service, tmp_path, given, kept):
+    """Found by a fresh attack: a PDF that was also an HTML application, attached as `board-paper.hta`, was kept
+    and downloaded under that name, and a reviewer opening it would have run it as a program."""
+    service.upload("alice", "v1.xlsx", book(tmp_path))
+    service.attach_evidence("alice", REF, given, sample_pdf("Board paper"), "Commissioner board paper",
+                            "ICB board paper", "Board paper")
+    got = service.evidence_download("rita", REF, "Board paper")
+    assert (got.filename, got.media_type) == (kept, "application/pdf")
+
+
 def test_who_may_attach_and_what_is_refused(service, tmp_path):
     service.upload("alice", "v1.xlsx", book(tmp_path))
     attach(service, "engagement_report", "Engagement report 2026")
@@ -513,11 +526,11 @@ def test_the_command_line_adds_lists_and_downloads_and_refuses_in_one_line(servi
     assert r.exit_code == 0 and '"reference": "ICB board 2026-09"' in r.output
     r = cli("show", REF, "--as", "rita", "-f", "json")
     [shown] = __import__("json").loads(r.output)["evidence"]
-    assert (shown["reference"], shown["filename"], shown["attached_by_name"]) == ("ICB board 2026-09", "paper.docx",
+    assert (shown["reference"], shown["filename"], shown["attached_by_name"]) == ("ICB board 2026-09", "paper.pdf",
                                                                                  "alice")
     r = cli("show", REF, "--as", "rita")
     assert r.exit_code == 0, r.output
-    assert (f"    cp1 Commissioner board paper: ICB board paper (paper.docx, {wording.size(paper.stat().st_size)}, "
+    assert (f"    cp1 Commissioner board paper: ICB board paper (paper.pdf, {wording.size(paper.stat().st_size)}, "
             f"SHA-256 {hashlib.sha256(paper.read_bytes()).hexdigest()[:12]}…) attached by alice") in r.output, r.output
     out = tmp_path / "got.pdf"
     r = cli("evidence", "download", REF, "ICB board 2026-09", "--out", str(out), "--as", "rita")

@@ -97,8 +97,17 @@ def judged(uow: UnitOfWork, item: EvidenceInput, owner: str) -> _Checked:
     verdict = check_document(data, uow.policy, owner=uow.checking_owner(owner))
     if not verdict.accepted:
         raise Refused(f"{stored_name(item.filename) or 'the document'} was not attached: {verdict.refusal}")
-    return _Checked(stored_name(item.filename) or f"evidence.{verdict.type}", data, kind, title, ref,
+    return _Checked(typed_name(stored_name(item.filename), DocumentType(verdict.type).value), data, kind, title, ref,
                     DocumentType(verdict.type).value, hashlib.sha256(data).hexdigest())
+
+
+def typed_name(name: str, extension: str) -> str:
+    """A document's name as kept and downloaded: ending in the extension of the type it was judged to be.
+
+    A file is judged by its bytes, but opened by its name: a PDF that is also an HTML application, attached
+    as `board-paper.hta`, was kept and downloaded under that name, and would have run as a program."""
+    stem = name.rsplit(".", 1)[0] if "." in name.lstrip(".") else name
+    return name if name.lower().endswith(f".{extension}") else f"{stem or 'evidence'}.{extension}"
 
 
 def kept(uow: UnitOfWork, s: Session, user: User, p: Proposal, cp: int, doc: _Checked) -> EvidenceDocument:
