@@ -1207,13 +1207,13 @@ def _relationships(data: bytes, info: zipfile.ZipInfo, budget: _Budget, policy: 
     return reader.found
 
 
-class RelationshipsReader:
+class RelationshipsReader(_WellFormed):
     """Reads a relationships part as it is inflated, keeping (type, target, target mode) of each relationship
     that can name a macro, an embedded object or an outside file (every one to an outside target but a
     hyperlink), at most `_MAX_KEPT_RELATIONSHIPS`; a DTD, entities or XML that is not well-formed is WB001."""
 
     def __init__(self, name: str):
-        self.name = name
+        super().__init__(name)
         self.found: list[tuple[str, str, str]] = []
         self._tail = b""
         self._parser = expat.ParserCreate(namespace_separator=" ")
@@ -1222,14 +1222,9 @@ class RelationshipsReader:
         self._parser.EntityDeclHandler = self._declaration
 
     def feed(self, chunk: bytes, final: bool = False) -> None:
-        _check_markers(self._tail + chunk, self.name)
+        _check_markers(self._tail + chunk, self.name)  # (before the parser sees a declaration)
         self._tail = chunk[-_MARKER_TAIL:]
-        try:
-            self._parser.Parse(chunk, final)
-        except expat.ExpatError as exc:
-            raise _not_well_formed(self.name, f"{expat.ErrorString(exc.code)}, line {exc.lineno}") from None
-        except LookupError:
-            raise _not_well_formed(self.name, "an unknown encoding") from None
+        super().feed(chunk, final)
 
     def _start(self, name: str, attrs: dict[str, str]) -> None:
         if name != _RELATIONSHIP_ELEMENT:
