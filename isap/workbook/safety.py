@@ -894,7 +894,7 @@ def inspect(path: str | Path, policy: Policy,
     declared, by_extension = _content_types(content_types, strict=True)
     # (the declared types as parsed, in whatever encoding; the raw bytes as well, should they not parse)
     ct_text = " ".join((content_types.lower().decode("latin-1"), *declared.values(), *by_extension.values()))
-    relationships = _package_relationships(data, infos, budget, policy)
+    relationships, hyperlinks = _package_relationships(data, infos, budget, policy)
     vba = _vba_project(infos, declared, by_extension, relationships)
     if vba is not None or "macroenabled" in ct_text or "vbaproject" in ct_text:
         problems.insert(0, file_finding(
@@ -1054,7 +1054,8 @@ def inspect(path: str | Path, policy: Policy,
     inspection = Inspection(str(path), data, sha, sheets, date1904)
     shared = targets.get("sharedStrings")
     inspection.shared_strings_bytes = names[shared].file_size if shared in names else 0
-    inspection.outside_content = _outside_content(data, infos, content_types, relationships, budget, policy)
+    inspection.outside_content = _outside_content(data, infos, content_types, relationships, hyperlinks, budget,
+                                                policy)
     inspection.reading_data = reading or _reading_package(sheets, data, date1904, names, targets, transcode, budget,
                                                           policy)
     return inspection
@@ -1080,14 +1081,15 @@ _EMBEDDED_KINDS = {
 
 
 def _outside_content(data: bytes, infos: list[zipfile.ZipInfo], content_types: bytes,
-                     relationships: dict[str, list[tuple[str, str, str]]], budget: _Budget,
-                     policy: Policy) -> list[Finding]:
+                     relationships: dict[str, list[tuple[str, str, str]]], hyperlinks: dict[str, dict[str, str]],
+                     budget: _Budget, policy: Policy) -> list[Finding]:
     """WB010 findings, one per external link part, OLE object or ActiveX control, in package order.
 
     Every part has already passed the scan; the few read again here to name a link's target or a
     control's class are read within their own small limit, and a part that cannot be read that way
     is still reported, only without its name."""
     names = {i.filename: i for i in infos}
+    by_lower = {i.filename.lower(): i for i in reversed(infos) if not i.is_dir()}
     declared, by_extension = _content_types(content_types)
     # Excel finds an embedded object by the relationship that names it, wherever the part is kept and whatever
     # content type it is declared with (a fresh attack kept a Word document at xl/media/ under its own type,
@@ -1113,6 +1115,9 @@ def _outside_content(data: bytes, infos: list[zipfile.ZipInfo], content_types: b
                 found.append(file_finding(
                     "WB010", f"The workbook links {what} to the external file {_shown(target)} "
                              f"(part {name}): opening the original may make it reach that file."))
+            owner = source_part(name)
+            if name in hyperlinks and owner is not None:
+                found += _hyperlinks_used(data, owner, by_lower.get(owner.lower()), hyperlinks[name], budget, policy)
             continue
         ext = lower.rsplit(".", 1)[-1] if "." in lower.rsplit("/", 1)[-1] else ""
         ctype = declared.get(lower, by_extension.get(ext, ""))
@@ -1175,28 +1180,32 @@ def internal_targets(relationships: dict[str, list[tuple[str, str, str]]], kinds
 
 
 def _package_relationships(data: bytes, infos: list[zipfile.ZipInfo], budget: _Budget, policy: Policy
-                           ) -> dict[str, list[tuple[str, str, str]]]:
-    """The relationships of every relationships part of the package, by part name, each part read once."""
-    found = {info.filename: _relationships(data, info, budget, policy) for info in infos
-             if not info.is_dir() and "/_rels/" in f"/{info.filename.lower()}"
-             and info.filename.lower().endswith(".rels")}
+                           ) -> tuple[dict[str, list[tuple[str, str, str]]], dict[str, dict[str, str]]]:
+    """The relationships of every relationships part of the package, by part name, each part read once: those
+    that can name a macro, an object or an outside file, and, apart, the hyperlinks to outside targets (by id)
+    of the parts that have any."""
+    readers = {info.filename: _relationships(data, info, budget, policy) for info in infos
+               if not info.is_dir() and "/_rels/" in f"/{info.filename.lower()}"
+               and info.filename.lower().endswith(".rels")}
+    found = {name: reader.found for name, reader in readers.items()}
+    hyperlinks = {name: reader.hyperlinks for name, reader in readers.items() if reader.hyperlinks}
     kept = sum(len(rels) for rels in found.values())
     if kept > _MAX_KEPT_RELATIONSHIPS:
         raise FileRefused([file_finding(
             "WB003", f"The workbook's relationships name {kept:,} macros, embedded objects or outside files, over "
                      f"the {_MAX_KEPT_RELATIONSHIPS:,} the safety scan reads.")])
-    return found
+    return found, hyperlinks
 
 
-def _relationships(data: bytes, info: zipfile.ZipInfo, budget: _Budget, policy: Policy) -> list[tuple[str, str, str]]:
-    """Each relationship of a relationships part, as (type, target, target mode), read as it is inflated.
+def _relationships(data: bytes, info: zipfile.ZipInfo, budget: _Budget, policy: Policy) -> "RelationshipsReader":
+    """The relationships of a relationships part, read as it is inflated (see `RelationshipsReader`).
 
     What these name decides WB002 (a VBA project under another name) and WB010 (a linked OLE object), so a
     part is never skipped: one over the limit of parts read whole is WB003, one that is not well-formed XML
     is WB001.  (Parts over 1 MiB had been skipped, and a fresh attack padded a sheet's relationships with
     comments to link an OLE object to a file on another server unreported.)  Only the three attributes are
-    kept, and only of the relationships that can name a macro, an embedded object or an outside file (not
-    a hyperlink), so memory stays small whatever the part holds."""
+    kept, and only of the relationships that can name a macro, an embedded object or an outside file, so memory
+    stays small whatever the part holds."""
     if info.file_size > _WHOLE_PART_LIMIT:
         raise _too_large_part(info.filename, info.file_size)
     reader = RelationshipsReader(info.filename)
@@ -1204,17 +1213,23 @@ def _relationships(data: bytes, info: zipfile.ZipInfo, budget: _Budget, policy: 
     for chunk in _tags_bounded(_inflate(data, info, budget, [0], policy), info.filename):
         reader.feed(chunk)
     reader.feed(b"", final=True)
-    return reader.found
+    return reader
 
 
 class RelationshipsReader(_WellFormed):
     """Reads a relationships part as it is inflated, keeping (type, target, target mode) of each relationship
     that can name a macro, an embedded object or an outside file (every one to an outside target but a
-    hyperlink), at most `_MAX_KEPT_RELATIONSHIPS`; a DTD, entities or XML that is not well-formed is WB001."""
+    hyperlink), at most `_MAX_KEPT_RELATIONSHIPS`; a DTD, entities or XML that is not well-formed is WB001.
+
+    A hyperlink to an outside target is kept apart (`hyperlinks`, its target by its id): a hyperlink is followed
+    only when clicked, but a relationship is used by its id whatever its type, and a picture that names its file
+    through one typed as a hyperlink is fetched as the document opens (found by a fresh attack), so what uses
+    each is looked at (`RelationshipUses`)."""
 
     def __init__(self, name: str):
         super().__init__(name)
         self.found: list[tuple[str, str, str]] = []
+        self.hyperlinks: dict[str, str] = {}
         self._tail = b""
         self._parser = expat.ParserCreate(namespace_separator=" ")
         self._parser.StartElementHandler = self._start
@@ -1231,7 +1246,13 @@ class RelationshipsReader(_WellFormed):
             return
         kind, mode = attrs.get("Type", ""), attrs.get("TargetMode", "")
         lower = kind.strip().lower()
-        if (lower.endswith(_KEPT_RELATIONSHIPS) or mode == "External") and not lower.endswith("/hyperlink"):
+        if mode == "External" and lower.endswith("/hyperlink"):
+            self.hyperlinks.setdefault(attrs.get("Id", ""), attrs.get("Target", "")[:_SHOWN_TARGET])
+            if len(self.hyperlinks) > _MAX_OUTSIDE_HYPERLINKS:
+                raise FileRefused([file_finding(
+                    "WB003", f"Part {self.name[:60]} names more than {_MAX_OUTSIDE_HYPERLINKS:,} hyperlinks, over "
+                             "what the safety scan reads.")])
+        elif lower.endswith(_KEPT_RELATIONSHIPS) or mode == "External":
             self.found.append((kind, attrs.get("Target", ""), mode))
             if len(self.found) > _MAX_KEPT_RELATIONSHIPS:
                 raise FileRefused([file_finding(
@@ -1240,6 +1261,92 @@ class RelationshipsReader(_WellFormed):
 
     def _declaration(self, *_) -> None:
         raise _not_well_formed(self.name, "a document type declaration")
+
+
+class RelationshipUses:
+    """Reads a part as it is inflated and notes each use of the relationships given (by id, those typed as
+    hyperlinks to outside targets) other than as a hyperlink: by any attribute of a namespace (`r:link`,
+    `r:embed`, `r:id`, VML's `o:relid`: a relationship is only ever named so) but the `id` of a hyperlink
+    element.  `used`: each relationship so used, by id, with the local name of the first element using it.
+    A part that is not well-formed XML, or declares a DTD, is `unreadable`: how it uses its links is not known."""
+
+    def __init__(self, name: str, watched: dict[str, str]):
+        self.name = name
+        self.watched = watched
+        self._ids = watched.keys()
+        self.used: dict[str, str] = {}
+        self.unreadable = False
+        self._parser = expat.ParserCreate(namespace_separator=" ")
+        self._parser.ordered_attributes = True  # (a flat list: cheaper than a dictionary for every element)
+        self._parser.StartElementHandler = self._start
+        self._parser.StartDoctypeDeclHandler = self._declaration
+        self._parser.EntityDeclHandler = self._declaration
+
+    def feed(self, chunk: bytes, final: bool = False) -> None:
+        if self.unreadable:
+            return
+        try:
+            self._parser.Parse(chunk, final)
+        except (expat.ExpatError, LookupError, _Declared):
+            self.unreadable = True
+
+    def _start(self, name: str, attrs: list[str]) -> None:
+        if self._ids.isdisjoint(attrs):  # (most elements: one pass in C over their names and values)
+            return
+        for i in range(0, len(attrs), 2):
+            if attrs[i + 1] in self.watched and " " in attrs[i]:
+                local = name.rpartition(" ")[2]
+                if local in _HYPERLINK_ELEMENTS and attrs[i].rpartition(" ")[2] == "id":
+                    continue
+                self.used.setdefault(attrs[i + 1], local)
+
+    def _declaration(self, *_) -> None:
+        raise _Declared
+
+
+class _Declared(Exception):
+    """A DTD in a part read for its uses of relationships."""
+
+
+# the elements that use a relationship (by their `id`) as a hyperlink: a cell's, a shape's, Word's
+_HYPERLINK_ELEMENTS = frozenset({"hyperlink", "hlinkClick", "hlinkHover", "hlinkMouseOver"})
+# the elements that show a picture a relationship names
+_PICTURE_ELEMENTS = frozenset({"blip", "imagedata", "picture", "fill", "imageData"})
+# outside hyperlinks read from one relationships part, and how much of each target is kept to be named
+_MAX_OUTSIDE_HYPERLINKS = 100_000
+_SHOWN_TARGET = 300
+
+
+def source_part(rels: str) -> str | None:
+    """The part whose relationships a relationships part holds (`xl/_rels/workbook.xml.rels`: `xl/workbook.xml`);
+    None for the package's own (`_rels/.rels`)."""
+    folder, _, file = rels.rpartition("/")
+    owner = folder.rpartition("_rels")[0] + file.removesuffix(".rels")
+    return owner or None
+
+
+def _hyperlinks_used(data: bytes, name: str, info: zipfile.ZipInfo | None, hyperlinks: dict[str, str],
+                     budget: _Budget, policy: Policy) -> list[Finding]:
+    """WB010 for each outside hyperlink a part uses otherwise than as a hyperlink (see `RelationshipUses`)."""
+    if info is None:
+        return []
+    uses = RelationshipUses(info.filename, hyperlinks)
+    # (its bytes were counted towards the total on the first pass)
+    for chunk in _tags_bounded(_inflate(data, info, budget, [0], policy), info.filename):
+        uses.feed(chunk)
+        if uses.unreadable:
+            break
+    uses.feed(b"", final=True)
+    if uses.unreadable:
+        first = next(iter(hyperlinks.values()))
+        return [file_finding("WB010", f"The workbook links to the external file {_shown(first)} from part {name}, "
+                                      "which cannot be read to see how it uses the link: opening the original may "
+                                      "make it reach that file.")]
+    return [file_finding("WB010", f"The workbook links {'a picture' if element in _PICTURE_ELEMENTS else 'content'} "
+                                  f"to the external file {_shown(hyperlinks[rel])} (part {name}, through a "
+                                  "relationship typed as a hyperlink): opening the original may make it reach that "
+                                  "file.")
+            for rel, element in uses.used.items()]
 
 
 def _naming_part(data: bytes, info: zipfile.ZipInfo | None, budget: _Budget, policy: Policy):
