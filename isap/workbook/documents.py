@@ -195,7 +195,7 @@ def _office_parts(data: bytes, policy: Policy, embedded_in: str | None = None):
             raise _Refused(f"part {i.filename[:60]} of the document is {i.file_size:,} bytes, over the limit of "
                            f"{_WHOLE_PART_LIMIT:,} for its kind")
         reader = RelationshipsReader(i.filename) if rels else None
-        fields = _FieldCodes(i.filename) if lower.endswith(".xml") and lower.startswith("word/") else None
+        fields = _FieldCodes(i.filename) if _read_for_fields(lower) else None
         try:
             with zf.open(i) as fh:
                 keep = i.filename == "[Content_Types].xml"
@@ -305,9 +305,11 @@ def _refuse_active_office_content(zf: zipfile.ZipFile, infos, found: _Found, pol
             raise _Refused(_active(f"a link to the outside file {_shown(target)}"))
         if kind.endswith("/oleobject"):
             raise _Refused(_active("an embedded OLE object"))
+    if "wordprocessingml" in types or "ms-word" in types:
+        found.field = found.field or _fields_elsewhere(zf, infos)
     if found.field:
         raise _Refused(_active(f"a field that starts a program or fetches another file ({found.field})"))
-    _refuse_hyperlinks_used_otherwise(zf, infos, found.hyperlinks)
+    _refuse_outside_hyperlinks(zf, infos, found.hyperlinks)
     for part in sorted(internal_targets(relationships, ("/package",))):
         info = next((i for i in infos if i.filename.lower() == part), None)
         if info is None:
@@ -323,9 +325,38 @@ def _refuse_active_office_content(zf: zipfile.ZipFile, infos, found: _Found, pol
 
 
 
-def _refuse_hyperlinks_used_otherwise(zf: zipfile.ZipFile, infos, hyperlinks: dict[str, dict[str, str]]) -> None:
+def _read_for_fields(lower: str) -> bool:
+    """Whether a part (its name, lower case) is read for fields as the package is first inflated: where Word keeps
+    its parts.  Word finds them by relationship and type, not by name, so in a Word document every other part is
+    read for them too (`_fields_elsewhere`; found by a fresh attack: a DDE field in `doc/document.xml`, or in
+    settings kept as `parts/s.xml`, was accepted)."""
+    return lower.endswith(".xml") and lower.startswith("word/")
+
+
+def _fields_elsewhere(zf: zipfile.ZipFile, infos) -> str:
+    """The first field that starts a program or fetches another file (see `_FieldCodes`) in a part of a Word
+    document kept elsewhere than where Word keeps its parts; "" if none.  Relationships and content types are
+    not read (they hold no fields); a part that is not XML stops its reader at its first bytes."""
+    for i in infos:
+        lower = i.filename.lower()
+        if i.is_dir() or _read_for_fields(lower) or lower == "[content_types].xml" or (
+                "/_rels/" in f"/{lower}" and lower.endswith(".rels")):
+            continue
+        fields = _FieldCodes(i.filename)
+        with zf.open(i) as fh:  # (inflated once already, within the limits)
+            while (chunk := fh.read(_CHUNK)) and not fields.broken:
+                fields.feed(chunk)
+        fields.feed(b"", final=True)
+        if fields.found:
+            return fields.found
+    return ""
+
+
+def _refuse_outside_hyperlinks(zf: zipfile.ZipFile, infos, hyperlinks: dict[str, dict[str, str]]) -> None:
     """Refuse a document that uses a relationship typed as a hyperlink to an outside target otherwise than as a
-    hyperlink (a picture fetched from a file share as the document opens): what uses it decides, not its type."""
+    hyperlink (a picture fetched from a file share as the document opens): what uses it decides, not its type;
+    and, as in a PDF, a hyperlink that is not a web or mail address (Word hands any other to the system when it
+    is clicked: a file share sends the reader's sign-in, `ms-msdt:` ran a program)."""
     by_lower = {i.filename.lower(): i for i in reversed(infos) if not i.is_dir()}
     for rels, watched in hyperlinks.items():
         owner = source_part(rels)
@@ -342,6 +373,11 @@ def _refuse_hyperlinks_used_otherwise(zf: zipfile.ZipFile, infos, hyperlinks: di
                            "it uses its links cannot be seen")
         if uses.used:
             raise _Refused(_active(f"a link to the outside file {_shown(watched[next(iter(uses.used))])}"))
+    for watched in hyperlinks.values():
+        for target in watched.values():
+            if not re.sub(r"[\x00-\x20]", "", target).lower().startswith(_WEB_LINKS):
+                raise _Refused(f"the document contains a link that is not a web or mail address ({_shown(target)}): "
+                               f"remove it, or attach the document as a PDF whose links are web addresses")
 
 
 def _attribute(attrs: dict[str, str], local: str) -> str:
@@ -372,16 +408,16 @@ class _FieldCodes:
         self._in_text = 0
         self._fields: list[list[str]] = []  # the code read so far of each complex field whose code is open
         self._loose: list[str] = []  # code text outside any field (Word would not run it; read all the same)
-        self._broken = False
+        self.broken = False
         self.found = ""  # the name of the first field whose code starts a program or fetches another file
 
     def feed(self, chunk: bytes, final: bool = False) -> None:
-        if self._broken:
+        if self.broken:
             return
         try:
             self._parser.Parse(chunk, final)
         except (expat.ExpatError, LookupError):
-            self._broken = True
+            self.broken = True
         if final:
             while self._fields:
                 self._field("".join(self._fields.pop()))
@@ -427,7 +463,7 @@ class _FieldCodes:
             self.found = reaching.group(1).upper()
 
     def _declaration(self, *_) -> None:
-        self._broken = True
+        self.broken = True
 
 
 def _inspect_pdf(data: bytes) -> None:
