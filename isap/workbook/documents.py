@@ -286,7 +286,8 @@ def _refuse_active_office_content(zf: zipfile.ZipFile, infos, found: _Found, pol
     if found.ole_parts:
         raise _Refused(_active(f"an embedded OLE object (part {found.ole_parts[0][:60]}), which can carry macros "
                                "unseen"))
-    if "externallink" in types or any(n.startswith("xl/externallinks/") for n in names):
+    if ("externallink" in types or any(n.startswith("xl/externallinks/") for n in names)
+            or any(kind.endswith("/externallink") for kind, _, _ in kinds)):
         raise _Refused(_active("a link to another workbook"))
     if ("spreadsheetml.connections" in types or "xl/connections.xml" in names
             or any(kind.endswith("/connections") for kind, _, _ in kinds)):

@@ -1093,10 +1093,12 @@ def _outside_content(data: bytes, infos: list[zipfile.ZipInfo], content_types: b
     declared, by_extension = _content_types(content_types)
     # Excel finds an embedded object by the relationship that names it, wherever the part is kept and whatever
     # content type it is declared with (a fresh attack kept a Word document at xl/media/ under its own type,
-    # and an OLE object as an .emf image): each part an object relationship names is one.
+    # and an OLE object as an .emf image): each part an object relationship names is one.  So it is of a control,
+    # data connections and an external link (found by a fresh attack: a link kept as an image went unreported).
     embedded = internal_targets(relationships, _REL_EMBEDDED_OBJECTS)
     controls = internal_targets(relationships, ("/control",))
     connections = internal_targets(relationships, ("/connections",))
+    links = internal_targets(relationships, ("/externallink",))
     found: list[Finding] = []
     for info in infos:
         name = info.filename
@@ -1121,7 +1123,7 @@ def _outside_content(data: bytes, infos: list[zipfile.ZipInfo], content_types: b
             continue
         ext = lower.rsplit(".", 1)[-1] if "." in lower.rsplit("/", 1)[-1] else ""
         ctype = declared.get(lower, by_extension.get(ext, ""))
-        if ctype == _CT_EXTERNAL_LINK or (lower.startswith("xl/externallinks/") and ext == "xml"):
+        if ctype == _CT_EXTERNAL_LINK or (lower.startswith("xl/externallinks/") and ext == "xml") or lower in links:
             target = _link_target(data, name, names, relationships, budget, policy)
             what = (f"the external file {_shown(target)}" if target
                     else "an external file that the link part does not name")
@@ -1368,7 +1370,7 @@ _REL_EMBEDDED_OBJECTS = ("/oleobject", "/package")
 # relationships kept from a relationships part (with every one to an outside target but hyperlinks), and how
 # many in all: a real workbook has a handful
 _KEPT_RELATIONSHIPS = (REL_VBA_PROJECT, *_REL_EMBEDDED_OBJECTS, "/control", "/xlmacrosheet", "/xlintlmacrosheet",
-                       "/connections", "/afchunk", "/webextensiontaskpanes", "/webextension")
+                       "/connections", "/externallink", "/afchunk", "/webextensiontaskpanes", "/webextension")
 _RELATIONSHIP_ELEMENT = f"{NS_PKG_REL} Relationship"
 _MAX_KEPT_RELATIONSHIPS = 10_000
 
