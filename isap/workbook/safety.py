@@ -1300,7 +1300,8 @@ class RelationshipUses:
                 local = name.rpartition(" ")[2]
                 if local in _HYPERLINK_ELEMENTS and attrs[i].rpartition(" ")[2] == "id":
                     continue
-                self.used.setdefault(attrs[i + 1], local)
+                if len(self.used) < _MAX_USES_NAMED:  # (one is enough to warn; a hundred are plenty to name)
+                    self.used.setdefault(attrs[i + 1], local)
 
     def _declaration(self, *_) -> None:
         raise _Declared
@@ -1316,6 +1317,8 @@ _HYPERLINK_ELEMENTS = frozenset({"hyperlink", "hlinkClick", "hlinkHover", "hlink
 _PICTURE_ELEMENTS = frozenset({"blip", "imagedata", "picture", "fill", "imageData"})
 # outside hyperlinks read from one relationships part, and how much of each target is kept to be named
 _MAX_OUTSIDE_HYPERLINKS = 100_000
+# uses of them named, at most, in one part
+_MAX_USES_NAMED = 100
 _SHOWN_TARGET = 300
 
 
