@@ -52,7 +52,7 @@ def _largest_typed(t: Path) -> bytes:
 
 def bench_hostile_cost() -> list[dict]:
     from sample_submissions.proposals import clean, write
-    from tests.hostile import junk_elements, many_shared_strings, valid_bytes, wide_rows_without_r
+    from tests.hostile import junk_elements, many_shared_strings, text_beside_fields, valid_bytes, wide_rows_without_r
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="isap-bench-hostile-") as tmp:
@@ -65,6 +65,7 @@ def bench_hostile_cost() -> list[dict]:
             "1.99 million junk elements (just under max_irregular_tags)": junk_elements(base, 1_990_000),
             "2 million shared strings": many_shared_strings(base),
             "1 million shared strings (the limit)": many_shared_strings(base, 1_000_000),
+            "1.2 million cells of CJK text beside the Cover's fields": text_beside_fields(base),
             "the largest the limits allow (Partners 99,997 rows, Services 9,950), every service a finding":
                 _largest_typed(t),
         }

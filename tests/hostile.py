@@ -317,6 +317,20 @@ def wide_rows_without_r(base: bytes, sheets: int = 2, rows: int = 300, cols: int
     return data
 
 
+def text_beside_fields(base: bytes, rows: int = 99_900, text: str = "\u6f22" * 11, columns: str = "CDEFGHIJKLMN"
+                       ) -> bytes:
+    """The Cover sheet (a sheet of fields, read by rows) with `text` in `columns` beside its fields, down to row
+    `rows`: 1.4 million cells of text within every limit (found by a fresh attack: 303 MB)."""
+    cover = "xl/worksheets/sheet2.xml"
+    with zipfile.ZipFile(io.BytesIO(base)) as z:
+        head, _, rest = z.read(cover).partition(b"</sheetData>")
+    start = max(int(r) for r in re.findall(rb'<row r="([0-9]+)"', head)) + 1
+    cell = f't="inlineStr"><is><t>{text}</t></is></c>'.encode()
+    extra = b"".join(b'<row r="%d">' % r + b"".join(b'<c r="%s%d" ' % (c.encode(), r) + cell for c in columns)
+                     + b"</row>" for r in range(start, rows + 1))
+    return rezip(base, replace={cover: head + extra + b"</sheetData>" + rest})
+
+
 def junk_elements(base: bytes, count: int = 20_000_000) -> bytes:
     """An extra worksheet holding `count` elements the reader ignores, after a comment (so every
     byte of it is measured by the exact parse), plus one real cell."""

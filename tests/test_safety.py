@@ -1614,11 +1614,21 @@ def test_a_part_using_hyperlinks_that_cannot_be_read_is_wb010(tmp_path):
     (b'<c r="B5" t="s"><is><t>7</t></is></c>', "holds an inline text but is not typed as one"),
     (b'<c r="B5" t="n"><v>NaN</v></c>', "holds 'NaN' as a number"),
     (b'<c r="B5"><v>-Infinity</v></c>', "holds '-Infinity' as a number"),
-], ids=["untyped-inline-text", "shared-string-typed-inline-text", "not-a-number", "infinity"])
+    # found by a fresh attack: each below hid an error
+    (b'<c r="B5" t="n"><v>2</v><f>2</f></c>', "holds its formula after its value"),
+    (b'<c r="B5" t="b"><v>true</v></c>', "holds 'true' as a yes or no"),
+    (b'<c r="B5" t="b"><v>0.0</v></c>', "holds '0.0' as a yes or no"),
+    (b'<c r="B5" t="b"><v>2</v></c>', "holds '2' as a yes or no"),
+    (b'<c r="B5"><v>-1e400</v></c>', "holds '-1e400' as a number"),
+    (b'<c r="B5" t="n"><v>' + b"9" * 400 + b'</v></c>', "as a number, which no spreadsheet program writes"),
+], ids=["untyped-inline-text", "shared-string-typed-inline-text", "not-a-number", "infinity", "value-then-formula",
+        "boolean-word", "boolean-zero-point-zero", "boolean-two", "number-past-the-largest", "digits-past-the-largest"])
 def test_a_cell_spreadsheet_programs_show_otherwise_than_the_reader_is_wb001(tmp_path, cell, words):
-    """Found by a fresh attack: an inline text in a cell not typed as one is empty to spreadsheet programs and a
+    """Found by fresh attacks: an inline text in a cell not typed as one is empty to spreadsheet programs and a
     value to the reader (a required amount read as 60,000,000, shown blank); NaN in a date cell was 30 December
-    1899 to the reader."""
+    1899 to the reader; a value before its formula is dropped by the reader (a whole row of services unseen);
+    a yes or no spelled `true` was Yes to the reader and FALSE to LibreOffice; a number past the largest one
+    stopped the reader (exit 2, "cannot be read")."""
     findings = _refused(tmp_path, _with_sheet2(tmp_path, lambda x: x.replace(b'<c r="B5" t="n"><v>2</v></c>', cell,
                                                                               1)))
     assert [f.rule_id for f in findings] == ["WB001"] and words in findings[0].message

@@ -775,6 +775,8 @@ NATIVE_FROM_CELLS = 20_000
 # A sheet of this many cells frees enough memory, once read or typed, to be worth handing back (see
 # `give_back_memory`); a typical workbook's sheets are far smaller.
 _LARGE_SHEET_CELLS = 200_000
+# the columns of a field sheet that are read: the field's name and its value
+_FIELD_COLUMNS = 2
 _malloc_trim: list = []
 
 
@@ -911,7 +913,15 @@ class SheetReader:
         if self._books[lane] is None:  # opened on its reading thread, used only there
             self._fast_books[lane] = None  # (one open workbook a lane: see `_read_columns`)
             self._books[lane] = CalamineWorkbook.from_filelike(io.BytesIO(self._data))
-        rows = self._books[lane].get_sheet_by_name(scan.read_name or scan.name).to_python(skip_empty_area=False)
+        sheet = self._books[lane].get_sheet_by_name(scan.read_name or scan.name)
+        if spec is not None and spec.kind is SheetKind.KEY_VALUE:
+            # A field sheet is read in its first two columns only, the field's name and its value: held whole, the
+            # rest of a sheet within the limits (text in 1.4 million cells beside them) took the check past 300 MB,
+            # and nothing reads it.  (Rows are given from the first; columns from the sheet's first used one.)
+            skip = min((sheet.start or (0, 0))[1], _FIELD_COLUMNS)
+            rows = [[""] * skip + row[:_FIELD_COLUMNS - skip] for row in sheet.iter_rows()]
+        else:
+            rows = sheet.to_python(skip_empty_area=False)
         # a number without a style of its own under its row's or column's date format is a date;
         # calamine only looks at the cell's own style
         for r0, c0 in scan.inherited_dates:

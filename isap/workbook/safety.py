@@ -60,15 +60,19 @@ _XML_SUFFIXES = (".xml", ".rels", ".vml")
 _CANON_VALUE = re.compile(
     rb'<c r="([A-Z]{1,3})([1-9][0-9]{0,6})"(?: s="[0-9]{1,9}")?(?: t="str"><v>[^<&][^<]*</v>|'
     rb' t="inlineStr"><is><t(?: xml:space="preserve")?>[^<]*</t></is>| t="s"><v>[0-9]{1,10}</v>|'
-    rb'(?: t="(?:n|b|d|inlineStr)")?><v>[0-9.eE+\-:TZ]{1,400}</v>)</c>')
+    rb'(?: t="(?:n|d|inlineStr)")?><v>[0-9.eE+\-:TZ]{1,64}</v>| t="b"><v>[01]</v>)</c>')
 # (the reader reads a value other than a formula's text only up to its first character reference: `1&#48;` is 1
 # to it, 10 to a parser; so an `&` is canonical only in a formula's text, `t="str"`.  And it keeps a value it
 # cannot read as a number, or any `t="d"` value, as a text: other values are canonical only when shaped as a
 # number, a shared string's number, a boolean or an ISO date, so that a text there is counted, exactly)
 # (the reader ignores a <v> in an inline string cell: such a cell is left to the exact parse; an inline text is
 # canonical only in a cell typed as one, since spreadsheet programs show any other such cell empty)
+# (a number of at most 64 characters, as spreadsheet programs write them: none past the largest number the reader
+# holds, which an exponent of three digits may be, `_BIG_EXPONENT`; a yes or no only as 0 or 1, the reader taking
+# any other value as yes, LibreOffice `true` as no)
 # What the reader takes as a number and no spreadsheet program writes as one:
 _NOT_A_NUMBER = re.compile(r"[+-]?(?:inf|infinity|nan)", re.IGNORECASE)
+_BIG_EXPONENT = re.compile(rb"[0-9.][eE]\+?0*[1-9][0-9]{2}")  # (after a digit: not a cell named E100)
 _INLINE_V = b'"inlineStr"><v>'
 # ... and of a cell that is only formatted (self-closing: the reader sees nothing).
 # (an empty group: findall then lists one shared empty bytes object per match, nothing to allocate)
@@ -87,7 +91,7 @@ _CANON_EMPTY = re.compile(
 _CANON_ROW = (rb'<(?:row r="([1-9][0-9]{0,6})"(?: [^<>/]*)?>(?:<c r="_COLUMNS_SEEN\1"(?: s="[0-9]{1,9}")?'
               rb'(?: t="inlineStr"><is><t(?: xml:space="preserve")?>[^<]{0,32767}</t></is>|'
               rb' t="str"><v>[^<&][^<]{0,32766}</v>| t="s"><v>[0-9]{1,10}</v>|'
-              rb'(?: t="(?:n|b|d)")?><v>[0-9.eE+\-:TZ]{1,400}</v>)</c>)++</row>|'
+              rb'(?: t="(?:n|d)")?><v>[0-9.eE+\-:TZ]{1,64}</v>| t="b"><v>[01]</v>)</c>)++</row>|'
               rb'(c[\s/>]|row|/row>))')
 _CANON_ROWS = re.compile(_CANON_ROW.replace(b"_COLUMNS_SEEN", b"[A-Z]{1,3}"))
 # Cell start tags the canonical patterns do not cover: the chunk is then measured exactly.
@@ -2080,6 +2084,8 @@ def _scan_sheet(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
         # single-byte tests first: memchr-fast, and these bytes are rare in canonical sheets
         if b"!" in buf and b"<!" in buf:
             return False
+        if _BIG_EXPONENT.search(buf):  # (a number that may be past the largest: measured exactly)
+            return False
         if b"?" in buf and buf.find(b"<?", 1 if first else 0) != -1:
             return False
         if b":" in buf and b":c" in buf and _PREFIXED_CELL.search(buf):
@@ -2295,6 +2301,11 @@ def _local(tag: str) -> str:
 _NOT_IN_INLINE_TEXT = frozenset({"is", "v", "f", "c"})
 # A value the reader reads as a number (Rust's `f64` parse; anything else it keeps as a text).
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+def _not_a_number(text: str) -> bool:
+    """Whether a number cell's value is NaN, an infinity, or a number past the largest the reader holds."""
+    return bool(_NOT_A_NUMBER.fullmatch(text)) or (_NUMBER.fullmatch(text) is not None and math.isinf(float(text)))
 # A value (`<v>`, any prefix) holding a character or entity reference, a comment, a CDATA section or a
 # processing instruction: group 1 is the first of them.
 _MARKUP_IN_VALUE = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?v(?:\s[^<>]*)?>[^<&]*(&|<[!?])")
@@ -2524,6 +2535,11 @@ def _scan_cells(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
                     raise wb001(f"The workbook is corrupt: cell {_cell_name(pos)} of sheet {scan.name!r} holds "
                                 f"{what}, which no spreadsheet program writes. Open the original in Excel and save "
                                 "it again.")
+                if ctag == "f" and valued:
+                    # the reader drops a value its formula follows (a whole row of services unseen by isap)
+                    raise wb001(f"The workbook is corrupt: cell {_cell_name(pos)} of sheet {scan.name!r} holds its "
+                                "formula after its value, which no spreadsheet program writes. Open the original in "
+                                "Excel and save it again.")
                 valued = valued or ctag in ("v", "is")
                 if ctag == "f":
                     has_f = True
@@ -2544,9 +2560,16 @@ def _scan_cells(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
                 raise wb001(f"The workbook is corrupt: cell {_cell_name(pos)} of sheet {scan.name!r} names a shared "
                             f"string as {clip(v_text)!r}, which no spreadsheet program writes. Open the original in "
                             "Excel and save it again.")
-            if has_v and t in (None, "n") and _NOT_A_NUMBER.fullmatch(v_text.strip()):
-                # the reader takes NaN and infinities as numbers (NaN in a date cell was 30 December 1899); no
-                # spreadsheet program writes one
+            if t == "b" and has_v and v_text not in ("0", "1"):
+                # the reader takes any value but "0" as yes; LibreOffice took `true` as no (a practice's "does not
+                # support the proposal" hidden)
+                raise wb001(f"The workbook is corrupt: cell {_cell_name(pos)} of sheet {scan.name!r} holds "
+                            f"{clip(v_text)!r} as a yes or no, which no spreadsheet program writes (they write 1 or "
+                            "0). Open the original in Excel and save it again.")
+            if has_v and t in (None, "n") and _not_a_number(v_text.strip()):
+                # the reader takes NaN and infinities as numbers (NaN in a date cell was 30 December 1899), and a
+                # number past the largest it holds as an infinity (which stopped it); no spreadsheet program writes
+                # one
                 raise wb001(f"The workbook is corrupt: cell {_cell_name(pos)} of sheet {scan.name!r} holds "
                             f"{clip(v_text.strip())!r} as a number, which no spreadsheet program writes. Open the "
                             "original in Excel and save it again.")
