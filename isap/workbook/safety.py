@@ -60,19 +60,19 @@ _XML_SUFFIXES = (".xml", ".rels", ".vml")
 _CANON_VALUE = re.compile(
     rb'<c r="([A-Z]{1,3})([1-9][0-9]{0,6})"(?: s="[0-9]{1,9}")?(?: t="str"><v>[^<&][^<]*</v>|'
     rb' t="inlineStr"><is><t(?: xml:space="preserve")?>[^<]*</t></is>| t="s"><v>[0-9]{1,10}</v>|'
-    rb'(?: t="(?:n|d|inlineStr)")?><v>[0-9.eE+\-:TZ]{1,64}</v>| t="b"><v>[01]</v>)</c>')
+    rb'(?: t="(?:n|d|inlineStr)")?><v>[0-9.+\-:TZ]{1,64}(?:[eE](?:\+?[0-9]{1,2}|-[0-9]{1,3}))?</v>|'
+    rb' t="b"><v>[01]</v>)</c>')
 # (the reader reads a value other than a formula's text only up to its first character reference: `1&#48;` is 1
 # to it, 10 to a parser; so an `&` is canonical only in a formula's text, `t="str"`.  And it keeps a value it
 # cannot read as a number, or any `t="d"` value, as a text: other values are canonical only when shaped as a
 # number, a shared string's number, a boolean or an ISO date, so that a text there is counted, exactly)
 # (the reader ignores a <v> in an inline string cell: such a cell is left to the exact parse; an inline text is
 # canonical only in a cell typed as one, since spreadsheet programs show any other such cell empty)
-# (a number of at most 64 characters, as spreadsheet programs write them: none past the largest number the reader
-# holds, which an exponent of three digits may be, `_BIG_EXPONENT`; a yes or no only as 0 or 1, the reader taking
-# any other value as yes, LibreOffice `true` as no)
+# (a number of at most 64 characters and an exponent of at most two digits, or three below zero: none past the
+# largest number the reader holds; a yes or no only as 0 or 1, the reader taking any other value as yes,
+# LibreOffice `true` as no.  Any other is measured exactly, and refused there if the reader would misread it)
 # What the reader takes as a number and no spreadsheet program writes as one:
 _NOT_A_NUMBER = re.compile(r"[+-]?(?:inf|infinity|nan)", re.IGNORECASE)
-_BIG_EXPONENT = re.compile(rb"[0-9.][eE]\+?0*[1-9][0-9]{2}")  # (after a digit: not a cell named E100)
 _INLINE_V = b'"inlineStr"><v>'
 # ... and of a cell that is only formatted (self-closing: the reader sees nothing).
 # (an empty group: findall then lists one shared empty bytes object per match, nothing to allocate)
@@ -91,7 +91,8 @@ _CANON_EMPTY = re.compile(
 _CANON_ROW = (rb'<(?:row r="([1-9][0-9]{0,6})"(?: [^<>/]*)?>(?:<c r="_COLUMNS_SEEN\1"(?: s="[0-9]{1,9}")?'
               rb'(?: t="inlineStr"><is><t(?: xml:space="preserve")?>[^<]{0,32767}</t></is>|'
               rb' t="str"><v>[^<&][^<]{0,32766}</v>| t="s"><v>[0-9]{1,10}</v>|'
-              rb'(?: t="(?:n|d)")?><v>[0-9.eE+\-:TZ]{1,64}</v>| t="b"><v>[01]</v>)</c>)++</row>|'
+              rb'(?: t="(?:n|d)")?><v>[0-9.+\-:TZ]{1,64}(?:[eE](?:\+?[0-9]{1,2}|-[0-9]{1,3}))?</v>|'
+              rb' t="b"><v>[01]</v>)</c>)++</row>|'
               rb'(c[\s/>]|row|/row>))')
 _CANON_ROWS = re.compile(_CANON_ROW.replace(b"_COLUMNS_SEEN", b"[A-Z]{1,3}"))
 # Cell start tags the canonical patterns do not cover: the chunk is then measured exactly.
@@ -2083,8 +2084,6 @@ def _scan_sheet(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
     def measure(buf: bytes, first: bool) -> bool:
         # single-byte tests first: memchr-fast, and these bytes are rare in canonical sheets
         if b"!" in buf and b"<!" in buf:
-            return False
-        if _BIG_EXPONENT.search(buf):  # (a number that may be past the largest: measured exactly)
             return False
         if b"?" in buf and buf.find(b"<?", 1 if first else 0) != -1:
             return False
