@@ -530,3 +530,29 @@ def part_moved_docx(make, old: str, new: str) -> bytes:
                 content = content.replace(f'Target="{old.removeprefix(folder)}"'.encode(), f'Target="/{new}"'.encode())
             dst.writestr(name, content)
     return out.getvalue()
+
+
+def duplicate_key_pdf(kind: str) -> bytes:
+    """A PDF naming a key twice in one dictionary, the first value harmless and the second not: pypdf keeps the
+    first, poppler the last (found by a fresh attack)."""
+    if kind == "open-action":
+        return _pdf_with(b"/OpenAction 4 0 R /OpenAction 5 0 R", b"", b"<< /S /GoTo /D [3 0 R /Fit] >>",
+                         b"<< /S /JavaScript /JS (app.alert('ran');) >>")
+    if kind == "action-kind":
+        return _pdf_with(b"/OpenAction 4 0 R", b"", b"<< /Type /Action /S /URI /URI (https://example.org/) /S /Launch "
+                                                    b"/Win << /F (cmd.exe) /P (/c calc) >> >>")
+    return _pdf_with(b"/Names 4 0 R /Names 5 0 R", b"", b"<< /Dests << /Names [] >> >>",
+                     b"<< /JavaScript << /Names [(x) 6 0 R] >> >>", b"<< /S /JavaScript /JS (app.alert('names');) >>")
+
+
+def hyperlink_field_docx(code: str, simple: bool = False) -> bytes:
+    """A HYPERLINK field with the given code (its target written in the code, with no relationship)."""
+    if simple:
+        from xml.sax.saxutils import quoteattr
+
+        return _docx(f"<w:p><w:fldSimple w:instr={quoteattr(code)}><w:r><w:t>annex</w:t></w:r></w:fldSimple></w:p>")
+    from xml.sax.saxutils import escape
+
+    return _docx('<w:p><w:r><w:fldChar w:fldCharType="begin"/></w:r><w:r><w:instrText xml:space="preserve">'
+                 f'{escape(code)}</w:instrText></w:r><w:r><w:fldChar w:fldCharType="separate"/></w:r>'
+                 '<w:r><w:t>annex</w:t></w:r><w:r><w:fldChar w:fldCharType="end"/></w:r></w:p>')

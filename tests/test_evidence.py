@@ -94,6 +94,21 @@ HOSTILE = {
                          "the PDF contains a link that is not a web or mail address ('ms-msdt:/id PCWDiagnostic')"),
     "search-link.pdf": (lambda: hostile.scheme_link_pdf(b"search-ms:crumb=location:\\\\srv\\s"),
                         "the PDF contains a link that is not a web or mail address"),
+    # found by a fresh attack: pypdf keeps a key's first value, other readers its last
+    "duplicate-open-action.pdf": (lambda: hostile.duplicate_key_pdf("open-action"),
+                                  "the PDF names a key twice in one dictionary ('/OpenAction')"),
+    "duplicate-action-kind.pdf": (lambda: hostile.duplicate_key_pdf("action-kind"),
+                                  "the PDF names a key twice in one dictionary ('/S')"),
+    "duplicate-names.pdf": (lambda: hostile.duplicate_key_pdf("names"),
+                            "the PDF names a key twice in one dictionary ('/Names')"),
+    "hyperlink-field-share.docx": (lambda: hostile.hyperlink_field_docx('HYPERLINK "\\\\\\\\srv\\\\share\\\\r.exe"'),
+                                   "the document contains a link that is not a web or mail address"),
+    "hyperlink-field-ms-msdt.docx": (lambda: hostile.hyperlink_field_docx(' HYPERLINK  \\o "tip" "ms-msdt:/id x"'),
+                                     "the document contains a link that is not a web or mail address ('ms-msdt:/id x')"),
+    "hyperlink-field-simple-file.docx": (lambda: hostile.hyperlink_field_docx('HYPERLINK "file://srv/share/x.exe"',
+                                                                              simple=True),
+                                         "the document contains a link that is not a web or mail address "
+                                         "('file://srv/share/x.exe')"),
     "large.pdf": (hostile.oversized_pdf, "the document is 26,214,401 bytes, over the limit of 26,214,400 bytes "
                                          "(policy max_evidence_bytes)"),
 }
@@ -138,6 +153,15 @@ def test_a_document_whose_hyperlink_is_not_a_web_or_mail_address_is_refused(targ
     verdict = check_document(hostile.hyperlink_typed_picture_docx(as_hyperlink=True, target=target), Policy())
     assert not verdict.accepted
     assert verdict.refusal.startswith("the document contains a link that is not a web or mail address ('")
+
+
+@pytest.mark.parametrize("code", ['HYPERLINK "https://www.england.nhs.uk/"', 'HYPERLINK \\l "annex_b"',
+                                  ' HYPERLINK "mailto:icb@nhs.net" \\o "Write to us"'])
+def test_a_hyperlink_field_to_a_web_page_a_mail_address_or_within_the_document_is_accepted(code):
+    from isap.workbook.documents import DocumentType, check_document
+
+    verdict = check_document(hostile.hyperlink_field_docx(code), Policy())
+    assert verdict.accepted and verdict.type is DocumentType.DOCX
 
 
 def test_a_pdf_with_links_within_it_and_to_the_web_is_accepted():

@@ -19,6 +19,7 @@ limit named, and the process that serves carries on.
 from __future__ import annotations
 
 import io
+import logging
 import re
 import zipfile
 from dataclasses import dataclass, field, replace
@@ -223,6 +224,7 @@ def _office_parts(data: bytes, policy: Policy, embedded_in: str | None = None):
                 if fields is not None:
                     fields.feed(b"", final=True)
                     found.field = found.field or fields.found
+                    found.link = found.link or fields.link
                 if keep:
                     parts[i.filename] = bytes(kept)
         except FileRefused as refused:
@@ -252,6 +254,7 @@ class _Found:
     hyperlinks: dict[str, dict[str, str]] = field(default_factory=dict)  # outside ones, by relationships part
     ole_parts: list[str] = field(default_factory=list)
     field: str = ""  # the first field that starts a program or fetches another file, by its name
+    link: str = ""  # the target of the first HYPERLINK field that is not a web or mail address
 
 
 def _active(what: str) -> str:
@@ -307,9 +310,12 @@ def _refuse_active_office_content(zf: zipfile.ZipFile, infos, found: _Found, pol
         if kind.endswith("/oleobject"):
             raise _Refused(_active("an embedded OLE object"))
     if "wordprocessingml" in types or "ms-word" in types:
-        found.field = found.field or _fields_elsewhere(zf, infos)
+        field, link = _fields_elsewhere(zf, infos)
+        found.field, found.link = found.field or field, found.link or link
     if found.field:
         raise _Refused(_active(f"a field that starts a program or fetches another file ({found.field})"))
+    if found.link:
+        raise _not_web_link(found.link)
     _refuse_outside_hyperlinks(zf, infos, found.hyperlinks)
     for part in sorted(internal_targets(relationships, ("/package",))):
         info = next((i for i in infos if i.filename.lower() == part), None)
@@ -334,9 +340,10 @@ def _read_for_fields(lower: str) -> bool:
     return lower.endswith(".xml") and lower.startswith("word/")
 
 
-def _fields_elsewhere(zf: zipfile.ZipFile, infos) -> str:
-    """The first field that starts a program or fetches another file (see `_FieldCodes`) in a part of a Word
-    document kept elsewhere than where Word keeps its parts; "" if none.  Relationships and content types are
+def _fields_elsewhere(zf: zipfile.ZipFile, infos) -> tuple[str, str]:
+    """The first field that starts a program or fetches another file, and the first HYPERLINK field's target that
+    is not a web or mail address (see `_FieldCodes`), in the parts of a Word document kept elsewhere than where
+    Word keeps its parts; "" for none.  Relationships and content types are
     not read (they hold no fields); a part that is not XML stops its reader at its first bytes."""
     for i in infos:
         lower = i.filename.lower()
@@ -348,9 +355,9 @@ def _fields_elsewhere(zf: zipfile.ZipFile, infos) -> str:
             while (chunk := fh.read(_CHUNK)) and not fields.broken:
                 fields.feed(chunk)
         fields.feed(b"", final=True)
-        if fields.found:
-            return fields.found
-    return ""
+        if fields.found or fields.link:
+            return fields.found, fields.link
+    return "", ""
 
 
 def _refuse_outside_hyperlinks(zf: zipfile.ZipFile, infos, hyperlinks: dict[str, dict[str, str]]) -> None:
@@ -376,9 +383,8 @@ def _refuse_outside_hyperlinks(zf: zipfile.ZipFile, infos, hyperlinks: dict[str,
             raise _Refused(_active(f"a link to the outside file {_shown(watched[next(iter(uses.used))])}"))
     for watched in hyperlinks.values():
         for target in watched.values():
-            if not re.sub(r"[\x00-\x20]", "", target).lower().startswith(_WEB_LINKS):
-                raise _Refused(f"the document contains a link that is not a web or mail address ({_shown(target)}): "
-                               f"remove it, or attach the document as a PDF whose links are web addresses")
+            if not _web_link(target):
+                raise _not_web_link(target)
 
 
 def _attribute(attrs: dict[str, str], local: str) -> str:
@@ -389,6 +395,37 @@ def _attribute(attrs: dict[str, str], local: str) -> str:
 # fields that start a program (DDE) or fetch another file or picture as the document opens or updates
 _REACHING_FIELD = re.compile(r"^\s*(DDEAUTO|DDE|INCLUDETEXT|INCLUDEPICTURE|INCLUDE|IMPORT|LINK|DATABASE|RD)\b",
                              re.IGNORECASE)
+
+
+# a HYPERLINK field, whose target is written in its code (Word follows it when clicked, as a relationship's)
+_HYPERLINK_FIELD = re.compile(r"^\s*HYPERLINK\b(.*)$", re.IGNORECASE | re.DOTALL)
+_FIELD_ARGUMENT = re.compile(r'"([^"]*)"|(\S+)')
+_SWITCHES_WITH_ARGUMENT = frozenset({"\\l", "\\o", "\\t"})
+
+
+def _hyperlink_field_target(arguments: str) -> str | None:
+    """The target a HYPERLINK field's arguments name (its first argument that is not a switch or a switch's own:
+    `\\l` a place within the document, `\\o` a tip, `\\t` a frame), or None when it names only a place within."""
+    skip = False
+    for quoted, bare in _FIELD_ARGUMENT.findall(arguments):
+        if skip:
+            skip = False
+            continue
+        if not quoted and bare.startswith("\\"):
+            skip = bare.lower() in _SWITCHES_WITH_ARGUMENT
+            continue
+        return quoted or bare
+    return None
+
+
+def _web_link(target: str) -> bool:
+    """Whether a link's target is a web or mail address (`http:`, `https:`, `mailto:`), however spaced."""
+    return re.sub(r"[\x00-\x20]", "", target).lower().startswith(_WEB_LINKS)
+
+
+def _not_web_link(target: str) -> _Refused:
+    return _Refused(f"the document contains a link that is not a web or mail address ({_shown(target)}): remove it, "
+                    "or attach the document as a PDF whose links are web addresses")
 
 
 class _FieldCodes:
@@ -411,6 +448,7 @@ class _FieldCodes:
         self._loose: list[str] = []  # code text outside any field (Word would not run it; read all the same)
         self.broken = False
         self.found = ""  # the name of the first field whose code starts a program or fetches another file
+        self.link = ""  # the target of the first HYPERLINK field that is not a web or mail address
 
     def feed(self, chunk: bytes, final: bool = False) -> None:
         if self.broken:
@@ -462,6 +500,11 @@ class _FieldCodes:
         reaching = _REACHING_FIELD.match(code)
         if reaching and not self.found:
             self.found = reaching.group(1).upper()
+        link = _HYPERLINK_FIELD.match(code)
+        if link and not self.link:
+            target = _hyperlink_field_target(link.group(1))
+            if target is not None and not _web_link(target):
+                self.link = target
 
     def _declaration(self, *_) -> None:
         self.broken = True
@@ -476,15 +519,22 @@ def _inspect_pdf(data: bytes) -> None:
         with apply_configuration(zlib_maximum_output_length=limit, lzw_maximum_output_length=limit,
                                  run_length_maximum_output_length=limit, brotli_maximum_output_length=limit,
                                  array_based_stream_maximum_output_length=limit):
-            reader = PdfReader(io.BytesIO(data), strict=False)
-            if reader.is_encrypted or "/Encrypt" in reader.trailer:
-                raise _Refused("the PDF is encrypted (password-protected): remove the password and attach it again")
-            _inflate_object_streams(reader)
-            found = _active_content(reader.trailer)
+            with _DuplicateKeys() as duplicates:
+                reader = PdfReader(io.BytesIO(data), strict=False)
+                if reader.is_encrypted or "/Encrypt" in reader.trailer:
+                    raise _Refused("the PDF is encrypted (password-protected): remove the password and attach it "
+                                   "again")
+                _inflate_object_streams(reader)
+                found = _active_content(reader.trailer)
+                pages = len(reader.pages)
+        if duplicates.keys:
+            raise _Refused(f"the PDF names a key twice in one dictionary ({_shown(duplicates.keys[0])}), which PDF "
+                           "viewers read differently (one the first, another the last): save it again (printing to "
+                           "PDF writes it plainly)")
         if found:
             raise _Refused(f"the PDF contains {found}, which a viewer could run or open: save it again without "
                            "it (printing to PDF removes it)")
-        if len(reader.pages) < 1:
+        if pages < 1:
             raise _Refused("the PDF has no pages")
     except _Refused:
         raise
@@ -496,6 +546,33 @@ def _inspect_pdf(data: bytes) -> None:
     except (PyPdfError, ValueError, TypeError, KeyError, AttributeError, IndexError, RecursionError,
             UnicodeError, OSError, AssertionError):
         raise _Refused("the PDF is damaged: it cannot be read") from None
+
+
+class _DuplicateKeys(logging.Handler):
+    """The keys pypdf found given twice in one dictionary, as it reads: it keeps the first value and says so only
+    in its log, while other readers (poppler) keep the last, so a harmless first `/OpenAction`, `/S` or `/Names`
+    hid a script or a launch action from the walk (found by a fresh attack)."""
+
+    _SOURCE = "pypdf.generic._data_structures"
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.keys: list[str] = []
+        self._log = logging.getLogger(self._SOURCE)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if str(record.msg).startswith("Multiple definitions in dictionary") and isinstance(record.args, dict):
+            self.keys.append(str(record.args.get("key", "")))
+
+    def __enter__(self) -> "_DuplicateKeys":
+        self._level = self._log.level
+        self._log.setLevel(logging.WARNING)  # (heard whatever the level the application gives pypdf's log)
+        self._log.addHandler(self)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._log.removeHandler(self)
+        self._log.setLevel(self._level)
 
 
 def _inflated_too_much() -> _Refused:
@@ -557,7 +634,7 @@ def _active_content(trailer) -> str | None:
                     if isinstance(target, str) and target.strip().lower().startswith(_OTHER_COMPUTER):
                         return f"a link to a file on another computer ({_shown(str(target))})"
                     if (name == "/URI" and isinstance(target, str)
-                            and not re.sub(r"[\x00-\x20]", "", target).lower().startswith(_WEB_LINKS)):
+                            and not _web_link(target)):
                         # a viewer hands any other scheme to the system (ms-msdt:, search-ms: with a share in it)
                         return f"a link that is not a web or mail address ({_shown(str(target))})"
                 stack.append(value)
