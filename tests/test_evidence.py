@@ -104,7 +104,8 @@ HOSTILE = {
     "hyperlink-field-share.docx": (lambda: hostile.hyperlink_field_docx('HYPERLINK "\\\\\\\\srv\\\\share\\\\r.exe"'),
                                    "the document contains a link that is not a web or mail address"),
     "hyperlink-field-ms-msdt.docx": (lambda: hostile.hyperlink_field_docx(' HYPERLINK  \\o "tip" "ms-msdt:/id x"'),
-                                     "the document contains a link that is not a web or mail address ('ms-msdt:/id x')"),
+                                     "the document contains a link that is not a web or mail address "
+                                     "('ms-msdt:/id x')"),
     "hyperlink-field-simple-file.docx": (lambda: hostile.hyperlink_field_docx('HYPERLINK "file://srv/share/x.exe"',
                                                                               simple=True),
                                          "the document contains a link that is not a web or mail address "
