@@ -1460,7 +1460,7 @@ IGNORABLE = (b'xmlns:mc="http://schemas.openxmlformats.org/markup-compatibility/
 
 
 @pytest.mark.parametrize("cell, what", [
-    (b"<v>7</v><q:v>1</q:v>", "an element of another namespace"),
+    (b"<v>7</v><q:v>1</q:v>", "an element of another namespace ('v') in its data"),
     (b"<v>7</v><v>1</v>", "two values"),
 ], ids=["value-in-an-ignorable-namespace", "two-values"])
 def test_a_cell_with_a_second_value_is_wb001(tmp_path, cell, what):
@@ -1644,6 +1644,39 @@ def test_an_element_no_program_writes_in_shared_strings_is_wb001(tmp_path):
     assert [f.rule_id for f in findings] == ["WB001"]
     assert "holds an element named 'x', which no spreadsheet program writes there" in findings[0].message
 
+
+_FOREIGN = 'xmlns:x="urn:example:other"'
+
+
+@pytest.mark.parametrize("old, new", [
+    (b'<c r="B5" t="n"><v>2</v></c>',
+     f'<c r="B5" t="inlineStr"><is><t>2</t><x:t {_FOREIGN}>0</x:t></is></c>'.encode()),
+    (b'<c r="B5" t="n"><v>2</v></c>',
+     f'<c r="B5" t="inlineStr"><is><r><t>2</t></r><x:r {_FOREIGN}><t>0</t></x:r></is></c>'.encode()),
+    (b'<c r="B5" t="n"><v>2</v></c>', f'<x:c {_FOREIGN} r="B5" t="n"><x:v>2</x:v></x:c>'.encode()),
+    (b'<row r="5">', b'<row r="5" xmlns="urn:example:other">'),
+    (b'<row r="5"><c r="A5" t="inlineStr"><is><t>checkpoint</t></is></c><c r="B5" t="n"><v>2</v></c></row>',
+     f'<row r="5"><c r="A5" t="inlineStr"><is><t>checkpoint</t></is></c></row><x:row {_FOREIGN} r="5"><x:c r="B5" '
+     't="n"><x:v>2</x:v></x:c></x:row>'.encode()),
+    (b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">',
+     b'<worksheet xmlns="urn:example:other">'),
+], ids=["inline-text", "inline-run", "cell", "row-default-namespace", "row", "sheet"])
+def test_sheet_data_of_another_namespace_is_wb001(tmp_path, old, new):
+    """Found by a fresh attack: the reader reads elements by their local names, spreadsheet programs skip those of
+    another namespace: `<is><t>ISAP-2026-</t><x:t>014</x:t></is>` was a valid reference to isap and a wrong one
+    in LibreOffice, and a required value in a cell of another namespace was read where LibreOffice shows none."""
+    findings = _refused(tmp_path, _with_sheet2(tmp_path, lambda x: x.replace(old, new, 1)))
+    assert [f.rule_id for f in findings] == ["WB001"]
+    assert "of another namespace" in findings[0].message
+
+
+def test_an_element_of_another_namespace_in_shared_strings_is_wb001(tmp_path):
+    from tests.hostile import shared_strings_named_by_cells
+
+    data = shared_strings_named_by_cells(valid_bytes(tmp_path), f"<si><t>a</t><x:t {_FOREIGN}>b</x:t></si>".encode(), 1)
+    findings = _refused(tmp_path, data)
+    assert [f.rule_id for f in findings] == ["WB001"]
+    assert "holds an element of another namespace, which no spreadsheet program writes there" in findings[0].message
 
 def test_formatted_runs_and_phonetics_in_shared_strings_are_read(tmp_path):
     """What Excel writes in an entry: runs with their font properties, phonetic runs and properties."""

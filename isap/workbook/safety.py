@@ -128,6 +128,10 @@ REL_VBA_PROJECT = "/vbaproject"  # the end of the relationship type, compared in
 # declaration, then the unprefixed root.  Anything else before the root is left to the exact parse.
 _ROOT_START = re.compile(rb"(?:\xef\xbb\xbf)?(?:<\?xml\s[^<>]*\?>)?\s*<worksheet[\s>]")
 _ROOT_END = b"</worksheet>"
+# a default namespace declaration: the fast path takes a part whose unprefixed elements are all of the spreadsheet
+# namespace (the reader reads by local names, spreadsheet programs skip another namespace's)
+_DEFAULT_NAMESPACE = re.compile(rb"""xmlns\s*=\s*(["'])(.*?)\1""", re.DOTALL)
+_MAIN_NS_BYTES = NS_MAIN.encode()
 _SELF_CLOSED_ROW = re.compile(rb"<row(?:\s[^<>]*)?/>")
 # How far into a part its encoding is looked for: the byte-order mark and the whole XML declaration.
 _HEAD = 4096
@@ -655,6 +659,10 @@ class _SharedStringsShape(_WellFormed):
         # 12 million empty elements inside entries no cell named held a checker for 17 s.
         if local not in _SHARED_STRINGS_ELEMENTS:
             self._refuse(f"an element named {clip(local)!r}")
+        if name.rpartition(" ")[0] != NS_MAIN:
+            # the reader reads elements by their local names, spreadsheet programs skip another namespace's: an
+            # `<x:t>` after an entry's text was part of it to isap only (found by a fresh attack)
+            self._refuse("an element of another namespace")
         self._elements += 1
         if self._elements > self.max_elements:
             raise FileRefused([file_finding(
@@ -2085,6 +2093,8 @@ def _scan_sheet(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
         # single-byte tests first: memchr-fast, and these bytes are rare in canonical sheets
         if b"!" in buf and b"<!" in buf:
             return False
+        if b"xmlns" in buf and any(m.group(2) != _MAIN_NS_BYTES for m in _DEFAULT_NAMESPACE.finditer(buf)):
+            return False  # unprefixed elements of another namespace somewhere: measured exactly
         if b"?" in buf and buf.find(b"<?", 1 if first else 0) != -1:
             return False
         if b":" in buf and b":c" in buf and _PREFIXED_CELL.search(buf):
@@ -2298,6 +2308,13 @@ def _local(tag: str) -> str:
 # Elements an inline string (`<is>`) may not hold at any depth: the reader would end the string early, or read
 # them as the cell's value.
 _NOT_IN_INLINE_TEXT = frozenset({"is", "v", "f", "c"})
+_MAIN_TAG = "{" + NS_MAIN + "}"
+
+
+def _in_extension(open_elements: list) -> bool:
+    """Whether the element last opened lies within an extension list (`extLst`), where another namespace's
+    elements are written (and read by no reader of values)."""
+    return any(_local(e.tag) == "extLst" for e in open_elements[:-1])
 # A value the reader reads as a number (Rust's `f64` parse; anything else it keeps as a text).
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
@@ -2427,6 +2444,14 @@ def _scan_cells(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
                     _detach(open_elements[-1], el)
             if not in_data:
                 if event == "start":
+                    if len(open_elements) == 1 and not el.tag.startswith(_MAIN_TAG):
+                        raise wb001(f"The workbook is corrupt: sheet {clip(scan.name)!r} is not a worksheet of the "
+                                    "spreadsheet namespace (its data is of another namespace), which no spreadsheet "
+                                    "program reads. Open the original in Excel and save it again.")
+                    if tag == "sheetData" and not after and not el.tag.startswith(_MAIN_TAG):
+                        raise wb001(f"The workbook is corrupt: sheet {clip(scan.name)!r} holds its data in an "
+                                    "element of another namespace, which no spreadsheet program writes. Open the "
+                                    "original in Excel and save it again.")
                     if tag == "sheetData" and not after:
                         in_data = True
                         sheet_data = el
@@ -2450,6 +2475,13 @@ def _scan_cells(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
                     _detach(outside[-1], el)
                 continue
             if event == "start":
+                if not el.tag.startswith(_MAIN_TAG) and not _in_extension(open_elements):
+                    # The reader reads a sheet's elements by their local names; spreadsheet programs skip those of
+                    # another namespace: a text run, a cell or a row of another namespace was read by isap only,
+                    # and hid an error (found by a fresh attack).
+                    raise wb001(f"The workbook is corrupt: sheet {clip(scan.name)!r} holds an element of another "
+                                f"namespace ({clip(tag)!r}) in its data, which no spreadsheet program writes. Open "
+                                "the original in Excel and save it again.")
                 if in_cell:
                     # A cell is a formula, a value or an inline text of runs: a few levels and elements.  Each
                     # element of an open cell is held until the cell ends, and some checks look at all of them:
