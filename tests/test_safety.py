@@ -16,6 +16,7 @@ import pytest
 
 from isap.rules.engine import check_file
 from isap.workbook.safety import OLE_MAGIC as OLE_MAGIC_BYTES
+from tests.conftest import findings_of
 from tests.hostile import (
     HOSTILE_EXTENTS,
     WS_REL,
@@ -1454,6 +1455,68 @@ def test_a_number_format_longer_than_any_program_writes_is_wb001(tmp_path):
     assert [f.rule_id for f in findings] == ["WB001"]
     assert "a number format of 1,001 characters; spreadsheet programs write at most 255" in findings[0].message
 
+
+def _first_child(element: bytes, child: bytes):
+    """A change that puts `child`, of another namespace, first in the styles part's `element`."""
+    import re
+
+    return lambda x: re.sub(rb"<%s( [^>]*)?>" % element,
+                            lambda m: m.group(0)[:-1] + b' xmlns:x="urn:example:other">' + child, x, count=1)
+
+
+@pytest.mark.parametrize("change", [
+    _first_child(b"cellXfs", b'<x:xf numFmtId="14"/>'),
+    _first_child(b"numFmts", b'<x:numFmt numFmtId="190" formatCode="0"/>'),
+], ids=["cell-format", "number-format"])
+def test_a_style_of_another_namespace_is_wb001(tmp_path, change):
+    """A cell format of another namespace is counted by the reader, skipped by spreadsheet programs: every later
+    cell format, and with it whether a cell is a date, would be shifted by one between them."""
+    from tests.hostile import rezip
+
+    data = valid_bytes(tmp_path)
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        styles = z.read("xl/styles.xml")
+    changed = change(styles)
+    assert changed != styles
+    findings = _refused(tmp_path, rezip(data, replace={"xl/styles.xml": changed}))
+    assert [f.rule_id for f in findings] == ["WB001"]
+    assert "its styles part holds an element of another namespace" in findings[0].message
+
+def _with_workbook_part(tmp_path, change) -> bytes:
+    from tests.hostile import rezip
+
+    data = valid_bytes(tmp_path)
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        part = z.read("xl/workbook.xml")
+    changed = change(part)
+    assert changed != part
+    return rezip(data, replace={"xl/workbook.xml": changed})
+
+
+@pytest.mark.parametrize("change, words", [
+    (lambda x: x.replace(b"<sheets>", b'<sheets xmlns:x="urn:example:other"><x:sheet name="Cover" sheetId="90" '
+                                      b'r:id="rId99"/>', 1), "holds an element of another namespace in its sheets"),
+    (lambda x: x.replace(b"</sheets>", b'</sheets><sheets><sheet name="Notes" sheetId="91" r:id="rId99"/></sheets>',
+                         1), "lists its sheets, or says its date system, twice"),
+    (lambda x: x.replace(b"<workbookPr />", b'<workbookPr /><workbookPr date1904="1" />', 1),
+     "lists its sheets, or says its date system, twice"),
+], ids=["sheet-of-another-namespace", "two-sheet-lists", "two-date-systems"])
+def test_a_workbook_part_read_otherwise_by_spreadsheet_programs_is_wb001(tmp_path, change, words):
+    """The reader is given the sheets and the date system the scan found; spreadsheet programs read them only
+    from the workbook's own elements of the spreadsheet namespace, once."""
+    findings = _refused(tmp_path, _with_workbook_part(tmp_path, change))
+    assert [f.rule_id for f in findings] == ["WB001"] and words in findings[0].message
+
+
+def test_sheets_and_a_date_system_elsewhere_in_the_workbook_part_are_not_read(tmp_path):
+    """A `sheet` or `workbookPr` element anywhere but in its place (here in an extension list, where spreadsheet
+    programs do not look for one) is not read: no second Cover sheet, no 1904 dates."""
+    base = _wb010(tmp_path, valid_bytes(tmp_path), "base.xlsx")[0]
+    moved = _with_workbook_part(tmp_path, lambda x: x.replace(b"</workbook>", (
+        b'<extLst><ext uri="{00000000-0000-0000-0000-000000000000}" xmlns:x="urn:example:other"><x:workbookPr '
+        b'date1904="1"/><sheet name="Cover" sheetId="92" r:id="rId1"/></ext></extLst></workbook>'), 1))
+    report = _wb010(tmp_path, moved, "moved.xlsx")[0]
+    assert findings_of(report) == findings_of(base)
 
 IGNORABLE = (b'xmlns:mc="http://schemas.openxmlformats.org/markup-compatibility/2006" xmlns:q="urn:example:ignored" '
              b'mc:Ignorable="q" ')

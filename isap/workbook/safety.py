@@ -1507,13 +1507,24 @@ def _sheet_list(wb_xml: bytes, rels_xml: bytes, base: str, wb_part: str
             if kind in ("sharedStrings", "styles") and kind not in parts and target:
                 parts[kind] = _norm_target(target, base)
     out: list[SheetScan] = []
-    date1904 = False
-    for el in root.iter():
-        tag = el.tag.rsplit("}", 1)[-1]
-        if tag == "workbookPr":
-            date1904 = el.get("date1904", "").strip().lower() in ("1", "true")
-        if tag != "sheet":
-            continue
+    # The sheets and the date system are read where spreadsheet programs read them, and only there: the list of
+    # sheets and the workbook's properties, children of the workbook element, each once, all of the spreadsheet
+    # namespace (the reader is given what is read here; a `sheet` found anywhere by its local name could be one
+    # that spreadsheet programs never show).
+    if not root.tag.startswith(_MAIN_TAG):
+        raise wb001("The workbook is corrupt: its workbook part is of another namespace than a spreadsheet's. Open "
+                    "the original in Excel and save it again.")
+    lists = [child for child in root if child.tag == f"{_MAIN_TAG}sheets"]
+    properties = [child for child in root if child.tag == f"{_MAIN_TAG}workbookPr"]
+    if len(lists) > 1 or len(properties) > 1:
+        raise wb001("The workbook is corrupt: its workbook part lists its sheets, or says its date system, twice, "
+                    "which no spreadsheet program writes. Open the original in Excel and save it again.")
+    date1904 = bool(properties) and properties[0].get("date1904", "").strip().lower() in ("1", "true")
+    for el in lists[0] if lists else ():
+        if el.tag != f"{_MAIN_TAG}sheet":
+            raise wb001("The workbook is corrupt: its workbook part holds an element of another namespace in its "
+                        "sheets, which no spreadsheet program writes. Open the original in Excel and save it "
+                        "again.")
         name = el.get("name", "")
         rid = el.get(f"{{{NS_REL}}}id", "")
         target, typ = rel_targets.get(rid, ("", ""))
@@ -1989,6 +2000,12 @@ def _date_styles(styles_xml: bytes, name: str) -> frozenset[int]:
     xfs: list[int] = []
     for el in root.iter():  # (number and cell formats as the reader takes them: only those in their lists)
         tag = el.tag.rsplit("}", 1)[-1]
+        if tag in ("numFmts", "cellXfs") and any(not e.tag.startswith(_MAIN_TAG) for e in (el, *el)):
+            # the reader takes formats by their local names, spreadsheet programs skip another namespace's: one
+            # more cell format to the reader shifts every later one, and with it which cells are dates
+            raise wb001("The workbook is corrupt: its styles part holds an element of another namespace among its "
+                        "number or cell formats, which no spreadsheet program writes. Open the original in Excel "
+                        "and save it again.")
         if tag == "numFmts":
             for fmt in el:
                 fid = fmt.get("numFmtId", "")
