@@ -1518,6 +1518,28 @@ def test_sheets_and_a_date_system_elsewhere_in_the_workbook_part_are_not_read(tm
     report = _wb010(tmp_path, moved, "moved.xlsx")[0]
     assert findings_of(report) == findings_of(base)
 
+@pytest.mark.parametrize("value", ["on", "t", "2", "01", "-1", " true ", "TRUE", "off"])
+def test_a_date_system_said_otherwise_than_1_0_true_or_false_is_wb001(tmp_path, value):
+    """Found by a fresh attack: `date1904="on"` was the 1900 system to isap and 1904 to LibreOffice and Gnumeric,
+    so every date checked was four years earlier than the one shown, and a board approval after submission went
+    unreported."""
+    data = _with_workbook_part(tmp_path, lambda x: x.replace(b"<workbookPr />",
+                                                             f'<workbookPr date1904="{value}" />'.encode(), 1))
+    findings = _refused(tmp_path, data)
+    assert [f.rule_id for f in findings] == ["WB001"]
+    assert f"says its date system as {value!r}" in findings[0].message
+
+
+@pytest.mark.parametrize("value", ["on", "2", " 1"])
+def test_a_row_format_said_otherwise_than_1_0_true_or_false_is_wb001(tmp_path, value):
+    """Whether a row's style applies to its cells (and so whether they are dates) is said by `customFormat`, read as
+    yes by LibreOffice for `on` or any number but 0: only what spreadsheet programs write is read."""
+    data = _with_sheet2(tmp_path, lambda x: x.replace(b'<row r="5">',
+                                                      f'<row r="5" s="1" customFormat="{value}">'.encode(), 1))
+    findings = _refused(tmp_path, data)
+    assert [f.rule_id for f in findings] == ["WB001"]
+    assert f"says whether its row 5's format applies as {value!r}" in findings[0].message
+
 IGNORABLE = (b'xmlns:mc="http://schemas.openxmlformats.org/markup-compatibility/2006" xmlns:q="urn:example:ignored" '
              b'mc:Ignorable="q" ')
 

@@ -101,6 +101,10 @@ _PREFIXED_CELL = re.compile(rb"<[^\s<>/]*:c[\s/>]")
 # Formula or error cells need the exact parse (their values are not what the reader shows);
 # comments, CDATA and processing instructions could hide or fake a tag from a byte pattern.
 _CUSTOM_ROW = (b'customFormat="1"', b'customFormat="true"')
+# the values of a yes-or-no attribute spreadsheet programs write (LibreOffice reads `on`, `t` or any number but 0
+# as yes, isap only these: another is WB001)
+_PLAIN_BOOLEANS = frozenset({"0", "1", "true", "false"})
+_PLAIN_CUSTOM_ROW = (*_CUSTOM_ROW, b'customFormat="0"', b'customFormat="false"')
 # A row with a custom format (its style then applies to its cells without a style of their own),
 # and a number cell without a style of its own: groups are row numbers.
 _CANON_CUSTOM_ROW = re.compile(
@@ -1519,7 +1523,14 @@ def _sheet_list(wb_xml: bytes, rels_xml: bytes, base: str, wb_part: str
     if len(lists) > 1 or len(properties) > 1:
         raise wb001("The workbook is corrupt: its workbook part lists its sheets, or says its date system, twice, "
                     "which no spreadsheet program writes. Open the original in Excel and save it again.")
-    date1904 = bool(properties) and properties[0].get("date1904", "").strip().lower() in ("1", "true")
+    said = properties[0].get("date1904") if properties else None
+    if said is not None and said not in _PLAIN_BOOLEANS:
+        # LibreOffice and Gnumeric read `on` as the 1904 system: every date checked was four years before the one
+        # shown (found by a fresh attack)
+        raise wb001(f"The workbook is corrupt: its workbook part says its date system as {clip(said)!r}, which no "
+                    "spreadsheet program writes (they write 1, 0, true or false). Open the original in Excel and "
+                    "save it again.")
+    date1904 = said in ("1", "true")
     for el in lists[0] if lists else ():
         if el.tag != f"{_MAIN_TAG}sheet":
             raise wb001("The workbook is corrupt: its workbook part holds an element of another namespace in its "
@@ -2110,6 +2121,8 @@ def _scan_sheet(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
         # single-byte tests first: memchr-fast, and these bytes are rare in canonical sheets
         if b"!" in buf and b"<!" in buf:
             return False
+        if b"customFormat" in buf and buf.count(b"customFormat") != sum(map(buf.count, _PLAIN_CUSTOM_ROW)):
+            return False  # (a row's format said otherwise than plainly: measured, and refused, exactly)
         if b"xmlns" in buf and any(m.group(2) != _MAIN_NS_BYTES for m in _DEFAULT_NAMESPACE.finditer(buf)):
             return False  # unprefixed elements of another namespace somewhere: measured exactly
         if b"?" in buf and buf.find(b"<?", 1 if first else 0) != -1:
@@ -2526,7 +2539,15 @@ def _scan_cells(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
                     r = el.get("r")
                     if r is not None:
                         row0 = parse_ref(r, need_column=False)[0] - 1
-                    custom = el.get("customFormat", "").strip().lower() in ("1", "true")
+                    said = el.get("customFormat")
+                    if said is not None and said not in _PLAIN_BOOLEANS:
+                        # LibreOffice reads `on` or any number but 0 as yes: only what spreadsheet programs write is
+                        # read, so whether the row's format makes its cells dates is read alike
+                        raise wb001(f"The workbook is corrupt: sheet {clip(scan.name)!r} says whether its row "
+                                    f"{row0 + 1}'s format applies as {clip(said)!r}, which no spreadsheet program "
+                                    "writes (they write 1, 0, true or false). Open the original in Excel and save it "
+                                    "again.")
+                    custom = said in ("1", "true")
                     s = el.get("s", "0")
                     row_style = (_number(s) or 0) if custom else None
                 elif tag == "c":
