@@ -561,13 +561,17 @@ def flat_in_parts(base: bytes, parts: tuple[str, ...] = WHOLE_PARTS, size: int =
     return rezip(base, replace=replace)
 
 
+# the built-in number formats every reader takes alike (not the East Asian and Thai dates, 23–36 and 50–81)
+_AGREED_BUILT_IN_FORMATS = (*range(23), *range(37, 50))
+
+
 def many_cell_formats(base: bytes, formats: int = 20_000) -> bytes:
     """A styles part with `formats` cell formats more, each as Excel writes one whose font, fill, border and
     alignment are set, as a workbook formatted cell by cell for years holds them."""
     styles = read_part(base, "xl/styles.xml")
     xfs = b"".join(b'<xf numFmtId="%d" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1" '
                    b'applyFont="1" applyFill="1" applyBorder="1" applyAlignment="1"><alignment vertical="center"/>'
-                   b'</xf>' % (i % 50) for i in range(formats))
+                   b'</xf>' % _AGREED_BUILT_IN_FORMATS[i % len(_AGREED_BUILT_IN_FORMATS)] for i in range(formats))
     styles = styles.replace(b"</cellXfs>", xfs + b"</cellXfs>", 1)  # after the workbook's own: its cells unchanged
     return rezip(base, replace={"xl/styles.xml": styles})
 

@@ -1540,6 +1540,51 @@ def test_a_row_format_said_otherwise_than_1_0_true_or_false_is_wb001(tmp_path, v
     assert [f.rule_id for f in findings] == ["WB001"]
     assert f"says whether its row 5's format applies as {value!r}" in findings[0].message
 
+def _with_date_format(tmp_path, code: str | None = None, builtin: int | None = None) -> bytes:
+    """The workbook with its date cells' format (number format 164) written as `code`, or their cell format
+    naming the built-in number format `builtin` instead."""
+    from tests.hostile import rezip
+
+    data = valid_bytes(tmp_path)
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        styles = z.read("xl/styles.xml")
+    if code is not None:
+        changed = styles.replace(b'formatCode="yyyy-mm-dd"', f'formatCode="{code}"'.encode(), 1)
+    else:
+        changed = styles.replace(b'<xf numFmtId="164"', f'<xf numFmtId="{builtin}"'.encode(), 1)
+    assert changed != styles
+    return rezip(data, replace={"xl/styles.xml": changed})
+
+
+@pytest.mark.parametrize("code", ["[&lt;0]0;yyyy-mm-dd", "[&lt;0]yyyy-mm-dd;0", "yyyy-mm-dd;0", "0;yyyy-mm-dd;0", "e",
+                                  "ggge", "0.00;[Red]ee"])
+def test_a_number_format_spreadsheet_programs_show_as_a_date_otherwise_than_the_reader_is_wb001(tmp_path, code):
+    """Found by a fresh attack: the reader judges a format a date by its first section only, spreadsheet programs
+    show a number with the section its sign or condition picks (`[<0]0;yyyy-mm-dd` shows 10 as 1900-01-09 while
+    isap read the whole number 10); and an era's year (`e`, `g`) is a date to LibreOffice and Gnumeric only."""
+    findings = _refused(tmp_path, _with_date_format(tmp_path, code))
+    assert [f.rule_id for f in findings] == ["WB001"]
+    assert "shows some numbers as dates and others not, or shows a date the reader does not read as one" in (
+        findings[0].message)
+
+
+@pytest.mark.parametrize("code", ["yyyy-mm-dd;@", "dd/mm/yyyy;;", "yyyy-mm-dd;yyyy-mm-dd", "0.00E+00", "&quot;e&quot;0",
+                                  "General;-General", "#,##0;[Red]-#,##0"])
+def test_number_formats_that_read_alike_everywhere_are_read(tmp_path, code):
+    """A date with a text section (as Excel writes its own date formats), hidden sections, a scientific format
+    and a quoted `e` read alike in the reader and in spreadsheet programs."""
+    report = _wb010(tmp_path, _with_date_format(tmp_path, code))[0]
+    assert not report.refused
+
+
+@pytest.mark.parametrize("builtin", [27, 36, 50, 58, 71, 81])
+def test_a_built_in_number_format_read_otherwise_by_spreadsheet_programs_is_wb001(tmp_path, builtin):
+    """Found by a fresh attack: built-in formats 27–36 and 50–81 (East Asian and Thai dates) are dates to some
+    spreadsheet programs or to the reader and numbers to others."""
+    findings = _refused(tmp_path, _with_date_format(tmp_path, builtin=builtin))
+    assert [f.rule_id for f in findings] == ["WB001"]
+    assert f"names the built-in number format {builtin}" in findings[0].message
+
 IGNORABLE = (b'xmlns:mc="http://schemas.openxmlformats.org/markup-compatibility/2006" xmlns:q="urn:example:ignored" '
              b'mc:Ignorable="q" ')
 

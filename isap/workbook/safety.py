@@ -2033,6 +2033,16 @@ def _date_styles(styles_xml: bytes, name: str) -> frozenset[int]:
             for xf in el:  # (an element of another name is no cell format: counted, it shifts every later one)
                 if xf.tag.rsplit("}", 1)[-1] == "xf":
                     xfs.append(_number(xf.get("numFmtId", "0")) or 0)
+    for fid in {fid for fid in xfs if fid not in custom and fid in _DISPUTED_BUILT_IN_FORMATS}:
+        # East Asian and Thai dates: dates to the reader and to some spreadsheet programs, numbers to others
+        raise wb001(f"The workbook is corrupt: its styles part names the built-in number format {fid}, which some "
+                    "spreadsheet programs show as a date and others as a number. Open the original in Excel and "
+                    "save it again with a date or number format of its own.")
+    for fid in set(xfs) & custom.keys():
+        if _shown_otherwise(custom[fid]):
+            raise wb001(f"The workbook is corrupt: its styles part holds a number format ({clip(custom[fid])!r}) that "
+                        "shows some numbers as dates and others not, or shows a date the reader does not read as "
+                        "one. Open the original in Excel and save it again with a plain date or number format.")
     dates = {fid for fid, code in custom.items() if _is_date_format(code)}  # each format once, not once a cell
     out = set()
     for i, fid in enumerate(xfs):
@@ -2046,6 +2056,62 @@ def _date_styles(styles_xml: bytes, name: str) -> frozenset[int]:
 
 # The longest number format code read: Excel writes at most 255 characters (a little room for other writers).
 _LONGEST_FORMAT_CODE = 1000
+
+
+# built-in number formats read differently: 27–36 and 50–58 (East Asian dates) are dates to the reader, 71–81
+# (Thai dates) to LibreOffice, and the others between them to neither or to some
+_DISPUTED_BUILT_IN_FORMATS = frozenset({*range(23, 37), *range(50, 82)})
+
+
+def _format_sections(code: str) -> list[str]:
+    """A number format code's sections (positive, negative, zero, text, or as their conditions pick), split at
+    each `;` that is not quoted, escaped or in brackets."""
+    sections, start = [], 0
+    escaped = quoted = False
+    brackets = 0
+    for i, ch in enumerate(code):
+        if escaped:
+            escaped = False
+        elif ch in "_\\*":
+            escaped = True
+        elif quoted:
+            quoted = ch != '"'
+        elif ch == '"':
+            quoted = True
+        elif ch == "[":
+            brackets += 1
+        elif ch == "]":
+            brackets = max(0, brackets - 1)
+        elif ch == ";" and not brackets:
+            sections.append(code[start:i])
+            start = i + 1
+    return [*sections, code[start:]]
+
+
+def _shown_otherwise(code: str) -> bool:
+    """Whether spreadsheet programs may show a number under this format as a date where the reader, which judges
+    a format by its first section, does not, or the other way (found by a fresh attack: `[<0]0;yyyy-mm-dd` showed
+    10 as 1900-01-09, read as 10): its sections for numbers do not agree, or one holds an era's year (`e`, `g`),
+    a date to LibreOffice and Gnumeric only.  A text section (`@`) and an empty one show no number."""
+    kinds = set()
+    for section in _format_sections(code)[:3]:
+        bare = _bare_format(section)
+        if not bare.strip() or "@" in bare:
+            continue
+        if _ERA.search(bare):
+            return True
+        kinds.add(_is_date_format(section))
+    return len(kinds) > 1
+
+
+def _bare_format(section: str) -> str:
+    """A format section without its quoted text, escaped characters, bracketed parts and the word General."""
+    return _FORMAT_LITERALS.sub("", section)
+
+
+_FORMAT_LITERALS = re.compile(r'"[^"]*"?|\\.|[_*].|\[[^\]]*\]?|(?i:general)')
+# an era's year, or its name: not the `E` or `e` of a scientific format (`0.00E+00`)
+_ERA = re.compile(r"[gG]|e(?![+-])")
 
 
 def _is_date_format(code: str) -> bool:
