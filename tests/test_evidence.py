@@ -112,6 +112,9 @@ HOSTILE = {
                                          "('file://srv/share/x.exe')"),
     "part-stored-twice.docx": (hostile.part_stored_twice_docx, "the document is damaged (it holds two parts named "
                                                                "'word/_rels/settings.xml.rels')"),
+    "embedded-by-encoded-name.docx": (hostile.embedded_by_encoded_name_docx, "a field that starts a program"),
+    "embedded-part-missing.docx": (lambda: hostile.embedded_by_encoded_name_docx("embeddings/Gone.docx"),
+                                   "the document names an embedded object it does not hold"),
     "large.pdf": (hostile.oversized_pdf, "the document is 26,214,401 bytes, over the limit of 26,214,400 bytes "
                                          "(policy max_evidence_bytes)"),
 }

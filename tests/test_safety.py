@@ -371,6 +371,28 @@ def test_an_external_link_kept_elsewhere_under_another_type_is_found_by_its_rela
     assert messages == ["The workbook links to the external file '\\\\finance-srv\\icp\\Rates.xlsx' (part "
                         "xl/media/rates.bin): opening the original may make it reach that file."]
 
+@pytest.mark.parametrize("declared", [True, False], ids=["declared-by-content-type", "named-by-relationship"])
+def test_data_connections_named_by_a_percent_encoded_target_are_wb010(tmp_path, declared):
+    """Found by a fresh attack: a relationship's target and a content type's part name are URIs, which spreadsheet
+    programs decode (`my%20connections.xml` names the part `my connections.xml`); matched as written, data
+    connections refreshed as the workbook opened went unreported."""
+    from tests.hostile import rezip
+    from tests.hostile_documents import CONNECTIONS
+
+    data = valid_bytes(tmp_path)
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        rels, types = z.read("xl/_rels/workbook.xml.rels"), z.read("[Content_Types].xml")
+    rels = rels.replace(b"</Relationships>", f'<Relationship Id="rId99" Type="{WS_REL}connections" '
+                                             'Target="/xl/my%20connections.xml"/></Relationships>'.encode())
+    if declared:
+        types = types.replace(b"</Types>", b'<Override PartName="/xl/my%20connections.xml" ContentType="application/'
+                                           b'vnd.openxmlformats-officedocument.spreadsheetml.connections+xml"/></Types>')
+    data = rezip(data, replace={"xl/_rels/workbook.xml.rels": rels, "[Content_Types].xml": types},
+                 add={"xl/my connections.xml": CONNECTIONS})
+    _, messages = _wb010(tmp_path, data)
+    assert messages == ["The workbook holds data connections (part xl/my connections.xml): opening the original may "
+                        "make it fetch data from another file or server."]
+
 def test_two_links_are_reported_in_package_order(tmp_path):
     parts = {**_external_link("xl/externalLinks/externalLink2.xml", "https://example.org/second.xlsx"),
              **_external_link("xl/externalLinks/externalLink1.xml", r"\\srv\share\first.xlsx")}

@@ -325,8 +325,9 @@ def _refuse_active_office_content(zf: zipfile.ZipFile, infos, found: _Found, pol
     _refuse_outside_hyperlinks(zf, infos, found.hyperlinks)
     for part in sorted(internal_targets(relationships, ("/package",))):
         info = next((i for i in infos if i.filename.lower() == part), None)
-        if info is None:
-            continue
+        if info is None:  # (Word would look for it otherwise than here: what it would open cannot be judged)
+            raise _Refused(f"the document names an embedded object it does not hold ({part[:60]}): save it again and "
+                           "attach it")
         if embedded_in is not None:
             raise _Refused(_active(f"a document embedded in an embedded document ({part[:60]})"))
         inner = zf.read(info)  # (inflated once already, within the limits)

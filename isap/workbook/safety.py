@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
 from typing import Callable
+from urllib.parse import unquote
 from xml.etree.ElementTree import ParseError
 from xml.parsers import expat
 
@@ -771,6 +772,10 @@ def _peek(data: bytes, info: zipfile.ZipInfo) -> bytes:
 
 
 def _norm_target(target: str, base: str = "xl/") -> str:
+    """The part a relationship's target names, from the folder `base`: a target is a URI, percent-decoded as
+    spreadsheet programs decode it (`my%20connections.xml` names `my connections.xml`: matched as written, data
+    connections so named went unreported)."""
+    target = unquote(target)
     if target.startswith("/"):
         path = target.lstrip("/")
     else:
@@ -1180,7 +1185,7 @@ def _content_types(content_types: bytes, strict: bool = False) -> tuple[dict[str
         tag = _local(el.tag)
         ctype = el.get("ContentType", "").strip().lower()
         if tag == "Override":
-            declared.setdefault(el.get("PartName", "").lstrip("/").lower(), ctype)
+            declared.setdefault(unquote(el.get("PartName", "")).lstrip("/").lower(), ctype)  # (a URI, as a target)
         elif tag == "Default":
             by_extension.setdefault(el.get("Extension", "").lower(), ctype)
     return declared, by_extension
