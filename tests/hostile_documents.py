@@ -584,3 +584,14 @@ def embedded_by_encoded_name_docx(target: str = "embeddings/Board%20paper.docx",
     (found by a fresh attack: the embedded document was never opened)."""
     return _docx(parts={"word/_rels/document.xml.rels": _relationships(("package", target, "")),
                         stored: dde_field_docx()})
+
+
+def padded_field_docx(code: str = 'DDEAUTO c:\\\\windows\\\\system32\\\\cmd.exe "/k calc"', padding: str = " " * 5000
+                      ) -> bytes:
+    """A field whose code starts with `padding` in a run of its own (found by a fresh attack: the code was read
+    only as far as its first 4,096 characters, all white space)."""
+    from xml.sax.saxutils import escape
+
+    run = '<w:r><w:instrText xml:space="preserve">{}</w:instrText></w:r>'
+    return _docx('<w:p><w:r><w:fldChar w:fldCharType="begin"/></w:r>' + run.format(padding) + run.format(escape(code))
+                 + '<w:r><w:fldChar w:fldCharType="end"/></w:r></w:p>')

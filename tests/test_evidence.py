@@ -115,6 +115,10 @@ HOSTILE = {
     "embedded-by-encoded-name.docx": (hostile.embedded_by_encoded_name_docx, "a field that starts a program"),
     "embedded-part-missing.docx": (lambda: hostile.embedded_by_encoded_name_docx("embeddings/Gone.docx"),
                                    "the document names an embedded object it does not hold"),
+    "padded-dde.docx": (hostile.padded_field_docx, "a field that starts a program or fetches another file (DDEAUTO)"),
+    "padded-include-picture.docx": (lambda: hostile.padded_field_docx('INCLUDEPICTURE "\\\\\\\\srv\\\\s\\\\a.png"',
+                                                                      "\n" * 5000),
+                                    "a field that starts a program or fetches another file (INCLUDEPICTURE)"),
     "large.pdf": (hostile.oversized_pdf, "the document is 26,214,401 bytes, over the limit of 26,214,400 bytes "
                                          "(policy max_evidence_bytes)"),
 }

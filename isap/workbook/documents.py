@@ -500,6 +500,10 @@ class _FieldCodes:
     def _text(self, text: str) -> None:
         if self._in_text:
             code = self._fields[-1] if self._fields else self._loose
+            if not code:  # white space before a code's first word names nothing: not kept, so it cannot push the
+                text = text.lstrip()  # word past what is kept (5,000 spaces hid a DDEAUTO: found by a fresh attack)
+                if not text:
+                    return
             if sum(map(len, code)) < 4096:  # the start of a field's code is what names it
                 code.append(text)
 
