@@ -595,3 +595,29 @@ def padded_field_docx(code: str = 'DDEAUTO c:\\\\windows\\\\system32\\\\cmd.exe 
     run = '<w:r><w:instrText xml:space="preserve">{}</w:instrText></w:r>'
     return _docx('<w:p><w:r><w:fldChar w:fldCharType="begin"/></w:r>' + run.format(padding) + run.format(escape(code))
                  + '<w:r><w:fldChar w:fldCharType="end"/></w:r></w:p>')
+
+
+def object_defined_twice_pdf(points_at: str = "nowhere", second: bytes = b"4") -> bytes:
+    """A PDF defining its page's link twice, a web link first and a script second, its cross-reference entry
+    pointing at `nowhere` (pypdf then takes the first definition it finds, poppler the last), the `first` or the
+    `last` (found by a fresh attack); the second definition's number written as `second`."""
+    out = bytearray(b"%PDF-1.7\n")
+    at: dict[int, list[int]] = {}
+
+    def add(n: int, body: bytes, written: bytes | None = None) -> None:
+        at.setdefault(n, []).append(len(out))
+        out.extend((written or b"%d" % n) + b" 0 obj\n" + body + b"\nendobj\n")
+
+    add(1, b"<< /Type /Catalog /Pages 2 0 R >>")
+    add(2, b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>")
+    add(3, b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Annots [4 0 R] >>")
+    link = b"<< /Type /Annot /Subtype /Link /Rect [72 700 300 740] /A %s >>"
+    add(4, link % b"<< /S /URI /URI (https://example.org/) >>")
+    add(4, link % b"<< /S /JavaScript /JS (app.alert\\(1\\);) >>", second)
+    xref = len(out)
+    out.extend(b"xref\n0 5\n0000000000 65535 f \n")
+    for n in range(1, 5):
+        offset = at[n][0] if n != 4 else {"nowhere": 9, "first": at[4][0], "last": at[4][1]}[points_at]
+        out.extend(b"%010d 00000 n \n" % offset)
+    out.extend(b"trailer\n<< /Size 5 /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % xref)
+    return bytes(out)

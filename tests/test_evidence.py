@@ -119,6 +119,10 @@ HOSTILE = {
     "padded-include-picture.docx": (lambda: hostile.padded_field_docx('INCLUDEPICTURE "\\\\\\\\srv\\\\s\\\\a.png"',
                                                                       "\n" * 5000),
                                     "a field that starts a program or fetches another file (INCLUDEPICTURE)"),
+    "object-defined-twice.pdf": (hostile.object_defined_twice_pdf, "the PDF defines object 4 twice"),
+    "object-defined-twice-leading-zeros.pdf": (lambda: hostile.object_defined_twice_pdf(second=b"004"),
+                                               "the PDF defines object 4 twice"),
+    "object-defined-twice-last.pdf": (lambda: hostile.object_defined_twice_pdf("last"), "the PDF contains JavaScript"),
     "large.pdf": (hostile.oversized_pdf, "the document is 26,214,401 bytes, over the limit of 26,214,400 bytes "
                                          "(policy max_evidence_bytes)"),
 }

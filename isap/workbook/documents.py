@@ -22,6 +22,7 @@ import io
 import logging
 import re
 import zipfile
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from xml.parsers import expat
@@ -530,7 +531,7 @@ def _inspect_pdf(data: bytes) -> None:
         with apply_configuration(zlib_maximum_output_length=limit, lzw_maximum_output_length=limit,
                                  run_length_maximum_output_length=limit, brotli_maximum_output_length=limit,
                                  array_based_stream_maximum_output_length=limit):
-            with _DuplicateKeys() as duplicates:
+            with _ReadingNotes() as notes:
                 reader = PdfReader(io.BytesIO(data), strict=False)
                 if reader.is_encrypted or "/Encrypt" in reader.trailer:
                     raise _Refused("the PDF is encrypted (password-protected): remove the password and attach it "
@@ -538,10 +539,14 @@ def _inspect_pdf(data: bytes) -> None:
                 _inflate_object_streams(reader)
                 found = _active_content(reader.trailer)
                 pages = len(reader.pages)
-        if duplicates.keys:
-            raise _Refused(f"the PDF names a key twice in one dictionary ({_shown(duplicates.keys[0])}), which PDF "
+        if notes.keys:
+            raise _Refused(f"the PDF names a key twice in one dictionary ({_shown(notes.keys[0])}), which PDF "
                            "viewers read differently (one the first, another the last): save it again (printing to "
                            "PDF writes it plainly)")
+        if (twice := notes.defined_twice(data)) is not None:
+            raise _Refused(f"the PDF defines object {twice} twice and its cross-reference table does not say which "
+                           "is meant, which PDF viewers read differently (one the first, another the last): save it "
+                           "again (printing to PDF writes it plainly)")
         if found:
             raise _Refused(f"the PDF contains {found}, which a viewer could run or open: save it again without "
                            "it (printing to PDF removes it)")
@@ -559,23 +564,46 @@ def _inspect_pdf(data: bytes) -> None:
         raise _Refused("the PDF is damaged: it cannot be read") from None
 
 
-class _DuplicateKeys(logging.Handler):
-    """The keys pypdf found given twice in one dictionary, as it reads: it keeps the first value and says so only
-    in its log, while other readers (poppler) keep the last, so a harmless first `/OpenAction`, `/S` or `/Names`
-    hid a script or a launch action from the walk (found by a fresh attack)."""
+# an object's definition, as pypdf searches for one: its number and generation
+_OBJECT_HEADER = re.compile(rb"(?<![0-9])([0-9]+)\s+([0-9]+)\s+obj\b")
 
-    _SOURCE = "pypdf.generic._data_structures"
+
+class _ReadingNotes(logging.Handler):
+    """What pypdf chose, as it read, where other readers choose otherwise, heard from its log (it says so nowhere
+    else; found by fresh attacks):
+    - `keys`: the keys given twice in one dictionary: pypdf keeps the first value, poppler the last, so a harmless
+      first `/OpenAction`, `/S` or `/Names` hid a script or a launch action from the walk;
+    - `repaired`: the objects a cross-reference entry pointed at wrongly, which pypdf then found by searching the
+      file for their first definition, where poppler takes the last: a web link defined first hid a script."""
+
+    _SOURCE = "pypdf"
 
     def __init__(self):
         super().__init__(logging.WARNING)
         self.keys: list[str] = []
+        self.repaired: set[tuple[int, int]] = set()
         self._log = logging.getLogger(self._SOURCE)
 
     def emit(self, record: logging.LogRecord) -> None:
-        if str(record.msg).startswith("Multiple definitions in dictionary") and isinstance(record.args, dict):
-            self.keys.append(str(record.args.get("key", "")))
+        message, values = str(record.msg), record.args
+        if not isinstance(values, dict):
+            return
+        if message.startswith("Multiple definitions in dictionary"):
+            self.keys.append(str(values.get("key", "")))
+        elif message.startswith("Object") and message.endswith(("ref repaired", "found")):
+            self.repaired.add((int(values.get("idnum", -1)), int(values.get("generation", -1))))
 
-    def __enter__(self) -> "_DuplicateKeys":
+    def defined_twice(self, data: bytes) -> int | None:
+        """The first object pypdf found by searching that the file defines more than once, if any."""
+        if not self.repaired:
+            return None
+        # (every definition counted in one pass: a file whose every object is repaired is read once, not once each)
+        # (as numbers: `004 0 obj` is object 4 to poppler)
+        defined = Counter((int(number), int(generation)) for number, generation in _OBJECT_HEADER.findall(data))
+        return next((number for number, generation in sorted(self.repaired) if defined[(number, generation)] > 1),
+                    None)
+
+    def __enter__(self) -> "_ReadingNotes":
         self._level = self._log.level
         self._log.setLevel(logging.WARNING)  # (heard whatever the level the application gives pypdf's log)
         self._log.addHandler(self)
