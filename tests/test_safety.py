@@ -1607,6 +1607,35 @@ def test_a_built_in_number_format_read_otherwise_by_spreadsheet_programs_is_wb00
     assert [f.rule_id for f in findings] == ["WB001"]
     assert f"names the built-in number format {builtin}" in findings[0].message
 
+@pytest.mark.parametrize("cell", [
+    b'<c r="B5" t="inlineStr"><is><t>ISAP-2026-01_x0034_</t></is></c>',
+    b'<c r="B5" t="inlineStr" s="0"><is><t>QU_x0041_</t></is></c>',
+    b'<c r="B5" t="inlineStr"><is><t>&#95;x0040_</t></is></c>',
+], ids=["inline-text", "exact-parse", "escaped-underscore"])
+def test_an_escaped_printable_character_in_a_cell_is_wb001(tmp_path, cell):
+    """Found by a fresh attack: the reader decodes `_x0034_` as `4`; LibreOffice shows it as typed, Gnumeric
+    too, so `ISAP-2026-01_x0034_` was a valid reference to isap and a wrong one on screen."""
+    findings = _refused(tmp_path, _with_sheet2(tmp_path, lambda x: x.replace(b'<c r="B5" t="n"><v>2</v></c>', cell,
+                                                                              1)))
+    assert [f.rule_id for f in findings] == ["WB001"]
+    assert "holds an escaped character" in findings[0].message
+
+
+def test_an_escaped_printable_character_in_shared_strings_is_wb001(tmp_path):
+    from tests.hostile import shared_strings_named_by_cells
+
+    data = shared_strings_named_by_cells(valid_bytes(tmp_path), b"<si><t>QU_x0041_</t></si>", 1)
+    findings = _refused(tmp_path, data)
+    assert [f.rule_id for f in findings] == ["WB001"]
+    assert "holds an escaped character" in findings[0].message
+
+
+def test_an_escaped_control_character_is_read(tmp_path):
+    """Excel writes a line break as `_x000D_`: read (every program shows a control character alike, as none)."""
+    report = _wb010(tmp_path, _with_sheet2(tmp_path, lambda x: x.replace(
+        b'<c r="B5" t="n"><v>2</v></c>', b'<c r="B5" t="inlineStr"><is><t>a_x000D_b</t></is></c>', 1)))[0]
+    assert not report.refused
+
 IGNORABLE = (b'xmlns:mc="http://schemas.openxmlformats.org/markup-compatibility/2006" xmlns:q="urn:example:ignored" '
              b'mc:Ignorable="q" ')
 

@@ -632,6 +632,7 @@ class _SharedStringsShape(_WellFormed):
         self._base = 0
         self._plain = True  # whether `_chunk` holds no character that weighs
         p.StartElementHandler, p.EndElementHandler = self._start, self._end
+        self._text_tail = ""  # the end of the open text element's characters so far (an escape may be split)
         p.CommentHandler = lambda data: self._refuse("a comment")
         p.ProcessingInstructionHandler = lambda target, data: self._refuse("a processing instruction")
         p.StartCdataSectionHandler = lambda: self._refuse("a CDATA section")
@@ -648,6 +649,8 @@ class _SharedStringsShape(_WellFormed):
     def feed(self, chunk: bytes, final: bool = False) -> None:
         self._chunk = chunk
         self._plain = self._weight_of_part > 1 or _WEIGHTY.search(chunk) is None
+        # the text is looked at only in chunks that may hold an escape (an `_`, or a reference that may be one)
+        self._parser.CharacterDataHandler = self._text if b"_" in chunk or b"&" in chunk or self._text_tail else None
         super().feed(chunk, final)
         if self._entry_depth and not self._plain:  # an entry left open: what of it this chunk held
             self._weight = max(self._weight, _text_weight(chunk, max(self._entry_at - self._base, 0), len(chunk)))
@@ -656,8 +659,17 @@ class _SharedStringsShape(_WellFormed):
     def _refuse(self, what: str):
         raise _odd_shared_strings(self.name, f"holds {what}, which no spreadsheet program writes there")
 
+    def _text(self, text: str) -> None:
+        if "_" not in text and not self._text_tail:
+            return
+        seen = self._text_tail + text
+        if _PRINTABLE_ESCAPE.search(seen):
+            raise _escaped_character(seen, f"its shared strings part {self.name[:60]}")
+        self._text_tail = seen[-6:] if "_" in seen[-6:] else ""
+
     def _start(self, name: str, attrs) -> None:
         local = name.rpartition(" ")[2]
+        self._text_tail = ""
         if self._open and self._open[-1] == "t":
             self._refuse("an element inside a text")
         # The reader parses the whole part each time it opens the workbook, and may open it several times:
@@ -689,6 +701,7 @@ class _SharedStringsShape(_WellFormed):
                              "over the safety limit (policy max_shared_strings).")])
 
     def _end(self, name: str) -> None:
+        self._text_tail = ""
         if len(self._open) == self._entry_depth:
             self._entry_depth = 0
             at = self._parser.CurrentByteIndex
@@ -2192,6 +2205,8 @@ def _scan_sheet(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
         # single-byte tests first: memchr-fast, and these bytes are rare in canonical sheets
         if b"!" in buf and b"<!" in buf:
             return False
+        if (b"_x" in buf or b"&#" in buf) and _PRINTABLE_ESCAPE_BYTES.search(buf):
+            return False  # (an escaped character: measured, and refused, exactly)
         if b"customFormat" in buf and buf.count(b"customFormat") != sum(map(buf.count, _PLAIN_CUSTOM_ROW)):
             return False  # (a row's format said otherwise than plainly: measured, and refused, exactly)
         if b"xmlns" in buf and any(m.group(2) != _MAIN_NS_BYTES for m in _DEFAULT_NAMESPACE.finditer(buf)):
@@ -2409,6 +2424,18 @@ def _local(tag: str) -> str:
 # Elements an inline string (`<is>`) may not hold at any depth: the reader would end the string early, or read
 # them as the cell's value.
 _NOT_IN_INLINE_TEXT = frozenset({"is", "v", "f", "c"})
+# A character written as Office's escape `_xHHHH_`: the reader decodes every one, LibreOffice only control characters,
+# Gnumeric none, so an escaped printable character (`ISAP-2026-01_x0034_`) is read otherwise than it is shown
+# (found by a fresh attack); a control character (`_x000D_`, as Excel writes a line break) shows as nothing alike.
+_PRINTABLE_ESCAPE = re.compile(r"_x(?!00[01][0-9A-Fa-f]_)[0-9A-Fa-f]{4}_")
+_PRINTABLE_ESCAPE_BYTES = re.compile(rb"_x(?!00[01][0-9A-Fa-f]_)[0-9A-Fa-f]{4}_|&#(?:95|x5[Ff]);")
+
+
+def _escaped_character(text: str, where: str) -> FileRefused:
+    found = _PRINTABLE_ESCAPE.search(text)
+    return wb001(f"The workbook is corrupt: {where} holds an escaped character ({found.group(0) if found else ''!r}),"
+                 " which spreadsheet programs show otherwise than they read it. Open the original in Excel and save "
+                 "it again.")
 _MAIN_TAG = "{" + NS_MAIN + "}"
 
 
@@ -2635,6 +2662,8 @@ def _scan_cells(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
             if in_cell and tag in ("t", "v"):
                 # each piece of a cell's text as it ends: a cell of many runs is refused as soon as it is too long
                 piece = el.text or ""
+                if "_x" in piece and _PRINTABLE_ESCAPE.search(piece):
+                    raise _escaped_character(piece, f"cell {_cell_name(pos)} of sheet {clip(scan.name)!r}")
                 cell_chars += len(piece)
                 if piece and not piece.isascii():
                     cell_width = max(cell_width, _width(piece))
