@@ -2205,7 +2205,7 @@ def _scan_sheet(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
         # single-byte tests first: memchr-fast, and these bytes are rare in canonical sheets
         if b"!" in buf and b"<!" in buf:
             return False
-        if (b"_x" in buf or b"&#" in buf) and _PRINTABLE_ESCAPE_BYTES.search(buf):
+        if (b"_" in buf or b"&" in buf) and _PRINTABLE_ESCAPE_BYTES.search(buf):  # (single bytes: memchr-fast)
             return False  # (an escaped character: measured, and refused, exactly)
         if b"customFormat" in buf and buf.count(b"customFormat") != sum(map(buf.count, _PLAIN_CUSTOM_ROW)):
             return False  # (a row's format said otherwise than plainly: measured, and refused, exactly)
