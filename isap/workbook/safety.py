@@ -2083,27 +2083,10 @@ _DISPUTED_BUILT_IN_FORMATS = frozenset({*range(23, 37), *range(50, 82)})
 
 def _format_sections(code: str) -> list[str]:
     """A number format code's sections (positive, negative, zero, text, or as their conditions pick), split at
-    each `;` that is not quoted, escaped or in brackets."""
-    sections, start = [], 0
-    escaped = quoted = False
-    brackets = 0
-    for i, ch in enumerate(code):
-        if escaped:
-            escaped = False
-        elif ch in "_\\*":
-            escaped = True
-        elif quoted:
-            quoted = ch != '"'
-        elif ch == '"':
-            quoted = True
-        elif ch == "[":
-            brackets += 1
-        elif ch == "]":
-            brackets = max(0, brackets - 1)
-        elif ch == ";" and not brackets:
-            sections.append(code[start:i])
-            start = i + 1
-    return [*sections, code[start:]]
+    each `;` that is not quoted, escaped or in brackets (`_FORMAT_LITERALS`)."""
+    masked = _FORMAT_LITERALS.sub(lambda literal: " " * len(literal.group(0)), code)
+    cuts = [i for i, ch in enumerate(masked) if ch == ";"]
+    return [code[a + 1:b] for a, b in zip([-1, *cuts], [*cuts, len(code)])]
 
 
 def _shown_otherwise(code: str) -> bool:
