@@ -405,8 +405,9 @@ def test_control_characters_from_a_workbook_never_reach_the_terminal_raw(tmp_pat
     import zipfile
 
     cover = zipfile.ZipFile(io.BytesIO(data)).read("xl/worksheets/sheet2.xml").decode()  # inline strings
-    # OOXML's own escapes for ESC, BEL and a right-to-left override, as a hostile writer would put them
-    hostile = "X_x001B_]0;owned_x0007__x001B_[2J_x001B_[31mFAKE: 0 errors_x001B_[0m_x202E_"
+    # OOXML's own escapes for ESC and BEL, as a hostile writer would put them, and a right-to-left override as
+    # itself (escaped, a printable character is refused: spreadsheet programs show the escape as typed)
+    hostile = "X_x001B_]0;owned_x0007__x001B_[2J_x001B_[31mFAKE: 0 errors_x001B_[0m\u202e"
     path = tmp_path / "controls.xlsx"
     path.write_bytes(rezip(data, replace={"xl/worksheets/sheet2.xml": cover.replace(marker, hostile).encode()}))
     r = subprocess.run([sys.executable, "-m", "isap.cli", "check", str(path)], capture_output=True, text=True)
