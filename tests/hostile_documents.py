@@ -247,15 +247,26 @@ def _docx(body: str = "<w:p><w:r><w:t>Board paper</w:t></w:r></w:p>", parts: dic
     return buf.getvalue()
 
 
+def _mark(kind: str) -> str:
+    """A run marking where a complex field begins, where its result starts (`separate`) or where it ends."""
+    return f'<w:r><w:fldChar w:fldCharType="{kind}"/></w:r>'
+
+
+def _code(text: str) -> str:
+    """A run of a complex field's code (escaped as XML text)."""
+    from xml.sax.saxutils import escape
+
+    return f'<w:r><w:instrText xml:space="preserve">{escape(text)}</w:instrText></w:r>'
+
+
 def dde_field_docx(simple: bool = False) -> bytes:
     """A field that runs a command when the document opens, its code split over two runs as Word may write it
     (or as a simple field)."""
     command = "c:\\\\windows\\\\system32\\\\cmd.exe"
     if simple:
         return _docx(f'<w:p><w:fldSimple w:instr=" DDEAUTO {command} &quot;/k calc&quot;"/></w:p>')
-    return _docx('<w:p><w:r><w:fldChar w:fldCharType="begin"/></w:r><w:r><w:instrText xml:space="preserve"> DD'
-                 f'</w:instrText></w:r><w:r><w:instrText>EAUTO {command} "/k calc"</w:instrText>'
-                 '</w:r><w:r><w:fldChar w:fldCharType="end"/></w:r></w:p>')
+    return _docx("<w:p>" + _mark("begin") + _code(" DD") + _code(f'EAUTO {command} "/k calc"') + _mark("end")
+                 + "</w:p>")
 
 
 def remote_template_docx() -> bytes:
@@ -476,11 +487,8 @@ def mail_merge_docx() -> bytes:
 def computed_field_docx() -> bytes:
     """A field whose kind is computed by a QUOTE field nested at the start of its code (D D E A U T O by their
     character codes), a published way of hiding a DDE field."""
-    def run(kind: str = "", code: str = "") -> str:
-        return (f'<w:r><w:fldChar w:fldCharType="{kind}"/></w:r>' if kind
-                else f'<w:r><w:instrText xml:space="preserve">{code}</w:instrText></w:r>')
-    return _docx("<w:p>" + run("begin") + run("begin") + run(code="QUOTE 68 68 69 65 85 84 79") + run("end")
-                 + run(code=' c:\\\\windows\\\\system32\\\\cmd.exe "/k calc"') + run("end") + "</w:p>")
+    return _docx("<w:p>" + _mark("begin") + _mark("begin") + _code("QUOTE 68 68 69 65 85 84 79") + _mark("end")
+                 + _code(' c:\\\\windows\\\\system32\\\\cmd.exe "/k calc"') + _mark("end") + "</w:p>")
 
 
 def scheme_link_pdf(uri: bytes) -> bytes:
@@ -551,11 +559,8 @@ def hyperlink_field_docx(code: str, simple: bool = False) -> bytes:
         from xml.sax.saxutils import quoteattr
 
         return _docx(f"<w:p><w:fldSimple w:instr={quoteattr(code)}><w:r><w:t>annex</w:t></w:r></w:fldSimple></w:p>")
-    from xml.sax.saxutils import escape
-
-    return _docx('<w:p><w:r><w:fldChar w:fldCharType="begin"/></w:r><w:r><w:instrText xml:space="preserve">'
-                 f'{escape(code)}</w:instrText></w:r><w:r><w:fldChar w:fldCharType="separate"/></w:r>'
-                 '<w:r><w:t>annex</w:t></w:r><w:r><w:fldChar w:fldCharType="end"/></w:r></w:p>')
+    return _docx("<w:p>" + _mark("begin") + _code(code) + _mark("separate") + "<w:r><w:t>annex</w:t></w:r>"
+                 + _mark("end") + "</w:p>")
 
 
 def part_stored_twice_docx() -> bytes:
@@ -590,11 +595,7 @@ def padded_field_docx(code: str = 'DDEAUTO c:\\\\windows\\\\system32\\\\cmd.exe 
                       ) -> bytes:
     """A field whose code starts with `padding` in a run of its own (found by a fresh attack: the code was read
     only as far as its first 4,096 characters, all white space)."""
-    from xml.sax.saxutils import escape
-
-    run = '<w:r><w:instrText xml:space="preserve">{}</w:instrText></w:r>'
-    return _docx('<w:p><w:r><w:fldChar w:fldCharType="begin"/></w:r>' + run.format(padding) + run.format(escape(code))
-                 + '<w:r><w:fldChar w:fldCharType="end"/></w:r></w:p>')
+    return _docx("<w:p>" + _mark("begin") + _code(padding) + _code(code) + _mark("end") + "</w:p>")
 
 
 def object_defined_twice_pdf(points_at: str = "nowhere", second: bytes = b"4") -> bytes:
