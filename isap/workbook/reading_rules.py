@@ -65,7 +65,9 @@ _WB = [
      "An external link part (to another workbook, a UNC path or a web address), an embedded OLE object or an "
      "ActiveX control: opening the original in a spreadsheet program may reach the linked file or run the "
      "object, so reviewers are told first. One finding per link or object, in the order of the package, naming "
-     "the link's target or the object's type; the workbook is still assessed."),
+     "the link's target or the object's type; the workbook is still assessed. A formula that reaches outside "
+     "once calculated (WEBSERVICE, IMAGE, RTD, HYPERLINK, a DDE link, a reference into another workbook) is one "
+     "finding a sheet, naming the first and where it is."),
 ]
 _SCH = [
     ("SCH001", "A required value is missing.",

@@ -219,6 +219,9 @@ class SheetScan:
     # the value cells the reader reads, each time a reference is repeated: a row naming A7 10,000 times is one
     # cell of the sheet's area, 10,000 cells to the reader (10.5 million from a 9 MB file)
     cells: int = 0
+    # WB010: the first formula found reaching outside the workbook, (what, where), and how many more did
+    reach: tuple[str, str] | None = None
+    more_reaches: int = 0
 
 
 @dataclass
@@ -961,7 +964,7 @@ def inspect(path: str | Path, policy: Policy,
     rels_part = f"{wb_base}_rels/{wb_file}.rels"
     wb_xml = read_part(wb_part)
     rels_xml = read_part(rels_part) if rels_part in names else b""
-    sheets, date1904, targets = _sheet_list(wb_xml, rels_xml, wb_base, wb_part)
+    sheets, date1904, targets, reaching_names = _sheet_list(wb_xml, rels_xml, wb_base, wb_part)
     if len(sheets) > policy.max_sheets:
         raise FileRefused([file_finding(
             "WB003", f"The workbook has {len(sheets):,} sheets, over the safety limit of {policy.max_sheets:,} "
@@ -1090,7 +1093,8 @@ def inspect(path: str | Path, policy: Policy,
     shared = targets.get("sharedStrings")
     inspection.shared_strings_bytes = names[shared].file_size if shared in names else 0
     inspection.outside_content = _outside_content(data, infos, content_types, relationships, hyperlinks, budget,
-                                                policy)
+                                                policy) + reaching_names + [
+        formula_reach_finding(*s.reach, s.more_reaches) for s in sheets if s.reach is not None]
     inspection.reading_data = reading or _reading_package(sheets, data, date1904, names, targets, transcode, budget,
                                                           policy)
     return inspection
@@ -1512,9 +1516,10 @@ _USUAL_PARTS = (("sharedStrings", "sharedStrings.xml"), ("styles", "styles.xml")
 
 
 def _sheet_list(wb_xml: bytes, rels_xml: bytes, base: str, wb_part: str
-                ) -> tuple[list[SheetScan], bool, dict[str, str]]:
-    """The sheets of workbook.xml in order, the 1904 date system flag, and the parts the
-    workbook's relationships name for shared strings and styles."""
+                ) -> tuple[list[SheetScan], bool, dict[str, str], list[Finding]]:
+    """The sheets of workbook.xml in order, the 1904 date system flag, the parts the workbook's
+    relationships name for shared strings and styles, and WB010 for the first defined name whose
+    formula reaches outside the workbook."""
     root = _parse_xml(wb_xml, wb_part)
     if root.tag.startswith("{" + NS_STRICT):
         raise _strict_open_xml()
@@ -1569,7 +1574,11 @@ def _sheet_list(wb_xml: bytes, rels_xml: bytes, base: str, wb_part: str
             state=el.get("state", "visible"),
             kind=kind,
         ))
-    return out, date1904, parts
+    reaching = [(what, el.get("name", "")) for names in root if names.tag == f"{_MAIN_TAG}definedNames"
+                for el in names if el.text and (what := formula_reach(el.text)) is not None]
+    found = [formula_reach_finding(reaching[0][0], f"the defined name {clip(reaching[0][1])!r}", len(reaching) - 1)
+             ] if reaching else []
+    return out, date1904, parts, found
 
 
 def _check_part(data: bytes, info: zipfile.ZipInfo, budget: _Budget, total: list[int], policy: Policy,
@@ -2190,6 +2199,8 @@ def _scan_sheet(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
             return False
         if (b"_" in buf or b"&" in buf) and _PRINTABLE_ESCAPE_BYTES.search(buf):  # (single bytes: memchr-fast)
             return False  # (an escaped character: measured, and refused, exactly)
+        if (b"<f" in buf or b":f" in buf) and _FORMULA_TAG_BYTES.search(buf) and _MIGHT_REACH_BYTES.search(buf):
+            return False  # (a formula that may reach outside the workbook: measured, and named for WB010, exactly)
         if b"customFormat" in buf and buf.count(b"customFormat") != sum(map(buf.count, _PLAIN_CUSTOM_ROW)):
             return False  # (a row's format said otherwise than plainly: measured, and refused, exactly)
         if b"xmlns" in buf and any(m.group(2) != _MAIN_NS_BYTES for m in _DEFAULT_NAMESPACE.finditer(buf)):
@@ -2426,6 +2437,69 @@ def _in_extension(open_elements: list) -> bool:
     """Whether the element last opened lies within an extension list (`extLst`), where another namespace's
     elements are written (and read by no reader of values)."""
     return any(_local(e.tag) == "extLst" for e in open_elements[:-1])
+
+
+# WB010 for formulas: what a formula reaches outside the workbook by, once the original is opened and calculated.
+# Functions that fetch a web address (WEBSERVICE, IMAGE), start or reach a program (RTD, DDE, CALL, REGISTER,
+# EXEC) or follow a link (HYPERLINK), with or without the prefix Excel writes for newer functions.
+_REACHING_FUNCTION = re.compile(
+    r"(?<![A-Za-z0-9_.])(?:_xlfn\.|_xlws\.)?(WEBSERVICE|IMAGE|RTD|HYPERLINK|DDE|CALL|REGISTER\.ID|REGISTER|EXEC)"
+    r"\s*\(", re.IGNORECASE)
+_FORMULA_LITERAL = re.compile(r'"(?:[^"]|"")*"')  # a text literal ("" is a quote within it)
+_QUOTED_SHEET = re.compile(r"'(?:[^']|'')*'")  # a quoted sheet name, which may hold a path: '\\srv\[Book.xlsx]S'
+_OTHER_WORKBOOK = re.compile(r"\[[^\[\]]*\.[A-Za-z][A-Za-z0-9]{1,4}\]")  # a workbook in brackets: [Budget.xlsx]
+# The elements holding a formula's text: a cell's, a conditional format's, a validation's.
+_FORMULA_ELEMENTS = frozenset({"f", "formula", "formula1", "formula2"})
+# A chunk the fast path measures is left to the exact parse when a formula element in it might reach outside
+# (read by bytes, so a character reference, which could spell a function's name, counts as might).
+_FORMULA_TAG_BYTES = re.compile(rb"<(?:[^\s<>/!?:]+:)?f(?:ormula[12]?)?[\s>]")
+_MIGHT_REACH_BYTES = re.compile(rb"(?i)webservice|image|rtd|hyperlink|dde|call|register|exec|[|\[]|&#")
+# where a formula outside the sheet's data belongs, by its parent's name
+_FORMULA_HOLDERS = {"conditionalFormatting": "the conditional format", "dataValidation": "the validation"}
+
+
+def formula_reach(text: str) -> str | None:
+    """What a formula reaches outside the workbook by, as WB010 names it, or None.  Text literals reach nothing
+    (`IF(A1="WEBSERVICE(x)",…)`); a bar outside them and quoted sheet names is a DDE link (`cmd|' /C calc'!A0`), a
+    bracketed file name a reference into another workbook."""
+    if "(" not in text and "|" not in text and "[" not in text:
+        return None
+    bare = _FORMULA_LITERAL.sub('""', text) if '"' in text else text
+    found = _REACHING_FUNCTION.search(bare)
+    if found:
+        return found.group(1).upper()
+    if "|" in (_QUOTED_SHEET.sub("''", bare) if "'" in bare else bare):
+        return "a DDE link"
+    if _OTHER_WORKBOOK.search(bare):
+        return "another workbook"
+    return None
+
+
+def _note_reach(scan: SheetScan, text: str, cell: tuple[int, int] | None, open_elements: list) -> None:
+    """Keeps on `scan` the first formula reaching outside the workbook, and counts the others (see `formula_reach`).
+    `cell` is the position of the cell whose formula it is; otherwise the formula belongs to the nearest open
+    conditional format or validation, named by the cells it applies to."""
+    what = formula_reach(text)
+    if what is None:
+        return
+    if scan.reach is not None:
+        scan.more_reaches += 1
+        return
+    if cell is not None:
+        where = f"cell {_cell_name(cell)} of sheet {clip(scan.name)!r}"
+    else:
+        holder = next((e for e in reversed(open_elements) if _local(e.tag) in _FORMULA_HOLDERS), None)
+        cells = holder.get("sqref", "") if holder is not None else ""
+        where = (f"{_FORMULA_HOLDERS[_local(holder.tag)]}{f' of {clip(cells)}' if cells else ''} on sheet "
+                 f"{clip(scan.name)!r}") if holder is not None else f"sheet {clip(scan.name)!r}"
+    scan.reach = (what, where)
+
+
+def formula_reach_finding(what: str, where: str, others: int = 0) -> Finding:
+    more = f"; {others:,} other formula{'s' if others != 1 else ''} there reach{'' if others != 1 else 'es'} " \
+           "outside too" if others else ""
+    return file_finding("WB010", f"The workbook has a formula calling {what} ({where}{more}): opening the original "
+                                 "and calculating it may make it reach a web address, a file or another program.")
 # A value the reader reads as a number (Rust's `f64` parse; anything else it keeps as a text).
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
@@ -2551,6 +2625,8 @@ def _scan_cells(data: bytes, info: zipfile.ZipInfo, scan: SheetScan, budget: _Bu
                 open_elements.append(el)
             else:
                 open_elements.pop()
+                if tag in _FORMULA_ELEMENTS and el.text:
+                    _note_reach(scan, el.text, pos if in_cell else None, open_elements)
                 if tag not in ("row", "c", "sheetData") and open_elements and _local(open_elements[-1].tag) != "c":
                     _detach(open_elements[-1], el)
             if not in_data:
