@@ -29,7 +29,15 @@ from isap.policy import Policy
 from isap.review import lifecycle
 from isap.review.errors import Conflict, NotFound
 from isap.review.evidence_references import unnamed
-from isap.review.lifecycle import ConditionStatus, ProposalFacts, QueryStatus, Role, State, WaiverStatus
+from isap.review.lifecycle import (
+    ConditionStatus,
+    ProposalFacts,
+    QueryStatus,
+    QueryStep,
+    Role,
+    State,
+    WaiverStatus,
+)
 from isap.review.notices import link
 from isap.review.service import Service
 from isap.review.types import NAME_SEPARATOR, SYSTEM_USER, UploadResult, proposal_name
@@ -49,6 +57,7 @@ from isap.store.models import (
     Proposal,
     ProposedDecision,
     Query,
+    QueryMessage,
     Rating,
     Review,
     SubmissionVersion,
@@ -297,6 +306,12 @@ class FakeUnitOfWork(UnitOfWork):
     def _query(s: Rows, p: Proposal, number: int) -> Query | None:
         queries = s.all(Query, proposal_id=p.id)
         return queries[number - 1] if number <= len(queries) else None
+
+    @staticmethod
+    def _last_answerer(s: Rows, q: Query) -> str | None:
+        answers = s.all(QueryMessage, query_id=q.id, step=QueryStep.ANSWER)
+        user = s.get(User, answers[-1].author_id) if answers else None
+        return user.username if user is not None else None
 
     @staticmethod
     def _query_number(s: Rows, p: Proposal, query_id: int) -> int:

@@ -184,7 +184,8 @@ def test_a_commissioner_refused_outside_their_turn_is_told_what_they_can_do(acti
 def test_the_advice_is_what_the_table_allows():
     """A reviewer can return a submitted proposal (so asking for it back is real advice), but not one in review
     (so there it is the decision that gives it back)."""
-    assert refusal(Action.RETURN, ProposalFacts(REF, State.SUBMITTED, 1, 1, 1), RITA) is None
+    assert refusal(Action.RETURN, ProposalFacts(REF, State.SUBMITTED, 1, 1, 1, declared=frozenset({"rita"})),
+                   RITA) is None
     assert refusal(Action.RETURN, ProposalFacts(REF, State.IN_REVIEW, 1, 1, 1), RITA) is not None
     assert refusal(Action.DECIDE, ProposalFacts(REF, State.IN_REVIEW, 1, 1, 1, lead="rita",
                                                 declared=frozenset({"rita"})), RITA) is None
@@ -496,6 +497,7 @@ class Builder:
         if name in ("submitted", "submitted_conflict", "in_review", "in_review_proposed", "returned", "halted"):
             svc.submit("alice", REF)
             if name == "returned":
+                svc.declare("rita", REF)
                 svc.return_submission("rita", REF, "Add the LMC minutes.")
             elif name == "submitted_conflict":  # rita may take it; nina may not
                 svc.declare("rita", REF)

@@ -231,3 +231,56 @@ def test_the_panels_words_name_the_lead_and_the_proposer_by_name_not_by_user_nam
     shown = {a["action"]: a for a in service.show("nina", REF)["actions"]}
     assert shown["rate"]["reason"].startswith(f"the decision {rita} proposed on {REF} waits for countersignature")
     assert "rita " not in service.next_step("carl", REF)
+
+
+def test_a_reviewer_with_a_declared_conflict_takes_no_part_in_conditions_plans_queries_or_returns(service, tmp_path):
+    """Found by a fresh attack: a reviewer who had declared a conflict discharged the condition a countersigned
+    decision set (so the next submission was no longer blocked), raised queries that stopped the countersignature,
+    and returned a submission; a reviewer who had declared nothing returned one too."""
+    from tests.panel import decide
+
+    submitted(service, tmp_path)
+    service.declare("carl", REF, "Midlands Partnership NHS FT", "I sit on its board.")
+    barred = "declared a conflict of interest in ISAP-2026-014"
+    for action in (lambda: service.return_submission("carl", REF, "Bounce."),
+                   lambda: service.return_submission("nina", REF, "Bounce.")):
+        err = unchanged(service, action)
+        assert (barred if "carl" in str(err) else "declare your interests in ISAP-2026-014 first") in str(err)
+    service.plan_submission("alice", REF, 2, dt.date(2027, 3, 1))
+    err = unchanged(service, lambda: service.agree_plan("carl", REF, 2))
+    assert isinstance(err, Forbidden) and barred in str(err)
+    service.declare("rita", REF)
+    service.take("rita", REF)
+    err = unchanged(service, lambda: service.raise_query("carl", REF, "Stalling question"))
+    assert isinstance(err, Forbidden) and barred in str(err)
+    q = service.raise_query("rita", REF, "Which board approved the value?")
+    service.answer_query("alice", REF, q, "The ICB board, 15 September.")
+    err = unchanged(service, lambda: service.follow_up_query("carl", REF, q, "Again?"))
+    assert isinstance(err, Forbidden) and barred in str(err)
+    service.resolve_query("rita", REF, q, "Seen.")
+    decide(service, "rita", REF, "approved_with_conditions", RATINGS, "Sound.",
+           [ConditionInput("Publish the engagement report", "ICB director", dt.date(2027, 1, 31))])
+    [cond] = service.show("alice", REF)["conditions"]
+    for carry_forward in (False, True):
+        err = unchanged(service, lambda: service.discharge("carl", REF, cond["id"], "Seen.", carry_forward))
+        assert isinstance(err, Forbidden) and barred in str(err)
+    assert service.show("alice", REF)["conditions"][0]["status"] == "open"
+    service.discharge("rita", REF, cond["id"], "Seen and checked.")
+
+
+def test_whoever_answered_a_query_never_resolves_it_nor_agrees_a_date_they_planned(service, tmp_path):
+    """Found by a fresh attack: an administrator answered a query on the commissioner's behalf and resolved it
+    herself, so one person cleared what stopped the decision alone (as a waiver's asker may not answer it)."""
+    in_review(service, tmp_path)
+    q = service.raise_query("rita", REF, "Which board approved the value?")
+    service.answer_query("ada", REF, q, "Answered on their behalf.")
+    service.declare("ada", REF)  # (so that only the answer stands in her way)
+    err = unchanged(service, lambda: service.resolve_query("ada", REF, q, "Fine."))
+    assert isinstance(err, Forbidden) and str(err) == (
+        f"query {q} was last answered by ada: another reviewer resolves it")
+    service.resolve_query("rita", REF, q, "Seen.")
+    service.plan_submission("ada", REF, 2, dt.date(2027, 3, 1))
+    err = unchanged(service, lambda: service.agree_plan("ada", REF, 2))
+    assert isinstance(err, Forbidden) and str(err) == (
+        "checkpoint 2's date was proposed by ada: another reviewer agrees it")
+    service.agree_plan("rita", REF, 2)

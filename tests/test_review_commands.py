@@ -113,6 +113,7 @@ def test_a_reviewer_declares_before_taking_a_proposal_into_review(svc):
 def test_a_submission_returned_before_review_goes_back_to_its_commissioner(svc):
     svc.seed_version("alice", REF)
     svc.submit("alice", REF)
+    svc.declare("rita", REF)
     svc.return_submission("rita", REF, "the finance sheet is incomplete")
     assert state(svc) == State.RETURNED
     svc.seed_version("alice", REF)  # a returned proposal takes a new version

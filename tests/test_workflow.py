@@ -260,6 +260,7 @@ def test_refused_paths(service, tmp_path):
         service.upload("alice", "c.xlsx", book(tmp_path, proposal(1, provider_type="NHS foundation trust"), "c.xlsx"))
     with pytest.raises(Refused, match="draft or returned"):
         service.submit("alice", REF)
+    service.declare("rita", REF)  # (a reviewer declares before returning a submission too)
     service.return_submission("rita", REF, "Please add the LMC minutes.")
     assert service.show("alice", REF)["state"] == "returned"
     service.withdraw("alice", REF, "Merged into ISAP-2026-020")

@@ -38,9 +38,15 @@ from isap.store.models import (
     Proposal,
     Query,
     Rating,
+    User,
 )
 
 ENGLAND = ZoneInfo("Europe/London")
+
+
+def _username(s: Session, user_id: int | None) -> str | None:
+    user = s.get(User, user_id) if user_id is not None else None
+    return user.username if user is not None else None
 
 
 def local_day(at: dt.datetime) -> dt.date:
@@ -163,7 +169,8 @@ class Calendar(UnitOfWork):
             p = self._proposal(s, user, reference)
             row = self._plan(s, p, checkpoint)
             self._guard(s, Action.AGREE_PLAN, user, p,
-                        PlanFacts(checkpoint, waiting=row is not None and row.agreed_date != row.planned_date))
+                        PlanFacts(checkpoint, waiting=row is not None and row.agreed_date != row.planned_date,
+                                  proposed_by=_username(s, row.proposed_by) if row is not None else None))
             before = row.agreed_date
             self._compare_and_set_plan(s, row, agreed_date=row.planned_date, agreed_by=user.id, agreed_at=self.clock())
             self._audit(s, p, AuditKind.PLAN_AGREED, user.username, checkpoint=checkpoint,

@@ -367,6 +367,7 @@ class QueryFacts:
 
     number: int
     status: QueryStatus
+    answered_by: str | None = None  # who gave its latest answer, if any
 
 
 @dataclass(frozen=True)
@@ -393,6 +394,8 @@ class PlanFacts:
 
     checkpoint: int
     waiting: bool
+    proposed_by: str | None = None  # who proposed the date waiting
+
 
 
 @dataclass(frozen=True)
@@ -542,6 +545,14 @@ def plan_waits_for_agreement(action: Action, facts: ProposalFacts, actor: Actor,
     return None
 
 
+def own_plan_not_agreed(action: Action, facts: ProposalFacts, actor: Actor, item: Item | None) -> Refusal | None:
+    """A date is agreed by someone other than whoever proposed it (an administrator may do both, not on one date)."""
+    if isinstance(item, PlanFacts) and item.proposed_by == actor.username:
+        return Refusal(f"checkpoint {item.checkpoint}'s date was proposed by {actor.username}: another reviewer "
+                       "agrees it", forbidden=True)
+    return None
+
+
 def evidence_not_for_a_later_checkpoint(action: Action, facts: ProposalFacts, actor: Actor,
                                         item: Item | None) -> Refusal | None:
     """Evidence supports the checkpoint the proposal is at or an earlier one, never one not yet reached."""
@@ -580,6 +591,15 @@ def query_in_turn(action: Action, facts: ProposalFacts, actor: Actor, item: Item
             return Refusal(f"query {query.number} is already answered: the panel follows it up or resolves it")
         if action is Action.FOLLOW_UP_QUERY and query.status is not QueryStatus.ANSWERED:
             return Refusal(f"query {query.number} still waits for the commissioner's answer")
+    return None
+
+
+def own_answer_not_resolved(action: Action, facts: ProposalFacts, actor: Actor, item: Item | None) -> Refusal | None:
+    """A query is resolved by someone other than whoever last answered it: an administrator may answer for the
+    commissioner, but one person would then clear what stops the decision alone (as with waivers)."""
+    if isinstance(item, QueryFacts) and item.answered_by == actor.username:
+        return Refusal(f"query {item.number} was last answered by {actor.username}: another reviewer resolves it",
+                       forbidden=True)
     return None
 
 
@@ -645,8 +665,9 @@ def conflict_bars(action: Action, facts: ProposalFacts, actor: Actor, item: Item
     """A reviewer who declared a conflict of interest takes no part: others on the panel review the proposal."""
     if actor.username in facts.conflicted:
         return Refusal(f"{actor.username} has declared a conflict of interest in {facts.reference}, so may not take "
-                       "it into review, rate it, propose or countersign its decision, resolve its queries or answer "
-                       "its waivers", forbidden=True,
+                       "it into review or return it, rate it, propose or countersign its decision, raise, follow up "
+                       "or resolve its queries, answer its waivers, discharge its conditions or agree its dates",
+                       forbidden=True,
                        waiting="You have declared a conflict of interest: others on the panel review it.")
     return None
 
@@ -775,28 +796,30 @@ TABLE: dict[Action, Transition] = {t.action: t for t in (
     Transition(Action.TAKE, frozenset({State.SUBMITTED}), REVIEWERS, State.IN_REVIEW,
                "take a proposal into review", "taken into review", guards=PANEL),
     Transition(Action.RETURN, frozenset({State.SUBMITTED}), REVIEWERS, State.RETURNED,
-               "return a submission without a decision", "returned without a decision"),
+               "return a submission without a decision", "returned without a decision", guards=PANEL),
     Transition(Action.DECIDE, frozenset({State.IN_REVIEW}), REVIEWERS, None,  # proposed: the state stays
                "propose a checkpoint decision", "decided",
                guards=(conflict_bars, lead_proposes, interests_declared, nothing_proposed_yet, no_open_query)),
+    # (a condition outlives its checkpoint, when a reviewer may no longer declare: a declared conflict bars them)
     Transition(Action.DISCHARGE_CONDITION, ANY_STATE, REVIEWERS, None, "discharge a condition", "discharged",
-               guards=(condition_open,)),
+               guards=(conflict_bars, condition_open)),
     Transition(Action.CARRY_FORWARD_CONDITION, ANY_STATE, REVIEWERS, None, "carry a condition forward",
-               "carried forward", guards=(condition_open,)),
+               "carried forward", guards=(conflict_bars, condition_open)),
     # the checkpoint calendar: the commissioner proposes when each checkpoint will be submitted, a reviewer agrees
     Transition(Action.PLAN_SUBMISSION, NON_TERMINAL, OWNERS, None, "plan a submission date", "given planned dates",
                owner_only=True),
     Transition(Action.AGREE_PLAN, NON_TERMINAL, REVIEWERS, None, "agree a planned submission date",
-               "given agreed dates", guards=(plan_waits_for_agreement,)),
+               "given agreed dates", guards=(conflict_bars, plan_waits_for_agreement, own_plan_not_agreed)),
     # queries and waivers: a query lives while the panel reviews; a waiver is asked for while the commissioner
     # prepares the version (its errors are what block), and answered whenever the proposal is still open
-    Transition(Action.RAISE_QUERY, frozenset({State.IN_REVIEW}), REVIEWERS, None, "raise a query", "queried"),
+    Transition(Action.RAISE_QUERY, frozenset({State.IN_REVIEW}), REVIEWERS, None, "raise a query", "queried",
+               guards=PANEL),
     Transition(Action.ANSWER_QUERY, frozenset({State.IN_REVIEW}), OWNERS, None, "answer a query",
                "given answers to queries", owner_only=True, guards=(query_in_turn,)),
     Transition(Action.FOLLOW_UP_QUERY, frozenset({State.IN_REVIEW}), REVIEWERS, None, "follow up a query",
-               "given follow-ups to queries", guards=(query_in_turn,)),
+               "given follow-ups to queries", guards=(*PANEL, query_in_turn)),
     Transition(Action.RESOLVE_QUERY, frozenset({State.IN_REVIEW}), REVIEWERS, None, "resolve a query",
-               "given resolutions of queries", guards=(conflict_bars, query_in_turn)),
+               "given resolutions of queries", guards=(*PANEL, query_in_turn, own_answer_not_resolved)),
     Transition(Action.REQUEST_WAIVER, PREPARING, OWNERS, None, "ask for a waiver", "given waiver requests",
                owner_only=True, guards=(error_waivable,)),
     Transition(Action.GRANT_WAIVER, NON_TERMINAL, REVIEWERS, None, "grant a waiver", "granted waivers",

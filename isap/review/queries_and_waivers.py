@@ -166,7 +166,8 @@ class QueriesAndWaivers(UnitOfWork):
     def _guarded_query(self, s: Session, action: Action, user: User, p: Proposal, number: int) -> Query:
         """The proposal's query `number`, once the state machine allows `action` on it."""
         q = self._query(s, p, number) if isinstance(number, int) and number >= 1 else None
-        self._guard(s, action, user, p, QueryFacts(number, QueryStatus(q.status)) if q else None)
+        self._guard(s, action, user, p, QueryFacts(number, QueryStatus(q.status), self._last_answerer(s, q))
+                    if q else None)
         if q is None:
             raise NotFound(f"{p.reference} has no query {number}")
         return q
@@ -180,6 +181,13 @@ class QueriesAndWaivers(UnitOfWork):
         s.flush()
         self._bump(s, p, None)  # two people acting on one query at once: the second is refused
         return m
+
+    @staticmethod
+    def _last_answerer(s: Session, q: Query) -> str | None:
+        """Who gave the query's latest answer, if it has one."""
+        return s.exec(select(User.username).join(QueryMessage, QueryMessage.author_id == User.id)
+                      .where(QueryMessage.query_id == q.id, QueryMessage.step == QueryStep.ANSWER)
+                      .order_by(QueryMessage.id.desc()).limit(1)).first()
 
     @staticmethod
     def _query(s: Session, p: Proposal, number: int) -> Query | None:
