@@ -145,7 +145,7 @@ def test_expired_revoked_and_disabled_tokens_act_for_nobody(api):
     assert client.get("/v1/me", headers=auth(tokens["ada"])).status_code == 200
 
 
-def test_each_token_is_rate_limited_with_retry_after(make):
+def test_each_account_is_rate_limited_with_retry_after(make):
     _, client, tokens, clock = make(api_requests_per_minute=3)
     for _ in range(3):
         assert client.get("/v1/me", headers=auth(tokens["alice"])).status_code == 200
@@ -153,10 +153,23 @@ def test_each_token_is_rate_limited_with_retry_after(make):
     r = client.get("/v1/me", headers=auth(tokens["alice"]))
     body = problem(r, 429, ProblemCode.RATE_LIMITED)
     assert r.headers["retry-after"] == "30" and "api_requests_per_minute" in body["detail"]
-    assert client.get("/v1/me", headers=auth(tokens["otto"])).status_code == 200  # another token has its own count
+    assert client.get("/v1/me", headers=auth(tokens["otto"])).status_code == 200  # another account has its own count
     clock.now += 30  # the first request is now a minute old
     assert client.get("/v1/me", headers=auth(tokens["alice"])).status_code == 200
     problem(client.get("/v1/me", headers=auth(tokens["alice"])), 429, ProblemCode.RATE_LIMITED)
+
+
+def test_more_tokens_do_not_make_more_requests(make):
+    """Found by a fresh attack: each token had its own count, and an account may hold many, so three tokens made
+    three times the requests a minute.  The count is the account's, over all its tokens."""
+    svc, client, tokens, _ = make(api_requests_per_minute=3)
+    more = [svc.create_token("alice", f"ci-{n}")[1] for n in range(2)]
+    for token in (tokens["alice"], *more):
+        assert client.get("/v1/me", headers=auth(token)).status_code == 200
+    for token in (tokens["alice"], *more):
+        body = problem(client.get("/v1/me", headers=auth(token)), 429, ProblemCode.RATE_LIMITED)
+        assert "alice's tokens made 3 requests in the last minute" in body["detail"]
+    assert client.get("/v1/me", headers=auth(tokens["otto"])).status_code == 200  # another account's own count
 
 
 # ---------------------------------------------------------------------- check

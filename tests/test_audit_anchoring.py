@@ -119,6 +119,26 @@ def test_decisions_and_ratings_cannot_be_changed_or_removed(service, tmp_path):
     assert service.verify_audit().ok
 
 
+def test_declarations_of_interests_cannot_be_changed_or_removed(service, tmp_path):
+    """Found by a fresh attack: deleting a reviewer's declared conflict (the guards read the rows) let them declare
+    no conflict and rate the proposal; declarations are only ever added, so they are kept as the history is."""
+    from tests.panel import second_reviewer
+
+    service.upload("alice", "w.xlsx", book(tmp_path, proposal(1), "w.xlsx"))
+    service.submit("alice", REF)
+    second_reviewer(service)
+    service.declare("nina", REF, "Midlands Partnership NHS FT", "My spouse sits on its board.")
+    if service.engine.dialect.name == "sqlite":
+        replacing = "INSERT OR REPLACE INTO declaration SELECT * FROM declaration"
+    else:
+        replacing = "INSERT INTO declaration SELECT * FROM declaration ON CONFLICT (id) DO UPDATE SET conflict = false"
+    for sql in ("UPDATE declaration SET conflict = false", "DELETE FROM declaration", replacing):
+        with pytest.raises(Exception, match="declarations of interests are kept as declared"):
+            with service.engine.begin() as conn:
+                conn.execute(text(sql))
+    assert service.proposal_facts("ada", REF)[0].conflicted == frozenset({"nina"})
+
+
 def test_an_owner_edit_of_a_decision_or_a_rating_fails_verification(service, tmp_path, db_url):
     _decided(service, tmp_path)
     with service.engine.begin() as conn:

@@ -34,6 +34,9 @@ ATTACKS = {
     "delete a decision": "DELETE FROM decision",
     "truncate the ratings": "TRUNCATE rating",
     "switch the decisions' triggers off": "ALTER TABLE decision DISABLE TRIGGER USER",
+    "hide a declared conflict": "DELETE FROM declaration",
+    "rewrite a declaration": "UPDATE declaration SET conflict = false",
+    "truncate the declarations": "TRUNCATE declaration",
 }
 
 

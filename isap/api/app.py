@@ -104,13 +104,15 @@ def create_app(service: Service | Callable[[], Service] | None = None,
         if credentials is None or not credentials.credentials.strip():
             raise Problem(ProblemCode.TOKEN_MISSING, "this needs a personal API token in an `Authorization: Bearer "
                           "TOKEN` header (isap token create)", {"WWW-Authenticate": "Bearer"})
-        username, token_id = provide().token_user(credentials.credentials.strip())
+        username, _ = provide().token_user(credentials.credentials.strip())
         limit = rate_limit()
-        wait = limit.wait_for(token_id)
+        # counted by account, over all its tokens: an account may hold many, each would otherwise multiply it
+        wait = limit.wait_for(username)
         if wait is not None:
             raise Problem(ProblemCode.RATE_LIMITED,
-                          f"this token made {limit.per_minute} requests in the last minute, the most the policy "
-                          f"allows (api_requests_per_minute); try again in {wait} s", {"Retry-After": str(wait)})
+                          f"{username}'s tokens made {limit.per_minute} requests in the last minute, the most the "
+                          f"policy allows an account (api_requests_per_minute); try again in {wait} s",
+                          {"Retry-After": str(wait)})
         return username
 
     Actor = Annotated[str, Depends(acting)]

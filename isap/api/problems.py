@@ -33,7 +33,8 @@ class ProblemCode(str, Enum):
     ACCOUNT_DISABLED = ("account_disabled", 401, "Account disabled",
                         "The account the token acts for is disabled; its tokens were revoked with it.")
     RATE_LIMITED = ("rate_limited", 429, "Too many requests",
-                    "The token made more requests in the last minute than the policy's `api_requests_per_minute`; "
+                    "The account's tokens together made more requests in the last minute than the policy's "
+                    "`api_requests_per_minute`; "
                     "`Retry-After` says when to try again.")
     NOT_FOUND = ("not_found", 404, "Not found",
                  "No such proposal, version, upload or token that this account can see. Another organisation's "

@@ -257,8 +257,8 @@ class Policy:
     api_token_days: int = setting(
         90, gt=0, le=366, description="Days a personal API token acts before it expires (a new one is made then).")
     api_requests_per_minute: int = setting(
-        60, gt=0, description="Requests one API token may make in any minute; more are answered 429 with "
-                              "Retry-After.")
+        60, gt=0, description="Requests one account may make through its API tokens, together, in any minute; "
+                              "more are answered 429 with Retry-After.")
 
     def sends_mail_to(self, address: str | None) -> bool:
         """Whether isap sends mail to `address`: see `mail_refusal`."""

@@ -176,6 +176,8 @@ def grant_application_role(role: str, url: str | None = None) -> None:
         f'GRANT SELECT, INSERT ON auditevent TO "{role}"',
         # decisions and ratings are insert-only too (triggers refuse the rest, for every role but the owner)
         f'REVOKE UPDATE, DELETE, TRUNCATE ON decision, rating FROM "{role}"',
+        # as are declarations of interests, which the workflow's guards read (0017_declarations_kept)
+        f'REVOKE UPDATE, DELETE, TRUNCATE ON declaration FROM "{role}"',
         f'REVOKE ALL ON alembic_version FROM "{role}"',
         f'GRANT SELECT ON alembic_version TO "{role}"',
         f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO "{role}"',
@@ -184,6 +186,7 @@ def grant_application_role(role: str, url: str | None = None) -> None:
         'REVOKE ALL ON FUNCTION isap_audit_refuse() FROM PUBLIC',
         'REVOKE ALL ON FUNCTION isap_audit_in_order() FROM PUBLIC',
         'REVOKE ALL ON FUNCTION isap_record_refuse() FROM PUBLIC',
+        'REVOKE ALL ON FUNCTION isap_declaration_refuse() FROM PUBLIC',
     ]
     try:
         with engine_for(url).begin() as conn:
