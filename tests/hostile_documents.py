@@ -269,6 +269,13 @@ def dde_field_docx(simple: bool = False) -> bytes:
                  + "</w:p>")
 
 
+def simple_field_docx(code: str) -> bytes:
+    """A document with one simple field of the code given (a button, a printer instruction)."""
+    from xml.sax.saxutils import quoteattr
+
+    return _docx(f"<w:p><w:fldSimple w:instr={quoteattr(code)}/></w:p>")
+
+
 def remote_template_docx() -> bytes:
     """A document attached to a template on another server, which Word fetches (and runs, if it holds macros)."""
     return _docx(parts={

@@ -41,6 +41,12 @@ HOSTILE = {
     "dde.docx": (hostile.dde_field_docx, "the document contains a field that starts a program or fetches "
                                          "another file (DDEAUTO)"),
     "dde-simple.docx": (lambda: hostile.dde_field_docx(simple=True), "a field that starts a program"),
+    # a button that runs a Word command (or a macro) when double-clicked, and a field that sends its text to the
+    # printer as printer instructions (found by a fresh attack: both were accepted)
+    "macro-button.docx": (lambda: hostile.simple_field_docx(" MACROBUTTON FileOpen Double-click to read the annex "),
+                          "a field that starts a program or fetches another file (MACROBUTTON)"),
+    "print-field.docx": (lambda: hostile.simple_field_docx(' PRINT "%!PS statusdict begin" '),
+                         "a field that starts a program or fetches another file (PRINT)"),
     "remote-template.docx": (hostile.remote_template_docx, "the document is attached to a template kept outside "
                                                            "it ('http://attacker.example/board-template.dotm')"),
     "activex.docx": (hostile.activex_docx, "the document contains an ActiveX control"),

@@ -400,9 +400,10 @@ def _attribute(attrs: dict[str, str], local: str) -> str:
     return next((v for k, v in attrs.items() if k.rpartition(" ")[2] == local), "")
 
 
-# fields that start a program (DDE) or fetch another file or picture as the document opens or updates
-_REACHING_FIELD = re.compile(r"^\s*(DDEAUTO|DDE|INCLUDETEXT|INCLUDEPICTURE|INCLUDE|IMPORT|LINK|DATABASE|RD)\b",
-                             re.IGNORECASE)
+# fields that start a program (DDE), run a command or macro when double-clicked (MACROBUTTON), send their text to
+# the printer as printer instructions (PRINT), or fetch another file or picture as the document opens or updates
+_REACHING_FIELD = re.compile(r"^\s*(DDEAUTO|DDE|MACROBUTTON|PRINT|INCLUDETEXT|INCLUDEPICTURE|INCLUDE|IMPORT|LINK|"
+                             r"DATABASE|RD)\b", re.IGNORECASE)
 
 
 # a HYPERLINK field, whose target is written in its code (Word follows it when clicked, as a relationship's)
