@@ -218,3 +218,26 @@ def test_the_lockout_reads_only_the_attempts_that_count_however_many_were_refuse
                 "EXPLAIN QUERY PLAN SELECT at, outcome FROM signinattempt WHERE username = 'alice' "
                 "AND outcome IN ('failed', 'succeeded', 'unlocked') AND at >= '2000-01-01' ORDER BY at, id"))
         assert "ix_signinattempt_username_outcome_at" in plan, plan
+
+
+def test_a_sign_in_checked_against_the_old_password_makes_no_session_once_it_is_changed(service):
+    """Found by a fresh attack: someone who knew the old password and kept signing in got a session checked
+    against it but made after the reset, which the reset had not ended.  The session is made only if the password
+    checked is still the account's."""
+    from isap.review.service import SignInRefused
+
+    checked = service._check_password
+
+    def reset_meanwhile(username, password):  # an administrator's reset lands while the old password is checked
+        found = checked(username, password)
+        service.set_password("alice", "a brand new passphrase", actor="ada")
+        return found
+
+    service._check_password = reset_meanwhile
+    with pytest.raises(SignInRefused):
+        service.sign_in("alice", "correct horse")
+    del service._check_password
+    with service.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM signinsession s JOIN app_user u ON u.id = s.user_id "
+                                 "WHERE u.username = 'alice' AND s.ended_at IS NULL")).scalar_one() == 0
+    assert service.sign_in("alice", "a brand new passphrase")[0].username == "alice"

@@ -172,12 +172,24 @@ class Administration(UnitOfWork):
         if user is None:
             raise SignInRefused(sessions.WRONG)
         token = sessions.new_token()
+        checked_hash = user.password_hash
 
-        def run(s: Session) -> None:
+        def run(s: Session) -> bool:
+            # The password was checked in a transaction of its own (argon2 takes a moment, and holds no lock): the
+            # session is made only if it is still the account's and the account still signs in.  A reset landing
+            # in between had ended every session but this one, made after it (found by a fresh attack).  The
+            # account's row is locked first, so a reset either commits before this reads it or waits for it.
+            if s.bind.dialect.name == "sqlite":
+                s.connection().exec_driver_sql("BEGIN IMMEDIATE")
+            current = s.exec(select(User).where(User.id == user.id).with_for_update()).first()
+            if current is None or current.password_hash != checked_hash or current.disabled_at is not None:
+                return False
             now = self.clock()
             s.add(SignInSession(token_hash=sessions.token_hash(token), user_id=user.id, created_at=now,
                                 last_seen_at=now, expires_at=sessions.expiry(now, self.policy)))
-        self._run(run)
+            return True
+        if not self._run(run):
+            raise SignInRefused(sessions.WRONG)
         return user, token
 
     def _check_password(self, username: str, password: str) -> tuple[User | None, int]:
