@@ -19,7 +19,9 @@ def test_administrators_see_failed_sign_ins_and_the_last_verification(demo_env):
     assert not at.exception, at.exception
     shown = texts(at)
     assert "Failed and refused sign-ins" in [h.value for h in at.subheader] and "not been verified yet" in shown
-    frame = at.dataframe[0].value
+    by_name, frame = at.dataframe[0].value, at.dataframe[1].value
+    assert list(by_name["User name"]) == ["alice"] and list(by_name["An account"]) == ["yes"]
+    assert list(by_name["Failed"]) == [1]
     assert list(frame["User name"]) == ["alice"] and list(frame["What happened"]) == ["Wrong user name or password"]
     next(b for b in at.button if b.label == "Verify now").click()
     at.run()

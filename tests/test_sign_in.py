@@ -241,3 +241,25 @@ def test_a_sign_in_checked_against_the_old_password_makes_no_session_once_it_is_
         assert conn.execute(text("SELECT count(*) FROM signinsession s JOIN app_user u ON u.id = s.user_id "
                                  "WHERE u.username = 'alice' AND s.ended_at IS NULL")).scalar_one() == 0
     assert service.sign_in("alice", "a brand new passphrase")[0].username == "alice"
+
+
+def test_guesses_at_an_account_stay_in_sight_however_many_names_are_tried(service):
+    """Found by a fresh attack: a flood of sign-ins under made-up names pushed four guesses at the administrator's
+    name out of the latest attempts the Security page lists.  The page also sums the last day's failures by name,
+    accounts first, so the guesses at a real account stay in sight."""
+    from isap.review.service import SignInRefused
+
+    for i in range(4):
+        with pytest.raises(SignInRefused):
+            service.sign_in("ada", f"guess {i}")
+    for i in range(210):
+        with pytest.raises(SignInRefused):
+            service.sign_in(f"nobody-{i}", "x")
+    assert not [a for a in service.sign_in_attempts("ada") if a["username"] == "ada"]  # pushed out of the latest
+    summary = service.sign_in_failures_by_name("ada")
+    assert summary[0] == {"username": "ada", "account": True, "failed": 4, "refused": 0,
+                          "last": summary[0]["last"]}
+    assert {s["username"] for s in summary[1:]} <= {f"nobody-{i}" for i in range(210)}
+    assert all(not s["account"] and s["failed"] == 1 for s in summary[1:]) and len(summary) == 50
+    with pytest.raises(Exception, match="admin"):
+        service.sign_in_failures_by_name("rita")

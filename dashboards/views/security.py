@@ -40,6 +40,14 @@ def security_page(user: dict) -> None:
     if not attempts:
         st.info("No failed sign-ins.")
         return
+    by_name = svc.sign_in_failures_by_name(user["username"])
+    if by_name:
+        st.caption(fmt("In the last day, by user name: names that are accounts first, then the most tried (at most "
+                       "{}).", len(by_name)))
+        table(pd.DataFrame([{"User name": n["username"], "An account": "yes" if n["account"] else "no",
+                             "Failed": n["failed"], "Refused while paused": n["refused"],
+                             "Last": wording.when(n["last"])} for n in by_name]),
+              hide_index=True, width="stretch")
     window = format(svc.policy.sign_in_failure_window_minutes, "g")
     st.caption(fmt("The latest {}, newest first. A user name is paused after {} failures within {} minutes; "
                    "`isap user unlock NAME` lifts it at once.", len(attempts), svc.policy.sign_in_max_failures,

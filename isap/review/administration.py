@@ -316,6 +316,27 @@ class Administration(UnitOfWork):
             return [{"at": iso_time(a.at), "username": a.username, "outcome": a.outcome} for a in s.exec(q)]
         return self._run(run)
 
+    def sign_in_failures_by_name(self, actor: str, hours: int = 24, limit: int = 50) -> list[dict]:
+        """Failed and refused sign-ins of the last `hours`, summed by user name: names that are accounts first,
+        then by how many (administrators only).  A flood of sign-ins under made-up names pushes guesses at a real
+        account out of the latest attempts, never out of this."""
+        from sqlalchemy import case, func
+
+        def run(s: Session) -> list[dict]:
+            self._role(self._user(s, actor), Role.ADMIN)
+            since = self.clock() - dt.timedelta(hours=hours)
+            account = func.max(case((User.id.is_not(None), 1), else_=0))
+            failed = func.sum(case((SignInAttempt.outcome == sessions.FAILED, 1), else_=0))
+            refused = func.sum(case((SignInAttempt.outcome == sessions.REFUSED, 1), else_=0))
+            q = (select(SignInAttempt.username, account, failed, refused, func.max(SignInAttempt.at))
+                 .join(User, User.username == SignInAttempt.username, isouter=True)
+                 .where(SignInAttempt.outcome.in_((sessions.FAILED, sessions.REFUSED)), SignInAttempt.at >= since)
+                 .group_by(SignInAttempt.username)
+                 .order_by(account.desc(), (failed + refused).desc(), SignInAttempt.username).limit(limit))
+            return [{"username": name, "account": bool(is_account), "failed": int(f), "refused": int(r),
+                     "last": iso_time(last)} for name, is_account, f, r, last in s.exec(q)]
+        return self._run(run)
+
     # ------------------------------------------------------------------ access an administrator can take away
     def disable_user(self, username: str, actor: str | None = None) -> int:
         """Stop an account signing in anywhere, and end its sessions now; returns how many were ended.
