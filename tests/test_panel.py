@@ -4,6 +4,7 @@ second reviewer's countersignature; letters and reports name the panel by name a
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -284,3 +285,45 @@ def test_whoever_answered_a_query_never_resolves_it_nor_agrees_a_date_they_plann
     assert isinstance(err, Forbidden) and str(err) == (
         "checkpoint 2's date was proposed by ada: another reviewer agrees it")
     service.agree_plan("rita", REF, 2)
+
+
+def test_a_lead_who_declares_a_conflict_leads_no_more_and_their_proposal_is_not_countersigned(service, tmp_path):
+    """Found by a fresh attack: a lead who declared a conflict after taking the proposal froze it (only the lead
+    proposes, and they no longer may), and one who declared it after proposing had the decision countersigned
+    all the same.  A conflicted lead leads no more: another panel member proposes; a proposal of theirs waiting is
+    sent back, never countersigned."""
+    in_review(service, tmp_path)
+    service.propose("rita", REF, "approved", RATINGS, "Sound.")
+    service.declare("rita", REF, "Midlands Partnership NHS FT", "My spouse has just joined its board.")
+    service.declare("nina", REF)
+    err = unchanged(service, lambda: service.countersign("nina", REF))
+    assert isinstance(err, Refused) and str(err) == (
+        "Rita Shah, Senior Assurance Lead, who proposed the decision on ISAP-2026-014, has since declared a conflict "
+        "of interest: send it back, and another panel member proposes it")
+    service.send_back("nina", REF, "Rita has declared a conflict.")
+    service.propose("nina", REF, "approved", RATINGS, "Sound, on the panel's own reading.")
+    service.declare("carl", REF)
+    service.countersign("carl", REF)
+    decision = service.show("alice", REF)["reviews"][-1]["decision"]
+    assert (decision["proposed_by"], decision["countersigned_by"]) == (
+        "Nina Okafor, Deputy Director of Assurance", "Carl Evans, Assurance Manager")
+
+
+def test_where_the_other_body_countersigns_the_proposer_has_a_body(service, tmp_path):
+    """Found by a fresh attack: with the proposer's body not recorded (an administrator), a reviewer of either
+    body countersigned at a checkpoint where the second reviewer must be of the other body."""
+    service.policy = dataclasses.replace(service.policy, countersign_other_body=(1, 2, 3))
+    submitted(service, tmp_path)
+    service.declare("ada", REF)
+    service.take("ada", REF)
+    err = unchanged(service, lambda: service.propose("ada", REF, "approved", RATINGS, "Sound."))
+    assert isinstance(err, Forbidden) and str(err) == (
+        "at checkpoint 1 the decision is proposed and countersigned by reviewers of NHS England and NHS "
+        "Improvement, one each (policy countersign_other_body): ada has no body recorded (isap user set ada "
+        "--body …)")
+    service.set_user_details("ada", body="nhs_england")
+    service.propose("ada", REF, "approved", RATINGS, "Sound.")
+    service.declare("rita", REF)
+    assert "must be from NHS Improvement" in str(unchanged(service, lambda: service.countersign("rita", REF)))
+    service.declare("nina", REF)
+    service.countersign("nina", REF)

@@ -690,8 +690,10 @@ def ratings_stand_while_proposed(action: Action, facts: ProposalFacts, actor: Ac
 
 
 def lead_proposes(action: Action, facts: ProposalFacts, actor: Actor, item: Item | None) -> Refusal | None:
-    """Only the lead reviewer, who took the proposal into review, proposes its decision."""
-    if facts.lead is not None and actor.username != facts.lead:
+    """Only the lead reviewer, who took the proposal into review, proposes its decision; a lead who has since
+    declared a conflict of interest leads no more, and any other panel member proposes (found by a fresh attack:
+    the proposal was frozen in review)."""
+    if facts.lead is not None and facts.lead not in facts.conflicted and actor.username != facts.lead:
         return Refusal(f"{facts.lead_words} leads the review of {facts.reference}: only the lead proposes the "
                        "decision (any panel member may rate a domain, and a second reviewer countersigns)",
                        forbidden=True, waiting=f"{facts.lead_words} leads the review and proposes the decision.")
@@ -703,6 +705,27 @@ def nothing_proposed_yet(action: Action, facts: ProposalFacts, actor: Actor, ite
     if facts.proposed_by is not None:
         return Refusal(f"a decision {facts.proposer_words} proposed on {facts.reference} already waits for "
                        "countersignature")
+    return None
+
+
+def proposer_still_on_the_panel(action: Action, facts: ProposalFacts, actor: Actor,
+                                item: Item | None) -> Refusal | None:
+    """A decision whose proposer has since declared a conflict of interest is never countersigned: it is sent back,
+    and another panel member proposes (the conflict stands for the proposal, found by a fresh attack)."""
+    if facts.proposed_by is not None and facts.proposed_by in facts.conflicted:
+        return Refusal(f"{facts.proposer_words}, who proposed the decision on {facts.reference}, has since declared a "
+                       "conflict of interest: send it back, and another panel member proposes it")
+    return None
+
+
+def proposer_of_a_body(action: Action, facts: ProposalFacts, actor: Actor, item: Item | None) -> Refusal | None:
+    """Where the second reviewer must be of the other body, the proposer has a body: otherwise either body's
+    reviewer would do (found by a fresh attack)."""
+    if facts.other_body_needed and actor.body is None:
+        return Refusal(f"at checkpoint {facts.checkpoint} the decision is proposed and countersigned by reviewers of "
+                       f"{_listed([b.label for b in Body])}, one each (policy countersign_other_body): "
+                       f"{actor.username} has no body recorded (isap user set {actor.username} --body …)",
+                       forbidden=True)
     return None
 
 
@@ -799,7 +822,8 @@ TABLE: dict[Action, Transition] = {t.action: t for t in (
                "return a submission without a decision", "returned without a decision", guards=PANEL),
     Transition(Action.DECIDE, frozenset({State.IN_REVIEW}), REVIEWERS, None,  # proposed: the state stays
                "propose a checkpoint decision", "decided",
-               guards=(conflict_bars, lead_proposes, interests_declared, nothing_proposed_yet, no_open_query)),
+               guards=(conflict_bars, lead_proposes, interests_declared, proposer_of_a_body, nothing_proposed_yet,
+                       no_open_query)),
     # (a condition outlives its checkpoint, when a reviewer may no longer declare: a declared conflict bars them)
     Transition(Action.DISCHARGE_CONDITION, ANY_STATE, REVIEWERS, None, "discharge a condition", "discharged",
                guards=(conflict_bars, condition_open)),
@@ -833,7 +857,8 @@ TABLE: dict[Action, Transition] = {t.action: t for t in (
     Transition(Action.RATE, frozenset({State.IN_REVIEW}), REVIEWERS, None, "rate an assurance domain", "rated",
                guards=(*PANEL, ratings_stand_while_proposed)),
     Transition(Action.COUNTERSIGN, frozenset({State.IN_REVIEW}), REVIEWERS, None,
-               "countersign a checkpoint decision", "countersigned", guards=(*SECOND_REVIEWER, no_open_query)),
+               "countersign a checkpoint decision", "countersigned",
+               guards=(*SECOND_REVIEWER, proposer_still_on_the_panel, no_open_query)),
     Transition(Action.SEND_BACK, frozenset({State.IN_REVIEW}), REVIEWERS, None,
                "send a proposed decision back", "sent back", guards=SECOND_REVIEWER),
     # evidence documents are attached while the commissioner prepares the submission they support
@@ -1132,6 +1157,10 @@ def _panel_step(facts: ProposalFacts, actor: Actor) -> str:
     if facts.proposed_by is not None:
         if me in (facts.proposed_by, facts.lead):
             return f"Your proposed decision waits for {second}."
+        if facts.proposed_by in facts.conflicted:
+            first = "" if me in facts.declared else " (declare your interests first)"
+            return (f"{facts.proposer_words} proposed a decision but has since declared a conflict of interest: send "
+                    f"it back{first}, and another panel member proposes it.")
         # the panel's guards of a countersignature (an open query is the banner's first part, above)
         if not any(guard(Action.COUNTERSIGN, facts, actor, None) for guard in SECOND_REVIEWER):
             return f"{facts.proposer_words} proposed a decision: countersign it, or send it back with a note."
@@ -1140,6 +1169,12 @@ def _panel_step(facts: ProposalFacts, actor: Actor) -> str:
         return f"{facts.proposer_words} proposed a decision: it waits for {second}."
     if me == facts.lead:
         return "Rate the five assurance domains and propose the decision; a second reviewer countersigns it."
+    if facts.lead in facts.conflicted:
+        if me not in facts.declared:
+            return ("The lead reviewer has declared a conflict of interest: declare your interests to rate the "
+                    "domains and propose the decision.")
+        return ("The lead reviewer has declared a conflict of interest: rate the five assurance domains and propose "
+                "the decision; a second reviewer countersigns it.")
     lead = facts.lead_words or "the lead reviewer"
     if me not in facts.declared:
         return f"{lead} leads the review: declare your interests to rate a domain or countersign."
