@@ -535,9 +535,6 @@ SCENARIOS = {"draft_clean": State.DRAFT, "draft_errors": State.DRAFT, "draft_war
              "draft_waiver_asked": State.DRAFT, "draft_waived": State.DRAFT,
              "in_review_query_asked": State.IN_REVIEW, "in_review_query_answered": State.IN_REVIEW,
              "in_review_proposed_query": State.IN_REVIEW}
-# scenarios PostgreSQL walks besides one of each state: the guards of queries and waivers, and of the panel
-POSTGRESQL_ALSO = ("draft_waiver_asked", "draft_waived", "in_review_query_asked", "in_review_query_answered",
-                   "in_review_proposed", "in_review_proposed_query")
 
 
 def states_without_a_scenario(scenarios: dict[str, State]) -> list[State]:
@@ -567,9 +564,11 @@ def test_postgresql_walks_each_state_once():
     assert sorted(per_state.values()) == sorted(State) and set(per_state) <= set(SCENARIOS)
 
 
-# every scenario on SQLite; one scenario of each state on PostgreSQL
-WALKED = {"sqlite": SCENARIOS,
-          "postgresql": {**one_scenario_per_state(SCENARIOS), **{n: SCENARIOS[n] for n in POSTGRESQL_ALSO}}}
+# Every scenario on SQLite; one scenario of each state on PostgreSQL, where what the walk proves beyond SQLite is
+# that the store reads the same facts.  The guards of queries, waivers and the panel are each refused and met on
+# both databases by their own tests (tests/test_queries_and_waivers.py, tests/test_panel.py); walking their
+# scenarios on PostgreSQL too took 750 of the 1,625 tests there, and half the file's time.
+WALKED = {"sqlite": SCENARIOS, "postgresql": one_scenario_per_state(SCENARIOS)}
 
 
 def _service(url, files):

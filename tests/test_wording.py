@@ -240,7 +240,9 @@ def test_the_history_page_and_the_security_page_are_in_words(demo_env):  # noqa:
     assert not at.exception, at.exception
     shown = texts(at)
     assert leaks(shown) == [], leaks(shown)
-    attempts = at.dataframe[0].value
+    by_name, attempts = at.dataframe[0].value, at.dataframe[1].value
+    assert list(by_name.columns) == ["User name", "An account", "Failed", "Refused while paused", "Last"]
+    assert leaks("\n".join(" | ".join(str(v) for v in row) for row in by_name.itertuples(index=False))) == []
     assert list(attempts.columns) == ["When", "User name", "What happened"]
     text = "\n".join(" | ".join(str(v) for v in row) for row in attempts.itertuples(index=False))
     assert leaks(text) == [] and "failed" not in set(attempts["What happened"]), text

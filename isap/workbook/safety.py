@@ -2452,11 +2452,11 @@ _QUOTED_SHEET = re.compile(r"'(?:[^']|'')*'")  # a quoted sheet name, which may 
 _OTHER_WORKBOOK = re.compile(r"\[[^\[\]]*\.[A-Za-z][A-Za-z0-9]{1,4}\]")  # a workbook in brackets: [Budget.xlsx]
 # The elements holding a formula's text: a cell's, a conditional format's, a validation's.
 _FORMULA_ELEMENTS = frozenset({"f", "formula", "formula1", "formula2"})
-# A chunk the fast path measures is left to the exact parse when a formula element in it might reach outside
-# (read by bytes, so a character reference, which could spell a function's name, counts as might).
+# A chunk the fast path measures is left to the exact parse when a formula element in it might reach outside: one
+# with a call, a bar or a bracket anywhere in the chunk (read by bytes, so a character reference, which could spell
+# any of them, counts as might).  A list of choices (`"Yes,No"`), as validations mostly hold, stays on the fast path.
 _FORMULA_TAG_BYTES = re.compile(rb"<(?:[^\s<>/!?:]+:)?f(?:ormula[12]?)?[\s>]")
-_MIGHT_REACH_BYTES = re.compile(
-    rb"(?i)webservice|image|stockhistory|copilot|\bpy\s*\(|rtd|hyperlink|dde|call|register|exec|[|\[]|&#")
+_MIGHT_REACH_BYTES = re.compile(rb"[(|\[]|&#")
 # where a formula outside the sheet's data belongs, by its parent's name
 _FORMULA_HOLDERS = {"conditionalFormatting": "the conditional format", "dataValidation": "the validation"}
 
