@@ -1,5 +1,9 @@
 #!/usr/bin/env bash
 # Set up (if needed) and run the whole test suite. Extra arguments go to pytest.
+#   With no arguments, the whole suite runs in two parts: the unit and integration tiers spread over a
+#   pytest-xdist worker per core, then the e2e tier in one process (its tests start servers, browsers and office
+#   suites that use every core themselves, and some kill processes or time a machine's whole capacity). Both parts
+#   run; the exit status is the first part's that failed.
 #   --fast   only the unit tier and the integration tier on SQLite (CONTRIBUTING.md): minutes, not the
 #            quarter hour the whole suite takes; no browser, Prefect server of its own, PostgreSQL or office suite.
 #            The whole fast tier is spread over a pytest-xdist worker per core (`-n auto`); given test files, or
@@ -24,4 +28,10 @@ bash scripts/setup.sh
 # pytest keeps its assert-rewritten test modules, and Python its compiled ones, only where bytecode may be
 # written; without them every run compiles the suite again (__pycache__ is ignored by git)
 unset PYTHONDONTWRITEBYTECODE
+if [ "$#" = 0 ]; then
+  status=0
+  .venv/bin/python -m pytest -m "not e2e" -n auto || status=$?
+  .venv/bin/python -m pytest -m e2e || { part=$?; [ "$status" != 0 ] || status=$part; }
+  exit "$status"
+fi
 exec .venv/bin/python -m pytest ${args[@]+"${args[@]}"}
