@@ -61,7 +61,7 @@ def test_a_pattern_timing_counts_only_this_process_working():
 def test_patterns_on_workbook_text_run_in_linear_time(name):
     """Each pattern on adversarial inputs of 1,000, 10,000 and 100,000 characters: the time on an input
     ten times longer is measured against ten times the time on the shorter one (the linear-size
-    reference).  A linear pattern grows about 10x per step, a quadratic one about 100x; the check at
+    reference).  A linear pattern grows about 10x per step, a quadratic one about 100x (the bound is 60); the check at
     10,000 characters stops a quadratic pattern long before it would run for minutes at 100,000."""
     pattern = WORKBOOK_TEXT_PATTERNS[name]
     for family in _FAMILIES:
@@ -71,7 +71,8 @@ def test_patterns_on_workbook_text_run_in_linear_time(name):
             took = _best(lambda: pattern.match(s))
             if before is not None:
                 growth = took / max(before, _FLOOR)
-                assert growth < 35, (f"{name} ({pattern.pattern!r}) is {growth:.0f}x slower on "
+                # (under 60: a step of a linear pattern measured 40 with another test run on the same cores)
+                assert growth < 60, (f"{name} ({pattern.pattern!r}) is {growth:.0f}x slower on "
                                      f"{s[:12]!r}…{s[-6:]!r} at {len(s):,} characters than at a tenth of "
                                      "the length: not linear")
             before = took
