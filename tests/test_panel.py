@@ -300,7 +300,13 @@ def test_a_lead_who_declares_a_conflict_leads_no_more_and_their_proposal_is_not_
     assert isinstance(err, Refused) and str(err) == (
         "Rita Shah, Senior Assurance Lead, who proposed the decision on ISAP-2026-014, has since declared a conflict "
         "of interest: send it back, and another panel member proposes it")
+    assert service.show("nina", REF)["next_step"].endswith(
+        "Rita Shah, Senior Assurance Lead proposed a decision but has since declared a conflict of interest: send it "
+        "back, and another panel member proposes it.")
     service.send_back("nina", REF, "Rita has declared a conflict.")
+    assert service.show("nina", REF)["next_step"].endswith(
+        "The lead reviewer has declared a conflict of interest: rate the five assurance domains and propose the "
+        "decision; a second reviewer countersigns it.")
     service.propose("nina", REF, "approved", RATINGS, "Sound, on the panel's own reading.")
     service.declare("carl", REF)
     service.countersign("carl", REF)
