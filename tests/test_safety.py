@@ -262,11 +262,19 @@ def test_scan_patterns_run_in_linear_time(name):
         families = [(u, e) for u in _TEXT_UNITS for e in ("", "!", "<")]
     for unit, end in families:
         small, large = (unit * (n // len(unit)) + end for n in (1_000, 100_000))
-        took = [cpu_best(lambda s=s: (pattern.findall(s), pattern.search(s), pattern.fullmatch(s)))
-                for s in (small, large)]
-        growth = took[1] / max(took[0], 20e-6)
-        assert growth < 1_000, (f"{name} is {growth:.0f}x slower on {unit!r}×{100_000 // len(unit):,}+{end!r} than "
-                                "on a hundredth of it: not linear")
+
+        def growth(repeat: int) -> float:
+            took = [cpu_best(lambda s=s: (pattern.findall(s), pattern.search(s), pattern.fullmatch(s)), repeat)
+                    for s in (small, large)]
+            return took[1] / max(took[0], 20e-6)
+
+        # one run each, and the best of three only to confirm a growth too large (most of the test's time was
+        # the two runs more of every one of the 125 inputs of each pattern)
+        found = growth(1)
+        if found >= 1_000:
+            found = growth(3)
+        assert found < 1_000, (f"{name} is {found:.0f}x slower on {unit!r}×{100_000 // len(unit):,}+{end!r} than "
+                               "on a hundredth of it: not linear")
 
 
 # ---------------------------------------------------------------------- WB010: links and embedded objects
