@@ -318,6 +318,12 @@ class ProposalFacts:
     missing_evidence: tuple[EvidenceKind, ...] = ()
 
     @property
+    def leading(self) -> str | None:
+        """Who leads the review now: whoever took it, unless they have since declared a conflict of interest (then
+        no one does, and any other panel member proposes the decision)."""
+        return self.lead if self.lead not in self.conflicted else None
+
+    @property
     def lead_words(self) -> str | None:
         """The lead reviewer as the words name them: by name and job title where the store has them."""
         return self.lead_name or self.lead
@@ -395,7 +401,6 @@ class PlanFacts:
     checkpoint: int
     waiting: bool
     proposed_by: str | None = None  # who proposed the date waiting
-
 
 
 @dataclass(frozen=True)
@@ -693,7 +698,7 @@ def lead_proposes(action: Action, facts: ProposalFacts, actor: Actor, item: Item
     """Only the lead reviewer, who took the proposal into review, proposes its decision; a lead who has since
     declared a conflict of interest leads no more, and any other panel member proposes (found by a fresh attack:
     the proposal was frozen in review)."""
-    if facts.lead is not None and facts.lead not in facts.conflicted and actor.username != facts.lead:
+    if facts.leading is not None and actor.username != facts.leading:
         return Refusal(f"{facts.lead_words} leads the review of {facts.reference}: only the lead proposes the "
                        "decision (any panel member may rate a domain, and a second reviewer countersigns)",
                        forbidden=True, waiting=f"{facts.lead_words} leads the review and proposes the decision.")
@@ -1169,12 +1174,10 @@ def _panel_step(facts: ProposalFacts, actor: Actor) -> str:
         return f"{facts.proposer_words} proposed a decision: it waits for {second}."
     if me == facts.lead:
         return "Rate the five assurance domains and propose the decision; a second reviewer countersigns it."
-    if facts.lead in facts.conflicted:
-        if me not in facts.declared:
-            return ("The lead reviewer has declared a conflict of interest: declare your interests to rate the "
-                    "domains and propose the decision.")
-        return ("The lead reviewer has declared a conflict of interest: rate the five assurance domains and propose "
-                "the decision; a second reviewer countersigns it.")
+    if facts.lead is not None and facts.leading is None:  # the lead has declared a conflict: others carry it on
+        return "The lead reviewer has declared a conflict of interest: " + (
+            "rate the five assurance domains and propose the decision; a second reviewer countersigns it."
+            if me in facts.declared else "declare your interests to rate the domains and propose the decision.")
     lead = facts.lead_words or "the lead reviewer"
     if me not in facts.declared:
         return f"{lead} leads the review: declare your interests to rate a domain or countersign."

@@ -174,10 +174,9 @@ def grant_application_role(role: str, url: str | None = None) -> None:
         f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "{role}"',
         f'REVOKE ALL ON auditevent FROM "{role}"',
         f'GRANT SELECT, INSERT ON auditevent TO "{role}"',
-        # decisions and ratings are insert-only too (triggers refuse the rest, for every role but the owner)
-        f'REVOKE UPDATE, DELETE, TRUNCATE ON decision, rating FROM "{role}"',
-        # as are declarations of interests, which the workflow's guards read (0017_declarations_kept)
-        f'REVOKE UPDATE, DELETE, TRUNCATE ON declaration FROM "{role}"',
+        # decisions, ratings and declarations of interests are insert-only too (triggers refuse the rest, for every
+        # role but the owner; declarations since 0017_declarations_kept)
+        f'REVOKE UPDATE, DELETE, TRUNCATE ON decision, rating, declaration FROM "{role}"',
         f'REVOKE ALL ON alembic_version FROM "{role}"',
         f'GRANT SELECT ON alembic_version TO "{role}"',
         f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO "{role}"',

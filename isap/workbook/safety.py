@@ -1094,7 +1094,7 @@ def inspect(path: str | Path, policy: Policy,
     inspection.shared_strings_bytes = names[shared].file_size if shared in names else 0
     inspection.outside_content = _outside_content(data, infos, content_types, relationships, hyperlinks, budget,
                                                 policy) + reaching_names + [
-        formula_reach_finding(*s.reach, s.more_reaches) for s in sheets if s.reach is not None]
+        _formula_reach_finding(*s.reach, s.more_reaches) for s in sheets if s.reach is not None]
     inspection.reading_data = reading or _reading_package(sheets, data, date1904, names, targets, transcode, budget,
                                                           policy)
     return inspection
@@ -1575,8 +1575,8 @@ def _sheet_list(wb_xml: bytes, rels_xml: bytes, base: str, wb_part: str
             kind=kind,
         ))
     reaching = [(what, el.get("name", "")) for names in root if names.tag == f"{_MAIN_TAG}definedNames"
-                for el in names if el.text and (what := formula_reach(el.text)) is not None]
-    found = [formula_reach_finding(reaching[0][0], f"the defined name {clip(reaching[0][1])!r}", len(reaching) - 1)
+                for el in names if el.text and (what := _formula_reach(el.text)) is not None]
+    found = [_formula_reach_finding(reaching[0][0], f"the defined name {clip(reaching[0][1])!r}", len(reaching) - 1)
              ] if reaching else []
     return out, date1904, parts, found
 
@@ -2461,7 +2461,7 @@ _MIGHT_REACH_BYTES = re.compile(rb"[(|\[]|&#")
 _FORMULA_HOLDERS = {"conditionalFormatting": "the conditional format", "dataValidation": "the validation"}
 
 
-def formula_reach(text: str) -> str | None:
+def _formula_reach(text: str) -> str | None:
     """What a formula reaches outside the workbook by, as WB010 names it, or None.  Text literals reach nothing
     (`IF(A1="WEBSERVICE(x)",…)`); a bar outside them and quoted sheet names is a DDE link (`cmd|' /C calc'!A0`), a
     bracketed file name a reference into another workbook."""
@@ -2479,10 +2479,10 @@ def formula_reach(text: str) -> str | None:
 
 
 def _note_reach(scan: SheetScan, text: str, cell: tuple[int, int] | None, open_elements: list) -> None:
-    """Keeps on `scan` the first formula reaching outside the workbook, and counts the others (see `formula_reach`).
+    """Keeps on `scan` the first formula reaching outside the workbook, and counts the others (see `_formula_reach`).
     `cell` is the position of the cell whose formula it is; otherwise the formula belongs to the nearest open
     conditional format or validation, named by the cells it applies to."""
-    what = formula_reach(text)
+    what = _formula_reach(text)
     if what is None:
         return
     if scan.reach is not None:
@@ -2498,7 +2498,7 @@ def _note_reach(scan: SheetScan, text: str, cell: tuple[int, int] | None, open_e
     scan.reach = (what, where)
 
 
-def formula_reach_finding(what: str, where: str, others: int = 0) -> Finding:
+def _formula_reach_finding(what: str, where: str, others: int = 0) -> Finding:
     more = f"; {others:,} other formula{'s' if others != 1 else ''} there reach{'' if others != 1 else 'es'} " \
            "outside too" if others else ""
     return file_finding("WB010", f"The workbook has a formula calling {what} ({where}{more}): opening the original "
