@@ -246,24 +246,80 @@ def migrated_data_dir(template_url: str, data_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def demo_sqlite(migrated_sqlite, tmp_path_factory) -> str:
-    """A SQLite database holding the demo data, loaded once for the session: the template of every dashboard
-    test's store. Loading it checks a dozen workbooks and hashes seven passwords (seconds); a copy takes
-    milliseconds. Its passwords are hashed at argon2's least cost (cheap_hashing_policy): a sign-in verifies
-    with the cost stored in the hash, so each sign-in is cheap too."""
+def demo_sqlite() -> str:
+    """A SQLite database holding the demo data, loaded once for the run: the template of every dashboard test's
+    store (demo_store_template)."""
+    return demo_store_template()
+
+
+# The run's temporary-folder factory, for the templates below: built on first use (a run that needs none builds
+# none), once for the whole run however many pytest-xdist workers ask.
+_RUN: dict = {}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def templates_know_the_run(tmp_path_factory):
+    _RUN["factory"] = tmp_path_factory
+
+
+def demo_store_template() -> str:
+    """The URL of a SQLite database holding the demo data, as `isap db upgrade` and `isap demo load` leave it.
+    Loading it checks a dozen workbooks and hashes seven passwords (seconds); a copy takes milliseconds. Its
+    passwords are hashed at argon2's least cost (cheap_hashing_policy): a sign-in verifies with the cost stored
+    in the hash, so each sign-in is cheap too.  A newcomer's own first start (nothing copied) is the README's
+    test and test_dashboard_start's."""
     from isap.demo import load
     from isap.review.service import Service
-    from isap.store.db import engine_for
+    from isap.store.db import engine_for, upgrade
 
     def build(path: Path) -> None:
-        url = copy_sqlite(migrated_sqlite, path)
+        url = f"sqlite:///{path}"
+        upgrade(url)
         engine = engine_for(url)
         try:
             assert load(Service(engine, policy=cheap_hashing_policy())), "the demo loads into an empty store"
         finally:
             engine.dispose()
 
-    return f"sqlite:///{built_once(tmp_path_factory, 'demo.db', build)}"
+    return f"sqlite:///{built_once(_RUN['factory'], 'demo.db', build)}"
+
+
+def prefect_database_template() -> Path:
+    """Prefect's own SQLite database at its latest schema, migrated once for the run.  A Prefect server started
+    on a new database migrates it first (about 11 s of processor time on these machines, and 18 s to answer
+    against 4 s); a test's server starts on a copy instead (seed_prefect_home)."""
+    import subprocess
+    import sys
+
+    def build(path: Path) -> None:
+        home = path.parent / (path.name + ".home")
+        home.mkdir()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+        env.update({"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"})
+        subprocess.run([sys.executable, "-m", "prefect", "server", "database", "upgrade", "-y"], env=env,
+                       check=True, capture_output=True, timeout=600)
+        (home / "prefect.db").rename(path)
+
+    return built_once(_RUN["factory"], "prefect.db", build)
+
+
+def seed_prefect_home(home: Path) -> Path:
+    """`home` as a PREFECT_HOME whose database is already at the latest schema: a copy of the run's template (a
+    Prefect server started there answers in seconds instead of migrating a new database first)."""
+    import shutil
+
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(prefect_database_template(), home / "prefect.db")
+    return home
+
+
+def seed_demo_data_dir(data_dir: Path) -> Path:
+    """`data_dir` as an ISAP_DATA_DIR holding the demo data and, in its `prefect` folder (where `isap dashboard`
+    keeps Prefect's database), a migrated Prefect database: what a first `isap dashboard` start would find after
+    `isap db upgrade` and `isap demo load` and Prefect's own first start."""
+    migrated_data_dir(demo_store_template(), data_dir)
+    seed_prefect_home(data_dir / "prefect")
+    return data_dir
 
 
 def built_once(tmp_path_factory, name: str, build) -> Path:
@@ -352,10 +408,26 @@ def prefect_harness(tmp_path_factory):
                 "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90"}
     old = {k: os.environ.get(k) for k in settings}
     os.environ.update(settings)
-    from prefect.testing.utilities import prefect_test_harness
+    import shutil
+    import tempfile
 
-    with prefect_test_harness(server_startup_timeout=90):
-        yield
+    from prefect.testing import utilities
+
+    template = prefect_database_template()
+
+    def seeded_folder() -> str:
+        # the harness makes its database folder with mkdtemp and its database there as prefect-test.db: a copy
+        # of the run's migrated one starts the server in seconds
+        folder = tempfile.mkdtemp()
+        shutil.copyfile(template, Path(folder) / "prefect-test.db")
+        return folder
+
+    utilities.mkdtemp = seeded_folder
+    try:
+        with utilities.prefect_test_harness(server_startup_timeout=90):
+            yield
+    finally:
+        utilities.mkdtemp = tempfile.mkdtemp
     for k, v in old.items():
         if v is None:
             os.environ.pop(k, None)

@@ -20,6 +20,7 @@ from sqlalchemy import create_engine, text
 
 from dashboards.widgets import SHOWN_ROWS, WRAPPING_ROW, table_height
 from isap.orchestration.processes import die_with_parent
+from tests.conftest import seed_demo_data_dir
 from tests.panel import countersign_from_the_command_line, decide, take
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -34,11 +35,13 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def dashboard(tmp_path: Path, port: int | None = None, extra: tuple[str, ...] = ()):
-    """`isap dashboard` on a fresh embedded database with the demo data, as a newcomer would start it."""
-    env = {**os.environ, "ISAP_DATA_DIR": str(tmp_path / "data")}
+    """`isap dashboard` on a fresh embedded database with the demo data, as a newcomer would start it after
+    `isap db upgrade` and `isap demo load`: its data folder is a copy of the run's (seed_demo_data_dir), Prefect's
+    database there too, so it starts in seconds. The newcomer's first start, with nothing copied, is the README's
+    test."""
+    data = seed_demo_data_dir(tmp_path / "data")
+    env = {**os.environ, "ISAP_DATA_DIR": str(data), "PREFECT_HOME": str(data / "prefect")}
     env.pop("ISAP_DATABASE_URL", None)
-    for args in (["db", "upgrade"], ["demo", "load"]):
-        subprocess.run([sys.executable, "-m", "isap.cli", *args], env=env, check=True, capture_output=True)
     port = port or free_port()
     log = tmp_path / "dashboard.log"
     proc = subprocess.Popen([sys.executable, "-m", "isap.cli", "dashboard", "--port", str(port), "--host",

@@ -15,6 +15,7 @@ from sqlalchemy import text
 from isap.store.db import StoreError
 from isap.store.files import FileStore, FileStoreError
 from sample_submissions.proposals import clean, write
+from tests.conftest import seed_prefect_home
 
 pytestmark = pytest.mark.e2e  # processes are killed from outside
 
@@ -70,7 +71,8 @@ def test_uploaded_names_cannot_escape_the_file_store(service, tmp_path):
 
 
 def test_killed_ingest_completes_on_rerun_without_duplicates(tmp_path):
-    env = {**os.environ, "ISAP_DATA_DIR": str(tmp_path / "data"), "PREFECT_HOME": str(tmp_path / "prefect"),
+    prefect_home = seed_prefect_home(tmp_path / "prefect")  # its database migrated already
+    env = {**os.environ, "ISAP_DATA_DIR": str(tmp_path / "data"), "PREFECT_HOME": str(prefect_home),
            "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_SERVER_UI_ENABLED": "false",
            "PREFECT_LOGGING_LEVEL": "WARNING", "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90"}
     env.pop("ISAP_DATABASE_URL", None)

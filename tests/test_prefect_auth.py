@@ -18,6 +18,7 @@ import urllib.request
 import pytest
 
 from isap.orchestration.processes import Children, auth_headers, prefect_server, startup_timeout, wait_for_api
+from tests.conftest import seed_prefect_home
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -25,7 +26,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def managed_server(tmp_path_factory):
     """The managed server, started as `isap` starts it; yields its URL and the credential its clients get."""
-    home = tmp_path_factory.mktemp("prefect-auth")
+    home = seed_prefect_home(tmp_path_factory.mktemp("prefect-auth"))
     saved = dict(os.environ)
     os.environ.pop("PREFECT_API_KEY", None)
     os.environ.update({"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",

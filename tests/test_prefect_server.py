@@ -30,6 +30,7 @@ import pytest
 
 from isap.orchestration.processes import auth_headers, die_with_parent
 from tests.cluster import stop
+from tests.conftest import seed_prefect_home
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 ISAP = [sys.executable, "-m", "isap.cli"]
@@ -96,7 +97,8 @@ def prefect_server(tmp_path_factory):
            if not k.startswith(("PREFECT_", "ISAP_")) or k == "ISAP_TEST_RUN"}  # the run's mark stays
     env.update({"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_SERVER_UI_ENABLED": "false",
                 "PREFECT_TELEMETRY_ENABLE_RESOURCE_METRICS": "false", "PREFECT_LOGGING_LEVEL": "INFO"})
-    server_env = {**env, "PREFECT_HOME": str(base / "server-home"), "PREFECT_SERVER_API_AUTH_STRING": auth,
+    server_home = seed_prefect_home(base / "server-home")  # its database migrated already
+    server_env = {**env, "PREFECT_HOME": str(server_home), "PREFECT_SERVER_API_AUTH_STRING": auth,
                   # the scheduler looks for deployments to schedule every 2 s instead of every 60 s
                   "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "2"}
     log = base / "server.log"

@@ -22,6 +22,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from tests.conftest import seed_prefect_home
 from tests.inboxes import one_proposal_inbox
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.skipif(not sys.platform.startswith("linux"),
@@ -38,6 +39,7 @@ def free_port() -> int:
 def fresh_env(tmp_path: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_") and k != "ISAP_DATABASE_URL"}
     env["ISAP_DATA_DIR"] = str(tmp_path / "data")
+    seed_prefect_home(tmp_path / "data" / "prefect")  # where `isap` keeps Prefect's database: migrated already
     subprocess.run([*ISAP, "db", "upgrade"], env=env, check=True, capture_output=True)
     return env
 
