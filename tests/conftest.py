@@ -104,7 +104,17 @@ def tier_of(item) -> tuple[str, bool]:
     return tier, postgres
 
 
+# The e2e tier runs on a pytest-xdist worker per core (scripts/test.sh), each worker taking the next test as it
+# finishes one, so the modules whose tests are longest go first: a minute-long test taken last would run alone at
+# the end while the other core waits (durations in docs/performance.md).  Other modules follow in their own order.
+LONGEST_FIRST = ("test_resource_limits_e2e", "test_multi_machine", "test_checkpoint_two_pair_e2e",
+                 "test_dashboard_e2e", "test_readme", "test_dashboard_a11y_e2e", "test_letters", "test_fair_share",
+                 "test_evidence_e2e", "test_flows", "test_roundtrip", "test_processes")
+
+
 def pytest_collection_modifyitems(config, items):
+    first = {name: n for n, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: first.get(Path(str(item.fspath)).stem, len(first)))  # stable: a module stays whole
     for item in items:
         tier, postgres = tier_of(item)
         if item.get_closest_marker(tier) is None:
