@@ -104,12 +104,14 @@ def tier_of(item) -> tuple[str, bool]:
     return tier, postgres
 
 
-# The e2e tier runs on a pytest-xdist worker per core (scripts/test.sh), each worker taking the next test as it
-# finishes one, so the modules whose tests are longest go first: a minute-long test taken last would run alone at
-# the end while the other core waits (durations in docs/performance.md).  Other modules follow in their own order.
-LONGEST_FIRST = ("test_resource_limits_e2e", "test_multi_machine", "test_checkpoint_two_pair_e2e",
-                 "test_dashboard_e2e", "test_readme", "test_dashboard_a11y_e2e", "test_letters", "test_fair_share",
-                 "test_evidence_e2e", "test_flows", "test_roundtrip", "test_processes")
+# The e2e tier runs on a pytest-xdist worker per core a module at a time (`--dist loadscope`, scripts/test.sh: a
+# module's servers and costly files are made once, on one worker), each worker taking the next module as it
+# finishes one; so the modules that take longest go first: a two-minute module taken last would run alone at the
+# end while the other core waits (durations in docs/performance.md).  Other modules follow in their own order.
+LONGEST_FIRST = ("test_dashboard_e2e", "test_resource_limits_e2e", "test_readme", "test_multi_machine",
+                 "test_dashboard_a11y_e2e", "test_checkpoint_two_pair_e2e", "test_dashboard_journeys_e2e",
+                 "test_fair_share", "test_flows", "test_roundtrip", "test_processes", "test_prefect_server",
+                 "test_letters", "test_faults", "test_evidence_e2e", "test_api_server")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -79,8 +79,6 @@ def costly(tmp_path_factory):
     return out
 
 
-# on one worker when the tier is spread (scripts/test.sh): the module's costly files take a minute to build
-@pytest.mark.xdist_group("costly_files")
 @pytest.mark.parametrize("name", ["wide_rows_without_r", "junk_elements", "many_shared_strings",
                                   "repeated_shared_text", "wide_area_of_short_text",
                                   "shared_text_no_relationship_names", "huge_inline_title",
