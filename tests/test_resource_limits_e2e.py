@@ -6,6 +6,7 @@ they are in the e2e tier (CONTRIBUTING.md); the same files' findings are in `tes
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -177,6 +178,7 @@ def test_a_shared_string_of_megabytes_of_tags_and_little_text_is_refused_in_boun
     result = json.loads(proc.stdout)
     assert result["rc"] == 0 and "Traceback" not in result["err"], result
     assert [rule for rule, _ in json.loads(result["out"])] == ["WB001"], result["out"][:500]
-    assert "holds an element named 'c', which no spreadsheet program writes there" in result["out"]
+    # the first of the junk elements, one of <a/> to <p/> at random
+    assert re.search(r"holds an element named '[a-p]', which no spreadsheet program writes there", result["out"])
     assert result["cpu"] < 10, f"{result['cpu']:.1f} s of processor time"
     assert result["peak_mb"] < 300, f"peak {result['peak_mb']:.0f} MB"
