@@ -115,14 +115,15 @@ LONGEST_FIRST = ("test_dashboard_e2e", "test_resource_limits_e2e", "test_readme"
 
 
 def pytest_collection_modifyitems(config, items):
-    first = {name: n for n, name in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: first.get(Path(str(item.fspath)).stem, len(first)))  # stable: a module stays whole
+    first, order = {name: n for n, name in enumerate(LONGEST_FIRST)}, {}
     for item in items:
         tier, postgres = tier_of(item)
         if item.get_closest_marker(tier) is None:
             item.add_marker(getattr(pytest.mark, tier))
         if postgres and item.get_closest_marker("postgres") is None:
             item.add_marker(pytest.mark.postgres)
+        order[item] = first.get(Path(str(item.fspath)).stem, len(first)) if tier == "e2e" else len(first)
+    items.sort(key=order.__getitem__)  # stable: the other tiers keep their order, and a module stays whole
 
 
 @pytest.fixture(scope="session", autouse=True)
