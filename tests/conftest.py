@@ -449,6 +449,20 @@ def prefect_harness(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
+def streamlit_scans_for_components_once():
+    """Each new Streamlit AppTest scans the metadata of every installed distribution for components (most of a
+    short page test's processor time); nothing is installed during a run, so once Streamlit has been loaded the
+    scan is made once a process and its answer kept."""
+    yield
+    import functools
+    import sys
+
+    scanner = sys.modules.get("streamlit.components.v2.manifest_scanner")
+    if scanner is not None and not hasattr(scanner.scan_component_manifests, "cache_info"):
+        scanner.scan_component_manifests = functools.cache(scanner.scan_component_manifests)
+
+
+@pytest.fixture(autouse=True)
 def main_module_ends_with_its_test():
     """Streamlit's AppTest runs a page as `__main__` and leaves it there: a process spawned later in the session
     (a Dask worker) would re-run that page, a temporary script by then, as its own main module and fail to start.
