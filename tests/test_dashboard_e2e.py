@@ -757,7 +757,9 @@ def test_journeys_alice_rita_otto_by_link_and_keyboard_with_axe(server, tmp_path
         page.keyboard.press("Enter")
         expect(page.get_by_text("Decision proposed")).to_be_visible(timeout=30_000)
         countersign_from_the_command_line(tmp_path / "data", "ISAP-2026-030")
-        # the tabs by keyboard too: Tab reaches the open tab, the arrow keys move along the tabs
+        # the tabs by keyboard too: Tab reaches the open tab, the arrow keys move along the tabs; once the page is at
+        # rest (while it is redrawn its tabs are disabled, and a key pressed on one is lost: seen on a loaded machine)
+        settle(page)
         tab_to(page, r"^DIV\|\|stTab\|")
         for _ in range(12):  # along every tab of the proposal page, from whichever has the focus
             if focused(page).endswith("|History"):
