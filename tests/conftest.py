@@ -450,9 +450,15 @@ def prefect_harness(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def streamlit_scans_for_components_once():
-    """Each new Streamlit AppTest scans the metadata of every installed distribution for components (most of a
-    short page test's processor time); nothing is installed during a run, so once Streamlit has been loaded the
-    scan is made once a process and its answer kept."""
+    """What a Streamlit server does once, its AppTest does at every step; once Streamlit has been loaded, each is
+    done once a process and its answer kept:
+
+    - each new AppTest scans the metadata of every installed distribution for components (most of a short page
+      test's processor time); nothing is installed during a run;
+    - each `AppTest.run()` compiles every page script it runs again, through Streamlit's "magic" rewriting of
+      the syntax tree (a sixth of the dashboard tests' processor time), where a server compiles a page once and
+      keeps its code. The code is kept for the script as it is on disk (its path, size and modification time)
+      and the magic setting it was compiled under."""
     yield
     import functools
     import sys
@@ -460,6 +466,23 @@ def streamlit_scans_for_components_once():
     scanner = sys.modules.get("streamlit.components.v2.manifest_scanner")
     if scanner is not None and not hasattr(scanner.scan_component_manifests, "cache_info"):
         scanner.scan_component_manifests = functools.cache(scanner.scan_component_manifests)
+    script_cache = sys.modules.get("streamlit.runtime.scriptrunner.script_cache")
+    if script_cache is not None and not hasattr(script_cache.ScriptCache.get_bytecode, "kept"):
+        compile_page = script_cache.ScriptCache.get_bytecode
+        from streamlit import config
+
+        kept: dict = {}
+
+        def get_bytecode(self, script_path: str):
+            path = os.path.abspath(script_path)
+            on_disk = os.stat(path)
+            key = (path, on_disk.st_size, on_disk.st_mtime_ns, config.get_option("runner.magicEnabled"))
+            if key not in kept:
+                kept[key] = compile_page(self, script_path)
+            return kept[key]
+
+        get_bytecode.kept = kept
+        script_cache.ScriptCache.get_bytecode = get_bytecode
 
 
 @pytest.fixture(autouse=True)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import random
 import re
 import stat
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -17,7 +19,16 @@ SHEET_NS = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
 
 
 def valid_bytes(tmp: Path) -> bytes:
-    return write(clean(2), tmp / "base.xlsx").read_bytes()
+    """A clean checkpoint-two workbook's bytes: the base most hostile files are made from."""
+    return _clean_workbook()
+
+
+@functools.cache
+def _clean_workbook() -> bytes:
+    # written once a process: the samples are written reproducibly (the same bytes every time), and a hundred
+    # tests start from them
+    with tempfile.TemporaryDirectory() as folder:
+        return write(clean(2), Path(folder) / "base.xlsx").read_bytes()
 
 
 def rezip(data: bytes, replace: dict[str, bytes] | None = None, add: dict[str, bytes] | None = None,
