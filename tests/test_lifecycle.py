@@ -661,47 +661,67 @@ def _walked_copy(world, scenario):
     held = world[4]
     if held.get("scenario") != scenario:
         if held:
+            held["watch"].close()
             _drop(world, held["url"])
             held.clear()
         url = _copy(world, scenario)
         svc = _service(url, world[2])
         shown = svc.show("ada", REF)
         facts, _ = svc.proposal_facts("ada", REF)
-        held.update(scenario=scenario, url=url, shown=shown, facts=facts, offered={}, watch=_watch(url))
+        held.update(scenario=scenario, url=url, shown=shown, facts=facts, offered={}, watch=_Watch(url))
     return held
 
 
-def _watch(url: str):
-    """On SQLite, a connection of the test's own to the walked file: its `PRAGMA data_version` changes if and only if
-    another connection (the service's) has committed a change since it was last read, so a refusal that left every
-    table as it was is known without reading the whole proposal again.  None on PostgreSQL."""
-    import sqlite3
+class _Watch:
+    """A connection of the test's own that tells whether anything may have been committed to the walked copy since
+    it was last asked, so that a refusal that left every table as it was is known without reading the whole
+    proposal again (most triples are refusals).
 
-    if not url.startswith("sqlite:///"):
-        return None
-    watch = sqlite3.connect(url.removeprefix("sqlite:///"))
-    watch.execute("PRAGMA data_version").fetchone()
-    return watch
+    - SQLite: `PRAGMA data_version` changes if and only if another connection (the service's) has committed a
+      change to the file since this connection last read it.
+    - PostgreSQL: `pg_current_wal_insert_lsn()`, where the server writes its log next. A transaction that changes a
+      row of a logged table writes the change and its commit to the log before the commit returns, so the position
+      moves; when it has not moved, nothing was committed anywhere on the server. It also moves for writes this
+      triple did not make (another test's database on the same server, the server's own upkeep): then the proposal
+      is read again, as it always was before."""
+
+    def __init__(self, url: str):
+        if url.startswith("sqlite:///"):
+            import sqlite3
+
+            self._connection = sqlite3.connect(url.removeprefix("sqlite:///"))
+            self._ask = "PRAGMA data_version"
+        else:
+            import psycopg
+            from sqlalchemy.engine import make_url
+
+            address = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+            self._connection = psycopg.connect(address, autocommit=True)
+            self._ask = "SELECT pg_current_wal_insert_lsn()::text"
+        self._last = self._now()
+
+    def _now(self):
+        return self._connection.execute(self._ask).fetchone()[0]
+
+    def committed_since_last_asked(self) -> bool:
+        now = self._now()
+        changed, self._last = now != self._last, now
+        return changed
+
+    def close(self) -> None:
+        self._connection.close()
 
 
 def _committed_since_last_asked(held) -> bool:
-    """Whether anything may have been committed to the walked copy since this was last asked (always, where it cannot
-    be known without reading)."""
-    watch = held.get("watch")
-    if watch is None:
-        return True
-    version = watch.execute("PRAGMA data_version").fetchone()[0]
-    changed = held.get("data_version", version) != version
-    held["data_version"] = version
-    return changed
+    """Whether anything may have been committed to the walked copy since this was last asked."""
+    return held["watch"].committed_since_last_asked()
 
 
 def _let_go(world, changed: bool) -> None:
     """After a triple: the copy is walked again only if nothing changed."""
     held = world[4]
     if changed and held:
-        if held.get("watch") is not None:
-            held["watch"].close()
+        held["watch"].close()  # (before the copy is dropped: PostgreSQL drops no database a connection holds)
         _drop(world, held["url"])
         held.clear()
 
