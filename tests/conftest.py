@@ -19,6 +19,41 @@ os.environ[RUN_MARK] = uuid.uuid4().hex
 _RUNNER = os.getpid()
 
 
+def _an_authority_nobody_holds() -> str:
+    """A PEM file holding one certificate authority whose key was thrown away as it was made.
+
+    Each Prefect client loads the certificate authorities it trusts as it is made, certifi's 150 of them by default
+    (30 ms; a flow run makes several clients, and a dashboard test several flow runs). Every Prefect API the tests
+    start is plain HTTP on loopback, so their clients are told to trust this one instead: as fast to load, and no
+    server anywhere can show a certificate it signed."""
+    import atexit
+    import datetime as dt
+    import tempfile
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test run authority, key discarded")])
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.timezone.utc)
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+                   .not_valid_after(now + dt.timedelta(days=2))
+                   .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                   .sign(key, hashes.SHA256()))
+    fd, path = tempfile.mkstemp(prefix="isap-test-authority-", suffix=".pem")
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(certificate.public_bytes(serialization.Encoding.PEM))
+    atexit.register(lambda: os.path.exists(path) and os.unlink(path))
+    return path
+
+
+if "PREFECT_API_SSL_CERT_FILE" not in os.environ:
+    os.environ["PREFECT_API_SSL_CERT_FILE"] = _an_authority_nobody_holds()
+
+
 def _stop_as_interrupted(signum, frame):
     """A run stopped from outside (SIGTERM: a CI time limit, a `kill`) ends as Ctrl-C ends it: pytest tears its
     fixtures down, so the servers they started stop too (the session's Prefect test server has no other way to

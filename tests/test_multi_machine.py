@@ -57,6 +57,10 @@ def test_a_batch_from_one_machine_is_shared_by_two_workers_that_see_none_of_its_
 
     deployed = isap("deploy", "--pool", "isap", env=a, cwd=machines["A"] / "home")  # no checkout needed
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    # A run renews its lease every third of the policy's run_lease_seconds: the runs of the machine that dies are
+    # taken up again 10 s after its last sign of life instead of the default 30 (the same path, sooner).
+    for name in ("W1", "W2"):
+        (machines[name] / "isap-policy.toml").write_text("[policy]\nrun_lease_seconds = 10\n")
     workers = {name: start_worker(cluster, name, [machines["A"], machines[other]])
                for name, other in (("W1", "W2"), ("W2", "W1"))}
 

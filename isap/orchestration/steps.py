@@ -125,13 +125,15 @@ def ride_out(fn, seconds: float, sleep=time.sleep, clock=None):
             pause = min(4.0, pause * 2)
 
 
-LEASE_SECONDS = 30.0  # a run renews its lease every third of this while it works
-
-
 def lease_seconds(policy=None) -> float:
-    """How long a run's staged uploads stay its own without a renewal: a run whose process died (kill -9, a lost
-    machine) is taken up again by someone else this long after its last sign of life."""
-    return LEASE_SECONDS
+    """How long a run's staged uploads stay its own without a renewal (the policy's `run_lease_seconds`): a run
+    whose process died (kill -9, a lost machine) is taken up again by someone else this long after its last sign
+    of life."""
+    if policy is None:
+        from isap.policy import Policy
+
+        policy = Policy()
+    return policy.run_lease_seconds
 
 
 class LeaseKeeper:

@@ -214,6 +214,11 @@ class Policy:
         30.0, gt=0, le=3600,
         description="How long a step keeps retrying a lost database connection or a busy store before the upload "
                     "is failed: long enough to ride out a database restart.")
+    run_lease_seconds: float = setting(
+        30.0, ge=5, le=3600,
+        description="How long a run's staged uploads stay its own without a sign of life (the run renews its lease "
+                    "every third of this while it works): uploads of a worker machine lost mid-run are taken up "
+                    "again by another this long after its last renewal.")
     upload_wait_seconds: float = setting(
         20.0, gt=0, le=600,
         description="How long the dashboard waits for a worker to check an upload before saying it is queued "
