@@ -198,13 +198,12 @@ def grant_application_role(role: str, url: str | None = None) -> None:
         raise store_error(exc, "cannot grant the application role") from None
 
 
-@lru_cache(maxsize=1)
 def head_revision() -> str:
-    """The schema version this code needs: the migrations' head, read once a process (reading the scripts took 7 ms,
-    at every service made)."""
-    from alembic.script import ScriptDirectory
+    """The schema version this code needs: the migrations' head (isap/store/schema_head.py, generated from the
+    migration scripts)."""
+    from isap.store.schema_head import HEAD
 
-    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head() or ""
+    return HEAD
 
 
 def check_schema(engine: Engine) -> None:
