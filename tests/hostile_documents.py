@@ -3,6 +3,7 @@ would be (pypdf writes the PDFs), so the inspection meets the structures real fi
 
 from __future__ import annotations
 
+import functools
 import io
 import struct
 import zipfile
@@ -126,18 +127,17 @@ def oversized_pdf(size: int = 26_214_400 + 1) -> bytes:
 def nested_content_types_docx(levels: int = 1_500_000) -> bytes:
     """Word's parts, with elements nested `levels` deep in the content types (parsed whole: gigabytes as a
     tree), one-letter names at random so that the part compresses as text does, not as a zip bomb."""
-    import random
+    from tests.hostile import _random_letters, _tags
 
-    rnd = random.Random(3)
-    names = [bytes([rnd.choice(b"abcdefghijklmnopqrstuvwxyz")]) for _ in range(levels)]
+    names = _random_letters(levels, 3)
     buf = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(sample_docx())) as good, zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+    with zipfile.ZipFile(io.BytesIO(sample_docx())) as good, zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED,
+                                                                             compresslevel=1) as zf:
         for name in good.namelist():
             data = good.read(name)
             if name == "[Content_Types].xml":
                 cut = data.rindex(b"</")
-                data = (data[:cut] + b"".join(b"<" + n + b">" for n in names)
-                        + b"".join(b"</" + n + b">" for n in reversed(names)) + data[cut:])
+                data = data[:cut] + _tags(b"<?>", names) + _tags(b"</?>", names[::-1]) + data[cut:]
             zf.writestr(name, data)
     return buf.getvalue()
 
@@ -189,10 +189,31 @@ def object_streams_pdf(streams: int, inflated: int) -> bytes:
     return bytes(out)
 
 
+@functools.cache
+def _deflated_zeros(count: int) -> bytes:
+    """`count` zero bytes deflated raw, as the end of a stream (the final block)."""
+    import zlib
+
+    squeeze = zlib.compressobj(9, zlib.DEFLATED, -15)
+    return squeeze.compress(bytes(count)) + squeeze.flush()
+
+
+def _deflated_with_zeros(head: bytes, zeros: int) -> bytes:
+    """What `zlib.compress(head + bytes(zeros))` inflates to, made without deflating the zeros again for every head:
+    `head` is deflated and flushed whole (a full flush ends on a byte boundary and forgets what came before), so the
+    zeros' deflated blocks that follow are the same for every head and are made once."""
+    import struct
+    import zlib
+
+    squeeze = zlib.compressobj(9, zlib.DEFLATED, -15)
+    body = squeeze.compress(head) + squeeze.flush(zlib.Z_FULL_FLUSH) + _deflated_zeros(zeros)
+    checksum = zlib.adler32(bytes(zeros), zlib.adler32(head))
+    return b"\x78\xda" + body + struct.pack(">I", checksum)
+
+
 def cross_reference_chain_pdf(sections: int, padding: int) -> bytes:
     """A one-page PDF read through `sections` cross-reference streams, each naming the one before (`/Prev`)
     and inflating to `padding` bytes more than its entries: the reader inflates every one of them."""
-    import zlib
 
     out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
     offsets: dict[int, int] = {}
@@ -206,7 +227,7 @@ def cross_reference_chain_pdf(sections: int, padding: int) -> bytes:
         offsets[num] = at = len(out)
         rows = b"".join(b"\x01" + offsets[n].to_bytes(4, "big") + b"\x00\x00" if n in offsets
                         else b"\x00\x00\x00\x00\x00\xff\xff" for n in range(num + 1))
-        packed = zlib.compress(rows + bytes(padding), 9)
+        packed = _deflated_with_zeros(rows, padding)
         prev = b"/Prev %d" % previous if previous is not None else b""
         out += (b"%d 0 obj\n<</Type/XRef/Size %d/W[1 4 2]/Root 1 0 R%s/Filter/FlateDecode/Length %d>>stream\n"
                 % (num, num + 1, prev, len(packed)) + packed + b"\nendstream\nendobj\n")
