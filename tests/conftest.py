@@ -306,8 +306,28 @@ _RUN: dict = {}
 
 
 @pytest.fixture(scope="session", autouse=True)
-def templates_know_the_run(tmp_path_factory):
+def templates_know_the_run(request, tmp_path_factory):
+    """Hands the templates below the run's folder factory; and where this session will start a Prefect server (a
+    test of the e2e tier, or one using the Prefect harness, is among its tests), begins migrating the run's Prefect
+    database at once, in the background, so the first such test does not wait the ten seconds it takes: it waits
+    only for what is left of it. A run of other tests builds nothing."""
+    import threading
+
     _RUN["factory"] = tmp_path_factory
+    early = None
+    if any("prefect_harness" in item.fixturenames or item.get_closest_marker("e2e")
+           for item in request.session.items):
+        def build() -> None:
+            try:
+                prefect_database_template()
+            except Exception:  # noqa: BLE001 - the test that needs it builds it again and reports what failed
+                pass
+
+        early = threading.Thread(target=build, name="prefect-database-template", daemon=True)
+        early.start()
+    yield
+    if early is not None:
+        early.join()  # its migration process ends before the session's check that none is left running
 
 
 def demo_store_template() -> str:
@@ -375,6 +395,7 @@ def built_once(tmp_path_factory, name: str, build) -> Path:
     builds it (in a file of its own, then renamed), the others wait on a lock and use it.  Each worker has a
     temporary folder of its own under the run's; the file lives in the run's, so a later run builds it again."""
     import fcntl
+    import threading
 
     base = tmp_path_factory.getbasetemp()
     root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
@@ -382,7 +403,7 @@ def built_once(tmp_path_factory, name: str, build) -> Path:
     with open(root / f"{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not target.exists():
-            building = root / f"{name}.{os.getpid()}.building"
+            building = root / f"{name}.{os.getpid()}.{threading.get_ident()}.building"  # (one thread's try)
             build(building)
             building.rename(target)
     return target
