@@ -410,6 +410,36 @@ def test_a_run_that_dies_mid_batch_is_resumed_and_keeps_nothing_twice(env, tmp_p
     assert _versions(env, BUSY_REFERENCE) == list(enumerate(sorted(names), start=1))
 
 
+def test_a_dead_runs_uploads_are_taken_up_once_the_lease_the_policy_sets_has_run_out(env, tmp_path, monkeypatch):
+    """The lease a run holds its uploads by is the policy's `run_lease_seconds`: a run that died under a 7 s lease
+    is taken up 8 s after it died, where the default lease (30 s) would still hold its uploads."""
+    from isap.orchestration import dispatch, steps, workers
+    from isap.policy import Policy
+
+    inbox = tmp_path / "inbox"
+    one_proposal_inbox(inbox, 2)
+    keys, ids = dispatch.stage_batch(env, "alice", list(inbox.iterdir()), per_run=2)
+    took_up = env.clock()
+
+    class Killed(BaseException):
+        """What kill -9 looks like from inside: nothing after it runs."""
+
+    def dies(*args, **kwargs):
+        raise Killed()
+
+    real = steps.persist_version
+    monkeypatch.setattr(steps, "persist_version", dies)
+    with pytest.raises(Killed):
+        steps.assure_staged(env, keys[0], policy=Policy(run_lease_seconds=7))
+    died = env.clock()  # (its last renewal came before this: each reaches 7 s past the moment it was made)
+    monkeypatch.setattr(steps, "persist_version", real)
+    monkeypatch.setattr(env, "clock", lambda: took_up + dt.timedelta(seconds=6))
+    assert workers.resume_abandoned(env) == 0  # its lease has not run out: it may still be working
+    monkeypatch.setattr(env, "clock", lambda: died + dt.timedelta(seconds=8))
+    assert workers.resume_abandoned(env) == 1
+    assert [o.state for o in env.staged_outcomes("alice", ids)] == ["done", "done"]
+
+
 def _first_run_lost(env, tmp_path, monkeypatch, count: int = 4, per_run: int = 2):
     """A batch of one proposal's revisions whose first run was taken up by a machine that then died before it
     checked anything; (run keys, staged ids, names, when its lease ran out)."""
