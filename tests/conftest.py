@@ -314,6 +314,7 @@ def templates_know_the_run(request, tmp_path_factory):
     import threading
 
     _RUN["factory"] = tmp_path_factory
+    tmp_path_factory.getbasetemp()  # made here, once: making it is not safe from two threads at once
     early = None
     if any("prefect_harness" in item.fixturenames or item.get_closest_marker("e2e")
            for item in request.session.items):
@@ -514,7 +515,7 @@ def streamlit_scans_for_components_once():
     - each `AppTest.run()` compiles every page script it runs again, through Streamlit's "magic" rewriting of
       the syntax tree (a sixth of the dashboard tests' processor time), where a server compiles a page once and
       keeps its code. The code is kept for the script as it is on disk (its path, size and modification time)
-      and the magic setting it was compiled under."""
+      and the magic settings it was compiled under."""
     yield
     import functools
     import sys
@@ -532,7 +533,9 @@ def streamlit_scans_for_components_once():
         def get_bytecode(self, script_path: str):
             path = os.path.abspath(script_path)
             on_disk = os.stat(path)
-            key = (path, on_disk.st_size, on_disk.st_mtime_ns, config.get_option("runner.magicEnabled"))
+            key = (path, on_disk.st_size, on_disk.st_mtime_ns, config.get_option("runner.magicEnabled"),
+                   config.get_option("magic.displayRootDocString"),
+                   config.get_option("magic.displayLastExprIfNoSemicolon"))
             if key not in kept:
                 kept[key] = compile_page(self, script_path)
             return kept[key]

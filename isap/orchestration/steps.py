@@ -15,6 +15,7 @@ import random
 import time
 from dataclasses import dataclass, field
 
+from isap.policy import LONGEST_RUN_LEASE_SECONDS
 from isap.review.service import Conflict, Service, StoreBusy, UploadResult, WorkflowError
 from isap.review.staging import AlreadyFinished, StagedState
 
@@ -302,7 +303,8 @@ def _wait_for_earlier(service: Service, item, reference: str | None, policy, sle
     while ride_out(lambda: service.waits_for_earlier(item, reference), policy.transient_retry_seconds, sleep):
         # An earlier run nobody works on (its machine died, and its new run waits in the queue, perhaps behind
         # this one on the only worker left) is taken up here: waiting for it could wait for this run itself.
-        orphans = ride_out(lambda: service.earlier_runs_nobody_works_on(item, lease_seconds(policy)),
+        # (a run at work, on any machine, renews a lease no longer than the longest a policy may set)
+        orphans = ride_out(lambda: service.earlier_runs_nobody_works_on(item, LONGEST_RUN_LEASE_SECONDS),
                            policy.transient_retry_seconds, sleep)
         if orphans:
             log.info("staged upload %s… takes up an earlier run of its batch that nobody is working on",

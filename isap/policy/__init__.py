@@ -25,6 +25,9 @@ from typing import Any, Callable
 from isap.policy.evidence import DEFAULT_REQUIRED, EvidenceKind
 
 POLICY_FILE_NAME = "isap-policy.toml"
+# The longest lease a run may hold its staged uploads by: a machine tells a run at work (renewing a lease at most
+# this long) from a run waiting in the queue (claimed for minutes) by it, whatever lease each machine's policy sets.
+LONGEST_RUN_LEASE_SECONDS = 30.0
 # a domain name as DNS spells it: dot-separated labels of lower-case letters, digits and inner hyphens
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _DOMAIN_NAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*")
@@ -215,10 +218,11 @@ class Policy:
         description="How long a step keeps retrying a lost database connection or a busy store before the upload "
                     "is failed: long enough to ride out a database restart.")
     run_lease_seconds: float = setting(
-        30.0, ge=5, le=3600,
+        LONGEST_RUN_LEASE_SECONDS, ge=5, le=LONGEST_RUN_LEASE_SECONDS,
         description="How long a run's staged uploads stay its own without a sign of life (the run renews its lease "
                     "every third of this while it works): uploads of a worker machine lost mid-run are taken up "
-                    "again by another this long after its last renewal.")
+                    "again by another this long after its last renewal. At most 30 s, whatever each machine sets: "
+                    "a lease reaching further is taken for a run waiting in the queue, not one at work.")
     upload_wait_seconds: float = setting(
         20.0, gt=0, le=600,
         description="How long the dashboard waits for a worker to check an upload before saying it is queued "
