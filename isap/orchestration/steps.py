@@ -15,7 +15,7 @@ import random
 import time
 from dataclasses import dataclass, field
 
-from isap.policy import LONGEST_RUN_LEASE_SECONDS
+from isap.policy import LONGEST_RUN_LEASE_SECONDS, Policy
 from isap.review.service import Conflict, Service, StoreBusy, UploadResult, WorkflowError
 from isap.review.staging import AlreadyFinished, StagedState
 
@@ -130,11 +130,7 @@ def lease_seconds(policy=None) -> float:
     """How long a run's staged uploads stay its own without a renewal (the policy's `run_lease_seconds`): a run
     whose process died (kill -9, a lost machine) is taken up again by someone else this long after its last sign
     of life."""
-    if policy is None:
-        from isap.policy import Policy
-
-        policy = Policy()
-    return policy.run_lease_seconds
+    return (policy or Policy()).run_lease_seconds
 
 
 class LeaseKeeper:
