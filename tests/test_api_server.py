@@ -24,7 +24,7 @@ import pytest
 from isap.orchestration.processes import die_with_parent, free_port
 from sample_submissions.proposals import clean, write
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]  # `isap api` served and stopped from outside; a Prefect server
 ROOT = Path(__file__).resolve().parents[1]
 REF = "ISAP-2026-014"
 
@@ -121,7 +121,6 @@ def test_isap_api_serves_check_upload_and_reads_then_stops_with_nothing_left(loc
     assert "Traceback" not in (tmp / "api.log").read_text(errors="replace")
 
 
-@pytest.mark.e2e  # a Prefect server of its own and a worker on a disk of its own (a mount namespace)
 def test_an_upload_through_the_api_waits_for_a_worker_and_is_then_found_kept(tmp_path, postgres_server):
     from tests.cluster import can_unshare, start_worker
     from tests.cluster import cluster as running_cluster

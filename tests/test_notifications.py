@@ -545,6 +545,7 @@ def _cli(args, extra):
                             stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.e2e  # a sending process killed from outside
 def test_a_sender_killed_mid_batch_leaves_the_rest_to_the_rerun_once(env, tmp_path, smtp):
     decided(env, tmp_path)
     env.upload("alice", "other.xlsx", write(clean(1, reference="ISAP-2026-042"), tmp_path / "o.xlsx").read_bytes())

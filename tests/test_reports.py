@@ -372,6 +372,7 @@ def test_annotation_that_cannot_read_a_part_does_not_change_the_exit_status(tmp_
     assert not out.exists()
 
 
+@pytest.mark.e2e  # LibreOffice opens the annotated copy
 def test_libreoffice_reads_the_annotated_text_as_text(tmp_path):
     """A real spreadsheet program opens the annotated copy: the hostile sheet name and message come out
     as the text they are, not as the results of formulas."""

@@ -115,6 +115,7 @@ def test_the_example_is_the_template_filled_in(tmp_path, template_path):
     assert example["Instructions"]["A1"].value == blank["Instructions"]["A1"].value
 
 
+@pytest.mark.e2e  # LibreOffice prints the example
 def test_libreoffice_shows_the_example_s_dates_not_hashes(tmp_path):
     """Printed by a real spreadsheet program, every date of the example shows in full: its columns are
     wide enough (a date in a column too narrow prints as ###)."""

@@ -348,31 +348,38 @@ def test_wrong_schema_version_and_unreachable_database(tmp_path):
 
 
 def test_cli_errors_are_one_line(tmp_path):
+    """A failing command prints one line and no traceback: what only a real process shows, so the failures run as
+    processes; the commands that set the store up run in this one (tests/in_process.py)."""
+    import json
     import subprocess
     import sys
 
-    env = {**__import__("os").environ, "ISAP_DATA_DIR": str(tmp_path / "data")}
+    from tests.in_process import isap as isap_here
+
+    env = {**os.environ, "ISAP_DATA_DIR": str(tmp_path / "data")}
     env.pop("ISAP_DATABASE_URL", None)
+    here = {"ISAP_DATA_DIR": str(tmp_path / "data"), "ISAP_DATABASE_URL": None}
 
     def isap(*args):
         return subprocess.run([sys.executable, "-m", "isap.cli", *args], capture_output=True, text=True, env=env)
 
     r = isap("list", "--as", "alice")
     assert r.returncode == 1 and "isap db upgrade" in r.stderr and "Traceback" not in r.stderr
-    assert isap("db", "upgrade").returncode == 0
-    assert isap("org", "add", "QUA", "Black Country ICB").returncode == 0
-    assert isap("user", "add", "alice", "--role", "commissioner", "--org", "QUA").returncode == 0
+    assert r.stderr.count("\n") == 1
+    assert isap_here("db", "upgrade", env=here).returncode == 0
+    assert isap_here("org", "add", "QUA", "Black Country ICB", env=here).returncode == 0
+    assert isap_here("user", "add", "alice", "--role", "commissioner", "--org", "QUA", env=here).returncode == 0
     r = isap("submit", "ISAP-2026-001", "--as", "alice")
     assert r.returncode == 1 and r.stderr.count("\n") == 1 and "no proposal" in r.stderr
     r = isap("review", "propose", "ISAP-2026-001", "--outcome", "approved", "--condition", "x|y|31/01/2027",
              "--as", "alice")
-    assert r.returncode == 1 and "not a date" in r.stderr
+    assert r.returncode == 1 and r.stderr.count("\n") == 1 and "not a date" in r.stderr
     path = write(copy.deepcopy(clean(1, reference="ISAP-2026-001")), tmp_path / "w.xlsx")
-    r = isap("upload", str(path), "--as", "alice", "--format", "json")
+    r = isap_here("upload", str(path), "--as", "alice", "--format", "json", env=here)
     assert r.returncode == 0, r.stderr
-    assert __import__("json").loads(r.stdout)["version"] == 1
-    r = isap("show", "ISAP-2026-001", "--as", "alice", "--format", "json")
-    shown = __import__("json").loads(r.stdout)
+    assert json.loads(r.stdout)["version"] == 1
+    r = isap_here("show", "ISAP-2026-001", "--as", "alice", "--format", "json", env=here)
+    shown = json.loads(r.stdout)
     assert {"reference", "state", "checkpoint", "versions", "conditions", "history"} <= set(shown)
     assert set(shown["versions"][0]) >= {"number", "sha256", "errors", "warnings"}
     assert set(shown["history"][0]) >= {"action", "actor", "from_state", "to_state", "at", "reason"}
