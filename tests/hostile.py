@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import io
 import random
@@ -31,11 +33,27 @@ def _clean_workbook() -> bytes:
         return write(clean(2), Path(folder) / "base.xlsx").read_bytes()
 
 
+# How hard `rezip` deflates: zlib's default level, unless a builder asks for another (`deflating`).
+_DEFLATE_LEVEL: contextvars.ContextVar[int | None] = contextvars.ContextVar("deflate_level", default=None)
+
+
+@contextlib.contextmanager
+def deflating(level: int | None):
+    """Files rezipped within deflate at zlib's `level` (None: its default). Building a file of tens of megabytes
+    of text is mostly deflating it; level 1 takes about a third of the time, and the file is somewhat larger."""
+    token = _DEFLATE_LEVEL.set(level)
+    try:
+        yield
+    finally:
+        _DEFLATE_LEVEL.reset(token)
+
+
 def rezip(data: bytes, replace: dict[str, bytes] | None = None, add: dict[str, bytes] | None = None,
           compression=zipfile.ZIP_DEFLATED) -> bytes:
     replace = replace or {}
     out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w", compression) as dst:
+    with zipfile.ZipFile(io.BytesIO(data)) as src, \
+            zipfile.ZipFile(out, "w", compression, compresslevel=_DEFLATE_LEVEL.get()) as dst:
         for info in src.infolist():
             dst.writestr(info.filename, replace.get(info.filename, src.read(info.filename)))
         for name, content in (add or {}).items():

@@ -656,17 +656,29 @@ WCAG_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 STREAMLIT_OWN: dict[str, str] = {}
 
 
+# Notes in the page whether Streamlit's run status is shown at any moment from now on (it is absent at rest).
+WATCH_FOR_A_RUN = """() => {
+    const shown = () => document.querySelector('[data-testid="stStatusWidget"]') !== null;
+    window.__isapRan = shown();
+    window.__isapWatch = new MutationObserver(() => { if (shown()) window.__isapRan = true; });
+    window.__isapWatch.observe(document.body, {childList: true, subtree: true});
+}"""
+
+
 def accessible(page, where: str, found: list) -> None:
     """Run axe-core on the page as it is now; keep what it found, for the report and the final assertion."""
     from axe_playwright_python.sync_playwright import Axe
 
     # A page at rest: Streamlit's own "Running… Stop" status shows only while a script runs, so a run that
     # starts while axe looks (a rerun after the page set its address) is waited out and the page looked at again.
+    # A run can start and end within axe's look (seen once: the Stop button among the findings, gone after), so
+    # the page notes any status shown while axe looks, not only one still shown after.
     for _ in range(3):
         settle(page)
+        page.evaluate(WATCH_FOR_A_RUN)
         results = Axe().run(page, options={"runOnly": {"type": "tag", "values": WCAG_AA},
                                            "resultTypes": ["violations"]})
-        if page.locator('[data-testid="stStatusWidget"]').count() == 0:
+        if not page.evaluate("() => { window.__isapWatch.disconnect(); return window.__isapRan; }"):
             break
     for v in results.response["violations"]:
         found.append({"where": where, "id": v["id"], "impact": v["impact"], "help": v["help"],
