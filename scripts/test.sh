@@ -3,8 +3,9 @@
 #   With no arguments, the whole suite runs in two parts, each spread over a pytest-xdist worker per core: the unit
 #   and integration tiers, then the e2e tier (its tests spend most of their time waiting on the servers, browsers
 #   and office suites they start, so two run beside each other): a module at a time, so that a module's servers
-#   and costly files are made once (`--dist loadscope`), the longest modules first (tests/conftest.py). Both parts
-#   run; the exit status is the first part's that failed.
+#   and costly files are made once (`--dist loadscope`), the longest modules first (tests/conftest.py; without
+#   `--no-loadscope-reorder`, xdist orders them by their number of tests). Both parts run; the exit status is the
+#   first part's that failed.
 #   --fast   only the unit tier and the integration tier on SQLite (CONTRIBUTING.md): minutes, not the
 #            quarter hour the whole suite takes; no browser, Prefect server of its own, PostgreSQL or office suite.
 #            The whole fast tier is spread over a pytest-xdist worker per core (`-n auto`); given test files, or
@@ -32,7 +33,7 @@ unset PYTHONDONTWRITEBYTECODE
 if [ "$#" = 0 ]; then
   status=0
   .venv/bin/python -m pytest -m "not e2e" -n auto || status=$?
-  .venv/bin/python -m pytest -m e2e -n auto --dist loadscope || { part=$?; [ "$status" != 0 ] || status=$part; }
+  .venv/bin/python -m pytest -m e2e -n auto --dist loadscope --no-loadscope-reorder || { part=$?; [ "$status" != 0 ] || status=$part; }
   exit "$status"
 fi
 exec .venv/bin/python -m pytest ${args[@]+"${args[@]}"}

@@ -143,10 +143,13 @@ def tier_of(item) -> tuple[str, bool]:
 # module's servers and costly files are made once, on one worker), each worker taking the next module as it
 # finishes one; so the modules that take longest go first: a two-minute module taken last would run alone at the
 # end while the other core waits (durations in docs/performance.md).  Other modules follow in their own order.
-LONGEST_FIRST = ("test_dashboard_e2e", "test_resource_limits_e2e", "test_readme", "test_multi_machine",
+# pytest-xdist hands out modules in the order collected only with `--no-loadscope-reorder` (scripts/test.sh); by
+# default it reorders them by how many tests each holds, and a module of one two-minute test went last.
+LONGEST_FIRST = ("test_dashboard_e2e", "test_resource_limits_e2e", "test_multi_machine", "test_readme",
                  "test_dashboard_a11y_e2e", "test_checkpoint_two_pair_e2e", "test_dashboard_journeys_e2e",
-                 "test_fair_share", "test_flows", "test_roundtrip", "test_processes", "test_prefect_server",
-                 "test_letters", "test_faults", "test_evidence_e2e", "test_api_server")
+                 "test_fair_share", "test_roundtrip", "test_api_server", "test_flows", "test_letters", "test_processes",
+                 "test_prefect_server", "test_evidence_e2e", "test_faults", "test_sessions_e2e",
+                 "test_policy_everywhere", "test_other_organisations", "test_safety_e2e")
 
 
 def pytest_collection_modifyitems(config, items):
