@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import importlib.abc
 import os
 import signal
+import sys
 import uuid
 from pathlib import Path
 
@@ -478,7 +481,10 @@ def prefect_harness(tmp_path_factory):
     settings = {"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
                 "PREFECT_SERVER_UI_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING",
                 "PREFECT_TELEMETRY_ENABLE_RESOURCE_METRICS": "false",
-                "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90"}
+                "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
+                # as isap's own Prefect server (isap.orchestration.processes): no blocks to register
+                "PREFECT_SERVER_REGISTER_BLOCKS_ON_START": "false",
+                "PREFECT_SERVER_MEMOIZE_BLOCK_AUTO_REGISTRATION": "false"}
     old = {k: os.environ.get(k) for k in settings}
     os.environ.update(settings)
     import shutil
@@ -508,10 +514,67 @@ def prefect_harness(tmp_path_factory):
             os.environ[k] = v
 
 
-@pytest.fixture(autouse=True)
+def _scan_for_components_once(scanner) -> None:
+    if not hasattr(scanner.scan_component_manifests, "cache_info"):
+        scanner.scan_component_manifests = functools.cache(scanner.scan_component_manifests)
+
+
+def _compile_each_page_once(script_cache) -> None:
+    if hasattr(script_cache.ScriptCache.get_bytecode, "kept"):
+        return
+    compile_page = script_cache.ScriptCache.get_bytecode
+    from streamlit import config
+
+    kept: dict = {}
+
+    def get_bytecode(self, script_path: str):
+        path = os.path.abspath(script_path)
+        on_disk = os.stat(path)
+        key = (path, on_disk.st_size, on_disk.st_mtime_ns, config.get_option("runner.magicEnabled"),
+               config.get_option("magic.displayRootDocString"),
+               config.get_option("magic.displayLastExprIfNoSemicolon"))
+        if key not in kept:
+            kept[key] = compile_page(self, script_path)
+        return kept[key]
+
+    get_bytecode.kept = kept
+    script_cache.ScriptCache.get_bytecode = get_bytecode
+
+
+# module → what is done to it as it is imported (streamlit_scans_for_components_once)
+_STREAMLIT_ONCE = {"streamlit.components.v2.manifest_scanner": _scan_for_components_once,
+                   "streamlit.runtime.scriptrunner.script_cache": _compile_each_page_once}
+
+
+class _AsImported(importlib.abc.MetaPathFinder):
+    """Finds the modules of `_STREAMLIT_ONCE` as the other finders would, and changes each once it has run."""
+
+    def find_spec(self, name, path, target=None):
+        if name not in _STREAMLIT_ONCE:
+            return None
+        for finder in sys.meta_path:
+            spec = None if finder is self else getattr(finder, "find_spec", lambda *a: None)(name, path, target)
+            if spec is not None:
+                loader, change = spec.loader, _STREAMLIT_ONCE[name]
+
+                class Then(importlib.abc.Loader):
+                    def create_module(self, spec):
+                        return loader.create_module(spec)
+
+                    def exec_module(self, module):
+                        loader.exec_module(module)
+                        change(module)
+
+                spec.loader = Then()
+                return spec
+        return None
+
+
+@pytest.fixture(scope="session", autouse=True)
 def streamlit_scans_for_components_once():
-    """What a Streamlit server does once, its AppTest does at every step; once Streamlit has been loaded, each is
-    done once a process and its answer kept:
+    """What a Streamlit server does once, its AppTest does at every step; each is done once a process and its
+    answer kept, from the moment Streamlit is loaded (the first test to load it used to pay in full: fifteen
+    seconds for a test of ten AppTests):
 
     - each new AppTest scans the metadata of every installed distribution for components (most of a short page
       test's processor time); nothing is installed during a run;
@@ -519,32 +582,13 @@ def streamlit_scans_for_components_once():
       the syntax tree (a sixth of the dashboard tests' processor time), where a server compiles a page once and
       keeps its code. The code is kept for the script as it is on disk (its path, size and modification time)
       and the magic settings it was compiled under."""
+    for name, change in _STREAMLIT_ONCE.items():
+        if name in sys.modules:
+            change(sys.modules[name])
+    finder = _AsImported()
+    sys.meta_path.insert(0, finder)
     yield
-    import functools
-    import sys
-
-    scanner = sys.modules.get("streamlit.components.v2.manifest_scanner")
-    if scanner is not None and not hasattr(scanner.scan_component_manifests, "cache_info"):
-        scanner.scan_component_manifests = functools.cache(scanner.scan_component_manifests)
-    script_cache = sys.modules.get("streamlit.runtime.scriptrunner.script_cache")
-    if script_cache is not None and not hasattr(script_cache.ScriptCache.get_bytecode, "kept"):
-        compile_page = script_cache.ScriptCache.get_bytecode
-        from streamlit import config
-
-        kept: dict = {}
-
-        def get_bytecode(self, script_path: str):
-            path = os.path.abspath(script_path)
-            on_disk = os.stat(path)
-            key = (path, on_disk.st_size, on_disk.st_mtime_ns, config.get_option("runner.magicEnabled"),
-                   config.get_option("magic.displayRootDocString"),
-                   config.get_option("magic.displayLastExprIfNoSemicolon"))
-            if key not in kept:
-                kept[key] = compile_page(self, script_path)
-            return kept[key]
-
-        get_bytecode.kept = kept
-        script_cache.ScriptCache.get_bytecode = get_bytecode
+    sys.meta_path.remove(finder)
 
 
 @pytest.fixture(autouse=True)
