@@ -82,6 +82,10 @@ def test_the_focus_goes_to_what_an_action_did_and_to_the_error_summary_whose_lin
         for _ in range(2):
             press(page, "Propose decision")
             expect(page.get_by_text("There is a problem")).to_be_visible(timeout=30_000)
+            # the second time, the summary is on the page before the run the press starts (a loaded machine read
+            # the focus still on the button, that run not yet begun): the run has drawn its summary when the
+            # focus leaves the button for it
+            page.wait_for_function("() => document.activeElement.getAttribute('role') === 'alert'", timeout=30_000)
             settle(page)
             tag, role, said = page.evaluate(FOCUSED)
             assert (tag, role) == ("DIV", "alert") and said.startswith("There is a problem"), (tag, role, said)
