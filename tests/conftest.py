@@ -147,7 +147,7 @@ def tier_of(item) -> tuple[str, bool]:
 # finishes one; so the modules that take longest go first: a two-minute module taken last would run alone at the
 # end while the other core waits (durations in docs/performance.md).  Other modules follow in their own order.
 # pytest-xdist hands out modules in the order collected only with `--no-loadscope-reorder` (scripts/test.sh); by
-# default it reorders them by how many tests each holds, and a module of one two-minute test went last.
+# default it reorders them by how many tests each holds, and a module of one two-minute test went anywhere.
 LONGEST_FIRST = ("test_dashboard_e2e", "test_resource_limits_e2e", "test_multi_machine", "test_readme",
                  "test_dashboard_a11y_e2e", "test_checkpoint_two_pair_e2e", "test_dashboard_journeys_e2e",
                  "test_fair_share", "test_roundtrip", "test_api_server", "test_flows", "test_letters", "test_processes",
@@ -364,7 +364,6 @@ def prefect_database_template() -> Path:
     on a new database migrates it first (about 11 s of processor time on these machines, and 18 s to answer
     against 4 s); a test's server starts on a copy instead (seed_prefect_home)."""
     import subprocess
-    import sys
 
     def build(path: Path) -> None:
         home = path.parent / (path.name + ".home")
@@ -596,8 +595,6 @@ def main_module_ends_with_its_test():
     """Streamlit's AppTest runs a page as `__main__` and leaves it there: a process spawned later in the session
     (a Dask worker) would re-run that page, a temporary script by then, as its own main module and fail to start.
     Every test ends with the interpreter's own `__main__` back."""
-    import sys
-
     main = sys.modules.get("__main__")
     yield
     if main is not None:

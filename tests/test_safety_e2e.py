@@ -8,17 +8,11 @@ import json
 
 import pytest
 
-from tests.hostile import build_all
-from tests.test_safety import HOSTILE_NAMES, run_cli
-
-
-@pytest.fixture(scope="module")
-def hostile(tmp_path_factory):
-    return build_all(tmp_path_factory.mktemp("hostile"))
+from tests.test_safety import HOSTILE_NAMES, hostile, run_cli  # noqa: F401 - hostile is a fixture
 
 
 @pytest.mark.parametrize("name", HOSTILE_NAMES)
-def test_hostile_file_is_refused_by_the_command_line_in_bounded_memory(hostile, name):
+def test_hostile_file_is_refused_by_the_command_line_in_bounded_memory(hostile, name):  # noqa: F811
     path, rule = hostile[name]
     result = run_cli(path)
     assert result["rc"] == 2, result
