@@ -535,11 +535,12 @@ def test_a_workbook_that_crashes_the_reader_leaves_the_server_serving_everyone(s
 
     (On the module's shared dashboard: the other test on it only looks, signed out, so this upload changes
     nothing it sees.)"""
-    server = shared_server
     from playwright.sync_api import expect, sync_playwright
 
     from sample_submissions.proposals import clean, write
     from tests.hostile import engagement_part, rezip
+
+    server = shared_server
 
     base = write(clean(2, reference="ISAP-2026-031"), tmp_path / "base.xlsx").read_bytes()
     eng = engagement_part(base)
