@@ -540,8 +540,6 @@ def test_a_workbook_that_crashes_the_reader_leaves_the_server_serving_everyone(s
     from sample_submissions.proposals import clean, write
     from tests.hostile import engagement_part, rezip
 
-    server = shared_server
-
     base = write(clean(2, reference="ISAP-2026-031"), tmp_path / "base.xlsx").read_bytes()
     eng = engagement_part(base)
     with zipfile.ZipFile(io.BytesIO(base)) as z:
@@ -552,21 +550,21 @@ def test_a_workbook_that_crashes_the_reader_leaves_the_server_serving_everyone(s
     with sync_playwright() as pw:
         browser = launch(pw)
         reviewer = browser.new_context().new_page()
-        sign_in(reviewer, server, "rita", "rita-demo")  # signed in before the upload, and still served after
+        sign_in(reviewer, shared_server, "rita", "rita-demo")  # signed in before the upload, and still served after
         commissioner = browser.new_context().new_page()
-        sign_in(commissioner, server, "alice", "alice-demo")
+        sign_in(commissioner, shared_server, "alice", "alice-demo")
         commissioner.get_by_role("link", name="Upload").click()
         commissioner.locator("input[type=file]").set_input_files(str(crash))
         expect(commissioner.locator('[data-testid="stDataFrame"] td', has_text=re.compile("^WB00[13]$")).first
                ).to_be_attached(timeout=150_000)
-        assert urllib.request.urlopen(server + "/_stcore/health", timeout=5).status == 200
+        assert urllib.request.urlopen(shared_server + "/_stcore/health", timeout=5).status == 200
         # The reviewer's session, opened before the upload, is still served (a dead server would show a
         # connection error), and a new sign-in works too.
         reviewer.get_by_role("link", name="Rule catalogue").click()
         expect(reviewer.locator('[data-testid="stDataFrame"]').first).to_be_visible(timeout=30_000)
         expect(reviewer.get_by_text("Signed in as rita")).to_be_visible()
         third = browser.new_context().new_page()
-        sign_in(third, server, "rita", "rita-demo")
+        sign_in(third, shared_server, "rita", "rita-demo")
         browser.close()
 
 
